@@ -1,0 +1,3 @@
+"""featvis: a static explainer-site generator for feature visualization."""
+
+__version__ = "0.1.0"

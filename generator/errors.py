@@ -1,0 +1,27 @@
+"""Errors a person can act on.
+
+Every mistake in user input (a config file, an article, a command-line flag, a model name) raises
+`FeatvisError` with a one-line message that names the file (and line where there is one) and the
+valid choices. The CLI prints it and exits with code 2; nothing else in the package prints errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class FeatvisError(Exception):
+    """A user-facing error: one line, actionable, exit code 2."""
+
+    exit_code = 2
+
+
+def choices_hint(value: str, valid: Iterable[str], *, limit: int = 40) -> str:
+    """'did you mean: a, b; valid: x, y, ...' for an unknown `value` among `valid`."""
+    valid = list(valid)
+    close = difflib.get_close_matches(value, valid, n=3, cutoff=0.5)
+    shown = ", ".join(valid[:limit]) + (", ..." if len(valid) > limit else "")
+    if close:
+        return f"did you mean: {', '.join(close)}? valid: {shown}"
+    return f"valid: {shown}"
