@@ -81,6 +81,16 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: nn.Module) -> di
     return out
 
 
+# The stem and head end in ReLU6, whose gradient vanishes both below 0 and above 6; like lucid's
+# `*_pre_relu` layers we hook the batch-normalized values just before it (timm's `bn.drop`).
+_ALIASES = {"bn1.drop": "conv_stem", "bn2.drop": "conv_head"}
+
+
+def layer_paths() -> list[str]:
+    blocks = [f"blocks.{s}.{i}" for s, depth in enumerate(STAGE_DEPTHS) for i in range(depth)]
+    return ["bn1.drop", *blocks, "bn2.drop"]
+
+
 def layer_name(path: str) -> str:
-    """The catalog calls the stem and head activations after the convolutions they follow."""
-    return {"bn1": "conv_stem", "bn2": "conv_head"}.get(path, path)
+    """The catalog names the stem and head after the convolutions they follow."""
+    return _ALIASES.get(path, path)

@@ -141,12 +141,13 @@ def load_model(
     weights = str(weights) if weights else None
     dev = resolve_device(device)
     rename = lambda p: p  # noqa: E731
+    paths: list[str] | None = None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec == DEFAULT_MODEL:
             net, source = _build_lite0(weights, random_weights)
             mean, std, size = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 224
-            rename = lite0.layer_name
+            rename, paths = lite0.layer_name, lite0.layer_paths()
         elif spec.startswith("torchvision:"):
             net, source = _build_torchvision(spec.split(":", 1)[1], weights, random_weights)
             mean, std, size = IMAGENET_MEAN, IMAGENET_STD, 224
@@ -162,7 +163,7 @@ def load_model(
         input_size=size,
         mean=tuple(mean),  # type: ignore[arg-type]
         std=tuple(std),  # type: ignore[arg-type]
-        layers=build_catalog(net, size, rename=rename),
+        layers=build_catalog(net, size, paths, rename=rename),
         class_names=imagenet_classes(),
         weights_digest=state_digest(net),
         weights_source=source,

@@ -1,0 +1,91 @@
+"""Command-line interface: argument parsing only. Each command calls into the pipeline.
+
+Handlers are named by dotted path and imported on use, so `featvis --help` stays fast and each
+part of the pipeline owns its own command. A `FeatvisError` becomes one line on stderr and exit
+code 2; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from generator import __version__
+from generator.errors import FeatvisError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "layers": ("generator.demo:cmd_layers", "list every visualizable layer of a model"),
+    "demo": ("generator.demo:cmd_demo", "render a few channels from a few layers to PNG"),
+    "compute": ("generator.pipeline:cmd_compute", "compute the visualizations the site needs"),
+    "status": ("generator.pipeline:cmd_status", "show what is cached and what is missing"),
+    "scan": ("generator.dataset:cmd_scan", "scan the dataset folder for dataset examples"),
+    "build": ("generator.build:cmd_build", "plan, compute, render, check and publish the site"),
+    "render": ("generator.build:cmd_render", "render the site from the cache only"),
+    "check": ("generator.check:cmd_check", "check a built site: links, fragments, images, offline"),
+    "serve": ("generator.build:cmd_serve", "serve the built site on 127.0.0.1 for preview"),
+    "clean": ("generator.build:cmd_clean", "remove the built site (and with --cache, the cache)"),
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="site.toml to read (default: ./site.toml if present)")
+    p.add_argument("--model", default=None, help="efficientnet_lite0 (default), torchvision:NAME, timm:NAME")
+    p.add_argument("--weights", default=None, help="a local checkpoint for the model")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--seed", type=int, default=None, help="base random seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _site(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=None, help="quick, standard, full")
+    p.add_argument("--dataset", default=None, help="a folder of images for dataset examples")
+    p.add_argument("--cache", default=None, help="the artifact cache folder (default .featvis-cache)")
+    p.add_argument("--output", default=None, help="the site folder (default site_output)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per optimizer batch")
+    p.add_argument("--only", action="append", default=None, help="a layer or page to restrict to")
+    p.add_argument("--force", action="store_true", help="recompute even what is cached")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="featvis", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"featvis {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common(p)
+        if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
+            _site(p)
+        if name == "demo":
+            p.add_argument("--out", default="demo_output", help="folder for the PNGs")
+            p.add_argument("--steps", type=int, default=None)
+            p.add_argument("--size", type=int, default=None)
+        if name == "serve":
+            p.add_argument("--port", type=int, default=8000)
+        if name == "check":
+            p.add_argument("path", nargs="?", default=None, help="site folder (default site_output)")
+        if name == "clean":
+            p.add_argument("--all", action="store_true", help="also remove the artifact cache")
+    return parser
+
+
+def _handler(name: str):  # type: ignore[no-untyped-def]
+    module, _, func = COMMANDS[name][0].partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_handler(args.command)(args) or 0)
+    except FeatvisError as exc:
+        print(f"featvis: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("featvis: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

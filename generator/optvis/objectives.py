@@ -1,0 +1,281 @@
+"""What to maximize. Objectives compose with `+`, `-`, unary `-` and `*` by a number.
+
+An `Objective` is a weighted sum of `Term`s. Terms read activations of named layers (channel,
+neuron, layer/DeepDream, direction, diversity, alignment), the logits (class logit and
+probability) or the image itself (L1, total variation, blur penalties). Larger is better for every
+term: penalties and diversity are signed so that maximizing them does the sensible thing, and a
+regularized objective reads `channel(L, 3) - 0.05 * l1()`.
+
+`evaluate` scores a whole batch at once, each image under its own objective: terms are grouped by
+kind and layer and each group is one gathered tensor operation, so a batch of 64 different
+channels costs one indexing op, not 64 slices.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+LAYER_KINDS = ("channel", "neuron", "layer", "direction", "diversity", "alignment")
+LOGIT_KINDS = ("class_logit", "class_prob")
+IMAGE_KINDS = ("l1", "tv", "blur")
+TERM_KINDS = LAYER_KINDS + LOGIT_KINDS + IMAGE_KINDS
+GROUP_KINDS = ("diversity", "alignment")
+
+
+@dataclass(frozen=True)
+class Term:
+    kind: str
+    layer: str | None = None
+    channel: int | None = None
+    x: int | None = None
+    y: int | None = None
+    cls: int | None = None
+    vector: tuple[float, ...] | None = None
+    decay: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TERM_KINDS:
+            raise ValueError(f"unknown objective '{self.kind}' (valid: {', '.join(TERM_KINDS)})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v is not None}
+
+    def describe(self) -> str:
+        if self.kind in ("channel", "neuron"):
+            return f"{self.kind} {self.layer}:{self.channel}"
+        if self.kind in LOGIT_KINDS:
+            return f"{self.kind} {self.cls}"
+        if self.kind in LAYER_KINDS:
+            return f"{self.kind} {self.layer}"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Objective:
+    terms: tuple[tuple[float, Term], ...]
+
+    # Composition ---------------------------------------------------------------------------
+    def __add__(self, other: Objective) -> Objective:
+        return Objective(self.terms + other.terms)
+
+    def __sub__(self, other: Objective) -> Objective:
+        return self + (-other)
+
+    def __neg__(self) -> Objective:
+        return self * -1.0
+
+    def __mul__(self, k: float) -> Objective:
+        return Objective(tuple((w * float(k), t) for w, t in self.terms))
+
+    __rmul__ = __mul__
+
+    # Introspection -------------------------------------------------------------------------
+    @property
+    def layers(self) -> frozenset[str]:
+        return frozenset(t.layer for _, t in self.terms if t.layer is not None)
+
+    @property
+    def needs_logits(self) -> bool:
+        return any(t.kind in LOGIT_KINDS for _, t in self.terms)
+
+    def describe(self) -> str:
+        parts = []
+        for w, t in self.terms:
+            sign = "-" if w < 0 else "+"
+            mag = "" if abs(w) == 1 else f"{abs(w):g}·"
+            parts.append(f"{sign} {mag}{t.describe()}")
+        return " ".join(parts).lstrip("+ ").strip()
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [{"weight": w, **t.to_dict()} for w, t in self.terms]
+
+    @classmethod
+    def from_dict(cls, data: Iterable[Mapping[str, Any]]) -> Objective:
+        terms = []
+        for item in data:
+            fields = dict(item)
+            weight = float(fields.pop("weight", 1.0))
+            if "vector" in fields:
+                fields["vector"] = tuple(float(v) for v in fields["vector"])
+            terms.append((weight, Term(**fields)))
+        return cls(tuple(terms))
+
+
+def _one(term: Term) -> Objective:
+    return Objective(((1.0, term),))
+
+
+def channel(layer: str, ch: int) -> Objective:
+    """Mean activation of one channel over all positions."""
+    return _one(Term("channel", layer=layer, channel=int(ch)))
+
+
+def neuron(layer: str, ch: int, x: int | None = None, y: int | None = None) -> Objective:
+    """One channel at one position (the centre by default)."""
+    return _one(Term("neuron", layer=layer, channel=int(ch), x=x, y=y))
+
+
+def deepdream(layer: str) -> Objective:
+    """The whole layer: mean squared activation (DeepDream)."""
+    return _one(Term("layer", layer=layer))
+
+
+def direction(layer: str, vector: Sequence[float]) -> Objective:
+    """A direction in channel space: mean over positions of the dot product with `vector`."""
+    return _one(Term("direction", layer=layer, vector=tuple(float(v) for v in vector)))
+
+
+def class_logit(cls: int) -> Objective:
+    return _one(Term("class_logit", cls=int(cls)))
+
+
+def class_prob(cls: int) -> Objective:
+    return _one(Term("class_prob", cls=int(cls)))
+
+
+def l1() -> Objective:
+    """Penalty: mean |x - 0.5| (maximizing its negative pulls pixels towards grey)."""
+    return _one(Term("l1"))
+
+
+def total_variation() -> Objective:
+    """Penalty: mean absolute difference between neighbouring pixels."""
+    return _one(Term("tv"))
+
+
+def blur() -> Objective:
+    """Penalty: mean squared distance from a blurred copy of the image."""
+    return _one(Term("blur"))
+
+
+def diversity(layer: str) -> Objective:
+    """Mean negative cosine similarity of Gram matrices between images of one group."""
+    return _one(Term("diversity", layer=layer))
+
+
+def alignment(layer: str, decay: float = 2.0) -> Objective:
+    """Negative L2 distance between neighbouring images of a group at `layer` (interpolation)."""
+    return _one(Term("alignment", layer=layer, decay=float(decay)))
+
+
+# Evaluation -------------------------------------------------------------------------------
+
+
+def _blur3(x: torch.Tensor) -> torch.Tensor:
+    kernel = torch.full((3, 1, 3, 3), 1.0 / 9.0, device=x.device, dtype=x.dtype)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
+
+
+def _image_term(kind: str, images: torch.Tensor) -> torch.Tensor:
+    if kind == "l1":
+        return -(images - 0.5).abs().mean(dim=(1, 2, 3))
+    if kind == "tv":
+        dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean(dim=(1, 2, 3))
+        dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+        return -(dx + dy)
+    return -((images - _blur3(images).detach()) ** 2).mean(dim=(1, 2, 3))
+
+
+def _gram_cosine(acts: torch.Tensor) -> torch.Tensor:
+    flat = acts.flatten(2)
+    gram = torch.bmm(flat, flat.transpose(1, 2)).flatten(1)
+    gram = F.normalize(gram, dim=1)
+    return gram @ gram.T
+
+
+def _group_term(term: Term, acts: torch.Tensor) -> torch.Tensor:
+    """Per-image values of a group term, `acts` holding the group's images in order."""
+    n = acts.shape[0]
+    if n < 2:
+        return acts.new_zeros(n)
+    if term.kind == "diversity":
+        sim = _gram_cosine(acts)
+        return -(sim.sum(dim=1) - sim.diagonal()) / (n - 1)
+    values = acts.new_zeros(n)
+    decay = term.decay or 2.0
+    for d in range(1, min(4, n - 1) + 1):
+        dist = ((acts[:-d] - acts[d:]) ** 2).mean(dim=(1, 2, 3)) / decay**d
+        values = values.index_add(0, torch.arange(n - d, device=acts.device), -dist / 2)
+        values = values.index_add(0, torch.arange(d, n, device=acts.device), -dist / 2)
+    return values
+
+
+class CompiledObjectives:
+    """One objective per image of a batch, grouped for vectorized evaluation."""
+
+    def __init__(self, objectives: Sequence[Objective], groups: Sequence[int] | None = None) -> None:
+        self.n = len(objectives)
+        self.groups = list(groups) if groups is not None else list(range(self.n))
+        self.by_key: dict[tuple[Any, ...], list[tuple[int, float, Term]]] = defaultdict(list)
+        for i, obj in enumerate(objectives):
+            for w, t in obj.terms:
+                self.by_key[(t.kind, t.layer)].append((i, w, t))
+        self.layers = frozenset(t.layer for o in objectives for _, t in o.terms if t.layer)
+        self.needs_logits = any(o.needs_logits for o in objectives)
+
+    def evaluate(
+        self,
+        acts: Mapping[str, torch.Tensor],
+        logits: torch.Tensor | None,
+        images: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-image objective values, shape (n,)."""
+        device = images.device
+        total = images.new_zeros(self.n)
+        for (kind, layer), items in self.by_key.items():
+            rows = torch.tensor([i for i, _, _ in items], device=device)
+            weights = torch.tensor([w for _, w, _ in items], device=device, dtype=images.dtype)
+            if kind in GROUP_KINDS:
+                values = self._grouped(items, acts[layer])
+            else:
+                values = self._plain(kind, items, rows, acts.get(layer) if layer else None, logits, images)
+            total = total.index_add(0, rows, weights * values)
+        return total
+
+    def _plain(
+        self,
+        kind: str,
+        items: list[tuple[int, float, Term]],
+        rows: torch.Tensor,
+        act: torch.Tensor | None,
+        logits: torch.Tensor | None,
+        images: torch.Tensor,
+    ) -> torch.Tensor:
+        device = rows.device
+        if kind in IMAGE_KINDS:
+            return _image_term(kind, images[rows])
+        if kind in LOGIT_KINDS:
+            assert logits is not None
+            cls = torch.tensor([t.cls for _, _, t in items], device=device)
+            source = logits if kind == "class_logit" else logits.softmax(dim=1)
+            return source[rows, cls]
+        assert act is not None
+        if kind == "layer":
+            return (act[rows] ** 2).mean(dim=(1, 2, 3))
+        if kind == "direction":
+            vec = torch.tensor([t.vector for _, _, t in items], device=device, dtype=act.dtype)
+            return (act[rows] * vec[:, :, None, None]).sum(dim=1).mean(dim=(1, 2))
+        chans = torch.tensor([t.channel for _, _, t in items], device=device)
+        if kind == "channel":
+            return act[rows, chans].mean(dim=(1, 2))
+        h, w = act.shape[-2:]
+        ys = torch.tensor([h // 2 if t.y is None else t.y for _, _, t in items], device=device)
+        xs = torch.tensor([w // 2 if t.x is None else t.x for _, _, t in items], device=device)
+        return act[rows, chans, ys, xs]
+
+    def _grouped(self, items: list[tuple[int, float, Term]], act: torch.Tensor) -> torch.Tensor:
+        values = act.new_zeros(len(items))
+        by_group: dict[int, list[int]] = defaultdict(list)
+        for k, (i, _, _) in enumerate(items):
+            by_group[self.groups[i]].append(k)
+        for ks in by_group.values():
+            rows = [items[k][0] for k in ks]
+            v = _group_term(items[ks[0]][2], act[torch.tensor(rows, device=act.device)])
+            values = values.index_put((torch.tensor(ks, device=act.device),), v)
+        return values

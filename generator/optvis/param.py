@@ -1,0 +1,133 @@
+"""Image parameterizations: how an image is made from the tensors the optimizer changes.
+
+- `pixel`: one value per pixel and channel.
+- `fourier`: a real 2-D spectrum scaled by 1/f^decay, so every frequency moves at a similar rate.
+- `decorrelate`: channels live in a decorrelated colour basis (the square root of ImageNet's colour
+  correlation matrix) before the sigmoid maps everything to [0, 1].
+- `shared`: low-resolution components shared by the images of one group (aligned interpolation);
+  two of them are lerped along the group, so neighbouring frames differ smoothly.
+
+Every image's initial values come from its own seeded generator: image i of a batch starts exactly
+where it would start alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from generator.optvis.seeding import generator
+
+PARAM_KINDS = ("pixel", "fourier")
+
+# Square root of ImageNet's colour correlation matrix (from its SVD), as used by lucid.
+COLOR_CORRELATION_SVD_SQRT = torch.tensor(
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]]
+)
+_MAX_NORM = COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
+COLOR_CORRELATION_NORMALIZED = COLOR_CORRELATION_SVD_SQRT / _MAX_NORM
+
+# (downsampling factor, ends): ends=2 components are lerped from the first to the last image.
+SHARED_COMPONENTS = ((2, 1), (4, 1), (8, 1), (8, 2), (16, 1), (16, 2))
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    kind: Literal["pixel", "fourier"] = "fourier"
+    decorrelate: bool = True
+    decay: float = 1.0
+    sd: float = 0.01
+    shared: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in PARAM_KINDS:
+            raise ValueError(f"unknown parameterization '{self.kind}' (valid: {', '.join(PARAM_KINDS)})")
+
+
+def rfft2d_freqs(h: int, w: int) -> torch.Tensor:
+    fy = torch.fft.fftfreq(h)[:, None]
+    fx = torch.fft.rfftfreq(w)[None, :]
+    return torch.sqrt(fx * fx + fy * fy)
+
+
+class ImageParam(nn.Module):
+    """n images of size x size, each from its own seed; optional shared components per group."""
+
+    def __init__(
+        self,
+        spec: ParamSpec,
+        size: int,
+        seeds: Sequence[int],
+        groups: Sequence[int] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        super().__init__()
+        self.spec, self.size, self.n = spec, size, len(seeds)
+        gens = [generator(s, "init") for s in seeds]
+        if spec.kind == "fourier":
+            h, w = size, size // 2 + 1
+            init = torch.stack([torch.randn(3, h, w, 2, generator=g) for g in gens]) * spec.sd
+            freqs = rfft2d_freqs(size, size)
+            scale = 1.0 / torch.clamp(freqs, min=1.0 / size) ** spec.decay
+            self.register_buffer("scale", scale[None, None, :, :, None].to(device))
+        else:
+            init = torch.stack([torch.randn(3, size, size, generator=g) for g in gens]) * spec.sd
+        self.values = nn.Parameter(init.to(device))
+        self.register_buffer("color", COLOR_CORRELATION_NORMALIZED.to(device))
+        self._init_shared(spec, seeds, groups, device)
+
+    def _init_shared(
+        self, spec: ParamSpec, seeds: Sequence[int], groups: Sequence[int] | None, device: torch.device | str
+    ) -> None:
+        self.shared = nn.ParameterList()
+        if not (spec.shared and groups is not None):
+            self.register_buffer("group_index", torch.zeros(self.n, dtype=torch.long, device=device))
+            self.register_buffer("position", torch.zeros(self.n, device=device))
+            return
+        ids = sorted(set(groups))
+        index = torch.tensor([ids.index(g) for g in groups], dtype=torch.long)
+        position = torch.zeros(self.n)
+        for g in ids:
+            members = [i for i, gg in enumerate(groups) if gg == g]
+            for k, i in enumerate(members):
+                position[i] = k / max(len(members) - 1, 1)
+        self.register_buffer("group_index", index.to(device))
+        self.register_buffer("position", position.to(device))
+        first = {g: seeds[list(groups).index(g)] for g in ids}
+        for k, (factor, ends) in enumerate(SHARED_COMPONENTS):
+            side = max(1, self.size // factor)
+            gen = [generator(first[g], f"shared-{k}") for g in ids]
+            init = torch.stack([torch.randn(ends, 3, side, side, generator=gg) for gg in gen])
+            self.shared.append(nn.Parameter((init * self.spec.sd).to(device)))
+
+    def _shared_sum(self) -> torch.Tensor | int:
+        total: torch.Tensor | int = 0
+        for p in self.shared:
+            per_image = p[self.group_index]  # (n, ends, 3, s, s)
+            if per_image.shape[1] == 2:
+                t = self.position.view(-1, 1, 1, 1)
+                low = per_image[:, 0] * (1 - t) + per_image[:, 1] * t
+            else:
+                low = per_image[:, 0]
+            total = total + F.interpolate(low, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return total
+
+    def raw(self) -> torch.Tensor:
+        """Images in the unconstrained (pre-sigmoid, decorrelated) space."""
+        if self.spec.kind == "fourier":
+            spectrum = torch.view_as_complex(self.scale * self.values)
+            image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0
+        else:
+            image = self.values
+        return image + self._shared_sum()
+
+    def forward(self) -> torch.Tensor:
+        image = self.raw()
+        if self.spec.decorrelate:
+            image = torch.einsum("nchw,dc->ndhw", image, self.color)
+        return torch.sigmoid(image)

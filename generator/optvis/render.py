@@ -1,0 +1,150 @@
+"""The batched optimizer: every image has its own objective, one forward pass serves them all.
+
+Hooks capture every layer the batch asks for; unless some objective needs the logits, the forward
+pass stops right after the deepest of them (`truncated_forward`). Hooks live in a context manager
+and are removed on success and on error. The result holds the final images, snapshots at the
+asked-for step counts, the objective of every image at every step, and the objective of the final,
+untransformed image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from generator.models.base import LoadedModel, capture
+from generator.optvis.objectives import CompiledObjectives, Objective
+from generator.optvis.param import ImageParam, ParamSpec
+from generator.optvis.transforms import RandomTransform, TransformSpec, resize_for_model
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    size: int = 128
+    steps: int = 256
+    lr: float = 0.05
+    param: ParamSpec = field(default_factory=ParamSpec)
+    transforms: TransformSpec = field(default_factory=TransformSpec)
+    snapshot_steps: tuple[int, ...] = ()
+    input_size: int | None = None  # what the model sees; None = `size`
+
+    @property
+    def model_input(self) -> int:
+        return self.input_size or self.size
+
+
+@dataclass
+class RenderResult:
+    images: torch.Tensor  # (n, 3, size, size) in [0, 1], on the CPU
+    snapshots: dict[int, torch.Tensor]  # step -> (n, 3, size, size)
+    history: torch.Tensor  # (steps, n): objective under transforms at every step
+    final: torch.Tensor  # (n,): objective of the final image, untransformed
+    seconds: float = 0.0
+
+
+class _StopForward(Exception):
+    pass
+
+
+@contextmanager
+def truncated_forward(
+    model: LoadedModel, layers: Sequence[str], full: bool = False
+) -> Iterator[tuple[dict[str, torch.Tensor], callable]]:  # type: ignore[valid-type]
+    """Capture `layers`; `run(x)` returns the logits when `full`, else stops after the deepest."""
+    infos = sorted((model.layer(name) for name in layers), key=lambda info: info.depth)
+    paths = [info.module_path for info in infos]
+    modules = dict(model.net.named_modules())
+    with capture(model.net, paths) as store:
+        handle = None
+        if infos and not full:
+            def stop(_m: object, _i: object, _o: object) -> None:
+                raise _StopForward
+
+            handle = modules[paths[-1]].register_forward_hook(stop)
+        try:
+            def run(x: torch.Tensor) -> torch.Tensor | None:
+                store.clear()
+                try:
+                    return model.net(model.preprocess(x))
+                except _StopForward:
+                    return None
+
+            by_name = _NamedView(store, {info.name: info.module_path for info in infos})
+            yield by_name, run
+        finally:
+            if handle is not None:
+                handle.remove()
+
+
+class _NamedView(dict):  # type: ignore[type-arg]
+    """Activations by catalog name over a store keyed by module path."""
+
+    def __init__(self, store: dict[str, torch.Tensor], paths: dict[str, str]) -> None:
+        super().__init__()
+        self._store, self._paths = store, paths
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self._store[self._paths[name]]
+
+    def get(self, name: str, default: object = None) -> torch.Tensor | None:  # type: ignore[override]
+        path = self._paths.get(name)
+        return self._store.get(path, default) if path else default  # type: ignore[return-value]
+
+
+def render(
+    model: LoadedModel,
+    objectives: Sequence[Objective],
+    settings: RenderSettings,
+    *,
+    seeds: Sequence[int] | int,
+    groups: Sequence[int] | None = None,
+) -> RenderResult:
+    """Optimize one image per objective, all in one batch on the model's device."""
+    import time
+
+    start = time.perf_counter()
+    n = len(objectives)
+    seeds = [seeds + i for i in range(n)] if isinstance(seeds, int) else list(seeds)
+    if len(seeds) != n or (groups is not None and len(groups) != n):
+        raise ValueError("one seed (and group) per objective")
+    for obj in objectives:
+        for layer in obj.layers:
+            model.layer(layer)
+    device = model.device
+    param = ImageParam(settings.param, settings.size, seeds, groups, device)
+    optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr)
+    transform = RandomTransform(
+        settings.transforms, settings.size, settings.model_input, seeds, settings.steps, device
+    )
+    compiled = CompiledObjectives(objectives, groups)
+    history = torch.zeros(settings.steps, n)
+    snapshots: dict[int, torch.Tensor] = {}
+    wanted = set(settings.snapshot_steps)
+    with truncated_forward(model, sorted(compiled.layers), full=compiled.needs_logits) as (acts, run):
+        for step in range(settings.steps):
+            optimizer.zero_grad(set_to_none=True)
+            images = param()
+            logits = run(transform(images, step))
+            values = compiled.evaluate(acts, logits, images)
+            (-values.sum()).backward()
+            optimizer.step()
+            history[step] = values.detach().cpu()
+            if step + 1 in wanted:
+                with torch.no_grad():
+                    snapshots[step + 1] = param().cpu()
+        with torch.no_grad():
+            images = param()
+            logits = run(resize_for_model(images, settings.model_input))
+            final = compiled.evaluate(acts, logits, images).cpu()
+    if 0 in wanted:
+        snapshots[0] = ImageParam(settings.param, settings.size, seeds, groups, device)().detach().cpu()
+    return RenderResult(
+        images=images.detach().cpu(),
+        snapshots=snapshots,
+        history=history,
+        final=final,
+        seconds=time.perf_counter() - start,
+    )
