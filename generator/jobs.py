@@ -5,18 +5,24 @@ weights, one objective per image (one image for most figures, several for a dive
 interpolation row, which then form one group in the batch), parameterization, transforms, steps,
 snapshot steps, sizes, learning rate and seed. Its `key` hashes the canonical JSON of the spec
 together with `FORMAT_VERSION`; change any field and the key changes.
+
+The planner (`plan_batches`) packs jobs with equal `batch_signature()` into `Batch`es of at most
+`batch_size` images, in a deterministic order that depends only on the list it is given; a job's
+images always stay together in one batch, as one group. `Batch.split` cuts the batch's
+`RenderResult` back into one result per job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
-from generator.optvis.render import RenderSettings
+from generator.optvis.render import RenderResult, RenderSettings
 from generator.optvis.transforms import TransformSpec
 
 FORMAT_VERSION = 1
@@ -69,7 +75,10 @@ class VisJob:
             "weights_digest": self.weights_digest,
             "objectives": [o.to_dict() for o in self.objectives],
             "param": asdict(self.param),
-            "transforms": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.transforms).items()},
+            "transforms": {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self.transforms).items()
+            },
             "steps": self.steps,
             "size": self.size,
             "input_size": self.input_size,
@@ -102,3 +111,96 @@ class VisJob:
     def key(self) -> str:
         payload = canonical_json({"format": FORMAT_VERSION, "job": self.to_dict()})
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+# Images per optimizer batch when nothing else is asked for. On a CPU a large batch buys little
+# (the convolutions already use every core) and costs latency; on a GPU one forward pass of 64
+# small images costs about what one image costs.
+BATCH_SIZES = {"cpu": 8, "cuda": 64}
+
+
+def default_batch_size(device_type: str) -> int:
+    return BATCH_SIZES.get(device_type, BATCH_SIZES["cpu"])
+
+
+def unique_jobs(jobs: Iterable[VisJob]) -> list[VisJob]:
+    """`jobs` without repeats (by key), first occurrence kept, order kept."""
+    seen: dict[str, VisJob] = {}
+    for job in jobs:
+        seen.setdefault(job.key, job)
+    return list(seen.values())
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Jobs optimized together in one call of `render`; job i's images form group i."""
+
+    jobs: tuple[VisJob, ...]
+
+    @property
+    def n_images(self) -> int:
+        return sum(job.n_images for job in self.jobs)
+
+    def objectives(self) -> list[Objective]:
+        return [obj for job in self.jobs for obj in job.objectives]
+
+    def seeds(self) -> list[int]:
+        return [seed for job in self.jobs for seed in job.seeds]
+
+    def groups(self) -> list[int]:
+        return [i for i, job in enumerate(self.jobs) for _ in range(job.n_images)]
+
+    def settings(self) -> RenderSettings:
+        return self.jobs[0].settings()
+
+    def split(self, result: RenderResult) -> list[RenderResult]:
+        """One `RenderResult` per job; `seconds` is the job's share of the batch's time."""
+        if result.images.shape[0] != self.n_images:
+            raise ValueError(f"result has {result.images.shape[0]} images, batch {self.n_images}")
+        parts, start = [], 0
+        for job in self.jobs:
+            part = slice(start, start + job.n_images)
+            parts.append(RenderResult(
+                images=result.images[part],
+                snapshots={step: t[part] for step, t in result.snapshots.items()},
+                history=result.history[:, part],
+                final=result.final[part],
+                seconds=result.seconds * job.n_images / self.n_images,
+            ))
+            start += job.n_images
+        return parts
+
+
+def plan_batches(
+    jobs: Sequence[VisJob],
+    batch_size: int,
+    *,
+    depth: Callable[[VisJob], int] | None = None,
+) -> list[Batch]:
+    """Pack `jobs` (deduplicated) into batches of at most `batch_size` images.
+
+    Jobs are grouped by `batch_signature()` in order of first appearance; within a group they are
+    ordered by `depth` when given (the deepest layer a job reads, so a batch's truncated forward
+    pass stops early), stably otherwise, and packed greedily. A job larger than `batch_size` gets a
+    batch of its own. The result depends only on the order of `jobs`, never on timing or hashing.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    by_signature: dict[str, list[VisJob]] = {}
+    for job in unique_jobs(jobs):
+        by_signature.setdefault(job.batch_signature(), []).append(job)
+    batches: list[Batch] = []
+    for group in by_signature.values():
+        if depth is not None:
+            group = sorted(group, key=depth)
+        current: list[VisJob] = []
+        images = 0
+        for job in group:
+            if current and images + job.n_images > batch_size:
+                batches.append(Batch(tuple(current)))
+                current, images = [], 0
+            current.append(job)
+            images += job.n_images
+        if current:
+            batches.append(Batch(tuple(current)))
+    return batches
