@@ -5,9 +5,14 @@
   128 px; noisy, checkerboarded visualizations much higher.
 - `clipped_fraction`: share of pixel values at 0 or 255 once quantized to 8 bits.
 - `mean_pairwise_similarity`: mean cosine similarity between images of a set (diversity).
+- `relative_activation`: a visualization's activation as a multiple of the strongest photo's.
+- `cosine_similarity`, `rank_correlation`: agreement of two activation patterns (the sanity check
+  in `generator.dataset.check_patterns`).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -45,3 +50,39 @@ def mean_pairwise_similarity(images: torch.Tensor) -> float:
         return 1.0
     sim = x @ x.T
     return float((sim.sum() - sim.diagonal().sum()) / (n * (n - 1)))
+
+
+def relative_activation(value: float, strongest: float) -> float | None:
+    """`value` as a multiple of the strongest dataset photo's activation (the site writes e.g.
+    "4.1x the strongest photo"); None when no photo drove the channel above zero, where a ratio
+    would mislead."""
+    if not math.isfinite(strongest) or strongest <= 0 or not math.isfinite(value):
+        return None
+    return float(value) / float(strongest)
+
+
+def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cosine of the angle between two vectors (0.0 when either is all zeros)."""
+    a, b = a.flatten().double(), b.flatten().double()
+    norm = a.norm() * b.norm()
+    return float(a @ b / norm) if norm > 0 else 0.0
+
+
+def _ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks 0..n-1, ties given their average rank."""
+    x = x.flatten().double()
+    order = torch.argsort(x, stable=True)
+    ranks = torch.empty_like(x)
+    ranks[order] = torch.arange(x.numel(), dtype=torch.float64)
+    values, inverse = torch.unique(x, return_inverse=True)
+    sums = torch.zeros(values.numel(), dtype=torch.float64).index_add_(0, inverse, ranks)
+    counts = torch.zeros_like(sums).index_add_(0, inverse, torch.ones_like(x))
+    return (sums / counts)[inverse]
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rank correlation of two equally long vectors (0.0 when either is constant)."""
+    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    norm = ra.norm() * rb.norm()
+    return float(ra @ rb / norm) if norm > 0 else 0.0
