@@ -1,0 +1,274 @@
+"""Dataset examples: the scan against brute force, skipping, the cache, bad folders, geometry."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from generator import dataset
+from generator.cli import main
+from generator.dataset import (
+    Example,
+    ReceptiveField,
+    check_patterns,
+    list_images,
+    load_or_scan,
+    load_view,
+)
+from generator.errors import FeatvisError
+from generator.models import load_model
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-sample"
+LAYERS = ["conv_stem", "blocks.1.1", "blocks.3.0", "blocks.5.3", "conv_head"]
+TOP_K = 3
+
+pytestmark = pytest.mark.skipif(
+    not SAMPLE.is_dir(), reason="needs ../shared/datasets/imagenet-sample"
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def _make_folder(root: Path) -> Path:
+    """7 photos (one as PNG with an upper-case suffix, two in a subfolder) and one corrupt JPEG."""
+    photos = sorted(SAMPLE.glob("*.jpg"))[::143][:7]
+    (root / "sub").mkdir(parents=True)
+    for i, src in enumerate(photos):
+        if i == 0:
+            Image.open(src).save(root / (src.stem + ".PNG"))
+        else:
+            shutil.copy(src, root / ("sub" if i >= 5 else "") / src.name)
+    (root / "zz_corrupt.jpg").write_bytes(os.urandom(2048))
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return _make_folder(tmp_path_factory.mktemp("photos"))
+
+
+def _config(folder: Path, cache: Path) -> SimpleNamespace:
+    return SimpleNamespace(dataset=folder, cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def scanned(model, folder, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    index = load_or_scan(
+        _config(folder, cache), model, LAYERS, top_k=TOP_K, progress=False, batch_size=3, workers=0
+    )
+    return index, cache
+
+
+def _brute_force(model, folder: Path, files: list[str]) -> dict[str, torch.Tensor]:
+    """Every layer's full activations for every readable image, in one batch, hooks that copy."""
+    images = torch.stack([load_view(folder / f, model.input_size) for f in files]).float() / 255
+    modules = dict(model.net.named_modules())
+    store: dict[str, torch.Tensor] = {}
+    handles = [
+        modules[model.layer(name).module_path].register_forward_hook(
+            lambda _m, _i, out, name=name: store.__setitem__(name, out.detach().clone())
+        )
+        for name in LAYERS
+    ]
+    try:
+        with torch.no_grad():
+            model.net(model.preprocess(images))
+    finally:
+        for h in handles:
+            h.remove()
+    return store
+
+
+def test_scan_matches_brute_force(model, folder, scanned):
+    index, _ = scanned
+    readable = [f for f in list_images(folder) if f != "zz_corrupt.jpg"]
+    acts = _brute_force(model, folder, readable)
+    position = {folder / f: i for i, f in enumerate(readable)}
+    for layer in LAYERS:
+        act = acts[layer]
+        flat = act.flatten(2)
+        means = flat.mean(dim=2)
+        for channel in range(0, act.shape[1], max(1, act.shape[1] // 12)):
+            for kind, values in (("top", flat.amax(2)), ("bottom", flat.amin(2))):
+                expected = values[:, channel].sort(descending=kind == "top").values[:TOP_K]
+                found = index.examples(layer, channel, kind)
+                assert len(found) == TOP_K
+                got = torch.tensor([e.activation for e in found])
+                torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-4)
+                for e in found:
+                    i = position[e.path]
+                    value = torch.tensor(e.activation)
+                    torch.testing.assert_close(values[i, channel], value, atol=1e-3, rtol=1e-4)
+                    peak = act[i, channel, e.y, e.x]
+                    torch.testing.assert_close(peak, value, atol=1e-3, rtol=1e-4)
+            top_ids = [position[e.path] for e in index.examples(layer, channel)]
+            torch.testing.assert_close(index.pattern(layer, channel), means[top_ids].mean(0),
+                                       atol=1e-3, rtol=1e-4)
+            assert index.mean_activation(layer, channel) == pytest.approx(
+                float(means[:, channel].mean()), abs=1e-3, rel=1e-4)
+            assert index.strongest_mean(layer, channel) == pytest.approx(
+                float(means[:, channel].max()), abs=1e-3, rel=1e-4)
+            strongest = index.examples(layer, channel)[0].activation
+            assert index.max_activation(layer, channel) == strongest
+            assert index.min_activation(layer, channel) == found[0].activation  # bottom, last kind
+
+
+def test_stem_and_head_are_read_before_their_inplace_relu6(scanned):
+    index, _ = scanned
+    # Pre-activation values leave [0, 6]; clipped ones (a hook read after ReLU6) would not.
+    assert max(index.max_activation("conv_stem", c) for c in range(32)) > 6.0
+    assert min(index.min_activation("conv_head", c) for c in range(64)) < 0.0
+
+
+def test_corrupt_images_are_counted_not_fatal(scanned):
+    index, _ = scanned
+    assert index.summary.images_read == 7
+    assert index.summary.images_skipped == 1
+    assert index.summary.skipped[0].startswith("zz_corrupt.jpg: ")
+    assert all(e.path.name != "zz_corrupt.jpg" for e in index.examples("conv_head", 0))
+
+
+def test_listing_is_recursive_sorted_and_case_insensitive(folder):
+    files = list_images(folder)
+    assert files == sorted(files)
+    assert any(f.endswith(".PNG") for f in files) and any(f.startswith("sub/") for f in files)
+    assert "notes.txt" not in files
+
+
+def _counting_open(monkeypatch) -> list[str]:
+    opened: list[str] = []
+    real = Image.open
+
+    def counting(fp, *a, **k):
+        opened.append(str(fp))
+        return real(fp, *a, **k)
+
+    monkeypatch.setattr(Image, "open", counting)
+    return opened
+
+
+def test_rescan_of_unchanged_folder_reads_no_image(model, folder, scanned, monkeypatch):
+    first, cache = scanned
+    opened = _counting_open(monkeypatch)
+    again = load_or_scan(_config(folder, cache), model, LAYERS, top_k=TOP_K, progress=False)
+    assert opened == []
+    assert again.summary.from_cache and again.summary.images_skipped == 1
+    assert again.examples("blocks.3.0", 5, "bottom") == first.examples("blocks.3.0", 5, "bottom")
+    # A subset of the cached layers is served from the cache too.
+    load_or_scan(_config(folder, cache), model, ["conv_head"], top_k=TOP_K, progress=False)
+    assert opened == []
+
+
+def test_changed_folder_or_new_layer_rescans(model, folder, tmp_path, monkeypatch):
+    local = tmp_path / "photos"
+    shutil.copytree(folder, local)
+    config = _config(local, tmp_path / "cache")
+    load_or_scan(config, model, ["blocks.1.1"], top_k=2, progress=False, workers=0)
+    opened = _counting_open(monkeypatch)
+    load_or_scan(config, model, ["blocks.1.1", "blocks.2.0"], top_k=2, progress=False, workers=0)
+    assert len(opened) == 8  # a layer not cached yet: one pass over every image
+    opened.clear()
+    shutil.copy(sorted(SAMPLE.glob("*.jpg"))[500], local / "sub" / "added.jpg")
+    index = load_or_scan(config, model, ["blocks.1.1"], top_k=2, progress=False, workers=0)
+    assert not index.summary.from_cache and index.summary.images_read == 8
+    assert len(opened) == 9
+    opened.clear()
+    target = local / "sub" / "added.jpg"
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    index = load_or_scan(config, model, ["blocks.1.1"], top_k=2, progress=False)
+    assert not index.summary.from_cache
+
+
+def test_no_dataset_configured_is_none(model, tmp_path):
+    assert load_or_scan(_config(None, tmp_path), model, LAYERS, top_k=3) is None
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "no-images", "a-file"])
+def test_bad_folders_name_the_path_and_exit_2(case, tmp_path, capsys):
+    target = tmp_path / "data"
+    if case == "empty":
+        target.mkdir()
+    elif case == "no-images":
+        target.mkdir()
+        (target / "readme.md").write_text("hello")
+        (target / "table.csv").write_text("a,b")
+    elif case == "a-file":
+        target.write_text("x")
+    with pytest.raises(FeatvisError, match=re.escape(str(target))):
+        list_images(target)
+    code = main(["scan", "--dataset", str(target), "--cache", str(tmp_path / "c"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(target) in err[0]
+
+
+def test_cli_scan_runs_and_reports(folder, tmp_path, capsys):
+    code = main(["scan", "--dataset", str(folder), "--cache", str(tmp_path / "c"), "--quiet",
+                 "--only", "blocks.1.0", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "7 images read, 1 skipped" in out and "zz_corrupt.jpg" in out
+
+
+def test_receptive_fields_are_measured(scanned):
+    index, _ = scanned
+    fields = [index.receptive_field(name) for name in LAYERS]
+    assert fields[0].support == 3 and fields[0].stride == 2  # the stem: a 3x3 conv, stride 2
+    assert [f.stride for f in fields] == [2, 4, 16, 32, 32]
+    sizes = [f.size for f in fields]
+    assert sizes == sorted(sizes) and all(f.size <= f.support for f in fields)
+    assert not fields[0].whole and not fields[1].whole and fields[-1].whole
+
+
+def test_patch_covers_the_receptive_field_around_the_peak(scanned, tmp_path):
+    index, _ = scanned
+    field = ReceptiveField(stride=8, size=41, support=67, offset_y=3.5, offset_x=3.5, whole=False)
+    # A 448 x 600 photo: scaled by 1/2 to 224 x 300, the view is cropped 38 px from its top.
+    box = dataset._patch_box(field, Example(Path("p"), 1.0, y=10, x=20), 448, 600, 224)
+    cy, cx = field.centre(10, 20)
+    assert ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2) == pytest.approx((cx * 2, (cy + 38) * 2))
+    assert box[2] - box[0] == pytest.approx(82) and box[3] - box[1] == pytest.approx(82)
+    # Clamped inside the photo near its corner.
+    corner = dataset._patch_box(field, Example(Path("p"), 1.0, y=0, x=0), 448, 600, 224)
+    assert corner[0] == 0 and corner[1] >= 0 and corner[2] - corner[0] == pytest.approx(82)
+    # Real patches: the requested size, and for a late layer the whole view of the photo.
+    top = index.examples("blocks.1.1", 0)[0]
+    assert index.patch(top, "blocks.1.1", 64).size == (64, 64)
+    whole = index.examples("conv_head", 3)[0]
+    view = load_view(whole.path, 224).permute(1, 2, 0).numpy()
+    small = Image.fromarray(view).resize((56, 56), Image.Resampling.BICUBIC)
+    expected = torch.from_numpy(np.asarray(small, dtype=np.float32))
+    got = torch.from_numpy(np.asarray(index.patch(whole, "conv_head", 56), dtype=np.float32))
+    assert (got - expected).abs().mean() < 6.0
+
+
+def test_check_patterns_agree_for_the_top_photo_itself(model, folder, tmp_path):
+    index = load_or_scan(_config(folder, tmp_path), model, ["blocks.5.3"], top_k=1,
+                         progress=False, workers=0)
+    items = []
+    for channel in (0, 7, 42):
+        top = index.examples("blocks.5.3", channel)[0]
+        items.append(("blocks.5.3", channel, load_view(top.path, 224).float() / 255))
+    checks = check_patterns(model, index, items)
+    assert [c.channel for c in checks] == [0, 7, 42]
+    for c in checks:
+        assert c.cosine > 0.999 and c.spearman > 0.999
+        assert c.own_rank_visualization == c.own_rank_photos
+    # Another photo's pattern does not agree perfectly.
+    top0 = index.examples("blocks.5.3", 0)[0].path
+    path = next(folder / f for f in index.files if folder / f != top0 and f.endswith(".jpg"))
+    other = check_patterns(model, index, [("blocks.5.3", 0, load_view(path, 224).float() / 255)])
+    assert other[0].cosine < 0.99
