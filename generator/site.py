@@ -1,0 +1,537 @@
+"""Pages -> HTML: articles, the home page, the explorer, images, static files and manifest.json.
+
+`render_site` draws the whole site into a folder (the build gives it a fresh temporary one) from the
+artifact cache only; it writes nothing until every figure and explorer page has found its
+artifacts, and raises `MissingVisualizations` (listing them) otherwise. Every file goes through a
+`SiteWriter`, which refuses to write one path twice (Pelican's rule), so two sources can never
+silently overwrite each other. URLs are relative: pages at the root use `""` to reach the root,
+explorer pages `"../"`.
+
+Site layout: `index.html`, `<slug>.html` per article, `explorer/index.html` (the model),
+`explorer/<layer>.html` (every layer), `images/<key>/...` (artifact images), `images/dataset/...`
+(dataset patches), `assets/...` (files the articles link), `static/...`, `manifest.json`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import torch
+from markupsafe import Markup
+from PIL import Image
+
+from generator import __version__
+from generator.config import Preset, SiteConfig
+from generator.content import Page, format_value, render_body, render_inline
+from generator.errors import FeatvisError
+from generator.figures import (
+    Figure,
+    FigureContext,
+    ImageView,
+    MissingArtifact,
+    dataset_examples,
+    explorer_by_layer,
+    layer_file,
+    page_figures,
+    single_channel,
+)
+from generator.jobs import VisJob
+from generator.models.base import LoadedModel
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
+STRIP = 8  # thumbnails per layer on the model page
+
+
+class MissingVisualizations(FeatvisError):
+    """The cache lacks visualizations the site shows; `.jobs` lists them."""
+
+    def __init__(self, jobs: Sequence[VisJob], where: dict[str, list[str]]) -> None:
+        self.jobs, self.where = list(jobs), where
+        super().__init__(
+            f"{len(self.jobs)} visualizations are not in the cache (run `featvis build` to "
+            "compute them)"
+        )
+
+    def report(self, limit: int = 30) -> list[str]:
+        lines = []
+        for job in self.jobs[:limit]:
+            what = "; ".join(sorted({o.describe() for o in job.objectives}))
+            lines.append(f"  {job.key}  {what}  ({', '.join(self.where.get(job.key, []))})")
+        if len(self.jobs) > limit:
+            lines.append(f"  ... and {len(self.jobs) - limit} more")
+        return lines
+
+
+class SiteWriter:
+    """Writes files below `root`; a second write to the same path is an error naming both."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.written: dict[str, str] = {}
+
+    def _claim(self, rel: str, source: str) -> Path:
+        if rel in self.written:
+            raise FeatvisError(
+                f"two sources write the same output '{rel}': {self.written[rel]} and {source}"
+            )
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise FeatvisError(f"{source}: output path '{rel}' is outside the site")
+        self.written[rel] = source
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def text(self, rel: str, text: str, source: str) -> None:
+        self._claim(rel, source).write_text(text, encoding="utf-8")
+
+    def data(self, rel: str, data: bytes, source: str) -> None:
+        self._claim(rel, source).write_bytes(data)
+
+    def copy(self, src: Path, rel: str, source: str) -> None:
+        shutil.copyfile(src, self._claim(rel, source))
+
+
+class ImagePlacer:
+    """Puts artifact images and dataset patches into the site, each once; returns their paths."""
+
+    def __init__(self, writer: SiteWriter) -> None:
+        self.writer = writer
+        self.placed: dict[Path, str] = {}
+        self.patches: dict[str, str] = {}
+
+    def artifact_image(self, path: Path) -> str:
+        path = Path(path)
+        if path not in self.placed:
+            rel = f"images/{path.parent.name}/{path.name}"
+            self.writer.copy(path, rel, f"artifact {path.parent.name}")
+            self.placed[path] = rel
+        return self.placed[path]
+
+    def patch(self, key: str, image: Image.Image) -> str:
+        if key not in self.patches:
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG")
+            rel = f"images/dataset/{key}.png"
+            self.writer.data(rel, buffer.getvalue(), "dataset example")
+            self.patches[key] = rel
+        return self.patches[key]
+
+
+def make_env(config: SiteConfig) -> jinja2.Environment:
+    """Jinja2 with autoescape on; the site's own templates (templates_dir) shadow ours."""
+    paths = [str(config.templates_dir)] if config.templates_dir else []
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*paths, str(TEMPLATES_DIR)]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
+    env.filters["inline"] = render_inline
+    return env
+
+
+@dataclass
+class SiteResult:
+    pages: list[str] = field(default_factory=list)
+    images: int = 0
+    visualizations: int = 0
+
+
+@dataclass
+class _Drawn:
+    """An article drawn in memory, ready to write."""
+
+    page: Page
+    figures: list[Markup]
+    numbers: dict[str, dict[str, Any]]
+    provenance: list[dict[str, Any]]
+
+
+class SiteRenderer:
+    """Draws every page of the site into `out` (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        model: LoadedModel,
+        preset: Preset,
+        store: Any,
+        out: Path,
+        *,
+        pages: Sequence[Page],
+        explorer: dict[str, list[VisJob]],
+        plan_jobs: Sequence[VisJob] = (),
+        dataset: Any = None,
+    ) -> None:
+        self.config, self.model, self.preset, self.pages = config, model, preset, list(pages)
+        self.writer = SiteWriter(out)
+        self.images = ImagePlacer(self.writer)
+        self.env = make_env(config)
+        self.ctx = FigureContext(
+            config=config,
+            model=model,
+            preset=preset,
+            store=store,
+            dataset=dataset,
+            explorer=explorer,
+            env=self.env,
+            image_url=self._image_url,
+            image_data=self._patch,
+        )
+        self.layers = self._explorer_layers(explorer, plan_jobs)
+        self.ctx.explorer_channels = {
+            layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
+            for layer, jobs in self.layers.items()
+        }
+        self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
+        self.page_url = ""
+
+    # Images --------------------------------------------------------------------------------
+    def _image_url(self, path: Path) -> str:
+        return self.ctx.prefix + self.images.artifact_image(path)
+
+    def _patch(self, key: str, image: Image.Image) -> str:
+        return self.ctx.prefix + self.images.patch(key, image)
+
+    def _explorer_layers(
+        self, explorer: dict[str, list[VisJob]], plan_jobs: Sequence[VisJob]
+    ) -> dict[str, list[VisJob]]:
+        """Per layer, every standard channel visualization the plan computes (explorer and
+        figures alike), in channel order; layers the explorer lists come first."""
+        extra = [
+            job
+            for job in plan_jobs
+            if (unit := single_channel(job)) and job.key == self.ctx.channel_job(*unit).key
+        ]
+        merged = explorer_by_layer([j for js in explorer.values() for j in js] + extra)
+        out: dict[str, list[VisJob]] = {}
+        for info in self.model.layers:
+            seen: dict[int, VisJob] = {}
+            for job in merged.get(info.name, []):
+                seen.setdefault(single_channel(job)[1], job)  # type: ignore[index]
+            out[info.name] = [seen[c] for c in sorted(seen)]
+        return out
+
+    # Drawing -------------------------------------------------------------------------------
+    def draw(self) -> SiteResult:
+        drawn, missing, where = [], [], {}
+        for page in self.pages:
+            try:
+                drawn.append(self._draw_page(page))
+            except MissingVisualizations as exc:
+                missing += exc.jobs
+                for key, places in exc.where.items():
+                    where.setdefault(key, []).extend(places)
+        for layer, jobs in self.layers.items():
+            for job in jobs:
+                if self.ctx.artifact(job) is None:
+                    missing.append(job)
+                    where.setdefault(job.key, []).append(f"explorer/{layer_file(layer)}")
+        if missing:
+            unique = list({j.key: j for j in missing}.values())
+            raise MissingVisualizations(unique, where)
+        for item in drawn:
+            self._write_article(item)
+        self._write_explorer()
+        self._write_home(drawn)
+        self._copy_static()
+        self._write_manifest()
+        return SiteResult(
+            pages=sorted(self.writer.written),
+            images=len(self.images.placed) + len(self.images.patches),
+            visualizations=len(self.used),
+        )
+
+    def _draw_page(self, page: Page) -> _Drawn:
+        self.ctx.prefix = ""
+        self.page_url = page.url
+        figures, numbers, provenance, missing, where = [], {}, [], [], {}
+        for fig in page_figures(page, self.model):
+            try:
+                figures.append(fig.render(self.ctx))
+                numbers[fig.id] = fig.numbers(self.ctx)
+                rows = fig.provenance(self.ctx)
+            except MissingArtifact as exc:
+                missing += exc.jobs
+                for job in exc.jobs:
+                    where.setdefault(job.key, []).append(f"{page.source}:{fig.spec.line}")
+                continue
+            provenance.append({"figure": fig, "rows": rows})
+            for job in fig.jobs(self.ctx):
+                self._use(job, f"{page.url}#{fig.id}")
+        if missing:
+            raise MissingVisualizations(missing, where)
+        return _Drawn(page, figures, numbers, provenance)
+
+    def _use(self, job: VisJob, where: str) -> None:
+        """Record a visualization for the manifest and place all of its images."""
+        entry = self.used.get(job.key)
+        if entry is None:
+            art = self.ctx.artifact(job)
+            if art is None:
+                return
+            metrics = art.meta.get("metrics", {})
+            entry = {
+                "key": job.key,
+                "job": job.to_dict(),
+                "objectives": [o.describe() for o in job.objectives],
+                "images": [self.images.artifact_image(p) for p in art.images],
+                "snapshots": {
+                    str(step): [self.images.artifact_image(p) for p in paths]
+                    for step, paths in sorted(art.snapshots.items())
+                },
+                "numbers": {
+                    "final_objective": art.meta.get("final"),
+                    "high_freq_share": metrics.get("high_freq_share"),
+                    "clipped_fraction": metrics.get("clipped_fraction"),
+                    "mean_pairwise_similarity": metrics.get("mean_pairwise_similarity"),
+                    "relative_to_strongest_photo": self._relative(job, art),
+                },
+                "device": art.meta.get("device"),
+                "seconds": art.meta.get("seconds"),
+                "versions": art.meta.get("versions"),
+                "used_on": [],
+            }
+            self.used[job.key] = entry
+        if where not in entry["used_on"]:
+            entry["used_on"].append(where)
+
+    def _relative(self, job: VisJob, art: Any) -> list[float | None] | None:
+        unit = single_channel(job)
+        if unit is None or self.ctx.dataset is None:
+            return None
+        from generator.metrics import relative_activation
+
+        try:
+            strongest = self.ctx.dataset.strongest_mean(*unit)
+        except (FeatvisError, AttributeError):
+            return None
+        return [
+            relative_activation(v, strongest) if v is not None else None for v in art.meta["final"]
+        ]
+
+    # Values for the text ------------------------------------------------------------------
+    def _values(self, numbers: dict[str, dict[str, Any]]) -> Callable[[str], Any]:
+        ds = self.ctx.dataset
+        summary = getattr(ds, "summary", None)
+        fixed = {
+            "site.title": self.config.title,
+            "model.id": self.model.id,
+            "model.layers": len(self.model.layers),
+            "model.channels": sum(info.channels for info in self.model.layers),
+            "model.weights": self.model.weights_source,
+            "preset.name": self.preset.name,
+            "preset.size": self.preset.size,
+            "preset.steps": self.preset.steps,
+            "dataset.images": summary.images_read if summary else None,
+            "dataset.skipped": summary.images_skipped if summary else None,
+        }
+
+        def value(name: str) -> Any:
+            if name in fixed:
+                return fixed[name]
+            _, fig, key = name.split(".", 2)
+            return numbers[fig].get(key)
+
+        return value
+
+    # Writing -------------------------------------------------------------------------------
+    def _common(self, prefix: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "root": prefix,
+            "site": self.config,
+            "model": self.model,
+            "preset": self.preset,
+            "version": __version__,
+            "articles": [p for p in self.pages if not p.is_home],
+            "has_dataset": self.ctx.dataset is not None,
+            **extra,
+        }
+
+    def _write_article(self, item: _Drawn) -> None:
+        page = item.page
+        if page.is_home:
+            return  # the home page draws its own body
+        body = render_body(page, self._values(item.numbers), item.figures)
+        html, notes = split_footnotes(str(body.html))
+        text = self.env.get_template("article.html").render(
+            **self._common(""),
+            page=page,
+            body=Markup(html),
+            notes=Markup(notes),
+            toc=body.toc,
+            provenance=item.provenance,
+        )
+        for asset, rel in page.assets:
+            if rel not in self.writer.written:
+                self.writer.copy(asset, rel, str(page.source))
+        self.writer.text(page.url, text, str(page.source))
+
+    def _write_home(self, drawn: list[_Drawn]) -> None:
+        home = next((d for d in drawn if d.page.is_home), None)
+        intro, notes = Markup(""), Markup("")
+        if home is not None:
+            body = render_body(home.page, self._values(home.numbers), home.figures)
+            html, note_html = split_footnotes(str(body.html))
+            intro, notes = Markup(html), Markup(note_html)
+            for asset, rel in home.page.assets:
+                if rel not in self.writer.written:
+                    self.writer.copy(asset, rel, str(home.page.source))
+        self.ctx.prefix = ""
+        text = self.env.get_template("index.html").render(
+            **self._common(""),
+            home=home.page if home else None,
+            intro=intro,
+            notes=notes,
+            strips=self._strips(),
+        )
+        self.writer.text("index.html", text, "home page")
+
+    def _strips(self) -> list[dict[str, Any]]:
+        """One row per layer: its numbers and a strip of thumbnails (the model page, the index)."""
+        rows = []
+        for info in self.model.layers:
+            jobs = self.layers.get(info.name, [])
+            thumbs = [self.ctx.view(job, label=f"{single_channel(job)[1]}") for job in jobs[:STRIP]]  # type: ignore[index]
+            rows.append(
+                {
+                    "layer": info,
+                    "thumbs": thumbs,
+                    "computed": len(jobs),
+                    "href": f"explorer/{layer_file(info.name)}",
+                }
+            )
+        return rows
+
+    def _write_explorer(self) -> None:
+        self.ctx.prefix = "../"
+        names = [info.name for info in self.model.layers]
+        text = self.env.get_template("explorer_model.html").render(
+            **self._common("../"),
+            strips=self._strips(),
+        )
+        self.writer.text("explorer/index.html", text, "explorer")
+        for i, info in enumerate(self.model.layers):
+            prev_layer = self.model.layer(names[i - 1]) if i > 0 else None
+            next_layer = self.model.layer(names[i + 1]) if i + 1 < len(names) else None
+            channels = [self._channel(job) for job in self.layers.get(info.name, [])]
+            text = self.env.get_template("explorer_layer.html").render(
+                **self._common("../"),
+                layer=info,
+                channels=channels,
+                prev=prev_layer,
+                next=next_layer,
+                layer_file=layer_file,
+            )
+            self.writer.text(
+                f"explorer/{layer_file(info.name)}", text, f"explorer layer {info.name}"
+            )
+        self.ctx.prefix = ""
+
+    def _channel(self, job: VisJob) -> dict[str, Any]:
+        layer, channel = single_channel(job)  # type: ignore[misc]
+        self._use(job, f"explorer/{layer_file(layer)}#ch-{channel}")
+        image: ImageView = self.ctx.view(job, label=f"channel {channel}")
+        k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
+        return {
+            "channel": channel,
+            "image": image,
+            "top": dataset_examples(self.ctx, layer, channel, "top", k),
+            "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),
+        }
+
+    def _copy_static(self) -> None:
+        for root in ([self.config.templates_dir] if self.config.templates_dir else []) + [
+            TEMPLATES_DIR
+        ]:
+            static = Path(root) / "static"
+            if not static.is_dir():
+                continue
+            for path in sorted(static.rglob("*")):
+                rel = "static/" + path.relative_to(static).as_posix()
+                if path.is_file() and rel not in self.writer.written:
+                    self.writer.copy(path, rel, f"static file {path}")
+
+    def _write_manifest(self) -> None:
+        manifest = {
+            "featvis": __version__,
+            "site": self.config.title,
+            "model": {
+                "id": self.model.id,
+                "weights": self.model.weights_source,
+                "weights_digest": self.model.weights_digest,
+            },
+            "preset": {
+                "name": self.preset.name,
+                "size": self.preset.size,
+                "steps": self.preset.steps,
+            },
+            "torch": torch.__version__,
+            "pages": [p.url for p in self.pages if not p.is_home],
+            "visualizations": sorted(self.used.values(), key=lambda e: e["key"]),
+        }
+        self.writer.text(
+            "manifest.json", json.dumps(manifest, indent=1, allow_nan=False) + "\n", "manifest"
+        )
+
+
+_FOOTNOTES = re.compile(r'<div class="footnote">.*</div>\s*$', re.DOTALL)
+
+
+def split_footnotes(html: str) -> tuple[str, str]:
+    """The body without its footnote list, and the list (Python-Markdown appends it last)."""
+    m = _FOOTNOTES.search(html)
+    if not m:
+        return html, ""
+    return html[: m.start()], m.group(0)
+
+
+def render_site(
+    config: SiteConfig,
+    model: LoadedModel,
+    preset: Preset,
+    store: Any,
+    out: Path,
+    *,
+    pages: Sequence[Page],
+    explorer: dict[str, list[VisJob]],
+    plan_jobs: Sequence[VisJob] = (),
+    dataset: Any = None,
+) -> SiteResult:
+    """Draw the site into `out` (which should be new and empty) from the cache only."""
+    renderer = SiteRenderer(
+        config,
+        model,
+        preset,
+        store,
+        out,
+        pages=pages,
+        explorer=explorer,
+        plan_jobs=plan_jobs,
+        dataset=dataset,
+    )
+    return renderer.draw()
+
+
+__all__ = [
+    "Figure",
+    "ImagePlacer",
+    "MissingVisualizations",
+    "SiteRenderer",
+    "SiteResult",
+    "SiteWriter",
+    "make_env",
+    "render_site",
+    "split_footnotes",
+]

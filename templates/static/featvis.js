@@ -1,0 +1,129 @@
+/* featvis: small vanilla JS, no dependencies, nothing loaded from outside the site.
+   - hover zoom: images marked data-zoom show an enlarged copy near the pointer;
+   - interpolation slider: moves every row of an interpolation-grid figure to frame t;
+   - comparison toggles: buttons that switch a figure's data-view;
+   - footnotes: hovering a footnote marker shows the note. */
+(function () {
+  "use strict";
+
+  function onReady(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  function setupZoom() {
+    if (window.matchMedia && window.matchMedia("(hover: none)").matches) return;
+    var lens = document.createElement("div");
+    lens.className = "fv-lens";
+    var big = document.createElement("img");
+    big.alt = "";
+    lens.appendChild(big);
+    document.body.appendChild(lens);
+
+    function place(ev) {
+      var size = lens.offsetWidth || 288;
+      var x = ev.clientX + 18;
+      var y = ev.clientY - size / 2;
+      if (x + size > window.innerWidth - 8) x = ev.clientX - size - 18;
+      y = Math.max(8, Math.min(y, window.innerHeight - size - 8));
+      lens.style.left = x + "px";
+      lens.style.top = y + "px";
+    }
+
+    document.addEventListener("mouseover", function (ev) {
+      var img = ev.target.closest && ev.target.closest("img[data-zoom]");
+      if (!img || !img.complete || !img.naturalWidth) return;
+      big.src = img.currentSrc || img.src;
+      lens.classList.toggle("pixelated", img.naturalWidth < 96);
+      lens.style.display = "block";
+      place(ev);
+    });
+    document.addEventListener("mousemove", function (ev) {
+      if (lens.style.display === "block") place(ev);
+    });
+    document.addEventListener("mouseout", function (ev) {
+      var img = ev.target.closest && ev.target.closest("img[data-zoom]");
+      if (img) lens.style.display = "none";
+    });
+  }
+
+  function setupInterpolation() {
+    var figures = document.querySelectorAll(".fv-interp");
+    Array.prototype.forEach.call(figures, function (fig) {
+      var slider = fig.querySelector(".fv-slider");
+      var output = fig.querySelector(".fv-t");
+      var rows = fig.querySelectorAll(".interp-row");
+      if (!slider) return;
+
+      function show(index) {
+        Array.prototype.forEach.call(rows, function (row) {
+          var frames = row.getAttribute("data-frames").split(" ");
+          var labels = (row.getAttribute("data-labels") || "").split("|");
+          var stage = row.querySelector(".interp-stage");
+          var i = Math.max(0, Math.min(frames.length - 1, index));
+          if (stage.getAttribute("src") !== frames[i]) stage.setAttribute("src", frames[i]);
+          if (output && labels[i]) output.textContent = labels[i];
+          Array.prototype.forEach.call(row.querySelectorAll(".interp-frame"), function (f) {
+            f.classList.toggle("current", Number(f.getAttribute("data-index")) === i);
+          });
+        });
+      }
+
+      slider.addEventListener("input", function () { show(Number(slider.value)); });
+      Array.prototype.forEach.call(fig.querySelectorAll(".interp-frame"), function (f) {
+        f.addEventListener("click", function () {
+          slider.value = f.getAttribute("data-index");
+          show(Number(slider.value));
+        });
+      });
+      show(Number(slider.value));
+    });
+  }
+
+  function setupToggles() {
+    var groups = document.querySelectorAll(".fv-toggle");
+    Array.prototype.forEach.call(groups, function (group) {
+      var fig = group.closest("figure") || group.parentNode;
+      var target = fig.querySelector("[data-view]");
+      if (!target) return;
+      Array.prototype.forEach.call(group.querySelectorAll("button[data-show]"), function (button) {
+        button.addEventListener("click", function () {
+          target.setAttribute("data-view", button.getAttribute("data-show"));
+          Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) {
+            b.classList.toggle("active", b === button);
+          });
+        });
+      });
+    });
+  }
+
+  function setupFootnotes() {
+    var tip = null;
+    function hide() { if (tip) { tip.remove(); tip = null; } }
+    Array.prototype.forEach.call(document.querySelectorAll("a.footnote-ref"), function (ref) {
+      var id = (ref.getAttribute("href") || "").slice(1);
+      var note = id && document.getElementById(id);
+      if (!note) return;
+      ref.addEventListener("mouseenter", function () {
+        hide();
+        tip = document.createElement("div");
+        tip.className = "fv-tip";
+        tip.innerHTML = note.innerHTML;
+        Array.prototype.forEach.call(tip.querySelectorAll(".footnote-backref"), function (b) { b.remove(); });
+        document.body.appendChild(tip);
+        var r = ref.getBoundingClientRect();
+        var left = Math.min(window.scrollX + r.left - 20, window.scrollX + window.innerWidth - tip.offsetWidth - 12);
+        tip.style.left = Math.max(8, left) + "px";
+        tip.style.top = (window.scrollY + r.bottom + 8) + "px";
+      });
+      ref.addEventListener("mouseleave", hide);
+    });
+  }
+
+  onReady(function () {
+    setupZoom();
+    setupInterpolation();
+    setupToggles();
+    setupFootnotes();
+  });
+})();
