@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
             _site(p)
+        if name in ("compute", "status"):
+            p.add_argument("--size", type=int, default=None, help="image size (overrides preset)")
+            p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides preset)")
+            p.add_argument("--channels", type=int, default=None,
+                           help="channels per explorer layer (overrides preset)")
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
             p.add_argument("--steps", type=int, default=None)

@@ -1,0 +1,158 @@
+"""The site's plan: every visualization job the explorer and the articles need, deduplicated.
+
+`plan_site` gathers the explorer's jobs (for each explorer layer, channels 0..N-1 of the preset,
+one channel objective each) and every figure's jobs (`generator.figures.page_jobs` for each page
+of `generator.content.load_pages`), checks each against the model (unknown layer, channel out of
+range, another model: a `FeatvisError`) and indexes them by page and by layer. Planning reads the
+cache (figures may pick channels from measurements) but never writes it."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.artifacts import ArtifactStore
+from generator.config import Preset, SiteConfig
+from generator.errors import FeatvisError, choices_hint
+from generator.jobs import VisJob, unique_jobs
+from generator.models import LoadedModel
+from generator.optvis import objectives as obj
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    jobs: list[VisJob]
+    by_page: dict[str, list[VisJob]] = field(default_factory=dict)
+    by_layer: dict[str, list[VisJob]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, explorer: list[VisJob], by_page: dict[str, list[VisJob]]) -> SitePlan:
+        """The explorer's jobs, then each page's, deduplicated and indexed by page and layer."""
+        jobs = unique_jobs([*explorer, *(job for js in by_page.values() for job in js)])
+        by_page = {slug: unique_jobs(js) for slug, js in by_page.items()}
+        by_layer: dict[str, list[VisJob]] = {}
+        for job in jobs:
+            for layer in sorted({name for o in job.objectives for name in o.layers}):
+                by_layer.setdefault(layer, []).append(job)
+        return cls(jobs=jobs, by_page=by_page, by_layer=by_layer)
+
+    def only(self, names: Sequence[str]) -> SitePlan:
+        """The jobs of the named layers and pages (their union), indexes cut to match."""
+        keep: set[str] = set()
+        for name in names:
+            if name in self.by_layer:
+                keep.update(job.key for job in self.by_layer[name])
+            elif name in self.by_page:
+                keep.update(job.key for job in self.by_page[name])
+            else:
+                valid = list(self.by_layer) + list(self.by_page)
+                raise FeatvisError(
+                    f"--only '{name}': no layer or page of this plan ({choices_hint(name, valid)})"
+                )
+
+        def cut(index: dict[str, list[VisJob]]) -> dict[str, list[VisJob]]:
+            kept = {k: [j for j in js if j.key in keep] for k, js in index.items()}
+            return {k: js for k, js in kept.items() if js}
+
+        return SitePlan(
+            jobs=[job for job in self.jobs if job.key in keep],
+            by_page=cut(self.by_page),
+            by_layer=cut(self.by_layer),
+        )
+
+
+def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
+    """The layers the explorer shows (config.explorer_layers or every layer), checked."""
+    if config.explorer_layers is None:
+        return list(model.layer_names)
+    for name in config.explorer_layers:
+        try:
+            model.layer(name)
+        except FeatvisError as exc:
+            raise FeatvisError(f"{config.source or 'config'}: explorer_layers: {exc}") from None
+    return list(config.explorer_layers)
+
+
+def site_modules() -> tuple[Any, Any] | None:
+    """(generator.content, generator.figures), or None while either does not exist yet."""
+    try:
+        return (
+            importlib.import_module("generator.content"),
+            importlib.import_module("generator.figures"),
+        )
+    except ModuleNotFoundError as exc:
+        if exc.name in ("generator.content", "generator.figures"):
+            return None
+        raise
+
+
+def explorer_jobs(
+    config: SiteConfig,
+    model: LoadedModel,
+    preset: Preset,
+    channel_job: Callable[[str, int], VisJob],
+) -> dict[str, list[VisJob]]:
+    """Per explorer layer, `channel_job` of channels 0..explorer_channels-1 (all when None)."""
+    jobs = {}
+    for layer in explorer_layers(config, model):
+        channels = model.layer(layer).channels
+        wanted = channels if preset.explorer_channels is None else preset.explorer_channels
+        jobs[layer] = [channel_job(layer, c) for c in range(min(wanted, channels))]
+    return jobs
+
+
+def plan_site(
+    config: SiteConfig,
+    model: LoadedModel,
+    preset: Preset,
+    *,
+    store: ArtifactStore,
+    dataset: Any = None,
+) -> SitePlan:
+    """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
+
+    Explorer jobs are the figures' standard channel visualization (`FigureContext.channel_job`),
+    so a figure that shows or surveys a channel shares the explorer's artifact. Until
+    generator.figures exists the explorer alone is planned, with the default transforms.
+    """
+    modules = site_modules()
+    if modules is None:
+        def plain(layer: str, channel: int) -> VisJob:
+            return VisJob(
+                model=model.id, weights_digest=model.weights_digest,
+                objectives=(obj.channel(layer, channel),), steps=preset.steps, size=preset.size,
+                seed=config.seed,
+            )
+
+        explorer = explorer_jobs(config, model, preset, plain)
+        by_page: dict[str, list[VisJob]] = {}
+    else:
+        content, figures = modules
+        ctx = figures.FigureContext(
+            config=config, model=model, preset=preset, store=store, dataset=dataset
+        )
+        explorer = ctx.explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+        by_page = {page.slug: figures.page_jobs(page, ctx) for page in content.load_pages(config)}
+    plan = SitePlan.of([job for jobs in explorer.values() for job in jobs], by_page)
+    check_jobs(plan.jobs, model)
+    return plan
+
+
+def check_jobs(jobs: Iterable[VisJob], model: LoadedModel) -> None:
+    """Every job must be for `model` and name only its layers and channels."""
+    for job in jobs:
+        if job.model != model.id or job.weights_digest != model.weights_digest:
+            raise FeatvisError(
+                f"a job asks for model '{job.model}' (weights {job.weights_digest}), but the "
+                f"site's model is '{model.id}' (weights {model.weights_digest})"
+            )
+        for objective in job.objectives:
+            for _, term in objective.terms:
+                if term.layer is not None and term.channel is not None:
+                    model.check_channel(term.layer, term.channel)
+                elif term.layer is not None:
+                    model.layer(term.layer)
+                if term.cls is not None:
+                    model.class_index(term.cls)
