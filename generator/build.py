@@ -154,7 +154,7 @@ def build_site(
             raise
         problems = check_site(tmp)
         if problems:
-            report(problems, tmp)
+            report(problems)
             raise FeatvisError(
                 f"the built site has {len(problems)} problems (listed above); "
                 f"{config.output_dir} unchanged"

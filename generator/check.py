@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 from PIL import Image
@@ -183,7 +184,9 @@ def check_site(root: Path) -> list[str]:
     return SiteChecker(root).run()
 
 
-def report(problems: Iterable[str], root: Path, *, limit: int = 50, out=sys.stderr) -> None:  # type: ignore[no-untyped-def]
+def report(problems: Iterable[str], *, limit: int = 50, out: TextIO | None = None) -> None:
+    """Print the problems (the first `limit`), one per line, to `out` (stderr)."""
+    out = out or sys.stderr
     problems = list(problems)
     for line in problems[:limit]:
         print(f"  {line}", file=out)
@@ -201,7 +204,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         root = config_from_args(args).output_dir
     problems = check_site(root)
     if problems:
-        report(problems, root)
+        report(problems)
         raise FeatvisError(
             f"{root}: {len(problems)} problem{'s' if len(problems) != 1 else ''} (listed above)"
         )

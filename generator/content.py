@@ -223,6 +223,8 @@ def yaml_with_lines(
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if mark is not None and mark.line >= len(text.splitlines()):
+            mark = getattr(exc, "context_mark", None) or mark  # at the end: where it began
         line = first_line + (mark.line if mark else 0)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise FeatvisError(f"{where}:{line}: malformed {what}: {problem}") from None

@@ -41,6 +41,7 @@ from generator.optvis.transforms import DISTILL_SCALES, TransformSpec
 COMMON_OPTIONS = ("id", "caption", "title", "layout")
 LAYOUTS = ("text", "page", "screen")
 SURVEY_MIN = 8  # channels surveyed per layer to choose from, at the least
+_TOP_CLASS: dict[tuple[str, str], int] = {}  # (weights digest, artifact key) -> class
 
 
 class MissingArtifact(Exception):
@@ -178,7 +179,6 @@ class FigureContext:
     explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
-    _classes: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
 
     # Jobs ----------------------------------------------------------------------------------
     @classmethod
@@ -292,7 +292,8 @@ class FigureContext:
         art = self.artifact(job)
         if art is None:
             return None
-        if art.key not in self._classes:  # type: ignore[comparison-overlap]
+        memo = (self.model.weights_digest, art.key)
+        if memo not in _TOP_CLASS:  # a pure function of the two: computed once per process
             image = _load_tensor(art.images[0]).to(self.model.device)
             size = self.model.input_size
             x = torch.nn.functional.interpolate(
@@ -300,8 +301,8 @@ class FigureContext:
             )
             with torch.no_grad():
                 logits = self.model.net(self.model.preprocess(x))
-            self._classes[art.key] = int(logits[0].argmax())  # type: ignore[index]
-        return self._classes[art.key]  # type: ignore[index]
+            _TOP_CLASS[memo] = int(logits[0].argmax())
+        return _TOP_CLASS[memo]
 
     # Drawing -------------------------------------------------------------------------------
     def view(
