@@ -573,6 +573,8 @@ def load_or_scan(
     names = list(dict.fromkeys(
         x.name if isinstance(x, LayerInfo) else model.layer(x).name for x in layers
     ))
+    if not names:
+        raise FeatvisError(f"{root}: dataset scan asked for no layers")
     files = list_images(root)
     folder = _cache_dir(config, model, folder_fingerprint(root, files), top_k)
     cached, meta = ({}, None) if force else _read_cached(folder, names)

@@ -1,0 +1,274 @@
+"""Dataset benchmark: the scan of every layer, the rescan, and whether photos and pictures agree.
+
+Measures, in one process on one machine:
+  (a) the scan of every layer of the model over an image folder (default: the 1000-photo
+      ../shared/datasets/imagenet-sample), into a fresh cache: wall time, peak RSS of this process
+      and of the loader workers (targets on the CPU: under 10 minutes, under 6 GiB);
+  (b) the rescan of the unchanged folder: wall time and how many images it opened (should be 0);
+  (c) for channels sampled (seeded) from the objects band (blocks.5.3, blocks.6.0, conv_head):
+      render each channel's visualization (channel objective, default parameterization and
+      transforms), classify it with the model at its input size, and compare with the class of the
+      channel's top dataset photo (file <wnid>_<name>.jpg; its sorted position is the ImageNet
+      class index): the share where that class is the visualization's top-1, and within its top-5
+      (chance: 0.1 % and 0.5 %);
+  (d) on the same visualizations: activation relative to the strongest photo, and the "Don't trust
+      your eyes" pattern agreement (cosine and Spearman of standardized layer patterns).
+
+    python benchmarks/bench_dataset.py [--dataset PATH] [--per-layer 8] [--steps 128] [--size 128]
+
+Writes benchmarks/results/dataset-<device>.json and .md. Other processes on the machine slow it
+down; the load average at the start and end is recorded with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from generator import dataset as ds
+from generator.metrics import relative_activation
+from generator.models import load_model
+from generator.optvis import RenderSettings, render
+from generator.optvis import objectives as obj
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "imagenet-sample"
+OBJECT_LAYERS = ("blocks.5.3", "blocks.6.0", "conv_head")
+GIB = 1024**3
+
+
+def peak_rss() -> tuple[float, float]:
+    """(this process, the largest waited-for child) peak resident set size in GiB (Linux: KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / GIB
+    return own, child
+
+
+def scan_all(model, config, top_k: int, batch_size: int, workers: int | None) -> dict:
+    start = time.perf_counter()
+    index = ds.load_or_scan(config, model, model.layer_names, top_k=top_k, progress=True,
+                            batch_size=batch_size, workers=workers)
+    seconds = time.perf_counter() - start
+    own, child = peak_rss()
+    return {
+        "index": index,
+        "seconds": seconds,
+        "peak_rss_gib": own,
+        "peak_rss_worker_gib": child,
+        "images_read": index.summary.images_read,
+        "images_skipped": index.summary.images_skipped,
+        "layers": len(index.layer_names),
+        "channels": sum(model.layer(n).channels for n in index.layer_names),
+    }
+
+
+def rescan(model, config, top_k: int) -> dict:
+    opened: list[str] = []
+    real = Image.open
+
+    def counting(fp, *a, **k):
+        opened.append(str(fp))
+        return real(fp, *a, **k)
+
+    Image.open = counting  # type: ignore[assignment]
+    try:
+        start = time.perf_counter()
+        index = ds.load_or_scan(config, model, model.layer_names, top_k=top_k, progress=False)
+        seconds = time.perf_counter() - start
+    finally:
+        Image.open = real  # type: ignore[assignment]
+    return {"seconds": seconds, "images_opened": len(opened),
+            "from_cache": index.summary.from_cache}
+
+
+def sample_channels(model, per_layer: int, seed: int) -> list[tuple[str, int]]:
+    gen = torch.Generator().manual_seed(seed)
+    units = []
+    for layer in OBJECT_LAYERS:
+        channels = model.layer(layer).channels
+        units += [(layer, int(c)) for c in torch.randperm(channels, generator=gen)[:per_layer]]
+    return units
+
+
+def classify(model, images: torch.Tensor) -> torch.Tensor:
+    size = model.input_size
+    x = F.interpolate(images.to(model.device), size=(size, size), mode="bilinear",
+                      align_corners=False)
+    with torch.no_grad():
+        return model.net(model.preprocess(x)).cpu()
+
+
+def objects_agreement(model, index, units, steps: int, size: int, class_of: dict[str, int]) -> dict:
+    start = time.perf_counter()
+    result = render(model, [obj.channel(layer, c) for layer, c in units],
+                    RenderSettings(size=size, steps=steps), seeds=0)
+    render_seconds = time.perf_counter() - start
+    top5 = classify(model, result.images).topk(5, dim=1).indices
+    checks = ds.check_patterns(model, index, [(layer, c, img) for (layer, c), img
+                                              in zip(units, result.images, strict=True)])
+    rows = []
+    for i, (layer, c) in enumerate(units):
+        top = index.examples(layer, c)[0]
+        photo_class = class_of[top.path.name]
+        predicted = top5[i].tolist()
+        rows.append({
+            "layer": layer, "channel": c,
+            "top_photo": top.path.name, "top_photo_class": photo_class,
+            "vis_top5": [(k, model.class_names[k]) for k in predicted],
+            "top1_agrees": predicted[0] == photo_class,
+            "top5_agrees": photo_class in predicted,
+            "top3_photos_in_top5": any(class_of[e.path.name] in predicted
+                                       for e in index.examples(layer, c)[:3]),
+            "objective": float(result.final[i]),
+            "relative_to_strongest_photo": relative_activation(
+                float(result.final[i]), index.strongest_mean(layer, c)),
+            "pattern_cosine": checks[i].cosine,
+            "pattern_spearman": checks[i].spearman,
+            "own_rank_visualization": checks[i].own_rank_visualization,
+            "own_rank_photos": checks[i].own_rank_photos,
+        })
+    n = len(rows)
+
+    def share(key: str, subset=None) -> float:
+        chosen = [r for r in rows if subset is None or r["layer"] == subset]
+        return sum(r[key] for r in chosen) / max(len(chosen), 1)
+
+    rel = [r["relative_to_strongest_photo"] for r in rows if r["relative_to_strongest_photo"]]
+    return {
+        "render_seconds": render_seconds,
+        "channels": n,
+        "share_top1": share("top1_agrees"),
+        "share_top5": share("top5_agrees"),
+        "share_top3_photos_in_top5": share("top3_photos_in_top5"),
+        "by_layer": {layer: {"top1": share("top1_agrees", layer),
+                             "top5": share("top5_agrees", layer)} for layer in OBJECT_LAYERS},
+        "median_relative_activation": statistics.median(rel) if rel else None,
+        "median_pattern_cosine": statistics.median(r["pattern_cosine"] for r in rows),
+        "median_pattern_spearman": statistics.median(r["pattern_spearman"] for r in rows),
+        "rows": rows,
+    }
+
+
+def markdown(report: dict) -> str:
+    s, r, o = report["scan"], report["rescan"], report.get("objects")
+    lines = [
+        f"# Dataset benchmark ({report['device']})",
+        "",
+        f"`{report['command']}`",
+        "",
+        f"Machine: {report['machine']}; torch {report['torch']}, {report['threads']} threads; "
+        f"load average {report['load_before']:.1f} before, {report['load_after']:.1f} after "
+        "(other processes share the cores).",
+        "",
+        "| measure | value | target |",
+        "| --- | --- | --- |",
+        f"| scan: {s['layers']} layers, {s['channels']} channels, {s['images_read']} images "
+        f"({s['images_skipped']} skipped), top-{report['top_k']} | {s['seconds']:.1f} s "
+        "| < 600 s |",
+        f"| peak RSS, main process (model load included) | {s['peak_rss_gib']:.2f} GiB | < 6 GiB |",
+        f"| peak RSS, largest loader worker | {s['peak_rss_worker_gib']:.2f} GiB | |",
+        f"| rescan of the unchanged folder | {r['seconds']:.2f} s, {r['images_opened']} images "
+        f"opened | 0 opened |",
+        "",
+    ]
+    if o:
+        lines += [
+            f"## Objects band: top photo's class vs the visualization's classes "
+            f"({o['channels']} channels, seeded sample)",
+            "",
+            f"Visualizations: channel objective, {report['size']} px, {report['steps']} steps, "
+            f"default parameterization and transforms; rendered in {o['render_seconds']:.0f} s.",
+            "",
+            "| layer | top photo's class = vis top-1 | within vis top-5 |",
+            "| --- | --- | --- |",
+        ]
+        for layer, v in o["by_layer"].items():
+            lines.append(f"| {layer} | {v['top1']:.0%} | {v['top5']:.0%} |")
+        lines += [
+            f"| all | {o['share_top1']:.0%} | {o['share_top5']:.0%} |",
+            "",
+            f"Any of the top-3 photos' classes within the visualization's top-5: "
+            f"{o['share_top3_photos_in_top5']:.0%}. Chance: 0.1 % (top-1), 0.5 % (top-5).",
+            "",
+            f"Median activation relative to the strongest photo (spatial mean, the channel "
+            f"objective's measure): {o['median_relative_activation']:.1f}x. Median pattern "
+            f"agreement with the top photos (standardized layer pattern): cosine "
+            f"{o['median_pattern_cosine']:.2f}, Spearman {o['median_pattern_spearman']:.2f}.",
+            "",
+            "| unit | top photo | vis top-5 | agree | x strongest | cosine | Spearman |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in o["rows"]:
+            classes = ", ".join(name for _, name in row["vis_top5"])
+            agree = "top-1" if row["top1_agrees"] else ("top-5" if row["top5_agrees"] else "no")
+            rel = row["relative_to_strongest_photo"]
+            lines.append(
+                f"| {row['layer']}:{row['channel']} | {row['top_photo']} | {classes} | {agree} | "
+                f"{'-' if rel is None else f'{rel:.1f}'} | {row['pattern_cosine']:.2f} | "
+                f"{row['pattern_spearman']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default=str(DEFAULT_DATASET))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--top-k", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--per-layer", type=int, default=8, help="objects-band channels per layer")
+    p.add_argument("--steps", type=int, default=128)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-objects", action="store_true")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = p.parse_args()
+
+    load_before = os.getloadavg()[0]
+    model = load_model(device=args.device)
+    with tempfile.TemporaryDirectory(prefix="featvis-bench-dataset-") as cache:
+        config = SimpleNamespace(dataset=Path(args.dataset), cache_dir=Path(cache))
+        scan = scan_all(model, config, args.top_k, args.batch_size, args.workers)
+        index = scan.pop("index")
+        print(f"scan: {scan}", file=sys.stderr)
+        again = rescan(model, config, args.top_k)
+        print(f"rescan: {again}", file=sys.stderr)
+        report = {
+            "command": "python " + " ".join(sys.argv),
+            "device": str(model.device), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "top_k": args.top_k, "size": args.size, "steps": args.steps,
+            "load_before": load_before, "scan": scan, "rescan": again,
+        }
+        if not args.skip_objects:
+            files = ds.list_images(Path(args.dataset))
+            class_of = {Path(f).name: i for i, f in enumerate(files)}
+            units = sample_channels(model, args.per_layer, args.seed)
+            report["objects"] = objects_agreement(model, index, units, args.steps, args.size,
+                                                  class_of)
+    report["load_after"] = os.getloadavg()[0]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"dataset-{model.device.type}"
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (out / f"{name}.md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
