@@ -1001,7 +1001,7 @@ DEFAULT_STRENGTHS: dict[str, tuple[float, ...]] = {
     "l1": (2.0, 10.0, 50.0),
     "tv": (10.0, 50.0, 250.0),
     "blur": (300.0, 3000.0, 30000.0),
-    "jitter": (1.0, 2.0, 4.0),
+    "jitter": (2.0, 4.0, 8.0),  # pixels
     "robust": (0.5, 1.0, 2.0),
 }
 
@@ -1044,16 +1044,10 @@ class Regularization(OneChannelFigure):
             out[kind] = [
                 (f"{s:g}", ctx.job([c + s * make()], **plain)) for s in self.strengths(ctx, kind)
             ]
+        pixels = dict.fromkeys(max(1, round(s)) for s in self.strengths(ctx, "jitter"))
         out["jitter"] = [
-            (
-                f"{round(s * size / 64)} px",
-                ctx.job(
-                    [c],
-                    param=self.BASE,
-                    transforms=TransformSpec.jitter_only(max(1, round(s * size / 64))),
-                ),
-            )
-            for s in self.strengths(ctx, "jitter")
+            (f"{px} px", ctx.job([c], param=self.BASE, transforms=TransformSpec.jitter_only(px)))
+            for px in pixels
         ]
         out["robust"] = [
             (f"×{s:g}", ctx.job([c], param=self.BASE, transforms=scaled_transforms(size, s)))

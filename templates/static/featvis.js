@@ -13,12 +13,17 @@
 
   function setupZoom() {
     if (window.matchMedia && window.matchMedia("(hover: none)").matches) return;
-    var lens = document.createElement("div");
-    lens.className = "fv-lens";
-    var big = document.createElement("img");
-    big.alt = "";
-    lens.appendChild(big);
-    document.body.appendChild(lens);
+    var lens = null;
+    var big = null;
+
+    function makeLens() {  // made on the first hover, so no empty image sits in the page
+      lens = document.createElement("div");
+      lens.className = "fv-lens";
+      big = document.createElement("img");
+      big.alt = "";
+      lens.appendChild(big);
+      document.body.appendChild(lens);
+    }
 
     function place(ev) {
       var size = lens.offsetWidth || 288;
@@ -33,17 +38,18 @@
     document.addEventListener("mouseover", function (ev) {
       var img = ev.target.closest && ev.target.closest("img[data-zoom]");
       if (!img || !img.complete || !img.naturalWidth) return;
+      if (!lens) makeLens();
       big.src = img.currentSrc || img.src;
       lens.classList.toggle("pixelated", img.naturalWidth < 96);
       lens.style.display = "block";
       place(ev);
     });
     document.addEventListener("mousemove", function (ev) {
-      if (lens.style.display === "block") place(ev);
+      if (lens && lens.style.display === "block") place(ev);
     });
     document.addEventListener("mouseout", function (ev) {
       var img = ev.target.closest && ev.target.closest("img[data-zoom]");
-      if (img) lens.style.display = "none";
+      if (img && lens) lens.style.display = "none";
     });
   }
 

@@ -1,0 +1,190 @@
+# ruff: noqa: E501  (tables of inputs and expected messages read best one per line)
+"""Figure types: option checking against the model (file:line, valid choices), the jobs each type
+asks for, and channels chosen from measurements in the cache (survey first, then the strongest,
+most distinct channels). No optimization runs here: measurements are stored with the real
+ArtifactStore from synthetic results."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from generator.artifacts import ArtifactStore
+from generator.config import Preset, SiteConfig
+from generator.content import FigureSpec
+from generator.errors import FeatvisError
+from generator.figures import (
+    FIGURE_TYPES,
+    FigureContext,
+    figure_for,
+    pick_distinct,
+    single_channel,
+)
+from generator.models import load_model
+from generator.optvis.render import RenderResult
+
+PRESET = Preset("tiny", size=32, steps=8, explorer_channels=1, figure_scale=1.0)
+
+
+@pytest.fixture(scope="module")
+def model():  # type: ignore[no-untyped-def]
+    return load_model(random_weights=True)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, model) -> FigureContext:  # type: ignore[no-untyped-def]
+    config = SiteConfig(root=tmp_path, cache_dir=tmp_path / "cache", seed=3)
+    return FigureContext(config=config, model=model, preset=PRESET, store=ArtifactStore(tmp_path / "cache"))
+
+
+def fig(kind: str, **options):  # type: ignore[no-untyped-def]
+    lines = {key: 10 + i for i, key in enumerate(options)}
+    return figure_for(FigureSpec(kind, options, Path("content/a.md"), 9, lines, 0))
+
+
+def bound(model, kind: str, **options):  # type: ignore[no-untyped-def]
+    return fig(kind, **options).bind(model)
+
+
+def put(store: ArtifactStore, job, value: float, image: torch.Tensor) -> None:  # type: ignore[no-untyped-def]
+    n = job.n_images
+    store.put(job, RenderResult(images=image.expand(n, 3, *image.shape[-2:]).clone(), snapshots={},
+                                history=torch.zeros(job.steps, n), final=torch.full((n,), value)),
+              device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "expected"),
+    [
+        ("negative", {"layer": "blocks.9.9"}, r"a\.md:10: figure 'negative': unknown layer 'blocks\.9\.9' \(did you mean: .*valid: conv_stem"),
+        ("negative", {"layer": "blocks.2.1", "channels": [3, 40]}, r"a\.md:11: .*channel 40 out of range for layer 'blocks\.2\.1' \(valid: 0\.\.39\)"),
+        ("objectives", {"layer": "conv_stem", "class": "not a class"}, r"a\.md:11: figure 'objectives': unknown class 'not a class'"),
+        ("interpolation-grid", {"pairs": [["conv_stem:1", "conv_stem:99"]]}, r"a\.md:10: .*channel 99 out of range for layer 'conv_stem' \(valid: 0\.\.31\)"),
+        ("interpolation-grid", {"pairs": 2}, r"a\.md:10: .*a count of pairs needs 'layer:'"),
+        ("layer-gallery", {"layers": ["conv_stem", "blocks.2.7"]}, r"a\.md:10: .*unknown layer 'blocks\.2\.7'"),
+    ],
+)
+def test_bind_checks_layers_channels_classes(model, kind: str, options: dict, expected: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FeatvisError) as info:
+        bound(model, kind, **options)
+    assert re.search(expected, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "expected"),
+    [
+        ("regularization", {"layer": "x", "strengths": {"tvv": [1]}}, r"a\.md:11: .*'strengths' names unknown regularizer 'tvv' \(did you mean: tv"),
+        ("interpolation-grid", {"pairs": [["conv_stem-1", "conv_stem:2"]]}, r"a\.md:10: .*units are written LAYER:CHANNEL"),
+        ("preconditioning", {"layer": "x", "transforms": "all"}, r"a\.md:11: .*'all' is not known \(valid: none, jitter, robust\)"),
+        ("negative", {"layer": "x", "channels": "many"}, r"a\.md:11: .*'channels' must be a count"),
+        ("layer-gallery", {"id": "2fast"}, r"a\.md:10: figure id '2fast' must be"),
+        ("layer-gallery", {"layout": "wide"}, r"a\.md:10: .*'wide' is not known \(valid: text, page, screen\)"),
+    ],
+)
+def test_options_are_checked_without_a_model(kind: str, options: dict, expected: str) -> None:
+    with pytest.raises(FeatvisError) as info:
+        fig(kind, **options)
+    assert re.search(expected, str(info.value)), str(info.value)
+
+
+def test_every_type_has_a_template_and_static_number_keys() -> None:
+    root = Path(__file__).resolve().parent.parent / "templates" / "figures"
+    for kind, cls in FIGURE_TYPES.items():
+        assert (root / f"{kind}.html").is_file(), kind
+        required = {k: "conv_stem" for k, o in cls.all_options().items() if o.required}
+        keys = figure_for(FigureSpec(kind, required, Path("a.md"), 1)).number_keys()
+        assert len(keys) == len(set(keys)), kind
+
+
+def test_interpolation_rows_blend_two_channels_with_shared_params(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    f = bound(model, "interpolation-grid", pairs=[["blocks.2.1:3", "blocks.2.1:7"], ["conv_stem:0", "conv_stem:1"]], frames=5, alignment=2.0)
+    jobs = f.jobs(ctx)
+    assert len(jobs) == 2, "one job per row"
+    row = jobs[0]
+    assert row.n_images == 5 and row.param.shared and row.seed == 3 and row.size == 32
+    weights = [{(t.kind, t.channel): w for w, t in o.terms} for o in row.objectives]
+    assert weights[0] == {("channel", 3): 1.0, ("alignment", None): 2.0}
+    assert weights[-1] == {("channel", 7): 1.0, ("alignment", None): 2.0}
+    assert weights[2][("channel", 3)] == pytest.approx(0.5) and weights[2][("channel", 7)] == pytest.approx(0.5)
+
+
+def test_regularization_starts_from_naive_pixels(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    f = bound(model, "regularization", layer="blocks.2.1", channel=4, strengths={"tv": [1, 9]})
+    jobs = f.jobs(ctx)
+    assert all(j.param.kind == "pixel" and not j.param.decorrelate for j in jobs)
+    plain = jobs[0]
+    assert plain.transforms.is_identity and [t.kind for _, t in plain.objectives[0].terms] == ["channel"]
+    tv = [j for j in jobs if any(t.kind == "tv" for _, t in j.objectives[0].terms)]
+    assert sorted(w for j in tv for w, t in j.objectives[0].terms if t.kind == "tv") == [1.0, 9.0]
+    moving = [j for j in jobs if not j.transforms.is_identity]
+    assert moving and all(len(j.objectives[0].terms) == 1 for j in moving), "jitter and robustness rows add no penalty"
+    assert len({j.key for j in jobs}) == len(jobs) == 1 + 3 + 2 + 3 + 3 + 3
+    keys = f.number_keys()
+    assert "hf.unregularized" in keys and "hf.tv.strongest" in keys
+
+
+def test_figure_scale_keeps_fewer_strengths(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    half = Preset("half", size=32, steps=8, explorer_channels=1, figure_scale=0.5)
+    ctx = FigureContext(config=SiteConfig(root=tmp_path), model=model, preset=half, store=None)
+    f = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"blur": [1, 2, 3, 4]})
+    blur = [j for j in f.jobs(ctx) if any(t.kind == "blur" for _, t in j.objectives[0].terms)]
+    assert [w for j in blur for w, t in j.objectives[0].terms if t.kind == "blur"] == [1.0, 4.0]
+
+
+def test_preconditioning_and_progress_snapshots(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    jobs = bound(model, "preconditioning", layer="conv_stem", channel=2, snapshots=3).jobs(ctx)
+    assert [(j.param.kind, j.param.decorrelate) for j in jobs] == [("pixel", False), ("fourier", False), ("fourier", True)]
+    assert len({j.snapshot_steps for j in jobs}) == 1 and jobs[0].snapshot_steps == (2, 4, 8)
+    assert len({j.transforms for j in jobs}) == 1, "only the parameterization differs"
+    (progress,) = bound(model, "optimization-progress", layer="conv_stem", channel=2, snapshots=5).jobs(ctx)
+    steps = progress.snapshot_steps
+    assert steps[0] == 0 and steps[-1] == PRESET.steps and list(steps) == sorted(set(steps))
+
+
+def test_objectives_negative_diversity_jobs(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    jobs = bound(model, "objectives", layer="blocks.2.1", channel=5, **{"class": "goldfish"}).jobs(ctx)
+    kinds = [j.objectives[0].terms[0][1].kind for j in jobs]
+    assert kinds == ["neuron", "channel", "layer", "class_logit", "class_prob"]
+    assert jobs[3].objectives[0].terms[0][1].cls == model.class_index("goldfish")
+    assert jobs[1] == ctx.channel_job("blocks.2.1", 5), "the channel image is the explorer's"
+    (neg,) = bound(model, "negative", layer="conv_stem", channels=[4]).jobs(ctx)
+    assert [o.terms[0][0] for o in neg.objectives] == [1.0, -1.0]
+    (div,) = bound(model, "diversity", layer="conv_stem", channels=[4], images=3, weight=7).jobs(ctx)
+    assert div.n_images == 3 and {(t.kind, w) for o in div.objectives for w, t in o.terms} == {("channel", 1.0), ("diversity", 7.0)}
+
+
+def test_gallery_defaults_to_one_layer_per_band(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    f = bound(model, "layer-gallery", channels=[0])
+    layers = [single_channel(j)[0] for j in f.jobs(ctx)]  # type: ignore[index]
+    assert [model.layer(n).band for n in layers] == ["edges", "textures", "patterns", "parts", "objects"]
+
+
+def test_pick_distinct_prefers_strong_and_different() -> None:
+    scores = {0: 1.0, 1: 9.0, 2: 8.9, 3: 5.0}
+    same = {(1, 2), (2, 1)}
+    chosen = pick_distinct(scores, lambda a, b: 1.0 if (a, b) in same or a == b else 0.0, 2)
+    assert chosen == [1, 3], "8.9 looks just like 9.0, so the next distinct channel wins"
+    assert pick_distinct(scores, lambda a, b: 0.0, 10) == [1, 2, 3, 0]
+
+
+def test_channels_are_chosen_from_a_measured_survey(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    f = bound(model, "negative", layer="blocks.2.1", channels=2)
+    survey = f.jobs(ctx)
+    assert ctx.choose_channels("blocks.2.1", 2) is None, "nothing measured yet"
+    assert [single_channel(j)[0] for j in survey] == ["blocks.2.1"] * len(survey)  # type: ignore[index]
+    channels = [single_channel(j)[1] for j in survey]  # type: ignore[index]
+    assert len(channels) == 8 and all(j == ctx.channel_job("blocks.2.1", c) for j, c in zip(survey, channels, strict=True))
+    gen = torch.Generator().manual_seed(0)
+    images = {c: torch.rand(3, 32, 32, generator=gen) for c in channels}
+    best, twin, other = channels[-1], channels[-2], channels[3]
+    images[twin] = images[best].clone()  # as strong as the best, but the same picture
+    scores = {c: 1.0 for c in channels} | {best: 10.0, twin: 9.9, other: 8.0}
+    for job, c in zip(survey, channels, strict=True):
+        put(ctx.store, job, scores[c], images[c])
+    fresh = FigureContext(config=ctx.config, model=model, preset=PRESET, store=ctx.store)
+    assert fresh.choose_channels("blocks.2.1", 2) == [best, other]
+    jobs = f.jobs(fresh)
+    assert [tuple(o.terms[0][1].channel for o in j.objectives) for j in jobs] == [(best, best), (other, other)]

@@ -1,0 +1,210 @@
+# ruff: noqa: E501  (expected messages read best one per line)
+"""A whole site built end to end from a temporary folder at toy sizes (32 px, 4 steps): articles,
+explorer, manifest, checked offline; measured numbers quoted in the text; a failed build (bad
+article, or a site that fails the check) leaves the published site byte for byte untouched; render
+from the cache lists what is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from generator.build import build_site
+from generator.check import check_site
+from generator.cli import main
+from generator.config import Preset, load_config
+from generator.errors import FeatvisError
+from generator.site import MissingVisualizations, SiteWriter
+
+TINY = Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0)
+LAYERS = ("conv_stem", "blocks.1.0")
+ARTICLE = """\
+---
+title: A small article
+description: Two figures and a measured number.
+authors:
+  - name: Test Author
+    affiliation: Test Lab
+date: 2024-01-02
+---
+
+## Layers
+
+Regularization moves the high-frequency share from {{ numbers.reg.hf.unregularized | pct }}
+to {{ numbers.reg.hf.tv.strongest | pct:2 }}; the gallery shows {{ numbers.gallery.images }} images
+of a model with {{ model.layers }} layers[^n].
+
+```figure
+type: layer-gallery
+id: gallery
+layers: [conv_stem, blocks.1.0]
+channels: 2
+caption: Chosen by the build, from $h_c$ measured.
+```
+
+```figure
+type: regularization
+id: reg
+layer: blocks.1.0
+channel: 3
+strengths: {l1: [2], tv: [50], blur: [3000], jitter: [2], robust: [1]}
+```
+
+```figure
+type: dataset-examples
+layer: conv_stem
+channels: [0]
+```
+
+[^n]: Counted by the build.
+"""
+
+
+def make_site(root: Path, cache: Path, article: str = ARTICLE, **extra: str) -> Path:
+    (root / "content").mkdir(parents=True, exist_ok=True)
+    (root / "content" / "small.md").write_text(article, encoding="utf-8")
+    layers = ", ".join(f'"{name}"' for name in LAYERS)
+    lines = ['title = "Test site"', f"explorer_layers = [{layers}]", f'cache_dir = "{cache}"',
+             'device = "cpu"', *(f'{k} = "{v}"' for k, v in extra.items())]
+    (root / "site.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = tmp_path_factory.getbasetemp() / "featvis-cache"  # shared with the browser test
+    root = make_site(tmp_path_factory.mktemp("site"), cache)
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    return root
+
+
+def test_site_layout_and_check(built: Path) -> None:
+    out = built / "site_output"
+    for page in ("index.html", "small.html", "explorer/index.html", "manifest.json", "static/featvis.css"):
+        assert (out / page).is_file(), page
+    layer_pages = sorted(p.name for p in (out / "explorer").glob("*.html") if p.name != "index.html")
+    assert len(layer_pages) == 18, "one page per layer, for every layer of the model"
+    assert check_site(out) == []
+    assert not list(built.glob(".site_output.*")), "the staging folder is gone"
+
+
+def test_manifest_lists_every_visualization_with_numbers(built: Path) -> None:
+    out = built / "site_output"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    entries = manifest["visualizations"]
+    assert manifest["preset"]["name"] == "tiny" and manifest["pages"] == ["small.html"]
+    assert len(entries) >= 2 * 2 + 6, "gallery, regularization and explorer"
+    on_disk = {p.relative_to(out).as_posix() for p in (out / "images").rglob("*.png")}
+    for entry in entries:
+        assert entry["images"] and set(entry["images"]) <= on_disk
+        assert len(entry["numbers"]["high_freq_share"]) == len(entry["images"])
+        assert entry["job"]["size"] == 32 and entry["used_on"]
+    used = {u for e in entries for u in e["used_on"]}
+    assert any(u.startswith("small.html#reg") for u in used) and any(u.startswith("explorer/") for u in used)
+
+
+def test_text_quotes_measured_numbers(built: Path) -> None:
+    out = built / "site_output"
+    html = (out / "small.html").read_text(encoding="utf-8")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+    def hf(terms: list[str], transforms_identity: bool) -> float:
+        for e in manifest["visualizations"]:
+            kinds = [t["kind"] for t in e["job"]["objectives"][0]]
+            if "small.html#reg" in e["used_on"] and kinds == terms and (e["job"]["transforms"]["jitter"] == 0) == transforms_identity:
+                return e["numbers"]["high_freq_share"][0]
+        raise AssertionError(terms)
+
+    plain, tv = hf(["channel"], True), hf(["channel", "tv"], True)
+    assert f"from {plain * 100:.1f}%" in html and f"to {tv * 100:.2f}%;" in html
+    assert "the gallery shows 4 images" in html and "with 18 layers" in html
+    assert "{{" not in html and "FEATVISFIGURE" not in html
+    assert "No dataset is configured" in html, "dataset figures say so plainly"
+    assert re.search(r"<math[^>]*><mrow><msub><mi>h</mi><mi>c</mi></msub>", html), "math in a caption"
+    assert html.count('<img src="images/') == 2 * 2 + 6 + 1, "gallery, regularization, dataset-examples"
+    assert 'id="fn-n"' in html and "How the figures were made" in html and "<td>cpu</td>" in html
+
+
+def test_explorer_pages_link_layers_and_channels(built: Path) -> None:
+    out = built / "site_output"
+    first = (out / "explorer" / "conv_stem.html").read_text(encoding="utf-8")
+    assert 'id="ch-0"' in first and 'href="blocks.0.0.html" rel="next"' in first and 'rel="prev"' not in first
+    model_page = (out / "explorer" / "index.html").read_text(encoding="utf-8")
+    assert model_page.count("band-") >= 18 and "blocks.1.0.html" in model_page
+    article = (out / "small.html").read_text(encoding="utf-8")
+    gallery = re.search(r'<figure[^>]*id="gallery">.*?</figure>', article, re.DOTALL).group(0)  # type: ignore[union-attr]
+    gallery_units = re.findall(r'alt="channel (conv_stem):(\d+)"', gallery)
+    assert len(gallery_units) == 2, "two channels chosen by the build for conv_stem"
+    for _, channel in gallery_units:
+        assert f'id="ch-{channel}"' in first, "a channel shown in an article is on its layer page"
+
+
+def test_failed_builds_leave_the_site_untouched(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = built / "site_output"
+    before = snapshot(out)
+    bad = ARTICLE.replace("layer: blocks.1.0\nchannel: 3", "layer: blocks.1.9\nchannel: 3")
+    (built / "content" / "small.md").write_text(bad, encoding="utf-8")
+    with pytest.raises(FeatvisError, match=r"content/small\.md:\d+: figure 'regularization': unknown layer 'blocks\.1\.9' \(did you mean"):
+        build_site(load_config(built / "site.toml"), preset=TINY, quiet=True)
+    (built / "content" / "small.md").write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
+    assert main(["build", "--config", str(built / "site.toml"), "--quiet"]) == 2
+    assert "small.md:2: malformed front matter" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+    # A site that renders but fails the offline check is not published either.
+    (built / "content" / "small.md").write_text(ARTICLE, encoding="utf-8")
+    (built / "theme").mkdir(exist_ok=True)
+    base = (Path(__file__).resolve().parent.parent / "templates" / "base.html").read_text(encoding="utf-8")
+    (built / "theme" / "base.html").write_text(base.replace("</footer>", '<a href="https://example.com">x</a></footer>'), encoding="utf-8")
+    config = load_config(built / "site.toml").with_overrides(templates_dir=str(built / "theme"))
+    with pytest.raises(FeatvisError, match="problems"):
+        build_site(config, preset=TINY, quiet=True)
+    assert "external URL 'https://example.com" in capsys.readouterr().err
+    assert snapshot(out) == before and not list(built.glob(".site_output.*"))
+
+
+def test_render_uses_the_cache_only(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = built / "site_output"
+    (built / "content" / "small.md").write_text(ARTICLE, encoding="utf-8")
+    result = build_site(load_config(built / "site.toml"), compute=False, preset=TINY, quiet=True)
+    assert result.computed == 0 and check_site(out) == []
+    before = snapshot(out)
+    other_seed = load_config(built / "site.toml").with_overrides(seed=99)
+    with pytest.raises(MissingVisualizations) as info:
+        build_site(other_seed, compute=False, preset=TINY, quiet=True)
+    assert len(info.value.jobs) >= 2 and "not in the cache" in str(info.value)
+    listed = capsys.readouterr().err
+    assert "channel conv_stem:0" in listed and "explorer/conv_stem.html" in listed
+    assert snapshot(out) == before
+
+
+def test_writer_refuses_to_write_a_path_twice(tmp_path: Path) -> None:
+    writer = SiteWriter(tmp_path)
+    writer.text("a/index.html", "one", "content/a.md")
+    with pytest.raises(FeatvisError, match=r"'a/index\.html': content/a\.md and content/b\.md"):
+        writer.text("a/index.html", "two", "content/b.md")
+    with pytest.raises(FeatvisError, match="outside the site"):
+        writer.text("../escape.html", "x", "content/c.md")
+    assert (tmp_path / "a" / "index.html").read_text(encoding="utf-8") == "one"
+
+
+def test_clean_refuses_foreign_folders(tmp_path: Path) -> None:
+    root = make_site(tmp_path, tmp_path / "cache")
+    (root / "site_output").mkdir()
+    (root / "site_output" / "precious.txt").write_text("keep", encoding="utf-8")
+    assert main(["clean", "--config", str(root / "site.toml")]) == 2
+    assert (root / "site_output" / "precious.txt").exists()
+    (root / "site_output" / ".featvis-site").write_text("", encoding="utf-8")
+    assert main(["clean", "--config", str(root / "site.toml")]) == 0
+    assert not (root / "site_output").exists()
