@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
             p.add_argument("--steps", type=int, default=None)
             p.add_argument("--size", type=int, default=None)
+            p.add_argument("--unit", action="append", default=None, metavar="LAYER:CHANNEL",
+                           help="a channel to render (repeatable); default: a spread over the bands")
         if name == "serve":
             p.add_argument("--port", type=int, default=8000)
         if name == "check":

@@ -95,6 +95,9 @@ def _build_torchvision(name: str, weights: str | None, random_weights: bool) -> 
         _load_into(net, read_state_dict(weights), weights, f"torchvision:{name}")
         return net, str(weights)
     enum = torchvision.models.get_model_weights(name).DEFAULT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
+    if not cached.exists() and not _reachable("download.pytorch.org"):
+        raise _no_weights(f"torchvision:{name}", f"{cached} is missing and the download site is unreachable")
     try:
         state = enum.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:  # noqa: BLE001 - offline, cache miss, bad download
@@ -116,11 +119,42 @@ def _build_timm(name: str, weights: str | None, random_weights: bool) -> tuple[n
     if weights:
         _load_into(net, read_state_dict(weights), weights, f"timm:{name}")
         return net, str(weights)
+    cached = _timm_cached_file(name)
+    if cached is None and not _reachable("huggingface.co"):
+        raise _no_weights(f"timm:{name}", "not in the Hugging Face cache and the hub is unreachable")
     try:
-        net = timm.create_model(name, pretrained=True)
+        overlay = {"file": cached} if cached else None
+        net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
     except Exception as exc:  # noqa: BLE001 - offline, cache miss
         raise _no_weights(f"timm:{name}", type(exc).__name__) from None
     return net, f"timm:{name}"
+
+
+def _timm_cached_file(name: str) -> str | None:
+    """The weights file of timm's default pretrained tag, if the Hugging Face cache has it."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not repo:
+        return None
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        path = try_to_load_from_cache(repo, filename)
+        if isinstance(path, str):
+            return path
+    return None
+
+
+def _reachable(host: str) -> bool:
+    """Whether `host` resolves: a fast offline check before a download would retry for a minute."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 def _timm_norm(net: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], int]:

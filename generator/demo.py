@@ -1,0 +1,92 @@
+"""Engine-side commands: `featvis layers` (the layer catalog) and `featvis demo`.
+
+The demo optimizes a few channels from a few layers of a model in one batch and writes one PNG per
+image plus an overview sheet, so a newcomer sees the progression from edges to objects without
+building a site.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from generator.errors import FeatvisError
+from generator.models import DEFAULT_MODEL, LoadedModel, load_model
+from generator.optvis import RenderSettings, render
+from generator.optvis import objectives as obj
+
+# A spread through the embedded model: one layer per band and a few channels each.
+DEMO_UNITS = (
+    ("blocks.1.1", (0, 5, 9)),
+    ("blocks.2.1", (2, 7, 30)),
+    ("blocks.3.2", (1, 13, 40)),
+    ("blocks.5.0", (4, 40, 99)),
+    ("blocks.6.0", (12, 90, 200)),
+)
+
+
+def _model_from_args(args: argparse.Namespace) -> LoadedModel:
+    return load_model(args.model or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto")
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    model = _model_from_args(args)
+    print(f"# {model.id}  weights: {model.weights_source}  input: {model.input_size}px")
+    print(f"{'layer':<24} {'channels':>8} {'size':>9} {'depth':>5}  band")
+    for layer in model.layers:
+        size = f"{layer.height}x{layer.width}"
+        print(f"{layer.name:<24} {layer.channels:>8} {size:>9} {layer.depth:>5}  {layer.band}")
+    return 0
+
+
+def parse_unit(text: str) -> tuple[str, int]:
+    layer, sep, channel = text.rpartition(":")
+    if not sep or not channel.isdigit():
+        raise FeatvisError(f"--unit '{text}': expected LAYER:CHANNEL, e.g. blocks.2.1:7")
+    return layer, int(channel)
+
+
+def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[str, int]]:
+    if requested:
+        units = [parse_unit(u) for u in requested]
+    elif model.id == DEFAULT_MODEL:
+        units = [(layer, c) for layer, chans in DEMO_UNITS for c in chans]
+    else:  # another model: three channels from five layers spread over its depth
+        picks = [model.layers[round(i * (len(model.layers) - 1) / 4)] for i in range(5)]
+        units = [(info.name, c) for info in picks for c in range(min(3, info.channels))]
+    for layer, channel in units:
+        model.check_channel(layer, channel)
+    return units
+
+
+def _to_pil(image: torch.Tensor) -> Image.Image:
+    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(array)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = _model_from_args(args)
+    units = demo_units(model, getattr(args, "unit", None))
+    settings = RenderSettings(size=args.size or 128, steps=args.steps or 256)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    result = render(model, [obj.channel(layer, c) for layer, c in units], settings,
+                    seeds=[(args.seed or 0)] * len(units))
+    per_row = max(len([u for u in units if u[0] == units[0][0]]), 1)
+    sheet = Image.new("RGB", (settings.size * per_row, settings.size * -(-len(units) // per_row)), "white")
+    for i, ((layer, channel), image) in enumerate(zip(units, result.images, strict=True)):
+        pil = _to_pil(image)
+        pil.save(out / f"{layer}_{channel}.png")
+        sheet.paste(pil, ((i % per_row) * settings.size, (i // per_row) * settings.size))
+    sheet.save(out / "overview.png")
+    seconds = time.perf_counter() - start
+    print(f"demo: {len(units)} visualizations of {model.id} in {seconds:.1f}s on {model.device} -> {out}/")
+    for (layer, channel), value in zip(units, result.final.tolist(), strict=True):
+        print(f"  {layer}:{channel:<4} {model.layer(layer).band:<9} objective {value:8.2f}")
+    return 0

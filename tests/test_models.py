@@ -1,0 +1,128 @@
+"""The model zoo: real embedded weights, layer catalogs, loading paths and their errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from generator.errors import FeatvisError
+from generator.models import BANDS, load_model
+from generator.models.lite0 import convert_state_dict, package_weights_path
+from generator.models.zoo import read_state_dict
+
+
+def featvis(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "generator", *args], capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_embedded_weights_are_real(lite0, sample_dir):
+    """Top-1 on the 1000-photo ImageNet sample (224 center crop) must reach 0.85."""
+    files = sorted(sample_dir.glob("*.jpg"))
+    assert len(files) == 1000
+    correct = 0
+    for start in range(0, len(files), 50):
+        batch = torch.stack([
+            TF.to_tensor(TF.center_crop(TF.resize(Image.open(f).convert("RGB"), 256), 224))
+            for f in files[start:start + 50]
+        ])
+        with torch.inference_mode():
+            pred = lite0.net(lite0.preprocess(batch)).argmax(1)
+        correct += int((pred == torch.arange(start, start + len(batch))).sum())
+    assert correct / len(files) >= 0.85
+
+
+def test_catalog_covers_every_stage_in_order(lite0):
+    names = lite0.layer_names
+    assert names[0] == "conv_stem" and names[-1] == "conv_head"
+    assert len(names) == 18
+    depths = [layer.depth for layer in lite0.layers]
+    assert depths == sorted(depths)
+    assert {layer.band for layer in lite0.layers} == set(BANDS)
+    # Spatial size never grows with depth; channels at the head are the widest.
+    sizes = [layer.height for layer in lite0.layers]
+    assert all(a >= b for a, b in zip(sizes, sizes[1:]))
+    assert lite0.layer("conv_head").channels == 1280
+
+
+def test_weight_mapping_rejects_a_wrong_shape():
+    import timm
+
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    state = read_state_dict(package_weights_path())
+    state["_blocks.3._expand_conv.weight"] = torch.zeros(1, 1, 1, 1)
+    with pytest.raises(FeatvisError, match="shape"):
+        convert_state_dict(state, net)
+    state = read_state_dict(package_weights_path())
+    del state["_fc.bias"]
+    with pytest.raises(FeatvisError, match="missing"):
+        convert_state_dict(state, net)
+
+
+@pytest.mark.parametrize("spec", ["torchvision:resnet18", "torchvision:googlenet", "timm:resnet18"])
+def test_random_weights_give_a_catalog(spec):
+    model = load_model(spec, random_weights=True)
+    assert len(model.layers) >= 8
+    assert all(layer.channels > 0 and layer.height > 1 for layer in model.layers)
+    assert model.weights_source == "random"
+
+
+def test_local_weights_file_round_trip(tmp_path):
+    source = load_model("torchvision:resnet18", random_weights=True, seed=3)
+    path = tmp_path / "resnet18.pth"
+    torch.save(source.net.state_dict(), path)
+    loaded = load_model("torchvision:resnet18", weights=path)
+    assert loaded.weights_digest == source.weights_digest
+    other = load_model("torchvision:resnet18", random_weights=True, seed=4)
+    assert other.weights_digest != source.weights_digest
+
+
+def test_offline_without_weights_names_the_ways_out(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr("generator.models.zoo._reachable", lambda host: False)
+    with pytest.raises(FeatvisError, match=r"torchvision:resnet18.*--weights PATH"):
+        load_model("torchvision:resnet18")
+    with pytest.raises(FeatvisError, match=r"timm:resnet18.*--weights PATH"):
+        load_model("timm:resnet18")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["layers", "--model", "vgg"], "unknown model 'vgg' (valid: efficientnet_lite0"),
+        (["layers", "--model", "torchvision:resnet5"], "did you mean: resnet50"),
+        (["demo", "--unit", "blocks.9.0:1"], "unknown layer 'blocks.9.0' (did you mean"),
+        (["demo", "--unit", "blocks.2.1:40"], "channel 40 out of range for layer 'blocks.2.1' (valid: 0..39)"),
+        (["layers", "--device", "cuda"], "CUDA is not available"),
+        (["layers", "--device", "tpu"], "unknown device 'tpu' (valid: auto, cpu, cuda, cuda:N)"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    proc = featvis(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_unreadable_weights_file(tmp_path):
+    bad = tmp_path / "weights.pth"
+    bad.write_bytes(b"not a checkpoint")
+    proc = featvis("layers", "--weights", str(bad))
+    assert proc.returncode == 2
+    assert str(bad) in proc.stderr and "cannot read weights" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_layers_command_prints_the_catalog():
+    proc = featvis("layers")
+    assert proc.returncode == 0
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert [r[0] for r in rows][:2] == ["conv_stem", "blocks.0.0"]
+    assert rows[-1][:2] == ["conv_head", "1280"] and rows[-1][-1] == "objects"
