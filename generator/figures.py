@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,17 @@ def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise _Bad(f"must be text, not {v!r}")
     return v
+
+
+_OUTSIDE = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*:|\(\s*)//|\b(?:javascript|data):(?=\S)", re.I)
+
+
+def _text(v: Any) -> str:
+    """Caption or title text (Markdown): links must stay inside the site, which reads offline."""
+    text = _str(v)
+    if _OUTSIDE.search(text):
+        raise _Bad("links outside the site; the site reads offline, so write the reference as text")
+    return text
 
 
 def _choice(*valid: str) -> Callable[[Any], str]:
@@ -434,8 +446,8 @@ class Figure:
     def all_options(cls) -> dict[str, Option]:
         common = {
             "id": Option(_str),
-            "caption": Option(_str),
-            "title": Option(_str),
+            "caption": Option(_text),
+            "title": Option(_text),
             "layout": Option(_choice(*LAYOUTS)),
         }
         return {**common, **cls.OPTIONS}
@@ -515,6 +527,16 @@ class Figure:
 
     def number_keys(self) -> tuple[str, ...]:
         return ()
+
+    def layers_used(self, model: LoadedModel) -> list[str]:
+        """The layers this figure shows (so a dataset scan can cover them)."""
+        names = list(self.options.get("layers") or ())
+        if self.options.get("layer"):
+            names.append(self.options["layer"])
+        pairs = self.options.get("pairs")
+        if isinstance(pairs, tuple):
+            names += [unit[0] for pair in pairs for unit in pair]
+        return list(dict.fromkeys(names))
 
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         return {}
@@ -633,13 +655,15 @@ class LayerGallery(Figure):
         return self
 
     def layers(self, ctx: FigureContext) -> list[str]:
+        return self.layers_used(ctx.model)
+
+    def layers_used(self, model: LoadedModel) -> list[str]:
         if self.options["layers"]:
             return list(self.options["layers"])
-        names = ctx.model.layer_names  # one layer from the middle of each band
-        by_band: dict[str, list[str]] = {}
-        for info in ctx.model.layers:
+        by_band: dict[str, list[str]] = {}  # one layer from the middle of each band
+        for info in model.layers:
             by_band.setdefault(info.band, []).append(info.name)
-        return [group[len(group) // 2] for group in by_band.values()] or list(names[:1])
+        return [group[len(group) // 2] for group in by_band.values()] or list(model.layer_names[:1])
 
     def needs(self, ctx: FigureContext) -> list[VisJob]:
         out: list[VisJob] = []

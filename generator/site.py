@@ -44,7 +44,7 @@ from generator.figures import (
     single_channel,
 )
 from generator.jobs import VisJob
-from generator.models.base import LoadedModel
+from generator.models.base import BANDS, LoadedModel
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
@@ -389,12 +389,13 @@ class SiteRenderer:
                 if rel not in self.writer.written:
                     self.writer.copy(asset, rel, str(home.page.source))
         self.ctx.prefix = ""
+        by_band = {row["layer"].band: row for row in self._strips() if row["thumbs"]}  # deepest
         text = self.env.get_template("index.html").render(
             **self._common(""),
             home=home.page if home else None,
             intro=intro,
             notes=notes,
-            strips=self._strips(),
+            bands=[by_band[band] for band in BANDS if band in by_band],
         )
         self.writer.text("index.html", text, "home page")
 

@@ -81,6 +81,7 @@ def test_bind_checks_layers_channels_classes(model, kind: str, options: dict, ex
         ("preconditioning", {"layer": "x", "transforms": "all"}, r"a\.md:11: .*'all' is not known \(valid: none, jitter, robust\)"),
         ("negative", {"layer": "x", "channels": "many"}, r"a\.md:11: .*'channels' must be a count"),
         ("layer-gallery", {"id": "2fast"}, r"a\.md:10: figure id '2fast' must be"),
+        ("layer-gallery", {"caption": "See https://distill.pub"}, r"a\.md:10: .*'caption' links outside the site"),
         ("layer-gallery", {"layout": "wide"}, r"a\.md:10: .*'wide' is not known \(valid: text, page, screen\)"),
     ],
 )

@@ -208,3 +208,33 @@ def test_clean_refuses_foreign_folders(tmp_path: Path) -> None:
     (root / "site_output" / ".featvis-site").write_text("", encoding="utf-8")
     assert main(["clean", "--config", str(root / "site.toml")]) == 0
     assert not (root / "site_output").exists()
+
+
+def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from PIL import Image, ImageDraw
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):  # stripes and blobs in a few colours: something for edge channels to find
+        image = Image.new("RGB", (80, 64), (20 * i, 120, 255 - 30 * i))
+        draw = ImageDraw.Draw(image)
+        for k in range(0, 80, 6 + 2 * i):
+            draw.line([(k, 0), (k + 10 * (i % 3), 63)], fill=(255, 255 - 40 * i, 0), width=2)
+        draw.ellipse([10 + 5 * i, 10, 40 + 5 * i, 40], fill=(200, 30 * i, 90))
+        image.save(photos / f"photo{i}.{'png' if i % 2 else 'jpg'}")
+    (photos / "broken.jpg").write_bytes(b"not a jpeg at all")
+    cache = tmp_path_factory.getbasetemp() / "featvis-cache"
+    root = make_site(tmp_path / "site", cache, ARTICLE + "\nThe scan read {{ dataset.images }} photos.\n", dataset=str(photos))
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    out = root / "site_output"
+    assert check_site(out) == []
+    article = (out / "small.html").read_text(encoding="utf-8")
+    assert "No dataset is configured" not in article and "The scan read 6 photos." in article
+    assert re.search(r'<div class="examples top"><img src="images/dataset/[0-9a-f]+\.png"', article)
+    layer = (out / "explorer" / "conv_stem.html").read_text(encoding="utf-8")
+    assert layer.count('src="../images/dataset/') >= 2 and "photo" in layer, "top and bottom photos per channel"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    relative = [e["numbers"]["relative_to_strongest_photo"] for e in manifest["visualizations"]
+                if any(u.startswith("explorer/conv_stem") for u in e["used_on"])]
+    assert relative and all(r is not None for r in relative), "measured against the photos"
+    assert any(r[0] is not None and r[0] > 0 for r in relative)
