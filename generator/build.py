@@ -102,7 +102,7 @@ def build_site(
     from generator.models import load_model
     from generator.pipeline import compute_site, device_label
     from generator.plan import explorer_jobs, plan_site
-    from generator.site import MissingVisualizations, render_site
+    from generator.site import MissingVisualizations, SiteRenderer
 
     say = log or functools.partial(_say, quiet=quiet)
     start = time.perf_counter()
@@ -137,7 +137,7 @@ def build_site(
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
     with _staging(config.output_dir) as tmp:
         try:
-            result = render_site(
+            result = SiteRenderer(
                 config,
                 model,
                 preset,
@@ -147,7 +147,7 @@ def build_site(
                 explorer=explorer,
                 plan_jobs=plan.jobs,
                 dataset=dataset,
-            )
+            ).draw()
         except MissingVisualizations as exc:
             for line in exc.report():
                 print(line, file=sys.stderr)

@@ -821,10 +821,9 @@ class Objectives(OneChannelFigure):
         }
 
 
-class Negative(Figure):
-    """A channel maximized and minimized: what excites it and what it pushes against."""
+class ChannelsFigure(Figure):
+    """A figure about a few channels of one layer, one row each: given, or chosen by the build."""
 
-    type = "negative"
     OPTIONS = {"layer": Option(_str, required=True), "channels": Option(_channels, 2)}
 
     def bind(self, model: LoadedModel) -> Figure:
@@ -833,14 +832,27 @@ class Negative(Figure):
         return self
 
     def job(self, ctx: FigureContext, channel: int) -> VisJob:
-        c = obj.channel(self.options["layer"], channel)
-        return ctx.job([c, -c])
+        return ctx.channel_job(self.options["layer"], channel)
 
     def needs(self, ctx: FigureContext) -> list[VisJob]:
         chans = self.channels(ctx, self.options["layer"])
         if chans is None:
             return self.survey(ctx, self.options["layer"])
         return [self.job(ctx, c) for c in chans]
+
+    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def view(self, ctx: FigureContext) -> dict[str, Any]:
+        layer = self.options["layer"]
+        chans = self.channels(ctx, layer)
+        if chans is None:
+            raise MissingArtifact(self.jobs(ctx))
+        rows = [
+            {"unit": f"{layer}:{c}", "href": ctx.layer_link(layer, c), **self.row(ctx, c)}
+            for c in chans
+        ]
+        return {"rows": rows}
 
     def number_keys(self) -> tuple[str, ...]:
         return ("channels",)
@@ -848,81 +860,62 @@ class Negative(Figure):
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         return {"channels": ", ".join(r["unit"] for r in self.view(ctx)["rows"])}
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
-        layer = self.options["layer"]
-        chans = self.channels(ctx, layer)
-        if chans is None:
-            raise MissingArtifact(self.jobs(ctx))
-        rows = []
-        for c in chans:
-            job = self.job(ctx, c)
-            rows.append(
-                {
-                    "unit": f"{layer}:{c}",
-                    "href": ctx.layer_link(layer, c),
-                    "positive": ctx.view(job, 0, label="positive"),
-                    "negative": ctx.view(job, 1, label="negative"),
-                }
-            )
-        return {"rows": rows}
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
-class Diversity(Figure):
+class Negative(ChannelsFigure):
+    """A channel maximized and minimized: what excites it and what it pushes against."""
+
+    type = "negative"
+
+    def job(self, ctx: FigureContext, channel: int) -> VisJob:
+        c = obj.channel(self.options["layer"], channel)
+        return ctx.job([c, -c])
+
+    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+        job = self.job(ctx, channel)
+        return {
+            "positive": ctx.view(job, 0, label="positive"),
+            "negative": ctx.view(job, 1, label="negative"),
+        }
+
+
+class Diversity(ChannelsFigure):
     """Several images of one channel pushed apart by a diversity term."""
 
     type = "diversity"
     OPTIONS = {
-        "layer": Option(_str, required=True),
+        **ChannelsFigure.OPTIONS,
         "channels": Option(_channels, 1),
         "images": Option(lambda v: _int(v, 2, 12), 4),
         "weight": Option(_float, 5.0),
     }
-
-    def bind(self, model: LoadedModel) -> Figure:
-        self.check_layer(model, "layer", self.options["layer"])
-        self.check_channels(model, "channels", self.options["layer"])
-        return self
 
     def job(self, ctx: FigureContext, channel: int) -> VisJob:
         layer = self.options["layer"]
         o = obj.channel(layer, channel) + self.options["weight"] * obj.diversity(layer)
         return ctx.job([o] * self.options["images"])
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
-        chans = self.channels(ctx, self.options["layer"])
-        if chans is None:
-            return self.survey(ctx, self.options["layer"])
-        return [self.job(ctx, c) for c in chans]
+    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+        job = self.job(ctx, channel)
+        art = ctx.require([job])[0]
+        return {
+            "images": [ctx.view(job, i) for i in range(job.n_images)],
+            "similarity": art.meta["metrics"].get("mean_pairwise_similarity"),
+        }
 
     def number_keys(self) -> tuple[str, ...]:
         return ("similarity", "channels")
 
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         rows = self.view(ctx)["rows"]
-        sims = [r["similarity"] for r in rows if r["similarity"] is not None]
         return {
-            "similarity": sum(sims) / len(sims) if sims else None,
+            "similarity": _mean([r["similarity"] for r in rows]),
             "channels": ", ".join(r["unit"] for r in rows),
         }
-
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
-        layer = self.options["layer"]
-        chans = self.channels(ctx, layer)
-        if chans is None:
-            raise MissingArtifact(self.jobs(ctx))
-        rows = []
-        for c in chans:
-            job = self.job(ctx, c)
-            art = ctx.require([job])[0]
-            rows.append(
-                {
-                    "unit": f"{layer}:{c}",
-                    "href": ctx.layer_link(layer, c),
-                    "images": [ctx.view(job, i) for i in range(job.n_images)],
-                    "similarity": art.meta["metrics"].get("mean_pairwise_similarity"),
-                }
-            )
-        return {"rows": rows}
 
 
 class InterpolationGrid(Figure):
@@ -1186,59 +1179,39 @@ class Preconditioning(OneChannelFigure):
         }
 
 
-class DatasetExamples(Figure):
+class DatasetExamples(ChannelsFigure):
     """Each channel's visualization beside the dataset photos that excite it most (and least)."""
 
     type = "dataset-examples"
     OPTIONS = {
-        "layer": Option(_str, required=True),
+        **ChannelsFigure.OPTIONS,
         "channels": Option(_channels, 3),
         "examples": Option(lambda v: _int(v, 1, 16), 4),
         "bottom": Option(lambda v: v is True, True),
     }
 
-    def bind(self, model: LoadedModel) -> Figure:
-        self.check_layer(model, "layer", self.options["layer"])
-        self.check_channels(model, "channels", self.options["layer"])
-        return self
+    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+        layer, k = self.options["layer"], self.options["examples"]
+        return {
+            "image": ctx.view(self.job(ctx, channel)),
+            "top": dataset_examples(ctx, layer, channel, "top", k),
+            "bottom": dataset_examples(ctx, layer, channel, "bottom", k)
+            if self.options["bottom"]
+            else [],
+        }
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
-        layer = self.options["layer"]
-        chans = self.channels(ctx, layer)
-        if chans is None:
-            return self.survey(ctx, layer)
-        return [ctx.channel_job(layer, c) for c in chans]
+    def view(self, ctx: FigureContext) -> dict[str, Any]:
+        return {**super().view(ctx), "has_dataset": ctx.dataset is not None}
 
     def number_keys(self) -> tuple[str, ...]:
         return ("relative", "channels")
 
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         rows = self.view(ctx)["rows"]
-        rel = [r["image"].relative for r in rows if r["image"].relative is not None]
         return {
-            "relative": sum(rel) / len(rel) if rel else None,
+            "relative": _mean([r["image"].relative for r in rows]),
             "channels": ", ".join(r["unit"] for r in rows),
         }
-
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
-        layer = self.options["layer"]
-        chans = self.channels(ctx, layer)
-        if chans is None:
-            raise MissingArtifact(self.jobs(ctx))
-        rows = []
-        for c in chans:
-            rows.append(
-                {
-                    "unit": f"{layer}:{c}",
-                    "href": ctx.layer_link(layer, c),
-                    "image": ctx.view(ctx.channel_job(layer, c)),
-                    "top": dataset_examples(ctx, layer, c, "top", self.options["examples"]),
-                    "bottom": dataset_examples(ctx, layer, c, "bottom", self.options["examples"])
-                    if self.options["bottom"]
-                    else [],
-                }
-            )
-        return {"rows": rows, "has_dataset": ctx.dataset is not None}
 
 
 def dataset_examples(

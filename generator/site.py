@@ -1,11 +1,11 @@
 """Pages -> HTML: articles, the home page, the explorer, images, static files and manifest.json.
 
-`render_site` draws the whole site into a folder (the build gives it a fresh temporary one) from the
-artifact cache only; it writes nothing until every figure and explorer page has found its
-artifacts, and raises `MissingVisualizations` (listing them) otherwise. Every file goes through a
-`SiteWriter`, which refuses to write one path twice (Pelican's rule), so two sources can never
-silently overwrite each other. URLs are relative: pages at the root use `""` to reach the root,
-explorer pages `"../"`.
+`SiteRenderer(...).draw()` draws the whole site into a folder (the build gives it a fresh
+temporary one) from the artifact cache only; it writes no page until every figure and explorer
+page has found its artifacts, and raises `MissingVisualizations` (listing them) otherwise. Every
+file goes through a `SiteWriter`, which refuses to write one path twice (Pelican's rule), so two
+sources can never silently overwrite each other. URLs are relative: pages at the root reach the
+root with `""`, explorer pages with `"../"`.
 
 Site layout: `index.html`, `<slug>.html` per article, `explorer/index.html` (the model),
 `explorer/<layer>.html` (every layer), `images/<key>/...` (artifact images), `images/dataset/...`
@@ -498,33 +498,6 @@ def split_footnotes(html: str) -> tuple[str, str]:
     return html[: m.start()], m.group(0)
 
 
-def render_site(
-    config: SiteConfig,
-    model: LoadedModel,
-    preset: Preset,
-    store: Any,
-    out: Path,
-    *,
-    pages: Sequence[Page],
-    explorer: dict[str, list[VisJob]],
-    plan_jobs: Sequence[VisJob] = (),
-    dataset: Any = None,
-) -> SiteResult:
-    """Draw the site into `out` (which should be new and empty) from the cache only."""
-    renderer = SiteRenderer(
-        config,
-        model,
-        preset,
-        store,
-        out,
-        pages=pages,
-        explorer=explorer,
-        plan_jobs=plan_jobs,
-        dataset=dataset,
-    )
-    return renderer.draw()
-
-
 __all__ = [
     "Figure",
     "ImagePlacer",
@@ -533,6 +506,5 @@ __all__ = [
     "SiteResult",
     "SiteWriter",
     "make_env",
-    "render_site",
     "split_footnotes",
 ]
