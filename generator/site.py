@@ -225,7 +225,9 @@ class SiteRenderer:
 
     # Drawing -------------------------------------------------------------------------------
     def draw(self) -> SiteResult:
-        drawn, missing, where = [], [], {}
+        drawn: list[_Drawn] = []
+        missing: list[VisJob] = []
+        where: dict[str, list[str]] = {}
         for page in self.pages:
             try:
                 drawn.append(self._draw_page(page))
@@ -256,7 +258,11 @@ class SiteRenderer:
     def _draw_page(self, page: Page) -> _Drawn:
         self.ctx.prefix = ""
         self.page_url = page.url
-        figures, numbers, provenance, missing, where = [], {}, [], [], {}
+        figures: list[Markup] = []
+        numbers: dict[str, dict[str, Any]] = {}
+        provenance: list[dict[str, Any]] = []
+        missing: list[VisJob] = []
+        where: dict[str, list[str]] = {}
         for fig in page_figures(page, self.model):
             try:
                 figures.append(fig.render(self.ctx))
