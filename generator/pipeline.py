@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import importlib
 import os
 import socket
 import sys
@@ -310,7 +309,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
         store = _open_store(config, report=world.rank == 0)
         model = _load(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
-        dataset = _dataset(config, model, quiet=args.quiet)
+        dataset = _dataset(config, model, world, quiet=args.quiet)
         _, summary = compute_site(
             config, model, preset, store, only=args.only, dataset=dataset,
             batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
@@ -320,19 +319,28 @@ def cmd_compute(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _dataset(config: SiteConfig, model: LoadedModel, *, quiet: bool) -> Any:
-    """The dataset index for figures that use it, when a dataset is configured and supported."""
+def _dataset(config: SiteConfig, model: LoadedModel, world: World, *, quiet: bool) -> Any:
+    """The dataset index the build uses (same layers, same cache), or None without a dataset.
+
+    Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
+    """
     if config.dataset is None:
         return None
-    try:
-        dataset = importlib.import_module("generator.dataset")
-    except ModuleNotFoundError as exc:
-        if exc.name == "generator.dataset":
-            return None
-        raise
-    return dataset.load_or_scan(
-        config, model, list(model.layer_names), top_k=config.dataset_top_k, progress=not quiet
-    )
+    from generator.build import site_layers
+    from generator.content import load_pages
+    from generator.dataset import load_or_scan
+
+    layers = site_layers(config, model, load_pages(config))
+
+    def load() -> Any:
+        return load_or_scan(
+            config, model, layers, top_k=config.dataset_top_k,
+            progress=not quiet and world.rank == 0,
+        )
+
+    index = load() if world.rank == 0 else None
+    world.barrier()
+    return index if world.rank == 0 else load()
 
 
 def cmd_status(args: argparse.Namespace) -> int:

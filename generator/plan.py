@@ -8,17 +8,17 @@ cache (figures may pick channels from measurements) but never writes it."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from generator.artifacts import ArtifactStore
 from generator.config import Preset, SiteConfig
+from generator.content import load_pages
 from generator.errors import FeatvisError, choices_hint
+from generator.figures import FigureContext, page_jobs
 from generator.jobs import VisJob, unique_jobs
 from generator.models import LoadedModel
-from generator.optvis import objectives as obj
 
 
 @dataclass(frozen=True)
@@ -75,19 +75,6 @@ def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
     return list(config.explorer_layers)
 
 
-def site_modules() -> tuple[Any, Any] | None:
-    """(generator.content, generator.figures), or None while either does not exist yet."""
-    try:
-        return (
-            importlib.import_module("generator.content"),
-            importlib.import_module("generator.figures"),
-        )
-    except ModuleNotFoundError as exc:
-        if exc.name in ("generator.content", "generator.figures"):
-            return None
-        raise
-
-
 def explorer_jobs(
     config: SiteConfig,
     model: LoadedModel,
@@ -114,27 +101,11 @@ def plan_site(
     """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
 
     Explorer jobs are the figures' standard channel visualization (`FigureContext.channel_job`),
-    so a figure that shows or surveys a channel shares the explorer's artifact. Until
-    generator.figures exists the explorer alone is planned, with the default transforms.
+    so a figure that shows or surveys a channel shares the explorer's artifact.
     """
-    modules = site_modules()
-    if modules is None:
-        def plain(layer: str, channel: int) -> VisJob:
-            return VisJob(
-                model=model.id, weights_digest=model.weights_digest,
-                objectives=(obj.channel(layer, channel),), steps=preset.steps, size=preset.size,
-                seed=config.seed,
-            )
-
-        explorer = explorer_jobs(config, model, preset, plain)
-        by_page: dict[str, list[VisJob]] = {}
-    else:
-        content, figures = modules
-        ctx = figures.FigureContext(
-            config=config, model=model, preset=preset, store=store, dataset=dataset
-        )
-        explorer = ctx.explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-        by_page = {page.slug: figures.page_jobs(page, ctx) for page in content.load_pages(config)}
+    ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
+    explorer = ctx.explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+    by_page = {page.slug: page_jobs(page, ctx) for page in load_pages(config)}
     plan = SitePlan.of([job for jobs in explorer.values() for job in jobs], by_page)
     check_jobs(plan.jobs, model)
     return plan

@@ -103,6 +103,19 @@ def test_a_second_compute_does_no_optimization(computed: Path):
     assert f"{N_JOBS} of {N_JOBS} jobs cached, 0 missing" in status
     assert re.search(r"^blocks\.1\.1\s+3\s+0$", status, re.M), status
 
+    images = {k: (cache / k[:2] / k / "image-0.png").read_bytes() for k in before}
+    forced = featvis(computed, "compute", *TINY, "--force", "--only", "conv_stem",
+                     "--batch-size", "1")
+    assert summary(forced.stdout)[:3] == (3, 0, 0)
+    after = complete(cache)
+    changed = {k for k in before if after[k] != before[k]}
+    assert len(changed) == 3 and all(k in after for k in before)
+    layers = {json.loads((cache / k[:2] / k / "meta.json").read_text())["job"]["objectives"][0][0]
+              ["layer"] for k in changed}
+    assert layers == {"conv_stem"}
+    for key in changed:  # recomputed from the same spec: the same pixels
+        assert (cache / key[:2] / key / "image-0.png").read_bytes() == images[key]
+
 
 def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):
     site = make_site(tmp_path)
@@ -279,14 +292,8 @@ def test_a_real_process_exits_2_on_an_unknown_layer(tmp_path: Path):
 
 
 # Planning, in process -------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def model():
-    from generator.models import load_model
-
-    return load_model()
-
-
-def test_plan_indexes_filters_and_checks(model, tmp_path: Path):
+def test_plan_indexes_filters_and_checks(lite0, tmp_path: Path):
+    model = lite0
     site = make_site(tmp_path)
     config = load_config(site / "site.toml")
     preset = dataclasses.replace(PRESETS["quick"], size=32, steps=4, explorer_channels=2)
