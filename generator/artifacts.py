@@ -97,6 +97,16 @@ def _warn(message: str) -> None:
     warnings.warn(message, CacheWarning, stacklevel=3)
 
 
+def temp_host() -> str:
+    """This host's name as it stands in temp entry names (no dots)."""
+    return socket.gethostname().replace(".", "-")
+
+
+def _temp_prefix(what: str) -> str:
+    """`<what>.<host>.<pid>.`: who made a temp entry, so a dead process's can be removed."""
+    return f"{what}.{temp_host()}.{os.getpid()}."
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -152,7 +162,7 @@ class ArtifactStore:
             (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
             marker = self.root / FORMAT_FILE
             if not marker.is_file():
-                fd, tmp = tempfile.mkstemp(prefix=".format.", dir=self.root / TMP_DIR)
+                fd, tmp = tempfile.mkstemp(prefix=_temp_prefix("format"), dir=self.root / TMP_DIR)
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
                     f.write(canonical_json({"format": CACHE_FORMAT, "featvis": __version__}) + "\n")
                 os.replace(tmp, marker)
@@ -166,16 +176,19 @@ class ArtifactStore:
         self._prepared = True
 
     def clean_temp(self) -> int:
-        """Remove temp folders left by dead processes on this host; returns how many."""
+        """Remove temp entries left by dead processes on this host; returns how many."""
         tmp_root = self.root / TMP_DIR
         if not tmp_root.is_dir():
             return 0
-        host, removed = socket.gethostname(), 0
+        host, removed = temp_host(), 0
         for entry in tmp_root.iterdir():
             parts = entry.name.split(".")
             if len(parts) >= 4 and parts[1] == host and parts[2].isdigit():
                 if not _pid_alive(int(parts[2])):
-                    shutil.rmtree(entry, ignore_errors=True)
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
                     removed += 1
         return removed
 
@@ -262,9 +275,7 @@ class ArtifactStore:
             raise ValueError(f"job {job.key}: {job.n_images} images, result {len(result.images)}")
         self.prepare()
         key = job.key
-        tmp = Path(tempfile.mkdtemp(
-            prefix=f"{key}.{socket.gethostname()}.{os.getpid()}.", dir=self.root / TMP_DIR
-        ))
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(key), dir=self.root / TMP_DIR))
         try:
             meta = self._write(tmp, job, result, device, extra or {})
             final = self._publish(tmp, key)
@@ -330,9 +341,7 @@ class ArtifactStore:
             except OSError:
                 if not final.exists():
                     raise
-            aside = tempfile.mkdtemp(
-                prefix=f"{key}.{socket.gethostname()}.{os.getpid()}.old.", dir=self.root / TMP_DIR
-            )
+            aside = tempfile.mkdtemp(prefix=_temp_prefix(f"{key}-old"), dir=self.root / TMP_DIR)
             try:
                 os.rename(final, Path(aside) / "entry")
             except FileNotFoundError:

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from generator.artifacts import CACHE_FORMAT, FORMAT_FILE, TMP_DIR, ArtifactStore
+from generator.artifacts import CACHE_FORMAT, FORMAT_FILE, TMP_DIR, ArtifactStore, temp_host
 from generator.errors import FeatvisError
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
@@ -154,7 +153,7 @@ def _dead_pid() -> int:
 
 
 def test_temp_folders_of_dead_processes_are_removed(store: ArtifactStore):
-    host = socket.gethostname()
+    host = temp_host()
     tmp = store.root / TMP_DIR
     dead = tmp / f"{JOB.key}.{host}.{_dead_pid()}.abc123"
     alive = tmp / f"{JOB.key}.{host}.{os.getpid()}.def456"
@@ -162,9 +161,12 @@ def test_temp_folders_of_dead_processes_are_removed(store: ArtifactStore):
     for d in (dead, alive, elsewhere):
         d.mkdir(parents=True)
         (d / "image-0.png").write_bytes(b"partial")
+    half_format = tmp / f"format.{host}.{_dead_pid()}.jkl012"
+    half_format.write_text("{")
     (store.root / FORMAT_FILE).write_text(json.dumps({"format": CACHE_FORMAT}))
     store.prepare()
-    assert not dead.exists() and alive.exists() and elsewhere.exists()
+    assert not dead.exists() and not half_format.exists()
+    assert alive.exists() and elsewhere.exists()
     assert store.get(JOB) is None  # a temp folder is never an artifact
 
 

@@ -55,12 +55,17 @@ def _variants() -> dict[str, VisJob]:
         ),
         "second image": r(BASE, objectives=BASE.objectives * 2),
         **{
-            f"param.{f.name}": r(BASE, param=r(BASE.param, **{f.name: _other(f.name)}))
+            f"param.{f.name}": r(
+                BASE, param=r(BASE.param, **{f.name: _other(getattr(BASE.param, f.name))})
+            )
             for f in dataclasses.fields(ParamSpec)
         },
         **{
             f"transforms.{f.name}": r(
-                BASE, transforms=r(BASE.transforms, **{f.name: _other(f.name)})
+                BASE,
+                transforms=r(
+                    BASE.transforms, **{f.name: _other(getattr(BASE.transforms, f.name))}
+                ),
             )
             for f in dataclasses.fields(TransformSpec)
         },
@@ -68,11 +73,15 @@ def _variants() -> dict[str, VisJob]:
     return {**top, **nested}
 
 
-def _other(name: str) -> object:
-    return {
-        "kind": "pixel", "decorrelate": False, "decay": 1.5, "sd": 0.02, "shared": True,
-        "pad": 4, "jitter": 3, "scales": (1.0, 1.1), "angles": (0.0,), "jitter2": 2,
-    }[name]
+def _other(value: object) -> object:
+    """A different value of the same type (defaults may change; the test must not)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, tuple):
+        return (*value, 2.0)
+    return {"fourier": "pixel", "pixel": "fourier"}[value]
 
 
 def test_every_field_is_varied():

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.artifacts import FORMAT_FILE, TMP_DIR, ArtifactStore
+from generator.artifacts import FORMAT_FILE, TMP_DIR, ArtifactStore, temp_host
 from generator.cli import main
 from generator.config import PRESETS, load_config
 from generator.errors import FeatvisError
@@ -141,7 +140,7 @@ def test_corrupt_entries_are_reported_and_recomputed(computed: Path, tmp_path: P
     image.write_bytes(image.read_bytes()[:100])
     (cache / garbage[:2] / garbage / "meta.json").write_text('{"key": ')
     (cache / partial[:2] / partial / "meta.json").unlink()
-    leftover = cache / TMP_DIR / f"{keys[3]}.{socket.gethostname()}.{_dead_pid()}.x1y2z3"
+    leftover = cache / TMP_DIR / f"{keys[3]}.{temp_host()}.{_dead_pid()}.x1y2z3"
     leftover.mkdir()
     (leftover / "image-0.png").write_bytes(b"\x89PNG half")
     untouched = {k: v for k, v in complete(cache).items() if k in keys[3:]}
