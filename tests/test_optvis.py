@@ -52,15 +52,21 @@ def test_batched_image_matches_the_same_objective_alone(lite0):
     """Image i of a batch vs the same objective and seed alone.
 
     Every image has its own parameters, its own seeded init and transform draws, and no batch
-    statistics (eval mode), so only float rounding of batched kernels can differ: after 12 steps
-    of Adam the pixels agree to 1e-3 (8-bit PNGs round at 2e-3).
+    statistics (eval mode), so only the float rounding of batched kernels differs. Adam's early
+    steps are nearly sign(gradient), so an element whose gradient is ~0 can step either way and a
+    few pixels drift by a couple of 8-bit levels; on the whole the images agree to well under half
+    an 8-bit level (2e-3 mean absolute), no pixel by more than 8 levels (0.03), and the objective
+    to 0.1% at every step. A wrong pairing of objectives, seeds or transforms differs by ~0.1.
     """
     objectives = [O.channel("blocks.2.1", 7), O.neuron("blocks.3.0", 5), O.deepdream("blocks.1.1")]
     batched = render(lite0, objectives, SMALL, seeds=[10, 11, 12])
     for i, objective in enumerate(objectives):
         alone = render(lite0, [objective], SMALL, seeds=[10 + i])
-        assert torch.allclose(batched.images[i], alone.images[0], atol=1e-3), i
+        diff = (batched.images[i] - alone.images[0]).abs()
+        assert diff.mean() < 2e-3 and diff.max() < 0.03, (i, diff.mean(), diff.max())
         assert torch.allclose(batched.history[:, i], alone.history[:, 0], rtol=1e-3, atol=1e-3)
+    other = render(lite0, [objectives[0]], SMALL, seeds=[11])
+    assert (batched.images[0] - other.images[0]).abs().mean() > 2e-2
 
 
 def test_same_seed_same_bytes_on_cpu(lite0):
@@ -117,7 +123,8 @@ def test_parameterizations_and_shared_components():
     for spec in (ParamSpec(kind="pixel", decorrelate=False), ParamSpec(), ParamSpec(decay=1.5)):
         images = ImageParam(spec, 32, [0, 1])()
         assert images.shape == (2, 3, 32, 32)
-    shared = ImageParam(ParamSpec(shared=True, sd=0.5), 32, [0, 1, 2, 3], groups=[0, 0, 1, 1])
+    spec = ParamSpec(kind="pixel", decorrelate=False, shared=True, sd=0.5)
+    shared = ImageParam(spec, 32, [0, 1, 2, 3], groups=[0, 0, 1, 1])
     raw = shared.raw().detach()
     # Frames of one group share their low-resolution components: their difference has less
     # low-frequency energy than the difference to the other group.

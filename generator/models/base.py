@@ -107,9 +107,14 @@ class LoadedModel:
 
 
 def freeze(net: nn.Module) -> nn.Module:
+    """Eval mode, no parameter gradients, and no in-place activations: an in-place ReLU would
+    overwrite a hooked pre-activation tensor (and gradients need the originals anyway)."""
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
+    for module in net.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
     return net
 
 

@@ -136,6 +136,8 @@ def class_logit(cls: int) -> Objective:
 
 
 def class_prob(cls: int) -> Objective:
+    """The class probability, maximized through its logarithm (log-softmax): the probability's
+    own gradient vanishes while it is small, and Adam's sign-like first steps then wander off."""
     return _one(Term("class_prob", cls=int(cls)))
 
 
@@ -253,7 +255,7 @@ class CompiledObjectives:
         if kind in LOGIT_KINDS:
             assert logits is not None
             cls = torch.tensor([t.cls for _, _, t in items], device=device)
-            source = logits if kind == "class_logit" else logits.softmax(dim=1)
+            source = logits if kind == "class_logit" else logits.log_softmax(dim=1)
             return source[rows, cls]
         assert act is not None
         if kind == "layer":
