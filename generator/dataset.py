@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -100,19 +101,23 @@ def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
 # -- how the model sees a photo ------------------------------------------------------------------
 
 
+def _resized(width: int, height: int, size: int) -> tuple[float, int, int]:
+    """(scale, width, height) of the photo resized so its short side is `size`."""
+    scale = size / min(width, height)
+    return scale, max(size, round(width * scale)), max(size, round(height * scale))
+
+
 def view_box(width: int, height: int, size: int) -> tuple[float, float, float]:
     """(scale, left, top): resize by `scale` so the short side is `size`, then crop at left/top."""
-    scale = size / min(width, height)
-    rw, rh = max(size, round(width * scale)), max(size, round(height * scale))
+    scale, rw, rh = _resized(width, height, size)
     return scale, (rw - size) // 2, (rh - size) // 2
 
 
 def load_view(path: Path, size: int) -> torch.Tensor:
     """The photo as the model sees it: (3, size, size) uint8, short side resized, centre crop."""
     with Image.open(path) as img:
-        width, height = img.size
-        scale, left, top = view_box(width, height, size)
-        rw, rh = max(size, round(width * scale)), max(size, round(height * scale))
+        _, rw, rh = _resized(*img.size, size)
+        _, left, top = view_box(*img.size, size)
         img.draft("RGB", (rw, rh))
         rgb = img.convert("RGB").resize((rw, rh), Image.Resampling.BILINEAR)
         crop = rgb.crop((left, top, left + size, top + size))
@@ -449,7 +454,8 @@ def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) ->
 
 
 def _layer_file(folder: Path, layer: str) -> Path:
-    return folder / f"{layer}.pt"
+    safe = re.sub(r"[^\w.-]", "_", layer)
+    return folder / f"{safe}-{hashlib.sha256(layer.encode()).hexdigest()[:8]}.pt"
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -462,6 +468,19 @@ def _atomic_write(path: Path, write: Any) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _write_cache(folder: Path, tables: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+    try:
+        for name, data in tables.items():
+            _atomic_write(_layer_file(folder, name), lambda p, d=data: torch.save(d, p))
+        text = json.dumps(meta, indent=1)
+        _atomic_write(folder / "meta.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+    except OSError as exc:
+        raise FeatvisError(
+            f"{folder}: cannot write the dataset cache ({exc.strerror or exc}); "
+            "choose another cache folder with --cache"
+        ) from None
 
 
 def _read_cached(
@@ -587,13 +606,8 @@ def load_or_scan(
             model, root, files, missing or names, top_k=top_k, batch_size=batch,
             workers=workers, progress=progress,
         )
-        for name, data in fresh.items():
-            _atomic_write(_layer_file(folder, name), lambda p, d=data: torch.save(d, p))
         meta = {k: v for k, v in asdict(summary).items() if k not in ("root", "from_cache")}
-        _atomic_write(
-            folder / "meta.json",
-            lambda p: Path(p).write_text(json.dumps(meta, indent=1), encoding="utf-8"),
-        )
+        _write_cache(folder, fresh, meta)
         cached.update(fresh)
     else:
         summary = ScanSummary(

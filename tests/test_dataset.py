@@ -272,3 +272,10 @@ def test_check_patterns_agree_for_the_top_photo_itself(model, folder, tmp_path):
     path = next(folder / f for f in index.files if folder / f != top0 and f.endswith(".jpg"))
     other = check_patterns(model, index, [("blocks.5.3", 0, load_view(path, 224).float() / 255)])
     assert other[0].cosine < 0.99
+
+
+def test_unwritable_cache_is_one_clear_error(model, folder, tmp_path):
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("x")
+    with pytest.raises(FeatvisError, match="cannot write the dataset cache"):
+        load_or_scan(_config(folder, blocker), model, ["blocks.0.0"], top_k=1, progress=False)
