@@ -10,13 +10,18 @@ Measures, in one process on one machine:
       transforms), classify it with the model at its input size, and compare with the class of the
       channel's top dataset photo (file <wnid>_<name>.jpg; its sorted position is the ImageNet
       class index): the share where that class is the visualization's top-1, and within its top-5
-      (chance: 0.1 % and 0.5 %);
+      (chance: 0.1 % and 0.5 %), also with the image classified at the size it was optimized at;
+      the rank of that class among the visualization's 1000 logits (chance median ~500); and
+      whether the visualization's top-5 meets the classes the model itself reads in the channel's
+      top-8 photos (their top-1 predictions);
   (d) on the same visualizations: activation relative to the strongest photo, and the "Don't trust
       your eyes" pattern agreement (cosine and Spearman of standardized layer patterns).
 
     python benchmarks/bench_dataset.py [--dataset PATH] [--per-layer 8] [--steps 128] [--size 128]
+        [--cache DIR]   (keep the scan: a rerun then only renders; its scan time is a cache read)
 
-Writes benchmarks/results/dataset-<device>.json and .md. Other processes on the machine slow it
+Writes benchmarks/results/dataset-<device>.json, .md and -objects.png (each sampled channel's
+visualization beside its top photo's patch). Other processes on the machine slow it
 down; the load average at the start and end is recorded with the numbers.
 """
 
@@ -103,20 +108,48 @@ def sample_channels(model, per_layer: int, seed: int) -> list[tuple[str, int]]:
     return units
 
 
-def classify(model, images: torch.Tensor) -> torch.Tensor:
-    size = model.input_size
-    x = F.interpolate(images.to(model.device), size=(size, size), mode="bilinear",
-                      align_corners=False)
+def classify(model, images: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """Logits of [0,1] images resized to `size` (default: the model's input size)."""
+    size = size or model.input_size
+    x = images.to(model.device)
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     with torch.no_grad():
         return model.net(model.preprocess(x)).cpu()
 
 
-def objects_agreement(model, index, units, steps: int, size: int, class_of: dict[str, int]) -> dict:
+def photos_read_as(model, index, layer: str, channel: int, k: int = 8) -> set[int]:
+    """The classes the model itself predicts (top-1) for the channel's top-k photos."""
+    views = torch.stack([ds.load_view(e.path, model.input_size)
+                         for e in index.examples(layer, channel)[:k]]).float() / 255
+    return set(classify(model, views).argmax(dim=1).tolist())
+
+
+def contact_sheet(model, index, units, images: torch.Tensor, path: Path, cell: int = 96) -> None:
+    """Per channel: its visualization, then its top photo's patch; four pairs per row."""
+    cols, rows = 4, (len(units) + 3) // 4
+    sheet = Image.new("RGB", (cols * 2 * cell, rows * cell), "white")
+    for i, ((layer, c), image) in enumerate(zip(units, images, strict=True)):
+        vis = Image.fromarray((image.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy())
+        top = index.examples(layer, c)[0]
+        x, y = (i % cols) * 2 * cell, (i // cols) * cell
+        sheet.paste(vis.resize((cell, cell)), (x, y))
+        sheet.paste(index.patch(top, layer, cell), (x + cell, y))
+    sheet.save(path)
+
+
+def objects_agreement(
+    model, index, units, steps: int, size: int, class_of: dict[str, int], sheet: Path
+) -> dict:
     start = time.perf_counter()
     result = render(model, [obj.channel(layer, c) for layer, c in units],
                     RenderSettings(size=size, steps=steps), seeds=0)
     render_seconds = time.perf_counter() - start
-    top5 = classify(model, result.images).topk(5, dim=1).indices
+    contact_sheet(model, index, units, result.images, sheet)
+    logits = classify(model, result.images)
+    top5 = logits.topk(5, dim=1).indices
+    top5_native = classify(model, result.images, size).topk(5, dim=1).indices
+    order = logits.argsort(dim=1, descending=True)
     checks = ds.check_patterns(model, index, [(layer, c, img) for (layer, c), img
                                               in zip(units, result.images, strict=True)])
     rows = []
@@ -124,12 +157,17 @@ def objects_agreement(model, index, units, steps: int, size: int, class_of: dict
         top = index.examples(layer, c)[0]
         photo_class = class_of[top.path.name]
         predicted = top5[i].tolist()
+        read_as = photos_read_as(model, index, layer, c)
         rows.append({
             "layer": layer, "channel": c,
             "top_photo": top.path.name, "top_photo_class": photo_class,
             "vis_top5": [(k, model.class_names[k]) for k in predicted],
             "top1_agrees": predicted[0] == photo_class,
             "top5_agrees": photo_class in predicted,
+            "top5_agrees_native": photo_class in top5_native[i].tolist(),
+            "photo_class_rank": int((order[i] == photo_class).nonzero()[0, 0]),
+            "photos_read_as": sorted(read_as),
+            "meets_model_reading": bool(read_as & set(predicted)),
             "top3_photos_in_top5": any(class_of[e.path.name] in predicted
                                        for e in index.examples(layer, c)[:3]),
             "objective": float(result.final[i]),
@@ -153,6 +191,9 @@ def objects_agreement(model, index, units, steps: int, size: int, class_of: dict
         "share_top1": share("top1_agrees"),
         "share_top5": share("top5_agrees"),
         "share_top3_photos_in_top5": share("top3_photos_in_top5"),
+        "share_top5_native": share("top5_agrees_native"),
+        "share_meets_model_reading": share("meets_model_reading"),
+        "median_photo_class_rank": statistics.median(r["photo_class_rank"] for r in rows),
         "by_layer": {layer: {"top1": share("top1_agrees", layer),
                              "top5": share("top5_agrees", layer)} for layer in OBJECT_LAYERS},
         "median_relative_activation": statistics.median(rel) if rel else None,
@@ -176,8 +217,8 @@ def markdown(report: dict) -> str:
         "| measure | value | target |",
         "| --- | --- | --- |",
         f"| scan: {s['layers']} layers, {s['channels']} channels, {s['images_read']} images "
-        f"({s['images_skipped']} skipped), top-{report['top_k']} | {s['seconds']:.1f} s "
-        "| < 600 s |",
+        f"({s['images_skipped']} skipped), top-{report['top_k']} | {s['seconds']:.1f} s"
+        f"{' (read from --cache)' if report['scan_from_cache'] else ''} | < 600 s |",
         f"| peak RSS, main process (model load included) | {s['peak_rss_gib']:.2f} GiB | < 6 GiB |",
         f"| peak RSS, largest loader worker | {s['peak_rss_worker_gib']:.2f} GiB | |",
         f"| rescan of the unchanged folder | {r['seconds']:.2f} s, {r['images_opened']} images "
@@ -201,15 +242,24 @@ def markdown(report: dict) -> str:
             f"| all | {o['share_top1']:.0%} | {o['share_top5']:.0%} |",
             "",
             f"Any of the top-3 photos' classes within the visualization's top-5: "
-            f"{o['share_top3_photos_in_top5']:.0%}. Chance: 0.1 % (top-1), 0.5 % (top-5).",
+            f"{o['share_top3_photos_in_top5']:.0%}. Chance: 0.1 % (top-1), 0.5 % (top-5). "
+            f"Classified at the {report['size']} px it was optimized at instead of "
+            f"{report['input_size']} px: top photo's class within top-5 for "
+            f"{o['share_top5_native']:.0%}. Median rank of the top photo's class among the "
+            f"visualization's 1000 logits: {o['median_photo_class_rank']:.0f} (chance ~500). "
+            f"The visualization's top-5 meets a class the model itself predicts for one of the "
+            f"channel's top-8 photos: {o['share_meets_model_reading']:.0%}.",
+            "",
+            f"Contact sheet (visualization, then top photo's patch): `{report['sheet']}`.",
             "",
             f"Median activation relative to the strongest photo (spatial mean, the channel "
             f"objective's measure): {o['median_relative_activation']:.1f}x. Median pattern "
             f"agreement with the top photos (standardized layer pattern): cosine "
             f"{o['median_pattern_cosine']:.2f}, Spearman {o['median_pattern_spearman']:.2f}.",
             "",
-            "| unit | top photo | vis top-5 | agree | x strongest | cosine | Spearman |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| unit | top photo | vis top-5 | agree | class rank | x strongest | cosine "
+            "| Spearman |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for row in o["rows"]:
             classes = ", ".join(name for _, name in row["vis_top5"])
@@ -217,7 +267,8 @@ def markdown(report: dict) -> str:
             rel = row["relative_to_strongest_photo"]
             lines.append(
                 f"| {row['layer']}:{row['channel']} | {row['top_photo']} | {classes} | {agree} | "
-                f"{'-' if rel is None else f'{rel:.1f}'} | {row['pattern_cosine']:.2f} | "
+                f"{row['photo_class_rank']} | {'-' if rel is None else f'{rel:.1f}'} | "
+                f"{row['pattern_cosine']:.2f} | "
                 f"{row['pattern_spearman']:.2f} |"
             )
     return "\n".join(lines) + "\n"
@@ -235,13 +286,17 @@ def main() -> int:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-objects", action="store_true")
+    p.add_argument("--cache", default=None, help="keep the scan here (default: a temp folder)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
 
     load_before = os.getloadavg()[0]
     model = load_model(device=args.device)
-    with tempfile.TemporaryDirectory(prefix="featvis-bench-dataset-") as cache:
-        config = SimpleNamespace(dataset=Path(args.dataset), cache_dir=Path(cache))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"dataset-{model.device.type}"
+    with tempfile.TemporaryDirectory(prefix="featvis-bench-dataset-") as tmp:
+        config = SimpleNamespace(dataset=Path(args.dataset), cache_dir=Path(args.cache or tmp))
         scan = scan_all(model, config, args.top_k, args.batch_size, args.workers)
         index = scan.pop("index")
         print(f"scan: {scan}", file=sys.stderr)
@@ -252,6 +307,8 @@ def main() -> int:
             "device": str(model.device), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "top_k": args.top_k, "size": args.size, "steps": args.steps,
+            "input_size": model.input_size, "sheet": f"{name}-objects.png",
+            "scan_from_cache": index.summary.from_cache,
             "load_before": load_before, "scan": scan, "rescan": again,
         }
         if not args.skip_objects:
@@ -259,11 +316,8 @@ def main() -> int:
             class_of = {Path(f).name: i for i, f in enumerate(files)}
             units = sample_channels(model, args.per_layer, args.seed)
             report["objects"] = objects_agreement(model, index, units, args.steps, args.size,
-                                                  class_of)
+                                                  class_of, out / report["sheet"])
     report["load_after"] = os.getloadavg()[0]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"dataset-{model.device.type}"
     (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (out / f"{name}.md").write_text(markdown(report), encoding="utf-8")
     print(markdown(report))
