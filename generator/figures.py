@@ -690,7 +690,7 @@ class LayerGallery(Figure):
             if chans is None:
                 raise MissingArtifact(self.jobs(ctx))
             info = ctx.model.layer(layer)
-            images = [ctx.view(ctx.channel_job(layer, c), label=f"{layer}:{c}") for c in chans]
+            images = [ctx.view(ctx.channel_job(layer, c), label=f"channel {c}") for c in chans]
             rows.append({"layer": info, "images": images, "href": ctx.layer_link(layer)})
         return {"rows": rows}
 

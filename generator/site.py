@@ -207,21 +207,28 @@ class SiteRenderer:
     def _explorer_layers(
         self, explorer: dict[str, list[VisJob]], plan_jobs: Sequence[VisJob]
     ) -> dict[str, list[VisJob]]:
-        """Per layer, every standard channel visualization the plan computes (explorer and
-        figures alike), in channel order; layers the explorer lists come first."""
-        extra = [
+        """Per layer, in channel order: the explorer's channels, every standard channel
+        visualization the plan needs, and every other one already in the cache (the surveys
+        figures chose their channels from): every computed channel has its place."""
+        wanted = [j for js in explorer.values() for j in js] + [
             job
             for job in plan_jobs
             if (unit := single_channel(job)) and job.key == self.ctx.channel_job(*unit).key
         ]
-        merged = explorer_by_layer([j for js in explorer.values() for j in js] + extra)
+        by_layer = explorer_by_layer(wanted)
         out: dict[str, list[VisJob]] = {}
         for info in self.model.layers:
-            seen: dict[int, VisJob] = {}
-            for job in merged.get(info.name, []):
-                seen.setdefault(single_channel(job)[1], job)  # type: ignore[index]
+            seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
+            for channel in range(info.channels):
+                job = self.ctx.channel_job(info.name, channel)
+                if channel not in seen and self._cached(job):
+                    seen[channel] = job
             out[info.name] = [seen[c] for c in sorted(seen)]
         return out
+
+    def _cached(self, job: VisJob) -> bool:
+        store = self.ctx.store
+        return bool(store is not None and store.path(job.key).is_dir() and self.ctx.artifact(job))
 
     # Drawing -------------------------------------------------------------------------------
     def draw(self) -> SiteResult:

@@ -120,7 +120,7 @@ def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: 
     assert page.evaluate("document.querySelector('.interp-stage').naturalWidth") > 0
     assert page.locator(".interp-frame.current").get_attribute("data-index") == "3"
 
-    table = page.locator(".reg-table")
+    table = page.locator(".reg-grid")
     assert table.get_attribute("data-view") == "all"
     page.click(".fv-regularization .fv-toggle button[data-show=strongest]")
     assert table.get_attribute("data-view") == "strongest"
