@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("generator.build:cmd_render", "render the site from the cache only"),
     "check": ("generator.check:cmd_check", "check a built site: links, fragments, images, offline"),
     "serve": ("generator.build:cmd_serve", "serve the built site on 127.0.0.1 for preview"),
-    "clean": ("generator.build:cmd_clean", "remove the built site (and with --cache, the cache)"),
+    "clean": ("generator.build:cmd_clean", "remove the built site (and with --all, the cache)"),
 }
 
 

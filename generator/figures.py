@@ -1059,7 +1059,7 @@ class Regularization(OneChannelFigure):
         penalty = {"l1": obj.l1, "tv": obj.total_variation, "blur": obj.blur}
         for kind, make in penalty.items():
             out[kind] = [
-                (f"{s:g}", ctx.job([c + s * make()], **plain)) for s in self.strengths(ctx, kind)
+                (f"{s:g}", ctx.job([c - s * make()], **plain)) for s in self.strengths(ctx, kind)
             ]
         pixels = dict.fromkeys(max(1, round(s)) for s in self.strengths(ctx, "jitter"))
         out["jitter"] = [

@@ -2,9 +2,10 @@
 
 An `Objective` is a weighted sum of `Term`s. Terms read activations of named layers (channel,
 neuron, layer/DeepDream, direction, diversity, alignment), the logits (class logit and
-probability) or the image itself (L1, total variation, blur penalties). Larger is better for every
-term: penalties and diversity are signed so that maximizing them does the sensible thing, and a
-regularized objective reads `channel(L, 3) - 0.05 * l1()`.
+probability) or the image itself (L1, total variation, blur penalties). The optimizer maximizes the sum. As in
+lucid, penalties are positive and subtracted, so a regularized objective reads
+`channel(L, 3) - 0.05 * l1()`; diversity and alignment are rewards (negative similarity, negative
+distance) and are added: `channel(L, 3) + 5 * diversity(L)`.
 
 `evaluate` scores a whole batch at once, each image under its own objective: terms are grouped by
 kind and layer and each group is one gathered tensor operation, so a batch of 64 different
@@ -142,7 +143,7 @@ def class_prob(cls: int) -> Objective:
 
 
 def l1() -> Objective:
-    """Penalty: mean |x - 0.5| (maximizing its negative pulls pixels towards grey)."""
+    """Penalty: mean |x - 0.5| (subtract it to pull pixels towards grey)."""
     return _one(Term("l1"))
 
 
@@ -176,12 +177,12 @@ def _blur3(x: torch.Tensor) -> torch.Tensor:
 
 def _image_term(kind: str, images: torch.Tensor) -> torch.Tensor:
     if kind == "l1":
-        return -(images - 0.5).abs().mean(dim=(1, 2, 3))
+        return (images - 0.5).abs().mean(dim=(1, 2, 3))
     if kind == "tv":
         dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean(dim=(1, 2, 3))
         dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean(dim=(1, 2, 3))
-        return -(dx + dy)
-    return -((images - _blur3(images).detach()) ** 2).mean(dim=(1, 2, 3))
+        return dx + dy
+    return ((images - _blur3(images).detach()) ** 2).mean(dim=(1, 2, 3))
 
 
 def _gram_cosine(acts: torch.Tensor) -> torch.Tensor:
