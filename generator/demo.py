@@ -15,22 +15,26 @@ import torch
 from PIL import Image
 
 from generator.errors import FeatvisError
+from generator.jobs import VisJob, default_batch_size, plan_batches
 from generator.models import DEFAULT_MODEL, LoadedModel, load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
+from generator.pipeline import job_depth
 
 # A spread through the embedded model: one layer per band and a few channels each.
 DEMO_UNITS = (
-    ("blocks.1.1", (0, 5, 9)),
-    ("blocks.2.1", (2, 7, 30)),
-    ("blocks.3.2", (1, 13, 40)),
-    ("blocks.5.0", (4, 40, 99)),
-    ("blocks.6.0", (12, 90, 200)),
+    ("blocks.1.1", (0, 9)),
+    ("blocks.2.1", (2, 7)),
+    ("blocks.3.2", (1, 13)),
+    ("blocks.5.0", (4, 99)),
+    ("blocks.6.0", (12, 90)),
 )
 
 
 def _model_from_args(args: argparse.Namespace) -> LoadedModel:
-    return load_model(args.model or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto")
+    return load_model(
+        args.model or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto"
+    )
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -55,9 +59,9 @@ def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[st
         units = [parse_unit(u) for u in requested]
     elif model.id == DEFAULT_MODEL:
         units = [(layer, c) for layer, chans in DEMO_UNITS for c in chans]
-    else:  # another model: three channels from five layers spread over its depth
+    else:  # another model: two channels from five layers spread over its depth
         picks = [model.layers[round(i * (len(model.layers) - 1) / 4)] for i in range(5)]
-        units = [(info.name, c) for info in picks for c in range(min(3, info.channels))]
+        units = [(info.name, c) for info in picks for c in range(min(2, info.channels))]
     for layer, channel in units:
         model.check_channel(layer, channel)
     return units
@@ -69,24 +73,47 @@ def _to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model = _model_from_args(args)
     units = demo_units(model, getattr(args, "unit", None))
     settings = RenderSettings(size=args.size or 128, steps=args.steps or 256)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    result = render(model, [obj.channel(layer, c) for layer, c in units], settings,
-                    seeds=[(args.seed or 0)] * len(units))
+    jobs = [
+        VisJob(
+            model.id,
+            model.weights_digest,
+            (obj.channel(layer, c),),
+            size=settings.size,
+            steps=settings.steps,
+            seed=args.seed or 0,
+        )
+        for layer, c in units
+    ]
+    # Batches by depth, as the pipeline packs them: each forward pass stops at its deepest layer.
+    finals: dict[VisJob, tuple[torch.Tensor, float]] = {}
+    for batch in plan_batches(
+        jobs, default_batch_size(model.device.type), depth=lambda j: job_depth(model, j)
+    ):
+        result = render(
+            model, batch.objectives(), batch.settings(), seeds=batch.seeds(), groups=batch.groups()
+        )
+        for job, part in zip(batch.jobs, batch.split(result), strict=True):
+            finals[job] = (part.images[0], float(part.final[0]))
     per_row = max(len([u for u in units if u[0] == units[0][0]]), 1)
-    sheet = Image.new("RGB", (settings.size * per_row, settings.size * -(-len(units) // per_row)), "white")
-    for i, ((layer, channel), image) in enumerate(zip(units, result.images, strict=True)):
-        pil = _to_pil(image)
+    sheet = Image.new(
+        "RGB", (settings.size * per_row, settings.size * -(-len(units) // per_row)), "white"
+    )
+    for i, ((layer, channel), job) in enumerate(zip(units, jobs, strict=True)):
+        pil = _to_pil(finals[job][0])
         pil.save(out / f"{layer}_{channel}.png")
         sheet.paste(pil, ((i % per_row) * settings.size, (i // per_row) * settings.size))
     sheet.save(out / "overview.png")
     seconds = time.perf_counter() - start
-    print(f"demo: {len(units)} visualizations of {model.id} in {seconds:.1f}s on {model.device} -> {out}/")
-    for (layer, channel), value in zip(units, result.final.tolist(), strict=True):
-        print(f"  {layer}:{channel:<4} {model.layer(layer).band:<9} objective {value:8.2f}")
+    where = f"{seconds:.1f}s on {model.device}"
+    print(f"demo: {len(units)} visualizations of {model.id} in {where} -> {out}/")
+    for (layer, channel), job in zip(units, jobs, strict=True):
+        print(
+            f"  {layer}:{channel:<4} {model.layer(layer).band:<9} objective {finals[job][1]:8.2f}"
+        )
     return 0
