@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -139,22 +138,6 @@ class _Photos(torch.utils.data.Dataset):  # type: ignore[type-arg]
             return torch.zeros(3, self.size, self.size, dtype=torch.uint8), i, reason
 
 
-@contextmanager
-def outputs_kept(net: torch.nn.Module) -> Iterator[None]:
-    """Switch in-place activations off while hooks read layer outputs.
-
-    A hooked module whose output the next module changes in place (timm's `bn.drop` followed by
-    `ReLU6(inplace=True)`) would otherwise hand the hook the clipped values."""
-    changed = [m for m in net.modules() if getattr(m, "inplace", None) is True]
-    for module in changed:
-        module.inplace = False  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        for module in changed:
-            module.inplace = True  # type: ignore[assignment]
-
-
 # -- receptive fields -----------------------------------------------------------------------------
 
 
@@ -209,9 +192,7 @@ def measure_receptive_fields(
     probe = torch.rand(RF_PROBES, 3, size, size, generator=gen).to(model.device)
     probe.requires_grad_(True)
     fields: dict[str, ReceptiveField] = {}
-    with torch.enable_grad(), outputs_kept(model.net), truncated_forward(model, layers) as (
-        acts, run
-    ):
+    with torch.enable_grad(), truncated_forward(model, layers) as (acts, run):
         run(probe)
         for name in layers:
             info = model.layer(name)
@@ -534,9 +515,7 @@ def scan(
     photos = _Photos(root, files, model.input_size)
     bar = _progress(len(files), progress)
     try:
-        with torch.no_grad(), outputs_kept(model.net), truncated_forward(model, list(layers)) as (
-            acts, run
-        ):
+        with torch.no_grad(), truncated_forward(model, list(layers)) as (acts, run):
             pin = device.type == "cuda"
             for images, ids, reasons in _batches(photos, batch_size, workers, pin):
                 ok = torch.tensor([not r for r in reasons], dtype=torch.bool)
@@ -648,7 +627,7 @@ def layer_vectors(
     if input_size and x.shape[-1] != input_size:
         x = torch.nn.functional.interpolate(x, size=(input_size, input_size), mode="bilinear")
     names = list(dict.fromkeys(layers))
-    with torch.no_grad(), outputs_kept(model.net), truncated_forward(model, names) as (acts, run):
+    with torch.no_grad(), truncated_forward(model, names) as (acts, run):
         run(x)
         return {name: acts[name].float().mean(dim=(2, 3)).cpu() for name in names}
 
