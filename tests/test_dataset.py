@@ -24,25 +24,19 @@ from generator.dataset import (
     load_view,
 )
 from generator.errors import FeatvisError
-from generator.models import load_model
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-sample"
 LAYERS = ["conv_stem", "blocks.1.1", "blocks.3.0", "blocks.5.3", "conv_head"]
 TOP_K = 3
 
-pytestmark = pytest.mark.skipif(
-    not SAMPLE.is_dir(), reason="needs ../shared/datasets/imagenet-sample"
-)
-
 
 @pytest.fixture(scope="module")
-def model():
-    return load_model()
+def model(lite0):
+    return lite0
 
 
-def _make_folder(root: Path) -> Path:
+def _make_folder(root: Path, sample: Path) -> Path:
     """7 photos (one as PNG with an upper-case suffix, two in a subfolder) and one corrupt JPEG."""
-    photos = sorted(SAMPLE.glob("*.jpg"))[::143][:7]
+    photos = sorted(sample.glob("*.jpg"))[::143][:7]
     (root / "sub").mkdir(parents=True)
     for i, src in enumerate(photos):
         if i == 0:
@@ -55,8 +49,8 @@ def _make_folder(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    return _make_folder(tmp_path_factory.mktemp("photos"))
+def folder(tmp_path_factory, sample_dir) -> Path:
+    return _make_folder(tmp_path_factory.mktemp("photos"), sample_dir)
 
 
 def _config(folder: Path, cache: Path) -> SimpleNamespace:
@@ -172,7 +166,7 @@ def test_rescan_of_unchanged_folder_reads_no_image(model, folder, scanned, monke
     assert opened == []
 
 
-def test_changed_folder_or_new_layer_rescans(model, folder, tmp_path, monkeypatch):
+def test_changed_folder_or_new_layer_rescans(model, folder, sample_dir, tmp_path, monkeypatch):
     local = tmp_path / "photos"
     shutil.copytree(folder, local)
     config = _config(local, tmp_path / "cache")
@@ -181,7 +175,7 @@ def test_changed_folder_or_new_layer_rescans(model, folder, tmp_path, monkeypatc
     load_or_scan(config, model, ["blocks.1.1", "blocks.2.0"], top_k=2, progress=False, workers=0)
     assert len(opened) == 8  # a layer not cached yet: one pass over every image
     opened.clear()
-    shutil.copy(sorted(SAMPLE.glob("*.jpg"))[500], local / "sub" / "added.jpg")
+    shutil.copy(sorted(sample_dir.glob("*.jpg"))[500], local / "sub" / "added.jpg")
     index = load_or_scan(config, model, ["blocks.1.1"], top_k=2, progress=False, workers=0)
     assert not index.summary.from_cache and index.summary.images_read == 8
     assert len(opened) == 9

@@ -13,16 +13,15 @@ from generator.metrics import (
     rank_correlation,
     relative_activation,
 )
-from generator.models import load_model
 from generator.optvis import ParamSpec, RenderSettings, TransformSpec, render
 from generator.optvis import objectives as obj
 
 
-def test_pixel_unregularized_is_noisier_than_fourier_decorrelated():
+def test_pixel_unregularized_is_noisier_than_fourier_decorrelated(lite0):
     """Distill, "Feature Visualization": optimizing pixels directly gives high-frequency noise; a
     decorrelated Fourier parameterization does not. Same objectives, steps, seeds, no transforms:
     only the parameterization differs."""
-    model = load_model()
+    model = lite0
     objectives = [obj.channel("blocks.3.0", c) for c in range(4)]
     common = {"size": 64, "steps": 48, "transforms": TransformSpec.none()}
     pixel = render(model, objectives, RenderSettings(
