@@ -287,9 +287,12 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-objects", action="store_true")
     p.add_argument("--cache", default=None, help="keep the scan here (default: a temp folder)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
     model = load_model(device=args.device)
     out = Path(args.out)
