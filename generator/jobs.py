@@ -42,7 +42,7 @@ class VisJob:
     steps: int = 256
     size: int = 128
     input_size: int | None = None
-    lr: float = 0.05
+    lr: float = 0.025
     seed: int = 0
     snapshot_steps: tuple[int, ...] = ()
 

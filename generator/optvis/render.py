@@ -25,7 +25,7 @@ from generator.optvis.transforms import RandomTransform, TransformSpec, resize_f
 class RenderSettings:
     size: int = 128
     steps: int = 256
-    lr: float = 0.05
+    lr: float = 0.025
     param: ParamSpec = field(default_factory=ParamSpec)
     transforms: TransformSpec = field(default_factory=TransformSpec)
     snapshot_steps: tuple[int, ...] = ()
