@@ -189,3 +189,19 @@ def test_channels_are_chosen_from_a_measured_survey(ctx, model) -> None:  # type
     assert fresh.choose_channels("blocks.2.1", 2) == [best, other]
     jobs = f.jobs(fresh)
     assert [tuple(o.terms[0][1].channel for o in j.objectives) for j in jobs] == [(best, best), (other, other)]
+
+
+def test_directions_pairs_sums_and_seeded_random_directions(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    f = bound(model, "directions", layer="blocks.2.1", channels=[3, 7, 9, 11], random=2)
+    jobs = f.jobs(ctx)
+    assert jobs[:4] == [ctx.channel_job("blocks.2.1", c) for c in (3, 7, 9, 11)]
+    sums = [sorted((t.kind, t.channel) for _, t in j.objectives[0].terms) for j in jobs[4:6]]
+    assert sums == [[("channel", 3), ("channel", 7)], [("channel", 9), ("channel", 11)]]
+    randoms = [j.objectives[0].terms[0][1] for j in jobs[6:]]
+    assert [t.kind for t in randoms] == ["direction", "direction"]
+    vectors = [torch.tensor(t.vector) for t in randoms]
+    assert all(len(v) == 40 and abs(float(v.norm()) - 1) < 1e-5 for v in vectors)
+    assert not torch.allclose(vectors[0], vectors[1])
+    assert [j.key for j in f.jobs(ctx)[6:]] == [j.key for j in jobs[6:]], "random directions are seeded"
+    with pytest.raises(FeatvisError, match=r"'random' must be a whole number 0\.\.8"):
+        fig("directions", layer="blocks.2.1", random=20)
