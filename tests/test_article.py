@@ -1,0 +1,146 @@
+# ruff: noqa: E501  (expected messages read best one per line)
+"""The flagship article and the README's guide to writing one.
+
+The flagship (content/feature-visualization.md) is read and every figure checked against the
+embedded model without computing anything: every figure type is used, channels are left to the
+build, every `{{ numbers... }}` names a key its figure declares, the prose quotes no measured number
+of its own, and "Figure N" links point at figure N. Then the article the README shows is saved as
+content/my-article.md in a temporary site and built at toy size, as an author would, to prove the
+guide is enough (its file:line error message included).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_site import TINY, make_site
+
+from generator.build import build_site
+from generator.check import check_site
+from generator.config import load_config
+from generator.content import FigureSpec, Page, load_pages
+from generator.errors import FeatvisError
+from generator.figures import FIGURE_TYPES, FigureContext, figure_for, page_figures
+
+REPO = Path(__file__).resolve().parents[1]
+FLAGSHIP = "feature-visualization"
+CHANNEL_OPTIONS = ("channels", "channel", "pairs")
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, Page]:
+    return {page.slug: page for page in load_pages(load_config(REPO / "site.toml"))}
+
+
+@pytest.fixture(scope="module")
+def flagship(pages: dict[str, Page]) -> Page:
+    return pages[FLAGSHIP]
+
+
+def test_flagship_figures_validate_against_the_model(flagship: Page, lite0) -> None:  # type: ignore[no-untyped-def]
+    figures = page_figures(flagship, lite0)  # layers, channels and classes checked, nothing computed
+    assert {fig.type for fig in figures} == set(FIGURE_TYPES), "the article shows every figure type"
+    assert flagship.authors and flagship.authors[0].affiliations and flagship.date and flagship.description
+    assert flagship.model == lite0.id
+    ctx = FigureContext(config=load_config(REPO / "site.toml"), model=lite0, preset=TINY)
+    for fig in figures:
+        assert fig.jobs(ctx), f"{fig.id} asks for no visualization"  # the survey, while nothing is cached
+        assert fig.caption.strip(), f"figure {fig.id} has no caption"
+        for key in CHANNEL_OPTIONS:
+            value = fig.options.get(key)
+            assert value is None or isinstance(value, int), (
+                f"{fig.spec.where(key)}: {fig.id} names channels by hand; give a count so the build "
+                "chooses them from measurements"
+            )
+    gallery = next(fig for fig in figures if fig.type == "layer-gallery")
+    bands = {lite0.layer(name).band for name in gallery.layers_used(lite0)}
+    assert bands == {"edges", "textures", "patterns", "parts", "objects"}
+
+
+def test_every_quoted_number_is_declared_by_its_figure(flagship: Page, lite0) -> None:  # type: ignore[no-untyped-def]
+    keys = {fig.id: fig.number_keys() for fig in page_figures(flagship, lite0)}
+    quoted = [ref for ref in flagship.variables if ref.name.startswith("numbers.")]
+    assert len(quoted) >= 20, "the text quotes the build's measurements"
+    for ref in quoted:
+        _, fig, key = ref.name.split(".", 2)
+        assert fig in keys, f"{flagship.source}:{ref.line}: no figure '{fig}'"
+        assert key in keys[fig], f"{flagship.source}:{ref.line}: figure '{fig}' has no number '{key}'"
+    for needed in ("regularization", "preconditioning", "photos", "diversity"):
+        assert any(ref.name.startswith(f"numbers.{needed}.") for ref in quoted), needed
+
+
+def prose(page: Page) -> str:
+    """The article's text without variables, math, code, figure placeholders and references."""
+    text = re.sub(r"\{\{.*?\}\}|\$\$.*?\$\$|\$[^$\n]+\$|`[^`]*`|FEATVISFIGURE\d+X", " ", page.body, flags=re.S)
+    return text.split("## References")[0]
+
+
+def test_prose_quotes_no_measured_number_of_its_own(flagship: Page) -> None:
+    text = prose(flagship)
+    measured = re.findall(r"\d+(?:\.\d+)?\s*(?:%|×|x\b|times\b)|\b\d+\.\d+\b", text)
+    assert measured == [], "measured numbers come through {{ numbers... }}, not typed in"
+
+
+def test_figure_references_point_at_the_right_figure(flagship: Page, lite0) -> None:  # type: ignore[no-untyped-def]
+    order = {fig.id: i + 1 for i, fig in enumerate(page_figures(flagship, lite0))}
+    links = re.findall(r"\[Figure (\d+)\]\(#([\w-]+)\)", flagship.body)
+    assert len(links) >= 6
+    for number, target in links:
+        assert order.get(target) == int(number), f"[Figure {number}](#{target}) but it is figure {order.get(target)}"
+    bare = re.findall(r"Figures? (\d+)", prose(flagship))
+    assert all(1 <= int(n) <= len(order) for n in bare)
+
+
+def test_home_page_introduces_the_site(pages: dict[str, Page]) -> None:
+    home = pages["index"]
+    assert home.is_home and "feature-visualization.html" in home.body and "explorer/index.html" in home.body
+    assert "featvis build" in home.body
+
+
+def readme_article() -> str:
+    """The example article in the README's "Writing an article" section."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Writing an article", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"````markdown\n(.*?)\n````", section, re.S).group(1) + "\n"  # type: ignore[union-attr]
+
+
+def test_readme_guide_lists_every_figure_option() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Writing an article", 1)[1].split("\n## ", 1)[0]
+    for kind, cls in FIGURE_TYPES.items():
+        row = re.search(rf"^\| `{re.escape(kind)}` \|.*$", section, re.M)
+        assert row, f"the README's figure table lacks {kind}"
+        for option in cls.OPTIONS:
+            assert f"`{option}`" in row.group(0), f"README: {kind} option {option} is not documented"
+        keys = re.findall(rf"^\| `{re.escape(kind)}` \|.*$", section, re.M)[-1]
+        required = {k: "blocks.1.0" for k, o in cls.OPTIONS.items() if o.required}
+        for key in figure_for(FigureSpec(kind, required, Path("README.md"), 1)).number_keys():
+            documented = f"`{key}`" in keys or f"`{key.split('.')[0]}.KIND." in keys
+            assert documented, f"README: {kind} number {key} is not documented"
+
+
+def test_an_author_adds_an_article_and_sees_it_built(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    cache = tmp_path_factory.getbasetemp() / "featvis-cache"  # shared with test_site and test_browser
+    article = readme_article()
+    root = make_site(tmp_path, cache, article)
+    (root / "content" / "small.md").rename(root / "content" / "my-article.md")
+    typo = article.replace("layer: blocks.4.2", "layer: blocks.4.9")
+    (root / "content" / "my-article.md").write_text(typo, encoding="utf-8")
+    with pytest.raises(FeatvisError, match=r"content/my-article\.md:25: figure 'negative': unknown layer 'blocks\.4\.9' \(did you mean"):
+        build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+
+    (root / "content" / "my-article.md").write_text(article, encoding="utf-8")
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    out = root / "site_output"
+    assert check_site(out) == []
+    html = (out / "my-article.html").read_text(encoding="utf-8")
+    assert 'href="my-article.html"' in (out / "index.html").read_text(encoding="utf-8")
+    assert "<h1>Two layers of EfficientNet-Lite0</h1>" in html and "Your Lab" in html
+    for fig_id in ("gallery", "both-ways"):
+        figure = re.search(rf'<figure[^>]*id="{fig_id}">.*?</figure>', html, re.S)
+        assert figure and '<img src="images/' in figure.group(0), fig_id
+    text = re.sub(r"\s+", " ", html)
+    assert "The gallery shows 6 channels, chosen by the build, from a model with 18 layers" in text
+    assert "{{" not in html and 'id="fn-why"' in html and "How the figures were made" in html
