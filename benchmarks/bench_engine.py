@@ -33,19 +33,25 @@ from generator.optvis.render import truncated_forward
 from generator.optvis.transforms import resize_for_model
 
 UNITS = [
-    ("blocks.1.1", 3), ("blocks.1.1", 11),
-    ("blocks.2.1", 7), ("blocks.2.1", 30),
-    ("blocks.3.2", 13), ("blocks.3.2", 40),
-    ("blocks.4.2", 5), ("blocks.4.2", 60),
-    ("blocks.5.3", 40), ("blocks.5.3", 99),
-    ("blocks.6.0", 12), ("blocks.6.0", 200),
+    ("blocks.1.1", 3),
+    ("blocks.1.1", 11),
+    ("blocks.2.1", 7),
+    ("blocks.2.1", 30),
+    ("blocks.3.2", 13),
+    ("blocks.3.2", 40),
+    ("blocks.4.2", 5),
+    ("blocks.4.2", 60),
+    ("blocks.5.3", 40),
+    ("blocks.5.3", 99),
+    ("blocks.6.0", 12),
+    ("blocks.6.0", 200),
 ]
 
 
 def measure(model, units, images, input_size):
     """Mean activation of each unit's channel on its final image, untransformed."""
     values = []
-    for (layer, ch), image in zip(units, images):
+    for (layer, ch), image in zip(units, images, strict=False):
         x = resize_for_model(image[None].to(model.device), input_size)
         with torch.no_grad(), truncated_forward(model, [layer]) as (acts, run):
             run(x)
@@ -83,19 +89,25 @@ def by_layer(units):
 
 
 def bench_featvis(model, units, settings, device, batch):
-    """Batches of `batch` units, grouped by layer as the planner does; returns images, seconds, floor."""
+    """Batches of `batch` units ordered by depth as the planner packs them.
+
+    Returns the images, featvis' seconds and the floor's seconds."""
     images, seconds, floor = {}, 0.0, 0.0
     ordered = sorted(units, key=lambda u: model.layer(u[0]).depth)
     for start in range(0, len(ordered), batch):
-        chunk = ordered[start:start + batch]
+        chunk = ordered[start : start + batch]
         sync(device)
         t = time.perf_counter()
-        result = render(model, [obj.channel(l, c) for l, c in chunk], settings, seeds=[0] * len(chunk))
+        result = render(
+            model, [obj.channel(name, c) for name, c in chunk], settings, seeds=[0] * len(chunk)
+        )
         sync(device)
         seconds += time.perf_counter() - t
         deepest = max((u[0] for u in chunk), key=lambda name: model.layer(name).depth)
-        floor += floor_seconds(model, deepest, len(chunk), settings.model_input, settings.steps, device)
-        for unit, image in zip(chunk, result.images):
+        floor += floor_seconds(
+            model, deepest, len(chunk), settings.model_input, settings.steps, device
+        )
+        for unit, image in zip(chunk, result.images, strict=False):
             images[unit] = image
     return [images[u] for u in units], seconds, floor
 
@@ -115,10 +127,14 @@ def bench_lucent(model, units, settings, device):
         sync(device)
         t = time.perf_counter()
         out = lrender.render_vis(
-            net, lobj.channel(lname, ch),
+            net,
+            lobj.channel(lname, ch),
             param_f=lambda: lparam.image(settings.size),
             transforms=ltransform.standard_transforms + [norm],
-            thresholds=(settings.steps,), preprocess=False, progress=False, show_image=False,
+            thresholds=(settings.steps,),
+            preprocess=False,
+            progress=False,
+            show_image=False,
             fixed_image_size=settings.model_input,
         )
         sync(device)
@@ -172,7 +188,11 @@ def main() -> None:
         try:
             from torchvision.utils import save_image
 
-            save_image(torch.cat([f_stack, l_stack]), f"benchmarks/results/engine-{device.type}.png", nrow=len(units))
+            save_image(
+                torch.cat([f_stack, l_stack]),
+                f"benchmarks/results/engine-{device.type}.png",
+                nrow=len(units),
+            )
         except Exception:  # noqa: BLE001 - the picture is a convenience
             pass
     mean = lambda v: sum(v) / len(v)  # noqa: E731
@@ -180,14 +200,19 @@ def main() -> None:
         "device": str(device),
         "machine": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
-        "units": units, "steps": args.steps, "size": args.size, "model_input": settings.model_input,
+        "units": units,
+        "steps": args.steps,
+        "size": args.size,
+        "model_input": settings.model_input,
         "batch": batch,
         "featvis_over_floor": f_sec / floor,
         "rows": rows,
     }
     if "lucent" in rows:
         summary["speedup_vs_lucent"] = rows["lucent"]["seconds"] / f_sec
-        summary["activation_ratio_vs_lucent"] = mean(rows["featvis"]["activation"]) / mean(rows["lucent"]["activation"])
+        summary["activation_ratio_vs_lucent"] = mean(rows["featvis"]["activation"]) / mean(
+            rows["lucent"]["activation"]
+        )
         summary["hf_featvis"] = mean(rows["featvis"]["high_freq_share"])
         summary["hf_lucent"] = mean(rows["lucent"]["high_freq_share"])
     out = Path("benchmarks/results")
@@ -195,7 +220,8 @@ def main() -> None:
     (out / f"engine-{device.type}.json").write_text(json.dumps(summary, indent=2))
     lines = [
         f"Engine benchmark on {device} ({summary['machine']}, {summary['torch_threads']} threads), "
-        f"{len(units)} channels, {args.steps} steps, image {args.size}px, model input {settings.model_input}px, batch {batch}",
+        f"{len(units)} channels, {args.steps} steps, image {args.size}px, "
+        f"model input {settings.model_input}px, batch {batch}",
         "",
         "| run | seconds | vis/s | mean activation | high-freq share | clipped |",
         "|---|---|---|---|---|---|",
@@ -204,7 +230,9 @@ def main() -> None:
         act = f"{mean(row['activation']):.2f}" if "activation" in row else "-"
         hf = f"{mean(row['high_freq_share']):.3f}" if "high_freq_share" in row else "-"
         cl = f"{mean(row['clipped']):.4f}" if "clipped" in row else "-"
-        lines.append(f"| {name} | {row['seconds']:.1f} | {row['vis_per_s']:.3f} | {act} | {hf} | {cl} |")
+        lines.append(
+            f"| {name} | {row['seconds']:.1f} | {row['vis_per_s']:.3f} | {act} | {hf} | {cl} |"
+        )
     lines += ["", f"featvis / floor: {summary['featvis_over_floor']:.2f}x"]
     if "lucent" in rows:
         lines += [

@@ -100,7 +100,7 @@ def build_site(
     from generator.artifacts import ArtifactStore
     from generator.device import resolve_device
     from generator.models import load_model
-    from generator.pipeline import compute_site, device_label
+    from generator.pipeline import compute_site, device_label, site_dataset
     from generator.plan import explorer_jobs, plan_site
     from generator.site import MissingVisualizations, SiteRenderer
 
@@ -113,7 +113,7 @@ def build_site(
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
     model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
     pages = read_site(config, model)
-    dataset = _dataset(config, model, pages, quiet)
+    dataset = site_dataset(config, model, quiet=quiet, pages=pages)
     computed = 0
     if compute:
         plan, summary = compute_site(
@@ -173,29 +173,6 @@ def build_site(
         seconds=time.perf_counter() - start,
         preset=preset.name,
         device=device_label(device),
-    )
-
-
-def site_layers(config: SiteConfig, model: Any, pages: list[Page]) -> list[str]:
-    """The layers the site shows: the explorer's and every figure's, in the model's order."""
-    from generator.plan import explorer_layers
-
-    names = set(explorer_layers(config, model))
-    for page in pages:
-        for fig in page_figures(page, model):
-            names.update(fig.layers_used(model))
-    return [name for name in model.layer_names if name in names]
-
-
-def _dataset(config: SiteConfig, model: Any, pages: list[Page], quiet: bool) -> Any:
-    """The dataset index over the layers the site shows (None without a dataset)."""
-    if config.dataset is None:
-        return None
-    from generator.dataset import load_or_scan
-
-    return load_or_scan(
-        config, model, site_layers(config, model, pages), top_k=config.dataset_top_k,
-        progress=not quiet,
     )
 
 

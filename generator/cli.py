@@ -30,8 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="site.toml to read (default: ./site.toml if present)")
-    p.add_argument("--model", default=None, help="efficientnet_lite0 (default), torchvision:NAME, timm:NAME")
+    p.add_argument(
+        "--config", default=None, help="site.toml to read (default: ./site.toml if present)"
+    )
+    p.add_argument(
+        "--model", default=None, help="efficientnet_lite0 (default), torchvision:NAME, timm:NAME"
+    )
     p.add_argument("--weights", default=None, help="a local checkpoint for the model")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--seed", type=int, default=None, help="base random seed")
@@ -41,7 +45,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _site(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, help="quick, standard, full")
     p.add_argument("--dataset", default=None, help="a folder of images for dataset examples")
-    p.add_argument("--cache", default=None, help="the artifact cache folder (default .featvis-cache)")
+    p.add_argument(
+        "--cache", default=None, help="the artifact cache folder (default .featvis-cache)"
+    )
     p.add_argument("--output", default=None, help="the site folder (default site_output)")
     p.add_argument("--batch-size", type=int, default=None, help="images per optimizer batch")
     p.add_argument("--only", action="append", default=None, help="a layer or page to restrict to")
@@ -59,19 +65,32 @@ def build_parser() -> argparse.ArgumentParser:
             _site(p)
         if name in ("compute", "status"):
             p.add_argument("--size", type=int, default=None, help="image size (overrides preset)")
-            p.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides preset)")
-            p.add_argument("--channels", type=int, default=None,
-                           help="channels per explorer layer (overrides preset)")
+            p.add_argument(
+                "--steps", type=int, default=None, help="optimizer steps (overrides preset)"
+            )
+            p.add_argument(
+                "--channels",
+                type=int,
+                default=None,
+                help="channels per explorer layer (overrides preset)",
+            )
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
             p.add_argument("--steps", type=int, default=None)
             p.add_argument("--size", type=int, default=None)
-            p.add_argument("--unit", action="append", default=None, metavar="LAYER:CHANNEL",
-                           help="a channel to render (repeatable); default: a spread over the bands")
+            p.add_argument(
+                "--unit",
+                action="append",
+                default=None,
+                metavar="LAYER:CHANNEL",
+                help="a channel to render (repeatable); default: a spread over the bands",
+            )
         if name == "serve":
             p.add_argument("--port", type=int, default=8000)
         if name == "check":
-            p.add_argument("path", nargs="?", default=None, help="site folder (default site_output)")
+            p.add_argument(
+                "path", nargs="?", default=None, help="site folder (default site_output)"
+            )
         if name == "clean":
             p.add_argument("--all", action="store_true", help="also remove the artifact cache")
     return parser

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from generator.errors import FeatvisError, choices_hint
 
@@ -61,7 +62,14 @@ class SiteConfig:
 
     def with_overrides(self, **changes: Any) -> SiteConfig:
         changes = {k: v for k, v in changes.items() if v is not None}
-        for key in ("weights", "dataset", "content_dir", "output_dir", "cache_dir", "templates_dir"):
+        for key in (
+            "weights",
+            "dataset",
+            "content_dir",
+            "output_dir",
+            "cache_dir",
+            "templates_dir",
+        ):
             if key in changes:
                 changes[key] = _resolve(Path.cwd(), changes[key])
         if "preset" in changes:
@@ -70,9 +78,21 @@ class SiteConfig:
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "title": str, "description": str, "model": str, "weights": str, "dataset": str,
-    "content_dir": str, "templates_dir": str, "output_dir": str, "cache_dir": str, "preset": str,
-    "device": str, "seed": int, "batch_size": int, "explorer_layers": list, "dataset_top_k": int,
+    "title": str,
+    "description": str,
+    "model": str,
+    "weights": str,
+    "dataset": str,
+    "content_dir": str,
+    "templates_dir": str,
+    "output_dir": str,
+    "cache_dir": str,
+    "preset": str,
+    "device": str,
+    "seed": int,
+    "batch_size": int,
+    "explorer_layers": list,
+    "dataset_top_k": int,
 }
 _PATHS = ("weights", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir")
 
@@ -96,10 +116,13 @@ def _where(source: Path | None, text: str, key: str) -> str:
     return f"{source}:{line}" if line else str(source)
 
 
-def _check_choice(key: str, value: str, valid: dict[str, Any], source: Path | None, text: str = "") -> None:
+def _check_choice(
+    key: str, value: str, valid: dict[str, Any], source: Path | None, text: str = ""
+) -> None:
     if value not in valid:
         raise FeatvisError(
-            f"{_where(source, text, key)}: {key} '{value}' is not known ({choices_hint(value, valid)})"
+            f"{_where(source, text, key)}: {key} '{value}' is not known "
+            f"({choices_hint(value, valid)})"
         )
 
 
@@ -125,10 +148,14 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     values: dict[str, Any] = {}
     for key, value in site.items():
         if key not in _TYPES:
-            raise FeatvisError(f"{_where(path, text, key)}: unknown key '{key}' ({choices_hint(key, _TYPES)})")
+            raise FeatvisError(
+                f"{_where(path, text, key)}: unknown key '{key}' ({choices_hint(key, _TYPES)})"
+            )
         if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
             kind = _TYPES[key].__name__  # type: ignore[union-attr]
-            raise FeatvisError(f"{_where(path, text, key)}: '{key}' must be a {kind}, not {value!r}")
+            raise FeatvisError(
+                f"{_where(path, text, key)}: '{key}' must be a {kind}, not {value!r}"
+            )
         values[key] = value
     base = path.parent
     for key in _PATHS:

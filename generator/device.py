@@ -31,6 +31,8 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         index = int(m.group(1))
         count = torch.cuda.device_count()
         if index >= count:
-            raise FeatvisError(f"device '{spec}' does not exist (this machine has cuda:0..cuda:{count - 1})")
+            raise FeatvisError(
+                f"device '{spec}' does not exist (this machine has cuda:0..cuda:{count - 1})"
+            )
         return torch.device("cuda", index)
     return torch.device("cuda")

@@ -309,7 +309,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
         store = _open_store(config, report=world.rank == 0)
         model = _load(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
-        dataset = _dataset(config, model, world, quiet=args.quiet)
+        dataset = site_dataset(config, model, quiet=args.quiet, world=world)
         _, summary = compute_site(
             config, model, preset, store, only=args.only, dataset=dataset,
             batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
@@ -319,18 +319,27 @@ def cmd_compute(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _dataset(config: SiteConfig, model: LoadedModel, world: World, *, quiet: bool) -> Any:
-    """The dataset index the build uses (same layers, same cache), or None without a dataset.
+def site_dataset(
+    config: SiteConfig,
+    model: LoadedModel,
+    *,
+    quiet: bool,
+    world: World | None = None,
+    pages: Sequence[Any] | None = None,
+) -> Any:
+    """The dataset index over the layers the site shows, or None without a dataset. Compute and
+    build both call this, so they scan the same layers into the same cache.
 
     Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
     """
     if config.dataset is None:
         return None
-    from generator.build import site_layers
     from generator.content import load_pages
     from generator.dataset import load_or_scan
+    from generator.plan import site_layers
 
-    layers = site_layers(config, model, load_pages(config))
+    world = world or World(rank=0, size=1, device=model.device)
+    layers = site_layers(config, model, load_pages(config) if pages is None else pages)
 
     def load() -> Any:
         return load_or_scan(

@@ -127,3 +127,14 @@ def check_jobs(jobs: Iterable[VisJob], model: LoadedModel) -> None:
                     model.layer(term.layer)
                 if term.cls is not None:
                     model.class_index(term.cls)
+
+
+def site_layers(config: SiteConfig, model: LoadedModel, pages: Sequence[Any]) -> list[str]:
+    """The layers the site shows: the explorer's and every figure's, in the model's order."""
+    from generator.figures import page_figures
+
+    names = set(explorer_layers(config, model))
+    for page in pages:
+        for fig in page_figures(page, model):
+            names.update(fig.layers_used(model))
+    return [name for name in model.layer_names if name in names]

@@ -17,7 +17,9 @@ from generator.models.zoo import read_state_dict
 
 
 def featvis(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "generator", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args], capture_output=True, text=True
+    )
 
 
 @pytest.mark.slow
@@ -27,10 +29,12 @@ def test_embedded_weights_are_real(lite0, sample_dir):
     assert len(files) == 1000
     correct = 0
     for start in range(0, len(files), 50):
-        batch = torch.stack([
-            TF.to_tensor(TF.center_crop(TF.resize(Image.open(f).convert("RGB"), 256), 224))
-            for f in files[start:start + 50]
-        ])
+        batch = torch.stack(
+            [
+                TF.to_tensor(TF.center_crop(TF.resize(Image.open(f).convert("RGB"), 256), 224))
+                for f in files[start : start + 50]
+            ]
+        )
         with torch.inference_mode():
             pred = lite0.net(lite0.preprocess(batch)).argmax(1)
         correct += int((pred == torch.arange(start, start + len(batch))).sum())
@@ -46,7 +50,7 @@ def test_catalog_covers_every_stage_in_order(lite0):
     assert {layer.band for layer in lite0.layers} == set(BANDS)
     # Spatial size never grows with depth; channels at the head are the widest.
     sizes = [layer.height for layer in lite0.layers]
-    assert all(a >= b for a, b in zip(sizes, sizes[1:]))
+    assert all(a >= b for a, b in zip(sizes, sizes[1:], strict=False))
     assert lite0.layer("conv_head").channels == 1280
 
 
@@ -97,7 +101,10 @@ def test_offline_without_weights_names_the_ways_out(monkeypatch, tmp_path):
         (["layers", "--model", "vgg"], "unknown model 'vgg' (valid: efficientnet_lite0"),
         (["layers", "--model", "torchvision:resnet5"], "did you mean: resnet50"),
         (["demo", "--unit", "blocks.9.0:1"], "unknown layer 'blocks.9.0' (did you mean"),
-        (["demo", "--unit", "blocks.2.1:40"], "channel 40 out of range for layer 'blocks.2.1' (valid: 0..39)"),
+        (
+            ["demo", "--unit", "blocks.2.1:40"],
+            "channel 40 out of range for layer 'blocks.2.1' (valid: 0..39)",
+        ),
         (["layers", "--device", "cuda"], "CUDA is not available"),
         (["layers", "--device", "tpu"], "unknown device 'tpu' (valid: auto, cpu, cuda, cuda:N)"),
     ],

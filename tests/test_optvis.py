@@ -41,7 +41,13 @@ def test_every_objective_rises(lite0, name):
 
 def test_penalties_and_group_terms_rise(lite0):
     """Diversity and alignment act within a group; each term alone must improve."""
-    for term in (O.diversity("blocks.2.1"), O.alignment("blocks.2.1"), -O.l1(), -O.total_variation(), -O.blur()):
+    for term in (
+        O.diversity("blocks.2.1"),
+        O.alignment("blocks.2.1"),
+        -O.l1(),
+        -O.total_variation(),
+        -O.blur(),
+    ):
         settings = RenderSettings(size=40, steps=10, param=ParamSpec(sd=0.5))
         result = render(lite0, [term] * 3, settings, seeds=[0, 1, 2], groups=[0, 0, 0])
         total = result.history.sum(dim=1)
@@ -143,11 +149,15 @@ def test_transforms_identity_and_seeded():
     a = RandomTransform(TransformSpec(), 32, 48, [0, 1], 4)
     b = RandomTransform(TransformSpec(), 32, 48, [0, 5], 4)
     assert a(x, 0).shape == (2, 3, 48, 48)
-    assert torch.equal(a.thetas[:, 0], b.thetas[:, 0]) and not torch.equal(a.thetas[:, 1], b.thetas[:, 1])
+    assert torch.equal(a.thetas[:, 0], b.thetas[:, 0]) and not torch.equal(
+        a.thetas[:, 1], b.thetas[:, 1]
+    )
 
 
 def test_objective_algebra_and_round_trip():
-    objective = O.channel("blocks.2.1", 3) - 0.1 * O.l1() + 2 * O.direction("blocks.2.1", [0.5, -1.0])
+    objective = (
+        O.channel("blocks.2.1", 3) - 0.1 * O.l1() + 2 * O.direction("blocks.2.1", [0.5, -1.0])
+    )
     assert objective.layers == frozenset({"blocks.2.1"})
     again = Objective.from_dict(objective.to_dict())
     assert again == objective

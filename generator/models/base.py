@@ -20,7 +20,15 @@ from generator.errors import FeatvisError, choices_hint
 BANDS = ("edges", "textures", "patterns", "parts", "objects")
 
 _ACTIVATIONS = (
-    nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU, nn.ELU, nn.Mish, nn.PReLU,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.SiLU,
+    nn.GELU,
+    nn.Hardswish,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.Mish,
+    nn.PReLU,
 )
 
 
@@ -72,7 +80,8 @@ class LoadedModel:
             return self._by_name[name]
         except KeyError:
             raise FeatvisError(
-                f"model '{self.id}': unknown layer '{name}' ({choices_hint(name, self.layer_names)})"
+                f"model '{self.id}': unknown layer '{name}' "
+                f"({choices_hint(name, self.layer_names)})"
             ) from None
 
     def check_channel(self, layer: str, channel: int) -> None:
@@ -146,7 +155,9 @@ def candidate_paths(root: nn.Module) -> list[str]:
             if isinstance(child, (nn.Sequential, nn.ModuleList)):
                 if kids and all(not list(k.children()) for k in kids):
                     paths.extend(
-                        f"{path}.{n}" for n, k in child.named_children() if isinstance(k, _ACTIVATIONS)
+                        f"{path}.{n}"
+                        for n, k in child.named_children()
+                        if isinstance(k, _ACTIVATIONS)
                     )
                 else:
                     visit(child, path + ".")
@@ -167,9 +178,11 @@ def capture(net: nn.Module, paths: list[str]) -> Iterator[dict[str, torch.Tensor
     handles = []
     try:
         for path in paths:
+
             def hook(_m: nn.Module, _i: object, out: object, path: str = path) -> None:
                 if isinstance(out, torch.Tensor):
                     store[path] = out
+
             handles.append(modules[path].register_forward_hook(hook))
         yield store
     finally:

