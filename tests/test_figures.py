@@ -119,7 +119,7 @@ def test_regularization_starts_from_naive_pixels(ctx, model) -> None:  # type: i
     plain = jobs[0]
     assert plain.transforms.is_identity and [t.kind for _, t in plain.objectives[0].terms] == ["channel"]
     tv = [j for j in jobs if any(t.kind == "tv" for _, t in j.objectives[0].terms)]
-    assert sorted(w for j in tv for w, t in j.objectives[0].terms if t.kind == "tv") == [1.0, 9.0]
+    assert sorted(w for j in tv for w, t in j.objectives[0].terms if t.kind == "tv") == [-9.0, -1.0]
     moving = [j for j in jobs if not j.transforms.is_identity]
     assert moving and all(len(j.objectives[0].terms) == 1 for j in moving), "jitter and robustness rows add no penalty"
     assert len({j.key for j in jobs}) == len(jobs) == 1 + 3 + 2 + 3 + 3 + 3
@@ -132,7 +132,7 @@ def test_figure_scale_keeps_fewer_strengths(tmp_path: Path, model) -> None:  # t
     ctx = FigureContext(config=SiteConfig(root=tmp_path), model=model, preset=half, store=None)
     f = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"blur": [1, 2, 3, 4]})
     blur = [j for j in f.jobs(ctx) if any(t.kind == "blur" for _, t in j.objectives[0].terms)]
-    assert [w for j in blur for w, t in j.objectives[0].terms if t.kind == "blur"] == [1.0, 4.0]
+    assert [w for j in blur for w, t in j.objectives[0].terms if t.kind == "blur"] == [-1.0, -4.0]
 
 
 def test_preconditioning_and_progress_snapshots(ctx, model) -> None:  # type: ignore[no-untyped-def]
