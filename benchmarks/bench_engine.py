@@ -152,7 +152,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--units", type=int, default=len(UNITS))
     ap.add_argument("--no-lucent", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model = load_model(device=device)
     settings = RenderSettings(size=args.size, steps=args.steps, input_size=args.input_size)
