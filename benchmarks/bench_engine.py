@@ -166,28 +166,26 @@ def main() -> None:
 
     images, f_sec, floor = bench_featvis(model, units, settings, device, batch)
     f_stack = torch.stack(images)
-    rows = {
-        "featvis": {
-            "seconds": f_sec,
-            "vis_per_s": len(units) / f_sec,
-            "s_per_step_per_vis": f_sec / args.steps / len(units),
+    def row(images: list[torch.Tensor], seconds: float) -> dict:
+        """Speed and quality of one run, measured the same way for every engine."""
+        stack = torch.stack(images)
+        return {
+            "seconds": seconds,
+            "vis_per_s": len(units) / seconds,
+            "s_per_step_per_vis": seconds / args.steps / len(units),
             "activation": measure(model, units, images, settings.model_input),
-            "high_freq_share": high_freq_share(f_stack).tolist(),
-            "clipped": clipped_fraction(f_stack).tolist(),
-        },
+            "high_freq_share": high_freq_share(stack).tolist(),
+            "clipped": clipped_fraction(stack).tolist(),
+        }
+
+    rows = {
+        "featvis": row(images, f_sec),
         "floor": {"seconds": floor, "vis_per_s": len(units) / floor},
     }
     if not args.no_lucent:
         l_images, l_sec = bench_lucent(model, units, settings, device)
         l_stack = torch.stack(l_images)
-        rows["lucent"] = {
-            "seconds": l_sec,
-            "vis_per_s": len(units) / l_sec,
-            "s_per_step_per_vis": l_sec / args.steps / len(units),
-            "activation": measure(model, units, l_images, settings.model_input),
-            "high_freq_share": high_freq_share(l_stack).tolist(),
-            "clipped": clipped_fraction(l_stack).tolist(),
-        }
+        rows["lucent"] = row(l_images, l_sec)
         try:
             from torchvision.utils import save_image
 
