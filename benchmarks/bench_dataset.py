@@ -150,6 +150,11 @@ def objects_agreement(
     top5 = logits.topk(5, dim=1).indices
     top5_native = classify(model, result.images, size).topk(5, dim=1).indices
     order = logits.argsort(dim=1, descending=True)
+    # Every optimized picture leans to the same few texture classes (coral, starfish, ...); the
+    # channel-specific reading is the logits less their mean over the sampled pictures.
+    specific = logits - logits.mean(dim=0, keepdim=True)
+    s_top5 = specific.topk(5, dim=1).indices
+    s_order = specific.argsort(dim=1, descending=True)
     checks = ds.check_patterns(model, index, [(layer, c, img) for (layer, c), img
                                               in zip(units, result.images, strict=True)])
     rows = []
@@ -158,6 +163,7 @@ def objects_agreement(
         photo_class = class_of[top.path.name]
         predicted = top5[i].tolist()
         read_as = photos_read_as(model, index, layer, c)
+        s_predicted = s_top5[i].tolist()
         rows.append({
             "layer": layer, "channel": c,
             "top_photo": top.path.name, "top_photo_class": photo_class,
@@ -168,6 +174,11 @@ def objects_agreement(
             "photo_class_rank": int((order[i] == photo_class).nonzero()[0, 0]),
             "photos_read_as": sorted(read_as),
             "meets_model_reading": bool(read_as & set(predicted)),
+            "specific_top5": [(k, model.class_names[k]) for k in s_predicted],
+            "specific_top1_agrees": s_predicted[0] == photo_class,
+            "specific_top5_agrees": photo_class in s_predicted,
+            "specific_photo_class_rank": int((s_order[i] == photo_class).nonzero()[0, 0]),
+            "specific_meets_model_reading": bool(read_as & set(s_predicted)),
             "top3_photos_in_top5": any(class_of[e.path.name] in predicted
                                        for e in index.examples(layer, c)[:3]),
             "objective": float(result.final[i]),
@@ -194,8 +205,16 @@ def objects_agreement(
         "share_top5_native": share("top5_agrees_native"),
         "share_meets_model_reading": share("meets_model_reading"),
         "median_photo_class_rank": statistics.median(r["photo_class_rank"] for r in rows),
+        "share_specific_top1": share("specific_top1_agrees"),
+        "share_specific_top5": share("specific_top5_agrees"),
+        "share_specific_meets_model_reading": share("specific_meets_model_reading"),
+        "median_specific_photo_class_rank": statistics.median(
+            r["specific_photo_class_rank"] for r in rows),
         "by_layer": {layer: {"top1": share("top1_agrees", layer),
-                             "top5": share("top5_agrees", layer)} for layer in OBJECT_LAYERS},
+                             "top5": share("top5_agrees", layer),
+                             "specific_top1": share("specific_top1_agrees", layer),
+                             "specific_top5": share("specific_top5_agrees", layer)}
+                     for layer in OBJECT_LAYERS},
         "median_relative_activation": statistics.median(rel) if rel else None,
         "median_pattern_cosine": statistics.median(r["pattern_cosine"] for r in rows),
         "median_pattern_spearman": statistics.median(r["pattern_spearman"] for r in rows),
@@ -233,13 +252,25 @@ def markdown(report: dict) -> str:
             f"Visualizations: channel objective, {report['size']} px, {report['steps']} steps, "
             f"default parameterization and transforms; rendered in {o['render_seconds']:.0f} s.",
             "",
-            "| layer | top photo's class = vis top-1 | within vis top-5 |",
-            "| --- | --- | --- |",
+            "Raw: the visualization's own logits. Specific: its logits less their mean over all "
+            "the sampled visualizations (what this picture says beyond what every optimized "
+            "picture says).",
+            "",
+            "| layer | top photo's class = vis top-1 | within vis top-5 | specific top-1 "
+            "| specific top-5 |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for layer, v in o["by_layer"].items():
-            lines.append(f"| {layer} | {v['top1']:.0%} | {v['top5']:.0%} |")
+            lines.append(f"| {layer} | {v['top1']:.0%} | {v['top5']:.0%} | "
+                         f"{v.get('specific_top1', 0):.0%} | {v.get('specific_top5', 0):.0%} |")
         lines += [
-            f"| all | {o['share_top1']:.0%} | {o['share_top5']:.0%} |",
+            f"| all | {o['share_top1']:.0%} | {o['share_top5']:.0%} | "
+            f"{o.get('share_specific_top1', 0):.0%} | {o.get('share_specific_top5', 0):.0%} |",
+            "",
+            f"Specific reading: median rank of the top photo's class "
+            f"{o.get('median_specific_photo_class_rank', float('nan')):.0f}; its top-5 meets a "
+            f"class the model predicts for one of the channel's top-8 photos: "
+            f"{o.get('share_specific_meets_model_reading', 0):.0%}.",
             "",
             f"Any of the top-3 photos' classes within the visualization's top-5: "
             f"{o['share_top3_photos_in_top5']:.0%}. Chance: 0.1 % (top-1), 0.5 % (top-5). "
@@ -257,16 +288,20 @@ def markdown(report: dict) -> str:
             f"agreement with the top photos (standardized layer pattern): cosine "
             f"{o['median_pattern_cosine']:.2f}, Spearman {o['median_pattern_spearman']:.2f}.",
             "",
-            "| unit | top photo | vis top-5 | agree | class rank | x strongest | cosine "
-            "| Spearman |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| unit | top photo | vis top-5 | specific top-5 | agree | class rank | x strongest "
+            "| cosine | Spearman |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for row in o["rows"]:
             classes = ", ".join(name for _, name in row["vis_top5"])
+            specific = ", ".join(name for _, name in row.get("specific_top5", []))
             agree = "top-1" if row["top1_agrees"] else ("top-5" if row["top5_agrees"] else "no")
+            if row.get("specific_top5_agrees") and agree == "no":
+                agree = "specific top-1" if row["specific_top1_agrees"] else "specific top-5"
             rel = row["relative_to_strongest_photo"]
             lines.append(
-                f"| {row['layer']}:{row['channel']} | {row['top_photo']} | {classes} | {agree} | "
+                f"| {row['layer']}:{row['channel']} | {row['top_photo']} | {classes} | "
+                f"{specific} | {agree} | "
                 f"{row['photo_class_rank']} | {'-' if rel is None else f'{rel:.1f}'} | "
                 f"{row['pattern_cosine']:.2f} | "
                 f"{row['pattern_spearman']:.2f} |"

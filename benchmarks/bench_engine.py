@@ -153,46 +153,73 @@ def main() -> None:
     ap.add_argument("--units", type=int, default=len(UNITS))
     ap.add_argument("--no-lucent", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument(
+        "--per-unit",
+        type=int,
+        default=None,
+        help="channels per listed unit (default 1 on the CPU, 16 on CUDA to fill the GPU)",
+    )
+    ap.add_argument(
+        "--lucent-every",
+        type=int,
+        default=None,
+        help="lucent renders every Nth channel (default: the listed units, one per unit); "
+        "speed compares visualizations per second, quality the channels both rendered",
+    )
+    ap.add_argument("--name", default=None, help="results file stem (default engine-<device>)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model = load_model(device=device)
     settings = RenderSettings(size=args.size, steps=args.steps, input_size=args.input_size)
-    units = UNITS[: args.units]
-    if device.type == "cuda":  # a larger set to fill the GPU
-        units = [(layer, c) for layer, c0 in UNITS for c in range(c0, c0 + 6)]
+    per_unit = args.per_unit or (16 if device.type == "cuda" else 1)
+    units = [
+        (layer, (c0 + k) % model.layer(layer).channels)
+        for layer, c0 in UNITS[: args.units]
+        for k in range(per_unit)
+    ]
+    lucent_units = units[:: args.lucent_every or per_unit]
     batch = args.batch or (64 if device.type == "cuda" else 2)
 
     images, f_sec, floor = bench_featvis(model, units, settings, device, batch)
-    f_stack = torch.stack(images)
-    def row(images: list[torch.Tensor], seconds: float) -> dict:
+
+    def row(units: list, images: list[torch.Tensor], seconds: float | None) -> dict:
         """Speed and quality of one run, measured the same way for every engine."""
         stack = torch.stack(images)
+        speed = {}
+        if seconds is not None:
+            speed = {
+                "seconds": seconds,
+                "vis_per_s": len(units) / seconds,
+                "s_per_step_per_vis": seconds / args.steps / len(units),
+            }
         return {
-            "seconds": seconds,
-            "vis_per_s": len(units) / seconds,
-            "s_per_step_per_vis": seconds / args.steps / len(units),
+            "units": len(units),
+            **speed,
             "activation": measure(model, units, images, settings.model_input),
             "high_freq_share": high_freq_share(stack).tolist(),
             "clipped": clipped_fraction(stack).tolist(),
         }
 
+    name = args.name or f"engine-{device.type}"
     rows = {
-        "featvis": row(images, f_sec),
-        "floor": {"seconds": floor, "vis_per_s": len(units) / floor},
+        "featvis": row(units, images, f_sec),
+        "floor": {"units": len(units), "seconds": floor, "vis_per_s": len(units) / floor},
     }
     if not args.no_lucent:
-        l_images, l_sec = bench_lucent(model, units, settings, device)
-        l_stack = torch.stack(l_images)
-        rows["lucent"] = row(l_images, l_sec)
+        l_images, l_sec = bench_lucent(model, lucent_units, settings, device)
+        rows["lucent"] = row(lucent_units, l_images, l_sec)
+        shared = [images[units.index(u)] for u in lucent_units]
+        if len(lucent_units) < len(units):  # featvis' quality on the channels lucent rendered
+            rows["featvis, lucent's channels"] = row(lucent_units, shared, None)
         try:
             from torchvision.utils import save_image
 
             save_image(
-                torch.cat([f_stack, l_stack]),
-                f"benchmarks/results/engine-{device.type}.png",
-                nrow=len(units),
+                torch.cat([torch.stack(shared), torch.stack(l_images)]),
+                f"benchmarks/results/{name}.png",
+                nrow=len(lucent_units),
             )
         except Exception:  # noqa: BLE001 - the picture is a convenience
             pass
@@ -210,29 +237,35 @@ def main() -> None:
         "rows": rows,
     }
     if "lucent" in rows:
-        summary["speedup_vs_lucent"] = rows["lucent"]["seconds"] / f_sec
-        summary["activation_ratio_vs_lucent"] = mean(rows["featvis"]["activation"]) / mean(
+        same = rows.get("featvis, lucent's channels", rows["featvis"])
+        summary["speedup_vs_lucent"] = rows["featvis"]["vis_per_s"] / rows["lucent"]["vis_per_s"]
+        summary["activation_ratio_vs_lucent"] = mean(same["activation"]) / mean(
             rows["lucent"]["activation"]
         )
-        summary["hf_featvis"] = mean(rows["featvis"]["high_freq_share"])
+        summary["hf_featvis"] = mean(same["high_freq_share"])
         summary["hf_lucent"] = mean(rows["lucent"]["high_freq_share"])
     out = Path("benchmarks/results")
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"engine-{device.type}.json").write_text(json.dumps(summary, indent=2))
+    (out / f"{name}.json").write_text(json.dumps(summary, indent=2))
     lines = [
         f"Engine benchmark on {device} ({summary['machine']}, {summary['torch_threads']} threads), "
         f"{len(units)} channels, {args.steps} steps, image {args.size}px, "
         f"model input {settings.model_input}px, batch {batch}",
         "",
-        "| run | seconds | vis/s | mean activation | high-freq share | clipped |",
-        "|---|---|---|---|---|---|",
+        "| run | channels | seconds | vis/s | mean activation | high-freq share | clipped |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, row in rows.items():
+    for run, row in rows.items():
         act = f"{mean(row['activation']):.2f}" if "activation" in row else "-"
         hf = f"{mean(row['high_freq_share']):.3f}" if "high_freq_share" in row else "-"
         cl = f"{mean(row['clipped']):.4f}" if "clipped" in row else "-"
         lines.append(
-            f"| {name} | {row['seconds']:.1f} | {row['vis_per_s']:.3f} | {act} | {hf} | {cl} |"
+            (
+                f"| {run} | {row['units']} | {row['seconds']:.1f} | {row['vis_per_s']:.3f} | "
+                if "seconds" in row
+                else f"| {run} | {row['units']} | - | - | "
+            )
+            + f"{act} | {hf} | {cl} |"
         )
     lines += ["", f"featvis / floor: {summary['featvis_over_floor']:.2f}x"]
     if "lucent" in rows:
@@ -240,7 +273,7 @@ def main() -> None:
             f"featvis speed vs lucent: {summary['speedup_vs_lucent']:.2f}x",
             f"activation featvis / lucent: {summary['activation_ratio_vs_lucent']:.2f}",
         ]
-    (out / f"engine-{device.type}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

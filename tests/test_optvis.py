@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from generator.errors import FeatvisError
 from generator.optvis import ParamSpec, RenderSettings, TransformSpec, render
 from generator.optvis import objectives as O
 from generator.optvis.objectives import CompiledObjectives, Objective
@@ -114,6 +115,14 @@ def test_hooks_are_removed_after_success_and_after_an_error(lite0):
     with pytest.raises(Exception, match="unknown layer"):
         render(lite0, [O.channel("blocks.9.9", 1)], RenderSettings(size=32, steps=2), seeds=[0])
     assert hook_count(lite0) == before
+    # blocks.1.0 has 24 channels: caught before any kernel indexes past them (on a GPU that
+    # would be a device-side assert, not an error message)
+    out_of_range = r"channel blocks\.1\.0:24: channel out of range \(valid: 0\.\.23\)"
+    with pytest.raises(FeatvisError, match=out_of_range):
+        render(lite0, [O.channel("blocks.1.0", 24)], RenderSettings(size=32, steps=2), seeds=[0])
+    with pytest.raises(FeatvisError, match=r"class out of range \(valid: 0\.\.999\)"):
+        render(lite0, [O.class_logit(1000)], RenderSettings(size=32, steps=2), seeds=[0])
+    assert hook_count(lite0) == before
 
 
 def test_snapshots_and_history_shapes(lite0):
@@ -170,3 +179,5 @@ def test_compiled_objectives_vectorize_per_image():
     compiled = CompiledObjectives([O.channel("a", 1), O.channel("a", 2) - O.channel("a", 0)])
     values = compiled.evaluate(acts, None, torch.full((2, 3, 4, 4), 0.5))
     assert values.tolist() == pytest.approx([acts["a"][0, 1].mean().item(), 8.0])
+    again = compiled.evaluate({"a": acts["a"] * 2}, None, torch.full((2, 3, 4, 4), 0.5))
+    assert again.tolist() == pytest.approx([2 * v for v in values.tolist()]), "indices cached"

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import FeatvisError
+
 LAYER_KINDS = ("channel", "neuron", "layer", "direction", "diversity", "alignment")
 LOGIT_KINDS = ("class_logit", "class_prob")
 IMAGE_KINDS = ("l1", "tv", "blur")
@@ -227,6 +229,40 @@ class CompiledObjectives:
                 self.by_key[(t.kind, t.layer)].append((i, w, t))
         self.layers = frozenset(t.layer for o in objectives for _, t in o.terms if t.layer)
         self.needs_logits = any(o.needs_logits for o in objectives)
+        # Index tensors are built once per device, not once per step (on a GPU each would be a
+        # host-to-device copy in every step).
+        self._consts: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._checked = False
+
+    def _const(self, name: Any, key: Any, device: torch.device, values: Any, dtype=None):  # type: ignore[no-untyped-def]
+        k = (name, key, device, dtype)
+        t = self._consts.get(k)
+        if t is None:
+            t = self._consts[k] = torch.tensor(values, device=device, dtype=dtype)
+        return t
+
+    def _check_ranges(self, acts: Mapping[str, torch.Tensor], logits: torch.Tensor | None) -> None:
+        """Channels, classes and directions against the shapes the model produced."""
+        for (_, layer), items in self.by_key.items():
+            for _, _, t in items:
+                act = acts.get(layer) if layer else None
+                if act is not None:
+                    n = act.shape[1]
+                    if t.channel is not None and not 0 <= t.channel < n:
+                        raise FeatvisError(
+                            f"{t.describe()}: channel out of range (valid: 0..{n - 1})"
+                        )
+                    if t.vector is not None and len(t.vector) != n:
+                        raise FeatvisError(
+                            f"direction on {layer}: {len(t.vector)} components for {n} channels"
+                        )
+                if t.cls is not None and logits is not None:
+                    n = logits.shape[1]
+                    if not 0 <= t.cls < n:
+                        raise FeatvisError(
+                            f"{t.describe()}: class out of range (valid: 0..{n - 1})"
+                        )
+        self._checked = True
 
     def evaluate(
         self,
@@ -235,58 +271,67 @@ class CompiledObjectives:
         images: torch.Tensor,
     ) -> torch.Tensor:
         """Per-image objective values, shape (n,)."""
+        if not self._checked:
+            self._check_ranges(acts, logits)
         device = images.device
         total = images.new_zeros(self.n)
-        for (kind, layer), items in self.by_key.items():
-            rows = torch.tensor([i for i, _, _ in items], device=device)
-            weights = torch.tensor([w for _, w, _ in items], device=device, dtype=images.dtype)
+        for key, items in self.by_key.items():
+            kind, layer = key
+            rows = self._const("rows", key, device, [i for i, _, _ in items])
+            weights = self._const("w", key, device, [w for _, w, _ in items], images.dtype)
             if kind in GROUP_KINDS:
-                values = self._grouped(items, acts[layer])
+                values = self._grouped(key, items, acts[layer])
             else:
                 values = self._plain(
-                    kind, items, rows, acts.get(layer) if layer else None, logits, images
+                    key, items, rows, acts.get(layer) if layer else None, logits, images
                 )
             total = total.index_add(0, rows, weights * values)
         return total
 
     def _plain(
         self,
-        kind: str,
+        key: tuple[str, str | None],
         items: list[tuple[int, float, Term]],
         rows: torch.Tensor,
         act: torch.Tensor | None,
         logits: torch.Tensor | None,
         images: torch.Tensor,
     ) -> torch.Tensor:
-        device = rows.device
+        kind, device = key[0], rows.device
         if kind in IMAGE_KINDS:
             return _image_term(kind, images[rows])
         if kind in LOGIT_KINDS:
             assert logits is not None
-            cls = torch.tensor([t.cls for _, _, t in items], device=device)
+            cls = self._const("cls", key, device, [t.cls for _, _, t in items])
             source = logits if kind == "class_logit" else logits.log_softmax(dim=1)
             return source[rows, cls]
         assert act is not None
         if kind == "layer":
             return (act[rows] ** 2).mean(dim=(1, 2, 3))
         if kind == "direction":
-            vec = torch.tensor([t.vector for _, _, t in items], device=device, dtype=act.dtype)
+            vec = self._const("vec", key, device, [t.vector for _, _, t in items], act.dtype)
             return (act[rows] * vec[:, :, None, None]).sum(dim=1).mean(dim=(1, 2))
-        chans = torch.tensor([t.channel for _, _, t in items], device=device)
+        chans = self._const("chans", key, device, [t.channel for _, _, t in items])
         if kind == "channel":
             return act[rows, chans].mean(dim=(1, 2))
         h, w = act.shape[-2:]
-        ys = torch.tensor([h // 2 if t.y is None else t.y for _, _, t in items], device=device)
-        xs = torch.tensor([w // 2 if t.x is None else t.x for _, _, t in items], device=device)
+        ys = self._const(
+            ("ys", h), key, device, [h // 2 if t.y is None else t.y for *_, t in items]
+        )
+        xs = self._const(
+            ("xs", w), key, device, [w // 2 if t.x is None else t.x for *_, t in items]
+        )
         return act[rows, chans, ys, xs]
 
-    def _grouped(self, items: list[tuple[int, float, Term]], act: torch.Tensor) -> torch.Tensor:
+    def _grouped(
+        self, key: tuple[str, str | None], items: list[tuple[int, float, Term]], act: torch.Tensor
+    ) -> torch.Tensor:
         values = act.new_zeros(len(items))
         by_group: dict[int, list[int]] = defaultdict(list)
         for k, (i, _, _) in enumerate(items):
             by_group[self.groups[i]].append(k)
-        for ks in by_group.values():
-            rows = [items[k][0] for k in ks]
-            v = _group_term(items[ks[0]][2], act[torch.tensor(rows, device=act.device)])
-            values = values.index_put((torch.tensor(ks, device=act.device),), v)
+        for g, ks in by_group.items():
+            rows = self._const(("group-rows", g), key, act.device, [items[k][0] for k in ks])
+            v = _group_term(items[ks[0]][2], act[rows])
+            values = values.index_put((self._const(("group-ks", g), key, act.device, ks),), v)
         return values
