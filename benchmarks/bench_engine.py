@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from generator.jobs import default_batch_size
 from generator.metrics import clipped_fraction, high_freq_share
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
@@ -180,7 +181,7 @@ def main() -> None:
         for k in range(per_unit)
     ]
     lucent_units = units[:: args.lucent_every or per_unit]
-    batch = args.batch or (64 if device.type == "cuda" else 2)
+    batch = args.batch or default_batch_size(device.type)  # what a build uses
 
     images, f_sec, floor = bench_featvis(model, units, settings, device, batch)
 
