@@ -43,6 +43,9 @@ from generator.optvis.render import RenderResult
 CACHE_FORMAT = 1
 FORMAT_FILE = "featvis-cache.json"
 TMP_DIR = ".tmp"
+DATASET_DIR = "dataset"  # generator.dataset keeps its scans here
+# What a run may leave in the root before the format file exists (killed between the two).
+OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR})
 META_FILE = "meta.json"
 
 
@@ -143,7 +146,7 @@ class ArtifactStore:
                     f"{self.root}: cache written by format {found}, this featvis uses format "
                     f"{CACHE_FORMAT} (remove the folder, or choose another with --cache)"
                 )
-        elif self.root.is_dir() and any(self.root.iterdir()):
+        elif self.root.is_dir() and any(p.name not in OWN_ENTRIES for p in self.root.iterdir()):
             raise FeatvisError(
                 f"{self.root}: not a featvis cache (no {FORMAT_FILE}) and not empty; "
                 "choose an empty or new folder with --cache"

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from generator.artifacts import DATASET_DIR
 from generator.errors import FeatvisError, choices_hint
 from generator.metrics import cosine_similarity, rank_correlation
 from generator.models.base import LayerInfo, LoadedModel
@@ -431,7 +432,7 @@ def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) ->
     spec = json.dumps(
         [FORMAT_VERSION, fingerprint, model.id, model.weights_digest, model.input_size, top_k]
     )
-    return Path(config.cache_dir) / "dataset" / hashlib.sha256(spec.encode()).hexdigest()[:20]
+    return Path(config.cache_dir) / DATASET_DIR / hashlib.sha256(spec.encode()).hexdigest()[:20]
 
 
 def _layer_file(folder: Path, layer: str) -> Path:

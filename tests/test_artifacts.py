@@ -15,7 +15,14 @@ import pytest
 import torch
 from PIL import Image
 
-from generator.artifacts import CACHE_FORMAT, FORMAT_FILE, TMP_DIR, ArtifactStore, temp_host
+from generator.artifacts import (
+    CACHE_FORMAT,
+    DATASET_DIR,
+    FORMAT_FILE,
+    TMP_DIR,
+    ArtifactStore,
+    temp_host,
+)
 from generator.errors import FeatvisError
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
@@ -186,6 +193,16 @@ def test_a_foreign_folder_is_not_a_cache(tmp_path: Path):
     with pytest.raises(FeatvisError, match="not a featvis cache"):
         ArtifactStore(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_killed_before_the_format_file_leaves_a_usable_cache(tmp_path: Path):
+    # killed between creating the temp folder (or a dataset scan) and writing the format file
+    root = tmp_path / "cache"
+    (root / TMP_DIR / "featvis-format-1-x").mkdir(parents=True)
+    (root / DATASET_DIR / "abc").mkdir(parents=True)
+    store = ArtifactStore(root)
+    store.prepare()
+    assert (root / FORMAT_FILE).is_file() and (root / DATASET_DIR / "abc").is_dir()
 
 
 def test_unwritable_cache_folder_is_an_error(tmp_path: Path):
