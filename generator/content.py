@@ -60,7 +60,11 @@ FORMATS = ("pct", "fixed", "int", "times")
 
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 _VAR = re.compile(r"\{\{(.*?)\}\}")
-_VAR_BODY = re.compile(r"^\s*([A-Za-z_][\w.-]*)\s*(?:\|\s*([a-z]+)\s*(?::\s*(\d+))?\s*)?$")
+_VAR_BODY = re.compile(
+    r"^\s*([A-Za-z_][\w.-]*)\s*"
+    r"(?:\|\s*([a-z]+)\s*(?::\s*(\d+))?\s*)?"  # | fmt or | fmt:N
+    r'(?:\|\s*default\s*:\s*"([^"]*)"\s*)?$'  # | default:"text where nothing was measured"
+)
 _DISPLAY_MATH = r"(?<!\\)\$\$(.+?)\$\$"
 _INLINE_MATH = r"(?<![\\$])\$(?![\s$])([^\n$]+?)(?<![\s\\])\$(?!\d)"
 _MATH = re.compile(f"{_DISPLAY_MATH}|{_INLINE_MATH}", re.DOTALL)
@@ -104,6 +108,7 @@ class VariableRef:
     line: int
     start: int  # offset in Page.body
     end: int
+    fallback: str | None = None  # shown instead of "n/a" when the build has no value
 
 
 @dataclass(frozen=True)
@@ -439,15 +444,19 @@ def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
         if not body:
             raise FeatvisError(
                 f"{shown}:{line}: malformed template variable '{m.group(0)}' (write "
-                f"{{{{ name }}}} or "
-                f"{{{{ name | fmt }}}}, fmt one of: {', '.join(FORMATS)})"
+                f"{{{{ name }}}}, {{{{ name | fmt }}}} or "
+                f'{{{{ name | fmt | default:"text" }}}}, fmt one of: {", ".join(FORMATS)})'
             )
-        name, fmt, arg = body.group(1), body.group(2), body.group(3)
+        name, fmt, arg, fallback = body.groups()
         if fmt is not None and fmt not in FORMATS:
             raise FeatvisError(
                 f"{shown}:{line}: unknown format '{fmt}' ({choices_hint(fmt, FORMATS)})"
             )
-        refs.append(VariableRef(name, fmt, int(arg) if arg else None, line, m.start(), m.end()))
+        refs.append(
+            VariableRef(
+                name, fmt, int(arg) if arg else None, line, m.start(), m.end(), fallback
+            )
+        )
     return refs
 
 
@@ -553,9 +562,9 @@ def check_variable(name: str, figure_keys: Mapping[str, tuple[str, ...]], where:
 # Rendering ---------------------------------------------------------------------------------
 
 
-def format_value(value: Any, fmt: str | None, arg: int | None) -> str:
+def format_value(value: Any, fmt: str | None, arg: int | None, fallback: str | None = None) -> str:
     if value is None:
-        return "n/a"
+        return "n/a" if fallback is None else fallback
     if isinstance(value, str):
         return value
     if fmt == "pct":
@@ -566,8 +575,8 @@ def format_value(value: Any, fmt: str | None, arg: int | None) -> str:
         return f"{round(float(value)):d}"
     if fmt == "times":
         return f"{float(value):.{1 if arg is None else arg}f}×"
-    if isinstance(value, float):
-        return f"{value:.3g}"
+    if isinstance(value, float):  # three significant digits; whole numbers from 100 up
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return str(value)
 
 
@@ -607,7 +616,7 @@ def render_body(page: Page, values: Callable[[str], Any], figures: list[Markup])
     """Fill the variables, convert the Markdown, put the figures in place of their placeholders."""
     body = page.body
     for ref in sorted(page.variables, key=lambda r: r.start, reverse=True):
-        text = html.escape(format_value(values(ref.name), ref.fmt, ref.arg))
+        text = html.escape(format_value(values(ref.name), ref.fmt, ref.arg, ref.fallback))
         body = body[: ref.start] + text + body[ref.end :]
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)

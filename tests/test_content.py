@@ -117,6 +117,24 @@ def test_renders_math_variables_figures_and_footnotes(tmp_path: Path) -> None:
     assert [t["id"] for t in out.toc] == ["edges"]
 
 
+def test_a_missing_number_reads_as_its_default(tmp_path: Path) -> None:
+    text = (
+        '---\ntitle: T\n---\n\nPhotos: {{ dataset.images | int | default:"none configured" }}; '
+        'skipped {{ dataset.skipped | default:"-" }}; bare {{ dataset.images }}.\n'
+    )
+    root = site(tmp_path, {"intro.md": text})
+    page = next(p for p in pages(root) if p.slug == "intro")
+    assert [(v.name, v.fmt, v.fallback) for v in page.variables] == [
+        ("dataset.images", "int", "none configured"),
+        ("dataset.skipped", None, "-"),
+        ("dataset.images", None, None),
+    ]
+    missing = str(render_body(page, {}.get, []).html)
+    assert "Photos: none configured; skipped -; bare n/a." in missing
+    measured = str(render_body(page, {"dataset.images": 1000.0, "dataset.skipped": 2}.get, []).html)
+    assert "Photos: 1000; skipped 2; bare 1000." in measured
+
+
 def test_latex_errors_are_reported() -> None:
     assert "<mfrac>" in latex_to_mathml(r"\frac{a}{b}", False)
     with pytest.raises(ValueError, match="unbalanced"):
@@ -158,6 +176,7 @@ def test_latex_errors_are_reported() -> None:
          r"intro\.md:10: figure 'gal' has no number 'imagez' \(did you mean: images"),
         ("---\ntitle: T\n---\n\n{{ model.layers | percent }}\n", r"intro\.md:5: unknown format 'percent'"),
         ("---\ntitle: T\n---\n\n{{ 3 + 4 }}\n", r"intro\.md:5: malformed template variable"),
+        ("---\ntitle: T\n---\n\n{{ model.layers | default:no quotes }}\n", r"intro\.md:5: malformed template variable .* \| default:\"text\""),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
