@@ -9,6 +9,9 @@ minimum, their positions and the spatial mean, and merges those into running top
 tables; no full activation map outlives its batch. Per channel the index also keeps the dataset's
 mean activation, and the "pattern" of its top-k images: the mean over them of the layer's vector of
 per-channel spatial means (kept alongside the running top-k, so no second pass is needed).
+For the activation spectrum it keeps every channel's spatial mean for a fixed sample of the images
+(every image up to `SPECTRUM_SAMPLE`, an evenly strided subset beyond), from which `spectrum`
+picks photos from the most negative to the most positive.
 
 Unreadable images are skipped and counted, never fatal. The result is cached under
 `config.cache_dir/dataset/<key>/`, one file per layer, written atomically; the key hashes the
@@ -49,7 +52,8 @@ from generator.metrics import cosine_similarity, rank_correlation
 from generator.models.base import LayerInfo, LoadedModel
 from generator.optvis.render import truncated_forward
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SPECTRUM_SAMPLE = 2048  # images whose per-channel means are kept for the spectrum
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 EFFECTIVE_RF_SHARE = 0.9
 WHOLE_PHOTO_SHARE = 0.75
@@ -246,15 +250,17 @@ class _Extremes:
 class _LayerScan:
     """Everything one layer keeps across batches; memory is O(channels * k * channels)."""
 
-    def __init__(self, info: LayerInfo, k: int, device: torch.device) -> None:
+    def __init__(self, info: LayerInfo, k: int, device: torch.device, stride: int = 1) -> None:
         c = info.channels
-        self.info = info
+        self.info, self.stride = info, stride
         self.top = _Extremes(c, k, True, device, vectors=True)
         self.bottom = _Extremes(c, k, False, device, vectors=False)
         self.total = torch.zeros(c, dtype=torch.float64, device=device)
         self.total_sq = torch.zeros(c, dtype=torch.float64, device=device)
         self.best_mean = torch.full((c,), -math.inf, device=device)
         self.count = 0
+        self.sample_ids: list[torch.Tensor] = []
+        self.sample_means: list[torch.Tensor] = []
 
     def update(self, act: torch.Tensor, ids: torch.Tensor) -> None:
         flat = act.detach().float().flatten(2)  # (B, C, HW)
@@ -267,6 +273,10 @@ class _LayerScan:
         self.total_sq += (means.double() ** 2).sum(0)
         self.best_mean = torch.maximum(self.best_mean, means.max(dim=0).values)
         self.count += flat.shape[0]
+        keep = ids % self.stride == 0
+        if keep.any():
+            self.sample_ids.append(ids[keep].int().cpu())
+            self.sample_means.append(means[keep].half().cpu())
 
     def result(self, field: ReceptiveField) -> dict[str, Any]:
         n = max(self.count, 1)
@@ -286,6 +296,10 @@ class _LayerScan:
             "std": var.sqrt().float().cpu(),
             "best_mean": self.best_mean.cpu(),
             "pattern": pattern.cpu(),
+            "sample_ids": torch.cat(self.sample_ids or [torch.zeros(0, dtype=torch.int32)]),
+            "sample_means": torch.cat(
+                self.sample_means or [torch.zeros(0, self.info.channels, dtype=torch.float16)]
+            ),
         }
 
 
@@ -298,6 +312,7 @@ class Example:
     activation: float
     y: int
     x: int
+    whole: bool = False  # show the whole photo, not the patch around (y, x)
 
 
 @dataclass(frozen=True)
@@ -365,6 +380,20 @@ class DatasetIndex:
                 out.append(Example(self.root / self.files[image], value, pos // width, pos % width))
         return out
 
+    def spectrum(self, layer: str, channel: int, n: int) -> list[Example]:
+        """`n` photos from the most negative spatial mean to the most positive, at evenly spaced
+        quantiles of the scan's sample (`SPECTRUM_SAMPLE`); shown whole, as the model saw them."""
+        data = self._layer(layer, channel)
+        ids, values = data["sample_ids"], data["sample_means"][:, channel].float()
+        if n < 1 or ids.numel() == 0:
+            return []
+        order = values.argsort()
+        picks = torch.linspace(0, len(order) - 1, min(n, len(order))).round().long()
+        return [
+            Example(self.root / self.files[int(ids[i])], float(values[i]), 0, 0, whole=True)
+            for i in order[picks].tolist()
+        ]
+
     def max_activation(self, layer: str, channel: int) -> float:
         """The highest spatial peak any photo reached."""
         return float(self._layer(layer, channel)["top"]["values"][channel, 0])
@@ -416,7 +445,7 @@ def _patch_box(
     field: ReceptiveField, example: Example, width: int, height: int, size: int
 ) -> tuple[float, float, float, float]:
     scale, left, top = view_box(width, height, size)
-    if field.whole:
+    if field.whole or example.whole:
         return left / scale, top / scale, (left + size) / scale, (top + size) / scale
     cy, cx = field.centre(example.y, example.x)
     side = min(max(field.size, MIN_PATCH) / scale, width, height)
@@ -509,7 +538,8 @@ def scan(
     start = time.perf_counter()
     device = model.device
     infos = [model.layer(name) for name in layers]
-    scans = {info.name: _LayerScan(info, top_k, device) for info in infos}
+    stride = max(1, math.ceil(len(files) / SPECTRUM_SAMPLE))
+    scans = {info.name: _LayerScan(info, top_k, device, stride) for info in infos}
     fields = measure_receptive_fields(model, list(layers))
     skipped: list[str] = []
     read = 0

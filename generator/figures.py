@@ -1180,7 +1180,9 @@ class Preconditioning(OneChannelFigure):
 
 
 class DatasetExamples(ChannelsFigure):
-    """Each channel's visualization beside the dataset photos that excite it most (and least)."""
+    """Each channel's visualization beside the dataset photos that excite it most (and least),
+    optionally its activation spectrum, and how the visualization's activation pattern across the
+    layer agrees with the top photos' (the "Don't trust your eyes" check)."""
 
     type = "dataset-examples"
     OPTIONS = {
@@ -1188,42 +1190,72 @@ class DatasetExamples(ChannelsFigure):
         "channels": Option(_channels, 3),
         "examples": Option(lambda v: _int(v, 1, 16), 4),
         "bottom": Option(lambda v: v is True, True),
+        "spectrum": Option(lambda v: _int(v, 0, 16), 0),
     }
 
     def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
         layer, k = self.options["layer"], self.options["examples"]
+        job = self.job(ctx, channel)
         return {
-            "image": ctx.view(self.job(ctx, channel)),
+            "image": ctx.view(job),
             "top": dataset_examples(ctx, layer, channel, "top", k),
             "bottom": dataset_examples(ctx, layer, channel, "bottom", k)
             if self.options["bottom"]
             else [],
+            "spectrum": dataset_examples(ctx, layer, channel, "spectrum", self.options["spectrum"]),
+            "agreement": pattern_agreement(ctx, job, layer, channel),
         }
 
     def view(self, ctx: FigureContext) -> dict[str, Any]:
-        return {**super().view(ctx), "has_dataset": ctx.dataset is not None}
+        return {
+            **super().view(ctx),
+            "has_dataset": ctx.dataset is not None,
+            "spectrum": self.options["spectrum"],
+        }
 
     def number_keys(self) -> tuple[str, ...]:
-        return ("relative", "channels")
+        return ("relative", "cosine", "spearman", "channels")
 
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         rows = self.view(ctx)["rows"]
+        checks = [r["agreement"] for r in rows]
         return {
             "relative": _mean([r["image"].relative for r in rows]),
+            "cosine": _mean([c.cosine if c else None for c in checks]),
+            "spearman": _mean([c.spearman if c else None for c in checks]),
             "channels": ", ".join(r["unit"] for r in rows),
         }
+
+
+def pattern_agreement(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> Any:
+    """The visualization's layer pattern against its top photos' (None without a scan)."""
+    ds = ctx.dataset
+    if ds is None or layer not in getattr(ds, "layer_names", ()):
+        return None
+    from generator.dataset import check_patterns
+
+    image = _load_tensor(ctx.require([job])[0].images[0])
+    return check_patterns(ctx.model, ds, [(layer, channel, image)])[0]
 
 
 def dataset_examples(
     ctx: FigureContext, layer: str, channel: int, kind: str, k: int
 ) -> list[ImageView]:
-    """Dataset patches for a channel as images in the site ([] without a dataset or scan)."""
+    """Dataset photos for a channel as images in the site ([] without a dataset or scan): the
+    patches around the `top` and `bottom` peaks, or the whole photos of its `spectrum`."""
     ds = ctx.dataset
-    if ds is None or layer not in getattr(ds, "layer_names", ()) or ctx.image_data is None:
+    if k < 1 or ds is None or layer not in getattr(ds, "layer_names", ()):
         return []
+    if ctx.image_data is None:
+        return []
+    if kind == "spectrum":
+        examples = ds.spectrum(layer, channel, k)
+    else:
+        examples = ds.examples(layer, channel, kind)[:k]
     out = []
-    for ex in ds.examples(layer, channel, kind)[:k]:
-        digest = hashlib.sha256(f"{ex.path}|{ex.y}|{ex.x}|{layer}".encode()).hexdigest()[:20]
+    for ex in examples:
+        where = "whole" if ex.whole else f"{ex.y}|{ex.x}"
+        digest = hashlib.sha256(f"{ex.path}|{where}|{layer}".encode()).hexdigest()[:20]
         url = ctx.image_data(digest, ds.patch(ex, layer, 96))
         name = Path(ex.path).name
         out.append(

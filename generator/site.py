@@ -41,6 +41,7 @@ from generator.figures import (
     explorer_by_layer,
     layer_file,
     page_figures,
+    pattern_agreement,
     single_channel,
 )
 from generator.jobs import VisJob
@@ -463,6 +464,7 @@ class SiteRenderer:
             "image": image,
             "top": dataset_examples(self.ctx, layer, channel, "top", k),
             "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),
+            "agreement": pattern_agreement(self.ctx, job, layer, channel),
         }
 
     def _copy_static(self) -> None:

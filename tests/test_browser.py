@@ -1,7 +1,9 @@
 # ruff: noqa: E501
 """The built site in headless Chromium over file://: the index, an article and a layer page load
 with no console error and no request that leaves file://, every image decodes in the browser, and
-the interpolation slider, the comparison toggle and the hover zoom work.
+the interpolation slider, the comparison toggle and the hover zoom work. Then the flagship article
+(content/ of this repository, at toy size, with a few photos when the ImageNet sample is beside
+the repository): every figure is on the page and drawn, and its toggles and slider work.
 
 Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` package; skipped, saying why,
 only when one of them is absent.
@@ -9,6 +11,7 @@ only when one of them is absent.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +19,10 @@ import pytest
 
 from generator.build import build_site
 from generator.config import Preset, load_config
+from generator.content import load_pages
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 playwright = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -140,4 +147,68 @@ def test_phone_width_has_no_horizontal_scroll(site: Path, browser) -> None:  # t
         page.goto((site / path).as_uri())
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390, f"{path} is {wide}px wide on a phone"
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def flagship(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's content/ built at toy size; with 20 photos when the sample is present."""
+    root = tmp_path_factory.mktemp("flagship-site")
+    shutil.copytree(REPO / "content", root / "content")
+    toml = f'cache_dir = "{tmp_path_factory.getbasetemp() / "featvis-cache"}"\ndevice = "cpu"\n'
+    if SAMPLE.is_dir():
+        (root / "photos").mkdir()
+        for photo in sorted(SAMPLE.glob("*.jpg"))[::50]:
+            shutil.copy(photo, root / "photos" / photo.name)
+        toml += 'dataset = "photos"\n'
+    (root / "site.toml").write_text(toml, encoding="utf-8")
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    return root
+
+
+def test_flagship_article_loads_offline_with_every_figure(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    site = flagship / "site_output"
+    (page_spec,) = [p for p in load_pages(load_config(flagship / "site.toml")) if p.slug == "feature-visualization"]
+    page, problems = open_page(browser, site / "feature-visualization.html")
+    assert broken_images(page) == [] and problems == []
+    ids = page.evaluate("Array.from(document.querySelectorAll('figure.fv-figure')).map(f => f.id)")
+    assert len(ids) == len(page_spec.figures) >= 10, "every figure block is on the page"
+    for fig_id in ids:
+        assert page.locator(f"#{fig_id} img").count() > 0, f"figure {fig_id} shows images"
+    text = page.locator("main").inner_text()
+    assert "{{" not in text and "FEATVISFIGURE" not in text
+    numbers_left_out = re.findall(r"\bn/a\b", text)
+    if SAMPLE.is_dir():
+        assert numbers_left_out == [], "with photos every number in the text is measured"
+        assert "built without photos" not in text
+    else:
+        assert "built without photos" in text, "the photo-dependent sentence says why"
+
+    # the interpolation slider moves every row's frame
+    stage = page.locator(".fv-interpolation-grid .interp-stage").first
+    before = stage.get_attribute("src")
+    page.eval_on_selector(".fv-interpolation-grid .fv-slider", "s => { s.value = s.max; s.dispatchEvent(new Event('input')); }")
+    assert stage.get_attribute("src") != before
+    # the dataset figure's toggles: strongest, weakest, spectrum
+    table = page.locator("#photos .examples-table")
+    if SAMPLE.is_dir():
+        page.click("#photos .fv-toggle button[data-show=spectrum]")
+        assert table.get_attribute("data-view") == "spectrum"
+        spectrum = page.locator("#photos .examples.spectrum").first
+        assert spectrum.is_visible() and not page.locator("#photos .examples.top").first.is_visible()
+        values = [float(v) for v in spectrum.locator(".spectrum-item span").all_inner_texts()]
+        assert len(values) >= 2 and values == sorted(values), "most negative to most positive"
+        assert page.locator("#photos .fv-agree").count() == len(page.locator("#photos .examples-row").all())
+    else:
+        assert page.locator("#photos .fv-missing").is_visible()
+    # a "Figure N" link lands on figure N
+    page.click("a[href='#photos']")
+    assert page.evaluate("location.hash") == "#photos"
+    page.close()
+
+
+def test_flagship_home_links_the_article(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    page, problems = open_page(browser, flagship / "site_output" / "index.html")
+    assert page.locator("a[href='feature-visualization.html']").count() > 0
+    assert broken_images(page) == [] and problems == []
     page.close()

@@ -115,9 +115,28 @@ def test_scan_matches_brute_force(model, folder, scanned):
                 float(means[:, channel].mean()), abs=1e-3, rel=1e-4)
             assert index.strongest_mean(layer, channel) == pytest.approx(
                 float(means[:, channel].max()), abs=1e-3, rel=1e-4)
+            # the spectrum: every photo here (fewer than SPECTRUM_SAMPLE), by mean, ascending
+            spectrum = index.spectrum(layer, channel, 16)
+            assert sorted(position[e.path] for e in spectrum) == list(range(len(readable)))
+            got = torch.tensor([e.activation for e in spectrum])
+            assert (got[1:] >= got[:-1]).all()
+            own = means[[position[e.path] for e in spectrum], channel]
+            torch.testing.assert_close(got, own, atol=2e-2, rtol=2e-3)  # stored as float16
+            assert all(e.whole for e in spectrum)
+            ends = index.spectrum(layer, channel, 3)
+            assert [e.path for e in ends] == [spectrum[0].path, spectrum[3].path, spectrum[-1].path]
             strongest = index.examples(layer, channel)[0].activation
             assert index.max_activation(layer, channel) == strongest
             assert index.min_activation(layer, channel) == found[0].activation  # bottom, last kind
+
+
+def test_spectrum_sample_is_an_even_stride_of_the_folder(model, folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(dataset, "SPECTRUM_SAMPLE", 3)  # 8 files -> every third: 0, 3, 6
+    index = load_or_scan(_config(folder, tmp_path), model, ["blocks.2.0"], top_k=2,
+                         progress=False, workers=0)
+    files = list_images(folder)
+    picked = {e.path for e in index.spectrum("blocks.2.0", 5, 16)}
+    assert picked == {folder / files[i] for i in (0, 3, 6)}
 
 
 def test_stem_and_head_are_read_before_their_inplace_relu6(scanned):
