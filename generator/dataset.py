@@ -346,6 +346,7 @@ class DatasetIndex:
     ) -> None:
         self.root, self.files, self.input_size, self.top_k = root, tuple(files), input_size, top_k
         self._layers, self.summary = layers, summary
+        self._photo_hf: dict[tuple[int, int], float | None] = {}
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -393,6 +394,26 @@ class DatasetIndex:
             Example(self.root / self.files[int(ids[i])], float(values[i]), 0, 0, whole=True)
             for i in order[picks].tolist()
         ]
+
+    def photo_high_freq(self, size: int, n: int = 64) -> float | None:
+        """Mean high-frequency share (`metrics.high_freq_share`) of `n` photos spread evenly over
+        the folder, seen as the model sees them at `size` px: the reference for optimized images
+        of that size. None when none of them can be read."""
+        key = (size, n)
+        if key not in self._photo_hf:
+            from generator.metrics import high_freq_share
+
+            picks = self.files[:: max(1, math.ceil(len(self.files) / n))]
+            views = []
+            for name in picks:
+                try:
+                    views.append(load_view(self.root / name, size))
+                except (OSError, ValueError):
+                    continue
+            self._photo_hf[key] = (
+                float(high_freq_share(torch.stack(views).float() / 255).mean()) if views else None
+            )
+        return self._photo_hf[key]
 
     def max_activation(self, layer: str, channel: int) -> float:
         """The highest spatial peak any photo reached."""

@@ -715,7 +715,15 @@ class OptimizationProgress(OneChannelFigure):
         ]
 
     def number_keys(self) -> tuple[str, ...]:
-        return ("channel", "steps", "objective.first", "objective.final", "hf.first", "hf.final")
+        return (
+            "channel",
+            "steps",
+            "first_step",
+            "objective.first",
+            "objective.final",
+            "hf.first",
+            "hf.final",
+        )
 
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         v = self.view(ctx)
@@ -723,6 +731,7 @@ class OptimizationProgress(OneChannelFigure):
         return {
             "channel": v["unit"],
             "steps": ctx.preset.steps,
+            "first_step": self.steps(ctx)[1],
             "objective.first": frames[1].objective,
             "objective.final": frames[-1].objective,
             "hf.first": frames[1].high_freq,
@@ -1079,11 +1088,11 @@ class Regularization(OneChannelFigure):
         keys = ["channel", "hf.unregularized"]
         for kind in REGULARIZERS[1:]:
             keys += [f"hf.{kind}.weakest", f"hf.{kind}.strongest"]
-        return tuple(keys)
+        return (*keys, "hf.photos")
 
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         v = self.view(ctx)
-        out: dict[str, Any] = {"channel": v["unit"]}
+        out: dict[str, Any] = {"channel": v["unit"], "hf.photos": photo_high_freq(ctx)}
         for row in v["rows"]:
             images = [cell["image"] for cell in row["cells"]]
             if row["kind"] == "unregularized":
@@ -1225,6 +1234,12 @@ class DatasetExamples(ChannelsFigure):
             "spearman": _mean([c.spearman if c else None for c in checks]),
             "channels": ", ".join(r["unit"] for r in rows),
         }
+
+
+def photo_high_freq(ctx: FigureContext) -> float | None:
+    """The dataset photos' high-frequency share at the preset's image size (None without one)."""
+    ds = ctx.dataset
+    return ds.photo_high_freq(ctx.preset.size) if ds is not None else None
 
 
 def pattern_agreement(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> Any:
