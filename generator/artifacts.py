@@ -27,7 +27,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -327,7 +327,7 @@ class ArtifactStore:
                 "python": sys.version.split()[0],
             },
             "metrics": job_metrics(result.images),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             **extra,
         }
         write(META_FILE, (json.dumps(meta, allow_nan=False) + "\n").encode())

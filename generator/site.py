@@ -47,7 +47,12 @@ from generator.figures import (
 from generator.jobs import VisJob
 from generator.models.base import BANDS, LoadedModel
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# An installed package carries the templates inside it; a checkout keeps them at its top.
+_PACKAGE = Path(__file__).resolve().parent
+TEMPLATES_DIR = next(
+    (p for p in (_PACKAGE / "templates", _PACKAGE.parent / "templates") if p.is_dir()),
+    _PACKAGE.parent / "templates",
+)
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
 STRIP = 8  # thumbnails per layer on the model page
 
