@@ -117,7 +117,8 @@ def render(
             model.layer(layer)
     device = model.device
     param = ImageParam(settings.param, settings.size, seeds, groups, device)
-    optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr)
+    # fused: one kernel for the whole update on a GPU (not implemented for the CPU)
+    optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr, fused=device.type == "cuda")
     # The images of one group (a diversity set, an interpolation row) see the same transforms,
     # drawn from the group's first seed, so terms that compare them compare aligned views.
     first_seed: dict[int, int] = {}
@@ -134,7 +135,9 @@ def render(
         device,
     )
     compiled = CompiledObjectives(objectives, groups)
-    history = torch.zeros(settings.steps, n)
+    # Kept on the device and copied once at the end: a copy to the host every step would make the
+    # host wait for the GPU in every step instead of queueing the next one.
+    history = torch.zeros(settings.steps, n, device=device)
     snapshots: dict[int, torch.Tensor] = {}
     wanted = set(settings.snapshot_steps)
     with truncated_forward(model, sorted(compiled.layers), full=compiled.needs_logits) as (
@@ -148,10 +151,10 @@ def render(
             values = compiled.evaluate(acts, logits, images)
             (-values.sum()).backward()
             optimizer.step()
-            history[step] = values.detach().cpu()
+            history[step] = values.detach()
             if step + 1 in wanted:
                 with torch.no_grad():
-                    snapshots[step + 1] = param().cpu()
+                    snapshots[step + 1] = param()  # to the host at the end, like the history
         with torch.no_grad():
             images = param()
             logits = run(resize_for_model(images, settings.model_input))
@@ -162,8 +165,8 @@ def render(
         )
     return RenderResult(
         images=images.detach().cpu(),
-        snapshots=snapshots,
-        history=history,
+        snapshots={step: t.cpu() for step, t in snapshots.items()},
+        history=history.cpu(),
         final=final,
         seconds=time.perf_counter() - start,
     )
