@@ -14,6 +14,7 @@ Site layout: `index.html`, `<slug>.html` per article, `explorer/index.html` (the
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -44,6 +45,7 @@ from generator.figures import (
     pattern_agreement,
     single_channel,
 )
+from generator.filters import filter_image, linear_filters
 from generator.jobs import VisJob
 from generator.models.base import BANDS, LoadedModel
 
@@ -122,12 +124,14 @@ class ImagePlacer:
             self.placed[path] = rel
         return self.placed[path]
 
-    def patch(self, key: str, image: Image.Image) -> str:
+    def patch(self, key: str, image: Image.Image, folder: str = "dataset") -> str:
+        """A picture made at build time (a dataset patch, a filter), written once per key."""
         if key not in self.patches:
             buffer = io.BytesIO()
             image.save(buffer, "PNG")
-            rel = f"images/dataset/{key}.png"
-            self.writer.data(rel, buffer.getvalue(), "dataset example")
+            name = hashlib.sha256(key.encode()).hexdigest()[:20]
+            rel = f"images/{folder}/{name}.png"
+            self.writer.data(rel, buffer.getvalue(), f"{folder} image")
             self.patches[key] = rel
         return self.patches[key]
 
@@ -207,8 +211,8 @@ class SiteRenderer:
     def _image_url(self, path: Path) -> str:
         return self.ctx.prefix + self.images.artifact_image(path)
 
-    def _patch(self, key: str, image: Image.Image) -> str:
-        return self.ctx.prefix + self.images.patch(key, image)
+    def _patch(self, key: str, image: Image.Image, folder: str = "dataset") -> str:
+        return self.ctx.prefix + self.images.patch(key, image, folder)
 
     def _explorer_layers(
         self, explorer: dict[str, list[VisJob]], plan_jobs: Sequence[VisJob]
@@ -445,11 +449,13 @@ class SiteRenderer:
         for i, info in enumerate(self.model.layers):
             prev_layer = self.model.layer(names[i - 1]) if i > 0 else None
             next_layer = self.model.layer(names[i + 1]) if i + 1 < len(names) else None
-            channels = [self._channel(job) for job in self.layers.get(info.name, [])]
+            filters = linear_filters(self.model, info.name)
+            channels = [self._channel(job, filters) for job in self.layers.get(info.name, [])]
             text = self.env.get_template("explorer_layer.html").render(
                 **self._common("../"),
                 layer=info,
                 channels=channels,
+                filter_size=None if filters is None else filters.shape[-1],
                 prev=prev_layer,
                 next=next_layer,
                 layer_file=layer_file,
@@ -459,7 +465,9 @@ class SiteRenderer:
             )
         self.ctx.prefix = ""
 
-    def _channel(self, job: VisJob) -> dict[str, Any]:
+    def _channel(self, job: VisJob, filters: torch.Tensor | None = None) -> dict[str, Any]:
+        """One channel of an explorer page; `filters`: the layer's, when it is affine in the
+        pixels (`generator.filters`)."""
         layer, channel = single_channel(job)  # type: ignore[misc]
         self._use(job, f"explorer/{layer_file(layer)}#ch-{channel}")
         image: ImageView = self.ctx.view(job, label=f"channel {channel}")
@@ -470,6 +478,13 @@ class SiteRenderer:
             "top": dataset_examples(self.ctx, layer, channel, "top", k),
             "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),
             "agreement": pattern_agreement(self.ctx, job, layer, channel),
+            "filter": None
+            if filters is None
+            else self._patch(
+                f"{self.model.weights_digest}|{layer}|{channel}",
+                filter_image(filters[channel], float(filters[channel].abs().max())),
+                "filters",
+            ),
         }
 
     def _copy_static(self) -> None:

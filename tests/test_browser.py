@@ -115,6 +115,19 @@ def test_pages_load_offline(site: Path, browser, path: str) -> None:  # type: ig
     page.close()
 
 
+def test_the_stem_page_shows_its_measured_filters(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    page, problems = open_page(browser, site / "explorer" / "conv_stem.html")
+    filters = page.locator(".channel-filter img")
+    assert filters.count() == page.locator("section.channel").count() > 0
+    assert page.evaluate("document.querySelector('.channel-filter img').naturalWidth") > 0
+    assert "affine function of the pixels" in page.locator(".affine-note").inner_text()
+    assert problems == []
+    page.close()
+    page, _ = open_page(browser, site / "explorer" / "blocks.1.0.html")
+    assert page.locator(".channel-filter").count() == 0 and page.locator(".affine-note").count() == 0
+    page.close()
+
+
 def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
     page, problems = open_page(browser, site / "moving.html")
     stage = page.locator(".interp-stage").first

@@ -1,0 +1,32 @@
+"""Filters of layers that are affine in the pixels, measured from input gradients."""
+
+from __future__ import annotations
+
+import torch
+
+from generator.filters import filter_image, linear_filters
+
+
+def test_the_stem_is_affine_and_its_filters_are_its_weights(lite0):  # type: ignore[no-untyped-def]
+    filters = linear_filters(lite0, "conv_stem")
+    assert filters is not None and filters.shape == (32, 3, 3, 3)
+    # conv_stem is hooked after its batch norm; the model's input is (x - 0.5) / 0.5
+    net = lite0.net
+    bn_scale = net.bn1.weight / torch.sqrt(net.bn1.running_var + net.bn1.eps)
+    expected = net.conv_stem.weight * bn_scale[:, None, None, None] * 2
+    torch.testing.assert_close(filters, expected.detach(), atol=1e-4, rtol=1e-4)
+
+
+def test_layers_past_a_nonlinearity_have_no_filter(lite0):  # type: ignore[no-untyped-def]
+    assert linear_filters(lite0, "blocks.0.0") is None
+    assert linear_filters(lite0, "blocks.3.0") is None
+
+
+def test_filter_image_maps_zero_to_grey_and_signs_to_light_and_dark():
+    w = torch.zeros(3, 3, 3)
+    w[0, 0, 0], w[2, 2, 2] = 2.0, -2.0
+    image = filter_image(w, 2.0, size=3)
+    assert image.size == (3, 3)
+    assert image.getpixel((0, 0)) == (255, 128, 128)
+    assert image.getpixel((2, 2)) == (128, 128, 0)
+    assert image.getpixel((1, 1)) == (128, 128, 128)
