@@ -171,7 +171,7 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
 
 
 def _finish(config: SiteConfig, base: Path) -> SiteConfig:
-    fixed = {}
+    fixed: dict[str, Any] = {}
     for key in ("content_dir", "output_dir", "cache_dir"):
         value = getattr(config, key)
         if not value.is_absolute():

@@ -123,7 +123,7 @@ def freeze(net: nn.Module) -> nn.Module:
         p.requires_grad_(False)
     for module in net.modules():
         if getattr(module, "inplace", False) is True:
-            module.inplace = False
+            module.inplace = False  # type: ignore[assignment]
     return net
 
 

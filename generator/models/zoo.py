@@ -9,6 +9,7 @@ weights. Random weights only when `random_weights=True` (tests), seeded.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +34,7 @@ def imagenet_classes() -> tuple[str, ...]:
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
+    state: Any
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -194,6 +196,8 @@ def load_model(
     dev = resolve_device(device)
     rename = lambda p: p  # noqa: E731
     paths: list[str] | None = None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if spec == DEFAULT_MODEL:

@@ -65,6 +65,11 @@ def rfft2d_freqs(h: int, w: int) -> torch.Tensor:
 class ImageParam(nn.Module):
     """n images of size x size, each from its own seed; optional shared components per group."""
 
+    scale: torch.Tensor  # buffers
+    color: torch.Tensor
+    group_index: torch.Tensor
+    position: torch.Tensor
+
     def __init__(
         self,
         spec: ParamSpec,

@@ -93,7 +93,9 @@ class _NamedView(dict):  # type: ignore[type-arg]
 
     def get(self, name: str, default: object = None) -> torch.Tensor | None:  # type: ignore[override]
         path = self._paths.get(name)
-        return self._store.get(path, default) if path else default  # type: ignore[return-value]
+        if not path:
+            return default  # type: ignore[return-value]
+        return self._store.get(path, default)  # type: ignore[arg-type]
 
 
 def render(
