@@ -139,10 +139,12 @@ def contact_sheet(model, index, units, images: torch.Tensor, path: Path, cell: i
 
 
 def objects_agreement(
-    model, index, units, steps: int, size: int, class_of: dict[str, int], sheet: Path
+    model, index, units, steps: int, size: int, class_of: dict[str, int], sheet: Path,
+    objective: str = "channel",
 ) -> dict:
     start = time.perf_counter()
-    result = render(model, [obj.channel(layer, c) for layer, c in units],
+    make = obj.channel if objective == "channel" else obj.neuron
+    result = render(model, [make(layer, c) for layer, c in units],
                     RenderSettings(size=size, steps=steps), seeds=0)
     render_seconds = time.perf_counter() - start
     contact_sheet(model, index, units, result.images, sheet)
@@ -164,6 +166,10 @@ def objects_agreement(
         predicted = top5[i].tolist()
         read_as = photos_read_as(model, index, layer, c)
         s_predicted = s_top5[i].tolist()
+        # the photo with the highest spatial *mean* (what the channel objective maximizes), from
+        # the scan's spectrum sample (every photo of a folder this size)
+        by_mean = index.spectrum(layer, c, 10**9)
+        mean_class = class_of[by_mean[-1].path.name] if by_mean else -1
         rows.append({
             "layer": layer, "channel": c,
             "top_photo": top.path.name, "top_photo_class": photo_class,
@@ -174,6 +180,9 @@ def objects_agreement(
             "photo_class_rank": int((order[i] == photo_class).nonzero()[0, 0]),
             "photos_read_as": sorted(read_as),
             "meets_model_reading": bool(read_as & set(predicted)),
+            "top_photo_by_mean": by_mean[-1].path.name if by_mean else None,
+            "mean_top1_agrees": predicted[0] == mean_class,
+            "mean_top5_agrees": mean_class in predicted,
             "specific_top5": [(k, model.class_names[k]) for k in s_predicted],
             "specific_top1_agrees": s_predicted[0] == photo_class,
             "specific_top5_agrees": photo_class in s_predicted,
@@ -205,6 +214,8 @@ def objects_agreement(
         "share_top5_native": share("top5_agrees_native"),
         "share_meets_model_reading": share("meets_model_reading"),
         "median_photo_class_rank": statistics.median(r["photo_class_rank"] for r in rows),
+        "share_mean_top1": share("mean_top1_agrees"),
+        "share_mean_top5": share("mean_top5_agrees"),
         "share_specific_top1": share("specific_top1_agrees"),
         "share_specific_top5": share("specific_top5_agrees"),
         "share_specific_meets_model_reading": share("specific_meets_model_reading"),
@@ -249,7 +260,8 @@ def markdown(report: dict) -> str:
             f"## Objects band: top photo's class vs the visualization's classes "
             f"({o['channels']} channels, seeded sample)",
             "",
-            f"Visualizations: channel objective, {report['size']} px, {report['steps']} steps, "
+            f"Visualizations: {report.get('objective', 'channel')} objective, {report['size']} px, "
+            f"{report['steps']} steps, "
             f"default parameterization and transforms; rendered in {o['render_seconds']:.0f} s.",
             "",
             "Raw: the visualization's own logits. Specific: its logits less their mean over all "
@@ -266,6 +278,11 @@ def markdown(report: dict) -> str:
         lines += [
             f"| all | {o['share_top1']:.0%} | {o['share_top5']:.0%} | "
             f"{o.get('share_specific_top1', 0):.0%} | {o.get('share_specific_top5', 0):.0%} |",
+            "",
+            f"With the top photo taken by spatial mean (the channel objective's measure) instead "
+            f"of peak: its class is the visualization's top-1 for "
+            f"{o.get('share_mean_top1', 0):.0%}, within its top-5 for "
+            f"{o.get('share_mean_top5', 0):.0%}.",
             "",
             f"Specific reading: median rank of the top photo's class "
             f"{o.get('median_specific_photo_class_rank', float('nan')):.0f}; its top-5 meets a "
@@ -321,6 +338,8 @@ def main() -> int:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-objects", action="store_true")
+    p.add_argument("--objective", choices=("channel", "neuron"), default="channel",
+                   help="what the objects-band visualizations maximize (neuron: the centre unit)")
     p.add_argument("--cache", default=None, help="keep the scan here (default: a temp folder)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -333,6 +352,8 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = f"dataset-{model.device.type}"
+    if args.objective != "channel":
+        name += f"-{args.objective}"
     with tempfile.TemporaryDirectory(prefix="featvis-bench-dataset-") as tmp:
         config = SimpleNamespace(dataset=Path(args.dataset), cache_dir=Path(args.cache or tmp))
         scan = scan_all(model, config, args.top_k, args.batch_size, args.workers)
@@ -354,7 +375,8 @@ def main() -> int:
             class_of = {Path(f).name: i for i, f in enumerate(files)}
             units = sample_channels(model, args.per_layer, args.seed)
             report["objects"] = objects_agreement(model, index, units, args.steps, args.size,
-                                                  class_of, out / report["sheet"])
+                                                  class_of, out / report["sheet"], args.objective)
+            report["objective"] = args.objective
     report["load_after"] = os.getloadavg()[0]
     (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (out / f"{name}.md").write_text(markdown(report), encoding="utf-8")
