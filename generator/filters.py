@@ -5,6 +5,8 @@ drives the whole image toward one flat colour: the optimized image says little, 
 itself says everything. Whether a layer is affine is measured, not read from the architecture: the
 input gradient of its centre unit is the same for different images exactly when it is. The filter
 of channel c is that gradient for channel c, cut to where it is non-zero (the receptive field).
+Only the first `MAX_DEPTH + 1` layers of the catalog are measured: past the first nonlinearity no
+layer is affine, and measuring a deep layer costs forward and backward passes of the network.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from PIL import Image
 from generator.models.base import LoadedModel
 from generator.optvis.render import truncated_forward
 
-PROBE_SIZE = 48  # input pixels: enough for the centre unit of a first layer to see no border
+MAX_DEPTH = 1
 
 
 def _centre_gradients(model: LoadedModel, layer: str, probe: torch.Tensor) -> torch.Tensor:
@@ -34,8 +36,10 @@ def _centre_gradients(model: LoadedModel, layer: str, probe: torch.Tensor) -> to
 def linear_filters(model: LoadedModel, layer: str, *, tol: float = 1e-4) -> torch.Tensor | None:
     """(C, 3, k, k) filters of `layer` if it is affine in the pixels, else None."""
     info = model.layer(layer)
+    if info.depth > MAX_DEPTH:
+        return None
     gen = torch.Generator().manual_seed(0)
-    size = PROBE_SIZE
+    size = model.input_size
     a, b = (torch.rand(2, 3, size, size, generator=gen).to(model.device) for _ in range(2))
     ga, gb = _centre_gradients(model, layer, a), _centre_gradients(model, layer, b)
     scale = ga.abs().max().clamp(min=1e-12)
