@@ -133,3 +133,21 @@ def test_layers_command_prints_the_catalog():
     rows = [line.split() for line in proc.stdout.splitlines()[2:]]
     assert [r[0] for r in rows][:2] == ["conv_stem", "blocks.0.0"]
     assert rows[-1][:2] == ["conv_head", "1280"] and rows[-1][-1] == "objects"
+
+
+def test_cpu_models_use_channels_last_and_fall_back_when_a_forward_refuses(lite0, monkeypatch):  # type: ignore[no-untyped-def]
+    weight = lite0.net.conv_stem.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and weight.shape[1] == 3
+    from generator.models import zoo
+
+    real = zoo.build_catalog
+
+    def refuses_channels_last(net, *args, **kwargs):  # type: ignore[no-untyped-def]
+        first = next(p for p in net.parameters() if p.dim() == 4)
+        if first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous():
+            raise RuntimeError("view size is not compatible with input tensor's size and stride")
+        return real(net, *args, **kwargs)
+
+    monkeypatch.setattr(zoo, "build_catalog", refuses_channels_last)
+    model = load_model("timm:resnet18", random_weights=True, device="cpu")
+    assert model.net.conv1.weight.is_contiguous() and model.layers
