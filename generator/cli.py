@@ -16,6 +16,7 @@ from generator import __version__
 from generator.errors import FeatvisError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("generator.scaffold:cmd_init", "start a site: a site.toml and the flagship articles"),
     "layers": ("generator.demo:cmd_layers", "list every visualizable layer of a model"),
     "demo": ("generator.demo:cmd_demo", "render a few channels from a few layers to PNG"),
     "compute": ("generator.pipeline:cmd_compute", "compute the visualizations the site needs"),
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "serve":
             p.add_argument("--port", type=int, default=8000)
+        if name == "init":
+            p.add_argument("path", nargs="?", default=".", help="the new site's folder (default .)")
         if name == "check":
             p.add_argument(
                 "path", nargs="?", default=None, help="site folder (default site_output)"

@@ -189,21 +189,22 @@ def test_render_uses_the_cache_only(built: Path, capsys: pytest.CaptureFixture[s
     assert snapshot(out) == before
 
 
-def test_every_template_ships_in_the_package() -> None:
-    """An installed featvis reads generator/templates: pyproject must map templates/ there and
-    its package-data patterns must match every file the site uses."""
+def test_every_template_and_article_ships_in_the_package() -> None:
+    """An installed featvis reads generator/templates and generator/articles: pyproject must map
+    templates/ and content/ there and its package-data patterns must match every file in them."""
     import fnmatch
     import tomllib
 
     repo = Path(__file__).resolve().parents[1]
     setup = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    assert setup["package-dir"]["generator.templates"] == "templates"
-    assert "generator.templates" in setup["packages"]
-    patterns = setup["package-data"]["generator.templates"]
-    files = [p.relative_to(repo / "templates").as_posix() for p in (repo / "templates").rglob("*") if p.is_file()]
-    assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), files
+    for package, folder in (("generator.templates", "templates"), ("generator.articles", "content")):
+        assert setup["package-dir"][package] == folder
+        assert package in setup["packages"]
+        patterns = setup["package-data"][package]
+        files = [p.relative_to(repo / folder).as_posix() for p in (repo / folder).rglob("*") if p.is_file()]
+        assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), files
     assert sorted(setup["packages"]) == sorted(
-        {"generator.templates"} | {
+        {"generator.templates", "generator.articles"} | {
             ".".join(p.parent.relative_to(repo).parts) for p in (repo / "generator").rglob("__init__.py")
         }
     ), "every package with an __init__.py is listed"
