@@ -12,13 +12,9 @@ import shutil
 from pathlib import Path
 
 from generator.errors import FeatvisError
+from generator.resources import shipped
 
-_PACKAGE = Path(__file__).resolve().parent
-# An installed package carries the articles inside it; a checkout keeps them in content/.
-ARTICLES_DIR = next(
-    (p for p in (_PACKAGE / "articles", _PACKAGE.parent / "content") if p.is_dir()),
-    _PACKAGE.parent / "content",
-)
+ARTICLES_DIR = shipped("articles", "content")
 
 SITE_TOML = """\
 # featvis site configuration, written by `featvis init`. Paths are relative to this file; every
@@ -41,7 +37,7 @@ def articles() -> list[Path]:
 
 def init_site(target: Path) -> list[Path]:
     """Write site.toml and content/*.md into `target`; returns the files written."""
-    plan = {target / "site.toml": SITE_TOML}
+    plan: dict[Path, str | Path] = {target / "site.toml": SITE_TOML}
     for article in articles():
         plan[target / "content" / article.name] = article
     there = [path for path in plan if path.exists()]

@@ -48,13 +48,9 @@ from generator.figures import (
 from generator.filters import filter_image, linear_filters
 from generator.jobs import VisJob
 from generator.models.base import BANDS, LoadedModel
+from generator.resources import shipped
 
-# An installed package carries the templates inside it; a checkout keeps them at its top.
-_PACKAGE = Path(__file__).resolve().parent
-TEMPLATES_DIR = next(
-    (p for p in (_PACKAGE / "templates", _PACKAGE.parent / "templates") if p.is_dir()),
-    _PACKAGE.parent / "templates",
-)
+TEMPLATES_DIR = shipped("templates", "templates")
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
 STRIP = 8  # thumbnails per layer on the model page
 
