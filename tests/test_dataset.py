@@ -205,6 +205,40 @@ def test_changed_folder_or_new_layer_rescans(model, folder, sample_dir, tmp_path
     assert not index.summary.from_cache
 
 
+def test_an_interrupted_scan_goes_on_where_it_stopped(model, folder, scanned, tmp_path,
+                                                      monkeypatch):
+    """Ctrl-C after two batches of three, with a checkpoint after every batch: the next scan opens
+    only the two images left, and its tables are the uninterrupted scan's."""
+    monkeypatch.setattr(dataset, "CHECKPOINT_SECONDS", 0.0)
+    real_update, calls = dataset._LayerScan.update, []
+
+    def update_then_stop(self, act, ids):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) > 2 * len(LAYERS):
+            raise KeyboardInterrupt
+        real_update(self, act, ids)
+
+    monkeypatch.setattr(dataset._LayerScan, "update", update_then_stop)
+    config = _config(folder, tmp_path / "cache")
+    with pytest.raises(KeyboardInterrupt):
+        load_or_scan(config, model, LAYERS, top_k=TOP_K, progress=False, batch_size=3, workers=0)
+    assert list((tmp_path / "cache").rglob("partial-*.pt")), "a checkpoint was left"
+    monkeypatch.setattr(dataset._LayerScan, "update", real_update)
+    opened = _counting_open(monkeypatch)
+    index = load_or_scan(config, model, LAYERS, top_k=TOP_K, progress=False, batch_size=3,
+                         workers=0)
+    assert len(opened) == 2, opened  # images 7 and 8 of 8 (the last one is the corrupt file)
+    assert index.summary.images_read == 7 and index.summary.images_skipped == 1
+    assert not list((tmp_path / "cache").rglob("partial-*.pt")), "the checkpoint is removed"
+    full, _ = scanned
+    for layer in LAYERS:
+        for kind in ("top", "bottom"):
+            assert index.examples(layer, 3, kind) == full.examples(layer, 3, kind)
+        torch.testing.assert_close(index.pattern(layer, 3), full.pattern(layer, 3))
+        assert index.mean_activation(layer, 3) == pytest.approx(full.mean_activation(layer, 3))
+        assert index.spectrum(layer, 3, 16) == full.spectrum(layer, 3, 16)
+
+
 def test_no_dataset_configured_is_none(model, tmp_path):
     assert load_or_scan(_config(None, tmp_path), model, LAYERS, top_k=3) is None
 
