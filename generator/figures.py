@@ -1259,9 +1259,7 @@ def dataset_examples(
     """Dataset photos for a channel as images in the site ([] without a dataset or scan): the
     patches around the `top` and `bottom` peaks, or the whole photos of its `spectrum`."""
     ds = ctx.dataset
-    if k < 1 or ds is None or layer not in getattr(ds, "layer_names", ()):
-        return []
-    if ctx.image_data is None:
+    if k < 1 or ds is None or layer not in getattr(ds, "layer_names", ()) or not ctx.image_data:
         return []
     if kind == "spectrum":
         examples = ds.spectrum(layer, channel, k)

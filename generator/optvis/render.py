@@ -119,7 +119,7 @@ def render(
             model.layer(layer)
     device = model.device
     param = ImageParam(settings.param, settings.size, seeds, groups, device)
-    # fused: one kernel for the whole update on a GPU (not implemented for the CPU)
+    # fused on a GPU: one kernel for the whole update (the CPU keeps the default implementation)
     optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr, fused=device.type == "cuda")
     # The images of one group (a diversity set, an interpolation row) see the same transforms,
     # drawn from the group's first seed, so terms that compare them compare aligned views.
