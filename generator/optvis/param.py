@@ -85,7 +85,8 @@ class ImageParam(nn.Module):
             h, w = size, size // 2 + 1
             init = torch.stack([torch.randn(3, h, w, 2, generator=g) for g in gens]) * spec.sd
             freqs = rfft2d_freqs(size, size)
-            scale = 1.0 / torch.clamp(freqs, min=1.0 / size) ** spec.decay
+            # 1/f^decay, and the 1/4 that keeps the image's spread near lucid's, in one factor
+            scale = 0.25 / torch.clamp(freqs, min=1.0 / size) ** spec.decay
             self.register_buffer("scale", scale[None, None, :, :, None].to(device))
         else:
             init = torch.stack([torch.randn(3, size, size, generator=g) for g in gens]) * spec.sd
@@ -141,7 +142,7 @@ class ImageParam(nn.Module):
         """Images in the unconstrained (pre-sigmoid, decorrelated) space."""
         if self.spec.kind == "fourier":
             spectrum = torch.view_as_complex(self.scale * self.values)
-            image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0
+            image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
         else:
             image = self.values
         return image + self._shared_sum()
@@ -149,5 +150,6 @@ class ImageParam(nn.Module):
     def forward(self) -> torch.Tensor:
         image = self.raw()
         if self.spec.decorrelate:
-            image = torch.einsum("nchw,dc->ndhw", image, self.color)
+            # colour mixing as a 1x1 convolution: one kernel, no permuted copies
+            image = F.conv2d(image, self.color[:, :, None, None])
         return torch.sigmoid(image)
