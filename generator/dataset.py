@@ -50,7 +50,7 @@ from PIL import Image
 
 from generator.artifacts import DATASET_DIR
 from generator.errors import FeatvisError, choices_hint
-from generator.metrics import cosine_similarity, rank_correlation
+from generator.metrics import cosine_similarity, high_freq_share, rank_correlation
 from generator.models.base import LayerInfo, LoadedModel
 from generator.optvis.render import truncated_forward
 
@@ -440,8 +440,6 @@ class DatasetIndex:
         of that size. None when none of them can be read."""
         key = (size, n)
         if key not in self._photo_hf:
-            from generator.metrics import high_freq_share
-
             picks = self.files[:: max(1, math.ceil(len(self.files) / n))]
             views = []
             for name in picks:

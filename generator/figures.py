@@ -31,6 +31,7 @@ from PIL import Image
 from generator import metrics
 from generator.config import Preset, SiteConfig
 from generator.content import FigureSpec
+from generator.dataset import check_patterns
 from generator.errors import FeatvisError, choices_hint
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
@@ -1247,8 +1248,6 @@ def pattern_agreement(ctx: FigureContext, job: VisJob, layer: str, channel: int)
     ds = ctx.dataset
     if ds is None or layer not in getattr(ds, "layer_names", ()):
         return None
-    from generator.dataset import check_patterns
-
     image = _load_tensor(ctx.require([job])[0].images[0])
     return check_patterns(ctx.model, ds, [(layer, channel, image)])[0]
 
