@@ -31,7 +31,7 @@ from PIL import Image
 from generator import metrics
 from generator.config import Preset, SiteConfig
 from generator.content import FigureSpec
-from generator.dataset import check_patterns
+from generator.dataset import check_patterns, load_view
 from generator.errors import FeatvisError, choices_hint
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
@@ -192,6 +192,8 @@ class FigureContext:
     explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
+    # the model's top class for each top photo it has read: path -> (class, probability)
+    photo_readings: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
 
     # Jobs ----------------------------------------------------------------------------------
     @classmethod
@@ -1214,6 +1216,7 @@ class DatasetExamples(ChannelsFigure):
             else [],
             "spectrum": dataset_examples(ctx, layer, channel, "spectrum", self.options["spectrum"]),
             "agreement": pattern_agreement(ctx, job, layer, channel),
+            "reading": class_reading(ctx, job, layer, channel),
         }
 
     def view(self, ctx: FigureContext) -> dict[str, Any]:
@@ -1224,16 +1227,20 @@ class DatasetExamples(ChannelsFigure):
         }
 
     def number_keys(self) -> tuple[str, ...]:
-        return ("relative", "cosine", "spearman", "channels")
+        return ("relative", "cosine", "spearman", "channels", "named")
 
     def numbers(self, ctx: FigureContext) -> dict[str, Any]:
         rows = self.view(ctx)["rows"]
         checks = [r["agreement"] for r in rows]
+        readings = [r["reading"] for r in rows if r["reading"] is not None]
         return {
             "relative": _mean([r["image"].relative for r in rows]),
             "cosine": _mean([c.cosine if c else None for c in checks]),
             "spearman": _mean([c.spearman if c else None for c in checks]),
             "channels": ", ".join(r["unit"] for r in rows),
+            # "k of n": the channels whose top photo's class the model names among the picture's
+            # most likely, of those it read (None: no photos, no class names, or an early band)
+            "named": f"{sum(r.meets for r in readings)} of {len(readings)}" if readings else None,
         }
 
 
@@ -1250,6 +1257,50 @@ def pattern_agreement(ctx: FigureContext, job: VisJob, layer: str, channel: int)
         return None
     image = _load_tensor(ctx.require([job])[0].images[0])
     return check_patterns(ctx.model, ds, [(layer, channel, image)])[0]
+
+
+READING_TOP = 5  # the picture's classes that count as meeting the photo's class
+# Bands whose channels the model's class names can speak for; an edge detector's picture read as
+# "plastic bag 3%" says nothing.
+READING_BANDS = ("parts", "objects")
+
+
+@dataclass(frozen=True)
+class ClassReading:
+    """What the model names: the optimized picture's most likely classes and the channel's top
+    photo's most likely class. `meets`: the photo's class is among the picture's top 5."""
+
+    picture: tuple[tuple[str, float], ...]
+    photo: tuple[str, float]
+    photo_file: str
+    meets: bool
+
+
+def class_reading(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> ClassReading | None:
+    """The model's reading of a channel's visualization beside its reading of the channel's top
+    photo (None without a scan of the layer, for a model that names no classes, or for a layer
+    outside `READING_BANDS`)."""
+    ds, model = ctx.dataset, ctx.model
+    if ds is None or layer not in getattr(ds, "layer_names", ()) or not model.class_names:
+        return None
+    if model.layer(layer).band not in READING_BANDS:
+        return None
+    examples = ds.examples(layer, channel)
+    if not examples:
+        return None
+    picture = model.read(_load_tensor(ctx.require([job])[0].images[0])[None], READING_TOP)[0]
+    path = str(examples[0].path)
+    photo = ctx.photo_readings.get(path)
+    if photo is None:
+        view = load_view(Path(path), model.input_size).float()[None] / 255
+        photo = ctx.photo_readings[path] = model.read(view, 1)[0][0]
+    names = model.class_names
+    return ClassReading(
+        picture=tuple((names[k], p) for k, p in picture),
+        photo=(names[photo[0]], photo[1]),
+        photo_file=Path(path).name,
+        meets=photo[0] in {k for k, _ in picture},
+    )
 
 
 def dataset_examples(

@@ -38,6 +38,7 @@ from generator.figures import (
     FigureContext,
     ImageView,
     MissingArtifact,
+    class_reading,
     dataset_examples,
     explorer_by_layer,
     layer_file,
@@ -452,6 +453,7 @@ class SiteRenderer:
                 layer=info,
                 channels=channels,
                 filter_size=None if filters is None else filters.shape[-1],
+                reads_classes=any(ch["reading"] for ch in channels),
                 prev=prev_layer,
                 next=next_layer,
                 layer_file=layer_file,
@@ -474,6 +476,7 @@ class SiteRenderer:
             "top": dataset_examples(self.ctx, layer, channel, "top", k),
             "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),
             "agreement": pattern_agreement(self.ctx, job, layer, channel),
+            "reading": class_reading(self.ctx, job, layer, channel),
             "filter": None
             if filters is None
             else self._patch(

@@ -205,3 +205,41 @@ def test_directions_pairs_sums_and_seeded_random_directions(ctx, model) -> None:
     assert [j.key for j in f.jobs(ctx)[6:]] == [j.key for j in jobs[6:]], "random directions are seeded"
     with pytest.raises(FeatvisError, match=r"'random' must be a whole number 0\.\.8"):
         fig("directions", layer="blocks.2.1", random=20)
+
+
+def test_class_reading_names_picture_and_top_photo(tmp_path: Path, lite0) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image, ImageDraw
+
+    from generator.dataset import load_or_scan, load_view
+    from generator.figures import class_reading
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(4):
+        image = Image.new("RGB", (96, 80), (40 * i, 140, 255 - 50 * i))
+        ImageDraw.Draw(image).ellipse([8 + 9 * i, 8, 60 + 6 * i, 70], fill=(230, 40 * i, 60))
+        image.save(photos / f"p{i}.png")
+    config = SiteConfig(root=tmp_path, cache_dir=tmp_path / "cache", seed=3, dataset=photos)
+    index = load_or_scan(config, lite0, ["blocks.1.1", "blocks.5.3"], top_k=2, progress=False, workers=0)
+    preset = Preset("tiny", size=224, steps=8, explorer_channels=1, figure_scale=1.0)
+    ctx = FigureContext(config=config, model=lite0, preset=preset, store=ArtifactStore(tmp_path / "cache"),
+                        dataset=index)
+    top = index.examples("blocks.5.3", 5)[0]
+    photo = load_view(top.path, 224).float() / 255
+    same, other = ctx.channel_job("blocks.5.3", 5), ctx.channel_job("blocks.5.3", 6)
+    put(ctx.store, same, 1.0, photo)  # a "visualization" that is the top photo itself
+    put(ctx.store, other, 1.0, torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(0)))
+    reading = class_reading(ctx, same, "blocks.5.3", 5)
+    assert reading is not None and reading.photo_file == top.path.name
+    assert reading.meets and reading.picture[0][0] == reading.photo[0], "the same image reads the same"
+    assert len(reading.picture) == 5 and reading.picture[0][1] >= reading.picture[-1][1]
+    expected = [(lite0.class_names[k], p) for k, p in lite0.read(photo[None], 5)[0]]
+    assert [name for name, _ in reading.picture] == [name for name, _ in expected]
+    noise = class_reading(ctx, other, "blocks.5.3", 6)
+    assert noise is not None
+    photo6 = lite0.class_names[lite0.read(load_view(index.examples("blocks.5.3", 6)[0].path, 224).float()[None] / 255, 1)[0][0][0]]
+    assert noise.photo[0] == photo6 and noise.meets == (photo6 in [n for n, _ in noise.picture])
+    # An edge-band channel's picture is not read; nor is any without a scan of its layer.
+    put(ctx.store, ctx.channel_job("blocks.1.1", 0), 1.0, photo)
+    assert class_reading(ctx, ctx.channel_job("blocks.1.1", 0), "blocks.1.1", 0) is None
+    assert class_reading(ctx, ctx.channel_job("conv_head", 0), "conv_head", 0) is None

@@ -151,3 +151,29 @@ def test_cpu_models_use_channels_last_and_fall_back_when_a_forward_refuses(lite0
     monkeypatch.setattr(zoo, "build_catalog", refuses_channels_last)
     model = load_model("timm:resnet18", random_weights=True, device="cpu")
     assert model.net.conv1.weight.is_contiguous() and model.layers
+
+
+def test_read_names_the_most_likely_classes(lite0, sample_dir):  # type: ignore[no-untyped-def]
+    photos = [sample_dir / "n01440764_tench.jpg", sample_dir / "n02317335_starfish.jpg"]
+    views = torch.stack(
+        [TF.to_tensor(TF.center_crop(TF.resize(Image.open(p).convert("RGB"), 256), 224))
+         for p in photos]
+    )
+    read = lite0.read(views, k=5)
+    assert [r[0][0] for r in read] == [0, 327], "tench and starfish, each its own class first"
+    with torch.inference_mode():
+        probs = lite0.net(lite0.preprocess(views)).softmax(1)
+    for row, p in zip(read, probs, strict=True):
+        assert len(row) == 5 and [k for k, _ in row] == p.topk(5).indices.tolist()
+        assert all(abs(q - float(p[k])) < 1e-5 for k, q in row)
+    # Another size is resized to the input size as a whole, like the photos in a scan.
+    bigger = torch.nn.functional.interpolate(views, size=(256, 256), mode="bilinear",
+                                             align_corners=False)
+    assert [r[0][0] for r in lite0.read(bigger, k=1)] == [0, 327]
+
+
+def test_read_without_class_names_is_empty(lite0):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    nameless = dataclasses.replace(lite0, class_names=())
+    assert nameless.read(torch.rand(2, 3, 64, 64)) == [[], []]

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from generator.errors import FeatvisError, choices_hint
@@ -74,6 +75,24 @@ class LoadedModel:
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         return (x - mean) / std
+
+    def read(self, images: torch.Tensor, k: int = 5) -> list[list[tuple[int, float]]]:
+        """The model's k most likely classes, (index, probability), for each [0,1] RGB image
+        (B,3,H,W), resized to the input size as a whole; [] for each when it names no classes."""
+        if not self.class_names:
+            return [[] for _ in range(images.shape[0])]
+        x = images.to(self.device, torch.float32)
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            x = F.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
+            )
+        with torch.no_grad():
+            probs = self.net(self.preprocess(x)).float().softmax(dim=1).cpu()
+        top = probs.topk(min(k, probs.shape[1]), dim=1)
+        return [
+            list(zip(idx.tolist(), p.tolist(), strict=True))
+            for idx, p in zip(top.indices, top.values, strict=True)
+        ]
 
     def layer(self, name: str) -> LayerInfo:
         try:
