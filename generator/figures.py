@@ -194,6 +194,9 @@ class FigureContext:
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
     # the model's top class for each top photo it has read: path -> (class, probability)
     photo_readings: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
+    # pattern checks and class readings by (kind, job key, layer, channel): the explorer, the
+    # figures and the manifest ask for the same ones
+    checks: dict[tuple[str, str, str, int], Any] = field(default_factory=dict, repr=False)
 
     # Jobs ----------------------------------------------------------------------------------
     @classmethod
@@ -1250,13 +1253,27 @@ def photo_high_freq(ctx: FigureContext) -> float | None:
     return ds.photo_high_freq(ctx.preset.size) if ds is not None else None
 
 
-def pattern_agreement(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> Any:
+def _memo(kind: str, compute: Callable[[FigureContext, VisJob, str, int], Any]) -> Any:
+    def memoized(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> Any:
+        key = (kind, job.key, layer, channel)
+        if key not in ctx.checks:
+            ctx.checks[key] = compute(ctx, job, layer, channel)
+        return ctx.checks[key]
+
+    memoized.__doc__ = compute.__doc__
+    return memoized
+
+
+def _pattern_agreement(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> Any:
     """The visualization's layer pattern against its top photos' (None without a scan)."""
     ds = ctx.dataset
     if ds is None or layer not in getattr(ds, "layer_names", ()):
         return None
     image = _load_tensor(ctx.require([job])[0].images[0])
     return check_patterns(ctx.model, ds, [(layer, channel, image)])[0]
+
+
+pattern_agreement = _memo("pattern", _pattern_agreement)
 
 
 READING_TOP = 5  # the picture's classes that count as meeting the photo's class
@@ -1276,7 +1293,9 @@ class ClassReading:
     meets: bool
 
 
-def class_reading(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> ClassReading | None:
+def _class_reading(
+    ctx: FigureContext, job: VisJob, layer: str, channel: int
+) -> ClassReading | None:
     """The model's reading of a channel's visualization beside its reading of the channel's top
     photo (None without a scan of the layer, for a model that names no classes, or for a layer
     outside `READING_BANDS`)."""
@@ -1301,6 +1320,9 @@ def class_reading(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> 
         photo_file=Path(path).name,
         meets=photo[0] in {k for k, _ in picture},
     )
+
+
+class_reading = _memo("reading", _class_reading)
 
 
 def dataset_examples(

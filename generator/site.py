@@ -317,6 +317,7 @@ class SiteRenderer:
                     "clipped_fraction": metrics.get("clipped_fraction"),
                     "mean_pairwise_similarity": metrics.get("mean_pairwise_similarity"),
                     "relative_to_strongest_photo": self._relative(job, art),
+                    **self._checks(job),
                 },
                 "device": art.meta.get("device"),
                 "seconds": art.meta.get("seconds"),
@@ -326,6 +327,24 @@ class SiteRenderer:
             self.used[job.key] = entry
         if where not in entry["used_on"]:
             entry["used_on"].append(where)
+
+    def _checks(self, job: VisJob) -> dict[str, Any]:
+        """The pattern check and the class reading of a one-channel visualization, as JSON."""
+        unit = single_channel(job)
+        check = pattern_agreement(self.ctx, job, *unit) if unit else None
+        reading = class_reading(self.ctx, job, *unit) if unit else None
+        return {
+            "pattern_agreement": None
+            if check is None
+            else {"cosine": check.cosine, "spearman": check.spearman},
+            "class_reading": None
+            if reading is None
+            else {
+                "picture": [list(c) for c in reading.picture],
+                "top_photo": [*reading.photo, reading.photo_file],
+                "meets": reading.meets,
+            },
+        }
 
     def _relative(self, job: VisJob, art: Any) -> list[float | None] | None:
         unit = single_channel(job)
