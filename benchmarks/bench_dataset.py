@@ -125,6 +125,11 @@ def photos_read_as(model, index, layer: str, channel: int, k: int = 8) -> set[in
     return set(classify(model, views).argmax(dim=1).tolist())
 
 
+def photo_read_as(model, path: Path) -> int:
+    """The class the model reads in a photo (its top-1), as the site's class reading does."""
+    return model.read(ds.load_view(path, model.input_size)[None].float() / 255, 1)[0][0][0]
+
+
 def contact_sheet(model, index, units, images: torch.Tensor, path: Path, cell: int = 96) -> None:
     """Per channel: its visualization, then its top photo's patch; four pairs per row."""
     cols, rows = 4, (len(units) + 3) // 4
@@ -180,6 +185,9 @@ def objects_agreement(
             "photo_class_rank": int((order[i] == photo_class).nonzero()[0, 0]),
             "photos_read_as": sorted(read_as),
             "meets_model_reading": bool(read_as & set(predicted)),
+            # the site's class reading: the model's top class for the top photo within the
+            # visualization's top 5 (`generator.figures.class_reading`)
+            "named": photo_read_as(model, top.path) in predicted,
             "top_photo_by_mean": by_mean[-1].path.name if by_mean else None,
             "mean_top1_agrees": predicted[0] == mean_class,
             "mean_top5_agrees": mean_class in predicted,
@@ -213,6 +221,7 @@ def objects_agreement(
         "share_top3_photos_in_top5": share("top3_photos_in_top5"),
         "share_top5_native": share("top5_agrees_native"),
         "share_meets_model_reading": share("meets_model_reading"),
+        "share_named": share("named"),
         "median_photo_class_rank": statistics.median(r["photo_class_rank"] for r in rows),
         "share_mean_top1": share("mean_top1_agrees"),
         "share_mean_top5": share("mean_top5_agrees"),
@@ -291,12 +300,15 @@ def markdown(report: dict) -> str:
             "",
             f"Any of the top-3 photos' classes within the visualization's top-5: "
             f"{o['share_top3_photos_in_top5']:.0%}. Chance: 0.1 % (top-1), 0.5 % (top-5). "
-            f"Classified at the {report['size']} px it was optimized at instead of "
-            f"{report['input_size']} px: top photo's class within top-5 for "
-            f"{o['share_top5_native']:.0%}. Median rank of the top photo's class among the "
+            + (f"Classified at the {report['size']} px it was optimized at instead of "
+               f"{report['input_size']} px: top photo's class within top-5 for "
+               f"{o['share_top5_native']:.0%}. " if report['size'] != report['input_size'] else "")
+            + f"Median rank of the top photo's class among the "
             f"visualization's 1000 logits: {o['median_photo_class_rank']:.0f} (chance ~500). "
             f"The visualization's top-5 meets a class the model itself predicts for one of the "
-            f"channel's top-8 photos: {o['share_meets_model_reading']:.0%}.",
+            f"channel's top-8 photos: {o['share_meets_model_reading']:.0%}. The site's class "
+            f"reading (the class the model reads in the top photo is among the visualization's "
+            f"top 5): {o.get('share_named', 0):.0%}.",
             "",
             f"Contact sheet (visualization, then top photo's patch): `{report['sheet']}`.",
             "",
