@@ -48,6 +48,7 @@ from generator.metrics import relative_activation
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
+from generator.optvis.transforms import RandomTransform, TransformSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "imagenet-sample"
@@ -141,6 +142,41 @@ def contact_sheet(model, index, units, images: torch.Tensor, path: Path, cell: i
         sheet.paste(vis.resize((cell, cell)), (x, y))
         sheet.paste(index.patch(top, layer, cell), (x + cell, y))
     sheet.save(path)
+
+
+def _crop(images: torch.Tensor, frac: float, cy: float = 0.5, cx: float = 0.5) -> torch.Tensor:
+    side = images.shape[-1]
+    k = int(side * frac)
+    y0, x0 = int((side - k) * cy), int((side - k) * cx)
+    return images[..., y0:y0 + k, x0:x0 + k]
+
+
+def other_readings(model, images: torch.Tensor, photo_class: torch.Tensor,
+                   photo_read: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Other ways to read a visualization's class: softmax averaged over 16 of the optimizer's
+    random transforms, centre crops, a 3x3 grid of half-size crops; for each, the share where the
+    top photo's class (by file name, and as the model reads the photo) is within its top 5."""
+    def probs(x: torch.Tensor) -> torch.Tensor:
+        return classify(model, x).softmax(dim=1)
+
+    n = images.shape[0]
+    transform = RandomTransform(TransformSpec(), images.shape[-1], model.input_size,
+                                list(range(n)), 16, model.device)
+    readings = {
+        "as is": probs(images),
+        "mean over 16 random transforms": torch.stack(
+            [probs(transform(images.to(model.device), s)) for s in range(16)]).mean(0),
+        "centre crop 3/4": probs(_crop(images, 0.75)),
+        "centre crop 1/2": probs(_crop(images, 0.5)),
+        "mean over a 3x3 grid of 1/2 crops": torch.stack(
+            [probs(_crop(images, 0.5, a, b)) for a in (0, 0.5, 1) for b in (0, 0.5, 1)]).mean(0),
+    }
+    out = {}
+    for name, p in readings.items():
+        top5 = p.topk(5, dim=1).indices
+        out[name] = {"label": float((top5 == photo_class[:, None]).any(1).float().mean()),
+                     "model": float((top5 == photo_read[:, None]).any(1).float().mean())}
+    return out
 
 
 def objects_agreement(
@@ -239,6 +275,11 @@ def objects_agreement(
         "median_pattern_cosine": statistics.median(r["pattern_cosine"] for r in rows),
         "median_pattern_spearman": statistics.median(r["pattern_spearman"] for r in rows),
         "rows": rows,
+        "other_readings": other_readings(
+            model, result.images,
+            torch.tensor([r["top_photo_class"] for r in rows]),
+            torch.tensor([photo_read_as(model, index.examples(layer, c)[0].path)
+                          for layer, c in units])),
     }
 
 
@@ -310,6 +351,18 @@ def markdown(report: dict) -> str:
             f"reading (the class the model reads in the top photo is among the visualization's "
             f"top 5): {o.get('share_named', 0):.0%}.",
             "",
+        ]
+        if o.get("other_readings"):
+            lines += [
+                "Other readings of the same pictures (top photo's class within the top 5):",
+                "",
+                "| reading | by file name | as the model reads the photo |",
+                "| --- | --- | --- |",
+                *(f"| {name} | {v['label']:.0%} | {v['model']:.0%} |"
+                  for name, v in o["other_readings"].items()),
+                "",
+            ]
+        lines += [
             f"Contact sheet (visualization, then top photo's patch): `{report['sheet']}`.",
             "",
             f"Median activation relative to the strongest photo (spatial mean, the channel "
@@ -355,6 +408,8 @@ def main() -> int:
     p.add_argument("--cache", default=None, help="keep the scan here (default: a temp folder)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--name", default=None,
+                   help="file names under --out (default: dataset-<device>[-<objective>])")
     args = p.parse_args()
 
     if args.threads:
@@ -363,8 +418,8 @@ def main() -> int:
     model = load_model(device=args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"dataset-{model.device.type}"
-    if args.objective != "channel":
+    name = args.name or f"dataset-{model.device.type}"
+    if args.objective != "channel" and not args.name:
         name += f"-{args.objective}"
     with tempfile.TemporaryDirectory(prefix="featvis-bench-dataset-") as tmp:
         config = SimpleNamespace(dataset=Path(args.dataset), cache_dir=Path(args.cache or tmp))
