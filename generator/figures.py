@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from markupsafe import Markup
@@ -31,7 +31,7 @@ from PIL import Image
 from generator import metrics
 from generator.config import Preset, SiteConfig
 from generator.content import FigureSpec
-from generator.dataset import check_patterns, load_view
+from generator.dataset import PatternCheck, check_patterns, load_view
 from generator.errors import FeatvisError, choices_hint
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
@@ -1253,8 +1253,16 @@ def photo_high_freq(ctx: FigureContext) -> float | None:
     return ds.photo_high_freq(ctx.preset.size) if ds is not None else None
 
 
-def _memo(kind: str, compute: Callable[[FigureContext, VisJob, str, int], Any]) -> Any:
-    def memoized(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> Any:
+_Check = TypeVar("_Check")
+
+
+def _memo(
+    kind: str, compute: Callable[[FigureContext, VisJob, str, int], _Check]
+) -> Callable[[FigureContext, VisJob, str, int], _Check]:
+    """`compute` once per (job, layer, channel) and FigureContext: the explorer, the figures and
+    the manifest all ask."""
+
+    def memoized(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> _Check:
         key = (kind, job.key, layer, channel)
         if key not in ctx.checks:
             ctx.checks[key] = compute(ctx, job, layer, channel)
@@ -1264,7 +1272,9 @@ def _memo(kind: str, compute: Callable[[FigureContext, VisJob, str, int], Any]) 
     return memoized
 
 
-def _pattern_agreement(ctx: FigureContext, job: VisJob, layer: str, channel: int) -> Any:
+def _pattern_agreement(
+    ctx: FigureContext, job: VisJob, layer: str, channel: int
+) -> PatternCheck | None:
     """The visualization's layer pattern against its top photos' (None without a scan)."""
     ds = ctx.dataset
     if ds is None or layer not in getattr(ds, "layer_names", ()):
