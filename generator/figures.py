@@ -175,8 +175,8 @@ class FigureContext:
 
     `explorer` holds the plan's explorer jobs by layer (their artifacts join the survey a figure
     chooses channels from). The drawing side is set by the site renderer: `env` (Jinja2),
-    `image_url(path)` and `image_data(key, pil)` to place images in the site, and `prefix` (the
-    way back to the site root from the page being drawn).
+    `image_url(path)` to place an artifact's image in the site and `place_photo(key, pil)` a
+    dataset photo, and `prefix` (the way back to the site root from the page being drawn).
     """
 
     config: SiteConfig
@@ -187,7 +187,7 @@ class FigureContext:
     explorer: Mapping[str, Sequence[VisJob]] = field(default_factory=dict)
     env: Any = None
     image_url: Callable[[Path], str] | None = None
-    image_data: Callable[[str, Image.Image], str] | None = None
+    place_photo: Callable[[str, Image.Image], str] | None = None
     prefix: str = ""
     explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -1341,7 +1341,7 @@ def dataset_examples(
     """Dataset photos for a channel as images in the site ([] without a dataset or scan): the
     patches around the `top` and `bottom` peaks, or the whole photos of its `spectrum`."""
     ds = ctx.dataset
-    if k < 1 or ds is None or layer not in getattr(ds, "layer_names", ()) or not ctx.image_data:
+    if k < 1 or ds is None or not ctx.place_photo or layer not in getattr(ds, "layer_names", ()):
         return []
     if kind == "spectrum":
         examples = ds.spectrum(layer, channel, k)
@@ -1351,7 +1351,7 @@ def dataset_examples(
     for ex in examples:
         where = "whole" if ex.whole else f"{ex.y}|{ex.x}"
         digest = hashlib.sha256(f"{ex.path}|{where}|{layer}".encode()).hexdigest()[:20]
-        url = ctx.image_data(digest, ds.patch(ex, layer, 96))
+        url = ctx.place_photo(digest, ds.patch(ex, layer, 96))
         name = Path(ex.path).name
         out.append(
             ImageView(url, f"{kind} example for {layer}:{channel}: {name}", name, ex.activation)

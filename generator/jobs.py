@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from generator.optvis.objectives import Objective
@@ -107,8 +108,10 @@ class VisJob:
             snapshot_steps=tuple(data["snapshot_steps"]),
         )
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """The content hash that names the job's artifact (computed once: pages, the explorer and
+        the manifest ask for it thousands of times in a build)."""
         payload = canonical_json({"format": FORMAT_VERSION, "job": self.to_dict()})
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 

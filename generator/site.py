@@ -121,13 +121,17 @@ class ImagePlacer:
             self.placed[path] = rel
         return self.placed[path]
 
-    def patch(self, key: str, image: Image.Image, folder: str = "dataset") -> str:
-        """A picture made at build time (a dataset patch, a filter), written once per key."""
+    def patch(self, key: str, image: Image.Image, folder: str, *, photo: bool = False) -> str:
+        """A picture made at build time, written once per key: a photo (a dataset patch) as JPEG
+        at quality 90, a quarter of the bytes of a PNG; anything else (a filter) as PNG."""
         if key not in self.patches:
             buffer = io.BytesIO()
-            image.save(buffer, "PNG")
+            if photo:
+                image.convert("RGB").save(buffer, "JPEG", quality=90)
+            else:
+                image.save(buffer, "PNG")
             name = hashlib.sha256(key.encode()).hexdigest()[:20]
-            rel = f"images/{folder}/{name}.png"
+            rel = f"images/{folder}/{name}.{'jpg' if photo else 'png'}"
             self.writer.data(rel, buffer.getvalue(), f"{folder} image")
             self.patches[key] = rel
         return self.patches[key]
@@ -194,7 +198,7 @@ class SiteRenderer:
             explorer=explorer,
             env=self.env,
             image_url=self._image_url,
-            image_data=self._patch,
+            place_photo=self._photo,
         )
         self.layers = self._explorer_layers(explorer, plan_jobs)
         self.ctx.explorer_channels = {
@@ -208,8 +212,11 @@ class SiteRenderer:
     def _image_url(self, path: Path) -> str:
         return self.ctx.prefix + self.images.artifact_image(path)
 
-    def _patch(self, key: str, image: Image.Image, folder: str = "dataset") -> str:
+    def _patch(self, key: str, image: Image.Image, folder: str) -> str:
         return self.ctx.prefix + self.images.patch(key, image, folder)
+
+    def _photo(self, key: str, image: Image.Image) -> str:
+        return self.ctx.prefix + self.images.patch(key, image, "dataset", photo=True)
 
     def _explorer_layers(
         self, explorer: dict[str, list[VisJob]], plan_jobs: Sequence[VisJob]

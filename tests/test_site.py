@@ -251,7 +251,7 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
     assert check_site(out) == []
     article = (out / "small.html").read_text(encoding="utf-8")
     assert "No dataset is configured" not in article and "The scan read 6 photos." in article
-    assert re.search(r'<div class="examples top"><img src="images/dataset/[0-9a-f]+\.png"', article)
+    assert re.search(r'<div class="examples top"><img src="images/dataset/[0-9a-f]+\.jpg"', article)
     layer = (out / "explorer" / "conv_stem.html").read_text(encoding="utf-8")
     assert layer.count('src="../images/dataset/') >= 2 and "photo" in layer, "top and bottom photos per channel"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
