@@ -1318,6 +1318,8 @@ def _class_reading(
     if not examples:
         return None
     picture = model.read(_load_tensor(ctx.require([job])[0].images[0])[None], READING_TOP)[0]
+    if not picture:
+        return None  # its output is not one logit per named class
     path = str(examples[0].path)
     photo = ctx.photo_readings.get(path)
     if photo is None:

@@ -177,3 +177,6 @@ def test_read_without_class_names_is_empty(lite0):  # type: ignore[no-untyped-de
 
     nameless = dataclasses.replace(lite0, class_names=())
     assert nameless.read(torch.rand(2, 3, 64, 64)) == [[], []]
+    # A head with another label set (10 logits) is not read with ImageNet's names.
+    other_head = torch.nn.Sequential(lite0.net, torch.nn.Linear(1000, 10)).eval()
+    assert dataclasses.replace(lite0, net=other_head).read(torch.rand(2, 3, 64, 64)) == [[], []]

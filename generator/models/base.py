@@ -78,16 +78,22 @@ class LoadedModel:
 
     def read(self, images: torch.Tensor, k: int = 5) -> list[list[tuple[int, float]]]:
         """The model's k most likely classes, (index, probability), for each [0,1] RGB image
-        (B,3,H,W), resized to the input size as a whole; [] for each when it names no classes."""
+        (B,3,H,W), resized to the input size as a whole; [] for each when it names no classes or
+        its output is not one logit per named class (a head trained on another label set)."""
+        unread: list[list[tuple[int, float]]] = [[] for _ in range(images.shape[0])]
         if not self.class_names:
-            return [[] for _ in range(images.shape[0])]
+            return unread
         x = images.to(self.device, torch.float32)
         if x.shape[-2:] != (self.input_size, self.input_size):
             x = F.interpolate(
                 x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
             )
         with torch.no_grad():
-            probs = self.net(self.preprocess(x)).float().softmax(dim=1).cpu()
+            logits = self.net(self.preprocess(x))
+        expected = (x.shape[0], len(self.class_names))
+        if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
+            return unread
+        probs = logits.float().softmax(dim=1).cpu()
         top = probs.topk(min(k, probs.shape[1]), dim=1)
         return [
             list(zip(idx.tolist(), p.tolist(), strict=True))
