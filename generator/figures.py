@@ -1272,6 +1272,10 @@ def _memo(
     return memoized
 
 
+# A pattern cosine below this is flagged: the picture excites the layer unlike the photos do.
+LOW_AGREEMENT = 0.1
+
+
 def _pattern_agreement(
     ctx: FigureContext, job: VisJob, layer: str, channel: int
 ) -> PatternCheck | None:

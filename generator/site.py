@@ -19,6 +19,7 @@ import io
 import json
 import re
 import shutil
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from generator.config import Preset, SiteConfig
 from generator.content import Page, format_value, render_body, render_inline
 from generator.errors import FeatvisError
 from generator.figures import (
+    LOW_AGREEMENT,
     Figure,
     FigureContext,
     ImageView,
@@ -105,6 +107,25 @@ class SiteWriter:
         shutil.copyfile(src, self._claim(rel, source))
 
 
+def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Medians over an explorer page's channels of what was measured against the photos, and the
+    counts a reader should know (None when nothing was: no photos for this layer)."""
+    checks = [ch["agreement"] for ch in channels if ch["agreement"] is not None]
+    if not checks:
+        return None
+    relative = [ch["image"].relative for ch in channels if ch["image"].relative is not None]
+    readings = [ch["reading"] for ch in channels if ch["reading"] is not None]
+    return {
+        "checked": len(checks),
+        "relative": statistics.median(relative) if relative else None,
+        "cosine": statistics.median(c.cosine for c in checks),
+        "spearman": statistics.median(c.spearman for c in checks),
+        "low": sum(c.cosine < LOW_AGREEMENT for c in checks),
+        "named": sum(r.meets for r in readings),
+        "read": len(readings),
+    }
+
+
 class ImagePlacer:
     """Puts artifact images and dataset patches into the site, each once; returns their paths."""
 
@@ -149,6 +170,7 @@ def make_env(config: SiteConfig) -> jinja2.Environment:
     )
     env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
     env.filters["inline"] = render_inline
+    env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     return env
 
 
@@ -480,6 +502,7 @@ class SiteRenderer:
                 channels=channels,
                 filter_size=None if filters is None else filters.shape[-1],
                 reads_classes=any(ch["reading"] for ch in channels),
+                summary=layer_summary(channels),
                 prev=prev_layer,
                 next=next_layer,
                 layer_file=layer_file,

@@ -254,6 +254,7 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
     assert re.search(r'<div class="examples top"><img src="images/dataset/[0-9a-f]+\.jpg"', article)
     layer = (out / "explorer" / "conv_stem.html").read_text(encoding="utf-8")
     assert layer.count('src="../images/dataset/') >= 2 and "photo" in layer, "top and bottom photos per channel"
+    assert re.search(r"Over the \d+ channels checked against the photos, .* median cosine of -?\d\.\d\d", layer, re.S)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     relative = [e["numbers"]["relative_to_strongest_photo"] for e in manifest["visualizations"]
                 if any(u.startswith("explorer/conv_stem") for u in e["used_on"])]
@@ -262,3 +263,17 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
     checks = [e["numbers"] for e in manifest["visualizations"] if any(u.startswith("explorer/conv_stem") for u in e["used_on"])]
     assert all(-1 <= c["pattern_agreement"]["cosine"] <= 1 for c in checks), "the pattern check, per visualization"
     assert all(c["class_reading"] is None for c in checks), "an edge-band picture is not read as a class"
+
+
+def test_layer_summary_takes_medians_and_counts() -> None:
+    from types import SimpleNamespace as NS
+
+    from generator.site import layer_summary
+
+    def channel(relative, cosine, meets=None):  # type: ignore[no-untyped-def]
+        return {"image": NS(relative=relative), "agreement": NS(cosine=cosine, spearman=cosine / 2),
+                "reading": None if meets is None else NS(meets=meets)}
+
+    assert layer_summary([channel(None, 0.0) | {"agreement": None}]) is None, "nothing measured: no summary"
+    summary = layer_summary([channel(2.0, 0.05, True), channel(None, 0.3, False), channel(6.0, 0.5, None)])
+    assert summary == {"checked": 3, "relative": 4.0, "cosine": 0.3, "spearman": 0.15, "low": 1, "named": 1, "read": 2}
