@@ -467,8 +467,11 @@ class SiteRenderer:
         )
         self.writer.text("index.html", text, "home page")
 
-    def _strips(self) -> list[dict[str, Any]]:
-        """One row per layer: its numbers and a strip of thumbnails (the model page, the index)."""
+    def _strips(
+        self, summaries: dict[str, dict[str, Any] | None] | None = None
+    ) -> list[dict[str, Any]]:
+        """One row per layer: its numbers and a strip of thumbnails (the model page, the index),
+        with the summary of its checks against the photos where `summaries` has one."""
         rows = []
         for info in self.model.layers:
             jobs = self.layers.get(info.name, [])
@@ -479,6 +482,7 @@ class SiteRenderer:
                     "thumbs": thumbs,
                     "computed": len(jobs),
                     "href": f"explorer/{layer_file(info.name)}",
+                    "summary": (summaries or {}).get(info.name),
                 }
             )
         return rows
@@ -486,23 +490,29 @@ class SiteRenderer:
     def _write_explorer(self) -> None:
         self.ctx.prefix = "../"
         names = [info.name for info in self.model.layers]
+        filters = {name: linear_filters(self.model, name) for name in names}
+        pages = {
+            name: [self._channel(job, filters[name]) for job in self.layers.get(name, [])]
+            for name in names
+        }
+        summaries = {name: layer_summary(channels) for name, channels in pages.items()}
         text = self.env.get_template("explorer_model.html").render(
             **self._common("../"),
-            strips=self._strips(),
+            strips=self._strips(summaries),
+            has_summaries=any(summaries.values()),
         )
         self.writer.text("explorer/index.html", text, "explorer")
         for i, info in enumerate(self.model.layers):
             prev_layer = self.model.layer(names[i - 1]) if i > 0 else None
             next_layer = self.model.layer(names[i + 1]) if i + 1 < len(names) else None
-            filters = linear_filters(self.model, info.name)
-            channels = [self._channel(job, filters) for job in self.layers.get(info.name, [])]
+            channels, layer_filters = pages[info.name], filters[info.name]
             text = self.env.get_template("explorer_layer.html").render(
                 **self._common("../"),
                 layer=info,
                 channels=channels,
-                filter_size=None if filters is None else filters.shape[-1],
+                filter_size=None if layer_filters is None else layer_filters.shape[-1],
                 reads_classes=any(ch["reading"] for ch in channels),
-                summary=layer_summary(channels),
+                summary=summaries[info.name],
                 prev=prev_layer,
                 next=next_layer,
                 layer_file=layer_file,

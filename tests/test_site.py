@@ -142,6 +142,7 @@ def test_explorer_pages_link_layers_and_channels(built: Path) -> None:
     assert 'id="ch-0"' in first and 'href="blocks.0.0.html" rel="next"' in first and 'rel="prev"' not in first
     model_page = (out / "explorer" / "index.html").read_text(encoding="utf-8")
     assert model_page.count("band-") >= 18 and "blocks.1.0.html" in model_page
+    assert "Pattern vs photos" not in model_page, "no photos: no column for them"
     article = (out / "small.html").read_text(encoding="utf-8")
     gallery = re.search(r'<figure[^>]*id="gallery">.*?</figure>', article, re.DOTALL).group(0)  # type: ignore[union-attr]
     gallery_units = re.findall(r'alt="channel (conv_stem):(\d+)"', gallery)
@@ -255,6 +256,8 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
     layer = (out / "explorer" / "conv_stem.html").read_text(encoding="utf-8")
     assert layer.count('src="../images/dataset/') >= 2 and "photo" in layer, "top and bottom photos per channel"
     assert re.search(r"Over the \d+ channels checked against the photos, .* median cosine of -?\d\.\d\d", layer, re.S)
+    model_page = (out / "explorer" / "index.html").read_text(encoding="utf-8")
+    assert "Pattern vs photos" in model_page and len(re.findall(r">cos -?\d\.\d\d<", model_page)) == 2, "conv_stem and blocks.1.0"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     relative = [e["numbers"]["relative_to_strongest_photo"] for e in manifest["visualizations"]
                 if any(u.startswith("explorer/conv_stem") for u in e["used_on"])]
