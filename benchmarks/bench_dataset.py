@@ -223,7 +223,8 @@ def objects_agreement(
             "meets_model_reading": bool(read_as & set(predicted)),
             # the site's class reading: the model's top class for the top photo within the
             # visualization's top 5 (`generator.figures.class_reading`)
-            "named": photo_read_as(model, top.path) in predicted,
+            "top_photo_read_as": (top_read := photo_read_as(model, top.path)),
+            "named": top_read in predicted,
             "top_photo_by_mean": by_mean[-1].path.name if by_mean else None,
             "mean_top1_agrees": predicted[0] == mean_class,
             "mean_top5_agrees": mean_class in predicted,
@@ -278,8 +279,7 @@ def objects_agreement(
         "other_readings": other_readings(
             model, result.images,
             torch.tensor([r["top_photo_class"] for r in rows]),
-            torch.tensor([photo_read_as(model, index.examples(layer, c)[0].path)
-                          for layer, c in units])),
+            torch.tensor([r["top_photo_read_as"] for r in rows])),
     }
 
 
