@@ -1,0 +1,155 @@
+/* featvis channel search: works from file://, no fetch, no external request.
+ *
+ * Needs window.FEATVIS_SEARCH (the index, generator/atlas/search.py) loaded before this file, and
+ * on the page one or more
+ *   <div class="fv-search" data-root="../../"> <input class="fv-search-input" type="search">
+ *     <p class="fv-search-status"></p> <ol class="fv-search-results"></ol> </div>
+ * data-root is the relative URL of the site root from the page (the index's URLs are relative
+ * to the root).
+ *
+ * Queries: "blocks.4.2:70" (a channel), "blocks.4.2:" or "blocks.4.2" (a layer), "4.2:70"
+ * (any layer ending so), a band ("textures"), and words, each of which must occur in the
+ * channel's labels, top-photo class names, layer or band ("dog", "eyes front").
+ * Results: labelled and class matches first, computed channels before uncomputed ones.
+ */
+(function () {
+  "use strict";
+  var MAX_SHOWN = 48;
+
+  function buildIndex(data) {
+    var items = [];
+    var bands = {};
+    data.bands.forEach(function (b) { bands[b] = true; });
+    data.channels.forEach(function (row) {
+      var layer = data.layers[row[0]];
+      var classes = row[4].map(function (c) { return data.classes[c]; });
+      var labels = row[5];
+      items.push({
+        model: data.models[layer[0]],
+        layer: layer[1],
+        layerLower: layer[1].toLowerCase(),
+        band: data.bands[layer[2]],
+        channel: row[1],
+        key: (layer[1] + ":" + row[1]).toLowerCase(),
+        thumb: row[2],
+        page: row[3],
+        classes: classes,
+        labels: labels,
+        computed: row[6] === 1,
+        classText: classes.join(" | ").toLowerCase(),
+        labelText: labels.join(" | ").toLowerCase()
+      });
+    });
+    return { items: items, bands: bands };
+  }
+
+  // Score > 0 when `item` answers `q` (lowercase, trimmed); higher scores list first.
+  function matcher(q, index) {
+    var m = /^([^\s:]*):(\d*)$/.exec(q);
+    if (m) {
+      var layer = m[1], channel = m[2];
+      return function (item) {
+        var layerOk = layer === "" || item.layerLower === layer ||
+          item.layerLower.slice(-layer.length - 1) === "." + layer;
+        if (!layerOk) return 0;
+        if (channel === "") return 1;
+        var c = String(item.channel);
+        return c === channel ? 3 : (c.indexOf(channel) === 0 ? 1 : 0);
+      };
+    }
+    if (index.bands[q]) {
+      return function (item) { return item.band === q ? 1 : 0; };
+    }
+    var words = q.split(/\s+/).filter(Boolean);
+    return function (item) {
+      var score = 0;
+      for (var i = 0; i < words.length; i++) {
+        var w = words[i];
+        if (item.labelText.indexOf(w) >= 0) score += 4;
+        else if (item.classText.indexOf(w) >= 0) score += 2;
+        else if (item.layerLower === w || item.key.indexOf(w) === 0) score += 1;
+        else if (item.band.indexOf(w) === 0) score += 1;
+        else return 0;
+      }
+      return score;
+    };
+  }
+
+  function search(index, query) {
+    var q = query.trim().toLowerCase();
+    if (!q) return [];
+    var match = matcher(q, index);
+    var hits = [];
+    for (var i = 0; i < index.items.length; i++) {
+      var s = match(index.items[i]);
+      if (!index.items[i].computed) s *= 0.999;
+      if (s > 0) hits.push({ score: s, order: i, item: index.items[i] });
+    }
+    hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
+    return hits;
+  }
+
+  function card(item, root) {
+    var li = document.createElement("li");
+    li.className = "fv-search-hit" + (item.computed ? "" : " fv-search-uncomputed");
+    var target = item.page ? document.createElement("a") : document.createElement("span");
+    if (item.page) target.href = root + item.page;
+    if (item.thumb) {
+      var img = document.createElement("img");
+      img.src = root + item.thumb;
+      img.alt = item.layer + ":" + item.channel;
+      img.loading = "lazy";
+      img.width = 64;
+      img.height = 64;
+      target.appendChild(img);
+    }
+    var name = document.createElement("code");
+    name.textContent = item.layer + ":" + item.channel;
+    target.appendChild(name);
+    li.appendChild(target);
+    var about = [item.band];
+    if (item.labels.length) about.push(item.labels.join("; "));
+    if (item.classes.length) about.push(item.classes.slice(0, 3).join(", "));
+    if (!item.computed) about.push("not computed in this build");
+    var p = document.createElement("span");
+    p.className = "fv-search-about";
+    p.textContent = about.join(" \u00b7 ");
+    li.appendChild(p);
+    return li;
+  }
+
+  function attach(box, index) {
+    var input = box.querySelector(".fv-search-input");
+    var status = box.querySelector(".fv-search-status");
+    var list = box.querySelector(".fv-search-results");
+    var root = box.getAttribute("data-root") || "";
+    if (!input || !list) return;
+    function update() {
+      var hits = search(index, input.value);
+      var fragment = document.createDocumentFragment();
+      for (var i = 0; i < hits.length && i < MAX_SHOWN; i++) {
+        fragment.appendChild(card(hits[i].item, root));
+      }
+      list.replaceChildren(fragment);
+      if (status) {
+        status.textContent = input.value.trim() === "" ? "" :
+          hits.length + (hits.length === 1 ? " channel" : " channels") +
+          (hits.length > MAX_SHOWN ? " (first " + MAX_SHOWN + " shown)" : "");
+      }
+    }
+    input.addEventListener("input", update);
+    if (input.value) update();
+  }
+
+  function init() {
+    var data = window.FEATVIS_SEARCH;
+    var boxes = document.querySelectorAll(".fv-search");
+    if (!data || !boxes.length) return;
+    var index = buildIndex(data);
+    window.featvisSearch = function (query) { return search(index, query); };
+    boxes.forEach(function (box) { attach(box, index); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,140 @@
+"""Circuits: on a hand-built two-layer network with known weights both methods find the known
+strongest inputs and outputs; results are deterministic, cached atomically and resumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from generator.atlas.circuits import (
+    CircuitJob,
+    CircuitStore,
+    adjacent_conv,
+    attribution_matrix,
+    channel_circuit,
+    circuit_jobs,
+    compute_circuit,
+    compute_circuits,
+    images_digest,
+    layer_pairs,
+    pick_photos,
+    weights_matrix,
+)
+from generator.core.errors import FeatvisError
+from generator.models.base import LoadedModel, build_catalog, freeze, state_digest
+
+# Second layer: target 0 is driven most by source 0 (+2) and most against by source 2 (-1);
+# target 1 most by source 2 (+1) and most against by source 0 (-3).
+W2 = torch.tensor([[2.0, 0.5, -1.0], [-3.0, 0.1, 1.0]])
+NAMES = {"1": "relu1", "3": "relu2"}
+
+
+def toy_model(kernel: int = 1) -> LoadedModel:
+    conv1 = nn.Conv2d(3, 3, 1)
+    conv2 = nn.Conv2d(3, 2, kernel, padding=kernel // 2)
+    with torch.no_grad():
+        conv1.weight.copy_(torch.eye(3)[:, :, None, None])
+        conv1.bias.fill_(1.0)  # every source channel alive and of similar size
+        conv2.weight.zero_()
+        conv2.weight[:, :, kernel // 2, kernel // 2] = W2
+        conv2.bias.copy_(torch.tensor([0.0, 10.0]))  # both targets stay above zero
+    net = freeze(nn.Sequential(conv1, nn.ReLU(), conv2, nn.ReLU()))
+    layers = build_catalog(net, 8, ["1", "3"], rename=lambda p: NAMES[p])
+    return LoadedModel(
+        id="toy", net=net, input_size=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+        layers=layers, class_names=(), weights_digest=state_digest(net), weights_source="test",
+    )
+
+
+def images(n: int = 6, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return 0.5 + 0.5 * torch.rand(n, 3, 8, 8, generator=gen)
+
+
+@pytest.mark.parametrize("strategy", ["loop", "batched"])
+def test_attribution_finds_the_known_inputs(strategy: str) -> None:
+    model = toy_model()
+    x = images()
+    matrix = attribution_matrix(model, "relu1", "relu2", x, strategy=strategy)  # type: ignore[arg-type]
+    # grad x activation of a linear map: weight times the mean source activation
+    expected = W2 * (x + 1.0).mean(dim=(0, 2, 3))[None, :]
+    assert torch.allclose(matrix, expected, atol=1e-5)
+    circuit = compute_circuit(model, CircuitJob("toy", model.weights_digest, "relu1", "relu2"), x)
+    pos, neg = circuit.inputs_of(0, k=3)
+    assert [link.channel for link in pos] == [0, 1] and [link.channel for link in neg] == [2]
+    pos, neg = circuit.inputs_of(1, k=1)
+    assert pos[0].channel == 2 and neg[0].channel == 0
+    out_pos, out_neg = circuit.outputs_of(0, k=2)
+    assert out_pos[0].channel == 0 and out_neg[0].channel == 1
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_weights_method_reads_the_adjacent_convolution(kernel: int) -> None:
+    model = toy_model(kernel)
+    assert adjacent_conv(model, "relu1", "relu2") is not None
+    signed, magnitude = weights_matrix(model, "relu1", "relu2")
+    assert torch.allclose(signed, W2) and torch.allclose(magnitude, W2.abs())
+    job = CircuitJob("toy", model.weights_digest, "relu1", "relu2", method="weights")
+    circuit = compute_circuit(model, job)
+    card = channel_circuit("relu2", 1, circuit, None, k=1)
+    assert card.method == "weights" and card.inputs_layer == "relu1"
+    assert card.positive[0].channel == 2 and card.negative[0].channel == 0
+    assert card.to_dict()["negative"] == [{"channel": 0, "weight": -3.0}]
+
+
+def test_weights_method_refuses_a_non_adjacent_pair(lite0: LoadedModel) -> None:
+    assert adjacent_conv(lite0, "blocks.6.0", "conv_head") is not None
+    assert adjacent_conv(lite0, "blocks.5.0", "blocks.5.1") is None
+    with pytest.raises(FeatvisError, match="valid here: method = \"attribution\""):
+        weights_matrix(lite0, "blocks.5.0", "blocks.5.1")
+
+
+def test_lite0_weights_and_attribution_shapes(lite0: LoadedModel) -> None:
+    """The exact head matrix folds conv_head's batch norm; attribution runs on a real pair."""
+    signed, magnitude = weights_matrix(lite0, "blocks.6.0", "conv_head")
+    assert signed.shape == (1280, 320) and (magnitude >= signed.abs() - 1e-6).all()
+    raw = lite0.net.conv_head.weight.detach().float().sum(dim=(2, 3))
+    assert not torch.allclose(signed, raw)  # the batch norm's scale is in
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, generator=gen)
+    attributed = attribution_matrix(lite0, "conv_stem", "blocks.0.0", x, strategy="batched")
+    assert attributed.shape == (16, 32) and attributed.abs().sum() > 0
+    loop = attribution_matrix(lite0, "conv_stem", "blocks.0.0", x)
+    assert torch.allclose(attributed, loop, atol=1e-5, rtol=1e-4)
+
+
+def test_deterministic_and_cached(tmp_path: Path) -> None:
+    model = toy_model(3)
+    x = images(5, seed=3)
+    a = attribution_matrix(model, "relu1", "relu2", x, image_batch=2)
+    b = attribution_matrix(model, "relu1", "relu2", x, image_batch=5)
+    assert torch.equal(a, attribution_matrix(model, "relu1", "relu2", x, image_batch=2))
+    assert torch.allclose(a, b, atol=1e-6)
+    jobs = circuit_jobs(model, ["relu2", "relu1"], method="attribution", inputs=images_digest(x))
+    assert [(j.source, j.target) for j in jobs] == [("relu1", "relu2")]
+    store = CircuitStore(tmp_path / "circuits")
+    computed: list[str] = []
+    first = compute_circuits(model, jobs, store, x, progress=lambda j, _: computed.append(j.key))
+    again = compute_circuits(model, jobs, store, None)  # cached: needs no images
+    assert computed == [jobs[0].key]
+    assert torch.equal(first[("relu1", "relu2")].matrix, again[("relu1", "relu2")].matrix)
+    assert not list(store.path(jobs[0].key).parent.glob("*.tmp"))
+    store.path(jobs[0].key).write_bytes(b"truncated")  # a corrupt file reads as missing
+    assert store.get(jobs[0]) is None
+    other = CircuitJob("toy", model.weights_digest, "relu1", "relu2", inputs=images_digest(x[:4]))
+    assert other.key != jobs[0].key
+
+
+def test_pairs_and_photo_sample(lite0: LoadedModel) -> None:
+    assert layer_pairs(lite0, ["conv_head", "blocks.0.0", "conv_stem"]) == [
+        ("conv_stem", "blocks.0.0"), ("blocks.0.0", "conv_head"),
+    ]
+    files = [f"{i:03d}.jpg" for i in range(100)]
+    assert pick_photos(files, 8, seed=1) == pick_photos(files, 8, seed=1)
+    assert pick_photos(files, 8, seed=1) != pick_photos(files, 8, seed=2)
+    assert pick_photos(files, 200, seed=1) == files
+    with pytest.raises(FeatvisError, match="unknown circuit method"):
+        CircuitJob("m", "d", "a", "b", method="gradient")  # type: ignore[arg-type]
