@@ -12,8 +12,8 @@ from PIL import Image
 
 from generator.core.errors import FeatvisError
 from generator.models import BANDS, load_model
-from generator.models.lite0 import convert_state_dict, package_weights_path
-from generator.models.zoo import read_state_dict
+from generator.models.families.lite import convert_state_dict, package_weights_path
+from generator.models.weights import read_state_dict
 
 
 def featvis(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,7 +88,8 @@ def test_local_weights_file_round_trip(tmp_path):
 
 def test_offline_without_weights_names_the_ways_out(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr("generator.models.zoo._reachable", lambda host: False)
+    monkeypatch.setattr("generator.models.families.torchvision.reachable", lambda host: False)
+    monkeypatch.setattr("generator.models.families.timm.reachable", lambda host: False)
     with pytest.raises(FeatvisError, match=r"torchvision:resnet18.*--weights PATH"):
         load_model("torchvision:resnet18")
     with pytest.raises(FeatvisError, match=r"timm:resnet18.*--weights PATH"):
@@ -138,9 +139,9 @@ def test_layers_command_prints_the_catalog():
 def test_cpu_models_use_channels_last_and_fall_back_when_a_forward_refuses(lite0, monkeypatch):  # type: ignore[no-untyped-def]
     weight = lite0.net.conv_stem.weight
     assert weight.is_contiguous(memory_format=torch.channels_last) and weight.shape[1] == 3
-    from generator.models import zoo
+    from generator.models import catalog
 
-    real = zoo.build_catalog
+    real = catalog.probe_catalog
 
     def refuses_channels_last(net, *args, **kwargs):  # type: ignore[no-untyped-def]
         first = next(p for p in net.parameters() if p.dim() == 4)
@@ -148,7 +149,7 @@ def test_cpu_models_use_channels_last_and_fall_back_when_a_forward_refuses(lite0
             raise RuntimeError("view size is not compatible with input tensor's size and stride")
         return real(net, *args, **kwargs)
 
-    monkeypatch.setattr(zoo, "build_catalog", refuses_channels_last)
+    monkeypatch.setattr(catalog, "probe_catalog", refuses_channels_last)
     model = load_model("timm:resnet18", random_weights=True, device="cpu")
     assert model.net.conv1.weight.is_contiguous() and model.layers
 

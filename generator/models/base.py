@@ -8,8 +8,6 @@ with its channel count, spatial size at the model's input size, depth and band.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
+from generator.models.hooks import capture
+
+__all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "state_digest"]
 
 BANDS = ("edges", "textures", "patterns", "parts", "objects")
 
@@ -44,6 +45,7 @@ class LayerInfo:
     width: int
     depth: int
     band: str
+    optional: bool = False  # shown only when asked for (a transformer's MLP hidden units)
 
 
 @dataclass
@@ -57,10 +59,14 @@ class LoadedModel:
     class_names: tuple[str, ...]
     weights_digest: str
     weights_source: str
+    family: str = ""
+    description: str = ""  # a sentence or two on the architecture, for articles to quote
+    optional_layers: tuple[LayerInfo, ...] = ()
+    fixed_input: bool = False  # the network takes `input_size` only (a vision transformer)
     _by_name: dict[str, LayerInfo] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_name = {layer.name: layer for layer in self.layers}
+        self._by_name = {layer.name: layer for layer in self.optional_layers + self.layers}
 
     @property
     def device(self) -> torch.device:
@@ -71,7 +77,12 @@ class LoadedModel:
         return tuple(layer.name for layer in self.layers)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
-        """[0,1] RGB images (B,3,H,W) -> network input."""
+        """[0,1] RGB images (B,3,H,W) -> network input (resized to `input_size` first when the
+        network takes no other size)."""
+        if self.fixed_input and x.shape[-2:] != (self.input_size, self.input_size):
+            x = F.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
+            )
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         return (x - mean) / std
@@ -167,75 +178,3 @@ def state_digest(net: nn.Module) -> str:
 def band_for(depth: int, count: int) -> str:
     """The article's five bands, spread evenly over the layers in forward order."""
     return BANDS[min(len(BANDS) - 1, depth * len(BANDS) // max(count, 1))]
-
-
-def candidate_paths(root: nn.Module) -> list[str]:
-    """Module paths worth visualizing: blocks, composite stems and post-activation leaves."""
-    paths: list[str] = []
-
-    def visit(container: nn.Module, prefix: str) -> None:
-        for name, child in container.named_children():
-            path = f"{prefix}{name}"
-            kids = list(child.children())
-            if isinstance(child, (nn.Sequential, nn.ModuleList)):
-                if kids and all(not list(k.children()) for k in kids):
-                    paths.extend(
-                        f"{path}.{n}"
-                        for n, k in child.named_children()
-                        if isinstance(k, _ACTIVATIONS)
-                    )
-                else:
-                    visit(child, path + ".")
-            elif kids:
-                paths.append(path)
-            elif isinstance(child, _ACTIVATIONS):
-                paths.append(path)
-
-    visit(root, "")
-    return paths
-
-
-@contextmanager
-def capture(net: nn.Module, paths: list[str]) -> Iterator[dict[str, torch.Tensor]]:
-    """Forward hooks that record the outputs of `paths`; always removed on exit."""
-    modules = dict(net.named_modules())
-    store: dict[str, torch.Tensor] = {}
-    handles = []
-    try:
-        for path in paths:
-
-            def hook(_m: nn.Module, _i: object, out: object, path: str = path) -> None:
-                if isinstance(out, torch.Tensor):
-                    store[path] = out
-
-            handles.append(modules[path].register_forward_hook(hook))
-        yield store
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def build_catalog(
-    net: nn.Module,
-    input_size: int,
-    paths: list[str] | None = None,
-    rename: Callable[[str], str] = lambda p: p,
-) -> tuple[LayerInfo, ...]:
-    """Probe one forward pass and keep the candidates with a spatial 4-D output."""
-    paths = candidate_paths(net) if paths is None else paths
-    device = next(net.parameters()).device
-    with torch.no_grad(), capture(net, paths) as store:
-        net(torch.zeros(1, 3, input_size, input_size, device=device))
-    kept = [p for p in paths if p in store and store[p].dim() == 4 and store[p].shape[-1] > 1]
-    return tuple(
-        LayerInfo(
-            name=rename(p),
-            module_path=p,
-            channels=int(store[p].shape[1]),
-            height=int(store[p].shape[2]),
-            width=int(store[p].shape[3]),
-            depth=i,
-            band=band_for(i, len(kept)),
-        )
-        for i, p in enumerate(kept)
-    )

