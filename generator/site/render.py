@@ -25,9 +25,10 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.urls import layer_file
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
+from generator.figures.registry import Article
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements
 from generator.models.base import LoadedModel
-from generator.pages.content import Page
 from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
 from generator.site.explorer import ExplorerPart
@@ -54,12 +55,15 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         store: Any,
         out: Path,
         *,
-        pages: Sequence[Page],
+        articles: Sequence[Article],
         explorer: dict[str, list[VisJob]],
-        plan_jobs: Sequence[VisJob] = (),
+        inventory: dict[str, list[VisJob]],
+        measures: Measurements,
         dataset: Any = None,
     ) -> None:
-        self.config, self.model, self.preset, self.pages = config, model, preset, list(pages)
+        self.config, self.model, self.preset = config, model, preset
+        self.articles = list(articles)
+        self.pages = [article.page for article in self.articles]
         self.writer = SiteWriter(out)
         self.images = ImagePlacer(self.writer)
         self.env = make_env(config)
@@ -73,8 +77,10 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             env=self.env,
             image_url=self._image_url,
             place_photo=self._photo,
+            measures=measures,
         )
-        self.layers = self._explorer_layers(explorer, plan_jobs)
+        self.measures = measures
+        self.layers = inventory
         self.ctx.explorer_channels = {
             layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
             for layer, jobs in self.layers.items()
@@ -92,9 +98,9 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         drawn: list[Drawn] = []
         missing: list[VisJob] = []
         where: dict[str, list[str]] = {}
-        for page in self.pages:
+        for article in self.articles:
             try:
-                drawn.append(self._draw_page(page))
+                drawn.append(self._draw_page(article))
             except MissingVisualizations as exc:
                 missing += exc.jobs
                 for key, places in exc.where.items():

@@ -15,7 +15,9 @@ from generator import __version__
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.figures.context import FigureContext
+from generator.figures.registry import Article
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements
 from generator.models.base import LoadedModel
 from generator.pages.content import Page
 from generator.site.writer import ImagePlacer, SiteWriter
@@ -57,12 +59,14 @@ class RenderState:
     config: SiteConfig
     model: LoadedModel
     preset: Preset
+    articles: list[Article]
     pages: list[Page]
     writer: SiteWriter
     images: ImagePlacer
     env: Any
     ctx: FigureContext
     layers: dict[str, list[VisJob]]
+    measures: Measurements
     used: dict[str, dict[str, Any]]
     page_url: str
 
