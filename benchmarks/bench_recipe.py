@@ -74,6 +74,9 @@ CANDIDATES: dict[str, RenderSettings] = {
     "stop-const": RenderSettings(
         steps=256, lr=0.05, recipe=Recipe(schedule="constant", warmup=0.0, patience=16)
     ),
+    # after the screen (recipe-screen-cpu.md): NAdam kept most of the objective at half the steps
+    "nadam120": cosine(120, 0.06, optimizer="nadam"),
+    "nadam120-lr08": cosine(120, 0.08, optimizer="nadam", final_lr=0.1),
     "maco128": RenderSettings(
         steps=128, lr=0.1, param=ParamSpec(kind="maco"), recipe=Recipe()
     ),
@@ -90,7 +93,7 @@ def spread_channels(model, seed: int = 0) -> list[tuple[str, int]]:
 
 
 def run_study(model, units, names, batch, index, size):
-    rows = {name: {"seconds": 0.0, "per_unit": {}} for name in names}
+    rows = {name: {"seconds": 0.0, "cpu_seconds": 0.0, "per_unit": {}} for name in names}
     chunks = [units[i : i + batch] for i in range(0, len(units), batch)]
     for b, chunk in enumerate(chunks):
         order = names[b % len(names):] + names[: b % len(names)]  # rotate
@@ -99,10 +102,11 @@ def run_study(model, units, names, batch, index, size):
             if size != settings.size:
                 settings = _resized(settings, size)
             objectives = [obj.channel(layer, c) for layer, c in chunk]
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             result = render(model, objectives, settings, seeds=[0] * len(chunk))
             seconds = time.perf_counter() - t
             rows[name]["seconds"] += seconds
+            rows[name]["cpu_seconds"] += time.process_time() - cpu
             checks = ds.check_patterns(
                 model, index, [(layer, c, img) for (layer, c), img in
                                zip(chunk, result.images, strict=True)]
@@ -138,6 +142,7 @@ def summarize(rows, units, baseline="today"):
         keys = list(per)
         summary = {
             "seconds_per_vis": row["seconds"] / len(units),
+            "cpu_seconds_per_vis": row.get("cpu_seconds", 0.0) / len(units),
             "median_objective": med(per[k]["objective"] for k in keys),
             "median_high_freq_share": med(per[k]["high_freq_share"] for k in keys),
             "mean_clipped": statistics.fmean(per[k]["clipped"] for k in keys),
@@ -159,6 +164,8 @@ def summarize(rows, units, baseline="today"):
                 summary["median_objective"] / med(bp[k]["objective"] for k in keys)
             )
             summary["time_ratio"] = row["seconds"] / base["seconds"]
+            if base.get("cpu_seconds"):
+                summary["cpu_time_ratio"] = row["cpu_seconds"] / base["cpu_seconds"]
         out[name] = summary
     return out
 
@@ -205,14 +212,16 @@ def markdown(report) -> str:
         f"Recipe study on {report['device']} ({report['machine']}, {report['threads']} threads, "
         f"load {report['load_before']:.1f} -> {report['load_after']:.1f}), "
         f"{report['channels']} channels over the five bands, batch {report['batch']}, "
-        f"{report['size']} px, seed 0",
+        f"{report['size']} px, seed 0. Time: wall seconds per visualization and the process's "
+        "CPU time (one thread: the work done, which load from other processes does not inflate)",
         "",
         f"`{report['command']}`",
         "",
-        "| recipe | steps | s/vis | time / today | median objective / today (per channel) "
+        "| recipe | steps | s/vis | time / today | CPU time / today "
+        "| median objective / today (per channel) "
         "| median objective | median HF share | clipped | pattern cosine | pattern rank corr. "
         "| median stop |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in s.items():
         def f(key: str, fmt: str, row: dict = row) -> str:
@@ -220,7 +229,8 @@ def markdown(report) -> str:
 
         lines.append(
             f"| {name} | {report['steps'][name]} | {f('seconds_per_vis', '.2f')} | "
-            f"{f('time_ratio', '.2f')} | {f('median_objective_ratio', '.3f')} | "
+            f"{f('time_ratio', '.2f')} | {f('cpu_time_ratio', '.2f')} | "
+            f"{f('median_objective_ratio', '.3f')} | "
             f"{f('median_objective', '.2f')} | {f('median_high_freq_share', '.3f')} | "
             f"{row['mean_clipped']:.2%} | {f('median_pattern_cosine', '.3f')} | "
             f"{f('median_pattern_spearman', '.3f')} | {f('median_stopped_at', '.0f')} |"
@@ -250,70 +260,84 @@ def describe(settings: RenderSettings) -> str:
 BAND_LAYERS = ("blocks.1.1", "blocks.3.1", "blocks.4.1", "blocks.5.2", "conv_head")
 
 
-def timed(model, units, settings, batch) -> float:
-    """Seconds to render `units` in batches of `batch` (ordered by depth, as the planner does)."""
-    total = 0.0
+def timed(model, units, settings, batch) -> tuple[float, float]:
+    """(wall, CPU) seconds to render `units` in batches of `batch` (ordered by depth, as the
+    planner does)."""
+    wall = cpu = 0.0
     for i in range(0, len(units), batch):
         chunk = units[i : i + batch]
-        t = time.perf_counter()
-        render(model, [obj.channel(layer, c) for layer, c in chunk], settings,
+        t, c = time.perf_counter(), time.process_time()
+        render(model, [obj.channel(layer, ch) for layer, ch in chunk], settings,
                seeds=[0] * len(chunk))
-        total += time.perf_counter() - t
-    return total
+        wall += time.perf_counter() - t
+        cpu += time.process_time() - c
+    return wall, cpu
 
 
-def scale_study(model, settings: RenderSettings, batch: int) -> dict:
+def scale_study(model, settings: RenderSettings, batch: int, short: int | None = None) -> dict:
     """Seconds per visualization against depth (one layer per band), channel count, image size
     and batch size, with `settings`; and the `full` preset's optimizer time estimated from the
-    depth sweep (every channel of every layer, each layer at its band's measured rate)."""
+    depth sweep (every channel of every layer, each layer at its band's measured rate).
+
+    `short`: run `short` steps with the same recipe (the same fractions of coarse and fine steps)
+    and scale the times to the recipe's step count; time grows linearly with the steps."""
     import dataclasses
+
+    factor = 1.0
+    if short and short < settings.steps:
+        factor = settings.steps / short
+        settings = dataclasses.replace(settings, steps=short)
+
+    def per_vis(units, variant, b) -> dict[str, float]:
+        wall, cpu = timed(model, units, variant, b)
+        return {"wall": wall * factor / len(units), "cpu": cpu * factor / len(units)}
 
     def units_of(layer: str, n: int) -> list[tuple[str, int]]:
         return [(layer, c % model.layer(layer).channels) for c in range(n)]
 
     mid = "blocks.4.1"
-    out: dict = {"steps": settings.steps, "size": settings.size, "batch": batch,
-                 "recipe": describe(settings)}
-    out["depth"] = {layer: timed(model, units_of(layer, batch), settings, batch) / batch
+    out: dict = {"steps": round(settings.steps * factor), "measured_steps": settings.steps,
+                 "size": settings.size, "batch": batch, "recipe": describe(settings)}
+    out["depth"] = {layer: per_vis(units_of(layer, batch), settings, batch)
                     for layer in BAND_LAYERS}
     print(f"depth: {out['depth']}", file=sys.stderr)
-    out["channels"] = {n: timed(model, units_of(mid, n), settings, batch)
+    out["channels"] = {n: {k: v * n for k, v in per_vis(units_of(mid, n), settings, batch).items()}
                        for n in (batch // 2, batch, 2 * batch)}
     print(f"channels: {out['channels']}", file=sys.stderr)
-    out["size"] = {
-        size: timed(model, units_of(mid, batch), dataclasses.replace(settings, size=size),
-                    batch) / batch
-        for size in (64, 96, settings.size)
-    }
+    out["size"] = {size: per_vis(units_of(mid, batch), dataclasses.replace(settings, size=size),
+                                 batch) for size in (64, 96, settings.size)}
     print(f"size: {out['size']}", file=sys.stderr)
-    out["batch_size"] = {b: timed(model, units_of(mid, batch), settings, b) / batch
-                         for b in (2, 4, batch)}
+    out["batch_size"] = {b: per_vis(units_of(mid, batch), settings, b) for b in (2, 4, batch)}
     print(f"batch: {out['batch_size']}", file=sys.stderr)
     band_of = {model.layer(layer).band: layer for layer in BAND_LAYERS}
-    per_layer = {info.name: info.channels * out["depth"][band_of[info.band]]
+    per_layer = {info.name: info.channels * out["depth"][band_of[info.band]]["cpu"]
                  for info in (model.layer(n) for n in model.layer_names)}
     out["full_preset_channels"] = sum(model.layer(n).channels for n in model.layer_names)
-    out["full_preset_optimizer_seconds"] = sum(per_layer.values())
+    out["full_preset_optimizer_cpu_seconds"] = sum(per_layer.values())
     return out
 
 
 def scale_markdown(s: dict, command: str) -> str:
     lines = [
-        f"Scale on the CPU, {s['recipe']}, {s['size']} px, batch {s['batch']} "
-        f"(threads {s['threads']}, load {s['load_before']:.1f} -> {s['load_after']:.1f})",
+        f"Scale on the CPU, {s['recipe'].replace(str(s['measured_steps']), str(s['steps']), 1)}, "
+        f"{s['size']} px, batch {s['batch']} (measured over {s['measured_steps']} steps and "
+        f"scaled to {s['steps']}; threads {s['threads']}, load {s['load_before']:.1f} -> "
+        f"{s['load_after']:.1f}). CPU seconds are the process's (one thread), wall seconds "
+        "include waiting for other processes.",
         "", f"`{command}`", "",
-        "| sweep | value | seconds |", "|---|---|---|",
+        "| sweep | value | CPU s | wall s |", "|---|---|---|---|",
     ]
-    lines += [f"| depth (s/vis) | {k} | {v:.2f} |" for k, v in s["depth"].items()]
-    lines += [f"| channels (total s, blocks.4.1) | {k} | {v:.1f} |"
-              for k, v in s["channels"].items()]
-    lines += [f"| image size (s/vis, blocks.4.1) | {k} px | {v:.2f} |"
-              for k, v in s["size"].items()]
-    lines += [f"| batch size (s/vis, blocks.4.1) | {k} | {v:.2f} |"
-              for k, v in s["batch_size"].items()]
-    lines += ["", f"`full` preset, optimizer only: {s['full_preset_channels']} channels, "
-              f"about {s['full_preset_optimizer_seconds'] / 60:.0f} min on this CPU at these "
-              "rates (each layer at the rate measured for its band)."]
+    rows = [("depth, per visualization", s["depth"], ""),
+            ("channels of blocks.4.1, in all", s["channels"], ""),
+            ("image size, per visualization (blocks.4.1)", s["size"], " px"),
+            ("batch size, per visualization (blocks.4.1)", s["batch_size"], "")]
+    for label, sweep, unit in rows:
+        lines += [f"| {label} | {k}{unit} | {v['cpu']:.2f} | {v['wall']:.2f} |"
+                  for k, v in sweep.items()]
+    minutes = s["full_preset_optimizer_cpu_seconds"] / 60
+    lines += ["", f"`full` preset, optimizer only: {s['full_preset_channels']} channels, about "
+              f"{minutes:.0f} min of one core's CPU time at these rates (each layer at the rate "
+              "measured for its band)."]
     return "\n".join(lines) + "\n"
 
 
@@ -356,8 +380,12 @@ def gpu_checks(model, settings: RenderSettings, batch: int, channels: int) -> di
     }
     sweep = scale_study(model, settings, batch)
     out["full_preset_channels"] = sweep["full_preset_channels"]
-    out["full_preset_optimizer_seconds"] = sweep["full_preset_optimizer_seconds"]
-    out["depth"] = sweep["depth"]
+    out["depth_seconds_per_vis"] = {k: v["wall"] for k, v in sweep["depth"].items()}
+    out["full_preset_optimizer_seconds"] = sum(
+        model.layer(n).channels * out["depth_seconds_per_vis"][
+            {model.layer(x).band: x for x in BAND_LAYERS}[model.layer(n).band]]
+        for n in model.layer_names
+    )
     return out
 
 
@@ -380,6 +408,8 @@ def main() -> int:
     ap.add_argument("--gpu-checks", default=None, metavar="CANDIDATE",
                     help="every GPU check at once with this candidate's recipe (--device cuda "
                     "--batch 64)")
+    ap.add_argument("--short-steps", type=int, default=None,
+                    help="--scale: measure this many steps and scale to the recipe's")
     ap.add_argument("--scale", default=None, metavar="CANDIDATE",
                     help="instead of the study: the scale sweeps with this candidate's recipe")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -400,7 +430,7 @@ def main() -> int:
         print(json.dumps(report, indent=1))
         return 0
     if args.scale:
-        report = scale_study(model, CANDIDATES[args.scale], args.batch)
+        report = scale_study(model, CANDIDATES[args.scale], args.batch, args.short_steps)
         report.update(threads=torch.get_num_threads(), load_before=load_before,
                       load_after=os.getloadavg()[0], command="python " + " ".join(sys.argv))
         out = Path(args.out)
