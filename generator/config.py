@@ -29,9 +29,9 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "quick": Preset("quick", size=96, steps=96, explorer_channels=2, figure_scale=0.5),
-    "standard": Preset("standard", size=128, steps=256, explorer_channels=6, figure_scale=1.0),
-    "full": Preset("full", size=128, steps=512, explorer_channels=None, figure_scale=1.0),
+    "quick": Preset("quick", size=96, steps=48, explorer_channels=2, figure_scale=0.5),
+    "standard": Preset("standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0),
+    "full": Preset("full", size=128, steps=256, explorer_channels=None, figure_scale=1.0),
 }
 
 
