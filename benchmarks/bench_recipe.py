@@ -175,8 +175,9 @@ def plot(summary, path: Path, baseline="today") -> None:
     w, h, m = 760, 460, 70
     img = Image.new("RGB", (w, h), "white")
     d = ImageDraw.Draw(img)
-    pts = {n: (s["seconds_per_vis"], s.get("median_objective_ratio", 1.0))
-           for n, s in summary.items()}
+    cpu = all(s.get("cpu_seconds_per_vis") for s in summary.values())
+    key = "cpu_seconds_per_vis" if cpu else "seconds_per_vis"
+    pts = {n: (s[key], s.get("median_objective_ratio", 1.0)) for n, s in summary.items()}
     xmax = max(x for x, _ in pts.values()) * 1.1
     ylo = min(0.8, min(y for _, y in pts.values()) - 0.02)
     yhi = max(1.1, max(y for _, y in pts.values()) + 0.02)
@@ -191,13 +192,15 @@ def plot(summary, path: Path, baseline="today") -> None:
         d.text((xy(x, ylo)[0] - 10, h - m + 6), f"{x:.2f}", fill="black")
         y = ylo + (yhi - ylo) * k / 5
         d.text((8, xy(0, y)[1] - 6), f"{y:.2f}", fill="black")
-    d.text((w // 2 - 110, h - 28), "wall seconds per visualization", fill="black")
+    label = "CPU seconds per visualization (one thread)" if cpu else "wall seconds per vis."
+    d.text((w // 2 - 110, h - 28), label, fill="black")
     d.text((8, 12), "median final objective / today's (same channels)", fill="black")
     if baseline in summary:
-        base_t = summary[baseline]["seconds_per_vis"]
+        base_t = summary[baseline][key]
         d.line([xy(base_t / 2, ylo), xy(base_t / 2, yhi)], fill=(160, 160, 255))
         d.line([xy(0, 0.97), xy(xmax, 0.97)], fill=(160, 160, 255))
         d.text((xy(base_t / 2, yhi)[0] + 4, m - 14), "half of today's time", fill=(90, 90, 200))
+        d.text((xy(xmax, 0.97)[0] - 40, xy(xmax, 0.97)[1] - 14), "0.97", fill=(90, 90, 200))
     for name, (x, y) in pts.items():
         px, py = xy(x, y)
         colour = (200, 40, 40) if name == baseline else (20, 20, 20)

@@ -24,7 +24,7 @@ from typing import Any
 
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
-from generator.optvis.recipe import Recipe
+from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe
 from generator.optvis.render import RenderResult, RenderSettings
 from generator.optvis.transforms import TransformSpec
 
@@ -42,10 +42,10 @@ class VisJob:
     objectives: tuple[Objective, ...]
     param: ParamSpec = field(default_factory=ParamSpec)
     transforms: TransformSpec = field(default_factory=TransformSpec)
-    steps: int = 256
+    steps: int = DEFAULT_STEPS
     size: int = 128
     input_size: int | None = None
-    lr: float = 0.025
+    lr: float = DEFAULT_LR
     seed: int = 0
     snapshot_steps: tuple[int, ...] = ()
     recipe: Recipe = field(default_factory=Recipe)

@@ -2,8 +2,8 @@
 
 - `pixel`: one value per pixel and channel.
 - `fourier`: a real 2-D spectrum scaled by 1/f^decay, so every frequency moves at a similar rate.
-  The default decay is 1.5 rather than lucid's 1.0, with half lucid's learning rate (0.025, in
-  `RenderSettings`): on EfficientNet-Lite0 at 256 steps this cut the share of high-frequency
+  The default decay is 1.5 rather than lucid's 1.0, with half lucid's learning rate (0.025, the
+  constant rate before the recipe study; `optvis.recipe` now schedules it): on EfficientNet-Lite0 at 256 steps this cut the share of high-frequency
   energy from 0.15 to 0.06 at 97% of the activation and no clipped pixels, damping the
   checkerboard that the strided depthwise convolutions imprint (at lr 0.05, decay 1.5 saturated
   1-2% of the pixels of deep channels).

@@ -18,7 +18,7 @@ import torch
 from generator.models.base import LoadedModel, capture
 from generator.optvis.objectives import CompiledObjectives, Objective
 from generator.optvis.param import ImageParam, ParamSpec
-from generator.optvis.recipe import Recipe, make_optimizer
+from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe, make_optimizer
 from generator.optvis.steps import PRECISIONS, StepParts, resolve_accel, run_steps
 from generator.optvis.transforms import RandomTransform, TransformSpec, resize_for_model
 
@@ -26,8 +26,8 @@ from generator.optvis.transforms import RandomTransform, TransformSpec, resize_f
 @dataclass(frozen=True)
 class RenderSettings:
     size: int = 128
-    steps: int = 256
-    lr: float = 0.025
+    steps: int = DEFAULT_STEPS
+    lr: float = DEFAULT_LR
     param: ParamSpec = field(default_factory=ParamSpec)
     transforms: TransformSpec = field(default_factory=TransformSpec)
     snapshot_steps: tuple[int, ...] = ()
