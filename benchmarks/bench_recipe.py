@@ -92,10 +92,14 @@ def spread_channels(model, seed: int = 0) -> list[tuple[str, int]]:
     return sorted(units, key=lambda u: model.layer(u[0]).depth)
 
 
-def run_study(model, units, names, batch, index, size):
+def run_study(model, units, names, batch, index, size, only=None):
+    """`only`: the indices of the batches to run (the others are left to other processes,
+    merged afterwards with --merge)."""
     rows = {name: {"seconds": 0.0, "cpu_seconds": 0.0, "per_unit": {}} for name in names}
     chunks = [units[i : i + batch] for i in range(0, len(units), batch)]
     for b, chunk in enumerate(chunks):
+        if only is not None and b not in only:
+            continue
         order = names[b % len(names):] + names[: b % len(names)]  # rotate
         for name in order:
             settings = CANDIDATES[name]
@@ -408,6 +412,10 @@ def main() -> int:
         "each other ran 10-20x slower than one)",
     )
     ap.add_argument("--name", default="recipe-cpu")
+    ap.add_argument("--batches", default=None,
+                    help="run only these batches (comma-separated indices) into a part file")
+    ap.add_argument("--merge", default=None,
+                    help="comma-separated part files: build the report from them")
     ap.add_argument("--gpu-checks", default=None, metavar="CANDIDATE",
                     help="every GPU check at once with this candidate's recipe (--device cuda "
                     "--batch 64)")
@@ -450,10 +458,37 @@ def main() -> int:
         config = SimpleNamespace(dataset=Path(args.dataset), cache_dir=Path(args.cache))
         layers = sorted({u[0] for u in spread_channels(model)})
         index = ds.load_or_scan(config, model, layers, top_k=8, progress=False)
-    rows = run_study(model, units, names, args.batch, index, args.size)
+    only = [int(b) for b in args.batches.split(",")] if args.batches else None
+    rows = run_study(model, units, names, args.batch, index, args.size, only)
+    if only is not None:
+        kept = [u for b, i in enumerate(range(0, len(units), args.batch)) if b in only
+                for u in units[i : i + args.batch]]
+        part = {"units": kept, "rows": rows, "command": "python " + " ".join(sys.argv),
+                "load_before": load_before, "load_after": os.getloadavg()[0]}
+        path = Path(args.out) / f"{args.name}.part-{'-'.join(map(str, only))}.json"
+        path.write_text(json.dumps(part) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+        return 0
+    if args.merge:
+        units, rows, commands, loads = [], {}, [], []
+        for path in args.merge.split(","):
+            part = json.loads(Path(path).read_text(encoding="utf-8"))
+            units += [tuple(u) for u in part["units"]]
+            commands.append(part["command"])
+            loads += [part["load_before"], part["load_after"]]
+            for name, row in part["rows"].items():
+                into = rows.setdefault(name, {"seconds": 0.0, "cpu_seconds": 0.0, "per_unit": {}})
+                into["seconds"] += row["seconds"]
+                into["cpu_seconds"] += row["cpu_seconds"]
+                into["per_unit"].update(row["per_unit"])
+        names = list(rows)
+        load_before, load_after = min(loads), max(loads)
+    else:
+        load_after = os.getloadavg()[0]
+        commands = []
     summary = summarize(rows, units)
     report = {
-        "command": "python " + " ".join(sys.argv),
+        "command": " && ".join(commands) if commands else "python " + " ".join(sys.argv),
         "device": str(model.device),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__,
@@ -461,7 +496,7 @@ def main() -> int:
         "channels": len(units), "units": units, "batch": args.batch, "size": args.size,
         "steps": {n: CANDIDATES[n].steps for n in names},
         "recipes": {n: describe(CANDIDATES[n]) for n in names},
-        "load_before": load_before, "load_after": os.getloadavg()[0],
+        "load_before": load_before, "load_after": load_after,
         "summary": summary, "rows": rows,
     }
     out = Path(args.out)

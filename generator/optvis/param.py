@@ -3,8 +3,9 @@
 - `pixel`: one value per pixel and channel.
 - `fourier`: a real 2-D spectrum scaled by 1/f^decay, so every frequency moves at a similar rate.
   The default decay is 1.5 rather than lucid's 1.0, with half lucid's learning rate (0.025, the
-  constant rate before the recipe study; `optvis.recipe` now schedules it): on EfficientNet-Lite0 at 256 steps this cut the share of high-frequency
-  energy from 0.15 to 0.06 at 97% of the activation and no clipped pixels, damping the
+  constant rate before the recipe study; `optvis.recipe` now schedules the rate): on
+  EfficientNet-Lite0 at 256 steps this cut the share of high-frequency energy from 0.15 to
+  0.06 at 97% of the activation and no clipped pixels, damping the
   checkerboard that the strided depthwise convolutions imprint (at lr 0.05, decay 1.5 saturated
   1-2% of the pixels of deep channels).
 - `maco`: MACO (Fel et al. 2023): only the phase of the spectrum is optimized; its magnitude is
