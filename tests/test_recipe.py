@@ -28,8 +28,8 @@ OBJECTIVES = {
     "regularized": O.channel("blocks.2.1", 7) - 2.0 * O.l1() - 1.0 * O.total_variation(),
 }
 
-# the default recipe, short: a warm-up, the coarse phase, then the cosine decay at full size
-FEW = RenderSettings(size=48, steps=16, recipe=dataclasses.replace(Recipe(), coarse=0.25))
+# the default recipe, short: a warm-up, then the cosine decay
+FEW = RenderSettings(size=48, steps=16)
 
 
 def test_the_default_recipe_is_not_the_old_one():
