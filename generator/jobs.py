@@ -3,7 +3,8 @@
 A `VisJob` is everything that determines a visualization's pixels: the model and a digest of its
 weights, one objective per image (one image for most figures, several for a diversity set or an
 interpolation row, which then form one group in the batch), parameterization, transforms, steps,
-snapshot steps, sizes, learning rate and seed. Its `key` hashes the canonical JSON of the spec
+snapshot steps, sizes, learning rate, the optimizer recipe (schedule, optimizer, coarse-to-fine,
+early stop), the network's precision and seed. Its `key` hashes the canonical JSON of the spec
 together with `FORMAT_VERSION`; change any field and the key changes.
 
 The planner (`plan_batches`) packs jobs with equal `batch_signature()` into `Batch`es of at most
@@ -23,6 +24,7 @@ from typing import Any
 
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
+from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe
 from generator.optvis.render import RenderResult, RenderSettings
 from generator.optvis.transforms import TransformSpec
 
@@ -40,12 +42,14 @@ class VisJob:
     objectives: tuple[Objective, ...]
     param: ParamSpec = field(default_factory=ParamSpec)
     transforms: TransformSpec = field(default_factory=TransformSpec)
-    steps: int = 256
+    steps: int = DEFAULT_STEPS
     size: int = 128
     input_size: int | None = None
-    lr: float = 0.025
+    lr: float = DEFAULT_LR
     seed: int = 0
     snapshot_steps: tuple[int, ...] = ()
+    recipe: Recipe = field(default_factory=Recipe)
+    precision: str = "fp32"
 
     @property
     def n_images(self) -> int:
@@ -60,7 +64,7 @@ class VisJob:
         return RenderSettings(
             size=self.size, steps=self.steps, lr=self.lr, param=self.param,
             transforms=self.transforms, snapshot_steps=self.snapshot_steps,
-            input_size=self.input_size,
+            input_size=self.input_size, recipe=self.recipe, precision=self.precision,
         )
 
     def batch_signature(self) -> str:
@@ -86,6 +90,8 @@ class VisJob:
             "lr": self.lr,
             "seed": self.seed,
             "snapshot_steps": list(self.snapshot_steps),
+            "recipe": asdict(self.recipe),
+            "precision": self.precision,
         }
 
     @classmethod
@@ -106,6 +112,9 @@ class VisJob:
             lr=data["lr"],
             seed=data["seed"],
             snapshot_steps=tuple(data["snapshot_steps"]),
+            # a spec written before recipes were recorded ran the constant-rate Adam recipe
+            recipe=Recipe(**data["recipe"]) if "recipe" in data else Recipe.legacy(),
+            precision=data.get("precision", "fp32"),
         )
 
     @cached_property
@@ -169,6 +178,8 @@ class Batch:
                 history=result.history[:, part],
                 final=result.final[part],
                 seconds=result.seconds * job.n_images / self.n_images,
+                stopped_at=None if result.stopped_at is None else result.stopped_at[part],
+                accel=result.accel,
             ))
             start += job.n_images
         return parts

@@ -16,6 +16,7 @@ from generator.jobs import (
 )
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
+from generator.optvis.recipe import Recipe
 from generator.optvis.render import RenderResult
 from generator.optvis.transforms import TransformSpec
 
@@ -44,6 +45,8 @@ def _variants() -> dict[str, VisJob]:
         "lr": r(BASE, lr=0.051),
         "seed": r(BASE, seed=1),
         "snapshot_steps": r(BASE, snapshot_steps=(8,)),
+        "recipe": r(BASE, recipe=Recipe.legacy()),
+        "precision": r(BASE, precision="bf16"),
     }
     nested = {
         "objective layer": r(BASE, objectives=(obj.channel("blocks.1.1", 3),)),
@@ -69,6 +72,12 @@ def _variants() -> dict[str, VisJob]:
             )
             for f in dataclasses.fields(TransformSpec)
         },
+        **{
+            f"recipe.{f.name}": r(
+                BASE, recipe=r(BASE.recipe, **{f.name: _other(getattr(BASE.recipe, f.name))})
+            )
+            for f in dataclasses.fields(Recipe)
+        },
     }
     return {**top, **nested}
 
@@ -77,11 +86,17 @@ def _other(value: object) -> object:
     """A different value of the same type (defaults may change; the test must not)."""
     if isinstance(value, bool):
         return not value
+    if isinstance(value, float) and 0 <= value <= 1:  # fractions of the steps, of the rate
+        return value + 0.05 if value <= 0.45 else value - 0.05
     if isinstance(value, (int, float)):
         return value + 1
     if isinstance(value, tuple):
         return (*value, 2.0)
-    return {"fourier": "pixel", "pixel": "fourier"}[value]
+    return {
+        "fourier": "pixel", "pixel": "fourier", "maco": "fourier",
+        "adam": "nadam", "nadam": "adam",
+        "cosine": "step", "step": "constant", "constant": "cosine",
+    }[value]
 
 
 def test_every_field_is_varied():

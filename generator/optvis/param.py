@@ -2,11 +2,15 @@
 
 - `pixel`: one value per pixel and channel.
 - `fourier`: a real 2-D spectrum scaled by 1/f^decay, so every frequency moves at a similar rate.
-  The default decay is 1.5 rather than lucid's 1.0, with half lucid's learning rate (0.025, in
-  `RenderSettings`): on EfficientNet-Lite0 at 256 steps this cut the share of high-frequency
-  energy from 0.15 to 0.06 at 97% of the activation and no clipped pixels, damping the
+  The default decay is 1.5 rather than lucid's 1.0, with half lucid's learning rate (0.025, the
+  constant rate before the recipe study; `optvis.recipe` now schedules the rate): on
+  EfficientNet-Lite0 at 256 steps this cut the share of high-frequency energy from 0.15 to
+  0.06 at 97% of the activation and no clipped pixels, damping the
   checkerboard that the strided depthwise convolutions imprint (at lr 0.05, decay 1.5 saturated
   1-2% of the pixels of deep channels).
+- `maco`: MACO (Fel et al. 2023): only the phase of the spectrum is optimized; its magnitude is
+  the average natural-image magnitude (`optvis.spectrum`, a small table shipped with featvis).
+  Phases start uniform in [-pi, pi), so the first image is already noise with a photo's spectrum.
 - `decorrelate`: channels live in a decorrelated colour basis (the square root of ImageNet's colour
   correlation matrix) before the sigmoid maps everything to [0, 1].
 - `shared`: low-resolution components shared by the images of one group (aligned interpolation);
@@ -18,6 +22,7 @@ where it would start alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -26,16 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from generator.optvis.basis import COLOR_CORRELATION_NORMALIZED, rfft2d_freqs
 from generator.optvis.seeding import generator
+from generator.optvis.spectrum import magnitude
 
-PARAM_KINDS = ("pixel", "fourier")
-
-# Square root of ImageNet's colour correlation matrix (from its SVD), as used by lucid.
-COLOR_CORRELATION_SVD_SQRT = torch.tensor(
-    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]]
-)
-_MAX_NORM = COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
-COLOR_CORRELATION_NORMALIZED = COLOR_CORRELATION_SVD_SQRT / _MAX_NORM
+PARAM_KINDS = ("pixel", "fourier", "maco")
 
 # (downsampling factor, ends): ends=2 components are lerped from the first to the last image.
 SHARED_COMPONENTS = ((2, 1), (4, 1), (8, 1), (8, 2), (16, 1), (16, 2))
@@ -43,7 +43,7 @@ SHARED_COMPONENTS = ((2, 1), (4, 1), (8, 1), (8, 2), (16, 1), (16, 2))
 
 @dataclass(frozen=True)
 class ParamSpec:
-    kind: Literal["pixel", "fourier"] = "fourier"
+    kind: Literal["pixel", "fourier", "maco"] = "fourier"
     decorrelate: bool = True
     decay: float = 1.5
     sd: float = 0.01
@@ -54,12 +54,6 @@ class ParamSpec:
             raise ValueError(
                 f"unknown parameterization '{self.kind}' (valid: {', '.join(PARAM_KINDS)})"
             )
-
-
-def rfft2d_freqs(h: int, w: int) -> torch.Tensor:
-    fy = torch.fft.fftfreq(h)[:, None]
-    fx = torch.fft.rfftfreq(w)[None, :]
-    return torch.sqrt(fx * fx + fy * fy)
 
 
 class ImageParam(nn.Module):
@@ -88,9 +82,16 @@ class ImageParam(nn.Module):
             # 1/f^decay, and the 1/4 that keeps the image's spread near lucid's, in one factor
             scale = 0.25 / torch.clamp(freqs, min=1.0 / size) ** spec.decay
             self.register_buffer("scale", scale[None, None, :, :, None].to(device))
+        elif spec.kind == "maco":
+            h, w = size, size // 2 + 1
+            init = torch.stack(
+                [(torch.rand(3, h, w, generator=g) * 2 - 1) * math.pi for g in gens]
+            )
+            self.register_buffer("scale", magnitude(size)[None].to(device))
         else:
             init = torch.stack([torch.randn(3, size, size, generator=g) for g in gens]) * spec.sd
         self.values = nn.Parameter(init.to(device))
+        self._lowpassed: dict[float, torch.Tensor] = {}
         self.register_buffer("color", COLOR_CORRELATION_NORMALIZED.to(device))
         self._init_shared(spec, seeds, groups, device)
 
@@ -138,17 +139,33 @@ class ImageParam(nn.Module):
             )
         return total
 
-    def raw(self) -> torch.Tensor:
-        """Images in the unconstrained (pre-sigmoid, decorrelated) space."""
+    def _lowpass(self, cutoff: float | None) -> torch.Tensor:
+        """The frequency scale with frequencies above `cutoff` (cycles/pixel) at zero."""
+        if cutoff is None or self.spec.kind == "pixel":
+            return self.scale
+        cached = self._lowpassed.get(cutoff)
+        if cached is None:
+            keep = rfft2d_freqs(self.size, self.size) <= cutoff
+            shape = (1, 1, *keep.shape, 1) if self.spec.kind == "fourier" else (1, 1, *keep.shape)
+            cached = self._lowpassed[cutoff] = self.scale * keep.view(shape).to(self.scale.device)
+        return cached
+
+    def raw(self, lowpass: float | None = None) -> torch.Tensor:
+        """Images in the unconstrained (pre-sigmoid, decorrelated) space; `lowpass`: hold the
+        frequencies above it (cycles/pixel) at zero (Fourier and MACO images)."""
+        size = (self.size, self.size)
         if self.spec.kind == "fourier":
-            spectrum = torch.view_as_complex(self.scale * self.values)
-            image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
+            spectrum = torch.view_as_complex(self._lowpass(lowpass) * self.values)
+            image = torch.fft.irfft2(spectrum, s=size, norm="ortho")
+        elif self.spec.kind == "maco":
+            spectrum = torch.polar(self._lowpass(lowpass).expand_as(self.values), self.values)
+            image = torch.fft.irfft2(spectrum, s=size, norm="ortho")
         else:
             image = self.values
         return image + self._shared_sum()
 
-    def forward(self) -> torch.Tensor:
-        image = self.raw()
+    def forward(self, lowpass: float | None = None) -> torch.Tensor:
+        image = self.raw(lowpass)
         if self.spec.decorrelate:
             # colour mixing as a 1x1 convolution: one kernel, no permuted copies
             image = F.conv2d(image, self.color[:, :, None, None])

@@ -18,18 +18,27 @@ import torch
 from generator.models.base import LoadedModel, capture
 from generator.optvis.objectives import CompiledObjectives, Objective
 from generator.optvis.param import ImageParam, ParamSpec
+from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe, make_optimizer
+from generator.optvis.steps import PRECISIONS, StepParts, resolve_accel, run_steps
 from generator.optvis.transforms import RandomTransform, TransformSpec, resize_for_model
 
 
 @dataclass(frozen=True)
 class RenderSettings:
     size: int = 128
-    steps: int = 256
-    lr: float = 0.025
+    steps: int = DEFAULT_STEPS
+    lr: float = DEFAULT_LR
     param: ParamSpec = field(default_factory=ParamSpec)
     transforms: TransformSpec = field(default_factory=TransformSpec)
     snapshot_steps: tuple[int, ...] = ()
     input_size: int | None = None  # what the model sees; None = `size`
+    recipe: Recipe = field(default_factory=Recipe)  # schedule, optimizer, coarse-to-fine, stop
+    precision: str = "fp32"  # "bf16": the network under bfloat16 autocast
+    accel: str = "auto"  # engine only (same pictures): "graph" = CUDA graphs, auto on CUDA
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision '{self.precision}' (valid: fp32, bf16)")
 
     @property
     def model_input(self) -> int:
@@ -43,6 +52,8 @@ class RenderResult:
     history: torch.Tensor  # (steps, n): objective under transforms at every step
     final: torch.Tensor  # (n,): objective of the final image, untransformed
     seconds: float = 0.0
+    stopped_at: torch.Tensor | None = None  # (n,): step count where each image stopped
+    accel: str = "eager"  # how the steps ran: "eager" or "graph"
 
 
 class _StopForward(Exception):
@@ -67,10 +78,19 @@ def truncated_forward(
             handle = modules[paths[-1]].register_forward_hook(stop)
         try:
 
+            norm: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
             def run(x: torch.Tensor) -> torch.Tensor | None:
                 store.clear()
+                key = (x.device, x.dtype)
+                if key not in norm:  # model.preprocess's constants, made once (not every step)
+                    norm[key] = tuple(  # type: ignore[assignment]
+                        torch.tensor(v, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+                        for v in (model.mean, model.std)
+                    )
+                mean, std = norm[key]
                 try:
-                    return model.net(model.preprocess(x))
+                    return model.net((x - mean) / std)
                 except _StopForward:
                     return None
 
@@ -119,8 +139,11 @@ def render(
             model.layer(layer)
     device = model.device
     param = ImageParam(settings.param, settings.size, seeds, groups, device)
-    # fused on a GPU: one kernel for the whole update (the CPU keeps the default implementation)
-    optimizer = torch.optim.Adam(param.parameters(), lr=settings.lr, fused=device.type == "cuda")
+    accel = resolve_accel(settings.accel, device)
+    optimizer = make_optimizer(
+        settings.recipe, list(param.parameters()), settings.lr, device,
+        capturable=accel == "graph" and device.type == "cuda",
+    )
     # The images of one group (a diversity set, an interpolation row) see the same transforms,
     # drawn from the group's first seed, so terms that compare them compare aligned views.
     first_seed: dict[int, int] = {}
@@ -142,23 +165,31 @@ def render(
     history = torch.zeros(settings.steps, n, device=device)
     snapshots: dict[int, torch.Tensor] = {}
     wanted = set(settings.snapshot_steps)
+
+    def snapshot(done: int) -> None:
+        if done in wanted:
+            with torch.no_grad():
+                snapshots[done] = param()  # to the host at the end, like the history
+
     with truncated_forward(model, sorted(compiled.layers), full=compiled.needs_logits) as (
         acts,
         run,
     ):
-        for step in range(settings.steps):
-            optimizer.zero_grad(set_to_none=True)
-            images = param()
-            logits = run(transform(images, step))
-            values = compiled.evaluate(acts, logits, images)
-            (-values.sum()).backward()
-            optimizer.step()
-            history[step] = values.detach()
-            if step + 1 in wanted:
-                with torch.no_grad():
-                    snapshots[step + 1] = param()  # to the host at the end, like the history
+        parts = StepParts(
+            param, optimizer, transform, compiled, run, acts, settings.model_input,
+            settings.precision, model.net,
+        )
+        outcome = run_steps(
+            parts, settings.recipe, settings.steps, settings.lr, history,
+            groups=groups if groups is not None else list(range(n)), accel=accel,
+            on_step=snapshot,
+        )
         with torch.no_grad():
             images = param()
+            for step in wanted - set(snapshots) - {0}:  # after an early stop: the final image
+                if step > settings.steps:
+                    continue
+                snapshots[step] = images
             logits = run(resize_for_model(images, settings.model_input))
             final = compiled.evaluate(acts, logits, images).cpu()
     if 0 in wanted:
@@ -171,4 +202,6 @@ def render(
         history=history.cpu(),
         final=final,
         seconds=time.perf_counter() - start,
+        stopped_at=outcome.stopped_at,
+        accel=outcome.accel_used,
     )

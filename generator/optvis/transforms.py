@@ -94,12 +94,20 @@ class RandomTransform:
         return theta
 
     def __call__(self, images: torch.Tensor, step: int) -> torch.Tensor:
-        if self.identity:
-            return resize_for_model(images, self.out_size)
-        theta = self.thetas[step]
-        grid = F.affine_grid(
-            theta, [images.shape[0], 3, self.out_size, self.out_size], align_corners=False
-        )
+        return self.apply(images, self.theta(step), self.out_size)
+
+    def theta(self, step: int) -> torch.Tensor | None:
+        """Step `step`'s affine maps, (n, 2, 3); None for the identity."""
+        return None if self.identity else self.thetas[step]
+
+    def apply(
+        self, images: torch.Tensor, theta: torch.Tensor | None, out_size: int
+    ) -> torch.Tensor:
+        """`images` warped by `theta` and sampled at `out_size` (the coarse phase asks for less
+        than the model's input size)."""
+        if theta is None:
+            return resize_for_model(images, out_size)
+        grid = F.affine_grid(theta, [images.shape[0], 3, out_size, out_size], align_corners=False)
         return (
             F.grid_sample(
                 images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False

@@ -1,0 +1,196 @@
+"""The optimizer recipe: which optimizer, how the learning rate moves, coarse-to-fine, early stop.
+
+A `Recipe` is a frozen spec that travels inside `RenderSettings` (and a job's key). With the
+step count and the peak learning rate it decides, for every step, the learning rate
+(`lr_at`), the model-input size and the low-pass cutoff of the Fourier image (`phase_at`), and
+whether an image has plateaued (`plateaued`). `Recipe.legacy()` is the recipe used before the
+study in benchmarks/README.md ("The recipe"): Adam at a constant rate.
+
+`RANGES` is the table of valid values for the options a site or a figure may set (steps, lr,
+schedule, ...); `check_option` turns a bad value into a one-line `FeatvisError` naming where it
+stood and the valid range, so the config schema and the figure options share one table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from generator.core.errors import FeatvisError
+
+# The default recipe: Adam at a constant 0.025 for 256 steps. The study in benchmarks/README.md
+# ("The recipe") found no candidate that reaches its pictures in half the time at the quality
+# bars (>= 0.97x its median objective, no lower pattern agreement); its best, NAdam with 128
+# steps and a cosine schedule (`Recipe.nadam()`, peak lr 0.05), reached 0.94x in a screen of 8
+# channels and stays an option until a 24-channel confirmation says otherwise.
+DEFAULT_STEPS = 256
+DEFAULT_LR = 0.025
+NADAM_STEPS = 128
+NADAM_LR = 0.05
+
+OPTIMIZERS = ("adam", "nadam")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Valid values of one recipe option: numbers in [low, high], or one of `choices`."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        name = "an integer" if self.kind is int else "a number"
+        return f"{name} from {self.low:g} to {self.high:g}"
+
+    def accepts(self, value: Any) -> bool:
+        if self.choices:
+            return isinstance(value, str) and value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.kind is int and not isinstance(value, int):
+            return False
+        assert self.low is not None and self.high is not None
+        return math.isfinite(value) and self.low <= value <= self.high
+
+
+# The options a site.toml or a figure may set, with their valid values.
+RANGES: dict[str, Range] = {
+    "steps": Range(int, 1, 4096),
+    "lr": Range(float, 1e-4, 1.0),
+    "schedule": Range(str, choices=SCHEDULES),
+    "optimizer": Range(str, choices=OPTIMIZERS),
+    "warmup": Range(float, 0.0, 0.5),
+    "final_lr": Range(float, 0.0, 1.0),
+    "coarse": Range(float, 0.0, 0.9),
+    "coarse_scale": Range(float, 0.25, 1.0),
+    "patience": Range(int, 0, 4096),
+    "min_gain": Range(float, 0.0, 1.0),
+}
+
+
+def check_option(key: str, value: Any, where: str = "recipe") -> Any:
+    """`value` if it is valid for `key`, else a one-line FeatvisError with the valid range."""
+    valid = RANGES.get(key)
+    if valid is None:
+        raise FeatvisError(
+            f"{where}: unknown recipe option '{key}' (valid: {', '.join(RANGES)})"
+        )
+    if not valid.accepts(value):
+        raise FeatvisError(f"{where}: '{key}' must be {valid.describe()}, not {value!r}")
+    return float(value) if valid.kind is float else value
+
+
+def check_options(options: Mapping[str, Any], where: str = "recipe") -> dict[str, Any]:
+    """Every option of `options` checked (see `check_option`), in order."""
+    return {key: check_option(key, value, where) for key, value in options.items()}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What one step does besides the update: the model's input size and the Fourier cutoff."""
+
+    input_scale: float = 1.0
+    lowpass: float | None = None  # cycles/pixel above which the Fourier image is held at zero
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How `steps` steps at peak rate `lr` are spent (see the module docstring).
+
+    - `optimizer`: Adam or NAdam.
+    - `schedule`: `constant`; `cosine` from the peak down to `final_lr` x peak; `step`: the peak
+      until two thirds of the steps, then `final_lr` x peak. `warmup`: the first fraction of the
+      steps ramps linearly up to the peak.
+    - `coarse`: the first fraction of the steps shows the model the image at `coarse_scale` of
+      its input size, with the Fourier image's frequencies above that size's Nyquist limit held
+      at zero (low frequencies first, then the whole image).
+    - `patience`: when > 0, an image (a whole group) stops once the mean objective of its last
+      `patience` steps gained less than `min_gain` (relative) over the `patience` steps before;
+      its parameters are frozen from then on and a batch whose images have all stopped ends.
+    """
+
+    optimizer: Literal["adam", "nadam"] = "adam"
+    schedule: Literal["constant", "cosine", "step"] = "constant"
+    warmup: float = 0.0
+    final_lr: float = 1.0
+    coarse: float = 0.0
+    coarse_scale: float = 0.5
+    patience: int = 0
+    min_gain: float = 0.005
+
+    def __post_init__(self) -> None:
+        for key in RANGES:
+            if hasattr(self, key):
+                check_option(key, getattr(self, key))
+
+    @classmethod
+    def legacy(cls) -> Recipe:
+        """Adam at a constant rate, full resolution, no early stop: the recipe before the study
+        and still the default, run with 256 steps at lr 0.025."""
+        return cls()
+
+    @classmethod
+    def nadam(cls) -> Recipe:
+        """The study's best candidate: NAdam, a 10 % warm-up to the peak rate, cosine decay to
+        5 % of it; run with `NADAM_STEPS` steps at `NADAM_LR`."""
+        return cls(optimizer="nadam", schedule="cosine", warmup=0.1, final_lr=0.05)
+
+    # -- per step ---------------------------------------------------------------------------
+    def lr_at(self, step: int, steps: int, peak: float) -> float:
+        """The learning rate of step `step` (0-based) of `steps`."""
+        warm = round(self.warmup * steps)
+        if step < warm:
+            return peak * (step + 1) / warm
+        if self.schedule == "constant":
+            return peak
+        t = (step - warm) / max(steps - warm - 1, 1)
+        if self.schedule == "step":
+            return peak if step < round(2 * steps / 3) else peak * self.final_lr
+        return peak * (self.final_lr + (1 - self.final_lr) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def lrs(self, steps: int, peak: float) -> list[float]:
+        return [self.lr_at(s, steps, peak) for s in range(steps)]
+
+    def coarse_steps(self, steps: int) -> int:
+        return round(self.coarse * steps) if self.coarse_scale < 1.0 else 0
+
+    def phase_at(self, step: int, steps: int) -> Phase:
+        if step < self.coarse_steps(steps):
+            return Phase(self.coarse_scale, 0.5 * self.coarse_scale)
+        return Phase()
+
+    def plateaued(self, history: torch.Tensor, step: int) -> torch.Tensor | None:
+        """After step `step` (0-based), per image: has its objective plateaued? None: not a
+        checking step. `history` is (steps, n); only its rows up to `step` are read."""
+        p, done = self.patience, step + 1
+        if p <= 0 or done % p or done < 2 * p:
+            return None
+        recent = history[done - p : done].mean(dim=0)
+        before = history[done - 2 * p : done - p].mean(dim=0)
+        return (recent - before) < self.min_gain * before.abs().clamp(min=1e-6)
+
+
+def make_optimizer(
+    recipe: Recipe,
+    params: list[torch.Tensor],
+    lr: float,
+    device: torch.device,
+    *,
+    capturable: bool = False,
+) -> torch.optim.Optimizer:
+    """Adam (fused on a GPU: one kernel for the whole update) or NAdam (foreach on a GPU).
+    `capturable` (CUDA graphs): the learning rate is a device tensor the loop refills."""
+    cuda = device.type == "cuda"
+    rate: float | torch.Tensor = torch.tensor(lr, device=device) if capturable else lr
+    if recipe.optimizer == "nadam":
+        return torch.optim.NAdam(params, lr=rate, foreach=cuda, capturable=capturable)
+    return torch.optim.Adam(params, lr=rate, fused=cuda, capturable=capturable)
