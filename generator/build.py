@@ -13,15 +13,12 @@ site on 127.0.0.1; `clean` removes the site (and with --all, the cache).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import http.server
-import os
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +26,11 @@ from typing import Any
 from generator.check import check_site, report
 from generator.config import Preset, SiteConfig
 from generator.content import Page, load_pages
+from generator.core.lock import site_lock
+from generator.core.publish import MARKER as OUTPUT_MARKER
+from generator.core.publish import publish, removable, remove_site, staging, sweep
 from generator.errors import FeatvisError
 from generator.figures import FigureContext, page_figures
-
-OUTPUT_MARKER = ".featvis-site"  # marks a folder featvis built, so clean/publish never eat others
 
 
 @dataclass
@@ -97,6 +95,23 @@ def build_site(
     log: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Build (or with compute=False, render from the cache) and publish the site."""
+    say = log or functools.partial(_say, quiet=quiet)
+    start = time.perf_counter()
+    _check_output_dir(config)
+    with site_lock(config.output_dir, say=say):
+        sweep(config.output_dir, say=say)
+        return _build_locked(config, compute, preset, force, quiet, say, start)
+
+
+def _build_locked(
+    config: SiteConfig,
+    compute: bool,
+    preset: Preset | None,
+    force: bool,
+    quiet: bool,
+    say: Callable[[str], None],
+    start: float,
+) -> BuildReport:
     from generator.artifacts import ArtifactStore
     from generator.device import resolve_device
     from generator.models import load_model
@@ -104,9 +119,6 @@ def build_site(
     from generator.plan import explorer_jobs, plan_site
     from generator.site import MissingVisualizations, SiteRenderer
 
-    say = log or functools.partial(_say, quiet=quiet)
-    start = time.perf_counter()
-    _check_output_dir(config)
     load_pages(config)  # the articles first: their errors need no model
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
@@ -135,7 +147,7 @@ def build_site(
     plan = plan_site(config, model, preset, store=store, dataset=dataset)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-    with _staging(config.output_dir) as tmp:
+    with staging(config.output_dir) as tmp:
         try:
             result = SiteRenderer(
                 config,
@@ -159,10 +171,9 @@ def build_site(
                 f"the built site has {len(problems)} problems (listed above); "
                 f"{config.output_dir} unchanged"
             )
-        (tmp / OUTPUT_MARKER).write_text(
-            "built by featvis; `featvis clean` removes this folder\n", encoding="utf-8"
-        )
-        publish(tmp, config.output_dir)
+        kept = publish(tmp, config.output_dir).line()
+        if kept:
+            say(kept)
     files = sum(1 for p in config.output_dir.rglob("*") if p.is_file())
     return BuildReport(
         output=config.output_dir,
@@ -174,35 +185,6 @@ def build_site(
         preset=preset.name,
         device=device_label(device),
     )
-
-
-@contextlib.contextmanager
-def _staging(output: Path) -> Iterator[Path]:
-    """A fresh folder beside `output` (same filesystem, so publishing is a rename)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def publish(tmp: Path, output: Path) -> None:
-    """Swap `tmp` into `output`: the old site is renamed aside, the new one renamed in, the old
-    one removed. A reader sees the old site or the new one, never a mixture."""
-    old = None
-    if output.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
-        os.rename(output, old / "site")
-    try:
-        os.rename(tmp, output)
-    except OSError:
-        if old is not None:
-            os.rename(old / "site", output)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 # Commands ----------------------------------------------------------------------------------
@@ -264,24 +246,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove the built site (and with --all, the cache): everything is checked first, so a
+    refusal removes nothing. Files a person put into the site folder are kept and named."""
+    from generator.artifacts import FORMAT_FILE
     from generator.pipeline import config_from_args
 
     config = config_from_args(args)
-    out = config.output_dir
-    removed = []
-    if out.is_dir():
-        if any(out.iterdir()) and not (out / OUTPUT_MARKER).exists():
-            raise FeatvisError(
-                f"{out}: not a folder featvis built (no {OUTPUT_MARKER}); not removing it"
-            )
-        shutil.rmtree(out)
-        removed.append(str(out))
-    if getattr(args, "all", False) and config.cache_dir.is_dir():
-        from generator.artifacts import FORMAT_FILE
-
-        if any(config.cache_dir.iterdir()) and not (config.cache_dir / FORMAT_FILE).exists():
-            raise FeatvisError(f"{config.cache_dir}: not a featvis cache; not removing it")
-        shutil.rmtree(config.cache_dir)
-        removed.append(str(config.cache_dir))
+    out, cache = config.output_dir, config.cache_dir
+    with site_lock(out, say=_say):
+        sweep(out, say=_say)
+        site = removable(out)
+        wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
+        if wipe_cache and any(cache.iterdir()) and not (cache / FORMAT_FILE).exists():
+            raise FeatvisError(f"{cache}: not a featvis cache; nothing removed")
+        removed = []
+        if site is not None:
+            kept = remove_site(site)
+            removed.append(str(out))
+            if kept:
+                _say(kept)
+        if wipe_cache:
+            shutil.rmtree(cache)
+            removed.append(str(cache))
     print(f"featvis: removed {', '.join(removed)}" if removed else "featvis: nothing to remove")
     return 0

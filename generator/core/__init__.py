@@ -1,0 +1,1 @@
+"""The base layer: errors, devices, atomic writes and publishing, locks."""
