@@ -115,7 +115,7 @@ def _build_locked(
     from generator.artifacts import ArtifactStore
     from generator.device import resolve_device
     from generator.models import load_model
-    from generator.pipeline import compute_site, device_label, site_dataset
+    from generator.pipeline import compute_site, device_label, probe_model, site_dataset
     from generator.plan import explorer_jobs, plan_site
     from generator.site import MissingVisualizations, SiteRenderer
 
@@ -124,6 +124,7 @@ def _build_locked(
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
     model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
+    probe_model(model, str(config.weights or ""))
     pages = read_site(config, model)
     dataset = site_dataset(config, model, quiet=quiet, pages=pages)
     computed = 0
@@ -164,7 +165,7 @@ def _build_locked(
             for line in exc.report():
                 print(line, file=sys.stderr)
             raise
-        problems = check_site(tmp)
+        problems = check_site(tmp, {p.url: (str(p.source), p.path) for p in pages})
         if problems:
             report(problems)
             raise FeatvisError(

@@ -53,6 +53,7 @@ class SiteConfig:
     batch_size: int | None = None
     explorer_layers: tuple[str, ...] | None = None  # None: every layer
     dataset_top_k: int = 8
+    unsafe_html: bool = False  # True: raw HTML in articles passes through (default: escaped)
     source: Path | None = None  # the site.toml read, if any
 
     def preset_for(self, device_type: str) -> Preset:
@@ -71,8 +72,14 @@ class SiteConfig:
         ):
             if key in changes:
                 changes[key] = _resolve(Path.cwd(), changes[key])
-        if "preset" in changes:
-            _check_choice("preset", changes["preset"], PRESETS, self.source)
+        if "preset" in changes and changes["preset"] not in PRESETS:
+            raise FeatvisError(
+                f"--preset: '{changes['preset']}' is not known "
+                f"({choices_hint(changes['preset'], PRESETS)})"
+            )
+        for key in RANGES:
+            if key in changes:
+                check_range(key, changes[key], FLAGS[key])
         return dataclasses.replace(self, **changes)
 
 
@@ -92,7 +99,23 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "batch_size": int,
     "explorer_layers": list,
     "dataset_top_k": int,
+    "unsafe_html": bool,
 }
+# Inclusive ranges of the whole-number keys, checked for site.toml and the flags alike.
+RANGES: dict[str, tuple[int, int]] = {
+    "seed": (0, 2**63 - 1),
+    "dataset_top_k": (1, 1000),
+    "batch_size": (1, 4096),
+}
+FLAGS = {"seed": "--seed", "batch_size": "--batch-size", "dataset_top_k": "dataset_top_k"}
+
+
+def check_range(key: str, value: int, where: str) -> None:
+    """`value` of `key` within RANGES[key], else a FeatvisError naming `where` (file:line, flag)."""
+    lo, hi = RANGES[key]
+    if not lo <= value <= hi:
+        shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}..."
+        raise FeatvisError(f"{where}: '{key}' must be a whole number {lo}..{hi}, not {shown}")
 _PATHS = ("weights", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir")
 
 
@@ -137,7 +160,13 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     path = Path(path).resolve()
     if not path.is_file():
         raise FeatvisError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise FeatvisError(f"{path}:{line}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise FeatvisError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -148,12 +177,13 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     for key, value in site.items():
         if key not in _TYPES:
             raise FeatvisError(
-                f"{_where(path, text, key)}: unknown key '{key}' ({choices_hint(key, _TYPES)})"
+                f"{_where(path, text, key)}: unknown key '{key[:40]}' ({choices_hint(key, _TYPES)})"
             )
-        if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, _TYPES[key]) or is_bool != (_TYPES[key] is bool):
             kind = _TYPES[key].__name__  # type: ignore[union-attr]
             raise FeatvisError(
-                f"{_where(path, text, key)}: '{key}' must be a {kind}, not {value!r}"
+                f"{_where(path, text, key)}: '{key}' must be a {kind}, not {repr(value)[:60]}"
             )
         values[key] = value
     base = path.parent
@@ -164,9 +194,12 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
         _check_choice("preset", values["preset"], PRESETS, path, text)
     if "explorer_layers" in values:
         values["explorer_layers"] = tuple(str(v) for v in values["explorer_layers"])
-    for key in ("seed", "dataset_top_k", "batch_size"):
-        if key in values and values[key] < (0 if key == "seed" else 1):
-            raise FeatvisError(f"{_where(path, text, key)}: '{key}' must be positive")
+    for key in RANGES:
+        if key in values:
+            check_range(key, values[key], _where(path, text, key))
+    templates = values.get("templates_dir")
+    if templates is not None and not templates.is_dir():
+        raise FeatvisError(f"{_where(path, text, 'templates_dir')}: {templates} is not a folder")
     return _finish(SiteConfig(root=base, source=path, **values), base)
 
 

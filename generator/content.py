@@ -28,6 +28,7 @@ import markdown
 import yaml
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
+from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
 from generator.config import SiteConfig
@@ -57,6 +58,7 @@ VARIABLES = (
     "dataset.skipped",
 )
 FORMATS = ("pct", "fixed", "int", "times")
+MAX_DIGITS = 12  # the most digits `| fixed:N` (pct, times) may ask for
 
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 _VAR = re.compile(r"\{\{(.*?)\}\}")
@@ -224,8 +226,9 @@ def yaml_with_lines(
 ) -> tuple[Any, dict[str, int]]:
     """Parse YAML; return the data and the file line of every top-level key."""
     try:
+        _refuse_aliases(text, first_line, where, what)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = _construct(node, first_line, where, what)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None and mark.line >= len(text.splitlines()):
@@ -238,6 +241,53 @@ def yaml_with_lines(
         for key_node, _ in node.value:
             key_lines[str(key_node.value)] = first_line + key_node.start_mark.line
     return data, key_lines
+
+
+def _refuse_aliases(text: str, first_line: int, where: Path, what: str) -> None:
+    """YAML aliases (`*name`) can expand a few hundred bytes into gigabytes: refused, with the
+    line of the first one. Reading the event stream expands nothing."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = first_line + event.start_mark.line
+            raise FeatvisError(
+                f"{where}:{line}: malformed {what}: YAML aliases (*{str(event.anchor)[:20]}) are "
+                "not allowed; write the value out"
+            )
+
+
+def _construct(node: Any, first_line: int, where: Path, what: str) -> Any:
+    """The Python value of a composed YAML node; a scalar YAML reads as an impossible date
+    (2024-02-30) is an error naming its line, not a traceback."""
+    if node is None:
+        return None
+    try:
+        return yaml.SafeLoader("").construct_document(node)
+    except RecursionError:
+        raise FeatvisError(f"{where}:{first_line}: malformed {what}: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:
+        bad = _bad_scalar(node)
+        line = first_line + (bad.start_mark.line if bad is not None else 0)
+        value = f" '{str(bad.value)[:40]}'" if bad is not None else ""
+        raise FeatvisError(
+            f"{where}:{line}: malformed {what}: value{value} cannot be read ({str(exc)[:80]})"
+        ) from None
+
+
+def _bad_scalar(node: Any) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            yaml.SafeLoader("").construct_object(node)
+        except (ValueError, OverflowError):
+            return node
+        return None
+    children = node.value if isinstance(node, yaml.SequenceNode) else [
+        n for pair in node.value for n in pair
+    ] if isinstance(node, yaml.MappingNode) else []
+    for child in children:
+        found = _bad_scalar(child)
+        if found is not None:
+            return found
+    return None
 
 
 def _front_matter(lines: list[str], shown: Path) -> tuple[dict[str, Any], dict[str, int], int]:
@@ -452,6 +502,10 @@ def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
             raise FeatvisError(
                 f"{shown}:{line}: unknown format '{fmt}' ({choices_hint(fmt, FORMATS)})"
             )
+        if arg and (len(arg) > 2 or int(arg) > MAX_DIGITS):
+            raise FeatvisError(
+                f"{shown}:{line}: '{fmt}:{arg[:12]}' asks for too many digits (0..{MAX_DIGITS})"
+            )
         refs.append(
             VariableRef(
                 name, fmt, int(arg) if arg else None, line, m.start(), m.end(), fallback
@@ -595,9 +649,35 @@ class MathExtension(Extension):
         md.inlinePatterns.register(_MathPattern(_MATH.pattern, md), "math", 185)
 
 
-def markdown_converter() -> markdown.Markdown:
+# Attributes an author may set with `{: ...}` when raw HTML is off: no event handlers, no style.
+SAFE_ATTRIBUTES = frozenset(
+    {"id", "class", "href", "src", "alt", "title", "colspan", "rowspan", "align", "lang", "dir",
+     "width", "height", "start", "name", "role"}
+)
+
+
+class _StripAttributes(Treeprocessor):
+    def run(self, root: Any) -> None:
+        for element in root.iter():
+            for name in [n for n in element.attrib if n not in SAFE_ATTRIBUTES]:
+                del element.attrib[name]
+
+
+class SafeHtmlExtension(Extension):
+    """Raw HTML in the Markdown is shown as text (escaped), as Hugo does unless told otherwise;
+    `{: ...}` attribute lists keep only `SAFE_ATTRIBUTES`. site.toml's `unsafe_html = true`
+    turns this off."""
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        md.treeprocessors.register(_StripAttributes(md), "featvis_safe_attributes", -100)
+
+
+def markdown_converter(unsafe_html: bool = False) -> markdown.Markdown:
+    safe = [] if unsafe_html else [SafeHtmlExtension()]
     return markdown.Markdown(
-        extensions=[*MARKDOWN_EXTENSIONS, MathExtension()],
+        extensions=[*MARKDOWN_EXTENSIONS, MathExtension(), *safe],
         extension_configs={
             "toc": {"toc_depth": "2-3"},
             "footnotes": {"SEPARATOR": "-", "BACKLINK_TITLE": "Back to the text"},
@@ -612,7 +692,9 @@ class RenderedBody:
     toc: list[dict[str, Any]]
 
 
-def render_body(page: Page, values: Callable[[str], Any], figures: list[Markup]) -> RenderedBody:
+def render_body(
+    page: Page, values: Callable[[str], Any], figures: list[Markup], unsafe_html: bool = False
+) -> RenderedBody:
     """Fill the variables, convert the Markdown, put the figures in place of their placeholders."""
     body = page.body
     for ref in sorted(page.variables, key=lambda r: r.start, reverse=True):
@@ -620,7 +702,7 @@ def render_body(page: Page, values: Callable[[str], Any], figures: list[Markup])
         body = body[: ref.start] + text + body[ref.end :]
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
-    md = markdown_converter()
+    md = markdown_converter(unsafe_html)
     out = md.convert(body)
     for i, fig in enumerate(figures):
         token = FIGURE_TOKEN.format(i)
@@ -628,9 +710,9 @@ def render_body(page: Page, values: Callable[[str], Any], figures: list[Markup])
     return RenderedBody(Markup(out), list(getattr(md, "toc_tokens", [])))
 
 
-def render_inline(text: str) -> Markup:
+def render_inline(text: str, unsafe_html: bool = False) -> Markup:
     """A caption or a short line of Markdown (with math) as inline HTML."""
-    out = markdown_converter().convert(text or "").strip()
+    out = markdown_converter(unsafe_html).convert(text or "").strip()
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return Markup(out)

@@ -169,7 +169,7 @@ def make_env(config: SiteConfig) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
-    env.filters["inline"] = render_inline
+    env.filters["inline"] = lambda text: render_inline(text, config.unsafe_html)
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     return env
 
@@ -431,7 +431,9 @@ class SiteRenderer:
         page = item.page
         if page.is_home:
             return  # the home page draws its own body
-        body = render_body(page, self._values(item.numbers), item.figures)
+        body = render_body(
+            page, self._values(item.numbers), item.figures, self.config.unsafe_html
+        )
         html, notes = split_footnotes(str(body.html))
         text = self.env.get_template("article.html").render(
             **self._common(""),
@@ -450,7 +452,9 @@ class SiteRenderer:
         home = next((d for d in drawn if d.page.is_home), None)
         intro, notes = Markup(""), Markup("")
         if home is not None:
-            body = render_body(home.page, self._values(home.numbers), home.figures)
+            body = render_body(
+                home.page, self._values(home.numbers), home.figures, self.config.unsafe_html
+            )
             html, note_html = split_footnotes(str(body.html))
             intro, notes = Markup(html), Markup(note_html)
             for asset, rel in home.page.assets:
