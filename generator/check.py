@@ -44,6 +44,7 @@ LIST_ATTRS = {
     "srcset": ",", "imagesrcset": ",", "data-frames": " ", "ping": " ", "archive": " ",
 }
 _UNCHECKABLE_TAGS = {"base": "a <base> changes where every link points"}
+MAX_IMAGE_PIXELS = 64_000_000  # an image past this is a problem, not decoded
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 TEXT_SUFFIXES = {".html", ".htm", ".css", ".js", ".json", ".svg", ".txt", ".xml"}
 _EXTERNAL = re.compile(r"https?://|(?<![\w:/])//[A-Za-z0-9][\w.-]*\.[A-Za-z]{2,}", re.IGNORECASE)
@@ -257,6 +258,8 @@ class SiteChecker:
     def _image(self, path: Path) -> None:
         try:
             with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise OSError(f"{img.width}x{img.height} pixels, more than a page should load")
                 img.load()
                 if img.width < 1 or img.height < 1:
                     raise OSError("empty image")

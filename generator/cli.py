@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from generator import __version__
-from generator.errors import FeatvisError
+from generator.errors import MAX_LINE, FeatvisError, one_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("generator.scaffold:cmd_init", "start a site: a site.toml and the flagship articles"),
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
             _site(p)
-        if name in ("compute", "status"):
+        if name in ("compute", "status", "build", "render"):
             p.add_argument("--size", type=int, default=None, help="image size (overrides preset)")
             p.add_argument(
                 "--steps", type=int, default=None, help="optimizer steps (overrides preset)"
@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(_handler(args.command)(args) or 0)
     except FeatvisError as exc:
-        print(f"featvis: error: {exc}", file=sys.stderr)
+        prefix = "featvis: error: "
+        print(prefix + one_line(str(exc), MAX_LINE - len(prefix)), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("featvis: interrupted", file=sys.stderr)

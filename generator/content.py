@@ -229,6 +229,8 @@ def yaml_with_lines(
         _refuse_aliases(text, first_line, where, what)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = _construct(node, first_line, where, what)
+    except RecursionError:
+        raise FeatvisError(f"{where}:{first_line}: malformed {what}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None and mark.line >= len(text.splitlines()):
@@ -262,8 +264,6 @@ def _construct(node: Any, first_line: int, where: Path, what: str) -> Any:
         return None
     try:
         return yaml.SafeLoader("").construct_document(node)
-    except RecursionError:
-        raise FeatvisError(f"{where}:{first_line}: malformed {what}: nested too deeply") from None
     except (ValueError, OverflowError) as exc:
         bad = _bad_scalar(node)
         line = first_line + (bad.start_mark.line if bad is not None else 0)

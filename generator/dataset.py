@@ -39,6 +39,7 @@ import re
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ import torch
 from PIL import Image
 
 from generator.artifacts import DATASET_DIR
+from generator.config import check_range
 from generator.errors import FeatvisError, choices_hint
 from generator.metrics import cosine_similarity, high_freq_share, rank_correlation
 from generator.models.base import LayerInfo, LoadedModel
@@ -58,6 +60,8 @@ FORMAT_VERSION = 2
 SPECTRUM_SAMPLE = 2048  # images whose per-channel means are kept for the spectrum
 CHECKPOINT_SECONDS = 60.0  # an interrupted scan goes on from its last checkpoint
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+MAX_PHOTO_PIXELS = 64_000_000  # a bigger photo is skipped before it is decoded
+MAX_VIEW_SIDE = 4  # resized long side beyond this many input sizes: resize the crop box only
 EFFECTIVE_RF_SHARE = 0.9
 WHOLE_PHOTO_SHARE = 0.75
 MIN_PATCH = 16
@@ -97,10 +101,14 @@ def list_images(root: Path) -> list[str]:
 
 
 def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
-    """A digest of the file list with sizes and modification times; reads no file's content."""
+    """A digest of the file list with sizes and modification times; reads no file's content. A
+    dangling link or a link loop counts by the link itself (the scan then skips it)."""
     h = hashlib.sha256()
     for rel in files:
-        st = (root / rel).stat()
+        try:
+            st = (root / rel).stat()
+        except OSError:
+            st = (root / rel).lstat()
         h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
@@ -120,14 +128,39 @@ def view_box(width: int, height: int, size: int) -> tuple[float, float, float]:
     return scale, (rw - size) // 2, (rh - size) // 2
 
 
+def open_photo(path: Path) -> Image.Image:
+    """The photo, opened lazily, refused (ValueError: the scan skips it) when its header claims more
+    than MAX_PHOTO_PIXELS pixels; nothing is decoded yet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            limit = MAX_PHOTO_PIXELS // 10**6
+            raise ValueError(f"{str(exc)[:80]}; more than the {limit} million read") from None
+    width, height = img.size
+    if width * height > MAX_PHOTO_PIXELS:
+        img.close()
+        raise ValueError(
+            f"{width}x{height} pixels, more than the {MAX_PHOTO_PIXELS // 1_000_000} million read"
+        )
+    return img
+
+
 def load_view(path: Path, size: int) -> torch.Tensor:
-    """The photo as the model sees it: (3, size, size) uint8, short side resized, centre crop."""
-    with Image.open(path) as img:
-        _, rw, rh = _resized(*img.size, size)
+    """The photo as the model sees it: (3, size, size) uint8, short side resized, centre crop.
+    Photos whose resized long side would pass `MAX_VIEW_SIDE` (a panorama, a 16000x1 strip) are
+    resized from the crop box alone, so memory stays bounded whatever the aspect ratio."""
+    with open_photo(path) as img:
+        scale, rw, rh = _resized(*img.size, size)
         _, left, top = view_box(*img.size, size)
-        img.draft("RGB", (rw, rh))
-        rgb = img.convert("RGB").resize((rw, rh), Image.Resampling.BILINEAR)
-        crop = rgb.crop((left, top, left + size, top + size))
+        if max(rw, rh) > MAX_VIEW_SIDE * size:
+            box = (left / scale, top / scale, (left + size) / scale, (top + size) / scale)
+            crop = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR, box=box)
+        else:
+            img.draft("RGB", (rw, rh))
+            rgb = img.convert("RGB").resize((rw, rh), Image.Resampling.BILINEAR)
+            crop = rgb.crop((left, top, left + size, top + size))
         return torch.from_numpy(np.asarray(crop, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
@@ -488,11 +521,11 @@ class DatasetIndex:
         layers), cut from the original file and resized to size x size."""
         field = self.receptive_field(layer)
         try:
-            with Image.open(example.path) as img:
+            with open_photo(example.path) as img:
                 width, height = img.size
                 box = _patch_box(field, example, width, height, self.input_size)
                 return img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, box=box)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise FeatvisError(
                 f"{example.path}: cannot read the dataset image ({type(exc).__name__}); it changed "
                 f"since the scan, run `featvis scan` again"
@@ -561,6 +594,8 @@ def _read_cached(
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return found, None
+    if not _meta_ok(meta):
+        return found, None  # a damaged sidecar: scan again
     for layer in layers:
         try:
             data = torch.load(_layer_file(folder, layer), map_location="cpu", weights_only=True)
@@ -569,6 +604,15 @@ def _read_cached(
         if isinstance(data, dict) and data.get("format") == FORMAT_VERSION:
             found[layer] = data
     return found, meta
+
+
+def _meta_ok(meta: Any) -> bool:
+    return (
+        isinstance(meta, dict)
+        and all(isinstance(meta.get(k), int) and not isinstance(meta.get(k), bool)
+                for k in ("images_read", "images_skipped"))
+        and isinstance(meta.get("skipped"), list)
+    )
 
 
 def _batches(
@@ -686,8 +730,7 @@ def load_or_scan(
     """The dataset index for `layers`, from the cache where it holds them, else by scanning."""
     if getattr(config, "dataset", None) is None:
         return None
-    if top_k < 1:
-        raise FeatvisError(f"dataset_top_k must be positive, not {top_k}")
+    check_range("dataset_top_k", top_k, "dataset_top_k")
     root = Path(config.dataset)
     names = list(dict.fromkeys(
         x.name if isinstance(x, LayerInfo) else model.layer(x).name for x in layers

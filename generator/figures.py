@@ -17,7 +17,6 @@ rounds. `numbers(ctx)` gives the measured values an article quotes as `{{ number
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,10 +67,24 @@ def _int(v: Any, lo: int = 0, hi: int | None = None) -> int:
     return v
 
 
+MAX_NUMBER = 1e6  # the largest magnitude of a number option (weights, strengths, alignment)
+
+
 def _float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _Bad(f"must be a number, not {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= MAX_NUMBER:
+        raise _Bad(f"must be a number from -{MAX_NUMBER:g} to {MAX_NUMBER:g}, not {_short(v)}")
     return float(v)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"must be true or false, not {_short(v)}")
+    return v
 
 
 def _floats(v: Any) -> tuple[float, ...]:
@@ -1204,7 +1217,7 @@ class DatasetExamples(ChannelsFigure):
         **ChannelsFigure.OPTIONS,
         "channels": Option(_channels, 3),
         "examples": Option(lambda v: _int(v, 1, 16), 4),
-        "bottom": Option(lambda v: v is True, True),
+        "bottom": Option(_bool, True),
         "spectrum": Option(lambda v: _int(v, 0, 16), 0),
     }
 

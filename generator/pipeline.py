@@ -41,6 +41,10 @@ MAX_ROUNDS = 3
 DIST_TIMEOUT = datetime.timedelta(hours=1)
 
 
+# The largest --size, --steps and --channels: checked before any work.
+PRESET_LIMITS = {"size": 1024, "steps": 100_000, "explorer_channels": 4096}
+
+
 # Configuration from the command line ---------------------------------------------------------
 def config_from_args(args: argparse.Namespace) -> SiteConfig:
     """site.toml (or the defaults) with the command line's flags on top."""
@@ -71,8 +75,12 @@ def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: 
         if value is not None
     }
     for name, value in changes.items():
-        if value < 1:
-            raise FeatvisError(f"--{name.replace('explorer_', '')} must be at least 1, not {value}")
+        hi = PRESET_LIMITS[name]
+        if not 1 <= value <= hi:
+            shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}..."
+            raise FeatvisError(
+                f"--{name.replace('explorer_', '')} must be a whole number 1..{hi}, not {shown}"
+            )
     return dataclasses.replace(preset, **changes)
 
 
