@@ -1,4 +1,4 @@
-"""`featvis build`, `render`, `serve` and `clean`: gather everything, then write, then publish.
+"""The build: gather everything, then write, then publish.
 
 A build reads the config and every article (all errors found here stop it before any output
 changes), loads the model and checks every figure against it, plans and computes what the cache
@@ -6,16 +6,13 @@ lacks (plan -> compute -> plan again while figures choose channels from measurem
 whole site into a temporary folder next to the output, runs `check` on it and only then swaps it
 into place. A failed build at any step leaves the last good site untouched.
 
-`render` does the same from the cache only and lists what is missing; `serve` previews the built
-site on 127.0.0.1; `clean` removes the site (and with --all, the cache).
+With `compute=False` (`featvis render`) it does the same from the cache only and lists what is
+missing.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import http.server
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -23,14 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
-from generator.config import Preset, SiteConfig
-from generator.content import Page, load_pages
+from generator.compute import probe_model
+from generator.config.site import Preset, SiteConfig
+from generator.core.device import device_label, resolve_device
+from generator.core.errors import FeatvisError
 from generator.core.lock import site_lock
-from generator.core.publish import MARKER as OUTPUT_MARKER
-from generator.core.publish import publish, removable, remove_site, staging, sweep
-from generator.errors import FeatvisError
-from generator.figures import FigureContext, page_figures
+from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
+from generator.figures.context import FigureContext
+from generator.figures.registry import page_figures, read_pages
+from generator.models import load_model
+from generator.pages.content import Page
+from generator.plan.explorer import explorer_jobs
+from generator.plan.rounds import compute_site, site_dataset
+from generator.plan.site import plan_site
+from generator.site.render import MissingVisualizations, SiteRenderer
 
 
 @dataclass
@@ -59,7 +64,7 @@ def _say(message: str, quiet: bool = False) -> None:
 
 def read_site(config: SiteConfig, model: Any) -> list[Page]:
     """Every page, checked, with every figure bound to the model (layers, channels, classes)."""
-    pages = load_pages(config)
+    pages = read_pages(config)
     for page in pages:
         page_figures(page, model)
     return pages
@@ -94,7 +99,8 @@ def build_site(
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Build (or with compute=False, render from the cache) and publish the site."""
+    """Build (or with compute=False, render from the cache) and publish the site. One build at a
+    time per site (a second one waits for the lock); leftovers of interrupted builds go first."""
     say = log or functools.partial(_say, quiet=quiet)
     start = time.perf_counter()
     _check_output_dir(config)
@@ -112,14 +118,7 @@ def _build_locked(
     say: Callable[[str], None],
     start: float,
 ) -> BuildReport:
-    from generator.artifacts import ArtifactStore
-    from generator.device import resolve_device
-    from generator.models import load_model
-    from generator.pipeline import compute_site, device_label, probe_model, site_dataset
-    from generator.plan import explorer_jobs, plan_site
-    from generator.site import MissingVisualizations, SiteRenderer
-
-    load_pages(config)  # the articles first: their errors need no model
+    read_pages(config)  # the articles first: their errors need no model
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
@@ -186,88 +185,3 @@ def _build_locked(
         preset=preset.name,
         device=device_label(device),
     )
-
-
-# Commands ----------------------------------------------------------------------------------
-
-
-def _config(args: argparse.Namespace) -> SiteConfig:
-    from generator.pipeline import config_from_args
-
-    if getattr(args, "only", None):
-        raise FeatvisError(
-            "--only restricts `featvis compute` and `status`; a build renders the whole site"
-        )
-    return config_from_args(args)
-
-
-def _preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
-    from generator.device import resolve_device
-    from generator.pipeline import preset_from_args
-
-    return preset_from_args(config, args, resolve_device(config.device).type)
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    config = _config(args)
-    result = build_site(config, preset=_preset(config, args), force=args.force, quiet=args.quiet)
-    print(f"featvis: built {result.line()}")
-    return 0
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    config = _config(args)
-    result = build_site(config, compute=False, preset=_preset(config, args), quiet=args.quiet)
-    print(f"featvis: rendered {result.line()}")
-    return 0
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        sys.stderr.write(f"featvis serve: {format % args}\n")
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from generator.pipeline import config_from_args
-
-    root = config_from_args(args).output_dir
-    if not (root / "index.html").is_file():
-        raise FeatvisError(f"{root}: no built site (run `featvis build` first)")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
-        print(
-            f"featvis: serving {root} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C "
-            "stops)"
-        )
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-    return 0
-
-
-def cmd_clean(args: argparse.Namespace) -> int:
-    """Remove the built site (and with --all, the cache): everything is checked first, so a
-    refusal removes nothing. Files a person put into the site folder are kept and named."""
-    from generator.artifacts import FORMAT_FILE
-    from generator.pipeline import config_from_args
-
-    config = config_from_args(args)
-    out, cache = config.output_dir, config.cache_dir
-    with site_lock(out, say=_say):
-        sweep(out, say=_say)
-        site = removable(out)
-        wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
-        if wipe_cache and any(cache.iterdir()) and not (cache / FORMAT_FILE).exists():
-            raise FeatvisError(f"{cache}: not a featvis cache; nothing removed")
-        removed = []
-        if site is not None:
-            kept = remove_site(site)
-            removed.append(str(out))
-            if kept:
-                _say(kept)
-        if wipe_cache:
-            shutil.rmtree(cache)
-            removed.append(str(cache))
-    print(f"featvis: removed {', '.join(removed)}" if removed else "featvis: nothing to remove")
-    return 0

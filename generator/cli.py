@@ -1,8 +1,8 @@
-"""Command-line interface: argument parsing only. Each command calls into the pipeline.
+"""Command-line interface: argument parsing only. Each command calls into `generator.commands`.
 
-Handlers are named by dotted path and imported on use, so `featvis --help` stays fast and each
-part of the pipeline owns its own command. A `FeatvisError` becomes one line on stderr and exit
-code 2; Ctrl-C exits 130.
+Handlers are named by their module in `generator.commands` and imported on use, so `featvis
+--help` stays fast and each verb family owns its module. A `FeatvisError` becomes one line on
+stderr and exit code 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ import sys
 from collections.abc import Sequence
 
 from generator import __version__
-from generator.errors import MAX_LINE, FeatvisError, one_line
+from generator.core.errors import MAX_LINE, FeatvisError, one_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("generator.scaffold:cmd_init", "start a site: a site.toml and the flagship articles"),
-    "layers": ("generator.demo:cmd_layers", "list every visualizable layer of a model"),
-    "demo": ("generator.demo:cmd_demo", "render a few channels from a few layers to PNG"),
-    "compute": ("generator.pipeline:cmd_compute", "compute the visualizations the site needs"),
-    "status": ("generator.pipeline:cmd_status", "show what is cached and what is missing"),
-    "scan": ("generator.dataset:cmd_scan", "scan the dataset folder for dataset examples"),
-    "build": ("generator.build:cmd_build", "plan, compute, render, check and publish the site"),
-    "render": ("generator.build:cmd_render", "render the site from the cache only"),
-    "check": ("generator.check:cmd_check", "check a built site: links, fragments, images, offline"),
-    "serve": ("generator.build:cmd_serve", "serve the built site on 127.0.0.1 for preview"),
-    "clean": ("generator.build:cmd_clean", "remove the built site (and with --all, the cache)"),
+    "init": ("init:cmd_init", "start a site: a site.toml and the flagship articles"),
+    "layers": ("demo:cmd_layers", "list every visualizable layer of a model"),
+    "demo": ("demo:cmd_demo", "render a few channels from a few layers to PNG"),
+    "compute": ("compute:cmd_compute", "compute the visualizations the site needs"),
+    "status": ("compute:cmd_status", "show what is cached and what is missing"),
+    "scan": ("scan:cmd_scan", "scan the dataset folder for dataset examples"),
+    "build": ("build:cmd_build", "plan, compute, render, check and publish the site"),
+    "render": ("build:cmd_render", "render the site from the cache only"),
+    "check": ("check:cmd_check", "check a built site: links, fragments, images, offline"),
+    "serve": ("serve:cmd_serve", "serve the built site on 127.0.0.1 for preview"),
+    "clean": ("build:cmd_clean", "remove the built site (and with --all, the cache)"),
 }
 
 
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _handler(name: str):  # type: ignore[no-untyped-def]
     module, _, func = COMMANDS[name][0].partition(":")
-    return getattr(importlib.import_module(module), func)
+    return getattr(importlib.import_module(f"generator.commands.{module}"), func)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
+from generator.core.errors import FeatvisError
 from generator.core.lock import lock_path, site_lock
 from generator.core.publish import (
     FAULT_STEPS,
@@ -32,7 +33,6 @@ from generator.core.publish import (
     staging,
     sweep,
 )
-from generator.errors import FeatvisError
 
 # A child process that renders site VERSION (many files, nested) into a staging folder beside OUT
 # and publishes it; the fault variable decides where it dies.

@@ -17,17 +17,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from generator.artifacts import ArtifactStore, not_finite
+from generator.cache.store import ArtifactStore, not_finite
 from generator.check import check_site
 from generator.cli import main
-from generator.config import load_config
-from generator.content import markdown_converter, read_page
-from generator.errors import FeatvisError, one_line
+from generator.compute import compute_jobs, probe_model
+from generator.config.site import load_config
+from generator.core.errors import FeatvisError, one_line
 from generator.jobs import VisJob
 from generator.models import LoadedModel, load_model
 from generator.optvis import objectives as obj
 from generator.optvis.render import RenderResult
-from generator.pipeline import compute_jobs, probe_model
+from generator.pages.content import read_page
+from generator.pages.markdown import markdown_converter
 
 
 def png(width: int, height: int) -> bytes:
@@ -124,7 +125,7 @@ PEAK = textwrap.dedent(
     """
     import resource, sys
     from pathlib import Path
-    from generator.dataset import load_view
+    from generator.dataset.folder import load_view
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     view = load_view(Path(sys.argv[1]), 224)
     assert tuple(view.shape) == (3, 224, 224)
@@ -145,7 +146,7 @@ def test_a_tiny_png_of_extreme_aspect_is_read_at_a_bounded_size(tmp_path: Path, 
 
 
 def test_a_photo_claiming_too_many_pixels_is_skipped_unread(tmp_path: Path) -> None:
-    from generator.dataset import load_view
+    from generator.dataset.folder import load_view
 
     (tmp_path / "bomb.png").write_bytes(png_claiming(10_000, 10_000))
     with pytest.raises(ValueError, match="10000x10000 pixels, more than the 64 million read"):
@@ -189,7 +190,7 @@ def test_a_yaml_alias_bomb_is_one_short_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("variable", "expected"),
     [
-        ("{{ model.layers | fixed:999999999 }}", "content/a.md:5: 'fixed:99999999' asks for too many digits (0..12)"),
+        ("{{ model.layers | fixed:999999999 }}", "content/a.md:5: 'fixed:999999999' asks for too many digits (0..12)"),
         ("{{ model.layers | pct:13 }}", "content/a.md:5: 'pct:13' asks for too many digits (0..12)"),
     ],
 )
@@ -246,7 +247,7 @@ def test_site_toml_not_utf8_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_odd_photos_and_a_damaged_sidecar_do_not_stop_a_scan(tmp_path: Path) -> None:
-    from generator.dataset import folder_fingerprint, list_images
+    from generator.dataset.folder import folder_fingerprint, list_images
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -260,7 +261,7 @@ def test_odd_photos_and_a_damaged_sidecar_do_not_stop_a_scan(tmp_path: Path) -> 
 
 
 def test_a_damaged_sidecar_is_read_as_missing(tmp_path: Path) -> None:
-    from generator.dataset import _read_cached
+    from generator.dataset.store import _read_cached
 
     (tmp_path / "meta.json").write_text("[]", encoding="utf-8")
     assert _read_cached(tmp_path, ["conv_stem"]) == ({}, None)

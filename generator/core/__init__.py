@@ -1,1 +1,2 @@
-"""The base layer: errors, devices, atomic writes and publishing, locks."""
+"""The ground floor: errors, device, atomic writes, image conversions, the site's URL scheme,
+shipped resources, publishing and the site lock. Imports nothing else of featvis."""

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 
 
 def lock_path(output: Path) -> Path:

@@ -37,9 +37,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 
 MARKER = ".featvis-site"  # marks a folder featvis built and lists the files it wrote
+OUTPUT_MARKER = MARKER
 _MARKER_HEAD = "built by featvis; `featvis clean` removes the files listed below"
 _LIST_HEAD = "# files featvis wrote (any other file here is a person's and is kept):"
 STAGE_TAG = "featvis-stage-"

@@ -1,0 +1,73 @@
+"""`featvis build`, `render` and `clean`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from generator.build import build_site
+from generator.cache.store import FORMAT_FILE
+from generator.commands.common import config_from_args, preset_from_args
+from generator.config.site import Preset, SiteConfig
+from generator.core.device import resolve_device
+from generator.core.errors import FeatvisError
+from generator.core.lock import site_lock
+from generator.core.publish import removable, remove_site, sweep
+
+
+def _config(args: argparse.Namespace) -> SiteConfig:
+
+    if getattr(args, "only", None):
+        raise FeatvisError(
+            "--only restricts `featvis compute` and `status`; a build renders the whole site"
+        )
+    return config_from_args(args)
+
+
+def _preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
+
+    return preset_from_args(config, args, resolve_device(config.device).type)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    config = _config(args)
+    result = build_site(config, preset=_preset(config, args), force=args.force, quiet=args.quiet)
+    print(f"featvis: built {result.line()}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    config = _config(args)
+    result = build_site(config, compute=False, preset=_preset(config, args), quiet=args.quiet)
+    print(f"featvis: rendered {result.line()}")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove the built site (and with --all, the cache): everything is checked first, so a
+    refusal removes nothing. Files a person put into the site folder are kept and named."""
+    config = config_from_args(args)
+    out, cache = config.output_dir, config.cache_dir
+    with site_lock(out, say=_say):
+        sweep(out, say=_say)
+        site = removable(out)
+        wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
+        if wipe_cache and any(cache.iterdir()) and not (cache / FORMAT_FILE).exists():
+            raise FeatvisError(f"{cache}: not a featvis cache; nothing removed")
+        removed = []
+        if site is not None:
+            kept = remove_site(site)
+            removed.append(str(out))
+            if kept:
+                _say(kept)
+        if wipe_cache:
+            shutil.rmtree(cache)
+            removed.append(str(cache))
+    print(f"featvis: removed {', '.join(removed)}" if removed else "featvis: nothing to remove")
+    return 0
+
+
+def _say(message: str) -> None:
+    print(f"featvis: {message}", file=sys.stderr)
