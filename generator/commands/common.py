@@ -7,10 +7,6 @@ import argparse
 import dataclasses
 
 from generator.config.site import Preset, SiteConfig, load_config
-from generator.core.errors import FeatvisError
-
-# The largest --size, --steps and --channels: checked before any work.
-PRESET_LIMITS = {"size": 1024, "steps": 100_000, "explorer_channels": 4096}
 
 
 def config_from_args(args: argparse.Namespace) -> SiteConfig:
@@ -41,11 +37,4 @@ def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: 
         )
         if value is not None
     }
-    for name, value in changes.items():
-        hi = PRESET_LIMITS[name]
-        if not 1 <= value <= hi:
-            shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}..."
-            raise FeatvisError(
-                f"--{name.replace('explorer_', '')} must be a whole number 1..{hi}, not {shown}"
-            )
     return dataclasses.replace(preset, **changes)
