@@ -42,10 +42,11 @@ CACHE_FORMAT = 1
 FORMAT_FILE = "featvis-cache.json"
 TMP_DIR = ".tmp"
 DATASET_DIR = "dataset"  # generator.dataset keeps its scans here
+MEASURES_DIR = "measures"  # generator.measure keeps what it measured of the network here
 
 
 # What a run may leave in the root before the format file exists (killed between the two).
-OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR})
+OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR, MEASURES_DIR})
 META_FILE = "meta.json"
 
 
@@ -267,14 +268,14 @@ class ArtifactStore:
             final = self._publish(tmp, key)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        artifact = self._verified[key] = Artifact(
+        self._verified.pop(key, None)  # the next get checks the new files, once
+        return Artifact(
             key=key,
             dir=final,
             images=tuple(final / name for name in meta["images"]),
             snapshots={int(s): tuple(final / n for n in ns) for s, ns in meta["snapshots"].items()},
             meta=meta,
         )
-        return artifact
 
     def _write(
         self, tmp: Path, job: VisJob, result: RenderResult, device: str, extra: dict[str, Any]
