@@ -22,10 +22,12 @@ from typing import Any
 
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
+from generator.compute import probe_model
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
-from generator.core.publish import OUTPUT_MARKER, publish, staging
+from generator.core.lock import site_lock
+from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
@@ -104,6 +106,7 @@ def _read(
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
     model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
+    probe_model(model, str(config.weights or ""))
     bind_articles(articles, model)
     dataset = site_dataset(config, model, quiet=quiet, articles=articles)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
@@ -176,26 +179,41 @@ def build_site(
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Build (or with compute=False, render from the cache) and publish the site."""
+    """Build (or with compute=False, render from the cache) and publish the site. One build at a
+    time per site (a second one waits for the lock); leftovers of interrupted builds go first."""
     say = log or functools.partial(_say, quiet=quiet)
     start = time.perf_counter()
     _check_output_dir(config)
+    with site_lock(config.output_dir, say=say):
+        sweep(config.output_dir, say=say)
+        return _build_locked(config, preset, compute, force, quiet, say, start)
+
+
+def _build_locked(
+    config: SiteConfig,
+    preset: Preset | None,
+    compute: bool,
+    force: bool,
+    quiet: bool,
+    say: Callable[[str], None],
+    start: float,
+) -> BuildReport:
     inputs = _read(config, preset, quiet, say)
     plan, computed = _settle(config, inputs, compute=compute, force=force, quiet=quiet, say=say)
     measured = _measure(config, inputs, plan)
     with staging(config.output_dir) as tmp:
         result = _render(config, inputs, measured, tmp)
-        problems = check_site(tmp)
+        sources = {a.page.url: (str(a.page.source), a.page.path) for a in inputs.articles}
+        problems = check_site(tmp, sources)
         if problems:
             report(problems)
             raise FeatvisError(
                 f"the built site has {len(problems)} problems (listed above); "
                 f"{config.output_dir} unchanged"
             )
-        (tmp / OUTPUT_MARKER).write_text(
-            "built by featvis; `featvis clean` removes this folder\n", encoding="utf-8"
-        )
-        publish(tmp, config.output_dir)
+        kept = publish(tmp, config.output_dir).line()
+        if kept:
+            say(kept)
     files = sum(1 for p in config.output_dir.rglob("*") if p.is_file())
     return BuildReport(
         output=config.output_dir,

@@ -2,22 +2,27 @@
 
 `check_site(root)` returns a list of problems (empty: the site passes):
 
-- every href/src (and srcset, poster, data-frames) in HTML is a relative URL that resolves to a
-  file inside the site; `#fragment`s exist as an id (or `<a name>`) in the target page;
+- every URL a page can load (every URL-bearing attribute of HTML and SVG, srcset and other lists,
+  CSS `url()`/`@import` in style attributes and `<style>`, `<meta http-equiv=refresh>`, `<object>`,
+  `<embed>`, `<iframe>`, `<script src>`) is a relative URL that resolves to a file inside the site;
+  `#fragment`s exist as an id (or `<a name>`) in the target page;
+- nothing the checker cannot see through: no inline `<script>`, event handler, `srcdoc` or `<base>`
+  (featvis pages carry none);
 - no `http://`, `https://` or protocol-relative (`//host`) URL anywhere in HTML, CSS or JS, and no
   other scheme (`data:`, `javascript:`, `file:`) in a link;
 - `url(...)` and `@import` in CSS resolve inside the site;
 - every image (png, jpg, gif, webp) decodes with Pillow.
 
 `featvis check [PATH]` prints the report and exits 2 when there is a problem. Every build runs the
-same check on its temporary folder before it publishes.
+same check on its temporary folder before it publishes, naming for a page drawn from an article the
+article's file and the line where the offending URL stands.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,8 +33,17 @@ from PIL import Image
 
 from generator.core.errors import FeatvisError
 
-URL_ATTRS = {"href", "src", "poster", "action", "formaction", "data-zoom-src", "xlink:href"}
-LIST_ATTRS = {"srcset": ",", "data-frames": " "}
+# Every attribute through which a page can load or link a URL (HTML, SVG, legacy HTML).
+URL_ATTRS = {
+    "href", "src", "poster", "action", "formaction", "data", "codebase", "classid", "cite",
+    "background", "longdesc", "usemap", "manifest", "icon", "profile", "lowsrc", "dynsrc",
+    "code", "data-zoom-src", "xlink:href",
+}
+LIST_ATTRS = {
+    "srcset": ",", "imagesrcset": ",", "data-frames": " ", "ping": " ", "archive": " ",
+}
+_UNCHECKABLE_TAGS = {"base": "a <base> changes where every link points"}
+MAX_IMAGE_PIXELS = 64_000_000  # an image past this is a problem, not decoded
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 TEXT_SUFFIXES = {".html", ".htm", ".css", ".js", ".json", ".svg", ".txt", ".xml"}
 _EXTERNAL = re.compile(r"https?://|(?<![\w:/])//[A-Za-z0-9][\w.-]*\.[A-Za-z]{2,}", re.IGNORECASE)
@@ -41,33 +55,81 @@ _CSS_URL = re.compile(
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
+_REFRESH = re.compile(r"""^\s*\d*\s*[;,]?\s*(?:url\s*=\s*)?(['"]?)(.*?)\1\s*$""", re.I | re.S)
+
+
 @dataclass
 class _Page:
     ids: set[str] = field(default_factory=set)
     links: list[tuple[int, str, str]] = field(default_factory=list)  # (line, attribute, url)
+    opaque: list[tuple[int, str]] = field(default_factory=list)  # (line, what cannot be checked)
 
 
 class _Collector(HTMLParser):
+    """Every URL a page can load: URL attributes and lists, CSS url()/@import in style
+    attributes and <style>, <meta http-equiv=refresh>; what cannot be checked (inline scripts,
+    event handlers, srcdoc, <base>) is listed as opaque."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.page = _Page()
+        self._in: str | None = None  # "style" or "script" while inside one
+        self._start = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         line = self.getpos()[0]
-        for name, value in attrs:
-            if value is None:
-                continue
-            if name == "id" or (name == "name" and tag == "a"):
-                self.page.ids.add(value)
-            if name in URL_ATTRS:
-                self.page.links.append((line, name, value.strip()))
-            elif name in LIST_ATTRS:
-                for part in value.split(LIST_ATTRS[name]):
-                    url = part.strip().split(" ")[0] if name == "srcset" else part.strip()
-                    if url:
-                        self.page.links.append((line, name, url))
+        if tag in _UNCHECKABLE_TAGS:
+            self.page.opaque.append((line, _UNCHECKABLE_TAGS[tag]))
+        values = {name: value for name, value in attrs if value is not None}
+        for name, value in values.items():
+            self._attribute(tag, name, value, line)
+        if tag == "meta" and values.get("http-equiv", "").lower() == "refresh":
+            m = _REFRESH.match(values.get("content", ""))
+            if m and m.group(2).strip():
+                self.page.links.append((line, "meta refresh", m.group(2).strip()))
+        if tag in ("style", "script"):
+            self._in, self._start = tag, line
+            if tag == "script" and "src" in values:
+                self._in = "script-src"
 
-    handle_startendtag = handle_starttag
+    def _attribute(self, tag: str, name: str, value: str, line: int) -> None:
+        if name == "id" or (name == "name" and tag == "a"):
+            self.page.ids.add(value)
+        if name in URL_ATTRS:
+            self.page.links.append((line, name, value.strip()))
+        elif name in LIST_ATTRS:
+            for part in value.split(LIST_ATTRS[name]):
+                url = part.strip().split(" ")[0] if name.endswith("srcset") else part.strip()
+                if url:
+                    self.page.links.append((line, name, url))
+        elif name == "style":
+            self._css(value, line, "style")
+        elif name.startswith("on"):
+            self.page.opaque.append((line, f"an event handler ({name}) runs script"))
+        elif name == "srcdoc":
+            self.page.opaque.append((line, "an <iframe srcdoc> holds a page of its own"))
+
+    def _css(self, text: str, line: int, what: str) -> None:
+        for m in _CSS_URL.finditer(text):
+            url = (m.group(2) if m.group(2) is not None else m.group(4)).strip()
+            if url:
+                self.page.links.append((line + text.count("\n", 0, m.start()), what, url))
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "style":
+            self._css(data, self.getpos()[0], "<style>")
+        elif self._in == "script" and data.strip():
+            self.page.opaque.append(
+                (self.getpos()[0], "an inline <script> (the checker cannot see what it loads)")
+            )
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script"):
+            self._in = None
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        self._in = None
 
 
 def _parse_html(path: Path) -> _Page:
@@ -82,10 +144,32 @@ def _line_of(text: str, offset: int) -> int:
 
 
 class SiteChecker:
-    def __init__(self, root: Path) -> None:
+    """`sources` maps a page's path in the site to (name shown, file) of the article it came
+    from; a problem found on such a page names the article's line where the URL stands."""
+
+    def __init__(self, root: Path, sources: Mapping[str, tuple[str, Path]] | None = None) -> None:
         self.root = Path(root).resolve()
         self.problems: list[str] = []
         self._pages: dict[Path, _Page] = {}
+        self.sources = dict(sources or {})
+        self._source_lines: dict[str, list[str]] = {}
+
+    def where(self, path: Path, line: int, needle: str) -> str:
+        rel = self.rel(path)
+        if rel not in self.sources:
+            return f"{rel}:{line}"
+        shown, file = self.sources[rel]
+        if shown not in self._source_lines:
+            try:
+                text = file.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            self._source_lines[shown] = text.splitlines()
+        if needle:
+            for number, source_line in enumerate(self._source_lines[shown], start=1):
+                if needle in source_line:
+                    return f"{shown}:{number} (page {rel}:{line})"
+        return f"{rel}:{line} (from {shown})"
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -124,13 +208,16 @@ class SiteChecker:
         for m in _EXTERNAL.finditer(text):
             snippet = text[m.start() : m.start() + 60].split()[0]
             self.problem(
-                f"{self.rel(path)}:{_line_of(text, m.start())}",
+                self.where(path, _line_of(text, m.start()), m.group(0)),
                 f"external URL '{snippet}' (the site must read offline)",
             )
 
     def _html(self, path: Path) -> None:
-        for line, attr, url in self.page(path).links:
-            self._link(path, f"{self.rel(path)}:{line}", attr, url)
+        page = self.page(path)
+        for line, attr, url in page.links:
+            self._link(path, self.where(path, line, url), attr, url)
+        for line, what in page.opaque:
+            self.problem(self.where(path, line, ""), f"{what}; featvis pages carry none")
 
     def _css(self, path: Path) -> None:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -140,6 +227,7 @@ class SiteChecker:
                 self._link(path, f"{self.rel(path)}:{_line_of(text, m.start())}", "url()", url)
 
     def _link(self, source: Path, where: str, attr: str, url: str) -> None:
+        url = url if len(url) <= 120 else url[:117] + "..."
         if url.startswith("//") or _SCHEME.match(url):
             self.problem(where, f"{attr}='{url}' is not a relative URL inside the site")
             return
@@ -171,6 +259,8 @@ class SiteChecker:
     def _image(self, path: Path) -> None:
         try:
             with Image.open(path) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise OSError(f"{img.width}x{img.height} pixels, more than a page should load")
                 img.load()
                 if img.width < 1 or img.height < 1:
                     raise OSError("empty image")
@@ -180,9 +270,9 @@ class SiteChecker:
             )
 
 
-def check_site(root: Path) -> list[str]:
-    """Every problem found in the site at `root` (empty when it passes)."""
-    return SiteChecker(root).run()
+def check_site(root: Path, sources: Mapping[str, tuple[str, Path]] | None = None) -> list[str]:
+    """Every problem found in the site at `root` (empty when it passes); see `SiteChecker`."""
+    return SiteChecker(root, sources).run()
 
 
 def report(problems: Iterable[str], *, limit: int = 50, out: TextIO | None = None) -> None:

@@ -25,7 +25,7 @@ from generator.config.schema import (
     parse_flag,
 )
 from generator.config.site import PRESETS
-from generator.core.errors import FeatvisError
+from generator.core.errors import MAX_LINE, FeatvisError, one_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init:cmd_init", "start a site: a site.toml and the flagship articles"),
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
             _site(p)
-        if name in ("compute", "status"):
+        if name in ("compute", "status", "build", "render"):
             p.add_argument("--size", default=None, help="image size (overrides preset)")
             p.add_argument(
                 "--steps", default=None, help="optimizer steps (overrides preset)"
@@ -140,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(_handler(args.command)(check_flags(args)) or 0)
     except FeatvisError as exc:
-        print(f"featvis: error: {exc}", file=sys.stderr)
+        prefix = "featvis: error: "
+        print(prefix + one_line(str(exc), MAX_LINE - len(prefix)), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("featvis: interrupted", file=sys.stderr)

@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from generator.cache.store import ArtifactStore
+from generator.cache.store import ArtifactStore, not_finite
 from generator.core.device import device_label, resolve_device
+from generator.core.errors import FeatvisError
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
 from generator.models import LoadedModel
 from generator.optvis import render
@@ -118,6 +119,30 @@ class Summary:
         return text
 
 
+def probe_model(model: LoadedModel, source: str = "") -> None:
+    """Refuse, in one line, a model whose output on two seeded random images is not finite (NaN or
+    huge weights) or does not depend on its input at all (all-zero weights): every picture
+    optimized through it would be noise or black. One forward pass of two images."""
+    gen = torch.Generator().manual_seed(0)
+    size = model.input_size
+    probe = torch.rand(2, 3, size, size, generator=gen).to(model.device)
+    with torch.no_grad():
+        out = model.net(model.preprocess(probe))
+    tensors = [t for t in (out if isinstance(out, tuple | list) else [out])
+               if isinstance(t, torch.Tensor)]
+    where = f"{source}: " if source else ""
+    if any(not bool(torch.isfinite(t).all()) for t in tensors):
+        raise FeatvisError(
+            f"{where}model '{model.id}' gives NaN or infinite outputs on a probe image; "
+            "its weights are damaged (NaN, infinite or huge values)"
+        )
+    if tensors and all(torch.equal(t[0], t[1]) for t in tensors if t.shape[0] == 2):
+        raise FeatvisError(
+            f"{where}model '{model.id}' gives the same output for every image (all-zero "
+            "weights?); nothing could be visualized"
+        )
+
+
 def job_depth(model: LoadedModel, job: VisJob) -> int:
     """The deepest layer a job reads (past the last layer when it needs the logits)."""
     depths = [model.layer(name).depth for o in job.objectives for name in o.layers]
@@ -149,9 +174,17 @@ def _run_batch(
         "batch": {"jobs": len(batch.jobs), "images": batch.n_images, "seconds": result.seconds},
         "worker": {"rank": world.rank, "world": world.size, "host": socket.gethostname()},
     }
+    errors: list[str] = []
+    stored = 0
     for job, part in zip(batch.jobs, batch.split(result), strict=True):
+        bad = not_finite(part)
+        if bad is not None:
+            what = "; ".join(sorted({o.describe() for o in job.objectives}))[:120]
+            errors.append(f"job {job.key} ({what}): the {bad} is not finite; not cached")
+            continue
         store.put(job, part, device=label, extra=extra)
-    return len(batch.jobs), 1, []
+        stored += 1
+    return stored, 1, errors
 
 
 def compute_jobs(

@@ -46,7 +46,7 @@ def _result(job: VisJob = JOB, seed: int = 0) -> RenderResult:
         images=images,
         snapshots={2: torch.rand(n, 3, job.size, job.size, generator=g)},
         history=torch.arange(job.steps * n, dtype=torch.float32).view(job.steps, n),
-        final=torch.tensor([1.5, float("nan")][:n]),
+        final=torch.tensor([1.5, -0.5][:n]),
         seconds=0.25,
     )
 
@@ -75,7 +75,7 @@ def test_put_then_get_round_trips_pixels_and_sidecar(store: ArtifactStore):
     assert [p.name for p in got.snapshots[2]] == ["snapshot-2-0.png", "snapshot-2-1.png"]
     meta = got.meta
     assert VisJob.from_dict(meta["job"]) == JOB
-    assert meta["final"] == [1.5, None]  # NaN stays strict JSON
+    assert meta["final"] == [1.5, -0.5]  # a non-finite one is a failed job, never stored
     assert meta["history"] == [[0, 2, 4, 6], [1, 3, 5, 7]]  # per image, per step
     assert meta["device"] == "cpu" and meta["seconds"] == 0.25
     assert set(meta["versions"]) >= {"featvis", "torch"}

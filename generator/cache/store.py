@@ -82,6 +82,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def not_finite(result: RenderResult) -> str | None:
+    """What in a render result is not finite (None: all of it is). Such a job failed."""
+    parts = [("objective", result.history), ("final objective", result.final),
+             ("pixels", result.images)]
+    parts += [(f"snapshot {step}", t) for step, t in result.snapshots.items()]
+    for what, tensor in parts:
+        if tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            return what
+    return None
+
+
 class ArtifactStore:
     """Content-addressed artifacts under `root`; `report` receives one line per bad entry."""
 
@@ -246,6 +257,9 @@ class ArtifactStore:
         """Write `result` as the artifact of `job` (replacing any old one) and return it."""
         if result.images.shape[0] != job.n_images:
             raise ValueError(f"job {job.key}: {job.n_images} images, result {len(result.images)}")
+        bad = not_finite(result)
+        if bad is not None:
+            raise ValueError(f"job {job.key}: the {bad} is not finite; a failed job is not cached")
         self.prepare()
         key = job.key
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(key), dir=self.root / TMP_DIR))

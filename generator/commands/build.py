@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 
 from generator.build import build_site
 from generator.cache.store import FORMAT_FILE
@@ -12,7 +13,8 @@ from generator.commands.common import config_from_args, preset_from_args
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
-from generator.core.publish import OUTPUT_MARKER
+from generator.core.lock import site_lock
+from generator.core.publish import removable, remove_site, sweep
 
 
 def _config(args: argparse.Namespace) -> SiteConfig:
@@ -44,22 +46,28 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-
+    """Remove the built site (and with --all, the cache): everything is checked first, so a
+    refusal removes nothing. Files a person put into the site folder are kept and named."""
     config = config_from_args(args)
-    out = config.output_dir
-    removed = []
-    if out.is_dir():
-        if any(out.iterdir()) and not (out / OUTPUT_MARKER).exists():
-            raise FeatvisError(
-                f"{out}: not a folder featvis built (no {OUTPUT_MARKER}); not removing it"
-            )
-        shutil.rmtree(out)
-        removed.append(str(out))
-    if getattr(args, "all", False) and config.cache_dir.is_dir():
-
-        if any(config.cache_dir.iterdir()) and not (config.cache_dir / FORMAT_FILE).exists():
-            raise FeatvisError(f"{config.cache_dir}: not a featvis cache; not removing it")
-        shutil.rmtree(config.cache_dir)
-        removed.append(str(config.cache_dir))
+    out, cache = config.output_dir, config.cache_dir
+    with site_lock(out, say=_say):
+        sweep(out, say=_say)
+        site = removable(out)
+        wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
+        if wipe_cache and any(cache.iterdir()) and not (cache / FORMAT_FILE).exists():
+            raise FeatvisError(f"{cache}: not a featvis cache; nothing removed")
+        removed = []
+        if site is not None:
+            kept = remove_site(site)
+            removed.append(str(out))
+            if kept:
+                _say(kept)
+        if wipe_cache:
+            shutil.rmtree(cache)
+            removed.append(str(cache))
     print(f"featvis: removed {', '.join(removed)}" if removed else "featvis: nothing to remove")
     return 0
+
+
+def _say(message: str) -> None:
+    print(f"featvis: {message}", file=sys.stderr)

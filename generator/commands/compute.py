@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from generator.cache.store import ArtifactStore
 from generator.commands.common import config_from_args, preset_from_args
-from generator.compute import distributed
+from generator.compute import distributed, probe_model
 from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
 from generator.models import LoadedModel, load_model
@@ -30,7 +30,9 @@ def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
 
 
 def _load(config: SiteConfig, device: torch.device) -> LoadedModel:
-    return load_model(config.model, weights=config.weights, device=device)
+    model = load_model(config.model, weights=config.weights, device=device)
+    probe_model(model, str(config.weights or ""))
+    return model
 
 
 def cmd_compute(args: argparse.Namespace) -> int:

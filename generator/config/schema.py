@@ -13,7 +13,6 @@ preset overrides `SIZE`, `STEPS` and `CHANNELS`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,17 +32,33 @@ def whole(lo: int = 0, hi: int | None = None) -> Kind:
     def parse(v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
             rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-            raise Invalid(f"must be a whole number {rng}, not {v!r}")
+            raise Invalid(f"must be a whole number {rng}, not {short(v)}")
         return v
 
     return parse
 
 
+MAX_NUMBER = 1e6  # the largest magnitude of a number option (weights, strengths, alignment)
+
+
+def short(v: Any, limit: int = 40) -> str:
+    """repr(v), cut to `limit` characters: a 10**400 in a message stays short."""
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def number(v: Any) -> float:
-    """A finite number."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise Invalid(f"must be a number, not {v!r}")
+    """A number within +-MAX_NUMBER (NaN, infinities and 10**400 do not fit)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= MAX_NUMBER:
+        raise Invalid(f"must be a number from -{MAX_NUMBER:g} to {MAX_NUMBER:g}, not {short(v)}")
     return float(v)
+
+
+def boolean(v: Any) -> bool:
+    """true or false (a word like 'banana' is not read as false)."""
+    if not isinstance(v, bool):
+        raise Invalid(f"must be true or false, not {short(v)}")
+    return v
 
 
 def numbers(v: Any) -> tuple[float, ...]:

@@ -19,6 +19,7 @@ from generator.config.schema import (
     DATASET_TOP_K,
     SEED,
     Option,
+    boolean,
     choice,
     parse_options,
     text,
@@ -63,6 +64,7 @@ class SiteConfig:
     batch_size: int | None = None
     explorer_layers: tuple[str, ...] | None = None  # None: every layer
     dataset_top_k: int = 8
+    unsafe_html: bool = False  # True: raw HTML in articles passes through (default: escaped)
     source: Path | None = None  # the site.toml read, if any
 
     def preset_for(self, device_type: str) -> Preset:
@@ -104,6 +106,7 @@ SITE_OPTIONS: dict[str, Option] = {
     "batch_size": BATCH_SIZE,
     "explorer_layers": Option(texts),
     "dataset_top_k": DATASET_TOP_K,
+    "unsafe_html": Option(boolean, False, doc="let raw HTML in articles through"),
 }
 _PATHS = ("weights", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir")
 
@@ -139,7 +142,13 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     path = Path(path).resolve()
     if not path.is_file():
         raise FeatvisError(f"{path}: config file not found")
-    toml = path.read_text(encoding="utf-8")
+    try:
+        toml = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise FeatvisError(f"{path}:{line}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise FeatvisError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     try:
         data = tomllib.loads(toml)
     except tomllib.TOMLDecodeError as exc:
@@ -155,6 +164,9 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
             values[key] = _resolve(base, values[key])
     if "explorer_layers" in values:
         values["explorer_layers"] = tuple(str(v) for v in values["explorer_layers"])
+    templates = values.get("templates_dir")
+    if templates is not None and not templates.is_dir():
+        raise FeatvisError(f"{_where(path, toml, 'templates_dir')}: {templates} is not a folder")
     return _finish(SiteConfig(root=base, source=path, **values), base)
 
 

@@ -1,2 +1,2 @@
 """The ground floor: errors, device, atomic writes, image conversions, the site's URL scheme,
-shipped resources and publishing. Imports nothing else of featvis."""
+shipped resources, publishing and the site lock. Imports nothing else of featvis."""

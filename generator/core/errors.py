@@ -25,3 +25,14 @@ def choices_hint(value: str, valid: Iterable[str], *, limit: int = 40) -> str:
     if close:
         return f"did you mean: {', '.join(close)}? valid: {shown}"
     return f"valid: {shown}"
+
+
+MAX_LINE = 300  # the longest error line printed
+
+
+def one_line(message: str, limit: int = MAX_LINE) -> str:
+    """`message` on one line of at most `limit` characters (the rest elided, its length named)."""
+    text = " ".join(message.split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 24].rstrip() + f" ... ({len(text)} chars)"

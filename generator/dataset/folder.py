@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from PIL import Image
 from generator.core.errors import FeatvisError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+MAX_PHOTO_PIXELS = 64_000_000  # a bigger photo is skipped before it is decoded
+MAX_VIEW_SIDE = 4  # resized long side beyond this many input sizes: resize the crop box only
 
 
 def list_images(root: Path) -> list[str]:
@@ -49,10 +52,14 @@ def list_images(root: Path) -> list[str]:
 
 
 def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
-    """A digest of the file list with sizes and modification times; reads no file's content."""
+    """A digest of the file list with sizes and modification times; reads no file's content. A
+    dangling link or a link loop counts by the link itself (the scan then skips it)."""
     h = hashlib.sha256()
     for rel in files:
-        st = (root / rel).stat()
+        try:
+            st = (root / rel).stat()
+        except OSError:
+            st = (root / rel).lstat()
         h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
@@ -69,14 +76,39 @@ def view_box(width: int, height: int, size: int) -> tuple[float, float, float]:
     return scale, (rw - size) // 2, (rh - size) // 2
 
 
+def open_photo(path: Path) -> Image.Image:
+    """The photo, opened lazily, refused (ValueError: the scan skips it) when its header claims more
+    than MAX_PHOTO_PIXELS pixels; nothing is decoded yet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            limit = MAX_PHOTO_PIXELS // 10**6
+            raise ValueError(f"{str(exc)[:80]}; more than the {limit} million read") from None
+    width, height = img.size
+    if width * height > MAX_PHOTO_PIXELS:
+        img.close()
+        raise ValueError(
+            f"{width}x{height} pixels, more than the {MAX_PHOTO_PIXELS // 1_000_000} million read"
+        )
+    return img
+
+
 def load_view(path: Path, size: int) -> torch.Tensor:
-    """The photo as the model sees it: (3, size, size) uint8, short side resized, centre crop."""
-    with Image.open(path) as img:
-        _, rw, rh = _resized(*img.size, size)
+    """The photo as the model sees it: (3, size, size) uint8, short side resized, centre crop.
+    Photos whose resized long side would pass `MAX_VIEW_SIDE` (a panorama, a 16000x1 strip) are
+    resized from the crop box alone, so memory stays bounded whatever the aspect ratio."""
+    with open_photo(path) as img:
+        scale, rw, rh = _resized(*img.size, size)
         _, left, top = view_box(*img.size, size)
-        img.draft("RGB", (rw, rh))
-        rgb = img.convert("RGB").resize((rw, rh), Image.Resampling.BILINEAR)
-        crop = rgb.crop((left, top, left + size, top + size))
+        if max(rw, rh) > MAX_VIEW_SIDE * size:
+            box = (left / scale, top / scale, (left + size) / scale, (top + size) / scale)
+            crop = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR, box=box)
+        else:
+            img.draft("RGB", (rw, rh))
+            rgb = img.convert("RGB").resize((rw, rh), Image.Resampling.BILINEAR)
+            crop = rgb.crop((left, top, left + size, top + size))
         return torch.from_numpy(np.asarray(crop, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 

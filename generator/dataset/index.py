@@ -17,7 +17,7 @@ from PIL import Image
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.dataset.fields import ReceptiveField
-from generator.dataset.folder import load_view, view_box
+from generator.dataset.folder import load_view, open_photo, view_box
 from generator.metrics import high_freq_share
 
 MIN_PATCH = 16
@@ -169,11 +169,11 @@ class DatasetIndex:
         layers), cut from the original file and resized to size x size."""
         field = self.receptive_field(layer)
         try:
-            with Image.open(example.path) as img:
+            with open_photo(example.path) as img:
                 width, height = img.size
                 box = _patch_box(field, example, width, height, self.input_size)
                 return img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, box=box)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise FeatvisError(
                 f"{example.path}: cannot read the dataset image ({type(exc).__name__}); it changed "
                 f"since the scan, run `featvis scan` again"

@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from generator.config.schema import DATASET_TOP_K, Invalid
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.dataset.fields import measure_receptive_fields
@@ -171,8 +172,10 @@ def load_or_scan(
     """The dataset index for `layers`, from the cache where it holds them, else by scanning."""
     if getattr(config, "dataset", None) is None:
         return None
-    if top_k < 1:
-        raise FeatvisError(f"dataset_top_k must be positive, not {top_k}")
+    try:
+        DATASET_TOP_K.parse(top_k)
+    except Invalid as exc:
+        raise FeatvisError(f"dataset_top_k {exc}") from None
     root = Path(config.dataset)
     names = list(dict.fromkeys(
         x.name if isinstance(x, LayerInfo) else model.layer(x).name for x in layers

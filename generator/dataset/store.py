@@ -48,6 +48,15 @@ def _write_cache(folder: Path, tables: dict[str, dict[str, Any]], meta: dict[str
         ) from None
 
 
+def _meta_ok(meta: Any) -> bool:
+    return (
+        isinstance(meta, dict)
+        and all(isinstance(meta.get(k), int) and not isinstance(meta.get(k), bool)
+                for k in ("images_read", "images_skipped"))
+        and isinstance(meta.get("skipped"), list)
+    )
+
+
 def _read_cached(
     folder: Path, layers: Sequence[str]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
@@ -57,6 +66,8 @@ def _read_cached(
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return found, None
+    if not _meta_ok(meta):
+        return found, None  # a damaged sidecar: scan again
     for layer in layers:
         try:
             data = torch.load(_layer_file(folder, layer), map_location="cpu", weights_only=True)

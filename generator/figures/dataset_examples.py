@@ -8,7 +8,7 @@ from typing import Any
 from generator.figures.base import ChannelsFigure, _mean
 from generator.figures.checks import class_reading, dataset_examples, pattern_agreement
 from generator.figures.context import FigureContext
-from generator.figures.options import Option, _channels, _int
+from generator.figures.options import Option, _bool, _channels, _int
 
 
 class DatasetExamples(ChannelsFigure):
@@ -21,7 +21,7 @@ class DatasetExamples(ChannelsFigure):
         **ChannelsFigure.OPTIONS,
         "channels": Option(_channels, 3),
         "examples": Option(lambda v: _int(v, 1, 16), 4),
-        "bottom": Option(lambda v: v is True, True),
+        "bottom": Option(_bool, True),
         "spectrum": Option(lambda v: _int(v, 0, 16), 0),
     }
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from generator.config.schema import Invalid, Option, choice, number, numbers, text, whole
+from generator.config.schema import (
+    Invalid,
+    Option,
+    boolean,
+    choice,
+    number,
+    numbers,
+    text,
+    whole,
+)
 
 COMMON_OPTIONS = ("id", "caption", "title", "layout")
 LAYOUTS = ("text", "page", "screen")
@@ -23,7 +32,7 @@ def _int(v: Any, lo: int = 0, hi: int | None = None) -> int:
     return int(whole(lo, hi)(v))
 
 
-_float, _floats, _str, _choice = number, numbers, text, choice
+_float, _floats, _str, _choice, _bool = number, numbers, text, choice, boolean
 
 
 _OUTSIDE = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*:|\(\s*)//|\b(?:javascript|data):(?=\S)", re.I)

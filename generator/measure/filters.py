@@ -47,5 +47,7 @@ def linear_filters(model: LoadedModel, layer: str, *, tol: float = 1e-4) -> torc
     probe = torch.rand(info.channels, 3, size, size, generator=gen).to(model.device)
     grads = _centre_gradients(model, layer, probe).detach().cpu()  # probe i -> channel i
     support = grads.abs().sum(dim=(0, 1)) > 0
+    if not bool(support.any()):
+        return None  # every filter is zero: no picture to show
     rows, cols = support.any(dim=1).nonzero(), support.any(dim=0).nonzero()
     return grads[:, :, rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]

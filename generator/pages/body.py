@@ -19,7 +19,9 @@ class RenderedBody:
     toc: list[dict[str, Any]]
 
 
-def render_body(page: Page, values: Callable[[str], Any], figures: list[Markup]) -> RenderedBody:
+def render_body(
+    page: Page, values: Callable[[str], Any], figures: list[Markup], unsafe_html: bool = False
+) -> RenderedBody:
     """Fill the variables, convert the Markdown, put the figures in place of their placeholders."""
     body = page.body
     for ref in sorted(page.variables, key=lambda r: r.start, reverse=True):
@@ -27,7 +29,7 @@ def render_body(page: Page, values: Callable[[str], Any], figures: list[Markup])
         body = body[: ref.start] + text + body[ref.end :]
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
-    md = markdown_converter()
+    md = markdown_converter(unsafe_html)
     out = md.convert(body)
     for i, fig in enumerate(figures):
         token = FIGURE_TOKEN.format(i)

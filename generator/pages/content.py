@@ -26,7 +26,7 @@ from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
 from generator.pages.links import rewrite_links
-from generator.pages.markdown import FIGURE_TOKEN, FORMATS, check_math
+from generator.pages.markdown import FIGURE_TOKEN, FORMATS, MAX_DIGITS, check_math
 from generator.pages.text import fences, line_at, mask_code, slugify
 
 # Names every page may quote; `numbers.FIGURE.KEY` come from the page's figures.
@@ -224,6 +224,10 @@ def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
         if fmt is not None and fmt not in FORMATS:
             raise FeatvisError(
                 f"{shown}:{line}: unknown format '{fmt}' ({choices_hint(fmt, FORMATS)})"
+            )
+        if arg and (len(arg) > 2 or int(arg) > MAX_DIGITS):
+            raise FeatvisError(
+                f"{shown}:{line}: '{fmt}:{arg[:12]}' asks for too many digits (0..{MAX_DIGITS})"
             )
         refs.append(
             VariableRef(

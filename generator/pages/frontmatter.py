@@ -33,13 +33,61 @@ class Author:
     affiliations: tuple[str, ...] = ()
 
 
+def _refuse_aliases(text: str, first_line: int, where: Path, what: str) -> None:
+    """YAML aliases (`*name`) can expand a few hundred bytes into gigabytes: refused, with the
+    line of the first one. Reading the event stream expands nothing."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = first_line + event.start_mark.line
+            raise FeatvisError(
+                f"{where}:{line}: malformed {what}: YAML aliases (*{str(event.anchor)[:20]}) are "
+                "not allowed; write the value out"
+            )
+
+
+def _construct(node: Any, first_line: int, where: Path, what: str) -> Any:
+    """The Python value of a composed YAML node; a scalar YAML reads as an impossible date
+    (2024-02-30) is an error naming its line, not a traceback."""
+    if node is None:
+        return None
+    try:
+        return yaml.SafeLoader("").construct_document(node)
+    except (ValueError, OverflowError) as exc:
+        bad = _bad_scalar(node)
+        line = first_line + (bad.start_mark.line if bad is not None else 0)
+        value = f" '{str(bad.value)[:40]}'" if bad is not None else ""
+        raise FeatvisError(
+            f"{where}:{line}: malformed {what}: value{value} cannot be read ({str(exc)[:80]})"
+        ) from None
+
+
+def _bad_scalar(node: Any) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            yaml.SafeLoader("").construct_object(node)
+        except (ValueError, OverflowError):
+            return node
+        return None
+    children = node.value if isinstance(node, yaml.SequenceNode) else [
+        n for pair in node.value for n in pair
+    ] if isinstance(node, yaml.MappingNode) else []
+    for child in children:
+        found = _bad_scalar(child)
+        if found is not None:
+            return found
+    return None
+
+
 def yaml_with_lines(
     text: str, first_line: int, where: Path, what: str
 ) -> tuple[Any, dict[str, int]]:
     """Parse YAML; return the data and the file line of every top-level key."""
     try:
+        _refuse_aliases(text, first_line, where, what)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = _construct(node, first_line, where, what)
+    except RecursionError:
+        raise FeatvisError(f"{where}:{first_line}: malformed {what}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None and mark.line >= len(text.splitlines()):

@@ -12,6 +12,7 @@ import latex2mathml.converter
 import markdown
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
+from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
 from generator.core.errors import FeatvisError
@@ -20,6 +21,7 @@ from generator.pages.text import line_at
 MARKDOWN_EXTENSIONS = ("toc", "tables", "fenced_code", "footnotes", "attr_list", "md_in_html")
 FIGURE_TOKEN = "FEATVISFIGURE{:04d}X"
 FORMATS = ("pct", "fixed", "int", "times")
+MAX_DIGITS = 12  # the most digits `| fixed:N` (pct, times) may ask for
 _DISPLAY_MATH = r"(?<!\\)\$\$(.+?)\$\$"
 _INLINE_MATH = r"(?<![\\$])\$(?![\s$])([^\n$]+?)(?<![\s\\])\$(?!\d)"
 MATH = re.compile(f"{_DISPLAY_MATH}|{_INLINE_MATH}", re.DOTALL)
@@ -94,9 +96,35 @@ class MathExtension(Extension):
         md.inlinePatterns.register(_MathPattern(MATH.pattern, md), "math", 185)
 
 
-def markdown_converter() -> markdown.Markdown:
+# Attributes an author may set with `{: ...}` when raw HTML is off: no event handlers, no style.
+SAFE_ATTRIBUTES = frozenset(
+    {"id", "class", "href", "src", "alt", "title", "colspan", "rowspan", "align", "lang", "dir",
+     "width", "height", "start", "name", "role"}
+)
+
+
+class _StripAttributes(Treeprocessor):
+    def run(self, root: Any) -> None:
+        for element in root.iter():
+            for name in [n for n in element.attrib if n not in SAFE_ATTRIBUTES]:
+                del element.attrib[name]
+
+
+class SafeHtmlExtension(Extension):
+    """Raw HTML in the Markdown is shown as text (escaped), as Hugo does unless told otherwise;
+    `{: ...}` attribute lists keep only `SAFE_ATTRIBUTES`. site.toml's `unsafe_html = true`
+    turns this off."""
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        md.preprocessors.deregister("html_block")
+        md.inlinePatterns.deregister("html")
+        md.treeprocessors.register(_StripAttributes(md), "featvis_safe_attributes", -100)
+
+
+def markdown_converter(unsafe_html: bool = False) -> markdown.Markdown:
+    safe = [] if unsafe_html else [SafeHtmlExtension()]
     return markdown.Markdown(
-        extensions=[*MARKDOWN_EXTENSIONS, MathExtension()],
+        extensions=[*MARKDOWN_EXTENSIONS, MathExtension(), *safe],
         extension_configs={
             "toc": {"toc_depth": "2-3"},
             "footnotes": {"SEPARATOR": "-", "BACKLINK_TITLE": "Back to the text"},
@@ -105,9 +133,9 @@ def markdown_converter() -> markdown.Markdown:
     )
 
 
-def render_inline(text: str) -> Markup:
+def render_inline(text: str, unsafe_html: bool = False) -> Markup:
     """A caption or a short line of Markdown (with math) as inline HTML."""
-    out = markdown_converter().convert(text or "").strip()
+    out = markdown_converter(unsafe_html).convert(text or "").strip()
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return Markup(out)

@@ -75,7 +75,9 @@ class ArticlesPart(RenderState):
         page = item.page
         if page.is_home:
             return  # the home page draws its own body
-        body = render_body(page, self._values(item.numbers), item.figures)
+        body = render_body(
+            page, self._values(item.numbers), item.figures, self.config.unsafe_html
+        )
         html, notes = split_footnotes(str(body.html))
         text = self.env.get_template("article.html").render(
             **self._common(""),
@@ -94,7 +96,9 @@ class ArticlesPart(RenderState):
         home = next((d for d in drawn if d.page.is_home), None)
         intro, notes = Markup(""), Markup("")
         if home is not None:
-            body = render_body(home.page, self._values(home.numbers), home.figures)
+            body = render_body(
+                home.page, self._values(home.numbers), home.figures, self.config.unsafe_html
+            )
             html, note_html = split_footnotes(str(body.html))
             intro, notes = Markup(html), Markup(note_html)
             for asset, rel in home.page.assets:

@@ -28,7 +28,7 @@ def make_env(config: SiteConfig) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
-    env.filters["inline"] = render_inline
+    env.filters["inline"] = lambda text: render_inline(text, config.unsafe_html)
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     return env
 

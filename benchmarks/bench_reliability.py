@@ -1,0 +1,439 @@
+# ruff: noqa: E501  (tables of inputs read best one per line)
+"""Drive featvis with bad inputs and kill points, as a hostile but realistic user would.
+
+Builds a small site (one article, one explorer layer, six sample photos, 32 px, 4 steps) with the
+real command line, then:
+
+- bad inputs: each mutation of the site (files, flags) is built once; it must end with exactly one
+  `featvis: error:` line (exit 2, at most 300 characters, naming its source: file:line or flag),
+  no traceback, and the published site byte for byte unchanged with nothing left beside it;
+- recoverable inputs (a damaged cache sidecar, odd photos): the build must succeed, no traceback;
+- kill points: SIGKILL at every fault-injection step of publish (FEATVIS_FAULT) and at seeded
+  random moments of `build --force` (compute, render, publish); after each the site must be whole
+  (the old one: a rebuild of the same inputs is byte-identical), and the next build must produce the
+  identical site with no leftovers.
+
+    PYTHONPATH=$PWD python3 benchmarks/bench_reliability.py [--random-kills 12] [--only NAME]
+
+Prints one line per case and the counts; exits 1 when any case fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
+FAST = ["--size", "32", "--steps", "4", "--channels", "1", "--quiet"]
+MAX_LINE = 300
+
+ARTICLE = """\
+---
+title: A small article
+description: One gallery, dataset examples and a number.
+date: 2024-01-02
+---
+
+The model has {{ model.layers }} layers.
+
+```figure
+type: layer-gallery
+id: gallery
+layers: [conv_stem]
+channels: 1
+caption: Chosen by the build.
+```
+
+```figure
+type: dataset-examples
+layer: conv_stem
+channels: [0]
+examples: 2
+```
+"""
+
+
+def site_toml(root: Path, extra: str = "") -> str:
+    return (
+        'title = "Reliability"\nexplorer_layers = ["conv_stem"]\ndevice = "cpu"\n'
+        f'dataset = "photos"\ncache_dir = "cache"\n{extra}'
+    )
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid, tiny, well-compressed RGB PNG of any size (all black)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\0" + b"\0" * (3 * width) for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose (valid) header claims width x height pixels, with one row of data."""
+    head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">I", len(head)) + b"IHDR" + head + struct.pack(">I", zlib.crc32(b"IHDR" + head))
+    small = png(1, 1)
+    return small[:8] + ihdr + small[33:]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@dataclass
+class Site:
+    root: Path
+    published: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def out(self) -> Path:
+        return self.root / "site_output"
+
+    def run(self, *args: str, env: dict[str, str] | None = None, command: str = "build",
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "generator", command, "--config", str(self.root / "site.toml"),
+                *(FAST if command in ("build", "render") else []), *args]
+        return subprocess.run(argv, cwd=self.root, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})})
+
+    def leftovers(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.name.startswith(".site_output") or p.name.endswith(".lock"))
+
+
+def make_site(root: Path) -> Site:
+    (root / "content").mkdir(parents=True)
+    (root / "content" / "a.md").write_text(ARTICLE, encoding="utf-8")
+    (root / "photos").mkdir()
+    for photo in sorted(SAMPLE.glob("*.jpg"))[:6]:
+        shutil.copy(photo, root / "photos" / photo.name)
+    (root / "site.toml").write_text(site_toml(root), encoding="utf-8")
+    return Site(root)
+
+
+# Bad inputs: (name, mutate(site) -> extra argv, the source the error must name) --------------
+
+
+def _file(rel: str, data: bytes | str) -> Callable[[Site], list[str]]:
+    def mutate(site: Site) -> list[str]:
+        path = site.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+        return []
+    return mutate
+
+
+def _article(old: str, new: str) -> Callable[[Site], list[str]]:
+    assert old in ARTICLE, old
+    return _file("content/a.md", ARTICLE.replace(old, new, 1))
+
+
+def _toml(extra: str) -> Callable[[Site], list[str]]:
+    return lambda site: _file("site.toml", site_toml(site.root, extra))(site)
+
+
+def _flags(*flags: str) -> Callable[[Site], list[str]]:
+    return lambda site: list(flags)
+
+
+def _weights(kind: str) -> Callable[[Site], list[str]]:
+    def mutate(site: Site) -> list[str]:
+        import torch
+
+        from generator.models import load_model
+
+        state = {k: v.detach().clone(memory_format=torch.contiguous_format)
+                 for k, v in load_model("efficientnet_lite0").net.state_dict().items()}
+        gen = torch.Generator().manual_seed(0)
+        for value in state.values():  # random weights, as an untrained checkpoint would have
+            if value.dtype.is_floating_point:
+                value.copy_(torch.randn(value.shape, generator=gen) * 0.1)
+        first = next(k for k, v in state.items() if v.dtype.is_floating_point)
+        if kind == "nan":
+            state[first].view(-1)[0] = float("nan")
+        elif kind == "zero":
+            state = {k: torch.zeros_like(v) for k, v in state.items()}
+        elif kind == "huge":
+            state[first].view(-1)[:10] = 3e38
+        elif kind == "wrong":
+            state = {f"other.{k}": v for k, v in state.items()}
+        path = site.root / f"{kind}.pt"
+        torch.save(state, path)
+        return ["--weights", str(path)]
+    return mutate
+
+
+ALIAS_BOMB = """---
+title: bomb
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+---
+x
+"""
+
+BAD: list[tuple[str, Callable[[Site], list[str]], str]] = [
+    ("site.toml not UTF-8", _file("site.toml", b'title = "caf\xe9"\n'), "site.toml:1"),
+    ("site.toml invalid TOML", _file("site.toml", "title = [\n"), "site.toml"),
+    ("site.toml unknown key", _toml("colour = 3\n"), "site.toml:6"),
+    ("site.toml seed beyond 64 bits", _toml(f"seed = {2**70}\n"), "site.toml:6"),
+    ("site.toml negative seed", _toml("seed = -1\n"), "site.toml:6"),
+    ("site.toml dataset_top_k in the trillions", _toml("dataset_top_k = 1000000000000\n"), "site.toml:6"),
+    ("site.toml batch_size 0", _toml("batch_size = 0\n"), "site.toml:6"),
+    ("site.toml unsafe_html not a bool", _toml('unsafe_html = "yes"\n'), "site.toml:6"),
+    ("site.toml missing templates_dir", _toml('templates_dir = "nowhere"\n'), "site.toml:6"),
+    ("site.toml huge key", _toml("k" * 20000 + " = 1\n"), "site.toml:6"),
+    ("article not UTF-8", _file("content/a.md", b"---\ntitle: caf\xe9\n---\n"), "content/a.md:1"),
+    ("front matter impossible date", _article("date: 2024-01-02", "date: 2024-02-30"), "content/a.md:4"),
+    ("caption impossible date", _article("caption: Chosen by the build.", "caption: 2024-13-01"), "content/a.md:14"),
+    ("YAML alias bomb", _file("content/a.md", ALIAS_BOMB), "content/a.md:4"),
+    ("YAML nested 5000 deep", _file("content/a.md", "---\ntitle: " + "[" * 5000 + "]" * 5000 + "\n---\n"), "content/a.md"),
+    ("fixed:N width", _article("{{ model.layers }}", "{{ model.layers | fixed:999999999 }}"), "content/a.md:7"),
+    ("pct:N width", _article("{{ model.layers }}", "{{ model.layers | pct:99 }}"), "content/a.md:7"),
+    ("bottom: banana", _article("examples: 2", "examples: 2\nbottom: banana"), "content/a.md:22"),
+    ("figure channels 10**20", _article("channels: [0]", "channels: [100000000000000000000]"), "content/a.md"),
+    ("huge float weight", _article("caption: Chosen by the build.\n```", "caption: x\n```\n\n```figure\ntype: diversity\nlayer: conv_stem\nweight: 1e400\n```"), "content/a.md"),
+    ("huge int weight", _article("caption: Chosen by the build.\n```", "caption: x\n```\n\n```figure\ntype: diversity\nlayer: conv_stem\nweight: " + "9" * 400 + "\n```"), "content/a.md"),
+    ("unknown front matter key, 50k chars", _article("date: 2024-01-02", "date: 2024-01-02\n" + "x" * 50000 + ": 1"), "content/a.md:5"),
+    ("--batch-size -1", _flags("--batch-size", "-1"), "--batch-size"),
+    ("--batch-size 0", _flags("--batch-size", "0"), "--batch-size"),
+    ("--seed beyond 64 bits", _flags("--seed", str(2**70)), "--seed"),
+    ("--seed -1", _flags("--seed", "-1"), "--seed"),
+    ("--preset banana", _flags("--preset", "banana"), "--preset"),
+    ("--size 100000", _flags("--size", "100000"), "--size"),
+    ("--steps 0", _flags("--steps", "0"), "--steps"),
+    ("unwritable --output (under a file)", lambda s: _file("afile", "x")(s) + ["--output", str(s.root / "afile" / "out")], "afile"),
+    ("NaN weights", _weights("nan"), "nan.pt"),
+    ("all-zero weights", _weights("zero"), "zero.pt"),
+    ("huge float weights", _weights("huge"), "huge.pt"),
+    ("weights of another model", _weights("wrong"), "wrong.pt"),
+    ("weights not a checkpoint", lambda s: _file("junk.pt", b"not a checkpoint")(s) + ["--weights", str(s.root / "junk.pt")], "junk.pt"),
+    ("unsafe_html: external <img>", lambda s: _toml("unsafe_html = true\n")(s) + _article("The model", '<img src="http://example.com/x.png">\n\nThe model')(s), "content/a.md:7"),
+    ("unsafe_html: meta refresh", lambda s: _toml("unsafe_html = true\n")(s) + _article("The model", '<meta http-equiv="refresh" content="0; url=http://example.com">\n\nThe model')(s), "content/a.md:7"),
+    ("unsafe_html: CSS url() in style", lambda s: _toml("unsafe_html = true\n")(s) + _article("The model", '<p style="background: url(//example.com/a.png)">x</p>\n\nThe model')(s), "content/a.md:7"),
+    ("unsafe_html: <object data>", lambda s: _toml("unsafe_html = true\n")(s) + _article("The model", '<object data="ftp://example.com/x.swf"></object>\n\nThe model')(s), "content/a.md:7"),
+    ("unsafe_html: script building a URL", lambda s: _toml("unsafe_html = true\n")(s) + _article("The model", '<script>fetch("ht" + "tp://example.com")</script>\n\nThe model')(s), "content/a.md"),
+    ("a 10000x10000 image asset", lambda s: _file("content/big.png", png_claiming(10_000, 10_000))(s) + _article("The model", "![big](big.png)\n\nThe model")(s), "big.png"),
+]
+
+# Inputs featvis recovers from: the build succeeds, no traceback.
+RECOVER: list[tuple[str, Callable[[Site], list[str]]]] = [
+    ("raw HTML escaped by default", _article("The model", '<script>alert(1)</script> <object data="http://x"></object>\n\nThe model')),
+    ("damaged dataset cache sidecar", lambda s: [p.write_text("[]", encoding="utf-8") for p in (s.root / "cache").rglob("meta.json")] and []),
+    ("dangling symlink among the photos", lambda s: os.symlink(s.root / "gone.jpg", s.root / "photos" / "zz-dangling.jpg") or []),
+    ("symlink loop among the photos", lambda s: (os.symlink("zz-loop-b.jpg", s.root / "photos" / "zz-loop-a.jpg"), os.symlink("zz-loop-a.jpg", s.root / "photos" / "zz-loop-b.jpg")) and []),
+    ("a 132-byte 16000x1 PNG among the photos", _file("photos/zz-strip.png", png(16000, 1))),
+    ("a 1x16000 PNG among the photos", _file("photos/zz-tall.png", png(1, 16000))),
+    ("a PNG claiming 10000x10000 pixels", _file("photos/zz-bomb.png", png_claiming(10_000, 10_000))),
+    ("a truncated JPEG among the photos", lambda s: _file("photos/zz-cut.jpg", next(SAMPLE.glob("*.jpg")).read_bytes()[:500])(s)),
+    ("a CNAME put into the site folder", _file("site_output/CNAME", "example.org\n")),
+]
+
+
+@dataclass
+class Tally:
+    passed: int = 0
+    failed: list[str] = field(default_factory=list)
+    tracebacks: int = 0
+    site_changed: int = 0
+
+    def check(self, name: str, ok: bool, why: str) -> None:
+        if ok:
+            self.passed += 1
+            print(f"  ok    {name}")
+        else:
+            self.failed.append(f"{name}: {why}")
+            print(f"  FAIL  {name}: {why}")
+
+
+def restore(site: Site, pristine: Path) -> None:
+    for name in ("content", "photos", "site.toml"):
+        target = site.root / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        src = pristine / name
+        shutil.copytree(src, target, symlinks=True) if src.is_dir() else shutil.copy(src, target)
+    for extra in ("afile", "nan.pt", "zero.pt", "huge.pt", "wrong.pt", "junk.pt"):
+        path = site.root / extra
+        if path.exists():
+            path.unlink()
+
+
+def bad_inputs(site: Site, pristine: Path, tally: Tally, only: str | None) -> None:
+    print("bad inputs:")
+    for name, mutate, source in BAD:
+        if only and not any(o in name for o in only.split(",")):
+            continue
+        try:
+            argv = mutate(site)
+        except Exception as exc:  # noqa: BLE001 - a broken case is the harness's failure
+            tally.check(name, False, f"the case could not be set up: {exc!r}"[:200])
+            restore(site, pristine)
+            continue
+        start = time.perf_counter()
+        result = site.run(*argv)
+        restore(site, pristine)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
+        traceback = "Traceback" in result.stderr
+        tally.tracebacks += traceback
+        changed = snapshot(site.out) != site.published
+        tally.site_changed += changed
+        why = []
+        if result.returncode != 2:
+            why.append(f"exit {result.returncode}")
+        if traceback:
+            why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
+        if len(errors) != 1:
+            why.append(f"{len(errors)} error lines")
+        elif len(errors[0]) > MAX_LINE:
+            why.append(f"error line of {len(errors[0])} chars")
+        if source not in result.stderr:
+            why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
+        if changed:
+            why.append("the published site changed")
+        if site.leftovers():
+            why.append(f"leftovers {site.leftovers()}")
+        line = errors[0] if errors else ""
+        tally.check(f"{name} ({time.perf_counter() - start:.0f} s) {line[16:136]}", not why, "; ".join(why))
+
+
+def recoverable(site: Site, pristine: Path, tally: Tally, only: str | None) -> None:
+    print("recoverable inputs:")
+    for name, mutate in RECOVER:
+        if only and not any(o in name for o in only.split(",")):
+            continue
+        argv = mutate(site)
+        result = site.run(*argv)
+        why = []
+        if result.returncode != 0:
+            why.append(f"exit {result.returncode}: {result.stderr.strip()[-200:]}")
+        if "Traceback" in result.stderr:
+            tally.tracebacks += 1
+            why.append("traceback")
+        if not (site.out / "index.html").is_file() or site.leftovers():
+            why.append("site missing or leftovers")
+        if "escaped" in name and "&lt;script&gt;alert(1)&lt;/script&gt;" not in (site.out / "a.html").read_text(encoding="utf-8"):
+            why.append("raw HTML not escaped")
+        if "CNAME" in name and not (site.out / "CNAME").is_file():
+            why.append("CNAME deleted")
+        tally.check(name, not why, "; ".join(why))
+        restore(site, pristine)
+        (site.out / "CNAME").unlink(missing_ok=True)
+    rebuilt = site.run()
+    tally.check("rebuild after the recoverable inputs is identical", rebuilt.returncode == 0
+                and snapshot(site.out) == site.published, rebuilt.stderr[-200:])
+
+
+def kill_points(site: Site, tally: Tally, random_kills: int, only: str | None) -> None:
+    from generator.core.publish import FAULT_STEPS
+
+    print("kill points:")
+    points: list[tuple[str, dict[str, str], float | None]] = [
+        (f"publish:{step}", {"FEATVIS_FAULT": f"publish:{step}"}, None)
+        for step in FAULT_STEPS if step != "aside"
+    ]
+    points += [("publish:aside (two-rename fallback)",
+                {"FEATVIS_FAULT": "publish:aside", "FEATVIS_NO_EXCHANGE": "1"}, None)]
+    start = time.perf_counter()
+    assert site.run("--force").returncode == 0
+    duration = time.perf_counter() - start
+    rng = random.Random(15)
+    points += [(f"random {i}", {}, rng.uniform(0.5, duration)) for i in range(random_kills)]
+    for name, env, delay in points:
+        if only and not any(o in name for o in only.split(",")):
+            continue
+        argv = [sys.executable, "-m", "generator", "build", "--config", str(site.root / "site.toml"),
+                *FAST, "--force"]
+        proc = subprocess.Popen(argv, cwd=site.root, env={**os.environ, **env},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if delay is not None:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=900)
+        killed = proc.returncode == -signal.SIGKILL
+        mid = snapshot(site.out)
+        intact = mid == site.published or (not mid and "aside" in name)
+        tally.site_changed += not intact
+        again = site.run(env={k: v for k, v in env.items() if k != "FEATVIS_FAULT"})
+        tally.tracebacks += "Traceback" in err + again.stderr
+        why = []
+        if not killed:
+            why.append(f"not killed (exit {proc.returncode})" if delay is None else "")
+        if not intact:
+            why.append("the site was changed or gone after the kill")
+        if again.returncode != 0 or snapshot(site.out) != site.published:
+            why.append(f"the next build differs (exit {again.returncode}) {again.stderr[-160:]}")
+        if site.leftovers():
+            why.append(f"leftovers {site.leftovers()}")
+        where = "" if delay is None else f" at {delay:.1f} s of {duration:.1f} s"
+        tally.check(f"kill {name}{where}{'' if killed else ' (finished first)'}", not any(why),
+                    "; ".join(w for w in why if w))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--random-kills", type=int, default=12)
+    parser.add_argument("--only", default=None, help="run the cases whose name contains one of these (comma-separated)")
+    parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill"])
+    args = parser.parse_args()
+    if not SAMPLE.is_dir():
+        print(f"{SAMPLE} is absent", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="featvis-reliability-") as tmp:
+        site = make_site(Path(tmp) / "site")
+        pristine = Path(tmp) / "pristine"
+        pristine.mkdir()
+        for name in ("content", "photos", "site.toml"):
+            src = site.root / name
+            shutil.copytree(src, pristine / name) if src.is_dir() else shutil.copy(src, pristine / name)
+        first = site.run()
+        if first.returncode != 0:
+            print(first.stderr, file=sys.stderr)
+            return 2
+        site.published = snapshot(site.out)
+        tally = Tally()
+        if "bad" not in args.skip:
+            bad_inputs(site, pristine, tally, args.only)
+        if "recover" not in args.skip:
+            recoverable(site, pristine, tally, args.only)
+        if "kill" not in args.skip:
+            kill_points(site, tally, args.random_kills, args.only)
+    print(f"passed {tally.passed}, failed {len(tally.failed)}; tracebacks {tally.tracebacks}; "
+          f"published site changed or vanished {tally.site_changed}")
+    for line in tally.failed:
+        print(f"  {line}")
+    return 1 if tally.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
