@@ -6,8 +6,8 @@ lacks (plan -> compute -> plan again while figures choose channels from measurem
 whole site into a temporary folder next to the output, runs `check` on it and only then swaps it
 into place. A failed build at any step leaves the last good site untouched.
 
-`render` does the same from the cache only and lists what is missing; `serve` previews the built
-site on 127.0.0.1; `clean` removes the site (and with --all, the cache).
+`render` does the same from the cache only and lists what is missing; `clean` removes the site
+(and with --all, the cache). `featvis serve` lives in `generator.serve`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import http.server
 import os
 import shutil
 import sys
@@ -29,6 +28,8 @@ from typing import Any
 from generator.check import check_site, report
 from generator.config import Preset, SiteConfig
 from generator.content import Page, load_pages
+from generator.core.notices import Notices
+from generator.core.progress import Progress
 from generator.errors import FeatvisError
 from generator.figures import FigureContext, page_figures
 
@@ -95,8 +96,15 @@ def build_site(
     force: bool = False,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
+    strict: bool | None = None,
+    progress: Progress | None = None,
+    notices: Notices | None = None,
 ) -> BuildReport:
-    """Build (or with compute=False, render from the cache) and publish the site."""
+    """Build (or with compute=False, render from the cache) and publish the site.
+
+    Warnings go through `notices` (printed as they come); a strict build (`strict`, else the
+    config's) fails on the first pass over them, before anything is published.
+    """
     from generator.artifacts import ArtifactStore
     from generator.device import resolve_device
     from generator.models import load_model
@@ -105,17 +113,25 @@ def build_site(
     from generator.site import MissingVisualizations, SiteRenderer
 
     say = log or functools.partial(_say, quiet=quiet)
+    progress = progress or Progress(quiet=quiet)
+    notices = notices or Notices(report=say)
+    notices.strict = config.strict if strict is None else strict
     start = time.perf_counter()
     _check_output_dir(config)
+    progress.stage("planning", f"reading {config.content_dir} and loading {config.model}")
     load_pages(config)  # the articles first: their errors need no model
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
     model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
     pages = read_site(config, model)
+    if config.dataset is not None:
+        progress.stage("dataset scan", str(config.dataset))
     dataset = site_dataset(config, model, quiet=quiet, pages=pages)
+    warn_dataset(dataset, notices)
     computed = 0
     if compute:
+        progress.stage("compute", f"preset {preset.name} on {device_label(device)}")
         plan, summary = compute_site(
             config,
             model,
@@ -125,6 +141,7 @@ def build_site(
             batch_size=config.batch_size,
             quiet=quiet,
             force=force,
+            progress=progress,
         )
         computed = summary.computed
         say(summary.line())
@@ -135,6 +152,7 @@ def build_site(
     plan = plan_site(config, model, preset, store=store, dataset=dataset)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+    progress.stage("render", f"{len(pages)} pages")
     with _staging(config.output_dir) as tmp:
         try:
             result = SiteRenderer(
@@ -147,11 +165,13 @@ def build_site(
                 explorer=explorer,
                 plan_jobs=plan.jobs,
                 dataset=dataset,
+                notices=notices,
             ).draw()
         except MissingVisualizations as exc:
             for line in exc.report():
                 print(line, file=sys.stderr)
             raise
+        progress.stage("check", str(config.output_dir))
         problems = check_site(tmp)
         if problems:
             report(problems)
@@ -159,6 +179,8 @@ def build_site(
                 f"the built site has {len(problems)} problems (listed above); "
                 f"{config.output_dir} unchanged"
             )
+        notices.check_strict(str(config.output_dir))
+        progress.stage("publish", str(config.output_dir))
         (tmp / OUTPUT_MARKER).write_text(
             "built by featvis; `featvis clean` removes this folder\n", encoding="utf-8"
         )
@@ -174,6 +196,16 @@ def build_site(
         preset=preset.name,
         device=device_label(device),
     )
+
+
+def warn_dataset(dataset: Any, notices: Notices) -> None:
+    """A warning for photos the scan could not read."""
+    summary = getattr(dataset, "summary", None)
+    if summary is not None and summary.images_skipped:
+        first = f" (first: {summary.skipped[0]})" if summary.skipped else ""
+        notices.warn(
+            "dataset", f"{summary.root}: {summary.images_skipped} photos could not be read{first}"
+        )
 
 
 @contextlib.contextmanager
@@ -227,39 +259,21 @@ def _preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
 
 def cmd_build(args: argparse.Namespace) -> int:
     config = _config(args)
-    result = build_site(config, preset=_preset(config, args), force=args.force, quiet=args.quiet)
+    result = build_site(
+        config, preset=_preset(config, args), force=args.force, quiet=args.quiet,
+        strict=True if getattr(args, "strict", False) else None,
+    )
     print(f"featvis: built {result.line()}")
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     config = _config(args)
-    result = build_site(config, compute=False, preset=_preset(config, args), quiet=args.quiet)
+    result = build_site(
+        config, compute=False, preset=_preset(config, args), quiet=args.quiet,
+        strict=True if getattr(args, "strict", False) else None,
+    )
     print(f"featvis: rendered {result.line()}")
-    return 0
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        sys.stderr.write(f"featvis serve: {format % args}\n")
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from generator.pipeline import config_from_args
-
-    root = config_from_args(args).output_dir
-    if not (root / "index.html").is_file():
-        raise FeatvisError(f"{root}: no built site (run `featvis build` first)")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
-        print(
-            f"featvis: serving {root} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C "
-            "stops)"
-        )
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

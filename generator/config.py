@@ -53,6 +53,7 @@ class SiteConfig:
     batch_size: int | None = None
     explorer_layers: tuple[str, ...] | None = None  # None: every layer
     dataset_top_k: int = 8
+    strict: bool = False  # every build warning fails the build (`--strict`)
     source: Path | None = None  # the site.toml read, if any
 
     def preset_for(self, device_type: str) -> Preset:
@@ -92,6 +93,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "batch_size": int,
     "explorer_layers": list,
     "dataset_top_k": int,
+    "strict": bool,
 }
 _PATHS = ("weights", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir")
 
@@ -150,7 +152,7 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
             raise FeatvisError(
                 f"{_where(path, text, key)}: unknown key '{key}' ({choices_hint(key, _TYPES)})"
             )
-        if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
+        if not isinstance(value, _TYPES[key]) or (isinstance(value, bool) != (key == "strict")):
             kind = _TYPES[key].__name__  # type: ignore[union-attr]
             raise FeatvisError(
                 f"{_where(path, text, key)}: '{key}' must be a {kind}, not {value!r}"

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from generator.artifacts import ArtifactStore
 from generator.config import Preset, SiteConfig, load_config
+from generator.core.progress import Progress
 from generator.device import resolve_device
 from generator.errors import FeatvisError
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
@@ -214,6 +215,7 @@ def compute_jobs(
     quiet: bool = False,
     force: bool = False,
     world: World | None = None,
+    progress: Progress | None = None,
 ) -> Summary:
     """Compute every job of `jobs` that the store lacks (all of them with `force`).
 
@@ -232,17 +234,15 @@ def compute_jobs(
     mine = batches[world.rank :: world.size]
     label = device_label(model.device)
     computed = runs = 0
-    show = not quiet and world.rank == 0 and sys.stderr.isatty()
-    with tqdm(
-        total=sum(b.n_images for b in mine), unit="img", disable=not show, file=sys.stderr,
-        desc="computing" if world.size == 1 else f"rank 0 of {world.size}", dynamic_ncols=True,
-    ) as bar:
+    progress = progress or Progress(quiet=quiet or world.rank != 0)
+    what = "compute" if world.size == 1 else f"compute (rank 0 of {world.size})"
+    with progress.counter(sum(len(b.jobs) for b in mine), what) as counter:
         for batch in mine:
             done, ran, errors = _run_batch(batch, model, store, label, world)
             computed, runs = computed + done, runs + ran
             for error in errors:
                 _say(f"error: {error}")
-            bar.update(batch.n_images)
+            counter.update(len(batch.jobs))
     images = sum(b.n_images for b in mine)
     computed, runs, images = (int(v) for v in world.sum([computed, runs, images]))
     return Summary(
@@ -269,6 +269,7 @@ def compute_site(
     quiet: bool = False,
     force: bool = False,
     world: World | None = None,
+    progress: Progress | None = None,
 ) -> tuple[SitePlan, Summary]:
     """Plan, compute what is missing, plan again while figures ask for new jobs (a few rounds)."""
     seen: set[str] = set()
@@ -283,7 +284,7 @@ def compute_site(
             break
         summary = compute_jobs(
             new, model, store, batch_size=batch_size or config.batch_size, quiet=quiet,
-            force=force and round_ == 0, world=world,
+            force=force and round_ == 0, world=world, progress=progress,
         )
         total = summary if total is None else total + summary
         seen.update(job.key for job in new)

@@ -33,6 +33,7 @@ from PIL import Image
 from generator import __version__
 from generator.config import Preset, SiteConfig
 from generator.content import Page, format_value, render_body, render_inline
+from generator.core.notices import Notices
 from generator.errors import FeatvisError
 from generator.figures import (
     LOW_AGREEMENT,
@@ -206,9 +207,18 @@ class SiteRenderer:
         explorer: dict[str, list[VisJob]],
         plan_jobs: Sequence[VisJob] = (),
         dataset: Any = None,
+        notices: Notices | None = None,
+        pending: bool = False,
+        writer: SiteWriter | None = None,
     ) -> None:
+        """`pending`: draw a placeholder for each figure whose visualizations the cache lacks
+        and leave such channels out of the explorer (the preview server) instead of raising
+        `MissingVisualizations`; `self.missing` then lists them by page URL."""
         self.config, self.model, self.preset, self.pages = config, model, preset, list(pages)
-        self.writer = SiteWriter(out)
+        self.notices = notices or Notices()
+        self.pending = pending
+        self.missing: dict[str, list[VisJob]] = {}
+        self.writer = writer or SiteWriter(out)
         self.images = ImagePlacer(self.writer)
         self.env = make_env(config)
         self.ctx = FigureContext(
@@ -283,6 +293,11 @@ class SiteRenderer:
                 if self.ctx.artifact(job) is None:
                     missing.append(job)
                     where.setdefault(job.key, []).append(f"explorer/{layer_file(layer)}")
+                    self.missing.setdefault(f"explorer/{layer_file(layer)}", []).append(job)
+            if self.pending:
+                self.layers[layer] = [j for j in jobs if self.ctx.artifact(j) is not None]
+        if self.pending:
+            missing = []
         if missing:
             unique = list({j.key: j for j in missing}.values())
             raise MissingVisualizations(unique, where)
@@ -292,11 +307,21 @@ class SiteRenderer:
         self._write_home(drawn)
         self._copy_static()
         self._write_manifest()
+        self._warn_agreement()
         return SiteResult(
             pages=sorted(self.writer.written),
             images=len(self.images.placed) + len(self.images.patches),
             visualizations=len(self.used),
         )
+
+    def draw_articles(self, slugs: Sequence[str]) -> SiteResult:
+        """Only the named articles and the home page (which lists every article): the preview's
+        quick path after an edit that changes no figure."""
+        drawn = [self._draw_page(p) for p in self.pages if p.slug in slugs or p.is_home]
+        for item in drawn:
+            self._write_article(item)
+        self._write_home(drawn)
+        return SiteResult(pages=sorted(self.writer.written), visualizations=len(self.used))
 
     def _draw_page(self, page: Page) -> _Drawn:
         self.ctx.prefix = ""
@@ -312,16 +337,48 @@ class SiteRenderer:
                 numbers[fig.id] = fig.numbers(self.ctx)
                 rows = fig.provenance(self.ctx)
             except MissingArtifact as exc:
+                if self.pending:
+                    figures.append(self._placeholder(fig, exc.jobs))
+                    numbers[fig.id] = {}
+                    self.missing.setdefault(page.url, []).extend(exc.jobs)
+                    continue
                 missing += exc.jobs
                 for job in exc.jobs:
                     where.setdefault(job.key, []).append(f"{page.source}:{fig.spec.line}")
                 continue
+            if 'class="fv-missing"' in figures[-1]:
+                self.notices.warn(
+                    "fallback",
+                    f"{page.source}:{fig.spec.line}: figure '{fig.id}' is drawn without what it "
+                    "needs (no dataset)",
+                )
             provenance.append({"figure": fig, "rows": rows})
             for job in fig.jobs(self.ctx):
                 self._use(job, f"{page.url}#{fig.id}")
         if missing:
             raise MissingVisualizations(missing, where)
         return _Drawn(page, figures, numbers, provenance)
+
+    def _placeholder(self, fig: Figure, jobs: Sequence[VisJob]) -> Markup:
+        """A figure whose visualizations are still being computed (the preview server)."""
+        return Markup(
+            self.env.get_template("figures/pending.html").render(fig=fig, jobs=len(jobs))
+        )
+
+    def _warn_agreement(self) -> None:
+        """One warning per layer with channels whose pattern agreement is flagged."""
+        low: dict[str, list[int]] = {}
+        for (kind, _, layer, channel), check in sorted(self.ctx.checks.items()):
+            if kind == "pattern" and check is not None and check.cosine < LOW_AGREEMENT:
+                low.setdefault(layer, []).append(channel)
+        for layer, channels in low.items():
+            shown = ", ".join(str(c) for c in sorted(set(channels))[:8])
+            more = ", ..." if len(set(channels)) > 8 else ""
+            self.notices.warn(
+                "agreement",
+                f"{layer}: {len(set(channels))} channels ({shown}{more}) have a pattern "
+                f"agreement with their top photos below {LOW_AGREEMENT}",
+            )
 
     def _use(self, job: VisJob, where: str) -> None:
         """Record a visualization for the manifest and place all of its images."""
@@ -390,7 +447,9 @@ class SiteRenderer:
         ]
 
     # Values for the text ------------------------------------------------------------------
-    def _values(self, numbers: dict[str, dict[str, Any]]) -> Callable[[str], Any]:
+    def _values(
+        self, numbers: dict[str, dict[str, Any]], page: Page | None = None
+    ) -> Callable[[str], Any]:
         ds = self.ctx.dataset
         summary = getattr(ds, "summary", None)
         fixed = {
@@ -408,9 +467,15 @@ class SiteRenderer:
 
         def value(name: str) -> Any:
             if name in fixed:
-                return fixed[name]
-            _, fig, key = name.split(".", 2)
-            return numbers[fig].get(key)
+                found = fixed[name]
+            else:
+                _, fig, key = name.split(".", 2)
+                found = numbers[fig].get(key)
+            if found is None and page is not None and not self.pending:
+                self.notices.warn(
+                    "fallback", f"{page.source}: {{{{ {name} }}}} has no measured value"
+                )
+            return found
 
         return value
 
@@ -431,7 +496,7 @@ class SiteRenderer:
         page = item.page
         if page.is_home:
             return  # the home page draws its own body
-        body = render_body(page, self._values(item.numbers), item.figures)
+        body = render_body(page, self._values(item.numbers, page), item.figures)
         html, notes = split_footnotes(str(body.html))
         text = self.env.get_template("article.html").render(
             **self._common(""),
@@ -450,7 +515,7 @@ class SiteRenderer:
         home = next((d for d in drawn if d.page.is_home), None)
         intro, notes = Markup(""), Markup("")
         if home is not None:
-            body = render_body(home.page, self._values(home.numbers), home.figures)
+            body = render_body(home.page, self._values(home.numbers, home.page), home.figures)
             html, note_html = split_footnotes(str(body.html))
             intro, notes = Markup(html), Markup(note_html)
             for asset, rel in home.page.assets:
