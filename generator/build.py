@@ -114,7 +114,7 @@ def build_site(
 
     say = log or functools.partial(_say, quiet=quiet)
     progress = progress or Progress(quiet=quiet)
-    notices = notices or Notices(report=say)
+    notices = notices if notices is not None else Notices(report=say)
     notices.strict = config.strict if strict is None else strict
     start = time.perf_counter()
     _check_output_dir(config)

@@ -215,7 +215,7 @@ class SiteRenderer:
         and leave such channels out of the explorer (the preview server) instead of raising
         `MissingVisualizations`; `self.missing` then lists them by page URL."""
         self.config, self.model, self.preset, self.pages = config, model, preset, list(pages)
-        self.notices = notices or Notices()
+        self.notices = notices if notices is not None else Notices()
         self.pending = pending
         self.missing: dict[str, list[VisJob]] = {}
         self.writer = writer or SiteWriter(out)
@@ -323,6 +323,19 @@ class SiteRenderer:
         self._write_home(drawn)
         return SiteResult(pages=sorted(self.writer.written), visualizations=len(self.used))
 
+    def redraw(
+        self, pages: Sequence[Page], slugs: Sequence[str], writer: SiteWriter
+    ) -> SiteResult:
+        """`draw_articles(slugs)` again from new `pages` through `writer`, keeping everything
+        this renderer loaded and measured; visualizations it found missing are looked up again
+        (the preview, after a text or figure edit, or when visualizations land)."""
+        self.pages = list(pages)
+        self.writer = writer
+        self.images = ImagePlacer(writer)
+        self.missing = {}
+        self.ctx.forget_missing()
+        return self.draw_articles(slugs)
+
     def _draw_page(self, page: Page) -> _Drawn:
         self.ctx.prefix = ""
         self.page_url = page.url
@@ -346,7 +359,7 @@ class SiteRenderer:
                 for job in exc.jobs:
                     where.setdefault(job.key, []).append(f"{page.source}:{fig.spec.line}")
                 continue
-            if 'class="fv-missing"' in figures[-1]:
+            if 'class="fv-missing"' in str(figures[-1]):
                 self.notices.warn(
                     "fallback",
                     f"{page.source}:{fig.spec.line}: figure '{fig.id}' is drawn without what it "

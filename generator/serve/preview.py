@@ -36,6 +36,7 @@ from generator.config import SiteConfig
 from generator.content import Page
 from generator.core.notices import Notices
 from generator.errors import FeatvisError
+from generator.pipeline import config_from_args, preset_from_args
 from generator.serve.live import LiveHub
 from generator.site import SiteWriter
 
@@ -113,73 +114,92 @@ class Preview:
         self._checks: dict[Any, Any] = {}
         self._readings: dict[str, Any] = {}
         self._generation = 0
+        self._renderer: Any = None  # the last full rendering's SiteRenderer
         self.missing: dict[str, list[str]] = {}  # page URL -> job keys the cache lacks
         self.config: SiteConfig | None = None
         self.computer = Computer(self, args) if compute else None
 
     # Rendering -----------------------------------------------------------------------------
-    def refresh(self, changed: set[Path] | None = None, *, reason: str = "") -> bool:
-        """Render again after `changed` (None: everything); False when the edit failed."""
+    def refresh(
+        self, changed: set[Path] | None = None, *, reason: str = "", landed: bool = False
+    ) -> bool:
+        """Render again after `changed` (None: everything; `landed`: the pages waiting for
+        visualizations that are now in the cache); False when the edit failed."""
         with self._lock:
             start = time.perf_counter()
             try:
-                what = self._render(changed)
+                what = self._render(changed, landed)
             except (FeatvisError, jinja2.TemplateError, OSError, ValueError) as exc:
                 line = one_line(exc)
                 if line != self.hub.state.error:
                     self.say(f"error: {line} (still serving the last good pages)")
                 self.hub.publish(error=line)
                 return False
+            if what is None:
+                return True
             pending = sum(len(keys) for keys in self.missing.values())
             self.hub.publish(pending=pending)
             note = f", {pending} visualizations to compute" if pending else ""
             self.say(f"rendered {what} in {time.perf_counter() - start:.2f} s{reason}{note}")
             return True
 
-    def _render(self, changed: set[Path] | None) -> str:
+    def _render(self, changed: set[Path] | None, landed: bool = False) -> str | None:
         from generator.build import read_site, warn_dataset
-        from generator.figures import FigureContext
-        from generator.pipeline import config_from_args, preset_from_args
-        from generator.plan import explorer_jobs, plan_site
-        from generator.site import SiteRenderer
 
         config = config_from_args(self.args)
         notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
         loaded = self._load(config)
-        preset = preset_from_args(config, self.args, loaded.device.type)
         pages = read_site(config, loaded.model)
         dataset = self._site_dataset(config, loaded.model, pages)
         warn_dataset(dataset, notices)
+        if landed:
+            quick = [p.slug for p in pages if p.url in self.missing]
+            if not quick:
+                return None  # the explorer waits for the end of the run
+        else:
+            quick = [] if notices.strict else self._quick_pages(config, pages, changed)
+        if quick and self._renderer is not None:
+            self._renderer.redraw(pages, quick, LiveWriter(self.current))
+            for page in pages:
+                if page.slug in quick:
+                    self._set_missing(page.url, self._renderer.missing.get(page.url, []))
+            what = f"{', '.join(quick)}"
+        else:
+            self._render_all(config, loaded, pages, dataset, notices)
+            what = f"the site ({len(pages)} pages)"
+        self.config = config
+        self._signatures = {p.slug: page_signature(p) for p in pages}
+        if self.computer is not None and not landed:
+            edited = [p.slug for p in pages if changed and p.path.resolve() in changed]
+            self.computer.want(edited, {k for keys in self.missing.values() for k in keys})
+        return what
+
+    def _render_all(
+        self, config: SiteConfig, loaded: _Loaded, pages: Sequence[Page], dataset: Any,
+        notices: Notices,
+    ) -> None:
+        """The whole site into a fresh folder, then swapped in."""
+        from generator.figures import FigureContext
+        from generator.plan import explorer_jobs, plan_site
+        from generator.site import SiteRenderer
+
+        preset = preset_from_args(config, self.args, loaded.device.type)
         plan = plan_site(config, loaded.model, preset, store=loaded.store, dataset=dataset)
-        quick = [] if notices.strict else self._quick_pages(config, pages, changed)
         ctx = FigureContext(config=config, model=loaded.model, preset=preset, store=loaded.store)
         explorer = explorer_jobs(config, loaded.model, preset, ctx.channel_job)
         out = self.folder / f"site-{self._generation + 1}"
         renderer = SiteRenderer(
-            config, loaded.model, preset, loaded.store, self.current if quick else out,
-            pages=pages, explorer=explorer, plan_jobs=plan.jobs, dataset=dataset,
-            notices=notices, pending=True,
-            writer=LiveWriter(self.current) if quick else None,
+            config, loaded.model, preset, loaded.store, out, pages=pages, explorer=explorer,
+            plan_jobs=plan.jobs, dataset=dataset, notices=notices, pending=True,
         )
         renderer.ctx.checks, renderer.ctx.photo_readings = self._checks, self._readings
-        if quick:
-            renderer.draw_articles(quick)
-            for page in pages:
-                if page.slug in quick:
-                    self._set_missing(page.url, renderer.missing.get(page.url, []))
-        else:
-            renderer.draw()
-            notices.check_strict("the preview")
-            self.swap(out)
-            self.missing = {
-                url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
-            }
-        self.config = config
-        self._signatures = {p.slug: page_signature(p) for p in pages}
-        if self.computer is not None:
-            edited = [p.slug for p in pages if changed and p.path.resolve() in changed]
-            self.computer.want(edited, {k for keys in self.missing.values() for k in keys})
-        return f"{', '.join(quick)} (text only)" if quick else f"the site ({len(pages)} pages)"
+        renderer.draw()
+        notices.check_strict("the preview")
+        self.swap(out)
+        self._renderer = renderer
+        self.missing = {
+            url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
+        }
 
     def _warn_once(self, line: str) -> None:
         if line not in self._warned:
@@ -196,13 +216,16 @@ class Preview:
         self, config: SiteConfig, pages: Sequence[Page], changed: set[Path] | None
     ) -> list[str]:
         """The slugs to redraw alone, or [] when the whole site must be drawn again."""
-        if not changed or not self.current.exists() or config != self.config:
+        if not changed or self._renderer is None or config != self.config:
             return []
         by_path = {p.path.resolve(): p for p in pages}
-        if any(path not in by_path for path in changed):
-            return []  # a template, an asset, a new or removed file: everything
-        if {p.slug: page_signature(p) for p in pages} != self._signatures:
-            return []
+        changed = {p for p in changed if p in by_path or p.exists() or p.suffix == ".md"}
+        if not changed or any(path not in by_path for path in changed):
+            return []  # a template, an asset, a new or removed article: everything
+        if {p.slug: page_signature(p)[:4] for p in pages} != {
+            slug: sig[:4] for slug, sig in self._signatures.items()
+        }:
+            return []  # a title, a description, the order: other pages show them
         return [by_path[path].slug for path in sorted(changed)]
 
     def swap(self, out: Path) -> None:
@@ -250,7 +273,12 @@ class Preview:
         if self._loaded is None or self.hub.state.error:
             return False
         store = self._loaded.store
-        return any(store.path(k).is_dir() for keys in self.missing.values() for k in keys)
+        return any(
+            store.path(k).is_dir()
+            for url, keys in self.missing.items()
+            if not url.startswith("explorer/")
+            for k in keys
+        )
 
     def close(self) -> None:
         if self.computer is not None:
@@ -333,8 +361,8 @@ class Computer:
             if code not in (0, -15) and not self._stopped:
                 lines = [ln for ln in err.strip().splitlines() if ln.strip()]
                 self.preview.say(f"background compute failed: {lines[-1] if lines else code}")
-            if self.preview.landed() and not self._stopped:
-                self.preview.refresh(reason=" (new visualizations)")
+            if code == 0 and not self._stopped and not self.preview.hub.state.error:
+                self.preview.refresh(reason=" (computing done)")  # the explorer too
 
     def _watch(self, child: subprocess.Popen[bytes]) -> int:
         """Wait for `child`, re-rendering whenever some of what the preview waits for lands."""
@@ -343,7 +371,7 @@ class Computer:
                 return child.wait(timeout=LANDED_POLL_SECONDS)
             except subprocess.TimeoutExpired:
                 if self.preview.landed() and not self._stopped:
-                    self.preview.refresh(reason=" (new visualizations)")
+                    self.preview.refresh(reason=" (new visualizations)", landed=True)
 
 
 def child_flags(args: argparse.Namespace) -> list[str]:
