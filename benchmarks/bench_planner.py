@@ -33,14 +33,14 @@ from pathlib import Path
 
 import torch
 
-from generator.artifacts import ArtifactStore
-from generator.config import load_config
-from generator.device import resolve_device
+from generator.cache.store import ArtifactStore
+from generator.compute import compute_jobs, job_depth
+from generator.config.site import load_config
+from generator.core.device import resolve_device
 from generator.jobs import default_batch_size, plan_batches
 from generator.models import load_model
 from generator.optvis import render
-from generator.pipeline import compute_jobs, job_depth
-from generator.plan import plan_site
+from generator.plan.site import plan_site
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -1,4 +1,4 @@
-"""`featvis build`, `render`, `serve` and `clean`: gather everything, then write, then publish.
+"""The build: gather everything, then write, then publish.
 
 A build reads the config and every article (all errors found here stop it before any output
 changes), loads the model and checks every figure against it, plans and computes what the cache
@@ -6,34 +6,36 @@ lacks (plan -> compute -> plan again while figures choose channels from measurem
 whole site into a temporary folder next to the output, runs `check` on it and only then swaps it
 into place. A failed build at any step leaves the last good site untouched.
 
-`render` does the same from the cache only and lists what is missing; `clean` removes the site
-(and with --all, the cache). `featvis serve` lives in `generator.serve`.
+With `compute=False` (`featvis render`) it does the same from the cache only and lists what is
+missing.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import functools
-import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
-from generator.config import Preset, SiteConfig
-from generator.content import Page, load_pages
+from generator.config.site import Preset, SiteConfig
+from generator.core.device import device_label, resolve_device
+from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
 from generator.core.progress import Progress
-from generator.errors import FeatvisError
-from generator.figures import FigureContext, page_figures
-
-OUTPUT_MARKER = ".featvis-site"  # marks a folder featvis built, so clean/publish never eat others
+from generator.core.publish import OUTPUT_MARKER, publish, staging
+from generator.figures.context import FigureContext
+from generator.figures.registry import page_figures, read_pages
+from generator.models import load_model
+from generator.pages.content import Page
+from generator.plan.explorer import explorer_jobs
+from generator.plan.rounds import compute_site, site_dataset
+from generator.plan.site import plan_site
+from generator.site.render import MissingVisualizations, SiteRenderer
 
 
 @dataclass
@@ -62,7 +64,7 @@ def _say(message: str, quiet: bool = False) -> None:
 
 def read_site(config: SiteConfig, model: Any) -> list[Page]:
     """Every page, checked, with every figure bound to the model (layers, channels, classes)."""
-    pages = load_pages(config)
+    pages = read_pages(config)
     for page in pages:
         page_figures(page, model)
     return pages
@@ -103,15 +105,8 @@ def build_site(
     """Build (or with compute=False, render from the cache) and publish the site.
 
     Warnings go through `notices` (printed as they come); a strict build (`strict`, else the
-    config's) fails on the first pass over them, before anything is published.
+    config's) fails on any of them before anything is published.
     """
-    from generator.artifacts import ArtifactStore
-    from generator.device import resolve_device
-    from generator.models import load_model
-    from generator.pipeline import compute_site, device_label, site_dataset
-    from generator.plan import explorer_jobs, plan_site
-    from generator.site import MissingVisualizations, SiteRenderer
-
     say = log or functools.partial(_say, quiet=quiet)
     progress = progress or Progress(quiet=quiet)
     notices = notices if notices is not None else Notices(report=say)
@@ -119,7 +114,7 @@ def build_site(
     start = time.perf_counter()
     _check_output_dir(config)
     progress.stage("planning", f"reading {config.content_dir} and loading {config.model}")
-    load_pages(config)  # the articles first: their errors need no model
+    read_pages(config)  # the articles first: their errors need no model
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
@@ -153,7 +148,7 @@ def build_site(
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
     progress.stage("render", f"{len(pages)} pages")
-    with _staging(config.output_dir) as tmp:
+    with staging(config.output_dir) as tmp:
         try:
             result = SiteRenderer(
                 config,
@@ -206,96 +201,3 @@ def warn_dataset(dataset: Any, notices: Notices) -> None:
         notices.warn(
             "dataset", f"{summary.root}: {summary.images_skipped} photos could not be read{first}"
         )
-
-
-@contextlib.contextmanager
-def _staging(output: Path) -> Iterator[Path]:
-    """A fresh folder beside `output` (same filesystem, so publishing is a rename)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def publish(tmp: Path, output: Path) -> None:
-    """Swap `tmp` into `output`: the old site is renamed aside, the new one renamed in, the old
-    one removed. A reader sees the old site or the new one, never a mixture."""
-    old = None
-    if output.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
-        os.rename(output, old / "site")
-    try:
-        os.rename(tmp, output)
-    except OSError:
-        if old is not None:
-            os.rename(old / "site", output)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-# Commands ----------------------------------------------------------------------------------
-
-
-def _config(args: argparse.Namespace) -> SiteConfig:
-    from generator.pipeline import config_from_args
-
-    if getattr(args, "only", None):
-        raise FeatvisError(
-            "--only restricts `featvis compute` and `status`; a build renders the whole site"
-        )
-    return config_from_args(args)
-
-
-def _preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
-    from generator.device import resolve_device
-    from generator.pipeline import preset_from_args
-
-    return preset_from_args(config, args, resolve_device(config.device).type)
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    config = _config(args)
-    result = build_site(
-        config, preset=_preset(config, args), force=args.force, quiet=args.quiet,
-        strict=True if getattr(args, "strict", False) else None,
-    )
-    print(f"featvis: built {result.line()}")
-    return 0
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    config = _config(args)
-    result = build_site(
-        config, compute=False, preset=_preset(config, args), quiet=args.quiet,
-        strict=True if getattr(args, "strict", False) else None,
-    )
-    print(f"featvis: rendered {result.line()}")
-    return 0
-
-
-def cmd_clean(args: argparse.Namespace) -> int:
-    from generator.pipeline import config_from_args
-
-    config = config_from_args(args)
-    out = config.output_dir
-    removed = []
-    if out.is_dir():
-        if any(out.iterdir()) and not (out / OUTPUT_MARKER).exists():
-            raise FeatvisError(
-                f"{out}: not a folder featvis built (no {OUTPUT_MARKER}); not removing it"
-            )
-        shutil.rmtree(out)
-        removed.append(str(out))
-    if getattr(args, "all", False) and config.cache_dir.is_dir():
-        from generator.artifacts import FORMAT_FILE
-
-        if any(config.cache_dir.iterdir()) and not (config.cache_dir / FORMAT_FILE).exists():
-            raise FeatvisError(f"{config.cache_dir}: not a featvis cache; not removing it")
-        shutil.rmtree(config.cache_dir)
-        removed.append(str(config.cache_dir))
-    print(f"featvis: removed {', '.join(removed)}" if removed else "featvis: nothing to remove")
-    return 0

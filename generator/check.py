@@ -15,7 +15,6 @@ same check on its temporary folder before it publishes.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Iterable
@@ -27,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import Image
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 
 URL_ATTRS = {"href", "src", "poster", "action", "formaction", "data-zoom-src", "xlink:href"}
 LIST_ATTRS = {"srcset": ",", "data-frames": " "}
@@ -37,6 +36,8 @@ _EXTERNAL = re.compile(r"https?://|(?<![\w:/])//[A-Za-z0-9][\w.-]*\.[A-Za-z]{2,}
 _CSS_URL = re.compile(
     r"""url\(\s*(['"]?)([^'")]*)\1\s*\)|@import\s+(['"])([^'"]+)\3""", re.IGNORECASE
 )
+
+
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -192,25 +193,3 @@ def report(problems: Iterable[str], *, limit: int = 50, out: TextIO | None = Non
         print(f"  {line}", file=out)
     if len(problems) > limit:
         print(f"  ... and {len(problems) - limit} more", file=out)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """featvis check [PATH]: check a built site (default: the configured output folder)."""
-    if getattr(args, "path", None):
-        root = Path(args.path)
-    else:
-        from generator.pipeline import config_from_args
-
-        root = config_from_args(args).output_dir
-    problems = check_site(root)
-    if problems:
-        report(problems)
-        raise FeatvisError(
-            f"{root}: {len(problems)} problem{'s' if len(problems) != 1 else ''} (listed above)"
-        )
-    pages = sum(1 for _ in Path(root).rglob("*.html"))
-    files = sum(1 for p in Path(root).rglob("*") if p.is_file())
-    print(
-        f"featvis: {root}: ok ({pages} pages, {files} files; every link resolves, nothing external)"
-    )
-    return 0

@@ -1,8 +1,8 @@
-"""Command-line interface: argument parsing only. Each command calls into the pipeline.
+"""Command-line interface: argument parsing only. Each command calls into `generator.commands`.
 
-Handlers are named by dotted path and imported on use, so `featvis --help` stays fast and each
-part of the pipeline owns its own command. A `FeatvisError` becomes one line on stderr and exit
-code 2; Ctrl-C exits 130.
+Handlers are named by their module in `generator.commands` and imported on use, so `featvis
+--help` stays fast and each verb family owns its module. A `FeatvisError` becomes one line on
+stderr and exit code 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
@@ -13,20 +13,32 @@ import sys
 from collections.abc import Sequence
 
 from generator import __version__
-from generator.errors import FeatvisError
+from generator.config.schema import (
+    BATCH_SIZE,
+    CHANNELS,
+    PORT,
+    SEED,
+    SIZE,
+    STEPS,
+    Option,
+    choice,
+    parse_flag,
+)
+from generator.config.site import PRESETS
+from generator.core.errors import FeatvisError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("generator.scaffold:cmd_init", "start a site: a site.toml and the flagship articles"),
-    "layers": ("generator.demo:cmd_layers", "list every visualizable layer of a model"),
-    "demo": ("generator.demo:cmd_demo", "render a few channels from a few layers to PNG"),
-    "compute": ("generator.pipeline:cmd_compute", "compute the visualizations the site needs"),
-    "status": ("generator.pipeline:cmd_status", "show what is cached and what is missing"),
-    "scan": ("generator.dataset:cmd_scan", "scan the dataset folder for dataset examples"),
-    "build": ("generator.build:cmd_build", "plan, compute, render, check and publish the site"),
-    "render": ("generator.build:cmd_render", "render the site from the cache only"),
-    "check": ("generator.check:cmd_check", "check a built site: links, fragments, images, offline"),
-    "serve": ("generator.serve.command:cmd_serve", "preview the site, rebuilt as you edit it"),
-    "clean": ("generator.build:cmd_clean", "remove the built site (and with --all, the cache)"),
+    "init": ("init:cmd_init", "start a site: a site.toml and the flagship articles"),
+    "layers": ("demo:cmd_layers", "list every visualizable layer of a model"),
+    "demo": ("demo:cmd_demo", "render a few channels from a few layers to PNG"),
+    "compute": ("compute:cmd_compute", "compute the visualizations the site needs"),
+    "status": ("compute:cmd_status", "show what is cached and what is missing"),
+    "scan": ("scan:cmd_scan", "scan the dataset folder for dataset examples"),
+    "build": ("build:cmd_build", "plan, compute, render, check and publish the site"),
+    "render": ("build:cmd_render", "render the site from the cache only"),
+    "check": ("check:cmd_check", "check a built site: links, fragments, images, offline"),
+    "serve": ("serve:cmd_serve", "preview the site on 127.0.0.1, rebuilt as you edit it"),
+    "clean": ("build:cmd_clean", "remove the built site (and with --all, the cache)"),
 }
 
 
@@ -39,7 +51,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--weights", default=None, help="a local checkpoint for the model")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--seed", type=int, default=None, help="base random seed")
+    p.add_argument("--seed", default=None, help="base random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -50,7 +62,7 @@ def _site(p: argparse.ArgumentParser) -> None:
         "--cache", default=None, help="the artifact cache folder (default .featvis-cache)"
     )
     p.add_argument("--output", default=None, help="the site folder (default site_output)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per optimizer batch")
+    p.add_argument("--batch-size", default=None, help="images per optimizer batch")
     p.add_argument("--only", action="append", default=None, help="a layer or page to restrict to")
     p.add_argument("--force", action="store_true", help="recompute even what is cached")
 
@@ -65,20 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
             _site(p)
         if name in ("compute", "status"):
-            p.add_argument("--size", type=int, default=None, help="image size (overrides preset)")
+            p.add_argument("--size", default=None, help="image size (overrides preset)")
             p.add_argument(
-                "--steps", type=int, default=None, help="optimizer steps (overrides preset)"
+                "--steps", default=None, help="optimizer steps (overrides preset)"
             )
             p.add_argument(
                 "--channels",
-                type=int,
                 default=None,
                 help="channels per explorer layer (overrides preset)",
             )
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
-            p.add_argument("--steps", type=int, default=None)
-            p.add_argument("--size", type=int, default=None)
+            p.add_argument("--steps", default=None)
+            p.add_argument("--size", default=None)
             p.add_argument(
                 "--unit",
                 action="append",
@@ -91,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--strict", action="store_true", help="fail on any warning; publish nothing"
             )
         if name == "serve":
-            p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any)")
+            p.add_argument("--port", default="8000", help="port (default 8000; 0: any free one)")
             p.add_argument(
                 "--host", default="127.0.0.1",
                 help="address to listen on (default 127.0.0.1; another exposes the site)",
@@ -111,15 +122,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Typed flags, checked by the same schema as site.toml: (flag, option) by argparse destination.
+TYPED_FLAGS = {
+    "seed": ("--seed", SEED),
+    "batch_size": ("--batch-size", BATCH_SIZE),
+    "size": ("--size", SIZE),
+    "steps": ("--steps", STEPS),
+    "channels": ("--channels", CHANNELS),
+    "port": ("--port", PORT),
+    "preset": ("--preset", Option(choice(*PRESETS))),
+}
+
+
+def check_flags(args: argparse.Namespace) -> argparse.Namespace:
+    """Every typed flag through its option: one line naming the flag when it does not fit."""
+    for dest, (flag, option) in TYPED_FLAGS.items():
+        if hasattr(args, dest):
+            setattr(args, dest, parse_flag(flag, option, getattr(args, dest)))
+    return args
+
+
 def _handler(name: str):  # type: ignore[no-untyped-def]
     module, _, func = COMMANDS[name][0].partition(":")
-    return getattr(importlib.import_module(module), func)
+    return getattr(importlib.import_module(f"generator.commands.{module}"), func)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(_handler(args.command)(args) or 0)
+        return int(_handler(args.command)(check_flags(args)) or 0)
     except FeatvisError as exc:
         print(f"featvis: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -19,10 +19,11 @@ from test_site import TINY, make_site
 
 from generator.build import build_site
 from generator.check import check_site
-from generator.config import load_config
-from generator.content import FigureSpec, Page, load_pages
-from generator.errors import FeatvisError
-from generator.figures import FIGURE_TYPES, FigureContext, figure_for, page_figures
+from generator.config.site import load_config
+from generator.core.errors import FeatvisError
+from generator.figures.context import FigureContext
+from generator.figures.registry import FIGURE_TYPES, figure_for, page_figures, read_pages
+from generator.pages.content import FigureSpec, Page
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGSHIP = "feature-visualization"
@@ -31,7 +32,7 @@ CHANNEL_OPTIONS = ("channels", "channel", "pairs")
 
 @pytest.fixture(scope="module")
 def pages() -> dict[str, Page]:
-    return {page.slug: page for page in load_pages(load_config(REPO / "site.toml"))}
+    return {page.slug: page for page in read_pages(load_config(REPO / "site.toml"))}
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from generator.build import build_site
-from generator.config import Preset, load_config
+from generator.config.site import Preset, load_config
+from generator.core.errors import FeatvisError
 from generator.core.notices import Notices, StrictFailure
 from generator.core.progress import Counter, Progress
-from generator.errors import FeatvisError
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
@@ -130,7 +130,7 @@ def test_strict_failure_publishes_nothing(tmp_path: Path, cache: Path) -> None:
         build_site(load_config(toml), preset=TINY, quiet=True)
     assert not out.exists(), "nothing published"
     toml.write_text(toml.read_text(encoding="utf-8").replace("true", '"yes"'), encoding="utf-8")
-    with pytest.raises(FeatvisError, match="'strict' must be a bool"):
+    with pytest.raises(FeatvisError, match="must be true or false"):
         load_config(toml)
 
 

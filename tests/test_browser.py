@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from generator.build import build_site
-from generator.config import Preset, load_config
-from generator.content import load_pages
+from generator.config.site import Preset, load_config
+from generator.figures.registry import read_pages
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
@@ -181,7 +181,7 @@ def flagship(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_flagship_article_loads_offline_with_every_figure(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
     site = flagship / "site_output"
-    (page_spec,) = [p for p in load_pages(load_config(flagship / "site.toml")) if p.slug == "feature-visualization"]
+    (page_spec,) = [p for p in read_pages(load_config(flagship / "site.toml")) if p.slug == "feature-visualization"]
     page, problems = open_page(browser, site / "feature-visualization.html")
     assert broken_images(page) == [] and problems == []
     ids = page.evaluate("Array.from(document.querySelectorAll('figure.fv-figure')).map(f => f.id)")

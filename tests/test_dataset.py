@@ -13,17 +13,15 @@ import pytest
 import torch
 from PIL import Image
 
-from generator import dataset
 from generator.cli import main
-from generator.dataset import (
-    Example,
-    ReceptiveField,
-    check_patterns,
-    list_images,
-    load_or_scan,
-    load_view,
-)
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
+from generator.dataset import scan as dataset_scan
+from generator.dataset.checks import check_patterns
+from generator.dataset.fields import ReceptiveField
+from generator.dataset.folder import list_images, load_view
+from generator.dataset.index import Example, _patch_box
+from generator.dataset.scan import load_or_scan
+from generator.dataset.tables import _LayerScan
 
 LAYERS = ["conv_stem", "blocks.1.1", "blocks.3.0", "blocks.5.3", "conv_head"]
 TOP_K = 3
@@ -131,7 +129,7 @@ def test_scan_matches_brute_force(model, folder, scanned):
 
 
 def test_spectrum_sample_is_an_even_stride_of_the_folder(model, folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(dataset, "SPECTRUM_SAMPLE", 3)  # 8 files -> every third: 0, 3, 6
+    monkeypatch.setattr(dataset_scan, "SPECTRUM_SAMPLE", 3)  # 8 files -> every third: 0, 3, 6
     index = load_or_scan(_config(folder, tmp_path), model, ["blocks.2.0"], top_k=2,
                          progress=False, workers=0)
     files = list_images(folder)
@@ -209,8 +207,8 @@ def test_an_interrupted_scan_goes_on_where_it_stopped(model, folder, scanned, tm
                                                       monkeypatch):
     """Ctrl-C after two batches of three, with a checkpoint after every batch: the next scan opens
     only the two images left, and its tables are the uninterrupted scan's."""
-    monkeypatch.setattr(dataset, "CHECKPOINT_SECONDS", 0.0)
-    real_update, calls = dataset._LayerScan.update, []
+    monkeypatch.setattr(dataset_scan, "CHECKPOINT_SECONDS", 0.0)
+    real_update, calls = _LayerScan.update, []
 
     def update_then_stop(self, act, ids):  # type: ignore[no-untyped-def]
         calls.append(1)
@@ -218,12 +216,12 @@ def test_an_interrupted_scan_goes_on_where_it_stopped(model, folder, scanned, tm
             raise KeyboardInterrupt
         real_update(self, act, ids)
 
-    monkeypatch.setattr(dataset._LayerScan, "update", update_then_stop)
+    monkeypatch.setattr(_LayerScan, "update", update_then_stop)
     config = _config(folder, tmp_path / "cache")
     with pytest.raises(KeyboardInterrupt):
         load_or_scan(config, model, LAYERS, top_k=TOP_K, progress=False, batch_size=3, workers=0)
     assert list((tmp_path / "cache").rglob("partial-*.pt")), "a checkpoint was left"
-    monkeypatch.setattr(dataset._LayerScan, "update", real_update)
+    monkeypatch.setattr(_LayerScan, "update", real_update)
     opened = _counting_open(monkeypatch)
     index = load_or_scan(config, model, LAYERS, top_k=TOP_K, progress=False, batch_size=3,
                          workers=0)
@@ -284,12 +282,12 @@ def test_patch_covers_the_receptive_field_around_the_peak(scanned, tmp_path):
     index, _ = scanned
     field = ReceptiveField(stride=8, size=41, support=67, offset_y=3.5, offset_x=3.5, whole=False)
     # A 448 x 600 photo: scaled by 1/2 to 224 x 300, the view is cropped 38 px from its top.
-    box = dataset._patch_box(field, Example(Path("p"), 1.0, y=10, x=20), 448, 600, 224)
+    box = _patch_box(field, Example(Path("p"), 1.0, y=10, x=20), 448, 600, 224)
     cy, cx = field.centre(10, 20)
     assert ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2) == pytest.approx((cx * 2, (cy + 38) * 2))
     assert box[2] - box[0] == pytest.approx(82) and box[3] - box[1] == pytest.approx(82)
     # Clamped inside the photo near its corner.
-    corner = dataset._patch_box(field, Example(Path("p"), 1.0, y=0, x=0), 448, 600, 224)
+    corner = _patch_box(field, Example(Path("p"), 1.0, y=0, x=0), 448, 600, 224)
     assert corner[0] == 0 and corner[1] >= 0 and corner[2] - corner[0] == pytest.approx(82)
     # Real patches: the requested size, and for a late layer the whole view of the photo.
     top = index.examples("blocks.1.1", 0)[0]

@@ -12,19 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from generator.artifacts import ArtifactStore
-from generator.config import Preset, SiteConfig
-from generator.content import FigureSpec
-from generator.errors import FeatvisError
-from generator.figures import (
-    FIGURE_TYPES,
-    FigureContext,
-    figure_for,
-    pick_distinct,
-    single_channel,
-)
+from generator.cache.store import ArtifactStore
+from generator.config.site import Preset, SiteConfig
+from generator.core.errors import FeatvisError
+from generator.figures.channels import pick_distinct, single_channel
+from generator.figures.context import FigureContext
+from generator.figures.registry import FIGURE_TYPES, figure_for
 from generator.models import load_model
 from generator.optvis.render import RenderResult
+from generator.pages.content import FigureSpec
 
 PRESET = Preset("tiny", size=32, steps=8, explorer_channels=1, figure_scale=1.0)
 
@@ -210,8 +206,9 @@ def test_directions_pairs_sums_and_seeded_random_directions(ctx, model) -> None:
 def test_class_reading_names_picture_and_top_photo(tmp_path: Path, lite0) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image, ImageDraw
 
-    from generator.dataset import load_or_scan, load_view
-    from generator.figures import class_reading
+    from generator.dataset.folder import load_view
+    from generator.dataset.scan import load_or_scan
+    from generator.figures.checks import class_reading
 
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from generator.filters import filter_image, linear_filters
+from generator.core.images import filter_image
+from generator.measure.filters import linear_filters
 
 
 def test_the_stem_is_affine_and_its_filters_are_its_weights(lite0):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 from generator.models import BANDS, load_model
 from generator.models.lite0 import convert_state_dict, package_weights_path
 from generator.models.zoo import read_state_dict

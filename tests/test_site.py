@@ -16,9 +16,10 @@ import pytest
 from generator.build import build_site
 from generator.check import check_site
 from generator.cli import main
-from generator.config import Preset, load_config
-from generator.errors import FeatvisError
-from generator.site import MissingVisualizations, SiteWriter
+from generator.config.site import Preset, load_config
+from generator.core.errors import FeatvisError
+from generator.site.state import MissingVisualizations
+from generator.site.writer import SiteWriter
 
 TINY = Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0)
 LAYERS = ("conv_stem", "blocks.1.0")
@@ -271,7 +272,7 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
 def test_layer_summary_takes_medians_and_counts() -> None:
     from types import SimpleNamespace as NS
 
-    from generator.site import layer_summary
+    from generator.site.explorer import layer_summary
 
     def channel(relative, cosine, meets=None):  # type: ignore[no-untyped-def]
         return {"image": NS(relative=relative), "agreement": NS(cosine=cosine, spearman=cosine / 2),

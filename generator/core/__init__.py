@@ -1,2 +1,3 @@
-"""The lowest layer: helpers every other part of featvis may import (progress output, the
-build's warnings)."""
+"""The ground floor: errors, device, atomic writes, image conversions, the site's URL scheme,
+shipped resources, publishing, progress output and the build's warnings. Imports nothing else
+of featvis."""

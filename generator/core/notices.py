@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 
 # The kinds of warning a build gives; `warn` refuses any other so each has one name.
 KINDS = {

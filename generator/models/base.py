@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from generator.errors import FeatvisError, choices_hint
+from generator.core.errors import FeatvisError, choices_hint
 
 BANDS = ("edges", "textures", "patterns", "parts", "objects")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 
 # Blocks per stage of EfficientNet-Lite0 (stage s holds blocks.s.0 .. blocks.s.{n-1}).
 STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from generator.device import resolve_device
-from generator.errors import FeatvisError, choices_hint
+from generator.core.device import resolve_device
+from generator.core.errors import FeatvisError, choices_hint
 from generator.models import lite0
 from generator.models.base import LoadedModel, build_catalog, freeze, state_digest
 

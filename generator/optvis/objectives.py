@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import FeatvisError
+from ..core.errors import FeatvisError
 
 LAYER_KINDS = ("channel", "neuron", "layer", "direction", "diversity", "alignment")
 LOGIT_KINDS = ("class_logit", "class_prob")

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 
 PORT_RANGE = (0, 65535)  # 0: any free port (the server says which)
 

@@ -32,13 +32,21 @@ from typing import Any
 
 import jinja2
 
-from generator.config import SiteConfig
-from generator.content import Page
+from generator.build import read_site, warn_dataset
+from generator.cache.store import ArtifactStore
+from generator.config.site import Preset, SiteConfig
+from generator.core.device import resolve_device
+from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
-from generator.errors import FeatvisError
-from generator.pipeline import config_from_args, preset_from_args
+from generator.figures.context import FigureContext
+from generator.models import load_model
+from generator.pages.content import Page
+from generator.plan.explorer import explorer_jobs
+from generator.plan.rounds import site_dataset
+from generator.plan.site import plan_site, site_layers
 from generator.serve.live import LiveHub
-from generator.site import SiteWriter
+from generator.site.render import SiteRenderer
+from generator.site.writer import SiteWriter
 
 LANDED_POLL_SECONDS = 0.5
 NICE = 10  # the background compute's niceness
@@ -99,9 +107,19 @@ class Preview:
     """The served rendering of a site (see the module docstring)."""
 
     def __init__(
-        self, args: argparse.Namespace, *, say: Callable[[str], None], compute: bool = True
+        self,
+        args: argparse.Namespace,
+        *,
+        read_config: Callable[[], SiteConfig],
+        read_preset: Callable[[SiteConfig, str], Preset],
+        say: Callable[[str], None],
+        compute: bool = True,
     ) -> None:
+        """`read_config()` reads site.toml with the flags on top (again on every rendering);
+        `read_preset(config, device_type)` gives the preset; `args` also passes the build's flags
+        on to the background `featvis compute`."""
         self.args, self.say = args, say
+        self.read_config, self.read_preset = read_config, read_preset
         self.hub = LiveHub()
         self.folder = Path(tempfile.mkdtemp(prefix="featvis-serve-"))
         self.current = self.folder / "current"
@@ -144,9 +162,7 @@ class Preview:
             return True
 
     def _render(self, changed: set[Path] | None, landed: bool = False) -> str | None:
-        from generator.build import read_site, warn_dataset
-
-        config = config_from_args(self.args)
+        config = self.read_config()
         notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
         loaded = self._load(config)
         pages = read_site(config, loaded.model)
@@ -179,11 +195,7 @@ class Preview:
         notices: Notices,
     ) -> None:
         """The whole site into a fresh folder, then swapped in."""
-        from generator.figures import FigureContext
-        from generator.plan import explorer_jobs, plan_site
-        from generator.site import SiteRenderer
-
-        preset = preset_from_args(config, self.args, loaded.device.type)
+        preset = self.read_preset(config, loaded.device.type)
         plan = plan_site(config, loaded.model, preset, store=loaded.store, dataset=dataset)
         ctx = FigureContext(config=config, model=loaded.model, preset=preset, store=loaded.store)
         explorer = explorer_jobs(config, loaded.model, preset, ctx.channel_job)
@@ -240,10 +252,6 @@ class Preview:
             shutil.rmtree(old, ignore_errors=True)
 
     def _load(self, config: SiteConfig) -> _Loaded:
-        from generator.artifacts import ArtifactStore
-        from generator.device import resolve_device
-        from generator.models import load_model
-
         key = (config.model, config.weights, config.device, config.seed, config.cache_dir)
         if self._loaded is None or self._loaded.key != key:
             device = resolve_device(config.device)
@@ -255,9 +263,6 @@ class Preview:
         return self._loaded
 
     def _site_dataset(self, config: SiteConfig, model: Any, pages: Sequence[Page]) -> Any:
-        from generator.pipeline import site_dataset
-        from generator.plan import site_layers
-
         if config.dataset is None:
             return None
         key = (config.dataset, config.dataset_top_k, tuple(site_layers(config, model, pages)))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import watchfiles
 
-from generator.config import SiteConfig
+from generator.config.site import SiteConfig
 
 LABELS_FILE = "labels.toml"
 

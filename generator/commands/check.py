@@ -1,0 +1,32 @@
+"""`featvis check [DIR]`: every link resolves inside the site, no external URL, every image decodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from generator.check import check_site, report
+from generator.commands.common import config_from_args
+from generator.core.errors import FeatvisError
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """featvis check [PATH]: check a built site (default: the configured output folder)."""
+    if getattr(args, "path", None):
+        root = Path(args.path)
+    else:
+
+        root = config_from_args(args).output_dir
+    problems = check_site(root)
+    if problems:
+        report(problems)
+        raise FeatvisError(
+            f"{root}: {len(problems)} problem{'s' if len(problems) != 1 else ''} (listed above)"
+        )
+    pages = sum(1 for _ in Path(root).rglob("*.html"))
+    files = sum(1 for p in Path(root).rglob("*") if p.is_file())
+    print(
+        f"featvis: {root}: ok ({pages} pages, {files} files; every link resolves, nothing external)"
+    )
+    return 0

@@ -1,0 +1,79 @@
+"""`featvis compute` and `featvis status`: compute what the site needs; say what is cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+from tqdm import tqdm
+
+from generator.cache.store import ArtifactStore
+from generator.commands.common import config_from_args, preset_from_args
+from generator.compute import distributed
+from generator.config.site import SiteConfig
+from generator.core.device import resolve_device
+from generator.models import LoadedModel, load_model
+from generator.plan.rounds import compute_site, site_dataset
+from generator.plan.site import plan_site
+
+
+def _say(message: str) -> None:
+    tqdm.write(f"featvis: {message}", file=sys.stderr)
+
+
+def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
+    return ArtifactStore(
+        config.cache_dir, report=(lambda m: _say(f"warning: {m}")) if report else (lambda m: None)
+    )
+
+
+def _load(config: SiteConfig, device: torch.device) -> LoadedModel:
+    return load_model(config.model, weights=config.weights, device=device)
+
+
+def cmd_compute(args: argparse.Namespace) -> int:
+    """featvis compute: compute what the site needs and is not cached; print a summary line."""
+    config = config_from_args(args)
+    with distributed(config.device) as world:
+        store = _open_store(config, report=world.rank == 0)
+        model = _load(config, world.device)
+        preset = preset_from_args(config, args, world.device.type)
+        dataset = site_dataset(config, model, quiet=args.quiet, world=world)
+        _, summary = compute_site(
+            config, model, preset, store, only=args.only, dataset=dataset,
+            batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
+        )
+        if world.rank == 0:
+            print(summary.line())
+    return 1 if summary.failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """featvis status: per page and per layer, how many jobs are cached and how many missing."""
+    config = config_from_args(args)
+    store = _open_store(config)
+    device_type = resolve_device(config.device).type
+    model = _load(config, torch.device("cpu"))
+    preset = preset_from_args(config, args, device_type)
+    plan = plan_site(config, model, preset, store=store)
+    if args.only:
+        plan = plan.only(args.only)
+    cached = {job.key: store.get(job) is not None for job in plan.jobs}
+    hits = sum(cached.values())
+    channels = "every" if preset.explorer_channels is None else preset.explorer_channels
+    print(
+        f"{store.root}: {hits} of {len(plan.jobs)} jobs cached, {len(plan.jobs) - hits} missing "
+        f"(model {model.id}, preset {preset.name}: {preset.size} px, {preset.steps} steps, "
+        f"{channels} channels per explorer layer)"
+    )
+    for title, index in (("page", plan.by_page), ("layer", plan.by_layer)):
+        if not index:
+            continue
+        width = max(len(title), *(len(name) for name in index))
+        print(f"\n{title:<{width}}  cached  missing")
+        for name, jobs in index.items():
+            have = sum(cached[job.key] for job in jobs)
+            print(f"{name:<{width}}  {have:>6}  {len(jobs) - have:>7}")
+    return 0

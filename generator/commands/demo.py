@@ -1,0 +1,115 @@
+"""Engine-side commands: `featvis layers` (the layer catalog) and `featvis demo`.
+
+The demo optimizes a few channels from a few layers of a model in one batch and writes one PNG per
+image plus an overview sheet, so a newcomer sees the progression from edges to objects without
+building a site.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from generator.compute import job_depth
+from generator.core.errors import FeatvisError
+from generator.core.images import to_pil
+from generator.jobs import VisJob, default_batch_size, plan_batches
+from generator.models import DEFAULT_MODEL, LoadedModel, load_model
+from generator.optvis import RenderSettings, render
+from generator.optvis import objectives as obj
+
+# A spread through the embedded model: one layer per band and a few channels each.
+DEMO_UNITS = (
+    ("blocks.1.1", (0, 9)),
+    ("blocks.2.1", (2, 7)),
+    ("blocks.3.2", (1, 13)),
+    ("blocks.5.0", (4, 99)),
+    ("blocks.6.0", (12, 90)),
+)
+
+
+def _model_from_args(args: argparse.Namespace) -> LoadedModel:
+    return load_model(
+        args.model or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto"
+    )
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    model = _model_from_args(args)
+    print(f"# {model.id}  weights: {model.weights_source}  input: {model.input_size}px")
+    print(f"{'layer':<24} {'channels':>8} {'size':>9} {'depth':>5}  band")
+    for layer in model.layers:
+        size = f"{layer.height}x{layer.width}"
+        print(f"{layer.name:<24} {layer.channels:>8} {size:>9} {layer.depth:>5}  {layer.band}")
+    return 0
+
+
+def parse_unit(text: str) -> tuple[str, int]:
+    layer, sep, channel = text.rpartition(":")
+    if not sep or not channel.isdigit():
+        raise FeatvisError(f"--unit '{text}': expected LAYER:CHANNEL, e.g. blocks.2.1:7")
+    return layer, int(channel)
+
+
+def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[str, int]]:
+    if requested:
+        units = [parse_unit(u) for u in requested]
+    elif model.id == DEFAULT_MODEL:
+        units = [(layer, c) for layer, chans in DEMO_UNITS for c in chans]
+    else:  # another model: two channels from five layers spread over its depth
+        picks = [model.layers[round(i * (len(model.layers) - 1) / 4)] for i in range(5)]
+        units = [(info.name, c) for info in picks for c in range(min(2, info.channels))]
+    for layer, channel in units:
+        model.check_channel(layer, channel)
+    return units
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    model = _model_from_args(args)
+    units = demo_units(model, getattr(args, "unit", None))
+    settings = RenderSettings(size=args.size or 128, steps=args.steps or 256)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    jobs = [
+        VisJob(
+            model.id,
+            model.weights_digest,
+            (obj.channel(layer, c),),
+            size=settings.size,
+            steps=settings.steps,
+            seed=args.seed or 0,
+        )
+        for layer, c in units
+    ]
+    # Batches by depth, as the pipeline packs them: each forward pass stops at its deepest layer.
+    finals: dict[VisJob, tuple[torch.Tensor, float]] = {}
+    for batch in plan_batches(
+        jobs, default_batch_size(model.device.type), depth=lambda j: job_depth(model, j)
+    ):
+        result = render(
+            model, batch.objectives(), batch.settings(), seeds=batch.seeds(), groups=batch.groups()
+        )
+        for job, part in zip(batch.jobs, batch.split(result), strict=True):
+            finals[job] = (part.images[0], float(part.final[0]))
+    per_row = max(len([u for u in units if u[0] == units[0][0]]), 1)
+    sheet = Image.new(
+        "RGB", (settings.size * per_row, settings.size * -(-len(units) // per_row)), "white"
+    )
+    for i, ((layer, channel), job) in enumerate(zip(units, jobs, strict=True)):
+        pil = to_pil(finals[job][0])
+        pil.save(out / f"{layer}_{channel}.png")
+        sheet.paste(pil, ((i % per_row) * settings.size, (i // per_row) * settings.size))
+    sheet.save(out / "overview.png")
+    seconds = time.perf_counter() - start
+    where = f"{seconds:.1f}s on {model.device}"
+    print(f"demo: {len(units)} visualizations of {model.id} in {where} -> {out}/")
+    for (layer, channel), job in zip(units, jobs, strict=True):
+        print(
+            f"  {layer}:{channel:<4} {model.layer(layer).band:<9} objective {finals[job][1]:8.2f}"
+        )
+    return 0

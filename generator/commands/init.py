@@ -1,0 +1,66 @@
+"""`featvis init [DIR]`: a new site folder with a site.toml and the flagship articles.
+
+The articles ship inside the package (the repository's content/, installed as generator/articles),
+so an installed featvis can start a site anywhere. Nothing that exists is overwritten: if any file
+init would write is already there, it stops before writing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from generator.core.errors import FeatvisError
+from generator.core.resources import shipped
+
+ARTICLES_DIR = shipped("articles", "content")
+SITE_TOML = """\
+# featvis site configuration, written by `featvis init`. Paths are relative to this file; every
+# key is optional. The README lists them all.
+title = "featvis"
+model = "efficientnet_lite0"  # or torchvision:NAME, timm:NAME (with their weights cached)
+content_dir = "content"       # your articles, in Markdown
+output_dir = "site_output"    # the built site; open site_output/index.html
+cache_dir = ".featvis-cache"  # computed visualizations, reused by every build
+device = "auto"               # auto (CUDA when available), cpu, cuda, cuda:N
+seed = 0
+# preset = "standard"         # quick, standard, full; default: full on a GPU, standard on a CPU
+# dataset = "photos"          # a folder of your own photos, for dataset examples
+"""
+
+
+def articles() -> list[Path]:
+    return sorted(ARTICLES_DIR.glob("*.md"))
+
+
+def init_site(target: Path) -> list[Path]:
+    """Write site.toml and content/*.md into `target`; returns the files written."""
+    plan: dict[Path, str | Path] = {target / "site.toml": SITE_TOML}
+    for article in articles():
+        plan[target / "content" / article.name] = article
+    there = [path for path in plan if path.exists()]
+    if there:
+        shown = ", ".join(str(p) for p in there)
+        raise FeatvisError(f"{target}: would overwrite {shown}; choose an empty or new folder")
+    if target.exists() and not target.is_dir():
+        raise FeatvisError(f"{target}: exists and is not a folder")
+    try:
+        (target / "content").mkdir(parents=True, exist_ok=True)
+        for path, source in plan.items():
+            if isinstance(source, Path):
+                shutil.copyfile(source, path)
+            else:
+                path.write_text(source, encoding="utf-8")
+    except OSError as exc:
+        raise FeatvisError(f"{target}: cannot write the site ({exc.strerror or exc})") from None
+    return list(plan)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.path)
+    written = init_site(target)
+    print(f"featvis: wrote {len(written)} files into {target}/")
+    where = "" if target.resolve() == Path.cwd().resolve() else f"cd {target} && "
+    print(f"next: {where}featvis build   (then open site_output/index.html)")
+    return 0

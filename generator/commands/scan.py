@@ -1,0 +1,37 @@
+"""`featvis scan`: scan the dataset folder for dataset examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from generator.commands.common import config_from_args
+from generator.core.errors import FeatvisError
+from generator.dataset.folder import list_images
+from generator.dataset.scan import load_or_scan
+from generator.models import load_model
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """`featvis scan`: scan (or confirm cached) dataset examples for the site's layers."""
+
+    config = config_from_args(args)
+    if config.dataset is None:
+        raise FeatvisError(
+            f"{config.source or 'config'}: no dataset configured; set dataset = \"PATH\" in "
+            f"site.toml or pass --dataset PATH"
+        )
+    list_images(Path(config.dataset))  # bad folders fail before the model loads
+    model = load_model(config.model, weights=config.weights, device=config.device, seed=config.seed)
+    layers = args.only or config.explorer_layers or model.layer_names
+    index = load_or_scan(
+        config, model, layers, top_k=config.dataset_top_k, progress=not args.quiet,
+        force=args.force, batch_size=args.batch_size,
+    )
+    assert index is not None
+    print(index.summary.describe())
+    for line in index.summary.skipped:
+        print(f"  skipped {line}")
+    print(f"{len(index.layer_names)} layers, top/bottom {index.top_k} per channel")
+    return 0

@@ -1,0 +1,206 @@
+"""Compute visualization jobs: find what is missing in the cache, optimize it in batches.
+
+`compute_jobs` is the reusable core (the site build calls it too): it checks the cache, packs the
+missing jobs into batches (`generator.jobs.plan_batches`), renders each batch in one call and
+writes one artifact per job. Under `torchrun` (WORLD_SIZE > 1) every process plans the same list
+and the same batches, takes batches i with i % world == rank, writes into the shared cache and
+waits for the others; rank 0 prints the summary. A world of one uses no process group at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from generator.cache.store import ArtifactStore
+from generator.core.device import device_label, resolve_device
+from generator.core.progress import Progress
+from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
+from generator.models import LoadedModel
+from generator.optvis import render
+
+# How long one process waits for the others at a barrier (a slow rank, a slow shared disk).
+DIST_TIMEOUT = datetime.timedelta(hours=1)
+
+
+def _say(message: str) -> None:
+    tqdm.write(f"featvis: {message}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the torchrun processes (rank 0 of 1 without torchrun)."""
+
+    rank: int
+    size: int
+    device: torch.device
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            torch.distributed.barrier()
+
+    def sum(self, values: Sequence[float]) -> list[float]:
+        """Element-wise sum over all processes (also a barrier)."""
+        if self.size == 1:
+            return list(values)
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(tensor)
+        return tensor.tolist()
+
+
+@contextmanager
+def distributed(device_spec: str) -> Iterator[World]:
+    """A process group when launched by torchrun with WORLD_SIZE > 1; nothing otherwise.
+
+    gloo on the CPU; NCCL on CUDA, each process on cuda:LOCAL_RANK.
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_spec)
+    if size <= 1:
+        yield World(rank=0, size=1, device=device)
+        return
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = resolve_device(f"cuda:{local}")
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        timeout=DIST_TIMEOUT,
+        device_id=device if device.type == "cuda" else None,
+    )
+    try:
+        yield World(rank=rank, size=size, device=device)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@dataclass(frozen=True)
+class Summary:
+    computed: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    device: str = "cpu"
+    images: int = 0  # images optimized
+    batches: int = 0  # optimizer batches run
+    processes: int = 1
+
+    def __add__(self, other: Summary) -> Summary:
+        return dataclasses.replace(
+            self,
+            computed=self.computed + other.computed,
+            cached=self.cached + other.cached,
+            failed=self.failed + other.failed,
+            seconds=self.seconds + other.seconds,
+            images=self.images + other.images,
+            batches=self.batches + other.batches,
+        )
+
+    def line(self) -> str:
+        text = (
+            f"computed {self.computed}, cached {self.cached}, failed {self.failed} "
+            f"in {self.seconds:.1f} s on {self.device}"
+        )
+        if self.batches:
+            text += f" ({self.images} images in {self.batches} batches"
+            text += f", {self.processes} processes)" if self.processes > 1 else ")"
+        return text
+
+
+def job_depth(model: LoadedModel, job: VisJob) -> int:
+    """The deepest layer a job reads (past the last layer when it needs the logits)."""
+    depths = [model.layer(name).depth for o in job.objectives for name in o.layers]
+    needs_logits = any(o.needs_logits for o in job.objectives)
+    return len(model.layers) if needs_logits or not depths else max(depths)
+
+
+def _run_batch(
+    batch: Batch, model: LoadedModel, store: ArtifactStore, label: str, world: World
+) -> tuple[int, int, list[str]]:
+    """Render one batch and store its artifacts: (jobs computed, batches run, errors)."""
+    try:
+        result = render(
+            model, batch.objectives(), batch.settings(), seeds=batch.seeds(), groups=batch.groups()
+        )
+    except torch.OutOfMemoryError:
+        if len(batch.jobs) == 1:
+            return 0, 1, [f"job {batch.jobs[0].key}: out of device memory"]
+        if model.device.type == "cuda":
+            torch.cuda.empty_cache()
+        half = len(batch.jobs) // 2
+        done = [_run_batch(Batch(js), model, store, label, world)
+                for js in (batch.jobs[:half], batch.jobs[half:])]
+        return sum(d[0] for d in done), sum(d[1] for d in done), [e for d in done for e in d[2]]
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return 0, 1, [f"batch of {len(batch.jobs)} jobs failed: {first}"]
+    extra: dict[str, Any] = {
+        "batch": {"jobs": len(batch.jobs), "images": batch.n_images, "seconds": result.seconds},
+        "worker": {"rank": world.rank, "world": world.size, "host": socket.gethostname()},
+    }
+    for job, part in zip(batch.jobs, batch.split(result), strict=True):
+        store.put(job, part, device=label, extra=extra)
+    return len(batch.jobs), 1, []
+
+
+def compute_jobs(
+    jobs: Sequence[VisJob],
+    model: LoadedModel,
+    store: ArtifactStore,
+    *,
+    batch_size: int | None = None,
+    quiet: bool = False,
+    force: bool = False,
+    world: World | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    """Compute every job of `jobs` that the store lacks (all of them with `force`).
+
+    Every process of `world` must call this with the same jobs: all of them see the same cache
+    before any writes (a barrier), build the same batches and take every size-th one.
+    """
+    start = time.perf_counter()
+    world = world or World(rank=0, size=1, device=model.device)
+    jobs = unique_jobs(jobs)
+    missing = jobs if force else [job for job in jobs if store.get(job) is None]
+    if missing:
+        store.prepare()
+    world.barrier()
+    size = batch_size or default_batch_size(model.device.type)
+    batches = plan_batches(missing, size, depth=lambda job: job_depth(model, job))
+    mine = batches[world.rank :: world.size]
+    label = device_label(model.device)
+    computed = runs = 0
+    progress = progress or Progress(quiet=quiet or world.rank != 0)
+    what = "compute" if world.size == 1 else f"compute (rank 0 of {world.size})"
+    with progress.counter(sum(len(b.jobs) for b in mine), what) as counter:
+        for batch in mine:
+            done, ran, errors = _run_batch(batch, model, store, label, world)
+            computed, runs = computed + done, runs + ran
+            for error in errors:
+                _say(f"error: {error}")
+            counter.update(len(batch.jobs))
+    images = sum(b.n_images for b in mine)
+    computed, runs, images = (int(v) for v in world.sum([computed, runs, images]))
+    return Summary(
+        computed=computed,
+        cached=len(jobs) - len(missing),
+        failed=len(missing) - computed,
+        seconds=time.perf_counter() - start,
+        device=label,
+        images=images,
+        batches=runs,
+        processes=world.size,
+    )

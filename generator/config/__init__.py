@@ -1,0 +1,5 @@
+"""The site's configuration: site.toml -> a frozen `SiteConfig`, and the presets."""
+
+from generator.config.site import PRESETS, Preset, SiteConfig, load_config
+
+__all__ = ["PRESETS", "Preset", "SiteConfig", "load_config"]

@@ -1,0 +1,96 @@
+"""The photo folder: its files in a stable order, its fingerprint, each photo as the model sees it.
+
+A photo is resized so its short side is the model's input size and centre-cropped (`load_view`);
+`view_box` says where that view lies in the original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from generator.core.errors import FeatvisError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def list_images(root: Path) -> list[str]:
+    """Relative POSIX paths of the images under `root`, sorted; errors name the folder."""
+    root = Path(root)
+    if not root.exists():
+        raise FeatvisError(f"{root}: dataset folder not found")
+    if not root.is_dir():
+        raise FeatvisError(f"{root}: dataset is not a folder")
+    found: list[str] = []
+    others = 0
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            if name.startswith("."):
+                continue
+            if name.lower().endswith(IMAGE_SUFFIXES):
+                found.append(Path(folder, name).relative_to(root).as_posix())
+            else:
+                others += 1
+    if not found and not others:
+        raise FeatvisError(f"{root}: dataset folder is empty")
+    if not found:
+        raise FeatvisError(
+            f"{root}: no images in the dataset folder ({others} other files; looked for "
+            f"{', '.join(IMAGE_SUFFIXES)} recursively)"
+        )
+    return sorted(found)
+
+
+def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
+    """A digest of the file list with sizes and modification times; reads no file's content."""
+    h = hashlib.sha256()
+    for rel in files:
+        st = (root / rel).stat()
+        h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _resized(width: int, height: int, size: int) -> tuple[float, int, int]:
+    """(scale, width, height) of the photo resized so its short side is `size`."""
+    scale = size / min(width, height)
+    return scale, max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def view_box(width: int, height: int, size: int) -> tuple[float, float, float]:
+    """(scale, left, top): resize by `scale` so the short side is `size`, then crop at left/top."""
+    scale, rw, rh = _resized(width, height, size)
+    return scale, (rw - size) // 2, (rh - size) // 2
+
+
+def load_view(path: Path, size: int) -> torch.Tensor:
+    """The photo as the model sees it: (3, size, size) uint8, short side resized, centre crop."""
+    with Image.open(path) as img:
+        _, rw, rh = _resized(*img.size, size)
+        _, left, top = view_box(*img.size, size)
+        img.draft("RGB", (rw, rh))
+        rgb = img.convert("RGB").resize((rw, rh), Image.Resampling.BILINEAR)
+        crop = rgb.crop((left, top, left + size, top + size))
+        return torch.from_numpy(np.asarray(crop, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+class _Photos(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    def __init__(self, root: Path, files: Sequence[str], size: int, start: int = 0) -> None:
+        self.root, self.files, self.size, self.start = root, list(files), size, start
+
+    def __len__(self) -> int:
+        return len(self.files) - self.start
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        i += self.start  # ids are positions in the whole folder's list
+        try:
+            return load_view(self.root / self.files[i], self.size), i, ""
+        except Exception as exc:  # noqa: BLE001 - any unreadable image is skipped and counted
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+            return torch.zeros(3, self.size, self.size, dtype=torch.uint8), i, reason

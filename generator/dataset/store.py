@@ -1,0 +1,67 @@
+"""Where a scan's tables live: `cache_dir/dataset/<key>/`, one file per layer, written atomically.
+
+The key hashes the folder's fingerprint, the model id and weights digest, the input size, `top_k`
+and `FORMAT_VERSION`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generator.cache.store import DATASET_DIR
+from generator.core.atomic import atomic_write
+from generator.core.errors import FeatvisError
+from generator.models.base import LoadedModel
+
+FORMAT_VERSION = 2
+
+
+def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) -> Path:
+    spec = json.dumps(
+        [FORMAT_VERSION, fingerprint, model.id, model.weights_digest, model.input_size, top_k]
+    )
+    return Path(config.cache_dir) / DATASET_DIR / hashlib.sha256(spec.encode()).hexdigest()[:20]
+
+
+def _layer_file(folder: Path, layer: str) -> Path:
+    safe = re.sub(r"[^\w.-]", "_", layer)
+    return folder / f"{safe}-{hashlib.sha256(layer.encode()).hexdigest()[:8]}.pt"
+
+
+def _write_cache(folder: Path, tables: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+    try:
+        for name, data in tables.items():
+            atomic_write(_layer_file(folder, name), lambda p, d=data: torch.save(d, p))
+        text = json.dumps(meta, indent=1)
+        atomic_write(folder / "meta.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+    except OSError as exc:
+        raise FeatvisError(
+            f"{folder}: cannot write the dataset cache ({exc.strerror or exc}); "
+            "choose another cache folder with --cache"
+        ) from None
+
+
+def _read_cached(
+    folder: Path, layers: Sequence[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    found: dict[str, dict[str, Any]] = {}
+    meta = None
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return found, None
+    for layer in layers:
+        try:
+            data = torch.load(_layer_file(folder, layer), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - missing or damaged: scan that layer again
+            continue
+        if isinstance(data, dict) and data.get("format") == FORMAT_VERSION:
+            found[layer] = data
+    return found, meta

@@ -1,0 +1,225 @@
+"""The context figures plan and draw in: config, model, preset, cache and dataset, and the
+drawing side the site renderer sets (Jinja2 environment, image placement, the page's prefix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from generator import metrics
+from generator.config.site import Preset, SiteConfig
+from generator.core.errors import FeatvisError
+from generator.core.images import load_tensor
+from generator.core.urls import layer_url
+from generator.figures.channels import _image_vector, pick_distinct, single_channel
+from generator.jobs import VisJob
+from generator.models.base import LoadedModel
+from generator.optvis import objectives as obj
+from generator.optvis.objectives import Objective
+
+SURVEY_MIN = 8  # channels surveyed per layer to choose from, at the least
+_TOP_CLASS: dict[tuple[str, str], int] = {}  # (weights digest, artifact key) -> class
+
+
+class MissingArtifact(Exception):
+    """A job this figure needs is not in the cache (render from the cache only)."""
+
+    def __init__(self, jobs: Sequence[VisJob]) -> None:
+        super().__init__(f"{len(jobs)} visualizations missing")
+        self.jobs = list(jobs)
+
+
+@dataclass(frozen=True)
+class ImageView:
+    """One image as a template shows it: a URL and the numbers measured on it."""
+
+    url: str
+    alt: str
+    label: str = ""
+    objective: float | None = None
+    high_freq: float | None = None
+    relative: float | None = None
+    key: str = ""
+
+
+@dataclass
+class FigureContext:
+    """What figures read while planning (config, model, preset, cache, dataset) and drawing.
+
+    `explorer` holds the plan's explorer jobs by layer (their artifacts join the survey a figure
+    chooses channels from). The drawing side is set by the site renderer: `env` (Jinja2),
+    `image_url(path)` to place an artifact's image in the site and `place_photo(key, pil)` a
+    dataset photo, and `prefix` (the way back to the site root from the page being drawn).
+    """
+
+    config: SiteConfig
+    model: LoadedModel
+    preset: Preset
+    store: Any = None  # generator.artifacts.ArtifactStore
+    dataset: Any = None  # generator.dataset.DatasetIndex
+    explorer: Mapping[str, Sequence[VisJob]] = field(default_factory=dict)
+    env: Any = None
+    image_url: Callable[[Path], str] | None = None
+    place_photo: Callable[[str, Image.Image], str] | None = None
+    prefix: str = ""
+    explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
+    _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
+    _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
+    # the model's top class for each top photo it has read: path -> (class, probability)
+    photo_readings: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
+    # pattern checks and class readings by (kind, job key, layer, channel): the explorer, the
+    # figures and the manifest ask for the same ones
+    checks: dict[tuple[str, str, str, int], Any] = field(default_factory=dict, repr=False)
+
+    # Jobs ----------------------------------------------------------------------------------
+    def job(self, objectives: Sequence[Objective], **changes: Any) -> VisJob:
+        """A job at the preset's size and steps and the site's seed; every other field is
+        `VisJob`'s default (Fourier + decorrelated, the Distill transforms) unless changed. The
+        planner's explorer jobs are made the same way, so equal specs share one artifact."""
+        spec: dict[str, Any] = {
+            "model": self.model.id,
+            "weights_digest": self.model.weights_digest,
+            "objectives": tuple(objectives),
+            "steps": self.preset.steps,
+            "size": self.preset.size,
+            "seed": self.config.seed,
+        }
+        spec.update(changes)
+        return VisJob(**spec)
+
+    def channel_job(self, layer: str, channel: int) -> VisJob:
+        """The standard visualization of one channel (the explorer's, the gallery's)."""
+        return self.job([obj.channel(layer, channel)])
+
+    def scaled(self, n: int) -> int:
+        """`n` items scaled by the preset's figure_scale, at least one."""
+        return max(1, round(n * self.preset.figure_scale))
+
+    # Artifacts -----------------------------------------------------------------------------
+    def artifact(self, job: VisJob) -> Any:
+        if job.key not in self._artifacts:
+            self._artifacts[job.key] = self.store.get(job) if self.store is not None else None
+        return self._artifacts[job.key]
+
+    def forget_missing(self) -> None:
+        """Look again for the artifacts found missing (they may have been computed since)."""
+        self._artifacts = {k: a for k, a in self._artifacts.items() if a is not None}
+        self._choices = {k: c for k, c in self._choices.items() if c is not None}
+
+    def require(self, jobs: Sequence[VisJob]) -> list[Any]:
+        found = [self.artifact(j) for j in jobs]
+        missing = [j for j, a in zip(jobs, found, strict=True) if a is None]
+        if missing:
+            raise MissingArtifact(missing)
+        return found
+
+    # Choosing channels from measurements ---------------------------------------------------
+    def survey_jobs(self, layer: str, n: int) -> list[VisJob]:
+        """Standard visualizations of a spread of channels (plus the explorer's) to choose from."""
+        channels = self.model.layer(layer).channels
+        count = min(channels, max(2 * n, SURVEY_MIN))
+        spread = sorted({round(i * channels / count) for i in range(count)})
+        jobs = [self.channel_job(layer, c) for c in spread]
+        known = {j.key for j in jobs}
+        for job in self.explorer.get(layer, ()):
+            unit = single_channel(job)
+            if unit and unit[0] == layer and job.key not in known:
+                jobs.append(job)
+        return jobs
+
+    def choose_channels(self, layer: str, n: int, exclude: Sequence[int] = ()) -> list[int] | None:
+        """The `n` strongest, most distinct channels of `layer`; None while the survey is "
+        "missing."""
+        key = (layer, n)
+        if key not in self._choices:
+            self._choices[key] = self._choose(layer, n)
+        chosen = self._choices[key]
+        if chosen is None:
+            return None
+        return [c for c in chosen if c not in exclude][:n]
+
+    def _choose(self, layer: str, n: int) -> list[int] | None:
+        n = min(n, self.model.layer(layer).channels)
+        if self.dataset is not None and layer in getattr(self.dataset, "layer_names", ()):
+            return self._choose_from_dataset(layer, n)
+        jobs = self.survey_jobs(layer, n)
+        found = [self.artifact(j) for j in jobs]
+        if any(a is None for a in found):
+            return None
+        scores: dict[int, float] = {}
+        vectors: dict[int, torch.Tensor] = {}
+        for job, art in zip(jobs, found, strict=True):
+            channel = single_channel(job)[1]  # type: ignore[index]
+            scores[channel] = float(art.meta["final"][0] or 0.0)
+            vectors[channel] = _image_vector(art.images[0])
+        return pick_distinct(scores, lambda a, b: float(vectors[a] @ vectors[b]), n)
+
+    def _choose_from_dataset(self, layer: str, n: int) -> list[int]:
+        ds = self.dataset
+        channels = self.model.layer(layer).channels
+        strongest = getattr(ds, "strongest_mean", ds.max_activation)
+        scores = {c: strongest(layer, c) for c in range(channels)}
+        patterns = {
+            c: torch.nn.functional.normalize(ds.pattern(layer, c).double(), dim=0)
+            for c in range(channels)
+        }
+        return pick_distinct(scores, lambda a, b: float(patterns[a] @ patterns[b]), n)
+
+    def top_class(self, job: VisJob) -> int | None:
+        """The class the job's first image drives hardest (None while it is missing)."""
+        art = self.artifact(job)
+        if art is None:
+            return None
+        memo = (self.model.weights_digest, art.key)
+        if memo not in _TOP_CLASS:  # a pure function of the two: computed once per process
+            image = load_tensor(art.images[0]).to(self.model.device)
+            size = self.model.input_size
+            x = torch.nn.functional.interpolate(
+                image[None], size=(size, size), mode="bilinear", align_corners=False
+            )
+            with torch.no_grad():
+                logits = self.model.net(self.model.preprocess(x))
+            _TOP_CLASS[memo] = int(logits[0].argmax())
+        return _TOP_CLASS[memo]
+
+    # Drawing -------------------------------------------------------------------------------
+    def view(
+        self, job: VisJob, index: int = 0, *, label: str = "", snapshot: int | None = None
+    ) -> ImageView:
+        """An image of a job as the template shows it, with its numbers."""
+        art = self.require([job])[0]
+        path = art.snapshots[snapshot][index] if snapshot is not None else art.images[index]
+        if snapshot is None:
+            objective = art.meta["final"][index]
+            hf = art.meta["metrics"]["high_freq_share"][index]
+        else:
+            history = art.meta["history"][index]
+            objective = history[min(snapshot, len(history)) - 1] if snapshot > 0 else None
+            hf = float(metrics.high_freq_share(load_tensor(path))[0])
+        relative = None
+        unit = single_channel(job)
+        if unit and self.dataset is not None and snapshot is None and objective is not None:
+            strongest = getattr(self.dataset, "strongest_mean", self.dataset.max_activation)
+            try:
+                relative = metrics.relative_activation(objective, strongest(*unit))
+            except FeatvisError:
+                relative = None  # the layer was not scanned
+        assert self.image_url is not None, "drawing needs the site renderer's image_url"
+        alt = f"{job.objectives[index].describe()}" + (
+            f" after {snapshot} steps" if snapshot is not None else ""
+        )
+        return ImageView(self.image_url(path), alt, label, objective, hf, relative, job.key)
+
+    def url(self, path: str) -> str:
+        return self.prefix + path
+
+    def layer_link(self, layer: str, channel: int | None = None) -> str:
+        """The explorer page of `layer`, at the channel's anchor when the page shows it."""
+        shown = self.explorer_channels.get(layer, set())
+        return self.prefix + layer_url(layer, channel if channel in shown else None)

@@ -1,0 +1,87 @@
+"""`directions`: pairs of channels beside the image of their sum, and random directions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+
+from generator.figures.base import ChannelsFigure
+from generator.figures.context import FigureContext, MissingArtifact
+from generator.figures.options import Option, _channels, _int
+from generator.jobs import VisJob
+from generator.optvis import objectives as obj
+
+
+class Directions(ChannelsFigure):
+    """Neurons working together: two channels, their sum, and random directions of the layer.
+
+    Channels are taken in pairs (a, b): the row shows a, b and the objective a + b, so a reader sees
+    whether the combination is a blend of the two or something new. `random` adds directions in
+    the layer's channel space, drawn from a generator seeded by the layer and the site's seed.
+    """
+
+    type = "directions"
+    OPTIONS = {
+        **ChannelsFigure.OPTIONS,
+        "channels": Option(_channels, 4),
+        "random": Option(lambda v: _int(v, 0, 8), 3),
+    }
+
+    def pairs(self, ctx: FigureContext) -> list[tuple[int, int]] | None:
+        chans = self.channels(ctx, self.options["layer"])
+        if chans is None:
+            return None
+        return [(a, b) for a, b in zip(chans[0::2], chans[1::2], strict=False)]
+
+    def sum_job(self, ctx: FigureContext, a: int, b: int) -> VisJob:
+        layer = self.options["layer"]
+        return ctx.job([obj.channel(layer, a) + obj.channel(layer, b)])
+
+    def random_jobs(self, ctx: FigureContext) -> list[VisJob]:
+        layer = self.options["layer"]
+        width = ctx.model.layer(layer).channels
+        seed = int(hashlib.sha256(f"{layer}:{ctx.config.seed}".encode()).hexdigest()[:8], 16)
+        gen = torch.Generator().manual_seed(seed)
+        draws = torch.randn(self.options["random"], width, generator=gen)
+        vectors = torch.nn.functional.normalize(draws, dim=1)
+        return [ctx.job([obj.direction(layer, v.tolist())]) for v in vectors]
+
+    def needs(self, ctx: FigureContext) -> list[VisJob]:
+        pairs = self.pairs(ctx)
+        if pairs is None:
+            return self.survey(ctx, self.options["layer"]) + self.random_jobs(ctx)
+        layer = self.options["layer"]
+        jobs = [ctx.channel_job(layer, c) for pair in pairs for c in pair]
+        return jobs + [self.sum_job(ctx, a, b) for a, b in pairs] + self.random_jobs(ctx)
+
+    def view(self, ctx: FigureContext) -> dict[str, Any]:
+        layer = self.options["layer"]
+        pairs = self.pairs(ctx)
+        if pairs is None:
+            raise MissingArtifact(self.jobs(ctx))
+        rows = [
+            {
+                "units": [f"{layer}:{a}", f"{layer}:{b}"],
+                "hrefs": [ctx.layer_link(layer, a), ctx.layer_link(layer, b)],
+                "a": ctx.view(ctx.channel_job(layer, a), 0, label=f"{layer}:{a}"),
+                "b": ctx.view(ctx.channel_job(layer, b), 0, label=f"{layer}:{b}"),
+                "sum": ctx.view(self.sum_job(ctx, a, b), 0, label=f"{a} + {b}"),
+            }
+            for a, b in pairs
+        ]
+        randoms = [
+            ctx.view(job, 0, label=f"direction {k + 1}")
+            for k, job in enumerate(self.random_jobs(ctx))
+        ]
+        return {"rows": rows, "randoms": randoms, "layer": layer}
+
+    def number_keys(self) -> tuple[str, ...]:
+        return ("channels", "random")
+
+    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+        view = self.view(ctx)
+        units = [u for r in view["rows"] for u in r["units"]]
+        return {"channels": ", ".join(units), "random": len(view["randoms"])}

@@ -1,0 +1,47 @@
+"""`diversity`: several images of a channel pushed apart by a diversity term.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.figures.base import ChannelsFigure, _mean
+from generator.figures.context import FigureContext
+from generator.figures.options import Option, _channels, _float, _int
+from generator.jobs import VisJob
+from generator.optvis import objectives as obj
+
+
+class Diversity(ChannelsFigure):
+    """Several images of one channel pushed apart by a diversity term."""
+
+    type = "diversity"
+    OPTIONS = {
+        **ChannelsFigure.OPTIONS,
+        "channels": Option(_channels, 1),
+        "images": Option(lambda v: _int(v, 2, 12), 4),
+        "weight": Option(_float, 5.0),
+    }
+
+    def job(self, ctx: FigureContext, channel: int) -> VisJob:
+        layer = self.options["layer"]
+        o = obj.channel(layer, channel) + self.options["weight"] * obj.diversity(layer)
+        return ctx.job([o] * self.options["images"])
+
+    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+        job = self.job(ctx, channel)
+        art = ctx.require([job])[0]
+        return {
+            "images": [ctx.view(job, i) for i in range(job.n_images)],
+            "similarity": art.meta["metrics"].get("mean_pairwise_similarity"),
+        }
+
+    def number_keys(self) -> tuple[str, ...]:
+        return ("similarity", "channels")
+
+    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+        rows = self.view(ctx)["rows"]
+        return {
+            "similarity": _mean([r["similarity"] for r in rows]),
+            "channels": ", ".join(r["unit"] for r in rows),
+        }

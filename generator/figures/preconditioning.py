@@ -1,0 +1,82 @@
+"""`preconditioning`: pixel vs Fourier vs Fourier with decorrelated colour, at several step counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.figures.base import OneChannelFigure, describe_transforms
+from generator.figures.channels import scaled_transforms
+from generator.figures.context import FigureContext
+from generator.figures.options import Option, _choice, _int
+from generator.jobs import VisJob
+from generator.optvis import objectives as obj
+from generator.optvis.param import ParamSpec
+from generator.optvis.transforms import TransformSpec
+
+PRECONDITIONINGS = {
+    "pixel": ("Pixel", ParamSpec(kind="pixel", decorrelate=False)),
+    "fourier": ("Fourier", ParamSpec(kind="fourier", decorrelate=False)),
+    "decorrelated": ("Fourier + decorrelated colour", ParamSpec(kind="fourier", decorrelate=True)),
+}
+
+
+class Preconditioning(OneChannelFigure):
+    """The same objective under three parameterizations, at several step counts."""
+
+    type = "preconditioning"
+    OPTIONS = {
+        **OneChannelFigure.OPTIONS,
+        "snapshots": Option(lambda v: _int(v, 2, 8), 4),
+        "transforms": Option(_choice("none", "jitter", "robust"), "jitter"),
+    }
+
+    def steps(self, ctx: FigureContext) -> tuple[int, ...]:
+        total, n = ctx.preset.steps, self.options["snapshots"]
+        return tuple(sorted({max(1, round(total / 2 ** (n - 1 - i))) for i in range(n)}))
+
+    def transforms(self, ctx: FigureContext) -> TransformSpec:
+        kind, size = self.options["transforms"], ctx.preset.size
+        if kind == "none":
+            return TransformSpec.none()
+        if kind == "jitter":
+            return TransformSpec.jitter_only(max(1, round(size / 32)))
+        return scaled_transforms(size)
+
+    def param_jobs(self, ctx: FigureContext, channel: int) -> dict[str, VisJob]:
+        c = obj.channel(self.options["layer"], channel)
+        return {
+            k: ctx.job(
+                [c], param=p, transforms=self.transforms(ctx), snapshot_steps=self.steps(ctx)
+            )
+            for k, (_, p) in PRECONDITIONINGS.items()
+        }
+
+    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+        return list(self.param_jobs(ctx, channel).values())
+
+    def number_keys(self) -> tuple[str, ...]:
+        return ("channel", *(f"{m}.{k}" for k in PRECONDITIONINGS for m in ("hf", "objective")))
+
+    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+        v = self.view(ctx)
+        out: dict[str, Any] = {"channel": v["unit"]}
+        for row in v["rows"]:
+            out[f"hf.{row['kind']}"] = row["cells"][-1].high_freq
+            out[f"objective.{row['kind']}"] = row["cells"][-1].objective
+        return out
+
+    def view(self, ctx: FigureContext) -> dict[str, Any]:
+        channel = self.ready_channel(ctx)
+        steps = self.steps(ctx)
+        rows = []
+        for kind, job in self.param_jobs(ctx, channel).items():
+            cells = [ctx.view(job, snapshot=s, label=f"{s} steps") for s in steps]
+            rows.append({"kind": kind, "label": PRECONDITIONINGS[kind][0], "cells": cells})
+        return {
+            "rows": rows,
+            "steps": steps,
+            "unit": self.unit(channel),
+            "transforms": describe_transforms(self.transforms(ctx)),
+            "href": ctx.layer_link(self.options["layer"], channel),
+        }

@@ -1,0 +1,51 @@
+"""The filters of layers that are affine in the pixels (a first convolution and its batch norm).
+
+Such a layer computes `w * x + b` at every position, so maximizing a channel's mean activation
+drives the whole image toward one flat colour: the optimized image says little, and the filter `w`
+itself says everything. Whether a layer is affine is measured, not read from the architecture: the
+input gradient of its centre unit is the same for different images exactly when it is. The filter
+of channel c is that gradient for channel c, cut to where it is non-zero (the receptive field).
+Only the first `MAX_DEPTH + 1` layers of the catalog are measured: past the first nonlinearity no
+layer is affine, and measuring a deep layer costs forward and backward passes of the network.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from generator.models.base import LoadedModel
+from generator.optvis.render import truncated_forward
+
+MAX_DEPTH = 1
+
+
+def _centre_gradients(model: LoadedModel, layer: str, probe: torch.Tensor) -> torch.Tensor:
+    """(n, 3, H, W): for probe image i, the input gradient of channel i's centre unit."""
+    probe = probe.clone().requires_grad_(True)
+    with torch.enable_grad(), truncated_forward(model, [layer]) as (acts, run):
+        run(probe)
+        act = acts[layer]
+        h, w = act.shape[-2:]
+        index = torch.arange(probe.shape[0], device=probe.device) % act.shape[1]
+        centre = act[torch.arange(probe.shape[0]), index, h // 2, w // 2].sum()
+        (grad,) = torch.autograd.grad(centre, probe)
+    return grad
+
+
+def linear_filters(model: LoadedModel, layer: str, *, tol: float = 1e-4) -> torch.Tensor | None:
+    """(C, 3, k, k) filters of `layer` if it is affine in the pixels, else None."""
+    info = model.layer(layer)
+    if info.depth > MAX_DEPTH:
+        return None
+    gen = torch.Generator().manual_seed(0)
+    size = model.input_size
+    a, b = (torch.rand(2, 3, size, size, generator=gen).to(model.device) for _ in range(2))
+    ga, gb = _centre_gradients(model, layer, a), _centre_gradients(model, layer, b)
+    scale = ga.abs().max().clamp(min=1e-12)
+    if not torch.allclose(ga, gb, atol=tol * float(scale), rtol=0):
+        return None
+    probe = torch.rand(info.channels, 3, size, size, generator=gen).to(model.device)
+    grads = _centre_gradients(model, layer, probe).detach().cpu()  # probe i -> channel i
+    support = grads.abs().sum(dim=(0, 1)) > 0
+    rows, cols = support.any(dim=1).nonzero(), support.any(dim=0).nonzero()
+    return grads[:, :, rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]

@@ -1,0 +1,35 @@
+"""A page's body as HTML: its variables filled, its Markdown converted, its figures in place."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from generator.pages.content import Page
+from generator.pages.markdown import FIGURE_TOKEN, format_value, markdown_converter
+
+
+@dataclass(frozen=True)
+class RenderedBody:
+    html: Markup
+    toc: list[dict[str, Any]]
+
+
+def render_body(page: Page, values: Callable[[str], Any], figures: list[Markup]) -> RenderedBody:
+    """Fill the variables, convert the Markdown, put the figures in place of their placeholders."""
+    body = page.body
+    for ref in sorted(page.variables, key=lambda r: r.start, reverse=True):
+        text = html.escape(format_value(values(ref.name), ref.fmt, ref.arg, ref.fallback))
+        body = body[: ref.start] + text + body[ref.end :]
+    for i in range(len(figures)):  # a placeholder stands alone as a paragraph
+        body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
+    md = markdown_converter()
+    out = md.convert(body)
+    for i, fig in enumerate(figures):
+        token = FIGURE_TOKEN.format(i)
+        out = out.replace(f"<p>{token}</p>", str(fig))
+    return RenderedBody(Markup(out), list(getattr(md, "toc_tokens", [])))

@@ -1,0 +1,257 @@
+"""content/*.md -> `Page` objects: front matter, figure blocks, links, math and variables, checked.
+
+An article is a Markdown file with YAML front matter (title, description, authors, date, model,
+order). Figures are fenced code blocks with the info string `figure` whose body is YAML (`type:`
+plus the figure's options); they are cut out before Markdown sees the text and replaced by a
+placeholder line, so line numbers stay true. `$...$` and `$$...$$` become MathML at build time.
+`{{ numbers.FIGURE.KEY }}`, `{{ model.layers }}` and the other names in `VARIABLES` are filled from
+the build's measurements (`{{ name | pct }}`, `| fixed:2`, `| int`, `| times` format them).
+
+Everything that can be wrong in an article is found while reading, before anything is written:
+the error names `file:line` and the valid choices (the figure blocks' options are checked by
+`generator.figures.read_pages`, which knows the figure types). Links are rewritten (`links`): `x.md`
+becomes `x.html`, a file under content/ becomes `assets/...`, and anything that leaves content/
+or the site (`../`, absolute paths, symlinks out, `http://`) is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.config.site import SiteConfig
+from generator.core.errors import FeatvisError, choices_hint
+from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
+from generator.pages.links import rewrite_links
+from generator.pages.markdown import FIGURE_TOKEN, FORMATS, check_math
+from generator.pages.text import fences, line_at, mask_code, slugify
+
+# Names every page may quote; `numbers.FIGURE.KEY` come from the page's figures.
+VARIABLES = (
+    "site.title",
+    "model.id",
+    "model.layers",
+    "model.channels",
+    "model.weights",
+    "preset.name",
+    "preset.size",
+    "preset.steps",
+    "dataset.images",
+    "dataset.skipped",
+)
+
+
+_VAR = re.compile(r"\{\{(.*?)\}\}")
+_VAR_BODY = re.compile(
+    r"^\s*([A-Za-z_][\w.-]*)\s*"
+    r"(?:\|\s*([a-z]+)\s*(?::\s*(\d+))?\s*)?"  # | fmt or | fmt:N
+    r'(?:\|\s*default\s*:\s*"([^"]*)"\s*)?$'  # | default:"text where nothing was measured"
+)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One ```figure block: its type, raw options and where each key stands."""
+
+    type: str
+    options: dict[str, Any]
+    source: Path
+    line: int
+    key_lines: Mapping[str, int] = field(default_factory=dict)
+    index: int = 0  # position among the page's figures
+
+    def where(self, key: str | None = None) -> str:
+        return f"{self.source}:{self.key_lines.get(key, self.line) if key else self.line}"
+
+
+@dataclass(frozen=True)
+class VariableRef:
+    name: str
+    fmt: str | None
+    arg: int | None
+    line: int
+    start: int  # offset in Page.body
+    end: int
+    fallback: str | None = None  # shown instead of "n/a" when the build has no value
+
+
+@dataclass(frozen=True)
+class Page:
+    slug: str
+    source: Path  # as shown in messages (relative to the site root when possible)
+    path: Path  # the resolved file
+    title: str
+    description: str = ""
+    authors: tuple[Author, ...] = ()
+    date: str | None = None
+    model: str | None = None
+    order: int = 0
+    body: str = ""  # Markdown with figure placeholders and rewritten links
+    body_line: int = 1  # the file line of body line 1
+    figures: tuple[FigureSpec, ...] = ()
+    variables: tuple[VariableRef, ...] = ()
+    assets: tuple[tuple[Path, str], ...] = ()  # (file under content/, path in the site)
+
+    @property
+    def url(self) -> str:
+        return f"{self.slug}.html"
+
+    @property
+    def is_home(self) -> bool:
+        return self.slug == "index"
+
+
+def display_path(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
+def content_files(config: SiteConfig) -> list[Path]:
+    """The *.md files directly in content/, each checked to stay inside it."""
+    root = config.content_dir
+    if not root.is_dir():
+        raise FeatvisError(f"{root}: content folder not found (set content_dir in site.toml)")
+    real_root = root.resolve()
+    files = []
+    for path in sorted(root.glob("*.md")):
+        real = path.resolve()
+        shown = display_path(path, config.root)
+        if not real.is_relative_to(real_root):
+            raise FeatvisError(f"{shown}:1: content path escapes {root.name}/ (it links to {real})")
+        if not real.is_file():
+            raise FeatvisError(f"{shown}:1: not a file")
+        files.append(path)
+    return files
+
+
+def load_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:
+    """Read and validate every article; raise `FeatvisError` (file:line) on the first problem."""
+    files = content_files(config)
+    seen: dict[str, Path] = {}
+    for path in files:
+        slug = slugify(path.stem)
+        if slug in seen:
+            raise FeatvisError(
+                f"{display_path(path, config.root)}:1: duplicate page slug '{slug}' (also from "
+                f"{display_path(seen[slug], config.root)}); rename one of the files"
+            )
+        seen[slug] = path
+    pages = [read_page(path, config, slugs=set(seen), strict_model=strict_model) for path in files]
+    return sorted(pages, key=lambda p: (p.order, p.slug))
+
+
+def read_page(
+    path: Path, config: SiteConfig, *, slugs: set[str] | None = None, strict_model: bool = True
+) -> Page:
+    shown = display_path(path, config.root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FeatvisError(f"{shown}:1: not UTF-8 text ({exc.reason})") from None
+    lines = text.splitlines()
+    meta, key_lines, body_start = front_matter(lines, shown)
+    fields = front_fields(meta, key_lines, shown, config, strict_model)
+    body_lines, figures = _extract_figures(lines[body_start:], body_start + 1, shown)
+    body = "\n".join(body_lines) + "\n"
+    masked = mask_code(body_lines)
+    check_math(masked, body_start + 1, shown)
+    slugs = {slugify(path.stem)} if slugs is None else slugs
+    body, assets = rewrite_links(body, masked, body_start + 1, shown, config.content_dir, slugs)
+    # Link rewriting changes offsets (never lines): find the variables in the final body.
+    variables = _find_variables(mask_code(body.splitlines()), body_start + 1, shown)
+    page = Page(
+        slug=slugify(path.stem),
+        source=shown,
+        path=path.resolve(),
+        body=body,
+        body_line=body_start + 1,
+        figures=tuple(figures),
+        variables=tuple(variables),
+        assets=tuple(assets),
+        **fields,
+    )
+    return page
+
+
+def _extract_figures(
+    lines: list[str], first: int, shown: Path
+) -> tuple[list[str], list[FigureSpec]]:
+    out = list(lines)
+    figures: list[FigureSpec] = []
+    for start, end, info in fences(lines):
+        if info != "figure":
+            continue
+        if end is None:
+            raise FeatvisError(
+                f"{shown}:{first + start}: figure block is not closed (add a ``` line)"
+            )
+        text = "\n".join(lines[start + 1 : end])
+        data, key_lines = yaml_with_lines(text, first + start + 1, shown, "figure block")
+        if not isinstance(data, dict):
+            raise FeatvisError(
+                f"{shown}:{first + start}: a figure block holds 'key: value' lines, starting "
+                "with 'type:'"
+            )
+        kind = data.pop("type", None)
+        if not isinstance(kind, str):
+            raise FeatvisError(
+                f"{shown}:{first + start}: figure block needs 'type:' (one of the figure types)"
+            )
+        figures.append(FigureSpec(kind, data, shown, first + start, key_lines, len(figures)))
+        out[start] = FIGURE_TOKEN.format(len(figures) - 1)  # same lines: messages stay true
+        for k in range(start + 1, end + 1):
+            out[k] = ""
+    return out, figures
+
+
+def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
+    refs = []
+    for m in _VAR.finditer(masked):
+        line = line_at(masked, m.start(), first)
+        body = _VAR_BODY.match(m.group(1))
+        if not body:
+            raise FeatvisError(
+                f"{shown}:{line}: malformed template variable '{m.group(0)}' (write "
+                f"{{{{ name }}}}, {{{{ name | fmt }}}} or "
+                f'{{{{ name | fmt | default:"text" }}}}, fmt one of: {", ".join(FORMATS)})'
+            )
+        name, fmt, arg, fallback = body.groups()
+        if fmt is not None and fmt not in FORMATS:
+            raise FeatvisError(
+                f"{shown}:{line}: unknown format '{fmt}' ({choices_hint(fmt, FORMATS)})"
+            )
+        refs.append(
+            VariableRef(
+                name, fmt, int(arg) if arg else None, line, m.start(), m.end(), fallback
+            )
+        )
+    return refs
+
+
+def check_variable(name: str, figure_keys: Mapping[str, tuple[str, ...]], where: str) -> None:
+    if name in VARIABLES:
+        return
+    parts = name.split(".")
+    if parts[0] != "numbers":
+        raise FeatvisError(
+            f"{where}: unknown variable '{name}' "
+            f"({choices_hint(name, [*VARIABLES, 'numbers.FIGURE-ID.KEY'])})"
+        )
+    if len(parts) < 3 or parts[1] not in figure_keys:
+        fig = parts[1] if len(parts) > 1 else ""
+        ids = list(figure_keys) or ["(no figure on this page has numbers)"]
+        raise FeatvisError(
+            f"{where}: unknown figure '{fig}' in '{name}' (figure ids on this page: "
+            f"{', '.join(ids)})"
+        )
+    key = ".".join(parts[2:])
+    if key not in figure_keys[parts[1]]:
+        raise FeatvisError(
+            f"{where}: figure '{parts[1]}' has no number '{key}' "
+            f"({choices_hint(key, figure_keys[parts[1]])})"
+        )

@@ -1,0 +1,137 @@
+"""An article's front matter: YAML between '---' lines, each key typed and placed by its line.
+
+Keys: title (required), description, authors, date (YYYY-MM-DD), model, order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.config.schema import Option, one_of, parse_options, whole
+from generator.config.site import SiteConfig
+from generator.core.errors import FeatvisError
+
+# The keys an article's front matter may hold, typed by the shared schema.
+FRONT_MATTER_KEYS: dict[str, Option] = {
+    "title": Option(one_of(str)),
+    "description": Option(one_of(str)),
+    "authors": Option(one_of(list, str)),
+    "date": Option(one_of(str, dt.date)),
+    "model": Option(one_of(str)),
+    "order": Option(whole(-1_000_000, 1_000_000)),
+}
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    affiliations: tuple[str, ...] = ()
+
+
+def yaml_with_lines(
+    text: str, first_line: int, where: Path, what: str
+) -> tuple[Any, dict[str, int]]:
+    """Parse YAML; return the data and the file line of every top-level key."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None and mark.line >= len(text.splitlines()):
+            mark = getattr(exc, "context_mark", None) or mark  # at the end: where it began
+        line = first_line + (mark.line if mark else 0)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FeatvisError(f"{where}:{line}: malformed {what}: {problem}") from None
+    key_lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            key_lines[str(key_node.value)] = first_line + key_node.start_mark.line
+    return data, key_lines
+
+
+def front_matter(lines: list[str], shown: Path) -> tuple[dict[str, Any], dict[str, int], int]:
+    if not lines or lines[0].strip() != "---":
+        raise FeatvisError(
+            f"{shown}:1: missing front matter: start the file with '---', a 'title:' line and '---'"
+        )
+    for end in range(1, len(lines)):
+        if lines[end].strip() in ("---", "..."):
+            break
+    else:
+        raise FeatvisError(f"{shown}:1: malformed front matter: no closing '---' line")
+    meta, key_lines = yaml_with_lines("\n".join(lines[1:end]), 2, shown, "front matter")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise FeatvisError(
+            f"{shown}:2: malformed front matter: expected 'key: value' lines, not "
+            f"{type(meta).__name__}"
+        )
+    return meta, key_lines, end + 1
+
+
+def front_fields(
+    meta: dict[str, Any],
+    key_lines: dict[str, int],
+    shown: Path,
+    config: SiteConfig,
+    strict_model: bool,
+) -> dict[str, Any]:
+    def where(key: str | None) -> str:
+        return f"{shown}:{key_lines.get(key, 1) if key else 1}"
+
+    parse_options(FRONT_MATTER_KEYS, meta, where, noun="front matter ", defaults=False)
+    if not str(meta.get("title", "")).strip():
+        raise FeatvisError(f"{shown}:1: front matter needs a 'title'")
+    model = meta.get("model")
+    if strict_model and model is not None and model != config.model:
+        raise FeatvisError(
+            f"{where('model')}: page is written for model '{model}' but the site builds "
+            f"'{config.model}' (valid: {config.model})"
+        )
+    date = meta.get("date")
+    if isinstance(date, str):
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError:
+            raise FeatvisError(f"{where('date')}: date '{date}' is not YYYY-MM-DD") from None
+    return {
+        "title": meta["title"].strip(),
+        "description": meta.get("description", "").strip(),
+        "authors": _authors(meta.get("authors", []), where("authors")),
+        "date": date.isoformat() if date else None,
+        "model": model,
+        "order": meta.get("order", 0),
+    }
+
+
+def _authors(value: Any, where: str) -> tuple[Author, ...]:
+    items = [value] if isinstance(value, str) else value
+    authors = []
+    for item in items:
+        if isinstance(item, str):
+            authors.append(Author(item.strip()))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise FeatvisError(
+                f"{where}: each author is a name or {{name: ..., affiliation: ...}}, not {item!r}"
+            )
+        unknown = set(item) - {"name", "affiliation", "affiliations"}
+        if unknown:
+            bad = sorted(unknown)[0]
+            raise FeatvisError(
+                f"{where}: unknown author key '{bad}' (valid: name, affiliation, affiliations)"
+            )
+        affs = item.get("affiliations", item.get("affiliation", []))
+        affs = [affs] if isinstance(affs, str) else affs
+        if not isinstance(affs, list) or not all(isinstance(a, str) for a in affs):
+            raise FeatvisError(
+                f"{where}: affiliations of '{item['name']}' must be text or a list of text"
+            )
+        authors.append(Author(item["name"].strip(), tuple(a.strip() for a in affs)))
+    return tuple(authors)

@@ -1,0 +1,82 @@
+"""Links in an article, rewritten for the site: `x.md` -> `x.html`, a file under content/ ->
+`assets/...`; anything that leaves content/ or the site (`../`, absolute paths, symlinks out,
+`http://`) is an error, because the site reads offline.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from generator.core.errors import FeatvisError, choices_hint
+from generator.pages.text import line_at, slugify
+
+_LINK_TARGETS = (
+    re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)"),  # [text](target) and ![alt](target)
+    re.compile(r"^ {0,3}\[(?!\^)[^\]\n]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE),  # [ref]: target
+    re.compile(r"\b(?:src|href)\s*=\s*[\"']([^\"']*)[\"']", re.IGNORECASE),  # raw HTML
+    re.compile(r"<((?:https?:)?//[^>\s]+)>"),  # <http://autolink>
+)
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SITE_PATHS = re.compile(r"^(?:index\.html|explorer/[\w.-]+\.html)$")
+
+
+def rewrite_links(
+    body: str, masked: str, first: int, shown: Path, content_dir: Path, slugs: set[str]
+) -> tuple[str, list[tuple[Path, str]]]:
+    edits: list[tuple[int, int, str]] = []
+    assets: dict[Path, str] = {}
+    for pattern in _LINK_TARGETS:
+        for m in pattern.finditer(masked):
+            target = m.group(1)
+            line = line_at(masked, m.start(), first)
+            new = _link_target(target, f"{shown}:{line}", content_dir, slugs, assets)
+            if new != target:
+                edits.append((m.start(1), m.end(1), new))
+    for start, end, new in sorted(set(edits), reverse=True):
+        body = body[:start] + new + body[end:]
+    return body, sorted(assets.items())
+
+
+def _link_target(
+    target: str, where: str, content_dir: Path, slugs: set[str], assets: dict[Path, str]
+) -> str:
+    if target.startswith("#") or not target:
+        return target
+    if target.startswith("//") or _SCHEME.match(target):
+        raise FeatvisError(
+            f"{where}: link '{target}' leaves the site; the site must read offline, so write the "
+            "reference as text (valid: relative paths inside content/ or the site)"
+        )
+    path, _, fragment = target.partition("#")
+    suffix = f"#{fragment}" if fragment else ""
+    if path.startswith("/") or Path(path).is_absolute():
+        raise FeatvisError(
+            f"{where}: absolute path '{target}' escapes content/ (valid: a relative path)"
+        )
+    if path.endswith(".md") and "/" not in path:
+        slug = slugify(path[:-3])
+        if slug not in slugs:
+            raise FeatvisError(
+                f"{where}: link to '{path}', which is not a page "
+                f"({choices_hint(path, sorted(s + '.md' for s in slugs))})"
+            )
+        return f"{slug}.html{suffix}"
+    if _SITE_PATHS.match(path):
+        return target
+    root = content_dir.resolve()
+    real = (content_dir / path).resolve()
+    if not real.is_relative_to(root):
+        raise FeatvisError(
+            f"{where}: path '{target}' escapes {content_dir.name}/ (valid: files inside it)"
+        )
+    if not real.is_file():
+        raise FeatvisError(
+            f"{where}: '{path}' not found in {content_dir.name}/ (valid: files inside it, "
+            "explorer/LAYER.html, other pages as NAME.md)"
+        )
+    rel = real.relative_to(root).as_posix()
+    assets[real] = f"assets/{rel}"
+    return f"assets/{rel}{suffix}"

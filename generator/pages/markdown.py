@@ -1,0 +1,113 @@
+"""Markdown and math: Python-Markdown with our extensions, `$...$` and `$$...$$` to MathML, and
+the formats of the numbers an article quotes (`| pct`, `| fixed:2`, `| int`, `| times`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import latex2mathml.converter
+import markdown
+from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor
+from markupsafe import Markup
+
+from generator.core.errors import FeatvisError
+from generator.pages.text import line_at
+
+MARKDOWN_EXTENSIONS = ("toc", "tables", "fenced_code", "footnotes", "attr_list", "md_in_html")
+FIGURE_TOKEN = "FEATVISFIGURE{:04d}X"
+FORMATS = ("pct", "fixed", "int", "times")
+_DISPLAY_MATH = r"(?<!\\)\$\$(.+?)\$\$"
+_INLINE_MATH = r"(?<![\\$])\$(?![\s$])([^\n$]+?)(?<![\s\\])\$(?!\d)"
+MATH = re.compile(f"{_DISPLAY_MATH}|{_INLINE_MATH}", re.DOTALL)
+
+
+def latex_to_mathml(latex: str, display: bool) -> str:
+    """MathML for `latex`; ValueError when the LaTeX is not understood."""
+    latex = latex.strip()
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", latex):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        raise ValueError("unbalanced braces")
+    try:
+        out = latex2mathml.converter.convert(latex, display="block" if display else "inline")
+    except Exception as exc:  # noqa: BLE001 - the library raises many kinds
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
+    unknown = re.search(r">(\\[A-Za-z]+)<", out)
+    if unknown:
+        raise ValueError(
+            f"unknown command {unknown.group(1)}; for an operator name write "
+            f"\\operatorname{{{unknown.group(1)[1:]}}}"
+        )
+    # HTML5 knows MathML; the namespace URL would be the only http:// string on the page.
+    return out.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
+
+
+def check_math(masked: str, first: int, shown: Path) -> None:
+    for m in MATH.finditer(masked):
+        latex, display = (m.group(1), True) if m.group(1) is not None else (m.group(2), False)
+        try:
+            latex_to_mathml(latex, display)
+        except ValueError as exc:
+            raise FeatvisError(
+                f"{shown}:{line_at(masked, m.start(), first)}: cannot render math "
+                f"${latex.strip()}$ ({exc})"
+            ) from None
+
+
+def format_value(value: Any, fmt: str | None, arg: int | None, fallback: str | None = None) -> str:
+    if value is None:
+        return "n/a" if fallback is None else fallback
+    if isinstance(value, str):
+        return value
+    if fmt == "pct":
+        return f"{float(value) * 100:.{1 if arg is None else arg}f}%"
+    if fmt == "fixed":
+        return f"{float(value):.{2 if arg is None else arg}f}"
+    if fmt == "int":
+        return f"{round(float(value)):d}"
+    if fmt == "times":
+        return f"{float(value):.{1 if arg is None else arg}f}×"
+    if isinstance(value, float):  # three significant digits; whole numbers from 100 up
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)
+
+
+class _MathPattern(InlineProcessor):
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[str, int, int]:  # noqa: N802
+        latex, display = (m.group(1), True) if m.group(1) is not None else (m.group(2), False)
+        placeholder = self.md.htmlStash.store(latex_to_mathml(latex, display))
+        return placeholder, m.start(0), m.end(0)
+
+
+class MathExtension(Extension):
+    """`$inline$` and `$$display$$` -> MathML; `\\$` is a literal dollar sign."""
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
+        md.ESCAPED_CHARS.append("$")
+        md.inlinePatterns.register(_MathPattern(MATH.pattern, md), "math", 185)
+
+
+def markdown_converter() -> markdown.Markdown:
+    return markdown.Markdown(
+        extensions=[*MARKDOWN_EXTENSIONS, MathExtension()],
+        extension_configs={
+            "toc": {"toc_depth": "2-3"},
+            "footnotes": {"SEPARATOR": "-", "BACKLINK_TITLE": "Back to the text"},
+        },
+        output_format="html",
+    )
+
+
+def render_inline(text: str) -> Markup:
+    """A caption or a short line of Markdown (with math) as inline HTML."""
+    out = markdown_converter().convert(text or "").strip()
+    if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
+        out = out[3:-4]
+    return Markup(out)

@@ -1,0 +1,86 @@
+"""Plan -> compute -> plan: figures may choose channels from what earlier rounds measured, so the
+site is planned, its missing jobs computed, and planned again until nothing new is asked for.
+The dataset scan over the layers the site shows happens here too, so compute and build share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from generator.cache.store import ArtifactStore
+from generator.compute import Summary, World, compute_jobs
+from generator.config.site import Preset, SiteConfig
+from generator.core.progress import Progress
+from generator.dataset.scan import load_or_scan
+from generator.figures.registry import read_pages
+from generator.models import LoadedModel
+from generator.plan.site import SitePlan, plan_site, site_layers
+
+# Figures may choose channels from what earlier rounds measured: plan, compute, plan again.
+MAX_ROUNDS = 3
+
+
+def compute_site(
+    config: SiteConfig,
+    model: LoadedModel,
+    preset: Preset,
+    store: ArtifactStore,
+    *,
+    only: Sequence[str] | None = None,
+    dataset: Any = None,
+    batch_size: int | None = None,
+    quiet: bool = False,
+    force: bool = False,
+    world: World | None = None,
+    progress: Progress | None = None,
+) -> tuple[SitePlan, Summary]:
+    """Plan, compute what is missing, plan again while figures ask for new jobs (a few rounds)."""
+    seen: set[str] = set()
+    total: Summary | None = None
+    plan = SitePlan(jobs=[])
+    for round_ in range(MAX_ROUNDS):
+        plan = plan_site(config, model, preset, store=store, dataset=dataset)
+        if only:
+            plan = plan.only(only)
+        new = [job for job in plan.jobs if job.key not in seen]
+        if not new and total is not None:
+            break
+        summary = compute_jobs(
+            new, model, store, batch_size=batch_size or config.batch_size, quiet=quiet,
+            force=force and round_ == 0, world=world, progress=progress,
+        )
+        total = summary if total is None else total + summary
+        seen.update(job.key for job in new)
+    assert total is not None
+    return plan, total
+
+
+def site_dataset(
+    config: SiteConfig,
+    model: LoadedModel,
+    *,
+    quiet: bool,
+    world: World | None = None,
+    pages: Sequence[Any] | None = None,
+) -> Any:
+    """The dataset index over the layers the site shows, or None without a dataset. Compute and
+    build both call this, so they scan the same layers into the same cache.
+
+    Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
+    """
+    if config.dataset is None:
+        return None
+
+    world = world or World(rank=0, size=1, device=model.device)
+    layers = site_layers(config, model, read_pages(config) if pages is None else pages)
+
+    def load() -> Any:
+        return load_or_scan(
+            config, model, layers, top_k=config.dataset_top_k,
+            progress=not quiet and world.rank == 0,
+        )
+
+    index = load() if world.rank == 0 else None
+    world.barrier()
+    return index if world.rank == 0 else load()

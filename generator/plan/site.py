@@ -1,0 +1,113 @@
+"""The site's plan: every visualization job the explorer and the articles need, deduplicated.
+
+`plan_site` gathers the explorer's jobs (for each explorer layer, channels 0..N-1 of the preset,
+one channel objective each) and every figure's jobs (`generator.figures.page_jobs` for each page
+of `generator.figures.read_pages`), checks each against the model (unknown layer, channel out of
+range, another model: a `FeatvisError`) and indexes them by page and by layer. Planning reads the
+cache (figures may pick channels from measurements) but never writes it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator.cache.store import ArtifactStore
+from generator.config.site import Preset, SiteConfig
+from generator.core.errors import FeatvisError, choices_hint
+from generator.figures.context import FigureContext
+from generator.figures.registry import page_figures, page_jobs, read_pages
+from generator.jobs import VisJob, unique_jobs
+from generator.models import LoadedModel
+from generator.plan.explorer import explorer_jobs, explorer_layers
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    jobs: list[VisJob]
+    by_page: dict[str, list[VisJob]] = field(default_factory=dict)
+    by_layer: dict[str, list[VisJob]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, explorer: list[VisJob], by_page: dict[str, list[VisJob]]) -> SitePlan:
+        """The explorer's jobs, then each page's, deduplicated and indexed by page and layer."""
+        jobs = unique_jobs([*explorer, *(job for js in by_page.values() for job in js)])
+        by_page = {slug: unique_jobs(js) for slug, js in by_page.items()}
+        by_layer: dict[str, list[VisJob]] = {}
+        for job in jobs:
+            for layer in sorted({name for o in job.objectives for name in o.layers}):
+                by_layer.setdefault(layer, []).append(job)
+        return cls(jobs=jobs, by_page=by_page, by_layer=by_layer)
+
+    def only(self, names: Sequence[str]) -> SitePlan:
+        """The jobs of the named layers and pages (their union), indexes cut to match."""
+        keep: set[str] = set()
+        for name in names:
+            if name in self.by_layer:
+                keep.update(job.key for job in self.by_layer[name])
+            elif name in self.by_page:
+                keep.update(job.key for job in self.by_page[name])
+            else:
+                valid = list(self.by_layer) + list(self.by_page)
+                raise FeatvisError(
+                    f"--only '{name}': no layer or page of this plan ({choices_hint(name, valid)})"
+                )
+
+        def cut(index: dict[str, list[VisJob]]) -> dict[str, list[VisJob]]:
+            kept = {k: [j for j in js if j.key in keep] for k, js in index.items()}
+            return {k: js for k, js in kept.items() if js}
+
+        return SitePlan(
+            jobs=[job for job in self.jobs if job.key in keep],
+            by_page=cut(self.by_page),
+            by_layer=cut(self.by_layer),
+        )
+
+
+def plan_site(
+    config: SiteConfig,
+    model: LoadedModel,
+    preset: Preset,
+    *,
+    store: ArtifactStore,
+    dataset: Any = None,
+) -> SitePlan:
+    """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
+
+    Explorer jobs are the figures' standard channel visualization (`FigureContext.channel_job`),
+    so a figure that shows or surveys a channel shares the explorer's artifact.
+    """
+    ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
+    explorer = ctx.explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+    by_page = {page.slug: page_jobs(page, ctx) for page in read_pages(config)}
+    plan = SitePlan.of([job for jobs in explorer.values() for job in jobs], by_page)
+    check_jobs(plan.jobs, model)
+    return plan
+
+
+def check_jobs(jobs: Iterable[VisJob], model: LoadedModel) -> None:
+    """Every job must be for `model` and name only its layers and channels."""
+    for job in jobs:
+        if job.model != model.id or job.weights_digest != model.weights_digest:
+            raise FeatvisError(
+                f"a job asks for model '{job.model}' (weights {job.weights_digest}), but the "
+                f"site's model is '{model.id}' (weights {model.weights_digest})"
+            )
+        for objective in job.objectives:
+            for _, term in objective.terms:
+                if term.layer is not None and term.channel is not None:
+                    model.check_channel(term.layer, term.channel)
+                elif term.layer is not None:
+                    model.layer(term.layer)
+                if term.cls is not None:
+                    model.class_index(term.cls)
+
+
+def site_layers(config: SiteConfig, model: LoadedModel, pages: Sequence[Any]) -> list[str]:
+    """The layers the site shows: the explorer's and every figure's, in the model's order."""
+
+    names = set(explorer_layers(config, model))
+    for page in pages:
+        for fig in page_figures(page, model):
+            names.update(fig.layers_used(model))
+    return [name for name in model.layer_names if name in names]

@@ -1,0 +1,152 @@
+"""The articles and the home page: each drawn in memory first (figures, numbers, provenance), then
+written with its variables filled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from markupsafe import Markup
+
+from generator.figures.checks import LOW_AGREEMENT
+from generator.figures.context import MissingArtifact
+from generator.figures.registry import page_figures
+from generator.jobs import VisJob
+from generator.models.base import BANDS
+from generator.pages.body import render_body
+from generator.pages.content import Page
+from generator.site.env import split_footnotes
+from generator.site.state import Drawn, MissingVisualizations, RenderState
+
+
+class ArticlesPart(RenderState):
+    """Draws and writes the articles and the home page."""
+
+    def _draw_page(self, page: Page) -> Drawn:
+        self.ctx.prefix = ""
+        self.page_url = page.url
+        figures: list[Markup] = []
+        numbers: dict[str, dict[str, Any]] = {}
+        provenance: list[dict[str, Any]] = []
+        missing: list[VisJob] = []
+        where: dict[str, list[str]] = {}
+        for fig in page_figures(page, self.model):
+            try:
+                figures.append(fig.render(self.ctx))
+                numbers[fig.id] = fig.numbers(self.ctx)
+                rows = fig.provenance(self.ctx)
+            except MissingArtifact as exc:
+                if self.pending:
+                    figures.append(self._placeholder(fig, exc.jobs))
+                    numbers[fig.id] = {}
+                    self.missing.setdefault(page.url, []).extend(exc.jobs)
+                    continue
+                missing += exc.jobs
+                for job in exc.jobs:
+                    where.setdefault(job.key, []).append(f"{page.source}:{fig.spec.line}")
+                continue
+            if 'class="fv-missing"' in str(figures[-1]):
+                self.notices.warn(
+                    "fallback",
+                    f"{page.source}:{fig.spec.line}: figure '{fig.id}' is drawn without what it "
+                    "needs (no dataset)",
+                )
+            provenance.append({"figure": fig, "rows": rows})
+            for job in fig.jobs(self.ctx):
+                self._use(job, f"{page.url}#{fig.id}")
+        if missing:
+            raise MissingVisualizations(missing, where)
+        return Drawn(page, figures, numbers, provenance)
+
+    def _placeholder(self, fig: Any, jobs: Sequence[VisJob]) -> Markup:
+        """A figure whose visualizations are still being computed (the preview server)."""
+        template = self.env.get_template("figures/pending.html")
+        return Markup(template.render(fig=fig, jobs=len(jobs)))
+
+    def _warn_agreement(self) -> None:
+        """One warning per layer with channels whose pattern agreement is flagged."""
+        low: dict[str, set[int]] = {}
+        for (kind, _, layer, channel), check in sorted(self.ctx.checks.items()):
+            if kind == "pattern" and check is not None and check.cosine < LOW_AGREEMENT:
+                low.setdefault(layer, set()).add(channel)
+        for layer, channels in low.items():
+            shown = ", ".join(str(c) for c in sorted(channels)[:8])
+            more = ", ..." if len(channels) > 8 else ""
+            self.notices.warn(
+                "agreement",
+                f"{layer}: {len(channels)} channels ({shown}{more}) have a pattern agreement "
+                f"with their top photos below {LOW_AGREEMENT}",
+            )
+
+    def _values(
+        self, numbers: dict[str, dict[str, Any]], page: Page | None = None
+    ) -> Callable[[str], Any]:
+        ds = self.ctx.dataset
+        summary = getattr(ds, "summary", None)
+        fixed = {
+            "site.title": self.config.title,
+            "model.id": self.model.id,
+            "model.layers": len(self.model.layers),
+            "model.channels": sum(info.channels for info in self.model.layers),
+            "model.weights": self.model.weights_source,
+            "preset.name": self.preset.name,
+            "preset.size": self.preset.size,
+            "preset.steps": self.preset.steps,
+            "dataset.images": summary.images_read if summary else None,
+            "dataset.skipped": summary.images_skipped if summary else None,
+        }
+
+        def value(name: str) -> Any:
+            if name in fixed:
+                found = fixed[name]
+            else:
+                _, fig, key = name.split(".", 2)
+                found = numbers[fig].get(key)
+            if found is None and page is not None and not self.pending:
+                self.notices.warn(
+                    "fallback", f"{page.source}: {{{{ {name} }}}} has no measured value"
+                )
+            return found
+
+        return value
+
+    def _write_article(self, item: Drawn) -> None:
+        page = item.page
+        if page.is_home:
+            return  # the home page draws its own body
+        body = render_body(page, self._values(item.numbers, page), item.figures)
+        html, notes = split_footnotes(str(body.html))
+        text = self.env.get_template("article.html").render(
+            **self._common(""),
+            page=page,
+            body=Markup(html),
+            notes=Markup(notes),
+            toc=body.toc,
+            provenance=item.provenance,
+        )
+        for asset, rel in page.assets:
+            if rel not in self.writer.written:
+                self.writer.copy(asset, rel, str(page.source))
+        self.writer.text(page.url, text, str(page.source))
+
+    def _write_home(self, drawn: list[Drawn]) -> None:
+        home = next((d for d in drawn if d.page.is_home), None)
+        intro, notes = Markup(""), Markup("")
+        if home is not None:
+            body = render_body(home.page, self._values(home.numbers, home.page), home.figures)
+            html, note_html = split_footnotes(str(body.html))
+            intro, notes = Markup(html), Markup(note_html)
+            for asset, rel in home.page.assets:
+                if rel not in self.writer.written:
+                    self.writer.copy(asset, rel, str(home.page.source))
+        self.ctx.prefix = ""
+        by_band = {row["layer"].band: row for row in self._strips() if row["thumbs"]}  # deepest
+        text = self.env.get_template("index.html").render(
+            **self._common(""),
+            home=home.page if home else None,
+            intro=intro,
+            notes=notes,
+            bands=[by_band[band] for band in BANDS if band in by_band],
+        )
+        self.writer.text("index.html", text, "home page")

@@ -1,0 +1,155 @@
+"""The explorer: the model page (a strip of thumbnails per layer) and one page per layer, each
+channel with its image, photos, checks and, for a layer affine in the pixels, its filter.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from generator.core.images import filter_image
+from generator.core.urls import layer_file
+from generator.figures.channels import explorer_by_layer, single_channel
+from generator.figures.checks import (
+    LOW_AGREEMENT,
+    class_reading,
+    dataset_examples,
+    pattern_agreement,
+)
+from generator.figures.context import ImageView
+from generator.jobs import VisJob
+from generator.measure.filters import linear_filters
+from generator.site.state import RenderState
+
+EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
+STRIP = 8  # thumbnails per layer on the model page
+
+
+def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Medians over an explorer page's channels of what was measured against the photos, and the
+    counts a reader should know (None when nothing was: no photos for this layer)."""
+    checks = [ch["agreement"] for ch in channels if ch["agreement"] is not None]
+    if not checks:
+        return None
+    relative = [ch["image"].relative for ch in channels if ch["image"].relative is not None]
+    readings = [ch["reading"] for ch in channels if ch["reading"] is not None]
+    return {
+        "checked": len(checks),
+        "relative": statistics.median(relative) if relative else None,
+        "cosine": statistics.median(c.cosine for c in checks),
+        "spearman": statistics.median(c.spearman for c in checks),
+        "low": sum(c.cosine < LOW_AGREEMENT for c in checks),
+        "named": sum(r.meets for r in readings),
+        "read": len(readings),
+    }
+
+
+class ExplorerPart(RenderState):
+    """Chooses the explorer's channels and writes its pages."""
+
+    def _explorer_layers(
+        self, explorer: dict[str, list[VisJob]], plan_jobs: Sequence[VisJob]
+    ) -> dict[str, list[VisJob]]:
+        """Per layer, in channel order: the explorer's channels, every standard channel
+        visualization the plan needs, and every other one already in the cache (the surveys
+        figures chose their channels from): every computed channel has its place."""
+        wanted = [j for js in explorer.values() for j in js] + [
+            job
+            for job in plan_jobs
+            if (unit := single_channel(job)) and job.key == self.ctx.channel_job(*unit).key
+        ]
+        by_layer = explorer_by_layer(wanted)
+        out: dict[str, list[VisJob]] = {}
+        for info in self.model.layers:
+            seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
+            for channel in range(info.channels):
+                job = self.ctx.channel_job(info.name, channel)
+                if channel not in seen and self._cached(job):
+                    seen[channel] = job
+            out[info.name] = [seen[c] for c in sorted(seen)]
+        return out
+
+    def _cached(self, job: VisJob) -> bool:
+        store = self.ctx.store
+        return bool(store is not None and store.path(job.key).is_dir() and self.ctx.artifact(job))
+
+    def _strips(
+        self, summaries: dict[str, dict[str, Any] | None] | None = None
+    ) -> list[dict[str, Any]]:
+        """One row per layer: its numbers and a strip of thumbnails (the model page, the index),
+        with the summary of its checks against the photos where `summaries` has one."""
+        rows = []
+        for info in self.model.layers:
+            jobs = self.layers.get(info.name, [])
+            thumbs = [self.ctx.view(job, label=f"{single_channel(job)[1]}") for job in jobs[:STRIP]]  # type: ignore[index]
+            rows.append(
+                {
+                    "layer": info,
+                    "thumbs": thumbs,
+                    "computed": len(jobs),
+                    "href": f"explorer/{layer_file(info.name)}",
+                    "summary": (summaries or {}).get(info.name),
+                }
+            )
+        return rows
+
+    def _write_explorer(self) -> None:
+        self.ctx.prefix = "../"
+        names = [info.name for info in self.model.layers]
+        filters = {name: linear_filters(self.model, name) for name in names}
+        pages = {
+            name: [self._channel(job, filters[name]) for job in self.layers.get(name, [])]
+            for name in names
+        }
+        summaries = {name: layer_summary(channels) for name, channels in pages.items()}
+        text = self.env.get_template("explorer_model.html").render(
+            **self._common("../"),
+            strips=self._strips(summaries),
+            has_summaries=any(summaries.values()),
+        )
+        self.writer.text("explorer/index.html", text, "explorer")
+        for i, info in enumerate(self.model.layers):
+            prev_layer = self.model.layer(names[i - 1]) if i > 0 else None
+            next_layer = self.model.layer(names[i + 1]) if i + 1 < len(names) else None
+            channels, layer_filters = pages[info.name], filters[info.name]
+            text = self.env.get_template("explorer_layer.html").render(
+                **self._common("../"),
+                layer=info,
+                channels=channels,
+                filter_size=None if layer_filters is None else layer_filters.shape[-1],
+                reads_classes=any(ch["reading"] for ch in channels),
+                summary=summaries[info.name],
+                prev=prev_layer,
+                next=next_layer,
+                layer_file=layer_file,
+            )
+            self.writer.text(
+                f"explorer/{layer_file(info.name)}", text, f"explorer layer {info.name}"
+            )
+        self.ctx.prefix = ""
+
+    def _channel(self, job: VisJob, filters: torch.Tensor | None = None) -> dict[str, Any]:
+        """One channel of an explorer page; `filters`: the layer's, when it is affine in the
+        pixels (`generator.filters`)."""
+        layer, channel = single_channel(job)  # type: ignore[misc]
+        self._use(job, f"explorer/{layer_file(layer)}#ch-{channel}")
+        image: ImageView = self.ctx.view(job, label=f"channel {channel}")
+        k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
+        return {
+            "channel": channel,
+            "image": image,
+            "top": dataset_examples(self.ctx, layer, channel, "top", k),
+            "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),
+            "agreement": pattern_agreement(self.ctx, job, layer, channel),
+            "reading": class_reading(self.ctx, job, layer, channel),
+            "filter": None
+            if filters is None
+            else self._patch(
+                f"{self.model.weights_digest}|{layer}|{channel}",
+                filter_image(filters[channel], float(filters[channel].abs().max())),
+                "filters",
+            ),
+        }

@@ -1,0 +1,111 @@
+"""manifest.json: every visualization the site shows, with its spec, images and measured numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import torch
+
+from generator import __version__
+from generator.core.errors import FeatvisError
+from generator.figures.channels import single_channel
+from generator.figures.checks import (
+    class_reading,
+    pattern_agreement,
+)
+from generator.jobs import VisJob
+from generator.metrics import relative_activation
+from generator.site.state import RenderState
+
+
+class ManifestPart(RenderState):
+    """Records each visualization the pages use and writes the manifest."""
+
+    def _use(self, job: VisJob, where: str) -> None:
+        """Record a visualization for the manifest and place all of its images."""
+        entry = self.used.get(job.key)
+        if entry is None:
+            art = self.ctx.artifact(job)
+            if art is None:
+                return
+            metrics = art.meta.get("metrics", {})
+            entry = {
+                "key": job.key,
+                "job": job.to_dict(),
+                "objectives": [o.describe() for o in job.objectives],
+                "images": [self.images.artifact_image(p) for p in art.images],
+                "snapshots": {
+                    str(step): [self.images.artifact_image(p) for p in paths]
+                    for step, paths in sorted(art.snapshots.items())
+                },
+                "numbers": {
+                    "final_objective": art.meta.get("final"),
+                    "high_freq_share": metrics.get("high_freq_share"),
+                    "clipped_fraction": metrics.get("clipped_fraction"),
+                    "mean_pairwise_similarity": metrics.get("mean_pairwise_similarity"),
+                    "relative_to_strongest_photo": self._relative(job, art),
+                    **self._checks(job),
+                },
+                "device": art.meta.get("device"),
+                "seconds": art.meta.get("seconds"),
+                "versions": art.meta.get("versions"),
+                "used_on": [],
+            }
+            self.used[job.key] = entry
+        if where not in entry["used_on"]:
+            entry["used_on"].append(where)
+
+    def _checks(self, job: VisJob) -> dict[str, Any]:
+        """The pattern check and the class reading of a one-channel visualization, as JSON."""
+        unit = single_channel(job)
+        check = pattern_agreement(self.ctx, job, *unit) if unit else None
+        reading = class_reading(self.ctx, job, *unit) if unit else None
+        return {
+            "pattern_agreement": None
+            if check is None
+            else {"cosine": check.cosine, "spearman": check.spearman},
+            "class_reading": None
+            if reading is None
+            else {
+                "picture": [list(c) for c in reading.picture],
+                "top_photo": [*reading.photo, reading.photo_file],
+                "meets": reading.meets,
+            },
+        }
+
+    def _relative(self, job: VisJob, art: Any) -> list[float | None] | None:
+        unit = single_channel(job)
+        if unit is None or self.ctx.dataset is None:
+            return None
+
+        try:
+            strongest = self.ctx.dataset.strongest_mean(*unit)
+        except (FeatvisError, AttributeError):
+            return None
+        return [
+            relative_activation(v, strongest) if v is not None else None for v in art.meta["final"]
+        ]
+
+    def _write_manifest(self) -> None:
+        manifest = {
+            "featvis": __version__,
+            "site": self.config.title,
+            "model": {
+                "id": self.model.id,
+                "weights": self.model.weights_source,
+                "weights_digest": self.model.weights_digest,
+            },
+            "preset": {
+                "name": self.preset.name,
+                "size": self.preset.size,
+                "steps": self.preset.steps,
+            },
+            "torch": torch.__version__,
+            "pages": [p.url for p in self.pages if not p.is_home],
+            "visualizations": sorted(self.used.values(), key=lambda e: e["key"]),
+        }
+        self.writer.text(
+            "manifest.json", json.dumps(manifest, indent=1, allow_nan=False) + "\n", "manifest"
+        )

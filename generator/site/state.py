@@ -1,0 +1,95 @@
+"""What the parts of the site renderer share: its state, the drawing of one article in memory,
+and the error that lists what the cache lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+from PIL import Image
+
+from generator import __version__
+from generator.config.site import Preset, SiteConfig
+from generator.core.errors import FeatvisError
+from generator.core.notices import Notices
+from generator.figures.context import FigureContext
+from generator.jobs import VisJob
+from generator.models.base import LoadedModel
+from generator.pages.content import Page
+from generator.site.writer import ImagePlacer, SiteWriter
+
+
+class MissingVisualizations(FeatvisError):
+    """The cache lacks visualizations the site shows; `.jobs` lists them."""
+
+    def __init__(self, jobs: Sequence[VisJob], where: dict[str, list[str]]) -> None:
+        self.jobs, self.where = list(jobs), where
+        super().__init__(
+            f"{len(self.jobs)} visualizations are not in the cache (run `featvis build` to "
+            "compute them)"
+        )
+
+    def report(self, limit: int = 30) -> list[str]:
+        lines = []
+        for job in self.jobs[:limit]:
+            what = "; ".join(sorted({o.describe() for o in job.objectives}))
+            lines.append(f"  {job.key}  {what}  ({', '.join(self.where.get(job.key, []))})")
+        if len(self.jobs) > limit:
+            lines.append(f"  ... and {len(self.jobs) - limit} more")
+        return lines
+
+
+@dataclass
+class Drawn:
+    """An article drawn in memory, ready to write."""
+
+    page: Page
+    figures: list[Markup]
+    numbers: dict[str, dict[str, Any]]
+    provenance: list[dict[str, Any]]
+
+
+class RenderState:
+    """The renderer's state (set by `SiteRenderer.__init__`) and the helpers every part uses."""
+
+    config: SiteConfig
+    model: LoadedModel
+    preset: Preset
+    pages: list[Page]
+    writer: SiteWriter
+    images: ImagePlacer
+    env: Any
+    ctx: FigureContext
+    layers: dict[str, list[VisJob]]
+    used: dict[str, dict[str, Any]]
+    page_url: str
+    notices: Notices
+    pending: bool  # placeholders for missing figures (the preview) instead of failing
+    missing: dict[str, list[VisJob]]  # with `pending`: what each page URL still waits for
+
+    def _patch(self, key: str, image: Image.Image, folder: str) -> str:
+        return self.ctx.prefix + self.images.patch(key, image, folder)
+
+    def _common(self, prefix: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "root": prefix,
+            "site": self.config,
+            "model": self.model,
+            "preset": self.preset,
+            "version": __version__,
+            "articles": [p for p in self.pages if not p.is_home],
+            "has_dataset": self.ctx.dataset is not None,
+            **extra,
+        }
+
+    # Provided by the parts: the manifest records what a page uses, the explorer draws strips.
+    def _use(self, job: VisJob, where: str) -> None:
+        raise NotImplementedError
+
+    def _strips(
+        self, summaries: dict[str, dict[str, Any] | None] | None = None
+    ) -> list[dict[str, Any]]:
+        raise NotImplementedError

@@ -1,0 +1,317 @@
+"""featvis compute / status end to end, in real processes: resume after kill -9, corrupt entries,
+torchrun with two CPU processes, a warm second run, and bad input.
+
+Everything runs at toy sizes (32-48 px, a few steps, three channels of four shallow layers of the
+embedded model) with one thread per process, so the whole file stays well under two minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from generator.cache.store import FORMAT_FILE, TMP_DIR, ArtifactStore, temp_host
+from generator.cli import main
+from generator.config.site import PRESETS, load_config
+from generator.core.errors import FeatvisError
+from generator.jobs import VisJob
+from generator.optvis import objectives as obj
+from generator.plan.site import check_jobs, plan_site
+
+LAYERS = ("conv_stem", "blocks.0.0", "blocks.1.0", "blocks.1.1")
+TINY = ("--size", "32", "--steps", "6", "--channels", "3", "--quiet")
+N_JOBS = len(LAYERS) * 3
+
+
+def make_site(root: Path, layers: tuple[str, ...] = LAYERS) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "content").mkdir(exist_ok=True)
+    names = ", ".join(f'"{name}"' for name in layers)
+    (root / "site.toml").write_text(f"explorer_layers = [{names}]\n")
+    return root
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def featvis_args(site: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "generator", *args, "--config", str(site / "site.toml")]
+
+
+def featvis(site: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        featvis_args(site, *args), cwd=site, env=env(), capture_output=True, text=True, timeout=180
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+SUMMARY = re.compile(r"computed (\d+), cached (\d+), failed (\d+) in ([\d.]+) s on (\S+)")
+
+
+def summary(stdout: str) -> tuple[int, int, int, float]:
+    m = SUMMARY.search(stdout)
+    assert m, stdout
+    return int(m[1]), int(m[2]), int(m[3]), float(m[4])
+
+
+def complete(cache: Path) -> dict[str, tuple[int, int]]:
+    """Published artifacts: key -> (inode, mtime_ns) of the sidecar."""
+    out = {}
+    for meta in cache.glob("??/*/meta.json"):  # ??: not .tmp/
+        st = meta.stat()
+        out[meta.parent.name] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def problems(cache: Path) -> dict[str, str | None]:
+    return dict(ArtifactStore(cache).entries())
+
+
+@pytest.fixture(scope="module")
+def computed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site whose cache holds the whole tiny plan, computed one job per batch."""
+    site = make_site(tmp_path_factory.mktemp("computed"))
+    proc = featvis(site, "compute", *TINY, "--batch-size", "1")
+    assert summary(proc.stdout)[:3] == (N_JOBS, 0, 0)
+    return site
+
+
+def test_a_second_compute_does_no_optimization(computed: Path):
+    cache = computed / ".featvis-cache"
+    before = complete(cache)
+    assert len(before) == N_JOBS and all(p is None for p in problems(cache).values())
+    proc = featvis(computed, "compute", *TINY)
+    n, cached, failed, seconds = summary(proc.stdout)
+    assert (n, cached, failed) == (0, N_JOBS, 0)
+    assert seconds < 5.0
+    assert complete(cache) == before
+    status = featvis(computed, "status", *TINY).stdout
+    assert f"{N_JOBS} of {N_JOBS} jobs cached, 0 missing" in status
+    assert re.search(r"^blocks\.1\.1\s+3\s+0$", status, re.M), status
+
+    images = {k: (cache / k[:2] / k / "image-0.png").read_bytes() for k in before}
+    forced = featvis(computed, "compute", *TINY, "--force", "--only", "conv_stem",
+                     "--batch-size", "1")
+    assert summary(forced.stdout)[:3] == (3, 0, 0)
+    after = complete(cache)
+    changed = {k for k in before if after[k] != before[k]}
+    assert len(changed) == 3 and all(k in after for k in before)
+    layers = {json.loads((cache / k[:2] / k / "meta.json").read_text())["job"]["objectives"][0][0]
+              ["layer"] for k in changed}
+    assert layers == {"conv_stem"}
+    for key in changed:  # recomputed from the same spec: the same pixels
+        assert (cache / key[:2] / key / "image-0.png").read_bytes() == images[key]
+
+
+def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):
+    site = make_site(tmp_path)
+    out = featvis(site, "status", *TINY, "--only", "blocks.0.0").stdout
+    assert "0 of 3 jobs cached, 3 missing" in out
+    assert re.search(r"^blocks\.0\.0\s+0\s+3$", out, re.M), out
+    assert not (site / ".featvis-cache").exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_corrupt_entries_are_reported_and_recomputed(computed: Path, tmp_path: Path):
+    cache = tmp_path / "cache"
+    shutil.copytree(computed / ".featvis-cache", cache)
+    site = make_site(tmp_path / "site")
+    keys = sorted(complete(cache))
+    truncated, garbage, partial = keys[:3]
+    image = cache / truncated[:2] / truncated / "image-0.png"
+    image.write_bytes(image.read_bytes()[:100])
+    (cache / garbage[:2] / garbage / "meta.json").write_text('{"key": ')
+    (cache / partial[:2] / partial / "meta.json").unlink()
+    leftover = cache / TMP_DIR / f"{keys[3]}.{temp_host()}.{_dead_pid()}.x1y2z3"
+    leftover.mkdir()
+    (leftover / "image-0.png").write_bytes(b"\x89PNG half")
+    untouched = {k: v for k, v in complete(cache).items() if k in keys[3:]}
+    originals = {k: (computed / ".featvis-cache" / k[:2] / k / "image-0.png").read_bytes()
+                 for k in keys[:3]}
+
+    proc = featvis(site, "compute", *TINY, "--batch-size", "1", "--cache", str(cache))
+    assert summary(proc.stdout)[:3] == (3, N_JOBS - 3, 0)
+    for key in (truncated, garbage, partial):
+        assert re.search(rf"warning: cache entry {key} is unusable", proc.stderr), proc.stderr
+    assert not leftover.exists()
+    assert all(p is None for p in problems(cache).values()) and len(problems(cache)) == N_JOBS
+    after = complete(cache)
+    assert {k: after[k] for k in untouched} == untouched
+    for key, data in originals.items():  # same seeds, same batch composition: same bytes
+        assert (cache / key[:2] / key / "image-0.png").read_bytes() == data
+
+
+def _run_until(site: Path, cache: Path, condition, what: str) -> None:
+    """Start a compute, kill -9 it as soon as `condition()` holds."""
+    args = featvis_args(site, "compute", "--size", "48", "--steps", "40", "--channels", "3",
+                        "--quiet", "--batch-size", "1", "--cache", str(cache))
+    proc = subprocess.Popen(args, cwd=site, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while not condition():
+            if proc.poll() is not None:
+                pytest.fail(f"compute finished before '{what}': {proc.communicate()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"'{what}' never happened")
+            time.sleep(0.002)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def _writing(cache: Path) -> bool:
+    """An artifact's temp folder holds a file (an image written, the sidecar not yet renamed)."""
+    tmp = cache / TMP_DIR
+    try:
+        return any(any(os.scandir(e.path)) for e in os.scandir(tmp) if e.is_dir())
+    except FileNotFoundError:  # the folder was renamed into place while we looked
+        return False
+
+
+def test_kill_9_at_several_points_then_resume(tmp_path: Path):
+    site = make_site(tmp_path / "site")
+    cache = tmp_path / "cache"
+    seen: dict[str, tuple[int, int]] = {}
+    points = [
+        ("the cache folder exists", lambda: cache.is_dir()),
+        ("the first artifact is published", lambda: len(complete(cache)) >= 1),
+        ("an artifact is half written", lambda: _writing(cache)),
+        ("three more are published", lambda: len(complete(cache)) >= len(seen) + 3),
+    ]
+    for what, condition in points:
+        _run_until(site, cache, condition, what)
+        now = complete(cache)
+        # Every published entry is whole, and nothing published before was written again.
+        assert all(p is None for p in problems(cache).values()), problems(cache)
+        assert {k: now[k] for k in seen} == seen
+        seen = now
+    assert 4 <= len(seen) < N_JOBS
+    proc = featvis(site, "compute", "--size", "48", "--steps", "40", "--channels", "3",
+                   "--quiet", "--batch-size", "1", "--cache", str(cache))
+    assert summary(proc.stdout)[:3] == (N_JOBS - len(seen), len(seen), 0)
+    final = complete(cache)
+    assert len(final) == N_JOBS and {k: final[k] for k in seen} == seen
+    assert all(p is None for p in problems(cache).values())
+    assert not any(os.scandir(cache / TMP_DIR))  # the dead runs' temp folders are gone
+
+
+def _pngs(cache: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(cache)): p.read_bytes() for p in cache.glob("??/*/*.png")}
+
+
+def _numbers(cache: Path) -> dict[str, tuple]:
+    out = {}
+    for meta_path in cache.glob("??/*/meta.json"):
+        meta = json.loads(meta_path.read_text())
+        out[meta["key"]] = (meta["final"], meta["history"], meta["worker"]["rank"])
+    return out
+
+
+def test_torchrun_two_cpu_processes_share_the_plan(tmp_path: Path):
+    site = make_site(tmp_path / "site")
+    multi, single = tmp_path / "multi", tmp_path / "single"
+    args = ["compute", *TINY, "--batch-size", "2", "--device", "cpu"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc-per-node=2", "-m", "generator"]
+    proc = subprocess.run(
+        [*launcher, *args, "--cache", str(multi), "--config", str(site / "site.toml")],
+        cwd=site, env=env(), capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "2 processes" in proc.stdout and proc.stdout.count("computed") == 1  # rank 0 reports
+    # Every job computed exactly once: the shares are disjoint and cover the plan.
+    assert summary(proc.stdout)[:3] == (N_JOBS, 0, 0)
+    featvis(site, *args, "--cache", str(single))
+
+    ranks = [rank for _, _, rank in _numbers(multi).values()]
+    assert sorted(set(ranks)) == [0, 1] and len(ranks) == N_JOBS
+    assert set(_numbers(multi)) == set(_numbers(single))
+    strip = {k: v[:2] for k, v in _numbers(multi).items()}
+    assert strip == {k: v[:2] for k, v in _numbers(single).items()}
+    assert _pngs(multi) == _pngs(single)
+
+
+# Bad input: one line, exit code 2, nothing written -------------------------------------------
+def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("featvis: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys):
+    site = make_site(tmp_path / "site", ("conv_stem", "blocks.9.9"))
+    cache = tmp_path / "cache"
+    cfg = ("--config", str(site / "site.toml"), "--cache", str(cache), *TINY)
+    err = _error(capsys, "compute", *cfg)
+    assert "site.toml: explorer_layers:" in err and "unknown layer 'blocks.9.9'" in err
+    make_site(site)
+    assert "unknown model 'nope'" in _error(capsys, "compute", *cfg, "--model", "nope")
+    assert "--only 'blocks.7.0'" in _error(capsys, "compute", *cfg, "--only", "blocks.7.0")
+    assert "--steps must be a whole number 1.." in _error(capsys, "compute", *cfg, "--steps", "0")
+    assert not cache.exists()
+
+    cache.mkdir()
+    (cache / FORMAT_FILE).write_text('{"format": 99}')
+    assert "written by format 99" in _error(capsys, "compute", *cfg)
+    assert "written by format 99" in _error(capsys, "status", *cfg)
+    assert [p.name for p in cache.iterdir()] == [FORMAT_FILE]
+
+    (tmp_path / "file").write_text("")
+    blocked = ("--cache", str(tmp_path / "file" / "cache"))
+    assert "cannot write the cache folder" in _error(capsys, "compute", *cfg, *blocked)
+
+
+def test_a_real_process_exits_2_on_an_unknown_layer(tmp_path: Path):
+    site = make_site(tmp_path, ("blocks.1.O",))
+    proc = featvis(site, "compute", *TINY, ok=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert re.search(r"unknown layer 'blocks.1.O' \(did you mean: [^?]*blocks\.1\.0", proc.stderr)
+    assert not (site / ".featvis-cache").exists()
+
+
+# Planning, in process -------------------------------------------------------------------------
+def test_plan_indexes_filters_and_checks(lite0, tmp_path: Path):
+    model = lite0
+    site = make_site(tmp_path)
+    config = load_config(site / "site.toml")
+    preset = dataclasses.replace(PRESETS["quick"], size=32, steps=4, explorer_channels=2)
+    store = ArtifactStore(tmp_path / "cache")
+    plan = plan_site(config, model, preset, store=store)
+    assert [len(plan.by_layer[name]) for name in LAYERS] == [2, 2, 2, 2]
+    assert len(plan.jobs) == len({j.key for j in plan.jobs}) == 8
+    assert plan_site(config, model, preset, store=store).jobs == plan.jobs  # deterministic
+    only = plan.only(["blocks.0.0", "conv_stem"])
+    assert set(only.by_layer) == {"blocks.0.0", "conv_stem"} and len(only.jobs) == 4
+    with pytest.raises(FeatvisError, match=r"did you mean: [^?]*blocks\.1\.0"):
+        plan.only(["blocks.1.O"])
+    everything = dataclasses.replace(preset, explorer_channels=None)
+    wide = dataclasses.replace(config, explorer_layers=("blocks.1.0",))
+    assert len(plan_site(wide, model, everything, store=store).jobs) == 24  # every channel
+    job = plan.jobs[0]
+    with pytest.raises(FeatvisError, match="out of range"):
+        check_jobs([dataclasses.replace(job, objectives=(obj.channel("conv_stem", 32),))], model)
+    with pytest.raises(FeatvisError, match="site's model"):
+        check_jobs([dataclasses.replace(job, model="torchvision:resnet18")], model)
+    assert not store.root.exists()  # planning never writes
+    assert isinstance(job, VisJob)

@@ -1,0 +1,39 @@
+# ruff: noqa: E501  (expected messages read best one per line)
+"""`featvis init`: a new site folder that loads and lists the flagship; never overwrites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.commands.init import ARTICLES_DIR
+from generator.config.site import load_config
+from generator.figures.registry import read_pages
+
+
+def test_init_writes_a_site_that_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "my-site"
+    assert main(["init", str(target)]) == 0
+    assert "featvis build" in capsys.readouterr().out
+    shipped = sorted(p.name for p in ARTICLES_DIR.glob("*.md"))
+    assert "feature-visualization.md" in shipped
+    assert sorted(p.name for p in (target / "content").iterdir()) == shipped
+    for name in shipped:
+        assert (target / "content" / name).read_bytes() == (ARTICLES_DIR / name).read_bytes()
+    config = load_config(target / "site.toml")
+    assert config.content_dir == target / "content" and config.model == "efficientnet_lite0"
+    assert {page.slug for page in read_pages(config)} == {Path(n).stem for n in shipped}
+
+
+def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "site.toml").write_text("title = 'mine'\n", encoding="utf-8")
+    assert main(["init", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: would overwrite {tmp_path / 'site.toml'}; choose an empty or new folder" in err
+    assert (tmp_path / "site.toml").read_text(encoding="utf-8") == "title = 'mine'\n"
+    assert not (tmp_path / "content").exists(), "nothing half-written"
+    (tmp_path / "file").write_text("x")
+    assert main(["init", str(tmp_path / "file")]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err

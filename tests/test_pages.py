@@ -1,0 +1,210 @@
+# ruff: noqa: E501  (tables of inputs and expected messages read best one per line)
+"""Reading articles: front matter, figure blocks, math, template variables, links, and every kind
+of bad input, each an error naming file:line and the valid choices. No model is needed here."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from generator.config.site import load_config
+from generator.core.errors import FeatvisError
+from generator.figures.registry import read_pages
+from generator.pages.body import render_body
+from generator.pages.markdown import latex_to_mathml, render_inline
+
+GOOD = """\
+---
+title: How a network sees
+description: Layers, one by one.
+authors:
+  - name: Ada Lovelace
+    affiliations: [Analytical Engines, Royal Society]
+  - Charles Babbage
+date: 2024-05-01
+model: efficientnet_lite0
+---
+
+## Edges
+
+Text with $a_i^2$ math, a price of \\$5 and `$not math$` in code.
+The model has {{ model.layers }} layers; shares {{ numbers.reg.hf.unregularized | pct }}.
+See [the other page](other.md#top) and ![a picture](pics/cat.png).
+
+```figure
+type: layer-gallery
+layers: [conv_stem]
+channels: 2
+caption: From edges to *objects*.
+```
+
+$$\\sum_i x_i$$
+
+```figure
+type: regularization
+id: reg
+layer: blocks.2.1
+```
+
+```python
+print("{{ not a variable }}", "$x$")
+```
+
+Last line[^1].
+
+[^1]: A note.
+"""
+
+
+def site(tmp_path: Path, files: dict[str, str]) -> Path:
+    content = tmp_path / "content"
+    content.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = content / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def pages(root: Path):  # type: ignore[no-untyped-def]
+    return read_pages(load_config(root=root))
+
+
+def error(root: Path) -> str:
+    with pytest.raises(FeatvisError) as info:
+        pages(root)
+    message = str(info.value)
+    assert "\n" not in message, "errors are one line"
+    return message
+
+
+OTHER = "---\ntitle: Other\n---\n\n# Top\n"
+
+
+def test_reads_front_matter_figures_and_links(tmp_path: Path) -> None:
+    root = site(tmp_path, {"intro.md": GOOD, "other.md": OTHER, "pics/cat.png": "x"})
+    intro = next(p for p in pages(root) if p.slug == "intro")
+    assert intro.title == "How a network sees" and intro.date == "2024-05-01"
+    assert [a.name for a in intro.authors] == ["Ada Lovelace", "Charles Babbage"]
+    assert intro.authors[0].affiliations == ("Analytical Engines", "Royal Society")
+    assert [f.type for f in intro.figures] == ["layer-gallery", "regularization"]
+    gallery = intro.figures[0]
+    assert gallery.line == 18 and gallery.key_lines["channels"] == 21
+    assert gallery.options == {"layers": ["conv_stem"], "channels": 2, "caption": "From edges to *objects*."}
+    # figure blocks become placeholders without moving any later line
+    assert len(intro.body.splitlines()) == len(GOOD.splitlines()) - 10
+    assert "(other.html#top)" in intro.body and "(assets/pics/cat.png)" in intro.body
+    assert intro.assets == (((root / "content/pics/cat.png").resolve(), "assets/pics/cat.png"),)
+    assert [v.name for v in intro.variables] == ["model.layers", "numbers.reg.hf.unregularized"]
+    assert intro.variables[0].line == 15
+
+
+def test_renders_math_variables_figures_and_footnotes(tmp_path: Path) -> None:
+    root = site(tmp_path, {"intro.md": GOOD, "other.md": OTHER, "pics/cat.png": "x"})
+    intro = next(p for p in pages(root) if p.slug == "intro")
+    values = {"model.layers": 18, "numbers.reg.hf.unregularized": 0.4567}
+    out = render_body(intro, values.__getitem__, [render_inline("**FIG0**"), render_inline("FIG1")])
+    html = str(out.html)
+    assert "The model has 18 layers; shares 45.7%." in html
+    assert "<math" in html and "<msubsup>" in html or "<msup>" in html
+    assert 'display="block"' in html, "$$...$$ is display math"
+    assert "http://" not in html, "no namespace URL: nothing external in the page"
+    assert "<code>$not math$</code>" in html and "price of $5" in html
+    assert '{{ not a variable }}' in html, "code blocks keep their braces"
+    assert "<strong>FIG0</strong>" in html and "FIG1" in html and "FEATVISFIGURE" not in html
+    assert re.search(r'<sup id="fnref-1"><a class="footnote-ref" href="#fn-1"', html)
+    assert [t["id"] for t in out.toc] == ["edges"]
+
+
+def test_a_missing_number_reads_as_its_default(tmp_path: Path) -> None:
+    text = (
+        '---\ntitle: T\n---\n\nPhotos: {{ dataset.images | int | default:"none configured" }}; '
+        'skipped {{ dataset.skipped | default:"-" }}; bare {{ dataset.images }}.\n'
+    )
+    root = site(tmp_path, {"intro.md": text})
+    page = next(p for p in pages(root) if p.slug == "intro")
+    assert [(v.name, v.fmt, v.fallback) for v in page.variables] == [
+        ("dataset.images", "int", "none configured"),
+        ("dataset.skipped", None, "-"),
+        ("dataset.images", None, None),
+    ]
+    missing = str(render_body(page, {}.get, []).html)
+    assert "Photos: none configured; skipped -; bare n/a." in missing
+    measured = str(render_body(page, {"dataset.images": 1000.0, "dataset.skipped": 2}.get, []).html)
+    assert "Photos: 1000; skipped 2; bare 1000." in measured
+
+
+def test_latex_errors_are_reported() -> None:
+    assert "<mfrac>" in latex_to_mathml(r"\frac{a}{b}", False)
+    with pytest.raises(ValueError, match="unbalanced"):
+        latex_to_mathml(r"\frac{a", False)
+    with pytest.raises(ValueError, match=r"operatorname\{arg\}"):
+        latex_to_mathml(r"\arg\max_x", False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("---\ntitle: [unclosed\n---\n", r"intro\.md:2: malformed front matter"),
+        ("no front matter\n", r"intro\.md:1: missing front matter"),
+        ("---\ntitle: T\n", r"intro\.md:1: malformed front matter: no closing"),
+        ("---\ntitle: T\ncolour: red\n---\n", r"intro\.md:3: unknown front matter key 'colour' \(valid: title"),
+        ("---\ndescription: no title\n---\n", r"intro\.md:1: front matter needs a 'title'"),
+        ("---\ntitle: T\ndate: May 1st\n---\n", r"intro\.md:3: date 'May 1st' is not YYYY-MM-DD"),
+        ("---\ntitle: T\nmodel: resnet50\n---\n", r"intro\.md:3: .*'resnet50'.*valid: efficientnet_lite0"),
+        ("---\ntitle: T\nauthors: [{name: A, email: x}]\n---\n", r"intro\.md:3: unknown author key 'email'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: layer-galery\n```\n",
+         r"intro\.md:6: unknown figure type 'layer-galery' \(did you mean: layer-gallery"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nlayer: conv_stem\nchanels: 3\n```\n",
+         r"intro\.md:8: figure 'negative': unknown key 'chanels' \(did you mean: channels"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nchannels: 3\n```\n",
+         r"intro\.md:5: figure 'negative' needs 'layer'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: diversity\nlayer: x\nimages: many\n```\n",
+         r"intro\.md:8: figure 'diversity': 'images' must be a whole number 2\.\.12"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nlayer: [a\n```\n", r"intro\.md:7: malformed figure block"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\n", r"intro\.md:5: figure block is not closed"),
+        ("---\ntitle: T\n---\n\nSee [x](../secret.png).\n", r"intro\.md:5: path '\.\./secret\.png' escapes content/"),
+        ("---\ntitle: T\n---\n\n![x](/etc/passwd)\n", r"intro\.md:5: absolute path '/etc/passwd'"),
+        ("---\ntitle: T\n---\n\n[x](https://distill.pub)\n", r"intro\.md:5: link 'https://distill\.pub' leaves the site"),
+        ("---\ntitle: T\n---\n\n<img src=\"//cdn.example.com/a.png\">\n", r"intro\.md:5: link '//cdn"),
+        ("---\ntitle: T\n---\n\n[x](missing.md)\n", r"intro\.md:5: link to 'missing\.md', which is not a page"),
+        ("---\ntitle: T\n---\n\nEnergy $\\frac{a$.\n", r"intro\.md:5: cannot render math"),
+        ("---\ntitle: T\n---\n\n{{ model.layerz }}\n", r"intro\.md:5: unknown variable 'model\.layerz' \(did you mean: model\.layers"),
+        ("---\ntitle: T\n---\n\n{{ numbers.gal.images }}\n", r"intro\.md:5: unknown figure 'gal'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: layer-gallery\nid: gal\n```\n\n{{ numbers.gal.imagez }}\n",
+         r"intro\.md:10: figure 'gal' has no number 'imagez' \(did you mean: images"),
+        ("---\ntitle: T\n---\n\n{{ model.layers | percent }}\n", r"intro\.md:5: unknown format 'percent'"),
+        ("---\ntitle: T\n---\n\n{{ 3 + 4 }}\n", r"intro\.md:5: malformed template variable"),
+        ("---\ntitle: T\n---\n\n{{ model.layers | default:no quotes }}\n", r"intro\.md:5: malformed template variable .* \| default:\"text\""),
+    ],
+)
+def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    root = site(tmp_path, {"intro.md": text})
+    assert re.search(expected, error(root)), error(root)
+
+
+def test_duplicate_slugs(tmp_path: Path) -> None:
+    root = site(tmp_path, {"My Intro.md": OTHER, "my-intro.md": OTHER})
+    assert re.search(r"content/my-intro\.md:1: duplicate page slug 'my-intro' \(also from content/My Intro\.md\)", error(root))
+
+
+def test_symlinks_out_of_content_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text(OTHER, encoding="utf-8")
+    (outside / "secret.png").write_bytes(b"x")
+    root = site(tmp_path / "site", {"ok.md": "---\ntitle: T\n---\n\n![x](pic.png)\n"})
+    os.symlink(outside / "secret.png", root / "content" / "pic.png")
+    assert re.search(r"ok\.md:5: path 'pic\.png' escapes content/", error(root))
+    (root / "content" / "pic.png").unlink()
+    os.symlink(outside / "secret.md", root / "content" / "evil.md")
+    (root / "content" / "ok.md").write_text(OTHER, encoding="utf-8")
+    assert re.search(r"content/evil\.md:1: content path escapes content/", error(root))
+
+
+def test_missing_content_folder(tmp_path: Path) -> None:
+    with pytest.raises(FeatvisError, match="content folder not found"):
+        pages(tmp_path)
