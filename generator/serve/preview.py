@@ -133,6 +133,7 @@ class Preview:
         self._readings: dict[str, Any] = {}
         self._generation = 0
         self._renderer: Any = None  # the last full rendering's SiteRenderer
+        self._seen_on_disk: set[str] = set()
         self.missing: dict[str, list[str]] = {}  # page URL -> job keys the cache lacks
         self.config: SiteConfig | None = None
         self.computer = Computer(self, args) if compute else None
@@ -147,7 +148,7 @@ class Preview:
             start = time.perf_counter()
             try:
                 what = self._render(changed, landed)
-            except (FeatvisError, jinja2.TemplateError, OSError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a failed edit must not stop the preview
                 line = one_line(exc)
                 if line != self.hub.state.error:
                     self.say(f"error: {line} (still serving the last good pages)")
@@ -155,6 +156,7 @@ class Preview:
                 return False
             if what is None:
                 return True
+            self._seen_on_disk = self._waiting_on_disk()
             pending = sum(len(keys) for keys in self.missing.values())
             self.hub.publish(pending=pending)
             note = f", {pending} visualizations to compute" if pending else ""
@@ -277,13 +279,21 @@ class Preview:
         last edit failed: its fix renders them)."""
         if self._loaded is None or self.hub.state.error:
             return False
+        return bool(self._waiting_on_disk() - self._seen_on_disk)
+
+    def _waiting_on_disk(self) -> set[str]:
+        """The keys the articles wait for that have a folder in the cache (one that is there but
+        does not check out stays missing; it must not trigger a rendering again and again)."""
+        if self._loaded is None:
+            return set()
         store = self._loaded.store
-        return any(
-            store.path(k).is_dir()
+        return {
+            k
             for url, keys in self.missing.items()
             if not url.startswith("explorer/")
             for k in keys
-        )
+            if store.path(k).is_dir()
+        }
 
     def close(self) -> None:
         if self.computer is not None:
