@@ -32,13 +32,14 @@ from typing import Any
 
 import jinja2
 
-from generator.build import read_site, warn_dataset
+from generator.build import warn_dataset
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
 from generator.figures.context import FigureContext
+from generator.figures.registry import Article, bind_articles, read_articles
 from generator.models import load_model
 from generator.pages.content import Page
 from generator.plan.explorer import explorer_jobs
@@ -167,8 +168,9 @@ class Preview:
         config = self.read_config()
         notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
         loaded = self._load(config)
-        pages = read_site(config, loaded.model)
-        dataset = self._site_dataset(config, loaded.model, pages)
+        articles = bind_articles(read_articles(config), loaded.model)
+        pages = [article.page for article in articles]
+        dataset = self._site_dataset(config, loaded.model, articles)
         warn_dataset(dataset, notices)
         if landed:
             quick = [p.slug for p in pages if p.url in self.missing]
@@ -177,13 +179,13 @@ class Preview:
         else:
             quick = [] if notices.strict else self._quick_pages(config, pages, changed)
         if quick and self._renderer is not None:
-            self._renderer.redraw(pages, quick, LiveWriter(self.current))
+            self._renderer.redraw(articles, quick, LiveWriter(self.current))
             for page in pages:
                 if page.slug in quick:
                     self._set_missing(page.url, self._renderer.missing.get(page.url, []))
             what = f"{', '.join(quick)}"
         else:
-            self._render_all(config, loaded, pages, dataset, notices)
+            self._render_all(config, loaded, articles, dataset, notices)
             what = f"the site ({len(pages)} pages)"
         self.config = config
         self._signatures = {p.slug: page_signature(p) for p in pages}
@@ -193,17 +195,18 @@ class Preview:
         return what
 
     def _render_all(
-        self, config: SiteConfig, loaded: _Loaded, pages: Sequence[Page], dataset: Any,
+        self, config: SiteConfig, loaded: _Loaded, articles: Sequence[Article], dataset: Any,
         notices: Notices,
     ) -> None:
         """The whole site into a fresh folder, then swapped in."""
         preset = self.read_preset(config, loaded.device.type)
-        plan = plan_site(config, loaded.model, preset, store=loaded.store, dataset=dataset)
         ctx = FigureContext(config=config, model=loaded.model, preset=preset, store=loaded.store)
         explorer = explorer_jobs(config, loaded.model, preset, ctx.channel_job)
+        plan = plan_site(config, loaded.model, preset, store=loaded.store, dataset=dataset,
+                         articles=articles, explorer=explorer)
         out = self.folder / f"site-{self._generation + 1}"
         renderer = SiteRenderer(
-            config, loaded.model, preset, loaded.store, out, pages=pages, explorer=explorer,
+            config, loaded.model, preset, loaded.store, out, articles=articles, explorer=explorer,
             plan_jobs=plan.jobs, dataset=dataset, notices=notices, pending=True,
         )
         renderer.ctx.checks, renderer.ctx.photo_readings = self._checks, self._readings
@@ -264,12 +267,14 @@ class Preview:
             self._checks, self._readings, self._dataset = {}, {}, None
         return self._loaded
 
-    def _site_dataset(self, config: SiteConfig, model: Any, pages: Sequence[Page]) -> Any:
+    def _site_dataset(
+        self, config: SiteConfig, model: Any, articles: Sequence[Article]
+    ) -> Any:
         if config.dataset is None:
             return None
-        key = (config.dataset, config.dataset_top_k, tuple(site_layers(config, model, pages)))
+        key = (config.dataset, config.dataset_top_k, tuple(site_layers(config, model, articles)))
         if self._dataset is None or self._dataset[0] != key:
-            self._dataset = (key, site_dataset(config, model, quiet=True, pages=pages))
+            self._dataset = (key, site_dataset(config, model, quiet=True, articles=articles))
             self._checks, self._readings = {}, {}
         return self._dataset[1]
 

@@ -30,9 +30,9 @@ from generator.core.notices import Notices
 from generator.core.urls import layer_file
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
+from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
-from generator.pages.content import Page
 from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
 from generator.site.explorer import ExplorerPart
@@ -59,14 +59,16 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         store: Any,
         out: Path,
         *,
-        pages: Sequence[Page],
+        articles: Sequence[Article],
         explorer: dict[str, list[VisJob]],
         plan_jobs: Sequence[VisJob] = (),
         dataset: Any = None,
         notices: Notices | None = None,
         pending: bool = False,
     ) -> None:
-        self.config, self.model, self.preset, self.pages = config, model, preset, list(pages)
+        self.config, self.model, self.preset = config, model, preset
+        self.articles = list(articles)
+        self.pages = [article.page for article in self.articles]
         self.notices = notices if notices is not None else Notices()
         self.pending = pending
         self.missing = {}
@@ -102,9 +104,9 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         drawn: list[Drawn] = []
         missing: list[VisJob] = []
         where: dict[str, list[str]] = {}
-        for page in self.pages:
+        for article in self.articles:
             try:
-                drawn.append(self._draw_page(page))
+                drawn.append(self._draw_page(article))
             except MissingVisualizations as exc:
                 missing += exc.jobs
                 for key, places in exc.where.items():
@@ -136,19 +138,22 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
     def draw_articles(self, slugs: Sequence[str]) -> SiteResult:
         """Only the named articles and the home page (which lists every article): the preview's
         quick path after an edit that adds no article and changes no title."""
-        drawn = [self._draw_page(p) for p in self.pages if p.slug in slugs or p.is_home]
+        drawn = [
+            self._draw_page(a) for a in self.articles if a.page.slug in slugs or a.page.is_home
+        ]
         for item in drawn:
             self._write_article(item)
         self._write_home(drawn)
         return SiteResult(pages=sorted(self.writer.written), visualizations=len(self.used))
 
     def redraw(
-        self, pages: Sequence[Page], slugs: Sequence[str], writer: SiteWriter
+        self, articles: Sequence[Article], slugs: Sequence[str], writer: SiteWriter
     ) -> SiteResult:
-        """`draw_articles(slugs)` again from new `pages` through `writer`, keeping everything
+        """`draw_articles(slugs)` again from new `articles` through `writer`, keeping everything
         this renderer loaded and measured; visualizations it found missing are looked up again
         (the preview, after an edit, or when visualizations land)."""
-        self.pages = list(pages)
+        self.articles = list(articles)
+        self.pages = [article.page for article in self.articles]
         self.writer = writer
         self.images = ImagePlacer(writer)
         self.missing = {}
