@@ -108,7 +108,7 @@ def main() -> None:
                     f"document.querySelector('main').innerText.includes({marker!r})",
                 ))
                 figure.append(timed(
-                    page, source, original + FIGURE.format(n=n, channel=40 + n),
+                    page, source, original + FIGURE.format(n=n, channel=33 + n),  # of 40 channels
                     f"!!document.querySelector('#bench-{n} .fv-placeholder, #bench-{n} img')",
                 ))
                 timed(page, source, original,
@@ -117,6 +117,7 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(timeout=120)
+        source.write_text(original, encoding="utf-8")
     result = {
         "article": ARTICLE, "preset": args.preset, "rounds": args.rounds,
         "cpus": os.cpu_count(), "load_average": os.getloadavg(),
