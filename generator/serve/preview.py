@@ -38,11 +38,13 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
+from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
+from generator.measure.stage import Unit, measure_site
 from generator.models import load_model
 from generator.pages.content import Page
-from generator.plan.explorer import explorer_jobs
+from generator.plan.explorer import explorer_inventory, explorer_jobs
 from generator.plan.rounds import site_dataset
 from generator.plan.site import plan_site, site_layers
 from generator.serve.live import LiveHub
@@ -130,8 +132,6 @@ class Preview:
         self._loaded: _Loaded | None = None
         self._dataset: tuple[tuple[Any, ...], Any] | None = None
         self._signatures: dict[str, tuple[Any, ...]] = {}
-        self._checks: dict[Any, Any] = {}
-        self._readings: dict[str, Any] = {}
         self._generation = 0
         self._renderer: Any = None  # the last full rendering's SiteRenderer
         self._seen_on_disk: set[str] = set()
@@ -200,16 +200,25 @@ class Preview:
     ) -> None:
         """The whole site into a fresh folder, then swapped in."""
         preset = self.read_preset(config, loaded.device.type)
-        ctx = FigureContext(config=config, model=loaded.model, preset=preset, store=loaded.store)
+        store = loaded.store
+        ctx = FigureContext(config=config, model=loaded.model, preset=preset, store=store)
         explorer = explorer_jobs(config, loaded.model, preset, ctx.channel_job)
-        plan = plan_site(config, loaded.model, preset, store=loaded.store, dataset=dataset,
+        plan = plan_site(config, loaded.model, preset, store=store, dataset=dataset,
                          articles=articles, explorer=explorer)
+        inventory = explorer_inventory(
+            loaded.model, explorer, plan.jobs, ctx.channel_job,
+            lambda job: store.path(job.key).is_dir() and store.get(job) is not None,
+        )
+        jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
+        units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
+        units = [u for u in units if store.path(u.job.key).is_dir()]  # the rest: placeholders
+        measures = measure_site(loaded.model, store, dataset, units, list(inventory))
         out = self.folder / f"site-{self._generation + 1}"
         renderer = SiteRenderer(
             config, loaded.model, preset, loaded.store, out, articles=articles, explorer=explorer,
-            plan_jobs=plan.jobs, dataset=dataset, notices=notices, pending=True,
+            inventory=inventory, measures=measures, dataset=dataset, notices=notices,
+            pending=True,
         )
-        renderer.ctx.checks, renderer.ctx.photo_readings = self._checks, self._readings
         renderer.draw()
         notices.check_strict("the preview")
         self.swap(out)
@@ -264,7 +273,7 @@ class Preview:
                                seed=config.seed)
             store = ArtifactStore(config.cache_dir, report=lambda m: self.say(f"warning: {m}"))
             self._loaded = _Loaded(key=key, model=model, store=store, device=device)
-            self._checks, self._readings, self._dataset = {}, {}, None
+            self._dataset = None
         return self._loaded
 
     def _site_dataset(
@@ -275,7 +284,6 @@ class Preview:
         key = (config.dataset, config.dataset_top_k, tuple(site_layers(config, model, articles)))
         if self._dataset is None or self._dataset[0] != key:
             self._dataset = (key, site_dataset(config, model, quiet=True, articles=articles))
-            self._checks, self._readings = {}, {}
         return self._dataset[1]
 
     # Artifacts landing ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from generator.figures.channels import single_channel
 from generator.figures.checks import LOW_AGREEMENT
 from generator.figures.context import MissingArtifact
 from generator.figures.registry import Article
@@ -68,9 +69,12 @@ class ArticlesPart(RenderState):
     def _warn_agreement(self) -> None:
         """One warning per layer with channels whose pattern agreement is flagged."""
         low: dict[str, set[int]] = {}
-        for (kind, _, layer, channel), check in sorted(self.ctx.checks.items()):
-            if kind == "pattern" and check is not None and check.cosine < LOW_AGREEMENT:
-                low.setdefault(layer, set()).add(channel)
+        for layer, jobs in self.layers.items():
+            for job in jobs:
+                check = self.measures.pattern(job.key)
+                unit = single_channel(job)
+                if unit and check is not None and check.cosine < LOW_AGREEMENT:
+                    low.setdefault(layer, set()).add(unit[1])
         for layer, channels in low.items():
             shown = ", ".join(str(c) for c in sorted(channels)[:8])
             more = ", ..." if len(channels) > 8 else ""
