@@ -27,6 +27,8 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.lock import site_lock
+from generator.core.notices import Notices
+from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
@@ -97,10 +99,12 @@ class _Inputs:
 
 
 def _read(
-    config: SiteConfig, preset: Preset | None, quiet: bool, say: Callable[[str], None]
+    config: SiteConfig, preset: Preset | None, quiet: bool, say: Callable[[str], None],
+    progress: Progress,
 ) -> _Inputs:
     """The articles first (their errors need no model), then the model, the figures bound to it,
     the dataset and the explorer's jobs: each read or made once."""
+    progress.stage("planning", f"reading {config.content_dir} and loading {config.model}")
     articles = read_articles(config)
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
@@ -108,6 +112,8 @@ def _read(
     model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
     probe_model(model, str(config.weights or ""))
     bind_articles(articles, model)
+    if config.dataset is not None:
+        progress.stage("dataset scan", str(config.dataset))
     dataset = site_dataset(config, model, quiet=quiet, articles=articles)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
@@ -116,15 +122,18 @@ def _read(
 
 def _settle(
     config: SiteConfig, inputs: _Inputs, *, compute: bool, force: bool, quiet: bool,
-    say: Callable[[str], None],
+    say: Callable[[str], None], progress: Progress,
 ) -> tuple[SitePlan, int]:
     """Plan -> compute -> plan until settled (with compute), then the final plan."""
     computed = 0
     common = {"dataset": inputs.dataset, "articles": inputs.articles, "explorer": inputs.explorer}
     if compute:
+        progress.stage(
+            "compute", f"preset {inputs.preset.name} on {device_label(inputs.model.device)}"
+        )
         _, summary = compute_site(
             config, inputs.model, inputs.preset, inputs.store, batch_size=config.batch_size,
-            quiet=quiet, force=force, **common,
+            quiet=quiet, force=force, progress=progress, **common,
         )
         computed = summary.computed
         say(summary.line())
@@ -154,7 +163,7 @@ def _measure(
 
 def _render(
     config: SiteConfig, inputs: _Inputs, measured: tuple[dict[str, list[VisJob]], Measurements],
-    out: Path,
+    out: Path, notices: Notices,
 ) -> SiteResult:
     """Draw the whole site into `out` from data only; a missing visualization is listed."""
     inventory, measures = measured
@@ -162,7 +171,7 @@ def _render(
         return SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
             explorer=inputs.explorer, inventory=inventory, measures=measures,
-            dataset=inputs.dataset,
+            dataset=inputs.dataset, notices=notices,
         ).draw()
     except MissingVisualizations as exc:
         for line in exc.report():
@@ -178,31 +187,53 @@ def build_site(
     force: bool = False,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
+    strict: bool | None = None,
+    progress: Progress | None = None,
+    notices: Notices | None = None,
 ) -> BuildReport:
     """Build (or with compute=False, render from the cache) and publish the site. One build at a
-    time per site (a second one waits for the lock); leftovers of interrupted builds go first."""
+    time per site (a second one waits for the lock); leftovers of interrupted builds go first.
+
+    Progress goes to `progress` (stage lines in a log, bars on a terminal); warnings go through
+    `notices` (printed as they come); a strict build (`strict`, else the config's) fails on any
+    of them before anything is published.
+    """
     say = log or functools.partial(_say, quiet=quiet)
+    progress = progress or Progress(quiet=quiet)
+    notices = notices if notices is not None else Notices(report=say)
+    notices.strict = config.strict if strict is None else strict
     start = time.perf_counter()
     _check_output_dir(config)
     with site_lock(config.output_dir, say=say):
         sweep(config.output_dir, say=say)
-        return _build_locked(config, preset, compute, force, quiet, say, start)
+        return _build_locked(
+            config, preset, compute=compute, force=force, quiet=quiet, say=say, start=start,
+            progress=progress, notices=notices,
+        )
 
 
 def _build_locked(
     config: SiteConfig,
     preset: Preset | None,
+    *,
     compute: bool,
     force: bool,
     quiet: bool,
     say: Callable[[str], None],
     start: float,
+    progress: Progress,
+    notices: Notices,
 ) -> BuildReport:
-    inputs = _read(config, preset, quiet, say)
-    plan, computed = _settle(config, inputs, compute=compute, force=force, quiet=quiet, say=say)
+    inputs = _read(config, preset, quiet, say, progress)
+    warn_dataset(inputs.dataset, notices)
+    plan, computed = _settle(
+        config, inputs, compute=compute, force=force, quiet=quiet, say=say, progress=progress
+    )
+    progress.stage("render", f"{len(inputs.articles)} pages")
     measured = _measure(config, inputs, plan)
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, measured, tmp)
+        result = _render(config, inputs, measured, tmp, notices)
+        progress.stage("check", str(config.output_dir))
         sources = {a.page.url: (str(a.page.source), a.page.path) for a in inputs.articles}
         problems = check_site(tmp, sources)
         if problems:
@@ -211,6 +242,8 @@ def _build_locked(
                 f"the built site has {len(problems)} problems (listed above); "
                 f"{config.output_dir} unchanged"
             )
+        notices.check_strict(str(config.output_dir))
+        progress.stage("publish", str(config.output_dir))
         kept = publish(tmp, config.output_dir).line()
         if kept:
             say(kept)
@@ -225,3 +258,13 @@ def _build_locked(
         preset=inputs.preset.name,
         device=device_label(inputs.model.device),
     )
+
+
+def warn_dataset(dataset: Any, notices: Notices) -> None:
+    """A warning for photos the scan could not read."""
+    summary = getattr(dataset, "summary", None)
+    if summary is not None and summary.images_skipped:
+        first = f" (first: {summary.skipped[0]})" if summary.skipped else ""
+        notices.warn(
+            "dataset", f"{summary.root}: {summary.images_skipped} photos could not be read{first}"
+        )

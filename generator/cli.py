@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("build:cmd_build", "plan, compute, render, check and publish the site"),
     "render": ("build:cmd_render", "render the site from the cache only"),
     "check": ("check:cmd_check", "check a built site: links, fragments, images, offline"),
-    "serve": ("serve:cmd_serve", "serve the built site on 127.0.0.1 for preview"),
+    "serve": ("serve:cmd_serve", "preview the site on 127.0.0.1, rebuilt as you edit it"),
     "clean": ("build:cmd_clean", "remove the built site (and with --all, the cache)"),
 }
 
@@ -97,8 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="LAYER:CHANNEL",
                 help="a channel to render (repeatable); default: a spread over the bands",
             )
+        if name in ("build", "render", "serve"):
+            p.add_argument(
+                "--strict", action="store_true", help="fail on any warning; publish nothing"
+            )
         if name == "serve":
-            p.add_argument("--port", default="8000")
+            p.add_argument("--port", default="8000", help="port (default 8000; 0: any free one)")
+            p.add_argument(
+                "--host", default="127.0.0.1",
+                help="address to listen on (default 127.0.0.1; another exposes the site)",
+            )
+            p.add_argument(
+                "--no-watch", action="store_true",
+                help="serve the built site as it is: no rebuilds, no reloads",
+            )
         if name == "init":
             p.add_argument("path", nargs="?", default=".", help="the new site's folder (default .)")
         if name == "check":

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from generator.cache.store import ArtifactStore, not_finite
 from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
+from generator.core.progress import Progress
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
 from generator.models import LoadedModel
 from generator.optvis import render
@@ -196,6 +197,7 @@ def compute_jobs(
     quiet: bool = False,
     force: bool = False,
     world: World | None = None,
+    progress: Progress | None = None,
 ) -> Summary:
     """Compute every job of `jobs` that the store lacks (all of them with `force`).
 
@@ -214,17 +216,15 @@ def compute_jobs(
     mine = batches[world.rank :: world.size]
     label = device_label(model.device)
     computed = runs = 0
-    show = not quiet and world.rank == 0 and sys.stderr.isatty()
-    with tqdm(
-        total=sum(b.n_images for b in mine), unit="img", disable=not show, file=sys.stderr,
-        desc="computing" if world.size == 1 else f"rank 0 of {world.size}", dynamic_ncols=True,
-    ) as bar:
+    progress = progress or Progress(quiet=quiet or world.rank != 0)
+    what = "compute" if world.size == 1 else f"compute (rank 0 of {world.size})"
+    with progress.counter(sum(len(b.jobs) for b in mine), what) as counter:
         for batch in mine:
             done, ran, errors = _run_batch(batch, model, store, label, world)
             computed, runs = computed + done, runs + ran
             for error in errors:
                 _say(f"error: {error}")
-            bar.update(batch.n_images)
+            counter.update(len(batch.jobs))
     images = sum(b.n_images for b in mine)
     computed, runs, images = (int(v) for v in world.sum([computed, runs, images]))
     return Summary(

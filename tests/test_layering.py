@@ -34,6 +34,7 @@ ORDER = [
     ("site",),
     ("check",),
     ("build",),
+    ("serve",),
     ("commands",),
     ("cli", "__main__"),
 ]

@@ -1,36 +1,129 @@
-"""`featvis serve`: the built site on 127.0.0.1 for preview.
+"""`featvis serve`: preview the site while editing it, or serve a built site as it is.
+
+With watching (the default) the server binds first (a busy port fails before any work), renders
+the site from the cache into the preview's own folder with placeholders for what is missing,
+computes that in the background and re-renders after every change to the content, the site's
+templates, site.toml or the labels file; open tabs reload themselves. `--no-watch` serves the
+built `site_output/` as it is (building it first when there is none). Both bind 127.0.0.1 unless
+`--host` says otherwise, and neither follows a symlink, lists a folder or serves a dotfile.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
+import contextlib
+import signal
 import sys
-from typing import Any
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
 
-from generator.commands.common import config_from_args
-from generator.core.errors import FeatvisError
+from generator.build import build_site
+from generator.commands.build import _config, _preset
+from generator.commands.common import preset_from_args
+from generator.serve.jail import check_port, jailed_handler, open_server, url_of
+from generator.serve.live import EVENTS
+from generator.serve.preview import Preview
+from generator.serve.watch import Watched, Watcher
+
+WAITING = b"""<!doctype html><html><head><meta charset="utf-8"><title>featvis</title></head>
+<body><p>featvis is rendering the site; this page reloads when it is ready.</p></body></html>"""
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        sys.stderr.write(f"featvis serve: {format % args}\n")
+def _say(message: str) -> None:
+    print(f"featvis: {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends serving like Ctrl-C does, so the preview folder and the child are cleaned."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-
-    root = config_from_args(args).output_dir
-    if not (root / "index.html").is_file():
-        raise FeatvisError(f"{root}: no built site (run `featvis build` first)")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
-        print(
-            f"featvis: serving {root} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C "
-            "stops)"
-        )
+    check_port(args.port)
+    with _terminated_as_interrupt():
         try:
-            server.serve_forever()
+            return _serve_built(args) if args.no_watch else _serve_preview(args)
         except KeyboardInterrupt:
-            pass
+            return 0
+
+
+def _serve_built(args: argparse.Namespace) -> int:
+    config = _config(args)
+    root = config.output_dir
+    server = open_server(args.host, args.port, jailed_handler(root))  # a busy port: no build
+    with server:
+        if not (root / "index.html").is_file():
+            _say(f"{root}: no built site yet; building it first")
+            build_site(config, preset=_preset(config, args), quiet=args.quiet,
+                       strict=True if args.strict else None)
+        _say(f"serving {root} at {url_of(server)} (Ctrl-C stops)")
+        server.serve_forever()
     return 0
+
+
+def _serve_preview(args: argparse.Namespace) -> int:
+    config = _config(args)  # a bad site.toml or flag stops here, before binding
+    preview = Preview(
+        args,
+        read_config=lambda: _config(args),
+        read_preset=lambda config, device_type: preset_from_args(config, args, device_type),
+        say=_say,
+    )
+    waiting = preview.folder / "site-0"
+    waiting.mkdir()
+    (waiting / "index.html").write_bytes(WAITING)
+    preview.swap(waiting)
+    handler = jailed_handler(
+        preview.current, inject=preview.hub.inject, routes={EVENTS: preview.hub.stream}
+    )
+    try:
+        server = open_server(args.host, args.port, handler)
+    except BaseException:
+        preview.close()
+        raise
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="featvis-http")
+    thread.start()
+    watched = Watched.of(config)
+    shown = ", ".join(str(_short(p, config.root)) for p in (*watched.folders, *watched.files))
+    _say(f"serving a preview of {config.root} at {url_of(server)} (watching {shown}; "
+         "Ctrl-C stops)")
+    changes: set[Path] = set()
+    arrived = threading.Condition()
+
+    def on_change(paths: set[Path]) -> None:
+        with arrived:
+            changes.update(paths)
+            arrived.notify()
+
+    watcher = Watcher(watched, on_change)
+    watcher.start()
+    try:
+        preview.refresh()
+        while True:
+            with arrived:
+                while not changes:
+                    arrived.wait()
+                batch = set(changes)
+                changes.clear()
+            names = ", ".join(sorted(str(_short(p, config.root)) for p in batch))
+            preview.refresh(batch, reason=f" after a change to {names}")
+    finally:
+        watcher.stop()
+        server.shutdown()
+        preview.close()
+        server.server_close()
+
+
+def _short(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path

@@ -116,7 +116,7 @@ class Option:
 SEED = Option(whole(0, 2**63 - 1), 0, doc="base random seed")
 BATCH_SIZE = Option(whole(1, 4096), doc="images per optimizer batch")
 DATASET_TOP_K = Option(whole(1, 1000), 8, doc="photos kept per channel and direction")
-PORT = Option(whole(1, 65535), 8000, doc="the preview server's port")
+PORT = Option(whole(0, 65535), 8000, doc="the preview server's port (0: any free one)")
 SIZE = Option(whole(16, 1024), doc="image size in pixels (overrides the preset)")
 STEPS = Option(whole(1, 100_000), doc="optimizer steps (overrides the preset)")
 CHANNELS = Option(whole(1, 100_000), doc="channels per explorer layer (overrides the preset)")

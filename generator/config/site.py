@@ -65,6 +65,7 @@ class SiteConfig:
     explorer_layers: tuple[str, ...] | None = None  # None: every layer
     dataset_top_k: int = 8
     unsafe_html: bool = False  # True: raw HTML in articles passes through (default: escaped)
+    strict: bool = False  # every build warning fails the build (`--strict`)
     source: Path | None = None  # the site.toml read, if any
 
     def preset_for(self, device_type: str) -> Preset:
@@ -107,6 +108,7 @@ SITE_OPTIONS: dict[str, Option] = {
     "explorer_layers": Option(texts),
     "dataset_top_k": DATASET_TOP_K,
     "unsafe_html": Option(boolean, False, doc="let raw HTML in articles through"),
+    "strict": Option(boolean, doc="fail the build on any warning"),
 }
 _PATHS = ("weights", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir")
 

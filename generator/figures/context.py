@@ -104,6 +104,11 @@ class FigureContext:
             self._artifacts[job.key] = self.store.get(job) if self.store is not None else None
         return self._artifacts[job.key]
 
+    def forget_missing(self) -> None:
+        """Look again for the artifacts found missing (they may have been computed since)."""
+        self._artifacts = {k: a for k, a in self._artifacts.items() if a is not None}
+        self._choices = {k: c for k, c in self._choices.items() if c is not None}
+
     def require(self, jobs: Sequence[VisJob]) -> list[Any]:
         found = [self.artifact(j) for j in jobs]
         missing = [j for j, a in zip(jobs, found, strict=True) if a is None]

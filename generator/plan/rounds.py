@@ -11,6 +11,7 @@ from typing import Any
 from generator.cache.store import ArtifactStore
 from generator.compute import Summary, World, compute_jobs
 from generator.config.site import Preset, SiteConfig
+from generator.core.progress import Progress
 from generator.dataset.scan import load_or_scan
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
@@ -35,6 +36,7 @@ def compute_site(
     quiet: bool = False,
     force: bool = False,
     world: World | None = None,
+    progress: Progress | None = None,
     articles: Sequence[Article] | None = None,
     explorer: dict[str, list[VisJob]] | None = None,
 ) -> tuple[SitePlan, Summary]:
@@ -60,7 +62,7 @@ def compute_site(
             break
         summary = compute_jobs(
             new, model, store, batch_size=batch_size or config.batch_size, quiet=quiet,
-            force=force and round_ == 0, world=world,
+            force=force and round_ == 0, world=world, progress=progress,
         )
         total = summary if total is None else total + summary
         seen.update(job.key for job in new)

@@ -4,16 +4,19 @@ written with its variables filled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from markupsafe import Markup
 
+from generator.figures.channels import single_channel
+from generator.figures.checks import LOW_AGREEMENT
 from generator.figures.context import MissingArtifact
 from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.models.base import BANDS
 from generator.pages.body import render_body
+from generator.pages.content import Page
 from generator.site.env import split_footnotes
 from generator.site.state import Drawn, MissingVisualizations, RenderState
 
@@ -36,10 +39,21 @@ class ArticlesPart(RenderState):
                 numbers[fig.id] = fig.numbers(self.ctx)
                 rows = fig.provenance(self.ctx)
             except MissingArtifact as exc:
+                if self.pending:
+                    figures.append(self._placeholder(fig, exc.jobs))
+                    numbers[fig.id] = {}
+                    self.missing.setdefault(page.url, []).extend(exc.jobs)
+                    continue
                 missing += exc.jobs
                 for job in exc.jobs:
                     where.setdefault(job.key, []).append(f"{page.source}:{fig.spec.line}")
                 continue
+            if 'class="fv-missing"' in str(figures[-1]):
+                self.notices.warn(
+                    "fallback",
+                    f"{page.source}:{fig.spec.line}: figure '{fig.id}' is drawn without what it "
+                    "needs (no dataset)",
+                )
             provenance.append({"figure": fig, "rows": rows})
             for job in fig.jobs(self.ctx):
                 self._use(job, f"{page.url}#{fig.id}")
@@ -47,7 +61,32 @@ class ArticlesPart(RenderState):
             raise MissingVisualizations(missing, where)
         return Drawn(page, figures, numbers, provenance)
 
-    def _values(self, numbers: dict[str, dict[str, Any]]) -> Callable[[str], Any]:
+    def _placeholder(self, fig: Any, jobs: Sequence[VisJob]) -> Markup:
+        """A figure whose visualizations are still being computed (the preview server)."""
+        template = self.env.get_template("figures/pending.html")
+        return Markup(template.render(fig=fig, jobs=len(jobs)))
+
+    def _warn_agreement(self) -> None:
+        """One warning per layer with channels whose pattern agreement is flagged."""
+        low: dict[str, set[int]] = {}
+        for layer, jobs in self.layers.items():
+            for job in jobs:
+                check = self.measures.pattern(job.key)
+                unit = single_channel(job)
+                if unit and check is not None and check.cosine < LOW_AGREEMENT:
+                    low.setdefault(layer, set()).add(unit[1])
+        for layer, channels in low.items():
+            shown = ", ".join(str(c) for c in sorted(channels)[:8])
+            more = ", ..." if len(channels) > 8 else ""
+            self.notices.warn(
+                "agreement",
+                f"{layer}: {len(channels)} channels ({shown}{more}) have a pattern agreement "
+                f"with their top photos below {LOW_AGREEMENT}",
+            )
+
+    def _values(
+        self, numbers: dict[str, dict[str, Any]], page: Page | None = None
+    ) -> Callable[[str], Any]:
         ds = self.ctx.dataset
         summary = getattr(ds, "summary", None)
         fixed = {
@@ -65,9 +104,15 @@ class ArticlesPart(RenderState):
 
         def value(name: str) -> Any:
             if name in fixed:
-                return fixed[name]
-            _, fig, key = name.split(".", 2)
-            return numbers[fig].get(key)
+                found = fixed[name]
+            else:
+                _, fig, key = name.split(".", 2)
+                found = numbers[fig].get(key)
+            if found is None and page is not None and not self.pending:
+                self.notices.warn(
+                    "fallback", f"{page.source}: {{{{ {name} }}}} has no measured value"
+                )
+            return found
 
         return value
 
@@ -76,7 +121,7 @@ class ArticlesPart(RenderState):
         if page.is_home:
             return  # the home page draws its own body
         body = render_body(
-            page, self._values(item.numbers), item.figures, self.config.unsafe_html
+            page, self._values(item.numbers, page), item.figures, self.config.unsafe_html
         )
         html, notes = split_footnotes(str(body.html))
         text = self.env.get_template("article.html").render(
@@ -97,7 +142,8 @@ class ArticlesPart(RenderState):
         intro, notes = Markup(""), Markup("")
         if home is not None:
             body = render_body(
-                home.page, self._values(home.numbers), home.figures, self.config.unsafe_html
+                home.page, self._values(home.numbers, home.page), home.figures,
+                self.config.unsafe_html,
             )
             html, note_html = split_footnotes(str(body.html))
             intro, notes = Markup(html), Markup(note_html)

@@ -2,7 +2,11 @@
 
 `SiteRenderer(...).draw()` draws the whole site into a folder (the build gives it a fresh
 temporary one) from the artifact cache only; it writes no page until every figure and explorer
-page has found its artifacts, and raises `MissingVisualizations` (listing them) otherwise. Every
+page has found its artifacts, and raises `MissingVisualizations` (listing them) otherwise, or,
+with `pending=True` (the preview server), draws a placeholder for each such figure and leaves
+such channels out of the explorer. What a reader should know but does not stop the build (a
+figure drawn without photos, a number without a value, a flagged pattern agreement) goes to
+`notices`. Every
 file goes through a `SiteWriter`, which refuses to write one path twice (Pelican's rule), so two
 sources can never silently overwrite each other. URLs are relative: pages at the root reach the
 root with `""`, explorer pages with `"../"`.
@@ -22,6 +26,7 @@ from typing import Any
 from PIL import Image
 
 from generator.config.site import Preset, SiteConfig
+from generator.core.notices import Notices
 from generator.core.urls import layer_file
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
@@ -60,10 +65,15 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         inventory: dict[str, list[VisJob]],
         measures: Measurements,
         dataset: Any = None,
+        notices: Notices | None = None,
+        pending: bool = False,
     ) -> None:
         self.config, self.model, self.preset = config, model, preset
         self.articles = list(articles)
         self.pages = [article.page for article in self.articles]
+        self.notices = notices if notices is not None else Notices()
+        self.pending = pending
+        self.missing = {}
         self.writer = SiteWriter(out)
         self.images = ImagePlacer(self.writer)
         self.env = make_env(config)
@@ -110,7 +120,10 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                 if self.ctx.artifact(job) is None:
                     missing.append(job)
                     where.setdefault(job.key, []).append(f"explorer/{layer_file(layer)}")
-        if missing:
+                    self.missing.setdefault(f"explorer/{layer_file(layer)}", []).append(job)
+            if self.pending:
+                self.layers[layer] = [j for j in jobs if self.ctx.artifact(j) is not None]
+        if missing and not self.pending:
             unique = list({j.key: j for j in missing}.values())
             raise MissingVisualizations(unique, where)
         for item in drawn:
@@ -119,11 +132,37 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         self._write_home(drawn)
         self._copy_static()
         self._write_manifest()
+        self._warn_agreement()
         return SiteResult(
             pages=sorted(self.writer.written),
             images=len(self.images.placed) + len(self.images.patches),
             visualizations=len(self.used),
         )
+
+    def draw_articles(self, slugs: Sequence[str]) -> SiteResult:
+        """Only the named articles and the home page (which lists every article): the preview's
+        quick path after an edit that adds no article and changes no title."""
+        drawn = [
+            self._draw_page(a) for a in self.articles if a.page.slug in slugs or a.page.is_home
+        ]
+        for item in drawn:
+            self._write_article(item)
+        self._write_home(drawn)
+        return SiteResult(pages=sorted(self.writer.written), visualizations=len(self.used))
+
+    def redraw(
+        self, articles: Sequence[Article], slugs: Sequence[str], writer: SiteWriter
+    ) -> SiteResult:
+        """`draw_articles(slugs)` again from new `articles` through `writer`, keeping everything
+        this renderer loaded and measured; visualizations it found missing are looked up again
+        (the preview, after an edit, or when visualizations land)."""
+        self.articles = list(articles)
+        self.pages = [article.page for article in self.articles]
+        self.writer = writer
+        self.images = ImagePlacer(writer)
+        self.missing = {}
+        self.ctx.forget_missing()
+        return self.draw_articles(slugs)
 
     def _copy_static(self) -> None:
         for root in ([self.config.templates_dir] if self.config.templates_dir else []) + [

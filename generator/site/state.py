@@ -14,6 +14,7 @@ from PIL import Image
 from generator import __version__
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
+from generator.core.notices import Notices
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
@@ -69,6 +70,9 @@ class RenderState:
     measures: Measurements
     used: dict[str, dict[str, Any]]
     page_url: str
+    notices: Notices
+    pending: bool  # placeholders for missing figures (the preview) instead of failing
+    missing: dict[str, list[VisJob]]  # with `pending`: what each page URL still waits for
 
     def _patch(self, key: str, image: Image.Image, folder: str) -> str:
         return self.ctx.prefix + self.images.patch(key, image, folder)

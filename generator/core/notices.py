@@ -1,0 +1,70 @@
+"""The build's warnings, gathered through one channel.
+
+Every part of a build that meets something a reader should know about but that does not stop the
+build (a figure drawn without what it needs, photos that could not be read, a channel whose
+picture disagrees with its photos, a label with no target) calls `Notices.warn(kind, message)`
+instead of printing. The build prints them once, in order; a strict build (`--strict`,
+`strict = true`) turns them into one `StrictFailure` before anything is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from generator.core.errors import FeatvisError
+
+# The kinds of warning a build gives; `warn` refuses any other so each has one name.
+KINDS = {
+    "fallback": "a figure or number drawn without what it needs",
+    "dataset": "photos that could not be read",
+    "agreement": "a channel whose picture excites the layer unlike its photos",
+    "label": "a label whose target does not exist",
+    "cache": "a damaged cache entry, recomputed",
+}
+SHOWN = 5  # warnings named in a strict failure's line
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    message: str
+
+    def line(self) -> str:
+        return f"warning: {self.message}"
+
+
+class StrictFailure(FeatvisError):
+    """A strict build met warnings; nothing was published."""
+
+
+@dataclass
+class Notices:
+    """The warnings of one build; `report` receives each new one as a line when given."""
+
+    strict: bool = False
+    report: Callable[[str], None] | None = None
+    items: list[Notice] = field(default_factory=list)
+
+    def warn(self, kind: str, message: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown warning kind {kind!r} (kinds: {', '.join(KINDS)})")
+        notice = Notice(kind, message)
+        if notice in self.items:
+            return
+        self.items.append(notice)
+        if self.report is not None:
+            self.report(notice.line())
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def check_strict(self, target: str) -> None:
+        """Raise `StrictFailure` (one line: the count and the first few) in a strict build."""
+        if not self.strict or not self.items:
+            return
+        shown = "; ".join(n.message for n in self.items[:SHOWN])
+        more = f"; and {len(self.items) - SHOWN} more" if len(self.items) > SHOWN else ""
+        raise StrictFailure(
+            f"strict build: {len(self.items)} warnings ({shown}{more}); {target} unchanged"
+        )

@@ -1,0 +1,412 @@
+"""The preview: the site rendered from the cache into its own folder, again after every edit.
+
+`Preview.refresh(changed)` re-reads the config and the articles, keeps the model and the dataset
+index loaded while they stay the same, plans, and renders: the whole site into a fresh folder that
+replaces the served one atomically (a symlink swapped with rename(2)), or, when only the text of
+articles changed (no figure, title or file added or removed), just those articles and the home
+page, each file replaced atomically. Figures whose visualizations the cache lacks are drawn as
+placeholders and handed to the `Computer`, which runs `featvis compute` in a niced child process
+(the edited pages first, then the whole site) and calls back as artifacts land.
+
+A failed edit (any `FeatvisError`, a template error) leaves the last good rendering in place and
+goes to the terminal and the browser (`LiveHub`) as one line. The preview folder lives in the
+system's temporary folder and is removed when serving stops; `site_output/` is never touched, so
+the published site never holds a placeholder or the reload script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator.build import warn_dataset
+from generator.cache.store import ArtifactStore
+from generator.config.site import Preset, SiteConfig
+from generator.core.device import resolve_device
+from generator.core.errors import FeatvisError
+from generator.core.notices import Notices
+from generator.figures.channels import single_channel
+from generator.figures.context import FigureContext
+from generator.figures.registry import Article, bind_articles, read_articles
+from generator.measure.stage import Unit, measure_site
+from generator.models import load_model
+from generator.pages.content import Page
+from generator.plan.explorer import explorer_inventory, explorer_jobs
+from generator.plan.rounds import site_dataset
+from generator.plan.site import plan_site, site_layers
+from generator.serve.live import LiveHub
+from generator.site.render import SiteRenderer
+from generator.site.writer import SiteWriter
+
+LANDED_POLL_SECONDS = 0.5
+NICE = 10  # the background compute's niceness
+CHILD_FLAGS = ("config", "model", "weights", "device", "seed", "preset", "dataset", "cache",
+               "batch_size")
+
+
+class LiveWriter(SiteWriter):
+    """Writes into a folder being served: each file replaced atomically, images that are there
+    already (content-addressed names) left alone."""
+
+    def text(self, rel: str, text: str, source: str) -> None:
+        self.data(rel, text.encode("utf-8"), source)
+
+    def data(self, rel: str, data: bytes, source: str) -> None:
+        path = self._claim(rel, source)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def copy(self, src: Path, rel: str, source: str) -> None:
+        path = self._claim(rel, source)
+        if path.is_file() and path.stat().st_size == src.stat().st_size:
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, path)
+
+
+def page_signature(page: Page) -> tuple[Any, ...]:
+    """What of a page reaches other pages or the plan: all but its text."""
+    figures = tuple((f.type, repr(sorted(f.options.items()))) for f in page.figures)
+    return (page.title, page.description, page.order, page.date, page.authors, page.model,
+            figures, page.assets)
+
+
+def one_line(exc: BaseException) -> str:
+    """A failed edit's message: FeatvisError as is, a template error with its file and line."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.filename or exc.name}:{exc.lineno}: {exc.message}"
+    if isinstance(exc, FeatvisError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+@dataclass
+class _Loaded:
+    """What stays loaded between renderings while the config that made it is unchanged."""
+
+    key: tuple[Any, ...]
+    model: Any
+    store: Any
+    device: Any
+
+
+class Preview:
+    """The served rendering of a site (see the module docstring)."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        *,
+        read_config: Callable[[], SiteConfig],
+        read_preset: Callable[[SiteConfig, str], Preset],
+        say: Callable[[str], None],
+        compute: bool = True,
+    ) -> None:
+        """`read_config()` reads site.toml with the flags on top (again on every rendering);
+        `read_preset(config, device_type)` gives the preset; `args` also passes the build's flags
+        on to the background `featvis compute`."""
+        self.args, self.say = args, say
+        self.read_config, self.read_preset = read_config, read_preset
+        self.hub = LiveHub()
+        self.folder = Path(tempfile.mkdtemp(prefix="featvis-serve-"))
+        self.current = self.folder / "current"
+        self.strict = bool(getattr(args, "strict", False))
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+        self._dataset: tuple[tuple[Any, ...], Any] | None = None
+        self._signatures: dict[str, tuple[Any, ...]] = {}
+        self._generation = 0
+        self._renderer: Any = None  # the last full rendering's SiteRenderer
+        self._seen_on_disk: set[str] = set()
+        self.missing: dict[str, list[str]] = {}  # page URL -> job keys the cache lacks
+        self.config: SiteConfig | None = None
+        self.computer = Computer(self, args) if compute else None
+
+    # Rendering -----------------------------------------------------------------------------
+    def refresh(
+        self, changed: set[Path] | None = None, *, reason: str = "", landed: bool = False
+    ) -> bool:
+        """Render again after `changed` (None: everything; `landed`: the pages waiting for
+        visualizations that are now in the cache); False when the edit failed."""
+        with self._lock:
+            start = time.perf_counter()
+            try:
+                what = self._render(changed, landed)
+            except Exception as exc:  # noqa: BLE001 - a failed edit must not stop the preview
+                line = one_line(exc)
+                if line != self.hub.state.error:
+                    self.say(f"error: {line} (still serving the last good pages)")
+                self.hub.publish(error=line)
+                return False
+            if what is None:
+                return True
+            self._seen_on_disk = self._waiting_on_disk()
+            pending = sum(len(keys) for keys in self.missing.values())
+            self.hub.publish(pending=pending)
+            note = f", {pending} visualizations to compute" if pending else ""
+            self.say(f"rendered {what} in {time.perf_counter() - start:.2f} s{reason}{note}")
+            return True
+
+    def _render(self, changed: set[Path] | None, landed: bool = False) -> str | None:
+        config = self.read_config()
+        notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
+        loaded = self._load(config)
+        articles = bind_articles(read_articles(config), loaded.model)
+        pages = [article.page for article in articles]
+        dataset = self._site_dataset(config, loaded.model, articles)
+        warn_dataset(dataset, notices)
+        if landed:
+            quick = [p.slug for p in pages if p.url in self.missing]
+            if not quick:
+                return None  # the explorer waits for the end of the run
+        else:
+            quick = [] if notices.strict else self._quick_pages(config, pages, changed)
+        if quick and self._renderer is not None:
+            self._renderer.redraw(articles, quick, LiveWriter(self.current))
+            for page in pages:
+                if page.slug in quick:
+                    self._set_missing(page.url, self._renderer.missing.get(page.url, []))
+            what = f"{', '.join(quick)}"
+        else:
+            self._render_all(config, loaded, articles, dataset, notices)
+            what = f"the site ({len(pages)} pages)"
+        self.config = config
+        self._signatures = {p.slug: page_signature(p) for p in pages}
+        if self.computer is not None and not landed:
+            edited = [p.slug for p in pages if changed and p.path.resolve() in changed]
+            self.computer.want(edited, {k for keys in self.missing.values() for k in keys})
+        return what
+
+    def _render_all(
+        self, config: SiteConfig, loaded: _Loaded, articles: Sequence[Article], dataset: Any,
+        notices: Notices,
+    ) -> None:
+        """The whole site into a fresh folder, then swapped in."""
+        preset = self.read_preset(config, loaded.device.type)
+        store = loaded.store
+        ctx = FigureContext(config=config, model=loaded.model, preset=preset, store=store)
+        explorer = explorer_jobs(config, loaded.model, preset, ctx.channel_job)
+        plan = plan_site(config, loaded.model, preset, store=store, dataset=dataset,
+                         articles=articles, explorer=explorer)
+        inventory = explorer_inventory(
+            loaded.model, explorer, plan.jobs, ctx.channel_job,
+            lambda job: store.path(job.key).is_dir() and store.get(job) is not None,
+        )
+        jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
+        units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
+        units = [u for u in units if store.path(u.job.key).is_dir()]  # the rest: placeholders
+        measures = measure_site(loaded.model, store, dataset, units, list(inventory))
+        out = self.folder / f"site-{self._generation + 1}"
+        renderer = SiteRenderer(
+            config, loaded.model, preset, loaded.store, out, articles=articles, explorer=explorer,
+            inventory=inventory, measures=measures, dataset=dataset, notices=notices,
+            pending=True,
+        )
+        renderer.draw()
+        notices.check_strict("the preview")
+        self.swap(out)
+        self._renderer = renderer
+        self.missing = {
+            url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
+        }
+
+    def _warn_once(self, line: str) -> None:
+        if line not in self._warned:
+            self._warned.add(line)
+            self.say(line)
+
+    def _set_missing(self, url: str, jobs: Sequence[Any]) -> None:
+        if jobs:
+            self.missing[url] = [j.key for j in jobs]
+        else:
+            self.missing.pop(url, None)
+
+    def _quick_pages(
+        self, config: SiteConfig, pages: Sequence[Page], changed: set[Path] | None
+    ) -> list[str]:
+        """The slugs to redraw alone, or [] when the whole site must be drawn again."""
+        if not changed or self._renderer is None or config != self.config:
+            return []
+        by_path = {p.path.resolve(): p for p in pages}
+        changed = {p for p in changed if p in by_path or p.exists() or p.suffix == ".md"}
+        if not changed or any(path not in by_path for path in changed):
+            return []  # a template, an asset, a new or removed article: everything
+        if {p.slug: page_signature(p)[:4] for p in pages} != {
+            slug: sig[:4] for slug, sig in self._signatures.items()
+        }:
+            return []  # a title, a description, the order: other pages show them
+        return [by_path[path].slug for path in sorted(changed)]
+
+    def swap(self, out: Path) -> None:
+        """Serve `out` from now on: a new symlink renamed over the old one, then the old folder
+        removed."""
+        self._generation += 1
+        old = os.path.realpath(self.current) if self.current.is_symlink() else None
+        link = self.folder / f".current.{self._generation}"
+        os.symlink(out.name, link)
+        os.replace(link, self.current)
+        if old is not None and Path(old) != out.resolve():
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _load(self, config: SiteConfig) -> _Loaded:
+        key = (config.model, config.weights, config.device, config.seed, config.cache_dir)
+        if self._loaded is None or self._loaded.key != key:
+            device = resolve_device(config.device)
+            model = load_model(config.model, weights=config.weights, device=device,
+                               seed=config.seed)
+            store = ArtifactStore(config.cache_dir, report=lambda m: self.say(f"warning: {m}"))
+            self._loaded = _Loaded(key=key, model=model, store=store, device=device)
+            self._dataset = None
+        return self._loaded
+
+    def _site_dataset(
+        self, config: SiteConfig, model: Any, articles: Sequence[Article]
+    ) -> Any:
+        if config.dataset is None:
+            return None
+        key = (config.dataset, config.dataset_top_k, tuple(site_layers(config, model, articles)))
+        if self._dataset is None or self._dataset[0] != key:
+            self._dataset = (key, site_dataset(config, model, quiet=True, articles=articles))
+        return self._dataset[1]
+
+    # Artifacts landing ---------------------------------------------------------------------
+    def landed(self) -> bool:
+        """Whether any visualization the preview waits for is now in the cache (never while the
+        last edit failed: its fix renders them)."""
+        if self._loaded is None or self.hub.state.error:
+            return False
+        return bool(self._waiting_on_disk() - self._seen_on_disk)
+
+    def _waiting_on_disk(self) -> set[str]:
+        """The keys the articles wait for that have a folder in the cache (one that is there but
+        does not check out stays missing; it must not trigger a rendering again and again)."""
+        if self._loaded is None:
+            return set()
+        store = self._loaded.store
+        return {
+            k
+            for url, keys in self.missing.items()
+            if not url.startswith("explorer/")
+            for k in keys
+            if store.path(k).is_dir()
+        }
+
+    def close(self) -> None:
+        if self.computer is not None:
+            self.computer.stop()
+        self.hub.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Computer:
+    """Computes what the preview lacks in a niced `featvis compute` child process: each edited
+    page first (`--only PAGE`), then the whole site; a request for an edited page stops a
+    whole-site run, which starts again after it (finished artifacts are kept)."""
+
+    def __init__(self, preview: Preview, args: argparse.Namespace) -> None:
+        self.preview = preview
+        self.flags = child_flags(args)
+        self._wake = threading.Condition()
+        self._pages: list[str] = []  # edited pages waiting, first first
+        self._site = False  # the whole site waits
+        self._stopped = False
+        self._child: subprocess.Popen[bytes] | None = None
+        self._child_is_site = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="featvis-compute")
+        self._thread.start()
+
+    def want(self, edited: Sequence[str], missing: set[str]) -> None:
+        """Queue the edited pages first, then the site, when anything is missing."""
+        if not missing:
+            return
+        with self._wake:
+            for slug in edited:
+                if slug not in self._pages and any(
+                    url == f"{slug}.html" for url in self.preview.missing
+                ):
+                    self._pages.append(slug)
+            self._site = True
+            if self._pages and self._child is not None and self._child_is_site:
+                self._child.terminate()  # the edited page goes first
+            self._wake.notify_all()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            if self._child is not None:
+                self._child.terminate()
+            self._wake.notify_all()
+
+    def _next(self) -> list[str] | None:
+        with self._wake:
+            while not self._stopped and not self._pages and not self._site:
+                self._wake.wait()
+            if self._stopped:
+                return None
+            if self._pages:
+                return ["--only", self._pages.pop(0)]
+            self._site = False
+            return []
+
+    def _run(self) -> None:
+        while (only := self._next()) is not None:
+            argv = [sys.executable, "-m", "generator", "compute", "--quiet", *self.flags, *only]
+            what = f"page {only[1]}" if only else "the site"
+            self.preview.say(f"computing the visualizations of {what} in the background")
+            with self._wake:
+                if self._stopped:
+                    return
+                log = tempfile.TemporaryFile()
+                self._child = child = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
+                )
+                self._child_is_site = not only
+            with contextlib.suppress(OSError):  # below the server and the renderer
+                os.setpriority(os.PRIO_PROCESS, child.pid, NICE)
+            code = self._watch(child)
+            log.seek(0)
+            err = log.read().decode(errors="replace")
+            log.close()
+            with self._wake:
+                self._child = None
+            if code not in (0, -15) and not self._stopped:
+                lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+                self.preview.say(f"background compute failed: {lines[-1] if lines else code}")
+            if code == 0 and not self._stopped and not self.preview.hub.state.error:
+                self.preview.refresh(reason=" (computing done)")  # the explorer too
+
+    def _watch(self, child: subprocess.Popen[bytes]) -> int:
+        """Wait for `child`, re-rendering whenever some of what the preview waits for lands."""
+        while True:
+            try:
+                return child.wait(timeout=LANDED_POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                if self.preview.landed() and not self._stopped:
+                    self.preview.refresh(reason=" (new visualizations)", landed=True)
+
+
+def child_flags(args: argparse.Namespace) -> list[str]:
+    """The build flags of `args` again, for `featvis compute`."""
+    flags: list[str] = []
+    for name in CHILD_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            flags += [f"--{name.replace('_', '-')}", str(value)]
+    return flags
