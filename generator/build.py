@@ -28,7 +28,7 @@ from generator.core.errors import FeatvisError
 from generator.core.publish import OUTPUT_MARKER, publish, staging
 from generator.figures.context import FigureContext
 from generator.figures.registry import page_figures, read_pages
-from generator.models import load_model
+from generator.models.site import load_spec
 from generator.pages.content import Page
 from generator.plan.explorer import explorer_jobs
 from generator.plan.rounds import compute_site, site_dataset
@@ -106,7 +106,7 @@ def build_site(
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
-    model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
+    model = load_spec(config, config.model_specs[0], device)
     pages = read_site(config, model)
     dataset = site_dataset(config, model, quiet=quiet, pages=pages)
     computed = 0

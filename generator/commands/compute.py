@@ -14,7 +14,8 @@ from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed
 from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
-from generator.models import LoadedModel, load_model
+from generator.models import LoadedModel
+from generator.models.site import load_spec
 from generator.plan.rounds import compute_site, site_dataset
 from generator.plan.site import plan_site
 
@@ -30,7 +31,7 @@ def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
 
 
 def _load(config: SiteConfig, device: torch.device) -> LoadedModel:
-    return load_model(config.model, weights=config.weights, device=device)
+    return load_spec(config, config.model_specs[0], device)
 
 
 def cmd_compute(args: argparse.Namespace) -> int:

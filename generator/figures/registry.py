@@ -54,8 +54,8 @@ def figure_for(spec: FigureSpec) -> Figure:
 
 
 def page_figures(page: Any, model: LoadedModel) -> list[Figure]:
-    """Every figure of a page, checked against the model."""
-    return [figure_for(spec).bind(model) for spec in page.figures]
+    """Every figure of a page, its band references resolved and checked against the model."""
+    return [figure_for(spec).resolve(model).bind(model) for spec in page.figures]
 
 
 def page_jobs(page: Any, ctx: FigureContext) -> list[VisJob]:

@@ -33,6 +33,10 @@ from generator.pages.text import fences, line_at, mask_code, slugify
 VARIABLES = (
     "site.title",
     "model.id",
+    "model.name",
+    "model.description",
+    "model.input_size",
+    "model.grid",
     "model.layers",
     "model.channels",
     "model.weights",

@@ -5,22 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from generator.config.site import Preset, SiteConfig
+from generator.config.site import Preset, SiteConfig, where_key
 from generator.core.errors import FeatvisError
 from generator.jobs import VisJob
-from generator.models import LoadedModel
+from generator.models import LoadedModel, resolve_layer_ref
 
 
 def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
-    """The layers the explorer shows (config.explorer_layers or every layer), checked."""
+    """The layers the explorer shows (config.explorer_layers, layer names or band references
+    such as `parts[-1]`, or every layer), checked, in the model's order."""
     if config.explorer_layers is None:
         return list(model.layer_names)
-    for name in config.explorer_layers:
+    names = set()
+    for ref in config.explorer_layers:
         try:
-            model.layer(name)
+            names.add(resolve_layer_ref(ref, model.layers + model.optional_layers, model.id))
         except FeatvisError as exc:
-            raise FeatvisError(f"{config.source or 'config'}: explorer_layers: {exc}") from None
-    return list(config.explorer_layers)
+            where = where_key(config.source, "explorer_layers")
+            raise FeatvisError(f"{where}: explorer_layers: {exc}") from None
+    order = [info.name for info in model.optional_layers + model.layers]
+    return sorted(names, key=lambda n: (model.layer(n).depth, order.index(n)))
 
 
 def explorer_jobs(
