@@ -217,4 +217,4 @@ class FigureContext:
     def layer_link(self, layer: str, channel: int | None = None) -> str:
         """The explorer page of `layer`, at the channel's anchor when the page shows it."""
         shown = self.explorer_channels.get(layer, set())
-        return self.prefix + layer_url(layer, channel if channel in shown else None)
+        return self.prefix + layer_url(self.model.id, layer, channel if channel in shown else None)

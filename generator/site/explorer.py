@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from generator.core.images import filter_image
-from generator.core.urls import layer_file
+from generator.core.urls import EXPLORER_INDEX, layer_file, layer_url, model_url
 from generator.figures.channels import explorer_by_layer, single_channel
 from generator.figures.checks import (
     LOW_AGREEMENT,
@@ -90,14 +90,16 @@ class ExplorerPart(RenderState):
                     "layer": info,
                     "thumbs": thumbs,
                     "computed": len(jobs),
-                    "href": f"explorer/{layer_file(info.name)}",
+                    "href": layer_url(self.model.id, info.name),
+                    "file": layer_file(info.name),
                     "summary": (summaries or {}).get(info.name),
                 }
             )
         return rows
 
     def _write_explorer(self) -> None:
-        self.ctx.prefix = "../"
+        self._write_models()
+        self.ctx.prefix = "../../"
         names = [info.name for info in self.model.layers]
         filters = {name: linear_filters(self.model, name) for name in names}
         pages = {
@@ -106,17 +108,17 @@ class ExplorerPart(RenderState):
         }
         summaries = {name: layer_summary(channels) for name, channels in pages.items()}
         text = self.env.get_template("explorer_model.html").render(
-            **self._common("../"),
+            **self._common("../../"),
             strips=self._strips(summaries),
             has_summaries=any(summaries.values()),
         )
-        self.writer.text("explorer/index.html", text, "explorer")
+        self.writer.text(model_url(self.model.id), text, f"explorer model {self.model.id}")
         for i, info in enumerate(self.model.layers):
             prev_layer = self.model.layer(names[i - 1]) if i > 0 else None
             next_layer = self.model.layer(names[i + 1]) if i + 1 < len(names) else None
             channels, layer_filters = pages[info.name], filters[info.name]
             text = self.env.get_template("explorer_layer.html").render(
-                **self._common("../"),
+                **self._common("../../"),
                 layer=info,
                 channels=channels,
                 filter_size=None if layer_filters is None else layer_filters.shape[-1],
@@ -127,15 +129,30 @@ class ExplorerPart(RenderState):
                 layer_file=layer_file,
             )
             self.writer.text(
-                f"explorer/{layer_file(info.name)}", text, f"explorer layer {info.name}"
+                layer_url(self.model.id, info.name), text, f"explorer layer {info.name}"
             )
         self.ctx.prefix = ""
+
+    def _write_models(self) -> None:
+        """`explorer/index.html`: the models of the site, each with its layers and a strip."""
+        self.ctx.prefix = "../"
+        text = self.env.get_template("explorer_index.html").render(
+            **self._common("../"),
+            models=[
+                {
+                    "model": self.model,
+                    "href": model_url(self.model.id).removeprefix("explorer/"),
+                    "strips": self._strips(),
+                }
+            ],
+        )
+        self.writer.text(EXPLORER_INDEX, text, "explorer")
 
     def _channel(self, job: VisJob, filters: torch.Tensor | None = None) -> dict[str, Any]:
         """One channel of an explorer page; `filters`: the layer's, when it is affine in the
         pixels (`generator.filters`)."""
         layer, channel = single_channel(job)  # type: ignore[misc]
-        self._use(job, f"explorer/{layer_file(layer)}#ch-{channel}")
+        self._use(job, layer_url(self.model.id, layer, channel))
         image: ImageView = self.ctx.view(job, label=f"channel {channel}")
         k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
         return {

@@ -7,9 +7,11 @@ file goes through a `SiteWriter`, which refuses to write one path twice (Pelican
 sources can never silently overwrite each other. URLs are relative: pages at the root reach the
 root with `""`, explorer pages with `"../"`.
 
-Site layout: `index.html`, `<slug>.html` per article, `explorer/index.html` (the model),
-`explorer/<layer>.html` (every layer), `images/<key>/...` (artifact images), `images/dataset/...`
-(dataset patches), `assets/...` (files the articles link), `static/...`, `manifest.json`.
+Site layout: `index.html`, `<slug>.html` per article, the explorer as `generator.core.urls`
+lays it out (`explorer/index.html`, then per model `explorer/<model>/index.html`,
+`<layer>.html` and `<layer>/<channel>.html`), `images/<key>/...` (artifact images),
+`images/dataset/...` (dataset patches), `assets/...` (files the articles link), `static/...`,
+`manifest.json`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from PIL import Image
 
 from generator.config.site import Preset, SiteConfig
-from generator.core.urls import layer_file
+from generator.core.urls import layer_url
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.jobs import VisJob
@@ -103,7 +105,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             for job in jobs:
                 if self.ctx.artifact(job) is None:
                     missing.append(job)
-                    where.setdefault(job.key, []).append(f"explorer/{layer_file(layer)}")
+                    where.setdefault(job.key, []).append(layer_url(self.model.id, layer))
         if missing:
             unique = list({j.key: j for j in missing}.values())
             raise MissingVisualizations(unique, where)

@@ -14,6 +14,7 @@ from PIL import Image
 from generator import __version__
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
+from generator.core.urls import model_url
 from generator.figures.context import FigureContext
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
@@ -78,6 +79,7 @@ class RenderState:
             "version": __version__,
             "articles": [p for p in self.pages if not p.is_home],
             "has_dataset": self.ctx.dataset is not None,
+            "model_href": model_url(self.model.id),
             **extra,
         }
 
