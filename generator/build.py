@@ -98,6 +98,11 @@ def _read(
     """The articles first (their errors need no model), then the model, the figures bound to it,
     the dataset and the explorer's jobs: each read or made once."""
     articles = read_articles(config)
+    if len(config.model_specs) > 1:
+        raise FeatvisError(
+            f"{config.model_specs[1].where}: several models in one site are not built yet "
+            f"(models: {', '.join(config.model_ids)}); list one"
+        )
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))

@@ -35,7 +35,7 @@ from generator.figures.options import (
     _text,
 )
 from generator.jobs import VisJob
-from generator.models.base import LoadedModel
+from generator.models.base import BANDS, LoadedModel
 from generator.models.catalog import resolve_layer_ref
 from generator.optvis.param import ParamSpec
 from generator.optvis.transforms import TransformSpec
@@ -64,6 +64,7 @@ class Figure:
             "caption": Option(_text),
             "title": Option(_text),
             "layout": Option(_choice(*LAYOUTS)),
+            "model": Option(_str),  # one of the site's `models` (default: the first)
         }
         return {**common, **cls.OPTIONS}
 
@@ -87,6 +88,8 @@ class Figure:
         an error at its line naming the bands and their sizes."""
 
         def one(key: str, ref: str) -> str:
+            if ref.split("[", 1)[0].strip() not in BANDS:
+                return ref  # a layer name: `bind` checks it
             try:
                 return resolve_layer_ref(ref, model.layers + model.optional_layers, model.id)
             except FeatvisError as exc:
