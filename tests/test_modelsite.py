@@ -57,8 +57,7 @@ def test_site_toml_model_options_reach_the_loader(tmp_path: Path) -> None:
     assert list(model.layer_names) == LAYERS
     assert model.class_names[:2] == tuple((root / "classes.txt").read_text().split("\n")[:2])
     assert model.weights_source.endswith("tiny.pth")
-    assert display_name(model.id) == "build in tiny_cnn.py"
-    assert display_name("efficientnet_lite1") == "EfficientNet-Lite1"
+    assert display_name(model) == "TinyCNN"
 
 
 def test_models_list_and_tables(tmp_path: Path) -> None:
@@ -201,5 +200,8 @@ def test_the_flagship_builds_for_a_second_architecture(tmp_path: Path) -> None:
     report = build_site(load_config(site / "site.toml"), preset=TINY, quiet=True)
     assert report.pages >= 2
     html = (site / "site_output" / "feature-visualization.html").read_text(encoding="utf-8")
-    assert "build in tiny_cnn.py" in html and "EfficientNet" not in html.split("References")[0]
-    assert "shrinks its grid from 64 pixels to 4 by" in html.replace("\n", " ")
+    text = " ".join(html.split())
+    assert "one network, TinyCNN, with 9 visualizable layers" in text
+    assert "EfficientNet" not in text.split("References")[0]
+    assert "TinyCNN shrinks its grid from 64 pixels to 8 by 8" in text
+    assert "{{" not in text

@@ -63,16 +63,15 @@ def load_spec(
 _NAMES = {f"efficientnet_lite{i}": f"EfficientNet-Lite{i}" for i in range(5)}
 
 
-def display_name(model_id: str) -> str:
+def display_name(model: LoadedModel) -> str:
     """How an article names a model: `EfficientNet-Lite0`, `resnet50` (from `torchvision:resnet50`),
-    `build in tiny_cnn.py` (from `python:tiny_cnn.py:build`)."""
-    if model_id in _NAMES:
-        return _NAMES[model_id]
-    family, _, rest = model_id.partition(":")
+    a user's network by its class (`TinyCNN` from `python:tiny_cnn.py:build`)."""
+    if model.id in _NAMES:
+        return _NAMES[model.id]
+    family, _, rest = model.id.partition(":")
     if family == "python":
-        where, _, function = rest.rpartition(":")
-        return f"{function} in {where.rsplit('/', 1)[-1]}" if where else rest
-    return rest or model_id
+        return type(model.net).__name__
+    return rest or model.id
 
 
 def load_site_models(config: SiteConfig, device: str | torch.device) -> list[LoadedModel]:

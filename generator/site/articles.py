@@ -54,7 +54,7 @@ class ArticlesPart(RenderState):
         fixed = {
             "site.title": self.config.title,
             "model.id": self.model.id,
-            "model.name": display_name(self.model.id),
+            "model.name": display_name(self.model),
             "model.description": self.model.description,
             "model.input_size": self.model.input_size,
             "model.grid": min(info.height for info in self.model.layers),
