@@ -27,13 +27,13 @@ from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.publish import OUTPUT_MARKER, publish, staging
 from generator.figures.context import FigureContext
-from generator.figures.registry import page_figures, read_pages
+from generator.figures.registry import Article, bind_articles, read_articles
+from generator.jobs import VisJob
 from generator.models import load_model
-from generator.pages.content import Page
 from generator.plan.explorer import explorer_jobs
 from generator.plan.rounds import compute_site, site_dataset
-from generator.plan.site import plan_site
-from generator.site.render import MissingVisualizations, SiteRenderer
+from generator.plan.site import SitePlan, plan_site
+from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
 
 
 @dataclass
@@ -60,14 +60,6 @@ def _say(message: str, quiet: bool = False) -> None:
         print(f"featvis: {message}", file=sys.stderr)
 
 
-def read_site(config: SiteConfig, model: Any) -> list[Page]:
-    """Every page, checked, with every figure bound to the model (layers, channels, classes)."""
-    pages = read_pages(config)
-    for page in pages:
-        page_figures(page, model)
-    return pages
-
-
 def _check_output_dir(config: SiteConfig) -> None:
     out = config.output_dir
     for name, path in (
@@ -88,6 +80,70 @@ def _check_output_dir(config: SiteConfig) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a build reads once and hands on: every stage takes it from here."""
+
+    model: Any
+    preset: Preset
+    store: ArtifactStore
+    articles: list[Article]
+    dataset: Any
+    explorer: dict[str, list[VisJob]]
+
+
+def _read(
+    config: SiteConfig, preset: Preset | None, quiet: bool, say: Callable[[str], None]
+) -> _Inputs:
+    """The articles first (their errors need no model), then the model, the figures bound to it,
+    the dataset and the explorer's jobs: each read or made once."""
+    articles = read_articles(config)
+    device = resolve_device(config.device)
+    preset = preset or config.preset_for(device.type)
+    store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
+    model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
+    bind_articles(articles, model)
+    dataset = site_dataset(config, model, quiet=quiet, articles=articles)
+    ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
+    explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+    return _Inputs(model, preset, store, articles, dataset, explorer)
+
+
+def _settle(
+    config: SiteConfig, inputs: _Inputs, *, compute: bool, force: bool, quiet: bool,
+    say: Callable[[str], None],
+) -> tuple[SitePlan, int]:
+    """Plan -> compute -> plan until settled (with compute), then the final plan."""
+    computed = 0
+    common = {"dataset": inputs.dataset, "articles": inputs.articles, "explorer": inputs.explorer}
+    if compute:
+        _, summary = compute_site(
+            config, inputs.model, inputs.preset, inputs.store, batch_size=config.batch_size,
+            quiet=quiet, force=force, **common,
+        )
+        computed = summary.computed
+        say(summary.line())
+        if summary.failed:
+            raise FeatvisError(
+                f"{summary.failed} visualizations failed to compute (see above); site not published"
+            )
+    plan = plan_site(config, inputs.model, inputs.preset, store=inputs.store, **common)
+    return plan, computed
+
+
+def _render(config: SiteConfig, inputs: _Inputs, plan: SitePlan, out: Path) -> SiteResult:
+    """Draw the whole site into `out`; a missing visualization is listed on stderr."""
+    try:
+        return SiteRenderer(
+            config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
+            explorer=inputs.explorer, plan_jobs=plan.jobs, dataset=inputs.dataset,
+        ).draw()
+    except MissingVisualizations as exc:
+        for line in exc.report():
+            print(line, file=sys.stderr)
+        raise
+
+
 def build_site(
     config: SiteConfig,
     *,
@@ -98,55 +154,13 @@ def build_site(
     log: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Build (or with compute=False, render from the cache) and publish the site."""
-
     say = log or functools.partial(_say, quiet=quiet)
     start = time.perf_counter()
     _check_output_dir(config)
-    read_pages(config)  # the articles first: their errors need no model
-    device = resolve_device(config.device)
-    preset = preset or config.preset_for(device.type)
-    store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
-    model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
-    pages = read_site(config, model)
-    dataset = site_dataset(config, model, quiet=quiet, pages=pages)
-    computed = 0
-    if compute:
-        plan, summary = compute_site(
-            config,
-            model,
-            preset,
-            store,
-            dataset=dataset,
-            batch_size=config.batch_size,
-            quiet=quiet,
-            force=force,
-        )
-        computed = summary.computed
-        say(summary.line())
-        if summary.failed:
-            raise FeatvisError(
-                f"{summary.failed} visualizations failed to compute (see above); site not published"
-            )
-    plan = plan_site(config, model, preset, store=store, dataset=dataset)
-    ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
-    explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+    inputs = _read(config, preset, quiet, say)
+    plan, computed = _settle(config, inputs, compute=compute, force=force, quiet=quiet, say=say)
     with staging(config.output_dir) as tmp:
-        try:
-            result = SiteRenderer(
-                config,
-                model,
-                preset,
-                store,
-                tmp,
-                pages=pages,
-                explorer=explorer,
-                plan_jobs=plan.jobs,
-                dataset=dataset,
-            ).draw()
-        except MissingVisualizations as exc:
-            for line in exc.report():
-                print(line, file=sys.stderr)
-            raise
+        result = _render(config, inputs, plan, tmp)
         problems = check_site(tmp)
         if problems:
             report(problems)
@@ -166,6 +180,6 @@ def build_site(
         visualizations=result.visualizations,
         computed=computed,
         seconds=time.perf_counter() - start,
-        preset=preset.name,
-        device=device_label(device),
+        preset=inputs.preset.name,
+        device=device_label(inputs.model.device),
     )

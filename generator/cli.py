@@ -13,6 +13,18 @@ import sys
 from collections.abc import Sequence
 
 from generator import __version__
+from generator.config.schema import (
+    BATCH_SIZE,
+    CHANNELS,
+    PORT,
+    SEED,
+    SIZE,
+    STEPS,
+    Option,
+    choice,
+    parse_flag,
+)
+from generator.config.site import PRESETS
 from generator.core.errors import FeatvisError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,7 +51,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--weights", default=None, help="a local checkpoint for the model")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--seed", type=int, default=None, help="base random seed")
+    p.add_argument("--seed", default=None, help="base random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -50,7 +62,7 @@ def _site(p: argparse.ArgumentParser) -> None:
         "--cache", default=None, help="the artifact cache folder (default .featvis-cache)"
     )
     p.add_argument("--output", default=None, help="the site folder (default site_output)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per optimizer batch")
+    p.add_argument("--batch-size", default=None, help="images per optimizer batch")
     p.add_argument("--only", action="append", default=None, help="a layer or page to restrict to")
     p.add_argument("--force", action="store_true", help="recompute even what is cached")
 
@@ -65,20 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
             _site(p)
         if name in ("compute", "status"):
-            p.add_argument("--size", type=int, default=None, help="image size (overrides preset)")
+            p.add_argument("--size", default=None, help="image size (overrides preset)")
             p.add_argument(
-                "--steps", type=int, default=None, help="optimizer steps (overrides preset)"
+                "--steps", default=None, help="optimizer steps (overrides preset)"
             )
             p.add_argument(
                 "--channels",
-                type=int,
                 default=None,
                 help="channels per explorer layer (overrides preset)",
             )
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
-            p.add_argument("--steps", type=int, default=None)
-            p.add_argument("--size", type=int, default=None)
+            p.add_argument("--steps", default=None)
+            p.add_argument("--size", default=None)
             p.add_argument(
                 "--unit",
                 action="append",
@@ -87,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="a channel to render (repeatable); default: a spread over the bands",
             )
         if name == "serve":
-            p.add_argument("--port", type=int, default=8000)
+            p.add_argument("--port", default="8000")
         if name == "init":
             p.add_argument("path", nargs="?", default=".", help="the new site's folder (default .)")
         if name == "check":
@@ -99,6 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Typed flags, checked by the same schema as site.toml: (flag, option) by argparse destination.
+TYPED_FLAGS = {
+    "seed": ("--seed", SEED),
+    "batch_size": ("--batch-size", BATCH_SIZE),
+    "size": ("--size", SIZE),
+    "steps": ("--steps", STEPS),
+    "channels": ("--channels", CHANNELS),
+    "port": ("--port", PORT),
+    "preset": ("--preset", Option(choice(*PRESETS))),
+}
+
+
+def check_flags(args: argparse.Namespace) -> argparse.Namespace:
+    """Every typed flag through its option: one line naming the flag when it does not fit."""
+    for dest, (flag, option) in TYPED_FLAGS.items():
+        if hasattr(args, dest):
+            setattr(args, dest, parse_flag(flag, option, getattr(args, dest)))
+    return args
+
+
 def _handler(name: str):  # type: ignore[no-untyped-def]
     module, _, func = COMMANDS[name][0].partition(":")
     return getattr(importlib.import_module(f"generator.commands.{module}"), func)
@@ -107,7 +138,7 @@ def _handler(name: str):  # type: ignore[no-untyped-def]
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(_handler(args.command)(args) or 0)
+        return int(_handler(args.command)(check_flags(args)) or 0)
     except FeatvisError as exc:
         print(f"featvis: error: {exc}", file=sys.stderr)
         return exc.exit_code

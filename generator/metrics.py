@@ -8,6 +8,10 @@
 - `relative_activation`: a visualization's activation as a multiple of the strongest photo's.
 - `cosine_similarity`, `rank_correlation`: agreement of two activation patterns (the sanity check
   in `generator.dataset.check_patterns`).
+
+`VERSION` names the code that computes the numbers stored with each artifact: change any number
+these functions give and bump it, and every cached artifact measured by the old code is computed
+again (the cache checks it on read), so a page never shows a stale number.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+VERSION = 1  # of the numbers cached with each artifact; bump when any of them changes
 
 
 def _as_batch(images: torch.Tensor) -> torch.Tensor:

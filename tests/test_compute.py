@@ -267,7 +267,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys)
     make_site(site)
     assert "unknown model 'nope'" in _error(capsys, "compute", *cfg, "--model", "nope")
     assert "--only 'blocks.7.0'" in _error(capsys, "compute", *cfg, "--only", "blocks.7.0")
-    assert "--steps must be at least 1" in _error(capsys, "compute", *cfg, "--steps", "0")
+    assert "--steps must be a whole number 1.." in _error(capsys, "compute", *cfg, "--steps", "0")
     assert not cache.exists()
 
     cache.mkdir()

@@ -39,6 +39,11 @@ def float_lists(values: torch.Tensor) -> list[Any]:
     return fix(data)
 
 
+def metrics_version(meta: dict[str, Any]) -> int:
+    """The metrics version a sidecar's numbers were computed by (1: before it was recorded)."""
+    return int(meta.get("metrics_version", 1))
+
+
 def job_metrics(images: torch.Tensor) -> dict[str, Any]:
     return {
         "high_freq_share": float_lists(metrics.high_freq_share(images)),

@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-from generator import __version__
-from generator.cache.sidecar import Artifact, float_lists, job_metrics
+from generator import __version__, metrics
+from generator.cache.sidecar import Artifact, float_lists, job_metrics, metrics_version
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
 from generator.jobs import VisJob, canonical_json
@@ -89,6 +89,7 @@ class ArtifactStore:
         self.report = _warn if report is None else report
         self._reported: set[str] = set()
         self._prepared = False
+        self._verified: dict[str, Artifact] = {}  # key -> artifact checked in full, once
         self._check_format()
 
     # Layout --------------------------------------------------------------------------------
@@ -158,15 +159,20 @@ class ArtifactStore:
 
     # Reading -------------------------------------------------------------------------------
     def get(self, job: VisJob) -> Artifact | None:
-        """The artifact of `job`, or None when missing or unusable (reported once)."""
+        """The artifact of `job`, or None when missing or unusable (reported once). An artifact is
+        verified in full once per store: a build opens one store, so once per build."""
+        if job.key in self._verified:  # checked once per store (one build): files do not change
+            return self._verified[job.key]
         directory = self.path(job.key)
         if not directory.exists():
             return None
         try:
-            return self._load(directory, job.key, job.to_dict())
+            artifact = self._load(directory, job.key, job.to_dict())
         except _Corrupt as exc:
             self._problem(job.key, str(exc))
             return None
+        self._verified[job.key] = artifact
+        return artifact
 
     def has(self, job: VisJob) -> bool:
         return self.get(job) is not None
@@ -200,6 +206,8 @@ class ArtifactStore:
         try:
             if meta["cache_format"] != CACHE_FORMAT or meta["key"] != key:
                 raise _Corrupt("sidecar belongs to another key or format")
+            if metrics_version(meta) != metrics.VERSION:
+                raise _Corrupt(f"its numbers are from metrics version {metrics_version(meta)}")
             if spec is None:
                 stored = VisJob.from_dict(meta["job"])
                 if stored.key != key:
@@ -245,13 +253,14 @@ class ArtifactStore:
             final = self._publish(tmp, key)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return Artifact(
+        artifact = self._verified[key] = Artifact(
             key=key,
             dir=final,
             images=tuple(final / name for name in meta["images"]),
             snapshots={int(s): tuple(final / n for n in ns) for s, ns in meta["snapshots"].items()},
             meta=meta,
         )
+        return artifact
 
     def _write(
         self, tmp: Path, job: VisJob, result: RenderResult, device: str, extra: dict[str, Any]
@@ -288,6 +297,7 @@ class ArtifactStore:
                 "python": sys.version.split()[0],
             },
             "metrics": job_metrics(result.images),
+            "metrics_version": metrics.VERSION,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             **extra,
         }

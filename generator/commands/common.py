@@ -7,7 +7,6 @@ import argparse
 import dataclasses
 
 from generator.config.site import Preset, SiteConfig, load_config
-from generator.core.errors import FeatvisError
 
 
 def config_from_args(args: argparse.Namespace) -> SiteConfig:
@@ -38,7 +37,4 @@ def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: 
         )
         if value is not None
     }
-    for name, value in changes.items():
-        if value < 1:
-            raise FeatvisError(f"--{name.replace('explorer_', '')} must be at least 1, not {value}")
     return dataclasses.replace(preset, **changes)

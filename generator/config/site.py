@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.core.errors import FeatvisError, choices_hint
+from generator.config.schema import (
+    BATCH_SIZE,
+    DATASET_TOP_K,
+    SEED,
+    Option,
+    choice,
+    parse_options,
+    text,
+    texts,
+)
+from generator.core.errors import FeatvisError
 
 
 @dataclass(frozen=True)
@@ -71,30 +81,30 @@ class SiteConfig:
         ):
             if key in changes:
                 changes[key] = _resolve(Path.cwd(), changes[key])
-        if "preset" in changes:
-            _check_choice("preset", changes["preset"], PRESETS, self.source)
+        if "preset" in changes:  # flags are checked by the schema; a caller's value here too
+            preset = {"preset": changes["preset"]}
+            parse_options(SITE_OPTIONS, preset, lambda _: "preset", defaults=False)
         return dataclasses.replace(self, **changes)
 
 
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "title": str,
-    "description": str,
-    "model": str,
-    "weights": str,
-    "dataset": str,
-    "content_dir": str,
-    "templates_dir": str,
-    "output_dir": str,
-    "cache_dir": str,
-    "preset": str,
-    "device": str,
-    "seed": int,
-    "batch_size": int,
-    "explorer_layers": list,
-    "dataset_top_k": int,
+# Every key site.toml may hold, typed and ranged by the shared schema.
+SITE_OPTIONS: dict[str, Option] = {
+    "title": Option(text),
+    "description": Option(text),
+    "model": Option(text),
+    "weights": Option(text),
+    "dataset": Option(text),
+    "content_dir": Option(text),
+    "templates_dir": Option(text),
+    "output_dir": Option(text),
+    "cache_dir": Option(text),
+    "preset": Option(choice(*PRESETS)),
+    "device": Option(text),
+    "seed": SEED,
+    "batch_size": BATCH_SIZE,
+    "explorer_layers": Option(texts),
+    "dataset_top_k": DATASET_TOP_K,
 }
-
-
 _PATHS = ("weights", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir")
 
 
@@ -103,28 +113,18 @@ def _resolve(base: Path, value: str | Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-def _line_of(text: str, key: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
+def _line_of(toml: str, key: str) -> int | None:
+    for number, line in enumerate(toml.splitlines(), start=1):
         if re.match(rf"\s*{re.escape(key)}\s*=", line):
             return number
     return None
 
 
-def _where(source: Path | None, text: str, key: str) -> str:
+def _where(source: Path | None, toml: str, key: str | None) -> str:
     if source is None:
         return "config"
-    line = _line_of(text, key)
+    line = _line_of(toml, key) if key else None
     return f"{source}:{line}" if line else str(source)
-
-
-def _check_choice(
-    key: str, value: str, valid: dict[str, Any], source: Path | None, text: str = ""
-) -> None:
-    if value not in valid:
-        raise FeatvisError(
-            f"{_where(source, text, key)}: {key} '{value}' is not known "
-            f"({choices_hint(value, valid)})"
-        )
 
 
 def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfig:
@@ -139,36 +139,22 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     path = Path(path).resolve()
     if not path.is_file():
         raise FeatvisError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    toml = path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(toml)
     except tomllib.TOMLDecodeError as exc:
         raise FeatvisError(f"{path}: invalid TOML ({exc})") from None
     site = data.pop("site", {}) if isinstance(data.get("site"), dict) else {}
     site.update(data)
-    values: dict[str, Any] = {}
-    for key, value in site.items():
-        if key not in _TYPES:
-            raise FeatvisError(
-                f"{_where(path, text, key)}: unknown key '{key}' ({choices_hint(key, _TYPES)})"
-            )
-        if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
-            kind = _TYPES[key].__name__  # type: ignore[union-attr]
-            raise FeatvisError(
-                f"{_where(path, text, key)}: '{key}' must be a {kind}, not {value!r}"
-            )
-        values[key] = value
+    values = parse_options(
+        SITE_OPTIONS, site, lambda key: _where(path, toml, key), defaults=False
+    )
     base = path.parent
     for key in _PATHS:
         if key in values:
             values[key] = _resolve(base, values[key])
-    if "preset" in values:
-        _check_choice("preset", values["preset"], PRESETS, path, text)
     if "explorer_layers" in values:
         values["explorer_layers"] = tuple(str(v) for v in values["explorer_layers"])
-    for key in ("seed", "dataset_top_k", "batch_size"):
-        if key in values and values[key] < (0 if key == "seed" else 1):
-            raise FeatvisError(f"{_where(path, text, key)}: '{key}' must be positive")
     return _finish(SiteConfig(root=base, source=path, **values), base)
 
 

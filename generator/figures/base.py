@@ -21,12 +21,12 @@ from typing import Any, ClassVar
 
 from markupsafe import Markup
 
+from generator.config.schema import parse_options
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.context import FigureContext, MissingArtifact
 from generator.figures.options import (
     LAYOUTS,
     Option,
-    _Bad,
     _channels,
     _choice,
     _int,
@@ -67,25 +67,9 @@ class Figure:
         return {**common, **cls.OPTIONS}
 
     def _parse(self, spec: FigureSpec) -> dict[str, Any]:
-        known = self.all_options()
-        out: dict[str, Any] = {}
-        for key, value in spec.options.items():
-            if key not in known:
-                raise FeatvisError(
-                    f"{spec.where(key)}: figure '{self.type}': unknown key '{key}' "
-                    f"({choices_hint(str(key), known)})"
-                )
-            try:
-                out[key] = known[key].parse(value)
-            except _Bad as exc:
-                raise FeatvisError(
-                    f"{spec.where(key)}: figure '{self.type}': '{key}' {exc}"
-                ) from None
-        for key, option in known.items():
-            if key not in out:
-                if option.required:
-                    raise FeatvisError(f"{spec.where()}: figure '{self.type}' needs '{key}'")
-                out[key] = option.default
+        out = parse_options(
+            self.all_options(), spec.options, spec.where, f"figure '{self.type}': "
+        )
         if "id" in spec.options and not _is_id(out["id"]):
             raise FeatvisError(
                 f"{spec.where('id')}: figure id '{out['id']}' must be letters, digits, '-' or '_'"

@@ -1,48 +1,29 @@
-"""Figure options: one parser per kind of value, each raising `_Bad` with what would fit.
+"""Figure options: the value kinds figure blocks need beyond the shared schema's
+(`generator.config.schema`), each raising `Invalid` with what would fit.
 
-A figure type declares `OPTIONS = {"key": Option(parser, default)}`; `Figure` checks a block's keys
-against them and names the file, the line and the valid choices on a mistake.
+A figure type declares `OPTIONS = {"key": Option(kind, default)}`; `Figure` checks a block's keys
+against them through `parse_options` and names the file, the line and the valid choices.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from generator.config.schema import Invalid, Option, choice, number, numbers, text, whole
 
 COMMON_OPTIONS = ("id", "caption", "title", "layout")
 LAYOUTS = ("text", "page", "screen")
 
 
-class _Bad(ValueError):
-    """An option value that does not fit; the message says what would."""
+_Bad = Invalid  # an option value that does not fit; the message says what would
 
 
 def _int(v: Any, lo: int = 0, hi: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
-        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise _Bad(f"must be a whole number {rng}, not {v!r}")
-    return v
+    return int(whole(lo, hi)(v))
 
 
-def _float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise _Bad(f"must be a number, not {v!r}")
-    return float(v)
-
-
-def _floats(v: Any) -> tuple[float, ...]:
-    if not isinstance(v, list) or not v:
-        raise _Bad(f"must be a list of numbers, not {v!r}")
-    return tuple(_float(x) for x in v)
-
-
-def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise _Bad(f"must be text, not {v!r}")
-    return v
+_float, _floats, _str, _choice = number, numbers, text, choice
 
 
 _OUTSIDE = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*:|\(\s*)//|\b(?:javascript|data):(?=\S)", re.I)
@@ -50,19 +31,10 @@ _OUTSIDE = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.-]*:|\(\s*)//|\b(?:javascript|d
 
 def _text(v: Any) -> str:
     """Caption or title text (Markdown): links must stay inside the site, which reads offline."""
-    text = _str(v)
-    if _OUTSIDE.search(text):
+    value = _str(v)
+    if _OUTSIDE.search(value):
         raise _Bad("links outside the site; the site reads offline, so write the reference as text")
-    return text
-
-
-def _choice(*valid: str) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if v not in valid:
-            raise _Bad(f"'{v}' is not known (valid: {', '.join(valid)})")
-        return str(v)
-
-    return check
+    return value
 
 
 def _layers(v: Any) -> tuple[str, ...]:
@@ -105,12 +77,8 @@ def _class(v: Any) -> str | int:
     raise _Bad(f"must be a class name or index (or 'auto'), not {v!r}")
 
 
-@dataclass(frozen=True)
-class Option:
-    parse: Callable[[Any], Any]
-    default: Any = None
-    required: bool = False
-
-
 def _is_id(value: str) -> bool:
     return bool(value) and all(c.isalnum() or c in "-_" for c in value) and value[0].isalpha()
+
+
+__all__ = ["Option", "_Bad", "_choice", "_float", "_floats", "_int", "_str"]

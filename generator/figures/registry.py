@@ -6,6 +6,8 @@ type and every quoted variable against the page's figures, before anything is co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from generator.config.site import SiteConfig
@@ -63,11 +65,22 @@ def page_jobs(page: Any, ctx: FigureContext) -> list[VisJob]:
     return [job for fig in page_figures(page, ctx.model) for job in fig.jobs(ctx)]
 
 
-def check_page(page: Page) -> None:
-    """Figure types, option names and types, and the variables the text quotes."""
+@dataclass(frozen=True)
+class Article:
+    """A page and its figures, each figure constructed once per build (`read_articles`)."""
+
+    page: Page
+    figures: tuple[Figure, ...]
+
+    def jobs(self, ctx: FigureContext) -> list[VisJob]:
+        """Every job the figures need now (surveys first while channels are being chosen)."""
+        return [job for fig in self.figures for job in fig.jobs(ctx)]
+
+
+def check_figures(page: Page, figures: Sequence[Figure]) -> None:
+    """Figure ids unique on the page, and every variable the text quotes known."""
     keys: dict[str, tuple[str, ...]] = {}
-    for spec in page.figures:
-        figure = figure_for(spec)
+    for spec, figure in zip(page.figures, figures, strict=True):
         if figure.id in keys:
             raise FeatvisError(
                 f"{spec.where('id')}: figure id '{figure.id}' is used twice on this page"
@@ -77,10 +90,25 @@ def check_page(page: Page) -> None:
         check_variable(ref.name, keys, f"{page.source}:{ref.line}")
 
 
+def read_articles(config: SiteConfig, *, strict_model: bool = True) -> list[Article]:
+    """Every article, read once and checked: each figure block made into its figure (options
+    checked) and each variable against the page's figures (`FeatvisError` at file:line)."""
+    articles = []
+    for page in load_pages(config, strict_model=strict_model):
+        figures = tuple(figure_for(spec) for spec in page.figures)
+        check_figures(page, figures)
+        articles.append(Article(page, figures))
+    return articles
+
+
+def bind_articles(articles: Sequence[Article], model: LoadedModel) -> list[Article]:
+    """Check every figure's layers, channels and classes against `model`."""
+    for article in articles:
+        for figure in article.figures:
+            figure.bind(model)
+    return list(articles)
+
+
 def read_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:
-    """Every article, read and checked, each figure block against its type's options and each
-    variable against the page's figures (`FeatvisError` at file:line on the first problem)."""
-    pages = load_pages(config, strict_model=strict_model)
-    for page in pages:
-        check_page(page)
-    return pages
+    """Every page, read and checked as `read_articles` does."""
+    return [article.page for article in read_articles(config, strict_model=strict_model)]

@@ -12,16 +12,18 @@ from typing import Any
 
 import yaml
 
+from generator.config.schema import Option, one_of, parse_options, whole
 from generator.config.site import SiteConfig
-from generator.core.errors import FeatvisError, choices_hint
+from generator.core.errors import FeatvisError
 
-FRONT_MATTER_KEYS: dict[str, tuple[type, ...]] = {
-    "title": (str,),
-    "description": (str,),
-    "authors": (list, str),
-    "date": (str, dt.date),
-    "model": (str,),
-    "order": (int,),
+# The keys an article's front matter may hold, typed by the shared schema.
+FRONT_MATTER_KEYS: dict[str, Option] = {
+    "title": Option(one_of(str)),
+    "description": Option(one_of(str)),
+    "authors": Option(one_of(list, str)),
+    "date": Option(one_of(str, dt.date)),
+    "model": Option(one_of(str)),
+    "order": Option(whole(-1_000_000, 1_000_000)),
 }
 
 
@@ -80,20 +82,10 @@ def front_fields(
     config: SiteConfig,
     strict_model: bool,
 ) -> dict[str, Any]:
-    def where(key: str) -> str:
-        return f"{shown}:{key_lines.get(key, 1)}"
+    def where(key: str | None) -> str:
+        return f"{shown}:{key_lines.get(key, 1) if key else 1}"
 
-    for key, value in meta.items():
-        if key not in FRONT_MATTER_KEYS:
-            raise FeatvisError(
-                f"{where(key)}: unknown front matter key '{key}' "
-                f"({choices_hint(str(key), FRONT_MATTER_KEYS)})"
-            )
-        if not isinstance(value, FRONT_MATTER_KEYS[key]) or isinstance(value, bool):
-            kinds = " or ".join(t.__name__ for t in FRONT_MATTER_KEYS[key])
-            raise FeatvisError(
-                f"{where(key)}: front matter '{key}' must be a {kinds}, not {value!r}"
-            )
+    parse_options(FRONT_MATTER_KEYS, meta, where, noun="front matter ", defaults=False)
     if not str(meta.get("title", "")).strip():
         raise FeatvisError(f"{shown}:1: front matter needs a 'title'")
     model = meta.get("model")

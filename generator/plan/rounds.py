@@ -12,8 +12,11 @@ from generator.cache.store import ArtifactStore
 from generator.compute import Summary, World, compute_jobs
 from generator.config.site import Preset, SiteConfig
 from generator.dataset.scan import load_or_scan
-from generator.figures.registry import read_pages
+from generator.figures.context import FigureContext
+from generator.figures.registry import Article, bind_articles, read_articles
+from generator.jobs import VisJob
 from generator.models import LoadedModel
+from generator.plan.explorer import explorer_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
 
 # Figures may choose channels from what earlier rounds measured: plan, compute, plan again.
@@ -32,13 +35,24 @@ def compute_site(
     quiet: bool = False,
     force: bool = False,
     world: World | None = None,
+    articles: Sequence[Article] | None = None,
+    explorer: dict[str, list[VisJob]] | None = None,
 ) -> tuple[SitePlan, Summary]:
-    """Plan, compute what is missing, plan again while figures ask for new jobs (a few rounds)."""
+    """Plan, compute what is missing, plan again while figures ask for new jobs (a few rounds).
+    The articles and the explorer's jobs are read and made once (here, unless given)."""
+    if articles is None:
+        articles = bind_articles(read_articles(config), model)
+    if explorer is None:
+        channel_job = FigureContext(config=config, model=model, preset=preset).channel_job
+        explorer = explorer_jobs(config, model, preset, channel_job)
     seen: set[str] = set()
     total: Summary | None = None
     plan = SitePlan(jobs=[])
     for round_ in range(MAX_ROUNDS):
-        plan = plan_site(config, model, preset, store=store, dataset=dataset)
+        plan = plan_site(
+            config, model, preset, store=store, dataset=dataset, articles=articles,
+            explorer=explorer,
+        )
         if only:
             plan = plan.only(only)
         new = [job for job in plan.jobs if job.key not in seen]
@@ -60,7 +74,7 @@ def site_dataset(
     *,
     quiet: bool,
     world: World | None = None,
-    pages: Sequence[Any] | None = None,
+    articles: Sequence[Article] | None = None,
 ) -> Any:
     """The dataset index over the layers the site shows, or None without a dataset. Compute and
     build both call this, so they scan the same layers into the same cache.
@@ -71,7 +85,9 @@ def site_dataset(
         return None
 
     world = world or World(rank=0, size=1, device=model.device)
-    layers = site_layers(config, model, read_pages(config) if pages is None else pages)
+    if articles is None:
+        articles = bind_articles(read_articles(config), model)
+    layers = site_layers(config, model, articles)
 
     def load() -> Any:
         return load_or_scan(

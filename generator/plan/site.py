@@ -16,7 +16,7 @@ from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.context import FigureContext
-from generator.figures.registry import page_figures, page_jobs, read_pages
+from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob, unique_jobs
 from generator.models import LoadedModel
 from generator.plan.explorer import explorer_jobs, explorer_layers
@@ -71,15 +71,22 @@ def plan_site(
     *,
     store: ArtifactStore,
     dataset: Any = None,
+    articles: Sequence[Article] | None = None,
+    explorer: dict[str, list[VisJob]] | None = None,
 ) -> SitePlan:
     """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
 
     Explorer jobs are the figures' standard channel visualization (`FigureContext.channel_job`),
-    so a figure that shows or surveys a channel shares the explorer's artifact.
+    so a figure that shows or surveys a channel shares the explorer's artifact. A build reads its
+    `articles` and the `explorer`'s jobs once and passes them in; without them they are made here.
     """
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
-    explorer = ctx.explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-    by_page = {page.slug: page_jobs(page, ctx) for page in read_pages(config)}
+    if explorer is None:
+        explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+    ctx.explorer = explorer
+    if articles is None:
+        articles = bind_articles(read_articles(config), model)
+    by_page = {article.page.slug: article.jobs(ctx) for article in articles}
     plan = SitePlan.of([job for jobs in explorer.values() for job in jobs], by_page)
     check_jobs(plan.jobs, model)
     return plan
@@ -103,11 +110,10 @@ def check_jobs(jobs: Iterable[VisJob], model: LoadedModel) -> None:
                     model.class_index(term.cls)
 
 
-def site_layers(config: SiteConfig, model: LoadedModel, pages: Sequence[Any]) -> list[str]:
+def site_layers(config: SiteConfig, model: LoadedModel, articles: Sequence[Article]) -> list[str]:
     """The layers the site shows: the explorer's and every figure's, in the model's order."""
-
     names = set(explorer_layers(config, model))
-    for page in pages:
-        for fig in page_figures(page, model):
+    for article in articles:
+        for fig in article.figures:
             names.update(fig.layers_used(model))
     return [name for name in model.layer_names if name in names]

@@ -10,11 +10,10 @@ from typing import Any
 from markupsafe import Markup
 
 from generator.figures.context import MissingArtifact
-from generator.figures.registry import page_figures
+from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.models.base import BANDS
 from generator.pages.body import render_body
-from generator.pages.content import Page
 from generator.site.env import split_footnotes
 from generator.site.state import Drawn, MissingVisualizations, RenderState
 
@@ -22,7 +21,8 @@ from generator.site.state import Drawn, MissingVisualizations, RenderState
 class ArticlesPart(RenderState):
     """Draws and writes the articles and the home page."""
 
-    def _draw_page(self, page: Page) -> Drawn:
+    def _draw_page(self, article: Article) -> Drawn:
+        page = article.page
         self.ctx.prefix = ""
         self.page_url = page.url
         figures: list[Markup] = []
@@ -30,7 +30,7 @@ class ArticlesPart(RenderState):
         provenance: list[dict[str, Any]] = []
         missing: list[VisJob] = []
         where: dict[str, list[str]] = {}
-        for fig in page_figures(page, self.model):
+        for fig in article.figures:
             try:
                 figures.append(fig.render(self.ctx))
                 numbers[fig.id] = fig.numbers(self.ctx)

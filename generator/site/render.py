@@ -27,9 +27,9 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.urls import layer_url
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
+from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
-from generator.pages.content import Page
 from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
 from generator.site.explorer import ExplorerPart
@@ -56,12 +56,14 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         store: Any,
         out: Path,
         *,
-        pages: Sequence[Page],
+        articles: Sequence[Article],
         explorer: dict[str, list[VisJob]],
         plan_jobs: Sequence[VisJob] = (),
         dataset: Any = None,
     ) -> None:
-        self.config, self.model, self.preset, self.pages = config, model, preset, list(pages)
+        self.config, self.model, self.preset = config, model, preset
+        self.articles = list(articles)
+        self.pages = [article.page for article in self.articles]
         self.writer = SiteWriter(out)
         self.images = ImagePlacer(self.writer)
         self.env = make_env(config)
@@ -94,9 +96,9 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         drawn: list[Drawn] = []
         missing: list[VisJob] = []
         where: dict[str, list[str]] = {}
-        for page in self.pages:
+        for article in self.articles:
             try:
-                drawn.append(self._draw_page(page))
+                drawn.append(self._draw_page(article))
             except MissingVisualizations as exc:
                 missing += exc.jobs
                 for key, places in exc.where.items():

@@ -16,6 +16,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.urls import model_url
 from generator.figures.context import FigureContext
+from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
 from generator.pages.content import Page
@@ -58,6 +59,7 @@ class RenderState:
     config: SiteConfig
     model: LoadedModel
     preset: Preset
+    articles: list[Article]
     pages: list[Page]
     writer: SiteWriter
     images: ImagePlacer

@@ -1,0 +1,161 @@
+"""One typed option schema for every input a person writes: site.toml, front matter, figure blocks
+and command-line flags.
+
+A value kind (`whole`, `number`, `text`, `choice`, ...) parses a raw value and raises `Invalid`
+with what would fit ("must be a whole number 1..4096, not -1"). An `Option` pairs a kind with its
+default and documentation; `parse_options` checks a mapping of raw values against a table of
+options and names the source of a mistake, the way a person finds it: `site.toml:7`,
+`content/a.md:12` or `--batch-size`. Every error is one line, a `FeatvisError` (exit code 2).
+
+The documented ranges live here once: `SEED`, `BATCH_SIZE`, `DATASET_TOP_K`, `PORT`, and the
+preset overrides `SIZE`, `STEPS` and `CHANNELS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from generator.core.errors import FeatvisError, choices_hint
+
+Kind = Callable[[Any], Any]
+
+
+class Invalid(ValueError):
+    """A value that does not fit its option; the message says what would."""
+
+
+def whole(lo: int = 0, hi: int | None = None) -> Kind:
+    """A whole number in lo..hi (booleans are not numbers)."""
+
+    def parse(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise Invalid(f"must be a whole number {rng}, not {v!r}")
+        return v
+
+    return parse
+
+
+def number(v: Any) -> float:
+    """A finite number."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise Invalid(f"must be a number, not {v!r}")
+    return float(v)
+
+
+def numbers(v: Any) -> tuple[float, ...]:
+    """A non-empty list of finite numbers."""
+    if not isinstance(v, list) or not v:
+        raise Invalid(f"must be a list of numbers, not {v!r}")
+    return tuple(number(x) for x in v)
+
+
+def text(v: Any) -> str:
+    if not isinstance(v, str):
+        raise Invalid(f"must be text, not {v!r}")
+    return v
+
+
+def texts(v: Any) -> tuple[str, ...]:
+    """A list of text items."""
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise Invalid(f"must be a list of names, not {v!r}")
+    return tuple(v)
+
+
+def choice(*valid: str) -> Kind:
+    def parse(v: Any) -> str:
+        if v not in valid:
+            raise Invalid(f"'{v}' is not known ({choices_hint(str(v), valid)})")
+        return str(v)
+
+    return parse
+
+
+def one_of(*kinds: type) -> Kind:
+    """A value of one of the Python types (TOML and YAML give these), booleans excluded."""
+    names = " or ".join(k.__name__ for k in kinds)
+
+    def parse(v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, kinds):
+            raise Invalid(f"must be a {names}, not {v!r}")
+        return v
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option: how to parse its value, its default, whether it must be given."""
+
+    parse: Kind
+    default: Any = None
+    required: bool = False
+    doc: str = ""
+
+
+# The documented ranges, shared by site.toml and the command line.
+SEED = Option(whole(0, 2**63 - 1), 0, doc="base random seed")
+BATCH_SIZE = Option(whole(1, 4096), doc="images per optimizer batch")
+DATASET_TOP_K = Option(whole(1, 1000), 8, doc="photos kept per channel and direction")
+PORT = Option(whole(1, 65535), 8000, doc="the preview server's port")
+SIZE = Option(whole(16, 1024), doc="image size in pixels (overrides the preset)")
+STEPS = Option(whole(1, 100_000), doc="optimizer steps (overrides the preset)")
+CHANNELS = Option(whole(1, 100_000), doc="channels per explorer layer (overrides the preset)")
+
+
+def parse_options(
+    table: Mapping[str, Option],
+    values: Mapping[str, Any],
+    where: Callable[[str | None], str],
+    what: str = "",
+    *,
+    noun: str = "",
+    defaults: bool = True,
+) -> dict[str, Any]:
+    """Check `values` against `table`: unknown keys, wrong kinds, missing required options.
+
+    `where(key)` names the source of a key (`where(None)`: the whole block); `what` prefixes the
+    message ("figure 'negative': "), `noun` names the kind of key ("front matter "). With
+    `defaults`, every option of the table is in the result.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in table:
+            raise FeatvisError(
+                f"{where(str(key))}: {what}unknown {noun}key '{key}' "
+                f"({choices_hint(str(key), table)})"
+            )
+        try:
+            out[key] = table[key].parse(value)
+        except Invalid as exc:
+            raise FeatvisError(f"{where(key)}: {what}{noun}'{key}' {exc}") from None
+    for key, option in table.items():
+        if key in out:
+            continue
+        if option.required:
+            raise FeatvisError(f"{where(None)}: {what.rstrip(': ')} needs '{key}'")
+        if defaults:
+            out[key] = option.default
+    return out
+
+
+def parse_flag(flag: str, option: Option, raw: str | None) -> Any:
+    """A command-line value (text) through its option: `--batch-size: must be ...`."""
+    if raw is None or not isinstance(raw, str):
+        return raw  # not given, or a default argparse already typed
+    value: Any = raw
+    try:
+        value = int(raw)
+    except ValueError:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = raw
+    try:
+        return option.parse(value)
+    except Invalid as exc:
+        raise FeatvisError(f"{flag} {exc}") from None

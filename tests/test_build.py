@@ -1,0 +1,66 @@
+"""A build reads each input once and does each piece of work once: the article is read once, its
+figure constructed once, the explorer's jobs made once and every artifact verified once, counted
+with wrappers around the real functions (not with timing)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_site import TINY, make_site
+
+from generator import build
+from generator.cache.store import ArtifactStore
+from generator.config.site import load_config
+from generator.figures.base import Figure
+from generator.pages import content
+
+ONE_FIGURE = """\
+---
+title: One figure
+---
+
+The gallery shows {{ numbers.gallery.images }} images.
+
+```figure
+type: layer-gallery
+id: gallery
+layers: [conv_stem]
+channels: 2
+```
+"""
+
+
+def _count(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, counts: Counter[str],
+           key: Any = None) -> None:
+    real = getattr(owner, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        counts[name if key is None else f"{name}:{key(*args, **kwargs)}"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+
+
+def test_a_one_figure_build_reads_and_constructs_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_site(tmp_path / "site", tmp_path / "cache", article=ONE_FIGURE)
+    config = load_config(site / "site.toml")
+    counts: Counter[str] = Counter()
+    _count(monkeypatch, content, "read_page", counts)
+    _count(monkeypatch, Figure, "__init__", counts)
+    _count(monkeypatch, build, "explorer_jobs", counts)
+    _count(monkeypatch, ArtifactStore, "_load", counts, key=lambda self, d, key, spec: key)
+    for warm in (False, True):  # cold (plan, compute, plan again), then from the cache
+        counts.clear()
+        report = build.build_site(config, preset=TINY, quiet=True)
+        assert report.pages >= 2 and report.visualizations >= 2
+        assert counts["read_page"] == 1, counts
+        assert counts["__init__"] == 1, counts
+        assert counts["explorer_jobs"] == 1, counts
+        verified = {k: n for k, n in counts.items() if k.startswith("_load:")}
+        assert set(verified.values()) <= {1}, verified  # a new artifact needs no check at all
+        assert verified or not warm, "a warm build reads its artifacts from the cache"

@@ -1,0 +1,90 @@
+"""One validation path for every user input: site.toml keys and command-line flags go through the
+same typed schema (`generator.config.schema`); every mistake is one line naming the source (the
+file and line, or the flag), exit code 2, before anything is loaded or written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.config.schema import BATCH_SIZE, SEED, Invalid, whole
+from generator.config.site import load_config
+from generator.core.errors import FeatvisError
+
+SEEDS = "0..9223372036854775807"
+WHOLE = r"site\.toml:3: '(\w+)' must be a whole number"
+
+
+def _toml(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text("# site\n# a comment\n" + body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('colour = "red"\n', r"site\.toml:3: unknown key 'colour'"),
+        ('presett = "quick"\n', r"site\.toml:3: unknown key 'presett' \(did you mean: preset"),
+        ('seed = "zero"\n', r"site\.toml:3: 'seed' must be a whole number 0\.\.\d+, not 'zero'"),
+        ("seed = true\n", r"site\.toml:3: 'seed' must be a whole number"),
+        ("seed = -3\n", WHOLE + r" 0\.\.9223372036854775807, not -3"),
+        ("batch_size = 0\n", r"site\.toml:3: 'batch_size' must be a whole number 1\.\.4096, not 0"),
+        ("batch_size = 5000\n", r"site\.toml:3: 'batch_size' must be a whole number 1\.\.4096"),
+        ("dataset_top_k = 1001\n", WHOLE + r" 1\.\.1000"),
+        ('preset = "fast"\n', r"site\.toml:3: 'preset' 'fast' is not known \(.*standard"),
+        ("explorer_layers = [1, 2]\n", r"site\.toml:3: 'explorer_layers' must be a list of names"),
+        ("title = 3\n", r"site\.toml:3: 'title' must be text, not 3"),
+    ],
+)
+def test_site_toml_errors_name_the_line(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(FeatvisError, match=message):
+        load_config(_toml(tmp_path, body))
+
+
+def test_site_toml_accepts_the_edges_of_each_range(tmp_path: Path) -> None:
+    path = _toml(tmp_path, f"seed = {2**63 - 1}\nbatch_size = 4096\ndataset_top_k = 1\n")
+    config = load_config(path)
+    assert (config.seed, config.batch_size, config.dataset_top_k) == (2**63 - 1, 4096, 1)
+    assert load_config(_toml(tmp_path, "seed = 0\n")).seed == 0
+
+
+def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("compute", "--batch-size", "-1"), "--batch-size must be a whole number 1..4096, not -1"),
+        (("compute", "--batch-size", "0"), "--batch-size must be a whole number 1..4096, not 0"),
+        (("compute", "--batch-size", "x"), "--batch-size must be a whole number 1..4096, not 'x'"),
+        (("compute", "--seed", "-3"), f"--seed must be a whole number {SEEDS}, not -3"),
+        (("build", "--seed", "1.5"), f"--seed must be a whole number {SEEDS}, not 1.5"),
+        (("status", "--steps", "0"), "--steps must be a whole number 1..100000, not 0"),
+        (("compute", "--size", "8"), "--size must be a whole number 16..1024, not 8"),
+        (("serve", "--port", "70000"), "--port must be a whole number 1..65535, not 70000"),
+        (("build", "--preset", "fast"), "--preset 'fast' is not known"),
+    ],
+)
+def test_flag_errors_are_one_line_naming_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...], message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no site.toml, nothing to read or write
+    code, err = _error(capsys, *argv)
+    assert code == 2
+    assert err.startswith(f"featvis: error: {message}") and err.count("\n") == 1, err
+    assert not any(tmp_path.iterdir()), "nothing was written"
+
+
+def test_flags_and_site_toml_share_one_option() -> None:
+    """The same option object checks both; its kind is a real range check."""
+    assert SEED.parse(0) == 0 and BATCH_SIZE.parse(4096) == 4096
+    with pytest.raises(Invalid, match=r"1\.\.4096"):
+        BATCH_SIZE.parse(4097)
+    with pytest.raises(Invalid):
+        whole(1, 3)(True)
