@@ -138,3 +138,12 @@ def test_pairs_and_photo_sample(lite0: LoadedModel) -> None:
     assert pick_photos(files, 200, seed=1) == files
     with pytest.raises(FeatvisError, match="unknown circuit method"):
         CircuitJob("m", "d", "a", "b", method="gradient")  # type: ignore[arg-type]
+
+
+def test_rows_for_chosen_targets() -> None:
+    model = toy_model()
+    x = images()
+    full = attribution_matrix(model, "relu1", "relu2", x)
+    assert torch.equal(attribution_matrix(model, "relu1", "relu2", x, targets=[1]), full[1:2])
+    with pytest.raises(FeatvisError, match=r"valid: 0..1"):
+        attribution_matrix(model, "relu1", "relu2", x, targets=[2])

@@ -319,20 +319,25 @@ def attribution_matrix(
     *,
     strategy: Strategy = "loop",
     image_batch: int = IMAGE_BATCH,
+    targets: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """(target channels, source channels): grad x activation, averaged over `images` ([0,1]
-    RGB, n x 3 x H x W, at the size the model should see them)."""
+    RGB, n x 3 x H x W, at the size the model should see them). With `targets`, only those
+    target channels' rows, in that order."""
     src, tgt = model.layer(source), model.layer(target)
     if src.depth >= tgt.depth:
         raise FeatvisError(f"circuit: '{source}' must come before '{target}'")
     if images.shape[0] == 0:
         raise FeatvisError(f"circuit {source} -> {target}: no input images to average over")
     attribute = _attribute_loop if strategy == "loop" else _attribute_batched
-    total = torch.zeros(tgt.channels, src.channels, dtype=torch.float64)
+    rows = list(range(tgt.channels)) if targets is None else [int(t) for t in targets]
+    for t in rows:
+        model.check_channel(target, t)
+    total = torch.zeros(len(rows), src.channels, dtype=torch.float64)
     with _between(model, src, tgt) as run:
         for start in range(0, images.shape[0], image_batch):
             acts, out = run(images[start : start + image_batch])
-            means = out.float().mean(dim=(2, 3))
+            means = out.float().mean(dim=(2, 3))[:, rows]
             total += attribute(acts, means).detach().double().cpu()
     return (total / images.shape[0]).float()
 
