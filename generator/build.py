@@ -16,10 +16,12 @@ import functools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.atlas.labels import LABELS_FILE, Labels, read_labels
+from generator.atlas.site import Circuits, site_circuits
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
 from generator.config.site import Preset, SiteConfig
@@ -90,6 +92,7 @@ class _Inputs:
     articles: list[Article]
     dataset: Any
     explorer: dict[str, list[VisJob]]
+    labels: Labels = field(default_factory=dict)
 
 
 def _read(
@@ -103,10 +106,13 @@ def _read(
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
     model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
     bind_articles(articles, model)
+    labels = read_labels(
+        config.root / LABELS_FILE, {info.name: info.channels for info in model.layers}
+    )
     dataset = site_dataset(config, model, quiet=quiet, articles=articles)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-    return _Inputs(model, preset, store, articles, dataset, explorer)
+    return _Inputs(model, preset, store, articles, dataset, explorer, labels)
 
 
 def _settle(
@@ -131,12 +137,15 @@ def _settle(
     return plan, computed
 
 
-def _render(config: SiteConfig, inputs: _Inputs, plan: SitePlan, out: Path) -> SiteResult:
+def _render(
+    config: SiteConfig, inputs: _Inputs, plan: SitePlan, out: Path, circuits: Circuits
+) -> SiteResult:
     """Draw the whole site into `out`; a missing visualization is listed on stderr."""
     try:
         return SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
             explorer=inputs.explorer, plan_jobs=plan.jobs, dataset=inputs.dataset,
+            circuits=circuits, labels=inputs.labels,
         ).draw()
     except MissingVisualizations as exc:
         for line in exc.report():
@@ -159,8 +168,11 @@ def build_site(
     _check_output_dir(config)
     inputs = _read(config, preset, quiet, say)
     plan, computed = _settle(config, inputs, compute=compute, force=force, quiet=quiet, say=say)
+    circuits = site_circuits(
+        config, inputs.model, inputs.store, inputs.explorer, inputs.dataset, say=say
+    )
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, plan, tmp)
+        result = _render(config, inputs, plan, tmp, circuits)
         problems = check_site(tmp)
         if problems:
             report(problems)

@@ -9,6 +9,8 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.jobs import VisJob
 from generator.models import LoadedModel
+from generator.optvis import objectives as obj
+from generator.optvis.objectives import Objective
 
 
 def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
@@ -36,3 +38,52 @@ def explorer_jobs(
         wanted = channels if preset.explorer_channels is None else preset.explorer_channels
         jobs[layer] = [channel_job(layer, c) for c in range(min(wanted, channels))]
     return jobs
+
+
+DIVERSITY_IMAGES = 4  # the diversity set on a channel page (full preset)
+DIVERSITY_WEIGHT = 5.0  # the diversity figure's default weight
+
+
+def negative_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
+    """A channel page's negative: the channel minimized."""
+    return make([-obj.channel(layer, channel)])
+
+
+def diversity_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
+    """A channel page's diversity set: `DIVERSITY_IMAGES` images pushed apart in the layer."""
+    o = obj.channel(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)
+    return make([o] * DIVERSITY_IMAGES)
+
+
+def channel_page_jobs(
+    preset: Preset,
+    make: Callable[[list[Objective]], VisJob],
+    layer: str,
+    channel: int,
+) -> dict[str, VisJob]:
+    """What a channel page shows beside its visualization: the negative always, the diversity
+    set only with a preset that computes every channel (`full`)."""
+    jobs = {"negative": negative_job(make, layer, channel)}
+    if preset.explorer_channels is None:
+        jobs["diversity"] = diversity_job(make, layer, channel)
+    return jobs
+
+
+def explorer_page_jobs(
+    preset: Preset,
+    make: Callable[[list[Objective]], VisJob],
+    explorer: dict[str, list[VisJob]],
+) -> list[VisJob]:
+    """`channel_page_jobs` for every channel of the explorer's inventory."""
+    return [
+        job
+        for layer, jobs in explorer.items()
+        for channel in range(len(jobs))
+        for job in channel_page_jobs(preset, make, layer, _channel_of(jobs[channel])).values()
+    ]
+
+
+def _channel_of(job: VisJob) -> int:
+    term = job.objectives[0].terms[0][1]
+    assert term.channel is not None
+    return int(term.channel)

@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from generator.atlas.search import model_entries, search_index_js
 from generator.core.images import filter_image
-from generator.core.urls import EXPLORER_INDEX, layer_file, layer_url, model_url
+from generator.core.urls import EXPLORER_INDEX, SEARCH_INDEX, layer_file, layer_url, model_url
 from generator.figures.channels import explorer_by_layer, single_channel
 from generator.figures.checks import (
     LOW_AGREEMENT,
@@ -22,7 +23,7 @@ from generator.figures.checks import (
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
 from generator.measure.filters import linear_filters
-from generator.site.state import RenderState
+from generator.site.channels import ChannelPagesPart
 
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
 STRIP = 8  # thumbnails per layer on the model page
@@ -47,7 +48,7 @@ def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-class ExplorerPart(RenderState):
+class ExplorerPart(ChannelPagesPart):
     """Chooses the explorer's channels and writes its pages."""
 
     def _explorer_layers(
@@ -131,7 +132,21 @@ class ExplorerPart(RenderState):
             self.writer.text(
                 layer_url(self.model.id, info.name), text, f"explorer layer {info.name}"
             )
+        self._write_channel_pages(pages)
+        self._write_search()
         self.ctx.prefix = ""
+
+    def _write_search(self) -> None:
+        """The search index: every channel with a page, and every labelled one."""
+        info = self.channel_info
+        entries = model_entries(
+            self.model.id,
+            self.model.layers,
+            {key: (v["thumbnail"], v["page"]) for key, v in info.items()},
+            classes={key: v["classes"] for key, v in info.items()},
+            labels=self.labels,
+        )
+        self.writer.text(SEARCH_INDEX, search_index_js(entries), "search index")
 
     def _write_models(self) -> None:
         """`explorer/index.html`: the models of the site, each with its layers and a strip."""
@@ -157,6 +172,9 @@ class ExplorerPart(RenderState):
         k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
         return {
             "channel": channel,
+            "job": job,
+            "label": self.labels.get((layer, channel)),
+            "page": f"{layer_file(layer)[:-5]}/{channel}.html",
             "image": image,
             "top": dataset_examples(self.ctx, layer, channel, "top", k),
             "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),

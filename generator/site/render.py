@@ -16,13 +16,15 @@ lays it out (`explorer/index.html`, then per model `explorer/<model>/index.html`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from generator.atlas.circuits import LayerCircuit
+from generator.atlas.labels import Labels
 from generator.config.site import Preset, SiteConfig
 from generator.core.urls import layer_url
 from generator.figures.channels import single_channel
@@ -60,6 +62,8 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         explorer: dict[str, list[VisJob]],
         plan_jobs: Sequence[VisJob] = (),
         dataset: Any = None,
+        circuits: Mapping[tuple[str, str], LayerCircuit] | None = None,
+        labels: Labels | None = None,
     ) -> None:
         self.config, self.model, self.preset = config, model, preset
         self.articles = list(articles)
@@ -84,6 +88,9 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             for layer, jobs in self.layers.items()
         }
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
+        self.circuits = dict(circuits or {})
+        self.labels = dict(labels or {})
+        self.channel_info: dict[tuple[str, int], dict[str, Any]] = {}
         self.page_url = ""
 
     def _image_url(self, path: Path) -> str:
