@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ import torch
 from PIL import Image
 
 from generator.artifacts import png_bytes
+from generator.atlas.files import write_atomic
 from generator.errors import FeatvisError
 from generator.jobs import canonical_json
 from generator.metrics import cosine_similarity
@@ -170,15 +169,8 @@ class AccentResult:
     seconds: float = 0.0
 
     def numbers(self) -> dict[str, Any]:
-        return {
-            "photo_activation": self.photo_activation,
-            "image_activation": self.image_activation,
-            "agreement": self.agreement,
-            "anchor_distance": self.anchor_distance,
-            "photo_pattern": self.photo_pattern,
-            "image_pattern": self.image_pattern,
-            "seconds": self.seconds,
-        }
+        """Everything but the image (the sidecar and the manifest's `accentuation` entry)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "image"}
 
 
 def _anchor_values(
@@ -321,20 +313,6 @@ def _measure(
 # -- the cache -----------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 class AccentStore:
     """Accentuated images under `root` (e.g. `<cache>/accentuation/`): `<key>.png` and
     `<key>.json` (written last, with the job, the numbers and the PNG's sha256)."""
@@ -365,7 +343,7 @@ class AccentStore:
     def put(self, job: AccentJob, result: AccentResult) -> Path:
         image_path, meta_path = self.paths(job.key)
         data = png_bytes(result.image)
-        _write_atomic(image_path, data)
+        write_atomic(image_path, data)
         meta = {
             "version": ACCENT_VERSION,
             "key": job.key,
@@ -373,7 +351,7 @@ class AccentStore:
             "numbers": result.numbers(),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
-        _write_atomic(meta_path, (json.dumps(meta, allow_nan=False) + "\n").encode())
+        write_atomic(meta_path, (json.dumps(meta, allow_nan=False) + "\n").encode())
         return image_path
 
 
