@@ -24,7 +24,8 @@ from generator.atlas.circuits import (
     weights_matrix,
 )
 from generator.core.errors import FeatvisError
-from generator.models.base import LoadedModel, build_catalog, freeze, state_digest
+from generator.models.base import LoadedModel, freeze, state_digest
+from generator.models.catalog import build_catalog
 
 # Second layer: target 0 is driven most by source 0 (+2) and most against by source 2 (-1);
 # target 1 most by source 2 (+1) and most against by source 0 (-3).

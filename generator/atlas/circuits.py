@@ -33,12 +33,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from generator.atlas.files import write_atomic
 from generator.core.errors import FeatvisError
 from generator.jobs import canonical_json
 from generator.models.base import LayerInfo, LoadedModel
@@ -98,14 +97,7 @@ class CircuitJob:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "weights_digest": self.weights_digest,
-            "source": self.source,
-            "target": self.target,
-            "method": self.method,
-            "inputs": self.inputs,
-        }
+        return asdict(self)
 
     @cached_property
     def key(self) -> str:
@@ -498,17 +490,7 @@ class CircuitStore:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         path = self.path(job.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{job.key}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buffer.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomic(path, buffer.getvalue())
         return path
 
 
