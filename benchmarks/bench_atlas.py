@@ -50,6 +50,7 @@ from generator import dataset as ds
 from generator.atlas.accentuation import accent_job, accentuate, pattern_agreement, standardizer
 from generator.atlas.circuits import attribution_matrix, layer_pairs, pick_photos
 from generator.atlas.search import model_entries, search_index_js
+from generator.dataset.checks import layer_vectors
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
@@ -173,8 +174,8 @@ def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
         free_images.append(result.images)
     free = torch.cat(free_images)
     layers = sorted({lay for lay, _ in channels}, key=lambda n: model.layer(n).depth)
-    photo_vecs = ds.layer_vectors(model, photos_small, layers)
-    free_vecs = ds.layer_vectors(model, free, layers)
+    photo_vecs = layer_vectors(model, photos_small, layers)
+    free_vecs = layer_vectors(model, free, layers)
     runs = {}
     for weight in [float(w) for w in args.weights.split(",")]:
         results = []
