@@ -28,11 +28,13 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.publish import OUTPUT_MARKER, publish, staging
+from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements, Unit, measure_site
 from generator.models import load_model
-from generator.plan.explorer import explorer_jobs
+from generator.plan.explorer import explorer_inventory, explorer_jobs
 from generator.plan.rounds import compute_site, site_dataset
 from generator.plan.site import SitePlan, plan_site
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
@@ -137,15 +139,33 @@ def _settle(
     return plan, computed
 
 
+def _measure(
+    config: SiteConfig, inputs: _Inputs, plan: SitePlan
+) -> tuple[dict[str, list[VisJob]], Measurements]:
+    """The explorer's inventory, then every measurement the site shows (checks against the
+    photos, class readings, first-layer filters), from the cache or measured now, batched."""
+    store = inputs.store
+    ctx = FigureContext(config=config, model=inputs.model, preset=inputs.preset, store=store)
+    inventory = explorer_inventory(
+        inputs.model, inputs.explorer, plan.jobs, ctx.channel_job,
+        lambda job: store.path(job.key).is_dir() and store.get(job) is not None,
+    )
+    jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
+    units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
+    return inventory, measure_site(inputs.model, store, inputs.dataset, units, list(inventory))
+
+
 def _render(
-    config: SiteConfig, inputs: _Inputs, plan: SitePlan, out: Path, circuits: Circuits
+    config: SiteConfig, inputs: _Inputs, measured: tuple[dict[str, list[VisJob]], Measurements],
+    out: Path, circuits: Circuits,
 ) -> SiteResult:
-    """Draw the whole site into `out`; a missing visualization is listed on stderr."""
+    """Draw the whole site into `out` from data only; a missing visualization is listed."""
+    inventory, measures = measured
     try:
         return SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
-            explorer=inputs.explorer, plan_jobs=plan.jobs, dataset=inputs.dataset,
-            circuits=circuits, labels=inputs.labels,
+            explorer=inputs.explorer, inventory=inventory, measures=measures,
+            dataset=inputs.dataset, circuits=circuits, labels=inputs.labels,
         ).draw()
     except MissingVisualizations as exc:
         for line in exc.report():
@@ -168,11 +188,12 @@ def build_site(
     _check_output_dir(config)
     inputs = _read(config, preset, quiet, say)
     plan, computed = _settle(config, inputs, compute=compute, force=force, quiet=quiet, say=say)
+    measured = _measure(config, inputs, plan)
     circuits = site_circuits(
         config, inputs.model, inputs.store, inputs.explorer, inputs.dataset, say=say
     )
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, plan, tmp, circuits)
+        result = _render(config, inputs, measured, tmp, circuits)
         problems = check_site(tmp)
         if problems:
             report(problems)

@@ -61,8 +61,10 @@ class DatasetIndex:
         top_k: int,
         layers: dict[str, dict[str, Any]],
         summary: ScanSummary,
+        key: str = "",
     ) -> None:
         self.root, self.files, self.input_size, self.top_k = root, tuple(files), input_size, top_k
+        self.key = key  # names the scan's tables (folder, model, top_k): measurements keep it
         self._layers, self.summary = layers, summary
         self._photo_hf: dict[tuple[int, int], float | None] = {}
 

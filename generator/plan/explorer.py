@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
+from generator.figures.channels import explorer_by_layer, single_channel
 from generator.jobs import VisJob
 from generator.models import LoadedModel
 from generator.optvis import objectives as obj
@@ -38,6 +39,36 @@ def explorer_jobs(
         wanted = channels if preset.explorer_channels is None else preset.explorer_channels
         jobs[layer] = [channel_job(layer, c) for c in range(min(wanted, channels))]
     return jobs
+
+
+def explorer_inventory(
+    model: LoadedModel,
+    explorer: dict[str, list[VisJob]],
+    plan_jobs: Sequence[VisJob],
+    channel_job: Callable[[str, int], VisJob],
+    cached: Callable[[VisJob], bool],
+) -> dict[str, list[VisJob]]:
+    """Per explorer layer (model order), in channel order: the explorer's channels, every standard
+    channel visualization the plan needs of it, and every other one already in the cache (the
+    surveys figures chose their channels from): every computed channel has its place. A layer
+    outside `explorer_layers` has no page, so none of its channels is listed."""
+    wanted = [j for js in explorer.values() for j in js] + [
+        job
+        for job in plan_jobs
+        if (unit := single_channel(job)) and job.key == channel_job(*unit).key
+    ]
+    by_layer = explorer_by_layer(wanted)
+    out: dict[str, list[VisJob]] = {}
+    for info in model.layers:
+        if info.name not in explorer:
+            continue
+        seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
+        for channel in range(info.channels):
+            job = channel_job(info.name, channel)
+            if channel not in seen and cached(job):
+                seen[channel] = job
+        out[info.name] = [seen[c] for c in sorted(seen)]
+    return out
 
 
 DIVERSITY_IMAGES = 4  # the diversity set on a channel page (full preset)
@@ -84,6 +115,6 @@ def explorer_page_jobs(
 
 
 def _channel_of(job: VisJob) -> int:
-    term = job.objectives[0].terms[0][1]
-    assert term.channel is not None
-    return int(term.channel)
+    unit = single_channel(job)
+    assert unit is not None, "explorer jobs are one-channel visualizations"
+    return unit[1]

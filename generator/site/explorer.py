@@ -13,7 +13,7 @@ import torch
 from generator.atlas.search import model_entries, search_index_js
 from generator.core.images import filter_image
 from generator.core.urls import EXPLORER_INDEX, SEARCH_INDEX, layer_file, layer_url, model_url
-from generator.figures.channels import explorer_by_layer, single_channel
+from generator.figures.channels import single_channel
 from generator.figures.checks import (
     LOW_AGREEMENT,
     class_reading,
@@ -22,7 +22,7 @@ from generator.figures.checks import (
 )
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
-from generator.measure.filters import linear_filters
+from generator.models.base import LayerInfo
 from generator.site.channels import ChannelPagesPart
 
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
@@ -51,31 +51,9 @@ def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 class ExplorerPart(ChannelPagesPart):
     """Chooses the explorer's channels and writes its pages."""
 
-    def _explorer_layers(
-        self, explorer: dict[str, list[VisJob]], plan_jobs: Sequence[VisJob]
-    ) -> dict[str, list[VisJob]]:
-        """Per layer, in channel order: the explorer's channels, every standard channel
-        visualization the plan needs, and every other one already in the cache (the surveys
-        figures chose their channels from): every computed channel has its place."""
-        wanted = [j for js in explorer.values() for j in js] + [
-            job
-            for job in plan_jobs
-            if (unit := single_channel(job)) and job.key == self.ctx.channel_job(*unit).key
-        ]
-        by_layer = explorer_by_layer(wanted)
-        out: dict[str, list[VisJob]] = {}
-        for info in self.model.layers:
-            seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
-            for channel in range(info.channels):
-                job = self.ctx.channel_job(info.name, channel)
-                if channel not in seen and self._cached(job):
-                    seen[channel] = job
-            out[info.name] = [seen[c] for c in sorted(seen)]
-        return out
-
-    def _cached(self, job: VisJob) -> bool:
-        store = self.ctx.store
-        return bool(store is not None and store.path(job.key).is_dir() and self.ctx.artifact(job))
+    def explorer_infos(self) -> list[LayerInfo]:
+        """The layers with an explorer page (`explorer_layers`), in the model's order."""
+        return [info for info in self.model.layers if info.name in self.layers]
 
     def _strips(
         self, summaries: dict[str, dict[str, Any] | None] | None = None
@@ -83,7 +61,7 @@ class ExplorerPart(ChannelPagesPart):
         """One row per layer: its numbers and a strip of thumbnails (the model page, the index),
         with the summary of its checks against the photos where `summaries` has one."""
         rows = []
-        for info in self.model.layers:
+        for info in self.explorer_infos():
             jobs = self.layers.get(info.name, [])
             thumbs = [self.ctx.view(job, label=f"{single_channel(job)[1]}") for job in jobs[:STRIP]]  # type: ignore[index]
             rows.append(
@@ -101,8 +79,9 @@ class ExplorerPart(ChannelPagesPart):
     def _write_explorer(self) -> None:
         self._write_models()
         self.ctx.prefix = "../../"
-        names = [info.name for info in self.model.layers]
-        filters = {name: linear_filters(self.model, name) for name in names}
+        infos = self.explorer_infos()
+        names = [info.name for info in infos]
+        filters = {name: self.measures.filters.get(name) for name in names}
         pages = {
             name: [self._channel(job, filters[name]) for job in self.layers.get(name, [])]
             for name in names
@@ -114,9 +93,9 @@ class ExplorerPart(ChannelPagesPart):
             has_summaries=any(summaries.values()),
         )
         self.writer.text(model_url(self.model.id), text, f"explorer model {self.model.id}")
-        for i, info in enumerate(self.model.layers):
-            prev_layer = self.model.layer(names[i - 1]) if i > 0 else None
-            next_layer = self.model.layer(names[i + 1]) if i + 1 < len(names) else None
+        for i, info in enumerate(infos):
+            prev_layer = infos[i - 1] if i > 0 else None
+            next_layer = infos[i + 1] if i + 1 < len(infos) else None
             channels, layer_filters = pages[info.name], filters[info.name]
             text = self.env.get_template("explorer_layer.html").render(
                 **self._common("../../"),

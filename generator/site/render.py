@@ -31,6 +31,7 @@ from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements
 from generator.models.base import LoadedModel
 from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
@@ -60,7 +61,8 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         *,
         articles: Sequence[Article],
         explorer: dict[str, list[VisJob]],
-        plan_jobs: Sequence[VisJob] = (),
+        inventory: dict[str, list[VisJob]],
+        measures: Measurements,
         dataset: Any = None,
         circuits: Mapping[tuple[str, str], LayerCircuit] | None = None,
         labels: Labels | None = None,
@@ -81,8 +83,10 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             env=self.env,
             image_url=self._image_url,
             place_photo=self._photo,
+            measures=measures,
         )
-        self.layers = self._explorer_layers(explorer, plan_jobs)
+        self.measures = measures
+        self.layers = inventory
         self.ctx.explorer_channels = {
             layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
             for layer, jobs in self.layers.items()

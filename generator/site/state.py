@@ -18,6 +18,7 @@ from generator.core.urls import SEARCH_INDEX, model_url
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements
 from generator.models.base import LoadedModel
 from generator.pages.content import Page
 from generator.site.writer import ImagePlacer, SiteWriter
@@ -66,6 +67,7 @@ class RenderState:
     env: Any
     ctx: FigureContext
     layers: dict[str, list[VisJob]]
+    measures: Measurements
     used: dict[str, dict[str, Any]]
     page_url: str
 
