@@ -16,21 +16,25 @@ import functools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.atlas.labels import LABELS_FILE, Labels, read_labels
+from generator.atlas.site import Circuits, site_circuits
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.publish import OUTPUT_MARKER, publish, staging
+from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements, Unit, measure_site
 from generator.models.site import load_spec
-from generator.plan.explorer import explorer_jobs
+from generator.plan.explorer import explorer_inventory, explorer_jobs
 from generator.plan.rounds import compute_site, site_dataset
 from generator.plan.site import SitePlan, plan_site
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
@@ -90,6 +94,7 @@ class _Inputs:
     articles: list[Article]
     dataset: Any
     explorer: dict[str, list[VisJob]]
+    labels: Labels = field(default_factory=dict)
 
 
 def _read(
@@ -108,10 +113,13 @@ def _read(
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
     model = load_spec(config, config.model_specs[0], device)
     bind_articles(articles, model)
+    labels = read_labels(
+        config.root / LABELS_FILE, {info.name: info.channels for info in model.layers}
+    )
     dataset = site_dataset(config, model, quiet=quiet, articles=articles)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-    return _Inputs(model, preset, store, articles, dataset, explorer)
+    return _Inputs(model, preset, store, articles, dataset, explorer, labels)
 
 
 def _settle(
@@ -136,12 +144,33 @@ def _settle(
     return plan, computed
 
 
-def _render(config: SiteConfig, inputs: _Inputs, plan: SitePlan, out: Path) -> SiteResult:
-    """Draw the whole site into `out`; a missing visualization is listed on stderr."""
+def _measure(
+    config: SiteConfig, inputs: _Inputs, plan: SitePlan
+) -> tuple[dict[str, list[VisJob]], Measurements]:
+    """The explorer's inventory, then every measurement the site shows (checks against the
+    photos, class readings, first-layer filters), from the cache or measured now, batched."""
+    store = inputs.store
+    ctx = FigureContext(config=config, model=inputs.model, preset=inputs.preset, store=store)
+    inventory = explorer_inventory(
+        inputs.model, inputs.explorer, plan.jobs, ctx.channel_job,
+        lambda job: store.path(job.key).is_dir() and store.get(job) is not None,
+    )
+    jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
+    units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
+    return inventory, measure_site(inputs.model, store, inputs.dataset, units, list(inventory))
+
+
+def _render(
+    config: SiteConfig, inputs: _Inputs, measured: tuple[dict[str, list[VisJob]], Measurements],
+    out: Path, circuits: Circuits,
+) -> SiteResult:
+    """Draw the whole site into `out` from data only; a missing visualization is listed."""
+    inventory, measures = measured
     try:
         return SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
-            explorer=inputs.explorer, plan_jobs=plan.jobs, dataset=inputs.dataset,
+            explorer=inputs.explorer, inventory=inventory, measures=measures,
+            dataset=inputs.dataset, circuits=circuits, labels=inputs.labels,
         ).draw()
     except MissingVisualizations as exc:
         for line in exc.report():
@@ -164,8 +193,12 @@ def build_site(
     _check_output_dir(config)
     inputs = _read(config, preset, quiet, say)
     plan, computed = _settle(config, inputs, compute=compute, force=force, quiet=quiet, say=say)
+    measured = _measure(config, inputs, plan)
+    circuits = site_circuits(
+        config, inputs.model, inputs.store, inputs.explorer, inputs.dataset, say=say
+    )
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, plan, tmp)
+        result = _render(config, inputs, measured, tmp, circuits)
         problems = check_site(tmp)
         if problems:
             report(problems)

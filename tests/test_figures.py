@@ -209,6 +209,7 @@ def test_class_reading_names_picture_and_top_photo(tmp_path: Path, lite0) -> Non
     from generator.dataset.folder import load_view
     from generator.dataset.scan import load_or_scan
     from generator.figures.checks import class_reading
+    from generator.measure.stage import Unit, measure_site
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -226,6 +227,11 @@ def test_class_reading_names_picture_and_top_photo(tmp_path: Path, lite0) -> Non
     same, other = ctx.channel_job("blocks.5.3", 5), ctx.channel_job("blocks.5.3", 6)
     put(ctx.store, same, 1.0, photo)  # a "visualization" that is the top photo itself
     put(ctx.store, other, 1.0, torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(0)))
+    edge = ctx.channel_job("blocks.1.1", 0)
+    put(ctx.store, edge, 1.0, photo)
+    units = [Unit(same, "blocks.5.3", 5), Unit(other, "blocks.5.3", 6), Unit(edge, "blocks.1.1", 0),
+             Unit(ctx.channel_job("conv_head", 0), "conv_head", 0)]
+    ctx.measures = measure_site(lite0, ctx.store, index, units, [])  # the stage before drawing
     reading = class_reading(ctx, same, "blocks.5.3", 5)
     assert reading is not None and reading.photo_file == top.path.name
     assert reading.meets and reading.picture[0][0] == reading.photo[0], "the same image reads the same"
@@ -237,6 +243,5 @@ def test_class_reading_names_picture_and_top_photo(tmp_path: Path, lite0) -> Non
     photo6 = lite0.class_names[lite0.read(load_view(index.examples("blocks.5.3", 6)[0].path, 224).float()[None] / 255, 1)[0][0][0]]
     assert noise.photo[0] == photo6 and noise.meets == (photo6 in [n for n, _ in noise.picture])
     # An edge-band channel's picture is not read; nor is any without a scan of its layer.
-    put(ctx.store, ctx.channel_job("blocks.1.1", 0), 1.0, photo)
-    assert class_reading(ctx, ctx.channel_job("blocks.1.1", 0), "blocks.1.1", 0) is None
+    assert class_reading(ctx, edge, "blocks.1.1", 0) is None
     assert class_reading(ctx, ctx.channel_job("conv_head", 0), "conv_head", 0) is None

@@ -42,10 +42,11 @@ CACHE_FORMAT = 1
 FORMAT_FILE = "featvis-cache.json"
 TMP_DIR = ".tmp"
 DATASET_DIR = "dataset"  # generator.dataset keeps its scans here
+MEASURES_DIR = "measures"  # generator.measure keeps what it measured of the network here
 
 
 # What a run may leave in the root before the format file exists (killed between the two).
-OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR})
+OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR, MEASURES_DIR})
 META_FILE = "meta.json"
 
 

@@ -11,6 +11,7 @@ from generator.core.errors import FeatvisError
 from generator.dataset.folder import list_images
 from generator.dataset.scan import load_or_scan
 from generator.models.site import load_spec
+from generator.plan.explorer import explorer_layers
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         )
     list_images(Path(config.dataset))  # bad folders fail before the model loads
     model = load_spec(config, config.model_specs[0], config.device)
-    layers = args.only or config.explorer_layers or model.layer_names
+    layers = args.only or explorer_layers(config, model)
     index = load_or_scan(
         config, model, layers, top_k=config.dataset_top_k, progress=not args.quiet,
         force=args.force, batch_size=args.batch_size,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from generator.dataset.folder import load_view
 from generator.dataset.index import DatasetIndex
 from generator.metrics import cosine_similarity, rank_correlation
 from generator.models.base import LoadedModel
@@ -75,3 +77,60 @@ def check_patterns(
             )
         )
     return checks
+
+
+READING_TOP = 5  # the picture's classes that count as meeting the photo's class
+# Bands whose channels the model's class names can speak for; an edge detector's picture read as
+# "plastic bag 3%" says nothing.
+READING_BANDS = ("parts", "objects")
+
+
+@dataclass(frozen=True)
+class ClassReading:
+    """What the model names: the optimized picture's most likely classes and the channel's top
+    photo's most likely class. `meets`: the photo's class is among the picture's top 5."""
+
+    picture: tuple[tuple[str, float], ...]
+    photo: tuple[str, float]
+    photo_file: str
+    meets: bool
+
+
+def readable(model: LoadedModel, index: DatasetIndex, layer: str, channel: int) -> bool:
+    """Whether a class reading means something here: a scanned layer of the parts or objects
+    bands, a model that names classes, and a top photo to compare with."""
+    return (
+        bool(model.class_names)
+        and layer in index.layer_names
+        and model.layer(layer).band in READING_BANDS
+        and bool(index.examples(layer, channel))
+    )
+
+
+def read_classes(
+    model: LoadedModel, index: DatasetIndex, items: Sequence[tuple[str, int, torch.Tensor]]
+) -> list[ClassReading | None]:
+    """For each (layer, channel, visualization), the model's reading of the picture beside its
+    reading of the channel's top photo, in two batched forward passes (None where a reading says
+    nothing: see `readable`, or a head that is not one logit per named class)."""
+    wanted = [i for i, (layer, ch, _) in enumerate(items) if readable(model, index, layer, ch)]
+    out: list[ClassReading | None] = [None] * len(items)
+    if not wanted:
+        return out
+    pictures = model.read(torch.stack([items[i][2] for i in wanted]), READING_TOP)
+    paths = [str(index.examples(items[i][0], items[i][1])[0].path) for i in wanted]
+    unique = list(dict.fromkeys(paths))
+    views = torch.stack([load_view(Path(p), model.input_size).float() / 255 for p in unique])
+    photos = dict(zip(unique, (r[0] if r else None for r in model.read(views, 1)), strict=True))
+    names = model.class_names
+    for i, picture, path in zip(wanted, pictures, paths, strict=True):
+        photo = photos[path]
+        if not picture or photo is None:
+            continue  # its output is not one logit per named class
+        out[i] = ClassReading(
+            picture=tuple((names[k], p) for k, p in picture),
+            photo=(names[photo[0]], photo[1]),
+            photo_file=Path(path).name,
+            meets=photo[0] in {k for k, _ in picture},
+        )
+    return out

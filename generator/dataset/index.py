@@ -61,8 +61,10 @@ class DatasetIndex:
         top_k: int,
         layers: dict[str, dict[str, Any]],
         summary: ScanSummary,
+        key: str = "",
     ) -> None:
         self.root, self.files, self.input_size, self.top_k = root, tuple(files), input_size, top_k
+        self.key = key  # names the scan's tables (folder, model, top_k): measurements keep it
         self._layers, self.summary = layers, summary
         self._photo_hf: dict[tuple[int, int], float | None] = {}
 
@@ -112,6 +114,11 @@ class DatasetIndex:
             Example(self.root / self.files[int(ids[i])], float(values[i]), 0, 0, whole=True)
             for i in order[picks].tolist()
         ]
+
+    def sample_means(self, layer: str, channel: int) -> torch.Tensor:
+        """The channel's spatial-mean activation on each photo of the scan's sample (the
+        distribution a channel page draws)."""
+        return self._layer(layer, channel)["sample_means"][:, channel].float().clone()
 
     def photo_high_freq(self, size: int, n: int = 64) -> float | None:
         """Mean high-frequency share (`metrics.high_freq_share`) of `n` photos spread evenly over

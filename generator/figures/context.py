@@ -19,12 +19,13 @@ from generator.core.images import load_tensor
 from generator.core.urls import layer_url
 from generator.figures.channels import _image_vector, pick_distinct, single_channel
 from generator.jobs import VisJob
+from generator.measure.stage import top_class
+from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 
 SURVEY_MIN = 8  # channels surveyed per layer to choose from, at the least
-_TOP_CLASS: dict[tuple[str, str], int] = {}  # (weights digest, artifact key) -> class
 
 
 class MissingArtifact(Exception):
@@ -69,13 +70,9 @@ class FigureContext:
     place_photo: Callable[[str, Image.Image], str] | None = None
     prefix: str = ""
     explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
+    measures: Any = None  # generator.measure.stage.Measurements: what the drawing shows of them
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
-    # the model's top class for each top photo it has read: path -> (class, probability)
-    photo_readings: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
-    # pattern checks and class readings by (kind, job key, layer, channel): the explorer, the
-    # figures and the manifest ask for the same ones
-    checks: dict[tuple[str, str, str, int], Any] = field(default_factory=dict, repr=False)
 
     # Jobs ----------------------------------------------------------------------------------
     def job(self, objectives: Sequence[Objective], **changes: Any) -> VisJob:
@@ -171,17 +168,7 @@ class FigureContext:
         art = self.artifact(job)
         if art is None:
             return None
-        memo = (self.model.weights_digest, art.key)
-        if memo not in _TOP_CLASS:  # a pure function of the two: computed once per process
-            image = load_tensor(art.images[0]).to(self.model.device)
-            size = self.model.input_size
-            x = torch.nn.functional.interpolate(
-                image[None], size=(size, size), mode="bilinear", align_corners=False
-            )
-            with torch.no_grad():
-                logits = self.model.net(self.model.preprocess(x))
-            _TOP_CLASS[memo] = int(logits[0].argmax())
-        return _TOP_CLASS[memo]
+        return top_class(self.model, art, MeasureStore(self.store.root))
 
     # Drawing -------------------------------------------------------------------------------
     def view(
@@ -214,7 +201,10 @@ class FigureContext:
     def url(self, path: str) -> str:
         return self.prefix + path
 
-    def layer_link(self, layer: str, channel: int | None = None) -> str:
-        """The explorer page of `layer`, at the channel's anchor when the page shows it."""
-        shown = self.explorer_channels.get(layer, set())
+    def layer_link(self, layer: str, channel: int | None = None) -> str | None:
+        """The explorer page of `layer`, at the channel's anchor when the page shows it; None
+        when the layer has no page (it is not among `explorer_layers`)."""
+        if layer not in self.explorer_channels:
+            return None
+        shown = self.explorer_channels[layer]
         return self.prefix + layer_url(self.model.id, layer, channel if channel in shown else None)

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from generator.config.site import Preset, SiteConfig, where_key
 from generator.core.errors import FeatvisError
+from generator.figures.channels import explorer_by_layer, single_channel
 from generator.jobs import VisJob
 from generator.models import LoadedModel, resolve_layer_ref
+from generator.optvis import objectives as obj
+from generator.optvis.objectives import Objective
 
 
 def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
@@ -40,3 +43,82 @@ def explorer_jobs(
         wanted = channels if preset.explorer_channels is None else preset.explorer_channels
         jobs[layer] = [channel_job(layer, c) for c in range(min(wanted, channels))]
     return jobs
+
+
+def explorer_inventory(
+    model: LoadedModel,
+    explorer: dict[str, list[VisJob]],
+    plan_jobs: Sequence[VisJob],
+    channel_job: Callable[[str, int], VisJob],
+    cached: Callable[[VisJob], bool],
+) -> dict[str, list[VisJob]]:
+    """Per explorer layer (model order), in channel order: the explorer's channels, every standard
+    channel visualization the plan needs of it, and every other one already in the cache (the
+    surveys figures chose their channels from): every computed channel has its place. A layer
+    outside `explorer_layers` has no page, so none of its channels is listed."""
+    wanted = [j for js in explorer.values() for j in js] + [
+        job
+        for job in plan_jobs
+        if (unit := single_channel(job)) and job.key == channel_job(*unit).key
+    ]
+    by_layer = explorer_by_layer(wanted)
+    out: dict[str, list[VisJob]] = {}
+    for info in model.layers:
+        if info.name not in explorer:
+            continue
+        seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
+        for channel in range(info.channels):
+            job = channel_job(info.name, channel)
+            if channel not in seen and cached(job):
+                seen[channel] = job
+        out[info.name] = [seen[c] for c in sorted(seen)]
+    return out
+
+
+DIVERSITY_IMAGES = 4  # the diversity set on a channel page (full preset)
+DIVERSITY_WEIGHT = 5.0  # the diversity figure's default weight
+
+
+def negative_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
+    """A channel page's negative: the channel minimized."""
+    return make([-obj.channel(layer, channel)])
+
+
+def diversity_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
+    """A channel page's diversity set: `DIVERSITY_IMAGES` images pushed apart in the layer."""
+    o = obj.channel(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)
+    return make([o] * DIVERSITY_IMAGES)
+
+
+def channel_page_jobs(
+    preset: Preset,
+    make: Callable[[list[Objective]], VisJob],
+    layer: str,
+    channel: int,
+) -> dict[str, VisJob]:
+    """What a channel page shows beside its visualization: the negative always, the diversity
+    set only with a preset that computes every channel (`full`)."""
+    jobs = {"negative": negative_job(make, layer, channel)}
+    if preset.explorer_channels is None:
+        jobs["diversity"] = diversity_job(make, layer, channel)
+    return jobs
+
+
+def explorer_page_jobs(
+    preset: Preset,
+    make: Callable[[list[Objective]], VisJob],
+    explorer: dict[str, list[VisJob]],
+) -> list[VisJob]:
+    """`channel_page_jobs` for every channel of the explorer's inventory."""
+    return [
+        job
+        for layer, jobs in explorer.items()
+        for channel in range(len(jobs))
+        for job in channel_page_jobs(preset, make, layer, _channel_of(jobs[channel])).values()
+    ]
+
+
+def _channel_of(job: VisJob) -> int:
+    unit = single_channel(job)
+    assert unit is not None, "explorer jobs are one-channel visualizations"
+    return unit[1]

@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 
+from generator.atlas.search import model_entries, search_index_js
 from generator.core.images import filter_image
-from generator.core.urls import EXPLORER_INDEX, layer_file, layer_url, model_url
-from generator.figures.channels import explorer_by_layer, single_channel
+from generator.core.urls import EXPLORER_INDEX, SEARCH_INDEX, layer_file, layer_url, model_url
+from generator.figures.channels import single_channel
 from generator.figures.checks import (
     LOW_AGREEMENT,
     class_reading,
@@ -21,8 +22,8 @@ from generator.figures.checks import (
 )
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
-from generator.measure.filters import linear_filters
-from generator.site.state import RenderState
+from generator.models.base import LayerInfo
+from generator.site.channels import ChannelPagesPart
 
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
 STRIP = 8  # thumbnails per layer on the model page
@@ -47,34 +48,12 @@ def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-class ExplorerPart(RenderState):
+class ExplorerPart(ChannelPagesPart):
     """Chooses the explorer's channels and writes its pages."""
 
-    def _explorer_layers(
-        self, explorer: dict[str, list[VisJob]], plan_jobs: Sequence[VisJob]
-    ) -> dict[str, list[VisJob]]:
-        """Per layer, in channel order: the explorer's channels, every standard channel
-        visualization the plan needs, and every other one already in the cache (the surveys
-        figures chose their channels from): every computed channel has its place."""
-        wanted = [j for js in explorer.values() for j in js] + [
-            job
-            for job in plan_jobs
-            if (unit := single_channel(job)) and job.key == self.ctx.channel_job(*unit).key
-        ]
-        by_layer = explorer_by_layer(wanted)
-        out: dict[str, list[VisJob]] = {}
-        for info in self.model.layers:
-            seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
-            for channel in range(info.channels):
-                job = self.ctx.channel_job(info.name, channel)
-                if channel not in seen and self._cached(job):
-                    seen[channel] = job
-            out[info.name] = [seen[c] for c in sorted(seen)]
-        return out
-
-    def _cached(self, job: VisJob) -> bool:
-        store = self.ctx.store
-        return bool(store is not None and store.path(job.key).is_dir() and self.ctx.artifact(job))
+    def explorer_infos(self) -> list[LayerInfo]:
+        """The layers with an explorer page (`explorer_layers`), in the model's order."""
+        return [info for info in self.model.layers if info.name in self.layers]
 
     def _strips(
         self, summaries: dict[str, dict[str, Any] | None] | None = None
@@ -82,7 +61,7 @@ class ExplorerPart(RenderState):
         """One row per layer: its numbers and a strip of thumbnails (the model page, the index),
         with the summary of its checks against the photos where `summaries` has one."""
         rows = []
-        for info in self.model.layers:
+        for info in self.explorer_infos():
             jobs = self.layers.get(info.name, [])
             thumbs = [self.ctx.view(job, label=f"{single_channel(job)[1]}") for job in jobs[:STRIP]]  # type: ignore[index]
             rows.append(
@@ -100,8 +79,9 @@ class ExplorerPart(RenderState):
     def _write_explorer(self) -> None:
         self._write_models()
         self.ctx.prefix = "../../"
-        names = [info.name for info in self.model.layers]
-        filters = {name: linear_filters(self.model, name) for name in names}
+        infos = self.explorer_infos()
+        names = [info.name for info in infos]
+        filters = {name: self.measures.filters.get(name) for name in names}
         pages = {
             name: [self._channel(job, filters[name]) for job in self.layers.get(name, [])]
             for name in names
@@ -113,9 +93,9 @@ class ExplorerPart(RenderState):
             has_summaries=any(summaries.values()),
         )
         self.writer.text(model_url(self.model.id), text, f"explorer model {self.model.id}")
-        for i, info in enumerate(self.model.layers):
-            prev_layer = self.model.layer(names[i - 1]) if i > 0 else None
-            next_layer = self.model.layer(names[i + 1]) if i + 1 < len(names) else None
+        for i, info in enumerate(infos):
+            prev_layer = infos[i - 1] if i > 0 else None
+            next_layer = infos[i + 1] if i + 1 < len(infos) else None
             channels, layer_filters = pages[info.name], filters[info.name]
             text = self.env.get_template("explorer_layer.html").render(
                 **self._common("../../"),
@@ -131,7 +111,21 @@ class ExplorerPart(RenderState):
             self.writer.text(
                 layer_url(self.model.id, info.name), text, f"explorer layer {info.name}"
             )
+        self._write_channel_pages(pages)
+        self._write_search()
         self.ctx.prefix = ""
+
+    def _write_search(self) -> None:
+        """The search index: every channel with a page, and every labelled one."""
+        info = self.channel_info
+        entries = model_entries(
+            self.model.id,
+            self.model.layers,
+            {key: (v["thumbnail"], v["page"]) for key, v in info.items()},
+            classes={key: v["classes"] for key, v in info.items()},
+            labels=self.labels,
+        )
+        self.writer.text(SEARCH_INDEX, search_index_js(entries), "search index")
 
     def _write_models(self) -> None:
         """`explorer/index.html`: the models of the site, each with its layers and a strip."""
@@ -157,6 +151,9 @@ class ExplorerPart(RenderState):
         k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
         return {
             "channel": channel,
+            "job": job,
+            "label": self.labels.get((layer, channel)),
+            "page": f"{layer_file(layer)[:-5]}/{channel}.html",
             "image": image,
             "top": dataset_examples(self.ctx, layer, channel, "top", k),
             "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),

@@ -16,19 +16,22 @@ lays it out (`explorer/index.html`, then per model `explorer/<model>/index.html`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from generator.atlas.circuits import LayerCircuit
+from generator.atlas.labels import Labels
 from generator.config.site import Preset, SiteConfig
 from generator.core.urls import layer_url
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements
 from generator.models.base import LoadedModel
 from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
@@ -58,8 +61,11 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         *,
         articles: Sequence[Article],
         explorer: dict[str, list[VisJob]],
-        plan_jobs: Sequence[VisJob] = (),
+        inventory: dict[str, list[VisJob]],
+        measures: Measurements,
         dataset: Any = None,
+        circuits: Mapping[tuple[str, str], LayerCircuit] | None = None,
+        labels: Labels | None = None,
     ) -> None:
         self.config, self.model, self.preset = config, model, preset
         self.articles = list(articles)
@@ -77,13 +83,18 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             env=self.env,
             image_url=self._image_url,
             place_photo=self._photo,
+            measures=measures,
         )
-        self.layers = self._explorer_layers(explorer, plan_jobs)
+        self.measures = measures
+        self.layers = inventory
         self.ctx.explorer_channels = {
             layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
             for layer, jobs in self.layers.items()
         }
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
+        self.circuits = dict(circuits or {})
+        self.labels = dict(labels or {})
+        self.channel_info: dict[tuple[str, int], dict[str, Any]] = {}
         self.page_url = ""
 
     def _image_url(self, path: Path) -> str:

@@ -14,10 +14,11 @@ from PIL import Image
 from generator import __version__
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
-from generator.core.urls import model_url
+from generator.core.urls import SEARCH_INDEX, model_url
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
+from generator.measure.stage import Measurements
 from generator.models.base import LoadedModel
 from generator.pages.content import Page
 from generator.site.writer import ImagePlacer, SiteWriter
@@ -66,6 +67,7 @@ class RenderState:
     env: Any
     ctx: FigureContext
     layers: dict[str, list[VisJob]]
+    measures: Measurements
     used: dict[str, dict[str, Any]]
     page_url: str
 
@@ -82,6 +84,7 @@ class RenderState:
             "articles": [p for p in self.pages if not p.is_home],
             "has_dataset": self.ctx.dataset is not None,
             "model_href": model_url(self.model.id),
+            "search_index": SEARCH_INDEX,
             **extra,
         }
 

@@ -1,0 +1,184 @@
+"""The measure stage: every use of the network the site shows, other than the optimizer itself,
+done once, batched and cached before anything is rendered.
+
+- the pattern check of each one-channel visualization against its channel's top photos,
+- the model's class reading of the visualization beside its reading of the top photo,
+- the filters of the explorer's layers that are affine in the pixels,
+- the class a channel's visualization drives hardest (figures that pick a class from it).
+
+`measure_site` looks each one up in the `MeasureStore` and computes only what is missing, in
+batches; under torchrun each process measures every size-th missing item and all then read the
+store. The result, `Measurements`, is data only: the site renders from it and runs no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from generator.cache.sidecar import Artifact
+from generator.cache.store import ArtifactStore
+from generator.compute import World
+from generator.core.images import load_tensor
+from generator.dataset.checks import ClassReading, PatternCheck, check_patterns, read_classes
+from generator.dataset.index import DatasetIndex
+from generator.jobs import VisJob
+from generator.measure.filters import MAX_DEPTH, linear_filters
+from generator.measure.store import MeasureStore, measure_key
+from generator.models.base import LoadedModel
+
+BATCH = 32  # visualizations per forward pass of the checks
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One one-channel visualization to check: its job, layer and channel."""
+
+    job: VisJob
+    layer: str
+    channel: int
+
+
+@dataclass
+class Measurements:
+    """What the measure stage found, by artifact key and by layer; the site reads only this."""
+
+    patterns: dict[str, PatternCheck | None] = field(default_factory=dict)
+    readings: dict[str, ClassReading | None] = field(default_factory=dict)
+    filters: dict[str, torch.Tensor | None] = field(default_factory=dict)
+
+    def pattern(self, key: str) -> PatternCheck | None:
+        return self.patterns.get(key)
+
+    def reading(self, key: str) -> ClassReading | None:
+        return self.readings.get(key)
+
+
+def _check_key(model: LoadedModel, index: DatasetIndex, unit: Unit) -> str:
+    return measure_key("checks", unit.job.key, index.key, model.weights_digest)
+
+
+def _encode(check: PatternCheck | None, reading: ClassReading | None) -> dict[str, Any]:
+    return {
+        "pattern": None if check is None else vars(check),
+        "reading": None
+        if reading is None
+        else {
+            "picture": [list(c) for c in reading.picture],
+            "photo": list(reading.photo),
+            "photo_file": reading.photo_file,
+            "meets": reading.meets,
+        },
+    }
+
+
+def _decode(data: dict[str, Any]) -> tuple[PatternCheck | None, ClassReading | None]:
+    check = None if data["pattern"] is None else PatternCheck(**data["pattern"])
+    r = data["reading"]
+    reading = None
+    if r is not None:
+        reading = ClassReading(
+            picture=tuple((str(n), float(p)) for n, p in r["picture"]),
+            photo=(str(r["photo"][0]), float(r["photo"][1])),
+            photo_file=str(r["photo_file"]),
+            meets=bool(r["meets"]),
+        )
+    return check, reading
+
+
+def _measure_checks(
+    model: LoadedModel, index: DatasetIndex, artifacts: ArtifactStore, units: Sequence[Unit],
+    store: MeasureStore,
+) -> None:
+    """Pattern checks and class readings of `units`, in batches of one image size, stored."""
+    by_size: dict[tuple[int, ...], list[tuple[Unit, torch.Tensor]]] = {}
+    for unit in units:
+        art = artifacts.get(unit.job)
+        if art is None:
+            continue
+        image = load_tensor(art.images[0])
+        by_size.setdefault(tuple(image.shape), []).append((unit, image))
+    for group in by_size.values():
+        for start in range(0, len(group), BATCH):
+            chunk = group[start : start + BATCH]
+            items = [(u.layer, u.channel, image) for u, image in chunk]
+            checks = check_patterns(model, index, items)
+            readings = read_classes(model, index, items)
+            for (unit, _), check, reading in zip(chunk, checks, readings, strict=True):
+                store.put(_check_key(model, index, unit), _encode(check, reading))
+
+
+def _checks(
+    model: LoadedModel, index: DatasetIndex | None, artifacts: ArtifactStore,
+    units: Sequence[Unit], store: MeasureStore, world: World,
+) -> Measurements:
+    found = Measurements()
+    if index is None:
+        return found
+    scanned = [u for u in units if u.layer in index.layer_names]
+    missing = [u for u in scanned if store.get(_check_key(model, index, u)) is None]
+    _measure_checks(model, index, artifacts, missing[world.rank :: world.size], store)
+    world.barrier()
+    for unit in scanned:
+        data = store.get(_check_key(model, index, unit))
+        if data is not None:
+            found.patterns[unit.job.key], found.readings[unit.job.key] = _decode(data)
+    return found
+
+
+def _filters(
+    model: LoadedModel, layers: Sequence[str], store: MeasureStore, world: World
+) -> dict[str, torch.Tensor | None]:
+    """Each layer's filters when it is affine in the pixels (None otherwise), cached."""
+    out: dict[str, torch.Tensor | None] = {}
+    for layer in layers:
+        if model.layer(layer).depth > MAX_DEPTH:
+            out[layer] = None  # past the first nonlinearity: no layer is affine, nothing to run
+            continue
+        key = measure_key("filters", model.id, model.weights_digest, layer, model.input_size)
+        found, tensor = store.get_tensor(key)
+        if not found:
+            if world.rank == 0:
+                tensor = linear_filters(model, layer)
+                store.put_tensor(key, tensor)
+            world.barrier()
+            found, tensor = store.get_tensor(key)
+        out[layer] = tensor
+    return out
+
+
+def measure_site(
+    model: LoadedModel,
+    artifacts: ArtifactStore,
+    dataset: DatasetIndex | None,
+    units: Sequence[Unit],
+    layers: Sequence[str],
+    *,
+    world: World | None = None,
+) -> Measurements:
+    """Everything the site shows that needs the network, from the store or measured now."""
+    world = world or World(rank=0, size=1, device=model.device)
+    store = MeasureStore(artifacts.root)
+    found = _checks(model, dataset, artifacts, list(dict.fromkeys(units)), store, world)
+    found.filters = _filters(model, layers, store, world)
+    return found
+
+
+def top_class(model: LoadedModel, art: Artifact, store: MeasureStore) -> int:
+    """The class an artifact's first image drives hardest, measured once and kept."""
+    key = measure_key("top_class", art.key, model.weights_digest)
+    data = store.get(key)
+    if data is None:
+        image = load_tensor(art.images[0]).to(model.device)
+        size = model.input_size
+        x = torch.nn.functional.interpolate(
+            image[None], size=(size, size), mode="bilinear", align_corners=False
+        )
+        with torch.no_grad():
+            logits = model.net(model.preprocess(x))
+        data = {"class": int(logits[0].argmax())}
+        store.put(key, data)
+    return int(data["class"])

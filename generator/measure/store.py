@@ -1,0 +1,61 @@
+"""Where measurements live: `cache_dir/measures/<key[:2]>/<key>.json` (or `.pt` for tensors),
+written atomically, keyed by a hash of everything the number depends on and `MEASURE_VERSION`.
+
+A measurement is a pure function of its key's parts (an artifact's key, a dataset scan's key, the
+model's weights), so a build that finds one never runs the network for it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generator.cache.store import MEASURES_DIR
+from generator.core.atomic import atomic_write
+
+MEASURE_VERSION = 1  # bump when a measurement's code changes what it gives
+
+
+def measure_key(*parts: Any) -> str:
+    text = json.dumps([MEASURE_VERSION, *parts], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class MeasureStore:
+    """JSON and tensor measurements under `cache_dir/measures/`; unreadable entries are misses."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = Path(cache_dir) / MEASURES_DIR
+
+    def _path(self, key: str, suffix: str) -> Path:
+        return self.root / key[:2] / f"{key}{suffix}"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self._path(key, ".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def put(self, key: str, data: dict[str, Any]) -> None:
+        text = json.dumps(data, allow_nan=False, sort_keys=True) + "\n"
+        atomic_write(self._path(key, ".json"), lambda tmp: Path(tmp).write_text(text, "utf-8"))
+
+    def get_tensor(self, key: str) -> tuple[bool, torch.Tensor | None]:
+        """(found, tensor or None as stored)."""
+        try:
+            data = self._path(key, ".pt").read_bytes()
+            value = torch.load(io.BytesIO(data), weights_only=True)
+        except (OSError, RuntimeError, ValueError):
+            return False, None
+        return True, value.get("tensor") if isinstance(value, dict) else None
+
+    def put_tensor(self, key: str, tensor: torch.Tensor | None) -> None:
+        buffer = io.BytesIO()
+        torch.save({"tensor": tensor}, buffer)
+        atomic_write(self._path(key, ".pt"), lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
