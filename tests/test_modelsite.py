@@ -205,3 +205,34 @@ def test_the_flagship_builds_for_a_second_architecture(tmp_path: Path) -> None:
     assert "EfficientNet" not in text.split("References")[0]
     assert "TinyCNN shrinks its grid from 64 pixels to 8 by 8" in text
     assert "{{" not in text
+
+
+def _flagship_layers(tmp_path: Path, model: str) -> dict[str, object]:
+    """The layers each figure of the shipped flagship article resolves to for `model`."""
+    from generator.models import load_model
+
+    shutil.copytree(REPO / "content", tmp_path / "content")
+    (tmp_path / "site.toml").write_text(f'model = "{model}"\n', encoding="utf-8")
+    articles = read_articles(load_config(tmp_path / "site.toml"))
+    (article,) = [a for a in articles if a.page.slug == "feature-visualization"]
+    bind_articles([article], load_model(model, random_weights=True))
+    return {f.id: f.options.get("layers") or f.options.get("layer") for f in article.figures}
+
+
+def test_the_flagship_shows_lite0_the_layers_it_always_did(tmp_path: Path) -> None:
+    """Band references pick the Lite0 layers the article used to name, so its pictures, cache
+    entries and numbers are unchanged."""
+    layers = _flagship_layers(tmp_path, "efficientnet_lite0")
+    assert layers["progression"] == (
+        "blocks.1.1", "blocks.2.1", "blocks.3.2", "blocks.4.2", "blocks.5.3", "conv_head",
+    )
+    assert layers["objectives"] == "blocks.5.3"
+    assert {layers[k] for k in layers if k not in ("progression", "objectives")} == {"blocks.4.2"}
+
+
+def test_the_flagship_binds_to_resnet50(tmp_path: Path) -> None:
+    layers = _flagship_layers(tmp_path, "torchvision:resnet50")
+    assert layers["progression"] == (
+        "layer1.2", "layer2.1", "layer2.3", "layer3.3", "layer4.0", "layer4.2",
+    )
+    assert layers["progress"] == "layer3.3"
