@@ -60,18 +60,28 @@ def load_spec(
         raise FeatvisError(f"{_where(config, spec, message)}: {message}"[:400]) from None
 
 
-_NAMES = {f"efficientnet_lite{i}": f"EfficientNet-Lite{i}" for i in range(5)}
+_NAMES = {
+    **{f"efficientnet_lite{i}": f"EfficientNet-Lite{i}" for i in range(5)},
+    **{f"resnet{n}": f"ResNet-{n}" for n in (18, 34, 50, 101, 152)},
+    **{f"vgg{n}": f"VGG-{n}" for n in (11, 13, 16, 19)},
+    **{f"efficientnet_b{i}": f"EfficientNet-B{i}" for i in range(8)},
+    "googlenet": "GoogLeNet",
+    "mobilenet_v3_large": "MobileNetV3-Large",
+    "convnext_tiny": "ConvNeXt-T",
+    "vit_b_16": "ViT-B/16",
+}
 
 
 def display_name(model: LoadedModel) -> str:
-    """How an article names a model: `EfficientNet-Lite0`, `resnet50` (from `torchvision:resnet50`),
-    a user's network by its class (`TinyCNN` from `python:tiny_cnn.py:build`)."""
+    """How an article names a model: `EfficientNet-Lite0`, `ResNet-50` (from `torchvision:resnet50`
+    or `timm:resnet50`), a user's network by its class (`TinyCNN` from
+    `python:tiny_cnn.py:build`), else the name after the family."""
     if model.id in _NAMES:
         return _NAMES[model.id]
     family, _, rest = model.id.partition(":")
     if family == "python":
         return type(model.net).__name__
-    return rest or model.id
+    return _NAMES.get(rest, rest or model.id)
 
 
 def load_site_models(config: SiteConfig, device: str | torch.device) -> list[LoadedModel]:
