@@ -97,16 +97,24 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--name", default=None)
+    ap.add_argument("--append", action="store_true", help="add to the rows of the results file")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     batch = args.batch or default_batch_size(device.type)
-    rows = []
+    rows: list[dict] = []
+    if args.append:
+        done = Path("benchmarks/results") / f"{args.name or f'models-{device.type}'}.json"
+        rows = json.loads(done.read_text())["rows"] if done.exists() else []
     for spec in args.models.split(","):
         row = bench_one(spec, args.steps, batch, args.repeats, device)
         rows.append(row)
         print(json.dumps(row), flush=True)
+        write(rows, args, device, batch)  # after every model: a long run leaves what it measured
+
+
+def write(rows: list[dict], args: argparse.Namespace, device: torch.device, batch: int) -> None:
     summary = {
         "device": str(device),
         "machine": platform.processor() or platform.machine(),
@@ -139,8 +147,6 @@ def main() -> None:
             f"| {r['ratio']:.2f}x | <= {target}x {mark} |"
         )
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
 
 if __name__ == "__main__":
     main()

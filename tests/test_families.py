@@ -211,7 +211,7 @@ def _bad(tmp_path: Path, body: str) -> str:
             "net.py:5: build() raised ValueError: no data",
         ),
         ("def build():\n    return 3\n", {}, "build() returned int, not a torch.nn.Module"),
-        ("def make():\n    return nn.Conv2d(3, 4, 3)\n", {}, "net.py: no function 'build' (valid: make)"),
+        ("def make():\n    return nn.Conv2d(3, 4, 3)\n", {}, "no function 'build' (valid: make)"),
         ("def build(:\n", {}, "net.py:4: cannot import (SyntaxError"),
         ("def build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())\n",
          {"layers": ["1", "conv9"]}, "layers entry 'conv9' names no module of its 2"),

@@ -1,8 +1,11 @@
 """What the rest of featvis knows about a network: `LoadedModel` and its layer catalog.
 
 A `LoadedModel` is an eval-mode network with frozen parameters, its input preprocessing (from [0,1]
-RGB to what the network expects), ImageNet class names and a catalog of visualizable layers, each
-with its channel count, spatial size at the model's input size, depth and band.
+RGB to what the network expects, resized first for a network that takes one input size only), its
+class names and a catalog of visualizable layers, each with its channel count, spatial size at the
+model's input size, depth (forward order) and band. `optional_layers` (a transformer's MLP hidden
+units) resolve through `layer()` but are not in `layers`; `description` is a sentence or two on the
+architecture for articles to quote. Catalogs are built in `catalog`, hooks live in `hooks`.
 """
 
 from __future__ import annotations
