@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from generator.errors import FeatvisError
+from generator.core.errors import FeatvisError
 from generator.models import BANDS, LoadedModel, capture, load_model, resolve_layer_ref
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
