@@ -16,10 +16,12 @@ import functools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.atlas.labels import LABELS_FILE, Labels, read_labels
+from generator.atlas.site import Circuits, site_circuits
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
 from generator.compute import probe_model
@@ -35,7 +37,7 @@ from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
 from generator.measure.stage import Measurements, Unit, measure_site
-from generator.models import load_model
+from generator.models.site import load_spec
 from generator.plan.explorer import explorer_inventory, explorer_jobs
 from generator.plan.rounds import compute_site, site_dataset
 from generator.plan.site import SitePlan, plan_site
@@ -96,6 +98,7 @@ class _Inputs:
     articles: list[Article]
     dataset: Any
     explorer: dict[str, list[VisJob]]
+    labels: Labels = field(default_factory=dict)
 
 
 def _read(
@@ -106,18 +109,27 @@ def _read(
     the dataset and the explorer's jobs: each read or made once."""
     progress.stage("planning", f"reading {config.content_dir} and loading {config.model}")
     articles = read_articles(config)
+    if len(config.model_specs) > 1:
+        raise FeatvisError(
+            f"{config.model_specs[1].where}: several models in one site are not built yet "
+            f"(models: {', '.join(config.model_ids)}); list one"
+        )
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
-    model = load_model(config.model, weights=config.weights, device=device, seed=config.seed)
-    probe_model(model, str(config.weights or ""))
+    spec = config.model_specs[0]
+    model = load_spec(config, spec, device)
+    probe_model(model, str(spec.weights or ""))
     bind_articles(articles, model)
+    labels = read_labels(
+        config.root / LABELS_FILE, {info.name: info.channels for info in model.layers}
+    )
     if config.dataset is not None:
         progress.stage("dataset scan", str(config.dataset))
     dataset = site_dataset(config, model, quiet=quiet, articles=articles)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-    return _Inputs(model, preset, store, articles, dataset, explorer)
+    return _Inputs(model, preset, store, articles, dataset, explorer, labels)
 
 
 def _settle(
@@ -163,7 +175,7 @@ def _measure(
 
 def _render(
     config: SiteConfig, inputs: _Inputs, measured: tuple[dict[str, list[VisJob]], Measurements],
-    out: Path, notices: Notices,
+    out: Path, circuits: Circuits, notices: Notices,
 ) -> SiteResult:
     """Draw the whole site into `out` from data only; a missing visualization is listed."""
     inventory, measures = measured
@@ -171,7 +183,7 @@ def _render(
         return SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
             explorer=inputs.explorer, inventory=inventory, measures=measures,
-            dataset=inputs.dataset, notices=notices,
+            dataset=inputs.dataset, circuits=circuits, labels=inputs.labels, notices=notices,
         ).draw()
     except MissingVisualizations as exc:
         for line in exc.report():
@@ -231,8 +243,11 @@ def _build_locked(
     )
     progress.stage("render", f"{len(inputs.articles)} pages")
     measured = _measure(config, inputs, plan)
+    circuits = site_circuits(
+        config, inputs.model, inputs.store, inputs.explorer, inputs.dataset, say=say
+    )
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, measured, tmp, notices)
+        result = _render(config, inputs, measured, tmp, circuits, notices)
         progress.stage("check", str(config.output_dir))
         sources = {a.page.url: (str(a.page.source), a.page.path) for a in inputs.articles}
         problems = check_site(tmp, sources)

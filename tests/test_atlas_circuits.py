@@ -24,7 +24,8 @@ from generator.atlas.circuits import (
     weights_matrix,
 )
 from generator.core.errors import FeatvisError
-from generator.models.base import LoadedModel, build_catalog, freeze, state_digest
+from generator.models.base import LoadedModel, freeze, state_digest
+from generator.models.catalog import build_catalog
 
 # Second layer: target 0 is driven most by source 0 (+2) and most against by source 2 (-1);
 # target 1 most by source 2 (+1) and most against by source 0 (-3).
@@ -138,3 +139,12 @@ def test_pairs_and_photo_sample(lite0: LoadedModel) -> None:
     assert pick_photos(files, 200, seed=1) == files
     with pytest.raises(FeatvisError, match="unknown circuit method"):
         CircuitJob("m", "d", "a", "b", method="gradient")  # type: ignore[arg-type]
+
+
+def test_rows_for_chosen_targets() -> None:
+    model = toy_model()
+    x = images()
+    full = attribution_matrix(model, "relu1", "relu2", x)
+    assert torch.equal(attribution_matrix(model, "relu1", "relu2", x, targets=[1]), full[1:2])
+    with pytest.raises(FeatvisError, match=r"valid: 0..1"):
+        attribution_matrix(model, "relu1", "relu2", x, targets=[2])

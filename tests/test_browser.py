@@ -105,7 +105,7 @@ def broken_images(page) -> list[str]:  # type: ignore[no-untyped-def]
     return page.evaluate("Array.from(document.images).filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
 
 
-@pytest.mark.parametrize("path", ["index.html", "moving.html", "explorer/index.html", "explorer/blocks.1.0.html"])
+@pytest.mark.parametrize("path", ["index.html", "moving.html", "explorer/index.html", "explorer/efficientnet_lite0/blocks.1.0.html"])
 def test_pages_load_offline(site: Path, browser, path: str) -> None:  # type: ignore[no-untyped-def]
     page, problems = open_page(browser, site / path)
     count = page.evaluate("document.images.length")
@@ -116,14 +116,14 @@ def test_pages_load_offline(site: Path, browser, path: str) -> None:  # type: ig
 
 
 def test_the_stem_page_shows_its_measured_filters(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
-    page, problems = open_page(browser, site / "explorer" / "conv_stem.html")
+    page, problems = open_page(browser, site / "explorer" / "efficientnet_lite0" / "conv_stem.html")
     filters = page.locator(".channel-filter img")
     assert filters.count() == page.locator("section.channel").count() > 0
     assert page.evaluate("document.querySelector('.channel-filter img').naturalWidth") > 0
     assert "affine function of the pixels" in page.locator(".affine-note").inner_text()
     assert problems == []
     page.close()
-    page, _ = open_page(browser, site / "explorer" / "blocks.1.0.html")
+    page, _ = open_page(browser, site / "explorer" / "efficientnet_lite0" / "blocks.1.0.html")
     assert page.locator(".channel-filter").count() == 0 and page.locator(".affine-note").count() == 0
     page.close()
 
@@ -156,7 +156,7 @@ def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: 
 
 def test_phone_width_has_no_horizontal_scroll(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 390, "height": 800})
-    for path in ("moving.html", "explorer/blocks.1.0.html"):
+    for path in ("moving.html", "explorer/efficientnet_lite0/blocks.1.0.html"):
         page.goto((site / path).as_uri())
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390, f"{path} is {wide}px wide on a phone"

@@ -94,7 +94,8 @@ def test_site_layout_and_check(built: Path) -> None:
     out = built / "site_output"
     for page in ("index.html", "small.html", "explorer/index.html", "manifest.json", "static/featvis.css"):
         assert (out / page).is_file(), page
-    layer_pages = sorted(p.name for p in (out / "explorer").glob("*.html") if p.name != "index.html")
+    assert (out / "explorer" / "efficientnet_lite0" / "index.html").is_file(), "the model's page"
+    layer_pages = sorted(p.name for p in (out / "explorer" / "efficientnet_lite0").glob("*.html") if p.name != "index.html")
     assert layer_pages == sorted(f"{name}.html" for name in LAYERS), "a page per explorer layer only"
     assert check_site(out) == []
     assert not list(built.glob(".site_output.*")), "the staging folder is gone"
@@ -139,9 +140,9 @@ def test_text_quotes_measured_numbers(built: Path) -> None:
 
 def test_explorer_pages_link_layers_and_channels(built: Path) -> None:
     out = built / "site_output"
-    first = (out / "explorer" / "conv_stem.html").read_text(encoding="utf-8")
+    first = (out / "explorer" / "efficientnet_lite0" / "conv_stem.html").read_text(encoding="utf-8")
     assert 'id="ch-0"' in first and 'href="blocks.1.0.html" rel="next"' in first and 'rel="prev"' not in first
-    model_page = (out / "explorer" / "index.html").read_text(encoding="utf-8")
+    model_page = (out / "explorer" / "efficientnet_lite0" / "index.html").read_text(encoding="utf-8")
     assert "blocks.1.0.html" in model_page and "blocks.0.0.html" not in model_page, "explorer layers only"
     assert "Pattern vs photos" not in model_page, "no photos: no column for them"
     article = (out / "small.html").read_text(encoding="utf-8")
@@ -187,7 +188,7 @@ def test_render_uses_the_cache_only(built: Path, capsys: pytest.CaptureFixture[s
         build_site(other_seed, compute=False, preset=TINY, quiet=True)
     assert len(info.value.jobs) >= 2 and "not in the cache" in str(info.value)
     listed = capsys.readouterr().err
-    assert "channel conv_stem:0" in listed and "explorer/conv_stem.html" in listed
+    assert "channel conv_stem:0" in listed and "explorer/efficientnet_lite0/conv_stem.html" in listed
     assert snapshot(out) == before
 
 
@@ -254,17 +255,17 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
     article = (out / "small.html").read_text(encoding="utf-8")
     assert "No dataset is configured" not in article and "The scan read 6 photos." in article
     assert re.search(r'<div class="examples top"><img src="images/dataset/[0-9a-f]+\.jpg"', article)
-    layer = (out / "explorer" / "conv_stem.html").read_text(encoding="utf-8")
-    assert layer.count('src="../images/dataset/') >= 2 and "photo" in layer, "top and bottom photos per channel"
+    layer = (out / "explorer" / "efficientnet_lite0" / "conv_stem.html").read_text(encoding="utf-8")
+    assert layer.count('src="../../images/dataset/') >= 2 and "photo" in layer, "top and bottom photos per channel"
     assert re.search(r"Over the \d+ channels checked against the photos, .* median cosine of -?\d\.\d\d", layer, re.S)
-    model_page = (out / "explorer" / "index.html").read_text(encoding="utf-8")
+    model_page = (out / "explorer" / "efficientnet_lite0" / "index.html").read_text(encoding="utf-8")
     assert "Pattern vs photos" in model_page and len(re.findall(r">cos -?\d\.\d\d<", model_page)) == 2, "conv_stem and blocks.1.0"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     relative = [e["numbers"]["relative_to_strongest_photo"] for e in manifest["visualizations"]
-                if any(u.startswith("explorer/conv_stem") for u in e["used_on"])]
+                if any(u.startswith("explorer/efficientnet_lite0/conv_stem") for u in e["used_on"])]
     assert relative and all(r is not None for r in relative), "measured against the photos"
     assert any(r[0] is not None and r[0] > 0 for r in relative)
-    checks = [e["numbers"] for e in manifest["visualizations"] if any(u.startswith("explorer/conv_stem") for u in e["used_on"])]
+    checks = [e["numbers"] for e in manifest["visualizations"] if any(u.startswith("explorer/efficientnet_lite0/conv_stem") for u in e["used_on"])]
     assert all(-1 <= c["pattern_agreement"]["cosine"] <= 1 for c in checks), "the pattern check, per visualization"
     assert all(c["class_reading"] is None for c in checks), "an edge-band picture is not read as a class"
 

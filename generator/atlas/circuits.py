@@ -33,12 +33,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from generator.atlas.files import write_atomic
 from generator.core.errors import FeatvisError
 from generator.jobs import canonical_json
 from generator.models.base import LayerInfo, LoadedModel
@@ -98,14 +97,7 @@ class CircuitJob:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "weights_digest": self.weights_digest,
-            "source": self.source,
-            "target": self.target,
-            "method": self.method,
-            "inputs": self.inputs,
-        }
+        return asdict(self)
 
     @cached_property
     def key(self) -> str:
@@ -319,20 +311,25 @@ def attribution_matrix(
     *,
     strategy: Strategy = "loop",
     image_batch: int = IMAGE_BATCH,
+    targets: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """(target channels, source channels): grad x activation, averaged over `images` ([0,1]
-    RGB, n x 3 x H x W, at the size the model should see them)."""
+    RGB, n x 3 x H x W, at the size the model should see them). With `targets`, only those
+    target channels' rows, in that order."""
     src, tgt = model.layer(source), model.layer(target)
     if src.depth >= tgt.depth:
         raise FeatvisError(f"circuit: '{source}' must come before '{target}'")
     if images.shape[0] == 0:
         raise FeatvisError(f"circuit {source} -> {target}: no input images to average over")
     attribute = _attribute_loop if strategy == "loop" else _attribute_batched
-    total = torch.zeros(tgt.channels, src.channels, dtype=torch.float64)
+    rows = list(range(tgt.channels)) if targets is None else [int(t) for t in targets]
+    for t in rows:
+        model.check_channel(target, t)
+    total = torch.zeros(len(rows), src.channels, dtype=torch.float64)
     with _between(model, src, tgt) as run:
         for start in range(0, images.shape[0], image_batch):
             acts, out = run(images[start : start + image_batch])
-            means = out.float().mean(dim=(2, 3))
+            means = out.float().mean(dim=(2, 3))[:, rows]
             total += attribute(acts, means).detach().double().cpu()
     return (total / images.shape[0]).float()
 
@@ -493,17 +490,7 @@ class CircuitStore:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         path = self.path(job.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{job.key}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buffer.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomic(path, buffer.getvalue())
         return path
 
 

@@ -14,7 +14,8 @@ from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, probe_model
 from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
-from generator.models import LoadedModel, load_model
+from generator.models import LoadedModel
+from generator.models.site import load_spec
 from generator.plan.rounds import compute_site, site_dataset
 from generator.plan.site import plan_site
 
@@ -30,8 +31,9 @@ def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
 
 
 def _load(config: SiteConfig, device: torch.device) -> LoadedModel:
-    model = load_model(config.model, weights=config.weights, device=device)
-    probe_model(model, str(config.weights or ""))
+    spec = config.model_specs[0]
+    model = load_spec(config, spec, device)
+    probe_model(model, str(spec.weights or ""))
     return model
 
 

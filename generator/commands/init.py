@@ -8,19 +8,21 @@ init would write is already there, it stops before writing anything.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
+from generator.models.zoo import DEFAULT_MODEL, family_of
 
 ARTICLES_DIR = shipped("articles", "content")
 SITE_TOML = """\
 # featvis site configuration, written by `featvis init`. Paths are relative to this file; every
 # key is optional. The README lists them all.
 title = "featvis"
-model = "efficientnet_lite0"  # or torchvision:NAME, timm:NAME (with their weights cached)
-content_dir = "content"       # your articles, in Markdown
+model = {model}  # or torchvision:NAME, timm:NAME, python:FILE.py:FUNCTION
+{weights}content_dir = "content"       # your articles, in Markdown
 output_dir = "site_output"    # the built site; open site_output/index.html
 cache_dir = ".featvis-cache"  # computed visualizations, reused by every build
 device = "auto"               # auto (CUDA when available), cpu, cuda, cuda:N
@@ -34,9 +36,20 @@ def articles() -> list[Path]:
     return sorted(ARTICLES_DIR.glob("*.md"))
 
 
-def init_site(target: Path) -> list[Path]:
-    """Write site.toml and content/*.md into `target`; returns the files written."""
-    plan: dict[Path, str | Path] = {target / "site.toml": SITE_TOML}
+def site_toml(model: str = DEFAULT_MODEL, weights: str | None = None) -> str:
+    """The site.toml `init` writes, for `model` (checked) and an optional local checkpoint."""
+    family_of(model)
+    line = (
+        f"weights = {json.dumps(str(Path(weights).expanduser().resolve()))}  # a local checkpoint\n"
+        if weights
+        else "# weights = \"model.pth\"    # a local checkpoint (default: the family's own)\n"
+    )
+    return SITE_TOML.format(model=json.dumps(model), weights=line)
+
+
+def init_site(target: Path, model: str = DEFAULT_MODEL, weights: str | None = None) -> list[Path]:
+    """Write site.toml (for `model`) and content/*.md into `target`; returns the files written."""
+    plan: dict[Path, str | Path] = {target / "site.toml": site_toml(model, weights)}
     for article in articles():
         plan[target / "content" / article.name] = article
     there = [path for path in plan if path.exists()]
@@ -59,7 +72,7 @@ def init_site(target: Path) -> list[Path]:
 
 def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.path)
-    written = init_site(target)
+    written = init_site(target, args.model or DEFAULT_MODEL, args.weights)
     print(f"featvis: wrote {len(written)} files into {target}/")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {target} && "
     print(f"next: {where}featvis build   (then open site_output/index.html)")

@@ -10,7 +10,8 @@ from generator.commands.common import config_from_args
 from generator.core.errors import FeatvisError
 from generator.dataset.folder import list_images
 from generator.dataset.scan import load_or_scan
-from generator.models import load_model
+from generator.models.site import load_spec
+from generator.plan.explorer import explorer_layers
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -23,8 +24,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"site.toml or pass --dataset PATH"
         )
     list_images(Path(config.dataset))  # bad folders fail before the model loads
-    model = load_model(config.model, weights=config.weights, device=config.device, seed=config.seed)
-    layers = args.only or config.explorer_layers or model.layer_names
+    model = load_spec(config, config.model_specs[0], config.device)
+    layers = args.only or explorer_layers(config, model)
     index = load_or_scan(
         config, model, layers, top_k=config.dataset_top_k, progress=not args.quiet,
         force=args.force, batch_size=args.batch_size,

@@ -21,9 +21,11 @@ from generator.config.schema import (
     Option,
     boolean,
     choice,
+    numbers,
     parse_options,
     text,
     texts,
+    whole,
 )
 from generator.core.errors import FeatvisError
 
@@ -47,12 +49,35 @@ PRESETS: dict[str, Preset] = {
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """One model of the site and how to load it: the id (`efficientnet_lite0`,
+    `torchvision:NAME`, `timm:NAME`, `python:FILE:FUNCTION`), a checkpoint, the input size and
+    normalization, a class-name file and the module paths to show (None: the family's choice).
+    `where` names the site.toml line that declared it, for error messages."""
+
+    id: str
+    weights: Path | None = None
+    input_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    classes: Path | None = None
+    layers: tuple[str, ...] | None = None
+    where: str = "config"
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     root: Path
     title: str = "featvis"
     description: str = "How a neural network sees, layer by layer."
     model: str = "efficientnet_lite0"
     weights: Path | None = None
+    input_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    classes: Path | None = None
+    layers: tuple[str, ...] | None = None
+    models: tuple[ModelSpec, ...] = ()  # several models in one site; () : `model` alone
     dataset: Path | None = None
     content_dir: Path = Path("content")
     templates_dir: Path | None = None  # None: the templates that ship with featvis
@@ -68,12 +93,36 @@ class SiteConfig:
     strict: bool = False  # every build warning fails the build (`--strict`)
     source: Path | None = None  # the site.toml read, if any
 
+    @property
+    def model_specs(self) -> tuple[ModelSpec, ...]:
+        """The site's models, the first one the articles' default: `models`, or `model` with
+        its options."""
+        if self.models:
+            return self.models
+        spec = ModelSpec(
+            id=self.model,
+            weights=self.weights,
+            input_size=self.input_size,
+            mean=self.mean,
+            std=self.std,
+            classes=self.classes,
+            layers=self.layers,
+            where=where_key(self.source, "model"),
+        )
+        return (spec,)
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        return tuple(spec.id for spec in self.model_specs)
+
     def preset_for(self, device_type: str) -> Preset:
         name = self.preset or ("full" if device_type == "cuda" else "standard")
         return PRESETS[name]
 
     def with_overrides(self, **changes: Any) -> SiteConfig:
         changes = {k: v for k, v in changes.items() if v is not None}
+        if "model" in changes or "weights" in changes:
+            changes["models"] = ()  # --model/--weights on the command line: that model alone
         for key in (
             "weights",
             "dataset",
@@ -96,6 +145,12 @@ SITE_OPTIONS: dict[str, Option] = {
     "description": Option(text),
     "model": Option(text),
     "weights": Option(text),
+    "input_size": Option(whole(16, 4096), doc="the model's input size in pixels"),
+    "mean": Option(numbers, doc="the model's input normalization mean (R, G, B)"),
+    "std": Option(numbers, doc="the model's input normalization std (R, G, B)"),
+    "classes": Option(text, doc="a text file of class names, one a line"),
+    "layers": Option(texts, doc="the module paths to show (default: the family's catalog)"),
+    "models": Option(lambda v: v, doc="several models: ids, or tables with their options"),
     "dataset": Option(text),
     "content_dir": Option(text),
     "templates_dir": Option(text),
@@ -110,12 +165,60 @@ SITE_OPTIONS: dict[str, Option] = {
     "unsafe_html": Option(boolean, False, doc="let raw HTML in articles through"),
     "strict": Option(boolean, doc="fail the build on any warning"),
 }
-_PATHS = ("weights", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir")
+_PATHS = (
+    "weights", "classes", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir"
+)
 
 
 def _resolve(base: Path, value: str | Path) -> Path:
     path = Path(value).expanduser()
     return (path if path.is_absolute() else base / path).resolve()
+
+
+_MODEL_KEYS = ("model", "weights", "input_size", "mean", "std", "classes", "layers")
+
+
+def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
+    """`models = ["efficientnet_lite0", "torchvision:resnet50"]`, or a list of tables
+    `{model = "...", weights = "...", ...}` (each table the keys of one model)."""
+    where = _where(path, toml, "models")
+    if not isinstance(raw, list) or not raw:
+        raise FeatvisError(f"{where}: 'models' must be a list of model ids or tables, not {raw!r}")
+    table = {key: SITE_OPTIONS[key] for key in _MODEL_KEYS}
+    specs: list[ModelSpec] = []
+    for item in raw:
+        entry = {"model": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict):
+            raise FeatvisError(f"{where}: 'models' entries are ids or tables, not {item!r}")
+        values = parse_options(
+            {**table, "model": Option(text, required=True)},
+            entry,
+            lambda _key: where,
+            "models: ",
+            defaults=False,
+        )
+        for key in ("weights", "classes"):
+            if key in values:
+                values[key] = _resolve(path.parent, values[key])
+        if "layers" in values:
+            values["layers"] = tuple(values["layers"])
+        specs.append(ModelSpec(id=values.pop("model"), where=where, **values))
+    ids = [spec.id for spec in specs]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise FeatvisError(f"{where}: model '{twice[0]}' is listed twice in 'models'")
+    return tuple(specs)
+
+
+def where_key(source: Path | None, key: str) -> str:
+    """`site.toml:LINE` of a key (the file alone when it is not there; 'config' without one)."""
+    if source is None:
+        return "config"
+    try:
+        toml = source.read_text(encoding="utf-8")
+    except OSError:
+        return str(source)
+    return _where(source, toml, key)
 
 
 def _line_of(toml: str, key: str) -> int | None:
@@ -169,6 +272,14 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     templates = values.get("templates_dir")
     if templates is not None and not templates.is_dir():
         raise FeatvisError(f"{_where(path, toml, 'templates_dir')}: {templates} is not a folder")
+    if "models" in values:
+        both = [key for key in _MODEL_KEYS if key in values]
+        if both:
+            raise FeatvisError(
+                f"{_where(path, toml, both[0])}: '{both[0]}' beside 'models'; give each model's "
+                "options in its 'models' table (models = [{model = \"...\", weights = \"...\"}])"
+            )
+        values["models"] = _model_list(values["models"], path, toml)
     return _finish(SiteConfig(root=base, source=path, **values), base)
 
 

@@ -1,16 +1,70 @@
 """The site's URL scheme: where each explorer page lives, relative to the site root.
 
-Every URL the site writes is relative; pages at the root reach it with `""`, explorer pages with
-`"../"`.
+    explorer/index.html                              the models of the site
+    explorer/<model-slug>/index.html                 one model: a strip of thumbnails per layer
+    explorer/<model-slug>/<layer>.html               one layer: every computed channel
+    explorer/<model-slug>/<layer>/<channel>.html     one channel
+    explorer/search-index.js                         the offline search index
+
+`model_slug` turns a model id into a folder name (`efficientnet_lite0`, `torchvision:resnet50` ->
+`torchvision-resnet50`). Every URL the site writes is relative; pages at the root reach it with
+`""`, the explorer's index with `"../"`, a model's pages with `"../../"` and channel pages with
+`"../../../"` (`root_prefix`). Articles may link `explorer/<layer>.html` (the layout before models
+had folders); `article_link` maps that to the site's first model.
 """
 
 from __future__ import annotations
 
+import re
 
-def layer_url(layer: str, channel: int | None = None) -> str:
-    """The explorer page of a layer (relative to the site root), with the channel's anchor."""
-    return f"explorer/{layer_file(layer)}" + (f"#ch-{channel}" if channel is not None else "")
+EXPLORER_INDEX = "explorer/index.html"
+SEARCH_INDEX = "explorer/search-index.js"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_OLD_LAYER = re.compile(r"^explorer/(?P<file>[\w.-]+\.html)(?P<rest>#.*)?$")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+def model_slug(model_id: str) -> str:
+    """A folder name for a model id: runs of characters other than letters, digits, `.`, `_`
+    and `-` become one `-` (`torchvision:resnet50` -> `torchvision-resnet50`)."""
+    slug = _UNSAFE.sub("-", model_id).strip("-.")
+    return slug or "model"
+
+
+def model_url(model_id: str) -> str:
+    """The explorer page of a model (relative to the site root)."""
+    return f"explorer/{model_slug(model_id)}/index.html"
 
 
 def layer_file(layer: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in layer) + ".html"
+    """A layer's page file name (inside its model's folder)."""
+    return _safe(layer) + ".html"
+
+
+def layer_url(model_id: str, layer: str, channel: int | None = None) -> str:
+    """The explorer page of a layer (relative to the site root), with the channel's anchor."""
+    return f"explorer/{model_slug(model_id)}/{layer_file(layer)}" + (
+        f"#ch-{channel}" if channel is not None else ""
+    )
+
+
+def channel_url(model_id: str, layer: str, channel: int) -> str:
+    """The page of one channel (relative to the site root)."""
+    return f"explorer/{model_slug(model_id)}/{_safe(layer)}/{int(channel)}.html"
+
+
+def root_prefix(url: str) -> str:
+    """The relative URL of the site root from the page at `url` (relative to the root)."""
+    return "../" * url.split("#", 1)[0].count("/")
+
+
+def article_link(path: str, model_id: str) -> str | None:
+    """An article's `explorer/<layer>.html[#...]` link (no model folder) as the URL of that
+    layer's page of `model_id`; None when `path` is not such a link."""
+    m = _OLD_LAYER.match(path)
+    if m is None or m.group("file") == "index.html":
+        return None
+    return f"explorer/{model_slug(model_id)}/{m.group('file')}{m.group('rest') or ''}"

@@ -115,6 +115,11 @@ class DatasetIndex:
             for i in order[picks].tolist()
         ]
 
+    def sample_means(self, layer: str, channel: int) -> torch.Tensor:
+        """The channel's spatial-mean activation on each photo of the scan's sample (the
+        distribution a channel page draws)."""
+        return self._layer(layer, channel)["sample_means"][:, channel].float().clone()
+
     def photo_high_freq(self, size: int, n: int = 64) -> float | None:
         """Mean high-frequency share (`metrics.high_freq_share`) of `n` photos spread evenly over
         the folder, seen as the model sees them at `size` px: the reference for optimized images

@@ -35,7 +35,8 @@ from generator.figures.options import (
     _text,
 )
 from generator.jobs import VisJob
-from generator.models.base import LoadedModel
+from generator.models.base import BANDS, LoadedModel
+from generator.models.catalog import resolve_layer_ref
 from generator.optvis.param import ParamSpec
 from generator.optvis.transforms import TransformSpec
 from generator.pages.content import FigureSpec
@@ -63,6 +64,7 @@ class Figure:
             "caption": Option(_text),
             "title": Option(_text),
             "layout": Option(_choice(*LAYOUTS)),
+            "model": Option(_str),  # one of the site's `models` (default: the first)
         }
         return {**common, **cls.OPTIONS}
 
@@ -80,6 +82,30 @@ class Figure:
         return FeatvisError(f"{self.spec.where(key)}: figure '{self.type}': {message}")
 
     # Binding -------------------------------------------------------------------------------
+    def resolve(self, model: LoadedModel) -> Figure:
+        """Band references (`layer: parts`, `parts[-1]`, `layers: [edges, objects]`, units
+        `parts[0]:3`) -> the model's layer names, in place; returns self. An unresolvable one is
+        an error at its line naming the bands and their sizes."""
+
+        def one(key: str, ref: str) -> str:
+            if ref.split("[", 1)[0].strip() not in BANDS:
+                return ref  # a layer name: `bind` checks it
+            try:
+                return resolve_layer_ref(ref, model.layers + model.optional_layers, model.id)
+            except FeatvisError as exc:
+                raise self.fail(key, str(exc)) from None
+
+        if isinstance(self.options.get("layer"), str):
+            self.options["layer"] = one("layer", self.options["layer"])
+        if isinstance(self.options.get("layers"), tuple):
+            self.options["layers"] = tuple(one("layers", r) for r in self.options["layers"])
+        pairs = self.options.get("pairs")
+        if isinstance(pairs, tuple):
+            self.options["pairs"] = tuple(
+                tuple((one("pairs", layer), ch) for layer, ch in pair) for pair in pairs
+            )
+        return self
+
     def bind(self, model: LoadedModel) -> Figure:
         """Check every layer, channel and class against `model`; returns self."""
         return self

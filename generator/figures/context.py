@@ -212,4 +212,4 @@ class FigureContext:
         if layer not in self.explorer_channels:
             return None
         shown = self.explorer_channels[layer]
-        return self.prefix + layer_url(layer, channel if channel in shown else None)
+        return self.prefix + layer_url(self.model.id, layer, channel if channel in shown else None)

@@ -56,8 +56,8 @@ def figure_for(spec: FigureSpec) -> Figure:
 
 
 def page_figures(page: Any, model: LoadedModel) -> list[Figure]:
-    """Every figure of a page, checked against the model."""
-    return [figure_for(spec).bind(model) for spec in page.figures]
+    """Every figure of a page, its band references resolved and checked against the model."""
+    return [figure_for(spec).resolve(model).bind(model) for spec in page.figures]
 
 
 def page_jobs(page: Any, ctx: FigureContext) -> list[VisJob]:
@@ -90,6 +90,23 @@ def check_figures(page: Page, figures: Sequence[Figure]) -> None:
         check_variable(ref.name, keys, f"{page.source}:{ref.line}")
 
 
+def check_models(config: SiteConfig, page: Page, figures: Sequence[Figure]) -> None:
+    """A figure's `model:` must be one of the site's models."""
+    valid = config.model_ids
+    for spec, figure in zip(page.figures, figures, strict=True):
+        model = figure.options.get("model")
+        if model is not None and model not in valid:
+            raise FeatvisError(
+                f"{spec.where('model')}: figure '{figure.type}': model '{model}' is not one of "
+                f"the site's models ({choices_hint(model, valid)})"
+            )
+        if model is not None and model != valid[0]:
+            raise FeatvisError(
+                f"{spec.where('model')}: figure '{figure.type}': model '{model}': figures of a "
+                f"site's other models are not built yet (this site builds '{valid[0]}')"
+            )
+
+
 def read_articles(config: SiteConfig, *, strict_model: bool = True) -> list[Article]:
     """Every article, read once and checked: each figure block made into its figure (options
     checked) and each variable against the page's figures (`FeatvisError` at file:line)."""
@@ -97,15 +114,17 @@ def read_articles(config: SiteConfig, *, strict_model: bool = True) -> list[Arti
     for page in load_pages(config, strict_model=strict_model):
         figures = tuple(figure_for(spec) for spec in page.figures)
         check_figures(page, figures)
+        check_models(config, page, figures)
         articles.append(Article(page, figures))
     return articles
 
 
 def bind_articles(articles: Sequence[Article], model: LoadedModel) -> list[Article]:
-    """Check every figure's layers, channels and classes against `model`."""
+    """Resolve every figure's band references and check its layers, channels and classes
+    against `model`."""
     for article in articles:
         for figure in article.figures:
-            figure.bind(model)
+            figure.resolve(model).bind(model)
     return list(articles)
 
 

@@ -33,6 +33,10 @@ from generator.pages.text import fences, line_at, mask_code, slugify
 VARIABLES = (
     "site.title",
     "model.id",
+    "model.name",
+    "model.description",
+    "model.input_size",
+    "model.grid",
     "model.layers",
     "model.channels",
     "model.weights",
@@ -161,7 +165,9 @@ def read_page(
     masked = mask_code(body_lines)
     check_math(masked, body_start + 1, shown)
     slugs = {slugify(path.stem)} if slugs is None else slugs
-    body, assets = rewrite_links(body, masked, body_start + 1, shown, config.content_dir, slugs)
+    body, assets = rewrite_links(
+        body, masked, body_start + 1, shown, config.content_dir, slugs, config.model
+    )
     # Link rewriting changes offsets (never lines): find the variables in the final body.
     variables = _find_variables(mask_code(body.splitlines()), body_start + 1, shown)
     page = Page(

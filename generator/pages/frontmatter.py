@@ -137,10 +137,10 @@ def front_fields(
     if not str(meta.get("title", "")).strip():
         raise FeatvisError(f"{shown}:1: front matter needs a 'title'")
     model = meta.get("model")
-    if strict_model and model is not None and model != config.model:
+    if strict_model and model is not None and model not in config.model_ids:
         raise FeatvisError(
             f"{where('model')}: page is written for model '{model}' but the site builds "
-            f"'{config.model}' (valid: {config.model})"
+            f"{', '.join(config.model_ids)} (valid: {', '.join(config.model_ids)})"
         )
     date = meta.get("date")
     if isinstance(date, str):

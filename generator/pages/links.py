@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.urls import article_link
 from generator.pages.text import line_at, slugify
 
 _LINK_TARGETS = (
@@ -20,12 +21,24 @@ _LINK_TARGETS = (
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_SITE_PATHS = re.compile(r"^(?:index\.html|explorer/[\w.-]+\.html)$")
+# index.html, explorer/index.html, explorer/<layer>.html (mapped to the first model),
+# explorer/<model>/index.html, explorer/<model>/<layer>.html, explorer/<model>/<layer>/<n>.html
+_SITE_PATHS = re.compile(
+    r"^(?:index\.html|explorer/(?:[\w.-]+\.html|[\w.-]+/[\w.-]+\.html|[\w.-]+/[\w.-]+/\d+\.html))$"
+)
 
 
 def rewrite_links(
-    body: str, masked: str, first: int, shown: Path, content_dir: Path, slugs: set[str]
+    body: str,
+    masked: str,
+    first: int,
+    shown: Path,
+    content_dir: Path,
+    slugs: set[str],
+    model: str = "",
 ) -> tuple[str, list[tuple[Path, str]]]:
+    """`body` with its links rewritten for the site, and the content files they copy;
+    `explorer/<layer>.html` goes to the layer's page of `model` (the site's first model)."""
     edits: list[tuple[int, int, str]] = []
     assets: dict[Path, str] = {}
     for pattern in _LINK_TARGETS:
@@ -33,6 +46,8 @@ def rewrite_links(
             target = m.group(1)
             line = line_at(masked, m.start(), first)
             new = _link_target(target, f"{shown}:{line}", content_dir, slugs, assets)
+            if model and new == target:
+                new = article_link(target, model) or target
             if new != target:
                 edits.append((m.start(1), m.end(1), new))
     for start, end, new in sorted(set(edits), reverse=True):
@@ -75,7 +90,7 @@ def _link_target(
     if not real.is_file():
         raise FeatvisError(
             f"{where}: '{path}' not found in {content_dir.name}/ (valid: files inside it, "
-            "explorer/LAYER.html, other pages as NAME.md)"
+            "explorer/LAYER.html, explorer/MODEL/LAYER/CHANNEL.html, other pages as NAME.md)"
         )
     rel = real.relative_to(root).as_posix()
     assets[real] = f"assets/{rel}"

@@ -5,23 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from generator.config.site import Preset, SiteConfig
+from generator.config.site import Preset, SiteConfig, where_key
 from generator.core.errors import FeatvisError
 from generator.figures.channels import explorer_by_layer, single_channel
 from generator.jobs import VisJob
-from generator.models import LoadedModel
+from generator.models import LoadedModel, resolve_layer_ref
+from generator.optvis import objectives as obj
+from generator.optvis.objectives import Objective
 
 
 def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
-    """The layers the explorer shows (config.explorer_layers or every layer), checked."""
+    """The layers the explorer shows (config.explorer_layers, layer names or band references
+    such as `parts[-1]`, or every layer), checked, in the model's order."""
     if config.explorer_layers is None:
         return list(model.layer_names)
-    for name in config.explorer_layers:
+    names = set()
+    for ref in config.explorer_layers:
         try:
-            model.layer(name)
+            names.add(resolve_layer_ref(ref, model.layers + model.optional_layers, model.id))
         except FeatvisError as exc:
-            raise FeatvisError(f"{config.source or 'config'}: explorer_layers: {exc}") from None
-    return list(config.explorer_layers)
+            where = where_key(config.source, "explorer_layers")
+            raise FeatvisError(f"{where}: explorer_layers: {exc}") from None
+    order = [info.name for info in model.optional_layers + model.layers]
+    return sorted(names, key=lambda n: (model.layer(n).depth, order.index(n)))
 
 
 def explorer_jobs(
@@ -67,3 +73,52 @@ def explorer_inventory(
                 seen[channel] = job
         out[info.name] = [seen[c] for c in sorted(seen)]
     return out
+
+
+DIVERSITY_IMAGES = 4  # the diversity set on a channel page (full preset)
+DIVERSITY_WEIGHT = 5.0  # the diversity figure's default weight
+
+
+def negative_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
+    """A channel page's negative: the channel minimized."""
+    return make([-obj.channel(layer, channel)])
+
+
+def diversity_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
+    """A channel page's diversity set: `DIVERSITY_IMAGES` images pushed apart in the layer."""
+    o = obj.channel(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)
+    return make([o] * DIVERSITY_IMAGES)
+
+
+def channel_page_jobs(
+    preset: Preset,
+    make: Callable[[list[Objective]], VisJob],
+    layer: str,
+    channel: int,
+) -> dict[str, VisJob]:
+    """What a channel page shows beside its visualization: the negative always, the diversity
+    set only with a preset that computes every channel (`full`)."""
+    jobs = {"negative": negative_job(make, layer, channel)}
+    if preset.explorer_channels is None:
+        jobs["diversity"] = diversity_job(make, layer, channel)
+    return jobs
+
+
+def explorer_page_jobs(
+    preset: Preset,
+    make: Callable[[list[Objective]], VisJob],
+    explorer: dict[str, list[VisJob]],
+) -> list[VisJob]:
+    """`channel_page_jobs` for every channel of the explorer's inventory."""
+    return [
+        job
+        for layer, jobs in explorer.items()
+        for channel in range(len(jobs))
+        for job in channel_page_jobs(preset, make, layer, _channel_of(jobs[channel])).values()
+    ]
+
+
+def _channel_of(job: VisJob) -> int:
+    unit = single_channel(job)
+    assert unit is not None, "explorer jobs are one-channel visualizations"
+    return unit[1]

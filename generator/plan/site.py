@@ -19,7 +19,7 @@ from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob, unique_jobs
 from generator.models import LoadedModel
-from generator.plan.explorer import explorer_jobs, explorer_layers
+from generator.plan.explorer import explorer_jobs, explorer_layers, explorer_page_jobs
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ def plan_site(
     if articles is None:
         articles = bind_articles(read_articles(config), model)
     by_page = {article.page.slug: article.jobs(ctx) for article in articles}
-    plan = SitePlan.of([job for jobs in explorer.values() for job in jobs], by_page)
+    pages = explorer_page_jobs(preset, ctx.job, explorer)
+    plan = SitePlan.of([*(job for jobs in explorer.values() for job in jobs), *pages], by_page)
     check_jobs(plan.jobs, model)
     return plan
 

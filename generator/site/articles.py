@@ -15,6 +15,7 @@ from generator.figures.context import MissingArtifact
 from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.models.base import BANDS
+from generator.models.site import display_name
 from generator.pages.body import render_body
 from generator.pages.content import Page
 from generator.site.env import split_footnotes
@@ -92,6 +93,10 @@ class ArticlesPart(RenderState):
         fixed = {
             "site.title": self.config.title,
             "model.id": self.model.id,
+            "model.name": display_name(self.model),
+            "model.description": self.model.description,
+            "model.input_size": self.model.input_size,
+            "model.grid": min(info.height for info in self.model.layers),
             "model.layers": len(self.model.layers),
             "model.channels": sum(info.channels for info in self.model.layers),
             "model.weights": self.model.weights_source,

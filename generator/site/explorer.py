@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from generator.atlas.search import model_entries, search_index_js
 from generator.core.images import filter_image
-from generator.core.urls import layer_file
+from generator.core.urls import EXPLORER_INDEX, SEARCH_INDEX, layer_file, layer_url, model_url
 from generator.figures.channels import single_channel
 from generator.figures.checks import (
     LOW_AGREEMENT,
@@ -22,7 +23,7 @@ from generator.figures.checks import (
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
 from generator.models.base import LayerInfo
-from generator.site.state import RenderState
+from generator.site.channels import ChannelPagesPart
 
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
 STRIP = 8  # thumbnails per layer on the model page
@@ -47,7 +48,7 @@ def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-class ExplorerPart(RenderState):
+class ExplorerPart(ChannelPagesPart):
     """Chooses the explorer's channels and writes its pages."""
 
     def explorer_infos(self) -> list[LayerInfo]:
@@ -68,14 +69,16 @@ class ExplorerPart(RenderState):
                     "layer": info,
                     "thumbs": thumbs,
                     "computed": len(jobs),
-                    "href": f"explorer/{layer_file(info.name)}",
+                    "href": layer_url(self.model.id, info.name),
+                    "file": layer_file(info.name),
                     "summary": (summaries or {}).get(info.name),
                 }
             )
         return rows
 
     def _write_explorer(self) -> None:
-        self.ctx.prefix = "../"
+        self._write_models()
+        self.ctx.prefix = "../../"
         infos = self.explorer_infos()
         names = [info.name for info in infos]
         filters = {name: self.measures.filters.get(name) for name in names}
@@ -85,17 +88,17 @@ class ExplorerPart(RenderState):
         }
         summaries = {name: layer_summary(channels) for name, channels in pages.items()}
         text = self.env.get_template("explorer_model.html").render(
-            **self._common("../"),
+            **self._common("../../"),
             strips=self._strips(summaries),
             has_summaries=any(summaries.values()),
         )
-        self.writer.text("explorer/index.html", text, "explorer")
+        self.writer.text(model_url(self.model.id), text, f"explorer model {self.model.id}")
         for i, info in enumerate(infos):
             prev_layer = infos[i - 1] if i > 0 else None
             next_layer = infos[i + 1] if i + 1 < len(infos) else None
             channels, layer_filters = pages[info.name], filters[info.name]
             text = self.env.get_template("explorer_layer.html").render(
-                **self._common("../"),
+                **self._common("../../"),
                 layer=info,
                 channels=channels,
                 filter_size=None if layer_filters is None else layer_filters.shape[-1],
@@ -106,19 +109,51 @@ class ExplorerPart(RenderState):
                 layer_file=layer_file,
             )
             self.writer.text(
-                f"explorer/{layer_file(info.name)}", text, f"explorer layer {info.name}"
+                layer_url(self.model.id, info.name), text, f"explorer layer {info.name}"
             )
+        self._write_channel_pages(pages)
+        self._write_search()
         self.ctx.prefix = ""
+
+    def _write_search(self) -> None:
+        """The search index: every channel with a page, and every labelled one."""
+        info = self.channel_info
+        entries = model_entries(
+            self.model.id,
+            self.model.layers,
+            {key: (v["thumbnail"], v["page"]) for key, v in info.items()},
+            classes={key: v["classes"] for key, v in info.items()},
+            labels=self.labels,
+        )
+        self.writer.text(SEARCH_INDEX, search_index_js(entries), "search index")
+
+    def _write_models(self) -> None:
+        """`explorer/index.html`: the models of the site, each with its layers and a strip."""
+        self.ctx.prefix = "../"
+        text = self.env.get_template("explorer_index.html").render(
+            **self._common("../"),
+            models=[
+                {
+                    "model": self.model,
+                    "href": model_url(self.model.id).removeprefix("explorer/"),
+                    "strips": self._strips(),
+                }
+            ],
+        )
+        self.writer.text(EXPLORER_INDEX, text, "explorer")
 
     def _channel(self, job: VisJob, filters: torch.Tensor | None = None) -> dict[str, Any]:
         """One channel of an explorer page; `filters`: the layer's, when it is affine in the
         pixels (`generator.filters`)."""
         layer, channel = single_channel(job)  # type: ignore[misc]
-        self._use(job, f"explorer/{layer_file(layer)}#ch-{channel}")
+        self._use(job, layer_url(self.model.id, layer, channel))
         image: ImageView = self.ctx.view(job, label=f"channel {channel}")
         k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
         return {
             "channel": channel,
+            "job": job,
+            "label": self.labels.get((layer, channel)),
+            "page": f"{layer_file(layer)[:-5]}/{channel}.html",
             "image": image,
             "top": dataset_examples(self.ctx, layer, channel, "top", k),
             "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),

@@ -11,23 +11,27 @@ file goes through a `SiteWriter`, which refuses to write one path twice (Pelican
 sources can never silently overwrite each other. URLs are relative: pages at the root reach the
 root with `""`, explorer pages with `"../"`.
 
-Site layout: `index.html`, `<slug>.html` per article, `explorer/index.html` (the model),
-`explorer/<layer>.html` (every layer), `images/<key>/...` (artifact images), `images/dataset/...`
-(dataset patches), `assets/...` (files the articles link), `static/...`, `manifest.json`.
+Site layout: `index.html`, `<slug>.html` per article, the explorer as `generator.core.urls`
+lays it out (`explorer/index.html`, then per model `explorer/<model>/index.html`,
+`<layer>.html` and `<layer>/<channel>.html`), `images/<key>/...` (artifact images),
+`images/dataset/...` (dataset patches), `assets/...` (files the articles link), `static/...`,
+`manifest.json`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from generator.atlas.circuits import LayerCircuit
+from generator.atlas.labels import Labels
 from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
-from generator.core.urls import layer_file
+from generator.core.urls import layer_url
 from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article
@@ -67,6 +71,8 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         dataset: Any = None,
         notices: Notices | None = None,
         pending: bool = False,
+        circuits: Mapping[tuple[str, str], LayerCircuit] | None = None,
+        labels: Labels | None = None,
     ) -> None:
         self.config, self.model, self.preset = config, model, preset
         self.articles = list(articles)
@@ -96,6 +102,9 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             for layer, jobs in self.layers.items()
         }
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
+        self.circuits = dict(circuits or {})
+        self.labels = dict(labels or {})
+        self.channel_info: dict[tuple[str, int], dict[str, Any]] = {}
         self.page_url = ""
 
     def _image_url(self, path: Path) -> str:
@@ -119,8 +128,8 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             for job in jobs:
                 if self.ctx.artifact(job) is None:
                     missing.append(job)
-                    where.setdefault(job.key, []).append(f"explorer/{layer_file(layer)}")
-                    self.missing.setdefault(f"explorer/{layer_file(layer)}", []).append(job)
+                    where.setdefault(job.key, []).append(layer_url(self.model.id, layer))
+                    self.missing.setdefault(layer_url(self.model.id, layer), []).append(job)
             if self.pending:
                 self.layers[layer] = [j for j in jobs if self.ctx.artifact(j) is not None]
         if missing and not self.pending:

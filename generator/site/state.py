@@ -15,6 +15,7 @@ from generator import __version__
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
+from generator.core.urls import SEARCH_INDEX, model_url
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
@@ -86,6 +87,8 @@ class RenderState:
             "version": __version__,
             "articles": [p for p in self.pages if not p.is_home],
             "has_dataset": self.ctx.dataset is not None,
+            "model_href": model_url(self.model.id),
+            "search_index": SEARCH_INDEX,
             **extra,
         }
 

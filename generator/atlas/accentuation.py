@@ -1,0 +1,384 @@
+"""Feature accentuation (Hamblin, Fel, Saha, Konkle, Alvarez 2024): what in a real photo a
+channel responds to.
+
+The photo is inverted into the parameterization every featvis visualization uses (`ImageParam`:
+a Fourier spectrum scaled by 1/f^decay, colours in the decorrelated basis, a sigmoid), so the
+optimizer starts exactly at the photo, and then raises the channel's spatial-mean activation while
+a penalty keeps an early layer's activations close to the photo's:
+
+    objective = channel(x) / rms(photo's channel map) - weight * |A(x) - A(photo)|^2 / |A(photo)|^2
+
+where A is the anchor layer (by default the layer a third of the way to the channel, at most
+`ANCHOR_MAX_DEPTH`; raw pixels for the first layer), both seen through the same random transform
+at every step. The result holds the accentuated image, the channel activation of the photo and of
+the image, and pattern agreements (the cosine of `generator.dataset.check_patterns`): of the
+image with its photo, and, given the dataset index, of each with the channel's top photos.
+
+Design: an `AccentJob` is its own frozen spec with a content hash rather than a new objective term
+inside `VisJob`. A visualization starts from seeded noise and its objectives are small JSON terms;
+an accentuation starts from a photo and its penalty needs that photo's activations, so it would
+change both `render`'s start and the objective's inputs. Instead it reuses the pieces, `ImageParam`,
+`RandomTransform`, `CompiledObjectives` and `truncated_forward`, in a short loop of its own, and
+the job names the photo by the hash of its pixels as the model sees them (`images_digest`).
+Jobs with equal `batch_signature()` run as one batch. `AccentStore` caches results like the
+artifact cache does: an image and a sidecar per key, each written atomically, the sidecar last and
+holding the image's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from generator.atlas.files import write_atomic
+from generator.core.errors import FeatvisError
+from generator.core.images import png_bytes
+from generator.jobs import canonical_json
+from generator.metrics import cosine_similarity
+from generator.models.base import LoadedModel
+from generator.optvis import objectives as obj
+from generator.optvis.objectives import CompiledObjectives
+from generator.optvis.param import ImageParam, ParamSpec
+from generator.optvis.render import truncated_forward
+from generator.optvis.transforms import RandomTransform, TransformSpec, resize_for_model
+
+ACCENT_VERSION = 1
+ANCHOR_MAX_DEPTH = 4  # no deeper than blocks.1.1 of the embedded model: edges and textures
+PIXELS = ""  # the anchor "layer" of a channel in the first layer: the image itself
+_EPS = 1.0 / 512  # photos are clamped into [eps, 1-eps] before the sigmoid is inverted
+
+
+def default_transforms() -> TransformSpec:
+    """Small jitter, scale and rotation: enough for robustness, little enough to keep the photo."""
+    return TransformSpec(pad=4, jitter=4, scales=(1.0, 0.975, 1.025), angles=(-2.0, 0.0, 2.0),
+                         jitter2=2)
+
+
+@dataclass(frozen=True)
+class AccentJob:
+    """Everything that determines one accentuated image. `photo` is `images_digest` of the photo
+    as the model sees it; `anchor` the layer kept close to the photo's (PIXELS for the image)."""
+
+    model: str
+    weights_digest: str
+    layer: str
+    channel: int
+    photo: str
+    anchor: str
+    anchor_weight: float = 1.0
+    param: ParamSpec = field(default_factory=ParamSpec)
+    transforms: TransformSpec = field(default_factory=default_transforms)
+    steps: int = 128
+    size: int = 128
+    input_size: int | None = None
+    lr: float = 0.025
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["transforms"] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.transforms).items()
+        }
+        return data
+
+    def batch_signature(self) -> str:
+        spec = self.to_dict()
+        for name in ("layer", "channel", "photo", "seed"):
+            spec.pop(name)
+        return canonical_json(spec)
+
+    @cached_property
+    def key(self) -> str:
+        payload = canonical_json({"accentuation": ACCENT_VERSION, "job": self.to_dict()})
+        return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def default_anchor(model: LoadedModel, layer: str) -> str:
+    """The layer a third of the way to `layer` (never past ANCHOR_MAX_DEPTH); pixels for the
+    first layer."""
+    depth = model.layer(layer).depth
+    if depth == 0:
+        return PIXELS
+    anchor_depth = min(ANCHOR_MAX_DEPTH, depth // 3)
+    return next(info.name for info in model.layers if info.depth == anchor_depth)
+
+
+def accent_job(
+    model: LoadedModel, layer: str, channel: int, photo: torch.Tensor, **settings: Any
+) -> AccentJob:
+    """The job for `photo` ((3,H,W) in [0,1], as the model sees it) and a channel."""
+    from generator.atlas.circuits import images_digest
+
+    model.check_channel(layer, channel)
+    anchor = settings.pop("anchor", None)
+    return AccentJob(
+        model=model.id, weights_digest=model.weights_digest, layer=layer, channel=int(channel),
+        photo=images_digest(photo[None]), anchor=default_anchor(model, layer) if anchor is None
+        else anchor, **settings,
+    )
+
+
+# -- inverting a photo into the parameterization -------------------------------------------------
+
+
+def photo_param(
+    spec: ParamSpec, photos: torch.Tensor, seeds: Sequence[int], device: torch.device
+) -> ImageParam:
+    """An `ImageParam` whose images are `photos` (n,3,S,S in [0,1]), up to 8-bit rounding."""
+    if spec.shared:
+        raise FeatvisError("accentuation: the shared parameterization has no photo to start from")
+    size = photos.shape[-1]
+    param = ImageParam(spec, size, seeds, device=device)
+    x = photos.to(device, torch.float32).clamp(_EPS, 1 - _EPS)
+    raw = torch.logit(x)
+    if spec.decorrelate:
+        inverse = torch.linalg.inv(param.color.double()).float()
+        raw = torch.einsum("ij,njhw->nihw", inverse, raw)
+    if spec.kind == "fourier":
+        spectrum = torch.fft.rfft2(raw, norm="ortho")
+        values = torch.view_as_real(spectrum) / param.scale
+    else:
+        values = raw
+    with torch.no_grad():
+        param.values.copy_(values)
+    return param
+
+
+# -- the optimizer -------------------------------------------------------------------------------
+
+
+@dataclass
+class AccentResult:
+    image: torch.Tensor  # (3, S, S) in [0, 1], CPU
+    photo_activation: float
+    image_activation: float
+    agreement: float  # pattern agreement of the image with its photo at the channel's layer
+    anchor_distance: float  # |A(image) - A(photo)|^2 / |A(photo)|^2, untransformed
+    photo_pattern: float | None = None  # photo vs the channel's top photos (with an index)
+    image_pattern: float | None = None  # image vs the channel's top photos (with an index)
+    seconds: float = 0.0
+
+    def numbers(self) -> dict[str, Any]:
+        """Everything but the image (the sidecar and the manifest's `accentuation` entry)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "image"}
+
+
+def _anchor_values(
+    acts: Any, anchor: str, images: torch.Tensor
+) -> torch.Tensor:
+    return images if anchor == PIXELS else acts[anchor]
+
+
+def _photo_anchor(model: LoadedModel, anchor: str, seen: torch.Tensor) -> torch.Tensor:
+    """The anchor layer's activations of the (transformed) photos; the pass stops there."""
+    if anchor == PIXELS:
+        return seen.detach()
+    with torch.no_grad(), truncated_forward(model, [anchor]) as (acts, run):
+        run(seen)
+        return acts[anchor].clone()
+
+
+def _relative_distance(a: torch.Tensor, a0: torch.Tensor) -> torch.Tensor:
+    dims = tuple(range(1, a.dim()))
+    return ((a - a0) ** 2).mean(dim=dims) / (a0**2).mean(dim=dims).clamp(min=1e-8)
+
+
+def standardizer(index: Any, layer: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The dataset's per-channel mean and spread at `layer` (as `check_patterns` uses them)."""
+    if index is None:
+        return None
+    return index.channel_means(layer), index.channel_stds(layer).clamp(min=1e-6)
+
+
+def pattern_agreement(
+    a: torch.Tensor, b: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor] | None
+) -> float:
+    """`check_patterns`' cosine of two per-channel spatial-mean vectors, standardized by `stats`
+    when given."""
+    if stats is not None:
+        mean, std = stats
+        a, b = (a - mean) / std, (b - mean) / std
+    return cosine_similarity(a, b)
+
+
+def accentuate(
+    model: LoadedModel,
+    jobs: Sequence[AccentJob],
+    photos: torch.Tensor,
+    *,
+    index: Any = None,
+) -> list[AccentResult]:
+    """Accentuate `photos[i]` for `jobs[i]`, all in one batch. `index` (a `DatasetIndex`, or
+    None) standardizes the patterns and adds the agreements with the channel's top photos."""
+    start = time.perf_counter()
+    if not jobs or len(jobs) != photos.shape[0]:
+        raise ValueError("one photo per accentuation job")
+    if len({job.batch_signature() for job in jobs}) != 1:
+        raise ValueError("accentuation jobs of one batch must share their settings")
+    first, device = jobs[0], model.device
+    for job in jobs:
+        model.check_channel(job.layer, job.channel)
+        if job.anchor != PIXELS:
+            model.layer(job.anchor)
+    model_input = first.input_size or first.size
+    photos = resize_for_model(photos.to(device, torch.float32), first.size)
+    seeds = [job.seed for job in jobs]
+    param = photo_param(first.param, photos, seeds, device)
+    optimizer = torch.optim.Adam(param.parameters(), lr=first.lr)
+    transform = RandomTransform(
+        first.transforms, first.size, model_input, seeds, first.steps, device
+    )
+    compiled = CompiledObjectives([obj.channel(job.layer, job.channel) for job in jobs])
+    anchor = first.anchor
+    layers = sorted(compiled.layers | ({anchor} - {PIXELS}))
+    with truncated_forward(model, layers) as (acts, run):
+        with torch.no_grad():
+            run(resize_for_model(photos, model_input))
+            photo_values = compiled.evaluate(acts, None, photos)
+            scale = torch.stack(
+                [acts[j.layer][i, j.channel].pow(2).mean().sqrt() for i, j in enumerate(jobs)]
+            ).clamp(min=1e-3)
+        for step in range(first.steps):
+            optimizer.zero_grad(set_to_none=True)
+            target = _photo_anchor(model, anchor, transform(photos, step))
+            images = param()
+            seen = transform(images, step)
+            run(seen)
+            values = compiled.evaluate(acts, None, images) / scale
+            penalty = _relative_distance(_anchor_values(acts, anchor, seen), target)
+            (-(values - first.anchor_weight * penalty).sum()).backward()
+            optimizer.step()
+    with torch.no_grad():
+        images = param()
+        results = _measure(model, jobs, photos, images, index, model_input)
+    seconds = (time.perf_counter() - start) / len(jobs)
+    for result, photo_value in zip(results, photo_values.tolist(), strict=True):
+        result.photo_activation, result.seconds = float(photo_value), seconds
+    return results
+
+
+def _measure(
+    model: LoadedModel,
+    jobs: Sequence[AccentJob],
+    photos: torch.Tensor,
+    images: torch.Tensor,
+    index: Any,
+    model_input: int,
+) -> list[AccentResult]:
+    """Activations, patterns and anchor distances of photos and images, untransformed."""
+    compiled = CompiledObjectives([obj.channel(job.layer, job.channel) for job in jobs])
+    anchor = jobs[0].anchor
+    layers = sorted(compiled.layers | ({anchor} - {PIXELS}))
+    both = torch.cat([photos, images])
+    n = len(jobs)
+    with truncated_forward(model, layers) as (acts, run):
+        seen = resize_for_model(both, model_input)
+        run(seen)
+        vectors = {name: acts[name].float().mean(dim=(2, 3)).cpu() for name in compiled.layers}
+        anchored = _anchor_values(acts, anchor, seen)
+        distance = _relative_distance(anchored[n:], anchored[:n]).cpu()
+        run(resize_for_model(images, model_input))
+        image_values = compiled.evaluate(acts, None, images).cpu()
+    results = []
+    for i, job in enumerate(jobs):
+        stats = standardizer(index, job.layer)
+        photo_vec, image_vec = vectors[job.layer][i], vectors[job.layer][n + i]
+        reference = index.pattern(job.layer, job.channel) if index is not None else None
+        results.append(
+            AccentResult(
+                image=images[i].detach().cpu(),
+                photo_activation=0.0,
+                image_activation=float(image_values[i]),
+                agreement=pattern_agreement(image_vec, photo_vec, stats),
+                anchor_distance=float(distance[i]),
+                photo_pattern=None if reference is None
+                else pattern_agreement(photo_vec, reference, stats),
+                image_pattern=None if reference is None
+                else pattern_agreement(image_vec, reference, stats),
+            )
+        )
+    return results
+
+
+# -- the cache -----------------------------------------------------------------------------------
+
+
+class AccentStore:
+    """Accentuated images under `root` (e.g. `<cache>/accentuation/`): `<key>.png` and
+    `<key>.json` (written last, with the job, the numbers and the PNG's sha256)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.root / key[:2]
+        return folder / f"{key}.png", folder / f"{key}.json"
+
+    def get(self, job: AccentJob) -> AccentResult | None:
+        image_path, meta_path = self.paths(job.key)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            data = image_path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if meta.get("job") != json.loads(canonical_json(job.to_dict())):
+            return None
+        if meta.get("sha256") != hashlib.sha256(data).hexdigest():
+            return None
+        with Image.open(image_path) as img:
+            array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        image = torch.from_numpy(array.copy()).permute(2, 0, 1)
+        return AccentResult(image=image, **meta["numbers"])
+
+    def put(self, job: AccentJob, result: AccentResult) -> Path:
+        image_path, meta_path = self.paths(job.key)
+        data = png_bytes(result.image)
+        write_atomic(image_path, data)
+        meta = {
+            "version": ACCENT_VERSION,
+            "key": job.key,
+            "job": job.to_dict(),
+            "numbers": result.numbers(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        write_atomic(meta_path, (json.dumps(meta, allow_nan=False) + "\n").encode())
+        return image_path
+
+
+def accentuate_cached(
+    model: LoadedModel,
+    jobs: Sequence[AccentJob],
+    photos: torch.Tensor,
+    store: AccentStore,
+    *,
+    index: Any = None,
+    batch_size: int = 8,
+) -> list[AccentResult]:
+    """Every job's result: cached ones read, missing ones computed in batches of equal settings
+    and written as each batch finishes."""
+    results: dict[int, AccentResult] = {}
+    missing: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        cached = store.get(job)
+        if cached is not None:
+            results[i] = cached
+        else:
+            missing.setdefault(job.batch_signature(), []).append(i)
+    for rows in missing.values():
+        for start in range(0, len(rows), batch_size):
+            part = rows[start : start + batch_size]
+            done = accentuate(model, [jobs[i] for i in part], photos[part], index=index)
+            for i, result in zip(part, done, strict=True):
+                store.put(jobs[i], result)
+                results[i] = result
+    return [results[i] for i in range(len(jobs))]

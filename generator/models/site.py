@@ -1,0 +1,89 @@
+"""The site's models: a `ModelSpec` from site.toml -> a `LoadedModel`, its errors placed.
+
+`load_spec` passes the spec's options to `load_model` (paths resolved against the site's folder)
+and turns any loading error into one line that starts with the site.toml line of the key at fault
+(`site.toml:4: model 'python:net.py:build': ...`). `load_site_models` loads every model of a site
+once, in order, the first one being the articles' default.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from generator.config.site import ModelSpec, SiteConfig, where_key
+from generator.core.errors import FeatvisError
+from generator.models.base import LoadedModel
+from generator.models.zoo import load_model
+
+# A loading error's wording -> the site.toml key it is about (default: `model`).
+_KEY_HINTS = (
+    ("layers entry", "layers"),
+    ("class names", "classes"),
+    ("weights", "weights"),
+    ("checkpoint", "weights"),
+    ("mean needs", "mean"),
+    ("std needs", "std"),
+    ("px input", "input_size"),
+)
+
+
+def _where(config: SiteConfig, spec: ModelSpec, message: str) -> str:
+    if config.models:  # a `models` table: its line
+        return spec.where
+    key = next((k for hint, k in _KEY_HINTS if hint in message), "model")
+    if getattr(spec, key if key != "model" else "id", None) is None:
+        key = "model"
+    return where_key(config.source, key)
+
+
+def load_spec(
+    config: SiteConfig, spec: ModelSpec, device: str | torch.device, seed: int | None = None
+) -> LoadedModel:
+    """One model of the site, loaded with its options; errors name site.toml's line."""
+    try:
+        return load_model(
+            spec.id,
+            weights=spec.weights,
+            device=device,
+            seed=config.seed if seed is None else seed,
+            input_size=spec.input_size,
+            mean=spec.mean,
+            std=spec.std,
+            classes=spec.classes,
+            layers=spec.layers,
+            root=config.root,
+        )
+    except FeatvisError as exc:
+        message = str(exc)
+        if config.source is None:
+            raise
+        raise FeatvisError(f"{_where(config, spec, message)}: {message}"[:400]) from None
+
+
+_NAMES = {
+    **{f"efficientnet_lite{i}": f"EfficientNet-Lite{i}" for i in range(5)},
+    **{f"resnet{n}": f"ResNet-{n}" for n in (18, 34, 50, 101, 152)},
+    **{f"vgg{n}": f"VGG-{n}" for n in (11, 13, 16, 19)},
+    **{f"efficientnet_b{i}": f"EfficientNet-B{i}" for i in range(8)},
+    "googlenet": "GoogLeNet",
+    "mobilenet_v3_large": "MobileNetV3-Large",
+    "convnext_tiny": "ConvNeXt-T",
+    "vit_b_16": "ViT-B/16",
+}
+
+
+def display_name(model: LoadedModel) -> str:
+    """How an article names a model: `EfficientNet-Lite0`, `ResNet-50` (from `torchvision:resnet50`
+    or `timm:resnet50`), a user's network by its class (`TinyCNN` from
+    `python:tiny_cnn.py:build`), else the name after the family."""
+    if model.id in _NAMES:
+        return _NAMES[model.id]
+    family, _, rest = model.id.partition(":")
+    if family == "python":
+        return type(model.net).__name__
+    return _NAMES.get(rest, rest or model.id)
+
+
+def load_site_models(config: SiteConfig, device: str | torch.device) -> list[LoadedModel]:
+    """Every model of the site, each loaded once, in the order site.toml lists them."""
+    return [load_spec(config, spec, device) for spec in config.model_specs]

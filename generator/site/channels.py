@@ -1,0 +1,192 @@
+"""Channel pages: `explorer/<model>/<layer>/<channel>.html` for every channel the explorer shows.
+
+A page shows the channel's visualization, its negative and (when the cache has one) its diversity
+set, each with the numbers the build measured; with photos, the top and bottom photos (the crop
+around the peak for layers whose receptive field is small, the whole photo otherwise) with their
+activations, the distribution of the channel's mean activation over the scan's sample and the
+pattern agreement; its circuit (read from the circuits the build measured before rendering); its
+label. It links to its layer, the previous and next channel and the model. Nothing here runs the
+network: every number comes from the cache, the dataset index or the circuits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from generator.atlas.circuits import ChannelCircuit, LayerCircuit, Link, channel_circuit
+from generator.atlas.labels import Labels
+from generator.core.errors import FeatvisError
+from generator.core.urls import channel_url, layer_file
+from generator.figures.channels import single_channel
+from generator.figures.context import ImageView
+from generator.jobs import VisJob
+from generator.plan.explorer import channel_page_jobs
+from generator.site.state import RenderState
+
+CIRCUIT_LINKS = 5  # strongest inputs (each sign) and outputs a page lists
+HISTOGRAM_BINS = 24
+METHOD_TEXT = {
+    "attribution": "attribution: the gradient of this channel's mean activation with respect to "
+    "each input channel, times that channel's activation, averaged over the input images",
+    "weights": "weights: the summed kernel of the convolution between the two layers",
+}
+PAGE_PREFIX = "../../../"
+
+
+def histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any] | None:
+    """Bars (each a share of the tallest, 0..1) of `values` over `bins` equal bins."""
+    if len(values) < 2:
+        return None
+    lo, hi = min(values), max(values)
+    width = (hi - lo) / bins or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(int((v - lo) / width), bins - 1)] += 1
+    ordered = sorted(values)
+    return {
+        "bars": [c / max(counts) for c in counts],
+        "counts": counts,
+        "min": lo,
+        "max": hi,
+        "median": ordered[len(ordered) // 2],
+        "n": len(values),
+    }
+
+
+def deeper(view: ImageView) -> ImageView:
+    """A layer page's image as a channel page (one folder deeper) links it."""
+    return replace(view, url="../" + view.url)
+
+
+class ChannelPagesPart(RenderState):
+    """Writes the channel pages and keeps, per channel, what the manifest and search need."""
+
+    circuits: Mapping[tuple[str, str], LayerCircuit]
+    labels: Labels
+    channel_info: dict[tuple[str, int], dict[str, Any]]
+
+    def circuit_of(self, layer: str, channel: int) -> ChannelCircuit | None:
+        """`channel`'s circuit from the measured pairs (None when no pair touches `layer`)."""
+        incoming = next((c for (_, t), c in self.circuits.items() if t == layer), None)
+        outgoing = next((c for (s, _), c in self.circuits.items() if s == layer), None)
+        if incoming is None and outgoing is None:
+            return None
+        return channel_circuit(layer, channel, incoming, outgoing, CIRCUIT_LINKS)
+
+    def _job_of(self, layer: str, channel: int) -> VisJob | None:
+        for job in self.layers.get(layer, []):
+            if single_channel(job) == (layer, channel):
+                return job
+        return None
+
+    def _links(self, layer: str | None, links: Sequence[Link]) -> list[dict[str, Any]]:
+        """Circuit edges as a page shows them: a thumbnail and a link where the channel has a
+        page, its weight always."""
+        out = []
+        for link in links:
+            job = self._job_of(layer, link.channel) if layer else None
+            out.append(
+                {
+                    "layer": layer,
+                    "channel": link.channel,
+                    "weight": link.weight,
+                    "label": self.labels.get((layer, link.channel)) if layer else None,
+                    "href": self.ctx.prefix + channel_url(self.model.id, layer, link.channel)
+                    if job is not None and layer
+                    else None,
+                    "thumb": self.ctx.view(job, label=f"{layer}:{link.channel}")
+                    if job is not None
+                    else None,
+                }
+            )
+        return out
+
+    def _circuit_view(self, circuit: ChannelCircuit | None) -> dict[str, Any] | None:
+        if circuit is None:
+            return None
+        return {
+            "method": circuit.method,
+            "method_text": METHOD_TEXT.get(circuit.method or "", ""),
+            "inputs_layer": circuit.inputs_layer,
+            "positive": self._links(circuit.inputs_layer, circuit.positive),
+            "negative": self._links(circuit.inputs_layer, circuit.negative),
+            "outputs_layer": circuit.outputs_layer,
+            "outputs_method": circuit.outputs_method,
+            "outputs": self._links(circuit.outputs_layer, circuit.outputs),
+            "outputs_negative": self._links(circuit.outputs_layer, circuit.outputs_negative),
+        }
+
+    def _extras(self, layer: str, channel: int, where: str) -> dict[str, list[ImageView]]:
+        """The negative and diversity images the cache holds for the channel."""
+        out: dict[str, list[ImageView]] = {}
+        for name, job in channel_page_jobs(self.preset, self.ctx.job, layer, channel).items():
+            art = self.ctx.artifact(job)
+            if art is None:
+                continue
+            self._use(job, where)
+            out[name] = [
+                self.ctx.view(job, i, label=name if job.n_images == 1 else f"{name} {i + 1}")
+                for i in range(job.n_images)
+            ]
+        return out
+
+    def _distribution(self, layer: str, channel: int) -> dict[str, Any] | None:
+        ds = self.ctx.dataset
+        if ds is None or layer not in getattr(ds, "layer_names", ()):
+            return None
+        try:
+            values = ds.sample_means(layer, channel).tolist()
+        except (FeatvisError, KeyError):
+            return None
+        return histogram(values)
+
+    def _write_channel_pages(self, pages: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        self.ctx.prefix = PAGE_PREFIX
+        for layer, channels in pages.items():
+            info = self.model.layer(layer)
+            for i, ch in enumerate(channels):
+                self._write_channel_page(info, ch, channels, i)
+
+    def _write_channel_page(
+        self, info: Any, ch: dict[str, Any], channels: Sequence[dict[str, Any]], i: int
+    ) -> None:
+        layer, channel = info.name, ch["channel"]
+        url = channel_url(self.model.id, layer, channel)
+        circuit = self.circuit_of(layer, channel)
+        extras = self._extras(layer, channel, url)
+        label = self.labels.get((layer, channel))
+        self.channel_info[(layer, channel)] = {
+            "page": url,
+            "thumbnail": ch["image"].url.removeprefix("../../"),
+            "circuit": circuit.to_dict() if circuit else None,
+            "labels": [label] if label else [],
+            "classes": [ch["reading"].photo[0]] if ch.get("reading") else [],
+            "extras": {name: [v.key for v in views][:1] for name, views in extras.items()},
+        }
+        text = self.env.get_template("explorer_channel.html").render(
+            **self._common(PAGE_PREFIX),
+            layer=info,
+            channel=channel,
+            label=label,
+            image=deeper(ch["image"]),
+            extras=extras,
+            top=[deeper(v) for v in ch["top"]],
+            bottom=[deeper(v) for v in ch["bottom"]],
+            agreement=ch["agreement"],
+            reading=ch["reading"],
+            distribution=self._distribution(layer, channel),
+            circuit=self._circuit_view(circuit),
+            whole=self._whole(layer),
+            layer_href="../" + layer_file(layer),
+            prev=channels[i - 1]["channel"] if i > 0 else None,
+            next=channels[i + 1]["channel"] if i + 1 < len(channels) else None,
+        )
+        self.writer.text(url, text, f"channel page {layer}:{channel}")
+
+    def _whole(self, layer: str) -> bool:
+        ds = self.ctx.dataset
+        if ds is None or layer not in getattr(ds, "layer_names", ()):
+            return True
+        return bool(ds.receptive_field(layer).whole)

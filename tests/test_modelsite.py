@@ -1,0 +1,238 @@
+"""Any model on the site side: site.toml's model options, band references in figures, the
+flagship article for a second architecture, and the one-line errors of bad model input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from generator.build import build_site
+from generator.config.site import Preset, load_config
+from generator.core.errors import FeatvisError
+from generator.figures.registry import bind_articles, read_articles
+from generator.models.site import display_name, load_site_models, load_spec
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "own-model"
+TINY = Preset("tiny", size=32, steps=3, explorer_channels=1, figure_scale=0.5)
+LAYERS = ["stem", "stage1.0", "stage2.0", "stage2.2", "stage3.0", "stage3.2"]
+
+
+def own_model_site(root: Path, extra: str = "", *, weights: bool = True) -> Path:
+    """A site for the example network, random weights saved to a file as training would."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "content").mkdir(exist_ok=True)
+    for name in ("tiny_cnn.py", "classes.txt"):
+        shutil.copyfile(EXAMPLE / name, root / name)
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from tiny_cnn import build  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    torch.manual_seed(1)
+    torch.save(build().state_dict(), root / "tiny.pth")
+    lines = [
+        'model = "python:tiny_cnn.py:build"',
+        'weights = "tiny.pth"' if weights else "",
+        "input_size = 64",
+        'classes = "classes.txt"',
+        'explorer_layers = ["edges[0]"]',
+    ]
+    (root / "site.toml").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return root
+
+
+def test_site_toml_model_options_reach_the_loader(tmp_path: Path) -> None:
+    layers = ", ".join(f'"{name}"' for name in LAYERS)
+    root = own_model_site(tmp_path, f"layers = [{layers}]\nmean = [0.5, 0.5, 0.5]\n")
+    config = load_config(root / "site.toml")
+    (model,) = load_site_models(config, "cpu")
+    assert model.input_size == 64 and model.mean == (0.5, 0.5, 0.5)
+    assert list(model.layer_names) == LAYERS
+    assert model.class_names[:2] == tuple((root / "classes.txt").read_text().split("\n")[:2])
+    assert model.weights_source.endswith("tiny.pth")
+    assert display_name(model) == "TinyCNN"
+
+
+def test_models_list_and_tables(tmp_path: Path) -> None:
+    (tmp_path / "site.toml").write_text(
+        'models = ["efficientnet_lite0", {model = "torchvision:resnet18", weights = "r.pth", '
+        "input_size = 96}]\n",
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "site.toml")
+    assert config.model_ids == ("efficientnet_lite0", "torchvision:resnet18")
+    assert config.model_specs[1].weights == tmp_path / "r.pth"
+    assert config.model_specs[1].input_size == 96
+    (tmp_path / "site.toml").write_text('title = "x"\nmodel = "a"\nmodels = ["a", "b"]\n')
+    with pytest.raises(FeatvisError, match=r"site\.toml:2: 'model' beside 'models'"):
+        load_config(tmp_path / "site.toml")
+    (tmp_path / "site.toml").write_text('models = ["a", {model = "b", colour = 1}]\n')
+    with pytest.raises(FeatvisError, match=r"site\.toml:1: models: unknown key 'colour'"):
+        load_config(tmp_path / "site.toml")
+
+
+FACTORIES = {
+    "raises": "def build():\n    raise ValueError('no data')\n",
+    "not_module": "def build():\n    return 3\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("wrong-checkpoint", r"site\.toml:2: .*tiny\.pth"),
+        ("missing-file", r"site\.toml:1: .*nope\.py"),
+        ("raises", r"site\.toml:1: .*(ValueError|raised)"),
+        ("not_module", r"site\.toml:1: .*(nn\.Module|module)"),
+        ("bad-layer", r"site\.toml:\d+: model .*layers entry 'stage9' names no module"),
+    ],
+)
+def test_bad_model_input_is_one_line_at_site_toml(
+    tmp_path: Path, change: str, expected: str
+) -> None:
+    root = own_model_site(tmp_path)
+    toml = (root / "site.toml").read_text(encoding="utf-8")
+    if change == "wrong-checkpoint":
+        torch.save(nn.Linear(3, 4).state_dict(), root / "tiny.pth")
+    elif change == "missing-file":
+        toml = toml.replace("tiny_cnn.py", "nope.py")
+    elif change in FACTORIES:
+        (root / "factory.py").write_text(FACTORIES[change], encoding="utf-8")
+        toml = toml.replace("tiny_cnn.py", "factory.py").replace('weights = "tiny.pth"', "")
+    else:
+        toml += 'layers = ["stem", "stage9"]\n'
+    (root / "site.toml").write_text(toml, encoding="utf-8")
+    config = load_config(root / "site.toml")
+    with pytest.raises(FeatvisError, match=expected) as info:
+        load_spec(config, config.model_specs[0], "cpu")
+    assert "\n" not in str(info.value)
+
+
+ARTICLE = """\
+---
+title: Bands
+---
+
+Text.
+
+```figure
+type: layer-gallery
+id: gallery
+layers: [edges, "parts[-1]", "objects[0]"]
+channels: 1
+```
+
+```figure
+type: negative
+id: negative
+layer: {layer}
+channels: 1
+{model}```
+"""
+
+
+def _articles(root: Path, layer: str, model: str = "") -> list:
+    (root / "content" / "bands.md").write_text(
+        ARTICLE.format(layer=layer, model=model), encoding="utf-8"
+    )
+    config = load_config(root / "site.toml")
+    articles = read_articles(config)
+    (model_,) = load_site_models(config, "cpu")
+    return bind_articles(articles, model_)
+
+
+def test_band_references_resolve_against_the_catalog(tmp_path: Path) -> None:
+    root = own_model_site(tmp_path)
+    (article,) = _articles(root, '"parts[-1]"')
+    gallery, negative = article.figures
+    bands = {"edges": ["stem.2", "stage1.0"], "parts": ["stage3.0", "stage3.1"]}
+    model = load_site_models(load_config(root / "site.toml"), "cpu")[0]
+    by_band = {b: [i.name for i in model.layers if i.band == b] for b in bands}
+    assert gallery.options["layers"] == (
+        by_band["edges"][len(by_band["edges"]) // 2],
+        by_band["parts"][-1],
+        [i.name for i in model.layers if i.band == "objects"][0],
+    )
+    assert negative.options["layer"] == by_band["parts"][-1]
+
+
+def test_a_band_reference_the_model_cannot_resolve_names_the_bands(tmp_path: Path) -> None:
+    root = own_model_site(tmp_path)
+    with pytest.raises(
+        FeatvisError,
+        match=r"content/bands\.md:17: figure 'negative': .*cannot resolve layer 'parts\[7\]' "
+        r"\(bands and their layers: edges \d+, textures \d+, patterns \d+, parts \d+, objects \d+",
+    ):
+        _articles(root, '"parts[7]"')
+
+
+def test_a_figure_model_not_in_models_is_an_error(tmp_path: Path) -> None:
+    root = own_model_site(tmp_path)
+    with pytest.raises(
+        FeatvisError,
+        match=r"content/bands\.md:19: figure 'negative': model 'timm:resnet50' is not one of "
+        r"the site's models",
+    ):
+        _articles(root, "parts", "model: timm:resnet50\n")
+
+
+def test_the_flagship_builds_for_a_second_architecture(tmp_path: Path) -> None:
+    """`featvis init --model ... --weights ...` then a build: the flagship article, written with
+    band references and model variables, builds for the example network."""
+    root = own_model_site(tmp_path / "net")
+    site = tmp_path / "site"
+    init = subprocess.run(
+        [sys.executable, "-m", "generator", "init", str(site), "--model",
+         f"python:{root / 'tiny_cnn.py'}:build", "--weights", str(root / "tiny.pth")],
+        capture_output=True, text=True, check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    with (site / "site.toml").open("a", encoding="utf-8") as toml:
+        toml.write(f'input_size = 64\nclasses = "{root / "classes.txt"}"\n')
+        toml.write('explorer_layers = ["objects[-1]"]\n')
+    report = build_site(load_config(site / "site.toml"), preset=TINY, quiet=True)
+    assert report.pages >= 2
+    html = (site / "site_output" / "feature-visualization.html").read_text(encoding="utf-8")
+    text = " ".join(html.split())
+    assert "one network, TinyCNN, with 9 visualizable layers" in text
+    assert "EfficientNet" not in text.split("References")[0]
+    assert "TinyCNN shrinks its grid from 64 pixels to 8 by 8" in text
+    assert "{{" not in text
+
+
+def _flagship_layers(tmp_path: Path, model: str) -> dict[str, object]:
+    """The layers each figure of the shipped flagship article resolves to for `model`."""
+    from generator.models import load_model
+
+    shutil.copytree(REPO / "content", tmp_path / "content")
+    (tmp_path / "site.toml").write_text(f'model = "{model}"\n', encoding="utf-8")
+    articles = read_articles(load_config(tmp_path / "site.toml"))
+    (article,) = [a for a in articles if a.page.slug == "feature-visualization"]
+    bind_articles([article], load_model(model, random_weights=True))
+    return {f.id: f.options.get("layers") or f.options.get("layer") for f in article.figures}
+
+
+def test_the_flagship_shows_lite0_the_layers_it_always_did(tmp_path: Path) -> None:
+    """Band references pick the Lite0 layers the article used to name, so its pictures, cache
+    entries and numbers are unchanged."""
+    layers = _flagship_layers(tmp_path, "efficientnet_lite0")
+    assert layers["progression"] == (
+        "blocks.1.1", "blocks.2.1", "blocks.3.2", "blocks.4.2", "blocks.5.3", "conv_head",
+    )
+    assert layers["objectives"] == "blocks.5.3"
+    assert {layers[k] for k in layers if k not in ("progression", "objectives")} == {"blocks.4.2"}
+
+
+def test_the_flagship_binds_to_resnet50(tmp_path: Path) -> None:
+    layers = _flagship_layers(tmp_path, "torchvision:resnet50")
+    assert layers["progression"] == (
+        "layer1.2", "layer2.1", "layer2.3", "layer3.3", "layer4.0", "layer4.2",
+    )
+    assert layers["progress"] == "layer3.3"

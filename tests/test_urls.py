@@ -1,0 +1,57 @@
+# ruff: noqa: E501  (expected URLs read best one per line)
+"""The site's URL scheme: model folders, layer and channel pages, the root from each page, and
+articles' old `explorer/<layer>.html` links mapped to the site's model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator.config.site import load_config
+from generator.core.urls import (
+    article_link,
+    channel_url,
+    layer_url,
+    model_slug,
+    model_url,
+    root_prefix,
+)
+from generator.figures.registry import read_pages
+
+
+def test_model_slugs_are_folder_names() -> None:
+    assert model_slug("efficientnet_lite0") == "efficientnet_lite0"
+    assert model_slug("torchvision:resnet50") == "torchvision-resnet50"
+    assert model_slug("timm:vit_small_patch16_224.augreg_in21k") == "timm-vit_small_patch16_224.augreg_in21k"
+    assert model_slug("python:models/my net.py:Net") == "python-models-my-net.py-Net"
+    assert "/" not in model_slug("python:../x/y.py") and not model_slug("python:../x").startswith(".")
+
+
+def test_pages_and_their_roots() -> None:
+    m = "torchvision:resnet50"
+    assert model_url(m) == "explorer/torchvision-resnet50/index.html"
+    assert layer_url(m, "layer4.2") == "explorer/torchvision-resnet50/layer4.2.html"
+    assert layer_url(m, "layer4.2", 7) == "explorer/torchvision-resnet50/layer4.2.html#ch-7"
+    assert channel_url(m, "layer4.2", 7) == "explorer/torchvision-resnet50/layer4.2/7.html"
+    assert root_prefix("index.html") == "" and root_prefix("explorer/index.html") == "../"
+    assert root_prefix(layer_url(m, "a", 3)) == "../../"
+    assert root_prefix(channel_url(m, "a", 3)) == "../../../"
+
+
+def test_old_layer_links_map_to_the_model() -> None:
+    assert article_link("explorer/conv_stem.html", "efficientnet_lite0") == "explorer/efficientnet_lite0/conv_stem.html"
+    assert article_link("explorer/blocks.1.0.html#ch-3", "torchvision:resnet50") == "explorer/torchvision-resnet50/blocks.1.0.html#ch-3"
+    assert article_link("explorer/index.html", "m") is None
+    assert article_link("explorer/m/conv_stem.html", "m") is None
+    assert article_link("other.html", "m") is None
+
+
+def test_article_links_follow_the_scheme(tmp_path: Path) -> None:
+    text = ("---\ntitle: A\n---\n\nSee [a layer](explorer/conv_stem.html#ch-2), [the explorer](explorer/index.html),\n"
+            "[a channel](explorer/efficientnet_lite0/blocks.1.0/3.html) and [a model](explorer/efficientnet_lite0/index.html).\n")
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "a.md").write_text(text, encoding="utf-8")
+    page = read_pages(load_config(root=tmp_path))[0]
+    assert "(explorer/efficientnet_lite0/conv_stem.html#ch-2)" in page.body
+    assert "(explorer/index.html)" in page.body
+    assert "(explorer/efficientnet_lite0/blocks.1.0/3.html)" in page.body
+    assert "(explorer/efficientnet_lite0/index.html)" in page.body
