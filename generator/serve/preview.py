@@ -34,6 +34,7 @@ import jinja2
 
 from generator.build import warn_dataset
 from generator.cache.store import ArtifactStore
+from generator.compute import probe_model
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
@@ -42,7 +43,7 @@ from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.measure.stage import Unit, measure_site
-from generator.models import load_model
+from generator.models.site import load_spec
 from generator.pages.content import Page
 from generator.plan.explorer import explorer_inventory, explorer_jobs
 from generator.plan.rounds import site_dataset
@@ -266,11 +267,12 @@ class Preview:
             shutil.rmtree(old, ignore_errors=True)
 
     def _load(self, config: SiteConfig) -> _Loaded:
-        key = (config.model, config.weights, config.device, config.seed, config.cache_dir)
+        spec = config.model_specs[0]
+        key = (spec, config.device, config.seed, config.cache_dir)
         if self._loaded is None or self._loaded.key != key:
             device = resolve_device(config.device)
-            model = load_model(config.model, weights=config.weights, device=device,
-                               seed=config.seed)
+            model = load_spec(config, spec, device)
+            probe_model(model, str(spec.weights or ""))
             store = ArtifactStore(config.cache_dir, report=lambda m: self.say(f"warning: {m}"))
             self._loaded = _Loaded(key=key, model=model, store=store, device=device)
             self._dataset = None
