@@ -99,6 +99,7 @@
       img.src = root + item.thumb;
       img.alt = item.layer + ":" + item.channel;
       img.loading = "lazy";
+      img.decoding = "async";
       img.width = 64;
       img.height = 64;
       target.appendChild(img);
@@ -124,13 +125,22 @@
     var list = box.querySelector(".fv-search-results");
     var root = box.getAttribute("data-root") || "";
     if (!input || !list) return;
+    var cards = new Map();  // a card is built once and reused by later keystrokes
+    var shown = "";
     function update() {
       var hits = search(index, input.value);
-      var fragment = document.createDocumentFragment();
-      for (var i = 0; i < hits.length && i < MAX_SHOWN; i++) {
-        fragment.appendChild(card(hits[i].item, root));
+      var top = hits.slice(0, MAX_SHOWN);
+      var signature = top.map(function (h) { return h.order; }).join(",");
+      if (signature !== shown) {
+        shown = signature;
+        var fragment = document.createDocumentFragment();
+        top.forEach(function (hit) {
+          var node = cards.get(hit.order);
+          if (!node) { node = card(hit.item, root); cards.set(hit.order, node); }
+          fragment.appendChild(node);
+        });
+        list.replaceChildren(fragment);
       }
-      list.replaceChildren(fragment);
       if (status) {
         status.textContent = input.value.trim() === "" ? "" :
           hits.length + (hits.length === 1 ? " channel" : " channels") +
