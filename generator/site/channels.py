@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from generator.atlas.circuits import ChannelCircuit, LayerCircuit, Link, channel_circuit
+from generator.atlas.circuits import ChannelCircuit, LayerCircuit, Link
 from generator.atlas.labels import Labels
 from generator.core.errors import FeatvisError
 from generator.core.urls import channel_url, layer_file
@@ -68,12 +68,7 @@ class ChannelPagesPart(RenderState):
     channel_info: dict[tuple[str, int], dict[str, Any]]
 
     def circuit_of(self, layer: str, channel: int) -> ChannelCircuit | None:
-        """`channel`'s circuit from the measured pairs (None when no pair touches `layer`)."""
-        incoming = next((c for (_, t), c in self.circuits.items() if t == layer), None)
-        outgoing = next((c for (s, _), c in self.circuits.items() if s == layer), None)
-        if incoming is None and outgoing is None:
-            return None
-        return channel_circuit(layer, channel, incoming, outgoing, CIRCUIT_LINKS)
+        return self.ctx.circuit_of(layer, channel, CIRCUIT_LINKS)
 
     def _job_of(self, layer: str, channel: int) -> VisJob | None:
         for job in self.layers.get(layer, []):

@@ -93,6 +93,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         }
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
         self.circuits = dict(circuits or {})
+        self.ctx.circuits = self.circuits
         self.labels = dict(labels or {})
         self.channel_info: dict[tuple[str, int], dict[str, Any]] = {}
         self.page_url = ""
