@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.atlas.labels import LABELS_FILE, Labels, read_labels
-from generator.atlas.site import Circuits, site_circuits
+from generator.atlas.site import Accents, Circuits, site_accentuations, site_circuits
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
 from generator.config.site import Preset, SiteConfig
@@ -157,7 +157,7 @@ def _measure(
 
 def _render(
     config: SiteConfig, inputs: _Inputs, measured: tuple[dict[str, list[VisJob]], Measurements],
-    out: Path, circuits: Circuits,
+    out: Path, atlas: tuple[Circuits, Accents],
 ) -> SiteResult:
     """Draw the whole site into `out` from data only; a missing visualization is listed."""
     inventory, measures = measured
@@ -165,7 +165,7 @@ def _render(
         return SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
             explorer=inputs.explorer, inventory=inventory, measures=measures,
-            dataset=inputs.dataset, circuits=circuits, labels=inputs.labels,
+            dataset=inputs.dataset, circuits=atlas[0], accents=atlas[1], labels=inputs.labels,
         ).draw()
     except MissingVisualizations as exc:
         for line in exc.report():
@@ -192,8 +192,11 @@ def build_site(
     circuits = site_circuits(
         config, inputs.model, inputs.store, inputs.explorer, inputs.dataset, say=say
     )
+    accents = site_accentuations(
+        config, inputs.model, inputs.preset, inputs.explorer, inputs.dataset
+    )
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, measured, tmp, circuits)
+        result = _render(config, inputs, measured, tmp, (circuits, accents))
         problems = check_site(tmp)
         if problems:
             report(problems)

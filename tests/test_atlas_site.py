@@ -43,12 +43,28 @@ inputs: 3
 LABELS = '"blocks.1.0:0" = "stripe finder"\n"blocks.1.0:20" = "never computed"\n'
 
 
-def make(root: Path, cache: Path, article: str = ARTICLE) -> Path:
+def photos(folder: Path) -> Path:
+    """Six small photos of stripes and blobs: something for edge channels to find."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(6):
+        image = Image.new("RGB", (80, 64), (20 * i, 120, 255 - 30 * i))
+        draw = ImageDraw.Draw(image)
+        for k in range(0, 80, 6 + 2 * i):
+            draw.line([(k, 0), (k + 10 * (i % 3), 63)], fill=(255, 255 - 40 * i, 0), width=2)
+        draw.ellipse([10 + 5 * i, 10, 40 + 5 * i, 40], fill=(200, 30 * i, 90))
+        image.save(folder / f"photo{i}.png")
+    return folder
+
+
+def make(root: Path, cache: Path, article: str = ARTICLE, dataset: Path | None = None) -> Path:
     (root / "content").mkdir(parents=True, exist_ok=True)
     (root / "content" / "circuits.md").write_text(article, encoding="utf-8")
     (root / "labels.toml").write_text(LABELS, encoding="utf-8")
     (root / "site.toml").write_text(
-        f'explorer_layers = ["conv_stem", "blocks.1.0"]\ncache_dir = "{cache}"\ndevice = "cpu"\n',
+        f'explorer_layers = ["conv_stem", "blocks.1.0"]\ncache_dir = "{cache}"\ndevice = "cpu"\n'
+        + (f'dataset = "{dataset}"\n' if dataset else ""),
         encoding="utf-8",
     )
     return root
@@ -57,7 +73,8 @@ def make(root: Path, cache: Path, article: str = ARTICLE) -> Path:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.getbasetemp() / "featvis-cache"
-    root = make(tmp_path_factory.mktemp("atlas-site"), cache)
+    base = tmp_path_factory.mktemp("atlas-site")
+    root = make(base / "site", cache, dataset=photos(base / "photos"))
     build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
     return root / "site_output"
 
@@ -94,6 +111,20 @@ def test_circuits_are_measured_and_shown(built: Path) -> None:
     page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
     top = circuit["positive"][0]
     assert f"conv_stem:{top['channel']}" in page and "attribution: the gradient" in page
+
+
+def test_photos_their_distribution_and_accentuation(built: Path) -> None:
+    page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
+    assert "Activation over the photos" in page and page.count("<rect ") >= 1
+    assert "Accentuated photos" in page
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    entry = next(c for c in manifest["channels"] if (c["layer"], c["channel"]) == ("blocks.1.0", 0))
+    accents = entry["accentuation"]
+    assert len(accents) == 3, "the top three photos"
+    for a in accents:
+        assert (built / a["photo"]).is_file() and (built / a["image"]).is_file()
+        assert a["image_activation"] > a["photo_activation"], "accentuation raises the channel"
+        assert -1 <= a["agreement"] <= 1
 
 
 def test_labels_on_pages_and_in_search(built: Path) -> None:

@@ -100,6 +100,7 @@ class ManifestPart(RenderState):
                 "page": entry["page"],
                 "circuit": entry["circuit"],
                 "labels": entry["labels"],
+                **({"accentuation": entry["accentuation"]} if entry["accentuation"] else {}),
             }
             for (layer, channel), entry in sorted(
                 info.items(), key=lambda kv: (depth[kv[0][0]], kv[0][1])
