@@ -62,5 +62,5 @@ def test_a_one_figure_build_reads_and_constructs_once(
         assert counts["__init__"] == 1, counts
         assert counts["explorer_jobs"] == 1, counts
         verified = {k: n for k, n in counts.items() if k.startswith("_load:")}
-        assert set(verified.values()) <= {1}, verified  # a new artifact needs no check at all
+        assert set(verified.values()) <= {1}, verified  # each artifact checked at most once
         assert verified or not warm, "a warm build reads its artifacts from the cache"

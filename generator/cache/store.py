@@ -254,14 +254,14 @@ class ArtifactStore:
             final = self._publish(tmp, key)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        artifact = self._verified[key] = Artifact(
+        self._verified.pop(key, None)  # the next get checks the new files, once
+        return Artifact(
             key=key,
             dir=final,
             images=tuple(final / name for name in meta["images"]),
             snapshots={int(s): tuple(final / n for n in ns) for s, ns in meta["snapshots"].items()},
             meta=meta,
         )
-        return artifact
 
     def _write(
         self, tmp: Path, job: VisJob, result: RenderResult, device: str, extra: dict[str, Any]
