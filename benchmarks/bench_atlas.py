@@ -117,7 +117,7 @@ def bench_circuits(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{source} -> {target}: {row}", file=sys.stderr, flush=True)
         rows.append(row)
     checks = []
-    for target in args.full.split(","):
+    for target in [t for t in args.full.split(",") if t]:
         source = next(s for s, t in pairs if t == target)
         row = next(r for r in rows if r["target"] == target)
         strategy = "loop" if row["loop_all_s"] <= row["batched_all_s"] else "batched"
