@@ -54,8 +54,13 @@ def _photos(dataset: Any, size: int, seed: int) -> torch.Tensor | None:
     files = list(getattr(dataset, "files", ()))
     if not files:
         return None
-    picked = pick_photos(files, CIRCUIT_IMAGES, seed)
-    return torch.stack([load_view(dataset.root / f, size) for f in picked]).float() / 255
+    views = []
+    for name in pick_photos(files, CIRCUIT_IMAGES, seed):
+        try:
+            views.append(load_view(dataset.root / name, size))
+        except OSError:
+            continue  # unreadable: the scan skipped it too
+    return torch.stack(views).float() / 255 if views else None
 
 
 def _visualizations(
