@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.atlas.labels import LABELS_FILE, Labels, read_labels
-from generator.atlas.site import Circuits, site_circuits
+from generator.atlas.site import Accents, Circuits, site_accentuations, site_circuits
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
 from generator.compute import probe_model
@@ -175,7 +175,7 @@ def _measure(
 
 def _render(
     config: SiteConfig, inputs: _Inputs, measured: tuple[dict[str, list[VisJob]], Measurements],
-    out: Path, circuits: Circuits, notices: Notices,
+    out: Path, atlas: tuple[Circuits, Accents], notices: Notices,
 ) -> SiteResult:
     """Draw the whole site into `out` from data only; a missing visualization is listed."""
     inventory, measures = measured
@@ -183,7 +183,8 @@ def _render(
         return SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
             explorer=inputs.explorer, inventory=inventory, measures=measures,
-            dataset=inputs.dataset, circuits=circuits, labels=inputs.labels, notices=notices,
+            dataset=inputs.dataset, circuits=atlas[0], accents=atlas[1], labels=inputs.labels,
+            notices=notices,
         ).draw()
     except MissingVisualizations as exc:
         for line in exc.report():
@@ -246,8 +247,11 @@ def _build_locked(
     circuits = site_circuits(
         config, inputs.model, inputs.store, inputs.explorer, inputs.dataset, say=say
     )
+    accents = site_accentuations(
+        config, inputs.model, inputs.preset, inputs.explorer, inputs.dataset
+    )
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, measured, tmp, circuits, notices)
+        result = _render(config, inputs, measured, tmp, (circuits, accents), notices)
         progress.stage("check", str(config.output_dir))
         sources = {a.page.url: (str(a.page.source), a.page.path) for a in inputs.articles}
         problems = check_site(tmp, sources)

@@ -225,3 +225,17 @@ def test_flagship_home_links_the_article(flagship: Path, browser) -> None:  # ty
     assert page.locator("a[href='feature-visualization.html']").count() > 0
     assert broken_images(page) == [] and problems == []
     page.close()
+
+
+def test_search_box_finds_and_follows_a_channel(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """From file://, typing a channel into the box lists it; its result opens its page."""
+    page, problems = open_page(browser, site / "explorer" / "efficientnet_lite0" / "conv_stem.html")
+    page.fill(".fv-search-input", "blocks.1.0:")
+    hits = page.locator(".fv-search-results a")
+    assert hits.count() >= 1 and "blocks.1.0:" in hits.first.inner_text()
+    hits.first.click()
+    page.wait_for_load_state("load")
+    assert page.url.startswith("file://") and "/explorer/efficientnet_lite0/blocks.1.0/" in page.url
+    assert page.locator("h1").inner_text().startswith("blocks.1.0:")
+    assert problems == []
+    page.close()

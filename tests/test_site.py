@@ -262,10 +262,10 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
     assert "Pattern vs photos" in model_page and len(re.findall(r">cos -?\d\.\d\d<", model_page)) == 2, "conv_stem and blocks.1.0"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     relative = [e["numbers"]["relative_to_strongest_photo"] for e in manifest["visualizations"]
-                if any(u.startswith("explorer/efficientnet_lite0/conv_stem") for u in e["used_on"])]
+                if any(u.startswith("explorer/efficientnet_lite0/conv_stem.html") for u in e["used_on"])]
     assert relative and all(r is not None for r in relative), "measured against the photos"
     assert any(r[0] is not None and r[0] > 0 for r in relative)
-    checks = [e["numbers"] for e in manifest["visualizations"] if any(u.startswith("explorer/efficientnet_lite0/conv_stem") for u in e["used_on"])]
+    checks = [e["numbers"] for e in manifest["visualizations"] if any(u.startswith("explorer/efficientnet_lite0/conv_stem.html") for u in e["used_on"])]
     assert all(-1 <= c["pattern_agreement"]["cosine"] <= 1 for c in checks), "the pattern check, per visualization"
     assert all(c["class_reading"] is None for c in checks), "an edge-band picture is not read as a class"
 

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from generator.atlas.circuits import images_digest
 from generator.atlas.files import write_atomic
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
@@ -117,8 +118,6 @@ def accent_job(
     model: LoadedModel, layer: str, channel: int, photo: torch.Tensor, **settings: Any
 ) -> AccentJob:
     """The job for `photo` ((3,H,W) in [0,1], as the model sees it) and a channel."""
-    from generator.atlas.circuits import images_digest
-
     model.check_channel(layer, channel)
     anchor = settings.pop("anchor", None)
     return AccentJob(

@@ -6,16 +6,29 @@ visualized channel), averages the attribution over `CIRCUIT_IMAGES` photos of th
 drawn by a seeded generator (or, without photos, over the cached visualizations of the first
 such layer's channels) and returns `{(source, target): LayerCircuit}` from a `CircuitStore` under
 `<cache>/circuits/`: a second build reads them back, an interrupted one resumes.
+
+`site_accentuations` does the same for feature accentuation: each explorer channel's top
+`ACCENT_PHOTOS` photos, optimized to raise the channel while an early layer stays near the photo's
+(`generator.atlas.accentuation`), cached under `<cache>/accentuation/`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from generator.atlas.accentuation import (
+    AccentJob,
+    AccentResult,
+    AccentStore,
+    accent_job,
+    accentuate_cached,
+)
 from generator.atlas.circuits import (
     CircuitStore,
     LayerCircuit,
@@ -25,7 +38,7 @@ from generator.atlas.circuits import (
     pick_photos,
 )
 from generator.cache.store import ArtifactStore
-from generator.config.site import SiteConfig
+from generator.config.site import Preset, SiteConfig
 from generator.core.images import load_tensor
 from generator.dataset.folder import load_view
 from generator.jobs import VisJob
@@ -34,14 +47,20 @@ from generator.models.base import LoadedModel
 CIRCUIT_IMAGES = 16  # images the attribution averages over
 
 Circuits = dict[tuple[str, str], LayerCircuit]
+Accents = dict[tuple[str, int], list["Accented"]]
 
 
 def _photos(dataset: Any, size: int, seed: int) -> torch.Tensor | None:
     files = list(getattr(dataset, "files", ()))
     if not files:
         return None
-    picked = pick_photos(files, CIRCUIT_IMAGES, seed)
-    return torch.stack([load_view(dataset.root / f, size) for f in picked]).float() / 255
+    views = []
+    for name in pick_photos(files, CIRCUIT_IMAGES, seed):
+        try:
+            views.append(load_view(dataset.root / name, size))
+        except OSError:
+            continue  # unreadable: the scan skipped it too
+    return torch.stack(views).float() / 255 if views else None
 
 
 def _visualizations(
@@ -91,3 +110,56 @@ def site_circuits(
 
     with torch.enable_grad():
         return compute_circuits(model, jobs, cstore, images, progress=done)
+
+
+ACCENT_PHOTOS = 3  # accentuated top photos per channel page
+
+
+@dataclass(frozen=True)
+class Accented:
+    """One accentuated top photo of a channel: the photo's file, its job and its result."""
+
+    photo: Path
+    job: AccentJob
+    result: AccentResult
+
+
+def site_accentuations(
+    config: SiteConfig,
+    model: LoadedModel,
+    preset: Preset,
+    explorer: Mapping[str, Sequence[VisJob]],
+    dataset: Any = None,
+) -> Accents:
+    """For every explorer channel, its top `ACCENT_PHOTOS` photos accentuated at the preset's
+    size and steps (from `<cache>/accentuation/`, or computed now in batches); {} without
+    photos."""
+    if dataset is None:
+        return {}
+    units: list[tuple[str, int, Path]] = []
+    for layer, jobs in explorer.items():
+        if layer not in getattr(dataset, "layer_names", ()):
+            continue
+        for job in jobs:
+            channel = job.objectives[0].terms[0][1].channel  # explorer jobs: one channel each
+            if channel is None:
+                continue
+            for example in dataset.examples(layer, channel, "top")[:ACCENT_PHOTOS]:
+                units.append((layer, channel, Path(example.path)))
+    if not units:
+        return {}
+    photos = torch.stack(
+        [load_view(path, model.input_size).float() / 255 for _, _, path in units]
+    )
+    settings = {"steps": preset.steps, "size": preset.size, "seed": config.seed}
+    accent_jobs = [
+        accent_job(model, layer, channel, photos[i], **settings)
+        for i, (layer, channel, _) in enumerate(units)
+    ]
+    with torch.enable_grad():
+        store = AccentStore(config.cache_dir / "accentuation")
+        results = accentuate_cached(model, accent_jobs, photos, store, index=dataset)
+    out: Accents = {}
+    for (layer, channel, path), accent, result in zip(units, accent_jobs, results, strict=True):
+        out.setdefault((layer, channel), []).append(Accented(path, accent, result))
+    return out

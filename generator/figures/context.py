@@ -13,10 +13,11 @@ import torch
 from PIL import Image
 
 from generator import metrics
+from generator.atlas.circuits import ChannelCircuit, LayerCircuit, channel_circuit
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.images import load_tensor
-from generator.core.urls import layer_url
+from generator.core.urls import channel_url, layer_url
 from generator.figures.channels import _image_vector, pick_distinct, single_channel
 from generator.jobs import VisJob
 from generator.measure.stage import top_class
@@ -71,6 +72,8 @@ class FigureContext:
     prefix: str = ""
     explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
     measures: Any = None  # generator.measure.stage.Measurements: what the drawing shows of them
+    # circuits measured before rendering: (source layer, target layer) -> LayerCircuit
+    circuits: dict[tuple[str, str], LayerCircuit] = field(default_factory=dict, repr=False)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
 
@@ -205,6 +208,20 @@ class FigureContext:
 
     def url(self, path: str) -> str:
         return self.prefix + path
+
+    def channel_link(self, layer: str, channel: int) -> str | None:
+        """The channel's own page; None when the explorer has no page for it."""
+        if channel not in self.explorer_channels.get(layer, set()):
+            return None
+        return self.prefix + channel_url(self.model.id, layer, channel)
+
+    def circuit_of(self, layer: str, channel: int, k: int = 5) -> ChannelCircuit | None:
+        """`channel`'s circuit from the measured pairs (None when no pair touches `layer`)."""
+        incoming = next((c for (_, t), c in self.circuits.items() if t == layer), None)
+        outgoing = next((c for (s, _), c in self.circuits.items() if s == layer), None)
+        if incoming is None and outgoing is None:
+            return None
+        return channel_circuit(layer, channel, incoming, outgoing, k)
 
     def layer_link(self, layer: str, channel: int | None = None) -> str | None:
         """The explorer page of `layer`, at the channel's anchor when the page shows it; None

@@ -13,6 +13,8 @@ from typing import Any
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.base import Figure
+from generator.figures.channel import ChannelCard
+from generator.figures.circuit import CircuitFigure
 from generator.figures.context import FigureContext
 from generator.figures.dataset_examples import DatasetExamples
 from generator.figures.directions import Directions
@@ -41,6 +43,8 @@ FIGURE_TYPES: dict[str, type[Figure]] = {
         Regularization,
         Preconditioning,
         DatasetExamples,
+        ChannelCard,
+        CircuitFigure,
     )
 }
 

@@ -15,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from generator.atlas.circuits import ChannelCircuit, LayerCircuit, Link, channel_circuit
+from generator.atlas.circuits import ChannelCircuit, LayerCircuit, Link
 from generator.atlas.labels import Labels
+from generator.atlas.site import Accents
 from generator.core.errors import FeatvisError
+from generator.core.images import to_pil
 from generator.core.urls import channel_url, layer_file
+from generator.dataset.folder import load_view
 from generator.figures.channels import single_channel
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
@@ -66,14 +69,32 @@ class ChannelPagesPart(RenderState):
     circuits: Mapping[tuple[str, str], LayerCircuit]
     labels: Labels
     channel_info: dict[tuple[str, int], dict[str, Any]]
+    accents: Accents
+
+    def _accented(self, layer: str, channel: int) -> list[dict[str, Any]]:
+        """The channel's accentuated top photos: the photo and the image, with the activation
+        and pattern agreement the build measured of each."""
+        out = []
+        for item in self.accents.get((layer, channel), []):
+            r = item.result
+            out.append(
+                {
+                    "photo": self.ctx.prefix
+                    + self.images.patch(
+                        f"accent-photo|{item.job.photo}|{self.model.input_size}",
+                        to_pil(load_view(item.photo, self.model.input_size).float() / 255),
+                        "dataset",
+                        photo=True,
+                    ),
+                    "image": self._patch(f"accent|{item.job.key}", to_pil(r.image), "accent"),
+                    "name": item.photo.name,
+                    "numbers": r.numbers(),
+                }
+            )
+        return out
 
     def circuit_of(self, layer: str, channel: int) -> ChannelCircuit | None:
-        """`channel`'s circuit from the measured pairs (None when no pair touches `layer`)."""
-        incoming = next((c for (_, t), c in self.circuits.items() if t == layer), None)
-        outgoing = next((c for (s, _), c in self.circuits.items() if s == layer), None)
-        if incoming is None and outgoing is None:
-            return None
-        return channel_circuit(layer, channel, incoming, outgoing, CIRCUIT_LINKS)
+        return self.ctx.circuit_of(layer, channel, CIRCUIT_LINKS)
 
     def _job_of(self, layer: str, channel: int) -> VisJob | None:
         for job in self.layers.get(layer, []):
@@ -157,13 +178,21 @@ class ChannelPagesPart(RenderState):
         circuit = self.circuit_of(layer, channel)
         extras = self._extras(layer, channel, url)
         label = self.labels.get((layer, channel))
+        accented = self._accented(layer, channel)
         self.channel_info[(layer, channel)] = {
             "page": url,
             "thumbnail": ch["image"].url.removeprefix("../../"),
             "circuit": circuit.to_dict() if circuit else None,
             "labels": [label] if label else [],
             "classes": [ch["reading"].photo[0]] if ch.get("reading") else [],
-            "extras": {name: [v.key for v in views][:1] for name, views in extras.items()},
+            "accentuation": [
+                {
+                    "photo": a["photo"].removeprefix(PAGE_PREFIX),
+                    "image": a["image"].removeprefix(PAGE_PREFIX),
+                    **a["numbers"],
+                }
+                for a in accented
+            ],
         }
         text = self.env.get_template("explorer_channel.html").render(
             **self._common(PAGE_PREFIX),
@@ -178,6 +207,7 @@ class ChannelPagesPart(RenderState):
             reading=ch["reading"],
             distribution=self._distribution(layer, channel),
             circuit=self._circuit_view(circuit),
+            accented=accented,
             whole=self._whole(layer),
             layer_href="../" + layer_file(layer),
             prev=channels[i - 1]["channel"] if i > 0 else None,

@@ -88,6 +88,25 @@ class ManifestPart(RenderState):
             relative_activation(v, strongest) if v is not None else None for v in art.meta["final"]
         ]
 
+    def _channels(self) -> list[dict[str, Any]]:
+        """Per channel with a page: its URL, circuit (inputs and outputs with weights and the
+        method) and labels, in the model's layer order."""
+        info: dict[tuple[str, int], dict[str, Any]] = getattr(self, "channel_info", {})
+        depth = {layer.name: layer.depth for layer in self.model.layers}
+        return [
+            {
+                "layer": layer,
+                "channel": channel,
+                "page": entry["page"],
+                "circuit": entry["circuit"],
+                "labels": entry["labels"],
+                **({"accentuation": entry["accentuation"]} if entry["accentuation"] else {}),
+            }
+            for (layer, channel), entry in sorted(
+                info.items(), key=lambda kv: (depth[kv[0][0]], kv[0][1])
+            )
+        ]
+
     def _write_manifest(self) -> None:
         manifest = {
             "featvis": __version__,
@@ -105,6 +124,7 @@ class ManifestPart(RenderState):
             "torch": torch.__version__,
             "pages": [p.url for p in self.pages if not p.is_home],
             "visualizations": sorted(self.used.values(), key=lambda e: e["key"]),
+            "channels": self._channels(),
         }
         self.writer.text(
             "manifest.json", json.dumps(manifest, indent=1, allow_nan=False) + "\n", "manifest"

@@ -29,6 +29,7 @@ from PIL import Image
 
 from generator.atlas.circuits import LayerCircuit
 from generator.atlas.labels import Labels
+from generator.atlas.site import Accents
 from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
 from generator.core.urls import layer_url
@@ -73,6 +74,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         pending: bool = False,
         circuits: Mapping[tuple[str, str], LayerCircuit] | None = None,
         labels: Labels | None = None,
+        accents: Accents | None = None,
     ) -> None:
         self.config, self.model, self.preset = config, model, preset
         self.articles = list(articles)
@@ -103,6 +105,8 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         }
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
         self.circuits = dict(circuits or {})
+        self.ctx.circuits = self.circuits
+        self.accents = dict(accents or {})
         self.labels = dict(labels or {})
         self.channel_info: dict[tuple[str, int], dict[str, Any]] = {}
         self.page_url = ""

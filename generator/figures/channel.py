@@ -1,0 +1,67 @@
+"""`channel`: one channel's card, as on its explorer page: its visualization, its top photos
+and the thumbnails of the channels that drive it most (from the circuits measured before
+rendering), each linking to its channel page where the explorer has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.figures.base import OneChannelFigure
+from generator.figures.checks import dataset_examples
+from generator.figures.context import FigureContext
+from generator.figures.options import Option, _int
+from generator.jobs import VisJob
+from generator.optvis import objectives as obj
+
+
+def circuit_nodes(ctx: FigureContext, layer: str | None, links: Any) -> list[dict[str, Any]]:
+    """Circuit edges as figures draw them: the channel, its weight, its thumbnail when its
+    standard visualization is in the cache, and its page when the explorer has one."""
+    out = []
+    for link in links:
+        job = ctx.channel_job(layer, link.channel) if layer else None
+        has = job is not None and ctx.artifact(job) is not None
+        out.append(
+            {
+                "unit": f"{layer}:{link.channel}",
+                "weight": link.weight,
+                "thumb": ctx.view(job, label=f"{layer}:{link.channel}") if has and job else None,
+                "href": ctx.channel_link(layer, link.channel) if layer else None,
+            }
+        )
+    return out
+
+
+class ChannelCard(OneChannelFigure):
+    """One channel's visualization, top photos and strongest inputs."""
+
+    type = "channel"
+    DEFAULT_LAYOUT = "text"
+    OPTIONS = {
+        **OneChannelFigure.OPTIONS,
+        "photos": Option(lambda v: _int(v, 0, 8), 4),
+        "inputs": Option(lambda v: _int(v, 0, 8), 4),
+    }
+
+    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+        return [ctx.job([obj.channel(self.options["layer"], channel)])]
+
+    def view(self, ctx: FigureContext) -> dict[str, Any]:
+        layer = self.options["layer"]
+        channel = self.ready_channel(ctx)
+        job = self.channel_jobs(ctx, channel)[0]
+        circuit = ctx.circuit_of(layer, channel, self.options["inputs"])
+        return {
+            "unit": self.unit(channel),
+            "href": ctx.channel_link(layer, channel) or ctx.layer_link(layer),
+            "image": ctx.view(job, label=self.unit(channel)),
+            "top": dataset_examples(ctx, layer, channel, "top", self.options["photos"]),
+            "circuit": circuit,
+            "inputs": circuit_nodes(ctx, circuit.inputs_layer, circuit.positive)
+            if circuit
+            else [],
+            "inhibitors": circuit_nodes(ctx, circuit.inputs_layer, circuit.negative)
+            if circuit
+            else [],
+        }

@@ -1,0 +1,173 @@
+# ruff: noqa: E501  (expected messages read best one per line)
+"""The atlas in a built site: a page per computed channel whose links all resolve, circuits
+measured before rendering, labels on pages and in search, the manifest's channels, and the
+`channel` and `circuit` figures (and their one-line errors). One tiny build, shared."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from generator.build import build_site
+from generator.check import check_site
+from generator.config.site import Preset, load_config
+from generator.core.errors import FeatvisError
+
+TINY = Preset("tiny", size=32, steps=4, explorer_channels=2, figure_scale=1.0)
+MODEL = "efficientnet_lite0"
+ARTICLE = """\
+---
+title: Circuits
+---
+
+A card:
+
+```figure
+type: channel
+layer: blocks.1.0
+channel: 1
+```
+
+And its inputs:
+
+```figure
+type: circuit
+layer: blocks.1.0
+channel: 1
+inputs: 3
+```
+"""
+LABELS = '"blocks.1.0:0" = "stripe finder"\n"blocks.1.0:20" = "never computed"\n'
+
+
+def photos(folder: Path) -> Path:
+    """Six small photos of stripes and blobs: something for edge channels to find."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(6):
+        image = Image.new("RGB", (80, 64), (20 * i, 120, 255 - 30 * i))
+        draw = ImageDraw.Draw(image)
+        for k in range(0, 80, 6 + 2 * i):
+            draw.line([(k, 0), (k + 10 * (i % 3), 63)], fill=(255, 255 - 40 * i, 0), width=2)
+        draw.ellipse([10 + 5 * i, 10, 40 + 5 * i, 40], fill=(200, 30 * i, 90))
+        image.save(folder / f"photo{i}.png")
+    return folder
+
+
+def make(root: Path, cache: Path, article: str = ARTICLE, dataset: Path | None = None) -> Path:
+    (root / "content").mkdir(parents=True, exist_ok=True)
+    (root / "content" / "circuits.md").write_text(article, encoding="utf-8")
+    (root / "labels.toml").write_text(LABELS, encoding="utf-8")
+    (root / "site.toml").write_text(
+        f'explorer_layers = ["conv_stem", "blocks.1.0"]\ncache_dir = "{cache}"\ndevice = "cpu"\n'
+        + (f'dataset = "{dataset}"\n' if dataset else ""),
+        encoding="utf-8",
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = tmp_path_factory.getbasetemp() / "featvis-cache"
+    base = tmp_path_factory.mktemp("atlas-site")
+    root = make(base / "site", cache, dataset=photos(base / "photos"))
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    return root / "site_output"
+
+
+def test_a_page_per_computed_channel_and_every_link_resolves(built: Path) -> None:
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    channels = manifest["channels"]
+    layers = {c["layer"] for c in channels}
+    assert layers == {"conv_stem", "blocks.1.0"} and len(channels) >= 4
+    for c in channels:
+        assert c["page"] == f"explorer/{MODEL}/{c['layer']}/{c['channel']}.html"
+        assert (built / c["page"]).is_file()
+    assert check_site(built) == [], "every link and image on every page resolves"
+    layer_page = (built / "explorer" / MODEL / "blocks.1.0.html").read_text(encoding="utf-8")
+    for c in channels:
+        if c["layer"] == "blocks.1.0":
+            assert f'href="blocks.1.0/{c["channel"]}.html"' in layer_page
+    page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
+    assert 'href="../blocks.1.0.html"' in page and 'href="1.html" rel="next"' in page
+    assert f'href="../../../explorer/{MODEL}/index.html"' in page
+    assert "negative" in page and "fv-search-input" in page
+
+
+def test_circuits_are_measured_and_shown(built: Path) -> None:
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    by_unit = {(c["layer"], c["channel"]): c for c in manifest["channels"]}
+    circuit = by_unit[("blocks.1.0", 0)]["circuit"]
+    assert circuit["method"] == "attribution" and circuit["inputs_layer"] == "conv_stem"
+    weights = [link["weight"] for link in circuit["positive"]]
+    assert weights and weights == sorted(weights, reverse=True) and weights[0] > 0
+    assert all(link["weight"] < 0 for link in circuit["negative"])
+    stem = by_unit[("conv_stem", 0)]["circuit"]
+    assert stem["inputs_layer"] is None and stem["outputs_layer"] == "blocks.1.0"
+    page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
+    top = circuit["positive"][0]
+    assert f"conv_stem:{top['channel']}" in page and "attribution: the gradient" in page
+
+
+def test_photos_their_distribution_and_accentuation(built: Path) -> None:
+    page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
+    assert "Activation over the photos" in page and page.count("<rect ") >= 1
+    assert "Accentuated photos" in page
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    entry = next(c for c in manifest["channels"] if (c["layer"], c["channel"]) == ("blocks.1.0", 0))
+    accents = entry["accentuation"]
+    assert len(accents) == 3, "the top three photos"
+    for a in accents:
+        assert (built / a["photo"]).is_file() and (built / a["image"]).is_file()
+        assert a["image_activation"] > a["photo_activation"], "accentuation raises the channel"
+        assert -1 <= a["agreement"] <= 1
+
+
+def test_labels_on_pages_and_in_search(built: Path) -> None:
+    page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
+    layer_page = (built / "explorer" / MODEL / "blocks.1.0.html").read_text(encoding="utf-8")
+    assert "stripe finder" in page and "stripe finder" in layer_page
+    script = (built / "explorer" / "search-index.js").read_text(encoding="utf-8")
+    data = json.loads(script.split("=", 1)[1].strip().rstrip(";"))
+    rows = {(data["layers"][r[0]][1], r[1]): r for r in data["channels"]}
+    assert rows[("blocks.1.0", 20)][5] == ["never computed"] and rows[("blocks.1.0", 20)][6] == 0
+    assert rows[("blocks.1.0", 0)][6] == 1 and rows[("blocks.1.0", 0)][3].endswith("blocks.1.0/0.html")
+    labelled = {(c["layer"], c["channel"]): c["labels"] for c in json.loads((built / "manifest.json").read_text())["channels"]}
+    assert labelled[("blocks.1.0", 0)] == ["stripe finder"]
+
+
+def test_channel_and_circuit_figures(built: Path) -> None:
+    html = (built / "circuits.html").read_text(encoding="utf-8")
+    card = re.search(r'<figure class="fv-figure fv-channel.*?</figure>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert 'href="explorer/efficientnet_lite0/blocks.1.0/1.html"' in card and "driven by (attribution)" in card
+    graph = re.search(r'<figure class="fv-figure fv-circuit.*?</figure>', html, re.S).group(0)  # type: ignore[union-attr]
+    widths = [float(w) for w in re.findall(r'stroke-width="([0-9.]+)"', graph)]
+    assert len(widths) == 3 and max(widths) == 10.0, "three inputs, the strongest the widest edge"
+    assert graph.count("<image ") >= 1 and "conv_stem" in graph
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ("type: channel\nlayer: blocks.1.9\nchannel: 1", r"circuits\.md:\d+: figure 'channel': unknown layer 'blocks\.1\.9' \(did you mean"),
+        ("type: circuit\nlayer: blocks.1.0\nchannel: 999", r"circuits\.md:\d+: figure 'circuit': channel 999 out of range for layer 'blocks\.1\.0' \(valid: 0\.\.\d+\)"),
+    ],
+)
+def test_figures_name_bad_units_in_one_line(tmp_path: Path, block: str, expected: str) -> None:
+    root = make(tmp_path, tmp_path / "cache", f"---\ntitle: Bad\n---\n\n```figure\n{block}\n```\n")
+    with pytest.raises(FeatvisError, match=expected) as info:
+        build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    assert "\n" not in str(info.value)
+    assert not (root / "site_output").exists()
+
+
+def test_a_bad_label_stops_the_build(tmp_path: Path) -> None:
+    root = make(tmp_path, tmp_path / "cache")
+    (root / "labels.toml").write_text('"blocks.1.0:0" = "a"\n"blocks.1.0:999" = "b"\n', encoding="utf-8")
+    with pytest.raises(FeatvisError, match=r"labels\.toml:2: channel 999 out of range for layer 'blocks\.1\.0' \(valid: 0\.\.\d+\)"):
+        build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    assert not (root / "site_output").exists()
