@@ -44,7 +44,7 @@ def test_flagship_figures_validate_against_the_model(flagship: Page, lite0) -> N
     figures = page_figures(flagship, lite0)  # layers, channels and classes checked, nothing computed
     assert {fig.type for fig in figures} == set(FIGURE_TYPES), "the article shows every figure type"
     assert flagship.authors and flagship.authors[0].affiliations and flagship.date and flagship.description
-    assert flagship.model == lite0.id
+    assert flagship.model is None  # it speaks of whatever model the site shows
     ctx = FigureContext(config=load_config(REPO / "site.toml"), model=lite0, preset=TINY)
     for fig in figures:
         assert fig.jobs(ctx), f"{fig.id} asks for no visualization"  # the survey, while nothing is cached
