@@ -263,7 +263,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, capsys)
     cache = tmp_path / "cache"
     cfg = ("--config", str(site / "site.toml"), "--cache", str(cache), *TINY)
     err = _error(capsys, "compute", *cfg)
-    assert "site.toml: explorer_layers:" in err and "unknown layer 'blocks.9.9'" in err
+    assert "site.toml:1: explorer_layers:" in err and "unknown layer 'blocks.9.9'" in err
     make_site(site)
     assert "unknown model 'nope'" in _error(capsys, "compute", *cfg, "--model", "nope")
     assert "--only 'blocks.7.0'" in _error(capsys, "compute", *cfg, "--only", "blocks.7.0")
@@ -298,16 +298,18 @@ def test_plan_indexes_filters_and_checks(lite0, tmp_path: Path):
     preset = dataclasses.replace(PRESETS["quick"], size=32, steps=4, explorer_channels=2)
     store = ArtifactStore(tmp_path / "cache")
     plan = plan_site(config, model, preset, store=store)
-    assert [len(plan.by_layer[name]) for name in LAYERS] == [2, 2, 2, 2]
-    assert len(plan.jobs) == len({j.key for j in plan.jobs}) == 8
+    # two channels per layer, each with its channel page's negative
+    assert [len(plan.by_layer[name]) for name in LAYERS] == [4, 4, 4, 4]
+    assert len(plan.jobs) == len({j.key for j in plan.jobs}) == 16
     assert plan_site(config, model, preset, store=store).jobs == plan.jobs  # deterministic
     only = plan.only(["blocks.0.0", "conv_stem"])
-    assert set(only.by_layer) == {"blocks.0.0", "conv_stem"} and len(only.jobs) == 4
+    assert set(only.by_layer) == {"blocks.0.0", "conv_stem"} and len(only.jobs) == 8
     with pytest.raises(FeatvisError, match=r"did you mean: [^?]*blocks\.1\.0"):
         plan.only(["blocks.1.O"])
     everything = dataclasses.replace(preset, explorer_channels=None)
     wide = dataclasses.replace(config, explorer_layers=("blocks.1.0",))
-    assert len(plan_site(wide, model, everything, store=store).jobs) == 24  # every channel
+    # every channel, each with its negative and (every channel: the full preset) its diversity set
+    assert len(plan_site(wide, model, everything, store=store).jobs) == 72
     job = plan.jobs[0]
     with pytest.raises(FeatvisError, match="out of range"):
         check_jobs([dataclasses.replace(job, objectives=(obj.channel("conv_stem", 32),))], model)

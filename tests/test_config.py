@@ -66,7 +66,7 @@ def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
         (("build", "--seed", "1.5"), f"--seed must be a whole number {SEEDS}, not 1.5"),
         (("status", "--steps", "0"), "--steps must be a whole number 1..100000, not 0"),
         (("compute", "--size", "8"), "--size must be a whole number 16..1024, not 8"),
-        (("serve", "--port", "70000"), "--port must be a whole number 1..65535, not 70000"),
+        (("serve", "--port", "70000"), "--port must be a whole number 0..65535, not 70000"),
         (("build", "--preset", "fast"), "--preset 'fast' is not known"),
     ],
 )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from generator.core.errors import FeatvisError
+from generator.core.errors import FeatvisError, choices_hint
 from generator.models.base import _ACTIVATIONS, BANDS, LayerInfo, band_for
 from generator.models.hooks import TokenGrid, capture, set_layouts
 
@@ -217,8 +217,10 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
         index = int(m.group("index"))
         if -len(group) <= index < len(group):
             return group[index]
-    sizes = ", ".join(f"{band} {len(by_band[band])}" for band in BANDS)
     owner = f"model '{model}': " if model else ""
+    if m is None or m.group("band") not in by_band:  # a layer name, mistyped
+        raise FeatvisError(f"unknown layer '{ref}' ({choices_hint(ref, names)})")
+    sizes = ", ".join(f"{band} {len(by_band[band])}" for band in BANDS)
     raise FeatvisError(
         f"{owner}cannot resolve layer '{ref}' (bands and their layers: {sizes}; "
         f"write a band, band[i], or one of {len(names)} layer names such as "
