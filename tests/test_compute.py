@@ -30,7 +30,7 @@ from generator.plan.site import check_jobs, plan_site
 
 LAYERS = ("conv_stem", "blocks.0.0", "blocks.1.0", "blocks.1.1")
 TINY = ("--size", "32", "--steps", "6", "--channels", "3", "--quiet")
-N_JOBS = len(LAYERS) * 3
+N_JOBS = len(LAYERS) * 3 * 2  # three channels per layer, each with its channel page's negative
 
 
 def make_site(root: Path, layers: tuple[str, ...] = LAYERS) -> Path:
@@ -100,15 +100,15 @@ def test_a_second_compute_does_no_optimization(computed: Path):
     assert complete(cache) == before
     status = featvis(computed, "status", *TINY).stdout
     assert f"{N_JOBS} of {N_JOBS} jobs cached, 0 missing" in status
-    assert re.search(r"^blocks\.1\.1\s+3\s+0$", status, re.M), status
+    assert re.search(r"^blocks\.1\.1\s+6\s+0$", status, re.M), status
 
     images = {k: (cache / k[:2] / k / "image-0.png").read_bytes() for k in before}
     forced = featvis(computed, "compute", *TINY, "--force", "--only", "conv_stem",
                      "--batch-size", "1")
-    assert summary(forced.stdout)[:3] == (3, 0, 0)
+    assert summary(forced.stdout)[:3] == (6, 0, 0)
     after = complete(cache)
     changed = {k for k in before if after[k] != before[k]}
-    assert len(changed) == 3 and all(k in after for k in before)
+    assert len(changed) == 6 and all(k in after for k in before)
     layers = {json.loads((cache / k[:2] / k / "meta.json").read_text())["job"]["objectives"][0][0]
               ["layer"] for k in changed}
     assert layers == {"conv_stem"}
@@ -119,8 +119,8 @@ def test_a_second_compute_does_no_optimization(computed: Path):
 def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):
     site = make_site(tmp_path)
     out = featvis(site, "status", *TINY, "--only", "blocks.0.0").stdout
-    assert "0 of 3 jobs cached, 3 missing" in out
-    assert re.search(r"^blocks\.0\.0\s+0\s+3$", out, re.M), out
+    assert "0 of 6 jobs cached, 6 missing" in out
+    assert re.search(r"^blocks\.0\.0\s+0\s+6$", out, re.M), out
     assert not (site / ".featvis-cache").exists()
 
 
