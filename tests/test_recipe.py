@@ -38,7 +38,7 @@ FEW = {
 def test_the_default_is_the_measured_recipe_and_nadam_an_option():
     assert Recipe() == Recipe.legacy() != Recipe.nadam()
     assert (RenderSettings().steps, RenderSettings().lr) == (256, 0.025)
-    assert Recipe.nadam().lrs(10, 1.0)[0] < Recipe.nadam().lrs(10, 1.0)[1]  # it warms up
+    assert Recipe.nadam().lrs(20, 1.0)[0] < Recipe.nadam().lrs(20, 1.0)[1]  # it warms up
 
 
 @pytest.mark.parametrize("recipe", list(FEW))
