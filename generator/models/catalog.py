@@ -218,9 +218,11 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
         if -len(group) <= index < len(group):
             return group[index]
     owner = f"model '{model}': " if model else ""
-    if m is None or m.group("band") not in by_band:  # a layer name, mistyped
-        raise FeatvisError(f"unknown layer '{ref}' ({choices_hint(ref, names)})")
     sizes = ", ".join(f"{band} {len(by_band[band])}" for band in BANDS)
+    if m is None or m.group("band") not in by_band:  # a layer name, mistyped
+        raise FeatvisError(
+            f"unknown layer '{ref}' ({choices_hint(ref, names)}; or a band of: {sizes})"
+        )
     raise FeatvisError(
         f"{owner}cannot resolve layer '{ref}' (bands and their layers: {sizes}; "
         f"write a band, band[i], or one of {len(names)} layer names such as "
