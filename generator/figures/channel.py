@@ -12,7 +12,6 @@ from generator.figures.checks import dataset_examples
 from generator.figures.context import FigureContext
 from generator.figures.options import Option, _int
 from generator.jobs import VisJob
-from generator.optvis import objectives as obj
 
 
 def circuit_nodes(ctx: FigureContext, layer: str | None, links: Any) -> list[dict[str, Any]]:
@@ -45,7 +44,7 @@ class ChannelCard(OneChannelFigure):
     }
 
     def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
-        return [ctx.job([obj.channel(self.options["layer"], channel)])]
+        return [ctx.channel_job(self.options["layer"], channel)]
 
     def view(self, ctx: FigureContext) -> dict[str, Any]:
         layer = self.options["layer"]

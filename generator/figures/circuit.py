@@ -12,7 +12,6 @@ from generator.figures.channel import circuit_nodes
 from generator.figures.context import FigureContext
 from generator.figures.options import Option, _int
 from generator.jobs import VisJob
-from generator.optvis import objectives as obj
 
 NODE = 64  # px, a thumbnail node
 GAP = 14  # px between input nodes
@@ -57,7 +56,7 @@ class CircuitFigure(OneChannelFigure):
     OPTIONS = {**OneChannelFigure.OPTIONS, "inputs": Option(lambda v: _int(v, 1, 8), 3)}
 
     def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
-        return [ctx.job([obj.channel(self.options["layer"], channel)])]
+        return [ctx.channel_job(self.options["layer"], channel)]
 
     def view(self, ctx: FigureContext) -> dict[str, Any]:
         layer = self.options["layer"]
