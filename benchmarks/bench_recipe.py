@@ -56,6 +56,9 @@ SPREAD = (
 
 
 def cosine(steps: int, lr: float, **recipe: object) -> RenderSettings:
+    """A 10 % warm-up to `lr`, cosine decay to 5 % of it, unless `recipe` says otherwise (the
+    recipe's own defaults are the constant rate of the recipe before the study)."""
+    recipe = {"schedule": "cosine", "warmup": 0.1, "final_lr": 0.05, **recipe}
     return RenderSettings(steps=steps, lr=lr, recipe=Recipe(**recipe))  # type: ignore[arg-type]
 
 
@@ -77,8 +80,14 @@ CANDIDATES: dict[str, RenderSettings] = {
     # after the screen (recipe-screen-cpu.md): NAdam kept most of the objective at half the steps
     "nadam120": cosine(120, 0.06, optimizer="nadam"),
     "nadam120-lr08": cosine(120, 0.08, optimizer="nadam", final_lr=0.1),
+    "nadam128-lr08": cosine(128, 0.08, optimizer="nadam", final_lr=0.1),
+    "nadam128-step": cosine(128, 0.06, optimizer="nadam", schedule="step", final_lr=0.1),
+    # after the 24-channel confirmation (recipe-confirm-cpu.md)
+    "nadam128-lr06": cosine(128, 0.06, optimizer="nadam", warmup=0.05, final_lr=0.1),
+    "nadam128-lr07-f2": cosine(128, 0.07, optimizer="nadam", warmup=0.05, final_lr=0.2),
     "maco128": RenderSettings(
-        steps=128, lr=0.1, param=ParamSpec(kind="maco"), recipe=Recipe()
+        steps=128, lr=0.1, param=ParamSpec(kind="maco"),
+        recipe=Recipe(schedule="cosine", warmup=0.1, final_lr=0.05),
     ),
 }
 
