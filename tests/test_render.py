@@ -57,7 +57,7 @@ def _photos(folder: Path) -> Path:
 
 
 def _site(root: Path, cache: Path, photos: str) -> Path:
-    """The test site at the model's input size of 64 px (the scan, circuits and checks stay small)."""
+    """The test site at an input size of 64 px (so the scan, circuits and checks stay small)."""
     site = make_site(root, cache, ARTICLE, dataset=photos)
     with (site / "site.toml").open("a", encoding="utf-8") as toml:
         toml.write("input_size = 64\n")
