@@ -235,6 +235,7 @@ def _build_locked(
     plan, computed = _settle(
         config, inputs, compute=compute, force=force, quiet=quiet, say=say, progress=progress
     )
+    progress.stage("measure", "checks, filters, circuits, accentuations")
     data = measure_stage(
         config, inputs.model, inputs.preset, inputs.store, plan=plan, explorer=inputs.explorer,
         dataset=inputs.dataset, compute=compute, say=say,
