@@ -14,7 +14,12 @@ with a photo folder) as separate processes, each with its own PYTHONPATH and out
 
     git worktree add /tmp/old 07889ec
     PYTHONPATH=. python benchmarks/bench_build.py --old /tmp/old --steps 8 --runs 3 \\
-        --dataset ../shared/datasets/imagenet-sample --cold-preset quick --cold-runs 1
+        --dataset ../shared/datasets/imagenet-sample --cold-preset quick --cold-runs 1 \\
+        [--explorer-layers conv_stem,blocks.0.0,blocks.1.0]
+
+`--explorer-layers` narrows the explorer of both builds: the new build computes the circuits
+between consecutive explorer layers, which for all 18 layers of the standard site take hours on a
+loaded 2-core CPU (benchmarks/README.md, the channel atlas).
 
 `--steps` lowers the optimizer steps of the warm site's preset only (set in the preset table by a
 small launcher, as the old build has no --steps flag): its cache is cheap to fill, and a warm
@@ -55,13 +60,16 @@ sys.exit(main(sys.argv[2:]))
 SUMMARY = re.compile(r"computed (\d+), cached (\d+), failed (\d+) in ([\d.]+) s")
 
 
-def make_site(folder: Path, old: Path, cache: Path, dataset: str | None) -> Path:
+def make_site(folder: Path, old: Path, cache: Path, args: argparse.Namespace) -> Path:
     folder.mkdir(parents=True)
     shutil.copytree(old / "content", folder / "content")
     lines = ['title = "featvis"', 'content_dir = "content"', f'cache_dir = "{cache}"',
              'device = "cpu"', "seed = 0"]
-    if dataset:
-        lines.append(f'dataset = "{Path(dataset).resolve()}"')
+    if args.dataset:
+        lines.append(f'dataset = "{Path(args.dataset).resolve()}"')
+    if args.explorer_layers:
+        layers = ", ".join(f'"{name}"' for name in args.explorer_layers.split(","))
+        lines.append(f"explorer_layers = [{layers}]")
     (folder / "site.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
 
@@ -105,7 +113,7 @@ def phases(run: dict[str, Any]) -> dict[str, Any]:
 
 def warm(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     cache = work / "warm-cache"
-    site = make_site(work / "warm", args.old, cache, args.dataset)
+    site = make_site(work / "warm", args.old, cache, args)
     trees = {"old": args.old.resolve(), "new": ROOT}
     for name in ("old", "new"):  # fill the cache: each computes what it needs
         first = phases(run_build(trees[name], site, f"out-{name}", args.preset, args.steps))
@@ -123,7 +131,7 @@ def warm(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def cold(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    site = make_site(work / "cold", args.old, work / "unused", args.dataset)
+    site = make_site(work / "cold", args.old, work / "unused", args)
     trees = {"old": args.old.resolve(), "new": ROOT}
     runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
     for i in range(args.cold_runs):
@@ -170,6 +178,8 @@ def main() -> None:
     parser.add_argument("--preset", default="standard")
     parser.add_argument("--steps", type=int, default=None, help="warm site's steps (cheap fill)")
     parser.add_argument("--dataset", default=None)
+    parser.add_argument("--explorer-layers", default=None,
+                        help="comma-separated explorer layers (default: every layer)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold-preset", default="quick")
     parser.add_argument("--cold-runs", type=int, default=1)
@@ -181,6 +191,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
         "old_commit": old_commit, "preset": args.preset, "steps": args.steps,
+        "explorer_layers": args.explorer_layers,
         "cold_preset": args.cold_preset, "command": "python " + " ".join(sys.argv),
         "warm": warm(args, work),
     }
