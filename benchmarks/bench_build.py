@@ -137,8 +137,8 @@ def cold(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for i in range(args.cold_runs):
         for name in ("old", "new"):
             cache = work / f"cold-cache-{name}-{i}"
-            got = phases(run_build(trees[name], site, f"out-{name}-{i}", args.cold_preset, None,
-                                   cache=cache))
+            got = phases(run_build(trees[name], site, f"out-{name}-{i}", args.cold_preset,
+                                   args.cold_steps, cache=cache))
             runs[name].append(got)
             shutil.rmtree(cache, ignore_errors=True)
             print(f"cold {name} {i}: {got}", flush=True)
@@ -153,9 +153,10 @@ def table(result: dict[str, Any]) -> str:
         "",
         "| measure | old | new | new / old |",
         "|---|---|---|---|",
-        f"| warm rebuild, {result['preset']} (median of {len(w['runs']['old'])}, s) | "
-        f"{w['median']['old']:.1f} | {w['median']['new']:.1f} | {w['ratio']:.2f}x |",
     ]
+    if w:
+        rows.append(f"| warm rebuild, {result['preset']} (median of {len(w['runs']['old'])}, s) "
+                    f"| {w['median']['old']:.1f} | {w['median']['new']:.1f} | {w['ratio']:.2f}x |")
     c = result.get("cold")
     if c:
         for i, (o, n) in enumerate(zip(c["runs"]["old"], c["runs"]["new"], strict=True)):
@@ -183,6 +184,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cold-preset", default="quick")
     parser.add_argument("--cold-runs", type=int, default=1)
+    parser.add_argument("--cold-steps", type=int, default=None, help="cold builds' steps")
+    parser.add_argument("--name", default="", help="suffix of the result files")
     parser.add_argument("--work", type=Path, default=None, help="keep the sites here")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="featvis-bench-build-"))
@@ -193,14 +196,16 @@ def main() -> None:
         "old_commit": old_commit, "preset": args.preset, "steps": args.steps,
         "explorer_layers": args.explorer_layers,
         "cold_preset": args.cold_preset, "command": "python " + " ".join(sys.argv),
-        "warm": warm(args, work),
+        "warm": warm(args, work) if args.runs else None,
     }
+    result["cold_steps"] = args.cold_steps
     if args.cold_runs:
         result["cold"] = cold(args, work)
     result["machine"] += f" (load at the end {os.getloadavg()[0]:.1f})"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "build.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    (RESULTS / "build.md").write_text(table(result))
+    text = json.dumps(result, indent=1, default=str) + "\n"
+    (RESULTS / f"build{args.name}.json").write_text(text)
+    (RESULTS / f"build{args.name}.md").write_text(table(result))
     print(table(result))
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)

@@ -40,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from hostile import ALIAS_BOMB, png, png_claiming  # noqa: E402  (shared with the tests)
+from sitecompare import VOLATILE, timeless_manifest  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 FAST = ["--size", "32", "--steps", "4", "--channels", "1", "--quiet"]
@@ -341,18 +342,6 @@ STAGE_KILLS = {
     "check": (0.5,),
 }
 MEASURED = ("measures", "circuits", "accentuation")  # what the measure stage writes in the cache
-VOLATILE = "manifest.json's `seconds` (how long each computation took)"
-
-
-def timeless_manifest(folder: Path) -> object:
-    import json
-
-    def strip(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "seconds"}
-        return [strip(v) for v in value] if isinstance(value, list) else value
-
-    return strip(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
 
 
 def same_site(reference: Path, out: Path) -> str:

@@ -6,21 +6,29 @@ published."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from PIL import Image, ImageDraw
+from sitecompare import timeless_manifest
 from test_site import make_site, snapshot
 
 from generator import build, compute
 from generator.atlas import accentuation, circuits
+from generator.cache.store import ArtifactStore
 from generator.cli import main
+from generator.config.site import PRESETS, load_config
 from generator.dataset import scan
 from generator.measure import stage
+from generator.measure.stage import measure_top_classes
+from generator.models.site import load_spec
+from generator.plan import measured, rounds
+from generator.plan.site import SitePlan, plan_site
 
 ARTICLE = """\
 ---
@@ -70,22 +78,12 @@ def _run(verb: str, site: Path) -> None:
 
 def _same_tree(a: Path, b: Path) -> list[str]:
     """The relative paths that differ between two folders (missing on one side or other bytes),
-    manifest.json compared without `seconds` (how long each computation took: the one number
-    two computations of the same site never share)."""
+    manifest.json compared without its volatile `seconds`."""
     sa, sb = snapshot(a), snapshot(b)
     differ = sorted(k for k in sa.keys() | sb.keys() if sa.get(k) != sb.get(k))
-    if "manifest.json" in differ and _timeless(a) == _timeless(b):
+    if "manifest.json" in differ and timeless_manifest(a) == timeless_manifest(b):
         differ.remove("manifest.json")
     return differ
-
-
-def _timeless(site: Path) -> Any:
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "seconds"}
-        return [strip(v) for v in value] if isinstance(value, list) else value
-
-    return strip(json.loads((site / "manifest.json").read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +114,9 @@ def test_render_computes_nothing(
     _, split = sites
     counts: Counter[str] = Counter()
     entry_points = [
-        (compute, "compute_jobs"), (stage, "check_patterns"),
-        (stage, "read_classes"), (stage, "linear_filters"), (stage, "measure_top_classes"),
+        (rounds, "compute_jobs"), (compute, "compute_jobs"), (stage, "check_patterns"),
+        (stage, "read_classes"), (stage, "linear_filters"), (rounds, "measure_top_classes"),
+        (measured, "measure_top_classes"),
         (circuits, "compute_circuit"), (accentuation, "accentuate"), (scan, "scan"),
         (build, "probe_model"),
     ]
@@ -173,3 +172,34 @@ def test_render_names_what_is_missing(
     assert len(err) == 1 and named in err[0] and "featvis compute" in err[0], err
     assert snapshot(site / "site_output") == before
     assert not list(site.glob(".site_output.*"))
+
+
+def test_planning_reads_top_classes_and_never_runs_the_network(
+    sites: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The objectives figure's class comes from the measure step between rounds: planning with
+    the class unmeasured asks for it (`SitePlan.reads`) and runs no forward pass."""
+    _, split = sites
+    cache = tmp_path / "cache"
+    shutil.copytree(split.parent / "cache-split", cache)
+    shutil.rmtree(cache / "measures")
+    config = load_config(split / "site.toml").with_overrides(cache_dir=str(cache))
+    preset = dataclasses.replace(PRESETS["quick"], size=32, steps=4, explorer_channels=1)
+    model = load_spec(config, config.model_specs[0], torch.device("cpu"))
+    forwards: list[int] = []
+    hook = model.net.register_forward_pre_hook(lambda *_: forwards.append(1))
+    store = ArtifactStore(cache)
+
+    def class_jobs(plan: SitePlan) -> int:
+        terms = [[t for o in j.objectives for _, t in o.terms] for j in plan.jobs]
+        return sum(any(t.cls is not None for t in ts) for ts in terms)
+
+    try:
+        plan = plan_site(config, model, preset, store=store)
+        assert forwards == [] and len(plan.reads) == 1 and class_jobs(plan) == 0
+        assert measure_top_classes(model, store, plan.reads) == 1 and forwards
+        forwards.clear()
+        again = plan_site(config, model, preset, store=store)
+        assert forwards == [] and class_jobs(again) == 2, "class logit and probability, planned"
+    finally:
+        hook.remove()
