@@ -360,7 +360,7 @@ def leftovers(site: Site) -> list[str]:
     the output, temp files in the cache (its .tmp/ folder, `.NAME.*.tmp` of atomic writes)."""
     found = site.leftovers()
     cache = site.root / "cache"
-    found += [p.relative_to(site.root).as_posix() for p in cache.rglob("*.tmp")]
+    found += [p.relative_to(site.root).as_posix() for p in cache.rglob("*.tmp") if p.is_file()]
     tmp = cache / ".tmp"
     found += [f"cache/.tmp/{p.name}" for p in tmp.iterdir()] if tmp.is_dir() else []
     return found
