@@ -8,12 +8,16 @@ real command line, then:
   `featvis: error:` line (exit 2, at most 300 characters, naming its source: file:line or flag),
   no traceback, and the published site byte for byte unchanged with nothing left beside it;
 - recoverable inputs (a damaged cache sidecar, odd photos): the build must succeed, no traceback;
-- kill points: SIGKILL at every fault-injection step of publish (FEATVIS_FAULT) and at seeded
-  random moments of `build --force` (compute, render, publish); after each the site must be whole
-  (the old one: a rebuild of the same inputs is byte-identical), and the next build must produce the
-  identical site with no leftovers.
+- kill points (on a site of two explorer layers at an input size of 64 px, so it also has a
+  circuit): SIGKILL at 25 points: at fractions of the compute stage (of `build --force`), of the
+  measure stage (checks, circuits, accentuations, started with those removed from the cache), of
+  render and check, each timed from the stage's own log line, and at every fault-injection step of
+  publish (FEATVIS_FAULT). After each, the published site must be the one before the kill, and a
+  plain rebuild must give the reference site (an uninterrupted build's: `diff -r`, ignoring only
+  manifest.json's `seconds`, how long each computation took) with no leftovers (staging or old
+  folders, the lock, temp files in the cache).
 
-    PYTHONPATH=$PWD python3 benchmarks/bench_reliability.py [--random-kills 12] [--only NAME]
+    PYTHONPATH=$PWD python3 benchmarks/bench_reliability.py [--skip bad --skip recover] [--only NAME]
 
 Prints one line per case and the counts; exits 1 when any case fails.
 """
@@ -23,20 +27,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import random
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from hostile import ALIAS_BOMB, png, png_claiming  # noqa: E402  (shared with the tests)
+from sitecompare import VOLATILE, timeless_manifest  # noqa: E402
+
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 FAST = ["--size", "32", "--steps", "4", "--channels", "1", "--quiet"]
 MAX_LINE = 300
@@ -72,24 +77,6 @@ def site_toml(root: Path, extra: str = "") -> str:
         'title = "Reliability"\nexplorer_layers = ["conv_stem"]\ndevice = "cpu"\n'
         f'dataset = "photos"\ncache_dir = "cache"\n{extra}'
     )
-
-
-def png(width: int, height: int) -> bytes:
-    """A valid, tiny, well-compressed RGB PNG of any size (all black)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\0" + b"\0" * (3 * width) for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose (valid) header claims width x height pixels, with one row of data."""
-    head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    ihdr = struct.pack(">I", len(head)) + b"IHDR" + head + struct.pack(">I", zlib.crc32(b"IHDR" + head))
-    small = png(1, 1)
-    return small[:8] + ihdr + small[33:]
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -186,19 +173,6 @@ def _weights(kind: str) -> Callable[[Site], list[str]]:
         return ["--weights", str(path)]
     return mutate
 
-
-ALIAS_BOMB = """---
-title: bomb
-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
----
-x
-"""
 
 BAD: list[tuple[str, Callable[[Site], list[str]], str]] = [
     ("site.toml not UTF-8", _file("site.toml", b'title = "caf\xe9"\n'), "site.toml:1"),
@@ -354,55 +328,154 @@ def recoverable(site: Site, pristine: Path, tally: Tally, only: str | None) -> N
                 and snapshot(site.out) == site.published, rebuilt.stderr[-200:])
 
 
-def kill_points(site: Site, tally: Tally, random_kills: int, only: str | None) -> None:
+# Kill points ------------------------------------------------------------------------------------
+
+KILL_TOML = ('title = "Kill points"\nexplorer_layers = ["conv_stem", "blocks.0.0"]\ndevice = "cpu"\n'
+             'dataset = "photos"\ncache_dir = "cache"\ninput_size = 64\n')
+# (stage, fractions of that stage's length in the reference build): a kill lands that long after
+# the build printed the stage's line. compute kills run `build --force` (everything is optimized
+# again); measure kills start with the measurements, circuits and accentuations removed.
+STAGE_KILLS = {
+    "compute": (0.05, 0.2, 0.35, 0.5, 0.7, 0.9),
+    "measure": (0.1, 0.3, 0.5, 0.7, 0.9),
+    "render": (0.1, 0.3, 0.5, 0.7, 0.9),
+    "check": (0.5,),
+}
+MEASURED = ("measures", "circuits", "accentuation")  # what the measure stage writes in the cache
+
+
+def same_site(reference: Path, out: Path) -> str:
+    """'' when `out` is `reference` (`diff -r`, manifest.json compared without VOLATILE)."""
+    diff = subprocess.run(["diff", "-r", "-q", "-x", "manifest.json", str(reference), str(out)],
+                          capture_output=True, text=True)
+    if diff.returncode != 0:
+        return diff.stdout.strip().replace(str(reference), "ref")[:300] or diff.stderr[:200]
+    if not (out / "manifest.json").is_file():
+        return "no manifest.json"
+    return "" if timeless_manifest(reference) == timeless_manifest(out) else "manifest.json differs"
+
+
+def leftovers(site: Site) -> list[str]:
+    """Whatever an interrupted build may leave: staging or old site folders and the lock beside
+    the output, temp files in the cache (its .tmp/ folder, `.NAME.*.tmp` of atomic writes)."""
+    found = site.leftovers()
+    cache = site.root / "cache"
+    found += [p.relative_to(site.root).as_posix() for p in cache.rglob("*.tmp") if p.is_file()]
+    tmp = cache / ".tmp"
+    found += [f"cache/.tmp/{p.name}" for p in tmp.iterdir()] if tmp.is_dir() else []
+    return found
+
+
+def staged_build(site: Site, argv: list[str], stage: str, delay: float,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start a build, SIGKILL it `delay` s after it prints `stage`'s line; (process, last stage
+    seen when the kill was sent, or 'finished' when it ended first)."""
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "generator", "build", "--config",
+                             str(site.root / "site.toml"), *argv], cwd=site.root,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("featvis: stage "):
+                seen.append(line[15:].split(":")[0].strip())
+                if seen[-1] == stage:
+                    started.set()
+        started.set()  # ended without reaching the stage
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if "FEATVIS_FAULT" in (env or {}):  # it kills itself at that step
+        proc.wait(timeout=900)
+        reader.join(timeout=10)
+        return proc, (seen[-1] if seen else "start")
+    started.wait(timeout=900)
+    time.sleep(delay)
+    where = seen[-1] if seen else "start"
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    else:
+        where = "finished"
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    return proc, where
+
+
+def stage_times(site: Site, argv: list[str]) -> dict[str, float]:
+    """Each stage's length in seconds in one uninterrupted build (from its stage lines)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "generator", "build", "--config",
+                             str(site.root / "site.toml"), *argv], cwd=site.root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    marks = [(line[15:].split(":")[0].strip(), time.perf_counter() - start)
+             for line in proc.stderr if line.startswith("featvis: stage ")]
+    if proc.wait() != 0:
+        raise SystemExit("the reference build failed")
+    marks.append(("end", time.perf_counter() - start))
+    return {name: marks[i + 1][1] - t for i, (name, t) in enumerate(marks[:-1])}
+
+
+def kill_points(tmp: Path, tally: Tally, only: str | None) -> None:
+    """kill -9 across compute, measure, render, check and publish; after each a rebuild must give
+    the reference site (an uninterrupted build's) with no leftovers."""
     from generator.core.publish import FAULT_STEPS
 
     print("kill points:")
-    points: list[tuple[str, dict[str, str], float | None]] = [
-        (f"publish:{step}", {"FEATVIS_FAULT": f"publish:{step}"}, None)
-        for step in FAULT_STEPS if step != "aside"
+    site = make_site(tmp / "kill")
+    (site.root / "site.toml").write_text(KILL_TOML, encoding="utf-8")
+    flags = [f for f in FAST if f != "--quiet"]
+    lengths = stage_times(site, flags)  # cold: every stage does its work
+    reference = tmp / "reference"
+    shutil.copytree(site.out, reference)
+    print("  stages of the reference build (s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in lengths.items()))
+    points: list[tuple[str, str, float, dict[str, str]]] = [
+        (f"{stage} at {f:.0%}", stage, f * lengths[stage], {})
+        for stage, fractions in STAGE_KILLS.items() for f in fractions
     ]
-    points += [("publish:aside (two-rename fallback)",
-                {"FEATVIS_FAULT": "publish:aside", "FEATVIS_NO_EXCHANGE": "1"}, None)]
-    start = time.perf_counter()
-    assert site.run("--force").returncode == 0
-    duration = time.perf_counter() - start
-    rng = random.Random(15)
-    points += [(f"random {i}", {}, rng.uniform(0.5, duration)) for i in range(random_kills)]
-    for name, env, delay in points:
+    points += [(f"publish:{step}", "publish", 0.0, {"FEATVIS_FAULT": f"publish:{step}"})
+               for step in FAULT_STEPS if step != "aside"]
+    points += [("publish:aside (two-rename fallback)", "publish", 0.0,
+                {"FEATVIS_FAULT": "publish:aside", "FEATVIS_NO_EXCHANGE": "1"})]
+    for name, stage, delay, env in points:
         if only and not any(o in name for o in only.split(",")):
             continue
-        argv = [sys.executable, "-m", "generator", "build", "--config", str(site.root / "site.toml"),
-                *FAST, "--force"]
-        proc = subprocess.Popen(argv, cwd=site.root, env={**os.environ, **env},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if delay is not None:
-            time.sleep(delay)
-            proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=900)
+        if stage == "measure":
+            for folder in MEASURED:
+                shutil.rmtree(site.root / "cache" / folder, ignore_errors=True)
+        before = snapshot(site.out)
+        argv = flags + (["--force"] if stage == "compute" else [])
+        proc, where = staged_build(site, argv, stage, delay, env)
         killed = proc.returncode == -signal.SIGKILL
-        mid = snapshot(site.out)
-        intact = mid == site.published or (not mid and "aside" in name)
+        after = snapshot(site.out)
+        intact = after == before or (not after and "aside" in name)
         tally.site_changed += not intact
         again = site.run(env={k: v for k, v in env.items() if k != "FEATVIS_FAULT"})
-        tally.tracebacks += "Traceback" in err + again.stderr
+        tally.tracebacks += "Traceback" in again.stderr
         why = []
         if not killed:
-            why.append(f"not killed (exit {proc.returncode})" if delay is None else "")
+            why.append(f"not killed (exit {proc.returncode}, {where})")
         if not intact:
-            why.append("the site was changed or gone after the kill")
-        if again.returncode != 0 or snapshot(site.out) != site.published:
-            why.append(f"the next build differs (exit {again.returncode}) {again.stderr[-160:]}")
-        if site.leftovers():
-            why.append(f"leftovers {site.leftovers()}")
-        where = "" if delay is None else f" at {delay:.1f} s of {duration:.1f} s"
-        tally.check(f"kill {name}{where}{'' if killed else ' (finished first)'}", not any(why),
-                    "; ".join(w for w in why if w))
+            why.append("the published site changed or vanished after the kill")
+        if again.returncode != 0:
+            why.append(f"the rebuild failed (exit {again.returncode}) {again.stderr[-160:]}")
+        elif differ := same_site(reference, site.out):
+            why.append(f"the rebuilt site differs: {differ}")
+        if rest := leftovers(site):
+            why.append(f"leftovers {rest[:5]}")
+        tally.check(f"kill {name} ({delay:.1f} s into {stage}; killed in {where})", not why,
+                    "; ".join(why))
+    print(f"  compared with `diff -r` against the reference, ignoring only {VOLATILE}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--random-kills", type=int, default=12)
     parser.add_argument("--only", default=None, help="run the cases whose name contains one of these (comma-separated)")
     parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill"])
     args = parser.parse_args()
@@ -427,7 +500,7 @@ def main() -> int:
         if "recover" not in args.skip:
             recoverable(site, pristine, tally, args.only)
         if "kill" not in args.skip:
-            kill_points(site, tally, args.random_kills, args.only)
+            kill_points(Path(tmp), tally, args.only)
     print(f"passed {tally.passed}, failed {len(tally.failed)}; tracebacks {tally.tracebacks}; "
           f"published site changed or vanished {tally.site_changed}")
     for line in tally.failed:

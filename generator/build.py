@@ -6,8 +6,10 @@ lacks (plan -> compute -> plan again while figures choose channels from measurem
 whole site into a temporary folder next to the output, runs `check` on it and only then swaps it
 into place. A failed build at any step leaves the last good site untouched.
 
-With `compute=False` (`featvis render`) it does the same from the cache only and lists what is
-missing.
+With `compute=False` (`featvis render`) it does the same from the caches only: nothing runs the
+network (no optimization, no measurement, no scan, no model probe) and anything missing (a
+visualization, a measurement, a circuit, an accentuated photo, a dataset scan) is named with the
+command that computes it; nothing is published.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from generator.atlas.labels import LABELS_FILE, Labels, read_labels
-from generator.atlas.site import Accents, Circuits, site_accentuations, site_circuits
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
 from generator.compute import probe_model
@@ -32,13 +33,12 @@ from generator.core.lock import site_lock
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
-from generator.figures.channels import single_channel
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
-from generator.measure.stage import Measurements, Unit, measure_site
 from generator.models.site import load_spec
-from generator.plan.explorer import explorer_inventory, explorer_jobs
+from generator.plan.explorer import explorer_jobs
+from generator.plan.measured import SiteData, measure_stage
 from generator.plan.rounds import compute_site, site_dataset
 from generator.plan.site import SitePlan, plan_site
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
@@ -103,10 +103,11 @@ class _Inputs:
 
 def _read(
     config: SiteConfig, preset: Preset | None, quiet: bool, say: Callable[[str], None],
-    progress: Progress,
+    progress: Progress, compute: bool = True,
 ) -> _Inputs:
     """The articles first (their errors need no model), then the model, the figures bound to it,
-    the dataset and the explorer's jobs: each read or made once."""
+    the dataset and the explorer's jobs: each read or made once. The model is probed only by a
+    build that computes (render runs no network: what it shows was computed by a probed one)."""
     progress.stage("planning", f"reading {config.content_dir} and loading {config.model}")
     articles = read_articles(config)
     if len(config.model_specs) > 1:
@@ -119,14 +120,15 @@ def _read(
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
     spec = config.model_specs[0]
     model = load_spec(config, spec, device)
-    probe_model(model, str(spec.weights or ""))
+    if compute:
+        probe_model(model, str(spec.weights or ""))
     bind_articles(articles, model)
     labels = read_labels(
         config.root / LABELS_FILE, {info.name: info.channels for info in model.layers}
     )
     if config.dataset is not None:
         progress.stage("dataset scan", str(config.dataset))
-    dataset = site_dataset(config, model, quiet=quiet, articles=articles)
+    dataset = site_dataset(config, model, quiet=quiet, articles=articles, compute=compute)
     ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
     return _Inputs(model, preset, store, articles, dataset, explorer, labels)
@@ -157,39 +159,30 @@ def _settle(
     return plan, computed
 
 
-def _measure(
-    config: SiteConfig, inputs: _Inputs, plan: SitePlan
-) -> tuple[dict[str, list[VisJob]], Measurements]:
-    """The explorer's inventory, then every measurement the site shows (checks against the
-    photos, class readings, first-layer filters), from the cache or measured now, batched."""
-    store = inputs.store
-    ctx = FigureContext(config=config, model=inputs.model, preset=inputs.preset, store=store)
-    inventory = explorer_inventory(
-        inputs.model, inputs.explorer, plan.jobs, ctx.channel_job,
-        lambda job: store.path(job.key).is_dir() and store.get(job) is not None,
-    )
-    jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
-    units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
-    return inventory, measure_site(inputs.model, store, inputs.dataset, units, list(inventory))
-
-
 def _render(
-    config: SiteConfig, inputs: _Inputs, measured: tuple[dict[str, list[VisJob]], Measurements],
-    out: Path, atlas: tuple[Circuits, Accents], notices: Notices,
+    config: SiteConfig, inputs: _Inputs, data: SiteData, out: Path, notices: Notices
 ) -> SiteResult:
-    """Draw the whole site into `out` from data only; a missing visualization is listed."""
-    inventory, measures = measured
+    """Draw the whole site into `out` from data only. Missing visualizations are listed, one a
+    line, then one line names everything the caches lack and the command that computes it."""
+    unchanged = f"{config.output_dir} unchanged"
     try:
-        return SiteRenderer(
+        result = SiteRenderer(
             config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
-            explorer=inputs.explorer, inventory=inventory, measures=measures,
-            dataset=inputs.dataset, circuits=atlas[0], accents=atlas[1], labels=inputs.labels,
-            notices=notices,
+            explorer=inputs.explorer, inventory=data.inventory, measures=data.measures,
+            dataset=inputs.dataset, circuits=data.circuits, accents=data.accents,
+            labels=inputs.labels, notices=Notices() if data.missing else notices,
         ).draw()
     except MissingVisualizations as exc:
-        for line in exc.report():
+        absent = [job for job in exc.jobs if inputs.store.get(job) is None]
+        if not absent:  # cached, but what a figure reads of them is not measured (a top class)
+            raise FeatvisError(f"{data.missing_line()}; {unchanged}") from None
+        for line in MissingVisualizations(absent, exc.where).report():
             print(line, file=sys.stderr)
-        raise
+        also = f" (and {', '.join(data.missing)})" if data.missing else ""
+        raise MissingVisualizations(absent, exc.where, f"{also}; {unchanged}") from None
+    if data.missing:
+        raise FeatvisError(f"{data.missing_line()}; {unchanged}")
+    return result
 
 
 def build_site(
@@ -237,21 +230,19 @@ def _build_locked(
     progress: Progress,
     notices: Notices,
 ) -> BuildReport:
-    inputs = _read(config, preset, quiet, say, progress)
+    inputs = _read(config, preset, quiet, say, progress, compute)
     warn_dataset(inputs.dataset, notices)
     plan, computed = _settle(
         config, inputs, compute=compute, force=force, quiet=quiet, say=say, progress=progress
     )
+    progress.stage("measure", "checks, filters, circuits, accentuations")
+    data = measure_stage(
+        config, inputs.model, inputs.preset, inputs.store, plan=plan, explorer=inputs.explorer,
+        dataset=inputs.dataset, compute=compute, say=say,
+    )
     progress.stage("render", f"{len(inputs.articles)} pages")
-    measured = _measure(config, inputs, plan)
-    circuits = site_circuits(
-        config, inputs.model, inputs.store, inputs.explorer, inputs.dataset, say=say
-    )
-    accents = site_accentuations(
-        config, inputs.model, inputs.preset, inputs.explorer, inputs.dataset
-    )
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, measured, tmp, (circuits, accents), notices)
+        result = _render(config, inputs, data, tmp, notices)
         progress.stage("check", str(config.output_dir))
         sources = {a.page.url: (str(a.page.source), a.page.path) for a in inputs.articles}
         problems = check_site(tmp, sources)

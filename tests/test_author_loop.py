@@ -62,8 +62,8 @@ def test_a_build_logging_to_a_file_prints_stage_lines(tmp_path: Path, cache: Pat
                    force=True)
     lines = log.read_text(encoding="utf-8").splitlines()
     stages = [line.split(":")[1].strip() for line in lines if line.startswith("featvis: stage ")]
-    assert stages == ["stage planning", "stage compute", "stage render", "stage check",
-                      "stage publish"]
+    assert stages == ["stage planning", "stage compute", "stage measure", "stage render",
+                      "stage check", "stage publish"]
     counted = [line for line in lines if line.startswith("featvis: compute: ")]
     assert counted, "computing prints its progress"
     assert counted[-1].startswith("featvis: compute: ") and "/s" in counted[-1]

@@ -7,15 +7,14 @@ weights: refused at load, and a job whose objective or pixels are not finite is 
 from __future__ import annotations
 
 import resource
-import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 from pathlib import Path
 
 import pytest
 import torch
+from hostile import ALIAS_BOMB, png, png_claiming
 
 from generator.cache.store import ArtifactStore, not_finite
 from generator.check import check_site
@@ -29,24 +28,6 @@ from generator.optvis import objectives as obj
 from generator.optvis.render import RenderResult
 from generator.pages.content import read_page
 from generator.pages.markdown import markdown_converter
-
-
-def png(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\0" + b"\0" * (3 * width) for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose (valid) header claims width x height pixels, with one row of data."""
-    head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    ihdr = struct.pack(">I", len(head)) + b"IHDR" + head + struct.pack(">I", zlib.crc32(b"IHDR" + head))
-    small = png(1, 1)
-    return small[:8] + ihdr + small[33:]
-
 
 # Raw HTML ---------------------------------------------------------------------------------------
 
@@ -161,20 +142,6 @@ def _site(root: Path, article: str, toml: str = "") -> Path:
     (root / "content" / "a.md").write_text(article, encoding="utf-8")
     (root / "site.toml").write_text(f'device = "cpu"\n{toml}', encoding="utf-8")
     return root
-
-
-ALIAS_BOMB = """---
-title: bomb
-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
----
-x
-"""
 
 
 def test_a_yaml_alias_bomb_is_one_short_line(tmp_path: Path) -> None:

@@ -90,8 +90,10 @@ def site_circuits(
     dataset: Any = None,
     *,
     say: Callable[[str], None] | None = None,
+    missing: list[str] | None = None,
 ) -> Circuits:
-    """Every pair's circuit, from the cache or computed now (see the module docstring)."""
+    """Every pair's circuit, from the cache or computed now (see the module docstring). Given
+    `missing`, nothing is computed: the cached circuits are returned and the others named there."""
     layers = circuit_layers(model, explorer)
     if len(layers) < 2:
         return {}
@@ -103,6 +105,11 @@ def site_circuits(
     images = images.to(model.device)
     jobs = circuit_jobs(model, layers, method="attribution", inputs=images_digest(images))
     cstore = CircuitStore(config.cache_dir / "circuits")
+    if missing is not None:
+        found = {(j.source, j.target): c for j in jobs if (c := cstore.get(j)) is not None}
+        absent = len(jobs) - len(found)
+        missing += [f"{absent} circuits between explorer layers"] if absent else []
+        return found
 
     def done(job: Any, circuit: LayerCircuit) -> None:
         if say is not None:
@@ -130,10 +137,13 @@ def site_accentuations(
     preset: Preset,
     explorer: Mapping[str, Sequence[VisJob]],
     dataset: Any = None,
+    *,
+    missing: list[str] | None = None,
 ) -> Accents:
     """For every explorer channel, its top `ACCENT_PHOTOS` photos accentuated at the preset's
     size and steps (from `<cache>/accentuation/`, or computed now in batches); {} without
-    photos."""
+    photos. Given `missing`, nothing is computed: the cached ones are returned and the count of
+    the others named there."""
     if dataset is None:
         return {}
     units: list[tuple[str, int, Path]] = []
@@ -156,10 +166,16 @@ def site_accentuations(
         accent_job(model, layer, channel, photos[i], **settings)
         for i, (layer, channel, _) in enumerate(units)
     ]
-    with torch.enable_grad():
-        store = AccentStore(config.cache_dir / "accentuation")
-        results = accentuate_cached(model, accent_jobs, photos, store, index=dataset)
+    store = AccentStore(config.cache_dir / "accentuation")
+    if missing is not None:
+        found = [store.get(job) for job in accent_jobs]
+        absent = sum(result is None for result in found)
+        missing += [f"{absent} accentuated photos"] if absent else []
+    else:
+        with torch.enable_grad():
+            found = list(accentuate_cached(model, accent_jobs, photos, store, index=dataset))
     out: Accents = {}
-    for (layer, channel, path), accent, result in zip(units, accent_jobs, results, strict=True):
-        out.setdefault((layer, channel), []).append(Accented(path, accent, result))
+    for (layer, channel, path), accent, result in zip(units, accent_jobs, found, strict=True):
+        if result is not None:
+            out.setdefault((layer, channel), []).append(Accented(path, accent, result))
     return out

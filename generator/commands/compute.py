@@ -14,8 +14,12 @@ from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, probe_model
 from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
+from generator.figures.context import FigureContext
+from generator.figures.registry import bind_articles, read_articles
 from generator.models import LoadedModel
 from generator.models.site import load_spec
+from generator.plan.explorer import explorer_jobs
+from generator.plan.measured import measure_stage
 from generator.plan.rounds import compute_site, site_dataset
 from generator.plan.site import plan_site
 
@@ -38,17 +42,33 @@ def _load(config: SiteConfig, device: torch.device) -> LoadedModel:
 
 
 def cmd_compute(args: argparse.Namespace) -> int:
-    """featvis compute: compute what the site needs and is not cached; print a summary line."""
+    """featvis compute: compute what the site needs and is not cached (the dataset scan, the
+    visualizations, then the measure stage: checks, filters, circuits, accentuations), so that
+    `featvis render` finds everything; print a summary line. With --only, the named layers' or
+    pages' visualizations only."""
     config = config_from_args(args)
     with distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
         model = _load(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
-        dataset = site_dataset(config, model, quiet=args.quiet, world=world)
-        _, summary = compute_site(
+        articles = bind_articles(read_articles(config), model)
+        dataset = site_dataset(config, model, quiet=args.quiet, world=world, articles=articles)
+        channel_job = FigureContext(config=config, model=model, preset=preset).channel_job
+        explorer = explorer_jobs(config, model, preset, channel_job)
+        plan, summary = compute_site(
             config, model, preset, store, only=args.only, dataset=dataset,
             batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
+            articles=articles, explorer=explorer,
         )
+        if not args.only and not summary.failed:
+            plan = plan_site(  # planned again once computed, as a build does
+                config, model, preset, store=store, dataset=dataset, articles=articles,
+                explorer=explorer,
+            )
+            measure_stage(
+                config, model, preset, store, plan=plan, explorer=explorer, dataset=dataset,
+                compute=True, world=world, say=_say if world.rank == 0 else None,
+            )
         if world.rank == 0:
             print(summary.line())
     return 1 if summary.failed else 0

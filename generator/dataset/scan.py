@@ -168,8 +168,10 @@ def load_or_scan(
     batch_size: int | None = None,
     workers: int | None = None,
     force: bool = False,
+    scan_missing: bool = True,
 ) -> DatasetIndex | None:
-    """The dataset index for `layers`, from the cache where it holds them, else by scanning."""
+    """The dataset index for `layers`, from the cache where it holds them, else by scanning
+    (with `scan_missing=False`, a layer the cache lacks is a `FeatvisError` naming it)."""
     if getattr(config, "dataset", None) is None:
         return None
     try:
@@ -186,6 +188,11 @@ def load_or_scan(
     folder = _cache_dir(config, model, folder_fingerprint(root, files), top_k)
     cached, meta = ({}, None) if force else _read_cached(folder, names)
     missing = [n for n in names if n not in cached]
+    if (missing or meta is None) and not scan_missing:
+        raise FeatvisError(
+            f"{root}: the dataset scan of {len(missing or names)} layers is not in the cache "
+            "(run `featvis compute` or `featvis build` to scan it)"
+        )
     if missing or meta is None:
         batch = batch_size or (64 if model.device.type == "cuda" else 32)
         if workers is None:

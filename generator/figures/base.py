@@ -149,6 +149,11 @@ class Figure:
     def needs(self, ctx: FigureContext) -> list[VisJob]:
         raise NotImplementedError
 
+    def class_reads(self, ctx: FigureContext) -> list[VisJob]:
+        """The jobs whose image's top class this figure reads to plan (`ctx.top_class`): the
+        measure step between the plan -> compute rounds measures them."""
+        return []
+
     def number_keys(self) -> tuple[str, ...]:
         return ()
 

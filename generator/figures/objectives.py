@@ -43,6 +43,10 @@ class Objectives(OneChannelFigure):
             return ctx.top_class(ctx.channel_job(self.options["layer"], channel))
         return ctx.model.class_index(self.options["class"])
 
+    def class_reads(self, ctx: FigureContext) -> list[VisJob]:
+        channel = self.channel(ctx) if self.options["class"] == "auto" else None
+        return [] if channel is None else [ctx.channel_job(self.options["layer"], channel)]
+
     def objective_jobs(self, ctx: FigureContext, channel: int, cls: int) -> dict[str, VisJob]:
         layer = self.options["layer"]
         made = {

@@ -8,7 +8,10 @@ done once, batched and cached before anything is rendered.
 
 `measure_site` looks each one up in the `MeasureStore` and computes only what is missing, in
 batches; under torchrun each process measures every size-th missing item and all then read the
-store. The result, `Measurements`, is data only: the site renders from it and runs no network.
+store. With `compute=False` (`featvis render`) it only reads, and `Measurements.missing` names what
+the store lacks. The result, `Measurements`, is data only: the site renders from it and runs no
+network. `measure_top_classes` measures the classes figures read while planning (between the
+plan -> compute rounds); `top_class` only looks one up, so planning never runs the network.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Measurements:
     patterns: dict[str, PatternCheck | None] = field(default_factory=dict)
     readings: dict[str, ClassReading | None] = field(default_factory=dict)
     filters: dict[str, torch.Tensor | None] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # compute=False: what the store lacks
 
     def pattern(self, key: str) -> PatternCheck | None:
         return self.patterns.get(key)
@@ -113,15 +117,18 @@ def _measure_checks(
 
 def _checks(
     model: LoadedModel, index: DatasetIndex | None, artifacts: ArtifactStore,
-    units: Sequence[Unit], store: MeasureStore, world: World,
+    units: Sequence[Unit], store: MeasureStore, world: World, compute: bool,
 ) -> Measurements:
     found = Measurements()
     if index is None:
         return found
     scanned = [u for u in units if u.layer in index.layer_names]
     missing = [u for u in scanned if store.get(_check_key(model, index, u)) is None]
-    _measure_checks(model, index, artifacts, missing[world.rank :: world.size], store)
-    world.barrier()
+    if not compute:
+        found.missing += [f"{len(missing)} pattern checks"] if missing else []
+    else:
+        _measure_checks(model, index, artifacts, missing[world.rank :: world.size], store)
+        world.barrier()
     for unit in scanned:
         data = store.get(_check_key(model, index, unit))
         if data is not None:
@@ -130,24 +137,27 @@ def _checks(
 
 
 def _filters(
-    model: LoadedModel, layers: Sequence[str], store: MeasureStore, world: World
-) -> dict[str, torch.Tensor | None]:
+    model: LoadedModel, layers: Sequence[str], store: MeasureStore, world: World,
+    found: Measurements, compute: bool,
+) -> None:
     """Each layer's filters when it is affine in the pixels (None otherwise), cached."""
-    out: dict[str, torch.Tensor | None] = {}
+    absent = 0
     for layer in layers:
         if model.layer(layer).depth > MAX_DEPTH:
-            out[layer] = None  # past the first nonlinearity: no layer is affine, nothing to run
+            found.filters[layer] = None  # past the first nonlinearity: not affine, nothing to run
             continue
         key = measure_key("filters", model.id, model.weights_digest, layer, model.input_size)
-        found, tensor = store.get_tensor(key)
-        if not found:
+        have, tensor = store.get_tensor(key)
+        if not have and not compute:
+            absent += 1
+        elif not have:
             if world.rank == 0:
                 tensor = linear_filters(model, layer)
                 store.put_tensor(key, tensor)
             world.barrier()
-            found, tensor = store.get_tensor(key)
-        out[layer] = tensor
-    return out
+            have, tensor = store.get_tensor(key)
+        found.filters[layer] = tensor
+    found.missing += [f"the filters of {absent} layers"] if absent else []
 
 
 def measure_site(
@@ -158,27 +168,60 @@ def measure_site(
     layers: Sequence[str],
     *,
     world: World | None = None,
+    compute: bool = True,
 ) -> Measurements:
-    """Everything the site shows that needs the network, from the store or measured now."""
+    """Everything the site shows that needs the network, from the store or measured now (with
+    `compute=False` from the store only: what it lacks is named in `missing`)."""
     world = world or World(rank=0, size=1, device=model.device)
     store = MeasureStore(artifacts.root)
-    found = _checks(model, dataset, artifacts, list(dict.fromkeys(units)), store, world)
-    found.filters = _filters(model, layers, store, world)
+    units = list(dict.fromkeys(units))
+    found = _checks(model, dataset, artifacts, units, store, world, compute)
+    _filters(model, layers, store, world, found, compute)
     return found
 
 
-def top_class(model: LoadedModel, art: Artifact, store: MeasureStore) -> int:
-    """The class an artifact's first image drives hardest, measured once and kept."""
-    key = measure_key("top_class", art.key, model.weights_digest)
-    data = store.get(key)
-    if data is None:
-        image = load_tensor(art.images[0]).to(model.device)
-        size = model.input_size
-        x = torch.nn.functional.interpolate(
-            image[None], size=(size, size), mode="bilinear", align_corners=False
-        )
+def _top_class_key(model: LoadedModel, key: str) -> str:
+    return measure_key("top_class", key, model.weights_digest)
+
+
+def top_class(model: LoadedModel, art: Artifact, store: MeasureStore) -> int | None:
+    """The class an artifact's first image drives hardest, as `measure_top_classes` measured it
+    (None while it is not measured: planning reads it, never runs the network for it)."""
+    data = store.get(_top_class_key(model, art.key))
+    return None if data is None else int(data["class"])
+
+
+def missing_top_classes(
+    model: LoadedModel, artifacts: ArtifactStore, jobs: Sequence[VisJob]
+) -> list[VisJob]:
+    """The jobs of `jobs` whose top class is not measured yet."""
+    store = MeasureStore(artifacts.root)
+    return [j for j in dict.fromkeys(jobs) if store.get(_top_class_key(model, j.key)) is None]
+
+
+def measure_top_classes(
+    model: LoadedModel, artifacts: ArtifactStore, jobs: Sequence[VisJob], *,
+    world: World | None = None,
+) -> int:
+    """The class each job's first image drives hardest (its image resized to the model's input
+    size), for the jobs whose image is cached and whose class is not measured yet; in batches,
+    shared out under torchrun. Returns how many this process measured."""
+    world = world or World(rank=0, size=1, device=model.device)
+    store = MeasureStore(artifacts.root)
+    arts = [a for j in missing_top_classes(model, artifacts, jobs) if (a := artifacts.get(j))]
+    mine = arts[world.rank :: world.size]
+    size = model.input_size
+    for start in range(0, len(mine), BATCH):
+        chunk = mine[start : start + BATCH]
+        images = [load_tensor(a.images[0]).to(model.device)[None] for a in chunk]
+        x = torch.cat([
+            torch.nn.functional.interpolate(i, size=(size, size), mode="bilinear",
+                                            align_corners=False)
+            for i in images
+        ])
         with torch.no_grad():
             logits = model.net(model.preprocess(x))
-        data = {"class": int(logits[0].argmax())}
-        store.put(key, data)
-    return int(data["class"])
+        for art, row in zip(chunk, logits, strict=True):
+            store.put(_top_class_key(model, art.key), {"class": int(row.argmax())})
+    world.barrier()
+    return len(mine)

@@ -9,6 +9,7 @@ untransformed image.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -118,6 +119,32 @@ class _NamedView(dict):  # type: ignore[type-arg]
         return self._store.get(path, default)  # type: ignore[arg-type]
 
 
+def _checked_seeds(
+    model: LoadedModel, objectives: Sequence[Objective], seeds: Sequence[int] | int,
+    groups: Sequence[int] | None,
+) -> list[int]:
+    """One seed per objective (`seeds`, `seeds + 1`, ... from an int); every layer checked."""
+    n = len(objectives)
+    seeds = [seeds + i for i in range(n)] if isinstance(seeds, int) else list(seeds)
+    if len(seeds) != n or (groups is not None and len(groups) != n):
+        raise ValueError("one seed (and group) per objective")
+    for obj in objectives:
+        for layer in obj.layers:
+            model.layer(layer)
+    return seeds
+
+
+def _transform_seeds(seeds: Sequence[int], groups: Sequence[int] | None) -> list[int]:
+    """The images of one group (a diversity set, an interpolation row) see the same transforms,
+    drawn from the group's first seed, so terms that compare them compare aligned views."""
+    if groups is None:
+        return list(seeds)
+    first_seed: dict[int, int] = {}
+    for seed, group in zip(seeds, groups, strict=True):
+        first_seed.setdefault(group, seed)
+    return [first_seed[g] for g in groups]
+
+
 def render(
     model: LoadedModel,
     objectives: Sequence[Objective],
@@ -127,16 +154,9 @@ def render(
     groups: Sequence[int] | None = None,
 ) -> RenderResult:
     """Optimize one image per objective, all in one batch on the model's device."""
-    import time
-
     start = time.perf_counter()
     n = len(objectives)
-    seeds = [seeds + i for i in range(n)] if isinstance(seeds, int) else list(seeds)
-    if len(seeds) != n or (groups is not None and len(groups) != n):
-        raise ValueError("one seed (and group) per objective")
-    for obj in objectives:
-        for layer in obj.layers:
-            model.layer(layer)
+    seeds = _checked_seeds(model, objectives, seeds, groups)
     device = model.device
     param = ImageParam(settings.param, settings.size, seeds, groups, device)
     accel = resolve_accel(settings.accel, device)
@@ -144,20 +164,9 @@ def render(
         settings.recipe, list(param.parameters()), settings.lr, device,
         capturable=accel == "graph" and device.type == "cuda",
     )
-    # The images of one group (a diversity set, an interpolation row) see the same transforms,
-    # drawn from the group's first seed, so terms that compare them compare aligned views.
-    first_seed: dict[int, int] = {}
-    if groups is not None:
-        for seed, group in zip(seeds, groups, strict=True):
-            first_seed.setdefault(group, seed)
-    transform_seeds = [first_seed[g] for g in groups] if groups is not None else seeds
     transform = RandomTransform(
-        settings.transforms,
-        settings.size,
-        settings.model_input,
-        transform_seeds,
-        settings.steps,
-        device,
+        settings.transforms, settings.size, settings.model_input,
+        _transform_seeds(seeds, groups), settings.steps, device,
     )
     compiled = CompiledObjectives(objectives, groups)
     # Kept on the device and copied once at the end: a copy to the host every step would make the

@@ -1,6 +1,8 @@
-"""Plan -> compute -> plan: figures may choose channels from what earlier rounds measured, so the
-site is planned, its missing jobs computed, and planned again until nothing new is asked for.
-The dataset scan over the layers the site shows happens here too, so compute and build share it.
+"""Plan -> compute -> measure -> plan: figures may choose channels and classes from what earlier
+rounds computed and measured, so the site is planned, its missing jobs computed, the top classes
+the figures read measured (`SitePlan.reads`), and planned again until nothing new is asked for.
+Planning itself never runs the network. The dataset scan over the layers the site shows happens
+here too, so compute, build and render share it (render only reads it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from generator.dataset.scan import load_or_scan
 from generator.figures.context import FigureContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
+from generator.measure.stage import measure_top_classes
 from generator.models import LoadedModel
 from generator.plan.explorer import explorer_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
@@ -64,6 +67,7 @@ def compute_site(
             new, model, store, batch_size=batch_size or config.batch_size, quiet=quiet,
             force=force and round_ == 0, world=world, progress=progress,
         )
+        measure_top_classes(model, store, plan.reads, world=world)
         total = summary if total is None else total + summary
         seen.update(job.key for job in new)
     assert total is not None
@@ -77,9 +81,11 @@ def site_dataset(
     quiet: bool,
     world: World | None = None,
     articles: Sequence[Article] | None = None,
+    compute: bool = True,
 ) -> Any:
     """The dataset index over the layers the site shows, or None without a dataset. Compute and
-    build both call this, so they scan the same layers into the same cache.
+    build both call this, so they scan the same layers into the same cache; with
+    `compute=False` (render) a scan the cache lacks is a `FeatvisError` naming it.
 
     Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
     """
@@ -94,7 +100,7 @@ def site_dataset(
     def load() -> Any:
         return load_or_scan(
             config, model, layers, top_k=config.dataset_top_k,
-            progress=not quiet and world.rank == 0,
+            progress=not quiet and world.rank == 0, scan_missing=compute,
         )
 
     index = load() if world.rank == 0 else None

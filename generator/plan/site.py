@@ -9,7 +9,7 @@ cache (figures may pick channels from measurements) but never writes it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from generator.cache.store import ArtifactStore
@@ -27,6 +27,8 @@ class SitePlan:
     jobs: list[VisJob]
     by_page: dict[str, list[VisJob]] = field(default_factory=dict)
     by_layer: dict[str, list[VisJob]] = field(default_factory=dict)
+    # the jobs whose image's top class figures read (measured between rounds, not while planning)
+    reads: list[VisJob] = field(default_factory=list)
 
     @classmethod
     def of(cls, explorer: list[VisJob], by_page: dict[str, list[VisJob]]) -> SitePlan:
@@ -61,6 +63,7 @@ class SitePlan:
             jobs=[job for job in self.jobs if job.key in keep],
             by_page=cut(self.by_page),
             by_layer=cut(self.by_layer),
+            reads=[job for job in self.reads if job.key in keep],
         )
 
 
@@ -90,7 +93,8 @@ def plan_site(
     pages = explorer_page_jobs(preset, ctx.job, explorer)
     plan = SitePlan.of([*(job for jobs in explorer.values() for job in jobs), *pages], by_page)
     check_jobs(plan.jobs, model)
-    return plan
+    reads = [j for a in articles for fig in a.figures for j in fig.class_reads(ctx)]
+    return replace(plan, reads=unique_jobs(reads))
 
 
 def check_jobs(jobs: Iterable[VisJob], model: LoadedModel) -> None:

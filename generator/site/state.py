@@ -28,11 +28,13 @@ from generator.site.writer import ImagePlacer, SiteWriter
 class MissingVisualizations(FeatvisError):
     """The cache lacks visualizations the site shows; `.jobs` lists them."""
 
-    def __init__(self, jobs: Sequence[VisJob], where: dict[str, list[str]]) -> None:
+    def __init__(
+        self, jobs: Sequence[VisJob], where: dict[str, list[str]], more: str = ""
+    ) -> None:
         self.jobs, self.where = list(jobs), where
         super().__init__(
-            f"{len(self.jobs)} visualizations are not in the cache (run `featvis build` to "
-            "compute them)"
+            f"{len(self.jobs)} visualizations are not in the cache{more} (run `featvis compute` "
+            "or `featvis build` to compute them)"
         )
 
     def report(self, limit: int = 30) -> list[str]:
