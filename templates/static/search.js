@@ -14,7 +14,8 @@
  */
 (function () {
   "use strict";
-  var MAX_SHOWN = 48;
+  var MAX_SHOWN = 48;  // result cards listed at most
+  var FIRST_SHOWN = 12;  // of them, drawn in the keystroke's own frame
 
   function buildIndex(data) {
     var items = [];
@@ -75,17 +76,29 @@
     };
   }
 
+  // Every hit, best first (ties in index order), without sorting them all: scores are a few
+  // small values, so hits are gathered per score in one pass and the buckets read in order.
   function search(index, query) {
     var q = query.trim().toLowerCase();
     if (!q) return [];
     var match = matcher(q, index);
-    var hits = [];
-    for (var i = 0; i < index.items.length; i++) {
-      var s = match(index.items[i]);
-      if (!index.items[i].computed) s *= 0.999;
-      if (s > 0) hits.push({ score: s, order: i, item: index.items[i] });
+    var buckets = new Map();
+    var items = index.items;
+    for (var i = 0; i < items.length; i++) {
+      var s = match(items[i]);
+      if (s <= 0) continue;
+      if (!items[i].computed) s *= 0.999;
+      var bucket = buckets.get(s);
+      if (!bucket) { bucket = []; buckets.set(s, bucket); }
+      bucket.push(i);
     }
-    hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
+    var scores = Array.from(buckets.keys()).sort(function (a, b) { return b - a; });
+    var hits = [];
+    scores.forEach(function (score) {
+      buckets.get(score).forEach(function (i) {
+        hits.push({ score: score, order: i, item: items[i] });
+      });
+    });
     return hits;
   }
 
@@ -127,19 +140,36 @@
     if (!input || !list) return;
     var cards = new Map();  // a card is built once and reused by later keystrokes
     var shown = "";
+    var pending = 0;  // the frame request that adds the rest of the cards
+    function cardOf(hit) {
+      var node = cards.get(hit.order);
+      if (!node) { node = card(hit.item, root); cards.set(hit.order, node); }
+      return node;
+    }
+    // The first FIRST_SHOWN cards go in at once; the rest of the MAX_SHOWN follow a frame later,
+    // below the fold, so a keystroke that matches thousands of channels answers as fast as one
+    // that matches a few.
+    function show(top) {
+      if (pending) { cancelAnimationFrame(pending); pending = 0; }
+      var fragment = document.createDocumentFragment();
+      top.slice(0, FIRST_SHOWN).forEach(function (hit) { fragment.appendChild(cardOf(hit)); });
+      list.replaceChildren(fragment);
+      if (top.length > FIRST_SHOWN) {
+        pending = requestAnimationFrame(function () {
+          pending = 0;
+          var rest = document.createDocumentFragment();
+          top.slice(FIRST_SHOWN).forEach(function (hit) { rest.appendChild(cardOf(hit)); });
+          list.appendChild(rest);
+        });
+      }
+    }
     function update() {
       var hits = search(index, input.value);
       var top = hits.slice(0, MAX_SHOWN);
       var signature = top.map(function (h) { return h.order; }).join(",");
       if (signature !== shown) {
         shown = signature;
-        var fragment = document.createDocumentFragment();
-        top.forEach(function (hit) {
-          var node = cards.get(hit.order);
-          if (!node) { node = card(hit.item, root); cards.set(hit.order, node); }
-          fragment.appendChild(node);
-        });
-        list.replaceChildren(fragment);
+        show(top);
       }
       if (status) {
         status.textContent = input.value.trim() === "" ? "" :
