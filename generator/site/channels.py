@@ -113,7 +113,7 @@ class ChannelPagesPart(RenderState):
         if key not in self.images.patches:
             if item.image_path is not None and item.image_path.is_file():
                 rel = f"images/accent/{item.job.key}.png"
-                self.writer.copy(item.image_path, rel, "accent image")
+                self.writer.link(item.image_path, rel, "accent image")
                 self.images.patches[key] = rel
             else:
                 self.images.patch(key, to_pil(item.result.image), "accent")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,16 @@ class SiteWriter:
     def copy(self, src: Path, rel: str, source: str) -> None:
         shutil.copyfile(src, self._claim(rel, source))
 
+    def link(self, src: Path, rel: str, source: str) -> None:
+        """`src` at `rel` as a hard link (no bytes copied), or a copy where the two folders are
+        on different filesystems. Only for files that are never changed in place, such as the
+        cache's, which are written whole under a temporary name and renamed."""
+        target = self._claim(rel, source)
+        try:
+            os.link(src, target)
+        except OSError:
+            shutil.copyfile(src, target)
+
 
 class ImagePlacer:
     """Puts artifact images and dataset patches into the site, each once; returns their paths."""
@@ -70,7 +81,7 @@ class ImagePlacer:
         path = Path(path)
         if path not in self.placed:
             rel = f"images/{path.parent.name}/{path.name}"
-            self.writer.copy(path, rel, f"artifact {path.parent.name}")
+            self.writer.link(path, rel, f"artifact {path.parent.name}")
             self.placed[path] = rel
         return self.placed[path]
 
