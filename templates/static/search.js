@@ -15,7 +15,7 @@
 (function () {
   "use strict";
   var MAX_SHOWN = 48;  // result cards listed at most
-  var FIRST_SHOWN = 12;  // of them, drawn in the keystroke's own frame
+  var BATCH = 12;  // cards drawn at a time: on a keystroke, then as the list is scrolled
 
   function buildIndex(data) {
     var items = [];
@@ -140,28 +140,38 @@
     if (!input || !list) return;
     var cards = new Map();  // a card is built once and reused by later keystrokes
     var shown = "";
-    var pending = 0;  // the frame request that adds the rest of the cards
+    var current = [];  // the hits listed for the present query (at most MAX_SHOWN)
+    var drawn = 0;  // how many of them have cards in the list
     function cardOf(hit) {
       var node = cards.get(hit.order);
       if (!node) { node = card(hit.item, root); cards.set(hit.order, node); }
       return node;
     }
-    // The first FIRST_SHOWN cards go in at once; the rest of the MAX_SHOWN follow a frame later,
-    // below the fold, so a keystroke that matches thousands of channels answers as fast as one
-    // that matches a few.
-    function show(top) {
-      if (pending) { cancelAnimationFrame(pending); pending = 0; }
+    // A keystroke draws the first BATCH cards only; the next BATCH follow when the last card
+    // scrolls into view, so a query that matches thousands of channels costs a keystroke no
+    // more than one that matches a few.
+    var observer = "IntersectionObserver" in window ? new IntersectionObserver(function (seen) {
+      if (seen.some(function (e) { return e.isIntersecting; })) more();
+    }) : null;
+    function more() {
       var fragment = document.createDocumentFragment();
-      top.slice(0, FIRST_SHOWN).forEach(function (hit) { fragment.appendChild(cardOf(hit)); });
-      list.replaceChildren(fragment);
-      if (top.length > FIRST_SHOWN) {
-        pending = requestAnimationFrame(function () {
-          pending = 0;
-          var rest = document.createDocumentFragment();
-          top.slice(FIRST_SHOWN).forEach(function (hit) { rest.appendChild(cardOf(hit)); });
-          list.appendChild(rest);
-        });
+      var end = Math.min(current.length, drawn + BATCH);
+      for (var i = drawn; i < end; i++) fragment.appendChild(cardOf(current[i]));
+      list.appendChild(fragment);
+      drawn = end;
+      if (observer) {
+        observer.disconnect();
+        if (drawn < current.length) observer.observe(list.lastElementChild);
+      } else if (drawn < current.length) {
+        more();  // no observer: list them all
       }
+    }
+    function show(top) {
+      current = top;
+      drawn = 0;
+      if (observer) observer.disconnect();
+      list.replaceChildren();
+      more();
     }
     function update() {
       var hits = search(index, input.value);
