@@ -1,19 +1,13 @@
 """Atlas benchmark: circuits cost, accentuation honesty, search speed.
 
-    python benchmarks/bench_atlas.py circuits [--photos 16] [--sample-targets 8] [--full LAYERS]
+    python benchmarks/bench_atlas.py circuits [--photos 16] [--k-small 1] [--k-large 5]
     python benchmarks/bench_atlas.py accent   [--per-layer 2] [--steps 128] [--weights 1,4]
     python benchmarks/bench_atlas.py search   [--keystrokes ...]
     common: [--dataset PATH] [--cache DIR] (the dataset scan is kept there and reused)
 
-(a) circuits: for every consecutive pair of the embedded model's 18 layers, the attribution
-    method's time for `--sample-targets` target channels over `--photos` photos (seeded sample of
-    the folder, at the model's input size), both strategies (loop, batched) interleaved; scaled to
-    all target channels (the cost is one forward per image batch plus one backward per target) and
-    checked against a full computation of the layers in `--full`. Beside it, in the same run and
-    interleaved, one optimizer step of a batch of 8 channel visualizations at the full preset's
-    settings (128 px), scaled to the full preset: 3120 channels x 512 steps, one visualization per
-    channel (the full preset also computes negatives and diversity sets, so this undercounts it and
-    the ratio is an upper bound).
+(a) circuits: see `bench_circuits`: per pair of consecutive layers the site's attribution for a
+    few target channels, extrapolated to all, against the full preset's visualization time
+    measured per layer in the same run, interleaved.
 (b) accent: channels sampled (seeded) from every layer, each with its top photo from the folder's
     scan; the channel's free visualization (the standard preset: 128 px, 256 steps) and the
     accentuated photo (AccentJob defaults); per channel the pattern agreement (the cosine of
@@ -32,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,13 +43,25 @@ from typing import Any
 import torch
 
 from generator import dataset as ds
-from generator.atlas.accentuation import accent_job, accentuate, pattern_agreement, standardizer
-from generator.atlas.circuits import attribution_matrix, layer_pairs, pick_photos
+from generator.atlas.accentuation import (
+    AccentStore,
+    accent_job,
+    accentuate_cached,
+    pattern_agreement,
+    standardizer,
+)
+from generator.atlas.circuits import attribution_matrix, block_probe, layer_pairs, pick_photos
 from generator.atlas.search import model_entries, search_index_js
+from generator.cache.store import ArtifactStore
+from generator.compute import compute_jobs
+from generator.config.site import PRESETS, SiteConfig
+from generator.core.images import load_tensor, png_bytes
 from generator.dataset.checks import layer_vectors
+from generator.figures.context import FigureContext
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
+from generator.optvis.transforms import resize_for_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "imagenet-sample"
@@ -82,130 +90,166 @@ def load_photos(paths: list[Path], size: int) -> torch.Tensor:
 
 # -- (a) circuits --------------------------------------------------------------------------------
 
+PAGE_IMAGES = 6  # a full-preset channel: its visualization, its negative, a diversity set of 4
 
-def vis_step_seconds(model: Any, steps: int) -> float:
-    """Seconds per image-step of a batch of 8 channel visualizations at the full preset."""
-    layer = model.layer("blocks.4.0")
-    objectives = [obj.channel(layer.name, c) for c in range(8)]
-    result = render(model, objectives, RenderSettings(size=128, steps=steps), seeds=0)
-    return result.seconds / (steps * 8)
+
+def vis_step_seconds(model: Any, layer: str, short: int, long: int) -> float:
+    """Seconds per image-step of a batch of 8 channel visualizations of `layer` at the full
+    preset's size: the difference of a `long` and a `short` render over their step difference
+    (the one-off setup and final scoring cancel)."""
+    channels = model.layer(layer).channels
+    objectives = [obj.channel(layer, c % channels) for c in range(8)]
+    times = {}
+    for steps in (short, long):
+        start = time.perf_counter()
+        render(model, objectives, RenderSettings(size=128, steps=steps), seeds=0)
+        times[steps] = time.perf_counter() - start
+    return max(times[long] - times[short], 1e-9) / ((long - short) * 8)
+
+
+def circuit_seconds(model: Any, source: str, target: str, photos: torch.Tensor,
+                    k: int) -> float:
+    """Seconds of the site's attribution (loop strategy) for `k` spread target channels."""
+    channels = model.layer(target).channels
+    targets = torch.linspace(0, channels - 1, min(k, channels)).round().long().tolist()
+    start = time.perf_counter()
+    attribution_matrix(model, source, target, photos, targets=targets)
+    return time.perf_counter() - start
 
 
 def bench_circuits(args: argparse.Namespace) -> dict[str, Any]:
+    """Per consecutive pair of the embedded model's 18 layers, the attribution over the site's
+    16 photos for `--k-small` and `--k-large` target channels (a line through both: the pair's
+    fixed cost, one forward per image batch, and its cost per target channel, one backward),
+    extrapolated to every target channel; each layer's block probe (the `inputs` circuit: one
+    forward of one image for this model, whose blocks' inputs are the previous layer); and,
+    interleaved after each pair, the visualization cost per image-step at the target layer.
+    The full preset's visualization time: every channel of every layer x 6 images x 512 steps
+    at its layer's rate."""
     model = load_model("efficientnet_lite0")
     files = ds.list_images(Path(args.dataset))
     chosen = pick_photos(files, args.photos, seed=0)
     photos = load_photos([Path(args.dataset) / f for f in chosen], model.input_size)
     pairs = layer_pairs(model, model.layer_names)
-    vis_step_seconds(model, 2)  # warm up
-    vis: list[float] = []
-    rows = []
+    vis_step_seconds(model, "conv_stem", 1, 2)  # warm up
+    rows = [{"layer": "conv_stem", "channels": model.layer("conv_stem").channels,
+             "vis_s_per_image_step": vis_step_seconds(model, "conv_stem", args.vis_short,
+                                                      args.vis_long)}]
     for source, target in pairs:
         channels = model.layer(target).channels
-        k = min(args.sample_targets, channels)
-        targets = torch.linspace(0, channels - 1, k).round().long().tolist()
-        timing = {}
-        for strategy in ("loop", "batched", "loop", "batched"):
-            start = time.perf_counter()
-            attribution_matrix(model, source, target, photos, strategy=strategy, targets=targets)
-            timing.setdefault(strategy, []).append(time.perf_counter() - start)
-        vis.append(vis_step_seconds(model, args.vis_steps))
-        row = {"source": source, "target": target, "targets": channels, "sampled": k,
-               **{f"{s}_sample_s": min(t) for s, t in timing.items()}}
-        for s in ("loop", "batched"):
-            row[f"{s}_all_s"] = row[f"{s}_sample_s"] * channels / k
-        print(f"{source} -> {target}: {row}", file=sys.stderr, flush=True)
-        rows.append(row)
-    checks = []
-    for target in [t for t in args.full.split(",") if t]:
-        source = next(s for s, t in pairs if t == target)
-        row = next(r for r in rows if r["target"] == target)
-        strategy = "loop" if row["loop_all_s"] <= row["batched_all_s"] else "batched"
+        small = circuit_seconds(model, source, target, photos, args.k_small)
+        large = circuit_seconds(model, source, target, photos, args.k_large)
+        per_target = max(large - small, 0.0) / (min(args.k_large, channels) - args.k_small)
+        fixed = max(small - per_target * args.k_small, 0.0)
         start = time.perf_counter()
-        attribution_matrix(model, source, target, photos, strategy=strategy)
-        checks.append({"target": target, "strategy": strategy,
-                       "measured_s": time.perf_counter() - start,
-                       "extrapolated_s": row[f"{strategy}_all_s"]})
-        print(f"full {target}: {checks[-1]}", file=sys.stderr, flush=True)
-    step = statistics.median(vis)
-    full_vis = 3120 * 512 * step
-    total = {s: sum(r[f"{s}_all_s"] for r in rows) for s in ("loop", "batched")}
-    best = sum(min(r["loop_all_s"], r["batched_all_s"]) for r in rows)
-    return {
-        "context": context(),
-        "photos": args.photos,
-        "pairs": rows,
-        "full_checks": checks,
-        "vis_seconds_per_image_step": step,
-        "full_preset_vis_s": full_vis,
-        "circuits_all_layers_s": {**total, "best_per_pair": best},
-        "ratio_best": best / full_vis,
-    }
+        block_probe(model, target)
+        probe = time.perf_counter() - start
+        row = {"source": source, "layer": target, "channels": channels,
+               "circuit_small_s": small, "circuit_large_s": large,
+               "circuit_fixed_s": fixed, "circuit_per_target_s": per_target,
+               "circuit_all_s": fixed + per_target * channels + probe, "probe_s": probe,
+               "vis_s_per_image_step": vis_step_seconds(model, target, args.vis_short,
+                                                        args.vis_long)}
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        rows.append(row)
+    for row in rows:
+        row["vis_full_s"] = row["channels"] * PAGE_IMAGES * 512 * row["vis_s_per_image_step"]
+    circuits = sum(r.get("circuit_all_s", 0.0) for r in rows)
+    vis = sum(r["vis_full_s"] for r in rows)
+    return {"context": context(), "photos": args.photos, "k": [args.k_small, args.k_large],
+            "vis_steps": [args.vis_short, args.vis_long], "layers": rows,
+            "circuits_all_layers_s": circuits, "full_preset_vis_s": vis,
+            "ratio": circuits / vis}
 
 
 # -- (b) accentuation ----------------------------------------------------------------------------
 
 
-def sample_channels(
-    model: Any, per_layer: int, layer_step: int = 1, seed: int = 0
+def standard_sample(
+    model: Any, preset: Any, per_layer: int | None, layers: str | None = None
 ) -> list[tuple[str, int]]:
-    gen = torch.Generator().manual_seed(seed)
-    picked = []
-    for info in model.layers[::layer_step]:
-        for c in torch.randperm(info.channels, generator=gen)[:per_layer].sort().values.tolist():
-            picked.append((info.name, int(c)))
-    return picked
+    """The explorer's channels of `preset` (channels 0..explorer_channels-1 of every layer), or
+    the first `per_layer` of them, of every layer or of `layers` (comma-separated): a subset."""
+    wanted = preset.explorer_channels if per_layer is None else per_layer
+    names = set(layers.split(",")) if layers else set(model.layer_names)
+    return [(info.name, c) for info in model.layers if info.name in names
+            for c in range(min(wanted, info.channels))]
+
+
+def accent_rows(
+    model: Any, index: Any, channels: list[tuple[str, int]], units: list[tuple[int, Path]],
+    free: dict[int, torch.Tensor], results: list[Any], size: int,
+) -> list[dict[str, Any]]:
+    """Per accentuated photo: activations, and the agreement with the photo of the accentuated
+    image and of the channel's free visualization."""
+    photos = resize_for_model(load_photos([path for _, path in units], model.input_size), size)
+    rows = []
+    for k, ((i, path), res) in enumerate(zip(units, results, strict=True)):
+        layer, c = channels[i]
+        vecs = layer_vectors(model, torch.stack([photos[k], free[i]]), [layer])[layer]
+        rows.append({
+            "layer": layer, "band": model.layer(layer).band, "channel": c,
+            "photo": Path(path).name,
+            "photo_activation": res.photo_activation,
+            "image_activation": res.image_activation,
+            "activation_ratio": res.image_activation / res.photo_activation
+            if res.photo_activation > 0 else None,
+            "agreement_accent": res.agreement,
+            "agreement_free": pattern_agreement(vecs[1], vecs[0], standardizer(index, layer)),
+            "anchor_distance": res.anchor_distance,
+            "pattern_photo": res.photo_pattern, "pattern_accent": res.image_pattern,
+        })
+    return rows
 
 
 def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
+    """The site's own jobs: each channel's standard visualization (`FigureContext.channel_job`,
+    computed by `compute_jobs` into an artifact cache) and its top photos accentuated as
+    `site_accentuations` does (the preset's size, steps and seed, anchor weight 1 unless
+    `--weights`), cached under `--cache`, so an interrupted run resumes. Channels go in chunks
+    of 8; the results file is rewritten after each, so a stopped run leaves what it measured."""
     model = load_model("efficientnet_lite0")
     index = scan(model, args)
-    channels = sample_channels(model, args.per_layer, args.layer_step)
-    tops = [index.examples(layer, c, "top")[0].path for layer, c in channels]
-    photos = load_photos(tops, model.input_size)
-    size = 128
-    photos_small = torch.nn.functional.interpolate(photos, size=size, mode="bilinear",
-                                                   antialias=True)
-    free_images = []
+    preset = PRESETS[args.preset]
+    cache = Path(args.cache)
+    config = SiteConfig(root=cache, cache_dir=cache / "site-cache", device="cpu")
+    store = ArtifactStore(config.cache_dir)
+    store.prepare()
+    ctx = FigureContext(config=config, model=model, preset=preset, store=store)
+    sample = standard_sample(model, preset, args.channels_per_layer, args.layers)
+    by_band: dict[str, list[tuple[str, int]]] = {}
+    for layer, c in sample:
+        by_band.setdefault(model.layer(layer).band, []).append((layer, c))
+    # round robin over the bands, so every chunk (and a stopped run) spans them
+    channels = [u for group in itertools.zip_longest(*by_band.values()) for u in group if u]
+    weight = float(args.weights.split(",")[0])
+    rows: list[dict[str, Any]] = []
+    seconds = 0.0
     for start in range(0, len(channels), 8):
-        part = channels[start : start + 8]
-        result = render(model, [obj.channel(lay, c) for lay, c in part],
-                        RenderSettings(size=size, steps=args.free_steps), seeds=0)
-        free_images.append(result.images)
-    free = torch.cat(free_images)
-    layers = sorted({lay for lay, _ in channels}, key=lambda n: model.layer(n).depth)
-    photo_vecs = layer_vectors(model, photos_small, layers)
-    free_vecs = layer_vectors(model, free, layers)
-    runs = {}
-    for weight in [float(w) for w in args.weights.split(",")]:
-        results = []
-        start_all = time.perf_counter()
-        for start in range(0, len(channels), 8):
-            part = list(range(start, min(len(channels), start + 8)))
-            jobs = [accent_job(model, channels[i][0], channels[i][1], photos_small[i],
-                               anchor_weight=weight, steps=args.steps) for i in part]
-            results += accentuate(model, jobs, photos_small[part], index=index)
-        seconds = time.perf_counter() - start_all
-        rows = []
-        for i, ((layer, c), res) in enumerate(zip(channels, results, strict=True)):
-            stats = standardizer(index, layer)
-            rows.append({
-                "layer": layer, "channel": c, "photo": tops[i].name,
-                "photo_activation": res.photo_activation,
-                "image_activation": res.image_activation,
-                "activation_ratio": res.image_activation / res.photo_activation
-                if res.photo_activation > 0 else None,
-                "agreement_accent": res.agreement,
-                "agreement_free": pattern_agreement(free_vecs[layer][i], photo_vecs[layer][i],
-                                                    stats),
-                "anchor_distance": res.anchor_distance,
-                "pattern_photo": res.photo_pattern, "pattern_accent": res.image_pattern,
-            })
-        runs[str(weight)] = {"seconds": seconds, "summary": summarize(rows), "channels": rows}
-        print(json.dumps({"weight": weight, **runs[str(weight)]["summary"]}), file=sys.stderr,
-              flush=True)
-    return {"context": context(), "n_channels": len(channels), "steps": args.steps,
-            "free_steps": args.free_steps, "runs": runs}
+        chunk = range(start, min(len(channels), start + 8))
+        jobs = {i: ctx.channel_job(*channels[i]) for i in chunk}
+        begin = time.perf_counter()
+        compute_jobs(list(jobs.values()), model, store, quiet=True)
+        units = [(i, ex.path) for i in chunk
+                 for ex in index.examples(*channels[i], "top")[: args.photos_per_channel]]
+        photos = load_photos([path for _, path in units], model.input_size)
+        accent = [accent_job(model, *channels[i], photos[k], steps=preset.steps,
+                             size=preset.size, seed=config.seed, anchor_weight=weight)
+                  for k, (i, _) in enumerate(units)]
+        results = accentuate_cached(model, accent, photos, AccentStore(cache / "accentuation"),
+                                    index=index)
+        seconds += time.perf_counter() - begin
+        free = {i: load_tensor(store.get(job).images[0]) for i, job in jobs.items()}
+        rows += accent_rows(model, index, channels, units, free, results, preset.size)
+        done = {"context": context(), "preset": preset.name, "anchor_weight": weight,
+                "channels_done": chunk.stop, "n_channels": len(channels),
+                "n_accentuations": len(rows),
+                "bands": sorted({r["band"] for r in rows}), "steps": preset.steps,
+                "size": preset.size, "seconds": seconds, "summary": summarize(rows),
+                "channels": rows}
+        write_result("accent", done)
+        print(json.dumps({"done": chunk.stop, **done["summary"]}), file=sys.stderr, flush=True)
+    return done
 
 
 def quantiles(values: list[float]) -> dict[str, float]:
@@ -236,79 +280,152 @@ PASSES = 5  # each query typed this many times: the first builds result cards, l
 QUERIES = ("blocks.4.2:70", "dog", "textures", "retriever", "eyes front", "conv_head:1279")
 
 
-def bench_search(args: argparse.Namespace) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
+SYNTHETIC_TYPING = """([q, passes]) => {
+    const input = document.querySelector('.fv-search-input');
+    const times = [];  // times[pass][keystroke]
+    for (let p = 0; p < passes; p++) {
+        const row = [];
+        input.value = '';
+        input.dispatchEvent(new Event('input'));
+        for (let i = 1; i <= q.length; i++) {
+            const t = performance.now();
+            input.value = q.slice(0, i);
+            input.dispatchEvent(new Event('input'));
+            document.body.offsetHeight;  // force style and layout
+            row.push(performance.now() - t);
+        }
+        times.push(row);
+    }
+    return {times: times, hits: document.querySelectorAll('.fv-search-hit').length,
+            status: document.querySelector('.fv-search-status').textContent};
+}"""
 
-    model = load_model("efficientnet_lite0")
-    index = scan(model, args)
+# Real key presses through the browser's input pipeline: from the keydown event to the first
+# frame painted after the search box updated (a requestAnimationFrame callback, then a task:
+# the frame has been drawn), so the wait for the display's next frame is counted too.
+PAINT_PROBE = """() => {
+    const input = document.querySelector('.fv-search-input');
+    window.fvTimes = [];
+    input.addEventListener('keydown', () => { window.fvT0 = performance.now(); }, true);
+    input.addEventListener('input', () => {
+        requestAnimationFrame(() => setTimeout(() => {
+            window.fvTimes.push(performance.now() - window.fvT0);
+        }, 0));
+    });
+}"""
+
+
+def typed_to_paint(tab: Any, query: str) -> list[float]:
+    """`query` typed key by key into an emptied box: keydown-to-paint per keystroke."""
+    tab.fill(".fv-search-input", "")
+    tab.evaluate("() => new Promise(done => requestAnimationFrame(() => setTimeout(done, 0)))")
+    tab.evaluate("window.fvTimes = []")
+    for i, key in enumerate(query, start=1):
+        tab.keyboard.type(key)
+        tab.wait_for_function(f"window.fvTimes.length >= {i}")
+    return list(tab.evaluate("window.fvTimes.slice()"))
+
+
+def search_entries(model: Any, index: Any) -> list[Any]:
+    """Every channel of the model, with its real top-photo class names and a thumbnail path."""
     pages, classes = {}, {}
     for info in model.layers:
         for c in range(info.channels):
             digest = hashlib.sha256(f"{info.name}:{c}".encode()).hexdigest()[:24]
-            pages[(info.name, c)] = (f"images/{digest[:2]}/{digest}-0.png",
+            pages[(info.name, c)] = (f"images/{digest}/image-0.png",
                                      f"explorer/{model.id}/{info.name}/{c}.html")
             classes[(info.name, c)] = list(dict.fromkeys(
                 ex.path.stem.split("_", 1)[1].replace("_", " ")
                 for ex in index.examples(info.name, c, "top")))
     labels = {("blocks.4.2", 70): "eyes, front view", ("conv_head", 12): "dog snouts"}
-    entries = model_entries(model.id, model.layers, pages, classes=classes, labels=labels)
+    return model_entries(model.id, model.layers, pages, classes=classes, labels=labels)
+
+
+def search_site(root: Path, js: str, script: bytes, entries: list[Any]) -> Path:
+    """A page with the search box, the index and `script` as static/search.js; every thumbnail
+    a real 128 px PNG (one file, hard-linked), so the browser loads and decodes them."""
+    (root / "static").mkdir(parents=True)
+    (root / "static" / "search.js").write_bytes(script)
+    (root / "search-index.js").write_text(js, encoding="utf-8")
+    gen = torch.Generator().manual_seed(0)
+    thumb = root / "thumb.png"
+    thumb.write_bytes(png_bytes(torch.rand(3, 128, 128, generator=gen)))
+    for e in entries:
+        path = root / e.thumbnail
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.link(thumb, path)
+    page = root / "explorer" / "index.html"
+    page.parent.mkdir()
+    page.write_text(
+        '<!doctype html><meta charset=utf-8><div class="fv-search" data-root="../">'
+        '<input class="fv-search-input"><p class="fv-search-status"></p>'
+        '<ol class="fv-search-results"></ol></div>'
+        '<script>window.t0 = performance.now()</script>'
+        '<script src="../search-index.js"></script><script src="../static/search.js"></script>'
+        '<script>window.t1 = performance.now()</script>', encoding="utf-8")
+    return page
+
+
+def bench_search(args: argparse.Namespace) -> dict[str, Any]:
+    """This tree's search.js and, with --baseline, a commit's, each in its own tab, the passes
+    interleaved (A B A B): per pass every query typed with real key presses (keydown to the
+    painted frame), then the same queries set by script (input event to laid-out results)."""
+    from playwright.sync_api import sync_playwright
+
+    model = load_model("efficientnet_lite0")
+    index = scan(model, args)
+    entries = search_entries(model, index)
     js = search_index_js(entries)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "static").mkdir()
-        shutil.copy(ROOT / "templates" / "static" / "search.js", root / "static" / "search.js")
-        (root / "search-index.js").write_text(js, encoding="utf-8")
-        page = root / "explorer" / "index.html"
-        page.parent.mkdir()
-        page.write_text(
-            '<!doctype html><meta charset=utf-8><div class="fv-search" data-root="../">'
-            '<input class="fv-search-input"><p class="fv-search-status"></p>'
-            '<ol class="fv-search-results"></ol></div>'
-            '<script>window.t0 = performance.now()</script>'
-            '<script src="../search-index.js"></script><script src="../static/search.js"></script>'
-            '<script>window.t1 = performance.now()</script>', encoding="utf-8")
-        chromium = shutil.which("chromium") or "/usr/bin/chromium"
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--headless",
-                                        "--no-sandbox", "--disable-gpu"])
+    scripts = {"this tree": (ROOT / "templates" / "static" / "search.js").read_bytes()}
+    if args.baseline:
+        scripts[f"baseline {args.baseline}"] = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{args.baseline}:templates/static/search.js"],
+            check=True, capture_output=True).stdout
+    out: dict[str, Any] = {"context": context(), "channels": len(entries),
+                           "index_bytes": len(js.encode()), "candidates": {}}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or
+                                    "/usr/bin/chromium",
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        tabs, runs = {}, {}
+        for k, (name, script) in enumerate(scripts.items()):
+            page = search_site(Path(tmp) / str(k), js, script, entries)
             tab = browser.new_page()
             tab.goto(page.as_uri())
-            load_ms = tab.evaluate("window.t1 - window.t0")
-            per_query = {}
-            for query in QUERIES:
-                per_query[query] = tab.evaluate("""([q, passes]) => {
-                    const input = document.querySelector('.fv-search-input');
-                    const times = [];  // times[pass][keystroke]
-                    for (let p = 0; p < passes; p++) {
-                        const row = [];
-                        input.value = '';
-                        input.dispatchEvent(new Event('input'));
-                        for (let i = 1; i <= q.length; i++) {
-                            const t = performance.now();
-                            input.value = q.slice(0, i);
-                            input.dispatchEvent(new Event('input'));
-                            document.body.offsetHeight;  // force style and layout
-                            row.push(performance.now() - t);
-                        }
-                        times.push(row);
-                    }
-                    return {times: times, hits: document.querySelectorAll('.fv-search-hit').length,
-                            status: document.querySelector('.fv-search-status').textContent};
-                }""", [query, PASSES])
-            browser.close()
-    first = [t for q in per_query.values() for t in q["times"][0]]
-    every = [t for q in per_query.values() for row in q["times"] for t in row]
-    best = [min(col) for q in per_query.values() for col in zip(*q["times"], strict=True)]
-    return {
-        "context": context(),
-        "channels": len(entries),
-        "index_bytes": len(js.encode()),
-        "load_and_parse_ms": load_ms,
-        "keystroke_ms_first_pass": quantiles(first),
-        "keystroke_ms_all_passes": quantiles(every),
-        "keystroke_ms_best_of_passes": quantiles(best),
-        "queries": per_query,
-    }
+            tab.evaluate(PAINT_PROBE)
+            tab.focus(".fv-search-input")
+            tabs[name] = tab
+            runs[name] = {"load_and_parse_ms": tab.evaluate("window.t1 - window.t0"),
+                          "painted": {q: [] for q in QUERIES}, "set": {q: [] for q in QUERIES}}
+        for _ in range(PASSES):
+            for name, tab in tabs.items():
+                tab.bring_to_front()
+                for query in QUERIES:
+                    runs[name]["painted"][query].append(typed_to_paint(tab, query))
+                for query in QUERIES:
+                    times = tab.evaluate(SYNTHETIC_TYPING, [query, 1])["times"][0]
+                    runs[name]["set"][query].append(times)
+        browser.close()
+    for name, run in runs.items():
+        summary = {"load_and_parse_ms": run["load_and_parse_ms"]}
+        for kind in ("painted", "set"):
+            per_query = run[kind].values()
+            summary[f"{kind}_first_pass"] = quantiles([t for q in per_query for t in q[0]])
+            summary[f"{kind}_all"] = quantiles([t for q in per_query for r in q for t in r])
+            summary[f"{kind}_best_of_passes"] = quantiles(
+                [min(col) for q in per_query for col in zip(*q, strict=True)])
+            summary[f"{kind}_share_under_50ms"] = statistics.mean(
+                t < 50 for q in per_query for r in q for t in r)
+        out["candidates"][name] = {"summary": summary, **run}
+        print(json.dumps({name: summary}), file=sys.stderr, flush=True)
+    return out
+
+
+def write_result(part: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"atlas-{part}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return out
 
 
 def main() -> int:
@@ -317,22 +434,23 @@ def main() -> int:
     parser.add_argument("--dataset", default=str(DEFAULT_DATASET))
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "featvis-bench-atlas"))
     parser.add_argument("--photos", type=int, default=16)
-    parser.add_argument("--sample-targets", type=int, default=8)
-    parser.add_argument("--vis-steps", type=int, default=8)
-    parser.add_argument("--full", default="blocks.1.0,blocks.4.0")
-    parser.add_argument("--per-layer", type=int, default=2)
-    parser.add_argument("--layer-step", type=int, default=1, help="every k-th layer")
-    parser.add_argument("--steps", type=int, default=128)
-    parser.add_argument("--free-steps", type=int, default=256)
+    parser.add_argument("--k-small", type=int, default=1)
+    parser.add_argument("--k-large", type=int, default=5)
+    parser.add_argument("--vis-short", type=int, default=4)
+    parser.add_argument("--vis-long", type=int, default=12)
+    parser.add_argument("--preset", default="standard")
+    parser.add_argument("--channels-per-layer", type=int, default=None,
+                        help="the first K of the preset's explorer channels per layer (a subset)")
+    parser.add_argument("--photos-per-channel", type=int, default=3)
+    parser.add_argument("--layers", default=None, help="accent: only these layers (a subset)")
     parser.add_argument("--weights", default="1")
+    parser.add_argument("--baseline", default=None, help="search: a commit's search.js beside")
     args = parser.parse_args()
     run = {"circuits": bench_circuits, "accent": bench_accent, "search": bench_search}[args.part]
     result = run(args)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"atlas-{args.part}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    out = write_result(args.part, result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("pairs", "channels", "runs",
-                      "queries")}, indent=1))
+                      "candidates")}, indent=1))
     print(f"wrote {out}")
     return 0
 

@@ -14,6 +14,7 @@ from generator.atlas.circuits import (
     CircuitStore,
     adjacent_conv,
     attribution_matrix,
+    block_probe,
     channel_circuit,
     circuit_jobs,
     compute_circuit,
@@ -115,12 +116,15 @@ def test_deterministic_and_cached(tmp_path: Path) -> None:
     assert torch.equal(a, attribution_matrix(model, "relu1", "relu2", x, image_batch=2))
     assert torch.allclose(a, b, atol=1e-6)
     jobs = circuit_jobs(model, ["relu2", "relu1"], method="attribution", inputs=images_digest(x))
-    assert [(j.source, j.target) for j in jobs] == [("relu1", "relu2")]
+    assert [(j.source, j.target, j.kind) for j in jobs] == [
+        ("relu1", "relu2", "layers"), ("", "relu1", "inputs"), ("relu1", "relu2", "inputs"),
+    ]
     store = CircuitStore(tmp_path / "circuits")
     computed: list[str] = []
     first = compute_circuits(model, jobs, store, x, progress=lambda j, _: computed.append(j.key))
     again = compute_circuits(model, jobs, store, None)  # cached: needs no images
-    assert computed == [jobs[0].key]
+    assert computed == [job.key for job in jobs]
+    assert first[("<inputs>", "relu2")].parts == ()  # a plain layer: no block inputs
     assert torch.equal(first[("relu1", "relu2")].matrix, again[("relu1", "relu2")].matrix)
     assert not list(store.path(jobs[0].key).parent.glob("*.tmp"))
     store.path(jobs[0].key).write_bytes(b"truncated")  # a corrupt file reads as missing
@@ -148,3 +152,80 @@ def test_rows_for_chosen_targets() -> None:
     assert torch.equal(attribution_matrix(model, "relu1", "relu2", x, targets=[1]), full[1:2])
     with pytest.raises(FeatvisError, match=r"valid: 0..1"):
         attribution_matrix(model, "relu1", "relu2", x, targets=[2])
+
+
+class Residual(nn.Module):
+    """x + conv(x), the conv's weights given."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(weight.shape[1], weight.shape[0], 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(weight[:, :, None, None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+class Branches(nn.Module):
+    """Two branches joined along the channels, then a 1x1 convolution (`mix`) with known
+    weights: mix's channel 0 is driven most by branch b's channel 1, against by a's channel 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 3, 1)
+        self.a = nn.Conv2d(3, 2, 1)
+        self.b = nn.Conv2d(3, 2, 1)
+        self.mix = nn.Conv2d(4, 1, 1, bias=False)
+        with torch.no_grad():
+            for seed, conv in enumerate((self.stem, self.a, self.b)):
+                gen = torch.Generator().manual_seed(seed)
+                conv.weight.copy_(torch.rand(conv.weight.shape, generator=gen))
+                conv.bias.fill_(0.5)  # every channel positive on positive images
+            self.mix.weight.copy_(torch.tensor([[-2.0, 0.1, 0.2, 3.0]])[:, :, None, None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stem(x)
+        return self.mix(torch.cat([self.a(s), self.b(s)], dim=1))
+
+
+def small_model(net: nn.Module, paths: list[str]) -> LoadedModel:
+    net = freeze(net)
+    return LoadedModel(
+        id="toy", net=net, input_size=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+        layers=build_catalog(net, 8, paths), class_names=(), weights_digest=state_digest(net),
+        weights_source="test",
+    )
+
+
+def test_block_inputs_residual_and_concatenating(tmp_path: Path) -> None:
+    x = images(4, seed=5)
+    eye = torch.eye(3)
+    res = small_model(nn.Sequential(Residual(eye), Residual(eye * 0.5), Residual(eye)),
+                      ["0", "1", "2"])
+    assert block_probe(res, "2").residual and block_probe(res, "0").parts[0].module == ""
+    # the explorer shows 0 and 2: block 2's input is layer 1, not the previous visualized layer
+    jobs = circuit_jobs(res, ["0", "2"], method="attribution", inputs=images_digest(x))
+    got = compute_circuits(res, jobs, CircuitStore(tmp_path / "r"), x)
+    block = got[("<inputs>", "2")]
+    assert [(p.layer, p.start, p.channels) for p in block.parts] == [("1", 0, 3)]
+    assert block.residual and block.matrix.shape == (3, 3)
+    pos, _ = block.inputs_of(1, k=1)  # y = 2x: channel 1 is driven by its own input channel
+    assert pos[0].channel == 1 and pos[0].layer == "1"
+    # with every layer shown, block 2's input is the previous layer: named, not measured again
+    jobs = circuit_jobs(res, ["0", "1", "2"], method="attribution", inputs=images_digest(x))
+    got = compute_circuits(res, jobs, CircuitStore(tmp_path / "r2"), x)
+    assert got[("<inputs>", "2")].matrix.shape == (3, 0) and got[("<inputs>", "2")].residual
+    circuit = channel_circuit("2", 0, got[("1", "2")], None, 2, got[("<inputs>", "2")])
+    assert circuit.block is not None and not circuit.block.measured
+    assert circuit.to_dict()["block_inputs"]["parts"][0]["layer"] == "1"
+
+    cat = small_model(Branches(), ["stem", "a", "b", "mix"])
+    probe = block_probe(cat, "mix")
+    assert [(p.layer, p.start, p.channels) for p in probe.parts] == [("a", 0, 2), ("b", 2, 2)]
+    assert not probe.residual
+    jobs = circuit_jobs(cat, ["stem", "mix"], method="attribution", inputs=images_digest(x))
+    got = compute_circuits(cat, jobs, CircuitStore(tmp_path / "c"), x)
+    pos, neg = got[("<inputs>", "mix")].inputs_of(0, k=1)
+    assert (pos[0].layer, pos[0].channel) == ("b", 1)
+    assert (neg[0].layer, neg[0].channel) == ("a", 0)

@@ -63,7 +63,7 @@ def make(root: Path, cache: Path, article: str = ARTICLE, dataset: Path | None =
     (root / "content" / "circuits.md").write_text(article, encoding="utf-8")
     (root / "labels.toml").write_text(LABELS, encoding="utf-8")
     (root / "site.toml").write_text(
-        f'explorer_layers = ["conv_stem", "blocks.1.0"]\ncache_dir = "{cache}"\ndevice = "cpu"\n'
+        f'explorer_layers = ["conv_stem", "blocks.1.0", "blocks.2.1"]\ncache_dir = "{cache}"\ndevice = "cpu"\n'
         + (f'dataset = "{dataset}"\n' if dataset else ""),
         encoding="utf-8",
     )
@@ -83,7 +83,7 @@ def test_a_page_per_computed_channel_and_every_link_resolves(built: Path) -> Non
     manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
     channels = manifest["channels"]
     layers = {c["layer"] for c in channels}
-    assert layers == {"conv_stem", "blocks.1.0"} and len(channels) >= 4
+    assert layers == {"conv_stem", "blocks.1.0", "blocks.2.1"} and len(channels) >= 6
     for c in channels:
         assert c["page"] == f"explorer/{MODEL}/{c['layer']}/{c['channel']}.html"
         assert (built / c["page"]).is_file()
@@ -111,6 +111,22 @@ def test_circuits_are_measured_and_shown(built: Path) -> None:
     page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
     top = circuit["positive"][0]
     assert f"conv_stem:{top['channel']}" in page and "attribution: the gradient" in page
+
+
+def test_a_residual_blocks_inputs(built: Path) -> None:
+    """blocks.2.1 adds its input, blocks.2.0's output, which the explorer does not show: the
+    block's inputs are named and measured; blocks.1.0 (no skip) has none."""
+    manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    by_unit = {(c["layer"], c["channel"]): c for c in manifest["channels"]}
+    block = by_unit[("blocks.2.1", 0)]["circuit"]["block_inputs"]
+    assert block["residual"] and block["measured"]
+    assert [(p["layer"], p["start"], p["channels"]) for p in block["parts"]] == [("blocks.2.0", 0, 40)]
+    weights = [link["weight"] for link in block["positive"]]
+    assert weights and weights == sorted(weights, reverse=True)
+    assert all(link["layer"] == "blocks.2.0" for link in block["positive"] + block["negative"])
+    assert by_unit[("blocks.1.0", 0)]["circuit"]["block_inputs"] is None
+    page = (built / "explorer" / MODEL / "blocks.2.1" / "0.html").read_text(encoding="utf-8")
+    assert "residual block" in page and f"blocks.2.0:{block['positive'][0]['channel']}" in page
 
 
 def test_photos_their_distribution_and_accentuation(built: Path) -> None:

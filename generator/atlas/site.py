@@ -2,9 +2,11 @@
 computed (or read from the cache) before anything is rendered, so pages render from data only.
 
 `site_circuits` takes the layers the explorer shows (in forward order, those with at least one
-visualized channel), averages the attribution over `CIRCUIT_IMAGES` photos of the site's folder
-drawn by a seeded generator (or, without photos, over the cached visualizations of the first
-such layer's channels) and returns `{(source, target): LayerCircuit}` from a `CircuitStore` under
+visualized channel): a circuit per consecutive pair, and per layer one of its block's inputs
+(`generator.atlas.circuits.inputs`); it averages the attribution over `CIRCUIT_IMAGES` photos
+of the site's folder drawn by a seeded generator (or, without photos, over the cached
+visualizations of the first such layer's channels) and returns `{circuit_key(job):
+LayerCircuit}` from a `CircuitStore` under
 `<cache>/circuits/`: a second build reads them back, an interrupted one resumes.
 
 `site_accentuations` does the same for feature accentuation: each explorer channel's top
@@ -33,6 +35,7 @@ from generator.atlas.circuits import (
     CircuitStore,
     LayerCircuit,
     circuit_jobs,
+    circuit_key,
     compute_circuits,
     images_digest,
     pick_photos,
@@ -95,7 +98,7 @@ def site_circuits(
     """Every pair's circuit, from the cache or computed now (see the module docstring). Given
     `missing`, nothing is computed: the cached circuits are returned and the others named there."""
     layers = circuit_layers(model, explorer)
-    if len(layers) < 2:
+    if not layers:
         return {}
     images = _photos(dataset, model.input_size, config.seed)
     if images is None:
@@ -106,14 +109,15 @@ def site_circuits(
     jobs = circuit_jobs(model, layers, method="attribution", inputs=images_digest(images))
     cstore = CircuitStore(config.cache_dir / "circuits")
     if missing is not None:
-        found = {(j.source, j.target): c for j in jobs if (c := cstore.get(j)) is not None}
+        found = {circuit_key(j): c for j in jobs if (c := cstore.get(j)) is not None}
         absent = len(jobs) - len(found)
         missing += [f"{absent} circuits between explorer layers"] if absent else []
         return found
 
     def done(job: Any, circuit: LayerCircuit) -> None:
         if say is not None:
-            say(f"circuit {job.source} -> {job.target}: {circuit.seconds:.1f} s")
+            what = f"{job.target}'s block inputs" if job.kind == "inputs" else job.source
+            say(f"circuit {what} -> {job.target}: {circuit.seconds:.1f} s")
 
     with torch.enable_grad():
         return compute_circuits(model, jobs, cstore, images, progress=done)
@@ -124,11 +128,13 @@ ACCENT_PHOTOS = 3  # accentuated top photos per channel page
 
 @dataclass(frozen=True)
 class Accented:
-    """One accentuated top photo of a channel: the photo's file, its job and its result."""
+    """One accentuated top photo of a channel: the photo's file, its job, its result and the
+    cache's PNG of the image (None when it was not written)."""
 
     photo: Path
     job: AccentJob
     result: AccentResult
+    image_path: Path | None = None
 
 
 def site_accentuations(
@@ -177,5 +183,8 @@ def site_accentuations(
     out: Accents = {}
     for (layer, channel, path), accent, result in zip(units, accent_jobs, found, strict=True):
         if result is not None:
-            out.setdefault((layer, channel), []).append(Accented(path, accent, result))
+            image = store.paths(accent.key)[0]
+            out.setdefault((layer, channel), []).append(
+                Accented(path, accent, result, image if image.is_file() else None)
+            )
     return out

@@ -217,8 +217,9 @@ class FigureContext:
 
     def circuit_of(self, layer: str, channel: int, k: int = 5) -> ChannelCircuit | None:
         """`channel`'s circuit from the measured pairs (None when no pair touches `layer`)."""
-        incoming = next((c for (_, t), c in self.circuits.items() if t == layer), None)
-        outgoing = next((c for (s, _), c in self.circuits.items() if s == layer), None)
+        pairs = [((s, t), c) for (s, t), c in self.circuits.items() if c.job.kind == "layers"]
+        incoming = next((c for (_, t), c in pairs if t == layer), None)
+        outgoing = next((c for (s, _), c in pairs if s == layer), None)
         if incoming is None and outgoing is None:
             return None
         return channel_circuit(layer, channel, incoming, outgoing, k)

@@ -15,9 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from generator.atlas.circuits import ChannelCircuit, LayerCircuit, Link
+from generator.atlas.circuits import (
+    INPUTS_SOURCE,
+    BlockInputs,
+    ChannelCircuit,
+    LayerCircuit,
+    Link,
+    channel_circuit,
+)
+from generator.atlas.circuits.spec import block_inputs_of
 from generator.atlas.labels import Labels
-from generator.atlas.site import Accents
+from generator.atlas.site import Accented, Accents
 from generator.core.errors import FeatvisError
 from generator.core.images import to_pil
 from generator.core.urls import channel_url, layer_file
@@ -58,6 +66,23 @@ def histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> dict[str, 
     }
 
 
+def block_text(block: BlockInputs, previous: str | None) -> str:
+    """Which inputs a channel's block has, in words (the page's and the manifest's reading)."""
+    parts = block.parts
+    if len(parts) == 1:
+        text = f"Its layer's module receives the output of {parts[0].name}"
+    else:
+        ranges = ", ".join(
+            f"{p.name} (channels {p.start}-{p.start + p.channels - 1})" for p in parts
+        )
+        text = f"Its layer's module receives, joined along the channels, {ranges}"
+    if block.residual:
+        text += " and is a residual block: it adds that input to what it computes from it"
+    if not block.measured and previous is not None and parts[0].layer == previous:
+        return text + f"; so the channels of {previous} above are the block's inputs."
+    return text + "."
+
+
 def deeper(view: ImageView) -> ImageView:
     """A layer page's image as a channel page (one folder deeper) links it."""
     return replace(view, url="../" + view.url)
@@ -70,43 +95,73 @@ class ChannelPagesPart(RenderState):
     labels: Labels
     channel_info: dict[tuple[str, int], dict[str, Any]]
     accents: Accents
+    _job_index: dict[tuple[str, int], VisJob] | None
+
+    def _accent_photo(self, item: Accented) -> str:
+        """The photo of an accentuation in the site, decoded and written once per photo (many
+        channels share their top photos)."""
+        key = f"accent-photo|{item.job.photo}|{self.model.input_size}"
+        if key not in self.images.patches:
+            view = load_view(item.photo, self.model.input_size).float() / 255
+            self.images.patch(key, to_pil(view), "dataset", photo=True)
+        return self.ctx.prefix + self.images.patches[key]
+
+    def _accent_image(self, item: Accented) -> str:
+        """The accentuated image in the site: the cache's PNG copied as it is when there is
+        one (no decoding, no encoding), else encoded from the result."""
+        key = f"accent|{item.job.key}"
+        if key not in self.images.patches:
+            if item.image_path is not None and item.image_path.is_file():
+                rel = f"images/accent/{item.job.key}.png"
+                self.writer.link(item.image_path, rel, "accent image")
+                self.images.patches[key] = rel
+            else:
+                self.images.patch(key, to_pil(item.result.image), "accent")
+        return self.ctx.prefix + self.images.patches[key]
 
     def _accented(self, layer: str, channel: int) -> list[dict[str, Any]]:
         """The channel's accentuated top photos: the photo and the image, with the activation
         and pattern agreement the build measured of each."""
-        out = []
-        for item in self.accents.get((layer, channel), []):
-            r = item.result
-            out.append(
-                {
-                    "photo": self.ctx.prefix
-                    + self.images.patch(
-                        f"accent-photo|{item.job.photo}|{self.model.input_size}",
-                        to_pil(load_view(item.photo, self.model.input_size).float() / 255),
-                        "dataset",
-                        photo=True,
-                    ),
-                    "image": self._patch(f"accent|{item.job.key}", to_pil(r.image), "accent"),
-                    "name": item.photo.name,
-                    "numbers": r.numbers(),
-                }
-            )
-        return out
+        return [
+            {
+                "photo": self._accent_photo(item),
+                "image": self._accent_image(item),
+                "name": item.photo.name,
+                "numbers": item.result.numbers(),
+            }
+            for item in self.accents.get((layer, channel), [])
+        ]
 
     def circuit_of(self, layer: str, channel: int) -> ChannelCircuit | None:
-        return self.ctx.circuit_of(layer, channel, CIRCUIT_LINKS)
+        """The channel's circuit: the measured pairs, and its block's inputs when they were
+        probed."""
+        circuit = self.ctx.circuit_of(layer, channel, CIRCUIT_LINKS)
+        block = block_inputs_of(self.circuits.get((INPUTS_SOURCE, layer)), channel, CIRCUIT_LINKS)
+        if block is None:
+            return circuit
+        if circuit is None:
+            circuit = channel_circuit(layer, channel, None, None, CIRCUIT_LINKS)
+        return replace(circuit, block=block)
 
     def _job_of(self, layer: str, channel: int) -> VisJob | None:
-        for job in self.layers.get(layer, []):
-            if single_channel(job) == (layer, channel):
-                return job
-        return None
+        """The explorer's job of a channel (None: it has no page), from an index built once."""
+        index: dict[tuple[str, int], VisJob] | None = getattr(self, "_job_index", None)
+        if index is None:
+            index = {}
+            for jobs in self.layers.values():
+                for job in jobs:
+                    unit = single_channel(job)
+                    if unit is not None:
+                        index.setdefault(unit, job)
+            self._job_index = index
+        return index.get((layer, channel))
 
     def _links(self, layer: str | None, links: Sequence[Link]) -> list[dict[str, Any]]:
         """Circuit edges as a page shows them: a thumbnail and a link where the channel has a
         page, its weight always."""
         out = []
         for link in links:
+            layer = link.layer or layer
             job = self._job_of(layer, link.channel) if layer else None
             out.append(
                 {
@@ -137,6 +192,18 @@ class ChannelPagesPart(RenderState):
             "outputs_method": circuit.outputs_method,
             "outputs": self._links(circuit.outputs_layer, circuit.outputs),
             "outputs_negative": self._links(circuit.outputs_layer, circuit.outputs_negative),
+            "block": self._block_view(circuit),
+        }
+
+    def _block_view(self, circuit: ChannelCircuit) -> dict[str, Any] | None:
+        block = circuit.block
+        if block is None:
+            return None
+        return {
+            "text": block_text(block, circuit.inputs_layer),
+            "measured": block.measured,
+            "positive": self._links(None, block.positive),
+            "negative": self._links(None, block.negative),
         }
 
     def _extras(self, layer: str, channel: int, where: str) -> dict[str, list[ImageView]]:
@@ -165,13 +232,22 @@ class ChannelPagesPart(RenderState):
 
     def _write_channel_pages(self, pages: Mapping[str, Sequence[dict[str, Any]]]) -> None:
         self.ctx.prefix = PAGE_PREFIX
+        self._job_index = None  # the inventory may have changed since the last draw
+        template = self.env.get_template("explorer_channel.html")
+        common = self._common(PAGE_PREFIX)
         for layer, channels in pages.items():
             info = self.model.layer(layer)
             for i, ch in enumerate(channels):
-                self._write_channel_page(info, ch, channels, i)
+                self._write_channel_page(template, common, info, ch, channels, i)
 
     def _write_channel_page(
-        self, info: Any, ch: dict[str, Any], channels: Sequence[dict[str, Any]], i: int
+        self,
+        template: Any,
+        common: Mapping[str, Any],
+        info: Any,
+        ch: dict[str, Any],
+        channels: Sequence[dict[str, Any]],
+        i: int,
     ) -> None:
         layer, channel = info.name, ch["channel"]
         url = channel_url(self.model.id, layer, channel)
@@ -194,8 +270,8 @@ class ChannelPagesPart(RenderState):
                 for a in accented
             ],
         }
-        text = self.env.get_template("explorer_channel.html").render(
-            **self._common(PAGE_PREFIX),
+        text = template.render(
+            **common,
             layer=info,
             channel=channel,
             label=label,

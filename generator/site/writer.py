@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -20,17 +21,32 @@ class SiteWriter:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.written: dict[str, str] = {}
+        self._folders: dict[str, Path] = {}  # a folder's relative path -> resolved, created
+
+    def _folder(self, rel: str, source: str) -> Path:
+        """The resolved folder `rel` (created), checked to be inside the site, once per folder."""
+        if rel not in self._folders:
+            folder = (self.root / rel).resolve()
+            if not folder.is_relative_to(self.root.resolve()):
+                raise FeatvisError(f"{source}: output path '{rel}' is outside the site")
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders[rel] = folder
+        return self._folders[rel]
 
     def _claim(self, rel: str, source: str) -> Path:
         if rel in self.written:
             raise FeatvisError(
                 f"two sources write the same output '{rel}': {self.written[rel]} and {source}"
             )
-        path = (self.root / rel).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+        if Path(rel).is_absolute():
+            raise FeatvisError(f"{source}: output path '{rel}' is outside the site")
+        folder, _, name = rel.rpartition("/")
+        if name in ("", ".", ".."):
+            raise FeatvisError(f"{source}: output path '{rel}' is not a file's")
+        path = self._folder(folder, source) / name
+        if path.is_symlink():  # the name itself must not lead out either
             raise FeatvisError(f"{source}: output path '{rel}' is outside the site")
         self.written[rel] = source
-        path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
     def text(self, rel: str, text: str, source: str) -> None:
@@ -41,6 +57,16 @@ class SiteWriter:
 
     def copy(self, src: Path, rel: str, source: str) -> None:
         shutil.copyfile(src, self._claim(rel, source))
+
+    def link(self, src: Path, rel: str, source: str) -> None:
+        """`src` at `rel` as a hard link (no bytes copied), or a copy where the two folders are
+        on different filesystems. Only for files that are never changed in place, such as the
+        cache's, which are written whole under a temporary name and renamed."""
+        target = self._claim(rel, source)
+        try:
+            os.link(src, target)
+        except OSError:
+            shutil.copyfile(src, target)
 
 
 class ImagePlacer:
@@ -55,7 +81,7 @@ class ImagePlacer:
         path = Path(path)
         if path not in self.placed:
             rel = f"images/{path.parent.name}/{path.name}"
-            self.writer.copy(path, rel, f"artifact {path.parent.name}")
+            self.writer.link(path, rel, f"artifact {path.parent.name}")
             self.placed[path] = rel
         return self.placed[path]
 

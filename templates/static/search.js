@@ -14,7 +14,8 @@
  */
 (function () {
   "use strict";
-  var MAX_SHOWN = 48;
+  var MAX_SHOWN = 48;  // result cards listed at most
+  var BATCH = 12;  // cards drawn at a time: on a keystroke, then as the list is scrolled
 
   function buildIndex(data) {
     var items = [];
@@ -75,17 +76,29 @@
     };
   }
 
+  // Every hit, best first (ties in index order), without sorting them all: scores are a few
+  // small values, so hits are gathered per score in one pass and the buckets read in order.
   function search(index, query) {
     var q = query.trim().toLowerCase();
     if (!q) return [];
     var match = matcher(q, index);
-    var hits = [];
-    for (var i = 0; i < index.items.length; i++) {
-      var s = match(index.items[i]);
-      if (!index.items[i].computed) s *= 0.999;
-      if (s > 0) hits.push({ score: s, order: i, item: index.items[i] });
+    var buckets = new Map();
+    var items = index.items;
+    for (var i = 0; i < items.length; i++) {
+      var s = match(items[i]);
+      if (s <= 0) continue;
+      if (!items[i].computed) s *= 0.999;
+      var bucket = buckets.get(s);
+      if (!bucket) { bucket = []; buckets.set(s, bucket); }
+      bucket.push(i);
     }
-    hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
+    var scores = Array.from(buckets.keys()).sort(function (a, b) { return b - a; });
+    var hits = [];
+    scores.forEach(function (score) {
+      buckets.get(score).forEach(function (i) {
+        hits.push({ score: score, order: i, item: items[i] });
+      });
+    });
     return hits;
   }
 
@@ -127,19 +140,46 @@
     if (!input || !list) return;
     var cards = new Map();  // a card is built once and reused by later keystrokes
     var shown = "";
+    var current = [];  // the hits listed for the present query (at most MAX_SHOWN)
+    var drawn = 0;  // how many of them have cards in the list
+    function cardOf(hit) {
+      var node = cards.get(hit.order);
+      if (!node) { node = card(hit.item, root); cards.set(hit.order, node); }
+      return node;
+    }
+    // A keystroke draws the first BATCH cards only; the next BATCH follow when the last card
+    // scrolls into view, so a query that matches thousands of channels costs a keystroke no
+    // more than one that matches a few.
+    var observer = "IntersectionObserver" in window ? new IntersectionObserver(function (seen) {
+      if (seen.some(function (e) { return e.isIntersecting; })) more();
+    }) : null;
+    function more() {
+      var fragment = document.createDocumentFragment();
+      var end = Math.min(current.length, drawn + BATCH);
+      for (var i = drawn; i < end; i++) fragment.appendChild(cardOf(current[i]));
+      list.appendChild(fragment);
+      drawn = end;
+      if (observer) {
+        observer.disconnect();
+        if (drawn < current.length) observer.observe(list.lastElementChild);
+      } else if (drawn < current.length) {
+        more();  // no observer: list them all
+      }
+    }
+    function show(top) {
+      current = top;
+      drawn = 0;
+      if (observer) observer.disconnect();
+      list.replaceChildren();
+      more();
+    }
     function update() {
       var hits = search(index, input.value);
       var top = hits.slice(0, MAX_SHOWN);
       var signature = top.map(function (h) { return h.order; }).join(",");
       if (signature !== shown) {
         shown = signature;
-        var fragment = document.createDocumentFragment();
-        top.forEach(function (hit) {
-          var node = cards.get(hit.order);
-          if (!node) { node = card(hit.item, root); cards.set(hit.order, node); }
-          fragment.appendChild(node);
-        });
-        list.replaceChildren(fragment);
+        show(top);
       }
       if (status) {
         status.textContent = input.value.trim() === "" ? "" :
