@@ -19,7 +19,8 @@ from sitecompare import timeless_manifest
 from test_site import make_site, snapshot
 
 from generator import build, compute
-from generator.atlas import accentuation, circuits
+from generator.atlas import accentuation
+from generator.atlas.circuits import store as circuit_store
 from generator.cache.store import ArtifactStore
 from generator.cli import main
 from generator.config.site import PRESETS, load_config
@@ -117,7 +118,7 @@ def test_render_computes_nothing(
         (rounds, "compute_jobs"), (compute, "compute_jobs"), (stage, "check_patterns"),
         (stage, "read_classes"), (stage, "linear_filters"), (rounds, "measure_top_classes"),
         (measured, "measure_top_classes"),
-        (circuits, "compute_circuit"), (accentuation, "accentuate"), (scan, "scan"),
+        (circuit_store, "compute_circuit"), (accentuation, "accentuate"), (scan, "scan"),
         (build, "probe_model"),
     ]
     for owner, name in entry_points:
