@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 import torch
+from test_optvis import OBJECTIVES
 
 from generator.core.errors import FeatvisError
 from generator.optvis import RenderSettings, render
@@ -16,17 +17,6 @@ from generator.optvis.param import ImageParam, ParamSpec, rfft2d_freqs
 from generator.optvis.recipe import NADAM_LR, RANGES, Recipe, check_option, check_options
 from generator.optvis.spectrum import magnitude
 from generator.optvis.steps import AccelWarning
-
-OBJECTIVES = {
-    "channel": O.channel("blocks.2.1", 7),
-    "neuron": O.neuron("blocks.2.1", 7),
-    "layer": O.deepdream("blocks.1.1"),
-    "direction": O.direction("blocks.2.0", [1.0 if i % 3 == 0 else -0.5 for i in range(40)]),
-    "class_logit": O.class_logit(1),
-    "class_prob": O.class_prob(1),
-    "negative": -O.channel("blocks.2.1", 7),
-    "regularized": O.channel("blocks.2.1", 7) - 2.0 * O.l1() - 1.0 * O.total_variation(),
-}
 
 # the default recipe and the study's NAdam candidate (a warm-up, then the cosine decay), short
 FEW = {
