@@ -154,6 +154,35 @@ def test_rows_for_chosen_targets() -> None:
         attribution_matrix(model, "relu1", "relu2", x, targets=[2])
 
 
+def test_a_job_for_some_rows_measures_only_those(tmp_path: Path) -> None:
+    """A site measures the rows of the channels it shows: the same numbers as the full matrix's
+    rows, a key of its own, channel numbers (not row indexes) in every reading."""
+    model = toy_model()
+    x = images()
+    digest = images_digest(x)
+    jobs = circuit_jobs(model, ["relu1", "relu2"], method="attribution", inputs=digest,
+                        rows={"relu2": [1]})
+    pair, inputs_relu2 = jobs[0], jobs[2]
+    assert pair.rows == (1,) and inputs_relu2.rows == (1,) and jobs[1].rows == ()
+    every = circuit_jobs(model, ["relu1", "relu2"], method="attribution", inputs=digest,
+                         rows={"relu2": [0, 1]})[0]
+    assert every.rows == () and every.key != pair.key  # all rows listed: the full job
+    assert "rows" not in every.to_dict() and pair.to_dict()["rows"] == [1]
+    full = compute_circuit(model, every, x)
+    some = compute_circuit(model, pair, x)
+    assert torch.equal(some.matrix, full.matrix[1:2])
+    assert some.inputs_of(1) == full.inputs_of(1) and some.inputs_of(0) == ((), ())
+    (out_pos, out_neg) = some.outputs_of(2)  # source 2 feeds target 1 only, among the rows
+    assert [link.channel for link in out_pos] == [1] and out_neg == ()
+    assert channel_circuit("relu1", 2, None, some).outputs_among == 1
+    store = CircuitStore(tmp_path / "circuits")
+    store.put(some)
+    back = store.get(pair)
+    assert back is not None and torch.equal(back.matrix, some.matrix) and back.job.rows == (1,)
+    with pytest.raises(FeatvisError, match="ascending"):
+        CircuitJob("toy", model.weights_digest, "relu1", "relu2", rows=(1, 0))
+
+
 class Residual(nn.Module):
     """x + conv(x), the conv's weights given."""
 

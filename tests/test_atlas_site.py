@@ -36,7 +36,7 @@ And its inputs:
 ```figure
 type: circuit
 layer: blocks.1.0
-channel: 1
+channel: 5
 inputs: 3
 ```
 """
@@ -108,6 +108,9 @@ def test_circuits_are_measured_and_shown(built: Path) -> None:
     assert all(link["weight"] < 0 for link in circuit["negative"])
     stem = by_unit[("conv_stem", 0)]["circuit"]
     assert stem["inputs_layer"] is None and stem["outputs_layer"] == "blocks.1.0"
+    # only the rows of the channels with pages or figures were measured: 2 pages + channel 5
+    assert stem["outputs_among"] == 3 and circuit["outputs_among"] == 2
+    assert {link["channel"] for link in stem["outputs"] + stem["outputs_negative"]} <= {0, 1, 5}
     page = (built / "explorer" / MODEL / "blocks.1.0" / "0.html").read_text(encoding="utf-8")
     top = circuit["positive"][0]
     assert f"conv_stem:{top['channel']}" in page and "attribution: the gradient" in page

@@ -5,7 +5,9 @@ computed (or read from the cache) before anything is rendered, so pages render f
 visualized channel): a circuit per consecutive pair, and per layer one of its block's inputs
 (`generator.atlas.circuits.inputs`); it averages the attribution over `CIRCUIT_IMAGES` photos
 of the site's folder drawn by a seeded generator (or, without photos, over the cached
-visualizations of the first such layer's channels) and returns `{circuit_key(job):
+visualizations of the first such layer's channels). It measures only the rows of the channels
+that have pages or figures (`rows`: the explorer's channels plus any the caller adds), since each
+row is a backward pass and a sampled layer shows a few of its channels; it returns `{circuit_key(job):
 LayerCircuit}` from a `CircuitStore` under
 `<cache>/circuits/`: a second build reads them back, an interrupted one resumes.
 
@@ -16,7 +18,7 @@ LayerCircuit}` from a `CircuitStore` under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,11 @@ def _visualizations(
     return F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def _channel(job: VisJob) -> int | None:
+    """The channel of an explorer job (one channel objective each)."""
+    return job.objectives[0].terms[0][1].channel
+
+
 def circuit_layers(model: LoadedModel, explorer: Mapping[str, Sequence[VisJob]]) -> list[str]:
     """The explorer's layers with a visualized channel, in forward order."""
     return [name for name in model.layer_names if explorer.get(name)]
@@ -94,10 +101,15 @@ def site_circuits(
     *,
     say: Callable[[str], None] | None = None,
     missing: list[str] | None = None,
+    rows: Mapping[str, Iterable[int]] | None = None,
 ) -> Circuits:
-    """Every pair's circuit, from the cache or computed now (see the module docstring). Given
-    `missing`, nothing is computed: the cached circuits are returned and the others named there."""
+    """Every pair's circuit, from the cache or computed now (see the module docstring), with
+    the rows of the explorer's channels and of those `rows` adds. Given `missing`, nothing is
+    computed: the cached circuits are returned and the others named there."""
     layers = circuit_layers(model, explorer)
+    shown = {layer: {int(c) for c in (rows or {}).get(layer, ())} for layer in layers}
+    for layer in layers:
+        shown[layer].update(c for job in explorer[layer] if (c := _channel(job)) is not None)
     if not layers:
         return {}
     images = _photos(dataset, model.input_size, config.seed)
@@ -106,7 +118,9 @@ def site_circuits(
     if images is None:
         return {}
     images = images.to(model.device)
-    jobs = circuit_jobs(model, layers, method="attribution", inputs=images_digest(images))
+    jobs = circuit_jobs(
+        model, layers, method="attribution", inputs=images_digest(images), rows=shown
+    )
     cstore = CircuitStore(config.cache_dir / "circuits")
     if missing is not None:
         found = {circuit_key(j): c for j in jobs if (c := cstore.get(j)) is not None}
@@ -157,7 +171,7 @@ def site_accentuations(
         if layer not in getattr(dataset, "layer_names", ()):
             continue
         for job in jobs:
-            channel = job.objectives[0].terms[0][1].channel  # explorer jobs: one channel each
+            channel = _channel(job)
             if channel is None:
                 continue
             for example in dataset.examples(layer, channel, "top")[:ACCENT_PHOTOS]:

@@ -96,8 +96,11 @@ def measure_stage(
     circuits: Circuits = {}
     accents: Accents = {}
     if world.rank == 0:
+        shown: dict[str, set[int]] = {}
+        for layer, channel in (unit for job in plan.jobs if (unit := single_channel(job))):
+            shown.setdefault(layer, set()).add(channel)  # a figure's channel, e.g. `circuit`
         circuits = site_circuits(
-            config, model, store, explorer, dataset, say=say, missing=lacking
+            config, model, store, explorer, dataset, say=say, missing=lacking, rows=shown
         )
         accents = site_accentuations(config, model, preset, explorer, dataset, missing=lacking)
     world.barrier()

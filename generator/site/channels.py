@@ -190,6 +190,7 @@ class ChannelPagesPart(RenderState):
             "negative": self._links(circuit.inputs_layer, circuit.negative),
             "outputs_layer": circuit.outputs_layer,
             "outputs_method": circuit.outputs_method,
+            "outputs_among": circuit.outputs_among,
             "outputs": self._links(circuit.outputs_layer, circuit.outputs),
             "outputs_negative": self._links(circuit.outputs_layer, circuit.outputs_negative),
             "block": self._block_view(circuit),

@@ -12,7 +12,10 @@ much source channel s drives target channel t. Two kinds:
   only input is the previous visualized layer's output the matrix has no columns (the `layers`
   pair already measures it) and the parts and `residual` are all it records.
 
-The job's key (a content hash of its fields) names the cached matrix.
+`rows` limits a job to some target channels (those a site shows: a sampled explorer layer has
+pages for a few of its channels, and each row costs one backward pass); the matrix then has one
+row per listed channel, in that order, and "feeds most" ranks only those. Empty means every
+channel. The job's key (a content hash of its fields) names the cached matrix.
 """
 
 from __future__ import annotations
@@ -47,8 +50,13 @@ class CircuitJob:
     method: Method = "attribution"
     inputs: str = ""
     kind: Kind = "layers"
+    rows: tuple[int, ...] = ()  # the target channels measured, ascending; () = all
 
     def __post_init__(self) -> None:
+        rows = tuple(int(r) for r in self.rows)
+        if list(rows) != sorted(set(rows)) or (rows and rows[0] < 0):
+            raise FeatvisError(f"circuit rows must be ascending channel numbers, not {self.rows}")
+        object.__setattr__(self, "rows", rows)
         if self.method not in METHODS:
             raise FeatvisError(
                 f"unknown circuit method '{self.method}' (valid: {', '.join(METHODS)})"
@@ -60,6 +68,10 @@ class CircuitJob:
         data = asdict(self)
         if self.kind == "layers":
             data.pop("kind")  # the first kind's keys stay what they were before there were two
+        if self.rows:
+            data["rows"] = list(self.rows)
+        else:
+            data.pop("rows")  # every row: the key is what it was before rows could be chosen
         return data
 
     @cached_property
@@ -115,13 +127,36 @@ class LayerCircuit:
     parts: tuple[InputPart, ...] = ()  # kind `inputs`: the column ranges and their producers
     residual: bool = False  # kind `inputs`: the block adds its input to its result
 
+    @cached_property
+    def _row_index(self) -> dict[int, int]:
+        return {channel: i for i, channel in enumerate(self.job.rows)}
+
+    def has_row(self, channel: int) -> bool:
+        """Whether target `channel`'s row was measured."""
+        return channel in self._row_index if self.job.rows else 0 <= channel < len(self.matrix)
+
+    @property
+    def measured_rows(self) -> int | None:
+        """How many target channels were measured, None when all were."""
+        return len(self.job.rows) if self.job.rows else None
+
     def inputs_of(self, channel: int, k: int = 5) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
-        """Target `channel`'s k strongest positive and k strongest negative source channels."""
-        return self._named(_extremes(self.matrix[channel], k))
+        """Target `channel`'s k strongest positive and k strongest negative source channels
+        (none when its row was not measured)."""
+        if not self.has_row(channel):
+            return (), ()
+        row = self._row_index[channel] if self.job.rows else channel
+        return self._named(_extremes(self.matrix[row], k))
 
     def outputs_of(self, channel: int, k: int = 5) -> tuple[tuple[Link, ...], tuple[Link, ...]]:
-        """The target channels source `channel` drives most, positively and negatively."""
-        return _extremes(self.matrix[:, channel], k)
+        """The measured target channels source `channel` drives most, positively and
+        negatively."""
+        pos, neg = _extremes(self.matrix[:, channel], k)
+        if not self.job.rows:
+            return pos, neg
+        rows = self.job.rows
+        return (tuple(Link(rows[x.channel], x.weight) for x in pos),
+                tuple(Link(rows[x.channel], x.weight) for x in neg))
 
     def _named(
         self, links: tuple[tuple[Link, ...], tuple[Link, ...]]
@@ -183,6 +218,7 @@ class ChannelCircuit:
     outputs: tuple[Link, ...]
     outputs_negative: tuple[Link, ...]
     block: BlockInputs | None = None
+    outputs_among: int | None = None  # the next layer's channels measured, None: all of them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +233,7 @@ class ChannelCircuit:
             "outputs": [link.to_dict() for link in self.outputs],
             "outputs_negative": [link.to_dict() for link in self.outputs_negative],
             "block_inputs": self.block.to_dict() if self.block else None,
+            "outputs_among": self.outputs_among,
         }
 
 
@@ -234,4 +271,5 @@ def channel_circuit(
         outputs=out,
         outputs_negative=out_neg,
         block=block_inputs_of(block, channel, k),
+        outputs_among=outgoing.measured_rows if outgoing else None,
     )

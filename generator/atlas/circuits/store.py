@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,19 +60,40 @@ def images_digest(images: torch.Tensor) -> str:
     return h.hexdigest()[:24]
 
 
+def job_rows(model: LoadedModel, layer: str, rows: Mapping[str, Iterable[int]] | None
+             ) -> tuple[int, ...]:
+    """The rows a job on target `layer` measures: those `rows` lists for it, ascending, or ()
+    (every channel) when it lists none or all of them."""
+    chosen = sorted({int(c) for c in (rows or {}).get(layer, ())})
+    return () if len(chosen) in (0, model.layer(layer).channels) else tuple(chosen)
+
+
 def circuit_jobs(
-    model: LoadedModel, layers: Sequence[str], *, method: Method, inputs: str
+    model: LoadedModel,
+    layers: Sequence[str],
+    *,
+    method: Method,
+    inputs: str,
+    rows: Mapping[str, Iterable[int]] | None = None,
 ) -> list[CircuitJob]:
     """One `layers` job per consecutive pair of `layers` (`inputs` from `images_digest`; the
     weights method reads no images), then one `inputs` job per layer (its block's inputs, by
-    attribution), its source the layer before it ("" for the first)."""
+    attribution), its source the layer before it ("" for the first). `rows` maps a layer to
+    the channels whose rows its jobs measure (see `job_rows`; the weights method reads every
+    row at no extra cost)."""
     inputs = inputs if method == "attribution" else ""
     pairs = layer_pairs(model, layers)
     ordered = [pairs[0][0], *(t for _, t in pairs)] if pairs else list(layers)
     previous = dict(zip(ordered[1:], ordered[:-1], strict=True))
     digest = (model.id, model.weights_digest)
-    return [CircuitJob(*digest, source, target, method, inputs) for source, target in pairs] + [
-        CircuitJob(*digest, previous.get(layer, ""), layer, "attribution", inputs, "inputs")
+    pair_rows = rows if method == "attribution" else None
+    return [
+        CircuitJob(*digest, source, target, method, inputs,
+                   rows=job_rows(model, target, pair_rows))
+        for source, target in pairs
+    ] + [
+        CircuitJob(*digest, previous.get(layer, ""), layer, "attribution", inputs, "inputs",
+                   job_rows(model, layer, rows))
         for layer in ordered
     ]
 
@@ -84,13 +105,15 @@ def _inputs_circuit(
     is the previous visualized layer (the pair measures it), else the attribution to every
     channel it receives. Any other layer (one input, no skip) records no parts."""
     probe = block_probe(model, job.target)
-    none = torch.zeros(model.layer(job.target).channels, 0)
+    none = torch.zeros(len(job.rows) or model.layer(job.target).channels, 0)
     several = len(probe.parts) > 1
     if not (probe.residual or several) or all(part.module == "" for part in probe.parts):
         return none, (), False
     if not several and probe.parts[0].layer == job.source:
         return none, probe.parts, probe.residual
-    matrix = input_attribution_matrix(model, job.target, images, strategy=strategy)
+    matrix = input_attribution_matrix(
+        model, job.target, images, strategy=strategy, targets=job.rows or None
+    )
     return matrix, probe.parts, probe.residual
 
 
@@ -107,6 +130,8 @@ def compute_circuit(
     start = time.perf_counter()
     if job.method == "weights":
         signed, magnitude = weights_matrix(model, job.source, job.target)
+        if job.rows:
+            signed, magnitude = signed[list(job.rows)], magnitude[list(job.rows)]
         return LayerCircuit(job, signed, magnitude, 0, time.perf_counter() - start)
     if images is None:
         raise ValueError("the attribution method needs input images")
@@ -114,7 +139,9 @@ def compute_circuit(
     if job.kind == "inputs":
         matrix, parts, residual = _inputs_circuit(model, job, images, strategy)
         return LayerCircuit(job, matrix, None, n, time.perf_counter() - start, parts, residual)
-    matrix = attribution_matrix(model, job.source, job.target, images, strategy=strategy)
+    matrix = attribution_matrix(
+        model, job.source, job.target, images, strategy=strategy, targets=job.rows or None
+    )
     return LayerCircuit(job, matrix, None, n, time.perf_counter() - start)
 
 
@@ -143,6 +170,8 @@ class CircuitStore:
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
             return None
         if meta.get("key") != job.key or meta.get("job") != job.to_dict() or matrix.dim() != 2:
+            return None
+        if job.rows and matrix.shape[0] != len(job.rows):
             return None
         return LayerCircuit(
             job, matrix, magnitude, int(meta["n_inputs"]), float(meta["seconds"]), parts,
