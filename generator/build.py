@@ -33,7 +33,7 @@ from generator.core.lock import site_lock
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
-from generator.figures.context import FigureContext
+from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
 from generator.models.site import load_spec
@@ -129,7 +129,7 @@ def _read(
     if config.dataset is not None:
         progress.stage("dataset scan", str(config.dataset))
     dataset = site_dataset(config, model, quiet=quiet, articles=articles, compute=compute)
-    ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
+    ctx = PlanContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
     return _Inputs(model, preset, store, articles, dataset, explorer, labels)
 

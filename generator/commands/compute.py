@@ -14,7 +14,7 @@ from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, probe_model
 from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
-from generator.figures.context import FigureContext
+from generator.figures.context import PlanContext
 from generator.figures.registry import bind_articles, read_articles
 from generator.models import LoadedModel
 from generator.models.site import load_spec
@@ -53,7 +53,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
         preset = preset_from_args(config, args, world.device.type)
         articles = bind_articles(read_articles(config), model)
         dataset = site_dataset(config, model, quiet=args.quiet, world=world, articles=articles)
-        channel_job = FigureContext(config=config, model=model, preset=preset).channel_job
+        channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
         explorer = explorer_jobs(config, model, preset, channel_job)
         plan, summary = compute_site(
             config, model, preset, store, only=args.only, dataset=dataset,

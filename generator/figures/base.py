@@ -8,7 +8,7 @@ checks layers and channels against the model. `jobs(ctx)` lists the `VisJob`s it
 Channels may be written out (`channels: [3, 17]`) or left to the build (`channels: 4`): the build
 then picks the strongest, most distinct channels of the layer from measurements, the dataset's
 statistics when a dataset is configured, otherwise a survey of standard visualizations in the
-artifact cache (`FigureContext.choose_channels`). While a survey is missing, `jobs` asks for the
+artifact cache (`PlanContext.choose_channels`). While a survey is missing, `jobs` asks for the
 survey; the build computes it and plans again (plan -> compute -> plan), so choices settle in two
 rounds. `numbers(ctx)` gives the measured values an article quotes as `{{ numbers.ID.KEY }}`;
 `number_keys()` names them before anything is computed, so a typo fails while reading.
@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from generator.config.schema import parse_options
 from generator.core.errors import FeatvisError, choices_hint
-from generator.figures.context import FigureContext, MissingArtifact
+from generator.figures.context import DrawContext, MissingArtifact, PlanContext
 from generator.figures.options import (
     LAYOUTS,
     Option,
@@ -130,26 +130,26 @@ class Figure:
             for c in value:
                 self.check_channel(model, key, layer, c)
 
-    def channels(self, ctx: FigureContext, layer: str, key: str = "channels") -> list[int] | None:
+    def channels(self, ctx: PlanContext, layer: str, key: str = "channels") -> list[int] | None:
         """The channels option: explicit, or chosen from measurements (None while pending)."""
         value = self.options[key]
         if isinstance(value, tuple):
             return list(value)
         return ctx.choose_channels(layer, ctx.scaled(value))
 
-    def survey(self, ctx: FigureContext, layer: str, key: str = "channels") -> list[VisJob]:
+    def survey(self, ctx: PlanContext, layer: str, key: str = "channels") -> list[VisJob]:
         value = self.options[key]
         return [] if isinstance(value, tuple) else ctx.survey_jobs(layer, ctx.scaled(value))
 
     # Jobs, numbers, drawing ----------------------------------------------------------------
-    def jobs(self, ctx: FigureContext) -> list[VisJob]:
+    def jobs(self, ctx: PlanContext) -> list[VisJob]:
         """The jobs this figure needs now (the survey while its channels are being chosen)."""
         return self.needs(ctx)
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
+    def needs(self, ctx: PlanContext) -> list[VisJob]:
         raise NotImplementedError
 
-    def class_reads(self, ctx: FigureContext) -> list[VisJob]:
+    def class_reads(self, ctx: PlanContext) -> list[VisJob]:
         """The jobs whose image's top class this figure reads to plan (`ctx.top_class`): the
         measure step between the plan -> compute rounds measures them."""
         return []
@@ -167,17 +167,17 @@ class Figure:
             names += [unit[0] for pair in pairs for unit in pair]
         return list(dict.fromkeys(names))
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         return {}
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         raise NotImplementedError
 
-    def render(self, ctx: FigureContext) -> Markup:
+    def render(self, ctx: DrawContext) -> Markup:
         template = ctx.env.get_template(f"figures/{self.type}.html")
         return Markup(template.render(fig=self, ctx=ctx, **self.view(ctx)))
 
-    def provenance(self, ctx: FigureContext) -> list[dict[str, Any]]:
+    def provenance(self, ctx: DrawContext) -> list[dict[str, Any]]:
         """How every image of the figure was made, from the artifact sidecars."""
         rows = []
         for job in self.jobs(ctx):
@@ -241,16 +241,16 @@ class OneChannelFigure(Figure):
             self.check_channel(model, "channel", self.options["layer"], self.options["channel"])
         return self
 
-    def channel(self, ctx: FigureContext) -> int | None:
+    def channel(self, ctx: PlanContext) -> int | None:
         if self.options["channel"] is not None:
             return self.options["channel"]
         chosen = ctx.choose_channels(self.options["layer"], 1)
         return chosen[0] if chosen else None
 
-    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         raise NotImplementedError
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
+    def needs(self, ctx: PlanContext) -> list[VisJob]:
         channel = self.channel(ctx)
         if channel is None:
             return ctx.survey_jobs(self.options["layer"], 1)
@@ -259,7 +259,7 @@ class OneChannelFigure(Figure):
     def unit(self, channel: int) -> str:
         return f"{self.options['layer']}:{channel}"
 
-    def ready_channel(self, ctx: FigureContext) -> int:
+    def ready_channel(self, ctx: PlanContext) -> int:
         """The channel, or MissingArtifact(the survey) while it is being chosen."""
         channel = self.channel(ctx)
         if channel is None:
@@ -277,19 +277,19 @@ class ChannelsFigure(Figure):
         self.check_channels(model, "channels", self.options["layer"])
         return self
 
-    def job(self, ctx: FigureContext, channel: int) -> VisJob:
+    def job(self, ctx: PlanContext, channel: int) -> VisJob:
         return ctx.channel_job(self.options["layer"], channel)
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
+    def needs(self, ctx: PlanContext) -> list[VisJob]:
         chans = self.channels(ctx, self.options["layer"])
         if chans is None:
             return self.survey(ctx, self.options["layer"])
         return [self.job(ctx, c) for c in chans]
 
-    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+    def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         raise NotImplementedError
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         layer = self.options["layer"]
         chans = self.channels(ctx, layer)
         if chans is None:
@@ -303,7 +303,7 @@ class ChannelsFigure(Figure):
     def number_keys(self) -> tuple[str, ...]:
         return ("channels",)
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         return {"channels": ", ".join(r["unit"] for r in self.view(ctx)["rows"])}
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from generator.figures.base import OneChannelFigure
 from generator.figures.checks import dataset_examples
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext, PlanContext
 from generator.figures.options import Option, _int
 from generator.jobs import VisJob
 
 
-def circuit_nodes(ctx: FigureContext, layer: str | None, links: Any) -> list[dict[str, Any]]:
+def circuit_nodes(ctx: DrawContext, layer: str | None, links: Any) -> list[dict[str, Any]]:
     """Circuit edges as figures draw them: the channel, its weight, its thumbnail when its
     standard visualization is in the cache, and its page when the explorer has one."""
     out = []
@@ -43,10 +43,10 @@ class ChannelCard(OneChannelFigure):
         "inputs": Option(lambda v: _int(v, 0, 8), 4),
     }
 
-    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         return [ctx.channel_job(self.options["layer"], channel)]
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         layer = self.options["layer"]
         channel = self.ready_channel(ctx)
         job = self.channel_jobs(ctx, channel)[0]

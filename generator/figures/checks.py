@@ -9,11 +9,11 @@ import hashlib
 from pathlib import Path
 
 from generator.dataset.checks import ClassReading, PatternCheck
-from generator.figures.context import FigureContext, ImageView
+from generator.figures.context import DrawContext, ImageView, PlanContext
 from generator.jobs import VisJob
 
 
-def photo_high_freq(ctx: FigureContext) -> float | None:
+def photo_high_freq(ctx: PlanContext) -> float | None:
     """The dataset photos' high-frequency share at the preset's image size (None without one)."""
     ds = ctx.dataset
     return ds.photo_high_freq(ctx.preset.size) if ds is not None else None
@@ -24,7 +24,7 @@ LOW_AGREEMENT = 0.1
 
 
 def pattern_agreement(
-    ctx: FigureContext, job: VisJob, layer: str, channel: int
+    ctx: DrawContext, job: VisJob, layer: str, channel: int
 ) -> PatternCheck | None:
     """The visualization's layer pattern against its top photos', as the measure stage found it
     (None without a scan of the layer)."""
@@ -32,7 +32,7 @@ def pattern_agreement(
 
 
 def class_reading(
-    ctx: FigureContext, job: VisJob, layer: str, channel: int
+    ctx: DrawContext, job: VisJob, layer: str, channel: int
 ) -> ClassReading | None:
     """The model's reading of a channel's visualization beside its reading of the channel's top
     photo, as the measure stage found it (None where a reading says nothing)."""
@@ -40,7 +40,7 @@ def class_reading(
 
 
 def dataset_examples(
-    ctx: FigureContext, layer: str, channel: int, kind: str, k: int
+    ctx: DrawContext, layer: str, channel: int, kind: str, k: int
 ) -> list[ImageView]:
     """Dataset photos for a channel as images in the site ([] without a dataset or scan): the
     patches around the `top` and `bottom` peaks, or the whole photos of its `spectrum`."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from generator.figures.base import OneChannelFigure
 from generator.figures.channel import circuit_nodes
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext, PlanContext
 from generator.figures.options import Option, _int
 from generator.jobs import VisJob
 
@@ -55,10 +55,10 @@ class CircuitFigure(OneChannelFigure):
     DEFAULT_LAYOUT = "text"
     OPTIONS = {**OneChannelFigure.OPTIONS, "inputs": Option(lambda v: _int(v, 1, 8), 3)}
 
-    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         return [ctx.channel_job(self.options["layer"], channel)]
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         layer = self.options["layer"]
         channel = self.ready_channel(ctx)
         job = self.channel_jobs(ctx, channel)[0]

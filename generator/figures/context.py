@@ -1,5 +1,11 @@
-"""The context figures plan and draw in: config, model, preset, cache and dataset, and the
-drawing side the site renderer sets (Jinja2 environment, image placement, the page's prefix).
+"""The contexts figures plan and draw in.
+
+`PlanContext`: what planning needs and nothing more: config, model, preset, the artifact cache
+and the dataset; it makes jobs and chooses channels from what earlier rounds measured, and
+draws nothing. `DrawContext` adds what the site renderer sets to draw: the Jinja2 environment,
+image placement, the page's prefix, the measurements and circuits, the explorer's pages, and
+the draw contexts of the site's other models (`of`), for a figure that shows several.
+`FigureContext` is `DrawContext`, for code that does both (a test, a benchmark).
 """
 
 from __future__ import annotations
@@ -51,13 +57,11 @@ class ImageView:
 
 
 @dataclass
-class FigureContext:
-    """What figures read while planning (config, model, preset, cache, dataset) and drawing.
+class PlanContext:
+    """What figures read while planning: config, model, preset, cache, dataset.
 
     `explorer` holds the plan's explorer jobs by layer (their artifacts join the survey a figure
-    chooses channels from). The drawing side is set by the site renderer: `env` (Jinja2),
-    `image_url(path)` to place an artifact's image in the site and `place_photo(key, pil)` a
-    dataset photo, and `prefix` (the way back to the site root from the page being drawn).
+    chooses channels from). Nothing here draws or runs the network.
     """
 
     config: SiteConfig
@@ -66,14 +70,6 @@ class FigureContext:
     store: Any = None  # generator.artifacts.ArtifactStore
     dataset: Any = None  # generator.dataset.DatasetIndex
     explorer: Mapping[str, Sequence[VisJob]] = field(default_factory=dict)
-    env: Any = None
-    image_url: Callable[[Path], str] | None = None
-    place_photo: Callable[[str, Image.Image], str] | None = None
-    prefix: str = ""
-    explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
-    measures: Any = None  # generator.measure.stage.Measurements: what the drawing shows of them
-    # circuits measured before rendering: (source layer, target layer) -> LayerCircuit
-    circuits: dict[tuple[str, str], LayerCircuit] = field(default_factory=dict, repr=False)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
 
@@ -178,7 +174,30 @@ class FigureContext:
             return None
         return top_class(self.model, art, MeasureStore(self.store.root))
 
-    # Drawing -------------------------------------------------------------------------------
+
+@dataclass
+class DrawContext(PlanContext):
+    """A plan context plus what drawing needs, set by the site renderer: `env` (Jinja2),
+    `image_url(path)` to place an artifact's image in the site and `place_photo(key, pil)` a
+    dataset photo, `prefix` (the way back to the site root from the page being drawn), the
+    explorer's channels with pages, the measurements and circuits, and `others`: the draw
+    contexts of the site's other models by id (`of`)."""
+
+    env: Any = None
+    image_url: Callable[[Path], str] | None = None
+    place_photo: Callable[[str, Image.Image], str] | None = None
+    prefix: str = ""
+    explorer_channels: dict[str, set[int]] = field(default_factory=dict)  # what layer pages show
+    measures: Any = None  # generator.measure.stage.Measurements: what the drawing shows of them
+    # circuits measured before rendering: (source layer, target layer) -> LayerCircuit
+    circuits: dict[tuple[str, str], LayerCircuit] = field(default_factory=dict, repr=False)
+    others: dict[str, DrawContext] = field(default_factory=dict, repr=False)
+
+    def of(self, model_id: str) -> DrawContext | None:
+        """The draw context of the site's model `model_id` (self for its own; None when the
+        renderer has none for it)."""
+        return self if model_id == self.model.id else self.others.get(model_id)
+
     def view(
         self, job: VisJob, index: int = 0, *, label: str = "", snapshot: int | None = None
     ) -> ImageView:
@@ -231,3 +250,6 @@ class FigureContext:
             return None
         shown = self.explorer_channels[layer]
         return self.prefix + layer_url(self.model.id, layer, channel if channel in shown else None)
+
+
+FigureContext = DrawContext  # code that plans and draws with one context (tests, benchmarks)

@@ -7,7 +7,7 @@ from typing import Any
 
 from generator.figures.base import ChannelsFigure, _mean
 from generator.figures.checks import class_reading, dataset_examples, pattern_agreement
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext
 from generator.figures.options import Option, _bool, _channels, _int
 
 
@@ -25,7 +25,7 @@ class DatasetExamples(ChannelsFigure):
         "spectrum": Option(lambda v: _int(v, 0, 16), 0),
     }
 
-    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+    def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         layer, k = self.options["layer"], self.options["examples"]
         job = self.job(ctx, channel)
         return {
@@ -39,7 +39,7 @@ class DatasetExamples(ChannelsFigure):
             "reading": class_reading(ctx, job, layer, channel),
         }
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         return {
             **super().view(ctx),
             "has_dataset": ctx.dataset is not None,
@@ -49,7 +49,7 @@ class DatasetExamples(ChannelsFigure):
     def number_keys(self) -> tuple[str, ...]:
         return ("relative", "cosine", "spearman", "channels", "named")
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         rows = self.view(ctx)["rows"]
         checks = [r["agreement"] for r in rows]
         readings = [r["reading"] for r in rows if r["reading"] is not None]

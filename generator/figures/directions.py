@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from generator.figures.base import ChannelsFigure
-from generator.figures.context import FigureContext, MissingArtifact
+from generator.figures.context import DrawContext, MissingArtifact, PlanContext
 from generator.figures.options import Option, _channels, _int
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
@@ -30,17 +30,17 @@ class Directions(ChannelsFigure):
         "random": Option(lambda v: _int(v, 0, 8), 3),
     }
 
-    def pairs(self, ctx: FigureContext) -> list[tuple[int, int]] | None:
+    def pairs(self, ctx: PlanContext) -> list[tuple[int, int]] | None:
         chans = self.channels(ctx, self.options["layer"])
         if chans is None:
             return None
         return [(a, b) for a, b in zip(chans[0::2], chans[1::2], strict=False)]
 
-    def sum_job(self, ctx: FigureContext, a: int, b: int) -> VisJob:
+    def sum_job(self, ctx: PlanContext, a: int, b: int) -> VisJob:
         layer = self.options["layer"]
         return ctx.job([obj.channel(layer, a) + obj.channel(layer, b)])
 
-    def random_jobs(self, ctx: FigureContext) -> list[VisJob]:
+    def random_jobs(self, ctx: PlanContext) -> list[VisJob]:
         layer = self.options["layer"]
         width = ctx.model.layer(layer).channels
         seed = int(hashlib.sha256(f"{layer}:{ctx.config.seed}".encode()).hexdigest()[:8], 16)
@@ -49,7 +49,7 @@ class Directions(ChannelsFigure):
         vectors = torch.nn.functional.normalize(draws, dim=1)
         return [ctx.job([obj.direction(layer, v.tolist())]) for v in vectors]
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
+    def needs(self, ctx: PlanContext) -> list[VisJob]:
         pairs = self.pairs(ctx)
         if pairs is None:
             return self.survey(ctx, self.options["layer"]) + self.random_jobs(ctx)
@@ -57,7 +57,7 @@ class Directions(ChannelsFigure):
         jobs = [ctx.channel_job(layer, c) for pair in pairs for c in pair]
         return jobs + [self.sum_job(ctx, a, b) for a, b in pairs] + self.random_jobs(ctx)
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         layer = self.options["layer"]
         pairs = self.pairs(ctx)
         if pairs is None:
@@ -81,7 +81,7 @@ class Directions(ChannelsFigure):
     def number_keys(self) -> tuple[str, ...]:
         return ("channels", "random")
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         view = self.view(ctx)
         units = [u for r in view["rows"] for u in r["units"]]
         return {"channels": ", ".join(units), "random": len(view["randoms"])}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.figures.base import ChannelsFigure, _mean
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext, PlanContext
 from generator.figures.options import Option, _channels, _float, _int
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
@@ -23,12 +23,12 @@ class Diversity(ChannelsFigure):
         "weight": Option(_float, 5.0),
     }
 
-    def job(self, ctx: FigureContext, channel: int) -> VisJob:
+    def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]
         o = obj.channel(layer, channel) + self.options["weight"] * obj.diversity(layer)
         return ctx.job([o] * self.options["images"])
 
-    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+    def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)
         art = ctx.require([job])[0]
         return {
@@ -39,7 +39,7 @@ class Diversity(ChannelsFigure):
     def number_keys(self) -> tuple[str, ...]:
         return ("similarity", "channels")
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         rows = self.view(ctx)["rows"]
         return {
             "similarity": _mean([r["similarity"] for r in rows]),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.figures.base import Figure
-from generator.figures.context import FigureContext, MissingArtifact
+from generator.figures.context import DrawContext, MissingArtifact, PlanContext
 from generator.figures.options import Option, _channels, _layers
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
@@ -24,7 +24,7 @@ class LayerGallery(Figure):
             self.check_channels(model, "channels", layer)
         return self
 
-    def layers(self, ctx: FigureContext) -> list[str]:
+    def layers(self, ctx: PlanContext) -> list[str]:
         return self.layers_used(ctx.model)
 
     def layers_used(self, model: LoadedModel) -> list[str]:
@@ -35,7 +35,7 @@ class LayerGallery(Figure):
             by_band.setdefault(info.band, []).append(info.name)
         return [group[len(group) // 2] for group in by_band.values()] or list(model.layer_names[:1])
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
+    def needs(self, ctx: PlanContext) -> list[VisJob]:
         out: list[VisJob] = []
         for layer in self.layers(ctx):
             chans = self.channels(ctx, layer)
@@ -49,11 +49,11 @@ class LayerGallery(Figure):
     def number_keys(self) -> tuple[str, ...]:
         return ("layers", "images")
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         rows = self.view(ctx)["rows"]
         return {"layers": len(rows), "images": sum(len(r["images"]) for r in rows)}
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         rows = []
         for layer in self.layers(ctx):
             chans = self.channels(ctx, layer)

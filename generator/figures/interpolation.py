@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.figures.base import Figure
-from generator.figures.context import FigureContext, MissingArtifact
+from generator.figures.context import DrawContext, MissingArtifact, PlanContext
 from generator.figures.options import Option, _float, _int, _pairs, _str
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
@@ -39,7 +39,7 @@ class InterpolationGrid(Figure):
             self.check_channel(model, "pairs", *b)
         return self
 
-    def pairs(self, ctx: FigureContext) -> list[tuple[tuple[str, int], tuple[str, int]]] | None:
+    def pairs(self, ctx: PlanContext) -> list[tuple[tuple[str, int], tuple[str, int]]] | None:
         pairs = self.options["pairs"]
         if not isinstance(pairs, int):
             return list(pairs)
@@ -50,7 +50,7 @@ class InterpolationGrid(Figure):
             return None
         return [((layer, chans[2 * i]), (layer, chans[2 * i + 1])) for i in range(len(chans) // 2)]
 
-    def row_job(self, ctx: FigureContext, a: tuple[str, int], b: tuple[str, int]) -> VisJob:
+    def row_job(self, ctx: PlanContext, a: tuple[str, int], b: tuple[str, int]) -> VisJob:
         n = self.options["frames"]
         objectives = []
         for k in range(n):
@@ -63,10 +63,10 @@ class InterpolationGrid(Figure):
             objectives.append(o)
         return ctx.job(objectives, param=ParamSpec(shared=True))
 
-    def _survey(self, ctx: FigureContext) -> list[VisJob]:
+    def _survey(self, ctx: PlanContext) -> list[VisJob]:
         return ctx.survey_jobs(self.options["layer"], 2 * ctx.scaled(self.options["pairs"]))
 
-    def needs(self, ctx: FigureContext) -> list[VisJob]:
+    def needs(self, ctx: PlanContext) -> list[VisJob]:
         pairs = self.pairs(ctx)
         if pairs is None:
             return self._survey(ctx)
@@ -75,10 +75,10 @@ class InterpolationGrid(Figure):
     def number_keys(self) -> tuple[str, ...]:
         return ("rows", "frames")
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         return {"rows": len(self.view(ctx)["rows"]), "frames": self.options["frames"]}
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         pairs = self.pairs(ctx)
         if pairs is None:
             raise MissingArtifact(self.jobs(ctx))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.figures.base import ChannelsFigure
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext, PlanContext
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
 
@@ -16,11 +16,11 @@ class Negative(ChannelsFigure):
 
     type = "negative"
 
-    def job(self, ctx: FigureContext, channel: int) -> VisJob:
+    def job(self, ctx: PlanContext, channel: int) -> VisJob:
         c = obj.channel(self.options["layer"], channel)
         return ctx.job([c, -c])
 
-    def row(self, ctx: FigureContext, channel: int) -> dict[str, Any]:
+    def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)
         return {
             "positive": ctx.view(job, 0, label="positive"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from generator.core.errors import FeatvisError
 from generator.figures.base import Figure, OneChannelFigure
-from generator.figures.context import FigureContext, MissingArtifact
+from generator.figures.context import DrawContext, MissingArtifact, PlanContext
 from generator.figures.options import Option, _class
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
@@ -38,16 +38,16 @@ class Objectives(OneChannelFigure):
                 raise self.fail("class", str(exc).split(": ", 1)[-1]) from None
         return self
 
-    def class_index(self, ctx: FigureContext, channel: int) -> int | None:
+    def class_index(self, ctx: PlanContext, channel: int) -> int | None:
         if self.options["class"] == "auto":
             return ctx.top_class(ctx.channel_job(self.options["layer"], channel))
         return ctx.model.class_index(self.options["class"])
 
-    def class_reads(self, ctx: FigureContext) -> list[VisJob]:
+    def class_reads(self, ctx: PlanContext) -> list[VisJob]:
         channel = self.channel(ctx) if self.options["class"] == "auto" else None
         return [] if channel is None else [ctx.channel_job(self.options["layer"], channel)]
 
-    def objective_jobs(self, ctx: FigureContext, channel: int, cls: int) -> dict[str, VisJob]:
+    def objective_jobs(self, ctx: PlanContext, channel: int, cls: int) -> dict[str, VisJob]:
         layer = self.options["layer"]
         made = {
             "neuron": obj.neuron(layer, channel),
@@ -58,7 +58,7 @@ class Objectives(OneChannelFigure):
         }
         return {k: ctx.job([o]) for k, o in made.items()}
 
-    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         cls = self.class_index(ctx, channel)
         if cls is None:  # the class is read from the channel's visualization, computed first
             return [ctx.channel_job(self.options["layer"], channel)]
@@ -67,13 +67,13 @@ class Objectives(OneChannelFigure):
     def number_keys(self) -> tuple[str, ...]:
         return ("channel", "class", *(f"objective.{k}" for k in self.KINDS))
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         v = self.view(ctx)
         out = {"channel": v["unit"], "class": v["class_name"]}
         out.update({f"objective.{c['kind']}": c["image"].objective for c in v["cells"]})
         return out
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         channel = self.ready_channel(ctx)
         cls = self.class_index(ctx, channel)
         if cls is None:

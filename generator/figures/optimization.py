@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.figures.base import OneChannelFigure, sparkline
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext, PlanContext
 from generator.figures.options import Option, _int
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
@@ -18,7 +18,7 @@ class OptimizationProgress(OneChannelFigure):
     type = "optimization-progress"
     OPTIONS = {**OneChannelFigure.OPTIONS, "snapshots": Option(lambda v: _int(v, 2, 12), 6)}
 
-    def steps(self, ctx: FigureContext) -> tuple[int, ...]:
+    def steps(self, ctx: PlanContext) -> tuple[int, ...]:
         """Snapshots spaced geometrically: early steps change the image most."""
         total, n = ctx.preset.steps, self.options["snapshots"]
         steps = {0, total}
@@ -26,7 +26,7 @@ class OptimizationProgress(OneChannelFigure):
             steps.add(max(1, round(total ** (i / (n - 1)))))
         return tuple(sorted(steps))
 
-    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         return [
             ctx.job([obj.channel(self.options["layer"], channel)], snapshot_steps=self.steps(ctx))
         ]
@@ -42,7 +42,7 @@ class OptimizationProgress(OneChannelFigure):
             "hf.final",
         )
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         v = self.view(ctx)
         frames = v["frames"]
         return {
@@ -55,7 +55,7 @@ class OptimizationProgress(OneChannelFigure):
             "hf.final": frames[-1].high_freq,
         }
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         channel = self.ready_channel(ctx)
         job = self.channel_jobs(ctx, channel)[0]
         frames = [ctx.view(job, snapshot=s, label=f"step {s}") for s in self.steps(ctx)]

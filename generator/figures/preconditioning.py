@@ -7,7 +7,7 @@ from typing import Any
 
 from generator.figures.base import OneChannelFigure, describe_transforms
 from generator.figures.channels import scaled_transforms
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext, PlanContext
 from generator.figures.options import Option, _choice, _int
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
@@ -31,11 +31,11 @@ class Preconditioning(OneChannelFigure):
         "transforms": Option(_choice("none", "jitter", "robust"), "jitter"),
     }
 
-    def steps(self, ctx: FigureContext) -> tuple[int, ...]:
+    def steps(self, ctx: PlanContext) -> tuple[int, ...]:
         total, n = ctx.preset.steps, self.options["snapshots"]
         return tuple(sorted({max(1, round(total / 2 ** (n - 1 - i))) for i in range(n)}))
 
-    def transforms(self, ctx: FigureContext) -> TransformSpec:
+    def transforms(self, ctx: PlanContext) -> TransformSpec:
         kind, size = self.options["transforms"], ctx.preset.size
         if kind == "none":
             return TransformSpec.none()
@@ -43,7 +43,7 @@ class Preconditioning(OneChannelFigure):
             return TransformSpec.jitter_only(max(1, round(size / 32)))
         return scaled_transforms(size)
 
-    def param_jobs(self, ctx: FigureContext, channel: int) -> dict[str, VisJob]:
+    def param_jobs(self, ctx: PlanContext, channel: int) -> dict[str, VisJob]:
         c = obj.channel(self.options["layer"], channel)
         return {
             k: ctx.job(
@@ -52,13 +52,13 @@ class Preconditioning(OneChannelFigure):
             for k, (_, p) in PRECONDITIONINGS.items()
         }
 
-    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         return list(self.param_jobs(ctx, channel).values())
 
     def number_keys(self) -> tuple[str, ...]:
         return ("channel", *(f"{m}.{k}" for k in PRECONDITIONINGS for m in ("hf", "objective")))
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         v = self.view(ctx)
         out: dict[str, Any] = {"channel": v["unit"]}
         for row in v["rows"]:
@@ -66,7 +66,7 @@ class Preconditioning(OneChannelFigure):
             out[f"objective.{row['kind']}"] = row["cells"][-1].objective
         return out
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         channel = self.ready_channel(ctx)
         steps = self.steps(ctx)
         rows = []

@@ -15,7 +15,7 @@ from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.base import Figure
 from generator.figures.channel import ChannelCard
 from generator.figures.circuit import CircuitFigure
-from generator.figures.context import FigureContext
+from generator.figures.context import PlanContext
 from generator.figures.dataset_examples import DatasetExamples
 from generator.figures.directions import Directions
 from generator.figures.diversity import Diversity
@@ -64,7 +64,7 @@ def page_figures(page: Any, model: LoadedModel) -> list[Figure]:
     return [figure_for(spec).resolve(model).bind(model) for spec in page.figures]
 
 
-def page_jobs(page: Any, ctx: FigureContext) -> list[VisJob]:
+def page_jobs(page: Any, ctx: PlanContext) -> list[VisJob]:
     """Every job the page's figures need now (surveys first while channels are being chosen)."""
     return [job for fig in page_figures(page, ctx.model) for job in fig.jobs(ctx)]
 
@@ -76,7 +76,7 @@ class Article:
     page: Page
     figures: tuple[Figure, ...]
 
-    def jobs(self, ctx: FigureContext) -> list[VisJob]:
+    def jobs(self, ctx: PlanContext) -> list[VisJob]:
         """Every job the figures need now (surveys first while channels are being chosen)."""
         return [job for fig in self.figures for job in fig.jobs(ctx)]
 

@@ -9,7 +9,7 @@ from generator.core.errors import choices_hint
 from generator.figures.base import OneChannelFigure
 from generator.figures.channels import scaled_transforms
 from generator.figures.checks import photo_high_freq
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext, PlanContext
 from generator.figures.options import Option, _Bad, _floats
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
@@ -57,14 +57,14 @@ class Regularization(OneChannelFigure):
     OPTIONS = {**OneChannelFigure.OPTIONS, "strengths": Option(_strengths, {})}
     BASE = ParamSpec(kind="pixel", decorrelate=False)
 
-    def strengths(self, ctx: FigureContext, kind: str) -> tuple[float, ...]:
+    def strengths(self, ctx: PlanContext, kind: str) -> tuple[float, ...]:
         values = self.options["strengths"].get(kind, DEFAULT_STRENGTHS[kind])
         keep = ctx.scaled(len(values))
         if keep >= len(values):
             return values
         return tuple(values[round(i * (len(values) - 1) / max(keep - 1, 1))] for i in range(keep))
 
-    def cells(self, ctx: FigureContext, channel: int) -> dict[str, list[tuple[str, VisJob]]]:
+    def cells(self, ctx: PlanContext, channel: int) -> dict[str, list[tuple[str, VisJob]]]:
         layer, size = self.options["layer"], ctx.preset.size
         c = obj.channel(layer, channel)
         plain = {"param": self.BASE, "transforms": TransformSpec.none()}
@@ -85,7 +85,7 @@ class Regularization(OneChannelFigure):
         ]
         return out
 
-    def channel_jobs(self, ctx: FigureContext, channel: int) -> list[VisJob]:
+    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         return [job for row in self.cells(ctx, channel).values() for _, job in row]
 
     def number_keys(self) -> tuple[str, ...]:
@@ -94,7 +94,7 @@ class Regularization(OneChannelFigure):
             keys += [f"hf.{kind}.weakest", f"hf.{kind}.strongest"]
         return (*keys, "hf.photos")
 
-    def numbers(self, ctx: FigureContext) -> dict[str, Any]:
+    def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         v = self.view(ctx)
         out: dict[str, Any] = {"channel": v["unit"], "hf.photos": photo_high_freq(ctx)}
         for row in v["rows"]:
@@ -106,7 +106,7 @@ class Regularization(OneChannelFigure):
                 out[f"hf.{row['kind']}.strongest"] = images[-1].high_freq
         return out
 
-    def view(self, ctx: FigureContext) -> dict[str, Any]:
+    def view(self, ctx: DrawContext) -> dict[str, Any]:
         channel = self.ready_channel(ctx)
         rows = []
         for kind, cells in self.cells(ctx, channel).items():

@@ -23,7 +23,7 @@ from generator.cache.store import ArtifactStore
 from generator.compute import World
 from generator.config.site import Preset, SiteConfig
 from generator.figures.channels import single_channel
-from generator.figures.context import FigureContext
+from generator.figures.context import PlanContext
 from generator.jobs import VisJob
 from generator.measure.stage import (
     Measurements,
@@ -59,7 +59,7 @@ def cached_inventory(
 ) -> dict[str, list[VisJob]]:
     """The explorer's inventory: its channels plus every standard channel visualization of its
     layers that the plan needs or the cache holds."""
-    ctx = FigureContext(config=config, model=model, preset=preset, store=store)
+    ctx = PlanContext(config=config, model=model, preset=preset, store=store)
     return explorer_inventory(
         model, explorer, plan.jobs, ctx.channel_job,
         lambda job: store.path(job.key).is_dir() and store.get(job) is not None,

@@ -15,7 +15,7 @@ from generator.compute import Summary, World, compute_jobs
 from generator.config.site import Preset, SiteConfig
 from generator.core.progress import Progress
 from generator.dataset.scan import load_or_scan
-from generator.figures.context import FigureContext
+from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
 from generator.measure.stage import measure_top_classes
@@ -48,7 +48,7 @@ def compute_site(
     if articles is None:
         articles = bind_articles(read_articles(config), model)
     if explorer is None:
-        channel_job = FigureContext(config=config, model=model, preset=preset).channel_job
+        channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
         explorer = explorer_jobs(config, model, preset, channel_job)
     seen: set[str] = set()
     total: Summary | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
-from generator.figures.context import FigureContext
+from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob, unique_jobs
 from generator.models import LoadedModel
@@ -79,11 +79,11 @@ def plan_site(
 ) -> SitePlan:
     """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
 
-    Explorer jobs are the figures' standard channel visualization (`FigureContext.channel_job`),
+    Explorer jobs are the figures' standard channel visualization (`PlanContext.channel_job`),
     so a figure that shows or surveys a channel shares the explorer's artifact. A build reads its
     `articles` and the `explorer`'s jobs once and passes them in; without them they are made here.
     """
-    ctx = FigureContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
+    ctx = PlanContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     if explorer is None:
         explorer = explorer_jobs(config, model, preset, ctx.channel_job)
     ctx.explorer = explorer

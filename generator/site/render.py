@@ -34,7 +34,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
 from generator.core.urls import layer_url
 from generator.figures.channels import single_channel
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.measure.stage import Measurements
@@ -85,7 +85,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         self.writer = SiteWriter(out)
         self.images = ImagePlacer(self.writer)
         self.env = make_env(config)
-        self.ctx = FigureContext(
+        self.ctx = DrawContext(
             config=config,
             model=model,
             preset=preset,

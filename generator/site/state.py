@@ -16,7 +16,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
 from generator.core.urls import SEARCH_INDEX, model_url
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.measure.stage import Measurements
@@ -68,7 +68,7 @@ class RenderState:
     writer: SiteWriter
     images: ImagePlacer
     env: Any
-    ctx: FigureContext
+    ctx: DrawContext
     layers: dict[str, list[VisJob]]
     measures: Measurements
     used: dict[str, dict[str, Any]]
