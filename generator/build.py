@@ -1,10 +1,11 @@
 """The build: gather everything, then write, then publish.
 
 A build reads the config and every article (all errors found here stop it before any output
-changes), loads the model and checks every figure against it, plans and computes what the cache
-lacks (plan -> compute -> plan again while figures choose channels from measurements), renders the
-whole site into a temporary folder next to the output, runs `check` on it and only then swaps it
-into place. A failed build at any step leaves the last good site untouched.
+changes), loads each model of the site once and checks every figure against its model, plans and
+computes per model what the cache lacks (plan -> compute -> plan again while figures choose
+channels from measurements), measures per model what the pages show, renders the whole site
+into a temporary folder next to the output, runs `check` on it and only then swaps it into place.
+A failed build at any step leaves the last good site untouched.
 
 With `compute=False` (`featvis render`) it does the same from the caches only: nothing runs the
 network (no optimization, no measurement, no scan, no model probe) and anything missing (a
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.atlas.labels import LABELS_FILE, Labels, read_labels
+from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
 from generator.compute import probe_model
@@ -33,15 +34,13 @@ from generator.core.lock import site_lock
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
-from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
-from generator.jobs import VisJob
 from generator.models.site import load_spec
-from generator.plan.explorer import explorer_jobs
 from generator.plan.measured import SiteData, measure_stage
-from generator.plan.rounds import compute_site, site_dataset
+from generator.plan.rounds import ModelInputs, compute_site, model_inputs
 from generator.plan.site import SitePlan, plan_site
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
+from generator.site.state import ModelPages
 
 
 @dataclass
@@ -90,98 +89,148 @@ def _check_output_dir(config: SiteConfig) -> None:
 
 @dataclass(frozen=True)
 class _Inputs:
-    """What a build reads once and hands on: every stage takes it from here."""
+    """What a build reads once and hands on: every stage takes it from here. `models` holds
+    each model of the site (its dataset index and explorer jobs), the first (the articles'
+    default) first; each loads once per build."""
 
-    model: Any
     preset: Preset
     store: ArtifactStore
     articles: list[Article]
-    dataset: Any
-    explorer: dict[str, list[VisJob]]
-    labels: Labels = field(default_factory=dict)
+    models: tuple[ModelInputs, ...]
+    labels: dict[str, Labels] = field(default_factory=dict)  # model id -> its labels
+
+    @property
+    def model(self) -> Any:
+        """The site's first model."""
+        return self.models[0].model
 
 
 def _read(
     config: SiteConfig, preset: Preset | None, quiet: bool, say: Callable[[str], None],
     progress: Progress, compute: bool = True,
 ) -> _Inputs:
-    """The articles first (their errors need no model), then the model, the figures bound to it,
-    the dataset and the explorer's jobs: each read or made once. The model is probed only by a
-    build that computes (render runs no network: what it shows was computed by a probed one)."""
-    progress.stage("planning", f"reading {config.content_dir} and loading {config.model}")
+    """The articles first (their errors need no model), then every model of the site, the
+    figures bound to theirs, the labels, and per model the dataset and the explorer's jobs:
+    each read or made once. A model is probed only by a build that computes (render runs no
+    network: what it shows was computed by a probed one)."""
+    ids = ", ".join(config.model_ids)
+    progress.stage("planning", f"reading {config.content_dir} and loading {ids}")
     articles = read_articles(config)
-    if len(config.model_specs) > 1:
-        raise FeatvisError(
-            f"{config.model_specs[1].where}: several models in one site are not built yet "
-            f"(models: {', '.join(config.model_ids)}); list one"
-        )
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
-    spec = config.model_specs[0]
-    model = load_spec(config, spec, device)
-    if compute:
-        probe_model(model, str(spec.weights or ""))
-    bind_articles(articles, model)
-    labels = read_labels(
-        config.root / LABELS_FILE, {info.name: info.channels for info in model.layers}
+    models = []
+    for spec in config.model_specs:
+        model = load_spec(config, spec, device)
+        if compute:
+            probe_model(model, str(spec.weights or ""))
+        models.append(model)
+    bind_articles(articles, {model.id: model for model in models})
+    labels = read_site_labels(
+        config.root / LABELS_FILE,
+        {m.id: {info.name: info.channels for info in m.layers} for m in models},
     )
     if config.dataset is not None:
         progress.stage("dataset scan", str(config.dataset))
-    dataset = site_dataset(config, model, quiet=quiet, articles=articles, compute=compute)
-    ctx = PlanContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
-    explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-    return _Inputs(model, preset, store, articles, dataset, explorer, labels)
+    inputs = tuple(
+        model_inputs(config, model, preset, articles, quiet=quiet, compute=compute)
+        for model in models
+    )
+    return _Inputs(preset, store, articles, inputs, labels)
 
 
 def _settle(
     config: SiteConfig, inputs: _Inputs, *, compute: bool, force: bool, quiet: bool,
     say: Callable[[str], None], progress: Progress,
-) -> tuple[SitePlan, int]:
-    """Plan -> compute -> plan until settled (with compute), then the final plan."""
+) -> tuple[list[SitePlan], int]:
+    """Per model: plan -> compute -> plan until settled (with compute), then the final plan.
+    Each model's jobs are computed with its own network (batches never mix models)."""
     computed = 0
-    common = {"dataset": inputs.dataset, "articles": inputs.articles, "explorer": inputs.explorer}
-    if compute:
-        progress.stage(
-            "compute", f"preset {inputs.preset.name} on {device_label(inputs.model.device)}"
-        )
-        _, summary = compute_site(
-            config, inputs.model, inputs.preset, inputs.store, batch_size=config.batch_size,
-            quiet=quiet, force=force, progress=progress, **common,
-        )
-        computed = summary.computed
-        say(summary.line())
-        if summary.failed:
-            raise FeatvisError(
-                f"{summary.failed} visualizations failed to compute (see above); site not published"
+    plans = []
+    for one in inputs.models:
+        common = {"dataset": one.dataset, "articles": inputs.articles, "explorer": one.explorer}
+        if compute:
+            progress.stage(
+                "compute",
+                f"{one.model.id}: preset {inputs.preset.name} on {device_label(one.model.device)}",
             )
-    plan = plan_site(config, inputs.model, inputs.preset, store=inputs.store, **common)
-    return plan, computed
+            _, summary = compute_site(
+                config, one.model, inputs.preset, inputs.store, batch_size=config.batch_size,
+                quiet=quiet, force=force, progress=progress, **common,
+            )
+            computed += summary.computed
+            say(summary.line() if len(inputs.models) == 1 else f"{one.model.id}: {summary.line()}")
+            if summary.failed:
+                raise FeatvisError(
+                    f"{summary.failed} visualizations of {one.model.id} failed to compute "
+                    "(see above); site not published"
+                )
+        plans.append(plan_site(config, one.model, inputs.preset, store=inputs.store, **common))
+    return plans, computed
+
+
+def _measure(
+    config: SiteConfig, inputs: _Inputs, plans: list[SitePlan], *, compute: bool,
+    say: Callable[[str], None],
+) -> list[SiteData]:
+    """The measure stage of every model, each with its own network."""
+    return [
+        measure_stage(
+            config, one.model, inputs.preset, inputs.store, plan=plan, explorer=one.explorer,
+            dataset=one.dataset, compute=compute, say=say,
+        )
+        for one, plan in zip(inputs.models, plans, strict=True)
+    ]
+
+
+def _missing(data: list[SiteData]) -> SiteData:
+    """What every model's measure stage found lacking, as one `SiteData.missing`."""
+    counts: dict[str, int] = {}
+    for item in data:
+        for line in item.missing:
+            number, _, what = line.partition(" ")
+            if number.isdigit():
+                counts[what] = counts.get(what, 0) + int(number)
+            else:
+                counts[line] = counts.get(line, 0)
+    lines = tuple(f"{n} {what}" if n else what for what, n in counts.items())
+    first = data[0]
+    return SiteData(first.inventory, first.measures, first.circuits, first.accents, lines)
 
 
 def _render(
-    config: SiteConfig, inputs: _Inputs, data: SiteData, out: Path, notices: Notices
+    config: SiteConfig, inputs: _Inputs, data: list[SiteData], out: Path, notices: Notices
 ) -> SiteResult:
     """Draw the whole site into `out` from data only. Missing visualizations are listed, one a
     line, then one line names everything the caches lack and the command that computes it."""
     unchanged = f"{config.output_dir} unchanged"
+    lacking = _missing(data)
+    first, one = data[0], inputs.models[0]
+    others = [
+        ModelPages(
+            m.model, m.explorer, d.inventory, d.measures, m.dataset, d.circuits, d.accents,
+            inputs.labels.get(m.model.id, {}),
+        )
+        for m, d in zip(inputs.models[1:], data[1:], strict=True)
+    ]
     try:
         result = SiteRenderer(
-            config, inputs.model, inputs.preset, inputs.store, out, articles=inputs.articles,
-            explorer=inputs.explorer, inventory=data.inventory, measures=data.measures,
-            dataset=inputs.dataset, circuits=data.circuits, accents=data.accents,
-            labels=inputs.labels, notices=Notices() if data.missing else notices,
+            config, one.model, inputs.preset, inputs.store, out, articles=inputs.articles,
+            explorer=one.explorer, inventory=first.inventory, measures=first.measures,
+            dataset=one.dataset, circuits=first.circuits, accents=first.accents,
+            labels=inputs.labels.get(one.model.id, {}),
+            notices=Notices() if lacking.missing else notices, others=others,
         ).draw()
     except MissingVisualizations as exc:
         absent = [job for job in exc.jobs if inputs.store.get(job) is None]
         if not absent:  # cached, but what a figure reads of them is not measured (a top class)
-            raise FeatvisError(f"{data.missing_line()}; {unchanged}") from None
+            raise FeatvisError(f"{lacking.missing_line()}; {unchanged}") from None
         for line in MissingVisualizations(absent, exc.where).report():
             print(line, file=sys.stderr)
-        also = f" (and {', '.join(data.missing)})" if data.missing else ""
+        also = f" (and {', '.join(lacking.missing)})" if lacking.missing else ""
         raise MissingVisualizations(absent, exc.where, f"{also}; {unchanged}") from None
-    if data.missing:
-        raise FeatvisError(f"{data.missing_line()}; {unchanged}")
+    if lacking.missing:
+        raise FeatvisError(f"{lacking.missing_line()}; {unchanged}")
     return result
 
 
@@ -231,15 +280,12 @@ def _build_locked(
     notices: Notices,
 ) -> BuildReport:
     inputs = _read(config, preset, quiet, say, progress, compute)
-    warn_dataset(inputs.dataset, notices)
-    plan, computed = _settle(
+    warn_dataset(inputs.models[0].dataset, notices)
+    plans, computed = _settle(
         config, inputs, compute=compute, force=force, quiet=quiet, say=say, progress=progress
     )
     progress.stage("measure", "checks, filters, circuits, accentuations")
-    data = measure_stage(
-        config, inputs.model, inputs.preset, inputs.store, plan=plan, explorer=inputs.explorer,
-        dataset=inputs.dataset, compute=compute, say=say,
-    )
+    data = _measure(config, inputs, plans, compute=compute, say=say)
     progress.stage("render", f"{len(inputs.articles)} pages")
     with staging(config.output_dir) as tmp:
         result = _render(config, inputs, data, tmp, notices)

@@ -6,11 +6,20 @@ cannot hold ':' or '.'), the value a string:
     "blocks.4.2:70" = "eyes, front view"
     "conv_head:12"  = "dog snouts"
 
-`read_labels(path, layers)` returns `{(layer, channel): label}` in file order. `layers` maps each
-layer name of the model to its channel count. Every mistake is one `FeatvisError` line naming
+On a site of several models a key names a channel of a model other than the first with the
+model's id and a slash before it, `MODEL/LAYER:CHANNEL` (layer names never hold a slash):
+
+    "efficientnet_lite1/blocks.4.2:70" = "eyes, front view"
+
+A key without a model names the site's first model (as it always has; `FIRST/LAYER:CHANNEL`
+names it too). `read_site_labels(path, models)` returns `{model id: {(layer, channel): label}}`;
+`models` maps each model id, the first model first, to its layers (name -> channel count).
+`read_labels(path, layers)` reads a site of one model: `{(layer, channel): label}` in file order.
+Every mistake is one `FeatvisError` line naming
 `file:line`: a TOML syntax error, a key that is not `LAYER:CHANNEL`, a value that is not a
 non-empty string, a channel named twice (also when written differently, `:070` and `:70`), an
-unknown layer (with the valid layers) and a channel out of range (with the valid range).
+unknown model (with the site's models), an unknown layer (with the valid layers) and a channel out
+of range (with the valid range).
 A missing file is no labels at all.
 """
 
@@ -66,17 +75,28 @@ def _syntax_error(path: Path, exc: tomllib.TOMLDecodeError) -> FeatvisError:
     )
 
 
-def _duplicates(path: Path, lines: Mapping[str, list[int]]) -> None:
+SiteModels = Mapping[str, Mapping[str, int]]  # model id (the first first) -> layer -> channels
+
+
+def split_model(key: str, first: str) -> tuple[str, str]:
+    """(model id, `LAYER:CHANNEL`) of a key: `MODEL/LAYER:CHANNEL`, or the first model's."""
+    model, slash, rest = key.strip().rpartition("/")
+    return (model, rest) if slash else (first, key)
+
+
+def _duplicates(path: Path, lines: Mapping[str, list[int]], first: str) -> None:
     for key, numbers in lines.items():
         if len(numbers) > 1:
             raise FeatvisError(
                 f"{path}:{numbers[1]}: duplicate label for '{key}' (first at line {numbers[0]})"
             )
-    seen: dict[tuple[str, int], tuple[str, int]] = {}
+    seen: dict[tuple[str, str, int], tuple[str, int]] = {}
     for key, numbers in sorted(lines.items(), key=lambda kv: kv[1][0]):
-        parsed = parse_key(key)
-        if parsed is None:
+        model, rest = split_model(key, first)
+        unit = parse_key(rest)
+        if unit is None:
             continue
+        parsed = (model, *unit)
         if parsed in seen:
             first, line = seen[parsed]
             raise FeatvisError(
@@ -109,15 +129,31 @@ def _check(
     return parsed, value.strip()
 
 
-def parse_labels(text: str, path: Path, layers: Mapping[str, int]) -> Labels:
-    """The labels in `text` (the content of `path`), checked against `layers` (name -> channels)."""
+def _model_of(path: Path, line: int | str, key: str, models: SiteModels) -> tuple[str, str]:
+    """The model a key names and the rest of the key; an unknown model is an error."""
+    model, rest = split_model(key, next(iter(models)))
+    if model not in models:
+        if len(models) == 1:
+            raise FeatvisError(
+                f"{path}:{line}: '{key}' names model '{model}', but the site has one model; "
+                f'write "LAYER:CHANNEL" = "label"'
+            )
+        raise FeatvisError(
+            f"{path}:{line}: unknown model '{model}' in '{key}' (valid: {', '.join(models)})"
+        )
+    return model, rest
+
+
+def parse_site_labels(text: str, path: Path, models: SiteModels) -> dict[str, Labels]:
+    """The labels in `text` (the content of `path`) by model, each checked against its model's
+    layers (`models`: id -> layer name -> channels, the first model first)."""
     lines = key_lines(text)
-    _duplicates(path, lines)
+    _duplicates(path, lines, next(iter(models)))
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(path, exc) from None
-    labels: Labels = {}
+    labels: dict[str, Labels] = {model: {} for model in models}
     for key, value in data.items():
         line: int | str = lines[key][0] if key in lines else "?"
         if isinstance(value, dict):
@@ -125,21 +161,32 @@ def parse_labels(text: str, path: Path, layers: Mapping[str, int]) -> Labels:
                 f"{path}:{line}: '{key}' is a table; quote the whole key: "
                 f'"LAYER:CHANNEL" = "label"'
             )
-        channel, label = _check(path, line, key, value, layers)
-        labels[channel] = label
+        model, rest = _model_of(path, line, key, models)
+        channel, label = _check(path, line, rest, value, models[model])
+        labels[model][channel] = label
     return labels
 
 
-def read_labels(path: Path, layers: Mapping[str, int]) -> Labels:
-    """The labels of `path`; {} when the file does not exist."""
+def parse_labels(text: str, path: Path, layers: Mapping[str, int]) -> Labels:
+    """The labels in `text` (the content of `path`), checked against `layers` (name -> channels)."""
+    return parse_site_labels(text, path, {"": layers})[""]
+
+
+def read_site_labels(path: Path, models: SiteModels) -> dict[str, Labels]:
+    """The labels of `path` by model (see the module docstring); none when it does not exist."""
     path = Path(path)
     if not path.is_file():
-        return {}
+        return {model: {} for model in models}
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FeatvisError(f"{path}: cannot read the labels ({type(exc).__name__})") from None
-    return parse_labels(text, path, layers)
+    return parse_site_labels(text, path, models)
+
+
+def read_labels(path: Path, layers: Mapping[str, int]) -> Labels:
+    """The labels of `path` on a site of one model; {} when the file does not exist."""
+    return read_site_labels(path, {"": layers})[""]
 
 
 def label_key(layer: str, channel: int) -> str:

@@ -4,6 +4,7 @@
     explorer/<model-slug>/index.html                 one model: a strip of thumbnails per layer
     explorer/<model-slug>/<layer>.html               one layer: every computed channel
     explorer/<model-slug>/<layer>/<channel>.html     one channel
+    explorer/compare.html                            the same bands of every model, side by side
     explorer/search-index.js                         the offline search index
 
 `model_slug` turns a model id into a folder name (`efficientnet_lite0`, `torchvision:resnet50` ->
@@ -19,6 +20,7 @@ import re
 
 EXPLORER_INDEX = "explorer/index.html"
 SEARCH_INDEX = "explorer/search-index.js"
+COMPARE_PAGE = "explorer/compare.html"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _OLD_LAYER = re.compile(r"^explorer/(?P<file>[\w.-]+\.html)(?P<rest>#.*)?$")
 

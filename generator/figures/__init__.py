@@ -1,7 +1,8 @@
 """Figure types: one module per type, a registry, and the context they plan and draw in.
 
 options: parsing a block's options; base: `Figure` and the one-channel and channels bases;
-context: `PlanContext` (planning) and `DrawContext` (drawing; `FigureContext`); channels: choosing channels; checks: checks against the photos;
+context: `PlanContext` (planning) and `DrawContext` (drawing; `FigureContext`);
+channels: choosing channels; checks: checks against the photos;
 registry: `FIGURE_TYPES`, `figure_for`, `read_pages`.
 """
 

@@ -56,6 +56,8 @@ class Figure:
         self.caption: str = self.options["caption"] or ""
         self.title: str = self.options["title"] or ""
         self.layout: str = self.options["layout"] or self.DEFAULT_LAYOUT
+        # its `model:`; `place` sets the site's first model when the block names none
+        self.model_id: str | None = self.options["model"]
 
     @classmethod
     def all_options(cls) -> dict[str, Option]:
@@ -80,6 +82,24 @@ class Figure:
 
     def fail(self, key: str, message: str) -> FeatvisError:
         return FeatvisError(f"{self.spec.where(key)}: figure '{self.type}': {message}")
+
+    # Models --------------------------------------------------------------------------------
+    def place(self, site_models: Sequence[str]) -> Figure:
+        """Settle which of the site's models (ids, the first the default) the figure shows:
+        its `model:`, else the first. Returns self."""
+        if self.model_id is None and site_models:
+            self.model_id = site_models[0]
+        return self
+
+    def models_used(self) -> tuple[str, ...]:
+        """The ids of the models this figure shows (planned and drawn with each one's context);
+        () before `place` when the block names none: any model's context will do."""
+        return (self.model_id,) if self.model_id else ()
+
+    def uses(self, model_id: str) -> bool:
+        """Whether the plan of model `model_id` includes this figure's jobs."""
+        used = self.models_used()
+        return not used or model_id in used
 
     # Binding -------------------------------------------------------------------------------
     def resolve(self, model: LoadedModel) -> Figure:
@@ -148,6 +168,10 @@ class Figure:
 
     def needs(self, ctx: PlanContext) -> list[VisJob]:
         raise NotImplementedError
+
+    def shown_jobs(self, ctx: DrawContext) -> list[VisJob]:
+        """Every job whose images the drawn figure shows (of every model it shows)."""
+        return self.jobs(ctx)
 
     def class_reads(self, ctx: PlanContext) -> list[VisJob]:
         """The jobs whose image's top class this figure reads to plan (`ctx.top_class`): the

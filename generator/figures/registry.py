@@ -6,7 +6,7 @@ type and every quoted variable against the page's figures, before anything is co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.base import Figure
 from generator.figures.channel import ChannelCard
 from generator.figures.circuit import CircuitFigure
+from generator.figures.compare import CompareModels
 from generator.figures.context import PlanContext
 from generator.figures.dataset_examples import DatasetExamples
 from generator.figures.directions import Directions
@@ -45,6 +46,7 @@ FIGURE_TYPES: dict[str, type[Figure]] = {
         DatasetExamples,
         ChannelCard,
         CircuitFigure,
+        CompareModels,
     )
 }
 
@@ -69,6 +71,14 @@ def page_jobs(page: Any, ctx: PlanContext) -> list[VisJob]:
     return [job for fig in page_figures(page, ctx.model) for job in fig.jobs(ctx)]
 
 
+Models = LoadedModel | Mapping[str, LoadedModel]
+
+
+def by_id(models: Models) -> Mapping[str, LoadedModel]:
+    """A model, or the site's models by id, as the site's models by id."""
+    return {models.id: models} if isinstance(models, LoadedModel) else models
+
+
 @dataclass(frozen=True)
 class Article:
     """A page and its figures, each figure constructed once per build (`read_articles`)."""
@@ -77,8 +87,13 @@ class Article:
     figures: tuple[Figure, ...]
 
     def jobs(self, ctx: PlanContext) -> list[VisJob]:
-        """Every job the figures need now (surveys first while channels are being chosen)."""
-        return [job for fig in self.figures for job in fig.jobs(ctx)]
+        """Every job the figures of `ctx`'s model need now (surveys first while channels are
+        being chosen): a figure of another model is planned with that model's context."""
+        return [job for fig in self.for_model(ctx.model.id) for job in fig.jobs(ctx)]
+
+    def for_model(self, model_id: str) -> list[Figure]:
+        """The figures that show model `model_id` (their `model:`, or several models)."""
+        return [fig for fig in self.figures if fig.uses(model_id)]
 
 
 def check_figures(page: Page, figures: Sequence[Figure]) -> None:
@@ -95,20 +110,19 @@ def check_figures(page: Page, figures: Sequence[Figure]) -> None:
 
 
 def check_models(config: SiteConfig, page: Page, figures: Sequence[Figure]) -> None:
-    """A figure's `model:` must be one of the site's models."""
+    """A figure's `model:` must be one of the site's models; each figure is then placed on its
+    model (the site's first when it names none)."""
     valid = config.model_ids
     for spec, figure in zip(page.figures, figures, strict=True):
-        model = figure.options.get("model")
-        if model is not None and model not in valid:
-            raise FeatvisError(
-                f"{spec.where('model')}: figure '{figure.type}': model '{model}' is not one of "
-                f"the site's models ({choices_hint(model, valid)})"
-            )
-        if model is not None and model != valid[0]:
-            raise FeatvisError(
-                f"{spec.where('model')}: figure '{figure.type}': model '{model}': figures of a "
-                f"site's other models are not built yet (this site builds '{valid[0]}')"
-            )
+        for key in ("model", "models"):
+            value = figure.options.get(key)
+            for model in (value,) if isinstance(value, str) else value or ():
+                if model not in valid:
+                    raise FeatvisError(
+                        f"{spec.where(key)}: figure '{figure.type}': unknown model '{model}' "
+                        f"(valid: {', '.join(valid)})"
+                    )
+        figure.place(valid)
 
 
 def read_articles(config: SiteConfig, *, strict_model: bool = True) -> list[Article]:
@@ -123,12 +137,16 @@ def read_articles(config: SiteConfig, *, strict_model: bool = True) -> list[Arti
     return articles
 
 
-def bind_articles(articles: Sequence[Article], model: LoadedModel) -> list[Article]:
+def bind_articles(articles: Sequence[Article], models: Models) -> list[Article]:
     """Resolve every figure's band references and check its layers, channels and classes
-    against `model`."""
+    against its model (`models`: one model, or the site's models by id). A figure of a model
+    not given is left as it is (a caller that loads only the first model plans only its)."""
+    found = by_id(models)
     for article in articles:
         for figure in article.figures:
-            figure.resolve(model).bind(model)
+            for model_id in figure.models_used() or tuple(found)[:1]:
+                if model_id in found:
+                    figure.resolve(found[model_id]).bind(found[model_id])
     return list(articles)
 
 

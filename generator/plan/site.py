@@ -1,9 +1,11 @@
 """The site's plan: every visualization job the explorer and the articles need, deduplicated.
 
-`plan_site` gathers the explorer's jobs (for each explorer layer, channels 0..N-1 of the preset,
-one channel objective each) and every figure's jobs (`generator.figures.page_jobs` for each page
-of `generator.figures.read_pages`), checks each against the model (unknown layer, channel out of
-range, another model: a `FeatvisError`) and indexes them by page and by layer. Planning reads the
+`plan_site` plans one model of the site: it gathers the explorer's jobs (for each explorer layer,
+channels 0..N-1 of the preset, one channel objective each), every job of the figures that show
+that model (by their `model:`; of the compare page and `compare-models`, that model's share),
+checks each against the model (unknown layer, channel out of range, another model: a
+`FeatvisError`) and indexes them by page and by layer. A site of several models is planned once
+per model, so a plan's batches never mix models. Planning reads the
 cache (figures may pick channels from measurements) but never writes it."""
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.urls import COMPARE_PAGE
+from generator.figures.compare import compare_page
 from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob, unique_jobs
@@ -90,10 +94,12 @@ def plan_site(
     if articles is None:
         articles = bind_articles(read_articles(config), model)
     by_page = {article.page.slug: article.jobs(ctx) for article in articles}
+    if len(config.model_ids) > 1 and model.id in config.model_ids:
+        by_page[COMPARE_PAGE] = compare_page(config.model_ids).jobs(ctx)
     pages = explorer_page_jobs(preset, ctx.job, explorer)
     plan = SitePlan.of([*(job for jobs in explorer.values() for job in jobs), *pages], by_page)
     check_jobs(plan.jobs, model)
-    reads = [j for a in articles for fig in a.figures for j in fig.class_reads(ctx)]
+    reads = [j for a in articles for fig in a.for_model(model.id) for j in fig.class_reads(ctx)]
     return replace(plan, reads=unique_jobs(reads))
 
 
@@ -119,6 +125,8 @@ def site_layers(config: SiteConfig, model: LoadedModel, articles: Sequence[Artic
     """The layers the site shows: the explorer's and every figure's, in the model's order."""
     names = set(explorer_layers(config, model))
     for article in articles:
-        for fig in article.figures:
+        for fig in article.for_model(model.id):
             names.update(fig.layers_used(model))
+    if len(config.model_ids) > 1:
+        names.update(compare_page(config.model_ids).layers_used(model))
     return [name for name in model.layer_names if name in names]

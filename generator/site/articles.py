@@ -27,7 +27,7 @@ class ArticlesPart(RenderState):
 
     def _draw_page(self, article: Article) -> Drawn:
         page = article.page
-        self.ctx.prefix = ""
+        self._set_prefix("")
         self.page_url = page.url
         figures: list[Markup] = []
         numbers: dict[str, dict[str, Any]] = {}
@@ -35,10 +35,14 @@ class ArticlesPart(RenderState):
         missing: list[VisJob] = []
         where: dict[str, list[str]] = {}
         for fig in article.figures:
+            used = fig.models_used()
+            ctx = self._ctx_of(used[0]) if used else self.ctx
             try:
-                figures.append(fig.render(self.ctx))
-                numbers[fig.id] = fig.numbers(self.ctx)
-                rows = fig.provenance(self.ctx)
+                if ctx.model.id not in (used or (ctx.model.id,)):
+                    raise MissingArtifact([])  # a renderer given only some of the site's models
+                figures.append(fig.render(ctx))
+                numbers[fig.id] = fig.numbers(ctx)
+                rows = fig.provenance(ctx)
             except MissingArtifact as exc:
                 if self.pending:
                     figures.append(self._placeholder(fig, exc.jobs))
@@ -56,7 +60,7 @@ class ArticlesPart(RenderState):
                     "needs (no dataset)",
                 )
             provenance.append({"figure": fig, "rows": rows})
-            for job in fig.jobs(self.ctx):
+            for job in fig.shown_jobs(ctx):
                 self._use(job, f"{page.url}#{fig.id}")
         if missing:
             raise MissingVisualizations(missing, where)
@@ -155,7 +159,7 @@ class ArticlesPart(RenderState):
             for asset, rel in home.page.assets:
                 if rel not in self.writer.written:
                     self.writer.copy(asset, rel, str(home.page.source))
-        self.ctx.prefix = ""
+        self._set_prefix("")
         by_band = {row["layer"].band: row for row in self._strips() if row["thumbs"]}  # deepest
         text = self.env.get_template("index.html").render(
             **self._common(""),

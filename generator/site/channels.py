@@ -19,13 +19,11 @@ from generator.atlas.circuits import (
     INPUTS_SOURCE,
     BlockInputs,
     ChannelCircuit,
-    LayerCircuit,
     Link,
     channel_circuit,
 )
 from generator.atlas.circuits.spec import block_inputs_of
-from generator.atlas.labels import Labels
-from generator.atlas.site import Accented, Accents
+from generator.atlas.site import Accented
 from generator.core.errors import FeatvisError
 from generator.core.images import to_pil
 from generator.core.urls import channel_url, layer_file
@@ -91,10 +89,6 @@ def deeper(view: ImageView) -> ImageView:
 class ChannelPagesPart(RenderState):
     """Writes the channel pages and keeps, per channel, what the manifest and search need."""
 
-    circuits: Mapping[tuple[str, str], LayerCircuit]
-    labels: Labels
-    channel_info: dict[tuple[str, int], dict[str, Any]]
-    accents: Accents
     _job_index: dict[tuple[str, int], VisJob] | None
 
     def _accent_photo(self, item: Accented) -> str:
@@ -232,7 +226,7 @@ class ChannelPagesPart(RenderState):
         return histogram(values)
 
     def _write_channel_pages(self, pages: Mapping[str, Sequence[dict[str, Any]]]) -> None:
-        self.ctx.prefix = PAGE_PREFIX
+        self._set_prefix(PAGE_PREFIX)
         self._job_index = None  # the inventory may have changed since the last draw
         template = self.env.get_template("explorer_channel.html")
         common = self._common(PAGE_PREFIX)

@@ -1,18 +1,29 @@
-"""The explorer: the model page (a strip of thumbnails per layer) and one page per layer, each
-channel with its image, photos, checks and, for a layer affine in the pixels, its filter.
+"""The explorer: its index (every model of the site, and the compare page of a site of several),
+per model the model page (a strip of thumbnails per layer) and one page per layer, each channel
+with its image, photos, checks and, for a layer affine in the pixels, its filter; and the search
+index over every model.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from markupsafe import Markup
 
 from generator.atlas.search import model_entries, search_index_js
 from generator.core.images import filter_image
-from generator.core.urls import EXPLORER_INDEX, SEARCH_INDEX, layer_file, layer_url, model_url
+from generator.core.urls import (
+    COMPARE_PAGE,
+    EXPLORER_INDEX,
+    SEARCH_INDEX,
+    layer_file,
+    layer_url,
+    model_url,
+)
 from generator.figures.channels import single_channel
 from generator.figures.checks import (
     LOW_AGREEMENT,
@@ -20,7 +31,8 @@ from generator.figures.checks import (
     dataset_examples,
     pattern_agreement,
 )
-from generator.figures.context import ImageView
+from generator.figures.compare import CompareModels, compare_page
+from generator.figures.context import ImageView, MissingArtifact
 from generator.jobs import VisJob
 from generator.models.base import LayerInfo
 from generator.site.channels import ChannelPagesPart
@@ -46,6 +58,15 @@ def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         "named": sum(r.meets for r in readings),
         "read": len(readings),
     }
+
+
+@dataclass
+class ComparePage:
+    """The compare page's figure, drawn (`html`) or lacking the jobs in `missing`."""
+
+    figure: CompareModels
+    html: Markup | None
+    missing: list[VisJob]
 
 
 class ExplorerPart(ChannelPagesPart):
@@ -77,8 +98,8 @@ class ExplorerPart(ChannelPagesPart):
         return rows
 
     def _write_explorer(self) -> None:
-        self._write_models()
-        self.ctx.prefix = "../../"
+        """The selected model's section: its model page, a page per layer and per channel."""
+        self._set_prefix("../../")
         infos = self.explorer_infos()
         names = [info.name for info in infos]
         filters = {name: self.measures.filters.get(name) for name in names}
@@ -112,35 +133,67 @@ class ExplorerPart(ChannelPagesPart):
                 layer_url(self.model.id, info.name), text, f"explorer layer {info.name}"
             )
         self._write_channel_pages(pages)
-        self._write_search()
-        self.ctx.prefix = ""
+        self._set_prefix("")
 
     def _write_search(self) -> None:
-        """The search index: every channel with a page, and every labelled one."""
-        info = self.channel_info
-        entries = model_entries(
-            self.model.id,
-            self.model.layers,
-            {key: (v["thumbnail"], v["page"]) for key, v in info.items()},
-            classes={key: v["classes"] for key, v in info.items()},
-            labels=self.labels,
-        )
+        """The search index: every model's channels with a page, and every labelled one."""
+        entries = []
+        for state in self._models():
+            info = state.channel_info
+            entries += model_entries(
+                state.model.id,
+                state.model.layers,
+                {key: (v["thumbnail"], v["page"]) for key, v in info.items()},
+                classes={key: v["classes"] for key, v in info.items()},
+                labels=state.labels,
+            )
         self.writer.text(SEARCH_INDEX, search_index_js(entries), "search index")
 
-    def _write_models(self) -> None:
-        """`explorer/index.html`: the models of the site, each with its layers and a strip."""
-        self.ctx.prefix = "../"
+    def _draw_compare(self) -> ComparePage | None:
+        """The compare page's figure drawn in memory (None on a site of one model); the jobs
+        it lacks in `missing`."""
+        if len(self.states) < 2:
+            return None
+        figure = compare_page([state.model.id for state in self.states])
+        ctx = self.states[0].ctx
+        self._set_prefix("../")
+        try:
+            html = figure.render(ctx)
+            for job in figure.shown_jobs(ctx):
+                self._use(job, COMPARE_PAGE)
+        except MissingArtifact as exc:
+            return ComparePage(figure, None, exc.jobs)
+        finally:
+            self._set_prefix("")
+        return ComparePage(figure, html, [])
+
+    def _write_models(self, compare: ComparePage | None = None) -> None:
+        """`explorer/index.html`: the models of the site, each with its layers and a strip,
+        and the compare page (`explorer/compare.html`) where the site has several models."""
+        self._set_prefix("../")
+        models = [
+            {
+                "model": state.model,
+                "href": model_url(state.model.id).removeprefix("explorer/"),
+                "strips": self._strips(),
+            }
+            for state in self._models()
+        ]
+        drawn = compare is not None and compare.html is not None
         text = self.env.get_template("explorer_index.html").render(
             **self._common("../"),
-            models=[
-                {
-                    "model": self.model,
-                    "href": model_url(self.model.id).removeprefix("explorer/"),
-                    "strips": self._strips(),
-                }
-            ],
+            models=models,
+            compare_href=COMPARE_PAGE.removeprefix("explorer/") if drawn else None,
         )
         self.writer.text(EXPLORER_INDEX, text, "explorer")
+        if compare is not None and compare.html is not None:
+            text = self.env.get_template("explorer_compare.html").render(
+                **self._common("../"),
+                figure=compare.html,
+                models=[state.model for state in self.states],
+            )
+            self.writer.text(COMPARE_PAGE, text, "explorer compare page")
+        self._set_prefix("")
 
     def _channel(self, job: VisJob, filters: torch.Tensor | None = None) -> dict[str, Any]:
         """One channel of an explorer page; `filters`: the layer's, when it is affine in the

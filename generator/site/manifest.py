@@ -45,7 +45,7 @@ class ManifestPart(RenderState):
         """Record a visualization for the manifest and place all of its images."""
         entry = self.used.get(job.key)
         if entry is None:
-            art = self.ctx.artifact(job)
+            art = self._ctx_of(job.model).artifact(job)
             if art is None:
                 return
             metrics = art.meta.get("metrics", {})
@@ -78,8 +78,9 @@ class ManifestPart(RenderState):
     def _checks(self, job: VisJob) -> dict[str, Any]:
         """The pattern check and the class reading of a one-channel visualization, as JSON."""
         unit = single_channel(job)
-        check = pattern_agreement(self.ctx, job, *unit) if unit else None
-        reading = class_reading(self.ctx, job, *unit) if unit else None
+        ctx = self._ctx_of(job.model)
+        check = pattern_agreement(ctx, job, *unit) if unit else None
+        reading = class_reading(ctx, job, *unit) if unit else None
         return {
             "pattern_agreement": None
             if check is None
@@ -95,11 +96,11 @@ class ManifestPart(RenderState):
 
     def _relative(self, job: VisJob, art: Any) -> list[float | None] | None:
         unit = single_channel(job)
-        if unit is None or self.ctx.dataset is None:
+        dataset = self._ctx_of(job.model).dataset
+        if unit is None or dataset is None:
             return None
-
         try:
-            strongest = self.ctx.dataset.strongest_mean(*unit)
+            strongest = dataset.strongest_mean(*unit)
         except (FeatvisError, AttributeError):
             return None
         return [
@@ -107,12 +108,13 @@ class ManifestPart(RenderState):
         ]
 
     def _channels(self) -> list[dict[str, Any]]:
-        """Per channel with a page: its URL, circuit (inputs and outputs with weights and the
-        method) and labels, in the model's layer order."""
+        """Per channel with a page of the selected model: its model, URL, circuit (inputs and
+        outputs with weights and the method) and labels, in the model's layer order."""
         info: dict[tuple[str, int], dict[str, Any]] = getattr(self, "channel_info", {})
         depth = {layer.name: layer.depth for layer in self.model.layers}
         return [
             {
+                "model": self.model.id,
                 "layer": layer,
                 "channel": channel,
                 "page": entry["page"],
@@ -134,6 +136,24 @@ class ManifestPart(RenderState):
                 "weights": self.model.weights_source,
                 "weights_digest": self.model.weights_digest,
             },
+            "models": [
+                {
+                    "id": state.model.id,
+                    "weights": state.model.weights_source,
+                    "weights_digest": state.model.weights_digest,
+                    "input_size": state.model.input_size,
+                    "layers": [
+                        {
+                            "name": info.name,
+                            "channels": info.channels,
+                            "band": info.band,
+                            "explorer": info.name in state.layers,
+                        }
+                        for info in state.model.layers
+                    ],
+                }
+                for state in self.states
+            ],
             "preset": {
                 "name": self.preset.name,
                 "size": self.preset.size,
@@ -142,6 +162,6 @@ class ManifestPart(RenderState):
             "torch": torch.__version__,
             "pages": [p.url for p in self.pages if not p.is_home],
             "visualizations": sorted(self.used.values(), key=lambda e: e["key"]),
-            "channels": self._channels(),
+            "channels": [row for _ in self._models() for row in self._channels()],
         }
         self.writer.text("manifest.json", manifest_json(manifest), "manifest")

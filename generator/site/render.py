@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from generator.atlas.circuits import LayerCircuit
 from generator.atlas.labels import Labels
 from generator.atlas.site import Accents
 from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
-from generator.core.urls import layer_url
+from generator.core.urls import COMPARE_PAGE, layer_url
 from generator.figures.channels import single_channel
 from generator.figures.context import DrawContext
 from generator.figures.registry import Article
@@ -43,7 +41,7 @@ from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
 from generator.site.explorer import ExplorerPart
 from generator.site.manifest import ManifestPart
-from generator.site.state import Drawn, MissingVisualizations
+from generator.site.state import Drawn, MissingVisualizations, ModelPages, ModelState
 from generator.site.writer import ImagePlacer, SiteWriter
 
 
@@ -75,8 +73,11 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         circuits: Mapping[tuple[str, str], LayerCircuit] | None = None,
         labels: Labels | None = None,
         accents: Accents | None = None,
+        others: Sequence[ModelPages] = (),
     ) -> None:
-        self.config, self.model, self.preset = config, model, preset
+        """The site's first model (the articles' default) is given by its parts, as a site of
+        one model is; `others` are the site's other models, in the order site.toml lists them."""
+        self.config, self.preset, self.store = config, preset, store
         self.articles = list(articles)
         self.pages = [article.page for article in self.articles]
         self.notices = notices if notices is not None else Notices()
@@ -85,37 +86,41 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         self.writer = SiteWriter(out)
         self.images = ImagePlacer(self.writer)
         self.env = make_env(config)
-        self.ctx = DrawContext(
-            config=config,
-            model=model,
-            preset=preset,
-            store=store,
-            dataset=dataset,
-            explorer=explorer,
-            env=self.env,
-            image_url=self._image_url,
-            place_photo=self._photo,
-            measures=measures,
+        first = ModelPages(
+            model, explorer, inventory, measures, dataset, circuits, accents, labels
         )
-        self.measures = measures
-        self.layers = inventory
-        self.ctx.explorer_channels = {
-            layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
-            for layer, jobs in self.layers.items()
-        }
+        self.states = [self._state(pages) for pages in (first, *others)]
+        for state in self.states:
+            state.ctx.others = {s.model.id: s.ctx for s in self.states if s is not state}
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
-        self.circuits = dict(circuits or {})
-        self.ctx.circuits = self.circuits
-        self.accents = dict(accents or {})
-        self.labels = dict(labels or {})
-        self.channel_info: dict[tuple[str, int], dict[str, Any]] = {}
         self.page_url = ""
+        self._select(self.states[0])
 
-    def _image_url(self, path: Path) -> str:
-        return self.ctx.prefix + self.images.artifact_image(path)
-
-    def _photo(self, key: str, image: Image.Image) -> str:
-        return self.ctx.prefix + self.images.patch(key, image, "dataset", photo=True)
+    def _state(self, pages: ModelPages) -> ModelState:
+        """A model's draw context and the state its pages are drawn with."""
+        ctx = DrawContext(
+            config=self.config,
+            model=pages.model,
+            preset=self.preset,
+            store=self.store,
+            dataset=pages.dataset,
+            explorer=pages.explorer,
+            env=self.env,
+            measures=pages.measures,
+        )
+        ctx.image_url = lambda path: ctx.prefix + self.images.artifact_image(path)
+        ctx.place_photo = lambda key, image: ctx.prefix + self.images.patch(
+            key, image, "dataset", photo=True
+        )
+        ctx.explorer_channels = {
+            layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
+            for layer, jobs in pages.inventory.items()
+        }
+        ctx.circuits = dict(pages.circuits or {})
+        return ModelState(
+            pages.model, ctx, pages.inventory, pages.measures, ctx.circuits,
+            dict(pages.accents or {}), dict(pages.labels or {}),
+        )
 
     def draw(self) -> SiteResult:
         drawn: list[Drawn] = []
@@ -128,24 +133,34 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                 missing += exc.jobs
                 for key, places in exc.where.items():
                     where.setdefault(key, []).extend(places)
-        for layer, jobs in self.layers.items():
-            for job in jobs:
-                if self.ctx.artifact(job) is None:
-                    missing.append(job)
-                    where.setdefault(job.key, []).append(layer_url(self.model.id, layer))
-                    self.missing.setdefault(layer_url(self.model.id, layer), []).append(job)
-            if self.pending:
-                self.layers[layer] = [j for j in jobs if self.ctx.artifact(j) is not None]
+        for _ in self._models():
+            for layer, jobs in self.layers.items():
+                for job in jobs:
+                    if self.ctx.artifact(job) is None:
+                        missing.append(job)
+                        where.setdefault(job.key, []).append(layer_url(self.model.id, layer))
+                        self.missing.setdefault(layer_url(self.model.id, layer), []).append(job)
+                if self.pending:
+                    self.layers[layer] = [j for j in jobs if self.ctx.artifact(j) is not None]
+        compare = self._draw_compare()
+        if compare is not None and compare.missing:
+            missing += compare.missing
+            for job in compare.missing:
+                where.setdefault(job.key, []).append(COMPARE_PAGE)
         if missing and not self.pending:
             unique = list({j.key: j for j in missing}.values())
             raise MissingVisualizations(unique, where)
         for item in drawn:
             self._write_article(item)
-        self._write_explorer()
+        for _ in self._models():
+            self._write_explorer()
+        self._write_models(compare)
+        self._write_search()
         self._write_home(drawn)
         self._copy_static()
         self._write_manifest()
-        self._warn_agreement()
+        for _ in self._models():
+            self._warn_agreement()
         return SiteResult(
             pages=sorted(self.writer.written),
             images=len(self.images.placed) + len(self.images.patches),
@@ -174,7 +189,8 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         self.writer = writer
         self.images = ImagePlacer(writer)
         self.missing = {}
-        self.ctx.forget_missing()
+        for state in self.states:
+            state.ctx.forget_missing()
         return self.draw_articles(slugs)
 
     def _copy_static(self) -> None:

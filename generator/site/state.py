@@ -4,14 +4,17 @@ and the error that lists what the cache lacks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
 from PIL import Image
 
 from generator import __version__
+from generator.atlas.circuits import LayerCircuit
+from generator.atlas.labels import Labels
+from generator.atlas.site import Accents
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
@@ -48,6 +51,36 @@ class MissingVisualizations(FeatvisError):
 
 
 @dataclass
+class ModelPages:
+    """One model's share of the site, as the build measured it: what its explorer section, its
+    figures and its rows of the search index and the manifest are drawn from."""
+
+    model: LoadedModel
+    explorer: dict[str, list[VisJob]]
+    inventory: dict[str, list[VisJob]]
+    measures: Measurements
+    dataset: Any = None
+    circuits: Mapping[tuple[str, str], LayerCircuit] | None = None
+    accents: Accents | None = None
+    labels: Labels | None = None
+
+
+@dataclass
+class ModelState:
+    """What the renderer draws one model's pages with: its draw context and inventory, its
+    measurements, circuits, accentuations and labels, and what its channel pages recorded."""
+
+    model: LoadedModel
+    ctx: DrawContext
+    layers: dict[str, list[VisJob]]
+    measures: Measurements
+    circuits: dict[tuple[str, str], LayerCircuit]
+    accents: Accents
+    labels: Labels
+    channel_info: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class Drawn:
     """An article drawn in memory, ready to write."""
 
@@ -76,6 +109,39 @@ class RenderState:
     notices: Notices
     pending: bool  # placeholders for missing figures (the preview) instead of failing
     missing: dict[str, list[VisJob]]  # with `pending`: what each page URL still waits for
+
+    states: list[ModelState]  # every model of the site, the first (the articles' default) first
+    circuits: dict[tuple[str, str], LayerCircuit]
+    accents: Accents
+    labels: Labels
+    channel_info: dict[tuple[str, int], dict[str, Any]]
+
+    def _select(self, state: ModelState) -> None:
+        """Draw the model of `state` from now on: `model`, `ctx`, `layers`, `measures`,
+        `circuits`, `accents`, `labels` and `channel_info` become its."""
+        self.model, self.ctx, self.layers = state.model, state.ctx, state.layers
+        self.measures, self.circuits, self.accents = state.measures, state.circuits, state.accents
+        self.labels, self.channel_info = state.labels, state.channel_info
+        self._job_index: dict[tuple[str, int], VisJob] | None = None
+
+    def _models(self) -> Iterator[ModelState]:
+        """Each model of the site, selected in turn (`_select`); the first is selected again
+        when the iteration ends."""
+        try:
+            for state in self.states:
+                self._select(state)
+                yield state
+        finally:
+            self._select(self.states[0])
+
+    def _ctx_of(self, model_id: str) -> DrawContext:
+        """The draw context of a model of the site (the selected one's when unknown)."""
+        return next((s.ctx for s in self.states if s.model.id == model_id), self.ctx)
+
+    def _set_prefix(self, prefix: str) -> None:
+        """The way back to the site root from the page being drawn, for every model's context."""
+        for state in self.states:
+            state.ctx.prefix = prefix
 
     def _patch(self, key: str, image: Image.Image, folder: str) -> str:
         return self.ctx.prefix + self.images.patch(key, image, folder)
