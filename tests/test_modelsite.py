@@ -177,8 +177,8 @@ def test_a_figure_model_not_in_models_is_an_error(tmp_path: Path) -> None:
     root = own_model_site(tmp_path)
     with pytest.raises(
         FeatvisError,
-        match=r"content/bands\.md:19: figure 'negative': model 'timm:resnet50' is not one of "
-        r"the site's models",
+        match=r"^content/bands\.md:19: figure 'negative': unknown model 'timm:resnet50' "
+        r"\(valid: python:tiny_cnn\.py:build\)$",
     ):
         _articles(root, "parts", "model: timm:resnet50\n")
 

@@ -12,15 +12,13 @@ from tqdm import tqdm
 from generator.cache.store import ArtifactStore
 from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, probe_model
-from generator.config.site import SiteConfig
+from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
-from generator.figures.context import PlanContext
-from generator.figures.registry import bind_articles, read_articles
+from generator.figures.registry import Article, bind_articles, read_articles
 from generator.models import LoadedModel
 from generator.models.site import load_spec
-from generator.plan.explorer import explorer_jobs
 from generator.plan.measured import measure_stage
-from generator.plan.rounds import compute_site, site_dataset
+from generator.plan.rounds import compute_site, model_inputs
 from generator.plan.site import plan_site
 
 
@@ -34,56 +32,76 @@ def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
     )
 
 
-def _load(config: SiteConfig, device: torch.device) -> LoadedModel:
-    spec = config.model_specs[0]
-    model = load_spec(config, spec, device)
-    probe_model(model, str(spec.weights or ""))
-    return model
+def _load(config: SiteConfig, device: torch.device) -> list[LoadedModel]:
+    """Every model of the site, each loaded once and probed."""
+    models = []
+    for spec in config.model_specs:
+        model = load_spec(config, spec, device)
+        probe_model(model, str(spec.weights or ""))
+        models.append(model)
+    return models
 
 
 def cmd_compute(args: argparse.Namespace) -> int:
     """featvis compute: compute what the site needs and is not cached (the dataset scan, the
     visualizations, then the measure stage: checks, filters, circuits, accentuations), so that
-    `featvis render` finds everything; print a summary line. With --only, the named layers' or
-    pages' visualizations only."""
+    `featvis render` finds everything; print a summary line per model. With --only, the named
+    layers' or pages' visualizations only. Each model of the site in turn, with its own network."""
     config = config_from_args(args)
+    failed = 0
     with distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
-        model = _load(config, world.device)
+        models = _load(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
-        articles = bind_articles(read_articles(config), model)
-        dataset = site_dataset(config, model, quiet=args.quiet, world=world, articles=articles)
-        channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
-        explorer = explorer_jobs(config, model, preset, channel_job)
-        plan, summary = compute_site(
-            config, model, preset, store, only=args.only, dataset=dataset,
-            batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
-            articles=articles, explorer=explorer,
-        )
-        if not args.only and not summary.failed:
-            plan = plan_site(  # planned again once computed, as a build does
-                config, model, preset, store=store, dataset=dataset, articles=articles,
-                explorer=explorer,
+        articles = bind_articles(read_articles(config), {m.id: m for m in models})
+        for model in models:
+            one = model_inputs(
+                config, model, preset, articles, quiet=args.quiet, world=world
             )
-            measure_stage(
-                config, model, preset, store, plan=plan, explorer=explorer, dataset=dataset,
-                compute=True, world=world, say=_say if world.rank == 0 else None,
+            plan, summary = compute_site(
+                config, model, preset, store, only=args.only, dataset=one.dataset,
+                batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
+                articles=articles, explorer=one.explorer,
             )
-        if world.rank == 0:
-            print(summary.line())
-    return 1 if summary.failed else 0
+            if not args.only and not summary.failed:
+                plan = plan_site(  # planned again once computed, as a build does
+                    config, model, preset, store=store, dataset=one.dataset, articles=articles,
+                    explorer=one.explorer,
+                )
+                measure_stage(
+                    config, model, preset, store, plan=plan, explorer=one.explorer,
+                    dataset=one.dataset, compute=True, world=world,
+                    say=_say if world.rank == 0 else None,
+                )
+            failed += summary.failed
+            if world.rank == 0:
+                print(summary.line() if len(models) == 1 else f"{model.id}: {summary.line()}")
+    return 1 if failed else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """featvis status: per page and per layer, how many jobs are cached and how many missing."""
+    """featvis status: per model, page and layer, how many jobs are cached and how many
+    missing."""
     config = config_from_args(args)
     store = _open_store(config)
     device_type = resolve_device(config.device).type
-    model = _load(config, torch.device("cpu"))
+    models = _load(config, torch.device("cpu"))
     preset = preset_from_args(config, args, device_type)
-    plan = plan_site(config, model, preset, store=store)
-    if args.only:
-        plan = plan.only(args.only)
+    articles = bind_articles(read_articles(config), {m.id: m for m in models})
+    for i, model in enumerate(models):
+        if i:
+            print()
+        _status(config, model, preset, store, articles, args.only)
+    return 0
+
+
+def _status(
+    config: SiteConfig, model: LoadedModel, preset: Preset, store: ArtifactStore,
+    articles: list[Article], only: list[str] | None,
+) -> None:
+    plan = plan_site(config, model, preset, store=store, articles=articles)
+    if only:
+        plan = plan.only(only)
     cached = {job.key: store.get(job) is not None for job in plan.jobs}
     hits = sum(cached.values())
     channels = "every" if preset.explorer_channels is None else preset.explorer_channels
@@ -100,4 +118,3 @@ def cmd_status(args: argparse.Namespace) -> int:
         for name, jobs in index.items():
             have = sum(cached[job.key] for job in jobs)
             print(f"{name:<{width}}  {have:>6}  {len(jobs) - have:>7}")
-    return 0

@@ -1,0 +1,207 @@
+# ruff: noqa: E501  (expected messages read best one per line)
+"""Several models in one site: EfficientNet-Lite0 and a ResNet-18 with random weights the test
+saves to a checkpoint, at a tiny preset. One shared pair of builds: the Lite0 site alone, then
+the same site with the second model added (same cache). Both explorers and the compare page
+exist and every link resolves; search and manifest cover both models; adding the model
+recomputed nothing of Lite0; `model:` picks a figure's model and resolves its band references
+against that model; labels name the second model's channels; the one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torchvision
+
+from generator.atlas.labels import read_site_labels
+from generator.build import build_site
+from generator.check import check_site
+from generator.cli import main
+from generator.config.site import Preset, load_config
+from generator.core.errors import FeatvisError
+from generator.core.urls import model_slug
+from generator.figures.registry import read_articles
+
+TINY = Preset("tiny", size=32, steps=4, explorer_channels=2, figure_scale=0.5)
+LITE0 = "efficientnet_lite0"
+RESNET = "torchvision:resnet18"
+ARTICLE = """\
+---
+title: Two networks
+---
+
+The first model's parts:
+
+```figure
+type: negative
+id: lite
+layer: parts[-1]
+channels: 1
+```
+
+The second model's parts, the same reference resolved against its catalog:
+
+```figure
+type: negative
+id: res
+model: torchvision:resnet18
+layer: parts[-1]
+channels: 1
+```
+"""
+LABELS = '"blocks.1.1:0" = "lite0 stripes"\n"torchvision:resnet18/layer1.0:1" = "resnet grid"\n'
+ONE = 'explorer_layers = ["edges[-1]", "textures[0]"]\ndevice = "cpu"\n'
+TWO = ONE + f'models = ["{LITE0}", {{model = "{RESNET}", weights = "r18.pth", input_size = 64}}]\n'
+
+
+def artifacts(cache: Path) -> dict[str, tuple[str, int]]:
+    """Every artifact in the cache: key -> (its job's model, its sidecar's mtime)."""
+    out = {}
+    for meta in cache.glob("*/*/meta.json"):
+        data = json.loads(meta.read_text())
+        out[data["key"]] = (data["job"]["model"], meta.stat().st_mtime_ns)
+    return out
+
+
+def computed(lines: list[str], model: str) -> int:
+    """How many visualizations the build's summary line says it computed for `model`."""
+    line = next(line for line in lines if line.startswith(f"{model}: computed "))
+    return int(line.split()[2].rstrip(","))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("multimodel")
+    (root / "content").mkdir()
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), root / "r18.pth")
+    first_article = ARTICLE.split("The second model's")[0]
+    (root / "content" / "two.md").write_text(first_article, encoding="utf-8")
+    (root / "site.toml").write_text(ONE, encoding="utf-8")
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    before = artifacts(root / ".featvis-cache")
+    shown = json.loads((root / "site_output" / "manifest.json").read_text())["visualizations"]
+    (root / "content" / "two.md").write_text(ARTICLE, encoding="utf-8")
+    (root / "labels.toml").write_text(LABELS, encoding="utf-8")
+    (root / "site.toml").write_text(TWO, encoding="utf-8")
+    lines: list[str] = []
+    report = build_site(load_config(root / "site.toml"), preset=TINY, quiet=True, log=lines.append)
+    return {"root": root, "out": root / "site_output", "before": before, "lines": lines, "shown": shown,
+            "after": artifacts(root / ".featvis-cache"), "report": report}
+
+
+def test_both_explorers_and_the_compare_page_exist_and_every_link_resolves(site: dict[str, Any]) -> None:
+    out = site["out"]
+    assert check_site(out) == []
+    index = (out / "explorer" / "index.html").read_text()
+    for model, layer in ((LITE0, "blocks.1.1"), (RESNET, "layer1.0")):
+        folder = out / "explorer" / model_slug(model)
+        assert f'href="{model_slug(model)}/index.html"' in index
+        assert (folder / f"{layer}.html").is_file()
+        assert sorted(p.name for p in (folder / layer).glob("*.html"))[:2] == ["0.html", "1.html"]
+    assert 'href="compare.html"' in index
+    compare = (out / "explorer" / "compare.html").read_text()
+    for band in ("edges", "textures", "patterns", "parts", "objects"):
+        assert f"band-{band}" in compare
+    # each model's images, those of explorer layers linking to their channel pages
+    assert re.search(r'href="\.\./explorer/efficientnet_lite0/[\w.]+/\d+\.html"', compare)
+    assert re.search(r'href="\.\./explorer/torchvision-resnet18/[\w.]+/\d+\.html"', compare)
+
+
+def test_search_and_manifest_cover_every_model(site: dict[str, Any]) -> None:
+    out = site["out"]
+    text = (out / "explorer" / "search-index.js").read_text()
+    data = json.loads(text.split("=", 1)[1].strip().rstrip(";"))
+    assert data["models"] == [LITE0, RESNET]
+    rows_of = {m: 0 for m in data["models"]}
+    for row in data["channels"]:
+        rows_of[data["models"][data["layers"][row[0]][0]]] += 1
+    assert all(n >= 4 for n in rows_of.values()), rows_of  # 2 layers x 2 channels each
+    manifest = json.loads((out / "manifest.json").read_text())
+    models = {m["id"]: m for m in manifest["models"]}
+    assert list(models) == [LITE0, RESNET]
+    assert models[RESNET]["input_size"] == 64 and models[LITE0]["input_size"] == 224
+    assert [layer["name"] for layer in models[RESNET]["layers"]][:2] == ["relu", "layer1.0"]
+    assert len(set(m["weights_digest"] for m in models.values())) == 2
+    assert {row["model"] for row in manifest["channels"]} == {LITE0, RESNET}
+    resnet_pages = [r["page"] for r in manifest["channels"] if r["model"] == RESNET]
+    assert resnet_pages and all(p.startswith("explorer/torchvision-resnet18/") for p in resnet_pages)
+
+
+def test_adding_a_model_recomputes_nothing_of_the_first(site: dict[str, Any]) -> None:
+    before, after = site["before"], site["after"]
+    assert {model for model, _ in before.values()} == {LITE0}
+    assert all(after[key] == stamp for key, stamp in before.items()), "a Lite0 artifact was rewritten"
+    new_lite0 = [k for k, (model, _) in after.items() if model == LITE0 and k not in before]
+    # Lite0 computed only what is new to it (the compare page's channels), nothing again
+    assert computed(site["lines"], LITE0) == len(new_lite0)
+    assert computed(site["lines"], RESNET) == sum(m == RESNET for m, _ in after.values()) > 0
+    manifest = json.loads((site["out"] / "manifest.json").read_text())
+    now = {entry["key"]: set(entry["used_on"]) for entry in manifest["visualizations"]}
+    for entry in site["shown"]:  # what the Lite0 site showed, the same artifacts on the same pages
+        assert entry["key"] in before and set(entry["used_on"]) <= now.get(entry["key"], set()), entry["key"]
+
+
+def test_a_figure_model_resolves_its_bands_against_that_model(site: dict[str, Any]) -> None:
+    manifest = json.loads((site["out"] / "manifest.json").read_text())
+    shown = {
+        entry["job"]["model"]: entry["objectives"][0]
+        for entry in manifest["visualizations"]
+        for where in entry["used_on"]
+        if where.startswith("two.html#res") or where.startswith("two.html#lite")
+    }
+    assert set(shown) == {LITE0, RESNET}
+    assert "layer4.0" in shown[RESNET]  # parts[-1] of ResNet-18's catalog
+    assert "blocks." in shown[LITE0]
+
+
+def test_labels_name_the_second_models_channels(site: dict[str, Any]) -> None:
+    out = site["out"]
+    assert "resnet grid" in (out / "explorer" / "torchvision-resnet18" / "layer1.0" / "1.html").read_text()
+    assert "resnet grid" not in (out / "explorer" / "efficientnet_lite0" / "blocks.1.1.html").read_text()
+    assert "lite0 stripes" in (out / "explorer" / "efficientnet_lite0" / "blocks.1.1" / "0.html").read_text()
+
+
+def test_an_unknown_model_is_a_one_line_error_and_publishes_nothing(
+    site: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, out = site["root"], site["out"]
+    published = (out / "index.html").stat().st_mtime_ns
+    article = root / "content" / "two.md"
+    good = article.read_text()
+    try:
+        article.write_text(good.replace("model: torchvision:resnet18", "model: resnet18"))
+        config = load_config(root / "site.toml")
+        with pytest.raises(FeatvisError) as err:
+            read_articles(config)
+        assert str(err.value) == (
+            "content/two.md:19: figure 'negative': unknown model 'resnet18' "
+            "(valid: efficientnet_lite0, torchvision:resnet18)"
+        )
+        assert main(["build", "--config", str(root / "site.toml"), "--quiet"]) == 2
+        message = capsys.readouterr().err.strip().splitlines()
+        assert len(message) == 1 and "unknown model 'resnet18'" in message[0]
+    finally:
+        article.write_text(good)
+    assert (out / "index.html").stat().st_mtime_ns == published
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ('"resnet18/layer1.0:1" = "x"\n', r"labels\.toml:1: unknown model 'resnet18' in 'resnet18/layer1\.0:1' \(valid: efficientnet_lite0, torchvision:resnet18\)$"),
+        ('"blocks.1.0:1" = "b"\n"torchvision:resnet18/layer1.0:64" = "x"\n', r"labels\.toml:2: channel 64 out of range for layer 'layer1\.0' \(valid: 0\.\.63\)$"),
+        ('"torchvision:resnet18/blocks.1.0:0" = "x"\n', r"labels\.toml:1: unknown layer 'blocks\.1\.0' \(.*valid: relu, layer1\.0"),
+        ('"blocks.1.0:3" = "x"\n"efficientnet_lite0/blocks.1.0:3" = "y"\n', r"labels\.toml:2: duplicate label for 'efficientnet_lite0/blocks\.1\.0:3'"),
+    ],
+)
+def test_label_errors_name_the_line_and_the_valid_choices(labels: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "labels.toml"
+    path.write_text(labels)
+    models = {LITE0: {"blocks.1.0": 16}, RESNET: {"relu": 64, "layer1.0": 64}}
+    with pytest.raises(FeatvisError, match=message):
+        read_site_labels(path, models)
