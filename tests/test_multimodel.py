@@ -24,7 +24,8 @@ from generator.cli import main
 from generator.config.site import Preset, load_config
 from generator.core.errors import FeatvisError
 from generator.core.urls import model_slug
-from generator.figures.registry import read_articles
+from generator.figures.registry import bind_articles, read_articles
+from generator.models import load_model
 
 TINY = Preset("tiny", size=32, steps=4, explorer_channels=2, figure_scale=0.5)
 LITE0 = "efficientnet_lite0"
@@ -52,6 +53,15 @@ model: torchvision:resnet18
 layer: parts[-1]
 channels: 1
 ```
+
+```figure
+type: compare-models
+id: both
+bands: [edges, parts]
+channels: 1
+```
+
+{{ numbers.both.images }} images of {{ numbers.both.models }} models.
 """
 LABELS = '"blocks.1.1:0" = "lite0 stripes"\n"torchvision:resnet18/layer1.0:1" = "resnet grid"\n'
 ONE = 'explorer_layers = ["edges[-1]", "textures[0]"]\ndevice = "cpu"\n'
@@ -159,6 +169,18 @@ def test_a_figure_model_resolves_its_bands_against_that_model(site: dict[str, An
     assert "blocks." in shown[LITE0]
 
 
+def test_a_compare_models_figure_shows_each_model_per_band(site: dict[str, Any]) -> None:
+    page = (site["out"] / "two.html").read_text()
+    figure = page.split('id="both"', 1)[1].split("</figure>", 1)[0]
+    assert "band-edges" in figure and "band-parts" in figure and "band-objects" not in figure
+    for model in (LITE0, RESNET):
+        assert f"<code>{model}</code>" in figure
+    assert len(re.findall(r"<img ", figure)) == 4  # one channel, two bands, two models
+    assert "4 images of 2 models." in page
+    appendix = page.split('id="both"', 1)[1]
+    assert "layer4.0" in appendix or "layer3.1" in appendix  # its ResNet jobs are in the appendix
+
+
 def test_labels_name_the_second_models_channels(site: dict[str, Any]) -> None:
     out = site["out"]
     assert "resnet grid" in (out / "explorer" / "torchvision-resnet18" / "layer1.0" / "1.html").read_text()
@@ -205,3 +227,36 @@ def test_label_errors_name_the_line_and_the_valid_choices(labels: str, message: 
     models = {LITE0: {"blocks.1.0": 16}, RESNET: {"relu": 64, "layer1.0": 64}}
     with pytest.raises(FeatvisError, match=message):
         read_site_labels(path, models)
+
+
+def test_a_pages_model_is_its_figures_default(tmp_path: Path) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "r.md").write_text(
+        f"---\ntitle: R\nmodel: {RESNET}\n---\n\n```figure\ntype: negative\nlayer: parts\n```\n\n"
+        f"```figure\ntype: negative\nmodel: {LITE0}\nlayer: parts\n```\n"
+    )
+    (tmp_path / "site.toml").write_text(f'models = ["{LITE0}", "{RESNET}"]\n')
+    [article] = read_articles(load_config(tmp_path / "site.toml"))
+    assert [fig.models_used() for fig in article.figures] == [(RESNET,), (LITE0,)]
+    assert article.for_model(RESNET) == [article.figures[0]]
+
+
+def test_the_lite_family_example_reads_and_binds() -> None:
+    """examples/lite-family: three models with packaged weights, its article's figures bound to
+    each model's catalog (band references resolved) and its labels valid for their models."""
+    root = Path(__file__).resolve().parents[1] / "examples" / "lite-family"
+    config = load_config(root / "site.toml")
+    assert config.model_ids == ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+    models = {m: load_model(m, random_weights=True) for m in config.model_ids}
+    articles = bind_articles(read_articles(config), models)
+    figures = [fig for article in articles for fig in article.figures]
+    assert {fig.type for fig in figures} >= {"compare-models", "negative", "layer-gallery"}
+    assert {m for fig in figures for m in fig.models_used()} == set(config.model_ids)
+    for fig in (fig for fig in figures if fig.type == "negative"):  # parts[-1] of its own model
+        model = models[fig.models_used()[0]]
+        parts = [info.name for info in model.layers if info.band == "parts"]
+        assert fig.options["layer"] == parts[-1], (model.id, fig.options["layer"], parts)
+    labels = read_site_labels(
+        root / "labels.toml", {m.id: {i.name: i.channels for i in m.layers} for m in models.values()}
+    )
+    assert labels["efficientnet_lite1"] and labels["efficientnet_lite0"]

@@ -14,11 +14,12 @@ from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, probe_model
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
+from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.models import LoadedModel
 from generator.models.site import load_spec
 from generator.plan.measured import measure_stage
-from generator.plan.rounds import compute_site, model_inputs
+from generator.plan.rounds import ModelInputs, compute_site, model_inputs
 from generator.plan.site import plan_site
 
 
@@ -54,12 +55,17 @@ def cmd_compute(args: argparse.Namespace) -> int:
         models = _load(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
         articles = bind_articles(read_articles(config), {m.id: m for m in models})
-        for model in models:
-            one = model_inputs(
-                config, model, preset, articles, quiet=args.quiet, world=world
-            )
+        inputs = [
+            model_inputs(config, model, preset, articles, quiet=args.quiet, world=world)
+            for model in models
+        ]
+        only = _only_by_model(config, preset, store, articles, inputs, args.only)
+        for one in inputs:
+            model = one.model
+            if only[model.id] == []:
+                continue  # --only names nothing of this model
             plan, summary = compute_site(
-                config, model, preset, store, only=args.only, dataset=one.dataset,
+                config, model, preset, store, only=only[model.id], dataset=one.dataset,
                 batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
                 articles=articles, explorer=one.explorer,
             )
@@ -77,6 +83,31 @@ def cmd_compute(args: argparse.Namespace) -> int:
             if world.rank == 0:
                 print(summary.line() if len(models) == 1 else f"{model.id}: {summary.line()}")
     return 1 if failed else 0
+
+
+def _only_by_model(
+    config: SiteConfig, preset: Preset, store: ArtifactStore, articles: list[Article],
+    inputs: list[ModelInputs], only: list[str] | None,
+) -> dict[str, list[str] | None]:
+    """`--only`'s names as each model's plan knows them (a layer or page of some models only);
+    a name no model's plan knows is an error naming the valid ones. None: no --only."""
+    if not only or len(inputs) == 1:
+        return {one.model.id: only for one in inputs}
+    known: dict[str, set[str]] = {}
+    for one in inputs:
+        plan = plan_site(
+            config, one.model, preset, store=store, dataset=one.dataset, articles=articles,
+            explorer=one.explorer,
+        )
+        known[one.model.id] = set(plan.by_layer) | set(plan.by_page)
+    every = [name for names in known.values() for name in sorted(names)]
+    for name in only:
+        if not any(name in names for names in known.values()):
+            raise FeatvisError(
+                f"--only '{name}': no layer or page of any model's plan "
+                f"({choices_hint(name, dict.fromkeys(every))})"
+            )
+    return {model: [n for n in only if n in names] for model, names in known.items()}
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -67,6 +67,6 @@ def article_link(path: str, model_id: str) -> str | None:
     """An article's `explorer/<layer>.html[#...]` link (no model folder) as the URL of that
     layer's page of `model_id`; None when `path` is not such a link."""
     m = _OLD_LAYER.match(path)
-    if m is None or m.group("file") == "index.html":
+    if m is None or f"explorer/{m.group('file')}" in (EXPLORER_INDEX, COMPARE_PAGE):
         return None
     return f"explorer/{model_slug(model_id)}/{m.group('file')}{m.group('rest') or ''}"

@@ -84,11 +84,11 @@ class Figure:
         return FeatvisError(f"{self.spec.where(key)}: figure '{self.type}': {message}")
 
     # Models --------------------------------------------------------------------------------
-    def place(self, site_models: Sequence[str]) -> Figure:
-        """Settle which of the site's models (ids, the first the default) the figure shows:
-        its `model:`, else the first. Returns self."""
+    def place(self, site_models: Sequence[str], default: str | None = None) -> Figure:
+        """Settle which of the site's models (ids, in site.toml's order) the figure shows: its
+        `model:`, else `default` (its page's `model`), else the first. Returns self."""
         if self.model_id is None and site_models:
-            self.model_id = site_models[0]
+            self.model_id = default or site_models[0]
         return self
 
     def models_used(self) -> tuple[str, ...]:

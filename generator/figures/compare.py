@@ -62,9 +62,9 @@ class CompareModels(Figure):
         "models": Option(_ids),  # default: every model of the site
     }
 
-    def place(self, site_models: Sequence[str]) -> Figure:
+    def place(self, site_models: Sequence[str], default: str | None = None) -> Figure:
         self.compared: tuple[str, ...] = self.options["models"] or tuple(site_models)
-        return super().place(site_models)
+        return super().place(site_models, default)
 
     def models_used(self) -> tuple[str, ...]:
         return getattr(self, "compared", None) or super().models_used()
@@ -132,7 +132,10 @@ class CompareModels(Figure):
         return [job for c in self.contexts(ctx) for job in self.jobs(c)]
 
     def provenance(self, ctx: DrawContext) -> list[dict[str, Any]]:
-        return [row for c in self.contexts(ctx) for row in super().provenance(c)]
+        rows = []
+        for each in self.contexts(ctx):
+            rows += super().provenance(each)
+        return rows
 
     def number_keys(self) -> tuple[str, ...]:
         return ("models", "images")

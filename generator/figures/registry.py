@@ -111,7 +111,7 @@ def check_figures(page: Page, figures: Sequence[Figure]) -> None:
 
 def check_models(config: SiteConfig, page: Page, figures: Sequence[Figure]) -> None:
     """A figure's `model:` must be one of the site's models; each figure is then placed on its
-    model (the site's first when it names none)."""
+    model (else its page's front matter `model`, else the site's first)."""
     valid = config.model_ids
     for spec, figure in zip(page.figures, figures, strict=True):
         for key in ("model", "models"):
@@ -122,7 +122,7 @@ def check_models(config: SiteConfig, page: Page, figures: Sequence[Figure]) -> N
                         f"{spec.where(key)}: figure '{figure.type}': unknown model '{model}' "
                         f"(valid: {', '.join(valid)})"
                     )
-        figure.place(valid)
+        figure.place(valid, page.model)
 
 
 def read_articles(config: SiteConfig, *, strict_model: bool = True) -> list[Article]:

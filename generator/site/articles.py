@@ -83,27 +83,30 @@ class ArticlesPart(RenderState):
         for layer, channels in low.items():
             shown = ", ".join(str(c) for c in sorted(channels)[:8])
             more = ", ..." if len(channels) > 8 else ""
+            where = f"{self.model.id}: {layer}" if len(self.states) > 1 else layer
             self.notices.warn(
                 "agreement",
-                f"{layer}: {len(channels)} channels ({shown}{more}) have a pattern agreement "
+                f"{where}: {len(channels)} channels ({shown}{more}) have a pattern agreement "
                 f"with their top photos below {LOW_AGREEMENT}",
             )
 
     def _values(
         self, numbers: dict[str, dict[str, Any]], page: Page | None = None
     ) -> Callable[[str], Any]:
-        ds = self.ctx.dataset
+        # the page's model (its front matter `model`), else the site's first
+        ctx = self._ctx_of(page.model) if page is not None and page.model else self.ctx
+        ds, model = ctx.dataset, ctx.model
         summary = getattr(ds, "summary", None)
         fixed = {
             "site.title": self.config.title,
-            "model.id": self.model.id,
-            "model.name": display_name(self.model),
-            "model.description": self.model.description,
-            "model.input_size": self.model.input_size,
-            "model.grid": min(info.height for info in self.model.layers),
-            "model.layers": len(self.model.layers),
-            "model.channels": sum(info.channels for info in self.model.layers),
-            "model.weights": self.model.weights_source,
+            "model.id": model.id,
+            "model.name": display_name(model),
+            "model.description": model.description,
+            "model.input_size": model.input_size,
+            "model.grid": min(info.height for info in model.layers),
+            "model.layers": len(model.layers),
+            "model.channels": sum(info.channels for info in model.layers),
+            "model.weights": model.weights_source,
             "preset.name": self.preset.name,
             "preset.size": self.preset.size,
             "preset.steps": self.preset.steps,

@@ -27,6 +27,7 @@
       var labels = row[5];
       items.push({
         model: data.models[layer[0]],
+        modelLower: data.models[layer[0]].toLowerCase(),
         layer: layer[1],
         layerLower: layer[1].toLowerCase(),
         band: data.bands[layer[2]],
@@ -41,15 +42,16 @@
         labelText: labels.join(" | ").toLowerCase()
       });
     });
-    return { items: items, bands: bands };
+    return { items: items, bands: bands, several: data.models.length > 1 };
   }
 
   // Score > 0 when `item` answers `q` (lowercase, trimmed); higher scores list first.
   function matcher(q, index) {
-    var m = /^([^\s:]*):(\d*)$/.exec(q);
+    var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q);  // [MODEL/]LAYER:CHANNEL
     if (m) {
-      var layer = m[1], channel = m[2];
+      var model = m[1] || "", layer = m[2], channel = m[3];
       return function (item) {
+        if (model && item.modelLower !== model) return 0;
         var layerOk = layer === "" || item.layerLower === layer ||
           item.layerLower.slice(-layer.length - 1) === "." + layer;
         if (!layerOk) return 0;
@@ -70,6 +72,7 @@
         else if (item.classText.indexOf(w) >= 0) score += 2;
         else if (item.layerLower === w || item.key.indexOf(w) === 0) score += 1;
         else if (item.band.indexOf(w) === 0) score += 1;
+        else if (index.several && item.modelLower.indexOf(w) >= 0) score += 1;
         else return 0;
       }
       return score;
@@ -102,7 +105,7 @@
     return hits;
   }
 
-  function card(item, root) {
+  function card(item, root, several) {
     var li = document.createElement("li");
     li.className = "fv-search-hit" + (item.computed ? "" : " fv-search-uncomputed");
     var target = item.page ? document.createElement("a") : document.createElement("span");
@@ -121,7 +124,7 @@
     name.textContent = item.layer + ":" + item.channel;
     target.appendChild(name);
     li.appendChild(target);
-    var about = [item.band];
+    var about = several ? [item.model, item.band] : [item.band];
     if (item.labels.length) about.push(item.labels.join("; "));
     if (item.classes.length) about.push(item.classes.slice(0, 3).join(", "));
     if (!item.computed) about.push("not computed in this build");
@@ -144,7 +147,7 @@
     var drawn = 0;  // how many of them have cards in the list
     function cardOf(hit) {
       var node = cards.get(hit.order);
-      if (!node) { node = card(hit.item, root); cards.set(hit.order, node); }
+      if (!node) { node = card(hit.item, root, index.several); cards.set(hit.order, node); }
       return node;
     }
     // A keystroke draws the first BATCH cards only; the next BATCH follow when the last card
