@@ -15,7 +15,8 @@ from generator.plan.explorer import explorer_layers
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    """`featvis scan`: scan (or confirm cached) dataset examples for the site's layers."""
+    """`featvis scan`: scan (or confirm cached) dataset examples for the site's layers, for
+    every model of the site."""
 
     config = config_from_args(args)
     if config.dataset is None:
@@ -24,15 +25,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"site.toml or pass --dataset PATH"
         )
     list_images(Path(config.dataset))  # bad folders fail before the model loads
-    model = load_spec(config, config.model_specs[0], config.device)
-    layers = args.only or explorer_layers(config, model)
-    index = load_or_scan(
-        config, model, layers, top_k=config.dataset_top_k, progress=not args.quiet,
-        force=args.force, batch_size=args.batch_size,
-    )
-    assert index is not None
-    print(index.summary.describe())
-    for line in index.summary.skipped:
-        print(f"  skipped {line}")
-    print(f"{len(index.layer_names)} layers, top/bottom {index.top_k} per channel")
+    several = len(config.model_specs) > 1
+    for spec in config.model_specs:  # each model of the site scans its own layers
+        model = load_spec(config, spec, config.device)
+        layers = args.only or explorer_layers(config, model)
+        index = load_or_scan(
+            config, model, layers, top_k=config.dataset_top_k, progress=not args.quiet,
+            force=args.force, batch_size=args.batch_size,
+        )
+        assert index is not None
+        print(f"{model.id}: {index.summary.describe()}" if several else index.summary.describe())
+        for line in index.summary.skipped:
+            print(f"  skipped {line}")
+        print(f"{len(index.layer_names)} layers, top/bottom {index.top_k} per channel")
     return 0
