@@ -7,9 +7,9 @@ visualized channel): a circuit per consecutive pair, and per layer one of its bl
 of the site's folder drawn by a seeded generator (or, without photos, over the cached
 visualizations of the first such layer's channels). It measures only the rows of the channels
 that have pages or figures (`rows`: the explorer's channels plus any the caller adds), since each
-row is a backward pass and a sampled layer shows a few of its channels; it returns `{circuit_key(job):
-LayerCircuit}` from a `CircuitStore` under
-`<cache>/circuits/`: a second build reads them back, an interrupted one resumes.
+row is a backward pass and a sampled layer shows a few of its channels. It returns
+`{circuit_key(job): LayerCircuit}` from a `CircuitStore` under `<cache>/circuits/`: a second
+build reads them back, an interrupted one resumes.
 
 `site_accentuations` does the same for feature accentuation: each explorer channel's top
 `ACCENT_PHOTOS` photos, optimized to raise the channel while an early layer stays near the photo's
