@@ -169,7 +169,8 @@ class Preview:
             self._seen_on_disk = self._waiting_on_disk()
             pending = sum(len(keys) for keys in self.missing.values())
             self.hub.publish(pending=pending)
-            note = f", {pending} visualizations to compute" if pending else ""
+            plural = "s" if pending != 1 else ""
+            note = f", {pending} visualization{plural} to compute" if pending else ""
             self.say(f"rendered {what} in {time.perf_counter() - start:.2f} s{reason}{note}")
             return True
 
