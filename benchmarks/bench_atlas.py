@@ -176,6 +176,18 @@ def standard_sample(
             for c in range(min(wanted, info.channels))]
 
 
+def ceiling(model: Any, layer: str) -> float | None:
+    """The most a channel's mean activation can be: 6 where the layer ends in a ReLU6 (the
+    embedded model's `conv_stem` and `conv_head`, batch norms with a ReLU6 inside), else None.
+    There the gradient is also 0 wherever a position sits at 0 or 6, so a photo already half-way
+    to the ceiling cannot be raised 2x."""
+    modules = dict(model.net.named_modules())
+    path = model.layer(layer).module_path
+    owner = modules.get(path.rpartition(".")[0]) if path.endswith(".drop") else None
+    act = getattr(owner, "act", None)
+    return 6.0 if isinstance(act, torch.nn.ReLU6) else None
+
+
 def accent_rows(
     model: Any, index: Any, channels: list[tuple[str, int]], units: list[tuple[int, Path]],
     free: dict[int, torch.Tensor], results: list[Any], size: int,
@@ -194,6 +206,7 @@ def accent_rows(
             "image_activation": res.image_activation,
             "activation_ratio": res.image_activation / res.photo_activation
             if res.photo_activation > 0 else None,
+            "ceiling": ceiling(model, layer),
             "agreement_accent": res.agreement,
             "agreement_free": pattern_agreement(vecs[1], vecs[0], standardizer(index, layer)),
             "anchor_distance": res.anchor_distance,
@@ -247,7 +260,7 @@ def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
                 "bands": sorted({r["band"] for r in rows}), "steps": preset.steps,
                 "size": preset.size, "seconds": seconds, "summary": summarize(rows),
                 "channels": rows}
-        write_result("accent", done)
+        write_result("accent", done, args.name)
         print(json.dumps({"done": chunk.stop, **done["summary"]}), file=sys.stderr, flush=True)
     return done
 
@@ -262,6 +275,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     accent = [r["agreement_accent"] for r in rows]
     free = [r["agreement_free"] for r in rows]
     ratios = [r["activation_ratio"] for r in rows if r["activation_ratio"] is not None]
+    # rows where 2x the photo's activation is possible at all (below the layer's ceiling)
+    room = [r["activation_ratio"] for r in rows if r["activation_ratio"] is not None
+            and (r.get("ceiling") is None or 2 * r["photo_activation"] <= r["ceiling"])]
     return {
         "agreement_accent": quantiles(accent),
         "agreement_free": quantiles(free),
@@ -269,6 +285,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if statistics.median(free) > 0 else None,
         "activation_ratio": quantiles(ratios),
         "share_activation_2x": sum(r >= 2 for r in ratios) / len(rows),
+        "activation_ratio_where_2x_fits": quantiles(room) if room else None,
+        "rows_where_2x_fits": len(room),
         "share_agreement_above_free": sum(a > f for a, f in zip(accent, free, strict=True))
         / len(rows),
     }
@@ -421,9 +439,10 @@ def bench_search(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def write_result(part: str, result: dict[str, Any]) -> Path:
+def write_result(part: str, result: dict[str, Any], name: str = "") -> Path:
+    """results/atlas-<part>[-<name>].json (`--name`)."""
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"atlas-{part}.json"
+    out = RESULTS / f"atlas-{part}{'-' + name if name else ''}.json"
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return out
 
@@ -445,10 +464,11 @@ def main() -> int:
     parser.add_argument("--layers", default=None, help="accent: only these layers (a subset)")
     parser.add_argument("--weights", default="1")
     parser.add_argument("--baseline", default=None, help="search: a commit's search.js beside")
+    parser.add_argument("--name", default="", help="a suffix of the result file's name")
     args = parser.parse_args()
     run = {"circuits": bench_circuits, "accent": bench_accent, "search": bench_search}[args.part]
     result = run(args)
-    out = write_result(args.part, result)
+    out = write_result(args.part, result, args.name)
     print(json.dumps({k: v for k, v in result.items() if k not in ("pairs", "channels", "runs",
                       "candidates")}, indent=1))
     print(f"wrote {out}")

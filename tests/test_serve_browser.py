@@ -136,6 +136,13 @@ def test_edits_show_without_a_manual_reload(served: tuple[Path, str], browser) -
     note.write_text(ARTICLE + FIGURE, encoding="utf-8")
     page.wait_for_selector("#fresh .fv-placeholder", timeout=SEEN_MS)
     assert "Computing 1 visualization" in page.locator("#fresh").inner_text()
+    page.wait_for_selector("#fresh img", timeout=STARTUP_SECONDS * 1000)  # it lands by itself
+
+    # An edit of a page whose images are already in the served folder redraws it in place.
+    note.write_text((ARTICLE + FIGURE).replace("The first sentence", "A later sentence"), encoding="utf-8")
+    page.wait_for_function("document.querySelector('main').innerText.includes('A later sentence')", timeout=SEEN_MS)
+    assert page.locator("#fresh img").count() == 1
+    assert (root / "serve.log").read_text(encoding="utf-8").count("error:") == 1, "the broken edit's only"
     assert all(r.startswith(url) for r in requests), "nothing leaves the preview server"
     page.close()
     assert not (root / "site_output").exists(), "serve publishes nothing"

@@ -5,9 +5,11 @@ preview's reload script is only ever added to responses."""
 from __future__ import annotations
 
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -137,3 +139,22 @@ def test_binds_loopback_by_default() -> None:
 
     args = build_parser().parse_args(["serve"])
     assert args.host == "127.0.0.1" and not args.no_watch
+
+
+def test_a_browser_leaving_mid_answer_prints_nothing(
+    site: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A reload while a large image is being sent closes the connection under the server: no
+    traceback in the terminal (the next request is answered as usual)."""
+    (site / "images" / "big.png").write_bytes(b"\x89PNG" + bytes(32 * 2**20))
+    for url in _serve(site):
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        for _ in range(3):
+            with socket.create_connection((host, int(port))) as conn:
+                conn.sendall(b"GET /images/big.png HTTP/1.1\r\nHost: x\r\n\r\n")
+                conn.recv(1024)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(1.0)  # the server's write fails after the reset
+        assert get(url + "images/a.png")[0] == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err

@@ -7,7 +7,7 @@ visualized channel): a circuit per consecutive pair, and per layer one of its bl
 of the site's folder drawn by a seeded generator (or, without photos, over the cached
 visualizations of the first such layer's channels). It measures only the rows of the channels
 that have pages or figures (`rows`: the explorer's channels plus any the caller adds), since each
-row is a backward pass and a sampled layer shows a few of its channels; it returns
+row is a backward pass and a sampled layer shows a few of its channels. It returns
 `{circuit_key(job): LayerCircuit}` from a `CircuitStore` under `<cache>/circuits/`: a second
 build reads them back, an interrupted one resumes.
 
@@ -123,7 +123,7 @@ def site_circuits(
     )
     cstore = CircuitStore(config.cache_dir / "circuits")
     if missing is not None:
-        found = {circuit_key(j): lc for j in jobs if (lc := cstore.get(j)) is not None}
+        found = {circuit_key(j): c for j in jobs if (c := cstore.get(j)) is not None}
         absent = len(jobs) - len(found)
         missing += [f"{absent} circuits between explorer layers"] if absent else []
         return found

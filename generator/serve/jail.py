@@ -153,6 +153,13 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     verbose = False
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that goes away mid-answer (a reload while an image is sent) is no error;
+        anything else is reported as the base class does."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 def check_port(port: int) -> int:
     if not PORT_RANGE[0] <= port <= PORT_RANGE[1]:

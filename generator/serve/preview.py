@@ -66,11 +66,25 @@ class LiveWriter(SiteWriter):
         os.replace(tmp, path)
 
     def copy(self, src: Path, rel: str, source: str) -> None:
+        self._place(src, rel, source, link=False)
+
+    def link(self, src: Path, rel: str, source: str) -> None:
+        self._place(src, rel, source, link=True)
+
+    def _place(self, src: Path, rel: str, source: str, *, link: bool) -> None:
+        """`src` at `rel`: left alone when it is there already (the same file, or a copy of
+        the same size), else linked (or copied) beside it and renamed into place."""
         path = self._claim(rel, source)
-        if path.is_file() and path.stat().st_size == src.stat().st_size:
+        if path.is_file() and (path.samefile(src) or path.stat().st_size == src.stat().st_size):
             return
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        shutil.copyfile(src, tmp)
+        tmp.unlink(missing_ok=True)
+        try:
+            if not link:
+                raise OSError("copy")
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
         os.replace(tmp, path)
 
 
@@ -155,7 +169,8 @@ class Preview:
             self._seen_on_disk = self._waiting_on_disk()
             pending = sum(len(keys) for keys in self.missing.values())
             self.hub.publish(pending=pending)
-            note = f", {pending} visualizations to compute" if pending else ""
+            plural = "s" if pending != 1 else ""
+            note = f", {pending} visualization{plural} to compute" if pending else ""
             self.say(f"rendered {what} in {time.perf_counter() - start:.2f} s{reason}{note}")
             return True
 
