@@ -123,7 +123,7 @@ def site_circuits(
     )
     cstore = CircuitStore(config.cache_dir / "circuits")
     if missing is not None:
-        found = {circuit_key(j): c for j in jobs if (c := cstore.get(j)) is not None}
+        found = {circuit_key(j): lc for j in jobs if (lc := cstore.get(j)) is not None}
         absent = len(jobs) - len(found)
         missing += [f"{absent} circuits between explorer layers"] if absent else []
         return found
