@@ -260,3 +260,26 @@ def test_the_lite_family_example_reads_and_binds() -> None:
         root / "labels.toml", {m.id: {i.name: i.channels for i in m.layers} for m in models.values()}
     )
     assert labels["efficientnet_lite1"] and labels["efficientnet_lite0"]
+
+
+def test_the_preview_shows_every_model(site: dict[str, Any]) -> None:
+    """`featvis serve`'s rendering (no background compute here: the cache is full) draws both
+    explorers, the compare page and the second model's figure from the cache."""
+    import argparse
+
+    from generator.serve.preview import Preview
+
+    config = load_config(site["root"] / "site.toml")
+    preview = Preview(argparse.Namespace(), read_config=lambda: config,
+                      read_preset=lambda _c, _d: TINY, say=lambda _m: None, compute=False)
+    try:
+        assert preview.refresh(reason="test")
+        served = preview.current
+        assert (served / "explorer" / model_slug(RESNET) / "layer1.0.html").is_file()
+        assert (served / "explorer" / "compare.html").is_file()
+        page = (served / "two.html").read_text(encoding="utf-8")
+        figure = re.search(r'<figure[^>]*id="res".*?</figure>', page, re.S)
+        assert figure and "<img" in figure.group(0) and "fv-placeholder" not in figure.group(0)
+        assert not preview.missing
+    finally:
+        preview.close()

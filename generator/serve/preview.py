@@ -37,7 +37,7 @@ from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
 from generator.figures.channels import single_channel
-from generator.figures.context import FigureContext
+from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.measure.stage import Unit, measure_site
 from generator.models.site import load_spec
@@ -49,6 +49,7 @@ from generator.plan.site import plan_site, site_layers
 from generator.serve.computer import Computer
 from generator.serve.live import LiveHub
 from generator.site.render import SiteRenderer
+from generator.site.state import ModelPages
 from generator.site.writer import SiteWriter
 
 
@@ -110,9 +111,13 @@ class _Loaded:
     """What stays loaded between renderings while the config that made it is unchanged."""
 
     key: tuple[Any, ...]
-    model: Any
+    models: tuple[Any, ...]  # the site's models, the first the articles' default
     store: Any
     device: Any
+
+    @property
+    def model(self) -> Any:
+        return self.models[0]
 
 
 class Preview:
@@ -139,7 +144,7 @@ class Preview:
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
-        self._dataset: tuple[tuple[Any, ...], Any] | None = None
+        self._datasets: dict[str, tuple[tuple[Any, ...], Any]] = {}  # model id -> (key, index)
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._generation = 0
         self._renderer: Any = None  # the last full rendering's SiteRenderer
@@ -178,10 +183,11 @@ class Preview:
         config = self.read_config()
         notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
         loaded = self._load(config)
-        articles = bind_articles(read_articles(config), loaded.model)
+        articles = bind_articles(read_articles(config), {m.id: m for m in loaded.models})
         pages = [article.page for article in articles]
-        dataset = self._site_dataset(config, loaded.model, articles)
-        warn_dataset(dataset, notices)
+        datasets = [self._site_dataset(config, model, articles) for model in loaded.models]
+        for dataset in datasets:
+            warn_dataset(dataset, notices)
         if landed:
             quick = [p.slug for p in pages if p.url in self.missing]
             if not quick:
@@ -195,7 +201,7 @@ class Preview:
                     self._set_missing(page.url, self._renderer.missing.get(page.url, []))
             what = f"{', '.join(quick)}"
         else:
-            self._render_all(config, loaded, articles, dataset, notices)
+            self._render_all(config, loaded, articles, datasets, notices)
             what = f"the site ({len(pages)} pages)"
         self.config = config
         self._signatures = {p.slug: page_signature(p) for p in pages}
@@ -205,26 +211,22 @@ class Preview:
         return what
 
     def _render_all(
-        self, config: SiteConfig, loaded: _Loaded, articles: Sequence[Article], dataset: Any,
-        notices: Notices,
+        self, config: SiteConfig, loaded: _Loaded, articles: Sequence[Article],
+        datasets: Sequence[Any], notices: Notices,
     ) -> None:
         """The whole site into a fresh folder, then swapped in."""
         preset = self.read_preset(config, loaded.device.type)
         store = loaded.store
-        ctx = FigureContext(config=config, model=loaded.model, preset=preset, store=store)
-        explorer = explorer_jobs(config, loaded.model, preset, ctx.channel_job)
-        plan = plan_site(config, loaded.model, preset, store=store, dataset=dataset,
-                         articles=articles, explorer=explorer)
-        inventory = cached_inventory(config, loaded.model, preset, store, explorer, plan)
-        jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
-        units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
-        units = [u for u in units if store.path(u.job.key).is_dir()]  # the rest: placeholders
-        measures = measure_site(loaded.model, store, dataset, units, list(inventory))
+        parts = [
+            self._model_pages(config, model, preset, store, articles, dataset)
+            for model, dataset in zip(loaded.models, datasets, strict=True)
+        ]
+        first = parts[0]
         out = self.folder / f"site-{self._generation + 1}"
         renderer = SiteRenderer(
-            config, loaded.model, preset, loaded.store, out, articles=articles, explorer=explorer,
-            inventory=inventory, measures=measures, dataset=dataset, notices=notices,
-            pending=True,
+            config, first.model, preset, loaded.store, out, articles=articles,
+            explorer=first.explorer, inventory=first.inventory, measures=first.measures,
+            dataset=first.dataset, notices=notices, pending=True, others=parts[1:],
         )
         renderer.draw()
         notices.check_strict("the preview")
@@ -233,6 +235,24 @@ class Preview:
         self.missing = {
             url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
         }
+
+    @staticmethod
+    def _model_pages(
+        config: SiteConfig, model: Any, preset: Preset, store: ArtifactStore,
+        articles: Sequence[Article], dataset: Any,
+    ) -> ModelPages:
+        """One model's explorer, plan and inventory, and the measurements of what the cache
+        holds of them (the rest are drawn as placeholders)."""
+        ctx = PlanContext(config=config, model=model, preset=preset, store=store)
+        explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+        plan = plan_site(config, model, preset, store=store, dataset=dataset,
+                         articles=articles, explorer=explorer)
+        inventory = cached_inventory(config, model, preset, store, explorer, plan)
+        jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
+        units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
+        units = [u for u in units if store.path(u.job.key).is_dir()]
+        measures = measure_site(model, store, dataset, units, list(inventory))
+        return ModelPages(model, explorer, inventory, measures, dataset)
 
     def _warn_once(self, line: str) -> None:
         if line not in self._warned:
@@ -273,15 +293,18 @@ class Preview:
             shutil.rmtree(old, ignore_errors=True)
 
     def _load(self, config: SiteConfig) -> _Loaded:
-        spec = config.model_specs[0]
-        key = (spec, config.device, config.seed, config.cache_dir)
+        specs = config.model_specs
+        key = (specs, config.device, config.seed, config.cache_dir)
         if self._loaded is None or self._loaded.key != key:
             device = resolve_device(config.device)
-            model = load_spec(config, spec, device)
-            probe_model(model, str(spec.weights or ""))
+            models = []
+            for spec in specs:
+                model = load_spec(config, spec, device)
+                probe_model(model, str(spec.weights or ""))
+                models.append(model)
             store = ArtifactStore(config.cache_dir, report=lambda m: self.say(f"warning: {m}"))
-            self._loaded = _Loaded(key=key, model=model, store=store, device=device)
-            self._dataset = None
+            self._loaded = _Loaded(key=key, models=tuple(models), store=store, device=device)
+            self._datasets = {}
         return self._loaded
 
     def _site_dataset(
@@ -290,9 +313,12 @@ class Preview:
         if config.dataset is None:
             return None
         key = (config.dataset, config.dataset_top_k, tuple(site_layers(config, model, articles)))
-        if self._dataset is None or self._dataset[0] != key:
-            self._dataset = (key, site_dataset(config, model, quiet=True, articles=articles))
-        return self._dataset[1]
+        held = self._datasets.get(model.id)
+        if held is None or held[0] != key:
+            held = self._datasets[model.id] = (
+                key, site_dataset(config, model, quiet=True, articles=articles)
+            )
+        return held[1]
 
     # Artifacts landing ---------------------------------------------------------------------
     def landed(self) -> bool:
