@@ -147,15 +147,14 @@ def _filters(
             found.filters[layer] = None  # past the first nonlinearity: not affine, nothing to run
             continue
         key = measure_key("filters", model.id, model.weights_digest, layer, model.input_size)
-        have, tensor = store.get_tensor(key)
-        if not have and not compute:
-            absent += 1
-        elif not have:
-            if world.rank == 0:
-                tensor = linear_filters(model, layer)
-                store.put_tensor(key, tensor)
+        if compute:
+            # rank 0 measures what is missing; every rank waits at the same barriers whatever
+            # it finds in the cache (one that is ahead may have written the filters already)
+            if world.rank == 0 and not store.get_tensor(key)[0]:
+                store.put_tensor(key, linear_filters(model, layer))
             world.barrier()
-            have, tensor = store.get_tensor(key)
+        have, tensor = store.get_tensor(key)
+        absent += not have
         found.filters[layer] = tensor
     found.missing += [f"the filters of {absent} layers"] if absent else []
 
