@@ -19,13 +19,14 @@ from generator.dataset.scan import load_or_scan
 from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
-from generator.measure.stage import measure_top_classes
+from generator.measure.stage import measure_top_classes, missing_top_classes
 from generator.models import LoadedModel
 from generator.plan.explorer import explorer_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
 
 # Figures may choose channels from what earlier rounds measured: plan, compute, plan again.
-MAX_ROUNDS = 3
+# A chain is at most: survey -> channel image -> its top class -> the jobs that use the class.
+MAX_ROUNDS = 4
 
 
 def compute_site(
@@ -62,7 +63,10 @@ def compute_site(
         if only:
             plan = plan.only(only)
         new = [job for job in plan.jobs if job.key not in seen]
-        if not new and total is not None:
+        # a figure that reads a cached image's top class asks for its jobs once it is measured
+        unread = [j for j in missing_top_classes(model, store, plan.reads)
+                  if store.path(j.key).is_dir()]
+        if not new and not unread and total is not None:
             break
         summary = compute_jobs(
             new, model, store, batch_size=batch_size or config.batch_size, quiet=quiet,
