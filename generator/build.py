@@ -26,7 +26,7 @@ from typing import Any
 from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.cache.store import ArtifactStore
 from generator.check import check_site, report
-from generator.compute import probe_model
+from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
@@ -35,7 +35,6 @@ from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.figures.registry import Article, bind_articles, read_articles
-from generator.models.site import load_spec
 from generator.plan.measured import SiteData, measure_stage
 from generator.plan.rounds import ModelInputs, compute_site, model_inputs
 from generator.plan.site import SitePlan, plan_site
@@ -119,12 +118,7 @@ def _read(
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
-    models = []
-    for spec in config.model_specs:
-        model = load_spec(config, spec, device)
-        if compute:
-            probe_model(model, str(spec.weights or ""))
-        models.append(model)
+    models = load_models(config, device, probe=compute)
     bind_articles(articles, {model.id: model for model in models})
     labels = read_site_labels(
         config.root / LABELS_FILE,

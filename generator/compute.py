@@ -29,6 +29,7 @@ from generator.core.errors import FeatvisError
 from generator.core.progress import Progress
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
 from generator.models import LoadedModel
+from generator.models.site import load_site_models
 from generator.optvis import render
 
 # How long one process waits for the others at a barrier (a slow rank, a slow shared disk).
@@ -118,6 +119,17 @@ class Summary:
             text += f" ({self.images} images in {self.batches} batches"
             text += f", {self.processes} processes)" if self.processes > 1 else ")"
         return text
+
+
+def load_models(config: Any, device: str | torch.device, *, probe: bool = True
+                ) -> list[LoadedModel]:
+    """Every model of the site (`config`, a SiteConfig), each loaded once in site.toml's order
+    and, with `probe`, refused by `probe_model` when its weights are broken."""
+    models = load_site_models(config, device)
+    if probe:
+        for spec, model in zip(config.model_specs, models, strict=True):
+            probe_model(model, str(spec.weights or ""))
+    return models
 
 
 def probe_model(model: LoadedModel, source: str = "") -> None:

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from sitecompare import timeless_manifest
 from test_site import make_site, snapshot
 
-from generator import build, compute
+from generator import compute
 from generator.atlas import accentuation
 from generator.atlas.circuits import store as circuit_store
 from generator.cache.store import ArtifactStore
@@ -27,6 +27,7 @@ from generator.config.site import PRESETS, load_config
 from generator.dataset import scan
 from generator.measure import stage
 from generator.measure.stage import measure_top_classes
+from generator.models import site as models_site
 from generator.models.site import load_spec
 from generator.plan import measured, rounds
 from generator.plan.site import SitePlan, plan_site
@@ -119,7 +120,7 @@ def test_render_computes_nothing(
         (stage, "read_classes"), (stage, "linear_filters"), (rounds, "measure_top_classes"),
         (measured, "measure_top_classes"),
         (circuit_store, "compute_circuit"), (accentuation, "accentuate"), (scan, "scan"),
-        (build, "probe_model"),
+        (compute, "probe_model"),
     ]
     for owner, name in entry_points:
         real = getattr(owner, name)
@@ -129,14 +130,14 @@ def test_render_computes_nothing(
             return _real(*args, **kw)
 
         monkeypatch.setattr(owner, name, counting)
-    real_load = build.load_spec
+    real_load = models_site.load_spec
 
     def load_spec(*args: Any, **kw: Any) -> Any:
         model = real_load(*args, **kw)
         model.net.register_forward_pre_hook(lambda *_: counts.update(["forward"]))
         return model
 
-    monkeypatch.setattr(build, "load_spec", load_spec)
+    monkeypatch.setattr(models_site, "load_spec", load_spec)
     before = snapshot(split / "site_output")
     _run("render", split)
     assert counts == Counter(), counts

@@ -11,13 +11,12 @@ from tqdm import tqdm
 
 from generator.cache.store import ArtifactStore
 from generator.commands.common import config_from_args, preset_from_args
-from generator.compute import distributed, probe_model
+from generator.compute import distributed, load_models
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.models import LoadedModel
-from generator.models.site import load_spec
 from generator.plan.measured import measure_stage
 from generator.plan.rounds import ModelInputs, compute_site, model_inputs
 from generator.plan.site import plan_site
@@ -33,16 +32,6 @@ def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
     )
 
 
-def _load(config: SiteConfig, device: torch.device) -> list[LoadedModel]:
-    """Every model of the site, each loaded once and probed."""
-    models = []
-    for spec in config.model_specs:
-        model = load_spec(config, spec, device)
-        probe_model(model, str(spec.weights or ""))
-        models.append(model)
-    return models
-
-
 def cmd_compute(args: argparse.Namespace) -> int:
     """featvis compute: compute what the site needs and is not cached (the dataset scan, the
     visualizations, then the measure stage: checks, filters, circuits, accentuations), so that
@@ -52,7 +41,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     failed = 0
     with distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
-        models = _load(config, world.device)
+        models = load_models(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
         articles = bind_articles(read_articles(config), {m.id: m for m in models})
         inputs = [
@@ -116,7 +105,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     store = _open_store(config)
     device_type = resolve_device(config.device).type
-    models = _load(config, torch.device("cpu"))
+    models = load_models(config, torch.device("cpu"))
     preset = preset_from_args(config, args, device_type)
     articles = bind_articles(read_articles(config), {m.id: m for m in models})
     for i, model in enumerate(models):

@@ -31,7 +31,7 @@ import jinja2
 
 from generator.build import warn_dataset
 from generator.cache.store import ArtifactStore
-from generator.compute import probe_model
+from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
@@ -40,7 +40,6 @@ from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.measure.stage import Unit, measure_site
-from generator.models.site import load_spec
 from generator.pages.content import Page
 from generator.plan.explorer import explorer_jobs
 from generator.plan.measured import cached_inventory
@@ -297,11 +296,7 @@ class Preview:
         key = (specs, config.device, config.seed, config.cache_dir)
         if self._loaded is None or self._loaded.key != key:
             device = resolve_device(config.device)
-            models = []
-            for spec in specs:
-                model = load_spec(config, spec, device)
-                probe_model(model, str(spec.weights or ""))
-                models.append(model)
+            models = load_models(config, device)
             store = ArtifactStore(config.cache_dir, report=lambda m: self.say(f"warning: {m}"))
             self._loaded = _Loaded(key=key, models=tuple(models), store=store, device=device)
             self._datasets = {}
