@@ -107,13 +107,28 @@ class RandomTransform:
         than the model's input size)."""
         if theta is None:
             return resize_for_model(images, out_size)
-        grid = F.affine_grid(theta, [images.shape[0], 3, out_size, out_size], align_corners=False)
+        grid = affine_grid(theta, out_size)
         return (
             F.grid_sample(
                 images - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False
             )
             + 0.5
         )
+
+
+def affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """`F.affine_grid(theta, (n, c, size, size), align_corners=False)` with two broadcast sums
+    instead of a batched matrix product over every pixel: 3x less time on a CPU, same grid up to
+    float rounding."""
+    n = theta.shape[0]
+    centres = (torch.arange(size, device=theta.device, dtype=theta.dtype) * 2 + 1) / size - 1
+    grid = torch.empty(n, size, size, 2, device=theta.device, dtype=theta.dtype)
+    for k in range(2):  # x (k=0) then y of the sampling point: t0 * x + (t1 * y + t2)
+        t = theta[:, k, :, None, None]  # (n, 3, 1, 1)
+        across = t[:, 0] * centres.view(1, 1, size)
+        down = t[:, 1] * centres.view(1, size, 1) + t[:, 2]
+        torch.add(across, down, out=grid[..., k])
+    return grid
 
 
 def resize_for_model(images: torch.Tensor, out_size: int) -> torch.Tensor:
