@@ -36,12 +36,22 @@ def _toml(tmp_path: Path, body: str) -> Path:
         ("dataset_top_k = 1001\n", WHOLE + r" 1\.\.1000"),
         ('preset = "fast"\n', r"site\.toml:3: 'preset' 'fast' is not known \(.*standard"),
         ("explorer_layers = [1, 2]\n", r"site\.toml:3: 'explorer_layers' must be a list of names"),
+        ('models = [{model = "efficientnet_lite0", explorer_layers = "parts"}]\n',
+         r"site\.toml:3: models: 'explorer_layers' must be a list of names"),
         ("title = 3\n", r"site\.toml:3: 'title' must be text, not 3"),
     ],
 )
 def test_site_toml_errors_name_the_line(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(FeatvisError, match=message):
         load_config(_toml(tmp_path, body))
+
+
+def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) -> None:
+    path = _toml(tmp_path, 'explorer_layers = ["edges[-1]"]\nmodels = ["efficientnet_lite0", '
+                 '{model = "torchvision:resnet18", explorer_layers = ["layer4.1"]}]\n')
+    config = load_config(path)
+    assert config.explorer_layers_of("torchvision:resnet18") == (("layer4.1",), f"{path}:4")
+    assert config.explorer_layers_of("efficientnet_lite0") == (("edges[-1]",), f"{path}:3")
 
 
 def test_site_toml_accepts_the_edges_of_each_range(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from generator.config.site import Preset, load_config
 from generator.core.errors import FeatvisError
 from generator.core.urls import model_slug
 from generator.figures.registry import bind_articles, read_articles
-from generator.models import load_model
+from generator.models import load_model, resolve_layer_ref
 
 TINY = Preset("tiny", size=32, steps=4, explorer_channels=2, figure_scale=0.5)
 LITE0 = "efficientnet_lite0"
@@ -65,7 +65,8 @@ channels: 1
 """
 LABELS = '"blocks.1.1:0" = "lite0 stripes"\n"torchvision:resnet18/layer1.0:1" = "resnet grid"\n'
 ONE = 'explorer_layers = ["edges[-1]", "textures[0]"]\ndevice = "cpu"\n'
-TWO = ONE + f'models = ["{LITE0}", {{model = "{RESNET}", weights = "r18.pth", input_size = 64}}]\n'
+TWO = ONE + (f'models = ["{LITE0}", {{model = "{RESNET}", weights = "r18.pth", input_size = 64, '
+             'explorer_layers = ["layer1.0", "layer3.1"]}]\n')
 
 
 def artifacts(cache: Path) -> dict[str, tuple[str, int]]:
@@ -120,6 +121,19 @@ def test_both_explorers_and_the_compare_page_exist_and_every_link_resolves(site:
     # each model's images, those of explorer layers linking to their channel pages
     assert re.search(r'href="\.\./explorer/efficientnet_lite0/[\w.]+/\d+\.html"', compare)
     assert re.search(r'href="\.\./explorer/torchvision-resnet18/[\w.]+/\d+\.html"', compare)
+
+
+def test_a_models_own_explorer_layers_replace_the_sites_for_it(site: dict[str, Any]) -> None:
+    """ResNet-18's table names its explorer layers; Lite0 keeps the site's band references."""
+    explorer = site["out"] / "explorer"
+
+    def pages(model: str) -> set[str]:
+        return {p.stem for p in (explorer / model_slug(model)).glob("*.html")} - {"index"}
+
+    assert pages(RESNET) == {"layer1.0", "layer3.1"}
+    lite0 = load_model(LITE0)
+    site_refs = ("edges[-1]", "textures[0]")
+    assert pages(LITE0) == {resolve_layer_ref(ref, lite0.layers, LITE0) for ref in site_refs}
 
 
 def test_search_and_manifest_cover_every_model(site: dict[str, Any]) -> None:

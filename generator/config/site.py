@@ -62,6 +62,7 @@ class ModelSpec:
     std: tuple[float, ...] | None = None
     classes: Path | None = None
     layers: tuple[str, ...] | None = None
+    explorer_layers: tuple[str, ...] | None = None  # None: the site's `explorer_layers`
     where: str = "config"
 
 
@@ -114,6 +115,14 @@ class SiteConfig:
     @property
     def model_ids(self) -> tuple[str, ...]:
         return tuple(spec.id for spec in self.model_specs)
+
+    def explorer_layers_of(self, model_id: str) -> tuple[tuple[str, ...] | None, str]:
+        """The explorer layers asked of one model (its table's `explorer_layers`, else the
+        site's; None: every layer) and where they were given, for error messages."""
+        for spec in self.model_specs:
+            if spec.id == model_id and spec.explorer_layers is not None:
+                return spec.explorer_layers, spec.where
+        return self.explorer_layers, where_key(self.source, "explorer_layers")
 
     def preset_for(self, device_type: str) -> Preset:
         name = self.preset or ("full" if device_type == "cuda" else "standard")
@@ -180,11 +189,12 @@ _MODEL_KEYS = ("model", "weights", "input_size", "mean", "std", "classes", "laye
 
 def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
     """`models = ["efficientnet_lite0", "torchvision:resnet50"]`, or a list of tables
-    `{model = "...", weights = "...", ...}` (each table the keys of one model)."""
+    `{model = "...", weights = "...", ...}` (each table the keys of one model, and its own
+    `explorer_layers` in place of the site's)."""
     where = _where(path, toml, "models")
     if not isinstance(raw, list) or not raw:
         raise FeatvisError(f"{where}: 'models' must be a list of model ids or tables, not {raw!r}")
-    table = {key: SITE_OPTIONS[key] for key in _MODEL_KEYS}
+    table = {key: SITE_OPTIONS[key] for key in (*_MODEL_KEYS, "explorer_layers")}
     specs: list[ModelSpec] = []
     for item in raw:
         entry = {"model": item} if isinstance(item, str) else item
@@ -200,8 +210,9 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
         for key in ("weights", "classes"):
             if key in values:
                 values[key] = _resolve(path.parent, values[key])
-        if "layers" in values:
-            values["layers"] = tuple(values["layers"])
+        for key in ("layers", "explorer_layers"):
+            if key in values:
+                values[key] = tuple(str(v) for v in values[key])
         specs.append(ModelSpec(id=values.pop("model"), where=where, **values))
     ids = [spec.id for spec in specs]
     twice = sorted({i for i in ids if ids.count(i) > 1})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from generator.config.site import Preset, SiteConfig, where_key
+from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.figures.channels import explorer_by_layer, single_channel
 from generator.jobs import VisJob
@@ -15,16 +15,17 @@ from generator.optvis.objectives import Objective
 
 
 def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
-    """The layers the explorer shows (config.explorer_layers, layer names or band references
-    such as `parts[-1]`, or every layer), checked, in the model's order."""
-    if config.explorer_layers is None:
+    """The layers the explorer shows of `model` (its `models` table's `explorer_layers`, else
+    the site's: layer names or band references such as `parts[-1]`; or every layer), checked,
+    in the model's order."""
+    refs, where = config.explorer_layers_of(model.id)
+    if refs is None:
         return list(model.layer_names)
     names = set()
-    for ref in config.explorer_layers:
+    for ref in refs:
         try:
             names.add(resolve_layer_ref(ref, model.layers + model.optional_layers, model.id))
         except FeatvisError as exc:
-            where = where_key(config.source, "explorer_layers")
             raise FeatvisError(f"{where}: explorer_layers: {exc}") from None
     order = [info.name for info in model.optional_layers + model.layers]
     return sorted(names, key=lambda n: (model.layer(n).depth, order.index(n)))
