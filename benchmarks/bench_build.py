@@ -102,6 +102,11 @@ def phases(run: dict[str, Any]) -> dict[str, Any]:
             out["computed"], out["compute_s"] = int(m[1]), float(m[4])
     stages = {line.split("stage ", 1)[1].split(":")[0]: t for t, line in run["stderr"]
               if line.startswith("featvis: stage ")}
+    # every stage's seconds, to the next stage's line (the last one to the process's end)
+    order = sorted(stages.items(), key=lambda kv: kv[1])
+    out["stages"] = {name: round((order[k + 1][1] if k + 1 < len(order) else run["wall"]) - t, 1)
+                     for k, (name, t) in enumerate(order)}
+    out["log"] = [f"{t:7.1f} {line}" for t, line in run["stderr"][-400:]]
     if "measure" in stages and "render" in stages:
         out["measure_s"] = stages["render"] - stages["measure"]
     if "compute" in stages and "measure" in stages:
@@ -167,6 +172,8 @@ def table(result: dict[str, Any]) -> str:
             if o.get("s_per_vis") and n.get("s_per_vis"):
                 rows.append(f"| compute phase, s per visualization | {o['s_per_vis']:.2f} | "
                             f"{n['s_per_vis']:.2f} | {n['s_per_vis'] / o['s_per_vis']:.2f}x |")
+            for stage, seconds in n.get("stages", {}).items():
+                rows.append(f"| new build's stage '{stage}' (s) | | {seconds:.1f} | |")
             if n.get("measure_s") is not None:
                 rows.append(f"| measure stage (checks, circuits, accentuations; s) | (in render)"
                             f" | {n['measure_s']:.1f} | |")
