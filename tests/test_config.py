@@ -10,8 +10,10 @@ import pytest
 
 from generator.cli import main
 from generator.config.schema import BATCH_SIZE, SEED, Invalid, whole
-from generator.config.site import load_config
+from generator.config.site import PRESETS, load_config
 from generator.core.errors import FeatvisError
+from generator.figures.context import PlanContext
+from generator.models import load_model
 
 SEEDS = "0..9223372036854775807"
 WHOLE = r"site\.toml:3: '(\w+)' must be a whole number"
@@ -39,6 +41,15 @@ def _toml(tmp_path: Path, body: str) -> Path:
         ('models = [{model = "efficientnet_lite0", explorer_layers = "parts"}]\n',
          r"site\.toml:3: models: 'explorer_layers' must be a list of names"),
         ("title = 3\n", r"site\.toml:3: 'title' must be text, not 3"),
+        ("[recipe]\nsteps = 64\nlr = 5\n",
+         r"site\.toml:5: 'lr' must be a number from 0\.0001 to 1, not 5$"),
+        ('[recipe]\nschedule = "linear"\n',
+         r"site\.toml:4: 'schedule' must be one of constant, cosine, step"),
+        ("[recipe]\nlrate = 0.1\n",
+         r"site\.toml:4: unknown recipe option 'lrate' \(did you mean: lr\? valid: steps, lr,"),
+        ("recipe = {steps = 0}\n",
+         r"site\.toml:3: 'steps' must be an integer from 1 to 4096, not 0"),
+        ("recipe = 3\n", r"site\.toml:3: 'recipe' must be a table of recipe options"),
     ],
 )
 def test_site_toml_errors_name_the_line(tmp_path: Path, body: str, message: str) -> None:
@@ -52,6 +63,31 @@ def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) ->
     config = load_config(path)
     assert config.explorer_layers_of("torchvision:resnet18") == (("layer4.1",), f"{path}:4")
     assert config.explorer_layers_of("efficientnet_lite0") == (("edges[-1]",), f"{path}:3")
+
+
+def test_the_recipe_table_goes_to_the_preset_and_every_job(tmp_path: Path) -> None:
+    path = _toml(tmp_path, '[recipe]\nsteps = 64\nlr = 0.05\noptimizer = "nadam"\n'
+                 'schedule = "cosine"\n')
+    config = load_config(path)
+    preset = config.preset_for("cpu")
+    assert (preset.name, preset.steps) == ("standard", 64)
+    model = load_model("python:examples/own-model/tiny_cnn.py:build", random_weights=True)
+    job = PlanContext(config, model, preset).channel_job("stage1.0", 3)
+    assert (job.steps, job.lr) == (64, 0.05)
+    assert (job.recipe.optimizer, job.recipe.schedule) == ("nadam", "cosine")
+    plain = PlanContext(config, model, PRESETS["standard"]).channel_job("stage1.0", 3)
+    assert plain.key != job.key  # every recipe setting is in the key
+    assert load_config(_toml(tmp_path, "")).preset_for("cpu") == PRESETS["standard"]
+
+
+def test_a_bad_recipe_fails_the_command_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _toml(tmp_path, "[recipe]\nwarmup = 0.9\n")
+    code, err = _error(capsys, "build", "--config", str(path))
+    assert code == 2
+    expected = f"{path}:4: 'warmup' must be a number from 0 to 0.5, not 0.9"
+    assert err.strip() == f"featvis: error: {expected}"
 
 
 def test_site_toml_accepts_the_edges_of_each_range(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.config.recipe import check_option
 from generator.config.schema import (
     BATCH_SIZE,
     DATASET_TOP_K,
@@ -39,6 +40,9 @@ class Preset:
     steps: int
     explorer_channels: int | None  # None: every channel of every layer
     figure_scale: float  # fraction of a figure's channels/strengths to keep (1.0 = all)
+    # the recipe's other options (lr, optimizer, schedule, ...; `generator.config.recipe`) as
+    # (key, value) pairs, from site.toml's [recipe] table; () : the optimizer's defaults
+    recipe: tuple[tuple[str, Any], ...] = ()
 
 
 PRESETS: dict[str, Preset] = {
@@ -92,6 +96,7 @@ class SiteConfig:
     dataset_top_k: int = 8
     unsafe_html: bool = False  # True: raw HTML in articles passes through (default: escaped)
     strict: bool = False  # every build warning fails the build (`--strict`)
+    recipe: tuple[tuple[str, Any], ...] = ()  # [recipe]: (key, value) pairs, checked
     source: Path | None = None  # the site.toml read, if any
 
     @property
@@ -125,8 +130,16 @@ class SiteConfig:
         return self.explorer_layers, where_key(self.source, "explorer_layers")
 
     def preset_for(self, device_type: str) -> Preset:
+        """The site's preset (`full` on a GPU, `standard` on a CPU unless `preset` names one),
+        with the [recipe] table on top: its `steps` replace the preset's, its other options go
+        to every job the site makes."""
         name = self.preset or ("full" if device_type == "cuda" else "standard")
-        return PRESETS[name]
+        preset = PRESETS[name]
+        if not self.recipe:
+            return preset
+        options = dict(self.recipe)
+        steps = options.pop("steps", preset.steps)
+        return dataclasses.replace(preset, steps=steps, recipe=tuple(options.items()))
 
     def with_overrides(self, **changes: Any) -> SiteConfig:
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -173,6 +186,7 @@ SITE_OPTIONS: dict[str, Option] = {
     "dataset_top_k": DATASET_TOP_K,
     "unsafe_html": Option(boolean, False, doc="let raw HTML in articles through"),
     "strict": Option(boolean, doc="fail the build on any warning"),
+    "recipe": Option(lambda v: v, doc="the optimizer recipe: steps, lr, schedule, optimizer, ..."),
 }
 _PATHS = (
     "weights", "classes", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir"
@@ -219,6 +233,45 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
     if twice:
         raise FeatvisError(f"{where}: model '{twice[0]}' is listed twice in 'models'")
     return tuple(specs)
+
+
+def _recipe(raw: Any, path: Path, toml: str) -> tuple[tuple[str, Any], ...]:
+    """The [recipe] table (or `recipe = {...}`), every option checked against its range at the
+    line where it stands."""
+    if not isinstance(raw, dict):
+        raise FeatvisError(
+            f"{_where(path, toml, 'recipe')}: 'recipe' must be a table of recipe options "
+            f"([recipe] with lines like lr = 0.05), not {raw!r}"
+        )
+    table = _table_lines(toml, "recipe")
+    return tuple(
+        (key, check_option(key, value, _recipe_where(path, toml, table, key)))
+        for key, value in raw.items()
+    )
+
+
+def _table_lines(toml: str, name: str) -> range | None:
+    """The line numbers of a `[name]` table's body (None when the file has no such header)."""
+    lines = toml.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if re.match(rf"\s*\[\s*{re.escape(name)}\s*\]\s*(#.*)?$", line):
+            end = next(
+                (k for k in range(number + 1, len(lines) + 1)
+                 if re.match(r"\s*\[", lines[k - 1])),
+                len(lines) + 1,
+            )
+            return range(number + 1, end)
+    return None
+
+
+def _recipe_where(path: Path, toml: str, table: range | None, key: str) -> str:
+    """`site.toml:LINE` of `key` inside the [recipe] table, else of `recipe = {...}`."""
+    if table is not None:
+        lines = toml.splitlines()
+        for number in table:
+            if re.match(rf"\s*{re.escape(key)}\s*=", lines[number - 1]):
+                return f"{path}:{number}"
+    return _where(path, toml, "recipe")
 
 
 def where_key(source: Path | None, key: str) -> str:
@@ -283,6 +336,8 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     templates = values.get("templates_dir")
     if templates is not None and not templates.is_dir():
         raise FeatvisError(f"{_where(path, toml, 'templates_dir')}: {templates} is not a folder")
+    if "recipe" in values:
+        values["recipe"] = _recipe(values["recipe"], path, toml)
     if "models" in values:
         both = [key for key in _MODEL_KEYS if key in values]
         if both:

@@ -31,6 +31,7 @@ from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
+from generator.optvis.recipe import Recipe
 
 SURVEY_MIN = 8  # channels surveyed per layer to choose from, at the least
 
@@ -75,9 +76,10 @@ class PlanContext:
 
     # Jobs ----------------------------------------------------------------------------------
     def job(self, objectives: Sequence[Objective], **changes: Any) -> VisJob:
-        """A job at the preset's size and steps and the site's seed; every other field is
-        `VisJob`'s default (Fourier + decorrelated, the Distill transforms) unless changed. The
-        planner's explorer jobs are made the same way, so equal specs share one artifact."""
+        """A job at the preset's size, steps and recipe (site.toml's [recipe]) and the site's
+        seed; every other field is `VisJob`'s default (Fourier + decorrelated, the Distill
+        transforms) unless changed. The planner's explorer jobs are made the same way, so equal
+        specs share one artifact."""
         spec: dict[str, Any] = {
             "model": self.model.id,
             "weights_digest": self.model.weights_digest,
@@ -86,6 +88,12 @@ class PlanContext:
             "size": self.preset.size,
             "seed": self.config.seed,
         }
+        if self.preset.recipe:
+            options = dict(self.preset.recipe)
+            if "lr" in options:
+                spec["lr"] = options.pop("lr")
+            if options:
+                spec["recipe"] = Recipe(**options)
         spec.update(changes)
         return VisJob(**spec)
 

@@ -6,92 +6,43 @@ step count and the peak learning rate it decides, for every step, the learning r
 whether an image has plateaued (`plateaued`). `Recipe.legacy()` is the recipe used before the
 study in benchmarks/README.md ("The recipe"): Adam at a constant rate.
 
-`RANGES` is the table of valid values for the options a site or a figure may set (steps, lr,
-schedule, ...); `check_option` turns a bad value into a one-line `FeatvisError` naming where it
-stood and the valid range, so the config schema and the figure options share one table.
+`RANGES` (in `generator.config.recipe`, re-exported here) is the table of valid values for the
+options site.toml's `[recipe]` table may set (steps, lr, schedule, ...); a `Recipe` checks its
+fields against it, so the config and the optimizer share one table.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
-from generator.core.errors import FeatvisError
+from generator.config.recipe import (
+    OPTIMIZERS,
+    RANGES,
+    SCHEDULES,
+    Range,
+    check_option,
+    check_options,
+)
 
 # The default recipe: Adam at a constant 0.025 for 256 steps. The study in benchmarks/README.md
-# ("The recipe") found no candidate that reaches its pictures in half the time at the quality
-# bars (>= 0.97x its median objective, no lower pattern agreement); its best, NAdam with 128
-# steps and a cosine schedule (`Recipe.nadam()`, peak lr 0.05), reached 0.94x in a screen of 8
-# channels and stays an option until a 24-channel confirmation says otherwise.
+# ("The recipe": a screen, a 24-channel confirmation and three quiet rounds) found no candidate
+# that reaches its pictures in half the time at the quality bars (>= 0.97x its median objective,
+# no higher high-frequency share, no lower pattern agreement): the NAdam recipes that reach the
+# objective agree a little less with the photos. `Recipe.nadam()` (128 steps, peak 0.05) and any
+# other recipe stay available through site.toml's [recipe] table.
 DEFAULT_STEPS = 256
 DEFAULT_LR = 0.025
 NADAM_STEPS = 128
 NADAM_LR = 0.05
 
-OPTIMIZERS = ("adam", "nadam")
-SCHEDULES = ("constant", "cosine", "step")
-
-
-@dataclass(frozen=True)
-class Range:
-    """Valid values of one recipe option: numbers in [low, high], or one of `choices`."""
-
-    kind: type
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        name = "an integer" if self.kind is int else "a number"
-        return f"{name} from {self.low:g} to {self.high:g}"
-
-    def accepts(self, value: Any) -> bool:
-        if self.choices:
-            return isinstance(value, str) and value in self.choices
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        if self.kind is int and not isinstance(value, int):
-            return False
-        assert self.low is not None and self.high is not None
-        return math.isfinite(value) and self.low <= value <= self.high
-
-
-# The options a site.toml or a figure may set, with their valid values.
-RANGES: dict[str, Range] = {
-    "steps": Range(int, 1, 4096),
-    "lr": Range(float, 1e-4, 1.0),
-    "schedule": Range(str, choices=SCHEDULES),
-    "optimizer": Range(str, choices=OPTIMIZERS),
-    "warmup": Range(float, 0.0, 0.5),
-    "final_lr": Range(float, 0.0, 1.0),
-    "coarse": Range(float, 0.0, 0.9),
-    "coarse_scale": Range(float, 0.25, 1.0),
-    "patience": Range(int, 0, 4096),
-    "min_gain": Range(float, 0.0, 1.0),
-}
-
-
-def check_option(key: str, value: Any, where: str = "recipe") -> Any:
-    """`value` if it is valid for `key`, else a one-line FeatvisError with the valid range."""
-    valid = RANGES.get(key)
-    if valid is None:
-        raise FeatvisError(
-            f"{where}: unknown recipe option '{key}' (valid: {', '.join(RANGES)})"
-        )
-    if not valid.accepts(value):
-        raise FeatvisError(f"{where}: '{key}' must be {valid.describe()}, not {value!r}")
-    return float(value) if valid.kind is float else value
-
-
-def check_options(options: Mapping[str, Any], where: str = "recipe") -> dict[str, Any]:
-    """Every option of `options` checked (see `check_option`), in order."""
-    return {key: check_option(key, value, where) for key, value in options.items()}
+__all__ = [
+    "DEFAULT_LR", "DEFAULT_STEPS", "NADAM_LR", "NADAM_STEPS", "OPTIMIZERS", "RANGES", "SCHEDULES",
+    "Phase", "Range", "Recipe", "check_option", "check_options", "make_optimizer",
+]
 
 
 @dataclass(frozen=True)
