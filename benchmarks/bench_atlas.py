@@ -246,7 +246,7 @@ def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
         units = [(i, ex.path) for i in chunk
                  for ex in index.examples(*channels[i], "top")[: args.photos_per_channel]]
         photos = load_photos([path for _, path in units], model.input_size)
-        accent = [accent_job(model, *channels[i], photos[k], steps=preset.steps,
+        accent = [accent_job(model, *channels[i], photos[k], steps=args.steps or preset.steps,
                              size=preset.size, seed=config.seed, anchor_weight=weight)
                   for k, (i, _) in enumerate(units)]
         results = accentuate_cached(model, accent, photos, AccentStore(cache / "accentuation"),
@@ -257,7 +257,7 @@ def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
         done = {"context": context(), "preset": preset.name, "anchor_weight": weight,
                 "channels_done": chunk.stop, "n_channels": len(channels),
                 "n_accentuations": len(rows),
-                "bands": sorted({r["band"] for r in rows}), "steps": preset.steps,
+                "bands": sorted({r["band"] for r in rows}), "steps": args.steps or preset.steps,
                 "size": preset.size, "seconds": seconds, "summary": summarize(rows),
                 "channels": rows}
         write_result("accent", done, args.name)
@@ -463,6 +463,8 @@ def main() -> int:
     parser.add_argument("--photos-per-channel", type=int, default=3)
     parser.add_argument("--layers", default=None, help="accent: only these layers (a subset)")
     parser.add_argument("--weights", default="1")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="accent: the accentuations' steps (default: the preset's)")
     parser.add_argument("--baseline", default=None, help="search: a commit's search.js beside")
     parser.add_argument("--name", default="", help="a suffix of the result file's name")
     args = parser.parse_args()
