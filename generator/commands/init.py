@@ -29,6 +29,8 @@ device = "auto"               # auto (CUDA when available), cpu, cuda, cuda:N
 seed = 0
 # preset = "standard"         # quick, standard, full; default: full on a GPU, standard on a CPU
 # dataset = "photos"          # a folder of your own photos, for dataset examples
+# [recipe]                    # how every visualization is optimized (README, "The optimizer
+# optimizer = "nadam"         # recipe"): steps, lr, optimizer, schedule, warmup, final_lr, ...
 """
 
 
