@@ -63,6 +63,16 @@ def cosine(steps: int, lr: float, **recipe: object) -> RenderSettings:
     return RenderSettings(steps=steps, lr=lr, recipe=Recipe(**recipe))  # type: ignore[arg-type]
 
 
+def nadam(steps: int, lr: float, decay: float | None = None, **recipe: object) -> RenderSettings:
+    """The quiet rounds' NAdam: a 5 % warm-up, cosine decay to 10 % unless `recipe` says
+    otherwise; `decay`: the Fourier spectrum's (ParamSpec's default when None)."""
+    settings = cosine(steps, lr, **{"optimizer": "nadam", "warmup": 0.05, "final_lr": 0.1,
+                                    **recipe})
+    return settings if decay is None else dataclasses.replace(
+        settings, param=ParamSpec(decay=decay)
+    )
+
+
 # name -> the settings (size 128 everywhere); "today" is the recipe before the study.
 CANDIDATES: dict[str, RenderSettings] = {
     "today": RenderSettings(steps=256, lr=0.025, recipe=Recipe.legacy()),
@@ -88,36 +98,21 @@ CANDIDATES: dict[str, RenderSettings] = {
     "nadam128-lr07-f2": cosine(128, 0.07, optimizer="nadam", warmup=0.05, final_lr=0.2),
     # a quiet rerun with higher peaks (the 128-step NAdam recipes kept their HF share and clipping
     # below today's, so there was room above 0.08), and 120 steps to stay clearly under half
-    "nadam120-lr10": cosine(120, 0.10, optimizer="nadam", warmup=0.05, final_lr=0.1),
-    "nadam128-lr10": cosine(128, 0.10, optimizer="nadam", warmup=0.05, final_lr=0.1),
-    "nadam128-lr12": cosine(128, 0.12, optimizer="nadam", warmup=0.05, final_lr=0.05),
+    "nadam120-lr10": nadam(120, 0.10),
+    "nadam128-lr10": nadam(128, 0.10),
+    "nadam128-lr12": nadam(128, 0.12, final_lr=0.05),
     # after recipe-quiet-cpu.md: lr 0.1 reached 0.975x but a higher HF share than today; a
     # steeper spectrum (decay) damps the high frequencies, a lower end rate polishes
-    "nadam128-lr10-d16": dataclasses.replace(
-        cosine(128, 0.10, optimizer="nadam", warmup=0.05, final_lr=0.1), param=ParamSpec(decay=1.6)
-    ),
-    "nadam128-lr10-d17": dataclasses.replace(
-        cosine(128, 0.10, optimizer="nadam", warmup=0.05, final_lr=0.1), param=ParamSpec(decay=1.7)
-    ),
-    "nadam128-lr08-d16": dataclasses.replace(
-        cosine(128, 0.08, optimizer="nadam", warmup=0.05, final_lr=0.1), param=ParamSpec(decay=1.6)
-    ),
-    "nadam128-lr10-f02": cosine(128, 0.10, optimizer="nadam", warmup=0.05, final_lr=0.02),
+    "nadam128-lr10-d16": nadam(128, 0.10, decay=1.6),
+    "nadam128-lr10-d17": nadam(128, 0.10, decay=1.7),
+    "nadam128-lr08-d16": nadam(128, 0.08, decay=1.6),
+    "nadam128-lr10-f02": nadam(128, 0.10, final_lr=0.02),
     # after recipe-quiet2-cpu.md: decay 1.6 at lr 0.1 kept today's HF share at 0.98x the
     # objective, at 0.53x the time; 120 steps to be under half
-    "nadam120-lr10-d16": dataclasses.replace(
-        cosine(120, 0.10, optimizer="nadam", warmup=0.05, final_lr=0.1), param=ParamSpec(decay=1.6)
-    ),
-    "nadam120-lr12-d16": dataclasses.replace(
-        cosine(120, 0.12, optimizer="nadam", warmup=0.05, final_lr=0.1), param=ParamSpec(decay=1.6)
-    ),
-    "nadam120-lr10-d155": dataclasses.replace(
-        cosine(120, 0.10, optimizer="nadam", warmup=0.05, final_lr=0.1),
-        param=ParamSpec(decay=1.55),
-    ),
-    "nadam112-lr12-d16": dataclasses.replace(
-        cosine(112, 0.12, optimizer="nadam", warmup=0.05, final_lr=0.1), param=ParamSpec(decay=1.6)
-    ),
+    "nadam120-lr10-d16": nadam(120, 0.10, decay=1.6),
+    "nadam120-lr12-d16": nadam(120, 0.12, decay=1.6),
+    "nadam120-lr10-d155": nadam(120, 0.10, decay=1.55),
+    "nadam112-lr12-d16": nadam(112, 0.12, decay=1.6),
     "maco128": RenderSettings(
         steps=128, lr=0.1, param=ParamSpec(kind="maco"),
         recipe=Recipe(schedule="cosine", warmup=0.1, final_lr=0.05),
