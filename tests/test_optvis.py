@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from generator.core.errors import FeatvisError
 from generator.optvis import ParamSpec, RenderSettings, TransformSpec, render
@@ -12,6 +13,7 @@ from generator.optvis import objectives as O
 from generator.optvis.objectives import CompiledObjectives, Objective
 from generator.optvis.param import ImageParam
 from generator.optvis.render import truncated_forward
+from generator.optvis.transforms import RandomTransform, affine_grid
 
 SMALL = RenderSettings(size=48, steps=12, lr=0.05)
 
@@ -181,3 +183,13 @@ def test_compiled_objectives_vectorize_per_image():
     assert values.tolist() == pytest.approx([acts["a"][0, 1].mean().item(), 8.0])
     again = compiled.evaluate({"a": acts["a"] * 2}, None, torch.full((2, 3, 4, 4), 0.5))
     assert again.tolist() == pytest.approx([2 * v for v in values.tolist()]), "indices cached"
+
+
+@pytest.mark.parametrize("out_size", [96, 128, 224])
+def test_the_sampling_grid_is_torchs_affine_grid(out_size):
+    """The transforms' own grid (two broadcast sums) against `F.affine_grid` on every step's
+    maps of a seeded batch: the same sampling points up to float rounding."""
+    maps = RandomTransform(TransformSpec(), 128, out_size, seeds=range(6), steps=40).thetas
+    for theta in maps:
+        expected = F.affine_grid(theta, [6, 3, out_size, out_size], align_corners=False)
+        assert torch.allclose(affine_grid(theta, out_size), expected, atol=1e-6, rtol=0)
