@@ -243,34 +243,20 @@ def _recipe(raw: Any, path: Path, toml: str) -> tuple[tuple[str, Any], ...]:
             f"{_where(path, toml, 'recipe')}: 'recipe' must be a table of recipe options "
             f"([recipe] with lines like lr = 0.05), not {raw!r}"
         )
-    table = _table_lines(toml, "recipe")
     return tuple(
-        (key, check_option(key, value, _recipe_where(path, toml, table, key)))
+        (key, check_option(key, value, _recipe_where(path, toml, key)))
         for key, value in raw.items()
     )
 
 
-def _table_lines(toml: str, name: str) -> range | None:
-    """The line numbers of a `[name]` table's body (None when the file has no such header)."""
-    lines = toml.splitlines()
-    for number, line in enumerate(lines, start=1):
-        if re.match(rf"\s*\[\s*{re.escape(name)}\s*\]\s*(#.*)?$", line):
-            end = next(
-                (k for k in range(number + 1, len(lines) + 1)
-                 if re.match(r"\s*\[", lines[k - 1])),
-                len(lines) + 1,
-            )
-            return range(number + 1, end)
-    return None
-
-
-def _recipe_where(path: Path, toml: str, table: range | None, key: str) -> str:
+def _recipe_where(path: Path, toml: str, key: str) -> str:
     """`site.toml:LINE` of `key` inside the [recipe] table, else of `recipe = {...}`."""
-    if table is not None:
-        lines = toml.splitlines()
-        for number in table:
-            if re.match(rf"\s*{re.escape(key)}\s*=", lines[number - 1]):
-                return f"{path}:{number}"
+    inside = False
+    for number, line in enumerate(toml.splitlines(), start=1):
+        if re.match(r"\s*\[", line):  # a table header: are we in [recipe] from here?
+            inside = re.match(r"\s*\[\s*recipe\s*\]", line) is not None
+        elif inside and re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return f"{path}:{number}"
     return _where(path, toml, "recipe")
 
 
