@@ -26,6 +26,7 @@ import dataclasses
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -113,6 +114,8 @@ CANDIDATES: dict[str, RenderSettings] = {
     "nadam120-lr12-d16": nadam(120, 0.12, decay=1.6),
     "nadam120-lr10-d155": nadam(120, 0.10, decay=1.55),
     "nadam112-lr12-d16": nadam(112, 0.12, decay=1.6),
+    # after recipe-quiet3-cpu.md: the same at a lower end rate, to polish within 120 steps
+    "nadam120-lr10-d16-f02": nadam(120, 0.10, decay=1.6, final_lr=0.02),
     "maco128": RenderSettings(
         steps=128, lr=0.1, param=ParamSpec(kind="maco"),
         recipe=Recipe(schedule="cosine", warmup=0.1, final_lr=0.05),
@@ -129,12 +132,19 @@ def spread_channels(model, seed: int = 0) -> list[tuple[str, int]]:
     return sorted(units, key=lambda u: model.layer(u[0]).depth)
 
 
-def run_study(model, units, names, batch, index, size, only=None):
+def unit_key(unit: tuple[str, int], seed: int) -> str:
+    """A row's key: `layer:channel`, with `@seed` for every seed but 0 (the first studies ran
+    seed 0 alone)."""
+    return f"{unit[0]}:{unit[1]}" + (f"@{seed}" if seed else "")
+
+
+def run_study(model, units, names, batch, index, size, only=None, seeds=(0,)):
     """`only`: the indices of the batches to run (the others are left to other processes,
-    merged afterwards with --merge)."""
+    merged afterwards with --merge). Every candidate renders every batch once per seed in
+    `seeds` (the same seed for every image of the batch)."""
     rows = {name: {"seconds": 0.0, "cpu_seconds": 0.0, "per_unit": {}} for name in names}
     chunks = [units[i : i + batch] for i in range(0, len(units), batch)]
-    for b, chunk in enumerate(chunks):
+    for b, chunk, seed in [(b, c, s) for s in seeds for b, c in enumerate(chunks)]:
         if only is not None and b not in only:
             continue
         order = names[b % len(names):] + names[: b % len(names)]  # rotate
@@ -144,7 +154,7 @@ def run_study(model, units, names, batch, index, size, only=None):
                 settings = _resized(settings, size)
             objectives = [obj.channel(layer, c) for layer, c in chunk]
             t, cpu = time.perf_counter(), time.process_time()
-            result = render(model, objectives, settings, seeds=[0] * len(chunk))
+            result = render(model, objectives, settings, seeds=[seed] * len(chunk))
             seconds = time.perf_counter() - t
             rows[name]["seconds"] += seconds
             rows[name]["cpu_seconds"] += time.process_time() - cpu
@@ -156,7 +166,7 @@ def run_study(model, units, names, batch, index, size, only=None):
             cl = clipped_fraction(result.images).tolist()
             stopped = result.stopped_at.tolist() if result.stopped_at is not None else None
             for i, unit in enumerate(chunk):
-                rows[name]["per_unit"][f"{unit[0]}:{unit[1]}"] = {
+                rows[name]["per_unit"][unit_key(unit, seed)] = {
                     "objective": float(result.final[i]),
                     "high_freq_share": hf[i],
                     "clipped": cl[i],
@@ -164,7 +174,8 @@ def run_study(model, units, names, batch, index, size, only=None):
                     "pattern_spearman": checks[i].spearman if checks[i] else None,
                     "stopped_at": stopped[i] if stopped else None,
                 }
-            print(f"batch {b + 1}/{len(chunks)} {name}: {seconds:.1f} s", file=sys.stderr)
+            print(f"seed {seed} batch {b + 1}/{len(chunks)} {name}: {seconds:.1f} s",
+                  file=sys.stderr)
     return rows
 
 
@@ -182,8 +193,8 @@ def summarize(rows, units, baseline="today"):
         per = row["per_unit"]
         keys = list(per)
         summary = {
-            "seconds_per_vis": row["seconds"] / len(units),
-            "cpu_seconds_per_vis": row.get("cpu_seconds", 0.0) / len(units),
+            "seconds_per_vis": row["seconds"] / len(keys),
+            "cpu_seconds_per_vis": row.get("cpu_seconds", 0.0) / len(keys),
             "median_objective": med(per[k]["objective"] for k in keys),
             "median_high_freq_share": med(per[k]["high_freq_share"] for k in keys),
             "mean_clipped": statistics.fmean(per[k]["clipped"] for k in keys),
@@ -196,6 +207,8 @@ def summarize(rows, units, baseline="today"):
         stops = [per[k]["stopped_at"] for k in keys if per[k]["stopped_at"] is not None]
         if stops:
             summary["median_stopped_at"] = med(stops)
+        if cos:
+            summary.update(seed_figures(per, base["per_unit"] if base is not None else None))
         if base is not None:
             bp = base["per_unit"]
             ratios = [per[k]["objective"] / bp[k]["objective"] for k in keys
@@ -208,6 +221,46 @@ def summarize(rows, units, baseline="today"):
             if base.get("cpu_seconds"):
                 summary["cpu_time_ratio"] = row["cpu_seconds"] / base["cpu_seconds"]
         out[name] = summary
+    return out
+
+
+def _split_key(key: str) -> tuple[str, int]:
+    unit, _, seed = key.partition("@")
+    return unit, int(seed or 0)
+
+
+def seed_figures(per: dict, base: dict | None, draws: int = 2000) -> dict:
+    """Pattern cosine seed by seed (the median over channels of each seed: how much the figure
+    moves with the seed alone), averaged over seeds per channel, and against the baseline: the
+    median over channels of the seed-averaged difference, with a 95 % bootstrap interval over
+    channels."""
+    by_seed: dict[int, list[float]] = {}
+    by_unit: dict[str, list[float]] = {}
+    diffs: dict[str, list[float]] = {}
+    for key, row in per.items():
+        if row["pattern_cosine"] is None:
+            continue
+        unit, seed = _split_key(key)
+        by_seed.setdefault(seed, []).append(row["pattern_cosine"])
+        by_unit.setdefault(unit, []).append(row["pattern_cosine"])
+        if base is not None and base.get(key, {}).get("pattern_cosine") is not None:
+            diffs.setdefault(unit, []).append(row["pattern_cosine"] - base[key]["pattern_cosine"])
+    out = {
+        "seeds": sorted(by_seed),
+        "median_pattern_cosine_by_seed": [statistics.median(by_seed[s]) for s in sorted(by_seed)],
+        "median_pattern_cosine_seed_mean": statistics.median(
+            statistics.fmean(v) for v in by_unit.values()
+        ),
+    }
+    if diffs:
+        per_unit = [statistics.fmean(v) for v in diffs.values()]
+        rng = random.Random(0)
+        boot = sorted(
+            statistics.median(rng.choices(per_unit, k=len(per_unit))) for _ in range(draws)
+        )
+        out["pattern_cosine_diff_median"] = statistics.median(per_unit)
+        out["pattern_cosine_diff_ci95"] = [boot[int(0.025 * draws)], boot[int(0.975 * draws)]]
+        out["pattern_cosine_diff_mean"] = statistics.fmean(per_unit)
     return out
 
 
@@ -256,7 +309,7 @@ def markdown(report) -> str:
         f"Recipe study on {report['device']} ({report['machine']}, {report['threads']} threads, "
         f"load {report['load_before']:.1f} -> {report['load_after']:.1f}), "
         f"{report['channels']} channels over the five bands, batch {report['batch']}, "
-        f"{report['size']} px, seed 0. Time: wall seconds per visualization and the process's "
+        f"{report['size']} px, seeds {report.get('seeds', [0])}. Time: wall seconds per visualization and the process's "
         "CPU time (one thread: the work done, which load from other processes does not inflate)",
         "",
         f"`{report['command']}`",
@@ -279,6 +332,27 @@ def markdown(report) -> str:
             f"{row['mean_clipped']:.2%} | {f('median_pattern_cosine', '.3f')} | "
             f"{f('median_pattern_spearman', '.3f')} | {f('median_stopped_at', '.0f')} |"
         )
+    if len(report.get("seeds", [0])) > 1:
+        lines += [
+            "",
+            "Pattern cosine seed by seed (median over channels per seed), averaged over seeds per "
+            "channel, and the seed-averaged difference from today's per channel (median, 95 % "
+            "bootstrap interval over channels, mean):",
+            "",
+            "| recipe | median per seed | median of seed means | difference from today "
+            "(median [95 % CI], mean) |",
+            "|---|---|---|---|",
+        ]
+        for name, row in s.items():
+            by_seed = " / ".join(f"{v:.3f}" for v in row.get("median_pattern_cosine_by_seed", []))
+            diff = "-"
+            if "pattern_cosine_diff_median" in row:
+                lo, hi = row["pattern_cosine_diff_ci95"]
+                diff = (f"{row['pattern_cosine_diff_median']:+.3f} [{lo:+.3f}, {hi:+.3f}], "
+                        f"{row['pattern_cosine_diff_mean']:+.3f}")
+            lines.append(f"| {name} | {by_seed} | "
+                         f"{row.get('median_pattern_cosine_seed_mean', float('nan')):.3f} | "
+                         f"{diff} |")
     lines += ["", "Recipes: " + "; ".join(
         f"{n}: {report['recipes'][n]}" for n in s)]
     return "\n".join(lines) + "\n"
@@ -453,6 +527,8 @@ def main() -> int:
     ap.add_argument("--name", default="recipe-cpu")
     ap.add_argument("--batches", default=None,
                     help="run only these batches (comma-separated indices) into a part file")
+    ap.add_argument("--seeds", default="0",
+                    help="comma-separated seeds: every candidate renders every channel per seed")
     ap.add_argument("--merge", default=None,
                     help="comma-separated part files: build the report from them")
     ap.add_argument("--gpu-checks", default=None, metavar="CANDIDATE",
@@ -492,7 +568,7 @@ def main() -> int:
         units, rows, commands, loads = [], {}, [], []
         for path in args.merge.split(","):
             part = json.loads(Path(path).read_text(encoding="utf-8"))
-            units += [tuple(u) for u in part["units"]]
+            units += [u for u in map(tuple, part["units"]) if u not in units]
             commands.append(part["command"])
             loads += [part["load_before"], part["load_after"]]
             for name, row in part["rows"].items():
@@ -513,13 +589,17 @@ def main() -> int:
             layers = sorted({u[0] for u in spread_channels(model)})
             index = ds.load_or_scan(config, model, layers, top_k=8, progress=False)
         only = [int(b) for b in args.batches.split(",")] if args.batches else None
-        rows = run_study(model, units, names, args.batch, index, args.size, only)
+        seeds = [int(x) for x in args.seeds.split(",")]
+        rows = run_study(model, units, names, args.batch, index, args.size, only, seeds)
         if only is not None:
             kept = [u for b, i in enumerate(range(0, len(units), args.batch)) if b in only
                     for u in units[i : i + args.batch]]
             part = {"units": kept, "rows": rows, "command": "python " + " ".join(sys.argv),
                     "load_before": load_before, "load_after": os.getloadavg()[0]}
-            path = Path(args.out) / f"{args.name}.part-{'-'.join(map(str, only))}.json"
+            tag = "-".join(map(str, only)) + (f"-s{'-'.join(map(str, seeds))}" if seeds != [0]
+                                              else "")
+            path = Path(args.out) / f"{args.name}.part-{tag}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(part) + "\n", encoding="utf-8")
             print(f"wrote {path}")
             return 0
@@ -535,6 +615,7 @@ def main() -> int:
         "channels": len(units), "units": units, "batch": args.batch, "size": args.size,
         "steps": {n: CANDIDATES[n].steps for n in names},
         "recipes": {n: describe(CANDIDATES[n]) for n in names},
+        "seeds": sorted({_split_key(k)[1] for row in rows.values() for k in row["per_unit"]}),
         "load_before": load_before, "load_after": load_after,
         "summary": summary, "rows": rows,
     }
