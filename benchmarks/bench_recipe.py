@@ -119,6 +119,11 @@ CANDIDATES: dict[str, RenderSettings] = {
     # after recipe-seeds-cpu.md (4 seeds): 128 steps met every quality bar at 0.52x the time,
     # 120 steps were under half but below today's pattern agreement; in between
     "nadam124-lr10-d16": nadam(124, 0.10, decay=1.6),
+    # the quick preset (96 px): its recipe before the study against NAdam at about half
+    "quick-today": RenderSettings(size=96, steps=96, lr=0.025, recipe=Recipe.legacy()),
+    "nadam48-lr10-d16": nadam(48, 0.10, decay=1.6),
+    "nadam44-lr10-d16": nadam(44, 0.10, decay=1.6),
+    "nadam48-lr12-d16": nadam(48, 0.12, decay=1.6),
     "maco128": RenderSettings(
         steps=128, lr=0.1, param=ParamSpec(kind="maco"),
         recipe=Recipe(schedule="cosine", warmup=0.1, final_lr=0.05),
@@ -308,6 +313,7 @@ def plot(summary, path: Path, baseline="today") -> None:
 
 def markdown(report) -> str:
     s = report["summary"]
+    base = report.get("baseline", "today")
     lines = [
         f"Recipe study on {report['device']} ({report['machine']}, {report['threads']} threads, "
         f"load {report['load_before']:.1f} -> {report['load_after']:.1f}), "
@@ -318,8 +324,8 @@ def markdown(report) -> str:
         "",
         f"`{report['command']}`",
         "",
-        "| recipe | steps | s/vis | time / today | CPU time / today "
-        "| median objective / today (per channel) "
+        f"| recipe | steps | s/vis | time / {base} | CPU time / {base} "
+        f"| median objective / {base} (per channel) "
         "| median objective | median HF share | clipped | pattern cosine | pattern rank corr. "
         "| median stop |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -340,10 +346,10 @@ def markdown(report) -> str:
         lines += [
             "",
             "Pattern cosine seed by seed (median over channels per seed), averaged over seeds per "
-            "channel, and the seed-averaged difference from today's per channel (median, 95 % "
+            f"channel, and the seed-averaged difference from {base}'s per channel (median, 95 % "
             "bootstrap interval over channels, mean):",
             "",
-            "| recipe | median per seed | median of seed means | difference from today "
+            f"| recipe | median per seed | median of seed means | difference from {base} "
             "(median [95 % CI], mean) |",
             "|---|---|---|---|",
         ]
@@ -529,6 +535,8 @@ def main() -> int:
         "each other ran 10-20x slower than one)",
     )
     ap.add_argument("--name", default="recipe-cpu")
+    ap.add_argument("--baseline", default="today",
+                    help="the candidate the others are compared with (ratios, differences)")
     ap.add_argument("--batches", default=None,
                     help="run only these batches (comma-separated indices) into a part file")
     ap.add_argument("--seeds", default="0",
@@ -609,7 +617,7 @@ def main() -> int:
             return 0
         load_after = os.getloadavg()[0]
         commands = []
-    summary = summarize(rows, units)
+    summary = summarize(rows, units, args.baseline)
     report = {
         "command": " && ".join(commands) if commands else "python " + " ".join(sys.argv),
         "device": str(model.device),
@@ -619,6 +627,7 @@ def main() -> int:
         "channels": len(units), "units": units, "batch": args.batch, "size": args.size,
         "steps": {n: CANDIDATES[n].steps for n in names},
         "recipes": {n: describe(CANDIDATES[n]) for n in names},
+        "baseline": args.baseline,
         "seeds": sorted({_split_key(k)[1] for row in rows.values() for k in row["per_unit"]}),
         "load_before": load_before, "load_after": load_after,
         "summary": summary, "rows": rows,
@@ -627,7 +636,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (out / f"{args.name}.md").write_text(markdown(report), encoding="utf-8")
-    plot(summary, out / f"{args.name}.png")
+    plot(summary, out / f"{args.name}.png", args.baseline)
     print(markdown(report))
     return 0
 
