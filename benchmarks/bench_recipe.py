@@ -215,8 +215,8 @@ def summarize(rows, units, baseline="today"):
         stops = [per[k]["stopped_at"] for k in keys if per[k]["stopped_at"] is not None]
         if stops:
             summary["median_stopped_at"] = med(stops)
-        if cos:
-            summary.update(seed_figures(per, base["per_unit"] if base is not None else None))
+        for metric in SEED_METRICS:
+            summary.update(seed_figures(per, base["per_unit"] if base else None, metric))
         if base is not None:
             bp = base["per_unit"]
             ratios = [per[k]["objective"] / bp[k]["objective"] for k in keys
@@ -237,26 +237,31 @@ def _split_key(key: str) -> tuple[str, int]:
     return unit, int(seed or 0)
 
 
-def seed_figures(per: dict, base: dict | None, draws: int = 2000) -> dict:
-    """Pattern cosine seed by seed (the median over channels of each seed: how much the figure
-    moves with the seed alone), averaged over seeds per channel, and against the baseline: the
-    median over channels of the seed-averaged difference, with a 95 % bootstrap interval over
+SEED_METRICS = ("pattern_cosine", "high_freq_share")
+
+
+def seed_figures(per: dict, base: dict | None, metric: str, draws: int = 2000) -> dict:
+    """`metric` seed by seed (the median over channels of each seed: how much the figure moves
+    with the seed alone), averaged over seeds per channel, and against the baseline: the median
+    over channels of the seed-averaged difference, with a 95 % bootstrap interval over
     channels."""
     by_seed: dict[int, list[float]] = {}
     by_unit: dict[str, list[float]] = {}
     diffs: dict[str, list[float]] = {}
     for key, row in per.items():
-        if row["pattern_cosine"] is None:
+        if row[metric] is None:
             continue
         unit, seed = _split_key(key)
-        by_seed.setdefault(seed, []).append(row["pattern_cosine"])
-        by_unit.setdefault(unit, []).append(row["pattern_cosine"])
-        if base is not None and base.get(key, {}).get("pattern_cosine") is not None:
-            diffs.setdefault(unit, []).append(row["pattern_cosine"] - base[key]["pattern_cosine"])
+        by_seed.setdefault(seed, []).append(row[metric])
+        by_unit.setdefault(unit, []).append(row[metric])
+        if base is not None and base.get(key, {}).get(metric) is not None:
+            diffs.setdefault(unit, []).append(row[metric] - base[key][metric])
+    if not by_seed:
+        return {}
     out = {
         "seeds": sorted(by_seed),
-        "median_pattern_cosine_by_seed": [statistics.median(by_seed[s]) for s in sorted(by_seed)],
-        "median_pattern_cosine_seed_mean": statistics.median(
+        f"median_{metric}_by_seed": [statistics.median(by_seed[s]) for s in sorted(by_seed)],
+        f"median_{metric}_seed_mean": statistics.median(
             statistics.fmean(v) for v in by_unit.values()
         ),
     }
@@ -266,9 +271,9 @@ def seed_figures(per: dict, base: dict | None, draws: int = 2000) -> dict:
         boot = sorted(
             statistics.median(rng.choices(per_unit, k=len(per_unit))) for _ in range(draws)
         )
-        out["pattern_cosine_diff_median"] = statistics.median(per_unit)
-        out["pattern_cosine_diff_ci95"] = [boot[int(0.025 * draws)], boot[int(0.975 * draws)]]
-        out["pattern_cosine_diff_mean"] = statistics.fmean(per_unit)
+        out[f"{metric}_diff_median"] = statistics.median(per_unit)
+        out[f"{metric}_diff_ci95"] = [boot[int(0.025 * draws)], boot[int(0.975 * draws)]]
+        out[f"{metric}_diff_mean"] = statistics.fmean(per_unit)
     return out
 
 
@@ -345,24 +350,26 @@ def markdown(report) -> str:
     if len(report.get("seeds", [0])) > 1:
         lines += [
             "",
-            "Pattern cosine seed by seed (median over channels per seed), averaged over seeds per "
-            f"channel, and the seed-averaged difference from {base}'s per channel (median, 95 % "
-            "bootstrap interval over channels, mean):",
+            "Seed by seed (median over channels per seed), averaged over seeds per channel, and "
+            f"the seed-averaged difference from {base}'s per channel (median, 95 % bootstrap "
+            "interval over channels, mean):",
             "",
-            f"| recipe | median per seed | median of seed means | difference from {base} "
+            f"| recipe | figure | median per seed | median of seed means | difference from {base} "
             "(median [95 % CI], mean) |",
-            "|---|---|---|---|",
+            "|---|---|---|---|---|",
         ]
-        for name, row in s.items():
-            by_seed = " / ".join(f"{v:.3f}" for v in row.get("median_pattern_cosine_by_seed", []))
-            diff = "-"
-            if "pattern_cosine_diff_median" in row:
-                lo, hi = row["pattern_cosine_diff_ci95"]
-                diff = (f"{row['pattern_cosine_diff_median']:+.3f} [{lo:+.3f}, {hi:+.3f}], "
-                        f"{row['pattern_cosine_diff_mean']:+.3f}")
-            lines.append(f"| {name} | {by_seed} | "
-                         f"{row.get('median_pattern_cosine_seed_mean', float('nan')):.3f} | "
-                         f"{diff} |")
+        for metric in SEED_METRICS:
+            for name, row in s.items():
+                if f"median_{metric}_by_seed" not in row:
+                    continue
+                by_seed = " / ".join(f"{v:.3f}" for v in row[f"median_{metric}_by_seed"])
+                diff = "-"
+                if f"{metric}_diff_median" in row:
+                    lo, hi = row[f"{metric}_diff_ci95"]
+                    diff = (f"{row[f'{metric}_diff_median']:+.4f} [{lo:+.4f}, {hi:+.4f}], "
+                            f"{row[f'{metric}_diff_mean']:+.4f}")
+                lines.append(f"| {name} | {metric.replace('_', ' ')} | {by_seed} | "
+                             f"{row[f'median_{metric}_seed_mean']:.4f} | {diff} |")
     lines += ["", "Recipes: " + "; ".join(
         f"{n}: {report['recipes'][n]}" for n in s)]
     return "\n".join(lines) + "\n"
@@ -402,6 +409,32 @@ def timed(model, units, settings, batch) -> tuple[float, float]:
         wall += time.perf_counter() - t
         cpu += time.process_time() - c
     return wall, cpu
+
+
+def timing_study(model, units, names, batch, size, repeats) -> dict:
+    """Seconds per visualization of each candidate, alone on the machine, in `repeats` rounds
+    whose order alternates (A B, B A, ...): per round each candidate's time over the first's,
+    and the median of those ratios."""
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            settings = dataclasses.replace(CANDIDATES[name], size=size)
+            wall, c = timed(model, units, settings, batch)
+            seconds[name].append(wall / len(units))
+            cpu[name].append(c / len(units))
+            print(f"round {r + 1}/{repeats} {name}: {wall:.1f} s", file=sys.stderr)
+    first = names[0]
+    return {
+        "repeats": repeats, "channels": len(units), "batch": batch, "size": size,
+        "seconds_per_vis": seconds, "cpu_seconds_per_vis": cpu,
+        "median_time_ratio": {n: statistics.median(a / b for a, b in
+                                                   zip(seconds[n], seconds[first], strict=True))
+                              for n in names},
+        "median_cpu_time_ratio": {n: statistics.median(a / b for a, b in
+                                                       zip(cpu[n], cpu[first], strict=True))
+                                  for n in names},
+    }
 
 
 def scale_study(model, settings: RenderSettings, batch: int, short: int | None = None) -> dict:
@@ -548,6 +581,9 @@ def main() -> int:
                     "--batch 64)")
     ap.add_argument("--short-steps", type=int, default=None,
                     help="--scale: measure this many steps and scale to the recipe's")
+    ap.add_argument("--timing", type=int, default=None, metavar="ROUNDS",
+                    help="instead of the study: time the candidates alone, ROUNDS rounds in "
+                    "alternating order, over the first --channels spread channels")
     ap.add_argument("--scale", default=None, metavar="CANDIDATE",
                     help="instead of the study: the scale sweeps with this candidate's recipe")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -566,6 +602,16 @@ def main() -> int:
         out = Path(args.out)
         (out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
         print(json.dumps(report, indent=1))
+        return 0
+    if args.timing:
+        units = spread_channels(model)[: args.channels]
+        report = timing_study(model, units, names, args.batch, args.size, args.timing)
+        report.update(threads=torch.get_num_threads(), load_before=load_before,
+                      load_after=os.getloadavg()[0], command="python " + " ".join(sys.argv))
+        out = Path(args.out)
+        (out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+        print(json.dumps({k: report[k] for k in ("median_time_ratio", "median_cpu_time_ratio",
+                                                 "load_before", "load_after")}, indent=1))
         return 0
     if args.scale:
         report = scale_study(model, CANDIDATES[args.scale], args.batch, args.short_steps)
