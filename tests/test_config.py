@@ -14,6 +14,8 @@ from generator.config.site import PRESETS, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model
+from generator.optvis.param import ParamSpec
+from generator.optvis.recipe import Recipe
 
 SEEDS = "0..9223372036854775807"
 WHOLE = r"site\.toml:3: '(\w+)' must be a whole number"
@@ -66,17 +68,23 @@ def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) ->
 
 
 def test_the_recipe_table_goes_to_the_preset_and_every_job(tmp_path: Path) -> None:
-    path = _toml(tmp_path, '[recipe]\nsteps = 64\nlr = 0.05\noptimizer = "nadam"\n'
-                 'schedule = "cosine"\n')
+    # the recipe before the study, as README's "The optimizer recipe" spells it
+    path = _toml(tmp_path, '[recipe]\nsteps = 256\nlr = 0.025\noptimizer = "adam"\n'
+                 'schedule = "constant"\nwarmup = 0.0\nfinal_lr = 1.0\ndecay = 1.5\n')
     config = load_config(path)
     preset = config.preset_for("cpu")
-    assert (preset.name, preset.steps) == ("standard", 64)
+    assert (preset.name, preset.steps) == ("standard", 256)
     model = load_model("python:examples/own-model/tiny_cnn.py:build", random_weights=True)
-    job = PlanContext(config, model, preset).channel_job("stage1.0", 3)
-    assert (job.steps, job.lr) == (64, 0.05)
-    assert (job.recipe.optimizer, job.recipe.schedule) == ("nadam", "cosine")
+    ctx = PlanContext(config, model, preset)
+    job = ctx.channel_job("stage1.0", 3)
+    assert (job.steps, job.lr, job.param.decay) == (256, 0.025, 1.5)
+    assert job.recipe == Recipe.legacy()
+    pixel = ctx.job(job.objectives, param=ParamSpec(kind="pixel", decorrelate=False))
+    assert pixel.param == ParamSpec(kind="pixel", decorrelate=False)  # decay is the spectrum's
     plain = PlanContext(config, model, PRESETS["standard"]).channel_job("stage1.0", 3)
     assert plain.key != job.key  # every recipe setting is in the key
+    assert (plain.steps, plain.recipe, plain.param.decay) == (128, Recipe(), 1.6)
+    assert (preset.optimizer, PRESETS["standard"].optimizer) == ("Adam", "NAdam")  # pages say it
     assert load_config(_toml(tmp_path, "")).preset_for("cpu") == PRESETS["standard"]
 
 

@@ -45,7 +45,7 @@ def _variants() -> dict[str, VisJob]:
         "lr": r(BASE, lr=0.051),
         "seed": r(BASE, seed=1),
         "snapshot_steps": r(BASE, snapshot_steps=(8,)),
-        "recipe": r(BASE, recipe=Recipe.nadam()),
+        "recipe": r(BASE, recipe=Recipe.legacy()),
         "precision": r(BASE, precision="bf16"),
     }
     nested = {

@@ -3,6 +3,8 @@ truncation is exact and hooks never leak."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +14,7 @@ from generator.optvis import ParamSpec, RenderSettings, TransformSpec, render
 from generator.optvis import objectives as O
 from generator.optvis.objectives import CompiledObjectives, Objective
 from generator.optvis.param import ImageParam
+from generator.optvis.recipe import Recipe
 from generator.optvis.render import truncated_forward
 from generator.optvis.transforms import RandomTransform, affine_grid
 
@@ -57,25 +60,36 @@ def test_penalties_and_group_terms_rise(lite0):
         assert total[-3:].mean() > total[:3].mean(), term.describe()
 
 
-def test_batched_image_matches_the_same_objective_alone(lite0):
+# The recipe before the study, at SMALL's size and steps: batched and alone agree to ~1e-7 there.
+SMALL_LEGACY = dataclasses.replace(SMALL, recipe=Recipe.legacy(), param=ParamSpec(decay=1.5))
+
+
+@pytest.mark.parametrize(
+    ("settings", "mean", "most", "history"),
+    [(SMALL_LEGACY, 2e-3, 0.03, 1e-3), (SMALL, 1.5e-2, 0.1, 2e-2)],
+    ids=["recipe-before", "default-recipe"],
+)
+def test_batched_image_matches_the_same_objective_alone(lite0, settings, mean, most, history):
     """Image i of a batch vs the same objective and seed alone.
 
     Every image has its own parameters, its own seeded init and transform draws, and no batch
     statistics (eval mode), so only the float rounding of batched kernels differs. Adam's early
     steps are nearly sign(gradient), so an element whose gradient is ~0 can step either way and a
-    few pixels drift by a couple of 8-bit levels; on the whole the images agree to well under half
-    an 8-bit level (2e-3 mean absolute), no pixel by more than 8 levels (0.03), and the objective
-    to 0.1% at every step. A wrong pairing of objectives, seeds or transforms differs by ~0.1.
+    few pixels drift. With the recipe before the study the images agree to well under half an
+    8-bit level (2e-3 mean absolute), no pixel by more than 8 levels (0.03), and the objective to
+    0.1% at every step; the default recipe's higher rate carries such a drift further (measured:
+    up to 8e-3 mean, 0.05 at most, the objective within 0.8%). A wrong pairing of objectives,
+    seeds or transforms differs by 0.13-0.19.
     """
     objectives = [O.channel("blocks.2.1", 7), O.neuron("blocks.3.0", 5), O.deepdream("blocks.1.1")]
-    batched = render(lite0, objectives, SMALL, seeds=[10, 11, 12])
+    batched = render(lite0, objectives, settings, seeds=[10, 11, 12])
     for i, objective in enumerate(objectives):
-        alone = render(lite0, [objective], SMALL, seeds=[10 + i])
+        alone = render(lite0, [objective], settings, seeds=[10 + i])
         diff = (batched.images[i] - alone.images[0]).abs()
-        assert diff.mean() < 2e-3 and diff.max() < 0.03, (i, diff.mean(), diff.max())
-        assert torch.allclose(batched.history[:, i], alone.history[:, 0], rtol=1e-3, atol=1e-3)
-    other = render(lite0, [objectives[0]], SMALL, seeds=[11])
-    assert (batched.images[0] - other.images[0]).abs().mean() > 2e-2
+        assert diff.mean() < mean and diff.max() < most, (i, diff.mean(), diff.max())
+        assert torch.allclose(batched.history[:, i], alone.history[:, 0], rtol=history, atol=1e-3)
+    other = render(lite0, [objectives[0]], settings, seeds=[11])
+    assert (batched.images[0] - other.images[0]).abs().mean() > max(2e-2, 5 * mean)
 
 
 def test_same_seed_same_bytes_on_cpu(lite0):

@@ -14,21 +14,32 @@ from generator.core.errors import FeatvisError
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as O
 from generator.optvis.param import ImageParam, ParamSpec, rfft2d_freqs
-from generator.optvis.recipe import NADAM_LR, RANGES, Recipe, check_option, check_options
+from generator.optvis.recipe import (
+    LEGACY_LR,
+    RANGES,
+    Recipe,
+    check_option,
+    check_options,
+)
 from generator.optvis.spectrum import magnitude
 from generator.optvis.steps import AccelWarning
 
-# the default recipe and the study's NAdam candidate (a warm-up, then the cosine decay), short
+# the default recipe (NAdam: a warm-up, then the cosine decay) and the recipe before the study
+# (Adam at a constant rate), short
 FEW = {
     "default": RenderSettings(size=48, steps=16),
-    "nadam": RenderSettings(size=48, steps=16, lr=NADAM_LR, recipe=Recipe.nadam()),
+    "legacy": RenderSettings(size=48, steps=16, lr=LEGACY_LR, recipe=Recipe.legacy()),
 }
 
 
-def test_the_default_is_the_measured_recipe_and_nadam_an_option():
-    assert Recipe() == Recipe.legacy() != Recipe.nadam()
-    assert (RenderSettings().steps, RenderSettings().lr) == (256, 0.025)
-    assert Recipe.nadam().lrs(20, 1.0)[0] < Recipe.nadam().lrs(20, 1.0)[1]  # it warms up
+def test_the_default_is_the_studys_winner_and_the_recipe_before_it_an_option():
+    assert Recipe() != Recipe.legacy()
+    assert (Recipe().optimizer, Recipe().schedule) == ("nadam", "cosine")
+    assert (RenderSettings().steps, RenderSettings().lr) == (128, 0.10)
+    assert RenderSettings().param.decay == 1.6
+    lrs = Recipe().lrs(40, 1.0)
+    assert lrs[0] < lrs[1] == 1.0  # it warms up over 5 % of the steps (2 of 40)
+    assert lrs[-1] == pytest.approx(0.1) and max(lrs) == 1.0  # then decays to a tenth
 
 
 @pytest.mark.parametrize("recipe", list(FEW))
@@ -108,8 +119,8 @@ def test_early_stop_freezes_a_group_as_a_whole(lite0):
     assert result.history.shape == (12, 3)
 
 
-def test_the_nadam_recipe_is_deterministic_on_the_cpu(lite0):
-    nadam = FEW["nadam"]
+def test_the_default_recipe_is_deterministic_on_the_cpu(lite0):
+    nadam = FEW["default"]
     settings = dataclasses.replace(nadam, recipe=dataclasses.replace(nadam.recipe, patience=4))
     objectives = [O.channel("blocks.2.1", 7), O.neuron("blocks.1.1", 2)]
     a = render(lite0, objectives, settings, seeds=[5, 6])
@@ -123,7 +134,7 @@ def test_a_failing_captured_step_falls_back_to_eager_with_the_same_pictures(lite
     """Forced on the CPU, the CUDA-graph path runs its eager warm-up steps, fails to capture,
     warns once in one line and finishes eagerly: the pictures are the eager loop's."""
     objectives = [O.channel("blocks.2.1", 7), O.channel("blocks.1.1", 3)]
-    forced = dataclasses.replace(FEW["nadam"], accel="graph")
+    forced = dataclasses.replace(FEW["default"], accel="graph")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         a = render(lite0, objectives, forced, seeds=[0, 1])
@@ -131,10 +142,10 @@ def test_a_failing_captured_step_falls_back_to_eager_with_the_same_pictures(lite
     assert len(messages) == 1 and "\n" not in messages[0], messages
     assert "continuing eagerly" in messages[0]
     assert a.accel == "eager"
-    b = render(lite0, objectives, dataclasses.replace(FEW["nadam"], accel="eager"), seeds=[0, 1])
+    b = render(lite0, objectives, dataclasses.replace(FEW["default"], accel="eager"), seeds=[0, 1])
     assert torch.equal(a.images, b.images) and torch.equal(a.history, b.history)
     assert b.accel == "eager" and render(lite0, objectives[:1], dataclasses.replace(
-        FEW["nadam"], steps=2), seeds=[0]).accel == "eager"  # auto is eager on the CPU
+        FEW["default"], steps=2), seeds=[0]).accel == "eager"  # auto is eager on the CPU
 
 
 def test_bf16_runs_the_network_under_autocast(lite0):

@@ -21,6 +21,7 @@ from generator.jobs import VisJob, default_batch_size, plan_batches
 from generator.models import DEFAULT_MODEL, LoadedModel, load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
+from generator.optvis.recipe import DEFAULT_STEPS
 
 # A spread through the embedded model: one layer per band and a few channels each.
 DEMO_UNITS = (
@@ -71,7 +72,7 @@ def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[st
 def cmd_demo(args: argparse.Namespace) -> int:
     model = _model_from_args(args)
     units = demo_units(model, getattr(args, "unit", None))
-    settings = RenderSettings(size=args.size or 128, steps=args.steps or 256)
+    settings = RenderSettings(size=args.size or 128, steps=args.steps or DEFAULT_STEPS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

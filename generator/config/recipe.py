@@ -14,6 +14,8 @@ from typing import Any
 from generator.core.errors import FeatvisError, choices_hint
 
 OPTIMIZERS = ("adam", "nadam")
+OPTIMIZER_NAMES = {"adam": "Adam", "nadam": "NAdam"}  # as the pages write them
+DEFAULT_OPTIMIZER = "nadam"  # the default recipe's (`generator.optvis.recipe.Recipe`)
 SCHEDULES = ("constant", "cosine", "step")
 
 
@@ -55,6 +57,8 @@ RANGES: dict[str, Range] = {
     "coarse_scale": Range(float, 0.25, 1.0),
     "patience": Range(int, 0, 4096),
     "min_gain": Range(float, 0.0, 1.0),
+    # the Fourier image's spectrum falls as 1/f^decay (`optvis.param.ParamSpec.decay`)
+    "decay": Range(float, 0.5, 3.0),
 }
 
 

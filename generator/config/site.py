@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.config.recipe import check_option
+from generator.config.recipe import DEFAULT_OPTIMIZER, OPTIMIZER_NAMES, check_option
 from generator.config.schema import (
     BATCH_SIZE,
     DATASET_TOP_K,
@@ -44,11 +44,16 @@ class Preset:
     # (key, value) pairs, from site.toml's [recipe] table; () : the optimizer's defaults
     recipe: tuple[tuple[str, Any], ...] = ()
 
+    @property
+    def optimizer(self) -> str:
+        """The optimizer's name as the pages write it: the [recipe] table's, else the default."""
+        return OPTIMIZER_NAMES[dict(self.recipe).get("optimizer", DEFAULT_OPTIMIZER)]
+
 
 PRESETS: dict[str, Preset] = {
-    "quick": Preset("quick", size=96, steps=96, explorer_channels=2, figure_scale=0.5),
-    "standard": Preset("standard", size=128, steps=256, explorer_channels=6, figure_scale=1.0),
-    "full": Preset("full", size=128, steps=512, explorer_channels=None, figure_scale=1.0),
+    "quick": Preset("quick", size=96, steps=48, explorer_channels=2, figure_scale=0.5),
+    "standard": Preset("standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0),
+    "full": Preset("full", size=128, steps=256, explorer_channels=None, figure_scale=1.0),
 }
 
 

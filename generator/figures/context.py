@@ -10,6 +10,7 @@ the draw contexts of the site's other models (`of`), for a figure that shows sev
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
+from generator.optvis.param import ParamSpec
 from generator.optvis.recipe import Recipe
 
 SURVEY_MIN = 8  # channels surveyed per layer to choose from, at the least
@@ -88,13 +90,16 @@ class PlanContext:
             "size": self.preset.size,
             "seed": self.config.seed,
         }
-        if self.preset.recipe:
-            options = dict(self.preset.recipe)
-            if "lr" in options:
-                spec["lr"] = options.pop("lr")
-            if options:
-                spec["recipe"] = Recipe(**options)
+        options = dict(self.preset.recipe)
+        if "lr" in options:
+            spec["lr"] = options.pop("lr")
+        decay = options.pop("decay", None)
+        if options:
+            spec["recipe"] = Recipe(**options)
         spec.update(changes)
+        param = spec.get("param", ParamSpec())
+        if decay is not None and param.kind == "fourier":  # the Fourier spectrum's falloff
+            spec["param"] = dataclasses.replace(param, decay=decay)
         return VisJob(**spec)
 
     def channel_job(self, layer: str, channel: int) -> VisJob:

@@ -43,6 +43,7 @@ VARIABLES = (
     "preset.name",
     "preset.size",
     "preset.steps",
+    "preset.optimizer",
     "dataset.images",
     "dataset.skipped",
 )

@@ -110,6 +110,7 @@ class ArticlesPart(RenderState):
             "preset.name": self.preset.name,
             "preset.size": self.preset.size,
             "preset.steps": self.preset.steps,
+            "preset.optimizer": self.preset.optimizer,
             "dataset.images": summary.images_read if summary else None,
             "dataset.skipped": summary.images_skipped if summary else None,
         }
