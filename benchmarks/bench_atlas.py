@@ -61,6 +61,7 @@ from generator.figures.context import FigureContext
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
+from generator.optvis.recipe import Recipe
 from generator.optvis.transforms import resize_for_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,7 +248,8 @@ def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
                  for ex in index.examples(*channels[i], "top")[: args.photos_per_channel]]
         photos = load_photos([path for _, path in units], model.input_size)
         accent = [accent_job(model, *channels[i], photos[k], steps=args.steps or preset.steps,
-                             size=preset.size, seed=config.seed, anchor_weight=weight)
+                             size=preset.size, seed=config.seed, anchor_weight=weight,
+                             **accent_recipe(args))
                   for k, (i, _) in enumerate(units)]
         results = accentuate_cached(model, accent, photos, AccentStore(cache / "accentuation"),
                                     index=index)
@@ -263,6 +265,16 @@ def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
         write_result("accent", done, args.name)
         print(json.dumps({"done": chunk.stop, **done["summary"]}), file=sys.stderr, flush=True)
     return done
+
+
+def accent_recipe(args: argparse.Namespace) -> dict[str, Any]:
+    """--accent-optimizer/--accent-lr as accent_job settings (none: the job's defaults)."""
+    settings: dict[str, Any] = {}
+    if args.accent_lr is not None:
+        settings["lr"] = args.accent_lr
+    if args.accent_optimizer == "nadam":  # the visualizations' recipe: warm-up, cosine decay
+        settings["recipe"] = Recipe()
+    return settings
 
 
 def quantiles(values: list[float]) -> dict[str, float]:
@@ -465,6 +477,10 @@ def main() -> int:
     parser.add_argument("--weights", default="1")
     parser.add_argument("--steps", type=int, default=None,
                         help="accent: the accentuations' steps (default: the preset's)")
+    parser.add_argument("--accent-optimizer", choices=("adam", "nadam"), default="adam",
+                        help="accent: adam (constant rate, the site's) or the default recipe's "
+                        "NAdam with warm-up and cosine decay")
+    parser.add_argument("--accent-lr", type=float, default=None, help="accent: the (peak) rate")
     parser.add_argument("--baseline", default=None, help="search: a commit's search.js beside")
     parser.add_argument("--name", default="", help="a suffix of the result file's name")
     args = parser.parse_args()

@@ -18,6 +18,7 @@ Writes benchmarks/results/engine-<device>.json and .md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -168,6 +169,11 @@ def main() -> None:
         "speed compares visualizations per second, quality the channels both rendered",
     )
     ap.add_argument("--name", default=None, help="results file stem (default engine-<device>)")
+    ap.add_argument(
+        "--lucent-steps", type=int, default=None,
+        help="lucent's step count (default --steps): featvis' recipe against lucent's own, e.g. "
+        "--steps 128 --lucent-steps 256",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -185,7 +191,9 @@ def main() -> None:
 
     images, f_sec, floor = bench_featvis(model, units, settings, device, batch)
 
-    def row(units: list, images: list[torch.Tensor], seconds: float | None) -> dict:
+    def row(
+        units: list, images: list[torch.Tensor], seconds: float | None, steps: int = args.steps
+    ) -> dict:
         """Speed and quality of one run, measured the same way for every engine."""
         stack = torch.stack(images)
         speed = {}
@@ -193,7 +201,7 @@ def main() -> None:
             speed = {
                 "seconds": seconds,
                 "vis_per_s": len(units) / seconds,
-                "s_per_step_per_vis": seconds / args.steps / len(units),
+                "s_per_step_per_vis": seconds / steps / len(units),
             }
         return {
             "units": len(units),
@@ -209,8 +217,9 @@ def main() -> None:
         "floor": {"units": len(units), "seconds": floor, "vis_per_s": len(units) / floor},
     }
     if not args.no_lucent:
-        l_images, l_sec = bench_lucent(model, lucent_units, settings, device)
-        rows["lucent"] = row(lucent_units, l_images, l_sec)
+        l_settings = dataclasses.replace(settings, steps=args.lucent_steps or args.steps)
+        l_images, l_sec = bench_lucent(model, lucent_units, l_settings, device)
+        rows["lucent"] = row(lucent_units, l_images, l_sec, l_settings.steps)
         shared = [images[units.index(u)] for u in lucent_units]
         if len(lucent_units) < len(units):  # featvis' quality on the channels lucent rendered
             rows["featvis, lucent's channels"] = row(lucent_units, shared, None)
@@ -231,6 +240,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "units": units,
         "steps": args.steps,
+        "lucent_steps": args.lucent_steps or args.steps,
         "size": args.size,
         "model_input": settings.model_input,
         "batch": batch,
@@ -250,7 +260,8 @@ def main() -> None:
     (out / f"{name}.json").write_text(json.dumps(summary, indent=2))
     lines = [
         f"Engine benchmark on {device} ({summary['machine']}, {summary['torch_threads']} threads), "
-        f"{len(units)} channels, {args.steps} steps, image {args.size}px, "
+        f"{len(units)} channels, {args.steps} steps (lucent: {summary['lucent_steps']}), "
+        f"image {args.size}px, "
         f"model input {settings.model_input}px, batch {batch}",
         "",
         "| run | channels | seconds | vis/s | mean activation | high-freq share | clipped |",

@@ -50,7 +50,9 @@ from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import CompiledObjectives
 from generator.optvis.param import ImageParam, ParamSpec
+from generator.optvis.recipe import Recipe, make_optimizer
 from generator.optvis.render import truncated_forward
+from generator.optvis.steps import set_lr
 from generator.optvis.transforms import RandomTransform, TransformSpec, resize_for_model
 
 ACCENT_VERSION = 1
@@ -87,6 +89,7 @@ class AccentJob:
     input_size: int | None = None
     lr: float = 0.025
     seed: int = 0
+    recipe: Recipe = field(default_factory=Recipe.legacy)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -236,7 +239,8 @@ def accentuate(
     photos = resize_for_model(photos.to(device, torch.float32), first.size)
     seeds = [job.seed for job in jobs]
     param = photo_param(first.param, photos, seeds, device)
-    optimizer = torch.optim.Adam(param.parameters(), lr=first.lr)
+    optimizer = make_optimizer(first.recipe, list(param.parameters()), first.lr, device)
+    lrs = first.recipe.lrs(first.steps, first.lr)
     transform = RandomTransform(
         first.transforms, first.size, model_input, seeds, first.steps, device
     )
@@ -251,6 +255,7 @@ def accentuate(
                 [acts[j.layer][i, j.channel].pow(2).mean().sqrt() for i, j in enumerate(jobs)]
             ).clamp(min=1e-3)
         for step in range(first.steps):
+            set_lr(optimizer, lrs[step])
             optimizer.zero_grad(set_to_none=True)
             target = _photo_anchor(model, anchor, transform(photos, step))
             images = param()
