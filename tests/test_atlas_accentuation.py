@@ -20,6 +20,7 @@ from generator.atlas.accentuation import (
     pattern_agreement,
     photo_param,
 )
+from generator.atlas.site import ACCENT_LR, ACCENT_RECIPE
 from generator.core.errors import FeatvisError
 from generator.dataset import list_images, load_view
 from generator.dataset.checks import layer_vectors
@@ -54,12 +55,15 @@ def test_anchor_is_an_early_layer(lite0: LoadedModel) -> None:
     assert lite0.layer(default_anchor(lite0, "conv_head")).depth == 4
 
 
+@pytest.mark.parametrize(
+    "recipe", [{}, {"lr": ACCENT_LR, "recipe": ACCENT_RECIPE}], ids=["constant-adam", "site"]
+)
 def test_accentuation_raises_the_channel_and_stays_near_the_photo(
-    lite0: LoadedModel, sample_dir: Path
+    lite0: LoadedModel, sample_dir: Path, recipe: dict
 ) -> None:
     layer, channel = "blocks.3.0", 11
     image = photo(sample_dir, "golden_retriever")
-    settings = {"steps": 48, "size": SIZE, "transforms": TransformSpec.jitter_only(2)}
+    settings = {"steps": 48, "size": SIZE, "transforms": TransformSpec.jitter_only(2), **recipe}
     job = accent_job(lite0, layer, channel, image, **settings)
     (result,) = accentuate(lite0, [job], image[None])
     assert result.image_activation > result.photo_activation + 0.5
