@@ -42,7 +42,7 @@ from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
-from generator.optvis.recipe import Recipe
+from generator.optvis.recipe import LEGACY_DECAY, LEGACY_LR, LEGACY_STEPS, Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "imagenet-sample"
@@ -60,23 +60,28 @@ SPREAD = (
 def cosine(steps: int, lr: float, **recipe: object) -> RenderSettings:
     """A 10 % warm-up to `lr`, cosine decay to 5 % of it, unless `recipe` says otherwise (the
     recipe's own defaults are the constant rate of the recipe before the study)."""
-    recipe = {"schedule": "cosine", "warmup": 0.1, "final_lr": 0.05, **recipe}
-    return RenderSettings(steps=steps, lr=lr, recipe=Recipe(**recipe))  # type: ignore[arg-type]
+    recipe = {"optimizer": "adam", "schedule": "cosine", "warmup": 0.1, "final_lr": 0.05, **recipe}
+    return RenderSettings(steps=steps, lr=lr, param=BEFORE,
+                          recipe=Recipe(**recipe))  # type: ignore[arg-type]
 
 
 def nadam(steps: int, lr: float, decay: float | None = None, **recipe: object) -> RenderSettings:
     """The quiet rounds' NAdam: a 5 % warm-up, cosine decay to 10 % unless `recipe` says
-    otherwise; `decay`: the Fourier spectrum's (ParamSpec's default when None)."""
+    otherwise; `decay`: the Fourier spectrum's (the recipe before's when None)."""
     settings = cosine(steps, lr, **{"optimizer": "nadam", "warmup": 0.05, "final_lr": 0.1,
                                     **recipe})
     return settings if decay is None else dataclasses.replace(
-        settings, param=ParamSpec(decay=decay)
+        settings, param=dataclasses.replace(BEFORE, decay=decay)
     )
 
 
+# The candidates were written while the recipe before the study was the default: Adam unless
+# named, and its spectrum decay (`BEFORE`) unless a candidate sets one.
+BEFORE = ParamSpec(decay=LEGACY_DECAY)
+
 # name -> the settings (size 128 everywhere); "today" is the recipe before the study.
 CANDIDATES: dict[str, RenderSettings] = {
-    "today": RenderSettings(steps=256, lr=0.025, recipe=Recipe.legacy()),
+    "today": RenderSettings(steps=LEGACY_STEPS, lr=LEGACY_LR, param=BEFORE, recipe=Recipe.legacy()),
     "c128": cosine(128, 0.05),
     "c128-lr025": cosine(128, 0.025),
     "c96": cosine(96, 0.05),
@@ -87,7 +92,8 @@ CANDIDATES: dict[str, RenderSettings] = {
     "ctf160": cosine(160, 0.05, coarse=0.5, coarse_scale=0.5),
     "ctf128-lr08": cosine(128, 0.08, coarse=0.5, coarse_scale=0.5),
     "stop-const": RenderSettings(
-        steps=256, lr=0.05, recipe=Recipe(schedule="constant", warmup=0.0, patience=16)
+        steps=256, lr=0.05, param=BEFORE,
+        recipe=dataclasses.replace(Recipe.legacy(), patience=16),
     ),
     # after the screen (recipe-screen-cpu.md): NAdam kept most of the objective at half the steps
     "nadam120": cosine(120, 0.06, optimizer="nadam"),
@@ -120,13 +126,14 @@ CANDIDATES: dict[str, RenderSettings] = {
     # 120 steps were under half but below today's pattern agreement; in between
     "nadam124-lr10-d16": nadam(124, 0.10, decay=1.6),
     # the quick preset (96 px): its recipe before the study against NAdam at about half
-    "quick-today": RenderSettings(size=96, steps=96, lr=0.025, recipe=Recipe.legacy()),
+    "quick-today": RenderSettings(size=96, steps=96, lr=LEGACY_LR, param=BEFORE,
+                                  recipe=Recipe.legacy()),
     "nadam48-lr10-d16": nadam(48, 0.10, decay=1.6),
     "nadam44-lr10-d16": nadam(44, 0.10, decay=1.6),
     "nadam48-lr12-d16": nadam(48, 0.12, decay=1.6),
     "maco128": RenderSettings(
         steps=128, lr=0.1, param=ParamSpec(kind="maco"),
-        recipe=Recipe(schedule="cosine", warmup=0.1, final_lr=0.05),
+        recipe=Recipe(optimizer="adam", schedule="cosine", warmup=0.1, final_lr=0.05),
     ),
 }
 
@@ -388,7 +395,7 @@ def describe(settings: RenderSettings) -> str:
         text += f", stop on plateau ({r.patience} steps, gain < {r.min_gain:g})"
     if settings.param.kind != "fourier":
         text += f", {settings.param.kind} parameterization"
-    elif settings.param.decay != ParamSpec().decay:
+    elif settings.param.decay != LEGACY_DECAY:
         text += f", spectrum decay {settings.param.decay:g}"
     return text
 

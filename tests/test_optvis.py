@@ -14,7 +14,7 @@ from generator.optvis import ParamSpec, RenderSettings, TransformSpec, render
 from generator.optvis import objectives as O
 from generator.optvis.objectives import CompiledObjectives, Objective
 from generator.optvis.param import ImageParam
-from generator.optvis.recipe import Recipe
+from generator.optvis.recipe import LEGACY_DECAY, Recipe
 from generator.optvis.render import truncated_forward
 from generator.optvis.transforms import RandomTransform, affine_grid
 
@@ -61,7 +61,9 @@ def test_penalties_and_group_terms_rise(lite0):
 
 
 # The recipe before the study, at SMALL's size and steps: batched and alone agree to ~1e-7 there.
-SMALL_LEGACY = dataclasses.replace(SMALL, recipe=Recipe.legacy(), param=ParamSpec(decay=1.5))
+SMALL_LEGACY = dataclasses.replace(
+    SMALL, recipe=Recipe.legacy(), param=ParamSpec(decay=LEGACY_DECAY)
+)
 
 
 @pytest.mark.parametrize(

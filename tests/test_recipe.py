@@ -15,6 +15,7 @@ from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as O
 from generator.optvis.param import ImageParam, ParamSpec, rfft2d_freqs
 from generator.optvis.recipe import (
+    LEGACY_DECAY,
     LEGACY_LR,
     RANGES,
     Recipe,
@@ -28,7 +29,8 @@ from generator.optvis.steps import AccelWarning
 # (Adam at a constant rate), short
 FEW = {
     "default": RenderSettings(size=48, steps=16),
-    "legacy": RenderSettings(size=48, steps=16, lr=LEGACY_LR, recipe=Recipe.legacy()),
+    "legacy": RenderSettings(size=48, steps=16, lr=LEGACY_LR, recipe=Recipe.legacy(),
+                             param=ParamSpec(decay=LEGACY_DECAY)),
 }
 
 
@@ -120,8 +122,8 @@ def test_early_stop_freezes_a_group_as_a_whole(lite0):
 
 
 def test_the_default_recipe_is_deterministic_on_the_cpu(lite0):
-    nadam = FEW["default"]
-    settings = dataclasses.replace(nadam, recipe=dataclasses.replace(nadam.recipe, patience=4))
+    default = FEW["default"]
+    settings = dataclasses.replace(default, recipe=dataclasses.replace(default.recipe, patience=4))
     objectives = [O.channel("blocks.2.1", 7), O.neuron("blocks.1.1", 2)]
     a = render(lite0, objectives, settings, seeds=[5, 6])
     b = render(lite0, objectives, settings, seeds=[5, 6])

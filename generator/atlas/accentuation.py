@@ -50,7 +50,7 @@ from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import CompiledObjectives
 from generator.optvis.param import ImageParam, ParamSpec
-from generator.optvis.recipe import Recipe, make_optimizer
+from generator.optvis.recipe import LEGACY_DECAY, Recipe, make_optimizer
 from generator.optvis.render import truncated_forward
 from generator.optvis.steps import set_lr
 from generator.optvis.transforms import RandomTransform, TransformSpec, resize_for_model
@@ -60,7 +60,7 @@ ANCHOR_MAX_DEPTH = 4  # no deeper than blocks.1.1 of the embedded model: edges a
 PIXELS = ""  # the anchor "layer" of a channel in the first layer: the image itself
 # The spectrum's decay accentuation's steps and rates were measured with (benchmarks/README.md,
 # "Accentuation steps"); the photo it starts from fixes the picture's spectrum, not the decay.
-ACCENT_DECAY = 1.5
+ACCENT_DECAY = LEGACY_DECAY
 _EPS = 1.0 / 512  # photos are clamped into [eps, 1-eps] before the sigmoid is inverted
 
 

@@ -40,10 +40,12 @@ DEFAULT_STEPS = 128
 DEFAULT_LR = 0.10
 LEGACY_STEPS = 256
 LEGACY_LR = 0.025
+LEGACY_DECAY = 1.5  # the Fourier spectrum's (`ParamSpec.decay`) in the recipe before
 
 __all__ = [
-    "DEFAULT_LR", "DEFAULT_STEPS", "LEGACY_LR", "LEGACY_STEPS", "OPTIMIZERS", "RANGES", "SCHEDULES",
-    "Phase", "Range", "Recipe", "check_option", "check_options", "make_optimizer",
+    "DEFAULT_LR", "DEFAULT_STEPS", "LEGACY_DECAY", "LEGACY_LR", "LEGACY_STEPS", "OPTIMIZERS",
+    "RANGES", "SCHEDULES", "Phase", "Range", "Recipe", "check_option", "check_options",
+    "make_optimizer",
 ]
 
 
@@ -88,7 +90,7 @@ class Recipe:
     @classmethod
     def legacy(cls) -> Recipe:
         """Adam at a constant rate, full resolution, no early stop: the recipe before the study,
-        run with `LEGACY_STEPS` steps at `LEGACY_LR` (and the spectrum's decay at 1.5)."""
+        run with `LEGACY_STEPS` steps at `LEGACY_LR` and the spectrum's `LEGACY_DECAY`."""
         return cls(optimizer="adam", schedule="constant", warmup=0.0, final_lr=1.0)
 
     # -- per step ---------------------------------------------------------------------------
