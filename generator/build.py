@@ -38,6 +38,11 @@ from generator.figures.registry import Article, bind_articles, read_articles
 from generator.plan.measured import SiteData, measure_stage
 from generator.plan.rounds import ModelInputs, compute_site, model_inputs
 from generator.plan.site import SitePlan, plan_site
+from generator.plan.workers import (
+    compute_in_processes,
+    missing_work,
+    processes_for,
+)
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
 from generator.site.state import ModelPages
 
@@ -133,27 +138,57 @@ def _read(
     return _Inputs(preset, store, articles, inputs, labels)
 
 
+def _in_processes(
+    config: SiteConfig, inputs: _Inputs, *, force: bool, quiet: bool,
+    say: Callable[[str], None], progress: Progress,
+) -> int | None:
+    """On a CPU with enough to compute, every model's compute and measure stage in `workers`
+    processes (`generator.plan.workers`), after this process scanned the photos; how many
+    visualizations they computed, or None when this process computes alone."""
+    missing = missing_work(
+        config, inputs.preset, inputs.store, inputs.articles, inputs.models, force=force
+    )
+    workers = processes_for(config, inputs.model.device, missing, config.batch_size)
+    if workers == 1:
+        return None
+    progress.stage(
+        "compute", f"preset {inputs.preset.name} on {device_label(inputs.model.device)} "
+        f"in {workers} processes",
+    )
+    summaries = compute_in_processes(
+        config, inputs.preset, workers, batch_size=config.batch_size, quiet=quiet, force=force
+    )
+    for one in summaries:
+        line = one.summary.line()
+        say(line if len(inputs.models) == 1 else f"{one.model}: {line}")
+    return sum(one.summary.computed for one in summaries)
+
+
 def _settle(
     config: SiteConfig, inputs: _Inputs, *, compute: bool, force: bool, quiet: bool,
-    say: Callable[[str], None], progress: Progress,
+    say: Callable[[str], None], progress: Progress, elsewhere: bool = False,
 ) -> tuple[list[SitePlan], int]:
     """Per model: plan -> compute -> plan until settled (with compute), then the final plan.
-    Each model's jobs are computed with its own network (batches never mix models)."""
+    Each model's jobs are computed with its own network (batches never mix models). After
+    `elsewhere` (processes computed the site) whatever is left is computed here, quietly."""
     computed = 0
     plans = []
     for one in inputs.models:
         common = {"dataset": one.dataset, "articles": inputs.articles, "explorer": one.explorer}
         if compute:
-            progress.stage(
-                "compute",
-                f"{one.model.id}: preset {inputs.preset.name} on {device_label(one.model.device)}",
-            )
+            if not elsewhere:
+                progress.stage(
+                    "compute", f"{one.model.id}: preset {inputs.preset.name} on "
+                    f"{device_label(one.model.device)}",
+                )
             _, summary = compute_site(
                 config, one.model, inputs.preset, inputs.store, batch_size=config.batch_size,
                 quiet=quiet, force=force, progress=progress, **common,
             )
             computed += summary.computed
-            say(summary.line() if len(inputs.models) == 1 else f"{one.model.id}: {summary.line()}")
+            if summary.computed or summary.failed or not elsewhere:
+                line = summary.line()
+                say(line if len(inputs.models) == 1 else f"{one.model.id}: {line}")
             if summary.failed:
                 raise FeatvisError(
                     f"{summary.failed} visualizations of {one.model.id} failed to compute "
@@ -275,9 +310,15 @@ def _build_locked(
 ) -> BuildReport:
     inputs = _read(config, preset, quiet, say, progress, compute)
     warn_dataset(inputs.models[0].dataset, notices)
+    elsewhere = None
+    if compute:
+        elsewhere = _in_processes(config, inputs, force=force, quiet=quiet, say=say,
+                                  progress=progress)
     plans, computed = _settle(
-        config, inputs, compute=compute, force=force, quiet=quiet, say=say, progress=progress
+        config, inputs, compute=compute, force=force and elsewhere is None, quiet=quiet,
+        say=say, progress=progress, elsewhere=elsewhere is not None,
     )
+    computed += elsewhere or 0
     progress.stage("measure", "checks, filters, circuits, accentuations")
     data = _measure(config, inputs, plans, compute=compute, say=say)
     progress.stage("render", f"{len(inputs.articles)} pages")

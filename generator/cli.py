@@ -20,6 +20,7 @@ from generator.config.schema import (
     SEED,
     SIZE,
     STEPS,
+    WORKERS,
     Option,
     choice,
     parse_flag,
@@ -76,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
             _site(p)
+        if name in ("compute", "build", "serve"):
+            p.add_argument(
+                "--workers", default=None,
+                help="processes computing on a CPU (default: one per core, at most 8)",
+            )
         if name in ("compute", "status", "build", "render"):
             p.add_argument("--size", default=None, help="image size (overrides preset)")
             p.add_argument(
@@ -126,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 TYPED_FLAGS = {
     "seed": ("--seed", SEED),
     "batch_size": ("--batch-size", BATCH_SIZE),
+    "workers": ("--workers", WORKERS),
     "size": ("--size", SIZE),
     "steps": ("--steps", STEPS),
     "channels": ("--channels", CHANNELS),

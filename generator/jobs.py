@@ -126,9 +126,11 @@ class VisJob:
 
 
 # Images per optimizer batch when nothing else is asked for. On a CPU a large batch buys little
-# (the convolutions already use every core) and costs latency; on a GPU one forward pass of 64
+# (the convolutions already use every core) and its early layers' activations outgrow the caches:
+# a cold standard build of four explorer layers with photos took 0.91x the time in batches of 4
+# as in batches of 8 (benchmarks/README.md, "CPU processes"). On a GPU one forward pass of 64
 # small images costs about what one image costs.
-BATCH_SIZES = {"cpu": 8, "cuda": 64}
+BATCH_SIZES = {"cpu": 4, "cuda": 64}
 
 
 def default_batch_size(device_type: str) -> int:

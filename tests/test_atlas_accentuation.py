@@ -97,3 +97,23 @@ def test_jobs_hash_and_cache(lite0: LoadedModel, tmp_path: Path) -> None:
     assert store.get(jobs[0]) is None
     with pytest.raises(FeatvisError, match="out of range"):
         accent_job(lite0, "blocks.0.0", 16, photos[0])
+
+
+def test_processes_share_the_batches(lite0: LoadedModel, tmp_path: Path) -> None:
+    """Two processes that saw the same cache compute disjoint batches that cover every job."""
+    gen = torch.Generator().manual_seed(2)
+    photos = torch.rand(3, 3, 32, 32, generator=gen)
+    settings = {"steps": 2, "size": 32, "transforms": TransformSpec.none()}
+    jobs = [accent_job(lite0, "blocks.0.0", c, photos[c], **settings) for c in range(3)]
+    met = []
+    stores = [AccentStore(tmp_path / f"rank{rank}") for rank in (0, 1)]
+    found = [
+        accentuate_cached(lite0, jobs, photos, stores[rank], batch_size=1, share=(rank, 2),
+                          barrier=lambda: met.append(1))
+        for rank in (0, 1)
+    ]
+    assert len(met) == 2  # each met the others after reading the cache, before computing
+    assert [r is not None for r in found[0]] == [True, False, True]
+    assert [r is not None for r in found[1]] == [False, True, False]
+    for i, job in enumerate(jobs):
+        assert (stores[0].get(job) is not None) != (stores[1].get(job) is not None), i

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -370,9 +370,15 @@ def accentuate_cached(
     *,
     index: Any = None,
     batch_size: int = 8,
-) -> list[AccentResult]:
+    share: tuple[int, int] = (0, 1),
+    barrier: Callable[[], None] = lambda: None,
+) -> list[AccentResult | None]:
     """Every job's result: cached ones read, missing ones computed in batches of equal settings
-    and written as each batch finishes."""
+    and written as each batch finishes. With `share` (rank, size) every process of a world calls
+    this with the same jobs: all read the cache before any writes (`barrier`), build the same
+    batches and each computes every size-th one; the others' results are None here (read them
+    from `store` once every process is done)."""
+    rank, size = share
     results: dict[int, AccentResult] = {}
     missing: dict[str, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -381,11 +387,15 @@ def accentuate_cached(
             results[i] = cached
         else:
             missing.setdefault(job.batch_signature(), []).append(i)
-    for rows in missing.values():
-        for start in range(0, len(rows), batch_size):
-            part = rows[start : start + batch_size]
-            done = accentuate(model, [jobs[i] for i in part], photos[part], index=index)
-            for i, result in zip(part, done, strict=True):
-                store.put(jobs[i], result)
-                results[i] = result
-    return [results[i] for i in range(len(jobs))]
+    barrier()
+    batches = [
+        rows[start : start + batch_size]
+        for rows in missing.values()
+        for start in range(0, len(rows), batch_size)
+    ]
+    for part in batches[rank::size]:
+        done = accentuate(model, [jobs[i] for i in part], photos[part], index=index)
+        for i, result in zip(part, done, strict=True):
+            store.put(jobs[i], result)
+            results[i] = result
+    return [results.get(i) for i in range(len(jobs))]

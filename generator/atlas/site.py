@@ -13,7 +13,8 @@ build reads them back, an interrupted one resumes.
 
 `site_accentuations` does the same for feature accentuation: each explorer channel's top
 `ACCENT_PHOTOS` photos, optimized to raise the channel while an early layer stays near the photo's
-(`generator.atlas.accentuation`), cached under `<cache>/accentuation/`.
+(`generator.atlas.accentuation`), cached under `<cache>/accentuation/`; several processes share
+its batches out (`share`) and the first one reads them all back once every one is done.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.images import load_tensor
 from generator.dataset.folder import load_view
-from generator.jobs import VisJob
+from generator.jobs import VisJob, default_batch_size
 from generator.models.base import LoadedModel
 from generator.optvis.recipe import Recipe
 
@@ -170,12 +171,16 @@ def site_accentuations(
     dataset: Any = None,
     *,
     missing: list[str] | None = None,
+    share: tuple[int, int] = (0, 1),
+    barrier: Callable[[], None] = lambda: None,
 ) -> Accents:
     """For every explorer channel, its top `ACCENT_PHOTOS` photos accentuated at the preset's
     size in `ACCENT_STEPS` steps at most (from `<cache>/accentuation/`, or computed now in
     batches); {} without
     photos. Given `missing`, nothing is computed: the cached ones are returned and the count of
-    the others named there."""
+    the others named there. Given `share` (rank, size), every process of a world calls this:
+    each computes its share of the batches, all meet at `barrier`, and rank 0 reads them all
+    (the others return {})."""
     if dataset is None:
         return {}
     units: list[tuple[str, int, Path]] = []
@@ -206,7 +211,15 @@ def site_accentuations(
         missing += [f"{absent} accentuated photos"] if absent else []
     else:
         with torch.enable_grad():
-            found = list(accentuate_cached(model, accent_jobs, photos, store, index=dataset))
+            found = accentuate_cached(
+                model, accent_jobs, photos, store, index=dataset, share=share, barrier=barrier,
+                batch_size=default_batch_size(model.device.type),
+            )
+        barrier()
+        if share[0] != 0:
+            return {}
+        found = [store.get(job) if result is None else result
+                 for job, result in zip(accent_jobs, found, strict=True)]
     out: Accents = {}
     for (layer, channel, path), accent, result in zip(units, accent_jobs, found, strict=True):
         if result is not None:

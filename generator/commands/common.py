@@ -22,6 +22,7 @@ def config_from_args(args: argparse.Namespace) -> SiteConfig:
         cache_dir=getattr(args, "cache", None),
         output_dir=getattr(args, "output", None),
         batch_size=getattr(args, "batch_size", None),
+        workers=getattr(args, "workers", None),
     )
 
 

@@ -17,9 +17,14 @@ from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.models import LoadedModel
-from generator.plan.measured import measure_stage
-from generator.plan.rounds import ModelInputs, compute_site, model_inputs
+from generator.plan.rounds import ModelInputs, model_inputs
 from generator.plan.site import plan_site
+from generator.plan.workers import (
+    compute_in_processes,
+    compute_models,
+    missing_work,
+    processes_for,
+)
 
 
 def _say(message: str) -> None:
@@ -36,9 +41,9 @@ def cmd_compute(args: argparse.Namespace) -> int:
     """featvis compute: compute what the site needs and is not cached (the dataset scan, the
     visualizations, then the measure stage: checks, filters, circuits, accentuations), so that
     `featvis render` finds everything; print a summary line per model. With --only, the named
-    layers' or pages' visualizations only. Each model of the site in turn, with its own network."""
+    layers' or pages' visualizations only. Each model of the site in turn, with its own network.
+    On a CPU with enough to compute, in `workers` processes (`generator.plan.workers`)."""
     config = config_from_args(args)
-    failed = 0
     with distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
         models = load_models(config, world.device)
@@ -49,29 +54,25 @@ def cmd_compute(args: argparse.Namespace) -> int:
             for model in models
         ]
         only = _only_by_model(config, preset, store, articles, inputs, args.only)
-        for one in inputs:
-            model = one.model
-            if only[model.id] == []:
-                continue  # --only names nothing of this model
-            plan, summary = compute_site(
-                config, model, preset, store, only=only[model.id], dataset=one.dataset,
-                batch_size=args.batch_size, quiet=args.quiet, force=args.force, world=world,
-                articles=articles, explorer=one.explorer,
+        options = {"batch_size": config.batch_size, "quiet": args.quiet, "force": args.force,
+                   "only": None if not args.only else only}
+        workers = 1
+        if world.size == 1:  # under torchrun the world is made already
+            missing = missing_work(
+                config, preset, store, articles, inputs, force=args.force, only=options["only"]
             )
-            if not args.only and not summary.failed:
-                plan = plan_site(  # planned again once computed, as a build does
-                    config, model, preset, store=store, dataset=one.dataset, articles=articles,
-                    explorer=one.explorer,
-                )
-                measure_stage(
-                    config, model, preset, store, plan=plan, explorer=one.explorer,
-                    dataset=one.dataset, compute=True, world=world,
-                    say=_say if world.rank == 0 else None,
-                )
-            failed += summary.failed
-            if world.rank == 0:
-                print(summary.line() if len(models) == 1 else f"{model.id}: {summary.line()}")
-    return 1 if failed else 0
+            workers = processes_for(config, world.device, missing, config.batch_size)
+        if workers > 1:
+            summaries = compute_in_processes(config, preset, workers, **options)
+        else:
+            summaries = compute_models(
+                config, preset, store, articles, inputs, world=world, say=_say, **options
+            )
+        if world.rank == 0:
+            for one in summaries:
+                line = one.summary.line()
+                print(line if len(models) == 1 else f"{one.model}: {line}")
+    return 1 if any(one.summary.failed for one in summaries) else 0
 
 
 def _only_by_model(

@@ -7,8 +7,8 @@ default and documentation; `parse_options` checks a mapping of raw values agains
 options and names the source of a mistake, the way a person finds it: `site.toml:7`,
 `content/a.md:12` or `--batch-size`. Every error is one line, a `FeatvisError` (exit code 2).
 
-The documented ranges live here once: `SEED`, `BATCH_SIZE`, `DATASET_TOP_K`, `PORT`, and the
-preset overrides `SIZE`, `STEPS` and `CHANNELS`.
+The documented ranges live here once: `SEED`, `BATCH_SIZE`, `WORKERS`, `DATASET_TOP_K`, `PORT`,
+and the preset overrides `SIZE`, `STEPS` and `CHANNELS`.
 """
 
 from __future__ import annotations
@@ -115,6 +115,9 @@ class Option:
 # The documented ranges, shared by site.toml and the command line.
 SEED = Option(whole(0, 2**63 - 1), 0, doc="base random seed")
 BATCH_SIZE = Option(whole(1, 4096), doc="images per optimizer batch")
+WORKERS = Option(
+    whole(1, 256), doc="processes computing on a CPU (default: one per core, at most 8)"
+)
 DATASET_TOP_K = Option(whole(1, 1000), 8, doc="photos kept per channel and direction")
 PORT = Option(whole(0, 65535), 8000, doc="the preview server's port (0: any free one)")
 SIZE = Option(whole(16, 1024), doc="image size in pixels (overrides the preset)")

@@ -19,6 +19,7 @@ from generator.config.schema import (
     BATCH_SIZE,
     DATASET_TOP_K,
     SEED,
+    WORKERS,
     Option,
     boolean,
     choice,
@@ -97,6 +98,7 @@ class SiteConfig:
     device: str = "auto"
     seed: int = 0
     batch_size: int | None = None
+    workers: int | None = None  # CPU processes; None: one per usable core, at most 8
     explorer_layers: tuple[str, ...] | None = None  # None: every layer
     dataset_top_k: int = 8
     unsafe_html: bool = False  # True: raw HTML in articles passes through (default: escaped)
@@ -187,6 +189,7 @@ SITE_OPTIONS: dict[str, Option] = {
     "device": Option(text),
     "seed": SEED,
     "batch_size": BATCH_SIZE,
+    "workers": WORKERS,
     "explorer_layers": Option(texts),
     "dataset_top_k": DATASET_TOP_K,
     "unsafe_html": Option(boolean, False, doc="let raw HTML in articles through"),

@@ -8,8 +8,9 @@ network besides the optimizer, measured before anything is rendered so the site 
   (`generator.atlas.site`).
 
 `featvis compute` and `featvis build` call `measure_stage(..., compute=True)`: whatever the caches
-lack is measured now (circuits and accentuations by rank 0 under torchrun). `featvis render` calls
-it with `compute=False`: nothing runs the network, and `SiteData.missing` names what is lacking.
+lack is measured now (under several processes: circuits by rank 0, accentuations shared out).
+`featvis render` calls it with `compute=False`: nothing runs the network, and `SiteData.missing`
+names what is lacking.
 """
 
 from __future__ import annotations
@@ -94,7 +95,6 @@ def measure_stage(
     elif absent := missing_top_classes(model, store, plan.reads):
         lacking = [*(lacking or []), f"{len(absent)} top classes"]
     circuits: Circuits = {}
-    accents: Accents = {}
     if world.rank == 0:
         shown: dict[str, set[int]] = {}
         for layer, channel in (unit for job in plan.jobs if (unit := single_channel(job))):
@@ -102,6 +102,9 @@ def measure_stage(
         circuits = site_circuits(
             config, model, store, explorer, dataset, say=say, missing=lacking, rows=shown
         )
-        accents = site_accentuations(config, model, preset, explorer, dataset, missing=lacking)
+    accents = site_accentuations(  # every process takes its share
+        config, model, preset, explorer, dataset, missing=lacking,
+        share=(world.rank, world.size), barrier=world.barrier,
+    )
     world.barrier()
     return SiteData(inventory, measures, circuits, accents, tuple(lacking or ()))

@@ -1,0 +1,278 @@
+"""Every model's compute, in this process or in several CPU processes at once.
+
+`compute_models` is the whole of `featvis compute` for one process of a world: per model, plan ->
+compute -> plan rounds, then the measure stage (checks, filters, circuits, accentuations). Under
+torchrun every process runs it with its own rank.
+
+On a CPU one process with several threads leaves cores idle: at 128 px the network's
+convolutions are too small to spread well, and the optimizer's ~300 small operations a step run
+one after another. Two processes of one thread each on the 2-core machine compute the standard
+site's visualizations about 1.3x faster than one process of two threads (benchmarks/README.md,
+"CPU processes"). So on a CPU `featvis build` and `featvis compute` start `workers` processes
+themselves (site.toml's `workers`, `--workers`; by default one per usable core, at most
+`MAX_AUTO_WORKERS`), the same sharded world torchrun makes, launched with PyTorch's elastic
+launcher (`torch.distributed.launcher`): each process loads the model, takes every n-th batch and
+writes into the shared cache; a failed process stops the others and fails the command. The
+caller then goes on from the cache. A GPU keeps one process (several GPUs: torchrun). Work too
+small to pay for the processes' start (a few seconds each) stays in this process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+from generator.cache.store import ArtifactStore
+from generator.compute import Summary, World, distributed, load_models
+from generator.config.site import Preset, SiteConfig
+from generator.core.errors import FeatvisError
+from generator.figures.registry import Article, bind_articles, read_articles
+from generator.jobs import default_batch_size
+from generator.plan.measured import measure_stage
+from generator.plan.rounds import ModelInputs, compute_site, model_inputs
+from generator.plan.site import plan_site
+
+MAX_AUTO_WORKERS = 8  # processes started by default on a CPU, however many cores it has
+# Starting the processes costs a few seconds each (importing torch, loading the model), so by
+# default they start only for at least two batches each and `MIN_WORK` standard visualizations
+# (about 30 s of one process on the 2-core CPU); a rebuild that lacks a figure or two computes it
+# here.
+MIN_WORK = 24.0
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def processes_for(
+    config: SiteConfig, device: torch.device, missing: tuple[int, float], batch_size: int | None
+) -> int:
+    """How many processes compute `missing` (images, work; `missing_work`) on `device`: one on
+    a GPU (several GPUs: torchrun). On a CPU the config's `workers` when it names them (and each
+    has an image), else one per usable core up to `MAX_AUTO_WORKERS` when the work pays for
+    their start (`MIN_WORK`, two batches each), else this one."""
+    images, work = missing
+    if device.type != "cpu":
+        return 1
+    if config.workers is not None:
+        return config.workers if images >= config.workers else 1
+    workers = max(1, min(usable_cores(), MAX_AUTO_WORKERS))
+    size = batch_size or default_batch_size("cpu")
+    return workers if images >= 2 * workers * size and work >= MIN_WORK else 1
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    model: str
+    summary: Summary
+
+
+def compute_models(
+    config: SiteConfig,
+    preset: Preset,
+    store: ArtifactStore,
+    articles: Sequence[Article],
+    inputs: Sequence[ModelInputs],
+    *,
+    world: World,
+    batch_size: int | None = None,
+    quiet: bool = False,
+    force: bool = False,
+    only: Mapping[str, list[str] | None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> list[ModelSummary]:
+    """Per model: compute what its site plan lacks (rounds), plan again and measure what the
+    pages show. With `only` (model id -> names), a model's named layers or pages alone and no
+    measure stage; a model whose list is empty is skipped."""
+    out = []
+    for one in inputs:
+        model = one.model
+        names = None if only is None else only.get(model.id)
+        if names == []:
+            continue
+        plan, summary = compute_site(
+            config, model, preset, store, only=names, dataset=one.dataset,
+            batch_size=batch_size, quiet=quiet, force=force, world=world,
+            articles=articles, explorer=one.explorer,
+        )
+        if not names and not summary.failed:
+            plan = plan_site(  # planned again once computed, as a build does
+                config, model, preset, store=store, dataset=one.dataset, articles=articles,
+                explorer=one.explorer,
+            )
+            measure_stage(
+                config, model, preset, store, plan=plan, explorer=one.explorer,
+                dataset=one.dataset, compute=True, world=world,
+                say=say if world.rank == 0 else None,
+            )
+        out.append(ModelSummary(model.id, summary))
+    return out
+
+
+def missing_work(
+    config: SiteConfig,
+    preset: Preset,
+    store: ArtifactStore,
+    articles: Sequence[Article],
+    inputs: Sequence[ModelInputs],
+    *,
+    force: bool = False,
+    only: Mapping[str, list[str] | None] | None = None,
+) -> tuple[int, float]:
+    """The images the site's first plans lack (a cache folder that does not exist yet; nothing
+    is read or verified), and their work in standard visualizations (128 steps at 128 px):
+    what decides whether processes are worth starting. `only` as in `compute_models`."""
+    images, work = 0, 0.0
+    for one in inputs:
+        names = None if only is None else only.get(one.model.id)
+        if names == []:
+            continue
+        plan = plan_site(
+            config, one.model, preset, store=store, dataset=one.dataset, articles=articles,
+            explorer=one.explorer,
+        )
+        if names:
+            plan = plan.only(names)
+        for job in plan.jobs:
+            if force or not store.path(job.key).is_dir():
+                images += job.n_images
+                work += job.n_images * job.steps / 128 * (job.size / 128) ** 2
+    return images, work
+
+
+def _stop(signum: int, frame: Any) -> None:
+    os._exit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the one that started it dies (a `kill -9` of the
+    build must not leave processes writing into the cache)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        pass
+
+
+def _worker(
+    config: SiteConfig, preset: Preset, threads: int, batch_size: int | None, quiet: bool,
+    force: bool, only: Mapping[str, list[str] | None] | None,
+) -> list[ModelSummary]:
+    """One process of `compute_in_processes`: the world torchrun would make, `threads` threads.
+    Ctrl-C reaches the whole process group: the starting process reports it; this one just
+    stops, as after a kill (every cache write is atomic, so the next run resumes)."""
+    signal.signal(signal.SIGINT, _stop)
+    _die_with_parent()
+    torch.set_num_threads(threads)
+    with distributed(config.device) as world:
+        store = ArtifactStore(
+            config.cache_dir,
+            report=(lambda m: _say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),
+        )
+        models = load_models(config, world.device, probe=False)
+        articles = bind_articles(read_articles(config), {m.id: m for m in models})
+        inputs = [
+            model_inputs(config, model, preset, articles, quiet=quiet, world=world)
+            for model in models
+        ]
+        return compute_models(
+            config, preset, store, articles, inputs, world=world, batch_size=batch_size,
+            quiet=quiet, force=force, only=only, say=_say,
+        )
+
+
+def compute_in_processes(
+    config: SiteConfig,
+    preset: Preset,
+    workers: int,
+    *,
+    batch_size: int | None = None,
+    quiet: bool = False,
+    force: bool = False,
+    only: Mapping[str, list[str] | None] | None = None,
+) -> list[ModelSummary]:
+    """`compute_models` in `workers` CPU processes of `usable_cores() // workers` threads each,
+    sharing the cache; their rank 0's summaries. The dataset scan should be in the cache
+    already (rank 0 would scan it alone). A process that fails stops the others: a
+    `FeatvisError` naming its first line; what finished is cached."""
+    threads = max(1, usable_cores() // workers)
+    launch = LaunchConfig(
+        min_nodes=1, max_nodes=1, nproc_per_node=workers, run_id=f"featvis-{uuid.uuid4().hex}",
+        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0, monitor_interval=0.2,
+        start_method="spawn",
+    )
+    quiet_logs = [logging.getLogger(name) for name in _LAUNCH_LOGGERS]
+    levels = [log.level for log in quiet_logs]
+    for log in quiet_logs:  # a failure is reported below, in one line
+        log.setLevel(logging.CRITICAL)
+    # the launcher turns these signals into SignalException (stopping the processes) and leaves
+    # its handlers installed: they are put back afterwards, and Ctrl-C is Ctrl-C again
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS} if main else {}
+    try:
+        results = elastic_launch(launch, _worker)(
+            config, preset, threads, batch_size, quiet, force, only
+        )
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        raise _failure(rank, workers, failure.error_file_data, failure.exitcode) from None
+    except SignalException as exc:
+        if exc.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise SystemExit(128 + int(exc.sigval)) from None
+    finally:
+        for log, level in zip(quiet_logs, levels, strict=True):
+            log.setLevel(level)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return results[0]
+
+
+_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+)
+
+
+# The launcher's loggers: they log a failed process's traceback and the signals sent to the others.
+_LAUNCH_LOGGERS = (
+    "torch.distributed.elastic.multiprocessing.api",
+    "torch.distributed.elastic.agent.server.api",
+    "torch.distributed.elastic.agent.server.local_elastic_agent",
+)
+
+
+def _failure(rank: int, workers: int, data: Any, exitcode: int) -> FeatvisError:
+    """One line for a failed process: a `FeatvisError`'s own line (bad input found in a process),
+    otherwise the exception's line, with its traceback printed above it."""
+    record = data.get("message") if isinstance(data, dict) else None
+    message = record.get("message", "") if isinstance(record, dict) else str(record or "")
+    where = f"compute process {rank} of {workers}"
+    if message.startswith("FeatvisError: "):
+        return FeatvisError(f"{where}: {message.removeprefix('FeatvisError: ')}")
+    stack = record.get("extraInfo", {}).get("py_callstack") if isinstance(record, dict) else None
+    if stack:
+        print(stack.rstrip(), file=sys.stderr)
+    first = message.strip().splitlines()[0] if message.strip() else f"exit code {exitcode}"
+    return FeatvisError(f"{where} failed: {first}")
+
+
+def _say(message: str) -> None:
+    print(f"featvis: {message}", file=sys.stderr)

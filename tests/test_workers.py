@@ -1,0 +1,122 @@
+"""CPU processes: how many start, when they are worth starting, that two processes compute the
+same site one process does (same jobs, same pictures up to float rounding), that a build goes on
+from their cache, and that a failed process fails the command in one line.
+
+Real processes at toy sizes (32 px, a few steps, shallow layers), one thread each."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from generator.config.site import PRESETS, SiteConfig, load_config
+from generator.core.errors import FeatvisError
+from generator.plan.workers import (
+    MAX_AUTO_WORKERS,
+    MIN_WORK,
+    compute_in_processes,
+    processes_for,
+    usable_cores,
+)
+from tests.test_compute import complete, env, featvis, featvis_args, make_site, summary
+
+LAYERS = ("conv_stem", "blocks.0.0")
+# 2 layers x 3 channels x (channel + its negative) = 12 images, in batches of one
+TOY = ("--size", "64", "--steps", "64", "--channels", "3", "--batch-size", "1", "--quiet")
+
+
+def test_how_many_processes() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    auto = max(1, min(usable_cores(), MAX_AUTO_WORKERS))
+    big = (64 * auto, 64.0 * auto)
+    default, three = SiteConfig(Path(".")), SiteConfig(Path("."), workers=3)
+    assert processes_for(default, cpu, big, 8) == auto
+    assert processes_for(default, cpu, (2 * auto * 8 - 1, 1e6), 8) == 1  # < 2 batches each
+    assert processes_for(default, cpu, (1000, MIN_WORK - 1), 8) == 1  # too little work
+    assert processes_for(three, cpu, (3, 0.1), 8) == 3  # asked for: started
+    assert processes_for(three, cpu, (2, 0.1), 8) == 1  # fewer images than processes
+    assert processes_for(three, cuda, big, 8) == 1  # several GPUs: torchrun
+
+
+def test_workers_option_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text("workers = 2\n")
+    assert load_config(path).workers == 2
+    path.write_text("# processes\nworkers = 0\n")
+    with pytest.raises(FeatvisError, match=r"site\.toml:2: 'workers' must be a whole number 1\.\."):
+        load_config(path)
+
+
+def _images(cache: Path) -> dict[str, np.ndarray]:
+    out = {}
+    for png in sorted(cache.glob("??/*/*.png")):
+        with Image.open(png) as img:
+            out[f"{png.parent.name}/{png.name}"] = np.asarray(img.convert("RGB"), dtype=np.int16)
+    return out
+
+
+def test_two_processes_compute_what_one_does(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", LAYERS)
+    args = TOY
+    two = featvis(site, "compute", *args, "--workers", "2", "--cache", str(tmp_path / "two"))
+    assert "in 12 batches, 2 processes" in two.stdout, two.stdout
+    assert summary(two.stdout)[:3] == (12, 0, 0)
+    one = featvis(site, "compute", *args, "--workers", "1", "--cache", str(tmp_path / "one"))
+    assert "processes" not in one.stdout
+    assert set(complete(tmp_path / "two")) == set(complete(tmp_path / "one"))
+    a, b = _images(tmp_path / "two"), _images(tmp_path / "one")
+    assert a.keys() == b.keys() and len(a) >= 12
+    for name in a:  # the same batches; only which process ran each differs
+        assert np.abs(a[name] - b[name]).mean() < 2.0, name
+    # a build starts them too, and goes on from their cache
+    built = featvis(site, "build", *args[:-3], "--workers", "2", "--cache", str(tmp_path / "b"))
+    assert "compute: preset standard on cpu in 2 processes" in built.stderr, built.stderr
+    assert "(12 computed)" in built.stdout, built.stdout
+
+
+def _python_children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    return [int(a) for a, b in (line.split() for line in out.splitlines()) if int(b) == pid]
+
+
+def test_ctrl_c_stops_every_process_and_the_next_run_resumes(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", LAYERS)
+    cache = tmp_path / "cache"
+    args = featvis_args(site, "compute", *TOY, "--workers", "2", "--cache", str(cache))
+    proc = subprocess.Popen(args, cwd=site, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, text=True)
+    deadline = time.monotonic() + 120
+    while len(complete(cache)) < 2:  # both processes at work
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    children = _python_children(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().endswith("featvis: interrupted"), err
+    assert "Traceback" not in err, err
+    time.sleep(0.5)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+    assert not alive, alive
+    done = len(complete(cache))
+    again = featvis(site, "compute", *TOY, "--workers", "1", "--cache", str(cache))
+    assert summary(again.stdout)[:3] == (12 - done, done, 0)
+
+
+def test_a_failed_process_fails_in_one_line(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", LAYERS)
+    config = dataclasses.replace(
+        load_config(site / "site.toml"), weights=tmp_path / "missing.pt", cache_dir=tmp_path / "c"
+    )
+    line = r"^compute process \d of 2: .*missing\.pt: no such weights file$"
+    with pytest.raises(FeatvisError, match=line):
+        compute_in_processes(config, PRESETS["quick"], 2, batch_size=1, quiet=True)
