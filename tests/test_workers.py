@@ -88,7 +88,10 @@ def _python_children(pid: int) -> list[int]:
     return [int(a) for a, b in (line.split() for line in out.splitlines()) if int(b) == pid]
 
 
-def test_ctrl_c_stops_every_process_and_the_next_run_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_a_stop_stops_every_process_and_the_next_run_resumes(tmp_path: Path, how: str) -> None:
+    """Ctrl-C (SIGINT to the process group): exit 130, one line. SIGTERM to the command alone
+    (what `featvis serve` sends its background compute): it ends as SIGTERM ends a process."""
     site = make_site(tmp_path / "site", LAYERS)
     cache = tmp_path / "cache"
     args = featvis_args(site, "compute", *TOY, "--workers", "2", "--cache", str(cache))
@@ -99,9 +102,15 @@ def test_ctrl_c_stops_every_process_and_the_next_run_resumes(tmp_path: Path) -> 
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.01)
     children = _python_children(proc.pid)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and err.strip().endswith("featvis: interrupted"), err
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if how == "ctrl-c":
+        assert proc.returncode == 130 and err.strip().endswith("featvis: interrupted"), err
+    else:
+        assert proc.returncode == -signal.SIGTERM, (proc.returncode, err)
     assert "Traceback" not in err, err
     time.sleep(0.5)
     alive = [pid for pid in children if Path(f"/proc/{pid}").exists()

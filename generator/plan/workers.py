@@ -236,6 +236,8 @@ def compute_in_processes(
     except SignalException as exc:
         if exc.sigval == signal.SIGINT:
             raise KeyboardInterrupt from None
+        signal.signal(exc.sigval, signal.SIG_DFL)  # end as the signal ends a process
+        os.kill(os.getpid(), exc.sigval)
         raise SystemExit(128 + int(exc.sigval)) from None
     finally:
         for log, level in zip(quiet_logs, levels, strict=True):

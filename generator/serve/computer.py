@@ -18,7 +18,7 @@ from typing import Any, Protocol
 LANDED_POLL_SECONDS = 0.5
 NICE = 10  # the background compute's niceness
 CHILD_FLAGS = ("config", "model", "weights", "device", "seed", "preset", "dataset", "cache",
-               "batch_size")
+               "batch_size", "workers")
 
 
 class Previewing(Protocol):
