@@ -71,7 +71,8 @@ def main() -> None:
             ap.error(f"--configs: '{name}' is not wNbM")
     work = args.work or Path(tempfile.mkdtemp(prefix="featvis-processes-"))
     site = args.site or make_site(work / "site", args.layers)
-    common = ("--quiet", "--dataset", str(args.dataset.resolve()), "--preset", args.preset)
+    # not --quiet: the summary line (the compute stage's seconds) is printed only without it
+    common = ("--dataset", str(args.dataset.resolve()), "--preset", args.preset)
     scan = work / "scan"
     proc = featvis(site, "scan", "--quiet", "--dataset", str(args.dataset.resolve()),
                    "--cache", str(scan))

@@ -4,17 +4,17 @@
 compute -> plan rounds, then the measure stage (checks, filters, circuits, accentuations). Under
 torchrun every process runs it with its own rank.
 
-On a CPU one process with several threads leaves cores idle: at 128 px the network's
-convolutions are too small to spread well, and the optimizer's ~300 small operations a step run
-one after another. Two processes of one thread each on the 2-core machine compute the standard
-site's visualizations about 1.3x faster than one process of two threads (benchmarks/README.md,
-"CPU processes"). So on a CPU `featvis build` and `featvis compute` start `workers` processes
-themselves (site.toml's `workers`, `--workers`; by default one per usable core, at most
-`MAX_AUTO_WORKERS`), the same sharded world torchrun makes, launched with PyTorch's elastic
+On a CPU one process with several threads leaves cores idle: at 128 px the network's convolutions
+are too small to spread well, and the optimizer's ~300 small operations a step run one after
+another. On the 2-core machine two processes of one thread each built a four-layer site with photos
+in 0.84x the time of one process of two threads, 0.89x at the same batch size (benchmarks/README.md,
+"Cold standard builds with CPU processes"). So on a CPU `featvis build` and `featvis compute` start
+`workers` processes themselves (site.toml's `workers`, `--workers`; by default one per usable core,
+at most `MAX_AUTO_WORKERS`), the same sharded world torchrun makes, launched with PyTorch's elastic
 launcher (`torch.distributed.launcher`): each process loads the model, takes every n-th batch and
-writes into the shared cache; a failed process stops the others and fails the command. The
-caller then goes on from the cache. A GPU keeps one process (several GPUs: torchrun). Work too
-small to pay for the processes' start (a few seconds each) stays in this process.
+writes into the shared cache; a failed process stops the others and fails the command. The caller
+then goes on from the cache. A GPU keeps one process (several GPUs: torchrun). Work too small to pay
+for the processes' start (a few seconds each) stays in this process.
 """
 
 from __future__ import annotations
