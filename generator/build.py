@@ -159,8 +159,7 @@ def _in_processes(
         config, inputs.preset, workers, batch_size=config.batch_size, quiet=quiet, force=force
     )
     for one in summaries:
-        line = one.summary.line()
-        say(line if len(inputs.models) == 1 else f"{one.model}: {line}")
+        say(one.line(alone=len(inputs.models) == 1))
     return sum(one.summary.computed for one in summaries)
 
 

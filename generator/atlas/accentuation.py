@@ -373,11 +373,10 @@ def accentuate_cached(
     share: tuple[int, int] = (0, 1),
     barrier: Callable[[], None] = lambda: None,
 ) -> list[AccentResult | None]:
-    """Every job's result: cached ones read, missing ones computed in batches of equal settings
-    and written as each batch finishes. With `share` (rank, size) every process of a world calls
-    this with the same jobs: all read the cache before any writes (`barrier`), build the same
-    batches and each computes every size-th one; the others' results are None here (read them
-    from `store` once every process is done)."""
+    """Every job's result: cached ones read, missing ones computed in batches of equal settings,
+    written as each finishes. With `share` (rank, size) every process calls this with the same
+    jobs, reads the cache before any writes (`barrier`) and computes every size-th batch; the
+    others' results are None (in `store` once every process is done)."""
     rank, size = share
     results: dict[int, AccentResult] = {}
     missing: dict[str, list[int]] = {}

@@ -70,8 +70,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
             )
         if world.rank == 0:
             for one in summaries:
-                line = one.summary.line()
-                print(line if len(models) == 1 else f"{one.model}: {line}")
+                print(one.line(alone=len(models) == 1))
     return 1 if any(one.summary.failed for one in summaries) else 0
 
 

@@ -83,6 +83,10 @@ class ModelSummary:
     model: str
     summary: Summary
 
+    def line(self, alone: bool) -> str:
+        """The summary line, named by its model unless it is the site's only one."""
+        return self.summary.line() if alone else f"{self.model}: {self.summary.line()}"
+
 
 def compute_models(
     config: SiteConfig,
