@@ -5,8 +5,9 @@ Measures, on one machine in one process:
       uses (one timing per batch, the batch's deepest layer);
   (b) featvis: time per step and per visualization;
   (c) lucent's render_vis (PyPI torch-lucent, which needs kornia==0.4.1; install both in a
-      separate environment, see benchmarks/README.md) on the same model, channels, model-input
-      size and step count;
+      separate environment, see benchmarks/README.md) on the same model as loaded (its batch
+      norms in place: featvis folds them into its convolutions itself, lucent runs the network
+      it is given), channels, model-input size and step count;
 and picture quality of both, measured by the same functions: the mean activation of the final
 image (untransformed, at the model-input size), the high-frequency share and the clipped share.
 
@@ -218,7 +219,8 @@ def main() -> None:
     }
     if not args.no_lucent:
         l_settings = dataclasses.replace(settings, steps=args.lucent_steps or args.steps)
-        l_images, l_sec = bench_lucent(model, lucent_units, l_settings, device)
+        as_loaded = load_model(device=device, fold_norms=False)
+        l_images, l_sec = bench_lucent(as_loaded, lucent_units, l_settings, device)
         rows["lucent"] = row(lucent_units, l_images, l_sec, l_settings.steps)
         shared = [images[units.index(u)] for u in lucent_units]
         if len(lucent_units) < len(units):  # featvis' quality on the channels lucent rendered

@@ -25,6 +25,7 @@ from generator.atlas.circuits import (
     weights_matrix,
 )
 from generator.core.errors import FeatvisError
+from generator.models import load_model
 from generator.models.base import LoadedModel, freeze, state_digest
 from generator.models.catalog import build_catalog
 
@@ -95,11 +96,16 @@ def test_weights_method_refuses_a_non_adjacent_pair(lite0: LoadedModel) -> None:
 
 
 def test_lite0_weights_and_attribution_shapes(lite0: LoadedModel) -> None:
-    """The exact head matrix folds conv_head's batch norm; attribution runs on a real pair."""
+    """The exact head matrix folds conv_head's batch norm, whether the loaded model has folded
+    it into the kernel already or not; attribution runs on a real pair."""
     signed, magnitude = weights_matrix(lite0, "blocks.6.0", "conv_head")
     assert signed.shape == (1280, 320) and (magnitude >= signed.abs() - 1e-6).all()
-    raw = lite0.net.conv_head.weight.detach().float().sum(dim=(2, 3))
+    unfolded = load_model(lite0.id, fold_norms=False)
+    raw = unfolded.net.conv_head.weight.detach().float().sum(dim=(2, 3))
     assert not torch.allclose(signed, raw)  # the batch norm's scale is in
+    apart, apart_magnitude = weights_matrix(unfolded, "blocks.6.0", "conv_head")
+    torch.testing.assert_close(signed, apart, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(magnitude, apart_magnitude, atol=1e-5, rtol=1e-4)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 64, 64, generator=gen)
     attributed = attribution_matrix(lite0, "conv_stem", "blocks.0.0", x, strategy="batched")

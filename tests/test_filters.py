@@ -6,13 +6,15 @@ import torch
 
 from generator.core.images import filter_image
 from generator.measure.filters import linear_filters
+from generator.models import load_model
 
 
 def test_the_stem_is_affine_and_its_filters_are_its_weights(lite0):  # type: ignore[no-untyped-def]
     filters = linear_filters(lite0, "conv_stem")
     assert filters is not None and filters.shape == (32, 3, 3, 3)
-    # conv_stem is hooked after its batch norm; the model's input is (x - 0.5) / 0.5
-    net = lite0.net
+    # conv_stem is hooked after its batch norm (folded into the convolution in `lite0`, kept
+    # apart here); the model's input is (x - 0.5) / 0.5
+    net = load_model(lite0.id, fold_norms=False).net
     bn_scale = net.bn1.weight / torch.sqrt(net.bn1.running_var + net.bn1.eps)
     expected = net.conv_stem.weight * bn_scale[:, None, None, None] * 2
     torch.testing.assert_close(filters, expected.detach(), atol=1e-4, rtol=1e-4)

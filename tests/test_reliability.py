@@ -242,7 +242,8 @@ def test_a_damaged_sidecar_is_read_as_missing(tmp_path: Path) -> None:
 def _random_weights(lite0: LoadedModel, path: Path, poison: str) -> Path:
     gen = torch.Generator().manual_seed(0)
     state = {}
-    for name, value in lite0.net.state_dict().items():
+    architecture = load_model(lite0.id, fold_norms=False).net  # a checkpoint's keys: norms unfolded
+    for name, value in architecture.state_dict().items():
         state[name] = torch.randn(value.shape, generator=gen) * 0.1 if value.dtype.is_floating_point else value.clone()
         if name.endswith("running_var"):
             state[name] = state[name].abs() + 0.5

@@ -25,6 +25,7 @@ from generator.models import catalog as catalog_module
 from generator.models.base import LoadedModel, freeze, state_digest
 from generator.models.catalog import Catalog, LayerShapeError
 from generator.models.families import Built, Family, LoadOptions, lite, python, timm, torchvision
+from generator.models.fold import fold_batch_norms
 from generator.models.hooks import set_layouts
 from generator.models.weights import read_state_dict
 
@@ -147,9 +148,13 @@ def load_model(
     classes: str | Path | None = None,
     layers: Sequence[str] | None = None,
     root: str | Path | None = None,
+    fold_norms: bool = True,
 ) -> LoadedModel:
-    """Load a model by id, frozen and in eval mode, with its layer catalog. Relative paths in
-    `spec` (`python:` files) and `classes` are read from `root` (default: the working folder)."""
+    """Load a model by id, frozen and in eval mode, with its layer catalog and its batch norms
+    folded into the convolutions before them (`generator.models.fold`; `fold_norms=False` keeps
+    the modules and the state dict's keys of the architecture, e.g. to save a checkpoint).
+    Relative paths in `spec` (`python:` files) and `classes` are read from `root` (default: the
+    working folder)."""
     base = Path(root) if root is not None else Path.cwd()
     options = LoadOptions(
         weights=str(weights) if weights else None,
@@ -169,7 +174,12 @@ def load_model(
             f"(input_size {size} asked for)"
         )
     net, catalog = _probe(_place(built.net, dev), spec, size, built, layers, dev)
+    digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
+    if fold_norms:
+        example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+        shown = [info.module_path for info in (*catalog.layers, *catalog.optional)]
+        fold_batch_norms(net, example.to(dev), shown)
     names = read_classes(classes, base) if classes else (
         imagenet_classes() if built.imagenet else ()
     )
@@ -182,7 +192,7 @@ def load_model(
         std=_triple(std, built.std, "std", spec),
         layers=catalog.layers,
         class_names=names,
-        weights_digest=state_digest(net),
+        weights_digest=digest,
         weights_source=built.source,
         family=family.name,
         description=built.description,

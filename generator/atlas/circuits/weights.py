@@ -1,7 +1,8 @@
 """The exact method for adjacent convolutions: when the target layer's output is one ungrouped
 convolution of exactly the source layer's output, followed only by batch norm and element-wise
 modules, `M[t, s]` is the signed sum of the kernel W[t, s] scaled by the batch norm's
-per-channel factor; `magnitude[t, s]` is the sum of |W[t, s]| with the same scale.
+per-channel factor; `magnitude[t, s]` is the sum of |W[t, s]| with the same scale. (Loaded models
+have their norms folded into the kernels already, `generator.models.fold`: the scale is then 1.)
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from torch import nn
 from generator.atlas.circuits.attribution import Stop
 from generator.core.errors import FeatvisError
 from generator.models.base import LayerInfo, LoadedModel
+from generator.models.fold import FoldedNorm
 
 _ELEMENTWISE = (
     nn.BatchNorm2d,
+    FoldedNorm,
     nn.Identity,
     nn.Dropout,
     nn.Dropout2d,
