@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import UNITS, measure  # noqa: E402
+from bench_engine import UNITS, floor_seconds, measure  # noqa: E402
 
 from generator.atlas.accentuation import accent_job, accentuate  # noqa: E402
 from generator.atlas.site import ACCENT_LR, ACCENT_RECIPE, ACCENT_STEPS  # noqa: E402
@@ -59,20 +59,8 @@ def timed(work: Callable[[], object]) -> tuple[float, object]:
 
 
 def floor(model: LoadedModel, batch: int, size: int, steps: int) -> float:
-    total = 0.0
-    x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
-    x.requires_grad_(True)
-    for layer in FLOOR_LAYERS:
-        with truncated_forward(model, [layer]) as (acts, run):
-            run(x)
-            acts[layer].mean().backward()
-            start = time.perf_counter()
-            for _ in range(steps):
-                x.grad = None
-                run(x)
-                acts[layer].mean().backward()
-            total += time.perf_counter() - start
-    return total
+    return sum(floor_seconds(model, layer, batch, size, steps, model.device)
+               for layer in FLOOR_LAYERS)
 
 
 def visualizations(model: LoadedModel, batch: int, size: int, steps: int) -> tuple[float, list]:

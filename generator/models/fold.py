@@ -3,8 +3,8 @@
 A frozen network in eval mode computes `norm(conv(x))` as one convolution whose weights and bias
 hold the norm's scale and shift (`torch.nn.utils.fusion.fuse_conv_bn_eval`), so no forward or
 backward pass runs the norm. On the 2-core CPU a norm's backward took a quarter of an
-accentuation step and of a visualization step; folded, a step of EfficientNet-Lite0 takes
-0.68-0.87x the time (benchmarks/README.md, "Batch norms folded"). The function is the same up to
+accentuation step; folded, EfficientNet-Lite0's visualizations and accentuations take 0.79-0.81x
+the time at one thread (benchmarks/README.md, "Batch norms folded"). The function is the same up to
 float rounding; the model's weights digest is taken before folding, so cache keys do not move.
 
 Which norm follows which convolution is observed, not read from the architecture: in one forward
@@ -84,14 +84,6 @@ def _pairs(net: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
     return pairs
 
 
-def _swap(net: nn.Module, path: str, module: nn.Module) -> nn.Module:
-    parent, _, leaf = path.rpartition(".")
-    owner = net.get_submodule(parent) if parent else net
-    old = getattr(owner, leaf)
-    setattr(owner, leaf, module)
-    return old
-
-
 def _outputs(net: nn.Module, example: torch.Tensor, paths: Collection[str]) -> list[torch.Tensor]:
     with torch.no_grad(), capture(net, list(paths)) as store:
         out = net(example)
@@ -114,22 +106,22 @@ def fold_batch_norms(net: nn.Module, example: torch.Tensor, shown: Collection[st
     if not any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
         return 0
     modules = dict(net.named_modules())
-    pairs = [
-        (conv, norm) for conv, norm in _pairs(net, example)
-        if conv not in shown and _remainder(modules[norm]) is not None
+    folds = [
+        (conv, norm, rest) for conv, norm in _pairs(net, example)
+        if conv not in shown and (rest := _remainder(modules[norm])) is not None
     ]
-    if not pairs:
+    if not folds:
         return 0
     before = _outputs(net, example, shown)
-    swapped: list[tuple[str, nn.Module]] = []
-    for conv, norm in pairs:
+    for conv, norm, rest in folds:
         fused = fuse_conv_bn_eval(modules[conv], modules[norm])  # type: ignore[arg-type]
         if modules[conv].weight.is_contiguous(memory_format=torch.channels_last):
             fused = fused.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        swapped.append((conv, _swap(net, conv, fused)))
-        swapped.append((norm, _swap(net, norm, _remainder(modules[norm]))))  # type: ignore[arg-type]
+        net.set_submodule(conv, fused)
+        net.set_submodule(norm, rest)
     if _close(before, _outputs(net, example, shown)):
-        return len(pairs)
-    for path, module in reversed(swapped):
-        _swap(net, path, module)
+        return len(folds)
+    for conv, norm, _ in folds:  # put back what was there
+        net.set_submodule(conv, modules[conv])
+        net.set_submodule(norm, modules[norm])
     return 0
