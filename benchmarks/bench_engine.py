@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from generator.core.memory import keep_freed_memory
 from generator.jobs import default_batch_size
 from generator.metrics import clipped_fraction, high_freq_share
 from generator.models import load_model
@@ -176,6 +177,8 @@ def main() -> None:
         "--steps 128 --lucent-steps 256",
     )
     args = ap.parse_args()
+    # as the command line does (generator.core.memory); lucent, in this process, gets it too
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -27,6 +27,7 @@ from generator.config.schema import (
 )
 from generator.config.site import PRESETS
 from generator.core.errors import MAX_LINE, FeatvisError, one_line
+from generator.core.memory import keep_freed_memory
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("init:cmd_init", "start a site: a site.toml and the flagship articles"),
@@ -156,6 +157,7 @@ def _handler(name: str):  # type: ignore[no-untyped-def]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # the commands' tensor work reuses freed blocks (generator.core.memory)
     try:
         return int(_handler(args.command)(check_flags(args)) or 0)
     except FeatvisError as exc:

@@ -39,6 +39,7 @@ from generator.cache.store import ArtifactStore
 from generator.compute import Summary, World, distributed, load_models
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
+from generator.core.memory import keep_freed_memory
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import default_batch_size
 from generator.plan.measured import measure_stage
@@ -184,6 +185,7 @@ def _worker(
     stops, as after a kill (every cache write is atomic, so the next run resumes)."""
     signal.signal(signal.SIGINT, _stop)
     _die_with_parent()
+    keep_freed_memory()
     torch.set_num_threads(threads)
     with distributed(config.device) as world:
         store = ArtifactStore(
