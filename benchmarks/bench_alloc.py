@@ -28,13 +28,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fold import accentuations, floor, scan, visualizations  # noqa: E402
+from bench_fold import accentuations, floor, scan, visualizations, write_results  # noqa: E402
 
 from generator.core.memory import keep_freed_memory  # noqa: E402
 from generator.dataset.folder import load_view  # noqa: E402
 from generator.models import load_model  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("glibc defaults", "freed kept")
 
 
@@ -112,26 +111,21 @@ def main() -> None:
     result = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
               "batch": args.batch, "size": args.size, "steps": args.steps,
               "rounds": args.rounds, "rows": rows, "max_rss_mb": rss, "runs": runs}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [
-        f"# Freed blocks kept against glibc's defaults ({args.threads} thread(s), batch "
-        f"{args.batch}, {args.size} px, {args.rounds} rounds A B B A, a process per run)", "",
-        "| work | defaults (s, median) | freed kept (s, median) | kept / defaults "
-        "| page faults (defaults, kept) | mean activation (defaults, kept) |",
-        "|---|---|---|---|---|---|",
-    ]
+    cells = []
     for row in rows:
         val = row.get("mean_value")
-        vals = f"{val[0]:.3f}, {val[1]:.3f}" if val else "-"
-        lines.append(f"| {row['task']} | {row['defaults_s']:.2f} | {row['kept_s']:.2f} | "
-                     f"{row['ratio']:.2f}x | {row['faults'][0]:.0f}, {row['faults'][1]:.0f} | "
-                     f"{vals} |")
-    lines += ["", f"Peak resident memory (median): {rss[0]:.0f} MB with the defaults, "
-              f"{rss[1]:.0f} MB with freed blocks kept."]
-    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+        cells.append([row["task"], f"{row['defaults_s']:.2f}", f"{row['kept_s']:.2f}",
+                      f"{row['ratio']:.2f}x", f"{row['faults'][0]:.0f}, {row['faults'][1]:.0f}",
+                      f"{val[0]:.3f}, {val[1]:.3f}" if val else "-"])
+    write_results(
+        args.name, result,
+        f"Freed blocks kept against glibc's defaults ({args.threads} thread(s), batch "
+        f"{args.batch}, {args.size} px, {args.rounds} rounds A B B A, a process per run)",
+        ["work", "defaults (s, median)", "freed kept (s, median)", "kept / defaults",
+         "page faults (defaults, kept)", "mean activation (defaults, kept)"], cells,
+        (f"Peak resident memory (median): {rss[0]:.0f} MB with the defaults, "
+         f"{rss[1]:.0f} MB with freed blocks kept.",),
+    )
 
 if __name__ == "__main__":
     main()

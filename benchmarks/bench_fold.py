@@ -154,23 +154,31 @@ def main() -> None:
         "batch": args.batch, "size": args.size, "steps": args.steps, "rounds": args.rounds,
         "max_logit_difference": logit_diff, "rows": rows, "seconds": seconds,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [
-        f"# Batch norms folded ({args.threads} thread(s), batch {args.batch}, {args.size} px, "
-        f"{args.rounds} rounds A B B A; largest logit difference {logit_diff:.2e})", "",
-        "| work | as loaded (s, median) | folded (s, median) | folded / as loaded "
-        "| mean activation as loaded, folded |",
-        "|---|---|---|---|---|",
-    ]
+    cells = []
     for row in rows:
         act = row.get("mean_activation")
-        acts = f"{act['as loaded']:.2f}, {act['folded']:.2f}" if act else "-"
-        lines.append(f"| {row['task']} | {row['as_loaded_s']:.2f} | {row['folded_s']:.2f} | "
-                     f"{row['ratio']:.2f}x | {acts} |")
-    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        cells.append([row["task"], f"{row['as_loaded_s']:.2f}", f"{row['folded_s']:.2f}",
+                      f"{row['ratio']:.2f}x",
+                      f"{act['as loaded']:.2f}, {act['folded']:.2f}" if act else "-"])
+    write_results(
+        args.name, result,
+        f"Batch norms folded ({args.threads} thread(s), batch {args.batch}, {args.size} px, "
+        f"{args.rounds} rounds A B B A; largest logit difference {logit_diff:.2e})",
+        ["work", "as loaded (s, median)", "folded (s, median)", "folded / as loaded",
+         "mean activation as loaded, folded"], cells,
+    )
 
+
+def write_results(name: str, result: dict, title: str, header: list[str],
+                  cells: list[list[str]], notes: tuple[str, ...] = ()) -> None:
+    """results/<name>.json, and results/<name>.md: the title, a table, notes (also printed)."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    lines += [*([""] if notes else []), *notes]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 if __name__ == "__main__":
     main()

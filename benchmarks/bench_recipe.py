@@ -37,6 +37,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from generator import dataset as ds
+from generator.core.memory import keep_freed_memory
 from generator.metrics import clipped_fraction, high_freq_share
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
@@ -599,6 +600,7 @@ def main() -> int:
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown:
         ap.error(f"unknown candidates {unknown} (valid: {', '.join(CANDIDATES)})")
+    keep_freed_memory()  # as the command line's processes run (generator.core.memory)
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
