@@ -28,7 +28,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fold import accentuations, floor, scan, visualizations, write_results  # noqa: E402
+from bench_fold import (  # noqa: E402
+    accentuations,
+    floor,
+    scan,
+    visualizations,
+    work_arguments,
+    write_results,
+)
 
 from generator.core.memory import keep_freed_memory  # noqa: E402
 from generator.dataset.folder import load_view  # noqa: E402
@@ -69,15 +76,8 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (a CPU process's: 1)")
-    ap.add_argument("--batch", type=int, default=4, help="images per batch (the CPU's: 4)")
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=64, help="visualization steps")
-    ap.add_argument("--floor-steps", type=int, default=16)
+    ap = work_arguments(__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=64, help="photos the scan reads")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--dataset", type=Path, default=None, help="photos for accentuation and scan")
     ap.add_argument("--name", default="alloc")
     ap.add_argument("--child", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -99,8 +99,9 @@ def scan(model: LoadedModel, photos: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def work_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of the work this benchmark (and `bench_alloc.py`) times."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a CPU process's: 1)")
     ap.add_argument("--batch", type=int, default=4, help="images per batch (the CPU's: 4)")
     ap.add_argument("--size", type=int, default=128)
@@ -108,6 +109,11 @@ def main() -> None:
     ap.add_argument("--floor-steps", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--dataset", type=Path, default=None, help="photos for accentuation and scan")
+    return ap
+
+
+def main() -> None:
+    ap = work_arguments(__doc__.splitlines()[0])
     ap.add_argument("--name", default="fold")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
