@@ -84,7 +84,7 @@ def test_maco_optimizes_only_the_phase():
     # columns 1..w-2 are free of the real transform's symmetry constraints
     assert torch.allclose(got[:, :, :, 1:-1], want[None, :, :, 1:-1].expand_as(got[:, :, :, 1:-1]),
                           rtol=1e-4, atol=1e-5)
-    image = param()
+    image = param().detach()
     assert image.shape == (2, 3, 32, 32) and 0.1 < float(image.std()) < 0.45
 
 
