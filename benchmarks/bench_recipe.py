@@ -475,9 +475,11 @@ def scale_study(model, settings: RenderSettings, batch: int, short: int | None =
     out["channels"] = {n: {k: v * n for k, v in per_vis(units_of(mid, n), settings, batch).items()}
                        for n in (batch // 2, batch, 2 * batch)}
     print(f"channels: {out['channels']}", file=sys.stderr)
-    out["size"] = {size: per_vis(units_of(mid, batch), dataclasses.replace(settings, size=size),
-                                 batch) for size in (64, 96, settings.size)}
-    print(f"size: {out['size']}", file=sys.stderr)
+    out["image_size"] = {
+        size: per_vis(units_of(mid, batch), dataclasses.replace(settings, size=size), batch)
+        for size in (64, 96, settings.size)
+    }
+    print(f"size: {out['image_size']}", file=sys.stderr)
     out["batch_size"] = {b: per_vis(units_of(mid, batch), settings, b) for b in (2, 4, batch)}
     print(f"batch: {out['batch_size']}", file=sys.stderr)
     band_of = {model.layer(layer).band: layer for layer in BAND_LAYERS}
@@ -500,7 +502,7 @@ def scale_markdown(s: dict, command: str) -> str:
     ]
     rows = [("depth, per visualization", s["depth"], ""),
             ("channels of blocks.4.1, in all", s["channels"], ""),
-            ("image size, per visualization (blocks.4.1)", s["size"], " px"),
+            ("image size, per visualization (blocks.4.1)", s["image_size"], " px"),
             ("batch size, per visualization (blocks.4.1)", s["batch_size"], "")]
     for label, sweep, unit in rows:
         lines += [f"| {label} | {k}{unit} | {v['cpu']:.2f} | {v['wall']:.2f} |"
