@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -41,9 +42,16 @@ print(json.dumps({"applied": applied, "faults": after - before}))
 """
 
 
-def _faults(variant: str) -> dict:
+def _env(**settings: str) -> dict[str, str]:
+    """This environment without any malloc settings of its own, plus `settings`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    return {**env, **settings}
+
+
+def _faults(variant: str, env: dict[str, str] | None = None) -> dict:
     done = subprocess.run([sys.executable, "-c", STEPS, variant], check=True,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env or _env())
     return json.loads(done.stdout)
 
 
@@ -60,5 +68,11 @@ def test_the_command_line_keeps_freed_memory() -> None:
     code = ("from generator import cli; from generator.core import memory; "
             "cli.main(['layers']); print(memory._applied)")
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                          text=True)
+                          text=True, env=_env())
     assert done.stdout.strip().splitlines()[-1] == "True"
+
+
+@pytest.mark.parametrize("setting", [("MALLOC_TRIM_THRESHOLD_", "131072"),
+                                     ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072")])
+def test_an_environment_that_tunes_malloc_itself_is_left_alone(setting: tuple[str, str]) -> None:
+    assert _faults("kept", _env(**dict([setting])))["applied"] is False

@@ -13,12 +13,14 @@ blocks kept"): the scan's passes in 0.59x the time, visualizations 0.81-0.91x, a
 0.89-0.95x, the same pictures; the cold standard build with photos 0.88-0.89x.
 
 The command line calls it once per process (`generator.cli`, the CPU compute processes); the
-library itself leaves the allocator of a program that imports it alone.
+library itself leaves the allocator of a program that imports it alone, and so does the command
+line when the environment tunes glibc's malloc itself (`MALLOC_*`, `GLIBC_TUNABLES`).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
@@ -33,7 +35,8 @@ _applied: bool | None = None
 
 def keep_freed_memory() -> bool:
     """Keep freed blocks in the process (glibc: `mallopt`). True when the settings took; False
-    on another C library (musl, macOS, Windows: nothing is changed). Once per process."""
+    on another C library (musl, macOS, Windows) or when the environment has its own settings
+    for glibc's malloc: nothing is changed then. Once per process."""
     global _applied
     if _applied is None:
         _applied = _mallopt()
@@ -43,6 +46,9 @@ def keep_freed_memory() -> bool:
 def _mallopt() -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc" in tunables or any(name.startswith("MALLOC_") for name in os.environ):
+        return False  # the user's own choice
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
