@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import floor_seconds  # noqa: E402
 from bench_fold import write_results  # noqa: E402
 
+from generator.atlas.accentuation import batch_signature  # noqa: E402
+from generator.cache.store import META_FILE  # noqa: E402
 from generator.compute import job_depth  # noqa: E402
 from generator.core.memory import keep_freed_memory  # noqa: E402
 from generator.jobs import VisJob, default_batch_size, plan_batches  # noqa: E402
@@ -41,7 +43,7 @@ from generator.models import load_model  # noqa: E402
 def vis_batches(cache: Path, model, batch_size: int) -> list[tuple[str, int, int, int]]:
     """(deepest layer, images, steps, size) per batch of the cache's visualization jobs."""
     jobs = []
-    for meta in sorted(cache.glob("??/*/meta.json")):
+    for meta in sorted(cache.glob(f"??/*/{META_FILE}")):
         job = VisJob.from_dict(json.loads(meta.read_text())["job"])
         if job.model == model.id:
             jobs.append(job)
@@ -61,8 +63,7 @@ def accent_batches(cache: Path, model, batch_size: int) -> list[tuple[str, int, 
     for meta in sorted((cache / "accentuation").glob("??/*.json")):
         job = json.loads(meta.read_text())["job"]
         if job["model"] == model.id:
-            spec = {k: v for k, v in job.items() if k not in ("layer", "channel", "photo", "seed")}
-            by_signature.setdefault(json.dumps(spec, sort_keys=True), []).append(job)
+            by_signature.setdefault(batch_signature(job), []).append(job)
     out = []
     for jobs in by_signature.values():
         jobs.sort(key=lambda j: model.layer(j["layer"]).depth)

@@ -61,6 +61,7 @@ PIXELS = ""  # the anchor "layer" of a channel in the first layer: the image its
 # The spectrum's decay accentuation's steps and rates were measured with (benchmarks/README.md,
 # "Accentuation steps"); the photo it starts from fixes the picture's spectrum, not the decay.
 ACCENT_DECAY = LEGACY_DECAY
+PER_PHOTO = ("layer", "channel", "photo", "seed")  # an accentuation's own fields, not its batch's
 _EPS = 1.0 / 512  # photos are clamped into [eps, 1-eps] before the sigmoid is inverted
 
 
@@ -99,15 +100,17 @@ class AccentJob:
         return data
 
     def batch_signature(self) -> str:
-        spec = self.to_dict()
-        for name in ("layer", "channel", "photo", "seed"):
-            spec.pop(name)
-        return canonical_json(spec)
+        return batch_signature(self.to_dict())
 
     @cached_property
     def key(self) -> str:
         payload = canonical_json({"accentuation": ACCENT_VERSION, "job": self.to_dict()})
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def batch_signature(spec: dict[str, Any]) -> str:
+    """What one batch's jobs share: a job's spec (`to_dict`, a sidecar's "job") less `PER_PHOTO`."""
+    return canonical_json({k: v for k, v in spec.items() if k not in PER_PHOTO})
 
 
 def default_anchor(model: LoadedModel, layer: str) -> str:
