@@ -57,7 +57,7 @@ from generator.compute import compute_jobs
 from generator.config.site import PRESETS, SiteConfig
 from generator.core.images import load_tensor, png_bytes
 from generator.dataset.checks import layer_vectors
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
@@ -217,7 +217,7 @@ def accent_rows(
 
 
 def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
-    """The site's own jobs: each channel's standard visualization (`FigureContext.channel_job`,
+    """The site's own jobs: each channel's standard visualization (`DrawContext.channel_job`,
     computed by `compute_jobs` into an artifact cache) and its top photos accentuated as
     `site_accentuations` does (the preset's size, steps and seed, anchor weight 1 unless
     `--weights`), cached under `--cache`, so an interrupted run resumes. Channels go in chunks
@@ -229,7 +229,7 @@ def bench_accent(args: argparse.Namespace) -> dict[str, Any]:
     config = SiteConfig(root=cache, cache_dir=cache / "site-cache", device="cpu")
     store = ArtifactStore(config.cache_dir)
     store.prepare()
-    ctx = FigureContext(config=config, model=model, preset=preset, store=store)
+    ctx = DrawContext(config=config, model=model, preset=preset, store=store)
     sample = standard_sample(model, preset, args.channels_per_layer, args.layers)
     by_band: dict[str, list[tuple[str, int]]] = {}
     for layer, c in sample:

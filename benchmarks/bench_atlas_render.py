@@ -45,7 +45,7 @@ FULL_CHANNELS = 3120
 def _site(cache: Path, layers: list[str], dataset: str | None) -> tuple[Any, ...]:
     from generator.cache.store import ArtifactStore
     from generator.config.site import PRESETS, SiteConfig
-    from generator.figures.context import FigureContext
+    from generator.figures.context import DrawContext
     from generator.models import load_model
     from generator.plan.explorer import explorer_jobs, explorer_page_jobs
 
@@ -56,7 +56,7 @@ def _site(cache: Path, layers: list[str], dataset: str | None) -> tuple[Any, ...
     )
     model = load_model(config.model, device="cpu", seed=config.seed)
     store = ArtifactStore(config.cache_dir)
-    ctx = FigureContext(config=config, model=model, preset=preset, store=store)
+    ctx = DrawContext(config=config, model=model, preset=preset, store=store)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
     jobs = [j for js in explorer.values() for j in js]
     jobs += explorer_page_jobs(preset, ctx.job, explorer)

@@ -21,7 +21,7 @@ from generator.build import build_site
 from generator.check import check_site
 from generator.config.site import load_config
 from generator.core.errors import FeatvisError
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext
 from generator.figures.registry import FIGURE_TYPES, figure_for, page_figures, read_pages
 from generator.pages.content import FigureSpec, Page
 
@@ -47,7 +47,7 @@ def test_flagship_figures_validate_against_the_model(flagship: Page, lite0) -> N
     assert {fig.type for fig in figures} == single, "the article shows every figure type"
     assert flagship.authors and flagship.authors[0].affiliations and flagship.date and flagship.description
     assert flagship.model is None  # it speaks of whatever model the site shows
-    ctx = FigureContext(config=load_config(REPO / "site.toml"), model=lite0, preset=TINY)
+    ctx = DrawContext(config=load_config(REPO / "site.toml"), model=lite0, preset=TINY)
     for fig in figures:
         assert fig.jobs(ctx), f"{fig.id} asks for no visualization"  # the survey, while nothing is cached
         assert fig.caption.strip(), f"figure {fig.id} has no caption"

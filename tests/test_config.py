@@ -142,3 +142,18 @@ def test_flags_and_site_toml_share_one_option() -> None:
         BATCH_SIZE.parse(4097)
     with pytest.raises(Invalid):
         whole(1, 3)(True)
+
+
+def test_the_models_are_named_from_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = load_config(_toml(tmp_path, 'model = "torchvision:resnet18"\n'))
+    (tmp_path / "several").mkdir()
+    several = load_config(_toml(tmp_path / "several", 'models = ["efficientnet_lite0", {model = '
+                                '"torchvision:resnet18", explorer_layers = ["layer4.1"]}]\n'))
+
+    def read_again(*args: object, **kwargs: object) -> str:
+        raise AssertionError("site.toml read again after loading")
+
+    monkeypatch.setattr(Path, "read_text", read_again)
+    assert one.model_ids == ("torchvision:resnet18",)
+    assert several.model_ids == ("efficientnet_lite0", "torchvision:resnet18")
+    assert several.explorer_layers_of("torchvision:resnet18")[0] == ("layer4.1",)

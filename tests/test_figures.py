@@ -16,7 +16,7 @@ from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.figures.channels import pick_distinct, single_channel
-from generator.figures.context import FigureContext
+from generator.figures.context import DrawContext
 from generator.figures.registry import FIGURE_TYPES, figure_for
 from generator.models import load_model
 from generator.optvis.render import RenderResult
@@ -31,9 +31,9 @@ def model():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, model) -> FigureContext:  # type: ignore[no-untyped-def]
+def ctx(tmp_path: Path, model) -> DrawContext:  # type: ignore[no-untyped-def]
     config = SiteConfig(root=tmp_path, cache_dir=tmp_path / "cache", seed=3)
-    return FigureContext(config=config, model=model, preset=PRESET, store=ArtifactStore(tmp_path / "cache"))
+    return DrawContext(config=config, model=model, preset=PRESET, store=ArtifactStore(tmp_path / "cache"))
 
 
 def fig(kind: str, **options):  # type: ignore[no-untyped-def]
@@ -125,7 +125,7 @@ def test_regularization_starts_from_naive_pixels(ctx, model) -> None:  # type: i
 
 def test_figure_scale_keeps_fewer_strengths(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
     half = Preset("half", size=32, steps=8, explorer_channels=1, figure_scale=0.5)
-    ctx = FigureContext(config=SiteConfig(root=tmp_path), model=model, preset=half, store=None)
+    ctx = DrawContext(config=SiteConfig(root=tmp_path), model=model, preset=half, store=None)
     f = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"blur": [1, 2, 3, 4]})
     blur = [j for j in f.jobs(ctx) if any(t.kind == "blur" for _, t in j.objectives[0].terms)]
     assert [w for j in blur for w, t in j.objectives[0].terms if t.kind == "blur"] == [-1.0, -4.0]
@@ -181,7 +181,7 @@ def test_channels_are_chosen_from_a_measured_survey(ctx, model) -> None:  # type
     scores = {c: 1.0 for c in channels} | {best: 10.0, twin: 9.9, other: 8.0}
     for job, c in zip(survey, channels, strict=True):
         put(ctx.store, job, scores[c], images[c])
-    fresh = FigureContext(config=ctx.config, model=model, preset=PRESET, store=ctx.store)
+    fresh = DrawContext(config=ctx.config, model=model, preset=PRESET, store=ctx.store)
     assert fresh.choose_channels("blocks.2.1", 2) == [best, other]
     jobs = f.jobs(fresh)
     assert [tuple(o.terms[0][1].channel for o in j.objectives) for j in jobs] == [(best, best), (other, other)]
@@ -220,7 +220,7 @@ def test_class_reading_names_picture_and_top_photo(tmp_path: Path, lite0) -> Non
     config = SiteConfig(root=tmp_path, cache_dir=tmp_path / "cache", seed=3, dataset=photos)
     index = load_or_scan(config, lite0, ["blocks.1.1", "blocks.5.3"], top_k=2, progress=False, workers=0)
     preset = Preset("tiny", size=224, steps=8, explorer_channels=1, figure_scale=1.0)
-    ctx = FigureContext(config=config, model=lite0, preset=preset, store=ArtifactStore(tmp_path / "cache"),
+    ctx = DrawContext(config=config, model=lite0, preset=preset, store=ArtifactStore(tmp_path / "cache"),
                         dataset=index)
     top = index.examples("blocks.5.3", 5)[0]
     photo = load_view(top.path, 224).float() / 255

@@ -167,11 +167,6 @@ def parse_site_labels(text: str, path: Path, models: SiteModels) -> dict[str, La
     return labels
 
 
-def parse_labels(text: str, path: Path, layers: Mapping[str, int]) -> Labels:
-    """The labels in `text` (the content of `path`), checked against `layers` (name -> channels)."""
-    return parse_site_labels(text, path, {"": layers})[""]
-
-
 def read_site_labels(path: Path, models: SiteModels) -> dict[str, Labels]:
     """The labels of `path` by model (see the module docstring); none when it does not exist."""
     path = Path(path)
@@ -188,7 +183,3 @@ def read_labels(path: Path, layers: Mapping[str, int]) -> Labels:
     """The labels of `path` on a site of one model; {} when the file does not exist."""
     return read_site_labels(path, {"": layers})[""]
 
-
-def label_key(layer: str, channel: int) -> str:
-    """The key a label file uses for a channel (and the search index's `layer:channel`)."""
-    return f"{layer}:{channel}"

@@ -126,12 +126,13 @@ class SiteConfig:
 
     @property
     def model_ids(self) -> tuple[str, ...]:
-        return tuple(spec.id for spec in self.model_specs)
+        """The ids of `model_specs`, from memory (without reading site.toml for their lines)."""
+        return tuple(spec.id for spec in self.models) if self.models else (self.model,)
 
     def explorer_layers_of(self, model_id: str) -> tuple[tuple[str, ...] | None, str]:
         """The explorer layers asked of one model (its table's `explorer_layers`, else the
         site's; None: every layer) and where they were given, for error messages."""
-        for spec in self.model_specs:
+        for spec in self.models:  # `model` alone has no explorer_layers of its own
             if spec.id == model_id and spec.explorer_layers is not None:
                 return spec.explorer_layers, spec.where
         return self.explorer_layers, where_key(self.source, "explorer_layers")

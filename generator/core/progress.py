@@ -17,7 +17,6 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-STAGES = ("planning", "dataset scan", "compute", "render", "check", "publish")
 EVERY_SECONDS = 30.0
 EVERY_FRACTION = 0.10
 
@@ -121,5 +120,3 @@ class Progress:
             if bar is not None:
                 bar.close()
 
-
-QUIET = Progress(quiet=True)

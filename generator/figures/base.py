@@ -21,19 +21,10 @@ from typing import Any, ClassVar
 
 from markupsafe import Markup
 
-from generator.config.schema import parse_options
+from generator.config.schema import Option, choice, parse_options, text, whole
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
-from generator.figures.options import (
-    LAYOUTS,
-    Option,
-    _channels,
-    _choice,
-    _int,
-    _is_id,
-    _str,
-    _text,
-)
+from generator.figures.options import LAYOUTS, _channels, _is_id, _text
 from generator.jobs import VisJob
 from generator.models.base import BANDS, LoadedModel
 from generator.models.catalog import resolve_layer_ref
@@ -62,11 +53,11 @@ class Figure:
     @classmethod
     def all_options(cls) -> dict[str, Option]:
         common = {
-            "id": Option(_str),
+            "id": Option(text),
             "caption": Option(_text),
             "title": Option(_text),
-            "layout": Option(_choice(*LAYOUTS)),
-            "model": Option(_str),  # one of the site's `models` (default: the first)
+            "layout": Option(choice(*LAYOUTS)),
+            "model": Option(text),  # one of the site's `models` (default: the first)
         }
         return {**common, **cls.OPTIONS}
 
@@ -257,7 +248,7 @@ def describe_transforms(t: TransformSpec) -> str:
 class OneChannelFigure(Figure):
     """A figure about one channel of one layer: given, or the layer's strongest."""
 
-    OPTIONS = {"layer": Option(_str, required=True), "channel": Option(lambda v: _int(v))}
+    OPTIONS = {"layer": Option(text, required=True), "channel": Option(whole())}
 
     def bind(self, model: LoadedModel) -> Figure:
         self.check_layer(model, "layer", self.options["layer"])
@@ -294,7 +285,7 @@ class OneChannelFigure(Figure):
 class ChannelsFigure(Figure):
     """A figure about a few channels of one layer, one row each: given, or chosen by the build."""
 
-    OPTIONS = {"layer": Option(_str, required=True), "channels": Option(_channels, 2)}
+    OPTIONS = {"layer": Option(text, required=True), "channels": Option(_channels, 2)}
 
     def bind(self, model: LoadedModel) -> Figure:
         self.check_layer(model, "layer", self.options["layer"])

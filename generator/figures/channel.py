@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure
 from generator.figures.checks import dataset_examples
 from generator.figures.context import DrawContext, PlanContext
-from generator.figures.options import Option, _int
 from generator.jobs import VisJob
 
 
@@ -39,8 +39,8 @@ class ChannelCard(OneChannelFigure):
     DEFAULT_LAYOUT = "text"
     OPTIONS = {
         **OneChannelFigure.OPTIONS,
-        "photos": Option(lambda v: _int(v, 0, 8), 4),
-        "inputs": Option(lambda v: _int(v, 0, 8), 4),
+        "photos": Option(whole(0, 8), 4),
+        "inputs": Option(whole(0, 8), 4),
     }
 
     def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure
 from generator.figures.channel import circuit_nodes
 from generator.figures.context import DrawContext, PlanContext
-from generator.figures.options import Option, _int
 from generator.jobs import VisJob
 
 NODE = 64  # px, a thumbnail node
@@ -53,7 +53,7 @@ class CircuitFigure(OneChannelFigure):
 
     type = "circuit"
     DEFAULT_LAYOUT = "text"
-    OPTIONS = {**OneChannelFigure.OPTIONS, "inputs": Option(lambda v: _int(v, 1, 8), 3)}
+    OPTIONS = {**OneChannelFigure.OPTIONS, "inputs": Option(whole(1, 8), 3)}
 
     def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
         return [ctx.channel_job(self.options["layer"], channel)]

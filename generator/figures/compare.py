@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from generator.config.schema import Invalid, Option, whole
 from generator.core.urls import COMPARE_PAGE
 from generator.figures.base import Figure
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
-from generator.figures.options import Option, _Bad, _int
 from generator.jobs import VisJob
 from generator.models.base import BANDS, LoadedModel
 from generator.pages.content import FigureSpec
@@ -30,17 +30,17 @@ COMPARE_CHANNELS = 4  # per band and model (the gallery's default), scaled by th
 def _bands(v: Any) -> tuple[str, ...]:
     values = [v] if isinstance(v, str) else v
     if not isinstance(values, list) or not values or not all(isinstance(x, str) for x in values):
-        raise _Bad(f"must be a band or a list of bands ({', '.join(BANDS)}), not {v!r}")
+        raise Invalid(f"must be a band or a list of bands ({', '.join(BANDS)}), not {v!r}")
     for band in values:
         if band not in BANDS:
-            raise _Bad(f"unknown band '{band}' (valid: {', '.join(BANDS)})")
+            raise Invalid(f"unknown band '{band}' (valid: {', '.join(BANDS)})")
     return tuple(dict.fromkeys(values))
 
 
 def _ids(v: Any) -> tuple[str, ...]:
     values = [v] if isinstance(v, str) else v
     if not isinstance(values, list) or not values or not all(isinstance(x, str) for x in values):
-        raise _Bad(f"must be a model id or a list of the site's model ids, not {v!r}")
+        raise Invalid(f"must be a model id or a list of the site's model ids, not {v!r}")
     return tuple(dict.fromkeys(values))
 
 
@@ -58,7 +58,7 @@ class CompareModels(Figure):
     type = "compare-models"
     OPTIONS = {
         "bands": Option(_bands, BANDS),
-        "channels": Option(lambda v: _int(v, 1, 16), 3),
+        "channels": Option(whole(1, 16), 3),
         "models": Option(_ids),  # default: every model of the site
     }
 

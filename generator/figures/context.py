@@ -5,7 +5,6 @@ and the dataset; it makes jobs and chooses channels from what earlier rounds mea
 draws nothing. `DrawContext` adds what the site renderer sets to draw: the Jinja2 environment,
 image placement, the page's prefix, the measurements and circuits, the explorer's pages, and
 the draw contexts of the site's other models (`of`), for a figure that shows several.
-`FigureContext` is `DrawContext`, for code that does both (a test, a benchmark).
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ class PlanContext:
     config: SiteConfig
     model: LoadedModel
     preset: Preset
-    store: Any = None  # generator.artifacts.ArtifactStore
+    store: Any = None  # generator.cache.ArtifactStore
     dataset: Any = None  # generator.dataset.DatasetIndex
     explorer: Mapping[str, Sequence[VisJob]] = field(default_factory=dict)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -264,5 +263,3 @@ class DrawContext(PlanContext):
         shown = self.explorer_channels[layer]
         return self.prefix + layer_url(self.model.id, layer, channel if channel in shown else None)
 
-
-FigureContext = DrawContext  # code that plans and draws with one context (tests, benchmarks)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option, boolean, whole
 from generator.figures.base import ChannelsFigure, _mean
 from generator.figures.checks import class_reading, dataset_examples, pattern_agreement
 from generator.figures.context import DrawContext
-from generator.figures.options import Option, _bool, _channels, _int
+from generator.figures.options import _channels
 
 
 class DatasetExamples(ChannelsFigure):
@@ -20,9 +21,9 @@ class DatasetExamples(ChannelsFigure):
     OPTIONS = {
         **ChannelsFigure.OPTIONS,
         "channels": Option(_channels, 3),
-        "examples": Option(lambda v: _int(v, 1, 16), 4),
-        "bottom": Option(_bool, True),
-        "spectrum": Option(lambda v: _int(v, 0, 16), 0),
+        "examples": Option(whole(1, 16), 4),
+        "bottom": Option(boolean, True),
+        "spectrum": Option(whole(0, 16), 0),
     }
 
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:

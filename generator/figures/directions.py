@@ -8,9 +8,10 @@ from typing import Any
 
 import torch
 
+from generator.config.schema import Option, whole
 from generator.figures.base import ChannelsFigure
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
-from generator.figures.options import Option, _channels, _int
+from generator.figures.options import _channels
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
 
@@ -27,7 +28,7 @@ class Directions(ChannelsFigure):
     OPTIONS = {
         **ChannelsFigure.OPTIONS,
         "channels": Option(_channels, 4),
-        "random": Option(lambda v: _int(v, 0, 8), 3),
+        "random": Option(whole(0, 8), 3),
     }
 
     def pairs(self, ctx: PlanContext) -> list[tuple[int, int]] | None:

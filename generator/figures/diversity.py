@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option, number, whole
 from generator.figures.base import ChannelsFigure, _mean
 from generator.figures.context import DrawContext, PlanContext
-from generator.figures.options import Option, _channels, _float, _int
+from generator.figures.options import _channels
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
 
@@ -19,8 +20,8 @@ class Diversity(ChannelsFigure):
     OPTIONS = {
         **ChannelsFigure.OPTIONS,
         "channels": Option(_channels, 1),
-        "images": Option(lambda v: _int(v, 2, 12), 4),
-        "weight": Option(_float, 5.0),
+        "images": Option(whole(2, 12), 4),
+        "weight": Option(number, 5.0),
     }
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option
 from generator.figures.base import Figure
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
-from generator.figures.options import Option, _channels, _layers
+from generator.figures.options import _channels, _layers
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
 

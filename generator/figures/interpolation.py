@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option, number, text, whole
 from generator.figures.base import Figure
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
-from generator.figures.options import Option, _float, _int, _pairs, _str
+from generator.figures.options import _pairs
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
@@ -20,10 +21,10 @@ class InterpolationGrid(Figure):
 
     type = "interpolation-grid"
     OPTIONS = {
-        "layer": Option(_str),
+        "layer": Option(text),
         "pairs": Option(_pairs, 2),
-        "frames": Option(lambda v: _int(v, 3, 12), 5),
-        "alignment": Option(_float, 1.0),
+        "frames": Option(whole(3, 12), 5),
+        "alignment": Option(number, 1.0),
     }
     DEFAULT_LAYOUT = "page"
 

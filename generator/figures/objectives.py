@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option
 from generator.core.errors import FeatvisError
 from generator.figures.base import Figure, OneChannelFigure
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
-from generator.figures.options import Option, _class
+from generator.figures.options import _class
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure, sparkline
 from generator.figures.context import DrawContext, PlanContext
-from generator.figures.options import Option, _int
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
 
@@ -16,7 +16,7 @@ class OptimizationProgress(OneChannelFigure):
     """One channel's image after a growing number of optimizer steps, and its objective curve."""
 
     type = "optimization-progress"
-    OPTIONS = {**OneChannelFigure.OPTIONS, "snapshots": Option(lambda v: _int(v, 2, 12), 6)}
+    OPTIONS = {**OneChannelFigure.OPTIONS, "snapshots": Option(whole(2, 12), 6)}
 
     def steps(self, ctx: PlanContext) -> tuple[int, ...]:
         """Snapshots spaced geometrically: early steps change the image most."""

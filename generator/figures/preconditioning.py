@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Option, choice, whole
 from generator.figures.base import OneChannelFigure, describe_transforms
 from generator.figures.channels import scaled_transforms
 from generator.figures.context import DrawContext, PlanContext
-from generator.figures.options import Option, _choice, _int
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
@@ -27,8 +27,8 @@ class Preconditioning(OneChannelFigure):
     type = "preconditioning"
     OPTIONS = {
         **OneChannelFigure.OPTIONS,
-        "snapshots": Option(lambda v: _int(v, 2, 8), 4),
-        "transforms": Option(_choice("none", "jitter", "robust"), "jitter"),
+        "snapshots": Option(whole(2, 8), 4),
+        "transforms": Option(choice("none", "jitter", "robust"), "jitter"),
     }
 
     def steps(self, ctx: PlanContext) -> tuple[int, ...]:

@@ -66,11 +66,6 @@ def page_figures(page: Any, model: LoadedModel) -> list[Figure]:
     return [figure_for(spec).resolve(model).bind(model) for spec in page.figures]
 
 
-def page_jobs(page: Any, ctx: PlanContext) -> list[VisJob]:
-    """Every job the page's figures need now (surveys first while channels are being chosen)."""
-    return [job for fig in page_figures(page, ctx.model) for job in fig.jobs(ctx)]
-
-
 Models = LoadedModel | Mapping[str, LoadedModel]
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.config.schema import Invalid, Option, numbers
 from generator.core.errors import choices_hint
 from generator.figures.base import OneChannelFigure
 from generator.figures.channels import scaled_transforms
 from generator.figures.checks import photo_high_freq
 from generator.figures.context import DrawContext, PlanContext
-from generator.figures.options import Option, _Bad, _floats
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
@@ -38,14 +38,16 @@ DEFAULT_STRENGTHS: dict[str, tuple[float, ...]] = {
 
 def _strengths(v: Any) -> dict[str, tuple[float, ...]]:
     if not isinstance(v, dict):
-        raise _Bad(f"must map regularizers to lists of strengths, e.g. {{tv: [10, 50]}}, not {v!r}")
+        raise Invalid(
+            f"must map regularizers to lists of strengths, e.g. {{tv: [10, 50]}}, not {v!r}"
+        )
     out = {}
     for k, values in v.items():
         if k not in DEFAULT_STRENGTHS:
-            raise _Bad(
+            raise Invalid(
                 f"names unknown regularizer '{k}' ({choices_hint(str(k), DEFAULT_STRENGTHS)})"
             )
-        out[k] = _floats(values)
+        out[k] = numbers(values)
     return out
 
 
