@@ -126,10 +126,9 @@ class VisJob:
 
 
 # Images per optimizer batch when nothing else is asked for. On a CPU a large batch buys little
-# (the convolutions already use every core) and its early layers' activations outgrow the caches:
-# a cold standard build of four explorer layers with photos took 0.94x the time in batches of 4
-# as in batches of 8 (benchmarks/README.md, "Cold standard builds with CPU processes"). On a GPU
-# one forward pass of 64 small images costs about what one image costs.
+# (the convolutions already use every core) and its early layers' activations outgrow the caches
+# (`benchmarks/bench_processes.py` compares batch sizes). On a GPU one forward pass of 64 small
+# images costs about what one image costs.
 BATCH_SIZES = {"cpu": 4, "cuda": 64}
 
 

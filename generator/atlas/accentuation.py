@@ -58,8 +58,8 @@ from generator.optvis.transforms import RandomTransform, TransformSpec, resize_f
 ACCENT_VERSION = 1
 ANCHOR_MAX_DEPTH = 4  # no deeper than blocks.1.1 of the embedded model: edges and textures
 PIXELS = ""  # the anchor "layer" of a channel in the first layer: the image itself
-# The spectrum's decay accentuation's steps and rates were measured with (benchmarks/README.md,
-# "Accentuation steps"); the photo it starts from fixes the picture's spectrum, not the decay.
+# The spectrum's decay accentuation's steps and rates were measured with (`benchmarks/bench_atlas.py
+# accent`); the photo it starts from fixes the picture's spectrum, not the decay.
 ACCENT_DECAY = LEGACY_DECAY
 PER_PHOTO = ("layer", "channel", "photo", "seed")  # an accentuation's own fields, not its batch's
 _EPS = 1.0 / 512  # photos are clamped into [eps, 1-eps] before the sigmoid is inverted

@@ -140,12 +140,9 @@ def site_circuits(
 
 
 ACCENT_PHOTOS = 3  # accentuated top photos per channel page
-# An accentuation starts from the photo, so it needs fewer steps than a visualization from noise.
-# Over the 18 layers x 2 photos of benchmarks/README.md ("Accentuation steps"), the default
-# recipe's NAdam (warm-up, cosine decay) at a peak of 0.05 for 48 steps kept 95 % of the constant
-# Adam's 64-step activation gain (12.5x the photo's against 13.1x, median), the same share of
-# photos raised 2x, and stayed closer to the photo (pattern agreement with it 0.290 against
-# 0.247, anchor distance 0.68 against 0.75), in three quarters of the steps. A preset with fewer
+# An accentuation starts from the photo, so it needs fewer steps than a visualization from noise:
+# the default recipe's NAdam (warm-up, cosine decay) at a peak of 0.05 for 48 steps
+# (`benchmarks/bench_atlas.py accent` compares step counts and optimizers). A preset with fewer
 # steps keeps its own count.
 ACCENT_STEPS = 48
 ACCENT_LR = 0.05

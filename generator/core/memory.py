@@ -4,13 +4,11 @@ An optimizer step, and a dataset scan's batch, allocate and free the same large 
 gradients again and again. glibc's malloc gives blocks above its mmap threshold (128 KiB at
 first, raised as such blocks are freed) back to the kernel when they are freed and trims the
 heap's top, so the next step's blocks are fresh pages that the kernel faults in and zeroes one
-by one: about 330,000 page faults per scanned batch of 32 photos at 224 px with
-EfficientNet-Lite0, thousands per optimizer step. `keep_freed_memory()` raises the mmap and trim
-thresholds (`mallopt`), so freed blocks stay in the process and the next step reuses them, as
-jemalloc and tcmalloc do. The price: memory once used stays with the process until it ends
-(1-7 % more peak resident memory in the benchmark). Measured in benchmarks/README.md ("Freed
-blocks kept"): the scan's passes in 0.59x the time, visualizations 0.81-0.91x, accentuations
-0.89-0.95x, the same pictures; the cold standard build with photos 0.88-0.89x.
+by one, thousands of page faults per optimizer step. `keep_freed_memory()` raises the mmap and
+trim thresholds (`mallopt`), so freed blocks stay in the process and the next step reuses them,
+as jemalloc and tcmalloc do. The price: memory once used stays with the process until it ends
+(a little more peak resident memory). The pictures are the same; `benchmarks/bench_alloc.py`
+measures the time saved.
 
 The command line calls it once per process (`generator.cli`, the CPU compute processes); the
 library itself leaves the allocator of a program that imports it alone, and so does the command

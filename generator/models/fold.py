@@ -2,10 +2,9 @@
 
 A frozen network in eval mode computes `norm(conv(x))` as one convolution whose weights and bias
 hold the norm's scale and shift (`torch.nn.utils.fusion.fuse_conv_bn_eval`), so no forward or
-backward pass runs the norm. On the 2-core CPU a norm's backward took a quarter of an
-accentuation step; folded, EfficientNet-Lite0's visualizations and accentuations take 0.79-0.81x
-the time at one thread (benchmarks/README.md, "Batch norms folded"). The function is the same up to
-float rounding; the model's weights digest is taken before folding, so cache keys do not move.
+backward pass runs the norm (`benchmarks/bench_fold.py` measures the gain). The function is the
+same up to float rounding; the model's weights digest is taken before folding, so cache keys do
+not move.
 
 Which norm follows which convolution is observed, not read from the architecture: in one forward
 pass a norm whose input is the very tensor a `nn.Conv2d` returned follows it. The norm is replaced

@@ -104,8 +104,8 @@ def _catalog(
 def _place(net: nn.Module, dev: torch.device) -> nn.Module:
     net = freeze(net).to(dev)
     if dev.type == "cpu":
-        # oneDNN's convolutions run 10-30 % faster forward and backward on channels-last weights
-        # (benchmarks/README.md); activations then come out channels-last too.
+        # oneDNN's convolutions run faster forward and backward on channels-last weights;
+        # activations then come out channels-last too.
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return net
 

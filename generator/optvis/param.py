@@ -3,11 +3,9 @@
 - `pixel`: one value per pixel and channel.
 - `fourier`: a real 2-D spectrum scaled by 1/f^decay, so every frequency moves at a similar rate.
   The default decay is 1.6 rather than lucid's 1.0, damping the checkerboard that the strided
-  depthwise convolutions imprint. With Adam at a constant 0.025 (the recipe before the study in
-  benchmarks/README.md), decay 1.5 cut EfficientNet-Lite0's share of high-frequency energy from
-  0.15 to 0.06 at 97% of the activation; the default recipe's peak rate of 0.10 (`optvis.recipe`)
-  needs the slightly steeper 1.6 to keep that share (1.5: 0.069; 1.7 saturated 2.5% of the
-  pixels).
+  depthwise convolutions imprint; the default recipe's peak rate of 0.10 (`optvis.recipe`) needs
+  it slightly steeper than the 1.5 of the recipe before it to keep the high-frequency share low
+  (a steeper one saturates more pixels; `benchmarks/bench_recipe.py` compares them).
 - `maco`: MACO (Fel et al. 2023): only the phase of the spectrum is optimized; its magnitude is
   the average natural-image magnitude (`optvis.spectrum`, a small table shipped with featvis).
   Phases start uniform in [-pi, pi), so the first image is already noise with a photo's spectrum.

@@ -3,9 +3,9 @@
 A `Recipe` is a frozen spec that travels inside `RenderSettings` (and a job's key). With the
 step count and the peak learning rate it decides, for every step, the learning rate
 (`lr_at`), the model-input size and the low-pass cutoff of the Fourier image (`phase_at`), and
-whether an image has plateaued (`plateaued`). `Recipe()` is the default the study in
-benchmarks/README.md ("The recipe") chose; `Recipe.legacy()` the recipe before it: Adam at a
-constant rate.
+whether an image has plateaued (`plateaued`). `Recipe()` is the default the recipe study
+(`benchmarks/bench_recipe.py`) chose; `Recipe.legacy()` the recipe before it: Adam at a constant
+rate.
 
 `RANGES` (in `generator.config.recipe`, re-exported here) is the table of valid values for the
 options site.toml's `[recipe]` table may set (steps, lr, schedule, ...); a `Recipe` checks its
@@ -31,11 +31,10 @@ from generator.config.recipe import (
 )
 
 # The default recipe: NAdam, a 5 % warm-up to a peak rate of 0.10, cosine decay to 10 % of it,
-# 128 steps (with the Fourier spectrum's decay at 1.6, `ParamSpec`). The study in
-# benchmarks/README.md ("The recipe") measured it against the recipe before it (Adam at a
-# constant 0.025 for 256 steps, decay 1.5: `Recipe.legacy()` and `LEGACY_*`) over 24 channels of
-# the five bands and four seeds: 0.98x the objective, the same high-frequency share and pattern
-# agreement with the photos, in 0.48x the time.
+# 128 steps (with the Fourier spectrum's decay at 1.6, `ParamSpec`). The recipe study
+# (`benchmarks/bench_recipe.py`) measures it against the recipe before it (Adam at a constant
+# 0.025 for 256 steps, decay 1.5: `Recipe.legacy()` and `LEGACY_*`): about the same objective,
+# high-frequency share and pattern agreement with the photos, in about half the time.
 DEFAULT_STEPS = 128
 DEFAULT_LR = 0.10
 LEGACY_STEPS = 256

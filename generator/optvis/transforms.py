@@ -118,7 +118,7 @@ class RandomTransform:
 
 def affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
     """`F.affine_grid(theta, (n, c, size, size), align_corners=False)` with two broadcast sums
-    instead of a batched matrix product over every pixel: 3x less time on a CPU, same grid up to
+    instead of a batched matrix product over every pixel: less time on a CPU, same grid up to
     float rounding."""
     n = theta.shape[0]
     centres = (torch.arange(size, device=theta.device, dtype=theta.dtype) * 2 + 1) / size - 1

@@ -6,9 +6,8 @@ torchrun every process runs it with its own rank.
 
 On a CPU one process with several threads leaves cores idle: at 128 px the network's convolutions
 are too small to spread well, and the optimizer's ~300 small operations a step run one after
-another. On the 2-core machine two processes of one thread each built a four-layer site with photos
-in 0.84x the time of one process of two threads, 0.89x at the same batch size (benchmarks/README.md,
-"Cold standard builds with CPU processes"). So on a CPU `featvis build` and `featvis compute` start
+another, so processes of one thread each build faster (`benchmarks/bench_processes.py` measures
+it). So on a CPU `featvis build` and `featvis compute` start
 `workers` processes themselves (site.toml's `workers`, `--workers`; by default one per usable core,
 at most `MAX_AUTO_WORKERS`), the same sharded world torchrun makes, launched with PyTorch's elastic
 launcher (`torch.distributed.launcher`): each process loads the model, takes every n-th batch and
