@@ -1,10 +1,10 @@
 # ruff: noqa: E501  (expected messages read best one per line)
-"""The flagship article and the README's guide to writing one.
+"""The flagship article and the guide to writing one (docs/articles.md).
 
 The flagship (content/feature-visualization.md) is read and every figure checked against the
 embedded model without computing anything: every figure type is used, channels are left to the
 build, every `{{ numbers... }}` names a key its figure declares, the prose quotes no measured number
-of its own, and "Figure N" links point at figure N. Then the article the README shows is saved as
+of its own, and "Figure N" links point at figure N. Then the article the guide shows is saved as
 content/my-article.md in a temporary site and built at toy size, as an author would, to prove the
 guide is enough (its file:line error message included).
 """
@@ -102,31 +102,32 @@ def test_home_page_introduces_the_site(pages: dict[str, Page]) -> None:
     assert "featvis build" in home.body
 
 
-def readme_article() -> str:
-    """The example article in the README's "Writing an article" section."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Writing an article", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"````markdown\n(.*?)\n````", section, re.S).group(1) + "\n"  # type: ignore[union-attr]
+GUIDE = REPO / "docs" / "articles.md"  # the user guide's "Writing articles and figures"
 
 
-def test_readme_guide_lists_every_figure_option() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Writing an article", 1)[1].split("\n## ", 1)[0]
+def guide_article() -> str:
+    """The example article of the guide to writing one."""
+    guide = GUIDE.read_text(encoding="utf-8")
+    return re.search(r"````markdown\n(.*?)\n````", guide, re.S).group(1) + "\n"  # type: ignore[union-attr]
+
+
+def test_the_guide_lists_every_figure_option() -> None:
+    guide = GUIDE.read_text(encoding="utf-8")
     for kind, cls in FIGURE_TYPES.items():
-        row = re.search(rf"^\| `{re.escape(kind)}` \|.*$", section, re.M)
-        assert row, f"the README's figure table lacks {kind}"
+        row = re.search(rf"^\| `{re.escape(kind)}` \|.*$", guide, re.M)
+        assert row, f"the guide's figure table lacks {kind}"
         for option in cls.OPTIONS:
-            assert f"`{option}`" in row.group(0), f"README: {kind} option {option} is not documented"
-        keys = re.findall(rf"^\| `{re.escape(kind)}` \|.*$", section, re.M)[-1]
+            assert f"`{option}`" in row.group(0), f"{GUIDE.name}: {kind} option {option} is not documented"
+        keys = re.findall(rf"^\| `{re.escape(kind)}` \|.*$", guide, re.M)[-1]
         required = {k: "blocks.1.0" for k, o in cls.OPTIONS.items() if o.required}
-        for key in figure_for(FigureSpec(kind, required, Path("README.md"), 1)).number_keys():
+        for key in figure_for(FigureSpec(kind, required, Path("articles.md"), 1)).number_keys():
             documented = f"`{key}`" in keys or f"`{key.split('.')[0]}.KIND." in keys
-            assert documented, f"README: {kind} number {key} is not documented"
+            assert documented, f"{GUIDE.name}: {kind} number {key} is not documented"
 
 
 def test_an_author_adds_an_article_and_sees_it_built(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     cache = tmp_path_factory.getbasetemp() / "featvis-cache"  # shared with test_site and test_browser
-    article = readme_article()
+    article = guide_article()
     root = make_site(tmp_path, cache, article)
     (root / "content" / "small.md").rename(root / "content" / "my-article.md")
     typo = article.replace("layer: blocks.4.2", "layer: blocks.4.9")
@@ -147,3 +148,17 @@ def test_an_author_adds_an_article_and_sees_it_built(tmp_path: Path, tmp_path_fa
     text = re.sub(r"\s+", " ", html)
     assert "The gallery shows 6 channels, chosen by the build, from a model with 18 layers" in text
     assert "{{" not in html and 'id="fn-why"' in html and "How the figures were made" in html
+
+
+def test_the_readme_example_binds_to_the_model(tmp_path: Path, lite0) -> None:  # type: ignore[no-untyped-def]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    article = re.search(r"````markdown\n(.*?)\n````", readme, re.S).group(1) + "\n"  # type: ignore[union-attr]
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "my-article.md").write_text(article, encoding="utf-8")
+    (tmp_path / "site.toml").write_text('title = "example"\n', encoding="utf-8")
+    page = next(p for p in read_pages(load_config(tmp_path / "site.toml")) if p.slug == "my-article")
+    figures = page_figures(page, lite0)
+    keys = {fig.id: fig.number_keys() for fig in figures}
+    quoted = [ref.name.split(".", 2) for ref in page.variables if ref.name.startswith("numbers.")]
+    assert quoted and all(key in keys[fig] for _, fig, key in quoted)
+    assert {lite0.layer(name).band for name in figures[0].layers_used(lite0)} == {"edges", "objects"}

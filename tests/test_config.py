@@ -4,13 +4,14 @@ file and line, or the flag), exit code 2, before anything is loaded or written."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from generator.cli import main
 from generator.config.schema import BATCH_SIZE, SEED, Invalid, whole
-from generator.config.site import PRESETS, load_config
+from generator.config.site import PRESETS, SITE_OPTIONS, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model
@@ -68,7 +69,7 @@ def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) ->
 
 
 def test_the_recipe_table_goes_to_the_preset_and_every_job(tmp_path: Path) -> None:
-    # the recipe before the study, as README's "The optimizer recipe" spells it
+    # the recipe before the study, as docs/performance.md's "The optimizer recipe" spells it
     path = _toml(tmp_path, '[recipe]\nsteps = 256\nlr = 0.025\noptimizer = "adam"\n'
                  'schedule = "constant"\nwarmup = 0.0\nfinal_lr = 1.0\ndecay = 1.5\n')
     config = load_config(path)
@@ -157,3 +158,12 @@ def test_the_models_are_named_from_memory(tmp_path: Path, monkeypatch: pytest.Mo
     assert one.model_ids == ("torchvision:resnet18",)
     assert several.model_ids == ("efficientnet_lite0", "torchvision:resnet18")
     assert several.explorer_layers_of("torchvision:resnet18")[0] == ("layer4.1",)
+
+
+def test_every_site_toml_key_is_documented() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    guide = (docs / "commands.md").read_text(encoding="utf-8")
+    table = guide.split("## Every key of site.toml", 1)[1]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    documented = {key for row in rows for key in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert documented == set(SITE_OPTIONS), "docs/commands.md lists site.toml's keys, no other"

@@ -19,7 +19,7 @@ from generator.models.zoo import DEFAULT_MODEL, family_of
 ARTICLES_DIR = shipped("articles", "content")
 SITE_TOML = """\
 # featvis site configuration, written by `featvis init`. Paths are relative to this file; every
-# key is optional. The README lists them all.
+# key is optional. featvis' docs/commands.md lists them all.
 title = "featvis"
 model = {model}  # or torchvision:NAME, timm:NAME, python:FILE.py:FUNCTION
 {weights}content_dir = "content"       # your articles, in Markdown
@@ -29,8 +29,8 @@ device = "auto"               # auto (CUDA when available), cpu, cuda, cuda:N
 seed = 0
 # preset = "standard"         # quick, standard, full; default: full on a GPU, standard on a CPU
 # dataset = "photos"          # a folder of your own photos, for dataset examples
-# [recipe]                    # how every visualization is optimized (README, "The optimizer
-# optimizer = "nadam"         # recipe"): steps, lr, optimizer, schedule, warmup, final_lr, ...
+# [recipe]                    # how every visualization is optimized (docs/performance.md):
+# optimizer = "nadam"         # steps, lr, optimizer, schedule, warmup, final_lr, ...
 """
 
 
