@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.figures.channels import explorer_by_layer, single_channel
 from generator.jobs import VisJob
+from generator.measure.living import dead_channels, living_first
 from generator.models import LoadedModel, resolve_layer_ref
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
@@ -36,13 +38,16 @@ def explorer_jobs(
     model: LoadedModel,
     preset: Preset,
     channel_job: Callable[[str, int], VisJob],
+    dataset: Any = None,
 ) -> dict[str, list[VisJob]]:
-    """Per explorer layer, `channel_job` of channels 0..explorer_channels-1 (all when None)."""
+    """Per explorer layer, `channel_job` of its first explorer_channels channels (all when None),
+    the living ones first: a dead channel (`measure.living`) is shown only when too few live."""
     jobs = {}
     for layer in explorer_layers(config, model):
         channels = model.layer(layer).channels
         wanted = channels if preset.explorer_channels is None else preset.explorer_channels
-        jobs[layer] = [channel_job(layer, c) for c in range(min(wanted, channels))]
+        order = living_first(channels, dead_channels(model, config.cache_dir, layer, dataset))
+        jobs[layer] = [channel_job(layer, c) for c in sorted(order[: min(wanted, channels)])]
     return jobs
 
 

@@ -89,7 +89,7 @@ def plan_site(
     """
     ctx = PlanContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     if explorer is None:
-        explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+        explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
     ctx.explorer = explorer
     if articles is None:
         articles = bind_articles(read_articles(config), model)

@@ -243,7 +243,7 @@ class Preview:
         """One model's explorer, plan and inventory, and the measurements of what the cache
         holds of them (the rest are drawn as placeholders)."""
         ctx = PlanContext(config=config, model=model, preset=preset, store=store)
-        explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+        explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
         plan = plan_site(config, model, preset, store=store, dataset=dataset,
                          articles=articles, explorer=explorer)
         inventory = cached_inventory(config, model, preset, store, explorer, plan)

@@ -274,6 +274,8 @@ class ChannelPagesPart(RenderState):
             extras=extras,
             top=[deeper(v) for v in ch["top"]],
             bottom=[deeper(v) for v in ch["bottom"]],
+            floor=ch.get("floor"),
+            dead=self._dead_view(layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],
             distribution=self._distribution(layer, channel),
@@ -285,6 +287,13 @@ class ChannelPagesPart(RenderState):
             next=channels[i + 1]["channel"] if i + 1 < len(channels) else None,
         )
         self.writer.text(url, text, f"channel page {layer}:{channel}")
+
+    def _dead_view(self, layer: str, channel: int) -> dict[str, Any]:
+        """What a dead channel's page says: its one value, and whether photos confirm it."""
+        ds = self.ctx.dataset
+        photos = ds is not None and layer in getattr(ds, "layer_names", ())
+        value = ds.max_activation(layer, channel) if photos else None
+        return {"value": value, "photos": photos}
 
     def _whole(self, layer: str) -> bool:
         ds = self.ctx.dataset
