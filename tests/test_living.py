@@ -140,7 +140,40 @@ def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
     dead = _page(root, "explorer/python-deadcnn.py-build/stem/0.html")
     live = _page(root, "explorer/python-deadcnn.py-build/stem/5.html")
     assert "Dead channel:" in dead and "Dead channel:" not in live
+    assert "minimized before the layer's ReLU, at <code>stem.0</code>" in live
     assert ("every photo of the folder" in dead) == bool(photos)
     if photos:
         assert re.search(r"\d+ photos at the floor", dead)
         assert "Bottom" in dead and 'class="channel-row photos negative"' not in dead
+
+
+def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
+    """A post-ReLU channel is minimized at its pre-activation (there it can go below 0); a
+    residual block whose ReLU takes a sum computed in `forward` has none, and says why."""
+    from generator.cache.store import ArtifactStore
+    from generator.compute import compute_jobs
+    from generator.models import load_model
+    from generator.models.preact import NO_PRE_ACTIVATION, negative_layer
+    from generator.plan.explorer import channel_page_jobs
+
+    config = load_config(dead_site(tmp_path).joinpath("site.toml"))
+    (model,) = load_site_models(config, "cpu")
+    assert negative_layer(model, "stem") == "stem.0"
+    assert model.layer("stem.0").channels == model.layer("stem").channels
+    preset = Preset("tiny", size=32, steps=16, explorer_channels=2, figure_scale=1.0)
+    ctx = PlanContext(config=config, model=model, preset=preset)
+    floored = channel_page_jobs(preset, ctx.job, "stem", DEAD + 1, model)["negative"]
+    at_layer = ctx.job([-ctx.channel_job("stem", DEAD + 1).objectives[0]])
+    assert floored.key != at_layer.key
+    store = ArtifactStore(config.cache_dir)
+    compute_jobs([floored, at_layer], model, store, batch_size=2, quiet=True)
+    before = store.get(floored).meta["final"][0]  # type: ignore[union-attr]
+    after = store.get(at_layer).meta["final"][0]  # type: ignore[union-attr]
+    assert after <= 0.0 < before  # -activation: only the pre-activation goes below 0
+
+    example = REPO / "examples" / "own-model" / "tiny_cnn.py"
+    own = load_model(f"python:{example}:build", layers=["stem", "stage1.0"], input_size=32)
+    assert negative_layer(own, "stem") == "stem.0"
+    assert negative_layer(own, "stage1.0") is None
+    assert "negative" not in channel_page_jobs(TINY, ctx.job, "stage1.0", 0, own)
+    assert "ReLU" in NO_PRE_ACTIVATION

@@ -31,6 +31,7 @@ from generator.dataset.folder import load_view
 from generator.figures.channels import single_channel
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
+from generator.models.preact import NO_PRE_ACTIVATION, negative_layer
 from generator.plan.explorer import channel_page_jobs
 from generator.site.state import RenderState
 
@@ -204,7 +205,8 @@ class ChannelPagesPart(RenderState):
     def _extras(self, layer: str, channel: int, where: str) -> dict[str, list[ImageView]]:
         """The negative and diversity images the cache holds for the channel."""
         out: dict[str, list[ImageView]] = {}
-        for name, job in channel_page_jobs(self.preset, self.ctx.job, layer, channel).items():
+        jobs = channel_page_jobs(self.preset, self.ctx.job, layer, channel, self.model)
+        for name, job in jobs.items():
             art = self.ctx.artifact(job)
             if art is None:
                 continue
@@ -275,6 +277,8 @@ class ChannelPagesPart(RenderState):
             top=[deeper(v) for v in ch["top"]],
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),
+            negative_at=negative_layer(self.model, layer),
+            no_negative=NO_PRE_ACTIVATION,
             dead=self._dead_view(layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],
