@@ -136,6 +136,7 @@ def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
     assert chosen and not chosen & set(range(DEAD))
     layer = _page(root, "explorer/python-deadcnn.py-build/stem.html")
     assert f"{DEAD} dead channels" in layer
+    assert f'placeholder="stem:{DEAD}, edges, a label"' in layer  # the site's own model
     assert layer.count('class="dead-mark"') == DEAD
     dead = _page(root, "explorer/python-deadcnn.py-build/stem/0.html")
     live = _page(root, "explorer/python-deadcnn.py-build/stem/5.html")
