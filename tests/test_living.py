@@ -5,6 +5,7 @@ a channel whose photos sit at a floor says so instead of showing arbitrary botto
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from generator.build import build_site
 from generator.config.site import Preset, load_config
+from generator.core.progress import Progress
 from generator.figures.context import PlanContext
 from generator.measure.living import dead_channels, measure_living
 from generator.models.site import load_site_models
@@ -131,7 +133,8 @@ def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
     preset = Preset("tiny", size=32, steps=2, explorer_channels=8, figure_scale=1.0)
     toml = root / "site.toml"
     toml.write_text(toml.read_text() + 'explorer_layers = ["stem"]\n', encoding="utf-8")
-    build_site(load_config(toml), preset=preset, quiet=True)
+    log = io.StringIO()
+    build_site(load_config(toml), preset=preset, progress=Progress(stream=log, terminal=False))
     chosen = _gallery_channels(_page(root, "gallery.html"))
     assert chosen and not chosen & set(range(DEAD))
     layer = _page(root, "explorer/python-deadcnn.py-build/stem.html")
@@ -143,7 +146,11 @@ def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
     assert "Dead channel:" in dead and "Dead channel:" not in live
     assert "minimized before the layer's ReLU, at <code>stem.0</code>" in live
     assert ("every photo of the folder" in dead) == bool(photos)
+    lines = log.getvalue()  # the measure stage counts as compute does, in a log
+    assert re.search(r"featvis: circuits: (\d+)/\1 \(100%\), [\d.]+ circuits/s", lines), lines
     if photos:
+        assert re.search(r"featvis: accentuations: (\d+)/\1 \(100%\), [\d.]+ photos/s", lines)
+        assert re.search(r"featvis: pattern checks: (\d+)/\1 \(100%\)", lines)
         assert re.search(r"\d+ photos at the floor", dead)
         assert "Bottom" in dead and 'class="channel-row photos negative"' not in dead
 
