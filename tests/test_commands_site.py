@@ -56,3 +56,22 @@ def test_layers_reads_site_toml_and_takes_an_input_size(
     assert "input: 32px" in out and _rows(out)["stage3.2"][:2] == ["64", "4x4"]
     assert main(["layers", "--config", str(root / "site.toml"), "--input-size", "8"]) == 2
     assert "--input-size" in capsys.readouterr().err
+
+
+def test_a_model_is_named_by_site_toml_or_its_class(tmp_path: Path) -> None:
+    from generator.config.site import load_config
+    from generator.models.site import display_name, load_site_models
+
+    root = own_site(tmp_path / "site")
+    (model,) = load_site_models(load_config(root / "site.toml"), "cpu")
+    assert model.name == display_name(model) == "TinyCNN"
+    toml = root / "site.toml"
+    toml.write_text(toml.read_text() + 'name = "Our small net"\n', encoding="utf-8")
+    (model,) = load_site_models(load_config(toml), "cpu")
+    assert model.name == display_name(model) == "Our small net"
+    toml.write_text(
+        'models = [{model = "python:tiny_cnn.py:build", weights = "tiny.pth", '
+        'input_size = 64, name = "Net A"}]\n', encoding="utf-8",
+    )
+    (model,) = load_site_models(load_config(toml), "cpu")
+    assert model.name == "Net A"

@@ -137,15 +137,17 @@ def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
     build_site(load_config(toml), preset=preset, progress=Progress(stream=log, terminal=False))
     chosen = _gallery_channels(_page(root, "gallery.html"))
     assert chosen and not chosen & set(range(DEAD))
-    layer = _page(root, "explorer/python-deadcnn.py-build/stem.html")
+    layer = _page(root, "explorer/deadcnn/stem.html")
     assert f"{DEAD} dead channels" in layer
     assert f'placeholder="stem:{DEAD}, edges, a label"' in layer  # the site's own model
     assert layer.count('class="dead-mark"') == DEAD
-    dead = _page(root, "explorer/python-deadcnn.py-build/stem/0.html")
-    live = _page(root, "explorer/python-deadcnn.py-build/stem/5.html")
+    dead = _page(root, "explorer/deadcnn/stem/0.html")
+    live = _page(root, "explorer/deadcnn/stem/5.html")
     assert "Dead channel:" in dead and "Dead channel:" not in live
     assert "minimized before the layer's ReLU, at <code>stem.0</code>" in live
     assert ("every photo of the folder" in dead) == bool(photos)
+    index = _page(root, "explorer/deadcnn/index.html")  # named by its class, not its loader
+    assert "<title>Explorer: DeadCNN ·" in index and "<h1>DeadCNN</h1>" in index
     lines = log.getvalue()  # the measure stage counts as compute does, in a log
     assert re.search(r"featvis: circuits: (\d+)/\1 \(100%\), [\d.]+ circuits/s", lines), lines
     if photos:
