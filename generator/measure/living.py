@@ -77,9 +77,11 @@ def measure_living(
             run(batch.to(model.device))
             for name in names:
                 out = captured[name]
+                if out.dim() != 4:  # not (N, C, H, W): no channel is called dead
+                    continue
                 high, low = out.flatten(2).amax(2), out.flatten(2).amin(2)  # (B, C)
                 acts[name].append(torch.stack([high, low], dim=2).cpu())
-    constant = {name: constant_channels(acts[name]) for name in names}
+    constant = {name: constant_channels(acts[name]) if acts[name] else [] for name in names}
     store.put(key, {"constant": constant})
     return constant
 
