@@ -199,13 +199,13 @@ def _settle(
 
 def _measure(
     config: SiteConfig, inputs: _Inputs, plans: list[SitePlan], *, compute: bool,
-    say: Callable[[str], None],
+    say: Callable[[str], None], progress: Progress,
 ) -> list[SiteData]:
     """The measure stage of every model, each with its own network."""
     return [
         measure_stage(
             config, one.model, inputs.preset, inputs.store, plan=plan, explorer=one.explorer,
-            dataset=one.dataset, compute=compute, say=say,
+            dataset=one.dataset, compute=compute, say=say, progress=progress,
         )
         for one, plan in zip(inputs.models, plans, strict=True)
     ]
@@ -319,7 +319,7 @@ def _build_locked(
     )
     computed += elsewhere or 0
     progress.stage("measure", "checks, filters, circuits, accentuations")
-    data = _measure(config, inputs, plans, compute=compute, say=say)
+    data = _measure(config, inputs, plans, compute=compute, say=say, progress=progress)
     progress.stage("render", f"{len(inputs.articles)} pages")
     with staging(config.output_dir) as tmp:
         result = _render(config, inputs, data, tmp, notices)

@@ -25,7 +25,7 @@ from generator.config.schema import (
     choice,
     parse_flag,
 )
-from generator.config.site import PRESETS
+from generator.config.site import PRESETS, SITE_OPTIONS
 from generator.core.errors import MAX_LINE, FeatvisError, one_line
 from generator.core.memory import keep_freed_memory
 
@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 help="channels per explorer layer (overrides preset)",
             )
+        if name == "layers":
+            p.add_argument(
+                "--input-size", default=None,
+                help="the model's input size in pixels (default: site.toml's, else the family's)",
+            )
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
             p.add_argument("--steps", default=None)
@@ -138,6 +143,7 @@ TYPED_FLAGS = {
     "steps": ("--steps", STEPS),
     "channels": ("--channels", CHANNELS),
     "port": ("--port", PORT),
+    "input_size": ("--input-size", SITE_OPTIONS["input_size"]),
     "preset": ("--preset", Option(choice(*PRESETS))),
 }
 

@@ -37,3 +37,32 @@ def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (tmp_path / "file").write_text("x")
     assert main(["init", str(tmp_path / "file")]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_init_writes_own_model_paths_that_resolve_from_the_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`featvis init --model python:FILE:fn --weights W DIR`, FILE and W given from the current
+    folder: site.toml names them from DIR, so a build in (or of) DIR finds them."""
+    import shutil
+
+    import torch
+
+    from generator.models.site import load_site_models
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "own-model" / "tiny_cnn.py"
+    shutil.copyfile(example, tmp_path / "mycnn.py")
+    namespace: dict[str, object] = {}
+    exec(compile(example.read_text(), str(example), "exec"), namespace)  # noqa: S102
+    torch.save(namespace["build"]().state_dict(), tmp_path / "my.pth")  # type: ignore[operator]
+    monkeypatch.chdir(tmp_path)
+    args = ["init", "site1", "--model", "python:mycnn.py:build", "--weights", "my.pth"]
+    assert main(args) == 0
+    text = (tmp_path / "site1" / "site.toml").read_text(encoding="utf-8")
+    assert 'model = "python:../mycnn.py:build"' in text
+    assert 'weights = "../my.pth"' in text
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    config = load_config(tmp_path / "site1" / "site.toml")
+    (model,) = load_site_models(config, "cpu")
+    assert model.weights_source.endswith("my.pth") and type(model.net).__name__ == "TinyCNN"

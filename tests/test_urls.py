@@ -22,7 +22,9 @@ def test_model_slugs_are_folder_names() -> None:
     assert model_slug("efficientnet_lite0") == "efficientnet_lite0"
     assert model_slug("torchvision:resnet50") == "torchvision-resnet50"
     assert model_slug("timm:vit_small_patch16_224.augreg_in21k") == "timm-vit_small_patch16_224.augreg_in21k"
-    assert model_slug("python:models/my net.py:Net") == "python-models-my-net.py-Net"
+    assert model_slug("python:models/my net.py:Net") == "my-net"  # the file, not the loader string
+    assert model_slug("python:../mycnn.py:build") == "mycnn"
+    assert model_slug("python:pkg.nets:build") == "nets"
     assert "/" not in model_slug("python:../x/y.py") and not model_slug("python:../x").startswith(".")
 
 

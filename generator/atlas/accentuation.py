@@ -44,6 +44,7 @@ from generator.atlas.circuits import images_digest
 from generator.atlas.files import write_atomic
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
+from generator.core.progress import QUIET, Progress
 from generator.jobs import canonical_json
 from generator.metrics import cosine_similarity
 from generator.models.base import LoadedModel
@@ -375,6 +376,7 @@ def accentuate_cached(
     batch_size: int = 8,
     share: tuple[int, int] = (0, 1),
     barrier: Callable[[], None] = lambda: None,
+    progress: Progress = QUIET,
 ) -> list[AccentResult | None]:
     """Every job's result: cached ones read, missing ones computed in batches of equal settings,
     written as each finishes. With `share` (rank, size) every process calls this with the same
@@ -395,9 +397,12 @@ def accentuate_cached(
         for rows in missing.values()
         for start in range(0, len(rows), batch_size)
     ]
-    for part in batches[rank::size]:
-        done = accentuate(model, [jobs[i] for i in part], photos[part], index=index)
-        for i, result in zip(part, done, strict=True):
-            store.put(jobs[i], result)
-            results[i] = result
+    mine = batches[rank::size]
+    with progress.counter(sum(map(len, mine)), "accentuations", "photos") as count:
+        for part in mine:
+            done = accentuate(model, [jobs[i] for i in part], photos[part], index=index)
+            for i, result in zip(part, done, strict=True):
+                store.put(jobs[i], result)
+                results[i] = result
+            count.update(len(part))
     return [results.get(i) for i in range(len(jobs))]

@@ -46,6 +46,7 @@ from generator.atlas.circuits import (
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.images import load_tensor
+from generator.core.progress import QUIET, Progress
 from generator.dataset.folder import load_view
 from generator.jobs import VisJob, default_batch_size
 from generator.models.base import LoadedModel
@@ -104,6 +105,7 @@ def site_circuits(
     say: Callable[[str], None] | None = None,
     missing: list[str] | None = None,
     rows: Mapping[str, Iterable[int]] | None = None,
+    progress: Progress = QUIET,
 ) -> Circuits:
     """Every pair's circuit, from the cache or computed now (see the module docstring), with
     the rows of the explorer's channels and of those `rows` adds. Given `missing`, nothing is
@@ -130,12 +132,15 @@ def site_circuits(
         missing += [f"{absent} circuits between explorer layers"] if absent else []
         return found
 
-    def done(job: Any, circuit: LayerCircuit) -> None:
-        if say is not None:
-            what = f"{job.target}'s block inputs" if job.kind == "inputs" else job.source
-            say(f"circuit {what} -> {job.target}: {circuit.seconds:.1f} s")
+    absent = sum(cstore.get(job) is None for job in jobs)
+    with progress.counter(absent, "circuits", "circuits") as count, torch.enable_grad():
 
-    with torch.enable_grad():
+        def done(job: Any, circuit: LayerCircuit) -> None:
+            count.update()
+            if say is not None:
+                what = f"{job.target}'s block inputs" if job.kind == "inputs" else job.source
+                say(f"circuit {what} -> {job.target}: {circuit.seconds:.1f} s")
+
         return compute_circuits(model, jobs, cstore, images, progress=done)
 
 
@@ -170,6 +175,7 @@ def site_accentuations(
     missing: list[str] | None = None,
     share: tuple[int, int] = (0, 1),
     barrier: Callable[[], None] = lambda: None,
+    progress: Progress = QUIET,
 ) -> Accents:
     """For every explorer channel, its top `ACCENT_PHOTOS` photos accentuated at the preset's
     size in `ACCENT_STEPS` steps at most (from `<cache>/accentuation/`, or computed now in
@@ -210,7 +216,7 @@ def site_accentuations(
         with torch.enable_grad():
             found = accentuate_cached(
                 model, accent_jobs, photos, store, index=dataset, share=share, barrier=barrier,
-                batch_size=default_batch_size(model.device.type),
+                batch_size=default_batch_size(model.device.type), progress=progress,
             )
         barrier()
         if share[0] != 0:

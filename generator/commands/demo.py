@@ -8,17 +8,20 @@ building a site.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from generator.commands.common import config_from_args
 from generator.compute import job_depth
 from generator.core.errors import FeatvisError
 from generator.core.images import to_pil
 from generator.jobs import VisJob, default_batch_size, plan_batches
 from generator.models import DEFAULT_MODEL, LoadedModel, load_model
+from generator.models.site import load_spec
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
 from generator.optvis.recipe import DEFAULT_STEPS
@@ -40,12 +43,20 @@ def _model_from_args(args: argparse.Namespace) -> LoadedModel:
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
-    model = _model_from_args(args)
-    print(f"# {model.id}  weights: {model.weights_source}  input: {model.input_size}px")
-    print(f"{'layer':<24} {'channels':>8} {'size':>9} {'depth':>5}  band")
-    for layer in model.layers:
-        size = f"{layer.height}x{layer.width}"
-        print(f"{layer.name:<24} {layer.channels:>8} {size:>9} {layer.depth:>5}  {layer.band}")
+    """The layers of every model of the site (site.toml, or --config, with --model, --weights
+    and --input-size on top), as the site's options load it."""
+    config = config_from_args(args)
+    for spec in config.model_specs:
+        if args.input_size is not None:
+            spec = dataclasses.replace(spec, input_size=args.input_size)
+        model = load_spec(config, spec, args.device or config.device)
+        print(f"# {model.id}  weights: {model.weights_source}  input: {model.input_size}px")
+        print(f"{'layer':<24} {'channels':>8} {'size':>9} {'depth':>5}  band")
+        for layer in model.layers:
+            size = f"{layer.height}x{layer.width}"
+            print(
+                f"{layer.name:<24} {layer.channels:>8} {size:>9} {layer.depth:>5}  {layer.band}"
+            )
     return 0
 
 

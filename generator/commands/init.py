@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
+from generator.models.families.python import PREFIX
 from generator.models.zoo import DEFAULT_MODEL, family_of
 
 ARTICLES_DIR = shipped("articles", "content")
@@ -38,20 +40,44 @@ def articles() -> list[Path]:
     return sorted(ARTICLES_DIR.glob("*.md"))
 
 
-def site_toml(model: str = DEFAULT_MODEL, weights: str | None = None) -> str:
-    """The site.toml `init` writes, for `model` (checked) and an optional local checkpoint."""
+def from_site(path: str, site: Path) -> str:
+    """`path` (as given on the command line: relative to the current folder) as site.toml must
+    say it to reach the same file from the `site` folder (relative where it can be)."""
+    absolute = Path(path).expanduser().resolve()
+    try:
+        return Path(os.path.relpath(absolute, site.resolve())).as_posix()
+    except ValueError:  # another drive
+        return absolute.as_posix()
+
+
+def site_model(model: str, site: Path) -> str:
+    """A `python:FILE.py:FUNCTION` model with FILE made to resolve from `site`; any other id as
+    it is (a module path, `python:package.module:FUNCTION`, is found on sys.path)."""
     family_of(model)
+    if not model.startswith(PREFIX):
+        return model
+    target, _, function = model[len(PREFIX) :].rpartition(":")
+    if not (target.endswith(".py") or "/" in target):
+        return model
+    return f"{PREFIX}{from_site(target, site)}:{function}"
+
+
+def site_toml(
+    model: str = DEFAULT_MODEL, weights: str | None = None, site: Path = Path(".")
+) -> str:
+    """The site.toml `init` writes into `site`, for `model` (checked) and an optional local
+    checkpoint; file paths given relative to the current folder are written relative to `site`."""
     line = (
-        f"weights = {json.dumps(str(Path(weights).expanduser().resolve()))}  # a local checkpoint\n"
+        f"weights = {json.dumps(from_site(weights, site))}  # a local checkpoint\n"
         if weights
         else "# weights = \"model.pth\"    # a local checkpoint (default: the family's own)\n"
     )
-    return SITE_TOML.format(model=json.dumps(model), weights=line)
+    return SITE_TOML.format(model=json.dumps(site_model(model, site)), weights=line)
 
 
 def init_site(target: Path, model: str = DEFAULT_MODEL, weights: str | None = None) -> list[Path]:
     """Write site.toml (for `model`) and content/*.md into `target`; returns the files written."""
-    plan: dict[Path, str | Path] = {target / "site.toml": site_toml(model, weights)}
+    plan: dict[Path, str | Path] = {target / "site.toml": site_toml(model, weights, target)}
     for article in articles():
         plan[target / "content" / article.name] = article
     there = [path for path in plan if path.exists()]

@@ -74,6 +74,7 @@ class ModelSpec:
     layers: tuple[str, ...] | None = None
     explorer_layers: tuple[str, ...] | None = None  # None: the site's `explorer_layers`
     where: str = "config"
+    name: str | None = None  # how pages name it (None: `models.site.display_name`'s choice)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class SiteConfig:
     std: tuple[float, ...] | None = None
     classes: Path | None = None
     layers: tuple[str, ...] | None = None
+    name: str | None = None  # the model's display name
     models: tuple[ModelSpec, ...] = ()  # several models in one site; () : `model` alone
     dataset: Path | None = None
     content_dir: Path = Path("content")
@@ -121,6 +123,7 @@ class SiteConfig:
             classes=self.classes,
             layers=self.layers,
             where=where_key(self.source, "model"),
+            name=self.name,
         )
         return (spec,)
 
@@ -151,6 +154,8 @@ class SiteConfig:
 
     def with_overrides(self, **changes: Any) -> SiteConfig:
         changes = {k: v for k, v in changes.items() if v is not None}
+        if "model" in changes:
+            changes["name"] = None  # site.toml's name was its model's
         if "model" in changes or "weights" in changes:
             changes["models"] = ()  # --model/--weights on the command line: that model alone
         for key in (
@@ -180,6 +185,7 @@ SITE_OPTIONS: dict[str, Option] = {
     "std": Option(numbers, doc="the model's input normalization std (R, G, B)"),
     "classes": Option(text, doc="a text file of class names, one a line"),
     "layers": Option(texts, doc="the module paths to show (default: the family's catalog)"),
+    "name": Option(text, doc="the model's display name in titles and the explorer"),
     "models": Option(lambda v: v, doc="several models: ids, or tables with their options"),
     "dataset": Option(text),
     "content_dir": Option(text),
@@ -207,7 +213,7 @@ def _resolve(base: Path, value: str | Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-_MODEL_KEYS = ("model", "weights", "input_size", "mean", "std", "classes", "layers")
+_MODEL_KEYS = ("model", "weights", "input_size", "mean", "std", "classes", "layers", "name")
 
 
 def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:

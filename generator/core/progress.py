@@ -109,7 +109,7 @@ class Progress:
     @contextmanager
     def counter(self, total: int, what: str, unit: str = "visualizations") -> Iterator[Counter]:
         """A bar on a terminal, periodic lines in a log, nothing when quiet."""
-        show_bar = not self.quiet and self.terminal
+        show_bar = not self.quiet and self.terminal and total > 0
         bar = tqdm(
             total=total, desc=what, unit=unit[:3], file=self.stream, dynamic_ncols=True,
             disable=not show_bar,

@@ -8,10 +8,11 @@
     explorer/search-index.js                         the offline search index
 
 `model_slug` turns a model id into a folder name (`efficientnet_lite0`, `torchvision:resnet50` ->
-`torchvision-resnet50`). Every URL the site writes is relative; pages at the root reach it with
-`""`, the explorer's index with `"../"`, a model's pages with `"../../"` and channel pages with
-`"../../../"` (`root_prefix`). Articles may link `explorer/<layer>.html` (the layout before models
-had folders); `article_link` maps that to the site's first model.
+`torchvision-resnet50`, `python:../mycnn.py:build` -> `mycnn`). Every URL the site writes is
+relative; pages at the root reach it with `""`, the explorer's index with `"../"`, a model's
+pages with `"../../"` and channel pages with `"../../../"` (`root_prefix`). Articles may link
+`explorer/<layer>.html` (the layout before models had folders); `article_link` maps that to the
+site's first model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 EXPLORER_INDEX = "explorer/index.html"
 SEARCH_INDEX = "explorer/search-index.js"
 COMPARE_PAGE = "explorer/compare.html"
+PYTHON_PREFIX = "python:"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _OLD_LAYER = re.compile(r"^explorer/(?P<file>[\w.-]+\.html)(?P<rest>#.*)?$")
 
@@ -31,7 +33,13 @@ def _safe(name: str) -> str:
 
 def model_slug(model_id: str) -> str:
     """A folder name for a model id: runs of characters other than letters, digits, `.`, `_`
-    and `-` become one `-` (`torchvision:resnet50` -> `torchvision-resnet50`)."""
+    and `-` become one `-` (`torchvision:resnet50` -> `torchvision-resnet50`). A network of the
+    user's own is named by its file, not its loader string (`python:../nets/mycnn.py:build` ->
+    `mycnn`; `python:pkg.nets:build` -> `nets`)."""
+    if model_id.startswith(PYTHON_PREFIX):
+        target = model_id[len(PYTHON_PREFIX) :].rpartition(":")[0] or model_id
+        name = target.replace("\\", "/").rsplit("/", 1)[-1]
+        model_id = name[:-3] if name.endswith(".py") else name.rsplit(".", 1)[-1]
     slug = _UNSAFE.sub("-", model_id).strip("-.")
     return slug or "model"
 

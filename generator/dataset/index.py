@@ -145,6 +145,17 @@ class DatasetIndex:
     def min_activation(self, layer: str, channel: int) -> float:
         return float(self._layer(layer, channel)["bottom"]["values"][channel, 0])
 
+    def constant_channels(self, layer: str) -> frozenset[int]:
+        """Channels whose every photo has one value everywhere (the highest peak is the lowest)."""
+        data = self._layer(layer)
+        high, low = data["top"]["values"][:, 0], data["bottom"]["values"][:, 0]
+        return frozenset(int(c) for c in torch.nonzero(high <= low).flatten())
+
+    def at_floor(self, layer: str, channel: int) -> int:
+        """How many photos reach the channel's lowest value somewhere (a floor, such as a ReLU's
+        0, when many do: their order among the bottom examples means nothing)."""
+        return int(self._layer(layer, channel)["at_floor"][channel])
+
     def mean_activation(self, layer: str, channel: int) -> float:
         """The channel's spatial mean, averaged over the photos."""
         return float(self._layer(layer, channel)["mean"][channel])

@@ -20,7 +20,7 @@ from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.models.base import LoadedModel
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) -> Path:

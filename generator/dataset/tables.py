@@ -76,6 +76,8 @@ class _LayerScan:
         self.total = torch.zeros(c, dtype=torch.float64, device=device)
         self.total_sq = torch.zeros(c, dtype=torch.float64, device=device)
         self.best_mean = torch.full((c,), -math.inf, device=device)
+        self.floor = torch.full((c,), math.inf, device=device)  # the lowest value of any photo
+        self.at_floor = torch.zeros(c, dtype=torch.long, device=device)  # photos reaching it
         self.count = 0
         self.sample_ids: list[torch.Tensor] = []
         self.sample_means: list[torch.Tensor] = []
@@ -90,11 +92,21 @@ class _LayerScan:
         self.total += means.double().sum(0)
         self.total_sq += (means.double() ** 2).sum(0)
         self.best_mean = torch.maximum(self.best_mean, means.max(dim=0).values)
+        self._merge_floor(low)
         self.count += flat.shape[0]
         keep = ids % self.stride == 0
         if keep.any():
             self.sample_ids.append(ids[keep].int().cpu())
             self.sample_means.append(means[keep].half().cpu())
+
+    def _merge_floor(self, low: torch.Tensor) -> None:
+        """low: (B, C) each photo's spatial minimum; keeps the lowest and how many reach it."""
+        lowest = low.min(dim=0).values
+        reached = (low == lowest).sum(dim=0)
+        self.at_floor = torch.where(
+            lowest < self.floor, reached, self.at_floor + reached * (lowest == self.floor)
+        )
+        self.floor = torch.minimum(self.floor, lowest)
 
     def state(self) -> dict[str, Any]:
         """Everything needed to go on from here (a checkpoint), as tensors and ints."""
@@ -104,6 +116,8 @@ class _LayerScan:
             "total": self.total.cpu(),
             "total_sq": self.total_sq.cpu(),
             "best_mean": self.best_mean.cpu(),
+            "floor": self.floor.cpu(),
+            "at_floor": self.at_floor.cpu(),
             "count": self.count,
             "sample_ids": list(self.sample_ids),
             "sample_means": list(self.sample_means),
@@ -113,8 +127,8 @@ class _LayerScan:
         device = self.total.device
         self.top.restore(state["top"])
         self.bottom.restore(state["bottom"])
-        self.total, self.total_sq, self.best_mean = (
-            state[k].to(device) for k in ("total", "total_sq", "best_mean")
+        self.total, self.total_sq, self.best_mean, self.floor, self.at_floor = (
+            state[k].to(device) for k in ("total", "total_sq", "best_mean", "floor", "at_floor")
         )
         self.count = int(state["count"])
         self.sample_ids, self.sample_means = list(state["sample_ids"]), list(state["sample_means"])
@@ -136,6 +150,7 @@ class _LayerScan:
             "mean": mean.float().cpu(),
             "std": var.sqrt().float().cpu(),
             "best_mean": self.best_mean.cpu(),
+            "at_floor": self.at_floor.cpu(),
             "pattern": pattern.cpu(),
             "sample_ids": torch.cat(self.sample_ids or [torch.zeros(0, dtype=torch.int32)]),
             "sample_means": torch.cat(

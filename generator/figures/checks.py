@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from generator.dataset.checks import ClassReading, PatternCheck
 from generator.figures.context import DrawContext, ImageView, PlanContext
@@ -39,6 +40,17 @@ def class_reading(
     return None if ctx.measures is None else ctx.measures.reading(job.key)
 
 
+def floor_of(ds: Any, layer: str, channel: int) -> dict[str, Any] | None:
+    """`{"photos": n, "value": v}` when at least two photos, and every bottom example, reach the
+    channel's lowest value `v` (a floor such as a ReLU's 0); None otherwise or without a scan."""
+    if ds is None or layer not in getattr(ds, "layer_names", ()):
+        return None
+    n = ds.at_floor(layer, channel)
+    if n < max(2, len(ds.examples(layer, channel, "bottom"))):
+        return None
+    return {"photos": n, "value": ds.min_activation(layer, channel)}
+
+
 def dataset_examples(
     ctx: DrawContext, layer: str, channel: int, kind: str, k: int
 ) -> list[ImageView]:
@@ -49,6 +61,8 @@ def dataset_examples(
         return []
     if kind == "spectrum":
         examples = ds.spectrum(layer, channel, k)
+    elif kind == "bottom" and floor_of(ds, layer, channel) is not None:
+        return []  # tied at the floor: which of them shows would be the folder's order
     else:
         examples = ds.examples(layer, channel, kind)[:k]
     out = []

@@ -26,6 +26,7 @@ from generator.core.images import load_tensor
 from generator.core.urls import channel_url, layer_url
 from generator.figures.channels import _image_vector, pick_distinct, single_channel
 from generator.jobs import VisJob
+from generator.measure.living import dead_channels
 from generator.measure.stage import top_class
 from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
@@ -74,6 +75,7 @@ class PlanContext:
     explorer: Mapping[str, Sequence[VisJob]] = field(default_factory=dict)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
+    _dead: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
 
     # Jobs ----------------------------------------------------------------------------------
     def job(self, objectives: Sequence[Objective], **changes: Any) -> VisJob:
@@ -129,10 +131,13 @@ class PlanContext:
 
     # Choosing channels from measurements ---------------------------------------------------
     def survey_jobs(self, layer: str, n: int) -> list[VisJob]:
-        """Standard visualizations of a spread of channels (plus the explorer's) to choose from."""
+        """Standard visualizations of a spread of living channels (plus the explorer's) to choose
+        from."""
         channels = self.model.layer(layer).channels
-        count = min(channels, max(2 * n, SURVEY_MIN))
-        spread = sorted({round(i * channels / count) for i in range(count)})
+        dead = self.dead(layer)
+        living = [c for c in range(channels) if c not in dead] or list(range(channels))
+        count = min(len(living), max(2 * n, SURVEY_MIN))
+        spread = sorted({living[round(i * len(living) / count)] for i in range(count)})
         jobs = [self.channel_job(layer, c) for c in spread]
         known = {j.key for j in jobs}
         for job in self.explorer.get(layer, ()):
@@ -152,6 +157,14 @@ class PlanContext:
             return None
         return [c for c in chosen if c not in exclude][:n]
 
+    def dead(self, layer: str) -> frozenset[int]:
+        """The layer's dead channels (`measure.living`), never chosen while others live."""
+        if layer not in self._dead:
+            self._dead[layer] = dead_channels(
+                self.model, self.config.cache_dir, layer, self.dataset
+            )
+        return self._dead[layer]
+
     def _choose(self, layer: str, n: int) -> list[int] | None:
         n = min(n, self.model.layer(layer).channels)
         if self.dataset is not None and layer in getattr(self.dataset, "layer_names", ()):
@@ -166,13 +179,14 @@ class PlanContext:
             channel = single_channel(job)[1]  # type: ignore[index]
             scores[channel] = float(art.meta["final"][0] or 0.0)
             vectors[channel] = _image_vector(art.images[0])
+        scores = _living(scores, self.dead(layer))
         return pick_distinct(scores, lambda a, b: float(vectors[a] @ vectors[b]), n)
 
     def _choose_from_dataset(self, layer: str, n: int) -> list[int]:
         ds = self.dataset
         channels = self.model.layer(layer).channels
         strongest = getattr(ds, "strongest_mean", ds.max_activation)
-        scores = {c: strongest(layer, c) for c in range(channels)}
+        scores = _living({c: strongest(layer, c) for c in range(channels)}, self.dead(layer))
         patterns = {
             c: torch.nn.functional.normalize(ds.pattern(layer, c).double(), dim=0)
             for c in range(channels)
@@ -185,6 +199,11 @@ class PlanContext:
         if art is None:
             return None
         return top_class(self.model, art, MeasureStore(self.store.root))
+
+
+def _living(scores: dict[int, float], dead: frozenset[int]) -> dict[int, float]:
+    """The scores of the living channels (all of them when none lives)."""
+    return {c: v for c, v in scores.items() if c not in dead} or scores
 
 
 @dataclass

@@ -26,6 +26,7 @@ from generator.cache.sidecar import Artifact
 from generator.cache.store import ArtifactStore
 from generator.compute import World
 from generator.core.images import load_tensor
+from generator.core.progress import QUIET, Progress
 from generator.dataset.checks import ClassReading, PatternCheck, check_patterns, read_classes
 from generator.dataset.index import DatasetIndex
 from generator.jobs import VisJob
@@ -95,7 +96,7 @@ def _decode(data: dict[str, Any]) -> tuple[PatternCheck | None, ClassReading | N
 
 def _measure_checks(
     model: LoadedModel, index: DatasetIndex, artifacts: ArtifactStore, units: Sequence[Unit],
-    store: MeasureStore,
+    store: MeasureStore, progress: Progress = QUIET,
 ) -> None:
     """Pattern checks and class readings of `units`, in batches of one image size, stored."""
     by_size: dict[tuple[int, ...], list[tuple[Unit, torch.Tensor]]] = {}
@@ -105,19 +106,23 @@ def _measure_checks(
             continue
         image = load_tensor(art.images[0])
         by_size.setdefault(tuple(image.shape), []).append((unit, image))
-    for group in by_size.values():
-        for start in range(0, len(group), BATCH):
-            chunk = group[start : start + BATCH]
-            items = [(u.layer, u.channel, image) for u, image in chunk]
-            checks = check_patterns(model, index, items)
-            readings = read_classes(model, index, items)
-            for (unit, _), check, reading in zip(chunk, checks, readings, strict=True):
-                store.put(_check_key(model, index, unit), _encode(check, reading))
+    total = sum(len(group) for group in by_size.values())
+    with progress.counter(total, "pattern checks", "channels") as count:
+        for group in by_size.values():
+            for start in range(0, len(group), BATCH):
+                chunk = group[start : start + BATCH]
+                items = [(u.layer, u.channel, image) for u, image in chunk]
+                checks = check_patterns(model, index, items)
+                readings = read_classes(model, index, items)
+                for (unit, _), check, reading in zip(chunk, checks, readings, strict=True):
+                    store.put(_check_key(model, index, unit), _encode(check, reading))
+                count.update(len(chunk))
 
 
 def _checks(
     model: LoadedModel, index: DatasetIndex | None, artifacts: ArtifactStore,
     units: Sequence[Unit], store: MeasureStore, world: World, compute: bool,
+    progress: Progress = QUIET,
 ) -> Measurements:
     found = Measurements()
     if index is None:
@@ -127,7 +132,8 @@ def _checks(
     if not compute:
         found.missing += [f"{len(missing)} pattern checks"] if missing else []
     else:
-        _measure_checks(model, index, artifacts, missing[world.rank :: world.size], store)
+        mine = missing[world.rank :: world.size]
+        _measure_checks(model, index, artifacts, mine, store, progress)
         world.barrier()
     for unit in scanned:
         data = store.get(_check_key(model, index, unit))
@@ -168,13 +174,15 @@ def measure_site(
     *,
     world: World | None = None,
     compute: bool = True,
+    progress: Progress = QUIET,
 ) -> Measurements:
     """Everything the site shows that needs the network, from the store or measured now (with
-    `compute=False` from the store only: what it lacks is named in `missing`)."""
+    `compute=False` from the store only: what it lacks is named in `missing`); what is measured
+    now is counted on `progress`."""
     world = world or World(rank=0, size=1, device=model.device)
     store = MeasureStore(artifacts.root)
     units = list(dict.fromkeys(units))
-    found = _checks(model, dataset, artifacts, units, store, world, compute)
+    found = _checks(model, dataset, artifacts, units, store, world, compute, progress)
     _filters(model, layers, store, world, found, compute)
     return found
 

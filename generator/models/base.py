@@ -66,6 +66,7 @@ class LoadedModel:
     description: str = ""  # a sentence or two on the architecture, for articles to quote
     optional_layers: tuple[LayerInfo, ...] = ()
     fixed_input: bool = False  # the network takes `input_size` only (a vision transformer)
+    name: str = ""  # how pages name it (site.toml's `name`; "": the id)
     _by_name: dict[str, LayerInfo] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -39,9 +39,10 @@ def _where(config: SiteConfig, spec: ModelSpec, message: str) -> str:
 def load_spec(
     config: SiteConfig, spec: ModelSpec, device: str | torch.device, seed: int | None = None
 ) -> LoadedModel:
-    """One model of the site, loaded with its options; errors name site.toml's line."""
+    """One model of the site, loaded with its options (named as site.toml's `name` says, else
+    by `display_name`); errors name site.toml's line."""
     try:
-        return load_model(
+        model = load_model(
             spec.id,
             weights=spec.weights,
             device=device,
@@ -58,6 +59,8 @@ def load_spec(
         if config.source is None:
             raise
         raise FeatvisError(f"{_where(config, spec, message)}: {message}"[:400]) from None
+    model.name = spec.name or display_name(model)
+    return model
 
 
 _NAMES = {
@@ -75,7 +78,9 @@ _NAMES = {
 def display_name(model: LoadedModel) -> str:
     """How an article names a model: `EfficientNet-Lite0`, `ResNet-50` (from `torchvision:resnet50`
     or `timm:resnet50`), a user's network by its class (`TinyCNN` from
-    `python:tiny_cnn.py:build`), else the name after the family."""
+    `python:tiny_cnn.py:build`), else the name after the family; site.toml's `name` first."""
+    if model.name:
+        return model.name
     if model.id in _NAMES:
         return _NAMES[model.id]
     family, _, rest = model.id.partition(":")

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.figures.channels import explorer_by_layer, single_channel
 from generator.jobs import VisJob
+from generator.measure.living import dead_channels, living_first
 from generator.models import LoadedModel, resolve_layer_ref
+from generator.models.preact import negative_layer
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 
@@ -36,13 +39,16 @@ def explorer_jobs(
     model: LoadedModel,
     preset: Preset,
     channel_job: Callable[[str, int], VisJob],
+    dataset: Any = None,
 ) -> dict[str, list[VisJob]]:
-    """Per explorer layer, `channel_job` of channels 0..explorer_channels-1 (all when None)."""
+    """Per explorer layer, `channel_job` of its first explorer_channels channels (all when None),
+    the living ones first: a dead channel (`measure.living`) is shown only when too few live."""
     jobs = {}
     for layer in explorer_layers(config, model):
         channels = model.layer(layer).channels
         wanted = channels if preset.explorer_channels is None else preset.explorer_channels
-        jobs[layer] = [channel_job(layer, c) for c in range(min(wanted, channels))]
+        order = living_first(channels, dead_channels(model, config.cache_dir, layer, dataset))
+        jobs[layer] = [channel_job(layer, c) for c in sorted(order[: min(wanted, channels)])]
     return jobs
 
 
@@ -80,9 +86,12 @@ DIVERSITY_IMAGES = 4  # the diversity set on a channel page (full preset)
 DIVERSITY_WEIGHT = 5.0  # the diversity figure's default weight
 
 
-def negative_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
-    """A channel page's negative: the channel minimized."""
-    return make([-obj.channel(layer, channel)])
+def negative_job(
+    make: Callable[[list[Objective]], VisJob], layer: str, channel: int, at: str | None = None
+) -> VisJob:
+    """A channel page's negative: the channel minimized (`at` another layer of the same channels:
+    its pre-activation, `models.preact`)."""
+    return make([-obj.channel(at or layer, channel)])
 
 
 def diversity_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
@@ -96,10 +105,13 @@ def channel_page_jobs(
     make: Callable[[list[Objective]], VisJob],
     layer: str,
     channel: int,
+    model: LoadedModel | None = None,
 ) -> dict[str, VisJob]:
-    """What a channel page shows beside its visualization: the negative always, the diversity
-    set only with a preset that computes every channel (`full`)."""
-    jobs = {"negative": negative_job(make, layer, channel)}
+    """What a channel page shows beside its visualization: the negative (minimized where it can
+    move: before the ReLU that floors `model`'s layer; none when nothing before it can be
+    reached), the diversity set only with a preset that computes every channel (`full`)."""
+    at = layer if model is None else negative_layer(model, layer)
+    jobs = {} if at is None else {"negative": negative_job(make, layer, channel, at)}
     if preset.explorer_channels is None:
         jobs["diversity"] = diversity_job(make, layer, channel)
     return jobs
@@ -109,13 +121,16 @@ def explorer_page_jobs(
     preset: Preset,
     make: Callable[[list[Objective]], VisJob],
     explorer: dict[str, list[VisJob]],
+    model: LoadedModel | None = None,
 ) -> list[VisJob]:
     """`channel_page_jobs` for every channel of the explorer's inventory."""
     return [
         job
         for layer, jobs in explorer.items()
         for channel in range(len(jobs))
-        for job in channel_page_jobs(preset, make, layer, _channel_of(jobs[channel])).values()
+        for job in channel_page_jobs(
+            preset, make, layer, _channel_of(jobs[channel]), model
+        ).values()
     ]
 
 

@@ -23,6 +23,7 @@ from generator.atlas.site import Accents, Circuits, site_accentuations, site_cir
 from generator.cache.store import ArtifactStore
 from generator.compute import World
 from generator.config.site import Preset, SiteConfig
+from generator.core.progress import QUIET, Progress
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.jobs import VisJob
@@ -79,15 +80,17 @@ def measure_stage(
     compute: bool,
     world: World | None = None,
     say: Callable[[str], None] | None = None,
+    progress: Progress = QUIET,
 ) -> SiteData:
     """Every measurement the site shows, read from the caches and (with `compute`) measured now
-    where missing; see the module docstring."""
+    where missing, counted on `progress` as compute counts; see the module docstring."""
     world = world or World(rank=0, size=1, device=model.device)
     inventory = cached_inventory(config, model, preset, store, explorer, plan)
     jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
     units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
     measures = measure_site(
-        model, store, dataset, units, list(inventory), world=world, compute=compute
+        model, store, dataset, units, list(inventory), world=world, compute=compute,
+        progress=progress,
     )
     lacking: list[str] | None = None if compute else list(measures.missing)
     if compute:
@@ -100,11 +103,12 @@ def measure_stage(
         for layer, channel in (unit for job in plan.jobs if (unit := single_channel(job))):
             shown.setdefault(layer, set()).add(channel)  # a figure's channel, e.g. `circuit`
         circuits = site_circuits(
-            config, model, store, explorer, dataset, say=say, missing=lacking, rows=shown
+            config, model, store, explorer, dataset, say=say, missing=lacking, rows=shown,
+            progress=progress,
         )
     accents = site_accentuations(  # every process takes its share
         config, model, preset, explorer, dataset, missing=lacking,
-        share=(world.rank, world.size), barrier=world.barrier,
+        share=(world.rank, world.size), barrier=world.barrier, progress=progress,
     )
     world.barrier()
     return SiteData(inventory, measures, circuits, accents, tuple(lacking or ()))

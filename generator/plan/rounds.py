@@ -19,6 +19,7 @@ from generator.dataset.scan import load_or_scan
 from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
+from generator.measure.living import measure_living
 from generator.measure.stage import measure_top_classes, missing_top_classes
 from generator.models import LoadedModel
 from generator.plan.explorer import explorer_jobs
@@ -49,9 +50,10 @@ def compute_site(
     The articles and the explorer's jobs are read and made once (here, unless given)."""
     if articles is None:
         articles = bind_articles(read_articles(config), model)
+    measure_living(model, config.cache_dir)
     if explorer is None:
         channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
-        explorer = explorer_jobs(config, model, preset, channel_job)
+        explorer = explorer_jobs(config, model, preset, channel_job, dataset)
     seen: set[str] = set()
     total: Summary | None = None
     plan = SitePlan(jobs=[])
@@ -137,5 +139,6 @@ def model_inputs(
     dataset = site_dataset(
         config, model, quiet=quiet, world=world, articles=articles, compute=compute
     )
+    measure_living(model, config.cache_dir, compute=compute)
     channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
-    return ModelInputs(model, dataset, explorer_jobs(config, model, preset, channel_job))
+    return ModelInputs(model, dataset, explorer_jobs(config, model, preset, channel_job, dataset))

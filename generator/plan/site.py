@@ -89,14 +89,14 @@ def plan_site(
     """
     ctx = PlanContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     if explorer is None:
-        explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+        explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
     ctx.explorer = explorer
     if articles is None:
         articles = bind_articles(read_articles(config), model)
     by_page = {article.page.slug: article.jobs(ctx) for article in articles}
     if len(config.model_ids) > 1 and model.id in config.model_ids:
         by_page[COMPARE_PAGE] = compare_page(config.model_ids).jobs(ctx)
-    pages = explorer_page_jobs(preset, ctx.job, explorer)
+    pages = explorer_page_jobs(preset, ctx.job, explorer, model)
     plan = SitePlan.of([*(job for jobs in explorer.values() for job in jobs), *pages], by_page)
     check_jobs(plan.jobs, model)
     reads = [j for a in articles for fig in a.for_model(model.id) for j in fig.class_reads(ctx)]

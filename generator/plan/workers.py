@@ -39,6 +39,7 @@ from generator.compute import Summary, World, distributed, load_models
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.memory import keep_freed_memory
+from generator.core.progress import Progress
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import default_batch_size
 from generator.plan.measured import measure_stage
@@ -125,6 +126,7 @@ def compute_models(
                 config, model, preset, store, plan=plan, explorer=one.explorer,
                 dataset=one.dataset, compute=True, world=world,
                 say=say if world.rank == 0 else None,
+                progress=Progress(quiet=quiet or world.rank != 0),
             )
         out.append(ModelSummary(model.id, summary))
     return out

@@ -39,6 +39,7 @@ from generator.core.notices import Notices
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
+from generator.measure.living import measure_living
 from generator.measure.stage import Unit, measure_site
 from generator.pages.content import Page
 from generator.plan.explorer import explorer_jobs
@@ -243,7 +244,8 @@ class Preview:
         """One model's explorer, plan and inventory, and the measurements of what the cache
         holds of them (the rest are drawn as placeholders)."""
         ctx = PlanContext(config=config, model=model, preset=preset, store=store)
-        explorer = explorer_jobs(config, model, preset, ctx.channel_job)
+        measure_living(model, config.cache_dir)  # as the build does, before its explorer
+        explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
         plan = plan_site(config, model, preset, store=store, dataset=dataset,
                          articles=articles, explorer=explorer)
         inventory = cached_inventory(config, model, preset, store, explorer, plan)

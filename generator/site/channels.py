@@ -31,6 +31,7 @@ from generator.dataset.folder import load_view
 from generator.figures.channels import single_channel
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
+from generator.models.preact import NO_PRE_ACTIVATION, negative_layer
 from generator.plan.explorer import channel_page_jobs
 from generator.site.state import RenderState
 
@@ -204,7 +205,8 @@ class ChannelPagesPart(RenderState):
     def _extras(self, layer: str, channel: int, where: str) -> dict[str, list[ImageView]]:
         """The negative and diversity images the cache holds for the channel."""
         out: dict[str, list[ImageView]] = {}
-        for name, job in channel_page_jobs(self.preset, self.ctx.job, layer, channel).items():
+        jobs = channel_page_jobs(self.preset, self.ctx.job, layer, channel, self.model)
+        for name, job in jobs.items():
             art = self.ctx.artifact(job)
             if art is None:
                 continue
@@ -274,6 +276,10 @@ class ChannelPagesPart(RenderState):
             extras=extras,
             top=[deeper(v) for v in ch["top"]],
             bottom=[deeper(v) for v in ch["bottom"]],
+            floor=ch.get("floor"),
+            negative_at=negative_layer(self.model, layer),
+            no_negative=NO_PRE_ACTIVATION,
+            dead=self._dead_view(layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],
             distribution=self._distribution(layer, channel),
@@ -285,6 +291,13 @@ class ChannelPagesPart(RenderState):
             next=channels[i + 1]["channel"] if i + 1 < len(channels) else None,
         )
         self.writer.text(url, text, f"channel page {layer}:{channel}")
+
+    def _dead_view(self, layer: str, channel: int) -> dict[str, Any]:
+        """What a dead channel's page says: its one value, and whether photos confirm it."""
+        ds = self.ctx.dataset
+        photos = ds is not None and layer in getattr(ds, "layer_names", ())
+        value = ds.max_activation(layer, channel) if photos else None
+        return {"value": value, "photos": photos}
 
     def _whole(self, layer: str) -> bool:
         ds = self.ctx.dataset

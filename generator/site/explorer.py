@@ -29,6 +29,7 @@ from generator.figures.checks import (
     LOW_AGREEMENT,
     class_reading,
     dataset_examples,
+    floor_of,
     pattern_agreement,
 )
 from generator.figures.compare import CompareModels, compare_page
@@ -122,6 +123,7 @@ class ExplorerPart(ChannelPagesPart):
                 **self._common("../../"),
                 layer=info,
                 channels=channels,
+                dead=len(self.ctx.dead(info.name)),
                 filter_size=None if layer_filters is None else layer_filters.shape[-1],
                 reads_classes=any(ch["reading"] for ch in channels),
                 summary=summaries[info.name],
@@ -210,6 +212,8 @@ class ExplorerPart(ChannelPagesPart):
             "image": image,
             "top": dataset_examples(self.ctx, layer, channel, "top", k),
             "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),
+            "floor": floor_of(self.ctx.dataset, layer, channel),
+            "dead": channel in self.ctx.dead(layer),
             "agreement": pattern_agreement(self.ctx, job, layer, channel),
             "reading": class_reading(self.ctx, job, layer, channel),
             "filter": None

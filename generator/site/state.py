@@ -4,7 +4,7 @@ and the error that lists what the cache lacks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
 from generator.core.urls import SEARCH_INDEX, model_url
+from generator.figures.channels import single_channel
 from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
@@ -49,6 +50,29 @@ class MissingVisualizations(FeatvisError):
             lines.append(f"  ... and {len(self.jobs) - limit} more")
         return lines
 
+
+
+def search_hint(
+    model: LoadedModel,
+    inventory: Mapping[str, Sequence[VisJob]],
+    dead: Callable[[str], frozenset[int]] = lambda _layer: frozenset(),
+) -> str:
+    """The search box's placeholder, from the site's own model: a living channel with a page (of
+    the middle layer the explorer shows), that layer's band, a class the model names, a label."""
+    shown = [name for name in model.layer_names if inventory.get(name)]
+    if not model.layer_names:
+        return "layer:channel, a band, a label"
+    if shown:
+        layer = shown[len(shown) // 2]
+        units = [unit[1] for job in inventory[layer] if (unit := single_channel(job))]
+        living = [c for c in units if c not in dead(layer)]
+        channel = (living or units or [0])[0]
+    else:
+        layer, channel = model.layer_names[len(model.layer_names) // 2], 0
+    words = [f"{layer}:{channel}", model.layer(layer).band]
+    if model.class_names:
+        words.append(model.class_names[0])
+    return ", ".join([*words, "a label"])
 
 @dataclass
 class ModelPages:
@@ -157,6 +181,7 @@ class RenderState:
             "has_dataset": self.ctx.dataset is not None,
             "model_href": model_url(self.model.id),
             "search_index": SEARCH_INDEX,
+            "search_hint": search_hint(self.model, self.layers, self.ctx.dead),
             **extra,
         }
 

@@ -1,0 +1,105 @@
+"""Living and dead channels: a channel that is constant on every input the site knows is dead.
+
+`measure_living(model, cache_dir)` runs one cheap batch of starting images through the network
+(the optimizer's own starting images, `START_IMAGES` of them, and as many uniform noise images,
+at the model's input size) and records, per catalog layer, the channels whose activation is the
+same value at every position of every image. It is cached under `cache_dir/measures/` (keyed by
+the model, its weights, input size, normalization and layers), so it runs once per model and
+never while planning or rendering. `dead_channels(model, cache_dir, layer, dataset)` only reads:
+a channel is dead when it is constant on the starting images and, where the dataset scanned the
+layer, on every photo too (its highest peak equals its lowest value). Without the measurement in
+the cache no channel is called dead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from generator.measure.store import MeasureStore, measure_key
+from generator.models.base import LoadedModel
+from generator.optvis.param import ImageParam, ParamSpec
+from generator.optvis.render import truncated_forward
+
+START_IMAGES = 8  # the optimizer's starting images (default parameterization, seeds 0..7)
+NOISE_IMAGES = 8  # uniform noise images beside them
+BATCH = 8
+TOLERANCE = 1e-6  # relative: max - min within this share of the largest magnitude is constant
+
+
+def _key(model: LoadedModel) -> str:
+    return measure_key(
+        "living", model.id, model.weights_digest, model.input_size, list(model.mean),
+        list(model.std), [info.name for info in model.layers],
+    )
+
+
+def starting_images(size: int, seed: int = 0) -> torch.Tensor:
+    """(START_IMAGES + NOISE_IMAGES, 3, size, size) in [0, 1]: the optimizer's starting images and
+    uniform noise, each from its own seeded generator."""
+    seeds = list(range(seed, seed + START_IMAGES))
+    with torch.no_grad():
+        start = ImageParam(ParamSpec(), size, seeds)()
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.rand(NOISE_IMAGES, 3, size, size, generator=gen)
+    return torch.cat([start.float().cpu(), noise])
+
+
+def constant_channels(acts: Sequence[torch.Tensor]) -> list[int]:
+    """Channels (dim 1) whose value is the same at every position of every tensor in `acts`."""
+    flat = [a.detach().float().flatten(2) for a in acts]  # (B, C, positions)
+    high = torch.stack([f.amax(dim=(0, 2)) for f in flat]).amax(0)
+    low = torch.stack([f.amin(dim=(0, 2)) for f in flat]).amin(0)
+    scale = torch.maximum(high.abs(), low.abs()).clamp(min=1.0)
+    return [int(c) for c in torch.nonzero(high - low <= TOLERANCE * scale).flatten()]
+
+
+def measure_living(
+    model: LoadedModel, cache_dir: Path, *, compute: bool = True
+) -> dict[str, list[int]] | None:
+    """Per catalog layer, the channels constant on the starting images (from the cache, else
+    measured now in small batches; None when missing and `compute` is False)."""
+    store = MeasureStore(cache_dir)
+    key = _key(model)
+    found = store.get(key)
+    if found is not None and isinstance(found.get("constant"), dict):
+        return {str(k): [int(c) for c in v] for k, v in found["constant"].items()}
+    if not compute:
+        return None
+    names = [info.name for info in model.layers]
+    acts: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    images = starting_images(model.input_size)
+    with torch.no_grad(), truncated_forward(model, names) as (captured, run):
+        for batch in images.split(BATCH):
+            run(batch.to(model.device))
+            for name in names:
+                out = captured[name]
+                if out.dim() != 4:  # not (N, C, H, W): no channel is called dead
+                    continue
+                high, low = out.flatten(2).amax(2), out.flatten(2).amin(2)  # (B, C)
+                acts[name].append(torch.stack([high, low], dim=2).cpu())
+    constant = {name: constant_channels(acts[name]) if acts[name] else [] for name in names}
+    store.put(key, {"constant": constant})
+    return constant
+
+
+def dead_channels(
+    model: LoadedModel, cache_dir: Path, layer: str, dataset: Any = None
+) -> frozenset[int]:
+    """The dead channels of `layer`: constant on the starting images (cached by
+    `measure_living`) and, where the dataset scanned the layer, on every photo."""
+    constant = measure_living(model, cache_dir, compute=False)
+    if not constant or layer not in constant:
+        return frozenset()
+    dead = set(constant[layer])
+    if dataset is not None and layer in getattr(dataset, "layer_names", ()):
+        dead &= dataset.constant_channels(layer)
+    return frozenset(dead)
+
+
+def living_first(channels: int, dead: frozenset[int]) -> list[int]:
+    """Every channel of a layer, the living ones first, each part in channel order."""
+    return [c for c in range(channels) if c not in dead] + sorted(dead)

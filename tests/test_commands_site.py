@@ -1,0 +1,77 @@
+"""Commands on a site of the user's own network: `featvis layers` reads site.toml (also with
+`--config`) and takes `--input-size`; the search box suggests a channel of the site's model."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from generator.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "own-model"
+LAYERS = '["stem", "stage1.0", "stage2.0", "stage3.2"]'
+
+
+def own_site(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(EXAMPLE / "tiny_cnn.py", root / "tiny_cnn.py")
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from tiny_cnn import build  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    torch.manual_seed(1)
+    torch.save(build().state_dict(), root / "tiny.pth")
+    (root / "site.toml").write_text(
+        'model = "python:tiny_cnn.py:build"\nweights = "tiny.pth"\ninput_size = 64\n'
+        f"layers = {LAYERS}\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[:1] != "#"}
+
+
+def test_layers_reads_site_toml_and_takes_an_input_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = own_site(tmp_path / "site")
+    monkeypatch.chdir(root)
+    assert main(["layers"]) == 0
+    out = capsys.readouterr().out
+    assert "# python:tiny_cnn.py:build  weights: " in out and "tiny.pth  input: 64px" in out
+    rows = _rows(out)
+    assert list(rows)[1:] == ["stem", "stage1.0", "stage2.0", "stage3.2"]
+    assert rows["stage3.2"][:2] == ["64", "8x8"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["layers", "--config", str(root / "site.toml"), "--input-size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "input: 32px" in out and _rows(out)["stage3.2"][:2] == ["64", "4x4"]
+    assert main(["layers", "--config", str(root / "site.toml"), "--input-size", "8"]) == 2
+    assert "--input-size" in capsys.readouterr().err
+
+
+def test_a_model_is_named_by_site_toml_or_its_class(tmp_path: Path) -> None:
+    from generator.config.site import load_config
+    from generator.models.site import display_name, load_site_models
+
+    root = own_site(tmp_path / "site")
+    (model,) = load_site_models(load_config(root / "site.toml"), "cpu")
+    assert model.name == display_name(model) == "TinyCNN"
+    toml = root / "site.toml"
+    toml.write_text(toml.read_text() + 'name = "Our small net"\n', encoding="utf-8")
+    (model,) = load_site_models(load_config(toml), "cpu")
+    assert model.name == display_name(model) == "Our small net"
+    toml.write_text(
+        'models = [{model = "python:tiny_cnn.py:build", weights = "tiny.pth", '
+        'input_size = 64, name = "Net A"}]\n', encoding="utf-8",
+    )
+    (model,) = load_site_models(load_config(toml), "cpu")
+    assert model.name == "Net A"

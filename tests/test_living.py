@@ -1,0 +1,189 @@
+"""Living channels: on a network of the user's own whose first channels of every layer are dead
+by construction (a large negative bias before a ReLU), dead channels are found from the
+optimizer's starting images (and photos where there are some), never chosen, marked and counted;
+a channel whose photos sit at a floor says so instead of showing arbitrary bottom photos."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from generator.build import build_site
+from generator.config.site import Preset, load_config
+from generator.core.progress import Progress
+from generator.figures.context import PlanContext
+from generator.measure.living import dead_channels, measure_living
+from generator.models.site import load_site_models
+from generator.plan.explorer import explorer_jobs
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
+DEAD = 3  # channels 0..DEAD-1 of every layer are dead
+LAYERS = ["stem", "block1", "block2", "block3", "block4"]
+
+NET = f'''\
+import torch
+from torch import nn
+
+
+class DeadCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU())
+        self.block1 = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1), nn.ReLU())
+        self.block2 = nn.Sequential(nn.Conv2d(8, 12, 3, 2, 1), nn.ReLU())
+        self.block3 = nn.Sequential(nn.Conv2d(12, 12, 3, 1, 1), nn.ReLU())
+        self.block4 = nn.Sequential(nn.Conv2d(12, 16, 3, 2, 1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+        with torch.no_grad():
+            for seq in (self.stem, self.block1, self.block2, self.block3, self.block4):
+                seq[0].bias[:{DEAD}] = -1e4  # below any input's reach: 0 after the ReLU
+                seq[0].bias[{DEAD}:] = 0.5  # the others live
+
+    def forward(self, x):
+        for seq in (self.stem, self.block1, self.block2, self.block3, self.block4):
+            x = seq(x)
+        return self.fc(self.pool(x).flatten(1))
+
+
+def build():
+    torch.manual_seed(0)
+    return DeadCNN()
+'''
+
+TINY = Preset("tiny", size=32, steps=2, explorer_channels=2, figure_scale=0.5)
+
+ARTICLE = """\
+---
+title: Gallery
+---
+
+```figure
+type: layer-gallery
+id: gallery
+layers: [stem, block2, block4]
+channels: 2
+```
+"""
+
+
+def dead_site(root: Path, photos: int = 0, extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "content").mkdir(exist_ok=True)
+    (root / "deadcnn.py").write_text(NET, encoding="utf-8")
+    layers = ", ".join(f'"{n}"' for n in LAYERS)
+    lines = ['model = "python:deadcnn.py:build"', "input_size = 48", f"layers = [{layers}]"]
+    if photos:
+        if not SAMPLE.is_dir():
+            pytest.skip(f"{SAMPLE} is absent")
+        (root / "photos").mkdir(exist_ok=True)
+        for path in sorted(SAMPLE.iterdir())[:photos]:
+            shutil.copyfile(path, root / "photos" / path.name)
+        lines += ['dataset = "photos"', "dataset_top_k = 3"]
+    (root / "site.toml").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return root
+
+
+def test_dead_channels_from_the_starting_images(tmp_path: Path) -> None:
+    config = load_config(dead_site(tmp_path).joinpath("site.toml"))
+    (model,) = load_site_models(config, "cpu")
+    assert dead_channels(model, config.cache_dir, "stem") == frozenset()  # not measured yet
+    constant = measure_living(model, config.cache_dir)
+    assert constant is not None
+    for name in LAYERS:
+        assert set(constant[name]) == set(range(DEAD)), name
+        assert dead_channels(model, config.cache_dir, name) == frozenset(range(DEAD))
+    assert measure_living(model, config.cache_dir, compute=False) == constant  # cached
+
+
+def test_dead_channels_are_never_sampled_nor_chosen(tmp_path: Path) -> None:
+    config = load_config(dead_site(tmp_path).joinpath("site.toml"))
+    (model,) = load_site_models(config, "cpu")
+    measure_living(model, config.cache_dir)
+    ctx = PlanContext(config=config, model=model, preset=TINY)
+    explorer = explorer_jobs(config, model, TINY, ctx.channel_job)
+    for name in LAYERS:
+        channels = [job.objectives[0].terms[0][1].channel for job in explorer[name]]
+        assert channels == [DEAD, DEAD + 1], name
+        surveyed = {job.objectives[0].terms[0][1].channel for job in ctx.survey_jobs(name, 2)}
+        assert surveyed and not surveyed & set(range(DEAD)), name
+
+
+def _page(root: Path, url: str) -> str:
+    return " ".join((root / "site_output" / url).read_text(encoding="utf-8").split())
+
+
+def _gallery_channels(html: str) -> set[int]:
+    gallery = html.split('id="gallery"', 1)[1].split("</figure>", 1)[0]
+    return {int(c) for c in re.findall(r"(?:block\d|stem):(\d+)", gallery)}
+
+
+@pytest.mark.parametrize("photos", [0, 6])
+def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
+    """With and without photos: the gallery picks living channels, the layer page counts the
+    dead, a dead channel's page (asked for by `explorer_channels` beyond the living) says so,
+    and with photos a post-ReLU channel shows its photos at the floor, not bottom photos."""
+    root = dead_site(tmp_path, photos)
+    (root / "content" / "gallery.md").write_text(ARTICLE, encoding="utf-8")
+    preset = Preset("tiny", size=32, steps=2, explorer_channels=8, figure_scale=1.0)
+    toml = root / "site.toml"
+    toml.write_text(toml.read_text() + 'explorer_layers = ["stem"]\n', encoding="utf-8")
+    log = io.StringIO()
+    build_site(load_config(toml), preset=preset, progress=Progress(stream=log, terminal=False))
+    chosen = _gallery_channels(_page(root, "gallery.html"))
+    assert chosen and not chosen & set(range(DEAD))
+    layer = _page(root, "explorer/deadcnn/stem.html")
+    assert f"{DEAD} dead channels" in layer
+    assert f'placeholder="stem:{DEAD}, edges, a label"' in layer  # the site's own model
+    assert layer.count('class="dead-mark"') == DEAD
+    dead = _page(root, "explorer/deadcnn/stem/0.html")
+    live = _page(root, "explorer/deadcnn/stem/5.html")
+    assert "Dead channel:" in dead and "Dead channel:" not in live
+    assert "minimized before the layer's ReLU, at <code>stem.0</code>" in live
+    assert ("every photo of the folder" in dead) == bool(photos)
+    index = _page(root, "explorer/deadcnn/index.html")  # named by its class, not its loader
+    assert "<title>Explorer: DeadCNN ·" in index and "<h1>DeadCNN</h1>" in index
+    lines = log.getvalue()  # the measure stage counts as compute does, in a log
+    assert re.search(r"featvis: circuits: (\d+)/\1 \(100%\), [\d.]+ circuits/s", lines), lines
+    if photos:
+        assert re.search(r"featvis: accentuations: (\d+)/\1 \(100%\), [\d.]+ photos/s", lines)
+        assert re.search(r"featvis: pattern checks: (\d+)/\1 \(100%\)", lines)
+        assert re.search(r"\d+ photos at the floor", dead)
+        assert "Bottom" in dead and 'class="channel-row photos negative"' not in dead
+
+
+def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
+    """A post-ReLU channel is minimized at its pre-activation (there it can go below 0); a
+    residual block whose ReLU takes a sum computed in `forward` has none, and says why."""
+    from generator.cache.store import ArtifactStore
+    from generator.compute import compute_jobs
+    from generator.models import load_model
+    from generator.models.preact import NO_PRE_ACTIVATION, negative_layer
+    from generator.plan.explorer import channel_page_jobs
+
+    config = load_config(dead_site(tmp_path).joinpath("site.toml"))
+    (model,) = load_site_models(config, "cpu")
+    assert negative_layer(model, "stem") == "stem.0"
+    assert model.layer("stem.0").channels == model.layer("stem").channels
+    preset = Preset("tiny", size=32, steps=16, explorer_channels=2, figure_scale=1.0)
+    ctx = PlanContext(config=config, model=model, preset=preset)
+    floored = channel_page_jobs(preset, ctx.job, "stem", DEAD + 1, model)["negative"]
+    at_layer = ctx.job([-ctx.channel_job("stem", DEAD + 1).objectives[0]])
+    assert floored.key != at_layer.key
+    store = ArtifactStore(config.cache_dir)
+    compute_jobs([floored, at_layer], model, store, batch_size=2, quiet=True)
+    before = store.get(floored).meta["final"][0]  # type: ignore[union-attr]
+    after = store.get(at_layer).meta["final"][0]  # type: ignore[union-attr]
+    assert after <= 0.0 < before  # -activation: only the pre-activation goes below 0
+
+    example = REPO / "examples" / "own-model" / "tiny_cnn.py"
+    own = load_model(f"python:{example}:build", layers=["stem", "stage1.0"], input_size=32)
+    assert negative_layer(own, "stem") == "stem.0"
+    assert negative_layer(own, "stage1.0") is None
+    assert "negative" not in channel_page_jobs(TINY, ctx.job, "stage1.0", 0, own)
+    assert "ReLU" in NO_PRE_ACTIVATION
