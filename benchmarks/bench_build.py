@@ -17,9 +17,8 @@ with a photo folder) as separate processes, each with its own PYTHONPATH and out
         --dataset ../shared/datasets/imagenet-sample --cold-preset quick --cold-runs 1 \\
         [--explorer-layers conv_stem,blocks.0.0,blocks.1.0]
 
-`--explorer-layers` narrows the explorer of both builds: the new build computes the circuits
-between consecutive explorer layers, which for all 18 layers of the standard site take hours on a
-loaded 2-core CPU (benchmarks/README.md, the channel atlas).
+`--explorer-layers` narrows the explorer of both builds (the new build also computes the circuits
+between consecutive explorer layers), for a cache that is quicker to fill.
 
 `--steps` lowers the optimizer steps of the warm site's preset only (set in the preset table by a
 small launcher, as the old build has no --steps flag): its cache is cheap to fill, and a warm
