@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TextIO
@@ -179,8 +180,9 @@ class SiteChecker:
             self._pages[path] = _parse_html(path)
         return self._pages[path]
 
-    def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
+    def problem(self, where: str | Callable[[], str], message: str) -> None:
+        """`where` may be a function: finding an article's line is only worth it for a problem."""
+        self.problems.append(f"{where if isinstance(where, str) else where()}: {message}")
 
     def run(self) -> list[str]:
         if not self.root.is_dir():
@@ -215,7 +217,7 @@ class SiteChecker:
     def _html(self, path: Path) -> None:
         page = self.page(path)
         for line, attr, url in page.links:
-            self._link(path, self.where(path, line, url), attr, url)
+            self._link(path, partial(self.where, path, line, url), attr, url)
         for line, what in page.opaque:
             self.problem(self.where(path, line, ""), f"{what}; featvis pages carry none")
 
@@ -226,7 +228,7 @@ class SiteChecker:
             if url:
                 self._link(path, f"{self.rel(path)}:{_line_of(text, m.start())}", "url()", url)
 
-    def _link(self, source: Path, where: str, attr: str, url: str) -> None:
+    def _link(self, source: Path, where: str | Callable[[], str], attr: str, url: str) -> None:
         url = url if len(url) <= 120 else url[:117] + "..."
         if url.startswith("//") or _SCHEME.match(url):
             self.problem(where, f"{attr}='{url}' is not a relative URL inside the site")

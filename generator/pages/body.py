@@ -11,6 +11,7 @@ from markupsafe import Markup
 
 from generator.pages.content import Page
 from generator.pages.markdown import FIGURE_TOKEN, format_value, markdown_converter
+from generator.pages.text import splice
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,11 @@ def render_body(
     page: Page, values: Callable[[str], Any], figures: list[Markup], unsafe_html: bool = False
 ) -> RenderedBody:
     """Fill the variables, convert the Markdown, put the figures in place of their placeholders."""
-    body = page.body
-    for ref in sorted(page.variables, key=lambda r: r.start, reverse=True):
-        text = html.escape(format_value(values(ref.name), ref.fmt, ref.arg, ref.fallback))
-        body = body[: ref.start] + text + body[ref.end :]
+    body = splice(page.body, [
+        (ref.start, ref.end,
+         html.escape(format_value(values(ref.name), ref.fmt, ref.arg, ref.fallback)))
+        for ref in page.variables
+    ])
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
     md = markdown_converter(unsafe_html)
