@@ -147,3 +147,139 @@ def test_an_article_over_the_size_limit_is_refused_unread(tmp_path: Path, monkey
     with pytest.raises(FeatvisError) as info:
         read_page(root / "content" / "a.md", load_config(root / "site.toml"))
     assert str(info.value) == "content/a.md: 2,817 bytes, over the limit of an article (2,000 bytes); split it into several pages"
+
+
+# Templates -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("<html>\n{% if %}\n", "templates/article.html:2: template syntax error: "),
+        ("<html>\n\n{{ 1/0 }}\n", "templates/article.html:3: template error: ZeroDivisionError: division by zero"),
+        ("{% include '../../../../etc/passwd' %}\n", "templates/article.html:1: template '../../../../etc/passwd' not found (valid: a template inside templates_dir"),
+        ("<html>\n{{ no_such_name.title }}\n", "templates/article.html:2: template error: 'no_such_name' is undefined"),
+        ("{% include 'part.html' %}\n", "templates/part.html:2: template syntax error: "),
+    ],
+    ids=["syntax", "division", "include-outside", "undefined", "included-syntax"],
+)
+def test_a_template_mistake_names_the_template_and_line(tmp_path: Path, template: str, expected: str) -> None:
+    from generator.site.env import make_env
+
+    root = _site(tmp_path, "---\ntitle: A\n---\n\nText.\n", 'templates_dir = "templates"\n')
+    (root / "templates").mkdir()
+    (root / "templates" / "article.html").write_text(template, encoding="utf-8")
+    (root / "templates" / "part.html").write_text("ok\n{{ x + }}\n", encoding="utf-8")
+    env = make_env(load_config(root / "site.toml"))
+    with pytest.raises(FeatvisError) as info:
+        env.get_template("article.html").render()
+    assert str(info.value).startswith(expected), str(info.value)
+
+
+def test_an_error_in_python_a_template_calls_keeps_its_traceback(tmp_path: Path) -> None:
+    """Only the template's own mistakes are the template's: featvis's bugs stay visible."""
+    from generator.site.env import make_env
+
+    env = make_env(load_config(root=tmp_path))
+
+    def broken() -> None:
+        raise KeyError("featvis bug")
+
+    with pytest.raises(KeyError):
+        env.from_string("{{ broken() }}").render(broken=broken)
+    with pytest.raises(FeatvisError, match="^content/a.md:3: no"):
+        env.from_string("{{ f() }}").render(f=lambda: (_ for _ in ()).throw(FeatvisError("content/a.md:3: no")))
+
+
+def test_a_template_mistake_ends_the_build_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _site(tmp_path, "---\ntitle: A\n---\n\nText.\n", 'templates_dir = "templates"\nexplorer_layers = ["conv_stem"]\ncache_dir = "cache"\n')
+    (root / "templates").mkdir()
+    (root / "templates" / "article.html").write_text("<html>\n{{ 1/0 }}\n", encoding="utf-8")
+    code = main(["build", "--config", str(root / "site.toml"), "--quiet", "--size", "16", "--steps", "1", "--channels", "1"])
+    line = _one_error(capsys, code)
+    assert "templates/article.html:2: template error: ZeroDivisionError: division by zero" in line, line
+    assert not (root / "site_output").exists(), "nothing is published"
+
+
+# Models ----------------------------------------------------------------------------------------
+
+NETWORK = """\
+import sys
+from torch import nn
+
+def exits():
+    sys.exit(0)
+
+def flat():
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 10))
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("exits", "net.py:5: exits() raised sys.exit(0) (a model's code must return, not end the program)"),
+        ("flat", "model 'python:net.py:flat' has no layer to visualize: none of its modules gives a (B, C, H, W) map"),
+    ],
+)
+def test_a_python_model_that_exits_or_has_no_layer_is_an_error(tmp_path: Path, function: str, expected: str) -> None:
+    from generator.models import load_model
+
+    (tmp_path / "net.py").write_text(NETWORK, encoding="utf-8")
+    with pytest.raises(FeatvisError) as info:
+        load_model(f"python:net.py:{function}", root=tmp_path, input_size=16)
+    assert expected in str(info.value), str(info.value)
+
+
+def test_a_python_model_that_exits_ends_the_build_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _site(tmp_path, "---\ntitle: A\n---\n", 'model = "python:net.py:exits"\n')
+    (root / "net.py").write_text(NETWORK, encoding="utf-8")
+    line = _one_error(capsys, main(["build", "--config", str(root / "site.toml"), "--quiet"]))
+    assert "net.py:5: exits() raised sys.exit(0)" in line
+
+
+# The preview server ----------------------------------------------------------------------------
+
+
+def test_the_server_drops_a_client_that_sends_its_request_too_slowly(tmp_path: Path) -> None:
+    """A slowloris client (a header byte now and then, or nothing) held a thread for ever."""
+    import socket
+    import threading
+    import urllib.request
+
+    from generator.serve.jail import jailed_handler, open_server, url_of
+
+    (tmp_path / "index.html").write_text("<p>hi</p>", encoding="utf-8")
+    handler = type("Quick", (jailed_handler(tmp_path),), {"head_seconds": 0.6, "timeout": 5.0})
+    server = open_server("127.0.0.1", 0, handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        before = threading.active_count()
+        port = server.server_address[1]
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        for s in slow[:4]:
+            s.sendall(b"GET / HTTP/1.1\r\n")  # half a request; the others send nothing
+        start = time.monotonic()
+        while time.monotonic() - start < 3:
+            for s in slow[:4]:
+                try:
+                    s.sendall(b"X")  # a byte at a time, each well within the per-read timeout
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        for s in slow:
+            s.settimeout(2)
+            try:
+                assert s.recv(100) == b"", "the server sent an answer instead of dropping it"
+            except ConnectionResetError:
+                pass  # dropped with unread bytes: reset
+            s.close()
+        deadline = time.monotonic() + 3
+        while threading.active_count() > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() <= before
+        with urllib.request.urlopen(url_of(server), timeout=5) as answer:
+            assert answer.read() == b"<p>hi</p>"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -138,6 +138,18 @@ def content_files(config: SiteConfig) -> list[Path]:
     return files
 
 
+def unread_articles(config: SiteConfig) -> list[Path]:
+    """The *.md files in subfolders of content/ (hidden ones aside): articles are the files
+    directly in it, so these are not pages; the build says so once."""
+    root = config.content_dir
+    if not root.is_dir():
+        return []
+    return [
+        path for path in sorted(root.glob("*/**/*.md"))
+        if not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+
+
 def load_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:
     """Read and validate every article; raise `FeatvisError` (file:line) on the first problem."""
     files = content_files(config)

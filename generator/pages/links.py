@@ -86,6 +86,12 @@ def _link_target(
         raise FeatvisError(
             f"{where}: path '{target}' escapes {content_dir.name}/ (valid: files inside it)"
         )
+    hidden = [part for part in real.relative_to(root).parts if part.startswith(".")]
+    if hidden:
+        raise FeatvisError(
+            f"{where}: '{path}' is hidden ('{hidden[0]}' starts with '.'); the site publishes no "
+            "hidden files, as the preview serves none (valid: rename it without the dot)"
+        )
     if not real.is_file():
         raise FeatvisError(
             f"{where}: '{path}' not found in {content_dir.name}/ (valid: files inside it, "
