@@ -44,6 +44,7 @@ from generator.plan.workers import (
     missing_work,
     processes_for,
 )
+from generator.site.env import check_templates
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
 from generator.site.state import ModelPages
 
@@ -121,6 +122,7 @@ def _read(
     ids = ", ".join(config.model_ids)
     progress.stage("planning", f"reading {config.content_dir} and loading {ids}")
     articles = read_articles(config)
+    check_templates(config)
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))

@@ -49,6 +49,7 @@ MAX_IMAGE_PIXELS = 64_000_000  # an image past this is a problem, not decoded
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 TEXT_SUFFIXES = {".html", ".htm", ".css", ".js", ".json", ".svg", ".txt", ".xml"}
 _EXTERNAL = EXTERNAL_URL
+_URL_TEXT = re.compile(r"[^\s'\"<>()]+")  # a URL up to the quote or bracket that ends it
 _CSS_URL = re.compile(
     r"""url\(\s*(['"]?)([^'")]*)\1\s*\)|@import\s+(['"])([^'"]+)\3""", re.IGNORECASE
 )
@@ -231,7 +232,7 @@ class SiteChecker:
     def _external(self, path: Path) -> None:
         text = path.read_text(encoding="utf-8", errors="replace")
         for m in _EXTERNAL.finditer(text):
-            snippet = text[m.start() : m.start() + 60].split()[0]
+            snippet = _URL_TEXT.match(text, m.start()).group(0)[:60]  # type: ignore[union-attr]
             self.problem(
                 self.where(path, _line_of(text, m.start()), snippet),
                 f"external URL '{snippet}' (the site must read offline)",

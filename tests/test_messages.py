@@ -176,6 +176,30 @@ def test_a_template_mistake_names_the_template_and_line(tmp_path: Path, template
     assert str(info.value).startswith(expected), str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"base.html": "<html>\n{% if %}\n"}, "templates/base.html:2: template syntax error: "),
+        ({"figures/x.html": "a\n\n{% include 'gone.html' %}\n"}, "templates/figures/x.html:3: template 'gone.html' not found"),
+        ({"article.html": "{% extends '../../etc/passwd' %}\n"}, "templates/article.html:1: template '../../etc/passwd' not found"),
+    ],
+)
+def test_the_sites_templates_are_checked_while_reading(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    """Before anything is computed: a syntax error or a missing include in any of them."""
+    from generator.site.env import check_templates
+
+    root = _site(tmp_path, "---\ntitle: A\n---\n", 'templates_dir = "templates"\n')
+    for name, text in {**files, "static/x.js": "{% not a template"}.items():
+        (root / "templates" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "templates" / name).write_text(text, encoding="utf-8")
+    with pytest.raises(FeatvisError) as info:
+        check_templates(load_config(root / "site.toml"))
+    assert str(info.value).startswith(expected), str(info.value)
+    for name in files:
+        (root / "templates" / name).unlink()
+    check_templates(load_config(root / "site.toml"))  # static/ is not rendered
+
+
 def test_an_error_in_python_a_template_calls_keeps_its_traceback(tmp_path: Path) -> None:
     """Only the template's own mistakes are the template's: featvis's bugs stay visible."""
     from generator.site.env import make_env
@@ -283,3 +307,118 @@ def test_the_server_drops_a_client_that_sends_its_request_too_slowly(tmp_path: P
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Front matter, flags, weights ------------------------------------------------------------------
+
+
+def test_an_author_with_a_number_key_is_one_line(tmp_path: Path) -> None:
+    root = _site(tmp_path, "---\ntitle: A\nauthors: [{name: X, 1: a, b: c}]\n---\n")
+    with pytest.raises(FeatvisError) as info:
+        read_page(root / "content" / "a.md", load_config(root / "site.toml"))
+    assert str(info.value) == "content/a.md:3: unknown author key '1' (valid: name, affiliation, affiliations)"
+
+
+def test_demo_out_naming_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "site.toml").write_text("title = 'x'\n", encoding="utf-8")
+    line = _one_error(capsys, main(["demo", "--out", str(tmp_path / "site.toml"), "--steps", "1", "--size", "16"]))
+    assert line == f"featvis: error: --out {tmp_path}/site.toml: a file, not a folder (name a folder for the PNGs)"
+
+
+@pytest.mark.parametrize("command", [["layers"], ["demo", "--steps", "1"], ["render"]])
+def test_an_empty_model_flag_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    root = _site(tmp_path, "---\ntitle: A\n---\n")
+    line = _one_error(capsys, main([*command, "--config", str(root / "site.toml"), "--model", " "]))
+    assert line.startswith("featvis: error: --model is empty (valid: a model id such as efficientnet_lite0"), line
+
+
+def test_a_pickled_model_as_weights_is_one_clean_line(tmp_path: Path) -> None:
+    import torch
+    from torch import nn
+
+    from generator.models.weights import read_state_dict
+
+    torch.save(nn.Sequential(nn.Conv2d(3, 4, 3)), tmp_path / "whole.pt")
+    with pytest.raises(FeatvisError) as info:
+        read_state_dict(tmp_path / "whole.pt")
+    message = str(info.value)
+    assert message == f"{tmp_path}/whole.pt: a pickled torch.nn.modules.container.Sequential, not a state dict of tensors (save the model's state_dict() instead; featvis does not unpickle code)"
+    assert "\x1b" not in message
+
+
+def test_quiet_compute_says_nothing_of_circuits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`compute --quiet` (and each compute process) handed the measure stage a printer."""
+    from types import SimpleNamespace
+
+    from generator.plan import workers
+
+    said: list[object] = []
+    monkeypatch.setattr(workers, "compute_site", lambda *a, **k: (None, SimpleNamespace(failed=0)))
+    monkeypatch.setattr(workers, "plan_site", lambda *a, **k: None)
+    monkeypatch.setattr(workers, "measure_stage", lambda *a, say, **k: said.append(say))
+    monkeypatch.setattr(workers, "ModelSummary", lambda *a: a)
+    one = SimpleNamespace(model=SimpleNamespace(id="m"), dataset=None, explorer={})
+    world = SimpleNamespace(rank=0)
+    for quiet in (True, False):
+        workers.compute_models(None, None, None, [], [one], world=world, quiet=quiet, say=print)  # type: ignore[arg-type]
+    assert said == [None, print]
+
+
+# Content ---------------------------------------------------------------------------------------
+
+
+def test_a_link_to_a_hidden_file_is_refused(tmp_path: Path) -> None:
+    root = _site(tmp_path, "---\ntitle: A\n---\n\nSee [it](.secret) and ![x](.git/x.png).\n")
+    (root / "content" / ".secret").write_text("key", encoding="utf-8")
+    with pytest.raises(FeatvisError) as info:
+        read_page(root / "content" / "a.md", load_config(root / "site.toml"), slugs={"a", "b"})
+    assert str(info.value).startswith("content/a.md:5: '.secret' is hidden ('.secret' starts with '.'); the site publishes no hidden files")
+
+
+def test_articles_in_subfolders_are_named_in_one_warning(tmp_path: Path) -> None:
+    from generator.build import warn_unread
+    from generator.core.notices import Notices
+
+    root = _site(tmp_path, "---\ntitle: A\n---\n")
+    for name in ("sub/x.md", "sub/deeper/y.md", ".drafts/z.md", "sub/notes.txt"):
+        (root / "content" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "content" / name).write_text("---\ntitle: X\n---\n", encoding="utf-8")
+    notices = Notices()
+    warn_unread(load_config(root / "site.toml"), notices)
+    assert [n.line() for n in notices.items] == [
+        "warning: content/sub/deeper/y.md and 1 more: not read, articles are the .md files directly in content/ (move them there to publish them)"
+    ]
+    (root / "content" / "sub").rename(root / "content" / ".sub")
+    notices = Notices()
+    warn_unread(load_config(root / "site.toml"), notices)
+    assert notices.items == []
+
+
+def test_a_label_holding_a_url_is_refused_where_it_is_read(tmp_path: Path) -> None:
+    from generator.atlas.labels import read_labels
+
+    path = tmp_path / "labels.toml"
+    path.write_text('"conv_stem:0" = "edges"\n"conv_stem:1" = "see https://example.com/x for more"\n', encoding="utf-8")
+    with pytest.raises(FeatvisError) as info:
+        read_labels(path, {"conv_stem": 32})
+    assert str(info.value) == f"{path}:2: the label of 'conv_stem:1' holds a URL ('https://example.com/x'); the site reads offline, so labels hold no links (write the reference without http:// or //)"
+
+
+def test_a_templates_external_url_is_named_once_at_the_template(tmp_path: Path) -> None:
+    from generator.check import check_site
+
+    site = tmp_path / "out"
+    site.mkdir()
+    template = tmp_path / "templates" / "base.html"
+    template.parent.mkdir()
+    template.write_text("<html>\n<body>\n<img src='http://example.com/logo.png'>\n", encoding="utf-8")
+    article = tmp_path / "content" / "a.md"
+    article.parent.mkdir()
+    article.write_text("Text.\n", encoding="utf-8")
+    for name in ("index.html", "a.html", "b.html"):
+        (site / name).write_text("<p>x</p>\n<img src='http://example.com/logo.png'>\n", encoding="utf-8")
+    problems = check_site(site, {"a.html": ("content/a.md", article)}, {"templates/base.html": template})
+    assert problems == [
+        "templates/base.html:3: external URL 'http://example.com/logo.png' (the site must read offline) (on 3 pages)",
+        "templates/base.html:3: src='http://example.com/logo.png' is not a relative URL inside the site (on 3 pages)",
+    ]

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import NoReturn
 
 import jinja2
+from jinja2 import nodes
 
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, one_line
@@ -76,7 +77,36 @@ def _describe(exc: BaseException | None) -> str:
     return f"template error: {type(exc).__name__}: {exc}"
 
 
-def make_env(config: SiteConfig) -> jinja2.Environment:
+def check_templates(config: SiteConfig) -> None:
+    """Compile the site's own templates (templates_dir) and look up every template they name by a
+    constant (extends, include, import), so their mistakes stop a build while it reads, before
+    anything is computed; errors only rendering finds (an undefined name) name the file and
+    line there."""
+    folder = config.templates_dir
+    if folder is None:
+        return
+    env = make_env(config)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in TEMPLATES):
+        name = path.relative_to(folder).as_posix()
+        if name.startswith("static/"):
+            continue
+        env.get_template(name)  # a syntax error: FeatvisError at its line
+        source = path.read_text(encoding="utf-8", errors="replace")
+        for node in env.parse(source, name, str(path)).find_all(_NAMED):
+            ref = getattr(node, "template", None)
+            if isinstance(ref, nodes.Const) and isinstance(ref.value, str):
+                try:
+                    env.get_template(ref.value)
+                except jinja2.TemplateNotFound as exc:
+                    where = f"{env._shown(str(path))}:{node.lineno}"  # noqa: SLF001
+                    raise FeatvisError(one_line(f"{where}: {_describe(exc)}")) from None
+
+
+TEMPLATES = (".html", ".htm", ".xml", ".j2", ".jinja")  # static/ is copied, not rendered
+_NAMED = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+
+
+def make_env(config: SiteConfig) -> SiteEnvironment:
     """Jinja2 with autoescape on; the site's own templates (templates_dir) shadow ours."""
     paths = [str(config.templates_dir)] if config.templates_dir else []
     env = SiteEnvironment(
