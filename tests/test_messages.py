@@ -422,3 +422,13 @@ def test_a_templates_external_url_is_named_once_at_the_template(tmp_path: Path) 
         "templates/base.html:3: external URL 'http://example.com/logo.png' (the site must read offline) (on 3 pages)",
         "templates/base.html:3: src='http://example.com/logo.png' is not a relative URL inside the site (on 3 pages)",
     ]
+
+
+def test_raw_html_nested_too_deeply_for_markdown_is_one_line(tmp_path: Path) -> None:
+    from generator.pages.body import render_body
+
+    root = _site(tmp_path, "---\ntitle: A\n---\n\n" + '<div markdown="1">' * 1000 + "x" + "</div>" * 1000 + "\n", "unsafe_html = true\n")
+    page = read_page(root / "content" / "a.md", load_config(root / "site.toml"))
+    with pytest.raises(FeatvisError) as info:
+        render_body(page, lambda name: None, [], unsafe_html=True)
+    assert str(info.value) == "content/a.md:4: nested too deeply for Markdown (lists, quotes and HTML blocks: at most 50 levels)"

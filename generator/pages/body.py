@@ -9,9 +9,10 @@ from typing import Any
 
 from markupsafe import Markup
 
+from generator.core.errors import FeatvisError
 from generator.pages.content import Page
 from generator.pages.markdown import FIGURE_TOKEN, format_value, markdown_converter
-from generator.pages.text import splice
+from generator.pages.text import MAX_NESTING, splice
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,13 @@ def render_body(
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
     md = markdown_converter(unsafe_html)
-    out = md.convert(body)
+    try:
+        out = md.convert(body)
+    except RecursionError:  # nesting the line check cannot see (raw HTML blocks in each other)
+        raise FeatvisError(
+            f"{page.source}:{page.body_line}: nested too deeply for Markdown (lists, quotes and "
+            f"HTML blocks: at most {MAX_NESTING} levels)"
+        ) from None
     for i, fig in enumerate(figures):
         token = FIGURE_TOKEN.format(i)
         out = out.replace(f"<p>{token}</p>", str(fig))
