@@ -628,12 +628,12 @@ def kill_points(tmp: Path, tally: Tally, only: str | None) -> None:
 
 
 def main() -> int:
+    global HANG_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="run the cases whose name contains one of these (comma-separated)")
     parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill", "messages", "sizes"])
     parser.add_argument("--hang-seconds", type=float, default=HANG_SECONDS, help="the messages' time limit (default 60; more on a crowded machine)")
     args = parser.parse_args()
-    global HANG_SECONDS
     HANG_SECONDS = args.hang_seconds
     if not SAMPLE.is_dir():
         print(f"{SAMPLE} is absent", file=sys.stderr)
