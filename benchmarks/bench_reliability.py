@@ -321,32 +321,12 @@ def messages(site: Site, pristine: Path, tally: Tally, only: str | None) -> None
             _restore_messages(site, pristine)
             continue
         _restore_messages(site, pristine)
-        errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
-        traceback = "Traceback" in result.stderr
-        tally.tracebacks += traceback
-        changed = snapshot(site.out) != site.published
-        tally.site_changed += changed
-        why = []
-        if result.returncode != 2:
-            why.append(f"exit {result.returncode}")
-        if traceback:
-            why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
-        if len(errors) != 1:
-            why.append(f"{len(errors)} error lines")
-        elif len(errors[0]) > MAX_LINE or "\x1b" in errors[0]:
-            why.append("error line too long or coloured")
-        if source not in result.stderr:
-            why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
-        elif re.search(r"[\w.-]+:\d+", source):
+        why, line = judge_error(site, result, source, tally)
+        if source in result.stderr and re.search(r"[\w.-]+:\d+", source):
             tally.named_lines += 1
         problems = [line for line in result.stderr.splitlines() if line.startswith("  ")]
         if "external <img>" in name and (len(problems) > 2 or "content/a.md" in result.stderr):
             why.append(f"{len(problems)} problems, not the template's one (text and src)")
-        if changed:
-            why.append("the published site changed")
-        if site.leftovers():
-            why.append(f"leftovers {site.leftovers()}")
-        line = errors[0] if errors else ""
         tally.check(f"{name} ({time.perf_counter() - start:.0f} s) {line[16:136]}", not why, "; ".join(why))
 
 
@@ -416,6 +396,34 @@ def restore(site: Site, pristine: Path) -> None:
             path.unlink()
 
 
+def judge_error(site: Site, result: subprocess.CompletedProcess[str], source: str,
+                tally: Tally) -> tuple[list[str], str]:
+    """What is wrong with a run that must end in one error line naming `source` (exit 2, no
+    traceback, no terminal colour codes, the published site unchanged, nothing left beside it),
+    counted in `tally`; and the error line."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
+    traceback = "Traceback" in result.stderr
+    tally.tracebacks += traceback
+    changed = snapshot(site.out) != site.published
+    tally.site_changed += changed
+    why = []
+    if result.returncode != 2:
+        why.append(f"exit {result.returncode}")
+    if traceback:
+        why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
+    if len(errors) != 1:
+        why.append(f"{len(errors)} error lines")
+    elif len(errors[0]) > MAX_LINE or "\x1b" in errors[0]:
+        why.append(f"error line of {len(errors[0])} chars or coloured")
+    if source not in result.stderr:
+        why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
+    if changed:
+        why.append("the published site changed")
+    if site.leftovers():
+        why.append(f"leftovers {site.leftovers()}")
+    return why, errors[0] if errors else ""
+
+
 def bad_inputs(site: Site, pristine: Path, tally: Tally, only: str | None) -> None:
     print("bad inputs:")
     for name, mutate, source in BAD:
@@ -430,27 +438,7 @@ def bad_inputs(site: Site, pristine: Path, tally: Tally, only: str | None) -> No
         start = time.perf_counter()
         result = site.run(*argv)
         restore(site, pristine)
-        errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
-        traceback = "Traceback" in result.stderr
-        tally.tracebacks += traceback
-        changed = snapshot(site.out) != site.published
-        tally.site_changed += changed
-        why = []
-        if result.returncode != 2:
-            why.append(f"exit {result.returncode}")
-        if traceback:
-            why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
-        if len(errors) != 1:
-            why.append(f"{len(errors)} error lines")
-        elif len(errors[0]) > MAX_LINE:
-            why.append(f"error line of {len(errors[0])} chars")
-        if source not in result.stderr:
-            why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
-        if changed:
-            why.append("the published site changed")
-        if site.leftovers():
-            why.append(f"leftovers {site.leftovers()}")
-        line = errors[0] if errors else ""
+        why, line = judge_error(site, result, source, tally)
         tally.check(f"{name} ({time.perf_counter() - start:.0f} s) {line[16:136]}", not why, "; ".join(why))
 
 
