@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -232,12 +233,144 @@ RECOVER: list[tuple[str, Callable[[Site], list[str]]]] = [
 ]
 
 
+# Messages: inputs that ended in a traceback, a hang or a misleading line. Each must answer within
+# HANG_SECONDS with one `featvis: error:` line naming its source (file:line where there is one). --
+
+HANG_SECONDS = 60
+NETWORK = """\
+import sys
+from torch import nn
+
+def exits():
+    sys.exit(0)
+
+def flat():
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 224 * 224, 10))
+"""
+MESSAGE_FILES = ("templates", "net.py", "labels.toml", "whole.pt")  # removed after each case
+
+
+def _template(name: str, text: str) -> Callable[[Site], list[str]]:
+    def mutate(site: Site) -> list[str]:
+        _toml('templates_dir = "templates"\n')(site)
+        return _file(f"templates/{name}", text)(site)
+    return mutate
+
+
+def _nested(depth: int) -> Callable[[Site], list[str]]:
+    return _article("The model", "".join("    " * i + "- item\n" for i in range(depth)) + "\nThe model")
+
+
+def _python_model(function: str) -> Callable[[Site], list[str]]:
+    def mutate(site: Site) -> list[str]:
+        _file("net.py", NETWORK)(site)
+        return _toml(f'model = "python:net.py:{function}"\n')(site)
+    return mutate
+
+
+def _pickled_model(site: Site) -> list[str]:
+    import torch
+    from torch import nn
+
+    torch.save(nn.Sequential(nn.Conv2d(3, 4, 3)), site.root / "whole.pt")
+    return ["--weights", str(site.root / "whole.pt")]
+
+
+def _base_with_external_img() -> Callable[[Site], list[str]]:
+    base = (REPO / "templates" / "base.html").read_text(encoding="utf-8")
+    return _template("base.html", base.replace("<body", '<img src="http://example.com/logo.png"><body', 1))
+
+
+# (name, mutate, the source the error must name, the command)
+MESSAGES: list[tuple[str, Callable[[Site], list[str]], str, str]] = [
+    ("list nested 400 deep", _nested(400), "content/a.md:57", "build"),
+    ("list nested 2000 deep", _nested(2000), "content/a.md:57", "build"),
+    ("block quotes nested 3000 deep", _article("The model", "".join(">" * i + " q\n" for i in range(1, 3001)) + "\nThe model"), "content/a.md:57", "build"),
+    ("template syntax error", _template("article.html", "<html>\n{% if %}\n"), "templates/article.html:2", "build"),
+    ("template {{ 1/0 }}", _template("article.html", "<html>\n\n{{ 1/0 }}\n"), "templates/article.html:3", "build"),
+    ("template include of ../../../../etc/passwd", _template("article.html", "{% include '../../../../etc/passwd' %}\n"), "templates/article.html:1", "build"),
+    ("template undefined variable", _template("article.html", "<html>\n{{ no_such_name.title }}\n"), "templates/article.html:2", "build"),
+    ("template's external <img> on every page", _base_with_external_img(), "templates/base.html:", "build"),
+    ("front matter author with a number key", _article("date: 2024-01-02", "date: 2024-01-02\nauthors: [{name: X, 1: a, b: c}]"), "content/a.md:5", "build"),
+    ("demo --out an existing file", lambda s: ["--out", str(s.root / "site.toml"), "--steps", "1", "--size", "16"], "--out", "demo"),
+    ("python: factory calling sys.exit(0)", _python_model("exits"), "net.py:5", "build"),
+    ("std = [0, 0, 0]", _toml("std = [0, 0, 0]\n"), "site.toml:6", "build"),
+    ("a link to content/.secret", lambda s: _file("content/.secret", "key")(s) + _article("The model", "[s](.secret)\n\nThe model")(s), "content/a.md:7", "build"),
+    ("a label holding a URL", _file("labels.toml", '"conv_stem:0" = "see http://example.com"\n'), "labels.toml:1", "build"),
+    ("a figure reference without a key", _article("{{ model.layers }}", "{{ numbers.gallery }}"), "content/a.md:7", "build"),
+    ("a model without a layer to show", _python_model("flat"), "python:net.py:flat", "build"),
+    ("a pickled whole model as weights", _pickled_model, "whole.pt", "build"),
+    ("layers --model ''", lambda s: ["--model", ""], "--model", "layers"),
+]
+
+
+def messages(site: Site, pristine: Path, tally: Tally, only: str | None) -> None:
+    """Each case as the bad inputs are checked, within HANG_SECONDS; the error line must name
+    its source and hold no terminal colour codes."""
+    print(f"messages (each within {HANG_SECONDS} s):")
+    for name, mutate, source, command in MESSAGES:
+        if only and not any(o in name for o in only.split(",")):
+            continue
+        argv = mutate(site)
+        start = time.perf_counter()
+        try:
+            result = site.run(*argv, command=command, timeout=HANG_SECONDS)
+        except subprocess.TimeoutExpired:
+            tally.hangs += 1
+            tally.check(name, False, f"no answer within {HANG_SECONDS} s")
+            _restore_messages(site, pristine)
+            continue
+        _restore_messages(site, pristine)
+        why, line = judge_error(site, result, source, tally)
+        if source in result.stderr and re.search(r"[\w.-]+:\d+", source):
+            tally.named_lines += 1
+        problems = [line for line in result.stderr.splitlines() if line.startswith("  ")]
+        if "external <img>" in name and (len(problems) > 2 or "content/a.md" in result.stderr):
+            why.append(f"{len(problems)} problems, not the template's one (text and src)")
+        tally.check(f"{name} ({time.perf_counter() - start:.0f} s) {line[16:136]}", not why, "; ".join(why))
+
+
+def _restore_messages(site: Site, pristine: Path) -> None:
+    restore(site, pristine)
+    for name in MESSAGE_FILES:
+        path = site.root / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def article_sizes(tmp: Path, tally: Tally) -> None:
+    """A site whose one article is 0.5 MB, then 5 MB, of short paragraphs with links: the larger
+    must build in at most 10x the time of the smaller (each build timed cold for its article,
+    warm for the visualizations, so the article's cost is what grows)."""
+    print("article sizes:")
+    site = make_site(tmp / "sizes")
+    (site.root / "content" / "b.md").write_text("---\ntitle: B\n---\n\nText.\n", encoding="utf-8")
+    warm = site.run(timeout=900)
+    if warm.returncode != 0:
+        tally.check("article sizes: the first build", False, warm.stderr[-200:])
+        return
+    seconds = {}
+    for paragraphs in (9_000, 90_000):
+        text = "".join(f"Paragraph {i} of the article, see [the other](b.md).\n\n" for i in range(paragraphs))
+        article = site.root / "content" / "a.md"
+        article.write_text("---\ntitle: Long\n---\n\n" + text, encoding="utf-8")
+        start = time.perf_counter()
+        result = site.run(timeout=900)
+        seconds[paragraphs] = time.perf_counter() - start
+        mb = article.stat().st_size / 1e6
+        tally.tracebacks += "Traceback" in result.stderr
+        tally.check(f"a {mb:.2f} MB article builds ({seconds[paragraphs]:.1f} s)", result.returncode == 0, result.stderr[-200:])
+    ratio = seconds[90_000] / seconds[9_000]
+    tally.check(f"10x the article, {ratio:.1f}x the build time (at most 10x)", ratio <= 10, f"{ratio:.1f}x")
+
+
 @dataclass
 class Tally:
     passed: int = 0
     failed: list[str] = field(default_factory=list)
     tracebacks: int = 0
     site_changed: int = 0
+    hangs: int = 0  # runs that gave no answer within HANG_SECONDS
+    named_lines: int = 0  # messages (of `messages`) that name the file and line they are about
 
     def check(self, name: str, ok: bool, why: str) -> None:
         if ok:
@@ -263,6 +396,34 @@ def restore(site: Site, pristine: Path) -> None:
             path.unlink()
 
 
+def judge_error(site: Site, result: subprocess.CompletedProcess[str], source: str,
+                tally: Tally) -> tuple[list[str], str]:
+    """What is wrong with a run that must end in one error line naming `source` (exit 2, no
+    traceback, no terminal colour codes, the published site unchanged, nothing left beside it),
+    counted in `tally`; and the error line."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
+    traceback = "Traceback" in result.stderr
+    tally.tracebacks += traceback
+    changed = snapshot(site.out) != site.published
+    tally.site_changed += changed
+    why = []
+    if result.returncode != 2:
+        why.append(f"exit {result.returncode}")
+    if traceback:
+        why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
+    if len(errors) != 1:
+        why.append(f"{len(errors)} error lines")
+    elif len(errors[0]) > MAX_LINE or "\x1b" in errors[0]:
+        why.append(f"error line of {len(errors[0])} chars or coloured")
+    if source not in result.stderr:
+        why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
+    if changed:
+        why.append("the published site changed")
+    if site.leftovers():
+        why.append(f"leftovers {site.leftovers()}")
+    return why, errors[0] if errors else ""
+
+
 def bad_inputs(site: Site, pristine: Path, tally: Tally, only: str | None) -> None:
     print("bad inputs:")
     for name, mutate, source in BAD:
@@ -277,27 +438,7 @@ def bad_inputs(site: Site, pristine: Path, tally: Tally, only: str | None) -> No
         start = time.perf_counter()
         result = site.run(*argv)
         restore(site, pristine)
-        errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
-        traceback = "Traceback" in result.stderr
-        tally.tracebacks += traceback
-        changed = snapshot(site.out) != site.published
-        tally.site_changed += changed
-        why = []
-        if result.returncode != 2:
-            why.append(f"exit {result.returncode}")
-        if traceback:
-            why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
-        if len(errors) != 1:
-            why.append(f"{len(errors)} error lines")
-        elif len(errors[0]) > MAX_LINE:
-            why.append(f"error line of {len(errors[0])} chars")
-        if source not in result.stderr:
-            why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
-        if changed:
-            why.append("the published site changed")
-        if site.leftovers():
-            why.append(f"leftovers {site.leftovers()}")
-        line = errors[0] if errors else ""
+        why, line = judge_error(site, result, source, tally)
         tally.check(f"{name} ({time.perf_counter() - start:.0f} s) {line[16:136]}", not why, "; ".join(why))
 
 
@@ -475,10 +616,13 @@ def kill_points(tmp: Path, tally: Tally, only: str | None) -> None:
 
 
 def main() -> int:
+    global HANG_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="run the cases whose name contains one of these (comma-separated)")
-    parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill"])
+    parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill", "messages", "sizes"])
+    parser.add_argument("--hang-seconds", type=float, default=HANG_SECONDS, help="the messages' time limit (default 60; more on a crowded machine)")
     args = parser.parse_args()
+    HANG_SECONDS = args.hang_seconds
     if not SAMPLE.is_dir():
         print(f"{SAMPLE} is absent", file=sys.stderr)
         return 2
@@ -499,9 +643,14 @@ def main() -> int:
             bad_inputs(site, pristine, tally, args.only)
         if "recover" not in args.skip:
             recoverable(site, pristine, tally, args.only)
+        if "messages" not in args.skip:
+            messages(site, pristine, tally, args.only)
+        if "sizes" not in args.skip and not args.only:
+            article_sizes(Path(tmp), tally)
         if "kill" not in args.skip:
             kill_points(Path(tmp), tally, args.only)
     print(f"passed {tally.passed}, failed {len(tally.failed)}; tracebacks {tally.tracebacks}; "
+          f"hangs {tally.hangs}; messages naming file:line {tally.named_lines}; "
           f"published site changed or vanished {tally.site_changed}")
     for line in tally.failed:
         print(f"  {line}")

@@ -35,6 +35,7 @@ from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.figures.registry import Article, bind_articles, read_articles
+from generator.pages.content import display_path, unread_articles
 from generator.plan.measured import SiteData, measure_stage
 from generator.plan.rounds import ModelInputs, compute_site, model_inputs
 from generator.plan.site import SitePlan, plan_site
@@ -43,6 +44,7 @@ from generator.plan.workers import (
     missing_work,
     processes_for,
 )
+from generator.site.env import check_templates
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
 from generator.site.state import ModelPages
 
@@ -120,6 +122,7 @@ def _read(
     ids = ", ".join(config.model_ids)
     progress.stage("planning", f"reading {config.content_dir} and loading {ids}")
     articles = read_articles(config)
+    check_templates(config)
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
@@ -309,6 +312,7 @@ def _build_locked(
 ) -> BuildReport:
     inputs = _read(config, preset, quiet, say, progress, compute)
     warn_dataset(inputs.models[0].dataset, notices)
+    warn_unread(config, notices)
     elsewhere = None
     if compute:
         elsewhere = _in_processes(config, inputs, force=force, quiet=quiet, say=say,
@@ -325,7 +329,7 @@ def _build_locked(
         result = _render(config, inputs, data, tmp, notices)
         progress.stage("check", str(config.output_dir))
         sources = {a.page.url: (str(a.page.source), a.page.path) for a in inputs.articles}
-        problems = check_site(tmp, sources)
+        problems = check_site(tmp, sources, site_templates(config))
         if problems:
             report(problems)
             raise FeatvisError(
@@ -348,6 +352,26 @@ def _build_locked(
         preset=inputs.preset.name,
         device=device_label(inputs.model.device),
     )
+
+
+def site_templates(config: SiteConfig) -> dict[str, Path]:
+    """The site's own templates (templates_dir), by the name a message shows."""
+    folder = config.templates_dir
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []
+    return {str(display_path(p, config.root)): p for p in files}
+
+
+def warn_unread(config: SiteConfig, notices: Notices) -> None:
+    """One warning for Markdown files in subfolders of content/, which are not articles."""
+    unread = unread_articles(config)
+    if unread:
+        shown = display_path(unread[0], config.root)
+        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
+        notices.warn(
+            "content",
+            f"{shown}{more}: not read, articles are the .md files directly in "
+            f"{config.content_dir.name}/ (move them there to publish them)",
+        )
 
 
 def warn_dataset(dataset: Any, notices: Notices) -> None:

@@ -21,6 +21,7 @@ KINDS = {
     "agreement": "a channel whose picture excites the layer unlike its photos",
     "label": "a label whose target does not exist",
     "cache": "a damaged cache entry, recomputed",
+    "content": "Markdown files in content/ that are not read as articles (in a subfolder)",
 }
 SHOWN = 5  # warnings named in a strict failure's line
 

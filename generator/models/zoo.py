@@ -174,6 +174,11 @@ def load_model(
             f"(input_size {size} asked for)"
         )
     net, catalog = _probe(_place(built.net, dev), spec, size, built, layers, dev)
+    if not catalog.layers:
+        raise FeatvisError(
+            f"model '{spec}' has no layer to visualize: none of its modules gives a (B, C, H, W) "
+            "map or (B, tokens, D) patch tokens at its input size (name them with `layers`)"
+        )
     digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
     if fold_norms:

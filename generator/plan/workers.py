@@ -125,7 +125,7 @@ def compute_models(
             measure_stage(
                 config, model, preset, store, plan=plan, explorer=one.explorer,
                 dataset=one.dataset, compute=True, world=world,
-                say=say if world.rank == 0 else None,
+                say=say if world.rank == 0 and not quiet else None,
                 progress=Progress(quiet=quiet or world.rank != 0),
             )
         out.append(ModelSummary(model.id, summary))

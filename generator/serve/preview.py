@@ -29,7 +29,7 @@ from typing import Any
 
 import jinja2
 
-from generator.build import warn_dataset
+from generator.build import warn_dataset, warn_unread
 from generator.cache.store import ArtifactStore
 from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
@@ -188,6 +188,7 @@ class Preview:
         datasets = [self._site_dataset(config, model, articles) for model in loaded.models]
         for dataset in datasets:
             warn_dataset(dataset, notices)
+        warn_unread(config, notices)
         if landed:
             quick = [p.slug for p in pages if p.url in self.missing]
             if not quick:
