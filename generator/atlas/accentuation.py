@@ -130,7 +130,7 @@ def accent_job(
     model.check_channel(layer, channel)
     anchor = settings.pop("anchor", None)
     return AccentJob(
-        model=model.id, weights_digest=model.weights_digest, layer=layer, channel=int(channel),
+        model=model.id, weights_digest=model.digest, layer=layer, channel=int(channel),
         photo=images_digest(photo[None]), anchor=default_anchor(model, layer) if anchor is None
         else anchor, **settings,
     )

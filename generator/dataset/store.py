@@ -25,7 +25,7 @@ FORMAT_VERSION = 2
 
 def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) -> Path:
     spec = json.dumps(
-        [FORMAT_VERSION, fingerprint, model.id, model.weights_digest, model.input_size, top_k]
+        [FORMAT_VERSION, fingerprint, model.id, model.digest, model.input_size, top_k]
     )
     return Path(config.cache_dir) / DATASET_DIR / hashlib.sha256(spec.encode()).hexdigest()[:20]
 

@@ -84,7 +84,7 @@ class PlanContext:
         specs share one artifact."""
         spec: dict[str, Any] = {
             "model": self.model.id,
-            "weights_digest": self.model.weights_digest,
+            "weights_digest": self.model.digest,
             "objectives": tuple(objectives),
             "steps": self.preset.steps,
             "size": self.preset.size,

@@ -62,7 +62,7 @@ class Measurements:
 
 
 def _check_key(model: LoadedModel, index: DatasetIndex, unit: Unit) -> str:
-    return measure_key("checks", unit.job.key, index.key, model.weights_digest)
+    return measure_key("checks", unit.job.key, index.key, model.digest)
 
 
 def _encode(check: PatternCheck | None, reading: ClassReading | None) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def _filters(
         if model.layer(layer).depth > MAX_DEPTH:
             found.filters[layer] = None  # past the first nonlinearity: not affine, nothing to run
             continue
-        key = measure_key("filters", model.id, model.weights_digest, layer, model.input_size)
+        key = measure_key("filters", model.id, model.digest, layer, model.input_size)
         if compute:
             # rank 0 measures what is missing; every rank waits at the same barriers whatever
             # it finds in the cache (one that is ahead may have written the filters already)
@@ -180,7 +180,7 @@ def measure_site(
 
 
 def _top_class_key(model: LoadedModel, key: str) -> str:
-    return measure_key("top_class", key, model.weights_digest)
+    return measure_key("top_class", key, model.digest)
 
 
 def top_class(model: LoadedModel, art: Artifact, store: MeasureStore) -> int | None:

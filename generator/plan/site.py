@@ -106,10 +106,10 @@ def plan_site(
 def check_jobs(jobs: Iterable[VisJob], model: LoadedModel) -> None:
     """Every job must be for `model` and name only its layers and channels."""
     for job in jobs:
-        if job.model != model.id or job.weights_digest != model.weights_digest:
+        if job.model != model.id or job.weights_digest != model.digest:
             raise FeatvisError(
                 f"a job asks for model '{job.model}' (weights {job.weights_digest}), but the "
-                f"site's model is '{model.id}' (weights {model.weights_digest})"
+                f"site's model is '{model.id}' (weights {model.digest})"
             )
         for objective in job.objectives:
             for _, term in objective.terms:

@@ -85,7 +85,7 @@ def circuit_jobs(
     pairs = layer_pairs(model, layers)
     ordered = [pairs[0][0], *(t for _, t in pairs)] if pairs else list(layers)
     previous = dict(zip(ordered[1:], ordered[:-1], strict=True))
-    digest = (model.id, model.weights_digest)
+    digest = (model.id, model.digest)
     pair_rows = rows if method == "attribution" else None
     return [
         CircuitJob(*digest, source, target, method, inputs,
@@ -125,7 +125,7 @@ def compute_circuit(
     strategy: Strategy = "loop",
 ) -> LayerCircuit:
     """The matrix of `job`; `images` are needed by the attribution method."""
-    if job.model != model.id or job.weights_digest != model.weights_digest:
+    if job.model != model.id or job.weights_digest != model.digest:
         raise ValueError(f"circuit job {job.key} is for another model")
     start = time.perf_counter()
     if job.method == "weights":
