@@ -93,9 +93,13 @@ def plan_site(
     ctx.explorer = explorer
     if articles is None:
         articles = bind_articles(read_articles(config), model)
-    by_page = {article.page.slug: article.jobs(ctx) for article in articles}
+    by_page = {}
+    for article in articles:  # a page's jobs, and the surveys its figures chose channels from
+        start = len(ctx.surveyed)
+        by_page[article.page.slug] = [*article.jobs(ctx), *ctx.surveyed[start:]]
     if len(config.model_ids) > 1 and model.id in config.model_ids:
-        by_page[COMPARE_PAGE] = compare_page(config.model_ids).jobs(ctx)
+        start = len(ctx.surveyed)
+        by_page[COMPARE_PAGE] = [*compare_page(config.model_ids).jobs(ctx), *ctx.surveyed[start:]]
     pages = explorer_page_jobs(preset, ctx.job, explorer)
     plan = SitePlan.of([*(job for jobs in explorer.values() for job in jobs), *pages], by_page)
     check_jobs(plan.jobs, model)
