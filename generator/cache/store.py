@@ -11,11 +11,13 @@ half way) never sees half of one. `meta.json`, written last, lists every file wi
 sha256; `get` checks them all, and the job spec, before it returns an artifact. Anything that does
 not check out is reported (once per key) and treated as missing, so it is computed again and the
 new artifact replaces it. `put` creates the root on first use; `prepare` does that up front so an
-unwritable folder fails before any work is done.
+unwritable folder fails before any work is done. Every command that writes the cache holds
+`cache_writing` while it works, so `clean --all` cannot remove the cache from under it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,6 +37,7 @@ from generator import __version__, metrics
 from generator.cache.sidecar import Artifact, float_lists, job_metrics, metrics_version
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
+from generator.core.lock import CACHE_LOCK, cache_lock
 from generator.jobs import VisJob, canonical_json
 from generator.optvis.render import RenderResult
 
@@ -46,7 +49,7 @@ MEASURES_DIR = "measures"  # generator.measure keeps what it measured of the net
 
 
 # What a run may leave in the root before the format file exists (killed between the two).
-OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR, MEASURES_DIR})
+OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR, MEASURES_DIR, CACHE_LOCK})
 META_FILE = "meta.json"
 
 
@@ -91,6 +94,16 @@ def not_finite(result: RenderResult) -> str | None:
         if tensor.numel() and not bool(torch.isfinite(tensor).all()):
             return what
     return None
+
+
+@contextlib.contextmanager
+def cache_writing(root: Path, *, create: bool = True) -> Iterator[None]:
+    """Hold the cache's writer lock (`generator.core.lock.cache_lock`, shared with other writers,
+    refused to `clean --all`) once `root` is known to be a featvis cache or a new folder: the lock
+    file never goes into a folder that is not one. Without `create`, a missing cache is not made."""
+    ArtifactStore(root)
+    with cache_lock(root, create=create):
+        yield
 
 
 class ArtifactStore:

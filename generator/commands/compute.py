@@ -9,7 +9,7 @@ import sys
 import torch
 from tqdm import tqdm
 
-from generator.cache.store import ArtifactStore
+from generator.cache.store import ArtifactStore, cache_writing
 from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, load_models
 from generator.config.site import Preset, SiteConfig
@@ -44,7 +44,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     layers' or pages' visualizations only. Each model of the site in turn, with its own network.
     On a CPU with enough to compute, in `workers` processes (`generator.plan.workers`)."""
     config = config_from_args(args)
-    with distributed(config.device) as world:
+    with cache_writing(config.cache_dir), distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
         models = load_models(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
