@@ -122,7 +122,7 @@ def _read(
     articles = read_articles(config)
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
-    store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
+    store = ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning, even if quiet
     models = load_models(config, device, probe=compute)
     bind_articles(articles, {model.id: model for model in models})
     labels = read_site_labels(

@@ -125,3 +125,55 @@ def test_a_writer_waiting_on_clean_takes_the_new_cache(tmp_path: Path) -> None:
     with cache_lock(cache):
         assert (cache / ".lock").is_file()
     assert time.perf_counter() - start < 5
+
+
+def damage(cache: Path) -> list[Path]:
+    """Every kind of cached artifact damaged as a disk, a person or a killed tool might leave
+    it; returns the files damaged."""
+
+    def truncate(path: Path) -> Path:
+        path.write_bytes(path.read_bytes()[:40])
+        return path
+
+    def folder(path: Path) -> Path:
+        path.unlink()
+        path.mkdir()
+        return path
+
+    sidecars = sorted(cache.glob("??/*/meta.json"))
+    sidecars[0].write_text('{"job": 1}', encoding="utf-8")
+    accents = sorted((cache / "accentuation").glob("*/*.json"))
+    accents[0].write_text("[]", encoding="utf-8")
+    return [
+        sidecars[0], truncate(sidecars[1]), folder(sidecars[2].parent / "image-0.png"),
+        *(truncate(p) for p in sorted((cache / "circuits").glob("*/*.npz"))),
+        # every accentuation, so they are computed again in one batch, as before (which images
+        # share a batch changes the last bits of their numbers)
+        accents[0], folder(accents[1].with_suffix(".png")), *(truncate(p) for p in accents[2:]),
+        *(truncate(p) for p in sorted((cache / "measures").glob("*/*.*"))),
+        *(truncate(p) for p in sorted((cache / "dataset").glob("*/*.pt"))),
+    ]
+
+
+def test_damaged_cache_entries_are_reported_and_recomputed_in_the_same_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = toy_site(tmp_path, photos=True)
+    assert featvis(root, "build", *FAST) == 0
+    before = published(root)
+    damaged = damage(root / "cache")
+    assert len(damaged) >= 8
+    capsys.readouterr()
+    assert featvis(root, "build", *FAST) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if line.startswith("featvis: warning: ")]
+    for path in damaged:  # one line each, naming the file (a visualization's: its folder)
+        named = [w for w in warned if str(path) in w or f"; {path.parent})" in w]
+        assert len(named) == 1, (path, warned)
+    assert "Traceback" not in err
+    assert published(root) == before  # recomputed: the same site
+    capsys.readouterr()
+    assert featvis(root, "status", *FAST[:-1]) == 0
+    assert " 0 missing" in capsys.readouterr().out
+    assert featvis(root, "build", *FAST) == 0
+    assert "warning: " not in capsys.readouterr().err  # nothing damaged is left

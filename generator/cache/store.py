@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from generator import __version__, metrics
+from generator.cache.entries import DAMAGE, CacheWarning
 from generator.cache.sidecar import Artifact, float_lists, job_metrics, metrics_version
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
@@ -51,10 +52,6 @@ MEASURES_DIR = "measures"  # generator.measure keeps what it measured of the net
 # What a run may leave in the root before the format file exists (killed between the two).
 OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR, MEASURES_DIR, CACHE_LOCK})
 META_FILE = "meta.json"
-
-
-class CacheWarning(UserWarning):
-    """A cache entry that cannot be used (corrupt, partial, foreign); it will be recomputed."""
 
 
 class _Corrupt(Exception):
@@ -219,7 +216,9 @@ class ArtifactStore:
     def _problem(self, key: str, what: str) -> None:
         if key not in self._reported:
             self._reported.add(key)
-            self.report(f"cache entry {key} is unusable ({what}); it will be recomputed")
+            self.report(
+                f"cache entry {key} is unusable ({what}; {self.path(key)}); it will be recomputed"
+            )
 
     def _load(self, directory: Path, key: str, spec: dict[str, Any] | None) -> Artifact:
         try:
@@ -254,8 +253,11 @@ class ArtifactStore:
                     raise _Corrupt(f"{name} does not match its size or sha256")
         except FileNotFoundError as exc:
             raise _Corrupt(f"missing {Path(str(exc.filename)).name}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _Corrupt(f"malformed sidecar: {type(exc).__name__} {exc}") from None
+        except OSError as exc:  # a file that is a folder, an unreadable one
+            name = Path(str(exc.filename)).name
+            raise _Corrupt(f"unreadable {name}: {type(exc).__name__}") from None
+        except DAMAGE as exc:
+            raise _Corrupt(f"malformed sidecar: {type(exc).__name__} {exc}"[:200]) from None
         return Artifact(key=key, dir=directory, images=images, snapshots=snapshots, meta=meta)
 
     # Writing -------------------------------------------------------------------------------

@@ -123,16 +123,16 @@ def _checks(
     if index is None:
         return found
     scanned = [u for u in units if u.layer in index.layer_names]
-    missing = [u for u in scanned if store.get(_check_key(model, index, u)) is None]
+    missing = [u for u in scanned if store.get(_check_key(model, index, u), _decode) is None]
     if not compute:
         found.missing += [f"{len(missing)} pattern checks"] if missing else []
     else:
         _measure_checks(model, index, artifacts, missing[world.rank :: world.size], store)
         world.barrier()
     for unit in scanned:
-        data = store.get(_check_key(model, index, unit))
+        data = store.get(_check_key(model, index, unit), _decode)
         if data is not None:
-            found.patterns[unit.job.key], found.readings[unit.job.key] = _decode(data)
+            found.patterns[unit.job.key], found.readings[unit.job.key] = data
     return found
 
 
@@ -186,8 +186,8 @@ def _top_class_key(model: LoadedModel, key: str) -> str:
 def top_class(model: LoadedModel, art: Artifact, store: MeasureStore) -> int | None:
     """The class an artifact's first image drives hardest, as `measure_top_classes` measured it
     (None while it is not measured: planning reads it, never runs the network for it)."""
-    data = store.get(_top_class_key(model, art.key))
-    return None if data is None else int(data["class"])
+    found: int | None = store.get(_top_class_key(model, art.key), _class)
+    return found
 
 
 def missing_top_classes(
@@ -195,7 +195,13 @@ def missing_top_classes(
 ) -> list[VisJob]:
     """The jobs of `jobs` whose top class is not measured yet."""
     store = MeasureStore(artifacts.root)
-    return [j for j in dict.fromkeys(jobs) if store.get(_top_class_key(model, j.key)) is None]
+    return [
+        j for j in dict.fromkeys(jobs) if store.get(_top_class_key(model, j.key), _class) is None
+    ]
+
+
+def _class(data: dict[str, Any]) -> int:
+    return int(data["class"])
 
 
 def measure_top_classes(
