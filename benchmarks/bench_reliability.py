@@ -615,11 +615,129 @@ def kill_points(tmp: Path, tally: Tally, only: str | None) -> None:
     print(f"  compared with `diff -r` against the reference, ignoring only {VOLATILE}")
 
 
+# Cache and state: the key, history, damaged entries, the cache's lock ---------------------------
+# A site over its own cache: changing `mean` must compute new pictures; a build over a cache filled
+# by another configuration (no photos) must publish what a cold build does, and `status` must find
+# nothing missing after it; each damaged entry (one kind at a time) must be one warning line naming
+# the file, recomputed in the same build (the site as before, status 0 missing); `clean --all`
+# while `compute` runs must refuse with one line and leave compute to finish.
+
+STATUS = ["--size", "32", "--steps", "4", "--channels", "1"]
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+DAMAGE: list[tuple[str, str, Callable[[Path], None]]] = [  # (name, glob under the cache, damage)
+    ('sidecar replaced by {"job": 1}', "??/*/meta.json", lambda p: p.write_text('{"job": 1}')),
+    ("sidecar truncated", "??/*/meta.json", _truncate),
+    ("visualization image is a folder", "??/*/image-0.png", _folder),
+    ("circuits .npz truncated", "circuits/*/*.npz", _truncate),
+    ("accentuation sidecar holding []", "accentuation/*/*.json", lambda p: p.write_text("[]")),
+    ("accentuation image is a folder", "accentuation/*/*.png", _folder),
+    ("measurement truncated", "measures/*/*.json", _truncate),
+    ("dataset table truncated", "dataset/*/*.pt", _truncate),
+]
+
+
+def _status_missing(site: Site) -> str:
+    result = site.run(*STATUS, command="status")
+    first = (result.stdout.splitlines() or [""])[0]
+    return "" if result.returncode == 0 and " 0 missing" in first else f"status: {first[-80:] or result.stderr[-120:]}"
+
+
+def cache_state(tmp: Path, tally: Tally, only: str | None) -> None:
+    print("cache and state:")
+    site = make_site(tmp / "state")
+    # one image per optimizer batch: which jobs share a batch changes the last bits of a float,
+    # and a damaged entry is computed again alone (not what these cases are about)
+    extra = "batch_size = 1\n"
+
+    def wanted(name: str) -> bool:
+        return not only or any(o in name for o in only.split(","))
+
+    toml = site.root / "site.toml"
+    toml.write_text(site_toml(site.root, extra), encoding="utf-8")
+    if wanted("history"):
+        toml.write_text(site_toml(site.root, extra).replace('dataset = "photos"\n', ""), encoding="utf-8")
+        warm = site.run()
+        toml.write_text(site_toml(site.root, extra), encoding="utf-8")
+        warm = warm if warm.returncode else site.run()
+        shutil.copytree(site.out, tmp / "state-warm")
+        why = [f"warm build exit {warm.returncode}: {warm.stderr[-150:]}"] if warm.returncode else []
+        cleaned = site.run("--all", command="clean")
+        cold = site.run()
+        why += [f"cold build exit {cold.returncode}"] if cold.returncode or cleaned.returncode else []
+        diff = "" if why else same_site(site.out, tmp / "state-warm")
+        why += [f"differs from the cold build: {diff}"] if diff else []
+        why += [m] if (m := _status_missing(site)) else []
+        tally.check("a build over a cache filled without photos publishes the cold build's site", not why, "; ".join(why))
+    else:
+        site.run()
+    reference = tmp / "state-ref"
+    shutil.copytree(site.out, reference)
+    if wanted("mean"):
+        toml.write_text(site_toml(site.root, extra + "mean = [0.4, 0.45, 0.5]\n"), encoding="utf-8")
+        changed = site.run()
+        toml.write_text(site_toml(site.root, extra), encoding="utf-8")
+        computed = "(0 computed)" not in changed.stdout and changed.returncode == 0
+        tally.check("mean changed in site.toml computes new pictures", computed, changed.stdout[-150:] + changed.stderr[-150:])
+        site.run()  # back to the reference
+    site.run("--all", command="clean")  # the damage below hits entries this site reads
+    site.run()
+    for name, pattern, hurt in DAMAGE:
+        if not wanted(name):
+            continue
+        files = sorted((site.root / "cache").glob(pattern))
+        if not files:
+            tally.check(f"damaged: {name}", False, f"no cache/{pattern} to damage")
+            continue
+        for file in files:  # every one: they are computed again in the batches they had
+            hurt(file)
+        result = site.run()
+        lines = [line for line in result.stderr.splitlines() if line.startswith("featvis: warning:")]
+        unnamed = [f for f in files if sum(str(f) in x or f"; {f.parent})" in x for x in lines) != 1]
+        why = [f"exit {result.returncode}"] if result.returncode else []
+        if "Traceback" in result.stderr:
+            tally.tracebacks += 1
+            why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
+        why += [f"{len(unnamed)} of {len(files)} files not named by one warning line"] if unnamed else []
+        why += ["nothing recomputed"] if "??" in pattern and "(0 computed)" in result.stdout else []
+        diff = same_site(reference, site.out) if not result.returncode else ""
+        why += [f"site differs: {diff}"] if diff else []
+        why += [m] if (m := _status_missing(site)) else []
+        tally.check(f"damaged: {name} ({len(files)} files)", not why, "; ".join(why))
+    if wanted("clean"):
+        compute = subprocess.Popen(
+            [sys.executable, "-m", "generator", "compute", "--config", str(toml), *STATUS, "--quiet", "--force"],
+            cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not (site.root / "cache" / ".lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        clean = site.run("--all", command="clean", timeout=60)
+        out, err = compute.communicate(timeout=600)
+        errors = [line for line in clean.stderr.splitlines() if line.startswith("featvis: error:")]
+        why = [f"clean exit {clean.returncode}"] if clean.returncode != 2 else []
+        why += [f"{len(errors)} error lines"] if len(errors) != 1 else []
+        why += [f"compute exit {compute.returncode}: {err.strip()[-150:]}"] if compute.returncode else []
+        if "Traceback" in err + clean.stderr:
+            tally.tracebacks += 1
+            why.append("traceback")
+        tally.check(f"clean --all while compute runs: {errors[0][16:120] if errors else ''}", not why, "; ".join(why))
+
+
 def main() -> int:
     global HANG_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="run the cases whose name contains one of these (comma-separated)")
-    parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill", "messages", "sizes"])
+    parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill", "messages", "sizes", "cache"])
     parser.add_argument("--hang-seconds", type=float, default=HANG_SECONDS, help="the messages' time limit (default 60; more on a crowded machine)")
     args = parser.parse_args()
     HANG_SECONDS = args.hang_seconds
@@ -649,6 +767,8 @@ def main() -> int:
             article_sizes(Path(tmp), tally)
         if "kill" not in args.skip:
             kill_points(Path(tmp), tally, args.only)
+        if "cache" not in args.skip:
+            cache_state(Path(tmp), tally, args.only)
     print(f"passed {tally.passed}, failed {len(tally.failed)}; tracebacks {tally.tracebacks}; "
           f"hangs {tally.hangs}; messages naming file:line {tally.named_lines}; "
           f"published site changed or vanished {tally.site_changed}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
-from generator.cache.store import ArtifactStore
+from generator.cache.store import ArtifactStore, cache_writing
 from generator.check import check_site, report
 from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
@@ -125,7 +125,7 @@ def _read(
     check_templates(config)
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
-    store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
+    store = ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning, even if quiet
     models = load_models(config, device, probe=compute)
     bind_articles(articles, {model.id: model for model in models})
     labels = read_site_labels(
@@ -290,7 +290,7 @@ def build_site(
     notices.strict = config.strict if strict is None else strict
     start = time.perf_counter()
     _check_output_dir(config)
-    with site_lock(config.output_dir, say=say):
+    with site_lock(config.output_dir, say=say), cache_writing(config.cache_dir, create=compute):
         sweep(config.output_dir, say=say)
         return _build_locked(
             config, preset, compute=compute, force=force, quiet=quiet, say=say, start=start,

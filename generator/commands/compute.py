@@ -9,7 +9,7 @@ import sys
 import torch
 from tqdm import tqdm
 
-from generator.cache.store import ArtifactStore
+from generator.cache.store import ArtifactStore, cache_writing
 from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, load_models
 from generator.config.site import Preset, SiteConfig
@@ -17,7 +17,7 @@ from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.models import LoadedModel
-from generator.plan.rounds import ModelInputs, model_inputs
+from generator.plan.rounds import ModelInputs, model_inputs, site_dataset
 from generator.plan.site import plan_site
 from generator.plan.workers import (
     compute_in_processes,
@@ -44,7 +44,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     layers' or pages' visualizations only. Each model of the site in turn, with its own network.
     On a CPU with enough to compute, in `workers` processes (`generator.plan.workers`)."""
     config = config_from_args(args)
-    with distributed(config.device) as world:
+    with cache_writing(config.cache_dir), distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
         models = load_models(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
@@ -119,7 +119,12 @@ def _status(
     config: SiteConfig, model: LoadedModel, preset: Preset, store: ArtifactStore,
     articles: list[Article], only: list[str] | None,
 ) -> None:
-    plan = plan_site(config, model, preset, store=store, articles=articles)
+    try:  # figures choose channels from the photos' statistics, as the build did
+        dataset = site_dataset(config, model, quiet=True, articles=articles, compute=False)
+    except FeatvisError as exc:
+        dataset = None
+        print(f"{exc}; the jobs of channels chosen from the photos are not counted yet")
+    plan = plan_site(config, model, preset, store=store, dataset=dataset, articles=articles)
     if only:
         plan = plan.only(only)
     cached = {job.key: store.get(job) is not None for job in plan.jobs}

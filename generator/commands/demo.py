@@ -92,7 +92,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     jobs = [
         VisJob(
             model.id,
-            model.weights_digest,
+            model.digest,
             (obj.channel(layer, c),),
             size=settings.size,
             steps=settings.steps,

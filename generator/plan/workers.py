@@ -34,6 +34,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+from generator.cache.entries import one_line_warnings
 from generator.cache.store import ArtifactStore
 from generator.compute import Summary, World, distributed, load_models
 from generator.config.site import Preset, SiteConfig
@@ -188,7 +189,7 @@ def _worker(
     _die_with_parent()
     keep_freed_memory()
     torch.set_num_threads(threads)
-    with distributed(config.device) as world:
+    with one_line_warnings(), distributed(config.device) as world:
         store = ArtifactStore(
             config.cache_dir,
             report=(lambda m: _say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),

@@ -43,7 +43,7 @@ from generator.measure.living import measure_living
 from generator.measure.stage import Unit, measure_site
 from generator.pages.content import Page
 from generator.plan.explorer import explorer_jobs
-from generator.plan.measured import cached_inventory
+from generator.plan.measured import site_inventory
 from generator.plan.rounds import site_dataset
 from generator.plan.site import plan_site, site_layers
 from generator.serve.computer import Computer
@@ -249,7 +249,7 @@ class Preview:
         explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
         plan = plan_site(config, model, preset, store=store, dataset=dataset,
                          articles=articles, explorer=explorer)
-        inventory = cached_inventory(config, model, preset, store, explorer, plan)
+        inventory = site_inventory(config, model, preset, explorer, plan)
         jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
         units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
         units = [u for u in units if store.path(u.job.key).is_dir()]

@@ -219,7 +219,7 @@ class ExplorerPart(ChannelPagesPart):
             "filter": None
             if filters is None
             else self._patch(
-                f"{self.model.weights_digest}|{layer}|{channel}",
+                f"{self.model.digest}|{layer}|{channel}",
                 filter_image(filters[channel], float(filters[channel].abs().max())),
                 "filters",
             ),

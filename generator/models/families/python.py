@@ -112,7 +112,18 @@ def build(spec: str, options: LoadOptions) -> Built:
     if options.weights and not options.random_weights:
         load_into(net, read_state_dict(options.weights), options.weights, spec)
         source = options.weights
-    return Built(net=net, source=source, imagenet=False, description=_describe(net, factory))
+    return Built(net=net, source=source, imagenet=False, description=_describe(net, factory),
+                 code=_source_digest(factory))
+
+
+def _source_digest(factory: Callable[[], object]) -> str:
+    """sha256 of the file that defines the factory: an edit to the network's code (a forward pass,
+    an activation, no weights) changes what it computes, so the cache keys change too."""
+    try:
+        file = inspect.getsourcefile(factory)
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest() if file else ""
+    except (OSError, TypeError):
+        return ""
 
 
 def _describe(net: nn.Module, factory: Callable[[], object]) -> str:
