@@ -60,38 +60,54 @@ def test_penalties_and_group_terms_rise(lite0):
         assert total[-3:].mean() > total[:3].mean(), term.describe()
 
 
-# The recipe before the study, at SMALL's size and steps: batched and alone agree to ~1e-7 there.
+# The recipe before the study, at SMALL's size and steps.
 SMALL_LEGACY = dataclasses.replace(
     SMALL, recipe=Recipe.legacy(), param=ParamSpec(decay=LEGACY_DECAY)
 )
 
 
+def stored(images: torch.Tensor) -> torch.Tensor:
+    """[0,1] pictures as the site stores them: 8-bit levels."""
+    return (images * 255).round()
+
+
+# Bounds: the mean and the largest difference in 8-bit levels, and the objective's relative
+# difference at every step. Measured by benchmarks/bench_tolerances.py (results/tolerances.md)
+# over seeds, 1 and 2 threads, oneDNN capped at SSE4.1/AVX2/AVX-512 and ATen's default/AVX2/
+# AVX-512 kernels on an AMD EPYC (Zen 4): recipe-before at most 0.29 levels mean, 3 at most, the
+# objective 1.3e-4; default-recipe 1.5 levels mean, 11 at most, 3.3e-3. An Intel Xeon gave 0.51
+# levels mean (2e-3) with recipe-before. Each bound is at least 3x the largest measured, for
+# processors not measured.
 @pytest.mark.parametrize(
     ("settings", "mean", "most", "history"),
-    [(SMALL_LEGACY, 2e-3, 0.03, 1e-3), (SMALL, 1.5e-2, 0.1, 2e-2)],
+    [(SMALL_LEGACY, 1.5, 24, 5e-3), (SMALL, 6.0, 64, 3e-2)],
     ids=["recipe-before", "default-recipe"],
 )
 def test_batched_image_matches_the_same_objective_alone(lite0, settings, mean, most, history):
-    """Image i of a batch vs the same objective and seed alone.
+    """Image i of a batch vs the same objective and seed alone, as a reader sees them.
 
     Every image has its own parameters, its own seeded init and transform draws, and no batch
-    statistics (eval mode), so only the float rounding of batched kernels differs. Adam's early
-    steps are nearly sign(gradient), so an element whose gradient is ~0 can step either way and a
-    few pixels drift. With the recipe before the study the images agree to well under half an
-    8-bit level (2e-3 mean absolute), no pixel by more than 8 levels (0.03), and the objective to
-    0.1% at every step; the default recipe's higher rate carries such a drift further (measured:
-    up to 8e-3 mean, 0.05 at most, the objective within 0.8%). A wrong pairing of objectives,
-    seeds or transforms differs by 0.13-0.19.
+    statistics (eval mode), so only the float rounding of batched kernels differs, and it differs
+    per processor and kernel path. Adam's early steps are nearly sign(gradient), so an element
+    whose gradient is ~0 can step either way and a few pixels drift: the raw floats are no
+    measure, the stored picture and the objective are. A wrong pairing (another seed, no
+    transforms) lands 2x the bound away or more (27-60 levels mean, the objective 28-34 %).
     """
     objectives = [O.channel("blocks.2.1", 7), O.neuron("blocks.3.0", 5), O.deepdream("blocks.1.1")]
     batched = render(lite0, objectives, settings, seeds=[10, 11, 12])
     for i, objective in enumerate(objectives):
         alone = render(lite0, [objective], settings, seeds=[10 + i])
-        diff = (batched.images[i] - alone.images[0]).abs()
-        assert diff.mean() < mean and diff.max() < most, (i, diff.mean(), diff.max())
+        levels = (stored(batched.images[i]) - stored(alone.images[0])).abs()
+        assert levels.mean() < mean and levels.max() <= most, (i, levels.mean(), levels.max())
         assert torch.allclose(batched.history[:, i], alone.history[:, 0], rtol=history, atol=1e-3)
-    other = render(lite0, [objectives[0]], settings, seeds=[11])
-    assert (batched.images[0] - other.images[0]).abs().mean() > max(2e-2, 5 * mean)
+    other_seed = render(lite0, [objectives[0]], settings, seeds=[11])
+    still = dataclasses.replace(settings, transforms=TransformSpec.none())
+    no_transforms = render(lite0, [objectives[0]], still, seeds=[10])
+    for wrong in (other_seed, no_transforms):
+        levels = (stored(batched.images[0]) - stored(wrong.images[0])).abs()
+        assert levels.mean() > 2 * mean, levels.mean()
+    assert not torch.allclose(batched.history[:, 0], other_seed.history[:, 0], rtol=5 * history,
+                              atol=1e-3)
 
 
 def test_same_seed_same_bytes_on_cpu(lite0):
