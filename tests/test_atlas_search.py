@@ -130,6 +130,8 @@ def test_search_box_in_chromium_from_file(tmp_path: Path) -> None:
         assert results("dogs") == results("dog")[:3] + ["conv_stem:4"]
         assert results("fruit") == ["blocks.4.2:72"]
         assert results("vehicle") == ["blocks.4.2:76"] == results("vehic")
+        about = page.inner_text(".fv-search-about")  # names the class the query matched
+        assert "sports car" in about and "goldfinch" not in about
         assert results("bird") == ["blocks.4.2:76"]
         assert results("chihua") == ["blocks.4.2:74", "blocks.4.2:72"]
         assert results("eyes front") == ["blocks.4.2:70"]

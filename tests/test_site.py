@@ -192,6 +192,23 @@ def test_render_uses_the_cache_only(built: Path, capsys: pytest.CaptureFixture[s
     assert snapshot(out) == before
 
 
+def test_a_damaged_class_hierarchy_is_one_line_and_publishes_nothing(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import generator.atlas.hierarchy as hierarchy
+
+    out = built / "site_output"
+    (built / "content" / "small.md").write_text(ARTICLE, encoding="utf-8")
+    before = snapshot(out)
+    bad = tmp_path / "imagenet_hierarchy.json"
+    bad.write_text('{"version": 1, "names": ["tench"], "nodes": [["n01440764", "tench", [7', encoding="utf-8")
+    monkeypatch.setattr(hierarchy, "HIERARCHY_FILE", bad)
+    with pytest.raises(FeatvisError, match="damaged ImageNet class hierarchy") as info:
+        build_site(load_config(built / "site.toml"), compute=False, preset=TINY, quiet=True)
+    assert info.value.exit_code == 2 and str(bad) in str(info.value) and "\n" not in str(info.value)
+    assert snapshot(out) == before and not list(built.glob(".site_output.*"))
+
+
 def test_every_template_and_article_ships_in_the_package() -> None:
     """An installed featvis reads generator/templates and generator/articles: pyproject must map
     templates/ and content/ there and its package-data patterns must match every file in them."""

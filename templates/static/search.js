@@ -101,19 +101,21 @@
     var perClass = words.map(function (w) { return classQualities(index, w); });
     // A class match scores its quality plus how strongly the class drives the channel (0..1),
     // so among equal matches the channel the class drives hardest lists first.
-    return function (item) {
+    var match = function (item) {
       var score = 0;
+      match.why = [];
       for (var i = 0; i < words.length; i++) {
-        var w = words[i], best = 0;
+        var w = words[i], best = 0, why = null;
         var label = quality(item.labelText, w);
         if (label) best = 4 + label;
         for (var k = 0; k < item.classIds.length; k++) {
           var cq = perClass[i][item.classIds[k]];
           if (cq) {
             var s = cq + (k < item.strengths.length ? item.strengths[k] : 1);
-            if (s > best) best = s;
+            if (s > best) { best = s; why = item.classes[k]; }
           }
         }
+        if (why && match.why.indexOf(why) < 0) match.why.push(why);
         if (!best) {
           if (item.layerLower === w || item.key.indexOf(w) === 0) best = 1;
           else if (item.band.indexOf(w) === 0) best = 1;
@@ -124,6 +126,7 @@
       }
       return score;
     };
+    return match;
   }
 
   // Every hit, best first (ties in index order).
@@ -137,7 +140,7 @@
       var s = match(items[i]);
       if (s <= 0) continue;
       if (!items[i].computed) s *= 0.999;
-      hits.push({ score: s, order: i, item: items[i] });
+      hits.push({ score: s, order: i, item: items[i], why: match.why || [] });
     }
     hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
     return hits;
@@ -164,13 +167,22 @@
     li.appendChild(target);
     var about = several ? [item.model, item.band] : [item.band];
     if (item.labels.length) about.push(item.labels.join("; "));
-    if (item.classes.length) about.push(item.classes.slice(0, 3).join(", "));
-    if (!item.computed) about.push("not computed in this build");
     var p = document.createElement("span");
     p.className = "fv-search-about";
-    p.textContent = about.join(" \u00b7 ");
+    p.setAttribute("data-about", about.join(" \u00b7 "));
     li.appendChild(p);
     return li;
+  }
+
+  // A card's line under its name: band, labels, then the classes the query matched (else the
+  // strongest three), and whether the build computed it.
+  function describe(node, hit) {
+    var p = node.querySelector(".fv-search-about");
+    var parts = [p.getAttribute("data-about")];
+    var classes = hit.why.length ? hit.why : hit.item.classes.slice(0, 3);
+    if (classes.length) parts.push(classes.join(", "));
+    if (!hit.item.computed) parts.push("not computed in this build");
+    p.textContent = parts.join(" \u00b7 ");
   }
 
   function attach(box, index) {
@@ -186,6 +198,7 @@
     function cardOf(hit) {
       var node = cards.get(hit.order);
       if (!node) { node = card(hit.item, root, index.several); cards.set(hit.order, node); }
+      describe(node, hit);
       return node;
     }
     // A keystroke draws the first BATCH cards only; the next BATCH follow when the last card
@@ -217,7 +230,7 @@
     function update() {
       var hits = search(index, input.value);
       var top = hits.slice(0, MAX_SHOWN);
-      var signature = top.map(function (h) { return h.order; }).join(",");
+      var signature = top.map(function (h) { return h.order + ":" + h.why.join("/"); }).join(",");
       if (signature !== shown) {
         shown = signature;
         show(top);
