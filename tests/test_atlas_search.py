@@ -160,13 +160,13 @@ def test_search_box_in_chromium_from_file(tmp_path: Path) -> None:
         assert page.evaluate("document.activeElement.className") == "fv-search-input"
         page.keyboard.press("ArrowDown")
         page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        page.wait_for_url("**/blocks.4.2/70.html")
         assert page.inner_text("h1") == "blocks.4.2:70"
         page.go_back()
         page.wait_for_load_state()
         box.fill("chihuahua")
         box.press("Enter")  # the first result
-        page.wait_for_load_state()
+        page.wait_for_url("**/blocks.4.2/74.html")
         assert page.inner_text("h1") == "blocks.4.2:74"
         assert errors == []
         browser.close()
