@@ -39,6 +39,7 @@ VARIABLES = (
     "model.grid",
     "model.layers",
     "model.channels",
+    "model.classes",
     "model.weights",
     "preset.name",
     "preset.size",
