@@ -120,3 +120,6 @@ class Progress:
             if bar is not None:
                 bar.close()
 
+
+
+QUIET = Progress(quiet=True)  # the default of functions that count only when handed a Progress
