@@ -24,7 +24,7 @@ images of one layer run as one batch (objectives summed per image), which change
 its pictures. Rendered images are cached per recipe in --cache (a candidate added later reuses
 the others'); the seconds reported are those of the run that rendered them.
 
-    python benchmarks/bench_legibility.py --candidates today,soft --name legibility
+    python benchmarks/bench_legibility.py --candidates before,default --name legibility
 """
 
 from __future__ import annotations
@@ -69,8 +69,12 @@ JUDGE_LAYERS = ("blocks.1.2", "blocks.3.3", "blocks.5.4", "conv_head")
 
 # name -> the settings the channel pictures use (the class pictures: the same, model at 224 px)
 CANDIDATES: dict[str, RenderSettings] = {
-    "today": RenderSettings(),
-    "lucid-spectrum": RenderSettings(lr=0.05, param=ParamSpec(decay=1.0)),
+    # the recipe before: lucid's 1/f^decay at decay 1.6, NAdam at a peak of 0.10
+    "before": RenderSettings(lr=0.10, param=ParamSpec(decay=1.6, anchored=False)),
+    "default": RenderSettings(),  # the anchored spectrum at decay 1.4, a peak of 0.30
+    "lucid-lr05": RenderSettings(lr=0.05, param=ParamSpec(decay=1.0)),
+    "lucid-lr20": RenderSettings(lr=0.20, param=ParamSpec(decay=1.0)),
+    "anchored12-lr20": RenderSettings(lr=0.20, param=ParamSpec(decay=1.2)),
 }
 
 
@@ -295,12 +299,15 @@ def study(args) -> dict:
     index = ds.load_or_scan(config, model, layers, top_k=REFS + HELD_OUT, progress=False)
     judge = Judge(args.device)
     rng = random.Random(0)
-    photos, emb = {}, {}
-    for unit in units:
-        p = photos[unit] = unit_photos(index, *unit)
-        for kind, examples in p.items():
-            emb[unit, kind] = judge.embed(torch.stack(
-                [to_tensor(index.patch(e, unit[0], 96)) for e in examples]))
+    photos = {unit: unit_photos(index, *unit) for unit in units}
+
+    def embed_photos() -> dict:
+        return {(unit, kind): judge.embed(torch.stack(
+            [to_tensor(index.patch(e, unit[0], 96)) for e in examples]))
+            for unit, p in photos.items() for kind, examples in p.items()}
+
+    emb = cached(Path(args.cache), f"photos {JUDGE} {JUDGE_LAYERS} {units} {index.key}",
+                 lambda: {"emb": embed_photos()})["emb"]
     pairs = {u: [(rng.randrange(HELD_OUT), rng.randrange(HELD_OUT)) for _ in range(TRIALS)]
              for u in units}
     report: dict = {"units": units, "lucent_units": lucent_units, "candidates": {}}
@@ -320,7 +327,7 @@ def study(args) -> dict:
         row["pixels"] = medians(stats)
         row["clipped_by_band"] = {b: statistics.median(
             c for u, c in zip(names, stats["clipped"], strict=True) if band(u[0]) == b)
-            for b in BAND_OF}
+            for b in BAND_OF if any(band(u[0]) == b for u in names)}
         class_clipped = clipped_fraction(torch.stack(r["classes"])).tolist()
         row["class_clipped"] = statistics.fmean(class_clipped)
         row["class_clipped_max"] = max(class_clipped)
@@ -362,7 +369,7 @@ def summarize_2afc(acc: dict, units, lucent_units) -> dict:
     row = {"accuracy": mean, "ci95": [lo, hi], "per_unit": {f"{u[0]}:{u[1]}": acc[u]
                                                             for u in units if u in acc}}
     row["by_band"] = {b: statistics.fmean(acc[u] for u in units if u in acc and band(u[0]) == b)
-                      for b in BAND_OF}
+                      for b in BAND_OF if any(u in acc and band(u[0]) == b for u in units)}
     row["on_lucent_units"] = statistics.fmean(acc[u] for u in lucent_units if u in acc)
     return row
 
@@ -377,8 +384,10 @@ def markdown(report: dict, command: str) -> str:
     lines = [
         f"Legibility on {report['machine']} ({report['threads']} threads, load "
         f"{report['load_before']:.1f} -> {report['load_after']:.1f}): {len(report['units'])} "
-        f"Lite0 channels over the five bands; lucent on {len(report['lucent_units'])} of them "
-        f"({report['lucent_steps']} steps). Judge: {JUDGE} ({', '.join(JUDGE_LAYERS)}).",
+        "Lite0 channels over the five bands; " + (
+            f"lucent on {len(report['lucent_units'])} of them ({report['lucent_steps']} steps)"
+            if report["lucent_steps"] else "no lucent") +
+        f". Judge: {JUDGE} ({', '.join(JUDGE_LAYERS)}).",
         "", f"`{command}`", "",
         "| references | 2AFC accuracy [95 % CI] | on lucent's units | edges | textures | "
         "patterns | parts | objects |", "|---|---|---|---|---|---|---|---|",
@@ -387,7 +396,7 @@ def markdown(report: dict, command: str) -> str:
         b = row["by_band"]
         lines.append(f"| {name} | {row['accuracy']:.3f} [{row['ci95'][0]:.3f}, "
                      f"{row['ci95'][1]:.3f}] | {row['on_lucent_units']:.3f} | "
-                     + " | ".join(f"{b[k]:.2f}" for k in BAND_OF) + " |")
+                     + " | ".join(f"{b.get(k, float('nan')):.2f}" for k in BAND_OF) + " |")
     lines += ["", "| pictures | clipped (median) | class pictures clipped (mean, max) | "
               "saturation | colourfulness | spectrum slope | HF share | median objective | "
               "CPU s / channel vis. | CPU s / class vis. |", "|---" * 10 + "|",
@@ -412,7 +421,7 @@ def markdown(report: dict, command: str) -> str:
     for name, row in c.items():
         if "clipped_by_band" in row:
             lines.append(f"| {name} | " + " | ".join(
-                f"{row['clipped_by_band'][b]:.2%}" for b in BAND_OF) + " |")
+                f"{row['clipped_by_band'].get(b, float('nan')):.2%}" for b in BAND_OF) + " |")
     recipes = report["recipes"]
     lines += ["", "Recipes: " + "; ".join(f"{n}: {recipes[n]}" for n in recipes)]
     return "\n".join(lines) + "\n"
@@ -420,7 +429,7 @@ def markdown(report: dict, command: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--candidates", default="today", help="comma-separated names")
+    ap.add_argument("--candidates", default="before,default", help="comma-separated names")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--every", type=int, default=1, help="every n-th of the 24 spread channels")
     ap.add_argument("--classes", type=int, default=len(CLASSES), help="the first n classes")
@@ -469,7 +478,7 @@ def main() -> int:
 def describe(settings: RenderSettings) -> str:
     r, p = settings.recipe, settings.param
     return (f"{settings.steps} steps, {r.optimizer} lr {settings.lr:g} {r.schedule}, "
-            f"{p.kind} decay {p.decay:g}, {settings.size} px")
+            f"{p.kind} decay {p.decay:g}{' anchored' if p.anchored else ''}, {settings.size} px")
 
 
 if __name__ == "__main__":

@@ -30,14 +30,13 @@ from generator.config.recipe import (
     check_options,
 )
 
-# The default recipe: NAdam, a 5 % warm-up to a peak rate of 0.10, cosine decay to 10 % of it,
-# 128 steps (with the Fourier spectrum's decay at 1.6, `ParamSpec`). The study in
-# benchmarks/README.md ("The recipe") measured it against the recipe before it (Adam at a
-# constant 0.025 for 256 steps, decay 1.5: `Recipe.legacy()` and `LEGACY_*`) over 24 channels of
-# the five bands and four seeds: 0.98x the objective, the same high-frequency share and pattern
-# agreement with the photos, in 0.48x the time.
+# The default recipe: NAdam, a 5 % warm-up to a peak rate of 0.30, cosine decay to 10 % of it,
+# 128 steps, with the anchored Fourier spectrum at decay 1.4 (`ParamSpec`): pictures without
+# clipped colour at the objective of the recipe before it (benchmarks/results/legibility*.md).
+# The recipe before the study in benchmarks/README.md ("The recipe"), Adam at a constant 0.025
+# for 256 steps with lucid's spectrum at decay 1.5, is `Recipe.legacy()` and `LEGACY_*`.
 DEFAULT_STEPS = 128
-DEFAULT_LR = 0.10
+DEFAULT_LR = 0.30
 LEGACY_STEPS = 256
 LEGACY_LR = 0.025
 LEGACY_DECAY = 1.5  # the Fourier spectrum's (`ParamSpec.decay`) in the recipe before
