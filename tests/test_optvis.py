@@ -68,7 +68,7 @@ SMALL_LEGACY = dataclasses.replace(
 
 @pytest.mark.parametrize(
     ("settings", "mean", "most", "history"),
-    [(SMALL_LEGACY, 2e-3, 0.03, 1e-3), (SMALL, 1.5e-2, 0.1, 2e-2)],
+    [(SMALL_LEGACY, 2e-3, 0.03, 1e-3), (SMALL, 1.5e-2, 0.1, 5e-2)],
     ids=["recipe-before", "default-recipe"],
 )
 def test_batched_image_matches_the_same_objective_alone(lite0, settings, mean, most, history):
@@ -79,19 +79,22 @@ def test_batched_image_matches_the_same_objective_alone(lite0, settings, mean, m
     steps are nearly sign(gradient), so an element whose gradient is ~0 can step either way and a
     few pixels drift. With the recipe before the study the images agree to well under half an
     8-bit level (2e-3 mean absolute), no pixel by more than 8 levels (0.03), and the objective to
-    0.1% at every step; the default recipe's higher rate carries such a drift further (measured:
-    up to 8e-3 mean, 0.05 at most, the objective within 0.8%). A wrong pairing of objectives,
-    seeds or transforms differs by 0.13-0.19.
+    0.1% at every step; the default recipe's higher rate (a peak of 0.30) carries such a drift
+    further (the objective within 2.3% at one step of blocks.2.1's channel). A wrong pairing of
+    objectives, seeds or transforms differs several times more (the default recipe's 12-step
+    pictures are still low in contrast: a wrong seed differs by 0.03 there).
     """
     objectives = [O.channel("blocks.2.1", 7), O.neuron("blocks.3.0", 5), O.deepdream("blocks.1.1")]
     batched = render(lite0, objectives, settings, seeds=[10, 11, 12])
+    drift = 0.0
     for i, objective in enumerate(objectives):
         alone = render(lite0, [objective], settings, seeds=[10 + i])
         diff = (batched.images[i] - alone.images[0]).abs()
         assert diff.mean() < mean and diff.max() < most, (i, diff.mean(), diff.max())
         assert torch.allclose(batched.history[:, i], alone.history[:, 0], rtol=history, atol=1e-3)
+        drift = max(drift, float(diff.mean()))
     other = render(lite0, [objectives[0]], settings, seeds=[11])
-    assert (batched.images[0] - other.images[0]).abs().mean() > max(2e-2, 5 * mean)
+    assert (batched.images[0] - other.images[0]).abs().mean() > max(2e-2, 3 * drift)
 
 
 def test_same_seed_same_bytes_on_cpu(lite0):
