@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
-from generator.models.hooks import capture
+from generator.models.hooks import Layout, capture
 
 __all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "state_digest"]
 
@@ -49,6 +49,12 @@ class LayerInfo:
     depth: int
     band: str
     optional: bool = False  # shown only when asked for (a transformer's MLP hidden units)
+    # how the module's raw output becomes (B, C, H, W): None for a feature map, else
+    # `ChannelsLast` or a `TokenGrid` (`generator.models.hooks.lay_out`)
+    layout: Layout | None = None
+    # the place in the main catalog, from 0 (an optional layer: that of the block it sits in);
+    # `depth` is the forward order over main and optional layers together
+    position: int = 0
 
 
 @dataclass
@@ -65,7 +71,7 @@ class LoadedModel:
     family: str = ""
     description: str = ""  # a sentence or two on the architecture, for articles to quote
     optional_layers: tuple[LayerInfo, ...] = ()
-    fixed_input: bool = False  # the network takes `input_size` only (a vision transformer)
+    fixed_input: bool = False  # the network takes `input_size` only (found by probing)
     _by_name: dict[str, LayerInfo] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
