@@ -118,13 +118,14 @@ def batch_signature(spec: dict[str, Any]) -> str:
 
 
 def default_anchor(model: LoadedModel, layer: str) -> str:
-    """The layer a third of the way to `layer` (never past ANCHOR_MAX_DEPTH); pixels for the
-    first layer."""
+    """The main catalog's layer a third of the way to `layer` (never past the catalog's
+    ANCHOR_MAX_DEPTH-th); pixels for the first layer. Positions count in the catalog's order
+    (an optional layer sits where the forward pass reaches it), whatever depths it skips."""
     depth = model.layer(layer).depth
-    if depth == 0:
+    position = sum(1 for info in model.layers if info.depth < depth)
+    if position == 0:
         return PIXELS
-    anchor_depth = min(ANCHOR_MAX_DEPTH, depth // 3)
-    return next(info.name for info in model.layers if info.depth == anchor_depth)
+    return model.layers[min(ANCHOR_MAX_DEPTH, position // 3)].name
 
 
 def accent_job(

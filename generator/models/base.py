@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
-from generator.models.hooks import capture
+from generator.models.hooks import Layout, capture
 
 __all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "network_digest",
            "state_digest"]
@@ -51,6 +51,12 @@ class LayerInfo:
     depth: int
     band: str
     optional: bool = False  # shown only when asked for (a transformer's MLP hidden units)
+    # how the module's raw output becomes (B, C, H, W): None for a feature map, else
+    # `ChannelsLast` or a `TokenGrid` (`generator.models.hooks.lay_out`)
+    layout: Layout | None = None
+    # the place in the main catalog, from 0 (an optional layer: that of the block it sits in);
+    # `depth` is the forward order over main and optional layers together
+    position: int = 0
 
 
 @dataclass
@@ -67,7 +73,7 @@ class LoadedModel:
     family: str = ""
     description: str = ""  # a sentence or two on the architecture, for articles to quote
     optional_layers: tuple[LayerInfo, ...] = ()
-    fixed_input: bool = False  # the network takes `input_size` only (a vision transformer)
+    fixed_input: bool = False  # the network takes `input_size` only (found by probing)
     name: str = ""  # how pages name it (site.toml's `name`; "": the id)
     # What the network computes from a [0,1] picture: `weights_digest`, extended by a hash of every
     # setting that changes what it sees when one differs from its family's (`network_digest`).

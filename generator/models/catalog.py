@@ -22,7 +22,7 @@ from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models.base import _ACTIVATIONS, BANDS, LayerInfo, band_for
-from generator.models.hooks import TokenGrid, capture, set_layouts
+from generator.models.hooks import ChannelsLast, Layout, TokenGrid, capture, set_layouts
 
 # Attributes that hold a stage's repeated blocks (timm's stages, many research models).
 _BLOCK_LISTS = ("blocks", "layers")
@@ -77,8 +77,9 @@ class Catalog:
 
     layers: tuple[LayerInfo, ...]
     optional: tuple[LayerInfo, ...] = ()
-    layouts: dict[str, TokenGrid] = field(default_factory=dict)
+    layouts: dict[str, Layout] = field(default_factory=dict)
     output_shape: tuple[int, ...] | None = None
+    output_kind: str = "Tensor"  # the type of the network's output (a dict, a tuple: unusable)
 
 
 class LayerShapeError(FeatvisError):
@@ -109,13 +110,19 @@ def _probe(
             h.remove()
 
 
-_Shape = tuple[int, int, int, TokenGrid | None]
+_Shape = tuple[int, int, int, Layout | None]
 
 
 def _shape_of(raw: torch.Tensor, prefix_tokens: int | None) -> _Shape | None:
-    """(channels, height, width, layout) of a feature map or patch tokens, else None."""
-    if raw.dim() == 4 and raw.shape[-1] > 1:
-        return int(raw.shape[1]), int(raw.shape[2]), int(raw.shape[3]), None
+    """(channels, height, width, layout) of a feature map, a channels-last map or patch tokens,
+    else None. The probe's input is square, so a map whose two middle sizes agree and differ
+    from the last is channels last (one as wide as it has channels reads as (B, C, H, W))."""
+    if raw.dim() == 4:
+        _, a, b, c = (int(n) for n in raw.shape)
+        if a == b != c and a > 1:
+            return c, a, b, ChannelsLast()
+        if c > 1:
+            return a, b, c, None
     if raw.dim() == 3:
         grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens)
         if grid is not None:
@@ -132,12 +139,25 @@ def probe_catalog(
     rename: Callable[[str], str] = lambda p: p,
     prefix_tokens: int | None = None,
     strict: bool = False,
+    distinct: bool = False,
 ) -> Catalog:
     """Probe one forward pass; keep the paths with a spatial or token-grid output, in forward
-    order. `strict`: a path without one is an error (the user named it), not skipped."""
+    order. `strict`: a path without one is an error (the user named it), not skipped. Without
+    `paths`, the candidates, less those that repeat a block's output (`distinct`); a network
+    of fewer than five such blocks shows the activations inside them too."""
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
     raw, order, out = _probe(net, input_size, main + extra)
+    if paths is None or distinct:
+        main = _distinct(main, raw)
+    if paths is None:
+        few = [p for p in main if p in raw and _shape_of(raw[p], prefix_tokens) is not None]
+        opened = _opened(net, few)
+        if len(few) < len(BANDS) and len(opened) > len(few):  # a small network: its insides too
+            return probe_catalog(
+                net, input_size, opened, optional=optional, rename=rename,
+                prefix_tokens=prefix_tokens, distinct=True,
+            )
     shapes: dict[str, _Shape] = {}
     for path in main + extra:
         shape = _shape_of(raw[path], prefix_tokens) if path in raw else None
@@ -151,9 +171,10 @@ def probe_catalog(
     kept = sorted(shapes, key=lambda p: order[p])
     main_kept = [p for p in kept if p in main]
     band_of = {p: band_for(i, len(main_kept)) for i, p in enumerate(main_kept)}
+    place = {p: i for i, p in enumerate(main_kept)}
     infos: list[LayerInfo] = []
     for depth, path in enumerate(kept):
-        channels, height, width, _ = shapes[path]
+        channels, height, width, layout = shapes[path]
         band = band_of.get(path) or _band_after(path, kept, band_of)
         infos.append(
             LayerInfo(
@@ -165,6 +186,8 @@ def probe_catalog(
                 depth=depth,
                 band=band,
                 optional=path not in band_of,
+                layout=layout,
+                position=place.get(path, sum(1 for p in main_kept if order[p] < order[path])),
             )
         )
     layouts = {p: s[3] for p, s in shapes.items() if s[3] is not None}
@@ -173,7 +196,33 @@ def probe_catalog(
         optional=tuple(i for i in infos if i.optional),
         layouts=layouts,
         output_shape=tuple(out.shape) if isinstance(out, torch.Tensor) else None,
+        output_kind="Tensor" if isinstance(out, torch.Tensor) else type(out).__name__,
     )
+
+
+def _distinct(paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
+    """`paths` less those whose output is the very tensor an enclosing path's module returns
+    (a block ending in its activation): the block is kept."""
+    kept = []
+    for path in paths:
+        same = [
+            p for p in paths
+            if p != path and path.startswith(p + ".") and p in raw and raw.get(path) is raw[p]
+        ]
+        if not same:
+            kept.append(path)
+    return kept
+
+
+def _opened(net: nn.Module, paths: list[str]) -> list[str]:
+    """`paths` with the candidates inside each composite module added before it: a person's view
+    of a network of only a few blocks (each block and the activations within it)."""
+    modules = dict(net.named_modules())
+    opened: list[str] = []
+    for path in paths:
+        inner = candidate_paths(modules[path]) if list(modules[path].children()) else []
+        opened += [f"{path}.{p}" for p in inner] + [path]
+    return opened
 
 
 def _band_after(path: str, kept: list[str], band_of: dict[str, str]) -> str:
@@ -202,13 +251,18 @@ _REF = re.compile(r"(?P<band>[a-z]+)(?:\[(?P<index>-?\d+)\])?")
 
 def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") -> str:
     """A layer name for `ref`: a layer name as is; a band (`parts`) its middle layer, the one the
-    layer gallery shows; `parts[-1]`, `objects[0]` a layer of the band by position."""
+    layer gallery shows; `parts[-1]`, `objects[0]` a layer of the band by position. Bands group
+    the main catalog only. In a catalog of fewer than ten layers, where a band may hold a single
+    layer, `band[i]` past the band's end counts on through the next layers (`textures[1]` of a
+    five-layer network is its third layer), so an article written for a deep network builds."""
     names = [info.name for info in layers]
     if ref in names:
         return ref
+    main = [info.name for info in layers if not info.optional]
     by_band: dict[str, list[str]] = {band: [] for band in BANDS}
     for info in layers:
-        by_band.setdefault(info.band, []).append(info.name)
+        if not info.optional:
+            by_band.setdefault(info.band, []).append(info.name)
     m = _REF.fullmatch(ref.strip())
     group = by_band.get(m.group("band"), []) if m else []
     if m and group:
@@ -217,11 +271,20 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
         index = int(m.group("index"))
         if -len(group) <= index < len(group):
             return group[index]
+        first, last = main.index(group[0]), main.index(group[-1])
+        spilled = first + index if index >= 0 else last + 1 + index
+        if len(main) < 2 * len(BANDS) and 0 <= spilled < len(main):
+            return main[spilled]
     owner = f"model '{model}': " if model else ""
     sizes = ", ".join(f"{band} {len(by_band[band])}" for band in BANDS)
     if m is None or m.group("band") not in by_band:  # a layer name, mistyped
         raise FeatvisError(
             f"unknown layer '{ref}' ({choices_hint(ref, names)}; or a band of: {sizes})"
+        )
+    if len(main) < len(BANDS):
+        raise FeatvisError(
+            f"{owner}cannot resolve layer '{ref}' (bands and their layers: {sizes}; the network "
+            f"has {len(main)} layers: list more module paths in site.toml's `layers`)"
         )
     raise FeatvisError(
         f"{owner}cannot resolve layer '{ref}' (bands and their layers: {sizes}; "

@@ -1,13 +1,20 @@
-"""Forward hooks, and the layout adapter that hands token activations on as feature maps.
+"""Forward hooks, and the one layout adapter that hands every activation on as (B, C, H, W).
 
 `capture(net, paths)` records the outputs of the modules at `paths` for as long as the context is
-open; the hooks are removed on exit, on success and on error. A vision transformer's block emits
-tokens, (B, prefix + H*W, D); a `TokenGrid` registered for that path (by the model's family, when
-its catalog is built) hands them on as (B, D, H, W): the prefix tokens (the class token, a
-distillation token, registers) are dropped and the patch tokens laid out on the patch grid. So a
-"channel" of a transformer layer is one dimension averaged over the patches and a "neuron" is that
-dimension at one patch, and every objective, scan and check reads them like convolutional maps.
-The grid is a view of the tokens, not a copy, and gradients flow back through it.
+open; the hooks are removed on exit, on success and on error. Outputs reach the rest of featvis in
+one shape, (B, C, H, W), through the `Layout` the catalog found for the path (recorded on its
+`LayerInfo` and registered for `capture` by `set_layouts`):
+
+- a feature map (B, C, H, W): no layout, as is;
+- channels last (B, H, W, C) (Swin, timm stages that keep channels last): `ChannelsLast`;
+- tokens (B, prefix + H*W, D) (a vision transformer's block): `TokenGrid`, which drops the prefix
+  tokens (the class token, a distillation token, registers) and lays the patch tokens out on the
+  patch grid. So a "channel" of a transformer layer is one dimension averaged over the patches and
+  a "neuron" is that dimension at one patch.
+
+So every objective, scan, receptive field, circuit and check reads one shape. The adapters are
+views, not copies, and gradients flow back through them (`lay_out` applies one to any tensor of
+the layer's raw shape, a gradient as well as an activation).
 """
 
 from __future__ import annotations
@@ -45,39 +52,56 @@ class TokenGrid:
         return None
 
 
-# The token layouts of each network, by module path; kept beside (not inside) the network.
-_LAYOUTS: weakref.WeakKeyDictionary[nn.Module, dict[str, TokenGrid]] = (
+@dataclass(frozen=True)
+class ChannelsLast:
+    """(B, H, W, C) -> (B, C, H, W)."""
+
+    def __call__(self, maps: torch.Tensor) -> torch.Tensor:
+        return maps.permute(0, 3, 1, 2)
+
+
+Layout = TokenGrid | ChannelsLast
+
+
+def lay_out(raw: torch.Tensor, layout: Layout | None) -> torch.Tensor:
+    """`raw` (a layer's output, or a gradient of that shape) as (B, C, H, W)."""
+    return raw if layout is None else layout(raw)
+
+
+# The layouts of each network, by module path; kept beside (not inside) the network.
+_LAYOUTS: weakref.WeakKeyDictionary[nn.Module, dict[str, Layout]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def set_layouts(net: nn.Module, layouts: Mapping[str, TokenGrid]) -> None:
+def set_layouts(net: nn.Module, layouts: Mapping[str, Layout]) -> None:
     _LAYOUTS[net] = dict(layouts)
 
 
-def layouts_of(net: nn.Module) -> Mapping[str, TokenGrid]:
+def layouts_of(net: nn.Module) -> Mapping[str, Layout]:
     return _LAYOUTS.get(net, {})
 
 
 @contextmanager
 def capture(
-    net: nn.Module, paths: list[str], layouts: Mapping[str, TokenGrid] | None = None
+    net: nn.Module, paths: list[str], layouts: Mapping[str, Layout] | None = None
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Forward hooks that record the outputs of `paths` (token outputs laid out by `layouts`,
-    by default the ones registered for `net`); always removed on exit."""
+    """Forward hooks that record the outputs of `paths`, each laid out as (B, C, H, W) by
+    `layouts` (by default the ones registered for `net`); always removed on exit."""
     modules = dict(net.named_modules())
     grids = layouts_of(net) if layouts is None else layouts
     store: dict[str, torch.Tensor] = {}
     handles = []
     try:
         for path in paths:
-            grid = grids.get(path)
+            layout = grids.get(path)
 
             def hook(
-                _m: nn.Module, _i: object, out: object, path: str = path, grid: object = grid
+                _m: nn.Module, _i: object, out: object, path: str = path,
+                layout: Layout | None = layout,
             ) -> None:
                 if isinstance(out, torch.Tensor):
-                    store[path] = grid(out) if isinstance(grid, TokenGrid) else out
+                    store[path] = lay_out(out, layout)
 
             handles.append(modules[path].register_forward_hook(hook))
         yield store

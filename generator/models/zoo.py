@@ -120,19 +120,71 @@ def _probe(
 ) -> tuple[nn.Module, Catalog]:
     """The catalog; a model whose forward cannot take channels-last weights (a .view() of an
     activation) goes back to the default layout."""
+    if dev.type == "cpu":
+        try:
+            return net, _visualizable(spec, _catalog(net, spec, size, built, layers))
+        except RuntimeError:
+            net = net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+        except FeatvisError:
+            raise
+        except Exception:  # noqa: BLE001, S110 - the same error again below, reported there
+            pass
     try:
-        return net, _catalog(net, spec, size, built, layers)
-    except RuntimeError as exc:
-        if dev.type != "cpu":
-            raise FeatvisError(f"model '{spec}': forward pass failed ({exc})"[:300]) from None
-        net = net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    try:
-        return net, _catalog(net, spec, size, built, layers)
-    except RuntimeError as exc:
+        return net, _visualizable(spec, _catalog(net, spec, size, built, layers))
+    except FeatvisError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the network's forward raises
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, TypeError) and "argument" in message:
+            raise FeatvisError(
+                f"model '{spec}': its forward needs more than a batch of images ({message}); "
+                "wrap it so that forward(images) returns the logits"[:300]
+            ) from None
         raise FeatvisError(
             f"model '{spec}': a forward pass at {size} px failed ({message})"[:300]
         ) from None
+
+
+def _visualizable(spec: str, catalog: Catalog) -> Catalog:
+    """A catalog with at least one layer, of a network whose output is one logits tensor."""
+    if not catalog.layers:
+        raise FeatvisError(
+            f"model '{spec}': no layer gives a (B, C, H, W) feature map or (B, tokens, D) patch "
+            "tokens, so there is nothing to visualize (name module paths in `layers`)"
+        )
+    if catalog.output_kind != "Tensor":
+        raise FeatvisError(
+            f"model '{spec}': its forward returns a {catalog.output_kind}, not one logits tensor; "
+            "wrap it so that forward(images) returns the logits (B, classes)"
+        )
+    return catalog
+
+
+def _described(description: str, size: int, fixed: bool) -> str:
+    """The family's description, and for a network that takes one input size only, that."""
+    if not fixed:
+        return description
+    return (
+        f"{description} It takes {size} px input only, so every picture here, of any size, is "
+        f"resized to {size} px on its way in (inside the optimization, where gradients pass)."
+    ).strip()
+
+
+def _runs_at(net: nn.Module, size: int) -> bool:
+    """Whether a forward pass at `size` px goes through (a network may assert its input size)."""
+    device = next(net.parameters()).device
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, size, size, device=device))
+    except Exception:  # noqa: BLE001 - an assertion, a shape mismatch: whatever the forward raises
+        return False
+    return True
+
+
+def _other_size(size: int) -> int:
+    """A second size to probe with: 32 px less (more for small inputs), a multiple of 16 apart
+    so that a patch grid still divides it."""
+    return size - 32 if size >= 96 else size + 32
 
 
 def load_model(
@@ -168,17 +220,20 @@ def load_model(
         torch.manual_seed(seed)
         built = family.build(spec, options)
     size = int(input_size or built.input_size)
-    if built.fixed_input and size != built.input_size:
+    placed = _place(built.net, dev)
+    asked_fails = size != built.input_size and not _runs_at(placed, size)
+    if asked_fails and _runs_at(placed, built.input_size):
         raise FeatvisError(
             f"model '{spec}' takes {built.input_size} px input only with these weights "
             f"(input_size {size} asked for)"
         )
-    net, catalog = _probe(_place(built.net, dev), spec, size, built, layers, dev)
+    net, catalog = _probe(placed, spec, size, built, layers, dev)
     if not catalog.layers:
         raise FeatvisError(
             f"model '{spec}' has no layer to visualize: none of its modules gives a (B, C, H, W) "
             "map or (B, tokens, D) patch tokens at its input size (name them with `layers`)"
         )
+    fixed = not _runs_at(net, _other_size(size))
     digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
     if fold_norms:
@@ -202,9 +257,9 @@ def load_model(
         digest=network_digest(digest, _seen_settings(built, size, *seen, catalog, layers)),
         weights_source=built.source,
         family=family.name,
-        description=built.description,
+        description=_described(built.description, size, fixed),
         optional_layers=catalog.optional,
-        fixed_input=built.fixed_input,
+        fixed_input=fixed,
     )
 
 

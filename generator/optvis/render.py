@@ -90,6 +90,8 @@ def truncated_forward(
                         for v in (model.mean, model.std)
                     )
                 mean, std = norm[key]
+                if model.fixed_input:  # resized inside the differentiable pipeline
+                    x = resize_for_model(x, model.input_size)
                 try:
                     return model.net((x - mean) / std)
                 except _StopForward:

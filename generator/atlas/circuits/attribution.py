@@ -23,6 +23,7 @@ from torch import nn
 
 from generator.core.errors import FeatvisError
 from generator.models.base import LayerInfo, LoadedModel
+from generator.models.hooks import Layout, TokenGrid, lay_out
 
 Strategy = Literal["loop", "batched"]
 IMAGE_BATCH = 8  # images per forward pass: bounds the memory of the retained graph
@@ -44,16 +45,27 @@ def tensors_in(value: Any) -> list[torch.Tensor]:
     return []
 
 
-def _leafed(value: Any, leaves: list[torch.Tensor]) -> Any:
-    """`value` with every 4-D tensor replaced by a grad-requiring leaf (appended to `leaves`)."""
+def laid_out(tensor: torch.Tensor, layout: Layout | None) -> torch.Tensor | None:
+    """`tensor` as (B, C, H, W) when it has the raw shape of a layer with `layout` (a block's
+    inputs share its output's layout): a 4-D map, channels-last map or patch tokens; else None."""
+    if isinstance(layout, TokenGrid):
+        tokens = layout.prefix + layout.height * layout.width
+        fits = tensor.dim() == 3 and tensor.shape[1] == tokens
+        return layout(tensor) if fits else None
+    return lay_out(tensor, layout) if tensor.dim() == 4 else None
+
+
+def _leafed(value: Any, leaves: list[torch.Tensor], layout: Layout | None) -> Any:
+    """`value` with every tensor of the layout's shape replaced by a grad-requiring leaf
+    (appended to `leaves`)."""
     if isinstance(value, torch.Tensor):
-        if value.dim() != 4:
+        if laid_out(value, layout) is None:
             return value
         leaf = value.detach().requires_grad_(True)
         leaves.append(leaf)
         return leaf
     if isinstance(value, (list, tuple)):
-        return type(value)(_leafed(item, leaves) for item in value)
+        return type(value)(_leafed(item, leaves, layout) for item in value)
     return value
 
 
@@ -71,7 +83,7 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
 
     def plant_inputs(_m: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
         leaves: list[torch.Tensor] = []
-        planted = _leafed(args, leaves)
+        planted = _leafed(args, leaves, target.layout)
         box["leaves"] = leaves
         return planted  # type: ignore[no-any-return]
 
@@ -96,9 +108,9 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
         except Stop:
             pass
         if not box.get("leaves") or "target" not in box:
-            what = f"does not follow '{source.name}'" if source else "receives no 4-D input"
+            what = f"does not follow '{source.name}'" if source else "receives no map or tokens"
             raise FeatvisError(f"model '{model.id}': layer '{target.name}' {what}")
-        return box["leaves"], box["target"]
+        return box["leaves"], lay_out(box["target"], target.layout)
 
     try:
         yield run
@@ -107,19 +119,33 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
             handle.remove()
 
 
-def _attribute_loop(sources: list[torch.Tensor], means: torch.Tensor) -> torch.Tensor:
+def _channel_sums(product: torch.Tensor, layout: Layout | None, batched: bool) -> torch.Tensor:
+    """grad x activation in a layer's raw shape -> per channel, summed over images and
+    positions ((C,), or (T, C) for `batched` gradients with a leading target dimension)."""
+    if not batched:
+        return lay_out(product, layout).sum(dim=(0, 2, 3))
+    t, n = product.shape[:2]
+    maps = lay_out(product.reshape(t * n, *product.shape[2:]), layout)
+    return maps.reshape(t, n, *maps.shape[1:]).sum(dim=(1, 3, 4))
+
+
+def _attribute_loop(
+    sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
+) -> torch.Tensor:
     """Sum over images of grad x activation, one backward per target channel."""
     rows = []
     for t in range(means.shape[1]):
         grads = torch.autograd.grad(means[:, t].sum(), sources, retain_graph=True)
         rows.append(
-            torch.cat([(g * s.detach()).sum(dim=(0, 2, 3)) for g, s in zip(grads, sources,
-                                                                           strict=True)])
+            torch.cat([_channel_sums(g * s.detach(), layout, False)
+                       for g, s in zip(grads, sources, strict=True)])
         )
     return torch.stack(rows)
 
 
-def _attribute_batched(sources: list[torch.Tensor], means: torch.Tensor) -> torch.Tensor:
+def _attribute_batched(
+    sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
+) -> torch.Tensor:
     """The same, chunks of target channels per vectorized backward (`is_grads_batched`)."""
     n, targets = means.shape
     size = sum(s.numel() * s.element_size() for s in sources)
@@ -133,8 +159,8 @@ def _attribute_batched(sources: list[torch.Tensor], means: torch.Tensor) -> torc
             means, sources, grad_outputs=eye, retain_graph=True, is_grads_batched=True
         )
         rows.append(
-            torch.cat([(g * s.detach()).sum(dim=(1, 3, 4)) for g, s in zip(grads, sources,
-                                                                           strict=True)], dim=1)
+            torch.cat([_channel_sums(g * s.detach(), layout, True)
+                       for g, s in zip(grads, sources, strict=True)], dim=1)
         )
     return torch.cat(rows)
 
@@ -157,7 +183,8 @@ def _average(
         for start in range(0, images.shape[0], image_batch):
             leaves, out = run(images[start : start + image_batch])
             means = out.float().mean(dim=(2, 3))[:, rows]
-            part = attribute(leaves, means).detach().double().cpu()
+            layout = source.layout if source is not None else target.layout
+            part = attribute(leaves, means, layout).detach().double().cpu()
             total = part if total is None else total + part
     assert total is not None
     return (total / images.shape[0]).float()

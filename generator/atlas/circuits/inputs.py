@@ -21,9 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from generator.atlas.circuits.attribution import Stop, tensors_in
+from generator.atlas.circuits.attribution import Stop, laid_out, tensors_in
 from generator.atlas.circuits.spec import InputPart
 from generator.models.base import LoadedModel
+from generator.models.hooks import Layout, lay_out
 
 PROBE_SEED = 0
 
@@ -46,27 +47,32 @@ class _Seen:
     before: int = 0  # outputs recorded before the target module started: the candidates
 
 
-def _record(model: LoadedModel, path: str) -> _Seen:
-    """Run the probe up to the module at `path` (see the module docstring)."""
+def _record(model: LoadedModel, path: str, layout: Layout | None) -> _Seen:
+    """Run the probe up to the module at `path` (see the module docstring); every tensor of the
+    layer's raw shape is kept laid out as (B, C, H, W)."""
     seen = _Seen([], [], [], [])
     inside = path + "."
 
+    def maps(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        laid = (laid_out(t, layout) for t in tensors)
+        return [t for t in laid if t is not None]
+
     def output(name: str) -> Any:
         def hook(_m: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-            if isinstance(out, torch.Tensor) and out.dim() == 4:
-                seen.outputs.append((name, out))
+            mine = maps([out]) if isinstance(out, torch.Tensor) else []
+            if mine:
+                seen.outputs.append((name, mine[0]))
                 if name.startswith(inside):  # the block's own: kept as they are now
-                    seen.inner_out.append(out.detach().clone())
-                    seen.inner_in += [t.detach().clone() for t in tensors_in(args)
-                                      if t.dim() == 4]
+                    seen.inner_out.append(mine[0].detach().clone())
+                    seen.inner_in += [t.detach().clone() for t in maps(tensors_in(args))]
         return hook
 
     def received(_m: nn.Module, args: tuple[Any, ...]) -> None:
-        seen.inputs = [t for t in tensors_in(args) if t.dim() == 4]
+        seen.inputs = maps(tensors_in(args))
         seen.before = len(seen.outputs)
 
     def stop(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        seen.out = out.detach().clone()
+        seen.out = lay_out(out, layout).detach().clone()
         raise Stop
 
     modules = dict(model.net.named_modules())
@@ -162,7 +168,7 @@ def block_probe(model: LoadedModel, layer: str) -> BlockProbe:
     """`layer`'s module's inputs and whether it is residual (see the module docstring)."""
     info = model.layer(layer)
     preferred = {i.module_path: i.name for i in model.layers + model.optional_layers}
-    seen = _record(model, info.module_path)
+    seen = _record(model, info.module_path, info.layout)
     parts: list[InputPart] = []
     for tensor in seen.inputs:
         start = parts[-1].start + parts[-1].channels if parts else 0

@@ -40,7 +40,6 @@ class Built:
     optional: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = ()  # (module path, catalog name)
     prefix_tokens: int | None = None  # tokens before the patch grid (transformers)
-    fixed_input: bool = False
     imagenet: bool = True  # the head names ImageNet's 1000 classes
     description: str = ""
     code: str = ""  # sha256 of the source file that builds the network (a user's factory)

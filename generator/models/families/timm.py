@@ -129,7 +129,6 @@ def build(spec: str, options: LoadOptions) -> Built:
     return Built(
         net=net, source=source, input_size=size, mean=mean, std=std, paths=blocks,
         optional=mlp, prefix_tokens=int(getattr(net, "num_prefix_tokens")),  # noqa: B009
-        fixed_input=True,
         imagenet=imagenet, description=description,
     )
 

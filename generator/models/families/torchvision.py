@@ -68,7 +68,7 @@ def build(spec: str, options: LoadOptions) -> Built:
         size = int(getattr(net, "image_size"))  # noqa: B009 - a plain int attribute
         return Built(
             net=net, source=source, input_size=size, paths=blocks, optional=mlp,
-            prefix_tokens=1, fixed_input=True, description=describe(name, "torchvision"),
+            prefix_tokens=1, description=describe(name, "torchvision"),
         )
     size = 299 if name == "inception_v3" else 224
     return Built(net=net, source=source, input_size=size, description=describe(name, "torchvision"))

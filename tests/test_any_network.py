@@ -1,0 +1,289 @@
+"""Any network: one activation layout (maps, channels-last maps, tokens) for the optimizer, the
+circuits and accentuation; input sizes found by probing; a person's catalog of a small network
+with band references that resolve; and the one-line errors of a network that cannot be shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from generator.atlas.accentuation import PIXELS, default_anchor
+from generator.atlas.circuits.attribution import attribution_matrix, input_attribution_matrix
+from generator.atlas.circuits.inputs import block_probe
+from generator.cli import main
+from generator.core.errors import FeatvisError
+from generator.core.publish import OUTPUT_MARKER
+from generator.models import BANDS, capture, load_model, resolve_layer_ref
+from generator.models.hooks import ChannelsLast, TokenGrid
+from generator.optvis import RenderSettings, render
+from generator.optvis import objectives as obj
+from generator.optvis.transforms import TransformSpec
+
+NETS = '''\
+import torch
+from torch import nn
+
+
+class LastBlock(nn.Module):
+    """A ConvNeXt-like block that keeps its channels last: (B, H, W, C) in and out."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.dw = nn.Conv2d(width, width, 3, padding=1, groups=width)
+        self.norm = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
+        )
+
+    def forward(self, x):
+        y = self.dw(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return x + self.mlp(self.norm(y))
+
+
+class Down(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 2, stride=2)
+
+    def forward(self, x):
+        return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class ChannelsLastNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 6, 4, stride=4)
+        self.stages = nn.Sequential(LastBlock(6), LastBlock(6), Down(6, 12), LastBlock(12),
+                                    LastBlock(12), Down(12, 16), LastBlock(16))
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.stages(self.stem(x).permute(0, 2, 3, 1))
+        return self.head(x.mean((1, 2)))
+
+
+class Sized(nn.Module):
+    """A CNN whose forward asserts its input size, as a vision transformer does."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(*(m for w in (8, 8, 16, 16, 16) for m in
+                                    (nn.LazyConv2d(w, 3, padding=1), nn.ReLU())))
+        self.body(torch.zeros(1, 3, 8, 8))
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        assert x.shape[-1] == 48, f"Input width ({x.shape[-1]}) doesn't match model (48)."
+        return self.head(self.body(x).mean((2, 3)))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        return self.pool(self.relu(self.conv(x)))
+
+
+class FourBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b1, self.b2, self.b3, self.b4 = Block(3, 8), Block(8, 16), Block(16, 16), Block(16, 32)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.head(self.b4(self.b3(self.b2(self.b1(x)))).mean((2, 3)))
+
+
+class Masked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x, mask):
+        return self.conv(x) * mask
+
+
+class Dict(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU())
+
+    def forward(self, x):
+        y = self.body(x)
+        return {"logits": y.mean((2, 3)), "maps": y}
+
+
+def channels_last():
+    return ChannelsLastNet()
+
+
+def sized():
+    return Sized()
+
+
+def four_blocks():
+    return FourBlocks()
+
+
+def plain(n=6):
+    layers, width = [], 3
+    for out in (8, 8, 16, 16, 32, 32)[:n]:
+        layers += [nn.Conv2d(width, out, 3, padding=1), nn.ReLU()]
+        width = out
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
+
+
+def three():
+    return plain(3)
+
+
+def five():
+    return plain(5)
+
+
+def masked():
+    return Masked()
+
+
+def dict_output():
+    return Dict()
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10), nn.ReLU(), nn.Linear(10, 10))
+'''
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("nets") / "nets.py"
+    path.write_text(NETS, encoding="utf-8")
+    return path
+
+
+def _spec(nets: Path, function: str) -> str:
+    return f"python:{nets}:{function}"
+
+
+def _rises(model, layer: str, size: int = 32) -> None:  # type: ignore[no-untyped-def]
+    """Three optimizer steps raise a channel's and a neuron's objective."""
+    info = model.layer(layer)
+    objectives = [obj.channel(layer, 1), obj.neuron(layer, 1, info.height // 2, info.width // 2)]
+    settings = RenderSettings(size=size, steps=3, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, objectives, settings, seeds=0)
+    assert torch.isfinite(result.final).all()
+    assert (result.history[-1] > result.history[0]).all(), result.history
+
+
+def test_channels_last_maps_reach_everything_as_nchw(nets: Path) -> None:
+    model = load_model(_spec(nets, "channels_last"), input_size=32)
+    laid = [layer for layer in model.layers if isinstance(layer.layout, ChannelsLast)]
+    assert len(laid) >= 5 and {layer.band for layer in model.layers} == set(BANDS)
+    first, last = laid[0], laid[-1]
+    assert (first.channels, first.height) == (6, 8) and (last.channels, last.height) == (16, 2)
+    with torch.no_grad(), capture(model.net, [first.module_path]) as out:
+        model.net(torch.rand(2, 3, 32, 32))
+    assert tuple(out[first.module_path].shape) == (2, 6, 8, 8)
+    _rises(model, laid[2].name)
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    matrix = attribution_matrix(model, first.name, laid[2].name, images)
+    assert matrix.shape == (laid[2].channels, first.channels) and torch.isfinite(matrix).all()
+    block = block_probe(model, laid[1].name)
+    assert block.residual and block.parts[0].layer == first.name
+    inputs = input_attribution_matrix(model, laid[1].name, images)
+    assert inputs.shape == (laid[1].channels, 6) and inputs.abs().sum() > 0
+
+
+def test_transformer_circuits_anchor_and_position() -> None:
+    """A ViT's blocks (tokens) in circuits and accentuation; its optional MLP layers take
+    depths, so positions, not depths, count the catalog."""
+    model = load_model("timm:vit_tiny_patch16_224", random_weights=True, input_size=32)
+    assert isinstance(model.layer("blocks.3").layout, TokenGrid)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    matrix = attribution_matrix(model, "blocks.1", "blocks.3", images, targets=[0, 5])
+    assert matrix.shape == (2, 192) and torch.isfinite(matrix).all() and matrix.abs().sum() > 0
+    inputs = input_attribution_matrix(model, "blocks.2", images, targets=[1])
+    assert inputs.shape == (1, 192) and inputs.abs().sum() > 0
+    assert block_probe(model, "blocks.2").residual
+    anchors = {default_anchor(model, name) for name in model.layer_names}
+    assert anchors <= {PIXELS, *model.layer_names} and len(anchors) > 1
+    assert [layer.position for layer in model.layers] == list(range(12))
+    assert model.layer("blocks.3.mlp.act").position == 3
+
+
+def test_a_fixed_input_size_is_found_by_probing(nets: Path) -> None:
+    """A network that asserts its size gets the optimizer's images resized to it; one that
+    takes any size does not; the description says so."""
+    model = load_model(_spec(nets, "sized"), input_size=48)
+    assert model.fixed_input and "48 px input only" in model.description
+    _rises(model, model.layer_names[2], size=32)
+    with pytest.raises(FeatvisError, match=r"a forward pass at 64 px failed \(Input width \(64\)"):
+        load_model(_spec(nets, "sized"), input_size=64)
+    assert not load_model(_spec(nets, "five"), input_size=32).fixed_input
+    vit = load_model("timm:vit_tiny_patch16_224", random_weights=True)
+    assert vit.fixed_input and vit.input_size == 224
+
+
+def test_a_network_of_few_blocks_shows_their_insides(nets: Path) -> None:
+    model = load_model(_spec(nets, "four_blocks"), input_size=32)
+    paths = [layer.module_path for layer in model.layers]
+    assert {"b1", "b2", "b3", "b4"} <= set(paths) and len(paths) >= 5
+    assert {layer.band for layer in model.layers} == set(BANDS)
+    for ref in ("edges[-1]", "textures[1]", "patterns[0]", "parts[0]", "objects[0]", "objects[-1]"):
+        assert resolve_layer_ref(ref, model.layers) in model.layer_names
+
+
+def test_band_references_of_a_small_catalog(nets: Path) -> None:
+    """Five layers: one a band, and `textures[1]` counts on to the next layer; three layers:
+    the error names the bands and how to list more layers."""
+    model = load_model(_spec(nets, "five"), input_size=32)
+    names = list(model.layer_names)
+    assert len(names) == 5 and [layer.band for layer in model.layers] == list(BANDS)
+    assert resolve_layer_ref("textures[1]", model.layers) == names[2]
+    assert resolve_layer_ref("objects[-1]", model.layers) == names[4]
+    with pytest.raises(FeatvisError, match=r"cannot resolve layer 'parts\[7\]'"):
+        resolve_layer_ref("parts[7]", model.layers)
+    small = load_model(_spec(nets, "three"), input_size=32)
+    with pytest.raises(FeatvisError) as err:
+        resolve_layer_ref("objects[0]", small.layers, small.id)
+    message = str(err.value)
+    assert "edges 1, textures 1, patterns 0, parts 1, objects 0" in message
+    assert "3 layers: list more module paths in site.toml's `layers`" in message
+    assert "\n" not in message and len(message.replace(small.id, "")) <= 200
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("masked", r"its forward needs more than a batch of images \(.*'mask'\)"),
+        ("dict_output", r"its forward returns a dict, not one logits tensor"),
+        ("mlp", r"no layer gives a \(B, C, H, W\) feature map or \(B, tokens, D\) patch tokens"),
+    ],
+)
+def test_a_network_that_cannot_be_shown_is_one_line(
+    nets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], function: str, expected: str
+) -> None:
+    with pytest.raises(FeatvisError, match=expected) as err:
+        load_model(_spec(nets, function), input_size=32)
+    assert "\n" not in str(err.value) and f"model 'python:{nets}:{function}'" in str(err.value)
+    site = tmp_path / "site"
+    (site / "content").mkdir(parents=True)
+    (site / "site_output").mkdir()
+    (site / "site_output" / "index.html").write_text("published", encoding="utf-8")
+    (site / "site_output" / OUTPUT_MARKER).write_text("", encoding="utf-8")
+    before = sorted(p.name for p in (site / "site_output").iterdir())
+    (site / "site.toml").write_text(
+        f'model = "python:{nets}:{function}"\ninput_size = 32\n', encoding="utf-8"
+    )
+    capsys.readouterr()
+    assert main(["build", "--config", str(site / "site.toml"), "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "site.toml:1:" in lines[0], lines
+    assert sorted(p.name for p in (site / "site_output").iterdir()) == before
+    assert (site / "site_output" / "index.html").read_text(encoding="utf-8") == "published"
