@@ -120,3 +120,6 @@ class Progress:
             if bar is not None:
                 bar.close()
 
+
+
+QUIET = Progress(quiet=True)  # the default of stages that count nothing unless handed one
