@@ -8,7 +8,6 @@ here too, so compute, build and render share it (render only reads it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from generator.cache.store import ArtifactStore
@@ -113,32 +112,3 @@ def site_dataset(
     index = load() if world.rank == 0 else None
     world.barrier()
     return index if world.rank == 0 else load()
-
-
-@dataclass(frozen=True)
-class ModelInputs:
-    """What a build reads once per model of the site: the model, its dataset index (the layers
-    its explorer and figures show) and its explorer's jobs."""
-
-    model: LoadedModel
-    dataset: Any
-    explorer: dict[str, list[VisJob]]
-
-
-def model_inputs(
-    config: SiteConfig,
-    model: LoadedModel,
-    preset: Preset,
-    articles: Sequence[Article],
-    *,
-    quiet: bool,
-    world: World | None = None,
-    compute: bool = True,
-) -> ModelInputs:
-    """One model's dataset index and explorer jobs (the articles bound to the site's models)."""
-    dataset = site_dataset(
-        config, model, quiet=quiet, world=world, articles=articles, compute=compute
-    )
-    measure_living(model, config.cache_dir, compute=compute)
-    channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
-    return ModelInputs(model, dataset, explorer_jobs(config, model, preset, channel_job, dataset))

@@ -75,21 +75,6 @@ def search_hint(
     return ", ".join([*words, "a label"])
 
 @dataclass
-class ModelPages:
-    """One model's share of the site, as the build measured it: what its explorer section, its
-    figures and its rows of the search index and the manifest are drawn from."""
-
-    model: LoadedModel
-    explorer: dict[str, list[VisJob]]
-    inventory: dict[str, list[VisJob]]
-    measures: Measurements
-    dataset: Any = None
-    circuits: Mapping[tuple[str, str], LayerCircuit] | None = None
-    accents: Accents | None = None
-    labels: Labels | None = None
-
-
-@dataclass
 class ModelState:
     """What the renderer draws one model's pages with: its draw context and inventory, its
     measurements, circuits, accentuations and labels, and what its channel pages recorded."""
