@@ -34,8 +34,9 @@ from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.dataset.index import DatasetIndex
 from generator.figures.registry import read_articles
-from generator.plan.measured import COMPUTE_HINT
-from generator.plan.pipeline import Site, measure, plan, read_site, scanner, settle
+from generator.plan.measured import measure
+from generator.plan.pipeline import COMPUTE_HINT, Site, plan, read_site, scanner
+from generator.plan.rounds import settle
 from generator.plan.workers import (
     compute_in_processes,
     missing_work,

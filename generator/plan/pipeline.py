@@ -5,9 +5,13 @@ the site's models) and per model a `ModelSite` (its loaded network, dataset inde
 and labels). Every later stage is a function of it, one model at a time, each with its own
 network:
 
-- `settle(site, one)`: plan -> compute -> plan rounds until nothing new is asked for,
-- `plan(site, one)`: the model's site plan from what the cache holds now,
+- `plan(site, one)`: the model's site plan from what the cache holds now (here),
+- `settle(site, one)`: plan -> compute -> plan rounds until nothing new is asked for
+  (`plan.rounds`),
 - `measure(site, one)`: everything its pages show besides the pictures (`plan.measured`).
+
+The dataset scan over the layers the site shows happens here too (`site_dataset`), so compute,
+build and render share it (render only reads it).
 
 `featvis build`, `render`, `compute`, `status` and `serve` all read and plan through these, so
 the preview draws exactly what the build draws.
@@ -19,24 +23,41 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
+from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
-from generator.compute import Summary, World
+from generator.compute import World
 from generator.config.site import Preset, SiteConfig
-from generator.core.progress import Progress
 from generator.dataset.index import DatasetIndex
+from generator.dataset.scan import load_or_scan
 from generator.figures.context import PlanContext
-from generator.figures.registry import Article, bind_articles
+from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
 from generator.measure.living import measure_living
+from generator.measure.stage import Measurements
 from generator.models import LoadedModel
 from generator.plan.explorer import explorer_jobs
-from generator.plan.measured import SiteData, measure_stage
-from generator.plan.rounds import compute_site, site_dataset
-from generator.plan.site import SitePlan, plan_site
+from generator.plan.site import SitePlan, plan_site, site_layers
 
 # (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
 # keeps indexes loaded between readings (the preview)
 DatasetReader = Callable[[SiteConfig, LoadedModel, Sequence[Article], bool], DatasetIndex | None]
+
+
+COMPUTE_HINT = "run `featvis compute` (or `featvis build`) to compute them"
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """What the site renders from besides the artifacts themselves."""
+
+    inventory: dict[str, list[VisJob]]
+    measures: Measurements
+    circuits: Circuits
+    accents: Accents
+    missing: tuple[str, ...] = ()  # compute=False: what the caches lack, e.g. "3 circuits ..."
+
+    def missing_line(self) -> str:
+        return f"not in the cache: {', '.join(self.missing)}; {COMPUTE_HINT}"
 
 
 @dataclass
@@ -49,7 +70,7 @@ class ModelSite:
     explorer: dict[str, list[VisJob]]
     labels: Labels
     plan: SitePlan | None = None  # `settle` or `plan`
-    data: SiteData | None = None  # `measure`
+    data: SiteData | None = None  # `plan.measured.measure`
 
 
 @dataclass(frozen=True)
@@ -99,13 +120,47 @@ def read_site(
     return Site(config, preset, store, articles, tuple(out))
 
 
+def site_dataset(
+    config: SiteConfig,
+    model: LoadedModel,
+    *,
+    quiet: bool,
+    world: World | None = None,
+    articles: Sequence[Article] | None = None,
+    compute: bool = True,
+) -> DatasetIndex | None:
+    """The dataset index over the layers the site shows, or None without a dataset. Compute and
+    build both call this, so they scan the same layers into the same cache; with
+    `compute=False` (render) a scan the cache lacks is a `FeatvisError` naming it.
+
+    Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
+    """
+    if config.dataset is None:
+        return None
+
+    world = world or World(rank=0, size=1, device=model.device)
+    if articles is None:
+        articles = bind_articles(read_articles(config), model)
+    layers = site_layers(config, model, articles)
+
+    def load() -> DatasetIndex | None:
+        return load_or_scan(
+            config, model, layers, top_k=config.dataset_top_k,
+            progress=not quiet and world.rank == 0, scan_missing=compute,
+        )
+
+    index = load() if world.rank == 0 else None
+    world.barrier()
+    return index if world.rank == 0 else load()
+
+
 def scanner(*, quiet: bool = True, world: World | None = None) -> DatasetReader:
-    """The dataset reader of a command: `plan.rounds.site_dataset` (under torchrun rank 0 scans
+    """The dataset reader of a command: `site_dataset` (under torchrun rank 0 scans
     first), its progress shown unless `quiet`."""
 
     def scan(config: SiteConfig, model: LoadedModel, articles: Sequence[Article],
              compute: bool) -> DatasetIndex | None:
-        return site_dataset(  # type: ignore[no-any-return]
+        return site_dataset(
             config, model, quiet=quiet, world=world, articles=articles, compute=compute
         )
 
@@ -120,46 +175,6 @@ def plan(site: Site, one: ModelSite, only: Sequence[str] | None = None) -> SiteP
     )
     one.plan = planned if not only else planned.only(only)
     return one.plan
-
-
-def settle(
-    site: Site,
-    one: ModelSite,
-    *,
-    only: Sequence[str] | None = None,
-    force: bool = False,
-    quiet: bool = False,
-    world: World | None = None,
-    progress: Progress | None = None,
-) -> Summary:
-    """Plan, compute what `one`'s plan lacks, plan again while figures ask for new jobs
-    (`plan.rounds.compute_site`); the settled plan becomes `one.plan`."""
-    one.plan, summary = compute_site(
-        site.config, one.model, site.preset, site.store, only=only, dataset=one.dataset,
-        batch_size=site.config.batch_size, quiet=quiet, force=force, world=world,
-        progress=progress, articles=site.articles, explorer=one.explorer,
-    )
-    return summary
-
-
-def measure(
-    site: Site,
-    one: ModelSite,
-    *,
-    compute: bool,
-    world: World | None = None,
-    say: Callable[[str], None] | None = None,
-    progress: Progress | None = None,
-) -> SiteData:
-    """`one`'s measure stage over its plan (planned now when no stage planned it yet); the
-    result becomes `one.data`."""
-    planned = one.plan if one.plan is not None else plan(site, one)
-    one.data = measure_stage(
-        site.config, one.model, site.preset, site.store, plan=planned, explorer=one.explorer,
-        dataset=one.dataset, compute=compute, world=world, say=say,
-        progress=progress or Progress(quiet=True),
-    )
-    return one.data
 
 
 def models_of(

@@ -41,8 +41,8 @@ from generator.dataset.index import DatasetIndex
 from generator.figures.registry import Article, read_articles
 from generator.models import LoadedModel
 from generator.pages.content import Page
-from generator.plan.pipeline import Site, measure, plan, read_site
-from generator.plan.rounds import site_dataset
+from generator.plan.measured import measure
+from generator.plan.pipeline import Site, plan, read_site, site_dataset
 from generator.plan.site import site_layers
 from generator.serve.computer import Computer
 from generator.serve.live import LiveHub
