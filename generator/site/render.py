@@ -69,7 +69,6 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             state.ctx.others = {s.model.id: s.ctx for s in self.states if s is not state}
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
         self.page_url = ""
-        self._select(self.states[0])
 
     def _state(self, one: ModelSite) -> ModelState:
         """A model's draw context and the state its pages are drawn with."""
@@ -111,15 +110,16 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                 missing += exc.jobs
                 for key, places in exc.where.items():
                     where.setdefault(key, []).extend(places)
-        for _ in self._models():
-            for layer, jobs in self.layers.items():
+        for state in self.states:
+            for layer, jobs in state.layers.items():
+                url = layer_url(state.model.id, layer)
                 for job in jobs:
-                    if self.ctx.artifact(job) is None:
+                    if state.ctx.artifact(job) is None:
                         missing.append(job)
-                        where.setdefault(job.key, []).append(layer_url(self.model.id, layer))
-                        self.missing.setdefault(layer_url(self.model.id, layer), []).append(job)
+                        where.setdefault(job.key, []).append(url)
+                        self.missing.setdefault(url, []).append(job)
                 if self.pending:
-                    self.layers[layer] = [j for j in jobs if self.ctx.artifact(j) is not None]
+                    state.layers[layer] = [j for j in jobs if state.ctx.artifact(j) is not None]
         compare = self._draw_compare()
         if compare is not None and compare.missing:
             missing += compare.missing
@@ -130,15 +130,15 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             raise MissingVisualizations(unique, where)
         for item in drawn:
             self._write_article(item)
-        for _ in self._models():
-            self._write_explorer()
+        for state in self.states:
+            self._write_explorer(state)
         self._write_models(compare)
         self._write_search()
         self._write_home(drawn)
         self._copy_static()
         self._write_manifest()
-        for _ in self._models():
-            self._warn_agreement()
+        for state in self.states:
+            self._warn_agreement(state)
         return SiteResult(
             pages=sorted(self.writer.written),
             images=len(self.images.placed) + len(self.images.patches),
