@@ -35,7 +35,7 @@ from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.dataset.index import DatasetIndex
 from generator.figures.registry import read_articles
 from generator.plan.measured import measure
-from generator.plan.pipeline import COMPUTE_HINT, Site, plan, read_site, scanner
+from generator.plan.pipeline import COMPUTE_HINT, Site, plan, read_site, scanner, site_lacking
 from generator.plan.rounds import settle
 from generator.plan.workers import (
     compute_in_processes,
@@ -164,38 +164,25 @@ def _settle(
     return computed
 
 
-def _missing(site: Site) -> tuple[str, ...]:
-    """What every model's measure stage found lacking, as one list of `SiteData.missing`."""
-    counts: dict[str, int] = {}
-    for one in site.models:
-        assert one.data is not None
-        for line in one.data.missing:
-            number, _, what = line.partition(" ")
-            if number.isdigit():
-                counts[what] = counts.get(what, 0) + int(number)
-            else:
-                counts[line] = counts.get(line, 0)
-    return tuple(f"{n} {what}" if n else what for what, n in counts.items())
-
-
 def _render(site: Site, out: Path, notices: Notices) -> SiteResult:
     """Draw the whole site into `out` from data only. Missing visualizations are listed, one a
     line, then one line names everything the caches lack and the command that computes it."""
     unchanged = f"{site.config.output_dir} unchanged"
-    lacking = _missing(site)
-    missing_line = f"not in the cache: {', '.join(lacking)}; {COMPUTE_HINT}"
+    lacking = site_lacking(site)
+    what = ", ".join(lacking.phrases())
+    line = f"not in the cache: {what}; {COMPUTE_HINT}; {unchanged}"
     try:
         result = SiteRenderer(site, out, notices=Notices() if lacking else notices).draw()
     except MissingVisualizations as exc:
         absent = [job for job in exc.jobs if site.store.get(job) is None]
         if not absent:  # cached, but what a figure reads of them is not measured (a top class)
-            raise FeatvisError(f"{missing_line}; {unchanged}") from None
-        for line in MissingVisualizations(absent, exc.where).report():
-            print(line, file=sys.stderr)
-        also = f" (and {', '.join(lacking)})" if lacking else ""
+            raise FeatvisError(line) from None
+        for row in MissingVisualizations(absent, exc.where).report():
+            print(row, file=sys.stderr)
+        also = f" (and {what})" if lacking else ""
         raise MissingVisualizations(absent, exc.where, f"{also}; {unchanged}") from None
     if lacking:
-        raise FeatvisError(f"{missing_line}; {unchanged}")
+        raise FeatvisError(line)
     return result
 
 

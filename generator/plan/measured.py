@@ -22,6 +22,7 @@ from generator.cache.store import ArtifactStore
 from generator.compute import World
 from generator.config.site import Preset, SiteConfig
 from generator.core.progress import QUIET, Progress
+from generator.core.tally import Lacking
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.jobs import VisJob
@@ -74,11 +75,11 @@ def measure(
         model, store, dataset, units, list(inventory), world=world, compute=compute,
         progress=progress,
     )
-    lacking: list[str] | None = None if compute else list(measures.missing)
-    if compute:
+    lacking = None if compute else measures.missing.copy()
+    if lacking is None:
         measure_top_classes(model, store, planned.reads, world=world)
-    elif absent := missing_top_classes(model, store, planned.reads):
-        lacking = [*(lacking or []), f"{len(absent)} top classes"]
+    else:
+        lacking.add("{} top classes", len(missing_top_classes(model, store, planned.reads)))
     circuits: Circuits = {}
     if world.rank == 0:
         shown: dict[str, set[int]] = {}
@@ -93,5 +94,5 @@ def measure(
         share=(world.rank, world.size), barrier=world.barrier, progress=progress,
     )
     world.barrier()
-    one.data = SiteData(inventory, measures, circuits, accents, tuple(lacking or ()))
+    one.data = SiteData(inventory, measures, circuits, accents, lacking or Lacking())
     return one.data

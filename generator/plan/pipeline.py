@@ -20,13 +20,14 @@ the preview draws exactly what the build draws.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
 from generator.compute import World
 from generator.config.site import Preset, SiteConfig
+from generator.core.tally import Lacking
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
 from generator.figures.context import PlanContext
@@ -54,10 +55,12 @@ class SiteData:
     measures: Measurements
     circuits: Circuits
     accents: Accents
-    missing: tuple[str, ...] = ()  # compute=False: what the caches lack, e.g. "3 circuits ..."
+    missing: Lacking = field(default_factory=Lacking)  # compute=False: what the caches lack
 
-    def missing_line(self) -> str:
-        return f"not in the cache: {', '.join(self.missing)}; {COMPUTE_HINT}"
+
+def site_lacking(site: Site) -> Lacking:
+    """What every model's measure stage found lacking, added up."""
+    return Lacking.total(one.data.missing for one in site.models if one.data is not None)
 
 
 @dataclass
