@@ -96,7 +96,7 @@ class ArticlesPart(RenderState):
         # the page's model (its front matter `model`), else the site's first
         ctx = self._ctx_of(page.model) if page is not None and page.model else self.states[0].ctx
         ds, model = ctx.dataset, ctx.model
-        summary = getattr(ds, "summary", None)
+        summary = None if ds is None else ds.summary
         fixed = {
             "site.title": self.config.title,
             "model.id": model.id,

@@ -223,7 +223,7 @@ class ChannelPagesPart(RenderState):
 
     def _distribution(self, state: ModelState, layer: str, channel: int) -> dict[str, Any] | None:
         ds = state.ctx.dataset
-        if ds is None or layer not in getattr(ds, "layer_names", ()):
+        if ds is None or layer not in ds.layer_names:
             return None
         try:
             values = ds.sample_means(layer, channel).tolist()
@@ -302,12 +302,12 @@ class ChannelPagesPart(RenderState):
     def _dead_view(self, state: ModelState, layer: str, channel: int) -> dict[str, Any]:
         """What a dead channel's page says: its one value, and whether photos confirm it."""
         ds = state.ctx.dataset
-        photos = ds is not None and layer in getattr(ds, "layer_names", ())
-        value = ds.max_activation(layer, channel) if photos else None
+        photos = ds is not None and layer in ds.layer_names
+        value = ds.max_activation(layer, channel) if ds is not None and photos else None
         return {"value": value, "photos": photos}
 
     def _whole(self, state: ModelState, layer: str) -> bool:
         ds = state.ctx.dataset
-        if ds is None or layer not in getattr(ds, "layer_names", ()):
+        if ds is None or layer not in ds.layer_names:
             return True
         return bool(ds.receptive_field(layer).whole)
