@@ -209,28 +209,29 @@ def build_site(
     progress = progress or Progress(quiet=quiet)
     notices = notices if notices is not None else Notices(report=say)
     notices.strict = config.strict if strict is None else strict
-    start = time.perf_counter()
+    run = _Run(compute, force, quiet, say, progress, notices, time.perf_counter())
     _check_output_dir(config)
     with site_lock(config.output_dir, say=say):
         sweep(config.output_dir, say=say)
-        return _build_locked(
-            config, preset, compute=compute, force=force, quiet=quiet, say=say, start=start,
-            progress=progress, notices=notices,
-        )
+        return _build_locked(config, preset, run)
 
 
-def _build_locked(
-    config: SiteConfig,
-    preset: Preset | None,
-    *,
-    compute: bool,
-    force: bool,
-    quiet: bool,
-    say: Callable[[str], None],
-    start: float,
-    progress: Progress,
-    notices: Notices,
-) -> BuildReport:
+@dataclass(frozen=True)
+class _Run:
+    """How a build runs: the flags and where its messages go."""
+
+    compute: bool
+    force: bool
+    quiet: bool
+    say: Callable[[str], None]
+    progress: Progress
+    notices: Notices
+    start: float
+
+
+def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> BuildReport:
+    compute, force, quiet, say = run.compute, run.force, run.quiet, run.say
+    progress, notices = run.progress, run.notices
     site = _read(config, preset, quiet, say, progress, compute)
     warn_dataset(site.models[0].dataset, notices)
     elsewhere = None
@@ -268,7 +269,7 @@ def _build_locked(
         files=files,
         visualizations=result.visualizations,
         computed=computed,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - run.start,
         preset=site.preset.name,
         device=device_label(site.model.device),
     )
