@@ -1,7 +1,9 @@
 """The preview: the site rendered from the cache into its own folder, again after every edit.
 
-`Preview.refresh(changed)` re-reads the config and the articles, keeps the model and the dataset
-index loaded while they stay the same, plans, and renders: the whole site into a fresh folder that
+`Preview.refresh(changed)` reads the site again (`plan.pipeline.read_site`: the config, the
+articles, the labels), keeps the models and the dataset indexes loaded while they stay the same,
+plans and measures from the caches as `featvis render` does, and renders with the build's
+renderer (so a channel page shows what the build's shows): the whole site into a fresh folder that
 replaces the served one atomically (a symlink swapped with rename(2)), or, when only the text of
 articles changed (no figure, title or file added or removed), just those articles and the home
 page, each file replaced atomically. Figures whose visualizations the cache lacks are drawn as
