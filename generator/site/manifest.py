@@ -108,9 +108,9 @@ class ManifestPart(RenderState):
         ]
 
     def _channels(self, state: ModelState) -> list[dict[str, Any]]:
-        """Per channel with a page of the selected model: its model, URL, circuit (inputs and
+        """Per channel with a page of `state`'s model: its model, URL, circuit (inputs and
         outputs with weights and the method) and labels, in the model's layer order."""
-        info: dict[tuple[str, int], dict[str, Any]] = getattr(self, "channel_info", {})
+        info = state.channel_info
         depth = {layer.name: layer.depth for layer in state.model.layers}
         return [
             {
