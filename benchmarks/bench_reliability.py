@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -232,12 +233,144 @@ RECOVER: list[tuple[str, Callable[[Site], list[str]]]] = [
 ]
 
 
+# Messages: inputs that ended in a traceback, a hang or a misleading line. Each must answer within
+# HANG_SECONDS with one `featvis: error:` line naming its source (file:line where there is one). --
+
+HANG_SECONDS = 60
+NETWORK = """\
+import sys
+from torch import nn
+
+def exits():
+    sys.exit(0)
+
+def flat():
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 224 * 224, 10))
+"""
+MESSAGE_FILES = ("templates", "net.py", "labels.toml", "whole.pt")  # removed after each case
+
+
+def _template(name: str, text: str) -> Callable[[Site], list[str]]:
+    def mutate(site: Site) -> list[str]:
+        _toml('templates_dir = "templates"\n')(site)
+        return _file(f"templates/{name}", text)(site)
+    return mutate
+
+
+def _nested(depth: int) -> Callable[[Site], list[str]]:
+    return _article("The model", "".join("    " * i + "- item\n" for i in range(depth)) + "\nThe model")
+
+
+def _python_model(function: str) -> Callable[[Site], list[str]]:
+    def mutate(site: Site) -> list[str]:
+        _file("net.py", NETWORK)(site)
+        return _toml(f'model = "python:net.py:{function}"\n')(site)
+    return mutate
+
+
+def _pickled_model(site: Site) -> list[str]:
+    import torch
+    from torch import nn
+
+    torch.save(nn.Sequential(nn.Conv2d(3, 4, 3)), site.root / "whole.pt")
+    return ["--weights", str(site.root / "whole.pt")]
+
+
+def _base_with_external_img() -> Callable[[Site], list[str]]:
+    base = (REPO / "templates" / "base.html").read_text(encoding="utf-8")
+    return _template("base.html", base.replace("<body", '<img src="http://example.com/logo.png"><body', 1))
+
+
+# (name, mutate, the source the error must name, the command)
+MESSAGES: list[tuple[str, Callable[[Site], list[str]], str, str]] = [
+    ("list nested 400 deep", _nested(400), "content/a.md:57", "build"),
+    ("list nested 2000 deep", _nested(2000), "content/a.md:57", "build"),
+    ("block quotes nested 3000 deep", _article("The model", "".join(">" * i + " q\n" for i in range(1, 3001)) + "\nThe model"), "content/a.md:57", "build"),
+    ("template syntax error", _template("article.html", "<html>\n{% if %}\n"), "templates/article.html:2", "build"),
+    ("template {{ 1/0 }}", _template("article.html", "<html>\n\n{{ 1/0 }}\n"), "templates/article.html:3", "build"),
+    ("template include of ../../../../etc/passwd", _template("article.html", "{% include '../../../../etc/passwd' %}\n"), "templates/article.html:1", "build"),
+    ("template undefined variable", _template("article.html", "<html>\n{{ no_such_name.title }}\n"), "templates/article.html:2", "build"),
+    ("template's external <img> on every page", _base_with_external_img(), "templates/base.html:", "build"),
+    ("front matter author with a number key", _article("date: 2024-01-02", "date: 2024-01-02\nauthors: [{name: X, 1: a, b: c}]"), "content/a.md:5", "build"),
+    ("demo --out an existing file", lambda s: ["--out", str(s.root / "site.toml"), "--steps", "1", "--size", "16"], "--out", "demo"),
+    ("python: factory calling sys.exit(0)", _python_model("exits"), "net.py:5", "build"),
+    ("std = [0, 0, 0]", _toml("std = [0, 0, 0]\n"), "site.toml:6", "build"),
+    ("a link to content/.secret", lambda s: _file("content/.secret", "key")(s) + _article("The model", "[s](.secret)\n\nThe model")(s), "content/a.md:7", "build"),
+    ("a label holding a URL", _file("labels.toml", '"conv_stem:0" = "see http://example.com"\n'), "labels.toml:1", "build"),
+    ("a figure reference without a key", _article("{{ model.layers }}", "{{ numbers.gallery }}"), "content/a.md:7", "build"),
+    ("a model without a layer to show", _python_model("flat"), "python:net.py:flat", "build"),
+    ("a pickled whole model as weights", _pickled_model, "whole.pt", "build"),
+    ("layers --model ''", lambda s: ["--model", ""], "--model", "layers"),
+]
+
+
+def messages(site: Site, pristine: Path, tally: Tally, only: str | None) -> None:
+    """Each case as the bad inputs are checked, within HANG_SECONDS; the error line must name
+    its source and hold no terminal colour codes."""
+    print(f"messages (each within {HANG_SECONDS} s):")
+    for name, mutate, source, command in MESSAGES:
+        if only and not any(o in name for o in only.split(",")):
+            continue
+        argv = mutate(site)
+        start = time.perf_counter()
+        try:
+            result = site.run(*argv, command=command, timeout=HANG_SECONDS)
+        except subprocess.TimeoutExpired:
+            tally.hangs += 1
+            tally.check(name, False, f"no answer within {HANG_SECONDS} s")
+            _restore_messages(site, pristine)
+            continue
+        _restore_messages(site, pristine)
+        why, line = judge_error(site, result, source, tally)
+        if source in result.stderr and re.search(r"[\w.-]+:\d+", source):
+            tally.named_lines += 1
+        problems = [line for line in result.stderr.splitlines() if line.startswith("  ")]
+        if "external <img>" in name and (len(problems) > 2 or "content/a.md" in result.stderr):
+            why.append(f"{len(problems)} problems, not the template's one (text and src)")
+        tally.check(f"{name} ({time.perf_counter() - start:.0f} s) {line[16:136]}", not why, "; ".join(why))
+
+
+def _restore_messages(site: Site, pristine: Path) -> None:
+    restore(site, pristine)
+    for name in MESSAGE_FILES:
+        path = site.root / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def article_sizes(tmp: Path, tally: Tally) -> None:
+    """A site whose one article is 0.5 MB, then 5 MB, of short paragraphs with links: the larger
+    must build in at most 10x the time of the smaller (each build timed cold for its article,
+    warm for the visualizations, so the article's cost is what grows)."""
+    print("article sizes:")
+    site = make_site(tmp / "sizes")
+    (site.root / "content" / "b.md").write_text("---\ntitle: B\n---\n\nText.\n", encoding="utf-8")
+    warm = site.run(timeout=900)
+    if warm.returncode != 0:
+        tally.check("article sizes: the first build", False, warm.stderr[-200:])
+        return
+    seconds = {}
+    for paragraphs in (9_000, 90_000):
+        text = "".join(f"Paragraph {i} of the article, see [the other](b.md).\n\n" for i in range(paragraphs))
+        article = site.root / "content" / "a.md"
+        article.write_text("---\ntitle: Long\n---\n\n" + text, encoding="utf-8")
+        start = time.perf_counter()
+        result = site.run(timeout=900)
+        seconds[paragraphs] = time.perf_counter() - start
+        mb = article.stat().st_size / 1e6
+        tally.tracebacks += "Traceback" in result.stderr
+        tally.check(f"a {mb:.2f} MB article builds ({seconds[paragraphs]:.1f} s)", result.returncode == 0, result.stderr[-200:])
+    ratio = seconds[90_000] / seconds[9_000]
+    tally.check(f"10x the article, {ratio:.1f}x the build time (at most 10x)", ratio <= 10, f"{ratio:.1f}x")
+
+
 @dataclass
 class Tally:
     passed: int = 0
     failed: list[str] = field(default_factory=list)
     tracebacks: int = 0
     site_changed: int = 0
+    hangs: int = 0  # runs that gave no answer within HANG_SECONDS
+    named_lines: int = 0  # messages (of `messages`) that name the file and line they are about
 
     def check(self, name: str, ok: bool, why: str) -> None:
         if ok:
@@ -263,6 +396,34 @@ def restore(site: Site, pristine: Path) -> None:
             path.unlink()
 
 
+def judge_error(site: Site, result: subprocess.CompletedProcess[str], source: str,
+                tally: Tally) -> tuple[list[str], str]:
+    """What is wrong with a run that must end in one error line naming `source` (exit 2, no
+    traceback, no terminal colour codes, the published site unchanged, nothing left beside it),
+    counted in `tally`; and the error line."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
+    traceback = "Traceback" in result.stderr
+    tally.tracebacks += traceback
+    changed = snapshot(site.out) != site.published
+    tally.site_changed += changed
+    why = []
+    if result.returncode != 2:
+        why.append(f"exit {result.returncode}")
+    if traceback:
+        why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
+    if len(errors) != 1:
+        why.append(f"{len(errors)} error lines")
+    elif len(errors[0]) > MAX_LINE or "\x1b" in errors[0]:
+        why.append(f"error line of {len(errors[0])} chars or coloured")
+    if source not in result.stderr:
+        why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
+    if changed:
+        why.append("the published site changed")
+    if site.leftovers():
+        why.append(f"leftovers {site.leftovers()}")
+    return why, errors[0] if errors else ""
+
+
 def bad_inputs(site: Site, pristine: Path, tally: Tally, only: str | None) -> None:
     print("bad inputs:")
     for name, mutate, source in BAD:
@@ -277,27 +438,7 @@ def bad_inputs(site: Site, pristine: Path, tally: Tally, only: str | None) -> No
         start = time.perf_counter()
         result = site.run(*argv)
         restore(site, pristine)
-        errors = [line for line in result.stderr.splitlines() if line.startswith("featvis: error:")]
-        traceback = "Traceback" in result.stderr
-        tally.tracebacks += traceback
-        changed = snapshot(site.out) != site.published
-        tally.site_changed += changed
-        why = []
-        if result.returncode != 2:
-            why.append(f"exit {result.returncode}")
-        if traceback:
-            why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
-        if len(errors) != 1:
-            why.append(f"{len(errors)} error lines")
-        elif len(errors[0]) > MAX_LINE:
-            why.append(f"error line of {len(errors[0])} chars")
-        if source not in result.stderr:
-            why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")
-        if changed:
-            why.append("the published site changed")
-        if site.leftovers():
-            why.append(f"leftovers {site.leftovers()}")
-        line = errors[0] if errors else ""
+        why, line = judge_error(site, result, source, tally)
         tally.check(f"{name} ({time.perf_counter() - start:.0f} s) {line[16:136]}", not why, "; ".join(why))
 
 
@@ -474,11 +615,132 @@ def kill_points(tmp: Path, tally: Tally, only: str | None) -> None:
     print(f"  compared with `diff -r` against the reference, ignoring only {VOLATILE}")
 
 
+# Cache and state: the key, history, damaged entries, the cache's lock ---------------------------
+# A site over its own cache: changing `mean` must compute new pictures; a build over a cache filled
+# by another configuration (no photos) must publish what a cold build does, and `status` must find
+# nothing missing after it; each damaged entry (one kind at a time) must be one warning line naming
+# the file, recomputed in the same build (the site as before, status 0 missing); `clean --all`
+# while `compute` runs must refuse with one line and leave compute to finish.
+
+STATUS = ["--size", "32", "--steps", "4", "--channels", "1"]
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:40])
+
+
+def _folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+DAMAGE: list[tuple[str, str, Callable[[Path], None]]] = [  # (name, glob under the cache, damage)
+    ('sidecar replaced by {"job": 1}', "??/*/meta.json", lambda p: p.write_text('{"job": 1}')),
+    ("sidecar truncated", "??/*/meta.json", _truncate),
+    ("visualization image is a folder", "??/*/image-0.png", _folder),
+    ("circuits .npz truncated", "circuits/*/*.npz", _truncate),
+    ("accentuation sidecar holding []", "accentuation/*/*.json", lambda p: p.write_text("[]")),
+    ("accentuation image is a folder", "accentuation/*/*.png", _folder),
+    ("measurement truncated", "measures/*/*.json", _truncate),
+    ("dataset table truncated", "dataset/*/*.pt", _truncate),
+]
+
+
+def _status_missing(site: Site) -> str:
+    result = site.run(*STATUS, command="status")
+    first = (result.stdout.splitlines() or [""])[0]
+    return "" if result.returncode == 0 and " 0 missing" in first else f"status: {first[-80:] or result.stderr[-120:]}"
+
+
+def cache_state(tmp: Path, tally: Tally, only: str | None) -> None:
+    print("cache and state:")
+    site = make_site(tmp / "state")
+    # one image per optimizer batch: which jobs share a batch changes the last bits of a float,
+    # and a damaged entry is computed again alone (not what these cases are about)
+    extra = "batch_size = 1\n"
+
+    def wanted(name: str) -> bool:
+        return not only or any(o in name for o in only.split(","))
+
+    toml = site.root / "site.toml"
+    toml.write_text(site_toml(site.root, extra), encoding="utf-8")
+    if wanted("history"):
+        toml.write_text(site_toml(site.root, extra).replace('dataset = "photos"\n', ""), encoding="utf-8")
+        warm = site.run()
+        toml.write_text(site_toml(site.root, extra), encoding="utf-8")
+        warm = warm if warm.returncode else site.run()
+        shutil.copytree(site.out, tmp / "state-warm")
+        why = [f"warm build exit {warm.returncode}: {warm.stderr[-150:]}"] if warm.returncode else []
+        cleaned = site.run("--all", command="clean")
+        cold = site.run()
+        why += [f"cold build exit {cold.returncode}"] if cold.returncode or cleaned.returncode else []
+        diff = "" if why else same_site(site.out, tmp / "state-warm")
+        why += [f"differs from the cold build: {diff}"] if diff else []
+        why += [m] if (m := _status_missing(site)) else []
+        tally.check("a build over a cache filled without photos publishes the cold build's site", not why, "; ".join(why))
+    else:
+        site.run()
+    reference = tmp / "state-ref"
+    shutil.copytree(site.out, reference)
+    if wanted("mean"):
+        toml.write_text(site_toml(site.root, extra + "mean = [0.4, 0.45, 0.5]\n"), encoding="utf-8")
+        changed = site.run()
+        toml.write_text(site_toml(site.root, extra), encoding="utf-8")
+        computed = "(0 computed)" not in changed.stdout and changed.returncode == 0
+        tally.check("mean changed in site.toml computes new pictures", computed, changed.stdout[-150:] + changed.stderr[-150:])
+        site.run()  # back to the reference
+    site.run("--all", command="clean")  # the damage below hits entries this site reads
+    site.run()
+    for name, pattern, hurt in DAMAGE:
+        if not wanted(name):
+            continue
+        files = sorted((site.root / "cache").glob(pattern))
+        if not files:
+            tally.check(f"damaged: {name}", False, f"no cache/{pattern} to damage")
+            continue
+        for file in files:  # every one: they are computed again in the batches they had
+            hurt(file)
+        result = site.run()
+        lines = [line for line in result.stderr.splitlines() if line.startswith("featvis: warning:")]
+        unnamed = [f for f in files if sum(str(f) in x or f"; {f.parent})" in x for x in lines) != 1]
+        why = [f"exit {result.returncode}"] if result.returncode else []
+        if "Traceback" in result.stderr:
+            tally.tracebacks += 1
+            why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
+        why += [f"{len(unnamed)} of {len(files)} files not named by one warning line"] if unnamed else []
+        why += ["nothing recomputed"] if "??" in pattern and "(0 computed)" in result.stdout else []
+        diff = same_site(reference, site.out) if not result.returncode else ""
+        why += [f"site differs: {diff}"] if diff else []
+        why += [m] if (m := _status_missing(site)) else []
+        tally.check(f"damaged: {name} ({len(files)} files)", not why, "; ".join(why))
+    if wanted("clean"):
+        compute = subprocess.Popen(
+            [sys.executable, "-m", "generator", "compute", "--config", str(toml), *STATUS, "--quiet", "--force"],
+            cwd=site.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not (site.root / "cache" / ".lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        clean = site.run("--all", command="clean", timeout=60)
+        out, err = compute.communicate(timeout=600)
+        errors = [line for line in clean.stderr.splitlines() if line.startswith("featvis: error:")]
+        why = [f"clean exit {clean.returncode}"] if clean.returncode != 2 else []
+        why += [f"{len(errors)} error lines"] if len(errors) != 1 else []
+        why += [f"compute exit {compute.returncode}: {err.strip()[-150:]}"] if compute.returncode else []
+        if "Traceback" in err + clean.stderr:
+            tally.tracebacks += 1
+            why.append("traceback")
+        tally.check(f"clean --all while compute runs: {errors[0][16:120] if errors else ''}", not why, "; ".join(why))
+
+
 def main() -> int:
+    global HANG_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help="run the cases whose name contains one of these (comma-separated)")
-    parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill"])
+    parser.add_argument("--skip", action="append", default=[], choices=["bad", "recover", "kill", "messages", "sizes", "cache"])
+    parser.add_argument("--hang-seconds", type=float, default=HANG_SECONDS, help="the messages' time limit (default 60; more on a crowded machine)")
     args = parser.parse_args()
+    HANG_SECONDS = args.hang_seconds
     if not SAMPLE.is_dir():
         print(f"{SAMPLE} is absent", file=sys.stderr)
         return 2
@@ -499,9 +761,16 @@ def main() -> int:
             bad_inputs(site, pristine, tally, args.only)
         if "recover" not in args.skip:
             recoverable(site, pristine, tally, args.only)
+        if "messages" not in args.skip:
+            messages(site, pristine, tally, args.only)
+        if "sizes" not in args.skip and not args.only:
+            article_sizes(Path(tmp), tally)
         if "kill" not in args.skip:
             kill_points(Path(tmp), tally, args.only)
+        if "cache" not in args.skip:
+            cache_state(Path(tmp), tally, args.only)
     print(f"passed {tally.passed}, failed {len(tally.failed)}; tracebacks {tally.tracebacks}; "
+          f"hangs {tally.hangs}; messages naming file:line {tally.named_lines}; "
           f"published site changed or vanished {tally.site_changed}")
     for line in tally.failed:
         print(f"  {line}")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.cache.store import ArtifactStore
+from generator.cache.store import ArtifactStore, cache_writing
 from generator.check import check_site, report
 from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
@@ -34,6 +34,7 @@ from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.dataset.index import DatasetIndex
 from generator.figures.registry import read_articles
+from generator.pages.content import display_path, unread_articles
 from generator.plan.measured import measure
 from generator.plan.pipeline import COMPUTE_HINT, Site, plan, read_site, scanner, site_lacking
 from generator.plan.rounds import settle
@@ -42,6 +43,7 @@ from generator.plan.workers import (
     missing_work,
     processes_for,
 )
+from generator.site.env import check_templates
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
 
 
@@ -100,9 +102,10 @@ def _read(
     ids = ", ".join(config.model_ids)
     progress.stage("planning", f"reading {config.content_dir} and loading {ids}")
     articles = read_articles(config)
+    check_templates(config)
     device = resolve_device(config.device)
     preset = preset or config.preset_for(device.type)
-    store = ArtifactStore(config.cache_dir, report=lambda m: say(f"warning: {m}"))
+    store = ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning, even if quiet
     models = load_models(config, device, probe=compute)
     if config.dataset is not None:
         progress.stage("dataset scan", str(config.dataset))
@@ -211,7 +214,7 @@ def build_site(
     notices.strict = config.strict if strict is None else strict
     run = _Run(compute, force, quiet, say, progress, notices, time.perf_counter())
     _check_output_dir(config)
-    with site_lock(config.output_dir, say=say):
+    with site_lock(config.output_dir, say=say), cache_writing(config.cache_dir, create=compute):
         sweep(config.output_dir, say=say)
         return _build_locked(config, preset, run)
 
@@ -234,6 +237,7 @@ def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> Build
     progress, notices = run.progress, run.notices
     site = _read(config, preset, quiet, say, progress, compute)
     warn_dataset(site.models[0].dataset, notices)
+    warn_unread(config, notices)
     elsewhere = None
     if compute:
         elsewhere = _in_processes(site, force=force, quiet=quiet, say=say, progress=progress)
@@ -250,7 +254,7 @@ def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> Build
         result = _render(site, tmp, notices)
         progress.stage("check", str(config.output_dir))
         sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
-        problems = check_site(tmp, sources)
+        problems = check_site(tmp, sources, site_templates(config))
         if problems:
             report(problems)
             raise FeatvisError(
@@ -273,6 +277,26 @@ def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> Build
         preset=site.preset.name,
         device=device_label(site.model.device),
     )
+
+
+def site_templates(config: SiteConfig) -> dict[str, Path]:
+    """The site's own templates (templates_dir), by the name a message shows."""
+    folder = config.templates_dir
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []
+    return {str(display_path(p, config.root)): p for p in files}
+
+
+def warn_unread(config: SiteConfig, notices: Notices) -> None:
+    """One warning for Markdown files in subfolders of content/, which are not articles."""
+    unread = unread_articles(config)
+    if unread:
+        shown = display_path(unread[0], config.root)
+        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
+        notices.warn(
+            "content",
+            f"{shown}{more}: not read, articles are the .md files directly in "
+            f"{config.content_dir.name}/ (move them there to publish them)",
+        )
 
 
 def warn_dataset(dataset: DatasetIndex | None, notices: Notices) -> None:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TextIO
@@ -32,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 from PIL import Image
 
 from generator.core.errors import FeatvisError
+from generator.core.urls import EXTERNAL_URL
 
 # Every attribute through which a page can load or link a URL (HTML, SVG, legacy HTML).
 URL_ATTRS = {
@@ -46,7 +48,8 @@ _UNCHECKABLE_TAGS = {"base": "a <base> changes where every link points"}
 MAX_IMAGE_PIXELS = 64_000_000  # an image past this is a problem, not decoded
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 TEXT_SUFFIXES = {".html", ".htm", ".css", ".js", ".json", ".svg", ".txt", ".xml"}
-_EXTERNAL = re.compile(r"https?://|(?<![\w:/])//[A-Za-z0-9][\w.-]*\.[A-Za-z]{2,}", re.IGNORECASE)
+_EXTERNAL = EXTERNAL_URL
+_URL_TEXT = re.compile(r"[^\s'\"<>()]+")  # a URL up to the quote or bracket that ends it
 _CSS_URL = re.compile(
     r"""url\(\s*(['"]?)([^'")]*)\1\s*\)|@import\s+(['"])([^'"]+)\3""", re.IGNORECASE
 )
@@ -145,31 +148,46 @@ def _line_of(text: str, offset: int) -> int:
 
 class SiteChecker:
     """`sources` maps a page's path in the site to (name shown, file) of the article it came
-    from; a problem found on such a page names the article's line where the URL stands."""
+    from; a problem found on such a page names the article's line where the URL stands.
+    `templates` maps the site's own templates (name shown -> file): a URL that stands in one of
+    them, not in the article, is the template's, named once for every page it reaches."""
 
-    def __init__(self, root: Path, sources: Mapping[str, tuple[str, Path]] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sources: Mapping[str, tuple[str, Path]] | None = None,
+        templates: Mapping[str, Path] | None = None,
+    ) -> None:
         self.root = Path(root).resolve()
         self.problems: list[str] = []
         self._pages: dict[Path, _Page] = {}
         self.sources = dict(sources or {})
+        self.templates = dict(templates or {})
         self._source_lines: dict[str, list[str]] = {}
+        self._counts: dict[str, int] = {}
 
-    def where(self, path: Path, line: int, needle: str) -> str:
-        rel = self.rel(path)
-        if rel not in self.sources:
-            return f"{rel}:{line}"
-        shown, file = self.sources[rel]
+    def _lines(self, shown: str, file: Path) -> list[str]:
         if shown not in self._source_lines:
             try:
                 text = file.read_text(encoding="utf-8", errors="replace")
             except OSError:
                 text = ""
             self._source_lines[shown] = text.splitlines()
-        if needle:
-            for number, source_line in enumerate(self._source_lines[shown], start=1):
-                if needle in source_line:
-                    return f"{shown}:{number} (page {rel}:{line})"
-        return f"{rel}:{line} (from {shown})"
+        return self._source_lines[shown]
+
+    def _find(self, shown: str, file: Path, needle: str) -> int | None:
+        lines = self._lines(shown, file)
+        return next((n for n, line in enumerate(lines, start=1) if needle in line), None)
+
+    def where(self, path: Path, line: int, needle: str) -> str:
+        rel = self.rel(path)
+        source = self.sources.get(rel)
+        if needle and source is not None and (number := self._find(*source, needle)):
+            return f"{source[0]}:{number} (page {rel}:{line})"
+        for shown, file in self.templates.items() if needle else ():
+            if number := self._find(shown, file, needle):
+                return f"{shown}:{number}"  # the same for every page: reported once
+        return f"{rel}:{line}" + (f" (from {source[0]})" if source is not None else "")
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -179,8 +197,13 @@ class SiteChecker:
             self._pages[path] = _parse_html(path)
         return self._pages[path]
 
-    def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
+    def problem(self, where: str | Callable[[], str], message: str) -> None:
+        """`where` may be a function: finding an article's line is only worth it for a problem.
+        The same problem at the same place (a template's, on many pages) is listed once."""
+        line = f"{where if isinstance(where, str) else where()}: {message}"
+        self._counts[line] = self._counts.get(line, 0) + 1
+        if self._counts[line] == 1:
+            self.problems.append(line)
 
     def run(self) -> list[str]:
         if not self.root.is_dir():
@@ -201,21 +224,24 @@ class SiteChecker:
                 self._css(path)
             elif suffix in IMAGE_SUFFIXES:
                 self._image(path)
-        return self.problems
+        return [
+            line if self._counts[line] == 1 else f"{line} (on {self._counts[line]} pages)"
+            for line in self.problems
+        ]
 
     def _external(self, path: Path) -> None:
         text = path.read_text(encoding="utf-8", errors="replace")
         for m in _EXTERNAL.finditer(text):
-            snippet = text[m.start() : m.start() + 60].split()[0]
+            snippet = _URL_TEXT.match(text, m.start()).group(0)[:60]  # type: ignore[union-attr]
             self.problem(
-                self.where(path, _line_of(text, m.start()), m.group(0)),
+                self.where(path, _line_of(text, m.start()), snippet),
                 f"external URL '{snippet}' (the site must read offline)",
             )
 
     def _html(self, path: Path) -> None:
         page = self.page(path)
         for line, attr, url in page.links:
-            self._link(path, self.where(path, line, url), attr, url)
+            self._link(path, partial(self.where, path, line, url), attr, url)
         for line, what in page.opaque:
             self.problem(self.where(path, line, ""), f"{what}; featvis pages carry none")
 
@@ -226,7 +252,7 @@ class SiteChecker:
             if url:
                 self._link(path, f"{self.rel(path)}:{_line_of(text, m.start())}", "url()", url)
 
-    def _link(self, source: Path, where: str, attr: str, url: str) -> None:
+    def _link(self, source: Path, where: str | Callable[[], str], attr: str, url: str) -> None:
         url = url if len(url) <= 120 else url[:117] + "..."
         if url.startswith("//") or _SCHEME.match(url):
             self.problem(where, f"{attr}='{url}' is not a relative URL inside the site")
@@ -270,9 +296,13 @@ class SiteChecker:
             )
 
 
-def check_site(root: Path, sources: Mapping[str, tuple[str, Path]] | None = None) -> list[str]:
+def check_site(
+    root: Path,
+    sources: Mapping[str, tuple[str, Path]] | None = None,
+    templates: Mapping[str, Path] | None = None,
+) -> list[str]:
     """Every problem found in the site at `root` (empty when it passes); see `SiteChecker`."""
-    return SiteChecker(root, sources).run()
+    return SiteChecker(root, sources, templates).run()
 
 
 def report(problems: Iterable[str], *, limit: int = 50, out: TextIO | None = None) -> None:

@@ -164,8 +164,11 @@ def _handler(name: str):  # type: ignore[no-untyped-def]
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # the commands' tensor work reuses freed blocks (generator.core.memory)
+    from generator.cache.entries import one_line_warnings  # torch: not for --help
+
     try:
-        return int(_handler(args.command)(check_flags(args)) or 0)
+        with one_line_warnings():  # a damaged cache entry: one `featvis: warning:` line
+            return int(_handler(args.command)(check_flags(args)) or 0)
     except FeatvisError as exc:
         prefix = "featvis: error: "
         print(prefix + one_line(str(exc), MAX_LINE - len(prefix)), file=sys.stderr)

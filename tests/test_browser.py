@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pagechecks import axe_violations, images_without_alt, overflow_at_phone_width
 
 from generator.build import build_site
 from generator.config.site import Preset, load_config
@@ -163,6 +164,28 @@ def test_phone_width_has_no_horizontal_scroll(site: Path, browser) -> None:  # t
     page.close()
 
 
+def page_types(site: Path, article: str) -> list[Path]:
+    """One page of each type: home, article, explorer, model, layer and channel page."""
+    model = site / "explorer" / "efficientnet_lite0"
+    layer = sorted(p for p in model.glob("*.html") if p.name != "index.html")[-1]
+    channel = sorted((model / layer.stem).glob("*.html"))[0]
+    return [site / "index.html", site / article, site / "explorer" / "index.html",
+            model / "index.html", layer, channel]
+
+
+def test_layer_pages_follow_the_arrow_keys(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    page, problems = open_page(browser, site / "explorer" / "efficientnet_lite0" / "conv_stem.html")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url("**/blocks.1.0.html")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_url("**/conv_stem.html")
+    page.focus(".fv-search-input")  # typing in the box moves nothing
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(200)
+    assert page.url.endswith("/conv_stem.html") and problems == []
+    page.close()
+
+
 @pytest.fixture(scope="module")
 def flagship(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's content/ built at toy size; with 20 photos when the sample is present."""
@@ -218,6 +241,52 @@ def test_flagship_article_loads_offline_with_every_figure(flagship: Path, browse
     # a "Figure N" link lands on figure N
     page.click("a[href='#photos']")
     assert page.evaluate("location.hash") == "#photos"
+    page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, flagship: Path, browser, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    """axe-core finds no serious or critical violation (contrast included, in the light and
+    the dark colour scheme), every image has alt text and no page is wider than a phone."""
+    pages = page_types(site, "moving.html") + page_types(flagship / "site_output", "feature-visualization.html")
+    for path in pages:
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        assert axe_violations(page) == [], path
+        assert images_without_alt(page) == [], path
+        page.close()
+        assert overflow_at_phone_width(browser, path) == 0, f"{path} is wider than a 390 px screen"
+
+
+def test_slash_and_a_dog_search_from_file(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """`/` focuses the box; with the photos (ImageNet wnids in their names), `dog` lists the
+    channels dog breeds drive, and the arrow keys and Enter open one."""
+    page, problems = open_page(browser, flagship / "site_output" / "explorer" / "index.html")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.className") == "fv-search-input"
+    page.keyboard.type("dog")
+    if SAMPLE.is_dir():
+        page.wait_for_selector(".fv-search-hit a")
+        assert page.locator(".fv-search-hit").count() >= 1
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        page.wait_for_url("file://**/explorer/efficientnet_lite0/*/*.html")
+    assert problems == []
+    page.close()
+
+
+def test_a_channel_page_copies_its_link(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    channel = page_types(flagship / "site_output", "feature-visualization.html")[-1]
+    page, problems = open_page(browser, channel)
+    width = page.evaluate("document.querySelector('.channel-main img').getBoundingClientRect().width")
+    assert width >= 256, "the visualization is shown large"
+    for link in page.locator(".channel-image a.save").all():
+        assert link.get_attribute("download") is not None
+    page.click(".fv-copy-link")
+    page.wait_for_function("document.querySelector('.fv-copy-status').textContent !== ''")
+    assert page.get_attribute(".fv-copy-link", "data-copied") == page.url
+    assert problems == []
     page.close()
 
 

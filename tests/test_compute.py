@@ -41,18 +41,19 @@ def make_site(root: Path, layers: tuple[str, ...] = LAYERS) -> Path:
     return root
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def env(threads: int = 1) -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
 def featvis_args(site: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "generator", *args, "--config", str(site / "site.toml")]
 
 
-def featvis(site: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        featvis_args(site, *args), cwd=site, env=env(), capture_output=True, text=True, timeout=180
-    )
+def featvis(
+    site: Path, *args: str, ok: bool = True, threads: int = 1
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(featvis_args(site, *args), cwd=site, env=env(threads),
+                          capture_output=True, text=True, timeout=180)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -187,3 +187,35 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     assert negative_layer(own, "stage1.0") is None
     assert "negative" not in channel_page_jobs(TINY, ctx.job, "stage1.0", 0, own)
     assert "ReLU" in NO_PRE_ACTIVATION
+
+
+INPLACE = '''\
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, 1, 1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += x  # the ReLU's input is this sum, though it is the same tensor as conv's output
+        return self.relu(out)
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), Block(), nn.AdaptiveAvgPool2d(1))
+'''
+
+
+def test_a_sum_made_in_place_is_not_the_module_before_it(tmp_path: Path) -> None:
+    from generator.models import load_model
+    from generator.models.preact import negative_layer
+
+    (tmp_path / "inplace.py").write_text(INPLACE, encoding="utf-8")
+    model = load_model(f"python:{tmp_path / 'inplace.py'}:build", layers=["0", "1"],
+                       input_size=32)
+    assert negative_layer(model, "0") == "0"  # no ReLU after it: minimized where it is
+    assert negative_layer(model, "1") is None  # not conv's output: nothing to hook

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import torchvision
+from pagechecks import axe_violations, images_without_alt, overflow_at_phone_width
 
 from generator.atlas.labels import read_site_labels
 from generator.build import build_site
@@ -121,6 +123,38 @@ def test_both_explorers_and_the_compare_page_exist_and_every_link_resolves(site:
     # each model's images, those of explorer layers linking to their channel pages
     assert re.search(r'href="\.\./explorer/efficientnet_lite0/[\w.]+/\d+\.html"', compare)
     assert re.search(r'href="\.\./explorer/torchvision-resnet18/[\w.]+/\d+\.html"', compare)
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_compare_and_channel_pages_in_chromium(site: dict[str, Any]) -> None:
+    """The compare page fits a 390 px screen and passes axe (light and dark) with alt text on
+    every image and a caption only where there is text; channel pages follow the arrow keys."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    out = site["out"]
+    compare = out / "explorer" / "compare.html"
+    assert not re.search(r"Figure \d+\.</a>\s*</figcaption>", compare.read_text()), "no empty caption"
+    channel = out / "explorer" / "efficientnet_lite0" / "blocks.1.1" / "0.html"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        assert overflow_at_phone_width(browser, compare) == 0, "the compare page fits a phone"
+        for scheme in ("light", "dark"):
+            for path in (compare, channel):
+                page = browser.new_page(color_scheme=scheme)
+                page.goto(path.as_uri())
+                assert axe_violations(page) == [] and images_without_alt(page) == [], (path, scheme)
+                page.close()
+        page = browser.new_page()
+        page.goto(channel.as_uri())
+        page.keyboard.press("ArrowRight")
+        page.wait_for_url("**/blocks.1.1/1.html")
+        assert page.inner_text("h1") == "blocks.1.1:1"
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_url("**/blocks.1.1/0.html")
+        browser.close()
 
 
 def test_a_models_own_explorer_layers_replace_the_sites_for_it(site: dict[str, Any]) -> None:

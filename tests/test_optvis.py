@@ -60,38 +60,53 @@ def test_penalties_and_group_terms_rise(lite0):
         assert total[-3:].mean() > total[:3].mean(), term.describe()
 
 
-# The recipe before the study, at SMALL's size and steps: batched and alone agree to ~1e-7 there.
+# The recipe before the study, at SMALL's size and steps.
 SMALL_LEGACY = dataclasses.replace(
     SMALL, recipe=Recipe.legacy(), param=ParamSpec(decay=LEGACY_DECAY)
 )
 
 
-@pytest.mark.parametrize(
-    ("settings", "mean", "most", "history"),
-    [(SMALL_LEGACY, 2e-3, 0.03, 1e-3), (SMALL, 1.5e-2, 0.1, 2e-2)],
-    ids=["recipe-before", "default-recipe"],
-)
-def test_batched_image_matches_the_same_objective_alone(lite0, settings, mean, most, history):
-    """Image i of a batch vs the same objective and seed alone.
+def stored(images: torch.Tensor) -> torch.Tensor:
+    """[0,1] pictures as the site stores them: 8-bit levels."""
+    return (images * 255).round()
+
+
+# Bounds: the mean and the largest difference in 8-bit levels, and the objective's relative
+# difference at every step. Measured by benchmarks/bench_tolerances.py (results/tolerances.md)
+# over 2 seed sets, 1 and 2 threads, oneDNN capped at SSE4.1/AVX2/AVX-512 and ATen's default/AVX2/
+# AVX-512 kernels on an AMD EPYC: at this test's seeds at most 2.0 levels mean, 12 at most, the
+# objective 0.42 % (an Intel Xeon: 0.51 levels mean, recipe-before); over all seeds, one image
+# of the recipe before the study drifted to 6.7 levels mean, 47 at most, the objective 3.8 %
+# (SSE4.1), the default recipe at most 2.4 levels, 15, 1.8 %. The bounds stand 1.8-2.6x above
+# the worst of all, 6x above this test's own, for processors not measured; a wrong pairing
+# (another seed, no transforms) is 27-60 levels mean away, its objective 28-34 %.
+@pytest.mark.parametrize("settings", [SMALL_LEGACY, SMALL], ids=["recipe-before", "default-recipe"])
+def test_batched_image_matches_the_same_objective_alone(lite0, settings):
+    """Image i of a batch vs the same objective and seed alone, as a reader sees them.
 
     Every image has its own parameters, its own seeded init and transform draws, and no batch
-    statistics (eval mode), so only the float rounding of batched kernels differs. Adam's early
-    steps are nearly sign(gradient), so an element whose gradient is ~0 can step either way and a
-    few pixels drift. With the recipe before the study the images agree to well under half an
-    8-bit level (2e-3 mean absolute), no pixel by more than 8 levels (0.03), and the objective to
-    0.1% at every step; the default recipe's higher rate carries such a drift further (measured:
-    up to 8e-3 mean, 0.05 at most, the objective within 0.8%). A wrong pairing of objectives,
-    seeds or transforms differs by 0.13-0.19.
+    statistics (eval mode), so only the float rounding of batched kernels differs, and it differs
+    per processor and kernel path. Adam's early steps are nearly sign(gradient), so an element
+    whose gradient is ~0 can step either way and a few pixels drift: the raw floats are no
+    measure, the stored picture and the objective are, and a wrong pairing must land 2x the
+    bound away.
     """
+    mean, most, history = 12.0, 96, 0.1
     objectives = [O.channel("blocks.2.1", 7), O.neuron("blocks.3.0", 5), O.deepdream("blocks.1.1")]
     batched = render(lite0, objectives, settings, seeds=[10, 11, 12])
     for i, objective in enumerate(objectives):
         alone = render(lite0, [objective], settings, seeds=[10 + i])
-        diff = (batched.images[i] - alone.images[0]).abs()
-        assert diff.mean() < mean and diff.max() < most, (i, diff.mean(), diff.max())
+        levels = (stored(batched.images[i]) - stored(alone.images[0])).abs()
+        assert levels.mean() < mean and levels.max() <= most, (i, levels.mean(), levels.max())
         assert torch.allclose(batched.history[:, i], alone.history[:, 0], rtol=history, atol=1e-3)
-    other = render(lite0, [objectives[0]], settings, seeds=[11])
-    assert (batched.images[0] - other.images[0]).abs().mean() > max(2e-2, 5 * mean)
+    other_seed = render(lite0, [objectives[0]], settings, seeds=[11])
+    still = dataclasses.replace(settings, transforms=TransformSpec.none())
+    no_transforms = render(lite0, [objectives[0]], still, seeds=[10])
+    for wrong in (other_seed, no_transforms):
+        levels = (stored(batched.images[0]) - stored(wrong.images[0])).abs()
+        assert levels.mean() > 2 * mean, levels.mean()
+    assert not torch.allclose(batched.history[:, 0], other_seed.history[:, 0], rtol=history,
+                              atol=1e-3)
 
 
 def test_same_seed_same_bytes_on_cpu(lite0):

@@ -192,6 +192,23 @@ def test_render_uses_the_cache_only(built: Path, capsys: pytest.CaptureFixture[s
     assert snapshot(out) == before
 
 
+def test_a_damaged_class_hierarchy_is_one_line_and_publishes_nothing(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import generator.atlas.hierarchy as hierarchy
+
+    out = built / "site_output"
+    (built / "content" / "small.md").write_text(ARTICLE, encoding="utf-8")
+    before = snapshot(out)
+    bad = tmp_path / "imagenet_hierarchy.json"
+    bad.write_text('{"version": 1, "names": ["tench"], "nodes": [["n01440764", "tench", [7', encoding="utf-8")
+    monkeypatch.setattr(hierarchy, "HIERARCHY_FILE", bad)
+    with pytest.raises(FeatvisError, match="damaged ImageNet class hierarchy") as info:
+        build_site(load_config(built / "site.toml"), compute=False, preset=TINY, quiet=True)
+    assert info.value.exit_code == 2 and str(bad) in str(info.value) and "\n" not in str(info.value)
+    assert snapshot(out) == before and not list(built.glob(".site_output.*"))
+
+
 def test_every_template_and_article_ships_in_the_package() -> None:
     """An installed featvis reads generator/templates and generator/articles: pyproject must map
     templates/ and content/ there and its package-data patterns must match every file in them."""
@@ -237,6 +254,8 @@ def test_clean_refuses_foreign_folders(tmp_path: Path) -> None:
 def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     from PIL import Image, ImageDraw
 
+    from generator.core.notices import Notices
+
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):  # stripes and blobs in a few colours: something for edge channels to find
@@ -245,13 +264,23 @@ def test_dataset_examples_in_figures_and_explorer(tmp_path: Path, tmp_path_facto
         for k in range(0, 80, 6 + 2 * i):
             draw.line([(k, 0), (k + 10 * (i % 3), 63)], fill=(255, 255 - 40 * i, 0), width=2)
         draw.ellipse([10 + 5 * i, 10, 40 + 5 * i, 40], fill=(200, 30 * i, 90))
-        image.save(photos / f"photo{i}.{'png' if i % 2 else 'jpg'}")
+        folder = photos / ("golden_retriever" if i % 2 else "stripes")  # class subfolders
+        folder.mkdir(exist_ok=True)
+        image.save(folder / f"photo{i}.{'png' if i % 2 else 'jpg'}")
     (photos / "broken.jpg").write_bytes(b"not a jpeg at all")
     cache = tmp_path_factory.getbasetemp() / "featvis-cache"
     root = make_site(tmp_path / "site", cache, ARTICLE + "\nThe scan read {{ dataset.images }} photos.\n", dataset=str(photos))
-    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    notices = Notices()
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True, notices=notices)
     out = root / "site_output"
     assert check_site(out) == []
+    # the folder names are the photos' classes: one in the ImageNet hierarchy, one said once
+    told = [n.message for n in notices.items if n.kind == "classes"]
+    assert len(told) == 1 and "(stripes)" in told[0] and "matches them by their own words" in told[0], told
+    search = (out / "explorer" / "search-index.js").read_text(encoding="utf-8")
+    data = json.loads(search.split("=", 1)[1].strip().rstrip(";"))
+    kinds = {name: [data["terms"][t] for t in data["kinds"][c]] for c, name in enumerate(data["classes"])}
+    assert "dog" in kinds["golden retriever"] and kinds["stripes"] == []
     article = (out / "small.html").read_text(encoding="utf-8")
     assert "No dataset is configured" not in article and "The scan read 6 photos." in article
     assert re.search(r'<div class="examples top"><img src="images/dataset/[0-9a-f]+\.jpg"', article)

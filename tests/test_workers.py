@@ -70,13 +70,21 @@ def test_two_processes_compute_what_one_does(tmp_path: Path) -> None:
     two = featvis(site, "compute", *args, "--workers", "2", "--cache", str(tmp_path / "two"))
     assert "in 12 batches, 2 processes" in two.stdout, two.stdout
     assert summary(two.stdout)[:3] == (12, 0, 0)
-    one = featvis(site, "compute", *args, "--workers", "1", "--cache", str(tmp_path / "one"))
+    # one process of as many threads as each of the two has: the same kernels on the same batches
+    threads = max(1, usable_cores() // 2)
+    one = featvis(site, "compute", *args, "--workers", "1", "--cache", str(tmp_path / "one"),
+                  threads=threads)
     assert "processes" not in one.stdout
     assert set(complete(tmp_path / "two")) == set(complete(tmp_path / "one"))
     a, b = _images(tmp_path / "two"), _images(tmp_path / "one")
     assert a.keys() == b.keys() and len(a) >= 12
-    for name in a:  # the same batches; only which process ran each differs
-        assert np.abs(a[name] - b[name]).mean() < 2.0, name
+    # The same batches at the same thread count; only which process ran each differs: measured
+    # 0.0 levels mean on an AMD EPYC (2 cores). Across thread counts or kernel paths an image
+    # drifts by up to 2.4 levels mean (benchmarks/results/tolerances.md), which is why the thread
+    # counts are matched. Two different jobs' pictures here differ by 2.7 levels mean at least.
+    for name in a:
+        assert np.abs(a[name] - b[name]).mean() < 0.5, name
+    assert min(np.abs(a[n] - b[m]).mean() for n in a for m in b if n != m) > 2 * 0.5
     # a build starts them too, and goes on from their cache
     built = featvis(site, "build", *args[:-3], "--workers", "2", "--cache", str(tmp_path / "b"))
     assert "compute: preset standard on cpu in 2 processes" in built.stderr, built.stderr

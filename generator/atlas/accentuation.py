@@ -42,6 +42,7 @@ from PIL import Image
 
 from generator.atlas.circuits import images_digest
 from generator.atlas.files import write_atomic
+from generator.cache.entries import read_entry
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
 from generator.core.progress import QUIET, Progress
@@ -131,7 +132,7 @@ def accent_job(
     model.check_channel(layer, channel)
     anchor = settings.pop("anchor", None)
     return AccentJob(
-        model=model.id, weights_digest=model.weights_digest, layer=layer, channel=int(channel),
+        model=model.id, weights_digest=model.digest, layer=layer, channel=int(channel),
         photo=images_digest(photo[None]), anchor=default_anchor(model, layer) if anchor is None
         else anchor, **settings,
     )
@@ -336,20 +337,22 @@ class AccentStore:
         return folder / f"{key}.png", folder / f"{key}.json"
 
     def get(self, job: AccentJob) -> AccentResult | None:
+        """The result of `job`; None when absent or damaged (reported, computed again)."""
         image_path, meta_path = self.paths(job.key)
-        try:
+
+        def read() -> AccentResult:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             data = image_path.read_bytes()
-        except (OSError, ValueError):
-            return None
-        if meta.get("job") != json.loads(canonical_json(job.to_dict())):
-            return None
-        if meta.get("sha256") != hashlib.sha256(data).hexdigest():
-            return None
-        with Image.open(image_path) as img:
-            array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-        image = torch.from_numpy(array.copy()).permute(2, 0, 1)
-        return AccentResult(image=image, **meta["numbers"])
+            if meta.get("job") != json.loads(canonical_json(job.to_dict())):
+                raise ValueError("not this job's image")
+            if meta.get("sha256") != hashlib.sha256(data).hexdigest():
+                raise ValueError(f"{image_path.name} does not match its sha256")
+            with Image.open(image_path) as img:
+                array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+            image = torch.from_numpy(array.copy()).permute(2, 0, 1)
+            return AccentResult(image=image, **meta["numbers"])
+
+        return read_entry(meta_path, read)
 
     def put(self, job: AccentJob, result: AccentResult) -> Path:
         image_path, meta_path = self.paths(job.key)

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.urls import EXTERNAL_URL
 
 Labels = dict[tuple[str, int], str]
 
@@ -118,6 +119,13 @@ def _check(
         )
     if not isinstance(value, str) or not value.strip():
         raise FeatvisError(f"{where}: the label of '{key}' must be a non-empty string")
+    url = EXTERNAL_URL.search(value)
+    if url:
+        snippet = value[url.start() :].split()[0][:60]
+        raise FeatvisError(
+            f"{where}: the label of '{key}' holds a URL ('{snippet}'); the site reads offline, "
+            "so labels hold no links (write the reference without http:// or //)"
+        )
     layer, channel = parsed
     if layer not in layers:
         raise FeatvisError(f"{where}: unknown layer '{layer}' ({choices_hint(layer, layers)})")

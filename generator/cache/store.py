@@ -11,11 +11,13 @@ half way) never sees half of one. `meta.json`, written last, lists every file wi
 sha256; `get` checks them all, and the job spec, before it returns an artifact. Anything that does
 not check out is reported (once per key) and treated as missing, so it is computed again and the
 new artifact replaces it. `put` creates the root on first use; `prepare` does that up front so an
-unwritable folder fails before any work is done.
+unwritable folder fails before any work is done. Every command that writes the cache holds
+`cache_writing` while it works, so `clean --all` cannot remove the cache from under it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,9 +34,11 @@ from typing import Any
 import torch
 
 from generator import __version__, metrics
+from generator.cache.entries import DAMAGE, CacheWarning
 from generator.cache.sidecar import Artifact, float_lists, job_metrics, metrics_version
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
+from generator.core.lock import CACHE_LOCK, cache_lock
 from generator.jobs import VisJob, canonical_json
 from generator.optvis.render import RenderResult
 
@@ -46,12 +50,8 @@ MEASURES_DIR = "measures"  # generator.measure keeps what it measured of the net
 
 
 # What a run may leave in the root before the format file exists (killed between the two).
-OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR, MEASURES_DIR})
+OWN_ENTRIES = frozenset({TMP_DIR, DATASET_DIR, MEASURES_DIR, CACHE_LOCK})
 META_FILE = "meta.json"
-
-
-class CacheWarning(UserWarning):
-    """A cache entry that cannot be used (corrupt, partial, foreign); it will be recomputed."""
 
 
 class _Corrupt(Exception):
@@ -91,6 +91,16 @@ def not_finite(result: RenderResult) -> str | None:
         if tensor.numel() and not bool(torch.isfinite(tensor).all()):
             return what
     return None
+
+
+@contextlib.contextmanager
+def cache_writing(root: Path, *, create: bool = True) -> Iterator[None]:
+    """Hold the cache's writer lock (`generator.core.lock.cache_lock`, shared with other writers,
+    refused to `clean --all`) once `root` is known to be a featvis cache or a new folder: the lock
+    file never goes into a folder that is not one. Without `create`, a missing cache is not made."""
+    ArtifactStore(root)
+    with cache_lock(root, create=create):
+        yield
 
 
 class ArtifactStore:
@@ -206,7 +216,9 @@ class ArtifactStore:
     def _problem(self, key: str, what: str) -> None:
         if key not in self._reported:
             self._reported.add(key)
-            self.report(f"cache entry {key} is unusable ({what}); it will be recomputed")
+            self.report(
+                f"cache entry {key} is unusable ({what}; {self.path(key)}); it will be recomputed"
+            )
 
     def _load(self, directory: Path, key: str, spec: dict[str, Any] | None) -> Artifact:
         try:
@@ -241,8 +253,11 @@ class ArtifactStore:
                     raise _Corrupt(f"{name} does not match its size or sha256")
         except FileNotFoundError as exc:
             raise _Corrupt(f"missing {Path(str(exc.filename)).name}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _Corrupt(f"malformed sidecar: {type(exc).__name__} {exc}") from None
+        except OSError as exc:  # a file that is a folder, an unreadable one
+            name = Path(str(exc.filename)).name
+            raise _Corrupt(f"unreadable {name}: {type(exc).__name__}") from None
+        except DAMAGE as exc:
+            raise _Corrupt(f"malformed sidecar: {type(exc).__name__} {exc}"[:200]) from None
         return Artifact(key=key, dir=directory, images=images, snapshots=snapshots, meta=meta)
 
     # Writing -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 
@@ -13,7 +14,7 @@ from generator.commands.common import config_from_args, preset_from_args
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
-from generator.core.lock import site_lock
+from generator.core.lock import CACHE_LOCK, cache_lock, site_lock
 from generator.core.publish import removable, remove_site, sweep
 
 
@@ -56,11 +57,14 @@ def cmd_clean(args: argparse.Namespace) -> int:
     refusal removes nothing. Files a person put into the site folder are kept and named."""
     config = config_from_args(args)
     out, cache = config.output_dir, config.cache_dir
-    with site_lock(out, say=_say):
+    wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
+    # a running compute holds the cache's lock: --all refuses rather than delete from under it
+    guard = cache_lock(cache, exclusive=True) if wipe_cache else contextlib.nullcontext()
+    with site_lock(out, say=_say), guard:
         sweep(out, say=_say)
         site = removable(out)
-        wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
-        if wipe_cache and any(cache.iterdir()) and not (cache / FORMAT_FILE).exists():
+        own = [p for p in cache.iterdir() if p.name != CACHE_LOCK] if wipe_cache else []
+        if own and not (cache / FORMAT_FILE).exists():
             raise FeatvisError(f"{cache}: not a featvis cache; nothing removed")
         removed = []
         if site is not None:

@@ -7,13 +7,25 @@ import argparse
 import dataclasses
 
 from generator.config.site import Preset, SiteConfig, load_config
+from generator.core.errors import FeatvisError
+
+
+def model_flag(args: argparse.Namespace) -> str | None:
+    """--model's value (None when not given); an empty one is an error, not the default."""
+    model = getattr(args, "model", None)
+    if model is not None and not model.strip():
+        raise FeatvisError(
+            "--model is empty (valid: a model id such as efficientnet_lite0, torchvision:NAME, "
+            "timm:NAME or python:FILE.py:FUNCTION; leave the flag out for the site's model)"
+        )
+    return model
 
 
 def config_from_args(args: argparse.Namespace) -> SiteConfig:
     """site.toml (or the defaults) with the command line's flags on top."""
     config = load_config(getattr(args, "config", None))
     return config.with_overrides(
-        model=getattr(args, "model", None),
+        model=model_flag(args),
         weights=getattr(args, "weights", None),
         device=getattr(args, "device", None),
         seed=getattr(args, "seed", None),

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
 
-from generator.cache.store import ArtifactStore
+from generator.cache.store import ArtifactStore, cache_writing
 from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, load_models
 from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
-from generator.figures.registry import read_articles
-from generator.plan.pipeline import ModelSite, Site, read_site, scanner
+from generator.dataset.index import DatasetIndex
+from generator.figures.registry import Article, read_articles
+from generator.models import LoadedModel
+from generator.plan.pipeline import ModelSite, Site, read_site, scanner, site_dataset
 from generator.plan.pipeline import plan as planned
 from generator.plan.workers import (
     compute_in_processes,
@@ -43,7 +46,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     layers' or pages' visualizations only. Each model of the site in turn, with its own network.
     On a CPU with enough to compute, in `workers` processes (`generator.plan.workers`)."""
     config = config_from_args(args)
-    with distributed(config.device) as world:
+    with cache_writing(config.cache_dir), distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
         models = load_models(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
@@ -98,15 +101,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     device_type = resolve_device(config.device).type
     models = load_models(config, torch.device("cpu"))
     preset = preset_from_args(config, args, device_type)
-    site = read_site(  # planned without the photos, so status never scans
+    site = read_site(  # the photos' statistics from the cache only: status never scans
         config, preset, store, read_articles(config), models, compute=False,
-        datasets=lambda *_: None,
+        datasets=_cached_dataset,
     )
     for i, one in enumerate(site.models):
         if i:
             print()
         _status(site, one, args.only)
     return 0
+
+
+def _cached_dataset(
+    config: SiteConfig, model: LoadedModel, articles: Sequence[Article], _compute: bool
+) -> DatasetIndex | None:
+    """The model's dataset index from the cache (figures choose channels from the photos'
+    statistics, as the build did), or None with a line saying what is not counted yet."""
+    try:
+        return site_dataset(config, model, quiet=True, articles=articles, compute=False)
+    except FeatvisError as exc:
+        print(f"{exc}; the jobs of channels chosen from the photos are not counted yet")
+        return None
 
 
 def _status(site: Site, one: ModelSite, only: list[str] | None) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from generator.commands.common import config_from_args
+from generator.commands.common import config_from_args, model_flag
 from generator.compute import job_depth
 from generator.core.errors import FeatvisError
 from generator.core.images import to_pil
@@ -38,7 +38,7 @@ DEMO_UNITS = (
 
 def _model_from_args(args: argparse.Namespace) -> LoadedModel:
     return load_model(
-        args.model or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto"
+        model_flag(args) or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto"
     )
 
 
@@ -81,16 +81,18 @@ def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[st
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FeatvisError(f"--out {out}: a file, not a folder (name a folder for the PNGs)")
     model = _model_from_args(args)
     units = demo_units(model, getattr(args, "unit", None))
     settings = RenderSettings(size=args.size or 128, steps=args.steps or DEFAULT_STEPS)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     jobs = [
         VisJob(
             model.id,
-            model.weights_digest,
+            model.digest,
             (obj.channel(layer, c),),
             size=settings.size,
             steps=settings.steps,

@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from generator.commands.common import model_flag
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
 from generator.models.families.python import PREFIX
@@ -100,7 +101,7 @@ def init_site(target: Path, model: str = DEFAULT_MODEL, weights: str | None = No
 
 def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.path)
-    written = init_site(target, args.model or DEFAULT_MODEL, args.weights)
+    written = init_site(target, model_flag(args) or DEFAULT_MODEL, args.weights)
     print(f"featvis: wrote {len(written)} files into {target}/")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {target} && "
     print(f"next: {where}featvis build   (then open site_output/index.html)")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from generator.cache.store import cache_writing
 from generator.commands.common import config_from_args
+from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.dataset.folder import list_images
 from generator.dataset.scan import load_or_scan
@@ -25,6 +27,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"site.toml or pass --dataset PATH"
         )
     list_images(Path(config.dataset))  # bad folders fail before the model loads
+    with cache_writing(config.cache_dir):
+        _scan(config, args)
+    return 0
+
+
+def _scan(config: SiteConfig, args: argparse.Namespace) -> None:
     several = len(config.model_specs) > 1
     for spec in config.model_specs:  # each model of the site scans its own layers
         model = load_spec(config, spec, config.device)
@@ -38,4 +46,3 @@ def cmd_scan(args: argparse.Namespace) -> int:
         for line in index.summary.skipped:
             print(f"  skipped {line}")
         print(f"{len(index.layer_names)} layers, top/bottom {index.top_k} per channel")
-    return 0

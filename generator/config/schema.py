@@ -68,6 +68,21 @@ def numbers(v: Any) -> tuple[float, ...]:
     return tuple(number(x) for x in v)
 
 
+def rgb(*, positive: bool = False) -> Kind:
+    """Three numbers (R, G, B), each above 0 when `positive` (an input normalization's std
+    divides by it)."""
+
+    def parse(v: Any) -> tuple[float, float, float]:
+        values = numbers(v)
+        if len(values) != 3:
+            raise Invalid(f"needs 3 numbers (R, G, B), not {short(v)}")
+        if positive and not all(x > 0 for x in values):
+            raise Invalid(f"needs 3 numbers above 0 (it divides the input), not {short(v)}")
+        return values[0], values[1], values[2]
+
+    return parse
+
+
 def text(v: Any) -> str:
     if not isinstance(v, str):
         raise Invalid(f"must be text, not {v!r}")

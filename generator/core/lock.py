@@ -9,6 +9,12 @@ file tries again, so two holders can never both think they hold the lock.
 
 A folder where the lock file cannot be created is one `FeatvisError` (an unwritable `--output`),
 raised before any work.
+
+`cache_lock(cache)` is the lock every writer of a cache takes (build, render, compute, scan, the
+preview's computer): `CACHE_LOCK` inside the cache folder, held shared, so writers work side by
+side (they write whole entries by rename). `cache_lock(cache, exclusive=True)` is `clean --all`'s:
+it does not wait but refuses with one line while a writer holds the cache, and it may remove the
+folder, lock file and all. A writer that woke on a removed lock file takes the new one.
 """
 
 from __future__ import annotations
@@ -94,3 +100,44 @@ def site_lock(output: Path, say: Callable[[str], None] | None = None) -> Iterato
         with contextlib.suppress(OSError):
             path.unlink()
         os.close(fd)  # closing drops the flock
+
+
+CACHE_LOCK = ".lock"  # in the cache folder
+
+
+@contextlib.contextmanager
+def cache_lock(cache: Path, *, exclusive: bool = False, create: bool = True) -> Iterator[None]:
+    """Hold `cache`'s lock for the block: shared (a writer; the folder is created unless not
+    `create`), or with `exclusive` without waiting (a `FeatvisError` while a writer holds it). A
+    cache that does not exist and is not to be created is not locked."""
+    path = Path(cache) / CACHE_LOCK
+    if (exclusive or not create) and not Path(cache).is_dir():
+        yield
+        return
+    while True:
+        try:
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise FeatvisError(
+                f"{cache}: cannot write the cache folder ({exc.strerror or exc}); "
+                "choose another with --cache"
+            ) from None
+        try:
+            if exclusive:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+        except BlockingIOError:
+            os.close(fd)
+            raise FeatvisError(
+                f"{cache}: in use by a running build or compute; nothing removed "
+                "(try again when it has finished)"
+            ) from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # `clean --all` removed the cache as we woke: take the new lock
+    try:
+        yield
+    finally:
+        os.close(fd)

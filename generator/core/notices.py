@@ -21,6 +21,8 @@ KINDS = {
     "agreement": "a channel whose picture excites the layer unlike its photos",
     "label": "a label whose target does not exist",
     "cache": "a damaged cache entry, recomputed",
+    "content": "Markdown files in content/ that are not read as articles (in a subfolder)",
+    "classes": "class names the search matches by their own words (not in the class hierarchy)",
 }
 SHOWN = 5  # warnings named in a strict failure's line
 

@@ -23,6 +23,12 @@ EXPLORER_INDEX = "explorer/index.html"
 SEARCH_INDEX = "explorer/search-index.js"
 COMPARE_PAGE = "explorer/compare.html"
 PYTHON_PREFIX = "python:"
+# What the offline checker (generator.check) reads as an external URL in any text the site ships:
+# a scheme's http(s):// or a protocol-relative //host.tld. Text read into the site (labels) is
+# checked with it where it is read, so the mistake names its own file and line.
+EXTERNAL_URL = re.compile(
+    r"https?://|(?<![\w:/])//[A-Za-z0-9][\w.-]*\.[A-Za-z]{2,}", re.IGNORECASE
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _OLD_LAYER = re.compile(r"^explorer/(?P<file>[\w.-]+\.html)(?P<rest>#.*)?$")
 

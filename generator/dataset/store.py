@@ -1,7 +1,7 @@
 """Where a scan's tables live: `cache_dir/dataset/<key>/`, one file per layer, written atomically.
 
-The key hashes the folder's fingerprint, the model id and weights digest, the input size, `top_k`
-and `FORMAT_VERSION`.
+The key hashes the folder's fingerprint, the model id and network digest, the input size, `top_k`
+and `FORMAT_VERSION`. A damaged file is reported (`generator.cache.entries`) and scanned again.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from generator.cache.entries import read_entry
 from generator.cache.store import DATASET_DIR
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
@@ -25,7 +26,7 @@ FORMAT_VERSION = 3
 
 def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) -> Path:
     spec = json.dumps(
-        [FORMAT_VERSION, fingerprint, model.id, model.weights_digest, model.input_size, top_k]
+        [FORMAT_VERSION, fingerprint, model.id, model.digest, model.input_size, top_k]
     )
     return Path(config.cache_dir) / DATASET_DIR / hashlib.sha256(spec.encode()).hexdigest()[:20]
 
@@ -60,19 +61,28 @@ def _meta_ok(meta: Any) -> bool:
 def _read_cached(
     folder: Path, layers: Sequence[str]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
-    found: dict[str, dict[str, Any]] = {}
-    meta = None
-    try:
+    """The cached tables of `layers` and the scan's sidecar; a damaged file is reported and read
+    as missing (that layer, or with the sidecar the whole scan, is scanned again)."""
+
+    def read_meta() -> dict[str, Any]:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        if not _meta_ok(meta):
+            raise ValueError("not a scan's sidecar")
+        return meta  # type: ignore[no-any-return]
+
+    def read_layer(path: Path) -> dict[str, Any]:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(data, dict):
+            raise TypeError(f"a {type(data).__name__}, not a layer's tables")
+        return data
+
+    found: dict[str, dict[str, Any]] = {}
+    meta = read_entry(folder / "meta.json", read_meta)
+    if meta is None:
         return found, None
-    if not _meta_ok(meta):
-        return found, None  # a damaged sidecar: scan again
     for layer in layers:
-        try:
-            data = torch.load(_layer_file(folder, layer), map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - missing or damaged: scan that layer again
-            continue
-        if isinstance(data, dict) and data.get("format") == FORMAT_VERSION:
+        path = _layer_file(folder, layer)
+        data = read_entry(path, lambda path=path: read_layer(path))  # type: ignore[misc]
+        if data is not None and data.get("format") == FORMAT_VERSION:
             found[layer] = data
     return found, meta

@@ -77,6 +77,9 @@ class PlanContext:
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
     _dead: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
+    # the survey jobs channels were chosen from, in order: part of the plan whatever the cache
+    # holds, so every build of the same inputs computes, shows and counts the same ones
+    surveyed: list[VisJob] = field(default_factory=list, repr=False)
 
     # Jobs ----------------------------------------------------------------------------------
     def job(self, objectives: Sequence[Objective], **changes: Any) -> VisJob:
@@ -86,7 +89,7 @@ class PlanContext:
         specs share one artifact."""
         spec: dict[str, Any] = {
             "model": self.model.id,
-            "weights_digest": self.model.weights_digest,
+            "weights_digest": self.model.digest,
             "objectives": tuple(objectives),
             "steps": self.preset.steps,
             "size": self.preset.size,
@@ -171,6 +174,7 @@ class PlanContext:
         if self.dataset is not None and layer in self.dataset.layer_names:
             return self._choose_from_dataset(layer, n)
         jobs = self.survey_jobs(layer, n)
+        self.surveyed.extend(jobs)
         found = [self.artifact(j) for j in jobs]
         if any(a is None for a in found):
             return None

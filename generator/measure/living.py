@@ -24,9 +24,9 @@ from generator.models.base import LoadedModel
 from generator.optvis.param import ImageParam, ParamSpec
 from generator.optvis.render import truncated_forward
 
-START_IMAGES = 8  # the optimizer's starting images (default parameterization, seeds 0..7)
-NOISE_IMAGES = 8  # uniform noise images beside them
-BATCH = 8
+START_IMAGES = 4  # the optimizer's starting images (default parameterization, seeds 0..3)
+NOISE_IMAGES = 4  # uniform noise images beside them
+BATCH = 4
 TOLERANCE = 1e-6  # relative: max - min within this share of the largest magnitude is constant
 
 

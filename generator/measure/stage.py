@@ -64,7 +64,7 @@ class Measurements:
 
 
 def _check_key(model: LoadedModel, index: DatasetIndex, unit: Unit) -> str:
-    return measure_key("checks", unit.job.key, index.key, model.weights_digest)
+    return measure_key("checks", unit.job.key, index.key, model.digest)
 
 
 def _encode(check: PatternCheck | None, reading: ClassReading | None) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def _checks(
     if index is None:
         return found
     scanned = [u for u in units if u.layer in index.layer_names]
-    missing = [u for u in scanned if store.get(_check_key(model, index, u)) is None]
+    missing = [u for u in scanned if store.get(_check_key(model, index, u), _decode) is None]
     if not compute:
         found.missing.add("{} pattern checks", len(missing))
     else:
@@ -137,9 +137,9 @@ def _checks(
         _measure_checks(model, index, artifacts, mine, store, progress)
         world.barrier()
     for unit in scanned:
-        data = store.get(_check_key(model, index, unit))
+        data = store.get(_check_key(model, index, unit), _decode)
         if data is not None:
-            found.patterns[unit.job.key], found.readings[unit.job.key] = _decode(data)
+            found.patterns[unit.job.key], found.readings[unit.job.key] = data
     return found
 
 
@@ -153,7 +153,7 @@ def _filters(
         if model.layer(layer).depth > MAX_DEPTH:
             found.filters[layer] = None  # past the first nonlinearity: not affine, nothing to run
             continue
-        key = measure_key("filters", model.id, model.weights_digest, layer, model.input_size)
+        key = measure_key("filters", model.id, model.digest, layer, model.input_size)
         if compute:
             # rank 0 measures what is missing; every rank waits at the same barriers whatever
             # it finds in the cache (one that is ahead may have written the filters already)
@@ -189,14 +189,14 @@ def measure_site(
 
 
 def _top_class_key(model: LoadedModel, key: str) -> str:
-    return measure_key("top_class", key, model.weights_digest)
+    return measure_key("top_class", key, model.digest)
 
 
 def top_class(model: LoadedModel, art: Artifact, store: MeasureStore) -> int | None:
     """The class an artifact's first image drives hardest, as `measure_top_classes` measured it
     (None while it is not measured: planning reads it, never runs the network for it)."""
-    data = store.get(_top_class_key(model, art.key))
-    return None if data is None else int(data["class"])
+    found: int | None = store.get(_top_class_key(model, art.key), _class)
+    return found
 
 
 def missing_top_classes(
@@ -204,7 +204,13 @@ def missing_top_classes(
 ) -> list[VisJob]:
     """The jobs of `jobs` whose top class is not measured yet."""
     store = MeasureStore(artifacts.root)
-    return [j for j in dict.fromkeys(jobs) if store.get(_top_class_key(model, j.key)) is None]
+    return [
+        j for j in dict.fromkeys(jobs) if store.get(_top_class_key(model, j.key), _class) is None
+    ]
+
+
+def _class(data: dict[str, Any]) -> int:
+    return int(data["class"])
 
 
 def measure_top_classes(

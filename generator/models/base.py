@@ -11,6 +11,7 @@ architecture for articles to quote. Catalogs are built in `catalog`, hooks live 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +21,8 @@ from torch import nn
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models.hooks import capture
 
-__all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "state_digest"]
+__all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "network_digest",
+           "state_digest"]
 
 BANDS = ("edges", "textures", "patterns", "parts", "objects")
 
@@ -67,10 +69,15 @@ class LoadedModel:
     optional_layers: tuple[LayerInfo, ...] = ()
     fixed_input: bool = False  # the network takes `input_size` only (a vision transformer)
     name: str = ""  # how pages name it (site.toml's `name`; "": the id)
+    # What the network computes from a [0,1] picture: `weights_digest`, extended by a hash of every
+    # setting that changes what it sees when one differs from its family's (`network_digest`).
+    # Every cache keys by it; empty: the weights digest.
+    digest: str = ""
     _by_name: dict[str, LayerInfo] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name = {layer.name: layer for layer in self.optional_layers + self.layers}
+        self.digest = self.digest or self.weights_digest
 
     @property
     def device(self) -> torch.device:
@@ -177,6 +184,16 @@ def state_digest(net: nn.Module) -> str:
         h.update(str(t.dtype).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:16]
+
+
+def network_digest(weights_digest: str, settings: dict[str, object]) -> str:
+    """`weights_digest` with the settings that change what the network sees (normalization, input
+    size, the shown modules, a factory's source) hashed on: unchanged when there are none, so the
+    keys of a model used as its family ships it stay what they were."""
+    if not settings:
+        return weights_digest
+    payload = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return f"{weights_digest}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
 
 
 def band_for(depth: int, count: int) -> str:

@@ -30,13 +30,16 @@ _PROBED = "_featvis_pre_activations"
 def _probe(model: LoadedModel) -> dict[str, str | None]:
     """Per catalog layer whose output is a floored activation's: the module path of its
     pre-activation, or None when there is none to hook."""
-    calls: list[tuple[str, nn.Module, torch.Tensor | None, torch.Tensor]] = []
+    # (path, module, first input, its version, output, its version): a tensor changed in place
+    # after a module made it (`out += identity`) is no longer that module's output
+    calls: list[tuple[str, nn.Module, torch.Tensor | None, int, torch.Tensor, int]] = []
 
     def hook(path: str):  # type: ignore[no-untyped-def]
         def record(module: nn.Module, inputs: tuple, output: object) -> None:  # type: ignore[type-arg]
             if isinstance(output, torch.Tensor):
                 first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                calls.append((path, module, first, output))
+                version = first._version if first is not None else -1
+                calls.append((path, module, first, version, output, output._version))
 
         return record
 
@@ -57,13 +60,13 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
         produced = [c for c in calls if c[0] == info.module_path]
         if not produced:
             continue
-        output = produced[-1][3]
-        floors = [c for c in calls if isinstance(c[1], FLOORED) and c[3] is output]
+        output = produced[-1][4]
+        floors = [c for c in calls if isinstance(c[1], FLOORED) and c[4] is output]
         if not floors:
             continue
-        before = floors[-1][2]
-        makers = [c[0] for c in calls if c[3] is before and before is not None]
-        out[info.name] = makers[0] if makers else None
+        _, _, before, version, _, _ = floors[-1]
+        makers = [c[0] for c in calls if c[4] is before and c[5] == version]
+        out[info.name] = makers[0] if makers and before is not None else None
     return out
 
 

@@ -8,6 +8,7 @@ mis-shaped keys and names a few of each, never a partial load.
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,31 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to read is the user's file
-        raise FeatvisError(
-            f"{path}: cannot read weights ({type(exc).__name__}: {exc})".splitlines()[0][:300]
-        ) from None
+        raise FeatvisError(f"{path}: {_unreadable(exc)}"[:300]) from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise FeatvisError(f"{path}: not a state dict of tensors")
     return state
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a checkpoint cannot be read, in one line without terminal colour codes; a pickled
+    object (a whole model) is named as such: featvis reads tensors only, never unpickles code."""
+    text = _ANSI.sub("", str(exc))
+    found = _GLOBAL.search(text)
+    if found:
+        return (
+            f"a pickled {found.group(1)}, not a state dict of tensors (save the model's "
+            "state_dict() instead; featvis does not unpickle code)"
+        )
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"cannot read weights ({type(exc).__name__}{': ' + first if first else ''})"
 
 
 def _few(keys: list[str], n: int = 2) -> str:

@@ -22,7 +22,7 @@ from torch import nn
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models import catalog as catalog_module
-from generator.models.base import LoadedModel, freeze, state_digest
+from generator.models.base import LoadedModel, freeze, network_digest, state_digest
 from generator.models.catalog import Catalog, LayerShapeError
 from generator.models.families import Built, Family, LoadOptions, lite, python, timm, torchvision
 from generator.models.fold import fold_batch_norms
@@ -174,6 +174,11 @@ def load_model(
             f"(input_size {size} asked for)"
         )
     net, catalog = _probe(_place(built.net, dev), spec, size, built, layers, dev)
+    if not catalog.layers:
+        raise FeatvisError(
+            f"model '{spec}' has no layer to visualize: none of its modules gives a (B, C, H, W) "
+            "map or (B, tokens, D) patch tokens at its input size (name them with `layers`)"
+        )
     digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
     if fold_norms:
@@ -184,21 +189,49 @@ def load_model(
         imagenet_classes() if built.imagenet else ()
     )
     _check_head(spec, names, catalog, classes)
+    seen = (_triple(mean, built.mean, "mean", spec), _triple(std, built.std, "std", spec))
     return LoadedModel(
         id=spec,
         net=net,
         input_size=size,
-        mean=_triple(mean, built.mean, "mean", spec),
-        std=_triple(std, built.std, "std", spec),
+        mean=seen[0],
+        std=seen[1],
         layers=catalog.layers,
         class_names=names,
         weights_digest=digest,
+        digest=network_digest(digest, _seen_settings(built, size, *seen, catalog, layers)),
         weights_source=built.source,
         family=family.name,
         description=built.description,
         optional_layers=catalog.optional,
         fixed_input=built.fixed_input,
     )
+
+
+def _seen_settings(
+    built: Built,
+    size: int,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    catalog: Catalog,
+    layers: Sequence[str] | None,
+) -> dict[str, object]:
+    """What the network sees and computes beyond its weights, where it differs from the family's
+    own choice: the input normalization and size, the modules shown (hooks and folding follow
+    them), the factory's source."""
+    settings: dict[str, object] = {}
+    if mean != built.mean:
+        settings["mean"] = list(mean)
+    if std != built.std:
+        settings["std"] = list(std)
+    if size != built.input_size:
+        settings["input_size"] = size
+    if layers is not None:
+        shown = (*catalog.layers, *catalog.optional)
+        settings["layers"] = [[info.name, info.module_path] for info in shown]
+    if built.code:
+        settings["code"] = built.code
+    return settings
 
 
 def _check_head(

@@ -9,8 +9,10 @@ from typing import Any
 
 from markupsafe import Markup
 
+from generator.core.errors import FeatvisError
 from generator.pages.content import Page
 from generator.pages.markdown import FIGURE_TOKEN, format_value, markdown_converter
+from generator.pages.text import MAX_NESTING, splice
 
 
 @dataclass(frozen=True)
@@ -23,14 +25,21 @@ def render_body(
     page: Page, values: Callable[[str], Any], figures: list[Markup], unsafe_html: bool = False
 ) -> RenderedBody:
     """Fill the variables, convert the Markdown, put the figures in place of their placeholders."""
-    body = page.body
-    for ref in sorted(page.variables, key=lambda r: r.start, reverse=True):
-        text = html.escape(format_value(values(ref.name), ref.fmt, ref.arg, ref.fallback))
-        body = body[: ref.start] + text + body[ref.end :]
+    body = splice(page.body, [
+        (ref.start, ref.end,
+         html.escape(format_value(values(ref.name), ref.fmt, ref.arg, ref.fallback)))
+        for ref in page.variables
+    ])
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
     md = markdown_converter(unsafe_html)
-    out = md.convert(body)
+    try:
+        out = md.convert(body)
+    except RecursionError:  # nesting the line check cannot see (raw HTML blocks in each other)
+        raise FeatvisError(
+            f"{page.source}:{page.body_line}: nested too deeply for Markdown (lists, quotes and "
+            f"HTML blocks: at most {MAX_NESTING} levels)"
+        ) from None
     for i, fig in enumerate(figures):
         token = FIGURE_TOKEN.format(i)
         out = out.replace(f"<p>{token}</p>", str(fig))

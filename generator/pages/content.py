@@ -27,7 +27,7 @@ from generator.core.errors import FeatvisError, choices_hint
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
 from generator.pages.links import rewrite_links
 from generator.pages.markdown import FIGURE_TOKEN, FORMATS, MAX_DIGITS, check_math
-from generator.pages.text import fences, line_at, mask_code, slugify
+from generator.pages.text import Lines, check_nesting, fences, mask_code, slugify
 
 # Names every page may quote; `numbers.FIGURE.KEY` come from the page's figures.
 VARIABLES = (
@@ -39,6 +39,7 @@ VARIABLES = (
     "model.grid",
     "model.layers",
     "model.channels",
+    "model.classes",
     "model.weights",
     "preset.name",
     "preset.size",
@@ -48,6 +49,10 @@ VARIABLES = (
     "dataset.skipped",
 )
 
+
+# The largest article read: Markdown's cost grows faster than the text (about 17x for 10x over
+# paragraphs of links), so a limit keeps a build's time in proportion.
+MAX_ARTICLE_BYTES = 10 * 2**20
 
 _VAR = re.compile(r"\{\{(.*?)\}\}")
 _VAR_BODY = re.compile(
@@ -134,6 +139,18 @@ def content_files(config: SiteConfig) -> list[Path]:
     return files
 
 
+def unread_articles(config: SiteConfig) -> list[Path]:
+    """The *.md files in subfolders of content/ (hidden ones aside): articles are the files
+    directly in it, so these are not pages; the build says so once."""
+    root = config.content_dir
+    if not root.is_dir():
+        return []
+    return [
+        path for path in sorted(root.glob("*/**/*.md"))
+        if not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+
+
 def load_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:
     """Read and validate every article; raise `FeatvisError` (file:line) on the first problem."""
     files = content_files(config)
@@ -154,6 +171,12 @@ def read_page(
     path: Path, config: SiteConfig, *, slugs: set[str] | None = None, strict_model: bool = True
 ) -> Page:
     shown = display_path(path, config.root)
+    size = path.stat().st_size
+    if size > MAX_ARTICLE_BYTES:
+        raise FeatvisError(
+            f"{shown}: {size:,} bytes, over the limit of an article ({MAX_ARTICLE_BYTES:,} "
+            "bytes); split it into several pages"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -161,6 +184,7 @@ def read_page(
     lines = text.splitlines()
     meta, key_lines, body_start = front_matter(lines, shown)
     fields = front_fields(meta, key_lines, shown, config, strict_model)
+    check_nesting(lines[body_start:], body_start + 1, shown)
     body_lines, figures = _extract_figures(lines[body_start:], body_start + 1, shown)
     body = "\n".join(body_lines) + "\n"
     masked = mask_code(body_lines)
@@ -218,8 +242,9 @@ def _extract_figures(
 
 def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
     refs = []
+    line_at = Lines(masked, first)
     for m in _VAR.finditer(masked):
-        line = line_at(masked, m.start(), first)
+        line = line_at(m.start())
         body = _VAR_BODY.match(m.group(1))
         if not body:
             raise FeatvisError(
@@ -252,6 +277,11 @@ def check_variable(name: str, figure_keys: Mapping[str, tuple[str, ...]], where:
         raise FeatvisError(
             f"{where}: unknown variable '{name}' "
             f"({choices_hint(name, [*VARIABLES, 'numbers.FIGURE-ID.KEY'])})"
+        )
+    if len(parts) == 2 and parts[1] in figure_keys:
+        raise FeatvisError(
+            f"{where}: '{name}' names a figure but no number (write numbers.{parts[1]}.KEY; "
+            f"keys: {', '.join(figure_keys[parts[1]]) or '(this figure has none)'})"
         )
     if len(parts) < 3 or parts[1] not in figure_keys:
         fig = parts[1] if len(parts) > 1 else ""

@@ -171,7 +171,7 @@ def _authors(value: Any, where: str) -> tuple[Author, ...]:
             )
         unknown = set(item) - {"name", "affiliation", "affiliations"}
         if unknown:
-            bad = sorted(unknown)[0]
+            bad = sorted(unknown, key=str)[0]  # YAML keys may be numbers
             raise FeatvisError(
                 f"{where}: unknown author key '{bad}' (valid: name, affiliation, affiliations)"
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.core.urls import article_link
-from generator.pages.text import line_at, slugify
+from generator.pages.text import Lines, slugify, splice
 
 _LINK_TARGETS = (
     re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)"),  # [text](target) and ![alt](target)
@@ -41,18 +41,17 @@ def rewrite_links(
     `explorer/<layer>.html` goes to the layer's page of `model` (the site's first model)."""
     edits: list[tuple[int, int, str]] = []
     assets: dict[Path, str] = {}
+    line_at = Lines(masked, first)
     for pattern in _LINK_TARGETS:
         for m in pattern.finditer(masked):
             target = m.group(1)
-            line = line_at(masked, m.start(), first)
+            line = line_at(m.start())
             new = _link_target(target, f"{shown}:{line}", content_dir, slugs, assets)
             if model and new == target:
                 new = article_link(target, model) or target
             if new != target:
                 edits.append((m.start(1), m.end(1), new))
-    for start, end, new in sorted(set(edits), reverse=True):
-        body = body[:start] + new + body[end:]
-    return body, sorted(assets.items())
+    return splice(body, set(edits)), sorted(assets.items())
 
 
 def _link_target(
@@ -86,6 +85,12 @@ def _link_target(
     if not real.is_relative_to(root):
         raise FeatvisError(
             f"{where}: path '{target}' escapes {content_dir.name}/ (valid: files inside it)"
+        )
+    hidden = [part for part in real.relative_to(root).parts if part.startswith(".")]
+    if hidden:
+        raise FeatvisError(
+            f"{where}: '{path}' is hidden ('{hidden[0]}' starts with '.'); the site publishes no "
+            "hidden files, as the preview serves none (valid: rename it without the dot)"
         )
     if not real.is_file():
         raise FeatvisError(

@@ -6,8 +6,11 @@ newlines), so offsets and line numbers stay true.
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+
+from generator.core.errors import FeatvisError
 
 FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
@@ -45,8 +48,60 @@ def mask_code(lines: list[str]) -> str:
     return _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), text)
 
 
+MAX_NESTING = 50  # the deepest lists and block quotes an article may nest
+# What opens a level of nesting at the start of a line: a block quote's `>`, a list item's marker,
+# each four columns of indentation.
+_NESTING = re.compile(r"^(?:[ \t]|>|[-*+](?=[ \t])|\d{1,9}[.)](?=[ \t]))*")
+
+
+def nesting_depth(line: str) -> int:
+    """An upper bound of how deep `line` nests lists and block quotes."""
+    prefix = _NESTING.match(line).group(0)  # type: ignore[union-attr]  # it matches ""
+    markers = re.findall(r">|[-*+]|\d{1,9}[.)]", prefix)
+    spaces = len(re.sub(r"[^ \t]", "", prefix).expandtabs(4))
+    return spaces // 4 + len(markers)
+
+
+def check_nesting(lines: list[str], first: int, shown: object) -> None:
+    """FeatvisError naming the first line nested deeper than `MAX_NESTING` (Markdown recurses once
+    per level: hundreds of levels exhaust the stack, thousands the memory). Fenced code is
+    exempt."""
+    fenced = {k for start, end, _ in fences(lines)
+              for k in range(start, (end if end is not None else len(lines) - 1) + 1)}
+    for k, line in enumerate(lines):
+        deep = line[:1] in " \t>-*+0123456789" and nesting_depth(line) > MAX_NESTING
+        if deep and k not in fenced:
+            raise FeatvisError(
+                f"{shown}:{first + k}: lists or block quotes nested {nesting_depth(line)} deep "
+                f"(at most {MAX_NESTING})"
+            )
+
+
 def line_at(text: str, offset: int, first: int) -> int:
     return first + text.count("\n", 0, offset)
+
+
+class Lines:
+    """Offsets to line numbers in one text, each lookup a binary search (`line_at` counts the
+    newlines before the offset every time: quadratic over a long article's many matches)."""
+
+    def __init__(self, text: str, first: int) -> None:
+        self.first = first
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def __call__(self, offset: int) -> int:
+        return self.first + bisect.bisect_left(self.newlines, offset)
+
+
+def splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
+    """`text` with each (start, end, new) span replaced; spans must not overlap. One pass: slicing
+    the whole text once per edit is quadratic over a long article's many links."""
+    pieces, at = [], 0
+    for start, end, new in sorted(edits):
+        pieces += [text[at:start], new]
+        at = end
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def slugify(stem: str) -> str:

@@ -57,11 +57,11 @@ def explorer_inventory(
     explorer: dict[str, list[VisJob]],
     plan_jobs: Sequence[VisJob],
     channel_job: Callable[[str, int], VisJob],
-    cached: Callable[[VisJob], bool],
 ) -> dict[str, list[VisJob]]:
-    """Per explorer layer (model order), in channel order: the explorer's channels, every standard
-    channel visualization the plan needs of it, and every other one already in the cache (the
-    surveys figures chose their channels from): every computed channel has its place. A layer
+    """Per explorer layer (model order), in channel order: the explorer's channels and every
+    standard channel visualization the plan needs of it (a figure's channel, the surveys figures
+    chose their channels from): every computed channel has its place. What else the cache holds
+    (an earlier build's choice) is not listed, so the site depends on its inputs only. A layer
     outside `explorer_layers` has no page, so none of its channels is listed."""
     wanted = [j for js in explorer.values() for j in js] + [
         job
@@ -74,10 +74,6 @@ def explorer_inventory(
         if info.name not in explorer:
             continue
         seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
-        for channel in range(info.channels):
-            job = channel_job(info.name, channel)
-            if channel not in seen and cached(job):
-                seen[channel] = job
         out[info.name] = [seen[c] for c in sorted(seen)]
     return out
 

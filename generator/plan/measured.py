@@ -1,7 +1,7 @@
 """The measure stage of a site: after the plan settles, everything its pages show that needs the
 network besides the optimizer, measured before anything is rendered so the site renders from data:
 
-- the explorer's inventory (its channels and every other standard channel visualization cached),
+- the explorer's inventory (its channels and every other standard channel visualization planned),
 - pattern checks, class readings and first-layer filters (`generator.measure.stage`),
 - the top classes figures read while planning (`SitePlan.reads`, measured between the rounds),
 - the circuits between the explorer's layers and the accentuated top photos
@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from generator.atlas.site import Circuits, site_accentuations, site_circuits
-from generator.cache.store import ArtifactStore
 from generator.compute import World
 from generator.config.site import Preset, SiteConfig
 from generator.core.progress import QUIET, Progress
@@ -38,17 +37,14 @@ from generator.plan.pipeline import ModelSite, Site, SiteData, plan
 from generator.plan.site import SitePlan
 
 
-def cached_inventory(
-    config: SiteConfig, model: LoadedModel, preset: Preset, store: ArtifactStore,
-    explorer: dict[str, list[VisJob]], plan: SitePlan,
+def site_inventory(
+    config: SiteConfig, model: LoadedModel, preset: Preset, explorer: dict[str, list[VisJob]],
+    plan: SitePlan,
 ) -> dict[str, list[VisJob]]:
     """The explorer's inventory: its channels plus every standard channel visualization of its
-    layers that the plan needs or the cache holds."""
-    ctx = PlanContext(config=config, model=model, preset=preset, store=store)
-    return explorer_inventory(
-        model, explorer, plan.jobs, ctx.channel_job,
-        lambda job: store.path(job.key).is_dir() and store.get(job) is not None,
-    )
+    layers that the plan needs (never what else the cache happens to hold)."""
+    ctx = PlanContext(config=config, model=model, preset=preset)
+    return explorer_inventory(model, explorer, plan.jobs, ctx.channel_job)
 
 
 def measure(
@@ -68,7 +64,7 @@ def measure(
     )
     planned = one.plan if one.plan is not None else plan(site, one)
     world = world or World(rank=0, size=1, device=model.device)
-    inventory = cached_inventory(config, model, site.preset, store, explorer, planned)
+    inventory = site_inventory(config, model, site.preset, explorer, planned)
     jobs = [job for jobs in inventory.values() for job in jobs] + planned.jobs
     units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
     measures = measure_site(

@@ -93,9 +93,13 @@ def plan_site(
     ctx.explorer = explorer
     if articles is None:
         articles = bind_articles(read_articles(config), model)
-    by_page = {article.page.slug: article.jobs(ctx) for article in articles}
+    by_page = {}
+    for article in articles:  # a page's jobs, and the surveys its figures chose channels from
+        start = len(ctx.surveyed)
+        by_page[article.page.slug] = [*article.jobs(ctx), *ctx.surveyed[start:]]
     if len(config.model_ids) > 1 and model.id in config.model_ids:
-        by_page[COMPARE_PAGE] = compare_page(config.model_ids).jobs(ctx)
+        start = len(ctx.surveyed)
+        by_page[COMPARE_PAGE] = [*compare_page(config.model_ids).jobs(ctx), *ctx.surveyed[start:]]
     pages = explorer_page_jobs(preset, ctx.job, explorer, model)
     plan = SitePlan.of([*(job for jobs in explorer.values() for job in jobs), *pages], by_page)
     check_jobs(plan.jobs, model)
@@ -106,10 +110,10 @@ def plan_site(
 def check_jobs(jobs: Iterable[VisJob], model: LoadedModel) -> None:
     """Every job must be for `model` and name only its layers and channels."""
     for job in jobs:
-        if job.model != model.id or job.weights_digest != model.weights_digest:
+        if job.model != model.id or job.weights_digest != model.digest:
             raise FeatvisError(
                 f"a job asks for model '{job.model}' (weights {job.weights_digest}), but the "
-                f"site's model is '{model.id}' (weights {model.weights_digest})"
+                f"site's model is '{model.id}' (weights {model.digest})"
             )
         for objective in job.objectives:
             for _, term in objective.terms:

@@ -35,6 +35,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+from generator.cache.entries import one_line_warnings
 from generator.cache.store import ArtifactStore
 from generator.compute import Summary, World, distributed, load_models
 from generator.config.site import Preset, SiteConfig
@@ -108,7 +109,8 @@ def compute_models(
         if not names and not summary.failed:
             plan(site, one)  # planned again once computed, as a build does
             measure(
-                site, one, compute=True, world=world, say=say if world.rank == 0 else None,
+                site, one, compute=True, world=world,
+                say=say if world.rank == 0 and not quiet else None,
                 progress=Progress(quiet=quiet or world.rank != 0),
             )
         out.append(ModelSummary(one.model.id, summary))
@@ -157,7 +159,7 @@ def _worker(
     torch.set_num_threads(threads)
     if batch_size is not None:
         config = dataclasses.replace(config, batch_size=batch_size)
-    with distributed(config.device) as world:
+    with one_line_warnings(), distributed(config.device) as world:
         store = ArtifactStore(
             config.cache_dir,
             report=(lambda m: _say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),

@@ -7,6 +7,10 @@ nothing is followed, not even a link to a folder inside the site) and any folder
 preview does); it is resolved once per request. HTML responses may pass through `inject`
 (the preview's reload script) on the way out; files on disk are never changed.
 
+A client has `HEAD_SECONDS` to send a request's line and headers and `IO_SECONDS` for each read
+or write after that; one that sends too slowly (slowloris) or not at all is dropped, so half-sent
+requests cannot pile up threads.
+
 `open_server(host, port, handler)` binds a threading server and turns a busy or invalid port or
 host into one `FeatvisError` line.
 """
@@ -20,6 +24,7 @@ import os
 import socket
 import stat
 import sys
+import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +33,28 @@ from typing import Any
 from generator.core.errors import FeatvisError
 
 PORT_RANGE = (0, 65535)  # 0: any free port (the server says which)
+HEAD_SECONDS = 10.0  # to send a request's line and headers, all of them
+IO_SECONDS = 30.0  # for any one read or write of a connection
+
+
+class _Deadline:
+    """A connection's reader whose `readline` (the request head is read line by line) gets only
+    what is left of one deadline; the rest passes through."""
+
+    def __init__(self, handler: JailedHandler) -> None:
+        self.handler = handler
+        self.reader = handler.rfile
+        self.until = time.monotonic() + handler.head_seconds
+
+    def readline(self, limit: int = -1) -> bytes:
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"request head not sent within {self.handler.head_seconds} s")
+        self.handler.connection.settimeout(min(left, self.handler.timeout or left))
+        return self.reader.readline(limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
 
 
 class Refused(Exception):
@@ -79,6 +106,23 @@ class JailedHandler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, Callable[[JailedHandler], None]] = {}
     server_version = "featvis"
     sys_version = ""
+    timeout = IO_SECONDS  # socketserver sets it on the connection
+    head_seconds = HEAD_SECONDS
+
+    def handle_one_request(self) -> None:
+        """One request, its head read within `head_seconds` (a slow client is dropped)."""
+        reader = self.rfile
+        self.rfile = _Deadline(self)  # type: ignore[assignment]
+        try:
+            super().handle_one_request()
+        finally:
+            self.rfile = reader
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self.rfile = getattr(self.rfile, "reader", self.rfile)  # the head is in: no deadline
+        self.connection.settimeout(self.timeout)
+        return ok
 
     def do_GET(self) -> None:  # noqa: N802 - the base class's name
         self._answer(body=True)

@@ -32,7 +32,7 @@ from typing import Any
 import jinja2
 import torch
 
-from generator.build import warn_dataset
+from generator.build import warn_dataset, warn_unread
 from generator.cache.store import ArtifactStore
 from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
@@ -187,6 +187,7 @@ class Preview:
         pages = [article.page for article in articles]
         for one in site.models:
             warn_dataset(one.dataset, notices)
+        warn_unread(config, notices)
         if landed:
             quick = [p.slug for p in pages if p.url in self.missing]
             if not quick:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from generator.atlas.circuits import (
@@ -23,6 +24,8 @@ from generator.atlas.circuits import (
     channel_circuit,
 )
 from generator.atlas.circuits.spec import block_inputs_of
+from generator.atlas.hierarchy import load_hierarchy
+from generator.atlas.search import channel_classes
 from generator.atlas.site import Accented
 from generator.core.errors import FeatvisError
 from generator.core.images import to_pil
@@ -264,7 +267,7 @@ class ChannelPagesPart(RenderState):
             "thumbnail": ch["image"].url.removeprefix("../../"),
             "circuit": circuit.to_dict() if circuit else None,
             "labels": [label] if label else [],
-            "classes": [ch["reading"].photo[0]] if ch.get("reading") else [],
+            "classes": self._classes(state, layer, channel, ch.get("reading")),
             "accentuation": [
                 {
                     "photo": a["photo"].removeprefix(PAGE_PREFIX),
@@ -305,6 +308,18 @@ class ChannelPagesPart(RenderState):
         photos = ds is not None and layer in ds.layer_names
         value = ds.max_activation(layer, channel) if ds is not None and photos else None
         return {"value": value, "photos": photos}
+
+    def _classes(
+        self, state: ModelState, layer: str, channel: int, reading: Any
+    ) -> list[tuple[str, float]]:
+        """The classes that drive the channel, for the search: its top photos' (by folder or
+        wnid) and the model's readings, each with its strength."""
+        ds, top = state.ctx.dataset, []
+        if ds is not None and layer in ds.layer_names:
+            top = [(Path(e.path).relative_to(ds.root).as_posix(), e.activation)
+                   for e in ds.examples(layer, channel, "top")]
+        readings = [reading.photo, *reading.picture] if reading else []
+        return channel_classes(top, readings, load_hierarchy())
 
     def _whole(self, state: ModelState, layer: str) -> bool:
         ds = state.ctx.dataset

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from markupsafe import Markup
 
-from generator.atlas.search import model_entries, search_index_js
+from generator.atlas.hierarchy import load_hierarchy
+from generator.atlas.search import model_entries, search_index_js, unknown_classes
 from generator.core.images import filter_image
 from generator.core.urls import (
     COMPARE_PAGE,
@@ -153,7 +154,16 @@ class ExplorerPart(ChannelPagesPart):
                 classes={key: v["classes"] for key, v in info.items()},
                 labels=state.labels,
             )
-        self.writer.text(SEARCH_INDEX, search_index_js(entries), "search index")
+        hierarchy = load_hierarchy()
+        unknown = unknown_classes(entries, hierarchy)
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            self.notices.warn(
+                "classes",
+                f"{len(unknown)} class names are not in the ImageNet hierarchy ({shown}): "
+                "the search matches them by their own words only",
+            )
+        self.writer.text(SEARCH_INDEX, search_index_js(entries, hierarchy), "search index")
 
     def _draw_compare(self) -> ComparePage | None:
         """The compare page's figure drawn in memory (None on a site of one model); the jobs
@@ -225,7 +235,7 @@ class ExplorerPart(ChannelPagesPart):
             "filter": None
             if filters is None
             else self._patch(state,
-                f"{state.model.weights_digest}|{layer}|{channel}",
+                f"{state.model.digest}|{layer}|{channel}",
                 filter_image(filters[channel], float(filters[channel].abs().max())),
                 "filters",
             ),

@@ -2,7 +2,11 @@
    - hover zoom: images marked data-zoom show an enlarged copy near the pointer;
    - interpolation slider: moves every row of an interpolation-grid figure to frame t;
    - comparison toggles: buttons that switch a figure's data-view;
-   - footnotes: hovering a footnote marker shows the note. */
+   - footnotes: hovering a footnote marker shows the note;
+   - arrow keys: left and right follow the page's rel=prev / rel=next links (channel and layer
+     pages), except while typing in a field;
+   - copy link: a .fv-copy-link button copies the page's URL (the clipboard API where the page
+     may use it, else a selected text copy, else the URL is shown to copy by hand). */
 (function () {
   "use strict";
 
@@ -126,7 +130,58 @@
     });
   }
 
+  function typing(target) {
+    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+  }
+
+  function setupArrows() {
+    document.addEventListener("keydown", function (ev) {
+      if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.shiftKey || typing(ev.target)) return;
+      var rel = ev.key === "ArrowLeft" ? "prev" : ev.key === "ArrowRight" ? "next" : null;
+      var link = rel && document.querySelector("a[rel=" + rel + "]");
+      if (!link) return;
+      ev.preventDefault();
+      window.location.href = link.href;
+    });
+  }
+
+  function copyText(text) {  // true when the text reached the clipboard by the fallback
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var done = false;
+    try { done = document.execCommand("copy"); } catch (e) { done = false; }
+    area.remove();
+    return done;
+  }
+
+  function setupCopyLink() {
+    Array.prototype.forEach.call(document.querySelectorAll(".fv-copy-link"), function (button) {
+      var status = button.parentNode.querySelector(".fv-copy-status");
+      function say(text) { if (status) status.textContent = text; }
+      button.addEventListener("click", function () {
+        var url = new URL(button.getAttribute("data-href") || "", window.location.href).href;
+        button.setAttribute("data-copied", url);
+        function fallback() {
+          if (copyText(url)) say("Link copied.");
+          else say(url);  // shown to copy by hand
+        }
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(url).then(function () { say("Link copied."); }, fallback);
+        } else {
+          fallback();
+        }
+      });
+    });
+  }
+
   onReady(function () {
+    setupArrows();
+    setupCopyLink();
     setupZoom();
     setupInterpolation();
     setupToggles();

@@ -9,8 +9,13 @@
  *
  * Queries: "blocks.4.2:70" (a channel), "blocks.4.2:" or "blocks.4.2" (a layer), "4.2:70"
  * (any layer ending so), a band ("textures"), and words, each of which must occur in the
- * channel's labels, top-photo class names, layer or band ("dog", "eyes front").
- * Results: labelled and class matches first, computed channels before uncomputed ones.
+ * channel's labels, the names of the classes that drive it or their kinds in the ImageNet
+ * hierarchy ("dog" finds every breed, "vehicle", "fruit"), its layer or band ("eyes front").
+ * A word matches a whole term, the start of a word or any part of one, in that order of rank.
+ * Results: labelled and class matches first, and among those the channels the class drives
+ * hardest; computed channels before uncomputed ones.
+ * Keys: "/" focuses the box; the down arrow moves into the results, up and down move between
+ * them, Enter opens one (Enter in the box opens the first), Escape goes back to the box.
  */
 (function () {
   "use strict";
@@ -21,6 +26,13 @@
     var items = [];
     var bands = {};
     data.bands.forEach(function (b) { bands[b] = true; });
+    var terms = data.terms || [];
+    // Per class, "|name|lemma|ancestor lemma|...|" in lower case: a query word is then a term
+    // ("|dog|"), starts a word ("|dog", " dog", "-dog") or occurs anywhere, in one indexOf each.
+    var classText = data.classes.map(function (name, c) {
+      var kinds = (data.kinds && data.kinds[c]) || [];
+      return ("|" + name + "|" + kinds.map(function (t) { return terms[t]; }).join("|") + "|").toLowerCase();
+    });
     data.channels.forEach(function (row) {
       var layer = data.layers[row[0]];
       var classes = row[4].map(function (c) { return data.classes[c]; });
@@ -35,14 +47,36 @@
         key: (layer[1] + ":" + row[1]).toLowerCase(),
         thumb: row[2],
         page: row[3],
+        classIds: row[4],
+        strengths: (row[7] || []).map(function (p) { return p / 100; }),
         classes: classes,
         labels: labels,
         computed: row[6] === 1,
-        classText: classes.join(" | ").toLowerCase(),
-        labelText: labels.join(" | ").toLowerCase()
+        labelText: ("|" + labels.join("|") + "|").toLowerCase()
       });
     });
-    return { items: items, bands: bands, several: data.models.length > 1 };
+    return { items: items, bands: bands, several: data.models.length > 1, classText: classText };
+  }
+
+  // How well a word matches a "|term|term|" text: 3 a whole term, 2 the start of a word in one,
+  // 1 anywhere, 0 not at all.
+  function quality(text, w) {
+    var at = text.indexOf(w);
+    if (at < 0) return 0;
+    if (text.indexOf("|" + w + "|") >= 0) return 3;
+    if (text.indexOf("|" + w) >= 0 || text.indexOf(" " + w) >= 0 || text.indexOf("-" + w) >= 0) return 2;
+    return 1;
+  }
+
+  // A word against every class once per query (a plural falls back to its singular): the list
+  // of qualities, by class position.
+  function classQualities(index, w) {
+    var single = w.length > 3 && w.charAt(w.length - 1) === "s" ? w.slice(0, -1) : null;
+    return index.classText.map(function (text) {
+      var q = quality(text, w);
+      if (!q && single) q = quality(text, single) && quality(text, single) - 0.5;
+      return q;
+    });
   }
 
   // Score > 0 when `item` answers `q` (lowercase, trimmed); higher scores list first.
@@ -64,44 +98,51 @@
       return function (item) { return item.band === q ? 1 : 0; };
     }
     var words = q.split(/\s+/).filter(Boolean);
-    return function (item) {
+    var perClass = words.map(function (w) { return classQualities(index, w); });
+    // A class match scores its quality plus how strongly the class drives the channel (0..1),
+    // so among equal matches the channel the class drives hardest lists first.
+    var match = function (item) {
       var score = 0;
+      match.why = [];
       for (var i = 0; i < words.length; i++) {
-        var w = words[i];
-        if (item.labelText.indexOf(w) >= 0) score += 4;
-        else if (item.classText.indexOf(w) >= 0) score += 2;
-        else if (item.layerLower === w || item.key.indexOf(w) === 0) score += 1;
-        else if (item.band.indexOf(w) === 0) score += 1;
-        else if (index.several && item.modelLower.indexOf(w) >= 0) score += 1;
-        else return 0;
+        var w = words[i], best = 0, why = null;
+        var label = quality(item.labelText, w);
+        if (label) best = 4 + label;
+        for (var k = 0; k < item.classIds.length; k++) {
+          var cq = perClass[i][item.classIds[k]];
+          if (cq) {
+            var s = cq + (k < item.strengths.length ? item.strengths[k] : 1);
+            if (s > best) { best = s; why = item.classes[k]; }
+          }
+        }
+        if (why && match.why.indexOf(why) < 0) match.why.push(why);
+        if (!best) {
+          if (item.layerLower === w || item.key.indexOf(w) === 0) best = 1;
+          else if (item.band.indexOf(w) === 0) best = 1;
+          else if (index.several && item.modelLower.indexOf(w) >= 0) best = 1;
+          else return 0;
+        }
+        score += best;
       }
       return score;
     };
+    return match;
   }
 
-  // Every hit, best first (ties in index order), without sorting them all: scores are a few
-  // small values, so hits are gathered per score in one pass and the buckets read in order.
+  // Every hit, best first (ties in index order).
   function search(index, query) {
     var q = query.trim().toLowerCase();
     if (!q) return [];
     var match = matcher(q, index);
-    var buckets = new Map();
     var items = index.items;
+    var hits = [];
     for (var i = 0; i < items.length; i++) {
       var s = match(items[i]);
       if (s <= 0) continue;
       if (!items[i].computed) s *= 0.999;
-      var bucket = buckets.get(s);
-      if (!bucket) { bucket = []; buckets.set(s, bucket); }
-      bucket.push(i);
+      hits.push({ score: s, order: i, item: items[i], why: match.why || [] });
     }
-    var scores = Array.from(buckets.keys()).sort(function (a, b) { return b - a; });
-    var hits = [];
-    scores.forEach(function (score) {
-      buckets.get(score).forEach(function (i) {
-        hits.push({ score: score, order: i, item: items[i] });
-      });
-    });
+    hits.sort(function (a, b) { return b.score - a.score || a.order - b.order; });
     return hits;
   }
 
@@ -126,13 +167,22 @@
     li.appendChild(target);
     var about = several ? [item.model, item.band] : [item.band];
     if (item.labels.length) about.push(item.labels.join("; "));
-    if (item.classes.length) about.push(item.classes.slice(0, 3).join(", "));
-    if (!item.computed) about.push("not computed in this build");
     var p = document.createElement("span");
     p.className = "fv-search-about";
-    p.textContent = about.join(" \u00b7 ");
+    p.setAttribute("data-about", about.join(" \u00b7 "));
     li.appendChild(p);
     return li;
+  }
+
+  // A card's line under its name: band, labels, then the classes the query matched (else the
+  // strongest three), and whether the build computed it.
+  function describe(node, hit) {
+    var p = node.querySelector(".fv-search-about");
+    var parts = [p.getAttribute("data-about")];
+    var classes = hit.why.length ? hit.why : hit.item.classes.slice(0, 3);
+    if (classes.length) parts.push(classes.join(", "));
+    if (!hit.item.computed) parts.push("not computed in this build");
+    p.textContent = parts.join(" \u00b7 ");
   }
 
   function attach(box, index) {
@@ -148,6 +198,7 @@
     function cardOf(hit) {
       var node = cards.get(hit.order);
       if (!node) { node = card(hit.item, root, index.several); cards.set(hit.order, node); }
+      describe(node, hit);
       return node;
     }
     // A keystroke draws the first BATCH cards only; the next BATCH follow when the last card
@@ -179,7 +230,7 @@
     function update() {
       var hits = search(index, input.value);
       var top = hits.slice(0, MAX_SHOWN);
-      var signature = top.map(function (h) { return h.order; }).join(",");
+      var signature = top.map(function (h) { return h.order + ":" + h.why.join("/"); }).join(",");
       if (signature !== shown) {
         shown = signature;
         show(top);
@@ -191,8 +242,40 @@
       }
     }
     input.addEventListener("input", update);
+    function links() { return Array.prototype.slice.call(list.querySelectorAll("a")); }
+    input.addEventListener("keydown", function (ev) {
+      var all = links();
+      if (ev.key === "ArrowDown" && all.length) { ev.preventDefault(); all[0].focus(); }
+      else if (ev.key === "Enter" && all.length) { ev.preventDefault(); all[0].click(); }
+    });
+    list.addEventListener("keydown", function (ev) {
+      var all = links();
+      var at = all.indexOf(document.activeElement);
+      if (at < 0) return;
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        var next = at + (ev.key === "ArrowDown" ? 1 : -1);
+        if (next >= all.length && drawn < current.length) { more(); all = links(); }
+        if (next < 0) input.focus();
+        else if (next < all.length) all[next].focus();
+      } else if (ev.key === "Escape") {
+        input.focus();
+      }
+    });
     if (input.value) update();
   }
+
+  // "/" anywhere but in a text field focuses the first search box.
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var t = ev.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var box = document.querySelector(".fv-search-input");
+    if (!box) return;
+    ev.preventDefault();
+    box.focus();
+    box.select();
+  });
 
   function init() {
     var data = window.FEATVIS_SEARCH;

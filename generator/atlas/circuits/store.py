@@ -32,6 +32,7 @@ from generator.atlas.circuits.spec import (
 )
 from generator.atlas.circuits.weights import weights_matrix
 from generator.atlas.files import write_atomic
+from generator.cache.entries import read_entry
 from generator.jobs import canonical_json
 from generator.models.base import LoadedModel
 
@@ -85,7 +86,7 @@ def circuit_jobs(
     pairs = layer_pairs(model, layers)
     ordered = [pairs[0][0], *(t for _, t in pairs)] if pairs else list(layers)
     previous = dict(zip(ordered[1:], ordered[:-1], strict=True))
-    digest = (model.id, model.weights_digest)
+    digest = (model.id, model.digest)
     pair_rows = rows if method == "attribution" else None
     return [
         CircuitJob(*digest, source, target, method, inputs,
@@ -125,7 +126,7 @@ def compute_circuit(
     strategy: Strategy = "loop",
 ) -> LayerCircuit:
     """The matrix of `job`; `images` are needed by the attribution method."""
-    if job.model != model.id or job.weights_digest != model.weights_digest:
+    if job.model != model.id or job.weights_digest != model.digest:
         raise ValueError(f"circuit job {job.key} is for another model")
     start = time.perf_counter()
     if job.method == "weights":
@@ -156,10 +157,10 @@ class CircuitStore:
         return self.root / key[:2] / f"{key}.npz"
 
     def get(self, job: CircuitJob) -> LayerCircuit | None:
+        """The circuit of `job`; None when absent or damaged (reported, computed again)."""
         path = self.path(job.key)
-        if not path.is_file():
-            return None
-        try:
+
+        def read() -> LayerCircuit:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
                 matrix = torch.from_numpy(data["matrix"].copy())
@@ -167,16 +168,16 @@ class CircuitStore:
                     torch.from_numpy(data["magnitude"].copy()) if "magnitude" in data else None
                 )
             parts = tuple(InputPart(**p) for p in meta.get("parts", []))
-        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-            return None
-        if meta.get("key") != job.key or meta.get("job") != job.to_dict() or matrix.dim() != 2:
-            return None
-        if job.rows and matrix.shape[0] != len(job.rows):
-            return None
-        return LayerCircuit(
-            job, matrix, magnitude, int(meta["n_inputs"]), float(meta["seconds"]), parts,
-            bool(meta.get("residual", False)),
-        )
+            if meta.get("key") != job.key or meta.get("job") != job.to_dict() or matrix.dim() != 2:
+                raise ValueError("not this job's circuit")
+            if job.rows and matrix.shape[0] != len(job.rows):
+                raise ValueError(f"{matrix.shape[0]} rows, the job asks for {len(job.rows)}")
+            return LayerCircuit(
+                job, matrix, magnitude, int(meta["n_inputs"]), float(meta["seconds"]), parts,
+                bool(meta.get("residual", False)),
+            )
+
+        return read_entry(path, read)
 
     def put(self, circuit: LayerCircuit) -> Path:
         job = circuit.job

@@ -43,6 +43,7 @@ class Built:
     fixed_input: bool = False
     imagenet: bool = True  # the head names ImageNet's 1000 classes
     description: str = ""
+    code: str = ""  # sha256 of the source file that builds the network (a user's factory)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def _where(exc: BaseException, path: Path | None) -> str:
 
 
 def _oneline(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"sys.exit({exc.code!r}) (a model's code must return, not end the program)"
     text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     return text[:160]
 
@@ -60,7 +62,7 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[name] = module  # dataclasses and pickling look their module up here
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - any failure is the user's file
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure is the user's file
         del sys.modules[name]
         raise FeatvisError(f"{_where(exc, path)}: cannot import ({_oneline(exc)})") from None
     return module
@@ -74,7 +76,7 @@ def _import(target: str, root: Path) -> tuple[ModuleType, Path | None]:
         return _import_file(path), path
     try:
         module = importlib.import_module(target)
-    except Exception as exc:  # noqa: BLE001 - a missing module or one that fails to import
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a missing module or one that fails to import
         raise FeatvisError(f"model 'python:{target}': cannot import ({_oneline(exc)})") from None
     file = getattr(module, "__file__", None)
     return module, Path(file) if file else None
@@ -98,7 +100,7 @@ def build(spec: str, options: LoadOptions) -> Built:
     name = getattr(factory, "__name__", "factory")
     try:
         net = factory()
-    except Exception as exc:  # noqa: BLE001 - the user's code
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code, sys.exit() too
         raise FeatvisError(f"{_where(exc, Path(where))}: {name}() raised {_oneline(exc)}") from None
     if not isinstance(net, nn.Module):
         raise FeatvisError(
@@ -110,7 +112,18 @@ def build(spec: str, options: LoadOptions) -> Built:
     if options.weights and not options.random_weights:
         load_into(net, read_state_dict(options.weights), options.weights, spec)
         source = options.weights
-    return Built(net=net, source=source, imagenet=False, description=_describe(net, factory))
+    return Built(net=net, source=source, imagenet=False, description=_describe(net, factory),
+                 code=_source_digest(factory))
+
+
+def _source_digest(factory: Callable[[], object]) -> str:
+    """sha256 of the file that defines the factory: an edit to the network's code (a forward pass,
+    an activation, no weights) changes what it computes, so the cache keys change too."""
+    try:
+        file = inspect.getsourcefile(factory)
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest() if file else ""
+    except (OSError, TypeError):
+        return ""
 
 
 def _describe(net: nn.Module, factory: Callable[[], object]) -> str:

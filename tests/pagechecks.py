@@ -1,0 +1,43 @@
+"""What every built page must pass in a real browser (Playwright pages, headless Chromium):
+axe-core's accessibility rules with no serious or critical violation, alt text on every image, and
+no horizontal overflow on a 390 px phone screen. axe-core is vendored for the tests only
+(`tests/vendor/axe.min.js`, see its README); the built site never loads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+PHONE = 390
+
+_SERIOUS = """async () => {
+    const r = await axe.run(document, {resultTypes: ['violations']});
+    return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v =>
+        `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`);
+}"""
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    return list(page.evaluate(_SERIOUS))
+
+
+def images_without_alt(page: Any) -> list[str]:
+    """The images with no alt text (an empty alt counts as none)."""
+    return list(page.evaluate(
+        "Array.from(document.images)"
+        ".filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.src)"
+    ))
+
+
+def overflow_at_phone_width(browser: Any, path: Path) -> int:
+    """How many pixels the page at `path` is wider than a 390 px screen (0: it fits)."""
+    page = browser.new_page(viewport={"width": PHONE, "height": 800})
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    wide = int(page.evaluate("document.documentElement.scrollWidth"))
+    page.close()
+    return max(0, wide - PHONE)
