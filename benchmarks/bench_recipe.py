@@ -78,7 +78,7 @@ def nadam(steps: int, lr: float, decay: float | None = None, **recipe: object) -
 
 # The candidates were written while the recipe before the study was the default: Adam unless
 # named, and its spectrum decay (`BEFORE`) unless a candidate sets one.
-BEFORE = ParamSpec(decay=LEGACY_DECAY)
+BEFORE = ParamSpec(decay=LEGACY_DECAY, anchored=False)  # lucid's 1/f^decay
 
 # name -> the settings (size 128 everywhere); "today" is the recipe before the study.
 CANDIDATES: dict[str, RenderSettings] = {

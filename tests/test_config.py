@@ -84,7 +84,7 @@ def test_the_recipe_table_goes_to_the_preset_and_every_job(tmp_path: Path) -> No
     assert pixel.param == ParamSpec(kind="pixel", decorrelate=False)  # decay is the spectrum's
     plain = PlanContext(config, model, PRESETS["standard"]).channel_job("stage1.0", 3)
     assert plain.key != job.key  # every recipe setting is in the key
-    assert (plain.steps, plain.recipe, plain.param.decay) == (128, Recipe(), 1.6)
+    assert (plain.steps, plain.recipe, plain.param.decay) == (128, Recipe(), 1.4)
     assert (preset.optimizer, PRESETS["standard"].optimizer) == ("Adam", "NAdam")  # pages say it
     assert load_config(_toml(tmp_path, "")).preset_for("cpu") == PRESETS["standard"]
 

@@ -11,9 +11,10 @@ import torch
 from test_optvis import OBJECTIVES
 
 from generator.core.errors import FeatvisError
+from generator.metrics import clipped_fraction
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as O
-from generator.optvis.param import ImageParam, ParamSpec, rfft2d_freqs
+from generator.optvis.param import ImageParam, ParamSpec, fourier_scale, rfft2d_freqs
 from generator.optvis.recipe import (
     LEGACY_DECAY,
     LEGACY_LR,
@@ -30,15 +31,15 @@ from generator.optvis.steps import AccelWarning
 FEW = {
     "default": RenderSettings(size=48, steps=16),
     "legacy": RenderSettings(size=48, steps=16, lr=LEGACY_LR, recipe=Recipe.legacy(),
-                             param=ParamSpec(decay=LEGACY_DECAY)),
+                             param=ParamSpec(decay=LEGACY_DECAY, anchored=False)),
 }
 
 
 def test_the_default_is_the_studys_winner_and_the_recipe_before_it_an_option():
     assert Recipe() != Recipe.legacy()
     assert (Recipe().optimizer, Recipe().schedule) == ("nadam", "cosine")
-    assert (RenderSettings().steps, RenderSettings().lr) == (128, 0.10)
-    assert RenderSettings().param.decay == 1.6
+    assert (RenderSettings().steps, RenderSettings().lr) == (128, 0.30)
+    assert (RenderSettings().param.decay, RenderSettings().param.anchored) == (1.4, True)
     lrs = Recipe().lrs(40, 1.0)
     assert lrs[0] < lrs[1] == 1.0  # it warms up over 5 % of the steps (2 of 40)
     assert lrs[-1] == pytest.approx(0.1) and max(lrs) == 1.0  # then decays to a tenth
@@ -187,3 +188,23 @@ def test_valid_options_pass_and_unknown_ones_are_named():
     with pytest.raises(FeatvisError, match="'warmup' must be a number from 0 to 0.5"):
         Recipe(warmup=0.75)
     assert {"steps", "lr", "schedule"} <= set(RANGES)
+
+
+@pytest.mark.parametrize("size", [32, 128, 224])
+def test_the_anchored_spectrum_has_lucids_gain_at_one_cycle_per_image_at_every_size(size):
+    lucid = fourier_scale(ParamSpec(decay=1.0, anchored=False), size)
+    for decay in (1.0, 1.4, 2.0):
+        anchored = fourier_scale(ParamSpec(decay=decay), size)
+        assert anchored.max() == pytest.approx(lucid.max()) == pytest.approx(0.25 * size)
+        assert torch.all(anchored <= lucid * (1 + 1e-5))  # steeper: never a larger step
+    # lucid's 1/f^decay: the lowest frequencies' gain grows as size^decay
+    steep = fourier_scale(ParamSpec(decay=1.6, anchored=False), size)
+    assert steep.max() == pytest.approx(0.25 * size**1.6, rel=1e-4)
+
+
+def test_the_default_recipe_does_not_saturate_an_early_channel(lite0):
+    # blocks.0.0's channel 5 of the trained Lite0: lucid's spectrum at decay 1.6 and a peak of
+    # 0.10 clipped a tenth of its 64 px picture's values to 0 or 255
+    result = render(lite0, [O.channel("blocks.0.0", 5)], RenderSettings(size=64), seeds=[0])
+    assert float(clipped_fraction(result.images)[0]) < 0.01
+    assert float(result.final[0]) > 5.0  # and it still drives the channel

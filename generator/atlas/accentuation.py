@@ -85,7 +85,9 @@ class AccentJob:
     photo: str
     anchor: str
     anchor_weight: float = 1.0
-    param: ParamSpec = field(default_factory=lambda: ParamSpec(decay=ACCENT_DECAY))
+    param: ParamSpec = field(
+        default_factory=lambda: ParamSpec(decay=ACCENT_DECAY, anchored=False)
+    )
     transforms: TransformSpec = field(default_factory=default_transforms)
     steps: int = 128
     size: int = 128

@@ -121,5 +121,4 @@ class Progress:
                 bar.close()
 
 
-
-QUIET = Progress(quiet=True)  # the default of stages that count nothing unless handed one
+QUIET = Progress(quiet=True)  # the default of functions that count only when handed a Progress

@@ -1,11 +1,14 @@
 """Image parameterizations: how an image is made from the tensors the optimizer changes.
 
 - `pixel`: one value per pixel and channel.
-- `fourier`: a real 2-D spectrum scaled by 1/f^decay, so every frequency moves at a similar rate.
-  The default decay is 1.6 rather than lucid's 1.0, damping the checkerboard that the strided
-  depthwise convolutions imprint; the default recipe's peak rate of 0.10 (`optvis.recipe`) needs
-  it slightly steeper than the 1.5 of the recipe before it to keep the high-frequency share low
-  (a steeper one saturates more pixels; `benchmarks/bench_recipe.py` compares them).
+- `fourier`: a real 2-D spectrum whose frequency at k cycles per image is scaled by
+  size / k^decay (times lucid's 1/4): lucid's gain at the lowest frequency at every size, falling
+  as 1/k^decay above it (`anchored`, the default). Adam-like optimizers move every parameter by
+  about the learning rate, so this gain is the step size in pixel space: lucid's 1/f^decay, which
+  `anchored=False` keeps, multiplies the lowest frequencies' steps by size^(decay - 1), and the
+  sigmoid saturates into flat, clipped colour. Anchored, decay 1.4 damps the high frequencies
+  (the checkerboard of the strided depthwise convolutions) without that
+  (`benchmarks/bench_legibility.py` measures it).
 - `maco`: MACO (Fel et al. 2023): only the phase of the spectrum is optimized; its magnitude is
   the average natural-image magnitude (`optvis.spectrum`, a small table shipped with featvis).
   Phases start uniform in [-pi, pi), so the first image is already noise with a photo's spectrum.
@@ -43,15 +46,25 @@ SHARED_COMPONENTS = ((2, 1), (4, 1), (8, 1), (8, 2), (16, 1), (16, 2))
 class ParamSpec:
     kind: Literal["pixel", "fourier", "maco"] = "fourier"
     decorrelate: bool = True
-    decay: float = 1.6
+    decay: float = 1.4
     sd: float = 0.01
     shared: bool = False
+    anchored: bool = True  # Fourier: lucid's gain at one cycle per image (module docstring)
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
             raise ValueError(
                 f"unknown parameterization '{self.kind}' (valid: {', '.join(PARAM_KINDS)})"
             )
+
+
+def fourier_scale(spec: ParamSpec, size: int) -> torch.Tensor:
+    """(size, size // 2 + 1): the gain of each frequency of a Fourier image (module docstring),
+    with the 1/4 that keeps the image's spread near lucid's."""
+    freqs = torch.clamp(rfft2d_freqs(size, size), min=1.0 / size)
+    if spec.anchored:  # in cycles per image, lucid's gain (size / 1) at the lowest
+        return 0.25 * size / (freqs * size) ** spec.decay
+    return 0.25 / freqs**spec.decay
 
 
 class ImageParam(nn.Module):
@@ -76,10 +89,8 @@ class ImageParam(nn.Module):
         if spec.kind == "fourier":
             h, w = size, size // 2 + 1
             init = torch.stack([torch.randn(3, h, w, 2, generator=g) for g in gens]) * spec.sd
-            freqs = rfft2d_freqs(size, size)
-            # 1/f^decay, and the 1/4 that keeps the image's spread near lucid's, in one factor
-            scale = 0.25 / torch.clamp(freqs, min=1.0 / size) ** spec.decay
-            self.register_buffer("scale", scale[None, None, :, :, None].to(device))
+            self.register_buffer("scale", fourier_scale(spec, size)[None, None, :, :, None]
+                                 .to(device))
         elif spec.kind == "maco":
             h, w = size, size // 2 + 1
             init = torch.stack(

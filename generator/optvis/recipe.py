@@ -4,8 +4,8 @@ A `Recipe` is a frozen spec that travels inside `RenderSettings` (and a job's ke
 step count and the peak learning rate it decides, for every step, the learning rate
 (`lr_at`), the model-input size and the low-pass cutoff of the Fourier image (`phase_at`), and
 whether an image has plateaued (`plateaued`). `Recipe()` is the default the recipe study
-(`benchmarks/bench_recipe.py`) chose; `Recipe.legacy()` the recipe before it: Adam at a constant
-rate.
+(`benchmarks/bench_recipe.py`, `benchmarks/bench_legibility.py`) chose; `Recipe.legacy()` the
+recipe before it: Adam at a constant rate.
 
 `RANGES` (in `generator.config.recipe`, re-exported here) is the table of valid values for the
 options site.toml's `[recipe]` table may set (steps, lr, schedule, ...); a `Recipe` checks its
@@ -30,13 +30,13 @@ from generator.config.recipe import (
     check_options,
 )
 
-# The default recipe: NAdam, a 5 % warm-up to a peak rate of 0.10, cosine decay to 10 % of it,
-# 128 steps (with the Fourier spectrum's decay at 1.6, `ParamSpec`). The recipe study
-# (`benchmarks/bench_recipe.py`) measures it against the recipe before it (Adam at a constant
-# 0.025 for 256 steps, decay 1.5: `Recipe.legacy()` and `LEGACY_*`): about the same objective,
-# high-frequency share and pattern agreement with the photos, in about half the time.
+# The default recipe: NAdam, a 5 % warm-up to a peak rate of 0.30, cosine decay to 10 % of it,
+# 128 steps, with the anchored Fourier spectrum at decay 1.4 (`ParamSpec`): pictures without
+# clipped colour at the objective of the recipe before it (benchmarks/results/legibility*.md).
+# The recipe before the study (`benchmarks/bench_recipe.py`), Adam at a constant 0.025 for 256
+# steps with lucid's spectrum at decay 1.5, is `Recipe.legacy()` and `LEGACY_*`.
 DEFAULT_STEPS = 128
-DEFAULT_LR = 0.10
+DEFAULT_LR = 0.30
 LEGACY_STEPS = 256
 LEGACY_LR = 0.025
 LEGACY_DECAY = 1.5  # the Fourier spectrum's (`ParamSpec.decay`) in the recipe before
