@@ -113,9 +113,20 @@ def stand_in_circuits(model: Any, explorer: dict[str, Any]) -> dict[tuple[str, s
     return out
 
 
+def _one_model_site(config: Any, model: Any, preset: Any, store: Any, explorer: Any,
+                    circuits: Any, index: Any) -> Any:
+    """The `Site` a renderer draws: one model, no articles, the explorer as its inventory, the
+    stand-in circuits, nothing measured."""
+    from generator.measure.stage import Measurements
+    from generator.plan.pipeline import ModelSite, Site, SiteData
+
+    data = SiteData(explorer, Measurements(), circuits, {})
+    one = ModelSite(model, index, explorer, {}, data=data)
+    return Site(config, preset, store, [], (one,))
+
+
 def render_once(cache: Path, layers: list[str], dataset: str | None) -> dict[str, Any]:
     """One timed `SiteRenderer.draw()` of the cached site, in this process's tree."""
-    from generator.measure.stage import Measurements
     from generator.site.render import SiteRenderer
 
     config, model, preset, store, explorer, jobs = _site(cache, layers, dataset)
@@ -134,10 +145,8 @@ def render_once(cache: Path, layers: list[str], dataset: str | None) -> dict[str
     verify = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         start, cpu = time.perf_counter(), time.process_time()
-        SiteRenderer(
-            config, model, preset, store, Path(tmp) / "out", articles=[], explorer=explorer,
-            inventory=explorer, measures=Measurements(), circuits=circuits, dataset=index,
-        ).draw()
+        SiteRenderer(_one_model_site(config, model, preset, store, explorer, circuits, index),
+                     Path(tmp) / "out").draw()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         pages = len(list((Path(tmp) / "out" / "explorer").rglob("*/*/*.html")))
     return {"seconds": seconds, "cpu_seconds": cpu, "verify_seconds": verify,

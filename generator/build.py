@@ -19,11 +19,9 @@ import functools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.cache.store import ArtifactStore, cache_writing
 from generator.check import check_site, report
 from generator.compute import load_models
@@ -34,11 +32,12 @@ from generator.core.lock import site_lock
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
-from generator.figures.registry import Article, bind_articles, read_articles
+from generator.dataset.index import DatasetIndex
+from generator.figures.registry import read_articles
 from generator.pages.content import display_path, unread_articles
-from generator.plan.measured import SiteData, measure_stage
-from generator.plan.rounds import ModelInputs, compute_site, model_inputs
-from generator.plan.site import SitePlan, plan_site
+from generator.plan.measured import measure
+from generator.plan.pipeline import COMPUTE_HINT, Site, plan, read_site, scanner, site_lacking
+from generator.plan.rounds import settle
 from generator.plan.workers import (
     compute_in_processes,
     missing_work,
@@ -46,7 +45,6 @@ from generator.plan.workers import (
 )
 from generator.site.env import check_templates
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
-from generator.site.state import ModelPages
 
 
 @dataclass
@@ -93,28 +91,10 @@ def _check_output_dir(config: SiteConfig) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """What a build reads once and hands on: every stage takes it from here. `models` holds
-    each model of the site (its dataset index and explorer jobs), the first (the articles'
-    default) first; each loads once per build."""
-
-    preset: Preset
-    store: ArtifactStore
-    articles: list[Article]
-    models: tuple[ModelInputs, ...]
-    labels: dict[str, Labels] = field(default_factory=dict)  # model id -> its labels
-
-    @property
-    def model(self) -> Any:
-        """The site's first model."""
-        return self.models[0].model
-
-
 def _read(
     config: SiteConfig, preset: Preset | None, quiet: bool, say: Callable[[str], None],
     progress: Progress, compute: bool = True,
-) -> _Inputs:
+) -> Site:
     """The articles first (their errors need no model), then every model of the site, the
     figures bound to theirs, the labels, and per model the dataset and the explorer's jobs:
     each read or made once. A model is probed only by a build that computes (render runs no
@@ -127,141 +107,85 @@ def _read(
     preset = preset or config.preset_for(device.type)
     store = ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning, even if quiet
     models = load_models(config, device, probe=compute)
-    bind_articles(articles, {model.id: model for model in models})
-    labels = read_site_labels(
-        config.root / LABELS_FILE,
-        {m.id: {info.name: info.channels for info in m.layers} for m in models},
-    )
     if config.dataset is not None:
         progress.stage("dataset scan", str(config.dataset))
-    inputs = tuple(
-        model_inputs(config, model, preset, articles, quiet=quiet, compute=compute)
-        for model in models
+    return read_site(
+        config, preset, store, articles, models, compute=compute, datasets=scanner(quiet=quiet)
     )
-    return _Inputs(preset, store, articles, inputs, labels)
 
 
 def _in_processes(
-    config: SiteConfig, inputs: _Inputs, *, force: bool, quiet: bool,
-    say: Callable[[str], None], progress: Progress,
+    site: Site, *, force: bool, quiet: bool, say: Callable[[str], None], progress: Progress,
 ) -> int | None:
     """On a CPU with enough to compute, every model's compute and measure stage in `workers`
     processes (`generator.plan.workers`), after this process scanned the photos; how many
     visualizations they computed, or None when this process computes alone."""
-    missing = missing_work(
-        config, inputs.preset, inputs.store, inputs.articles, inputs.models, force=force
-    )
-    workers = processes_for(config, inputs.model.device, missing, config.batch_size)
+    config = site.config
+    missing = missing_work(site, force=force)
+    workers = processes_for(config, site.model.device, missing, config.batch_size)
     if workers == 1:
         return None
     progress.stage(
-        "compute", f"preset {inputs.preset.name} on {device_label(inputs.model.device)} "
+        "compute", f"preset {site.preset.name} on {device_label(site.model.device)} "
         f"in {workers} processes",
     )
     summaries = compute_in_processes(
-        config, inputs.preset, workers, batch_size=config.batch_size, quiet=quiet, force=force
+        config, site.preset, workers, batch_size=config.batch_size, quiet=quiet, force=force
     )
     for one in summaries:
-        say(one.line(alone=len(inputs.models) == 1))
+        say(one.line(alone=len(site.models) == 1))
     return sum(one.summary.computed for one in summaries)
 
 
 def _settle(
-    config: SiteConfig, inputs: _Inputs, *, compute: bool, force: bool, quiet: bool,
-    say: Callable[[str], None], progress: Progress, elsewhere: bool = False,
-) -> tuple[list[SitePlan], int]:
-    """Per model: plan -> compute -> plan until settled (with compute), then the final plan.
-    Each model's jobs are computed with its own network (batches never mix models). After
-    `elsewhere` (processes computed the site) whatever is left is computed here, quietly."""
+    site: Site, *, compute: bool, force: bool, quiet: bool, say: Callable[[str], None],
+    progress: Progress, elsewhere: bool = False,
+) -> int:
+    """Per model: plan -> compute -> plan until settled (with compute), then the final plan;
+    how many visualizations were computed. Each model's jobs are computed with its own network
+    (batches never mix models). After `elsewhere` (processes computed the site) whatever is
+    left is computed here, quietly."""
     computed = 0
-    plans = []
-    for one in inputs.models:
-        common = {"dataset": one.dataset, "articles": inputs.articles, "explorer": one.explorer}
+    for one in site.models:
         if compute:
             if not elsewhere:
                 progress.stage(
-                    "compute", f"{one.model.id}: preset {inputs.preset.name} on "
+                    "compute", f"{one.model.id}: preset {site.preset.name} on "
                     f"{device_label(one.model.device)}",
                 )
-            _, summary = compute_site(
-                config, one.model, inputs.preset, inputs.store, batch_size=config.batch_size,
-                quiet=quiet, force=force, progress=progress, **common,
-            )
+            summary = settle(site, one, quiet=quiet, force=force, progress=progress)
             computed += summary.computed
             if summary.computed or summary.failed or not elsewhere:
                 line = summary.line()
-                say(line if len(inputs.models) == 1 else f"{one.model.id}: {line}")
+                say(line if len(site.models) == 1 else f"{one.model.id}: {line}")
             if summary.failed:
                 raise FeatvisError(
                     f"{summary.failed} visualizations of {one.model.id} failed to compute "
                     "(see above); site not published"
                 )
-        plans.append(plan_site(config, one.model, inputs.preset, store=inputs.store, **common))
-    return plans, computed
+        plan(site, one)
+    return computed
 
 
-def _measure(
-    config: SiteConfig, inputs: _Inputs, plans: list[SitePlan], *, compute: bool,
-    say: Callable[[str], None], progress: Progress,
-) -> list[SiteData]:
-    """The measure stage of every model, each with its own network."""
-    return [
-        measure_stage(
-            config, one.model, inputs.preset, inputs.store, plan=plan, explorer=one.explorer,
-            dataset=one.dataset, compute=compute, say=say, progress=progress,
-        )
-        for one, plan in zip(inputs.models, plans, strict=True)
-    ]
-
-
-def _missing(data: list[SiteData]) -> SiteData:
-    """What every model's measure stage found lacking, as one `SiteData.missing`."""
-    counts: dict[str, int] = {}
-    for item in data:
-        for line in item.missing:
-            number, _, what = line.partition(" ")
-            if number.isdigit():
-                counts[what] = counts.get(what, 0) + int(number)
-            else:
-                counts[line] = counts.get(line, 0)
-    lines = tuple(f"{n} {what}" if n else what for what, n in counts.items())
-    first = data[0]
-    return SiteData(first.inventory, first.measures, first.circuits, first.accents, lines)
-
-
-def _render(
-    config: SiteConfig, inputs: _Inputs, data: list[SiteData], out: Path, notices: Notices
-) -> SiteResult:
+def _render(site: Site, out: Path, notices: Notices) -> SiteResult:
     """Draw the whole site into `out` from data only. Missing visualizations are listed, one a
     line, then one line names everything the caches lack and the command that computes it."""
-    unchanged = f"{config.output_dir} unchanged"
-    lacking = _missing(data)
-    first, one = data[0], inputs.models[0]
-    others = [
-        ModelPages(
-            m.model, m.explorer, d.inventory, d.measures, m.dataset, d.circuits, d.accents,
-            inputs.labels.get(m.model.id, {}),
-        )
-        for m, d in zip(inputs.models[1:], data[1:], strict=True)
-    ]
+    unchanged = f"{site.config.output_dir} unchanged"
+    lacking = site_lacking(site)
+    what = ", ".join(lacking.phrases())
+    line = f"not in the cache: {what}; {COMPUTE_HINT}; {unchanged}"
     try:
-        result = SiteRenderer(
-            config, one.model, inputs.preset, inputs.store, out, articles=inputs.articles,
-            explorer=one.explorer, inventory=first.inventory, measures=first.measures,
-            dataset=one.dataset, circuits=first.circuits, accents=first.accents,
-            labels=inputs.labels.get(one.model.id, {}),
-            notices=Notices() if lacking.missing else notices, others=others,
-        ).draw()
+        result = SiteRenderer(site, out, notices=Notices() if lacking else notices).draw()
     except MissingVisualizations as exc:
-        absent = [job for job in exc.jobs if inputs.store.get(job) is None]
+        absent = [job for job in exc.jobs if site.store.get(job) is None]
         if not absent:  # cached, but what a figure reads of them is not measured (a top class)
-            raise FeatvisError(f"{lacking.missing_line()}; {unchanged}") from None
-        for line in MissingVisualizations(absent, exc.where).report():
-            print(line, file=sys.stderr)
-        also = f" (and {', '.join(lacking.missing)})" if lacking.missing else ""
+            raise FeatvisError(line) from None
+        for row in MissingVisualizations(absent, exc.where).report():
+            print(row, file=sys.stderr)
+        also = f" (and {what})" if lacking else ""
         raise MissingVisualizations(absent, exc.where, f"{also}; {unchanged}") from None
-    if lacking.missing:
-        raise FeatvisError(f"{lacking.missing_line()}; {unchanged}")
+    if lacking:
+        raise FeatvisError(line)
     return result
 
 
@@ -288,47 +212,48 @@ def build_site(
     progress = progress or Progress(quiet=quiet)
     notices = notices if notices is not None else Notices(report=say)
     notices.strict = config.strict if strict is None else strict
-    start = time.perf_counter()
+    run = _Run(compute, force, quiet, say, progress, notices, time.perf_counter())
     _check_output_dir(config)
     with site_lock(config.output_dir, say=say), cache_writing(config.cache_dir, create=compute):
         sweep(config.output_dir, say=say)
-        return _build_locked(
-            config, preset, compute=compute, force=force, quiet=quiet, say=say, start=start,
-            progress=progress, notices=notices,
-        )
+        return _build_locked(config, preset, run)
 
 
-def _build_locked(
-    config: SiteConfig,
-    preset: Preset | None,
-    *,
-    compute: bool,
-    force: bool,
-    quiet: bool,
-    say: Callable[[str], None],
-    start: float,
-    progress: Progress,
-    notices: Notices,
-) -> BuildReport:
-    inputs = _read(config, preset, quiet, say, progress, compute)
-    warn_dataset(inputs.models[0].dataset, notices)
+@dataclass(frozen=True)
+class _Run:
+    """How a build runs: the flags and where its messages go."""
+
+    compute: bool
+    force: bool
+    quiet: bool
+    say: Callable[[str], None]
+    progress: Progress
+    notices: Notices
+    start: float
+
+
+def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> BuildReport:
+    compute, force, quiet, say = run.compute, run.force, run.quiet, run.say
+    progress, notices = run.progress, run.notices
+    site = _read(config, preset, quiet, say, progress, compute)
+    warn_dataset(site.models[0].dataset, notices)
     warn_unread(config, notices)
     elsewhere = None
     if compute:
-        elsewhere = _in_processes(config, inputs, force=force, quiet=quiet, say=say,
-                                  progress=progress)
-    plans, computed = _settle(
-        config, inputs, compute=compute, force=force and elsewhere is None, quiet=quiet,
-        say=say, progress=progress, elsewhere=elsewhere is not None,
+        elsewhere = _in_processes(site, force=force, quiet=quiet, say=say, progress=progress)
+    computed = _settle(
+        site, compute=compute, force=force and elsewhere is None, quiet=quiet, say=say,
+        progress=progress, elsewhere=elsewhere is not None,
     )
     computed += elsewhere or 0
     progress.stage("measure", "checks, filters, circuits, accentuations")
-    data = _measure(config, inputs, plans, compute=compute, say=say, progress=progress)
-    progress.stage("render", f"{len(inputs.articles)} pages")
+    for one in site.models:
+        measure(site, one, compute=compute, say=say, progress=progress)
+    progress.stage("render", f"{len(site.articles)} pages")
     with staging(config.output_dir) as tmp:
-        result = _render(config, inputs, data, tmp, notices)
+        result = _render(site, tmp, notices)
         progress.stage("check", str(config.output_dir))
-        sources = {a.page.url: (str(a.page.source), a.page.path) for a in inputs.articles}
+        sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
         problems = check_site(tmp, sources, site_templates(config))
         if problems:
             report(problems)
@@ -348,9 +273,9 @@ def _build_locked(
         files=files,
         visualizations=result.visualizations,
         computed=computed,
-        seconds=time.perf_counter() - start,
-        preset=inputs.preset.name,
-        device=device_label(inputs.model.device),
+        seconds=time.perf_counter() - run.start,
+        preset=site.preset.name,
+        device=device_label(site.model.device),
     )
 
 
@@ -374,9 +299,9 @@ def warn_unread(config: SiteConfig, notices: Notices) -> None:
         )
 
 
-def warn_dataset(dataset: Any, notices: Notices) -> None:
+def warn_dataset(dataset: DatasetIndex | None, notices: Notices) -> None:
     """A warning for photos the scan could not read."""
-    summary = getattr(dataset, "summary", None)
+    summary = None if dataset is None else dataset.summary
     if summary is not None and summary.images_skipped:
         first = f" (first: {summary.skipped[0]})" if summary.skipped else ""
         notices.warn(

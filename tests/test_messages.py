@@ -353,14 +353,15 @@ def test_quiet_compute_says_nothing_of_circuits(monkeypatch: pytest.MonkeyPatch)
     from generator.plan import workers
 
     said: list[object] = []
-    monkeypatch.setattr(workers, "compute_site", lambda *a, **k: (None, SimpleNamespace(failed=0)))
-    monkeypatch.setattr(workers, "plan_site", lambda *a, **k: None)
-    monkeypatch.setattr(workers, "measure_stage", lambda *a, say, **k: said.append(say))
+    monkeypatch.setattr(workers, "settle", lambda *a, **k: SimpleNamespace(failed=0))
+    monkeypatch.setattr(workers, "plan", lambda *a, **k: None)
+    monkeypatch.setattr(workers, "measure", lambda *a, say, **k: said.append(say))
     monkeypatch.setattr(workers, "ModelSummary", lambda *a: a)
     one = SimpleNamespace(model=SimpleNamespace(id="m"), dataset=None, explorer={})
+    site = SimpleNamespace(models=(one,))
     world = SimpleNamespace(rank=0)
     for quiet in (True, False):
-        workers.compute_models(None, None, None, [], [one], world=world, quiet=quiet, say=print)  # type: ignore[arg-type]
+        workers.compute_models(site, world=world, quiet=quiet, say=print)  # type: ignore[arg-type]
     assert said == [None, print]
 
 

@@ -331,3 +331,27 @@ def test_the_preview_shows_every_model(site: dict[str, Any]) -> None:
         assert not preview.missing
     finally:
         preview.close()
+
+
+def test_the_previews_channel_pages_equal_the_builds(site: dict[str, Any]) -> None:
+    """`featvis serve` draws every explorer page (channel pages with their circuits, accentuated
+    photos and labels) byte for byte as the build drew it, from the same cache."""
+    import argparse
+
+    from generator.serve.preview import Preview
+
+    config = load_config(site["root"] / "site.toml")
+    preview = Preview(argparse.Namespace(), read_config=lambda: config,
+                      read_preset=lambda _c, _d: TINY, say=lambda _m: None, compute=False)
+    try:
+        assert preview.refresh(reason="test")
+        built = site["out"] / "explorer"
+        pages = sorted(p.relative_to(built) for p in built.rglob("*.html"))
+        channels = [p for p in pages if p.parent.name.startswith(("blocks", "layer", "conv"))]
+        assert channels and any("resnet grid" in (built / p).read_text() for p in channels)
+        served = preview.current / "explorer"
+        assert sorted(p.relative_to(served) for p in served.rglob("*.html")) == pages
+        for page in pages:
+            assert (served / page).read_text() == (built / page).read_text(), page
+    finally:
+        preview.close()

@@ -47,6 +47,7 @@ from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.images import load_tensor
 from generator.core.progress import QUIET, Progress
+from generator.core.tally import Lacking
 from generator.dataset.folder import load_view
 from generator.jobs import VisJob, default_batch_size
 from generator.models.base import LoadedModel
@@ -103,7 +104,7 @@ def site_circuits(
     dataset: Any = None,
     *,
     say: Callable[[str], None] | None = None,
-    missing: list[str] | None = None,
+    missing: Lacking | None = None,
     rows: Mapping[str, Iterable[int]] | None = None,
     progress: Progress = QUIET,
 ) -> Circuits:
@@ -129,7 +130,7 @@ def site_circuits(
     if missing is not None:
         found = {circuit_key(j): lc for j in jobs if (lc := cstore.get(j)) is not None}
         absent = len(jobs) - len(found)
-        missing += [f"{absent} circuits between explorer layers"] if absent else []
+        missing.add("{} circuits between explorer layers", absent)
         return found
 
     absent = sum(cstore.get(job) is None for job in jobs)
@@ -172,7 +173,7 @@ def site_accentuations(
     explorer: Mapping[str, Sequence[VisJob]],
     dataset: Any = None,
     *,
-    missing: list[str] | None = None,
+    missing: Lacking | None = None,
     share: tuple[int, int] = (0, 1),
     barrier: Callable[[], None] = lambda: None,
     progress: Progress = QUIET,
@@ -211,7 +212,7 @@ def site_accentuations(
     if missing is not None:
         found = [store.get(job) for job in accent_jobs]
         absent = sum(result is None for result in found)
-        missing += [f"{absent} accentuated photos"] if absent else []
+        missing.add("{} accentuated photos", absent)
     else:
         with torch.enable_grad():
             found = accentuate_cached(

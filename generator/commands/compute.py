@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
@@ -12,13 +13,14 @@ from tqdm import tqdm
 from generator.cache.store import ArtifactStore, cache_writing
 from generator.commands.common import config_from_args, preset_from_args
 from generator.compute import distributed, load_models
-from generator.config.site import Preset, SiteConfig
+from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
-from generator.figures.registry import Article, bind_articles, read_articles
+from generator.dataset.index import DatasetIndex
+from generator.figures.registry import Article, read_articles
 from generator.models import LoadedModel
-from generator.plan.rounds import ModelInputs, model_inputs, site_dataset
-from generator.plan.site import plan_site
+from generator.plan.pipeline import ModelSite, Site, read_site, scanner, site_dataset
+from generator.plan.pipeline import plan as planned
 from generator.plan.workers import (
     compute_in_processes,
     compute_models,
@@ -48,25 +50,23 @@ def cmd_compute(args: argparse.Namespace) -> int:
         store = _open_store(config, report=world.rank == 0)
         models = load_models(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
-        articles = bind_articles(read_articles(config), {m.id: m for m in models})
-        inputs = [
-            model_inputs(config, model, preset, articles, quiet=args.quiet, world=world)
-            for model in models
-        ]
-        only = _only_by_model(config, preset, store, articles, inputs, args.only)
-        options = {"batch_size": config.batch_size, "quiet": args.quiet, "force": args.force,
-                   "only": None if not args.only else only}
+        site = read_site(
+            config, preset, store, read_articles(config), models,
+            datasets=scanner(quiet=args.quiet, world=world),
+        )
+        only = None if not args.only else _only_by_model(site, args.only)
         workers = 1
         if world.size == 1:  # under torchrun the world is made already
-            missing = missing_work(
-                config, preset, store, articles, inputs, force=args.force, only=options["only"]
-            )
+            missing = missing_work(site, force=args.force, only=only)
             workers = processes_for(config, world.device, missing, config.batch_size)
         if workers > 1:
-            summaries = compute_in_processes(config, preset, workers, **options)
+            summaries = compute_in_processes(
+                config, preset, workers, batch_size=config.batch_size, quiet=args.quiet,
+                force=args.force, only=only,
+            )
         else:
             summaries = compute_models(
-                config, preset, store, articles, inputs, world=world, say=_say, **options
+                site, world=world, quiet=args.quiet, force=args.force, only=only, say=_say
             )
         if world.rank == 0:
             for one in summaries:
@@ -74,21 +74,15 @@ def cmd_compute(args: argparse.Namespace) -> int:
     return 1 if any(one.summary.failed for one in summaries) else 0
 
 
-def _only_by_model(
-    config: SiteConfig, preset: Preset, store: ArtifactStore, articles: list[Article],
-    inputs: list[ModelInputs], only: list[str] | None,
-) -> dict[str, list[str] | None]:
+def _only_by_model(site: Site, only: list[str]) -> dict[str, list[str] | None]:
     """`--only`'s names as each model's plan knows them (a layer or page of some models only);
-    a name no model's plan knows is an error naming the valid ones. None: no --only."""
-    if not only or len(inputs) == 1:
-        return {one.model.id: only for one in inputs}
+    a name no model's plan knows is an error naming the valid ones."""
+    if len(site.models) == 1:
+        return {site.model.id: only}
     known: dict[str, set[str]] = {}
-    for one in inputs:
-        plan = plan_site(
-            config, one.model, preset, store=store, dataset=one.dataset, articles=articles,
-            explorer=one.explorer,
-        )
-        known[one.model.id] = set(plan.by_layer) | set(plan.by_page)
+    for one in site.models:
+        names = planned(site, one)
+        known[one.model.id] = set(names.by_layer) | set(names.by_page)
     every = [name for names in known.values() for name in sorted(names)]
     for name in only:
         if not any(name in names for names in known.values()):
@@ -107,26 +101,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     device_type = resolve_device(config.device).type
     models = load_models(config, torch.device("cpu"))
     preset = preset_from_args(config, args, device_type)
-    articles = bind_articles(read_articles(config), {m.id: m for m in models})
-    for i, model in enumerate(models):
+    site = read_site(  # the photos' statistics from the cache only: status never scans
+        config, preset, store, read_articles(config), models, compute=False,
+        datasets=_cached_dataset,
+    )
+    for i, one in enumerate(site.models):
         if i:
             print()
-        _status(config, model, preset, store, articles, args.only)
+        _status(site, one, args.only)
     return 0
 
 
-def _status(
-    config: SiteConfig, model: LoadedModel, preset: Preset, store: ArtifactStore,
-    articles: list[Article], only: list[str] | None,
-) -> None:
-    try:  # figures choose channels from the photos' statistics, as the build did
-        dataset = site_dataset(config, model, quiet=True, articles=articles, compute=False)
+def _cached_dataset(
+    config: SiteConfig, model: LoadedModel, articles: Sequence[Article], _compute: bool
+) -> DatasetIndex | None:
+    """The model's dataset index from the cache (figures choose channels from the photos'
+    statistics, as the build did), or None with a line saying what is not counted yet."""
+    try:
+        return site_dataset(config, model, quiet=True, articles=articles, compute=False)
     except FeatvisError as exc:
-        dataset = None
         print(f"{exc}; the jobs of channels chosen from the photos are not counted yet")
-    plan = plan_site(config, model, preset, store=store, dataset=dataset, articles=articles)
-    if only:
-        plan = plan.only(only)
+        return None
+
+
+def _status(site: Site, one: ModelSite, only: list[str] | None) -> None:
+    store, model, preset = site.store, one.model, site.preset
+    plan = planned(site, one, only)
     cached = {job.key: store.get(job) is not None for job in plan.jobs}
     hits = sum(cached.values())
     channels = "every" if preset.explorer_channels is None else preset.explorer_channels

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from generator.dataset.checks import ClassReading, PatternCheck
 from generator.figures.context import DrawContext, ImageView, PlanContext
@@ -43,7 +43,7 @@ def class_reading(
 def floor_of(ds: Any, layer: str, channel: int) -> dict[str, Any] | None:
     """`{"photos": n, "value": v}` when at least two photos, and every bottom example, reach the
     channel's lowest value `v` (a floor such as a ReLU's 0); None otherwise or without a scan."""
-    if ds is None or layer not in getattr(ds, "layer_names", ()):
+    if ds is None or layer not in ds.layer_names:
         return None
     n = ds.at_floor(layer, channel)
     if n < max(2, len(ds.examples(layer, channel, "bottom"))):
@@ -52,19 +52,20 @@ def floor_of(ds: Any, layer: str, channel: int) -> dict[str, Any] | None:
 
 
 def dataset_examples(
-    ctx: DrawContext, layer: str, channel: int, kind: str, k: int
+    ctx: DrawContext, layer: str, channel: int, kind: Literal["top", "bottom", "spectrum"],
+    k: int,
 ) -> list[ImageView]:
     """Dataset photos for a channel as images in the site ([] without a dataset or scan): the
     patches around the `top` and `bottom` peaks, or the whole photos of its `spectrum`."""
     ds = ctx.dataset
-    if k < 1 or ds is None or not ctx.place_photo or layer not in getattr(ds, "layer_names", ()):
+    if k < 1 or ds is None or not ctx.place_photo or layer not in ds.layer_names:
         return []
     if kind == "spectrum":
         examples = ds.spectrum(layer, channel, k)
     elif kind == "bottom" and floor_of(ds, layer, channel) is not None:
         return []  # tied at the floor: which of them shows would be the folder's order
     else:
-        examples = ds.examples(layer, channel, kind)[:k]
+        examples = ds.examples(layer, channel, "bottom" if kind == "bottom" else "top")[:k]
     out = []
     for ex in examples:
         where = "whole" if ex.whole else f"{ex.y}|{ex.x}"

@@ -24,6 +24,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.images import load_tensor
 from generator.core.urls import channel_url, layer_url
+from generator.dataset.index import DatasetIndex
 from generator.figures.channels import _image_vector, pick_distinct, single_channel
 from generator.jobs import VisJob
 from generator.measure.living import dead_channels
@@ -71,7 +72,7 @@ class PlanContext:
     model: LoadedModel
     preset: Preset
     store: Any = None  # generator.cache.ArtifactStore
-    dataset: Any = None  # generator.dataset.DatasetIndex
+    dataset: DatasetIndex | None = None
     explorer: Mapping[str, Sequence[VisJob]] = field(default_factory=dict)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
@@ -170,7 +171,7 @@ class PlanContext:
 
     def _choose(self, layer: str, n: int) -> list[int] | None:
         n = min(n, self.model.layer(layer).channels)
-        if self.dataset is not None and layer in getattr(self.dataset, "layer_names", ()):
+        if self.dataset is not None and layer in self.dataset.layer_names:
             return self._choose_from_dataset(layer, n)
         jobs = self.survey_jobs(layer, n)
         self.surveyed.extend(jobs)
@@ -188,8 +189,9 @@ class PlanContext:
 
     def _choose_from_dataset(self, layer: str, n: int) -> list[int]:
         ds = self.dataset
+        assert ds is not None
         channels = self.model.layer(layer).channels
-        strongest = getattr(ds, "strongest_mean", ds.max_activation)
+        strongest = ds.strongest_mean
         scores = _living({c: strongest(layer, c) for c in range(channels)}, self.dead(layer))
         patterns = {
             c: torch.nn.functional.normalize(ds.pattern(layer, c).double(), dim=0)
@@ -249,7 +251,7 @@ class DrawContext(PlanContext):
         relative = None
         unit = single_channel(job)
         if unit and self.dataset is not None and snapshot is None and objective is not None:
-            strongest = getattr(self.dataset, "strongest_mean", self.dataset.max_activation)
+            strongest = self.dataset.strongest_mean
             try:
                 relative = metrics.relative_activation(objective, strongest(*unit))
             except FeatvisError:

@@ -27,6 +27,7 @@ from generator.cache.store import ArtifactStore
 from generator.compute import World
 from generator.core.images import load_tensor
 from generator.core.progress import QUIET, Progress
+from generator.core.tally import Lacking
 from generator.dataset.checks import ClassReading, PatternCheck, check_patterns, read_classes
 from generator.dataset.index import DatasetIndex
 from generator.jobs import VisJob
@@ -53,7 +54,7 @@ class Measurements:
     patterns: dict[str, PatternCheck | None] = field(default_factory=dict)
     readings: dict[str, ClassReading | None] = field(default_factory=dict)
     filters: dict[str, torch.Tensor | None] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)  # compute=False: what the store lacks
+    missing: Lacking = field(default_factory=Lacking)  # compute=False: what the store lacks
 
     def pattern(self, key: str) -> PatternCheck | None:
         return self.patterns.get(key)
@@ -130,7 +131,7 @@ def _checks(
     scanned = [u for u in units if u.layer in index.layer_names]
     missing = [u for u in scanned if store.get(_check_key(model, index, u), _decode) is None]
     if not compute:
-        found.missing += [f"{len(missing)} pattern checks"] if missing else []
+        found.missing.add("{} pattern checks", len(missing))
     else:
         mine = missing[world.rank :: world.size]
         _measure_checks(model, index, artifacts, mine, store, progress)
@@ -162,7 +163,7 @@ def _filters(
         have, tensor = store.get_tensor(key)
         absent += not have
         found.filters[layer] = tensor
-    found.missing += [f"the filters of {absent} layers"] if absent else []
+    found.missing.add("the filters of {} layers", absent)
 
 
 def measure_site(

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
+from generator.dataset.index import DatasetIndex
 from generator.figures.channels import explorer_by_layer, single_channel
 from generator.jobs import VisJob
 from generator.measure.living import dead_channels, living_first
@@ -39,7 +39,7 @@ def explorer_jobs(
     model: LoadedModel,
     preset: Preset,
     channel_job: Callable[[str, int], VisJob],
-    dataset: Any = None,
+    dataset: DatasetIndex | None = None,
 ) -> dict[str, list[VisJob]]:
     """Per explorer layer, `channel_job` of its first explorer_channels channels (all when None),
     the living ones first: a dead channel (`measure.living`) is shown only when too few live."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 from generator.core.urls import COMPARE_PAGE
+from generator.dataset.index import DatasetIndex
 from generator.figures.compare import compare_page
 from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
@@ -77,7 +77,7 @@ def plan_site(
     preset: Preset,
     *,
     store: ArtifactStore,
-    dataset: Any = None,
+    dataset: DatasetIndex | None = None,
     articles: Sequence[Article] | None = None,
     explorer: dict[str, list[VisJob]] | None = None,
 ) -> SitePlan:

@@ -19,13 +19,14 @@ for the processes' start (a few seconds each) stays in this process.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +42,11 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.memory import keep_freed_memory
 from generator.core.progress import Progress
-from generator.figures.registry import Article, bind_articles, read_articles
+from generator.figures.registry import read_articles
 from generator.jobs import default_batch_size
-from generator.plan.measured import measure_stage
-from generator.plan.rounds import ModelInputs, compute_site, model_inputs
-from generator.plan.site import plan_site
+from generator.plan.measured import measure
+from generator.plan.pipeline import Site, models_of, plan, read_site, scanner
+from generator.plan.rounds import settle
 
 MAX_AUTO_WORKERS = 8  # processes started by default on a CPU, however many cores it has
 # Starting the processes costs a few seconds each (importing torch, loading the model), so by
@@ -91,14 +92,9 @@ class ModelSummary:
 
 
 def compute_models(
-    config: SiteConfig,
-    preset: Preset,
-    store: ArtifactStore,
-    articles: Sequence[Article],
-    inputs: Sequence[ModelInputs],
+    site: Site,
     *,
     world: World,
-    batch_size: int | None = None,
     quiet: bool = False,
     force: bool = False,
     only: Mapping[str, list[str] | None] | None = None,
@@ -108,57 +104,29 @@ def compute_models(
     pages show. With `only` (model id -> names), a model's named layers or pages alone and no
     measure stage; a model whose list is empty is skipped."""
     out = []
-    for one in inputs:
-        model = one.model
-        names = None if only is None else only.get(model.id)
-        if names == []:
-            continue
-        plan, summary = compute_site(
-            config, model, preset, store, only=names, dataset=one.dataset,
-            batch_size=batch_size, quiet=quiet, force=force, world=world,
-            articles=articles, explorer=one.explorer,
-        )
+    for one, names in models_of(site, only):
+        summary = settle(site, one, only=names, quiet=quiet, force=force, world=world)
         if not names and not summary.failed:
-            plan = plan_site(  # planned again once computed, as a build does
-                config, model, preset, store=store, dataset=one.dataset, articles=articles,
-                explorer=one.explorer,
-            )
-            measure_stage(
-                config, model, preset, store, plan=plan, explorer=one.explorer,
-                dataset=one.dataset, compute=True, world=world,
+            plan(site, one)  # planned again once computed, as a build does
+            measure(
+                site, one, compute=True, world=world,
                 say=say if world.rank == 0 and not quiet else None,
                 progress=Progress(quiet=quiet or world.rank != 0),
             )
-        out.append(ModelSummary(model.id, summary))
+        out.append(ModelSummary(one.model.id, summary))
     return out
 
 
 def missing_work(
-    config: SiteConfig,
-    preset: Preset,
-    store: ArtifactStore,
-    articles: Sequence[Article],
-    inputs: Sequence[ModelInputs],
-    *,
-    force: bool = False,
-    only: Mapping[str, list[str] | None] | None = None,
+    site: Site, *, force: bool = False, only: Mapping[str, list[str] | None] | None = None
 ) -> tuple[int, float]:
     """The images the site's first plans lack (a cache folder that does not exist yet; nothing
     is read or verified), and their work in standard visualizations (128 steps at 128 px):
     what decides whether processes are worth starting. `only` as in `compute_models`."""
     images, work = 0, 0.0
-    for one in inputs:
-        names = None if only is None else only.get(one.model.id)
-        if names == []:
-            continue
-        plan = plan_site(
-            config, one.model, preset, store=store, dataset=one.dataset, articles=articles,
-            explorer=one.explorer,
-        )
-        if names:
-            plan = plan.only(names)
-        for job in plan.jobs:
-            if force or not store.path(job.key).is_dir():
+    for one, names in models_of(site, only):
+        for job in plan(site, one, names).jobs:
+            if force or not site.store.path(job.key).is_dir():
                 images += job.n_images
                 work += job.n_images * job.steps / 128 * (job.size / 128) ** 2
     return images, work
@@ -189,21 +157,19 @@ def _worker(
     _die_with_parent()
     keep_freed_memory()
     torch.set_num_threads(threads)
+    if batch_size is not None:
+        config = dataclasses.replace(config, batch_size=batch_size)
     with one_line_warnings(), distributed(config.device) as world:
         store = ArtifactStore(
             config.cache_dir,
             report=(lambda m: _say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),
         )
         models = load_models(config, world.device, probe=False)
-        articles = bind_articles(read_articles(config), {m.id: m for m in models})
-        inputs = [
-            model_inputs(config, model, preset, articles, quiet=quiet, world=world)
-            for model in models
-        ]
-        return compute_models(
-            config, preset, store, articles, inputs, world=world, batch_size=batch_size,
-            quiet=quiet, force=force, only=only, say=_say,
+        site = read_site(
+            config, preset, store, read_articles(config), models,
+            datasets=scanner(quiet=quiet, world=world),
         )
+        return compute_models(site, world=world, quiet=quiet, force=force, only=only, say=_say)
 
 
 def compute_in_processes(

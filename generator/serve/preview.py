@@ -1,7 +1,9 @@
 """The preview: the site rendered from the cache into its own folder, again after every edit.
 
-`Preview.refresh(changed)` re-reads the config and the articles, keeps the model and the dataset
-index loaded while they stay the same, plans, and renders: the whole site into a fresh folder that
+`Preview.refresh(changed)` reads the site again (`plan.pipeline.read_site`: the config, the
+articles, the labels), keeps the models and the dataset indexes loaded while they stay the same,
+plans and measures from the caches as `featvis render` does, and renders with the build's
+renderer (so a channel page shows what the build's shows): the whole site into a fresh folder that
 replaces the served one atomically (a symlink swapped with rename(2)), or, when only the text of
 articles changed (no figure, title or file added or removed), just those articles and the home
 page, each file replaced atomically. Figures whose visualizations the cache lacks are drawn as
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import torch
 
 from generator.build import warn_dataset, warn_unread
 from generator.cache.store import ArtifactStore
@@ -36,20 +39,16 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
-from generator.figures.channels import single_channel
-from generator.figures.context import PlanContext
-from generator.figures.registry import Article, bind_articles, read_articles
-from generator.measure.living import measure_living
-from generator.measure.stage import Unit, measure_site
+from generator.dataset.index import DatasetIndex
+from generator.figures.registry import Article, read_articles
+from generator.models import LoadedModel
 from generator.pages.content import Page
-from generator.plan.explorer import explorer_jobs
-from generator.plan.measured import site_inventory
-from generator.plan.rounds import site_dataset
-from generator.plan.site import plan_site, site_layers
+from generator.plan.measured import measure
+from generator.plan.pipeline import Site, plan, read_site, site_dataset
+from generator.plan.site import site_layers
 from generator.serve.computer import Computer
 from generator.serve.live import LiveHub
 from generator.site.render import SiteRenderer
-from generator.site.state import ModelPages
 from generator.site.writer import SiteWriter
 
 
@@ -111,13 +110,9 @@ class _Loaded:
     """What stays loaded between renderings while the config that made it is unchanged."""
 
     key: tuple[Any, ...]
-    models: tuple[Any, ...]  # the site's models, the first the articles' default
-    store: Any
-    device: Any
-
-    @property
-    def model(self) -> Any:
-        return self.models[0]
+    models: tuple[LoadedModel, ...]  # the site's models, the first the articles' default
+    store: ArtifactStore
+    device: torch.device
 
 
 class Preview:
@@ -144,10 +139,11 @@ class Preview:
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
-        self._datasets: dict[str, tuple[tuple[Any, ...], Any]] = {}  # model id -> (key, index)
+        # model id -> (what its index was made of, the index)
+        self._datasets: dict[str, tuple[tuple[Any, ...], DatasetIndex | None]] = {}
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._generation = 0
-        self._renderer: Any = None  # the last full rendering's SiteRenderer
+        self._renderer: SiteRenderer | None = None  # the last full rendering's SiteRenderer
         self._seen_on_disk: set[str] = set()
         self.missing: dict[str, list[str]] = {}  # page URL -> job keys the cache lacks
         self.config: SiteConfig | None = None
@@ -183,11 +179,14 @@ class Preview:
         config = self.read_config()
         notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
         loaded = self._load(config)
-        articles = bind_articles(read_articles(config), {m.id: m for m in loaded.models})
+        site = read_site(
+            config, self.read_preset(config, loaded.device.type), loaded.store,
+            read_articles(config), loaded.models, datasets=self._site_dataset,
+        )
+        articles = site.articles
         pages = [article.page for article in articles]
-        datasets = [self._site_dataset(config, model, articles) for model in loaded.models]
-        for dataset in datasets:
-            warn_dataset(dataset, notices)
+        for one in site.models:
+            warn_dataset(one.dataset, notices)
         warn_unread(config, notices)
         if landed:
             quick = [p.slug for p in pages if p.url in self.missing]
@@ -202,7 +201,7 @@ class Preview:
                     self._set_missing(page.url, self._renderer.missing.get(page.url, []))
             what = f"{', '.join(quick)}"
         else:
-            self._render_all(config, loaded, articles, datasets, notices)
+            self._render_all(site, notices)
             what = f"the site ({len(pages)} pages)"
         self.config = config
         self._signatures = {p.slug: page_signature(p) for p in pages}
@@ -211,24 +210,14 @@ class Preview:
             self.computer.want(edited, {k for keys in self.missing.values() for k in keys})
         return what
 
-    def _render_all(
-        self, config: SiteConfig, loaded: _Loaded, articles: Sequence[Article],
-        datasets: Sequence[Any], notices: Notices,
-    ) -> None:
-        """The whole site into a fresh folder, then swapped in."""
-        preset = self.read_preset(config, loaded.device.type)
-        store = loaded.store
-        parts = [
-            self._model_pages(config, model, preset, store, articles, dataset)
-            for model, dataset in zip(loaded.models, datasets, strict=True)
-        ]
-        first = parts[0]
+    def _render_all(self, site: Site, notices: Notices) -> None:
+        """The whole site into a fresh folder, then swapped in: planned and measured from the
+        caches as `featvis render` does (what they lack is drawn as a placeholder)."""
+        for one in site.models:
+            plan(site, one)
+            measure(site, one, compute=False)
         out = self.folder / f"site-{self._generation + 1}"
-        renderer = SiteRenderer(
-            config, first.model, preset, loaded.store, out, articles=articles,
-            explorer=first.explorer, inventory=first.inventory, measures=first.measures,
-            dataset=first.dataset, notices=notices, pending=True, others=parts[1:],
-        )
+        renderer = SiteRenderer(site, out, notices=notices, pending=True)
         renderer.draw()
         notices.check_strict("the preview")
         self.swap(out)
@@ -236,25 +225,6 @@ class Preview:
         self.missing = {
             url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
         }
-
-    @staticmethod
-    def _model_pages(
-        config: SiteConfig, model: Any, preset: Preset, store: ArtifactStore,
-        articles: Sequence[Article], dataset: Any,
-    ) -> ModelPages:
-        """One model's explorer, plan and inventory, and the measurements of what the cache
-        holds of them (the rest are drawn as placeholders)."""
-        ctx = PlanContext(config=config, model=model, preset=preset, store=store)
-        measure_living(model, config.cache_dir)  # as the build does, before its explorer
-        explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
-        plan = plan_site(config, model, preset, store=store, dataset=dataset,
-                         articles=articles, explorer=explorer)
-        inventory = site_inventory(config, model, preset, explorer, plan)
-        jobs = [job for jobs in inventory.values() for job in jobs] + plan.jobs
-        units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
-        units = [u for u in units if store.path(u.job.key).is_dir()]
-        measures = measure_site(model, store, dataset, units, list(inventory))
-        return ModelPages(model, explorer, inventory, measures, dataset)
 
     def _warn_once(self, line: str) -> None:
         if line not in self._warned:
@@ -306,8 +276,10 @@ class Preview:
         return self._loaded
 
     def _site_dataset(
-        self, config: SiteConfig, model: Any, articles: Sequence[Article]
-    ) -> Any:
+        self, config: SiteConfig, model: LoadedModel, articles: Sequence[Article], _compute: bool
+    ) -> DatasetIndex | None:
+        """The model's dataset index, kept loaded while its photos and layers stay the same
+        (scanned now when the cache lacks it)."""
         if config.dataset is None:
             return None
         key = (config.dataset, config.dataset_top_k, tuple(site_layers(config, model, articles)))

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import watchfiles
 
+from generator.atlas.labels import LABELS_FILE
 from generator.config.site import SiteConfig
-
-LABELS_FILE = "labels.toml"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from generator.models.site import display_name
 from generator.pages.body import render_body
 from generator.pages.content import Page
 from generator.site.env import split_footnotes
-from generator.site.state import Drawn, MissingVisualizations, RenderState
+from generator.site.state import Drawn, MissingVisualizations, ModelState, RenderState
 
 
 class ArticlesPart(RenderState):
@@ -36,7 +36,7 @@ class ArticlesPart(RenderState):
         where: dict[str, list[str]] = {}
         for fig in article.figures:
             used = fig.models_used()
-            ctx = self._ctx_of(used[0]) if used else self.ctx
+            ctx = self._ctx_of(used[0]) if used else self.states[0].ctx
             try:
                 if ctx.model.id not in (used or (ctx.model.id,)):
                     raise MissingArtifact([])  # a renderer given only some of the site's models
@@ -71,19 +71,19 @@ class ArticlesPart(RenderState):
         template = self.env.get_template("figures/pending.html")
         return Markup(template.render(fig=fig, jobs=len(jobs)))
 
-    def _warn_agreement(self) -> None:
+    def _warn_agreement(self, state: ModelState) -> None:
         """One warning per layer with channels whose pattern agreement is flagged."""
         low: dict[str, set[int]] = {}
-        for layer, jobs in self.layers.items():
+        for layer, jobs in state.layers.items():
             for job in jobs:
-                check = self.measures.pattern(job.key)
+                check = state.measures.pattern(job.key)
                 unit = single_channel(job)
                 if unit and check is not None and check.cosine < LOW_AGREEMENT:
                     low.setdefault(layer, set()).add(unit[1])
         for layer, channels in low.items():
             shown = ", ".join(str(c) for c in sorted(channels)[:8])
             more = ", ..." if len(channels) > 8 else ""
-            where = f"{self.model.id}: {layer}" if len(self.states) > 1 else layer
+            where = f"{state.model.id}: {layer}" if len(self.states) > 1 else layer
             self.notices.warn(
                 "agreement",
                 f"{where}: {len(channels)} channels ({shown}{more}) have a pattern agreement "
@@ -94,9 +94,9 @@ class ArticlesPart(RenderState):
         self, numbers: dict[str, dict[str, Any]], page: Page | None = None
     ) -> Callable[[str], Any]:
         # the page's model (its front matter `model`), else the site's first
-        ctx = self._ctx_of(page.model) if page is not None and page.model else self.ctx
+        ctx = self._ctx_of(page.model) if page is not None and page.model else self.states[0].ctx
         ds, model = ctx.dataset, ctx.model
-        summary = getattr(ds, "summary", None)
+        summary = None if ds is None else ds.summary
         fixed = {
             "site.title": self.config.title,
             "model.id": model.id,
@@ -139,7 +139,7 @@ class ArticlesPart(RenderState):
         )
         html, notes = split_footnotes(str(body.html))
         text = self.env.get_template("article.html").render(
-            **self._common(""),
+            **self._common(self.states[0], ""),
             page=page,
             body=Markup(html),
             notes=Markup(notes),
@@ -165,9 +165,11 @@ class ArticlesPart(RenderState):
                 if rel not in self.writer.written:
                     self.writer.copy(asset, rel, str(home.page.source))
         self._set_prefix("")
-        by_band = {row["layer"].band: row for row in self._strips() if row["thumbs"]}  # deepest
+        first = self.states[0]  # the articles' default model
+        # the deepest layer of each band
+        by_band = {row["layer"].band: row for row in self._strips(first) if row["thumbs"]}
         text = self.env.get_template("index.html").render(
-            **self._common(""),
+            **self._common(first, ""),
             home=home.page if home else None,
             intro=intro,
             notes=notes,

@@ -36,7 +36,7 @@ from generator.figures.context import ImageView
 from generator.jobs import VisJob
 from generator.models.preact import NO_PRE_ACTIVATION, negative_layer
 from generator.plan.explorer import channel_page_jobs
-from generator.site.state import RenderState
+from generator.site.state import ModelState, RenderState
 
 CIRCUIT_LINKS = 5  # strongest inputs (each sign) and outputs a page lists
 HISTOGRAM_BINS = 24
@@ -93,18 +93,16 @@ def deeper(view: ImageView) -> ImageView:
 class ChannelPagesPart(RenderState):
     """Writes the channel pages and keeps, per channel, what the manifest and search need."""
 
-    _job_index: dict[tuple[str, int], VisJob] | None
-
-    def _accent_photo(self, item: Accented) -> str:
+    def _accent_photo(self, state: ModelState, item: Accented) -> str:
         """The photo of an accentuation in the site, decoded and written once per photo (many
         channels share their top photos)."""
-        key = f"accent-photo|{item.job.photo}|{self.model.input_size}"
+        key = f"accent-photo|{item.job.photo}|{state.model.input_size}"
         if key not in self.images.patches:
-            view = load_view(item.photo, self.model.input_size).float() / 255
+            view = load_view(item.photo, state.model.input_size).float() / 255
             self.images.patch(key, to_pil(view), "dataset", photo=True)
-        return self.ctx.prefix + self.images.patches[key]
+        return state.ctx.prefix + self.images.patches[key]
 
-    def _accent_image(self, item: Accented) -> str:
+    def _accent_image(self, state: ModelState, item: Accented) -> str:
         """The accentuated image in the site: the cache's PNG copied as it is when there is
         one (no decoding, no encoding), else encoded from the result."""
         key = f"accent|{item.job.key}"
@@ -115,114 +113,120 @@ class ChannelPagesPart(RenderState):
                 self.images.patches[key] = rel
             else:
                 self.images.patch(key, to_pil(item.result.image), "accent")
-        return self.ctx.prefix + self.images.patches[key]
+        return state.ctx.prefix + self.images.patches[key]
 
-    def _accented(self, layer: str, channel: int) -> list[dict[str, Any]]:
+    def _accented(self, state: ModelState, layer: str, channel: int) -> list[dict[str, Any]]:
         """The channel's accentuated top photos: the photo and the image, with the activation
         and pattern agreement the build measured of each."""
         return [
             {
-                "photo": self._accent_photo(item),
-                "image": self._accent_image(item),
+                "photo": self._accent_photo(state, item),
+                "image": self._accent_image(state, item),
                 "name": item.photo.name,
                 "numbers": item.result.numbers(),
             }
-            for item in self.accents.get((layer, channel), [])
+            for item in state.accents.get((layer, channel), [])
         ]
 
-    def circuit_of(self, layer: str, channel: int) -> ChannelCircuit | None:
+    def circuit_of(self, state: ModelState, layer: str, channel: int) -> ChannelCircuit | None:
         """The channel's circuit: the measured pairs, and its block's inputs when they were
         probed."""
-        circuit = self.ctx.circuit_of(layer, channel, CIRCUIT_LINKS)
-        block = block_inputs_of(self.circuits.get((INPUTS_SOURCE, layer)), channel, CIRCUIT_LINKS)
+        circuit = state.ctx.circuit_of(layer, channel, CIRCUIT_LINKS)
+        block = block_inputs_of(state.circuits.get((INPUTS_SOURCE, layer)), channel, CIRCUIT_LINKS)
         if block is None:
             return circuit
         if circuit is None:
             circuit = channel_circuit(layer, channel, None, None, CIRCUIT_LINKS)
         return replace(circuit, block=block)
 
-    def _job_of(self, layer: str, channel: int) -> VisJob | None:
+    def _job_of(self, state: ModelState, layer: str, channel: int) -> VisJob | None:
         """The explorer's job of a channel (None: it has no page), from an index built once."""
-        index: dict[tuple[str, int], VisJob] | None = getattr(self, "_job_index", None)
+        index = state.job_index
         if index is None:
             index = {}
-            for jobs in self.layers.values():
+            for jobs in state.layers.values():
                 for job in jobs:
                     unit = single_channel(job)
                     if unit is not None:
                         index.setdefault(unit, job)
-            self._job_index = index
+            state.job_index = index
         return index.get((layer, channel))
 
-    def _links(self, layer: str | None, links: Sequence[Link]) -> list[dict[str, Any]]:
+    def _links(
+        self, state: ModelState, layer: str | None, links: Sequence[Link]
+    ) -> list[dict[str, Any]]:
         """Circuit edges as a page shows them: a thumbnail and a link where the channel has a
         page, its weight always."""
         out = []
         for link in links:
             layer = link.layer or layer
-            job = self._job_of(layer, link.channel) if layer else None
+            job = self._job_of(state, layer, link.channel) if layer else None
             out.append(
                 {
                     "layer": layer,
                     "channel": link.channel,
                     "weight": link.weight,
-                    "label": self.labels.get((layer, link.channel)) if layer else None,
-                    "href": self.ctx.prefix + channel_url(self.model.id, layer, link.channel)
+                    "label": state.labels.get((layer, link.channel)) if layer else None,
+                    "href": state.ctx.prefix + channel_url(state.model.id, layer, link.channel)
                     if job is not None and layer
                     else None,
-                    "thumb": self.ctx.view(job, label=f"{layer}:{link.channel}")
+                    "thumb": state.ctx.view(job, label=f"{layer}:{link.channel}")
                     if job is not None
                     else None,
                 }
             )
         return out
 
-    def _circuit_view(self, circuit: ChannelCircuit | None) -> dict[str, Any] | None:
+    def _circuit_view(
+        self, state: ModelState, circuit: ChannelCircuit | None
+    ) -> dict[str, Any] | None:
         if circuit is None:
             return None
         return {
             "method": circuit.method,
             "method_text": METHOD_TEXT.get(circuit.method or "", ""),
             "inputs_layer": circuit.inputs_layer,
-            "positive": self._links(circuit.inputs_layer, circuit.positive),
-            "negative": self._links(circuit.inputs_layer, circuit.negative),
+            "positive": self._links(state, circuit.inputs_layer, circuit.positive),
+            "negative": self._links(state, circuit.inputs_layer, circuit.negative),
             "outputs_layer": circuit.outputs_layer,
             "outputs_method": circuit.outputs_method,
             "outputs_among": circuit.outputs_among,
-            "outputs": self._links(circuit.outputs_layer, circuit.outputs),
-            "outputs_negative": self._links(circuit.outputs_layer, circuit.outputs_negative),
-            "block": self._block_view(circuit),
+            "outputs": self._links(state, circuit.outputs_layer, circuit.outputs),
+            "outputs_negative": self._links(state, circuit.outputs_layer, circuit.outputs_negative),
+            "block": self._block_view(state, circuit),
         }
 
-    def _block_view(self, circuit: ChannelCircuit) -> dict[str, Any] | None:
+    def _block_view(self, state: ModelState, circuit: ChannelCircuit) -> dict[str, Any] | None:
         block = circuit.block
         if block is None:
             return None
         return {
             "text": block_text(block, circuit.inputs_layer),
             "measured": block.measured,
-            "positive": self._links(None, block.positive),
-            "negative": self._links(None, block.negative),
+            "positive": self._links(state, None, block.positive),
+            "negative": self._links(state, None, block.negative),
         }
 
-    def _extras(self, layer: str, channel: int, where: str) -> dict[str, list[ImageView]]:
+    def _extras(
+        self, state: ModelState, layer: str, channel: int, where: str
+    ) -> dict[str, list[ImageView]]:
         """The negative and diversity images the cache holds for the channel."""
         out: dict[str, list[ImageView]] = {}
-        jobs = channel_page_jobs(self.preset, self.ctx.job, layer, channel, self.model)
+        jobs = channel_page_jobs(self.preset, state.ctx.job, layer, channel, state.model)
         for name, job in jobs.items():
-            art = self.ctx.artifact(job)
+            art = state.ctx.artifact(job)
             if art is None:
                 continue
             self._use(job, where)
             out[name] = [
-                self.ctx.view(job, i, label=name if job.n_images == 1 else f"{name} {i + 1}")
+                state.ctx.view(job, i, label=name if job.n_images == 1 else f"{name} {i + 1}")
                 for i in range(job.n_images)
             ]
         return out
 
-    def _distribution(self, layer: str, channel: int) -> dict[str, Any] | None:
-        ds = self.ctx.dataset
-        if ds is None or layer not in getattr(ds, "layer_names", ()):
+    def _distribution(self, state: ModelState, layer: str, channel: int) -> dict[str, Any] | None:
+        ds = state.ctx.dataset
+        if ds is None or layer not in ds.layer_names:
             return None
         try:
             values = ds.sample_means(layer, channel).tolist()
@@ -230,18 +234,21 @@ class ChannelPagesPart(RenderState):
             return None
         return histogram(values)
 
-    def _write_channel_pages(self, pages: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+    def _write_channel_pages(
+        self, state: ModelState, pages: Mapping[str, Sequence[dict[str, Any]]]
+    ) -> None:
         self._set_prefix(PAGE_PREFIX)
-        self._job_index = None  # the inventory may have changed since the last draw
+        state.job_index = None  # the inventory may have changed since the last draw
         template = self.env.get_template("explorer_channel.html")
-        common = self._common(PAGE_PREFIX)
+        common = self._common(state, PAGE_PREFIX)
         for layer, channels in pages.items():
-            info = self.model.layer(layer)
+            info = state.model.layer(layer)
             for i, ch in enumerate(channels):
-                self._write_channel_page(template, common, info, ch, channels, i)
+                self._write_channel_page(state, template, common, info, ch, channels, i)
 
     def _write_channel_page(
         self,
+        state: ModelState,
         template: Any,
         common: Mapping[str, Any],
         info: Any,
@@ -250,17 +257,17 @@ class ChannelPagesPart(RenderState):
         i: int,
     ) -> None:
         layer, channel = info.name, ch["channel"]
-        url = channel_url(self.model.id, layer, channel)
-        circuit = self.circuit_of(layer, channel)
-        extras = self._extras(layer, channel, url)
-        label = self.labels.get((layer, channel))
-        accented = self._accented(layer, channel)
-        self.channel_info[(layer, channel)] = {
+        url = channel_url(state.model.id, layer, channel)
+        circuit = self.circuit_of(state, layer, channel)
+        extras = self._extras(state, layer, channel, url)
+        label = state.labels.get((layer, channel))
+        accented = self._accented(state, layer, channel)
+        state.channel_info[(layer, channel)] = {
             "page": url,
             "thumbnail": ch["image"].url.removeprefix("../../"),
             "circuit": circuit.to_dict() if circuit else None,
             "labels": [label] if label else [],
-            "classes": self._classes(layer, channel, ch.get("reading")),
+            "classes": self._classes(state, layer, channel, ch.get("reading")),
             "accentuation": [
                 {
                     "photo": a["photo"].removeprefix(PAGE_PREFIX),
@@ -280,40 +287,42 @@ class ChannelPagesPart(RenderState):
             top=[deeper(v) for v in ch["top"]],
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),
-            negative_at=negative_layer(self.model, layer),
+            negative_at=negative_layer(state.model, layer),
             no_negative=NO_PRE_ACTIVATION,
-            dead=self._dead_view(layer, channel) if ch.get("dead") else None,
+            dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],
-            distribution=self._distribution(layer, channel),
-            circuit=self._circuit_view(circuit),
+            distribution=self._distribution(state, layer, channel),
+            circuit=self._circuit_view(state, circuit),
             accented=accented,
-            whole=self._whole(layer),
+            whole=self._whole(state, layer),
             layer_href="../" + layer_file(layer),
             prev=channels[i - 1]["channel"] if i > 0 else None,
             next=channels[i + 1]["channel"] if i + 1 < len(channels) else None,
         )
         self.writer.text(url, text, f"channel page {layer}:{channel}")
 
-    def _dead_view(self, layer: str, channel: int) -> dict[str, Any]:
+    def _dead_view(self, state: ModelState, layer: str, channel: int) -> dict[str, Any]:
         """What a dead channel's page says: its one value, and whether photos confirm it."""
-        ds = self.ctx.dataset
-        photos = ds is not None and layer in getattr(ds, "layer_names", ())
-        value = ds.max_activation(layer, channel) if photos else None
+        ds = state.ctx.dataset
+        photos = ds is not None and layer in ds.layer_names
+        value = ds.max_activation(layer, channel) if ds is not None and photos else None
         return {"value": value, "photos": photos}
 
-    def _classes(self, layer: str, channel: int, reading: Any) -> list[tuple[str, float]]:
+    def _classes(
+        self, state: ModelState, layer: str, channel: int, reading: Any
+    ) -> list[tuple[str, float]]:
         """The classes that drive the channel, for the search: its top photos' (by folder or
         wnid) and the model's readings, each with its strength."""
-        ds, top = self.ctx.dataset, []
-        if ds is not None and layer in getattr(ds, "layer_names", ()):
+        ds, top = state.ctx.dataset, []
+        if ds is not None and layer in ds.layer_names:
             top = [(Path(e.path).relative_to(ds.root).as_posix(), e.activation)
                    for e in ds.examples(layer, channel, "top")]
         readings = [reading.photo, *reading.picture] if reading else []
         return channel_classes(top, readings, load_hierarchy())
 
-    def _whole(self, layer: str) -> bool:
-        ds = self.ctx.dataset
-        if ds is None or layer not in getattr(ds, "layer_names", ()):
+    def _whole(self, state: ModelState, layer: str) -> bool:
+        ds = state.ctx.dataset
+        if ds is None or layer not in ds.layer_names:
             return True
         return bool(ds.receptive_field(layer).whole)

@@ -38,6 +38,7 @@ from generator.figures.context import ImageView, MissingArtifact
 from generator.jobs import VisJob
 from generator.models.base import LayerInfo
 from generator.site.channels import ChannelPagesPart
+from generator.site.state import ModelState
 
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
 STRIP = 8  # thumbnails per layer on the model page
@@ -74,57 +75,60 @@ class ComparePage:
 class ExplorerPart(ChannelPagesPart):
     """Chooses the explorer's channels and writes its pages."""
 
-    def explorer_infos(self) -> list[LayerInfo]:
+    def explorer_infos(self, state: ModelState) -> list[LayerInfo]:
         """The layers with an explorer page (`explorer_layers`), in the model's order."""
-        return [info for info in self.model.layers if info.name in self.layers]
+        return [info for info in state.model.layers if info.name in state.layers]
 
     def _strips(
-        self, summaries: dict[str, dict[str, Any] | None] | None = None
+        self, state: ModelState, summaries: dict[str, dict[str, Any] | None] | None = None
     ) -> list[dict[str, Any]]:
         """One row per layer: its numbers and a strip of thumbnails (the model page, the index),
         with the summary of its checks against the photos where `summaries` has one."""
         rows = []
-        for info in self.explorer_infos():
-            jobs = self.layers.get(info.name, [])
-            thumbs = [self.ctx.view(job, label=f"{single_channel(job)[1]}") for job in jobs[:STRIP]]  # type: ignore[index]
+        for info in self.explorer_infos(state):
+            jobs = state.layers.get(info.name, [])
+            thumbs = [
+                state.ctx.view(job, label=f"{single_channel(job)[1]}")  # type: ignore[index]
+                for job in jobs[:STRIP]
+            ]
             rows.append(
                 {
                     "layer": info,
                     "thumbs": thumbs,
                     "computed": len(jobs),
-                    "href": layer_url(self.model.id, info.name),
+                    "href": layer_url(state.model.id, info.name),
                     "file": layer_file(info.name),
                     "summary": (summaries or {}).get(info.name),
                 }
             )
         return rows
 
-    def _write_explorer(self) -> None:
+    def _write_explorer(self, state: ModelState) -> None:
         """The selected model's section: its model page, a page per layer and per channel."""
         self._set_prefix("../../")
-        infos = self.explorer_infos()
+        infos = self.explorer_infos(state)
         names = [info.name for info in infos]
-        filters = {name: self.measures.filters.get(name) for name in names}
+        filters = {name: state.measures.filters.get(name) for name in names}
         pages = {
-            name: [self._channel(job, filters[name]) for job in self.layers.get(name, [])]
+            name: [self._channel(state, job, filters[name]) for job in state.layers.get(name, [])]
             for name in names
         }
         summaries = {name: layer_summary(channels) for name, channels in pages.items()}
         text = self.env.get_template("explorer_model.html").render(
-            **self._common("../../"),
-            strips=self._strips(summaries),
+            **self._common(state, "../../"),
+            strips=self._strips(state, summaries),
             has_summaries=any(summaries.values()),
         )
-        self.writer.text(model_url(self.model.id), text, f"explorer model {self.model.id}")
+        self.writer.text(model_url(state.model.id), text, f"explorer model {state.model.id}")
         for i, info in enumerate(infos):
             prev_layer = infos[i - 1] if i > 0 else None
             next_layer = infos[i + 1] if i + 1 < len(infos) else None
             channels, layer_filters = pages[info.name], filters[info.name]
             text = self.env.get_template("explorer_layer.html").render(
-                **self._common("../../"),
+                **self._common(state, "../../"),
                 layer=info,
                 channels=channels,
-                dead=len(self.ctx.dead(info.name)),
+                dead=len(state.ctx.dead(info.name)),
                 filter_size=None if layer_filters is None else layer_filters.shape[-1],
                 reads_classes=any(ch["reading"] for ch in channels),
                 summary=summaries[info.name],
@@ -133,15 +137,15 @@ class ExplorerPart(ChannelPagesPart):
                 layer_file=layer_file,
             )
             self.writer.text(
-                layer_url(self.model.id, info.name), text, f"explorer layer {info.name}"
+                layer_url(state.model.id, info.name), text, f"explorer layer {info.name}"
             )
-        self._write_channel_pages(pages)
+        self._write_channel_pages(state, pages)
         self._set_prefix("")
 
     def _write_search(self) -> None:
         """The search index: every model's channels with a page, and every labelled one."""
         entries = []
-        for state in self._models():
+        for state in self.states:
             info = state.channel_info
             entries += model_entries(
                 state.model.id,
@@ -187,49 +191,51 @@ class ExplorerPart(ChannelPagesPart):
             {
                 "model": state.model,
                 "href": model_url(state.model.id).removeprefix("explorer/"),
-                "strips": self._strips(),
+                "strips": self._strips(state),
             }
-            for state in self._models()
+            for state in self.states
         ]
         drawn = compare is not None and compare.html is not None
         text = self.env.get_template("explorer_index.html").render(
-            **self._common("../"),
+            **self._common(self.states[0], "../"),
             models=models,
             compare_href=COMPARE_PAGE.removeprefix("explorer/") if drawn else None,
         )
         self.writer.text(EXPLORER_INDEX, text, "explorer")
         if compare is not None and compare.html is not None:
             text = self.env.get_template("explorer_compare.html").render(
-                **self._common("../"),
+                **self._common(self.states[0], "../"),
                 figure=compare.html,
                 models=[state.model for state in self.states],
             )
             self.writer.text(COMPARE_PAGE, text, "explorer compare page")
         self._set_prefix("")
 
-    def _channel(self, job: VisJob, filters: torch.Tensor | None = None) -> dict[str, Any]:
+    def _channel(
+        self, state: ModelState, job: VisJob, filters: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         """One channel of an explorer page; `filters`: the layer's, when it is affine in the
         pixels (`generator.filters`)."""
         layer, channel = single_channel(job)  # type: ignore[misc]
-        self._use(job, layer_url(self.model.id, layer, channel))
-        image: ImageView = self.ctx.view(job, label=f"channel {channel}")
+        self._use(job, layer_url(state.model.id, layer, channel))
+        image: ImageView = state.ctx.view(job, label=f"channel {channel}")
         k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
         return {
             "channel": channel,
             "job": job,
-            "label": self.labels.get((layer, channel)),
+            "label": state.labels.get((layer, channel)),
             "page": f"{layer_file(layer)[:-5]}/{channel}.html",
             "image": image,
-            "top": dataset_examples(self.ctx, layer, channel, "top", k),
-            "bottom": dataset_examples(self.ctx, layer, channel, "bottom", k),
-            "floor": floor_of(self.ctx.dataset, layer, channel),
-            "dead": channel in self.ctx.dead(layer),
-            "agreement": pattern_agreement(self.ctx, job, layer, channel),
-            "reading": class_reading(self.ctx, job, layer, channel),
+            "top": dataset_examples(state.ctx, layer, channel, "top", k),
+            "bottom": dataset_examples(state.ctx, layer, channel, "bottom", k),
+            "floor": floor_of(state.ctx.dataset, layer, channel),
+            "dead": channel in state.ctx.dead(layer),
+            "agreement": pattern_agreement(state.ctx, job, layer, channel),
+            "reading": class_reading(state.ctx, job, layer, channel),
             "filter": None
             if filters is None
-            else self._patch(
-                f"{self.model.digest}|{layer}|{channel}",
+            else self._patch(state,
+                f"{state.model.digest}|{layer}|{channel}",
                 filter_image(filters[channel], float(filters[channel].abs().max())),
                 "filters",
             ),

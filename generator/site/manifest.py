@@ -17,7 +17,7 @@ from generator.figures.checks import (
 )
 from generator.jobs import VisJob
 from generator.metrics import relative_activation
-from generator.site.state import RenderState
+from generator.site.state import ModelState, RenderState
 
 
 def manifest_json(manifest: dict[str, Any]) -> str:
@@ -107,14 +107,14 @@ class ManifestPart(RenderState):
             relative_activation(v, strongest) if v is not None else None for v in art.meta["final"]
         ]
 
-    def _channels(self) -> list[dict[str, Any]]:
-        """Per channel with a page of the selected model: its model, URL, circuit (inputs and
+    def _channels(self, state: ModelState) -> list[dict[str, Any]]:
+        """Per channel with a page of `state`'s model: its model, URL, circuit (inputs and
         outputs with weights and the method) and labels, in the model's layer order."""
-        info: dict[tuple[str, int], dict[str, Any]] = getattr(self, "channel_info", {})
-        depth = {layer.name: layer.depth for layer in self.model.layers}
+        info = state.channel_info
+        depth = {layer.name: layer.depth for layer in state.model.layers}
         return [
             {
-                "model": self.model.id,
+                "model": state.model.id,
                 "layer": layer,
                 "channel": channel,
                 "page": entry["page"],
@@ -132,9 +132,9 @@ class ManifestPart(RenderState):
             "featvis": __version__,
             "site": self.config.title,
             "model": {
-                "id": self.model.id,
-                "weights": self.model.weights_source,
-                "weights_digest": self.model.weights_digest,
+                "id": self.states[0].model.id,
+                "weights": self.states[0].model.weights_source,
+                "weights_digest": self.states[0].model.weights_digest,
             },
             "models": [
                 {
@@ -162,6 +162,6 @@ class ManifestPart(RenderState):
             "torch": torch.__version__,
             "pages": [p.url for p in self.pages if not p.is_home],
             "visualizations": sorted(self.used.values(), key=lambda e: e["key"]),
-            "channels": [row for _ in self._models() for row in self._channels()],
+            "channels": [row for state in self.states for row in self._channels(state)],
         }
         self.writer.text("manifest.json", manifest_json(manifest), "manifest")

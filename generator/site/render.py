@@ -1,6 +1,6 @@
 """Pages -> HTML: articles, the home page, the explorer, images, static files and manifest.json.
 
-`SiteRenderer(...).draw()` draws the whole site into a folder (the build gives it a fresh
+`SiteRenderer(site, out).draw()` draws the whole site into a folder (the build gives it a fresh
 temporary one) from the artifact cache only; it writes no page until every figure and explorer
 page has found its artifacts, and raises `MissingVisualizations` (listing them) otherwise, or,
 with `pending=True` (the preview server), draws a placeholder for each such figure and leaves
@@ -20,28 +20,23 @@ lays it out (`explorer/index.html`, then per model `explorer/<model>/index.html`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.atlas.circuits import LayerCircuit
-from generator.atlas.labels import Labels
-from generator.atlas.site import Accents
-from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
 from generator.core.urls import COMPARE_PAGE, layer_url
 from generator.figures.channels import single_channel
 from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
-from generator.measure.stage import Measurements
-from generator.models.base import LoadedModel
+from generator.plan.pipeline import ModelSite, Site
 from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
 from generator.site.explorer import ExplorerPart
 from generator.site.manifest import ManifestPart
-from generator.site.state import Drawn, MissingVisualizations, ModelPages, ModelState
+from generator.site.state import Drawn, MissingVisualizations, ModelState
 from generator.site.writer import ImagePlacer, SiteWriter
 
 
@@ -56,57 +51,39 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
     """Draws every page of the site into `out` (see the module docstring)."""
 
     def __init__(
-        self,
-        config: SiteConfig,
-        model: LoadedModel,
-        preset: Preset,
-        store: Any,
-        out: Path,
-        *,
-        articles: Sequence[Article],
-        explorer: dict[str, list[VisJob]],
-        inventory: dict[str, list[VisJob]],
-        measures: Measurements,
-        dataset: Any = None,
-        notices: Notices | None = None,
-        pending: bool = False,
-        circuits: Mapping[tuple[str, str], LayerCircuit] | None = None,
-        labels: Labels | None = None,
-        accents: Accents | None = None,
-        others: Sequence[ModelPages] = (),
+        self, site: Site, out: Path, *, notices: Notices | None = None, pending: bool = False
     ) -> None:
-        """The site's first model (the articles' default) is given by its parts, as a site of
-        one model is; `others` are the site's other models, in the order site.toml lists them."""
-        self.config, self.preset, self.store = config, preset, store
-        self.articles = list(articles)
+        """Every model of `site` drawn from its measured data (`ModelSite.data`), in the order
+        site.toml lists them, the first the articles' default."""
+        self.config, self.preset, self.store = site.config, site.preset, site.store
+        self.articles = list(site.articles)
         self.pages = [article.page for article in self.articles]
         self.notices = notices if notices is not None else Notices()
         self.pending = pending
         self.missing = {}
         self.writer = SiteWriter(out)
         self.images = ImagePlacer(self.writer)
-        self.env = make_env(config)
-        first = ModelPages(
-            model, explorer, inventory, measures, dataset, circuits, accents, labels
-        )
-        self.states = [self._state(pages) for pages in (first, *others)]
+        self.env = make_env(self.config)
+        self.states = [self._state(one) for one in site.models]
         for state in self.states:
             state.ctx.others = {s.model.id: s.ctx for s in self.states if s is not state}
         self.used: dict[str, dict[str, Any]] = {}  # job key -> manifest entry
         self.page_url = ""
-        self._select(self.states[0])
 
-    def _state(self, pages: ModelPages) -> ModelState:
+    def _state(self, one: ModelSite) -> ModelState:
         """A model's draw context and the state its pages are drawn with."""
+        if one.data is None:
+            raise ValueError(f"{one.model.id}: the site is drawn after its measure stage")
+        data = one.data
         ctx = DrawContext(
             config=self.config,
-            model=pages.model,
+            model=one.model,
             preset=self.preset,
             store=self.store,
-            dataset=pages.dataset,
-            explorer=pages.explorer,
+            dataset=one.dataset,
+            explorer=one.explorer,
             env=self.env,
-            measures=pages.measures,
+            measures=data.measures,
         )
         ctx.image_url = lambda path: ctx.prefix + self.images.artifact_image(path)
         ctx.place_photo = lambda key, image: ctx.prefix + self.images.patch(
@@ -114,12 +91,12 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         )
         ctx.explorer_channels = {
             layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
-            for layer, jobs in pages.inventory.items()
+            for layer, jobs in data.inventory.items()
         }
-        ctx.circuits = dict(pages.circuits or {})
+        ctx.circuits = dict(data.circuits)
         return ModelState(
-            pages.model, ctx, pages.inventory, pages.measures, ctx.circuits,
-            dict(pages.accents or {}), dict(pages.labels or {}),
+            one.model, ctx, dict(data.inventory), data.measures, ctx.circuits,
+            dict(data.accents), dict(one.labels),
         )
 
     def draw(self) -> SiteResult:
@@ -133,15 +110,16 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                 missing += exc.jobs
                 for key, places in exc.where.items():
                     where.setdefault(key, []).extend(places)
-        for _ in self._models():
-            for layer, jobs in self.layers.items():
+        for state in self.states:
+            for layer, jobs in state.layers.items():
+                url = layer_url(state.model.id, layer)
                 for job in jobs:
-                    if self.ctx.artifact(job) is None:
+                    if state.ctx.artifact(job) is None:
                         missing.append(job)
-                        where.setdefault(job.key, []).append(layer_url(self.model.id, layer))
-                        self.missing.setdefault(layer_url(self.model.id, layer), []).append(job)
+                        where.setdefault(job.key, []).append(url)
+                        self.missing.setdefault(url, []).append(job)
                 if self.pending:
-                    self.layers[layer] = [j for j in jobs if self.ctx.artifact(j) is not None]
+                    state.layers[layer] = [j for j in jobs if state.ctx.artifact(j) is not None]
         compare = self._draw_compare()
         if compare is not None and compare.missing:
             missing += compare.missing
@@ -152,15 +130,15 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             raise MissingVisualizations(unique, where)
         for item in drawn:
             self._write_article(item)
-        for _ in self._models():
-            self._write_explorer()
+        for state in self.states:
+            self._write_explorer(state)
         self._write_models(compare)
         self._write_search()
         self._write_home(drawn)
         self._copy_static()
         self._write_manifest()
-        for _ in self._models():
-            self._warn_agreement()
+        for state in self.states:
+            self._warn_agreement(state)
         return SiteResult(
             pages=sorted(self.writer.written),
             images=len(self.images.placed) + len(self.images.patches),

@@ -4,7 +4,7 @@ and the error that lists what the cache lacks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,24 +75,10 @@ def search_hint(
     return ", ".join([*words, "a label"])
 
 @dataclass
-class ModelPages:
-    """One model's share of the site, as the build measured it: what its explorer section, its
-    figures and its rows of the search index and the manifest are drawn from."""
-
-    model: LoadedModel
-    explorer: dict[str, list[VisJob]]
-    inventory: dict[str, list[VisJob]]
-    measures: Measurements
-    dataset: Any = None
-    circuits: Mapping[tuple[str, str], LayerCircuit] | None = None
-    accents: Accents | None = None
-    labels: Labels | None = None
-
-
-@dataclass
 class ModelState:
     """What the renderer draws one model's pages with: its draw context and inventory, its
-    measurements, circuits, accentuations and labels, and what its channel pages recorded."""
+    measurements, circuits, accentuations and labels, and what its channel pages recorded.
+    Every part of the renderer that draws a model's pages takes its state as an argument."""
 
     model: LoadedModel
     ctx: DrawContext
@@ -102,6 +88,7 @@ class ModelState:
     accents: Accents
     labels: Labels
     channel_info: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    job_index: dict[tuple[str, int], VisJob] | None = None  # (layer, channel) -> its page's job
 
 
 @dataclass
@@ -118,16 +105,12 @@ class RenderState:
     """The renderer's state (set by `SiteRenderer.__init__`) and the helpers every part uses."""
 
     config: SiteConfig
-    model: LoadedModel
     preset: Preset
     articles: list[Article]
     pages: list[Page]
     writer: SiteWriter
     images: ImagePlacer
     env: Any
-    ctx: DrawContext
-    layers: dict[str, list[VisJob]]
-    measures: Measurements
     used: dict[str, dict[str, Any]]
     page_url: str
     notices: Notices
@@ -135,53 +118,31 @@ class RenderState:
     missing: dict[str, list[VisJob]]  # with `pending`: what each page URL still waits for
 
     states: list[ModelState]  # every model of the site, the first (the articles' default) first
-    circuits: dict[tuple[str, str], LayerCircuit]
-    accents: Accents
-    labels: Labels
-    channel_info: dict[tuple[str, int], dict[str, Any]]
-
-    def _select(self, state: ModelState) -> None:
-        """Draw the model of `state` from now on: `model`, `ctx`, `layers`, `measures`,
-        `circuits`, `accents`, `labels` and `channel_info` become its."""
-        self.model, self.ctx, self.layers = state.model, state.ctx, state.layers
-        self.measures, self.circuits, self.accents = state.measures, state.circuits, state.accents
-        self.labels, self.channel_info = state.labels, state.channel_info
-        self._job_index: dict[tuple[str, int], VisJob] | None = None
-
-    def _models(self) -> Iterator[ModelState]:
-        """Each model of the site, selected in turn (`_select`); the first is selected again
-        when the iteration ends."""
-        try:
-            for state in self.states:
-                self._select(state)
-                yield state
-        finally:
-            self._select(self.states[0])
 
     def _ctx_of(self, model_id: str) -> DrawContext:
-        """The draw context of a model of the site (the selected one's when unknown)."""
-        return next((s.ctx for s in self.states if s.model.id == model_id), self.ctx)
+        """The draw context of a model of the site (the first model's when unknown)."""
+        return next((s.ctx for s in self.states if s.model.id == model_id), self.states[0].ctx)
 
     def _set_prefix(self, prefix: str) -> None:
         """The way back to the site root from the page being drawn, for every model's context."""
         for state in self.states:
             state.ctx.prefix = prefix
 
-    def _patch(self, key: str, image: Image.Image, folder: str) -> str:
-        return self.ctx.prefix + self.images.patch(key, image, folder)
+    def _patch(self, state: ModelState, key: str, image: Image.Image, folder: str) -> str:
+        return state.ctx.prefix + self.images.patch(key, image, folder)
 
-    def _common(self, prefix: str, **extra: Any) -> dict[str, Any]:
+    def _common(self, state: ModelState, prefix: str, **extra: Any) -> dict[str, Any]:
         return {
             "root": prefix,
             "site": self.config,
-            "model": self.model,
+            "model": state.model,
             "preset": self.preset,
             "version": __version__,
             "articles": [p for p in self.pages if not p.is_home],
-            "has_dataset": self.ctx.dataset is not None,
-            "model_href": model_url(self.model.id),
+            "has_dataset": state.ctx.dataset is not None,
+            "model_href": model_url(state.model.id),
             "search_index": SEARCH_INDEX,
-            "search_hint": search_hint(self.model, self.layers, self.ctx.dead),
+            "search_hint": search_hint(state.model, state.layers, state.ctx.dead),
             **extra,
         }
 
@@ -190,6 +151,6 @@ class RenderState:
         raise NotImplementedError
 
     def _strips(
-        self, summaries: dict[str, dict[str, Any] | None] | None = None
+        self, state: ModelState, summaries: dict[str, dict[str, Any] | None] | None = None
     ) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -1,0 +1,191 @@
+"""The site as one value through its stages.
+
+`read_site` makes a `Site` once: the config, the preset, the artifact store, the articles (bound to
+the site's models) and per model a `ModelSite` (its loaded network, dataset index, explorer jobs
+and labels). Every later stage is a function of it, one model at a time, each with its own
+network:
+
+- `plan(site, one)`: the model's site plan from what the cache holds now (here),
+- `settle(site, one)`: plan -> compute -> plan rounds until nothing new is asked for
+  (`plan.rounds`),
+- `measure(site, one)`: everything its pages show besides the pictures (`plan.measured`).
+
+The dataset scan over the layers the site shows happens here too (`site_dataset`), so compute,
+build and render share it (render only reads it).
+
+`featvis build`, `render`, `compute`, `status` and `serve` all read and plan through these, so
+the preview draws exactly what the build draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
+from generator.atlas.site import Accents, Circuits
+from generator.cache.store import ArtifactStore
+from generator.compute import World
+from generator.config.site import Preset, SiteConfig
+from generator.core.tally import Lacking
+from generator.dataset.index import DatasetIndex
+from generator.dataset.scan import load_or_scan
+from generator.figures.context import PlanContext
+from generator.figures.registry import Article, bind_articles, read_articles
+from generator.jobs import VisJob
+from generator.measure.living import measure_living
+from generator.measure.stage import Measurements
+from generator.models import LoadedModel
+from generator.plan.explorer import explorer_jobs
+from generator.plan.site import SitePlan, plan_site, site_layers
+
+# (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
+# keeps indexes loaded between readings (the preview)
+DatasetReader = Callable[[SiteConfig, LoadedModel, Sequence[Article], bool], DatasetIndex | None]
+
+
+COMPUTE_HINT = "run `featvis compute` (or `featvis build`) to compute them"
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """What the site renders from besides the artifacts themselves."""
+
+    inventory: dict[str, list[VisJob]]
+    measures: Measurements
+    circuits: Circuits
+    accents: Accents
+    missing: Lacking = field(default_factory=Lacking)  # compute=False: what the caches lack
+
+
+def site_lacking(site: Site) -> Lacking:
+    """What every model's measure stage found lacking, added up."""
+    return Lacking.total(one.data.missing for one in site.models if one.data is not None)
+
+
+@dataclass
+class ModelSite:
+    """One model's share of the site: read once (`read_site`), then its plan and its measured data
+    as the stages make them."""
+
+    model: LoadedModel
+    dataset: DatasetIndex | None
+    explorer: dict[str, list[VisJob]]
+    labels: Labels
+    plan: SitePlan | None = None  # `settle` or `plan`
+    data: SiteData | None = None  # `plan.measured.measure`
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything a build reads once, handed to every stage (see the module docstring). `models`
+    in site.toml's order, the first the articles' default."""
+
+    config: SiteConfig
+    preset: Preset
+    store: ArtifactStore
+    articles: list[Article]
+    models: tuple[ModelSite, ...]
+
+    @property
+    def model(self) -> LoadedModel:
+        """The site's first model."""
+        return self.models[0].model
+
+
+def read_site(
+    config: SiteConfig,
+    preset: Preset,
+    store: ArtifactStore,
+    articles: list[Article],
+    models: Sequence[LoadedModel],
+    *,
+    compute: bool = True,
+    datasets: DatasetReader | None = None,
+) -> Site:
+    """The site of `models` (loaded) and `articles` (read, not yet bound): the articles bound to
+    the models, the labels, and per model its dataset index (`datasets`, by default
+    `scanner()`) and explorer jobs. With `compute` a missing dataset scan is made now (else it
+    is a `FeatvisError` naming it)."""
+    bind_articles(articles, {model.id: model for model in models})
+    labels = read_site_labels(
+        config.root / LABELS_FILE,
+        {m.id: {info.name: info.channels for info in m.layers} for m in models},
+    )
+    read = datasets or scanner()
+    out = []
+    for model in models:
+        dataset = read(config, model, articles, compute)
+        measure_living(model, config.cache_dir, compute=compute)  # the explorer leaves out dead
+        channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
+        explorer = explorer_jobs(config, model, preset, channel_job, dataset)
+        out.append(ModelSite(model, dataset, explorer, labels.get(model.id, {})))
+    return Site(config, preset, store, articles, tuple(out))
+
+
+def site_dataset(
+    config: SiteConfig,
+    model: LoadedModel,
+    *,
+    quiet: bool,
+    world: World | None = None,
+    articles: Sequence[Article] | None = None,
+    compute: bool = True,
+) -> DatasetIndex | None:
+    """The dataset index over the layers the site shows, or None without a dataset. Compute and
+    build both call this, so they scan the same layers into the same cache; with
+    `compute=False` (render) a scan the cache lacks is a `FeatvisError` naming it.
+
+    Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
+    """
+    if config.dataset is None:
+        return None
+
+    world = world or World(rank=0, size=1, device=model.device)
+    if articles is None:
+        articles = bind_articles(read_articles(config), model)
+    layers = site_layers(config, model, articles)
+
+    def load() -> DatasetIndex | None:
+        return load_or_scan(
+            config, model, layers, top_k=config.dataset_top_k,
+            progress=not quiet and world.rank == 0, scan_missing=compute,
+        )
+
+    index = load() if world.rank == 0 else None
+    world.barrier()
+    return index if world.rank == 0 else load()
+
+
+def scanner(*, quiet: bool = True, world: World | None = None) -> DatasetReader:
+    """The dataset reader of a command: `site_dataset` (under torchrun rank 0 scans
+    first), its progress shown unless `quiet`."""
+
+    def scan(config: SiteConfig, model: LoadedModel, articles: Sequence[Article],
+             compute: bool) -> DatasetIndex | None:
+        return site_dataset(
+            config, model, quiet=quiet, world=world, articles=articles, compute=compute
+        )
+
+    return scan
+
+
+def plan(site: Site, one: ModelSite, only: Sequence[str] | None = None) -> SitePlan:
+    """`one`'s site plan from what the cache holds now (with `only`, those layers or pages)."""
+    planned = plan_site(
+        site.config, one.model, site.preset, store=site.store, dataset=one.dataset,
+        articles=site.articles, explorer=one.explorer,
+    )
+    one.plan = planned if not only else planned.only(only)
+    return one.plan
+
+
+def models_of(
+    site: Site, only: Mapping[str, list[str] | None] | None
+) -> Iterator[tuple[ModelSite, list[str] | None]]:
+    """Each model with the names `only` gives it (model id -> names; None: everything), the
+    models whose list is empty left out."""
+    for one in site.models:
+        names = None if only is None else only.get(one.model.id)
+        if names != []:
+            yield one, names
