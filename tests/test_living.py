@@ -170,7 +170,7 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     (model,) = load_site_models(config, "cpu")
     assert negative_layer(model, "stem") == "stem.0"
     assert model.layer("stem.0").channels == model.layer("stem").channels
-    preset = Preset("tiny", size=32, steps=16, explorer_channels=2, figure_scale=1.0)
+    preset = Preset("tiny", size=32, steps=32, explorer_channels=2, figure_scale=1.0)
     ctx = PlanContext(config=config, model=model, preset=preset)
     floored = channel_page_jobs(preset, ctx.job, "stem", DEAD + 1, model)["negative"]
     at_layer = ctx.job([-ctx.channel_job("stem", DEAD + 1).objectives[0]])
