@@ -99,8 +99,23 @@ def cache_writing(root: Path, *, create: bool = True) -> Iterator[None]:
     refused to `clean --all`) once `root` is known to be a featvis cache or a new folder: the lock
     file never goes into a folder that is not one. Without `create`, a missing cache is not made."""
     ArtifactStore(root)
-    with cache_lock(root, create=create):
-        yield
+    made = create and not Path(root).exists()
+    try:
+        with cache_lock(root, create=create):
+            yield
+    except FeatvisError:
+        if made and _only_probes(Path(root)):  # bad input: a new cache leaves nothing behind
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _only_probes(root: Path) -> bool:
+    """Whether a cache holds nothing but its lock and cheap measurements (`measures/`, made while
+    the site was read): nothing a person would lose if the folder went."""
+    return all(
+        path.name == CACHE_LOCK or path.relative_to(root).parts[0] == MEASURES_DIR
+        for path in root.rglob("*")
+    )
 
 
 class ArtifactStore:
