@@ -243,7 +243,7 @@ def flat():
     ("function", "expected"),
     [
         ("exits", "net.py:5: exits() raised sys.exit(0) (a model's code must return, not end the program)"),
-        ("flat", "model 'python:net.py:flat' has no layer to visualize: none of its modules gives a (B, C, H, W) map"),
+        ("flat", "model 'python:net.py:flat': no layer gives a (B, C, H, W) feature map or (B, tokens, D) patch tokens"),
     ],
 )
 def test_a_python_model_that_exits_or_has_no_layer_is_an_error(tmp_path: Path, function: str, expected: str) -> None:

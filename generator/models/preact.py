@@ -6,8 +6,8 @@ layer)` names the layer to minimize instead: the layer itself when its output is
 activation's; the module whose output that activation receives (the convolution or norm before
 it: its *pre-activation*), registered in the model under its module path so objectives can reach
 it; or None when the activation's input is not any module's output (a sum computed in `forward`,
-say), with `NO_PRE_ACTIVATION` saying why. Found by one probing forward of a single image, once
-per model.
+say), with `NO_PRE_ACTIVATION` saying why. Found by one probing forward of a single image when
+the model is loaded (`find_pre_activations`).
 """
 
 from __future__ import annotations
@@ -70,19 +70,26 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
     return out
 
 
+def find_pre_activations(model: LoadedModel) -> LoadedModel:
+    """Probe `model` once for its layers' pre-activations and register them (`load_model` calls
+    this, so planning and rendering never run the network); returns the model."""
+    if getattr(model, _PROBED, None) is not None:
+        return model
+    found = _probe(model)
+    setattr(model, _PROBED, found)
+    for name, path in found.items():
+        if path is not None and path not in model._by_name:
+            info = model.layer(name)  # depth: before its layer (a forward stops after it)
+            model._by_name[path] = dataclasses.replace(
+                info, name=path, module_path=path, optional=True, depth=info.depth - 1
+            )
+    return model
+
+
 def negative_layer(model: LoadedModel, layer: str) -> str | None:
     """The layer a channel's negative minimizes (see the module docstring); None: there is none
     that can move."""
-    found: dict[str, str | None] | None = getattr(model, _PROBED, None)
-    if found is None:
-        found = _probe(model)
-        setattr(model, _PROBED, found)
-        for name, path in found.items():
-            if path is not None and path not in model._by_name:
-                info = model.layer(name)  # depth: before its layer (a forward stops after it)
-                model._by_name[path] = dataclasses.replace(
-                    info, name=path, module_path=path, optional=True, depth=info.depth - 1
-                )
+    found: dict[str, str | None] = getattr(find_pre_activations(model), _PROBED)
     if layer not in found:
         return layer
     return found[layer]

@@ -27,6 +27,7 @@ from generator.models.catalog import Catalog, LayerShapeError
 from generator.models.families import Built, Family, LoadOptions, lite, python, timm, torchvision
 from generator.models.fold import fold_batch_norms
 from generator.models.hooks import set_layouts
+from generator.models.preact import find_pre_activations
 from generator.models.weights import read_state_dict
 
 __all__ = ["DEFAULT_MODEL", "FAMILIES", "MODEL_FORMS", "imagenet_classes", "load_model",
@@ -228,11 +229,6 @@ def load_model(
             f"(input_size {size} asked for)"
         )
     net, catalog = _probe(placed, spec, size, built, layers, dev)
-    if not catalog.layers:
-        raise FeatvisError(
-            f"model '{spec}' has no layer to visualize: none of its modules gives a (B, C, H, W) "
-            "map or (B, tokens, D) patch tokens at its input size (name them with `layers`)"
-        )
     fixed = not _runs_at(net, _other_size(size))
     digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
@@ -245,7 +241,7 @@ def load_model(
     )
     _check_head(spec, names, catalog, classes)
     seen = (_triple(mean, built.mean, "mean", spec), _triple(std, built.std, "std", spec))
-    return LoadedModel(
+    return find_pre_activations(LoadedModel(
         id=spec,
         net=net,
         input_size=size,
@@ -260,7 +256,7 @@ def load_model(
         description=_described(built.description, size, fixed),
         optional_layers=catalog.optional,
         fixed_input=fixed,
-    )
+    ))
 
 
 def _seen_settings(
