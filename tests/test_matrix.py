@@ -173,7 +173,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def make_site(root: Path, name: str, article: str = ARTICLE) -> Path:
+def make_site(root: Path, name: str, article: str = ARTICLE, *, classes: bool = True) -> Path:
     spec, size = MATRIX[name]
     (root / "content").mkdir(parents=True)
     (root / "content" / "matrix.md").write_text(article, encoding="utf-8")
@@ -181,7 +181,7 @@ def make_site(root: Path, name: str, article: str = ARTICLE) -> Path:
         (root / "seqcnn.py").write_text(SEQUENTIAL, encoding="utf-8")
     if name == "residual":
         shutil.copyfile(REPO / "examples" / "own-model" / "tiny_cnn.py", root / "tiny_cnn.py")
-    python = spec.startswith("python:")
+    python = classes and spec.startswith("python:")
     if python:  # a user's network names its classes (one a line, one per logit)
         names = "\n".join(f"class {i}" for i in range(10))
         (root / "classes.txt").write_text(names + "\n", encoding="utf-8")
@@ -276,10 +276,16 @@ def test_the_flagship_binds_unchanged(name: str, tmp_path: Path) -> None:
         assert set(chosen) <= names, (figure.id, chosen)
 
 
-def test_the_flagship_builds_with_photos_for_a_plain_cnn(tmp_path: Path, photos: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "classes"), [("sequential", True), ("sequential", False), ("residual", False)]
+)
+def test_the_flagship_builds_with_photos_for_a_users_cnn(
+    name: str, classes: bool, tmp_path: Path, photos: Path
+) -> None:
     """The whole flagship article, photos included, for a user's `nn.Sequential` of six
-    convolutions: a catalog of only a few blocks still fills the five bands."""
-    root = make_site(tmp_path / "site", "sequential")
+    convolutions and a residual network of their own: a catalog of only a few blocks still fills
+    the five bands, and without a classes file the class figures name the head's logits."""
+    root = make_site(tmp_path / "site", name, classes=classes)
     shutil.rmtree(root / "content")
     shutil.copytree(REPO / "content", root / "content")
     with (root / "site.toml").open("a", encoding="utf-8") as toml:
@@ -289,3 +295,6 @@ def test_the_flagship_builds_with_photos_for_a_plain_cnn(tmp_path: Path, photos:
     assert check_site(out) == []
     html = (out / "feature-visualization.html").read_text(encoding="utf-8")
     assert "fv-placeholder" not in html and "{{" not in html
+    if not classes:  # 10 logits, no names: the class a visualization drives is "class N"
+        assert re.search(r"which here is <em>class \d</em>", html), "the class is named by index"
+        assert "10 categories" in html

@@ -80,7 +80,7 @@ class Objectives(OneChannelFigure):
         if cls is None:
             raise MissingArtifact(self.jobs(ctx))
         jobs = self.objective_jobs(ctx, channel, cls)
-        name = ctx.model.class_names[cls] if cls < len(ctx.model.class_names) else str(cls)
+        name = ctx.model.class_name(cls)
         cells = [
             {
                 "kind": k,

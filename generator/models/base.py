@@ -75,6 +75,9 @@ class LoadedModel:
     optional_layers: tuple[LayerInfo, ...] = ()
     fixed_input: bool = False  # the network takes `input_size` only (found by probing)
     name: str = ""  # how pages name it (site.toml's `name`; "": the id)
+    # how many logits its head gives (0: not one logit per class; a head without class names
+    # still has classes, named by index: `class_name`)
+    classes: int = 0
     # What the network computes from a [0,1] picture: `weights_digest`, extended by a hash of every
     # setting that changes what it sees when one differs from its family's (`network_digest`).
     # Every cache keys by it; empty: the weights digest.
@@ -84,6 +87,7 @@ class LoadedModel:
     def __post_init__(self) -> None:
         self._by_name = {layer.name: layer for layer in self.optional_layers + self.layers}
         self.digest = self.digest or self.weights_digest
+        self.classes = self.classes or len(self.class_names)
 
     @property
     def device(self) -> torch.device:
@@ -149,11 +153,9 @@ class LoadedModel:
         """A class given by index or by (case-insensitive) name."""
         if isinstance(name_or_index, int) or str(name_or_index).isdigit():
             index = int(name_or_index)
-            if not 0 <= index < len(self.class_names):
-                raise FeatvisError(
-                    f"model '{self.id}': class {index} out of range "
-                    f"(valid: 0..{len(self.class_names) - 1})"
-                )
+            if not 0 <= index < self.classes:
+                valid = f"valid: 0..{self.classes - 1}" if self.classes else "its output has none"
+                raise FeatvisError(f"model '{self.id}': class {index} out of range ({valid})")
             return index
         lowered = [c.lower() for c in self.class_names]
         key = str(name_or_index).lower()
@@ -162,6 +164,10 @@ class LoadedModel:
         raise FeatvisError(
             f"model '{self.id}': unknown class '{name_or_index}' ({choices_hint(key, lowered)})"
         )
+
+    def class_name(self, index: int) -> str:
+        """The class's name, or "class N" for a head whose classes have no names."""
+        return self.class_names[index] if index < len(self.class_names) else f"class {index}"
 
     def to(self, device: torch.device) -> LoadedModel:
         self.net.to(device)

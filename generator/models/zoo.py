@@ -249,6 +249,7 @@ def load_model(
         std=seen[1],
         layers=catalog.layers,
         class_names=names,
+        classes=_logits(catalog),
         weights_digest=digest,
         digest=network_digest(digest, _seen_settings(built, size, *seen, catalog, layers)),
         weights_source=built.source,
@@ -289,11 +290,17 @@ def _check_head(
     spec: str, names: tuple[str, ...], catalog: Catalog, classes: str | Path | None
 ) -> None:
     """A class file must name one class per logit of the network's output."""
-    shape = catalog.output_shape
-    if classes and shape is not None and len(shape) == 2 and shape[1] != len(names):
+    logits = _logits(catalog)
+    if classes and logits and logits != len(names):
         raise FeatvisError(
-            f"{classes}: {len(names)} class names, but model '{spec}' gives {shape[1]} logits"
+            f"{classes}: {len(names)} class names, but model '{spec}' gives {logits} logits"
         )
+
+
+def _logits(catalog: Catalog) -> int:
+    """How many logits the network's output has (0 when it is not one row of them per image)."""
+    shape = catalog.output_shape
+    return shape[1] if shape is not None and len(shape) == 2 else 0
 
 
 def _triple(

@@ -106,7 +106,7 @@ class ArticlesPart(RenderState):
             "model.grid": min(info.height for info in model.layers),
             "model.layers": len(model.layers),
             "model.channels": sum(info.channels for info in model.layers),
-            "model.classes": len(model.class_names) or None,
+            "model.classes": model.classes or None,
             "model.weights": model.weights_source,
             "preset.name": self.preset.name,
             "preset.size": self.preset.size,
