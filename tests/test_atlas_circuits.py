@@ -266,3 +266,23 @@ def test_block_inputs_residual_and_concatenating(tmp_path: Path) -> None:
     pos, neg = got[("<inputs>", "mix")].inputs_of(0, k=1)
     assert (pos[0].layer, pos[0].channel) == ("b", 1)
     assert (neg[0].layer, neg[0].channel) == ("a", 0)
+
+
+def test_the_first_shown_layer_is_measured_from_the_layer_before(tmp_path: Path) -> None:
+    """An explorer showing only relu2 (one input, no skip: no block inputs to measure) still gives
+    its channels a circuit: the pair from the catalog's layer before it."""
+    from generator.atlas.site import layer_before
+
+    model = toy_model()
+    x = images()
+    assert layer_before(model, "relu2") == "relu1" and layer_before(model, "relu1") == ""
+    alone = circuit_jobs(model, ["relu2"], method="attribution", inputs=images_digest(x))
+    assert [j.kind for j in alone] == ["inputs"] and alone[0].source == ""
+    jobs = circuit_jobs(model, ["relu2"], method="attribution", inputs=images_digest(x),
+                        before="relu1")
+    assert [(j.kind, j.source, j.target) for j in jobs] == [
+        ("layers", "relu1", "relu2"), ("inputs", "relu1", "relu2")
+    ]
+    got = compute_circuits(model, jobs, CircuitStore(tmp_path / "c"), x)
+    circuit = channel_circuit("relu2", 0, got[("relu1", "relu2")], None, 3)
+    assert circuit.inputs_layer == "relu1" and circuit.positive

@@ -2,7 +2,8 @@
 computed (or read from the cache) before anything is rendered, so pages render from data only.
 
 `site_circuits` takes the layers the explorer shows (in forward order, those with at least one
-visualized channel): a circuit per consecutive pair, and per layer one of its block's inputs
+visualized channel): a circuit per consecutive pair, one into the first from the catalog's layer
+before it (`layer_before`), and per layer one of its block's inputs
 (`generator.atlas.circuits.inputs`); it averages the attribution over `CIRCUIT_IMAGES` photos
 of the site's folder drawn by a seeded generator (or, without photos, over the cached
 visualizations of the first such layer's channels). It measures only the rows of the channels
@@ -96,6 +97,15 @@ def circuit_layers(model: LoadedModel, explorer: Mapping[str, Sequence[VisJob]])
     return [name for name in model.layer_names if explorer.get(name)]
 
 
+def layer_before(model: LoadedModel, layer: str) -> str:
+    """The catalog's layer before `layer` ("" for the first): the inputs of the first layer the
+    explorer shows are measured from it, so its channel pages have a circuit even when their
+    block has a single input (a plain stack, an Inception block)."""
+    names = model.layer_names
+    at = names.index(layer)
+    return names[at - 1] if at > 0 else ""
+
+
 def site_circuits(
     config: SiteConfig,
     model: LoadedModel,
@@ -124,7 +134,8 @@ def site_circuits(
         return {}
     images = images.to(model.device)
     jobs = circuit_jobs(
-        model, layers, method="attribution", inputs=images_digest(images), rows=shown
+        model, layers, method="attribution", inputs=images_digest(images), rows=shown,
+        before=layer_before(model, layers[0]),
     )
     cstore = CircuitStore(config.cache_dir / "circuits")
     if missing is not None:

@@ -76,16 +76,22 @@ def circuit_jobs(
     method: Method,
     inputs: str,
     rows: Mapping[str, Iterable[int]] | None = None,
+    before: str = "",
 ) -> list[CircuitJob]:
     """One `layers` job per consecutive pair of `layers` (`inputs` from `images_digest`; the
     weights method reads no images), then one `inputs` job per layer (its block's inputs, by
-    attribution), its source the layer before it ("" for the first). `rows` maps a layer to
-    the channels whose rows its jobs measure (see `job_rows`; the weights method reads every
-    row at no extra cost)."""
+    attribution), its source the layer before it ("" for the first). `before`, a layer ahead
+    of all of `layers` (the catalog's layer before the first), adds the pair from it into the
+    first and is the first's source: the first layer's channels have inputs too. `rows` maps a
+    layer to the channels whose rows its jobs measure (see `job_rows`; the weights method reads
+    every row at no extra cost)."""
     inputs = inputs if method == "attribution" else ""
     pairs = layer_pairs(model, layers)
     ordered = [pairs[0][0], *(t for _, t in pairs)] if pairs else list(layers)
     previous = dict(zip(ordered[1:], ordered[:-1], strict=True))
+    if before and ordered:
+        pairs.insert(0, (before, ordered[0]))
+        previous[ordered[0]] = before
     digest = (model.id, model.digest)
     pair_rows = rows if method == "attribution" else None
     return [
