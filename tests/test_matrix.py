@@ -4,21 +4,23 @@ with photos, a circuit and accentuations), the serve preview renders it from the
 flagship article binds to it unchanged. Random weights, 32 px images, 2 steps, one channel.
 
 The networks: the embedded Lite0; torchvision's resnet18, googlenet, mobilenet_v3_large,
-convnext_tiny and vit_b_16; timm's resnet50, convnext_tiny, efficientnet_b0 and
-vit_tiny_patch16_224 (at its fixed 224 px, the preset's images resized to it); a plain
-`nn.Sequential` CNN and a residual network of the user's own, from `python:` files.
+convnext_tiny and vit_b_16 (at 32 px, from a checkpoint whose head is not zero); timm's resnet50,
+convnext_tiny, efficientnet_b0 and vit_tiny_patch16_224 (at its fixed 224 px, the preset's images
+resized to it); a plain `nn.Sequential` CNN and a residual network of the user's own, from
+`python:` files, with and without a classes file.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 import generator.models.site as site_models
 from generator.build import build_site
@@ -26,6 +28,7 @@ from generator.check import check_site
 from generator.config.site import Preset, load_config
 from generator.figures.registry import bind_articles, read_articles
 from generator.models import BANDS, load_model
+from generator.models.base import LoadedModel
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
@@ -54,7 +57,7 @@ MATRIX = {
     "tv-googlenet": ("torchvision:googlenet", 64),
     "tv-mobilenet_v3_large": ("torchvision:mobilenet_v3_large", 64),
     "tv-convnext_tiny": ("torchvision:convnext_tiny", 64),
-    "tv-vit_b_16": ("torchvision:vit_b_16", 64),
+    "tv-vit_b_16": ("torchvision:vit_b_16", 32),  # 2x2 patches: the cheapest grid
     "timm-resnet50": ("timm:resnet50", 64),
     "timm-convnext_tiny": ("timm:convnext_tiny", 64),
     "timm-efficientnet_b0": ("timm:efficientnet_b0", 64),
@@ -145,12 +148,41 @@ inputs: 2
 """
 
 
+def _random_unless_given(spec: str, *, weights: object = None, **options: Any) -> LoadedModel:
+    return load_model(spec, weights=weights, random_weights=weights is None, **options)
+
+
 @pytest.fixture(autouse=True)
 def _random_weights(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sites load their models with seeded random weights (no download, no checkpoint)."""
-    monkeypatch.setattr(
-        site_models, "load_model", functools.partial(load_model, random_weights=True)
-    )
+    """Sites load their models with seeded random weights (no download), unless site.toml names
+    a checkpoint."""
+    monkeypatch.setattr(site_models, "load_model", _random_unless_given)
+
+
+@pytest.fixture(scope="module")
+def vit_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of torchvision's vit_b_16 at 64 px: seeded random weights and a head drawn
+    from a seeded normal. torchvision initializes the head to zero, so its random weights alone
+    give every image the same output (nothing for photos, classes or circuits to tell apart)."""
+    import torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = torchvision.models.vit_b_16(weights=None, image_size=MATRIX["tv-vit_b_16"][1])
+    head = net.heads.head
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=gen) * 0.02)
+        head.bias.copy_(torch.randn(head.bias.shape, generator=gen) * 0.02)
+    path = tmp_path_factory.mktemp("vit") / "vit_b_16-64px.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def cell(request: pytest.FixtureRequest, root: Path, name: str) -> Path:
+    """`make_site` for a cell of the matrix, with the checkpoint it needs (vit_b_16's)."""
+    weights = request.getfixturevalue("vit_weights") if name == "tv-vit_b_16" else None
+    return make_site(root, name, weights=weights)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +205,10 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def make_site(root: Path, name: str, article: str = ARTICLE, *, classes: bool = True) -> Path:
+def make_site(
+    root: Path, name: str, article: str = ARTICLE, *, classes: bool = True,
+    weights: Path | None = None,
+) -> Path:
     spec, size = MATRIX[name]
     (root / "content").mkdir(parents=True)
     (root / "content" / "matrix.md").write_text(article, encoding="utf-8")
@@ -188,6 +223,7 @@ def make_site(root: Path, name: str, article: str = ARTICLE, *, classes: bool = 
     lines = [
         'classes = "classes.txt"' if python else "",
         f'model = "{spec}"',
+        f'weights = "{weights}"' if weights else "",
         f"input_size = {size}" if size else "",
         'explorer_layers = ["parts[0]"]',
         'device = "cpu"',
@@ -211,17 +247,11 @@ def _layer_page_numbers(out: Path, manifest: dict) -> tuple[int, int]:  # type: 
     return int(found.group(1)), int(found.group(2))
 
 
-# The networks whose small site is built here with and without photos. Not yet: vit_b_16
-# (torchvision initializes its head to zero: random weights give every image the same output).
-# The user's CNNs build the flagship with photos below; all of them bind the flagship.
-BUILT = [name for name in MATRIX if name not in ("tv-vit_b_16",)]
-
-
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", list(MATRIX))
 def test_a_site_builds_without_and_with_photos(
-    name: str, tmp_path: Path, photos: Path
+    name: str, tmp_path: Path, photos: Path, request: pytest.FixtureRequest
 ) -> None:
-    root = make_site(tmp_path / "site", name)
+    root = cell(request, tmp_path / "site", name)
     out = root / "site_output"
     build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
     assert check_site(out) == []
@@ -259,9 +289,11 @@ def test_a_site_builds_without_and_with_photos(
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
-def test_the_flagship_binds_unchanged(name: str, tmp_path: Path) -> None:
+def test_the_flagship_binds_unchanged(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Every band reference of the shipped flagship article resolves for every network."""
-    root = make_site(tmp_path / "site", name)
+    root = cell(request, tmp_path / "site", name)
     shutil.rmtree(root / "content")
     shutil.copytree(REPO / "content", root / "content")
     config = load_config(root / "site.toml")
