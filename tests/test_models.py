@@ -182,3 +182,16 @@ def test_read_without_class_names_is_empty(lite0):  # type: ignore[no-untyped-de
     # A head with another label set (10 logits) is not read with ImageNet's names.
     other_head = torch.nn.Sequential(lite0.net, torch.nn.Linear(1000, 10)).eval()
     assert dataclasses.replace(lite0, net=other_head).read(torch.rand(2, 3, 64, 64)) == [[], []]
+
+
+def test_a_head_without_class_names_has_its_logits_as_classes(lite0):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    assert lite0.classes == 1000 and lite0.class_name(1) == lite0.class_names[1]
+    nameless = dataclasses.replace(lite0, class_names=(), classes=10)
+    assert nameless.class_index(9) == 9 and nameless.class_name(9) == "class 9"
+    with pytest.raises(FeatvisError, match=r"class 10 out of range \(valid: 0\.\.9\)"):
+        nameless.class_index(10)
+    unknown = dataclasses.replace(lite0, class_names=(), classes=0)
+    with pytest.raises(FeatvisError, match=r"class 0 out of range \(its output has none\)"):
+        unknown.class_index(0)
