@@ -3,36 +3,19 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
-import torch
+from test_modelsite import own_model_site
 
 from generator.cli import main
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "examples" / "own-model"
 LAYERS = '["stem", "stage1.0", "stage2.0", "stage3.2"]'
 
 
 def own_site(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(EXAMPLE / "tiny_cnn.py", root / "tiny_cnn.py")
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from tiny_cnn import build  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(EXAMPLE))
-    torch.manual_seed(1)
-    torch.save(build().state_dict(), root / "tiny.pth")
-    (root / "site.toml").write_text(
-        'model = "python:tiny_cnn.py:build"\nweights = "tiny.pth"\ninput_size = 64\n'
-        f"layers = {LAYERS}\n",
-        encoding="utf-8",
-    )
-    return root
+    """The example network's site (test_modelsite's), showing the layers LAYERS names."""
+    return own_model_site(root, f"layers = {LAYERS}\n")
 
 
 def _rows(out: str) -> dict[str, list[str]]:
