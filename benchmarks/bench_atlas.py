@@ -43,10 +43,9 @@ from typing import Any
 import torch
 
 from generator import dataset as ds
+from generator.atlas.accentstore import AccentStore, accentuate_cached
 from generator.atlas.accentuation import (
-    AccentStore,
     accent_job,
-    accentuate_cached,
     pattern_agreement,
     standardizer,
 )

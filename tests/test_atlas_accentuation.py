@@ -10,12 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from generator.atlas.accentstore import AccentStore, accentuate_cached
 from generator.atlas.accentuation import (
     PIXELS,
-    AccentStore,
     accent_job,
     accentuate,
-    accentuate_cached,
     default_anchor,
     pattern_agreement,
     photo_param,

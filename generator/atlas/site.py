@@ -28,12 +28,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from generator.atlas.accentstore import AccentStore, accentuate_cached
 from generator.atlas.accentuation import (
     AccentJob,
     AccentResult,
-    AccentStore,
     accent_job,
-    accentuate_cached,
 )
 from generator.atlas.circuits import (
     CircuitStore,

@@ -1,0 +1,109 @@
+"""The accentuation cache: each accentuated photo as `<key>.png` beside a `<key>.json` sidecar
+(its job, its numbers and the PNG's sha256), and `accentuate_cached`, which reads what the cache
+holds and computes the rest in batches of equal settings (shared out between processes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from generator.atlas.accentuation import ACCENT_VERSION, AccentJob, AccentResult, accentuate
+from generator.atlas.files import write_atomic
+from generator.cache.entries import read_entry
+from generator.core.images import png_bytes
+from generator.core.progress import QUIET, Progress
+from generator.jobs import canonical_json
+from generator.models.base import LoadedModel
+
+
+class AccentStore:
+    """Accentuated images under `root` (e.g. `<cache>/accentuation/`): `<key>.png` and
+    `<key>.json` (written last, with the job, the numbers and the PNG's sha256)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.root / key[:2]
+        return folder / f"{key}.png", folder / f"{key}.json"
+
+    def get(self, job: AccentJob) -> AccentResult | None:
+        """The result of `job`; None when absent or damaged (reported, computed again)."""
+        image_path, meta_path = self.paths(job.key)
+
+        def read() -> AccentResult:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            data = image_path.read_bytes()
+            if meta.get("job") != json.loads(canonical_json(job.to_dict())):
+                raise ValueError("not this job's image")
+            if meta.get("sha256") != hashlib.sha256(data).hexdigest():
+                raise ValueError(f"{image_path.name} does not match its sha256")
+            with Image.open(image_path) as img:
+                array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+            image = torch.from_numpy(array.copy()).permute(2, 0, 1)
+            return AccentResult(image=image, **meta["numbers"])
+
+        return read_entry(meta_path, read)
+
+    def put(self, job: AccentJob, result: AccentResult) -> Path:
+        image_path, meta_path = self.paths(job.key)
+        data = png_bytes(result.image)
+        write_atomic(image_path, data)
+        meta = {
+            "version": ACCENT_VERSION,
+            "key": job.key,
+            "job": job.to_dict(),
+            "numbers": result.numbers(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        write_atomic(meta_path, (json.dumps(meta, allow_nan=False) + "\n").encode())
+        return image_path
+
+
+def accentuate_cached(
+    model: LoadedModel,
+    jobs: Sequence[AccentJob],
+    photos: torch.Tensor,
+    store: AccentStore,
+    *,
+    index: Any = None,
+    batch_size: int = 8,
+    share: tuple[int, int] = (0, 1),
+    barrier: Callable[[], None] = lambda: None,
+    progress: Progress = QUIET,
+) -> list[AccentResult | None]:
+    """Every job's result: cached ones read, missing ones computed in batches of equal settings,
+    written as each finishes. With `share` (rank, size) every process calls this with the same
+    jobs, reads the cache before any writes (`barrier`) and computes every size-th batch; the
+    others' results are None (in `store` once every process is done)."""
+    rank, size = share
+    results: dict[int, AccentResult] = {}
+    missing: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        cached = store.get(job)
+        if cached is not None:
+            results[i] = cached
+        else:
+            missing.setdefault(job.batch_signature(), []).append(i)
+    barrier()
+    batches = [
+        rows[start : start + batch_size]
+        for rows in missing.values()
+        for start in range(0, len(rows), batch_size)
+    ]
+    mine = batches[rank::size]
+    with progress.counter(sum(map(len, mine)), "accentuations", "photos") as count:
+        for part in mine:
+            done = accentuate(model, [jobs[i] for i in part], photos[part], index=index)
+            for i, result in zip(part, done, strict=True):
+                store.put(jobs[i], result)
+                results[i] = result
+            count.update(len(part))
+    return [results.get(i) for i in range(len(jobs))]
