@@ -20,9 +20,9 @@ an accentuation starts from a photo and its penalty needs that photo's activatio
 change both `render`'s start and the objective's inputs. Instead it reuses the pieces, `ImageParam`,
 `RandomTransform`, `CompiledObjectives` and `truncated_forward`, in a short loop of its own, and
 the job names the photo by the hash of its pixels as the model sees them (`images_digest`).
-Jobs with equal `batch_signature()` run as one batch. `atlas.accentstore.AccentStore` caches results like the
-artifact cache does: an image and a sidecar per key, each written atomically, the sidecar last and
-holding the image's sha256.
+Jobs with equal `batch_signature()` run as one batch. `atlas.accentstore.AccentStore` caches
+results like the artifact cache does: an image and a sidecar per key, each written atomically, the
+sidecar last and holding the image's sha256.
 """
 
 from __future__ import annotations
