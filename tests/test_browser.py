@@ -93,7 +93,8 @@ def open_page(browser, path: Path):  # type: ignore[no-untyped-def]
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("request", lambda r: None if r.url.startswith("file://") else problems.append(f"request: {r.url}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    # a load the page's own navigation cut short (an arrow key pressed while images load) is no fault
+    page.on("requestfailed", lambda r: None if r.failure == "net::ERR_ABORTED" else problems.append(f"failed: {r.url}"))
     page.goto(path.as_uri())
     page.wait_for_load_state("load")
     # Lazy images load as they scroll into view; ask for all of them and wait.
