@@ -197,7 +197,6 @@ def build_site(
     force: bool = False,
     quiet: bool = False,
     log: Callable[[str], None] | None = None,
-    strict: bool | None = None,
     progress: Progress | None = None,
     notices: Notices | None = None,
 ) -> BuildReport:
@@ -205,13 +204,13 @@ def build_site(
     time per site (a second one waits for the lock); leftovers of interrupted builds go first.
 
     Progress goes to `progress` (stage lines in a log, bars on a terminal); warnings go through
-    `notices` (printed as they come); a strict build (`strict`, else the config's) fails on any
-    of them before anything is published.
+    `notices` (printed as they come); a strict build (the config's `strict`, `--strict`) fails on
+    any of them before anything is published.
     """
     say = log or functools.partial(_say, quiet=quiet)
     progress = progress or Progress(quiet=quiet)
     notices = notices if notices is not None else Notices(report=say)
-    notices.strict = config.strict if strict is None else strict
+    notices.strict = notices.strict or config.strict
     run = _Run(compute, force, quiet, say, progress, notices, time.perf_counter())
     _check_output_dir(config)
     with site_lock(config.output_dir, say=say), cache_writing(config.cache_dir, create=compute):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import main
+from generator.cli import build_parser, main
+from generator.commands.common import config_from_args
 from generator.config.schema import BATCH_SIZE, SEED, Invalid, whole
 from generator.config.site import PRESETS, SITE_OPTIONS, load_config
 from generator.core.errors import FeatvisError
@@ -167,3 +168,13 @@ def test_every_site_toml_key_is_documented() -> None:
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     documented = {key for row in rows for key in re.findall(r"`(\w+)`", row.split("|")[1])}
     assert documented == set(SITE_OPTIONS), "docs/commands.md lists site.toml's keys, no other"
+
+
+def test_the_strict_flag_is_the_configs_strict(tmp_path: Path) -> None:
+    toml = tmp_path / "site.toml"
+    toml.write_text('title = "t"\n', encoding="utf-8")
+    for verb in ("build", "render"):
+        plain = build_parser().parse_args([verb, "--config", str(toml)])
+        strict = build_parser().parse_args([verb, "--config", str(toml), "--strict"])
+        assert not config_from_args(plain).strict
+        assert config_from_args(strict).strict
