@@ -197,7 +197,7 @@ class Figure:
         rows = []
         for job in self.jobs(ctx):
             art = ctx.artifact(job)
-            meta = art.meta if art is not None else {}
+            meta = art.sidecar if art is not None else None
             rows.append(
                 {
                     "key": job.key,
@@ -210,10 +210,10 @@ class Figure:
                     "lr": job.lr,
                     "seed": job.seed,
                     "snapshots": list(job.snapshot_steps),
-                    "device": meta.get("device", "?"),
-                    "seconds": meta.get("seconds"),
+                    "device": meta.device if meta else "?",
+                    "seconds": meta.seconds if meta else None,
                     "versions": ", ".join(
-                        f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items())
+                        f"{k} {v}" for k, v in sorted(meta.versions.items() if meta else ())
                     ),
                 }
             )
