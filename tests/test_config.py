@@ -4,6 +4,7 @@ file and line, or the flag), exit code 2, before anything is loaded or written."
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 
 from generator.cli import build_parser, main
 from generator.commands.common import config_from_args
-from generator.config.schema import BATCH_SIZE, SEED, Invalid, whole
-from generator.config.site import PRESETS, SITE_OPTIONS, load_config
+from generator.config.schema import BATCH_SIZE, DATASET_TOP_K, SEED, Invalid, whole
+from generator.config.site import PRESETS, SITE_OPTIONS, SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model
@@ -178,3 +179,12 @@ def test_the_strict_flag_is_the_configs_strict(tmp_path: Path) -> None:
         strict = build_parser().parse_args([verb, "--config", str(toml), "--strict"])
         assert not config_from_args(plain).strict
         assert config_from_args(strict).strict
+
+
+def test_every_site_toml_key_is_declared_once_as_a_config_field() -> None:
+    """SITE_OPTIONS is read from SiteConfig's fields: a key and its option are one declaration."""
+    keys = {f.name: f for f in dataclasses.fields(SiteConfig) if f.name not in ("root", "source")}
+    assert set(SITE_OPTIONS) == set(keys)
+    for name, option in SITE_OPTIONS.items():
+        assert keys[name].metadata["option"] is option, name
+    assert load_config(root=Path("/nonexistent")).dataset_top_k == DATASET_TOP_K.default
