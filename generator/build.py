@@ -32,8 +32,7 @@ from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.core.tally import Lacking
-from generator.dataset.index import DatasetIndex
-from generator.pages.content import display_path, unread_articles
+from generator.pages.content import display_path
 from generator.plan.pipeline import COMPUTE_HINT, Site, read_site, scanner
 from generator.plan.stages import settle_site
 from generator.site.env import check_templates
@@ -156,10 +155,8 @@ def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> Build
     check_templates(config)
     site = read_site(
         config, preset, compute=run.compute,
-        datasets=scanner(quiet=run.quiet, progress=run.progress),
+        datasets=scanner(quiet=run.quiet, progress=run.progress), notices=run.notices,
     )
-    warn_dataset(site.models[0].dataset, run.notices)
-    warn_unread(config, run.notices)
     computed = settle_site(
         site, compute=run.compute, force=run.force, quiet=run.quiet, say=run.say,
         progress=run.progress,
@@ -170,12 +167,13 @@ def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> Build
 def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
     """Render the site into a staging folder, check it, and swap it into the output folder."""
     output = site.config.output_dir
+    sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
+    templates = site_templates(site.config)
     run.progress.stage("render", f"{len(site.articles)} pages")
     with staging(output) as tmp:
         result = _render(site, tmp, run.notices)
         run.progress.stage("check", str(output))
-        sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
-        problems = check_site(tmp, sources, site_templates(site.config))
+        problems = check_site(tmp, sources, templates)
         if problems:
             report(problems)
             raise FeatvisError(
@@ -203,26 +201,3 @@ def site_templates(config: SiteConfig) -> dict[str, Path]:
     folder = config.templates_dir
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []
     return {str(display_path(p, config.root)): p for p in files}
-
-
-def warn_unread(config: SiteConfig, notices: Notices) -> None:
-    """One warning for Markdown files in subfolders of content/, which are not articles."""
-    unread = unread_articles(config)
-    if unread:
-        shown = display_path(unread[0], config.root)
-        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
-        notices.warn(
-            "content",
-            f"{shown}{more}: not read, articles are the .md files directly in "
-            f"{config.content_dir.name}/ (move them there to publish them)",
-        )
-
-
-def warn_dataset(dataset: DatasetIndex | None, notices: Notices) -> None:
-    """A warning for photos the scan could not read."""
-    summary = None if dataset is None else dataset.summary
-    if summary is not None and summary.images_skipped:
-        first = f" (first: {summary.skipped[0]})" if summary.skipped else ""
-        notices.warn(
-            "dataset", f"{summary.root}: {summary.images_skipped} photos could not be read{first}"
-        )

@@ -32,7 +32,6 @@ from typing import Any
 import jinja2
 import torch
 
-from generator.build import warn_dataset, warn_unread
 from generator.cache.store import ArtifactStore
 from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
@@ -181,13 +180,10 @@ class Preview:
         loaded = self._load(config)
         site = read_site(
             config, self.read_preset(config, loaded.device.type), models=loaded.models,
-            store=loaded.store, datasets=self._site_dataset,
+            store=loaded.store, datasets=self._site_dataset, notices=notices,
         )
         articles = site.articles
         pages = [article.page for article in articles]
-        for one in site.models:
-            warn_dataset(one.dataset, notices)
-        warn_unread(config, notices)
         if landed:
             quick = [p.slug for p in pages if p.url in self.missing]
             if not quick:
