@@ -24,8 +24,9 @@ def settle_site(
 ) -> int:
     """Every model planned, computed (with `compute`) and measured; how many visualizations were
     computed. A failed visualization stops the build before anything is measured."""
-    elsewhere = _in_processes(site, force=force, quiet=quiet, say=say, progress=progress) \
-        if compute else None
+    elsewhere = None
+    if compute:
+        elsewhere = _in_processes(site, force=force, quiet=quiet, say=say, progress=progress)
     computed = elsewhere or 0
     for one in site.models:
         if compute:
