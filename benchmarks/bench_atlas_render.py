@@ -84,7 +84,7 @@ def fill(cache: Path, layers: list[str], dataset: str | None) -> None:
             images = torch.rand(n, 3, s, s, generator=gen)
             history = torch.rand(job.steps, n, generator=gen)  # a sidecar of the real size
             fake = RenderResult(images, {}, history, torch.ones(n))
-            templates[n] = store.put(job, fake, device="stand-in", extra={"stand_in": True}).dir
+            templates[n] = store.put(job, fake, device="stand-in").dir
         else:
             meta = json.loads((templates[n] / "meta.json").read_text(encoding="utf-8"))
             meta.update(key=job.key, job=job.to_dict())

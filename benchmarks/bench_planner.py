@@ -82,7 +82,7 @@ def timed_runs(jobs, model, batch_sizes, chunk):
                 batches[bs] += summary.batches
                 assert summary.computed == len(part) and summary.failed == 0
         for bs in batch_sizes:
-            finals[bs] = {job.key: stores[bs].get(job).meta["final"] for job in jobs}
+            finals[bs] = {job.key: stores[bs].get(job).sidecar.final for job in jobs}
     return seconds, batches, finals
 
 

@@ -183,10 +183,8 @@ def _run_batch(
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return 0, 1, [f"batch of {len(batch.jobs)} jobs failed: {first}"]
-    extra: dict[str, Any] = {
-        "batch": {"jobs": len(batch.jobs), "images": batch.n_images, "seconds": result.seconds},
-        "worker": {"rank": world.rank, "world": world.size, "host": socket.gethostname()},
-    }
+    made = {"jobs": len(batch.jobs), "images": batch.n_images, "seconds": result.seconds}
+    worker = {"rank": world.rank, "world": world.size, "host": socket.gethostname()}
     errors: list[str] = []
     stored = 0
     for job, part in zip(batch.jobs, batch.split(result), strict=True):
@@ -195,7 +193,7 @@ def _run_batch(
             what = "; ".join(sorted({o.describe() for o in job.objectives}))[:120]
             errors.append(f"job {job.key} ({what}): the {bad} is not finite; not cached")
             continue
-        store.put(job, part, device=label, extra=extra)
+        store.put(job, part, device=label, batch=made, worker=worker)
         stored += 1
     return stored, 1, errors
 

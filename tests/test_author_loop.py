@@ -1,9 +1,10 @@
 """Progress that reads in a log, and strict builds.
 
 A build whose progress goes to a file (not a terminal) prints one line per stage and counter lines
-with done/total, rate and time left; `quiet` prints none. A strict build (`strict=True`, `strict =
-true` in site.toml, `featvis build --strict`) fails on any warning (a figure drawn without what it
-needs, photos that cannot be read, a flagged pattern agreement) and publishes nothing.
+with done/total, rate and time left; `quiet` prints none. A strict build (the config's `strict`:
+`strict = true` in site.toml, `featvis build --strict`) fails on any warning (a figure drawn
+without what it needs, photos that cannot be read, a flagged pattern agreement) and publishes
+nothing.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def test_strict_failure_publishes_nothing(tmp_path: Path, cache: Path) -> None:
         ARTICLE.replace("Some text.", "Changed text."), encoding="utf-8"
     )
     with pytest.raises(StrictFailure, match="strict build: 1 warnings .*photos.md:8"):
-        build_site(load_config(toml), preset=TINY, quiet=True, strict=True)
+        build_site(load_config(toml).with_overrides(strict=True), preset=TINY, quiet=True)
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before, "the published site is untouched"
     shutil.rmtree(out)
@@ -144,5 +145,5 @@ def test_unreadable_photos_fail_a_strict_build(tmp_path: Path, cache: Path) -> N
     (photos / "broken.jpg").write_bytes(b"not a photo")
     toml = _site(tmp_path / "site", cache, f'dataset = "{photos}"\n')
     with pytest.raises(StrictFailure, match=r"1 photos could not be read \(first: broken.jpg"):
-        build_site(load_config(toml), preset=TINY, quiet=True, strict=True)
+        build_site(load_config(toml).with_overrides(strict=True), preset=TINY, quiet=True)
     assert not (tmp_path / "site" / "site_output").exists()

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from generator.cache.sidecar import SIDECAR_VERSION
 from generator.cache.store import (
     CACHE_FORMAT,
     DATASET_DIR,
@@ -73,16 +74,19 @@ def test_put_then_get_round_trips_pixels_and_sidecar(store: ArtifactStore):
         expected = (result.images[k].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
         assert np.array_equal(pixels, expected)
     assert [p.name for p in got.snapshots[2]] == ["snapshot-2-0.png", "snapshot-2-1.png"]
-    meta = got.meta
-    assert VisJob.from_dict(meta["job"]) == JOB
-    assert meta["final"] == [1.5, -0.5]  # a non-finite one is a failed job, never stored
-    assert meta["history"] == [[0, 2, 4, 6], [1, 3, 5, 7]]  # per image, per step
-    assert meta["device"] == "cpu" and meta["seconds"] == 0.25
-    assert set(meta["versions"]) >= {"featvis", "torch"}
-    assert len(meta["metrics"]["high_freq_share"]) == 2
-    assert len(meta["metrics"]["clipped_fraction"]) == 2
-    assert isinstance(meta["metrics"]["mean_pairwise_similarity"], float)
-    assert set(meta["files"]) == {p.name for p in got.dir.iterdir()} - {"meta.json"}
+    meta = got.sidecar
+    assert meta == art.sidecar, "the sidecar read back is the one written"
+    assert meta.version == SIDECAR_VERSION
+    assert json.loads((got.dir / "meta.json").read_text())["version"] == SIDECAR_VERSION
+    assert VisJob.from_dict(meta.job) == JOB
+    assert meta.final == (1.5, -0.5)  # a non-finite one is a failed job, never stored
+    assert meta.history == ((0, 2, 4, 6), (1, 3, 5, 7))  # per image, per step
+    assert meta.device == "cpu" and meta.seconds == 0.25
+    assert set(meta.versions) >= {"featvis", "torch"}
+    assert len(meta.metrics.high_freq_share) == 2
+    assert len(meta.metrics.clipped_fraction) == 2
+    assert isinstance(meta.metrics.mean_pairwise_similarity, float)
+    assert set(meta.files) == {p.name for p in got.dir.iterdir()} - {"meta.json"}
     assert json.loads((store.root / FORMAT_FILE).read_text())["format"] == CACHE_FORMAT
     assert list((store.root / TMP_DIR).iterdir()) == []
 
@@ -90,7 +94,18 @@ def test_put_then_get_round_trips_pixels_and_sidecar(store: ArtifactStore):
 def test_single_image_jobs_have_no_similarity(store: ArtifactStore):
     job = dataclasses.replace(JOB, objectives=JOB.objectives[:1], snapshot_steps=())
     art = store.put(job, dataclasses.replace(_result(job), snapshots={}), device="cpu")
-    assert art.meta["metrics"]["mean_pairwise_similarity"] is None
+    assert art.sidecar.metrics.mean_pairwise_similarity is None
+
+
+def test_a_sidecar_without_a_version_is_read_as_version_one(store: ArtifactStore):
+    """A sidecar written before the version was recorded has the same keys: it is read."""
+    art = store.put(JOB, _result(), device="cpu")
+    meta = json.loads((art.dir / "meta.json").read_text())
+    del meta["version"]
+    (art.dir / "meta.json").write_text(json.dumps(meta))
+    got = ArtifactStore(store.root, report=Reports()).get(JOB)
+    assert got is not None and got.sidecar.version == 1
+    assert dataclasses.replace(got.sidecar, version=SIDECAR_VERSION) == art.sidecar
 
 
 def _truncate(d: Path) -> None:
@@ -123,6 +138,18 @@ def _sidecar_of_another_job(d: Path) -> None:
     (d / "meta.json").write_text(json.dumps(meta))
 
 
+def _sidecar_of_a_later_version(d: Path) -> None:
+    meta = json.loads((d / "meta.json").read_text())
+    meta["version"] = SIDECAR_VERSION + 1
+    (d / "meta.json").write_text(json.dumps(meta))
+
+
+def _sidecar_without_metrics(d: Path) -> None:
+    meta = json.loads((d / "meta.json").read_text())
+    del meta["metrics"]
+    (d / "meta.json").write_text(json.dumps(meta))
+
+
 def _sidecar_drops_an_image(d: Path) -> None:
     meta = json.loads((d / "meta.json").read_text())
     meta["images"] = meta["images"][:1]
@@ -131,7 +158,7 @@ def _sidecar_drops_an_image(d: Path) -> None:
 
 @pytest.mark.parametrize("damage", [
     _truncate, _flip_byte, _garbage_sidecar, _no_sidecar, _no_image, _sidecar_of_another_job,
-    _sidecar_drops_an_image,
+    _sidecar_drops_an_image, _sidecar_of_a_later_version, _sidecar_without_metrics,
 ])
 def test_damaged_entries_are_reported_missing_then_replaced(store: ArtifactStore, damage):
     art = store.put(JOB, _result(), device="cpu")
@@ -149,7 +176,7 @@ def test_put_replaces_a_valid_entry(store: ArtifactStore):
     old = (store.path(JOB.key) / "image-0.png").read_bytes()
     store.put(JOB, _result(seed=1), device="cuda:0")
     got = store.get(JOB)
-    assert got is not None and got.meta["device"] == "cuda:0"
+    assert got is not None and got.sidecar.device == "cuda:0"
     assert got.images[0].read_bytes() != old
 
 

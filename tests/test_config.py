@@ -4,14 +4,16 @@ file and line, or the flag), exit code 2, before anything is loaded or written."
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from generator.cli import main
-from generator.config.schema import BATCH_SIZE, SEED, Invalid, whole
-from generator.config.site import PRESETS, SITE_OPTIONS, load_config
+from generator.cli import build_parser, main
+from generator.commands.common import config_from_args
+from generator.config.schema import BATCH_SIZE, DATASET_TOP_K, SEED, Invalid, whole
+from generator.config.site import PRESETS, SITE_OPTIONS, SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model
@@ -167,3 +169,22 @@ def test_every_site_toml_key_is_documented() -> None:
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     documented = {key for row in rows for key in re.findall(r"`(\w+)`", row.split("|")[1])}
     assert documented == set(SITE_OPTIONS), "docs/commands.md lists site.toml's keys, no other"
+
+
+def test_the_strict_flag_is_the_configs_strict(tmp_path: Path) -> None:
+    toml = tmp_path / "site.toml"
+    toml.write_text('title = "t"\n', encoding="utf-8")
+    for verb in ("build", "render"):
+        plain = build_parser().parse_args([verb, "--config", str(toml)])
+        strict = build_parser().parse_args([verb, "--config", str(toml), "--strict"])
+        assert not config_from_args(plain).strict
+        assert config_from_args(strict).strict
+
+
+def test_every_site_toml_key_is_declared_once_as_a_config_field() -> None:
+    """SITE_OPTIONS is read from SiteConfig's fields: a key and its option are one declaration."""
+    keys = {f.name: f for f in dataclasses.fields(SiteConfig) if f.name not in ("root", "source")}
+    assert set(SITE_OPTIONS) == set(keys)
+    for name, option in SITE_OPTIONS.items():
+        assert keys[name].metadata["option"] is option, name
+    assert load_config(root=Path("/nonexistent")).dataset_top_k == DATASET_TOP_K.default

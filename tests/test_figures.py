@@ -245,3 +245,14 @@ def test_class_reading_names_picture_and_top_photo(tmp_path: Path, lite0) -> Non
     # An edge-band channel's picture is not read; nor is any without a scan of its layer.
     assert class_reading(ctx, edge, "blocks.1.1", 0) is None
     assert class_reading(ctx, ctx.channel_job("conv_head", 0), "conv_head", 0) is None
+
+
+def test_options_are_parsed_once_into_a_frozen_value(model) -> None:  # type: ignore[no-untyped-def]
+    figure = fig("negative", layer="parts[-1]")
+    parsed = figure.options
+    with pytest.raises(TypeError):
+        parsed["layer"] = "conv_stem"  # type: ignore[index]
+    figure.resolve(model)
+    assert parsed["layer"] == "parts[-1]", "the parsed value is never changed"
+    assert figure.options["layer"] in model.layer_names and figure.options["layer"] != "parts[-1]"
+    assert set(figure.options) == set(parsed) and figure.options["caption"] == parsed["caption"]

@@ -177,8 +177,8 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     assert floored.key != at_layer.key
     store = ArtifactStore(config.cache_dir)
     compute_jobs([floored, at_layer], model, store, batch_size=2, quiet=True)
-    before = store.get(floored).meta["final"][0]  # type: ignore[union-attr]
-    after = store.get(at_layer).meta["final"][0]  # type: ignore[union-attr]
+    before = store.get(floored).sidecar.final[0]  # type: ignore[union-attr]
+    after = store.get(at_layer).sidecar.final[0]  # type: ignore[union-attr]
     assert after <= 0.0 < before  # -activation: only the pre-activation goes below 0
 
     example = REPO / "examples" / "own-model" / "tiny_cnn.py"

@@ -35,7 +35,15 @@ import torch
 
 from generator import __version__, metrics
 from generator.cache.entries import DAMAGE, CacheWarning
-from generator.cache.sidecar import Artifact, float_lists, job_metrics, metrics_version
+from generator.cache.sidecar import (
+    Artifact,
+    Metrics,
+    Sidecar,
+    SidecarError,
+    StoredFile,
+    float_lists,
+    read_sidecar,
+)
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
 from generator.core.lock import CACHE_LOCK, cache_lock
@@ -237,34 +245,36 @@ class ArtifactStore:
 
     def _load(self, directory: Path, key: str, spec: dict[str, Any] | None) -> Artifact:
         try:
-            meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+            meta = read_sidecar(directory / META_FILE)
         except FileNotFoundError:
             raise _Corrupt(f"no {META_FILE}") from None
-        except (OSError, ValueError) as exc:
+        except SidecarError as exc:
+            raise _Corrupt(str(exc)) from None
+        except OSError as exc:
             raise _Corrupt(f"unreadable {META_FILE}: {type(exc).__name__}") from None
         try:
-            if meta["cache_format"] != CACHE_FORMAT or meta["key"] != key:
+            if meta.cache_format != CACHE_FORMAT or meta.key != key:
                 raise _Corrupt("sidecar belongs to another key or format")
-            if metrics_version(meta) != metrics.VERSION:
-                raise _Corrupt(f"its numbers are from metrics version {metrics_version(meta)}")
+            if meta.metrics_version != metrics.VERSION:
+                raise _Corrupt(f"its numbers are from metrics version {meta.metrics_version}")
             if spec is None:
-                stored = VisJob.from_dict(meta["job"])
+                stored = VisJob.from_dict(meta.job)
                 if stored.key != key:
                     raise _Corrupt("spec does not hash to the key")
                 spec = stored.to_dict()
-            if meta["job"] != json.loads(canonical_json(spec)):
+            if meta.job != json.loads(canonical_json(spec)):
                 raise _Corrupt("sidecar spec differs from the job")
-            images = tuple(directory / name for name in meta["images"])
+            images = tuple(directory / name for name in meta.images)
             snapshots = {
-                int(step): tuple(directory / name for name in names)
-                for step, names in meta["snapshots"].items()
+                step: tuple(directory / name for name in names)
+                for step, names in meta.snapshots.items()
             }
             listed = [p.name for p in images] + [p.name for ps in snapshots.values() for p in ps]
-            if len(images) != len(spec["objectives"]) or set(listed) - set(meta["files"]):
+            if len(images) != len(spec["objectives"]) or set(listed) - set(meta.files):
                 raise _Corrupt("sidecar does not list one image per objective")
-            for name, info in meta["files"].items():
+            for name, info in meta.files.items():
                 data = (directory / name).read_bytes()
-                if len(data) != info["size"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
+                if len(data) != info.size or hashlib.sha256(data).hexdigest() != info.sha256:
                     raise _Corrupt(f"{name} does not match its size or sha256")
         except FileNotFoundError as exc:
             raise _Corrupt(f"missing {Path(str(exc.filename)).name}") from None
@@ -273,7 +283,7 @@ class ArtifactStore:
             raise _Corrupt(f"unreadable {name}: {type(exc).__name__}") from None
         except DAMAGE as exc:
             raise _Corrupt(f"malformed sidecar: {type(exc).__name__} {exc}"[:200]) from None
-        return Artifact(key=key, dir=directory, images=images, snapshots=snapshots, meta=meta)
+        return Artifact(key=key, dir=directory, images=images, snapshots=snapshots, sidecar=meta)
 
     # Writing -------------------------------------------------------------------------------
     def put(
@@ -282,9 +292,11 @@ class ArtifactStore:
         result: RenderResult,
         *,
         device: str,
-        extra: dict[str, Any] | None = None,
+        batch: dict[str, Any] | None = None,
+        worker: dict[str, Any] | None = None,
     ) -> Artifact:
-        """Write `result` as the artifact of `job` (replacing any old one) and return it."""
+        """Write `result` as the artifact of `job` (replacing any old one) and return it; `batch`
+        and `worker` (which batch and process computed it) go into its sidecar."""
         if result.images.shape[0] != job.n_images:
             raise ValueError(f"job {job.key}: {job.n_images} images, result {len(result.images)}")
         bad = not_finite(result)
@@ -294,7 +306,7 @@ class ArtifactStore:
         key = job.key
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(key), dir=self.root / TMP_DIR))
         try:
-            meta = self._write(tmp, job, result, device, extra or {})
+            meta = self._write(tmp, job, result, device, batch, worker)
             final = self._publish(tmp, key)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -302,52 +314,54 @@ class ArtifactStore:
         return Artifact(
             key=key,
             dir=final,
-            images=tuple(final / name for name in meta["images"]),
-            snapshots={int(s): tuple(final / n for n in ns) for s, ns in meta["snapshots"].items()},
-            meta=meta,
+            images=tuple(final / name for name in meta.images),
+            snapshots={s: tuple(final / n for n in ns) for s, ns in meta.snapshots.items()},
+            sidecar=meta,
         )
 
     def _write(
-        self, tmp: Path, job: VisJob, result: RenderResult, device: str, extra: dict[str, Any]
-    ) -> dict[str, Any]:
-        files: dict[str, dict[str, Any]] = {}
+        self, tmp: Path, job: VisJob, result: RenderResult, device: str,
+        batch: dict[str, Any] | None, worker: dict[str, Any] | None,
+    ) -> Sidecar:
+        files: dict[str, StoredFile] = {}
 
         def write(name: str, data: bytes) -> str:
             with open(tmp / name, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            files[name] = StoredFile(len(data), hashlib.sha256(data).hexdigest())
             return name
 
-        images = [write(f"image-{k}.png", png_bytes(im)) for k, im in enumerate(result.images)]
+        images = tuple(write(f"image-{k}.png", png_bytes(im)) for k, im in enumerate(result.images))
         snapshots = {
-            str(step): [write(f"snapshot-{step}-{k}.png", png_bytes(im)) for k, im in enumerate(t)]
+            step: tuple(write(f"snapshot-{step}-{k}.png", png_bytes(im)) for k, im in enumerate(t))
             for step, t in sorted(result.snapshots.items())
         }
-        meta = {
-            "cache_format": CACHE_FORMAT,
-            "key": job.key,
-            "job": job.to_dict(),
-            "images": images,
-            "snapshots": snapshots,
-            "files": files,
-            "final": float_lists(result.final),
-            "history": float_lists(result.history.T),
-            "seconds": result.seconds,
-            "device": device,
-            "versions": {
+        meta = Sidecar(
+            cache_format=CACHE_FORMAT,
+            key=job.key,
+            job=json.loads(canonical_json(job.to_dict())),
+            images=images,
+            snapshots=snapshots,
+            files=dict(files),
+            final=tuple(float_lists(result.final)),
+            history=tuple(tuple(steps) for steps in float_lists(result.history.T)),
+            seconds=float(result.seconds),
+            device=device,
+            versions={
                 "featvis": __version__,
                 "torch": torch.__version__,
                 "python": sys.version.split()[0],
             },
-            "metrics": job_metrics(result.images),
-            "metrics_version": metrics.VERSION,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            **extra,
-        }
-        write(META_FILE, (json.dumps(meta, allow_nan=False) + "\n").encode())
-        return json.loads(json.dumps(meta))
+            metrics=Metrics.of(result.images),
+            metrics_version=metrics.VERSION,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            batch=batch,
+            worker=worker,
+        )
+        write(META_FILE, meta.encode())
+        return meta
 
     def _publish(self, tmp: Path, key: str) -> Path:
         """Rename `tmp` to the key's folder; whatever stood there (old, corrupt) is moved aside."""

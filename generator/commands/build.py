@@ -35,8 +35,7 @@ def _preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
 def cmd_build(args: argparse.Namespace) -> int:
     config = _config(args)
     result = build_site(
-        config, preset=_preset(config, args), force=args.force, quiet=args.quiet,
-        strict=True if args.strict else None,
+        config, preset=_preset(config, args), force=args.force, quiet=args.quiet
     )
     print(f"featvis: built {result.line()}")
     return 0
@@ -45,8 +44,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     config = _config(args)
     result = build_site(
-        config, compute=False, preset=_preset(config, args), quiet=args.quiet,
-        strict=True if args.strict else None,
+        config, compute=False, preset=_preset(config, args), quiet=args.quiet
     )
     print(f"featvis: rendered {result.line()}")
     return 0

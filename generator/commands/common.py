@@ -35,6 +35,7 @@ def config_from_args(args: argparse.Namespace) -> SiteConfig:
         output_dir=getattr(args, "output", None),
         batch_size=getattr(args, "batch_size", None),
         workers=getattr(args, "workers", None),
+        strict=True if getattr(args, "strict", False) else None,
     )
 
 

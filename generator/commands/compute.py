@@ -17,7 +17,7 @@ from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.dataset.index import DatasetIndex
-from generator.figures.registry import Article, read_articles
+from generator.figures.registry import Article
 from generator.models import LoadedModel
 from generator.plan.pipeline import ModelSite, Site, read_site, scanner, site_dataset
 from generator.plan.pipeline import plan as planned
@@ -51,7 +51,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
         models = load_models(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
         site = read_site(
-            config, preset, store, read_articles(config), models,
+            config, preset, models=models, store=store,
             datasets=scanner(quiet=args.quiet, world=world),
         )
         only = None if not args.only else _only_by_model(site, args.only)
@@ -102,8 +102,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     models = load_models(config, torch.device("cpu"))
     preset = preset_from_args(config, args, device_type)
     site = read_site(  # the photos' statistics from the cache only: status never scans
-        config, preset, store, read_articles(config), models, compute=False,
-        datasets=_cached_dataset,
+        config, preset, models=models, store=store, compute=False, datasets=_cached_dataset,
     )
     for i, one in enumerate(site.models):
         if i:

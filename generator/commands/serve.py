@@ -65,8 +65,7 @@ def _serve_built(args: argparse.Namespace) -> int:
     with server:
         if not (root / "index.html").is_file():
             _say(f"{root}: no built site yet; building it first")
-            build_site(config, preset=_preset(config, args), quiet=args.quiet,
-                       strict=True if args.strict else None)
+            build_site(config, preset=_preset(config, args), quiet=args.quiet)
         _say(f"serving {root} at {url_of(server)} (Ctrl-C stops)")
         server.serve_forever()
     return 0

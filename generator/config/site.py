@@ -77,35 +77,55 @@ class ModelSpec:
     name: str | None = None  # how pages name it (None: `models.site.display_name`'s choice)
 
 
+def _key(option: Option, default: Any = None) -> Any:
+    """A site.toml key, declared once: its field's default, and in the field's metadata the
+    option that types, ranges and documents it (`SITE_OPTIONS` is read from these)."""
+    return dataclasses.field(default=default, metadata={"option": option})
+
+
 @dataclass(frozen=True)
 class SiteConfig:
+    """The site: every field but `root` and `source` is a site.toml key (`SITE_OPTIONS`)."""
+
     root: Path
-    title: str = "featvis"
-    description: str = "How a neural network sees, layer by layer."
-    model: str = "efficientnet_lite0"
-    weights: Path | None = None
-    input_size: int | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    classes: Path | None = None
-    layers: tuple[str, ...] | None = None
-    name: str | None = None  # the model's display name
-    models: tuple[ModelSpec, ...] = ()  # several models in one site; () : `model` alone
-    dataset: Path | None = None
-    content_dir: Path = Path("content")
-    templates_dir: Path | None = None  # None: the templates that ship with featvis
-    output_dir: Path = Path("site_output")
-    cache_dir: Path = Path(".featvis-cache")
-    preset: str | None = None  # None: `full` on a GPU, `standard` on a CPU
-    device: str = "auto"
-    seed: int = 0
-    batch_size: int | None = None
-    workers: int | None = None  # CPU processes; None: one per usable core, at most 8
-    explorer_layers: tuple[str, ...] | None = None  # None: every layer
-    dataset_top_k: int = 8
-    unsafe_html: bool = False  # True: raw HTML in articles passes through (default: escaped)
-    strict: bool = False  # every build warning fails the build (`--strict`)
-    recipe: tuple[tuple[str, Any], ...] = ()  # [recipe]: (key, value) pairs, checked
+    title: str = _key(Option(text), "featvis")
+    description: str = _key(Option(text), "How a neural network sees, layer by layer.")
+    model: str = _key(Option(text), "efficientnet_lite0")
+    weights: Path | None = _key(Option(text))
+    input_size: int | None = _key(Option(whole(16, 4096), doc="the model's input size in pixels"))
+    mean: tuple[float, ...] | None = _key(
+        Option(rgb(), doc="the model's input normalization mean (R, G, B)")
+    )
+    std: tuple[float, ...] | None = _key(
+        Option(rgb(positive=True), doc="the model's input normalization std (R, G, B), > 0")
+    )
+    classes: Path | None = _key(Option(text, doc="a text file of class names, one a line"))
+    layers: tuple[str, ...] | None = _key(
+        Option(texts, doc="the module paths to show (default: the family's catalog)")
+    )
+    name: str | None = _key(  # None: `models.site.display_name`'s choice
+        Option(text, doc="the model's display name in titles and the explorer")
+    )
+    models: tuple[ModelSpec, ...] = _key(  # () : `model` alone
+        Option(lambda v: v, doc="several models: ids, or tables with their options"), ()
+    )
+    dataset: Path | None = _key(Option(text))
+    content_dir: Path = _key(Option(text), Path("content"))
+    templates_dir: Path | None = _key(Option(text))  # None: the templates featvis ships
+    output_dir: Path = _key(Option(text), Path("site_output"))
+    cache_dir: Path = _key(Option(text), Path(".featvis-cache"))
+    preset: str | None = _key(Option(choice(*PRESETS)))  # None: `full` on a GPU, else `standard`
+    device: str = _key(Option(text), "auto")
+    seed: int = _key(SEED, 0)
+    batch_size: int | None = _key(BATCH_SIZE)
+    workers: int | None = _key(WORKERS)  # CPU processes; None: one per usable core, at most 8
+    explorer_layers: tuple[str, ...] | None = _key(Option(texts))  # None: every layer
+    dataset_top_k: int = _key(DATASET_TOP_K, 8)
+    unsafe_html: bool = _key(Option(boolean, False, doc="let raw HTML in articles through"), False)
+    strict: bool = _key(Option(boolean, doc="fail the build on any warning"), False)
+    recipe: tuple[tuple[str, Any], ...] = _key(  # (key, value) pairs, checked
+        Option(lambda v: v, doc="the optimizer recipe: steps, lr, schedule, optimizer, ..."), ()
+    )
     source: Path | None = None  # the site.toml read, if any
 
     @property
@@ -174,34 +194,9 @@ class SiteConfig:
         return dataclasses.replace(self, **changes)
 
 
-# Every key site.toml may hold, typed and ranged by the shared schema.
+# Every key site.toml may hold, typed and ranged by the shared schema: SiteConfig's own fields.
 SITE_OPTIONS: dict[str, Option] = {
-    "title": Option(text),
-    "description": Option(text),
-    "model": Option(text),
-    "weights": Option(text),
-    "input_size": Option(whole(16, 4096), doc="the model's input size in pixels"),
-    "mean": Option(rgb(), doc="the model's input normalization mean (R, G, B)"),
-    "std": Option(rgb(positive=True), doc="the model's input normalization std (R, G, B), > 0"),
-    "classes": Option(text, doc="a text file of class names, one a line"),
-    "layers": Option(texts, doc="the module paths to show (default: the family's catalog)"),
-    "name": Option(text, doc="the model's display name in titles and the explorer"),
-    "models": Option(lambda v: v, doc="several models: ids, or tables with their options"),
-    "dataset": Option(text),
-    "content_dir": Option(text),
-    "templates_dir": Option(text),
-    "output_dir": Option(text),
-    "cache_dir": Option(text),
-    "preset": Option(choice(*PRESETS)),
-    "device": Option(text),
-    "seed": SEED,
-    "batch_size": BATCH_SIZE,
-    "workers": WORKERS,
-    "explorer_layers": Option(texts),
-    "dataset_top_k": DATASET_TOP_K,
-    "unsafe_html": Option(boolean, False, doc="let raw HTML in articles through"),
-    "strict": Option(boolean, doc="fail the build on any warning"),
-    "recipe": Option(lambda v: v, doc="the optimizer recipe: steps, lr, schedule, optimizer, ..."),
+    f.name: f.metadata["option"] for f in dataclasses.fields(SiteConfig) if "option" in f.metadata
 }
 _PATHS = (
     "weights", "classes", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir"

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 from markupsafe import Markup
 
-from generator.config.schema import Option, choice, parse_options, text, whole
+from generator.config.schema import Option, choice, text, whole
 from generator.core.errors import FeatvisError, choices_hint
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
-from generator.figures.options import LAYOUTS, _channels, _is_id, _text
+from generator.figures.options import LAYOUTS, FigureOptions, _channels, _text
 from generator.jobs import VisJob
 from generator.models.base import BANDS, LoadedModel
 from generator.models.catalog import resolve_layer_ref
@@ -42,7 +42,7 @@ class Figure:
 
     def __init__(self, spec: FigureSpec) -> None:
         self.spec = spec
-        self.options = self._parse(spec)
+        self.options = FigureOptions.parse(self.all_options(), spec, self.type)
         self.id: str = self.options["id"] or f"figure-{spec.index + 1}"
         self.caption: str = self.options["caption"] or ""
         self.title: str = self.options["title"] or ""
@@ -60,16 +60,6 @@ class Figure:
             "model": Option(text),  # one of the site's `models` (default: the first)
         }
         return {**common, **cls.OPTIONS}
-
-    def _parse(self, spec: FigureSpec) -> dict[str, Any]:
-        out = parse_options(
-            self.all_options(), spec.options, spec.where, f"figure '{self.type}': "
-        )
-        if "id" in spec.options and not _is_id(out["id"]):
-            raise FeatvisError(
-                f"{spec.where('id')}: figure id '{out['id']}' must be letters, digits, '-' or '_'"
-            )
-        return out
 
     def fail(self, key: str, message: str) -> FeatvisError:
         return FeatvisError(f"{self.spec.where(key)}: figure '{self.type}': {message}")
@@ -95,8 +85,9 @@ class Figure:
     # Binding -------------------------------------------------------------------------------
     def resolve(self, model: LoadedModel) -> Figure:
         """Band references (`layer: parts`, `parts[-1]`, `layers: [edges, objects]`, units
-        `parts[0]:3`) -> the model's layer names, in place; returns self. An unresolvable one is
-        an error at its line naming the bands and their sizes."""
+        `parts[0]:3`) -> the model's layer names (new options, the parsed ones unchanged);
+        returns self. An unresolvable one is an error at its line naming the bands and their
+        sizes."""
 
         def one(key: str, ref: str) -> str:
             if ref.split("[", 1)[0].strip() not in BANDS:
@@ -106,15 +97,17 @@ class Figure:
             except FeatvisError as exc:
                 raise self.fail(key, str(exc)) from None
 
+        resolved: dict[str, Any] = {}
         if isinstance(self.options.get("layer"), str):
-            self.options["layer"] = one("layer", self.options["layer"])
+            resolved["layer"] = one("layer", self.options["layer"])
         if isinstance(self.options.get("layers"), tuple):
-            self.options["layers"] = tuple(one("layers", r) for r in self.options["layers"])
+            resolved["layers"] = tuple(one("layers", r) for r in self.options["layers"])
         pairs = self.options.get("pairs")
         if isinstance(pairs, tuple):
-            self.options["pairs"] = tuple(
+            resolved["pairs"] = tuple(
                 tuple((one("pairs", layer), ch) for layer, ch in pair) for pair in pairs
             )
+        self.options = self.options.replace(**resolved)
         return self
 
     def bind(self, model: LoadedModel) -> Figure:
@@ -197,7 +190,7 @@ class Figure:
         rows = []
         for job in self.jobs(ctx):
             art = ctx.artifact(job)
-            meta = art.meta if art is not None else {}
+            meta = art.sidecar if art is not None else None
             rows.append(
                 {
                     "key": job.key,
@@ -210,10 +203,10 @@ class Figure:
                     "lr": job.lr,
                     "seed": job.seed,
                     "snapshots": list(job.snapshot_steps),
-                    "device": meta.get("device", "?"),
-                    "seconds": meta.get("seconds"),
+                    "device": meta.device if meta else "?",
+                    "seconds": meta.seconds if meta else None,
                     "versions": ", ".join(
-                        f"{k} {v}" for k, v in sorted(meta.get("versions", {}).items())
+                        f"{k} {v}" for k, v in sorted(meta.versions.items() if meta else ())
                     ),
                 }
             )

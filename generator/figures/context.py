@@ -182,7 +182,7 @@ class PlanContext:
         vectors: dict[int, torch.Tensor] = {}
         for job, art in zip(jobs, found, strict=True):
             channel = single_channel(job)[1]  # type: ignore[index]
-            scores[channel] = float(art.meta["final"][0] or 0.0)
+            scores[channel] = float(art.sidecar.final[0] or 0.0)
             vectors[channel] = _image_vector(art.images[0])
         scores = _living(scores, self.dead(layer))
         return pick_distinct(scores, lambda a, b: float(vectors[a] @ vectors[b]), n)
@@ -242,10 +242,10 @@ class DrawContext(PlanContext):
         art = self.require([job])[0]
         path = art.snapshots[snapshot][index] if snapshot is not None else art.images[index]
         if snapshot is None:
-            objective = art.meta["final"][index]
-            hf = art.meta["metrics"]["high_freq_share"][index]
+            objective = art.sidecar.final[index]
+            hf = art.sidecar.metrics.high_freq_share[index]
         else:
-            history = art.meta["history"][index]
+            history = art.sidecar.history[index]
             objective = history[min(snapshot, len(history)) - 1] if snapshot > 0 else None
             hf = float(metrics.high_freq_share(load_tensor(path))[0])
         relative = None

@@ -34,7 +34,7 @@ class Diversity(ChannelsFigure):
         art = ctx.require([job])[0]
         return {
             "images": [ctx.view(job, i) for i in range(job.n_images)],
-            "similarity": art.meta["metrics"].get("mean_pairwise_similarity"),
+            "similarity": art.sidecar.metrics.mean_pairwise_similarity,
         }
 
     def number_keys(self) -> tuple[str, ...]:

@@ -59,7 +59,7 @@ class OptimizationProgress(OneChannelFigure):
         channel = self.ready_channel(ctx)
         job = self.channel_jobs(ctx, channel)[0]
         frames = [ctx.view(job, snapshot=s, label=f"step {s}") for s in self.steps(ctx)]
-        history = ctx.require([job])[0].meta["history"][0]
+        history = ctx.require([job])[0].sidecar.history[0]
         return {
             "frames": frames,
             "curve": sparkline(history),

@@ -1,16 +1,23 @@
-"""Figure options: the value kinds figure blocks need beyond the shared schema's
-(`generator.config.schema`), each raising `Invalid` with what would fit.
+"""Figure options: a block's options parsed once into a frozen value, and the value kinds figure
+blocks need beyond the shared schema's (`generator.config.schema`), each raising `Invalid` with
+what would fit.
 
-A figure type declares `OPTIONS = {"key": Option(kind, default)}`; `Figure` checks a block's keys
-against them through `parse_options` and names the file, the line and the valid choices.
+A figure type declares `OPTIONS = {"key": Option(kind, default)}`; `FigureOptions.parse` checks a
+block's keys against them through `parse_options` (naming the file, the line and the valid
+choices) and holds every key of the type, defaults filled in. The value never changes: binding a
+figure to its model makes a new one (`replace`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
-from generator.config.schema import Invalid, text, whole
+from generator.config.schema import Invalid, Option, parse_options, text, whole
+from generator.core.errors import FeatvisError
+from generator.pages.content import FigureSpec
 
 LAYOUTS = ("text", "page", "screen")
 
@@ -71,3 +78,47 @@ def _class(v: Any) -> str | int:
 def _is_id(value: str) -> bool:
     return bool(value) and all(c.isalnum() or c in "-_" for c in value) and value[0].isalpha()
 
+
+
+class FigureOptions(Mapping[str, Any]):
+    """A figure block's options, every key of its type (`options["layer"]`), read-only."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = MappingProxyType(dict(values))
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Option], spec: FigureSpec, kind: str) -> FigureOptions:
+        """`spec`'s options checked against `table` (the figure type's `all_options()`)."""
+        out = parse_options(table, spec.options, spec.where, f"figure '{kind}': ")
+        if "id" in spec.options and not _is_id(out["id"]):
+            raise FeatvisError(
+                f"{spec.where('id')}: figure id '{out['id']}' must be letters, digits, '-' or '_'"
+            )
+        return cls(out)
+
+    def replace(self, **changes: Any) -> FigureOptions:
+        """A new value with `changes` (keys the figure has) in place of the old ones."""
+        unknown = set(changes) - set(self._values)
+        if unknown:
+            raise KeyError(f"no option {sorted(unknown)[0]!r}")
+        return FigureOptions({**self._values, **changes})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FigureOptions) and dict(self._values) == dict(other._values)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"FigureOptions({dict(self._values)!r})"

@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
-from generator.compute import World
+from generator.compute import World, load_models
 from generator.config.site import Preset, SiteConfig
+from generator.core.device import resolve_device
+from generator.core.notices import Notices
+from generator.core.progress import Progress
 from generator.core.tally import Lacking
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
@@ -36,6 +39,7 @@ from generator.jobs import VisJob
 from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
+from generator.pages.content import display_path, unread_articles
 from generator.plan.explorer import explorer_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
 
@@ -56,11 +60,6 @@ class SiteData:
     circuits: Circuits
     accents: Accents
     missing: Lacking = field(default_factory=Lacking)  # compute=False: what the caches lack
-
-
-def site_lacking(site: Site) -> Lacking:
-    """What every model's measure stage found lacking, added up."""
-    return Lacking.total(one.data.missing for one in site.models if one.data is not None)
 
 
 @dataclass
@@ -95,18 +94,29 @@ class Site:
 
 def read_site(
     config: SiteConfig,
-    preset: Preset,
-    store: ArtifactStore,
-    articles: list[Article],
-    models: Sequence[LoadedModel],
+    preset: Preset | None = None,
     *,
+    models: Sequence[LoadedModel] | None = None,
+    store: ArtifactStore | None = None,
     compute: bool = True,
     datasets: DatasetReader | None = None,
+    notices: Notices | None = None,
 ) -> Site:
-    """The site of `models` (loaded) and `articles` (read, not yet bound): the articles bound to
-    the models, the labels, and per model its dataset index (`datasets`, by default
-    `scanner()`) and explorer jobs. With `compute` a missing dataset scan is made now (else it
-    is a `FeatvisError` naming it)."""
+    """The site `config` describes, each input read once: the articles (their errors need no
+    model) bound to the models, the labels, and per model its dataset index (`datasets`, by
+    default `scanner()`) and explorer jobs. `models` (loaded; by default every model of the site
+    on the config's device, probed by a reading that computes: render runs no network), `store`
+    and `preset` (by default the config's for that device) are made here unless a caller keeps
+    them between readings. With `compute` a missing dataset scan is made now (else it is a
+    `FeatvisError` naming it). What could not be read (Markdown files in subfolders of content/,
+    photos) is a warning on `notices`."""
+    articles = read_articles(config)
+    if notices is not None:
+        warn_unread(config, notices)
+    if models is None:
+        models = load_models(config, resolve_device(config.device), probe=compute)
+    store = store or ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning
+    preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
     labels = read_site_labels(
         config.root / LABELS_FILE,
@@ -116,11 +126,36 @@ def read_site(
     out = []
     for model in models:
         dataset = read(config, model, articles, compute)
+        if notices is not None:
+            warn_dataset(dataset, notices)
         measure_living(model, config.cache_dir, compute=compute)  # the explorer leaves out dead
         channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
         explorer = explorer_jobs(config, model, preset, channel_job, dataset)
         out.append(ModelSite(model, dataset, explorer, labels.get(model.id, {})))
     return Site(config, preset, store, articles, tuple(out))
+
+
+def warn_unread(config: SiteConfig, notices: Notices) -> None:
+    """One warning for Markdown files in subfolders of content/, which are not articles."""
+    unread = unread_articles(config)
+    if unread:
+        shown = display_path(unread[0], config.root)
+        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
+        notices.warn(
+            "content",
+            f"{shown}{more}: not read, articles are the .md files directly in "
+            f"{config.content_dir.name}/ (move them there to publish them)",
+        )
+
+
+def warn_dataset(dataset: DatasetIndex | None, notices: Notices) -> None:
+    """A warning for photos the scan could not read."""
+    summary = None if dataset is None else dataset.summary
+    if summary is not None and summary.images_skipped:
+        first = f" (first: {summary.skipped[0]})" if summary.skipped else ""
+        notices.warn(
+            "dataset", f"{summary.root}: {summary.images_skipped} photos could not be read{first}"
+        )
 
 
 def site_dataset(
@@ -157,12 +192,16 @@ def site_dataset(
     return index if world.rank == 0 else load()
 
 
-def scanner(*, quiet: bool = True, world: World | None = None) -> DatasetReader:
+def scanner(
+    *, quiet: bool = True, world: World | None = None, progress: Progress | None = None
+) -> DatasetReader:
     """The dataset reader of a command: `site_dataset` (under torchrun rank 0 scans
-    first), its progress shown unless `quiet`."""
+    first), its progress shown unless `quiet`, and a stage line on `progress` per model."""
 
     def scan(config: SiteConfig, model: LoadedModel, articles: Sequence[Article],
              compute: bool) -> DatasetIndex | None:
+        if progress is not None and config.dataset is not None:
+            progress.stage("dataset scan", f"{model.id}: {config.dataset}")
         return site_dataset(
             config, model, quiet=quiet, world=world, articles=articles, compute=compute
         )

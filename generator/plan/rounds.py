@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from generator.compute import Summary, World, compute_jobs
 from generator.core.progress import Progress
-from generator.measure.living import measure_living
 from generator.measure.stage import measure_top_classes, missing_top_classes
 from generator.plan.pipeline import ModelSite, Site, plan
 
@@ -30,9 +29,9 @@ def settle(
     progress: Progress | None = None,
 ) -> Summary:
     """Plan `one`, compute what is missing, plan again while figures ask for new jobs (a few
-    rounds, each with its own network); the settled plan becomes `one.plan`."""
+    rounds, each with its own network); the settled plan becomes `one.plan`. The channels the
+    explorer leaves out (dead) were measured when the site was read."""
     model, store = one.model, site.store
-    measure_living(model, site.config.cache_dir)
     seen: set[str] = set()
     total: Summary | None = None
     for round_ in range(MAX_ROUNDS):

@@ -42,7 +42,6 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.memory import keep_freed_memory
 from generator.core.progress import Progress
-from generator.figures.registry import read_articles
 from generator.jobs import default_batch_size
 from generator.plan.measured import measure
 from generator.plan.pipeline import Site, models_of, plan, read_site, scanner
@@ -164,9 +163,8 @@ def _worker(
             config.cache_dir,
             report=(lambda m: _say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),
         )
-        models = load_models(config, world.device, probe=False)
         site = read_site(
-            config, preset, store, read_articles(config), models,
+            config, preset, models=load_models(config, world.device, probe=False), store=store,
             datasets=scanner(quiet=quiet, world=world),
         )
         return compute_models(site, world=world, quiet=quiet, force=force, only=only, say=_say)

@@ -32,7 +32,6 @@ from typing import Any
 import jinja2
 import torch
 
-from generator.build import warn_dataset, warn_unread
 from generator.cache.store import ArtifactStore
 from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
@@ -40,7 +39,7 @@ from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
 from generator.dataset.index import DatasetIndex
-from generator.figures.registry import Article, read_articles
+from generator.figures.registry import Article
 from generator.models import LoadedModel
 from generator.pages.content import Page
 from generator.plan.measured import measure
@@ -180,14 +179,11 @@ class Preview:
         notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
         loaded = self._load(config)
         site = read_site(
-            config, self.read_preset(config, loaded.device.type), loaded.store,
-            read_articles(config), loaded.models, datasets=self._site_dataset,
+            config, self.read_preset(config, loaded.device.type), models=loaded.models,
+            store=loaded.store, datasets=self._site_dataset, notices=notices,
         )
         articles = site.articles
         pages = [article.page for article in articles]
-        for one in site.models:
-            warn_dataset(one.dataset, notices)
-        warn_unread(config, notices)
         if landed:
             quick = [p.slug for p in pages if p.url in self.missing]
             if not quick:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from generator import __version__
+from generator.cache.sidecar import Artifact
 from generator.core.errors import FeatvisError
 from generator.figures.channels import single_channel
 from generator.figures.checks import (
@@ -48,10 +49,10 @@ class ManifestPart(RenderState):
             art = self._ctx_of(job.model).artifact(job)
             if art is None:
                 return
-            metrics = art.meta.get("metrics", {})
+            meta = art.sidecar
             entry = {
                 "key": job.key,
-                "job": art.meta["job"],  # the sidecar's spec, checked equal to the job's
+                "job": meta.job,  # the sidecar's spec, checked equal to the job's
                 "objectives": [o.describe() for o in job.objectives],
                 "images": [self.images.artifact_image(p) for p in art.images],
                 "snapshots": {
@@ -59,16 +60,16 @@ class ManifestPart(RenderState):
                     for step, paths in sorted(art.snapshots.items())
                 },
                 "numbers": {
-                    "final_objective": art.meta.get("final"),
-                    "high_freq_share": metrics.get("high_freq_share"),
-                    "clipped_fraction": metrics.get("clipped_fraction"),
-                    "mean_pairwise_similarity": metrics.get("mean_pairwise_similarity"),
+                    "final_objective": list(meta.final),
+                    "high_freq_share": list(meta.metrics.high_freq_share),
+                    "clipped_fraction": list(meta.metrics.clipped_fraction),
+                    "mean_pairwise_similarity": meta.metrics.mean_pairwise_similarity,
                     "relative_to_strongest_photo": self._relative(job, art),
                     **self._checks(job),
                 },
-                "device": art.meta.get("device"),
-                "seconds": art.meta.get("seconds"),
-                "versions": art.meta.get("versions"),
+                "device": meta.device,
+                "seconds": meta.seconds,
+                "versions": meta.versions,
                 "used_on": [],
             }
             self.used[job.key] = entry
@@ -94,7 +95,7 @@ class ManifestPart(RenderState):
             },
         }
 
-    def _relative(self, job: VisJob, art: Any) -> list[float | None] | None:
+    def _relative(self, job: VisJob, art: Artifact) -> list[float | None] | None:
         unit = single_channel(job)
         dataset = self._ctx_of(job.model).dataset
         if unit is None or dataset is None:
@@ -104,7 +105,7 @@ class ManifestPart(RenderState):
         except (FeatvisError, AttributeError):
             return None
         return [
-            relative_activation(v, strongest) if v is not None else None for v in art.meta["final"]
+            relative_activation(v, strongest) if v is not None else None for v in art.sidecar.final
         ]
 
     def _channels(self, state: ModelState) -> list[dict[str, Any]]:
