@@ -16,6 +16,7 @@ from generator import __version__
 from generator.config.schema import (
     BATCH_SIZE,
     CHANNELS,
+    CLOSURE,
     PORT,
     SEED,
     SIZE,
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 help="channels per explorer layer (overrides preset)",
             )
+            p.add_argument(
+                "--closure", default=None,
+                help="circuit closure: visualizations added, a share of the plan's (overrides "
+                "preset; 0: none)",
+            )
         if name == "layers":
             p.add_argument(
                 "--input-size", default=None,
@@ -142,6 +148,7 @@ TYPED_FLAGS = {
     "size": ("--size", SIZE),
     "steps": ("--steps", STEPS),
     "channels": ("--channels", CHANNELS),
+    "closure": ("--closure", CLOSURE),
     "port": ("--port", PORT),
     "input_size": ("--input-size", SITE_OPTIONS["input_size"]),
     "preset": ("--preset", Option(choice(*PRESETS))),

@@ -11,6 +11,7 @@ only when one of them is absent.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -36,6 +37,7 @@ ARGS = [
     "--disable-component-update", "--no-first-run", "--disable-sync",
 ]
 TINY = Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0)
+CLOSED = dataclasses.replace(TINY, closure=2.0)  # every neighbour the circuits name visualized too
 ARTICLE = """\
 ---
 title: Moving between channels
@@ -74,7 +76,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f'explorer_layers = ["conv_stem", "blocks.1.0"]\ncache_dir = "{cache}"\ndevice = "cpu"\n',
         encoding="utf-8",
     )
-    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    build_site(load_config(root / "site.toml"), preset=CLOSED, quiet=True)
     return root / "site_output"
 
 
@@ -172,6 +174,25 @@ def page_types(site: Path, article: str) -> list[Path]:
     channel = sorted((model / layer.stem).glob("*.html"))[0]
     return [site / "index.html", site / article, site / "explorer" / "index.html",
             model / "index.html", layer, channel]
+
+
+def test_a_channel_page_draws_its_circuit_as_a_graph(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """The sampled channel's circuit: an SVG graph whose every node's picture loads from
+    file://, and whose input nodes open their own pages (the closure's channels)."""
+    channel = sorted((site / "explorer" / "efficientnet_lite0" / "blocks.1.0").glob("*.html"))[0]
+    page, problems = open_page(browser, channel)
+    graph = page.locator(".channel-circuit svg.circuit-graph")
+    assert graph.is_visible() and graph.locator("line.edge").count() >= 2
+    loaded = page.evaluate("""() => Promise.all(Array.from(
+        document.querySelectorAll('svg.circuit-graph image')).map(i => new Promise(done => {
+            const probe = new Image(); probe.onload = () => done(probe.naturalWidth);
+            probe.onerror = () => done(0); probe.src = i.href.baseVal; })))""")
+    assert len(loaded) >= 3 and all(width > 0 for width in loaded), loaded
+    assert page.locator(".circuit-links img").count() >= 1 and page.get_by_text("not visualized by").count() == 0
+    page.locator("svg.circuit-graph a").first.click()
+    page.wait_for_url("**/conv_stem/*.html")
+    assert problems == []
+    page.close()
 
 
 def test_layer_pages_follow_the_arrow_keys(site: Path, browser) -> None:  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from sitecompare import timeless_manifest  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
-FAST = ["--size", "32", "--steps", "2", "--channels", "1", "--quiet"]
+FAST = ["--size", "32", "--steps", "2", "--channels", "1", "--closure", "0", "--quiet"]
 ARTICLE = """\
 ---
 title: Toy

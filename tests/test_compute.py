@@ -29,7 +29,7 @@ from generator.optvis import objectives as obj
 from generator.plan.site import check_jobs, plan_site
 
 LAYERS = ("conv_stem", "blocks.0.0", "blocks.1.0", "blocks.1.1")
-TINY = ("--size", "32", "--steps", "6", "--channels", "3", "--quiet")
+TINY = ("--size", "32", "--steps", "6", "--channels", "3", "--closure", "0", "--quiet")
 N_JOBS = len(LAYERS) * 3 * 2  # three channels per layer, each with its channel page's negative
 
 
@@ -163,7 +163,7 @@ def test_corrupt_entries_are_reported_and_recomputed(computed: Path, tmp_path: P
 def _run_until(site: Path, cache: Path, condition, what: str) -> None:
     """Start a compute, kill -9 it as soon as `condition()` holds."""
     args = featvis_args(site, "compute", "--size", "48", "--steps", "40", "--channels", "3",
-                        "--quiet", "--batch-size", "1", "--cache", str(cache))
+                        "--closure", "0", "--quiet", "--batch-size", "1", "--cache", str(cache))
     proc = subprocess.Popen(args, cwd=site, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -207,7 +207,7 @@ def test_kill_9_at_several_points_then_resume(tmp_path: Path):
         seen = now
     assert 4 <= len(seen) < N_JOBS
     proc = featvis(site, "compute", "--size", "48", "--steps", "40", "--channels", "3",
-                   "--quiet", "--batch-size", "1", "--cache", str(cache))
+                   "--closure", "0", "--quiet", "--batch-size", "1", "--cache", str(cache))
     assert summary(proc.stdout)[:3] == (N_JOBS - len(seen), len(seen), 0)
     final = complete(cache)
     assert len(final) == N_JOBS and {k: final[k] for k in seen} == seen

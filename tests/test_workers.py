@@ -31,7 +31,8 @@ from tests.test_compute import complete, env, featvis, featvis_args, make_site, 
 
 LAYERS = ("conv_stem", "blocks.0.0")
 # 2 layers x 3 channels x (channel + its negative) = 12 images, in batches of one
-TOY = ("--size", "64", "--steps", "64", "--channels", "3", "--batch-size", "1", "--quiet")
+TOY = ("--size", "64", "--steps", "64", "--channels", "3", "--closure", "0", "--batch-size", "1",
+       "--quiet")
 
 
 def test_how_many_processes() -> None:

@@ -40,7 +40,8 @@ def config_from_args(args: argparse.Namespace) -> SiteConfig:
 
 
 def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: str) -> Preset:
-    """The config's preset for this device, with --size, --steps and --channels applied."""
+    """The config's preset for this device, with --size, --steps, --channels and --closure
+    applied."""
     preset = config.preset_for(device_type)
     changes = {
         name: value
@@ -48,6 +49,7 @@ def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: 
             ("size", getattr(args, "size", None)),
             ("steps", getattr(args, "steps", None)),
             ("explorer_channels", getattr(args, "channels", None)),
+            ("closure", getattr(args, "closure", None)),
         )
         if value is not None
     }

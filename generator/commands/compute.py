@@ -134,6 +134,14 @@ def _status(site: Site, one: ModelSite, only: list[str] | None) -> None:
         f"(model {model.id}, preset {preset.name}: {preset.size} px, {preset.steps} steps, "
         f"{channels} channels per explorer layer)"
     )
+    if preset.closure > 0:
+        rest = len(plan.jobs) - len(plan.closure)
+        print(
+            f"circuit closure: {len(plan.closure)} of these jobs, the channels the sample's "
+            f"circuits name (at most {int(preset.closure * rest)})"
+            if plan.closure
+            else "circuit closure: none planned (no circuits cached yet, or nothing to close)"
+        )
     for title, index in (("page", plan.by_page), ("layer", plan.by_layer)):
         if not index:
             continue

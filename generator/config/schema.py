@@ -54,6 +54,17 @@ def number(v: Any) -> float:
     return float(v)
 
 
+def share(hi: float) -> Kind:
+    """A number from 0 to `hi`."""
+
+    def parse(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= hi:
+            raise Invalid(f"must be a number from 0 to {hi:g}, not {short(v)}")
+        return float(v)
+
+    return parse
+
+
 def boolean(v: Any) -> bool:
     """true or false (a word like 'banana' is not read as false)."""
     if not isinstance(v, bool):
@@ -138,6 +149,10 @@ PORT = Option(whole(0, 65535), 8000, doc="the preview server's port (0: any free
 SIZE = Option(whole(16, 1024), doc="image size in pixels (overrides the preset)")
 STEPS = Option(whole(1, 100_000), doc="optimizer steps (overrides the preset)")
 CHANNELS = Option(whole(1, 100_000), doc="channels per explorer layer (overrides the preset)")
+CLOSURE = Option(
+    share(10), doc="the circuit closure's visualizations, as a share of the rest of the plan's "
+    "(overrides the preset; 0: none)",
+)
 
 
 def parse_options(

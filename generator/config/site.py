@@ -34,7 +34,8 @@ from generator.core.errors import FeatvisError
 
 @dataclass(frozen=True)
 class Preset:
-    """How much to compute: image size, optimizer steps, explorer channels per layer."""
+    """How much to compute: image size, optimizer steps, explorer channels per layer, and how
+    much of the circuit closure (the channels the sample's circuits name, visualized too)."""
 
     name: str
     size: int
@@ -44,6 +45,9 @@ class Preset:
     # the recipe's other options (lr, optimizer, schedule, ...; `generator.config.recipe`) as
     # (key, value) pairs, from site.toml's [recipe] table; () : the optimizer's defaults
     recipe: tuple[tuple[str, Any], ...] = ()
+    # the circuit closure's visualizations, at most this fraction of the rest of the plan's
+    # (strongest links first; `generator.plan.closure`); 0: none, a neighbour shows its top photo
+    closure: float = 0.0
 
     @property
     def optimizer(self) -> str:
@@ -53,8 +57,12 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset("quick", size=96, steps=48, explorer_channels=2, figure_scale=0.5),
-    "standard": Preset("standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0),
-    "full": Preset("full", size=128, steps=256, explorer_channels=None, figure_scale=1.0),
+    "standard": Preset(
+        "standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0, closure=0.5
+    ),
+    "full": Preset(
+        "full", size=128, steps=256, explorer_channels=None, figure_scale=1.0, closure=0.5
+    ),
 }
 
 

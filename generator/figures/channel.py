@@ -10,22 +10,32 @@ from typing import Any
 from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure
 from generator.figures.checks import dataset_examples
-from generator.figures.context import DrawContext, PlanContext
+from generator.figures.context import DrawContext, ImageView, PlanContext
 from generator.jobs import VisJob
+
+
+def top_photo(ctx: DrawContext, layer: str | None, channel: int) -> ImageView | None:
+    """The channel's top photo crop, as a circuit shows a channel it has no visualization of
+    (None without photos of `layer`)."""
+    shown = dataset_examples(ctx, layer, channel, "top", 1) if layer else []
+    return shown[0] if shown else None
 
 
 def circuit_nodes(ctx: DrawContext, layer: str | None, links: Any) -> list[dict[str, Any]]:
     """Circuit edges as figures draw them: the channel, its weight, its thumbnail when its
-    standard visualization is in the cache, and its page when the explorer has one."""
+    standard visualization is in the cache (else its top photo: `photo`), and its page when the
+    explorer has one."""
     out = []
     for link in links:
         job = ctx.channel_job(layer, link.channel) if layer else None
         has = job is not None and ctx.artifact(job) is not None
+        photo = None if has else top_photo(ctx, layer, link.channel)
         out.append(
             {
                 "unit": f"{layer}:{link.channel}",
                 "weight": link.weight,
-                "thumb": ctx.view(job, label=f"{layer}:{link.channel}") if has and job else None,
+                "thumb": ctx.view(job, label=f"{layer}:{link.channel}") if has and job else photo,
+                "photo": photo is not None,
                 "href": ctx.channel_link(layer, link.channel) if layer else None,
             }
         )

@@ -1,10 +1,12 @@
 """`circuit`: a channel and its strongest inputs as a small graph (the Distill Circuits thread's
 way): thumbnails as nodes, the measured weights as edge widths (blue excites, red inhibits), drawn
-in SVG from the circuits measured before rendering.
+in SVG from the circuits measured before rendering. `layout` (with outputs on the right) and the
+`circuit_graph` macro of templates/macros.html draw a channel page's circuit too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from generator.config.schema import Option, whole
@@ -19,32 +21,49 @@ WIDTH = 420  # px, the drawing
 MAX_EDGE = 10.0  # px, the strongest edge
 
 
-def layout(inputs: list[dict[str, Any]], target: dict[str, Any]) -> dict[str, Any]:
-    """Positions: inputs in a column on the left, the channel on the right, an edge from each
-    input to it as wide as its weight relative to the strongest."""
-    n = max(len(inputs), 1)
+def _column(
+    nodes: list[dict[str, Any]], x: float, height: float, strongest: float,
+    edge: Callable[[float], tuple[float, float, float, float]],
+) -> list[dict[str, Any]]:
+    """`nodes` in a column at `x`, centred in `height`, each with its edge to the channel (`edge`:
+    a node's top y -> the line's ends) as wide as its weight relative to `strongest`."""
+    top = (height - (len(nodes) * NODE + (len(nodes) - 1) * GAP)) / 2
+    out = []
+    for k, node in enumerate(nodes):
+        y = top + k * (NODE + GAP)
+        x1, y1, x2, y2 = edge(y)
+        out.append({
+            **node, "x": x, "y": y, "output": x > 0,
+            "edge": {
+                "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                "width": max(0.5, MAX_EDGE * abs(node["weight"]) / strongest),
+                "sign": "pos" if node["weight"] > 0 else "neg",
+            },
+        })
+    return out
+
+
+def layout(
+    inputs: list[dict[str, Any]], target: dict[str, Any],
+    outputs: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """Positions: inputs in a column on the left, the channel on the right (in the centre when
+    there are `outputs`, a column on the right), an edge between each node and the channel as
+    wide as its weight relative to the strongest of its side."""
+    n = max(len(inputs), len(outputs), 1)
     height = n * NODE + (n - 1) * GAP
-    strongest = max((abs(i["weight"]) for i in inputs), default=1.0) or 1.0
-    tx, ty = WIDTH - NODE, (height - NODE) / 2
-    nodes = []
-    for k, node in enumerate(inputs):
-        y = k * (NODE + GAP)
-        nodes.append(
-            {
-                **node,
-                "x": 0,
-                "y": y,
-                "edge": {
-                    "x1": NODE,
-                    "y1": y + NODE / 2,
-                    "x2": tx,
-                    "y2": ty + NODE / 2,
-                    "width": max(0.5, MAX_EDGE * abs(node["weight"]) / strongest),
-                    "sign": "pos" if node["weight"] > 0 else "neg",
-                },
-            }
-        )
-    return {"nodes": nodes, "target": {**target, "x": tx, "y": ty}, "width": WIDTH,
+    tx = (WIDTH - NODE) / 2 if outputs else WIDTH - NODE
+    ty = (height - NODE) / 2
+    mid = ty + NODE / 2
+
+    def strongest(nodes: Sequence[dict[str, Any]]) -> float:
+        return max((abs(i["weight"]) for i in nodes), default=1.0) or 1.0
+
+    left = _column(inputs, 0, height, strongest(inputs),
+                   lambda y: (NODE, y + NODE / 2, tx, mid))
+    right = _column(list(outputs), WIDTH - NODE, height, strongest(outputs),
+                    lambda y: (tx + NODE, mid, WIDTH - NODE, y + NODE / 2))
+    return {"nodes": left + right, "target": {**target, "x": tx, "y": ty}, "width": WIDTH,
             "height": height, "size": NODE}
 
 

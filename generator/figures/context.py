@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from generator import metrics
-from generator.atlas.circuits import ChannelCircuit, LayerCircuit, channel_circuit
+from generator.atlas.circuits import ChannelCircuit, LayerCircuit
+from generator.atlas.closure import circuit_in
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.images import load_tensor
@@ -273,12 +274,7 @@ class DrawContext(PlanContext):
 
     def circuit_of(self, layer: str, channel: int, k: int = 5) -> ChannelCircuit | None:
         """`channel`'s circuit from the measured pairs (None when no pair touches `layer`)."""
-        pairs = [((s, t), c) for (s, t), c in self.circuits.items() if c.job.kind == "layers"]
-        incoming = next((c for (_, t), c in pairs if t == layer), None)
-        outgoing = next((c for (s, _), c in pairs if s == layer), None)
-        if incoming is None and outgoing is None:
-            return None
-        return channel_circuit(layer, channel, incoming, outgoing, k)
+        return circuit_in(self.circuits, layer, channel, k, block=False)
 
     def layer_link(self, layer: str, channel: int | None = None) -> str | None:
         """The explorer page of `layer`, at the channel's anchor when the page shows it; None

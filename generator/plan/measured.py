@@ -32,6 +32,7 @@ from generator.measure.stage import (
     missing_top_classes,
 )
 from generator.models import LoadedModel
+from generator.plan.closure import circuit_rows
 from generator.plan.explorer import explorer_inventory
 from generator.plan.pipeline import ModelSite, Site, SiteData, plan
 from generator.plan.site import SitePlan
@@ -78,12 +79,9 @@ def measure(
         lacking.add("{} top classes", len(missing_top_classes(model, store, planned.reads)))
     circuits: Circuits = {}
     if world.rank == 0:
-        shown: dict[str, set[int]] = {}
-        for layer, channel in (unit for job in planned.jobs if (unit := single_channel(job))):
-            shown.setdefault(layer, set()).add(channel)  # a figure's channel, e.g. `circuit`
         circuits = site_circuits(
-            config, model, store, explorer, dataset, say=say, missing=lacking, rows=shown,
-            progress=progress,
+            config, model, store, explorer, dataset, say=say, missing=lacking,
+            rows=circuit_rows(planned), progress=progress,
         )
     accents = site_accentuations(  # every process takes its share
         config, model, site.preset, explorer, dataset, missing=lacking,

@@ -5,7 +5,8 @@ the site's models) and per model a `ModelSite` (its loaded network, dataset inde
 and labels). Every later stage is a function of it, one model at a time, each with its own
 network:
 
-- `plan(site, one)`: the model's site plan from what the cache holds now (here),
+- `plan(site, one)`: the model's site plan from what the cache holds now, its circuit closure
+  included (here; `plan.closure`),
 - `settle(site, one)`: plan -> compute -> plan rounds until nothing new is asked for
   (`plan.rounds`),
 - `measure(site, one)`: everything its pages show besides the pictures (`plan.measured`).
@@ -40,6 +41,7 @@ from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
 from generator.pages.content import display_path, unread_articles
+from generator.plan.closure import closure_jobs
 from generator.plan.explorer import explorer_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
 
@@ -210,11 +212,15 @@ def scanner(
 
 
 def plan(site: Site, one: ModelSite, only: Sequence[str] | None = None) -> SitePlan:
-    """`one`'s site plan from what the cache holds now (with `only`, those layers or pages)."""
+    """`one`'s site plan from what the cache holds now, its circuit closure included (with
+    `only`, those layers or pages)."""
     planned = plan_site(
         site.config, one.model, site.preset, store=site.store, dataset=one.dataset,
         articles=site.articles, explorer=one.explorer,
     )
+    planned = planned.closed(closure_jobs(
+        site.config, one.model, site.preset, site.store, one.explorer, one.dataset, planned
+    ))
     one.plan = planned if not only else planned.only(only)
     return one.plan
 

@@ -1,21 +1,25 @@
 """Plan -> compute -> measure -> plan: figures may choose channels and classes from what earlier
 rounds computed and measured, so a model's site is planned, its missing jobs computed, the top
-classes the figures read measured (`SitePlan.reads`), and planned again until nothing new is asked
-for. Planning itself never runs the network.
+classes the figures read measured (`SitePlan.reads`) and, for a preset with a circuit closure,
+the circuits (`plan.closure`), and planned again until nothing new is asked for. Planning itself
+never runs the network.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from generator.atlas.site import site_circuits
 from generator.compute import Summary, World, compute_jobs
 from generator.core.progress import Progress
 from generator.measure.stage import measure_top_classes, missing_top_classes
+from generator.plan.closure import circuit_rows
 from generator.plan.pipeline import ModelSite, Site, plan
 
 # Figures may choose channels from what earlier rounds measured: plan, compute, plan again.
-# A chain is at most: survey -> channel image -> its top class -> the jobs that use the class.
-MAX_ROUNDS = 4
+# A chain is at most: survey -> channel image -> its top class -> the jobs that use the class,
+# then the circuit closure of the channels chosen.
+MAX_ROUNDS = 5
 
 
 def settle(
@@ -47,6 +51,14 @@ def settle(
             force=force and round_ == 0, world=world, progress=progress,
         )
         measure_top_classes(model, store, planned.reads, world=world)
+        if site.preset.closure > 0 and not only:  # the circuits the closure is planned from
+            here = world or World(rank=0, size=1, device=model.device)
+            if here.rank == 0:
+                site_circuits(
+                    site.config, model, store, one.explorer, one.dataset,
+                    rows=circuit_rows(planned),
+                )
+            here.barrier()
         total = summary if total is None else total + summary
         seen.update(job.key for job in new)
     assert total is not None

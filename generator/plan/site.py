@@ -33,17 +33,25 @@ class SitePlan:
     by_layer: dict[str, list[VisJob]] = field(default_factory=dict)
     # the jobs whose image's top class figures read (measured between rounds, not while planning)
     reads: list[VisJob] = field(default_factory=list)
+    # the circuit closure's jobs (also in `jobs` and `by_layer`): channels the sample's circuits
+    # name, visualized too (`generator.plan.closure`)
+    closure: list[VisJob] = field(default_factory=list)
 
     @classmethod
     def of(cls, explorer: list[VisJob], by_page: dict[str, list[VisJob]]) -> SitePlan:
         """The explorer's jobs, then each page's, deduplicated and indexed by page and layer."""
         jobs = unique_jobs([*explorer, *(job for js in by_page.values() for job in js)])
         by_page = {slug: unique_jobs(js) for slug, js in by_page.items()}
-        by_layer: dict[str, list[VisJob]] = {}
-        for job in jobs:
-            for layer in sorted({name for o in job.objectives for name in o.layers}):
-                by_layer.setdefault(layer, []).append(job)
-        return cls(jobs=jobs, by_page=by_page, by_layer=by_layer)
+        return cls(jobs=jobs, by_page=by_page, by_layer=_by_layer(jobs, {}))
+
+    def closed(self, closure: Sequence[VisJob]) -> SitePlan:
+        """This plan with `closure`'s jobs added (after its own, indexed by layer)."""
+        keys = {job.key for job in self.jobs}
+        added = unique_jobs(job for job in closure if job.key not in keys)
+        by_layer = _by_layer(added, {layer: list(js) for layer, js in self.by_layer.items()})
+        return replace(
+            self, jobs=[*self.jobs, *added], by_layer=by_layer, closure=[*self.closure, *added]
+        )
 
     def only(self, names: Sequence[str]) -> SitePlan:
         """The jobs of the named layers and pages (their union), indexes cut to match."""
@@ -68,7 +76,18 @@ class SitePlan:
             by_page=cut(self.by_page),
             by_layer=cut(self.by_layer),
             reads=[job for job in self.reads if job.key in keep],
+            closure=[job for job in self.closure if job.key in keep],
         )
+
+
+def _by_layer(
+    jobs: Iterable[VisJob], by_layer: dict[str, list[VisJob]]
+) -> dict[str, list[VisJob]]:
+    """`by_layer` with each of `jobs` added under every layer its objectives name."""
+    for job in jobs:
+        for layer in sorted({name for o in job.objectives for name in o.layers}):
+            by_layer.setdefault(layer, []).append(job)
+    return by_layer
 
 
 def plan_site(

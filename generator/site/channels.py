@@ -16,14 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from generator.atlas.circuits import (
-    INPUTS_SOURCE,
-    BlockInputs,
-    ChannelCircuit,
-    Link,
-    channel_circuit,
-)
-from generator.atlas.circuits.spec import block_inputs_of
+from generator.atlas.circuits import BlockInputs, ChannelCircuit, Link
+from generator.atlas.closure import CIRCUIT_LINKS, circuit_in
 from generator.atlas.hierarchy import load_hierarchy
 from generator.atlas.search import channel_classes
 from generator.atlas.site import Accented
@@ -31,15 +25,17 @@ from generator.core.errors import FeatvisError
 from generator.core.images import to_pil
 from generator.core.urls import channel_url, layer_file
 from generator.dataset.folder import load_view
+from generator.figures.channel import top_photo
 from generator.figures.channels import single_channel
+from generator.figures.circuit import layout
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
 from generator.models.preact import NO_PRE_ACTIVATION, negative_layer
 from generator.plan.explorer import channel_page_jobs
 from generator.site.state import ModelState, RenderState
 
-CIRCUIT_LINKS = 5  # strongest inputs (each sign) and outputs a page lists
 HISTOGRAM_BINS = 24
+GRAPH_NODES = 6  # the strongest inputs and outputs the circuit's graph draws (each side)
 METHOD_TEXT = {
     "attribution": "attribution: the gradient of this channel's mean activation with respect to "
     "each input channel, times that channel's activation, averaged over the input images",
@@ -83,6 +79,11 @@ def block_text(block: BlockInputs, previous: str | None) -> str:
     if not block.measured and previous is not None and parts[0].layer == previous:
         return text + f"; so the channels of {previous} above are the block's inputs."
     return text + "."
+
+
+def _strongest(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `GRAPH_NODES` strongest of a side's circuit edges, strongest first."""
+    return sorted(nodes, key=lambda node: -abs(node["weight"]))[:GRAPH_NODES]
 
 
 def deeper(view: ImageView) -> ImageView:
@@ -131,13 +132,7 @@ class ChannelPagesPart(RenderState):
     def circuit_of(self, state: ModelState, layer: str, channel: int) -> ChannelCircuit | None:
         """The channel's circuit: the measured pairs, and its block's inputs when they were
         probed."""
-        circuit = state.ctx.circuit_of(layer, channel, CIRCUIT_LINKS)
-        block = block_inputs_of(state.circuits.get((INPUTS_SOURCE, layer)), channel, CIRCUIT_LINKS)
-        if block is None:
-            return circuit
-        if circuit is None:
-            circuit = channel_circuit(layer, channel, None, None, CIRCUIT_LINKS)
-        return replace(circuit, block=block)
+        return circuit_in(state.circuits, layer, channel, CIRCUIT_LINKS)
 
     def _job_of(self, state: ModelState, layer: str, channel: int) -> VisJob | None:
         """The explorer's job of a channel (None: it has no page), from an index built once."""
@@ -155,34 +150,37 @@ class ChannelPagesPart(RenderState):
     def _links(
         self, state: ModelState, layer: str | None, links: Sequence[Link]
     ) -> list[dict[str, Any]]:
-        """Circuit edges as a page shows them: a thumbnail and a link where the channel has a
-        page, its weight always."""
+        """Circuit edges as a page shows them: the channel's thumbnail and a link where it has a
+        page, else its top photo where the layer was scanned; its weight always."""
         out = []
         for link in links:
             layer = link.layer or layer
             job = self._job_of(state, layer, link.channel) if layer else None
+            unit = f"{layer}:{link.channel}"
+            photo = None if job is not None else top_photo(state.ctx, layer, link.channel)
             out.append(
                 {
                     "layer": layer,
                     "channel": link.channel,
+                    "unit": unit,
                     "weight": link.weight,
                     "label": state.labels.get((layer, link.channel)) if layer else None,
                     "href": state.ctx.prefix + channel_url(state.model.id, layer, link.channel)
                     if job is not None and layer
                     else None,
-                    "thumb": state.ctx.view(job, label=f"{layer}:{link.channel}")
-                    if job is not None
-                    else None,
+                    "thumb": state.ctx.view(job, label=unit) if job is not None else photo,
+                    "photo": photo is not None,
                 }
             )
         return out
 
     def _circuit_view(
-        self, state: ModelState, circuit: ChannelCircuit | None
+        self, state: ModelState, circuit: ChannelCircuit | None, image: ImageView
     ) -> dict[str, Any] | None:
         if circuit is None:
             return None
-        return {
+        incoming = state.circuits.get((circuit.inputs_layer or "", circuit.layer))
+        view: dict[str, Any] = {
             "method": circuit.method,
             "method_text": METHOD_TEXT.get(circuit.method or "", ""),
             "inputs_layer": circuit.inputs_layer,
@@ -194,7 +192,20 @@ class ChannelPagesPart(RenderState):
             "outputs": self._links(state, circuit.outputs_layer, circuit.outputs),
             "outputs_negative": self._links(state, circuit.outputs_layer, circuit.outputs_negative),
             "block": self._block_view(state, circuit),
+            "inputs_measured": incoming is None or incoming.has_row(circuit.channel),
         }
+        block = view["block"] or {}
+        inputs = (view["positive"] + view["negative"]) or (
+            block.get("positive", []) + block.get("negative", [])
+        )
+        outputs = view["outputs"] + view["outputs_negative"]
+        if inputs or outputs:
+            view["graph"] = layout(
+                _strongest(inputs),
+                {"unit": f"{circuit.layer}:{circuit.channel}", "thumb": image, "href": None},
+                _strongest(outputs),
+            )
+        return view
 
     def _block_view(self, state: ModelState, circuit: ChannelCircuit) -> dict[str, Any] | None:
         block = circuit.block
@@ -293,7 +304,7 @@ class ChannelPagesPart(RenderState):
             agreement=ch["agreement"],
             reading=ch["reading"],
             distribution=self._distribution(state, layer, channel),
-            circuit=self._circuit_view(state, circuit),
+            circuit=self._circuit_view(state, circuit, deeper(ch["image"])),
             accented=accented,
             whole=self._whole(state, layer),
             layer_href="../" + layer_file(layer),
