@@ -130,6 +130,13 @@ def test_the_stem_page_shows_its_measured_filters(site: Path, browser) -> None: 
     page, _ = open_page(browser, site / "explorer" / "efficientnet_lite0" / "blocks.1.0.html")
     assert page.locator(".channel-filter").count() == 0 and page.locator(".affine-note").count() == 0
     page.close()
+    # a channel page of the first layer: its filter, decoded
+    channel = sorted((site / "explorer" / "efficientnet_lite0" / "conv_stem").glob("*.html"))[0]
+    page, problems = open_page(browser, channel)
+    assert page.evaluate("document.querySelector('.channel-filter-image img').naturalWidth") > 0
+    assert "linear filter of conv_stem" in page.locator(".channel-filter-image img").get_attribute("alt")
+    assert broken_images(page) == [] and problems == []
+    page.close()
 
 
 def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
@@ -309,6 +316,19 @@ def test_a_channel_page_copies_its_link(flagship: Path, browser) -> None:  # typ
     page.wait_for_function("document.querySelector('.fv-copy-status').textContent !== ''")
     assert page.get_attribute(".fv-copy-link", "data-copied") == page.url
     assert problems == []
+    page.close()
+
+
+def test_an_objects_channel_page_shows_its_diversity_set(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    channel = sorted((flagship / "site_output" / "explorer" / "efficientnet_lite0" / "conv_head").glob("*.html"))[0]
+    page, problems = open_page(browser, channel)
+    images = page.locator(".channel-set:has(h3:text-is('Diversity')) img")
+    assert images.count() == 4, "the objects band shows its diversity set with every preset"
+    for i in range(4):
+        assert images.nth(i).evaluate("i => i.naturalWidth") > 0
+        assert "diversity conv_head" in images.nth(i).get_attribute("alt")
+    assert "different inputs that each excite it" in page.locator(".channel-side").inner_text()
+    assert broken_images(page) == [] and problems == []
     page.close()
 
 

@@ -24,6 +24,7 @@ from generator.cache.store import FORMAT_FILE, TMP_DIR, ArtifactStore, temp_host
 from generator.cli import main
 from generator.config.site import PRESETS, load_config
 from generator.core.errors import FeatvisError
+from generator.figures.channels import single_channel
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
 from generator.plan.site import check_jobs, plan_site
@@ -292,6 +293,25 @@ def test_a_real_process_exits_2_on_an_unknown_layer(tmp_path: Path):
 
 
 # Planning, in process -------------------------------------------------------------------------
+def test_channel_pages_plan_a_diversity_set_in_the_objects_band(lite0, tmp_path: Path):
+    site = make_site(tmp_path, ("conv_stem", "blocks.2.0", "conv_head"))
+    config = load_config(site / "site.toml")
+    store = ArtifactStore(tmp_path / "cache")
+    for name in ("quick", "standard"):
+        preset = dataclasses.replace(PRESETS[name], size=32, steps=4, explorer_channels=2)
+        plan = plan_site(config, lite0, preset, store=store)
+        channels = {unit for j in plan.jobs if (unit := single_channel(j))}
+        assert len(channels) == 6 and {layer for layer, _ in channels} == {
+            "conv_stem", "blocks.2.0", "conv_head"}
+        sets = [j for j in plan.jobs if j.n_images > 1]
+        kinds = {(t.kind, t.layer, t.channel)
+                 for j in sets for o in j.objectives for _, t in o.terms}
+        assert {(layer, ch) for kind, layer, ch in kinds if kind == "channel"} == {
+            u for u in channels if u[0] == "conv_head"}, "the objects band only"
+        assert {kind for kind, _, _ in kinds} == {"channel", "diversity"}
+        assert all(j.n_images == 4 and j.size == 32 and j.seeds == [0, 1, 2, 3] for j in sets)
+
+
 def test_plan_indexes_filters_and_checks(lite0, tmp_path: Path):
     model = lite0
     site = make_site(tmp_path)

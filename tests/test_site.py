@@ -153,6 +153,17 @@ def test_explorer_pages_link_layers_and_channels(built: Path) -> None:
         assert f'id="ch-{channel}"' in first, "a channel shown in an article is on its layer page"
 
 
+def test_a_first_layer_channel_page_shows_its_filter(built: Path) -> None:
+    pages = built / "site_output" / "explorer" / "efficientnet_lite0"
+    stem, later = (sorted((pages / layer).glob("*.html"))[0].read_text(encoding="utf-8")
+                   for layer in ("conv_stem", "blocks.1.0"))
+    channel = re.search(r"<h1><code>conv_stem:(\d+)</code>", stem).group(1)  # type: ignore[union-attr]
+    # affine in the pixels: the filter its layer page draws, with what it is in words
+    assert re.search(rf'<img src="../../../images/filters/[^"]+\.png" alt="linear filter of conv_stem:{channel}, 3×3 pixels">', stem)
+    assert "everything the channel computes" in stem
+    assert "linear filter" not in later and "everything the channel computes" not in later
+
+
 def test_failed_builds_leave_the_site_untouched(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = built / "site_output"
     before = snapshot(out)

@@ -78,8 +78,11 @@ def explorer_inventory(
     return out
 
 
-DIVERSITY_IMAGES = 4  # the diversity set on a channel page (full preset)
+DIVERSITY_IMAGES = 4  # the diversity set on a channel page
 DIVERSITY_WEIGHT = 5.0  # the diversity figure's default weight
+# where every preset shows the diversity set (with `full`: every band): where it predicts which
+# photos excite a channel better than the one picture (benchmarks/bench_references.py)
+DIVERSITY_BANDS = ("objects",)
 
 
 def negative_job(
@@ -105,10 +108,12 @@ def channel_page_jobs(
 ) -> dict[str, VisJob]:
     """What a channel page shows beside its visualization: the negative (minimized where it can
     move: before the ReLU that floors `model`'s layer; none when nothing before it can be
-    reached), the diversity set only with a preset that computes every channel (`full`)."""
+    reached), the diversity set in `model`'s `DIVERSITY_BANDS` and, with a preset that computes
+    every channel (`full`), everywhere."""
     at = layer if model is None else negative_layer(model, layer)
     jobs = {} if at is None else {"negative": negative_job(make, layer, channel, at)}
-    if preset.explorer_channels is None:
+    banded = model is not None and model.layer(layer).band in DIVERSITY_BANDS
+    if preset.explorer_channels is None or banded:
         jobs["diversity"] = diversity_job(make, layer, channel)
     return jobs
 

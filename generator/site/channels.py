@@ -1,12 +1,13 @@
 """Channel pages: `explorer/<model>/<layer>/<channel>.html` for every channel the explorer shows.
 
-A page shows the channel's visualization, its negative and (when the cache has one) its diversity
-set, each with the numbers the build measured; with photos, the top and bottom photos (the crop
-around the peak for layers whose receptive field is small, the whole photo otherwise) with their
-activations, the distribution of the channel's mean activation over the scan's sample and the
-pattern agreement; its circuit (read from the circuits the build measured before rendering); its
-label. It links to its layer, the previous and next channel and the model. Nothing here runs the
-network: every number comes from the cache, the dataset index or the circuits.
+A page shows the channel's visualization, its negative, its filter (a layer affine in the pixels)
+and (when the cache has one) its diversity set, each with the numbers the build measured; with
+photos, the top and bottom photos (the crop around the peak for layers whose receptive field is
+small, the whole photo otherwise) with their activations, the distribution of the channel's mean
+activation over the scan's sample and the pattern agreement; its circuit (read from the circuits
+the build measured before rendering); its label. It links to its layer, the previous and next
+channel and the model. Nothing here runs the network: every number comes from the cache, the
+dataset index or the circuits.
 """
 
 from __future__ import annotations
@@ -299,6 +300,7 @@ class ChannelPagesPart(RenderState):
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),
             negative_at=negative_layer(state.model, layer),
+            filter=self._filter_view(state, layer, ch.get("filter")),
             no_negative=NO_PRE_ACTIVATION,
             dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
@@ -312,6 +314,15 @@ class ChannelPagesPart(RenderState):
             next=channels[i + 1]["channel"] if i + 1 < len(channels) else None,
         )
         self.writer.text(url, text, f"channel page {layer}:{channel}")
+
+    def _filter_view(
+        self, state: ModelState, layer: str, url: str | None
+    ) -> dict[str, Any] | None:
+        """The channel's filter (a layer affine in the pixels), as its layer page drew it."""
+        filters = state.measures.filters.get(layer)
+        if url is None or filters is None:
+            return None
+        return {"url": "../" + url, "size": filters.shape[-1]}
 
     def _dead_view(self, state: ModelState, layer: str, channel: int) -> dict[str, Any]:
         """What a dead channel's page says: its one value, and whether photos confirm it."""
