@@ -194,6 +194,7 @@ class ChannelPagesPart(RenderState):
             "outputs_negative": self._links(state, circuit.outputs_layer, circuit.outputs_negative),
             "block": self._block_view(state, circuit),
             "inputs_measured": incoming is None or incoming.has_row(circuit.channel),
+            "graph": None,
         }
         block = view["block"] or {}
         inputs = (view["positive"] + view["negative"]) or (
