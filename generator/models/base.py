@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.urls import model_slug
 from generator.models.hooks import Layout, capture
 
 __all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "network_digest",
@@ -75,6 +76,7 @@ class LoadedModel:
     optional_layers: tuple[LayerInfo, ...] = ()
     fixed_input: bool = False  # the network takes `input_size` only (found by probing)
     name: str = ""  # how pages name it (site.toml's `name`; "": the id)
+    slug: str = ""  # its explorer folder (`model_slug` of site.toml's `name`; "": of the id)
     # how many logits its head gives (0: not one logit per class; a head without class names
     # still has classes, named by index: `class_name`)
     classes: int = 0
@@ -87,6 +89,7 @@ class LoadedModel:
     def __post_init__(self) -> None:
         self._by_name = {layer.name: layer for layer in self.optional_layers + self.layers}
         self.digest = self.digest or self.weights_digest
+        self.slug = self.slug or model_slug(self.id)
         self.classes = self.classes or len(self.class_names)
 
     @property

@@ -60,12 +60,23 @@ def _forward(model: LoadedModel) -> None:
         model.net(model.preprocess(x))
 
 
-def _clamps_to(output: torch.Tensor, before: torch.Tensor) -> bool:
-    """Whether `output` is `before` clamped to `output`'s range, with something cut off below."""
-    if before.shape != output.shape:
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One module's output as it was made (a copy: a tensor changed in place after a module
+    made it, `out += identity` or an in-place ReLU, is no longer that module's output)."""
+
+    path: str
+    module: nn.Module
+    output: torch.Tensor
+    low: float
+    high: float
+
+
+def _clamps_to(made: _Call, before: _Call) -> bool:
+    """Whether `made` is `before` clamped to `made`'s range, with something cut off below."""
+    if before.output.shape != made.output.shape or not before.low < made.low:
         return False
-    low, high = output.min(), output.max()
-    return bool(before.min() < low) and torch.equal(output, before.clamp(min=low, max=high))
+    return torch.equal(made.output, before.output.clamp(min=made.low, max=made.high))
 
 
 def _probe(model: LoadedModel) -> dict[str, str | None]:
@@ -73,17 +84,17 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
     when there is none to hook."""
     paths = {info.module_path for info in model.layers}
     shapes: set[torch.Size] = set()
-    # (path, module, a copy of its output as it was made): a tensor changed in place after a
-    # module made it (`out += identity`, an in-place ReLU) is no longer that module's output
-    calls: list[tuple[str, nn.Module, torch.Tensor]] = []
+    calls: list[_Call] = []
 
     def shape(_p: str, _m: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
         if isinstance(output, torch.Tensor):
             shapes.add(output.shape)
 
     def record(path: str, module: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
-        if isinstance(output, torch.Tensor) and output.shape in shapes:
-            calls.append((path, module, output.detach().clone()))
+        if isinstance(output, torch.Tensor) and output.shape in shapes and output.numel():
+            if output.is_floating_point():
+                low, high = (float(v) for v in torch.aminmax(output))
+                calls.append(_Call(path, module, output.detach().clone(), low, high))
 
     try:
         with _hooked(model.net, paths, shape):
@@ -94,25 +105,24 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
         return {}
     out: dict[str, str | None] = {}
     for info in model.layers:
-        at = [k for k, c in enumerate(calls) if c[0] == info.module_path]
+        at = [k for k, c in enumerate(calls) if c.path == info.module_path]
         if not at:
             continue
-        earlier, output = calls[: at[-1]], calls[at[-1]][2]
-        makers = [p for p, _m, before in earlier if _clamps_to(output, before)]
+        made = calls[at[-1]]
+        makers = [c.path for c in calls[: at[-1]] if _clamps_to(made, c)]
         if makers:
             out[info.name] = makers[0]
-        elif _floored(output) or any(
-            isinstance(m, FLOORED) and torch.equal(o, output) for _p, m, o in calls[: at[-1] + 1]
+        elif _floored(made) or any(
+            isinstance(c.module, FLOORED) and torch.equal(c.output, made.output)
+            for c in calls[: at[-1] + 1]
         ):
             out[info.name] = None
     return out
 
 
-def _floored(output: torch.Tensor) -> bool:
+def _floored(made: _Call) -> bool:
     """A nonnegative output with a good share exactly at 0: a ReLU's (or after one)."""
-    if not output.is_floating_point() or output.numel() == 0 or bool(output.min() < 0):
-        return False
-    return float((output == 0).float().mean()) >= FLOOR_SHARE
+    return made.low == 0 and float((made.output == 0).float().mean()) >= FLOOR_SHARE
 
 
 def find_pre_activations(model: LoadedModel) -> LoadedModel:

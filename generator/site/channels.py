@@ -167,7 +167,7 @@ class ChannelPagesPart(RenderState):
                     "channel": link.channel,
                     "weight": link.weight,
                     "label": state.labels.get((layer, link.channel)) if layer else None,
-                    "href": state.ctx.prefix + channel_url(state.model.id, layer, link.channel)
+                    "href": state.ctx.prefix + channel_url(state.model.slug, layer, link.channel)
                     if job is not None and layer
                     else None,
                     "thumb": state.ctx.view(job, label=f"{layer}:{link.channel}")
@@ -257,7 +257,7 @@ class ChannelPagesPart(RenderState):
         i: int,
     ) -> None:
         layer, channel = info.name, ch["channel"]
-        url = channel_url(state.model.id, layer, channel)
+        url = channel_url(state.model.slug, layer, channel)
         circuit = self.circuit_of(state, layer, channel)
         extras = self._extras(state, layer, channel, url)
         label = state.labels.get((layer, channel))
