@@ -157,6 +157,13 @@ def dict_output():
 
 def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10), nn.ReLU(), nn.Linear(10, 10))
+
+
+def late_kernel():
+    """Two stride-2 convolutions, then a 5x5 one without padding: rejects pictures under 20 px."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(),
+                         nn.Conv2d(8, 8, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
 '''
 
 
@@ -349,3 +356,15 @@ def test_loading_leaves_the_norm_statistics_alone(tmp_path: Path) -> None:
     loaded = model.net.state_dict()
     assert all(torch.equal(loaded[k].cpu(), v) for k, v in saved.items() if "running" in k)
     assert load_model("timm:regnetx_002", random_weights=True, input_size=32).layers
+
+
+def test_pictures_under_a_networks_smallest_input_are_enlarged(nets: Path) -> None:
+    """A network that rejects small pictures (a late kernel larger than its map) is probed for
+    the smallest size it takes; the optimizer's smaller pictures and photos reach it enlarged."""
+    model = load_model(_spec(nets, "late_kernel"), input_size=64)
+    assert (model.fixed_input, model.min_input) == (False, 32)
+    assert model.preprocess(torch.rand(2, 3, 16, 24)).shape[-2:] == (32, 48)
+    assert model.preprocess(torch.rand(1, 3, 40, 40)).shape[-2:] == (40, 40)
+    settings = RenderSettings(size=16, steps=3, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, [obj.channel("4", 1)], settings, seeds=0)
+    assert torch.isfinite(result.final).all() and result.images.shape[-1] == 16
