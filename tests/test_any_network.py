@@ -368,3 +368,14 @@ def test_pictures_under_a_networks_smallest_input_are_enlarged(nets: Path) -> No
     settings = RenderSettings(size=16, steps=3, lr=0.05, transforms=TransformSpec.none())
     result = render(model, [obj.channel("4", 1)], settings, seeds=0)
     assert torch.isfinite(result.final).all() and result.images.shape[-1] == 16
+
+
+def test_overflowing_activations_leave_the_distribution_drawable() -> None:
+    """A network whose activations overflow on some photos (random Inception v3 weights) still
+    gets its channel page: values that are not finite are left out of the histogram."""
+    from generator.site.channels import histogram
+
+    drawn = histogram([1.0, float("nan"), 3.0, float("inf"), 2.0])
+    assert drawn is not None and drawn["n"] == 3 and (drawn["min"], drawn["max"]) == (1.0, 3.0)
+    assert histogram([float("nan"), 1.0]) is None
+    assert histogram([-1e308, 1e308]) is None

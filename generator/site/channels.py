@@ -11,6 +11,7 @@ network: every number comes from the cache, the dataset index or the circuits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -49,11 +50,15 @@ PAGE_PREFIX = "../../../"
 
 
 def histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any] | None:
-    """Bars (each a share of the tallest, 0..1) of `values` over `bins` equal bins."""
+    """Bars (each a share of the tallest, 0..1) of `values` over `bins` equal bins; values that
+    are not finite (a network whose activations overflow on some photos) are left out."""
+    values = [v for v in values if math.isfinite(v)]
     if len(values) < 2:
         return None
     lo, hi = min(values), max(values)
     width = (hi - lo) / bins or 1.0
+    if not math.isfinite(width):
+        return None
     counts = [0] * bins
     for v in values:
         counts[min(int((v - lo) / width), bins - 1)] += 1
