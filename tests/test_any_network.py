@@ -157,6 +157,13 @@ def dict_output():
 
 def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10), nn.ReLU(), nn.Linear(10, 10))
+
+
+def late_kernel():
+    """Two stride-2 convolutions, then a 5x5 one without padding: rejects pictures under 20 px."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(),
+                         nn.Conv2d(8, 8, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
 '''
 
 
@@ -287,3 +294,88 @@ def test_a_network_that_cannot_be_shown_is_one_line(
     assert len(lines) == 1 and "site.toml:1:" in lines[0], lines
     assert sorted(p.name for p in (site / "site_output").iterdir()) == before
     assert (site / "site_output" / "index.html").read_text(encoding="utf-8") == "published"
+
+
+def test_zoo_and_own_models_have_readable_names_and_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `name`, a zoo or `python:` model is titled and foldered by what it is, not by its
+    loader string; with `name`, its explorer folder (and an article's old
+    `explorer/<layer>.html` link) follows the name; two models of one name are one line."""
+    import re
+    import shutil
+
+    import generator.models.site as site_models
+    from generator.config.site import load_config
+    from generator.core.urls import model_url
+    from generator.figures.registry import read_pages
+
+    monkeypatch.setattr(site_models, "load_model", lambda spec, **kw: load_model(
+        spec, **{**kw, "random_weights": True}))
+    for copy in ("tiny_cnn.py", "other_cnn.py"):
+        shutil.copyfile(Path(__file__).resolve().parents[1] / "examples/own-model/tiny_cnn.py",
+                        tmp_path / copy)
+    toml = tmp_path / "site.toml"
+    ids = ["torchvision:squeezenet1_1", "python:tiny_cnn.py:build"]
+    tables = ", ".join(f'{{model = "{i}", input_size = 32}}' for i in ids)
+    toml.write_text(f"models = [{tables}]\n", encoding="utf-8")
+    models = site_models.load_site_models(load_config(toml), "cpu")
+    assert [m.name for m in models] == ["squeezenet1_1", "TinyCNN"]
+    assert [m.slug for m in models] == ["torchvision-squeezenet1_1", "tiny_cnn"]
+    for m in models:
+        assert re.fullmatch(r"explorer/[A-Za-z0-9._-]+/index\.html", model_url(m.slug)), m.slug
+
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "a.md").write_text(
+        "---\ntitle: A\n---\n\nSee [a layer](explorer/stem.html).\n", encoding="utf-8")
+    toml.write_text('model = "python:tiny_cnn.py:build"\nname = "My Net"\n', encoding="utf-8")
+    config = load_config(toml)
+    (model,) = site_models.load_site_models(config, "cpu")
+    assert (model.name, model.slug) == ("My Net", "my-net")
+    assert "(explorer/my-net/stem.html)" in read_pages(config)[0].body
+
+    toml.write_text('models = [{model = "python:tiny_cnn.py:build", name = "Net"},\n'
+                    '          {model = "python:other_cnn.py:build", name = "net"}]\n',
+                    encoding="utf-8")
+    with pytest.raises(FeatvisError, match=r"site\.toml:1: .*share the explorer folder 'net'"):
+        site_models.load_site_models(load_config(toml), "cpu")
+
+
+def test_loading_leaves_the_norm_statistics_alone(tmp_path: Path) -> None:
+    """Loading probes the network in eval mode: a checkpoint's batch-norm statistics arrive as
+    saved, and a network whose last stage is 1x1 at a small input size loads at all."""
+    import timm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = timm.create_model("regnetx_002", pretrained=False)
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.save(saved, tmp_path / "regnet.pth")
+    model = load_model("timm:regnetx_002", weights=tmp_path / "regnet.pth", fold_norms=False,
+                       input_size=64)
+    loaded = model.net.state_dict()
+    assert all(torch.equal(loaded[k].cpu(), v) for k, v in saved.items() if "running" in k)
+    assert load_model("timm:regnetx_002", random_weights=True, input_size=32).layers
+
+
+def test_pictures_under_a_networks_smallest_input_are_enlarged(nets: Path) -> None:
+    """A network that rejects small pictures (a late kernel larger than its map) is probed for
+    the smallest size it takes; the optimizer's smaller pictures and photos reach it enlarged."""
+    model = load_model(_spec(nets, "late_kernel"), input_size=64)
+    assert (model.fixed_input, model.min_input) == (False, 32)
+    assert model.preprocess(torch.rand(2, 3, 16, 24)).shape[-2:] == (32, 48)
+    assert model.preprocess(torch.rand(1, 3, 40, 40)).shape[-2:] == (40, 40)
+    settings = RenderSettings(size=16, steps=3, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, [obj.channel("4", 1)], settings, seeds=0)
+    assert torch.isfinite(result.final).all() and result.images.shape[-1] == 16
+
+
+def test_overflowing_activations_leave_the_distribution_drawable() -> None:
+    """A network whose activations overflow on some photos (random Inception v3 weights) still
+    gets its channel page: values that are not finite are left out of the histogram."""
+    from generator.site.channels import histogram
+
+    drawn = histogram([1.0, float("nan"), 3.0, float("inf"), 2.0])
+    assert drawn is not None and drawn["n"] == 3 and (drawn["min"], drawn["max"]) == (1.0, 3.0)
+    assert histogram([float("nan"), 1.0]) is None
+    assert histogram([-1e308, 1e308]) is None

@@ -219,3 +219,81 @@ def test_a_sum_made_in_place_is_not_the_module_before_it(tmp_path: Path) -> None
                        input_size=32)
     assert negative_layer(model, "0") == "0"  # no ReLU after it: minimized where it is
     assert negative_layer(model, "1") is None  # not conv's output: nothing to hook
+
+
+ACTIVATIONS = '''\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Functional(nn.Module):  # the ReLU called in forward, in place, after a norm
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 2, 1)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)), inplace=True)
+
+
+class Clamped(nn.Module):  # a ReLU6-style clamp in forward
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, 1, 1)
+
+    def forward(self, x):
+        return torch.clamp(self.conv(x), 0, 0.5)
+
+
+class Hard(nn.Module):  # a Hardtanh module: a floor below 0
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, 1, 1)
+        self.act = nn.Hardtanh(-0.05, 0.05)
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+
+
+class Concat(nn.Module):  # two ReLU'd branches side by side: no one module before the floor
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 4, 1)
+        self.b = nn.Conv2d(8, 4, 3, 1, 1)
+
+    def forward(self, x):
+        return torch.cat([torch.relu(self.a(x)), self.b(x).relu()], 1)
+
+
+class Smooth(nn.Module):  # GELU goes below 0: minimized where it is
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, 1, 1)
+
+    def forward(self, x):
+        return F.gelu(self.conv(x))
+
+
+def build():
+    return nn.Sequential(Functional(), Clamped(), Hard(), Concat(), Smooth(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+'''
+
+
+def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -> None:
+    """ReLUs called in `forward` (in place or not), clamps and Hardtanh modules floor a layer as
+    an `nn.ReLU` does: its negative is made at the module before them; a concatenation of
+    floored branches has none; a GELU layer is minimized where it is."""
+    from generator.models import load_model
+    from generator.models.preact import negative_layer
+
+    (tmp_path / "acts.py").write_text(ACTIVATIONS, encoding="utf-8")
+    model = load_model(f"python:{tmp_path / 'acts.py'}:build", layers=["0", "1", "2", "3", "4"],
+                       input_size=32, random_weights=True)
+    assert negative_layer(model, "0") == "0.conv"  # its norm folded into it
+    assert negative_layer(model, "1") == "1.conv"
+    assert negative_layer(model, "2") == "2.conv"
+    assert negative_layer(model, "3") is None
+    assert negative_layer(model, "4") == "4"
+    assert model.layer("1.conv").depth < model.layer("1").depth

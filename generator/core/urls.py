@@ -8,11 +8,12 @@
     explorer/search-index.js                         the offline search index
 
 `model_slug` turns a model id into a folder name (`efficientnet_lite0`, `torchvision:resnet50` ->
-`torchvision-resnet50`, `python:../mycnn.py:build` -> `mycnn`). Every URL the site writes is
-relative; pages at the root reach it with `""`, the explorer's index with `"../"`, a model's
-pages with `"../../"` and channel pages with `"../../../"` (`root_prefix`). Articles may link
-`explorer/<layer>.html` (the layout before models had folders); `article_link` maps that to the
-site's first model.
+`torchvision-resnet50`, `python:../mycnn.py:build` -> `mycnn`); a model named in site.toml
+(`name = "My net"`) has the folder of its name (`model_folder`: `my-net`). Every URL the site
+writes is relative; pages at the root reach it with `""`, the explorer's index with `"../"`, a
+model's pages with `"../../"` and channel pages with `"../../../"` (`root_prefix`). Articles may
+link `explorer/<layer>.html` (the layout before models had folders); `article_link` maps that to
+the site's first model.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def model_slug(model_id: str) -> str:
         model_id = name[:-3] if name.endswith(".py") else name.rsplit(".", 1)[-1]
     slug = _UNSAFE.sub("-", model_id).strip("-.")
     return slug or "model"
+
+
+def model_folder(model_id: str, name: str | None = None) -> str:
+    """A model's explorer folder: `model_slug` of its display name where site.toml gives one
+    (`name = "My net"` -> `my-net`), else of its id."""
+    return model_slug(name.lower()) if name else model_slug(model_id)
 
 
 def model_url(model_id: str) -> str:

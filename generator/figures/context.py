@@ -270,7 +270,7 @@ class DrawContext(PlanContext):
         """The channel's own page; None when the explorer has no page for it."""
         if channel not in self.explorer_channels.get(layer, set()):
             return None
-        return self.prefix + channel_url(self.model.id, layer, channel)
+        return self.prefix + channel_url(self.model.slug, layer, channel)
 
     def circuit_of(self, layer: str, channel: int, k: int = 5) -> ChannelCircuit | None:
         """`channel`'s circuit from the measured pairs (None when no pair touches `layer`)."""
@@ -282,5 +282,6 @@ class DrawContext(PlanContext):
         if layer not in self.explorer_channels:
             return None
         shown = self.explorer_channels[layer]
-        return self.prefix + layer_url(self.model.id, layer, channel if channel in shown else None)
+        anchor = channel if channel in shown else None
+        return self.prefix + layer_url(self.model.slug, layer, anchor)
 

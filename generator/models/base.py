@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.urls import model_slug
 from generator.models.hooks import Layout, capture
 
 __all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "network_digest",
@@ -74,7 +76,9 @@ class LoadedModel:
     description: str = ""  # a sentence or two on the architecture, for articles to quote
     optional_layers: tuple[LayerInfo, ...] = ()
     fixed_input: bool = False  # the network takes `input_size` only (found by probing)
+    min_input: int = 0  # smaller pictures are enlarged to this size first (0: any size runs)
     name: str = ""  # how pages name it (site.toml's `name`; "": the id)
+    slug: str = ""  # its explorer folder (`model_slug` of site.toml's `name`; "": of the id)
     # how many logits its head gives (0: not one logit per class; a head without class names
     # still has classes, named by index: `class_name`)
     classes: int = 0
@@ -87,6 +91,7 @@ class LoadedModel:
     def __post_init__(self) -> None:
         self._by_name = {layer.name: layer for layer in self.optional_layers + self.layers}
         self.digest = self.digest or self.weights_digest
+        self.slug = self.slug or model_slug(self.id)
         self.classes = self.classes or len(self.class_names)
 
     @property
@@ -98,15 +103,24 @@ class LoadedModel:
         return tuple(layer.name for layer in self.layers)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
-        """[0,1] RGB images (B,3,H,W) -> network input (resized to `input_size` first when the
-        network takes no other size)."""
-        if self.fixed_input and x.shape[-2:] != (self.input_size, self.input_size):
-            x = F.interpolate(
-                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
-            )
+        """[0,1] RGB images (B,3,H,W) -> network input (resized first to the size the network
+        takes: `seen_size`)."""
+        height, width = x.shape[-2:]
+        if self.fixed_input:
+            height = width = self.input_size
+        elif min(height, width) < self.min_input:
+            scale = self.min_input / min(height, width)
+            height, width = math.ceil(height * scale), math.ceil(width * scale)
+        if x.shape[-2:] != (height, width):
+            x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         return (x - mean) / std
+
+    def seen_size(self, side: int) -> int:
+        """The size a picture of `side` px reaches the network at: `input_size` for a network
+        that takes no other, at least `min_input` for one that rejects smaller pictures."""
+        return self.input_size if self.fixed_input else max(side, self.min_input)
 
     def read(self, images: torch.Tensor, k: int = 5) -> list[list[tuple[int, float]]]:
         """The model's k most likely classes, (index, probability), for each [0,1] RGB image

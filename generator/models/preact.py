@@ -1,73 +1,128 @@
 """Where a channel's negative can move: the activation before a floor.
 
-A layer whose output is a ReLU's (or ReLU6's) cannot go below 0, so minimizing one of its
-channels stops at 0 on the first step and the picture shows nothing. `negative_layer(model,
-layer)` names the layer to minimize instead: the layer itself when its output is not a floored
-activation's; the module whose output that activation receives (the convolution or norm before
-it: its *pre-activation*), registered in the model under its module path so objectives can reach
-it; or None when the activation's input is not any module's output (a sum computed in `forward`,
-say), with `NO_PRE_ACTIVATION` saying why. Found by one probing forward of a single image when
-the model is loaded (`find_pre_activations`).
+A layer whose output is floored (a ReLU's, ReLU6's, a Hardtanh's or any clamp's, as a module or
+called in `forward` as `F.relu`, `torch.relu`, `x.clamp(min=0)`, in place or not) cannot go below
+its floor, so minimizing one of its channels stops there on the first step and the picture shows
+nothing. `negative_layer(model, layer)` names the layer to minimize instead: the layer itself when
+its output has no floor; the first module whose output, clamped to the layer's range, is the
+layer's output (the convolution or norm before the activation: its *pre-activation*), registered
+in the model under its module path so objectives can reach it; or None when the output is floored
+but no module's output is its input (a sum computed in `forward`, a concatenation of activations,
+a pooling after the ReLU), with `NO_PRE_ACTIVATION` saying why. Smooth activations (GELU, SiLU,
+Hardswish, Mish) go below 0, so their layers are minimized where they are. Found by one probing
+forward of a single image when the model is loaded (`find_pre_activations`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from generator.models.base import LoadedModel
 
-FLOORED = (nn.ReLU, nn.ReLU6)
+FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
-    "its layer's output is a ReLU's, which no image can push below 0, and the activation before "
-    "the ReLU is not the output of any module the network names (it is computed in its forward)"
+    "its layer's output never goes below a floor (a ReLU's 0, or a clamp's), which no image can "
+    "push it under, and the activation before the floor is not the output of any module the "
+    "network names (it is computed in its forward: a sum, a concatenation, a pooling)"
 )
+FLOOR_SHARE = 0.25  # at least this share of a nonnegative output at exactly 0: a ReLU's output
 _PROBED = "_featvis_pre_activations"
 
+Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
 
-def _probe(model: LoadedModel) -> dict[str, str | None]:
-    """Per catalog layer whose output is a floored activation's: the module path of its
-    pre-activation, or None when there is none to hook."""
-    # (path, module, first input, its version, output, its version): a tensor changed in place
-    # after a module made it (`out += identity`) is no longer that module's output
-    calls: list[tuple[str, nn.Module, torch.Tensor | None, int, torch.Tensor, int]] = []
 
-    def hook(path: str):  # type: ignore[no-untyped-def]
-        def record(module: nn.Module, inputs: tuple, output: object) -> None:  # type: ignore[type-arg]
-            if isinstance(output, torch.Tensor):
-                first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                version = first._version if first is not None else -1
-                calls.append((path, module, first, version, output, output._version))
-
-        return record
-
-    handles = [m.register_forward_hook(hook(p)) for p, m in model.net.named_modules() if p]
-    size = model.input_size
+@contextmanager
+def _hooked(net: nn.Module, paths: set[str] | None, record: Hook) -> Iterator[None]:
+    """`record(path, module, inputs, output)` after every named module (or those of `paths`)."""
+    handles = [
+        module.register_forward_hook(
+            lambda m, i, o, p=path: record(p, m, i, o)  # type: ignore[misc]
+        )
+        for path, module in net.named_modules()
+        if path and (paths is None or path in paths)
+    ]
     try:
-        with torch.no_grad():
-            gen = torch.Generator().manual_seed(0)
-            x = torch.rand(1, 3, size, size, generator=gen).to(model.device)
-            model.net(model.preprocess(x))
-    except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
-        return {}
+        yield
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _forward(model: LoadedModel) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, model.input_size, model.input_size, generator=gen).to(model.device)
+    with torch.no_grad():
+        model.net(model.preprocess(x))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One module's output as it was made (a copy: a tensor changed in place after a module
+    made it, `out += identity` or an in-place ReLU, is no longer that module's output)."""
+
+    path: str
+    module: nn.Module
+    output: torch.Tensor
+    low: float
+    high: float
+
+
+def _clamps_to(made: _Call, before: _Call) -> bool:
+    """Whether `made` is `before` clamped to `made`'s range, with something cut off below."""
+    if before.output.shape != made.output.shape or not before.low < made.low:
+        return False
+    return torch.equal(made.output, before.output.clamp(min=made.low, max=made.high))
+
+
+def _probe(model: LoadedModel) -> dict[str, str | None]:
+    """Per catalog layer whose output is floored: the module path of its pre-activation, or None
+    when there is none to hook."""
+    paths = {info.module_path for info in model.layers}
+    shapes: set[torch.Size] = set()
+    calls: list[_Call] = []
+
+    def shape(_p: str, _m: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
+        if isinstance(output, torch.Tensor):
+            shapes.add(output.shape)
+
+    def record(path: str, module: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
+        if isinstance(output, torch.Tensor) and output.shape in shapes and output.numel():
+            if output.is_floating_point():
+                low, high = (float(v) for v in torch.aminmax(output))
+                calls.append(_Call(path, module, output.detach().clone(), low, high))
+
+    try:
+        with _hooked(model.net, paths, shape):
+            _forward(model)
+        with _hooked(model.net, None, record):
+            _forward(model)
+    except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
+        return {}
     out: dict[str, str | None] = {}
     for info in model.layers:
-        produced = [c for c in calls if c[0] == info.module_path]
-        if not produced:
+        at = [k for k, c in enumerate(calls) if c.path == info.module_path]
+        if not at:
             continue
-        output = produced[-1][4]
-        floors = [c for c in calls if isinstance(c[1], FLOORED) and c[4] is output]
-        if not floors:
-            continue
-        _, _, before, version, _, _ = floors[-1]
-        makers = [c[0] for c in calls if c[4] is before and c[5] == version]
-        out[info.name] = makers[0] if makers and before is not None else None
+        made = calls[at[-1]]
+        makers = [c.path for c in calls[: at[-1]] if _clamps_to(made, c)]
+        if makers:
+            out[info.name] = makers[0]
+        elif _floored(made) or any(
+            isinstance(c.module, FLOORED) and torch.equal(c.output, made.output)
+            for c in calls[: at[-1] + 1]
+        ):
+            out[info.name] = None
     return out
+
+
+def _floored(made: _Call) -> bool:
+    """A nonnegative output with a good share exactly at 0: a ReLU's (or after one)."""
+    return made.low == 0 and float((made.output == 0).float().mean()) >= FLOOR_SHARE
 
 
 def find_pre_activations(model: LoadedModel) -> LoadedModel:

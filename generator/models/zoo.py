@@ -182,6 +182,19 @@ def _runs_at(net: nn.Module, size: int) -> bool:
     return True
 
 
+def _smallest_input(net: nn.Module, size: int, step: int = 16) -> int:
+    """The smallest multiple of `step` px that a network running at `size` accepts (0: `step`
+    itself goes through): a network without global pooling at the end, or with large kernels
+    late (Inception v3: 75 px), rejects smaller pictures."""
+    if _runs_at(net, step):
+        return 0
+    low, high = 1, max(1, size // step)  # step * low fails, step * high runs
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if _runs_at(net, step * mid) else (mid, high)
+    return step * high
+
+
 def _other_size(size: int) -> int:
     """A second size to probe with: 32 px less (more for small inputs), a multiple of 16 apart
     so that a patch grid still divides it."""
@@ -230,6 +243,7 @@ def load_model(
         )
     net, catalog = _probe(placed, spec, size, built, layers, dev)
     fixed = not _runs_at(net, _other_size(size))
+    smallest = 0 if fixed else _smallest_input(net, size)
     digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
     if fold_norms:
@@ -257,6 +271,7 @@ def load_model(
         description=_described(built.description, size, fixed),
         optional_layers=catalog.optional,
         fixed_input=fixed,
+        min_input=smallest,
     ))
 
 

@@ -90,8 +90,8 @@ def truncated_forward(
                         for v in (model.mean, model.std)
                     )
                 mean, std = norm[key]
-                if model.fixed_input:  # resized inside the differentiable pipeline
-                    x = resize_for_model(x, model.input_size)
+                # resized inside the differentiable pipeline where the network takes no other
+                x = resize_for_model(x, model.seen_size(x.shape[-1]))
                 try:
                     return model.net((x - mean) / std)
                 except _StopForward:

@@ -24,6 +24,7 @@ from typing import Any
 
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.urls import model_folder
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
 from generator.pages.links import rewrite_links
 from generator.pages.markdown import FIGURE_TOKEN, FORMATS, MAX_DIGITS, check_math
@@ -190,8 +191,10 @@ def read_page(
     masked = mask_code(body_lines)
     check_math(masked, body_start + 1, shown)
     slugs = {slugify(path.stem)} if slugs is None else slugs
+    first = config.model_specs[0]  # old `explorer/<layer>.html` links: its folder
     body, assets = rewrite_links(
-        body, masked, body_start + 1, shown, config.content_dir, slugs, config.model
+        body, masked, body_start + 1, shown, config.content_dir, slugs,
+        model_folder(first.id, first.name),
     )
     # Link rewriting changes offsets (never lines): find the variables in the final body.
     variables = _find_variables(mask_code(body.splitlines()), body_start + 1, shown)

@@ -12,6 +12,7 @@ dataset index or the circuits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -46,11 +47,15 @@ PAGE_PREFIX = "../../../"
 
 
 def histogram(values: Sequence[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any] | None:
-    """Bars (each a share of the tallest, 0..1) of `values` over `bins` equal bins."""
+    """Bars (each a share of the tallest, 0..1) of `values` over `bins` equal bins; values that
+    are not finite (a network whose activations overflow on some photos) are left out."""
+    values = [v for v in values if math.isfinite(v)]
     if len(values) < 2:
         return None
     lo, hi = min(values), max(values)
     width = (hi - lo) / bins or 1.0
+    if not math.isfinite(width):
+        return None
     counts = [0] * bins
     for v in values:
         counts[min(int((v - lo) / width), bins - 1)] += 1
@@ -166,7 +171,7 @@ class ChannelPagesPart(RenderState):
                     "unit": unit,
                     "weight": link.weight,
                     "label": state.labels.get((layer, link.channel)) if layer else None,
-                    "href": state.ctx.prefix + channel_url(state.model.id, layer, link.channel)
+                    "href": state.ctx.prefix + channel_url(state.model.slug, layer, link.channel)
                     if job is not None and layer
                     else None,
                     "thumb": state.ctx.view(job, label=unit) if job is not None else photo,
@@ -270,7 +275,7 @@ class ChannelPagesPart(RenderState):
         i: int,
     ) -> None:
         layer, channel = info.name, ch["channel"]
-        url = channel_url(state.model.id, layer, channel)
+        url = channel_url(state.model.slug, layer, channel)
         circuit = self.circuit_of(state, layer, channel)
         extras = self._extras(state, layer, channel, url)
         label = state.labels.get((layer, channel))

@@ -96,7 +96,7 @@ class ExplorerPart(ChannelPagesPart):
                     "layer": info,
                     "thumbs": thumbs,
                     "computed": len(jobs),
-                    "href": layer_url(state.model.id, info.name),
+                    "href": layer_url(state.model.slug, info.name),
                     "file": layer_file(info.name),
                     "summary": (summaries or {}).get(info.name),
                 }
@@ -119,7 +119,7 @@ class ExplorerPart(ChannelPagesPart):
             strips=self._strips(state, summaries),
             has_summaries=any(summaries.values()),
         )
-        self.writer.text(model_url(state.model.id), text, f"explorer model {state.model.id}")
+        self.writer.text(model_url(state.model.slug), text, f"explorer model {state.model.id}")
         for i, info in enumerate(infos):
             prev_layer = infos[i - 1] if i > 0 else None
             next_layer = infos[i + 1] if i + 1 < len(infos) else None
@@ -137,7 +137,7 @@ class ExplorerPart(ChannelPagesPart):
                 layer_file=layer_file,
             )
             self.writer.text(
-                layer_url(state.model.id, info.name), text, f"explorer layer {info.name}"
+                layer_url(state.model.slug, info.name), text, f"explorer layer {info.name}"
             )
         self._write_channel_pages(state, pages)
         self._set_prefix("")
@@ -190,7 +190,7 @@ class ExplorerPart(ChannelPagesPart):
         models = [
             {
                 "model": state.model,
-                "href": model_url(state.model.id).removeprefix("explorer/"),
+                "href": model_url(state.model.slug).removeprefix("explorer/"),
                 "strips": self._strips(state),
             }
             for state in self.states
@@ -217,7 +217,7 @@ class ExplorerPart(ChannelPagesPart):
         """One channel of an explorer page; `filters`: the layer's, when it is affine in the
         pixels (`generator.filters`)."""
         layer, channel = single_channel(job)  # type: ignore[misc]
-        self._use(job, layer_url(state.model.id, layer, channel))
+        self._use(job, layer_url(state.model.slug, layer, channel))
         image: ImageView = state.ctx.view(job, label=f"channel {channel}")
         k = min(EXPLORER_EXAMPLES, self.config.dataset_top_k)
         return {

@@ -112,7 +112,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                     where.setdefault(key, []).extend(places)
         for state in self.states:
             for layer, jobs in state.layers.items():
-                url = layer_url(state.model.id, layer)
+                url = layer_url(state.model.slug, layer)
                 for job in jobs:
                     if state.ctx.artifact(job) is None:
                         missing.append(job)

@@ -140,7 +140,7 @@ class RenderState:
             "version": __version__,
             "articles": [p for p in self.pages if not p.is_home],
             "has_dataset": state.ctx.dataset is not None,
-            "model_href": model_url(state.model.id),
+            "model_href": model_url(state.model.slug),
             "search_index": SEARCH_INDEX,
             "search_hint": search_hint(state.model, state.layers, state.ctx.dead),
             **extra,

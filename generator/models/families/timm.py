@@ -81,6 +81,7 @@ def stage_paths(net: nn.Module, input_size: int) -> tuple[str, ...]:
     if not blocks:
         return tuple(paths)
     probed = [p for path, kids in blocks.items() for p in (path, kids[-1])]
+    net.eval()  # a probe in training mode would move the norms' statistics (and fail at 1x1)
     with torch.no_grad(), capture(net, probed, layouts={}) as out:
         net(torch.zeros(1, 3, input_size, input_size))
     expanded: list[str] = []
