@@ -285,6 +285,8 @@ def _base_with_external_img() -> Callable[[Site], list[str]]:
 MESSAGES: list[tuple[str, Callable[[Site], list[str]], str, str]] = [
     ("list nested 400 deep", _nested(400), "content/a.md:57", "build"),
     ("list nested 2000 deep", _nested(2000), "content/a.md:57", "build"),
+    ("raw HTML: 400 nested <div>s", lambda s: _toml("unsafe_html = true\n")(s) + _article("The model", "<div>\n" * 400 + "x\n" + "</div>\n" * 400 + "\nThe model")(s), "content/a.md:57", "build"),
+    ("raw HTML: a Markdown-in-HTML list 400 deep", lambda s: _toml("unsafe_html = true\n")(s) + _article("The model", '<ul markdown="1"><li markdown="1">\n' * 400 + "*x*\n" + "</li></ul>\n" * 400 + "\nThe model")(s), "content/a.md:32", "build"),
     ("block quotes nested 3000 deep", _article("The model", "".join(">" * i + " q\n" for i in range(1, 3001)) + "\nThe model"), "content/a.md:57", "build"),
     ("template syntax error", _template("article.html", "<html>\n{% if %}\n"), "templates/article.html:2", "build"),
     ("template {{ 1/0 }}", _template("article.html", "<html>\n\n{{ 1/0 }}\n"), "templates/article.html:3", "build"),
