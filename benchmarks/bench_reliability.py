@@ -619,8 +619,8 @@ def kill_points(tmp: Path, tally: Tally, only: str | None) -> None:
 
 # Cache and state: the key, history, damaged entries, the cache's lock ---------------------------
 # A site over its own cache: changing `mean` must compute new pictures; a build over a cache filled
-# by another configuration (no photos) must publish what a cold build does, and `status` must find
-# nothing missing after it; each damaged entry (one kind at a time) must be one warning line naming
+# by another configuration (no photos; fewer channels) must publish what a cold build does, and
+# `status` must find nothing missing after it; each damaged entry (one kind at a time) must be one warning line naming
 # the file, recomputed in the same build (the site as before, status 0 missing); `clean --all`
 # while `compute` runs must refuse with one line and leave compute to finish.
 
@@ -679,6 +679,17 @@ def cache_state(tmp: Path, tally: Tally, only: str | None) -> None:
         why += [m] if (m := _status_missing(site)) else []
         tally.check("a build over a cache filled without photos publishes the cold build's site", not why, "; ".join(why))
     else:
+        site.run()
+    if wanted("fewer"):  # the cache holds a subset of the jobs: the rest optimized in other company
+        more = ["--channels", "3"]
+        warm = site.run(*more)
+        shutil.copytree(site.out, tmp / "state-warm3")
+        site.run("--all", command="clean")
+        cold = site.run(*more)
+        why = [f"build exit {warm.returncode}/{cold.returncode}"] if warm.returncode or cold.returncode else []
+        diff = "" if why else same_site(site.out, tmp / "state-warm3")
+        why += [f"differs from the cold build: {diff}"] if diff else []
+        tally.check("a build over a cache filled with fewer channels publishes the cold build's site", not why, "; ".join(why))
         site.run()
     reference = tmp / "state-ref"
     shutil.copytree(site.out, reference)
