@@ -221,7 +221,7 @@ BAD: list[tuple[str, Callable[[Site], list[str]], str]] = [
 
 # Inputs featvis recovers from: the build succeeds, no traceback.
 RECOVER: list[tuple[str, Callable[[Site], list[str]]]] = [
-    ("raw HTML escaped by default", _article("The model", '<script>alert(1)</script> <object data="http://x"></object>\n\nThe model')),
+    ("raw HTML escaped by default", _article("The model", '<script>alert(1)</script> <object data="movie.swf"></object>\n\nThe model')),
     ("damaged dataset cache sidecar", lambda s: [p.write_text("[]", encoding="utf-8") for p in (s.root / "cache").rglob("meta.json")] and []),
     ("dangling symlink among the photos", lambda s: os.symlink(s.root / "gone.jpg", s.root / "photos" / "zz-dangling.jpg") or []),
     ("symlink loop among the photos", lambda s: (os.symlink("zz-loop-b.jpg", s.root / "photos" / "zz-loop-a.jpg"), os.symlink("zz-loop-a.jpg", s.root / "photos" / "zz-loop-b.jpg")) and []),
