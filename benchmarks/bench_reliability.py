@@ -177,7 +177,7 @@ def _weights(kind: str) -> Callable[[Site], list[str]]:
 
 BAD: list[tuple[str, Callable[[Site], list[str]], str]] = [
     ("site.toml not UTF-8", _file("site.toml", b'title = "caf\xe9"\n'), "site.toml:1"),
-    ("site.toml invalid TOML", _file("site.toml", "title = [\n"), "site.toml"),
+    ("site.toml invalid TOML", _file("site.toml", "title = [\n"), "site.toml:1"),
     ("site.toml unknown key", _toml("colour = 3\n"), "site.toml:6"),
     ("site.toml seed beyond 64 bits", _toml(f"seed = {2**70}\n"), "site.toml:6"),
     ("site.toml negative seed", _toml("seed = -1\n"), "site.toml:6"),
