@@ -9,8 +9,12 @@ together with `FORMAT_VERSION`; change any field and the key changes.
 
 The planner (`plan_batches`) packs jobs with equal `batch_signature()` into `Batch`es of at most
 `batch_size` images, in a deterministic order that depends only on the list it is given; a job's
-images always stay together in one batch, as one group. `Batch.split` cuts the batch's
-`RenderResult` back into one result per job.
+images always stay together in one batch, as one group. A batch with fewer images is rendered
+filled up to `batch_size` with filler images (a pixel prior only, their results dropped): the
+CPU's kernels pick their algorithm and split their work by the batch's shape, so a job's pixels
+depend on the size of the batch it is rendered in, and a fixed size makes them independent of
+which other jobs were missing from the cache. `Batch.split` cuts the batch's `RenderResult` back
+into one result per job.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from generator.optvis.objectives import Objective
+from generator.optvis.objectives import Objective, l1
 from generator.optvis.param import ParamSpec
 from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe
 from generator.optvis.render import RenderResult, RenderSettings
@@ -144,32 +148,46 @@ def unique_jobs(jobs: Iterable[VisJob]) -> list[VisJob]:
     return list(seen.values())
 
 
+# What a filler image optimizes: a pixel prior, no layer, so it neither deepens the batch's forward
+# pass nor needs the logits, and every number it gives is finite.
+FILLER = l1()
+
+
 @dataclass(frozen=True)
 class Batch:
-    """Jobs optimized together in one call of `render`; job i's images form group i."""
+    """Jobs optimized together in one call of `render`; job i's images form group i. `size`:
+    the images it is rendered with, the jobs' own followed by `fill` filler images, each a group
+    of its own, whose results `split` drops."""
 
     jobs: tuple[VisJob, ...]
+    size: int = 0
 
     @property
     def n_images(self) -> int:
         return sum(job.n_images for job in self.jobs)
 
+    @property
+    def fill(self) -> int:
+        return max(0, self.size - self.n_images)
+
     def objectives(self) -> list[Objective]:
-        return [obj for job in self.jobs for obj in job.objectives]
+        return [obj for job in self.jobs for obj in job.objectives] + [FILLER] * self.fill
 
     def seeds(self) -> list[int]:
-        return [seed for job in self.jobs for seed in job.seeds]
+        return [seed for job in self.jobs for seed in job.seeds] + [0] * self.fill
 
     def groups(self) -> list[int]:
-        return [i for i, job in enumerate(self.jobs) for _ in range(job.n_images)]
+        own = [i for i, job in enumerate(self.jobs) for _ in range(job.n_images)]
+        return own + list(range(len(self.jobs), len(self.jobs) + self.fill))
 
     def settings(self) -> RenderSettings:
         return self.jobs[0].settings()
 
     def split(self, result: RenderResult) -> list[RenderResult]:
         """One `RenderResult` per job; `seconds` is the job's share of the batch's time."""
-        if result.images.shape[0] != self.n_images:
-            raise ValueError(f"result has {result.images.shape[0]} images, batch {self.n_images}")
+        total = self.n_images + self.fill
+        if result.images.shape[0] != total:
+            raise ValueError(f"result has {result.images.shape[0]} images, batch {total}")
         parts, start = [], 0
         for job in self.jobs:
             part = slice(start, start + job.n_images)
@@ -178,7 +196,7 @@ class Batch:
                 snapshots={step: t[part] for step, t in result.snapshots.items()},
                 history=result.history[:, part],
                 final=result.final[part],
-                seconds=result.seconds * job.n_images / self.n_images,
+                seconds=result.seconds * job.n_images / total,
                 stopped_at=None if result.stopped_at is None else result.stopped_at[part],
                 accel=result.accel,
             ))
@@ -192,12 +210,14 @@ def plan_batches(
     *,
     depth: Callable[[VisJob], int] | None = None,
 ) -> list[Batch]:
-    """Pack `jobs` (deduplicated) into batches of at most `batch_size` images.
+    """Pack `jobs` (deduplicated) into batches of at most `batch_size` images, each rendered at
+    `batch_size` images (filled, see the module docstring).
 
     Jobs are grouped by `batch_signature()` in order of first appearance; within a group they are
     ordered by `depth` when given (the deepest layer a job reads, so a batch's truncated forward
     pass stops early), stably otherwise, and packed greedily. A job larger than `batch_size` gets a
-    batch of its own. The result depends only on the order of `jobs`, never on timing or hashing.
+    batch of its own, at its own size. The result depends only on the order of `jobs`, never on
+    timing or hashing.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
@@ -212,10 +232,10 @@ def plan_batches(
         images = 0
         for job in group:
             if current and images + job.n_images > batch_size:
-                batches.append(Batch(tuple(current)))
+                batches.append(Batch(tuple(current), batch_size))
                 current, images = [], 0
             current.append(job)
             images += job.n_images
         if current:
-            batches.append(Batch(tuple(current)))
+            batches.append(Batch(tuple(current), batch_size))
     return batches

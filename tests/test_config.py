@@ -55,6 +55,8 @@ def _toml(tmp_path: Path, body: str) -> Path:
         ("recipe = {steps = 0}\n",
          r"site\.toml:3: 'steps' must be an integer from 1 to 4096, not 0"),
         ("recipe = 3\n", r"site\.toml:3: 'recipe' must be a table of recipe options"),
+        ('title = "a"\nseed = = 3\nx = 1\n', r"site\.toml:4: invalid TOML \(Invalid value\)$"),
+        ("title = [\n", r"site\.toml:3: invalid TOML \(Invalid value\)$"),  # at its end
     ],
 )
 def test_site_toml_errors_name_the_line(tmp_path: Path, body: str, message: str) -> None:

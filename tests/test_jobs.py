@@ -8,13 +8,16 @@ import pytest
 import torch
 
 from generator.jobs import (
+    FILLER,
     Batch,
     VisJob,
     default_batch_size,
     plan_batches,
     unique_jobs,
 )
+from generator.models import LoadedModel
 from generator.optvis import objectives as obj
+from generator.optvis import render
 from generator.optvis.param import ParamSpec
 from generator.optvis.recipe import Recipe
 from generator.optvis.render import RenderResult
@@ -148,7 +151,7 @@ def test_planner_packs_by_signature_within_the_batch_size():
 def test_a_job_larger_than_the_batch_stays_whole():
     big = _job("blocks.1.0", 1, n=5)
     batches = plan_batches([_job("blocks.1.0", 0), big, _job("blocks.1.0", 2)], 2)
-    assert Batch((big,)) in batches
+    assert Batch((big,), 2) in batches and Batch((big,), 2).fill == 0
     assert all(b.n_images <= 2 for b in batches if b.jobs != (big,))
 
 
@@ -183,6 +186,44 @@ def test_batch_layout_and_split():
     assert first.final.tolist() == [0, 1] and first.seconds == pytest.approx(2.0)
     with pytest.raises(ValueError):
         Batch((a,)).split(result)
+
+
+def test_every_planned_batch_is_filled_to_the_batch_size():
+    jobs = [_job("blocks.1.0", c) for c in range(6)] + [_job("blocks.1.0", 9, n=3)]
+    batches = plan_batches(jobs, 4)
+    assert [(b.n_images, b.fill) for b in batches] == [(4, 0), (2, 2), (3, 1)]
+    a, b = _job("conv_stem", 0, n=2, seed=10), _job("conv_stem", 1, seed=20)
+    filled = Batch((a, b), 5)
+    assert filled.seeds() == [10, 11, 20, 0, 0]
+    assert filled.groups() == [0, 0, 1, 2, 3]  # each filler a group of its own
+    assert filled.objectives() == [*a.objectives, *b.objectives, FILLER, FILLER]
+    assert not FILLER.layers and not FILLER.needs_logits  # no deeper forward pass, no logits
+    images = torch.arange(5.0).view(5, 1, 1, 1).expand(5, 3, 2, 2)
+    result = RenderResult(images=images, snapshots={}, history=torch.zeros(2, 5),
+                          final=torch.arange(5.0), seconds=5.0)
+    first, second = filled.split(result)  # the fillers' results dropped
+    assert first.final.tolist() == [0, 1] and second.final.tolist() == [2]
+    with pytest.raises(ValueError):
+        filled.split(RenderResult(images=images[:3], snapshots={}, history=torch.zeros(2, 3),
+                                  final=torch.zeros(3)))
+
+
+def test_a_jobs_pixels_do_not_depend_on_what_else_its_batch_holds(lite0: LoadedModel):
+    def job(ch: int) -> VisJob:
+        return dataclasses.replace(_job("blocks.1.0", ch, steps=2, seed=ch), size=32,
+                                   weights_digest=lite0.digest)
+
+    def pixels(batch: Batch) -> torch.Tensor:
+        result = render(lite0, batch.objectives(), batch.settings(), seeds=batch.seeds(),
+                        groups=batch.groups())
+        return batch.split(result)[-1].images
+
+    alone, = plan_batches([job(0)], 4)  # what a build over a cache holding 1 and 2 computes
+    together, = plan_batches([job(1), job(2), job(0)], 4)  # what a cold build computes
+    assert together.jobs[-1] == alone.jobs[-1] == job(0)
+    assert torch.equal(pixels(alone), pixels(together))
+    # the CPU's kernels follow the batch's shape: a batch of one alone gives other pixels
+    assert not torch.equal(pixels(Batch(alone.jobs)), pixels(together))
 
 
 def test_default_batch_size_is_larger_on_gpu():

@@ -4,6 +4,7 @@ the file (and line) it is about, exit code 2, or a cost that grows with the inpu
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -425,11 +426,42 @@ def test_a_templates_external_url_is_named_once_at_the_template(tmp_path: Path) 
     ]
 
 
-def test_raw_html_nested_too_deeply_for_markdown_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ('<div markdown="1">' * 1000 + "x" + "</div>" * 1000 + "\n", 5),
+        ("".join("    " * (i % 3) + "<div>\n" for i in range(400)) + "x\n" + "</div>\n" * 400, 5 + MAX_NESTING),
+        ("".join('<ul markdown="1">\n<li markdown="1">\n' for _ in range(200)) + "*x*\n" + "</li></ul>\n" * 200, 5 + MAX_NESTING),
+        ("<!-- <div> -->\n`<div>`\n" + "<p><b><i>\n" * 40, 6 + (MAX_NESTING + 1) // 3),
+    ],
+    ids=["divs-on-one-line", "indented-divs", "markdown-in-html-list", "unclosed-inline"],
+)
+def test_raw_html_nested_too_deeply_is_refused_at_its_line(tmp_path: Path, body: str, line: int) -> None:
+    root = _site(tmp_path, "---\ntitle: A\n---\n\n" + body, "unsafe_html = true\n")
+    start = time.perf_counter()
+    with pytest.raises(FeatvisError) as info:
+        read_page(root / "content" / "a.md", load_config(root / "site.toml"))
+    assert str(info.value) == f"content/a.md:{line}: HTML elements nested {MAX_NESTING + 1} deep (at most {MAX_NESTING})"
+    assert time.perf_counter() - start < 5
+
+
+def test_raw_html_within_the_limit_is_read_and_rendered(tmp_path: Path) -> None:
     from generator.pages.body import render_body
 
-    root = _site(tmp_path, "---\ntitle: A\n---\n\n" + '<div markdown="1">' * 1000 + "x" + "</div>" * 1000 + "\n", "unsafe_html = true\n")
+    within = "<div>\n" * MAX_NESTING + "x\n" + "</div>\n" * MAX_NESTING
+    flat = "<ul>\n" + "<li>item<br><img alt='a'/>\n" * 500 + "</ul>\n<p>a\n" * 100  # nothing left open
+    code = "```\n" + "<div>" * 500 + "\n```\n\n" + "`" + "<div>" * 500 + "`\n\n<!--" + "<div>" * 500 + "-->\n"
+    root = _site(tmp_path, "---\ntitle: A\n---\n\n" + within + flat + code, "unsafe_html = true\n")
     page = read_page(root / "content" / "a.md", load_config(root / "site.toml"))
-    with pytest.raises(FeatvisError) as info:
-        render_body(page, lambda name: None, [], unsafe_html=True)
+    assert render_body(page, lambda name: None, [], unsafe_html=True).html.count("<div>") >= MAX_NESTING
+
+
+def test_nesting_markdown_cannot_parse_is_one_line_when_rendered(tmp_path: Path) -> None:
+    from generator.pages.body import render_body
+
+    root = _site(tmp_path, "---\ntitle: A\n---\n\nText.\n", "unsafe_html = true\n")
+    page = read_page(root / "content" / "a.md", load_config(root / "site.toml"))
+    deep = dataclasses.replace(page, body='<div markdown="1">' * 1000 + "x" + "</div>" * 1000 + "\n")
+    with pytest.raises(FeatvisError) as info:  # what the line check cannot see: a last resort
+        render_body(deep, lambda name: None, [], unsafe_html=True)
     assert str(info.value) == "content/a.md:4: nested too deeply for Markdown (lists, quotes and HTML blocks: at most 50 levels)"

@@ -110,6 +110,20 @@ def test_early_stopped_images_are_the_images_of_their_stopping_step(lite0):
     assert full.stopped_at is not None and full.stopped_at.tolist() == [24, 24, 24]
 
 
+def test_an_early_stopped_images_history_holds_whatever_its_batch_does(lite0):
+    objectives = [O.channel("blocks.2.1", 7), O.channel("blocks.1.1", 3), -O.l1()]
+    stop = RenderSettings(
+        size=40, steps=24, lr=0.05, recipe=Recipe(schedule="constant", warmup=0.0, patience=3,
+                                                   min_gain=0.05),
+    )
+    result = render(lite0, objectives, stop, seeds=[0, 1, 2])
+    assert result.stopped_at is not None
+    when = result.stopped_at.tolist()
+    assert min(when) < max(when), when  # one image stopped while another went on
+    for i, k in enumerate(when):
+        assert torch.equal(result.history[k:, i], result.history[k - 1, i].expand(24 - k)), (i, k)
+
+
 def test_early_stop_freezes_a_group_as_a_whole(lite0):
     settings = RenderSettings(
         size=32, steps=12, param=ParamSpec(shared=True),

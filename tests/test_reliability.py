@@ -137,6 +137,17 @@ def test_a_photo_claiming_too_many_pixels_is_skipped_unread(tmp_path: Path) -> N
         load_view(tmp_path / "bomb.png", 224)
 
 
+def test_the_circuits_photos_skip_a_photo_claiming_too_many_pixels(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from generator.atlas.site import _photos
+
+    (tmp_path / "bomb.png").write_bytes(png_claiming(10_000, 10_000))
+    (tmp_path / "ok.png").write_bytes(png(40, 30))
+    photos = _photos(SimpleNamespace(files=["bomb.png", "ok.png"], root=tmp_path), 32, 0)
+    assert photos is not None and photos.shape == (1, 3, 32, 32)
+
+
 def _site(root: Path, article: str, toml: str = "") -> Path:
     (root / "content").mkdir(parents=True, exist_ok=True)
     (root / "content" / "a.md").write_text(article, encoding="utf-8")

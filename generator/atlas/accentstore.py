@@ -101,8 +101,12 @@ def accentuate_cached(
     mine = batches[rank::size]
     with progress.counter(sum(map(len, mine)), "accentuations", "photos") as count:
         for part in mine:
-            done = accentuate(model, [jobs[i] for i in part], photos[part], index=index)
-            for i, result in zip(part, done, strict=True):
+            # every batch at the full size, filled with copies of its first job (dropped): the
+            # CPU's kernels follow the batch's shape, and a fixed shape keeps a result independent
+            # of which other jobs the cache held
+            filled = part + [part[0]] * (batch_size - len(part))
+            done = accentuate(model, [jobs[i] for i in filled], photos[filled], index=index)
+            for i, result in zip(part, done[: len(part)], strict=True):
                 store.put(jobs[i], result)
                 results[i] = result
             count.update(len(part))

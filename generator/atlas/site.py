@@ -67,8 +67,8 @@ def _photos(dataset: Any, size: int, seed: int) -> torch.Tensor | None:
     for name in pick_photos(files, CIRCUIT_IMAGES, seed):
         try:
             views.append(load_view(dataset.root / name, size))
-        except OSError:
-            continue  # unreadable: the scan skipped it too
+        except (OSError, ValueError):
+            continue  # unreadable or too many pixels: the scan skipped it too
     return torch.stack(views).float() / 255 if views else None
 
 

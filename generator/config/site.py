@@ -303,6 +303,16 @@ def _where(source: Path | None, toml: str, key: str | None) -> str:
     return f"{source}:{line}" if line else str(source)
 
 
+def _toml_error(path: Path, toml: str, message: str) -> str:
+    """tomllib's message as `FILE:LINE: invalid TOML (...)`: its position ("at line 3, column 5",
+    "at end of document") becomes the line."""
+    at = re.search(r" \(at line (\d+), column \d+\)$| \(at end of document\)$", message)
+    if at is None:
+        return f"{path}: invalid TOML ({message})"
+    line = int(at.group(1)) if at.group(1) else max(1, len(toml.splitlines()))
+    return f"{path}:{line}: invalid TOML ({message[: at.start()]})"
+
+
 def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfig:
     """Read `path` (site.toml) if given and present; otherwise the defaults rooted at `root`."""
     if path is None:
@@ -325,7 +335,7 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     try:
         data = tomllib.loads(toml)
     except tomllib.TOMLDecodeError as exc:
-        raise FeatvisError(f"{path}: invalid TOML ({exc})") from None
+        raise FeatvisError(_toml_error(path, toml, str(exc))) from None
     site = data.pop("site", {}) if isinstance(data.get("site"), dict) else {}
     site.update(data)
     values = parse_options(

@@ -15,8 +15,9 @@ autocast (the parameterization, the objective and the optimizer stay in float32)
 
 Early stop (`Recipe.patience`): a group whose images have all plateaued is frozen: after every
 later update its parameters are written back to their values at the step it stopped, so its
-final image is exactly the image of that step. When every group has stopped the loop ends; the
-history's remaining rows repeat its last row. `StepOutcome.stopped_at[i]` is the step count at
+final image is exactly the image of that step, and its images' history rows from then on repeat
+the row of that step (whatever the rest of the batch does). When every group has stopped the
+loop ends. `StepOutcome.stopped_at[i]` is the step count at
 which image i stopped (`steps` if it never did).
 """
 
@@ -266,4 +267,8 @@ def run_steps(
         history[done:] = history[done - 1]
     used = "graph" if isinstance(stepper, _Graphed) and not stepper.failed else "eager"
     stopped = freezer.stopped_at if freezer is not None else torch.full((history.shape[1],), steps)
+    if freezer is not None:  # each image's history holds from its stop: others' steps are not its
+        last = (stopped - 1).clamp(min=0).to(history.device)
+        rows = torch.arange(steps, device=history.device).unsqueeze(1)
+        history.copy_(history.gather(0, torch.minimum(rows, last.unsqueeze(0))))
     return StepOutcome(steps_run=done, stopped_at=stopped, accel_used=used)

@@ -63,9 +63,9 @@ def nesting_depth(line: str) -> int:
 
 
 def check_nesting(lines: list[str], first: int, shown: object) -> None:
-    """FeatvisError naming the first line nested deeper than `MAX_NESTING` (Markdown recurses once
-    per level: hundreds of levels exhaust the stack, thousands the memory). Fenced code is
-    exempt."""
+    """FeatvisError naming the first line nested deeper than `MAX_NESTING`, in lists and block
+    quotes or in raw HTML elements (Markdown recurses once per level: hundreds of levels exhaust
+    the stack, thousands the memory). Fenced code and code spans are exempt."""
     fenced = {k for start, end, _ in fences(lines)
               for k in range(start, (end if end is not None else len(lines) - 1) + 1)}
     for k, line in enumerate(lines):
@@ -75,6 +75,41 @@ def check_nesting(lines: list[str], first: int, shown: object) -> None:
                 f"{shown}:{first + k}: lists or block quotes nested {nesting_depth(line)} deep "
                 f"(at most {MAX_NESTING})"
             )
+    text = "\n".join(" " * len(line) if k in fenced else line for k, line in enumerate(lines))
+    offset = html_too_deep(_CODE_SPAN.sub(lambda m: " " * len(m.group(0)), text))
+    if offset is not None:
+        raise FeatvisError(
+            f"{shown}:{line_at(text, offset, first)}: HTML elements nested {MAX_NESTING + 1} "
+            f"deep (at most {MAX_NESTING})"
+        )
+
+
+# Elements that never hold others, and those whose end tag may be left out (a second `<li>` ends
+# the first): neither opens a level that stays open.
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+_IMPLIED_END = frozenset("p li dt dd option optgroup tr td th thead tbody tfoot rb rt rp".split())
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])[^<>]*?(/?)>")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def html_too_deep(text: str) -> int | None:
+    """The offset of the first HTML tag in `text` that opens an element more than `MAX_NESTING`
+    deep, or None. An end tag closes its element and every element left open inside it; an end
+    tag without its element, a comment and a self-closing tag change nothing."""
+    text = _COMMENT.sub(lambda m: " " * len(m.group(0)), text)
+    stack: list[str] = []
+    for m in _TAG.finditer(text):
+        closing, name, selfclosing = m.group(1), m.group(2).lower(), m.group(3)
+        if closing:
+            if name in stack:
+                del stack[len(stack) - 1 - stack[::-1].index(name):]
+        elif name not in _VOID and not selfclosing:
+            if name in _IMPLIED_END and stack and stack[-1] == name:
+                stack.pop()
+            stack.append(name)
+            if len(stack) > MAX_NESTING:
+                return m.start()
+    return None
 
 
 def line_at(text: str, offset: int, first: int) -> int:
