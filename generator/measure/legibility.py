@@ -42,6 +42,7 @@ from generator.measure.twoafc import (
 from generator.models.base import BANDS, LoadedModel
 
 HELD = 50  # held-out photos of each kind at most (the bench's: 5 % of 1000 photos)
+CHUNK = 64  # channels whose images are loaded and embedded together (shared photos once)
 JUDGE_SIZE = 128  # px the judge sees every image at (at most its input size)
 
 
@@ -174,53 +175,66 @@ class _Images:
         return torch.cat([join(self.parts[k], layers) for k in keys])
 
 
-def _measure(
-    judge: SiteJudge, index: DatasetIndex, artifacts: ArtifactStore,
-    todo: Sequence[tuple[LegibleUnit, UnitPhotos]], store: MeasureStore, progress: Progress,
-) -> None:
-    """Scores of `todo`, every image embedded once in batches, stored."""
-    images = _Images()
+def _references(
+    images: _Images, index: DatasetIndex, artifacts: ArtifactStore, unit: LegibleUnit,
+    p: UnitPhotos,
+) -> dict[str, list[Any]]:
+    """The keys in `images` of a channel's pictures and photos, each image added once."""
 
     def pictures(jobs: Sequence[VisJob]) -> list[Any]:
         keys = []
         for job in jobs:
             art = artifacts.get(job)
             for i, path in enumerate(art.images if art is not None else ()):
-                keys.append(images.add((job.key, i), lambda p=path: load_tensor(p).float()))
+                keys.append(images.add((job.key, i), lambda f=path: load_tensor(f).float()))
         return keys
 
-    def photos(layer: str, examples: Sequence[Example]) -> list[Any]:
-        whole = index.receptive_field(layer).whole
+    whole = index.receptive_field(unit.layer).whole
+
+    def photos(examples: Sequence[Example]) -> list[Any]:
         return [
-            images.add((str(e.path),) if whole else (str(e.path), layer, e.y, e.x),
-                       lambda e=e: photo(index, e, layer))
+            images.add((str(e.path),) if whole else (str(e.path), unit.layer, e.y, e.x),
+                       lambda e=e: photo(index, e, unit.layer))
             for e in examples
         ]
 
-    planned: list[tuple[LegibleUnit, dict[str, list[Any]]]] = []
-    for unit, p in todo:
-        keys = {"pos": pictures(unit.positives), "neg": pictures(unit.negatives)}
-        for name, examples in (("top_refs", p.top_refs), ("top_held", p.top_held),
-                               ("low_refs", p.bottom_refs), ("low_held", p.bottom_held)):
-            keys[name] = photos(unit.layer, examples)
-        planned.append((unit, keys))
-    with progress.counter(len(planned), "two-alternative scores", "channels") as count:
-        images.embed(judge.judge)
-        for unit, keys in planned:
-            layers = judge.layers_for(unit.layer)
-            emb = {name: images.of(k, layers) for name, k in keys.items()}
-            pairs = trial_pairs(len(keys["top_held"]), len(keys["low_held"]), TRIALS,
-                                random.Random(f"{unit.layer}:{unit.channel}"))
-            held = (emb["top_held"], emb["low_held"], pairs)
-            numbers = {
-                "pictures": pick_accuracy(emb["pos"], emb["neg"], *held),
-                "photos": pick_accuracy(emb["top_refs"], emb["low_refs"], *held),
-                "trials": len(pairs), "refs": len(keys["top_refs"]),
-                "held": len(keys["top_held"]), "positives": len(keys["pos"]),
-                "negatives": len(keys["neg"]),
-            }
-            store.put(_key(judge, index, unit), numbers)
-            count.update(1)
+    return {"pos": pictures(unit.positives), "neg": pictures(unit.negatives),
+            "top_refs": photos(p.top_refs), "top_held": photos(p.top_held),
+            "low_refs": photos(p.bottom_refs), "low_held": photos(p.bottom_held)}
+
+
+def _score(
+    images: _Images, judge: SiteJudge, unit: LegibleUnit, keys: dict[str, list[Any]]
+) -> dict[str, Any]:
+    """A channel's scores from its images' embeddings, as stored (`NUMBERS`)."""
+    layers = judge.layers_for(unit.layer)
+    emb = {name: images.of(k, layers) for name, k in keys.items()}
+    pairs = trial_pairs(len(keys["top_held"]), len(keys["low_held"]), TRIALS,
+                        random.Random(f"{unit.layer}:{unit.channel}"))
+    held = (emb["top_held"], emb["low_held"], pairs)
+    return {
+        "pictures": pick_accuracy(emb["pos"], emb["neg"], *held),
+        "photos": pick_accuracy(emb["top_refs"], emb["low_refs"], *held),
+        "trials": len(pairs), "refs": len(keys["top_refs"]), "held": len(keys["top_held"]),
+        "positives": len(keys["pos"]), "negatives": len(keys["neg"]),
+    }
+
+
+def _measure(
+    judge: SiteJudge, index: DatasetIndex, artifacts: ArtifactStore,
+    todo: Sequence[tuple[LegibleUnit, UnitPhotos]], store: MeasureStore, progress: Progress,
+) -> None:
+    """Scores of `todo`, stored; the images of `CHUNK` channels at a time loaded and embedded
+    together, each once."""
+    with progress.counter(len(todo), "two-alternative scores", "channels") as count:
+        for start in range(0, len(todo), CHUNK):
+            images = _Images()
+            planned = [(unit, _references(images, index, artifacts, unit, p))
+                       for unit, p in todo[start : start + CHUNK]]
+            images.embed(judge.judge)
+            for unit, keys in planned:
+                store.put(_key(judge, index, unit), _score(images, judge, unit, keys))
+            count.update(len(planned))
 
 
 def measure_legibility(
