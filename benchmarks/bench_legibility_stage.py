@@ -92,9 +92,11 @@ def main() -> int:
                 shutil.rmtree(base / "cache" / name, ignore_errors=True)
             times[kind].append(build(config_path, args.preset, kind == "with", scored))
             print(kind, f"{times[kind][-1]:.1f} s", file=sys.stderr, flush=True)
+            if kind == "with":  # the channels the score reached
+                manifest = json.loads((config_path.parent / "site_output" / "manifest.json")
+                                      .read_text())
+                n = sum("legibility" in c for c in manifest["channels"])
     load.append(os.getloadavg()[0])
-    manifest = json.loads((config_path.parent / "site_output" / "manifest.json").read_text())
-    n = sum("legibility" in c for c in manifest["channels"])
     if not args.base:
         shutil.rmtree(base, ignore_errors=True)
     with_, without = statistics.median(times["with"]), statistics.median(times["without"])
