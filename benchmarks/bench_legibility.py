@@ -42,16 +42,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.bench_recipe import spread_channels
 from generator import dataset as ds
 from generator.core.memory import keep_freed_memory
 from generator.dataset.folder import list_images, load_view
-from generator.dataset.index import Example
+from generator.measure.twoafc import (
+    REFS,
+    TRIALS,
+    Judge,
+    photo,
+    pick_accuracy,
+    trial_pairs,
+    unit_photos,
+)
 from generator.metrics import clipped_fraction, high_freq_share
-from generator.models import capture, load_model
+from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
@@ -63,7 +70,7 @@ BAND_OF = {"edges": ("conv_stem", "blocks.0.0", "blocks.1.1"),
            "parts": ("blocks.4.2", "blocks.5.2"),
            "objects": ("blocks.5.3", "blocks.6.0", "conv_head")}
 CLASSES = (1, 9, 130, 207, 279, 309, 417, 497, 717, 817, 949, 980)  # goldfish ... volcano
-REFS, HELD_OUT, TRIALS = 9, 50, 20  # 9 references, 5 % of the 1000 photos held out, 20 pairs
+HELD_OUT = 50  # 5 % of the 1000 photos held out (REFS references, TRIALS pairs: the task's)
 JUDGE = "efficientnet_lite1"
 JUDGE_LAYERS = ("blocks.1.2", "blocks.3.3", "blocks.5.4", "conv_head")
 
@@ -82,59 +89,7 @@ def band(layer: str) -> str:
     return next(b for b, layers in BAND_OF.items() if layer in layers)
 
 
-# -- the references and the held-out photos -------------------------------------------------------
-def unit_photos(index, layer: str, ch: int) -> dict[str, list[Example]]:
-    """Top references and held-out (by spatial maximum), bottom ones (by spatial mean)."""
-    top = index.examples(layer, ch, "top")
-    means = index.sample_means(layer, ch)
-    info = index._layer(layer)["layer"]
-    centre = (info["height"] // 2, info["width"] // 2)
-    ids = index._layer(layer)["sample_ids"]
-    low = [Example(index.root / index.files[int(ids[i])], float(means[i]), *centre)
-           for i in means.argsort()[: REFS + HELD_OUT].tolist()]
-    return {"top_refs": top[:REFS], "top_held": top[REFS:REFS + HELD_OUT],
-            "bottom_refs": low[:REFS], "bottom_held": low[REFS:]}
-
-
-class Judge:
-    """Embeddings in an independent network: pooled features of four stages, each normalized."""
-
-    def __init__(self, device: str) -> None:
-        self.model = load_model(JUDGE, device=device)
-        self.paths = [self.model.layer(n).module_path for n in JUDGE_LAYERS]
-
-    @torch.no_grad()
-    def embed(self, images: torch.Tensor, batch: int = 32) -> torch.Tensor:
-        """(n, 3, s, s) in [0, 1] -> (n, d), unit length."""
-        out = []
-        size = self.model.input_size
-        for i in range(0, len(images), batch):
-            x = F.interpolate(images[i:i + batch].float(), size=(size, size), mode="bilinear",
-                              align_corners=False)
-            with capture(self.model.net, self.paths) as store:
-                self.model.net(self.model.preprocess(x.to(self.model.device)))
-                parts = [F.normalize(store[p].mean(dim=(2, 3)), dim=1) for p in self.paths]
-            out.append(torch.cat(parts, dim=1).cpu() / len(parts) ** 0.5)
-        return torch.cat(out)
-
-
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(
-        img.height, img.width, 3).permute(2, 0, 1).float() / 255
-
-
-def pick_accuracy(pos: torch.Tensor, neg: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor,
-                  pairs: list[tuple[int, int]]) -> float:
-    """Share of (top, bottom) pairs where the top photo is closer to `pos` than to `neg` by more
-    than the bottom photo is (ties count half)."""
-    def score(q: torch.Tensor) -> torch.Tensor:
-        return (q @ pos.T).mean(dim=1) - (q @ neg.T).mean(dim=1)
-
-    st, sb = score(top), score(bottom)
-    hits = [1.0 if st[i] > sb[j] else 0.5 if st[i] == sb[j] else 0.0 for i, j in pairs]
-    return statistics.fmean(hits)
-
-
+# -- the two-alternative task: generator.measure.twoafc (the build's measure stage runs it too) --
 def bootstrap(values: list[float], draws: int = 2000) -> tuple[float, float, float]:
     rng = random.Random(0)
     boot = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(draws))
@@ -297,19 +252,17 @@ def study(args) -> dict:
     layers = sorted({u[0] for u in units})
     config = SimpleNamespace(dataset=Path(args.dataset), cache_dir=Path(args.cache))
     index = ds.load_or_scan(config, model, layers, top_k=REFS + HELD_OUT, progress=False)
-    judge = Judge(args.device)
+    judge = Judge(load_model(JUDGE, device=args.device), JUDGE_LAYERS)
     rng = random.Random(0)
-    photos = {unit: unit_photos(index, *unit) for unit in units}
+    photos = {unit: unit_photos(index, *unit, REFS, HELD_OUT) for unit in units}
 
     def embed_photos() -> dict:
-        return {(unit, kind): judge.embed(torch.stack(
-            [to_tensor(index.patch(e, unit[0], 96)) for e in examples]))
-            for unit, p in photos.items() for kind, examples in p.items()}
+        return {(unit, kind): judge.embed(torch.stack([photo(index, e, unit[0]) for e in examples]))
+                for unit, p in photos.items() for kind, examples in vars(p).items()}
 
     emb = cached(Path(args.cache), f"photos {JUDGE} {JUDGE_LAYERS} {units} {index.key}",
                  lambda: {"emb": embed_photos()})["emb"]
-    pairs = {u: [(rng.randrange(HELD_OUT), rng.randrange(HELD_OUT)) for _ in range(TRIALS)]
-             for u in units}
+    pairs = {u: trial_pairs(HELD_OUT, HELD_OUT, TRIALS, rng) for u in units}
     report: dict = {"units": units, "lucent_units": lucent_units, "candidates": {}}
     natural = {u: pick_accuracy(emb[u, "top_refs"], emb[u, "bottom_refs"], emb[u, "top_held"],
                                 emb[u, "bottom_held"], pairs[u]) for u in units}
@@ -340,7 +293,7 @@ def study(args) -> dict:
             row["median_objective"] = statistics.median(r["final"])
         report["candidates"][name] = row
     out = Path(args.out)
-    top = [to_tensor(index.patch(photos[u]["top_refs"][0], u[0], 96)) for u in units]
+    top = [photo(index, photos[u].top_refs[0], u[0]) for u in units]
     for name, r in rendered.items():
         if name == "lucent":
             continue

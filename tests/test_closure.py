@@ -21,7 +21,6 @@ from generator.compute import load_models
 from generator.config.site import PRESETS, Preset, load_config
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
-from generator.figures.registry import read_articles
 from generator.plan.pipeline import Site, plan, read_site
 from generator.plan.site import SitePlan
 
@@ -72,8 +71,8 @@ def site(closed: Path) -> Site:
     """The built site read again from its cache (nothing computed)."""
     config = load_config(closed / "site.toml")
     models = load_models(config, "cpu", probe=False)
-    return read_site(config, CLOSED, ArtifactStore(config.cache_dir), read_articles(config),
-                     models, compute=False)
+    return read_site(config, CLOSED, models=models, store=ArtifactStore(config.cache_dir),
+                     compute=False)
 
 
 def _plan(site: Site, preset: Preset = CLOSED) -> SitePlan:

@@ -18,7 +18,7 @@ from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model
 from generator.optvis.param import ParamSpec
-from generator.optvis.recipe import Recipe
+from generator.optvis.recipe import RANGES, Range, Recipe
 
 SEEDS = "0..9223372036854775807"
 WHOLE = r"site\.toml:3: '(\w+)' must be a whole number"
@@ -57,6 +57,7 @@ def _toml(tmp_path: Path, body: str) -> Path:
         ("recipe = 3\n", r"site\.toml:3: 'recipe' must be a table of recipe options"),
         ('title = "a"\nseed = = 3\nx = 1\n', r"site\.toml:4: invalid TOML \(Invalid value\)$"),
         ("title = [\n", r"site\.toml:3: invalid TOML \(Invalid value\)$"),  # at its end
+        ("[recipe]\nanchored = 1\n", r"site\.toml:4: 'anchored' must be true or false, not 1$"),
     ],
 )
 def test_site_toml_errors_name_the_line(tmp_path: Path, body: str, message: str) -> None:
@@ -72,17 +73,23 @@ def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) ->
     assert config.explorer_layers_of("efficientnet_lite0") == (("edges[-1]",), f"{path}:3")
 
 
-def test_the_recipe_table_goes_to_the_preset_and_every_job(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tiny_cnn():  # type: ignore[no-untyped-def]
+    return load_model("python:examples/own-model/tiny_cnn.py:build", random_weights=True)
+
+
+def test_the_recipe_table_goes_to_the_preset_and_every_job(tmp_path: Path, tiny_cnn) -> None:  # type: ignore[no-untyped-def]
     # the recipe before the study, as docs/performance.md's "The optimizer recipe" spells it
     path = _toml(tmp_path, '[recipe]\nsteps = 256\nlr = 0.025\noptimizer = "adam"\n'
-                 'schedule = "constant"\nwarmup = 0.0\nfinal_lr = 1.0\ndecay = 1.5\n')
+                 'schedule = "constant"\nwarmup = 0.0\nfinal_lr = 1.0\ndecay = 1.5\n'
+                 "anchored = false\n")
     config = load_config(path)
     preset = config.preset_for("cpu")
     assert (preset.name, preset.steps) == ("standard", 256)
-    model = load_model("python:examples/own-model/tiny_cnn.py:build", random_weights=True)
+    model = tiny_cnn
     ctx = PlanContext(config, model, preset)
     job = ctx.channel_job("stage1.0", 3)
-    assert (job.steps, job.lr, job.param.decay) == (256, 0.025, 1.5)
+    assert (job.steps, job.lr, job.param.decay, job.param.anchored) == (256, 0.025, 1.5, False)
     assert job.recipe == Recipe.legacy()
     pixel = ctx.job(job.objectives, param=ParamSpec(kind="pixel", decorrelate=False))
     assert pixel.param == ParamSpec(kind="pixel", decorrelate=False)  # decay is the spectrum's
@@ -91,6 +98,40 @@ def test_the_recipe_table_goes_to_the_preset_and_every_job(tmp_path: Path) -> No
     assert (plain.steps, plain.recipe, plain.param.decay) == (128, Recipe(), 1.4)
     assert (preset.optimizer, PRESETS["standard"].optimizer) == ("Adam", "NAdam")  # pages say it
     assert load_config(_toml(tmp_path, "")).preset_for("cpu") == PRESETS["standard"]
+
+
+def test_the_anchored_spectrum_can_be_turned_off_and_is_in_the_key(  # type: ignore[no-untyped-def]
+    tmp_path: Path, tiny_cnn
+) -> None:
+    config = load_config(_toml(tmp_path, "[recipe]\nanchored = false\n"))
+    model = tiny_cnn
+    job = PlanContext(config, model, config.preset_for("cpu")).channel_job("stage1.0", 3)
+    plain = PlanContext(config, model, PRESETS["standard"]).channel_job("stage1.0", 3)
+    assert (job.param.anchored, plain.param.anchored) == (False, True)
+    assert job.param.decay == plain.param.decay and job.recipe == plain.recipe
+    assert job.key != plain.key  # a changed recipe never serves the other's picture
+
+
+def _out_of_range(valid: Range) -> str:
+    """A TOML value outside `valid`."""
+    if valid.choices:
+        return '"none of them"'
+    if valid.kind is bool:
+        return "1"
+    assert valid.high is not None
+    return str(int(valid.high) + 1) if valid.kind is int else repr(float(valid.high) * 2 + 1)
+
+
+@pytest.mark.parametrize("key", list(RANGES))
+def test_every_recipe_option_out_of_range_is_one_line_with_its_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    path = _toml(tmp_path, f"[recipe]\n# out of its range:\n{key} = {_out_of_range(RANGES[key])}\n")
+    code, err = _error(capsys, "build", "--config", str(path))
+    assert code == 2 and err.count("\n") == 1, err
+    expected = f"{path}:5: '{key}' must be {RANGES[key].describe()}, not "
+    assert err.startswith(f"featvis: error: {expected}")
+    assert not (tmp_path / "site_output").exists()
 
 
 def test_a_bad_recipe_fails_the_command_with_one_line(

@@ -87,6 +87,31 @@ def test_options_are_checked_without_a_model(kind: str, options: dict, expected:
     assert re.search(expected, str(info.value)), str(info.value)
 
 
+HOSTILE = (10**9, True, {"x": 1})  # too large for any count or number; not text, not a list
+
+
+@pytest.mark.parametrize("kind", sorted(FIGURE_TYPES))
+def test_every_figure_option_refuses_a_value_outside_its_range_at_its_line(kind: str) -> None:
+    """Each option of each figure type is checked: some value outside its range is one line
+    naming the file, the option's line, the figure and the option, with what would fit."""
+    options = FIGURE_TYPES[kind].all_options()
+    required = {k: "conv_stem" for k, o in options.items() if o.required}
+    for key in options:
+        messages = []
+        for value in HOSTILE:
+            block = {**required, key: value}
+            try:
+                fig(kind, **block)
+            except FeatvisError as exc:
+                messages.append(str(exc))
+        line = 10 + list(block).index(key)
+        assert messages, f"{kind}: '{key}' accepts {HOSTILE}"
+        for message in messages:
+            assert message.startswith(f"content/a.md:{line}: figure ") and "\n" not in message
+            fits = ("must" in message or "not known" in message or "valid:" in message)
+            assert f"'{key}'" in message and fits, message
+
+
 def test_every_type_has_a_template_and_static_number_keys() -> None:
     root = Path(__file__).resolve().parent.parent / "templates" / "figures"
     for kind, cls in FIGURE_TYPES.items():

@@ -184,6 +184,8 @@ def test_bf16_runs_the_network_under_autocast(lite0):
         ("schedule", "linear", "one of constant, cosine, step"),
         ("warmup", 0.8, "a number from 0 to 0.5"),
         ("optimizer", "sgd", "one of adam, nadam"),
+        ("anchored", "yes", "true or false"),
+        ("anchored", 0, "true or false"),
     ],
 )
 def test_out_of_range_recipe_options_are_one_line_errors(key, value, shown):

@@ -21,7 +21,8 @@ SCHEDULES = ("constant", "cosine", "step")
 
 @dataclass(frozen=True)
 class Range:
-    """Valid values of one recipe option: numbers in [low, high], or one of `choices`."""
+    """Valid values of one recipe option: numbers in [low, high], one of `choices`, or (kind
+    `bool`) true or false."""
 
     kind: type
     low: float | None = None
@@ -31,12 +32,16 @@ class Range:
     def describe(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        if self.kind is bool:
+            return "true or false"
         name = "an integer" if self.kind is int else "a number"
         return f"{name} from {self.low:g} to {self.high:g}"
 
     def accepts(self, value: Any) -> bool:
         if self.choices:
             return isinstance(value, str) and value in self.choices
+        if self.kind is bool:
+            return isinstance(value, bool)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
         if self.kind is int and not isinstance(value, int):
@@ -59,6 +64,8 @@ RANGES: dict[str, Range] = {
     "min_gain": Range(float, 0.0, 1.0),
     # the Fourier image's spectrum falls as 1/f^decay (`optvis.param.ParamSpec.decay`)
     "decay": Range(float, 0.5, 3.0),
+    # false: lucid's 1/f^decay instead of the anchored spectrum (`ParamSpec.anchored`)
+    "anchored": Range(bool),
 }
 
 

@@ -120,6 +120,19 @@ class DatasetIndex:
         distribution a channel page draws)."""
         return self._layer(layer, channel)["sample_means"][:, channel].float().clone()
 
+    def lowest(self, layer: str, channel: int, n: int) -> list[Example]:
+        """The `n` photos of the scan's sample on which the channel's spatial mean is lowest,
+        lowest first, each at the layer's centre position (the least exciting photos: a floor
+        such as a ReLU's 0 makes the spatial-minimum `bottom` table say little)."""
+        data = self._layer(layer, channel)
+        info, ids = data["layer"], data["sample_ids"]
+        values = data["sample_means"][:, channel].float()
+        centre = (info["height"] // 2, info["width"] // 2)
+        return [
+            Example(self.root / self.files[int(ids[i])], float(values[i]), *centre)
+            for i in values.argsort(stable=True)[:n].tolist()
+        ]
+
     def photo_high_freq(self, size: int, n: int = 64) -> float | None:
         """Mean high-frequency share (`metrics.high_freq_share`) of `n` photos spread evenly over
         the folder, seen as the model sees them at `size` px: the reference for optimized images

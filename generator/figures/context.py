@@ -99,13 +99,13 @@ class PlanContext:
         options = dict(self.preset.recipe)
         if "lr" in options:
             spec["lr"] = options.pop("lr")
-        decay = options.pop("decay", None)
+        spectrum = {k: options.pop(k) for k in ("decay", "anchored") if k in options}
         if options:
             spec["recipe"] = Recipe(**options)
         spec.update(changes)
         param = spec.get("param", ParamSpec())
-        if decay is not None and param.kind == "fourier":  # the Fourier spectrum's falloff
-            spec["param"] = dataclasses.replace(param, decay=decay)
+        if spectrum and param.kind == "fourier":  # the Fourier spectrum's falloff and anchor
+            spec["param"] = dataclasses.replace(param, **spectrum)
         return VisJob(**spec)
 
     def channel_job(self, layer: str, channel: int) -> VisJob:

@@ -32,6 +32,7 @@ from generator.dataset.checks import ClassReading, PatternCheck, check_patterns,
 from generator.dataset.index import DatasetIndex
 from generator.jobs import VisJob
 from generator.measure.filters import MAX_DEPTH, linear_filters
+from generator.measure.legibility import Verdict
 from generator.measure.store import MeasureStore, measure_key
 from generator.models.base import LoadedModel
 
@@ -54,6 +55,8 @@ class Measurements:
     patterns: dict[str, PatternCheck | None] = field(default_factory=dict)
     readings: dict[str, ClassReading | None] = field(default_factory=dict)
     filters: dict[str, torch.Tensor | None] = field(default_factory=dict)
+    # (layer, channel) -> its two-alternative scores (`generator.measure.legibility`)
+    legibility: dict[tuple[str, int], Verdict] = field(default_factory=dict)
     missing: Lacking = field(default_factory=Lacking)  # compute=False: what the store lacks
 
     def pattern(self, key: str) -> PatternCheck | None:

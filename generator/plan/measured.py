@@ -3,6 +3,8 @@ network besides the optimizer, measured before anything is rendered so the site 
 
 - the explorer's inventory (its channels and every other standard channel visualization planned),
 - pattern checks, class readings and first-layer filters (`generator.measure.stage`),
+- each explorer channel's two-alternative scores, its pictures' and its photos', judged by one of
+  the site's networks (`generator.measure.legibility`),
 - the top classes figures read while planning (`SitePlan.reads`, measured between the rounds),
 - the circuits between the explorer's layers and the accentuated top photos
   (`generator.atlas.site`).
@@ -25,6 +27,7 @@ from generator.core.tally import Lacking
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.jobs import VisJob
+from generator.measure.legibility import LegibleUnit, measure_legibility, site_judge
 from generator.measure.stage import (
     Unit,
     measure_site,
@@ -33,7 +36,7 @@ from generator.measure.stage import (
 )
 from generator.models import LoadedModel
 from generator.plan.closure import circuit_rows
-from generator.plan.explorer import explorer_inventory
+from generator.plan.explorer import channel_page_jobs, explorer_inventory
 from generator.plan.pipeline import ModelSite, Site, SiteData, plan
 from generator.plan.site import SitePlan
 
@@ -46,6 +49,25 @@ def site_inventory(
     layers that the plan needs (never what else the cache happens to hold)."""
     ctx = PlanContext(config=config, model=model, preset=preset)
     return explorer_inventory(model, explorer, plan.jobs, ctx.channel_job)
+
+
+def legible_units(
+    config: SiteConfig, model: LoadedModel, preset: Preset, inventory: dict[str, list[VisJob]]
+) -> list[LegibleUnit]:
+    """Each explorer channel with its pictures: its visualization and diversity set as positive
+    references, its negative as the negative (`channel_page_jobs`)."""
+    make = PlanContext(config=config, model=model, preset=preset).job
+    units = []
+    for layer, jobs in inventory.items():
+        for job in jobs:
+            unit = single_channel(job)
+            if unit is None:
+                continue
+            extras = channel_page_jobs(preset, make, layer, unit[1], model)
+            positives = (job, *([extras["diversity"]] if "diversity" in extras else []))
+            negatives = (extras["negative"],) if "negative" in extras else ()
+            units.append(LegibleUnit(layer, unit[1], positives, negatives))
+    return units
 
 
 def measure(
@@ -73,6 +95,13 @@ def measure(
         progress=progress,
     )
     lacking = None if compute else measures.missing.copy()
+    judge = site_judge(model, [m.model for m in site.models]) if dataset is not None else None
+    measures.legibility, absent = measure_legibility(
+        judge, dataset, store, legible_units(config, model, site.preset, inventory),
+        world=world, compute=compute, progress=progress,
+    )
+    if lacking is not None:
+        lacking.add("{} two-alternative scores", absent)
     if lacking is None:
         measure_top_classes(model, store, planned.reads, world=world)
     else:

@@ -4,10 +4,12 @@ A page shows the channel's visualization, its negative, its filter (a layer affi
 and (when the cache has one) its diversity set, each with the numbers the build measured; with
 photos, the top and bottom photos (the crop around the peak for layers whose receptive field is
 small, the whole photo otherwise) with their activations, the distribution of the channel's mean
-activation over the scan's sample and the pattern agreement; its circuit (read from the circuits
-the build measured before rendering); its label. It links to its layer, the previous and next
-channel and the model. Nothing here runs the network: every number comes from the cache, the
-dataset index or the circuits.
+activation over the scan's sample, the pattern agreement and the two-alternative scores (how well
+its pictures and its photos predict which of two photos excites it,
+`generator.measure.legibility`); its circuit (read from the circuits the build measured before
+rendering); its label. It links to its layer, the previous and next channel and the model.
+Nothing here runs the network: every number comes from the cache, the dataset index or the
+circuits.
 """
 
 from __future__ import annotations
@@ -294,6 +296,7 @@ class ChannelPagesPart(RenderState):
                 }
                 for a in accented
             ],
+            "legibility": self._legibility(state, layer, channel),
         }
         text = template.render(
             **common,
@@ -311,6 +314,7 @@ class ChannelPagesPart(RenderState):
             dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],
+            legibility=state.measures.legibility.get((layer, channel)),
             distribution=self._distribution(state, layer, channel),
             circuit=self._circuit_view(state, circuit, deeper(ch["image"])),
             accented=accented,
@@ -329,6 +333,14 @@ class ChannelPagesPart(RenderState):
         if url is None or filters is None:
             return None
         return {"url": "../" + url, "size": filters.shape[-1]}
+
+    def _legibility(self, state: ModelState, layer: str, channel: int) -> dict[str, Any] | None:
+        """The channel's two-alternative scores as the manifest records them."""
+        v = state.measures.legibility.get((layer, channel))
+        if v is None:
+            return None
+        return {"pictures": v.pictures, "photos": v.photos, "trials": v.trials,
+                "judge": v.judge, "judge_layers": list(v.layers), "same_network": v.same}
 
     def _dead_view(self, state: ModelState, layer: str, channel: int) -> dict[str, Any]:
         """What a dead channel's page says: its one value, and whether photos confirm it."""

@@ -36,6 +36,7 @@ from generator.figures.checks import (
 from generator.figures.compare import CompareModels, compare_page
 from generator.figures.context import ImageView, MissingArtifact
 from generator.jobs import VisJob
+from generator.measure.legibility import Verdict
 from generator.models.base import LayerInfo
 from generator.site.channels import ChannelPagesPart
 from generator.site.state import ModelState
@@ -60,6 +61,20 @@ def layer_summary(channels: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         "low": sum(c.cosine < LOW_AGREEMENT for c in checks),
         "named": sum(r.meets for r in readings),
         "read": len(readings),
+    }
+
+
+def layer_legibility(verdicts: Sequence[Verdict]) -> dict[str, Any] | None:
+    """The mean two-alternative scores of a layer's channels (None when none was measured)."""
+    if not verdicts:
+        return None
+    return {
+        "n": len(verdicts),
+        "pictures": statistics.fmean(v.pictures for v in verdicts),
+        "photos": statistics.fmean(v.photos for v in verdicts),
+        "trials": verdicts[0].trials,
+        "judge": verdicts[0].judge,
+        "same": verdicts[0].same,
     }
 
 
@@ -132,6 +147,10 @@ class ExplorerPart(ChannelPagesPart):
                 filter_size=None if layer_filters is None else layer_filters.shape[-1],
                 reads_classes=any(ch["reading"] for ch in channels),
                 summary=summaries[info.name],
+                legibility=layer_legibility([
+                    v for ch in channels
+                    if (v := state.measures.legibility.get((info.name, ch["channel"])))
+                ]),
                 prev=prev_layer,
                 next=next_layer,
                 layer_file=layer_file,

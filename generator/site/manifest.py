@@ -122,6 +122,7 @@ class ManifestPart(RenderState):
                 "circuit": entry["circuit"],
                 "labels": entry["labels"],
                 **({"accentuation": entry["accentuation"]} if entry["accentuation"] else {}),
+                **({"legibility": entry["legibility"]} if entry.get("legibility") else {}),
             }
             for (layer, channel), entry in sorted(
                 info.items(), key=lambda kv: (depth[kv[0][0]], kv[0][1])
