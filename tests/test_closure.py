@@ -120,7 +120,8 @@ def test_every_neighbour_has_a_picture_and_the_circuit_draws_as_a_graph(
 
 
 def test_the_presets_close_within_half_the_sample() -> None:
-    assert PRESETS["standard"].closure == PRESETS["full"].closure == 0.5
+    assert PRESETS["standard"].closure == 0.1  # the README's build stays within 1.5x its time
+    assert PRESETS["full"].closure == 0.5
     assert PRESETS["quick"].closure == 0.0
 
 

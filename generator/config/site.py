@@ -58,7 +58,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "quick": Preset("quick", size=96, steps=48, explorer_channels=2, figure_scale=0.5),
     "standard": Preset(
-        "standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0, closure=0.5
+        "standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0, closure=0.1
     ),
     "full": Preset(
         "full", size=128, steps=256, explorer_channels=None, figure_scale=1.0, closure=0.5
