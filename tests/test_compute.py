@@ -297,7 +297,7 @@ def test_channel_pages_plan_a_diversity_set_in_the_objects_band(lite0, tmp_path:
     site = make_site(tmp_path, ("conv_stem", "blocks.2.0", "conv_head"))
     config = load_config(site / "site.toml")
     store = ArtifactStore(tmp_path / "cache")
-    for name in ("quick", "standard"):
+    for name in ("quick",):
         preset = dataclasses.replace(PRESETS[name], size=32, steps=4, explorer_channels=2)
         plan = plan_site(config, lite0, preset, store=store)
         channels = {unit for j in plan.jobs if (unit := single_channel(j))}
@@ -310,6 +310,9 @@ def test_channel_pages_plan_a_diversity_set_in_the_objects_band(lite0, tmp_path:
             u for u in channels if u[0] == "conv_head"}, "the objects band only"
         assert {kind for kind, _, _ in kinds} == {"channel", "diversity"}
         assert all(j.n_images == 4 and j.size == 32 and j.seeds == [0, 1, 2, 3] for j in sets)
+    preset = dataclasses.replace(PRESETS["standard"], size=32, steps=4, explorer_channels=2)
+    plan = plan_site(config, lite0, preset, store=store)
+    assert not [j for j in plan.jobs if j.n_images > 1], "standard keeps its build time"
 
 
 def test_plan_indexes_filters_and_checks(lite0, tmp_path: Path):

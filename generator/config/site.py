@@ -48,6 +48,9 @@ class Preset:
     # the circuit closure's visualizations, at most this fraction of the rest of the plan's
     # (strongest links first; `generator.plan.closure`); 0: none, a neighbour shows its top photo
     closure: float = 0.0
+    # the objects band's diversity set on its channel pages (`generator.plan.explorer`); a preset
+    # that computes every channel shows it everywhere
+    diversity: bool = True
 
     @property
     def optimizer(self) -> str:
@@ -58,7 +61,8 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "quick": Preset("quick", size=96, steps=48, explorer_channels=2, figure_scale=0.5),
     "standard": Preset(
-        "standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0, closure=0.1
+        "standard", size=128, steps=128, explorer_channels=6, figure_scale=1.0, closure=0.1,
+        diversity=False,
     ),
     "full": Preset(
         "full", size=128, steps=256, explorer_channels=None, figure_scale=1.0, closure=0.5

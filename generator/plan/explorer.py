@@ -108,11 +108,12 @@ def channel_page_jobs(
 ) -> dict[str, VisJob]:
     """What a channel page shows beside its visualization: the negative (minimized where it can
     move: before the ReLU that floors `model`'s layer; none when nothing before it can be
-    reached), the diversity set in `model`'s `DIVERSITY_BANDS` and, with a preset that computes
-    every channel (`full`), everywhere."""
+    reached), the diversity set in `model`'s `DIVERSITY_BANDS` where the preset affords it
+    (`Preset.diversity`) and, with a preset that computes every channel (`full`), everywhere."""
     at = layer if model is None else negative_layer(model, layer)
     jobs = {} if at is None else {"negative": negative_job(make, layer, channel, at)}
-    banded = model is not None and model.layer(layer).band in DIVERSITY_BANDS
+    banded = (preset.diversity and model is not None
+              and model.layer(layer).band in DIVERSITY_BANDS)
     if preset.explorer_channels is None or banded:
         jobs["diversity"] = diversity_job(make, layer, channel)
     return jobs
