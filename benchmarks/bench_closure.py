@@ -46,7 +46,6 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
     from generator.config.site import PRESETS, load_config
     from generator.figures.channels import single_channel
     from generator.figures.context import PlanContext
-    from generator.figures.registry import read_articles
     from generator.plan.closure import circuit_rows
     from generator.plan.explorer import explorer_inventory
     from generator.plan.pipeline import plan, read_site
@@ -61,7 +60,7 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     (model,) = load_models(config, "cpu")
     store = ArtifactStore(config.cache_dir)
-    site = read_site(config, preset, store, read_articles(config), [model], compute=True)
+    site = read_site(config, preset, models=[model], store=store, compute=True)
     one = site.models[0]
     times["read (scan included)"] = time.perf_counter() - start
 
