@@ -90,12 +90,16 @@ def test_maco_optimizes_only_the_phase():
     assert image.shape == (2, 3, 32, 32) and 0.1 < float(image.std()) < 0.45
 
 
+# three images of which some stop early: 24 steps at a constant rate, patience 3
+EARLY_STOP_OBJECTIVES = [O.channel("blocks.2.1", 7), O.channel("blocks.1.1", 3), -O.l1()]
+EARLY_STOP = RenderSettings(
+    size=40, steps=24, lr=0.05,
+    recipe=Recipe(schedule="constant", warmup=0.0, patience=3, min_gain=0.05),
+)
+
+
 def test_early_stopped_images_are_the_images_of_their_stopping_step(lite0):
-    objectives = [O.channel("blocks.2.1", 7), O.channel("blocks.1.1", 3), -O.l1()]
-    stop = RenderSettings(
-        size=40, steps=24, lr=0.05, recipe=Recipe(schedule="constant", warmup=0.0, patience=3,
-                                                   min_gain=0.05),
-    )
+    objectives, stop = EARLY_STOP_OBJECTIVES, EARLY_STOP
     stopped = render(lite0, objectives, stop, seeds=[0, 1, 2])
     assert stopped.stopped_at is not None
     when = stopped.stopped_at.tolist()
@@ -111,11 +115,7 @@ def test_early_stopped_images_are_the_images_of_their_stopping_step(lite0):
 
 
 def test_an_early_stopped_images_history_holds_whatever_its_batch_does(lite0):
-    objectives = [O.channel("blocks.2.1", 7), O.channel("blocks.1.1", 3), -O.l1()]
-    stop = RenderSettings(
-        size=40, steps=24, lr=0.05, recipe=Recipe(schedule="constant", warmup=0.0, patience=3,
-                                                   min_gain=0.05),
-    )
+    objectives, stop = EARLY_STOP_OBJECTIVES, EARLY_STOP
     result = render(lite0, objectives, stop, seeds=[0, 1, 2])
     assert result.stopped_at is not None
     when = result.stopped_at.tolist()
