@@ -22,11 +22,16 @@ def png_bytes(image: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
+def image_tensor(img: Image.Image) -> torch.Tensor:
+    """(3, H, W) in [0, 1] of a PIL image (converted to RGB)."""
+    rgb = img.convert("RGB")
+    data = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+    return data.view(rgb.height, rgb.width, 3).permute(2, 0, 1).float() / 255.0
+
+
 def load_tensor(path: Path) -> torch.Tensor:
     with Image.open(path) as img:
-        data = torch.frombuffer(bytearray(img.convert("RGB").tobytes()), dtype=torch.uint8)
-        w, h = img.size
-    return data.view(h, w, 3).permute(2, 0, 1).float() / 255.0
+        return image_tensor(img)
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from generator.core.images import image_tensor
 from generator.dataset.index import DatasetIndex, Example
 from generator.models.base import LoadedModel
 from generator.optvis.render import truncated_forward
@@ -86,10 +86,7 @@ def pick_accuracy(
     return statistics.fmean(hits)
 
 
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    """(3, H, W) in [0, 1] of an RGB image."""
-    return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(
-        img.height, img.width, 3).permute(2, 0, 1).float() / 255
+to_tensor = image_tensor  # (3, H, W) in [0, 1] of a PIL image; the benchmarks' name for it
 
 
 def photo(index: DatasetIndex, example: Example, layer: str) -> torch.Tensor:
