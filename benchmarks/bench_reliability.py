@@ -474,6 +474,7 @@ def recoverable(site: Site, pristine: Path, tally: Tally, only: str | None) -> N
     same = same and timeless_manifest(site.out) == site.manifest
     tally.check(f"rebuild after the recoverable inputs is identical (but for {VOLATILE})",
                 rebuilt.returncode == 0 and same, rebuilt.stderr[-200:])
+    site.published = snapshot(site.out)  # the later sections compare against this build
 
 
 # Kill points ------------------------------------------------------------------------------------
