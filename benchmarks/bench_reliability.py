@@ -12,10 +12,11 @@ real command line, then:
   circuit): SIGKILL at 25 points: at fractions of the compute stage (of `build --force`), of the
   measure stage (checks, circuits, accentuations, started with those removed from the cache), of
   render and check, each timed from the stage's own log line, and at every fault-injection step of
-  publish (FEATVIS_FAULT). After each, the published site must be the one before the kill, and a
-  plain rebuild must give the reference site (an uninterrupted build's: `diff -r`, ignoring only
-  manifest.json's `seconds`, how long each computation took) with no leftovers (staging or old
-  folders, the lock, temp files in the cache).
+  publish (FEATVIS_FAULT). After each, the published site must be the one before the kill (or,
+  killed after publish's switch, the complete new one), and a plain rebuild must give the
+  reference site (an uninterrupted build's: `diff -r`, ignoring only manifest.json's `seconds`,
+  how long each computation took) with no leftovers (staging or old folders, the lock, temp files
+  in the cache).
 
     PYTHONPATH=$PWD python3 benchmarks/bench_reliability.py [--skip bad --skip recover] [--only NAME]
 
@@ -603,7 +604,9 @@ def kill_points(tmp: Path, tally: Tally, only: str | None) -> None:
         proc, where = staged_build(site, argv, stage, delay, env)
         killed = proc.returncode == -signal.SIGKILL
         after = snapshot(site.out)
+        # the site before the kill, or (a kill after publish's switch) the complete new one
         intact = after == before or (not after and "aside" in name)
+        intact = intact or (bool(after) and not same_site(reference, site.out))
         tally.site_changed += not intact
         again = site.run(env={k: v for k, v in env.items() if k != "FEATVIS_FAULT"})
         tally.tracebacks += "Traceback" in again.stderr

@@ -23,6 +23,7 @@ from generator.core.errors import FeatvisError
 from generator.plan.workers import (
     MAX_AUTO_WORKERS,
     MIN_WORK,
+    _die_with_parent,
     compute_in_processes,
     processes_for,
     usable_cores,
@@ -46,6 +47,18 @@ def test_how_many_processes() -> None:
     assert processes_for(three, cpu, (3, 0.1), 8) == 3  # asked for: started
     assert processes_for(three, cpu, (2, 0.1), 8) == 1  # fewer images than processes
     assert processes_for(three, cuda, big, 8) == 1  # several GPUs: torchrun
+
+
+def test_a_process_whose_starter_died_while_it_started_ends_at_once() -> None:
+    """A `kill -9` of the build while its processes are still importing torch: they must not run
+    on as orphans, writing into the cache beside the next build."""
+    for starter, status in ((os.getpid(), 0), (os.getpid() + 1, 128 + signal.SIGKILL)):
+        child = os.fork()
+        if child == 0:  # only the request and the check run here, then the child ends
+            _die_with_parent(starter)
+            os._exit(0)
+        _, code = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(code) == status
 
 
 def test_workers_option_is_checked(tmp_path: Path) -> None:

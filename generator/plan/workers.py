@@ -135,25 +135,29 @@ def _stop(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when the one that started it dies (a `kill -9` of the
-    build must not leave processes writing into the cache)."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: this process gets SIGKILL when the one that started it (`parent`) dies: a `kill -9`
+    of the build must not leave processes writing into the cache. A parent that died while this
+    one was still starting (before the request) has already handed it to another: then it ends
+    at once."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux
         pass
+    if os.getppid() != parent:
+        os._exit(128 + signal.SIGKILL)
 
 
 def _worker(
     config: SiteConfig, preset: Preset, threads: int, batch_size: int | None, quiet: bool,
-    force: bool, only: Mapping[str, list[str] | None] | None,
+    force: bool, only: Mapping[str, list[str] | None] | None, parent: int,
 ) -> list[ModelSummary]:
     """One process of `compute_in_processes`: the world torchrun would make, `threads` threads.
     Ctrl-C reaches the whole process group: the starting process reports it; this one just
     stops, as after a kill (every cache write is atomic, so the next run resumes)."""
     signal.signal(signal.SIGINT, _stop)
-    _die_with_parent()
+    _die_with_parent(parent)
     keep_freed_memory()
     torch.set_num_threads(threads)
     if batch_size is not None:
@@ -200,7 +204,7 @@ def compute_in_processes(
     handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS} if main else {}
     try:
         results = elastic_launch(launch, _worker)(
-            config, preset, threads, batch_size, quiet, force, only
+            config, preset, threads, batch_size, quiet, force, only, os.getpid()
         )
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
