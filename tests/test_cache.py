@@ -22,6 +22,7 @@ from generator.cache.store import (
     FORMAT_FILE,
     TMP_DIR,
     ArtifactStore,
+    cache_writing,
     temp_host,
 )
 from generator.core.errors import FeatvisError
@@ -202,6 +203,15 @@ def test_temp_folders_of_dead_processes_are_removed(store: ArtifactStore):
     assert not dead.exists() and not half_format.exists()
     assert alive.exists() and elsewhere.exists()
     assert store.get(JOB) is None  # a temp folder is never an artifact
+
+
+def test_a_writer_removes_dead_temp_folders_even_when_it_computes_nothing(store: ArtifactStore):
+    # a `build --force` killed half way: the old artifacts whole, its new ones left in .tmp/
+    store.prepare()
+    dead = store.root / TMP_DIR / f"{JOB.key}.{temp_host()}.{_dead_pid()}.abc123"
+    dead.mkdir(parents=True)
+    with cache_writing(store.root):
+        assert not dead.exists()
 
 
 def test_incompatible_format_is_an_error(tmp_path: Path):
