@@ -82,6 +82,11 @@ CANDIDATES: dict[str, RenderSettings] = {
     "lucid-lr05": RenderSettings(lr=0.05, param=ParamSpec(decay=1.0)),
     "lucid-lr20": RenderSettings(lr=0.20, param=ParamSpec(decay=1.0)),
     "anchored12-lr20": RenderSettings(lr=0.20, param=ParamSpec(decay=1.2)),
+    # twice the steps (the class pictures' study, benchmarks/bench_legibility_classes.py)
+    "lucid-lr20-s256": RenderSettings(lr=0.20, steps=256, param=ParamSpec(decay=1.0)),
+    "anchored12-lr20-s256": RenderSettings(lr=0.20, steps=256, param=ParamSpec(decay=1.2)),
+    "default-s256": RenderSettings(steps=256),
+    "anchored12-lr30-s256": RenderSettings(steps=256, param=ParamSpec(decay=1.2)),
 }
 
 
@@ -152,25 +157,32 @@ def render_featvis(model, settings: RenderSettings, units, classes, class_size: 
     return out
 
 
-def render_lucent(model, units, classes, steps: int, size: int, class_size: int) -> dict:
-    """lucent's render_vis defaults; one batch per layer (objectives summed over the batch)."""
-    from lucent.optvis import objectives as lobj
+def lucent_images(model, terms: list, steps: int, size: int) -> list[torch.Tensor]:
+    """lucent's `render_vis` at its defaults: one batch, `terms[i]` the objective of image i
+    (`lucent.optvis.objectives` terms with `batch=i`, summed), the model seeing 224 px."""
     from lucent.optvis import param as lparam
     from lucent.optvis import render as lrender
     from lucent.optvis import transform as ltransform
 
+    objective = terms[0]
+    for term in terms[1:]:
+        objective = objective + term
+    torch.manual_seed(0)
+    images = lrender.render_vis(
+        model.net, objective, param_f=lambda: lparam.image(size, batch=len(terms)),
+        transforms=ltransform.standard_transforms + [model.preprocess],
+        thresholds=(steps,), preprocess=False, progress=False, show_image=False,
+        fixed_image_size=224,
+    )[-1]
+    return [torch.from_numpy(im).permute(2, 0, 1).float() for im in images]
+
+
+def render_lucent(model, units, classes, steps: int, size: int, class_size: int) -> dict:
+    """lucent's render_vis defaults; one batch per layer (objectives summed over the batch)."""
+    from lucent.optvis import objectives as lobj
+
     def run(terms: list, size: int = size) -> list[torch.Tensor]:
-        objective = terms[0]
-        for term in terms[1:]:
-            objective = objective + term
-        torch.manual_seed(0)
-        images = lrender.render_vis(
-            model.net, objective, param_f=lambda: lparam.image(size, batch=len(terms)),
-            transforms=ltransform.standard_transforms + [model.preprocess],
-            thresholds=(steps,), preprocess=False, progress=False, show_image=False,
-            fixed_image_size=224,
-        )[-1]
-        return [torch.from_numpy(im).permute(2, 0, 1).float() for im in images]
+        return lucent_images(model, terms, steps, size)
 
     out: dict = {"pos": [], "neg": [], "cpu": 0.0}
     c = time.process_time()

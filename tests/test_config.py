@@ -17,8 +17,15 @@ from generator.config.site import PRESETS, SITE_OPTIONS, SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model
+from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
-from generator.optvis.recipe import RANGES, Range, Recipe
+from generator.optvis.recipe import (
+    CLASS_STEPS,
+    DEFAULT_LR,
+    RANGES,
+    Range,
+    Recipe,
+)
 
 SEEDS = "0..9223372036854775807"
 WHOLE = r"site\.toml:3: '(\w+)' must be a whole number"
@@ -110,6 +117,26 @@ def test_the_anchored_spectrum_can_be_turned_off_and_is_in_the_key(  # type: ign
     assert (job.param.anchored, plain.param.anchored) == (False, True)
     assert job.param.decay == plain.param.decay and job.recipe == plain.recipe
     assert job.key != plain.key  # a changed recipe never serves the other's picture
+
+
+
+def test_class_pictures_get_twice_the_steps_and_the_recipe_tables_options(  # type: ignore[no-untyped-def]
+    tmp_path: Path, tiny_cnn
+) -> None:
+    plain = PlanContext(load_config(_toml(tmp_path, "")), tiny_cnn, PRESETS["standard"])
+    cls, channel = obj.class_logit(3), obj.channel("stage1.0", 3)
+    job = plain.job([cls])
+    assert (job.steps, job.lr, job.param.decay) == (CLASS_STEPS * 128, DEFAULT_LR, 1.4)
+    assert plain.job([obj.class_prob(3) - 0.1 * obj.l1()]).steps == CLASS_STEPS * 128
+    assert job.key != plain.job([cls], steps=128).key
+    for unit in ([channel], [cls + channel], [cls, channel]):  # a layer's term: the channels'
+        assert plain.job(unit).steps == 128, unit
+    # site.toml's [recipe] options apply to every job; its steps scale for class pictures
+    config = load_config(_toml(tmp_path, "[recipe]\nlr = 0.05\ndecay = 1.6\nsteps = 64\n"))
+    ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
+    made = [ctx.job([o]) for o in (cls, channel)]
+    assert [(j.lr, j.param.decay) for j in made] == [(0.05, 1.6)] * 2
+    assert [j.steps for j in made] == [CLASS_STEPS * 64, 64]
 
 
 def _out_of_range(valid: Range) -> str:

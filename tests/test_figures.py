@@ -19,6 +19,7 @@ from generator.figures.channels import pick_distinct, single_channel
 from generator.figures.context import DrawContext
 from generator.figures.registry import FIGURE_TYPES, figure_for
 from generator.models import load_model
+from generator.optvis.recipe import CLASS_STEPS
 from generator.optvis.render import RenderResult
 from generator.pages.content import FigureSpec
 
@@ -172,6 +173,7 @@ def test_objectives_negative_diversity_jobs(ctx, model) -> None:  # type: ignore
     assert kinds == ["neuron", "channel", "layer", "class_logit", "class_prob"]
     assert jobs[3].objectives[0].terms[0][1].cls == model.class_index("goldfish")
     assert jobs[1] == ctx.channel_job("blocks.2.1", 5), "the channel image is the explorer's"
+    assert [j.steps for j in jobs] == [PRESET.steps] * 3 + [CLASS_STEPS * PRESET.steps] * 2
     (neg,) = bound(model, "negative", layer="conv_stem", channels=[4]).jobs(ctx)
     assert [o.terms[0][0] for o in neg.objectives] == [1.0, -1.0]
     (div,) = bound(model, "diversity", layer="conv_stem", channels=[4], images=3, weight=7).jobs(ctx)

@@ -35,7 +35,7 @@ from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
-from generator.optvis.recipe import Recipe
+from generator.optvis.recipe import Recipe, job_options
 
 SURVEY_MIN = 8  # channels surveyed per layer to choose from, at the least
 
@@ -84,19 +84,21 @@ class PlanContext:
 
     # Jobs ----------------------------------------------------------------------------------
     def job(self, objectives: Sequence[Objective], **changes: Any) -> VisJob:
-        """A job at the preset's size, steps and recipe (site.toml's [recipe]) and the site's
-        seed; every other field is `VisJob`'s default (Fourier + decorrelated, the Distill
+        """A job at the preset's size, steps and recipe (site.toml's [recipe]; class pictures
+        with their own steps, peak rate and spectrum, `optvis.recipe.job_options`) and the
+        site's seed; every other field is `VisJob`'s default (Fourier + decorrelated, the Distill
         transforms) unless changed. The planner's explorer jobs are made the same way, so equal
         specs share one artifact."""
         spec: dict[str, Any] = {
             "model": self.model.id,
             "weights_digest": self.model.digest,
             "objectives": tuple(objectives),
-            "steps": self.preset.steps,
             "size": self.preset.size,
             "seed": self.config.seed,
         }
-        options = dict(self.preset.recipe)
+        # the steps, and the [recipe] table's options (class pictures have their own)
+        options = job_options(objectives, dict(self.preset.recipe), self.preset.steps)
+        spec["steps"] = options.pop("steps")
         if "lr" in options:
             spec["lr"] = options.pop("lr")
         spectrum = {k: options.pop(k) for k in ("decay", "anchored") if k in options}

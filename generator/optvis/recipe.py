@@ -15,8 +15,9 @@ fields against it, so the config and the optimizer share one table.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -29,6 +30,7 @@ from generator.config.recipe import (
     check_option,
     check_options,
 )
+from generator.optvis.objectives import Objective
 
 # The default recipe: NAdam, a 5 % warm-up to a peak rate of 0.30, cosine decay to 10 % of it,
 # 128 steps, with the anchored Fourier spectrum at decay 1.4 (`ParamSpec`): pictures without
@@ -40,10 +42,16 @@ DEFAULT_LR = 0.30
 LEGACY_STEPS = 256
 LEGACY_LR = 0.025
 LEGACY_DECAY = 1.5  # the Fourier spectrum's (`ParamSpec.decay`) in the recipe before
+# Class pictures (`class_picture`): twice the steps of the channels' recipe; at its step count
+# they are a pale, blurred haze. Chosen by the contact sheets beside lucent's and the
+# two-alternative task of `benchmarks/bench_legibility_classes.py`
+# (benchmarks/results/legibility-classes.md).
+CLASS_STEPS = 2  # times the channels' steps (the preset's, site.toml's or --steps)
 
 __all__ = [
-    "DEFAULT_LR", "DEFAULT_STEPS", "LEGACY_DECAY", "LEGACY_LR", "LEGACY_STEPS", "OPTIMIZERS",
-    "RANGES", "SCHEDULES", "Phase", "Range", "Recipe", "check_option", "check_options",
+    "CLASS_STEPS", "DEFAULT_LR", "DEFAULT_STEPS",
+    "LEGACY_DECAY", "LEGACY_LR", "LEGACY_STEPS", "OPTIMIZERS", "RANGES", "SCHEDULES", "Phase",
+    "Range", "Recipe", "check_option", "check_options", "class_picture", "job_options",
     "make_optimizer",
 ]
 
@@ -142,3 +150,23 @@ def make_optimizer(
     if recipe.optimizer == "nadam":
         return torch.optim.NAdam(params, lr=rate, foreach=cuda, capturable=capturable)
     return torch.optim.Adam(params, lr=rate, fused=cuda, capturable=capturable)
+
+
+def class_picture(objectives: Sequence[Objective]) -> bool:
+    """Is every image's objective a class's (a logit or probability term, no layer's term)? A
+    job that mixes a class term with a channel's, a neuron's or any layer's is not: it keeps the
+    channels' recipe, the one measured on units inside the network."""
+    return bool(objectives) and all(o.needs_logits and not o.layers for o in objectives)
+
+
+def job_options(
+    objectives: Sequence[Objective], options: Mapping[str, Any], steps: int
+) -> dict[str, Any]:
+    """The recipe options a job with `objectives` is made with, given site.toml's `[recipe]`
+    table (`options`) and the channels' step count: `steps` among them. Class pictures take
+    `CLASS_STEPS` times the steps (within the steps' range); every other option is the table's
+    for every job."""
+    if not class_picture(objectives):
+        return {**options, "steps": steps}
+    most = int(RANGES["steps"].high or steps)
+    return {**options, "steps": min(CLASS_STEPS * steps, most)}
