@@ -16,7 +16,7 @@ from generator.cache.store import ArtifactStore
 from generator.config.site import load_config
 from generator.figures.base import Figure
 from generator.pages import content
-from generator.plan import pipeline
+from generator.plan import site as plan_site
 
 ONE_FIGURE = """\
 ---
@@ -53,7 +53,7 @@ def test_a_one_figure_build_reads_and_constructs_once(
     counts: Counter[str] = Counter()
     _count(monkeypatch, content, "read_page", counts)
     _count(monkeypatch, Figure, "__init__", counts)
-    _count(monkeypatch, pipeline, "explorer_jobs", counts)
+    _count(monkeypatch, plan_site, "explorer_jobs", counts)
     _count(monkeypatch, ArtifactStore, "_load", counts, key=lambda self, d, key, spec: key)
     for warm in (False, True):  # cold (plan, compute, plan again), then from the cache
         counts.clear()

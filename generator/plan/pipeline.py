@@ -1,12 +1,11 @@
 """The site as one value through its stages.
 
 `read_site` makes a `Site` once: the config, the preset, the artifact store, the articles (bound to
-the site's models) and per model a `ModelSite` (its loaded network, dataset index, explorer jobs
-and labels). Every later stage is a function of it, one model at a time, each with its own
-network:
+the site's models) and per model a `ModelSite` (its loaded network, dataset index and labels).
+Every later stage is a function of it, one model at a time, each with its own network:
 
-- `plan(site, one)`: the model's site plan from what the cache holds now, its circuit closure
-  included (here; `plan.closure`),
+- `plan(site, one)`: the model's site plan from what the cache holds now: the explorer's jobs,
+  every figure's, and the circuit closure (`plan.site`, `plan.closure`),
 - `settle(site, one)`: plan -> compute -> plan rounds until nothing new is asked for
   (`plan.rounds`),
 - `measure(site, one)`: everything its pages show besides the pictures (`plan.measured`).
@@ -34,7 +33,6 @@ from generator.core.progress import Progress
 from generator.core.tally import Lacking
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
-from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
 from generator.measure.living import measure_living
@@ -42,7 +40,6 @@ from generator.measure.stage import Measurements
 from generator.models import LoadedModel
 from generator.pages.content import display_path, unread_articles
 from generator.plan.closure import closure_jobs
-from generator.plan.explorer import explorer_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
 
 # (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
@@ -71,7 +68,6 @@ class ModelSite:
 
     model: LoadedModel
     dataset: DatasetIndex | None
-    explorer: dict[str, list[VisJob]]
     labels: Labels
     plan: SitePlan | None = None  # `settle` or `plan`
     data: SiteData | None = None  # `plan.measured.measure`
@@ -106,12 +102,12 @@ def read_site(
 ) -> Site:
     """The site `config` describes, each input read once: the articles (their errors need no
     model) bound to the models, the labels, and per model its dataset index (`datasets`, by
-    default `scanner()`) and explorer jobs. `models` (loaded; by default every model of the site
-    on the config's device, probed by a reading that computes: render runs no network), `store`
-    and `preset` (by default the config's for that device) are made here unless a caller keeps
-    them between readings. With `compute` a missing dataset scan is made now (else it is a
-    `FeatvisError` naming it). What could not be read (Markdown files in subfolders of content/,
-    photos) is a warning on `notices`."""
+    default `scanner()`) and its dead channels (`measure.living`). `models` (loaded; by default
+    every model of the site on the config's device, probed by a reading that computes: render
+    runs no network), `store` and `preset` (by default the config's for that device) are made
+    here unless a caller keeps them between readings. With `compute` a missing dataset scan is
+    made now (else it is a `FeatvisError` naming it). What could not be read (Markdown files in
+    subfolders of content/, photos) is a warning on `notices`."""
     articles = read_articles(config)
     if notices is not None:
         warn_unread(config, notices)
@@ -131,9 +127,7 @@ def read_site(
         if notices is not None:
             warn_dataset(dataset, notices)
         measure_living(model, config.cache_dir, compute=compute)  # the explorer leaves out dead
-        channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
-        explorer = explorer_jobs(config, model, preset, channel_job, dataset)
-        out.append(ModelSite(model, dataset, explorer, labels.get(model.id, {})))
+        out.append(ModelSite(model, dataset, labels.get(model.id, {})))
     return Site(config, preset, store, articles, tuple(out))
 
 
@@ -212,14 +206,15 @@ def scanner(
 
 
 def plan(site: Site, one: ModelSite, only: Sequence[str] | None = None) -> SitePlan:
-    """`one`'s site plan from what the cache holds now, its circuit closure included (with
-    `only`, those layers or pages)."""
+    """`one`'s site plan from what the cache holds now: the explorer's jobs (made by the model's
+    first plan, then kept), every figure's and the circuit closure (with `only`, those layers or
+    pages)."""
     planned = plan_site(
         site.config, one.model, site.preset, store=site.store, dataset=one.dataset,
-        articles=site.articles, explorer=one.explorer,
+        articles=site.articles, explorer=None if one.plan is None else one.plan.explorer,
     )
     planned = planned.closed(closure_jobs(
-        site.config, one.model, site.preset, site.store, one.explorer, one.dataset, planned
+        site.config, one.model, site.preset, site.store, one.dataset, planned
     ))
     one.plan = planned if not only else planned.only(only)
     return one.plan
