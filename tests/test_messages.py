@@ -379,7 +379,7 @@ def test_a_link_to_a_hidden_file_is_refused(tmp_path: Path) -> None:
 
 def test_articles_in_subfolders_are_named_in_one_warning(tmp_path: Path) -> None:
     from generator.core.notices import Notices
-    from generator.plan.pipeline import warn_unread
+    from generator.pages.content import warn_unread
 
     root = _site(tmp_path, "---\ntitle: A\n---\n")
     for name in ("sub/x.md", "sub/deeper/y.md", ".drafts/z.md", "sub/notes.txt"):

@@ -27,7 +27,6 @@ from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
 from generator.compute import World, load_models
 from generator.config.site import Preset, SiteConfig
-from generator.core.device import resolve_device
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.tally import Lacking
@@ -38,7 +37,6 @@ from generator.jobs import VisJob
 from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
-from generator.pages.content import display_path, unread_articles
 from generator.plan.closure import closure_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
 
@@ -108,11 +106,9 @@ def read_site(
     here unless a caller keeps them between readings. With `compute` a missing dataset scan is
     made now (else it is a `FeatvisError` naming it). What could not be read (Markdown files in
     subfolders of content/, photos) is a warning on `notices`."""
-    articles = read_articles(config)
-    if notices is not None:
-        warn_unread(config, notices)
+    articles = read_articles(config, notices=notices)
     if models is None:
-        models = load_models(config, resolve_device(config.device), probe=compute)
+        models = load_models(config, probe=compute)
     store = store or ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning
     preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
@@ -129,19 +125,6 @@ def read_site(
         measure_living(model, config.cache_dir, compute=compute)  # the explorer leaves out dead
         out.append(ModelSite(model, dataset, labels.get(model.id, {})))
     return Site(config, preset, store, articles, tuple(out))
-
-
-def warn_unread(config: SiteConfig, notices: Notices) -> None:
-    """One warning for Markdown files in subfolders of content/, which are not articles."""
-    unread = unread_articles(config)
-    if unread:
-        shown = display_path(unread[0], config.root)
-        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
-        notices.warn(
-            "content",
-            f"{shown}{more}: not read, articles are the .md files directly in "
-            f"{config.content_dir.name}/ (move them there to publish them)",
-        )
 
 
 def warn_dataset(dataset: DatasetIndex | None, notices: Notices) -> None:
