@@ -142,13 +142,14 @@ def site_dataset(
     model: LoadedModel,
     *,
     quiet: bool,
+    articles: Sequence[Article],
     world: World | None = None,
-    articles: Sequence[Article] | None = None,
     compute: bool = True,
 ) -> DatasetIndex | None:
-    """The dataset index over the layers the site shows, or None without a dataset. Compute and
-    build both call this, so they scan the same layers into the same cache; with
-    `compute=False` (render) a scan the cache lacks is a `FeatvisError` naming it.
+    """The dataset index over the layers the site shows (the explorer's and those `articles`'
+    figures use), or None without a dataset. Compute and build both call this, so they scan the
+    same layers into the same cache; with `compute=False` (render) a scan the cache lacks is a
+    `FeatvisError` naming it.
 
     Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
     """
@@ -156,8 +157,6 @@ def site_dataset(
         return None
 
     world = world or World(rank=0, size=1, device=model.device)
-    if articles is None:
-        articles = bind_articles(read_articles(config), model)
     layers = site_layers(config, model, articles)
 
     def load() -> DatasetIndex | None:
