@@ -119,9 +119,10 @@ def _one_model_site(config: Any, model: Any, preset: Any, store: Any, explorer: 
     stand-in circuits, nothing measured."""
     from generator.measure.stage import Measurements
     from generator.plan.pipeline import ModelSite, Site, SiteData
+    from generator.plan.site import SitePlan
 
     data = SiteData(explorer, Measurements(), circuits, {})
-    one = ModelSite(model, index, explorer, {}, data=data)
+    one = ModelSite(model, index, {}, plan=SitePlan([], explorer=explorer), data=data)
     return Site(config, preset, store, [], (one,))
 
 

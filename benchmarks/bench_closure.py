@@ -66,13 +66,13 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
 
     bare = plan(dataclasses.replace(site, preset=dataclasses.replace(preset, closure=0.0)), one)
     start = time.perf_counter()
-    site_circuits(config, model, store, one.explorer, one.dataset, rows=circuit_rows(bare))
+    site_circuits(config, model, store, bare.explorer, one.dataset, rows=circuit_rows(bare))
     times["circuits"] = time.perf_counter() - start
     planned = plan(site, one)
-    circuits = site_circuits(config, model, store, one.explorer, one.dataset,
+    circuits = site_circuits(config, model, store, planned.explorer, one.dataset,
                              rows=circuit_rows(planned))
     ctx = PlanContext(config=config, model=model, preset=preset)
-    inventory = explorer_inventory(model, one.explorer, planned.jobs, ctx.channel_job)
+    inventory = explorer_inventory(model, planned.explorer, planned.jobs, ctx.channel_job)
     pages = {unit for jobs in inventory.values() for j in jobs if (unit := single_channel(j))}
     scanned = set(one.dataset.layer_names) if one.dataset is not None else set()
 

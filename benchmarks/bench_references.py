@@ -4,7 +4,7 @@ standing for the unit (positive references against negative ones).
 
 Reference modes on the 24 spread channels (default recipe, 128 px, 128 steps):
     picture            the channel objective's picture + its negative (the explorer today)
-    diversity          4 pictures optimized together, pushed apart (`plan.explorer.diversity_job`)
+    diversity          4 pictures optimized together, pushed apart (`channel_page_jobs`)
                        + the negative
     diversity+picture  the picture and the 4 diverse ones + the negative
     diversity64        the 4 diverse pictures at 64 px (the model sees 64 px) + the negative

@@ -129,6 +129,7 @@ def build_site(
     notices.strict = notices.strict or config.strict
     run = _Run(compute, force, quiet, say, progress, notices, time.perf_counter())
     _check_output_dir(config)
+    check_templates(config)  # the site's own templates, before anything is computed
     with site_lock(config.output_dir, say=say), cache_writing(config.cache_dir, create=compute):
         sweep(config.output_dir, say=say)
         return _build_locked(config, preset, run)
@@ -152,7 +153,6 @@ def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> Build
     render, check and publish it."""
     ids = ", ".join(config.model_ids)
     run.progress.stage("planning", f"reading {config.content_dir} and loading {ids}")
-    check_templates(config)
     site = read_site(
         config, preset, compute=run.compute,
         datasets=scanner(quiet=run.quiet, progress=run.progress), notices=run.notices,

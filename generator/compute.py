@@ -121,11 +121,12 @@ class Summary:
         return text
 
 
-def load_models(config: Any, device: str | torch.device, *, probe: bool = True
+def load_models(config: Any, device: str | torch.device | None = None, *, probe: bool = True
                 ) -> list[LoadedModel]:
     """Every model of the site (`config`, a SiteConfig), each loaded once in site.toml's order
-    and, with `probe`, refused by `probe_model` when its weights are broken."""
-    models = load_site_models(config, device)
+    on `device` (by default the config's) and, with `probe`, refused by `probe_model` when its
+    weights are broken."""
+    models = load_site_models(config, resolve_device(config.device) if device is None else device)
     if probe:
         for spec, model in zip(config.model_specs, models, strict=True):
             probe_model(model, str(spec.weights or ""))

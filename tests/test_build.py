@@ -16,7 +16,7 @@ from generator.cache.store import ArtifactStore
 from generator.config.site import load_config
 from generator.figures.base import Figure
 from generator.pages import content
-from generator.plan import pipeline
+from generator.plan import site as plan_site
 
 ONE_FIGURE = """\
 ---
@@ -53,7 +53,7 @@ def test_a_one_figure_build_reads_and_constructs_once(
     counts: Counter[str] = Counter()
     _count(monkeypatch, content, "read_page", counts)
     _count(monkeypatch, Figure, "__init__", counts)
-    _count(monkeypatch, pipeline, "explorer_jobs", counts)
+    _count(monkeypatch, plan_site, "explorer_jobs", counts)
     _count(monkeypatch, ArtifactStore, "_load", counts, key=lambda self, d, key, spec: key)
     for warm in (False, True):  # cold (plan, compute, plan again), then from the cache
         counts.clear()
@@ -65,3 +65,23 @@ def test_a_one_figure_build_reads_and_constructs_once(
         verified = {k: n for k, n in counts.items() if k.startswith("_load:")}
         assert set(verified.values()) <= {1}, verified  # each artifact checked at most once
         assert verified or not warm, "a warm build reads its artifacts from the cache"
+
+
+def test_reading_the_site_plans_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`read_site` reads; the plan stage plans: a model's first plan makes the explorer's jobs
+    and keeps them on the plan, and its later plans start from them."""
+    from test_modelsite import own_model_site
+
+    from generator.plan.pipeline import plan, read_site
+
+    site = own_model_site(tmp_path / "site")  # a small network: reading loads it
+    counts: Counter[str] = Counter()
+    _count(monkeypatch, plan_site, "explorer_jobs", counts)
+    read = read_site(load_config(site / "site.toml"), TINY, compute=False)
+    (one,) = read.models
+    assert counts["explorer_jobs"] == 0 and one.plan is None
+    first = plan(read, one)
+    again = plan(read, one)
+    assert counts["explorer_jobs"] == 1 and again.explorer is first.explorer
+    shown = [job for jobs in first.explorer.values() for job in jobs]
+    assert shown and all(job in again.jobs for job in shown)

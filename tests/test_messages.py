@@ -379,7 +379,8 @@ def test_a_link_to_a_hidden_file_is_refused(tmp_path: Path) -> None:
 
 def test_articles_in_subfolders_are_named_in_one_warning(tmp_path: Path) -> None:
     from generator.core.notices import Notices
-    from generator.plan.pipeline import warn_unread
+    from generator.figures.registry import read_articles
+    from generator.pages.content import warn_unread
 
     root = _site(tmp_path, "---\ntitle: A\n---\n")
     for name in ("sub/x.md", "sub/deeper/y.md", ".drafts/z.md", "sub/notes.txt"):
@@ -390,6 +391,9 @@ def test_articles_in_subfolders_are_named_in_one_warning(tmp_path: Path) -> None
     assert [n.line() for n in notices.items] == [
         "warning: content/sub/deeper/y.md and 1 more: not read, articles are the .md files directly in content/ (move them there to publish them)"
     ]
+    notices = Notices()  # the articles' reader says so while it reads content/
+    read_articles(load_config(root / "site.toml"), notices=notices)
+    assert [n.kind for n in notices.items] == ["content"]
     (root / "content" / "sub").rename(root / "content" / ".sub")
     notices = Notices()
     warn_unread(load_config(root / "site.toml"), notices)

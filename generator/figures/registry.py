@@ -12,6 +12,7 @@ from typing import Any
 
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.notices import Notices
 from generator.figures.base import Figure
 from generator.figures.channel import ChannelCard
 from generator.figures.circuit import CircuitFigure
@@ -120,11 +121,14 @@ def check_models(config: SiteConfig, page: Page, figures: Sequence[Figure]) -> N
         figure.place(valid, page.model)
 
 
-def read_articles(config: SiteConfig, *, strict_model: bool = True) -> list[Article]:
+def read_articles(
+    config: SiteConfig, *, strict_model: bool = True, notices: Notices | None = None
+) -> list[Article]:
     """Every article, read once and checked: each figure block made into its figure (options
-    checked) and each variable against the page's figures (`FeatvisError` at file:line)."""
+    checked) and each variable against the page's figures (`FeatvisError` at file:line); what
+    content/ holds that is not an article, a warning on `notices`."""
     articles = []
-    for page in load_pages(config, strict_model=strict_model):
+    for page in load_pages(config, strict_model=strict_model, notices=notices):
         figures = tuple(figure_for(spec) for spec in page.figures)
         check_figures(page, figures)
         check_models(config, page, figures)

@@ -24,6 +24,7 @@ from typing import Any
 
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.notices import Notices
 from generator.core.urls import model_folder
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
 from generator.pages.links import rewrite_links
@@ -152,8 +153,11 @@ def unread_articles(config: SiteConfig) -> list[Path]:
     ]
 
 
-def load_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:
-    """Read and validate every article; raise `FeatvisError` (file:line) on the first problem."""
+def load_pages(
+    config: SiteConfig, *, strict_model: bool = True, notices: Notices | None = None
+) -> list[Page]:
+    """Read and validate every article; raise `FeatvisError` (file:line) on the first problem.
+    Markdown files in subfolders of content/ are named in a warning on `notices`."""
     files = content_files(config)
     seen: dict[str, Path] = {}
     for path in files:
@@ -165,7 +169,22 @@ def load_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:
             )
         seen[slug] = path
     pages = [read_page(path, config, slugs=set(seen), strict_model=strict_model) for path in files]
+    if notices is not None:
+        warn_unread(config, notices)
     return sorted(pages, key=lambda p: (p.order, p.slug))
+
+
+def warn_unread(config: SiteConfig, notices: Notices) -> None:
+    """One warning for Markdown files in subfolders of content/, which are not articles."""
+    unread = unread_articles(config)
+    if unread:
+        shown = display_path(unread[0], config.root)
+        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
+        notices.warn(
+            "content",
+            f"{shown}{more}: not read, articles are the .md files directly in "
+            f"{config.content_dir.name}/ (move them there to publish them)",
+        )
 
 
 def read_page(

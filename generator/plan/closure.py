@@ -16,7 +16,6 @@ closure's), so the closure does not change the circuits it was read from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from generator.atlas.closure import closure_units
@@ -48,13 +47,13 @@ def closure_jobs(
     model: LoadedModel,
     preset: Preset,
     store: ArtifactStore,
-    explorer: Mapping[str, Sequence[VisJob]],
     dataset: Any,
     planned: SitePlan,
 ) -> list[VisJob]:
     """The closure of `planned` (planned without one) from the circuits the cache holds: the
     standard visualization of each neighbour in an explorer layer, strongest links first, at most
     `preset.closure` times the plan's jobs ([] before the circuits are measured)."""
+    explorer = planned.explorer
     budget = int(preset.closure * len(planned.jobs))
     if budget < 1 or not explorer:
         return []

@@ -85,20 +85,6 @@ DIVERSITY_WEIGHT = 5.0  # the diversity figure's default weight
 DIVERSITY_BANDS = ("objects",)
 
 
-def negative_job(
-    make: Callable[[list[Objective]], VisJob], layer: str, channel: int, at: str | None = None
-) -> VisJob:
-    """A channel page's negative: the channel minimized (`at` another layer of the same channels:
-    its pre-activation, `models.preact`)."""
-    return make([-obj.channel(at or layer, channel)])
-
-
-def diversity_job(make: Callable[[list[Objective]], VisJob], layer: str, channel: int) -> VisJob:
-    """A channel page's diversity set: `DIVERSITY_IMAGES` images pushed apart in the layer."""
-    o = obj.channel(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)
-    return make([o] * DIVERSITY_IMAGES)
-
-
 def channel_page_jobs(
     preset: Preset,
     make: Callable[[list[Objective]], VisJob],
@@ -106,16 +92,18 @@ def channel_page_jobs(
     channel: int,
     model: LoadedModel | None = None,
 ) -> dict[str, VisJob]:
-    """What a channel page shows beside its visualization: the negative (minimized where it can
-    move: before the ReLU that floors `model`'s layer; none when nothing before it can be
-    reached), the diversity set in `model`'s `DIVERSITY_BANDS` where the preset affords it
+    """What a channel page shows beside its visualization: the negative (the channel minimized
+    where it can move: before the ReLU that floors `model`'s layer, `models.preact`; none when
+    nothing before it can be reached) and the diversity set (`DIVERSITY_IMAGES` images pushed
+    apart in the layer) in `model`'s `DIVERSITY_BANDS` where the preset affords it
     (`Preset.diversity`) and, with a preset that computes every channel (`full`), everywhere."""
     at = layer if model is None else negative_layer(model, layer)
-    jobs = {} if at is None else {"negative": negative_job(make, layer, channel, at)}
+    jobs = {} if at is None else {"negative": make([-obj.channel(at, channel)])}
     banded = (preset.diversity and model is not None
               and model.layer(layer).band in DIVERSITY_BANDS)
     if preset.explorer_channels is None or banded:
-        jobs["diversity"] = diversity_job(make, layer, channel)
+        diverse = obj.channel(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)
+        jobs["diversity"] = make([diverse] * DIVERSITY_IMAGES)
     return jobs
 
 

@@ -82,10 +82,9 @@ def measure(
     """Every measurement `one`'s pages show, over its plan (planned now when no stage planned it
     yet), read from the caches and (with `compute`) measured now where missing, counted on
     `progress` as compute counts; see the module docstring. The result becomes `one.data`."""
-    config, model, store, explorer, dataset = (
-        site.config, one.model, site.store, one.explorer, one.dataset
-    )
+    config, model, store, dataset = site.config, one.model, site.store, one.dataset
     planned = one.plan if one.plan is not None else plan(site, one)
+    explorer = planned.explorer
     world = world or World(rank=0, size=1, device=model.device)
     inventory = site_inventory(config, model, site.preset, explorer, planned)
     jobs = [job for jobs in inventory.values() for job in jobs] + planned.jobs

@@ -1,12 +1,11 @@
 """The site as one value through its stages.
 
 `read_site` makes a `Site` once: the config, the preset, the artifact store, the articles (bound to
-the site's models) and per model a `ModelSite` (its loaded network, dataset index, explorer jobs
-and labels). Every later stage is a function of it, one model at a time, each with its own
-network:
+the site's models) and per model a `ModelSite` (its loaded network, dataset index and labels).
+Every later stage is a function of it, one model at a time, each with its own network:
 
-- `plan(site, one)`: the model's site plan from what the cache holds now, its circuit closure
-  included (here; `plan.closure`),
+- `plan(site, one)`: the model's site plan from what the cache holds now: the explorer's jobs,
+  every figure's, and the circuit closure (`plan.site`, `plan.closure`),
 - `settle(site, one)`: plan -> compute -> plan rounds until nothing new is asked for
   (`plan.rounds`),
 - `measure(site, one)`: everything its pages show besides the pictures (`plan.measured`).
@@ -28,21 +27,17 @@ from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
 from generator.compute import World, load_models
 from generator.config.site import Preset, SiteConfig
-from generator.core.device import resolve_device
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.tally import Lacking
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
-from generator.figures.context import PlanContext
 from generator.figures.registry import Article, bind_articles, read_articles
 from generator.jobs import VisJob
 from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
-from generator.pages.content import display_path, unread_articles
 from generator.plan.closure import closure_jobs
-from generator.plan.explorer import explorer_jobs
 from generator.plan.site import SitePlan, plan_site, site_layers
 
 # (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
@@ -71,7 +66,6 @@ class ModelSite:
 
     model: LoadedModel
     dataset: DatasetIndex | None
-    explorer: dict[str, list[VisJob]]
     labels: Labels
     plan: SitePlan | None = None  # `settle` or `plan`
     data: SiteData | None = None  # `plan.measured.measure`
@@ -106,17 +100,15 @@ def read_site(
 ) -> Site:
     """The site `config` describes, each input read once: the articles (their errors need no
     model) bound to the models, the labels, and per model its dataset index (`datasets`, by
-    default `scanner()`) and explorer jobs. `models` (loaded; by default every model of the site
-    on the config's device, probed by a reading that computes: render runs no network), `store`
-    and `preset` (by default the config's for that device) are made here unless a caller keeps
-    them between readings. With `compute` a missing dataset scan is made now (else it is a
-    `FeatvisError` naming it). What could not be read (Markdown files in subfolders of content/,
-    photos) is a warning on `notices`."""
-    articles = read_articles(config)
-    if notices is not None:
-        warn_unread(config, notices)
+    default `scanner()`) and its dead channels (`measure.living`). `models` (loaded; by default
+    every model of the site on the config's device, probed by a reading that computes: render
+    runs no network), `store` and `preset` (by default the config's for that device) are made
+    here unless a caller keeps them between readings. With `compute` a missing dataset scan is
+    made now (else it is a `FeatvisError` naming it). What could not be read (Markdown files in
+    subfolders of content/, photos) is a warning on `notices`."""
+    articles = read_articles(config, notices=notices)
     if models is None:
-        models = load_models(config, resolve_device(config.device), probe=compute)
+        models = load_models(config, probe=compute)
     store = store or ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning
     preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
@@ -131,23 +123,8 @@ def read_site(
         if notices is not None:
             warn_dataset(dataset, notices)
         measure_living(model, config.cache_dir, compute=compute)  # the explorer leaves out dead
-        channel_job = PlanContext(config=config, model=model, preset=preset).channel_job
-        explorer = explorer_jobs(config, model, preset, channel_job, dataset)
-        out.append(ModelSite(model, dataset, explorer, labels.get(model.id, {})))
+        out.append(ModelSite(model, dataset, labels.get(model.id, {})))
     return Site(config, preset, store, articles, tuple(out))
-
-
-def warn_unread(config: SiteConfig, notices: Notices) -> None:
-    """One warning for Markdown files in subfolders of content/, which are not articles."""
-    unread = unread_articles(config)
-    if unread:
-        shown = display_path(unread[0], config.root)
-        more = f" and {len(unread) - 1} more" if len(unread) > 1 else ""
-        notices.warn(
-            "content",
-            f"{shown}{more}: not read, articles are the .md files directly in "
-            f"{config.content_dir.name}/ (move them there to publish them)",
-        )
 
 
 def warn_dataset(dataset: DatasetIndex | None, notices: Notices) -> None:
@@ -165,13 +142,14 @@ def site_dataset(
     model: LoadedModel,
     *,
     quiet: bool,
+    articles: Sequence[Article],
     world: World | None = None,
-    articles: Sequence[Article] | None = None,
     compute: bool = True,
 ) -> DatasetIndex | None:
-    """The dataset index over the layers the site shows, or None without a dataset. Compute and
-    build both call this, so they scan the same layers into the same cache; with
-    `compute=False` (render) a scan the cache lacks is a `FeatvisError` naming it.
+    """The dataset index over the layers the site shows (the explorer's and those `articles`'
+    figures use), or None without a dataset. Compute and build both call this, so they scan the
+    same layers into the same cache; with `compute=False` (render) a scan the cache lacks is a
+    `FeatvisError` naming it.
 
     Under torchrun rank 0 scans (or reads the dataset cache) first; the others then read its cache.
     """
@@ -179,8 +157,6 @@ def site_dataset(
         return None
 
     world = world or World(rank=0, size=1, device=model.device)
-    if articles is None:
-        articles = bind_articles(read_articles(config), model)
     layers = site_layers(config, model, articles)
 
     def load() -> DatasetIndex | None:
@@ -212,14 +188,15 @@ def scanner(
 
 
 def plan(site: Site, one: ModelSite, only: Sequence[str] | None = None) -> SitePlan:
-    """`one`'s site plan from what the cache holds now, its circuit closure included (with
-    `only`, those layers or pages)."""
+    """`one`'s site plan from what the cache holds now: the explorer's jobs (made by the model's
+    first plan, then kept), every figure's and the circuit closure (with `only`, those layers or
+    pages)."""
     planned = plan_site(
         site.config, one.model, site.preset, store=site.store, dataset=one.dataset,
-        articles=site.articles, explorer=one.explorer,
+        articles=site.articles, explorer=None if one.plan is None else one.plan.explorer,
     )
     planned = planned.closed(closure_jobs(
-        site.config, one.model, site.preset, site.store, one.explorer, one.dataset, planned
+        site.config, one.model, site.preset, site.store, one.dataset, planned
     ))
     one.plan = planned if not only else planned.only(only)
     return one.plan

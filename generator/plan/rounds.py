@@ -55,7 +55,7 @@ def settle(
             here = world or World(rank=0, size=1, device=model.device)
             if here.rank == 0:
                 site_circuits(
-                    site.config, model, store, one.explorer, one.dataset,
+                    site.config, model, store, planned.explorer, one.dataset,
                     rows=circuit_rows(planned),
                 )
             here.barrier()

@@ -1,8 +1,8 @@
 """The site's plan: every visualization job the explorer and the articles need, deduplicated.
 
-`plan_site` plans one model of the site: it gathers the explorer's jobs (for each explorer layer,
-channels 0..N-1 of the preset, one channel objective each), every job of the figures that show
-that model (by their `model:`; of the compare page and `compare-models`, that model's share),
+`plan_site` plans one model of the site: it makes the explorer's jobs (for each explorer layer,
+channels 0..N-1 of the preset, one channel objective each), gathers every job of the figures that
+show that model (by their `model:`; of the compare page and `compare-models`, that model's share),
 checks each against the model (unknown layer, channel out of range, another model: a
 `FeatvisError`) and indexes them by page and by layer. A site of several models is planned once
 per model, so a plan's batches never mix models. Planning reads the
@@ -29,6 +29,8 @@ from generator.plan.explorer import explorer_jobs, explorer_layers, explorer_pag
 @dataclass(frozen=True)
 class SitePlan:
     jobs: list[VisJob]
+    # the explorer's own jobs by layer, its channels in the order it shows them (also in `jobs`)
+    explorer: dict[str, list[VisJob]] = field(default_factory=dict)
     by_page: dict[str, list[VisJob]] = field(default_factory=dict)
     by_layer: dict[str, list[VisJob]] = field(default_factory=dict)
     # the jobs whose image's top class figures read (measured between rounds, not while planning)
@@ -38,11 +40,18 @@ class SitePlan:
     closure: list[VisJob] = field(default_factory=list)
 
     @classmethod
-    def of(cls, explorer: list[VisJob], by_page: dict[str, list[VisJob]]) -> SitePlan:
-        """The explorer's jobs, then each page's, deduplicated and indexed by page and layer."""
-        jobs = unique_jobs([*explorer, *(job for js in by_page.values() for job in js)])
+    def of(
+        cls,
+        explorer: dict[str, list[VisJob]],
+        pages: list[VisJob],
+        by_page: dict[str, list[VisJob]],
+    ) -> SitePlan:
+        """The explorer's jobs, its channel pages' (`pages`), then each page's, deduplicated and
+        indexed by page and layer."""
+        own = (job for jobs in explorer.values() for job in jobs)
+        jobs = unique_jobs([*own, *pages, *(job for js in by_page.values() for job in js)])
         by_page = {slug: unique_jobs(js) for slug, js in by_page.items()}
-        return cls(jobs=jobs, by_page=by_page, by_layer=_by_layer(jobs, {}))
+        return cls(jobs=jobs, explorer=explorer, by_page=by_page, by_layer=_by_layer(jobs, {}))
 
     def closed(self, closure: Sequence[VisJob]) -> SitePlan:
         """This plan with `closure`'s jobs added (after its own, indexed by layer)."""
@@ -73,6 +82,7 @@ class SitePlan:
 
         return SitePlan(
             jobs=[job for job in self.jobs if job.key in keep],
+            explorer=self.explorer,
             by_page=cut(self.by_page),
             by_layer=cut(self.by_layer),
             reads=[job for job in self.reads if job.key in keep],
@@ -103,8 +113,9 @@ def plan_site(
     """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
 
     Explorer jobs are the figures' standard channel visualization (`PlanContext.channel_job`),
-    so a figure that shows or surveys a channel shares the explorer's artifact. A build reads its
-    `articles` and the `explorer`'s jobs once and passes them in; without them they are made here.
+    so a figure that shows or surveys a channel shares the explorer's artifact; they are made
+    here unless an earlier plan of the model made them (`explorer`). A build reads its
+    `articles` once and passes them in; without them they are read here.
     """
     ctx = PlanContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     if explorer is None:
@@ -120,7 +131,7 @@ def plan_site(
         start = len(ctx.surveyed)
         by_page[COMPARE_PAGE] = [*compare_page(config.model_ids).jobs(ctx), *ctx.surveyed[start:]]
     pages = explorer_page_jobs(preset, ctx.job, explorer, model)
-    plan = SitePlan.of([*(job for jobs in explorer.values() for job in jobs), *pages], by_page)
+    plan = SitePlan.of(explorer, pages, by_page)
     check_jobs(plan.jobs, model)
     reads = [j for a in articles for fig in a.for_model(model.id) for j in fig.class_reads(ctx)]
     return replace(plan, reads=unique_jobs(reads))

@@ -72,7 +72,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
 
     def _state(self, one: ModelSite) -> ModelState:
         """A model's draw context and the state its pages are drawn with."""
-        if one.data is None:
+        if one.data is None or one.plan is None:
             raise ValueError(f"{one.model.id}: the site is drawn after its measure stage")
         data = one.data
         ctx = DrawContext(
@@ -81,7 +81,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             preset=self.preset,
             store=self.store,
             dataset=one.dataset,
-            explorer=one.explorer,
+            explorer=one.plan.explorer,
             env=self.env,
             measures=data.measures,
         )
