@@ -29,7 +29,6 @@ import torch
 from generator.cache.store import ArtifactStore
 from generator.compute import job_depth, load_models
 from generator.config.site import load_config
-from generator.figures.registry import read_articles
 from generator.jobs import Batch, default_batch_size, plan_batches
 from generator.optvis import render
 from generator.plan.pipeline import plan, read_site
@@ -51,7 +50,7 @@ def main() -> None:
     model = load_models(config, "cpu")[0]
     with tempfile.TemporaryDirectory() as tmp:
         store = ArtifactStore(Path(tmp) / "c", report=lambda m: None)
-        site = read_site(config, preset, store, read_articles(config), [model], compute=False)
+        site = read_site(config, preset, models=[model], store=store, compute=False)
         jobs = plan(site, site.models[0]).jobs
     packing = {}
     for bs in (default_batch_size("cpu"), default_batch_size("cuda")):
