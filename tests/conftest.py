@@ -14,10 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 
 
+def threads_per_worker() -> int:
+    """OMP_NUM_THREADS where set; else the cores shared out among pytest-xdist's workers (the
+    suite runs in `-n 2` of them, pyproject.toml), one at least: two workers of two threads each
+    on two cores would wait on one another's threads."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return int(os.environ["OMP_NUM_THREADS"])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // workers)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _threads() -> None:
-    # two by default (the CI machine's cores); OMP_NUM_THREADS=1 runs the suite on one thread
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 2))
+    torch.set_num_threads(threads_per_worker())
 
 
 @pytest.fixture(scope="session")

