@@ -86,6 +86,7 @@ CANDIDATES: dict[str, RenderSettings] = {
     "lucid-lr20-s256": RenderSettings(lr=0.20, steps=256, param=ParamSpec(decay=1.0)),
     "anchored12-lr20-s256": RenderSettings(lr=0.20, steps=256, param=ParamSpec(decay=1.2)),
     "default-s256": RenderSettings(steps=256),
+    "default-s192": RenderSettings(steps=192),
     "anchored12-lr30-s256": RenderSettings(steps=256, param=ParamSpec(decay=1.2)),
 }
 
