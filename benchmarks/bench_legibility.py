@@ -40,6 +40,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 from PIL import Image
@@ -409,13 +410,28 @@ def main() -> int:
     ap.add_argument("--lucent-every", type=int, default=2, help="lucent renders every n-th unit")
     ap.add_argument("--lucent-classes", type=int, default=len(CLASSES),
                     help="lucent draws the first n of the classes")
+    ap.add_argument("--device", default="cpu")
+    args = parse_study_args(ap, "legibility")
+    load_before = os.getloadavg()[0]
+    report = study(args)
+    if args.render_only:
+        return 0
+    command = "python " + " ".join(sys.argv)
+    report.update(run_facts(args, load_before), command=command,
+                  recipes={n: describe(CANDIDATES[n]) for n in args.candidates})
+    write_results(args, report, markdown(report, command))
+    return 0
+
+
+def parse_study_args(ap: argparse.ArgumentParser, name: str) -> argparse.Namespace:
+    """The arguments every legibility study shares (lucent, photos, cache, threads, where the
+    results go), added to `ap` and parsed; the candidates checked; torch and the cache set up."""
     ap.add_argument("--lucent-path", default="/tmp/lucentenv",
                     help="a folder with kornia 0.4.1 (pip install --target)")
     ap.add_argument("--dataset", default=str(DEFAULT_DATASET))
     ap.add_argument("--cache", default="/tmp/featvis-bench-legibility")
-    ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--name", default="legibility")
+    ap.add_argument("--name", default=name)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args()
     args.candidates = [n for n in args.candidates.split(",") if n]
@@ -425,20 +441,22 @@ def main() -> int:
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     Path(args.cache).mkdir(parents=True, exist_ok=True)
-    load_before = os.getloadavg()[0]
-    report = study(args)
-    if args.render_only:
-        return 0
-    command = "python " + " ".join(sys.argv)
-    report.update(machine=f"{os.cpu_count()} cores", threads=torch.get_num_threads(),
-                  load_before=load_before, load_after=os.getloadavg()[0],
-                  lucent_steps=args.lucent_steps, command=command,
-                  recipes={n: describe(CANDIDATES[n]) for n in args.candidates})
+    return args
+
+
+def run_facts(args: argparse.Namespace, load_before: float) -> dict[str, Any]:
+    """The machine and load a study ran under, for its report."""
+    return dict(machine=f"{os.cpu_count()} cores", threads=torch.get_num_threads(),
+                load_before=load_before, load_after=os.getloadavg()[0],
+                lucent_steps=args.lucent_steps)
+
+
+def write_results(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
+    """`report` as `<name>.json` and its table `text` as `<name>.md` under `--out`; printed."""
     out = Path(args.out)
-    (out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(report, command))
-    print(markdown(report, command))
-    return 0
+    (out / f"{args.name}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (out / f"{args.name}.md").write_text(text)
+    print(text)
 
 
 def describe(settings: RenderSettings) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import random
 import statistics
@@ -36,18 +35,18 @@ import torch
 from benchmarks.bench_legibility import (
     CANDIDATES,
     CLASSES,
-    DEFAULT_DATASET,
     JUDGE,
     JUDGE_LAYERS,
-    ROOT,
     bootstrap,
     cached,
     describe,
     lucent_images,
+    parse_study_args,
     pixel_stats,
+    run_facts,
     sheet,
+    write_results,
 )
-from generator.core.memory import keep_freed_memory
 from generator.dataset.folder import folder_fingerprint, list_images, load_view
 from generator.measure.twoafc import REFS, TRIALS, Judge, pick_accuracy, trial_pairs
 from generator.metrics import clipped_fraction
@@ -266,36 +265,16 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=TRIALS)
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--lucent-steps", type=int, default=512, help="0: no lucent")
-    ap.add_argument("--lucent-path", default="/tmp/lucentenv",
-                    help="a folder with kornia 0.4.1 (pip install --target)")
-    ap.add_argument("--dataset", default=str(DEFAULT_DATASET))
-    ap.add_argument("--cache", default="/tmp/featvis-bench-legibility")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--name", default="legibility-classes")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    args = ap.parse_args()
-    args.candidates = [n for n in args.candidates.split(",") if n]
-    unknown = [n for n in args.candidates if n not in CANDIDATES]
-    if unknown:
-        ap.error(f"unknown candidates {unknown} (valid: {', '.join(CANDIDATES)})")
-    keep_freed_memory()
-    torch.set_num_threads(args.threads)
-    Path(args.cache).mkdir(parents=True, exist_ok=True)
+    args = parse_study_args(ap, "legibility-classes")
     load_before = os.getloadavg()[0]
     report = study(args)
     if args.render_only:
         return 0
-    report.update(machine=f"{os.cpu_count()} cores", threads=torch.get_num_threads(),
-                  load_before=load_before, load_after=os.getloadavg()[0], size=args.size,
-                  input_size=args.input_size,
-                  lucent_steps=args.lucent_steps, trials=args.trials,
-                  command="python " + " ".join(sys.argv),
+    report.update(run_facts(args, load_before), size=args.size, input_size=args.input_size,
+                  trials=args.trials, command="python " + " ".join(sys.argv),
                   recipes={n: describe(dataclasses.replace(CANDIDATES[n], size=args.size))
                            for n in args.candidates})
-    out = Path(args.out)
-    (out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results(args, report, markdown(report))
     return 0
 
 
