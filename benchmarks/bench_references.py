@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import random
 import sys
@@ -41,16 +40,11 @@ from benchmarks.bench_legibility import (
     HELD_OUT,
     JUDGE,
     JUDGE_LAYERS,
-    REFS,
-    TRIALS,
-    Judge,
     band,
     bootstrap,
     cached,
-    pick_accuracy,
     sheet,
-    to_tensor,
-    unit_photos,
+    write_results,
 )
 from benchmarks.bench_recipe import spread_channels
 from generator import dataset as ds
@@ -58,6 +52,7 @@ from generator.core.images import filter_image
 from generator.core.memory import keep_freed_memory
 from generator.dataset.index import MIN_PATCH
 from generator.measure.filters import linear_filters
+from generator.measure.twoafc import REFS, TRIALS, Judge, pick_accuracy, to_tensor, unit_photos
 from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
@@ -328,10 +323,7 @@ def main() -> int:
     command = "python " + " ".join(sys.argv)
     report.update(machine=f"{os.cpu_count()} cores", threads=torch.get_num_threads(),
                   load_before=load_before, load_after=os.getloadavg()[0], command=command)
-    out = Path(args.out)
-    (out / f"{args.name}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(report, command))
-    print(markdown(report, command))
+    write_results(args, report, markdown(report, command))
     return 0
 
 
