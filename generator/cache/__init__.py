@@ -1,6 +1,5 @@
-"""The artifact cache: content-addressed visualizations with a typed JSON sidecar."""
+"""The artifact cache: content-addressed visualizations with a typed JSON sidecar.
 
-from generator.cache.sidecar import Artifact
-from generator.cache.store import CACHE_FORMAT, FORMAT_FILE, ArtifactStore
-
-__all__ = ["CACHE_FORMAT", "FORMAT_FILE", "Artifact", "ArtifactStore"]
+The package itself imports nothing, so `generator.cache.entries` (the one way every cache reads)
+loads without torch; the store is `generator.cache.store`, the sidecar `generator.cache.sidecar`.
+"""

@@ -1,4 +1,7 @@
 """`featvis build`, `render` and `clean`.
+
+The pipeline (torch, the models) is imported inside the commands, after the site's config is
+read: a bad site.toml or flag answers at once.
 """
 
 from __future__ import annotations
@@ -7,19 +10,17 @@ import argparse
 import contextlib
 import shutil
 import sys
+from pathlib import Path
 
-from generator.build import build_site
-from generator.cache.store import FORMAT_FILE
 from generator.commands.common import config_from_args, preset_from_args
 from generator.config.site import Preset, SiteConfig
-from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.lock import CACHE_LOCK, cache_lock, site_lock
 from generator.core.publish import removable, remove_site, sweep
+from generator.pages.content import content_files
 
 
 def _config(args: argparse.Namespace) -> SiteConfig:
-
     if getattr(args, "only", None):
         raise FeatvisError(
             "--only restricts `featvis compute` and `status`; a build renders the whole site"
@@ -28,12 +29,22 @@ def _config(args: argparse.Namespace) -> SiteConfig:
 
 
 def _preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
+    from generator.core.device import resolve_device
 
     return preset_from_args(config, args, resolve_device(config.device).type)
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def _site_config(args: argparse.Namespace) -> SiteConfig:
+    """The config, with the content folder looked at too, before the pipeline is imported."""
     config = _config(args)
+    content_files(config)
+    return config
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    config = _site_config(args)
+    from generator.build import build_site
+
     result = build_site(
         config, preset=_preset(config, args), force=args.force, quiet=args.quiet
     )
@@ -42,7 +53,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = _site_config(args)
+    from generator.build import build_site
+
     result = build_site(
         config, compute=False, preset=_preset(config, args), quiet=args.quiet
     )
@@ -62,7 +75,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         sweep(out, say=_say)
         site = removable(out)
         own = [p for p in cache.iterdir() if p.name != CACHE_LOCK] if wipe_cache else []
-        if own and not (cache / FORMAT_FILE).exists():
+        if own and not _is_cache(cache):
             raise FeatvisError(f"{cache}: not a featvis cache; nothing removed")
         removed = []
         if site is not None:
@@ -75,6 +88,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
             removed.append(str(cache))
     print(f"featvis: removed {', '.join(removed)}" if removed else "featvis: nothing to remove")
     return 0
+
+
+def _is_cache(folder: Path) -> bool:
+    from generator.cache.store import FORMAT_FILE  # the store imports torch: only for --all
+
+    return (folder / FORMAT_FILE).exists()
 
 
 def _say(message: str) -> None:

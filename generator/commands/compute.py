@@ -1,4 +1,7 @@
 """`featvis compute` and `featvis status`: compute what the site needs; say what is cached.
+
+The pipeline (torch, the models) is imported inside the commands, after the site's config is
+read: a bad site.toml or flag answers at once.
 """
 
 from __future__ import annotations
@@ -6,27 +9,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
 from tqdm import tqdm
 
-from generator.cache.store import ArtifactStore, cache_writing
 from generator.commands.common import config_from_args, preset_from_args
-from generator.compute import distributed, load_models
 from generator.config.site import SiteConfig
-from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
-from generator.dataset.index import DatasetIndex
-from generator.figures.registry import Article
-from generator.models import LoadedModel
-from generator.plan.pipeline import ModelSite, Site, read_site, scanner, site_dataset
-from generator.plan.pipeline import plan as planned
-from generator.plan.workers import (
-    compute_in_processes,
-    compute_models,
-    missing_work,
-    processes_for,
-)
+
+if TYPE_CHECKING:
+    from generator.cache.store import ArtifactStore
+    from generator.dataset.index import DatasetIndex
+    from generator.figures.registry import Article
+    from generator.models import LoadedModel
+    from generator.plan.pipeline import ModelSite, Site
 
 
 def _say(message: str) -> None:
@@ -34,6 +30,8 @@ def _say(message: str) -> None:
 
 
 def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
+    from generator.cache.store import ArtifactStore
+
     return ArtifactStore(
         config.cache_dir, report=(lambda m: _say(f"warning: {m}")) if report else (lambda m: None)
     )
@@ -46,6 +44,16 @@ def cmd_compute(args: argparse.Namespace) -> int:
     layers' or pages' visualizations only. Each model of the site in turn, with its own network.
     On a CPU with enough to compute, in `workers` processes (`generator.plan.workers`)."""
     config = config_from_args(args)
+    from generator.cache.store import cache_writing
+    from generator.compute import distributed, load_models
+    from generator.plan.pipeline import read_site, scanner
+    from generator.plan.workers import (
+        compute_in_processes,
+        compute_models,
+        missing_work,
+        processes_for,
+    )
+
     with cache_writing(config.cache_dir), distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
         models = load_models(config, world.device)
@@ -77,6 +85,8 @@ def cmd_compute(args: argparse.Namespace) -> int:
 def _only_by_model(site: Site, only: list[str]) -> dict[str, list[str] | None]:
     """`--only`'s names as each model's plan knows them (a layer or page of some models only);
     a name no model's plan knows is an error naming the valid ones."""
+    from generator.plan.pipeline import plan as planned
+
     if len(site.models) == 1:
         return {site.model.id: only}
     known: dict[str, set[str]] = {}
@@ -97,6 +107,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     """featvis status: per model, page and layer, how many jobs are cached and how many
     missing."""
     config = config_from_args(args)
+    import torch
+
+    from generator.compute import load_models
+    from generator.core.device import resolve_device
+    from generator.plan.pipeline import read_site
+
     store = _open_store(config)
     device_type = resolve_device(config.device).type
     models = load_models(config, torch.device("cpu"))
@@ -116,6 +132,8 @@ def _cached_dataset(
 ) -> DatasetIndex | None:
     """The model's dataset index from the cache (figures choose channels from the photos'
     statistics, as the build did), or None with a line saying what is not counted yet."""
+    from generator.plan.pipeline import site_dataset
+
     try:
         return site_dataset(config, model, quiet=True, articles=articles, compute=False)
     except FeatvisError as exc:
@@ -124,6 +142,8 @@ def _cached_dataset(
 
 
 def _status(site: Site, one: ModelSite, only: list[str] | None) -> None:
+    from generator.plan.pipeline import plan as planned
+
     store, model, preset = site.store, one.model, site.preset
     plan = planned(site, one, only)
     cached = {job.key: store.get(job) is not None for job in plan.jobs}

@@ -11,20 +11,16 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
-
-import torch
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from generator.commands.common import config_from_args, model_flag
-from generator.compute import job_depth
 from generator.core.errors import FeatvisError
-from generator.core.images import to_pil
-from generator.jobs import VisJob, default_batch_size, plan_batches
-from generator.models import DEFAULT_MODEL, LoadedModel, load_model
-from generator.models.site import load_spec
-from generator.optvis import RenderSettings, render
-from generator.optvis import objectives as obj
-from generator.optvis.recipe import DEFAULT_STEPS
+
+if TYPE_CHECKING:  # the models and the optimizer (torch) are imported by the commands
+    import torch
+
+    from generator.jobs import VisJob
+    from generator.models import LoadedModel
 
 # A spread through the embedded model: one layer per band and a few channels each.
 DEMO_UNITS = (
@@ -37,6 +33,8 @@ DEMO_UNITS = (
 
 
 def _model_from_args(args: argparse.Namespace) -> LoadedModel:
+    from generator.models import DEFAULT_MODEL, load_model
+
     return load_model(
         model_flag(args) or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto"
     )
@@ -46,6 +44,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
     """The layers of every model of the site (site.toml, or --config, with --model, --weights
     and --input-size on top), as the site's options load it."""
     config = config_from_args(args)
+    from generator.models.site import load_spec
+
     for spec in config.model_specs:
         if args.input_size is not None:
             spec = dataclasses.replace(spec, input_size=args.input_size)
@@ -68,6 +68,8 @@ def parse_unit(text: str) -> tuple[str, int]:
 
 
 def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[str, int]]:
+    from generator.models import DEFAULT_MODEL
+
     if requested:
         units = [parse_unit(u) for u in requested]
     elif model.id == DEFAULT_MODEL:
@@ -84,6 +86,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FeatvisError(f"--out {out}: a file, not a folder (name a folder for the PNGs)")
+    from PIL import Image
+
+    from generator.compute import job_depth
+    from generator.core.images import to_pil
+    from generator.jobs import VisJob, default_batch_size, plan_batches
+    from generator.optvis import RenderSettings, render
+    from generator.optvis import objectives as obj
+    from generator.optvis.recipe import DEFAULT_STEPS
+
     model = _model_from_args(args)
     units = demo_units(model, getattr(args, "unit", None))
     settings = RenderSettings(size=args.size or 128, steps=args.steps or DEFAULT_STEPS)

@@ -16,8 +16,6 @@ from pathlib import Path
 from generator.commands.common import model_flag
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
-from generator.models.families.python import PREFIX
-from generator.models.zoo import DEFAULT_MODEL, family_of
 
 ARTICLES_DIR = shipped("articles", "content")
 SITE_TOML = """\
@@ -54,6 +52,9 @@ def from_site(path: str, site: Path) -> str:
 def site_model(model: str, site: Path) -> str:
     """A `python:FILE.py:FUNCTION` model with FILE made to resolve from `site`; any other id as
     it is (a module path, `python:package.module:FUNCTION`, is found on sys.path)."""
+    from generator.models.families.python import PREFIX  # the model families import torch
+    from generator.models.zoo import family_of
+
     family_of(model)
     if not model.startswith(PREFIX):
         return model
@@ -63,9 +64,7 @@ def site_model(model: str, site: Path) -> str:
     return f"{PREFIX}{from_site(target, site)}:{function}"
 
 
-def site_toml(
-    model: str = DEFAULT_MODEL, weights: str | None = None, site: Path = Path(".")
-) -> str:
+def site_toml(model: str, weights: str | None = None, site: Path = Path(".")) -> str:
     """The site.toml `init` writes into `site`, for `model` (checked) and an optional local
     checkpoint; file paths given relative to the current folder are written relative to `site`."""
     line = (
@@ -76,7 +75,7 @@ def site_toml(
     return SITE_TOML.format(model=json.dumps(site_model(model, site)), weights=line)
 
 
-def init_site(target: Path, model: str = DEFAULT_MODEL, weights: str | None = None) -> list[Path]:
+def init_site(target: Path, model: str, weights: str | None = None) -> list[Path]:
     """Write site.toml (for `model`) and content/*.md into `target`; returns the files written."""
     plan: dict[Path, str | Path] = {target / "site.toml": site_toml(model, weights, target)}
     for article in articles():
@@ -100,6 +99,8 @@ def init_site(target: Path, model: str = DEFAULT_MODEL, weights: str | None = No
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from generator.models.zoo import DEFAULT_MODEL
+
     target = Path(args.path)
     written = init_site(target, model_flag(args) or DEFAULT_MODEL, args.weights)
     print(f"featvis: wrote {len(written)} files into {target}/")

@@ -6,26 +6,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from generator.cache.store import cache_writing
 from generator.commands.common import config_from_args
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
-from generator.dataset.folder import list_images
-from generator.dataset.scan import load_or_scan
-from generator.models.site import load_spec
-from generator.plan.explorer import explorer_layers
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """`featvis scan`: scan (or confirm cached) dataset examples for the site's layers, for
     every model of the site."""
-
     config = config_from_args(args)
     if config.dataset is None:
         raise FeatvisError(
             f"{config.source or 'config'}: no dataset configured; set dataset = \"PATH\" in "
             f"site.toml or pass --dataset PATH"
         )
+    from generator.cache.store import cache_writing  # torch: after the config is read
+    from generator.dataset.folder import list_images
+
     list_images(Path(config.dataset))  # bad folders fail before the model loads
     with cache_writing(config.cache_dir):
         _scan(config, args)
@@ -33,6 +30,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _scan(config: SiteConfig, args: argparse.Namespace) -> None:
+    from generator.dataset.scan import load_or_scan
+    from generator.models.site import load_spec
+    from generator.plan.explorer import explorer_layers
+
     several = len(config.model_specs) > 1
     for spec in config.model_specs:  # each model of the site scans its own layers
         model = load_spec(config, spec, config.device)

@@ -19,12 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from generator.build import build_site
 from generator.commands.build import _config, _preset
 from generator.commands.common import preset_from_args
 from generator.serve.jail import check_port, jailed_handler, open_server, url_of
 from generator.serve.live import EVENTS
-from generator.serve.preview import Preview
 from generator.serve.watch import Watched, Watcher
 
 WAITING = b"""<!doctype html><html><head><meta charset="utf-8"><title>featvis</title></head>
@@ -60,6 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve_built(args: argparse.Namespace) -> int:
     config = _config(args)
+    from generator.build import build_site  # torch: after the config is read
+
     root = config.output_dir
     server = open_server(args.host, args.port, jailed_handler(root))  # a busy port: no build
     with server:
@@ -73,6 +73,8 @@ def _serve_built(args: argparse.Namespace) -> int:
 
 def _serve_preview(args: argparse.Namespace) -> int:
     config = _config(args)  # a bad site.toml or flag stops here, before binding
+    from generator.serve.preview import Preview  # torch: after the config is read
+
     preview = Preview(
         args,
         read_config=lambda: _config(args),

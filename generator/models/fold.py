@@ -19,14 +19,18 @@ module back.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 import torch
-from timm.layers import BatchNormAct2d
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from generator.models.hooks import capture
+
+if TYPE_CHECKING:
+    from timm.layers import BatchNormAct2d
 
 TOLERANCE = 1e-3  # of a value's largest magnitude (float rounding, TF32 convolutions on a GPU)
 
@@ -49,9 +53,15 @@ def _remainder(norm: nn.Module) -> nn.Module | None:
         return None
     if type(norm) is nn.BatchNorm2d:
         return nn.Identity()
-    if type(norm) is BatchNormAct2d:
-        return FoldedNorm(norm)
+    if type(norm) is _batch_norm_act():
+        return FoldedNorm(norm)  # type: ignore[arg-type]
     return None
+
+
+def _batch_norm_act() -> type | None:
+    """timm's `BatchNormAct2d`, read from timm once it is loaded (a network that holds one has
+    loaded it), so folding a torchvision or `python:` network does not import timm."""
+    return getattr(sys.modules.get("timm.layers.norm_act"), "BatchNormAct2d", None)
 
 
 def _pairs(net: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:

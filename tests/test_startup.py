@@ -1,0 +1,88 @@
+"""The command line starts light: what does not need a network does not import torch, and a
+model family's package (timm, torchvision) is imported only when a model of that family loads.
+
+Each check runs in a fresh interpreter (the test process has torch loaded already) and reads
+`sys.modules` after the commands ran.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("torch", "timm", "torchvision")
+
+# Runs each argv through `main` in one interpreter; prints, per argv, its exit code and the heavy
+# packages loaded by then (a package loaded by an earlier command would show on every later one).
+CHILD = f"""
+import contextlib, io, json, sys
+from generator.cli import main
+seen = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    loaded = [m for m in {HEAVY!r} if m in sys.modules]
+    seen.append([argv, code, loaded, err.getvalue()])
+print(json.dumps(seen))
+"""
+
+
+def _run(code: str, *args: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _commands(cwd: Path, *argvs: list[str]) -> list[tuple[list[str], int, list[str], str]]:
+    return [tuple(row) for row in json.loads(_run(CHILD, json.dumps(argvs), cwd=cwd))]
+
+
+def test_help_and_bad_input_answer_without_torch(tmp_path: Path) -> None:
+    (tmp_path / "bad-key.toml").write_text('title = "x"\nbogus = 1\n', encoding="utf-8")
+    (tmp_path / "bad-recipe.toml").write_text('[recipe]\noptimizer = "sgdx"\n', encoding="utf-8")
+    (tmp_path / "no-content.toml").write_text('content_dir = "nowhere"\n', encoding="utf-8")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<!doctype html><title>x</title><p>x</p>\n", encoding="utf-8")
+    bad = ["--config", "bad-key.toml"]
+    argvs = [
+        ["--help"],
+        *([verb, *bad] for verb in ("build", "render", "compute", "status", "scan", "layers",
+                                    "clean", "check")),
+        ["serve", "--port", "0", *bad],
+        ["build", "--config", "bad-recipe.toml"],
+        ["build", "--config", "no-content.toml"],
+        ["render", "--config", "no-content.toml"],
+        ["demo", "--out", "bad-key.toml"],
+        ["check", str(site)],
+    ]
+    rows = _commands(tmp_path, *argvs)
+    assert [row[0] for row in rows] == argvs
+    for argv, code, loaded, err in rows:
+        assert loaded == [], f"featvis {' '.join(argv)} imported {loaded}"
+        if argv == ["--help"] or argv[0] == "check" and argv[1] == str(site):
+            assert code == 0, err
+        else:
+            assert code == 2 and err.count("\n") == 1, (argv, err)
+    messages = {" ".join(argv): err for argv, _, _, err in rows}
+    assert "bad-key.toml:2: unknown key 'bogus'" in messages["build --config bad-key.toml"]
+    assert "'optimizer' must be one of" in messages["build --config bad-recipe.toml"]
+    assert "nowhere: content folder not found" in messages["build --config no-content.toml"]
+
+
+def test_the_pipeline_imports_no_model_family_package(tmp_path: Path) -> None:
+    """torch is the pipeline's; timm and torchvision come with a model of their family only."""
+    code = (
+        "import sys, generator.build, generator.models, generator.plan.workers, "
+        "generator.serve.preview, generator.commands.compute, generator.commands.demo\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    assert json.loads(_run(code, cwd=tmp_path).replace("'", '"')) == ["torch"]
