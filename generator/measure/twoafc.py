@@ -19,6 +19,7 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +92,15 @@ to_tensor = image_tensor  # (3, H, W) in [0, 1] of a PIL image; the benchmarks' 
 
 def photo(index: DatasetIndex, example: Example, layer: str) -> torch.Tensor:
     """The patch of `example` the unit sees, `PATCH` px, as a tensor."""
-    return to_tensor(index.patch(example, layer, PATCH))
+    return photo_patches(index, example.path, [(example, layer)])[0]
+
+
+def photo_patches(
+    index: DatasetIndex, path: Path, cuts: Sequence[tuple[Example, str]]
+) -> list[torch.Tensor]:
+    """`photo` of each (example, layer) of `cuts`, all examples of the photo at `path`, which is
+    decoded once (`DatasetIndex.patches`)."""
+    return [to_tensor(patch) for patch in index.patches(path, cuts, PATCH)]
 
 
 def join(parts: Mapping[str, torch.Tensor], layers: Sequence[str]) -> torch.Tensor:
