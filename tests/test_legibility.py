@@ -151,6 +151,18 @@ def test_each_photo_is_decoded_once_for_all_its_patches_and_they_are_the_patches
             assert image.tobytes() == index.patch(example, layer, twoafc.PATCH).tobytes()
 
 
+def test_the_judges_features_of_an_image_are_the_same_in_any_batch(lite0, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The judge embeds many images per forward pass (`BATCH_PIXELS`): the scores are those of
+    one image at a time."""
+    judge = twoafc.Judge(lite0, judge_layers(lite0), 64)
+    images = torch.rand(8, 3, 48, 48, generator=torch.Generator().manual_seed(2))
+    together = judge.parts(images)
+    monkeypatch.setattr(twoafc, "BATCH_PIXELS", 3 * 64 * 64)  # passes of 3, 3 and 2 images
+    apart = judge.parts(images)
+    assert together.keys() == apart.keys()
+    assert all(torch.equal(together[name], apart[name]) for name in together)
+
+
 def test_the_judge_is_another_network_of_the_site_or_the_same_without_the_units_layer(lite0) -> None:  # type: ignore[no-untyped-def]
     assert judge_layers(lite0) == ("blocks.3.1", "blocks.4.1", "blocks.5.2", "conv_head")
     same = site_judge(lite0, [lite0])
