@@ -12,9 +12,10 @@ number when DIR already held a cache).
 
 `--old TREE` times the score stage alone instead, this tree's code against TREE's (a worktree of
 an older commit), each run in its own process (PYTHONPATH set to its tree) on the same site and
-cache, interleaved A B A B: the site is read and planned, then `measure_legibility` measures
-every explorer channel's scores into an empty measures folder, its process CPU seconds timed.
-Both codes' scores must be equal; the photo files each opened are counted too.
+cache (filled by a build first unless `--base` holds one), interleaved A B A B: the site is read
+and planned, then `measure_legibility` measures every explorer channel's scores into an empty
+measures folder, its process CPU seconds timed. Both codes' scores must be equal; the photo files
+each opened are counted too.
 
     git worktree add /tmp/basestage d6551a6
     PYTHONPATH=. python benchmarks/bench_legibility_stage.py --old /tmp/basestage --runs 3 \\
@@ -200,13 +201,15 @@ def main() -> int:
     fresh = not (base / "cache").exists()
     config_path = site(base, Path(args.dataset))
     first: list[float] = []
-    cold: float | None = build(config_path, args.preset, True, first)
     if args.old:
         try:
+            if fresh:  # the pictures and the scan the stage reads
+                build(config_path, args.preset, False, first)
             return stage_report(args, config_path, load[0])
         finally:
             if not args.base:
                 shutil.rmtree(base, ignore_errors=True)
+    cold: float | None = build(config_path, args.preset, True, first)
     if not fresh:
         cold, first = None, []
     caches = MEASURE_CACHES + (ATLAS_CACHES if args.cold_atlas else ())
