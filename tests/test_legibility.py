@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from generator import dataset as ds
 from generator.build import build_site
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, load_config
+from generator.dataset import index as ds_index
 from generator.jobs import VisJob
 from generator.measure import twoafc
 from generator.measure.legibility import (
@@ -76,7 +78,7 @@ def test_pick_accuracy_and_trial_pairs() -> None:
 def scanned(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, lite0):  # type: ignore[no-untyped-def]
     base = tmp_path_factory.mktemp("twoafc")
     config = SimpleNamespace(dataset=photos(sample_dir, base / "photos"), cache_dir=base / "cache")
-    index = ds.load_or_scan(config, lite0, ["blocks.5.0"], top_k=8, progress=False)
+    index = ds.load_or_scan(config, lite0, ["blocks.1.0", "blocks.5.0"], top_k=8, progress=False)
     return index, ArtifactStore(base / "cache")
 
 
@@ -121,6 +123,44 @@ def test_pictures_that_are_the_held_out_photos_score_high_and_noise_does_not(sca
         assert swapped[("blocks.5.0", channel)].pictures <= 0.1
         assert verdict.photos == swapped[("blocks.5.0", channel)].photos
     assert sum(v.pictures for v in noise.values()) / 2 < 0.75, noise
+
+
+def test_each_photo_is_decoded_once_for_all_its_patches_and_they_are_the_patches_cut_one_at_a_time(scanned, lite0, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Channels of an early layer use several patches of one photo (peaks at other places, a
+    top photo of one channel the low photo of another): the stage opens each photo file once,
+    and every patch it cuts equals `DatasetIndex.patch` of that example alone."""
+    index, store = scanned
+    judge = site_judge(lite0, [lite0])
+    gen = torch.Generator().manual_seed(1)
+    units = [LegibleUnit("blocks.1.0", c, (_pictures(store, 100 + c, torch.rand(1, 3, 32, 32, generator=gen)),))
+             for c in range(4)]
+    opened: Counter[Path] = Counter()
+    cut: list[tuple[Path, list, list]] = []  # type: ignore[type-arg]
+    open_photo, patches = ds_index.open_photo, ds_index.DatasetIndex.patches
+    monkeypatch.setattr(ds_index, "open_photo", lambda path: opened.update([path]) or open_photo(path))
+    monkeypatch.setattr(ds_index.DatasetIndex, "patches", lambda self, path, cuts, size=96: cut.append(
+        (path, list(cuts), out := patches(self, path, cuts, size))) or out)
+    verdicts, _ = measure_legibility(judge, index, store, units)
+    assert len(verdicts) == 4
+    assert max(len(cuts) for _, cuts, _ in cut) >= 2, "no photo with several patches: the test says nothing"
+    assert opened and max(opened.values()) == 1, opened.most_common(3)
+    monkeypatch.setattr(ds_index.DatasetIndex, "patches", patches)
+    for path, cuts, got in cut:
+        for (example, layer), image in zip(cuts, got, strict=True):
+            assert example.path == path
+            assert image.tobytes() == index.patch(example, layer, twoafc.PATCH).tobytes()
+
+
+def test_the_judges_features_of_an_image_are_the_same_in_any_batch(lite0, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The judge embeds many images per forward pass (`BATCH_PIXELS`): the scores are those of
+    one image at a time."""
+    judge = twoafc.Judge(lite0, judge_layers(lite0), 64)
+    images = torch.rand(8, 3, 48, 48, generator=torch.Generator().manual_seed(2))
+    together = judge.parts(images)
+    monkeypatch.setattr(twoafc, "BATCH_PIXELS", 3 * 64 * 64)  # passes of 3, 3 and 2 images
+    apart = judge.parts(images)
+    assert together.keys() == apart.keys()
+    assert all(torch.equal(together[name], apart[name]) for name in together)
 
 
 def test_the_judge_is_another_network_of_the_site_or_the_same_without_the_units_layer(lite0) -> None:  # type: ignore[no-untyped-def]

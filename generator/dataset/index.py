@@ -196,17 +196,29 @@ class DatasetIndex:
     def patch(self, example: Example, layer: str, size: int = 96) -> Image.Image:
         """The part of the photo the unit at the example's peak sees (the whole view for late
         layers), cut from the original file and resized to size x size."""
-        field = self.receptive_field(layer)
+        return self.patches(example.path, [(example, layer)], size)[0]
+
+    def patches(
+        self, path: Path, cuts: Sequence[tuple[Example, str]], size: int = 96
+    ) -> list[Image.Image]:
+        """`patch` of each (example, layer) of `cuts`, all examples of the photo at `path`: the
+        file is opened and decoded once, each patch cut from the decoded photo."""
+        fields = {layer: self.receptive_field(layer) for _, layer in cuts}
         try:
-            with open_photo(example.path) as img:
+            with open_photo(path) as img:
                 width, height = img.size
-                box = _patch_box(field, example, width, height, self.input_size)
-                return img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, box=box)
+                rgb = img.convert("RGB")
         except (OSError, ValueError) as exc:
             raise FeatvisError(
-                f"{example.path}: cannot read the dataset image ({type(exc).__name__}); it changed "
+                f"{path}: cannot read the dataset image ({type(exc).__name__}); it changed "
                 f"since the scan, run `featvis scan` again"
             ) from None
+        with rgb:
+            return [
+                rgb.resize((size, size), Image.Resampling.BICUBIC,
+                           box=_patch_box(fields[layer], example, width, height, self.input_size))
+                for example, layer in cuts
+            ]
 
 
 def _patch_box(

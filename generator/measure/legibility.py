@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,7 +35,7 @@ from generator.measure.twoafc import (
     Judge,
     UnitPhotos,
     join,
-    photo,
+    photo_patches,
     pick_accuracy,
     trial_pairs,
     unit_photos,
@@ -149,10 +150,13 @@ def _read(judge: SiteJudge, store: MeasureStore, key: str, layer: str) -> Verdic
 
 
 class _Images:
-    """Images to embed, each once, grouped by size; their embeddings by key after `embed`."""
+    """Images to embed, each once, grouped by size; their embeddings by key after `embed`.
+    Photo patches are named first (`add_photo`) and cut together (`cut`): each photo file is
+    opened and decoded once for every patch of it that the channels of a chunk use."""
 
     def __init__(self) -> None:
-        self.tensors: dict[Any, torch.Tensor] = {}
+        self.tensors: dict[Any, torch.Tensor | None] = {}  # None: a patch not cut yet
+        self.cuts: dict[Path, list[tuple[Any, Example, str]]] = {}
         self.parts: dict[Any, dict[str, torch.Tensor]] = {}
 
     def add(self, key: Any, make: Any) -> Any:
@@ -160,12 +164,27 @@ class _Images:
             self.tensors[key] = make()
         return key
 
+    def add_photo(self, key: Any, example: Example, layer: str) -> Any:
+        if key not in self.tensors:
+            self.tensors[key] = None
+            self.cuts.setdefault(example.path, []).append((key, example, layer))
+        return key
+
+    def cut(self, index: DatasetIndex) -> None:
+        for path, cuts in self.cuts.items():
+            patches = photo_patches(index, path, [(e, layer) for _, e, layer in cuts])
+            for (key, _, _), patch in zip(cuts, patches, strict=True):
+                self.tensors[key] = patch
+        self.cuts = {}
+
     def embed(self, judge: Judge) -> None:
+        ready = {key: tensor for key, tensor in self.tensors.items() if tensor is not None}
+        assert len(ready) == len(self.tensors), "a photo patch named but not cut"
         by_shape: dict[tuple[int, ...], list[Any]] = {}
-        for key, tensor in self.tensors.items():
+        for key, tensor in ready.items():
             by_shape.setdefault(tuple(tensor.shape), []).append(key)
         for keys in by_shape.values():
-            parts = judge.parts(torch.stack([self.tensors[k] for k in keys]))
+            parts = judge.parts(torch.stack([ready[k] for k in keys]))
             for i, key in enumerate(keys):
                 self.parts[key] = {name: rows[i : i + 1] for name, rows in parts.items()}
 
@@ -193,8 +212,8 @@ def _references(
 
     def photos(examples: Sequence[Example]) -> list[Any]:
         return [
-            images.add((str(e.path),) if whole else (str(e.path), unit.layer, e.y, e.x),
-                       lambda e=e: photo(index, e, unit.layer))
+            images.add_photo((str(e.path),) if whole else (str(e.path), unit.layer, e.y, e.x),
+                             e, unit.layer)
             for e in examples
         ]
 
@@ -231,6 +250,7 @@ def _measure(
             images = _Images()
             planned = [(unit, _references(images, index, artifacts, unit, p))
                        for unit, p in todo[start : start + CHUNK]]
+            images.cut(index)
             images.embed(judge.judge)
             for unit, keys in planned:
                 store.put(_key(judge, index, unit), _score(images, judge, unit, keys))

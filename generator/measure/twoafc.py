@@ -19,6 +19,7 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,10 @@ from generator.optvis.render import truncated_forward
 REFS = 9  # references of each kind at most (Borowski's readers saw 9)
 TRIALS = 20  # pairs of held-out photos per unit
 PATCH = 96  # px of a photo's patch (the receptive-field crop, or the whole photo)
-BATCH = 32  # images per forward pass of the judge
+# pixels per forward pass of the judge (128 images of 128 px): on a CPU a pass of many images
+# costs less per image than several small ones, and an image's features are the same in any
+# batch
+BATCH_PIXELS = 128 * 128 * 128
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,15 @@ to_tensor = image_tensor  # (3, H, W) in [0, 1] of a PIL image; the benchmarks' 
 
 def photo(index: DatasetIndex, example: Example, layer: str) -> torch.Tensor:
     """The patch of `example` the unit sees, `PATCH` px, as a tensor."""
-    return to_tensor(index.patch(example, layer, PATCH))
+    return photo_patches(index, example.path, [(example, layer)])[0]
+
+
+def photo_patches(
+    index: DatasetIndex, path: Path, cuts: Sequence[tuple[Example, str]]
+) -> list[torch.Tensor]:
+    """`photo` of each (example, layer) of `cuts`, all examples of the photo at `path`, which is
+    decoded once (`DatasetIndex.patches`)."""
+    return [to_tensor(patch) for patch in index.patches(path, cuts, PATCH)]
 
 
 def join(parts: Mapping[str, torch.Tensor], layers: Sequence[str]) -> torch.Tensor:
@@ -114,7 +126,7 @@ class Judge:
         """(n, 3, h, w) in [0, 1] -> per layer (n, C) on the CPU, each row of unit length."""
         out: dict[str, list[torch.Tensor]] = {name: [] for name in self.layers}
         with truncated_forward(self.model, self.layers) as (acts, run):
-            for chunk in images.split(BATCH):
+            for chunk in images.split(max(1, BATCH_PIXELS // self.size**2)):
                 x = F.interpolate(chunk.float().to(self.model.device), size=(self.size,) * 2,
                                   mode="bilinear", align_corners=False)
                 run(x)
