@@ -20,6 +20,7 @@ from generator.models import load_model
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
 from generator.optvis.recipe import (
+    CLASS_COARSE,
     CLASS_STEPS,
     DEFAULT_LR,
     RANGES,
@@ -120,23 +121,31 @@ def test_the_anchored_spectrum_can_be_turned_off_and_is_in_the_key(  # type: ign
 
 
 
-def test_class_pictures_get_twice_the_steps_and_the_recipe_tables_options(  # type: ignore[no-untyped-def]
+def test_class_pictures_get_twice_the_steps_coarse_first_and_the_recipe_tables_options(  # type: ignore[no-untyped-def]
     tmp_path: Path, tiny_cnn
 ) -> None:
     plain = PlanContext(load_config(_toml(tmp_path, "")), tiny_cnn, PRESETS["standard"])
     cls, channel = obj.class_logit(3), obj.channel("stage1.0", 3)
     job = plain.job([cls])
     assert (job.steps, job.lr, job.param.decay) == (CLASS_STEPS * 128, DEFAULT_LR, 1.4)
+    assert job.recipe == Recipe(coarse=CLASS_COARSE) and job.recipe.coarse_steps(job.steps) == 128
     assert plain.job([obj.class_prob(3) - 0.1 * obj.l1()]).steps == CLASS_STEPS * 128
     assert job.key != plain.job([cls], steps=128).key
+    assert job.key != plain.job([cls], recipe=Recipe()).key  # the schedule is in the key
     for unit in ([channel], [cls + channel], [cls, channel]):  # a layer's term: the channels'
-        assert plain.job(unit).steps == 128, unit
+        made = plain.job(unit)
+        assert (made.steps, made.recipe) == (128, Recipe()), unit
     # site.toml's [recipe] options apply to every job; its steps scale for class pictures
     config = load_config(_toml(tmp_path, "[recipe]\nlr = 0.05\ndecay = 1.6\nsteps = 64\n"))
     ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
     made = [ctx.job([o]) for o in (cls, channel)]
     assert [(j.lr, j.param.decay) for j in made] == [(0.05, 1.6)] * 2
     assert [j.steps for j in made] == [CLASS_STEPS * 64, 64]
+    assert [j.recipe.coarse for j in made] == [CLASS_COARSE, 0.0]
+    # a table that sets the coarse share sets it for class pictures too
+    config = load_config(_toml(tmp_path, "[recipe]\ncoarse = 0.0\n"))
+    ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
+    assert ctx.job([cls]).recipe.coarse == 0.0
 
 
 def _out_of_range(valid: Range) -> str:
