@@ -37,16 +37,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZE = 224  # lucent's class pictures' size and model input
 
 
-def featvis_settings(objectives: list, size: int) -> RenderSettings:
+def featvis_settings(model, objectives: list, size: int) -> RenderSettings:
     """The settings a site's job gives these class pictures (no `[recipe]` table)."""
-    options = job_options(objectives, {}, DEFAULT_STEPS)
+    options = job_options(objectives, {}, DEFAULT_STEPS, seen=size, native=model.input_size)
     steps = options.pop("steps")
     return RenderSettings(size=size, steps=steps, recipe=Recipe(**options))
 
 
 def run_featvis(model, classes: list[int], size: int) -> tuple[list[torch.Tensor], float]:
     objectives = [obj.class_logit(k) for k in classes]
-    settings = featvis_settings(objectives, size)
+    settings = featvis_settings(model, objectives, size)
     start = time.process_time()
     result = render(model, objectives, settings, seeds=[0] * len(classes))
     return list(result.images), time.process_time() - start
@@ -94,7 +94,7 @@ def main() -> int:
             images[side] = pics
             print(f"round {r + 1} {side}: {cpu / len(classes):.2f} CPU s per picture",
                   file=sys.stderr, flush=True)
-    settings = featvis_settings([obj.class_logit(k) for k in classes], SIZE)
+    settings = featvis_settings(folded, [obj.class_logit(k) for k in classes], SIZE)
     median = {side: statistics.median(t) for side, t in times.items()}
     ratios = [lt / ft for ft, lt in zip(times["featvis"], times["lucent"], strict=True)]
     report = {

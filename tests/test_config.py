@@ -128,12 +128,18 @@ def test_class_pictures_get_twice_the_steps_coarse_first_and_the_recipe_tables_o
     cls, channel = obj.class_logit(3), obj.channel("stage1.0", 3)
     job = plain.job([cls])
     assert (job.steps, job.lr, job.param.decay) == (CLASS_STEPS * 128, DEFAULT_LR, 1.4)
-    assert job.recipe == Recipe(coarse=CLASS_COARSE) and job.recipe.coarse_steps(job.steps) == 128
     assert plain.job([obj.class_prob(3) - 0.1 * obj.l1()]).steps == CLASS_STEPS * 128
     assert job.key != plain.job([cls], steps=128).key
-    assert job.key != plain.job([cls], recipe=Recipe()).key  # the schedule is in the key
+    # coarse first where the network sees the picture at its own input size (224 px) or more
+    assert job.recipe == Recipe()  # 128 px: at 64 px the network barely sees a class
+    for seen in ({"size": 224}, {"input_size": 224}, {"size": 256}):
+        big = plain.job([cls], **seen)
+        assert big.recipe == Recipe(coarse=CLASS_COARSE), seen
+        assert big.recipe.coarse_steps(big.steps) == 128
+        assert big.key != plain.job([cls], recipe=Recipe(), **seen).key  # in the key
+    assert plain.job([cls], size=200).recipe == Recipe()
     for unit in ([channel], [cls + channel], [cls, channel]):  # a layer's term: the channels'
-        made = plain.job(unit)
+        made = plain.job(unit, size=224)
         assert (made.steps, made.recipe) == (128, Recipe()), unit
     # site.toml's [recipe] options apply to every job; its steps scale for class pictures
     config = load_config(_toml(tmp_path, "[recipe]\nlr = 0.05\ndecay = 1.6\nsteps = 64\n"))
@@ -141,11 +147,13 @@ def test_class_pictures_get_twice_the_steps_coarse_first_and_the_recipe_tables_o
     made = [ctx.job([o]) for o in (cls, channel)]
     assert [(j.lr, j.param.decay) for j in made] == [(0.05, 1.6)] * 2
     assert [j.steps for j in made] == [CLASS_STEPS * 64, 64]
-    assert [j.recipe.coarse for j in made] == [CLASS_COARSE, 0.0]
-    # a table that sets the coarse share sets it for class pictures too
+    # a table's coarse share is every job's; its coarse scale moves the class pictures' floor
     config = load_config(_toml(tmp_path, "[recipe]\ncoarse = 0.0\n"))
     ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
-    assert ctx.job([cls]).recipe.coarse == 0.0
+    assert ctx.job([cls], size=224).recipe.coarse == 0.0
+    config = load_config(_toml(tmp_path, "[recipe]\ncoarse_scale = 0.875\n"))
+    ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
+    assert [ctx.job([o], size=128).recipe.coarse for o in (cls, channel)] == [CLASS_COARSE, 0.0]
 
 
 def _out_of_range(valid: Range) -> str:
