@@ -63,6 +63,7 @@ from generator.models import load_model
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
+from generator.optvis.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "imagenet-sample"
@@ -89,6 +90,13 @@ CANDIDATES: dict[str, RenderSettings] = {
     "default-s256": RenderSettings(steps=256),
     "default-s192": RenderSettings(steps=192),
     "anchored12-lr30-s256": RenderSettings(steps=256, param=ParamSpec(decay=1.2)),
+    # twice the steps, the first part at a smaller model input (low frequencies first)
+    "default-s256-coarse50": RenderSettings(steps=256, recipe=Recipe(coarse=0.5)),
+    "default-s256-coarse50-x60": RenderSettings(
+        steps=256, recipe=Recipe(coarse=0.5, coarse_scale=0.6)),
+    "default-s256-coarse30": RenderSettings(steps=256, recipe=Recipe(coarse=0.3)),
+    "default-coarse50": RenderSettings(recipe=Recipe(coarse=0.5)),
+    "default-s192-coarse50": RenderSettings(steps=192, recipe=Recipe(coarse=0.5)),
 }
 
 
@@ -461,7 +469,9 @@ def write_results(args: argparse.Namespace, report: dict[str, Any], text: str) -
 
 def describe(settings: RenderSettings) -> str:
     r, p = settings.recipe, settings.param
-    return (f"{settings.steps} steps, {r.optimizer} lr {settings.lr:g} {r.schedule}, "
+    coarse = (f", the first {r.coarse:.0%} at {r.coarse_scale:g}x the input"
+              if r.coarse_steps(settings.steps) else "")
+    return (f"{settings.steps} steps, {r.optimizer} lr {settings.lr:g} {r.schedule}{coarse}, "
             f"{p.kind} decay {p.decay:g}{' anchored' if p.anchored else ''}, {settings.size} px")
 
 

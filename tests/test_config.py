@@ -20,6 +20,7 @@ from generator.models import load_model
 from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
 from generator.optvis.recipe import (
+    CLASS_COARSE,
     CLASS_STEPS,
     DEFAULT_LR,
     RANGES,
@@ -120,7 +121,7 @@ def test_the_anchored_spectrum_can_be_turned_off_and_is_in_the_key(  # type: ign
 
 
 
-def test_class_pictures_get_twice_the_steps_and_the_recipe_tables_options(  # type: ignore[no-untyped-def]
+def test_class_pictures_get_twice_the_steps_coarse_first_and_the_recipe_tables_options(  # type: ignore[no-untyped-def]
     tmp_path: Path, tiny_cnn
 ) -> None:
     plain = PlanContext(load_config(_toml(tmp_path, "")), tiny_cnn, PRESETS["standard"])
@@ -129,14 +130,30 @@ def test_class_pictures_get_twice_the_steps_and_the_recipe_tables_options(  # ty
     assert (job.steps, job.lr, job.param.decay) == (CLASS_STEPS * 128, DEFAULT_LR, 1.4)
     assert plain.job([obj.class_prob(3) - 0.1 * obj.l1()]).steps == CLASS_STEPS * 128
     assert job.key != plain.job([cls], steps=128).key
+    # coarse first where the network sees the picture at its own input size (224 px) or more
+    assert job.recipe == Recipe()  # 128 px: at 64 px the network barely sees a class
+    for seen in ({"size": 224}, {"input_size": 224}, {"size": 256}):
+        big = plain.job([cls], **seen)
+        assert big.recipe == Recipe(coarse=CLASS_COARSE), seen
+        assert big.recipe.coarse_steps(big.steps) == 128
+        assert big.key != plain.job([cls], recipe=Recipe(), **seen).key  # in the key
+    assert plain.job([cls], size=200).recipe == Recipe()
     for unit in ([channel], [cls + channel], [cls, channel]):  # a layer's term: the channels'
-        assert plain.job(unit).steps == 128, unit
+        made = plain.job(unit, size=224)
+        assert (made.steps, made.recipe) == (128, Recipe()), unit
     # site.toml's [recipe] options apply to every job; its steps scale for class pictures
     config = load_config(_toml(tmp_path, "[recipe]\nlr = 0.05\ndecay = 1.6\nsteps = 64\n"))
     ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
     made = [ctx.job([o]) for o in (cls, channel)]
     assert [(j.lr, j.param.decay) for j in made] == [(0.05, 1.6)] * 2
     assert [j.steps for j in made] == [CLASS_STEPS * 64, 64]
+    # a table's coarse share is every job's; its coarse scale moves the class pictures' floor
+    config = load_config(_toml(tmp_path, "[recipe]\ncoarse = 0.0\n"))
+    ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
+    assert ctx.job([cls], size=224).recipe.coarse == 0.0
+    config = load_config(_toml(tmp_path, "[recipe]\ncoarse_scale = 0.875\n"))
+    ctx = PlanContext(config, tiny_cnn, config.preset_for("cpu"))
+    assert [ctx.job([o], size=128).recipe.coarse for o in (cls, channel)] == [CLASS_COARSE, 0.0]
 
 
 def _out_of_range(valid: Range) -> str:

@@ -85,7 +85,7 @@ class PlanContext:
     # Jobs ----------------------------------------------------------------------------------
     def job(self, objectives: Sequence[Objective], **changes: Any) -> VisJob:
         """A job at the preset's size, steps and recipe (site.toml's [recipe]; class pictures
-        with their own steps, peak rate and spectrum, `optvis.recipe.job_options`) and the
+        with their own steps and schedule, `optvis.recipe.job_options`) and the
         site's seed; every other field is `VisJob`'s default (Fourier + decorrelated, the Distill
         transforms) unless changed. The planner's explorer jobs are made the same way, so equal
         specs share one artifact."""
@@ -97,7 +97,11 @@ class PlanContext:
             "seed": self.config.seed,
         }
         # the steps, and the [recipe] table's options (class pictures have their own)
-        options = job_options(objectives, dict(self.preset.recipe), self.preset.steps)
+        seen = changes.get("input_size") or changes.get("size", spec["size"])
+        options = job_options(
+            objectives, dict(self.preset.recipe), self.preset.steps,
+            seen=seen, native=self.model.input_size,
+        )
         spec["steps"] = options.pop("steps")
         if "lr" in options:
             spec["lr"] = options.pop("lr")

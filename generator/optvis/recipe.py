@@ -43,13 +43,19 @@ LEGACY_STEPS = 256
 LEGACY_LR = 0.025
 LEGACY_DECAY = 1.5  # the Fourier spectrum's (`ParamSpec.decay`) in the recipe before
 # Class pictures (`class_picture`): twice the steps of the channels' recipe; at its step count
-# they are a pale, blurred haze. Chosen by the contact sheets beside lucent's and the
-# two-alternative task of `benchmarks/bench_legibility_classes.py`
-# (benchmarks/results/legibility-classes.md).
+# they are a pale, blurred haze. Where the network sees the picture at its own input size or
+# larger, the first half of the steps is coarse (the network sees it at half that size, low
+# frequencies only): coarse-to-fine lays out one large object before its detail, and a coarse
+# step costs a quarter of a full one. Smaller pictures stay fine from the start: at half of
+# them the network barely recognizes a class. Chosen by the contact sheets beside lucent's and
+# the two-alternative task of `benchmarks/bench_legibility_classes.py`
+# (benchmarks/results/legibility-classes*.md).
 CLASS_STEPS = 2  # times the channels' steps (the preset's, site.toml's or --steps)
+CLASS_COARSE = 0.5  # the share of a class picture's steps at `Recipe.coarse_scale`
+CLASS_COARSE_FLOOR = 0.5  # the coarse phase's input, at least this share of the network's own
 
 __all__ = [
-    "CLASS_STEPS", "DEFAULT_LR", "DEFAULT_STEPS",
+    "CLASS_COARSE", "CLASS_COARSE_FLOOR", "CLASS_STEPS", "DEFAULT_LR", "DEFAULT_STEPS",
     "LEGACY_DECAY", "LEGACY_LR", "LEGACY_STEPS", "OPTIMIZERS", "RANGES", "SCHEDULES", "Phase",
     "Range", "Recipe", "check_option", "check_options", "class_picture", "job_options",
     "make_optimizer",
@@ -160,13 +166,24 @@ def class_picture(objectives: Sequence[Objective]) -> bool:
 
 
 def job_options(
-    objectives: Sequence[Objective], options: Mapping[str, Any], steps: int
+    objectives: Sequence[Objective],
+    options: Mapping[str, Any],
+    steps: int,
+    *,
+    seen: int = 0,
+    native: int = 0,
 ) -> dict[str, Any]:
     """The recipe options a job with `objectives` is made with, given site.toml's `[recipe]`
     table (`options`) and the channels' step count: `steps` among them. Class pictures take
-    `CLASS_STEPS` times the steps (within the steps' range); every other option is the table's
-    for every job."""
+    `CLASS_STEPS` times the steps (within the steps' range), and, unless the table sets
+    `coarse`, the first `CLASS_COARSE` of them coarse where the network sees the picture at
+    `seen` px and that phase's input is at least `CLASS_COARSE_FLOOR` of the network's own input
+    size `native`. Every other option is the table's for every job."""
     if not class_picture(objectives):
         return {**options, "steps": steps}
     most = int(RANGES["steps"].high or steps)
-    return {**options, "steps": min(CLASS_STEPS * steps, most)}
+    made = {**options, "steps": min(CLASS_STEPS * steps, most)}
+    scale = float(options.get("coarse_scale", Recipe.coarse_scale))
+    if "coarse" not in options and native and scale * seen >= CLASS_COARSE_FLOOR * native:
+        made["coarse"] = CLASS_COARSE
+    return made
