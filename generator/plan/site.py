@@ -29,8 +29,8 @@ from generator.plan.explorer import explorer_jobs, explorer_layers, explorer_pag
 @dataclass(frozen=True)
 class SitePlan:
     jobs: list[VisJob]
-    # the explorer's own jobs by layer, its channels in the order it shows them (also in `jobs`)
-    explorer: dict[str, list[VisJob]] = field(default_factory=dict)
+    # the explorer's own jobs: layer -> channel -> job, in the order it shows them (also in `jobs`)
+    explorer: dict[str, dict[int, VisJob]] = field(default_factory=dict)
     by_page: dict[str, list[VisJob]] = field(default_factory=dict)
     by_layer: dict[str, list[VisJob]] = field(default_factory=dict)
     # the jobs whose image's top class figures read (measured between rounds, not while planning)
@@ -42,13 +42,13 @@ class SitePlan:
     @classmethod
     def of(
         cls,
-        explorer: dict[str, list[VisJob]],
+        explorer: dict[str, dict[int, VisJob]],
         pages: list[VisJob],
         by_page: dict[str, list[VisJob]],
     ) -> SitePlan:
         """The explorer's jobs, its channel pages' (`pages`), then each page's, deduplicated and
         indexed by page and layer."""
-        own = (job for jobs in explorer.values() for job in jobs)
+        own = (job for jobs in explorer.values() for job in jobs.values())
         jobs = unique_jobs([*own, *pages, *(job for js in by_page.values() for job in js)])
         by_page = {slug: unique_jobs(js) for slug, js in by_page.items()}
         return cls(jobs=jobs, explorer=explorer, by_page=by_page, by_layer=_by_layer(jobs, {}))
@@ -108,7 +108,7 @@ def plan_site(
     store: ArtifactStore,
     dataset: DatasetIndex | None = None,
     articles: Sequence[Article] | None = None,
-    explorer: dict[str, list[VisJob]] | None = None,
+    explorer: dict[str, dict[int, VisJob]] | None = None,
 ) -> SitePlan:
     """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
 
