@@ -37,6 +37,7 @@ from generator.cache.store import ArtifactStore
 from generator.compute import compute_jobs, job_depth
 from generator.config.site import load_config
 from generator.core.device import resolve_device
+from generator.figures.registry import bind_articles, read_articles
 from generator.jobs import default_batch_size, plan_batches
 from generator.models import load_model
 from generator.optvis import render
@@ -103,7 +104,9 @@ def main() -> None:
     model = load_model(config.model, device=device)
     preset = config.preset_for(device.type)
     with tempfile.TemporaryDirectory() as tmp:
-        plan = plan_site(config, model, preset, store=ArtifactStore(Path(tmp) / "c"))
+        articles = bind_articles(read_articles(config), model)
+        store = ArtifactStore(Path(tmp) / "c")
+        plan = plan_site(config, model, preset, store=store, articles=articles)
     full_jobs = plan.jobs
     jobs = [dataclasses.replace(j, size=args.size, steps=args.steps) for j in full_jobs]
     images = sum(j.n_images for j in jobs)

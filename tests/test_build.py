@@ -15,6 +15,7 @@ from generator import build
 from generator.cache.store import ArtifactStore
 from generator.config.site import load_config
 from generator.figures.base import Figure
+from generator.figures.channels import single_channel
 from generator.pages import content
 from generator.plan import site as plan_site
 
@@ -83,5 +84,8 @@ def test_reading_the_site_plans_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     first = plan(read, one)
     again = plan(read, one)
     assert counts["explorer_jobs"] == 1 and again.explorer is first.explorer
-    shown = [job for jobs in first.explorer.values() for job in jobs]
+    shown = [job for jobs in first.explorer.values() for job in jobs.values()]
     assert shown and all(job in again.jobs for job in shown)
+    for layer, channels in first.explorer.items():  # layer -> channel -> that channel's job
+        assert list(channels) == sorted(channels), layer
+        assert all(single_channel(job) == (layer, c) for c, job in channels.items()), layer

@@ -22,12 +22,14 @@ import pytest
 
 from generator.cache.store import FORMAT_FILE, TMP_DIR, ArtifactStore, temp_host
 from generator.cli import main
-from generator.config.site import PRESETS, load_config
+from generator.config.site import PRESETS, Preset, SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.channels import single_channel
+from generator.figures.registry import bind_articles, read_articles
 from generator.jobs import VisJob
+from generator.models import LoadedModel
 from generator.optvis import objectives as obj
-from generator.plan.site import check_jobs, plan_site
+from generator.plan.site import SitePlan, check_jobs, plan_site
 
 LAYERS = ("conv_stem", "blocks.0.0", "blocks.1.0", "blocks.1.1")
 TINY = ("--size", "32", "--steps", "6", "--channels", "3", "--closure", "0", "--quiet")
@@ -40,6 +42,14 @@ def make_site(root: Path, layers: tuple[str, ...] = LAYERS) -> Path:
     names = ", ".join(f'"{name}"' for name in layers)
     (root / "site.toml").write_text(f"explorer_layers = [{names}]\n")
     return root
+
+
+def site_plan(
+    config: SiteConfig, model: LoadedModel, preset: Preset, store: ArtifactStore
+) -> SitePlan:
+    """`plan_site` over the site's articles, read and bound to `model` as `read_site` does."""
+    articles = bind_articles(read_articles(config), model)
+    return plan_site(config, model, preset, store=store, articles=articles)
 
 
 def env(threads: int = 1) -> dict[str, str]:
@@ -298,7 +308,7 @@ def test_channel_pages_plan_a_diversity_set_in_the_objects_band(lite0, tmp_path:
     store = ArtifactStore(tmp_path / "cache")
     for name in ("quick",):
         preset = dataclasses.replace(PRESETS[name], size=32, steps=4, explorer_channels=2)
-        plan = plan_site(config, lite0, preset, store=store)
+        plan = site_plan(config, lite0, preset, store)
         channels = {unit for j in plan.jobs if (unit := single_channel(j))}
         assert len(channels) == 6 and {layer for layer, _ in channels} == {
             "conv_stem", "blocks.2.0", "conv_head"}
@@ -310,7 +320,7 @@ def test_channel_pages_plan_a_diversity_set_in_the_objects_band(lite0, tmp_path:
         assert {kind for kind, _, _ in kinds} == {"channel", "diversity"}
         assert all(j.n_images == 4 and j.size == 32 and j.seeds == [0, 1, 2, 3] for j in sets)
     preset = dataclasses.replace(PRESETS["standard"], size=32, steps=4, explorer_channels=2)
-    plan = plan_site(config, lite0, preset, store=store)
+    plan = site_plan(config, lite0, preset, store)
     assert not [j for j in plan.jobs if j.n_images > 1], "standard keeps its build time"
 
 
@@ -320,11 +330,11 @@ def test_plan_indexes_filters_and_checks(lite0, tmp_path: Path):
     config = load_config(site / "site.toml")
     preset = dataclasses.replace(PRESETS["quick"], size=32, steps=4, explorer_channels=2)
     store = ArtifactStore(tmp_path / "cache")
-    plan = plan_site(config, model, preset, store=store)
+    plan = site_plan(config, model, preset, store)
     # two channels per layer, each with its channel page's negative
     assert [len(plan.by_layer[name]) for name in LAYERS] == [4, 4, 4, 4]
     assert len(plan.jobs) == len({j.key for j in plan.jobs}) == 16
-    assert plan_site(config, model, preset, store=store).jobs == plan.jobs  # deterministic
+    assert site_plan(config, model, preset, store).jobs == plan.jobs  # deterministic
     only = plan.only(["blocks.0.0", "conv_stem"])
     assert set(only.by_layer) == {"blocks.0.0", "conv_stem"} and len(only.jobs) == 8
     with pytest.raises(FeatvisError, match=r"did you mean: [^?]*blocks\.1\.0"):
@@ -332,7 +342,7 @@ def test_plan_indexes_filters_and_checks(lite0, tmp_path: Path):
     everything = dataclasses.replace(preset, explorer_channels=None)
     wide = dataclasses.replace(config, explorer_layers=("blocks.1.0",))
     # every channel, each with its negative and (every channel: the full preset) its diversity set
-    assert len(plan_site(wide, model, everything, store=store).jobs) == 72
+    assert len(site_plan(wide, model, everything, store).jobs) == 72
     job = plan.jobs[0]
     with pytest.raises(FeatvisError, match="out of range"):
         check_jobs([dataclasses.replace(job, objectives=(obj.channel("conv_stem", 32),))], model)

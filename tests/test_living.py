@@ -108,7 +108,7 @@ def test_dead_channels_are_never_sampled_nor_chosen(tmp_path: Path) -> None:
     ctx = PlanContext(config=config, model=model, preset=TINY)
     explorer = explorer_jobs(config, model, TINY, ctx.channel_job)
     for name in LAYERS:
-        channels = [job.objectives[0].terms[0][1].channel for job in explorer[name]]
+        channels = list(explorer[name])
         assert channels == [DEAD, DEAD + 1], name
         surveyed = {job.objectives[0].terms[0][1].channel for job in ctx.survey_jobs(name, 2)}
         assert surveyed and not surveyed & set(range(DEAD)), name

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 from sitecompare import timeless_manifest
+from test_compute import site_plan
 from test_site import make_site, snapshot
 
 from generator import compute
@@ -30,7 +31,7 @@ from generator.measure.stage import measure_top_classes
 from generator.models import site as models_site
 from generator.models.site import load_spec
 from generator.plan import measured, rounds
-from generator.plan.site import SitePlan, plan_site
+from generator.plan.site import SitePlan
 
 ARTICLE = """\
 ---
@@ -197,11 +198,11 @@ def test_planning_reads_top_classes_and_never_runs_the_network(
         return sum(any(t.cls is not None for t in ts) for ts in terms)
 
     try:
-        plan = plan_site(config, model, preset, store=store)
+        plan = site_plan(config, model, preset, store)
         assert forwards == [] and len(plan.reads) == 1 and class_jobs(plan) == 0
         assert measure_top_classes(model, store, plan.reads) == 1 and forwards
         forwards.clear()
-        again = plan_site(config, model, preset, store=store)
+        again = site_plan(config, model, preset, store)
         assert forwards == [] and class_jobs(again) == 2, "class logit and probability, planned"
     finally:
         hook.remove()

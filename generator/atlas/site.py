@@ -86,12 +86,7 @@ def _visualizations(
     return F.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def _channel(job: VisJob) -> int | None:
-    """The channel of an explorer job (one channel objective each)."""
-    return job.objectives[0].terms[0][1].channel
-
-
-def circuit_layers(model: LoadedModel, explorer: Mapping[str, Sequence[VisJob]]) -> list[str]:
+def circuit_layers(model: LoadedModel, explorer: Mapping[str, Mapping[int, VisJob]]) -> list[str]:
     """The explorer's layers with a visualized channel, in forward order."""
     return [name for name in model.layer_names if explorer.get(name)]
 
@@ -109,7 +104,7 @@ def site_circuits(
     config: SiteConfig,
     model: LoadedModel,
     store: ArtifactStore,
-    explorer: Mapping[str, Sequence[VisJob]],
+    explorer: Mapping[str, Mapping[int, VisJob]],
     dataset: Any = None,
     *,
     say: Callable[[str], None] | None = None,
@@ -121,14 +116,14 @@ def site_circuits(
     the rows of the explorer's channels and of those `rows` adds. Given `missing`, nothing is
     computed: the cached circuits are returned and the others named there."""
     layers = circuit_layers(model, explorer)
-    shown = {layer: {int(c) for c in (rows or {}).get(layer, ())} for layer in layers}
-    for layer in layers:
-        shown[layer].update(c for job in explorer[layer] if (c := _channel(job)) is not None)
+    shown = {layer: {int(c) for c in (rows or {}).get(layer, ())} | set(explorer[layer])
+             for layer in layers}
     if not layers:
         return {}
     images = _photos(dataset, model.input_size, config.seed)
     if images is None:
-        images = _visualizations(store, explorer[layers[0]], model.input_size, config.seed)
+        first = list(explorer[layers[0]].values())
+        images = _visualizations(store, first, model.input_size, config.seed)
     if images is None:
         return {}
     images = images.to(model.device)
@@ -180,7 +175,7 @@ def site_accentuations(
     config: SiteConfig,
     model: LoadedModel,
     preset: Preset,
-    explorer: Mapping[str, Sequence[VisJob]],
+    explorer: Mapping[str, Mapping[int, VisJob]],
     dataset: Any = None,
     *,
     missing: Lacking | None = None,
@@ -198,13 +193,10 @@ def site_accentuations(
     if dataset is None:
         return {}
     units: list[tuple[str, int, Path]] = []
-    for layer, jobs in explorer.items():
+    for layer, channels in explorer.items():
         if layer not in getattr(dataset, "layer_names", ()):
             continue
-        for job in jobs:
-            channel = _channel(job)
-            if channel is None:
-                continue
+        for channel in channels:
             for example in dataset.examples(layer, channel, "top")[:ACCENT_PHOTOS]:
                 units.append((layer, channel, Path(example.path)))
     if not units:

@@ -4,7 +4,7 @@ Distill transforms at any size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -25,18 +25,6 @@ def scaled_transforms(size: int, strength: float = 1.0) -> TransformSpec:
         angles=tuple(float(a) for a in range(-angle, angle + 1)),
         jitter2=round(8 * k),
     )
-
-
-def explorer_by_layer(jobs: Sequence[VisJob]) -> dict[str, list[VisJob]]:
-    """Single-channel jobs grouped by layer, in channel order."""
-    out: dict[str, list[VisJob]] = {}
-    for job in jobs:
-        unit = single_channel(job)
-        if unit:
-            out.setdefault(unit[0], []).append(job)
-    for layer in out:
-        out[layer].sort(key=lambda j: single_channel(j)[1])  # type: ignore[index]
-    return out
 
 
 def single_channel(job: VisJob) -> tuple[str, int] | None:

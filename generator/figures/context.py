@@ -65,8 +65,8 @@ class ImageView:
 class PlanContext:
     """What figures read while planning: config, model, preset, cache, dataset.
 
-    `explorer` holds the plan's explorer jobs by layer (their artifacts join the survey a figure
-    chooses channels from). Nothing here draws or runs the network.
+    `explorer` holds the plan's explorer jobs, layer -> channel -> job (their artifacts join the
+    survey a figure chooses channels from). Nothing here draws or runs the network.
     """
 
     config: SiteConfig
@@ -74,7 +74,7 @@ class PlanContext:
     preset: Preset
     store: Any = None  # generator.cache.ArtifactStore
     dataset: DatasetIndex | None = None
-    explorer: Mapping[str, Sequence[VisJob]] = field(default_factory=dict)
+    explorer: Mapping[str, Mapping[int, VisJob]] = field(default_factory=dict)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
     _dead: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
@@ -151,11 +151,7 @@ class PlanContext:
         spread = sorted({living[round(i * len(living) / count)] for i in range(count)})
         jobs = [self.channel_job(layer, c) for c in spread]
         known = {j.key for j in jobs}
-        for job in self.explorer.get(layer, ()):
-            unit = single_channel(job)
-            if unit and unit[0] == layer and job.key not in known:
-                jobs.append(job)
-        return jobs
+        return jobs + [j for j in self.explorer.get(layer, {}).values() if j.key not in known]
 
     def choose_channels(self, layer: str, n: int, exclude: Sequence[int] = ()) -> list[int] | None:
         """The `n` strongest, most distinct channels of `layer`; None while the survey is "

@@ -63,9 +63,7 @@ def closure_jobs(
     )
     if not circuits:
         return []
-    sample: dict[str, set[int]] = {layer: set(rows.get(layer, ())) for layer in explorer}
-    for layer, jobs in explorer.items():
-        sample[layer].update(unit[1] for job in jobs if (unit := single_channel(job)))
+    sample = {layer: rows.get(layer, set()) | set(channels) for layer, channels in explorer.items()}
     units = [u for u in closure_units(circuits, sample) if u[0] in explorer][:budget]
     ctx = PlanContext(config=config, model=model, preset=preset)
     return [ctx.channel_job(layer, channel) for layer, channel in units]

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.dataset.index import DatasetIndex
-from generator.figures.channels import explorer_by_layer, single_channel
+from generator.figures.channels import single_channel
 from generator.jobs import VisJob
 from generator.measure.living import dead_channels, living_first
 from generator.models import LoadedModel, resolve_layer_ref
@@ -40,42 +40,36 @@ def explorer_jobs(
     preset: Preset,
     channel_job: Callable[[str, int], VisJob],
     dataset: DatasetIndex | None = None,
-) -> dict[str, list[VisJob]]:
-    """Per explorer layer, `channel_job` of its first explorer_channels channels (all when None),
-    the living ones first: a dead channel (`measure.living`) is shown only when too few live."""
+) -> dict[str, dict[int, VisJob]]:
+    """Per explorer layer, channel -> `channel_job` of its first explorer_channels channels (all
+    when None) in channel order, the living ones first: a dead channel (`measure.living`) is
+    shown only when too few live."""
     jobs = {}
     for layer in explorer_layers(config, model):
         channels = model.layer(layer).channels
         wanted = channels if preset.explorer_channels is None else preset.explorer_channels
         order = living_first(channels, dead_channels(model, config.cache_dir, layer, dataset))
-        jobs[layer] = [channel_job(layer, c) for c in sorted(order[: min(wanted, channels)])]
+        jobs[layer] = {c: channel_job(layer, c) for c in sorted(order[: min(wanted, channels)])}
     return jobs
 
 
 def explorer_inventory(
     model: LoadedModel,
-    explorer: dict[str, list[VisJob]],
+    explorer: Mapping[str, Mapping[int, VisJob]],
     plan_jobs: Sequence[VisJob],
     channel_job: Callable[[str, int], VisJob],
-) -> dict[str, list[VisJob]]:
-    """Per explorer layer (model order), in channel order: the explorer's channels and every
-    standard channel visualization the plan needs of it (a figure's channel, the surveys figures
-    chose their channels from): every computed channel has its place. What else the cache holds
-    (an earlier build's choice) is not listed, so the site depends on its inputs only. A layer
-    outside `explorer_layers` has no page, so none of its channels is listed."""
-    wanted = [j for js in explorer.values() for j in js] + [
-        job
-        for job in plan_jobs
-        if (unit := single_channel(job)) and job.key == channel_job(*unit).key
-    ]
-    by_layer = explorer_by_layer(wanted)
-    out: dict[str, list[VisJob]] = {}
-    for info in model.layers:
-        if info.name not in explorer:
-            continue
-        seen = {single_channel(j)[1]: j for j in reversed(by_layer.get(info.name, []))}  # type: ignore[index]
-        out[info.name] = [seen[c] for c in sorted(seen)]
-    return out
+) -> dict[str, dict[int, VisJob]]:
+    """Per explorer layer (model order), channel -> job in channel order: the explorer's channels
+    and every standard channel visualization the plan needs of it (a figure's channel, the surveys
+    figures chose their channels from): every computed channel has its place. What else the cache
+    holds (an earlier build's choice) is not listed, so the site depends on its inputs only. A
+    layer outside `explorer_layers` has no page, so none of its channels is listed."""
+    out = {info.name: dict(explorer[info.name]) for info in model.layers if info.name in explorer}
+    for job in plan_jobs:
+        unit = single_channel(job)
+        if unit and unit[0] in out and job.key == channel_job(*unit).key:
+            out[unit[0]].setdefault(unit[1], job)
+    return {layer: dict(sorted(channels.items())) for layer, channels in out.items()}
 
 
 DIVERSITY_IMAGES = 4  # the diversity set on a channel page
@@ -110,21 +104,13 @@ def channel_page_jobs(
 def explorer_page_jobs(
     preset: Preset,
     make: Callable[[list[Objective]], VisJob],
-    explorer: dict[str, list[VisJob]],
+    explorer: Mapping[str, Mapping[int, VisJob]],
     model: LoadedModel | None = None,
 ) -> list[VisJob]:
-    """`channel_page_jobs` for every channel of the explorer's inventory."""
+    """`channel_page_jobs` for every channel of the explorer."""
     return [
         job
-        for layer, jobs in explorer.items()
-        for channel in range(len(jobs))
-        for job in channel_page_jobs(
-            preset, make, layer, _channel_of(jobs[channel]), model
-        ).values()
+        for layer, channels in explorer.items()
+        for channel in channels
+        for job in channel_page_jobs(preset, make, layer, channel, model).values()
     ]
-
-
-def _channel_of(job: VisJob) -> int:
-    unit = single_channel(job)
-    assert unit is not None, "explorer jobs are one-channel visualizations"
-    return unit[1]

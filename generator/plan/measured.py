@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from generator.atlas.site import Circuits, site_accentuations, site_circuits
 from generator.compute import World
-from generator.config.site import Preset, SiteConfig
+from generator.config.site import Preset
 from generator.core.progress import QUIET, Progress
 from generator.core.tally import Lacking
 from generator.figures.channels import single_channel
@@ -35,38 +35,27 @@ from generator.measure.stage import (
     missing_top_classes,
 )
 from generator.models import LoadedModel
+from generator.optvis.objectives import Objective
 from generator.plan.closure import circuit_rows
 from generator.plan.explorer import channel_page_jobs, explorer_inventory
 from generator.plan.pipeline import ModelSite, Site, SiteData, plan
-from generator.plan.site import SitePlan
-
-
-def site_inventory(
-    config: SiteConfig, model: LoadedModel, preset: Preset, explorer: dict[str, list[VisJob]],
-    plan: SitePlan,
-) -> dict[str, list[VisJob]]:
-    """The explorer's inventory: its channels plus every standard channel visualization of its
-    layers that the plan needs (never what else the cache happens to hold)."""
-    ctx = PlanContext(config=config, model=model, preset=preset)
-    return explorer_inventory(model, explorer, plan.jobs, ctx.channel_job)
 
 
 def legible_units(
-    config: SiteConfig, model: LoadedModel, preset: Preset, inventory: dict[str, list[VisJob]]
+    preset: Preset,
+    model: LoadedModel,
+    make: Callable[[list[Objective]], VisJob],
+    inventory: dict[str, dict[int, VisJob]],
 ) -> list[LegibleUnit]:
     """Each explorer channel with its pictures: its visualization and diversity set as positive
-    references, its negative as the negative (`channel_page_jobs`)."""
-    make = PlanContext(config=config, model=model, preset=preset).job
+    references, its negative as the negative (`channel_page_jobs`, its jobs made by `make`)."""
     units = []
-    for layer, jobs in inventory.items():
-        for job in jobs:
-            unit = single_channel(job)
-            if unit is None:
-                continue
-            extras = channel_page_jobs(preset, make, layer, unit[1], model)
+    for layer, channels in inventory.items():
+        for channel, job in channels.items():
+            extras = channel_page_jobs(preset, make, layer, channel, model)
             positives = (job, *([extras["diversity"]] if "diversity" in extras else []))
             negatives = (extras["negative"],) if "negative" in extras else ()
-            units.append(LegibleUnit(layer, unit[1], positives, negatives))
+            units.append(LegibleUnit(layer, channel, positives, negatives))
     return units
 
 
@@ -86,9 +75,14 @@ def measure(
     planned = one.plan if one.plan is not None else plan(site, one)
     explorer = planned.explorer
     world = world or World(rank=0, size=1, device=model.device)
-    inventory = site_inventory(config, model, site.preset, explorer, planned)
-    jobs = [job for jobs in inventory.values() for job in jobs] + planned.jobs
-    units = [Unit(job, *unit) for job in jobs if (unit := single_channel(job))]
+    # what to measure, from the plan alone
+    ctx = PlanContext(config=config, model=model, preset=site.preset)
+    inventory = explorer_inventory(model, explorer, planned.jobs, ctx.channel_job)
+    units = [Unit(job, layer, c) for layer, jobs in inventory.items() for c, job in jobs.items()]
+    units += [Unit(job, *unit) for job in planned.jobs if (unit := single_channel(job))]
+    legible = legible_units(site.preset, model, ctx.job, inventory)
+    rows = circuit_rows(planned)
+    # measured now, or read from the caches
     measures = measure_site(
         model, store, dataset, units, list(inventory), world=world, compute=compute,
         progress=progress,
@@ -96,8 +90,7 @@ def measure(
     lacking = None if compute else measures.missing.copy()
     judge = site_judge(model, [m.model for m in site.models]) if dataset is not None else None
     measures.legibility, absent = measure_legibility(
-        judge, dataset, store, legible_units(config, model, site.preset, inventory),
-        world=world, compute=compute, progress=progress,
+        judge, dataset, store, legible, world=world, compute=compute, progress=progress,
     )
     if lacking is not None:
         lacking.add("{} two-alternative scores", absent)
@@ -109,7 +102,7 @@ def measure(
     if world.rank == 0:
         circuits = site_circuits(
             config, model, store, explorer, dataset, say=say, missing=lacking,
-            rows=circuit_rows(planned), progress=progress,
+            rows=rows, progress=progress,
         )
     accents = site_accentuations(  # every process takes its share
         config, model, site.preset, explorer, dataset, missing=lacking,

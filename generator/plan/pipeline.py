@@ -52,7 +52,7 @@ COMPUTE_HINT = "run `featvis compute` (or `featvis build`) to compute them"
 class SiteData:
     """What the site renders from besides the artifacts themselves."""
 
-    inventory: dict[str, list[VisJob]]
+    inventory: dict[str, dict[int, VisJob]]  # the explorer's: layer -> channel -> job
     measures: Measurements
     circuits: Circuits
     accents: Accents

@@ -20,7 +20,7 @@ from generator.core.urls import COMPARE_PAGE
 from generator.dataset.index import DatasetIndex
 from generator.figures.compare import compare_page
 from generator.figures.context import PlanContext
-from generator.figures.registry import Article, bind_articles, read_articles
+from generator.figures.registry import Article
 from generator.jobs import VisJob, unique_jobs
 from generator.models import LoadedModel
 from generator.plan.explorer import explorer_jobs, explorer_layers, explorer_page_jobs
@@ -29,8 +29,8 @@ from generator.plan.explorer import explorer_jobs, explorer_layers, explorer_pag
 @dataclass(frozen=True)
 class SitePlan:
     jobs: list[VisJob]
-    # the explorer's own jobs by layer, its channels in the order it shows them (also in `jobs`)
-    explorer: dict[str, list[VisJob]] = field(default_factory=dict)
+    # the explorer's own jobs: layer -> channel -> job, in the order it shows them (also in `jobs`)
+    explorer: dict[str, dict[int, VisJob]] = field(default_factory=dict)
     by_page: dict[str, list[VisJob]] = field(default_factory=dict)
     by_layer: dict[str, list[VisJob]] = field(default_factory=dict)
     # the jobs whose image's top class figures read (measured between rounds, not while planning)
@@ -42,13 +42,13 @@ class SitePlan:
     @classmethod
     def of(
         cls,
-        explorer: dict[str, list[VisJob]],
+        explorer: dict[str, dict[int, VisJob]],
         pages: list[VisJob],
         by_page: dict[str, list[VisJob]],
     ) -> SitePlan:
         """The explorer's jobs, its channel pages' (`pages`), then each page's, deduplicated and
         indexed by page and layer."""
-        own = (job for jobs in explorer.values() for job in jobs)
+        own = (job for jobs in explorer.values() for job in jobs.values())
         jobs = unique_jobs([*own, *pages, *(job for js in by_page.values() for job in js)])
         by_page = {slug: unique_jobs(js) for slug, js in by_page.items()}
         return cls(jobs=jobs, explorer=explorer, by_page=by_page, by_layer=_by_layer(jobs, {}))
@@ -106,23 +106,21 @@ def plan_site(
     preset: Preset,
     *,
     store: ArtifactStore,
+    articles: Sequence[Article],
     dataset: DatasetIndex | None = None,
-    articles: Sequence[Article] | None = None,
-    explorer: dict[str, list[VisJob]] | None = None,
+    explorer: dict[str, dict[int, VisJob]] | None = None,
 ) -> SitePlan:
     """The explorer's and every figure's jobs, checked, deduplicated, in a stable order.
 
     Explorer jobs are the figures' standard channel visualization (`PlanContext.channel_job`),
     so a figure that shows or surveys a channel shares the explorer's artifact; they are made
-    here unless an earlier plan of the model made them (`explorer`). A build reads its
-    `articles` once and passes them in; without them they are read here.
+    here unless an earlier plan of the model made them (`explorer`). `articles` are the site's,
+    read once and bound to the model (`read_site`).
     """
     ctx = PlanContext(config=config, model=model, preset=preset, store=store, dataset=dataset)
     if explorer is None:
         explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
     ctx.explorer = explorer
-    if articles is None:
-        articles = bind_articles(read_articles(config), model)
     by_page = {}
     for article in articles:  # a page's jobs, and the surveys its figures chose channels from
         start = len(ctx.surveyed)

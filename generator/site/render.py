@@ -27,7 +27,6 @@ from typing import Any
 
 from generator.core.notices import Notices
 from generator.core.urls import COMPARE_PAGE, layer_url
-from generator.figures.channels import single_channel
 from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
@@ -89,14 +88,12 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         ctx.place_photo = lambda key, image: ctx.prefix + self.images.patch(
             key, image, "dataset", photo=True
         )
-        ctx.explorer_channels = {
-            layer: {single_channel(job)[1] for job in jobs}  # type: ignore[index]
-            for layer, jobs in data.inventory.items()
-        }
+        ctx.explorer_channels = {layer: set(jobs) for layer, jobs in data.inventory.items()}
         ctx.circuits = dict(data.circuits)
+        layers = {layer: list(jobs.values()) for layer, jobs in data.inventory.items()}
         return ModelState(
-            one.model, ctx, dict(data.inventory), data.measures, ctx.circuits,
-            dict(data.accents), dict(one.labels),
+            one.model, ctx, layers, data.measures, ctx.circuits, dict(data.accents),
+            dict(one.labels),
         )
 
     def draw(self) -> SiteResult:
