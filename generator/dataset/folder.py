@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from generator.core.errors import FeatvisError
 
@@ -78,7 +78,8 @@ def view_box(width: int, height: int, size: int) -> tuple[float, float, float]:
 
 def open_photo(path: Path) -> Image.Image:
     """The photo, opened lazily, refused (ValueError: the scan skips it) when its header claims more
-    than MAX_PHOTO_PIXELS pixels; nothing is decoded yet."""
+    than MAX_PHOTO_PIXELS pixels; nothing is decoded yet, unless its EXIF orientation says it is
+    stored turned or mirrored (a phone's photo): then it is decoded upright, as viewers show it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -92,6 +93,9 @@ def open_photo(path: Path) -> Image.Image:
         raise ValueError(
             f"{width}x{height} pixels, more than the {MAX_PHOTO_PIXELS // 1_000_000} million read"
         )
+    if img.getexif().get(ExifTags.Base.Orientation, 1) not in (0, 1):
+        with img:
+            return ImageOps.exif_transpose(img)
     return img
 
 
