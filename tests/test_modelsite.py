@@ -219,13 +219,19 @@ def test_the_own_model_example_builds_as_the_guide_says(
     monkeypatch.setattr(sys, "path", list(sys.path))
     runpy.run_path(str(site / "save_checkpoint.py"), run_name="__main__")
     with (site / "site.toml").open("a", encoding="utf-8") as toml:
-        toml.write('explorer_layers = ["edges[0]"]\n')  # the article, and a small explorer
+        toml.write('explorer_layers = ["stage1.0"]\n')  # the article, and a small explorer
     preset = Preset("tiny", size=32, steps=2, explorer_channels=1, figure_scale=0.5,
                     diversity=False)
     report = build_site(load_config(site / "site.toml"), preset=preset, quiet=True)
     assert report.pages >= 1
     text = " ".join((site / "site_output" / "index.html").read_text(encoding="utf-8").split())
     assert "This site shows TinyCNN" in text and "{{" not in text
+    out = site / "site_output" / "explorer"
+    pages = [page.read_text(encoding="utf-8") for page in out.glob("*/*/*.html")]
+    grey = [page for page in pages if 'fill="#eee"' in page]  # neighbours with no picture
+    assert grey, "without photos a neighbour the preset left out has no picture"
+    for page in grey:  # and the caption says so, not that it shows a top photo
+        assert "shows its top photo" not in page and "A grey square is a channel" in page
 
 
 def _flagship_layers(tmp_path: Path, model: str) -> dict[str, object]:
