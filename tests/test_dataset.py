@@ -342,3 +342,12 @@ def test_a_photo_stored_turned_is_read_upright(tmp_path: Path) -> None:
     assert torch.equal(turned, shown)
     with open_photo(tmp_path / "turned.png") as img:
         assert img.size == (32, 48)
+
+
+def test_a_sixteen_bit_grey_photo_keeps_its_range(tmp_path: Path) -> None:
+    """A 16-bit grey PNG (a scanner's, a microscope's) reads as its 8-bit twin, not clipped."""
+    ramp = np.linspace(0, 255, 32 * 32).reshape(32, 32).round().astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "eight.png")
+    Image.fromarray(ramp.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    deep, flat = load_view(tmp_path / "sixteen.png", 32), load_view(tmp_path / "eight.png", 32)
+    assert (deep.int() - flat.int()).abs().max() <= 1
