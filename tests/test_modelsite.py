@@ -226,6 +226,7 @@ def test_the_own_model_example_builds_as_the_guide_says(
     assert report.pages >= 1
     text = " ".join((site / "site_output" / "index.html").read_text(encoding="utf-8").split())
     assert "This site shows TinyCNN" in text and "{{" not in text
+    assert "1 of the 9 layers of TinyCNN" in text, "the home page counts the explorer's layers"
     out = site / "site_output" / "explorer"
     pages = [page.read_text(encoding="utf-8") for page in out.glob("*/*/*.html")]
     grey = [page for page in pages if 'fill="#eee"' in page]  # neighbours with no picture
