@@ -50,7 +50,9 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--config", default=None, help="site.toml to read (default: ./site.toml if present)"
     )
     p.add_argument(
-        "--model", default=None, help="efficientnet_lite0 (default), torchvision:NAME, timm:NAME"
+        "--model",
+        default=None,
+        help="efficientnet_lite0 (default), torchvision:NAME, timm:NAME, python:FILE.py:FUNCTION",
     )
     p.add_argument("--weights", default=None, help="a local checkpoint for the model")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")

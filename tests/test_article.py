@@ -86,6 +86,16 @@ def test_prose_quotes_no_measured_number_of_its_own(flagship: Page) -> None:
     assert measured == [], "measured numbers come through {{ numbers... }}, not typed in"
 
 
+def test_prose_about_the_model_holds_for_any_architecture(flagship: Page) -> None:
+    """The flagship builds for any model, vision transformers included: a sentence that speaks of
+    the site's model (quotes a `model.` variable) claims no convolution of it."""
+    body = flagship.body.split("## References")[0]
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z{])", re.sub(r"\s+", " ", body))
+    about = [s for s in sentences if "{{ model." in s]
+    assert about, "the article speaks of the site's model"
+    assert [s for s in about if "convolution" in s.lower()] == []
+
+
 def test_figure_references_point_at_the_right_figure(flagship: Page, lite0) -> None:  # type: ignore[no-untyped-def]
     order = {fig.id: i + 1 for i, fig in enumerate(page_figures(flagship, lite0))}
     links = re.findall(r"\[Figure (\d+)\]\(#([\w-]+)\)", flagship.body)

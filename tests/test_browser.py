@@ -351,3 +351,18 @@ def test_search_box_finds_and_follows_a_channel(site: Path, browser) -> None:  #
     assert page.locator("h1").inner_text().startswith("blocks.1.0:")
     assert problems == []
     page.close()
+
+
+def test_code_keeps_its_case_in_uppercase_headings(browser) -> None:  # type: ignore[no-untyped-def]
+    """A model id or layer name in a table head or figure title reads as typed: ids are
+    case-sensitive (`python:Nets/my_cnn.py:build`), so no heading style may upper-case them."""
+    page = browser.new_page()
+    page.set_content(
+        '<div class="d-article"><table><tr><th>ResNet <code id="a">python:Nets/a.py:build</code>'
+        '</th></tr></table><h4>Layer <code id="b">blocks.1</code></h4></div>'
+        '<p class="fv-figure-title">Figure <code id="c">Conv2d_1a</code></p>'
+    )
+    page.add_style_tag(path=str(REPO / "templates" / "static" / "featvis.css"))
+    for code in ("a", "b", "c"):
+        assert page.evaluate(f"getComputedStyle(document.getElementById('{code}')).textTransform") == "none"
+    page.close()

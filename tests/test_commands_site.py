@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 from test_modelsite import own_model_site
 
-from generator.cli import main
+from generator.cli import build_parser, main
 
 LAYERS = '["stem", "stage1.0", "stage2.0", "stage3.2"]'
 
@@ -58,3 +59,14 @@ def test_a_model_is_named_by_site_toml_or_its_class(tmp_path: Path) -> None:
     )
     (model,) = load_site_models(load_config(toml), "cpu")
     assert model.name == "Net A"
+
+
+def test_every_command_s_help_names_every_model_form() -> None:
+    """`featvis COMMAND --help` is where a newcomer looks for `--model`'s forms."""
+    actions = build_parser()._actions
+    (verbs,) = [a for a in actions if isinstance(a, argparse._SubParsersAction)]
+    for verb, sub in verbs._name_parser_map.items():
+        text = " ".join(sub.format_help().split())
+        if "--model MODEL" in text:
+            for form in ("torchvision:NAME", "timm:NAME", "python:FILE.py:FUNCTION"):
+                assert form in text, f"featvis {verb} --help: {form}"

@@ -18,7 +18,7 @@ from generator.core.errors import FeatvisError
 from generator.dataset import scan as dataset_scan
 from generator.dataset.checks import check_patterns
 from generator.dataset.fields import ReceptiveField
-from generator.dataset.folder import list_images, load_view
+from generator.dataset.folder import list_images, load_view, open_photo
 from generator.dataset.index import Example, _patch_box
 from generator.dataset.scan import load_or_scan
 from generator.dataset.tables import _LayerScan
@@ -326,3 +326,28 @@ def test_unwritable_cache_is_one_clear_error(model, folder, tmp_path):
     blocker.write_text("x")
     with pytest.raises(FeatvisError, match="cannot write the dataset cache"):
         load_or_scan(_config(folder, blocker), model, ["blocks.0.0"], top_k=1, progress=False)
+
+
+def test_a_photo_stored_turned_is_read_upright(tmp_path: Path) -> None:
+    """A phone stores a portrait photo turned, with an EXIF orientation; the model and the pages
+    must see it the way a viewer shows it."""
+    upright = np.zeros((48, 32, 3), dtype=np.uint8)
+    upright[:8] = (255, 0, 0)  # a red top edge
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    stored.save(tmp_path / "turned.png", exif=exif)
+    turned, shown = load_view(tmp_path / "turned.png", 32), load_view(tmp_path / "upright.png", 32)
+    assert torch.equal(turned, shown)
+    with open_photo(tmp_path / "turned.png") as img:
+        assert img.size == (32, 48)
+
+
+def test_a_sixteen_bit_grey_photo_keeps_its_range(tmp_path: Path) -> None:
+    """A 16-bit grey PNG (a scanner's, a microscope's) reads as its 8-bit twin, not clipped."""
+    ramp = np.linspace(0, 255, 32 * 32).reshape(32, 32).round().astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "eight.png")
+    Image.fromarray(ramp.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    deep, flat = load_view(tmp_path / "sixteen.png", 32), load_view(tmp_path / "eight.png", 32)
+    assert (deep.int() - flat.int()).abs().max() <= 1

@@ -3,6 +3,7 @@ flagship article for a second architecture, and the one-line errors of bad model
 
 from __future__ import annotations
 
+import runpy
 import shutil
 import subprocess
 import sys
@@ -205,6 +206,33 @@ def test_the_flagship_builds_for_a_second_architecture(tmp_path: Path) -> None:
     assert "EfficientNet" not in text.split("References")[0]
     assert "TinyCNN shrinks its grid from 64 pixels to 8 by 8" in text
     assert "{{" not in text
+
+
+def test_the_own_model_example_builds_as_the_guide_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/models.md: `cd examples/own-model && python3 save_checkpoint.py && featvis build`."""
+    site = tmp_path / "own-model"
+    shutil.copytree(EXAMPLE, site, ignore=shutil.ignore_patterns("tiny_cnn.pth", "site_output",
+                                                                 ".featvis-cache"))
+    monkeypatch.setattr(sys, "argv", ["save_checkpoint.py"])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    runpy.run_path(str(site / "save_checkpoint.py"), run_name="__main__")
+    with (site / "site.toml").open("a", encoding="utf-8") as toml:
+        toml.write('explorer_layers = ["stage1.0"]\n')  # the article, and a small explorer
+    preset = Preset("tiny", size=32, steps=2, explorer_channels=1, figure_scale=0.5,
+                    diversity=False)
+    report = build_site(load_config(site / "site.toml"), preset=preset, quiet=True)
+    assert report.pages >= 1
+    text = " ".join((site / "site_output" / "index.html").read_text(encoding="utf-8").split())
+    assert "This site shows TinyCNN" in text and "{{" not in text
+    assert "1 of the 9 layers of TinyCNN" in text, "the home page counts the explorer's layers"
+    out = site / "site_output" / "explorer"
+    pages = [page.read_text(encoding="utf-8") for page in out.glob("*/*/*.html")]
+    grey = [page for page in pages if 'fill="#eee"' in page]  # neighbours with no picture
+    assert grey, "without photos a neighbour the preset left out has no picture"
+    for page in grey:  # and the caption says so, not that it shows a top photo
+        assert "shows its top photo" not in page and "A grey square is a channel" in page
 
 
 def _flagship_layers(tmp_path: Path, model: str) -> dict[str, object]:

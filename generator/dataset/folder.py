@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from generator.core.errors import FeatvisError
 
@@ -76,13 +76,18 @@ def view_box(width: int, height: int, size: int) -> tuple[float, float, float]:
     return scale, (rw - size) // 2, (rh - size) // 2
 
 
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")  # the modes Pillow opens 16-bit grey PNGs in
+
+
 def open_photo(path: Path) -> Image.Image:
     """The photo, opened lazily, refused (ValueError: the scan skips it) when its header claims more
-    than MAX_PHOTO_PIXELS pixels; nothing is decoded yet."""
+    than MAX_PHOTO_PIXELS pixels; nothing is decoded yet, unless its EXIF orientation says it is
+    stored turned or mirrored (a phone's photo): then it is decoded upright, as viewers show it.
+    A 16-bit grey photo is decoded to 8 bits, its full range kept."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(path)
+            img: Image.Image = Image.open(path)
         except Image.DecompressionBombError as exc:
             limit = MAX_PHOTO_PIXELS // 10**6
             raise ValueError(f"{str(exc)[:80]}; more than the {limit} million read") from None
@@ -92,6 +97,12 @@ def open_photo(path: Path) -> Image.Image:
         raise ValueError(
             f"{width}x{height} pixels, more than the {MAX_PHOTO_PIXELS // 1_000_000} million read"
         )
+    if img.getexif().get(ExifTags.Base.Orientation, 1) not in (0, 1):
+        with img:
+            img = ImageOps.exif_transpose(img)
+    if img.mode in SIXTEEN_BIT:  # converted to RGB as they are, their values would clip at 255
+        with img:
+            img = img.convert("I").point(lambda v: v / 257).convert("L")
     return img
 
 

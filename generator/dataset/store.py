@@ -21,7 +21,7 @@ from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.models.base import LoadedModel
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) -> Path:

@@ -166,13 +166,16 @@ class ArticlesPart(RenderState):
                     self.writer.copy(asset, rel, str(home.page.source))
         self._set_prefix("")
         first = self.states[0]  # the articles' default model
+        rows = self._strips(first)  # one per explorer layer
         # the deepest layer of each band
-        by_band = {row["layer"].band: row for row in self._strips(first) if row["thumbs"]}
+        by_band = {row["layer"].band: row for row in rows if row["thumbs"]}
         text = self.env.get_template("index.html").render(
             **self._common(first, ""),
             home=home.page if home else None,
             intro=intro,
             notes=notes,
             bands=[by_band[band] for band in BANDS if band in by_band],
+            shown_layers=len(rows),
+            other_models=[display_name(state.model) for state in self.states[1:]],
         )
         self.writer.text("index.html", text, "home page")
