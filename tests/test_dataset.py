@@ -268,6 +268,7 @@ def test_cli_scan_runs_and_reports(folder, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "7 images read, 1 skipped" in out and "zz_corrupt.jpg" in out
+    assert "top/bottom 7 per channel" in out, "the photos kept, not the setting (8)"
 
 
 def test_receptive_fields_are_measured(scanned):
