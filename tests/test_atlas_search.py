@@ -115,6 +115,8 @@ def test_search_box_in_chromium_from_file(tmp_path: Path) -> None:
 
         assert results("blocks.4.2:70") == ["blocks.4.2:70"]
         assert results("4.2:70") == ["blocks.4.2:70"]
+        assert results("70") == ["blocks.4.2:70"]  # a bare channel number: every layer's
+        assert results("4")[:3] == ["conv_stem:4", "blocks.4.2:4", "blocks.4.2:40"]  # exact ones first
         first = results("blocks.4.2:")
         assert 12 <= len(first) < 48  # a keystroke draws the first cards only
         for _ in range(8):  # scrolling to the end of the list draws the next ones

@@ -121,7 +121,7 @@ def test_strict_failure_publishes_nothing(tmp_path: Path, cache: Path) -> None:
     (tmp_path / "site" / "content" / "photos.md").write_text(
         ARTICLE.replace("Some text.", "Changed text."), encoding="utf-8"
     )
-    with pytest.raises(StrictFailure, match="strict build: 1 warnings .*photos.md:8"):
+    with pytest.raises(StrictFailure, match="strict build: 1 warning .*photos.md:8"):
         build_site(load_config(toml).with_overrides(strict=True), preset=TINY, quiet=True)
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before, "the published site is untouched"
@@ -144,6 +144,6 @@ def test_unreadable_photos_fail_a_strict_build(tmp_path: Path, cache: Path) -> N
         shutil.copy(photo, photos / photo.name)
     (photos / "broken.jpg").write_bytes(b"not a photo")
     toml = _site(tmp_path / "site", cache, f'dataset = "{photos}"\n')
-    with pytest.raises(StrictFailure, match=r"1 photos could not be read \(first: broken.jpg"):
+    with pytest.raises(StrictFailure, match=r"1 photo could not be read \(first: broken.jpg"):
         build_site(load_config(toml).with_overrides(strict=True), preset=TINY, quiet=True)
     assert not (tmp_path / "site" / "site_output").exists()

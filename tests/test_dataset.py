@@ -268,6 +268,7 @@ def test_cli_scan_runs_and_reports(folder, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "7 images read, 1 skipped" in out and "zz_corrupt.jpg" in out
+    assert "top/bottom 7 per channel" in out, "the photos kept, not the setting (8)"
 
 
 def test_receptive_fields_are_measured(scanned):
@@ -351,3 +352,24 @@ def test_a_sixteen_bit_grey_photo_keeps_its_range(tmp_path: Path) -> None:
     Image.fromarray(ramp.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
     deep, flat = load_view(tmp_path / "sixteen.png", 32), load_view(tmp_path / "eight.png", 32)
     assert (deep.int() - flat.int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_a_transparent_photo_reads_on_white(tmp_path: Path, mode: str) -> None:
+    """Transparent pixels read as white (as a page shows them), not as the hidden colour behind."""
+    rgba = np.zeros((32, 32, 4), dtype=np.uint8)  # transparent black
+    rgba[8:24, 8:24] = (200, 30, 30, 255)  # an opaque red square
+    img = Image.fromarray(rgba, "RGBA")
+    if mode == "LA":
+        img = img.convert("LA")
+    elif mode == "P":  # a palette with one transparent entry
+        img = img.convert("RGB").quantize(colors=4)
+        clear = img.getpixel((0, 0))
+        img.info["transparency"] = clear
+    img.save(tmp_path / "clear.png")
+    view = load_view(tmp_path / "clear.png", 32)
+    assert view[:, 0, 0].tolist() == [255, 255, 255], "the transparent corner is white"
+    inside = view[:, 16, 16].tolist()
+    grey = round(0.299 * 200 + 0.587 * 30 + 0.114 * 30)
+    expected = [grey] * 3 if mode == "LA" else [200, 30, 30]
+    assert all(abs(a - b) <= 40 for a, b in zip(inside, expected, strict=True)), inside

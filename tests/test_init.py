@@ -66,3 +66,21 @@ def test_init_writes_own_model_paths_that_resolve_from_the_site(
     config = load_config(tmp_path / "site1" / "site.toml")
     (model,) = load_site_models(config, "cpu")
     assert model.weights_source.endswith("my.pth") and type(model.net).__name__ == "TinyCNN"
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("timm:vit_tiny_patch16_244", "unknown timm model 'vit_tiny_patch16_244' (did you mean: vit_tiny_patch16_224"),
+        ("torchvision:resnet5", "unknown torchvision model 'resnet5' (did you mean: resnet50"),
+        ("torchvison:resnet18", "unknown model 'torchvison:resnet18' (did you mean: torchvision:resnet18?"),
+    ],
+)
+def test_init_checks_the_model_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str, message: str
+) -> None:
+    target = tmp_path / "site"
+    assert main(["init", str(target), "--model", model]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not target.exists()

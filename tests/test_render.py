@@ -152,9 +152,9 @@ def test_render_computes_nothing(
 @pytest.mark.parametrize(
     ("remove", "named"),
     [
-        ("circuits", "circuits between explorer layers"),
-        ("accentuation", "accentuated photos"),
-        ("measures", "pattern checks"),
+        ("circuits", " between explorer layers"),  # "1 circuit" or "N circuits"
+        ("accentuation", " accentuated photo"),
+        ("measures", " pattern check"),
         ("dataset", "dataset scan"),
     ],
 )

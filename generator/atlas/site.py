@@ -135,7 +135,7 @@ def site_circuits(
     if missing is not None:
         found = {circuit_key(j): lc for j in jobs if (lc := cstore.get(j)) is not None}
         absent = len(jobs) - len(found)
-        missing.add("{} circuits between explorer layers", absent)
+        missing.add("{} circuit{s} between explorer layers", absent)
         return found
 
     absent = sum(cstore.get(job) is None for job in jobs)
@@ -214,7 +214,7 @@ def site_accentuations(
     if missing is not None:
         found = [store.get(job) for job in accent_jobs]
         absent = sum(result is None for result in found)
-        missing.add("{} accentuated photos", absent)
+        missing.add("{} accentuated photo{s}", absent)
     else:
         with torch.enable_grad():
             found = accentuate_cached(

@@ -53,9 +53,9 @@ def site_model(model: str, site: Path) -> str:
     """A `python:FILE.py:FUNCTION` model with FILE made to resolve from `site`; any other id as
     it is (a module path, `python:package.module:FUNCTION`, is found on sys.path)."""
     from generator.models.families.python import PREFIX  # the model families import torch
-    from generator.models.zoo import family_of
+    from generator.models.zoo import check_model_id
 
-    family_of(model)
+    check_model_id(model)
     if not model.startswith(PREFIX):
         return model
     target, _, function = model[len(PREFIX) :].rpartition(":")

@@ -46,4 +46,5 @@ def _scan(config: SiteConfig, args: argparse.Namespace) -> None:
         print(f"{model.id}: {index.summary.describe()}" if several else index.summary.describe())
         for line in index.summary.skipped:
             print(f"  skipped {line}")
-        print(f"{len(index.layer_names)} layers, top/bottom {index.top_k} per channel")
+        kept = min(index.top_k, index.summary.images_read)  # a folder may hold fewer photos
+        print(f"{len(index.layer_names)} layers, top/bottom {kept} per channel")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from generator.core.errors import FeatvisError
+from generator.core.words import counted
 
 # The kinds of warning a build gives; `warn` refuses any other so each has one name.
 KINDS = {
@@ -67,6 +68,5 @@ class Notices:
             return
         shown = "; ".join(n.message for n in self.items[:SHOWN])
         more = f"; and {len(self.items) - SHOWN} more" if len(self.items) > SHOWN else ""
-        raise StrictFailure(
-            f"strict build: {len(self.items)} warnings ({shown}{more}); {target} unchanged"
-        )
+        count = counted(len(self.items), "warning")
+        raise StrictFailure(f"strict build: {count} ({shown}{more}); {target} unchanged")

@@ -1,8 +1,9 @@
 """What the caches lack, counted by kind.
 
 `featvis render` draws from the caches only; each stage that finds something missing adds its
-count under a kind, a phrase with `{}` where the count goes (`"{} pattern checks"`, `"the filters
-of {} layers"`). The build adds up every model's tally and names it in one line.
+count under a kind, a phrase with `{}` where the count goes and `{s}` where a plural ending goes
+(`"{} pattern check{s}"`, `"the filters of {} layer{s}"`). The build adds up every model's tally
+and names it in one line.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ class Lacking:
         return Lacking.total([self])
 
     def phrases(self) -> list[str]:
-        """Each kind with its count: `["3 pattern checks", "the filters of 1 layers"]`."""
-        return [kind.format(count) for kind, count in self.counts.items()]
+        """Each kind with its count: `["3 pattern checks", "the filters of 1 layer"]` (a kind's
+        `{s}` and `{es}` are the plural endings, empty for a count of 1)."""
+        return [
+            kind.format(count, s="s" if count != 1 else "", es="es" if count != 1 else "")
+            for kind, count in self.counts.items()
+        ]
 
     def __bool__(self) -> bool:
         return bool(self.counts)

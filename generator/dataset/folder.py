@@ -83,7 +83,8 @@ def open_photo(path: Path) -> Image.Image:
     """The photo, opened lazily, refused (ValueError: the scan skips it) when its header claims more
     than MAX_PHOTO_PIXELS pixels; nothing is decoded yet, unless its EXIF orientation says it is
     stored turned or mirrored (a phone's photo): then it is decoded upright, as viewers show it.
-    A 16-bit grey photo is decoded to 8 bits, its full range kept."""
+    A 16-bit grey photo is decoded to 8 bits, its full range kept. A photo with transparency (an
+    alpha channel, a palette's transparent colour) is decoded onto white, as a page shows it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -103,6 +104,10 @@ def open_photo(path: Path) -> Image.Image:
     if img.mode in SIXTEEN_BIT:  # converted to RGB as they are, their values would clip at 255
         with img:
             img = img.convert("I").point(lambda v: v / 257).convert("L")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        with img:
+            rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     return img
 
 

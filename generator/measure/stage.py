@@ -134,7 +134,7 @@ def _checks(
     scanned = [u for u in units if u.layer in index.layer_names]
     missing = [u for u in scanned if store.get(_check_key(model, index, u), _decode) is None]
     if not compute:
-        found.missing.add("{} pattern checks", len(missing))
+        found.missing.add("{} pattern check{s}", len(missing))
     else:
         mine = missing[world.rank :: world.size]
         _measure_checks(model, index, artifacts, mine, store, progress)
@@ -166,7 +166,7 @@ def _filters(
         have, tensor = store.get_tensor(key)
         absent += not have
         found.filters[layer] = tensor
-    found.missing.add("the filters of {} layers", absent)
+    found.missing.add("the filters of {} layer{s}", absent)
 
 
 def measure_site(

@@ -13,6 +13,7 @@ choices for any model.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,7 +50,27 @@ def family_of(spec: str) -> Family:
     for family in FAMILIES:
         if family.matches(spec):
             return family
-    raise FeatvisError(f"unknown model '{spec}' (valid: {MODEL_FORMS})")
+    raise FeatvisError(f"unknown model '{spec}' ({_model_hint(spec)}valid: {MODEL_FORMS})")
+
+
+def _model_hint(spec: str) -> str:
+    """'did you mean: X? ' for a misspelt embedded name or family prefix, else ''."""
+    head, colon, rest = spec.partition(":")
+    listed = [name for family in FAMILIES for name in family.names]
+    prefixes = {family.prefix: family.prefix + rest for family in FAMILIES if family.prefix}
+    close = difflib.get_close_matches(spec, listed, n=1, cutoff=0.6)
+    if colon:
+        close += [prefixes[p] for p in difflib.get_close_matches(head + colon, prefixes, n=1)]
+    return f"did you mean: {', '.join(close)}? " if close else ""
+
+
+def check_model_id(spec: str) -> Family:
+    """The family of `spec`, after the checks that need no network, no weights and no import of
+    the user's code: a known family, and a name its library lists."""
+    family = family_of(spec)
+    if family.check is not None:
+        family.check(spec)
+    return family
 
 
 def read_classes(path: str | Path, root: Path) -> tuple[str, ...]:

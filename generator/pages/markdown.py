@@ -81,6 +81,17 @@ def format_value(value: Any, fmt: str | None, arg: int | None, fallback: str | N
     return str(value)
 
 
+def format_probability(p: float) -> str:
+    """A class probability as a percentage with the digits it needs: `37%`, `0.4%`, `<0.1%`
+    (a uniform reading over 1000 classes is `0.1%`, never `0%`)."""
+    percent = float(p) * 100
+    if percent >= 0.95 or percent == 0:
+        return f"{percent:.0f}%"
+    if percent >= 0.095:
+        return f"{percent:.1f}%"
+    return "<0.1%"
+
+
 class _MathPattern(InlineProcessor):
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[str, int, int]:  # noqa: N802
         latex, display = (m.group(1), True) if m.group(1) is not None else (m.group(2), False)

@@ -93,11 +93,11 @@ def measure(
         judge, dataset, store, legible, world=world, compute=compute, progress=progress,
     )
     if lacking is not None:
-        lacking.add("{} two-alternative scores", absent)
+        lacking.add("{} two-alternative score{s}", absent)
     if lacking is None:
         measure_top_classes(model, store, planned.reads, world=world)
     else:
-        lacking.add("{} top classes", len(missing_top_classes(model, store, planned.reads)))
+        lacking.add("{} top class{es}", len(missing_top_classes(model, store, planned.reads)))
     circuits: Circuits = {}
     if world.rank == 0:
         circuits = site_circuits(

@@ -30,6 +30,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.tally import Lacking
+from generator.core.words import counted
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
 from generator.figures.registry import Article, bind_articles, read_articles
@@ -132,9 +133,8 @@ def warn_dataset(dataset: DatasetIndex | None, notices: Notices) -> None:
     summary = None if dataset is None else dataset.summary
     if summary is not None and summary.images_skipped:
         first = f" (first: {summary.skipped[0]})" if summary.skipped else ""
-        notices.warn(
-            "dataset", f"{summary.root}: {summary.images_skipped} photos could not be read{first}"
-        )
+        photos = counted(summary.images_skipped, "photo")
+        notices.warn("dataset", f"{summary.root}: {photos} could not be read{first}")
 
 
 def site_dataset(

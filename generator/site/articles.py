@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from generator.core.words import counted, verb
 from generator.figures.channels import single_channel
 from generator.figures.checks import LOW_AGREEMENT
 from generator.figures.context import MissingArtifact
@@ -86,7 +87,8 @@ class ArticlesPart(RenderState):
             where = f"{state.model.id}: {layer}" if len(self.states) > 1 else layer
             self.notices.warn(
                 "agreement",
-                f"{where}: {len(channels)} channels ({shown}{more}) have a pattern agreement "
+                f"{where}: {counted(len(channels), 'channel')} ({shown}{more}) "
+                f"{verb(len(channels), 'has', 'have')} a pattern agreement "
                 f"with their top photos below {LOW_AGREEMENT}",
             )
 

@@ -18,7 +18,7 @@ from generator.core.resources import shipped
 from generator.figures.checks import (
     LOW_AGREEMENT,
 )
-from generator.pages.markdown import format_value, render_inline
+from generator.pages.markdown import format_probability, format_value, render_inline
 
 TEMPLATES_DIR = shipped("templates", "templates")
 
@@ -117,6 +117,7 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
         lstrip_blocks=True,
     )
     env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
+    env.filters["prob"] = format_probability
     env.filters["inline"] = lambda text: render_inline(text, config.unsafe_html)
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root

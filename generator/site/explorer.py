@@ -25,6 +25,7 @@ from generator.core.urls import (
     layer_url,
     model_url,
 )
+from generator.core.words import counted, verb
 from generator.figures.channels import single_channel
 from generator.figures.checks import (
     LOW_AGREEMENT,
@@ -179,7 +180,8 @@ class ExplorerPart(ChannelPagesPart):
             shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
             self.notices.warn(
                 "classes",
-                f"{len(unknown)} class names are not in the ImageNet hierarchy ({shown}): "
+                f"{counted(len(unknown), 'class name')} {verb(len(unknown), 'is', 'are')} not in "
+                f"the ImageNet hierarchy ({shown}): "
                 "the search matches them by their own words only",
             )
         self.writer.text(SEARCH_INDEX, search_index_js(entries, hierarchy), "search index")

@@ -8,7 +8,7 @@
  * to the root).
  *
  * Queries: "blocks.4.2:70" (a channel), "blocks.4.2:" or "blocks.4.2" (a layer), "4.2:70"
- * (any layer ending so), a band ("textures"), and words, each of which must occur in the
+ * (any layer ending so), "70" or ":70" (channel 70 of every layer that has it), a band ("textures"), and words, each of which must occur in the
  * channel's labels, the names of the classes that drive it or their kinds in the ImageNet
  * hierarchy ("dog" finds every breed, "vehicle", "fruit"), its layer or band ("eyes front").
  * A word matches a whole term, the start of a word or any part of one, in that order of rank.
@@ -81,6 +81,7 @@
 
   // Score > 0 when `item` answers `q` (lowercase, trimmed); higher scores list first.
   function matcher(q, index) {
+    if (/^\d+$/.test(q)) q = ":" + q;  // a bare number: that channel of every layer
     var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q);  // [MODEL/]LAYER:CHANNEL
     if (m) {
       var model = m[1] || "", layer = m[2], channel = m[3];

@@ -51,3 +51,6 @@ class Family:
     form: str  # how an id of this family is written, for error messages
     matches: Callable[[str], bool]
     build: Callable[[str, LoadOptions], Built]
+    prefix: str = ""  # the ids' common start (`timm:`); empty for a family of listed names
+    names: tuple[str, ...] = ()  # the ids of a family of listed names
+    check: Callable[[str], None] | None = None  # raises on an unknown id, without net or weights

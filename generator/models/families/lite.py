@@ -191,4 +191,5 @@ FAMILY = Family(
     form=", ".join(LITES),
     matches=lambda spec: spec in LITES,
     build=build,
+    names=tuple(LITES),
 )

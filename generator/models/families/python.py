@@ -138,4 +138,5 @@ FAMILY = Family(
     form=FORM,
     matches=lambda spec: spec.startswith(PREFIX),
     build=build,
+    prefix=PREFIX,
 )

@@ -104,13 +104,20 @@ def _create(name: str, options: LoadOptions, **kwargs: Any) -> tuple[nn.Module, 
     return net, options.weights
 
 
-def build(spec: str, options: LoadOptions) -> Built:
+def check(spec: str) -> None:
+    """An error for a name that timm does not list (no network, no weights)."""
     import timm
 
+    name = spec.removeprefix(PREFIX)
+    available = timm.list_models()
+    if name not in available:
+        hint = choices_hint(name, available, limit=20)
+        raise FeatvisError(f"unknown timm model '{name}' ({hint})")
+
+
+def build(spec: str, options: LoadOptions) -> Built:
     name = spec[len(PREFIX) :]
-    if name not in timm.list_models():
-        choices = choices_hint(name, timm.list_models(), limit=20)
-        raise FeatvisError(f"unknown timm model '{name}' ({choices})")
+    check(name)
     try:  # a transformer is built for the asked input size (timm resamples its position embedding)
         sized: dict[str, Any] = {"img_size": options.input_size} if options.input_size else {}
         net, source = _create(name, options, **sized)
@@ -139,4 +146,6 @@ FAMILY = Family(
     form=f"{PREFIX}NAME",
     matches=lambda spec: spec.startswith(PREFIX),
     build=build,
+    prefix=PREFIX,
+    check=check,
 )

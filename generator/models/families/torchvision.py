@@ -21,12 +21,20 @@ from generator.models.weights import load_into, no_weights, reachable, read_stat
 PREFIX = "torchvision:"
 
 
-def _create(name: str, **kwargs: object) -> nn.Module:
+def check(spec: str) -> None:
+    """An error for a name that torchvision.models does not list (no network, no weights)."""
     import torchvision
 
+    name = spec.removeprefix(PREFIX)
     available = torchvision.models.list_models(module=torchvision.models)
     if name not in available:
         raise FeatvisError(f"unknown torchvision model '{name}' ({choices_hint(name, available)})")
+
+
+def _create(name: str, **kwargs: object) -> nn.Module:
+    import torchvision
+
+    check(name)
     inception = name in ("googlenet", "inception_v3")
     extra = {"aux_logits": False, "init_weights": True} if inception else {}
     return torchvision.models.get_model(name, weights=None, **extra, **kwargs)
@@ -79,4 +87,6 @@ FAMILY = Family(
     form=f"{PREFIX}NAME",
     matches=lambda spec: spec.startswith(PREFIX),
     build=build,
+    prefix=PREFIX,
+    check=check,
 )

@@ -1,0 +1,14 @@
+"""Counts in messages: `counted(1, "channel")` is "1 channel", `counted(3, "channel")` "3 channels".
+"""
+
+from __future__ import annotations
+
+
+def counted(count: int, noun: str, nouns: str | None = None) -> str:
+    """`count` and `noun`, plural unless `count` is 1 (`nouns`: an irregular plural)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def verb(count: int, one: str, many: str) -> str:
+    """The verb form agreeing with `count` things: `verb(1, "has", "have")` is "has"."""
+    return one if count == 1 else many
