@@ -32,6 +32,7 @@ from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.core.tally import Lacking
+from generator.core.words import counted
 from generator.pages.content import display_path
 from generator.plan.pipeline import COMPUTE_HINT, Site, read_site, scanner
 from generator.plan.stages import settle_site
@@ -169,7 +170,7 @@ def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
     output = site.config.output_dir
     sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
     templates = site_templates(site.config)
-    run.progress.stage("render", f"{len(site.articles)} pages")
+    run.progress.stage("render", counted(len(site.articles), "page"))
     with staging(output) as tmp:
         result = _render(site, tmp, run.notices)
         run.progress.stage("check", str(output))
@@ -177,7 +178,8 @@ def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
         if problems:
             report(problems)
             raise FeatvisError(
-                f"the built site has {len(problems)} problems (listed above); {output} unchanged"
+                f"the built site has {counted(len(problems), 'problem')} (listed above); {output} "
+                "unchanged"
             )
         run.notices.check_strict(str(output))
         run.progress.stage("publish", str(output))

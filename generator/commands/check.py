@@ -9,6 +9,7 @@ from pathlib import Path
 from generator.check import check_site, report
 from generator.commands.common import config_from_args
 from generator.core.errors import FeatvisError
+from generator.core.words import counted
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems:
         report(problems)
         raise FeatvisError(
-            f"{root}: {len(problems)} problem{'s' if len(problems) != 1 else ''} (listed above)"
+            f"{root}: {counted(len(problems), 'problem')} (listed above)"
         )
     pages = sum(1 for _ in Path(root).rglob("*.html"))
     files = sum(1 for p in Path(root).rglob("*") if p.is_file())
