@@ -79,3 +79,19 @@ def test_init_writes_random_weights(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["init", "--random-weights", "--weights", "m.pth", str(tmp_path / "b")]) == 2
     assert "--random-weights and --weights together" in capsys.readouterr().err
     assert not (tmp_path / "b").exists(), "nothing written"
+
+
+def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
+    from generator.build import build_site
+    from generator.config.site import Preset
+
+    (tmp_path / "content").mkdir()
+    body = f'model = "{MODEL}"\nrandom_weights = true\nseed = 5\nexplorer_layers = ["edges[0]"]\n'
+    config = load_config(_site(tmp_path, body))
+    tiny = Preset("tiny", size=32, steps=2, explorer_channels=1, figure_scale=0.5, diversity=False)
+    build_site(config, preset=tiny, quiet=True)
+    out = tmp_path / "site_output" / "explorer"
+    index = " ".join((out / "index.html").read_text(encoding="utf-8").split())
+    assert "Untrained: weights random (seed 5)." in index
+    (page,) = [p for p in out.glob("*/index.html")]
+    assert "its weights are random (seed 5), not learned" in " ".join(page.read_text().split())
