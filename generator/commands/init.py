@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from generator.commands.common import model_flag
+from generator.config.site import FLAGS_BOTH
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
 
@@ -71,9 +72,7 @@ def site_toml(
     checkpoint or random weights; file paths given relative to the current folder are written
     relative to `site`."""
     if weights and random_weights:
-        raise FeatvisError(
-            "--random-weights and --weights together; give one (random weights load no file)"
-        )
+        raise FeatvisError(FLAGS_BOTH)
     if weights:
         line = f"weights = {json.dumps(from_site(weights, site))}  # a local checkpoint\n"
     elif random_weights:

@@ -194,9 +194,7 @@ class SiteConfig:
         if "model" in changes:
             changes["name"] = None  # site.toml's name was its model's
         if changes.get("random_weights") and "weights" in changes:
-            raise FeatvisError(
-                "--random-weights and --weights together; give one (random weights load no file)"
-            )
+            raise FeatvisError(FLAGS_BOTH)
         if "model" in changes or "weights" in changes:
             changes["models"] = ()  # --model/--weights on the command line: that model alone
         if "weights" in changes:
@@ -242,6 +240,7 @@ _MODEL_KEYS = (
 )
 
 
+FLAGS_BOTH = "--random-weights and --weights together; give one (random weights load no file)"
 _BOTH = (
     "'random_weights = true' beside 'weights'; give one (random weights load no checkpoint)"
 )
