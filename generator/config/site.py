@@ -205,14 +205,8 @@ class SiteConfig:
                 dataclasses.replace(spec, weights=None, random_weights=True) for spec in models
             )
             changes["weights"] = None
-        for key in (
-            "weights",
-            "dataset",
-            "content_dir",
-            "output_dir",
-            "cache_dir",
-            "templates_dir",
-        ):
+        for key in ("weights", "dataset", "content_dir", "output_dir", "cache_dir",
+                    "templates_dir"):
             if changes.get(key) is not None:
                 changes[key] = _resolve(Path.cwd(), changes[key])
         if "preset" in changes:  # flags are checked by the schema; a caller's value here too
@@ -241,9 +235,7 @@ _MODEL_KEYS = (
 
 
 FLAGS_BOTH = "--random-weights and --weights together; give one (random weights load no file)"
-_BOTH = (
-    "'random_weights = true' beside 'weights'; give one (random weights load no checkpoint)"
-)
+_BOTH = "'random_weights = true' beside 'weights'; give one (random weights load no file)"
 
 
 def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
