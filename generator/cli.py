@@ -55,6 +55,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="efficientnet_lite0 (default), torchvision:NAME, timm:NAME, python:FILE.py:FUNCTION",
     )
     p.add_argument("--weights", default=None, help="a local checkpoint for the model")
+    p.add_argument(
+        "--random-weights", action="store_true",
+        help="an untrained network: weights drawn from the seed, no checkpoint",
+    )
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--seed", default=None, help="base random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -73,7 +73,7 @@ def test_random_weights_give_a_catalog(spec):
     model = load_model(spec, random_weights=True)
     assert len(model.layers) >= 8
     assert all(layer.channels > 0 and layer.height > 1 for layer in model.layers)
-    assert model.weights_source == "random"
+    assert model.weights_source == "random (seed 0)"
 
 
 def test_local_weights_file_round_trip(tmp_path):

@@ -27,6 +27,7 @@ def config_from_args(args: argparse.Namespace) -> SiteConfig:
     return config.with_overrides(
         model=model_flag(args),
         weights=getattr(args, "weights", None),
+        random_weights=True if getattr(args, "random_weights", False) else None,
         device=getattr(args, "device", None),
         seed=getattr(args, "seed", None),
         preset=getattr(args, "preset", None),

@@ -36,7 +36,11 @@ def _model_from_args(args: argparse.Namespace) -> LoadedModel:
     from generator.models import DEFAULT_MODEL, load_model
 
     return load_model(
-        model_flag(args) or DEFAULT_MODEL, weights=args.weights, device=args.device or "auto"
+        model_flag(args) or DEFAULT_MODEL,
+        weights=args.weights,
+        random_weights=args.random_weights,
+        device=args.device or "auto",
+        seed=args.seed or 0,
     )
 
 

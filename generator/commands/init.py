@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from generator.commands.common import model_flag
+from generator.config.site import FLAGS_BOTH
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
 
@@ -64,20 +65,29 @@ def site_model(model: str, site: Path) -> str:
     return f"{PREFIX}{from_site(target, site)}:{function}"
 
 
-def site_toml(model: str, weights: str | None = None, site: Path = Path(".")) -> str:
+def site_toml(
+    model: str, weights: str | None = None, site: Path = Path("."), random_weights: bool = False
+) -> str:
     """The site.toml `init` writes into `site`, for `model` (checked) and an optional local
-    checkpoint; file paths given relative to the current folder are written relative to `site`."""
-    line = (
-        f"weights = {json.dumps(from_site(weights, site))}  # a local checkpoint\n"
-        if weights
-        else "# weights = \"model.pth\"    # a local checkpoint (default: the family's own)\n"
-    )
+    checkpoint or random weights; file paths given relative to the current folder are written
+    relative to `site`."""
+    if weights and random_weights:
+        raise FeatvisError(FLAGS_BOTH)
+    if weights:
+        line = f"weights = {json.dumps(from_site(weights, site))}  # a local checkpoint\n"
+    elif random_weights:
+        line = "random_weights = true        # an untrained network, drawn from the seed\n"
+    else:
+        line = "# weights = \"model.pth\"    # a local checkpoint (default: the family's own)\n"
     return SITE_TOML.format(model=json.dumps(site_model(model, site)), weights=line)
 
 
-def init_site(target: Path, model: str, weights: str | None = None) -> list[Path]:
+def init_site(
+    target: Path, model: str, weights: str | None = None, random_weights: bool = False
+) -> list[Path]:
     """Write site.toml (for `model`) and content/*.md into `target`; returns the files written."""
-    plan: dict[Path, str | Path] = {target / "site.toml": site_toml(model, weights, target)}
+    toml = site_toml(model, weights, target, random_weights)
+    plan: dict[Path, str | Path] = {target / "site.toml": toml}
     for article in articles():
         plan[target / "content" / article.name] = article
     there = [path for path in plan if path.exists()]
@@ -102,7 +112,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     from generator.models.zoo import DEFAULT_MODEL
 
     target = Path(args.path)
-    written = init_site(target, model_flag(args) or DEFAULT_MODEL, args.weights)
+    model = model_flag(args) or DEFAULT_MODEL
+    written = init_site(target, model, args.weights, args.random_weights)
     print(f"featvis: wrote {len(written)} files into {target}/")
     where = "" if target.resolve() == Path.cwd().resolve() else f"cd {target} && "
     print(f"next: {where}featvis build   (then open site_output/index.html)")

@@ -79,6 +79,7 @@ class ModelSpec:
 
     id: str
     weights: Path | None = None
+    random_weights: bool = False  # drawn from the site's seed, not loaded
     input_size: int | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -104,6 +105,9 @@ class SiteConfig:
     description: str = _key(Option(text), "How a neural network sees, layer by layer.")
     model: str = _key(Option(text), "efficientnet_lite0")
     weights: Path | None = _key(Option(text))
+    random_weights: bool = _key(
+        Option(boolean, doc="an untrained network: weights drawn from `seed`, none loaded"), False
+    )
     input_size: int | None = _key(Option(whole(16, 4096), doc="the model's input size in pixels"))
     mean: tuple[float, ...] | None = _key(
         Option(rgb(), doc="the model's input normalization mean (R, G, B)")
@@ -149,6 +153,7 @@ class SiteConfig:
         spec = ModelSpec(
             id=self.model,
             weights=self.weights,
+            random_weights=self.random_weights,
             input_size=self.input_size,
             mean=self.mean,
             std=self.std,
@@ -188,17 +193,21 @@ class SiteConfig:
         changes = {k: v for k, v in changes.items() if v is not None}
         if "model" in changes:
             changes["name"] = None  # site.toml's name was its model's
+        if changes.get("random_weights") and "weights" in changes:
+            raise FeatvisError(FLAGS_BOTH)
         if "model" in changes or "weights" in changes:
             changes["models"] = ()  # --model/--weights on the command line: that model alone
-        for key in (
-            "weights",
-            "dataset",
-            "content_dir",
-            "output_dir",
-            "cache_dir",
-            "templates_dir",
-        ):
-            if key in changes:
+        if "weights" in changes:
+            changes["random_weights"] = False  # a checkpoint on the command line wins
+        elif changes.get("random_weights"):  # every model of the site untrained, no file read
+            models = changes.get("models", self.models)
+            changes["models"] = tuple(
+                dataclasses.replace(spec, weights=None, random_weights=True) for spec in models
+            )
+            changes["weights"] = None
+        for key in ("weights", "dataset", "content_dir", "output_dir", "cache_dir",
+                    "templates_dir"):
+            if changes.get(key) is not None:
                 changes[key] = _resolve(Path.cwd(), changes[key])
         if "preset" in changes:  # flags are checked by the schema; a caller's value here too
             preset = {"preset": changes["preset"]}
@@ -220,7 +229,13 @@ def _resolve(base: Path, value: str | Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-_MODEL_KEYS = ("model", "weights", "input_size", "mean", "std", "classes", "layers", "name")
+_MODEL_KEYS = (
+    "model", "weights", "random_weights", "input_size", "mean", "std", "classes", "layers", "name"
+)
+
+
+FLAGS_BOTH = "--random-weights and --weights together; give one (random weights load no file)"
+_BOTH = "'random_weights = true' beside 'weights'; give one (random weights load no file)"
 
 
 def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
@@ -243,6 +258,8 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
             "models: ",
             defaults=False,
         )
+        if values.get("random_weights") and "weights" in values:
+            raise FeatvisError(f"{where}: {_BOTH}")
         for key in ("weights", "classes"):
             if key in values:
                 values[key] = _resolve(path.parent, values[key])
@@ -345,6 +362,8 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     values = parse_options(
         SITE_OPTIONS, site, lambda key: _where(path, toml, key), defaults=False
     )
+    if values.get("random_weights") and "weights" in values:
+        raise FeatvisError(f"{_where(path, toml, 'random_weights')}: {_BOTH}")
     base = path.parent
     for key in _PATHS:
         if key in values:

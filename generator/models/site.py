@@ -46,6 +46,7 @@ def load_spec(
         model = load_model(
             spec.id,
             weights=spec.weights,
+            random_weights=spec.random_weights,
             device=device,
             seed=config.seed if seed is None else seed,
             input_size=spec.input_size,

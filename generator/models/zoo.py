@@ -242,6 +242,10 @@ def load_model(
     the modules and the state dict's keys of the architecture, e.g. to save a checkpoint).
     Relative paths in `spec` (`python:` files) and `classes` are read from `root` (default: the
     working folder)."""
+    if random_weights and weights:
+        raise FeatvisError(
+            f"model '{spec}': random weights and a checkpoint ({weights}) together; give one"
+        )
     base = Path(root) if root is not None else Path.cwd()
     options = LoadOptions(
         weights=str(weights) if weights else None,
@@ -287,7 +291,7 @@ def load_model(
         classes=_logits(catalog),
         weights_digest=digest,
         digest=network_digest(digest, _seen_settings(built, size, *seen, catalog, layers)),
-        weights_source=built.source,
+        weights_source=f"random (seed {seed})" if random_weights else built.source,
         family=family.name,
         description=_described(built.description, size, fixed),
         optional_layers=catalog.optional,
