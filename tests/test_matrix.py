@@ -148,8 +148,11 @@ inputs: 2
 """
 
 
-def _random_unless_given(spec: str, *, weights: object = None, **options: Any) -> LoadedModel:
-    return load_model(spec, weights=weights, random_weights=weights is None, **options)
+def _random_unless_given(
+    spec: str, *, weights: object = None, random_weights: bool = False, **options: Any
+) -> LoadedModel:
+    return load_model(spec, weights=weights, random_weights=random_weights or weights is None,
+                      **options)
 
 
 @pytest.fixture(autouse=True)
