@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from generator.core.words import ending
+
 
 class Lacking:
     """A tally of what is missing: kind -> count, in the order the kinds were first added."""
@@ -38,7 +40,7 @@ class Lacking:
         """Each kind with its count: `["3 pattern checks", "the filters of 1 layer"]` (a kind's
         `{s}` and `{es}` are the plural endings, empty for a count of 1)."""
         return [
-            kind.format(count, s="s" if count != 1 else "", es="es" if count != 1 else "")
+            kind.format(count, s=ending(count), es=ending(count, "es"))
             for kind, count in self.counts.items()
         ]
 

@@ -9,6 +9,11 @@ def counted(count: int, noun: str, nouns: str | None = None) -> str:
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
+def ending(count: int, plural: str = "s") -> str:
+    """A noun's plural ending for `count` things: `ending(3)` is "s", `ending(1, "es")` ""."""
+    return "" if count == 1 else plural
+
+
 def verb(count: int, one: str, many: str) -> str:
     """The verb form agreeing with `count` things: `verb(1, "has", "have")` is "has"."""
     return one if count == 1 else many
