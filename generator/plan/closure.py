@@ -9,7 +9,7 @@ own (its circuit shows what it feeds; its own inputs are not measured). A neighb
 cannot afford shows its top photo; only without photos it is named in words.
 
 The closure reads the circuits from the cache, so planning never runs the network: the rounds
-(`plan.rounds.settle`) measure the circuits after computing the sample and plan again. The rows
+(`stages.rounds.settle`) measure the circuits after computing the sample and plan again. The rows
 those circuits measure are the sample's (`circuit_rows`: the plan's channels, never the
 closure's), so the closure does not change the circuits it was read from.
 """
@@ -25,9 +25,8 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.tally import Lacking
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
-from generator.jobs import VisJob
+from generator.jobs import SitePlan, VisJob
 from generator.models import LoadedModel
-from generator.plan.site import SitePlan
 
 
 def circuit_rows(planned: SitePlan) -> dict[str, set[int]]:
