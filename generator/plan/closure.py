@@ -16,13 +16,12 @@ closure's), so the closure does not change the circuits it was read from.
 
 from __future__ import annotations
 
-from typing import Any
-
 from generator.atlas.closure import closure_units
 from generator.atlas.site import site_circuits
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.tally import Lacking
+from generator.dataset.index import DatasetIndex
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.jobs import SitePlan, VisJob
@@ -46,7 +45,7 @@ def closure_jobs(
     model: LoadedModel,
     preset: Preset,
     store: ArtifactStore,
-    dataset: Any,
+    dataset: DatasetIndex | None,
     planned: SitePlan,
 ) -> list[VisJob]:
     """The closure of `planned` (planned without one) from the circuits the cache holds: the
