@@ -117,9 +117,9 @@ def _one_model_site(config: Any, model: Any, preset: Any, store: Any, explorer: 
                     circuits: Any, index: Any) -> Any:
     """The `Site` a renderer draws: one model, no articles, the explorer as its inventory, the
     stand-in circuits, nothing measured."""
+    from generator.jobs import SitePlan
     from generator.measure.stage import Measurements
-    from generator.plan.pipeline import ModelSite, Site, SiteData
-    from generator.plan.site import SitePlan
+    from generator.stages.pipeline import ModelSite, Site, SiteData
 
     data = SiteData(explorer, Measurements(), circuits, {})
     one = ModelSite(model, index, {}, plan=SitePlan([], explorer=explorer), data=data)

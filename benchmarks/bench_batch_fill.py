@@ -31,7 +31,7 @@ from generator.compute import job_depth, load_models
 from generator.config.site import load_config
 from generator.jobs import Batch, default_batch_size, plan_batches
 from generator.optvis import render
-from generator.plan.pipeline import plan, read_site
+from generator.stages.pipeline import plan, read_site
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

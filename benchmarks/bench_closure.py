@@ -48,7 +48,7 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
     from generator.figures.context import PlanContext
     from generator.plan.closure import circuit_rows
     from generator.plan.explorer import explorer_inventory
-    from generator.plan.pipeline import plan, read_site
+    from generator.stages.pipeline import plan, read_site
 
     config = load_config(Path(args.config))
     config = dataclasses.replace(

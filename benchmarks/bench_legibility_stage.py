@@ -44,8 +44,8 @@ from generator.config.site import PRESETS, load_config
 from generator.core.memory import keep_freed_memory
 from generator.measure import legibility, twoafc
 from generator.measure.store import MeasureStore
-from generator.plan import measured
-from generator.plan.pipeline import plan, read_site
+from generator.stages import measured
+from generator.stages.pipeline import plan, read_site
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "imagenet-sample"

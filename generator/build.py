@@ -34,10 +34,10 @@ from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.core.tally import Lacking
 from generator.core.words import counted
 from generator.pages.content import display_path
-from generator.plan.pipeline import COMPUTE_HINT, Site, read_site, scanner
-from generator.plan.stages import settle_site
 from generator.site.env import check_templates
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
+from generator.stages.pipeline import COMPUTE_HINT, Site, read_site, scanner
+from generator.stages.settle import settle_site
 
 
 @dataclass

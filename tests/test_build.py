@@ -73,7 +73,7 @@ def test_reading_the_site_plans_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     and keeps them on the plan, and its later plans start from them."""
     from test_modelsite import own_model_site
 
-    from generator.plan.pipeline import plan, read_site
+    from generator.stages.pipeline import plan, read_site
 
     site = own_model_site(tmp_path / "site")  # a small network: reading loads it
     counts: Counter[str] = Counter()

@@ -21,8 +21,8 @@ from generator.compute import load_models
 from generator.config.site import PRESETS, Preset, load_config
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
-from generator.plan.pipeline import Site, plan, read_site
-from generator.plan.site import SitePlan
+from generator.jobs import SitePlan
+from generator.stages.pipeline import Site, plan, read_site
 
 MODEL = "efficientnet_lite0"
 CLOSED = Preset("tiny", size=32, steps=2, explorer_channels=1, figure_scale=1.0, closure=0.5)

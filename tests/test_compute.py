@@ -26,10 +26,10 @@ from generator.config.site import PRESETS, Preset, SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.channels import single_channel
 from generator.figures.registry import bind_articles, read_articles
-from generator.jobs import VisJob
+from generator.jobs import SitePlan, VisJob, check_jobs
 from generator.models import LoadedModel
 from generator.optvis import objectives as obj
-from generator.plan.site import SitePlan, check_jobs, plan_site
+from generator.plan.site import plan_site
 
 LAYERS = ("conv_stem", "blocks.0.0", "blocks.1.0", "blocks.1.1")
 TINY = ("--size", "32", "--steps", "6", "--channels", "3", "--closure", "0", "--quiet")

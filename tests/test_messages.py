@@ -351,7 +351,7 @@ def test_quiet_compute_says_nothing_of_circuits(monkeypatch: pytest.MonkeyPatch)
     """`compute --quiet` (and each compute process) handed the measure stage a printer."""
     from types import SimpleNamespace
 
-    from generator.plan import workers
+    from generator.stages import workers
 
     said: list[object] = []
     monkeypatch.setattr(workers, "settle", lambda *a, **k: SimpleNamespace(failed=0))

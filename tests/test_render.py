@@ -26,12 +26,12 @@ from generator.cache.store import ArtifactStore
 from generator.cli import main
 from generator.config.site import PRESETS, load_config
 from generator.dataset import scan
+from generator.jobs import SitePlan
 from generator.measure import stage
 from generator.measure.stage import measure_top_classes
 from generator.models import site as models_site
 from generator.models.site import load_spec
-from generator.plan import measured, rounds
-from generator.plan.site import SitePlan
+from generator.stages import measured, rounds
 
 ARTICLE = """\
 ---

@@ -81,7 +81,7 @@ def test_help_and_bad_input_answer_without_torch(tmp_path: Path) -> None:
 def test_the_pipeline_imports_no_model_family_package(tmp_path: Path) -> None:
     """torch is the pipeline's; timm and torchvision come with a model of their family only."""
     code = (
-        "import sys, generator.build, generator.models, generator.plan.workers, "
+        "import sys, generator.build, generator.models, generator.stages.workers, "
         "generator.serve.preview, generator.commands.compute, generator.commands.demo\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )

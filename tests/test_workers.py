@@ -20,7 +20,7 @@ from PIL import Image
 
 from generator.config.site import PRESETS, SiteConfig, load_config
 from generator.core.errors import FeatvisError
-from generator.plan.workers import (
+from generator.stages.workers import (
     MAX_AUTO_WORKERS,
     MIN_WORK,
     _die_with_parent,

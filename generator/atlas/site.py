@@ -49,6 +49,7 @@ from generator.core.images import load_tensor
 from generator.core.progress import QUIET, Progress
 from generator.core.tally import Lacking
 from generator.dataset.folder import load_view
+from generator.dataset.index import DatasetIndex
 from generator.jobs import VisJob, default_batch_size
 from generator.models.base import LoadedModel
 from generator.optvis.recipe import Recipe
@@ -59,12 +60,11 @@ Circuits = dict[tuple[str, str], LayerCircuit]
 Accents = dict[tuple[str, int], list["Accented"]]
 
 
-def _photos(dataset: Any, size: int, seed: int) -> torch.Tensor | None:
-    files = list(getattr(dataset, "files", ()))
-    if not files:
+def _photos(dataset: DatasetIndex | None, size: int, seed: int) -> torch.Tensor | None:
+    if dataset is None or not dataset.files:
         return None
     views = []
-    for name in pick_photos(files, CIRCUIT_IMAGES, seed):
+    for name in pick_photos(list(dataset.files), CIRCUIT_IMAGES, seed):
         try:
             views.append(load_view(dataset.root / name, size))
         except (OSError, ValueError):
@@ -105,7 +105,7 @@ def site_circuits(
     model: LoadedModel,
     store: ArtifactStore,
     explorer: Mapping[str, Mapping[int, VisJob]],
-    dataset: Any = None,
+    dataset: DatasetIndex | None = None,
     *,
     say: Callable[[str], None] | None = None,
     missing: Lacking | None = None,
@@ -176,7 +176,7 @@ def site_accentuations(
     model: LoadedModel,
     preset: Preset,
     explorer: Mapping[str, Mapping[int, VisJob]],
-    dataset: Any = None,
+    dataset: DatasetIndex | None = None,
     *,
     missing: Lacking | None = None,
     share: tuple[int, int] = (0, 1),
@@ -194,7 +194,7 @@ def site_accentuations(
         return {}
     units: list[tuple[str, int, Path]] = []
     for layer, channels in explorer.items():
-        if layer not in getattr(dataset, "layer_names", ()):
+        if layer not in dataset.layer_names:
             continue
         for channel in channels:
             for example in dataset.examples(layer, channel, "top")[:ACCENT_PHOTOS]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from generator.dataset.index import DatasetIndex
     from generator.figures.registry import Article
     from generator.models import LoadedModel
-    from generator.plan.pipeline import ModelSite, Site
+    from generator.stages.pipeline import ModelSite, Site
 
 
 def _say(message: str) -> None:
@@ -42,12 +42,12 @@ def cmd_compute(args: argparse.Namespace) -> int:
     visualizations, then the measure stage: checks, filters, circuits, accentuations), so that
     `featvis render` finds everything; print a summary line per model. With --only, the named
     layers' or pages' visualizations only. Each model of the site in turn, with its own network.
-    On a CPU with enough to compute, in `workers` processes (`generator.plan.workers`)."""
+    On a CPU with enough to compute, in `workers` processes (`generator.stages.workers`)."""
     config = config_from_args(args)
     from generator.cache.store import cache_writing
     from generator.compute import distributed, load_models
-    from generator.plan.pipeline import read_site, scanner
-    from generator.plan.workers import (
+    from generator.stages.pipeline import read_site, scanner
+    from generator.stages.workers import (
         compute_in_processes,
         compute_models,
         missing_work,
@@ -85,7 +85,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
 def _only_by_model(site: Site, only: list[str]) -> dict[str, list[str] | None]:
     """`--only`'s names as each model's plan knows them (a layer or page of some models only);
     a name no model's plan knows is an error naming the valid ones."""
-    from generator.plan.pipeline import plan as planned
+    from generator.stages.pipeline import plan as planned
 
     if len(site.models) == 1:
         return {site.model.id: only}
@@ -111,7 +111,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from generator.compute import load_models
     from generator.core.device import resolve_device
-    from generator.plan.pipeline import read_site
+    from generator.stages.pipeline import read_site
 
     store = _open_store(config)
     device_type = resolve_device(config.device).type
@@ -132,7 +132,7 @@ def _cached_dataset(
 ) -> DatasetIndex | None:
     """The model's dataset index from the cache (figures choose channels from the photos'
     statistics, as the build did), or None with a line saying what is not counted yet."""
-    from generator.plan.pipeline import site_dataset
+    from generator.stages.pipeline import site_dataset
 
     try:
         return site_dataset(config, model, quiet=True, articles=articles, compute=False)
@@ -142,7 +142,7 @@ def _cached_dataset(
 
 
 def _status(site: Site, one: ModelSite, only: list[str] | None) -> None:
-    from generator.plan.pipeline import plan as planned
+    from generator.stages.pipeline import plan as planned
 
     store, model, preset = site.store, one.model, site.preset
     plan = planned(site, one, only)

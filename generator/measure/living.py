@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from generator.dataset.index import DatasetIndex
 from generator.measure.store import MeasureStore, measure_key
 from generator.models.base import LoadedModel
 from generator.optvis.param import ImageParam, ParamSpec
@@ -87,7 +87,7 @@ def measure_living(
 
 
 def dead_channels(
-    model: LoadedModel, cache_dir: Path, layer: str, dataset: Any = None
+    model: LoadedModel, cache_dir: Path, layer: str, dataset: DatasetIndex | None = None
 ) -> frozenset[int]:
     """The dead channels of `layer`: constant on the starting images (cached by
     `measure_living`) and, where the dataset scanned the layer, on every photo."""
@@ -95,7 +95,7 @@ def dead_channels(
     if not constant or layer not in constant:
         return frozenset()
     dead = set(constant[layer])
-    if dataset is not None and layer in getattr(dataset, "layer_names", ()):
+    if dataset is not None and layer in dataset.layer_names:
         dead &= dataset.constant_channels(layer)
     return frozenset(dead)
 

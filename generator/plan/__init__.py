@@ -1,2 +1,2 @@
-"""The site plan: the explorer's inventory, every figure's jobs, and the plan -> compute -> plan
-rounds."""
+"""The site plan: which visualizations one model's pages need (the explorer's inventory, every
+figure's jobs, the circuit closure), made from what the cache holds, never computing."""

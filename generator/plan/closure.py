@@ -9,25 +9,23 @@ own (its circuit shows what it feeds; its own inputs are not measured). A neighb
 cannot afford shows its top photo; only without photos it is named in words.
 
 The closure reads the circuits from the cache, so planning never runs the network: the rounds
-(`plan.rounds.settle`) measure the circuits after computing the sample and plan again. The rows
+(`stages.rounds.settle`) measure the circuits after computing the sample and plan again. The rows
 those circuits measure are the sample's (`circuit_rows`: the plan's channels, never the
 closure's), so the closure does not change the circuits it was read from.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from generator.atlas.closure import closure_units
 from generator.atlas.site import site_circuits
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.tally import Lacking
+from generator.dataset.index import DatasetIndex
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
-from generator.jobs import VisJob
+from generator.jobs import SitePlan, VisJob
 from generator.models import LoadedModel
-from generator.plan.site import SitePlan
 
 
 def circuit_rows(planned: SitePlan) -> dict[str, set[int]]:
@@ -47,7 +45,7 @@ def closure_jobs(
     model: LoadedModel,
     preset: Preset,
     store: ArtifactStore,
-    dataset: Any,
+    dataset: DatasetIndex | None,
     planned: SitePlan,
 ) -> list[VisJob]:
     """The closure of `planned` (planned without one) from the circuits the cache holds: the

@@ -1,6 +1,6 @@
 """The preview: the site rendered from the cache into its own folder, again after every edit.
 
-`Preview.refresh(changed)` reads the site again (`plan.pipeline.read_site`: the config, the
+`Preview.refresh(changed)` reads the site again (`stages.pipeline.read_site`: the config, the
 articles, the labels), keeps the models and the dataset indexes loaded while they stay the same,
 plans and measures from the caches as `featvis render` does, and renders with the build's
 renderer (so a channel page shows what the build's shows): the whole site into a fresh folder that
@@ -42,13 +42,13 @@ from generator.dataset.index import DatasetIndex
 from generator.figures.registry import Article
 from generator.models import LoadedModel
 from generator.pages.content import Page
-from generator.plan.measured import measure
-from generator.plan.pipeline import Site, plan, read_site, site_dataset
 from generator.plan.site import site_layers
 from generator.serve.computer import Computer
 from generator.serve.live import LiveHub
 from generator.site.render import SiteRenderer
 from generator.site.writer import SiteWriter
+from generator.stages.measured import measure
+from generator.stages.pipeline import Site, plan, read_site, site_dataset
 
 
 class LiveWriter(SiteWriter):

@@ -30,13 +30,13 @@ from generator.core.urls import COMPARE_PAGE, layer_url
 from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
-from generator.plan.pipeline import ModelSite, Site
 from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
 from generator.site.explorer import ExplorerPart
 from generator.site.manifest import ManifestPart
 from generator.site.state import Drawn, MissingVisualizations, ModelState
 from generator.site.writer import ImagePlacer, SiteWriter
+from generator.stages.pipeline import ModelSite, Site
 
 
 @dataclass

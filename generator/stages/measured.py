@@ -38,7 +38,7 @@ from generator.models import LoadedModel
 from generator.optvis.objectives import Objective
 from generator.plan.closure import circuit_rows
 from generator.plan.explorer import channel_page_jobs, explorer_inventory
-from generator.plan.pipeline import ModelSite, Site, SiteData, plan
+from generator.stages.pipeline import ModelSite, Site, SiteData, plan
 
 
 def legible_units(

@@ -14,7 +14,7 @@ from generator.compute import Summary, World, compute_jobs
 from generator.core.progress import Progress
 from generator.measure.stage import measure_top_classes, missing_top_classes
 from generator.plan.closure import circuit_rows
-from generator.plan.pipeline import ModelSite, Site, plan
+from generator.stages.pipeline import ModelSite, Site, plan
 
 # Figures may choose channels from what earlier rounds measured: plan, compute, plan again.
 # A chain is at most: survey -> channel image -> its top class -> the jobs that use the class,

@@ -7,8 +7,8 @@ Every later stage is a function of it, one model at a time, each with its own ne
 - `plan(site, one)`: the model's site plan from what the cache holds now: the explorer's jobs,
   every figure's, and the circuit closure (`plan.site`, `plan.closure`),
 - `settle(site, one)`: plan -> compute -> plan rounds until nothing new is asked for
-  (`plan.rounds`),
-- `measure(site, one)`: everything its pages show besides the pictures (`plan.measured`).
+  (`stages.rounds`),
+- `measure(site, one)`: everything its pages show besides the pictures (`stages.measured`).
 
 The dataset scan over the layers the site shows happens here too (`site_dataset`), so compute,
 build and render share it (render only reads it).
@@ -34,12 +34,12 @@ from generator.core.words import counted
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
 from generator.figures.registry import Article, bind_articles, read_articles
-from generator.jobs import VisJob
+from generator.jobs import SitePlan, VisJob
 from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
 from generator.plan.closure import closure_jobs
-from generator.plan.site import SitePlan, plan_site, site_layers
+from generator.plan.site import plan_site, site_layers
 
 # (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
 # keeps indexes loaded between readings (the preview)
@@ -69,7 +69,7 @@ class ModelSite:
     dataset: DatasetIndex | None
     labels: Labels
     plan: SitePlan | None = None  # `settle` or `plan`
-    data: SiteData | None = None  # `plan.measured.measure`
+    data: SiteData | None = None  # `stages.measured.measure`
 
 
 @dataclass(frozen=True)

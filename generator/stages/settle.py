@@ -1,6 +1,6 @@
 """The build's stages after reading, one function of the `Site`: compute what the caches lack
-(in several CPU processes when the work pays for them, `plan.workers`), the plan -> compute ->
-plan rounds per model (`plan.rounds`), the final plan, and the measure stage (`plan.measured`).
+(in several CPU processes when the work pays for them, `stages.workers`), the plan -> compute ->
+plan rounds per model (`stages.rounds`), the final plan, and the measure stage (`stages.measured`).
 `featvis render` runs the same stages without computing: the plan, then the measurements read
 from the caches, what they lack named on each model's `SiteData.missing`.
 """
@@ -12,10 +12,10 @@ from collections.abc import Callable
 from generator.core.device import device_label
 from generator.core.errors import FeatvisError
 from generator.core.progress import Progress
-from generator.plan.measured import measure
-from generator.plan.pipeline import Site, plan
-from generator.plan.rounds import settle
-from generator.plan.workers import compute_in_processes, missing_work, processes_for
+from generator.stages.measured import measure
+from generator.stages.pipeline import Site, plan
+from generator.stages.rounds import settle
+from generator.stages.workers import compute_in_processes, missing_work, processes_for
 
 
 def settle_site(
@@ -57,7 +57,7 @@ def _in_processes(
     site: Site, *, force: bool, quiet: bool, say: Callable[[str], None], progress: Progress,
 ) -> int | None:
     """On a CPU with enough to compute, every model's compute and measure stage in `workers`
-    processes (`generator.plan.workers`), after this process scanned the photos; how many
+    processes (`generator.stages.workers`), after this process scanned the photos; how many
     visualizations they computed, or None when this process computes alone (after them,
     whatever is left is computed here, quietly)."""
     config = site.config

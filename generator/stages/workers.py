@@ -43,9 +43,9 @@ from generator.core.errors import FeatvisError
 from generator.core.memory import keep_freed_memory
 from generator.core.progress import Progress
 from generator.jobs import default_batch_size
-from generator.plan.measured import measure
-from generator.plan.pipeline import Site, models_of, plan, read_site, scanner
-from generator.plan.rounds import settle
+from generator.stages.measured import measure
+from generator.stages.pipeline import Site, models_of, plan, read_site, scanner
+from generator.stages.rounds import settle
 
 MAX_AUTO_WORKERS = 8  # processes started by default on a CPU, however many cores it has
 # Starting the processes costs a few seconds each (importing torch, loading the model), so by
