@@ -4,7 +4,7 @@ Both codes build the same site (the older commit's site.toml and content/, which
 with a photo folder) as separate processes, each with its own PYTHONPATH and output folder:
 
   - warm: one shared cache filled first (the old build cold, then the new build, which adds what
-    only it computes), then warm rebuilds interleaved A B A B ... (`--runs` each), nothing to
+    only it computes), then warm rebuilds interleaved A B B A ... (`--runs` each), nothing to
     compute; the wall time of each process, model loading included;
   - cold (`--cold-preset`, `--cold-runs`): each build into its own empty cache, interleaved. The
     new build does more (channel pages' negatives, circuits, accentuated photos), so beside the
@@ -123,8 +123,8 @@ def warm(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         first = phases(run_build(trees[name], site, f"out-{name}", args.preset, args.steps))
         print(f"fill {name}: {first}", flush=True)
     times: dict[str, list[float]] = {"old": [], "new": []}
-    for i in range(args.runs):
-        for name in ("old", "new"):
+    for i in range(args.runs):  # A B B A ...: a load that rises or falls favours neither
+        for name in ("old", "new") if i % 2 == 0 else ("new", "old"):
             got = phases(run_build(trees[name], site, f"out-{name}", args.preset, args.steps))
             if got.get("computed"):
                 raise SystemExit(f"warm {name} run {i} computed {got['computed']} visualizations")
