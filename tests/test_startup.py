@@ -125,10 +125,10 @@ def test_init_and_misspelt_model_ids_answer_before_anything_loads(tmp_path: Path
     assert rows[1][1:3] == (2, []) and "--model: unknown model 'efficientnet_lite00'" in rows[1][3]
     for argv, code, loaded, err in rows[2:]:
         where, message = expected[" ".join(argv)]
-        line = err.strip()
+        said = err.strip()
         assert code == 2 and err.count("\n") == 1, (argv, err)
-        assert line.startswith(f"featvis: error: {where}") and message in line, (argv, line)
-        timm = "timm" in line
+        assert said.startswith(f"featvis: error: {where}") and message in said, (argv, said)
+        timm = "timm" in said
         assert loaded == [] or timm, (argv, loaded)  # timm imports torch (and torchvision)
     after = sorted(p.name for p in tmp_path.iterdir())
     assert after == sorted([*before, "newsite"]), "nothing written but init's site"
