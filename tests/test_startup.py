@@ -105,7 +105,8 @@ def test_init_and_misspelt_model_ids_answer_before_anything_loads(tmp_path: Path
     list of names (its command runs last here: it imports torch)."""
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "a.md").write_text("---\ntitle: A\n---\nText.\n", encoding="utf-8")
-    argvs = [["init", "newsite"], ["init", "bad", "--model", "efficientnet_lite00"]]
+    argvs = [["init", "newsite"], ["init", "bad", "--model", "efficientnet_lite00"],
+             ["demo", "--model", "torchvison:resnet18"]]
     expected: dict[str, tuple[str, str]] = {}
     for n, model in enumerate(MISSPELT):
         top, table = f"top{n}.toml", f"table{n}.toml"
@@ -123,7 +124,8 @@ def test_init_and_misspelt_model_ids_answer_before_anything_loads(tmp_path: Path
     rows = _commands(tmp_path, *argvs)
     assert rows[0][1:3] == (0, []), f"init: {rows[0]}"
     assert rows[1][1:3] == (2, []) and "--model: unknown model 'efficientnet_lite00'" in rows[1][3]
-    for argv, code, loaded, err in rows[2:]:
+    assert rows[2][1:3] == (2, []) and "--model: unknown model 'torchvison:resnet18'" in rows[2][3]
+    for argv, code, loaded, err in rows[3:]:
         where, message = expected[" ".join(argv)]
         said = err.strip()
         assert code == 2 and err.count("\n") == 1, (argv, err)

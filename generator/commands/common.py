@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+from pathlib import Path
 
 from generator.config.model_ids import check_model_id
 from generator.config.site import Preset, SiteConfig, load_config
@@ -22,6 +23,14 @@ def model_flag(args: argparse.Namespace) -> str | None:
             "timm:NAME or python:FILE.py:FUNCTION; leave the flag out for the site's model)"
         )
     return model
+
+
+def check_flag_model(model: str, root: Path) -> None:
+    """`--model`'s id checked as site.toml's are (`python:` files read from `root`)."""
+    try:
+        check_model_id(model, root)
+    except FeatvisError as exc:
+        raise FeatvisError(f"--model: {exc}") from None
 
 
 def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteConfig:

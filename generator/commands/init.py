@@ -13,8 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from generator.commands.common import model_flag
-from generator.config.model_ids import DEFAULT_MODEL, PYTHON, check_model_id, is_file_target
+from generator.commands.common import check_flag_model, model_flag
+from generator.config.model_ids import DEFAULT_MODEL, PYTHON, is_file_target
 from generator.config.site import FLAGS_BOTH
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
@@ -54,10 +54,7 @@ def from_site(path: str, site: Path) -> str:
 def site_model(model: str, site: Path) -> str:
     """A `python:FILE.py:FUNCTION` model with FILE made to resolve from `site`; any other id as
     it is (a module path, `python:package.module:FUNCTION`, is found on sys.path)."""
-    try:
-        check_model_id(model, Path.cwd())
-    except FeatvisError as exc:
-        raise FeatvisError(f"--model: {exc}") from None
+    check_flag_model(model, Path.cwd())
     if not model.startswith(PYTHON.prefix):
         return model
     target, _, function = model[len(PYTHON.prefix) :].rpartition(":")
