@@ -8,8 +8,11 @@ from `resource.getrusage(RUSAGE_CHILDREN)`; the wall time is kept too. The comma
 
 - `--help`;
 - `build` of a site whose site.toml has an unknown key (its one-line error, exit 2);
+- `build` of a site whose site.toml misspells its model id (`efficientnet_lite00`: one line,
+  exit 2);
 - `check` of a small hand-made site (pages linking each other, a PNG);
-- `init` of a new site;
+- `init` of a new site, and of one for `timm:resnet18` (whose name is checked against timm's
+  list);
 - importing the build's pipeline (`generator.build`), and loading `torchvision:resnet18` with
   random weights (a family that needs no timm);
 - with `--tests`, whole test files (`pytest -n 0`), each checkout running its own copy.
@@ -49,9 +52,12 @@ LOAD = ("from generator.models import load_model; "
 
 def cases(work: Path) -> dict[str, tuple[list[str], Path]]:
     """name -> (arguments after `python`, the folder to run in)."""
-    bad, site = work / "bad", work / "site"
+    bad, misspelt, site = work / "bad", work / "bad-model", work / "site"
     bad.mkdir()
     (bad / "site.toml").write_text('title = "x"\nbogus = 1\n', encoding="utf-8")
+    (misspelt / "content").mkdir(parents=True)
+    (misspelt / "content" / "a.md").write_text("---\ntitle: A\n---\nText.\n", encoding="utf-8")
+    (misspelt / "site.toml").write_text('model = "efficientnet_lite00"\n', encoding="utf-8")
     site.mkdir()
     for n in range(20):
         page = PAGE.format(n=n, other=(n + 1) % 20 or "index")
@@ -61,7 +67,11 @@ def cases(work: Path) -> dict[str, tuple[list[str], Path]]:
         "featvis --help": (["-m", "generator", "--help"], work),
         "featvis build (a bad site.toml key)": (["-m", "generator", "build"], bad),
         "featvis check (20 pages)": (["-m", "generator", "check", str(site)], work),
+        "featvis build (a bad model id)": (["-m", "generator", "build"], misspelt),
         "featvis init": (["-m", "generator", "init", "NEW"], work),
+        "featvis init --model timm:resnet18": (
+            ["-m", "generator", "init", "NEW", "--model", "timm:resnet18"], work
+        ),
         "import generator.build": (["-c", "import generator.build"], work),
         "load torchvision:resnet18": (["-c", LOAD], work),
     }

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--workers", default=None,
                 help="processes computing on a CPU (default: one per core, at most 8)",
             )
-        if name in ("compute", "status", "build", "render"):
+        if name in ("compute", "status", "build", "render", "serve"):
             p.add_argument("--size", default=None, help="image size (overrides preset)")
             p.add_argument(
                 "--steps", default=None, help="optimizer steps (overrides preset)"

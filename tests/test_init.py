@@ -71,8 +71,8 @@ def test_init_writes_own_model_paths_that_resolve_from_the_site(
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ("timm:vit_tiny_patch16_244", "unknown timm model 'vit_tiny_patch16_244' (did you mean: vit_tiny_patch16_224"),
-        ("torchvision:resnet5", "unknown torchvision model 'resnet5' (did you mean: resnet50"),
+        ("timm:vit_tiny_patch16_244", "unknown timm model 'vit_tiny_patch16_244' (did you mean: timm:vit_tiny_patch16_224"),
+        ("torchvision:resnet5", "unknown torchvision model 'resnet5' (did you mean: torchvision:resnet50"),
         ("torchvison:resnet18", "unknown model 'torchvison:resnet18' (did you mean: torchvision:resnet18?"),
     ],
 )

@@ -100,7 +100,7 @@ def test_offline_without_weights_names_the_ways_out(monkeypatch, tmp_path):
     ("args", "message"),
     [
         (["layers", "--model", "vgg"], "unknown model 'vgg' (valid: efficientnet_lite0"),
-        (["layers", "--model", "torchvision:resnet5"], "did you mean: resnet50"),
+        (["layers", "--model", "torchvision:resnet5"], "did you mean: torchvision:resnet50"),
         (["layers", "--model", "torchvison:resnet18"], "(did you mean: torchvision:resnet18?"),
         (["layers", "--model", "efficientnet_lite00"], "(did you mean: efficientnet_lite0? valid:"),
         (["demo", "--unit", "blocks.9.0:1"], "unknown layer 'blocks.9.0' (did you mean"),

@@ -86,3 +86,61 @@ def test_the_pipeline_imports_no_model_family_package(tmp_path: Path) -> None:
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     assert json.loads(_run(code, cwd=tmp_path).replace("'", '"')) == ["torch"]
+
+
+MISSPELT = {  # a misspelt id -> what its one line must say
+    "efficientnet_lite00": "unknown model 'efficientnet_lite00' (did you mean: efficientnet_lite0?",
+    "torchvison:resnet18": "unknown model 'torchvison:resnet18' (did you mean: "
+    "torchvision:resnet18?",
+    "python:missing.py:fn": "model 'python:missing.py:fn': ",
+    "timm:vit_tiny_patch16_22": "unknown timm model 'vit_tiny_patch16_22' (did you mean: "
+    "timm:vit_tiny_patch16_224",
+}
+READERS = ("build", "render", "compute", "status", "scan", "layers")
+
+
+def test_init_and_misspelt_model_ids_answer_before_anything_loads(tmp_path: Path) -> None:
+    """`init` imports no torch; every command that reads site.toml checks each model id first
+    (one line naming site.toml's line, exit 2, nothing written), without torch but for timm's
+    list of names (its command runs last here: it imports torch)."""
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "a.md").write_text("---\ntitle: A\n---\nText.\n", encoding="utf-8")
+    argvs = [["init", "newsite"], ["init", "bad", "--model", "efficientnet_lite00"],
+             ["demo", "--model", "torchvison:resnet18"]]
+    expected: dict[str, tuple[str, str]] = {}
+    for n, model in enumerate(MISSPELT):
+        top, table = f"top{n}.toml", f"table{n}.toml"
+        (tmp_path / top).write_text(f'title = "x"\nmodel = "{model}"\n', encoding="utf-8")
+        (tmp_path / table).write_text(
+            f'title = "x"\nmodels = [\n  "efficientnet_lite0",\n  {{model = "{model}"}},\n]\n',
+            encoding="utf-8",
+        )
+        verbs = READERS if model.startswith("timm:") else (*READERS, "serve")
+        for toml, line in ((top, 2), (table, 4)):
+            for verb in verbs:
+                argvs.append([verb, "--config", toml, *(["--port", "0"] * (verb == "serve"))])
+                expected[" ".join(argvs[-1])] = (f"{tmp_path / toml}:{line}: ", MISSPELT[model])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rows = _commands(tmp_path, *argvs)
+    assert rows[0][1:3] == (0, []), f"init: {rows[0]}"
+    assert rows[1][1:3] == (2, []) and "--model: unknown model 'efficientnet_lite00'" in rows[1][3]
+    assert rows[2][1:3] == (2, []) and "--model: unknown model 'torchvison:resnet18'" in rows[2][3]
+    for argv, code, loaded, err in rows[3:]:
+        where, message = expected[" ".join(argv)]
+        said = err.strip()
+        assert code == 2 and err.count("\n") == 1, (argv, err)
+        assert said.startswith(f"featvis: error: {where}") and message in said, (argv, said)
+        timm = "timm" in said
+        assert loaded == [] or timm, (argv, loaded)  # timm imports torch (and torchvision)
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert after == sorted([*before, "newsite"]), "nothing written but init's site"
+
+
+def test_the_id_forms_are_the_families() -> None:
+    """The torch-free id forms and the families that load them are one list, in one order."""
+    from generator.config.model_ids import ID_FORMS, LITE_NAMES
+    from generator.models.families.lite import LITES
+    from generator.models.zoo import FAMILIES
+
+    assert tuple(family.ids for family in FAMILIES) == ID_FORMS
+    assert tuple(LITES) == LITE_NAMES

@@ -66,7 +66,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove the built site (and with --all, the cache): everything is checked first, so a
     refusal removes nothing. Files a person put into the site folder are kept and named."""
-    config = config_from_args(args)
+    config = config_from_args(args, models=False)
     out, cache = config.output_dir, config.cache_dir
     wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
     # a running compute holds the cache's lock: --all refuses rather than delete from under it

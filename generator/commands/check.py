@@ -18,7 +18,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         root = Path(args.path)
     else:
 
-        root = config_from_args(args).output_dir
+        root = config_from_args(args, models=False).output_dir
     problems = check_site(root)
     if problems:
         report(problems)

@@ -1,11 +1,15 @@
-"""What every command shares: site.toml with the command line's flags on top, and the preset.
+"""What every command shares: site.toml with the command line's flags on top (its model ids
+checked first), and the preset.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
+from pathlib import Path
 
+from generator.config.model_ids import check_model_id
 from generator.config.site import Preset, SiteConfig, load_config
 from generator.core.errors import FeatvisError
 
@@ -21,10 +25,19 @@ def model_flag(args: argparse.Namespace) -> str | None:
     return model
 
 
-def config_from_args(args: argparse.Namespace) -> SiteConfig:
-    """site.toml (or the defaults) with the command line's flags on top."""
+def check_flag_model(model: str, root: Path) -> None:
+    """`--model`'s id checked as site.toml's are (`python:` files read from `root`)."""
+    try:
+        check_model_id(model, root)
+    except FeatvisError as exc:
+        raise FeatvisError(f"--model: {exc}") from None
+
+
+def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteConfig:
+    """site.toml (or the defaults) with the command line's flags on top; with `models`, each of
+    its model ids checked (`check_models`) before anything loads."""
     config = load_config(getattr(args, "config", None))
-    return config.with_overrides(
+    config = config.with_overrides(
         model=model_flag(args),
         weights=getattr(args, "weights", None),
         random_weights=True if getattr(args, "random_weights", False) else None,
@@ -38,6 +51,33 @@ def config_from_args(args: argparse.Namespace) -> SiteConfig:
         workers=getattr(args, "workers", None),
         strict=True if getattr(args, "strict", False) else None,
     )
+    if models:
+        check_models(config, flag=model_flag(args) is not None)
+    return config
+
+
+def check_models(config: SiteConfig, *, flag: bool = False) -> None:
+    """Each model id of the site checked as `featvis init` checks `--model` (no network, no
+    weights, no torch but for a torchvision or timm id), the error naming site.toml's line (or
+    `--model` when `flag`: the id came from the command line)."""
+    for spec in config.model_specs:
+        try:
+            check_model_id(spec.id, config.root)
+        except FeatvisError as exc:
+            where = "--model" if flag else _entry_where(config, spec.id, spec.where)
+            raise FeatvisError(f"{where}: {exc}") from None
+
+
+def _entry_where(config: SiteConfig, model: str, where: str) -> str:
+    """`site.toml:LINE` of the `models` entry that names `model` (a list written over several
+    lines), else `where` (the line of `model =` or `models =`)."""
+    if not config.models or config.source is None or not where.startswith(f"{config.source}:"):
+        return where
+    start = int(where.rsplit(":", 1)[1])
+    lines = config.source.read_text(encoding="utf-8").splitlines()
+    quoted = re.compile(rf"""["']{re.escape(model)}["']""")
+    found = next((n for n, line in enumerate(lines[start - 1 :], start) if quoted.search(line)), 0)
+    return f"{config.source}:{found}" if found else where
 
 
 def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: str) -> Preset:

@@ -13,7 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from generator.commands.common import model_flag
+from generator.commands.common import check_flag_model, model_flag
+from generator.config.model_ids import DEFAULT_MODEL, PYTHON, is_file_target
 from generator.config.site import FLAGS_BOTH
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
@@ -53,16 +54,13 @@ def from_site(path: str, site: Path) -> str:
 def site_model(model: str, site: Path) -> str:
     """A `python:FILE.py:FUNCTION` model with FILE made to resolve from `site`; any other id as
     it is (a module path, `python:package.module:FUNCTION`, is found on sys.path)."""
-    from generator.models.families.python import PREFIX  # the model families import torch
-    from generator.models.zoo import check_model_id
-
-    check_model_id(model)
-    if not model.startswith(PREFIX):
+    check_flag_model(model, Path.cwd())
+    if not model.startswith(PYTHON.prefix):
         return model
-    target, _, function = model[len(PREFIX) :].rpartition(":")
-    if not (target.endswith(".py") or "/" in target):
+    target, _, function = model[len(PYTHON.prefix) :].rpartition(":")
+    if not is_file_target(target):
         return model
-    return f"{PREFIX}{from_site(target, site)}:{function}"
+    return f"{PYTHON.prefix}{from_site(target, site)}:{function}"
 
 
 def site_toml(
@@ -109,8 +107,6 @@ def init_site(
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from generator.models.zoo import DEFAULT_MODEL
-
     target = Path(args.path)
     model = model_flag(args) or DEFAULT_MODEL
     written = init_site(target, model, args.weights, args.random_weights)

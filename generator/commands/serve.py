@@ -27,6 +27,7 @@ from generator.serve.watch import Watched, Watcher
 
 WAITING = b"""<!doctype html><html><head><meta charset="utf-8"><title>featvis</title></head>
 <body><p>featvis is rendering the site; this page reloads when it is ready.</p></body></html>"""
+RENDERING = 503  # the status of a page asked for before the first rendering: not there yet
 
 
 def _say(message: str) -> None:
@@ -85,8 +86,15 @@ def _serve_preview(args: argparse.Namespace) -> int:
     waiting.mkdir()
     (waiting / "index.html").write_bytes(WAITING)
     preview.swap(waiting)
+
+    def before_rendering(path: str) -> tuple[int, bytes] | None:
+        """Any page asked for before the first rendering: the waiting page, which reloads."""
+        first = preview.hub.state.version == 0
+        return (RENDERING, WAITING) if first and path.endswith(("/", ".html")) else None
+
     handler = jailed_handler(
-        preview.current, inject=preview.hub.inject, routes={EVENTS: preview.hub.stream}
+        preview.current, inject=preview.hub.inject, routes={EVENTS: preview.hub.stream},
+        fallback=before_rendering,
     )
     try:
         server = open_server(args.host, args.port, handler)

@@ -13,13 +13,13 @@ choices for any model.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from generator.config.model_ids import DEFAULT_MODEL, MODEL_FORMS, form_of
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models import catalog as catalog_module
@@ -35,8 +35,6 @@ __all__ = ["DEFAULT_MODEL", "FAMILIES", "MODEL_FORMS", "imagenet_classes", "load
            "read_state_dict"]
 
 FAMILIES: tuple[Family, ...] = (lite.FAMILY, torchvision.FAMILY, timm.FAMILY, python.FAMILY)
-DEFAULT_MODEL = "efficientnet_lite0"
-MODEL_FORMS = ", ".join(family.form for family in FAMILIES)
 
 
 def imagenet_classes() -> tuple[str, ...]:
@@ -47,30 +45,9 @@ def imagenet_classes() -> tuple[str, ...]:
 
 
 def family_of(spec: str) -> Family:
-    for family in FAMILIES:
-        if family.matches(spec):
-            return family
-    raise FeatvisError(f"unknown model '{spec}' ({_model_hint(spec)}valid: {MODEL_FORMS})")
-
-
-def _model_hint(spec: str) -> str:
-    """'did you mean: X? ' for a misspelt embedded name or family prefix, else ''."""
-    head, colon, rest = spec.partition(":")
-    listed = [name for family in FAMILIES for name in family.names]
-    prefixes = {family.prefix: family.prefix + rest for family in FAMILIES if family.prefix}
-    close = difflib.get_close_matches(spec, listed, n=1, cutoff=0.6)
-    if colon:
-        close += [prefixes[p] for p in difflib.get_close_matches(head + colon, prefixes, n=1)]
-    return f"did you mean: {', '.join(close)}? " if close else ""
-
-
-def check_model_id(spec: str) -> Family:
-    """The family of `spec`, after the checks that need no network, no weights and no import of
-    the user's code: a known family, and a name its library lists."""
-    family = family_of(spec)
-    if family.check is not None:
-        family.check(spec)
-    return family
+    """The family whose ids are written as `spec` is (`generator.config.model_ids`)."""
+    form = form_of(spec)
+    return next(family for family in FAMILIES if family.name == form.family)
 
 
 def read_classes(path: str | Path, root: Path) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 LANDED_POLL_SECONDS = 0.5
 NICE = 10  # the background compute's niceness
 CHILD_FLAGS = ("config", "model", "weights", "device", "seed", "preset", "dataset", "cache",
-               "batch_size", "workers")
+               "batch_size", "workers", "size", "steps", "channels", "closure", "random_weights")
 
 
 class Previewing(Protocol):
@@ -128,6 +128,9 @@ def child_flags(args: argparse.Namespace) -> list[str]:
     flags: list[str] = []
     for name in CHILD_FLAGS:
         value = getattr(args, name, None)
-        if value is not None:
-            flags += [f"--{name.replace('_', '-')}", str(value)]
+        flag = f"--{name.replace('_', '-')}"
+        if value is True:  # a switch
+            flags.append(flag)
+        elif value is not None and value is not False:
+            flags += [flag, str(value)]
     return flags

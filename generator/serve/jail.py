@@ -5,7 +5,8 @@ component that starts with a dot, any path that names a symlink anywhere below t
 nothing is followed, not even a link to a folder inside the site) and any folder without an
 `index.html` (no listings). The root itself may be a symlink that is swapped atomically (the
 preview does); it is resolved once per request. HTML responses may pass through `inject`
-(the preview's reload script) on the way out; files on disk are never changed.
+(the preview's reload script) on the way out; files on disk are never changed. A path that is
+not there may be answered by `fallback` (the preview's page for a site still being rendered).
 
 A client has `HEAD_SECONDS` to send a request's line and headers and `IO_SECONDS` for each read
 or write after that; one that sends too slowly (slowloris) or not at all is dropped, so half-sent
@@ -35,6 +36,7 @@ from generator.core.errors import FeatvisError
 PORT_RANGE = (0, 65535)  # 0: any free port (the server says which)
 HEAD_SECONDS = 10.0  # to send a request's line and headers, all of them
 IO_SECONDS = 30.0  # for any one read or write of a connection
+HIDDEN = "hidden or invalid path"  # refused, never answered by a fallback
 
 
 class _Deadline:
@@ -72,7 +74,7 @@ def locate(root: Path, url_path: str) -> Path:
     names = [p for p in parts if p not in ("", ".")]
     for name in names:
         if name.startswith(".") or "\\" in name or "\0" in name:
-            raise Refused(404, "hidden or invalid path")
+            raise Refused(404, HIDDEN)
     path = base
     for name in names:
         path = path / name
@@ -104,6 +106,7 @@ class JailedHandler(http.server.BaseHTTPRequestHandler):
     root: Path = Path(".")
     inject: Callable[[bytes], bytes] | None = None
     routes: dict[str, Callable[[JailedHandler], None]] = {}
+    fallback: Callable[[str], tuple[int, bytes] | None] | None = None  # url path -> status, HTML
     server_version = "featvis"
     sys_version = ""
     timeout = IO_SECONDS  # socketserver sets it on the connection
@@ -144,12 +147,22 @@ class JailedHandler(http.server.BaseHTTPRequestHandler):
                 return
             data = _read_nofollow(path)
         except Refused as exc:
-            self.send_error(exc.status, str(exc))
+            missing = exc.status == 404 and str(exc) != HIDDEN
+            instead = None if not missing or self.fallback is None else (
+                type(self).fallback(self.path.split("?", 1)[0])  # type: ignore[misc]
+            )
+            if instead is None:
+                self.send_error(exc.status, str(exc))
+            else:
+                self._send(instead[0], "text/html", instead[1], body=body)
             return
-        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        self._send(200, mimetypes.guess_type(path.name)[0] or "application/octet-stream", data,
+                   body=body)
+
+    def _send(self, status: int, kind: str, data: bytes, *, body: bool) -> None:
         if kind == "text/html" and self.inject is not None:
             data = type(self).inject(data)  # type: ignore[misc]
-        self.send_response(200)
+        self.send_response(status)
         charset = "; charset=utf-8" if kind.startswith("text/") else ""
         self.send_header("Content-Type", kind + charset)
         self.send_header("Content-Length", str(len(data)))
@@ -185,11 +198,15 @@ def jailed_handler(
     *,
     inject: Callable[[bytes], bytes] | None = None,
     routes: dict[str, Callable[[JailedHandler], None]] | None = None,
+    fallback: Callable[[str], tuple[int, bytes] | None] | None = None,
 ) -> type[JailedHandler]:
-    """A handler class bound to `root`, with an HTML filter and extra routes (exact paths)."""
+    """A handler class bound to `root`, with an HTML filter, extra routes (exact paths) and a
+    fallback for paths that are not there."""
     attrs: dict[str, Any] = {"root": Path(root), "routes": dict(routes or {})}
     if inject is not None:
         attrs["inject"] = staticmethod(inject)
+    if fallback is not None:
+        attrs["fallback"] = staticmethod(fallback)
     return type("Jailed", (JailedHandler,), attrs)
 
 

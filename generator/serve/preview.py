@@ -8,7 +8,9 @@ replaces the served one atomically (a symlink swapped with rename(2)), or, when 
 articles changed (no figure, title or file added or removed), just those articles and the home
 page, each file replaced atomically. Figures whose visualizations the cache lacks are drawn as
 placeholders and handed to the `Computer`, which runs `featvis compute` in a niced child process
-(the edited pages first, then the whole site) and calls back as artifacts land.
+(the edited pages first, then the whole site) and calls back as artifacts land: the articles
+waiting for them are redrawn at once, the explorer (whose channels still being computed have a
+page that says so) at most every `EXPLORER_REDRAW_SECONDS`, and everything once the run is done.
 
 A failed edit (any `FeatvisError`, a template error) leaves the last good rendering in place and
 goes to the terminal and the browser (`LiveHub`) as one line. The preview folder lives in the
@@ -49,6 +51,10 @@ from generator.site.render import SiteRenderer
 from generator.site.writer import SiteWriter
 from generator.stages.measured import measure
 from generator.stages.pipeline import Site, plan, read_site, site_dataset
+
+# While the background compute runs, the whole site (the explorer) is drawn again for the channels
+# that landed at most this often, and at most a quarter of the time (a slow drawing waits longer).
+EXPLORER_REDRAW_SECONDS = 10.0
 
 
 class LiveWriter(SiteWriter):
@@ -143,7 +149,9 @@ class Preview:
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._generation = 0
         self._renderer: SiteRenderer | None = None  # the last full rendering's SiteRenderer
-        self._seen_on_disk: set[str] = set()
+        self._seen_on_disk: set[str] = set()  # article keys, and explorer keys:
+        self._explorer_seen: set[str] = set()
+        self._drawn_at, self._drawing_seconds = 0.0, 0.0  # the last whole-site drawing
         self.missing: dict[str, list[str]] = {}  # page URL -> job keys the cache lacks
         self.config: SiteConfig | None = None
         self.computer = Computer(self, args) if compute else None
@@ -185,9 +193,10 @@ class Preview:
         articles = site.articles
         pages = [article.page for article in articles]
         if landed:
-            quick = [p.slug for p in pages if p.url in self.missing]
-            if not quick:
-                return None  # the explorer waits for the end of the run
+            due = self._explorer_due()  # else only the articles that wait
+            quick = [] if due else [p.slug for p in pages if p.url in self.missing]
+            if not quick and not due:
+                return None
         else:
             quick = [] if notices.strict else self._quick_pages(config, pages, changed)
         if quick and self._renderer is not None:
@@ -213,6 +222,7 @@ class Preview:
             plan(site, one)
             measure(site, one, compute=False)
         out = self.folder / f"site-{self._generation + 1}"
+        start = time.monotonic()
         renderer = SiteRenderer(site, out, notices=notices, pending=True)
         renderer.draw()
         notices.check_strict("the preview")
@@ -221,6 +231,8 @@ class Preview:
         self.missing = {
             url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
         }
+        self._explorer_seen = self._waiting_on_disk(explorer=True)
+        self._drawn_at, self._drawing_seconds = time.monotonic(), time.monotonic() - start
 
     def _warn_once(self, line: str) -> None:
         if line not in self._warned:
@@ -292,18 +304,27 @@ class Preview:
         last edit failed: its fix renders them)."""
         if self._loaded is None or self.hub.state.error:
             return False
-        return bool(self._waiting_on_disk() - self._seen_on_disk)
+        return bool(self._waiting_on_disk() - self._seen_on_disk) or self._explorer_due()
 
-    def _waiting_on_disk(self) -> set[str]:
-        """The keys the articles wait for that have a folder in the cache (one that is there but
-        does not check out stays missing; it must not trigger a rendering again and again)."""
+    def _explorer_due(self) -> bool:
+        """Whether channels of the explorer landed since the last whole-site drawing, and that
+        drawing is long enough ago to draw the site again."""
+        wait = max(EXPLORER_REDRAW_SECONDS, 3 * self._drawing_seconds)
+        if time.monotonic() - self._drawn_at < wait:
+            return False
+        return bool(self._waiting_on_disk(explorer=True) - self._explorer_seen)
+
+    def _waiting_on_disk(self, *, explorer: bool = False) -> set[str]:
+        """The keys the articles (with `explorer`: the explorer's pages) wait for that have a
+        folder in the cache (one that is there but does not check out stays missing; it must not
+        trigger a rendering again and again)."""
         if self._loaded is None:
             return set()
         store = self._loaded.store
         return {
             k
             for url, keys in self.missing.items()
-            if not url.startswith("explorer/")
+            if url.startswith("explorer/") == explorer
             for k in keys
             if store.path(k).is_dir()
         }

@@ -21,6 +21,7 @@ from generator.core.urls import (
     COMPARE_PAGE,
     EXPLORER_INDEX,
     SEARCH_INDEX,
+    channel_url,
     layer_file,
     layer_url,
     model_url,
@@ -39,7 +40,7 @@ from generator.figures.context import ImageView, MissingArtifact
 from generator.jobs import VisJob
 from generator.measure.legibility import Verdict
 from generator.models.base import LayerInfo
-from generator.site.channels import ChannelPagesPart
+from generator.site.channels import PAGE_PREFIX, ChannelPagesPart
 from generator.site.state import ModelState
 
 EXPLORER_EXAMPLES = 4  # dataset examples per channel on a layer page
@@ -155,12 +156,30 @@ class ExplorerPart(ChannelPagesPart):
                 prev=prev_layer,
                 next=next_layer,
                 layer_file=layer_file,
+                waiting=state.waiting.get(info.name, []),
             )
             self.writer.text(
                 layer_url(state.model.slug, info.name), text, f"explorer layer {info.name}"
             )
         self._write_channel_pages(state, pages)
+        self._write_waiting_pages(state, infos)
         self._set_prefix("")
+
+    def _write_waiting_pages(self, state: ModelState, infos: Sequence[LayerInfo]) -> None:
+        """The preview's page for each channel still being computed: it says so, how many of
+        its layer's channels are done, and is replaced by the channel's page when it lands."""
+        template = self.env.get_template("explorer_waiting.html")
+        common = self._common(state, PAGE_PREFIX)
+        for info in infos:
+            waiting = state.waiting.get(info.name, [])
+            done = len(state.layers.get(info.name, []))
+            for channel in waiting:
+                text = template.render(
+                    **common, layer=info, channel=channel, done=done,
+                    total=done + len(waiting), layer_href="../" + layer_file(info.name),
+                )
+                url = channel_url(state.model.slug, info.name, channel)
+                self.writer.text(url, text, f"channel page {info.name}:{channel} (computing)")
 
     def _write_search(self) -> None:
         """The search index: every model's channels with a page, and every labelled one."""

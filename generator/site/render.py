@@ -3,8 +3,9 @@
 `SiteRenderer(site, out).draw()` draws the whole site into a folder (the build gives it a fresh
 temporary one) from the artifact cache only; it writes no page until every figure and explorer
 page has found its artifacts, and raises `MissingVisualizations` (listing them) otherwise, or,
-with `pending=True` (the preview server), draws a placeholder for each such figure and leaves
-such channels out of the explorer. What a reader should know but does not stop the build (a
+with `pending=True` (the preview server), draws a placeholder for each such figure, and for each
+such channel of the explorer a placeholder on its layer page and a page that says it is being
+computed. What a reader should know but does not stop the build (a
 figure drawn without photos, a number without a value, a flagged pattern agreement) goes to
 `notices`. Every
 file goes through a `SiteWriter`, which refuses to write one path twice (Pelican's rule), so two
@@ -27,6 +28,7 @@ from typing import Any
 
 from generator.core.notices import Notices
 from generator.core.urls import COMPARE_PAGE, layer_url
+from generator.figures.channels import single_channel
 from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
@@ -117,6 +119,10 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                         self.missing.setdefault(url, []).append(job)
                 if self.pending:
                     state.layers[layer] = [j for j in jobs if state.ctx.artifact(j) is not None]
+                    state.waiting[layer] = [
+                        unit[1] for j in jobs
+                        if state.ctx.artifact(j) is None and (unit := single_channel(j))
+                    ]
         compare = self._draw_compare()
         if compare is not None and compare.missing:
             missing += compare.missing

@@ -89,6 +89,8 @@ class ModelState:
     labels: Labels
     channel_info: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     job_index: dict[tuple[str, int], VisJob] | None = None  # (layer, channel) -> its page's job
+    # the preview only: layer -> the channels whose visualization is still being computed
+    waiting: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass

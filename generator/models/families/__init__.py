@@ -1,7 +1,8 @@
 """Model families: each one module that turns a model id into a network and its catalog plan.
 
-A family is a `Family` (which ids it answers, and a `build` function); `generator.models.zoo`
-lists every family in one place. `build(name, options)` returns a `Built`: the network with its
+A family is a `Family`: how its ids are written (an `IdForm` of `generator.config.model_ids`,
+which checks ids without torch) and a `build` function; `generator.models.zoo` lists every family
+in one place. `build(name, options)` returns a `Built`: the network with its
 weights loaded (or seeded random ones), where the weights came from, the input size and
 normalization, which module paths form the catalog (None: the generic candidates), optional
 layers, how to name them, and a short description of the architecture that articles can quote.
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
+
+from generator.config.model_ids import IdForm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,10 +50,9 @@ class Built:
 
 @dataclass(frozen=True)
 class Family:
-    name: str
-    form: str  # how an id of this family is written, for error messages
-    matches: Callable[[str], bool]
+    ids: IdForm  # how an id of this family is written
     build: Callable[[str, LoadOptions], Built]
-    prefix: str = ""  # the ids' common start (`timm:`); empty for a family of listed names
-    names: tuple[str, ...] = ()  # the ids of a family of listed names
-    check: Callable[[str], None] | None = None  # raises on an unknown id, without net or weights
+
+    @property
+    def name(self) -> str:
+        return self.ids.family

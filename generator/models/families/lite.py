@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from generator.config.model_ids import LITE
 from generator.core.errors import FeatvisError
 from generator.models.families import Built, Family, LoadOptions
 from generator.models.weights import load_into, read_state_dict
@@ -186,10 +187,4 @@ def build(name: str, options: LoadOptions) -> Built:
     )
 
 
-FAMILY = Family(
-    name="efficientnet-lite",
-    form=", ".join(LITES),
-    matches=lambda spec: spec in LITES,
-    build=build,
-    names=tuple(LITES),
-)
+FAMILY = Family(ids=LITE, build=build)

@@ -21,19 +21,12 @@ from types import ModuleType
 
 from torch import nn
 
+from generator.config.model_ids import PYTHON, is_file_target, split_python
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models.families import Built, Family, LoadOptions
 from generator.models.weights import load_into, read_state_dict
 
-PREFIX = "python:"
-FORM = "python:path/to/file.py:function or python:package.module:function"
-
-
-def _split(spec: str) -> tuple[str, str]:
-    target, sep, function = spec[len(PREFIX) :].rpartition(":")
-    if not sep or not target or not function.isidentifier():
-        raise FeatvisError(f"model '{spec}': expected {FORM}")
-    return target, function
+PREFIX = PYTHON.prefix
 
 
 def _where(exc: BaseException, path: Path | None) -> str:
@@ -69,7 +62,7 @@ def _import_file(path: Path) -> ModuleType:
 
 
 def _import(target: str, root: Path) -> tuple[ModuleType, Path | None]:
-    if target.endswith(".py") or "/" in target:
+    if is_file_target(target):
         path = (root / target).resolve()
         if not path.is_file():
             raise FeatvisError(f"{path}: no such file (model 'python:{target}:...')")
@@ -83,7 +76,7 @@ def _import(target: str, root: Path) -> tuple[ModuleType, Path | None]:
 
 
 def load_factory(spec: str, root: Path) -> tuple[Callable[[], object], str]:
-    target, function = _split(spec)
+    target, function = split_python(spec)
     module, path = _import(target, root)
     where = str(path) if path else target
     factory = getattr(module, function, None)
@@ -133,10 +126,4 @@ def _describe(net: nn.Module, factory: Callable[[], object]) -> str:
     return first or f"A {type(net).__name__} network."
 
 
-FAMILY = Family(
-    name="python",
-    form=FORM,
-    matches=lambda spec: spec.startswith(PREFIX),
-    build=build,
-    prefix=PREFIX,
-)
+FAMILY = Family(ids=PYTHON, build=build)

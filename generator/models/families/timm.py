@@ -15,14 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from generator.core.errors import FeatvisError, choices_hint
+from generator.config.model_ids import TIMM, check_listed
 from generator.models.catalog import candidate_paths
 from generator.models.families import IMAGENET_MEAN, IMAGENET_STD, Built, Family, LoadOptions, vit
 from generator.models.families.descriptions import describe
 from generator.models.hooks import capture
 from generator.models.weights import load_into, no_weights, reachable, read_state_dict
 
-PREFIX = "timm:"
+PREFIX = TIMM.prefix
 
 
 def cached_file(name: str) -> str | None:
@@ -104,20 +104,9 @@ def _create(name: str, options: LoadOptions, **kwargs: Any) -> tuple[nn.Module, 
     return net, options.weights
 
 
-def check(spec: str) -> None:
-    """An error for a name that timm does not list (no network, no weights)."""
-    import timm
-
-    name = spec.removeprefix(PREFIX)
-    available = timm.list_models()
-    if name not in available:
-        hint = choices_hint(name, available, limit=20)
-        raise FeatvisError(f"unknown timm model '{name}' ({hint})")
-
-
 def build(spec: str, options: LoadOptions) -> Built:
     name = spec[len(PREFIX) :]
-    check(name)
+    check_listed(name, TIMM)
     try:  # a transformer is built for the asked input size (timm resamples its position embedding)
         sized: dict[str, Any] = {"img_size": options.input_size} if options.input_size else {}
         net, source = _create(name, options, **sized)
@@ -141,11 +130,4 @@ def build(spec: str, options: LoadOptions) -> Built:
     )
 
 
-FAMILY = Family(
-    name="timm",
-    form=f"{PREFIX}NAME",
-    matches=lambda spec: spec.startswith(PREFIX),
-    build=build,
-    prefix=PREFIX,
-    check=check,
-)
+FAMILY = Family(ids=TIMM, build=build)

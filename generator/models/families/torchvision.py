@@ -13,28 +13,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from generator.core.errors import FeatvisError, choices_hint
+from generator.config.model_ids import TORCHVISION, check_listed
 from generator.models.families import Built, Family, LoadOptions, vit
 from generator.models.families.descriptions import describe
 from generator.models.weights import load_into, no_weights, reachable, read_state_dict
 
-PREFIX = "torchvision:"
-
-
-def check(spec: str) -> None:
-    """An error for a name that torchvision.models does not list (no network, no weights)."""
-    import torchvision
-
-    name = spec.removeprefix(PREFIX)
-    available = torchvision.models.list_models(module=torchvision.models)
-    if name not in available:
-        raise FeatvisError(f"unknown torchvision model '{name}' ({choices_hint(name, available)})")
+PREFIX = TORCHVISION.prefix
 
 
 def _create(name: str, **kwargs: object) -> nn.Module:
     import torchvision
 
-    check(name)
+    check_listed(name, TORCHVISION)
     inception = name in ("googlenet", "inception_v3")
     extra = {"aux_logits": False, "init_weights": True} if inception else {}
     return torchvision.models.get_model(name, weights=None, **extra, **kwargs)
@@ -82,11 +72,4 @@ def build(spec: str, options: LoadOptions) -> Built:
     return Built(net=net, source=source, input_size=size, description=describe(name, "torchvision"))
 
 
-FAMILY = Family(
-    name="torchvision",
-    form=f"{PREFIX}NAME",
-    matches=lambda spec: spec.startswith(PREFIX),
-    build=build,
-    prefix=PREFIX,
-    check=check,
-)
+FAMILY = Family(ids=TORCHVISION, build=build)

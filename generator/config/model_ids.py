@@ -1,0 +1,132 @@
+"""Model ids: how each family's ids are written, and the checks that need no network, no weights,
+no torch and no import of the user's code.
+
+`ID_FORMS` lists the forms: the embedded EfficientNet-Lites by name, `torchvision:NAME`,
+`timm:NAME` and `python:FILE.py:FUNCTION` (or `python:package.module:FUNCTION`); the families of
+`generator.models.zoo` take their forms from here. `check_model_id(spec, root)` answers a
+misspelt id in one line with the closest ids: an unknown family or embedded name at once; a
+torchvision or timm name against the list its library gives (which imports that library, and
+with it torch: only for an id of that family); a `python:` id's form and its file or package.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.core.errors import FeatvisError
+
+LITE_NAMES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+DEFAULT_MODEL = LITE_NAMES[0]
+
+
+@dataclass(frozen=True)
+class IdForm:
+    """How the ids of one family are written: a common prefix, or a list of names."""
+
+    family: str
+    form: str  # for error messages
+    prefix: str = ""
+    names: tuple[str, ...] = ()
+
+    def matches(self, spec: str) -> bool:
+        return spec.startswith(self.prefix) if self.prefix else spec in self.names
+
+
+LITE = IdForm("efficientnet-lite", ", ".join(LITE_NAMES), names=LITE_NAMES)
+TORCHVISION = IdForm("torchvision", "torchvision:NAME", "torchvision:")
+TIMM = IdForm("timm", "timm:NAME", "timm:")
+PYTHON = IdForm(
+    "python", "python:path/to/file.py:function or python:package.module:function", "python:"
+)
+ID_FORMS = (LITE, TORCHVISION, TIMM, PYTHON)
+MODEL_FORMS = ", ".join(form.form for form in ID_FORMS)
+
+
+def form_of(spec: str) -> IdForm:
+    """The form `spec` is written in; an unknown one is an error with the closest id."""
+    for form in ID_FORMS:
+        if form.matches(spec):
+            return form
+    raise FeatvisError(f"unknown model '{spec}' ({_hint(spec)}valid: {MODEL_FORMS})")
+
+
+def _hint(spec: str) -> str:
+    """'did you mean: X? ' for a misspelt embedded name or family prefix, else ''."""
+    head, colon, rest = spec.partition(":")
+    listed = [name for form in ID_FORMS for name in form.names]
+    prefixes = {form.prefix: form.prefix + rest for form in ID_FORMS if form.prefix}
+    close = difflib.get_close_matches(spec, listed, n=1, cutoff=0.6)
+    if colon:
+        close += [prefixes[p] for p in difflib.get_close_matches(head + colon, prefixes, n=1)]
+    return f"did you mean: {', '.join(close)}? " if close else ""
+
+
+def library_names(form: IdForm) -> list[str]:
+    """The model names torchvision's or timm's registry lists (importing that library)."""
+    if form is TORCHVISION:
+        import torchvision
+
+        return list(torchvision.models.list_models(module=torchvision.models))
+    import timm
+
+    return list(timm.list_models())
+
+
+def check_listed(spec: str, form: IdForm) -> None:
+    """An error for a torchvision or timm name its library does not list."""
+    name = spec.removeprefix(form.prefix)
+    available = library_names(form)
+    if name in available:
+        return
+    close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
+    mean = f"did you mean: {', '.join(form.prefix + c for c in close)}? " if close else ""
+    where = "torchvision.models.list_models()" if form is TORCHVISION else "timm.list_models()"
+    raise FeatvisError(
+        f"unknown {form.family} model '{name}' ({mean}valid: the {len(available)} names of "
+        f"{where})"
+    )
+
+
+def split_python(spec: str) -> tuple[str, str]:
+    """(file or module, function) of a `python:` id."""
+    target, sep, function = spec[len(PYTHON.prefix) :].rpartition(":")
+    if not sep or not target or not function.isidentifier():
+        raise FeatvisError(f"model '{spec}': expected {PYTHON.form}")
+    return target, function
+
+
+def is_file_target(target: str) -> bool:
+    """Whether a `python:` id names a file (else a module found on sys.path)."""
+    return target.endswith(".py") or "/" in target
+
+
+def check_python(spec: str, root: Path) -> None:
+    """A `python:` id's form, and that its file (relative to `root`) or its top-level package
+    is there; the function itself is looked up when the model loads."""
+    target, _ = split_python(spec)
+    if is_file_target(target):
+        path = (root / target).resolve()
+        if not path.is_file():
+            raise FeatvisError(f"model '{spec}': {path}: no such file")
+        return
+    package = target.split(".")[0]
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise FeatvisError(f"model '{spec}': no module '{package}' on the Python path")
+
+
+def check_model_id(spec: str, root: Path) -> IdForm:
+    """The form of `spec` after every check that needs no network, no weights and no import of
+    the user's code (see the module docstring); `root`: where a `python:` file is read from."""
+    form = form_of(spec)
+    if form in (TORCHVISION, TIMM):
+        check_listed(spec, form)
+    elif form is PYTHON:
+        check_python(spec, root)
+    return form

@@ -1,0 +1,125 @@
+"""`featvis serve` before its visualizations exist: an explorer page is there at once.
+
+Starts the real command over a tiny site (the stem layer in the explorer, an empty cache) and
+reads its pages over HTTP as a reader would: before the first rendering any page answers the
+waiting page (503, it reloads itself); after it, a channel being computed answers 200 with a page
+that says so, its layer page lists it as being computed, and a channel the site will never show
+is 404; once the background compute lands, the channel's own page. The switches and overrides
+of `serve` reach the background compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from generator.serve.computer import child_flags
+
+SECONDS = 300  # a cold start and a tiny compute on a busy 2-core machine (never a timing)
+CHANNEL = re.compile(r'href="conv_stem/(\d+)\.html"')
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", errors="replace")
+
+
+def wait_for(log: Path, pattern: str, process: subprocess.Popen[bytes]) -> re.Match[str]:
+    deadline = time.monotonic() + SECONDS
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text(encoding="utf-8", errors="replace"))
+        if found:
+            return found
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited ({process.returncode}): {log.read_text()}")
+        time.sleep(0.1)
+    raise AssertionError(f"no '{pattern}' from serve within {SECONDS} s: {log.read_text()}")
+
+
+def test_explorer_pages_wait_for_the_background_compute(tmp_path: Path) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "note.md").write_text("---\ntitle: A note\n---\n\nText.\n")
+    (tmp_path / "site.toml").write_text(
+        f'explorer_layers = ["conv_stem"]\ncache_dir = "{tmp_path / "cache"}"\ndevice = "cpu"\n'
+    )
+    log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "generator", "serve", "--port", "0", "--preset", "quick",
+            "--size", "32", "--steps", "4", "--workers", "1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**os.environ})
+    try:
+        url = wait_for(log, r"at (http://127\.0\.0\.1:\d+/) \(watching", process).group(1)
+        layer = url + "explorer/efficientnet_lite0/conv_stem.html"
+        status, text = fetch(layer)
+        if "rendered the site" not in log.read_text():  # bound, not rendered yet
+            assert status == 503 and "reloads when it is ready" in text, (status, text[:300])
+            assert "featvis-live" in text, "the waiting page reloads itself"
+            assert fetch(url + "static/nothing.png")[0] == 404, "only pages wait"
+        wait_for(log, r"rendered the site .*2 visualizations to compute", process)
+
+        status, text = fetch(layer)
+        assert status == 200 and "2 more being computed" in text, text[:2000]
+        channels = CHANNEL.findall(text)
+        assert len(channels) == 2 and "<img class=\"channel-vis\"" not in text
+        page = f"{url}explorer/efficientnet_lite0/conv_stem/{channels[0]}.html"
+        status, text = fetch(page)
+        assert status == 200 and "Computing this channel's visualization" in text, text[:2000]
+        assert "0 of the 2 channels" in text and "featvis-live" in text
+        never = next(str(c) for c in range(32) if str(c) not in channels)
+        assert fetch(f"{url}explorer/efficientnet_lite0/conv_stem/{never}.html")[0] == 404
+        assert fetch(f"{url}explorer/efficientnet_lite0/conv_stem/999.html")[0] == 404
+
+        wait_for(log, r"computing done", process)
+        status, text = fetch(page)
+        assert status == 200 and "Computing" not in text and 'class="channel-image' in text
+        status, text = fetch(layer)
+        assert text.count('<img class="channel-vis"') == 2 and "being computed" not in text
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert "background compute failed" not in log.read_text()
+    assert not (tmp_path / "site_output").exists()
+
+
+def test_serve_hands_its_switches_and_overrides_to_the_compute() -> None:
+    args = argparse.Namespace(random_weights=True, size="32", steps=None, quiet=False,
+                              config="site.toml", workers=None, strict=False)
+    assert child_flags(args) == ["--config", "site.toml", "--size", "32", "--random-weights"]
+    assert "--random-weights" not in child_flags(argparse.Namespace(random_weights=False))
+
+
+def test_landed_channels_redraw_the_explorer_at_most_every_few_seconds(tmp_path: Path) -> None:
+    from generator.cache.store import ArtifactStore
+    from generator.serve import preview as preview_module
+    from generator.serve.preview import Preview
+
+    preview = Preview(argparse.Namespace(), read_config=lambda: None,  # type: ignore[arg-type, return-value]
+                      read_preset=lambda _c, _d: None, say=lambda _m: None,  # type: ignore[arg-type, return-value]
+                      compute=False)
+    try:
+        store = ArtifactStore(tmp_path / "cache")
+        preview._loaded = argparse.Namespace(store=store)  # type: ignore[assignment]
+        preview.missing = {"explorer/m/conv.html": ["k1", "k2"], "explorer/m/conv/1.html": ["k1"]}
+        assert not preview.landed(), "nothing landed"
+        store.path("k1").mkdir(parents=True)
+        preview._drawn_at = time.monotonic()
+        assert not preview.landed(), "the explorer was drawn just now"
+        preview._drawn_at -= preview_module.EXPLORER_REDRAW_SECONDS
+        assert preview.landed()
+        preview._drawing_seconds = preview_module.EXPLORER_REDRAW_SECONDS
+        assert not preview.landed(), "a slow drawing waits three times its length"
+        preview._drawing_seconds, preview._explorer_seen = 0.0, {"k1"}
+        assert not preview.landed(), "drawn with k1 already"
+    finally:
+        preview.close()
