@@ -169,15 +169,15 @@ def _probe(
 
 def _visualizable(spec: str, catalog: Catalog) -> Catalog:
     """A catalog with at least one layer, of a network whose output is one logits tensor."""
-    if not catalog.layers:
-        raise FeatvisError(
-            f"model '{spec}': no layer gives a (B, C, H, W) feature map or (B, tokens, D) patch "
-            "tokens, so there is nothing to visualize (name module paths in `layers`)"
-        )
     if catalog.output_kind != "Tensor":
         raise FeatvisError(
             f"model '{spec}': its forward returns a {catalog.output_kind}, not one logits tensor; "
             "wrap it so that forward(images) returns the logits (B, classes)"
+        )
+    if not catalog.layers:
+        raise FeatvisError(
+            f"model '{spec}': no layer gives a (B, C, H, W) feature map or (B, tokens, D) patch "
+            "tokens, so there is nothing to visualize (name module paths in `layers`)"
         )
     return catalog
 
