@@ -145,6 +145,12 @@ def tuple_output():
     return Functional(tuple_out=True)
 
 
+def zero_head():
+    net = plain(5)
+    nn.init.zeros_(net[-1].weight)
+    return net
+
+
 def channels_last():
     return ChannelsLastNet()
 
@@ -279,6 +285,21 @@ def test_a_network_of_convolutions_and_functional_activations_shows_its_convolut
     assert [layer.module_path for layer in model.layers] == ["a", "b", "c", "d", "e"]
     assert [layer.band for layer in model.layers] == list(BANDS)
     _rises(model, "d")
+
+
+def test_random_weights_redraw_a_head_the_architecture_starts_at_zero(nets: Path) -> None:
+    """An untrained network whose zero-initialized head (torchvision's ViT) would give every
+    image the same logits gets a head drawn from the seed; a network's own weights are kept,
+    and refused when the output does not depend on the input."""
+    from generator.compute import probe_model
+
+    untrained = load_model(_spec(nets, "zero_head"), input_size=32, random_weights=True)
+    probe_model(untrained)
+    assert untrained.net[-1].weight.abs().sum() > 0
+    again = load_model(_spec(nets, "zero_head"), input_size=32, random_weights=True)
+    assert again.weights_digest == untrained.weights_digest
+    with pytest.raises(FeatvisError, match="same output for every image"):
+        probe_model(load_model(_spec(nets, "zero_head"), input_size=32))
 
 
 def test_band_references_of_a_small_catalog(nets: Path) -> None:

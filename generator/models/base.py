@@ -200,6 +200,19 @@ def freeze(net: nn.Module) -> nn.Module:
     return net
 
 
+def redraw_zero_weights(net: nn.Module) -> nn.Module:
+    """`net` with each layer whose weight matrix its architecture starts at zero (torchvision's
+    ViT head) drawn again by PyTorch's default initialization, from the global generator: an
+    untrained network whose output would not depend on its input gets one that does."""
+    for module in net.modules():
+        weight = getattr(module, "weight", None)
+        reset = getattr(module, "reset_parameters", None)
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and callable(reset):
+            if not bool(weight.detach().any()):
+                reset()
+    return net
+
+
 def state_digest(net: nn.Module) -> str:
     """A stable digest of the network's weights (names, shapes and bytes)."""
     h = hashlib.sha256()

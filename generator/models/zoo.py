@@ -23,7 +23,13 @@ from torch import nn
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models import catalog as catalog_module
-from generator.models.base import LoadedModel, freeze, network_digest, state_digest
+from generator.models.base import (
+    LoadedModel,
+    freeze,
+    network_digest,
+    redraw_zero_weights,
+    state_digest,
+)
 from generator.models.catalog import Catalog, LayerShapeError
 from generator.models.families import Built, Family, LoadOptions, lite, python, timm, torchvision
 from generator.models.fold import fold_batch_norms
@@ -258,6 +264,8 @@ def load_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = family.build(spec, options)
+        if random_weights:
+            redraw_zero_weights(built.net)
     size = int(input_size or built.input_size)
     placed = _place(built.net, dev)
     asked_fails = size != built.input_size and not _runs_at(placed, size)
