@@ -186,6 +186,14 @@ def test_gallery_defaults_to_one_layer_per_band(ctx, model) -> None:  # type: ig
     assert [model.layer(n).band for n in layers] == ["edges", "textures", "patterns", "parts", "objects"]
 
 
+def test_gallery_shows_a_layer_two_references_name_once(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    """`objects[0]` and `objects[-1]` of a network whose objects band is one layer are one row."""
+    f = fig("layer-gallery", layers=["edges[0]", "conv_stem", "objects[-1]"], channels=[0])
+    f = f.resolve(model).bind(model)
+    assert f.layers_used(model) == ["conv_stem", model.layer_names[-1]]
+    assert len(f.jobs(ctx)) == 2
+
+
 def test_pick_distinct_prefers_strong_and_different() -> None:
     scores = {0: 1.0, 1: 9.0, 2: 8.9, 3: 5.0}
     same = {(1, 2), (2, 1)}
