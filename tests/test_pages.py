@@ -191,6 +191,19 @@ def test_duplicate_slugs(tmp_path: Path) -> None:
     assert re.search(r"content/my-intro\.md:1: duplicate page slug 'my-intro' \(also from content/My Intro\.md\)", error(root))
 
 
+def test_accented_file_names_keep_their_letters_and_links_by_file_name_resolve(tmp_path: Path) -> None:
+    """`Über uns.md` is `uber-uns.html`, `café.md` `cafe.html`; a link written as the file's
+    name, its space percent-encoded as Markdown needs, reaches it."""
+    root = site(tmp_path, {
+        "café.md": "---\ntitle: Café\n---\n\nSee [us](Über%20uns.md#top) and [me](café.md).\n",
+        "Über uns.md": OTHER,
+    })
+    by_slug = {p.slug: p for p in pages(root)}
+    assert set(by_slug) == {"cafe", "uber-uns"}
+    body = by_slug["cafe"].body
+    assert "(uber-uns.html#top)" in body and "(cafe.html)" in body
+
+
 def test_symlinks_out_of_content_are_refused(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
