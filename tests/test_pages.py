@@ -165,6 +165,8 @@ def test_latex_errors_are_reported() -> None:
         ("---\ntitle: T\n---\n\n```figure\ntype: diversity\nlayer: x\nimages: many\n```\n",
          r"intro\.md:8: figure 'diversity': 'images' must be a whole number 2\.\.12"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\nlayer: [a\n```\n", r"intro\.md:7: malformed figure block"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: layer-gallery\nlayers: [edges, parts[-1]]\n```\n",
+         r"intro\.md:7: malformed figure block: .* \(quote a list item that holds brackets: \[edges, \"parts\[-1\]\"\]\)"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\n", r"intro\.md:5: figure block is not closed"),
         ("---\ntitle: T\n---\n\nSee [x](../secret.png).\n", r"intro\.md:5: path '\.\./secret\.png' escapes content/"),
         ("---\ntitle: T\n---\n\n![x](/etc/passwd)\n", r"intro\.md:5: absolute path '/etc/passwd'"),
