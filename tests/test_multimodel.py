@@ -289,6 +289,20 @@ def test_a_pages_model_is_its_figures_default(tmp_path: Path) -> None:
     assert article.for_model(RESNET) == [article.figures[0]]
 
 
+def test_a_layer_of_the_other_model_names_that_model(tmp_path: Path) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "r.md").write_text(
+        "---\ntitle: R\n---\n\n```figure\ntype: negative\nlayer: layer3.0\n```\n"
+    )
+    (tmp_path / "site.toml").write_text(f'models = ["{LITE0}", "{RESNET}"]\n')
+    config = load_config(tmp_path / "site.toml")
+    models = {m: load_model(m, random_weights=True, input_size=64) for m in config.model_ids}
+    with pytest.raises(FeatvisError) as err:
+        bind_articles(read_articles(config), models)
+    assert str(err.value).startswith("content/r.md:7: figure 'negative': unknown layer 'layer3.0'")
+    assert str(err.value).endswith(f"; 'layer3.0' is a layer of {RESNET}: add `model: {RESNET}`")
+
+
 def test_the_lite_family_example_reads_and_binds() -> None:
     """examples/lite-family: three models with packaged weights, its article's figures bound to
     each model's catalog (band references resolved) and its labels valid for their models."""
