@@ -141,6 +141,13 @@ def test_the_compare_and_channel_pages_in_chromium(site: dict[str, Any]) -> None
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         assert overflow_at_phone_width(browser, compare) == 0, "the compare page fits a phone"
+        long_name = compare.with_name("long-name.html")  # a model name with no break in it
+        text, named = re.subn(r"<th>[^<]*(<code>torchvision:resnet18)", r"<th>mobilenet_v3_small_long \1",
+                              compare.read_text())
+        assert named == 1
+        long_name.write_text(text)
+        assert overflow_at_phone_width(browser, long_name) == 0, "a long model name wraps"
+        long_name.unlink()
         for scheme in ("light", "dark"):
             for path in (compare, channel):
                 page = browser.new_page(color_scheme=scheme)
