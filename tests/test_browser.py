@@ -286,6 +286,10 @@ def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, fl
         assert images_without_alt(page) == [], path
         page.close()
         assert overflow_at_phone_width(browser, path) == 0, f"{path} is wider than a 390 px screen"
+    phone = browser.new_page(viewport={"width": 390, "height": 800}, color_scheme=scheme)
+    phone.goto(pages[7].as_uri())  # the flagship article: on a phone its job tables scroll
+    assert axe_violations(phone) == [], "a region that scrolls on a phone takes the keyboard focus"
+    phone.close()
 
 
 def test_slash_and_a_dog_search_from_file(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
