@@ -79,6 +79,7 @@ def test_bind_checks_layers_channels_classes(model, kind: str, options: dict, ex
         ("negative", {"layer": "x", "channels": "many"}, r"a\.md:11: .*'channels' must be a count"),
         ("layer-gallery", {"id": "2fast"}, r"a\.md:10: figure id '2fast' must be"),
         ("layer-gallery", {"caption": "See https://distill.pub"}, r"a\.md:10: .*'caption' links outside the site"),
+        ("optimization-progress", {"layer": "x", "caption": "From {{ numbers.p.objective.first }}."}, r"a\.md:11: .*'caption' takes no \{\{ variables \}\}; quote the figure's numbers in the text"),
         ("layer-gallery", {"layout": "wide"}, r"a\.md:10: .*'wide' is not known \(valid: text, page, screen\)"),
     ],
 )
