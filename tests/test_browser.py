@@ -267,6 +267,13 @@ def test_flagship_article_loads_offline_with_every_figure(flagship: Path, browse
         assert page.locator("#photos .fv-agree").count() == len(page.locator("#photos .examples-row").all())
     else:
         assert page.locator("#photos .fv-missing").is_visible()
+    # the channel figure: its top photos beside its image, the channels that drive it as thumbnails
+    card = page.locator("#one-channel .channel-card-main img").first.bounding_box()
+    if SAMPLE.is_dir():
+        photo = page.locator("#one-channel .examples.top img").first.bounding_box()
+        assert card and photo and photo["x"] > card["x"] + card["width"] and photo["y"] < card["y"] + card["height"]
+    for thumb in page.locator("#one-channel .circuit-node img").all():
+        assert (thumb.bounding_box() or {}).get("height", 0) <= 64, "input thumbnails are small"
     # a "Figure N" link lands on figure N
     page.click("a[href='#photos']")
     assert page.evaluate("location.hash") == "#photos"
