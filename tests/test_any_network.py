@@ -145,6 +145,11 @@ def tuple_output():
     return Functional(tuple_out=True)
 
 
+def grey():
+    return nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
+
+
 def zero_head():
     net = plain(5)
     nn.init.zeros_(net[-1].weight)
@@ -327,6 +332,7 @@ def test_band_references_of_a_small_catalog(nets: Path) -> None:
         ("masked", r"its forward needs more than a batch of images \(.*'mask'\)"),
         ("dict_output", r"its forward returns a dict, not one logits tensor"),
         ("tuple_output", r"its forward returns a tuple, not one logits tensor"),
+        ("grey", r"its first layer takes 1 input channel, and featvis shows networks RGB images"),
         ("mlp", r"no layer gives a \(B, C, H, W\) feature map or \(B, tokens, D\) patch tokens"),
     ],
 )

@@ -14,6 +14,7 @@ choices for any model.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -167,6 +168,14 @@ def _probe(
             raise FeatvisError(
                 f"model '{spec}': its forward needs more than a batch of images ({message}); "
                 "wrap it so that forward(images) returns the logits"[:300]
+            ) from None
+        grey = re.search(r"to have (\d+) channels, but got 3 channels", message)
+        if grey:
+            raise FeatvisError(
+                f"model '{spec}': its first layer takes {grey[1]} input channel"
+                f"{'' if grey[1] == '1' else 's'}, and featvis "
+                "shows networks RGB images (B, 3, H, W); wrap it so that forward(images) takes "
+                "them (a grey network: images.mean(1, keepdim=True))"
             ) from None
         raise FeatvisError(
             f"model '{spec}': a forward pass at {size} px failed ({message})"[:300]
