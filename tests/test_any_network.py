@@ -307,6 +307,18 @@ def test_random_weights_redraw_a_head_the_architecture_starts_at_zero(nets: Path
         probe_model(load_model(_spec(nets, "zero_head"), input_size=32))
 
 
+def test_an_untrained_network_whose_activations_vanish_gets_measured_norms() -> None:
+    """GoogLeNet's own initialization (0.01-wide weights, batch norms at mean 0 and variance 1)
+    gives every image the same logits in eval mode; untrained, its norms' statistics are
+    measured on seeded noise, the same each time."""
+    from generator.compute import probe_model
+
+    model = load_model("torchvision:googlenet", random_weights=True)
+    probe_model(model)
+    again = load_model("torchvision:googlenet", random_weights=True)
+    assert again.weights_digest == model.weights_digest
+
+
 def test_band_references_of_a_small_catalog(nets: Path) -> None:
     """Five layers: one a band, and `textures[1]` counts on to the next layer; three layers:
     the error names the bands and how to list more layers."""

@@ -26,7 +26,9 @@ from generator.core.errors import FeatvisError, choices_hint
 from generator.models import catalog as catalog_module
 from generator.models.base import (
     LoadedModel,
+    calibrate_norms,
     freeze,
+    ignores_input,
     network_digest,
     redraw_zero_weights,
     state_digest,
@@ -273,9 +275,11 @@ def load_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = family.build(spec, options)
+        size = int(input_size or built.input_size)
         if random_weights:
             redraw_zero_weights(built.net)
-    size = int(input_size or built.input_size)
+            if ignores_input(built.net, size):
+                calibrate_norms(built.net, size)
     placed = _place(built.net, dev)
     asked_fails = size != built.input_size and not _runs_at(placed, size)
     if asked_fails and _runs_at(placed, built.input_size):
