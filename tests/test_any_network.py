@@ -119,6 +119,43 @@ class Dict(nn.Module):
         return {"logits": y.mean((2, 3)), "maps": y}
 
 
+class Functional(nn.Module):
+    """Convolutions as plain attributes, activations called in forward: no blocks, no ReLU
+    modules."""
+
+    def __init__(self, tuple_out=False):
+        super().__init__()
+        self.tuple_out = tuple_out
+        self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.c, self.d = nn.Conv2d(8, 16, 3, 2, 1), nn.Conv2d(16, 16, 3, 2, 1)
+        self.e, self.head = nn.Conv2d(16, 16, 3, 2, 1), nn.Linear(16, 4)
+
+    def forward(self, x):
+        for conv in (self.a, self.b, self.c, self.d, self.e):
+            x = torch.relu(conv(x))
+        y = self.head(x.mean((2, 3)))
+        return (y, x) if self.tuple_out else y
+
+
+def functional():
+    return Functional()
+
+
+def tuple_output():
+    return Functional(tuple_out=True)
+
+
+def grey():
+    return nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
+
+
+def zero_head():
+    net = plain(5)
+    nn.init.zeros_(net[-1].weight)
+    return net
+
+
 def channels_last():
     return ChannelsLastNet()
 
@@ -246,6 +283,42 @@ def test_a_network_of_few_blocks_shows_their_insides(nets: Path) -> None:
         assert resolve_layer_ref(ref, model.layers) in model.layer_names
 
 
+def test_a_network_of_convolutions_and_functional_activations_shows_its_convolutions(
+    nets: Path,
+) -> None:
+    model = load_model(_spec(nets, "functional"), input_size=32)
+    assert [layer.module_path for layer in model.layers] == ["a", "b", "c", "d", "e"]
+    assert [layer.band for layer in model.layers] == list(BANDS)
+    _rises(model, "d")
+
+
+def test_random_weights_redraw_a_head_the_architecture_starts_at_zero(nets: Path) -> None:
+    """An untrained network whose zero-initialized head (torchvision's ViT) would give every
+    image the same logits gets a head drawn from the seed; a network's own weights are kept,
+    and refused when the output does not depend on the input."""
+    from generator.compute import probe_model
+
+    untrained = load_model(_spec(nets, "zero_head"), input_size=32, random_weights=True)
+    probe_model(untrained)
+    assert untrained.net[-1].weight.abs().sum() > 0
+    again = load_model(_spec(nets, "zero_head"), input_size=32, random_weights=True)
+    assert again.weights_digest == untrained.weights_digest
+    with pytest.raises(FeatvisError, match="same output for every image"):
+        probe_model(load_model(_spec(nets, "zero_head"), input_size=32))
+
+
+def test_an_untrained_network_whose_activations_vanish_gets_measured_norms() -> None:
+    """GoogLeNet's own initialization (0.01-wide weights, batch norms at mean 0 and variance 1)
+    gives every image the same logits in eval mode; untrained, its norms' statistics are
+    measured on seeded noise, the same each time."""
+    from generator.compute import probe_model
+
+    model = load_model("torchvision:googlenet", random_weights=True)
+    probe_model(model)
+    again = load_model("torchvision:googlenet", random_weights=True)
+    assert again.weights_digest == model.weights_digest
+
+
 def test_band_references_of_a_small_catalog(nets: Path) -> None:
     """Five layers: one a band, and `textures[1]` counts on to the next layer; three layers:
     the error names the bands and how to list more layers."""
@@ -270,6 +343,8 @@ def test_band_references_of_a_small_catalog(nets: Path) -> None:
     [
         ("masked", r"its forward needs more than a batch of images \(.*'mask'\)"),
         ("dict_output", r"its forward returns a dict, not one logits tensor"),
+        ("tuple_output", r"its forward returns a tuple, not one logits tensor"),
+        ("grey", r"its first layer takes 1 input channel, and featvis shows networks RGB images"),
         ("mlp", r"no layer gives a \(B, C, H, W\) feature map or \(B, tokens, D\) patch tokens"),
     ],
 )

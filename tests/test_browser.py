@@ -267,6 +267,13 @@ def test_flagship_article_loads_offline_with_every_figure(flagship: Path, browse
         assert page.locator("#photos .fv-agree").count() == len(page.locator("#photos .examples-row").all())
     else:
         assert page.locator("#photos .fv-missing").is_visible()
+    # the channel figure: its top photos beside its image, the channels that drive it as thumbnails
+    card = page.locator("#one-channel .channel-card-main img").first.bounding_box()
+    if SAMPLE.is_dir():
+        photo = page.locator("#one-channel .examples.top img").first.bounding_box()
+        assert card and photo and photo["x"] > card["x"] + card["width"] and photo["y"] < card["y"] + card["height"]
+    for thumb in page.locator("#one-channel .circuit-node img").all():
+        assert (thumb.bounding_box() or {}).get("height", 0) <= 64, "input thumbnails are small"
     # a "Figure N" link lands on figure N
     page.click("a[href='#photos']")
     assert page.evaluate("location.hash") == "#photos"
@@ -286,6 +293,10 @@ def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, fl
         assert images_without_alt(page) == [], path
         page.close()
         assert overflow_at_phone_width(browser, path) == 0, f"{path} is wider than a 390 px screen"
+    phone = browser.new_page(viewport={"width": 390, "height": 800}, color_scheme=scheme)
+    phone.goto(pages[7].as_uri())  # the flagship article: on a phone its job tables scroll
+    assert axe_violations(phone) == [], "a region that scrolls on a phone takes the keyboard focus"
+    phone.close()
 
 
 def test_slash_and_a_dog_search_from_file(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,30 @@ def test_layers_reads_site_toml_and_takes_an_input_size(
     assert "input: 32px" in out and _rows(out)["stage3.2"][:2] == ["64", "4x4"]
     assert main(["layers", "--config", str(root / "site.toml"), "--input-size", "8"]) == 2
     assert "--input-size" in capsys.readouterr().err
+
+
+def test_layers_columns_align_past_long_layer_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.a_stage_with_a_rather_long_name = nn.Sequential(*[nn.Sequential(\n"
+        "            nn.Conv2d(3 if i == 0 else 8, 8, 3, 2, 1), nn.ReLU()) for i in range(5)])\n"
+        "        self.head = nn.Linear(8, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.a_stage_with_a_rather_long_name(x).mean((2, 3)))\n\n\n"
+        "def build():\n    return Net()\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "site.toml").write_text(
+        'model = "python:net.py:build"\ninput_size = 64\n', encoding="utf-8"
+    )
+    assert main(["layers", "--config", str(tmp_path / "site.toml")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line[:1] != "#"]
+    assert len(lines) == 6 and len(lines[1].split()[0]) > 24, lines
+    ends = {re.search(r"\s(channels|\d+)\s", line).end(1) for line in lines}  # type: ignore[union-attr]
+    assert len(ends) == 1, lines
 
 
 def test_a_model_is_named_by_site_toml_or_its_class(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import torch
 
 from generator.core.errors import FeatvisError
 from generator.models import BANDS, LoadedModel, capture, load_model, resolve_layer_ref
+from generator.models.families.descriptions import describe
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
 from generator.optvis.render import truncated_forward
@@ -236,3 +237,13 @@ def test_class_file_must_match_the_logits(tmp_path):
     names.write_text("cat\ndog\n")
     with pytest.raises(FeatvisError, match=r"classes.txt: 2 class names, but .* gives 10 logits"):
         load_model(TINY, input_size=64, classes=names)
+
+
+@pytest.mark.parametrize(
+    ("name", "library", "word"),
+    [("swin_t", "torchvision", "windows"), ("densenet121", "torchvision", "dense blocks"),
+     ("mixer_s16_224", "timm", "MLP-Mixer"), ("resnet18", "torchvision", "residual")],
+)
+def test_the_families_zoo_architectures_are_described(name: str, library: str, word: str) -> None:
+    """An article's `{{ model.description }}` says what the architecture is, not only its name."""
+    assert word in describe(name, library)

@@ -79,6 +79,7 @@ def test_bind_checks_layers_channels_classes(model, kind: str, options: dict, ex
         ("negative", {"layer": "x", "channels": "many"}, r"a\.md:11: .*'channels' must be a count"),
         ("layer-gallery", {"id": "2fast"}, r"a\.md:10: figure id '2fast' must be"),
         ("layer-gallery", {"caption": "See https://distill.pub"}, r"a\.md:10: .*'caption' links outside the site"),
+        ("optimization-progress", {"layer": "x", "caption": "From {{ numbers.p.objective.first }}."}, r"a\.md:11: .*'caption' takes no \{\{ variables \}\}; quote the figure's numbers in the text"),
         ("layer-gallery", {"layout": "wide"}, r"a\.md:10: .*'wide' is not known \(valid: text, page, screen\)"),
     ],
 )
@@ -184,6 +185,14 @@ def test_gallery_defaults_to_one_layer_per_band(ctx, model) -> None:  # type: ig
     f = bound(model, "layer-gallery", channels=[0])
     layers = [single_channel(j)[0] for j in f.jobs(ctx)]  # type: ignore[index]
     assert [model.layer(n).band for n in layers] == ["edges", "textures", "patterns", "parts", "objects"]
+
+
+def test_gallery_shows_a_layer_two_references_name_once(ctx, model) -> None:  # type: ignore[no-untyped-def]
+    """`objects[0]` and `objects[-1]` of a network whose objects band is one layer are one row."""
+    f = fig("layer-gallery", layers=["edges[0]", "conv_stem", "objects[-1]"], channels=[0])
+    f = f.resolve(model).bind(model)
+    assert f.layers_used(model) == ["conv_stem", model.layer_names[-1]]
+    assert len(f.jobs(ctx)) == 2
 
 
 def test_pick_distinct_prefers_strong_and_different() -> None:

@@ -141,6 +141,13 @@ def test_the_compare_and_channel_pages_in_chromium(site: dict[str, Any]) -> None
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         assert overflow_at_phone_width(browser, compare) == 0, "the compare page fits a phone"
+        long_name = compare.with_name("long-name.html")  # a model name with no break in it
+        text, named = re.subn(r"<th>[^<]*(<code>torchvision:resnet18)", r"<th>mobilenet_v3_small_long \1",
+                              compare.read_text())
+        assert named == 1
+        long_name.write_text(text)
+        assert overflow_at_phone_width(browser, long_name) == 0, "a long model name wraps"
+        long_name.unlink()
         for scheme in ("light", "dark"):
             for path in (compare, channel):
                 page = browser.new_page(color_scheme=scheme)
@@ -287,6 +294,20 @@ def test_a_pages_model_is_its_figures_default(tmp_path: Path) -> None:
     [article] = read_articles(load_config(tmp_path / "site.toml"))
     assert [fig.models_used() for fig in article.figures] == [(RESNET,), (LITE0,)]
     assert article.for_model(RESNET) == [article.figures[0]]
+
+
+def test_a_layer_of_the_other_model_names_that_model(tmp_path: Path) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "r.md").write_text(
+        "---\ntitle: R\n---\n\n```figure\ntype: negative\nlayer: layer3.0\n```\n"
+    )
+    (tmp_path / "site.toml").write_text(f'models = ["{LITE0}", "{RESNET}"]\n')
+    config = load_config(tmp_path / "site.toml")
+    models = {m: load_model(m, random_weights=True, input_size=64) for m in config.model_ids}
+    with pytest.raises(FeatvisError) as err:
+        bind_articles(read_articles(config), models)
+    assert str(err.value).startswith("content/r.md:7: figure 'negative': unknown layer 'layer3.0'")
+    assert str(err.value).endswith(f"; 'layer3.0' is a layer of {RESNET}: add `model: {RESNET}`")
 
 
 def test_the_lite_family_example_reads_and_binds() -> None:

@@ -165,6 +165,8 @@ def test_latex_errors_are_reported() -> None:
         ("---\ntitle: T\n---\n\n```figure\ntype: diversity\nlayer: x\nimages: many\n```\n",
          r"intro\.md:8: figure 'diversity': 'images' must be a whole number 2\.\.12"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\nlayer: [a\n```\n", r"intro\.md:7: malformed figure block"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: layer-gallery\nlayers: [edges, parts[-1]]\n```\n",
+         r"intro\.md:7: malformed figure block: .* \(quote a list item that holds brackets: \[edges, \"parts\[-1\]\"\]\)"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\n", r"intro\.md:5: figure block is not closed"),
         ("---\ntitle: T\n---\n\nSee [x](../secret.png).\n", r"intro\.md:5: path '\.\./secret\.png' escapes content/"),
         ("---\ntitle: T\n---\n\n![x](/etc/passwd)\n", r"intro\.md:5: absolute path '/etc/passwd'"),
@@ -189,6 +191,19 @@ def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str)
 def test_duplicate_slugs(tmp_path: Path) -> None:
     root = site(tmp_path, {"My Intro.md": OTHER, "my-intro.md": OTHER})
     assert re.search(r"content/my-intro\.md:1: duplicate page slug 'my-intro' \(also from content/My Intro\.md\)", error(root))
+
+
+def test_accented_file_names_keep_their_letters_and_links_by_file_name_resolve(tmp_path: Path) -> None:
+    """`Über uns.md` is `uber-uns.html`, `café.md` `cafe.html`; a link written as the file's
+    name, its space percent-encoded as Markdown needs, reaches it."""
+    root = site(tmp_path, {
+        "café.md": "---\ntitle: Café\n---\n\nSee [us](Über%20uns.md#top) and [me](café.md).\n",
+        "Über uns.md": OTHER,
+    })
+    by_slug = {p.slug: p for p in pages(root)}
+    assert set(by_slug) == {"cafe", "uber-uns"}
+    body = by_slug["cafe"].body
+    assert "(uber-uns.html#top)" in body and "(cafe.html)" in body
 
 
 def test_symlinks_out_of_content_are_refused(tmp_path: Path) -> None:

@@ -55,11 +55,13 @@ def cmd_layers(args: argparse.Namespace) -> int:
             spec = dataclasses.replace(spec, input_size=args.input_size)
         model = load_spec(config, spec, args.device or config.device)
         print(f"# {model.id}  weights: {model.weights_source}  input: {model.input_size}px")
-        print(f"{'layer':<24} {'channels':>8} {'size':>9} {'depth':>5}  band")
+        wide = max([24, *(len(layer.name) for layer in model.layers)])  # the columns align
+        print(f"{'layer':<{wide}} {'channels':>8} {'size':>9} {'depth':>5}  band")
         for layer in model.layers:
             size = f"{layer.height}x{layer.width}"
             print(
-                f"{layer.name:<24} {layer.channels:>8} {size:>9} {layer.depth:>5}  {layer.band}"
+                f"{layer.name:<{wide}} {layer.channels:>8} {size:>9} {layer.depth:>5}  "
+                f"{layer.band}"
             )
     return 0
 

@@ -85,9 +85,9 @@ class Figure:
     # Binding -------------------------------------------------------------------------------
     def resolve(self, model: LoadedModel) -> Figure:
         """Band references (`layer: parts`, `parts[-1]`, `layers: [edges, objects]`, units
-        `parts[0]:3`) -> the model's layer names (new options, the parsed ones unchanged);
-        returns self. An unresolvable one is an error at its line naming the bands and their
-        sizes."""
+        `parts[0]:3`) -> the model's layer names (new options, the parsed ones unchanged; a layer
+        named twice in `layers` once); returns self. An unresolvable one is an error at its line
+        naming the bands and their sizes."""
 
         def one(key: str, ref: str) -> str:
             if ref.split("[", 1)[0].strip() not in BANDS:
@@ -101,7 +101,9 @@ class Figure:
         if isinstance(self.options.get("layer"), str):
             resolved["layer"] = one("layer", self.options["layer"])
         if isinstance(self.options.get("layers"), tuple):
-            resolved["layers"] = tuple(one("layers", r) for r in self.options["layers"])
+            # `objects[0]` and `objects[-1]` of a band of one layer: that layer once
+            named = (one("layers", r) for r in self.options["layers"])
+            resolved["layers"] = tuple(dict.fromkeys(named))
         pairs = self.options.get("pairs")
         if isinstance(pairs, tuple):
             resolved["pairs"] = tuple(

@@ -32,6 +32,8 @@ def _text(v: Any) -> str:
         raise Invalid(
             "links outside the site; the site reads offline, so write the reference as text"
         )
+    if "{{" in value and "}}" in value:
+        raise Invalid("takes no {{ variables }}; quote the figure's numbers in the text around it")
     return value
 
 

@@ -6,6 +6,7 @@ type and every quoted variable against the page's figures, before anything is co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,8 +146,22 @@ def bind_articles(articles: Sequence[Article], models: Models) -> list[Article]:
         for figure in article.figures:
             for model_id in figure.models_used() or tuple(found)[:1]:
                 if model_id in found:
-                    figure.resolve(found[model_id]).bind(found[model_id])
+                    try:
+                        figure.resolve(found[model_id]).bind(found[model_id])
+                    except FeatvisError as exc:
+                        hint = _elsewhere(str(exc), model_id, found)
+                        raise FeatvisError(f"{exc}{hint}") from None
     return list(articles)
+
+
+_UNKNOWN_LAYER = re.compile(r"unknown layer '([^']+)'")
+
+
+def _elsewhere(message: str, model_id: str, found: Mapping[str, LoadedModel]) -> str:
+    """For an unknown layer that another model of the site has: which, and how to show it."""
+    m = _UNKNOWN_LAYER.search(message)
+    owners = [i for i, model in found.items() if i != model_id and m and m[1] in model.layer_names]
+    return f"; '{m[1]}' is a layer of {owners[0]}: add `model: {owners[0]}`" if m and owners else ""
 
 
 def read_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:

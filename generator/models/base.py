@@ -200,6 +200,47 @@ def freeze(net: nn.Module) -> nn.Module:
     return net
 
 
+def redraw_zero_weights(net: nn.Module) -> nn.Module:
+    """`net` with each layer whose weight matrix its architecture starts at zero (torchvision's
+    ViT head) drawn again by PyTorch's default initialization, from the global generator: an
+    untrained network whose output would not depend on its input gets one that does."""
+    for module in net.modules():
+        weight = getattr(module, "weight", None)
+        reset = getattr(module, "reset_parameters", None)
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and callable(reset):
+            if not bool(weight.detach().any()):
+                reset()
+    return net
+
+
+def ignores_input(net: nn.Module, size: int) -> bool:
+    """Whether `net` gives two seeded noise images exactly the same output (False when its
+    forward fails or returns no tensor: the catalog's probe reports that)."""
+    images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            out = net.eval()(images)
+    except Exception:  # noqa: BLE001 - whatever the forward raises is reported by the probe
+        return False
+    return isinstance(out, torch.Tensor) and bool(torch.equal(out[0], out[1]))
+
+
+def calibrate_norms(net: nn.Module, size: int, images: int = 8) -> nn.Module:
+    """`net` with its batch norms' running statistics measured on seeded noise images: an
+    untrained network whose initialization (GoogLeNet's, 0.01-wide weights) leaves its eval-mode
+    activations vanishing gets normalized ones."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the pass
+    noise = torch.rand(images, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        net.train()(noise)
+    for norm in norms:
+        norm.momentum = 0.1
+    return net.eval()
+
+
 def state_digest(net: nn.Module) -> str:
     """A stable digest of the network's weights (names, shapes and bytes)."""
     h = hashlib.sha256()

@@ -144,7 +144,8 @@ def probe_catalog(
     """Probe one forward pass; keep the paths with a spatial or token-grid output, in forward
     order. `strict`: a path without one is an error (the user named it), not skipped. Without
     `paths`, the candidates, less those that repeat a block's output (`distinct`); a network
-    of fewer than five such blocks shows the activations inside them too."""
+    of fewer than five such blocks shows the activations inside them too, and one of neither blocks
+    nor activation modules its convolutions."""
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
     raw, order, out = _probe(net, input_size, main + extra)
@@ -152,6 +153,12 @@ def probe_catalog(
         main = _distinct(main, raw)
     if paths is None:
         few = [p for p in main if p in raw and _shape_of(raw[p], prefix_tokens) is not None]
+        convs = [n for n, m in net.named_modules() if n and isinstance(m, nn.Conv2d)]
+        if not few and convs:  # no blocks, no activation modules (a forward that calls F.relu)
+            return probe_catalog(
+                net, input_size, convs, optional=optional, rename=rename,
+                prefix_tokens=prefix_tokens, distinct=True,
+            )
         opened = _opened(net, few)
         if len(few) < len(BANDS) and len(opened) > len(few):  # a small network: its insides too
             return probe_catalog(

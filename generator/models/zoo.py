@@ -13,6 +13,7 @@ choices for any model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from generator.config.model_ids import DEFAULT_MODEL, MODEL_FORMS, form_of
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models import catalog as catalog_module
-from generator.models.base import LoadedModel, freeze, network_digest, state_digest
+from generator.models.base import (
+    LoadedModel,
+    calibrate_norms,
+    freeze,
+    ignores_input,
+    network_digest,
+    redraw_zero_weights,
+    state_digest,
+)
 from generator.models.catalog import Catalog, LayerShapeError
 from generator.models.families import Built, Family, LoadOptions, lite, python, timm, torchvision
 from generator.models.fold import fold_batch_norms
@@ -139,6 +148,14 @@ def _probe(
                 f"model '{spec}': its forward needs more than a batch of images ({message}); "
                 "wrap it so that forward(images) returns the logits"[:300]
             ) from None
+        grey = re.search(r"to have (\d+) channels, but got 3 channels", message)
+        if grey:
+            raise FeatvisError(
+                f"model '{spec}': its first layer takes {grey[1]} input channel"
+                f"{'' if grey[1] == '1' else 's'}, and featvis "
+                "shows networks RGB images (B, 3, H, W); wrap it so that forward(images) takes "
+                "them (a grey network: images.mean(1, keepdim=True))"
+            ) from None
         raise FeatvisError(
             f"model '{spec}': a forward pass at {size} px failed ({message})"[:300]
         ) from None
@@ -146,15 +163,15 @@ def _probe(
 
 def _visualizable(spec: str, catalog: Catalog) -> Catalog:
     """A catalog with at least one layer, of a network whose output is one logits tensor."""
-    if not catalog.layers:
-        raise FeatvisError(
-            f"model '{spec}': no layer gives a (B, C, H, W) feature map or (B, tokens, D) patch "
-            "tokens, so there is nothing to visualize (name module paths in `layers`)"
-        )
     if catalog.output_kind != "Tensor":
         raise FeatvisError(
             f"model '{spec}': its forward returns a {catalog.output_kind}, not one logits tensor; "
             "wrap it so that forward(images) returns the logits (B, classes)"
+        )
+    if not catalog.layers:
+        raise FeatvisError(
+            f"model '{spec}': no layer gives a (B, C, H, W) feature map or (B, tokens, D) patch "
+            "tokens, so there is nothing to visualize (name module paths in `layers`)"
         )
     return catalog
 
@@ -235,7 +252,11 @@ def load_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = family.build(spec, options)
-    size = int(input_size or built.input_size)
+        size = int(input_size or built.input_size)
+        if random_weights:
+            redraw_zero_weights(built.net)
+            if ignores_input(built.net, size):
+                calibrate_norms(built.net, size)
     placed = _place(built.net, dev)
     asked_fails = size != built.input_size and not _runs_at(placed, size)
     if asked_fails and _runs_at(placed, built.input_size):

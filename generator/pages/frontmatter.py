@@ -94,6 +94,8 @@ def yaml_with_lines(
             mark = getattr(exc, "context_mark", None) or mark  # at the end: where it began
         line = first_line + (mark.line if mark else 0)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "but got '['" in problem:  # `layers: [edges, parts[-1]]`: an item with brackets
+            problem += ' (quote a list item that holds brackets: [edges, "parts[-1]"])'
         raise FeatvisError(f"{where}:{line}: malformed {what}: {problem}") from None
     key_lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):

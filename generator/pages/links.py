@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.core.urls import article_link
@@ -71,7 +72,7 @@ def _link_target(
             f"{where}: absolute path '{target}' escapes content/ (valid: a relative path)"
         )
     if path.endswith(".md") and "/" not in path:
-        slug = slugify(path[:-3])
+        slug = slugify(unquote(path[:-3]))  # `My%20notes.md`, as Markdown writes a space
         if slug not in slugs:
             raise FeatvisError(
                 f"{where}: link to '{path}', which is not a page "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 
 from generator.core.errors import FeatvisError
@@ -140,4 +141,7 @@ def splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
 
 
 def slugify(stem: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-") or "page"
+    """A file name's URL-safe form: accents dropped (`Über uns` -> `uber-uns`, `café` ->
+    `cafe`), every other run of characters but a-z and 0-9 one dash."""
+    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "page"

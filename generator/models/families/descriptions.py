@@ -36,6 +36,16 @@ ARCHITECTURES = {
     "each embedded as a token, then transformer blocks (self-attention and an MLP with GELU, "
     "each added to the residual stream). A layer here is the residual stream after a block, its "
     "channels the stream's dimensions averaged over the patch tokens.",
+    "swin": "Swin Transformer (Liu et al., 2021): 4x4 patches embedded as tokens, then four "
+    "stages of transformer blocks that attend within shifted local windows, each stage after the "
+    "first begun by patch merging that halves the grid. A layer here is a block's output, its "
+    "channels the token dimensions at each grid position.",
+    "densenet": "DenseNet (Huang et al., 2017): a stem convolution, then four dense blocks in "
+    "which each layer takes the concatenated outputs of every layer before it, separated by "
+    "transition layers (a 1x1 convolution and pooling).",
+    "mixer": "MLP-Mixer (Tolstikhin et al., 2021): the image cut into square patches, each "
+    "embedded as a token, then blocks of two MLPs, one mixing across the tokens and one across "
+    "the channels, with no convolution or attention after the patch embedding.",
     "deit": "DeiT (Touvron et al., 2021), a vision transformer trained data-efficiently: patch "
     "tokens through transformer blocks (self-attention and an MLP with GELU). A layer here is "
     "the residual stream after a block, its channels the stream's dimensions averaged over the "
