@@ -31,6 +31,14 @@ layer: blocks.1.0
 channel: 1
 ```
 
+The first layer's channel has no inputs to show:
+
+```figure
+type: channel
+layer: conv_stem
+channel: 0
+```
+
 And its inputs:
 
 ```figure
@@ -163,6 +171,9 @@ def test_channel_and_circuit_figures(built: Path) -> None:
     html = (built / "circuits.html").read_text(encoding="utf-8")
     card = re.search(r'<figure class="fv-figure fv-channel.*?</figure>', html, re.S).group(0)  # type: ignore[union-attr]
     assert 'href="explorer/efficientnet_lite0/blocks.1.0/1.html"' in card and "driven by (attribution)" in card
+    assert "No inputs" not in card and "No top photos" not in card
+    first = re.findall(r'<figure class="fv-figure fv-channel.*?</figure>', html, re.S)[1]
+    assert "driven by" not in first and "No inputs: no circuit was measured for <code>conv_stem:0</code>" in first
     graph = re.search(r'<figure class="fv-figure fv-circuit.*?</figure>', html, re.S).group(0)  # type: ignore[union-attr]
     widths = [float(w) for w in re.findall(r'stroke-width="([0-9.]+)"', graph)]
     assert len(widths) == 3 and max(widths) == 10.0, "three inputs, the strongest the widest edge"

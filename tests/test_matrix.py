@@ -262,6 +262,11 @@ def test_a_site_builds_without_and_with_photos(
     assert manifest["channels"], "the explorer shows a channel of parts[0]"
     position, count = _layer_page_numbers(out, manifest)
     assert 1 <= position <= count
+    article = (out / "matrix.html").read_text(encoding="utf-8")
+    card = article[article.index('class="fv-figure fv-channel'):]
+    card = card[: card.index("</figure>")]
+    assert "No top photos" in card  # the card says what it cannot show
+    assert ">1 step<" in article and "1 steps" not in article  # the preconditioning's first column
 
     with (root / "site.toml").open("a", encoding="utf-8") as toml:
         toml.write(f'dataset = "{photos}"\n')
@@ -276,6 +281,7 @@ def test_a_site_builds_without_and_with_photos(
     assert "Accentuated photos" in page and "Activation over the photos" in page
     article = (out / "matrix.html").read_text(encoding="utf-8")
     assert article.count("<figure") >= 12 and "fv-placeholder" not in article
+    assert "No top photos" not in article
 
     from generator.serve.preview import Preview
 

@@ -73,4 +73,7 @@ class ChannelCard(OneChannelFigure):
             "inhibitors": circuit_nodes(ctx, circuit.inputs_layer, circuit.negative)
             if circuit
             else [],
+            # what the card was asked to show and cannot: said under it, not left out silently
+            "no_photos": self.options["photos"] > 0 and ctx.dataset is None,
+            "no_inputs": self.options["inputs"] > 0 and not (circuit and circuit.inputs_layer),
         }

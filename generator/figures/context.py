@@ -25,6 +25,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.images import load_tensor
 from generator.core.urls import channel_url, layer_url
+from generator.core.words import counted
 from generator.dataset.index import DatasetIndex
 from generator.figures.channels import _image_vector, pick_distinct, single_channel
 from generator.jobs import VisJob
@@ -261,7 +262,7 @@ class DrawContext(PlanContext):
                 relative = None  # the layer was not scanned
         assert self.image_url is not None, "drawing needs the site renderer's image_url"
         alt = f"{job.objectives[index].describe()}" + (
-            f" after {snapshot} steps" if snapshot is not None else ""
+            f" after {counted(snapshot, 'step')}" if snapshot is not None else ""
         )
         return ImageView(self.image_url(path), alt, label, objective, hf, relative, job.key)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator.config.schema import Option, choice, whole
+from generator.core.words import counted
 from generator.figures.base import OneChannelFigure, describe_transforms
 from generator.figures.channels import scaled_transforms
 from generator.figures.context import DrawContext, PlanContext
@@ -71,7 +72,7 @@ class Preconditioning(OneChannelFigure):
         steps = self.steps(ctx)
         rows = []
         for kind, job in self.param_jobs(ctx, channel).items():
-            cells = [ctx.view(job, snapshot=s, label=f"{s} steps") for s in steps]
+            cells = [ctx.view(job, snapshot=s, label=counted(s, "step")) for s in steps]
             rows.append({"kind": kind, "label": PRECONDITIONINGS[kind][0], "cells": cells})
         return {
             "rows": rows,

@@ -15,6 +15,7 @@ from jinja2 import nodes
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, one_line
 from generator.core.resources import shipped
+from generator.core.words import counted
 from generator.figures.checks import (
     LOW_AGREEMENT,
 )
@@ -118,6 +119,7 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     )
     env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
     env.filters["prob"] = format_probability
+    env.filters["counted"] = counted  # {{ n | counted("step") }}: "1 step", "128 steps"
     env.filters["inline"] = lambda text: render_inline(text, config.unsafe_html)
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root
