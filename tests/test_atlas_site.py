@@ -172,6 +172,7 @@ def test_channel_and_circuit_figures(built: Path) -> None:
     card = re.search(r'<figure class="fv-figure fv-channel.*?</figure>', html, re.S).group(0)  # type: ignore[union-attr]
     assert 'href="explorer/efficientnet_lite0/blocks.1.0/1.html"' in card and "driven by (attribution)" in card
     assert "No inputs" not in card and "No top photos" not in card
+    assert 'class="untrained"' not in html, "a trained network's articles carry no untrained note"
     first = re.findall(r'<figure class="fv-figure fv-channel.*?</figure>', html, re.S)[1]
     assert "driven by" not in first and "No inputs: no circuit was measured for <code>conv_stem:0</code>" in first
     graph = re.search(r'<figure class="fv-figure fv-circuit.*?</figure>', html, re.S).group(0)  # type: ignore[union-attr]

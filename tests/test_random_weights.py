@@ -86,6 +86,7 @@ def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     from generator.config.site import Preset
 
     (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "notes.md").write_text("---\ntitle: Notes\n---\n\nText.\n")
     body = f'model = "{MODEL}"\nrandom_weights = true\nseed = 5\nexplorer_layers = ["edges[0]"]\n'
     config = load_config(_site(tmp_path, body))
     tiny = Preset("tiny", size=32, steps=2, explorer_channels=1, figure_scale=0.5, diversity=False)
@@ -95,3 +96,5 @@ def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     assert "Untrained: weights random (seed 5)." in index
     (page,) = [p for p in out.glob("*/index.html")]
     assert "its weights are random (seed 5), not learned" in " ".join(page.read_text().split())
+    article = " ".join((tmp_path / "site_output" / "notes.html").read_text(encoding="utf-8").split())
+    assert "is untrained: its weights are random (seed 5), not learned" in article
