@@ -96,5 +96,6 @@ def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     assert "Untrained: weights random (seed 5)." in index
     (page,) = [p for p in out.glob("*/index.html")]
     assert "its weights are random (seed 5), not learned" in " ".join(page.read_text().split())
-    article = " ".join((tmp_path / "site_output" / "notes.html").read_text(encoding="utf-8").split())
+    article = (tmp_path / "site_output" / "notes.html").read_text(encoding="utf-8")
+    article = " ".join(article.split())
     assert "is untrained: its weights are random (seed 5), not learned" in article
