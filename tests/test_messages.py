@@ -348,7 +348,8 @@ def test_a_pickled_model_as_weights_is_one_clean_line(tmp_path: Path) -> None:
 
 
 def test_quiet_compute_says_nothing_of_circuits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`compute --quiet` (and each compute process) handed the measure stage a printer."""
+    """`compute --quiet` (and each compute process but the first) hands the measure stage, which
+    names each circuit it computes on its progress, a quiet one."""
     from types import SimpleNamespace
 
     from generator.stages import workers
@@ -356,14 +357,14 @@ def test_quiet_compute_says_nothing_of_circuits(monkeypatch: pytest.MonkeyPatch)
     said: list[object] = []
     monkeypatch.setattr(workers, "settle", lambda *a, **k: SimpleNamespace(failed=0))
     monkeypatch.setattr(workers, "plan", lambda *a, **k: None)
-    monkeypatch.setattr(workers, "measure", lambda *a, say, **k: said.append(say))
+    monkeypatch.setattr(workers, "measure", lambda *a, progress, **k: said.append(progress.quiet))
     monkeypatch.setattr(workers, "ModelSummary", lambda *a: a)
     one = SimpleNamespace(model=SimpleNamespace(id="m"), dataset=None, explorer={})
     site = SimpleNamespace(models=(one,))
-    world = SimpleNamespace(rank=0)
-    for quiet in (True, False):
-        workers.compute_models(site, world=world, quiet=quiet, say=print)  # type: ignore[arg-type]
-    assert said == [None, print]
+    for rank, quiet in ((0, True), (0, False), (1, False)):
+        world = SimpleNamespace(rank=rank)
+        workers.compute_models(site, world=world, quiet=quiet)  # type: ignore[arg-type]
+    assert said == [True, False, True]
 
 
 # Content ---------------------------------------------------------------------------------------

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -17,8 +16,10 @@ from PIL import Image
 from generator.atlas.accentuation import ACCENT_VERSION, AccentJob, AccentResult, accentuate
 from generator.atlas.files import write_atomic
 from generator.cache.entries import read_entry
+from generator.compute import World
 from generator.core.images import png_bytes
 from generator.core.progress import QUIET, Progress
+from generator.dataset.index import DatasetIndex
 from generator.jobs import canonical_json
 from generator.models.base import LoadedModel
 
@@ -73,17 +74,16 @@ def accentuate_cached(
     photos: torch.Tensor,
     store: AccentStore,
     *,
-    index: Any = None,
+    index: DatasetIndex | None = None,
     batch_size: int = 8,
-    share: tuple[int, int] = (0, 1),
-    barrier: Callable[[], None] = lambda: None,
+    world: World | None = None,
     progress: Progress = QUIET,
 ) -> list[AccentResult | None]:
     """Every job's result: cached ones read, missing ones computed in batches of equal settings,
-    written as each finishes. With `share` (rank, size) every process calls this with the same
-    jobs, reads the cache before any writes (`barrier`) and computes every size-th batch; the
-    others' results are None (in `store` once every process is done)."""
-    rank, size = share
+    written as each finishes. Under a `world` of several processes every process calls this with
+    the same jobs, reads the cache before any writes (`world.barrier()`) and computes every
+    size-th batch; the others' results are None (in `store` once every process is done)."""
+    rank, size = (0, 1) if world is None else (world.rank, world.size)
     results: dict[int, AccentResult] = {}
     missing: dict[str, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -92,7 +92,8 @@ def accentuate_cached(
             results[i] = cached
         else:
             missing.setdefault(job.batch_signature(), []).append(i)
-    barrier()
+    if world is not None:
+        world.barrier()
     batches = [
         rows[start : start + batch_size]
         for rows in missing.values()

@@ -20,7 +20,7 @@ its batches out (`share`) and the first one reads them all back once every one i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from generator.atlas.circuits import (
     pick_photos,
 )
 from generator.cache.store import ArtifactStore
+from generator.compute import World
 from generator.config.site import Preset, SiteConfig
 from generator.core.images import load_tensor
 from generator.core.progress import QUIET, Progress
@@ -107,14 +108,14 @@ def site_circuits(
     explorer: Mapping[str, Mapping[int, VisJob]],
     dataset: DatasetIndex | None = None,
     *,
-    say: Callable[[str], None] | None = None,
     missing: Lacking | None = None,
     rows: Mapping[str, Iterable[int]] | None = None,
     progress: Progress = QUIET,
 ) -> Circuits:
     """Every pair's circuit, from the cache or computed now (see the module docstring), with
-    the rows of the explorer's channels and of those `rows` adds. Given `missing`, nothing is
-    computed: the cached circuits are returned and the others named there."""
+    the rows of the explorer's channels and of those `rows` adds, each computed one counted and
+    named on `progress`. Given `missing`, nothing is computed: the cached circuits are returned
+    and the others named there."""
     layers = circuit_layers(model, explorer)
     shown = {layer: {int(c) for c in (rows or {}).get(layer, ())} | set(explorer[layer])
              for layer in layers}
@@ -143,9 +144,8 @@ def site_circuits(
 
         def done(job: Any, circuit: LayerCircuit) -> None:
             count.update()
-            if say is not None:
-                what = f"{job.target}'s block inputs" if job.kind == "inputs" else job.source
-                say(f"circuit {what} -> {job.target}: {circuit.seconds:.1f} s")
+            what = f"{job.target}'s block inputs" if job.kind == "inputs" else job.source
+            progress.say(f"circuit {what} -> {job.target}: {circuit.seconds:.1f} s")
 
         return compute_circuits(model, jobs, cstore, images, progress=done)
 
@@ -179,16 +179,15 @@ def site_accentuations(
     dataset: DatasetIndex | None = None,
     *,
     missing: Lacking | None = None,
-    share: tuple[int, int] = (0, 1),
-    barrier: Callable[[], None] = lambda: None,
+    world: World | None = None,
     progress: Progress = QUIET,
 ) -> Accents:
     """For every explorer channel, its top `ACCENT_PHOTOS` photos accentuated at the preset's
     size in `ACCENT_STEPS` steps at most (from `<cache>/accentuation/`, or computed now in
     batches); {} without
     photos. Given `missing`, nothing is computed: the cached ones are returned and the count of
-    the others named there. Given `share` (rank, size), every process of a world calls this:
-    each computes its share of the batches, all meet at `barrier`, and rank 0 reads them all
+    the others named there. Under a `world` of several processes every process calls this:
+    each computes its share of the batches, all meet at its barrier, and rank 0 reads them all
     (the others return {})."""
     if dataset is None:
         return {}
@@ -218,12 +217,13 @@ def site_accentuations(
     else:
         with torch.enable_grad():
             found = accentuate_cached(
-                model, accent_jobs, photos, store, index=dataset, share=share, barrier=barrier,
+                model, accent_jobs, photos, store, index=dataset, world=world,
                 batch_size=default_batch_size(model.device.type), progress=progress,
             )
-        barrier()
-        if share[0] != 0:
-            return {}
+        if world is not None:
+            world.barrier()
+            if world.rank != 0:
+                return {}
         found = [store.get(job) if result is None else result
                  for job, result in zip(accent_jobs, found, strict=True)]
     out: Accents = {}

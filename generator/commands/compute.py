@@ -74,7 +74,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
             )
         else:
             summaries = compute_models(
-                site, world=world, quiet=args.quiet, force=args.force, only=only, say=_say
+                site, world=world, quiet=args.quiet, force=args.force, only=only
             )
         if world.rank == 0:
             for one in summaries:

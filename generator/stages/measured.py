@@ -65,7 +65,6 @@ def measure(
     *,
     compute: bool,
     world: World | None = None,
-    say: Callable[[str], None] | None = None,
     progress: Progress = QUIET,
 ) -> SiteData:
     """Every measurement `one`'s pages show, over its plan (planned now when no stage planned it
@@ -101,12 +100,12 @@ def measure(
     circuits: Circuits = {}
     if world.rank == 0:
         circuits = site_circuits(
-            config, model, store, explorer, dataset, say=say, missing=lacking,
+            config, model, store, explorer, dataset, missing=lacking,
             rows=rows, progress=progress,
         )
     accents = site_accentuations(  # every process takes its share
         config, model, site.preset, explorer, dataset, missing=lacking,
-        share=(world.rank, world.size), barrier=world.barrier, progress=progress,
+        world=world, progress=progress,
     )
     world.barrier()
     one.data = SiteData(inventory, measures, circuits, accents, lacking or Lacking())

@@ -49,7 +49,7 @@ def settle_site(
         plan(site, one)
     progress.stage("measure", "checks, filters, circuits, accentuations")
     for one in site.models:
-        measure(site, one, compute=compute, say=say, progress=progress)
+        measure(site, one, compute=compute, progress=progress)
     return computed
 
 

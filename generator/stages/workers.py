@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +97,6 @@ def compute_models(
     quiet: bool = False,
     force: bool = False,
     only: Mapping[str, list[str] | None] | None = None,
-    say: Callable[[str], None] | None = None,
 ) -> list[ModelSummary]:
     """Per model: compute what its site plan lacks (rounds), plan again and measure what the
     pages show. With `only` (model id -> names), a model's named layers or pages alone and no
@@ -109,7 +108,6 @@ def compute_models(
             plan(site, one)  # planned again once computed, as a build does
             measure(
                 site, one, compute=True, world=world,
-                say=say if world.rank == 0 and not quiet else None,
                 progress=Progress(quiet=quiet or world.rank != 0),
             )
         out.append(ModelSummary(one.model.id, summary))
@@ -171,7 +169,7 @@ def _worker(
             config, preset, models=load_models(config, world.device, probe=False), store=store,
             datasets=scanner(quiet=quiet, world=world),
         )
-        return compute_models(site, world=world, quiet=quiet, force=force, only=only, say=_say)
+        return compute_models(site, world=world, quiet=quiet, force=force, only=only)
 
 
 def compute_in_processes(
