@@ -3,6 +3,7 @@ flagship article for a second architecture, and the one-line errors of bad model
 
 from __future__ import annotations
 
+import re
 import runpy
 import shutil
 import subprocess
@@ -77,6 +78,24 @@ def test_models_list_and_tables(tmp_path: Path) -> None:
     (tmp_path / "site.toml").write_text('models = ["a", {model = "b", colour = 1}]\n')
     with pytest.raises(FeatvisError, match=r"site\.toml:1: models: unknown key 'colour'"):
         load_config(tmp_path / "site.toml")
+
+
+def test_a_models_entry_over_several_lines_is_named_by_its_own_line(tmp_path: Path) -> None:
+    """An error about one entry of a `models` list written over several lines names that entry's
+    line: in reading site.toml, in checking the id, and in loading the model."""
+    toml = tmp_path / "site.toml"
+    toml.write_text('models = [\n  "a",\n  {model = "b", colour = 1},\n]\n', encoding="utf-8")
+    with pytest.raises(FeatvisError, match=r"site\.toml:3: models: unknown key 'colour'"):
+        load_config(toml)
+    toml.write_text(
+        'models = [\n  "efficientnet_lite0",\n  {model = "torchvision:resnet18", '
+        'weights = "missing.pth"},\n]\n',
+        encoding="utf-8",
+    )
+    config = load_config(toml)
+    assert [spec.where for spec in config.model_specs] == [f"{toml}:2", f"{toml}:3"]
+    with pytest.raises(FeatvisError, match=rf"^{re.escape(str(toml))}:3: .*missing\.pth"):
+        load_site_models(config, "cpu")
 
 
 FACTORIES = {

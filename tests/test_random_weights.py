@@ -41,7 +41,8 @@ def test_random_weights_load_offline_from_the_sites_seed(tmp_path: Path) -> None
     "body, line",
     [
         (f'model = "{MODEL}"\nweights = "m.pth"\nrandom_weights = true\n', 4),
-        (f'models = [\n  {{model = "{MODEL}", weights = "m.pth", random_weights = true}},\n]\n', 2),
+        # in a list over several lines: the entry's own line
+        (f'models = [\n  {{model = "{MODEL}", weights = "m.pth", random_weights = true}},\n]\n', 3),
     ],
 )
 def test_random_weights_beside_weights_is_one_line_naming_the_line(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 from pathlib import Path
 
 from generator.config.model_ids import check_model_id
@@ -64,20 +63,7 @@ def check_models(config: SiteConfig, *, flag: bool = False) -> None:
         try:
             check_model_id(spec.id, config.root)
         except FeatvisError as exc:
-            where = "--model" if flag else _entry_where(config, spec.id, spec.where)
-            raise FeatvisError(f"{where}: {exc}") from None
-
-
-def _entry_where(config: SiteConfig, model: str, where: str) -> str:
-    """`site.toml:LINE` of the `models` entry that names `model` (a list written over several
-    lines), else `where` (the line of `model =` or `models =`)."""
-    if not config.models or config.source is None or not where.startswith(f"{config.source}:"):
-        return where
-    start = int(where.rsplit(":", 1)[1])
-    lines = config.source.read_text(encoding="utf-8").splitlines()
-    quoted = re.compile(rf"""["']{re.escape(model)}["']""")
-    found = next((n for n, line in enumerate(lines[start - 1 :], start) if quoted.search(line)), 0)
-    return f"{config.source}:{found}" if found else where
+            raise FeatvisError(f"{'--model' if flag else spec.where}: {exc}") from None
 
 
 def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: str) -> Preset:

@@ -8,12 +8,12 @@ holds site.toml. Command-line flags override the file through `with_overrides`.
 from __future__ import annotations
 
 import dataclasses
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.config.lines import entry_where, key_where, recipe_where, toml_error, where_key
 from generator.config.recipe import DEFAULT_OPTIMIZER, OPTIMIZER_NAMES, check_option
 from generator.config.schema import (
     BATCH_SIZE,
@@ -242,7 +242,7 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
     """`models = ["efficientnet_lite0", "torchvision:resnet50"]`, or a list of tables
     `{model = "...", weights = "...", ...}` (each table the keys of one model, and its own
     `explorer_layers` in place of the site's)."""
-    where = _where(path, toml, "models")
+    where = key_where(path, toml, "models")
     if not isinstance(raw, list) or not raw:
         raise FeatvisError(f"{where}: 'models' must be a list of model ids or tables, not {raw!r}")
     table = {key: SITE_OPTIONS[key] for key in (*_MODEL_KEYS, "explorer_layers")}
@@ -251,22 +251,23 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
         entry = {"model": item} if isinstance(item, str) else item
         if not isinstance(entry, dict):
             raise FeatvisError(f"{where}: 'models' entries are ids or tables, not {item!r}")
+        at = entry_where(path, toml, where, entry.get("model"))
         values = parse_options(
             {**table, "model": Option(text, required=True)},
             entry,
-            lambda _key: where,
+            lambda _key: at,  # noqa: B023 (called at once, in this iteration)
             "models: ",
             defaults=False,
         )
         if values.get("random_weights") and "weights" in values:
-            raise FeatvisError(f"{where}: {_BOTH}")
+            raise FeatvisError(f"{at}: {_BOTH}")
         for key in ("weights", "classes"):
             if key in values:
                 values[key] = _resolve(path.parent, values[key])
         for key in ("layers", "explorer_layers"):
             if key in values:
                 values[key] = tuple(str(v) for v in values[key])
-        specs.append(ModelSpec(id=values.pop("model"), where=where, **values))
+        specs.append(ModelSpec(id=values.pop("model"), where=at, **values))
     ids = [spec.id for spec in specs]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
@@ -279,59 +280,13 @@ def _recipe(raw: Any, path: Path, toml: str) -> tuple[tuple[str, Any], ...]:
     line where it stands."""
     if not isinstance(raw, dict):
         raise FeatvisError(
-            f"{_where(path, toml, 'recipe')}: 'recipe' must be a table of recipe options "
+            f"{key_where(path, toml, 'recipe')}: 'recipe' must be a table of recipe options "
             f"([recipe] with lines like lr = 0.05), not {raw!r}"
         )
     return tuple(
-        (key, check_option(key, value, _recipe_where(path, toml, key)))
+        (key, check_option(key, value, recipe_where(path, toml, key)))
         for key, value in raw.items()
     )
-
-
-def _recipe_where(path: Path, toml: str, key: str) -> str:
-    """`site.toml:LINE` of `key` inside the [recipe] table, else of `recipe = {...}`."""
-    inside = False
-    for number, line in enumerate(toml.splitlines(), start=1):
-        if re.match(r"\s*\[", line):  # a table header: are we in [recipe] from here?
-            inside = re.match(r"\s*\[\s*recipe\s*\]", line) is not None
-        elif inside and re.match(rf"\s*{re.escape(key)}\s*=", line):
-            return f"{path}:{number}"
-    return _where(path, toml, "recipe")
-
-
-def where_key(source: Path | None, key: str) -> str:
-    """`site.toml:LINE` of a key (the file alone when it is not there; 'config' without one)."""
-    if source is None:
-        return "config"
-    try:
-        toml = source.read_text(encoding="utf-8")
-    except OSError:
-        return str(source)
-    return _where(source, toml, key)
-
-
-def _line_of(toml: str, key: str) -> int | None:
-    for number, line in enumerate(toml.splitlines(), start=1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
-            return number
-    return None
-
-
-def _where(source: Path | None, toml: str, key: str | None) -> str:
-    if source is None:
-        return "config"
-    line = _line_of(toml, key) if key else None
-    return f"{source}:{line}" if line else str(source)
-
-
-def _toml_error(path: Path, toml: str, message: str) -> str:
-    """tomllib's message as `FILE:LINE: invalid TOML (...)`: its position ("at line 3, column 5",
-    "at end of document") becomes the line."""
-    at = re.search(r" \(at line (\d+), column \d+\)$| \(at end of document\)$", message)
-    if at is None:
-        return f"{path}: invalid TOML ({message})"
-    line = int(at.group(1)) if at.group(1) else max(1, len(toml.splitlines()))
-    return f"{path}:{line}: invalid TOML ({message[: at.start()]})"
 
 
 def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfig:
@@ -356,14 +311,14 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     try:
         data = tomllib.loads(toml)
     except tomllib.TOMLDecodeError as exc:
-        raise FeatvisError(_toml_error(path, toml, str(exc))) from None
+        raise FeatvisError(toml_error(path, toml, str(exc))) from None
     site = data.pop("site", {}) if isinstance(data.get("site"), dict) else {}
     site.update(data)
     values = parse_options(
-        SITE_OPTIONS, site, lambda key: _where(path, toml, key), defaults=False
+        SITE_OPTIONS, site, lambda key: key_where(path, toml, key), defaults=False
     )
     if values.get("random_weights") and "weights" in values:
-        raise FeatvisError(f"{_where(path, toml, 'random_weights')}: {_BOTH}")
+        raise FeatvisError(f"{key_where(path, toml, 'random_weights')}: {_BOTH}")
     base = path.parent
     for key in _PATHS:
         if key in values:
@@ -372,14 +327,14 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
         values["explorer_layers"] = tuple(str(v) for v in values["explorer_layers"])
     templates = values.get("templates_dir")
     if templates is not None and not templates.is_dir():
-        raise FeatvisError(f"{_where(path, toml, 'templates_dir')}: {templates} is not a folder")
+        raise FeatvisError(f"{key_where(path, toml, 'templates_dir')}: {templates} is not a folder")
     if "recipe" in values:
         values["recipe"] = _recipe(values["recipe"], path, toml)
     if "models" in values:
         both = [key for key in _MODEL_KEYS if key in values]
         if both:
             raise FeatvisError(
-                f"{_where(path, toml, both[0])}: '{both[0]}' beside 'models'; give each model's "
+                f"{key_where(path, toml, both[0])}: '{both[0]}' beside 'models'; give each model's "
                 "options in its 'models' table (models = [{model = \"...\", weights = \"...\"}])"
             )
         values["models"] = _model_list(values["models"], path, toml)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from generator.config.site import ModelSpec, SiteConfig, where_key
+from generator.config.lines import where_key
+from generator.config.site import ModelSpec, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.urls import model_folder
 from generator.models.base import LoadedModel
