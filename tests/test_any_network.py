@@ -412,7 +412,8 @@ def test_zoo_and_own_models_have_readable_names_and_folders(
     toml.write_text('models = [{model = "python:tiny_cnn.py:build", name = "Net"},\n'
                     '          {model = "python:other_cnn.py:build", name = "net"}]\n',
                     encoding="utf-8")
-    with pytest.raises(FeatvisError, match=r"site\.toml:1: .*share the explorer folder 'net'"):
+    # named by the line of the second entry, the one that would share the first's folder
+    with pytest.raises(FeatvisError, match=r"site\.toml:2: .*share the explorer folder 'net'"):
         site_models.load_site_models(load_config(toml), "cpu")
 
 
