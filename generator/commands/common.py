@@ -24,12 +24,13 @@ def model_flag(args: argparse.Namespace) -> str | None:
     return model
 
 
-def check_flag_model(model: str, root: Path) -> None:
-    """`--model`'s id checked as site.toml's are (`python:` files read from `root`)."""
+def check_model(model: str, root: Path, where: str = "--model") -> None:
+    """A model id checked before anything loads (`check_model_id`: `python:` files read from
+    `root`), its error starting with `where` (`--model`, or site.toml's line)."""
     try:
         check_model_id(model, root)
     except FeatvisError as exc:
-        raise FeatvisError(f"--model: {exc}") from None
+        raise FeatvisError(f"{where}: {exc}") from None
 
 
 def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteConfig:
@@ -60,10 +61,7 @@ def check_models(config: SiteConfig, *, flag: bool = False) -> None:
     weights, no torch but for a torchvision or timm id), the error naming site.toml's line (or
     `--model` when `flag`: the id came from the command line)."""
     for spec in config.model_specs:
-        try:
-            check_model_id(spec.id, config.root)
-        except FeatvisError as exc:
-            raise FeatvisError(f"{'--model' if flag else spec.where}: {exc}") from None
+        check_model(spec.id, config.root, "--model" if flag else spec.where)
 
 
 def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: str) -> Preset:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.commands.common import check_flag_model, config_from_args, model_flag
+from generator.commands.common import check_model, config_from_args, model_flag
 from generator.core.errors import FeatvisError
 
 if TYPE_CHECKING:  # the models and the optimizer (torch) are imported by the commands
@@ -94,7 +94,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise FeatvisError(f"--out {out}: a file, not a folder (name a folder for the PNGs)")
     asked = model_flag(args)
     if asked is not None:
-        check_flag_model(asked, Path.cwd())  # before torch
+        check_model(asked, Path.cwd())  # before torch
     from PIL import Image
 
     from generator.compute import job_depth

@@ -13,8 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from generator.commands.common import check_flag_model, model_flag
-from generator.config.model_ids import DEFAULT_MODEL, PYTHON, is_file_target
+from generator.commands.common import check_model, model_flag
+from generator.config.model_ids import DEFAULT_MODEL, PYTHON, is_file_target, split_python
 from generator.config.site import FLAGS_BOTH
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
@@ -54,10 +54,10 @@ def from_site(path: str, site: Path) -> str:
 def site_model(model: str, site: Path) -> str:
     """A `python:FILE.py:FUNCTION` model with FILE made to resolve from `site`; any other id as
     it is (a module path, `python:package.module:FUNCTION`, is found on sys.path)."""
-    check_flag_model(model, Path.cwd())
+    check_model(model, Path.cwd())
     if not model.startswith(PYTHON.prefix):
         return model
-    target, _, function = model[len(PYTHON.prefix) :].rpartition(":")
+    target, function = split_python(model)
     if not is_file_target(target):
         return model
     return f"{PYTHON.prefix}{from_site(target, site)}:{function}"

@@ -75,9 +75,9 @@ def library_names(form: IdForm) -> list[str]:
     return list(timm.list_models())
 
 
-def check_listed(spec: str, form: IdForm) -> None:
-    """An error for a torchvision or timm name its library does not list."""
-    name = spec.removeprefix(form.prefix)
+def check_listed(name: str, form: IdForm) -> None:
+    """An error for a torchvision or timm model `name` (the id less its prefix) its library
+    does not list."""
     available = library_names(form)
     if name in available:
         return
@@ -126,7 +126,7 @@ def check_model_id(spec: str, root: Path) -> IdForm:
     the user's code (see the module docstring); `root`: where a `python:` file is read from."""
     form = form_of(spec)
     if form in (TORCHVISION, TIMM):
-        check_listed(spec, form)
+        check_listed(spec.removeprefix(form.prefix), form)
     elif form is PYTHON:
         check_python(spec, root)
     return form

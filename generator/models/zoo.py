@@ -23,6 +23,7 @@ from torch import nn
 from generator.config.model_ids import DEFAULT_MODEL, MODEL_FORMS, form_of
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.words import counted
 from generator.models import catalog as catalog_module
 from generator.models.base import (
     LoadedModel,
@@ -151,10 +152,9 @@ def _probe(
         grey = re.search(r"to have (\d+) channels, but got 3 channels", message)
         if grey:
             raise FeatvisError(
-                f"model '{spec}': its first layer takes {grey[1]} input channel"
-                f"{'' if grey[1] == '1' else 's'}, and featvis "
-                "shows networks RGB images (B, 3, H, W); wrap it so that forward(images) takes "
-                "them (a grey network: images.mean(1, keepdim=True))"
+                f"model '{spec}': its first layer takes {counted(int(grey[1]), 'input channel')}, "
+                "and featvis shows networks RGB images (B, 3, H, W); wrap it so that "
+                "forward(images) takes them (a grey network: images.mean(1, keepdim=True))"
             ) from None
         raise FeatvisError(
             f"model '{spec}': a forward pass at {size} px failed ({message})"[:300]

@@ -149,8 +149,8 @@ class Preview:
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._generation = 0
         self._renderer: SiteRenderer | None = None  # the last full rendering's SiteRenderer
-        self._seen_on_disk: set[str] = set()  # article keys, and explorer keys:
-        self._explorer_seen: set[str] = set()
+        self._seen_on_disk: set[str] = set()  # the articles' keys found in the cache
+        self._explorer_seen: set[str] = set()  # the explorer's, at the last whole drawing
         self._drawn_at, self._drawing_seconds = 0.0, 0.0  # the last whole-site drawing
         self.missing: dict[str, list[str]] = {}  # page URL -> job keys the cache lacks
         self.config: SiteConfig | None = None

@@ -28,7 +28,6 @@ from typing import Any
 
 from generator.core.notices import Notices
 from generator.core.urls import COMPARE_PAGE, layer_url
-from generator.figures.channels import single_channel
 from generator.figures.context import DrawContext
 from generator.figures.registry import Article
 from generator.jobs import VisJob
@@ -93,9 +92,13 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         ctx.explorer_channels = {layer: set(jobs) for layer, jobs in data.inventory.items()}
         ctx.circuits = dict(data.circuits)
         layers = {layer: list(jobs.values()) for layer, jobs in data.inventory.items()}
+        waiting = {  # the preview's channels still being computed, by layer
+            layer: [c for c, job in jobs.items() if ctx.artifact(job) is None]
+            for layer, jobs in data.inventory.items()
+        } if self.pending else {}
         return ModelState(
             one.model, ctx, layers, data.measures, ctx.circuits, dict(data.accents),
-            dict(one.labels),
+            dict(one.labels), waiting=waiting,
         )
 
     def draw(self) -> SiteResult:
@@ -119,10 +122,6 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                         self.missing.setdefault(url, []).append(job)
                 if self.pending:
                     state.layers[layer] = [j for j in jobs if state.ctx.artifact(j) is not None]
-                    state.waiting[layer] = [
-                        unit[1] for j in jobs
-                        if state.ctx.artifact(j) is None and (unit := single_channel(j))
-                    ]
         compare = self._draw_compare()
         if compare is not None and compare.missing:
             missing += compare.missing
