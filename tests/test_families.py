@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from generator.config.model_ids import check_model_id
 from generator.core.errors import FeatvisError
 from generator.models import BANDS, LoadedModel, capture, load_model, resolve_layer_ref
 from generator.models.families.descriptions import describe
@@ -230,6 +231,64 @@ def test_python_family_errors_are_one_line(tmp_path, body, kwargs, expected):  #
         load_model(spec, input_size=32, **kwargs)
     message = str(err.value)
     assert "\n" not in message and len(message) <= 300 and expected in message, message
+
+
+NAMES = """import torch
+from torch import nn
+from torchvision.models import resnet18 as imported
+def build():
+    return nn.Conv2d(3, 4, 3)
+class Net(nn.Module):
+    pass
+try:
+    import missing_package
+except ImportError:
+    def fallback():
+        return build()
+if torch.cuda.is_available():
+    assigned = build
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "function", "expected"),
+    [
+        (NAMES, "build", None),
+        (NAMES, "Net", None),
+        (NAMES, "imported", None),
+        (NAMES, "fallback", None),
+        (NAMES, "assigned", None),
+        (NAMES, "buld", "net.py: no function 'buld' (did you mean: build? valid: build, fallback)"),
+        ("def build(:\n    pass\n", "build", "net.py:1: cannot import (SyntaxError"),
+        ("from os.path import *\n", "build", None),  # may bind it: known when it loads
+        ("def __getattr__(name):\n    return None\n", "build", None),
+    ],
+)
+def test_a_python_id_is_checked_against_its_file_without_running_it(
+    tmp_path: Path, body: str, function: str, expected: str | None
+) -> None:
+    """The id check reads the file (it runs none of it: the file's `import torch` would load
+    torch) and answers a function it does not define with the ones it does."""
+    (tmp_path / "net.py").write_text(body, encoding="utf-8")
+    if expected is None:
+        check_model_id(f"python:net.py:{function}", tmp_path)
+        return
+    with pytest.raises(FeatvisError) as err:
+        check_model_id(f"python:net.py:{function}", tmp_path)
+    assert expected in str(err.value), err.value
+
+
+def test_a_python_module_id_is_checked_without_importing_its_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "mynets"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('imported')\n", encoding="utf-8")
+    (package / "small.py").write_text("def build():\n    return None\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    check_model_id("python:mynets.small:build", tmp_path)
+    with pytest.raises(FeatvisError, match=r"small.py: no function 'biuld' \(did you mean: build"):
+        check_model_id("python:mynets.small:biuld", tmp_path)
 
 
 def test_class_file_must_match_the_logits(tmp_path):

@@ -93,6 +93,7 @@ MISSPELT = {  # a misspelt id -> what its one line must say
     "torchvison:resnet18": "unknown model 'torchvison:resnet18' (did you mean: "
     "torchvision:resnet18?",
     "python:missing.py:fn": "model 'python:missing.py:fn': ",
+    "python:net.py:buld": "net.py: no function 'buld' (did you mean: build?",
     "timm:vit_tiny_patch16_22": "unknown timm model 'vit_tiny_patch16_22' (did you mean: "
     "timm:vit_tiny_patch16_224",
 }
@@ -105,6 +106,7 @@ def test_init_and_misspelt_model_ids_answer_before_anything_loads(tmp_path: Path
     list of names (its command runs last here: it imports torch)."""
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "a.md").write_text("---\ntitle: A\n---\nText.\n", encoding="utf-8")
+    (tmp_path / "net.py").write_text("import torch\n\ndef build():\n    pass\n", encoding="utf-8")
     argvs = [["init", "newsite"], ["init", "bad", "--model", "efficientnet_lite00"],
              ["demo", "--model", "torchvison:resnet18"]]
     expected: dict[str, tuple[str, str]] = {}

@@ -6,17 +6,20 @@ no torch and no import of the user's code.
 `generator.models.zoo` take their forms from here. `check_model_id(spec, root)` answers a
 misspelt id in one line with the closest ids: an unknown family or embedded name at once; a
 torchvision or timm name against the list its library gives (which imports that library, and
-with it torch: only for an id of that family); a `python:` id's form and its file or package.
+with it torch: only for an id of that family); a `python:` id's form, its file or package, and
+that the file (read, not run) defines the function.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
+import importlib.machinery
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.core.errors import FeatvisError
+from generator.core.errors import FeatvisError, choices_hint
 
 LITE_NAMES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 DEFAULT_MODEL = LITE_NAMES[0]
@@ -104,21 +107,90 @@ def is_file_target(target: str) -> bool:
 
 
 def check_python(spec: str, root: Path) -> None:
-    """A `python:` id's form, and that its file (relative to `root`) or its top-level package
-    is there; the function itself is looked up when the model loads."""
-    target, _ = split_python(spec)
+    """A `python:` id's form, that its file (relative to `root`) or its top-level package is there,
+    and that the file (a module's, where its source is found) defines the function at its top
+    level; a file that may bind names it does not write out (`import *`, `globals()`) is taken at
+    its word until it loads."""
+    target, function = split_python(spec)
     if is_file_target(target):
         path = (root / target).resolve()
         if not path.is_file():
             raise FeatvisError(f"model '{spec}': {path}: no such file")
+        _check_defines(path, function)
         return
-    package = target.split(".")[0]
+    package, *inner = target.split(".")
     try:
-        found = importlib.util.find_spec(package) is not None
+        found = importlib.util.find_spec(package)
     except (ImportError, ValueError):
-        found = False
-    if not found:
+        found = None
+    if found is None:
         raise FeatvisError(f"model '{spec}': no module '{package}' on the Python path")
+    source = _module_source(found, inner)
+    if source is not None:
+        _check_defines(source, function)
+
+
+def _module_source(package: importlib.machinery.ModuleSpec, inner: list[str]) -> Path | None:
+    """The source file of `package`'s submodule `inner` (the package itself where empty), found
+    without importing anything, or None."""
+    if not inner:
+        origin = package.origin
+        return Path(origin) if origin and origin.endswith(".py") else None
+    for folder in package.submodule_search_locations or ():
+        for path in (Path(folder, *inner).with_suffix(".py"), Path(folder, *inner, "__init__.py")):
+            if path.is_file():
+                return path
+    return None
+
+
+def _check_defines(path: Path, function: str) -> None:
+    """An error naming the functions `path` defines when it binds no top-level `function`, or
+    naming its line when it is not valid Python."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        raise FeatvisError(
+            f"{path}:{exc.lineno}: cannot import (SyntaxError: {exc.msg})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise FeatvisError(f"{path}: cannot read ({exc})") from None
+    bound, functions = _top_level_names(tree)
+    if bound is None or function in bound:
+        return
+    raise FeatvisError(
+        f"{path}: no function '{function}' ({choices_hint(function, functions, limit=8)})"
+    )
+
+
+def _top_level_names(tree: ast.Module) -> tuple[set[str] | None, list[str]]:
+    """(every name the module binds at its top level, or None where it may bind names that are
+    not written out; the functions it defines)."""
+    bound: set[str] = set()
+    functions: list[str] = []
+    body = list(tree.body)
+    while body:
+        node = body.pop(0)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            functions.append(node.name)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+            continue
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return None, functions
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+            continue
+        for child in ast.walk(node):
+            if isinstance(child, ast.Name) and child.id in ("globals", "__getattr__"):
+                return None, functions
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                bound.add(child.id)
+        if isinstance(node, ast.If | ast.Try | ast.With | ast.For | ast.While):
+            inner = ast.iter_child_nodes(node)
+            handlers = (n.body for n in inner if isinstance(n, ast.ExceptHandler))
+            body[:0] = [n for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt)]
+            body[:0] = [n for block in handlers for n in block]
+    return (None if "__getattr__" in bound else bound), functions
 
 
 def check_model_id(spec: str, root: Path) -> IdForm:
