@@ -130,6 +130,22 @@ def test_scan_matches_brute_force(model, folder, scanned):
             assert index.min_activation(layer, channel) == found[0].activation  # bottom, last kind
 
 
+def test_a_photo_among_the_top_is_not_shown_among_the_bottom(scanned):
+    """A photo whose peak tops a channel and whose lowest position is among the channel's lowest
+    is shown once, among the top; the bottom keeps the other photos in their order."""
+    index, _ = scanned
+    both = 0
+    for layer in LAYERS:
+        for channel in range(index.channel_means(layer).numel()):
+            top = [e.path for e in index.examples(layer, channel, "top")[:TOP_K]]
+            bottom = [e.path for e in index.examples(layer, channel, "bottom")]
+            least = [e.path for e in index.least(layer, channel, TOP_K)]
+            both += bool(set(top) & set(bottom))
+            assert not set(top) & set(least), (layer, channel)
+            assert least == [path for path in bottom if path not in top][:TOP_K]
+    assert both > 0, "no photo of the scan was among both a channel's top and its bottom"
+
+
 def test_spectrum_sample_is_an_even_stride_of_the_folder(model, folder, tmp_path, monkeypatch):
     monkeypatch.setattr(dataset_scan, "SPECTRUM_SAMPLE", 3)  # 8 files -> every third: 0, 3, 6
     index = load_or_scan(_config(folder, tmp_path), model, ["blocks.2.0"], top_k=2,

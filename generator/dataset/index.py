@@ -101,6 +101,13 @@ class DatasetIndex:
                 out.append(Example(self.root / self.files[image], value, pos // width, pos % width))
         return out
 
+    def least(self, layer: str, channel: int, k: int) -> list[Example]:
+        """The most negative of the `bottom` examples that are not among the `k` top ones, at
+        most `k`: a photo can hold both the channel's strongest and its most negative position
+        (a token map, a pre-activation), and is shown once, among the top."""
+        top = {example.path for example in self.examples(layer, channel, "top")[:k]}
+        return [e for e in self.examples(layer, channel, "bottom") if e.path not in top][:k]
+
     def spectrum(self, layer: str, channel: int, n: int) -> list[Example]:
         """`n` photos from the most negative spatial mean to the most positive, at evenly spaced
         quantiles of the scan's sample (`SPECTRUM_SAMPLE`); shown whole, as the model saw them."""

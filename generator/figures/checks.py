@@ -64,8 +64,10 @@ def dataset_examples(
         examples = ds.spectrum(layer, channel, k)
     elif kind == "bottom" and floor_of(ds, layer, channel) is not None:
         return []  # tied at the floor: which of them shows would be the folder's order
+    elif kind == "bottom":
+        examples = ds.least(layer, channel, k)
     else:
-        examples = ds.examples(layer, channel, "bottom" if kind == "bottom" else "top")[:k]
+        examples = ds.examples(layer, channel, "top")[:k]
     out = []
     for ex in examples:
         where = "whole" if ex.whole else f"{ex.y}|{ex.x}"
