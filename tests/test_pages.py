@@ -131,10 +131,12 @@ def test_a_missing_number_reads_as_its_default(tmp_path: Path) -> None:
         ("dataset.skipped", None, "-"),
         ("dataset.images", None, None),
     ]
-    missing = str(render_body(page, {}.get, []).html)
-    assert "Photos: none configured; skipped -; bare n/a." in missing
-    measured = str(render_body(page, {"dataset.images": 1000.0, "dataset.skipped": 2}.get, []).html)
-    assert "Photos: 1000; skipped 2; bare 1000." in measured
+    missing = render_body(page, {}.get, [])
+    assert "Photos: none configured; skipped -; bare n/a." in str(missing.html)
+    assert [(v.name, v.line) for v in missing.unmeasured] == [("dataset.images", 5)], "only the bare one"
+    measured = render_body(page, {"dataset.images": 1000.0, "dataset.skipped": 2}.get, [])
+    assert "Photos: 1000; skipped 2; bare 1000." in str(measured.html)
+    assert measured.unmeasured == ()
 
 
 def test_latex_errors_are_reported() -> None:

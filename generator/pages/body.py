@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup
 
 from generator.core.errors import FeatvisError
-from generator.pages.content import Page
+from generator.pages.content import Page, VariableRef
 from generator.pages.markdown import FIGURE_TOKEN, format_value, markdown_converter
 from generator.pages.text import MAX_NESTING, splice
 
@@ -19,17 +19,23 @@ from generator.pages.text import MAX_NESTING, splice
 class RenderedBody:
     html: Markup
     toc: list[dict[str, Any]]
+    unmeasured: tuple[VariableRef, ...] = ()  # no value, and no `default:` text to say instead
 
 
 def render_body(
     page: Page, values: Callable[[str], Any], figures: list[Markup], unsafe_html: bool = False
 ) -> RenderedBody:
-    """Fill the variables, convert the Markdown, put the figures in place of their placeholders."""
+    """Fill the variables, convert the Markdown, put the figures in place of their placeholders.
+    A variable without a value reads its `default:` text, else "n/a" (and is `unmeasured`)."""
+    found = [values(ref.name) for ref in page.variables]
     body = splice(page.body, [
-        (ref.start, ref.end,
-         html.escape(format_value(values(ref.name), ref.fmt, ref.arg, ref.fallback)))
-        for ref in page.variables
+        (ref.start, ref.end, html.escape(format_value(value, ref.fmt, ref.arg, ref.fallback)))
+        for ref, value in zip(page.variables, found, strict=True)
     ])
+    unmeasured = tuple(
+        ref for ref, value in zip(page.variables, found, strict=True)
+        if value is None and ref.fallback is None
+    )
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
     md = markdown_converter(unsafe_html)
@@ -43,4 +49,4 @@ def render_body(
     for i, fig in enumerate(figures):
         token = FIGURE_TOKEN.format(i)
         out = out.replace(f"<p>{token}</p>", str(fig))
-    return RenderedBody(Markup(out), list(getattr(md, "toc_tokens", [])))
+    return RenderedBody(Markup(out), list(getattr(md, "toc_tokens", [])), unmeasured)

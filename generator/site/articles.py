@@ -17,7 +17,7 @@ from generator.figures.registry import Article
 from generator.jobs import VisJob
 from generator.models.base import BANDS
 from generator.models.site import display_name
-from generator.pages.body import render_body
+from generator.pages.body import RenderedBody, render_body
 from generator.pages.content import Page
 from generator.site.env import split_footnotes
 from generator.site.state import Drawn, MissingVisualizations, ModelState, RenderState
@@ -120,25 +120,30 @@ class ArticlesPart(RenderState):
 
         def value(name: str) -> Any:
             if name in fixed:
-                found = fixed[name]
-            else:
-                _, fig, key = name.split(".", 2)
-                found = numbers[fig].get(key)
-            if found is None and page is not None and not self.pending:
-                self.notices.warn(
-                    "fallback", f"{page.source}: {{{{ {name} }}}} has no measured value"
-                )
-            return found
+                return fixed[name]
+            _, fig, key = name.split(".", 2)
+            return numbers[fig].get(key)
 
         return value
+
+    def _body(self, page: Page, numbers: dict[str, dict[str, Any]],
+              figures: list[Markup]) -> RenderedBody:
+        """The page's body; a number it quotes that the build has no value for, and that has no
+        `default:` text, is a warning at its line."""
+        body = render_body(page, self._values(numbers, page), figures, self.config.unsafe_html)
+        if not self.pending:
+            for ref in body.unmeasured:
+                self.notices.warn(
+                    "fallback", f"{page.source}:{ref.line}: {{{{ {ref.name} }}}} has no measured "
+                    'value: it reads n/a (`| default:"text"` says what to write instead)'
+                )
+        return body
 
     def _write_article(self, item: Drawn) -> None:
         page = item.page
         if page.is_home:
             return  # the home page draws its own body
-        body = render_body(
-            page, self._values(item.numbers, page), item.figures, self.config.unsafe_html
-        )
+        body = self._body(page, item.numbers, item.figures)
         html, notes = split_footnotes(str(body.html))
         text = self.env.get_template("article.html").render(
             **self._common(self.states[0], ""),
@@ -157,10 +162,7 @@ class ArticlesPart(RenderState):
         home = next((d for d in drawn if d.page.is_home), None)
         intro, notes = Markup(""), Markup("")
         if home is not None:
-            body = render_body(
-                home.page, self._values(home.numbers, home.page), home.figures,
-                self.config.unsafe_html,
-            )
+            body = self._body(home.page, home.numbers, home.figures)
             html, note_html = split_footnotes(str(body.html))
             intro, notes = Markup(html), Markup(note_html)
             for asset, rel in home.page.assets:
