@@ -21,6 +21,7 @@ from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
 from generator.optvis.transforms import TransformSpec
 
+REPO = Path(__file__).resolve().parents[1]
 NETS = '''\
 import torch
 from torch import nn
@@ -184,6 +185,14 @@ def five():
     return plain(5)
 
 
+def one():
+    return plain(1)
+
+
+def two():
+    return plain(2)
+
+
 def masked():
     return Masked()
 
@@ -320,22 +329,50 @@ def test_an_untrained_network_whose_activations_vanish_gets_measured_norms() -> 
 
 
 def test_band_references_of_a_small_catalog(nets: Path) -> None:
-    """Five layers: one a band, and `textures[1]` counts on to the next layer; three layers:
-    the error names the bands and how to list more layers."""
+    """Five layers: one a band, `textures[1]` counts on to the next layer, and a reference past
+    the band's reach is an error naming the bands; fewer layers than bands: an empty band is the
+    layer at its depth and an index past the end the last layer, in order."""
     model = load_model(_spec(nets, "five"), input_size=32)
     names = list(model.layer_names)
     assert len(names) == 5 and [layer.band for layer in model.layers] == list(BANDS)
     assert resolve_layer_ref("textures[1]", model.layers) == names[2]
     assert resolve_layer_ref("objects[-1]", model.layers) == names[4]
-    with pytest.raises(FeatvisError, match=r"cannot resolve layer 'parts\[7\]'"):
-        resolve_layer_ref("parts[7]", model.layers)
-    small = load_model(_spec(nets, "three"), input_size=32)
     with pytest.raises(FeatvisError) as err:
-        resolve_layer_ref("objects[0]", small.layers, small.id)
+        resolve_layer_ref("parts[7]", model.layers, model.id)
     message = str(err.value)
-    assert "edges 1, textures 1, patterns 0, parts 1, objects 0" in message
-    assert "3 layers: list more module paths in site.toml's `layers`" in message
-    assert "\n" not in message and len(message.replace(small.id, "")) <= 200
+    assert "cannot resolve layer 'parts[7]'" in message
+    assert "edges 1, textures 1, patterns 1, parts 1, objects 1" in message
+    assert "\n" not in message and len(message.replace(model.id, "")) <= 200
+    small = load_model(_spec(nets, "three"), input_size=32)
+    three = list(small.layer_names)
+    assert [layer.band for layer in small.layers] == ["edges", "textures", "parts"]
+    assert [resolve_layer_ref(band, small.layers) for band in BANDS] == [
+        three[0], three[1], three[1], three[2], three[2]
+    ]
+    assert resolve_layer_ref("patterns[-1]", small.layers) == three[1]
+    assert resolve_layer_ref("objects[3]", small.layers) == three[2]
+    assert resolve_layer_ref("textures[-4]", small.layers) == three[0]
+
+
+def test_the_flagship_binds_for_a_network_of_any_depth(nets: Path) -> None:
+    """The flagship article's figures resolve and check for networks of one to five layers (as
+    `featvis init --model python:...` then `featvis build` meets them), its gallery in depth
+    order."""
+    from generator.config.site import load_config
+    from generator.figures.registry import page_figures, read_pages
+
+    flagship = next(
+        page for page in read_pages(load_config(REPO / "site.toml"))
+        if page.slug == "feature-visualization"
+    )
+    for depth in ("one", "two", "three", "five"):
+        model = load_model(_spec(nets, depth), input_size=32)
+        gallery = next(f for f in page_figures(flagship, model) if f.type == "layer-gallery")
+        used = gallery.layers_used(model)
+        assert used == sorted(used, key=lambda name: model.layer(name).depth), (depth, used)
+        assert len(set(used)) == len(used), (depth, used)
+        if len(model.layer_names) <= 3:
+            assert used == list(model.layer_names), (depth, used)
 
 
 @pytest.mark.parametrize(

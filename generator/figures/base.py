@@ -86,11 +86,14 @@ class Figure:
     def resolve(self, model: LoadedModel) -> Figure:
         """Band references (`layer: parts`, `parts[-1]`, `layers: [edges, objects]`, units
         `parts[0]:3`) -> the model's layer names (new options, the parsed ones unchanged; a layer
-        named twice in `layers` once); returns self. An unresolvable one is an error at its line
-        naming the bands and their sizes."""
+        named twice in `layers` once, a list of bands in depth order); returns self. An
+        unresolvable one is an error at its line naming the bands and their sizes."""
+
+        def band(ref: str) -> bool:
+            return ref.split("[", 1)[0].strip() in BANDS
 
         def one(key: str, ref: str) -> str:
-            if ref.split("[", 1)[0].strip() not in BANDS:
+            if not band(ref):
                 return ref  # a layer name: `bind` checks it
             try:
                 return resolve_layer_ref(ref, model.layers + model.optional_layers, model.id)
@@ -100,10 +103,13 @@ class Figure:
         resolved: dict[str, Any] = {}
         if isinstance(self.options.get("layer"), str):
             resolved["layer"] = one("layer", self.options["layer"])
-        if isinstance(self.options.get("layers"), tuple):
+        refs = self.options.get("layers")
+        if isinstance(refs, tuple):
             # `objects[0]` and `objects[-1]` of a band of one layer: that layer once
-            named = (one("layers", r) for r in self.options["layers"])
-            resolved["layers"] = tuple(dict.fromkeys(named))
+            named = list(dict.fromkeys(one("layers", r) for r in refs))
+            if all(band(r) for r in refs):  # bands: in depth order, also where a small network's
+                named.sort(key=lambda name: model.layer(name).depth)  # bands share layers
+            resolved["layers"] = tuple(named)
         pairs = self.options.get("pairs")
         if isinstance(pairs, tuple):
             resolved["pairs"] = tuple(

@@ -261,7 +261,9 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
     layer gallery shows; `parts[-1]`, `objects[0]` a layer of the band by position. Bands group
     the main catalog only. In a catalog of fewer than ten layers, where a band may hold a single
     layer, `band[i]` past the band's end counts on through the next layers (`textures[1]` of a
-    five-layer network is its third layer), so an article written for a deep network builds."""
+    five-layer network is its third layer); in one of fewer than five layers an empty band is the
+    layer at its depth and an index past the network's end its last layer, so an article written
+    for a deep network builds for any."""
     names = [info.name for info in layers]
     if ref in names:
         return ref
@@ -272,6 +274,9 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
             by_band.setdefault(info.band, []).append(info.name)
     m = _REF.fullmatch(ref.strip())
     group = by_band.get(m.group("band"), []) if m else []
+    if m and not group and m.group("band") in BANDS and 0 < len(main) < len(BANDS):
+        # fewer layers than bands: an empty band is the layer at its depth
+        group = [main[(2 * BANDS.index(m.group("band")) * (len(main) - 1) + 4) // 8]]
     if m and group:
         if m.group("index") is None:
             return group[len(group) // 2]
@@ -280,6 +285,8 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
             return group[index]
         first, last = main.index(group[0]), main.index(group[-1])
         spilled = first + index if index >= 0 else last + 1 + index
+        if len(main) < len(BANDS):  # bands share the few layers there are
+            return main[min(max(spilled, 0), len(main) - 1)]
         if len(main) < 2 * len(BANDS) and 0 <= spilled < len(main):
             return main[spilled]
     owner = f"model '{model}': " if model else ""
@@ -287,11 +294,6 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
     if m is None or m.group("band") not in by_band:  # a layer name, mistyped
         raise FeatvisError(
             f"unknown layer '{ref}' ({choices_hint(ref, names)}; or a band of: {sizes})"
-        )
-    if len(main) < len(BANDS):
-        raise FeatvisError(
-            f"{owner}cannot resolve layer '{ref}' (bands and their layers: {sizes}; the network "
-            f"has {len(main)} layers: list more module paths in site.toml's `layers`)"
         )
     raise FeatvisError(
         f"{owner}cannot resolve layer '{ref}' (bands and their layers: {sizes}; "
