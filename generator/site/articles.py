@@ -84,12 +84,12 @@ class ArticlesPart(RenderState):
         for layer, channels in low.items():
             shown = ", ".join(str(c) for c in sorted(channels)[:8])
             more = ", ..." if len(channels) > 8 else ""
-            where = f"{state.model.id}: {layer}" if len(self.states) > 1 else layer
+            where = f"{state.model.id}: layer {layer}" if len(self.states) > 1 else f"layer {layer}"
             self.notices.warn(
                 "agreement",
                 f"{where}: {counted(len(channels), 'channel')} ({shown}{more}) "
-                f"{verb(len(channels), 'has', 'have')} a pattern agreement "
-                f"with their top photos below {LOW_AGREEMENT}",
+                f"{verb(len(channels), 'has', 'have')} a pattern agreement with "
+                f"{verb(len(channels), 'its', 'their')} top photos below {LOW_AGREEMENT}",
             )
 
     def _values(
