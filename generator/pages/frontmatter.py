@@ -1,6 +1,7 @@
 """An article's front matter: YAML between '---' lines, each key typed and placed by its line.
 
-Keys: title (required), description, authors, date (YYYY-MM-DD), model, order.
+Keys: title (required), description, authors, date (YYYY-MM-DD), model, order, bibliography and
+nocite (read by `generator.pages.citations`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ FRONT_MATTER_KEYS: dict[str, Option] = {
     "date": Option(one_of(str, dt.date)),
     "model": Option(one_of(str)),
     "order": Option(whole(-1_000_000, 1_000_000)),
+    "bibliography": Option(one_of(str)),  # a .bib under content/ (generator.pages.citations)
+    "nocite": Option(one_of(list, str)),
 }
 
 
