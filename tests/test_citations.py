@@ -177,6 +177,8 @@ def test_html_in_an_entry_is_escaped_and_urls_lose_their_scheme(tmp_path: Path) 
         ("---\ntitle: T\nbibliography: ../outside.bib\n---\n\nSee [@a].\n", BIB,
          r"^content/a\.md:3: bibliography '\.\./outside\.bib' leaves content/"),
         ("---\ntitle: T\nbibliography: 3\n---\n\n", BIB, r"^content/a\.md:3: front matter 'bibliography'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: layer-gallery\ncaption: [@olah2017] first.\n```\n", BIB,
+         r"^content/a\.md:7: malformed figure block: .* \(quote a value that starts with a citation: caption: \"\[@key\] \.\.\.\"\)$"),
     ],
 )
 def test_mistakes_name_the_file_and_line(tmp_path: Path, article: str, bib: str | None, expected: str) -> None:

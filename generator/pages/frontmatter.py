@@ -99,6 +99,8 @@ def yaml_with_lines(
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "but got '['" in problem:  # `layers: [edges, parts[-1]]`: an item with brackets
             problem += ' (quote a list item that holds brackets: [edges, "parts[-1]"])'
+        if "character '@'" in problem:  # `caption: [@key] ...`: a citation read as a list
+            problem += ' (quote a value that starts with a citation: caption: "[@key] ...")'
         raise FeatvisError(f"{where}:{line}: malformed {what}: {problem}") from None
     key_lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
