@@ -106,6 +106,21 @@ def test_figure_references_point_at_the_right_figure(flagship: Page, lite0) -> N
     assert all(1 <= int(n) <= len(order) for n in bare)
 
 
+def test_the_flagship_cites_every_work_of_its_bibliography(flagship: Page) -> None:
+    """Each entry of content/references.bib is cited where the text names the work (or listed by
+    `nocite`), numbered once; no hand-written list is left in the text."""
+    bib = (REPO / "content" / "references.bib").read_text(encoding="utf-8")
+    keys = re.findall(r"^@\w+\{([^,]+),", bib, re.M)
+    assert sorted(ref.key for ref in flagship.references) == sorted(keys)
+    assert [ref.number for ref in flagship.references] == list(range(1, len(keys) + 1))
+    assert [ref.key for ref in flagship.references if not ref.cited] == ["tan2019efficientnet"]
+    assert "## References" not in flagship.body
+    for named, key in (("Olah, Mordvintsev and Schubert (2017)", "olah2017feature"),
+                       ("Tyka, 2015)", "mordvintsev2015inceptionism"),
+                       ("Brendel and Kim\n(2023)", "geirhos2023dont")):
+        assert f"{named} [@{key}]" in flagship.body, key
+
+
 def test_home_page_introduces_the_site(pages: dict[str, Page]) -> None:
     home = pages["index"]
     assert home.is_home and "feature-visualization.html" in home.body and "explorer/index.html" in home.body

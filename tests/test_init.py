@@ -17,14 +17,16 @@ def test_init_writes_a_site_that_loads(tmp_path: Path, capsys: pytest.CaptureFix
     target = tmp_path / "my-site"
     assert main(["init", str(target)]) == 0
     assert "featvis build" in capsys.readouterr().out
-    shipped = sorted(p.name for p in ARTICLES_DIR.glob("*.md"))
-    assert "feature-visualization.md" in shipped
+    shipped = sorted(p.name for p in ARTICLES_DIR.iterdir() if p.suffix in (".md", ".bib"))
+    assert "feature-visualization.md" in shipped and "references.bib" in shipped
     assert sorted(p.name for p in (target / "content").iterdir()) == shipped
     for name in shipped:
         assert (target / "content" / name).read_bytes() == (ARTICLES_DIR / name).read_bytes()
     config = load_config(target / "site.toml")
     assert config.content_dir == target / "content" and config.model == "efficientnet_lite0"
-    assert {page.slug for page in read_pages(config)} == {Path(n).stem for n in shipped}
+    pages = {page.slug: page for page in read_pages(config)}
+    assert set(pages) == {Path(n).stem for n in shipped if n.endswith(".md")}
+    assert pages["feature-visualization"].references, "the flagship's citations resolve"
 
 
 def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,14 +37,14 @@ date: 2024-01-02
 
 Regularization moves the high-frequency share from {{ numbers.reg.hf.unregularized | pct }}
 to {{ numbers.reg.hf.tv.strongest | pct:2 }}; the gallery shows {{ numbers.gallery.images }} images
-of a model with {{ model.layers }} layers[^n].
+of a model with {{ model.layers }} layers[^n], as in Distill [@olah2017].
 
 ```figure
 type: layer-gallery
 id: gallery
 layers: [conv_stem, blocks.1.0]
 channels: 2
-caption: Chosen by the build, from $h_c$ measured.
+caption: Chosen by the build, from $h_c$ measured [@erhan2009; @olah2017].
 ```
 
 ```figure
@@ -63,11 +63,18 @@ channels: [0]
 
 [^n]: Counted by the build.
 """
+BIB = """\
+@article{olah2017, author = {Olah, C.}, title = {Feature Visualization}, journal = {Distill},
+  year = {2017}, doi = {10.23915/distill.00007}}
+@misc{erhan2009, author = {Erhan, D.}, title = {Higher-layer features}, year = {2009}}
+@misc{unused, author = {Nobody, N.}, title = {Cited nowhere}, year = {2000}}
+"""
 
 
 def make_site(root: Path, cache: Path, article: str = ARTICLE, **extra: str) -> Path:
     (root / "content").mkdir(parents=True, exist_ok=True)
     (root / "content" / "small.md").write_text(article, encoding="utf-8")
+    (root / "content" / "references.bib").write_text(BIB, encoding="utf-8")
     layers = ", ".join(f'"{name}"' for name in LAYERS)
     lines = ['title = "Test site"', f"explorer_layers = [{layers}]", f'cache_dir = "{cache}"',
              'device = "cpu"', *(f'{k} = "{v}"' for k, v in extra.items())]
@@ -136,6 +143,20 @@ def test_text_quotes_measured_numbers(built: Path) -> None:
     assert re.search(r"<math[^>]*><mrow><msub><mi>h</mi><mi>c</mi></msub>", html), "math in a caption"
     assert html.count('<img src="images/') == 2 * 2 + 6 + 1, "gallery, regularization, dataset-examples"
     assert 'id="fn-n"' in html and "How the figures were made" in html and "<td>cpu</td>" in html
+
+
+def test_citations_link_to_the_references(built: Path) -> None:
+    """Numbered in reading order (the text's first, then the gallery's caption), each linking to
+    its entry, which links back; the entry never cited is not listed and the .bib is not copied into the site."""
+    out = built / "site_output"
+    html = (out / "small.html").read_text(encoding="utf-8")
+    text, appendix = html.split('id="appendix"')
+    assert re.findall(r'href="#(ref-\d)"', text) == ["ref-1", "ref-2", "ref-1"]
+    assert re.search(r'<figcaption>.*<a href="#ref-2" id="cite-2" title="D\. Erhan\. Higher-layer', text, re.S)
+    assert re.findall(r'<li id="(ref-\d)"', appendix) == ["ref-1", "ref-2"]
+    assert appendix.index('id="bibliography"') < appendix.index("How the figures were made")
+    assert 'href="#cite-1"' in appendix and 'href="#cite-2"' in appendix and "Cited nowhere" not in html
+    assert not list(out.rglob("*.bib")), "the bibliography is the source, not a download"
 
 
 def test_explorer_pages_link_layers_and_channels(built: Path) -> None:

@@ -38,7 +38,8 @@ seed = 0
 
 
 def articles() -> list[Path]:
-    return sorted(ARTICLES_DIR.glob("*.md"))
+    """The shipped articles and the bibliography they cite."""
+    return sorted([*ARTICLES_DIR.glob("*.md"), *ARTICLES_DIR.glob("*.bib")])
 
 
 def from_site(path: str, site: Path) -> str:
@@ -83,7 +84,8 @@ def site_toml(
 def init_site(
     target: Path, model: str, weights: str | None = None, random_weights: bool = False
 ) -> list[Path]:
-    """Write site.toml (for `model`) and content/*.md into `target`; returns the files written."""
+    """Write site.toml (for `model`) and content/ (articles, references.bib) into `target`;
+    returns the files written."""
     toml = site_toml(model, weights, target, random_weights)
     plan: dict[Path, str | Path] = {target / "site.toml": toml}
     for article in articles():

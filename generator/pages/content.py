@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,13 @@ from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 from generator.core.notices import Notices
 from generator.core.urls import model_folder
+from generator.pages.citations import (
+    Citing,
+    Reference,
+    caption_occurrences,
+    cite_references,
+    occurrences_in,
+)
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
 from generator.pages.links import rewrite_links
 from generator.pages.markdown import FIGURE_TOKEN, FORMATS, MAX_DIGITS, check_math
@@ -74,6 +81,7 @@ class FigureSpec:
     line: int
     key_lines: Mapping[str, int] = field(default_factory=dict)
     index: int = 0  # position among the page's figures
+    references: tuple[Reference, ...] = ()  # the page's, for citations in the caption
 
     def where(self, key: str | None = None) -> str:
         return f"{self.source}:{self.key_lines.get(key, self.line) if key else self.line}"
@@ -106,6 +114,7 @@ class Page:
     figures: tuple[FigureSpec, ...] = ()
     variables: tuple[VariableRef, ...] = ()
     assets: tuple[tuple[Path, str], ...] = ()  # (file under content/, path in the site)
+    references: tuple[Reference, ...] = ()  # what it cites (and `nocite` lists), numbered
 
     @property
     def url(self) -> str:
@@ -209,6 +218,8 @@ def read_page(
     body = "\n".join(body_lines) + "\n"
     masked = mask_code(body_lines)
     check_math(masked, body_start + 1, shown)
+    references = _references(path, config, meta, key_lines, masked, body_start + 1, figures)
+    figures = [replace(spec, references=references) for spec in figures]
     slugs = {slugify(path.stem)} if slugs is None else slugs
     first = config.model_specs[0]  # old `explorer/<layer>.html` links: its folder
     body, assets = rewrite_links(
@@ -226,9 +237,32 @@ def read_page(
         figures=tuple(figures),
         variables=tuple(variables),
         assets=tuple(assets),
+        references=references,
         **fields,
     )
     return page
+
+
+def _references(
+    path: Path,
+    config: SiteConfig,
+    meta: Mapping[str, Any],
+    key_lines: Mapping[str, int],
+    masked: str,
+    first: int,
+    figures: list[FigureSpec],
+) -> tuple[Reference, ...]:
+    """The page's citations, in the text and in figure captions, numbered in reading order."""
+    found = [
+        *occurrences_in(masked, first),
+        *(hit for spec in figures for hit in caption_occurrences(
+            spec.options.get("caption"), spec.key_lines.get("caption", spec.line), spec.index
+        )),
+    ]
+    found.sort(key=lambda hit: hit[0])  # stable: a line's citations keep their order
+    citing = Citing(display_path(path, config.root), config.content_dir, config.root, meta,
+                    key_lines)
+    return cite_references(citing, found)
 
 
 def _extract_figures(

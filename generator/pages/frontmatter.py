@@ -1,6 +1,7 @@
 """An article's front matter: YAML between '---' lines, each key typed and placed by its line.
 
-Keys: title (required), description, authors, date (YYYY-MM-DD), model, order.
+Keys: title (required), description, authors, date (YYYY-MM-DD), model, order, bibliography and
+nocite (read by `generator.pages.citations`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ FRONT_MATTER_KEYS: dict[str, Option] = {
     "date": Option(one_of(str, dt.date)),
     "model": Option(one_of(str)),
     "order": Option(whole(-1_000_000, 1_000_000)),
+    "bibliography": Option(one_of(str)),  # a .bib under content/ (generator.pages.citations)
+    "nocite": Option(one_of(list, str)),
 }
 
 
@@ -96,6 +99,8 @@ def yaml_with_lines(
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "but got '['" in problem:  # `layers: [edges, parts[-1]]`: an item with brackets
             problem += ' (quote a list item that holds brackets: [edges, "parts[-1]"])'
+        if "character '@'" in problem:  # `caption: [@key] ...`: a citation read as a list
+            problem += ' (quote a value that starts with a citation: caption: "[@key] ...")'
         raise FeatvisError(f"{where}:{line}: malformed {what}: {problem}") from None
     key_lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):

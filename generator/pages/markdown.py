@@ -5,6 +5,7 @@ the formats of the numbers an article quotes (`| pct`, `| fixed:2`, `| int`, `| 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
 from generator.core.errors import FeatvisError
+from generator.pages.citations import CitationExtension, Reference
 from generator.pages.text import line_at
 
 MARKDOWN_EXTENSIONS = ("toc", "tables", "fenced_code", "footnotes", "attr_list", "md_in_html")
@@ -132,10 +134,15 @@ class SafeHtmlExtension(Extension):
         md.treeprocessors.register(_StripAttributes(md), "featvis_safe_attributes", -100)
 
 
-def markdown_converter(unsafe_html: bool = False) -> markdown.Markdown:
+def markdown_converter(
+    unsafe_html: bool = False, references: Sequence[Reference] = (), figure: int | None = None
+) -> markdown.Markdown:
+    """The page's converter; `references` are the page's numbered citations (`figure`: the index
+    of the figure whose caption it renders)."""
     safe = [] if unsafe_html else [SafeHtmlExtension()]
+    cite = CitationExtension(references, figure)
     return markdown.Markdown(
-        extensions=[*MARKDOWN_EXTENSIONS, MathExtension(), *safe],
+        extensions=[*MARKDOWN_EXTENSIONS, MathExtension(), cite, *safe],
         extension_configs={
             "toc": {"toc_depth": "2-3"},
             "footnotes": {"SEPARATOR": "-", "BACKLINK_TITLE": "Back to the text"},
@@ -144,9 +151,14 @@ def markdown_converter(unsafe_html: bool = False) -> markdown.Markdown:
     )
 
 
-def render_inline(text: str, unsafe_html: bool = False) -> Markup:
-    """A caption or a short line of Markdown (with math) as inline HTML."""
-    out = markdown_converter(unsafe_html).convert(text or "").strip()
+def render_inline(
+    text: str,
+    unsafe_html: bool = False,
+    references: Sequence[Reference] = (),
+    figure: int | None = None,
+) -> Markup:
+    """A caption or a short line of Markdown (with math and citations) as inline HTML."""
+    out = markdown_converter(unsafe_html, references, figure).convert(text or "").strip()
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return Markup(out)

@@ -120,7 +120,10 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
     env.filters["prob"] = format_probability
     env.filters["counted"] = counted  # {{ n | counted("step") }}: "1 step", "128 steps"
-    env.filters["inline"] = lambda text: render_inline(text, config.unsafe_html)
+    # {{ fig.caption | inline(fig.spec.references, fig.spec.index) }}: citations in a caption
+    env.filters["inline"] = lambda text, refs=(), figure=None: render_inline(
+        text, config.unsafe_html, refs, figure
+    )
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root
     return env
