@@ -373,3 +373,37 @@ def test_a_transparent_photo_reads_on_white(tmp_path: Path, mode: str) -> None:
     grey = round(0.299 * 200 + 0.587 * 30 + 0.114 * 30)
     expected = [grey] * 3 if mode == "LA" else [200, 30, 30]
     assert all(abs(a - b) <= 40 for a, b in zip(inside, expected, strict=True)), inside
+
+
+CHANNEL_NORM_NET = '''\
+import torch
+from torch import nn
+
+
+class ChannelNorm(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def build():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), ChannelNorm(8), nn.GELU(),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(8 * 32 * 32, 10))
+'''
+
+
+def test_a_layer_norm_over_channels_has_a_measured_field(tmp_path: Path) -> None:
+    """The channels of a layer norm sum to a constant: the field is measured all the same."""
+    from generator.dataset.fields import measure_receptive_fields
+    from generator.models import load_model
+
+    (tmp_path / "net.py").write_text(CHANNEL_NORM_NET)
+    model = load_model("python:net.py:build", root=tmp_path, input_size=32, layers=["0", "1", "2"])
+    fields = measure_receptive_fields(model, ["0", "1", "2"])
+    assert [f.support for f in fields.values()] == [3, 3, 3]
+    assert all(f.stride == 1 and not f.whole for f in fields.values())
