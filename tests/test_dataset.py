@@ -161,6 +161,21 @@ def test_listing_is_recursive_sorted_and_case_insensitive(folder):
     assert "notes.txt" not in files
 
 
+def test_a_photo_whose_name_is_not_utf8_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    """Its name cannot be written into a page: the scan skips it, saying why; the folder's
+    digest is still taken."""
+    from generator.dataset.folder import _Photos, folder_fingerprint
+
+    Image.new("RGB", (20, 12), (200, 30, 30)).save(tmp_path / "a.jpg")
+    (tmp_path / os.fsdecode(b"caf\xe9.jpg")).write_bytes((tmp_path / "a.jpg").read_bytes())
+    files = list_images(tmp_path)
+    assert files == ["a.jpg", os.fsdecode(b"caf\xe9.jpg")]
+    assert len(folder_fingerprint(tmp_path, files)) == 64
+    photos = _Photos(tmp_path, files, 16)
+    assert photos[0][2] == ""
+    assert photos[1][2] == "ValueError: its name is not UTF-8 (rename the file)"
+
+
 def _counting_open(monkeypatch) -> list[str]:
     opened: list[str] = []
     real = Image.open

@@ -46,7 +46,7 @@ from generator.config.schema import DATASET_TOP_K, Invalid
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.dataset.fields import measure_receptive_fields
-from generator.dataset.folder import _Photos, folder_fingerprint, list_images
+from generator.dataset.folder import _Photos, folder_fingerprint, list_images, printable
 from generator.dataset.index import DatasetIndex, ScanSummary
 from generator.dataset.store import _cache_dir, _read_cached, _write_cache
 from generator.dataset.tables import _LayerScan
@@ -106,7 +106,8 @@ def scan(
             for images, ids, reasons in _batches(photos, batch_size, workers, pin):
                 ok = torch.tensor([not r for r in reasons], dtype=torch.bool)
                 skipped += [
-                    f"{files[i]}: {r}" for i, r in zip(ids.tolist(), reasons, strict=True) if r
+                    f"{printable(files[i])}: {r}"
+                    for i, r in zip(ids.tolist(), reasons, strict=True) if r
                 ]
                 bar.update(len(reasons))
                 done += len(reasons)
