@@ -176,6 +176,23 @@ def test_a_photo_whose_name_is_not_utf8_is_skipped_with_its_reason(tmp_path: Pat
     assert photos[1][2] == "ValueError: its name is not UTF-8 (rename the file)"
 
 
+def test_linked_folders_and_bitmaps_are_listed(tmp_path: Path) -> None:
+    """A linked folder is walked (once, and a link loop ends); .bmp and .tif photos are read."""
+    outside, root = tmp_path / "outside", tmp_path / "photos"
+    outside.mkdir()
+    root.mkdir()
+    picture = Image.new("RGB", (20, 12), (200, 30, 30))
+    picture.save(outside / "a.jpg")
+    picture.save(root / "b.BMP")
+    picture.save(root / "c.tif")
+    (root / "cats").symlink_to(outside)
+    (root / "again").symlink_to(outside)
+    (outside / "loop").symlink_to(root)
+    files = list_images(root)
+    assert files == ["again/a.jpg", "b.BMP", "c.tif"]
+    assert all(load_view(root / f, 16).shape == (3, 16, 16) for f in files)
+
+
 def _counting_open(monkeypatch) -> list[str]:
     opened: list[str] = []
     real = Image.open

@@ -18,7 +18,7 @@ from PIL import ExifTags, Image, ImageOps
 
 from generator.core.errors import FeatvisError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MAX_PHOTO_PIXELS = 64_000_000  # a bigger photo is skipped before it is decoded
 MAX_VIEW_SIDE = 4  # resized long side beyond this many input sizes: resize the crop box only
 
@@ -32,7 +32,13 @@ def list_images(root: Path) -> list[str]:
         raise FeatvisError(f"{root}: dataset is not a folder")
     found: list[str] = []
     others = 0
-    for folder, dirs, names in os.walk(root):
+    seen: set[str] = set()  # folders walked, by real path: a linked folder once, a loop never
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             if name.startswith("."):

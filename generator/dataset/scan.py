@@ -1,14 +1,14 @@
 """Dataset examples: one pass over an image folder, top/bottom-k images per channel.
 
 `load_or_scan(config, model, layers, top_k=...)` returns a `DatasetIndex` (None when no dataset is
-configured). The folder is read recursively (.jpg, .jpeg, .png, .webp, any case; hidden files and
-folders are ignored) in sorted order. Each image is resized so its short side is the model's input
-size and centre-cropped, exactly as the model sees it. One batched pass, without gradients, on the
-model's device reduces every layer's output per batch to each (image, channel)'s spatial maximum,
-minimum, their positions and the spatial mean, and merges those into running top-k / bottom-k
-tables; no full activation map outlives its batch. Per channel the index also keeps the dataset's
-mean activation, and the "pattern" of its top-k images: the mean over them of the layer's vector of
-per-channel spatial means (kept alongside the running top-k, so no second pass is needed).
+configured). The folder is read recursively (`IMAGE_SUFFIXES`, any case; linked folders once; hidden
+files and folders are ignored) in sorted order. Each image is resized so its short side is the
+model's input size and centre-cropped, exactly as the model sees it. One batched pass, without
+gradients, on the model's device reduces every layer's output per batch to each (image, channel)'s
+spatial maximum, minimum, their positions and the spatial mean, and merges those into running top-k
+/ bottom-k tables; no full activation map outlives its batch. Per channel the index also keeps the
+dataset's mean activation, and the "pattern" of its top-k images: the mean over them of the layer's
+vector of per-channel spatial means (kept alongside the running top-k, so no second pass is needed).
 A long scan saves its running tables every `CHECKPOINT_SECONDS` (about 60 MB and 0.15 s for all 18
 layers of the embedded model), so an interrupted one goes on from its last checkpoint.
 For the activation spectrum it keeps every channel's spatial mean for a fixed sample of the images
