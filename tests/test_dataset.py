@@ -294,13 +294,17 @@ def test_bad_folders_name_the_path_and_exit_2(case, tmp_path, capsys):
     assert len(err) == 1 and str(target) in err[0]
 
 
-def test_cli_scan_runs_and_reports(folder, tmp_path, capsys):
-    code = main(["scan", "--dataset", str(folder), "--cache", str(tmp_path / "c"), "--quiet",
-                 "--only", "blocks.1.0", "--device", "cpu"])
-    out = capsys.readouterr().out
+@pytest.mark.parametrize("quiet", [True, False])
+def test_cli_scan_runs_and_reports(folder, tmp_path, capsys, quiet):
+    """Its summary on standard output; its progress, in a log, as counted lines."""
+    code = main(["scan", "--dataset", str(folder), "--cache", str(tmp_path / "c"),
+                 *(["--quiet"] if quiet else []), "--only", "blocks.1.0", "--device", "cpu"])
+    out, err = capsys.readouterr()
     assert code == 0
     assert "7 images read, 1 skipped" in out and "zz_corrupt.jpg" in out
     assert "top/bottom 7 per channel" in out, "the photos kept, not the setting (8)"
+    counted = re.findall(r"^featvis: dataset scan: (\d+)/8 ", err, re.MULTILINE)
+    assert counted == ([] if quiet else ["8"]), err
 
 
 def test_receptive_fields_are_measured(scanned):

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -45,6 +44,7 @@ import torch
 from generator.config.schema import DATASET_TOP_K, Invalid
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
+from generator.core.progress import Progress
 from generator.dataset.fields import measure_receptive_fields
 from generator.dataset.folder import _Photos, folder_fingerprint, list_images, printable
 from generator.dataset.index import DatasetIndex, ScanSummary
@@ -97,34 +97,32 @@ def scan(
         for name, layer_scan in scans.items():
             layer_scan.restore(resumed["scans"][name])
     photos = _Photos(root, files, model.input_size, start=done)
-    bar = _progress(len(files), progress)
-    bar.update(done)
     saved = time.perf_counter()
-    try:
-        with torch.no_grad(), truncated_forward(model, list(layers)) as (acts, run):
-            pin = device.type == "cuda"
-            for images, ids, reasons in _batches(photos, batch_size, workers, pin):
-                ok = torch.tensor([not r for r in reasons], dtype=torch.bool)
-                skipped += [
-                    f"{printable(files[i])}: {r}"
-                    for i, r in zip(ids.tolist(), reasons, strict=True) if r
-                ]
-                bar.update(len(reasons))
-                done += len(reasons)
-                if ok.any():
-                    x = images[ok].to(device, non_blocking=True).float().div_(255)
-                    run(x)
-                    batch_ids = ids[ok].to(device)
-                    for name, layer_scan in scans.items():
-                        layer_scan.update(acts[name], batch_ids)
-                    read += int(ok.sum())
-                if checkpoint and time.perf_counter() - saved > CHECKPOINT_SECONDS:
-                    state = {"done": done, "read": read, "skipped": skipped,
-                             "scans": {name: s.state() for name, s in scans.items()}}
-                    atomic_write(checkpoint, lambda p, s=state: torch.save(s, p))
-                    saved = time.perf_counter()
-    finally:
-        bar.close()
+    counting = Progress(quiet=not progress).counter(len(files), "dataset scan", "photos")
+    with counting as bar, torch.no_grad(), truncated_forward(model, list(layers)) as (acts, run):
+        if done:
+            bar.update(done)
+        pin = device.type == "cuda"
+        for images, ids, reasons in _batches(photos, batch_size, workers, pin):
+            ok = torch.tensor([not r for r in reasons], dtype=torch.bool)
+            skipped += [
+                f"{printable(files[i])}: {r}"
+                for i, r in zip(ids.tolist(), reasons, strict=True) if r
+            ]
+            bar.update(len(reasons))
+            done += len(reasons)
+            if ok.any():
+                x = images[ok].to(device, non_blocking=True).float().div_(255)
+                run(x)
+                batch_ids = ids[ok].to(device)
+                for name, layer_scan in scans.items():
+                    layer_scan.update(acts[name], batch_ids)
+                read += int(ok.sum())
+            if checkpoint and time.perf_counter() - saved > CHECKPOINT_SECONDS:
+                state = {"done": done, "read": read, "skipped": skipped,
+                         "scans": {name: s.state() for name, s in scans.items()}}
+                atomic_write(checkpoint, lambda p, s=state: torch.save(s, p))
+                saved = time.perf_counter()
     if read == 0:
         raise FeatvisError(f"{root}: none of the {len(files)} images could be read ({skipped[0]})")
     summary = ScanSummary(
@@ -148,15 +146,6 @@ def _read_checkpoint(path: Path, layers: list[str]) -> dict[str, Any] | None:
 def _checkpoint_file(folder: Path, layers: Sequence[str]) -> Path:
     digest = hashlib.sha256("\n".join(sorted(layers)).encode()).hexdigest()[:12]
     return folder / f"partial-{digest}.pt"
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total, unit="img", desc="dataset scan", leave=False,
-        disable=not (enabled and sys.stderr.isatty()),
-    )
 
 
 def load_or_scan(
