@@ -16,6 +16,7 @@ command that computes it; nothing is published.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -77,6 +78,11 @@ def _check_output_dir(config: SiteConfig) -> None:
             )
     if out.exists() and not out.is_dir():
         raise FeatvisError(f"{out}: output path exists and is not a folder")
+    if out.is_dir() and os.path.ismount(out):
+        raise FeatvisError(
+            f"{out}: a mount point, which a build cannot swap for the new site; "
+            f"choose a folder inside it (output_dir = \"{out / 'site'}\")"
+        )
     if out.is_dir() and any(out.iterdir()) and not (out / OUTPUT_MARKER).exists():
         raise FeatvisError(
             f"{out}: folder exists, is not empty and was not built by featvis; "
