@@ -15,6 +15,7 @@ command that computes it; nothing is published.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -39,6 +40,9 @@ from generator.site.env import check_templates
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
 from generator.stages.pipeline import COMPUTE_HINT, Site, read_site, scanner
 from generator.stages.settle import settle_site
+
+# a disk that is full or read-only: the site cannot be written, whatever the build would write
+OUT_OF_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 @dataclass
@@ -177,6 +181,28 @@ def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
     sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
     templates = site_templates(site.config)
     run.progress.stage("render", counted(len(site.articles), "page"))
+    try:
+        result = _stage_and_publish(site, run, sources, templates)
+    except OSError as exc:
+        if exc.errno not in OUT_OF_ROOM:
+            raise
+        raise FeatvisError(f"{output}: cannot write the site ({exc.strerror}); unchanged") from None
+    return BuildReport(
+        output=output,
+        pages=sum(1 for p in result.pages if p.endswith(".html")),
+        files=sum(1 for p in output.rglob("*") if p.is_file()),
+        visualizations=result.visualizations,
+        computed=computed,
+        seconds=time.perf_counter() - run.start,
+        preset=site.preset.name,
+        device=device_label(site.model.device),
+    )
+
+
+def _stage_and_publish(
+    site: Site, run: _Run, sources: dict[str, tuple[str, Path]], templates: dict[str, Path]
+) -> SiteResult:
+    output = site.config.output_dir
     with staging(output) as tmp:
         result = _render(site, tmp, run.notices)
         run.progress.stage("check", str(output))
@@ -192,16 +218,7 @@ def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
         kept = publish(tmp, output).line()
         if kept:
             run.say(kept)
-    return BuildReport(
-        output=output,
-        pages=sum(1 for p in result.pages if p.endswith(".html")),
-        files=sum(1 for p in output.rglob("*") if p.is_file()),
-        visualizations=result.visualizations,
-        computed=computed,
-        seconds=time.perf_counter() - run.start,
-        preset=site.preset.name,
-        device=device_label(site.model.device),
-    )
+    return result
 
 
 def site_templates(config: SiteConfig) -> dict[str, Path]:
