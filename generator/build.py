@@ -15,7 +15,6 @@ command that computes it; nothing is published.
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 import sys
@@ -28,7 +27,7 @@ from generator.cache.store import cache_writing
 from generator.check import check_site, report
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label
-from generator.core.errors import FeatvisError
+from generator.core.errors import OUT_OF_ROOM, FeatvisError
 from generator.core.lock import site_lock
 from generator.core.notices import Notices
 from generator.core.progress import Progress
@@ -40,9 +39,6 @@ from generator.site.env import check_templates
 from generator.site.render import MissingVisualizations, SiteRenderer, SiteResult
 from generator.stages.pipeline import COMPUTE_HINT, Site, read_site, scanner
 from generator.stages.settle import settle_site
-
-# a disk that is full or read-only: the site cannot be written, whatever the build would write
-OUT_OF_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 @dataclass
