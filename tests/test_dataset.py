@@ -435,7 +435,7 @@ def build():
 
 def test_a_layer_norm_over_channels_has_a_measured_field(tmp_path: Path) -> None:
     """The channels of a layer norm sum to a constant: the field is measured all the same."""
-    from generator.dataset.fields import measure_receptive_fields
+    from generator.dataset.fields import _field_from_gradient, measure_receptive_fields
     from generator.models import load_model
 
     (tmp_path / "net.py").write_text(CHANNEL_NORM_NET)
@@ -443,3 +443,5 @@ def test_a_layer_norm_over_channels_has_a_measured_field(tmp_path: Path) -> None
     fields = measure_receptive_fields(model, ["0", "1", "2"])
     assert [f.support for f in fields.values()] == [3, 3, 3]
     assert all(f.stride == 1 and not f.whole for f in fields.values())
+    blind = _field_from_gradient(torch.zeros(32, 32, dtype=torch.float64), model.layer("2"), 32)
+    assert blind.whole and blind.size == blind.support == 32  # a centre unit no probe moves
