@@ -47,7 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--config", default=None, help="site.toml to read (default: ./site.toml if present)"
+        "--config", default=None,
+        help="site.toml to read, or its folder (default: ./site.toml if present)"
     )
     p.add_argument(
         "--model",
