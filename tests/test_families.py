@@ -196,6 +196,22 @@ def test_python_family_with_the_example(tmp_path):
     assert load_model("python:tiny_cnn.py:build", root=EXAMPLE, input_size=64).layers
 
 
+def test_a_python_file_imports_the_modules_beside_it(tmp_path):  # type: ignore[no-untyped-def]
+    """As `python net.py` would: at import, and when the factory imports one itself."""
+    (tmp_path / "qa_sibling_blocks.py").write_text(
+        "from torch import nn\n\ndef block(c):\n"
+        "    return nn.Sequential(nn.Conv2d(3, c, 3), nn.ReLU())\n"
+    )
+    (tmp_path / "qa_sibling_head.py").write_text("from torch import nn\n\nHEAD = nn.Flatten\n")
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\nfrom qa_sibling_blocks import block\n\n\ndef build():\n"
+        "    from qa_sibling_head import HEAD\n"
+        "    return nn.Sequential(block(4), nn.AdaptiveAvgPool2d(1), HEAD(), nn.Linear(4, 3))\n"
+    )
+    model = load_model(f"python:{tmp_path / 'net.py'}:build", input_size=32, layers=["0"])
+    assert model.layer_names == ("0",)
+
+
 def _bad(tmp_path: Path, body: str) -> str:
     file = tmp_path / "net.py"
     file.write_text("import torch\nfrom torch import nn\n\n" + body)

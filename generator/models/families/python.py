@@ -46,6 +46,11 @@ def _oneline(exc: BaseException) -> str:
 
 
 def _import_file(path: Path) -> ModuleType:
+    """Import the file as a script runs: its folder first on the path, so that it imports the
+    modules beside it (`from blocks import Block`), at import or when its factory runs."""
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
     name = f"featvis_user_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(name, path)
