@@ -12,6 +12,7 @@ with it torch: only for an id of that family); a `python:` id's form and its fil
 from __future__ import annotations
 
 import difflib
+import importlib.machinery
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,9 +104,19 @@ def is_file_target(target: str) -> bool:
     return target.endswith(".py") or "/" in target
 
 
+def beside(package: str, root: Path) -> bool:
+    """Whether the top-level module or package `package` is in the folder `root` (the site's:
+    a package beside site.toml is found wherever featvis runs from)."""
+    try:
+        return importlib.machinery.PathFinder.find_spec(package, [str(root)]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def check_python(spec: str, root: Path) -> None:
     """A `python:` id's form, and that its file (relative to `root`) or its top-level package
-    is there; the function itself is looked up when the model loads."""
+    (in `root` or on the Python path) is there; the function itself is looked up when the model
+    loads."""
     target, _ = split_python(spec)
     if is_file_target(target):
         path = (root / target).resolve()
@@ -114,11 +125,13 @@ def check_python(spec: str, root: Path) -> None:
         return
     package = target.split(".")[0]
     try:
-        found = importlib.util.find_spec(package) is not None
+        found = beside(package, root) or importlib.util.find_spec(package) is not None
     except (ImportError, ValueError):
         found = False
     if not found:
-        raise FeatvisError(f"model '{spec}': no module '{package}' on the Python path")
+        raise FeatvisError(
+            f"model '{spec}': no module '{package}' in {root} or on the Python path"
+        )
 
 
 def check_model_id(spec: str, root: Path) -> IdForm:
