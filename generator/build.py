@@ -16,6 +16,7 @@ command that computes it; nothing is published.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from generator.cache.store import cache_writing
 from generator.check import check_site, report
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label
-from generator.core.errors import FeatvisError
+from generator.core.errors import OUT_OF_ROOM, FeatvisError
 from generator.core.lock import site_lock
 from generator.core.notices import Notices
 from generator.core.progress import Progress
@@ -77,6 +78,11 @@ def _check_output_dir(config: SiteConfig) -> None:
             )
     if out.exists() and not out.is_dir():
         raise FeatvisError(f"{out}: output path exists and is not a folder")
+    if out.is_dir() and os.path.ismount(out):
+        raise FeatvisError(
+            f"{out}: a mount point, which a build cannot swap for the new site; "
+            f"choose a folder inside it (output_dir = \"{out / 'site'}\")"
+        )
     if out.is_dir() and any(out.iterdir()) and not (out / OUTPUT_MARKER).exists():
         raise FeatvisError(
             f"{out}: folder exists, is not empty and was not built by featvis; "
@@ -171,6 +177,28 @@ def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
     sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
     templates = site_templates(site.config)
     run.progress.stage("render", counted(len(site.articles), "page"))
+    try:
+        result = _stage_and_publish(site, run, sources, templates)
+    except OSError as exc:
+        if exc.errno not in OUT_OF_ROOM:
+            raise
+        raise FeatvisError(f"{output}: cannot write the site ({exc.strerror}); unchanged") from None
+    return BuildReport(
+        output=output,
+        pages=sum(1 for p in result.pages if p.endswith(".html")),
+        files=sum(1 for p in output.rglob("*") if p.is_file()),
+        visualizations=result.visualizations,
+        computed=computed,
+        seconds=time.perf_counter() - run.start,
+        preset=site.preset.name,
+        device=device_label(site.model.device),
+    )
+
+
+def _stage_and_publish(
+    site: Site, run: _Run, sources: dict[str, tuple[str, Path]], templates: dict[str, Path]
+) -> SiteResult:
+    output = site.config.output_dir
     with staging(output) as tmp:
         result = _render(site, tmp, run.notices)
         run.progress.stage("check", str(output))
@@ -186,16 +214,7 @@ def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
         kept = publish(tmp, output).line()
         if kept:
             run.say(kept)
-    return BuildReport(
-        output=output,
-        pages=sum(1 for p in result.pages if p.endswith(".html")),
-        files=sum(1 for p in output.rglob("*") if p.is_file()),
-        visualizations=result.visualizations,
-        computed=computed,
-        seconds=time.perf_counter() - run.start,
-        preset=site.preset.name,
-        device=device_label(site.model.device),
-    )
+    return result
 
 
 def site_templates(config: SiteConfig) -> dict[str, Path]:

@@ -27,7 +27,7 @@ from generator.config.schema import (
     parse_flag,
 )
 from generator.config.site import PRESETS, SITE_OPTIONS
-from generator.core.errors import MAX_LINE, FeatvisError, one_line
+from generator.core.errors import MAX_LINE, OUT_OF_ROOM, FeatvisError, one_line
 from generator.core.memory import keep_freed_memory
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -47,7 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--config", default=None, help="site.toml to read (default: ./site.toml if present)"
+        "--config", default=None,
+        help="site.toml to read, or its folder (default: ./site.toml if present)"
     )
     p.add_argument(
         "--model",
@@ -186,6 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = "featvis: error: "
         print(prefix + one_line(str(exc), MAX_LINE - len(prefix)), file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in OUT_OF_ROOM:
+            raise
+        line = f"{exc.filename or 'a file'}: cannot write it ({exc.strerror})"
+        print("featvis: error: " + one_line(line, MAX_LINE - 16), file=sys.stderr)
+        return FeatvisError.exit_code
     except KeyboardInterrupt:
         print("featvis: interrupted", file=sys.stderr)
         return 130

@@ -73,6 +73,15 @@ def test_site_toml_errors_name_the_line(tmp_path: Path, body: str, message: str)
         load_config(_toml(tmp_path, body))
 
 
+def test_config_may_name_the_sites_folder(tmp_path: Path) -> None:
+    """`--config DIR` reads DIR/site.toml, as `--config DIR/site.toml` does."""
+    path = _toml(tmp_path, 'title = "Mine"\n')
+    assert load_config(path.parent).title == "Mine" and load_config(path.parent).source == path
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FeatvisError, match=r"/empty/site\.toml: config file not found$"):
+        load_config(tmp_path / "empty")
+
+
 def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) -> None:
     path = _toml(tmp_path, 'explorer_layers = ["edges[-1]"]\nmodels = ["efficientnet_lite0", '
                  '{model = "torchvision:resnet18", explorer_layers = ["layer4.1"]}]\n')

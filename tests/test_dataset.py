@@ -177,6 +177,38 @@ def test_listing_is_recursive_sorted_and_case_insensitive(folder):
     assert "notes.txt" not in files
 
 
+def test_a_photo_whose_name_is_not_utf8_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    """Its name cannot be written into a page: the scan skips it, saying why; the folder's
+    digest is still taken."""
+    from generator.dataset.folder import _Photos, folder_fingerprint
+
+    Image.new("RGB", (20, 12), (200, 30, 30)).save(tmp_path / "a.jpg")
+    (tmp_path / os.fsdecode(b"caf\xe9.jpg")).write_bytes((tmp_path / "a.jpg").read_bytes())
+    files = list_images(tmp_path)
+    assert files == ["a.jpg", os.fsdecode(b"caf\xe9.jpg")]
+    assert len(folder_fingerprint(tmp_path, files)) == 64
+    photos = _Photos(tmp_path, files, 16)
+    assert photos[0][2] == ""
+    assert photos[1][2] == "ValueError: its name is not UTF-8 (rename the file)"
+
+
+def test_linked_folders_and_bitmaps_are_listed(tmp_path: Path) -> None:
+    """A linked folder is walked (once, and a link loop ends); .bmp and .tif photos are read."""
+    outside, root = tmp_path / "outside", tmp_path / "photos"
+    outside.mkdir()
+    root.mkdir()
+    picture = Image.new("RGB", (20, 12), (200, 30, 30))
+    picture.save(outside / "a.jpg")
+    picture.save(root / "b.BMP")
+    picture.save(root / "c.tif")
+    (root / "cats").symlink_to(outside)
+    (root / "again").symlink_to(outside)
+    (outside / "loop").symlink_to(root)
+    files = list_images(root)
+    assert files == ["again/a.jpg", "b.BMP", "c.tif"]
+    assert all(load_view(root / f, 16).shape == (3, 16, 16) for f in files)
+
+
 def _counting_open(monkeypatch) -> list[str]:
     opened: list[str] = []
     real = Image.open
@@ -278,13 +310,17 @@ def test_bad_folders_name_the_path_and_exit_2(case, tmp_path, capsys):
     assert len(err) == 1 and str(target) in err[0]
 
 
-def test_cli_scan_runs_and_reports(folder, tmp_path, capsys):
-    code = main(["scan", "--dataset", str(folder), "--cache", str(tmp_path / "c"), "--quiet",
-                 "--only", "blocks.1.0", "--device", "cpu"])
-    out = capsys.readouterr().out
+@pytest.mark.parametrize("quiet", [True, False])
+def test_cli_scan_runs_and_reports(folder, tmp_path, capsys, quiet):
+    """Its summary on standard output; its progress, in a log, as counted lines."""
+    code = main(["scan", "--dataset", str(folder), "--cache", str(tmp_path / "c"),
+                 *(["--quiet"] if quiet else []), "--only", "blocks.1.0", "--device", "cpu"])
+    out, err = capsys.readouterr()
     assert code == 0
     assert "7 images read, 1 skipped" in out and "zz_corrupt.jpg" in out
     assert "top/bottom 7 per channel" in out, "the photos kept, not the setting (8)"
+    counted = re.findall(r"^featvis: dataset scan: (\d+)/8 ", err, re.MULTILINE)
+    assert counted == ([] if quiet else ["8"]), err
 
 
 def test_receptive_fields_are_measured(scanned):
@@ -389,3 +425,39 @@ def test_a_transparent_photo_reads_on_white(tmp_path: Path, mode: str) -> None:
     grey = round(0.299 * 200 + 0.587 * 30 + 0.114 * 30)
     expected = [grey] * 3 if mode == "LA" else [200, 30, 30]
     assert all(abs(a - b) <= 40 for a, b in zip(inside, expected, strict=True)), inside
+
+
+CHANNEL_NORM_NET = '''\
+import torch
+from torch import nn
+
+
+class ChannelNorm(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def build():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), ChannelNorm(8), nn.GELU(),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(8 * 32 * 32, 10))
+'''
+
+
+def test_a_layer_norm_over_channels_has_a_measured_field(tmp_path: Path) -> None:
+    """The channels of a layer norm sum to a constant: the field is measured all the same."""
+    from generator.dataset.fields import _field_from_gradient, measure_receptive_fields
+    from generator.models import load_model
+
+    (tmp_path / "net.py").write_text(CHANNEL_NORM_NET)
+    model = load_model("python:net.py:build", root=tmp_path, input_size=32, layers=["0", "1", "2"])
+    fields = measure_receptive_fields(model, ["0", "1", "2"])
+    assert [f.support for f in fields.values()] == [3, 3, 3]
+    assert all(f.stride == 1 and not f.whole for f in fields.values())
+    blind = _field_from_gradient(torch.zeros(32, 32, dtype=torch.float64), model.layer("2"), 32)
+    assert blind.whole and blind.size == blind.support == 32  # a centre unit no probe moves

@@ -4,11 +4,13 @@ neuron and class objectives, strict checkpoint loading, and the vision-transform
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from generator.cli import main
 from generator.config.model_ids import check_model_id
 from generator.core.errors import FeatvisError
 from generator.models import BANDS, LoadedModel, capture, load_model, resolve_layer_ref
@@ -195,6 +197,39 @@ def test_python_family_with_the_example(tmp_path):
     assert picked.layer_names == ("stem", "stage2.0", "stage3.2")  # forward order
     # relative to `root`, as site.toml's folder
     assert load_model("python:tiny_cnn.py:build", root=EXAMPLE, input_size=64).layers
+
+
+def test_a_python_file_imports_the_modules_beside_it(tmp_path):  # type: ignore[no-untyped-def]
+    """As `python net.py` would: at import, and when the factory imports one itself."""
+    (tmp_path / "qa_sibling_blocks.py").write_text(
+        "from torch import nn\n\ndef block(c):\n"
+        "    return nn.Sequential(nn.Conv2d(3, c, 3), nn.ReLU())\n"
+    )
+    (tmp_path / "qa_sibling_head.py").write_text("from torch import nn\n\nHEAD = nn.Flatten\n")
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\nfrom qa_sibling_blocks import block\n\n\ndef build():\n"
+        "    from qa_sibling_head import HEAD\n"
+        "    return nn.Sequential(block(4), nn.AdaptiveAvgPool2d(1), HEAD(), nn.Linear(4, 3))\n"
+    )
+    model = load_model(f"python:{tmp_path / 'net.py'}:build", input_size=32, layers=["0"])
+    assert model.layer_names == ("0",)
+
+
+def test_a_package_beside_site_toml_is_found_from_any_folder(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """`python:package.module:build` with the package in the site's folder: found from another
+    working folder (the `featvis` script puts no folder of the user's on the path)."""
+    package = tmp_path / "site" / "qa_beside_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "net.py").write_text(
+        "from torch import nn\n\n\ndef build():\n    return nn.Sequential("
+        "nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))\n"
+    )
+    (tmp_path / "site" / "site.toml").write_text('model = "python:qa_beside_pkg.net:build"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    assert main(["layers", "--config", str(tmp_path / "site" / "site.toml")]) == 0
+    assert "python:qa_beside_pkg.net:build" in capsys.readouterr().out
 
 
 def _bad(tmp_path: Path, body: str) -> str:

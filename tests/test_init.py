@@ -29,6 +29,20 @@ def test_init_writes_a_site_that_loads(tmp_path: Path, capsys: pytest.CaptureFix
     assert pages["feature-visualization"].references, "the flagship's citations resolve"
 
 
+def test_the_next_step_is_a_command_a_shell_takes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder with a space or a quote in its name is quoted in the `cd` the user pastes."""
+    import shlex
+    import subprocess
+
+    target = tmp_path / "my site's \u732b"
+    assert main(["init", str(target)]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    command = line.removeprefix("next: ").split("   (")[0]
+    assert shlex.split(command)[:2] == ["cd", str(target)], line
+    shell = command.replace("featvis build", "pwd")
+    assert subprocess.run(["sh", "-c", shell], capture_output=True, text=True).stdout.strip() == str(target)
+
+
 def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "site.toml").write_text("title = 'mine'\n", encoding="utf-8")
     assert main(["init", str(tmp_path)]) == 2

@@ -470,3 +470,28 @@ def test_nesting_markdown_cannot_parse_is_one_line_when_rendered(tmp_path: Path)
     with pytest.raises(FeatvisError) as info:  # what the line check cannot see: a last resort
         render_body(deep, lambda name: None, [], unsafe_html=True)
     assert str(info.value) == "content/a.md:4: nested too deeply for Markdown (lists, quotes and HTML blocks: at most 50 levels)"
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cache or site file that cannot be written for want of room is one line naming it, exit 2;
+    the half-written temporary file is gone."""
+    import errno
+
+    from generator.commands import scan
+    from generator.core.atomic import atomic_write
+
+    def full(tmp: str) -> None:
+        Path(tmp).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")  # a write through a descriptor
+
+    target = tmp_path / "cache" / "entry.png"
+
+    def command(args: object) -> int:
+        atomic_write(target, full)
+        return 0
+
+    monkeypatch.setattr(scan, "cmd_scan", command)
+    assert main(["scan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"featvis: error: {target}: cannot write it (No space left on device)"], err
+    assert list((tmp_path / "cache").iterdir()) == []

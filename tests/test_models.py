@@ -86,6 +86,16 @@ def test_local_weights_file_round_trip(tmp_path):
     assert other.weights_digest != source.weights_digest
 
 
+@pytest.mark.parametrize("prefix", ["module.", "_orig_mod.module."])
+def test_a_checkpoint_saved_through_a_training_wrapper_loads(tmp_path, prefix):
+    """DataParallel prefixes every key with `module.`, torch.compile with `_orig_mod.`."""
+    source = load_model("torchvision:resnet18", random_weights=True, seed=3, fold_norms=False)
+    path = tmp_path / "resnet18.pth"
+    torch.save({"model": {prefix + k: v for k, v in source.net.state_dict().items()}}, path)
+    loaded = load_model("torchvision:resnet18", weights=path)
+    assert loaded.weights_digest == source.weights_digest
+
+
 def test_offline_without_weights_names_the_ways_out(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setattr("generator.models.families.torchvision.reachable", lambda host: False)

@@ -11,6 +11,7 @@ from generator.core.urls import (
     article_link,
     channel_url,
     layer_url,
+    model_folder,
     model_slug,
     model_url,
     root_prefix,
@@ -25,6 +26,8 @@ def test_model_slugs_are_folder_names() -> None:
     assert model_slug("python:models/my net.py:Net") == "my-net"  # the file, not the loader string
     assert model_slug("python:../mycnn.py:build") == "mycnn"
     assert model_slug("python:pkg.nets:build") == "nets"
+    assert model_slug("python:../Über_café.py:build") == "Uber_cafe"  # accents dropped, not letters
+    assert model_folder("python:a.py:build", "Ünïcode net") == "unicode-net"
     assert "/" not in model_slug("python:../x/y.py") and not model_slug("python:../x").startswith(".")
 
 

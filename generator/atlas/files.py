@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from generator.core.errors import named
+
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a reader sees the old file or the whole new one."""
@@ -17,6 +19,8 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise named(exc, path) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -113,6 +114,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     model = model_flag(args) or DEFAULT_MODEL
     written = init_site(target, model, args.weights, args.random_weights)
     print(f"featvis: wrote {len(written)} files into {target}/")
-    where = "" if target.resolve() == Path.cwd().resolve() else f"cd {target} && "
+    here = target.resolve() == Path.cwd().resolve()
+    where = "" if here else f"cd {shlex.quote(str(target))} && "  # pasted into a shell
     print(f"next: {where}featvis build   (then open site_output/index.html)")
     return 0

@@ -106,11 +106,24 @@ def is_file_target(target: str) -> bool:
     return target.endswith(".py") or "/" in target
 
 
+def beside(package: str, root: Path) -> bool:
+    """Whether the top-level module or package `package` is in the folder `root` (the site's:
+    a package beside site.toml is found wherever featvis runs from)."""
+    try:
+        return _beside(package, root) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _beside(package: str, root: Path) -> importlib.machinery.ModuleSpec | None:
+    return importlib.machinery.PathFinder.find_spec(package, [str(root)])
+
+
 def check_python(spec: str, root: Path) -> None:
-    """A `python:` id's form, that its file (relative to `root`) or its top-level package is there,
-    and that the file (a module's, where its source is found) defines the function at its top
-    level; a file that may bind names it does not write out (`import *`, `globals()`) is taken at
-    its word until it loads."""
+    """A `python:` id's form, that its file (relative to `root`) or its top-level package (in
+    `root` or on the Python path) is there, and that the file (a module's, where its source is
+    found) defines the function at its top level; a file that may bind names it does not write
+    out (`import *`, `globals()`) is taken at its word until it loads."""
     target, function = split_python(spec)
     if is_file_target(target):
         path = (root / target).resolve()
@@ -120,11 +133,13 @@ def check_python(spec: str, root: Path) -> None:
         return
     package, *inner = target.split(".")
     try:
-        found = importlib.util.find_spec(package)
+        found = _beside(package, root) or importlib.util.find_spec(package)
     except (ImportError, ValueError):
         found = None
     if found is None:
-        raise FeatvisError(f"model '{spec}': no module '{package}' on the Python path")
+        raise FeatvisError(
+            f"model '{spec}': no module '{package}' in {root} or on the Python path"
+        )
     source = _module_source(found, inner)
     if source is not None:
         _check_defines(source, function)

@@ -290,7 +290,8 @@ def _recipe(raw: Any, path: Path, toml: str) -> tuple[tuple[str, Any], ...]:
 
 
 def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfig:
-    """Read `path` (site.toml) if given and present; otherwise the defaults rooted at `root`."""
+    """Read `path` (site.toml, or the folder that holds it) if given and present; otherwise the
+    defaults rooted at `root`."""
     if path is None:
         base = (root or Path.cwd()).resolve()
         candidate = base / "site.toml"
@@ -299,6 +300,8 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
         base = (root or Path.cwd()).resolve()
         return _finish(SiteConfig(root=base), base)
     path = Path(path).resolve()
+    if path.is_dir():
+        path = path / "site.toml"
     if not path.is_file():
         raise FeatvisError(f"{path}: config file not found")
     try:

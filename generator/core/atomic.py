@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from generator.core.errors import named
+
 
 def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -18,6 +20,8 @@ def atomic_write(path: Path, write: Any) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise named(exc, path) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -8,6 +8,7 @@ valid choices. The CLI prints it and exits with code 2; nothing else in the pack
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 
 
@@ -25,6 +26,17 @@ def choices_hint(value: str, valid: Iterable[str], *, limit: int = 40) -> str:
     if close:
         return f"did you mean: {', '.join(close)}? valid: {shown}"
     return f"valid: {shown}"
+
+
+# a disk that is full or read-only: nothing can be written there, whatever featvis would write
+OUT_OF_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
+def named(exc: OSError, path: object) -> OSError:
+    """`exc` naming `path` where it names no file (a write through an open file descriptor)."""
+    if exc.filename is None and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror, str(path))
+    return exc
 
 
 MAX_LINE = 300  # the longest error line printed

@@ -19,6 +19,7 @@ the site's first model.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 EXPLORER_INDEX = "explorer/index.html"
 SEARCH_INDEX = "explorer/search-index.js"
@@ -39,15 +40,17 @@ def _safe(name: str) -> str:
 
 
 def model_slug(model_id: str) -> str:
-    """A folder name for a model id: runs of characters other than letters, digits, `.`, `_`
-    and `-` become one `-` (`torchvision:resnet50` -> `torchvision-resnet50`). A network of the
+    """A folder name for a model id: accents dropped (`Über` -> `Uber`), runs of characters
+    other than letters, digits, `.`, `_` and `-` one `-` (`torchvision:resnet50` ->
+    `torchvision-resnet50`). A network of the
     user's own is named by its file, not its loader string (`python:../nets/mycnn.py:build` ->
     `mycnn`; `python:pkg.nets:build` -> `nets`)."""
     if model_id.startswith(PYTHON_PREFIX):
         target = model_id[len(PYTHON_PREFIX) :].rpartition(":")[0] or model_id
         name = target.replace("\\", "/").rsplit("/", 1)[-1]
         model_id = name[:-3] if name.endswith(".py") else name.rsplit(".", 1)[-1]
-    slug = _UNSAFE.sub("-", model_id).strip("-.")
+    folded = unicodedata.normalize("NFKD", model_id).encode("ascii", "ignore").decode("ascii")
+    slug = _UNSAFE.sub("-", folded).strip("-.")
     return slug or "model"
 
 

@@ -2,7 +2,9 @@
 
 The input gradient of the centre unit's summed channels over a few seeded noise images: its support
 is the theoretical field, the smallest square around its centre of mass holding
-`EFFECTIVE_RF_SHARE` of the gradient mass is the effective one.
+`EFFECTIVE_RF_SHARE` of the gradient mass is the effective one. Where the sum does not depend on
+the image (a layer norm over channels makes it a constant), the channels are summed with seeded
+random signs instead; a centre unit blind to every probe is given the whole input as its field.
 """
 
 from __future__ import annotations
@@ -37,7 +39,22 @@ class ReceptiveField:
         return y * self.stride + self.offset_y, x * self.stride + self.offset_x
 
 
+def _whole_input(info: LayerInfo, size: int) -> ReceptiveField:
+    stride = size / info.height
+    centre = (size - 1) / 2
+    return ReceptiveField(
+        stride=stride,
+        size=size,
+        support=size,
+        offset_y=centre - (info.height // 2) * stride,
+        offset_x=centre - (info.width // 2) * stride,
+        whole=True,
+    )
+
+
 def _field_from_gradient(weight: torch.Tensor, info: LayerInfo, size: int) -> ReceptiveField:
+    if not bool((weight > 0).any()):
+        return _whole_input(info, size)
     total = weight.sum().clamp(min=1e-30)
     axis = torch.arange(size, dtype=torch.float64)
     com_y = float((weight.sum(1) * axis).sum() / total)
@@ -62,6 +79,15 @@ def _field_from_gradient(weight: torch.Tensor, info: LayerInfo, size: int) -> Re
     )
 
 
+def _input_weight(unit: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
+    """How much each input pixel moves `unit`: its gradient's magnitude, summed over the probes
+    and the colours."""
+    (grad,) = torch.autograd.grad(unit, probe, retain_graph=True, allow_unused=True)
+    if grad is None:
+        return torch.zeros(probe.shape[-2:], dtype=torch.float64)
+    return grad.abs().sum(dim=(0, 1)).double().cpu()
+
+
 def measure_receptive_fields(
     model: LoadedModel, layers: Sequence[str]
 ) -> dict[str, ReceptiveField]:
@@ -76,8 +102,10 @@ def measure_receptive_fields(
         for name in layers:
             info = model.layer(name)
             act = acts[name]
-            centre = act[:, :, info.height // 2, info.width // 2].sum()
-            (grad,) = torch.autograd.grad(centre, probe, retain_graph=True)
-            weight = grad.abs().sum(dim=(0, 1)).double().cpu()
+            centre = act[:, :, info.height // 2, info.width // 2]
+            weight = _input_weight(centre.sum(), probe)
+            if not bool((weight > 0).any()):
+                signs = torch.randint(0, 2, (centre.shape[1],), generator=gen) * 2 - 1
+                weight = _input_weight((centre * signs.to(centre)).sum(), probe)
             fields[name] = _field_from_gradient(weight, info, size)
     return fields

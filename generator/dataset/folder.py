@@ -18,7 +18,7 @@ from PIL import ExifTags, Image, ImageOps
 
 from generator.core.errors import FeatvisError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MAX_PHOTO_PIXELS = 64_000_000  # a bigger photo is skipped before it is decoded
 MAX_VIEW_SIDE = 4  # resized long side beyond this many input sizes: resize the crop box only
 
@@ -32,7 +32,13 @@ def list_images(root: Path) -> list[str]:
         raise FeatvisError(f"{root}: dataset is not a folder")
     found: list[str] = []
     others = 0
-    for folder, dirs, names in os.walk(root):
+    seen: set[str] = set()  # folders walked, by real path: a linked folder once, a loop never
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             if name.startswith("."):
@@ -51,6 +57,12 @@ def list_images(root: Path) -> list[str]:
     return sorted(found)
 
 
+def printable(rel: str) -> str:
+    """`rel` as text: a file name's bytes that are not UTF-8 (kept by Python as surrogates) each
+    shown as the replacement character. Such a photo cannot be named in a page: it is skipped."""
+    return os.fsencode(rel).decode("utf-8", "replace")
+
+
 def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
     """A digest of the file list with sizes and modification times; reads no file's content. A
     dangling link or a link loop counts by the link itself (the scan then skips it)."""
@@ -60,7 +72,7 @@ def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
             st = (root / rel).stat()
         except OSError:
             st = (root / rel).lstat()
-        h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        h.update(os.fsencode(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n"))
     return h.hexdigest()
 
 
@@ -138,6 +150,8 @@ class _Photos(torch.utils.data.Dataset):  # type: ignore[type-arg]
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
         i += self.start  # ids are positions in the whole folder's list
         try:
+            if printable(self.files[i]) != self.files[i]:
+                raise ValueError("its name is not UTF-8 (rename the file)")
             return load_view(self.root / self.files[i], self.size), i, ""
         except Exception as exc:  # noqa: BLE001 - any unreadable image is skipped and counted
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]

@@ -1,14 +1,14 @@
 """Dataset examples: one pass over an image folder, top/bottom-k images per channel.
 
 `load_or_scan(config, model, layers, top_k=...)` returns a `DatasetIndex` (None when no dataset is
-configured). The folder is read recursively (.jpg, .jpeg, .png, .webp, any case; hidden files and
-folders are ignored) in sorted order. Each image is resized so its short side is the model's input
-size and centre-cropped, exactly as the model sees it. One batched pass, without gradients, on the
-model's device reduces every layer's output per batch to each (image, channel)'s spatial maximum,
-minimum, their positions and the spatial mean, and merges those into running top-k / bottom-k
-tables; no full activation map outlives its batch. Per channel the index also keeps the dataset's
-mean activation, and the "pattern" of its top-k images: the mean over them of the layer's vector of
-per-channel spatial means (kept alongside the running top-k, so no second pass is needed).
+configured). The folder is read recursively (`IMAGE_SUFFIXES`, any case; linked folders once; hidden
+files and folders are ignored) in sorted order. Each image is resized so its short side is the
+model's input size and centre-cropped, exactly as the model sees it. One batched pass, without
+gradients, on the model's device reduces every layer's output per batch to each (image, channel)'s
+spatial maximum, minimum, their positions and the spatial mean, and merges those into running top-k
+/ bottom-k tables; no full activation map outlives its batch. Per channel the index also keeps the
+dataset's mean activation, and the "pattern" of its top-k images: the mean over them of the layer's
+vector of per-channel spatial means (kept alongside the running top-k, so no second pass is needed).
 A long scan saves its running tables every `CHECKPOINT_SECONDS` (about 60 MB and 0.15 s for all 18
 layers of the embedded model), so an interrupted one goes on from its last checkpoint.
 For the activation spectrum it keeps every channel's spatial mean for a fixed sample of the images
@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -45,8 +44,9 @@ import torch
 from generator.config.schema import DATASET_TOP_K, Invalid
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
+from generator.core.progress import Progress
 from generator.dataset.fields import measure_receptive_fields
-from generator.dataset.folder import _Photos, folder_fingerprint, list_images
+from generator.dataset.folder import _Photos, folder_fingerprint, list_images, printable
 from generator.dataset.index import DatasetIndex, ScanSummary
 from generator.dataset.store import _cache_dir, _read_cached, _write_cache
 from generator.dataset.tables import _LayerScan
@@ -97,33 +97,32 @@ def scan(
         for name, layer_scan in scans.items():
             layer_scan.restore(resumed["scans"][name])
     photos = _Photos(root, files, model.input_size, start=done)
-    bar = _progress(len(files), progress)
-    bar.update(done)
     saved = time.perf_counter()
-    try:
-        with torch.no_grad(), truncated_forward(model, list(layers)) as (acts, run):
-            pin = device.type == "cuda"
-            for images, ids, reasons in _batches(photos, batch_size, workers, pin):
-                ok = torch.tensor([not r for r in reasons], dtype=torch.bool)
-                skipped += [
-                    f"{files[i]}: {r}" for i, r in zip(ids.tolist(), reasons, strict=True) if r
-                ]
-                bar.update(len(reasons))
-                done += len(reasons)
-                if ok.any():
-                    x = images[ok].to(device, non_blocking=True).float().div_(255)
-                    run(x)
-                    batch_ids = ids[ok].to(device)
-                    for name, layer_scan in scans.items():
-                        layer_scan.update(acts[name], batch_ids)
-                    read += int(ok.sum())
-                if checkpoint and time.perf_counter() - saved > CHECKPOINT_SECONDS:
-                    state = {"done": done, "read": read, "skipped": skipped,
-                             "scans": {name: s.state() for name, s in scans.items()}}
-                    atomic_write(checkpoint, lambda p, s=state: torch.save(s, p))
-                    saved = time.perf_counter()
-    finally:
-        bar.close()
+    counting = Progress(quiet=not progress).counter(len(files), "dataset scan", "photos")
+    with counting as bar, torch.no_grad(), truncated_forward(model, list(layers)) as (acts, run):
+        if done:
+            bar.update(done)
+        pin = device.type == "cuda"
+        for images, ids, reasons in _batches(photos, batch_size, workers, pin):
+            ok = torch.tensor([not r for r in reasons], dtype=torch.bool)
+            skipped += [
+                f"{printable(files[i])}: {r}"
+                for i, r in zip(ids.tolist(), reasons, strict=True) if r
+            ]
+            bar.update(len(reasons))
+            done += len(reasons)
+            if ok.any():
+                x = images[ok].to(device, non_blocking=True).float().div_(255)
+                run(x)
+                batch_ids = ids[ok].to(device)
+                for name, layer_scan in scans.items():
+                    layer_scan.update(acts[name], batch_ids)
+                read += int(ok.sum())
+            if checkpoint and time.perf_counter() - saved > CHECKPOINT_SECONDS:
+                state = {"done": done, "read": read, "skipped": skipped,
+                         "scans": {name: s.state() for name, s in scans.items()}}
+                atomic_write(checkpoint, lambda p, s=state: torch.save(s, p))
+                saved = time.perf_counter()
     if read == 0:
         raise FeatvisError(f"{root}: none of the {len(files)} images could be read ({skipped[0]})")
     summary = ScanSummary(
@@ -147,15 +146,6 @@ def _read_checkpoint(path: Path, layers: list[str]) -> dict[str, Any] | None:
 def _checkpoint_file(folder: Path, layers: Sequence[str]) -> Path:
     digest = hashlib.sha256("\n".join(sorted(layers)).encode()).hexdigest()[:12]
     return folder / f"partial-{digest}.pt"
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total, unit="img", desc="dataset scan", leave=False,
-        disable=not (enabled and sys.stderr.isatty()),
-    )
 
 
 def load_or_scan(

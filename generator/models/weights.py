@@ -1,9 +1,11 @@
 """Reading checkpoints and loading them strictly, with one-line errors a person can act on.
 
 A checkpoint is a state dict of tensors (`.pth`/`.pt` via `torch.load(weights_only=True)`, or
-`.safetensors`), possibly wrapped under `state_dict`, `model` or `model_state_dict`. Loading is
-strict: a checkpoint for another architecture is an error that counts the missing, unexpected and
-mis-shaped keys and names a few of each, never a partial load.
+`.safetensors`), possibly wrapped under `state_dict`, `model` or `model_state_dict`, its keys
+possibly prefixed by the wrapper that trained it (`module.` from DataParallel or
+DistributedDataParallel, `_orig_mod.` from torch.compile). Loading is strict: a checkpoint for
+another architecture is an error that counts the missing, unexpected and mis-shaped keys and names a
+few of each, never a partial load.
 """
 
 from __future__ import annotations
@@ -88,9 +90,27 @@ def mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) 
     return "; ".join(parts)
 
 
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def unwrapped(
+    state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """`state` without the prefixes a training wrapper put before every key, where the network's
+    own keys do not carry them."""
+    for prefix in WRAPPER_PREFIXES:
+        if state and all(k.startswith(prefix) for k in state) and not any(
+            k.startswith(prefix) for k in expected
+        ):
+            return unwrapped({k[len(prefix):]: v for k, v in state.items()}, expected)
+    return state
+
+
 def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str, model_id: str) -> None:
     """Load `state` strictly; a checkpoint for another architecture is a one-line error."""
-    why = mismatch(net.state_dict(), state)
+    expected = net.state_dict()
+    state = unwrapped(state, expected)
+    why = mismatch(expected, state)
     if why is not None:
         raise FeatvisError(f"{source}: weights do not fit model '{model_id}' ({why})")
     net.load_state_dict(state, strict=True)

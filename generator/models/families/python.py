@@ -21,7 +21,7 @@ from types import ModuleType
 
 from torch import nn
 
-from generator.config.model_ids import PYTHON, is_file_target, split_python
+from generator.config.model_ids import PYTHON, beside, is_file_target, split_python
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models.families import Built, Family, LoadOptions
 from generator.models.weights import load_into, read_state_dict
@@ -46,6 +46,11 @@ def _oneline(exc: BaseException) -> str:
 
 
 def _import_file(path: Path) -> ModuleType:
+    """Import the file as a script runs: its folder first on the path, so that it imports the
+    modules beside it (`from blocks import Block`), at import or when its factory runs."""
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
     name = f"featvis_user_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -67,6 +72,8 @@ def _import(target: str, root: Path) -> tuple[ModuleType, Path | None]:
         if not path.is_file():
             raise FeatvisError(f"{path}: no such file (model 'python:{target}:...')")
         return _import_file(path), path
+    if beside(target.split(".")[0], root) and str(root) not in sys.path:
+        sys.path.insert(0, str(root))  # a package beside site.toml comes first
     try:
         module = importlib.import_module(target)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a missing module or one that fails to import
