@@ -145,6 +145,15 @@ def test_text_quotes_measured_numbers(built: Path) -> None:
     assert 'id="fn-n"' in html and "How the figures were made" in html and "<td>cpu</td>" in html
 
 
+def test_every_figure_of_an_article_shows_its_number(built: Path) -> None:
+    """A figure without a caption still reads "Figure N.", the number the text and the appendix
+    call it by."""
+    html = (built / "site_output" / "small.html").read_text(encoding="utf-8")
+    text = html.split('id="appendix"')[0]
+    numbers = re.findall(r'<a class="fv-figno" href="#([\w-]+)">Figure (\d+)\.</a>', text)
+    assert numbers == [("gallery", "1"), ("reg", "2"), ("figure-3", "3")]
+
+
 def test_citations_link_to_the_references(built: Path) -> None:
     """Numbered in reading order (the text's first, then the gallery's caption), each linking to
     its entry, which links back; the entry never cited is not listed and the .bib is not copied into the site."""

@@ -82,6 +82,7 @@ class FigureSpec:
     key_lines: Mapping[str, int] = field(default_factory=dict)
     index: int = 0  # position among the page's figures
     references: tuple[Reference, ...] = ()  # the page's, for citations in the caption
+    numbered: bool = True  # shown as "Figure N." (an article's figures; not the compare page's)
 
     def where(self, key: str | None = None) -> str:
         return f"{self.source}:{self.key_lines.get(key, self.line) if key else self.line}"
