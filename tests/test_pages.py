@@ -139,6 +139,18 @@ def test_a_missing_number_reads_as_its_default(tmp_path: Path) -> None:
     assert measured.unmeasured == ()
 
 
+def test_a_table_scrolls_in_its_own_region(tmp_path: Path) -> None:
+    """A table wider than a phone's screen scrolls inside a focusable region (featvis.css's
+    `.table-scroll`) instead of widening the page."""
+    text = "---\ntitle: T\n---\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter.\n"
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    html = str(render_body(page, {}.get, []).html)
+    region = '<div aria-label="Table 1" class="table-scroll" role="region" tabindex="0"><table>'
+    assert region in html and "</table></div>\n<p>After.</p>" in html
+    css = (Path(__file__).resolve().parents[1] / "templates/static/featvis.css").read_text()
+    assert ".table-scroll { overflow-x: auto; }" in css
+
+
 def test_latex_errors_are_reported() -> None:
     assert "<mfrac>" in latex_to_mathml(r"\frac{a}{b}", False)
     with pytest.raises(ValueError, match="unbalanced"):

@@ -134,6 +134,27 @@ class SafeHtmlExtension(Extension):
         md.treeprocessors.register(_StripAttributes(md), "featvis_safe_attributes", -100)
 
 
+class _ScrollTables(Treeprocessor):
+    """Each table inside a `.table-scroll` region, so that a table wider than a phone's screen
+    scrolls on its own instead of widening the page (focusable, for the keyboard)."""
+
+    def run(self, root: Any) -> None:
+        count = 0
+        for parent in list(root.iter()):
+            for i, child in enumerate(list(parent)):
+                if child.tag != "table":
+                    continue
+                count += 1
+                region = parent.makeelement(
+                    "div",
+                    {"class": "table-scroll", "tabindex": "0", "role": "region",
+                     "aria-label": f"Table {count}"},
+                )
+                region.tail, child.tail = child.tail, None
+                parent[i] = region
+                region.append(child)
+
+
 def markdown_converter(
     unsafe_html: bool = False, references: Sequence[Reference] = (), figure: int | None = None
 ) -> markdown.Markdown:
@@ -141,7 +162,7 @@ def markdown_converter(
     of the figure whose caption it renders)."""
     safe = [] if unsafe_html else [SafeHtmlExtension()]
     cite = CitationExtension(references, figure)
-    return markdown.Markdown(
+    md = markdown.Markdown(
         extensions=[*MARKDOWN_EXTENSIONS, MathExtension(), cite, *safe],
         extension_configs={
             "toc": {"toc_depth": "2-3"},
@@ -149,6 +170,8 @@ def markdown_converter(
         },
         output_format="html",
     )
+    md.treeprocessors.register(_ScrollTables(md), "featvis_scroll_tables", -110)
+    return md
 
 
 def render_inline(
