@@ -151,6 +151,21 @@ def test_a_table_scrolls_in_its_own_region(tmp_path: Path) -> None:
     assert ".table-scroll { overflow-x: auto; }" in css
 
 
+def test_a_margin_note_is_an_aside_of_markdown(tmp_path: Path) -> None:
+    """`<aside markdown="1">` renders its Markdown into an `<aside>` (on one line or several)
+    without `unsafe_html`; an aside with attributes, like other raw HTML, stays text."""
+    text = (
+        '---\ntitle: T\n---\n\nOne.\n\n<aside markdown="1">A *note* and $x$.</aside>\n\n'
+        "Two.\n\n<aside>\nFirst line\n\nsecond <b>b</b>\n</aside>\n\n"
+        '<aside onclick="x">no</aside>\n'
+    )
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    html = str(render_body(page, {}.get, []).html)
+    assert re.search(r"<p>One\.</p>\s*<aside>\s*<p>A <em>note</em> and <math", html), html
+    assert re.search(r"<aside>\s*<p>First line</p>\s*<p>second &lt;b&gt;b&lt;/b&gt;</p>\s*</aside>", html)
+    assert '&lt;aside onclick="x"&gt;no&lt;/aside&gt;' in html and html.count("<aside>") == 2
+
+
 def test_latex_errors_are_reported() -> None:
     assert "<mfrac>" in latex_to_mathml(r"\frac{a}{b}", False)
     with pytest.raises(ValueError, match="unbalanced"):

@@ -11,6 +11,7 @@ from typing import Any
 
 import latex2mathml.converter
 import markdown
+from markdown.blockprocessors import BlockProcessor
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
@@ -123,14 +124,41 @@ class _StripAttributes(Treeprocessor):
                 del element.attrib[name]
 
 
+_ASIDE_OPEN = re.compile(r'^<aside(?:\s+markdown(?:="(?:1|block)")?)?\s*>[ \t]*\n?')
+_ASIDE_CLOSE = re.compile(r"\n?[ \t]*</aside>\s*$")
+
+
+class _MarginNotes(BlockProcessor):
+    """`<aside>` or `<aside markdown="1">`, Markdown, `</aside>` (on one line or several, with
+    blank lines inside) is a margin note, its Markdown rendered: the one element of raw HTML
+    the safe mode reads as HTML, as it carries no attributes."""
+
+    def test(self, parent: Any, block: str) -> bool:
+        return bool(_ASIDE_OPEN.match(block))
+
+    def run(self, parent: Any, blocks: list[str]) -> bool:
+        for end, block in enumerate(blocks):
+            if _ASIDE_CLOSE.search(block):
+                inner = blocks[: end + 1]
+                inner[0] = _ASIDE_OPEN.sub("", inner[0], count=1)
+                inner[-1] = _ASIDE_CLOSE.sub("", inner[-1])
+                del blocks[: end + 1]
+                aside = parent.makeelement("aside", {})
+                parent.append(aside)
+                self.parser.parseBlocks(aside, [b for b in inner if b.strip()])
+                return True
+        return False  # never closed: the text stays as written
+
+
 class SafeHtmlExtension(Extension):
-    """Raw HTML in the Markdown is shown as text (escaped), as Hugo does unless told otherwise;
-    `{: ...}` attribute lists keep only `SAFE_ATTRIBUTES`. site.toml's `unsafe_html = true`
-    turns this off."""
+    """Raw HTML in the Markdown is shown as text (escaped), as Hugo does unless told otherwise,
+    but for margin notes (`<aside>`); `{: ...}` attribute lists keep only `SAFE_ATTRIBUTES`.
+    site.toml's `unsafe_html = true` turns this off."""
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
+        md.parser.blockprocessors.register(_MarginNotes(md.parser), "featvis_margin_notes", 85)
         md.treeprocessors.register(_StripAttributes(md), "featvis_safe_attributes", -100)
 
 
