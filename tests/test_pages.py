@@ -210,6 +210,7 @@ def test_latex_errors_are_reported() -> None:
         ("---\ntitle: T\n---\n\n{{ model.layers | percent }}\n", r"intro\.md:5: unknown format 'percent'"),
         ("---\ntitle: T\n---\n\n{{ 3 + 4 }}\n", r"intro\.md:5: malformed template variable"),
         ("---\ntitle: T\n---\n\n{{ model.layers | default:no quotes }}\n", r"intro\.md:5: malformed template variable .* \| default:\"text\""),
+        ("---\ntitle: T\n---\n\n{{ model.layers }} and\n{{ model.name\n}}.\n", r"intro\.md:6: unclosed template variable '\{\{ model\.name' \(a variable is"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:

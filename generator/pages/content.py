@@ -323,6 +323,13 @@ def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
                 name, fmt, int(arg) if arg else None, line, m.start(), m.end(), fallback
             )
         )
+    at = _VAR.sub(lambda m: " " * len(m.group(0)), masked).find("{{")
+    if at >= 0:
+        raise FeatvisError(
+            f"{shown}:{line_at(at)}: unclosed template variable "
+            f"'{masked[at:].split(chr(10), 1)[0][:40]}' (a variable is '{{{{ name }}}}' on one "
+            "line; inside `code` braces stay as written)"
+        )
     return refs
 
 
