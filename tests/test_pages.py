@@ -166,6 +166,23 @@ def test_a_margin_note_is_an_aside_of_markdown(tmp_path: Path) -> None:
     assert '&lt;aside onclick="x"&gt;no&lt;/aside&gt;' in html and html.count("<aside>") == 2
 
 
+def test_a_link_without_text_to_a_figure_reads_its_number(tmp_path: Path) -> None:
+    """`[](#id)` reads "Figure N" for the page's N-th figure (by `id`, or `figure-N` without
+    one), in the text and in captions; `[text](#id)` keeps its text."""
+    text = (
+        "---\ntitle: T\n---\n\nSee [](#reg), [](#figure-1) and [the gallery](#figure-1).\n\n"
+        "```figure\ntype: layer-gallery\ncaption: Before [](#reg).\n```\n\n"
+        "```figure\ntype: regularization\nid: reg\nlayer: conv_stem\n```\n"
+    )
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    assert page.figure_ids == ("figure-1", "reg") and page.figures[0].figure_ids == page.figure_ids
+    html = str(render_body(page, {}.get, []).html)
+    assert ('See <a href="#reg">Figure 2</a>, <a href="#figure-1">Figure 1</a> and '
+            '<a href="#figure-1">the gallery</a>.') in html
+    caption = render_inline("Before [](#reg).", figure_ids=page.figure_ids)
+    assert str(caption) == 'Before <a href="#reg">Figure 2</a>.'
+
+
 def test_latex_errors_are_reported() -> None:
     assert "<mfrac>" in latex_to_mathml(r"\frac{a}{b}", False)
     with pytest.raises(ValueError, match="unbalanced"):
@@ -211,6 +228,10 @@ def test_latex_errors_are_reported() -> None:
         ("---\ntitle: T\n---\n\n{{ 3 + 4 }}\n", r"intro\.md:5: malformed template variable"),
         ("---\ntitle: T\n---\n\n{{ model.layers | default:no quotes }}\n", r"intro\.md:5: malformed template variable .* \| default:\"text\""),
         ("---\ntitle: T\n---\n\n{{ model.layers }} and\n{{ model.name\n}}.\n", r"intro\.md:6: unclosed template variable '\{\{ model\.name' \(a variable is"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nid: neg\n```\n\nAs [](#ngative) shows.\n",
+         r"intro\.md:10: '\[\]\(#ngative\)' names no figure of this page \(valid: neg;"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\ncaption: Unlike [](#nothing).\n```\n",
+         r"intro\.md:7: '\[\]\(#nothing\)' names no figure"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:

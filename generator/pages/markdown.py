@@ -183,11 +183,29 @@ class _ScrollTables(Treeprocessor):
                 region.append(child)
 
 
+class _FigureRefs(Treeprocessor):
+    """A link without text to a figure's anchor (`[](#gallery)`) reads "Figure N"."""
+
+    def __init__(self, md: markdown.Markdown, figure_ids: Sequence[str]) -> None:
+        super().__init__(md)
+        self.numbers = {anchor: i + 1 for i, anchor in enumerate(figure_ids)}
+
+    def run(self, root: Any) -> None:
+        for a in root.iter("a"):
+            href = a.get("href", "")
+            number = self.numbers.get(href[1:]) if href.startswith("#") else None
+            if number is not None and not (a.text or "").strip() and len(a) == 0:
+                a.text = f"Figure {number}"
+
+
 def markdown_converter(
-    unsafe_html: bool = False, references: Sequence[Reference] = (), figure: int | None = None
+    unsafe_html: bool = False,
+    references: Sequence[Reference] = (),
+    figure: int | None = None,
+    figure_ids: Sequence[str] = (),
 ) -> markdown.Markdown:
     """The page's converter; `references` are the page's numbered citations (`figure`: the index
-    of the figure whose caption it renders)."""
+    of the figure whose caption it renders), `figure_ids` its figures' anchors in order."""
     safe = [] if unsafe_html else [SafeHtmlExtension()]
     cite = CitationExtension(references, figure)
     md = markdown.Markdown(
@@ -199,6 +217,7 @@ def markdown_converter(
         output_format="html",
     )
     md.treeprocessors.register(_ScrollTables(md), "featvis_scroll_tables", -110)
+    md.treeprocessors.register(_FigureRefs(md, figure_ids), "featvis_figure_refs", -120)
     return md
 
 
@@ -207,9 +226,12 @@ def render_inline(
     unsafe_html: bool = False,
     references: Sequence[Reference] = (),
     figure: int | None = None,
+    figure_ids: Sequence[str] = (),
 ) -> Markup:
-    """A caption or a short line of Markdown (with math and citations) as inline HTML."""
-    out = markdown_converter(unsafe_html, references, figure).convert(text or "").strip()
+    """A caption or a short line of Markdown (with math, citations and figure references) as
+    inline HTML."""
+    out = markdown_converter(unsafe_html, references, figure, figure_ids).convert(text or "")
+    out = out.strip()
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return Markup(out)
