@@ -187,8 +187,9 @@ def test_latex_errors_are_reported() -> None:
     assert "<mfrac>" in latex_to_mathml(r"\frac{a}{b}", False)
     with pytest.raises(ValueError, match="unbalanced"):
         latex_to_mathml(r"\frac{a", False)
-    with pytest.raises(ValueError, match=r"operatorname\{arg\}"):
-        latex_to_mathml(r"\arg\max_x", False)
+    with pytest.raises(ValueError, match=r"unknown command \\argh; .*operatorname\{argh\}"):
+        latex_to_mathml(r"\argh_x", False)
+    assert latex_to_mathml(r"\arg\max_x f", False) == latex_to_mathml(r"\operatorname{arg}\max_x f", False)
 
 
 @pytest.mark.parametrize(

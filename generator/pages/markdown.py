@@ -30,6 +30,10 @@ _INLINE_MATH = r"(?<![\\$])\$(?![\s$])([^\n$]+?)(?<![\s\\])\$(?!\d)"
 MATH = re.compile(f"{_DISPLAY_MATH}|{_INLINE_MATH}", re.DOTALL)
 
 
+# LaTeX's operator names that latex2mathml does not know, written as \operatorname{...}.
+_MISSING_OPERATORS = re.compile(r"\\(arg)(?![A-Za-z])")
+
+
 def latex_to_mathml(latex: str, display: bool) -> str:
     """MathML for `latex`; ValueError when the LaTeX is not understood."""
     latex = latex.strip()
@@ -40,6 +44,7 @@ def latex_to_mathml(latex: str, display: bool) -> str:
             break
     if depth != 0:
         raise ValueError("unbalanced braces")
+    latex = _MISSING_OPERATORS.sub(r"\\operatorname{\1}", latex)
     try:
         out = latex2mathml.converter.convert(latex, display="block" if display else "inline")
     except Exception as exc:  # noqa: BLE001 - the library raises many kinds
