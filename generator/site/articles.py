@@ -145,13 +145,18 @@ class ArticlesPart(RenderState):
             return  # the home page draws its own body
         body = self._body(page, item.numbers, item.figures)
         html, notes = split_footnotes(str(body.html))
+        # the page's model (its front matter `model`, else the site's first) in the byline; the
+        # appendix names every model whose pictures the page shows
+        state = next((s for s in self.states if s.model.id == page.model), self.states[0])
+        used = {m for entry in item.provenance for m in entry["figure"].models_used()}
         text = self.env.get_template("article.html").render(
-            **self._common(self.states[0], ""),
+            **self._common(state, ""),
             page=page,
             body=Markup(html),
             notes=Markup(notes),
             toc=body.toc,
             provenance=item.provenance,
+            made_by=[s.model for s in self.states if s.model.id in used] or [state.model],
         )
         for asset, rel in page.assets:
             if rel not in self.writer.written:
