@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from generator.config.site import preset_flags
 from generator.core.words import counted, verb
 from generator.figures.channels import single_channel
 from generator.figures.checks import LOW_AGREEMENT
@@ -157,6 +158,7 @@ class ArticlesPart(RenderState):
             toc=body.toc,
             provenance=item.provenance,
             made_by=[s.model for s in self.states if s.model.id in used] or [state.model],
+            build_flags=" ".join(preset_flags(self.preset)),
         )
         for asset, rel in page.assets:
             if rel not in self.writer.written:
