@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from markupsafe import Markup
 
 from generator.config.site import load_config
 from generator.core.errors import FeatvisError
@@ -181,6 +182,21 @@ def test_a_link_without_text_to_a_figure_reads_its_number(tmp_path: Path) -> Non
             '<a href="#figure-1">the gallery</a>.') in html
     caption = render_inline("Before [](#reg).", figure_ids=page.figure_ids)
     assert str(caption) == 'Before <a href="#reg">Figure 2</a>.'
+
+
+def test_a_heading_named_as_a_figure_gets_an_id_of_its_own(tmp_path: Path) -> None:
+    """`## Gallery` beside a figure `id: gallery`: the anchor stays the figure's, the heading's
+    is `gallery_1`, and the page has each id once."""
+    text = (
+        "---\ntitle: T\n---\n\n## Gallery\n\nSee [](#gallery).\n\n"
+        "```figure\ntype: layer-gallery\nid: gallery\n```\n"
+    )
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    out = render_body(page, {}.get, [Markup('<figure id="gallery">FIG</figure>')])
+    html = str(out.html)
+    assert '<h2 id="gallery_1">Gallery</h2>' in html and [t["id"] for t in out.toc] == ["gallery_1"]
+    assert '<a href="#gallery">Figure 1</a>' in html and '<figure id="gallery">FIG</figure>' in html
+    assert html.count('id="gallery"') == 1
 
 
 def test_latex_errors_are_reported() -> None:

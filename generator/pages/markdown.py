@@ -5,7 +5,7 @@ the formats of the numbers an article quotes (`| pct`, `| fixed:2`, `| int`, `| 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,14 +188,42 @@ class _ScrollTables(Treeprocessor):
                 region.append(child)
 
 
+_FIGURE_PLACEHOLDER = re.compile(FIGURE_TOKEN.replace("{:04d}", r"(\d{4})"))
+
+
+def _placeholders(root: Any) -> Iterator[tuple[Any, int]]:
+    """Each figure's placeholder paragraph and the figure's index."""
+    for p in root.iter("p"):
+        m = _FIGURE_PLACEHOLDER.fullmatch((p.text or "").strip())
+        if m and len(p) == 0:
+            yield p, int(m.group(1))
+
+
+class _ReserveFigureIds(Treeprocessor):
+    """Each figure's placeholder holds its anchor while the table of contents names the headings,
+    so that a heading named as a figure gets an id of its own (`gallery_1`)."""
+
+    def __init__(self, md: markdown.Markdown, figure_ids: Sequence[str]) -> None:
+        super().__init__(md)
+        self.ids = list(figure_ids)
+
+    def run(self, root: Any) -> None:
+        for p, index in _placeholders(root):
+            if index < len(self.ids):
+                p.set("id", self.ids[index])
+
+
 class _FigureRefs(Treeprocessor):
-    """A link without text to a figure's anchor (`[](#gallery)`) reads "Figure N"."""
+    """A link without text to a figure's anchor (`[](#gallery)`) reads "Figure N"; the
+    placeholders give their anchors back (the figure carries its own)."""
 
     def __init__(self, md: markdown.Markdown, figure_ids: Sequence[str]) -> None:
         super().__init__(md)
         self.numbers = {anchor: i + 1 for i, anchor in enumerate(figure_ids)}
 
     def run(self, root: Any) -> None:
+        for p, _ in _placeholders(root):
+            p.attrib.pop("id", None)
         for a in root.iter("a"):
             href = a.get("href", "")
             number = self.numbers.get(href[1:]) if href.startswith("#") else None
@@ -222,6 +250,7 @@ def markdown_converter(
         output_format="html",
     )
     md.treeprocessors.register(_ScrollTables(md), "featvis_scroll_tables", -110)
+    md.treeprocessors.register(_ReserveFigureIds(md, figure_ids), "featvis_figure_ids", 6)
     md.treeprocessors.register(_FigureRefs(md, figure_ids), "featvis_figure_refs", -120)
     return md
 
