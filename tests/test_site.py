@@ -31,6 +31,7 @@ authors:
   - name: Test Author
     affiliation: Test Lab
 date: 2024-01-02
+updated: 2024-03-04
 ---
 
 ## Layers
@@ -152,6 +153,13 @@ def test_every_figure_of_an_article_shows_its_number(built: Path) -> None:
     text = html.split('id="appendix"')[0]
     numbers = re.findall(r'<a class="fv-figno" href="#([\w-]+)">Figure (\d+)\.</a>', text)
     assert numbers == [("gallery", "1"), ("reg", "2"), ("figure-3", "3")]
+
+
+def test_the_byline_dates_the_article_and_its_update(built: Path) -> None:
+    html = (built / "site_output" / "small.html").read_text(encoding="utf-8")
+    byline = html.split('<div class="d-byline">')[1].split("<main")[0]
+    assert '<time datetime="2024-01-02">2024-01-02</time>' in byline
+    assert '<p class="updated">Updated <time datetime="2024-03-04">2024-03-04</time></p>' in byline
 
 
 def test_citations_link_to_the_references(built: Path) -> None:

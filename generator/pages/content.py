@@ -115,6 +115,7 @@ class Page:
     description: str = ""
     authors: tuple[Author, ...] = ()
     date: str | None = None
+    updated: str | None = None  # a later revision's date
     model: str | None = None
     order: int = 0
     body: str = ""  # Markdown with figure placeholders and rewritten links

@@ -1,7 +1,7 @@
 """An article's front matter: YAML between '---' lines, each key typed and placed by its line.
 
-Keys: title (required), description, authors, date (YYYY-MM-DD), model, order, bibliography and
-nocite (read by `generator.pages.citations`).
+Keys: title (required), description, authors, date and updated (YYYY-MM-DD), model, order,
+bibliography and nocite (read by `generator.pages.citations`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ FRONT_MATTER_KEYS: dict[str, Option] = {
     "description": Option(one_of(str)),
     "authors": Option(one_of(list, str)),
     "date": Option(one_of(str, dt.date)),
+    "updated": Option(one_of(str, dt.date)),  # the last substantial revision, after `date`
     "model": Option(one_of(str)),
     "order": Option(whole(-1_000_000, 1_000_000)),
     "bibliography": Option(one_of(str)),  # a .bib under content/ (generator.pages.citations)
@@ -149,20 +150,30 @@ def front_fields(
             f"{where('model')}: page is written for model '{model}' but the site builds "
             f"{', '.join(config.model_ids)} (valid: {', '.join(config.model_ids)})"
         )
-    date = meta.get("date")
-    if isinstance(date, str):
-        try:
-            date = dt.date.fromisoformat(date)
-        except ValueError:
-            raise FeatvisError(f"{where('date')}: date '{date}' is not YYYY-MM-DD") from None
+    date, updated = (_date(meta.get(key), where(key)) for key in ("date", "updated"))
+    if updated and not date:
+        raise FeatvisError(f"{where('updated')}: 'updated' needs a 'date' (the first publication)")
+    if updated and date and updated < date:
+        raise FeatvisError(f"{where('updated')}: updated {updated} is before the date {date}")
     return {
         "title": meta["title"].strip(),
         "description": meta.get("description", "").strip(),
         "authors": _authors(meta.get("authors", []), where("authors")),
         "date": date.isoformat() if date else None,
+        "updated": updated.isoformat() if updated else None,
         "model": model,
         "order": meta.get("order", 0),
     }
+
+
+def _date(value: Any, where: str) -> dt.date | None:
+    """A front matter date: YAML reads YYYY-MM-DD as a date; a string must be one."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise FeatvisError(f"{where}: date '{value}' is not YYYY-MM-DD") from None
+    return value if isinstance(value, dt.date) else None
 
 
 def _authors(value: Any, where: str) -> tuple[Author, ...]:
