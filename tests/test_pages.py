@@ -212,6 +212,10 @@ def test_latex_errors_are_reported() -> None:
     ("text", "expected"),
     [
         ("---\ntitle: [unclosed\n---\n", r"intro\.md:2: malformed front matter"),
+        ("---\ntitle: [unclosed\ndate: 2024-01-01\n---\n",
+         r"intro\.md:2: malformed front matter: the '\[' opened here is not closed \(expected ',' or '\]', but got ':' on line 3\)"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\ncaption: \"open\nlayer: x\n```\n",
+         r"intro\.md:7: malformed figure block: the quote opened here is not closed"),
         ("no front matter\n", r"intro\.md:1: missing front matter"),
         ("---\ntitle: T\n", r"intro\.md:1: malformed front matter: no closing"),
         ("---\ntitle: T\ncolour: red\n---\n", r"intro\.md:3: unknown front matter key 'colour' \(valid: title"),

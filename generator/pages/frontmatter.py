@@ -82,6 +82,14 @@ def _bad_scalar(node: Any) -> Any:
     return None
 
 
+# PyYAML's context of an error inside something left open -> what the author left open
+_UNCLOSED = {
+    "while parsing a flow sequence": "the '['",
+    "while parsing a flow mapping": "the '{'",
+    "while scanning a quoted scalar": "the quote",
+}
+
+
 def yaml_with_lines(
     text: str, first_line: int, where: Path, what: str
 ) -> tuple[Any, dict[str, int]]:
@@ -94,10 +102,17 @@ def yaml_with_lines(
         raise FeatvisError(f"{where}:{first_line}: malformed {what}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        if mark is not None and mark.line >= len(text.splitlines()):
-            mark = getattr(exc, "context_mark", None) or mark  # at the end: where it began
-        line = first_line + (mark.line if mark else 0)
+        context = getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        opened = _UNCLOSED.get(str(getattr(exc, "context", "")))
+        if mark is not None and context is not None and opened and context.line < mark.line:
+            # a bracket or quote left open: the mistake is where it opened, not where YAML choked
+            at = first_line + mark.line
+            problem = f"{opened} opened here is not closed ({problem} on line {at})"
+            mark = context
+        elif mark is not None and mark.line >= len(text.splitlines()):
+            mark = context or mark  # at the end: where it began
+        line = first_line + (mark.line if mark else 0)
         if "but got '['" in problem:  # `layers: [edges, parts[-1]]`: an item with brackets
             problem += ' (quote a list item that holds brackets: [edges, "parts[-1]"])'
         if "character '@'" in problem:  # `caption: [@key] ...`: a citation read as a list
