@@ -13,9 +13,9 @@ from markupsafe import Markup
 
 from generator.config.site import load_config
 from generator.core.errors import FeatvisError
-from generator.figures.registry import read_pages
+from generator.figures.registry import read_articles, read_pages
 from generator.pages.body import render_body
-from generator.pages.markdown import latex_to_mathml, render_inline
+from generator.pages.markdown import PAGE_IDS, latex_to_mathml, render_inline
 
 GOOD = """\
 ---
@@ -197,6 +197,23 @@ def test_a_heading_named_as_a_figure_gets_an_id_of_its_own(tmp_path: Path) -> No
     assert '<h2 id="gallery_1">Gallery</h2>' in html and [t["id"] for t in out.toc] == ["gallery_1"]
     assert '<a href="#gallery">Figure 1</a>' in html and '<figure id="gallery">FIG</figure>' in html
     assert html.count('id="gallery"') == 1
+
+
+def test_headings_and_figures_leave_the_pages_own_ids_alone(tmp_path: Path) -> None:
+    """`## Notes` and `## Appendix` get ids of their own (the appendix has `notes` and
+    `appendix`); a figure `id: appendix` is an error; `PAGE_IDS` are the templates' ids."""
+    text = "---\ntitle: T\n---\n\n## Notes\n\n## Appendix\n"
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    out = render_body(page, {}.get, [])
+    assert [t["id"] for t in out.toc] == ["notes_1", "appendix_1"] and "featvis-reserved" not in str(out.html)
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    ids = {i for name in ("base.html", "article.html", "index.html", "macros.html")
+           for i in re.findall(r'\bid="([\w-]+)"', (templates / name).read_text())}
+    assert ids == set(PAGE_IDS)
+    figure = "---\ntitle: T\n---\n\n```figure\ntype: negative\nid: appendix\nlayer: conv_stem\n```\n"
+    root = site(tmp_path / "fig", {"intro.md": figure})
+    with pytest.raises(FeatvisError, match=r"intro\.md:7: figure id 'appendix' names a part of the page"):
+        read_articles(load_config(root=root))
 
 
 def test_latex_errors_are_reported() -> None:

@@ -188,6 +188,13 @@ class _ScrollTables(Treeprocessor):
                 region.append(child)
 
 
+# The ids the article and home page templates give their own parts (tests/test_pages.py checks
+# the list against templates/): a heading of the text never takes one of them.
+PAGE_IDS = (
+    "article", "appendix", "notes", "bibliography", "how-figures-were-made", "reproduce",
+    "articles", "explorer", "rebuild",
+)
+_RESERVED = "featvis-reserved"
 _FIGURE_PLACEHOLDER = re.compile(FIGURE_TOKEN.replace("{:04d}", r"(\d{4})"))
 
 
@@ -199,9 +206,10 @@ def _placeholders(root: Any) -> Iterator[tuple[Any, int]]:
             yield p, int(m.group(1))
 
 
-class _ReserveFigureIds(Treeprocessor):
-    """Each figure's placeholder holds its anchor while the table of contents names the headings,
-    so that a heading named as a figure gets an id of its own (`gallery_1`)."""
+class _ReserveIds(Treeprocessor):
+    """Each figure's placeholder holds its anchor, and a stand-in the page's own ids
+    (`PAGE_IDS`), while the table of contents names the headings: a heading named as a figure or
+    as a part of the page gets an id of its own (`gallery_1`, `notes_1`)."""
 
     def __init__(self, md: markdown.Markdown, figure_ids: Sequence[str]) -> None:
         super().__init__(md)
@@ -211,6 +219,8 @@ class _ReserveFigureIds(Treeprocessor):
         for p, index in _placeholders(root):
             if index < len(self.ids):
                 p.set("id", self.ids[index])
+        for anchor in PAGE_IDS:
+            root.append(root.makeelement(_RESERVED, {"id": anchor}))
 
 
 class _FigureRefs(Treeprocessor):
@@ -224,6 +234,8 @@ class _FigureRefs(Treeprocessor):
     def run(self, root: Any) -> None:
         for p, _ in _placeholders(root):
             p.attrib.pop("id", None)
+        for stand_in in root.findall(_RESERVED):
+            root.remove(stand_in)
         for a in root.iter("a"):
             href = a.get("href", "")
             number = self.numbers.get(href[1:]) if href.startswith("#") else None
@@ -250,7 +262,7 @@ def markdown_converter(
         output_format="html",
     )
     md.treeprocessors.register(_ScrollTables(md), "featvis_scroll_tables", -110)
-    md.treeprocessors.register(_ReserveFigureIds(md, figure_ids), "featvis_figure_ids", 6)
+    md.treeprocessors.register(_ReserveIds(md, figure_ids), "featvis_reserve_ids", 6)
     md.treeprocessors.register(_FigureRefs(md, figure_ids), "featvis_figure_refs", -120)
     return md
 
