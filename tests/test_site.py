@@ -162,6 +162,17 @@ def test_the_byline_dates_the_article_and_its_update(built: Path) -> None:
     assert '<p class="updated">Updated <time datetime="2024-03-04">2024-03-04</time></p>' in byline
 
 
+def test_reproduce_names_the_output_folder_without_an_absolute_path(built: Path, tmp_path: Path) -> None:
+    """The appendix's "Reproduce" line names the output folder relative to the project, or by
+    name alone when it lies outside; no page shows an absolute path."""
+    assert "publishes into <code>site_output/</code>" in (built / "site_output" / "small.html").read_text()
+    cache = built.parent / "featvis-cache"  # the built site's: this build only renders
+    root = make_site(tmp_path / "site", cache, output_dir=str(tmp_path / "elsewhere" / "public"))
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    html = (tmp_path / "elsewhere" / "public" / "small.html").read_text(encoding="utf-8")
+    assert "publishes into <code>public/</code>" in html and str(tmp_path) not in html
+
+
 def test_citations_link_to_the_references(built: Path) -> None:
     """Numbered in reading order (the text's first, then the gallery's caption), each linking to
     its entry, which links back; the entry never cited is not listed and the .bib is not copied into the site."""

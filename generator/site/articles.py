@@ -159,11 +159,18 @@ class ArticlesPart(RenderState):
             provenance=item.provenance,
             made_by=[s.model for s in self.states if s.model.id in used] or [state.model],
             build_flags=" ".join(preset_flags(self.preset)),
+            output_name=self._output_name(),
         )
         for asset, rel in page.assets:
             if rel not in self.writer.written:
                 self.writer.copy(asset, rel, str(page.source))
         self.writer.text(page.url, text, str(page.source))
+
+    def _output_name(self) -> str:
+        """The output folder as the project folder names it (`site_output/`); one outside the
+        project by its name alone, as a page shows no absolute path."""
+        out, root = self.config.output_dir, self.config.root
+        return f"{out.relative_to(root).as_posix() if out.is_relative_to(root) else out.name}/"
 
     def _write_home(self, drawn: list[Drawn]) -> None:
         home = next((d for d in drawn if d.page.is_home), None)
