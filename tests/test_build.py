@@ -116,5 +116,5 @@ def test_a_misnamed_explorer_layer_stops_before_any_photo_is_read(tmp_path: Path
 
     bad = r"site\.toml:5: explorer_layers: unknown layer 'stem\.9'"
     with pytest.raises(FeatvisError, match=bad):
-        read_site(load_config(tmp_path / "site.toml"), TINY, datasets=read)
+        read_site(load_config(tmp_path / "site.toml"), TINY, compute=False, datasets=read)
     assert scanned == [], "no model's photos were read"
