@@ -89,3 +89,32 @@ def test_reading_the_site_plans_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     for layer, channels in first.explorer.items():  # layer -> channel -> that channel's job
         assert list(channels) == sorted(channels), layer
         assert all(single_channel(job) == (layer, c) for c, job in channels.items()), layer
+
+
+def test_a_misnamed_explorer_layer_stops_before_any_photo_is_read(tmp_path: Path) -> None:
+    """Every model's explorer layers are resolved before the first model's photos are scanned:
+    a typo in the second model's is one line at once, not after the first model's scan."""
+    from generator.core.errors import FeatvisError
+    from generator.stages.pipeline import read_site
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "own-model" / "tiny_cnn.py"
+    for name in ("one.py", "two.py"):
+        (tmp_path / name).write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "content").mkdir()
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "site.toml").write_text(
+        'dataset = "photos"\ndevice = "cpu"\nmodels = [\n'
+        '  {model = "python:one.py:build", random_weights = true, input_size = 32},\n'
+        '  {model = "python:two.py:build", random_weights = true, input_size = 32, '
+        'explorer_layers = ["stem.9"]},\n]\n',
+        encoding="utf-8",
+    )
+    scanned: list[str] = []
+
+    def read(config: Any, model: Any, articles: Any, compute: bool) -> None:
+        scanned.append(model.id)
+
+    bad = r"site\.toml:5: explorer_layers: unknown layer 'stem\.9'"
+    with pytest.raises(FeatvisError, match=bad):
+        read_site(load_config(tmp_path / "site.toml"), TINY, compute=False, datasets=read)
+    assert scanned == [], "no model's photos were read"

@@ -13,7 +13,7 @@ import pytest
 from generator.cli import build_parser, main
 from generator.commands.common import config_from_args
 from generator.config.schema import BATCH_SIZE, DATASET_TOP_K, SEED, Invalid, whole
-from generator.config.site import PRESETS, SITE_OPTIONS, SiteConfig, load_config
+from generator.config.site import PRESETS, SITE_OPTIONS, SiteConfig, load_config, preset_flags
 from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model
@@ -284,3 +284,12 @@ def test_every_site_toml_key_is_declared_once_as_a_config_field() -> None:
     for name, option in SITE_OPTIONS.items():
         assert keys[name].metadata["option"] is option, name
     assert load_config(root=Path("/nonexistent")).dataset_top_k == DATASET_TOP_K.default
+
+
+def test_preset_flags_reproduce_a_builds_overrides() -> None:
+    """The article's "Reproduce" command: the named preset, then each override the build had."""
+    assert preset_flags(PRESETS["standard"]) == ["--preset", "standard"]
+    tiny = dataclasses.replace(PRESETS["quick"], size=32, steps=4, closure=0.2)
+    assert preset_flags(tiny) == [
+        "--preset", "quick", "--size", "32", "--steps", "4", "--closure", "0.2"
+    ]

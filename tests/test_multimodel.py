@@ -65,6 +65,7 @@ channels: 1
 
 {{ numbers.both.images }} images of {{ numbers.both.models }} models.
 """
+NET_ARTICLE = f"---\ntitle: The second network\nmodel: {RESNET}\n---\n\nIts {{{{ model.layers }}}} layers.\n"
 LABELS = '"blocks.1.1:0" = "lite0 stripes"\n"torchvision:resnet18/layer1.0:1" = "resnet grid"\n'
 ONE = 'explorer_layers = ["edges[-1]", "textures[0]"]\ndevice = "cpu"\n'
 TWO = ONE + (f'models = ["{LITE0}", {{model = "{RESNET}", weights = "r18.pth", input_size = 64, '
@@ -99,6 +100,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     before = artifacts(root / ".featvis-cache")
     shown = json.loads((root / "site_output" / "manifest.json").read_text())["visualizations"]
     (root / "content" / "two.md").write_text(ARTICLE, encoding="utf-8")
+    (root / "content" / "net.md").write_text(NET_ARTICLE, encoding="utf-8")
     (root / "labels.toml").write_text(LABELS, encoding="utf-8")
     (root / "site.toml").write_text(TWO, encoding="utf-8")
     lines: list[str] = []
@@ -234,6 +236,17 @@ def test_a_compare_models_figure_shows_each_model_per_band(site: dict[str, Any])
     assert "4 images of 2 models." in page
     appendix = page.split('id="both"', 1)[1]
     assert "layer4.0" in appendix or "layer3.1" in appendix  # its ResNet jobs are in the appendix
+
+
+def test_an_article_names_its_own_model_and_every_model_it_shows(site: dict[str, Any]) -> None:
+    """The byline names the page's `model:` (not the site's first); the appendix names each model
+    whose pictures the page shows."""
+    net = (site["out"] / "net.html").read_text()
+    byline = net.split('<div class="d-byline">')[1].split("<main")[0]
+    assert 'href="explorer/torchvision-resnet18/index.html"' in byline and "Lite0" not in byline
+    two = (site["out"] / "two.html").read_text()
+    made = re.search(r"optimized by the build from the models?(.*?)\. Each row", two, re.S).group(1)  # type: ignore[union-attr]
+    assert f"<code>{LITE0}</code>" in made and f"<code>{RESNET}</code>" in made
 
 
 def test_labels_name_the_second_models_channels(site: dict[str, Any]) -> None:

@@ -9,12 +9,13 @@ import re
 from pathlib import Path
 
 import pytest
+from markupsafe import Markup
 
 from generator.config.site import load_config
 from generator.core.errors import FeatvisError
-from generator.figures.registry import read_pages
+from generator.figures.registry import read_articles, read_pages
 from generator.pages.body import render_body
-from generator.pages.markdown import latex_to_mathml, render_inline
+from generator.pages.markdown import PAGE_IDS, latex_to_mathml, render_inline
 
 GOOD = """\
 ---
@@ -139,23 +140,107 @@ def test_a_missing_number_reads_as_its_default(tmp_path: Path) -> None:
     assert measured.unmeasured == ()
 
 
+def test_a_table_scrolls_in_its_own_region(tmp_path: Path) -> None:
+    """A table wider than a phone's screen scrolls inside a focusable region (featvis.css's
+    `.table-scroll`) instead of widening the page."""
+    text = "---\ntitle: T\n---\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter.\n"
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    html = str(render_body(page, {}.get, []).html)
+    region = '<div aria-label="Table 1" class="table-scroll" role="region" tabindex="0"><table>'
+    assert region in html and "</table></div>\n<p>After.</p>" in html
+    css = (Path(__file__).resolve().parents[1] / "templates/static/featvis.css").read_text()
+    assert ".table-scroll { overflow-x: auto; }" in css
+
+
+def test_a_margin_note_is_an_aside_of_markdown(tmp_path: Path) -> None:
+    """`<aside markdown="1">` renders its Markdown into an `<aside>` (on one line or several)
+    without `unsafe_html`; an aside with attributes, like other raw HTML, stays text."""
+    text = (
+        '---\ntitle: T\n---\n\nOne.\n\n<aside markdown="1">A *note* and $x$.</aside>\n\n'
+        "Two.\n\n<aside>\nFirst line\n\nsecond <b>b</b>\n</aside>\n\n"
+        '<aside onclick="x">no</aside>\n'
+    )
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    html = str(render_body(page, {}.get, []).html)
+    assert re.search(r"<p>One\.</p>\s*<aside>\s*<p>A <em>note</em> and <math", html), html
+    assert re.search(r"<aside>\s*<p>First line</p>\s*<p>second &lt;b&gt;b&lt;/b&gt;</p>\s*</aside>", html)
+    assert '&lt;aside onclick="x"&gt;no&lt;/aside&gt;' in html and html.count("<aside>") == 2
+
+
+def test_a_link_without_text_to_a_figure_reads_its_number(tmp_path: Path) -> None:
+    """`[](#id)` reads "Figure N" for the page's N-th figure (by `id`, or `figure-N` without
+    one), in the text and in captions; `[text](#id)` keeps its text."""
+    text = (
+        "---\ntitle: T\n---\n\nSee [](#reg), [](#figure-1) and [the gallery](#figure-1).\n\n"
+        "```figure\ntype: layer-gallery\ncaption: Before [](#reg).\n```\n\n"
+        "```figure\ntype: regularization\nid: reg\nlayer: conv_stem\n```\n"
+    )
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    assert page.figure_ids == ("figure-1", "reg") and page.figures[0].figure_ids == page.figure_ids
+    html = str(render_body(page, {}.get, []).html)
+    assert ('See <a href="#reg">Figure 2</a>, <a href="#figure-1">Figure 1</a> and '
+            '<a href="#figure-1">the gallery</a>.') in html
+    caption = render_inline("Before [](#reg).", figure_ids=page.figure_ids)
+    assert str(caption) == 'Before <a href="#reg">Figure 2</a>.'
+
+
+def test_a_heading_named_as_a_figure_gets_an_id_of_its_own(tmp_path: Path) -> None:
+    """`## Gallery` beside a figure `id: gallery`: the anchor stays the figure's, the heading's
+    is `gallery_1`, and the page has each id once."""
+    text = (
+        "---\ntitle: T\n---\n\n## Gallery\n\nSee [](#gallery).\n\n"
+        "```figure\ntype: layer-gallery\nid: gallery\n```\n"
+    )
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    out = render_body(page, {}.get, [Markup('<figure id="gallery">FIG</figure>')])
+    html = str(out.html)
+    assert '<h2 id="gallery_1">Gallery</h2>' in html and [t["id"] for t in out.toc] == ["gallery_1"]
+    assert '<a href="#gallery">Figure 1</a>' in html and '<figure id="gallery">FIG</figure>' in html
+    assert html.count('id="gallery"') == 1
+
+
+def test_headings_and_figures_leave_the_pages_own_ids_alone(tmp_path: Path) -> None:
+    """`## Notes` and `## Appendix` get ids of their own (the appendix has `notes` and
+    `appendix`); a figure `id: appendix` is an error; `PAGE_IDS` are the templates' ids."""
+    text = "---\ntitle: T\n---\n\n## Notes\n\n## Appendix\n"
+    page = next(p for p in pages(site(tmp_path, {"intro.md": text})) if p.slug == "intro")
+    out = render_body(page, {}.get, [])
+    assert [t["id"] for t in out.toc] == ["notes_1", "appendix_1"] and "featvis-reserved" not in str(out.html)
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    ids = {i for name in ("base.html", "article.html", "index.html", "macros.html")
+           for i in re.findall(r'\bid="([\w-]+)"', (templates / name).read_text())}
+    assert ids == set(PAGE_IDS)
+    figure = "---\ntitle: T\n---\n\n```figure\ntype: negative\nid: appendix\nlayer: conv_stem\n```\n"
+    root = site(tmp_path / "fig", {"intro.md": figure})
+    with pytest.raises(FeatvisError, match=r"intro\.md:7: figure id 'appendix' names a part of the page"):
+        read_articles(load_config(root=root))
+
+
 def test_latex_errors_are_reported() -> None:
     assert "<mfrac>" in latex_to_mathml(r"\frac{a}{b}", False)
     with pytest.raises(ValueError, match="unbalanced"):
         latex_to_mathml(r"\frac{a", False)
-    with pytest.raises(ValueError, match=r"operatorname\{arg\}"):
-        latex_to_mathml(r"\arg\max_x", False)
+    with pytest.raises(ValueError, match=r"unknown command \\argh; .*operatorname\{argh\}"):
+        latex_to_mathml(r"\argh_x", False)
+    assert latex_to_mathml(r"\arg\max_x f", False) == latex_to_mathml(r"\operatorname{arg}\max_x f", False)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("---\ntitle: [unclosed\n---\n", r"intro\.md:2: malformed front matter"),
+        ("---\ntitle: [unclosed\ndate: 2024-01-01\n---\n",
+         r"intro\.md:2: malformed front matter: the '\[' opened here is not closed \(expected ',' or '\]', but got ':' on line 3\)"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\ncaption: \"open\nlayer: x\n```\n",
+         r"intro\.md:7: malformed figure block: the quote opened here is not closed"),
         ("no front matter\n", r"intro\.md:1: missing front matter"),
         ("---\ntitle: T\n", r"intro\.md:1: malformed front matter: no closing"),
         ("---\ntitle: T\ncolour: red\n---\n", r"intro\.md:3: unknown front matter key 'colour' \(valid: title"),
         ("---\ndescription: no title\n---\n", r"intro\.md:1: front matter needs a 'title'"),
         ("---\ntitle: T\ndate: May 1st\n---\n", r"intro\.md:3: date 'May 1st' is not YYYY-MM-DD"),
+        ("---\ntitle: T\ndate: 2024-05-01\nupdated: 2024-04-01\n---\n", r"intro\.md:4: updated 2024-04-01 is before the date 2024-05-01"),
+        ("---\ntitle: T\nupdated: 2024-04-01\n---\n", r"intro\.md:3: 'updated' needs a 'date'"),
+        ("---\ntitle: T\ndate: 2024-05-01\nupdated: soon\n---\n", r"intro\.md:4: date 'soon' is not YYYY-MM-DD"),
         ("---\ntitle: T\nmodel: resnet50\n---\n", r"intro\.md:3: .*'resnet50'.*valid: efficientnet_lite0"),
         ("---\ntitle: T\nauthors: [{name: A, email: x}]\n---\n", r"intro\.md:3: unknown author key 'email'"),
         ("---\ntitle: T\n---\n\n```figure\ntype: layer-galery\n```\n",
@@ -183,6 +268,11 @@ def test_latex_errors_are_reported() -> None:
         ("---\ntitle: T\n---\n\n{{ model.layers | percent }}\n", r"intro\.md:5: unknown format 'percent'"),
         ("---\ntitle: T\n---\n\n{{ 3 + 4 }}\n", r"intro\.md:5: malformed template variable"),
         ("---\ntitle: T\n---\n\n{{ model.layers | default:no quotes }}\n", r"intro\.md:5: malformed template variable .* \| default:\"text\""),
+        ("---\ntitle: T\n---\n\n{{ model.layers }} and\n{{ model.name\n}}.\n", r"intro\.md:6: unclosed template variable '\{\{ model\.name' \(a variable is"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nid: neg\n```\n\nAs [](#ngative) shows.\n",
+         r"intro\.md:10: '\[\]\(#ngative\)' names no figure of this page \(valid: neg;"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\ncaption: Unlike [](#nothing).\n```\n",
+         r"intro\.md:7: '\[\]\(#nothing\)' names no figure"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:

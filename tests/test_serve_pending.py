@@ -20,6 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from generator.serve.computer import child_flags
 
 SECONDS = 300  # a cold start and a tiny compute on a busy 2-core machine (never a timing)
@@ -123,3 +125,50 @@ def test_landed_channels_redraw_the_explorer_at_most_every_few_seconds(tmp_path:
         assert not preview.landed(), "drawn with k1 already"
     finally:
         preview.close()
+
+
+def test_ctrl_c_reaching_the_background_compute_ends_it_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C in the terminal interrupts the compute child as well as serve: no "failed" line, and
+    no new child started while serve shuts down."""
+    import argparse
+    import signal
+    import threading
+    from types import SimpleNamespace
+
+    from generator.serve import computer as computer_module
+
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def popen(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        child = real_popen(["sleep", "30"], **kwargs)  # type: ignore[call-overload]
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(computer_module.subprocess, "Popen", popen)
+    said: list[str] = []
+    preview = SimpleNamespace(
+        missing={"page.html": ["k"]}, hub=SimpleNamespace(state=SimpleNamespace(error=None)),
+        say=said.append, landed=lambda: False, refresh=lambda *a, **k: True,
+    )
+    computer = computer_module.Computer(preview, argparse.Namespace())  # type: ignore[arg-type]
+    try:
+        computer.want(["page"], {"k"})
+        deadline = time.monotonic() + 10
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started, "the page's compute started"
+        started[0].send_signal(signal.SIGINT)
+        started[0].wait(timeout=10)
+        time.sleep(1.5)
+        assert len(started) == 1, "no whole-site run started after the interrupt"
+        assert not [m for m in said if "failed" in m], said
+        alive = [t for t in threading.enumerate() if t.name == "featvis-compute" and t.is_alive()]
+        assert not alive, "the compute thread ended"
+    finally:
+        computer.stop()
+        for child in started:
+            child.kill()
+            child.wait()

@@ -31,6 +31,7 @@ authors:
   - name: Test Author
     affiliation: Test Lab
 date: 2024-01-02
+updated: 2024-03-04
 ---
 
 ## Layers
@@ -143,6 +144,33 @@ def test_text_quotes_measured_numbers(built: Path) -> None:
     assert re.search(r"<math[^>]*><mrow><msub><mi>h</mi><mi>c</mi></msub>", html), "math in a caption"
     assert html.count('<img src="images/') == 2 * 2 + 6 + 1, "gallery, regularization, dataset-examples"
     assert 'id="fn-n"' in html and "How the figures were made" in html and "<td>cpu</td>" in html
+
+
+def test_every_figure_of_an_article_shows_its_number(built: Path) -> None:
+    """A figure without a caption still reads "Figure N.", the number the text and the appendix
+    call it by."""
+    html = (built / "site_output" / "small.html").read_text(encoding="utf-8")
+    text = html.split('id="appendix"')[0]
+    numbers = re.findall(r'<a class="fv-figno" href="#([\w-]+)">Figure (\d+)\.</a>', text)
+    assert numbers == [("gallery", "1"), ("reg", "2"), ("figure-3", "3")]
+
+
+def test_the_byline_dates_the_article_and_its_update(built: Path) -> None:
+    html = (built / "site_output" / "small.html").read_text(encoding="utf-8")
+    byline = html.split('<div class="d-byline">')[1].split("<main")[0]
+    assert '<time datetime="2024-01-02">2024-01-02</time>' in byline
+    assert '<p class="updated">Updated <time datetime="2024-03-04">2024-03-04</time></p>' in byline
+
+
+def test_reproduce_names_the_output_folder_without_an_absolute_path(built: Path, tmp_path: Path) -> None:
+    """The appendix's "Reproduce" line names the output folder relative to the project, or by
+    name alone when it lies outside; no page shows an absolute path."""
+    assert "publishes into <code>site_output/</code>" in (built / "site_output" / "small.html").read_text()
+    cache = built.parent / "featvis-cache"  # the built site's: this build only renders
+    root = make_site(tmp_path / "site", cache, output_dir=str(tmp_path / "elsewhere" / "public"))
+    build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
+    html = (tmp_path / "elsewhere" / "public" / "small.html").read_text(encoding="utf-8")
+    assert "publishes into <code>public/</code>" in html and str(tmp_path) not in html
 
 
 def test_citations_link_to_the_references(built: Path) -> None:

@@ -70,6 +70,24 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def preset_flags(preset: Preset) -> list[str]:
+    """The command-line flags that give `preset`: `--preset NAME`, then `--size`, `--steps`,
+    `--channels` and `--closure` where it differs from the named preset (a build's overrides)."""
+    flags = ["--preset", preset.name]
+    base = PRESETS.get(preset.name)
+    if base is None:
+        return flags
+    for flag, ours, theirs in (
+        ("--size", preset.size, base.size),
+        ("--steps", preset.steps, base.steps),
+        ("--channels", preset.explorer_channels, base.explorer_channels),
+        ("--closure", preset.closure, base.closure),
+    ):
+        if ours is not None and ours != theirs:
+            flags += [flag, str(ours)]
+    return flags
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of the site and how to load it: the id (`efficientnet_lite0`,

@@ -43,7 +43,7 @@ class Figure:
     def __init__(self, spec: FigureSpec) -> None:
         self.spec = spec
         self.options = FigureOptions.parse(self.all_options(), spec, self.type)
-        self.id: str = self.options["id"] or f"figure-{spec.index + 1}"
+        self.id: str = spec.anchor
         self.caption: str = self.options["caption"] or ""
         self.title: str = self.options["title"] or ""
         self.layout: str = self.options["layout"] or self.DEFAULT_LAYOUT

@@ -153,6 +153,7 @@ def compare_page(site_models: Sequence[str]) -> CompareModels:
         options={"id": "compare", "channels": COMPARE_CHANNELS},
         source=Path(COMPARE_PAGE),
         line=1,
+        numbered=False,
     )
     figure = CompareModels(spec)
     figure.place(site_models)

@@ -32,6 +32,7 @@ from generator.figures.regularization import Regularization
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
 from generator.pages.content import FigureSpec, Page, check_variable, load_pages
+from generator.pages.markdown import PAGE_IDS
 
 FIGURE_TYPES: dict[str, type[Figure]] = {
     cls.type: cls
@@ -100,6 +101,11 @@ def check_figures(page: Page, figures: Sequence[Figure]) -> None:
         if figure.id in keys:
             raise FeatvisError(
                 f"{spec.where('id')}: figure id '{figure.id}' is used twice on this page"
+            )
+        if figure.id in PAGE_IDS:
+            raise FeatvisError(
+                f"{spec.where('id')}: figure id '{figure.id}' names a part of the page "
+                f"({', '.join(PAGE_IDS)}); choose another"
             )
         keys[figure.id] = figure.number_keys()
     for ref in page.variables:

@@ -38,7 +38,7 @@ def render_body(
     )
     for i in range(len(figures)):  # a placeholder stands alone as a paragraph
         body = body.replace(FIGURE_TOKEN.format(i), f"\n\n{FIGURE_TOKEN.format(i)}\n\n", 1)
-    md = markdown_converter(unsafe_html, page.references)
+    md = markdown_converter(unsafe_html, page.references, figure_ids=page.figure_ids)
     try:
         out = md.convert(body)
     except RecursionError:  # nesting the line check cannot see (raw HTML blocks in each other)

@@ -17,7 +17,7 @@ or the site (`../`, absolute paths, symlinks out, `http://`) is an error.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ VARIABLES = (
 MAX_ARTICLE_BYTES = 10 * 2**20
 
 _VAR = re.compile(r"\{\{(.*?)\}\}")
+FIGURE_REF = re.compile(r"(?<![!\\])\[\s*\]\(\s*#([^)\s]+)\s*\)")  # [](#id): "Figure N"
 _VAR_BODY = re.compile(
     r"^\s*([A-Za-z_][\w.-]*)\s*"
     r"(?:\|\s*([a-z]+)\s*(?::\s*(\d+))?\s*)?"  # | fmt or | fmt:N
@@ -82,6 +83,13 @@ class FigureSpec:
     key_lines: Mapping[str, int] = field(default_factory=dict)
     index: int = 0  # position among the page's figures
     references: tuple[Reference, ...] = ()  # the page's, for citations in the caption
+    numbered: bool = True  # shown as "Figure N." (an article's figures; not the compare page's)
+    figure_ids: tuple[str, ...] = ()  # the page's figures' anchors, for `[](#id)` in the caption
+
+    @property
+    def anchor(self) -> str:
+        """Its `id`, else `figure-N`: the anchor on the page and the name of its numbers."""
+        return str(self.options.get("id") or f"figure-{self.index + 1}")
 
     def where(self, key: str | None = None) -> str:
         return f"{self.source}:{self.key_lines.get(key, self.line) if key else self.line}"
@@ -107,6 +115,7 @@ class Page:
     description: str = ""
     authors: tuple[Author, ...] = ()
     date: str | None = None
+    updated: str | None = None  # a later revision's date
     model: str | None = None
     order: int = 0
     body: str = ""  # Markdown with figure placeholders and rewritten links
@@ -119,6 +128,10 @@ class Page:
     @property
     def url(self) -> str:
         return f"{self.slug}.html"
+
+    @property
+    def figure_ids(self) -> tuple[str, ...]:
+        return tuple(spec.anchor for spec in self.figures)
 
     @property
     def is_home(self) -> bool:
@@ -219,7 +232,13 @@ def read_page(
     masked = mask_code(body_lines)
     check_math(masked, body_start + 1, shown)
     references = _references(path, config, meta, key_lines, masked, body_start + 1, figures)
-    figures = [replace(spec, references=references) for spec in figures]
+    ids = tuple(spec.anchor for spec in figures)
+    check_figure_refs(masked, body_start + 1, shown, ids)
+    for spec in figures:
+        caption = spec.options.get("caption")
+        if isinstance(caption, str):
+            check_figure_refs(caption, spec.key_lines.get("caption", spec.line), shown, ids)
+    figures = [replace(spec, references=references, figure_ids=ids) for spec in figures]
     slugs = {slugify(path.stem)} if slugs is None else slugs
     first = config.model_specs[0]  # old `explorer/<layer>.html` links: its folder
     body, assets = rewrite_links(
@@ -296,6 +315,19 @@ def _extract_figures(
     return out, figures
 
 
+def check_figure_refs(masked: str, first: int, shown: Path, ids: Sequence[str]) -> None:
+    """Each `[](#id)` (a link without text to an anchor) names a figure of the page; the page
+    writes it as "Figure N"."""
+    line_at = Lines(masked, first)
+    for m in FIGURE_REF.finditer(masked):
+        if m.group(1) not in ids:
+            raise FeatvisError(
+                f"{shown}:{line_at(m.start())}: '{m.group(0)[:60]}' names no figure of this page "
+                f"({choices_hint(m.group(1), ids) if ids else 'it has no figures'}; a link "
+                "without text to '#id' reads 'Figure N')"
+            )
+
+
 def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
     refs = []
     line_at = Lines(masked, first)
@@ -321,6 +353,13 @@ def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
             VariableRef(
                 name, fmt, int(arg) if arg else None, line, m.start(), m.end(), fallback
             )
+        )
+    at = _VAR.sub(lambda m: " " * len(m.group(0)), masked).find("{{")
+    if at >= 0:
+        raise FeatvisError(
+            f"{shown}:{line_at(at)}: unclosed template variable "
+            f"'{masked[at:].split(chr(10), 1)[0][:40]}' (a variable is '{{{{ name }}}}' on one "
+            "line; inside `code` braces stay as written)"
         )
     return refs
 

@@ -1,7 +1,7 @@
 """An article's front matter: YAML between '---' lines, each key typed and placed by its line.
 
-Keys: title (required), description, authors, date (YYYY-MM-DD), model, order, bibliography and
-nocite (read by `generator.pages.citations`).
+Keys: title (required), description, authors, date and updated (YYYY-MM-DD), model, order,
+bibliography and nocite (read by `generator.pages.citations`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ FRONT_MATTER_KEYS: dict[str, Option] = {
     "description": Option(one_of(str)),
     "authors": Option(one_of(list, str)),
     "date": Option(one_of(str, dt.date)),
+    "updated": Option(one_of(str, dt.date)),  # the last substantial revision, after `date`
     "model": Option(one_of(str)),
     "order": Option(whole(-1_000_000, 1_000_000)),
     "bibliography": Option(one_of(str)),  # a .bib under content/ (generator.pages.citations)
@@ -81,6 +82,14 @@ def _bad_scalar(node: Any) -> Any:
     return None
 
 
+# PyYAML's context of an error inside something left open -> what the author left open
+_UNCLOSED = {
+    "while parsing a flow sequence": "the '['",
+    "while parsing a flow mapping": "the '{'",
+    "while scanning a quoted scalar": "the quote",
+}
+
+
 def yaml_with_lines(
     text: str, first_line: int, where: Path, what: str
 ) -> tuple[Any, dict[str, int]]:
@@ -93,10 +102,17 @@ def yaml_with_lines(
         raise FeatvisError(f"{where}:{first_line}: malformed {what}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        if mark is not None and mark.line >= len(text.splitlines()):
-            mark = getattr(exc, "context_mark", None) or mark  # at the end: where it began
-        line = first_line + (mark.line if mark else 0)
+        context = getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        opened = _UNCLOSED.get(str(getattr(exc, "context", "")))
+        if mark is not None and context is not None and opened and context.line < mark.line:
+            # a bracket or quote left open: the mistake is where it opened, not where YAML choked
+            at = first_line + mark.line
+            problem = f"{opened} opened here is not closed ({problem} on line {at})"
+            mark = context
+        elif mark is not None and mark.line >= len(text.splitlines()):
+            mark = context or mark  # at the end: where it began
+        line = first_line + (mark.line if mark else 0)
         if "but got '['" in problem:  # `layers: [edges, parts[-1]]`: an item with brackets
             problem += ' (quote a list item that holds brackets: [edges, "parts[-1]"])'
         if "character '@'" in problem:  # `caption: [@key] ...`: a citation read as a list
@@ -149,20 +165,30 @@ def front_fields(
             f"{where('model')}: page is written for model '{model}' but the site builds "
             f"{', '.join(config.model_ids)} (valid: {', '.join(config.model_ids)})"
         )
-    date = meta.get("date")
-    if isinstance(date, str):
-        try:
-            date = dt.date.fromisoformat(date)
-        except ValueError:
-            raise FeatvisError(f"{where('date')}: date '{date}' is not YYYY-MM-DD") from None
+    date, updated = (_date(meta.get(key), where(key)) for key in ("date", "updated"))
+    if updated and not date:
+        raise FeatvisError(f"{where('updated')}: 'updated' needs a 'date' (the first publication)")
+    if updated and date and updated < date:
+        raise FeatvisError(f"{where('updated')}: updated {updated} is before the date {date}")
     return {
         "title": meta["title"].strip(),
         "description": meta.get("description", "").strip(),
         "authors": _authors(meta.get("authors", []), where("authors")),
         "date": date.isoformat() if date else None,
+        "updated": updated.isoformat() if updated else None,
         "model": model,
         "order": meta.get("order", 0),
     }
+
+
+def _date(value: Any, where: str) -> dt.date | None:
+    """A front matter date: YAML reads YYYY-MM-DD as a date; a string must be one."""
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise FeatvisError(f"{where}: date '{value}' is not YYYY-MM-DD") from None
+    return value if isinstance(value, dt.date) else None
 
 
 def _authors(value: Any, where: str) -> tuple[Author, ...]:

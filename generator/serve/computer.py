@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,9 @@ from typing import Any, Protocol
 
 LANDED_POLL_SECONDS = 0.5
 NICE = 10  # the background compute's niceness
+# a child ended by Ctrl-C (the terminal's SIGINT reaches its whole process group), as a signal
+# or as the exit code of Python's KeyboardInterrupt handling
+INTERRUPTED = (-signal.SIGINT, 128 + signal.SIGINT)
 CHILD_FLAGS = ("config", "model", "weights", "device", "seed", "preset", "dataset", "cache",
                "batch_size", "workers", "size", "steps", "channels", "closure", "random_weights")
 
@@ -107,6 +111,9 @@ class Computer:
             log.close()
             with self._wake:
                 self._child = None
+                if code in INTERRUPTED:  # Ctrl-C reached the child too: serving is ending
+                    self._stopped = True
+                    return
             if code not in (0, -15) and not self._stopped:
                 lines = [ln for ln in err.strip().splitlines() if ln.strip()]
                 self.preview.say(f"background compute failed: {lines[-1] if lines else code}")

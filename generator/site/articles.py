@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from generator.config.site import preset_flags
 from generator.core.words import counted, verb
 from generator.figures.channels import single_channel
 from generator.figures.checks import LOW_AGREEMENT
@@ -145,18 +146,31 @@ class ArticlesPart(RenderState):
             return  # the home page draws its own body
         body = self._body(page, item.numbers, item.figures)
         html, notes = split_footnotes(str(body.html))
+        # the page's model (its front matter `model`, else the site's first) in the byline; the
+        # appendix names every model whose pictures the page shows
+        state = next((s for s in self.states if s.model.id == page.model), self.states[0])
+        used = {m for entry in item.provenance for m in entry["figure"].models_used()}
         text = self.env.get_template("article.html").render(
-            **self._common(self.states[0], ""),
+            **self._common(state, ""),
             page=page,
             body=Markup(html),
             notes=Markup(notes),
             toc=body.toc,
             provenance=item.provenance,
+            made_by=[s.model for s in self.states if s.model.id in used] or [state.model],
+            build_flags=" ".join(preset_flags(self.preset)),
+            output_name=self._output_name(),
         )
         for asset, rel in page.assets:
             if rel not in self.writer.written:
                 self.writer.copy(asset, rel, str(page.source))
         self.writer.text(page.url, text, str(page.source))
+
+    def _output_name(self) -> str:
+        """The output folder as the project folder names it (`site_output/`); one outside the
+        project by its name alone, as a page shows no absolute path."""
+        out, root = self.config.output_dir, self.config.root
+        return f"{out.relative_to(root).as_posix() if out.is_relative_to(root) else out.name}/"
 
     def _write_home(self, drawn: list[Drawn]) -> None:
         home = next((d for d in drawn if d.page.is_home), None)

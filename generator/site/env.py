@@ -120,9 +120,10 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     env.filters["num"] = lambda v, fmt=None, arg=None: format_value(v, fmt, arg)
     env.filters["prob"] = format_probability
     env.filters["counted"] = counted  # {{ n | counted("step") }}: "1 step", "128 steps"
-    # {{ fig.caption | inline(fig.spec.references, fig.spec.index) }}: citations in a caption
-    env.filters["inline"] = lambda text, refs=(), figure=None: render_inline(
-        text, config.unsafe_html, refs, figure
+    # {{ fig.caption | inline(fig.spec.references, fig.spec.index, fig.spec.figure_ids) }}:
+    # citations and figure references in a caption
+    env.filters["inline"] = lambda text, refs=(), figure=None, ids=(): render_inline(
+        text, config.unsafe_html, refs, figure, ids
     )
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root

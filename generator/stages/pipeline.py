@@ -39,6 +39,7 @@ from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
 from generator.plan.closure import closure_jobs
+from generator.plan.explorer import explorer_layers
 from generator.plan.site import plan_site, site_layers
 
 # (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
@@ -117,6 +118,8 @@ def read_site(
         config.root / LABELS_FILE,
         {m.id: {info.name: info.channels for info in m.layers} for m in models},
     )
+    for model in models:  # a misnamed explorer layer of any model stops before a photo is read
+        explorer_layers(config, model)
     read = datasets or scanner()
     out = []
     for model in models:
