@@ -172,3 +172,68 @@ def test_ctrl_c_reaching_the_background_compute_ends_it_quietly(
         for child in started:
             child.kill()
             child.wait()
+
+
+def test_photos_added_while_serving_are_scanned_and_shown(tmp_path: Path) -> None:
+    """The photo folder is watched (its photos only), and a change there makes the preview read
+    the folder again: an added photo is counted on the next rendering."""
+    from generator.config.site import Preset, load_config
+    from generator.serve.preview import Preview
+    from generator.serve.watch import Watched
+
+    sample = sorted((Path(__file__).resolve().parents[2] / "shared" / "datasets"
+                     / "imagenet-sample").glob("*.jpg"))[:5]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for src in sample[:4]:
+        (photos / src.name).symlink_to(src)
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "note.md").write_text(
+        "---\ntitle: A note\n---\n\nScanned {{ dataset.images }} photos.\n", encoding="utf-8"
+    )
+    (tmp_path / "site.toml").write_text(
+        f'explorer_layers = ["conv_stem"]\ncache_dir = "{tmp_path / "cache"}"\ndevice = "cpu"\n'
+        'dataset = "photos"\n', encoding="utf-8",
+    )
+    config = load_config(tmp_path / "site.toml")
+    watched = Watched.of(config)
+    assert watched.photos == photos.resolve() and photos.resolve() in watched.shown()
+    tiny = Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0)
+    preview = Preview(argparse.Namespace(), read_config=lambda: config,
+                      read_preset=lambda _c, _d: tiny, say=lambda _m: None, compute=False)
+    try:
+        assert preview.refresh(reason="test")
+        assert "Scanned 4 photos." in (preview.current / "note.html").read_text(encoding="utf-8")
+        added = photos / sample[4].name
+        added.symlink_to(sample[4])
+        assert preview.refresh({photos.resolve() / added.name}, reason="test")  # as watched
+        assert "Scanned 5 photos." in (preview.current / "note.html").read_text(encoding="utf-8")
+    finally:
+        preview.close()
+
+
+def test_the_photo_folder_is_watched_for_photos_only(tmp_path: Path) -> None:
+    import threading
+
+    from generator.serve.watch import Watched, Watcher
+
+    photos = (tmp_path / "photos").resolve()
+    (photos / "sub").mkdir(parents=True)
+    seen: list[set[Path]] = []
+    arrived = threading.Event()
+
+    def on_change(paths: set[Path]) -> None:
+        seen.append(paths)
+        arrived.set()
+
+    watcher = Watcher(Watched(folders=(), files=(), photos=photos), on_change)
+    watcher.start()
+    try:
+        time.sleep(0.5)  # the watch is set up
+        (photos / "notes.txt").write_text("not a photo", encoding="utf-8")
+        (photos / "sub" / "cat.JPG").write_bytes(b"a photo")
+        assert arrived.wait(20), "no change reported"
+        time.sleep(1)
+        assert set().union(*seen) == {photos / "sub" / "cat.JPG"}, seen
+    finally:
+        watcher.stop()

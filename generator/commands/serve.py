@@ -104,7 +104,7 @@ def _serve_preview(args: argparse.Namespace) -> int:
     thread = threading.Thread(target=server.serve_forever, daemon=True, name="featvis-http")
     thread.start()
     watched = Watched.of(config)
-    shown = ", ".join(str(_short(p, config.root)) for p in (*watched.folders, *watched.files))
+    shown = ", ".join(str(_short(p, config.root)) for p in watched.shown())
     _say(f"serving a preview of {config.root} at {url_of(server)} (watching {shown}; "
          "Ctrl-C stops)")
     changes: set[Path] = set()

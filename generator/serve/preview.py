@@ -184,6 +184,9 @@ class Preview:
 
     def _render(self, changed: set[Path] | None, landed: bool = False) -> str | None:
         config = self.read_config()
+        photos = config.dataset.resolve() if config.dataset is not None else None
+        if changed and photos is not None and any(p.is_relative_to(photos) for p in changed):
+            self._datasets = {}  # photos added, changed or removed: the scan is read again
         notices = Notices(strict=self.strict or config.strict, report=self._warn_once)
         loaded = self._load(config)
         site = read_site(

@@ -1,9 +1,10 @@
 """What the preview watches, and the thread that turns file changes into rebuild requests.
 
 `Watched` names the inputs of a site: the content folder, the site's own templates folder (when
-it has one), site.toml and the labels file. `Watcher` runs `watchfiles` over them (inotify where
-there is one) in daemon threads and calls `on_change(paths)` with each settled group of changed
-files; editors' swap and backup files are ignored.
+it has one), site.toml, the labels file and the photo folder (its photos only). `Watcher` runs
+`watchfiles` over them (inotify where there is one) in daemon threads and calls
+`on_change(paths)` with each settled group of changed files; editors' swap and backup files are
+ignored.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import watchfiles
 
 from generator.atlas.labels import LABELS_FILE
 from generator.config.site import SiteConfig
+from generator.dataset.folder import IMAGE_SUFFIXES
 
 
 @dataclass(frozen=True)
 class Watched:
     folders: tuple[Path, ...]  # watched recursively
     files: tuple[Path, ...]  # single files (their folder watched, others ignored)
+    photos: Path | None = None  # the photo folder, watched recursively for photos
 
     @classmethod
     def of(cls, config: SiteConfig) -> Watched:
@@ -32,22 +35,16 @@ class Watched:
         files = [config.root / LABELS_FILE]
         if config.source is not None:
             files.insert(0, config.source)
+        photos = config.dataset.resolve() if config.dataset is not None else None
         return cls(
             folders=tuple(f.resolve() for f in folders if f.is_dir()),
             files=tuple(f.resolve() for f in files),
+            photos=photos if photos is not None and photos.is_dir() else None,
         )
 
-    def kind(self, path: Path) -> str:
-        """`config`, `labels`, `templates` or `content`: what a changed file is."""
-        path = path.resolve()
-        if path.name == LABELS_FILE and path.parent == self.files[-1].parent:
-            return "labels"
-        if path in self.files:
-            return "config"
-        for folder in self.folders[1:]:
-            if path.is_relative_to(folder):
-                return "templates"
-        return "content"
+    def shown(self) -> tuple[Path, ...]:
+        """Everything watched, for the start line."""
+        return (*self.folders, *self.files, *((self.photos,) if self.photos else ()))
 
 
 class Watcher:
@@ -64,21 +61,27 @@ class Watcher:
         parents = tuple(dict.fromkeys(f.parent for f in self.watched.files if f.parent.is_dir()))
         if parents:
             self._spawn(parents, recursive=False, keep=set(self.watched.files))
+        if self.watched.photos is not None:
+            self._spawn((self.watched.photos,), recursive=True, keep=None, photos=True)
 
-    def _spawn(self, paths: Iterable[Path], *, recursive: bool, keep: set[Path] | None) -> None:
+    def _spawn(self, paths: Iterable[Path], *, recursive: bool, keep: set[Path] | None,
+               photos: bool = False) -> None:
         thread = threading.Thread(
-            target=self._run, args=(tuple(paths), recursive, keep), daemon=True,
+            target=self._run, args=(tuple(paths), recursive, keep, photos), daemon=True,
             name="featvis-watch",
         )
         thread.start()
         self._threads.append(thread)
 
-    def _run(self, paths: tuple[Path, ...], recursive: bool, keep: set[Path] | None) -> None:
+    def _run(self, paths: tuple[Path, ...], recursive: bool, keep: set[Path] | None,
+             photos: bool) -> None:
         for changes in watchfiles.watch(
             *paths, stop_event=self._stop, recursive=recursive, debounce=400, step=30,
             raise_interrupt=False,
+            watch_filter=_is_photo if photos else watchfiles.DefaultFilter(),
         ):
-            changed = {Path(p).resolve() for _, p in changes}
+            # a photo may be a link to a file elsewhere: named by its place in the folder
+            changed = {Path(p) if photos else Path(p).resolve() for _, p in changes}
             if keep is not None:
                 changed &= keep
             if changed:
@@ -86,3 +89,7 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _is_photo(_change: watchfiles.Change, path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
