@@ -276,8 +276,9 @@ def compute_jobs(
                 _say(f"error: {error}")
             counter.update(shared.add(len(batch.jobs)) - counter.done)
         if world.rank == 0 and counter.done < counter.total:
+            others = "process" if world.size == 2 else f"{world.size - 1} processes"
             progress.say(
-                f"this process's share is done; waiting for the other {world.size - 1} "
+                f"this process's share is done; waiting for the other {others} "
                 f"({counter.total - counter.done} visualizations left)"
             )
             wait_for_others(counter, shared)
