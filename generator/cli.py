@@ -45,11 +45,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _config(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", default=None,
         help="site.toml to read, or its folder (default: ./site.toml if present)"
     )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    _config(p)
     p.add_argument(
         "--model",
         default=None,
@@ -65,13 +69,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _site(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None, help="quick, standard, full")
-    p.add_argument("--dataset", default=None, help="a folder of images for dataset examples")
+def _folders(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache", default=None, help="the artifact cache folder (default .featvis-cache)"
     )
     p.add_argument("--output", default=None, help="the site folder (default site_output)")
+
+
+def _site(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default=None, help="quick, standard, full")
+    p.add_argument("--dataset", default=None, help="a folder of images for dataset examples")
+    _folders(p)
     p.add_argument("--batch-size", default=None, help="images per optimizer batch")
     p.add_argument("--only", action="append", default=None, help="a layer or page to restrict to")
     p.add_argument("--force", action="store_true", help="recompute even what is cached")
@@ -83,8 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "clean":  # reads no model and computes nothing: its folders alone
+            _config(p)
+            _folders(p)
+            p.add_argument("--all", action="store_true", help="also remove the artifact cache")
+            continue
         _common(p)
-        if name in ("compute", "status", "scan", "build", "render", "serve", "clean", "check"):
+        if name in ("compute", "status", "scan", "build", "render", "serve", "check"):
             _site(p)
         if name in ("compute", "build", "serve"):
             p.add_argument(
@@ -142,8 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "path", nargs="?", default=None, help="site folder (default site_output)"
             )
-        if name == "clean":
-            p.add_argument("--all", action="store_true", help="also remove the artifact cache")
     return parser
 
 

@@ -4,18 +4,21 @@
 missing jobs into batches (`generator.jobs.plan_batches`), renders each batch in one call and
 writes one artifact per job. Under `torchrun` (WORLD_SIZE > 1) every process plans the same list
 and the same batches, takes batches i with i % world == rank, writes into the shared cache and
-waits for the others; rank 0 prints the summary. A world of one uses no process group at all.
+waits for the others; rank 0 shows the whole run's progress (every process adds its finished jobs
+to a shared count) until the last process is done, and prints the summary. A world of one uses no
+process group at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 import os
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,7 @@ from tqdm import tqdm
 from generator.cache.store import ArtifactStore, not_finite
 from generator.core.device import device_label, resolve_device
 from generator.core.errors import FeatvisError
-from generator.core.progress import Progress
+from generator.core.progress import Counter, Progress
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
 from generator.models import LoadedModel
 from generator.models.site import load_site_models
@@ -34,6 +37,7 @@ from generator.optvis import render
 
 # How long one process waits for the others at a barrier (a slow rank, a slow shared disk).
 DIST_TIMEOUT = datetime.timedelta(hours=1)
+WAIT_POLL_SECONDS = 0.5  # how often rank 0, its share done, reads the others' progress
 
 
 def _say(message: str) -> None:
@@ -60,6 +64,28 @@ class World:
         tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
         torch.distributed.all_reduce(tensor)
         return tensor.tolist()
+
+
+class SharedCount:
+    """Jobs done by every process of a world together: each process adds what it finished and
+    reads the sum back (the process group's key-value store). Every process makes one per
+    `compute_jobs` call, in the same order, so they share a key; a world of one counts alone."""
+
+    _made = itertools.count()
+
+    def __init__(self, world: World) -> None:
+        self.key = f"featvis/compute/{next(SharedCount._made)}"
+        self._store = (
+            torch.distributed.distributed_c10d._get_default_store() if world.size > 1 else None
+        )
+        self._alone = 0
+
+    def add(self, n: int) -> int:
+        """Add `n` done jobs; the count of every process after it."""
+        if self._store is None:
+            self._alone += n
+            return self._alone
+        return int(self._store.add(self.key, n))
 
 
 @contextmanager
@@ -199,6 +225,18 @@ def _run_batch(
     return stored, 1, errors
 
 
+def wait_for_others(
+    counter: Counter, shared: SharedCount, *, every: float = WAIT_POLL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Follow the other processes' jobs on `counter` until the whole run's are done (the
+    counter prints its periodic lines meanwhile). A process that fails ends the whole world, this
+    one included."""
+    while counter.done < counter.total:
+        sleep(every)
+        counter.update(shared.add(0) - counter.done)
+
+
 def compute_jobs(
     jobs: Sequence[VisJob],
     model: LoadedModel,
@@ -228,14 +266,22 @@ def compute_jobs(
     label = device_label(model.device)
     computed = runs = 0
     progress = progress or Progress(quiet=quiet or world.rank != 0)
-    what = "compute" if world.size == 1 else f"compute (rank 0 of {world.size})"
-    with progress.counter(sum(len(b.jobs) for b in mine), what) as counter:
+    what = "compute" if world.size == 1 else f"compute ({world.size} processes)"
+    shared = SharedCount(world)
+    with progress.counter(sum(len(b.jobs) for b in batches), what) as counter:
         for batch in mine:
             done, ran, errors = _run_batch(batch, model, store, label, world)
             computed, runs = computed + done, runs + ran
             for error in errors:
                 _say(f"error: {error}")
-            counter.update(len(batch.jobs))
+            counter.update(shared.add(len(batch.jobs)) - counter.done)
+        if world.rank == 0 and counter.done < counter.total:
+            others = "process" if world.size == 2 else f"{world.size - 1} processes"
+            progress.say(
+                f"this process's share is done; waiting for the other {others} "
+                f"({counter.total - counter.done} visualizations left)"
+            )
+            wait_for_others(counter, shared)
     images = sum(b.n_images for b in mine)
     computed, runs, images = (int(v) for v in world.sum([computed, runs, images]))
     return Summary(

@@ -171,6 +171,14 @@ def test_phone_width_has_no_horizontal_scroll(site: Path, browser) -> None:  # t
         page.goto((site / path).as_uri())
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 390, f"{path} is {wide}px wide on a phone"
+    # the layer page's grid (its one channel copied to six): three channels a row on a phone, not
+    # one or two (a layer of 1280 channels would be a page as tall as 300 screens)
+    tops = page.evaluate("""() => {
+        const grid = document.querySelector('.channel-grid');
+        for (let i = 0; i < 5; i++) grid.append(grid.querySelector('.channel').cloneNode(true));
+        return Array.from(grid.querySelectorAll('.channel'), c => c.getBoundingClientRect().top);
+    }""")
+    assert len(tops) == 6 and tops[:3] == [tops[0]] * 3 and tops[3] > tops[0], tops
     page.close()
 
 

@@ -207,3 +207,20 @@ def test_a_head_without_class_names_has_its_logits_as_classes(lite0):  # type: i
     unknown = dataclasses.replace(lite0, class_names=(), classes=0)
     with pytest.raises(FeatvisError, match=r"class 0 out of range \(its output has none\)"):
         unknown.class_index(0)
+
+
+def test_a_class_name_several_classes_share_is_refused_naming_them(lite0):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    # ImageNet's own list: Cardigan the dog (264) and cardigan the sweater (474)
+    assert lite0.class_index("Cardigan") == 264 and lite0.class_index("cardigan") == 474
+    with pytest.raises(FeatvisError, match=r"class 'CARDIGAN' names 2 classes: 264 \(Cardigan\), "
+                       r"474 \(cardigan\); give its index instead$"):
+        lite0.class_index("CARDIGAN")
+    # a label file listing crane twice (the bird and the machine)
+    names = list(lite0.class_names)
+    names[134] = "crane"
+    twice = dataclasses.replace(lite0, class_names=tuple(names))
+    with pytest.raises(FeatvisError, match=r"names 2 classes: 134 \(crane\), 517 \(crane\)"):
+        twice.class_index("crane")
+    assert twice.class_index(134) == 134 and twice.class_index("goldfish") == 1

@@ -4,6 +4,7 @@ articles' old `explorer/<layer>.html` links mapped to the site's model."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from generator.config.site import load_config
@@ -28,6 +29,11 @@ def test_model_slugs_are_folder_names() -> None:
     assert model_slug("python:pkg.nets:build") == "nets"
     assert model_slug("python:../Über_café.py:build") == "Uber_cafe"  # accents dropped, not letters
     assert model_folder("python:a.py:build", "Ünïcode net") == "unicode-net"
+    # a name or file name with nothing Latin in it: the id's folder, distinct for distinct ids
+    assert model_folder("efficientnet_lite0", "猫") == "efficientnet_lite0"
+    assert model_folder("torchvision:resnet18", "狗") == "torchvision-resnet18"
+    cats = {model_slug("python:a/猫.py:build"), model_slug("python:b/猫.py:build")}
+    assert len(cats) == 2 and all(re.fullmatch(r"model-[0-9a-f]{8}", c) for c in cats), cats
     assert "/" not in model_slug("python:../x/y.py") and not model_slug("python:../x").startswith(".")
 
 

@@ -7,6 +7,7 @@ Real processes at toy sizes (32 px, a few steps, shallow layers), one thread eac
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import signal
 import subprocess
@@ -18,8 +19,10 @@ import pytest
 import torch
 from PIL import Image
 
+from generator.compute import wait_for_others
 from generator.config.site import PRESETS, SiteConfig, load_config
 from generator.core.errors import FeatvisError
+from generator.core.progress import Progress
 from generator.stages.workers import (
     MAX_AUTO_WORKERS,
     MIN_WORK,
@@ -102,7 +105,32 @@ def test_two_processes_compute_what_one_does(tmp_path: Path) -> None:
     # a build starts them too, and goes on from their cache
     built = featvis(site, "build", *args[:-3], "--workers", "2", "--cache", str(tmp_path / "b"))
     assert "compute: preset standard on cpu in 2 processes" in built.stderr, built.stderr
+    # rank 0 counts the whole run, its own share and the other process's, to the end
+    assert "compute (2 processes): 12/12 (100%)" in built.stderr, built.stderr
     assert "(12 computed)" in built.stdout, built.stdout
+
+
+class _Others:
+    """A shared count that the other processes raise by one job a read."""
+
+    def __init__(self, done: int) -> None:
+        self.done = done
+
+    def add(self, n: int) -> int:
+        self.done += n + 1
+        return self.done
+
+
+def test_rank_0_follows_the_other_processes_to_the_end() -> None:
+    log = io.StringIO()
+    progress = Progress(stream=log, terminal=False)
+    naps: list[float] = []
+    with progress.counter(10, "compute (2 processes)") as counter:
+        counter.update(4)  # its own share
+        wait_for_others(counter, _Others(4), sleep=naps.append)  # type: ignore[arg-type]
+    lines = log.getvalue().splitlines()
+    assert lines[-1].startswith("featvis: compute (2 processes): 10/10 (100%)"), lines
+    assert any("5/10" in line for line in lines) and len(naps) == 6, (lines, naps)
 
 
 def _python_children(pid: int) -> list[int]:

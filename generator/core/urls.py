@@ -9,15 +9,17 @@
 
 `model_slug` turns a model id into a folder name (`efficientnet_lite0`, `torchvision:resnet50` ->
 `torchvision-resnet50`, `python:../mycnn.py:build` -> `mycnn`); a model named in site.toml
-(`name = "My net"`) has the folder of its name (`model_folder`: `my-net`). Every URL the site
-writes is relative; pages at the root reach it with `""`, the explorer's index with `"../"`, a
-model's pages with `"../../"` and channel pages with `"../../../"` (`root_prefix`). Articles may
-link `explorer/<layer>.html` (the layout before models had folders); `article_link` maps that to
-the site's first model.
+(`name = "My net"`) has the folder of its name (`model_folder`: `my-net`; a name with no Latin
+letter or digit, `name = "猫"`, the folder of its id). Every URL the site writes is relative;
+pages at the root reach it with `""`, the explorer's index with `"../"`, a model's pages with
+`"../../"` and channel pages with `"../../../"` (`root_prefix`). Articles may link
+`explorer/<layer>.html` (the layout before models had folders); `article_link` maps that to the
+site's first model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -42,22 +44,28 @@ def _safe(name: str) -> str:
 def model_slug(model_id: str) -> str:
     """A folder name for a model id: accents dropped (`Über` -> `Uber`), runs of characters
     other than letters, digits, `.`, `_` and `-` one `-` (`torchvision:resnet50` ->
-    `torchvision-resnet50`). A network of the
-    user's own is named by its file, not its loader string (`python:../nets/mycnn.py:build` ->
-    `mycnn`; `python:pkg.nets:build` -> `nets`)."""
+    `torchvision-resnet50`); a name with nothing Latin in it is `model-` and a short hash of the
+    id. A network of the user's own is named by its file, not its loader string
+    (`python:../nets/mycnn.py:build` -> `mycnn`; `python:pkg.nets:build` -> `nets`)."""
+    name = model_id
     if model_id.startswith(PYTHON_PREFIX):
         target = model_id[len(PYTHON_PREFIX) :].rpartition(":")[0] or model_id
         name = target.replace("\\", "/").rsplit("/", 1)[-1]
-        model_id = name[:-3] if name.endswith(".py") else name.rsplit(".", 1)[-1]
-    folded = unicodedata.normalize("NFKD", model_id).encode("ascii", "ignore").decode("ascii")
-    slug = _UNSAFE.sub("-", folded).strip("-.")
-    return slug or "model"
+        name = name[:-3] if name.endswith(".py") else name.rsplit(".", 1)[-1]
+    return _fold(name) or "model-" + hashlib.sha256(model_id.encode()).hexdigest()[:8]
+
+
+def _fold(text: str) -> str:
+    """`text` as ASCII letters, digits, `.`, `_` and `-`; "" when nothing of it is Latin."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _UNSAFE.sub("-", folded).strip("-.")
 
 
 def model_folder(model_id: str, name: str | None = None) -> str:
     """A model's explorer folder: `model_slug` of its display name where site.toml gives one
-    (`name = "My net"` -> `my-net`), else of its id."""
-    return model_slug(name.lower()) if name else model_slug(model_id)
+    (`name = "My net"` -> `my-net`), else of its id, also for a name with no Latin letter or digit
+    (`name = "猫"`): folders and links stay ASCII, and distinct model ids keep distinct folders."""
+    return (_fold(name.lower()) if name else "") or model_slug(model_id)
 
 
 def model_url(model_id: str) -> str:

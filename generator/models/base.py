@@ -164,19 +164,30 @@ class LoadedModel:
             )
 
     def class_index(self, name_or_index: str | int) -> int:
-        """A class given by index or by (case-insensitive) name."""
+        """A class given by index or by name: the one class of that exact name, else of that name
+        in any case. A name that several classes share is refused, naming their indices
+        (label sets repeat names: ImageNet's has Cardigan the dog and cardigan the sweater, and
+        some copies list crane and maillot twice)."""
         if isinstance(name_or_index, int) or str(name_or_index).isdigit():
             index = int(name_or_index)
             if not 0 <= index < self.classes:
                 valid = f"valid: 0..{self.classes - 1}" if self.classes else "its output has none"
                 raise FeatvisError(f"model '{self.id}': class {index} out of range ({valid})")
             return index
+        name = str(name_or_index)
+        exact = [i for i, c in enumerate(self.class_names) if c == name]
+        found = exact or [i for i, c in enumerate(self.class_names) if c.lower() == name.lower()]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            listed = ", ".join(f"{i} ({self.class_names[i]})" for i in found)
+            raise FeatvisError(
+                f"model '{self.id}': class '{name}' names {len(found)} classes: {listed}; "
+                "give its index instead"
+            )
         lowered = [c.lower() for c in self.class_names]
-        key = str(name_or_index).lower()
-        if key in lowered:
-            return lowered.index(key)
         raise FeatvisError(
-            f"model '{self.id}': unknown class '{name_or_index}' ({choices_hint(key, lowered)})"
+            f"model '{self.id}': unknown class '{name}' ({choices_hint(name.lower(), lowered)})"
         )
 
     def class_name(self, index: int) -> str:
