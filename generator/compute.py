@@ -75,9 +75,10 @@ class SharedCount:
 
     def __init__(self, world: World) -> None:
         self.key = f"featvis/compute/{next(SharedCount._made)}"
-        self._store = (
-            torch.distributed.distributed_c10d._get_default_store() if world.size > 1 else None
-        )
+        # the process group's store has no public accessor; a torch without this one counts
+        # each process's own share, as a world of one does
+        default_store = getattr(torch.distributed.distributed_c10d, "_get_default_store", None)
+        self._store = default_store() if world.size > 1 and default_store is not None else None
         self._alone = 0
 
     def add(self, n: int) -> int:
