@@ -31,6 +31,9 @@ from generator.config.schema import (
 )
 from generator.core.errors import FeatvisError
 
+# the files of the photo folder (`dataset`) read as photos, in any case
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
 
 @dataclass(frozen=True)
 class Preset:

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps
 
+from generator.config.site import PHOTO_SUFFIXES
 from generator.core.errors import FeatvisError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = PHOTO_SUFFIXES
 MAX_PHOTO_PIXELS = 64_000_000  # a bigger photo is skipped before it is decoded
 MAX_VIEW_SIDE = 4  # resized long side beyond this many input sizes: resize the crop box only
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import watchfiles
 
 from generator.atlas.labels import LABELS_FILE
-from generator.config.site import SiteConfig
-from generator.dataset.folder import IMAGE_SUFFIXES
+from generator.config.site import PHOTO_SUFFIXES, SiteConfig
 
 
 @dataclass(frozen=True)
@@ -92,4 +91,4 @@ class Watcher:
 
 
 def _is_photo(_change: watchfiles.Change, path: str) -> bool:
-    return path.lower().endswith(IMAGE_SUFFIXES)
+    return path.lower().endswith(PHOTO_SUFFIXES)
