@@ -96,8 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
             _folders(p)
             p.add_argument("--all", action="store_true", help="also remove the artifact cache")
             continue
+        if name == "check":  # reads a built site: which one, and nothing else
+            _config(p)
+            p.add_argument("--output", default=None, help="the site folder (default site_output)")
+            p.add_argument(
+                "path", nargs="?", default=None, help="site folder (default site_output)"
+            )
+            continue
         _common(p)
-        if name in ("compute", "status", "scan", "build", "render", "serve", "check"):
+        if name in ("compute", "status", "scan", "build", "render", "serve"):
             _site(p)
         if name in ("compute", "build", "serve"):
             p.add_argument(
@@ -151,10 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "init":
             p.add_argument("path", nargs="?", default=".", help="the new site's folder (default .)")
-        if name == "check":
-            p.add_argument(
-                "path", nargs="?", default=None, help="site folder (default site_output)"
-            )
     return parser
 
 
