@@ -87,7 +87,10 @@ def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     from generator.config.site import Preset
 
     (tmp_path / "content").mkdir()
-    (tmp_path / "content" / "notes.md").write_text("---\ntitle: Notes\n---\n\nText.\n")
+    (tmp_path / "content" / "notes.md").write_text(
+        f"---\ntitle: Notes\n---\n\nText.\n\n```figure\ntype: negative\nmodel: {MODEL}\n"
+        "layer: edges[0]\nchannels: 1\n```\n"
+    )
     body = f'model = "{MODEL}"\nrandom_weights = true\nseed = 5\nexplorer_layers = ["edges[0]"]\n'
     config = load_config(_site(tmp_path, body))
     tiny = Preset("tiny", size=32, steps=2, explorer_channels=1, figure_scale=0.5, diversity=False)
@@ -100,3 +103,5 @@ def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     article = (tmp_path / "site_output" / "notes.html").read_text(encoding="utf-8")
     article = " ".join(article.split())
     assert "is untrained: its weights are random (seed 5), not learned" in article
+    # a figure naming its model says so itself (an article may show a trained one)
+    assert f"An untrained network, <code>{MODEL}</code>: its weights are random (seed 5)" in article
