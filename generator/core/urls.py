@@ -55,10 +55,15 @@ def model_slug(model_id: str) -> str:
     return _fold(name) or "model-" + hashlib.sha256(model_id.encode()).hexdigest()[:8]
 
 
+def ascii_folded(text: str) -> str:
+    """`text` with its accents dropped and every other non-ASCII character left out (`Über` ->
+    `Uber`, `猫` -> ``): the letters of a page's or a model's folder name."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
 def _fold(text: str) -> str:
     """`text` as ASCII letters, digits, `.`, `_` and `-`; "" when nothing of it is Latin."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return _UNSAFE.sub("-", folded).strip("-.")
+    return _UNSAFE.sub("-", ascii_folded(text)).strip("-.")
 
 
 def model_folder(model_id: str, name: str | None = None) -> str:

@@ -19,7 +19,6 @@ from PIL import ExifTags, Image, ImageOps
 from generator.config.site import PHOTO_SUFFIXES
 from generator.core.errors import FeatvisError
 
-IMAGE_SUFFIXES = PHOTO_SUFFIXES
 MAX_PHOTO_PIXELS = 64_000_000  # a bigger photo is skipped before it is decoded
 MAX_VIEW_SIDE = 4  # resized long side beyond this many input sizes: resize the crop box only
 
@@ -44,7 +43,7 @@ def list_images(root: Path) -> list[str]:
         for name in names:
             if name.startswith("."):
                 continue
-            if name.lower().endswith(IMAGE_SUFFIXES):
+            if name.lower().endswith(PHOTO_SUFFIXES):
                 found.append(Path(folder, name).relative_to(root).as_posix())
             else:
                 others += 1
@@ -53,7 +52,7 @@ def list_images(root: Path) -> list[str]:
     if not found:
         raise FeatvisError(
             f"{root}: no images in the dataset folder ({others} other files; looked for "
-            f"{', '.join(IMAGE_SUFFIXES)} recursively)"
+            f"{', '.join(PHOTO_SUFFIXES)} recursively)"
         )
     return sorted(found)
 

@@ -1,7 +1,7 @@
 """Dataset examples: one pass over an image folder, top/bottom-k images per channel.
 
 `load_or_scan(config, model, layers, top_k=...)` returns a `DatasetIndex` (None when no dataset is
-configured). The folder is read recursively (`IMAGE_SUFFIXES`, any case; linked folders once; hidden
+configured). The folder is read recursively (`PHOTO_SUFFIXES`, any case; linked folders once; hidden
 files and folders are ignored) in sorted order. Each image is resized so its short side is the
 model's input size and centre-cropped, exactly as the model sees it. One batched pass, without
 gradients, on the model's device reduces every layer's output per batch to each (image, channel)'s

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from generator.core.errors import FeatvisError
 
@@ -102,7 +103,9 @@ def unwrapped(
         if state and all(k.startswith(prefix) for k in state) and not any(
             k.startswith(prefix) for k in expected
         ):
-            return unwrapped({k[len(prefix):]: v for k, v in state.items()}, expected)
+            state = dict(state)
+            consume_prefix_in_state_dict_if_present(state, prefix)
+            return unwrapped(state, expected)
     return state
 
 

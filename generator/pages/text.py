@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 
 from generator.core.errors import FeatvisError
+from generator.core.urls import ascii_folded
 
 FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
@@ -143,5 +143,4 @@ def splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
 def slugify(stem: str) -> str:
     """A file name's URL-safe form: accents dropped (`Über uns` -> `uber-uns`, `café` ->
     `cafe`), every other run of characters but a-z and 0-9 one dash."""
-    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "page"
+    return re.sub(r"[^a-z0-9]+", "-", ascii_folded(stem).lower()).strip("-") or "page"
