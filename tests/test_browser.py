@@ -46,7 +46,7 @@ description: A slider, a toggle and a footnote.
 
 ## Interpolation
 
-Drag the slider[^1].
+Drag the slider[^1], as in [@olah2017].
 
 ```figure
 type: interpolation-grid
@@ -71,6 +71,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("browser-site")
     (root / "content").mkdir()
     (root / "content" / "moving.md").write_text(ARTICLE, encoding="utf-8")
+    (root / "content" / "references.bib").write_text(BIB, encoding="utf-8")
     cache = tmp_path_factory.getbasetemp() / "featvis-cache"  # shared with test_site
     (root / "site.toml").write_text(
         f'explorer_layers = ["conv_stem", "blocks.1.0"]\ncache_dir = "{cache}"\ndevice = "cpu"\n',
@@ -78,6 +79,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     build_site(load_config(root / "site.toml"), preset=CLOSED, quiet=True)
     return root / "site_output"
+
+
+BIB = """\
+@article{olah2017,
+  author = {Olah, Chris and Mordvintsev, Alexander and Schubert, Ludwig},
+  title = {Feature Visualization},
+  journal = {Distill},
+  year = {2017},
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +172,13 @@ def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: 
     assert page.locator(".fv-lens").is_visible(), "hover zoom shows an enlarged copy"
     page.locator("a.footnote-ref").first.hover()
     assert "moves every row" in page.locator(".fv-tip").inner_text()
+    page.focus(".citation a")  # a reference's tip, reached by the keyboard too
+    tip = page.locator(".fv-tip")
+    assert tip.count() == 1 and "Feature visualization. Distill, 2017." in tip.inner_text()
+    assert "\u21a9" not in tip.inner_text(), "the tip drops the back link"
+    assert page.locator(".citation a").get_attribute("title") is None, "no second tooltip"
+    page.locator(".citation a").blur()
+    assert page.locator(".fv-tip").count() == 0
     assert problems == []
     page.close()
 

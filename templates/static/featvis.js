@@ -107,26 +107,32 @@
     });
   }
 
-  function setupFootnotes() {
+  function setupFootnotes() {  // a footnote's or a reference's text beside its mark in the text
     var tip = null;
     function hide() { if (tip) { tip.remove(); tip = null; } }
-    Array.prototype.forEach.call(document.querySelectorAll("a.footnote-ref"), function (ref) {
+    var marks = document.querySelectorAll("a.footnote-ref, .citation a");
+    Array.prototype.forEach.call(marks, function (ref) {
       var id = (ref.getAttribute("href") || "").slice(1);
       var note = id && document.getElementById(id);
       if (!note) return;
-      ref.addEventListener("mouseenter", function () {
+      ref.removeAttribute("title");  // the tip shows the same text
+      function show() {
         hide();
         tip = document.createElement("div");
         tip.className = "fv-tip";
+        tip.setAttribute("role", "tooltip");
         tip.innerHTML = note.innerHTML;
-        Array.prototype.forEach.call(tip.querySelectorAll(".footnote-backref"), function (b) { b.remove(); });
+        Array.prototype.forEach.call(tip.querySelectorAll(".footnote-backref, .ref-back"), function (b) { b.remove(); });
         document.body.appendChild(tip);
         var r = ref.getBoundingClientRect();
         var left = Math.min(window.scrollX + r.left - 20, window.scrollX + window.innerWidth - tip.offsetWidth - 12);
         tip.style.left = Math.max(8, left) + "px";
         tip.style.top = (window.scrollY + r.bottom + 8) + "px";
-      });
+      }
+      ref.addEventListener("mouseenter", show);
+      ref.addEventListener("focus", show);
       ref.addEventListener("mouseleave", hide);
+      ref.addEventListener("blur", hide);
     });
   }
 
