@@ -82,7 +82,7 @@ def _assert_same_tables(got: DatasetIndex, want: DatasetIndex) -> None:
             torch.testing.assert_close(a[kind]["values"], b[kind]["values"], atol=1e-5, rtol=1e-5)
         for key in ("mean", "std", "best_mean", "pattern"):
             torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-5)
-        assert torch.equal(a["at_floor"], b["at_floor"])
+        assert torch.equal(a["at_floor"], b["at_floor"]) and a["field"] == b["field"]
         assert torch.equal(a["sample_ids"], b["sample_ids"])
         torch.testing.assert_close(a["sample_means"], b["sample_means"], atol=2e-3, rtol=2e-3)
 

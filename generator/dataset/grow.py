@@ -3,12 +3,13 @@
 When the folder gained photos and lost or changed none (every earlier file with the same name,
 size and modification time) since an earlier scan of the same lineage (`store._lineage`: the
 folder's path, the model's digest, the input size, `top_k`, `FORMAT_VERSION`), `find_parent`
-restores that scan's running state with every photo's id renumbered to its position in the grown
-folder's sorted list, and the scan reads only the new photos. The tables equal a full scan's: ties
-are ordered by id whatever order the images come in (`tables._Extremes`), and the spectrum's
-sample (`spectrum_sample`) is a rule of each photo's name and the folder's size that, as the
-folder grows, only ever drops photos. Anything else (a photo removed, changed or renamed, another
-model or setting, a layer the earlier scan lacks) is a full scan, and `find_parent` says why.
+restores that scan's running state, and its measured receptive fields, with every photo's id
+renumbered to its position in the grown folder's sorted list; the scan then reads only the new
+photos. The tables equal a full scan's: ties are ordered by id whatever order the images come in
+(`tables._Extremes`), and the spectrum's sample (`spectrum_sample`) is a rule of each photo's name
+and the folder's size that, as the folder grows, only ever drops photos. Anything else (a photo
+removed, changed or renamed, another model or setting, a layer the earlier scan lacks) is a full
+scan, and `find_parent` says why.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import torch
 
+from generator.dataset.fields import ReceptiveField
 from generator.dataset.folder import FileStat
 from generator.dataset.store import _lineage_scans, _read_record, _read_states
 from generator.dataset.tables import renumbered
@@ -36,6 +38,7 @@ class Grown:
     read: int  # photos the earlier scan read
     skipped: tuple[tuple[int, str], ...]  # (id, "path: reason") of those it skipped
     states: dict[str, dict[str, Any]]  # per layer, `_LayerScan.state()` in the new ids
+    fields: dict[str, ReceptiveField]  # per layer, as the earlier scan measured it
 
     @property
     def cached(self) -> int:
@@ -94,5 +97,6 @@ def find_parent(
         todo=tuple(i for i in range(len(stats)) if i not in kept),
         read=int(record["read"]),
         skipped=tuple((int(ids[i]), str(text)) for i, text in record["skipped"]),
-        states={name: renumbered(state, ids, sample) for name, state in states.items()},
+        states={name: renumbered(kept["state"], ids, sample) for name, kept in states.items()},
+        fields={name: ReceptiveField(**kept["field"]) for name, kept in states.items()},
     ), ""

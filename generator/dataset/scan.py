@@ -101,7 +101,7 @@ def scan(
     infos = [model.layer(name) for name in layers]
     sample = spectrum_sample(files, SPECTRUM_SAMPLE)
     scans = {info.name: _LayerScan(info, top_k, device, sample) for info in infos}
-    fields = measure_receptive_fields(model, list(layers))
+    fields = grown.fields if grown else measure_receptive_fields(model, list(layers))
     todo = list(grown.todo) if grown else list(range(len(files)))
     todo_key = hashlib.sha256(repr(todo).encode()).hexdigest()
     skipped: list[tuple[int, str]] = list(grown.skipped) if grown else []

@@ -64,7 +64,7 @@ def _write_cache(
         for name, data in tables.items():
             atomic_write(_layer_file(folder, name), lambda p, d=data: torch.save(d, p))
         for name, state in states.items():
-            kept = {"format": FORMAT_VERSION, "state": state}
+            kept = {"format": FORMAT_VERSION, "state": state, "field": tables[name]["field"]}
             atomic_write(_state_file(folder, name), lambda p, d=kept: torch.save(d, p))
         _write_json(folder / STATE_DIR / FILES_RECORD, record)
         _write_json(folder / "meta.json", meta)
@@ -157,7 +157,8 @@ def _read_record(folder: Path) -> dict[str, Any] | None:
 
 
 def _read_states(folder: Path, layers: Sequence[str]) -> dict[str, dict[str, Any]] | None:
-    """Each layer's running state as the scan in `folder` left it; None unless all are there."""
+    """Each layer's running state as the scan in `folder` left it and its receptive field
+    (`{"state": ..., "field": ...}`); None unless all are there."""
     states = {}
     for layer in layers:
         try:
@@ -166,7 +167,7 @@ def _read_states(folder: Path, layers: Sequence[str]) -> dict[str, dict[str, Any
             return None
         if not isinstance(kept, dict) or kept.get("format") != FORMAT_VERSION:
             return None
-        states[layer] = kept["state"]
+        states[layer] = kept
     return states
 
 
