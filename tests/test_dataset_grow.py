@@ -131,7 +131,7 @@ def test_a_photo_removed_or_changed_is_a_full_scan(tiny, tmp_path, monkeypatch, 
     index = _scan(tiny, folder, cache, progress=True)
     assert len(opened) == len(list(folder.iterdir())) and index.summary.cached == 0
     err = capsys.readouterr().err
-    assert re.search(r"dataset scan: 1\d photos, a full scan \(1 photos removed or changed", err)
+    assert re.search(r"dataset scan: 1\d photos, a full scan \(1 photo removed or changed", err)
     assert len(list((cache / "dataset").iterdir())) == 1, "the earlier scan is superseded"
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from generator.core.words import counted
 from generator.dataset.fields import ReceptiveField
 from generator.dataset.folder import FileStat
 from generator.dataset.store import _lineage_scans, _read_record, _read_states
@@ -74,13 +75,13 @@ def find_parent(
     why = "no earlier scan of this folder with this model and settings"
     best: tuple[Path, dict[str, Any]] | None = None
     for folder in _lineage_scans(cache_dir, lineage):
-        record = _read_record(folder)
-        if folder == exclude or record is None:
+        record = None if folder == exclude else _read_record(folder)
+        if record is None:
             continue
         old = record["files"]
         lost = sum(current.get(rel) != (size, mtime) for rel, size, mtime in old)
         if lost:
-            why = f"{lost} photos removed or changed since an earlier scan"
+            why = f"{counted(lost, 'photo')} removed or changed since an earlier scan"
         elif len(old) < len(stats) and (best is None or len(old) > len(best[1]["files"])):
             best = folder, record
     if best is None:

@@ -47,6 +47,7 @@ from generator.config.schema import DATASET_TOP_K, Invalid
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.core.progress import Progress
+from generator.core.words import counted
 from generator.dataset.fields import measure_receptive_fields
 from generator.dataset.folder import _Photos, folder_stats, list_images, printable, stats_digest
 from generator.dataset.grow import Grown, find_parent, spectrum_sample
@@ -106,8 +107,8 @@ def scan(
     todo_key = hashlib.sha256(repr(todo).encode()).hexdigest()
     skipped: list[tuple[int, str]] = list(grown.skipped) if grown else []
     read = grown.read if grown else 0
-    for name, layer_scan in scans.items():
-        if grown:
+    if grown:
+        for name, layer_scan in scans.items():
             layer_scan.restore(grown.states[name])
     done = 0
     resumed = _read_checkpoint(checkpoint, list(scans), todo_key) if checkpoint else None
@@ -220,8 +221,8 @@ def load_or_scan(
             spectrum_sample(files, SPECTRUM_SAMPLE), exclude=folder,
         )
         Progress(quiet=not progress).say(
-            f"dataset scan: {len(grown.todo)} new photos ({grown.cached} cached)" if grown
-            else f"dataset scan: {len(files)} photos, a full scan ({why})"
+            f"dataset scan: {counted(len(grown.todo), 'new photo')} ({grown.cached} cached)"
+            if grown else f"dataset scan: {counted(len(files), 'photo')}, a full scan ({why})"
         )
         batch = batch_size or (64 if model.device.type == "cuda" else 32)
         if workers is None:
