@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,12 +150,17 @@ def test_another_setting_is_a_full_scan_and_keeps_the_other_scan(tiny, tmp_path,
     assert len(opened) == len(OLD) + 1, "--force reads every photo"
 
 
-def test_an_interrupted_scan_of_new_photos_goes_on_where_it_stopped(tiny, tmp_path, monkeypatch):
+@pytest.mark.parametrize("earlier", ["kept", "gone"])
+def test_an_interrupted_scan_of_new_photos_goes_on_or_starts_over(
+    tiny, tmp_path, monkeypatch, earlier
+):
     """Stopped after the first new photo (a checkpoint after each), the next run reads only the
-    new photos left, from the same earlier scan; its tables equal a full scan's."""
+    new photos left, from the same earlier scan; with the earlier scan gone, it reads every photo
+    (the checkpoint, made on top of that scan, is not used). Either way its tables equal a full
+    scan's and the checkpoint is removed."""
     folder, cache = tmp_path / "photos", tmp_path / "cache"
     _add(folder, OLD)
-    _scan(tiny, folder, cache)
+    first = _scan(tiny, folder, cache)
     _add(folder, NEW)
     monkeypatch.setattr(dataset_scan, "CHECKPOINT_SECONDS", 0.0)
     real_update, calls = _LayerScan.update, []
@@ -169,9 +175,14 @@ def test_an_interrupted_scan_of_new_photos_goes_on_where_it_stopped(tiny, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         _scan(tiny, folder, cache, batch_size=1)
     assert len(list((cache / "dataset").iterdir())) == 2, "the earlier scan is kept"
+    if earlier == "gone":
+        shutil.rmtree(cache / "dataset" / first.key)
     monkeypatch.setattr(_LayerScan, "update", real_update)
     opened = _opening(monkeypatch)
     grown = _scan(tiny, folder, cache, batch_size=1)
-    assert sorted(opened) == ["p05.png", "p07.jpg", "z.png"], "a.png was read before the stop"
+    if earlier == "kept":
+        assert sorted(opened) == ["p05.png", "p07.jpg", "z.png"], "a.png was read before"
+    else:
+        assert len(opened) == len(OLD) + len(NEW) and grown.summary.cached == 0
     assert not list(cache.rglob("partial-*.pt")), "the checkpoint is removed"
     _assert_same_tables(grown, _scan(tiny, folder, tmp_path / "fresh"))
