@@ -19,6 +19,7 @@ from generator.dataset import scan as dataset_scan
 from generator.dataset.checks import check_patterns
 from generator.dataset.fields import ReceptiveField
 from generator.dataset.folder import list_images, load_view, open_photo
+from generator.dataset.grow import spectrum_sample
 from generator.dataset.index import Example, _patch_box
 from generator.dataset.scan import load_or_scan
 from generator.dataset.tables import _LayerScan
@@ -146,13 +147,24 @@ def test_a_photo_among_the_top_is_not_shown_among_the_bottom(scanned):
     assert both > 0, "no photo of the scan was among both a channel's top and its bottom"
 
 
-def test_spectrum_sample_is_an_even_stride_of_the_folder(model, folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(dataset_scan, "SPECTRUM_SAMPLE", 3)  # 8 files -> every third: 0, 3, 6
+def test_spectrum_sample_beyond_its_size_is_chosen_by_name(model, folder, tmp_path, monkeypatch):
+    """Beyond `SPECTRUM_SAMPLE` photos the sample is those whose names hash low enough: about
+    that many, and a photo left out stays out as the folder grows (a grown folder's scan goes on
+    from the earlier one's sample)."""
+    monkeypatch.setattr(dataset_scan, "SPECTRUM_SAMPLE", 3)
     index = load_or_scan(_config(folder, tmp_path), model, ["blocks.2.0"], top_k=2,
                          progress=False, workers=0)
     files = list_images(folder)
+    rule = spectrum_sample(files, 3)
     picked = {e.path for e in index.spectrum("blocks.2.0", 5, 16)}
-    assert picked == {folder / files[i] for i in (0, 3, 6)}
+    readable = {folder / f for f, keep in zip(files, rule.tolist(), strict=True) if keep}
+    assert picked == readable - {folder / "zz_corrupt.jpg"} and 0 < len(picked) < len(files) - 1
+    many = [f"photo{i:05d}.jpg" for i in range(20000)]
+    chosen = spectrum_sample(many, 2048)
+    assert 1800 < int(chosen.sum()) < 2300
+    grown = spectrum_sample(many + [f"photo{i:05d}b.jpg" for i in range(5000)], 2048)
+    assert not (grown[:20000] & ~chosen).any(), "a photo left out came back in"
+    assert bool(spectrum_sample(many[:2048], 2048).all())
 
 
 def test_stem_and_head_are_read_before_their_inplace_relu6(scanned):
@@ -245,12 +257,13 @@ def test_changed_folder_or_new_layer_rescans(model, folder, sample_dir, tmp_path
     shutil.copy(sorted(sample_dir.glob("*.jpg"))[500], local / "sub" / "added.jpg")
     index = load_or_scan(config, model, ["blocks.1.1"], top_k=2, progress=False, workers=0)
     assert not index.summary.from_cache and index.summary.images_read == 8
-    assert len(opened) == 9
+    assert len(opened) == 1  # a photo added: only it is read (tests/test_dataset_grow.py)
     opened.clear()
-    target = local / "sub" / "added.jpg"
+    target = next(local.glob("*.PNG"))  # a photo every earlier scan read
     os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
     index = load_or_scan(config, model, ["blocks.1.1"], top_k=2, progress=False)
-    assert not index.summary.from_cache
+    assert not index.summary.from_cache and index.summary.cached == 0
+    assert len(opened) == 9  # a photo changed: every photo is read again
 
 
 def test_an_interrupted_scan_goes_on_where_it_stopped(model, folder, scanned, tmp_path,

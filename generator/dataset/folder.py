@@ -63,17 +63,33 @@ def printable(rel: str) -> str:
     return os.fsencode(rel).decode("utf-8", "replace")
 
 
-def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
-    """A digest of the file list with sizes and modification times; reads no file's content. A
-    dangling link or a link loop counts by the link itself (the scan then skips it)."""
-    h = hashlib.sha256()
+FileStat = tuple[str, int, int]  # (relative path, size in bytes, modification time in ns)
+
+
+def folder_stats(root: Path, files: Sequence[str]) -> list[FileStat]:
+    """Each file's size and modification time; reads no file's content. A dangling link or a link
+    loop counts by the link itself (the scan then skips it)."""
+    out = []
     for rel in files:
         try:
             st = (root / rel).stat()
         except OSError:
             st = (root / rel).lstat()
-        h.update(os.fsencode(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n"))
+        out.append((rel, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def stats_digest(stats: Sequence[FileStat]) -> str:
+    """A digest of the file list with sizes and modification times."""
+    h = hashlib.sha256()
+    for rel, size, mtime in stats:
+        h.update(os.fsencode(f"{rel}\t{size}\t{mtime}\n"))
     return h.hexdigest()
+
+
+def folder_fingerprint(root: Path, files: Sequence[str]) -> str:
+    """`stats_digest` of the folder's `files`."""
+    return stats_digest(folder_stats(root, files))
 
 
 def _resized(width: int, height: int, size: int) -> tuple[float, int, int]:
@@ -141,14 +157,21 @@ def load_view(path: Path, size: int) -> torch.Tensor:
 
 
 class _Photos(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    def __init__(self, root: Path, files: Sequence[str], size: int, start: int = 0) -> None:
-        self.root, self.files, self.size, self.start = root, list(files), size, start
+    """The photos at `order`'s positions of `files` (all of them by default), from the
+    `start`-th on; each item carries its position in `files`, the photo's id."""
+
+    def __init__(
+        self, root: Path, files: Sequence[str], size: int, start: int = 0,
+        order: Sequence[int] | None = None,
+    ) -> None:
+        self.root, self.files, self.size = root, list(files), size
+        self.order = list(range(len(self.files)) if order is None else order)[start:]
 
     def __len__(self) -> int:
-        return len(self.files) - self.start
+        return len(self.order)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
-        i += self.start  # ids are positions in the whole folder's list
+        i = self.order[i]  # ids are positions in the whole folder's list
         try:
             if printable(self.files[i]) != self.files[i]:
                 raise ValueError("its name is not UTF-8 (rename the file)")

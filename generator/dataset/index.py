@@ -41,9 +41,13 @@ class ScanSummary:
     skipped: tuple[str, ...]  # "relative/path: reason", the first few
     seconds: float
     from_cache: bool
+    cached: int = 0  # photos an earlier scan of the folder had gone through (the rest were new)
 
     def describe(self) -> str:
         how = "from the cache" if self.from_cache else f"in {self.seconds:.1f} s"
+        if self.cached:
+            new = self.images_read + self.images_skipped - self.cached
+            how += f" ({new} new, {self.cached} from the earlier scan)"
         return (
             f"{self.root}: {self.images_read} images read, {self.images_skipped} skipped "
             f"(unreadable) {how}"
@@ -110,7 +114,8 @@ class DatasetIndex:
 
     def spectrum(self, layer: str, channel: int, n: int) -> list[Example]:
         """`n` photos from the most negative spatial mean to the most positive, at evenly spaced
-        quantiles of the scan's sample (`SPECTRUM_SAMPLE`); shown whole, as the model saw them."""
+        quantiles of the scan's sample (`grow.spectrum_sample`); shown whole, as the model saw
+        them."""
         data = self._layer(layer, channel)
         ids, values = data["sample_ids"], data["sample_means"][:, channel].float()
         if n < 1 or ids.numel() == 0:

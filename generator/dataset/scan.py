@@ -12,13 +12,16 @@ vector of per-channel spatial means (kept alongside the running top-k, so no sec
 A long scan saves its running tables every `CHECKPOINT_SECONDS` (about 60 MB and 0.15 s for all 18
 layers of the embedded model), so an interrupted one goes on from its last checkpoint.
 For the activation spectrum it keeps every channel's spatial mean for a fixed sample of the images
-(every image up to `SPECTRUM_SAMPLE`, an evenly strided subset beyond), from which `spectrum`
-picks photos from the most negative to the most positive.
+(every image up to `SPECTRUM_SAMPLE`, about that many chosen by their names' hashes beyond:
+`grow.spectrum_sample`), from which `spectrum` picks photos from the most negative to the most
+positive.
 
 Unreadable images are skipped and counted, never fatal. The result is cached under
 `config.cache_dir/dataset/<key>/`, one file per layer, written atomically; the key hashes the
 folder's sorted file list with sizes and mtimes, the model id and weights digest, the input size,
-`top_k` and `FORMAT_VERSION`. A call whose layers are all cached opens no image.
+`top_k` and `FORMAT_VERSION`. A call whose layers are all cached opens no image. A folder that
+only gained photos since an earlier scan is scanned from that scan's running state, reading only
+the new photos (`grow`); the new scan then replaces the earlier one (`store._prune`).
 
 Receptive fields are measured, not derived from architecture tables: the input gradient of the
 centre unit's summed channels over a few seeded noise images. Its support is the theoretical
@@ -31,11 +34,10 @@ more, `patch` returns the whole photo as the model saw it.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +47,12 @@ from generator.config.schema import DATASET_TOP_K, Invalid
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.core.progress import Progress
+from generator.core.words import counted
 from generator.dataset.fields import measure_receptive_fields
-from generator.dataset.folder import _Photos, folder_fingerprint, list_images, printable
+from generator.dataset.folder import _Photos, folder_stats, list_images, printable, stats_digest
+from generator.dataset.grow import Grown, find_parent, spectrum_sample
 from generator.dataset.index import DatasetIndex, ScanSummary
-from generator.dataset.store import _cache_dir, _read_cached, _write_cache
+from generator.dataset.store import _cache_dir, _lineage, _prune, _read_cached, _write_cache
 from generator.dataset.tables import _LayerScan
 from generator.models.base import LayerInfo, LoadedModel
 from generator.optvis.render import truncated_forward
@@ -67,6 +71,14 @@ def _batches(
         yield images, ids, list(reasons)
 
 
+@dataclass(frozen=True)
+class _Scanned:
+    tables: dict[str, dict[str, Any]]  # per layer, what `DatasetIndex` reads
+    summary: ScanSummary
+    states: dict[str, dict[str, Any]]  # per layer, the running state a later scan goes on from
+    skipped: list[tuple[int, str]]  # every photo skipped: (id, "path: reason"), by id
+
+
 def scan(
     model: LoadedModel,
     root: Path,
@@ -78,27 +90,36 @@ def scan(
     workers: int = 0,
     progress: bool = False,
     checkpoint: Path | None = None,
-) -> tuple[dict[str, dict[str, Any]], ScanSummary]:
-    """One pass over `files`: per layer the tables `DatasetIndex` reads, and the summary.
+    grown: Grown | None = None,
+) -> _Scanned:
+    """One pass over `files` (with `grown`, over its new photos only, going on from its earlier
+    scan): per layer the tables `DatasetIndex` reads, and the summary.
 
     With `checkpoint`, the running tables are saved there every `CHECKPOINT_SECONDS`, and a scan
     that finds one (an interrupted run of the same scan) goes on from the image it had reached."""
     start = time.perf_counter()
     device = model.device
     infos = [model.layer(name) for name in layers]
-    stride = max(1, math.ceil(len(files) / SPECTRUM_SAMPLE))
-    scans = {info.name: _LayerScan(info, top_k, device, stride) for info in infos}
-    fields = measure_receptive_fields(model, list(layers))
-    skipped: list[str] = []
-    read = done = 0
-    resumed = _read_checkpoint(checkpoint, list(scans)) if checkpoint else None
+    sample = spectrum_sample(files, SPECTRUM_SAMPLE)
+    scans = {info.name: _LayerScan(info, top_k, device, sample) for info in infos}
+    fields = grown.fields if grown else measure_receptive_fields(model, list(layers))
+    todo = list(grown.todo) if grown else list(range(len(files)))
+    todo_key = hashlib.sha256(repr(todo).encode()).hexdigest()
+    skipped: list[tuple[int, str]] = list(grown.skipped) if grown else []
+    read = grown.read if grown else 0
+    if grown:
+        for name, layer_scan in scans.items():
+            layer_scan.restore(grown.states[name])
+    done = 0
+    resumed = _read_checkpoint(checkpoint, list(scans), todo_key) if checkpoint else None
     if resumed is not None:
-        done, read, skipped = resumed["done"], resumed["read"], list(resumed["skipped"])
+        done, read = resumed["done"], resumed["read"]
+        skipped = [(int(i), str(text)) for i, text in resumed["skipped"]]
         for name, layer_scan in scans.items():
             layer_scan.restore(resumed["scans"][name])
-    photos = _Photos(root, files, model.input_size, start=done)
+    photos = _Photos(root, files, model.input_size, start=done, order=todo)
     saved = time.perf_counter()
-    counting = Progress(quiet=not progress).counter(len(files), "dataset scan", "photos")
+    counting = Progress(quiet=not progress).counter(len(todo), "dataset scan", "photos")
     with counting as bar, torch.no_grad(), truncated_forward(model, list(layers)) as (acts, run):
         if done:
             bar.update(done)
@@ -106,7 +127,7 @@ def scan(
         for images, ids, reasons in _batches(photos, batch_size, workers, pin):
             ok = torch.tensor([not r for r in reasons], dtype=torch.bool)
             skipped += [
-                f"{printable(files[i])}: {r}"
+                (i, f"{printable(files[i])}: {r}")
                 for i, r in zip(ids.tolist(), reasons, strict=True) if r
             ]
             bar.update(len(reasons))
@@ -119,28 +140,36 @@ def scan(
                     layer_scan.update(acts[name], batch_ids)
                 read += int(ok.sum())
             if checkpoint and time.perf_counter() - saved > CHECKPOINT_SECONDS:
-                state = {"done": done, "read": read, "skipped": skipped,
+                state = {"done": done, "read": read, "skipped": skipped, "todo": todo_key,
                          "scans": {name: s.state() for name, s in scans.items()}}
                 atomic_write(checkpoint, lambda p, s=state: torch.save(s, p))
                 saved = time.perf_counter()
+    skipped.sort()
     if read == 0:
-        raise FeatvisError(f"{root}: none of the {len(files)} images could be read ({skipped[0]})")
+        raise FeatvisError(
+            f"{root}: none of the {len(files)} images could be read ({skipped[0][1]})"
+        )
     summary = ScanSummary(
-        root=root, images_read=read, images_skipped=len(skipped), skipped=tuple(skipped[:20]),
-        seconds=time.perf_counter() - start, from_cache=False,
+        root=root, images_read=read, images_skipped=len(skipped),
+        skipped=tuple(text for _, text in skipped[:20]), seconds=time.perf_counter() - start,
+        from_cache=False, cached=grown.cached if grown else 0,
     )
-    return {name: s.result(fields[name]) for name, s in scans.items()}, summary
+    return _Scanned(
+        {name: s.result(fields[name]) for name, s in scans.items()}, summary,
+        {name: s.state() for name, s in scans.items()}, skipped,
+    )
 
 
-def _read_checkpoint(path: Path, layers: list[str]) -> dict[str, Any] | None:
-    """An interrupted scan's state, if `path` holds one for these layers (else None)."""
+def _read_checkpoint(path: Path, layers: list[str], todo: str) -> dict[str, Any] | None:
+    """An interrupted scan's state, if `path` holds one for these layers and these photos to read
+    (else None)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - missing or damaged: start from the first image
         return None
     if not isinstance(state, dict) or sorted(state.get("scans", {})) != sorted(layers):
         return None
-    return state
+    return state if state.get("todo") == todo else None
 
 
 def _checkpoint_file(folder: Path, layers: Sequence[str]) -> Path:
@@ -175,7 +204,8 @@ def load_or_scan(
     if not names:
         raise FeatvisError(f"{root}: dataset scan asked for no layers")
     files = list_images(root)
-    folder = _cache_dir(config, model, folder_fingerprint(root, files), top_k)
+    stats = folder_stats(root, files)
+    folder = _cache_dir(config, model, stats_digest(stats), top_k)
     cached, meta = ({}, None) if force else _read_cached(folder, names)
     missing = [n for n in names if n not in cached]
     if (missing or meta is None) and not scan_missing:
@@ -184,19 +214,33 @@ def load_or_scan(
             "(run `featvis compute` or `featvis build` to scan it)"
         )
     if missing or meta is None:
+        layers_to_scan = missing or names
+        lineage = _lineage(config, model, top_k)
+        grown, why = (None, "asked to scan again") if force else find_parent(
+            config.cache_dir, lineage, stats, layers_to_scan,
+            spectrum_sample(files, SPECTRUM_SAMPLE), exclude=folder,
+        )
+        Progress(quiet=not progress).say(
+            f"dataset scan: {counted(len(grown.todo), 'new photo')} ({grown.cached} cached)"
+            if grown else f"dataset scan: {counted(len(files), 'photo')}, a full scan ({why})"
+        )
         batch = batch_size or (64 if model.device.type == "cuda" else 32)
         if workers is None:
-            workers = min(2, os.cpu_count() or 1) if len(files) > batch else 0
-        layers_to_scan = missing or names
+            to_read = len(grown.todo) if grown else len(files)
+            workers = min(2, os.cpu_count() or 1) if to_read > batch else 0
         partial = _checkpoint_file(folder, layers_to_scan)
-        fresh, summary = scan(
+        done = scan(
             model, root, files, layers_to_scan, top_k=top_k, batch_size=batch,
-            workers=workers, progress=progress, checkpoint=partial,
+            workers=workers, progress=progress, checkpoint=partial, grown=grown,
         )
+        summary = done.summary
         meta = {k: v for k, v in asdict(summary).items() if k not in ("root", "from_cache")}
-        _write_cache(folder, fresh, meta)
+        record = {"files": stats, "read": summary.images_read,
+                  "skipped": [list(item) for item in done.skipped]}
+        _write_cache(folder, done.tables, {**meta, "lineage": lineage}, done.states, record)
         partial.unlink(missing_ok=True)
-        cached.update(fresh)
+        _prune(config.cache_dir, lineage, folder)
+        cached.update(done.tables)
     else:
         summary = ScanSummary(
             root=root, images_read=meta["images_read"], images_skipped=meta["images_skipped"],

@@ -2,14 +2,21 @@
 
 The key hashes the folder's fingerprint, the model id and network digest, the input size, `top_k`
 and `FORMAT_VERSION`. A damaged file is reported (`generator.cache.entries`) and scanned again.
+Beside the tables, `state/` keeps what a later scan of the grown folder goes on from: each layer's
+running state and the file list the scan read (names, sizes, modification times, what it skipped).
+`meta.json`, written last, names the scan's lineage: the folder's path, the model and the
+settings, without the file list; a scan replaces the earlier scans of its lineage whose layers it
+holds (`prune`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +28,9 @@ from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.models.base import LoadedModel
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+STATE_DIR = "state"
+FILES_RECORD = "files.json"
 
 
 def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) -> Path:
@@ -31,22 +40,48 @@ def _cache_dir(config: Any, model: LoadedModel, fingerprint: str, top_k: int) ->
     return Path(config.cache_dir) / DATASET_DIR / hashlib.sha256(spec.encode()).hexdigest()[:20]
 
 
+def _lineage(config: Any, model: LoadedModel, top_k: int) -> str:
+    """What the scans of one photo folder by one model with one set of settings share."""
+    root = os.path.realpath(config.dataset)
+    spec = json.dumps([FORMAT_VERSION, root, model.id, model.digest, model.input_size, top_k])
+    return hashlib.sha256(spec.encode()).hexdigest()[:20]
+
+
 def _layer_file(folder: Path, layer: str) -> Path:
     safe = re.sub(r"[^\w.-]", "_", layer)
     return folder / f"{safe}-{hashlib.sha256(layer.encode()).hexdigest()[:8]}.pt"
 
 
-def _write_cache(folder: Path, tables: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+def _write_cache(
+    folder: Path,
+    tables: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
+    states: dict[str, dict[str, Any]],
+    record: dict[str, Any],
+) -> None:
+    """The layers' tables and running states, the scan's file list, then its sidecar."""
     try:
         for name, data in tables.items():
             atomic_write(_layer_file(folder, name), lambda p, d=data: torch.save(d, p))
-        text = json.dumps(meta, indent=1)
-        atomic_write(folder / "meta.json", lambda p: Path(p).write_text(text, encoding="utf-8"))
+        for name, state in states.items():
+            kept = {"format": FORMAT_VERSION, "state": state, "field": tables[name]["field"]}
+            atomic_write(_state_file(folder, name), lambda p, d=kept: torch.save(d, p))
+        _write_json(folder / STATE_DIR / FILES_RECORD, record)
+        _write_json(folder / "meta.json", meta)
     except OSError as exc:
         raise FeatvisError(
             f"{folder}: cannot write the dataset cache ({exc.strerror or exc}); "
             "choose another cache folder with --cache"
         ) from None
+
+
+def _write_json(path: Path, value: Any) -> None:
+    text = json.dumps(value, indent=None if path.name == FILES_RECORD else 1)
+    atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+
+
+def _state_file(folder: Path, layer: str) -> Path:
+    return folder / STATE_DIR / _layer_file(folder, layer).name
 
 
 def _meta_ok(meta: Any) -> bool:
@@ -86,3 +121,74 @@ def _read_cached(
         if data is not None and data.get("format") == FORMAT_VERSION:
             found[layer] = data
     return found, meta
+
+
+def _quiet_json(path: Path) -> Any:
+    """A JSON file's value, None when it is absent or unreadable (another scan's files are
+    only candidates: one that cannot be read is passed over, not reported)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _lineage_scans(cache_dir: Path, lineage: str) -> Iterator[Path]:
+    """The scan folders of `lineage` in the cache."""
+    try:
+        folders = sorted(
+            p for p in (Path(cache_dir) / DATASET_DIR).iterdir()
+            if p.is_dir() and not p.name.startswith(".")
+        )
+    except OSError:
+        return
+    for folder in folders:
+        meta = _quiet_json(folder / "meta.json")
+        if isinstance(meta, dict) and meta.get("lineage") == lineage:
+            yield folder
+
+
+def _read_record(folder: Path) -> dict[str, Any] | None:
+    """The file list a scan read and what it skipped, None when unusable."""
+    record = _quiet_json(folder / STATE_DIR / FILES_RECORD)
+    if not (isinstance(record, dict) and isinstance(record.get("files"), list)
+            and isinstance(record.get("skipped"), list)):
+        return None
+    return record
+
+
+def _read_states(folder: Path, layers: Sequence[str]) -> dict[str, dict[str, Any]] | None:
+    """Each layer's running state as the scan in `folder` left it and its receptive field
+    (`{"state": ..., "field": ...}`); None unless all are there."""
+    states = {}
+    for layer in layers:
+        try:
+            kept = torch.load(_state_file(folder, layer), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - absent or damaged: not a scan to go on from
+            return None
+        if not isinstance(kept, dict) or kept.get("format") != FORMAT_VERSION:
+            return None
+        states[layer] = kept
+    return states
+
+
+def _layer_files(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("*.pt") if not p.name.startswith("partial-")}
+
+
+def _prune(cache_dir: Path, lineage: str, current: Path) -> list[Path]:
+    """Remove the other scans of `lineage` whose every layer `current` holds (an earlier state of
+    the same folder: superseded); each is renamed away first, so a reader sees it whole or not
+    at all. Returns the folders removed."""
+    held = _layer_files(current)
+    removed = []
+    for folder in _lineage_scans(cache_dir, lineage):
+        if folder == current or not _layer_files(folder) <= held:
+            continue
+        doomed = folder.with_name(f".superseded-{folder.name}-{os.getpid()}")
+        try:
+            folder.rename(doomed)
+        except OSError:
+            continue  # another process removed it first
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(folder)
+    return removed

@@ -19,7 +19,8 @@ from generator.models.base import LayerInfo
 
 
 class _Extremes:
-    """Running top-k (largest) or bottom-k (smallest) per channel, ties kept in image order."""
+    """Running top-k (largest) or bottom-k (smallest) per channel, ties in image order (by id,
+    whatever order the images come in)."""
 
     def __init__(
         self, channels: int, k: int, largest: bool, device: torch.device, vectors: bool
@@ -37,10 +38,13 @@ class _Extremes:
         """values, pos: (C, B); ids: (B,); vecs: (B, C) layer vectors of the batch's images."""
         channels, batch = values.shape
         all_values = torch.cat([self.values, values], dim=1)
-        ranked = torch.sort(all_values, dim=1, descending=self.largest, stable=True)
-        order = ranked.indices[:, : self.k]
+        all_ids = torch.cat([self.ids, ids.expand(channels, batch)], dim=1)
+        by_id = torch.sort(all_ids, dim=1, stable=True).indices
+        ranked = torch.sort(all_values.gather(1, by_id), dim=1, descending=self.largest,
+                            stable=True)
+        order = by_id.gather(1, ranked.indices[:, : self.k])
         self.values = all_values.gather(1, order)
-        self.ids = torch.cat([self.ids, ids.expand(channels, batch)], dim=1).gather(1, order)
+        self.ids = all_ids.gather(1, order)
         self.pos = torch.cat([self.pos, pos], dim=1).gather(1, order)
         if self.vectors is not None:
             old = order < self.k
@@ -68,9 +72,13 @@ class _Extremes:
 class _LayerScan:
     """Everything one layer keeps across batches; memory is O(channels * k * channels)."""
 
-    def __init__(self, info: LayerInfo, k: int, device: torch.device, stride: int = 1) -> None:
+    def __init__(
+        self, info: LayerInfo, k: int, device: torch.device, sample: torch.Tensor | None = None
+    ) -> None:
+        """`sample`: per image id, whether the spectrum keeps its means (default: every image)."""
         c = info.channels
-        self.info, self.stride = info, stride
+        self.info = info
+        self.sample = None if sample is None else sample.to(device)
         self.top = _Extremes(c, k, True, device, vectors=True)
         self.bottom = _Extremes(c, k, False, device, vectors=False)
         self.total = torch.zeros(c, dtype=torch.float64, device=device)
@@ -94,7 +102,7 @@ class _LayerScan:
         self.best_mean = torch.maximum(self.best_mean, means.max(dim=0).values)
         self._merge_floor(low)
         self.count += flat.shape[0]
-        keep = ids % self.stride == 0
+        keep = torch.ones_like(ids, dtype=torch.bool) if self.sample is None else self.sample[ids]
         if keep.any():
             self.sample_ids.append(ids[keep].int().cpu())
             self.sample_means.append(means[keep].half().cpu())
@@ -141,6 +149,11 @@ class _LayerScan:
         assert self.top.vectors is not None
         pattern = (self.top.vectors * valid[:, :, None]).sum(1)
         pattern /= valid.sum(1, keepdim=True).clamp(min=1)
+        sample_ids = torch.cat(self.sample_ids or [torch.zeros(0, dtype=torch.int32)])
+        sample_means = torch.cat(
+            self.sample_means or [torch.zeros(0, self.info.channels, dtype=torch.float16)]
+        )
+        by_id = sample_ids.argsort(stable=True)  # images in folder order, however they came
         return {
             "format": FORMAT_VERSION,
             "layer": asdict(self.info),
@@ -152,8 +165,26 @@ class _LayerScan:
             "best_mean": self.best_mean.cpu(),
             "at_floor": self.at_floor.cpu(),
             "pattern": pattern.cpu(),
-            "sample_ids": torch.cat(self.sample_ids or [torch.zeros(0, dtype=torch.int32)]),
-            "sample_means": torch.cat(
-                self.sample_means or [torch.zeros(0, self.info.channels, dtype=torch.float16)]
-            ),
+            "sample_ids": sample_ids[by_id],
+            "sample_means": sample_means[by_id],
         }
+
+
+def renumbered(state: dict[str, Any], ids: torch.Tensor, sample: torch.Tensor) -> dict[str, Any]:
+    """A layer's scan state (`_LayerScan.state()`) with each image id `i` made `ids[i]` (ids that
+    keep their order: the photos' positions in a folder that has gained photos), and the
+    spectrum's sample cut to the images `sample` (by new id) keeps."""
+    out = dict(state)
+    for kind in ("top", "bottom"):
+        table = dict(state[kind])
+        old = table["ids"]
+        table["ids"] = torch.where(old >= 0, ids[old.clamp(min=0)], old)
+        out[kind] = table
+    sample_ids, sample_means = [], []
+    for chunk, means in zip(state["sample_ids"], state["sample_means"], strict=True):
+        new = ids[chunk.long()]
+        keep = sample[new]
+        sample_ids.append(new[keep].int())
+        sample_means.append(means[keep])
+    out["sample_ids"], out["sample_means"] = sample_ids, sample_means
+    return out
