@@ -90,6 +90,17 @@ def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) ->
     assert config.explorer_layers_of("efficientnet_lite0") == (("edges[-1]",), f"{path}:3")
 
 
+def test_two_models_of_one_explorer_folder_stop_at_site_toml(tmp_path: Path) -> None:
+    """Found while reading site.toml, before a network is loaded: the second entry's line."""
+    path = _toml(tmp_path, 'models = [{model = "timm:resnet18", name = "Net"},\n'
+                 '          {model = "torchvision:resnet18", name = "net"}]\n')
+    with pytest.raises(FeatvisError, match=rf"^{re.escape(str(path))}:4: models 'timm:resnet18' "
+                       "and 'torchvision:resnet18' would share the explorer folder 'net'"):
+        load_config(path)
+    config = load_config(_toml(tmp_path, 'models = [{model = "timm:resnet18", name = "Net"}]\n'))
+    assert config.model_specs[0].folder == "net"
+
+
 @pytest.fixture(scope="module")
 def tiny_cnn():  # type: ignore[no-untyped-def]
     return load_model("python:examples/own-model/tiny_cnn.py:build", random_weights=True)

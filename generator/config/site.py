@@ -30,6 +30,7 @@ from generator.config.schema import (
     whole,
 )
 from generator.core.errors import FeatvisError
+from generator.core.urls import model_folder
 
 # the files of the photo folder (`dataset`) read as photos, in any case
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -109,6 +110,11 @@ class ModelSpec:
     explorer_layers: tuple[str, ...] | None = None  # None: the site's `explorer_layers`
     where: str = "config"
     name: str | None = None  # how pages name it (None: `models.site.display_name`'s choice)
+
+    @property
+    def folder(self) -> str:
+        """Its explorer folder (`core.urls.model_folder` of its id and name)."""
+        return model_folder(self.id, self.name)
 
 
 def _key(option: Option, default: Any = None) -> Any:
@@ -293,6 +299,14 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
         raise FeatvisError(f"{where}: model '{twice[0]}' is listed twice in 'models'")
+    first: dict[str, str] = {}  # folder -> the model that has it
+    for spec in specs:
+        if spec.folder in first:
+            raise FeatvisError(
+                f"{spec.where}: models '{first[spec.folder]}' and '{spec.id}' would share the "
+                f"explorer folder '{spec.folder}': give them different names"
+            )
+        first[spec.folder] = spec.id
     return tuple(specs)
 
 

@@ -13,7 +13,6 @@ import torch
 from generator.config.lines import where_key
 from generator.config.site import ModelSpec, SiteConfig
 from generator.core.errors import FeatvisError
-from generator.core.urls import model_folder
 from generator.models.base import LoadedModel
 from generator.models.zoo import load_model
 
@@ -63,7 +62,7 @@ def load_spec(
             raise
         raise FeatvisError(f"{_where(config, spec, message)}: {message}"[:400]) from None
     model.name = spec.name or display_name(model)
-    model.slug = model_folder(spec.id, spec.name)
+    model.slug = spec.folder
     return model
 
 
@@ -94,17 +93,6 @@ def display_name(model: LoadedModel) -> str:
 
 
 def load_site_models(config: SiteConfig, device: str | torch.device) -> list[LoadedModel]:
-    """Every model of the site, each loaded once, in the order site.toml lists them; two models
-    whose explorer folders would be one (the same `name`) are one line naming site.toml."""
-    models: list[LoadedModel] = []
-    for spec in config.model_specs:
-        model = load_spec(config, spec, device)
-        same = [m.id for m in models if m.slug == model.slug]
-        if same:
-            where = spec.where if config.models else where_key(config.source, "name")
-            raise FeatvisError(
-                f"{where}: models '{same[0]}' and '{model.id}' would share the explorer folder "
-                f"'{model.slug}': give them different names"
-            )
-        models.append(model)
-    return models
+    """Every model of the site, each loaded once, in the order site.toml lists them (their
+    explorer folders distinct: `config.site` checks that while reading site.toml)."""
+    return [load_spec(config, spec, device) for spec in config.model_specs]
