@@ -3,7 +3,8 @@
 `load_spec` passes the spec's options to `load_model` (paths resolved against the site's folder)
 and turns any loading error into one line that starts with the site.toml line of the key at fault
 (`site.toml:4: model 'python:net.py:build': ...`). `load_site_models` loads every model of a site
-once, in order, the first one being the articles' default.
+once, in order, the first one being the articles' default, and refuses one whose weights are
+broken (`probe_model`: one forward pass of two images) unless asked not to.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 
 from generator.config.lines import where_key
 from generator.config.site import ModelSpec, SiteConfig
+from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.models.base import LoadedModel
 from generator.models.zoo import load_model
@@ -38,10 +40,16 @@ def _where(config: SiteConfig, spec: ModelSpec, message: str) -> str:
 
 
 def load_spec(
-    config: SiteConfig, spec: ModelSpec, device: str | torch.device, seed: int | None = None
+    config: SiteConfig,
+    spec: ModelSpec,
+    device: str | torch.device,
+    seed: int | None = None,
+    *,
+    probe: bool = False,
 ) -> LoadedModel:
     """One model of the site, loaded with its options (named as site.toml's `name` says, else
-    by `display_name`); errors name site.toml's line."""
+    by `display_name`); errors name site.toml's line. With `probe`, refused by `probe_model`
+    when its weights are broken."""
     try:
         model = load_model(
             spec.id,
@@ -61,6 +69,8 @@ def load_spec(
         if config.source is None:
             raise
         raise FeatvisError(f"{_where(config, spec, message)}: {message}"[:400]) from None
+    if probe:
+        probe_model(model, str(spec.weights or ""))
     model.name = spec.name or display_name(model)
     model.slug = spec.folder
     return model
@@ -92,7 +102,36 @@ def display_name(model: LoadedModel) -> str:
     return _NAMES.get(rest, rest or model.id)
 
 
-def load_site_models(config: SiteConfig, device: str | torch.device) -> list[LoadedModel]:
-    """Every model of the site, each loaded once, in the order site.toml lists them (their
-    explorer folders distinct: `config.site` checks that while reading site.toml)."""
-    return [load_spec(config, spec, device) for spec in config.model_specs]
+def load_site_models(
+    config: SiteConfig, device: str | torch.device | None = None, *, probe: bool = True
+) -> list[LoadedModel]:
+    """Every model of the site, each loaded once in the order site.toml lists them (their
+    explorer folders distinct: `config.site` checks that while reading site.toml), on `device`
+    (by default the config's) and, with `probe`, each refused by `probe_model` when its weights
+    are broken."""
+    device = resolve_device(config.device) if device is None else device
+    return [load_spec(config, spec, device, probe=probe) for spec in config.model_specs]
+
+
+def probe_model(model: LoadedModel, source: str = "") -> None:
+    """Refuse, in one line, a model whose output on two seeded random images is not finite (NaN or
+    huge weights) or does not depend on its input at all (all-zero weights): every picture
+    optimized through it would be noise or black. One forward pass of two images."""
+    gen = torch.Generator().manual_seed(0)
+    size = model.input_size
+    probe = torch.rand(2, 3, size, size, generator=gen).to(model.device)
+    with torch.no_grad():
+        out = model.net(model.preprocess(probe))
+    tensors = [t for t in (out if isinstance(out, tuple | list) else [out])
+               if isinstance(t, torch.Tensor)]
+    where = f"{source}: " if source else ""
+    if any(not bool(torch.isfinite(t).all()) for t in tensors):
+        raise FeatvisError(
+            f"{where}model '{model.id}' gives NaN or infinite outputs on a probe image; "
+            "its weights are damaged (NaN, infinite or huge values)"
+        )
+    if tensors and all(torch.equal(t[0], t[1]) for t in tensors if t.shape[0] == 2):
+        raise FeatvisError(
+            f"{where}model '{model.id}' gives the same output for every image (all-zero "
+            "weights?); nothing could be visualized"
+        )

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
-from generator.compute import World, load_models
+from generator.compute import World
 from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
 from generator.core.progress import Progress
@@ -38,6 +38,7 @@ from generator.jobs import SitePlan, VisJob
 from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
+from generator.models.site import load_site_models
 from generator.plan.closure import closure_jobs
 from generator.plan.explorer import explorer_layers
 from generator.plan.site import plan_site, site_layers
@@ -110,7 +111,7 @@ def read_site(
     subfolders of content/, photos) is a warning on `notices`."""
     articles = read_articles(config, notices=notices)
     if models is None:
-        models = load_models(config, probe=compute)
+        models = load_site_models(config, probe=compute)
     store = store or ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning
     preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
