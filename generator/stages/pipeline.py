@@ -95,24 +95,24 @@ def read_site(
     config: SiteConfig,
     preset: Preset | None = None,
     *,
+    store: ArtifactStore,
     models: Sequence[LoadedModel] | None = None,
-    store: ArtifactStore | None = None,
     compute: bool = True,
     datasets: DatasetReader | None = None,
     notices: Notices | None = None,
 ) -> Site:
     """The site `config` describes, each input read once: the articles (their errors need no
     model) bound to the models, the labels, and per model its dataset index (`datasets`, by
-    default `scanner()`) and its dead channels (`measure.living`). `models` (loaded; by default
+    default `scanner()`) and its dead channels (`measure.living`). `store` is the cache the
+    caller opened (`cache.store.cache_writing` yields it to a writer). `models` (loaded; by default
     every model of the site on the config's device, probed by a reading that computes: render
-    runs no network), `store` and `preset` (by default the config's for that device) are made
-    here unless a caller keeps them between readings. With `compute` a missing dataset scan is
+    runs no network) and `preset` (by default the config's for that device) are made here unless
+    a caller keeps them between readings. With `compute` a missing dataset scan is
     made now (else it is a `FeatvisError` naming it). What could not be read (Markdown files in
     subfolders of content/, photos) is a warning on `notices`."""
     articles = read_articles(config, notices=notices)
     if models is None:
         models = load_site_models(config, probe=compute)
-    store = store or ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning
     preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
     labels = read_site_labels(
