@@ -3,8 +3,10 @@
 `load_spec` passes the spec's options to `load_model` (paths resolved against the site's folder)
 and turns any loading error into one line that starts with the site.toml line of the key at fault
 (`site.toml:4: model 'python:net.py:build': ...`). `load_site_models` loads every model of a site
-once, in order, the first one being the articles' default, and refuses one whose weights are
-broken (`probe_model`: one forward pass of two images) unless asked not to.
+once, in order, the first one being the articles' default, refuses one whose weights are
+broken (`probe_model`: one forward pass of two images) unless asked not to, and checks each
+one's explorer layers (`explorer_layers`: site.toml's names and band references, resolved
+against the loaded network) before the next loads.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from generator.config.site import ModelSpec, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.models.base import LoadedModel
+from generator.models.catalog import resolve_layer_ref
 from generator.models.zoo import load_model
 
 # A loading error's wording -> the site.toml key it is about (default: `model`).
@@ -108,9 +111,31 @@ def load_site_models(
     """Every model of the site, each loaded once in the order site.toml lists them (their
     explorer folders distinct: `config.site` checks that while reading site.toml), on `device`
     (by default the config's) and, with `probe`, each refused by `probe_model` when its weights
-    are broken."""
+    are broken; a misnamed explorer layer (`explorer_layers`) stops before the next one loads."""
     device = resolve_device(config.device) if device is None else device
-    return [load_spec(config, spec, device, probe=probe) for spec in config.model_specs]
+    models = []
+    for spec in config.model_specs:
+        model = load_spec(config, spec, device, probe=probe)
+        explorer_layers(config, model)
+        models.append(model)
+    return models
+
+
+def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
+    """The layers the explorer shows of `model` (its `models` table's `explorer_layers`, else
+    the site's: layer names or band references such as `parts[-1]`; or every layer), checked,
+    in the model's order."""
+    refs, where = config.explorer_layers_of(model.id)
+    if refs is None:
+        return list(model.layer_names)
+    names = set()
+    for ref in refs:
+        try:
+            names.add(resolve_layer_ref(ref, model.layers + model.optional_layers, model.id))
+        except FeatvisError as exc:
+            raise FeatvisError(f"{where}: explorer_layers: {exc}") from None
+    order = [info.name for info in model.optional_layers + model.layers]
+    return sorted(names, key=lambda n: (model.layer(n).depth, order.index(n)))
 
 
 def probe_model(model: LoadedModel, source: str = "") -> None:

@@ -22,7 +22,8 @@ from generator.figures.context import PlanContext
 from generator.figures.registry import Article
 from generator.jobs import SitePlan, VisJob, check_jobs, unique_jobs
 from generator.models import LoadedModel
-from generator.plan.explorer import explorer_jobs, explorer_layers, explorer_page_jobs
+from generator.models.site import explorer_layers
+from generator.plan.explorer import explorer_jobs, explorer_page_jobs
 
 
 def plan_site(

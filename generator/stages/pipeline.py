@@ -40,7 +40,6 @@ from generator.measure.stage import Measurements
 from generator.models import LoadedModel
 from generator.models.site import load_site_models
 from generator.plan.closure import closure_jobs
-from generator.plan.explorer import explorer_layers
 from generator.plan.site import plan_site, site_layers
 
 # (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
@@ -104,12 +103,13 @@ def read_site(
     """The site `config` describes, each input read once: the articles (their errors need no
     model) bound to the models, the labels, and per model its dataset index (`datasets`, by
     default `scanner()`) and its dead channels (`measure.living`). `store` is the cache the
-    caller opened (`cache.store.cache_writing` yields it to a writer). `models` (loaded; by default
-    every model of the site on the config's device, probed by a reading that computes: render
-    runs no network) and `preset` (by default the config's for that device) are made here unless
-    a caller keeps them between readings. With `compute` a missing dataset scan is
-    made now (else it is a `FeatvisError` naming it). What could not be read (Markdown files in
-    subfolders of content/, photos) is a warning on `notices`."""
+    caller opened (`cache.store.cache_writing` yields it to a writer). `models` (by default every
+    model of the site, loaded on the config's device by `models.site.load_site_models`: their
+    explorer layers checked, probed by a reading that computes; render runs no network) and
+    `preset` (by default the config's for that device) are made here unless a caller keeps them
+    between readings. With `compute` a missing dataset scan is made now (else it is a
+    `FeatvisError` naming it). What could not be read (Markdown files in subfolders of content/,
+    photos) is a warning on `notices`."""
     articles = read_articles(config, notices=notices)
     if models is None:
         models = load_site_models(config, probe=compute)
@@ -119,8 +119,6 @@ def read_site(
         config.root / LABELS_FILE,
         {m.id: {info.name: info.channels for info in m.layers} for m in models},
     )
-    for model in models:  # a misnamed explorer layer of any model stops before a photo is read
-        explorer_layers(config, model)
     read = datasets or scanner()
     out = []
     for model in models:
