@@ -267,6 +267,10 @@ def test_the_models_are_named_from_memory(tmp_path: Path, monkeypatch: pytest.Mo
     assert one.model_ids == ("torchvision:resnet18",)
     assert several.model_ids == ("efficientnet_lite0", "torchvision:resnet18")
     assert several.explorer_layers_of("torchvision:resnet18")[0] == ("layer4.1",)
+    # the lines errors name, also of the site's own keys, from the text read once
+    assert one.model_specs[0].where == f"{one.source}:3"
+    assert one.explorer_layers_of("torchvision:resnet18") == (None, str(one.source))
+    assert several.explorer_layers_of("efficientnet_lite0") == (None, str(several.source))
 
 
 def test_every_site_toml_key_is_documented() -> None:
@@ -290,7 +294,8 @@ def test_the_strict_flag_is_the_configs_strict(tmp_path: Path) -> None:
 
 def test_every_site_toml_key_is_declared_once_as_a_config_field() -> None:
     """SITE_OPTIONS is read from SiteConfig's fields: a key and its option are one declaration."""
-    keys = {f.name: f for f in dataclasses.fields(SiteConfig) if f.name not in ("root", "source")}
+    not_keys = ("root", "source", "toml")  # the folder, the file read and its text
+    keys = {f.name: f for f in dataclasses.fields(SiteConfig) if f.name not in not_keys}
     assert set(SITE_OPTIONS) == set(keys)
     for name, option in SITE_OPTIONS.items():
         assert keys[name].metadata["option"] is option, name

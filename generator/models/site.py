@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from generator.config.lines import where_key
 from generator.config.site import ModelSpec, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
@@ -39,7 +38,7 @@ def _where(config: SiteConfig, spec: ModelSpec, message: str) -> str:
     key = next((k for hint, k in _KEY_HINTS if hint in message), "model")
     if getattr(spec, key if key != "model" else "id", None) is None:
         key = "model"
-    return where_key(config.source, key)
+    return config.where(key)
 
 
 def load_spec(
