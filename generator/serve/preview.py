@@ -42,7 +42,7 @@ from generator.core.notices import Notices
 from generator.dataset.index import DatasetIndex
 from generator.figures.registry import Article
 from generator.models import LoadedModel
-from generator.models.site import load_site_models
+from generator.models.site import explorer_layers, load_site_models
 from generator.pages.content import Page
 from generator.plan.site import site_layers
 from generator.serve.computer import Computer
@@ -284,6 +284,9 @@ class Preview:
             store = ArtifactStore(config.cache_dir, report=lambda m: self.say(f"warning: {m}"))
             self._loaded = _Loaded(key=key, models=tuple(models), store=store, device=device)
             self._datasets = {}
+        else:  # the networks kept: the site's explorer_layers, not in the key, checked again
+            for model in self._loaded.models:
+                explorer_layers(config, model)
         return self._loaded
 
     def _site_dataset(
