@@ -27,9 +27,10 @@ from pathlib import Path
 import torch
 
 from generator.cache.store import ArtifactStore
-from generator.compute import job_depth, load_models
+from generator.compute import job_depth
 from generator.config.site import load_config
 from generator.jobs import Batch, default_batch_size, plan_batches
+from generator.models.site import load_site_models
 from generator.optvis import render
 from generator.stages.pipeline import plan, read_site
 
@@ -47,7 +48,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config = load_config(ROOT / "site.toml").with_overrides(device="cpu")
     preset = config.preset_for("cpu")
-    model = load_models(config, "cpu")[0]
+    model = load_site_models(config, "cpu")[0]
     with tempfile.TemporaryDirectory() as tmp:
         store = ArtifactStore(Path(tmp) / "c", report=lambda m: None)
         site = read_site(config, preset, models=[model], store=store, compute=False)

@@ -42,10 +42,10 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
     from generator.atlas.search import channel_classes
     from generator.atlas.site import site_circuits
     from generator.cache.store import ArtifactStore
-    from generator.compute import load_models
     from generator.config.site import PRESETS, load_config
     from generator.figures.channels import single_channel
     from generator.figures.context import PlanContext
+    from generator.models.site import load_site_models
     from generator.plan.closure import circuit_rows
     from generator.plan.explorer import explorer_inventory
     from generator.stages.pipeline import plan, read_site
@@ -58,7 +58,7 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
     preset = PRESETS[args.preset]
     times: dict[str, float] = {}
     start = time.perf_counter()
-    (model,) = load_models(config, "cpu")
+    (model,) = load_site_models(config, "cpu")
     store = ArtifactStore(config.cache_dir)
     site = read_site(config, preset, models=[model], store=store, compute=True)
     one = site.models[0]

@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from generator.build import build_site
+from generator.cache.store import ArtifactStore
 from generator.config.site import PRESETS, load_config
 from generator.core.memory import keep_freed_memory
 from generator.measure import legibility, twoafc
@@ -88,7 +89,7 @@ def time_stage(config_path: Path, preset: str) -> dict[str, Any]:
     from PIL import Image
 
     config = load_config(config_path)
-    site_ = read_site(config, PRESETS[preset])
+    site_ = read_site(config, PRESETS[preset], store=ArtifactStore(config.cache_dir))
     folder = str(config.dataset)
     opened: Counter[str] = Counter()
     embedded = [0]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.cache.store import cache_writing
+from generator.cache.store import ArtifactStore, cache_writing
 from generator.check import check_site, report
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import device_label
@@ -137,9 +137,10 @@ def build_site(
     run = _Run(compute, force, quiet, say, progress, notices, time.perf_counter())
     _check_output_dir(config)
     check_templates(config)  # the site's own templates, before anything is computed
-    with site_lock(config.output_dir, say=say), cache_writing(config.cache_dir, create=compute):
+    with site_lock(config.output_dir, say=say):
         sweep(config.output_dir, say=say)
-        return _build_locked(config, preset, run)
+        with cache_writing(config.cache_dir, create=compute) as store:
+            return _build_locked(config, preset, store, run)
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,15 @@ class _Run:
     start: float
 
 
-def _build_locked(config: SiteConfig, preset: Preset | None, run: _Run) -> BuildReport:
+def _build_locked(
+    config: SiteConfig, preset: Preset | None, store: ArtifactStore, run: _Run
+) -> BuildReport:
     """Read the site (every error found here stops the build), settle and measure it, then
     render, check and publish it."""
     ids = ", ".join(config.model_ids)
     run.progress.stage("planning", f"reading {config.content_dir} and loading {ids}")
     site = read_site(
-        config, preset, compute=run.compute,
+        config, preset, store=store, compute=run.compute,
         datasets=scanner(quiet=run.quiet, progress=run.progress), notices=run.notices,
     )
     computed = settle_site(

@@ -21,18 +21,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from generator.cache.store import ArtifactStore, not_finite
 from generator.core.device import device_label, resolve_device
-from generator.core.errors import FeatvisError
 from generator.core.progress import Counter, Progress
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
 from generator.models import LoadedModel
-from generator.models.site import load_site_models
 from generator.optvis import render
 
 # How long one process waits for the others at a barrier (a slow rank, a slow shared disk).
@@ -146,42 +143,6 @@ class Summary:
             text += f" ({self.images} images in {self.batches} batches"
             text += f", {self.processes} processes)" if self.processes > 1 else ")"
         return text
-
-
-def load_models(config: Any, device: str | torch.device | None = None, *, probe: bool = True
-                ) -> list[LoadedModel]:
-    """Every model of the site (`config`, a SiteConfig), each loaded once in site.toml's order
-    on `device` (by default the config's) and, with `probe`, refused by `probe_model` when its
-    weights are broken."""
-    models = load_site_models(config, resolve_device(config.device) if device is None else device)
-    if probe:
-        for spec, model in zip(config.model_specs, models, strict=True):
-            probe_model(model, str(spec.weights or ""))
-    return models
-
-
-def probe_model(model: LoadedModel, source: str = "") -> None:
-    """Refuse, in one line, a model whose output on two seeded random images is not finite (NaN or
-    huge weights) or does not depend on its input at all (all-zero weights): every picture
-    optimized through it would be noise or black. One forward pass of two images."""
-    gen = torch.Generator().manual_seed(0)
-    size = model.input_size
-    probe = torch.rand(2, 3, size, size, generator=gen).to(model.device)
-    with torch.no_grad():
-        out = model.net(model.preprocess(probe))
-    tensors = [t for t in (out if isinstance(out, tuple | list) else [out])
-               if isinstance(t, torch.Tensor)]
-    where = f"{source}: " if source else ""
-    if any(not bool(torch.isfinite(t).all()) for t in tensors):
-        raise FeatvisError(
-            f"{where}model '{model.id}' gives NaN or infinite outputs on a probe image; "
-            "its weights are damaged (NaN, infinite or huge values)"
-        )
-    if tensors and all(torch.equal(t[0], t[1]) for t in tensors if t.shape[0] == 2):
-        raise FeatvisError(
-            f"{where}model '{model.id}' gives the same output for every image (all-zero "
-            "weights?); nothing could be visualized"
-        )
 
 
 def job_depth(model: LoadedModel, job: VisJob) -> int:

@@ -305,7 +305,7 @@ def test_random_weights_redraw_a_head_the_architecture_starts_at_zero(nets: Path
     """An untrained network whose zero-initialized head (torchvision's ViT) would give every
     image the same logits gets a head drawn from the seed; a network's own weights are kept,
     and refused when the output does not depend on the input."""
-    from generator.compute import probe_model
+    from generator.models.site import probe_model
 
     untrained = load_model(_spec(nets, "zero_head"), input_size=32, random_weights=True)
     probe_model(untrained)
@@ -320,7 +320,7 @@ def test_an_untrained_network_whose_activations_vanish_gets_measured_norms() -> 
     """GoogLeNet's own initialization (0.01-wide weights, batch norms at mean 0 and variance 1)
     gives every image the same logits in eval mode; untrained, its norms' statistics are
     measured on seeded noise, the same each time."""
-    from generator.compute import probe_model
+    from generator.models.site import probe_model
 
     model = load_model("torchvision:googlenet", random_weights=True)
     probe_model(model)

@@ -78,7 +78,8 @@ def test_reading_the_site_plans_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     site = own_model_site(tmp_path / "site")  # a small network: reading loads it
     counts: Counter[str] = Counter()
     _count(monkeypatch, plan_site, "explorer_jobs", counts)
-    read = read_site(load_config(site / "site.toml"), TINY, compute=False)
+    config = load_config(site / "site.toml")
+    read = read_site(config, TINY, store=ArtifactStore(config.cache_dir), compute=False)
     (one,) = read.models
     assert counts["explorer_jobs"] == 0 and one.plan is None
     first = plan(read, one)
@@ -116,5 +117,7 @@ def test_a_misnamed_explorer_layer_stops_before_any_photo_is_read(tmp_path: Path
 
     bad = r"site\.toml:5: explorer_layers: unknown layer 'stem\.9'"
     with pytest.raises(FeatvisError, match=bad):
-        read_site(load_config(tmp_path / "site.toml"), TINY, compute=False, datasets=read)
+        config = load_config(tmp_path / "site.toml")
+        read_site(config, TINY, store=ArtifactStore(config.cache_dir), compute=False,
+                  datasets=read)
     assert scanned == [], "no model's photos were read"

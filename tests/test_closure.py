@@ -17,11 +17,11 @@ from generator.atlas.circuits import CircuitJob, LayerCircuit
 from generator.atlas.closure import circuit_in, closure_units, neighbours
 from generator.build import build_site
 from generator.cache.store import ArtifactStore
-from generator.compute import load_models
 from generator.config.site import PRESETS, Preset, load_config
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.jobs import SitePlan
+from generator.models.site import load_site_models
 from generator.stages.pipeline import Site, plan, read_site
 
 MODEL = "efficientnet_lite0"
@@ -70,7 +70,7 @@ def closed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(closed: Path) -> Site:
     """The built site read again from its cache (nothing computed)."""
     config = load_config(closed / "site.toml")
-    models = load_models(config, "cpu", probe=False)
+    models = load_site_models(config, "cpu", probe=False)
     return read_site(config, CLOSED, models=models, store=ArtifactStore(config.cache_dir),
                      compute=False)
 

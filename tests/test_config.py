@@ -90,6 +90,17 @@ def test_a_models_explorer_layers_take_the_place_of_the_sites(tmp_path: Path) ->
     assert config.explorer_layers_of("efficientnet_lite0") == (("edges[-1]",), f"{path}:3")
 
 
+def test_two_models_of_one_explorer_folder_stop_at_site_toml(tmp_path: Path) -> None:
+    """Found while reading site.toml, before a network is loaded: the second entry's line."""
+    path = _toml(tmp_path, 'models = [{model = "timm:resnet18", name = "Net"},\n'
+                 '          {model = "torchvision:resnet18", name = "net"}]\n')
+    with pytest.raises(FeatvisError, match=rf"^{re.escape(str(path))}:4: models 'timm:resnet18' "
+                       "and 'torchvision:resnet18' would share the explorer folder 'net'"):
+        load_config(path)
+    config = load_config(_toml(tmp_path, 'models = [{model = "timm:resnet18", name = "Net"}]\n'))
+    assert config.model_specs[0].folder == "net"
+
+
 @pytest.fixture(scope="module")
 def tiny_cnn():  # type: ignore[no-untyped-def]
     return load_model("python:examples/own-model/tiny_cnn.py:build", random_weights=True)
@@ -256,6 +267,10 @@ def test_the_models_are_named_from_memory(tmp_path: Path, monkeypatch: pytest.Mo
     assert one.model_ids == ("torchvision:resnet18",)
     assert several.model_ids == ("efficientnet_lite0", "torchvision:resnet18")
     assert several.explorer_layers_of("torchvision:resnet18")[0] == ("layer4.1",)
+    # the lines errors name, also of the site's own keys, from the text read once
+    assert one.model_specs[0].where == f"{one.source}:3"
+    assert one.explorer_layers_of("torchvision:resnet18") == (None, str(one.source))
+    assert several.explorer_layers_of("efficientnet_lite0") == (None, str(several.source))
 
 
 def test_every_site_toml_key_is_documented() -> None:
@@ -279,7 +294,8 @@ def test_the_strict_flag_is_the_configs_strict(tmp_path: Path) -> None:
 
 def test_every_site_toml_key_is_declared_once_as_a_config_field() -> None:
     """SITE_OPTIONS is read from SiteConfig's fields: a key and its option are one declaration."""
-    keys = {f.name: f for f in dataclasses.fields(SiteConfig) if f.name not in ("root", "source")}
+    not_keys = ("root", "source", "toml")  # the folder, the file read and its text
+    keys = {f.name: f for f in dataclasses.fields(SiteConfig) if f.name not in not_keys}
     assert set(SITE_OPTIONS) == set(keys)
     for name, option in SITE_OPTIONS.items():
         assert keys[name].metadata["option"] is option, name

@@ -283,3 +283,33 @@ def test_the_flagship_binds_to_resnet50(tmp_path: Path) -> None:
         "layer1.2", "layer2.1", "layer2.3", "layer3.3", "layer4.0", "layer4.2",
     )
     assert layers["progress"] == "layer3.3"
+
+
+def test_a_misnamed_explorer_layer_stops_before_the_next_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each model's explorer layers are checked as it loads: the first model's typo is one line
+    naming its site.toml line, and the second network is never built."""
+    import generator.models.site as site_models
+
+    for name in ("one.py", "two.py"):
+        shutil.copyfile(EXAMPLE / "tiny_cnn.py", tmp_path / name)
+    (tmp_path / "site.toml").write_text(
+        'device = "cpu"\nmodels = [\n'
+        '  {model = "python:one.py:build", random_weights = true, input_size = 32, '
+        'explorer_layers = ["stem.9"]},\n'
+        '  {model = "python:two.py:build", random_weights = true, input_size = 32},\n]\n',
+        encoding="utf-8",
+    )
+    loaded: list[str] = []
+    real = site_models.load_spec
+
+    def counting(config: object, spec: object, *args: object, **kw: object) -> object:
+        loaded.append(spec.id)  # type: ignore[attr-defined]
+        return real(config, spec, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(site_models, "load_spec", counting)
+    bad = r"site\.toml:3: explorer_layers: unknown layer 'stem\.9'"
+    with pytest.raises(FeatvisError, match=bad):
+        load_site_models(load_config(tmp_path / "site.toml"))
+    assert loaded == ["python:one.py:build"]

@@ -367,6 +367,36 @@ def test_the_preview_shows_every_model(site: dict[str, Any]) -> None:
         preview.close()
 
 
+def test_the_preview_checks_explorer_layers_of_the_networks_it_keeps(site: dict[str, Any]) -> None:
+    """The preview keeps its networks loaded between edits; a site.toml edit that misnames an
+    explorer layer is still one line before any model's photos are read."""
+    import argparse
+    import dataclasses
+
+    from generator.serve.preview import Preview
+
+    config = load_config(site["root"] / "site.toml")
+    current = [config]
+    preview = Preview(argparse.Namespace(), read_config=lambda: current[0],
+                      read_preset=lambda _c, _d: TINY, say=lambda _m: None, compute=False)
+    try:
+        preview._load(config)  # the networks, loaded as a first rendering loads them
+        read: list[str] = []
+        real = preview._site_dataset
+
+        def counting(config: Any, model: Any, *args: Any) -> Any:
+            read.append(model.id)
+            return real(config, model, *args)
+
+        preview._site_dataset = counting  # type: ignore[method-assign]
+        current[0] = dataclasses.replace(config, explorer_layers=("edges[-1]", "blocks.99"))
+        assert not preview.refresh(reason="test")
+        assert "explorer_layers: unknown layer 'blocks.99'" in (preview.hub.state.error or "")
+        assert read == [], "no model's photos were read"
+    finally:
+        preview.close()
+
+
 def test_the_previews_channel_pages_equal_the_builds(site: dict[str, Any]) -> None:
     """`featvis serve` draws every explorer page (channel pages with their circuits, accentuated
     photos and labels) byte for byte as the build drew it, from the same cache."""

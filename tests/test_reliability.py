@@ -19,11 +19,12 @@ from hostile import ALIAS_BOMB, png, png_claiming
 from generator.cache.store import ArtifactStore, not_finite
 from generator.check import check_site
 from generator.cli import main
-from generator.compute import compute_jobs, probe_model
+from generator.compute import compute_jobs
 from generator.config.site import load_config
 from generator.core.errors import FeatvisError, one_line
 from generator.jobs import VisJob
 from generator.models import LoadedModel, load_model
+from generator.models.site import probe_model
 from generator.optvis import objectives as obj
 from generator.optvis.render import RenderResult
 from generator.pages.content import read_page

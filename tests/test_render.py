@@ -121,7 +121,7 @@ def test_render_computes_nothing(
         (stage, "read_classes"), (stage, "linear_filters"), (rounds, "measure_top_classes"),
         (measured, "measure_top_classes"),
         (circuit_store, "compute_circuit"), (accentuation, "accentuate"), (scan, "scan"),
-        (compute, "probe_model"),
+        (models_site, "probe_model"),
     ]
     for owner, name in entry_points:
         real = getattr(owner, name)

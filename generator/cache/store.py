@@ -102,18 +102,19 @@ def not_finite(result: RenderResult) -> str | None:
 
 
 @contextlib.contextmanager
-def cache_writing(root: Path, *, create: bool = True) -> Iterator[None]:
-    """Hold the cache's writer lock (`generator.core.lock.cache_lock`, shared with other writers,
-    refused to `clean --all`) once `root` is known to be a featvis cache or a new folder: the lock
-    file never goes into a folder that is not one. Without `create`, a missing cache is not made.
-    The temp entries of dead writers are removed first, even when nothing is computed after (a
-    `--force` run killed half way leaves the old artifacts whole and its new ones in `.tmp/`)."""
+def cache_writing(root: Path, *, create: bool = True) -> Iterator[ArtifactStore]:
+    """Open the cache for writing: hold its writer lock (`generator.core.lock.cache_lock`, shared
+    with other writers, refused to `clean --all`) once `root` is known to be a featvis cache or a
+    new folder (the lock file never goes into a folder that is not one), and yield its store.
+    Without `create`, a missing cache is not made. The temp entries of dead writers are removed
+    first, even when nothing is computed after (a `--force` run killed half way leaves the old
+    artifacts whole and its new ones in `.tmp/`)."""
     store = ArtifactStore(root)
     made = create and not Path(root).exists()
     try:
         with cache_lock(root, create=create):
             store.clean_temp()
-            yield
+            yield store
     except FeatvisError:
         if made and _only_probes(Path(root)):  # bad input: a new cache leaves nothing behind
             shutil.rmtree(root, ignore_errors=True)

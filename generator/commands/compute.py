@@ -45,7 +45,8 @@ def cmd_compute(args: argparse.Namespace) -> int:
     On a CPU with enough to compute, in `workers` processes (`generator.stages.workers`)."""
     config = config_from_args(args)
     from generator.cache.store import cache_writing
-    from generator.compute import distributed, load_models
+    from generator.compute import distributed
+    from generator.models.site import load_site_models
     from generator.stages.pipeline import read_site, scanner
     from generator.stages.workers import (
         compute_in_processes,
@@ -56,7 +57,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
 
     with cache_writing(config.cache_dir), distributed(config.device) as world:
         store = _open_store(config, report=world.rank == 0)
-        models = load_models(config, world.device)
+        models = load_site_models(config, world.device)
         preset = preset_from_args(config, args, world.device.type)
         site = read_site(
             config, preset, models=models, store=store,
@@ -109,13 +110,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     import torch
 
-    from generator.compute import load_models
     from generator.core.device import resolve_device
+    from generator.models.site import load_site_models
     from generator.stages.pipeline import read_site
 
     store = _open_store(config)
     device_type = resolve_device(config.device).type
-    models = load_models(config, torch.device("cpu"))
+    models = load_site_models(config, torch.device("cpu"))
     preset = preset_from_args(config, args, device_type)
     site = read_site(  # the photos' statistics from the cache only: status never scans
         config, preset, models=models, store=store, compute=False, datasets=_cached_dataset,

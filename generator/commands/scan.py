@@ -31,8 +31,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def _scan(config: SiteConfig, args: argparse.Namespace) -> None:
     from generator.dataset.scan import load_or_scan
-    from generator.models.site import load_spec
-    from generator.plan.explorer import explorer_layers
+    from generator.models.site import explorer_layers, load_spec
 
     several = len(config.model_specs) > 1
     for spec in config.model_specs:  # each model of the site scans its own layers

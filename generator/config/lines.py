@@ -25,17 +25,6 @@ def key_where(source: Path | None, toml: str, key: str | None) -> str:
     return f"{source}:{line}" if line else str(source)
 
 
-def where_key(source: Path | None, key: str) -> str:
-    """`site.toml:LINE` of a key (the file alone when it is not there; 'config' without one)."""
-    if source is None:
-        return "config"
-    try:
-        toml = source.read_text(encoding="utf-8")
-    except OSError:
-        return str(source)
-    return key_where(source, toml, key)
-
-
 def recipe_where(path: Path, toml: str, key: str) -> str:
     """`site.toml:LINE` of `key` inside the [recipe] table, else of `recipe = {...}`."""
     inside = False

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.config.lines import entry_where, key_where, recipe_where, toml_error, where_key
+from generator.config.lines import entry_where, key_where, recipe_where, toml_error
 from generator.config.recipe import DEFAULT_OPTIMIZER, OPTIMIZER_NAMES, check_option
 from generator.config.schema import (
     BATCH_SIZE,
@@ -30,6 +30,7 @@ from generator.config.schema import (
     whole,
 )
 from generator.core.errors import FeatvisError
+from generator.core.urls import model_folder
 
 # the files of the photo folder (`dataset`) read as photos, in any case
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -110,6 +111,11 @@ class ModelSpec:
     where: str = "config"
     name: str | None = None  # how pages name it (None: `models.site.display_name`'s choice)
 
+    @property
+    def folder(self) -> str:
+        """Its explorer folder (`core.urls.model_folder` of its id and name)."""
+        return model_folder(self.id, self.name)
+
 
 def _key(option: Option, default: Any = None) -> Any:
     """A site.toml key, declared once: its field's default, and in the field's metadata the
@@ -119,7 +125,8 @@ def _key(option: Option, default: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class SiteConfig:
-    """The site: every field but `root` and `source` is a site.toml key (`SITE_OPTIONS`)."""
+    """The site: every field but `root`, `source` and `toml` (the site.toml read and its text)
+    is a site.toml key (`SITE_OPTIONS`)."""
 
     root: Path
     title: str = _key(Option(text), "featvis")
@@ -164,6 +171,12 @@ class SiteConfig:
         Option(lambda v: v, doc="the optimizer recipe: steps, lr, schedule, optimizer, ..."), ()
     )
     source: Path | None = None  # the site.toml read, if any
+    toml: str = dataclasses.field(default="", repr=False, compare=False)  # its text: lines named
+
+    def where(self, key: str) -> str:
+        """`site.toml:LINE` of a key, from the text read once (the file alone when the key is not
+        in it; 'config' without a file)."""
+        return key_where(self.source, self.toml, key)
 
     @property
     def model_specs(self) -> tuple[ModelSpec, ...]:
@@ -180,7 +193,7 @@ class SiteConfig:
             std=self.std,
             classes=self.classes,
             layers=self.layers,
-            where=where_key(self.source, "model"),
+            where=self.where("model"),
             name=self.name,
         )
         return (spec,)
@@ -196,7 +209,7 @@ class SiteConfig:
         for spec in self.models:  # `model` alone has no explorer_layers of its own
             if spec.id == model_id and spec.explorer_layers is not None:
                 return spec.explorer_layers, spec.where
-        return self.explorer_layers, where_key(self.source, "explorer_layers")
+        return self.explorer_layers, self.where("explorer_layers")
 
     def preset_for(self, device_type: str) -> Preset:
         """The site's preset (`full` on a GPU, `standard` on a CPU unless `preset` names one),
@@ -293,6 +306,14 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
         raise FeatvisError(f"{where}: model '{twice[0]}' is listed twice in 'models'")
+    first: dict[str, str] = {}  # folder -> the model that has it
+    for spec in specs:
+        if spec.folder in first:
+            raise FeatvisError(
+                f"{spec.where}: models '{first[spec.folder]}' and '{spec.id}' would share the "
+                f"explorer folder '{spec.folder}': give them different names"
+            )
+        first[spec.folder] = spec.id
     return tuple(specs)
 
 
@@ -362,7 +383,7 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
                 "options in its 'models' table (models = [{model = \"...\", weights = \"...\"}])"
             )
         values["models"] = _model_list(values["models"], path, toml)
-    return _finish(SiteConfig(root=base, source=path, **values), base)
+    return _finish(SiteConfig(root=base, source=path, toml=toml, **values), base)
 
 
 def _finish(config: SiteConfig, base: Path) -> SiteConfig:

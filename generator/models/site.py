@@ -3,18 +3,21 @@
 `load_spec` passes the spec's options to `load_model` (paths resolved against the site's folder)
 and turns any loading error into one line that starts with the site.toml line of the key at fault
 (`site.toml:4: model 'python:net.py:build': ...`). `load_site_models` loads every model of a site
-once, in order, the first one being the articles' default.
+once, in order, the first one being the articles' default, refuses one whose weights are
+broken (`probe_model`: one forward pass of two images) unless asked not to, and checks each
+one's explorer layers (`explorer_layers`: site.toml's names and band references, resolved
+against the loaded network) before the next loads.
 """
 
 from __future__ import annotations
 
 import torch
 
-from generator.config.lines import where_key
 from generator.config.site import ModelSpec, SiteConfig
+from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
-from generator.core.urls import model_folder
 from generator.models.base import LoadedModel
+from generator.models.catalog import resolve_layer_ref
 from generator.models.zoo import load_model
 
 # A loading error's wording -> the site.toml key it is about (default: `model`).
@@ -35,14 +38,20 @@ def _where(config: SiteConfig, spec: ModelSpec, message: str) -> str:
     key = next((k for hint, k in _KEY_HINTS if hint in message), "model")
     if getattr(spec, key if key != "model" else "id", None) is None:
         key = "model"
-    return where_key(config.source, key)
+    return config.where(key)
 
 
 def load_spec(
-    config: SiteConfig, spec: ModelSpec, device: str | torch.device, seed: int | None = None
+    config: SiteConfig,
+    spec: ModelSpec,
+    device: str | torch.device,
+    seed: int | None = None,
+    *,
+    probe: bool = False,
 ) -> LoadedModel:
     """One model of the site, loaded with its options (named as site.toml's `name` says, else
-    by `display_name`); errors name site.toml's line."""
+    by `display_name`); errors name site.toml's line. With `probe`, refused by `probe_model`
+    when its weights are broken."""
     try:
         model = load_model(
             spec.id,
@@ -62,8 +71,10 @@ def load_spec(
         if config.source is None:
             raise
         raise FeatvisError(f"{_where(config, spec, message)}: {message}"[:400]) from None
+    if probe:
+        probe_model(model, str(spec.weights or ""))
     model.name = spec.name or display_name(model)
-    model.slug = model_folder(spec.id, spec.name)
+    model.slug = spec.folder
     return model
 
 
@@ -93,18 +104,58 @@ def display_name(model: LoadedModel) -> str:
     return _NAMES.get(rest, rest or model.id)
 
 
-def load_site_models(config: SiteConfig, device: str | torch.device) -> list[LoadedModel]:
-    """Every model of the site, each loaded once, in the order site.toml lists them; two models
-    whose explorer folders would be one (the same `name`) are one line naming site.toml."""
-    models: list[LoadedModel] = []
+def load_site_models(
+    config: SiteConfig, device: str | torch.device | None = None, *, probe: bool = True
+) -> list[LoadedModel]:
+    """Every model of the site, each loaded once in the order site.toml lists them (their
+    explorer folders distinct: `config.site` checks that while reading site.toml), on `device`
+    (by default the config's) and, with `probe`, each refused by `probe_model` when its weights
+    are broken; a misnamed explorer layer (`explorer_layers`) stops before the next one loads."""
+    device = resolve_device(config.device) if device is None else device
+    models = []
     for spec in config.model_specs:
-        model = load_spec(config, spec, device)
-        same = [m.id for m in models if m.slug == model.slug]
-        if same:
-            where = spec.where if config.models else where_key(config.source, "name")
-            raise FeatvisError(
-                f"{where}: models '{same[0]}' and '{model.id}' would share the explorer folder "
-                f"'{model.slug}': give them different names"
-            )
+        model = load_spec(config, spec, device, probe=probe)
+        explorer_layers(config, model)
         models.append(model)
     return models
+
+
+def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
+    """The layers the explorer shows of `model` (its `models` table's `explorer_layers`, else
+    the site's: layer names or band references such as `parts[-1]`; or every layer), checked,
+    in the model's order."""
+    refs, where = config.explorer_layers_of(model.id)
+    if refs is None:
+        return list(model.layer_names)
+    names = set()
+    for ref in refs:
+        try:
+            names.add(resolve_layer_ref(ref, model.layers + model.optional_layers, model.id))
+        except FeatvisError as exc:
+            raise FeatvisError(f"{where}: explorer_layers: {exc}") from None
+    order = [info.name for info in model.optional_layers + model.layers]
+    return sorted(names, key=lambda n: (model.layer(n).depth, order.index(n)))
+
+
+def probe_model(model: LoadedModel, source: str = "") -> None:
+    """Refuse, in one line, a model whose output on two seeded random images is not finite (NaN or
+    huge weights) or does not depend on its input at all (all-zero weights): every picture
+    optimized through it would be noise or black. One forward pass of two images."""
+    gen = torch.Generator().manual_seed(0)
+    size = model.input_size
+    probe = torch.rand(2, 3, size, size, generator=gen).to(model.device)
+    with torch.no_grad():
+        out = model.net(model.preprocess(probe))
+    tensors = [t for t in (out if isinstance(out, tuple | list) else [out])
+               if isinstance(t, torch.Tensor)]
+    where = f"{source}: " if source else ""
+    if any(not bool(torch.isfinite(t).all()) for t in tensors):
+        raise FeatvisError(
+            f"{where}model '{model.id}' gives NaN or infinite outputs on a probe image; "
+            "its weights are damaged (NaN, infinite or huge values)"
+        )
+    if tensors and all(torch.equal(t[0], t[1]) for t in tensors if t.shape[0] == 2):
+        raise FeatvisError(
+            f"{where}model '{model.id}' gives the same output for every image (all-zero "
+            "weights?); nothing could be visualized"
+        )

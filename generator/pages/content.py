@@ -25,7 +25,6 @@ from typing import Any
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 from generator.core.notices import Notices
-from generator.core.urls import model_folder
 from generator.pages.citations import (
     Citing,
     Reference,
@@ -240,10 +239,9 @@ def read_page(
             check_figure_refs(caption, spec.key_lines.get("caption", spec.line), shown, ids)
     figures = [replace(spec, references=references, figure_ids=ids) for spec in figures]
     slugs = {slugify(path.stem)} if slugs is None else slugs
-    first = config.model_specs[0]  # old `explorer/<layer>.html` links: its folder
-    body, assets = rewrite_links(
+    body, assets = rewrite_links(  # old `explorer/<layer>.html` links: the first model's folder
         body, masked, body_start + 1, shown, config.content_dir, slugs,
-        model_folder(first.id, first.name),
+        config.model_specs[0].folder,
     )
     # Link rewriting changes offsets (never lines): find the variables in the final body.
     variables = _find_variables(mask_code(body.splitlines()), body_start + 1, shown)

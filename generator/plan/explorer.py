@@ -1,4 +1,5 @@
-"""The explorer's inventory: which layers it shows and the visualization jobs of each.
+"""The explorer's inventory: the visualization jobs of each layer it shows
+(`models.site.explorer_layers`).
 """
 
 from __future__ import annotations
@@ -6,32 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from generator.config.site import Preset, SiteConfig
-from generator.core.errors import FeatvisError
 from generator.dataset.index import DatasetIndex
 from generator.figures.channels import single_channel
 from generator.jobs import VisJob
 from generator.measure.living import dead_channels, living_first
-from generator.models import LoadedModel, resolve_layer_ref
+from generator.models import LoadedModel
 from generator.models.preact import negative_layer
+from generator.models.site import explorer_layers
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
-
-
-def explorer_layers(config: SiteConfig, model: LoadedModel) -> list[str]:
-    """The layers the explorer shows of `model` (its `models` table's `explorer_layers`, else
-    the site's: layer names or band references such as `parts[-1]`; or every layer), checked,
-    in the model's order."""
-    refs, where = config.explorer_layers_of(model.id)
-    if refs is None:
-        return list(model.layer_names)
-    names = set()
-    for ref in refs:
-        try:
-            names.add(resolve_layer_ref(ref, model.layers + model.optional_layers, model.id))
-        except FeatvisError as exc:
-            raise FeatvisError(f"{where}: explorer_layers: {exc}") from None
-    order = [info.name for info in model.optional_layers + model.layers]
-    return sorted(names, key=lambda n: (model.layer(n).depth, order.index(n)))
 
 
 def explorer_jobs(

@@ -22,7 +22,8 @@ from generator.figures.context import PlanContext
 from generator.figures.registry import Article
 from generator.jobs import SitePlan, VisJob, check_jobs, unique_jobs
 from generator.models import LoadedModel
-from generator.plan.explorer import explorer_jobs, explorer_layers, explorer_page_jobs
+from generator.models.site import explorer_layers
+from generator.plan.explorer import explorer_jobs, explorer_page_jobs
 
 
 def plan_site(
@@ -46,17 +47,17 @@ def plan_site(
     if explorer is None:
         explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
     ctx.explorer = explorer
-    by_page = {}
+    pages = explorer_page_jobs(preset, ctx.job, explorer, model)
+    by_page, reads = {}, []
     for article in articles:  # a page's jobs, and the surveys its figures chose channels from
         start = len(ctx.surveyed)
         by_page[article.page.slug] = [*article.jobs(ctx), *ctx.surveyed[start:]]
+        reads += [j for fig in article.for_model(model.id) for j in fig.class_reads(ctx)]
     if len(config.model_ids) > 1 and model.id in config.model_ids:
         start = len(ctx.surveyed)
         by_page[COMPARE_PAGE] = [*compare_page(config.model_ids).jobs(ctx), *ctx.surveyed[start:]]
-    pages = explorer_page_jobs(preset, ctx.job, explorer, model)
     plan = SitePlan.of(explorer, pages, by_page)
     check_jobs(plan.jobs, model)
-    reads = [j for a in articles for fig in a.for_model(model.id) for j in fig.class_reads(ctx)]
     return replace(plan, reads=unique_jobs(reads))
 
 

@@ -35,7 +35,6 @@ import jinja2
 import torch
 
 from generator.cache.store import ArtifactStore
-from generator.compute import load_models
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
@@ -43,6 +42,7 @@ from generator.core.notices import Notices
 from generator.dataset.index import DatasetIndex
 from generator.figures.registry import Article
 from generator.models import LoadedModel
+from generator.models.site import explorer_layers, load_site_models
 from generator.pages.content import Page
 from generator.plan.site import site_layers
 from generator.serve.computer import Computer
@@ -280,10 +280,13 @@ class Preview:
         key = (specs, config.device, config.seed, config.cache_dir)
         if self._loaded is None or self._loaded.key != key:
             device = resolve_device(config.device)
-            models = load_models(config, device)
+            models = load_site_models(config, device)
             store = ArtifactStore(config.cache_dir, report=lambda m: self.say(f"warning: {m}"))
             self._loaded = _Loaded(key=key, models=tuple(models), store=store, device=device)
             self._datasets = {}
+        else:  # the networks kept: the site's explorer_layers, not in the key, checked again
+            for model in self._loaded.models:
+                explorer_layers(config, model)
         return self._loaded
 
     def _site_dataset(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
-from generator.compute import World, load_models
+from generator.compute import World
 from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
 from generator.core.progress import Progress
@@ -38,8 +38,8 @@ from generator.jobs import SitePlan, VisJob
 from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
+from generator.models.site import load_site_models
 from generator.plan.closure import closure_jobs
-from generator.plan.explorer import explorer_layers
 from generator.plan.site import plan_site, site_layers
 
 # (config, model, articles, compute) -> the model's dataset index: `site_dataset` unless a caller
@@ -94,32 +94,31 @@ def read_site(
     config: SiteConfig,
     preset: Preset | None = None,
     *,
+    store: ArtifactStore,
     models: Sequence[LoadedModel] | None = None,
-    store: ArtifactStore | None = None,
     compute: bool = True,
     datasets: DatasetReader | None = None,
     notices: Notices | None = None,
 ) -> Site:
     """The site `config` describes, each input read once: the articles (their errors need no
     model) bound to the models, the labels, and per model its dataset index (`datasets`, by
-    default `scanner()`) and its dead channels (`measure.living`). `models` (loaded; by default
-    every model of the site on the config's device, probed by a reading that computes: render
-    runs no network), `store` and `preset` (by default the config's for that device) are made
-    here unless a caller keeps them between readings. With `compute` a missing dataset scan is
-    made now (else it is a `FeatvisError` naming it). What could not be read (Markdown files in
-    subfolders of content/, photos) is a warning on `notices`."""
+    default `scanner()`) and its dead channels (`measure.living`). `store` is the cache the
+    caller opened (`cache.store.cache_writing` yields it to a writer). `models` (by default every
+    model of the site, loaded on the config's device by `models.site.load_site_models`: their
+    explorer layers checked, probed by a reading that computes; render runs no network) and
+    `preset` (by default the config's for that device) are made here unless a caller keeps them
+    between readings. With `compute` a missing dataset scan is made now (else it is a
+    `FeatvisError` naming it). What could not be read (Markdown files in subfolders of content/,
+    photos) is a warning on `notices`."""
     articles = read_articles(config, notices=notices)
     if models is None:
-        models = load_models(config, probe=compute)
-    store = store or ArtifactStore(config.cache_dir)  # damaged entries: a CacheWarning
+        models = load_site_models(config, probe=compute)
     preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
     labels = read_site_labels(
         config.root / LABELS_FILE,
         {m.id: {info.name: info.channels for info in m.layers} for m in models},
     )
-    for model in models:  # a misnamed explorer layer of any model stops before a photo is read
-        explorer_layers(config, model)
     read = datasets or scanner()
     out = []
     for model in models:

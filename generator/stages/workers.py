@@ -37,12 +37,13 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from generator.cache.entries import one_line_warnings
 from generator.cache.store import ArtifactStore
-from generator.compute import Summary, World, distributed, load_models
+from generator.compute import Summary, World, distributed
 from generator.config.site import Preset, SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.memory import keep_freed_memory
 from generator.core.progress import Progress
 from generator.jobs import default_batch_size
+from generator.models.site import load_site_models
 from generator.stages.measured import measure
 from generator.stages.pipeline import Site, models_of, plan, read_site, scanner
 from generator.stages.rounds import settle
@@ -166,7 +167,7 @@ def _worker(
             report=(lambda m: _say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),
         )
         site = read_site(
-            config, preset, models=load_models(config, world.device, probe=False), store=store,
+            config, preset, models=load_site_models(config, world.device, probe=False), store=store,
             datasets=scanner(quiet=quiet, world=world),
         )
         return compute_models(site, world=world, quiet=quiet, force=force, only=only)
