@@ -57,6 +57,7 @@ caption: From one channel to another.
 
 ```figure
 type: regularization
+title: Five regularizers
 layer: blocks.1.0
 channel: 3
 strengths: {l1: [2], tv: [50], blur: [3000], jitter: [2], robust: [1]}
@@ -290,8 +291,9 @@ def test_flagship_article_loads_offline_with_every_figure(flagship: Path, browse
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, flagship: Path, browser, scheme: str) -> None:  # type: ignore[no-untyped-def]
-    """axe-core finds no serious or critical violation (contrast included, in the light and
-    the dark colour scheme), every image has alt text and no page is wider than a phone."""
+    """axe-core finds no violation of any impact (contrast, landmarks, heading order included, in
+    the light and the dark colour scheme; a figure with a title among them), every image has alt
+    text and no page is wider than a phone."""
     pages = page_types(site, "moving.html") + page_types(flagship / "site_output", "feature-visualization.html")
     for path in pages:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
