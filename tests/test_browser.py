@@ -151,11 +151,16 @@ def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: 
     assert after == frames[-1] and after != before, "the slider changes the frame shown"
     assert page.evaluate("document.querySelector('.interp-stage').naturalWidth") > 0
     assert page.locator(".interp-frame.current").get_attribute("data-index") == "3"
+    page.focus(".fv-slider")  # and from the keyboard
+    page.keyboard.press("Home")
+    assert stage.get_attribute("src") == frames[0]
 
     table = page.locator(".reg-grid")
     assert table.get_attribute("data-view") == "all"
     page.click(".fv-regularization .fv-toggle button[data-show=strongest]")
     assert table.get_attribute("data-view") == "strongest"
+    pressed = page.locator(".fv-regularization .fv-toggle button").evaluate_all("bs => bs.map(b => b.getAttribute('aria-pressed'))")
+    assert pressed == ["false", "true"], "a screen reader hears which view is on"
     assert page.locator(".reg-tv .reg-cell").first.is_visible(), "the strongest cell stays"
 
     page.locator(".reg-tv img").first.hover()

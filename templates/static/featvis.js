@@ -101,6 +101,7 @@
           target.setAttribute("data-view", button.getAttribute("data-show"));
           Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) {
             b.classList.toggle("active", b === button);
+            b.setAttribute("aria-pressed", b === button ? "true" : "false");
           });
         });
       });
