@@ -167,6 +167,13 @@ def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: 
     assert page.locator(".fv-lens").is_visible(), "hover zoom shows an enlarged copy"
     page.locator("a.footnote-ref").first.hover()
     assert "moves every row" in page.locator(".fv-tip").inner_text()
+    page.mouse.move(0, 0)
+    assert page.locator(".fv-tip").count() == 0
+    for leave in ("Tab", "Escape"):  # from the keyboard too: focus shows it, Tab or Escape hides it
+        page.focus("a.footnote-ref")
+        assert "moves every row" in page.locator(".fv-tip").inner_text()
+        page.keyboard.press(leave)
+        assert page.locator(".fv-tip").count() == 0, leave
     assert problems == []
     page.close()
 

@@ -2,7 +2,7 @@
    - hover zoom: images marked data-zoom show an enlarged copy near the pointer;
    - interpolation slider: moves every row of an interpolation-grid figure to frame t;
    - comparison toggles: buttons that switch a figure's data-view;
-   - footnotes: hovering a footnote marker shows the note;
+   - footnotes: hovering or focusing a footnote marker shows the note;
    - arrow keys: left and right follow the page's rel=prev / rel=next links (channel and layer
      pages), except while typing in a field;
    - copy link: a .fv-copy-link button copies the page's URL (the clipboard API where the page
@@ -111,11 +111,12 @@
   function setupFootnotes() {
     var tip = null;
     function hide() { if (tip) { tip.remove(); tip = null; } }
+    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") hide(); });
     Array.prototype.forEach.call(document.querySelectorAll("a.footnote-ref"), function (ref) {
       var id = (ref.getAttribute("href") || "").slice(1);
       var note = id && document.getElementById(id);
       if (!note) return;
-      ref.addEventListener("mouseenter", function () {
+      function show() {
         hide();
         tip = document.createElement("div");
         tip.className = "fv-tip";
@@ -126,8 +127,11 @@
         var left = Math.min(window.scrollX + r.left - 20, window.scrollX + window.innerWidth - tip.offsetWidth - 12);
         tip.style.left = Math.max(8, left) + "px";
         tip.style.top = (window.scrollY + r.bottom + 8) + "px";
-      });
+      }
+      ref.addEventListener("mouseenter", show);
       ref.addEventListener("mouseleave", hide);
+      ref.addEventListener("focus", show);
+      ref.addEventListener("blur", hide);
     });
   }
 
