@@ -384,6 +384,12 @@ def test_search_box_finds_and_follows_a_channel(site: Path, browser) -> None:  #
     assert page.locator("h1").inner_text().startswith("blocks.1.0:")
     assert problems == []
     page.close()
+    listed = browser.new_page()  # axe reads the style sheets, which file:// refuses it: no log here
+    listed.goto((site / "explorer" / "efficientnet_lite0" / "conv_stem.html").as_uri())
+    listed.fill(".fv-search-input", "blocks.1.0:")
+    assert listed.locator(".fv-search-results img").count() >= 1
+    assert axe_violations(listed) == [], "a result's thumbnail repeats no text beside it"
+    listed.close()
 
 
 def test_code_keeps_its_case_in_uppercase_headings(browser) -> None:  # type: ignore[no-untyped-def]
