@@ -195,6 +195,29 @@ def test_phone_width_has_no_horizontal_scroll(site: Path, browser) -> None:  # t
     page.close()
 
 
+def test_an_article_prints_dark_text_on_white_in_either_colour_scheme(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """Paper is light whatever the screen's scheme: every text of the printed article (title,
+    description, byline, captions, appendix) is dark on a white or unpainted page, and the
+    controls and the site's navigation are left off."""
+    darkest = """() => {
+        const channels = c => (c.match(/[\\d.]+/g) || []).map(Number);
+        const onWhite = c => { const [r, g, b, a = 1] = channels(c); return (0.2126 * r + 0.7152 * g + 0.0722 * b) * a + 255 * (1 - a); };
+        const texts = Array.from(document.querySelectorAll(
+            'h1, .description, .byline h2, .byline p, .d-article p, figcaption, .fv-label, .d-appendix p'));
+        return [Math.max(...texts.map(e => onWhite(getComputedStyle(e).color))),
+                channels(getComputedStyle(document.body).backgroundColor)];
+    }"""
+    for scheme in ("light", "dark"):
+        page = browser.new_page(color_scheme=scheme)
+        page.emulate_media(media="print", color_scheme=scheme)
+        page.goto((site / "moving.html").as_uri())
+        lightest_text, paper = page.evaluate(darkest)
+        assert lightest_text <= 160, f"{scheme}: a text prints as light as {lightest_text} of 255"
+        assert paper in ([255, 255, 255], [0, 0, 0, 0]), f"{scheme}: the page prints on {paper}"
+        assert not page.locator(".site-nav").is_visible() and not page.locator(".fv-toggle").first.is_visible()
+        page.close()
+
+
 def page_types(site: Path, article: str) -> list[Path]:
     """One page of each type: home, article, explorer, model, layer and channel page."""
     model = site / "explorer" / "efficientnet_lite0"
