@@ -151,6 +151,7 @@ def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: 
     assert after == frames[-1] and after != before, "the slider changes the frame shown"
     assert page.evaluate("document.querySelector('.interp-stage').naturalWidth") > 0
     assert page.locator(".interp-frame.current").get_attribute("data-index") == "3"
+    assert stage.get_attribute("alt") == page.locator(".interp-frame").nth(3).get_attribute("alt"), "the alt text follows"
     page.focus(".fv-slider")  # and from the keyboard
     page.keyboard.press("Home")
     assert stage.get_attribute("src") == frames[0]

@@ -74,7 +74,9 @@
           if (stage.getAttribute("src") !== frames[i]) stage.setAttribute("src", frames[i]);
           if (output && labels[i]) output.textContent = labels[i];
           Array.prototype.forEach.call(row.querySelectorAll(".interp-frame"), function (f) {
-            f.classList.toggle("current", Number(f.getAttribute("data-index")) === i);
+            var current = Number(f.getAttribute("data-index")) === i;
+            f.classList.toggle("current", current);
+            if (current) stage.alt = f.alt;  // the text alternative follows the picture
           });
         });
       }
