@@ -416,6 +416,16 @@ def test_search_box_finds_and_follows_a_channel(site: Path, browser) -> None:  #
     listed.close()
 
 
+def test_the_preview_waiting_page_passes_axe(browser) -> None:  # type: ignore[no-untyped-def]
+    """The page `featvis serve` answers before its first rendering: a language, a main landmark."""
+    from generator.commands.serve import WAITING
+
+    page = browser.new_page()
+    page.set_content(WAITING.decode("utf-8"))
+    assert axe_violations(page) == []
+    page.close()
+
+
 def test_code_keeps_its_case_in_uppercase_headings(browser) -> None:  # type: ignore[no-untyped-def]
     """A model id or layer name in a table head or figure title reads as typed: ids are
     case-sensitive (`python:Nets/my_cnn.py:build`), so no heading style may upper-case them."""
