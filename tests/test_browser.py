@@ -387,6 +387,11 @@ def test_an_objects_channel_page_shows_its_diversity_set(flagship: Path, browser
     assert "different inputs that each excite it" in page.locator(".channel-side").inner_text()
     assert broken_images(page) == [] and problems == []
     page.close()
+    phone = browser.new_page(viewport={"width": 390, "height": 800})
+    phone.goto(channel.as_uri())
+    boxes = [b.bounding_box() for b in phone.locator(".channel-set:has(h3:text-is('Diversity')) .channel-image").all()]
+    assert [b["y"] for b in boxes[:2]] == [boxes[0]["y"]] * 2, "two a row on a phone, not one"  # type: ignore[index]
+    phone.close()
 
 
 def test_flagship_home_links_the_article(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
