@@ -81,8 +81,6 @@ def _site(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, help="a folder of images for dataset examples")
     _folders(p)
     p.add_argument("--batch-size", default=None, help="images per optimizer batch")
-    p.add_argument("--only", action="append", default=None, help="a layer or page to restrict to")
-    p.add_argument("--force", action="store_true", help="recompute even what is cached")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name in ("compute", "status", "scan", "build", "render", "serve"):
             _site(p)
+        if name in ("compute", "status", "scan"):  # a build renders the whole site
+            p.add_argument(
+                "--only", action="append", default=None, help="a layer or page to restrict to"
+            )
+        if name in ("compute", "build", "scan"):
+            p.add_argument("--force", action="store_true", help="recompute even what is cached")
         if name in ("compute", "build", "serve"):
             p.add_argument(
                 "--workers", default=None,

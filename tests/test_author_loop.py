@@ -135,6 +135,41 @@ def test_strict_failure_publishes_nothing(tmp_path: Path, cache: Path) -> None:
         load_config(toml)
 
 
+CIRCUIT = """\
+---
+title: Circuit
+---
+
+```figure
+type: circuit
+layer: blocks.1.0
+channel: 2
+```
+
+```figure
+type: channel
+layer: blocks.1.0
+channel: 2
+```
+"""
+
+
+def test_a_circuit_off_the_explorer_is_a_warning(tmp_path: Path, cache: Path) -> None:
+    """Circuits are measured for explorer layers after the first: a circuit or channel figure on
+    another layer is drawn without one, which the build says (and a strict build refuses)."""
+    toml = _site(tmp_path / "site", cache)
+    (tmp_path / "site" / "content" / "circuit.md").write_text(CIRCUIT, encoding="utf-8")
+    warned: list[str] = []
+    build_site(load_config(toml), preset=TINY, log=warned.append)
+    lacking = [w for w in warned if "circuit.md:" in w and "drawn without what it needs" in w]
+    assert len(lacking) == 2, warned
+    circuit, channel = lacking
+    assert "circuit.md:5: figure 'figure-1'" in circuit
+    assert circuit.endswith("(no circuit measured for its layer)")
+    assert "circuit.md:11: figure 'figure-2'" in channel
+    assert channel.endswith("(no circuit measured for its layer; no dataset)")
+
+
 def test_unreadable_photos_fail_a_strict_build(tmp_path: Path, cache: Path) -> None:
     if not SAMPLE.is_dir():
         pytest.skip(f"{SAMPLE} is absent: the ImageNet sample ships beside the repo, not in it")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import main
+from generator.cli import build_parser, main
 from generator.config.site import load_config
 from generator.core.errors import FeatvisError
 from generator.pages.content import read_page
@@ -342,6 +342,23 @@ def test_clean_and_check_refuse_the_flags_they_do_not_use(tmp_path: Path, capsys
     assert info.value.code == 2
     assert f"unrecognized arguments: {flag[0]}" in capsys.readouterr().err
     assert (tmp_path / "site_output").is_dir()  # nothing removed
+
+
+@pytest.mark.parametrize("command, flag", [
+    ("build", "--only"), ("render", "--only"), ("serve", "--only"),
+    ("render", "--force"), ("status", "--force"), ("serve", "--force"),
+])
+def test_each_command_offers_only_the_flags_it_honours(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, flag: str) -> None:
+    """`--only` restricts compute, status and scan; `--force` recomputes in compute, build and
+    scan. Elsewhere neither is in --help, and either is argparse's error before anything runs."""
+    args = [flag, "conv_stem"] if flag == "--only" else [flag]
+    with pytest.raises(SystemExit) as info:
+        main([command, "--config", str(tmp_path), *args])
+    assert info.value.code == 2
+    assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    assert flag not in capsys.readouterr().out
 
 
 def test_a_pickled_model_as_weights_is_one_clean_line(tmp_path: Path) -> None:

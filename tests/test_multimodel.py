@@ -242,7 +242,7 @@ def test_an_article_names_its_own_model_and_every_model_it_shows(site: dict[str,
     """The byline names the page's `model:` (not the site's first); the appendix names each model
     whose pictures the page shows."""
     net = (site["out"] / "net.html").read_text()
-    byline = net.split('<div class="d-byline">')[1].split("<main")[0]
+    byline = net.split('<div class="d-byline">')[1].split('<div class="d-article"')[0]
     assert 'href="explorer/torchvision-resnet18/index.html"' in byline and "Lite0" not in byline
     two = (site["out"] / "two.html").read_text()
     made = re.search(r"optimized by the build from the models?(.*?)\. Each row", two, re.S).group(1)  # type: ignore[union-attr]

@@ -157,7 +157,7 @@ def test_every_figure_of_an_article_shows_its_number(built: Path) -> None:
 
 def test_the_byline_dates_the_article_and_its_update(built: Path) -> None:
     html = (built / "site_output" / "small.html").read_text(encoding="utf-8")
-    byline = html.split('<div class="d-byline">')[1].split("<main")[0]
+    byline = html.split('<div class="d-byline">')[1].split('<div class="d-article"')[0]
     assert '<time datetime="2024-01-02">2024-01-02</time>' in byline
     assert '<p class="updated">Updated <time datetime="2024-03-04">2024-03-04</time></p>' in byline
 

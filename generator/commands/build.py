@@ -21,10 +21,6 @@ from generator.pages.content import content_files
 
 
 def _config(args: argparse.Namespace) -> SiteConfig:
-    if getattr(args, "only", None):
-        raise FeatvisError(
-            "--only restricts `featvis compute` and `status`; a build renders the whole site"
-        )
     return config_from_args(args)
 
 

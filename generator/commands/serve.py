@@ -25,8 +25,11 @@ from generator.serve.jail import check_port, jailed_handler, open_server, url_of
 from generator.serve.live import EVENTS
 from generator.serve.watch import Watched, Watcher
 
-WAITING = b"""<!doctype html><html><head><meta charset="utf-8"><title>featvis</title></head>
-<body><p>featvis is rendering the site; this page reloads when it is ready.</p></body></html>"""
+WAITING = b"""<!doctype html><html lang="en">
+<head><meta charset="utf-8"><title>featvis</title></head>
+<body><main><h1>featvis is rendering the site</h1><p>This page reloads when it is ready.</p></main>
+</body>
+</html>"""
 RENDERING = 503  # the status of a page asked for before the first rendering: not there yet
 
 

@@ -4,6 +4,7 @@ written with its variables filled.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,10 @@ from generator.pages.body import RenderedBody, render_body
 from generator.pages.content import Page
 from generator.site.env import split_footnotes
 from generator.site.state import Drawn, MissingVisualizations, ModelState, RenderState
+
+# What a figure was drawn without: its templates mark each such part `class="fv-missing"` and say
+# what it lacks in `data-missing` (a warning, and a failure in a strict build).
+LACKING = re.compile(r'class="fv-missing" data-missing="([^"]*)"')
 
 
 class ArticlesPart(RenderState):
@@ -55,11 +60,12 @@ class ArticlesPart(RenderState):
                 for job in exc.jobs:
                     where.setdefault(job.key, []).append(f"{page.source}:{fig.spec.line}")
                 continue
-            if 'class="fv-missing"' in str(figures[-1]):
+            lacking = sorted(set(LACKING.findall(str(figures[-1]))))
+            if lacking:
                 self.notices.warn(
                     "fallback",
                     f"{page.source}:{fig.spec.line}: figure '{fig.id}' is drawn without what it "
-                    "needs (no dataset)",
+                    f"needs ({'; '.join(lacking)})",
                 )
             provenance.append({"figure": fig, "rows": rows})
             for job in fig.shown_jobs(ctx):

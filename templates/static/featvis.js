@@ -2,7 +2,7 @@
    - hover zoom: images marked data-zoom show an enlarged copy near the pointer;
    - interpolation slider: moves every row of an interpolation-grid figure to frame t;
    - comparison toggles: buttons that switch a figure's data-view;
-   - footnotes: hovering a footnote marker shows the note;
+   - footnotes: hovering or focusing a footnote marker shows the note;
    - arrow keys: left and right follow the page's rel=prev / rel=next links (channel and layer
      pages), except while typing in a field;
    - copy link: a .fv-copy-link button copies the page's URL (the clipboard API where the page
@@ -74,7 +74,9 @@
           if (stage.getAttribute("src") !== frames[i]) stage.setAttribute("src", frames[i]);
           if (output && labels[i]) output.textContent = labels[i];
           Array.prototype.forEach.call(row.querySelectorAll(".interp-frame"), function (f) {
-            f.classList.toggle("current", Number(f.getAttribute("data-index")) === i);
+            var current = Number(f.getAttribute("data-index")) === i;
+            f.classList.toggle("current", current);
+            if (current) stage.alt = f.alt;  // the text alternative follows the picture
           });
         });
       }
@@ -101,6 +103,7 @@
           target.setAttribute("data-view", button.getAttribute("data-show"));
           Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) {
             b.classList.toggle("active", b === button);
+            b.setAttribute("aria-pressed", b === button ? "true" : "false");
           });
         });
       });
@@ -110,6 +113,7 @@
   function setupFootnotes() {  // a footnote's or a reference's text beside its mark in the text
     var tip = null;
     function hide() { if (tip) { tip.remove(); tip = null; } }
+    document.addEventListener("keydown", function (ev) { if (ev.key === "Escape") hide(); });
     var marks = document.querySelectorAll("a.footnote-ref, .citation a");
     Array.prototype.forEach.call(marks, function (ref) {
       var id = (ref.getAttribute("href") || "").slice(1);

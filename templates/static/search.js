@@ -155,7 +155,7 @@
     if (item.thumb) {
       var img = document.createElement("img");
       img.src = root + item.thumb;
-      img.alt = item.layer + ":" + item.channel;
+      img.alt = "visualization";  // the unit is the link's text beside it
       img.loading = "lazy";
       img.decoding = "async";
       img.width = 64;
