@@ -179,7 +179,7 @@ def _publish(site: Site, computed: int, run: _Run) -> BuildReport:
     output = site.config.output_dir
     sources = {a.page.url: (str(a.page.source), a.page.path) for a in site.articles}
     templates = site_templates(site.config)
-    run.progress.stage("render", counted(len(site.articles), "page"))
+    run.progress.stage("render", f"{counted(len(site.articles), 'article')} and the explorer")
     try:
         result = _stage_and_publish(site, run, sources, templates)
     except OSError as exc:

@@ -7,7 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from generator.cache.store import ArtifactStore
 from generator.config.site import load_config
+from generator.core.errors import FeatvisError
 from generator.core.urls import (
     article_link,
     channel_url,
@@ -18,6 +22,8 @@ from generator.core.urls import (
     root_prefix,
 )
 from generator.figures.registry import read_pages
+from generator.pages.links import check_explorer_links
+from generator.stages.pipeline import read_site
 
 
 def test_model_slugs_are_folder_names() -> None:
@@ -66,3 +72,24 @@ def test_article_links_follow_the_scheme(tmp_path: Path) -> None:
     assert "(explorer/index.html)" in page.body
     assert "(explorer/efficientnet_lite0/blocks.1.0/3.html)" in page.body
     assert "(explorer/efficientnet_lite0/index.html)" in page.body
+
+
+def test_a_link_to_an_explorer_page_the_site_will_not_have_stops_at_its_line(tmp_path: Path, lite0) -> None:  # type: ignore[no-untyped-def]
+    text = ("---\ntitle: A\n---\n\nSee [the stem](explorer/conv_stem.html) and its [model](explorer/efficientnet_lite0/index.html).\n\n"
+            "Then [a deep layer](explorer/efficientnet_lite0/blocks.4.2/3.html).\n")
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "a.md").write_text(text, encoding="utf-8")
+    (tmp_path / "site.toml").write_text('explorer_layers = ["conv_stem"]\n', encoding="utf-8")
+    config = load_config(tmp_path / "site.toml")
+    page = read_pages(config)[0]
+    assert page.explorer_links == (
+        ("explorer/efficientnet_lite0/conv_stem.html", "content/a.md:5"),
+        ("explorer/efficientnet_lite0/index.html", "content/a.md:5"),
+        ("explorer/efficientnet_lite0/blocks.4.2/3.html", "content/a.md:7"),
+    )
+    # before any photo is scanned or anything computed: the line, the layer and what to do
+    with pytest.raises(FeatvisError, match=r"^content/a\.md:7: link to 'explorer/efficientnet_lite0/blocks\.4\.2/3\.html': the explorer shows no page of layer 'blocks\.4\.2' \(add it to explorer_layers in site\.toml; valid: conv_stem\)$"):
+        read_site(config, store=ArtifactStore(tmp_path / "cache"), models=[lite0], compute=False)
+    check_explorer_links(page.explorer_links[:2], {"efficientnet_lite0": ["conv_stem"]})
+    with pytest.raises(FeatvisError, match=r"content/a\.md:5: link to 'explorer/other/x\.html': no model's explorer is in 'explorer/other/' \(did you mean"):
+        check_explorer_links([("explorer/other/x.html", "content/a.md:5")], {"efficientnet_lite0": ["conv_stem"], "others": []})

@@ -123,6 +123,8 @@ class Page:
     variables: tuple[VariableRef, ...] = ()
     assets: tuple[tuple[Path, str], ...] = ()  # (file under content/, path in the site)
     references: tuple[Reference, ...] = ()  # what it cites (and `nocite` lists), numbered
+    # its links into a model's explorer folder, with their file:line (checked once models load)
+    explorer_links: tuple[tuple[str, str], ...] = ()
 
     @property
     def url(self) -> str:
@@ -239,7 +241,7 @@ def read_page(
             check_figure_refs(caption, spec.key_lines.get("caption", spec.line), shown, ids)
     figures = [replace(spec, references=references, figure_ids=ids) for spec in figures]
     slugs = {slugify(path.stem)} if slugs is None else slugs
-    body, assets = rewrite_links(  # old `explorer/<layer>.html` links: the first model's folder
+    body, assets, explorer = rewrite_links(  # `explorer/<layer>.html`: the first model's folder
         body, masked, body_start + 1, shown, config.content_dir, slugs,
         config.model_specs[0].folder,
     )
@@ -255,6 +257,7 @@ def read_page(
         variables=tuple(variables),
         assets=tuple(assets),
         references=references,
+        explorer_links=tuple(explorer),
         **fields,
     )
     return page

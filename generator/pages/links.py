@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -27,6 +28,10 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _SITE_PATHS = re.compile(
     r"^(?:index\.html|explorer/(?:[\w.-]+\.html|[\w.-]+/[\w.-]+\.html|[\w.-]+/[\w.-]+/\d+\.html))$"
 )
+# a page of one model's explorer: its index, a layer's page or a channel's
+_MODEL_PAGE = re.compile(
+    r"^explorer/(?P<folder>[\w.-]+)/(?P<page>[\w.-]+\.html|[\w.-]+/\d+\.html)$"
+)
 
 
 def rewrite_links(
@@ -37,22 +42,55 @@ def rewrite_links(
     content_dir: Path,
     slugs: set[str],
     model: str = "",
-) -> tuple[str, list[tuple[Path, str]]]:
-    """`body` with its links rewritten for the site, and the content files they copy;
-    `explorer/<layer>.html` goes to the layer's page of `model` (the site's first model)."""
+) -> tuple[str, list[tuple[Path, str]], list[tuple[str, str]]]:
+    """`body` with its links rewritten for the site, the content files they copy, and its links
+    into a model's explorer folder with their `file:line`; `explorer/<layer>.html` goes to the
+    layer's page of `model` (the site's first model)."""
     edits: list[tuple[int, int, str]] = []
     assets: dict[Path, str] = {}
+    explorer: list[tuple[str, str]] = []
     line_at = Lines(masked, first)
     for pattern in _LINK_TARGETS:
         for m in pattern.finditer(masked):
             target = m.group(1)
-            line = line_at(m.start())
-            new = _link_target(target, f"{shown}:{line}", content_dir, slugs, assets)
+            where = f"{shown}:{line_at(m.start())}"
+            new = _link_target(target, where, content_dir, slugs, assets)
             if model and new == target:
                 new = article_link(target, model) or target
             if new != target:
                 edits.append((m.start(1), m.end(1), new))
-    return splice(body, set(edits)), sorted(assets.items())
+            if _MODEL_PAGE.match(new.partition("#")[0]):
+                explorer.append((new.partition("#")[0], where))
+    return splice(body, set(edits)), sorted(assets.items()), sorted(explorer, key=_by_line)
+
+
+def _by_line(link: tuple[str, str]) -> tuple[int, str]:
+    where = link[1]
+    return int(where.rpartition(":")[2]), link[0]
+
+
+def check_explorer_links(
+    links: Sequence[tuple[str, str]], shown: Mapping[str, Sequence[str]]
+) -> None:
+    """Refuse a link to a page the explorer will not have: `shown` maps each model's explorer
+    folder to the layers its explorer shows (`explorer/<folder>/<layer>.html` and its channel
+    pages exist for those alone)."""
+    for target, where in links:
+        m = _MODEL_PAGE.match(target)
+        if m is None:
+            continue
+        folder, page = m.group("folder"), m.group("page")
+        if folder not in shown:
+            raise FeatvisError(
+                f"{where}: link to '{target}': no model's explorer is in 'explorer/{folder}/' "
+                f"({choices_hint(folder, sorted(shown))})"
+            )
+        layer = page.rpartition("/")[0] if "/" in page else page.removesuffix(".html")
+        if page != "index.html" and layer not in shown[folder]:
+            raise FeatvisError(
+                f"{where}: link to '{target}': the explorer shows no page of layer '{layer}' "
+                f"(add it to explorer_layers in site.toml; {choices_hint(layer, shown[folder])})"
+            )
 
 
 def _link_target(

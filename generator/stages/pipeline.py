@@ -30,6 +30,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.tally import Lacking
+from generator.core.urls import layer_file
 from generator.core.words import counted
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
@@ -38,7 +39,8 @@ from generator.jobs import SitePlan, VisJob
 from generator.measure.living import measure_living
 from generator.measure.stage import Measurements
 from generator.models import LoadedModel
-from generator.models.site import load_site_models
+from generator.models.site import explorer_layers, load_site_models
+from generator.pages.links import check_explorer_links
 from generator.plan.closure import closure_jobs
 from generator.plan.site import plan_site, site_layers
 
@@ -115,6 +117,10 @@ def read_site(
         models = load_site_models(config, probe=compute)
     preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
+    shown = {m.slug: [layer_file(n).removesuffix(".html") for n in explorer_layers(config, m)]
+             for m in models}
+    for article in articles:  # a link to an explorer page no model will have stops here
+        check_explorer_links(article.page.explorer_links, shown)
     labels = read_site_labels(
         config.root / LABELS_FILE,
         {m.id: {info.name: info.channels for info in m.layers} for m in models},
