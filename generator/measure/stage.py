@@ -33,7 +33,7 @@ from generator.dataset.index import DatasetIndex
 from generator.jobs import VisJob
 from generator.measure.filters import MAX_DEPTH, linear_filters
 from generator.measure.legibility import Verdict
-from generator.measure.store import MeasureStore, measure_key
+from generator.measure.store import MeasureStore, measure_key, values_digest
 from generator.models.base import LoadedModel
 
 BATCH = 32  # visualizations per forward pass of the checks
@@ -67,7 +67,15 @@ class Measurements:
 
 
 def _check_key(model: LoadedModel, index: DatasetIndex, unit: Unit) -> str:
-    return measure_key("checks", unit.job.key, index.key, model.digest)
+    """The key of a pattern check and class reading: what they read (the visualization; the
+    layer's photo means and spreads and the channel's pattern over its top photos; its top
+    photo), not the whole scan, so a photo that moves none of these keeps the measurement."""
+    layer, channel = unit.layer, unit.channel
+    values = values_digest(index.channel_means(layer), index.channel_stds(layer),
+                           index.pattern(layer, channel))
+    top = index.examples(layer, channel)[:1]
+    return measure_key("checks", unit.job.key, model.digest, model.input_size, values,
+                       [index.photo_id(e.path) for e in top])
 
 
 def _encode(check: PatternCheck | None, reading: ClassReading | None) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Where measurements live: `cache_dir/measures/<key[:2]>/<key>.json` (or `.pt` for tensors),
 written atomically, keyed by a hash of everything the number depends on and `MEASURE_VERSION`.
 
-A measurement is a pure function of its key's parts (an artifact's key, a dataset scan's key, the
-model's weights), so a build that finds one never runs the network for it again.
+A measurement is a pure function of its key's parts (an artifact's key, the photos and scanned
+values it reads, the model's weights), so a build that finds one never runs the network for it
+again, and a folder that gains photos measures again only what read something that changed.
 """
 
 from __future__ import annotations
@@ -22,12 +23,22 @@ from generator.core.atomic import atomic_write
 
 T = TypeVar("T")
 
-MEASURE_VERSION = 1  # bump when a measurement's code changes what it gives
+MEASURE_VERSION = 2  # bump when a measurement's code changes what it gives
 
 
 def measure_key(*parts: Any) -> str:
     text = json.dumps([MEASURE_VERSION, *parts], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def values_digest(*tensors: torch.Tensor) -> str:
+    """A digest of the exact values of `tensors` (a key part for numbers a measurement reads)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:32]
 
 
 class MeasureStore:
