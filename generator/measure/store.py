@@ -31,15 +31,6 @@ def measure_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def values_digest(*tensors: torch.Tensor) -> str:
-    """A digest of the exact values of `tensors` (a key part for numbers a measurement reads)."""
-    h = hashlib.sha256()
-    for t in tensors:
-        t = t.detach().cpu().contiguous()
-        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()[:32]
-
 
 class MeasureStore:
     """JSON and tensor measurements under `cache_dir/measures/`; damaged entries are reported
