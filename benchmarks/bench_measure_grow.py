@@ -76,6 +76,8 @@ def main() -> None:
     load_start = os.getloadavg()
     codes = {"old": args.old.resolve(), "new": ROOT}
     pool = sorted(args.dataset.glob("*.jpg"))[: args.photos + args.added]
+    if len(pool) < args.photos + args.added:
+        sys.exit(f"{args.dataset}: {len(pool)} photos, fewer than --photos + --added")
     step = max(1, len(pool) // max(args.added, 1))
     added = pool[step // 2 :: step][: args.added]
     rows: list[dict[str, Any]] = []
