@@ -89,14 +89,18 @@ def _photos_of(index: DatasetIndex, channel: int) -> list[object]:
             for part in (p.top_refs, p.top_held, p.bottom_refs, p.bottom_held) for e in part]
 
 
-def test_a_new_photo_measures_again_only_the_channels_whose_photos_it_changed(tiny, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _start(tiny: LoadedModel, tmp_path: Path, photos: int):  # type: ignore[no-untyped-def]
+    """A folder of `photos` photos, its scan, and a visualization of every channel of LAYER."""
     folder, cache = tmp_path / "photos", tmp_path / "cache"
     folder.mkdir()
-    for i in range(16):
+    for i in range(photos):
         _photo(folder, f"p{i:02d}.png", i)
     store = ArtifactStore(cache)
-    units = _units(tiny, store)
-    before = _scan(tiny, folder, cache)
+    return folder, cache, store, _units(tiny, store), _scan(tiny, folder, cache)
+
+
+def test_a_new_photo_measures_again_only_the_channels_whose_photos_it_changed(tiny, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    folder, cache, store, units, before = _start(tiny, tmp_path, 16)
     first_found, _, first = _measure(tiny, before, store, units, monkeypatch)
     assert len(first) == 2 * 16  # a pattern check and a score per channel
     again = _measure(tiny, before, store, units, monkeypatch)[2]
@@ -119,14 +123,8 @@ def test_a_new_photo_measures_again_only_the_channels_whose_photos_it_changed(ti
     assert found.patterns == fresh_found.patterns and found.readings == fresh_found.readings
 
 
-def test_a_photo_whose_content_changed_is_measured_again(tiny, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    folder, cache = tmp_path / "photos", tmp_path / "cache"
-    folder.mkdir()
-    for i in range(12):
-        _photo(folder, f"p{i:02d}.png", i)
-    store = ArtifactStore(cache)
-    units = _units(tiny, store)
-    index = _scan(tiny, folder, cache)
+def test_a_rewritten_photo_is_measured_again(tiny, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    folder, cache, store, units, index = _start(tiny, tmp_path, 12)
     _measure(tiny, index, store, units, monkeypatch)
     top = index.examples(LAYER, 0)[0].path
     os.utime(top, ns=(1, 1))  # the same bytes, another modification time: read as changed
