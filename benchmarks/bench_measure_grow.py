@@ -127,7 +127,8 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / args.name
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     lines = [
-        f"# Warm rebuild after {args.added} photos join a folder of {args.photos} "
+        f"# Warm rebuild after adding {args.added} photo{'s' if args.added != 1 else ''} to "
+        f"a folder of {args.photos} "
         f"(efficientnet_lite0, quick, {args.channels} channels x {args.layers}, "
         f"{args.rounds} rounds)",
         "",
