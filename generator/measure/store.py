@@ -1,9 +1,10 @@
 """Where measurements live: `cache_dir/measures/<key[:2]>/<key>.json` (or `.pt` for tensors),
 written atomically, keyed by a hash of everything the number depends on and `MEASURE_VERSION`.
 
-A measurement is a pure function of its key's parts (an artifact's key, the photos and scanned
-values it reads, the model's weights), so a build that finds one never runs the network for it
-again, and a folder that gains photos measures again only what read something that changed.
+A measurement is a pure function of its key's parts (an artifact's key, the photos it reads by
+path, size and modification time, the model's weights), so a build that finds one never runs the
+network for it again, and a folder that gains photos measures again only what read a photo that
+changed.
 """
 
 from __future__ import annotations
