@@ -117,8 +117,8 @@ def test_render_computes_nothing(
     _, split = sites
     counts: Counter[str] = Counter()
     entry_points = [
-        (rounds, "compute_jobs"), (compute, "compute_jobs"), (stage, "check_patterns"),
-        (stage, "read_classes"), (stage, "linear_filters"), (rounds, "measure_top_classes"),
+        (rounds, "compute_jobs"), (compute, "compute_jobs"), (stage, "layer_vectors"),
+        (stage, "read_photos"), (stage, "linear_filters"), (rounds, "measure_top_classes"),
         (measured, "measure_top_classes"),
         (circuit_store, "compute_circuit"), (accentuation, "accentuate"), (scan, "scan"),
         (models_site, "probe_model"),

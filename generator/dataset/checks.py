@@ -61,22 +61,27 @@ def check_patterns(
         return []
     images = torch.stack([image for _, _, image in items])
     vectors = layer_vectors(model, images, [layer for layer, _, _ in items], input_size=input_size)
-    checks = []
-    for i, (layer, channel, _) in enumerate(items):
-        mean, std = index.channel_means(layer), index.channel_stds(layer).clamp(min=1e-6)
-        vis = (vectors[layer][i] - mean) / std
-        photos = (index.pattern(layer, channel) - mean) / std
-        checks.append(
-            PatternCheck(
-                layer=layer,
-                channel=channel,
-                cosine=cosine_similarity(vis, photos),
-                spearman=rank_correlation(vis, photos),
-                own_rank_visualization=int((vis > vis[channel]).sum()),
-                own_rank_photos=int((photos > photos[channel]).sum()),
-            )
-        )
-    return checks
+    return [
+        compare_pattern(index, layer, channel, vectors[layer][i])
+        for i, (layer, channel, _) in enumerate(items)
+    ]
+
+
+def compare_pattern(
+    index: DatasetIndex, layer: str, channel: int, vector: torch.Tensor
+) -> PatternCheck:
+    """The check of a visualization whose spatial means across `layer` are `vector` (C,)."""
+    mean, std = index.channel_means(layer), index.channel_stds(layer).clamp(min=1e-6)
+    vis = (vector - mean) / std
+    photos = (index.pattern(layer, channel) - mean) / std
+    return PatternCheck(
+        layer=layer,
+        channel=channel,
+        cosine=cosine_similarity(vis, photos),
+        spearman=rank_correlation(vis, photos),
+        own_rank_visualization=int((vis > vis[channel]).sum()),
+        own_rank_photos=int((photos > photos[channel]).sum()),
+    )
 
 
 READING_TOP = 5  # the picture's classes that count as meeting the photo's class
@@ -96,6 +101,11 @@ class ClassReading:
     meets: bool
 
 
+def reads_classes(model: LoadedModel, layer: str) -> bool:
+    """Whether the model's class names can speak for a channel of `layer` (see `readable`)."""
+    return bool(model.class_names) and model.layer(layer).band in READING_BANDS
+
+
 def readable(model: LoadedModel, index: DatasetIndex, layer: str, channel: int) -> bool:
     """Whether a class reading means something here: a scanned layer of the parts or objects
     bands, a model that names classes, and a top photo to compare with."""
@@ -105,6 +115,31 @@ def readable(model: LoadedModel, index: DatasetIndex, layer: str, channel: int) 
         and model.layer(layer).band in READING_BANDS
         and bool(index.examples(layer, channel))
     )
+
+
+def class_reading(
+    model: LoadedModel, picture: Sequence[tuple[int, float]],
+    photo: tuple[int, float] | None, path: Path,
+) -> ClassReading | None:
+    """The reading of a picture (its `READING_TOP` classes, `LoadedModel.read`) beside the top
+    photo's class at `path` (None where either is not one logit per named class)."""
+    if not picture or photo is None:
+        return None
+    names = model.class_names
+    return ClassReading(
+        picture=tuple((names[k], p) for k, p in picture),
+        photo=(names[photo[0]], photo[1]),
+        photo_file=path.name,
+        meets=photo[0] in {k for k, _ in picture},
+    )
+
+
+def read_photos(model: LoadedModel, paths: Sequence[Path]) -> list[tuple[int, float] | None]:
+    """The class the model reads in each photo (as it sees it), one batched pass."""
+    if not paths:
+        return []
+    views = torch.stack([load_view(p, model.input_size).float() / 255 for p in paths])
+    return [r[0] if r else None for r in model.read(views, 1)]
 
 
 def read_classes(
@@ -118,19 +153,9 @@ def read_classes(
     if not wanted:
         return out
     pictures = model.read(torch.stack([items[i][2] for i in wanted]), READING_TOP)
-    paths = [str(index.examples(items[i][0], items[i][1])[0].path) for i in wanted]
+    paths = [index.examples(items[i][0], items[i][1])[0].path for i in wanted]
     unique = list(dict.fromkeys(paths))
-    views = torch.stack([load_view(Path(p), model.input_size).float() / 255 for p in unique])
-    photos = dict(zip(unique, (r[0] if r else None for r in model.read(views, 1)), strict=True))
-    names = model.class_names
+    photos = dict(zip(unique, read_photos(model, unique), strict=True))
     for i, picture, path in zip(wanted, pictures, paths, strict=True):
-        photo = photos[path]
-        if not picture or photo is None:
-            continue  # its output is not one logit per named class
-        out[i] = ClassReading(
-            picture=tuple((names[k], p) for k, p in picture),
-            photo=(names[photo[0]], photo[1]),
-            photo_file=Path(path).name,
-            meets=photo[0] in {k for k, _ in picture},
-        )
+        out[i] = class_reading(model, picture, photos[path], path)
     return out

@@ -17,7 +17,7 @@ from PIL import Image
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.dataset.fields import ReceptiveField
-from generator.dataset.folder import load_view, open_photo, view_box
+from generator.dataset.folder import FileStat, load_view, open_photo, view_box
 from generator.metrics import high_freq_share
 
 MIN_PATCH = 16
@@ -66,15 +66,26 @@ class DatasetIndex:
         layers: dict[str, dict[str, Any]],
         summary: ScanSummary,
         key: str = "",
+        stats: Sequence[FileStat] = (),
     ) -> None:
         self.root, self.files, self.input_size, self.top_k = root, tuple(files), input_size, top_k
-        self.key = key  # names the scan's tables (folder, model, top_k): measurements keep it
+        self.key = key  # names the scan's tables (folder, model, top_k)
+        self._stats = {rel: (size, mtime) for rel, size, mtime in stats}
         self._layers, self.summary = layers, summary
         self._photo_hf: dict[tuple[int, int], float | None] = {}
 
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(self._layers)
+
+    def photo_id(self, path: Path) -> tuple[str, int, int] | tuple[str, str]:
+        """What names the content of the photo at `path` in a measurement's key: its path in the
+        folder, size and modification time as the scan listed them (without them, the scan's key:
+        any other scan then measures again)."""
+        rel = path.relative_to(self.root).as_posix()
+        if rel in self._stats:
+            return (rel, *self._stats[rel])
+        return (rel, self.key)
 
     def _layer(self, layer: str, channel: int | None = None) -> dict[str, Any]:
         try:

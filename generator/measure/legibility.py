@@ -6,8 +6,10 @@ its diversity set as positives, its negative as the negative) and its photos (th
 scan's top table, the lowest spatial means of its sample). The judge is one of the site's own
 networks (`site_judge`): another model of the site where there is one, else the channel's own
 network, whose embedding then never includes the channel's own layer. A score is a pure function
-of its key: the pictures' job keys, the dataset scan's key, the judge's digest and layers, and the
-task's constants, so a build that finds it never runs a network for it again. All images missing
+of its key: the pictures' job keys, the photos it reads (each one's path, size and modification
+time, peak and patch), the judge's digest and layers, and the task's constants, so a build that
+finds it never runs a network for it again, and after a folder gains photos only the channels
+whose top or lowest photos changed are measured again. All images missing
 scores are embedded in a few batched forward passes (photos shared by channels embedded once).
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +127,20 @@ def _photos(index: DatasetIndex, layer: str, channel: int) -> UnitPhotos | None:
     return photos
 
 
-def _key(judge: SiteJudge, index: DatasetIndex, unit: LegibleUnit) -> str:
+def _key(judge: SiteJudge, index: DatasetIndex, unit: LegibleUnit, photos: UnitPhotos) -> str:
+    """The score's key: what it reads (the pictures' job keys; each photo's identity, peak and
+    the patch the layer's field cuts there), the judge, and the task's constants."""
+
+    def seen(examples: Sequence[Example]) -> list[Any]:
+        return [[*index.photo_id(e.path), e.y, e.x, e.whole] for e in examples]
+
     return measure_key(
         "legibility", unit.layer, unit.channel, [j.key for j in unit.positives],
-        [j.key for j in unit.negatives], index.key, judge.judge.model.id,
-        judge.judge.model.digest, judge.layers_for(unit.layer), judge.judge.size, REFS, HELD,
-        TRIALS, PATCH,
+        [j.key for j in unit.negatives], index.input_size,
+        asdict(index.receptive_field(unit.layer)),
+        *map(seen, (photos.top_refs, photos.top_held, photos.bottom_refs, photos.bottom_held)),
+        judge.judge.model.id, judge.judge.model.digest, judge.layers_for(unit.layer),
+        judge.judge.size, REFS, HELD, TRIALS, PATCH,
     )
 
 
@@ -248,12 +258,12 @@ def _measure(
     with progress.counter(len(todo), "two-alternative scores", "channels") as count:
         for start in range(0, len(todo), CHUNK):
             images = _Images()
-            planned = [(unit, _references(images, index, artifacts, unit, p))
+            planned = [(unit, p, _references(images, index, artifacts, unit, p))
                        for unit, p in todo[start : start + CHUNK]]
             images.cut(index)
             images.embed(judge.judge)
-            for unit, keys in planned:
-                store.put(_key(judge, index, unit), _score(images, judge, unit, keys))
+            for unit, p, keys in planned:
+                store.put(_key(judge, index, unit, p), _score(images, judge, unit, keys))
             count.update(len(planned))
 
 
@@ -282,13 +292,13 @@ def measure_legibility(
             ready.append((unit, photos))
     found: dict[tuple[str, int], Verdict] = {}
     missing = [
-        (u, p) for u, p in ready if _read(judge, store, _key(judge, index, u), u.layer) is None
+        (u, p) for u, p in ready if _read(judge, store, _key(judge, index, u, p), u.layer) is None
     ]
     if compute:
         _measure(judge, index, artifacts, missing[world.rank :: world.size], store, progress)
         world.barrier()
-    for unit, _ in ready:
-        verdict = _read(judge, store, _key(judge, index, unit), unit.layer)
+    for unit, p in ready:
+        verdict = _read(judge, store, _key(judge, index, unit, p), unit.layer)
         if verdict is not None:
             found[(unit.layer, unit.channel)] = verdict
     return found, 0 if compute else len(missing)

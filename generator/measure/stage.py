@@ -2,7 +2,9 @@
 done once, batched and cached before anything is rendered.
 
 - the pattern check of each one-channel visualization against its channel's top photos,
-- the model's class reading of the visualization beside its reading of the top photo,
+- the model's class reading of the visualization beside its reading of the top photo (both
+  stored as what the network gives, per visualization and per photo, and compared with the
+  scan's numbers as they are: photos added to the folder run no network for them),
 - the filters of the explorer's layers that are affine in the pixels,
 - the class a channel's visualization drives hardest (figures that pick a class from it).
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,7 +31,17 @@ from generator.compute import World
 from generator.core.images import load_tensor
 from generator.core.progress import QUIET, Progress
 from generator.core.tally import Lacking
-from generator.dataset.checks import ClassReading, PatternCheck, check_patterns, read_classes
+from generator.dataset.checks import (
+    READING_TOP,
+    ClassReading,
+    PatternCheck,
+    class_reading,
+    compare_pattern,
+    layer_vectors,
+    read_photos,
+    readable,
+    reads_classes,
+)
 from generator.dataset.index import DatasetIndex
 from generator.jobs import VisJob
 from generator.measure.filters import MAX_DEPTH, linear_filters
@@ -66,43 +79,34 @@ class Measurements:
         return self.readings.get(key)
 
 
-def _check_key(model: LoadedModel, index: DatasetIndex, unit: Unit) -> str:
-    return measure_key("checks", unit.job.key, index.key, model.digest)
+def _vector_key(model: LoadedModel, unit: Unit) -> str:
+    """A visualization's spatial means across its layer and the classes the model reads in it:
+    what its pattern check and class reading need of the network, whatever the photos."""
+    return measure_key("check_vector", unit.job.key, unit.layer, model.digest, model.input_size)
 
 
-def _encode(check: PatternCheck | None, reading: ClassReading | None) -> dict[str, Any]:
-    return {
-        "pattern": None if check is None else vars(check),
-        "reading": None
-        if reading is None
-        else {
-            "picture": [list(c) for c in reading.picture],
-            "photo": list(reading.photo),
-            "photo_file": reading.photo_file,
-            "meets": reading.meets,
-        },
-    }
+def _photo_key(model: LoadedModel, index: DatasetIndex, path: Path) -> str:
+    """The class the model reads in a photo: keyed by the photo's identity, not the scan's."""
+    return measure_key("photo_class", index.photo_id(path), model.digest, model.input_size)
 
 
-def _decode(data: dict[str, Any]) -> tuple[PatternCheck | None, ClassReading | None]:
-    check = None if data["pattern"] is None else PatternCheck(**data["pattern"])
-    r = data["reading"]
-    reading = None
-    if r is not None:
-        reading = ClassReading(
-            picture=tuple((str(n), float(p)) for n, p in r["picture"]),
-            photo=(str(r["photo"][0]), float(r["photo"][1])),
-            photo_file=str(r["photo_file"]),
-            meets=bool(r["meets"]),
-        )
-    return check, reading
+def _vector(data: dict[str, Any]) -> tuple[torch.Tensor, list[tuple[int, float]]]:
+    vector = torch.tensor([float(v) for v in data["vector"]], dtype=torch.float32)
+    return vector, [(int(k), float(p)) for k, p in data["picture"]]
 
 
-def _measure_checks(
-    model: LoadedModel, index: DatasetIndex, artifacts: ArtifactStore, units: Sequence[Unit],
-    store: MeasureStore, progress: Progress = QUIET,
+def _photo_class(data: dict[str, Any]) -> tuple[tuple[int, float] | None]:
+    c = data["class"]
+    return (None if c is None else (int(c[0]), float(c[1])),)
+
+
+def _measure_vectors(
+    model: LoadedModel, artifacts: ArtifactStore, units: Sequence[Unit], store: MeasureStore,
+    progress: Progress = QUIET,
 ) -> None:
-    """Pattern checks and class readings of `units`, in batches of one image size, stored."""
+    """The network's part of the pattern checks and class readings of `units`: their spatial
+    means across their layers and, where classes speak for the layer, their classes; in batches
+    of one image size, stored."""
     by_size: dict[tuple[int, ...], list[tuple[Unit, torch.Tensor]]] = {}
     for unit in units:
         art = artifacts.get(unit.job)
@@ -115,11 +119,16 @@ def _measure_checks(
         for group in by_size.values():
             for start in range(0, len(group), BATCH):
                 chunk = group[start : start + BATCH]
-                items = [(u.layer, u.channel, image) for u, image in chunk]
-                checks = check_patterns(model, index, items)
-                readings = read_classes(model, index, items)
-                for (unit, _), check, reading in zip(chunk, checks, readings, strict=True):
-                    store.put(_check_key(model, index, unit), _encode(check, reading))
+                images = torch.stack([image for _, image in chunk])
+                vectors = layer_vectors(model, images, [u.layer for u, _ in chunk])
+                reads = [i for i, (u, _) in enumerate(chunk) if reads_classes(model, u.layer)]
+                pictures = dict(zip(reads, model.read(images[reads], READING_TOP) if reads
+                                    else [], strict=True))
+                for i, (unit, _) in enumerate(chunk):
+                    store.put(_vector_key(model, unit), {
+                        "vector": vectors[unit.layer][i].tolist(),
+                        "picture": [list(c) for c in pictures.get(i, [])],
+                    })
                 count.update(len(chunk))
 
 
@@ -128,21 +137,39 @@ def _checks(
     units: Sequence[Unit], store: MeasureStore, world: World, compute: bool,
     progress: Progress = QUIET,
 ) -> Measurements:
+    """Pattern checks and class readings: the network's part stored per visualization and per
+    top photo, compared with the scan's numbers as they are now (no network)."""
     found = Measurements()
     if index is None:
         return found
     scanned = [u for u in units if u.layer in index.layer_names]
-    missing = [u for u in scanned if store.get(_check_key(model, index, u), _decode) is None]
+    tops = {u: index.examples(u.layer, u.channel)[0].path for u in scanned
+            if readable(model, index, u.layer, u.channel)}
+    lacking = [u for u in scanned if store.get(_vector_key(model, u), _vector) is None]
+    photos = [p for p in dict.fromkeys(tops.values())
+              if store.get(_photo_key(model, index, p), _photo_class) is None]
     if not compute:
-        found.missing.add("{} pattern check{s}", len(missing))
+        unread = set(photos)
+        found.missing.add("{} pattern check{s}", len(
+            {*lacking, *(u for u, p in tops.items() if p in unread)}))
     else:
-        mine = missing[world.rank :: world.size]
-        _measure_checks(model, index, artifacts, mine, store, progress)
+        _measure_vectors(model, artifacts, lacking[world.rank :: world.size], store, progress)
+        mine = photos[world.rank :: world.size]
+        for start in range(0, len(mine), BATCH):
+            chunk = mine[start : start + BATCH]
+            for path, c in zip(chunk, read_photos(model, chunk), strict=True):
+                store.put(_photo_key(model, index, path), {"class": None if c is None else list(c)})
         world.barrier()
     for unit in scanned:
-        data = store.get(_check_key(model, index, unit), _decode)
-        if data is not None:
-            found.patterns[unit.job.key], found.readings[unit.job.key] = data
+        data = store.get(_vector_key(model, unit), _vector)
+        if data is None:
+            continue
+        vector, picture = data
+        found.patterns[unit.job.key] = compare_pattern(index, unit.layer, unit.channel, vector)
+        photo = store.get(_photo_key(model, index, tops[unit]), _photo_class) if unit in tops \
+            else None
+        found.readings[unit.job.key] = None if photo is None else class_reading(
+            model, picture, photo[0], tops[unit])
     return found
 
 

@@ -1,8 +1,10 @@
 """Where measurements live: `cache_dir/measures/<key[:2]>/<key>.json` (or `.pt` for tensors),
 written atomically, keyed by a hash of everything the number depends on and `MEASURE_VERSION`.
 
-A measurement is a pure function of its key's parts (an artifact's key, a dataset scan's key, the
-model's weights), so a build that finds one never runs the network for it again.
+A measurement is a pure function of its key's parts (an artifact's key, the photos it reads by
+path, size and modification time, the model's weights), so a build that finds one never runs the
+network for it again, and a folder that gains photos measures again only what read a photo that
+changed.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from generator.core.atomic import atomic_write
 
 T = TypeVar("T")
 
-MEASURE_VERSION = 1  # bump when a measurement's code changes what it gives
+MEASURE_VERSION = 2  # bump when a measurement's code changes what it gives
 
 
 def measure_key(*parts: Any) -> str:
     text = json.dumps([MEASURE_VERSION, *parts], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
 
 
 class MeasureStore:
