@@ -31,6 +31,7 @@ sidecar last and holding the image's sha256.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import torch
 
 from generator.atlas.circuits import images_digest
@@ -188,26 +190,36 @@ class AccentResult:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in TENSORS}
 
     def measured(self) -> dict[str, Any]:
-        """What the network gave, as JSON (the sidecar): the numbers and vectors, not the image
-        or the agreements, which depend on the scan they are scored against."""
+        """What the network gave, as JSON (the sidecar): the numbers, and the vectors as base64
+        of their little-endian float32 bytes (exact, a quarter of a decimal list's size); not
+        the image or the agreements, which depend on the scan they are scored against."""
         data = {k: v for k, v in self.numbers().items() if k not in SCORED}
-        return data | {name: getattr(self, name).tolist() for name in VECTORS}
+        return data | {name: _encode(getattr(self, name)) for name in VECTORS}
 
     @classmethod
     def from_measured(cls, image: torch.Tensor, data: dict[str, Any]) -> AccentResult:
-        """The inverse of `measured`, unscored."""
-        def vector(name: str) -> torch.Tensor:
-            return torch.tensor([float(v) for v in data[name]], dtype=torch.float32)
-
+        """The inverse of `measured`, unscored; ValueError when the vectors differ in length."""
+        photo, image_vector = (_decode(data[name]) for name in VECTORS)
+        if photo.shape != image_vector.shape:
+            raise ValueError("the photo's and the image's vectors differ in length")
         return cls(
             image=image,
             photo_activation=float(data["photo_activation"]),
             image_activation=float(data["image_activation"]),
             anchor_distance=float(data["anchor_distance"]),
-            photo_vector=vector("photo_vector"),
-            image_vector=vector("image_vector"),
+            photo_vector=photo,
+            image_vector=image_vector,
             seconds=float(data["seconds"]),
         )
+
+
+def _encode(vector: torch.Tensor) -> str:
+    return base64.b64encode(vector.detach().cpu().numpy().astype("<f4").tobytes()).decode("ascii")
+
+
+def _decode(text: str) -> torch.Tensor:
+    data = base64.b64decode(text.encode("ascii"), validate=True)
+    return torch.from_numpy(np.frombuffer(data, dtype="<f4").astype(np.float32))
 
 
 VECTORS = ("photo_vector", "image_vector")
