@@ -90,6 +90,8 @@ def test_jobs_hash_and_cache(lite0: LoadedModel, tmp_path: Path) -> None:
     first = accentuate_cached(lite0, jobs, photos, store)
     again = accentuate_cached(lite0, jobs, torch.zeros_like(photos), store)  # read, not computed
     assert [r.image_activation for r in again] == [r.image_activation for r in first]
+    assert all(torch.equal(a.image_vector, f.image_vector) and a.agreement == f.agreement
+               for a, f in zip(again, first, strict=True)), "the vectors kept exactly"
     assert torch.allclose(again[0].image, first[0].image, atol=1 / 255)
     image_path, meta_path = store.paths(jobs[0].key)
     assert image_path.is_file() and meta_path.is_file()

@@ -1,6 +1,8 @@
 """The accentuation cache: each accentuated photo as `<key>.png` beside a `<key>.json` sidecar
-(its job, its numbers and the PNG's sha256), and `accentuate_cached`, which reads what the cache
-holds and computes the rest in batches of equal settings (shared out between processes)."""
+(its job, what the network gave: its activations and its and its photo's per-channel vectors, and
+the PNG's sha256), and `accentuate_cached`, which reads what the cache holds and computes the rest
+in batches of equal settings (shared out between processes). The pattern agreements are not
+cached: they depend on the scan they are scored against (`accentuation.scored`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from generator.atlas.accentuation import ACCENT_VERSION, AccentJob, AccentResult, accentuate
+from generator.atlas.accentuation import (
+    ACCENT_VERSION,
+    AccentJob,
+    AccentResult,
+    accentuate,
+    scored,
+)
 from generator.atlas.files import write_atomic
 from generator.cache.entries import read_entry
 from generator.compute import World
@@ -26,7 +34,7 @@ from generator.models.base import LoadedModel
 
 class AccentStore:
     """Accentuated images under `root` (e.g. `<cache>/accentuation/`): `<key>.png` and
-    `<key>.json` (written last, with the job, the numbers and the PNG's sha256)."""
+    `<key>.json` (written last, with the job, what the network gave and the PNG's sha256)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -36,7 +44,8 @@ class AccentStore:
         return folder / f"{key}.png", folder / f"{key}.json"
 
     def get(self, job: AccentJob) -> AccentResult | None:
-        """The result of `job`; None when absent or damaged (reported, computed again)."""
+        """The result of `job`, unscored (`accentuation.scored`); None when absent or damaged
+        (reported, computed again)."""
         image_path, meta_path = self.paths(job.key)
 
         def read() -> AccentResult:
@@ -49,7 +58,7 @@ class AccentStore:
             with Image.open(image_path) as img:
                 array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
             image = torch.from_numpy(array.copy()).permute(2, 0, 1)
-            return AccentResult(image=image, **meta["numbers"])
+            return AccentResult.from_measured(image, meta["measured"])
 
         return read_entry(meta_path, read)
 
@@ -61,7 +70,7 @@ class AccentStore:
             "version": ACCENT_VERSION,
             "key": job.key,
             "job": job.to_dict(),
-            "numbers": result.numbers(),
+            "measured": result.measured(),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
         write_atomic(meta_path, (json.dumps(meta, allow_nan=False) + "\n").encode())
@@ -80,9 +89,10 @@ def accentuate_cached(
     progress: Progress = QUIET,
 ) -> list[AccentResult | None]:
     """Every job's result: cached ones read, missing ones computed in batches of equal settings,
-    written as each finishes. Under a `world` of several processes every process calls this with
-    the same jobs, reads the cache before any writes (`world.barrier()`) and computes every
-    size-th batch; the others' results are None (in `store` once every process is done)."""
+    written as each finishes; all scored against `index` (or without one). Under a `world` of
+    several processes every process calls this with the same jobs, reads the cache before any
+    writes (`world.barrier()`) and computes every size-th batch; the others' results are None
+    (in `store` once every process is done)."""
     rank, size = (0, 1) if world is None else (world.rank, world.size)
     results: dict[int, AccentResult] = {}
     missing: dict[str, list[int]] = {}
@@ -106,9 +116,12 @@ def accentuate_cached(
             # CPU's kernels follow the batch's shape, and a fixed shape keeps a result independent
             # of which other jobs the cache held
             filled = part + [part[0]] * (batch_size - len(part))
-            done = accentuate(model, [jobs[i] for i in filled], photos[filled], index=index)
+            done = accentuate(model, [jobs[i] for i in filled], photos[filled])
             for i, result in zip(part, done[: len(part)], strict=True):
                 store.put(jobs[i], result)
                 results[i] = result
             count.update(len(part))
-    return [results.get(i) for i in range(len(jobs))]
+    return [
+        None if (r := results.get(i)) is None else scored(r, job.layer, job.channel, index)
+        for i, job in enumerate(jobs)
+    ]

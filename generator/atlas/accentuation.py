@@ -10,9 +10,13 @@ a penalty keeps an early layer's activations close to the photo's:
 
 where A is the anchor layer (by default the layer a third of the way to the channel, at most
 `ANCHOR_MAX_DEPTH`; raw pixels for the first layer), both seen through the same random transform
-at every step. The result holds the accentuated image, the channel activation of the photo and of
-the image, and pattern agreements (the cosine of `generator.dataset.check_patterns`): of the
-image with its photo, and, given the dataset index, of each with the channel's top photos.
+at every step. The result holds what the network gives: the accentuated image, the channel
+activation of the photo and of the image, and the per-channel spatial means of both at the
+channel's layer. Its pattern agreements (the cosine of `generator.dataset.check_patterns`: of the
+image with its photo, and, given the dataset index, of each with the channel's top photos) are
+computed from those means by `scored` with a scan's mean, spread and pattern, so a cached
+accentuation is scored against the folder as it is now (photos added or removed run no network
+for it).
 
 Design: an `AccentJob` is its own frozen spec with a content hash rather than a new objective term
 inside `VisJob`. A visualization starts from seeded noise and its objectives are small JSON terms;
@@ -27,13 +31,15 @@ sidecar last and holding the image's sha256.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import torch
 
 from generator.atlas.circuits import images_digest
@@ -49,7 +55,7 @@ from generator.optvis.render import truncated_forward
 from generator.optvis.steps import set_lr
 from generator.optvis.transforms import RandomTransform, TransformSpec, resize_for_model
 
-ACCENT_VERSION = 1
+ACCENT_VERSION = 2  # in every key: bump when what a result holds or how it is made changes
 ANCHOR_MAX_DEPTH = 4  # no deeper than blocks.1.1 of the embedded model: edges and textures
 PIXELS = ""  # the anchor "layer" of a channel in the first layer: the image itself
 # The spectrum's decay accentuation's steps and rates were measured with (`benchmarks/bench_atlas.py
@@ -164,18 +170,76 @@ def photo_param(
 
 @dataclass
 class AccentResult:
+    """What the network gives for one accentuation, and the agreements `scored` adds."""
+
     image: torch.Tensor  # (3, S, S) in [0, 1], CPU
     photo_activation: float
     image_activation: float
-    agreement: float  # pattern agreement of the image with its photo at the channel's layer
     anchor_distance: float  # |A(image) - A(photo)|^2 / |A(photo)|^2, untransformed
+    photo_vector: torch.Tensor  # (C,) the photo's per-channel spatial means at the layer, CPU
+    image_vector: torch.Tensor  # (C,) the image's, untransformed
+    seconds: float = 0.0
+    # from the vectors and a scan (`scored`): None until scored
+    agreement: float | None = None  # the image's pattern against its photo's
     photo_pattern: float | None = None  # photo vs the channel's top photos (with an index)
     image_pattern: float | None = None  # image vs the channel's top photos (with an index)
-    seconds: float = 0.0
 
     def numbers(self) -> dict[str, Any]:
-        """Everything but the image (the sidecar and the manifest's `accentuation` entry)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "image"}
+        """Every number, not the image or the vectors (the channel page and the manifest's
+        `accentuation` entry)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in TENSORS}
+
+    def measured(self) -> dict[str, Any]:
+        """What the network gave, as JSON (the sidecar): the numbers, and the vectors as base64
+        of their little-endian float32 bytes (exact, a quarter of a decimal list's size); not
+        the image or the agreements, which depend on the scan they are scored against."""
+        data = {k: v for k, v in self.numbers().items() if k not in SCORED}
+        return data | {name: _encode(getattr(self, name)) for name in VECTORS}
+
+    @classmethod
+    def from_measured(cls, image: torch.Tensor, data: dict[str, Any]) -> AccentResult:
+        """The inverse of `measured`, unscored; ValueError when the vectors differ in length."""
+        photo, image_vector = (_decode(data[name]) for name in VECTORS)
+        if photo.shape != image_vector.shape:
+            raise ValueError("the photo's and the image's vectors differ in length")
+        return cls(
+            image=image,
+            photo_activation=float(data["photo_activation"]),
+            image_activation=float(data["image_activation"]),
+            anchor_distance=float(data["anchor_distance"]),
+            photo_vector=photo,
+            image_vector=image_vector,
+            seconds=float(data["seconds"]),
+        )
+
+
+def _encode(vector: torch.Tensor) -> str:
+    return base64.b64encode(vector.detach().cpu().numpy().astype("<f4").tobytes()).decode("ascii")
+
+
+def _decode(text: str) -> torch.Tensor:
+    data = base64.b64decode(text.encode("ascii"), validate=True)
+    return torch.from_numpy(np.frombuffer(data, dtype="<f4").astype(np.float32))
+
+
+VECTORS = ("photo_vector", "image_vector")
+TENSORS = ("image", *VECTORS)
+SCORED = ("agreement", "photo_pattern", "image_pattern")
+
+
+def scored(result: AccentResult, layer: str, channel: int, index: Any = None) -> AccentResult:
+    """`result` with its pattern agreements computed from its vectors: standardized by `index`'s
+    (a `DatasetIndex`, or None) mean and spread at `layer`, and against the channel's top
+    photos' pattern there; no network runs."""
+    stats = standardizer(index, layer)
+    photo, image = result.photo_vector, result.image_vector
+    reference = index.pattern(layer, channel) if index is not None else None
+    return replace(
+        result,
+        agreement=pattern_agreement(image, photo, stats),
+        photo_pattern=None if reference is None else pattern_agreement(photo, reference, stats),
+        image_pattern=None if reference is None else pattern_agreement(image, reference, stats),
+    )
 
 
 def _anchor_values(
@@ -296,22 +360,17 @@ def _measure(
         distance = _relative_distance(anchored[n:], anchored[:n]).cpu()
         run(resize_for_model(images, model_input))
         image_values = compiled.evaluate(acts, None, images).cpu()
-    results = []
-    for i, job in enumerate(jobs):
-        stats = standardizer(index, job.layer)
-        photo_vec, image_vec = vectors[job.layer][i], vectors[job.layer][n + i]
-        reference = index.pattern(job.layer, job.channel) if index is not None else None
-        results.append(
+    return [
+        scored(
             AccentResult(
                 image=images[i].detach().cpu(),
                 photo_activation=0.0,
                 image_activation=float(image_values[i]),
-                agreement=pattern_agreement(image_vec, photo_vec, stats),
                 anchor_distance=float(distance[i]),
-                photo_pattern=None if reference is None
-                else pattern_agreement(photo_vec, reference, stats),
-                image_pattern=None if reference is None
-                else pattern_agreement(image_vec, reference, stats),
-            )
+                photo_vector=vectors[job.layer][i].clone(),
+                image_vector=vectors[job.layer][n + i].clone(),
+            ),
+            job.layer, job.channel, index,
         )
-    return results
+        for i, job in enumerate(jobs)
+    ]

@@ -14,8 +14,10 @@ build reads them back, an interrupted one resumes.
 
 `site_accentuations` does the same for feature accentuation: each explorer channel's top
 `ACCENT_PHOTOS` photos, optimized to raise the channel while an early layer stays near the photo's
-(`generator.atlas.accentuation`), cached under `<cache>/accentuation/`; several processes share
-its batches out (`share`) and the first one reads them all back once every one is done.
+(`generator.atlas.accentuation`), cached under `<cache>/accentuation/` by the photo's pixels and
+the model, and scored against the scan as it is at each build (its agreements with the top photos
+follow the folder); several processes share its batches out and the first one reads them all back
+once every one is done.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from generator.atlas.accentuation import (
     AccentJob,
     AccentResult,
     accent_job,
+    scored,
 )
 from generator.atlas.circuits import (
     CircuitStore,
@@ -184,11 +187,10 @@ def site_accentuations(
 ) -> Accents:
     """For every explorer channel, its top `ACCENT_PHOTOS` photos accentuated at the preset's
     size in `ACCENT_STEPS` steps at most (from `<cache>/accentuation/`, or computed now in
-    batches); {} without
-    photos. Given `missing`, nothing is computed: the cached ones are returned and the count of
-    the others named there. Under a `world` of several processes every process calls this:
-    each computes its share of the batches, all meet at its barrier, and rank 0 reads them all
-    (the others return {})."""
+    batches), each scored against `dataset`; {} without photos. Given `missing`, nothing is
+    computed: the cached ones are returned and the count of the others named there. Under a
+    `world` of several processes every process calls this: each computes its share of the
+    batches, all meet at its barrier, and rank 0 reads them all (the others return {})."""
     if dataset is None:
         return {}
     units: list[tuple[str, int, Path]] = []
@@ -217,7 +219,7 @@ def site_accentuations(
     else:
         with torch.enable_grad():
             found = accentuate_cached(
-                model, accent_jobs, photos, store, index=dataset, world=world,
+                model, accent_jobs, photos, store, world=world,
                 batch_size=default_batch_size(model.device.type), progress=progress,
             )
         if world is not None:
@@ -231,6 +233,7 @@ def site_accentuations(
         if result is not None:
             image = store.paths(accent.key)[0]
             out.setdefault((layer, channel), []).append(
-                Accented(path, accent, result, image if image.is_file() else None)
+                Accented(path, accent, scored(result, layer, channel, dataset),
+                         image if image.is_file() else None)
             )
     return out
