@@ -36,6 +36,14 @@ def lite0() -> LoadedModel:
 
 
 @pytest.fixture(scope="session")
+def tiny() -> LoadedModel:
+    """The own-model example's network (random weights, seed 3) at 32 px: scans, measurements and
+    accentuations in a few seconds."""
+    net = REPO / "examples" / "own-model" / "tiny_cnn.py"
+    return load_model(f"python:{net}:build", seed=3, input_size=32)
+
+
+@pytest.fixture(scope="session")
 def sample_dir() -> Path:
     if not SAMPLE.is_dir():
         pytest.skip(f"{SAMPLE} is absent: the ImageNet sample ships beside the repo, not in it")

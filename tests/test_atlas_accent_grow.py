@@ -12,18 +12,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_measure_grow import LAYER, TINY, _photo, _scan
+from test_measure_grow import LAYER, _photo, _scan
 
 from generator.atlas import accentstore
 from generator.atlas.site import site_accentuations
-from generator.models import LoadedModel, load_model
 
 CHANNELS = (0, 1, 2, 3)  # of LAYER's 16
-
-
-@pytest.fixture(scope="module")
-def tiny() -> LoadedModel:
-    return load_model(f"python:{TINY}:build", seed=3, input_size=32)
 
 
 def _bright(folder: Path, name: str, seed: int) -> None:

@@ -19,19 +19,12 @@ from generator.dataset import scan as dataset_scan
 from generator.dataset.index import DatasetIndex
 from generator.dataset.scan import load_or_scan
 from generator.dataset.tables import _LayerScan
-from generator.models import LoadedModel, load_model
+from generator.models import LoadedModel
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "examples" / "own-model" / "tiny_cnn.py"
 OLD = [f"p{i:02d}.png" for i in range(0, 24, 2)] + ["p13.jpg"]  # 12 photos and a broken file
 NEW = ["a.png", "p05.png", "p07.jpg", "z.png"]  # sorted before, between and after; one broken
 BROKEN = {"p13.jpg", "p07.jpg"}
 TOP_K = 3
-
-
-@pytest.fixture(scope="module")
-def tiny() -> LoadedModel:
-    return load_model(f"python:{TINY}:build", seed=3, input_size=32)
 
 
 def _add(folder: Path, names: list[str]) -> None:

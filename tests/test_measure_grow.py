@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -23,18 +22,11 @@ from generator.measure import store as measure_store
 from generator.measure.legibility import HELD, LegibleUnit, measure_legibility, site_judge
 from generator.measure.stage import Unit, measure_site
 from generator.measure.twoafc import REFS, unit_photos
-from generator.models import LoadedModel, load_model
+from generator.models import LoadedModel
 from generator.optvis import objectives as obj
 from generator.optvis.render import RenderResult
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "examples" / "own-model" / "tiny_cnn.py"
 LAYER = "stage1.1"  # 16 channels; the judge (the same network) reads later layers
-
-
-@pytest.fixture(scope="module")
-def tiny() -> LoadedModel:
-    return load_model(f"python:{TINY}:build", seed=3, input_size=32)
 
 
 def _photo(folder: Path, name: str, seed: int) -> None:
