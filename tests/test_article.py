@@ -180,17 +180,19 @@ def test_titles_and_descriptions_take_inline_markdown(tmp_path: Path, tmp_path_f
     cache = tmp_path_factory.getbasetemp() / "featvis-cache"
     root = make_site(tmp_path, cache, guide_article())
     (root / "content" / "marked.md").write_text(
-        "---\ntitle: Where *edges* meet `conv_stem` & $x$\ndescription: A <b>bold</b> **claim**\n---\nText.\n",
+        "---\ntitle: Where *edges* meet `conv_stem` & $x$ ([home](index.html))\ndescription: A <b>bold</b> **claim**\n---\nText.\n",
         encoding="utf-8",
     )
     build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
     html = (root / "site_output" / "marked.html").read_text(encoding="utf-8")
     assert "<h1>Where <em>edges</em> meet <code>conv_stem</code> &amp; <math" in html
     assert '<p class="description">A &lt;b&gt;bold&lt;/b&gt; <strong>claim</strong></p>' in html
-    assert re.search(r"<title>Where edges meet conv_stem &amp; x · ", html), "the tab's title is plain text"
+    assert re.search(r"<title>Where edges meet conv_stem &amp; x \(home\) · ", html), "the tab's title is plain text"
     assert 'content="A &lt;b&gt;bold&lt;/b&gt; claim"' in html
     index = (root / "site_output" / "index.html").read_text(encoding="utf-8")
     assert '<span class="card-title">Where <em>edges</em> meet' in index and "*" not in index
+    card = re.search(r'<a href="marked.html"><span class="card-title">(.*?)</span></a>', index)
+    assert card and "<a " not in card.group(1) and "(home)" in card.group(1), "no link inside the card's link"
 
 
 def test_the_readme_example_binds_to_the_model(tmp_path: Path, lite0) -> None:  # type: ignore[no-untyped-def]

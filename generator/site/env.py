@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import jinja2
 from jinja2 import nodes
+from markupsafe import Markup
 
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, one_line
@@ -105,6 +106,7 @@ def check_templates(config: SiteConfig) -> None:
 
 TEMPLATES = (".html", ".htm", ".xml", ".j2", ".jinja")  # static/ is copied, not rendered
 _NAMED = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+_ANCHOR = re.compile(r"</?a\b[^>]*>")
 
 
 def make_env(config: SiteConfig) -> SiteEnvironment:
@@ -125,6 +127,8 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     env.filters["inline"] = lambda text, refs=(), figure=None, ids=(): render_inline(
         text, config.unsafe_html, refs, figure, ids
     )
+    # {{ a.title | inline | unlinked }}: inside a link of its own (a card), a link's text alone
+    env.filters["unlinked"] = lambda html: Markup(_ANCHOR.sub("", str(html)))
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root
     return env
