@@ -127,8 +127,15 @@ def test_landed_channels_redraw_the_explorer_at_most_every_few_seconds(tmp_path:
         preview.close()
 
 
+SLEEPER = (  # then it says it is ready by making the file named by its argument
+    "import pathlib, signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "pathlib.Path(sys.argv[1]).touch(); time.sleep(30)"
+)
+
+
 def test_ctrl_c_reaching_the_background_compute_ends_it_quietly(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     """Ctrl-C in the terminal interrupts the compute child as well as serve: no "failed" line, and
     no new child started while serve shuts down."""
@@ -141,9 +148,14 @@ def test_ctrl_c_reaching_the_background_compute_ends_it_quietly(
 
     real_popen = subprocess.Popen
     started: list[subprocess.Popen[bytes]] = []
+    ready = tmp_path / "ready"
 
     def popen(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        child = real_popen(["sleep", "30"], **kwargs)  # type: ignore[call-overload]
+        # a child that Ctrl-C ends whatever this test process inherited (a SIGINT ignored or
+        # blocked by an earlier test in the same worker would keep `sleep` alive)
+        child = real_popen(  # type: ignore[call-overload]
+            [sys.executable, "-c", SLEEPER, str(ready)], **kwargs
+        )
         started.append(child)
         return child
 
@@ -160,8 +172,10 @@ def test_ctrl_c_reaching_the_background_compute_ends_it_quietly(
         while not started and time.monotonic() < deadline:
             time.sleep(0.05)
         assert started, "the page's compute started"
+        while not ready.exists() and time.monotonic() < deadline + 20:
+            time.sleep(0.05)
         started[0].send_signal(signal.SIGINT)
-        started[0].wait(timeout=10)
+        assert started[0].wait(timeout=10) in computer_module.INTERRUPTED
         time.sleep(1.5)
         assert len(started) == 1, "no whole-site run started after the interrupt"
         assert not [m for m in said if "failed" in m], said
