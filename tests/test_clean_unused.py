@@ -10,6 +10,7 @@ visualizations, scan and measurements are read no more.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,3 +77,57 @@ def test_clean_unused_removes_what_the_site_no_longer_reads(
     held = visualizations(cache)
     assert featvis(root, "clean", "--unused", *SECOND[:4], "--channels", "2") == 0
     assert visualizations(cache) == held
+
+
+def test_clean_unused_refuses_while_a_writer_holds_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = toy_site(tmp_path, photos=False)
+    cache = root / "cache"
+    holder = subprocess.Popen(  # a build holding the cache, as `featvis build` does
+        [sys.executable, "-c", "import sys, time; from generator.core.lock import cache_lock\n"
+         "with cache_lock(__import__('pathlib').Path(sys.argv[1])):\n"
+         "    print('held', flush=True); time.sleep(60)", str(cache)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        (cache / "featvis-cache.json").write_text('{"format": 1}\n')
+        (cache / "ab" / "ab12").mkdir(parents=True)  # an entry no site reads
+        capsys.readouterr()
+        assert featvis(root, "clean", "--unused") == 2
+        assert "in use by a running build or compute" in capsys.readouterr().err
+        assert (cache / "ab" / "ab12").is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_sweep_removes_whole_entries_of_the_layout_and_keeps_the_rest(tmp_path: Path) -> None:
+    from generator.cache.sweep import sweep_unused
+
+    cache = tmp_path / "cache"
+    read = {"ab/ab12/meta.json", "measures/cd/cd34.json", "circuits/ef/ef56.npz",
+            "accentuation/01/0123.png", "accentuation/01/0123.json", "dataset/keep"}
+    gone = {"ab/ab99/meta.json", "ab/ab99/image-0.png", "measures/cd/cd99.pt",
+            "circuits/ef/ef99.npz", "accentuation/01/0199.png", "accentuation/01/0199.json",
+            "dataset/old/meta.json", "dataset/old/state/files.json"}
+    other = {"featvis-cache.json", ".lock", ".tmp/x.host.1.y/z", "notes.txt", "ab/stray.txt",
+             "measures/cd/.cd77.json.x.tmp", "measures/mine/a.json", "dataset/.superseded-x/m.pt",
+             "zz/zz12/meta.json", "circuits/README.md"}
+    for name in read | gone | other:
+        path = cache / (name if "." in Path(name).name else f"{name}/meta.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"12345")
+    (cache / "dataset" / "linked").symlink_to(cache / "dataset" / "old")
+    kept = {(cache / name).parent if name.startswith("ab/") else cache / name for name in read}
+    swept = sweep_unused(cache, {p.absolute() for p in kept})
+    assert (swept.removed, swept.freed) == (6, 8 * 5)
+    assert swept.kept == 6 and swept.unknown == 8, swept
+    assert swept.line() == ("removed 6 entries (40 bytes) the site no longer reads; kept 6 and "
+                            "8 other files")
+    left = {p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()}
+    assert not any(name in left for name in gone)
+    assert {name for name in other if not name.startswith(".tmp")} <= left
+    assert (cache / "dataset" / "linked").is_symlink()
+    assert not list((cache / ".tmp").glob("unused.*"))  # nothing left half removed

@@ -49,8 +49,8 @@ def cmd_clean_unused(args: argparse.Namespace) -> int:
     from generator.stages.pipeline import plan, read_site
 
     preset = preset_from_args(config, args, resolve_device(config.device).type)
+    store = ArtifactStore(cache, report=lambda m: None)  # not a featvis cache: refused, no lock
     with cache_lock(cache, exclusive=True):
-        store = ArtifactStore(cache, report=lambda m: None)  # not a featvis cache: refused
         models = load_site_models(config, torch.device("cpu"))
         with recording() as read, tempfile.TemporaryDirectory(prefix="featvis-unused-") as tmp:
             site = read_site(
