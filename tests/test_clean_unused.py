@@ -10,7 +10,6 @@ visualizations, scan and measurements are read no more.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from test_cache_state import FAST, SAMPLE, featvis, published, toy_site  # noqa: E402
+from test_cache_state import FAST, SAMPLE, featvis, held, published, toy_site  # noqa: E402
 
 SECOND = ["--size", "32", "--steps", "3", "--channels", "1", "--closure", "0", "--quiet"]
 
@@ -84,23 +83,13 @@ def test_clean_unused_refuses_while_a_writer_holds_the_cache(
 ) -> None:
     root = toy_site(tmp_path, photos=False)
     cache = root / "cache"
-    holder = subprocess.Popen(  # a build holding the cache, as `featvis build` does
-        [sys.executable, "-c", "import sys, time; from generator.core.lock import cache_lock\n"
-         "with cache_lock(__import__('pathlib').Path(sys.argv[1])):\n"
-         "    print('held', flush=True); time.sleep(60)", str(cache)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with held(cache):
         (cache / "featvis-cache.json").write_text('{"format": 1}\n')
         (cache / "ab" / "ab12").mkdir(parents=True)  # an entry no site reads
         capsys.readouterr()
         assert featvis(root, "clean", "--unused") == 2
         assert "in use by a running build or compute" in capsys.readouterr().err
         assert (cache / "ab" / "ab12").is_dir()
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_the_sweep_removes_whole_entries_of_the_layout_and_keeps_the_rest(tmp_path: Path) -> None:
