@@ -99,7 +99,8 @@ def test_the_sweep_removes_whole_entries_of_the_layout_and_keeps_the_rest(tmp_pa
     read = {"ab/ab12/meta.json", "measures/cd/cd34.json", "circuits/ef/ef56.npz",
             "accentuation/01/0123.png", "accentuation/01/0123.json", "dataset/keep"}
     gone = {"ab/ab99/meta.json", "ab/ab99/image-0.png", "measures/cd/cd99.pt",
-            "circuits/ef/ef99.npz", "accentuation/01/0199.png", "accentuation/01/0199.json",
+            "circuits/ef/ef99.npz", "circuits/99/9999.npz", "accentuation/01/0199.png",
+            "accentuation/01/0199.json",
             "dataset/old/meta.json", "dataset/old/state/files.json"}
     other = {"featvis-cache.json", ".lock", ".tmp/x.host.1.y/z", "notes.txt", "ab/stray.txt",
              "measures/cd/.cd77.json.x.tmp", "measures/mine/a.json", "dataset/.superseded-x/m.pt",
@@ -111,12 +112,14 @@ def test_the_sweep_removes_whole_entries_of_the_layout_and_keeps_the_rest(tmp_pa
     (cache / "dataset" / "linked").symlink_to(cache / "dataset" / "old")
     kept = {(cache / name).parent if name.startswith("ab/") else cache / name for name in read}
     swept = sweep_unused(cache, {p.absolute() for p in kept})
-    assert (swept.removed, swept.freed) == (6, 8 * 5)
+    assert (swept.removed, swept.freed) == (7, 9 * 5)
     assert swept.kept == 6 and swept.unknown == 8, swept
-    assert swept.line() == ("removed 6 entries (40 bytes) the site no longer reads; kept 6 and "
+    assert swept.line() == ("removed 7 entries (45 bytes) the site no longer reads; kept 6 and "
                             "8 other files")
     left = {p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()}
     assert not any(name in left for name in gone)
     assert {name for name in other if not name.startswith(".tmp")} <= left
     assert (cache / "dataset" / "linked").is_symlink()
     assert not list((cache / ".tmp").glob("unused.*"))  # nothing left half removed
+    assert (cache / "ab").is_dir() and not (cache / "circuits" / "99").exists()  # emptied
+    assert {p.name for p in (cache / "accentuation").iterdir()} == {"01"}

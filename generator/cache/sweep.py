@@ -11,12 +11,14 @@ The cache's entries, each removed whole or not at all:
 `sweep_unused(root, read)` removes every entry whose path is not in `read` (the paths the stores
 looked up while the site was read and rendered: `cache.reads.recording`). A folder is renamed into
 `.tmp/` before it is deleted (a dead process's leftovers there are removed by the next writer), a
-file is unlinked, so an interrupted sweep leaves whole entries. The format file, the lock, `.tmp/`,
-files being written (dot names) and anything else the layout above does not name are kept.
+file is unlinked, so an interrupted sweep leaves whole entries; a shard folder left empty goes
+too. The format file, the lock, `.tmp/`, files being written (dot names) and anything else the
+layout above does not name are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -135,6 +137,7 @@ def sweep_unused(root: Path, read: set[Path]) -> Swept:
     docstring. The caller holds the cache's lock."""
     root = Path(root).absolute()
     swept = Swept()
+    emptied: set[Path] = set()
     for path, entry in entries(root):
         if not entry:
             swept.unknown += 1
@@ -145,4 +148,9 @@ def sweep_unused(root: Path, read: set[Path]) -> Swept:
             _remove(root, path)
             swept.removed += 1
             swept.freed += size
+            emptied.add(path.parent)
+    for folder in emptied:  # a shard left empty (a scan's parent, `dataset/`, stays)
+        if folder != root / DATASET_DIR:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return swept
