@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == "clean":  # reads no model and computes nothing: its folders alone
+        if name == "clean":  # its folders alone; with --unused, the site as `render` reads it
             _config(p)
             _folders(p)
             which = p.add_mutually_exclusive_group()
