@@ -41,7 +41,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("build:cmd_render", "render the site from the cache only"),
     "check": ("check:cmd_check", "check a built site: links, fragments, images, offline"),
     "serve": ("serve:cmd_serve", "preview the site on 127.0.0.1, rebuilt as you edit it"),
-    "clean": ("build:cmd_clean", "remove the built site (and with --all, the cache)"),
+    "clean": (
+        "build:cmd_clean",
+        "remove the built site (and with --all, the cache; with --unused, only the cache entries "
+        "the site no longer reads)",
+    ),
 }
 
 
@@ -89,10 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == "clean":  # reads no model and computes nothing: its folders alone
+        if name == "clean":  # its folders alone; with --unused, the site as `render` reads it
             _config(p)
             _folders(p)
-            p.add_argument("--all", action="store_true", help="also remove the artifact cache")
+            which = p.add_mutually_exclusive_group()
+            which.add_argument("--all", action="store_true", help="also remove the artifact cache")
+            which.add_argument(
+                "--unused", action="store_true",
+                help="remove only the cache entries this site with its preset no longer reads "
+                "(reads the site as `render` does; keeps the built site). A cache shared with "
+                "other sites or presets loses their entries",
+            )
+            p.add_argument("--preset", default=None, help="with --unused: quick, standard, full")
+            for flag in ("size", "steps", "channels", "closure"):
+                p.add_argument(
+                    f"--{flag}", default=None, help=f"with --unused: as `build --{flag}`"
+                )
             continue
         if name == "check":  # reads a built site: which one, and nothing else
             _config(p)

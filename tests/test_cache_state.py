@@ -10,10 +10,12 @@ while a writer holds the cache's lock.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,12 +92,10 @@ def test_a_build_over_another_configurations_cache_publishes_what_a_cold_one_doe
     assert " 0 missing" in capsys.readouterr().out
 
 
-def test_clean_all_refuses_while_a_writer_holds_the_cache(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root = toy_site(tmp_path, photos=False)
-    cache = root / "cache"
-    holder = subprocess.Popen(  # a compute holding the cache, as `featvis compute` does
+@contextlib.contextmanager
+def held(cache: Path) -> Iterator[None]:
+    """`cache` held by another process for the block, as a running `featvis compute` holds it."""
+    holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from generator.core.lock import cache_lock\n"
          "with cache_lock(__import__('pathlib').Path(sys.argv[1])):\n"
          "    print('held', flush=True); time.sleep(60)", str(cache)],
@@ -103,15 +103,24 @@ def test_clean_all_refuses_while_a_writer_holds_the_cache(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_clean_all_refuses_while_a_writer_holds_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = toy_site(tmp_path, photos=False)
+    cache = root / "cache"
+    with held(cache):
         (cache / "featvis-cache.json").write_text('{"format": 1}\n')
         capsys.readouterr()
         assert featvis(root, "clean", "--all") == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "in use by a running build or compute" in err[0], err
         assert (cache / "featvis-cache.json").is_file()  # nothing removed
-    finally:
-        holder.kill()
-        holder.wait()
     assert featvis(root, "clean", "--all") == 0
     assert not cache.exists()
 

@@ -24,6 +24,7 @@ from generator.atlas.accentuation import (
 )
 from generator.atlas.files import write_atomic
 from generator.cache.entries import read_entry
+from generator.cache.reads import note
 from generator.compute import World
 from generator.core.images import png_bytes
 from generator.core.progress import QUIET, Progress
@@ -41,7 +42,9 @@ class AccentStore:
 
     def paths(self, key: str) -> tuple[Path, Path]:
         folder = self.root / key[:2]
-        return folder / f"{key}.png", folder / f"{key}.json"
+        paths = folder / f"{key}.png", folder / f"{key}.json"
+        note(*paths)
+        return paths
 
     def get(self, job: AccentJob) -> AccentResult | None:
         """The result of `job`, unscored (`accentuation.scored`); None when absent or damaged

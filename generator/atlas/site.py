@@ -46,7 +46,7 @@ from generator.atlas.circuits import (
     images_digest,
     pick_photos,
 )
-from generator.cache.store import ArtifactStore
+from generator.cache.store import ACCENT_DIR, CIRCUITS_DIR, ArtifactStore
 from generator.compute import World
 from generator.config.site import Preset, SiteConfig
 from generator.core.images import load_tensor
@@ -135,7 +135,7 @@ def site_circuits(
         model, layers, method="attribution", inputs=images_digest(images), rows=shown,
         before=layer_before(model, layers[0]),
     )
-    cstore = CircuitStore(config.cache_dir / "circuits")
+    cstore = CircuitStore(config.cache_dir / CIRCUITS_DIR)
     if missing is not None:
         found = {circuit_key(j): lc for j in jobs if (lc := cstore.get(j)) is not None}
         absent = len(jobs) - len(found)
@@ -211,7 +211,7 @@ def site_accentuations(
         accent_job(model, layer, channel, photos[i], **settings)
         for i, (layer, channel, _) in enumerate(units)
     ]
-    store = AccentStore(config.cache_dir / "accentuation")
+    store = AccentStore(config.cache_dir / ACCENT_DIR)
     if missing is not None:
         found = [store.get(job) for job in accent_jobs]
         absent = sum(result is None for result in found)

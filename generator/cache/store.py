@@ -35,6 +35,7 @@ import torch
 
 from generator import __version__, metrics
 from generator.cache.entries import DAMAGE, CacheWarning
+from generator.cache.reads import note
 from generator.cache.sidecar import (
     Artifact,
     Metrics,
@@ -55,6 +56,8 @@ FORMAT_FILE = "featvis-cache.json"
 TMP_DIR = ".tmp"
 DATASET_DIR = "dataset"  # generator.dataset keeps its scans here
 MEASURES_DIR = "measures"  # generator.measure keeps what it measured of the network here
+CIRCUITS_DIR = "circuits"  # generator.atlas.circuits keeps its matrices here
+ACCENT_DIR = "accentuation"  # generator.atlas.accentstore keeps its accentuated photos here
 
 
 # What a run may leave in the root before the format file exists (killed between the two).
@@ -143,7 +146,9 @@ class ArtifactStore:
 
     # Layout --------------------------------------------------------------------------------
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / key
+        path = self.root / key[:2] / key
+        note(path)
+        return path
 
     def _check_format(self) -> None:
         marker = self.root / FORMAT_FILE

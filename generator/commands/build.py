@@ -61,7 +61,18 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove the built site (and with --all, the cache): everything is checked first, so a
-    refusal removes nothing. Files a person put into the site folder are kept and named."""
+    refusal removes nothing. Files a person put into the site folder are kept and named. With
+    --unused, the cache entries the site no longer reads instead (`commands.unused`)."""
+    if getattr(args, "unused", False):
+        from generator.commands.unused import cmd_clean_unused
+
+        return cmd_clean_unused(args)
+    for flag in ("preset", "size", "steps", "channels", "closure"):
+        if getattr(args, flag, None) is not None:
+            raise FeatvisError(
+                f"--{flag} is for `clean --unused` (the site as that preset reads it); "
+                "`clean` and `clean --all` take --config, --cache and --output"
+            )
     config = config_from_args(args, models=False)
     out, cache = config.output_dir, config.cache_dir
     wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()

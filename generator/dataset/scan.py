@@ -52,7 +52,14 @@ from generator.dataset.fields import measure_receptive_fields
 from generator.dataset.folder import _Photos, folder_stats, list_images, printable, stats_digest
 from generator.dataset.grow import Grown, find_parent, spectrum_sample
 from generator.dataset.index import DatasetIndex, ScanSummary
-from generator.dataset.store import _cache_dir, _lineage, _prune, _read_cached, _write_cache
+from generator.dataset.store import (
+    _cache_dir,
+    _lineage,
+    _prune,
+    _read_cached,
+    _write_cache,
+    note_scans,
+)
 from generator.dataset.tables import _LayerScan
 from generator.models.base import LayerInfo, LoadedModel
 from generator.optvis.render import truncated_forward
@@ -206,6 +213,7 @@ def load_or_scan(
     files = list_images(root)
     stats = folder_stats(root, files)
     folder = _cache_dir(config, model, stats_digest(stats), top_k)
+    note_scans(config.cache_dir, _lineage(config, model, top_k), folder)
     cached, meta = ({}, None) if force else _read_cached(folder, names)
     missing = [n for n in names if n not in cached]
     if (missing or meta is None) and not scan_missing:

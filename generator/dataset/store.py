@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from generator.cache.entries import read_entry
+from generator.cache.reads import note, recording_now
 from generator.cache.store import DATASET_DIR
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
@@ -130,6 +131,13 @@ def _quiet_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def note_scans(cache_dir: Path, lineage: str, current: Path) -> None:
+    """While reads are recorded (`generator.cache.reads`): the scan the site reads and every
+    scan of its lineage (a later scan of the grown folder goes on from one of them)."""
+    if recording_now():
+        note(current, *_lineage_scans(cache_dir, lineage))
 
 
 def _lineage_scans(cache_dir: Path, lineage: str) -> Iterator[Path]:

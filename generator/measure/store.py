@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import torch
 
 from generator.cache.entries import read_entry
+from generator.cache.reads import note
 from generator.cache.store import MEASURES_DIR
 from generator.core.atomic import atomic_write
 
@@ -41,7 +42,9 @@ class MeasureStore:
         self.root = Path(cache_dir) / MEASURES_DIR
 
     def _path(self, key: str, suffix: str) -> Path:
-        return self.root / key[:2] / f"{key}{suffix}"
+        path = self.root / key[:2] / f"{key}{suffix}"
+        note(path)
+        return path
 
     def get(self, key: str, decode: Callable[[dict[str, Any]], T] | None = None) -> Any:
         """The measurement of `key` (through `decode`, whose errors mark it damaged), or None when

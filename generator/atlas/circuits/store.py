@@ -33,6 +33,7 @@ from generator.atlas.circuits.spec import (
 from generator.atlas.circuits.weights import weights_matrix
 from generator.atlas.files import write_atomic
 from generator.cache.entries import read_entry
+from generator.cache.reads import note
 from generator.jobs import canonical_json
 from generator.models.base import LoadedModel
 
@@ -160,7 +161,9 @@ class CircuitStore:
         self.root = Path(root)
 
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.npz"
+        path = self.root / key[:2] / f"{key}.npz"
+        note(path)
+        return path
 
     def get(self, job: CircuitJob) -> LayerCircuit | None:
         """The circuit of `job`; None when absent or damaged (reported, computed again)."""
