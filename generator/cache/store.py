@@ -83,6 +83,29 @@ def _temp_prefix(what: str) -> str:
     return f"{what}.{temp_host()}.{os.getpid()}."
 
 
+def discard(root: Path, entry: Path) -> bool:
+    """Remove `entry`, a file or a folder inside the cache at `root`, whole: a folder is renamed
+    into `.tmp/` first, so a reader sees it whole or not at all, and what an interrupted removal
+    leaves there goes with the next writer's temp sweep (`ArtifactStore.clean_temp`). False when
+    it was already gone (another process removed it first)."""
+    if not entry.is_dir() or entry.is_symlink():
+        try:
+            entry.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+    tmp = Path(root) / TMP_DIR
+    tmp.mkdir(exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix("removed"), dir=tmp))
+    try:
+        entry.rename(aside / "entry")
+    except FileNotFoundError:
+        return False
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+    return True
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -9,10 +9,9 @@ The cache's entries, each removed whole or not at all:
     accentuation/<key[:2]>/<key>.json|.png  an accentuated photo (`atlas.accentstore`)
 
 `sweep_unused(root, read)` removes every entry whose path is not in `read` (the paths the stores
-looked up while the site was read and rendered: `cache.reads.recording`). A folder is renamed into
-`.tmp/` before it is deleted (a dead process's leftovers there are removed by the next writer), a
-file is unlinked, so an interrupted sweep leaves whole entries; a shard folder left empty goes
-too. The format file, the lock, `.tmp/`, files being written (dot names) and anything else the
+looked up while the site was read and rendered: `cache.reads.recording`), each whole
+(`cache.store.discard`), so an interrupted sweep leaves whole entries; a shard folder left empty
+goes too. The format file, the lock, `.tmp/`, files being written (dot names) and anything else the
 layout above does not name are kept.
 """
 
@@ -20,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +30,7 @@ from generator.cache.store import (
     FORMAT_FILE,
     MEASURES_DIR,
     TMP_DIR,
-    _temp_prefix,
+    discard,
 )
 from generator.core.lock import CACHE_LOCK
 from generator.core.words import counted
@@ -118,20 +115,6 @@ def _bytes(path: Path) -> int:
     )
 
 
-def _remove(root: Path, entry: Path) -> None:
-    if not _plain_dir(entry):
-        entry.unlink(missing_ok=True)
-        return
-    tmp = root / TMP_DIR
-    tmp.mkdir(exist_ok=True)
-    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix("unused"), dir=tmp))
-    try:
-        entry.rename(aside / "entry")
-    except FileNotFoundError:
-        pass
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def sweep_unused(root: Path, read: set[Path]) -> Swept:
     """Remove every entry of the cache at `root` not in `read` (absolute paths); see the module
     docstring. The caller holds the cache's lock."""
@@ -145,7 +128,7 @@ def sweep_unused(root: Path, read: set[Path]) -> Swept:
             swept.kept += 1
         else:
             size = _bytes(path)
-            _remove(root, path)
+            discard(root, path)
             swept.removed += 1
             swept.freed += size
             emptied.add(path.parent)

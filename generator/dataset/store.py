@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import torch
 
 from generator.cache.entries import read_entry
 from generator.cache.reads import note, recording_now
-from generator.cache.store import DATASET_DIR
+from generator.cache.store import DATASET_DIR, discard
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.models.base import LoadedModel
@@ -185,18 +184,13 @@ def _layer_files(folder: Path) -> set[str]:
 
 def _prune(cache_dir: Path, lineage: str, current: Path) -> list[Path]:
     """Remove the other scans of `lineage` whose every layer `current` holds (an earlier state of
-    the same folder: superseded); each is renamed away first, so a reader sees it whole or not
-    at all. Returns the folders removed."""
+    the same folder: superseded), each whole (`cache.store.discard`). Returns the folders
+    removed."""
     held = _layer_files(current)
     removed = []
     for folder in _lineage_scans(cache_dir, lineage):
         if folder == current or not _layer_files(folder) <= held:
             continue
-        doomed = folder.with_name(f".superseded-{folder.name}-{os.getpid()}")
-        try:
-            folder.rename(doomed)
-        except OSError:
-            continue  # another process removed it first
-        shutil.rmtree(doomed, ignore_errors=True)
-        removed.append(folder)
+        if discard(cache_dir, folder):
+            removed.append(folder)
     return removed
