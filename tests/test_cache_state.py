@@ -109,7 +109,7 @@ def held(cache: Path) -> Iterator[None]:
         holder.wait()
 
 
-def test_clean_all_refuses_while_a_writer_holds_the_cache(
+def test_clean_all_and_unused_refuse_while_a_writer_holds_the_cache(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = toy_site(tmp_path, photos=False)
@@ -121,6 +121,10 @@ def test_clean_all_refuses_while_a_writer_holds_the_cache(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "in use by a running build or compute" in err[0], err
         assert (cache / "featvis-cache.json").is_file()  # nothing removed
+        (cache / "ab" / "ab12").mkdir(parents=True)  # an entry no site reads
+        assert featvis(root, "clean", "--unused") == 2  # the same refusal
+        assert "in use by a running build or compute" in capsys.readouterr().err
+        assert (cache / "ab" / "ab12").is_dir()
     assert featvis(root, "clean", "--all") == 0
     assert not cache.exists()
 

@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from test_cache_state import FAST, SAMPLE, featvis, held, published, toy_site  # noqa: E402
+from test_cache_state import FAST, SAMPLE, featvis, published, toy_site  # noqa: E402
 
 SECOND = ["--size", "32", "--steps", "3", "--channels", "1", "--closure", "0", "--quiet"]
 
@@ -76,20 +76,6 @@ def test_clean_unused_removes_what_the_site_no_longer_reads(
     held = visualizations(cache)
     assert featvis(root, "clean", "--unused", *SECOND[:4], "--channels", "2") == 0
     assert visualizations(cache) == held
-
-
-def test_clean_unused_refuses_while_a_writer_holds_the_cache(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root = toy_site(tmp_path, photos=False)
-    cache = root / "cache"
-    with held(cache):
-        (cache / "featvis-cache.json").write_text('{"format": 1}\n')
-        (cache / "ab" / "ab12").mkdir(parents=True)  # an entry no site reads
-        capsys.readouterr()
-        assert featvis(root, "clean", "--unused") == 2
-        assert "in use by a running build or compute" in capsys.readouterr().err
-        assert (cache / "ab" / "ab12").is_dir()
 
 
 def test_the_sweep_removes_whole_entries_of_the_layout_and_keeps_the_rest(tmp_path: Path) -> None:
