@@ -12,6 +12,7 @@ guide is enough (its file:line error message included).
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,14 +113,47 @@ def test_the_flagship_cites_every_work_of_its_bibliography(flagship: Page) -> No
     `nocite`), numbered once; no hand-written list is left in the text."""
     bib = (REPO / "content" / "references.bib").read_text(encoding="utf-8")
     keys = re.findall(r"^@\w+\{([^,]+),", bib, re.M)
-    assert sorted(ref.key for ref in flagship.references) == sorted(keys)
-    assert [ref.number for ref in flagship.references] == list(range(1, len(keys) + 1))
+    assert sorted(ref.key for ref in flagship.references if ref.cited) == sorted(keys)
+    assert [ref.number for ref in flagship.references] == list(range(1, len(keys) + 2))
+    # `nocite: "@model"`: the paper of the site's network (EfficientNet-Lite0's), last
     assert [ref.key for ref in flagship.references if not ref.cited] == ["tan2019efficientnet"]
     assert "## References" not in flagship.body
     for named, key in (("Olah, Mordvintsev and Schubert (2017)", "olah2017feature"),
                        ("Tyka, 2015)", "mordvintsev2015inceptionism"),
                        ("Brendel and Kim\n(2023)", "geirhos2023dont")):
         assert f"{named} [@{key}]" in flagship.body, key
+
+
+LITE0_PAPER = ('M.&nbsp;Tan and Q.&nbsp;Le. <span class="bibtex-protected">EfficientNet</span>: rethinking '
+               'model scaling for convolutional neural networks. In <em><span class="bibtex-protected">ICML</span></em>. 2019.')
+
+
+@pytest.mark.parametrize(
+    ("model", "paper", "names"),
+    [
+        ("efficientnet_lite0", "tan2019efficientnet", "EfficientNet"),
+        ("torchvision:resnet50", "he2016deep", "Deep residual learning for image recognition"),
+        ("torchvision:googlenet", "szegedy2015going", "Going deeper with convolutions"),
+        ("timm:vit_small_patch16_224.augreg_in21k", "dosovitskiy2021image", "16x16 words"),
+        ("torchvision:convnext_tiny", "liu2022convnet", "for the 2020s"),
+        ("timm:mobilenetv3_large_100", "howard2019searching", "MobileNetV3"),
+        ("python:tiny_cnn.py:build", None, None),  # a network of one's own: none
+    ],
+)
+def test_the_flagship_lists_the_paper_of_the_sites_network(tmp_path: Path, model: str, paper: str | None, names: str | None) -> None:
+    """`featvis init`'s flagship cites the paper of the network the site shows, whichever it is
+    (`nocite: "@model"`), with no edit: no EfficientNet paper on a site of another network."""
+    shutil.copytree(REPO / "content", tmp_path / "content")
+    (tmp_path / "site.toml").write_text(f'model = "{model}"\n', encoding="utf-8")
+    pages = {page.slug: page for page in read_pages(load_config(tmp_path / "site.toml"))}
+    listed = [ref for ref in pages[FLAGSHIP].references if not ref.cited]
+    assert [ref.key for ref in listed] == ([paper] if paper else [])
+    if names:
+        assert names in str(listed[0].html)
+    if model == "efficientnet_lite0":  # as the flagship listed it before `@model`
+        assert str(listed[0].html) == LITE0_PAPER
+    others = [str(ref.html) for ref in pages[FLAGSHIP].references if ref.key != paper]
+    assert others and not [html for html in others if "EfficientNet" in html]
 
 
 def test_home_page_introduces_the_site(pages: dict[str, Page]) -> None:

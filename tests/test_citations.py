@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (articles and expected messages read best one per line)
 """Citations: `[@key]` against content/references.bib, numbered in reading order, linked to the
-References in the appendix with the entry on hover; every mistake one line at file:line. No model
-is needed here."""
+References in the appendix with the entry on hover; every mistake one line at file:line; `[@model]`,
+the paper of the page's network. No model is needed here but for one site built end to end."""
 
 from __future__ import annotations
 
@@ -200,3 +200,64 @@ def test_an_unknown_key_stops_the_build_before_anything_is_written(tmp_path: Pat
     err = capsys.readouterr().err
     assert code == 2 and "content/a.md:5: unknown citation key 'olah2016'" in err and "Traceback" not in err, err
     assert not (root / "site_output").exists()
+
+
+def test_model_cites_the_paper_of_the_pages_and_the_figures_network(tmp_path: Path) -> None:
+    """`[@model]` is the paper of the page's model (in a caption, of the figure's `model:`), any
+    key of featvis's papers.bib resolves without the site's .bib having it, and a network of
+    one's own has no paper: its `[@model]` goes, and `nocite: "@model"` lists nothing."""
+    article = ("---\ntitle: T\nmodel: torchvision:resnet50\nnocite: \"@model\"\n---\n\n"
+               "A network [@model], `[@model]` in code, [@olah2017; @model] and [@vgg16] [@simonyan2015very].\n\n"
+               "```figure\ntype: layer-gallery\nmodel: python:own.py:build\ncaption: \"Its net [@model].\"\n```\n\n"
+               "```figure\ntype: layer-gallery\nmodel: timm:vit_tiny_patch16_224\ncaption: \"A ViT [@model].\"\n```\n")
+    root = site(tmp_path, article)
+    (root / "site.toml").write_text(
+        'models = ["python:own.py:build", "torchvision:resnet50", "timm:vit_tiny_patch16_224"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(FeatvisError, match=r"^content/a\.md:7: unknown citation key 'vgg16'"):
+        read_pages(load_config(root / "site.toml"))
+    (root / "content" / "a.md").write_text(article.replace("[@vgg16] ", ""), encoding="utf-8")
+    (page,) = read_pages(load_config(root / "site.toml"))
+    assert "A network [@he2016deep], `[@model]` in code, [@olah2017; @he2016deep] and [@simonyan2015very]." in page.body
+    assert [(ref.key, ref.cited) for ref in page.references] == [
+        ("he2016deep", True), ("olah2017", True), ("simonyan2015very", True), ("dosovitskiy2021image", True)
+    ]
+    assert [spec.options["caption"] for spec in page.figures] == ["Its net.", "A ViT [@dosovitskiy2021image]."]
+    assert "Deep residual learning" in page.references[0].text
+    # a page of one's own network, without a .bib of its own: nothing to cite, nothing listed
+    own = tmp_path / "own"
+    site(own, "---\ntitle: T\nnocite: \"@model\"\n---\n\nMy net [@model], trained here.\n", bib=None)
+    (own / "site.toml").write_text('model = "python:own.py:build"\n', encoding="utf-8")
+    (page,) = read_pages(load_config(own / "site.toml"))
+    assert "My net, trained here." in page.body and page.references == ()
+
+
+def test_every_network_paper_is_an_entry_that_formats() -> None:
+    from generator.pages.citations import PAPERS_SHOWN, format_entry, read_bibliography
+    from generator.pages.papers import PAPERS, PAPERS_BIB
+
+    bib, text = read_bibliography(PAPERS_BIB, PAPERS_SHOWN)
+    for key in {*PAPERS.values()}:
+        plain, _ = format_entry(bib, text, key, PAPERS_SHOWN)
+        assert re.search(r"\b(19|20)\d\d\b", plain), key
+
+
+def test_a_site_of_another_network_lists_its_paper(tmp_path: Path) -> None:
+    """Built end to end (an untrained SqueezeNet at 32 px, one channel of one layer): the page's
+    References list SqueezeNet's paper, not EfficientNet's."""
+    from generator.build import build_site
+    from generator.config.site import Preset
+
+    root = site(tmp_path, '---\ntitle: T\nnocite: "@model"\n---\n\nThe network [@model].\n', bib=None)
+    (root / "site.toml").write_text(
+        'model = "torchvision:squeezenet1_1"\nrandom_weights = true\ninput_size = 32\n'
+        f'explorer_layers = ["features.1"]\ncache_dir = "{root / "cache"}"\ndevice = "cpu"\n',
+        encoding="utf-8",
+    )
+    build_site(load_config(root / "site.toml"), quiet=True,
+               preset=Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0))
+    html = (root / "site_output" / "a.html").read_text(encoding="utf-8")
+    references = html[html.index('id="ref-1"'):]
+    assert "SqueezeNet" in references and "Iandola" in references
+    assert "EfficientNet" not in html and "[@model]" not in html

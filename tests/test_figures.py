@@ -169,10 +169,10 @@ def test_preconditioning_and_progress_snapshots(ctx, model) -> None:  # type: ig
 
 
 def test_objectives_negative_diversity_jobs(ctx, model) -> None:  # type: ignore[no-untyped-def]
-    jobs = bound(model, "objectives", layer="blocks.2.1", channel=5, **{"class": "goldfish"}).jobs(ctx)
+    jobs = bound(model, "objectives", layer="blocks.2.1", channel=5, **{"class": 1}).jobs(ctx)
     kinds = [j.objectives[0].terms[0][1].kind for j in jobs]
     assert kinds == ["neuron", "channel", "layer", "class_logit", "class_prob"]
-    assert jobs[3].objectives[0].terms[0][1].cls == model.class_index("goldfish")
+    assert jobs[3].objectives[0].terms[0][1].cls == 1  # an untrained network's outputs by index
     assert jobs[1] == ctx.channel_job("blocks.2.1", 5), "the channel image is the explorer's"
     assert [j.steps for j in jobs] == [PRESET.steps] * 3 + [CLASS_STEPS * PRESET.steps] * 2
     (neg,) = bound(model, "negative", layer="conv_stem", channels=[4]).jobs(ctx)

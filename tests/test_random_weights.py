@@ -3,6 +3,7 @@ from the site's seed, refused beside a checkpoint."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,53 @@ def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     assert "is untrained: its weights are random (seed 5), not learned" in article
     # a figure naming its model says so itself (an article may show a trained one)
     assert f"An untrained network, <code>{MODEL}</code>: its weights are random (seed 5)" in article
+
+
+def test_an_untrained_networks_outputs_are_numbered_not_named(tmp_path: Path, lite0) -> None:  # type: ignore[no-untyped-def]
+    """An untrained network's outputs are classes of nothing: without a `classes` file it names
+    none, its readings and class pictures say "output N"; a `classes` file still names them, and a
+    trained network keeps ImageNet's names."""
+    import torch
+
+    from generator.dataset.checks import class_reading
+    from generator.models import load_model
+
+    model = load_model(MODEL, random_weights=True)
+    assert (model.class_names, model.classes, model.read_outputs) == ((), 1000, 1000)
+    assert model.class_name(207) == "output 207" and model.class_index(207) == 207
+    no_names = r"unknown class 'tench': an untrained network's outputs have no names \(give an "
+    with pytest.raises(FeatvisError, match=no_names + r"index, 0\.\.999"):
+        model.class_index("tench")
+    picture = model.read(torch.rand(2, 3, 32, 32), 3)
+    assert [len(p) for p in picture] == [3, 3], "read by number"
+    reading = class_reading(model, picture[0], picture[1][0], tmp_path / "a.jpg")
+    assert reading is not None
+    assert all(re.fullmatch(r"output \d+", name) for name, _ in (*reading.picture, reading.photo))
+    (tmp_path / "classes.txt").write_text("".join(f"kind {i}\n" for i in range(1000)))
+    named = load_model(MODEL, random_weights=True, classes="classes.txt", root=tmp_path)
+    assert named.class_name(207) == "kind 207" and named.class_index("kind 3") == 3
+    assert lite0.class_name(207) == "golden retriever" and len(lite0.class_names) == 1000
+
+
+def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path) -> None:
+    """Built end to end (an untrained SqueezeNet at 32 px): the class picture's caption and the
+    number the text quotes are "output N", never an ImageNet class name."""
+    from generator.build import build_site
+    from generator.config.site import Preset
+
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "a.md").write_text(
+        "---\ntitle: A\n---\n\nIt drives {{ numbers.what.class }} hardest.\n\n"
+        "```figure\ntype: objectives\nid: what\nlayer: features.7\nchannel: 0\n```\n",
+        encoding="utf-8",
+    )
+    _site(tmp_path, 'model = "torchvision:squeezenet1_1"\nrandom_weights = true\ninput_size = 32\n'
+          f'explorer_layers = ["features.7"]\ncache_dir = "{tmp_path / "cache"}"\ndevice = "cpu"\n')
+    build_site(load_config(tmp_path / "site.toml"), quiet=True,
+               preset=Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0))
+    html = (tmp_path / "site_output" / "a.html").read_text(encoding="utf-8")
+    said = re.search(r"It drives (.+?) hardest", html)
+    assert said and re.fullmatch(r"output \d+", said.group(1)), said
+    assert f"Channel features.7:0; {said.group(1)}." in html
+    assert "classes of nothing" in html and "; class " not in html
+    assert "Output logit" in html and "Class logit" not in html

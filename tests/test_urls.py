@@ -90,6 +90,47 @@ def test_a_link_to_an_explorer_page_the_site_will_not_have_stops_at_its_line(tmp
     # before any photo is scanned or anything computed: the line, the layer and what to do
     with pytest.raises(FeatvisError, match=r"^content/a\.md:7: link to 'explorer/efficientnet_lite0/blocks\.4\.2/3\.html': the explorer shows no page of layer 'blocks\.4\.2' \(add it to explorer_layers in site\.toml; valid: conv_stem\)$"):
         read_site(config, store=ArtifactStore(tmp_path / "cache"), models=[lite0], compute=False)
-    check_explorer_links(page.explorer_links[:2], {"efficientnet_lite0": ["conv_stem"]})
+    check_explorer_links(page.explorer_links[:2], {"efficientnet_lite0": {"conv_stem": 32}})
     with pytest.raises(FeatvisError, match=r"content/a\.md:5: link to 'explorer/other/x\.html': no model's explorer is in 'explorer/other/' \(did you mean"):
-        check_explorer_links([("explorer/other/x.html", "content/a.md:5")], {"efficientnet_lite0": ["conv_stem"], "others": []})
+        check_explorer_links([("explorer/other/x.html", "content/a.md:5")], {"efficientnet_lite0": {"conv_stem": 32}, "others": {}})
+
+
+TINY_NET = Path(__file__).resolve().parents[1] / "examples" / "own-model" / "tiny_cnn.py"
+
+
+def _linking_site(root: Path, link: str) -> Path:
+    """A site of the own-model example at 32 px whose explorer shows `stem.2` (16 channels) and
+    whose one article links to `link`."""
+    (root / "content").mkdir(parents=True)
+    (root / "content" / "a.md").write_text(
+        f"---\ntitle: A\n---\n\nIntro.\n\nSee [this channel]({link}).\n", encoding="utf-8"
+    )
+    (root / "site.toml").write_text(
+        f'model = "python:{TINY_NET}:build"\nseed = 3\ninput_size = 32\n'
+        f'explorer_layers = ["stem.2"]\ncache_dir = "{root / "cache"}"\ndevice = "cpu"\n',
+        encoding="utf-8",
+    )
+    return root / "site.toml"
+
+
+def test_a_channel_an_article_links_to_gets_its_page_beyond_the_presets_channels(tmp_path: Path) -> None:
+    from generator.build import build_site
+    from generator.check import check_site
+    from generator.config.site import Preset
+
+    one = Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0)
+    config = load_config(_linking_site(tmp_path, "explorer/tiny_cnn/stem.2/9.html"))
+    build_site(config, preset=one, quiet=True)
+    out = tmp_path / "site_output"
+    pages = sorted(p.name for p in (out / "explorer" / "tiny_cnn" / "stem.2").glob("*.html"))
+    assert "9.html" in pages and len(pages) == 2, pages  # the preset's one channel and the linked
+    assert 'href="explorer/tiny_cnn/stem.2/9.html"' in (out / "a.html").read_text(encoding="utf-8")
+    assert check_site(out) == []
+
+
+def test_a_linked_channel_out_of_range_stops_at_its_line(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-def]
+    config = load_config(_linking_site(tmp_path, "explorer/tiny_cnn/stem.2/16.html"))
+    with pytest.raises(FeatvisError, match=r"^content/a\.md:7: link to 'explorer/tiny_cnn/stem\.2/16\.html': layer 'stem\.2' has 16 channels, there is no channel 16 \(valid: 0\.\.15\)$"):
+        read_site(config, store=ArtifactStore(tmp_path / "cache"), models=[tiny], compute=False)
+    with pytest.raises(FeatvisError, match=r"^content/a\.md:7: .*without leading zeros \('stem\.2/7\.html'\)$"):
+        check_explorer_links([("explorer/tiny_cnn/stem.2/07.html", "content/a.md:7")], {"tiny_cnn": {"stem.2": 16}})

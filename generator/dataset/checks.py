@@ -102,15 +102,17 @@ class ClassReading:
 
 
 def reads_classes(model: LoadedModel, layer: str) -> bool:
-    """Whether the model's class names can speak for a channel of `layer` (see `readable`)."""
-    return bool(model.class_names) and model.layer(layer).band in READING_BANDS
+    """Whether the model's readings (`LoadedModel.read_outputs`) can speak for a channel of
+    `layer` (see `readable`)."""
+    return bool(model.read_outputs) and model.layer(layer).band in READING_BANDS
 
 
 def readable(model: LoadedModel, index: DatasetIndex, layer: str, channel: int) -> bool:
     """Whether a class reading means something here: a scanned layer of the parts or objects
-    bands, a model that names classes, and a top photo to compare with."""
+    bands, a model that reads its outputs (named classes, or an untrained network's numbered
+    outputs), and a top photo to compare with."""
     return (
-        bool(model.class_names)
+        bool(model.read_outputs)
         and layer in index.layer_names
         and model.layer(layer).band in READING_BANDS
         and bool(index.examples(layer, channel))
@@ -125,10 +127,9 @@ def class_reading(
     photo's class at `path` (None where either is not one logit per named class)."""
     if not picture or photo is None:
         return None
-    names = model.class_names
     return ClassReading(
-        picture=tuple((names[k], p) for k, p in picture),
-        photo=(names[photo[0]], photo[1]),
+        picture=tuple((model.class_name(k), p) for k, p in picture),
+        photo=(model.class_name(photo[0]), photo[1]),
         photo_file=path.name,
         meets=photo[0] in {k for k, _ in picture},
     )

@@ -81,12 +81,15 @@ class Objectives(OneChannelFigure):
             raise MissingArtifact(self.jobs(ctx))
         jobs = self.objective_jobs(ctx, channel, cls)
         name = ctx.model.class_name(cls)
+        numbered = not ctx.model.class_names and ctx.model.untrained  # "Output logit"
+        labels = {k: v.replace("Class", "Output") if numbered else v
+                  for k, v in self.LABELS.items()}
         cells = [
             {
                 "kind": k,
-                "label": self.LABELS[k],
+                "label": labels[k],
                 "what": jobs[k].objectives[0].describe(),
-                "image": ctx.view(jobs[k], label=self.LABELS[k]),
+                "image": ctx.view(jobs[k], label=labels[k]),
             }
             for k in self.KINDS
         ]
@@ -94,5 +97,7 @@ class Objectives(OneChannelFigure):
             "cells": cells,
             "unit": self.unit(channel),
             "class_name": name,
+            # "class tench", "class 12" (a head without names), "output 207" (untrained)
+            "class_label": f"class {name}" if ctx.model.class_names else name,
             "href": ctx.layer_link(self.options["layer"], channel),
         }

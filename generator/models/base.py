@@ -95,6 +95,18 @@ class LoadedModel:
         self.classes = self.classes or len(self.class_names)
 
     @property
+    def untrained(self) -> bool:
+        """Random weights (`random_weights`), drawn from a seed: nothing learned."""
+        return self.weights_source.startswith("random")
+
+    @property
+    def read_outputs(self) -> int:
+        """How many outputs a reading of the model names (`read`): one per class name; an
+        untrained network without class names every output, by number ("output 207": its
+        outputs are classes of nothing); 0 for a trained head whose classes have no names."""
+        return len(self.class_names) or (self.classes if self.untrained else 0)
+
+    @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
@@ -124,10 +136,11 @@ class LoadedModel:
 
     def read(self, images: torch.Tensor, k: int = 5) -> list[list[tuple[int, float]]]:
         """The model's k most likely classes, (index, probability), for each [0,1] RGB image
-        (B,3,H,W), resized to the input size as a whole; [] for each when it names no classes or
-        its output is not one logit per named class (a head trained on another label set)."""
+        (B,3,H,W), resized to the input size as a whole; [] for each when it reads no outputs
+        (`read_outputs`) or its output is not one logit per named class (a head trained on
+        another label set)."""
         unread: list[list[tuple[int, float]]] = [[] for _ in range(images.shape[0])]
-        if not self.class_names:
+        if not self.read_outputs:
             return unread
         x = images.to(self.device, torch.float32)
         if x.shape[-2:] != (self.input_size, self.input_size):
@@ -136,7 +149,7 @@ class LoadedModel:
             )
         with torch.no_grad():
             logits = self.net(self.preprocess(x))
-        expected = (x.shape[0], len(self.class_names))
+        expected = (x.shape[0], self.read_outputs)
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != expected:
             return unread
         probs = logits.float().softmax(dim=1).cpu()
@@ -175,6 +188,13 @@ class LoadedModel:
                 raise FeatvisError(f"model '{self.id}': class {index} out of range ({valid})")
             return index
         name = str(name_or_index)
+        if not self.class_names:
+            what = "an untrained network's outputs" if self.untrained else "its classes"
+            raise FeatvisError(
+                f"model '{self.id}': unknown class '{name}': {what} have no names (give an "
+                f"index, 0..{max(self.classes - 1, 0)}, or class names with `classes` in "
+                "site.toml)"
+            )
         exact = [i for i, c in enumerate(self.class_names) if c == name]
         found = exact or [i for i, c in enumerate(self.class_names) if c.lower() == name.lower()]
         if len(found) == 1:
@@ -191,8 +211,10 @@ class LoadedModel:
         )
 
     def class_name(self, index: int) -> str:
-        """The class's name, or "class N" for a head whose classes have no names."""
-        return self.class_names[index] if index < len(self.class_names) else f"class {index}"
+        """The class's name; without names "class N", or "output N" for an untrained network."""
+        if index < len(self.class_names):
+            return self.class_names[index]
+        return f"output {index}" if self.untrained else f"class {index}"
 
     def to(self, device: torch.device) -> LoadedModel:
         self.net.to(device)

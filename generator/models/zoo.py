@@ -273,8 +273,8 @@ def load_model(
         example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
         shown = [info.module_path for info in (*catalog.layers, *catalog.optional)]
         fold_batch_norms(net, example.to(dev), shown)
-    names = read_classes(classes, base) if classes else (
-        imagenet_classes() if built.imagenet else ()
+    names = read_classes(classes, base) if classes else (  # an untrained head names no class
+        imagenet_classes() if built.imagenet and not random_weights else ()
     )
     _check_head(spec, names, catalog, classes)
     seen = (_triple(mean, built.mean, "mean", spec), _triple(std, built.std, "std", spec))

@@ -3,7 +3,10 @@ citation, each number a link to the page's References with the formatted entry o
 
 An article cites keys of `content/references.bib`, or of the file its front matter names
 (`bibliography: other.bib`, a path under content/); `nocite: [key, ...]` (or `"@*"`, every entry)
-lists entries it does not cite. BibTeX is read by pybtex and formatted by its `unsrt` style
+lists entries it does not cite. `[@model]` (and `nocite: "@model"`) cites the paper of the page's
+model, or a figure's in its caption (`generator.pages.papers`; nothing for a network featvis has
+no paper for), and any key of featvis's `papers.bib` resolves where the article's .bib lacks
+it. BibTeX is read by pybtex and formatted by its `unsrt` style
 through its HTML backend (text escaped). The site reads offline, so entries carry no links and
 show URLs without their scheme.
 
@@ -34,9 +37,12 @@ from pybtex.style.formatting.unsrt import Style
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.core.urls import EXTERNAL_URL
-from generator.pages.text import Lines, mask_code
+from generator.pages.papers import PAPERS_BIB
+from generator.pages.text import Lines, mask_code, splice
 
 DEFAULT_BIBLIOGRAPHY = "references.bib"
+MODEL_KEY = "model"  # `[@model]`: the paper of the page's (or the figure's) model
+PAPERS_SHOWN = "featvis's papers.bib"
 MAX_BIBLIOGRAPHY_BYTES = 10 * 2**20
 # Pandoc's citation keys: a letter, digit or _, then word characters and internal punctuation.
 _KEY = r"[\w](?:[\w:.#$%&+?<>~/-]*\w)?"
@@ -72,15 +78,33 @@ class Reference:
         return f"cite-{self.number}"
 
 
+def _citations(text: str) -> list[re.Match[str]]:
+    """Every citation bracket in `text` (not a link definition's `[@a]: url`), in order."""
+    definitions = {m.start() + m.group(0).index("[") for m in _DEFINITION.finditer(text)}
+    return [m for m in CITATION.finditer(text) if m.start() not in definitions]
+
+
 def cited_keys(text: str) -> list[tuple[int, str]]:
     """(offset, key) of every citation in `text`, in order."""
-    definitions = {m.start() + m.group(0).index("[") for m in _DEFINITION.finditer(text)}
-    return [
-        (m.start(), key.group(1))
-        for m in CITATION.finditer(text)
-        if m.start() not in definitions
-        for key in _CITED_KEY.finditer(m.group(0))
-    ]
+    return [(m.start(), key.group(1)) for m in _citations(text)
+            for key in _CITED_KEY.finditer(m.group(0))]
+
+
+def cite_model(text: str, masked: str, paper: str | None) -> str:
+    """`text` with `@model` in its citations (found in `masked`, its code-masked copy) as `@paper`,
+    or without it when there is no paper: a citation left empty goes, with the spaces before it.
+    Lines stay where they are."""
+    edits = []
+    for m in _citations(masked):
+        keys = [k.group(1) for k in _CITED_KEY.finditer(m.group(0))]
+        if MODEL_KEY not in keys:
+            continue
+        kept = [k for k in keys if k != MODEL_KEY] if paper is None else [
+            paper if k == MODEL_KEY else k for k in keys]
+        start = m.start() if kept else len(masked[: m.start()].rstrip(" \t"))
+        cited = f"[{'; '.join('@' + k for k in kept)}]" if kept else ""
+        edits.append((start, m.end(), cited + "\n" * m.group(0).count("\n")))
+    return splice(text, edits) if edits else text
 
 
 # Reading ------------------------------------------------------------------------------------
@@ -188,6 +212,7 @@ class Citing:
     root: Path
     meta: Mapping[str, Any]
     key_lines: Mapping[str, int]
+    paper: str | None = None  # the key `@model` stands for in `nocite` (None: no paper)
 
 
 def bibliography_path(citing: Citing) -> tuple[Path | None, str]:
@@ -225,10 +250,11 @@ def _nocite(citing: Citing, keys: Sequence[str]) -> list[str]:
     if value is None:
         return []
     items = [value] if isinstance(value, str) else value
-    words = [w for item in items for w in re.split(r"[\s,;]+", str(item)) if w]
-    if "@*" in words or "*" in words:
-        return list(keys)
-    return [w.removeprefix("@") for w in words]
+    words = [w.removeprefix("@") for item in items for w in re.split(r"[\s,;]+", str(item)) if w]
+    paper = [citing.paper] if citing.paper and MODEL_KEY in words else []
+    if "*" in words:
+        return [*keys, *paper]
+    return [w for w in words if w != MODEL_KEY] + paper
 
 
 def cite_references(
@@ -242,33 +268,36 @@ def cite_references(
             bibliography_path(citing)  # a named file must exist even when nothing is cited
         return ()
     path, bib_shown = bibliography_path(citing)
-    if path is None:
-        line = occurrences[0][0] if occurrences else citing.key_lines.get("nocite", 1)
+    own = None if path is None else read_bibliography(path, bib_shown)
+    papers = read_bibliography(PAPERS_BIB, PAPERS_SHOWN)
+    keys = [] if own is None else list(own[0].entries.keys())
+    known = {*keys, *papers[0].entries.keys()}
+
+    def check(key: str, line: int, where: str) -> None:
+        if key in known:
+            return
+        if own is None:
+            raise FeatvisError(
+                f"{citing.shown}:{line}: cites a source but there is no bibliography (add "
+                f"{bib_shown} or name a .bib under {citing.content_dir.name}/ with "
+                "'bibliography:' in the front matter)"
+            )
         raise FeatvisError(
-            f"{citing.shown}:{line}: cites a source but there is no bibliography (add "
-            f"{bib_shown} or name a .bib under {citing.content_dir.name}/ with 'bibliography:' "
-            "in the front matter)"
+            f"{citing.shown}:{line}: unknown citation key '{key}' in {where} "
+            f"({choices_hint(key, keys)})"
         )
-    bib, text = read_bibliography(path, bib_shown)
-    keys = list(bib.entries.keys())
+
     order: dict[str, int | None] = {}
     for line, key, figure in occurrences:
-        if key not in keys:
-            raise FeatvisError(
-                f"{citing.shown}:{line}: unknown citation key '{key}' in {bib_shown} "
-                f"({choices_hint(key, keys)})"
-            )
+        check(key, line, bib_shown)
         order.setdefault(key, figure)
     extra = [k for k in _nocite(citing, keys) if k not in order]
     for key in extra:
-        if key not in keys:
-            raise FeatvisError(
-                f"{citing.shown}:{citing.key_lines.get('nocite', 1)}: unknown citation key "
-                f"'{key}' in nocite ({choices_hint(key, keys)})"
-            )
+        check(key, citing.key_lines.get("nocite", 1), "nocite")
     refs = []
     for number, key in enumerate([*order, *dict.fromkeys(extra)], 1):
-        plain, rich = format_entry(bib, text, key, bib_shown)
+        bib, text, shown = (*own, bib_shown) if own and key in keys else (*papers, PAPERS_SHOWN)
+        plain, rich = format_entry(bib, text, key, shown)
         refs.append(Reference(key, number, plain, rich, key in order, order.get(key)))
     return tuple(refs)
 

@@ -29,12 +29,14 @@ from generator.pages.citations import (
     Citing,
     Reference,
     caption_occurrences,
+    cite_model,
     cite_references,
     occurrences_in,
 )
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
 from generator.pages.links import rewrite_links
 from generator.pages.markdown import FIGURE_TOKEN, FORMATS, MAX_DIGITS, check_math
+from generator.pages.papers import model_paper
 from generator.pages.text import Lines, check_nesting, fences, mask_code, slugify
 
 # Names every page may quote; `numbers.FIGURE.KEY` come from the page's figures.
@@ -229,10 +231,14 @@ def read_page(
     fields = front_fields(meta, key_lines, shown, config, strict_model)
     check_nesting(lines[body_start:], body_start + 1, shown)
     body_lines, figures = _extract_figures(lines[body_start:], body_start + 1, shown)
+    model = fields["model"] if fields["model"] in config.model_ids else config.model_ids[0]
     body = "\n".join(body_lines) + "\n"
+    body = cite_model(body, mask_code(body_lines), model_paper(model))
+    body_lines, figures = body[:-1].split("\n"), [_cite_model(s, model, config) for s in figures]
     masked = mask_code(body_lines)
     check_math(masked, body_start + 1, shown)
-    references = _references(path, config, meta, key_lines, masked, body_start + 1, figures)
+    references = _references(path, config, meta, key_lines, masked, body_start + 1, figures,
+                             model)
     ids = tuple(spec.anchor for spec in figures)
     check_figure_refs(masked, body_start + 1, shown, ids)
     for spec in figures:
@@ -247,7 +253,7 @@ def read_page(
     )
     # Link rewriting changes offsets (never lines): find the variables in the final body.
     variables = _find_variables(mask_code(body.splitlines()), body_start + 1, shown)
-    page = Page(
+    return Page(
         slug=slugify(path.stem),
         source=shown,
         path=path.resolve(),
@@ -260,7 +266,6 @@ def read_page(
         explorer_links=tuple(explorer),
         **fields,
     )
-    return page
 
 
 def _references(
@@ -271,6 +276,7 @@ def _references(
     masked: str,
     first: int,
     figures: list[FigureSpec],
+    model: str,
 ) -> tuple[Reference, ...]:
     """The page's citations, in the text and in figure captions, numbered in reading order."""
     found = [
@@ -281,8 +287,18 @@ def _references(
     ]
     found.sort(key=lambda hit: hit[0])  # stable: a line's citations keep their order
     citing = Citing(display_path(path, config.root), config.content_dir, config.root, meta,
-                    key_lines)
+                    key_lines, model_paper(model))
     return cite_references(citing, found)
+
+
+def _cite_model(spec: FigureSpec, model: str, config: SiteConfig) -> FigureSpec:
+    """The figure with `@model` in its caption's citations as its model's paper's key."""
+    caption, own = spec.options.get("caption"), spec.options.get("model")
+    if not isinstance(caption, str):
+        return spec
+    paper = model_paper(own if own in config.model_ids else model)
+    cited = cite_model(caption, mask_code(caption.splitlines()), paper)
+    return replace(spec, options={**spec.options, "caption": cited})
 
 
 def _extract_figures(

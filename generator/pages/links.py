@@ -69,27 +69,53 @@ def _by_line(link: tuple[str, str]) -> tuple[int, str]:
     return int(where.rpartition(":")[2]), link[0]
 
 
+def explorer_page(target: str) -> tuple[str, str, int | None] | None:
+    """(model folder, layer file name without `.html`, channel) of a link to a layer's or a
+    channel's page in a model's explorer folder (channel None: the layer's page); None for any
+    other link, the folder's index included."""
+    m = _MODEL_PAGE.match(target)
+    if m is None or m.group("page") == "index.html":
+        return None
+    layer, _, channel = m.group("page").removesuffix(".html").partition("/")
+    return m.group("folder"), layer, int(channel) if channel else None
+
+
 def check_explorer_links(
-    links: Sequence[tuple[str, str]], shown: Mapping[str, Sequence[str]]
+    links: Sequence[tuple[str, str]], shown: Mapping[str, Mapping[str, int]]
 ) -> None:
     """Refuse a link to a page the explorer will not have: `shown` maps each model's explorer
-    folder to the layers its explorer shows (`explorer/<folder>/<layer>.html` and its channel
-    pages exist for those alone)."""
+    folder to the layers its explorer shows (their file names without `.html`) and each layer's
+    channel count (`explorer/<folder>/<layer>.html` and its channel pages exist for those alone;
+    a linked channel's page is planned with the article, `plan.explorer.linked_jobs`)."""
     for target, where in links:
         m = _MODEL_PAGE.match(target)
         if m is None:
             continue
-        folder, page = m.group("folder"), m.group("page")
+        folder = m.group("folder")
         if folder not in shown:
             raise FeatvisError(
                 f"{where}: link to '{target}': no model's explorer is in 'explorer/{folder}/' "
                 f"({choices_hint(folder, sorted(shown))})"
             )
-        layer = page.rpartition("/")[0] if "/" in page else page.removesuffix(".html")
-        if page != "index.html" and layer not in shown[folder]:
+        page = explorer_page(target)
+        if page is None:
+            continue
+        _, layer, channel = page
+        if layer not in shown[folder]:
             raise FeatvisError(
                 f"{where}: link to '{target}': the explorer shows no page of layer '{layer}' "
                 f"(add it to explorer_layers in site.toml; {choices_hint(layer, shown[folder])})"
+            )
+        channels = shown[folder][layer]
+        if channel is not None and not target.endswith(f"/{channel}.html"):
+            raise FeatvisError(
+                f"{where}: link to '{target}': a channel's page is named by its number without "
+                f"leading zeros ('{layer}/{channel}.html')"
+            )
+        if channel is not None and channel >= channels:
+            raise FeatvisError(
+                f"{where}: link to '{target}': layer '{layer}' has {channels} channels, there is "
+                f"no channel {channel} (valid: 0..{channels - 1})"
             )
 
 

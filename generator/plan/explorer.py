@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from generator.config.site import Preset, SiteConfig
+from generator.core.urls import layer_file
 from generator.dataset.index import DatasetIndex
 from generator.figures.channels import single_channel
 from generator.jobs import VisJob
@@ -16,6 +17,7 @@ from generator.models.preact import negative_layer
 from generator.models.site import explorer_layers
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
+from generator.pages.links import explorer_page
 
 
 def explorer_jobs(
@@ -98,3 +100,27 @@ def explorer_page_jobs(
         for channel in channels
         for job in channel_page_jobs(preset, make, layer, channel, model).values()
     ]
+
+
+def linked_jobs(
+    config: SiteConfig,
+    model: LoadedModel,
+    preset: Preset,
+    links: Sequence[tuple[str, str]],
+    make: Callable[[list[Objective]], VisJob],
+    channel_job: Callable[[str, int], VisJob],
+) -> list[VisJob]:
+    """What the channel pages of `model`'s explorer that `links` (an article's explorer links,
+    checked by `pages.links.check_explorer_links`) open need: each channel's visualization and
+    its page's other pictures (`channel_page_jobs`), so that a channel beyond the preset's
+    explorer channels has its page, as a figure's channel has."""
+    layers = {layer_file(n).removesuffix(".html"): n for n in explorer_layers(config, model)}
+    jobs = []
+    for target, _ in links:
+        page = explorer_page(target)
+        if page is None or page[0] != model.slug or page[2] is None or page[1] not in layers:
+            continue
+        layer, channel = layers[page[1]], page[2]
+        jobs += [channel_job(layer, channel),
+                 *channel_page_jobs(preset, make, layer, channel, model).values()]
+    return jobs

@@ -2,7 +2,8 @@
 
 `plan_site` plans one model of the site: it makes the explorer's jobs (for each explorer layer,
 channels 0..N-1 of the preset, one channel objective each), gathers every job of the figures that
-show that model (by their `model:`; of the compare page and `compare-models`, that model's share),
+show that model (by their `model:`; of the compare page and `compare-models`, that model's share)
+and those of the explorer's channel pages the articles link to (`plan.explorer.linked_jobs`),
 checks each against the model (unknown layer, channel out of range, another model: a
 `FeatvisError`) and indexes them by page and by layer. A site of several models is planned once
 per model, so a plan's batches never mix models. Planning reads the
@@ -23,7 +24,7 @@ from generator.figures.registry import Article
 from generator.jobs import SitePlan, VisJob, check_jobs, unique_jobs
 from generator.models import LoadedModel
 from generator.models.site import explorer_layers
-from generator.plan.explorer import explorer_jobs, explorer_page_jobs
+from generator.plan.explorer import explorer_jobs, explorer_page_jobs, linked_jobs
 
 
 def plan_site(
@@ -51,7 +52,9 @@ def plan_site(
     by_page, reads = {}, []
     for article in articles:  # a page's jobs, and the surveys its figures chose channels from
         start = len(ctx.surveyed)
-        by_page[article.page.slug] = [*article.jobs(ctx), *ctx.surveyed[start:]]
+        linked = linked_jobs(config, model, preset, article.page.explorer_links, ctx.job,
+                             ctx.channel_job)  # the channel pages its links open
+        by_page[article.page.slug] = [*article.jobs(ctx), *ctx.surveyed[start:], *linked]
         reads += [j for fig in article.for_model(model.id) for j in fig.class_reads(ctx)]
     if len(config.model_ids) > 1 and model.id in config.model_ids:
         start = len(ctx.surveyed)

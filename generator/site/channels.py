@@ -353,12 +353,14 @@ class ChannelPagesPart(RenderState):
         self, state: ModelState, layer: str, channel: int, reading: Any
     ) -> list[tuple[str, float]]:
         """The classes that drive the channel, for the search: its top photos' (by folder or
-        wnid) and the model's readings, each with its strength."""
+        wnid) and the model's readings where it names classes (an untrained network's numbered
+        outputs are classes of nothing), each with its strength."""
         ds, top = state.ctx.dataset, []
         if ds is not None and layer in ds.layer_names:
             top = [(Path(e.path).relative_to(ds.root).as_posix(), e.activation)
                    for e in ds.examples(layer, channel, "top")]
-        readings = [reading.photo, *reading.picture] if reading else []
+        named = reading and state.model.class_names
+        readings = [reading.photo, *reading.picture] if named else []
         return channel_classes(top, readings, load_hierarchy())
 
     def _whole(self, state: ModelState, layer: str) -> bool:

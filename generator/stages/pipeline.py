@@ -117,8 +117,8 @@ def read_site(
         models = load_site_models(config, probe=compute)
     preset = preset or config.preset_for(models[0].device.type)
     bind_articles(articles, {model.id: model for model in models})
-    shown = {m.slug: [layer_file(n).removesuffix(".html") for n in explorer_layers(config, m)]
-             for m in models}
+    shown = {m.slug: {layer_file(n).removesuffix(".html"): m.layer(n).channels
+                      for n in explorer_layers(config, m)} for m in models}
     for article in articles:  # a link to an explorer page no model will have stops here
         check_explorer_links(article.page.explorer_links, shown)
     labels = read_site_labels(
