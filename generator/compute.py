@@ -176,7 +176,7 @@ def _run_batch(
     worker = {"rank": world.rank, "world": world.size, "host": socket.gethostname()}
     errors: list[str] = []
     stored = 0
-    for job, part in zip(batch.jobs, batch.split(result), strict=True):
+    for job, part in zip(batch.jobs, batch.per_job(result), strict=True):
         bad = not_finite(part)
         if bad is not None:
             what = "; ".join(sorted({o.describe() for o in job.objectives}))[:120]

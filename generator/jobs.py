@@ -188,7 +188,7 @@ class Batch:
     def settings(self) -> RenderSettings:
         return self.jobs[0].settings()
 
-    def split(self, result: RenderResult) -> list[RenderResult]:
+    def per_job(self, result: RenderResult) -> list[RenderResult]:
         """One `RenderResult` per job; `seconds` is the job's share of the batch's time."""
         total = self.n_images + self.fill
         if result.images.shape[0] != total:

@@ -178,14 +178,14 @@ def test_batch_layout_and_split():
         final=torch.tensor([0.0, 1.0, 2.0]),
         seconds=3.0,
     )
-    first, second = batch.split(result)
+    first, second = batch.per_job(result)
     assert first.images[:, 0, 0, 0].tolist() == [0, 1]
     assert second.images[:, 0, 0, 0].tolist() == [2]
     assert second.snapshots[4][0, 0, 0, 0] == 12
     assert first.history.tolist() == [[0, 1], [3, 4]] and second.history.tolist() == [[2], [5]]
     assert first.final.tolist() == [0, 1] and first.seconds == pytest.approx(2.0)
     with pytest.raises(ValueError):
-        Batch((a,)).split(result)
+        Batch((a,)).per_job(result)
 
 
 def test_every_planned_batch_is_filled_to_the_batch_size():
@@ -201,10 +201,10 @@ def test_every_planned_batch_is_filled_to_the_batch_size():
     images = torch.arange(5.0).view(5, 1, 1, 1).expand(5, 3, 2, 2)
     result = RenderResult(images=images, snapshots={}, history=torch.zeros(2, 5),
                           final=torch.arange(5.0), seconds=5.0)
-    first, second = filled.split(result)  # the fillers' results dropped
+    first, second = filled.per_job(result)  # the fillers' results dropped
     assert first.final.tolist() == [0, 1] and second.final.tolist() == [2]
     with pytest.raises(ValueError):
-        filled.split(RenderResult(images=images[:3], snapshots={}, history=torch.zeros(2, 3),
+        filled.per_job(RenderResult(images=images[:3], snapshots={}, history=torch.zeros(2, 3),
                                   final=torch.zeros(3)))
 
 
@@ -216,7 +216,7 @@ def test_a_jobs_pixels_do_not_depend_on_what_else_its_batch_holds(lite0: LoadedM
     def pixels(batch: Batch) -> torch.Tensor:
         result = render(lite0, batch.objectives(), batch.settings(), seeds=batch.seeds(),
                         groups=batch.groups())
-        return batch.split(result)[-1].images
+        return batch.per_job(result)[-1].images
 
     alone, = plan_batches([job(0)], 4)  # what a build over a cache holding 1 and 2 computes
     together, = plan_batches([job(1), job(2), job(0)], 4)  # what a cold build computes

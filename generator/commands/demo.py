@@ -128,7 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = render(
             model, batch.objectives(), batch.settings(), seeds=batch.seeds(), groups=batch.groups()
         )
-        for job, part in zip(batch.jobs, batch.split(result), strict=True):
+        for job, part in zip(batch.jobs, batch.per_job(result), strict=True):
             finals[job] = (part.images[0], float(part.final[0]))
     per_row = max(len([u for u in units if u[0] == units[0][0]]), 1)
     sheet = Image.new(
