@@ -134,11 +134,17 @@ def test_an_untrained_networks_outputs_are_numbered_not_named(tmp_path: Path, li
     assert lite0.class_name(207) == "golden retriever" and len(lite0.class_names) == 1000
 
 
-def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path) -> None:
-    """Built end to end (an untrained SqueezeNet at 32 px): the class picture's caption and the
-    number the text quotes are "output N", never an ImageNet class name."""
+def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path, sample_dir: Path) -> None:
+    """Built end to end (an untrained SqueezeNet at 32 px, 6 photos): the class picture's caption,
+    the number the text quotes and the explorer's readings are "output N" or "outputs", never an
+    ImageNet class name or "classes"."""
     from generator.build import build_site
     from generator.config.site import Preset
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for source in sorted(sample_dir.glob("*.jpg"))[:6]:
+        (photos / source.name).symlink_to(source)
 
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "a.md").write_text(
@@ -147,7 +153,8 @@ def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     _site(tmp_path, 'model = "torchvision:squeezenet1_1"\nrandom_weights = true\ninput_size = 32\n'
-          f'explorer_layers = ["features.7"]\ncache_dir = "{tmp_path / "cache"}"\ndevice = "cpu"\n')
+          f'explorer_layers = ["features.7"]\ncache_dir = "{tmp_path / "cache"}"\ndevice = "cpu"\n'
+          f'dataset = "{photos}"\n')
     build_site(load_config(tmp_path / "site.toml"), quiet=True,
                preset=Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0))
     html = (tmp_path / "site_output" / "a.html").read_text(encoding="utf-8")
@@ -156,3 +163,7 @@ def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path) -> None:
     assert f"Channel features.7:0; {said.group(1)}." in html
     assert "classes of nothing" in html and "; class " not in html
     assert "Output logit" in html and "Class logit" not in html
+    layer = " ".join((tmp_path / "site_output" / "explorer").glob("*/features.7.html").__next__()
+                     .read_text(encoding="utf-8").split())
+    assert "the outputs the model reads in the image beside the output it reads" in layer
+    assert "classes the model reads" not in layer
