@@ -365,14 +365,16 @@ def test_the_flagship_binds_unchanged(
 
 
 @pytest.mark.parametrize(
-    ("name", "classes"), [("sequential", True), ("sequential", False), ("residual", False)]
+    ("name", "classes"),
+    [("sequential", True), ("sequential", False), ("residual", False), ("grey", True)],
 )
 def test_the_flagship_builds_with_photos_for_a_users_cnn(
     name: str, classes: bool, tmp_path: Path, photos: Path
 ) -> None:
     """The whole flagship article, photos included, for a user's `nn.Sequential` of six
-    convolutions and a residual network of their own: a catalog of only a few blocks still fills
-    the five bands, and without a classes file the class figures name the head's logits."""
+    convolutions, a residual network of their own and an MNIST-style network of grey input: a
+    catalog of only a few blocks still fills the five bands, without a classes file the class
+    figures name the head's logits, and a grey network's pictures are all grey."""
     root = make_site(tmp_path / "site", name, classes=classes)
     shutil.rmtree(root / "content")
     shutil.copytree(REPO / "content", root / "content")
@@ -386,3 +388,5 @@ def test_the_flagship_builds_with_photos_for_a_users_cnn(
     if not classes:  # 10 logits, no names: the class a visualization drives is "class N"
         assert re.search(r"which here is <em>class \d</em>", html), "the class is named by index"
         assert "10 categories" in html
+    if name == "grey":
+        _all_grey(out)
