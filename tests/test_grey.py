@@ -75,6 +75,9 @@ def test_a_grey_network_sees_the_luminance_normalized_once(nets: Path) -> None:
     assert model.input_channels == 1 and model.grey
     assert model.mean == (0.1307,) and model.std == (0.3081,)
     assert model.fixed_input  # its linear layer takes 28 px only
+    assert model.description.endswith("It sees grey pictures (one channel: the luminance of a "
+                                      "colour one), so every picture here is shown grey, as it "
+                                      "saw it.")
     photos = torch.rand(3, 3, 28, 28, generator=torch.Generator().manual_seed(1))
     bare = nn.Sequential(*model.net)  # the same modules, without the luminance at the entrance
     expected = bare((luminance(photos) - 0.1307) / 0.3081)

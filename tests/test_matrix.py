@@ -389,4 +389,5 @@ def test_the_flagship_builds_with_photos_for_a_users_cnn(
         assert re.search(r"which here is <em>class \d</em>", html), "the class is named by index"
         assert "10 categories" in html
     if name == "grey":
+        assert "It sees grey pictures" in html  # the article says why its pictures are grey
         _all_grey(out)

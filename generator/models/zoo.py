@@ -206,14 +206,20 @@ def _visualizable(spec: str, catalog: Catalog) -> Catalog:
     return catalog
 
 
-def _described(description: str, size: int, fixed: bool) -> str:
-    """The family's description, and for a network that takes one input size only, that."""
-    if not fixed:
-        return description
-    return (
-        f"{description} It takes {size} px input only, so every picture here, of any size, is "
-        f"resized to {size} px on its way in (inside the optimization, where gradients pass)."
-    ).strip()
+def _described(description: str, size: int, fixed: bool, grey: bool = False) -> str:
+    """The family's description, and for a network that takes one input size only or grey
+    pictures, that."""
+    if fixed:
+        description = (
+            f"{description} It takes {size} px input only, so every picture here, of any size, is "
+            f"resized to {size} px on its way in (inside the optimization, where gradients pass)."
+        )
+    if grey:
+        description = (
+            f"{description} It sees grey pictures (one channel: the luminance of a colour one), "
+            "so every picture here is shown grey, as it saw it."
+        )
+    return description.strip()
 
 
 def _runs_at(net: nn.Module, size: int) -> bool:
@@ -325,7 +331,7 @@ def load_model(
         digest=network_digest(digest, _seen_settings(built, size, *seen, catalog, layers)),
         weights_source=f"random (seed {seed})" if random_weights else built.source,
         family=family.name,
-        description=_described(built.description, size, fixed),
+        description=_described(built.description, size, fixed, channels == 1),
         optional_layers=catalog.optional,
         fixed_input=fixed,
         min_input=smallest,
