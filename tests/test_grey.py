@@ -37,6 +37,23 @@ def mnist():
     )
 
 
+class Functional(nn.Module):
+    """A first layer written as a function of a weight of one input channel."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(8, 1, 3, 3) * 0.3)
+        self.rest = nn.Sequential(nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+    def forward(self, x):
+        return self.rest(torch.nn.functional.conv2d(x, self.weight))
+
+
+def functional():
+    return Functional()
+
+
 def pooled():
     return nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
@@ -90,6 +107,11 @@ def test_a_grey_network_sees_the_luminance_normalized_once(nets: Path) -> None:
     imagenet = (0.485, 0.456, 0.406)
     assert default.mean == (round(sum(w * v for w, v in zip(LUMA, imagenet, strict=True)), 4),)
     assert default.digest != model.digest  # another normalization, other cache keys
+
+
+def test_a_first_layer_of_one_channel_is_found_however_it_is_written(nets: Path) -> None:
+    model = load_model(f"python:{nets}:functional", input_size=16, random_weights=True)
+    assert model.grey and model.layer_names
 
 
 def test_a_grey_networks_visualizations_are_grey_and_rise(nets: Path) -> None:

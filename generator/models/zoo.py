@@ -172,8 +172,13 @@ def _channels_asked(message: str) -> int:
 def _input_channels(net: nn.Module, size: int) -> int:
     """The channels the network's first layer takes: 3 unless a forward pass of an RGB picture
     fails where one of a grey picture would not (a convolution's error names the count it takes;
-    without such an error, a grey picture is tried). Counts other than 1 and 3 are answered by
-    the catalog's probe, which refuses them in one line."""
+    without such an error, a grey picture is tried). A network whose first convolution module
+    takes 3 channels and none takes one (a zoo network's stem) is taken as RGB without a forward
+    pass. Counts other than 1 and 3 are answered by the catalog's probe, which refuses them in
+    one line."""
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    if convs and convs[0].in_channels == 3 and all(m.in_channels != 1 for m in convs):
+        return 3
     device = next(net.parameters()).device
     try:
         with torch.no_grad():
