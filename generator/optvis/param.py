@@ -20,7 +20,8 @@
   made grey (R = G = B) after the sigmoid. Every parameter then acts on what the network sees;
   three channels would leave colour that the network never saw (the decorrelated basis's colour
   components move the luminance a little too, so they drift far from grey), and one channel at
-  the decorrelated basis's brightness scale gives flatter, lower-contrast pictures.
+  the decorrelated basis's brightness scale gives flatter, lower-contrast pictures
+  (`benchmarks/bench_grey.py` compares the three).
 
 Every image's initial values come from its own seeded generator: image i of a batch starts exactly
 where it would start alone.
