@@ -16,7 +16,7 @@ from its own luminance), the final objective, the clipped share and the high-fre
 
     PYTHONPATH=. python benchmarks/bench_grey.py
 
-Writes benchmarks/results/grey.json, grey.md and grey.png.
+Writes benchmarks/results/grey.json, grey.md and grey.jpg.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import tempfile
@@ -171,10 +172,11 @@ def main(argv: list[str] | None = None) -> None:
     model.input_channels = 1
 
     RESULTS.mkdir(exist_ok=True)
-    to_pil(torch.cat(rows, dim=1)).save(RESULTS / f"{args.name}.png")
+    to_pil(torch.cat(rows, dim=1)).save(RESULTS / f"{args.name}.jpg", quality=85)
     meta = {"train_steps": args.train_steps, "accuracy": accuracy, "size": args.size,
             "steps": args.steps, "units": len(units), "threads": args.threads,
-            "machine": platform.processor() or platform.machine(), "time": time.ctime()}
+            "machine": platform.processor() or platform.machine(), "time": time.ctime(),
+            "load_average": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}
     (RESULTS / f"{args.name}.json").write_text(
         json.dumps({"meta": meta, "results": results}, indent=2) + "\n", encoding="utf-8"
     )
@@ -192,7 +194,9 @@ def main(argv: list[str] | None = None) -> None:
             f"| {name} | {r['colour_max']:.3f}, {r['colour_mean']:.4f} | {r['objective_mean']:.3f}"
             f" | {r['clipped_mean']:.3f} | {r['high_freq_mean']:.4f} | {r['seconds']:.1f} |"
         )
-    lines += ["", f"Contact sheet: `{args.name}.png` (rows: {', '.join(results)}).",
+    lines += ["", f"Seconds under a load average of {meta['load_average']} on {meta['cores']} "
+              f"cores, {args.threads} thread(s).", "",
+              f"Contact sheet: `{args.name}.jpg` (rows: {', '.join(results)}).",
               f"`PYTHONPATH=. python benchmarks/bench_grey.py --train-steps {args.train_steps}`"]
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
