@@ -329,6 +329,7 @@ def test_a_site_builds_without_and_with_photos(
     assert article.count("<figure") >= 12 and "fv-placeholder" not in article
     assert "No top photos" not in article
     if name == "grey":  # what the pages show is what the network saw
+        assert manifest["models"][0]["input_channels"] == 1
         _all_grey(out)
 
     from generator.serve.preview import Preview
