@@ -105,7 +105,9 @@ class ChannelPagesPart(RenderState):
     def _accent_photo(self, state: ModelState, item: Accented) -> str:
         """The photo of an accentuation in the site, decoded and written once per photo (many
         channels share their top photos)."""
-        key = f"accent-photo|{item.job.photo}|{state.model.input_size}|{state.model.grey}"
+        key = f"accent-photo|{item.job.photo}|{state.model.input_size}" + (
+            "|grey" if state.model.grey else ""
+        )
         if key not in self.images.patches:
             view = load_view(item.photo, state.model.input_size).float() / 255
             if state.model.grey:  # as the network saw it
