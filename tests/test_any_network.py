@@ -146,8 +146,13 @@ def tuple_output():
     return Functional(tuple_out=True)
 
 
-def grey():
-    return nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+def rgba():
+    return nn.Sequential(nn.Conv2d(4, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
+
+
+def two_channels():
+    return nn.Sequential(nn.Conv2d(2, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(8, 4))
 
 
@@ -381,7 +386,10 @@ def test_the_flagship_binds_for_a_network_of_any_depth(nets: Path) -> None:
         ("masked", r"its forward needs more than a batch of images \(.*'mask'\)"),
         ("dict_output", r"its forward returns a dict, not one logits tensor"),
         ("tuple_output", r"its forward returns a tuple, not one logits tensor"),
-        ("grey", r"its first layer takes 1 input channel, and featvis shows networks RGB images"),
+        ("rgba", r"its first layer takes 4 input channels; featvis shows networks RGB images "
+                 r"\(3 channels\) or grey ones \(1 channel\): wrap it"),
+        ("two_channels", r"its first layer takes 2 input channels; featvis shows networks RGB "
+                         r"images \(3 channels\) or grey ones \(1 channel\)"),
         ("mlp", r"no layer gives a \(B, C, H, W\) feature map or \(B, tokens, D\) patch tokens"),
     ],
 )

@@ -7,7 +7,8 @@ The networks: the embedded Lite0; torchvision's resnet18, googlenet, mobilenet_v
 convnext_tiny and vit_b_16 (at 32 px, from a checkpoint whose head is not zero); timm's resnet50,
 convnext_tiny, efficientnet_b0 and vit_tiny_patch16_224 (at its fixed 224 px, the preset's images
 resized to it); a plain `nn.Sequential` CNN and a residual network of the user's own, from
-`python:` files, with and without a classes file.
+`python:` files, with and without a classes file; and an MNIST-style network of grey input (one
+channel, 28 px only, one mean and one std), whose every picture in the site is grey.
 """
 
 from __future__ import annotations
@@ -50,6 +51,32 @@ def build():
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
 '''
 
+GREY = '''\
+from torch import nn
+
+
+class MnistNet(nn.Module):
+    """An MNIST-style network: grey 28 px pictures, three convolution blocks, two linear
+    layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), nn.ReLU(),
+                                    nn.Conv2d(12, 12, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.block2 = nn.Sequential(nn.Conv2d(12, 16, 3, padding=1), nn.ReLU(),
+                                    nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.block3 = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 7 * 7, 32), nn.ReLU(),
+                                  nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.head(self.block3(self.block2(self.block1(x))))
+
+
+def build():
+    return MnistNet()
+'''
+
 # name -> (model id, input_size or None for the family's own)
 MATRIX = {
     "lite0": ("efficientnet_lite0", 64),
@@ -64,6 +91,7 @@ MATRIX = {
     "timm-vit_tiny": ("timm:vit_tiny_patch16_224", None),
     "sequential": ("python:seqcnn.py:build", 64),
     "residual": ("python:tiny_cnn.py:build", 64),
+    "grey": ("python:mnist.py:build", 28),
 }
 
 # Every figure type once, at its smallest, on band references.
@@ -219,6 +247,8 @@ def make_site(
         (root / "seqcnn.py").write_text(SEQUENTIAL, encoding="utf-8")
     if name == "residual":
         shutil.copyfile(REPO / "examples" / "own-model" / "tiny_cnn.py", root / "tiny_cnn.py")
+    if name == "grey":
+        (root / "mnist.py").write_text(GREY, encoding="utf-8")
     python = classes and spec.startswith("python:")
     if python:  # a user's network names its classes (one a line, one per logit)
         names = "\n".join(f"class {i}" for i in range(10))
@@ -228,6 +258,7 @@ def make_site(
         f'model = "{spec}"',
         f'weights = "{weights}"' if weights else "",
         f"input_size = {size}" if size else "",
+        "mean = [0.1307]\nstd = 0.3081" if name == "grey" else "",
         'explorer_layers = ["parts[0]"]',
         'device = "cpu"',
         "workers = 1",
@@ -248,6 +279,21 @@ def _layer_page_numbers(out: Path, manifest: dict) -> tuple[int, int]:  # type: 
     found = re.search(r"Layer (\d+) of (\d+):", text)
     assert found, layer_page
     return int(found.group(1)), int(found.group(2))
+
+
+def _all_grey(out: Path) -> None:
+    """Every picture of the site (visualizations, photos, accentuations, filters) has R = G = B,
+    and the photos among them came from colour photos."""
+    import numpy as np
+    from PIL import Image
+
+    pictures = sorted(p for p in (out / "images").rglob("*") if p.suffix in (".png", ".jpg"))
+    kinds = {p.parent.name for p in pictures}
+    assert {"dataset", "accent"} <= kinds and len(pictures) > 20, kinds
+    for path in pictures:
+        with Image.open(path) as image:
+            rgb = np.asarray(image.convert("RGB")).astype(int)
+        assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all(), path
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
@@ -282,6 +328,9 @@ def test_a_site_builds_without_and_with_photos(
     article = (out / "matrix.html").read_text(encoding="utf-8")
     assert article.count("<figure") >= 12 and "fv-placeholder" not in article
     assert "No top photos" not in article
+    if name == "grey":  # what the pages show is what the network saw
+        assert manifest["models"][0]["input_channels"] == 1
+        _all_grey(out)
 
     from generator.serve.preview import Preview
 
@@ -317,14 +366,16 @@ def test_the_flagship_binds_unchanged(
 
 
 @pytest.mark.parametrize(
-    ("name", "classes"), [("sequential", True), ("sequential", False), ("residual", False)]
+    ("name", "classes"),
+    [("sequential", True), ("sequential", False), ("residual", False), ("grey", True)],
 )
 def test_the_flagship_builds_with_photos_for_a_users_cnn(
     name: str, classes: bool, tmp_path: Path, photos: Path
 ) -> None:
     """The whole flagship article, photos included, for a user's `nn.Sequential` of six
-    convolutions and a residual network of their own: a catalog of only a few blocks still fills
-    the five bands, and without a classes file the class figures name the head's logits."""
+    convolutions, a residual network of their own and an MNIST-style network of grey input: a
+    catalog of only a few blocks still fills the five bands, without a classes file the class
+    figures name the head's logits, and a grey network's pictures are all grey."""
     root = make_site(tmp_path / "site", name, classes=classes)
     shutil.rmtree(root / "content")
     shutil.copytree(REPO / "content", root / "content")
@@ -338,3 +389,6 @@ def test_the_flagship_builds_with_photos_for_a_users_cnn(
     if not classes:  # 10 logits, no names: the class a visualization drives is "class N"
         assert re.search(r"which here is <em>class \d</em>", html), "the class is named by index"
         assert "10 categories" in html
+    if name == "grey":
+        assert "It sees grey pictures" in html  # the article says why its pictures are grey
+        _all_grey(out)

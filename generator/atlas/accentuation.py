@@ -44,6 +44,7 @@ import torch
 
 from generator.atlas.circuits import images_digest
 from generator.core.errors import FeatvisError
+from generator.core.images import grey, luminance
 from generator.jobs import canonical_json
 from generator.metrics import cosine_similarity
 from generator.models.base import LoadedModel
@@ -143,16 +144,20 @@ def accent_job(
 
 
 def photo_param(
-    spec: ParamSpec, photos: torch.Tensor, seeds: Sequence[int], device: torch.device
+    spec: ParamSpec, photos: torch.Tensor, seeds: Sequence[int], device: torch.device,
+    *, channels: int = 3,
 ) -> ImageParam:
-    """An `ImageParam` whose images are `photos` (n,3,S,S in [0,1]), up to 8-bit rounding."""
+    """An `ImageParam` whose images are `photos` (n,3,S,S in [0,1]), up to 8-bit rounding;
+    with `channels=1`, grey images of the photos' luminance."""
     if spec.shared:
         raise FeatvisError("accentuation: the shared parameterization has no photo to start from")
     size = photos.shape[-1]
-    param = ImageParam(spec, size, seeds, device=device)
-    x = photos.to(device, torch.float32).clamp(_EPS, 1 - _EPS)
-    raw = torch.logit(x)
-    if spec.decorrelate:
+    param = ImageParam(spec, size, seeds, device=device, channels=channels)
+    x = photos.to(device, torch.float32)
+    if channels == 1:
+        x = luminance(x)
+    raw = torch.logit(x.clamp(_EPS, 1 - _EPS))
+    if spec.decorrelate and channels == 3:
         inverse = torch.linalg.inv(param.color.double()).float()
         raw = torch.einsum("ij,njhw->nihw", inverse, raw)
     if spec.kind == "fourier":
@@ -301,8 +306,10 @@ def accentuate(
             model.layer(job.anchor)
     model_input = first.input_size or first.size
     photos = resize_for_model(photos.to(device, torch.float32), first.size)
+    if model.grey:  # the start and the pixel anchor: the photo as the network sees it
+        photos = grey(photos)
     seeds = [job.seed for job in jobs]
-    param = photo_param(first.param, photos, seeds, device)
+    param = photo_param(first.param, photos, seeds, device, channels=model.input_channels)
     optimizer = make_optimizer(first.recipe, list(param.parameters()), first.lr, device)
     lrs = first.recipe.lrs(first.steps, first.lr)
     transform = RandomTransform(

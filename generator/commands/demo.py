@@ -54,7 +54,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
         if args.input_size is not None:
             spec = dataclasses.replace(spec, input_size=args.input_size)
         model = load_spec(config, spec, args.device or config.device)
-        print(f"# {model.id}  weights: {model.weights_source}  input: {model.input_size}px")
+        seen = f"{model.input_size}px" + (" grey" if model.grey else "")
+        print(f"# {model.id}  weights: {model.weights_source}  input: {seen}")
         wide = max([24, *(len(layer.name) for layer in model.layers)])  # the columns align
         print(f"{'layer':<{wide}} {'channels':>8} {'size':>9} {'depth':>5}  band")
         for layer in model.layers:

@@ -79,17 +79,20 @@ def numbers(v: Any) -> tuple[float, ...]:
     return tuple(number(x) for x in v)
 
 
-def rgb(*, positive: bool = False) -> Kind:
-    """Three numbers (R, G, B), each above 0 when `positive` (an input normalization's std
-    divides by it)."""
+def normalization(*, positive: bool = False) -> Kind:
+    """An input normalization's mean or std: three numbers (R, G, B), or one (a grey network's,
+    or one for all three channels: a list of one or a bare number); each above 0 when
+    `positive` (a std divides by it)."""
 
-    def parse(v: Any) -> tuple[float, float, float]:
-        values = numbers(v)
-        if len(values) != 3:
-            raise Invalid(f"needs 3 numbers (R, G, B), not {short(v)}")
+    def parse(v: Any) -> tuple[float, ...]:
+        values = (number(v),) if isinstance(v, (int, float)) and not isinstance(v, bool) else (
+            numbers(v)
+        )
+        if len(values) not in (1, 3):
+            raise Invalid(f"needs 3 numbers (R, G, B) or 1 (grey), not {short(v)}")
         if positive and not all(x > 0 for x in values):
-            raise Invalid(f"needs 3 numbers above 0 (it divides the input), not {short(v)}")
-        return values[0], values[1], values[2]
+            raise Invalid(f"needs numbers above 0 (it divides the input), not {short(v)}")
+        return values
 
     return parse
 

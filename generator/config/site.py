@@ -23,8 +23,8 @@ from generator.config.schema import (
     Option,
     boolean,
     choice,
+    normalization,
     parse_options,
-    rgb,
     text,
     texts,
     whole,
@@ -138,10 +138,11 @@ class SiteConfig:
     )
     input_size: int | None = _key(Option(whole(16, 4096), doc="the model's input size in pixels"))
     mean: tuple[float, ...] | None = _key(
-        Option(rgb(), doc="the model's input normalization mean (R, G, B)")
+        Option(normalization(), doc="the model's input normalization mean (R, G, B), or 1 (grey)")
     )
     std: tuple[float, ...] | None = _key(
-        Option(rgb(positive=True), doc="the model's input normalization std (R, G, B), > 0")
+        Option(normalization(positive=True),
+               doc="the model's input normalization std (R, G, B), or 1 (grey); > 0")
     )
     classes: Path | None = _key(Option(text, doc="a text file of class names, one a line"))
     layers: tuple[str, ...] | None = _key(

@@ -13,6 +13,21 @@ import numpy as np
 import torch
 from PIL import Image
 
+# Rec. 601 luma weights, as PIL's "L" mode and torchvision's `rgb_to_grayscale` use them; they sum
+# to 1, so a grey picture (R = G = B) keeps its value and an affine normalization commutes with them
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) RGB -> (..., 1, H, W): the luma of each pixel (`LUMA`)."""
+    weights = torch.tensor(LUMA, device=images.device, dtype=images.dtype).view(3, 1, 1)
+    return (images * weights).sum(dim=-3, keepdim=True)
+
+
+def grey(images: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) RGB -> the same shape with R = G = B = the luma (a grey picture)."""
+    return luminance(images).expand_as(images).contiguous()
+
 
 def png_bytes(image: torch.Tensor) -> bytes:
     """(3,H,W) in [0,1] -> 8-bit RGB PNG bytes (deterministic for equal input)."""

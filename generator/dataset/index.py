@@ -57,6 +57,8 @@ class ScanSummary:
 class DatasetIndex:
     """Per layer and channel: top/bottom-k examples with peak positions, and channel statistics."""
 
+    grey = False  # the model sees grey pictures: its patches are grey too (the scan sets it)
+
     def __init__(
         self,
         root: Path,
@@ -225,12 +227,13 @@ class DatasetIndex:
         self, path: Path, cuts: Sequence[tuple[Example, str]], size: int = 96
     ) -> list[Image.Image]:
         """`patch` of each (example, layer) of `cuts`, all examples of the photo at `path`: the
-        file is opened and decoded once, each patch cut from the decoded photo."""
+        file is opened and decoded once, each patch cut from the decoded photo (its luminance, in
+        RGB, for a network of grey input: what the unit responded to)."""
         fields = {layer: self.receptive_field(layer) for _, layer in cuts}
         try:
             with open_photo(path) as img:
                 width, height = img.size
-                rgb = img.convert("RGB")
+                rgb = img.convert("L").convert("RGB") if self.grey else img.convert("RGB")
         except (OSError, ValueError) as exc:
             raise FeatvisError(
                 f"{path}: cannot read the dataset image ({type(exc).__name__}); it changed "

@@ -255,5 +255,7 @@ def load_or_scan(
             skipped=tuple(meta["skipped"]), seconds=0.0, from_cache=True,
         )
     tables = {n: cached[n] for n in names}
-    return DatasetIndex(root, files, model.input_size, top_k, tables, summary, key=folder.name,
-                        stats=stats)
+    index = DatasetIndex(root, files, model.input_size, top_k, tables, summary, key=folder.name,
+                         stats=stats)
+    index.grey = model.grey
+    return index

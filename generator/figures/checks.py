@@ -71,7 +71,8 @@ def dataset_examples(
     out = []
     for ex in examples:
         where = "whole" if ex.whole else f"{ex.y}|{ex.x}"
-        digest = hashlib.sha256(f"{ex.path}|{where}|{layer}".encode()).hexdigest()[:20]
+        shown = f"{ex.path}|{where}|{layer}" + ("|grey" if ds.grey else "")
+        digest = hashlib.sha256(shown.encode()).hexdigest()[:20]
         url = ctx.place_photo(digest, ds.patch(ex, layer, 96))
         name = Path(ex.path).name
         out.append(

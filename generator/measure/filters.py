@@ -33,7 +33,8 @@ def _centre_gradients(model: LoadedModel, layer: str, probe: torch.Tensor) -> to
 
 
 def linear_filters(model: LoadedModel, layer: str, *, tol: float = 1e-4) -> torch.Tensor | None:
-    """(C, 3, k, k) filters of `layer` if it is affine in the pixels, else None."""
+    """(C, 3, k, k) filters of `layer` if it is affine in the pixels, else None; a grey
+    network's are grey (R = G = B: the weight on the luminance)."""
     info = model.layer(layer)
     if info.depth > MAX_DEPTH:
         return None
@@ -46,6 +47,8 @@ def linear_filters(model: LoadedModel, layer: str, *, tol: float = 1e-4) -> torc
         return None
     probe = torch.rand(info.channels, 3, size, size, generator=gen).to(model.device)
     grads = _centre_gradients(model, layer, probe).detach().cpu()  # probe i -> channel i
+    if model.grey:  # each colour's gradient is the luminance's times its weight: add them up
+        grads = grads.sum(dim=1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
     support = grads.abs().sum(dim=(0, 1)) > 0
     if not bool(support.any()):
         return None  # every filter is zero: no picture to show

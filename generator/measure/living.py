@@ -37,12 +37,13 @@ def _key(model: LoadedModel) -> str:
     )
 
 
-def starting_images(size: int, seed: int = 0) -> torch.Tensor:
-    """(START_IMAGES + NOISE_IMAGES, 3, size, size) in [0, 1]: the optimizer's starting images and
-    uniform noise, each from its own seeded generator."""
+def starting_images(size: int, seed: int = 0, channels: int = 3) -> torch.Tensor:
+    """(START_IMAGES + NOISE_IMAGES, 3, size, size) in [0, 1]: the optimizer's starting images
+    (grey ones for a network of `channels=1`) and uniform noise, each from its own seeded
+    generator."""
     seeds = list(range(seed, seed + START_IMAGES))
     with torch.no_grad():
-        start = ImageParam(ParamSpec(), size, seeds)()
+        start = ImageParam(ParamSpec(), size, seeds, channels=channels)()
     gen = torch.Generator().manual_seed(seed)
     noise = torch.rand(NOISE_IMAGES, 3, size, size, generator=gen)
     return torch.cat([start.float().cpu(), noise])
@@ -71,7 +72,7 @@ def measure_living(
         return None
     names = [info.name for info in model.layers]
     acts: dict[str, list[torch.Tensor]] = {name: [] for name in names}
-    images = starting_images(model.input_size)
+    images = starting_images(model.input_size, channels=model.input_channels)
     with torch.no_grad(), truncated_forward(model, names) as (captured, run):
         for batch in images.split(BATCH):
             run(batch.to(model.device))

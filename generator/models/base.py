@@ -6,6 +6,14 @@ class names and a catalog of visualizable layers, each with its channel count, s
 model's input size, depth (forward order) and band. `optional_layers` (a transformer's MLP hidden
 units) resolve through `layer()` but are not in `layers`; `description` is a sentence or two on the
 architecture for articles to quote. Catalogs are built in `catalog`, hooks live in `hooks`.
+
+A network of grey input (its first layer takes one channel, `input_channels == 1`) sees the
+luminance of what it is given: `see_luminance` puts the conversion at the network's own entrance
+(a forward pre-hook on its root module), so every forward pass, the optimizer's, the dataset
+scan's and every measure's, converts RGB once, in one place, and the rest of featvis hands every
+network (B, 3, H, W) pictures. Its `mean` and `std` are one value each; normalizing the three
+channels by one value and then taking the luminance is normalizing the luminance, since the
+luminance weights sum to 1.
 """
 
 from __future__ import annotations
@@ -20,11 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.images import luminance
 from generator.core.urls import model_slug
 from generator.models.hooks import Layout, capture
 
 __all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "network_digest",
-           "state_digest"]
+           "see_luminance", "state_digest"]
 
 BANDS = ("edges", "textures", "patterns", "parts", "objects")
 
@@ -66,8 +75,8 @@ class LoadedModel:
     id: str
     net: nn.Module
     input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]  # one value per input channel: 3 (R, G, B), or 1 for a grey network
+    std: tuple[float, ...]
     layers: tuple[LayerInfo, ...]
     class_names: tuple[str, ...]
     weights_digest: str
@@ -82,6 +91,9 @@ class LoadedModel:
     # how many logits its head gives (0: not one logit per class; a head without class names
     # still has classes, named by index: `class_name`)
     classes: int = 0
+    # the channels its first layer takes: 3 (RGB), or 1 (grey: it sees the luminance of the
+    # RGB pictures it is given, `see_luminance`, and its visualizations are grey)
+    input_channels: int = 3
     # What the network computes from a [0,1] picture: `weights_digest`, extended by a hash of every
     # setting that changes what it sees when one differs from its family's (`network_digest`).
     # Every cache keys by it; empty: the weights digest.
@@ -114,9 +126,14 @@ class LoadedModel:
     def layer_names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers)
 
+    @property
+    def grey(self) -> bool:
+        """Whether the network sees grey pictures (the luminance of what it is given)."""
+        return self.input_channels == 1
+
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """[0,1] RGB images (B,3,H,W) -> network input (resized first to the size the network
-        takes: `seen_size`)."""
+        takes: `seen_size`; a grey network's entrance takes the luminance, `see_luminance`)."""
         height, width = x.shape[-2:]
         if self.fixed_input:
             height = width = self.input_size
@@ -125,8 +142,8 @@ class LoadedModel:
             height, width = math.ceil(height * scale), math.ceil(width * scale)
         if x.shape[-2:] != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         return (x - mean) / std
 
     def seen_size(self, side: int) -> int:
@@ -219,6 +236,20 @@ class LoadedModel:
     def to(self, device: torch.device) -> LoadedModel:
         self.net.to(device)
         return self
+
+
+def _luminance_input(_module: nn.Module, args: tuple[object, ...]) -> tuple[object, ...] | None:
+    """A forward pre-hook: an RGB batch (B, 3, H, W) becomes its luminance (B, 1, H, W)."""
+    x = args[0] if args else None
+    if isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[1] == 3:
+        return (luminance(x), *args[1:])
+    return None
+
+
+def see_luminance(net: nn.Module) -> nn.Module:
+    """`net`, a network of grey input, taking RGB pictures: the luminance of each goes in."""
+    net.register_forward_pre_hook(_luminance_input)
+    return net
 
 
 def freeze(net: nn.Module) -> nn.Module:

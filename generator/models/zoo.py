@@ -23,6 +23,7 @@ from torch import nn
 from generator.config.model_ids import DEFAULT_MODEL, MODEL_FORMS, form_of
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.images import LUMA
 from generator.core.words import counted
 from generator.models import catalog as catalog_module
 from generator.models.base import (
@@ -32,6 +33,7 @@ from generator.models.base import (
     ignores_input,
     network_digest,
     redraw_zero_weights,
+    see_luminance,
     state_digest,
 )
 from generator.models.catalog import Catalog, LayerShapeError
@@ -149,16 +151,49 @@ def _probe(
                 f"model '{spec}': its forward needs more than a batch of images ({message}); "
                 "wrap it so that forward(images) returns the logits"[:300]
             ) from None
-        grey = re.search(r"to have (\d+) channels, but got 3 channels", message)
-        if grey:
+        taken = _channels_asked(message)
+        if taken:
             raise FeatvisError(
-                f"model '{spec}': its first layer takes {counted(int(grey[1]), 'input channel')}, "
-                "and featvis shows networks RGB images (B, 3, H, W); wrap it so that "
-                "forward(images) takes them (a grey network: images.mean(1, keepdim=True))"
+                f"model '{spec}': its first layer takes {counted(taken, 'input channel')}; "
+                "featvis shows networks RGB images (3 channels) or grey ones (1 channel): wrap "
+                "it so that forward(images) takes one of them"
             ) from None
         raise FeatvisError(
             f"model '{spec}': a forward pass at {size} px failed ({message})"[:300]
         ) from None
+
+
+def _channels_asked(message: str) -> int:
+    """The input channels a convolution's error says it takes when given 3 (0: not that error)."""
+    found = re.search(r"to have (\d+) channels, but got 3 channels", message)
+    return int(found[1]) if found else 0
+
+
+def _input_channels(net: nn.Module, size: int) -> int:
+    """The channels the network's first layer takes: 3 unless a forward pass of an RGB picture
+    fails where one of a grey picture would not (a convolution's error names the count it takes;
+    without such an error, a grey picture is tried). A network whose first convolution module
+    takes 3 channels and none takes one (a zoo network's stem) is taken as RGB without a forward
+    pass. Counts other than 1 and 3 are answered by the catalog's probe, which refuses them in
+    one line."""
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    if convs and convs[0].in_channels == 3 and all(m.in_channels != 1 for m in convs):
+        return 3
+    device = next(net.parameters()).device
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, 3, size, size, device=device))
+    except Exception as exc:  # noqa: BLE001 - whatever the forward raises
+        taken = _channels_asked(str(exc))
+        if taken:
+            return taken
+        try:
+            with torch.no_grad():
+                net(torch.zeros(1, 1, size, size, device=device))
+        except Exception:  # noqa: BLE001 - not a grey network either: the probe reports
+            return 3
+        return 1
+    return 3
 
 
 def _visualizable(spec: str, catalog: Catalog) -> Catalog:
@@ -176,14 +211,20 @@ def _visualizable(spec: str, catalog: Catalog) -> Catalog:
     return catalog
 
 
-def _described(description: str, size: int, fixed: bool) -> str:
-    """The family's description, and for a network that takes one input size only, that."""
-    if not fixed:
-        return description
-    return (
-        f"{description} It takes {size} px input only, so every picture here, of any size, is "
-        f"resized to {size} px on its way in (inside the optimization, where gradients pass)."
-    ).strip()
+def _described(description: str, size: int, fixed: bool, grey: bool = False) -> str:
+    """The family's description, and for a network that takes one input size only or grey
+    pictures, that."""
+    if fixed:
+        description = (
+            f"{description} It takes {size} px input only, so every picture here, of any size, is "
+            f"resized to {size} px on its way in (inside the optimization, where gradients pass)."
+        )
+    if grey:
+        description = (
+            f"{description} It sees grey pictures (one channel: the luminance of a colour one), "
+            "so every picture here is shown grey, as it saw it."
+        )
+    return description.strip()
 
 
 def _runs_at(net: nn.Module, size: int) -> bool:
@@ -253,6 +294,9 @@ def load_model(
         torch.manual_seed(seed)
         built = family.build(spec, options)
         size = int(input_size or built.input_size)
+        channels = _input_channels(built.net, size)
+        if channels == 1:
+            see_luminance(built.net)
         if random_weights:
             redraw_zero_weights(built.net)
             if ignores_input(built.net, size):
@@ -277,7 +321,8 @@ def load_model(
         imagenet_classes() if built.imagenet and not random_weights else ()
     )
     _check_head(spec, names, catalog, classes)
-    seen = (_triple(mean, built.mean, "mean", spec), _triple(std, built.std, "std", spec))
+    seen = (_norm(mean, built.mean, "mean", spec, channels),
+            _norm(std, built.std, "std", spec, channels))
     return find_pre_activations(LoadedModel(
         id=spec,
         net=net,
@@ -291,18 +336,19 @@ def load_model(
         digest=network_digest(digest, _seen_settings(built, size, *seen, catalog, layers)),
         weights_source=f"random (seed {seed})" if random_weights else built.source,
         family=family.name,
-        description=_described(built.description, size, fixed),
+        description=_described(built.description, size, fixed, channels == 1),
         optional_layers=catalog.optional,
         fixed_input=fixed,
         min_input=smallest,
+        input_channels=1 if channels == 1 else 3,
     ))
 
 
 def _seen_settings(
     built: Built,
     size: int,
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
     catalog: Catalog,
     layers: Sequence[str] | None,
 ) -> dict[str, object]:
@@ -341,11 +387,31 @@ def _logits(catalog: Catalog) -> int:
     return shape[1] if shape is not None and len(shape) == 2 else 0
 
 
-def _triple(
-    value: Sequence[float] | None, default: tuple[float, float, float], what: str, spec: str
-) -> tuple[float, float, float]:
+def _norm(
+    value: Sequence[float] | None,
+    default: tuple[float, float, float],
+    what: str,
+    spec: str,
+    channels: int,
+) -> tuple[float, ...]:
+    """The input normalization's `mean` or `std`, one value per input channel: (R, G, B), or
+    one value for a grey network (its default: the luminance of the family's). One value for an
+    RGB network stands for all three."""
+    if channels == 1:
+        if value is None:
+            return (round(sum(w * v for w, v in zip(LUMA, default, strict=True)), 4),)
+        if len(value) != 1:
+            raise FeatvisError(
+                f"model '{spec}': {what} needs 1 number for a grey network (its first layer "
+                f"takes 1 input channel), got {len(value)}"
+            )
+        return (float(value[0]),)
     if value is None:
         return default
+    if len(value) == 1:
+        return (float(value[0]),) * 3
     if len(value) != 3:
-        raise FeatvisError(f"model '{spec}': {what} needs 3 numbers (R, G, B), got {len(value)}")
+        raise FeatvisError(
+            f"model '{spec}': {what} needs 3 numbers (R, G, B) or one, got {len(value)}"
+        )
     return (float(value[0]), float(value[1]), float(value[2]))

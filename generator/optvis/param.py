@@ -16,6 +16,12 @@
   correlation matrix) before the sigmoid maps everything to [0, 1].
 - `shared`: low-resolution components shared by the images of one group (aligned interpolation);
   two of them are lerped along the group, so neighbouring frames differ smoothly.
+- `channels=1` (a network of grey input): one channel, the brightness, without a colour basis,
+  made grey (R = G = B) after the sigmoid. Every parameter then acts on what the network sees;
+  three channels would leave colour that the network never saw (the decorrelated basis's colour
+  components move the luminance a little too, so they drift far from grey), and one channel at
+  the decorrelated basis's brightness scale gives flatter, lower-contrast pictures
+  (`benchmarks/bench_grey.py` compares the three).
 
 Every image's initial values come from its own seeded generator: image i of a batch starts exactly
 where it would start alone.
@@ -68,7 +74,8 @@ def fourier_scale(spec: ParamSpec, size: int) -> torch.Tensor:
 
 
 class ImageParam(nn.Module):
-    """n images of size x size, each from its own seed; optional shared components per group."""
+    """n images of size x size, each from its own seed; optional shared components per group;
+    `channels=1`: grey images (module docstring), still (n, 3, size, size)."""
 
     scale: torch.Tensor  # buffers
     color: torch.Tensor
@@ -82,23 +89,28 @@ class ImageParam(nn.Module):
         seeds: Sequence[int],
         groups: Sequence[int] | None = None,
         device: torch.device | str = "cpu",
+        *,
+        channels: int = 3,
     ) -> None:
         super().__init__()
-        self.spec, self.size, self.n = spec, size, len(seeds)
+        if channels not in (1, 3):
+            raise ValueError(f"images of {channels} channels (valid: 1, 3)")
+        self.spec, self.size, self.n, self.channels = spec, size, len(seeds), channels
         gens = [generator(s, "init") for s in seeds]
+        c = channels
         if spec.kind == "fourier":
             h, w = size, size // 2 + 1
-            init = torch.stack([torch.randn(3, h, w, 2, generator=g) for g in gens]) * spec.sd
+            init = torch.stack([torch.randn(c, h, w, 2, generator=g) for g in gens]) * spec.sd
             self.register_buffer("scale", fourier_scale(spec, size)[None, None, :, :, None]
                                  .to(device))
         elif spec.kind == "maco":
             h, w = size, size // 2 + 1
             init = torch.stack(
-                [(torch.rand(3, h, w, generator=g) * 2 - 1) * math.pi for g in gens]
+                [(torch.rand(c, h, w, generator=g) * 2 - 1) * math.pi for g in gens]
             )
-            self.register_buffer("scale", magnitude(size)[None].to(device))
+            self.register_buffer("scale", magnitude(size)[None, :c].to(device))
         else:
-            init = torch.stack([torch.randn(3, size, size, generator=g) for g in gens]) * spec.sd
+            init = torch.stack([torch.randn(c, size, size, generator=g) for g in gens]) * spec.sd
         self.values = nn.Parameter(init.to(device))
         self._lowpassed: dict[float, torch.Tensor] = {}
         self.register_buffer("color", COLOR_CORRELATION_NORMALIZED.to(device))
@@ -131,13 +143,15 @@ class ImageParam(nn.Module):
         for k, (factor, ends) in enumerate(SHARED_COMPONENTS):
             side = max(1, self.size // factor)
             gen = [generator(first[g], f"shared-{k}") for g in ids]
-            init = torch.stack([torch.randn(ends, 3, side, side, generator=gg) for gg in gen])
+            init = torch.stack(
+                [torch.randn(ends, self.channels, side, side, generator=gg) for gg in gen]
+            )
             self.shared.append(nn.Parameter((init * self.spec.sd).to(device)))
 
     def _shared_sum(self) -> torch.Tensor | int:
         total: torch.Tensor | int = 0
         for p in self.shared:
-            per_image = p[self.group_index]  # (n, ends, 3, s, s)
+            per_image = p[self.group_index]  # (n, ends, channels, s, s)
             if per_image.shape[1] == 2:
                 t = self.position.view(-1, 1, 1, 1)
                 low = per_image[:, 0] * (1 - t) + per_image[:, 1] * t
@@ -175,6 +189,8 @@ class ImageParam(nn.Module):
 
     def forward(self, lowpass: float | None = None) -> torch.Tensor:
         image = self.raw(lowpass)
+        if self.channels == 1:  # grey: the brightness component alone, the same in R, G and B
+            return torch.sigmoid(image).expand(-1, 3, -1, -1)
         if self.spec.decorrelate:
             # colour mixing as one matrix product over the pixels (half a 1x1 convolution's time
             # on a CPU), no permuted copies

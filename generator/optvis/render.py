@@ -86,7 +86,7 @@ def truncated_forward(
                 key = (x.device, x.dtype)
                 if key not in norm:  # model.preprocess's constants, made once (not every step)
                     norm[key] = tuple(  # type: ignore[assignment]
-                        torch.tensor(v, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+                        torch.tensor(v, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
                         for v in (model.mean, model.std)
                     )
                 mean, std = norm[key]
@@ -160,7 +160,9 @@ def render(
     n = len(objectives)
     seeds = _checked_seeds(model, objectives, seeds, groups)
     device = model.device
-    param = ImageParam(settings.param, settings.size, seeds, groups, device)
+    param = ImageParam(
+        settings.param, settings.size, seeds, groups, device, channels=model.input_channels
+    )
     accel = resolve_accel(settings.accel, device)
     optimizer = make_optimizer(
         settings.recipe, list(param.parameters()), settings.lr, device,
@@ -205,7 +207,8 @@ def render(
             final = compiled.evaluate(acts, logits, images).cpu()
     if 0 in wanted:
         snapshots[0] = (
-            ImageParam(settings.param, settings.size, seeds, groups, device)().detach().cpu()
+            ImageParam(settings.param, settings.size, seeds, groups, device,
+                       channels=model.input_channels)().detach().cpu()
         )
     return RenderResult(
         images=images.detach().cpu(),

@@ -26,7 +26,7 @@ from generator.atlas.hierarchy import load_hierarchy
 from generator.atlas.search import channel_classes
 from generator.atlas.site import Accented
 from generator.core.errors import FeatvisError
-from generator.core.images import to_pil
+from generator.core.images import grey, to_pil
 from generator.core.urls import channel_url, layer_file
 from generator.dataset.folder import load_view
 from generator.figures.channel import top_photo
@@ -105,9 +105,13 @@ class ChannelPagesPart(RenderState):
     def _accent_photo(self, state: ModelState, item: Accented) -> str:
         """The photo of an accentuation in the site, decoded and written once per photo (many
         channels share their top photos)."""
-        key = f"accent-photo|{item.job.photo}|{state.model.input_size}"
+        key = f"accent-photo|{item.job.photo}|{state.model.input_size}" + (
+            "|grey" if state.model.grey else ""
+        )
         if key not in self.images.patches:
             view = load_view(item.photo, state.model.input_size).float() / 255
+            if state.model.grey:  # as the network saw it
+                view = grey(view)
             self.images.patch(key, to_pil(view), "dataset", photo=True)
         return state.ctx.prefix + self.images.patches[key]
 

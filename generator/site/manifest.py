@@ -144,6 +144,7 @@ class ManifestPart(RenderState):
                     "weights": state.model.weights_source,
                     "weights_digest": state.model.weights_digest,
                     "input_size": state.model.input_size,
+                    "input_channels": state.model.input_channels,  # 1: a grey network
                     "layers": [
                         {
                             "name": info.name,
