@@ -386,8 +386,8 @@ def test_the_flagship_builds_with_photos_for_a_users_cnn(
     assert check_site(out) == []
     html = (out / "feature-visualization.html").read_text(encoding="utf-8")
     assert "fv-placeholder" not in html and "{{" not in html
-    if not classes:  # 10 logits, no names: the class a visualization drives is "class N"
-        assert re.search(r"which here is <em>class \d</em>", html), "the class is named by index"
+    if not classes:  # 10 logits of an untrained network, no names: its outputs, by number
+        assert re.search(r"which here is <em>output \d</em>", html), "the output, by index"
         assert "10 categories" in html
     if name == "grey":
         assert "It sees grey pictures" in html  # the article says why its pictures are grey
