@@ -391,4 +391,5 @@ def test_the_flagship_builds_with_photos_for_a_users_cnn(
         assert "10 categories" in html
     if name == "grey":
         assert "It sees grey pictures" in html  # the article says why its pictures are grey
+        assert "no colour to decorrelate, so the last two rows are one optimization" in html
         _all_grey(out)

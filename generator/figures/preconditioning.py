@@ -45,10 +45,14 @@ class Preconditioning(OneChannelFigure):
         return scaled_transforms(size)
 
     def param_jobs(self, ctx: PlanContext, channel: int) -> dict[str, VisJob]:
+        """One job a row; a grey network has no colour to decorrelate, so its last two rows are
+        one optimization."""
         c = obj.channel(self.options["layer"], channel)
+        grey = ctx.model.grey
         return {
             k: ctx.job(
-                [c], param=p, transforms=self.transforms(ctx), snapshot_steps=self.steps(ctx)
+                [c], param=PRECONDITIONINGS["fourier"][1] if grey and p.decorrelate else p,
+                transforms=self.transforms(ctx), snapshot_steps=self.steps(ctx),
             )
             for k, (_, p) in PRECONDITIONINGS.items()
         }
@@ -78,6 +82,7 @@ class Preconditioning(OneChannelFigure):
             "rows": rows,
             "steps": steps,
             "unit": self.unit(channel),
+            "grey": ctx.model.grey,
             "transforms": describe_transforms(self.transforms(ctx)),
             "href": ctx.layer_link(self.options["layer"], channel),
         }
