@@ -9,8 +9,11 @@ articles changed (no figure, title or file added or removed), just those article
 page, each file replaced atomically. Figures whose visualizations the cache lacks are drawn as
 placeholders and handed to the `Computer`, which runs `featvis compute` in a niced child process
 (the edited pages first, then the whole site) and calls back as artifacts land: the articles
-waiting for them are redrawn at once, the explorer (whose channels still being computed have a
-page that says so) at most every `EXPLORER_REDRAW_SECONDS`, and everything once the run is done.
+waiting for them are redrawn at once; at most every `EXPLORER_REDRAW_SECONDS`, the explorer pages
+that the channels landed since change (a channel still being computed has a page that says so;
+`SiteRenderer.redraw`), or the whole site when what the last whole drawing planned or read of the
+measurement caches changed (`generator.serve.inputs`) or the preview is strict; and everything
+once the run is done.
 
 A failed edit (any `FeatvisError`, a template error) leaves the last good rendering in place and
 goes to the terminal and the browser (`LiveHub`) as one line. The preview folder lives in the
@@ -54,8 +57,8 @@ from generator.site.writer import SiteWriter
 from generator.stages.measured import measure
 from generator.stages.pipeline import Site, plan, read_site, site_dataset
 
-# While the background compute runs, the whole site (the explorer) is drawn again for the channels
-# that landed at most this often, and at most a quarter of the time (a slow drawing waits longer).
+# While the background compute runs, the explorer is drawn again for the channels that landed at
+# most this often, and at most a quarter of the time (a slow drawing waits longer).
 EXPLORER_REDRAW_SECONDS = 10.0
 
 
@@ -208,7 +211,7 @@ class Preview:
         else:
             quick = [] if notices.strict else self._quick_pages(config, pages, changed)
         what = None
-        if (quick or explorer) and self._same_inputs(site, explorer):
+        if (quick or explorer) and self._same_inputs(site, explorer, notices.strict):
             what = self._redraw(articles, quick, explorer=explorer)
         if what is None:
             self._render_all(site, notices)
@@ -246,13 +249,14 @@ class Preview:
         shown = sum(rel.startswith("explorer/") and rel.endswith(".html") for rel in writer.written)
         return ", ".join([*quick, f"{shown} explorer pages"])
 
-    def _same_inputs(self, site: Site, explorer: bool) -> bool:
+    def _same_inputs(self, site: Site, explorer: bool, strict: bool) -> bool:
         """Whether the last whole drawing's plan and measurements still hold (always, for the
         articles alone): the same jobs planned, and every measurement the plan and the measure
-        stage read from the caches (found or not) as it was."""
+        stage read from the caches (found or not) as it was. Never in a strict preview: a whole
+        drawing checks every warning."""
         if not explorer:
             return True
-        if self._inputs is None or measured(self._inputs[1]) != self._inputs[1]:
+        if strict or self._inputs is None or measured(self._inputs[1]) != self._inputs[1]:
             return False
         return planned(site) == self._inputs[0]
 
