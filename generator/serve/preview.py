@@ -157,6 +157,7 @@ class Preview:
         # what its plan and measure stage read: the jobs planned, the measurements read (found
         # or not) as they were on disk
         self._inputs: tuple[Planned, Measured] | None = None
+        self._written: set[str] | None = None  # the files the last drawing wrote (None: all)
         self._seen_on_disk: set[str] = set()  # the articles' keys found in the cache
         self._explorer_seen: set[str] = set()  # the explorer's, at the last whole drawing
         self._drawn_at, self._drawing_seconds = 0.0, 0.0  # the last whole-site drawing
@@ -184,7 +185,7 @@ class Preview:
                 return True
             self._seen_on_disk = self._waiting_on_disk()
             pending = sum(len(keys) for keys in self.missing.values())
-            self.hub.publish(pending=pending)
+            self.hub.publish(pending=pending, pages=self._written)
             plural = "s" if pending != 1 else ""
             note = f", {pending} visualization{plural} to compute" if pending else ""
             self.say(f"rendered {what} in {time.perf_counter() - start:.2f} s{reason}{note}")
@@ -234,6 +235,7 @@ class Preview:
         if renderer is None:
             return None
         renderer.redraw(articles, quick, writer, explorer=explorer)
+        self._written = set(writer.written)
         for page in renderer.pages:
             if page.slug in quick:
                 self._set_missing(page.url, renderer.missing.get(page.url, []))
@@ -274,7 +276,7 @@ class Preview:
         renderer.draw()
         notices.check_strict("the preview")
         self.swap(out)
-        self._renderer = renderer
+        self._renderer, self._written = renderer, None
         self.missing = {
             url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
         }
