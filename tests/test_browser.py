@@ -199,6 +199,98 @@ def test_slider_toggle_zoom_and_footnote(site: Path, browser) -> None:  # type: 
     page.close()
 
 
+def tab_to(page, selector: str, presses: int = 80) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab from the top of the page until the focus is on an element matching `selector`."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return
+    raise AssertionError(f"Tab never reaches {selector}")
+
+
+def test_a_zoomable_picture_opens_and_closes_from_the_keyboard(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """Tab reaches a picture that zooms, with a visible focus ring; Enter (or Space) opens its
+    enlarged view, Escape closes it and the focus goes back to the picture."""
+    page, problems = open_page(browser, site / "moving.html")
+    tab_to(page, ".fv-regularization img[data-zoom]")
+    picture = page.evaluate_handle("document.activeElement")
+    ring = page.evaluate("e => { const s = getComputedStyle(e); return [s.outlineStyle, parseFloat(s.outlineWidth)]; }", picture)
+    assert ring[0] != "none" and ring[1] >= 2, f"the focused picture shows it: {ring}"
+    view = page.locator(".fv-zoom")
+    for key in ("Enter", " "):
+        page.keyboard.press(key)
+        assert view.is_visible(), f"{key!r} opens the enlarged view"
+        assert view.locator("img").evaluate("i => i.src") == picture.evaluate("e => e.src")
+        assert view.locator("img").evaluate("i => i.getBoundingClientRect().width") >= 256, "shown large"
+        assert page.evaluate("document.querySelector('.fv-zoom').contains(document.activeElement)")
+        page.keyboard.press("Escape")
+        assert not view.is_visible(), "Escape closes it"
+        assert page.evaluate("e => document.activeElement === e", picture), "the focus returns"
+    page.keyboard.press("Enter")
+    page.mouse.click(5, 5)  # a click beside the picture closes it too
+    assert not view.is_visible()
+    assert problems == []  # (axe reads the style sheets, which file:// refuses it: a console error)
+    page.keyboard.press("Enter")
+    assert axe_violations(page) == [], "the open view passes axe"
+    page.close()
+
+
+def test_interpolation_frames_are_a_radio_group_the_arrow_keys_move(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """The thumbnails under an interpolation row: one tab stop, the shown frame checked, the
+    arrow keys (Home, End) choosing the frame as the slider does, and no page turned."""
+    page, problems = open_page(browser, site / "moving.html")
+    row = page.locator(".interp-row").first
+    frames = row.get_attribute("data-frames").split(" ")
+    strip = row.locator(".interp-strip")
+    assert strip.get_attribute("role") == "radiogroup" and strip.get_attribute("aria-label")
+    radios = strip.locator("[role=radio]")
+    assert radios.count() == len(frames) == 4
+
+    def checked() -> list[str]:
+        return radios.evaluate_all("rs => rs.map(r => r.getAttribute('aria-checked') + r.tabIndex)")
+
+    shown = int(page.locator(".fv-slider").input_value())
+    assert checked() == ["true0" if i == shown else "false-1" for i in range(4)], "one tab stop, on the frame shown"
+    tab_to(page, ".interp-frame")
+    assert page.evaluate("document.activeElement.getAttribute('data-index')") == str(shown)
+    url = page.url
+    for key, index in (("End", 3), ("ArrowRight", 3), ("Home", 0), ("ArrowDown", 1), ("ArrowLeft", 0), ("End", 3)):
+        page.keyboard.press(key)
+        assert row.locator(".interp-stage").get_attribute("src") == frames[index], key
+        assert page.locator(".fv-slider").input_value() == str(index), "the slider follows"
+        assert page.evaluate("document.activeElement.getAttribute('data-index')") == str(index)
+        assert checked()[index] == "true0" and checked().count("true0") == 1
+    page.locator(".interp-frame").nth(1).click()  # the mouse still picks one
+    assert row.locator(".interp-stage").get_attribute("src") == frames[1] and checked()[1] == "true0"
+    page.eval_on_selector(".fv-slider", "s => { s.value = 2; s.dispatchEvent(new Event('input')); }")
+    assert checked()[2] == "true0", "the slider checks the frame it shows"
+    assert page.url == url and problems == []
+    page.close()
+
+
+def test_a_phone_taps_a_picture_open_and_closed(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """On a 390 px touch screen (no hover, so no lens): a tap opens the enlarged view, which
+    fits the screen, and a tap closes it."""
+    context = browser.new_context(viewport={"width": 390, "height": 800}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto((site / "moving.html").as_uri())
+    page.wait_for_load_state("load")
+    assert page.evaluate("matchMedia('(hover: none)').matches")
+    picture = page.locator(".fv-regularization img[data-zoom]").first
+    picture.scroll_into_view_if_needed()
+    picture.tap()
+    view = page.locator(".fv-zoom")
+    assert view.is_visible()
+    box = view.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 300, box
+    assert page.locator(".fv-lens").count() == 0 or not page.locator(".fv-lens").is_visible()
+    view.locator("img").tap()
+    assert not view.is_visible(), "a tap closes it"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
+
+
 def test_phone_width_has_no_horizontal_scroll(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 390, "height": 800})
     for path in ("moving.html", "explorer/efficientnet_lite0/blocks.1.0.html"):

@@ -111,6 +111,46 @@ def test_reload_script_only_in_served_html(site: Path) -> None:
     assert b"featvis-live" not in (site / "index.html").read_bytes(), "nothing written to disk"
 
 
+def test_a_tab_reloads_only_when_a_rendering_wrote_its_page(site: Path) -> None:
+    """Each tab's event stream knows its page and the version it shows: a rendering that wrote
+    other pages moves it on without a reload, one that wrote its page (or every page) reloads
+    it, and so does a rendering it missed before it connected."""
+    hub = LiveHub()
+    for url in _serve(site, hub):
+        streams = {
+            page: urllib.request.urlopen(f"{url.rstrip('/')}{EVENTS}?v=0&page={page}", timeout=10)
+            for page in ("/", "/explorer/", "/explorer/index.html")
+        }
+        try:
+            for events in streams.values():  # the state now: version 0, nothing to reload
+                line = events.readline()
+                assert b'"reload": false' in line, line
+                events.readline()
+            hub.publish(pages={"index.html", "images/x.png"})
+            got = {page: events.readline() for page, events in streams.items()}
+            for events in streams.values():
+                events.readline()
+            assert [b'"reload": true' in line for line in got.values()] == [True, False, False]
+            hub.publish(pages={"explorer/index.html"})
+            got = {page: events.readline() for page, events in streams.items()}
+            for events in streams.values():
+                events.readline()
+            assert [b'"reload": true' in line for line in got.values()] == [True, True, True]
+            hub.publish(pages=None)  # a whole rendering
+            got = {page: events.readline() for page, events in streams.items()}
+            assert all(b'"reload": true' in line for line in got.values())
+        finally:
+            for events in streams.values():
+                events.close()
+        # a tab that missed a rendering of its page before connecting reloads at once
+        late = urllib.request.urlopen(f"{url.rstrip('/')}{EVENTS}?v=1&page=/explorer/", timeout=10)
+        assert b'"reload": true' in late.readline()
+        late.close()
+        early = urllib.request.urlopen(f"{url.rstrip('/')}{EVENTS}?v=3&page=/", timeout=10)
+        assert b'"reload": false' in early.readline()
+        early.close()
+
+
 def test_busy_and_invalid_port_are_one_line_errors(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -9,8 +9,11 @@ articles changed (no figure, title or file added or removed), just those article
 page, each file replaced atomically. Figures whose visualizations the cache lacks are drawn as
 placeholders and handed to the `Computer`, which runs `featvis compute` in a niced child process
 (the edited pages first, then the whole site) and calls back as artifacts land: the articles
-waiting for them are redrawn at once, the explorer (whose channels still being computed have a
-page that says so) at most every `EXPLORER_REDRAW_SECONDS`, and everything once the run is done.
+waiting for them are redrawn at once; at most every `EXPLORER_REDRAW_SECONDS`, the explorer pages
+that the channels landed since change (a channel still being computed has a page that says so;
+`SiteRenderer.redraw`), or the whole site when what the last whole drawing planned or read of the
+measurement caches changed (`generator.serve.inputs`) or the preview is strict; and everything
+once the run is done.
 
 A failed edit (any `FeatvisError`, a template error) leaves the last good rendering in place and
 goes to the terminal and the browser (`LiveHub`) as one line. The preview folder lives in the
@@ -34,6 +37,7 @@ from typing import Any
 import jinja2
 import torch
 
+from generator.cache.reads import recording
 from generator.cache.store import ArtifactStore
 from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
@@ -46,14 +50,15 @@ from generator.models.site import explorer_layers, load_site_models
 from generator.pages.content import Page
 from generator.plan.site import site_layers
 from generator.serve.computer import Computer
+from generator.serve.inputs import Measured, Planned, measured, outside_artifacts, planned
 from generator.serve.live import LiveHub
 from generator.site.render import SiteRenderer
 from generator.site.writer import SiteWriter
 from generator.stages.measured import measure
 from generator.stages.pipeline import Site, plan, read_site, site_dataset
 
-# While the background compute runs, the whole site (the explorer) is drawn again for the channels
-# that landed at most this often, and at most a quarter of the time (a slow drawing waits longer).
+# While the background compute runs, the explorer is drawn again for the channels that landed at
+# most this often, and at most a quarter of the time (a slow drawing waits longer).
 EXPLORER_REDRAW_SECONDS = 10.0
 
 
@@ -149,6 +154,10 @@ class Preview:
         self._signatures: dict[str, tuple[Any, ...]] = {}
         self._generation = 0
         self._renderer: SiteRenderer | None = None  # the last full rendering's SiteRenderer
+        # what its plan and measure stage read: the jobs planned, the measurements read (found
+        # or not) as they were on disk
+        self._inputs: tuple[Planned, Measured] | None = None
+        self._written: set[str] | None = None  # the files the last drawing wrote (None: all)
         self._seen_on_disk: set[str] = set()  # the articles' keys found in the cache
         self._explorer_seen: set[str] = set()  # the explorer's, at the last whole drawing
         self._drawn_at, self._drawing_seconds = 0.0, 0.0  # the last whole-site drawing
@@ -176,7 +185,7 @@ class Preview:
                 return True
             self._seen_on_disk = self._waiting_on_disk()
             pending = sum(len(keys) for keys in self.missing.values())
-            self.hub.publish(pending=pending)
+            self.hub.publish(pending=pending, pages=self._written)
             plural = "s" if pending != 1 else ""
             note = f", {pending} visualization{plural} to compute" if pending else ""
             self.say(f"rendered {what} in {time.perf_counter() - start:.2f} s{reason}{note}")
@@ -195,20 +204,17 @@ class Preview:
         )
         articles = site.articles
         pages = [article.page for article in articles]
+        explorer = landed and self._explorer_due()  # else only the articles that wait
         if landed:
-            due = self._explorer_due()  # else only the articles that wait
-            quick = [] if due else [p.slug for p in pages if p.url in self.missing]
-            if not quick and not due:
+            quick = [p.slug for p in pages if p.url in self.missing]
+            if not quick and not explorer:
                 return None
         else:
             quick = [] if notices.strict else self._quick_pages(config, pages, changed)
-        if quick and self._renderer is not None:
-            self._renderer.redraw(articles, quick, LiveWriter(self.current))
-            for page in pages:
-                if page.slug in quick:
-                    self._set_missing(page.url, self._renderer.missing.get(page.url, []))
-            what = f"{', '.join(quick)}"
-        else:
+        what = None
+        if (quick or explorer) and self._same_inputs(site, explorer, notices.strict):
+            what = self._redraw(articles, quick, explorer=explorer)
+        if what is None:
             self._render_all(site, notices)
             what = f"the site ({len(pages)} pages)"
         self.config = config
@@ -218,19 +224,59 @@ class Preview:
             self.computer.want(edited, {k for keys in self.missing.values() for k in keys})
         return what
 
+    def _redraw(
+        self, articles: Sequence[Article], quick: list[str], *, explorer: bool
+    ) -> str | None:
+        """The articles `quick` and (with `explorer`) the explorer pages that what landed
+        changes, drawn again by the last whole drawing's renderer into the served folder; None
+        when there is none yet."""
+        renderer, writer = self._renderer, LiveWriter(self.current)
+        start = time.monotonic()
+        if renderer is None:
+            return None
+        renderer.redraw(articles, quick, writer, explorer=explorer)
+        self._written = set(writer.written)
+        for page in renderer.pages:
+            if page.slug in quick:
+                self._set_missing(page.url, renderer.missing.get(page.url, []))
+        if not explorer:
+            return ", ".join(quick)
+        self.missing = {
+            **{url: keys for url, keys in self.missing.items() if not url.startswith("explorer/")},
+            **{url: [j.key for j in jobs] for url, jobs in renderer.missing.items()
+               if url.startswith("explorer/")},
+        }
+        self._explorer_seen = self._waiting_on_disk(explorer=True)
+        self._drawn_at, self._drawing_seconds = time.monotonic(), time.monotonic() - start
+        shown = sum(rel.startswith("explorer/") and rel.endswith(".html") for rel in writer.written)
+        return ", ".join([*quick, f"{shown} explorer pages"])
+
+    def _same_inputs(self, site: Site, explorer: bool, strict: bool) -> bool:
+        """Whether the last whole drawing's plan and measurements still hold (always, for the
+        articles alone): the same jobs planned, and every measurement the plan and the measure
+        stage read from the caches (found or not) as it was. Never in a strict preview: a whole
+        drawing checks every warning."""
+        if not explorer:
+            return True
+        if strict or self._inputs is None or measured(self._inputs[1]) != self._inputs[1]:
+            return False
+        return planned(site) == self._inputs[0]
+
     def _render_all(self, site: Site, notices: Notices) -> None:
         """The whole site into a fresh folder, then swapped in: planned and measured from the
         caches as `featvis render` does (what they lack is drawn as a placeholder)."""
-        for one in site.models:
-            plan(site, one)
-            measure(site, one, compute=False)
+        with recording() as read:
+            for one in site.models:
+                plan(site, one)
+                measure(site, one, compute=False)
+        self._inputs = (planned(site), measured(outside_artifacts(read, site.store.root)))
         out = self.folder / f"site-{self._generation + 1}"
         start = time.monotonic()
         renderer = SiteRenderer(site, out, notices=notices, pending=True)
         renderer.draw()
         notices.check_strict("the preview")
         self.swap(out)
-        self._renderer = renderer
+        self._renderer, self._written = renderer, None
         self.missing = {
             url: [j.key for j in jobs] for url, jobs in renderer.missing.items() if jobs
         }

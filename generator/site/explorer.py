@@ -7,13 +7,14 @@ index over every model.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from markupsafe import Markup
 
+from generator.atlas.closure import neighbours
 from generator.atlas.hierarchy import load_hierarchy
 from generator.atlas.search import model_entries, search_index_js, unknown_classes
 from generator.core.images import filter_image
@@ -120,8 +121,9 @@ class ExplorerPart(ChannelPagesPart):
             )
         return rows
 
-    def _write_explorer(self, state: ModelState) -> None:
-        """The selected model's section: its model page, a page per layer and per channel."""
+    def _write_explorer(self, state: ModelState, only: Collection[str] | None = None) -> None:
+        """The model's section: its model page, a page per layer and per channel (with `only`:
+        those layers' pages and their channels' alone, the other layers' summaries as drawn)."""
         self._set_prefix("../../")
         infos = self.explorer_infos(state)
         names = [info.name for info in infos]
@@ -129,8 +131,10 @@ class ExplorerPart(ChannelPagesPart):
         pages = {
             name: [self._channel(state, job, filters[name]) for job in state.layers.get(name, [])]
             for name in names
+            if only is None or name in only
         }
-        summaries = {name: layer_summary(channels) for name, channels in pages.items()}
+        state.summaries.update((name, layer_summary(chs)) for name, chs in pages.items())
+        summaries = {name: state.summaries.get(name) for name in names}
         text = self.env.get_template("explorer_model.html").render(
             **self._common(state, "../../"),
             strips=self._strips(state, summaries),
@@ -138,6 +142,8 @@ class ExplorerPart(ChannelPagesPart):
         )
         self.writer.text(model_url(state.model.slug), text, f"explorer model {state.model.id}")
         for i, info in enumerate(infos):
+            if info.name not in pages:
+                continue
             prev_layer = infos[i - 1] if i > 0 else None
             next_layer = infos[i + 1] if i + 1 < len(infos) else None
             channels, layer_filters = pages[info.name], filters[info.name]
@@ -162,8 +168,39 @@ class ExplorerPart(ChannelPagesPart):
                 layer_url(state.model.slug, info.name), text, f"explorer layer {info.name}"
             )
         self._write_channel_pages(state, pages)
-        self._write_waiting_pages(state, infos)
+        self._write_waiting_pages(state, [info for info in infos if info.name in pages])
         self._set_prefix("")
+
+    def landed_layers(self, state: ModelState) -> set[str]:
+        """The preview's explorer layers to draw again now that visualizations have landed:
+        those with a channel newly in the cache, and those whose channel pages' circuits name
+        one (`state.layers` and `state.waiting` follow the cache)."""
+        layers = {
+            layer: [job for job in jobs.values() if state.ctx.artifact(job) is not None]
+            for layer, jobs in state.inventory.items()
+        }
+        drawn = {job.key for jobs in state.layers.values() for job in jobs}
+        landed = {
+            unit
+            for jobs in layers.values()
+            for job in jobs
+            if job.key not in drawn and (unit := single_channel(job)) is not None
+        }
+        state.layers = layers
+        state.waiting = {
+            layer: [c for c, job in jobs.items() if state.ctx.artifact(job) is None]
+            for layer, jobs in state.inventory.items()
+        }
+        state.job_index = None
+        redraw = {layer for layer, _ in landed}
+        for layer, jobs in layers.items():
+            units = (unit for job in jobs if (unit := single_channel(job)) is not None)
+            circuits = (self.circuit_of(state, *unit) for unit in units)
+            if layer not in redraw and any(
+                (n.layer, n.channel) in landed for c in circuits if c for n in neighbours(c)
+            ):
+                redraw.add(layer)
+        return redraw
 
     def _write_waiting_pages(self, state: ModelState, infos: Sequence[LayerInfo]) -> None:
         """The preview's page for each channel still being computed: it says so, how many of

@@ -35,7 +35,7 @@ from generator.site.articles import ArticlesPart
 from generator.site.env import TEMPLATES_DIR, make_env
 from generator.site.explorer import ExplorerPart
 from generator.site.manifest import ManifestPart
-from generator.site.state import Drawn, MissingVisualizations, ModelState
+from generator.site.state import Drawn, MissingVisualizations, ModelState, search_hint
 from generator.site.writer import ImagePlacer, SiteWriter
 from generator.stages.pipeline import ModelSite, Site
 
@@ -99,6 +99,8 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         return ModelState(
             one.model, ctx, layers, data.measures, ctx.circuits, dict(data.accents),
             dict(one.labels), waiting=waiting,
+            inventory={layer: dict(jobs) for layer, jobs in data.inventory.items()},
+            search_hint=search_hint(one.model, layers, ctx.dead),  # the same while computing
         )
 
     def draw(self) -> SiteResult:
@@ -159,19 +161,39 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
         return SiteResult(pages=sorted(self.writer.written), visualizations=len(self.used))
 
     def redraw(
-        self, articles: Sequence[Article], slugs: Sequence[str], writer: SiteWriter
-    ) -> SiteResult:
+        self,
+        articles: Sequence[Article],
+        slugs: Sequence[str],
+        writer: SiteWriter,
+        *,
+        explorer: bool = False,
+    ) -> None:
         """`draw_articles(slugs)` again from new `articles` through `writer`, keeping everything
         this renderer loaded and measured; visualizations it found missing are looked up again
-        (the preview, after an edit, or when visualizations land)."""
+        (the preview, after an edit, or when visualizations land). With `explorer`, also the
+        explorer pages that the visualizations landed since change (`landed_layers`) and those
+        that list every layer (the model pages, the explorer's index, the search index, the
+        manifest)."""
+        for state in self.states:
+            state.ctx.forget_missing()
+        layers = {state.model.id: self.landed_layers(state) for state in self.states if explorer}
         self.articles = list(articles)
         self.pages = [article.page for article in self.articles]
         self.writer = writer
         self.images = ImagePlacer(writer)
         self.missing = {}
+        self.draw_articles(slugs)
+        if not explorer:
+            return
         for state in self.states:
-            state.ctx.forget_missing()
-        return self.draw_articles(slugs)
+            self._write_explorer(state, layers[state.model.id])
+            for layer, jobs in state.inventory.items():
+                waiting = [job for job in jobs.values() if state.ctx.artifact(job) is None]
+                if waiting:
+                    self.missing[layer_url(state.model.slug, layer)] = waiting
+        self._write_models(self._draw_compare())
+        self._write_search()
+        self._write_manifest()
 
     def _copy_static(self) -> None:
         for root in ([self.config.templates_dir] if self.config.templates_dir else []) + [

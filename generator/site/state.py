@@ -91,6 +91,11 @@ class ModelState:
     job_index: dict[tuple[str, int], VisJob] | None = None  # (layer, channel) -> its page's job
     # the preview only: layer -> the channels whose visualization is still being computed
     waiting: dict[str, list[int]] = field(default_factory=dict)
+    # the explorer's channels, computed or not (layer -> channel -> job); `layers` holds those
+    # drawn, every one of them but in the preview
+    inventory: dict[str, dict[int, VisJob]] = field(default_factory=dict)
+    summaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by layer, drawn
+    search_hint: str = ""  # the search box's placeholder, from the inventory
 
 
 @dataclass
@@ -144,7 +149,7 @@ class RenderState:
             "has_dataset": state.ctx.dataset is not None,
             "model_href": model_url(state.model.slug),
             "search_index": SEARCH_INDEX,
-            "search_hint": search_hint(state.model, state.layers, state.ctx.dead),
+            "search_hint": state.search_hint,
             **extra,
         }
 

@@ -1,6 +1,8 @@
 /* featvis: small vanilla JS, no dependencies, nothing loaded from outside the site.
-   - hover zoom: images marked data-zoom show an enlarged copy near the pointer;
-   - interpolation slider: moves every row of an interpolation-grid figure to frame t;
+   - zoom: images marked data-zoom show an enlarged copy near the pointer, and open an enlarged
+     view (a modal dialog) on a click, a tap, Enter or Space; Escape or a click closes it;
+   - interpolation slider: moves every row of an interpolation-grid figure to frame t; each
+     row's thumbnails are a radio group that does the same (click, arrow keys, Home, End);
    - comparison toggles: buttons that switch a figure's data-view;
    - footnotes: hovering or focusing a footnote marker shows the note;
    - arrow keys: left and right follow the page's rel=prev / rel=next links (channel and layer
@@ -15,8 +17,68 @@
     else document.addEventListener("DOMContentLoaded", fn);
   }
 
-  function setupZoom() {
-    if (window.matchMedia && window.matchMedia("(hover: none)").matches) return;
+  function setupZoom() {  // the enlarged view, for every pointer and the keyboard
+    var view = null;
+    var opener = null;
+
+    function zoomable(target) {
+      var img = target && target.closest && target.closest("img[data-zoom]");
+      return img && img.classList.contains("fv-zoomable") ? img : null;
+    }
+
+    function makeView() {  // made on first use, so no empty image sits in the page
+      view = document.createElement("dialog");
+      view.className = "fv-zoom";
+      view.setAttribute("aria-labelledby", "fv-zoom-caption");
+      view.innerHTML = '<figure><img alt=""><figcaption id="fv-zoom-caption"></figcaption></figure>' +
+        '<button type="button" class="fv-zoom-close">Close</button>';
+      view.addEventListener("click", function () { view.close(); });  // a click anywhere, a tap
+      view.addEventListener("close", function () {
+        if (opener) opener.focus();
+        opener = null;
+      });
+      document.body.appendChild(view);
+    }
+
+    function open(img) {
+      if (!view) makeView();
+      var big = view.querySelector("img");
+      big.src = img.currentSrc || img.src;
+      big.alt = img.alt;
+      big.classList.toggle("pixelated", img.naturalWidth > 0 && img.naturalWidth < 96);
+      view.querySelector("figcaption").textContent = img.getAttribute("title") || img.alt;
+      opener = img;
+      view.showModal();
+    }
+
+    // Pictures inside a link or a button are left to it: a second control inside one is no use.
+    Array.prototype.forEach.call(document.querySelectorAll("img[data-zoom]"), function (img) {
+      if (img.parentElement.closest("a, button")) return;
+      img.classList.add("fv-zoomable");
+      img.tabIndex = 0;
+      img.setAttribute("role", "button");
+      img.setAttribute("aria-haspopup", "dialog");
+    });
+    document.addEventListener("click", function (ev) {
+      var img = zoomable(ev.target);
+      if (img) open(img);
+    });
+    // as a button does: Enter opens on the key's press, Space on its release (else the release
+    // would reach the view's own button and close it at once)
+    document.addEventListener("keydown", function (ev) {
+      var img = (ev.key === "Enter" || ev.key === " ") && zoomable(ev.target);
+      if (!img) return;
+      ev.preventDefault();  // Space scrolls no page
+      if (ev.key === "Enter") open(img);
+    });
+    document.addEventListener("keyup", function (ev) {
+      var img = ev.key === " " && zoomable(ev.target);
+      if (img) open(img);
+    });
+    if (!(window.matchMedia && window.matchMedia("(hover: none)").matches)) setupLens();
+  }
+
+  function setupLens() {  // the hover zoom: an enlarged copy near the pointer
     var lens = null;
     var big = null;
 
@@ -55,7 +117,12 @@
       var img = ev.target.closest && ev.target.closest("img[data-zoom]");
       if (img && lens) lens.style.display = "none";
     });
+    document.addEventListener("click", function () {  // the enlarged view replaces it
+      if (lens) lens.style.display = "none";
+    });
   }
+
+  var FRAME_KEYS = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 };
 
   function setupInterpolation() {
     var figures = document.querySelectorAll(".fv-interp");
@@ -64,28 +131,49 @@
       var output = fig.querySelector(".fv-t");
       var rows = fig.querySelectorAll(".interp-row");
       if (!slider) return;
+      var last = Number(slider.max);
 
       function show(index) {
+        var i = Math.max(0, Math.min(last, index));
+        slider.value = String(i);
         Array.prototype.forEach.call(rows, function (row) {
           var frames = row.getAttribute("data-frames").split(" ");
           var labels = (row.getAttribute("data-labels") || "").split("|");
           var stage = row.querySelector(".interp-stage");
-          var i = Math.max(0, Math.min(frames.length - 1, index));
           if (stage.getAttribute("src") !== frames[i]) stage.setAttribute("src", frames[i]);
           if (output && labels[i]) output.textContent = labels[i];
           Array.prototype.forEach.call(row.querySelectorAll(".interp-frame"), function (f) {
             var current = Number(f.getAttribute("data-index")) === i;
             f.classList.toggle("current", current);
+            f.setAttribute("aria-checked", current ? "true" : "false");
+            f.tabIndex = current ? 0 : -1;  // one tab stop a row, on the frame shown
             if (current) stage.alt = f.alt;  // the text alternative follows the picture
           });
         });
+        return i;
       }
 
       slider.addEventListener("input", function () { show(Number(slider.value)); });
-      Array.prototype.forEach.call(fig.querySelectorAll(".interp-frame"), function (f) {
-        f.addEventListener("click", function () {
-          slider.value = f.getAttribute("data-index");
-          show(Number(slider.value));
+      Array.prototype.forEach.call(rows, function (row) {
+        // the frames of a row: a radio group, as the slider moves, by click or arrow key
+        function pick(index) {
+          var i = show(index);
+          var frame = row.querySelector('.interp-frame[data-index="' + i + '"]');
+          if (frame) frame.focus();
+        }
+        row.addEventListener("click", function (ev) {
+          var f = ev.target.closest(".interp-frame");
+          if (f) pick(Number(f.getAttribute("data-index")));
+        });
+        row.addEventListener("keydown", function (ev) {
+          var f = ev.target.closest(".interp-frame");
+          if (!f || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+          var i = Number(f.getAttribute("data-index"));
+          var to = ev.key === "Home" ? 0 : ev.key === "End" ? last
+            : ev.key === " " ? i : FRAME_KEYS.hasOwnProperty(ev.key) ? i + FRAME_KEYS[ev.key] : null;
+          if (to === null) return;
+          ev.preventDefault();  // no page scrolled or turned
+          pick(to);
         });
       });
       show(Number(slider.value));
@@ -146,7 +234,8 @@
 
   function setupArrows() {
     document.addEventListener("keydown", function (ev) {
-      if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.shiftKey || typing(ev.target)) return;
+      if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey || ev.shiftKey) return;
+      if (typing(ev.target)) return;
       var rel = ev.key === "ArrowLeft" ? "prev" : ev.key === "ArrowRight" ? "next" : null;
       var link = rel && document.querySelector("a[rel=" + rel + "]");
       if (!link) return;
