@@ -457,6 +457,35 @@ def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, fl
     phone.close()
 
 
+def test_a_strip_of_photos_is_one_tab_stop_the_arrow_keys_move(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """A layer page shows a strip of top and of bottom photos a channel: each strip is one tab
+    stop (a toolbar), the arrow keys, Home and End move along it without turning the page, and
+    Enter opens the photo focused."""
+    if not SAMPLE.is_dir():
+        pytest.skip("the flagship has photos only where the ImageNet sample is")
+    (layer,) = sorted((flagship / "site_output" / "explorer").glob("*/blocks.3.0.html"))[:1]
+    page, problems = open_page(browser, layer)
+    strip = page.locator(".examples[role=toolbar]").first
+    photos = strip.locator("img.fv-zoomable")
+    assert photos.count() >= 3 and strip.get_attribute("aria-label") == "top photos"
+    assert photos.evaluate_all("ps => ps.map(p => p.tabIndex)") == [0] + [-1] * (photos.count() - 1)
+    stops = page.evaluate("document.querySelectorAll('img.fv-zoomable[tabindex=\"0\"]').length")
+    assert stops == page.locator(".examples[role=toolbar]").count(), "one stop a strip"
+    tab_to(page, ".examples[role=toolbar] img")
+    url, last = page.url, photos.count() - 1
+    for key, index in (("ArrowRight", 1), ("End", last), ("ArrowRight", last), ("Home", 0), ("ArrowLeft", 0)):
+        page.keyboard.press(key)
+        focused = page.evaluate("document.activeElement.src")
+        assert focused == photos.nth(index).evaluate("p => p.src"), key
+        assert photos.nth(index).evaluate("p => p.tabIndex") == 0
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    assert page.locator(".fv-zoom img").evaluate("i => i.src") == photos.nth(1).evaluate("p => p.src")
+    page.keyboard.press("Escape")
+    assert page.url == url and problems == []
+    page.close()
+
+
 def test_slash_and_a_dog_search_from_file(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
     """`/` focuses the box; with the photos (ImageNet wnids in their names), `dog` lists the
     channels dog breeds drive, and the arrow keys and Enter open one."""

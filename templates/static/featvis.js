@@ -59,6 +59,31 @@
       img.setAttribute("role", "button");
       img.setAttribute("aria-haspopup", "dialog");
     });
+    // A strip of photos is one tab stop (a layer page has two a channel): the arrow keys, Home
+    // and End move along it, and the stop stays on the photo last focused.
+    Array.prototype.forEach.call(document.querySelectorAll(".examples"), function (strip) {
+      var photos = Array.prototype.slice.call(strip.querySelectorAll("img.fv-zoomable"));
+      if (photos.length < 2) return;
+      var label = strip.querySelector(".examples-label");
+      strip.setAttribute("role", "toolbar");
+      if (!strip.hasAttribute("aria-label")) {
+        strip.setAttribute("aria-label", (label ? label.textContent + " " : "") + "photos");
+      }
+      photos.forEach(function (img, i) { img.tabIndex = i ? -1 : 0; });
+      strip.addEventListener("keydown", function (ev) {
+        var img = zoomable(ev.target);
+        if (!img || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+        var i = photos.indexOf(img);
+        var to = ev.key === "Home" ? 0 : ev.key === "End" ? photos.length - 1
+          : FRAME_KEYS.hasOwnProperty(ev.key) ? i + FRAME_KEYS[ev.key] : null;
+        if (to === null) return;
+        ev.preventDefault();  // no page scrolled or turned
+        to = Math.max(0, Math.min(photos.length - 1, to));
+        img.tabIndex = -1;
+        photos[to].tabIndex = 0;
+        photos[to].focus();
+      });
+    });
     document.addEventListener("click", function (ev) {
       var img = zoomable(ev.target);
       if (img) open(img);
