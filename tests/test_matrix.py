@@ -331,6 +331,11 @@ def test_a_site_builds_without_and_with_photos(
     if name == "grey":  # what the pages show is what the network saw
         assert manifest["models"][0]["input_channels"] == 1
         _all_grey(out)
+        # and what they say of how its pictures were made: one grey channel, no colour basis
+        layer_page = (out / f"{Path(entry['page']).parent}.html").read_text(encoding="utf-8")
+        assert "in one grey channel" in layer_page and "decorrelated colour" not in layer_page
+        assert "Fourier, one grey channel" in article
+        assert "Fourier, decorrelated colour" not in article
 
     from generator.serve.preview import Preview
 
