@@ -336,6 +336,10 @@ def test_a_site_builds_without_and_with_photos(
         assert "in one grey channel" in layer_page and "decorrelated colour" not in layer_page
         assert "Fourier, one grey channel" in article
         assert "Fourier, decorrelated colour" not in article
+        # a figure's channel has a page without the negative: the page speaks of none
+        pages = [c.read_text(encoding="utf-8") for c in (out / "explorer").glob("*/*/*.html")]
+        bare = [c for c in pages if "<h3>Negative</h3>" not in c]
+        assert bare and not [c for c in bare if "The negative is minimized" in c]
 
     from generator.serve.preview import Preview
 
