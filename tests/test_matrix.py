@@ -398,6 +398,8 @@ def test_the_flagship_builds_with_photos_for_a_users_cnn(
     if not classes:  # 10 logits of an untrained network, no names: its outputs, by number
         assert re.search(r"which here is <em>output \d</em>", html), "the output, by index"
         assert "10 categories" in html
+        example = re.search(r"shown by number \(&ldquo;output (\d+)&rdquo;\)", html)
+        assert example and int(example.group(1)) < 10, "the note's example is an output it has"
     if name == "grey":
         assert "It sees grey pictures" in html  # the article says why its pictures are grey
         assert "no colour to decorrelate, so the last two rows are one optimization" in html
