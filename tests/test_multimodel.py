@@ -419,3 +419,18 @@ def test_the_previews_channel_pages_equal_the_builds(site: dict[str, Any]) -> No
             assert (served / page).read_text() == (built / page).read_text(), page
     finally:
         preview.close()
+
+
+def test_each_pages_footer_names_the_models_its_pictures_come_from(site: dict[str, Any]) -> None:
+    """The site's own pages name every model; an article the models it shows; a model's explorer
+    pages that model alone."""
+    def footer(page: str) -> str:
+        text = (site["out"] / page).read_text()
+        return " ".join(text.split('<footer class="site-footer">')[1].split())
+
+    both = f"from the models <code>{LITE0}</code> and <code>{RESNET}</code>"
+    for page in ("index.html", "explorer/index.html", "explorer/compare.html", "two.html"):
+        assert both in footer(page), page
+    assert f"from the model <code>{RESNET}</code> (preset" in footer("net.html")
+    channel = next((site["out"] / "explorer" / model_slug(RESNET) / "layer1.0").glob("*.html"))
+    assert f"from the model <code>{RESNET}</code> (preset" in footer(str(channel.relative_to(site["out"])))

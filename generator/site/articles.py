@@ -201,5 +201,6 @@ class ArticlesPart(RenderState):
             bands=[by_band[band] for band in BANDS if band in by_band],
             shown_layers=len(rows),
             other_models=[display_name(state.model) for state in self.states[1:]],
+            made_by=[state.model for state in self.states],
         )
         self.writer.text("index.html", text, "home page")
