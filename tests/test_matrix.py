@@ -340,6 +340,8 @@ def test_a_site_builds_without_and_with_photos(
         pages = [c.read_text(encoding="utf-8") for c in (out / "explorer").glob("*/*/*.html")]
         bare = [c for c in pages if "<h3>Negative</h3>" not in c]
         assert bare and not [c for c in bare if "The negative is minimized" in c]
+        bars = re.findall(r"<title>(\d+ photos?)</title>", "".join(pages))
+        assert "1 photo" in bars and "1 photos" not in bars  # the distribution's bars, counted
 
     from generator.serve.preview import Preview
 
