@@ -434,3 +434,13 @@ def test_each_pages_footer_names_the_models_its_pictures_come_from(site: dict[st
     assert f"from the model <code>{RESNET}</code> (preset" in footer("net.html")
     channel = next((site["out"] / "explorer" / model_slug(RESNET) / "layer1.0").glob("*.html"))
     assert f"from the model <code>{RESNET}</code> (preset" in footer(str(channel.relative_to(site["out"])))
+
+
+def test_a_local_checkpoint_is_named_from_the_sites_folder(site: dict[str, Any]) -> None:
+    """A page and the manifest name `weights = "r18.pth"` as site.toml does: no absolute path of
+    the machine that built the site is published."""
+    manifest = json.loads((site["out"] / "manifest.json").read_text())
+    assert [m["weights"] for m in manifest["models"]][1] == "r18.pth"
+    for page in ("two.html", "net.html", "manifest.json"):
+        assert str(site["root"]) not in (site["out"] / page).read_text(), page
+    assert "(weights: r18.pth," in (site["out"] / "two.html").read_text()
