@@ -24,7 +24,7 @@ from generator.build import build_site
 from generator.check import check_site
 from generator.cli import main
 from generator.config.site import Preset, load_config
-from generator.core.errors import FeatvisError
+from generator.core.errors import FeatvisError, one_line
 from generator.core.urls import model_slug
 from generator.figures.registry import bind_articles, read_articles
 from generator.models import load_model, resolve_layer_ref
@@ -321,6 +321,7 @@ def test_a_layer_of_the_other_model_names_that_model(tmp_path: Path) -> None:
         bind_articles(read_articles(config), models)
     assert str(err.value).startswith("content/r.md:7: figure 'negative': unknown layer 'layer3.0'")
     assert str(err.value).endswith(f"; 'layer3.0' is a layer of {RESNET}: add `model: {RESNET}`")
+    assert one_line(str(err.value)) == str(err.value), "printed whole: what to add is its end"
 
 
 def test_the_lite_family_example_reads_and_binds() -> None:
