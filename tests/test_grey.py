@@ -109,6 +109,15 @@ def test_a_grey_network_sees_the_luminance_normalized_once(nets: Path) -> None:
     assert default.digest != model.digest  # another normalization, other cache keys
 
 
+def test_a_flatten_head_at_another_size_says_to_set_input_size(nets: Path) -> None:
+    """`featvis init --model python:mnist.py:build` leaves input_size at 224: the error says what
+    to set, not only which matrices did not fit."""
+    with pytest.raises(FeatvisError, match=r"a forward pass at 224 px failed \(mat1 and mat2 .*\); "
+                       r"its head takes one input size only: set input_size to the size it was "
+                       r"trained at$"):
+        load_model(f"python:{nets}:mnist")
+
+
 def test_a_first_layer_of_one_channel_is_found_however_it_is_written(nets: Path) -> None:
     model = load_model(f"python:{nets}:functional", input_size=16, random_weights=True)
     assert model.grey and model.layer_names

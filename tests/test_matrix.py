@@ -331,6 +331,17 @@ def test_a_site_builds_without_and_with_photos(
     if name == "grey":  # what the pages show is what the network saw
         assert manifest["models"][0]["input_channels"] == 1
         _all_grey(out)
+        # and what they say of how its pictures were made: one grey channel, no colour basis
+        layer_page = (out / f"{Path(entry['page']).parent}.html").read_text(encoding="utf-8")
+        assert "in one grey channel" in layer_page and "decorrelated colour" not in layer_page
+        assert "Fourier, one grey channel" in article
+        assert "Fourier, decorrelated colour" not in article
+        # a figure's channel has a page without the negative: the page speaks of none
+        pages = [c.read_text(encoding="utf-8") for c in (out / "explorer").glob("*/*/*.html")]
+        bare = [c for c in pages if "<h3>Negative</h3>" not in c]
+        assert bare and not [c for c in bare if "The negative is minimized" in c]
+        bars = re.findall(r"<title>(\d+ photos?)</title>", "".join(pages))
+        assert "1 photo" in bars and "1 photos" not in bars  # the distribution's bars, counted
 
     from generator.serve.preview import Preview
 
@@ -389,6 +400,8 @@ def test_the_flagship_builds_with_photos_for_a_users_cnn(
     if not classes:  # 10 logits of an untrained network, no names: its outputs, by number
         assert re.search(r"which here is <em>output \d</em>", html), "the output, by index"
         assert "10 categories" in html
+        example = re.search(r"shown by number \(&ldquo;output (\d+)&rdquo;\)", html)
+        assert example and int(example.group(1)) < 10, "the note's example is an output it has"
     if name == "grey":
         assert "It sees grey pictures" in html  # the article says why its pictures are grey
         assert "no colour to decorrelate, so the last two rows are one optimization" in html

@@ -24,7 +24,7 @@ from generator.build import build_site
 from generator.check import check_site
 from generator.cli import main
 from generator.config.site import Preset, load_config
-from generator.core.errors import FeatvisError
+from generator.core.errors import FeatvisError, one_line
 from generator.core.urls import model_slug
 from generator.figures.registry import bind_articles, read_articles
 from generator.models import load_model, resolve_layer_ref
@@ -321,6 +321,7 @@ def test_a_layer_of_the_other_model_names_that_model(tmp_path: Path) -> None:
         bind_articles(read_articles(config), models)
     assert str(err.value).startswith("content/r.md:7: figure 'negative': unknown layer 'layer3.0'")
     assert str(err.value).endswith(f"; 'layer3.0' is a layer of {RESNET}: add `model: {RESNET}`")
+    assert one_line(str(err.value)) == str(err.value), "printed whole: what to add is its end"
 
 
 def test_the_lite_family_example_reads_and_binds() -> None:
@@ -419,3 +420,28 @@ def test_the_previews_channel_pages_equal_the_builds(site: dict[str, Any]) -> No
             assert (served / page).read_text() == (built / page).read_text(), page
     finally:
         preview.close()
+
+
+def test_each_pages_footer_names_the_models_its_pictures_come_from(site: dict[str, Any]) -> None:
+    """The site's own pages name every model; an article the models it shows; a model's explorer
+    pages that model alone."""
+    def footer(page: str) -> str:
+        text = (site["out"] / page).read_text()
+        return " ".join(text.split('<footer class="site-footer">')[1].split())
+
+    both = f"from the models <code>{LITE0}</code> and <code>{RESNET}</code>"
+    for page in ("index.html", "explorer/index.html", "explorer/compare.html", "two.html"):
+        assert both in footer(page), page
+    assert f"from the model <code>{RESNET}</code> (preset" in footer("net.html")
+    channel = next((site["out"] / "explorer" / model_slug(RESNET) / "layer1.0").glob("*.html"))
+    assert f"from the model <code>{RESNET}</code> (preset" in footer(str(channel.relative_to(site["out"])))
+
+
+def test_a_local_checkpoint_is_named_from_the_sites_folder(site: dict[str, Any]) -> None:
+    """A page and the manifest name `weights = "r18.pth"` as site.toml does: no absolute path of
+    the machine that built the site is published."""
+    manifest = json.loads((site["out"] / "manifest.json").read_text())
+    assert [m["weights"] for m in manifest["models"]][1] == "r18.pth"
+    for page in ("two.html", "net.html", "manifest.json"):
+        assert str(site["root"]) not in (site["out"] / page).read_text(), page
+    assert "(weights: r18.pth," in (site["out"] / "two.html").read_text()

@@ -153,6 +153,8 @@ def test_every_figure_of_an_article_shows_its_number(built: Path) -> None:
     text = html.split('id="appendix"')[0]
     numbers = re.findall(r'<a class="fv-figno" href="#([\w-]+)">Figure (\d+)\.</a>', text)
     assert numbers == [("gallery", "1"), ("reg", "2"), ("figure-3", "3")]
+    # the number and the caption after it are two words ("Figure 1. An early layer"), as read
+    assert not re.search(r"Figure \d+\.</a>[^\s<]", text)
 
 
 def test_the_byline_dates_the_article_and_its_update(built: Path) -> None:

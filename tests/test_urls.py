@@ -134,3 +134,25 @@ def test_a_linked_channel_out_of_range_stops_at_its_line(tmp_path: Path, tiny) -
         read_site(config, store=ArtifactStore(tmp_path / "cache"), models=[tiny], compute=False)
     with pytest.raises(FeatvisError, match=r"^content/a\.md:7: .*without leading zeros \('stem\.2/7\.html'\)$"):
         check_explorer_links([("explorer/tiny_cnn/stem.2/07.html", "content/a.md:7")], {"tiny_cnn": {"stem.2": 16}})
+
+
+def test_links_in_a_figure_caption_are_rewritten_copied_and_planned_as_the_texts(tmp_path: Path) -> None:
+    text = ("---\ntitle: A\n---\n\nIntro.\n\n```figure\ntype: layer-gallery\nlayers: [conv_stem]\n"
+            "caption: See [a layer](explorer/conv_stem.html#ch-2), [a channel](explorer/efficientnet_lite0/blocks.1.0/3.html),\n"
+            "  [the other page](b.md) and [a file](notes.txt).\n```\n")
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "a.md").write_text(text, encoding="utf-8")
+    (tmp_path / "content" / "b.md").write_text("---\ntitle: B\n---\n\nB.\n", encoding="utf-8")
+    (tmp_path / "content" / "notes.txt").write_text("notes\n", encoding="utf-8")
+    page = read_pages(load_config(root=tmp_path))[0]
+    caption = page.figures[0].options["caption"]
+    assert "(explorer/efficientnet_lite0/conv_stem.html#ch-2)" in caption
+    assert "(b.html)" in caption and "(assets/notes.txt)" in caption
+    assert [asset for _, asset in page.assets] == ["assets/notes.txt"]
+    assert page.explorer_links == (
+        ("explorer/efficientnet_lite0/blocks.1.0/3.html", "content/a.md:10"),
+        ("explorer/efficientnet_lite0/conv_stem.html", "content/a.md:10"),
+    )
+    (tmp_path / "content" / "a.md").write_text(text.replace("b.md", "https://example.com"), encoding="utf-8")
+    with pytest.raises(FeatvisError, match=r"^content/a\.md:10: link 'https://example\.com' leaves the site"):
+        read_pages(load_config(root=tmp_path))

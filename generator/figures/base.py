@@ -204,7 +204,7 @@ class Figure:
                     "key": job.key,
                     "objectives": sorted({o.describe() for o in job.objectives}),
                     "images": job.n_images,
-                    "param": describe_param(job.param),
+                    "param": describe_param(job.param, grey=_grey(ctx, job)),
                     "transforms": describe_transforms(job.transforms),
                     "steps": job.steps,
                     "size": job.size,
@@ -221,9 +221,18 @@ class Figure:
         return rows
 
 
-def describe_param(param: ParamSpec) -> str:
+def _grey(ctx: DrawContext, job: VisJob) -> bool:
+    """Whether the network `job` optimizes for sees grey pictures (its images had one channel)."""
+    own = ctx.of(job.model)
+    return own is not None and own.model.grey
+
+
+def describe_param(param: ParamSpec, *, grey: bool = False) -> str:
+    """The parameterization as the appendix names it; a grey network's is one channel, whatever
+    the spec says of colour."""
     kind = "Fourier" if param.kind == "fourier" else "pixel"
-    parts = [kind, "decorrelated colour" if param.decorrelate else "RGB"]
+    colour = "decorrelated colour" if param.decorrelate else "RGB"
+    parts = [kind, "one grey channel" if grey else colour]
     if param.shared:
         parts.append("shared low-res")
     return ", ".join(parts)

@@ -155,8 +155,7 @@ def bind_articles(articles: Sequence[Article], models: Models) -> list[Article]:
                     try:
                         figure.resolve(found[model_id]).bind(found[model_id])
                     except FeatvisError as exc:
-                        hint = _elsewhere(str(exc), model_id, found)
-                        raise FeatvisError(f"{exc}{hint}") from None
+                        raise FeatvisError(_elsewhere(str(exc), model_id, found)) from None
     return list(articles)
 
 
@@ -164,10 +163,15 @@ _UNKNOWN_LAYER = re.compile(r"unknown layer '([^']+)'")
 
 
 def _elsewhere(message: str, model_id: str, found: Mapping[str, LoadedModel]) -> str:
-    """For an unknown layer that another model of the site has: which, and how to show it."""
+    """`message`, and for an unknown layer that another model of the site has, which model and
+    how to show it in place of the layers of `model_id` (a long list would push it off the
+    printed line)."""
     m = _UNKNOWN_LAYER.search(message)
     owners = [i for i, model in found.items() if i != model_id and m and m[1] in model.layer_names]
-    return f"; '{m[1]}' is a layer of {owners[0]}: add `model: {owners[0]}`" if m and owners else ""
+    if not (m and owners):
+        return message
+    return (f"{message[:m.end()]} of {model_id}; '{m[1]}' is a layer of {owners[0]}: "
+            f"add `model: {owners[0]}`")
 
 
 def read_pages(config: SiteConfig, *, strict_model: bool = True) -> list[Page]:

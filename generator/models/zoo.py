@@ -158,8 +158,10 @@ def _probe(
                 "featvis shows networks RGB images (3 channels) or grey ones (1 channel): wrap "
                 "it so that forward(images) takes one of them"
             ) from None
+        hint = ("; its head takes one input size only: set input_size to the size it was "
+                "trained at") if "cannot be multiplied" in message else ""  # flatten + linear
         raise FeatvisError(
-            f"model '{spec}': a forward pass at {size} px failed ({message})"[:300]
+            f"model '{spec}': a forward pass at {size} px failed ({message[:200]}){hint}"
         ) from None
 
 

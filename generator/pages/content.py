@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from generator.pages.citations import (
     occurrences_in,
 )
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
-from generator.pages.links import rewrite_links
+from generator.pages.links import by_line, rewrite_links
 from generator.pages.markdown import FIGURE_TOKEN, FORMATS, MAX_DIGITS, check_math
 from generator.pages.papers import model_paper
 from generator.pages.text import Lines, check_nesting, fences, mask_code, slugify
@@ -247,10 +248,16 @@ def read_page(
             check_figure_refs(caption, spec.key_lines.get("caption", spec.line), shown, ids)
     figures = [replace(spec, references=references, figure_ids=ids) for spec in figures]
     slugs = {slugify(path.stem)} if slugs is None else slugs
-    body, assets, explorer = rewrite_links(  # `explorer/<layer>.html`: the first model's folder
-        body, masked, body_start + 1, shown, config.content_dir, slugs,
-        config.model_specs[0].folder,
-    )
+    rewrite = partial(rewrite_links, shown=shown, content_dir=config.content_dir, slugs=slugs,
+                      model=config.model_specs[0].folder)  # `explorer/<layer>.html`: the first's
+    body, assets, explorer = rewrite(body, masked, body_start + 1)
+    for k, spec in enumerate(figures):  # a caption's links are the text's
+        caption = spec.options.get("caption")
+        if isinstance(caption, str):
+            caption, copied, opened = rewrite(caption, mask_code(caption.splitlines()),
+                                              spec.key_lines.get("caption", spec.line))
+            figures[k] = replace(spec, options={**spec.options, "caption": caption})
+            assets, explorer = sorted({*assets, *copied}), sorted([*explorer, *opened], key=by_line)
     # Link rewriting changes offsets (never lines): find the variables in the final body.
     variables = _find_variables(mask_code(body.splitlines()), body_start + 1, shown)
     return Page(

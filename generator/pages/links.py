@@ -61,10 +61,11 @@ def rewrite_links(
                 edits.append((m.start(1), m.end(1), new))
             if _MODEL_PAGE.match(new.partition("#")[0]):
                 explorer.append((new.partition("#")[0], where))
-    return splice(body, set(edits)), sorted(assets.items()), sorted(explorer, key=_by_line)
+    return splice(body, set(edits)), sorted(assets.items()), sorted(explorer, key=by_line)
 
 
-def _by_line(link: tuple[str, str]) -> tuple[int, str]:
+def by_line(link: tuple[str, str]) -> tuple[int, str]:
+    """An explorer link's sort key: the line of its `file:line`, then its target."""
     where = link[1]
     return int(where.rpartition(":")[2]), link[0]
 

@@ -21,7 +21,7 @@ from generator.models.base import BANDS
 from generator.models.site import display_name
 from generator.pages.body import RenderedBody, render_body
 from generator.pages.content import Page
-from generator.site.env import split_footnotes
+from generator.site.env import shown_weights, split_footnotes
 from generator.site.state import Drawn, MissingVisualizations, ModelState, RenderState
 
 # What a figure was drawn without: its templates mark each such part `class="fv-missing"` and say
@@ -116,7 +116,7 @@ class ArticlesPart(RenderState):
             "model.layers": len(model.layers),
             "model.channels": sum(info.channels for info in model.layers),
             "model.classes": model.classes or None,
-            "model.weights": model.weights_source,
+            "model.weights": shown_weights(model.weights_source, self.config.root),
             "preset.name": self.preset.name,
             "preset.size": self.preset.size,
             "preset.steps": self.preset.steps,
@@ -201,5 +201,6 @@ class ArticlesPart(RenderState):
             bands=[by_band[band] for band in BANDS if band in by_band],
             shown_layers=len(rows),
             other_models=[display_name(state.model) for state in self.states[1:]],
+            made_by=[state.model for state in self.states],
         )
         self.writer.text("index.html", text, "home page")

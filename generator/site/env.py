@@ -129,9 +129,20 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     )
     # {{ a.title | inline | unlinked }}: inside a link of its own (a card), a link's text alone
     env.filters["unlinked"] = lambda html: Markup(_ANCHOR.sub("", str(html)))
+    env.filters["weights"] = lambda source: shown_weights(source, config.root)
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root
     return env
+
+
+def shown_weights(source: str, root: Path) -> str:
+    """A model's weights as a published page names them: a local file from the site's folder
+    (outside it by its name alone: a page shows no absolute path of the machine that built it);
+    a package, a hub name or random weights as they are."""
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
 
 _FOOTNOTES = re.compile(r'<div class="footnote">.*</div>\s*$', re.DOTALL)

@@ -277,6 +277,7 @@ class ExplorerPart(ChannelPagesPart):
             **self._common(self.states[0], "../"),
             models=models,
             compare_href=COMPARE_PAGE.removeprefix("explorer/") if drawn else None,
+            made_by=[state.model for state in self.states],
         )
         self.writer.text(EXPLORER_INDEX, text, "explorer")
         if compare is not None and compare.html is not None:
@@ -284,6 +285,7 @@ class ExplorerPart(ChannelPagesPart):
                 **self._common(self.states[0], "../"),
                 figure=compare.html,
                 models=[state.model for state in self.states],
+                made_by=[state.model for state in self.states],
             )
             self.writer.text(COMPARE_PAGE, text, "explorer compare page")
         self._set_prefix("")

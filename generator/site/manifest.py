@@ -18,6 +18,7 @@ from generator.figures.checks import (
 )
 from generator.jobs import VisJob
 from generator.metrics import relative_activation
+from generator.site.env import shown_weights
 from generator.site.state import ModelState, RenderState
 
 
@@ -135,13 +136,13 @@ class ManifestPart(RenderState):
             "site": self.config.title,
             "model": {
                 "id": self.states[0].model.id,
-                "weights": self.states[0].model.weights_source,
+                "weights": shown_weights(self.states[0].model.weights_source, self.config.root),
                 "weights_digest": self.states[0].model.weights_digest,
             },
             "models": [
                 {
                     "id": state.model.id,
-                    "weights": state.model.weights_source,
+                    "weights": shown_weights(state.model.weights_source, self.config.root),
                     "weights_digest": state.model.weights_digest,
                     "input_size": state.model.input_size,
                     "input_channels": state.model.input_channels,  # 1: a grey network
