@@ -99,6 +99,8 @@ def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     out = tmp_path / "site_output" / "explorer"
     index = " ".join((out / "index.html").read_text(encoding="utf-8").split())
     assert "Untrained: weights random (seed 5)." in index
+    home = " ".join((tmp_path / "site_output" / "index.html").read_text(encoding="utf-8").split())
+    assert "is untrained: its weights are random (seed 5), not learned" in home
     (page,) = [p for p in out.glob("*/index.html")]
     assert "its weights are random (seed 5), not learned" in " ".join(page.read_text().split())
     article = (tmp_path / "site_output" / "notes.html").read_text(encoding="utf-8")

@@ -73,7 +73,8 @@ def test_landed_channels_redraw_only_the_pages_they_change(site: Path) -> None:
     said: list[str] = []
     preview = preview_of(site, said)
     try:
-        assert preview.refresh() and said[-1].startswith("rendered the site")
+        assert preview.refresh()
+        assert said[-1].startswith("rendered the site (1 article and the explorer) in ")
         assert folder.name in [k for keys in preview.missing.values() for k in keys]
         every = len([p for p in files(preview.current) if p.startswith("explorer/")
                      and p.endswith(".html")])

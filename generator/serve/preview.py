@@ -43,6 +43,7 @@ from generator.config.site import Preset, SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
+from generator.core.words import counted
 from generator.dataset.index import DatasetIndex
 from generator.figures.registry import Article
 from generator.models import LoadedModel
@@ -216,7 +217,7 @@ class Preview:
             what = self._redraw(articles, quick, explorer=explorer)
         if what is None:
             self._render_all(site, notices)
-            what = f"the site ({len(pages)} pages)"
+            what = f"the site ({counted(len(pages), 'article')} and the explorer)"
         self.config = config
         self._signatures = {p.slug: page_signature(p) for p in pages}
         if self.computer is not None and not landed:
