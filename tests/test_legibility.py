@@ -5,6 +5,7 @@ explorer channel with photos, cached, and said on the channel and layer pages wi
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import random
 from collections import Counter
@@ -174,6 +175,12 @@ def test_the_judge_is_another_network_of_the_site_or_the_same_without_the_units_
     back = site_judge(other, [lite0, other])
     assert back is not None and back.judge.model.id == lite0.id
     assert back.layers_for("conv_head") == judge_layers(lite0)  # another network: every layer
+    grey = copy.copy(other)
+    grey.id, grey.input_channels = "python:grey.py:build", 1
+    alone = site_judge(lite0, [lite0, grey])  # a grey network cannot judge colour: lite0 itself
+    assert alone is not None and alone.same
+    assert site_judge(lite0, [lite0, grey, other]).judge.model.id == other.id  # type: ignore[union-attr]
+    assert site_judge(grey, [lite0, grey]).judge.model.id == lite0.id  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="module")

@@ -96,12 +96,14 @@ def judge_layers(model: LoadedModel) -> tuple[str, ...]:
 
 def site_judge(model: LoadedModel, models: Sequence[LoadedModel]) -> SiteJudge | None:
     """The judge of `model`'s channels among the site's `models` (in site.toml's order): the next
-    other model, else `model` itself (None when it has no layer to judge with)."""
+    other model that sees colour if `model` does (a grey network cannot tell two photos apart by
+    their colour, which an RGB channel may answer to), else `model` itself (None when it has no
+    layer to judge with)."""
     ids = [m.id for m in models]
-    chosen = model
-    if any(i != model.id for i in ids):
-        at = ids.index(model.id) if model.id in ids else -1
-        chosen = next(m for m in [*models[at + 1 :], *models] if m.id != model.id)
+    at = ids.index(model.id) if model.id in ids else -1
+    others = [m for m in [*models[at + 1 :], *models] if m.id != model.id
+              and m.input_channels >= model.input_channels]
+    chosen = others[0] if others else model
     layers = judge_layers(chosen)
     if not layers:
         return None
