@@ -114,7 +114,7 @@ def test_nesting_within_the_limit_and_in_fenced_code_is_read(tmp_path: Path) -> 
 
 
 def test_a_figure_reference_without_a_key_says_so(tmp_path: Path) -> None:
-    from generator.pages.content import check_variable
+    from generator.pages.variables import check_variable
 
     with pytest.raises(FeatvisError) as info:
         check_variable("numbers.neg", {"neg": ("share", "count")}, "content/a.md:9")

@@ -31,8 +31,9 @@ from generator.figures.preconditioning import Preconditioning
 from generator.figures.regularization import Regularization
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
-from generator.pages.content import FigureSpec, Page, check_variable, load_pages
+from generator.pages.content import FigureSpec, Page, load_pages
 from generator.pages.markdown import PAGE_IDS
+from generator.pages.variables import check_variable
 
 FIGURE_TYPES: dict[str, type[Figure]] = {
     cls.type: cls

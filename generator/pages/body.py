@@ -10,9 +10,10 @@ from typing import Any
 from markupsafe import Markup
 
 from generator.core.errors import FeatvisError
-from generator.pages.content import Page, VariableRef
+from generator.pages.content import Page
 from generator.pages.markdown import FIGURE_TOKEN, format_value, markdown_converter
 from generator.pages.text import MAX_NESTING, splice
+from generator.pages.variables import VariableRef
 
 
 @dataclass(frozen=True)

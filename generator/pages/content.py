@@ -4,8 +4,9 @@ An article is a Markdown file with YAML front matter (title, description, author
 order). Figures are fenced code blocks with the info string `figure` whose body is YAML (`type:`
 plus the figure's options); they are cut out before Markdown sees the text and replaced by a
 placeholder line, so line numbers stay true. `$...$` and `$$...$$` become MathML at build time.
-`{{ numbers.FIGURE.KEY }}`, `{{ model.layers }}` and the other names in `VARIABLES` are filled from
-the build's measurements (`{{ name | pct }}`, `| fixed:2`, `| int`, `| times` format them).
+`{{ numbers.FIGURE.KEY }}`, `{{ model.layers }}` and the other variables (`pages.variables`) are
+filled from the build's measurements (`{{ name | pct }}`, `| fixed:2`, `| int`, `| times` format
+them).
 
 Everything that can be wrong in an article is found while reading, before anything is written:
 the error names `file:line` and the valid choices (the figure blocks' options are checked by
@@ -36,42 +37,16 @@ from generator.pages.citations import (
 )
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
 from generator.pages.links import by_line, rewrite_links
-from generator.pages.markdown import FIGURE_TOKEN, FORMATS, MAX_DIGITS, check_math
+from generator.pages.markdown import FIGURE_TOKEN, check_math
 from generator.pages.papers import model_paper
 from generator.pages.text import Lines, check_nesting, fences, mask_code, slugify
-
-# Names every page may quote; `numbers.FIGURE.KEY` come from the page's figures.
-VARIABLES = (
-    "site.title",
-    "model.id",
-    "model.name",
-    "model.description",
-    "model.input_size",
-    "model.grid",
-    "model.layers",
-    "model.channels",
-    "model.classes",
-    "model.weights",
-    "preset.name",
-    "preset.size",
-    "preset.steps",
-    "preset.optimizer",
-    "dataset.images",
-    "dataset.skipped",
-)
-
+from generator.pages.variables import VariableRef, find_variables
 
 # The largest article read: Markdown's cost grows faster than the text (about 17x for 10x over
 # paragraphs of links), so a limit keeps a build's time in proportion.
 MAX_ARTICLE_BYTES = 10 * 2**20
 
-_VAR = re.compile(r"\{\{(.*?)\}\}")
 FIGURE_REF = re.compile(r"(?<![!\\])\[\s*\]\(\s*#([^)\s]+)\s*\)")  # [](#id): "Figure N"
-_VAR_BODY = re.compile(
-    r"^\s*([A-Za-z_][\w.-]*)\s*"
-    r"(?:\|\s*([a-z]+)\s*(?::\s*(\d+))?\s*)?"  # | fmt or | fmt:N
-    r'(?:\|\s*default\s*:\s*"([^"]*)"\s*)?$'  # | default:"text where nothing was measured"
-)
 
 
 @dataclass(frozen=True)
@@ -95,17 +70,6 @@ class FigureSpec:
 
     def where(self, key: str | None = None) -> str:
         return f"{self.source}:{self.key_lines.get(key, self.line) if key else self.line}"
-
-
-@dataclass(frozen=True)
-class VariableRef:
-    name: str
-    fmt: str | None
-    arg: int | None
-    line: int
-    start: int  # offset in Page.body
-    end: int
-    fallback: str | None = None  # shown instead of "n/a" when the build has no value
 
 
 @dataclass(frozen=True)
@@ -259,7 +223,7 @@ def read_page(
             figures[k] = replace(spec, options={**spec.options, "caption": caption})
             assets, explorer = sorted({*assets, *copied}), sorted([*explorer, *opened], key=by_line)
     # Link rewriting changes offsets (never lines): find the variables in the final body.
-    variables = _find_variables(mask_code(body.splitlines()), body_start + 1, shown)
+    variables = find_variables(mask_code(body.splitlines()), body_start + 1, shown)
     return Page(
         slug=slugify(path.stem),
         source=shown,
@@ -350,68 +314,3 @@ def check_figure_refs(masked: str, first: int, shown: Path, ids: Sequence[str]) 
                 f"({choices_hint(m.group(1), ids) if ids else 'it has no figures'}; a link "
                 "without text to '#id' reads 'Figure N')"
             )
-
-
-def _find_variables(masked: str, first: int, shown: Path) -> list[VariableRef]:
-    refs = []
-    line_at = Lines(masked, first)
-    for m in _VAR.finditer(masked):
-        line = line_at(m.start())
-        body = _VAR_BODY.match(m.group(1))
-        if not body:
-            raise FeatvisError(
-                f"{shown}:{line}: malformed template variable '{m.group(0)}' (write "
-                f"{{{{ name }}}}, {{{{ name | fmt }}}} or "
-                f'{{{{ name | fmt | default:"text" }}}}, fmt one of: {", ".join(FORMATS)})'
-            )
-        name, fmt, arg, fallback = body.groups()
-        if fmt is not None and fmt not in FORMATS:
-            raise FeatvisError(
-                f"{shown}:{line}: unknown format '{fmt}' ({choices_hint(fmt, FORMATS)})"
-            )
-        if arg and (len(arg) > 2 or int(arg) > MAX_DIGITS):
-            raise FeatvisError(
-                f"{shown}:{line}: '{fmt}:{arg[:12]}' asks for too many digits (0..{MAX_DIGITS})"
-            )
-        refs.append(
-            VariableRef(
-                name, fmt, int(arg) if arg else None, line, m.start(), m.end(), fallback
-            )
-        )
-    at = _VAR.sub(lambda m: " " * len(m.group(0)), masked).find("{{")
-    if at >= 0:
-        raise FeatvisError(
-            f"{shown}:{line_at(at)}: unclosed template variable "
-            f"'{masked[at:].split(chr(10), 1)[0][:40]}' (a variable is '{{{{ name }}}}' on one "
-            "line; inside `code` braces stay as written)"
-        )
-    return refs
-
-
-def check_variable(name: str, figure_keys: Mapping[str, tuple[str, ...]], where: str) -> None:
-    if name in VARIABLES:
-        return
-    parts = name.split(".")
-    if parts[0] != "numbers":
-        raise FeatvisError(
-            f"{where}: unknown variable '{name}' "
-            f"({choices_hint(name, [*VARIABLES, 'numbers.FIGURE-ID.KEY'])})"
-        )
-    if len(parts) == 2 and parts[1] in figure_keys:
-        raise FeatvisError(
-            f"{where}: '{name}' names a figure but no number (write numbers.{parts[1]}.KEY; "
-            f"keys: {', '.join(figure_keys[parts[1]]) or '(this figure has none)'})"
-        )
-    if len(parts) < 3 or parts[1] not in figure_keys:
-        fig = parts[1] if len(parts) > 1 else ""
-        ids = list(figure_keys) or ["(no figure on this page has numbers)"]
-        raise FeatvisError(
-            f"{where}: unknown figure '{fig}' in '{name}' (figure ids on this page: "
-            f"{', '.join(ids)})"
-        )
-    key = ".".join(parts[2:])
-    if key not in figure_keys[parts[1]]:
-        raise FeatvisError(
-            f"{where}: figure '{parts[1]}' has no number '{key}' "
-            f"({choices_hint(key, figure_keys[parts[1]])})"
-        )
