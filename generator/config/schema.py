@@ -38,6 +38,25 @@ def whole(lo: int = 0, hi: int | None = None) -> Kind:
     return parse
 
 
+def side_or_sides(lo: int, hi: int) -> Kind:
+    """A picture size: one whole number lo..hi (a square), or [H, W], two of them (height,
+    width)."""
+    side = whole(lo, hi)
+    valid = f"a whole number {lo}..{hi} (a square) or [H, W], two of them (height, width)"
+
+    def parse(v: Any) -> int | tuple[int, int]:
+        try:
+            if isinstance(v, list) and len(v) == 2:
+                return (int(side(v[0])), int(side(v[1])))
+            if not isinstance(v, list):
+                return int(side(v))
+        except Invalid:
+            pass
+        raise Invalid(f"must be {valid}, not {short(v)}")
+
+    return parse
+
+
 MAX_NUMBER = 1e6  # the largest magnitude of a number option (weights, strengths, alignment)
 
 
