@@ -13,7 +13,8 @@ import torch
 
 from generator.build import build_site
 from generator.check import check_site
-from generator.config.site import Preset, load_config
+from generator.config.schema import parse_flag
+from generator.config.site import SITE_OPTIONS, Preset, load_config
 from generator.core.errors import FeatvisError
 from generator.models import load_model
 
@@ -72,6 +73,9 @@ def _row(size: str) -> str:
 def test_the_schema_reads_a_height_and_a_width(tmp_path: Path) -> None:
     assert load_config(_site(tmp_path / "a", "input_size = [16, 32]")).input_size == (16, 32)
     assert load_config(_site(tmp_path / "b", "input_size = 40")).input_size == 40
+    assert parse_flag("--input-size", SITE_OPTIONS["input_size"], "16x32") == (16, 32)
+    with pytest.raises(FeatvisError, match=r"^--input-size must be .*\[H, W\] or \"HxW\""):
+        parse_flag("--input-size", SITE_OPTIONS["input_size"], "8x32")
     rows = load_config(_site(tmp_path / "c", model=_row("[40, 120]")))
     assert rows.model_specs[0].input_size == (40, 120)
     toml = _site(tmp_path / "d", model=_row("[40, 0]"))
