@@ -17,6 +17,7 @@ from generator.config.schema import parse_flag
 from generator.config.site import SITE_OPTIONS, Preset, load_config
 from generator.core.errors import FeatvisError
 from generator.models import load_model
+from generator.models.site import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
@@ -109,6 +110,15 @@ def test_a_flatten_head_at_16_by_32_loads_and_stretches_every_picture(tmp_path: 
     )
     with pytest.raises(FeatvisError, match=r"at 32 px failed .*set input_size .*\[H, W\]"):
         load_model("python:crops.py:build", random_weights=True, input_size=32, root=tmp_path)
+
+
+def test_a_size_the_head_does_not_take_names_the_input_size_line(tmp_path: Path) -> None:
+    toml = _site(tmp_path, "random_weights = true", "input_size = [16, 48]")
+    config = load_config(toml)
+    with pytest.raises(FeatvisError) as caught:
+        load_spec(config, config.model_specs[0], "cpu")
+    assert str(caught.value).startswith(f"{toml}:3: model 'python:crops.py:build': a forward "
+                                        "pass at 16 x 48 px (height x width) failed")
 
 
 def test_a_site_of_the_network_builds_with_photos(tmp_path: Path) -> None:
