@@ -16,8 +16,10 @@ from generator.check import check_site
 from generator.config.schema import parse_flag
 from generator.config.site import SITE_OPTIONS, Preset, load_config
 from generator.core.errors import FeatvisError
+from generator.dataset.fields import measure_receptive_fields
 from generator.models import load_model
 from generator.models.site import load_spec
+from generator.optvis.render import truncated_forward
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
@@ -102,7 +104,10 @@ def test_a_flatten_head_at_16_by_32_loads_and_stretches_every_picture(tmp_path: 
     assert [(info.height, info.width) for info in model.layers] == [(16, 32), (8, 16)]
     assert model.preprocess(torch.rand(2, 3, 32, 32)).shape == (2, 3, 16, 32)
     assert model.preprocess(torch.rand(1, 3, 96, 80)).shape == (1, 3, 16, 32)
-    assert model.seen_size(64) == 32
+    assert model.resized(torch.rand(1, 3, 64, 64)).shape == (1, 3, 16, 32)
+    with truncated_forward(model, ["4"], full=True) as (acts, run):  # the optimizer's pass
+        logits = run(torch.rand(2, 3, 32, 32))
+        assert logits is not None and logits.shape == (2, 4) and acts["4"].shape[-2:] == (8, 16)
     assert model.description.endswith(
         "It takes 16 x 32 px (height x width) input only, so every picture here, square as they "
         "all are, is stretched to 16 x 32 px (height x width) on its way in (inside the "
@@ -110,6 +115,18 @@ def test_a_flatten_head_at_16_by_32_loads_and_stretches_every_picture(tmp_path: 
     )
     with pytest.raises(FeatvisError, match=r"at 32 px failed .*set input_size .*\[H, W\]"):
         load_model("python:crops.py:build", random_weights=True, input_size=32, root=tmp_path)
+
+
+def test_receptive_fields_follow_the_stretch_across(tmp_path: Path) -> None:
+    """A unit of the 8 x 16 map looks at its place in the 32 px square picture: 4 px apart down,
+    2 px apart across (the picture squeezed to 16 x 32 on its way in)."""
+    (tmp_path / "crops.py").write_text(CROPS, encoding="utf-8")
+    model = load_model("python:crops.py:build", random_weights=True, input_size=(16, 32),
+                       root=tmp_path)
+    field = measure_receptive_fields(model, ["4"])["4"]
+    (top, left), (bottom, right) = field.centre(0, 0), field.centre(7, 15)
+    assert -3 < top < 5 and 27 < bottom < 35, (top, bottom)
+    assert -3 < left < 5 and 27 < right < 35, (left, right)
 
 
 def test_a_size_the_head_does_not_take_names_the_input_size_line(tmp_path: Path) -> None:

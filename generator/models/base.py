@@ -147,7 +147,16 @@ class LoadedModel:
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """[0,1] RGB images (B,3,H,W) -> network input (resized first to the size the network
-        takes: `seen_size`; a grey network's entrance takes the luminance, `see_luminance`)."""
+        takes: `resized`; a grey network's entrance takes the luminance, `see_luminance`)."""
+        x = self.resized(x)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+    def resized(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B,C,H,W) at the size they reach the network at (differentiably): stretched to
+        `input_shape` for a network that takes no other, enlarged to at least `min_input` for
+        one that rejects smaller pictures, else as they are."""
         height, width = x.shape[-2:]
         if self.fixed_input:
             height, width = self.input_shape
@@ -156,14 +165,7 @@ class LoadedModel:
             height, width = math.ceil(height * scale), math.ceil(width * scale)
         if x.shape[-2:] != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        return (x - mean) / std
-
-    def seen_size(self, side: int) -> int:
-        """The size a picture of `side` px reaches the network at: `input_size` for a network
-        that takes no other, at least `min_input` for one that rejects smaller pictures."""
-        return self.input_size if self.fixed_input else max(side, self.min_input)
+        return x
 
     def read(self, images: torch.Tensor, k: int = 5) -> list[list[tuple[int, float]]]:
         """The model's k most likely classes, (index, probability), for each [0,1] RGB image
