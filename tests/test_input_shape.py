@@ -152,6 +152,7 @@ def test_a_site_of_the_network_builds_with_photos(tmp_path: Path) -> None:
     assert check_site(out) == []
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["channels"] and (out / manifest["channels"][0]["page"]).is_file()
+    assert manifest["models"][0]["input_shape"] == [16, 32]
     article = " ".join((out / "crops.html").read_text(encoding="utf-8").split())
     assert "is stretched to 16 x 32 px" in article and "fv-placeholder" not in article
     assert list((out / "images").rglob("*.jpg")), "the photos of the dataset examples"
