@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "layers":
             p.add_argument(
                 "--input-size", default=None,
-                help="the model's input size in pixels (default: site.toml's, else the family's)",
+                help="the model's input size in pixels, or HxW (height x width; default: "
+                "site.toml's, else the family's)",
             )
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")

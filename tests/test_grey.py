@@ -114,7 +114,7 @@ def test_a_flatten_head_at_another_size_says_to_set_input_size(nets: Path) -> No
     to set, not only which matrices did not fit."""
     with pytest.raises(FeatvisError, match=r"a forward pass at 224 px failed \(mat1 and mat2 .*\); "
                        r"its head takes one input size only: set input_size to the size it was "
-                       r"trained at$"):
+                       r"trained at \(one number, or \[H, W\]\)$"):
         load_model(f"python:{nets}:mnist")
 
 

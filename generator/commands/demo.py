@@ -54,7 +54,9 @@ def cmd_layers(args: argparse.Namespace) -> int:
         if args.input_size is not None:
             spec = dataclasses.replace(spec, input_size=args.input_size)
         model = load_spec(config, spec, args.device or config.device)
-        seen = f"{model.input_size}px" + (" grey" if model.grey else "")
+        height, width = model.input_shape
+        seen = (f"{height}px" if height == width else f"{height}x{width}px only") + (
+            " grey" if model.grey else "")
         print(f"# {model.id}  weights: {model.weights_source}  input: {seen}")
         wide = max([24, *(len(layer.name) for layer in model.layers)])  # the columns align
         print(f"{'layer':<{wide}} {'channels':>8} {'size':>9} {'depth':>5}  band")

@@ -13,6 +13,7 @@ and the preset overrides `SIZE`, `STEPS` and `CHANNELS`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,28 @@ def whole(lo: int = 0, hi: int | None = None) -> Kind:
             rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
             raise Invalid(f"must be a whole number {rng}, not {short(v)}")
         return v
+
+    return parse
+
+
+def side_or_sides(lo: int, hi: int) -> Kind:
+    """A picture size: one whole number lo..hi (a square), or two, height and width: [H, W], or
+    the text "HxW" (a command-line flag's form)."""
+    side = whole(lo, hi)
+    valid = f'a whole number {lo}..{hi} (a square), or [H, W] or "HxW" (height, width)'
+
+    def parse(v: Any) -> int | tuple[int, int]:
+        pair = v
+        if isinstance(v, str) and re.fullmatch(r"\d+[xX]\d+", v.strip()):
+            pair = [int(n) for n in re.split("[xX]", v.strip())]
+        try:
+            if isinstance(pair, list) and len(pair) == 2:
+                return (int(side(pair[0])), int(side(pair[1])))
+            if not isinstance(pair, list):
+                return int(side(pair))
+        except Invalid:
+            pass
+        raise Invalid(f"must be {valid}, not {short(v)}")
 
     return parse
 

@@ -25,9 +25,9 @@ from generator.config.schema import (
     choice,
     normalization,
     parse_options,
+    side_or_sides,
     text,
     texts,
-    whole,
 )
 from generator.core.errors import FeatvisError
 from generator.core.urls import model_folder
@@ -102,7 +102,7 @@ class ModelSpec:
     id: str
     weights: Path | None = None
     random_weights: bool = False  # drawn from the site's seed, not loaded
-    input_size: int | None = None
+    input_size: int | tuple[int, int] | None = None  # one number: a square; else (H, W)
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     classes: Path | None = None
@@ -136,7 +136,9 @@ class SiteConfig:
     random_weights: bool = _key(
         Option(boolean, doc="an untrained network: weights drawn from `seed`, none loaded"), False
     )
-    input_size: int | None = _key(Option(whole(16, 4096), doc="the model's input size in pixels"))
+    input_size: int | tuple[int, int] | None = _key(Option(
+        side_or_sides(16, 4096), doc="the model's input size in pixels, or [H, W] (height, width)"
+    ))
     mean: tuple[float, ...] | None = _key(
         Option(normalization(), doc="the model's input normalization mean (R, G, B), or 1 (grey)")
     )

@@ -25,8 +25,9 @@ WHOLE_PHOTO_SHARE = 0.75  # a field this share of the input or more: show the wh
 @dataclass(frozen=True)
 class ReceptiveField:
     """Where a unit looks, in the model's input pixels: centre of unit (y, x) is
-    (y * stride + offset_y, x * stride + offset_x); `size` is the effective field's side,
-    `support` the theoretical one (clipped to the input)."""
+    (y * stride + offset_y, x * stride_x + offset_x); `size` is the effective field's side,
+    `support` the theoretical one (clipped to the input). `stride_x` differs from `stride` for a
+    network that stretches the square input to a non-square size (0: the same)."""
 
     stride: float
     size: int
@@ -34,21 +35,28 @@ class ReceptiveField:
     offset_y: float
     offset_x: float
     whole: bool
+    stride_x: float = 0.0
 
     def centre(self, y: int, x: int) -> tuple[float, float]:
-        return y * self.stride + self.offset_y, x * self.stride + self.offset_x
+        return y * self.stride + self.offset_y, x * (self.stride_x or self.stride) + self.offset_x
+
+
+def _other(stride_x: float, stride: float) -> float:
+    """`stride_x` where it differs from `stride`, else 0 (a square map: one stride)."""
+    return 0.0 if stride_x == stride else stride_x
 
 
 def _whole_input(info: LayerInfo, size: int) -> ReceptiveField:
-    stride = size / info.height
+    stride, stride_x = size / info.height, size / info.width
     centre = (size - 1) / 2
     return ReceptiveField(
         stride=stride,
         size=size,
         support=size,
         offset_y=centre - (info.height // 2) * stride,
-        offset_x=centre - (info.width // 2) * stride,
+        offset_x=centre - (info.width // 2) * stride_x,
         whole=True,
+        stride_x=_other(stride_x, stride),
     )
 
 
@@ -68,14 +76,15 @@ def _field_from_gradient(weight: torch.Tensor, info: LayerInfo, size: int) -> Re
         if box.sum() >= EFFECTIVE_RF_SHARE * total:
             side = 2 * r + 1
             break
-    stride = size / info.height
+    stride, stride_x = size / info.height, size / info.width
     return ReceptiveField(
         stride=stride,
         size=min(side, size),
         support=support,
         offset_y=com_y - (info.height // 2) * stride,
-        offset_x=com_x - (info.width // 2) * stride,
+        offset_x=com_x - (info.width // 2) * stride_x,
         whole=side >= WHOLE_PHOTO_SHARE * size,
+        stride_x=_other(stride_x, stride),
     )
 
 

@@ -32,6 +32,15 @@ from generator.core.images import luminance
 from generator.core.urls import model_slug
 from generator.models.hooks import Layout, capture
 
+# A picture size: one side (a square), or (height, width).
+Size = int | tuple[int, int]
+
+
+def sides(size: Size) -> tuple[int, int]:
+    """(height, width) of a picture size."""
+    return (size, size) if isinstance(size, int) else (size[0], size[1])
+
+
 __all__ = ["BANDS", "LayerInfo", "LoadedModel", "band_for", "capture", "freeze", "network_digest",
            "see_luminance", "state_digest"]
 
@@ -84,7 +93,11 @@ class LoadedModel:
     family: str = ""
     description: str = ""  # a sentence or two on the architecture, for articles to quote
     optional_layers: tuple[LayerInfo, ...] = ()
-    fixed_input: bool = False  # the network takes `input_size` only (found by probing)
+    fixed_input: bool = False  # the network takes `input_shape` only (found by probing)
+    # (H, W) of a network that takes one non-square size only (site.toml's `input_size = [H,
+    # W]`): every picture is stretched to it in `preprocess`; `input_size` is then max(H, W), the
+    # square side photos and visualizations are made at. (0, 0): the square `input_size`.
+    input_shape: tuple[int, int] = (0, 0)
     min_input: int = 0  # smaller pictures are enlarged to this size first (0: any size runs)
     name: str = ""  # how pages name it (site.toml's `name`; "": the id)
     slug: str = ""  # its explorer folder (`model_slug` of site.toml's `name`; "": of the id)
@@ -105,6 +118,7 @@ class LoadedModel:
         self.digest = self.digest or self.weights_digest
         self.slug = self.slug or model_slug(self.id)
         self.classes = self.classes or len(self.class_names)
+        self.input_shape = self.input_shape if all(self.input_shape) else sides(self.input_size)
 
     @property
     def untrained(self) -> bool:
@@ -133,37 +147,37 @@ class LoadedModel:
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """[0,1] RGB images (B,3,H,W) -> network input (resized first to the size the network
-        takes: `seen_size`; a grey network's entrance takes the luminance, `see_luminance`)."""
+        takes: `resized`; a grey network's entrance takes the luminance, `see_luminance`)."""
+        x = self.resized(x)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+    def resized(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B,C,H,W) at the size they reach the network at (differentiably): stretched to
+        `input_shape` for a network that takes no other, enlarged to at least `min_input` for
+        one that rejects smaller pictures, else as they are."""
         height, width = x.shape[-2:]
         if self.fixed_input:
-            height = width = self.input_size
+            height, width = self.input_shape
         elif min(height, width) < self.min_input:
             scale = self.min_input / min(height, width)
             height, width = math.ceil(height * scale), math.ceil(width * scale)
         if x.shape[-2:] != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        return (x - mean) / std
-
-    def seen_size(self, side: int) -> int:
-        """The size a picture of `side` px reaches the network at: `input_size` for a network
-        that takes no other, at least `min_input` for one that rejects smaller pictures."""
-        return self.input_size if self.fixed_input else max(side, self.min_input)
+        return x
 
     def read(self, images: torch.Tensor, k: int = 5) -> list[list[tuple[int, float]]]:
         """The model's k most likely classes, (index, probability), for each [0,1] RGB image
-        (B,3,H,W), resized to the input size as a whole; [] for each when it reads no outputs
-        (`read_outputs`) or its output is not one logit per named class (a head trained on
-        another label set)."""
+        (B,3,H,W), resized to the input size (`input_shape`) as a whole; [] for each when it
+        reads no outputs (`read_outputs`) or its output is not one logit per named class (a head
+        trained on another label set)."""
         unread: list[list[tuple[int, float]]] = [[] for _ in range(images.shape[0])]
         if not self.read_outputs:
             return unread
         x = images.to(self.device, torch.float32)
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            x = F.interpolate(
-                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
-            )
+        if x.shape[-2:] != self.input_shape:
+            x = F.interpolate(x, size=self.input_shape, mode="bilinear", align_corners=False)
         with torch.no_grad():
             logits = self.net(self.preprocess(x))
         expected = (x.shape[0], self.read_outputs)
@@ -277,10 +291,10 @@ def redraw_zero_weights(net: nn.Module) -> nn.Module:
     return net
 
 
-def ignores_input(net: nn.Module, size: int) -> bool:
+def ignores_input(net: nn.Module, size: Size) -> bool:
     """Whether `net` gives two seeded noise images exactly the same output (False when its
     forward fails or returns no tensor: the catalog's probe reports that)."""
-    images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    images = torch.rand(2, 3, *sides(size), generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():
             out = net.eval()(images)
@@ -289,7 +303,7 @@ def ignores_input(net: nn.Module, size: int) -> bool:
     return isinstance(out, torch.Tensor) and bool(torch.equal(out[0], out[1]))
 
 
-def calibrate_norms(net: nn.Module, size: int, images: int = 8) -> nn.Module:
+def calibrate_norms(net: nn.Module, size: Size, images: int = 8) -> nn.Module:
     """`net` with its batch norms' running statistics measured on seeded noise images: an
     untrained network whose initialization (GoogLeNet's, 0.01-wide weights) leaves its eval-mode
     activations vanishing gets normalized ones."""
@@ -297,7 +311,7 @@ def calibrate_norms(net: nn.Module, size: int, images: int = 8) -> nn.Module:
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None  # a plain average over the pass
-    noise = torch.rand(images, 3, size, size, generator=torch.Generator().manual_seed(0))
+    noise = torch.rand(images, 3, *sides(size), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         net.train()(noise)
     for norm in norms:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
-from generator.models.base import _ACTIVATIONS, BANDS, LayerInfo, band_for
+from generator.models.base import _ACTIVATIONS, BANDS, LayerInfo, Size, band_for, sides
 from generator.models.hooks import ChannelsLast, Layout, TokenGrid, capture, set_layouts
 
 # Attributes that hold a stage's repeated blocks (timm's stages, many research models).
@@ -87,7 +87,7 @@ class LayerShapeError(FeatvisError):
 
 
 def _probe(
-    net: nn.Module, input_size: int, paths: Sequence[str]
+    net: nn.Module, input_size: Size, paths: Sequence[str]
 ) -> tuple[dict[str, torch.Tensor], dict[str, int], object]:
     """Raw outputs of `paths` on one grey image, the order the forward pass reached them in,
     and the network's output."""
@@ -103,7 +103,7 @@ def _probe(
         handles.append(modules[path].register_forward_hook(first))
     try:
         with torch.no_grad(), capture(net, list(paths), layouts={}) as store:
-            out = net(torch.zeros(1, 3, input_size, input_size, device=device))
+            out = net(torch.zeros(1, 3, *sides(input_size), device=device))
             return dict(store), order, out
     finally:
         for h in handles:
@@ -132,7 +132,7 @@ def _shape_of(raw: torch.Tensor, prefix_tokens: int | None) -> _Shape | None:
 
 def probe_catalog(
     net: nn.Module,
-    input_size: int,
+    input_size: Size,
     paths: Sequence[str] | None = None,
     *,
     optional: Sequence[str] = (),
@@ -241,7 +241,7 @@ def _band_after(path: str, kept: list[str], band_of: dict[str, str]) -> str:
 
 def build_catalog(
     net: nn.Module,
-    input_size: int,
+    input_size: Size,
     paths: list[str] | None = None,
     rename: Callable[[str], str] = lambda p: p,
     *,

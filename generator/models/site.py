@@ -29,6 +29,7 @@ _KEY_HINTS = (
     ("mean needs", "mean"),
     ("std needs", "std"),
     ("px input", "input_size"),
+    ("set input_size", "input_size"),
 )
 
 

@@ -28,12 +28,14 @@ from generator.core.words import counted
 from generator.models import catalog as catalog_module
 from generator.models.base import (
     LoadedModel,
+    Size,
     calibrate_norms,
     freeze,
     ignores_input,
     network_digest,
     redraw_zero_weights,
     see_luminance,
+    sides,
     state_digest,
 )
 from generator.models.catalog import Catalog, LayerShapeError
@@ -94,7 +96,7 @@ def _layer_paths(
 
 
 def _catalog(
-    net: nn.Module, spec: str, size: int, built: Built, layers: Sequence[str] | None
+    net: nn.Module, spec: str, size: Size, built: Built, layers: Sequence[str] | None
 ) -> Catalog:
     names = dict(built.aliases)
     paths = built.paths if layers is None else _layer_paths(net, spec, layers, built)
@@ -124,7 +126,7 @@ def _place(net: nn.Module, dev: torch.device) -> nn.Module:
 def _probe(
     net: nn.Module,
     spec: str,
-    size: int,
+    size: Size,
     built: Built,
     layers: Sequence[str] | None,
     dev: torch.device,
@@ -159,9 +161,9 @@ def _probe(
                 "it so that forward(images) takes one of them"
             ) from None
         hint = ("; its head takes one input size only: set input_size to the size it was "
-                "trained at") if "cannot be multiplied" in message else ""  # flatten + linear
-        raise FeatvisError(
-            f"model '{spec}': a forward pass at {size} px failed ({message[:200]}){hint}"
+                "trained at (one number, or [H, W])") if "cannot be multiplied" in message else ""
+        raise FeatvisError(  # (the hint: a flatten + linear head)
+            f"model '{spec}': a forward pass at {_px(size)} failed ({message[:200]}){hint}"
         ) from None
 
 
@@ -171,7 +173,13 @@ def _channels_asked(message: str) -> int:
     return int(found[1]) if found else 0
 
 
-def _input_channels(net: nn.Module, size: int) -> int:
+def _px(size: Size) -> str:
+    """'224 px', or '32 x 64 px (height x width)' for a non-square size."""
+    height, width = sides(size)
+    return f"{height} px" if height == width else f"{height} x {width} px (height x width)"
+
+
+def _input_channels(net: nn.Module, size: Size) -> int:
     """The channels the network's first layer takes: 3 unless a forward pass of an RGB picture
     fails where one of a grey picture would not (a convolution's error names the count it takes;
     without such an error, a grey picture is tried). A network whose first convolution module
@@ -184,14 +192,14 @@ def _input_channels(net: nn.Module, size: int) -> int:
     device = next(net.parameters()).device
     try:
         with torch.no_grad():
-            net.eval()(torch.zeros(1, 3, size, size, device=device))
+            net.eval()(torch.zeros(1, 3, *sides(size), device=device))
     except Exception as exc:  # noqa: BLE001 - whatever the forward raises
         taken = _channels_asked(str(exc))
         if taken:
             return taken
         try:
             with torch.no_grad():
-                net(torch.zeros(1, 1, size, size, device=device))
+                net(torch.zeros(1, 1, *sides(size), device=device))
         except Exception:  # noqa: BLE001 - not a grey network either: the probe reports
             return 3
         return 1
@@ -213,13 +221,15 @@ def _visualizable(spec: str, catalog: Catalog) -> Catalog:
     return catalog
 
 
-def _described(description: str, size: int, fixed: bool, grey: bool = False) -> str:
+def _described(description: str, size: Size, fixed: bool, grey: bool = False) -> str:
     """The family's description, and for a network that takes one input size only or grey
     pictures, that."""
     if fixed:
+        square = sides(size)[0] == sides(size)[1]
+        how = "of any size, is resized" if square else "square as they all are, is stretched"
         description = (
-            f"{description} It takes {size} px input only, so every picture here, of any size, is "
-            f"resized to {size} px on its way in (inside the optimization, where gradients pass)."
+            f"{description} It takes {_px(size)} input only, so every picture here, {how} to "
+            f"{_px(size)} on its way in (inside the optimization, where gradients pass)."
         )
     if grey:
         description = (
@@ -229,12 +239,12 @@ def _described(description: str, size: int, fixed: bool, grey: bool = False) -> 
     return description.strip()
 
 
-def _runs_at(net: nn.Module, size: int) -> bool:
+def _runs_at(net: nn.Module, size: Size) -> bool:
     """Whether a forward pass at `size` px goes through (a network may assert its input size)."""
     device = next(net.parameters()).device
     try:
         with torch.no_grad():
-            net(torch.zeros(1, 3, size, size, device=device))
+            net(torch.zeros(1, 3, *sides(size), device=device))
     except Exception:  # noqa: BLE001 - an assertion, a shape mismatch: whatever the forward raises
         return False
     return True
@@ -266,7 +276,7 @@ def load_model(
     random_weights: bool = False,
     device: str | torch.device = "cpu",
     seed: int = 0,
-    input_size: int | None = None,
+    input_size: Size | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     classes: str | Path | None = None,
@@ -278,16 +288,19 @@ def load_model(
     folded into the convolutions before them (`generator.models.fold`; `fold_norms=False` keeps
     the modules and the state dict's keys of the architecture, e.g. to save a checkpoint).
     Relative paths in `spec` (`python:` files) and `classes` are read from `root` (default: the
-    working folder)."""
+    working folder). `input_size` (H, W) with H != W: the network takes that one size only,
+    every picture is stretched to it (`LoadedModel.input_shape`), and its `input_size` is
+    max(H, W)."""
     if random_weights and weights:
         raise FeatvisError(
             f"model '{spec}': random weights and a checkpoint ({weights}) together; give one"
         )
     base = Path(root) if root is not None else Path.cwd()
-    options = LoadOptions(
+    asked = sides(input_size) if input_size else (0, 0)
+    options = LoadOptions(  # a family builds a square size (a transformer's grid follows it)
         weights=str(weights) if weights else None,
         random_weights=random_weights,
-        input_size=input_size,
+        input_size=asked[0] if asked[0] == asked[1] and asked[0] else None,
         root=base,
     )
     family = family_of(spec)
@@ -295,28 +308,30 @@ def load_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         built = family.build(spec, options)
-        size = int(input_size or built.input_size)
-        channels = _input_channels(built.net, size)
+        shape = asked if all(asked) else sides(built.input_size)
+        size = max(shape)  # the square side every picture is made at (then stretched)
+        channels = _input_channels(built.net, shape)
         if channels == 1:
             see_luminance(built.net)
         if random_weights:
             redraw_zero_weights(built.net)
-            if ignores_input(built.net, size):
-                calibrate_norms(built.net, size)
+            if ignores_input(built.net, shape):
+                calibrate_norms(built.net, shape)
     placed = _place(built.net, dev)
-    asked_fails = size != built.input_size and not _runs_at(placed, size)
+    asked_fails = shape != sides(built.input_size) and not _runs_at(placed, shape)
     if asked_fails and _runs_at(placed, built.input_size):
         raise FeatvisError(
             f"model '{spec}' takes {built.input_size} px input only with these weights "
-            f"(input_size {size} asked for)"
+            f"(input_size {_px(shape)} asked for)"
         )
-    net, catalog = _probe(placed, spec, size, built, layers, dev)
-    fixed = not _runs_at(net, _other_size(size))
+    net, catalog = _probe(placed, spec, shape, built, layers, dev)
+    # a non-square size is one the network was trained at: it takes that one only
+    fixed = shape[0] != shape[1] or not _runs_at(net, _other_size(size))
     smallest = 0 if fixed else _smallest_input(net, size)
     digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
     if fold_norms:
-        example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+        example = torch.rand(1, 3, *shape, generator=torch.Generator().manual_seed(0))
         shown = [info.module_path for info in (*catalog.layers, *catalog.optional)]
         fold_batch_norms(net, example.to(dev), shown)
     names = read_classes(classes, base) if classes else (  # an untrained head names no class
@@ -335,12 +350,13 @@ def load_model(
         class_names=names,
         classes=_logits(catalog),
         weights_digest=digest,
-        digest=network_digest(digest, _seen_settings(built, size, *seen, catalog, layers)),
+        digest=network_digest(digest, _seen_settings(built, shape, *seen, catalog, layers)),
         weights_source=f"random (seed {seed})" if random_weights else built.source,
         family=family.name,
-        description=_described(built.description, size, fixed, channels == 1),
+        description=_described(built.description, shape, fixed, channels == 1),
         optional_layers=catalog.optional,
         fixed_input=fixed,
+        input_shape=shape,
         min_input=smallest,
         input_channels=1 if channels == 1 else 3,
     ))
@@ -348,7 +364,7 @@ def load_model(
 
 def _seen_settings(
     built: Built,
-    size: int,
+    shape: tuple[int, int],
     mean: tuple[float, ...],
     std: tuple[float, ...],
     catalog: Catalog,
@@ -362,8 +378,8 @@ def _seen_settings(
         settings["mean"] = list(mean)
     if std != built.std:
         settings["std"] = list(std)
-    if size != built.input_size:
-        settings["input_size"] = size
+    if shape != sides(built.input_size):
+        settings["input_size"] = shape[0] if shape[0] == shape[1] else list(shape)
     if layers is not None:
         shown = (*catalog.layers, *catalog.optional)
         settings["layers"] = [[info.name, info.module_path] for info in shown]

@@ -91,7 +91,7 @@ def truncated_forward(
                     )
                 mean, std = norm[key]
                 # resized inside the differentiable pipeline where the network takes no other
-                x = resize_for_model(x, model.seen_size(x.shape[-1]))
+                x = model.resized(x)
                 try:
                     return model.net((x - mean) / std)
                 except _StopForward:

@@ -145,6 +145,9 @@ class ManifestPart(RenderState):
                     "weights": shown_weights(state.model.weights_source, self.config.root),
                     "weights_digest": state.model.weights_digest,
                     "input_size": state.model.input_size,
+                    # [H, W], the one size it takes (null: it takes others)
+                    "input_shape": list(state.model.input_shape)
+                    if state.model.fixed_input else None,
                     "input_channels": state.model.input_channels,  # 1: a grey network
                     "layers": [
                         {

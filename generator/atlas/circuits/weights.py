@@ -62,10 +62,9 @@ def _modules_between(
     handles = [m.register_forward_pre_hook(pre(name)) for name, m in modules.items() if name]
     handles.append(modules[src.module_path].register_forward_hook(seen))
     handles.append(modules[tgt.module_path].register_forward_hook(stop))
-    size = model.input_size
     try:
         with torch.no_grad():
-            model.net(torch.zeros(1, 3, size, size, device=model.device))
+            model.net(torch.zeros(1, 3, *model.input_shape, device=model.device))
     except Stop:
         pass
     finally:
