@@ -5,6 +5,7 @@ H x W inside `preprocess`, the description says so, and a site builds with photo
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -44,7 +45,8 @@ ARTICLE = """\
 title: Crops
 ---
 
-{{ model.description }}
+{{ model.description }} Its grid shrinks from {{ model.input_size }} pixels to
+{{ model.grid_shape }}.
 
 ```figure
 type: layer-gallery
@@ -155,4 +157,5 @@ def test_a_site_of_the_network_builds_with_photos(tmp_path: Path) -> None:
     assert manifest["models"][0]["input_shape"] == [16, 32]
     article = " ".join((out / "crops.html").read_text(encoding="utf-8").split())
     assert "is stretched to 16 x 32 px" in article and "fv-placeholder" not in article
+    assert re.search(r"Its grid shrinks from 16 × 32 pixels to \d+ by \d+\.", article)
     assert list((out / "images").rglob("*.jpg")), "the photos of the dataset examples"

@@ -25,6 +25,7 @@ VARIABLES = (
     "model.description",
     "model.input_size",
     "model.grid",
+    "model.grid_shape",
     "model.layers",
     "model.channels",
     "model.classes",

@@ -111,8 +111,12 @@ class ArticlesPart(RenderState):
             "model.id": model.id,
             "model.name": display_name(model),
             "model.description": model.description,
-            "model.input_size": model.input_size,
+            "model.input_size": "{} × {}".format(*model.input_shape)
+            if model.input_shape[0] != model.input_shape[1] else model.input_size,
             "model.grid": min(info.height for info in model.layers),
+            "model.grid_shape": "{} by {}".format(*min(
+                ((info.height, info.width) for info in model.layers), key=lambda hw: hw[0] * hw[1]
+            )),
             "model.layers": len(model.layers),
             "model.channels": sum(info.channels for info in model.layers),
             "model.classes": model.classes or None,
