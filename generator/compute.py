@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from generator.cache.store import ArtifactStore, not_finite
+from generator.cache.store import ArtifactStore
 from generator.core.device import device_label, resolve_device
 from generator.core.progress import Counter, Progress
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
 from generator.models import LoadedModel
 from generator.optvis import render
+from generator.optvis.render import not_finite
 
 # How long one process waits for the others at a barrier (a slow rank, a slow shared disk).
 DIST_TIMEOUT = datetime.timedelta(hours=1)

@@ -23,8 +23,8 @@ from generator.cache.store import (
     TMP_DIR,
     ArtifactStore,
     cache_writing,
-    temp_host,
 )
+from generator.cache.temp import temp_host
 from generator.core.errors import FeatvisError
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.cache.store import FORMAT_FILE, TMP_DIR, ArtifactStore, temp_host
+from generator.cache.store import FORMAT_FILE, TMP_DIR, ArtifactStore
+from generator.cache.temp import temp_host
 from generator.cli import main
 from generator.config.site import PRESETS, Preset, SiteConfig, load_config
 from generator.core.errors import FeatvisError

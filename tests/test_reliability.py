@@ -16,7 +16,7 @@ import pytest
 import torch
 from hostile import ALIAS_BOMB, png, png_claiming
 
-from generator.cache.store import ArtifactStore, not_finite
+from generator.cache.store import ArtifactStore
 from generator.check import check_site
 from generator.cli import main
 from generator.compute import compute_jobs
@@ -26,7 +26,7 @@ from generator.jobs import VisJob
 from generator.models import LoadedModel, load_model
 from generator.models.site import probe_model
 from generator.optvis import objectives as obj
-from generator.optvis.render import RenderResult
+from generator.optvis.render import RenderResult, not_finite
 from generator.pages.content import read_page
 from generator.pages.markdown import markdown_converter
 

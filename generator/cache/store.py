@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import warnings
@@ -45,15 +44,15 @@ from generator.cache.sidecar import (
     float_lists,
     read_sidecar,
 )
+from generator.cache.temp import TMP_DIR, clean_temp, temp_prefix
 from generator.core.errors import FeatvisError
 from generator.core.images import png_bytes
 from generator.core.lock import CACHE_LOCK, cache_lock
 from generator.jobs import VisJob, canonical_json
-from generator.optvis.render import RenderResult
+from generator.optvis.render import RenderResult, not_finite
 
 CACHE_FORMAT = 1
 FORMAT_FILE = "featvis-cache.json"
-TMP_DIR = ".tmp"
 DATASET_DIR = "dataset"  # generator.dataset keeps its scans here
 MEASURES_DIR = "measures"  # generator.measure keeps what it measured of the network here
 CIRCUITS_DIR = "circuits"  # generator.atlas.circuits keeps its matrices here
@@ -71,60 +70,6 @@ class _Corrupt(Exception):
 
 def _warn(message: str) -> None:
     warnings.warn(message, CacheWarning, stacklevel=3)
-
-
-def temp_host() -> str:
-    """This host's name as it stands in temp entry names (no dots)."""
-    return socket.gethostname().replace(".", "-")
-
-
-def _temp_prefix(what: str) -> str:
-    """`<what>.<host>.<pid>.`: who made a temp entry, so a dead process's can be removed."""
-    return f"{what}.{temp_host()}.{os.getpid()}."
-
-
-def discard(root: Path, entry: Path) -> bool:
-    """Remove `entry`, a file or a folder inside the cache at `root`, whole: a folder is renamed
-    into `.tmp/` first, so a reader sees it whole or not at all, and what an interrupted removal
-    leaves there goes with the next writer's temp sweep (`ArtifactStore.clean_temp`). False when
-    it was already gone (another process removed it first)."""
-    if not entry.is_dir() or entry.is_symlink():
-        try:
-            entry.unlink()
-        except FileNotFoundError:
-            return False
-        return True
-    tmp = Path(root) / TMP_DIR
-    tmp.mkdir(exist_ok=True)
-    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix("removed"), dir=tmp))
-    try:
-        entry.rename(aside / "entry")
-    except FileNotFoundError:
-        return False
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
-    return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def not_finite(result: RenderResult) -> str | None:
-    """What in a render result is not finite (None: all of it is). Such a job failed."""
-    parts = [("objective", result.history), ("final objective", result.final),
-             ("pixels", result.images)]
-    parts += [(f"snapshot {step}", t) for step, t in result.snapshots.items()]
-    for what, tensor in parts:
-        if tensor.numel() and not bool(torch.isfinite(tensor).all()):
-            return what
-    return None
 
 
 @contextlib.contextmanager
@@ -204,7 +149,7 @@ class ArtifactStore:
             (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
             marker = self.root / FORMAT_FILE
             if not marker.is_file():
-                fd, tmp = tempfile.mkstemp(prefix=_temp_prefix("format"), dir=self.root / TMP_DIR)
+                fd, tmp = tempfile.mkstemp(prefix=temp_prefix("format"), dir=self.root / TMP_DIR)
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
                     f.write(canonical_json({"format": CACHE_FORMAT, "featvis": __version__}) + "\n")
                 os.replace(tmp, marker)
@@ -219,20 +164,7 @@ class ArtifactStore:
 
     def clean_temp(self) -> int:
         """Remove temp entries left by dead processes on this host; returns how many."""
-        tmp_root = self.root / TMP_DIR
-        if not tmp_root.is_dir():
-            return 0
-        host, removed = temp_host(), 0
-        for entry in tmp_root.iterdir():
-            parts = entry.name.split(".")
-            if len(parts) >= 4 and parts[1] == host and parts[2].isdigit():
-                if not _pid_alive(int(parts[2])):
-                    if entry.is_dir():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
-                    removed += 1
-        return removed
+        return clean_temp(self.root)
 
     # Reading -------------------------------------------------------------------------------
     def get(self, job: VisJob) -> Artifact | None:
@@ -336,7 +268,7 @@ class ArtifactStore:
             raise ValueError(f"job {job.key}: the {bad} is not finite; a failed job is not cached")
         self.prepare()
         key = job.key
-        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(key), dir=self.root / TMP_DIR))
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(key), dir=self.root / TMP_DIR))
         try:
             meta = self._write(tmp, job, result, device, batch, worker)
             final = self._publish(tmp, key)
@@ -406,7 +338,7 @@ class ArtifactStore:
             except OSError:
                 if not final.exists():
                     raise
-            aside = tempfile.mkdtemp(prefix=_temp_prefix(f"{key}-old"), dir=self.root / TMP_DIR)
+            aside = tempfile.mkdtemp(prefix=temp_prefix(f"{key}-old"), dir=self.root / TMP_DIR)
             try:
                 os.rename(final, Path(aside) / "entry")
             except FileNotFoundError:

@@ -10,7 +10,7 @@ The cache's entries, each removed whole or not at all:
 
 `sweep_unused(root, read)` removes every entry whose path is not in `read` (the paths the stores
 looked up while the site was read and rendered: `cache.reads.recording`), each whole
-(`cache.store.discard`), so an interrupted sweep leaves whole entries; a shard folder left empty
+(`cache.temp.discard`), so an interrupted sweep leaves whole entries; a shard folder left empty
 goes too. The format file, the lock, `.tmp/`, files being written (dot names) and anything else the
 layout above does not name are kept.
 """
@@ -30,8 +30,8 @@ from generator.cache.store import (
     FORMAT_FILE,
     MEASURES_DIR,
     TMP_DIR,
-    discard,
 )
+from generator.cache.temp import discard
 from generator.core.lock import CACHE_LOCK
 from generator.core.words import counted
 

@@ -23,7 +23,8 @@ import torch
 
 from generator.cache.entries import read_entry
 from generator.cache.reads import note, recording_now
-from generator.cache.store import DATASET_DIR, discard
+from generator.cache.store import DATASET_DIR
+from generator.cache.temp import discard
 from generator.core.atomic import atomic_write
 from generator.core.errors import FeatvisError
 from generator.models.base import LoadedModel
@@ -184,7 +185,7 @@ def _layer_files(folder: Path) -> set[str]:
 
 def _prune(cache_dir: Path, lineage: str, current: Path) -> list[Path]:
     """Remove the other scans of `lineage` whose every layer `current` holds (an earlier state of
-    the same folder: superseded), each whole (`cache.store.discard`). Returns the folders
+    the same folder: superseded), each whole (`cache.temp.discard`). Returns the folders
     removed."""
     held = _layer_files(current)
     removed = []

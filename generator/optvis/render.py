@@ -57,6 +57,17 @@ class RenderResult:
     accel: str = "eager"  # how the steps ran: "eager" or "graph"
 
 
+def not_finite(result: RenderResult) -> str | None:
+    """What in a render result is not finite (None: all of it is). Such a job failed."""
+    parts = [("objective", result.history), ("final objective", result.final),
+             ("pixels", result.images)]
+    parts += [(f"snapshot {step}", t) for step, t in result.snapshots.items()]
+    for what, tensor in parts:
+        if tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            return what
+    return None
+
+
 class _StopForward(Exception):
     pass
 
