@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 from pagechecks import axe_violations, images_without_alt, overflow_at_phone_width
+from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
 from generator.config.site import Preset, load_config
 from generator.figures.registry import read_pages
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 playwright = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -379,9 +379,7 @@ def flagship(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(REPO / "content", root / "content")
     toml = f'cache_dir = "{tmp_path_factory.getbasetemp() / "featvis-cache"}"\ndevice = "cpu"\n'
     if SAMPLE.is_dir():
-        (root / "photos").mkdir()
-        for photo in sorted(SAMPLE.glob("*.jpg"))[::50]:
-            shutil.copy(photo, root / "photos" / photo.name)
+        sample_photos(root / "photos", every=50)
         toml += 'dataset = "photos"\n'
     (root / "site.toml").write_text(toml, encoding="utf-8")
     build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from samples import sample_photos
 
 from generator.build import build_site
 from generator.check import check_site
@@ -22,8 +22,6 @@ from generator.models import load_model
 from generator.models.site import load_spec
 from generator.optvis.render import truncated_forward
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 TINY = Preset("tiny", size=32, steps=2, explorer_channels=1, figure_scale=0.5)
 
 # A pedestrian-crop network of 16 x 32 px (height x width): its flatten + linear head takes
@@ -140,11 +138,8 @@ def test_a_size_the_head_does_not_take_names_the_input_size_line(tmp_path: Path)
                                         "pass at 16 x 48 px (height x width) failed")
 
 
-def test_a_site_of_the_network_builds_with_photos(tmp_path: Path) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for path in sorted(p for p in SAMPLE.iterdir() if p.is_file())[:4]:
-        shutil.copyfile(path, photos / path.name)
+def test_a_site_of_the_network_builds_with_photos(tmp_path: Path, sample_dir: Path) -> None:
+    photos = sample_photos(tmp_path / "photos", count=4)
     toml = _site(tmp_path / "site", "random_weights = true", "input_size = [16, 32]",
                  f'dataset = "{photos}"', 'device = "cpu"', "workers = 1")
     (toml.parent / "content").mkdir()

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from samples import sample_photos
 
 from generator.cli import main
 from generator.commands.common import config_from_args
@@ -143,10 +144,7 @@ def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path, sample_d
     from generator.build import build_site
     from generator.config.site import Preset
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for source in sorted(sample_dir.glob("*.jpg"))[:6]:
-        (photos / source.name).symlink_to(source)
+    photos = sample_photos(tmp_path / "photos", count=6)
 
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "a.md").write_text(

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
 from generator.config.site import Preset, load_config
 from generator.serve.preview import Preview
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 TINY = Preset("tiny", size=32, steps=4, explorer_channels=2, figure_scale=1.0)
 LAYERS = ["conv_stem", "blocks.1.0", "blocks.2.1"]
 
@@ -43,9 +41,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "content" / "note.md").write_text("---\ntitle: A note\n---\n\nText.\n")
     toml = f'explorer_layers = {LAYERS}\ncache_dir = "{root / "cache"}"\ndevice = "cpu"\n'
     if SAMPLE.is_dir():
-        (root / "photos").mkdir()
-        for photo in sorted(SAMPLE.glob("*.jpg"))[::125]:
-            shutil.copy(photo, root / "photos" / photo.name)
+        sample_photos(root / "photos", every=125)
         toml += 'dataset = "photos"\n'
     (root / "site.toml").write_text(toml.replace("'", '"'), encoding="utf-8")
     build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
