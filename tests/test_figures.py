@@ -292,3 +292,24 @@ def test_options_are_parsed_once_into_a_frozen_value(model) -> None:  # type: ig
     assert parsed["layer"] == "parts[-1]", "the parsed value is never changed"
     assert figure.options["layer"] in model.layer_names and figure.options["layer"] != "parts[-1]"
     assert set(figure.options) == set(parsed) and figure.options["caption"] == parsed["caption"]
+
+
+def test_directions_keep_a_pair_under_a_small_figure_scale(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    """`channels: 2` under the quick preset's half scale still shows one pair and its sum, not an
+    empty figure; a count or a list that cannot be taken in pairs stops at its line."""
+    half = Preset("half", size=32, steps=8, explorer_channels=1, figure_scale=0.5)
+    config = SiteConfig(root=tmp_path, cache_dir=tmp_path / "cache", seed=3)
+    store = ArtifactStore(tmp_path / "cache")
+    ctx = DrawContext(config=config, model=model, preset=half, store=store)
+    f = bound(model, "directions", layer="blocks.2.1", channels=2, random=0)
+    survey = f.jobs(ctx)
+    gen = torch.Generator().manual_seed(0)
+    for k, job in enumerate(survey):
+        put(store, job, float(k), torch.rand(3, 32, 32, generator=gen))
+    fresh = DrawContext(config=config, model=model, preset=half, store=store)
+    pairs = f.pairs(fresh)
+    assert pairs is not None and len(pairs) == 1, pairs
+    assert len(f.jobs(fresh)) == 3, "two channels and their sum"
+    for channels, line in ((3, 11), ([5], 11), ([1, 2, 3], 11)):
+        with pytest.raises(FeatvisError, match=rf"a\.md:{line}: figure 'directions': 'channels' .*in pairs"):
+            fig("directions", layer="blocks.2.1", channels=channels)
