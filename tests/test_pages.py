@@ -273,6 +273,12 @@ def test_latex_errors_are_reported() -> None:
          r"intro\.md:10: '\[\]\(#ngative\)' names no figure of this page \(valid: neg;"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\ncaption: Unlike [](#nothing).\n```\n",
          r"intro\.md:7: '\[\]\(#nothing\)' names no figure"),
+        ("---\ntitle: T\n---\n\nA note[^prest].\n\n[^preset]: The preset.\n",
+         r"intro\.md:5: footnote '\[\^prest\]' is not defined \(did you mean: preset\? valid: preset\)"),
+        ("---\ntitle: T\n---\n\nA note[^n].\n",
+         r"intro\.md:5: footnote '\[\^n\]' is not defined \(the page defines none: write '\[\^n\]: text'"),
+        ("---\ntitle: T\n---\n\nText.\n\n[^old]: Left over.\n",
+         r"intro\.md:7: footnote '\[\^old\]' is defined but the text never refers to it \(write '\[\^old\]' where it belongs, or remove it\)"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:

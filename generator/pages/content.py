@@ -47,6 +47,8 @@ from generator.pages.variables import VariableRef, find_variables
 MAX_ARTICLE_BYTES = 10 * 2**20
 
 FIGURE_REF = re.compile(r"(?<![!\\])\[\s*\]\(\s*#([^)\s]+)\s*\)")  # [](#id): "Figure N"
+FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\n]+)\]:", re.MULTILINE)  # [^label]: text
+FOOTNOTE_REF = re.compile(r"\[\^([^\]\n]+)\](?!:)")  # [^label] in the text
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ def read_page(
                              model)
     ids = tuple(spec.anchor for spec in figures)
     check_figure_refs(masked, body_start + 1, shown, ids)
+    check_footnotes(body, masked, body_start + 1, shown)
     for spec in figures:
         caption = spec.options.get("caption")
         if isinstance(caption, str):
@@ -313,4 +316,26 @@ def check_figure_refs(masked: str, first: int, shown: Path, ids: Sequence[str]) 
                 f"{shown}:{line_at(m.start())}: '{m.group(0)[:60]}' names no figure of this page "
                 f"({choices_hint(m.group(1), ids) if ids else 'it has no figures'}; a link "
                 "without text to '#id' reads 'Figure N')"
+            )
+
+
+def check_footnotes(body: str, masked: str, first: int, shown: Path) -> None:
+    """Each `[^label]` in the text has its `[^label]: text`, and each definition is referred to:
+    Markdown would print an undefined one as written and list an unused one with a back-link to
+    nowhere."""
+    line_at = Lines(masked, first)
+    defined = {m.group(1): m for m in FOOTNOTE_DEF.finditer(masked)}
+    for m in FOOTNOTE_REF.finditer(masked):
+        label = m.group(1)
+        if label not in defined:
+            hint = (choices_hint(label, list(defined)) if defined else
+                    f"the page defines none: write '[^{label}]: text' on a line of its own")
+            raise FeatvisError(
+                f"{shown}:{line_at(m.start())}: footnote '[^{label}]' is not defined ({hint})"
+            )
+    for label, m in defined.items():  # a reference anywhere, even where code hides it, counts
+        if body.count(f"[^{label}]") <= body.count(f"[^{label}]:"):
+            raise FeatvisError(
+                f"{shown}:{line_at(m.start())}: footnote '[^{label}]' is defined but the text "
+                f"never refers to it (write '[^{label}]' where it belongs, or remove it)"
             )
