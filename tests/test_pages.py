@@ -279,6 +279,10 @@ def test_latex_errors_are_reported() -> None:
          r"intro\.md:5: footnote '\[\^n\]' is not defined \(the page defines none: write '\[\^n\]: text'"),
         ("---\ntitle: T\n---\n\nText.\n\n[^old]: Left over.\n",
          r"intro\.md:7: footnote '\[\^old\]' is defined but the text never refers to it \(write '\[\^old\]' where it belongs, or remove it\)"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nid: neg\n```\n\nAs @fig:neg shows.\n",
+         r"intro\.md:10: '@fig:neg' is not a figure reference here: write '\[\]\(#neg\)', which reads 'Figure N'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nid: neg\n```\n\nAs [@fig:neg] shows.\n",
+         r"intro\.md:10: '\[@fig:neg\]' is not a citation: a figure is referred to as '\[\]\(#neg\)', which reads 'Figure N'"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:

@@ -47,6 +47,7 @@ from generator.pages.variables import VariableRef, find_variables
 MAX_ARTICLE_BYTES = 10 * 2**20
 
 FIGURE_REF = re.compile(r"(?<![!\\])\[\s*\]\(\s*#([^)\s]+)\s*\)")  # [](#id): "Figure N"
+CROSSREF = re.compile(r"(?<![\w@\[])@fig:([\w-]+)")  # pandoc-crossref's @fig:id, not ours
 FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\n]+)\]:", re.MULTILINE)  # [^label]: text
 FOOTNOTE_REF = re.compile(r"\[\^([^\]\n]+)\](?!:)")  # [^label] in the text
 
@@ -310,6 +311,11 @@ def check_figure_refs(masked: str, first: int, shown: Path, ids: Sequence[str]) 
     """Each `[](#id)` (a link without text to an anchor) names a figure of the page; the page
     writes it as "Figure N"."""
     line_at = Lines(masked, first)
+    for m in CROSSREF.finditer(masked):
+        raise FeatvisError(
+            f"{shown}:{line_at(m.start())}: '{m.group(0)}' is not a figure reference here: write "
+            f"'[](#{m.group(1)})', which reads 'Figure N'"
+        )
     for m in FIGURE_REF.finditer(masked):
         if m.group(1) not in ids:
             raise FeatvisError(
