@@ -325,3 +325,26 @@ def test_symlinks_out_of_content_are_refused(tmp_path: Path) -> None:
 def test_missing_content_folder(tmp_path: Path) -> None:
     with pytest.raises(FeatvisError, match="content folder not found"):
         pages(tmp_path)
+
+
+def test_a_link_to_an_anchor_an_article_lacks_stops_at_its_line(tmp_path: Path) -> None:
+    """`other.md#section` and `[text](#section)` name a heading, a figure, a footnote or a part of
+    the page the templates write; else the build stops while reading, at the link's line (the
+    built site's check found it only after the whole compute, at an HTML line)."""
+    good = ("---\ntitle: T\n---\n\n## Method\n\n```figure\ntype: negative\nlayer: conv_stem\nid: neg\n"
+            "caption: As in [Other](other.md#top).\n```\n\n"
+            "See [top](other.md#top), [the method](#method), [the figure](intro.md#neg),\n"
+            "[the notes](#notes), [a note](#fn-a)[^a] and [the appendix](other.md#appendix).\n\n"
+            "[^a]: A note.\n")
+    root = site(tmp_path, {"intro.md": good, "other.md": OTHER})
+    assert {p.slug for p in pages(root)} == {"intro", "other"}
+    for old, new, expected in (
+        ("other.md#top), [the", "other.md#tpo), [the",
+         r"intro\.md:14: link to '#tpo' of content/other\.md: it has no such anchor \(did you mean: top\? valid: top\)"),
+        ("(#method)", "(#methods)",
+         r"intro\.md:14: link to '#methods' of this page: it has no such anchor \(did you mean: method\? valid: method, neg\)"),
+        ("As in [Other](other.md#top)", "As in [Other](other.md#bottom)",
+         r"intro\.md:11: link to '#bottom' of content/other\.md: it has no such anchor"),
+    ):
+        site(tmp_path, {"intro.md": good.replace(old, new)})
+        assert re.search(expected, error(root)), error(root)

@@ -31,6 +31,7 @@ from generator.figures.preconditioning import Preconditioning
 from generator.figures.regularization import Regularization
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
+from generator.pages.anchors import check_anchor_links
 from generator.pages.content import FigureSpec, Page, load_pages
 from generator.pages.markdown import PAGE_IDS
 from generator.pages.variables import check_variable
@@ -136,7 +137,9 @@ def read_articles(
     checked) and each variable against the page's figures (`FeatvisError` at file:line); what
     content/ holds that is not an article, a warning on `notices`."""
     articles = []
-    for page in load_pages(config, strict_model=strict_model, notices=notices):
+    pages = load_pages(config, strict_model=strict_model, notices=notices)
+    check_anchor_links(pages, config)
+    for page in pages:
         figures = tuple(figure_for(spec) for spec in page.figures)
         check_figures(page, figures)
         check_models(config, page, figures)
