@@ -49,7 +49,9 @@ class Directions(ChannelsFigure):
 
     def survey(self, ctx: PlanContext, layer: str, key: str = "channels") -> list[VisJob]:
         value = self.options[key]
-        return [] if isinstance(value, tuple) else ctx.survey_jobs(layer, 2 * ctx.scaled(value // 2))
+        if isinstance(value, tuple):
+            return []
+        return ctx.survey_jobs(layer, 2 * ctx.scaled(value // 2))
 
     def pairs(self, ctx: PlanContext) -> list[tuple[int, int]] | None:
         chans = self.channels(ctx, self.options["layer"])
