@@ -313,3 +313,20 @@ def test_directions_keep_a_pair_under_a_small_figure_scale(tmp_path: Path, model
     for channels, line in ((3, 11), ([5], 11), ([1, 2, 3], 11)):
         with pytest.raises(FeatvisError, match=rf"a\.md:{line}: figure 'directions': 'channels' .*in pairs"):
             fig("directions", layer="blocks.2.1", channels=channels)
+
+
+def test_progress_curve_reads_from_its_first_objective_to_its_last(model) -> None:  # type: ignore[no-untyped-def]
+    """The line under the curve names where the run started and ended, the numbers the last
+    snapshot and `objective.final` show, and its highest point apart when the run came down from
+    it (it read "from 2.8 to 32.3", the curve's extremes, under a last snapshot of 29.5)."""
+    from generator.figures.base import sparkline
+    from generator.figures.context import ImageView
+    from generator.site.env import make_env
+
+    f = bound(model, "optimization-progress", layer="conv_stem", channel=2, snapshots=3)
+    template = make_env(SiteConfig(root=Path("."))).get_template("figures/optimization-progress.html")
+    frames = [ImageView("a.png", "alt", "step 48", 29.46, 0.04)]
+    html = template.render(fig=f, frames=frames, curve=sparkline([2.8, 32.3, 29.46]), unit="conv_stem:2", href=None)
+    assert re.search(r"objective over 48 steps, from 2\.8 to 29\.5 \(highest 32\.3\)", html), html
+    rising = template.render(fig=f, frames=frames, curve=sparkline([2.8, 12.0, 29.46]), unit="conv_stem:2", href=None)
+    assert "from 2.8 to 29.5 ·" in rising and "highest" not in rising
