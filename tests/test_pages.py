@@ -348,3 +348,15 @@ def test_a_link_to_an_anchor_an_article_lacks_stops_at_its_line(tmp_path: Path) 
     ):
         site(tmp_path, {"intro.md": good.replace(old, new)})
         assert re.search(expected, error(root)), error(root)
+
+
+def test_a_file_whose_name_has_a_space_links_percent_encoded(tmp_path: Path) -> None:
+    """`![x](img/my%20photo.png)`, as Markdown needs a space written (and as an article with a
+    space in its name is linked), copies `img/my photo.png` and links it encoded; it was "not
+    found in content/"."""
+    root = site(tmp_path, {"a.md": "---\ntitle: A\n---\n\n![x](img/my%20photo.png) and [it](img/my%20photo.png#top)\n"})
+    (root / "content" / "img").mkdir()
+    (root / "content" / "img" / "my photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (page,) = pages(root)
+    assert page.assets == ((root / "content" / "img" / "my photo.png", "assets/img/my photo.png"),)
+    assert "![x](assets/img/my%20photo.png) and [it](assets/img/my%20photo.png#top)" in page.body
