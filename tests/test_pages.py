@@ -283,6 +283,8 @@ def test_latex_errors_are_reported() -> None:
          r"intro\.md:10: '@fig:neg' is not a figure reference here: write '\[\]\(#neg\)', which reads 'Figure N'"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\nid: neg\n```\n\nAs [@fig:neg] shows.\n",
          r"intro\.md:10: '\[@fig:neg\]' is not a citation: a figure is referred to as '\[\]\(#neg\)', which reads 'Figure N'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nlayer: conv_stem\nid: neg\n```\n\n```figure\ntype: diversity\nlayer: conv_stem\nid: neg\n```\n",
+         r"intro\.md:14: figure id 'neg' is used twice on this page \(first at line 8; each figure needs its own\)"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:

@@ -99,11 +99,15 @@ class Article:
 def check_figures(page: Page, figures: Sequence[Figure]) -> None:
     """Figure ids unique on the page, and every variable the text quotes known."""
     keys: dict[str, tuple[str, ...]] = {}
+    first: dict[str, FigureSpec] = {}
     for spec, figure in zip(page.figures, figures, strict=True):
         if figure.id in keys:
+            line = first[figure.id].key_lines.get("id", first[figure.id].line)
             raise FeatvisError(
-                f"{spec.where('id')}: figure id '{figure.id}' is used twice on this page"
+                f"{spec.where('id')}: figure id '{figure.id}' is used twice on this page (first "
+                f"at line {line}; each figure needs its own)"
             )
+        first[figure.id] = spec
         if figure.id in PAGE_IDS:
             raise FeatvisError(
                 f"{spec.where('id')}: figure id '{figure.id}' names a part of the page "
