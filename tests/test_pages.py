@@ -285,6 +285,10 @@ def test_latex_errors_are_reported() -> None:
          r"intro\.md:10: '\[@fig:neg\]' is not a citation: a figure is referred to as '\[\]\(#neg\)', which reads 'Figure N'"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\nlayer: conv_stem\nid: neg\n```\n\n```figure\ntype: diversity\nlayer: conv_stem\nid: neg\n```\n",
          r"intro\.md:14: figure id 'neg' is used twice on this page \(first at line 8; each figure needs its own\)"),
+        ("---\ntitle: Residual networks [@he2016deep]\n---\n\nText.\n",
+         r"intro\.md:2: the title cannot cite \('\[@he2016deep\]' would be printed as written\); cite in the text"),
+        ("---\ntitle: T\ndescription: After [@he2016deep].\n---\n\nText.\n",
+         r"intro\.md:3: the description cannot cite \('\[@he2016deep\]' would be printed as written\); cite in the text"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:

@@ -32,6 +32,7 @@ from generator.pages.citations import (
     Reference,
     caption_occurrences,
     cite_model,
+    cited_keys,
     cite_references,
     occurrences_in,
 )
@@ -197,6 +198,13 @@ def read_page(
     lines = text.splitlines()
     meta, key_lines, body_start = front_matter(lines, shown)
     fields = front_fields(meta, key_lines, shown, config, strict_model)
+    for key in ("title", "description"):  # one line of Markdown each, without citations
+        cites = cited_keys(mask_code([str(fields[key] or "")]))
+        if cites:
+            raise FeatvisError(
+                f"{shown}:{key_lines.get(key, 1)}: the {key} cannot cite ('[@{cites[0][1]}]' "
+                "would be printed as written); cite in the text"
+            )
     check_nesting(lines[body_start:], body_start + 1, shown)
     body_lines, figures = _extract_figures(lines[body_start:], body_start + 1, shown)
     model = fields["model"] if fields["model"] in config.model_ids else config.model_ids[0]
