@@ -32,8 +32,8 @@ from generator.pages.citations import (
     Reference,
     caption_occurrences,
     cite_model,
-    cited_keys,
     cite_references,
+    cited_keys,
     occurrences_in,
 )
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
