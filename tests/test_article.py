@@ -196,6 +196,7 @@ def test_an_author_adds_an_article_and_sees_it_built(tmp_path: Path, tmp_path_fa
         build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
 
     (root / "content" / "my-article.md").write_text(article, encoding="utf-8")
+    (root / "content" / "notes.md").write_text("---\ntitle: Notes\n---\n\nNo figures.\n", encoding="utf-8")
     build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
     out = root / "site_output"
     assert check_site(out) == []
@@ -208,6 +209,10 @@ def test_an_author_adds_an_article_and_sees_it_built(tmp_path: Path, tmp_path_fa
     text = re.sub(r"\s+", " ", html)
     assert "The gallery shows 6 channels, chosen by the build, from a model with 18 layers" in text
     assert "{{" not in html and 'id="fn-why"' in html and "How the figures were made" in html
+    notes = (out / "notes.html").read_text(encoding="utf-8")
+    assert "How the figures were made" not in notes and "Every image in this article" not in notes, \
+        "a page without figures has no appendix about them"
+    assert 'id="reproduce"' in notes
 
 
 def test_titles_and_descriptions_take_inline_markdown(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:

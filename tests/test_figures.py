@@ -292,3 +292,41 @@ def test_options_are_parsed_once_into_a_frozen_value(model) -> None:  # type: ig
     assert parsed["layer"] == "parts[-1]", "the parsed value is never changed"
     assert figure.options["layer"] in model.layer_names and figure.options["layer"] != "parts[-1]"
     assert set(figure.options) == set(parsed) and figure.options["caption"] == parsed["caption"]
+
+
+def test_directions_keep_a_pair_under_a_small_figure_scale(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+    """`channels: 2` under the quick preset's half scale still shows one pair and its sum, not an
+    empty figure; a count or a list that cannot be taken in pairs stops at its line."""
+    half = Preset("half", size=32, steps=8, explorer_channels=1, figure_scale=0.5)
+    config = SiteConfig(root=tmp_path, cache_dir=tmp_path / "cache", seed=3)
+    store = ArtifactStore(tmp_path / "cache")
+    ctx = DrawContext(config=config, model=model, preset=half, store=store)
+    f = bound(model, "directions", layer="blocks.2.1", channels=2, random=0)
+    survey = f.jobs(ctx)
+    gen = torch.Generator().manual_seed(0)
+    for k, job in enumerate(survey):
+        put(store, job, float(k), torch.rand(3, 32, 32, generator=gen))
+    fresh = DrawContext(config=config, model=model, preset=half, store=store)
+    pairs = f.pairs(fresh)
+    assert pairs is not None and len(pairs) == 1, pairs
+    assert len(f.jobs(fresh)) == 3, "two channels and their sum"
+    for channels, line in ((3, 11), ([5], 11), ([1, 2, 3], 11)):
+        with pytest.raises(FeatvisError, match=rf"a\.md:{line}: figure 'directions': 'channels' .*in pairs"):
+            fig("directions", layer="blocks.2.1", channels=channels)
+
+
+def test_progress_curve_reads_from_its_first_objective_to_its_last(model) -> None:  # type: ignore[no-untyped-def]
+    """The line under the curve names where the run started and ended, the numbers the last
+    snapshot and `objective.final` show, and its highest point apart when the run came down from
+    it (it read "from 2.8 to 32.3", the curve's extremes, under a last snapshot of 29.5)."""
+    from generator.figures.base import sparkline
+    from generator.figures.context import ImageView
+    from generator.site.env import make_env
+
+    f = bound(model, "optimization-progress", layer="conv_stem", channel=2, snapshots=3)
+    template = make_env(SiteConfig(root=Path("."))).get_template("figures/optimization-progress.html")
+    frames = [ImageView("a.png", "alt", "step 48", 29.46, 0.04)]
+    html = template.render(fig=f, frames=frames, curve=sparkline([2.8, 32.3, 29.46]), unit="conv_stem:2", href=None)
+    assert re.search(r"objective over 48 steps, from 2\.8 to 29\.5 \(highest 32\.3\)", html), html
+    rising = template.render(fig=f, frames=frames, curve=sparkline([2.8, 12.0, 29.46]), unit="conv_stem:2", href=None)
+    assert "from 2.8 to 29.5 ·" in rising and "highest" not in rising

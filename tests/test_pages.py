@@ -273,6 +273,22 @@ def test_latex_errors_are_reported() -> None:
          r"intro\.md:10: '\[\]\(#ngative\)' names no figure of this page \(valid: neg;"),
         ("---\ntitle: T\n---\n\n```figure\ntype: negative\ncaption: Unlike [](#nothing).\n```\n",
          r"intro\.md:7: '\[\]\(#nothing\)' names no figure"),
+        ("---\ntitle: T\n---\n\nA note[^prest].\n\n[^preset]: The preset.\n",
+         r"intro\.md:5: footnote '\[\^prest\]' is not defined \(did you mean: preset\? valid: preset\)"),
+        ("---\ntitle: T\n---\n\nA note[^n].\n",
+         r"intro\.md:5: footnote '\[\^n\]' is not defined \(the page defines none: write '\[\^n\]: text'"),
+        ("---\ntitle: T\n---\n\nText.\n\n[^old]: Left over.\n",
+         r"intro\.md:7: footnote '\[\^old\]' is defined but the text never refers to it \(write '\[\^old\]' where it belongs, or remove it\)"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nid: neg\n```\n\nAs @fig:neg shows.\n",
+         r"intro\.md:10: '@fig:neg' is not a figure reference here: write '\[\]\(#neg\)', which reads 'Figure N'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nid: neg\n```\n\nAs [@fig:neg] shows.\n",
+         r"intro\.md:10: '\[@fig:neg\]' is not a citation: a figure is referred to as '\[\]\(#neg\)', which reads 'Figure N'"),
+        ("---\ntitle: T\n---\n\n```figure\ntype: negative\nlayer: conv_stem\nid: neg\n```\n\n```figure\ntype: diversity\nlayer: conv_stem\nid: neg\n```\n",
+         r"intro\.md:14: figure id 'neg' is used twice on this page \(first at line 8; each figure needs its own\)"),
+        ("---\ntitle: Residual networks [@he2016deep]\n---\n\nText.\n",
+         r"intro\.md:2: the title cannot cite \('\[@he2016deep\]' would be printed as written\); cite in the text"),
+        ("---\ntitle: T\ndescription: After [@he2016deep].\n---\n\nText.\n",
+         r"intro\.md:3: the description cannot cite \('\[@he2016deep\]' would be printed as written\); cite in the text"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
@@ -315,3 +331,38 @@ def test_symlinks_out_of_content_are_refused(tmp_path: Path) -> None:
 def test_missing_content_folder(tmp_path: Path) -> None:
     with pytest.raises(FeatvisError, match="content folder not found"):
         pages(tmp_path)
+
+
+def test_a_link_to_an_anchor_an_article_lacks_stops_at_its_line(tmp_path: Path) -> None:
+    """`other.md#section` and `[text](#section)` name a heading, a figure, a footnote or a part of
+    the page the templates write; else the build stops while reading, at the link's line (the
+    built site's check found it only after the whole compute, at an HTML line)."""
+    good = ("---\ntitle: T\n---\n\n## Method\n\n```figure\ntype: negative\nlayer: conv_stem\nid: neg\n"
+            "caption: As in [Other](other.md#top).\n```\n\n"
+            "See [top](other.md#top), [the method](#method), [the figure](intro.md#neg),\n"
+            "[the notes](#notes), [a note](#fn-a)[^a] and [the appendix](other.md#appendix).\n\n"
+            "[^a]: A note.\n")
+    root = site(tmp_path, {"intro.md": good, "other.md": OTHER})
+    assert {p.slug for p in pages(root)} == {"intro", "other"}
+    for old, new, expected in (
+        ("other.md#top), [the", "other.md#tpo), [the",
+         r"intro\.md:14: link to '#tpo' of content/other\.md: it has no such anchor \(did you mean: top\? valid: top\)"),
+        ("(#method)", "(#methods)",
+         r"intro\.md:14: link to '#methods' of this page: it has no such anchor \(did you mean: method\? valid: method, neg\)"),
+        ("As in [Other](other.md#top)", "As in [Other](other.md#bottom)",
+         r"intro\.md:11: link to '#bottom' of content/other\.md: it has no such anchor"),
+    ):
+        site(tmp_path, {"intro.md": good.replace(old, new)})
+        assert re.search(expected, error(root)), error(root)
+
+
+def test_a_file_whose_name_has_a_space_links_percent_encoded(tmp_path: Path) -> None:
+    """`![x](img/my%20photo.png)`, as Markdown needs a space written (and as an article with a
+    space in its name is linked), copies `img/my photo.png` and links it encoded; it was "not
+    found in content/"."""
+    root = site(tmp_path, {"a.md": "---\ntitle: A\n---\n\n![x](img/my%20photo.png) and [it](img/my%20photo.png#top)\n"})
+    (root / "content" / "img").mkdir()
+    (root / "content" / "img" / "my photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (page,) = pages(root)
+    assert page.assets == ((root / "content" / "img" / "my photo.png", "assets/img/my photo.png"),)
+    assert "![x](assets/img/my%20photo.png) and [it](assets/img/my%20photo.png#top)" in page.body

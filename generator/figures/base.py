@@ -338,13 +338,16 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def sparkline(values: Sequence[float | None], width: int = 240, height: int = 48) -> dict[str, Any]:
-    """An SVG polyline of a curve (the objective over steps), scaled into width x height."""
+    """An SVG polyline of a curve (the objective over steps), scaled into width x height, with
+    its lowest, highest, first and last values."""
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     if len(points) < 2:
-        return {"points": "", "width": width, "height": height, "lo": None, "hi": None}
+        return {"points": "", "width": width, "height": height, "lo": None, "hi": None,
+                "first": None, "last": None}
     lo, hi = min(v for _, v in points), max(v for _, v in points)
     span, n = (hi - lo) or 1.0, len(values) - 1
     coords = " ".join(
         f"{i / n * width:.1f},{height - (v - lo) / span * height:.1f}" for i, v in points
     )
-    return {"points": coords, "width": width, "height": height, "lo": lo, "hi": hi}
+    return {"points": coords, "width": width, "height": height, "lo": lo, "hi": hi,
+            "first": points[0][1], "last": points[-1][1]}

@@ -8,12 +8,21 @@ from typing import Any
 
 import torch
 
-from generator.config.schema import Option, whole
+from generator.config.schema import Invalid, Option, whole
 from generator.figures.base import ChannelsFigure
 from generator.figures.context import DrawContext, MissingArtifact, PlanContext
 from generator.figures.options import _channels
 from generator.jobs import VisJob
 from generator.optvis import objectives as obj
+
+
+def _channel_pairs(v: Any) -> int | tuple[int, ...]:
+    """`channels` taken in pairs: an even count (2, 4, ...) or a list of an even length."""
+    value = _channels(v)
+    count = value if isinstance(value, int) else len(value)
+    if count % 2:
+        raise Invalid(f"takes channels in pairs: give an even count or list (2, 4, ...), not {v!r}")
+    return value
 
 
 class Directions(ChannelsFigure):
@@ -27,9 +36,22 @@ class Directions(ChannelsFigure):
     type = "directions"
     OPTIONS = {
         **ChannelsFigure.OPTIONS,
-        "channels": Option(_channels, 4),
+        "channels": Option(_channel_pairs, 4),
         "random": Option(whole(0, 8), 3),
     }
+
+    def channels(self, ctx: PlanContext, layer: str, key: str = "channels") -> list[int] | None:
+        """Explicit channels, or a count scaled by the preset in whole pairs (at least one)."""
+        value = self.options[key]
+        if isinstance(value, tuple):
+            return list(value)
+        return ctx.choose_channels(layer, 2 * ctx.scaled(value // 2))
+
+    def survey(self, ctx: PlanContext, layer: str, key: str = "channels") -> list[VisJob]:
+        value = self.options[key]
+        if isinstance(value, tuple):
+            return []
+        return ctx.survey_jobs(layer, 2 * ctx.scaled(value // 2))
 
     def pairs(self, ctx: PlanContext) -> list[tuple[int, int]] | None:
         chans = self.channels(ctx, self.options["layer"])

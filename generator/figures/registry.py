@@ -31,6 +31,7 @@ from generator.figures.preconditioning import Preconditioning
 from generator.figures.regularization import Regularization
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
+from generator.pages.anchors import check_anchor_links
 from generator.pages.content import FigureSpec, Page, load_pages
 from generator.pages.markdown import PAGE_IDS
 from generator.pages.variables import check_variable
@@ -98,11 +99,15 @@ class Article:
 def check_figures(page: Page, figures: Sequence[Figure]) -> None:
     """Figure ids unique on the page, and every variable the text quotes known."""
     keys: dict[str, tuple[str, ...]] = {}
+    first: dict[str, FigureSpec] = {}
     for spec, figure in zip(page.figures, figures, strict=True):
         if figure.id in keys:
+            line = first[figure.id].key_lines.get("id", first[figure.id].line)
             raise FeatvisError(
-                f"{spec.where('id')}: figure id '{figure.id}' is used twice on this page"
+                f"{spec.where('id')}: figure id '{figure.id}' is used twice on this page (first "
+                f"at line {line}; each figure needs its own)"
             )
+        first[figure.id] = spec
         if figure.id in PAGE_IDS:
             raise FeatvisError(
                 f"{spec.where('id')}: figure id '{figure.id}' names a part of the page "
@@ -136,7 +141,9 @@ def read_articles(
     checked) and each variable against the page's figures (`FeatvisError` at file:line); what
     content/ holds that is not an article, a warning on `notices`."""
     articles = []
-    for page in load_pages(config, strict_model=strict_model, notices=notices):
+    pages = load_pages(config, strict_model=strict_model, notices=notices)
+    check_anchor_links(pages, config)
+    for page in pages:
         figures = tuple(figure_for(spec) for spec in page.figures)
         check_figures(page, figures)
         check_models(config, page, figures)

@@ -276,6 +276,11 @@ def cite_references(
     def check(key: str, line: int, where: str) -> None:
         if key in known:
             return
+        if key.startswith("fig:"):  # pandoc-crossref's figure reference
+            raise FeatvisError(
+                f"{citing.shown}:{line}: '[@{key}]' is not a citation: a figure is referred to "
+                f"as '[](#{key[4:]})', which reads 'Figure N'"
+            )
         if own is None:
             raise FeatvisError(
                 f"{citing.shown}:{line}: cites a source but there is no bibliography (add "

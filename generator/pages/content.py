@@ -33,6 +33,7 @@ from generator.pages.citations import (
     caption_occurrences,
     cite_model,
     cite_references,
+    cited_keys,
     occurrences_in,
 )
 from generator.pages.frontmatter import Author, front_fields, front_matter, yaml_with_lines
@@ -47,6 +48,9 @@ from generator.pages.variables import VariableRef, find_variables
 MAX_ARTICLE_BYTES = 10 * 2**20
 
 FIGURE_REF = re.compile(r"(?<![!\\])\[\s*\]\(\s*#([^)\s]+)\s*\)")  # [](#id): "Figure N"
+CROSSREF = re.compile(r"(?<![\w@\[])@fig:([\w-]+)")  # pandoc-crossref's @fig:id, not ours
+FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\n]+)\]:", re.MULTILINE)  # [^label]: text
+FOOTNOTE_REF = re.compile(r"\[\^([^\]\n]+)\](?!:)")  # [^label] in the text
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,13 @@ def read_page(
     lines = text.splitlines()
     meta, key_lines, body_start = front_matter(lines, shown)
     fields = front_fields(meta, key_lines, shown, config, strict_model)
+    for key in ("title", "description"):  # one line of Markdown each, without citations
+        cites = cited_keys(mask_code([str(fields[key] or "")]))
+        if cites:
+            raise FeatvisError(
+                f"{shown}:{key_lines.get(key, 1)}: the {key} cannot cite ('[@{cites[0][1]}]' "
+                "would be printed as written); cite in the text"
+            )
     check_nesting(lines[body_start:], body_start + 1, shown)
     body_lines, figures = _extract_figures(lines[body_start:], body_start + 1, shown)
     model = fields["model"] if fields["model"] in config.model_ids else config.model_ids[0]
@@ -206,6 +217,7 @@ def read_page(
                              model)
     ids = tuple(spec.anchor for spec in figures)
     check_figure_refs(masked, body_start + 1, shown, ids)
+    check_footnotes(body, masked, body_start + 1, shown)
     for spec in figures:
         caption = spec.options.get("caption")
         if isinstance(caption, str):
@@ -307,10 +319,37 @@ def check_figure_refs(masked: str, first: int, shown: Path, ids: Sequence[str]) 
     """Each `[](#id)` (a link without text to an anchor) names a figure of the page; the page
     writes it as "Figure N"."""
     line_at = Lines(masked, first)
+    for m in CROSSREF.finditer(masked):
+        raise FeatvisError(
+            f"{shown}:{line_at(m.start())}: '{m.group(0)}' is not a figure reference here: write "
+            f"'[](#{m.group(1)})', which reads 'Figure N'"
+        )
     for m in FIGURE_REF.finditer(masked):
         if m.group(1) not in ids:
             raise FeatvisError(
                 f"{shown}:{line_at(m.start())}: '{m.group(0)[:60]}' names no figure of this page "
                 f"({choices_hint(m.group(1), ids) if ids else 'it has no figures'}; a link "
                 "without text to '#id' reads 'Figure N')"
+            )
+
+
+def check_footnotes(body: str, masked: str, first: int, shown: Path) -> None:
+    """Each `[^label]` in the text has its `[^label]: text`, and each definition is referred to:
+    Markdown would print an undefined one as written and list an unused one with a back-link to
+    nowhere."""
+    line_at = Lines(masked, first)
+    defined = {m.group(1): m for m in FOOTNOTE_DEF.finditer(masked)}
+    for m in FOOTNOTE_REF.finditer(masked):
+        label = m.group(1)
+        if label not in defined:
+            hint = (choices_hint(label, list(defined)) if defined else
+                    f"the page defines none: write '[^{label}]: text' on a line of its own")
+            raise FeatvisError(
+                f"{shown}:{line_at(m.start())}: footnote '[^{label}]' is not defined ({hint})"
+            )
+    for label, m in defined.items():  # a reference anywhere, even where code hides it, counts
+        if body.count(f"[^{label}]") <= body.count(f"[^{label}]:"):
+            raise FeatvisError(
+                f"{shown}:{line_at(m.start())}: footnote '[^{label}]' is defined but the text "
+                f"never refers to it (write '[^{label}]' where it belongs, or remove it)"
             )

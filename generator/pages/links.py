@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.core.urls import article_link
@@ -147,7 +147,7 @@ def _link_target(
     if _SITE_PATHS.match(path):
         return target
     root = content_dir.resolve()
-    real = (content_dir / path).resolve()
+    real = (content_dir / unquote(path)).resolve()  # `my%20photo.png`, as Markdown writes a space
     if not real.is_relative_to(root):
         raise FeatvisError(
             f"{where}: path '{target}' escapes {content_dir.name}/ (valid: files inside it)"
@@ -165,4 +165,4 @@ def _link_target(
         )
     rel = real.relative_to(root).as_posix()
     assets[real] = f"assets/{rel}"
-    return f"assets/{rel}{suffix}"
+    return f"assets/{quote(rel)}{suffix}"
