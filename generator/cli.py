@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
-            p.add_argument("--steps", default=None)
-            p.add_argument("--size", default=None)
+            p.add_argument("--steps", default=None, help="optimizer steps (default 128)")
+            p.add_argument("--size", default=None, help="image size in pixels (default 128)")
             p.add_argument(
                 "--unit",
                 action="append",

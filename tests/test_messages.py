@@ -536,3 +536,13 @@ def test_featvis_help_speaks_to_a_user(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert "builds a static website" in out and "featvis init" in out
     assert "generator" not in out and "argument parsing" not in out
+
+
+def test_demo_help_names_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from generator.optvis.recipe import DEFAULT_STEPS
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"optimizer steps (default {DEFAULT_STEPS})" in out
+    assert "image size in pixels (default 128)" in out
