@@ -87,8 +87,23 @@ def _site(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", default=None, help="images per optimizer batch")
 
 
+# What `featvis --help` tells a user (the module docstring is for the code's readers).
+ABOUT = (
+    "featvis builds a static website that shows how an image network sees: feature\n"
+    "visualizations of every layer, Distill-style articles written in Markdown and an explorer\n"
+    "with a page for every layer and channel, readable offline from its folder."
+)
+FIRST_STEPS = (
+    "first steps: `featvis init mysite`, then `cd mysite && featvis build` and open\n"
+    "site_output/index.html; `featvis COMMAND --help` gives each command's flags."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="featvis", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="featvis", description=ABOUT, epilog=FIRST_STEPS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"featvis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
@@ -154,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "demo":
             p.add_argument("--out", default="demo_output", help="folder for the PNGs")
-            p.add_argument("--steps", default=None)
-            p.add_argument("--size", default=None)
+            p.add_argument("--steps", default=None, help="optimizer steps (default 128)")
+            p.add_argument("--size", default=None, help="image size in pixels (default 128)")
             p.add_argument(
                 "--unit",
                 action="append",

@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,10 @@ def test_a_build_logging_to_a_file_prints_stage_lines(tmp_path: Path, cache: Pat
     stages = [line.split(":")[1].strip() for line in lines if line.startswith("featvis: stage ")]
     assert stages == ["stage planning", "stage compute", "stage measure", "stage render",
                       "stage check", "stage publish"]
+    # besides its stages, a log holds counters ("circuits: 1/1 (100%), ..."), no line per item
+    others = [line for line in lines if not line.startswith("featvis: stage ")]
+    counter = re.compile(r"featvis: [\w ()]+: \d+/\d+ \(\d+%\)")
+    assert others and all(counter.match(line) for line in others), others
     counted = [line for line in lines if line.startswith("featvis: compute: ")]
     assert counted, "computing prints its progress"
     assert counted[-1].startswith("featvis: compute: ") and "/s" in counted[-1]

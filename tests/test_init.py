@@ -89,6 +89,9 @@ def test_init_writes_own_model_paths_that_resolve_from_the_site(
     [
         ("timm:vit_tiny_patch16_244", "unknown timm model 'vit_tiny_patch16_244' (did you mean: timm:vit_tiny_patch16_224"),
         ("torchvision:resnet5", "unknown torchvision model 'resnet5' (did you mean: torchvision:resnet50"),
+        # a name cut short: the names it begins, shortest first
+        ("timm:vit_tiny", "(did you mean: timm:vit_tiny_patch16_224, timm:vit_tiny_patch16_384"),
+        ("torchvision:ResNet18", "(did you mean: torchvision:resnet18,"),
         ("torchvison:resnet18", "unknown model 'torchvison:resnet18' (did you mean: torchvision:resnet18?"),
     ],
 )

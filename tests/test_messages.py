@@ -527,3 +527,22 @@ def test_a_full_disk_anywhere_is_one_line_naming_the_file(tmp_path: Path, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"featvis: error: {target}: cannot write it (No space left on device)"], err
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_featvis_help_speaks_to_a_user(capsys: pytest.CaptureFixture[str]) -> None:
+    """`featvis --help` says what featvis does and how to start, not how its code is built."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "builds a static website" in out and "featvis init" in out
+    assert "generator" not in out and "argument parsing" not in out
+
+
+def test_demo_help_names_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from generator.optvis.recipe import DEFAULT_STEPS
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"optimizer steps (default {DEFAULT_STEPS})" in out
+    assert "image size in pixels (default 128)" in out

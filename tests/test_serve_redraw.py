@@ -15,6 +15,9 @@ from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
 from generator.config.site import Preset, load_config
+from generator.core.urls import channel_url
+from generator.figures.channels import single_channel
+from generator.plan.explorer import channel_page_jobs
 from generator.serve.preview import Preview
 
 TINY = Preset("tiny", size=32, steps=4, explorer_channels=2, figure_scale=1.0)
@@ -71,6 +74,8 @@ def test_landed_channels_redraw_only_the_pages_they_change(site: Path) -> None:
     try:
         assert preview.refresh()
         assert said[-1].startswith("rendered the site (1 article and the explorer) in ")
+        # the channels whose pictures disagree with their photos: one line, however many layers
+        assert len([line for line in said if "pattern agreement" in line]) <= 1, said
         assert folder.name in [k for keys in preview.missing.values() for k in keys]
         every = len([p for p in files(preview.current) if p.startswith("explorer/")
                      and p.endswith(".html")])
@@ -107,6 +112,50 @@ def test_landed_channels_redraw_only_the_pages_they_change(site: Path) -> None:
         os.utime(entry, ns=(entry.stat().st_atime_ns, entry.stat().st_mtime_ns + 1_000_000))
         preview._drawn_at = 0.0
         assert preview.refresh(landed=True) and said[-1].startswith("rendered the site"), said
+    finally:
+        preview.close()
+        if aside.exists():
+            aside.rename(folder)
+
+
+def test_a_landed_negative_draws_its_channel_page_again(site: Path) -> None:
+    """A channel page drawn before its negative was in the cache waits for it; its landing
+    alone draws that page again, as a whole drawing would."""
+    finder = preview_of(site, [])
+    try:
+        assert finder.refresh() and finder._renderer is not None
+        state = finder._renderer.states[0]
+        job = state.layers["blocks.1.0"][0]
+        layer, channel = single_channel(job)  # type: ignore[misc]
+        negative = channel_page_jobs(TINY, state.ctx.job, layer, channel, state.model)["negative"]
+        folder = finder._renderer.store.path(negative.key)
+    finally:
+        finder.close()
+    aside = site / "aside" / negative.key
+    aside.parent.mkdir(exist_ok=True)
+    folder.rename(aside)
+    said: list[str] = []
+    preview = preview_of(site, said)
+    page = channel_url(state.model.id, layer, channel)
+    try:
+        assert preview.refresh()
+        assert preview.missing.get(page) == [negative.key]
+        before = (preview.current / page).read_bytes()
+
+        aside.rename(folder)  # it lands, and nothing else does
+        preview._drawn_at = 0.0
+        assert preview.landed()
+        assert preview.refresh(landed=True) and "explorer pages" in said[-1], said[-1]
+        assert (preview.current / page).read_bytes() != before
+        assert not preview.missing and not preview.landed()
+
+        whole = preview_of(site, [])
+        try:
+            assert whole.refresh()
+            served, fresh = files(preview.current), files(whole.current)
+            assert [p for p in served if served[p] != fresh.get(p)] == []
+        finally:
+            whole.close()
     finally:
         preview.close()
         if aside.exists():

@@ -145,10 +145,8 @@ def site_circuits(
     absent = sum(cstore.get(job) is None for job in jobs)
     with progress.counter(absent, "circuits", "circuits") as count, torch.enable_grad():
 
-        def done(job: Any, circuit: LayerCircuit) -> None:
+        def done(_job: Any, _circuit: LayerCircuit) -> None:
             count.update()
-            what = f"{job.target}'s block inputs" if job.kind == "inputs" else job.source
-            progress.say(f"circuit {what} -> {job.target}: {circuit.seconds:.1f} s")
 
         return compute_circuits(model, jobs, cstore, images, progress=done)
 

@@ -16,6 +16,7 @@ import ast
 import difflib
 import importlib.machinery
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,13 +79,23 @@ def library_names(form: IdForm) -> list[str]:
     return list(timm.list_models())
 
 
+def suggestions(name: str, available: Sequence[str], n: int = 3) -> list[str]:
+    """The `n` names a person who typed `name` most likely meant: the shortest that begin with
+    it (`vit_tiny` -> `vit_tiny_patch16_224`), then the closest spellings; case aside."""
+    typed = name.lower()
+    begin = sorted((a for a in available if a.lower().startswith(typed)), key=len)
+    lowered = {a.lower(): a for a in available}
+    close = [lowered[c] for c in difflib.get_close_matches(typed, list(lowered), n=n, cutoff=0.5)]
+    return list(dict.fromkeys([*begin[:n], *close]))[:n]
+
+
 def check_listed(name: str, form: IdForm) -> None:
     """An error for a torchvision or timm model `name` (the id less its prefix) its library
     does not list."""
     available = library_names(form)
     if name in available:
         return
-    close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
+    close = suggestions(name, available)
     mean = f"did you mean: {', '.join(form.prefix + c for c in close)}? " if close else ""
     where = "torchvision.models.list_models()" if form is TORCHVISION else "timm.list_models()"
     raise FeatvisError(

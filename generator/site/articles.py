@@ -29,6 +29,9 @@ from generator.site.state import Drawn, MissingVisualizations, ModelState, Rende
 LACKING = re.compile(r'class="fv-missing" data-missing="([^"]*)"')
 
 
+LISTED = 6  # the flagged channels a warning names
+
+
 class ArticlesPart(RenderState):
     """Draws and writes the articles and the home page."""
 
@@ -80,24 +83,28 @@ class ArticlesPart(RenderState):
         return Markup(template.render(fig=fig, jobs=len(jobs)))
 
     def _warn_agreement(self, state: ModelState) -> None:
-        """One warning per layer with channels whose pattern agreement is flagged."""
-        low: dict[str, set[int]] = {}
-        for layer, jobs in state.layers.items():
-            for job in jobs:
-                check = state.measures.pattern(job.key)
-                unit = single_channel(job)
-                if unit and check is not None and check.cosine < LOW_AGREEMENT:
-                    low.setdefault(layer, set()).add(unit[1])
-        for layer, channels in low.items():
-            shown = ", ".join(str(c) for c in sorted(channels)[:8])
-            more = ", ..." if len(channels) > 8 else ""
-            where = f"{state.model.id}: layer {layer}" if len(self.states) > 1 else f"layer {layer}"
-            self.notices.warn(
-                "agreement",
-                f"{where}: {counted(len(channels), 'channel')} ({shown}{more}) "
-                f"{verb(len(channels), 'has', 'have')} a pattern agreement with "
-                f"{verb(len(channels), 'its', 'their')} top photos below {LOW_AGREEMENT}",
-            )
+        """One warning per model for the channels whose pattern agreement is flagged (their
+        pages and their layers' pages mark them): how many, in how many layers, the first few."""
+        low = [
+            f"{layer}:{unit[1]}"
+            for layer, jobs in state.layers.items()
+            for job in jobs
+            if (unit := single_channel(job))
+            and (check := state.measures.pattern(job.key)) is not None
+            and check.cosine < LOW_AGREEMENT
+        ]
+        if not low:
+            return
+        layers = len({unit.rsplit(":", 1)[0] for unit in low})
+        shown = ", ".join(low[:LISTED]) + (", ..." if len(low) > LISTED else "")
+        where = f"{state.model.id}: " if len(self.states) > 1 else ""
+        self.notices.warn(
+            "agreement",
+            f"{where}{counted(len(low), 'channel')} in {counted(layers, 'layer')} "
+            f"{verb(len(low), 'has', 'have')} a pattern agreement with "
+            f"{verb(len(low), 'its', 'their')} top photos below {LOW_AGREEMENT} ({shown}); "
+            "their pages mark it",
+        )
 
     def _values(
         self, numbers: dict[str, dict[str, Any]], page: Page | None = None

@@ -240,6 +240,8 @@ class ChannelPagesPart(RenderState):
         for name, job in jobs.items():
             art = state.ctx.artifact(job)
             if art is None:
+                if self.pending:  # the preview draws the page again when it lands
+                    state.extras_waiting.setdefault(layer, {}).setdefault(where, []).append(job)
                 continue
             self._use(job, where)
             out[name] = [
@@ -267,6 +269,7 @@ class ChannelPagesPart(RenderState):
         common = self._common(state, PAGE_PREFIX)
         for layer, channels in pages.items():
             info = state.model.layer(layer)
+            state.extras_waiting.pop(layer, None)  # recorded again as the pages are drawn
             for i, ch in enumerate(channels):
                 self._write_channel_page(state, template, common, info, ch, channels, i)
 

@@ -173,8 +173,9 @@ class ExplorerPart(ChannelPagesPart):
 
     def landed_layers(self, state: ModelState) -> set[str]:
         """The preview's explorer layers to draw again now that visualizations have landed:
-        those with a channel newly in the cache, and those whose channel pages' circuits name
-        one (`state.layers` and `state.waiting` follow the cache)."""
+        those with a channel newly in the cache or a channel page's negative or diversity
+        pictures, and those whose channel pages' circuits name a new channel (`state.layers` and
+        `state.waiting` follow the cache)."""
         layers = {
             layer: [job for job in jobs.values() if state.ctx.artifact(job) is not None]
             for layer, jobs in state.inventory.items()
@@ -192,7 +193,11 @@ class ExplorerPart(ChannelPagesPart):
             for layer, jobs in state.inventory.items()
         }
         state.job_index = None
-        redraw = {layer for layer, _ in landed}
+        redraw = {layer for layer, _ in landed} | {
+            layer
+            for layer, pages in state.extras_waiting.items()
+            if any(state.ctx.artifact(job) is not None for jobs in pages.values() for job in jobs)
+        }
         for layer, jobs in layers.items():
             units = (unit for job in jobs if (unit := single_channel(job)) is not None)
             circuits = (self.circuit_of(state, *unit) for unit in units)

@@ -136,6 +136,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             self._write_article(item)
         for state in self.states:
             self._write_explorer(state)
+        self._extras_missing()
         self._write_models(compare)
         self._write_search()
         self._write_home(drawn)
@@ -191,9 +192,18 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
                 waiting = [job for job in jobs.values() if state.ctx.artifact(job) is None]
                 if waiting:
                     self.missing[layer_url(state.model.slug, layer)] = waiting
+        self._extras_missing()
         self._write_models(self._draw_compare())
         self._write_search()
         self._write_manifest()
+
+    def _extras_missing(self) -> None:
+        """The preview's channel pages drawn without a negative or diversity picture the cache
+        still lacks, as missing, so that their landing draws the pages again."""
+        for state in self.states:
+            for pages in state.extras_waiting.values():
+                for url, jobs in pages.items():
+                    self.missing.setdefault(url, []).extend(jobs)
 
     def _copy_static(self) -> None:
         for root in ([self.config.templates_dir] if self.config.templates_dir else []) + [

@@ -91,6 +91,9 @@ class ModelState:
     job_index: dict[tuple[str, int], VisJob] | None = None  # (layer, channel) -> its page's job
     # the preview only: layer -> the channels whose visualization is still being computed
     waiting: dict[str, list[int]] = field(default_factory=dict)
+    # the preview only: layer -> channel page -> its negative and diversity pictures not yet in
+    # the cache when the page was drawn
+    extras_waiting: dict[str, dict[str, list[VisJob]]] = field(default_factory=dict)
     # the explorer's channels, computed or not (layer -> channel -> job); `layers` holds those
     # drawn, every one of them but in the preview
     inventory: dict[str, dict[int, VisJob]] = field(default_factory=dict)
