@@ -330,3 +330,21 @@ def test_progress_curve_reads_from_its_first_objective_to_its_last(model) -> Non
     assert re.search(r"objective over 48 steps, from 2\.8 to 29\.5 \(highest 32\.3\)", html), html
     rising = template.render(fig=f, frames=frames, curve=sparkline([2.8, 12.0, 29.46]), unit="conv_stem:2", href=None)
     assert "from 2.8 to 29.5 ·" in rising and "highest" not in rising
+
+
+def test_a_circuit_graph_names_each_columns_layer_once() -> None:
+    """Each node of a circuit graph carries its channel number, and its column's one layer is
+    named above it (a whole `layer:channel` on a 64 px node was unreadable on a phone); nodes of
+    several layers keep their whole units. Nothing is drawn over the header."""
+    from generator.figures.circuit import WIDTH, layout
+
+    inputs = [{"unit": "a.1:3", "weight": 1.0}, {"unit": "a.1:12", "weight": -0.5}]
+    graph = layout(inputs, {"unit": "a.2:5"}, [{"unit": "b:7", "weight": 0.2}])
+    assert [n["label"] for n in graph["nodes"]] == ["3", "12", "7"]
+    assert [(h["text"], h["anchor"]) for h in graph["headers"]] == [
+        ("a.1", "start"), ("b", "end"), ("a.2:5", "middle")]
+    assert min(n["y"] for n in [*graph["nodes"], graph["target"]]) > graph["header"]
+    mixed = layout([{"unit": "a:1", "weight": 1.0}, {"unit": "b:2", "weight": 1.0}],
+                   {"unit": "c:0"})
+    assert [n["label"] for n in mixed["nodes"]] == ["a:1", "b:2"]
+    assert mixed["headers"] == [{"x": WIDTH, "anchor": "end", "text": "c:0"}]

@@ -160,3 +160,26 @@ def test_a_landed_negative_draws_its_channel_page_again(site: Path) -> None:
         preview.close()
         if aside.exists():
             aside.rename(folder)
+
+
+def test_a_new_title_or_description_redraws_its_article_and_the_home_page_alone(
+    site: Path,
+) -> None:
+    """An article's title, description, date and order show on the article and the home page
+    alone, which an edit of the article draws again: no whole drawing of the site."""
+    note = site / "content" / "note.md"
+    text = note.read_text(encoding="utf-8")
+    said: list[str] = []
+    preview = preview_of(site, said)
+    try:
+        assert preview.refresh()
+        note.write_text("---\ntitle: A new title\ndescription: Now described.\norder: 3\n---\n\n"
+                        "Text.\n", encoding="utf-8")
+        assert preview.refresh({note.resolve()})
+        assert said[-1].startswith("rendered note in "), said[-1]
+        home = (preview.current / "index.html").read_text(encoding="utf-8")
+        assert "A new title" in home and "Now described." in home
+        assert "A new title" in (preview.current / "note.html").read_text(encoding="utf-8")
+    finally:
+        note.write_text(text, encoding="utf-8")
+        preview.close()

@@ -17,6 +17,7 @@ from generator.jobs import VisJob
 
 NODE = 64  # px, a thumbnail node
 GAP = 14  # px between input nodes
+HEADER = 22  # px above the columns for their layers' names
 WIDTH = 420  # px, the drawing
 MAX_EDGE = 10.0  # px, the strongest edge
 
@@ -25,9 +26,10 @@ def _column(
     nodes: list[dict[str, Any]], x: float, height: float, strongest: float,
     edge: Callable[[float], tuple[float, float, float, float]],
 ) -> list[dict[str, Any]]:
-    """`nodes` in a column at `x`, centred in `height`, each with its edge to the channel (`edge`:
-    a node's top y -> the line's ends) as wide as its weight relative to `strongest`."""
-    top = (height - (len(nodes) * NODE + (len(nodes) - 1) * GAP)) / 2
+    """`nodes` in a column at `x`, centred in `height` below the header, each with its edge to
+    the channel (`edge`: a node's top y -> the line's ends) as wide as its weight relative to
+    `strongest`."""
+    top = HEADER + (height - HEADER - (len(nodes) * NODE + (len(nodes) - 1) * GAP)) / 2
     out = []
     for k, node in enumerate(nodes):
         y = top + k * (NODE + GAP)
@@ -51,20 +53,40 @@ def layout(
     there are `outputs`, a column on the right), an edge between each node and the channel as
     wide as its weight relative to the strongest of its side."""
     n = max(len(inputs), len(outputs), 1)
-    height = n * NODE + (n - 1) * GAP
+    height = HEADER + n * NODE + (n - 1) * GAP
     tx = (WIDTH - NODE) / 2 if outputs else WIDTH - NODE
-    ty = (height - NODE) / 2
+    ty = HEADER + (height - HEADER - NODE) / 2
     mid = ty + NODE / 2
 
     def strongest(nodes: Sequence[dict[str, Any]]) -> float:
         return max((abs(i["weight"]) for i in nodes), default=1.0) or 1.0
 
-    left = _column(inputs, 0, height, strongest(inputs),
+    left = _column(_labelled(inputs), 0, height, strongest(inputs),
                    lambda y: (NODE, y + NODE / 2, tx, mid))
-    right = _column(list(outputs), WIDTH - NODE, height, strongest(outputs),
+    right = _column(_labelled(outputs), WIDTH - NODE, height, strongest(outputs),
                     lambda y: (tx + NODE, mid, WIDTH - NODE, y + NODE / 2))
+    headers = [  # above each column its layer when all its nodes share one, and the channel
+        {"x": x, "anchor": anchor, "text": text}
+        for x, anchor, column in ((0.0, "start", inputs), (WIDTH, "end", outputs))
+        if (text := _layer_of(column))
+    ] + [{"x": tx + NODE / 2, "anchor": "middle", "text": target["unit"]} if outputs
+         else {"x": WIDTH, "anchor": "end", "text": target["unit"]}]
     return {"nodes": left + right, "target": {**target, "x": tx, "y": ty}, "width": WIDTH,
-            "height": height, "size": NODE}
+            "height": height, "size": NODE, "headers": headers, "header": HEADER - 6}
+
+
+def _layer_of(nodes: Sequence[dict[str, Any]]) -> str | None:
+    """The one layer of `nodes` (units `LAYER:CHANNEL`), or None when they are of several."""
+    layers = {node["unit"].rsplit(":", 1)[0] for node in nodes}
+    return layers.pop() if len(layers) == 1 else None
+
+
+def _labelled(nodes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each node with the label drawn on it: its channel number under a column header that names
+    their one layer, else its whole unit."""
+    shared = _layer_of(nodes) is not None
+    return [{**node, "label": node["unit"].rsplit(":", 1)[1] if shared else node["unit"]}
+            for node in nodes]
 
 
 class CircuitFigure(OneChannelFigure):

@@ -99,13 +99,6 @@ class LiveWriter(SiteWriter):
         os.replace(tmp, path)
 
 
-def page_signature(page: Page) -> tuple[Any, ...]:
-    """What of a page reaches other pages or the plan: all but its text."""
-    figures = tuple((f.type, repr(sorted(f.options.items()))) for f in page.figures)
-    return (page.title, page.description, page.order, page.date, page.authors, page.model,
-            figures, page.assets)
-
-
 def one_line(exc: BaseException) -> str:
     """A failed edit's message: FeatvisError as is, a template error with its file and line."""
     if isinstance(exc, jinja2.TemplateSyntaxError):
@@ -152,7 +145,6 @@ class Preview:
         self._loaded: _Loaded | None = None
         # model id -> (what its index was made of, the index)
         self._datasets: dict[str, tuple[tuple[Any, ...], DatasetIndex | None]] = {}
-        self._signatures: dict[str, tuple[Any, ...]] = {}
         self._generation = 0
         self._renderer: SiteRenderer | None = None  # the last full rendering's SiteRenderer
         # what its plan and measure stage read: the jobs planned, the measurements read (found
@@ -219,7 +211,6 @@ class Preview:
             self._render_all(site, notices)
             what = f"the site ({counted(len(pages), 'article')} and the explorer)"
         self.config = config
-        self._signatures = {p.slug: page_signature(p) for p in pages}
         if self.computer is not None and not landed:
             edited = [p.slug for p in pages if changed and p.path.resolve() in changed]
             self.computer.want(edited, {k for keys in self.missing.values() for k in keys})
@@ -305,10 +296,6 @@ class Preview:
         changed = {p for p in changed if p in by_path or p.exists() or p.suffix == ".md"}
         if not changed or any(path not in by_path for path in changed):
             return []  # a template, an asset, a new or removed article: everything
-        if {p.slug: page_signature(p)[:4] for p in pages} != {
-            slug: sig[:4] for slug, sig in self._signatures.items()
-        }:
-            return []  # a title, a description, the order: other pages show them
         return [by_path[path].slug for path in sorted(changed)]
 
     def swap(self, out: Path) -> None:
