@@ -240,7 +240,7 @@ class ChannelPagesPart(RenderState):
         for name, job in jobs.items():
             art = state.ctx.artifact(job)
             if art is None:
-                if self.pending:  # the preview draws the page again when it lands
+                if job.key in state.planned:  # the preview draws the page again when it lands
                     state.extras_waiting.setdefault(layer, {}).setdefault(where, []).append(job)
                 continue
             self._use(job, where)

@@ -100,6 +100,7 @@ class SiteRenderer(ArticlesPart, ExplorerPart, ManifestPart):
             one.model, ctx, layers, data.measures, ctx.circuits, dict(data.accents),
             dict(one.labels), waiting=waiting,
             inventory={layer: dict(jobs) for layer, jobs in data.inventory.items()},
+            planned=frozenset(job.key for job in one.plan.jobs) if self.pending else frozenset(),
             search_hint=search_hint(one.model, layers, ctx.dead),  # the same while computing
         )
 

@@ -94,6 +94,7 @@ class ModelState:
     # the preview only: layer -> channel page -> its negative and diversity pictures not yet in
     # the cache when the page was drawn
     extras_waiting: dict[str, dict[str, list[VisJob]]] = field(default_factory=dict)
+    planned: frozenset[str] = frozenset()  # the preview only: the keys of the model's site plan
     # the explorer's channels, computed or not (layer -> channel -> job); `layers` holds those
     # drawn, every one of them but in the preview
     inventory: dict[str, dict[int, VisJob]] = field(default_factory=dict)
