@@ -135,6 +135,22 @@ def test_bad_model_input_is_one_line_at_site_toml(
     assert "\n" not in str(info.value)
 
 
+def test_a_checkpoint_from_the_command_line_that_does_not_fit_names_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """site.toml's line 2 names one checkpoint, `--weights` another that does not fit: the error
+    names the flag, not site.toml's line (which holds a file that fits)."""
+    from generator.cli import main
+
+    root = own_model_site(tmp_path)
+    torch.save(nn.Linear(3, 4).state_dict(), tmp_path / "other.pth")
+    code = main(["layers", "--config", str(root / "site.toml"), "--weights",
+                 str(tmp_path / "other.pth")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("featvis: error: --weights: "), err
+    assert "other.pth: weights do not fit" in err and "site.toml" not in err
+
+
 ARTICLE = """\
 ---
 title: Bands
