@@ -95,3 +95,25 @@ def test_every_command_s_help_names_every_model_form() -> None:
         if "--model MODEL" in text:
             for form in ("torchvision:NAME", "timm:NAME", "python:FILE.py:FUNCTION"):
                 assert form in text, f"featvis {verb} --help: {form}"
+
+
+def test_demo_draws_the_sites_own_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`featvis demo` in a site's folder (or with --config) draws the site's model with its
+    checkpoint and input size, two channels of each band's middle layer, not the embedded
+    default."""
+    root = own_site(tmp_path / "site")
+    monkeypatch.chdir(root)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "2", "--size", "32"]) == 0
+    printed = capsys.readouterr().out
+    assert "visualizations of python:tiny_cnn.py:build" in printed, printed
+    drawn = sorted(p.name for p in out.glob("*.png"))
+    assert drawn == sorted(["overview.png", *(f"{layer}_{c}.png" for layer in
+                                             ("stem", "stage1.0", "stage2.0", "stage3.2")
+                                             for c in (0, 1))]), drawn
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--config", str(root), "--out", str(tmp_path / "again"),
+                 "--steps", "2", "--size", "32", "--unit", "stage3.2:5"]) == 0
+    assert "1 visualization of python:tiny_cnn.py:build" in capsys.readouterr().out
