@@ -98,8 +98,8 @@ def probe_network(
             ) from None
         hint = ("; its head takes one input size only: set input_size to the size it was "
                 "trained at (one number, or [H, W])") if "cannot be multiplied" in message else ""
-        raise FeatvisError(  # (the hint: a flatten + linear head)
-            f"model '{spec}': a forward pass at {px(size)} failed ({message[:200]}){hint}"
+        raise FeatvisError(  # the hint (a flatten + linear head) before what a long line elides
+            f"model '{spec}': a forward pass at {px(size)} failed{hint} ({message[:200]})"
         ) from None
 
 
