@@ -48,6 +48,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
     """The layers of every model of the site (site.toml, or --config, with --model, --weights
     and --input-size on top), as the site's options load it."""
     config = config_from_args(args)
+    if args.input_size is not None:  # an error about it names the flag
+        config = dataclasses.replace(config, flags=(*config.flags, "input_size"))
     from generator.models.site import load_spec
 
     for spec in config.model_specs:
