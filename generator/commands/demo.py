@@ -99,6 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FeatvisError(f"--out {out}: a file, not a folder (name a folder for the PNGs)")
+    model, seed = _site_model(args)  # each model id checked before torch is imported
     from PIL import Image
 
     from generator.compute import job_depth
@@ -108,7 +109,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from generator.optvis import objectives as obj
     from generator.optvis.recipe import DEFAULT_STEPS
 
-    model, seed = _site_model(args)
     units = demo_units(model, getattr(args, "unit", None))
     settings = RenderSettings(size=args.size or 128, steps=args.steps or DEFAULT_STEPS)
     out.mkdir(parents=True, exist_ok=True)
