@@ -43,8 +43,8 @@ def test_layers_reads_site_toml_and_takes_an_input_size(
     assert "--input-size" in capsys.readouterr().err
     # a size the network does not take: the error names the flag, not site.toml's line of 64
     (root / "flat.py").write_text(
-        "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), "
-        "nn.ReLU(), nn.Flatten(), nn.Linear(4 * 32 * 32, 10))\n", encoding="utf-8")
+        "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3, 2, "
+        "1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 32 * 32, 10))\n", encoding="utf-8")
     text = (root / "site.toml").read_text(encoding="utf-8")
     (root / "site.toml").write_text(
         "\n".join(line for line in text.replace("tiny_cnn.py", "flat.py").splitlines()

@@ -16,8 +16,9 @@ them, for the build to say so once).
 To keep the file small, models, layers (with their band) and class names are listed once and
 channels refer to them by position:
 
-    {"version": 3, "models": [...], "names": [...], "bands": [...], "layers": [[model, name, band], ...],
-     "classes": [...], "terms": [...], "kinds": [[term, ...] per class],
+    {"version": 3, "models": [...], "names": [...], "bands": [...],
+     "layers": [[model, name, band], ...], "classes": [...], "terms": [...],
+     "kinds": [[term, ...] per class],
      "channels": [[layer, channel, thumbnail, page, [class, ...], [label, ...], computed,
                    [strength in percent per class]], ...]}
 
@@ -94,10 +95,10 @@ def model_entries(
     labels: Mapping[tuple[str, int], str] | None = None,
     name: str = "",
 ) -> list[SearchEntry]:
-    """Entries for one model (`name`: its display name, else its id): every channel in `pages` ((layer, channel) -> (thumbnail, page)
-    of a computed channel), then every labelled channel not among them (computed=False), in
-    layer order then channel order. `classes` gives a channel's class names, or (name,
-    strength) pairs, strongest first."""
+    """Entries for one model (`name`: its display name, else its id): every channel in `pages`
+    ((layer, channel) -> (thumbnail, page) of a computed channel), then every labelled channel
+    not among them (computed=False), in layer order then channel order. `classes` gives a
+    channel's class names, or (name, strength) pairs, strongest first."""
     classes, labels = classes or {}, labels or {}
     bands = {info.name: info.band for info in layers}
     depth = {info.name: info.depth for info in layers}
