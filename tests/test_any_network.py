@@ -344,6 +344,21 @@ def test_an_untrained_network_whose_activations_vanish_gets_measured_norms() -> 
     assert again.weights_digest == model.weights_digest
 
 
+def test_an_untrained_network_whose_signal_fades_gets_measured_norms() -> None:
+    """torchvision's MobileNetV2, untrained, gives two noise images logits 1e-10 apart and
+    activations of 1e-9 at its last layers, too faint for the optimizer to move a picture; its
+    norms' statistics are measured on seeded noise, so its outputs follow the image."""
+    model = load_model("torchvision:mobilenet_v2", random_weights=True, input_size=64)
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    path = model.layers[-1].module_path
+    with torch.no_grad(), capture(model.net, [path]) as seen:
+        out = model.net(images)
+    assert float((out[0] - out[1]).abs().max()) > 1e-2
+    assert float(seen[path].abs().mean()) > 1e-3
+    again = load_model("torchvision:mobilenet_v2", random_weights=True, input_size=64)
+    assert again.weights_digest == model.weights_digest
+
+
 def test_band_references_of_a_small_catalog(nets: Path) -> None:
     """Five layers: one a band, `textures[1]` counts on to the next layer, and a reference past
     the band's reach is an error naming the bands; fewer layers than bands: an empty band is the
