@@ -329,3 +329,20 @@ def test_a_misnamed_explorer_layer_stops_before_the_next_model_loads(
     with pytest.raises(FeatvisError, match=bad):
         load_site_models(load_config(tmp_path / "site.toml"))
     assert loaded == ["python:one.py:build"]
+
+
+def test_photos_are_named_by_their_path_in_the_folder(tmp_path: Path) -> None:
+    """A photo folder of class subfolders often holds two files of one name (`cats/IMG_1.jpg`,
+    `dogs/IMG_1.jpg`): the channel pages name each photo by its path in the folder."""
+    sample = sorted((REPO.parent / "shared" / "datasets" / "imagenet-sample").glob("*.jpg"))
+    photos = tmp_path / "photos"
+    for n, folder in enumerate(("cats", "dogs")):
+        (photos / folder).mkdir(parents=True)
+        for i in range(3):
+            shutil.copy(sample[10 * n + i], photos / folder / f"IMG_{i}.jpg")
+    site = own_model_site(tmp_path / "site", f'dataset = "{photos}"\n')
+    build_site(load_config(site / "site.toml"), preset=TINY, quiet=True)
+    pages = (site / "site_output" / "explorer").rglob("*/*.html")
+    text = " ".join(p.read_text(encoding="utf-8") for p in pages)
+    shown = set(re.findall(r'<span class="photo-name">([^<]*)</span>', text))
+    assert shown and all(re.fullmatch(r"(cats|dogs)/IMG_\d\.jpg", name) for name in shown), shown
