@@ -111,13 +111,14 @@ class Masked(nn.Module):
 
 
 class Dict(nn.Module):
-    def __init__(self):
+    def __init__(self, key="logits"):
         super().__init__()
+        self.key = key
         self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU())
 
     def forward(self, x):
         y = self.body(x)
-        return {"logits": y.mean((2, 3)), "maps": y}
+        return {self.key: y.mean((2, 3)), "maps": y}
 
 
 class Functional(nn.Module):
@@ -135,6 +136,8 @@ class Functional(nn.Module):
         for conv in (self.a, self.b, self.c, self.d, self.e):
             x = torch.relu(conv(x))
         y = self.head(x.mean((2, 3)))
+        if self.tuple_out == "maps":
+            return x, y
         return (y, x) if self.tuple_out else y
 
 
@@ -144,6 +147,10 @@ def functional():
 
 def tuple_output():
     return Functional(tuple_out=True)
+
+
+def maps_first():
+    return Functional(tuple_out="maps")
 
 
 def rgba():
@@ -204,6 +211,10 @@ def masked():
 
 def dict_output():
     return Dict()
+
+
+def dict_without_logits():
+    return Dict(key="scores")
 
 
 def mlp():
@@ -333,6 +344,21 @@ def test_an_untrained_network_whose_activations_vanish_gets_measured_norms() -> 
     assert again.weights_digest == model.weights_digest
 
 
+def test_an_untrained_network_whose_signal_fades_gets_measured_norms() -> None:
+    """torchvision's MobileNetV2, untrained, gives two noise images logits 1e-10 apart and
+    activations of 1e-9 at its last layers, too faint for the optimizer to move a picture; its
+    norms' statistics are measured on seeded noise, so its outputs follow the image."""
+    model = load_model("torchvision:mobilenet_v2", random_weights=True, input_size=64)
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    path = model.layers[-1].module_path
+    with torch.no_grad(), capture(model.net, [path]) as seen:
+        out = model.net(images)
+    assert float((out[0] - out[1]).abs().max()) > 1e-2
+    assert float(seen[path].abs().mean()) > 1e-3
+    again = load_model("torchvision:mobilenet_v2", random_weights=True, input_size=64)
+    assert again.weights_digest == model.weights_digest
+
+
 def test_band_references_of_a_small_catalog(nets: Path) -> None:
     """Five layers: one a band, `textures[1]` counts on to the next layer, and a reference past
     the band's reach is an error naming the bands; fewer layers than bands: an empty band is the
@@ -384,8 +410,9 @@ def test_the_flagship_binds_for_a_network_of_any_depth(nets: Path) -> None:
     ("function", "expected"),
     [
         ("masked", r"its forward needs more than a batch of images \(.*'mask'\)"),
-        ("dict_output", r"its forward returns a dict, not one logits tensor"),
-        ("tuple_output", r"its forward returns a tuple, not one logits tensor"),
+        ("dict_without_logits", r"its forward returns a dict, not one logits tensor \(nor a "
+                                r"tuple whose first element is one, nor a dict with 'logits'\)"),
+        ("maps_first", r"its forward returns a tuple, not one logits tensor"),
         ("rgba", r"its first layer takes 4 input channels; featvis shows networks RGB images "
                  r"\(3 channels\) or grey ones \(1 channel\): wrap it"),
         ("two_channels", r"its first layer takes 2 input channels; featvis shows networks RGB "
@@ -414,6 +441,22 @@ def test_a_network_that_cannot_be_shown_is_one_line(
     assert len(lines) == 1 and "site.toml:1:" in lines[0], lines
     assert sorted(p.name for p in (site / "site_output").iterdir()) == before
     assert (site / "site_output" / "index.html").read_text(encoding="utf-8") == "published"
+
+
+def test_a_tuple_or_dict_output_is_read_for_its_logits(nets: Path) -> None:
+    """A forward that returns (logits, features) or {"logits": ..., ...}, as training code often
+    has it, loads as it is: the network gives its logits, its layers keep their paths."""
+    plain = load_model(_spec(nets, "functional"), input_size=32)
+    both = load_model(_spec(nets, "tuple_output"), input_size=32)
+    x = torch.rand(2, 3, 32, 32)
+    assert both.layer_names == plain.layer_names and both.classes == 4
+    with torch.no_grad():
+        assert torch.equal(both.net(x), plain.net(x))  # the same seeded weights
+    named = load_model(_spec(nets, "dict_output"), input_size=32)
+    with torch.no_grad():
+        out = named.net(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 4) and named.classes == 4
+    _rises(both, "d")
 
 
 def test_zoo_and_own_models_have_readable_names_and_folders(

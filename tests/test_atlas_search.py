@@ -174,6 +174,50 @@ def test_search_box_in_chromium_from_file(tmp_path: Path) -> None:
         browser.close()
 
 
+def two_models() -> list[SearchEntry]:
+    """Two models' channels: an embedded model and a user's network, each with a display name
+    that is not its id."""
+    found = []
+    for model, name, folder in (("efficientnet_lite0", "EfficientNet-Lite0", "lite0"),
+                                ("python:shapes.py:build", "ShapeNet", "shapes")):
+        pages = {(layer.name, c): ("", f"explorer/{folder}/{layer.name}/{c}.html")
+                 for layer in LAYERS for c in (3, 70) if c < layer.channels}
+        found += model_entries(model, LAYERS, pages, name=name)
+    return found
+
+
+def test_index_carries_each_models_display_name() -> None:
+    data = read_index(search_index_js(two_models()))
+    assert data["models"] == ["efficientnet_lite0", "python:shapes.py:build"]
+    assert data["names"] == ["EfficientNet-Lite0", "ShapeNet"]
+    one = model_entries("timm:mixnet_s", LAYERS, {("conv_stem", 0): ("", "p.html")})
+    assert read_index(search_index_js(one))["names"] == ["timm:mixnet_s"]  # no name: the id
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_results_name_each_model_by_its_display_name(tmp_path: Path) -> None:
+    """The compare page names a model by its display name; so does each search result, and a
+    query finds a model by that name or by its id."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    page_path = write_site(tmp_path, two_models())
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(page_path.as_uri())
+        box = page.locator(".fv-search-input")
+
+        def abouts(query: str) -> list[str]:
+            box.fill(query)
+            return page.eval_on_selector_all(".fv-search-about", "els => els.map(e => e.textContent)")
+
+        assert [a.split(" \u00b7 ")[0] for a in abouts("blocks.4.2:70")] == ["EfficientNet-Lite0", "ShapeNet"]
+        assert abouts("python:shapes.py:build/blocks.4.2:70") == ["ShapeNet \u00b7 parts"]
+        assert len(abouts("shapenet parts")) == 2 == len(abouts("shapes.py parts"))
+        assert not any("python:" in a or "efficientnet_lite0" in a for a in abouts("3"))
+        browser.close()
+
+
 def test_hierarchy_holds_the_imagenet_classes() -> None:
     h = load_hierarchy()
     assert len(h.names) == 1000 and h.names[207] == "golden retriever"

@@ -41,6 +41,17 @@ def test_layers_reads_site_toml_and_takes_an_input_size(
     assert "input: 32px" in out and _rows(out)["stage3.2"][:2] == ["64", "4x4"]
     assert main(["layers", "--config", str(root / "site.toml"), "--input-size", "8"]) == 2
     assert "--input-size" in capsys.readouterr().err
+    # a size the network does not take: the error names the flag, not site.toml's line of 64
+    (root / "flat.py").write_text(
+        "from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3, 2, "
+        "1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 32 * 32, 10))\n", encoding="utf-8")
+    text = (root / "site.toml").read_text(encoding="utf-8")
+    (root / "site.toml").write_text(
+        "\n".join(line for line in text.replace("tiny_cnn.py", "flat.py").splitlines()
+                  if not line.startswith(("weights", "layers", "classes"))), encoding="utf-8")
+    assert main(["layers", "--config", str(root / "site.toml"), "--input-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("featvis: error: --input-size: ") and "at 32 px failed" in err, err
 
 
 def test_layers_columns_align_past_long_layer_names(
@@ -95,3 +106,25 @@ def test_every_command_s_help_names_every_model_form() -> None:
         if "--model MODEL" in text:
             for form in ("torchvision:NAME", "timm:NAME", "python:FILE.py:FUNCTION"):
                 assert form in text, f"featvis {verb} --help: {form}"
+
+
+def test_demo_draws_the_sites_own_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`featvis demo` in a site's folder (or with --config) draws the site's model with its
+    checkpoint and input size, two channels of each band's middle layer, not the embedded
+    default."""
+    root = own_site(tmp_path / "site")
+    monkeypatch.chdir(root)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "2", "--size", "32"]) == 0
+    printed = capsys.readouterr().out
+    assert "visualizations of python:tiny_cnn.py:build" in printed, printed
+    drawn = sorted(p.name for p in out.glob("*.png"))
+    assert drawn == sorted(["overview.png", *(f"{layer}_{c}.png" for layer in
+                                             ("stem", "stage1.0", "stage2.0", "stage3.2")
+                                             for c in (0, 1))]), drawn
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--config", str(root), "--out", str(tmp_path / "again"),
+                 "--steps", "2", "--size", "32", "--unit", "stage3.2:5"]) == 0
+    assert "1 visualization of python:tiny_cnn.py:build" in capsys.readouterr().out

@@ -112,10 +112,25 @@ def test_a_grey_network_sees_the_luminance_normalized_once(nets: Path) -> None:
 def test_a_flatten_head_at_another_size_says_to_set_input_size(nets: Path) -> None:
     """`featvis init --model python:mnist.py:build` leaves input_size at 224: the error says what
     to set, not only which matrices did not fit."""
-    with pytest.raises(FeatvisError, match=r"a forward pass at 224 px failed \(mat1 and mat2 .*\); "
-                       r"its head takes one input size only: set input_size to the size it was "
-                       r"trained at \(one number, or \[H, W\]\)$"):
+    with pytest.raises(FeatvisError, match=r"a forward pass at 224 px failed; its head takes one "
+                       r"input size only: set input_size to the size it was trained at \(one "
+                       r"number, or \[H, W\]\) \(mat1 and mat2 .*\)$"):
         load_model(f"python:{nets}:mnist")
+
+
+def test_the_input_size_hint_survives_a_long_error_line(
+    nets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A site in a deep folder makes the line longer than featvis prints: what is cut is the
+    matrices' shapes, not what to set."""
+    root = tmp_path / "digit-classifier-site"
+    root.mkdir(parents=True)
+    (root / "digits.py").write_text(nets.read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "site.toml").write_text('model = "python:digits.py:mnist"\n', encoding="utf-8")
+    assert main(["layers", "--config", str(root / "site.toml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err) <= 300 and err.endswith(" chars)"), err  # elided
+    assert "set input_size to the size it was trained at" in err, err
 
 
 def test_a_first_layer_of_one_channel_is_found_however_it_is_written(nets: Path) -> None:

@@ -135,6 +135,22 @@ def test_bad_model_input_is_one_line_at_site_toml(
     assert "\n" not in str(info.value)
 
 
+def test_a_checkpoint_from_the_command_line_that_does_not_fit_names_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """site.toml's line 2 names one checkpoint, `--weights` another that does not fit: the error
+    names the flag, not site.toml's line (which holds a file that fits)."""
+    from generator.cli import main
+
+    root = own_model_site(tmp_path)
+    torch.save(nn.Linear(3, 4).state_dict(), tmp_path / "other.pth")
+    code = main(["layers", "--config", str(root / "site.toml"), "--weights",
+                 str(tmp_path / "other.pth")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("featvis: error: --weights: "), err
+    assert "other.pth: weights do not fit" in err and "site.toml" not in err
+
+
 ARTICLE = """\
 ---
 title: Bands
@@ -313,3 +329,20 @@ def test_a_misnamed_explorer_layer_stops_before_the_next_model_loads(
     with pytest.raises(FeatvisError, match=bad):
         load_site_models(load_config(tmp_path / "site.toml"))
     assert loaded == ["python:one.py:build"]
+
+
+def test_photos_are_named_by_their_path_in_the_folder(tmp_path: Path) -> None:
+    """A photo folder of class subfolders often holds two files of one name (`cats/IMG_1.jpg`,
+    `dogs/IMG_1.jpg`): the channel pages name each photo by its path in the folder."""
+    sample = sorted((REPO.parent / "shared" / "datasets" / "imagenet-sample").glob("*.jpg"))
+    photos = tmp_path / "photos"
+    for n, folder in enumerate(("cats", "dogs")):
+        (photos / folder).mkdir(parents=True)
+        for i in range(3):
+            shutil.copy(sample[10 * n + i], photos / folder / f"IMG_{i}.jpg")
+    site = own_model_site(tmp_path / "site", f'dataset = "{photos}"\n')
+    build_site(load_config(site / "site.toml"), preset=TINY, quiet=True)
+    pages = (site / "site_output" / "explorer").rglob("*/*.html")
+    text = " ".join(p.read_text(encoding="utf-8") for p in pages)
+    shown = set(re.findall(r'<span class="photo-name">([^<]*)</span>', text))
+    assert shown and all(re.fullmatch(r"(cats|dogs)/IMG_\d\.jpg", name) for name in shown), shown

@@ -184,6 +184,7 @@ def test_search_and_manifest_cover_every_model(site: dict[str, Any]) -> None:
     text = (out / "explorer" / "search-index.js").read_text()
     data = json.loads(text.split("=", 1)[1].strip().rstrip(";"))
     assert data["models"] == [LITE0, RESNET]
+    assert data["names"] == ["EfficientNet-Lite0", "ResNet-18"]  # as the compare page names them
     rows_of = {m: 0 for m in data["models"]}
     for row in data["channels"]:
         rows_of[data["models"][data["layers"][row[0]][0]]] += 1

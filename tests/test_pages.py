@@ -366,3 +366,18 @@ def test_a_file_whose_name_has_a_space_links_percent_encoded(tmp_path: Path) -> 
     (page,) = pages(root)
     assert page.assets == ((root / "content" / "img" / "my photo.png", "assets/img/my photo.png"),)
     assert "![x](assets/img/my%20photo.png) and [it](assets/img/my%20photo.png#top)" in page.body
+
+
+def test_the_shipped_articles_speak_of_any_network_truly() -> None:
+    """`featvis init` copies these articles into a site of any network (a user's ten-class CNN
+    too): an example that fits ImageNet only is said to be ImageNet's, and the home page names
+    the model by its display name, not by its id (`python:../net.py:build`)."""
+    content = Path(__file__).resolve().parents[1] / "content"
+    imagenet_only = ("dog's ear", "woven basket", "coral", "starfish")
+    for page in ("index.md", "feature-visualization.md"):
+        text = (content / page).read_text(encoding="utf-8")
+        for paragraph in text.split("\n\n"):
+            named = [word for word in imagenet_only if word in paragraph]
+            assert not named or "ImageNet" in paragraph, (page, named, paragraph[:200])
+    home = (content / "index.md").read_text(encoding="utf-8")
+    assert "The model is {{ model.name }}" in home

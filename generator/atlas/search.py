@@ -1,7 +1,8 @@
 """The offline search index: one JavaScript file, `window.FEATVIS_SEARCH = {...};`.
 
 A page loads it with a `<script>` tag before `static/search.js` (a `fetch()` of JSON fails from
-file://). Per channel it holds the model, layer, channel, band, thumbnail URL, page URL, the
+file://). Per channel it holds the model (its id, which a query `MODEL/LAYER:CHANNEL` names,
+and its display name, which the results show), layer, channel, band, thumbnail URL, page URL, the
 classes that drive it (each with its strength, 0..1: `channel_classes`), its labels, and whether
 the build computed it (a labelled channel the preset did not compute is still found, and says
 so). URLs are relative to the site root; the search box's `data-root` turns them into URLs
@@ -15,12 +16,14 @@ them, for the build to say so once).
 To keep the file small, models, layers (with their band) and class names are listed once and
 channels refer to them by position:
 
-    {"version": 2, "models": [...], "bands": [...], "layers": [[model, name, band], ...],
-     "classes": [...], "terms": [...], "kinds": [[term, ...] per class],
+    {"version": 3, "models": [...], "names": [...], "bands": [...],
+     "layers": [[model, name, band], ...], "classes": [...], "terms": [...],
+     "kinds": [[term, ...] per class],
      "channels": [[layer, channel, thumbnail, page, [class, ...], [label, ...], computed,
                    [strength in percent per class]], ...]}
 
-`thumbnail` and `page` are "" when there is none. Every `<` is escaped, so the text can never
+`names` holds each model's display name, by the position of its id in `models`. `thumbnail` and
+`page` are "" when there is none. Every `<` is escaped, so the text can never
 close a script element.
 """
 
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from generator.atlas.hierarchy import Hierarchy, photo_class
 from generator.models.base import BANDS, LayerInfo
 
-SEARCH_VERSION = 2
+SEARCH_VERSION = 3
 CHANNEL_CLASSES = 8  # classes kept per channel, the strongest
 SEARCH_GLOBAL = "FEATVIS_SEARCH"
 
@@ -50,6 +53,7 @@ class SearchEntry:
     labels: tuple[str, ...] = ()
     computed: bool = True
     strengths: tuple[float, ...] = ()  # per class, 0..1 (missing: 1)
+    model_name: str = ""  # the model's display name (empty: its id)
 
 
 def channel_classes(
@@ -89,11 +93,12 @@ def model_entries(
     *,
     classes: Mapping[tuple[str, int], Sequence[str | tuple[str, float]]] | None = None,
     labels: Mapping[tuple[str, int], str] | None = None,
+    name: str = "",
 ) -> list[SearchEntry]:
-    """Entries for one model: every channel in `pages` ((layer, channel) -> (thumbnail, page)
-    of a computed channel), then every labelled channel not among them (computed=False), in
-    layer order then channel order. `classes` gives a channel's class names, or (name,
-    strength) pairs, strongest first."""
+    """Entries for one model (`name`: its display name, else its id): every channel in `pages`
+    ((layer, channel) -> (thumbnail, page) of a computed channel), then every labelled channel
+    not among them (computed=False), in layer order then channel order. `classes` gives a
+    channel's class names, or (name, strength) pairs, strongest first."""
     classes, labels = classes or {}, labels or {}
     bands = {info.name: info.band for info in layers}
     depth = {info.name: info.depth for info in layers}
@@ -115,6 +120,7 @@ def model_entries(
                 labels=(label,) if label else (),
                 computed=(layer, channel) in pages,
                 strengths=tuple(float(s) for _, s in named),
+                model_name=name,
             )
         )
     return entries
@@ -133,6 +139,7 @@ def search_index(
     """The index as plain data (what `search_index_js` serializes); each class's kinds from
     `hierarchy` (none without one)."""
     models = _positions(e.model for e in entries)
+    names = {e.model: e.model_name or e.model for e in entries}
     bands = _positions([*BANDS, *(e.band for e in entries)])
     layers = _positions(f"{e.model}\0{e.layer}" for e in entries)
     classes = _positions(c for e in entries for c in e.classes)
@@ -142,6 +149,7 @@ def search_index(
     return {
         "version": SEARCH_VERSION,
         "models": list(models),
+        "names": [names[m] for m in models],
         "bands": list(bands),
         "layers": [
             [models[key.split("\0")[0]], key.split("\0")[1], bands[band_of[key]]]

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.commands.common import check_model, config_from_args, model_flag
+from generator.commands.common import config_from_args
 from generator.core.errors import FeatvisError
+from generator.core.words import counted
 
 if TYPE_CHECKING:  # the models and the optimizer (torch) are imported by the commands
     import torch
@@ -32,22 +33,23 @@ DEMO_UNITS = (
 )
 
 
-def _model_from_args(args: argparse.Namespace) -> LoadedModel:
-    from generator.models import DEFAULT_MODEL, load_model
+def _site_model(args: argparse.Namespace) -> tuple[LoadedModel, int]:
+    """The site's first model as site.toml (or --config) loads it, with its weights, input size,
+    normalization and classes, and the site's seed; --model, --weights, --random-weights and
+    --seed on top. Without a site.toml, the embedded default."""
+    config = config_from_args(args)  # each model id checked before torch loads
+    from generator.models.site import load_spec
 
-    return load_model(
-        model_flag(args) or DEFAULT_MODEL,
-        weights=args.weights,
-        random_weights=args.random_weights,
-        device=args.device or "auto",
-        seed=args.seed or 0,
-    )
+    model = load_spec(config, config.model_specs[0], args.device or config.device)
+    return model, config.seed
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
     """The layers of every model of the site (site.toml, or --config, with --model, --weights
     and --input-size on top), as the site's options load it."""
     config = config_from_args(args)
+    if args.input_size is not None:  # an error about it names the flag
+        config = dataclasses.replace(config, flags=(*config.flags, "input_size"))
     from generator.models.site import load_spec
 
     for spec in config.model_specs:
@@ -83,9 +85,11 @@ def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[st
         units = [parse_unit(u) for u in requested]
     elif model.id == DEFAULT_MODEL:
         units = [(layer, c) for layer, chans in DEMO_UNITS for c in chans]
-    else:  # another model: two channels from five layers spread over its depth
-        picks = [model.layers[round(i * (len(model.layers) - 1) / 4)] for i in range(5)]
-        units = [(info.name, c) for info in picks for c in range(min(2, info.channels))]
+    else:  # another model: two channels from the middle layer of each band
+        from generator.models import BANDS, resolve_layer_ref
+
+        picks = dict.fromkeys(resolve_layer_ref(band, model.layers) for band in BANDS)
+        units = [(name, c) for name in picks for c in range(min(2, model.layer(name).channels))]
     for layer, channel in units:
         model.check_channel(layer, channel)
     return units
@@ -95,9 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FeatvisError(f"--out {out}: a file, not a folder (name a folder for the PNGs)")
-    asked = model_flag(args)
-    if asked is not None:
-        check_model(asked, Path.cwd())  # before torch
+    model, seed = _site_model(args)  # each model id checked before torch is imported
     from PIL import Image
 
     from generator.compute import job_depth
@@ -107,7 +109,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from generator.optvis import objectives as obj
     from generator.optvis.recipe import DEFAULT_STEPS
 
-    model = _model_from_args(args)
     units = demo_units(model, getattr(args, "unit", None))
     settings = RenderSettings(size=args.size or 128, steps=args.steps or DEFAULT_STEPS)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             (obj.channel(layer, c),),
             size=settings.size,
             steps=settings.steps,
-            seed=args.seed or 0,
+            seed=seed,
         )
         for layer, c in units
     ]
@@ -144,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sheet.save(out / "overview.png")
     seconds = time.perf_counter() - start
     where = f"{seconds:.1f}s on {model.device}"
-    print(f"demo: {len(units)} visualizations of {model.id} in {where} -> {out}/")
+    print(f"demo: {counted(len(units), 'visualization')} of {model.id} in {where} -> {out}/")
     for (layer, channel), job in zip(units, jobs, strict=True):
         print(
             f"  {layer}:{channel:<4} {model.layer(layer).band:<9} objective {finals[job][1]:8.2f}"

@@ -125,8 +125,8 @@ def _key(option: Option, default: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class SiteConfig:
-    """The site: every field but `root`, `source` and `toml` (the site.toml read and its text)
-    is a site.toml key (`SITE_OPTIONS`)."""
+    """The site: every field but `root`, `source`, `toml` (the site.toml read and its text) and
+    `flags` (the keys the command line gave) is a site.toml key (`SITE_OPTIONS`)."""
 
     root: Path
     title: str = _key(Option(text), "featvis")
@@ -175,10 +175,13 @@ class SiteConfig:
     )
     source: Path | None = None  # the site.toml read, if any
     toml: str = dataclasses.field(default="", repr=False, compare=False)  # its text: lines named
+    flags: tuple[str, ...] = dataclasses.field(default=(), compare=False)  # keys from the flags
 
     def where(self, key: str) -> str:
         """`site.toml:LINE` of a key, from the text read once (the file alone when the key is not
-        in it; 'config' without a file)."""
+        in it; 'config' without a file); `--weights` for a key the command line gave."""
+        if key in self.flags:
+            return _FLAGS.get(key, "--" + key.replace("_", "-"))
         return key_where(self.source, self.toml, key)
 
     @property
@@ -228,6 +231,7 @@ class SiteConfig:
 
     def with_overrides(self, **changes: Any) -> SiteConfig:
         changes = {k: v for k, v in changes.items() if v is not None}
+        given = tuple(changes)  # what the command line gave: errors name its flag
         if "model" in changes:
             changes["name"] = None  # site.toml's name was its model's
         if changes.get("random_weights") and "weights" in changes:
@@ -249,7 +253,7 @@ class SiteConfig:
         if "preset" in changes:  # flags are checked by the schema; a caller's value here too
             preset = {"preset": changes["preset"]}
             parse_options(SITE_OPTIONS, preset, lambda _: "preset", defaults=False)
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **changes, flags=(*self.flags, *given))
 
 
 # Every key site.toml may hold, typed and ranged by the shared schema: SiteConfig's own fields.
@@ -266,6 +270,7 @@ def _resolve(base: Path, value: str | Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
+_FLAGS = {"cache_dir": "--cache", "output_dir": "--output"}  # the flags not named by their key
 _MODEL_KEYS = (
     "model", "weights", "random_weights", "input_size", "mean", "std", "classes", "layers", "name"
 )

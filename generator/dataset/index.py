@@ -80,6 +80,14 @@ class DatasetIndex:
     def layer_names(self) -> tuple[str, ...]:
         return tuple(self._layers)
 
+    def shown_name(self, path: Path) -> str:
+        """How a page names a photo: its path in the folder (`cats/IMG_0001.jpg`: two folders
+        often hold files of one name), else its file name."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.name
+
     def photo_id(self, path: Path) -> tuple[str, int, int] | tuple[str, str]:
         """What names the content of the photo at `path` in a measurement's key: its path in the
         folder, size and modification time as the scan listed them (without them, the scan's key:

@@ -6,7 +6,6 @@ measure stage found: no network runs here), and the photos themselves.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any, Literal
 
 from generator.dataset.checks import ClassReading, PatternCheck
@@ -74,7 +73,7 @@ def dataset_examples(
         shown = f"{ex.path}|{where}|{layer}" + ("|grey" if ds.grey else "")
         digest = hashlib.sha256(shown.encode()).hexdigest()[:20]
         url = ctx.place_photo(digest, ds.patch(ex, layer, 96))
-        name = Path(ex.path).name
+        name = ds.shown_name(ex.path)
         out.append(
             ImageView(url, f"{kind} example for {layer}:{channel}: {name}", name, ex.activation)
         )

@@ -7,7 +7,8 @@ these while loading).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -97,8 +98,8 @@ def probe_network(
             ) from None
         hint = ("; its head takes one input size only: set input_size to the size it was "
                 "trained at (one number, or [H, W])") if "cannot be multiplied" in message else ""
-        raise FeatvisError(  # (the hint: a flatten + linear head)
-            f"model '{spec}': a forward pass at {px(size)} failed ({message[:200]}){hint}"
+        raise FeatvisError(  # the hint (a flatten + linear head) before what a long line elides
+            f"model '{spec}': a forward pass at {px(size)} failed{hint} ({message[:200]})"
         ) from None
 
 
@@ -141,12 +142,54 @@ def input_channels(net: nn.Module, size: Size) -> int:
     return 3
 
 
+class _Logits:
+    """A forward hook on the whole network that returns the logits out of its output: a tuple's
+    element or a dict's key (a module-level class, so the network still pickles)."""
+
+    def __init__(self, key: int | str) -> None:
+        self.key = key
+
+    def __call__(self, module: nn.Module, args: object, out: Any) -> Any:
+        return out[self.key]
+
+
+def _logits_key(out: object) -> int | str | None:
+    """Where the logits are in a network's output that is not one tensor: a dict's `logits`
+    (Hugging Face's outputs), else a tuple's or list's first element, when it is one row of
+    numbers per image; None: nowhere featvis can tell."""
+    if isinstance(out, Mapping):
+        key: int | str = "logits"
+        found = out.get(key)
+    elif isinstance(out, (tuple, list)) and out:
+        key, found = 0, out[0]
+    else:
+        return None
+    return key if isinstance(found, torch.Tensor) and found.dim() == 2 else None
+
+
+def take_logits(net: nn.Module, size: Size) -> None:
+    """Make a network whose forward returns a tuple (logits, ...) or a dict holding `logits`
+    return the logits alone, by a forward hook (its module paths stay as they are). Nothing
+    when its output is one tensor, or something else (the catalog's probe refuses that), or a
+    forward pass fails (the probe reports that)."""
+    device = next(net.parameters()).device
+    try:
+        with torch.no_grad():
+            out = net.eval()(torch.zeros(1, 3, *sides(size), device=device))
+    except Exception:  # noqa: BLE001 - reported by the catalog's probe
+        return
+    key = _logits_key(out)
+    if not isinstance(out, torch.Tensor) and key is not None:
+        net.register_forward_hook(_Logits(key))
+
+
 def _visualizable(spec: str, catalog: Catalog) -> Catalog:
     """A catalog with at least one layer, of a network whose output is one logits tensor."""
     if catalog.output_kind != "Tensor":
         raise FeatvisError(
-            f"model '{spec}': its forward returns a {catalog.output_kind}, not one logits tensor; "
-            "wrap it so that forward(images) returns the logits (B, classes)"
+            f"model '{spec}': its forward returns a {catalog.output_kind}, not one logits tensor "
+            "(nor a tuple whose first element is one, nor a dict with 'logits'); wrap it so "
+            "that forward(images) returns the logits (B, classes)"
         )
     if not catalog.layers:
         raise FeatvisError(

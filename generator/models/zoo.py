@@ -48,6 +48,7 @@ from generator.models.probing import (
     px,
     runs_at,
     smallest_input,
+    take_logits,
 )
 from generator.models.weights import read_state_dict
 
@@ -153,6 +154,7 @@ def load_model(
         channels = input_channels(built.net, shape)
         if channels == 1:
             see_luminance(built.net)
+        take_logits(built.net, shape)  # a tuple's first element, a dict's logits
         if random_weights:
             redraw_zero_weights(built.net)
             if ignores_input(built.net, shape):

@@ -135,7 +135,8 @@ class ChannelPagesPart(RenderState):
             {
                 "photo": self._accent_photo(state, item),
                 "image": self._accent_image(state, item),
-                "name": item.photo.name,
+                "name": state.ctx.dataset.shown_name(item.photo)
+                if state.ctx.dataset else item.photo.name,
                 "numbers": item.result.numbers(),
             }
             for item in state.accents.get((layer, channel), [])

@@ -234,6 +234,7 @@ class ExplorerPart(ChannelPagesPart):
                 {key: (v["thumbnail"], v["page"]) for key, v in info.items()},
                 classes={key: v["classes"] for key, v in info.items()},
                 labels=state.labels,
+                name=state.model.name,
             )
         hierarchy = load_hierarchy()
         unknown = unknown_classes(entries, hierarchy)

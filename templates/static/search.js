@@ -37,9 +37,11 @@
       var layer = data.layers[row[0]];
       var classes = row[4].map(function (c) { return data.classes[c]; });
       var labels = row[5];
+      var name = (data.names && data.names[layer[0]]) || data.models[layer[0]];
       items.push({
-        model: data.models[layer[0]],
+        model: name,  // shown: the display name; a query names the model by either
         modelLower: data.models[layer[0]].toLowerCase(),
+        nameLower: name.toLowerCase(),
         layer: layer[1],
         layerLower: layer[1].toLowerCase(),
         band: data.bands[layer[2]],
@@ -120,7 +122,8 @@
         if (!best) {
           if (item.layerLower === w || item.key.indexOf(w) === 0) best = 1;
           else if (item.band.indexOf(w) === 0) best = 1;
-          else if (index.several && item.modelLower.indexOf(w) >= 0) best = 1;
+          else if (index.several && (item.modelLower.indexOf(w) >= 0 ||
+                                     item.nameLower.indexOf(w) >= 0)) best = 1;
           else return 0;
         }
         score += best;
