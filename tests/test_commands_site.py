@@ -120,6 +120,8 @@ def test_demo_draws_the_sites_own_network(
     assert main(["demo", "--out", str(out), "--steps", "2", "--size", "32"]) == 0
     printed = capsys.readouterr().out
     assert "visualizations of python:tiny_cnn.py:build" in printed, printed
+    rows = [line for line in printed.splitlines() if " objective " in line]
+    assert len(rows) == 8 and len({row.index(" objective ") for row in rows}) == 1, rows  # aligned
     drawn = sorted(p.name for p in out.glob("*.png"))
     assert drawn == sorted(["overview.png", *(f"{layer}_{c}.png" for layer in
                                              ("stem", "stage1.0", "stage2.0", "stage3.2")

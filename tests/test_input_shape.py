@@ -113,7 +113,7 @@ def test_a_flatten_head_at_16_by_32_loads_and_stretches_every_picture(tmp_path: 
         "all are, is stretched to 16 x 32 px (height x width) on its way in (inside the "
         "optimization, where gradients pass)."
     )
-    with pytest.raises(FeatvisError, match=r"at 32 px failed .*set input_size .*\[H, W\]"):
+    with pytest.raises(FeatvisError, match=r"at 32 px failed.*set input_size .*\[H, W\]"):
         load_model("python:crops.py:build", random_weights=True, input_size=32, root=tmp_path)
 
 

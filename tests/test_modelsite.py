@@ -3,6 +3,7 @@ flagship article for a second architecture, and the one-line errors of bad model
 
 from __future__ import annotations
 
+import json
 import re
 import runpy
 import shutil
@@ -341,8 +342,16 @@ def test_photos_are_named_by_their_path_in_the_folder(tmp_path: Path) -> None:
         for i in range(3):
             shutil.copy(sample[10 * n + i], photos / folder / f"IMG_{i}.jpg")
     site = own_model_site(tmp_path / "site", f'dataset = "{photos}"\n')
+    toml = (site / "site.toml").read_text(encoding="utf-8")  # a layer whose classes are read too
+    toml = toml.replace('["edges[0]"]', '["edges[0]", "objects[-1]"]')
+    (site / "site.toml").write_text(toml, encoding="utf-8")
     build_site(load_config(site / "site.toml"), preset=TINY, quiet=True)
     pages = (site / "site_output" / "explorer").rglob("*/*.html")
     text = " ".join(p.read_text(encoding="utf-8") for p in pages)
     shown = set(re.findall(r'<span class="photo-name">([^<]*)</span>', text))
     assert shown and all(re.fullmatch(r"(cats|dogs)/IMG_\d\.jpg", name) for name in shown), shown
+    # and so do the class readings the manifest gives (the model's class for the top photo)
+    manifest = (site / "site_output" / "manifest.json").read_text(encoding="utf-8")
+    found = re.findall(r'"top_photo": \[(.*?)\]', manifest, re.S)
+    tops = [json.loads(f"[{top}]")[-1] for top in found]
+    assert tops and all(re.fullmatch(r"(cats|dogs)/IMG_\d\.jpg", name) for name in tops), tops

@@ -146,8 +146,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     where = f"{seconds:.1f}s on {model.device}"
     print(f"demo: {counted(len(units), 'visualization')} of {model.id} in {where} -> {out}/")
+    wide = max(len(f"{layer}:{channel}") for layer, channel in units)  # the columns align
     for (layer, channel), job in zip(units, jobs, strict=True):
-        print(
-            f"  {layer}:{channel:<4} {model.layer(layer).band:<9} objective {finals[job][1]:8.2f}"
-        )
+        unit = f"{layer}:{channel}"
+        print(f"  {unit:<{wide}} {model.layer(layer).band:<9} objective {finals[job][1]:8.2f}")
     return 0

@@ -121,16 +121,17 @@ def readable(model: LoadedModel, index: DatasetIndex, layer: str, channel: int) 
 
 def class_reading(
     model: LoadedModel, picture: Sequence[tuple[int, float]],
-    photo: tuple[int, float] | None, path: Path,
+    photo: tuple[int, float] | None, shown: str,
 ) -> ClassReading | None:
-    """The reading of a picture (its `READING_TOP` classes, `LoadedModel.read`) beside the top
-    photo's class at `path` (None where either is not one logit per named class)."""
+    """The reading of a picture (its `READING_TOP` classes, `LoadedModel.read`) beside the class
+    of the top photo `shown` (its path in the folder, `DatasetIndex.shown_name`; None where either
+    is not one logit per named class)."""
     if not picture or photo is None:
         return None
     return ClassReading(
         picture=tuple((model.class_name(k), p) for k, p in picture),
         photo=(model.class_name(photo[0]), photo[1]),
-        photo_file=path.name,
+        photo_file=shown,
         meets=photo[0] in {k for k, _ in picture},
     )
 
@@ -158,5 +159,5 @@ def read_classes(
     unique = list(dict.fromkeys(paths))
     photos = dict(zip(unique, read_photos(model, unique), strict=True))
     for i, picture, path in zip(wanted, pictures, paths, strict=True):
-        out[i] = class_reading(model, picture, photos[path], path)
+        out[i] = class_reading(model, picture, photos[path], index.shown_name(path))
     return out

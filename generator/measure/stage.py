@@ -169,7 +169,7 @@ def _checks(
         photo = store.get(_photo_key(model, index, tops[unit]), _photo_class) if unit in tops \
             else None
         found.readings[unit.job.key] = None if photo is None else class_reading(
-            model, picture, photo[0], tops[unit])
+            model, picture, photo[0], index.shown_name(tops[unit]))
     return found
 
 
