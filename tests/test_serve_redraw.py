@@ -35,6 +35,18 @@ def files(folder: Path) -> dict[str, bytes]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def assert_serves_a_whole_drawing(site: Path, preview: Preview) -> None:
+    """What `preview` serves equals, file for file, a whole drawing of `site` from its cache."""
+    whole = preview_of(site, [])
+    try:
+        assert whole.refresh()
+        served, fresh = files(preview.current), files(whole.current)
+        assert sorted(served) == sorted(fresh)
+        assert [p for p in served if served[p] != fresh.get(p)] == []
+    finally:
+        whole.close()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A built site of three explorer layers (with photos, so circuits and accentuations,
@@ -89,14 +101,7 @@ def test_landed_channels_redraw_only_the_pages_they_change(site: Path) -> None:
         assert 0 < drawn < every, said[-1]
         assert not preview.missing and not preview.landed()
 
-        whole = preview_of(site, [])
-        try:
-            assert whole.refresh()
-            served, fresh = files(preview.current), files(whole.current)
-            assert sorted(served) == sorted(fresh)
-            assert [p for p in served if served[p] != fresh[p]] == []
-        finally:
-            whole.close()
+        assert_serves_a_whole_drawing(site, preview)
     finally:
         preview.close()
         if aside.exists():
@@ -149,13 +154,7 @@ def test_a_landed_negative_draws_its_channel_page_again(site: Path) -> None:
         assert (preview.current / page).read_bytes() != before
         assert not preview.missing and not preview.landed()
 
-        whole = preview_of(site, [])
-        try:
-            assert whole.refresh()
-            served, fresh = files(preview.current), files(whole.current)
-            assert [p for p in served if served[p] != fresh.get(p)] == []
-        finally:
-            whole.close()
+        assert_serves_a_whole_drawing(site, preview)
     finally:
         preview.close()
         if aside.exists():

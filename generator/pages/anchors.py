@@ -16,7 +16,7 @@ from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 from generator.pages.body import render_body
 from generator.pages.content import Page
-from generator.pages.links import _LINK_TARGETS
+from generator.pages.links import LINK_TARGETS
 from generator.pages.markdown import PAGE_IDS
 from generator.pages.text import Lines, mask_code
 
@@ -61,7 +61,7 @@ def _anchor_links(page: Page) -> Iterator[tuple[str, str, str]]:
     for text, first in texts:
         masked = mask_code(text.splitlines())
         line_at = Lines(masked, first)
-        for pattern in _LINK_TARGETS:
+        for pattern in LINK_TARGETS:
             for m in pattern.finditer(masked):
                 target = m.group(1)
                 if target.startswith("#") and len(target) > 1:

@@ -14,7 +14,7 @@ from generator.core.errors import FeatvisError, choices_hint
 from generator.core.urls import article_link
 from generator.pages.text import Lines, slugify, splice
 
-_LINK_TARGETS = (
+LINK_TARGETS = (
     re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)"),  # [text](target) and ![alt](target)
     re.compile(r"^ {0,3}\[(?!\^)[^\]\n]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE),  # [ref]: target
     re.compile(r"\b(?:src|href)\s*=\s*[\"']([^\"']*)[\"']", re.IGNORECASE),  # raw HTML
@@ -50,7 +50,7 @@ def rewrite_links(
     assets: dict[Path, str] = {}
     explorer: list[tuple[str, str]] = []
     line_at = Lines(masked, first)
-    for pattern in _LINK_TARGETS:
+    for pattern in LINK_TARGETS:
         for m in pattern.finditer(masked):
             target = m.group(1)
             where = f"{shown}:{line_at(m.start())}"
