@@ -42,3 +42,24 @@ def overflow_at_phone_width(browser: Any, path: Path) -> int:
     wide = int(page.evaluate("document.documentElement.scrollWidth"))
     page.close()
     return max(0, wide - PHONE)
+
+
+def edge_shade(page: Any, selector: str, side: str) -> float:
+    """How far the painted pixels along the `side` ("left" or "right") edge of the first element
+    matching `selector` lie from the page's background colour: the median over the edge's
+    4 px wide strip of the largest difference in one of R, G, B (0: nothing drawn there)."""
+    import io
+
+    from PIL import Image
+
+    box = page.locator(selector).first.bounding_box()
+    x = box["x"] + 1 if side == "left" else box["x"] + box["width"] - 5
+    shot = page.screenshot(clip={"x": x, "y": box["y"], "width": 4, "height": box["height"]})
+    background = page.evaluate(
+        "(getComputedStyle(document.body).backgroundColor.match(/\\d+/g) || []).slice(0, 3).map(Number)"
+    )
+    pixels = sorted(
+        max(abs(a - b) for a, b in zip(pixel, background, strict=False))
+        for pixel in Image.open(io.BytesIO(shot)).convert("RGB").getdata()
+    )
+    return float(pixels[len(pixels) // 2])

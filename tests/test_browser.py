@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pagechecks import axe_violations, images_without_alt, overflow_at_phone_width
+from pagechecks import axe_violations, edge_shade, images_without_alt, overflow_at_phone_width
 from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
@@ -453,6 +453,35 @@ def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, fl
     phone.goto(pages[7].as_uri())  # the flagship article: on a phone its job tables scroll
     assert axe_violations(phone) == [], "a region that scrolls on a phone takes the keyboard focus"
     phone.close()
+
+
+MARK_SCROLLER = """sel => {
+    let e = document.querySelector(sel);
+    while (e && !(e.scrollWidth > e.clientWidth && /auto|scroll/.test(getComputedStyle(e).overflowX))) e = e.parentElement;
+    if (e) e.setAttribute('data-scroller', '');
+    return e ? [e.scrollWidth, e.clientWidth] : null;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_model_table_shows_a_phone_it_scrolls_sideways(flagship: Path, browser, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    """On a phone the model page's layer table is wider than the screen: it scrolls on its own,
+    takes the keyboard, and a shadow at the edge with more beyond it says so; at the end the
+    shadow moves to the other edge."""
+    page = browser.new_page(viewport={"width": 390, "height": 800}, color_scheme=scheme)
+    page.goto((flagship / "site_output" / "explorer" / "efficientnet_lite0" / "index.html").as_uri())
+    widths = page.evaluate(MARK_SCROLLER, ".layer-table")
+    assert widths and widths[0] > widths[1] + 40, f"the table scrolls sideways on a phone: {widths}"
+    assert edge_shade(page, "[data-scroller]", "right") >= 12, "a shadow where more lies beyond"
+    assert edge_shade(page, "[data-scroller]", "left") <= 3, "none at the start"
+    page.focus("[data-scroller]")  # the keyboard scrolls it
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('[data-scroller]').scrollLeft > 0")
+    page.evaluate("document.querySelector('[data-scroller]').scrollLeft = 1e6")
+    assert edge_shade(page, "[data-scroller]", "right") <= 3, "none at the end"
+    assert edge_shade(page, "[data-scroller]", "left") >= 12, "a shadow where the start lies"
+    page.close()
 
 
 def test_a_strip_of_photos_is_one_tab_stop_the_arrow_keys_move(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]
