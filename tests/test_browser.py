@@ -236,6 +236,39 @@ def test_a_zoomable_picture_opens_and_closes_from_the_keyboard(site: Path, brows
     page.close()
 
 
+def test_pictures_inside_a_link_zoom_from_the_keyboard(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """A link around pictures that zoom (the model page's strips: each leads to its layer) keeps
+    Enter for its link; its focus shows the pictures enlarged beside it, as the mouse does over
+    each, and Escape or the focus moving on hides them."""
+    page, problems = open_page(browser, site / "explorer" / "efficientnet_lite0" / "index.html")
+    tab_to(page, "a.strip")
+    link = page.evaluate_handle("document.activeElement")
+    pictures = link.evaluate("a => Array.from(a.querySelectorAll('img[data-zoom]'), i => i.src)")
+    assert pictures, "the strip holds pictures that zoom"
+    lens = page.locator(".fv-lens")
+    assert lens.is_visible(), "the focus shows them enlarged"
+    assert lens.locator("img").evaluate_all("is => is.map(i => i.src)") == pictures
+    sizes = lens.locator("img").evaluate_all("is => is.map(i => i.getBoundingClientRect().width)")
+    assert min(sizes) >= 128, f"shown large: {sizes}"
+    box = lens.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280, "on the screen"
+    page.keyboard.press("Escape")
+    assert not lens.is_visible(), "Escape hides them"
+    assert page.evaluate("e => document.activeElement === e", link), "the focus stays"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert lens.is_visible()
+    page.keyboard.press("Tab")  # on to the next row's name: a link without pictures
+    assert not page.evaluate("document.activeElement.matches('a.strip')")
+    assert not lens.is_visible(), "the focus leaving hides them"
+    href = link.evaluate("a => a.href")
+    link.evaluate("a => a.focus()")
+    page.keyboard.press("Enter")
+    page.wait_for_url(href)
+    assert problems == []
+    page.close()
+
+
 def test_interpolation_frames_are_a_radio_group_the_arrow_keys_move(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
     """The thumbnails under an interpolation row: one tab stop, the shown frame checked, the
     arrow keys (Home, End) choosing the frame as the slider does, and no page turned."""
