@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,8 @@ from generator.config.site import SiteConfig
 from generator.pages.content import Page
 from generator.pages.frontmatter import Author
 from generator.site.env import make_env
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _articles_section(home: object, articles: list[Page] | None = None) -> str:
@@ -77,12 +80,12 @@ def _text(path: Path) -> str:
 
 def test_the_home_and_model_pages_say_what_is_true_of_a_shallow_network(tmp_path: Path) -> None:
     """A network of three convolutions has no objects band: the home page names the first and
-    the last layer it shows with their bands (never "from the first edges to whole objects"), and
-    the model page the bands its layers span."""
+    the last layer it shows with their bands (never "from the first edges to whole objects"), the
+    model page the bands its layers span, and the flagship article the band of its channels."""
     from generator.build import build_site
     from generator.config.site import Preset, load_config
 
-    (tmp_path / "content").mkdir()
+    shutil.copytree(REPO / "content", tmp_path / "content")  # the flagship, as `featvis init`
     (tmp_path / "shallow.py").write_text(SHALLOW, encoding="utf-8")
     (tmp_path / "site.toml").write_text(
         'model = "python:shallow.py:build"\nrandom_weights = true\ninput_size = 32\n'
@@ -97,3 +100,8 @@ def test_the_home_and_model_pages_say_what_is_true_of_a_shallow_network(tmp_path
     assert re.search(r"from \S+ in the edges band to \S+ in the parts band: 3 layers", explorer), explorer
     (model,) = out.glob("explorer/*/index.html")
     assert "3 layers, from edges through textures to parts." in _text(model), _text(model)
+    article = _text(out / "feature-visualization.html")
+    said = re.search(r"[^.]*a channel of the first layer in the[^.]*", article)
+    assert said and re.search(r"\S+:\d+, a channel of the first layer in the parts band:", said.group(0)), said
+    wrong = re.search(r"[^.]*(objects band \(bottom\)|layer in the objects band)[^.]*", article)
+    assert wrong is None, wrong.group(0)  # Figure 1's caption, the objectives' text
