@@ -88,11 +88,11 @@
       var channel = matcher(":" + q, index);  // name (nn.Sequential's "7"), after exact channels
       return function (item) { return channel(item) === 3 ? 3 : item.layerLower === q ? 2 : channel(item); };
     }
-    var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q);  // [MODEL/]LAYER:CHANNEL
+    var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q);  // [MODEL/]LAYER:CHANNEL, MODEL its id or its name
     if (m) {
       var model = m[1] || "", layer = m[2], channel = m[3];
       return function (item) {
-        if (model && item.modelLower !== model) return 0;
+        if (model && item.modelLower !== model && item.nameLower !== model) return 0;
         var layerOk = layer === "" || item.layerLower === layer ||
           item.layerLower.slice(-layer.length - 1) === "." + layer;
         if (!layerOk) return 0;
