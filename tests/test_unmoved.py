@@ -1,6 +1,7 @@
 """A channel whose optimization never leaves a ReLU's 0 (at 0 on the starting image too, so no
 gradient reaches the image) has a grey picture that shows nothing of it: its channel page, its
-layer page and a figure say so, and a channel the optimizer moved says nothing of the kind."""
+layer page and a figure say so, a channel the optimizer moved says nothing of the kind, and the
+strips that stand for a layer show the pictures that moved first."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ def build():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU(), nn.Conv2d(2, 4, 3, 2, 1), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
-    with torch.no_grad():  # channel 0 above 0 everywhere; 1 at 0 unless red far exceeds green
-        net[0].weight[0] = torch.tensor([1.0, 1.0, 1.0]).view(3, 1, 1)
-        net[0].bias[0] = 5.0
-        net[0].weight[1] = torch.tensor([20.0, -20.0, 0.0]).view(3, 1, 1)
-        net[0].bias[1] = -15.0
+    with torch.no_grad():  # channel 0 at 0 unless red far exceeds green; 1 above 0 everywhere
+        net[0].weight[0] = torch.tensor([20.0, -20.0, 0.0]).view(3, 1, 1)
+        net[0].bias[0] = -15.0
+        net[0].weight[1] = torch.tensor([1.0, 1.0, 1.0]).view(3, 1, 1)
+        net[0].bias[1] = 5.0
     return net
 """
 ARTICLE = """\
@@ -52,11 +53,16 @@ def test_a_picture_left_at_zero_says_it_shows_nothing(tmp_path: Path) -> None:
     build_site(load_config(tmp_path / "site.toml"), quiet=True, preset=Preset(
         "tiny", size=32, steps=8, explorer_channels=2, figure_scale=1.0, diversity=False))
     layer = tmp_path / "site_output" / "explorer" / "stuck" / "1"
-    moved, stuck = _text(layer / "0.html"), _text(layer / "1.html")
+    stuck, moved = _text(layer / "0.html"), _text(layer / "1.html")
     assert "obj 0 " in stuck and "This picture shows nothing of the channel" in stuck, stuck
     assert "shows nothing" not in moved, moved
     cells = re.findall(r'<section class="channel" id="ch-(\d)">(.*?)</section>',
                        (tmp_path / "site_output" / "explorer" / "stuck" / "1.html").read_text(), re.S)
-    assert [("left at 0" in cell) for _, cell in cells] == [False, True], cells
+    assert [("left at 0" in cell) for _, cell in cells] == [True, False], cells
+    index = (tmp_path / "site_output" / "explorer" / "index.html").read_text(encoding="utf-8")
+    first = re.search(r'<a class="strip"[^>]*><img src="[^"]*" alt="([^"]*)"', index)
+    assert first and first.group(1) == "channel 1:1", "the layer's picture is one that moved"
+    strip = re.search(r'<tr id="layer-1">.*?</tr>', (layer.parent / "index.html").read_text(), re.S)
+    assert strip and re.findall(r'alt="channel 1:(\d)"', strip.group(0)) == ["1", "0"]
     gallery = _text(tmp_path / "site_output" / "both.html")
     assert gallery.count("left at 0: shows nothing") == 1, gallery
