@@ -100,6 +100,8 @@ def test_the_home_and_model_pages_say_what_is_true_of_a_shallow_network(tmp_path
     assert re.search(r"from \S+ in the edges band to \S+ in the parts band: 3 layers", explorer), explorer
     (model,) = out.glob("explorer/*/index.html")
     assert "3 layers, from edges through textures to parts." in _text(model), _text(model)
+    said = re.search(r"a layer's page shows each of them \(the tiny preset visualizes a sample", _text(model))
+    assert said and "see every one" not in _text(model), "a sample, not every channel"
     article = _text(out / "feature-visualization.html")
     said = re.search(r"[^.]*a channel of the first layer in the[^.]*", article)
     assert said and re.search(r"\S+:\d+, a channel of the first layer in the parts band:", said.group(0)), said
