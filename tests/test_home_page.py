@@ -95,6 +95,7 @@ def test_the_home_and_model_pages_say_what_is_true_of_a_shallow_network(tmp_path
         "tiny", size=32, steps=2, explorer_channels=1, figure_scale=0.5, diversity=False))
     out = tmp_path / "site_output"
     home = _text(out / "index.html")
+    assert "every layer and channel" not in home, "the tiny preset visualized a sample"
     explorer = home[home.index("Explorer Every layer"):]
     assert "objects" not in explorer, explorer
     assert re.search(r"from \S+ in the edges band to \S+ in the parts band: 3 layers", explorer), explorer
