@@ -56,7 +56,8 @@ def edge_shade(page: Any, selector: str, side: str) -> float:
     x = box["x"] + 1 if side == "left" else box["x"] + box["width"] - 5
     shot = page.screenshot(clip={"x": x, "y": box["y"], "width": 4, "height": box["height"]})
     background = page.evaluate(
-        "(getComputedStyle(document.body).backgroundColor.match(/\\d+/g) || []).slice(0, 3).map(Number)"
+        "(getComputedStyle(document.body).backgroundColor.match(/\\d+/g) || [])"
+        ".slice(0, 3).map(Number)"
     )
     pixels = sorted(
         max(abs(a - b) for a, b in zip(pixel, background, strict=False))

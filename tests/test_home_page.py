@@ -98,13 +98,17 @@ def test_the_home_and_model_pages_say_what_is_true_of_a_shallow_network(tmp_path
     assert "every layer and channel" not in home, "the tiny preset visualized a sample"
     explorer = home[home.index("Explorer Every layer"):]
     assert "objects" not in explorer, explorer
-    assert re.search(r"from \S+ in the edges band to \S+ in the parts band: 3 layers", explorer), explorer
+    span = r"from \S+ in the edges band to \S+ in the parts band: 3 layers"
+    assert re.search(span, explorer), explorer
     (model,) = out.glob("explorer/*/index.html")
     assert "3 layers, from edges through textures to parts." in _text(model), _text(model)
-    said = re.search(r"a layer's page shows each of them \(the tiny preset visualizes a sample", _text(model))
-    assert said and "see every one" not in _text(model), "a sample, not every channel"
+    model_text = _text(model)
+    said = re.search(r"a layer's page shows each of them \(the tiny preset visualizes a sample",
+                     model_text)
+    assert said and "see every one" not in model_text, "a sample, not every channel"
     article = _text(out / "feature-visualization.html")
     said = re.search(r"[^.]*a channel of the first layer in the[^.]*", article)
-    assert said and re.search(r"\S+:\d+, a channel of the first layer in the parts band:", said.group(0)), said
+    band = r"\S+:\d+, a channel of the first layer in the parts band:"
+    assert said and re.search(band, said.group(0)), said
     wrong = re.search(r"[^.]*(objects band \(bottom\)|layer in the objects band)[^.]*", article)
     assert wrong is None, wrong.group(0)  # Figure 1's caption, the objectives' text

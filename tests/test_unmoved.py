@@ -56,8 +56,8 @@ def test_a_picture_left_at_zero_says_it_shows_nothing(tmp_path: Path) -> None:
     stuck, moved = _text(layer / "0.html"), _text(layer / "1.html")
     assert "obj 0 " in stuck and "This picture shows nothing of the channel" in stuck, stuck
     assert "shows nothing" not in moved, moved
-    cells = re.findall(r'<section class="channel" id="ch-(\d)">(.*?)</section>',
-                       (tmp_path / "site_output" / "explorer" / "stuck" / "1.html").read_text(), re.S)
+    layer_page = (layer.parent / "1.html").read_text(encoding="utf-8")
+    cells = re.findall(r'<section class="channel" id="ch-(\d)">(.*?)</section>', layer_page, re.S)
     assert [("left at 0" in cell) for _, cell in cells] == [True, False], cells
     index = (tmp_path / "site_output" / "explorer" / "index.html").read_text(encoding="utf-8")
     first = re.search(r'<a class="strip"[^>]*><img src="[^"]*" alt="([^"]*)"', index)
