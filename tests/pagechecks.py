@@ -46,21 +46,31 @@ def overflow_at_phone_width(browser: Any, path: Path) -> int:
 
 def edge_shade(page: Any, selector: str, side: str) -> float:
     """How far the painted pixels along the `side` ("left" or "right") edge of the first element
-    matching `selector` lie from the page's background colour: the median over the edge's
-    4 px wide strip of the largest difference in one of R, G, B (0: nothing drawn there)."""
+    matching `selector` lie from the background it sits on (its nearest painted ancestor's): the
+    median over the edge's 4 px wide strip of the largest difference in one of R, G, B (0: nothing
+    drawn there)."""
     import io
 
     from PIL import Image
 
-    box = page.locator(selector).first.bounding_box()
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
     x = box["x"] + 1 if side == "left" else box["x"] + box["width"] - 5
-    shot = page.screenshot(clip={"x": x, "y": box["y"], "width": 4, "height": box["height"]})
-    background = page.evaluate(
-        "(getComputedStyle(document.body).backgroundColor.match(/\\d+/g) || [])"
-        ".slice(0, 3).map(Number)"
-    )
+    top = max(0, box["y"])  # the part of it on the screen
+    height = min(box["y"] + box["height"], page.viewport_size["height"]) - top
+    shot = page.screenshot(clip={"x": x, "y": top, "width": 4, "height": height})
+    background = page.evaluate(_BACKGROUND, selector)
     pixels = sorted(
         max(abs(a - b) for a, b in zip(pixel, background, strict=False))
         for pixel in Image.open(io.BytesIO(shot)).convert("RGB").getdata()
     )
     return float(pixels[len(pixels) // 2])
+
+
+_BACKGROUND = """sel => {
+    let e = document.querySelector(sel).parentElement;
+    while (e && getComputedStyle(e).backgroundColor === 'rgba(0, 0, 0, 0)') e = e.parentElement;
+    const colour = getComputedStyle(e || document.body).backgroundColor;
+    return (colour.match(/\\d+/g) || []).slice(0, 3).map(Number);
+}"""

@@ -514,6 +514,13 @@ def test_the_model_table_shows_a_phone_it_scrolls_sideways(flagship: Path, brows
     page.evaluate("document.querySelector('[data-scroller]').scrollLeft = 1e6")
     assert edge_shade(page, "[data-scroller]", "right") <= 3, "none at the end"
     assert edge_shade(page, "[data-scroller]", "left") >= 12, "a shadow where the start lies"
+    # an article's job table, in the appendix's own colour: the edges match it, not the page's
+    page.goto((flagship / "site_output" / "feature-visualization.html").as_uri())
+    page.evaluate("document.querySelector('details.provenance').open = true")
+    widths = page.evaluate(MARK_SCROLLER, "details.provenance table")
+    assert widths and widths[0] > widths[1], f"the job table scrolls on a phone: {widths}"
+    assert edge_shade(page, "[data-scroller]", "left") <= 3, "the start painted as the appendix"
+    assert edge_shade(page, "[data-scroller]", "right") >= 12
     page.close()
 
 
