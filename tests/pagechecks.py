@@ -51,6 +51,7 @@ def edge_shade(page: Any, selector: str, side: str) -> float:
     drawn there)."""
     import io
 
+    import numpy as np
     from PIL import Image
 
     element = page.locator(selector).first
@@ -61,11 +62,8 @@ def edge_shade(page: Any, selector: str, side: str) -> float:
     height = min(box["y"] + box["height"], page.viewport_size["height"]) - top
     shot = page.screenshot(clip={"x": x, "y": top, "width": 4, "height": height})
     background = page.evaluate(_BACKGROUND, selector)
-    pixels = sorted(
-        max(abs(a - b) for a, b in zip(pixel, background, strict=False))
-        for pixel in Image.open(io.BytesIO(shot)).convert("RGB").getdata()
-    )
-    return float(pixels[len(pixels) // 2])
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=np.int16)
+    return float(np.median(np.abs(pixels - np.array(background)).max(axis=2)))
 
 
 _BACKGROUND = """sel => {
