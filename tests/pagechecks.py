@@ -42,3 +42,33 @@ def overflow_at_phone_width(browser: Any, path: Path) -> int:
     wide = int(page.evaluate("document.documentElement.scrollWidth"))
     page.close()
     return max(0, wide - PHONE)
+
+
+def edge_shade(page: Any, selector: str, side: str) -> float:
+    """How far the painted pixels along the `side` ("left" or "right") edge of the first element
+    matching `selector` lie from the background it sits on (its nearest painted ancestor's): the
+    median over the edge's 4 px wide strip of the largest difference in one of R, G, B (0: nothing
+    drawn there)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    x = box["x"] + 1 if side == "left" else box["x"] + box["width"] - 5
+    top = max(0, box["y"])  # the part of it on the screen
+    height = min(box["y"] + box["height"], page.viewport_size["height"]) - top
+    shot = page.screenshot(clip={"x": x, "y": top, "width": 4, "height": height})
+    background = page.evaluate(_BACKGROUND, selector)
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=np.int16)
+    return float(np.median(np.abs(pixels - np.array(background)).max(axis=2)))
+
+
+_BACKGROUND = """sel => {
+    let e = document.querySelector(sel).parentElement;
+    while (e && getComputedStyle(e).backgroundColor === 'rgba(0, 0, 0, 0)') e = e.parentElement;
+    const colour = getComputedStyle(e || document.body).backgroundColor;
+    return (colour.match(/\\d+/g) || []).slice(0, 3).map(Number);
+}"""

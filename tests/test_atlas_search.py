@@ -174,6 +174,28 @@ def test_search_box_in_chromium_from_file(tmp_path: Path) -> None:
         browser.close()
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_a_number_finds_the_layer_of_that_name(tmp_path: Path) -> None:
+    """nn.Sequential names its layers "1", "3", "7": typing a layer's name lists its channels
+    (after channel 7 of every layer), as typing `blocks.4.2` does."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    layers = tuple(LayerInfo(n, n, 16, 8, 8, i, "edges") for i, n in enumerate(("1", "3", "7")))
+    pages = {(n, c): ("", f"explorer/m/{n}/{c}.html") for n in ("1", "3", "7") for c in (0, 7, 12)}
+    page_path = write_site(tmp_path, model_entries("m", layers, pages))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(page_path.as_uri())
+        page.fill(".fv-search-input", "7")
+        shown = page.eval_on_selector_all(".fv-search-hit code", "els => els.map(e => e.textContent)")
+        assert shown == ["1:7", "3:7", "7:7", "7:0", "7:12"], shown
+        page.fill(".fv-search-input", "3")
+        shown = page.eval_on_selector_all(".fv-search-hit code", "els => els.map(e => e.textContent)")
+        assert shown == ["3:0", "3:7", "3:12"], shown
+        browser.close()
+
+
 def two_models() -> list[SearchEntry]:
     """Two models' channels: an embedded model and a user's network, each with a display name
     that is not its id."""
@@ -213,6 +235,7 @@ def test_results_name_each_model_by_its_display_name(tmp_path: Path) -> None:
 
         assert [a.split(" \u00b7 ")[0] for a in abouts("blocks.4.2:70")] == ["EfficientNet-Lite0", "ShapeNet"]
         assert abouts("python:shapes.py:build/blocks.4.2:70") == ["ShapeNet \u00b7 parts"]
+        assert abouts("ShapeNet/blocks.4.2:70") == ["ShapeNet \u00b7 parts"], "by the name results show"
         assert len(abouts("shapenet parts")) == 2 == len(abouts("shapes.py parts"))
         assert not any("python:" in a or "efficientnet_lite0" in a for a in abouts("3"))
         browser.close()

@@ -178,6 +178,12 @@ def test_channel_and_circuit_figures(built: Path) -> None:
     graph = re.search(r'<figure class="fv-figure fv-circuit.*?</figure>', html, re.S).group(0)  # type: ignore[union-attr]
     widths = [float(w) for w in re.findall(r'stroke-width="([0-9.]+)"', graph)]
     assert len(widths) == 3 and max(widths) == 10.0, "three inputs, the strongest the widest edge"
+    # an input with no visualization is drawn as its top photo, and each figure says so
+    photo_nodes = re.findall(r'<g class="node photo"', graph)
+    assert photo_nodes and "A channel without a visualization shows its top photo." in graph
+    nodes = re.findall(r'<span class="circuit-node (?:pos|neg)">(.*?)</span> ', card, re.S)
+    assert any("images/dataset/" in n for n in nodes), "the fixture draws an input as its photo"
+    assert all(("images/dataset/" in n) == ("(top photo)" in n) for n in nodes), nodes
     assert graph.count("<image ") >= 1 and "conv_stem" in graph
 
 

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pagechecks import axe_violations, images_without_alt, overflow_at_phone_width
+from pagechecks import axe_violations, edge_shade, images_without_alt, overflow_at_phone_width
 from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
@@ -233,6 +233,39 @@ def test_a_zoomable_picture_opens_and_closes_from_the_keyboard(site: Path, brows
     assert problems == []  # (axe reads the style sheets, which file:// refuses it: a console error)
     page.keyboard.press("Enter")
     assert axe_violations(page) == [], "the open view passes axe"
+    page.close()
+
+
+def test_pictures_inside_a_link_zoom_from_the_keyboard(site: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """A link around pictures that zoom (the model page's strips: each leads to its layer) keeps
+    Enter for its link; its focus shows the pictures enlarged beside it, as the mouse does over
+    each, and Escape or the focus moving on hides them."""
+    page, problems = open_page(browser, site / "explorer" / "efficientnet_lite0" / "index.html")
+    tab_to(page, "a.strip")
+    link = page.evaluate_handle("document.activeElement")
+    pictures = link.evaluate("a => Array.from(a.querySelectorAll('img[data-zoom]'), i => i.src)")
+    assert pictures, "the strip holds pictures that zoom"
+    lens = page.locator(".fv-lens")
+    assert lens.is_visible(), "the focus shows them enlarged"
+    assert lens.locator("img").evaluate_all("is => is.map(i => i.src)") == pictures
+    sizes = lens.locator("img").evaluate_all("is => is.map(i => i.getBoundingClientRect().width)")
+    assert min(sizes) >= 128, f"shown large: {sizes}"
+    box = lens.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1280, "on the screen"
+    page.keyboard.press("Escape")
+    assert not lens.is_visible(), "Escape hides them"
+    assert page.evaluate("e => document.activeElement === e", link), "the focus stays"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert lens.is_visible()
+    page.keyboard.press("Tab")  # on to the next row's name: a link without pictures
+    assert not page.evaluate("document.activeElement.matches('a.strip')")
+    assert not lens.is_visible(), "the focus leaving hides them"
+    href = link.evaluate("a => a.href")
+    link.evaluate("a => a.focus()")
+    page.keyboard.press("Enter")
+    page.wait_for_url(href)
+    assert problems == []
     page.close()
 
 
@@ -453,6 +486,46 @@ def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, fl
     phone.goto(pages[7].as_uri())  # the flagship article: on a phone its job tables scroll
     assert axe_violations(phone) == [], "a region that scrolls on a phone takes the keyboard focus"
     phone.close()
+
+
+MARK_SCROLLER = """sel => {
+    let e = document.querySelector(sel);
+    while (e && !(e.scrollWidth > e.clientWidth && /auto|scroll/.test(getComputedStyle(e).overflowX))) e = e.parentElement;
+    if (e) e.setAttribute('data-scroller', '');
+    return e ? [e.scrollWidth, e.clientWidth] : null;
+}"""
+# what scrolls inside it takes its room unseen: the edges show the region's own painting alone
+UNSEEN = "[data-scroller] > * { visibility: hidden; }"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_model_table_shows_a_phone_it_scrolls_sideways(flagship: Path, browser, scheme: str) -> None:  # type: ignore[no-untyped-def]
+    """On a phone the model page's layer table is wider than the screen: it scrolls on its own,
+    takes the keyboard, and a shadow at the edge with more beyond it says so; at the end the
+    shadow moves to the other edge."""
+    page = browser.new_page(viewport={"width": 390, "height": 800}, color_scheme=scheme)
+    page.goto((flagship / "site_output" / "explorer" / "efficientnet_lite0" / "index.html").as_uri())
+    widths = page.evaluate(MARK_SCROLLER, ".layer-table")
+    assert widths and widths[0] > widths[1] + 40, f"the table scrolls sideways on a phone: {widths}"
+    page.add_style_tag(content=UNSEEN)
+    assert edge_shade(page, "[data-scroller]", "right") >= 12, "a shadow where more lies beyond"
+    assert edge_shade(page, "[data-scroller]", "left") <= 3, "none at the start"
+    page.focus("[data-scroller]")  # the keyboard scrolls it
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('[data-scroller]').scrollLeft > 0")
+    page.evaluate("document.querySelector('[data-scroller]').scrollLeft = 1e6")
+    assert edge_shade(page, "[data-scroller]", "right") <= 3, "none at the end"
+    assert edge_shade(page, "[data-scroller]", "left") >= 12, "a shadow where the start lies"
+    # an article's job table, in the appendix's own colour: the edges match it, not the page's
+    page.goto((flagship / "site_output" / "feature-visualization.html").as_uri())
+    page.evaluate("document.querySelector('details.provenance').open = true")
+    widths = page.evaluate(MARK_SCROLLER, "details.provenance table")
+    assert widths and widths[0] > widths[1], f"the job table scrolls on a phone: {widths}"
+    page.add_style_tag(content=UNSEEN)
+    assert edge_shade(page, "[data-scroller]", "left") <= 3, "the start painted as the appendix"
+    assert edge_shade(page, "[data-scroller]", "right") >= 12
+    page.close()
 
 
 def test_a_strip_of_photos_is_one_tab_stop_the_arrow_keys_move(flagship: Path, browser) -> None:  # type: ignore[no-untyped-def]

@@ -66,11 +66,12 @@ class Objectives(OneChannelFigure):
         return list(self.objective_jobs(ctx, channel, cls).values())
 
     def number_keys(self) -> tuple[str, ...]:
-        return ("channel", "class", *(f"objective.{k}" for k in self.KINDS))
+        return ("channel", "band", "class", *(f"objective.{k}" for k in self.KINDS))
 
     def numbers(self, ctx: DrawContext) -> dict[str, Any]:
         v = self.view(ctx)
-        out = {"channel": v["unit"], "class": v["class_name"]}
+        out = {"channel": v["unit"], "band": ctx.model.layer(self.options["layer"]).band,
+               "class": v["class_name"]}
         out.update({f"objective.{c['kind']}": c["image"].objective for c in v["cells"]})
         return out
 

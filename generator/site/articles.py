@@ -211,6 +211,8 @@ class ArticlesPart(RenderState):
             notes=notes,
             bands=[by_band[band] for band in BANDS if band in by_band],
             shown_layers=len(rows),
+            # the first and the last layer the explorer shows, each with its band
+            span=(rows[0]["layer"], rows[-1]["layer"]) if len(rows) > 1 else None,
             other_models=[display_name(state.model) for state in self.states[1:]],
             made_by=[state.model for state in self.states],
         )

@@ -105,10 +105,7 @@ class ExplorerPart(ChannelPagesPart):
         rows = []
         for info in self.explorer_infos(state):
             jobs = state.layers.get(info.name, [])
-            thumbs = [
-                state.ctx.view(job, label=f"{single_channel(job)[1]}")  # type: ignore[index]
-                for job in jobs[:STRIP]
-            ]
+            thumbs = self._strip(state, jobs)
             rows.append(
                 {
                     "layer": info,
@@ -120,6 +117,19 @@ class ExplorerPart(ChannelPagesPart):
                 }
             )
         return rows
+
+    @staticmethod
+    def _strip(state: ModelState, jobs: list[VisJob]) -> list[ImageView]:
+        """A layer's thumbnails, at most STRIP: pictures that moved their channel first (one
+        whose optimization left it at 0 shows nothing of it), each group in the layer's order."""
+        moved: list[ImageView] = []
+        unmoved: list[ImageView] = []
+        for job in jobs:
+            view = state.ctx.view(job, label=f"{single_channel(job)[1]}")  # type: ignore[index]
+            (unmoved if view.objective == 0 else moved).append(view)
+            if len(moved) == STRIP:
+                break
+        return (moved + unmoved)[:STRIP]
 
     def _write_explorer(self, state: ModelState, only: Collection[str] | None = None) -> None:
         """The model's section: its model page, a page per layer and per channel (with `only`:

@@ -1,6 +1,7 @@
 /* featvis: small vanilla JS, no dependencies, nothing loaded from outside the site.
    - zoom: images marked data-zoom show an enlarged copy near the pointer, and open an enlarged
-     view (a modal dialog) on a click, a tap, Enter or Space; Escape or a click closes it;
+     view (a modal dialog) on a click, a tap, Enter or Space; Escape or a click closes it; those
+     inside a link follow it, and show their enlarged copy beside it while it has the focus;
    - interpolation slider: moves every row of an interpolation-grid figure to frame t; each
      row's thumbnails are a radio group that does the same (click, arrow keys, Home, End);
    - comparison toggles: buttons that switch a figure's data-view;
@@ -51,7 +52,8 @@
       view.showModal();
     }
 
-    // Pictures inside a link or a button are left to it: a second control inside one is no use.
+    // Pictures inside a link or a button are left to it (a second control inside one is no use):
+    // its focus shows them enlarged beside it (setupLens).
     Array.prototype.forEach.call(document.querySelectorAll("img[data-zoom]"), function (img) {
       if (img.parentElement.closest("a, button")) return;
       img.classList.add("fv-zoomable");
@@ -105,45 +107,77 @@
 
   function setupLens() {  // the hover zoom: an enlarged copy near the pointer
     var lens = null;
-    var big = null;
+    var shown = null;  // the link whose pictures the keyboard's focus shows
 
-    function makeLens() {  // made on the first hover, so no empty image sits in the page
+    function makeLens() {  // made on first use, so no empty image sits in the page
       lens = document.createElement("div");
       lens.className = "fv-lens";
-      big = document.createElement("img");
-      big.alt = "";
-      lens.appendChild(big);
       document.body.appendChild(lens);
     }
 
-    function place(ev) {
-      var size = lens.offsetWidth || 288;
-      var x = ev.clientX + 18;
-      var y = ev.clientY - size / 2;
-      if (x + size > window.innerWidth - 8) x = ev.clientX - size - 18;
-      y = Math.max(8, Math.min(y, window.innerHeight - size - 8));
-      lens.style.left = x + "px";
+    function fill(imgs) {  // one picture fills the lens; several share it, side by side
+      if (!lens) makeLens();
+      lens.textContent = "";
+      imgs.forEach(function (img) {
+        var big = document.createElement("img");
+        big.alt = "";
+        big.src = img.currentSrc || img.src;
+        lens.appendChild(big);
+      });
+      lens.classList.toggle("several", imgs.length > 1);
+      lens.classList.toggle("pixelated", imgs[0].naturalWidth < 96);
+      lens.style.display = imgs.length > 1 ? "flex" : "block";
+    }
+
+    function place(x0, y0, left) {  // beside the point, on the side with room
+      var width = lens.offsetWidth || 288;
+      var height = lens.offsetHeight || 288;
+      var x = x0 + 18;
+      if (x + width > window.innerWidth - 8) x = (left === undefined ? x0 : left) - width - 18;
+      var y = Math.max(8, Math.min(y0 - height / 2, window.innerHeight - height - 8));
+      lens.style.left = Math.max(8, x) + "px";
       lens.style.top = y + "px";
     }
 
+    function hide() {
+      if (lens) lens.style.display = "none";
+      shown = null;
+    }
+
+    function ready(img) { return img.complete && img.naturalWidth > 0; }
+
     document.addEventListener("mouseover", function (ev) {
       var img = ev.target.closest && ev.target.closest("img[data-zoom]");
-      if (!img || !img.complete || !img.naturalWidth) return;
-      if (!lens) makeLens();
-      big.src = img.currentSrc || img.src;
-      lens.classList.toggle("pixelated", img.naturalWidth < 96);
-      lens.style.display = "block";
-      place(ev);
+      if (!img || !ready(img)) return;
+      shown = null;  // the pointer's picture, from now on
+      fill([img]);
+      place(ev.clientX, ev.clientY);
     });
     document.addEventListener("mousemove", function (ev) {
-      if (lens && lens.style.display === "block") place(ev);
+      if (lens && lens.style.display !== "none" && !shown) place(ev.clientX, ev.clientY);
     });
     document.addEventListener("mouseout", function (ev) {
       var img = ev.target.closest && ev.target.closest("img[data-zoom]");
-      if (img && lens) lens.style.display = "none";
+      if (img && lens && !shown) hide();
     });
-    document.addEventListener("click", function () {  // the enlarged view replaces it
-      if (lens) lens.style.display = "none";
+    document.addEventListener("click", hide);  // the enlarged view, or the link's page, replaces it
+    // A link around pictures that zoom follows its link on Enter, as on a click: its focus shows
+    // the enlarged copies beside it, as the mouse does over each; Escape or the focus leaving
+    // hides them.
+    document.addEventListener("focusin", function (ev) {
+      var link = ev.target.closest && ev.target.closest("a, button");
+      var imgs = link ? Array.prototype.filter.call(link.querySelectorAll("img[data-zoom]"), ready) : [];
+      if (!imgs.length) return;
+      fill(imgs);
+      var r = link.getBoundingClientRect();
+      place(r.right, r.top + r.height / 2, r.left);
+      shown = link;
+    });
+    document.addEventListener("focusout", function (ev) {
+      if (shown && ev.target === shown) hide();
+    });
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && shown) hide();
     });
   }
 

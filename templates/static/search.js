@@ -8,7 +8,8 @@
  * to the root).
  *
  * Queries: "blocks.4.2:70" (a channel), "blocks.4.2:" or "blocks.4.2" (a layer), "4.2:70"
- * (any layer ending so), "70" or ":70" (channel 70 of every layer that has it), a band ("textures"), and words, each of which must occur in the
+ * (any layer ending so), "70" or ":70" (channel 70 of every layer that has it; "70" also every
+ * channel of a layer named "70", as nn.Sequential names its layers), a band ("textures"), and words, each of which must occur in the
  * channel's labels, the names of the classes that drive it or their kinds in the ImageNet
  * hierarchy ("dog" finds every breed, "vehicle", "fruit"), its layer or band ("eyes front").
  * A word matches a whole term, the start of a word or any part of one, in that order of rank.
@@ -83,12 +84,15 @@
 
   // Score > 0 when `item` answers `q` (lowercase, trimmed); higher scores list first.
   function matcher(q, index) {
-    if (/^\d+$/.test(q)) q = ":" + q;  // a bare number: that channel of every layer
-    var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q);  // [MODEL/]LAYER:CHANNEL
+    if (/^\d+$/.test(q)) {  // a bare number: that channel of every layer, and a layer of that
+      var channel = matcher(":" + q, index);  // name (nn.Sequential's "7"), after exact channels
+      return function (item) { return channel(item) === 3 ? 3 : item.layerLower === q ? 2 : channel(item); };
+    }
+    var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q);  // [MODEL/]LAYER:CHANNEL, MODEL its id or its name
     if (m) {
       var model = m[1] || "", layer = m[2], channel = m[3];
       return function (item) {
-        if (model && item.modelLower !== model) return 0;
+        if (model && item.modelLower !== model && item.nameLower !== model) return 0;
         var layerOk = layer === "" || item.layerLower === layer ||
           item.layerLower.slice(-layer.length - 1) === "." + layer;
         if (!layerOk) return 0;
