@@ -53,7 +53,8 @@ from generator.atlas.circuits import attribution_matrix, block_probe, layer_pair
 from generator.atlas.search import model_entries, search_index_js
 from generator.cache.store import ArtifactStore
 from generator.compute import compute_jobs
-from generator.config.site import PRESETS, SiteConfig
+from generator.config.presets import PRESETS
+from generator.config.site import SiteConfig
 from generator.core.images import load_tensor, png_bytes
 from generator.dataset.checks import layer_vectors
 from generator.figures.context import DrawContext

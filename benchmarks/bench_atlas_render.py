@@ -44,7 +44,8 @@ FULL_CHANNELS = 3120
 
 def _site(cache: Path, layers: list[str], dataset: str | None) -> tuple[Any, ...]:
     from generator.cache.store import ArtifactStore
-    from generator.config.site import PRESETS, SiteConfig
+    from generator.config.presets import PRESETS
+    from generator.config.site import SiteConfig
     from generator.figures.context import DrawContext
     from generator.models import load_model
     from generator.plan.explorer import explorer_jobs, explorer_page_jobs

@@ -42,7 +42,8 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
     from generator.atlas.search import channel_classes
     from generator.atlas.site import site_circuits
     from generator.cache.store import ArtifactStore
-    from generator.config.site import PRESETS, load_config
+    from generator.config.presets import PRESETS
+    from generator.config.site import load_config
     from generator.figures.channels import single_channel
     from generator.figures.context import PlanContext
     from generator.models.site import load_site_models

@@ -106,7 +106,8 @@ def build_one(root: Path, size: int, steps: int) -> None:
     """In the child process: the site's build with seeded random weights (no download)."""
     import generator.models.site as site_models
     from generator.build import build_site
-    from generator.config.site import Preset, load_config
+    from generator.config.presets import Preset
+    from generator.config.site import load_config
     from generator.models import load_model
 
     def random_weights(spec: str, *, weights: object = None, **options: Any) -> Any:

@@ -41,7 +41,8 @@ import torch
 
 from generator.build import build_site
 from generator.cache.store import ArtifactStore
-from generator.config.site import PRESETS, load_config
+from generator.config.presets import PRESETS
+from generator.config.site import load_config
 from generator.core.memory import keep_freed_memory
 from generator.measure import legibility, twoafc
 from generator.measure.store import MeasureStore

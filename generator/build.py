@@ -25,7 +25,8 @@ from pathlib import Path
 
 from generator.cache.store import ArtifactStore, cache_writing
 from generator.check import check_site, report
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.device import device_label
 from generator.core.errors import OUT_OF_ROOM, FeatvisError
 from generator.core.lock import site_lock

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from generator import __version__
+from generator.config.presets import PRESETS
 from generator.config.schema import (
     BATCH_SIZE,
     CHANNELS,
@@ -26,7 +27,7 @@ from generator.config.schema import (
     choice,
     parse_flag,
 )
-from generator.config.site import PRESETS, SITE_OPTIONS
+from generator.config.site import SITE_OPTIONS
 from generator.core.errors import MAX_LINE, OUT_OF_ROOM, FeatvisError, one_line
 from generator.core.memory import keep_freed_memory
 

@@ -13,7 +13,8 @@ import pytest
 
 from generator.build import build_site
 from generator.check import check_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.core.errors import FeatvisError
 
 TINY = Preset("tiny", size=32, steps=4, explorer_channels=2, figure_scale=1.0)

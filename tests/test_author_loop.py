@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from generator.build import build_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices, StrictFailure
 from generator.core.progress import Counter, Progress

@@ -21,7 +21,8 @@ from pagechecks import axe_violations, edge_shade, images_without_alt, overflow_
 from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.figures.registry import read_pages
 
 REPO = Path(__file__).resolve().parents[1]

@@ -247,7 +247,7 @@ def test_a_site_of_another_network_lists_its_paper(tmp_path: Path) -> None:
     """Built end to end (an untrained SqueezeNet at 32 px, one channel of one layer): the page's
     References list SqueezeNet's paper, not EfficientNet's."""
     from generator.build import build_site
-    from generator.config.site import Preset
+    from generator.config.presets import Preset
 
     root = site(tmp_path, '---\ntitle: T\nnocite: "@model"\n---\n\nThe network [@model].\n', bib=None)
     (root / "site.toml").write_text(

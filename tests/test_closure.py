@@ -17,7 +17,8 @@ from generator.atlas.circuits import CircuitJob, LayerCircuit
 from generator.atlas.closure import circuit_in, closure_units, neighbours
 from generator.build import build_site
 from generator.cache.store import ArtifactStore
-from generator.config.site import PRESETS, Preset, load_config
+from generator.config.presets import PRESETS, Preset
+from generator.config.site import load_config
 from generator.figures.channels import single_channel
 from generator.figures.context import PlanContext
 from generator.jobs import SitePlan

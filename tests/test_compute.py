@@ -23,7 +23,8 @@ import pytest
 from generator.cache.store import FORMAT_FILE, TMP_DIR, ArtifactStore
 from generator.cache.temp import temp_host
 from generator.cli import main
-from generator.config.site import PRESETS, Preset, SiteConfig, load_config
+from generator.config.presets import PRESETS, Preset
+from generator.config.site import SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.channels import single_channel
 from generator.figures.registry import bind_articles, read_articles

@@ -12,8 +12,9 @@ import pytest
 
 from generator.cli import build_parser, main
 from generator.commands.common import config_from_args
+from generator.config.presets import PRESETS, preset_flags
 from generator.config.schema import BATCH_SIZE, DATASET_TOP_K, SEED, Invalid, whole
-from generator.config.site import PRESETS, SITE_OPTIONS, SiteConfig, load_config, preset_flags
+from generator.config.site import SITE_OPTIONS, SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.figures.context import PlanContext
 from generator.models import load_model

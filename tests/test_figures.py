@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from generator.cache.store import ArtifactStore
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.figures.channels import pick_distinct, single_channel
 from generator.figures.context import DrawContext

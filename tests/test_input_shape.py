@@ -14,8 +14,9 @@ from samples import sample_photos
 
 from generator.build import build_site
 from generator.check import check_site
+from generator.config.presets import Preset
 from generator.config.schema import parse_flag
-from generator.config.site import SITE_OPTIONS, Preset, load_config
+from generator.config.site import SITE_OPTIONS, load_config
 from generator.core.errors import FeatvisError
 from generator.dataset.fields import measure_receptive_fields
 from generator.models import load_model

@@ -18,7 +18,8 @@ import torch
 from generator import dataset as ds
 from generator.build import build_site
 from generator.cache.store import ArtifactStore
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.dataset import index as ds_index
 from generator.jobs import VisJob
 from generator.measure import twoafc

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from generator.build import build_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.core.progress import Progress
 from generator.figures.context import PlanContext
 from generator.measure.living import dead_channels, measure_living

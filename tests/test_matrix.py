@@ -26,7 +26,8 @@ import torch
 import generator.models.site as site_models
 from generator.build import build_site
 from generator.check import check_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.figures.registry import bind_articles, read_articles
 from generator.models import BANDS, load_model
 from generator.models.base import LoadedModel

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from generator.build import build_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.core.errors import FeatvisError
 from generator.figures.registry import bind_articles, read_articles
 from generator.models.site import display_name, load_site_models, load_spec

@@ -23,7 +23,8 @@ from generator.atlas.labels import read_site_labels
 from generator.build import build_site
 from generator.check import check_site
 from generator.cli import main
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.core.errors import FeatvisError, one_line
 from generator.core.urls import model_slug
 from generator.figures.registry import bind_articles, read_articles

@@ -86,7 +86,7 @@ def test_init_writes_random_weights(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_the_explorer_says_the_weights_are_random(tmp_path: Path) -> None:
     from generator.build import build_site
-    from generator.config.site import Preset
+    from generator.config.presets import Preset
 
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "notes.md").write_text(
@@ -142,7 +142,7 @@ def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path, sample_d
     the number the text quotes and the explorer's readings are "output N" or "outputs", never an
     ImageNet class name or "classes"."""
     from generator.build import build_site
-    from generator.config.site import Preset
+    from generator.config.presets import Preset
 
     photos = sample_photos(tmp_path / "photos", count=6)
 

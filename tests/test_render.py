@@ -24,7 +24,8 @@ from generator.atlas import accentuation
 from generator.atlas.circuits import store as circuit_store
 from generator.cache.store import ArtifactStore
 from generator.cli import main
-from generator.config.site import PRESETS, load_config
+from generator.config.presets import PRESETS
+from generator.config.site import load_config
 from generator.dataset import scan
 from generator.jobs import SitePlan
 from generator.measure import stage

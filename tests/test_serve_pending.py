@@ -191,7 +191,8 @@ def test_ctrl_c_reaching_the_background_compute_ends_it_quietly(
 def test_photos_added_while_serving_are_scanned_and_shown(tmp_path: Path) -> None:
     """The photo folder is watched (its photos only), and a change there makes the preview read
     the folder again: an added photo is counted on the next rendering."""
-    from generator.config.site import Preset, load_config
+    from generator.config.presets import Preset
+    from generator.config.site import load_config
     from generator.serve.preview import Preview
     from generator.serve.watch import Watched
 

@@ -14,7 +14,8 @@ import pytest
 from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.core.urls import channel_url
 from generator.figures.channels import single_channel
 from generator.plan.explorer import channel_page_jobs

@@ -16,7 +16,8 @@ import pytest
 from generator.build import build_site
 from generator.check import check_site
 from generator.cli import main
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 from generator.core.errors import FeatvisError
 from generator.site.state import MissingVisualizations
 from generator.site.writer import SiteWriter

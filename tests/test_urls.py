@@ -116,7 +116,7 @@ def _linking_site(root: Path, link: str) -> Path:
 def test_a_channel_an_article_links_to_gets_its_page_beyond_the_presets_channels(tmp_path: Path) -> None:
     from generator.build import build_site
     from generator.check import check_site
-    from generator.config.site import Preset
+    from generator.config.presets import Preset
 
     one = Preset("tiny", size=32, steps=4, explorer_channels=1, figure_scale=1.0)
     config = load_config(_linking_site(tmp_path, "explorer/tiny_cnn/stem.2/9.html"))

@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 
 from generator.compute import wait_for_others
-from generator.config.site import PRESETS, SiteConfig, load_config
+from generator.config.presets import PRESETS
+from generator.config.site import SiteConfig, load_config
 from generator.core.errors import FeatvisError
 from generator.core.progress import Progress
 from generator.stages.workers import (

@@ -22,10 +22,10 @@ from generator.atlas.accentuation import (
     accentuate,
     scored,
 )
-from generator.atlas.files import write_atomic
 from generator.cache.entries import read_entry
 from generator.cache.reads import note
 from generator.compute import World
+from generator.core.atomic import write_atomic
 from generator.core.images import png_bytes
 from generator.core.progress import QUIET, Progress
 from generator.dataset.index import DatasetIndex

@@ -48,7 +48,8 @@ from generator.atlas.circuits import (
 )
 from generator.cache.store import ACCENT_DIR, CIRCUITS_DIR, ArtifactStore
 from generator.compute import World
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.images import load_tensor
 from generator.core.progress import QUIET, Progress
 from generator.core.tally import Lacking

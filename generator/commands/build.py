@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from generator.commands.common import config_from_args, preset_from_args
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.lock import CACHE_LOCK, cache_lock, site_lock
 from generator.core.publish import removable, remove_site, sweep

@@ -9,7 +9,8 @@ import dataclasses
 from pathlib import Path
 
 from generator.config.model_ids import check_model_id
-from generator.config.site import Preset, SiteConfig, load_config
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig, load_config
 from generator.core.errors import FeatvisError
 
 

@@ -14,6 +14,7 @@ from generator.core.errors import named
 
 
 def atomic_write(path: Path, write: Any) -> None:
+    """Call `write(tmp)` on a temporary path beside `path`, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -25,3 +26,16 @@ def atomic_write(path: Path, write: Any) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, fsynced before the rename: after a crash the file holds the old
+    bytes or the whole new ones (the atlas caches)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)

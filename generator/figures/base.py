@@ -273,7 +273,8 @@ class OneChannelFigure(Figure):
         return chosen[0] if chosen else None
 
     def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
-        raise NotImplementedError
+        """The jobs the figure draws for `channel`: by default its channel picture alone."""
+        return [ctx.channel_job(self.options["layer"], channel)]
 
     def needs(self, ctx: PlanContext) -> list[VisJob]:
         channel = self.channel(ctx)

@@ -10,8 +10,7 @@ from typing import Any
 from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure
 from generator.figures.checks import dataset_examples
-from generator.figures.context import DrawContext, ImageView, PlanContext
-from generator.jobs import VisJob
+from generator.figures.context import DrawContext, ImageView
 
 
 def top_photo(ctx: DrawContext, layer: str | None, channel: int) -> ImageView | None:
@@ -52,9 +51,6 @@ class ChannelCard(OneChannelFigure):
         "photos": Option(whole(0, 8), 4),
         "inputs": Option(whole(0, 8), 4),
     }
-
-    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
-        return [ctx.channel_job(self.options["layer"], channel)]
 
     def view(self, ctx: DrawContext) -> dict[str, Any]:
         layer = self.options["layer"]

@@ -12,8 +12,7 @@ from typing import Any
 from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure
 from generator.figures.channel import circuit_nodes
-from generator.figures.context import DrawContext, PlanContext
-from generator.jobs import VisJob
+from generator.figures.context import DrawContext
 
 NODE = 64  # px, a thumbnail node
 GAP = 14  # px between input nodes
@@ -95,9 +94,6 @@ class CircuitFigure(OneChannelFigure):
     type = "circuit"
     DEFAULT_LAYOUT = "text"
     OPTIONS = {**OneChannelFigure.OPTIONS, "inputs": Option(whole(1, 8), 3)}
-
-    def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
-        return [ctx.channel_job(self.options["layer"], channel)]
 
     def view(self, ctx: DrawContext) -> dict[str, Any]:
         layer = self.options["layer"]

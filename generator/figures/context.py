@@ -21,7 +21,8 @@ from PIL import Image
 from generator import metrics
 from generator.atlas.circuits import ChannelCircuit, LayerCircuit
 from generator.atlas.closure import circuit_in
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.images import load_tensor
 from generator.core.urls import channel_url, layer_url

@@ -19,7 +19,8 @@ from __future__ import annotations
 from generator.atlas.closure import closure_units
 from generator.atlas.site import site_circuits
 from generator.cache.store import ArtifactStore
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.tally import Lacking
 from generator.dataset.index import DatasetIndex
 from generator.figures.channels import single_channel

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from generator.cache.store import ArtifactStore
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.urls import COMPARE_PAGE
 from generator.dataset.index import DatasetIndex
 from generator.figures.compare import compare_page

@@ -39,7 +39,8 @@ import torch
 
 from generator.cache.reads import recording
 from generator.cache.store import ArtifactStore
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.device import resolve_device
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices

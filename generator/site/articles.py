@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from generator.config.site import preset_flags
+from generator.config.presets import preset_flags
 from generator.core.words import counted, verb
 from generator.figures.channels import single_channel
 from generator.figures.checks import LOW_AGREEMENT

@@ -15,7 +15,8 @@ from generator import __version__
 from generator.atlas.circuits import LayerCircuit
 from generator.atlas.labels import Labels
 from generator.atlas.site import Accents
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.notices import Notices
 from generator.core.urls import SEARCH_INDEX, model_url

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from generator.atlas.site import Circuits, site_accentuations, site_circuits
 from generator.compute import World
-from generator.config.site import Preset
+from generator.config.presets import Preset
 from generator.core.progress import QUIET, Progress
 from generator.core.tally import Lacking
 from generator.figures.channels import single_channel

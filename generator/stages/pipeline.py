@@ -26,7 +26,8 @@ from generator.atlas.labels import LABELS_FILE, Labels, read_site_labels
 from generator.atlas.site import Accents, Circuits
 from generator.cache.store import ArtifactStore
 from generator.compute import World
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.notices import Notices
 from generator.core.progress import Progress
 from generator.core.tally import Lacking

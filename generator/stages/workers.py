@@ -38,7 +38,8 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from generator.cache.entries import one_line_warnings
 from generator.cache.store import ArtifactStore
 from generator.compute import Summary, World, distributed
-from generator.config.site import Preset, SiteConfig
+from generator.config.presets import Preset
+from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.memory import keep_freed_memory
 from generator.core.progress import Progress

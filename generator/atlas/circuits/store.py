@@ -31,9 +31,9 @@ from generator.atlas.circuits.spec import (
     Method,
 )
 from generator.atlas.circuits.weights import weights_matrix
-from generator.atlas.files import write_atomic
 from generator.cache.entries import read_entry
 from generator.cache.reads import note
+from generator.core.atomic import write_atomic
 from generator.jobs import canonical_json
 from generator.models.base import LoadedModel
 
