@@ -83,7 +83,8 @@ def test_the_home_and_model_pages_say_what_is_true_of_a_shallow_network(tmp_path
     the last layer it shows with their bands (never "from the first edges to whole objects"), the
     model page the bands its layers span, and the flagship article the band of its channels."""
     from generator.build import build_site
-    from generator.config.site import Preset, load_config
+    from generator.config.presets import Preset
+    from generator.config.site import load_config
 
     shutil.copytree(REPO / "content", tmp_path / "content")  # the flagship, as `featvis init`
     (tmp_path / "shallow.py").write_text(SHALLOW, encoding="utf-8")

@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 
 from generator.build import build_site
-from generator.config.site import Preset, load_config
+from generator.config.presets import Preset
+from generator.config.site import load_config
 
 NET = """\
 import torch
