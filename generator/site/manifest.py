@@ -161,10 +161,12 @@ class ManifestPart(RenderState):
                 }
                 for state in self.states
             ],
-            "preset": {
+            "preset": {  # `featvis status` reads it: the settings this site was built with
                 "name": self.preset.name,
                 "size": self.preset.size,
                 "steps": self.preset.steps,
+                "explorer_channels": self.preset.explorer_channels,  # null: every channel
+                "closure": self.preset.closure,
             },
             "torch": torch.__version__,
             "pages": [p.url for p in self.pages if not p.is_home],
