@@ -129,13 +129,14 @@ def test_a_second_compute_does_no_optimization(computed: Path):
         assert (cache / key[:2] / key / "image-0.png").read_bytes() == images[key]
 
 
-def test_status_counts_against_the_settings_the_site_was_built_with(
+def test_status_and_clean_unused_follow_the_settings_the_site_was_built_with(
     computed: Path, tmp_path: Path
 ):
     """After a build with flags (here a render from the cache, which publishes the same way), a
     plain `featvis status` counts that build's jobs, not those of the site.toml preset a plain
     build would use, and its first line says which settings it counts and what a plain build
-    uses; given flags, it counts theirs and names the built site's."""
+    uses; given flags, it counts theirs and names the built site's. A plain `clean --unused`
+    keeps what that site reads, where it once kept what a plain build would read: nothing."""
     site = tmp_path / "site"
     shutil.copytree(computed, site)
     featvis(site, "render", *TINY)
@@ -153,6 +154,11 @@ def test_status_counts_against_the_settings_the_site_was_built_with(
         f"{site / 'site_output'} was built with {built}"
     ), given[0]
     assert re.search(r": 0 of \d+ jobs cached", given[1]), given
+    cache = site / ".featvis-cache"
+    before = complete(cache)
+    cleaned = featvis(site, "clean", "--unused").stdout
+    assert f"keeping what the site in {site / 'site_output'} reads, built with {built}" in cleaned
+    assert complete(cache) == before and len(before) == N_JOBS, cleaned
 
 
 def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):
