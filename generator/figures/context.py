@@ -69,6 +69,10 @@ class ImageView:
     # what `objective` is: "obj", the final objective; "act", the channel's mean activation (a
     # diversity image's, whose objective adds the diversity term)
     measure: str = "obj"
+    # the objective at the optimizer's first step where the final one is below it (the picture
+    # excites the unit less than the noise it started from: an untrained network's flat
+    # channels); None: it rose
+    fell: float | None = None
 
 
 @dataclass
@@ -220,6 +224,12 @@ class PlanContext:
         return top_class(self.model, art, MeasureStore(self.store.root))
 
 
+def _fell(history: Sequence[float | None], final: float | None) -> float | None:
+    """The first step's objective when the final objective ended below it, else None."""
+    first = history[0] if history else None
+    return first if first is not None and final is not None and final < first else None
+
+
 def _living(scores: dict[int, float], dead: frozenset[int]) -> dict[int, float]:
     """The scores of the living channels (all of them when none lives)."""
     return {c: v for c, v in scores.items() if c not in dead} or scores
@@ -275,7 +285,8 @@ class DrawContext(PlanContext):
             f" after {counted(snapshot, 'step')}" if snapshot is not None else ""
         )
         return ImageView(
-            self.image_url(path), alt, label, objective, hf, relative, job.key, measure
+            self.image_url(path), alt, label, objective, hf, relative, job.key, measure,
+            _fell(art.sidecar.history[index], objective) if snapshot is None else None,
         )
 
     def url(self, path: str) -> str:
