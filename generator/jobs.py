@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from generator.core.errors import FeatvisError, choices_hint
-from generator.optvis.objectives import Objective, l1
+from generator.optvis.objectives import GROUP_KINDS, Objective, l1
 from generator.optvis.param import ParamSpec
 from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe
 from generator.optvis.render import RenderResult, RenderSettings
@@ -63,6 +63,11 @@ class VisJob:
     @property
     def n_images(self) -> int:
         return len(self.objectives)
+
+    @property
+    def has_group_terms(self) -> bool:
+        """Whether an objective has a term between the job's images (diversity, alignment)."""
+        return any(t.kind in GROUP_KINDS for o in self.objectives for _, t in o.terms)
 
     @property
     def seeds(self) -> list[int]:
@@ -201,6 +206,7 @@ class Batch:
                 snapshots={step: t[part] for step, t in result.snapshots.items()},
                 history=result.history[:, part],
                 final=result.final[part],
+                unit=None if result.unit is None else result.unit[part],
                 seconds=result.seconds * job.n_images / total,
                 stopped_at=None if result.stopped_at is None else result.stopped_at[part],
                 accel=result.accel,

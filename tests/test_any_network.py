@@ -183,7 +183,7 @@ def four_blocks():
 
 def plain(n=6):
     layers, width = [], 3
-    for out in (8, 8, 16, 16, 32, 32)[:n]:
+    for out in (8, 8, 16, 16, 32, 32, 48, 48, 64)[:n]:
         layers += [nn.Conv2d(width, out, 3, padding=1), nn.ReLU()]
         width = out
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
@@ -199,6 +199,18 @@ def five():
 
 def one():
     return plain(1)
+
+
+def six():
+    return plain(6)
+
+
+def seven():
+    return plain(7)
+
+
+def nine():
+    return plain(9)
 
 
 def two():
@@ -360,13 +372,15 @@ def test_an_untrained_network_whose_signal_fades_gets_measured_norms() -> None:
 
 
 def test_band_references_of_a_small_catalog(nets: Path) -> None:
-    """Five layers: one a band, `textures[1]` counts on to the next layer, and a reference past
-    the band's reach is an error naming the bands; fewer layers than bands: an empty band is the
-    layer at its depth and an index past the end the last layer, in order."""
+    """Five layers: one a band, `textures[1]` is the textures band's one layer (not the next
+    band's), and a reference past the network's reach is an error naming the bands; fewer
+    layers than bands: an empty band is the layer at its depth and any index the band's
+    layer."""
     model = load_model(_spec(nets, "five"), input_size=32)
     names = list(model.layer_names)
     assert len(names) == 5 and [layer.band for layer in model.layers] == list(BANDS)
-    assert resolve_layer_ref("textures[1]", model.layers) == names[2]
+    assert resolve_layer_ref("textures[1]", model.layers) == names[1]
+    assert resolve_layer_ref("parts[-2]", model.layers) == names[3]
     assert resolve_layer_ref("objects[-1]", model.layers) == names[4]
     with pytest.raises(FeatvisError) as err:
         resolve_layer_ref("parts[7]", model.layers, model.id)
@@ -382,13 +396,14 @@ def test_band_references_of_a_small_catalog(nets: Path) -> None:
     ]
     assert resolve_layer_ref("patterns[-1]", small.layers) == three[1]
     assert resolve_layer_ref("objects[3]", small.layers) == three[2]
-    assert resolve_layer_ref("textures[-4]", small.layers) == three[0]
+    assert resolve_layer_ref("textures[-4]", small.layers) == three[1]
 
 
 def test_the_flagship_binds_for_a_network_of_any_depth(nets: Path) -> None:
-    """The flagship article's figures resolve and check for networks of one to five layers (as
+    """The flagship article's figures resolve and check for networks of one to nine layers (as
     `featvis init --model python:...` then `featvis build` meets them), its gallery in depth
-    order."""
+    order; from five layers on (every band holds one) each band keeps its row, its own layer,
+    where `textures[1]` of a one-layer textures band once repeated `patterns[0]`'s."""
     from generator.config.site import load_config
     from generator.figures.registry import page_figures, read_pages
 
@@ -396,12 +411,14 @@ def test_the_flagship_binds_for_a_network_of_any_depth(nets: Path) -> None:
         page for page in read_pages(load_config(REPO / "site.toml"))
         if page.slug == "feature-visualization"
     )
-    for depth in ("one", "two", "three", "five"):
+    for depth in ("one", "two", "three", "five", "six", "seven", "nine"):
         model = load_model(_spec(nets, depth), input_size=32)
         gallery = next(f for f in page_figures(flagship, model) if f.type == "layer-gallery")
         used = gallery.layers_used(model)
         assert used == sorted(used, key=lambda name: model.layer(name).depth), (depth, used)
         assert len(set(used)) == len(used), (depth, used)
+        if len(model.layer_names) >= len(BANDS):
+            assert [model.layer(name).band for name in used] == list(BANDS), (depth, used)
         if len(model.layer_names) <= 3:
             assert used == list(model.layer_names), (depth, used)
 

@@ -98,6 +98,34 @@ def test_single_image_jobs_have_no_similarity(store: ArtifactStore):
     assert art.sidecar.metrics.mean_pairwise_similarity is None
 
 
+def test_a_diversity_set_shows_its_channels_activation_and_old_entries_still_read(
+    store: ArtifactStore,
+):
+    """A diversity set's sidecar records each image's channel activation (`unit`), which its
+    pages show (`act`) in place of the objective with its diversity term; a sidecar written
+    before it was recorded still reads, showing no number; another job shows its objective."""
+    from generator.figures.channels import shown_value
+
+    pushed = obj.channel("blocks.1.0", 3) + 5.0 * obj.diversity("blocks.1.0")
+    job = dataclasses.replace(JOB, objectives=(pushed, pushed))
+    result = dataclasses.replace(_result(job), unit=torch.tensor([0.75, 0.25]))
+    art = store.put(job, result, device="cpu")
+    assert art.sidecar.unit == (0.75, 0.25)
+    assert store.get(job).sidecar == art.sidecar  # type: ignore[union-attr]
+    assert [shown_value(job, art.sidecar, i) for i in (0, 1)] == [(0.75, "act"), (0.25, "act")]
+    meta = art.dir / "meta.json"
+    old = json.loads(meta.read_text())
+    del old["unit"]
+    meta.write_text(json.dumps(old))
+    older = ArtifactStore(store.root, report=Reports()).get(job)  # read afresh
+    assert older is not None and older.sidecar.unit is None
+    assert shown_value(job, older.sidecar, 0) == (None, "act")
+    plain = store.put(JOB, dataclasses.replace(_result(), unit=torch.tensor([1.5, -0.5])),
+                      device="cpu")
+    assert "unit" not in json.loads((plain.dir / "meta.json").read_text())
+    assert shown_value(JOB, plain.sidecar, 1) == (-0.5, "obj")
+
+
 def test_a_sidecar_without_a_version_is_read_as_version_one(store: ArtifactStore):
     """A sidecar written before the version was recorded has the same keys: it is read."""
     art = store.put(JOB, _result(), device="cpu")

@@ -130,10 +130,48 @@ def test_a_second_compute_does_no_optimization(computed: Path):
         assert (cache / key[:2] / key / "image-0.png").read_bytes() == images[key]
 
 
+def test_status_and_clean_unused_follow_the_settings_the_site_was_built_with(
+    computed: Path, tmp_path: Path
+):
+    """After a build with flags (here a render from the cache, which publishes the same way), a
+    plain `featvis status` counts that build's jobs, not those of the site.toml preset a plain
+    build would use, and its first line says which settings it counts and what a plain build
+    uses; given flags, it counts theirs and names the built site's. A plain `clean --unused`
+    keeps what that site reads, where it once kept what a plain build would read: nothing."""
+    site = tmp_path / "site"
+    shutil.copytree(computed, site)
+    featvis(site, "render", *TINY)
+    built = "--preset standard --size 32 --steps 6 --channels 3 --closure 0"
+    plain = featvis(site, "status").stdout.splitlines()
+    assert plain[0] == (
+        f"status of the site in {site / 'site_output'}, built with {built}; a plain `featvis "
+        "build` uses --preset standard (`featvis status --preset standard` counts what it "
+        "would compute)"
+    ), plain[0]
+    assert f"{N_JOBS} of {N_JOBS} jobs cached, 0 missing" in plain[1], plain
+    given = featvis(site, "status", "--preset", "quick", "--size", "48").stdout.splitlines()
+    assert given[0] == (
+        f"status of the settings given (--preset quick --size 48); the site in "
+        f"{site / 'site_output'} was built with {built}"
+    ), given[0]
+    assert re.search(r": 0 of \d+ jobs cached", given[1]), given
+    cache = site / ".featvis-cache"
+    before = complete(cache)
+    cleaned = featvis(site, "clean", "--unused").stdout
+    assert f"keeping what the site in {site / 'site_output'} reads, built with {built}" in cleaned
+    assert complete(cache) == before and len(before) == N_JOBS, cleaned
+
+
 def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):
     site = make_site(tmp_path)
     out = featvis(site, "status", *TINY, "--only", "blocks.0.0").stdout
     assert "0 of 6 jobs cached, 6 missing" in out
+    assert out.splitlines()[0].startswith("status of the settings given (--preset standard")
+    bare = featvis(site, "status", "--only", "blocks.0.0").stdout.splitlines()[0]
+    assert bare == (
+        "status of the settings a plain `featvis build` uses (--preset standard); no site "
+        f"built in {site / 'site_output'} yet"
+    ), bare
     assert re.search(r"^blocks\.0\.0\s+0\s+6$", out, re.M), out
     assert not (site / ".featvis-cache").exists()
 

@@ -179,3 +179,35 @@ def test_an_interrupted_scan_of_new_photos_goes_on_or_starts_over(
         assert len(opened) == len(OLD) + len(NEW) and grown.summary.cached == 0
     assert not list(cache.rglob("partial-*.pt")), "the checkpoint is removed"
     _assert_same_tables(grown, _scan(tiny, folder, tmp_path / "fresh"))
+
+
+def test_the_running_state_keeps_each_photos_layer_vector_once(tiny) -> None:
+    """The top table's layer vectors are saved once per photo it holds (not once per channel
+    and place: (C, k, C) floats), and restore exactly; a state of the earlier layout, with the
+    (C, k, C) vectors, still restores."""
+    info = tiny.layer(tiny.layer_names[-1])
+    c, k = info.channels, TOP_K
+    scan = _LayerScan(info, k, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    for start in range(0, 20, 4):  # 20 photos in batches of 4, some channels flat (ties)
+        act = torch.randn(4, c, 3, 3, generator=gen)
+        act[:, : c // 4] = act[:, : c // 4].clamp(min=0)
+        scan.update(act, torch.arange(start, start + 4))
+    state = scan.state()
+    top = state["top"]
+    assert "vectors" not in top
+    photos = int(torch.unique(top["ids"][top["ids"] >= 0]).numel())
+    assert top["rows"].shape == (photos, c) and photos <= 20
+    again = _LayerScan(info, k, torch.device("cpu"))
+    again.restore(state)
+    assert again.top.vectors is not None and scan.top.vectors is not None
+    assert torch.equal(again.top.vectors, scan.top.vectors)
+    older = {**state, "top": {**scan.top.table(), "vectors": scan.top.vectors.clone()}}
+    old = _LayerScan(info, k, torch.device("cpu"))
+    old.restore(older)
+    assert torch.equal(old.top.vectors, scan.top.vectors)  # type: ignore[arg-type]
+    more = torch.randn(4, c, 3, 3, generator=gen)
+    for one in (scan, again, old):  # each goes on alike from its state
+        one.update(more, torch.arange(20, 24))
+    assert torch.equal(again.top.vectors, scan.top.vectors)  # type: ignore[arg-type]
+    assert torch.equal(old.top.vectors, scan.top.vectors)  # type: ignore[arg-type]

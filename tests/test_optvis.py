@@ -231,3 +231,21 @@ def test_the_sampling_grid_is_torchs_affine_grid(out_size):
     for theta in maps:
         expected = F.affine_grid(theta, [6, 3, out_size, out_size], align_corners=False)
         assert torch.allclose(affine_grid(theta, out_size), expected, atol=1e-6, rtol=0)
+
+
+def test_a_diversity_set_records_its_channels_activation(lite0):
+    """A diversity image's objective adds the diversity term (negative where the set's images
+    are alike), no measure of the channel; `unit` is the channel's own mean activation on the
+    final image, what its channel page shows beside it."""
+    layer, channel = "blocks.2.1", 5
+    pushed = O.channel(layer, channel) + 5.0 * O.diversity(layer)
+    settings = RenderSettings(size=40, steps=6)
+    result = render(lite0, [pushed] * 3, settings, seeds=[0, 1, 2], groups=[0, 0, 0])
+    with torch.no_grad(), truncated_forward(lite0, [layer]) as (acts, run):
+        run(result.images)
+        alone = acts[layer][:, channel].mean(dim=(1, 2))
+    assert result.unit is not None
+    assert torch.allclose(result.unit, alone, atol=1e-5), (result.unit, alone)
+    assert (result.final - result.unit).abs().min() > 1e-3  # the diversity term is not 0
+    single = render(lite0, [O.channel(layer, channel)], settings, seeds=[0])
+    assert single.unit is not None and torch.equal(single.unit, single.final)

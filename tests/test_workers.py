@@ -180,3 +180,48 @@ def test_a_failed_process_fails_in_one_line(tmp_path: Path) -> None:
     line = r"^compute process \d of 2: .*missing\.pt: no such weights file$"
     with pytest.raises(FeatvisError, match=line):
         compute_in_processes(config, PRESETS["quick"], 2, batch_size=1, quiet=True)
+
+
+def test_a_grown_folder_computed_in_two_processes_is_merged_once_and_equals_a_full_scan(
+    tmp_path: Path,
+) -> None:
+    """`compute --workers 2` after photos joined the folder: the starting process scans the new
+    photos alone and merges them into the earlier scan, both processes read that scan (no
+    second scan, no full one), the cache keeps that one scan, and its tables equal a full scan's
+    of the grown folder."""
+    from generator.dataset.scan import load_or_scan
+    from generator.models import load_model
+    from tests.test_dataset_grow import NEW, OLD, TOP_K, _add, _assert_same_tables
+
+    net = Path(__file__).resolve().parents[1] / "examples" / "own-model" / "tiny_cnn.py"
+    site = tmp_path / "site"
+    (site / "content").mkdir(parents=True)
+    (site / "site.toml").write_text(
+        f'model = "python:{net}:build"\nseed = 3\ninput_size = 32\ndataset = "photos"\n'
+        f'dataset_top_k = {TOP_K}\nexplorer_layers = ["stem.2", "stage3.2"]\n', encoding="utf-8"
+    )
+    args = ("--size", "32", "--steps", "2", "--channels", "1", "--closure", "0",
+            "--batch-size", "1", "--workers", "2")
+    _add(site / "photos", OLD)
+    first = featvis(site, "compute", *args)
+    assert "2 processes" in first.stdout and "a full scan" in first.stderr, first.stderr
+    _add(site / "photos", NEW)
+    grown = featvis(site, "compute", *args, "--force")  # forced: two processes start again
+    assert "2 processes" in grown.stdout, grown.stdout
+    scans = [line for line in grown.stderr.splitlines()
+             if line.startswith("featvis: dataset scan: ") and "%" not in line]
+    assert scans == ["featvis: dataset scan: 4 new photos (13 cached)"], grown.stderr
+    assert len(list((site / ".featvis-cache" / "dataset").iterdir())) == 1
+
+    model = load_model(f"python:{net}:build", seed=3, input_size=32)
+    layers = ["stem.2", "stage3.2"]
+
+    def tables(cache: Path) -> object:
+        config = type("Config", (), {"dataset": site / "photos", "cache_dir": cache})()
+        return load_or_scan(
+            config, model, layers, top_k=TOP_K, progress=False  # type: ignore[arg-type]
+        )
+
+    merged = tables(site / ".featvis-cache")
+    assert merged.summary.from_cache  # type: ignore[attr-defined]
+    _assert_same_tables(merged, tables(tmp_path / "fresh"))  # type: ignore[arg-type]

@@ -4,7 +4,10 @@
 size and sha256), the objective's final value per image and its history per image and step, the
 seconds and device, the versions of the code, the quality numbers (`Metrics`: high-frequency share
 and clipped fraction per image, the mean pairwise similarity of a set) and which batch and process
-computed it. Non-finite floats are stored as null, so the JSON is strict.
+computed it. A job with terms between its images (a diversity set) also records `unit`, its
+objective per image less those terms: a diversity image's channel activation (absent from a
+sidecar written before it was recorded; readers of the same version ignore it). Non-finite
+floats are stored as null, so the JSON is strict.
 
 `version` is the sidecar's layout (`SIDECAR_VERSION`); a sidecar written before it was recorded
 has none and reads as version 1, the same keys. A sidecar of a later version, or one that does not
@@ -76,6 +79,9 @@ class Sidecar:
     batch: dict[str, Any] | None = None  # the batch that computed it: jobs, images, seconds
     worker: dict[str, Any] | None = None  # the process: rank, world, host
     version: int = field(default=SIDECAR_VERSION)
+    # per image, the objective less its terms between images (a diversity set's channel
+    # activation); None: a job without such terms, or a sidecar written before it was recorded
+    unit: tuple[float | None, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The sidecar as JSON data, keyed as in the file."""
@@ -103,6 +109,8 @@ class Sidecar:
         for name in ("batch", "worker"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
+        if self.unit is not None:
+            data["unit"] = list(self.unit)
         return data
 
     def encode(self) -> bytes:
@@ -148,6 +156,9 @@ class Sidecar:
                 created=str(data.get("created", "")),
                 batch=data.get("batch"),
                 worker=data.get("worker"),
+                unit=None if data.get("unit") is None else tuple(
+                    _number(v) for v in data["unit"]
+                ),
             )
         except SidecarError:
             raise

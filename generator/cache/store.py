@@ -323,6 +323,8 @@ class ArtifactStore:
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             batch=batch,
             worker=worker,
+            unit=tuple(float_lists(result.unit))
+            if result.unit is not None and job.has_group_terms else None,
         )
         write(META_FILE, meta.encode())
         return meta

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 from generator.config.model_ids import check_model_id
-from generator.config.presets import Preset
+from generator.config.presets import PRESETS, Preset
+from generator.config.schema import CHANNELS, CLOSURE, SIZE, STEPS
 from generator.config.site import SiteConfig, load_config
 from generator.core.errors import FeatvisError
 
@@ -80,3 +82,33 @@ def preset_from_args(config: SiteConfig, args: argparse.Namespace, device_type: 
         if value is not None
     }
     return dataclasses.replace(preset, **changes)
+
+
+PRESET_FLAGS = ("preset", "size", "steps", "channels", "closure")
+
+
+def preset_given(args: argparse.Namespace) -> bool:
+    """Whether the command line names a preset or changes one (`--preset`, `--size`, ...)."""
+    return any(getattr(args, flag, None) is not None for flag in PRESET_FLAGS)
+
+
+def built_preset(config: SiteConfig, device_type: str) -> Preset | None:
+    """The preset of the site last built or rendered into the output folder, as its
+    manifest.json records it (`build --preset quick --size 64`: quick at 64 px), with site.toml's
+    [recipe] on top as a build applies it; None where there is no such site, or its manifest
+    names no preset a build can use (the flags' ranges check its numbers)."""
+    try:
+        recorded = json.loads((config.output_dir / "manifest.json").read_text(encoding="utf-8"))
+        shown = recorded["preset"]
+        if shown["name"] not in PRESETS:
+            return None
+        base = dataclasses.replace(config, preset=shown["name"]).preset_for(device_type)
+        changes = {"size": SIZE.parse(shown["size"]), "steps": STEPS.parse(shown["steps"])}
+        if "explorer_channels" in shown:  # a manifest of an older featvis lacks these two
+            count = shown["explorer_channels"]
+            changes["explorer_channels"] = None if count is None else CHANNELS.parse(count)
+        if "closure" in shown:
+            changes["closure"] = CLOSURE.parse(shown["closure"])
+    except (OSError, ValueError, KeyError, TypeError):  # Invalid is a ValueError
+        return None
+    return dataclasses.replace(base, **changes)

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from generator.commands.common import config_from_args, preset_from_args
+from generator.commands.common import (
+    built_preset,
+    config_from_args,
+    preset_from_args,
+    preset_given,
+)
+from generator.config.presets import Preset, preset_flags
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
 
@@ -106,7 +112,7 @@ def _only_by_model(site: Site, only: list[str]) -> dict[str, list[str] | None]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """featvis status: per model, page and layer, how many jobs are cached and how many
-    missing."""
+    missing, for the preset its first line names (`_status_preset`)."""
     config = config_from_args(args)
     import torch
 
@@ -116,8 +122,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     store = _open_store(config)
     device_type = resolve_device(config.device).type
+    preset, line = _status_preset(config, args, device_type)
+    print(line, flush=True)
     models = load_site_models(config, torch.device("cpu"))
-    preset = preset_from_args(config, args, device_type)
     site = read_site(  # the photos' statistics from the cache only: status never scans
         config, preset, models=models, store=store, compute=False, datasets=_cached_dataset,
     )
@@ -126,6 +133,39 @@ def cmd_status(args: argparse.Namespace) -> int:
             print()
         _status(site, one, args.only)
     return 0
+
+
+def _status_preset(
+    config: SiteConfig, args: argparse.Namespace, device_type: str
+) -> tuple[Preset, str]:
+    """The preset status counts against, and the line that says which: the flags' where the
+    command line gives any, else that of the site last built into the output folder (what the
+    user just built), else the one a plain `featvis build` uses."""
+    plain = preset_from_args(config, args, device_type)
+    built = built_preset(config, device_type)
+    out = config.output_dir
+
+    def flags(preset: Preset) -> str:
+        return " ".join(preset_flags(preset))
+
+    if preset_given(args):
+        was = f"; the site in {out} was built with {flags(built)}" if built not in (None, plain) \
+            else ""
+        return plain, f"status of the settings given ({flags(plain)}){was}"
+    if built is None:
+        return plain, (
+            f"status of the settings a plain `featvis build` uses ({flags(plain)}); "
+            f"no site built in {out} yet"
+        )
+    if built == plain:
+        return built, (
+            f"status of the site in {out}, built with {flags(built)}, the settings a plain "
+            "`featvis build` uses"
+        )
+    return built, (
+        f"status of the site in {out}, built with {flags(built)}; a plain `featvis build` "
+        f"uses {flags(plain)} (`featvis status {flags(plain)}` counts what it would compute)"
+    )
 
 
 def _cached_dataset(

@@ -5,8 +5,9 @@ what they lack drawn as a placeholder, into a temporary folder) while the stores
 entry they look up (`generator.cache.reads`); then every other entry goes
 (`generator.cache.sweep`). A site that cannot be read is refused before anything is removed. The
 cache's lock is held exclusively throughout: it refuses while a build or compute runs, and one
-that starts meanwhile waits. What is kept is what THIS site with ITS preset reads: a cache shared
-by other sites or presets loses their entries.
+that starts meanwhile waits. What is kept is what THIS site with ITS preset reads (the flags'
+preset, else the one the site in the output folder was built with): a cache shared by other
+sites or presets loses their entries.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.commands.common import config_from_args, preset_from_args
+from generator.commands.common import (
+    built_preset,
+    config_from_args,
+    preset_from_args,
+    preset_given,
+)
+from generator.config.presets import Preset, preset_flags
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.lock import cache_lock
@@ -48,7 +55,7 @@ def cmd_clean_unused(args: argparse.Namespace) -> int:
     from generator.stages.measured import measure
     from generator.stages.pipeline import plan, read_site
 
-    preset = preset_from_args(config, args, resolve_device(config.device).type)
+    preset = _kept_preset(config, args, resolve_device(config.device).type)
     store = ArtifactStore(cache, report=lambda m: None)  # not a featvis cache: refused, no lock
     with cache_lock(cache, exclusive=True):
         models = load_site_models(config, torch.device("cpu"))
@@ -66,6 +73,23 @@ def cmd_clean_unused(args: argparse.Namespace) -> int:
         swept = sweep_unused(cache, read)
     print(f"featvis: {swept.line()}")
     return 0
+
+
+def _kept_preset(config: SiteConfig, args: argparse.Namespace, device_type: str) -> Preset:
+    """The preset whose entries stay: the flags' where the command line gives any, else that of
+    the site last built into the output folder (a plain `build` after `build --preset quick`
+    would otherwise lose the quick site's whole cache), else a plain build's; a line says
+    which when it is the built site's."""
+    if preset_given(args):
+        return preset_from_args(config, args, device_type)
+    built = built_preset(config, device_type)
+    if built is None:
+        return preset_from_args(config, args, device_type)
+    print(
+        f"featvis: keeping what the site in {config.output_dir} reads, built with "
+        f"{' '.join(preset_flags(built))} (give --preset for another)", flush=True,
+    )
+    return built
 
 
 def _cached_scan(

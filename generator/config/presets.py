@@ -61,5 +61,5 @@ def preset_flags(preset: Preset) -> list[str]:
         ("--closure", preset.closure, base.closure),
     ):
         if ours is not None and ours != theirs:
-            flags += [flag, str(ours)]
+            flags += [flag, f"{ours:g}" if isinstance(ours, float) else str(ours)]
     return flags

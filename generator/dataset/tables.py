@@ -57,16 +57,34 @@ class _Extremes:
         return {"values": self.values.cpu(), "ids": self.ids.cpu(), "pos": self.pos.cpu()}
 
     def state(self) -> dict[str, torch.Tensor]:
+        """The table, and the layer vectors of the photos in it once per photo: `rows` (U, C),
+        the vectors of the U distinct photos the table holds, and `slot` (C, k), each entry's
+        row (-1: empty). A photo in many channels' tables is one row, not one (C,) vector per
+        entry: for a wide layer of a thousand photos a tenth of the (C, k, C) it restores."""
         out = self.table()
         if self.vectors is not None:
-            out["vectors"] = self.vectors.cpu()
+            filled = self.ids >= 0
+            photos, row = torch.unique(self.ids[filled], return_inverse=True)
+            slot = torch.full_like(self.ids, -1)
+            slot[filled] = row
+            rows = self.vectors.new_zeros((photos.numel(), self.vectors.shape[2]))
+            rows[row] = self.vectors[filled]  # every entry of one photo holds the same vector
+            out["rows"], out["slot"] = rows.cpu(), slot.cpu()
         return out
 
     def restore(self, state: dict[str, torch.Tensor]) -> None:
         device = self.values.device
         self.values, self.ids, self.pos = (state[k].to(device) for k in ("values", "ids", "pos"))
-        if self.vectors is not None:
+        if self.vectors is None:
+            return
+        if "vectors" in state:  # the layout before the vectors were kept once per photo
             self.vectors = state["vectors"].to(device)
+            return
+        rows, slot = state["rows"].to(device), state["slot"].to(device)
+        if rows.shape[0] == 0:  # no photo yet: the zeros it began with
+            return
+        vectors = rows[slot.clamp(min=0)]  # (C, k, C); an empty entry's is zeros, as it began
+        self.vectors = torch.where((slot >= 0)[:, :, None], vectors, vectors.new_zeros(()))
 
 
 class _LayerScan:

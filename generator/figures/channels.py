@@ -9,8 +9,10 @@ from pathlib import Path
 
 import torch
 
+from generator.cache.sidecar import Sidecar
 from generator.core.images import load_tensor
 from generator.jobs import VisJob
+from generator.optvis.objectives import GROUP_KINDS
 from generator.optvis.transforms import DISTILL_SCALES, TransformSpec
 
 
@@ -35,6 +37,33 @@ def single_channel(job: VisJob) -> tuple[str, int] | None:
     if term.kind != "channel" or weight != 1.0 or term.layer is None or term.channel is None:
         return None
     return term.layer, term.channel
+
+
+def set_channel(job: VisJob) -> tuple[str, int] | None:
+    """(layer, channel) when the job is a set of images of one channel pushed apart by terms
+    between them (a diversity set: each objective that channel plus such terms), else None."""
+    if not job.has_group_terms:
+        return None
+    units = set()
+    for objective in job.objectives:
+        own = [(w, t) for w, t in objective.terms if t.kind not in GROUP_KINDS]
+        if len(own) != 1 or own[0][0] != 1.0 or own[0][1].kind != "channel":
+            return None
+        units.add((own[0][1].layer, own[0][1].channel))
+    if len(units) != 1:
+        return None
+    layer, channel = units.pop()
+    return None if layer is None or channel is None else (layer, channel)
+
+
+def shown_value(job: VisJob, sidecar: Sidecar, index: int) -> tuple[float | None, str]:
+    """The number shown beside image `index` of a job, and its kind: a diversity set's image
+    its channel's mean activation (`act`; None from a sidecar that predates it), not its
+    objective, whose diversity term is no measure of the channel; any other its final
+    objective (`obj`)."""
+    if set_channel(job) is None:
+        return sidecar.final[index], "obj"
+    return (None if sidecar.unit is None else sidecar.unit[index]), "act"
 
 
 def pick_distinct(

@@ -28,7 +28,13 @@ from generator.core.images import load_tensor
 from generator.core.urls import channel_url, layer_url
 from generator.core.words import counted
 from generator.dataset.index import DatasetIndex
-from generator.figures.channels import _image_vector, pick_distinct, single_channel
+from generator.figures.channels import (
+    _image_vector,
+    pick_distinct,
+    set_channel,
+    shown_value,
+    single_channel,
+)
 from generator.jobs import VisJob
 from generator.measure.living import dead_channels
 from generator.measure.stage import top_class
@@ -61,6 +67,13 @@ class ImageView:
     high_freq: float | None = None
     relative: float | None = None
     key: str = ""
+    # what `objective` is: "obj", the final objective; "act", the channel's mean activation (a
+    # diversity image's, whose objective adds the diversity term)
+    measure: str = "obj"
+    # the objective at the optimizer's first step where the final one is below it (the picture
+    # excites the unit less than the noise it started from: an untrained network's flat
+    # channels); None: it rose
+    fell: float | None = None
 
 
 @dataclass
@@ -212,6 +225,12 @@ class PlanContext:
         return top_class(self.model, art, MeasureStore(self.store.root))
 
 
+def _fell(history: Sequence[float | None], final: float | None) -> float | None:
+    """The first step's objective when the final objective ended below it, else None."""
+    first = history[0] if history else None
+    return first if first is not None and final is not None and final < first else None
+
+
 def _living(scores: dict[int, float], dead: frozenset[int]) -> dict[int, float]:
     """The scores of the living channels (all of them when none lives)."""
     return {c: v for c, v in scores.items() if c not in dead} or scores
@@ -246,15 +265,16 @@ class DrawContext(PlanContext):
         """An image of a job as the template shows it, with its numbers."""
         art = self.require([job])[0]
         path = art.snapshots[snapshot][index] if snapshot is not None else art.images[index]
+        measure = "obj"
         if snapshot is None:
-            objective = art.sidecar.final[index]
+            objective, measure = shown_value(job, art.sidecar, index)
             hf = art.sidecar.metrics.high_freq_share[index]
         else:
             history = art.sidecar.history[index]
             objective = history[min(snapshot, len(history)) - 1] if snapshot > 0 else None
             hf = float(metrics.high_freq_share(load_tensor(path))[0])
         relative = None
-        unit = single_channel(job)
+        unit = single_channel(job) or (set_channel(job) if measure == "act" else None)
         if unit and self.dataset is not None and snapshot is None and objective is not None:
             strongest = self.dataset.strongest_mean
             try:
@@ -265,7 +285,10 @@ class DrawContext(PlanContext):
         alt = f"{job.objectives[index].describe()}" + (
             f" after {counted(snapshot, 'step')}" if snapshot is not None else ""
         )
-        return ImageView(self.image_url(path), alt, label, objective, hf, relative, job.key)
+        return ImageView(
+            self.image_url(path), alt, label, objective, hf, relative, job.key, measure,
+            _fell(art.sidecar.history[index], objective) if snapshot is None else None,
+        )
 
     def url(self, path: str) -> str:
         return self.prefix + path

@@ -32,9 +32,11 @@ class Diversity(ChannelsFigure):
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)
         art = ctx.require([job])[0]
+        unit = art.sidecar.unit  # each image's channel activation (None: an older entry)
         return {
             "images": [ctx.view(job, i) for i in range(job.n_images)],
             "similarity": art.sidecar.metrics.mean_pairwise_similarity,
+            "activation": _mean(list(unit)) if unit else None,
         }
 
     def number_keys(self) -> tuple[str, ...]:

@@ -260,10 +260,13 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
     """A layer name for `ref`: a layer name as is; a band (`parts`) its middle layer, the one the
     layer gallery shows; `parts[-1]`, `objects[0]` a layer of the band by position. Bands group
     the main catalog only. In a catalog of fewer than ten layers, where a band may hold a single
-    layer, `band[i]` past the band's end counts on through the next layers (`textures[1]` of a
-    five-layer network is its third layer); in one of fewer than five layers an empty band is the
-    layer at its depth and an index past the network's end its last layer, so an article written
-    for a deep network builds for any."""
+    layer, `band[i]` past the band's end (but within the network's reach) is the band's last
+    layer (`band[-i]`: its first), so a figure's row for a band shows a layer of that band and no
+    row repeats the next band's (`textures[1]` of a five-layer network is its second layer, the
+    textures band's one); in one of fewer than five layers an empty band is the layer at its depth
+    and any index is the band's layer, so an article written for a deep network builds for any.
+    Past the network's reach (`parts[7]` of five layers), or past a band's end in a catalog of
+    ten or more, is an error naming the bands' sizes."""
     names = [info.name for info in layers]
     if ref in names:
         return ref
@@ -285,10 +288,11 @@ def resolve_layer_ref(ref: str, layers: Sequence[LayerInfo], model: str = "") ->
             return group[index]
         first, last = main.index(group[0]), main.index(group[-1])
         spilled = first + index if index >= 0 else last + 1 + index
+        inside = group[-1] if index >= 0 else group[0]  # the band's own layer nearest the index
         if len(main) < len(BANDS):  # bands share the few layers there are
-            return main[min(max(spilled, 0), len(main) - 1)]
+            return inside
         if len(main) < 2 * len(BANDS) and 0 <= spilled < len(main):
-            return main[spilled]
+            return inside
     owner = f"model '{model}': " if model else ""
     sizes = ", ".join(f"{band} {len(by_band[band])}" for band in BANDS)
     if m is None or m.group("band") not in by_band:  # a layer name, mistyped

@@ -269,8 +269,11 @@ class CompiledObjectives:
         acts: Mapping[str, torch.Tensor],
         logits: torch.Tensor | None,
         images: torch.Tensor,
+        *,
+        group_terms: bool = True,
     ) -> torch.Tensor:
-        """Per-image objective values, shape (n,)."""
+        """Per-image objective values, shape (n,); without `group_terms`, less the terms between
+        images of a group (diversity, alignment): a diversity image's channel activation."""
         if not self._checked:
             self._check_ranges(acts, logits)
         device = images.device
@@ -280,6 +283,8 @@ class CompiledObjectives:
             rows = self._const("rows", key, device, [i for i, _, _ in items])
             weights = self._const("w", key, device, [w for _, w, _ in items], images.dtype)
             if kind in GROUP_KINDS:
+                if not group_terms:
+                    continue
                 values = self._grouped(key, items, acts[layer])
             else:
                 values = self._plain(

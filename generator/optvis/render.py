@@ -52,6 +52,9 @@ class RenderResult:
     snapshots: dict[int, torch.Tensor]  # step -> (n, 3, size, size)
     history: torch.Tensor  # (steps, n): objective under transforms at every step
     final: torch.Tensor  # (n,): objective of the final image, untransformed
+    # (n,): the same less the terms between a group's images (diversity, alignment): what a
+    # diversity image's channel gives it; None where not measured
+    unit: torch.Tensor | None = None
     seconds: float = 0.0
     stopped_at: torch.Tensor | None = None  # (n,): step count where each image stopped
     accel: str = "eager"  # how the steps ran: "eager" or "graph"
@@ -216,6 +219,7 @@ def render(
                 snapshots[step] = images
             logits = run(resize_for_model(images, settings.model_input))
             final = compiled.evaluate(acts, logits, images).cpu()
+            unit = compiled.evaluate(acts, logits, images, group_terms=False).cpu()
     if 0 in wanted:
         snapshots[0] = (
             ImageParam(settings.param, settings.size, seeds, groups, device,
@@ -226,6 +230,7 @@ def render(
         snapshots={step: t.cpu() for step, t in snapshots.items()},
         history=history.cpu(),
         final=final,
+        unit=unit,
         seconds=time.perf_counter() - start,
         stopped_at=outcome.stopped_at,
         accel=outcome.accel_used,

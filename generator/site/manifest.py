@@ -11,7 +11,7 @@ import torch
 from generator import __version__
 from generator.cache.sidecar import Artifact
 from generator.core.errors import FeatvisError
-from generator.figures.channels import single_channel
+from generator.figures.channels import set_channel, single_channel
 from generator.figures.checks import (
     class_reading,
     pattern_agreement,
@@ -62,6 +62,10 @@ class ManifestPart(RenderState):
                 },
                 "numbers": {
                     "final_objective": list(meta.final),
+                    # a diversity set's: each image's channel activation, without the
+                    # diversity term (null: not recorded by the featvis that computed it)
+                    **({"activation": None if meta.unit is None else list(meta.unit)}
+                       if set_channel(job) else {}),
                     "high_freq_share": list(meta.metrics.high_freq_share),
                     "clipped_fraction": list(meta.metrics.clipped_fraction),
                     "mean_pairwise_similarity": meta.metrics.mean_pairwise_similarity,
@@ -97,17 +101,18 @@ class ManifestPart(RenderState):
         }
 
     def _relative(self, job: VisJob, art: Artifact) -> list[float | None] | None:
-        unit = single_channel(job)
+        unit = single_channel(job) or set_channel(job)
         dataset = self._ctx_of(job.model).dataset
         if unit is None or dataset is None:
+            return None
+        values = art.sidecar.unit if single_channel(job) is None else art.sidecar.final
+        if values is None:
             return None
         try:
             strongest = dataset.strongest_mean(*unit)
         except (FeatvisError, AttributeError):
             return None
-        return [
-            relative_activation(v, strongest) if v is not None else None for v in art.sidecar.final
-        ]
+        return [relative_activation(v, strongest) if v is not None else None for v in values]
 
     def _channels(self, state: ModelState) -> list[dict[str, Any]]:
         """Per channel with a page of `state`'s model: its model, URL, circuit (inputs and
@@ -161,10 +166,12 @@ class ManifestPart(RenderState):
                 }
                 for state in self.states
             ],
-            "preset": {
+            "preset": {  # `featvis status` reads it: the settings this site was built with
                 "name": self.preset.name,
                 "size": self.preset.size,
                 "steps": self.preset.steps,
+                "explorer_channels": self.preset.explorer_channels,  # null: every channel
+                "closure": self.preset.closure,
             },
             "torch": torch.__version__,
             "pages": [p.url for p in self.pages if not p.is_home],
