@@ -17,7 +17,8 @@ from generator.config.presets import Preset
 from generator.config.site import load_config
 from generator.core.progress import Progress
 from generator.figures.context import PlanContext
-from generator.measure.living import dead_channels, measure_living
+from generator.measure.living import _key, asleep_channels, dead_channels, measure_living
+from generator.measure.store import MeasureStore
 from generator.models.site import load_site_models
 from generator.plan.explorer import explorer_jobs
 
@@ -100,6 +101,23 @@ def test_dead_channels_from_the_starting_images(tmp_path: Path) -> None:
         assert set(constant[name]) == set(range(DEAD)), name
         assert dead_channels(model, config.cache_dir, name) == frozenset(range(DEAD))
     assert measure_living(model, config.cache_dir, compute=False) == constant  # cached
+
+
+def test_channels_flat_on_the_starting_images_alone(tmp_path: Path) -> None:
+    """Flat on the starting images (a dead channel is, and so may a living one be): read by
+    planning to lead such a channel by its pre-activation. A measurement written before this
+    list was kept is read as it is when nothing may compute, and made again when a build can."""
+    config = load_config(dead_site(tmp_path).joinpath("site.toml"))
+    (model,) = load_site_models(config, "cpu")
+    assert asleep_channels(model, config.cache_dir, "stem") == frozenset()  # not measured yet
+    store = MeasureStore(config.cache_dir)
+    store.put(_key(model), {"constant": {name: [0] for name in LAYERS}})  # an earlier form
+    assert measure_living(model, config.cache_dir, compute=False) == {n: [0] for n in LAYERS}
+    assert asleep_channels(model, config.cache_dir, "stem") == frozenset()
+    constant = measure_living(model, config.cache_dir)
+    assert constant is not None and set(constant["stem"]) == set(range(DEAD))
+    for name in LAYERS:
+        assert asleep_channels(model, config.cache_dir, name) >= frozenset(range(DEAD)), name
 
 
 def test_dead_channels_are_never_sampled_nor_chosen(tmp_path: Path) -> None:

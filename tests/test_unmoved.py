@@ -1,32 +1,60 @@
-"""A channel whose optimization never leaves a ReLU's 0 (at 0 on the starting image too, so no
-gradient reaches the image) has a grey picture that shows nothing of it: its channel page, its
-layer page and a figure say so, a channel the optimizer moved says nothing of the kind, and the
-strips that stand for a layer show the pictures that moved first."""
+"""A channel at 0 everywhere on the optimizer's starting image (a ReLU's floor, where no gradient
+reaches the image): where a module makes its pre-activation, the picture is led by it until the
+channel rises, and a channel that moves from the start is optimized exactly as without; where
+none does, the grey picture shows nothing of the channel and its channel page, its layer page and
+a figure say so, a channel the optimizer moved says nothing of the kind, and the strips that stand
+for a layer show the pictures that moved first."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import torch
+
 from generator.build import build_site
 from generator.config.presets import Preset
 from generator.config.site import load_config
+from generator.models import load_model
+from generator.optvis import RenderSettings, render
+from generator.optvis import objectives as O
 
 NET = """\
 import torch
 from torch import nn
 
 
-def build():
+class Floored(nn.Module):
+    \"\"\"A 1x1 convolution shifted in forward, then a ReLU: no module makes its input.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x) - 1.0)
+
+
+def _net(first):
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU(), nn.Conv2d(2, 4, 3, 2, 1), nn.ReLU(),
+    net = nn.Sequential(*first, nn.Conv2d(2, 4, 3, 2, 1), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    conv = net[0] if isinstance(net[0], nn.Conv2d) else net[1].conv
     with torch.no_grad():  # channel 0 at 0 unless red far exceeds green; 1 above 0 everywhere
-        net[0].weight[0] = torch.tensor([20.0, -20.0, 0.0]).view(3, 1, 1)
-        net[0].bias[0] = -15.0
-        net[0].weight[1] = torch.tensor([1.0, 1.0, 1.0]).view(3, 1, 1)
-        net[0].bias[1] = 5.0
+        conv.weight[0] = torch.tensor([20.0, -20.0, 0.0]).view(3, 1, 1)
+        conv.bias[0] = -15.0
+        conv.weight[1] = torch.tensor([1.0, 1.0, 1.0]).view(3, 1, 1)
+        conv.bias[1] = 5.0
     return net
+
+
+def build():  # layer "1": the Floored block, whose ReLU's input no module makes
+    return _net([nn.Identity(), Floored()])
+
+
+def build_relu():  # layer "1": the ReLU after the convolution "0", its pre-activation
+    return _net([nn.Conv2d(3, 2, 1), nn.ReLU()])
 """
 ARTICLE = """\
 ---
@@ -46,16 +74,10 @@ def _text(path: Path) -> str:
 
 
 def test_a_picture_left_at_zero_says_it_shows_nothing(tmp_path: Path) -> None:
-    (tmp_path / "content").mkdir()
-    (tmp_path / "content" / "both.md").write_text(ARTICLE, encoding="utf-8")
-    (tmp_path / "stuck.py").write_text(NET, encoding="utf-8")
-    (tmp_path / "site.toml").write_text(
-        'model = "python:stuck.py:build"\ninput_size = 32\ndevice = "cpu"\n', encoding="utf-8")
-    build_site(load_config(tmp_path / "site.toml"), quiet=True, preset=Preset(
-        "tiny", size=32, steps=8, explorer_channels=2, figure_scale=1.0, diversity=False))
-    layer = tmp_path / "site_output" / "explorer" / "stuck" / "1"
+    layer = _site(tmp_path, "build", 48)  # a floor no module's output comes before: no lead
     stuck, moved = _text(layer / "0.html"), _text(layer / "1.html")
     assert "obj 0 " in stuck and "This picture shows nothing of the channel" in stuck, stuck
+    assert "no gradient to follow" in stuck and "led by" not in stuck, stuck
     assert "shows nothing" not in moved, moved
     layer_page = (layer.parent / "1.html").read_text(encoding="utf-8")
     cells = re.findall(r'<section class="channel" id="ch-(\d)">(.*?)</section>', layer_page, re.S)
@@ -67,3 +89,36 @@ def test_a_picture_left_at_zero_says_it_shows_nothing(tmp_path: Path) -> None:
     assert strip and re.findall(r'alt="channel 1:(\d)"', strip.group(0)) == ["1", "0"]
     gallery = _text(tmp_path / "site_output" / "both.html")
     assert gallery.count("left at 0: shows nothing") == 1, gallery
+
+
+def _site(root: Path, function: str, steps: int) -> Path:
+    (root / "content").mkdir()
+    (root / "content" / "both.md").write_text(ARTICLE, encoding="utf-8")
+    (root / "stuck.py").write_text(NET, encoding="utf-8")
+    (root / "site.toml").write_text(
+        f'model = "python:stuck.py:{function}"\ninput_size = 32\ndevice = "cpu"\n',
+        encoding="utf-8")
+    build_site(load_config(root / "site.toml"), quiet=True, preset=Preset(
+        "tiny", size=32, steps=steps, explorer_channels=2, figure_scale=1.0, diversity=False))
+    return root / "site_output" / "explorer" / "stuck" / "1"
+
+
+def test_a_channel_flat_at_the_start_is_led_by_its_pre_activation(tmp_path: Path) -> None:
+    layer = _site(tmp_path, "build_relu", 48)
+    led, moved = _text(layer / "0.html"), _text(layer / "1.html")
+    assert "led by its pre-activation, at 0 , until the channel rose above 0" in led, led
+    assert "shows nothing" not in led and "obj 0 " not in led, led
+    assert "led by its pre-activation" not in moved, moved
+    assert "left at 0" not in (layer.parent / "1.html").read_text(encoding="utf-8")
+
+
+def test_the_pre_activation_leads_only_while_the_channel_is_flat(tmp_path: Path) -> None:
+    (tmp_path / "stuck.py").write_text(NET, encoding="utf-8")
+    model = load_model("python:stuck.py:build_relu", root=tmp_path, input_size=32)
+    settings = RenderSettings(size=32, steps=24)
+    alone = render(model, [O.channel("1", 0), O.channel("1", 1)], settings, seeds=[0, 1])
+    led = render(model, [O.channel("1", 0, via="0"), O.channel("1", 1, via="0")], settings,
+                 seeds=[0, 1])
+    assert alone.final[0] == 0 and led.final[0] > 0  # flat at the start: only the lead moves it
+    assert torch.equal(alone.images[1], led.images[1])  # moving from the start: the same pixels
+    assert torch.equal(alone.history[:, 1], led.history[:, 1])

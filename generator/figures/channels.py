@@ -66,6 +66,12 @@ def shown_value(job: VisJob, sidecar: Sidecar, index: int) -> tuple[float | None
     return (None if sidecar.unit is None else sidecar.unit[index]), "act"
 
 
+def led_by(job: VisJob) -> str | None:
+    """The pre-activation that led a channel picture's optimization while the channel was flat
+    (`optvis.objectives.channel`'s `via`), or None."""
+    return job.objectives[0].terms[0][1].via if single_channel(job) else None
+
+
 def pick_distinct(
     scores: Mapping[int, float],
     similarity: Callable[[int, int], float],

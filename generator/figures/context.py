@@ -36,10 +36,11 @@ from generator.figures.channels import (
     single_channel,
 )
 from generator.jobs import VisJob
-from generator.measure.living import dead_channels
+from generator.measure.living import asleep_channels, dead_channels
 from generator.measure.stage import top_class
 from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
+from generator.models.preact import negative_layer
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
@@ -93,6 +94,7 @@ class PlanContext:
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
     _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
     _dead: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
+    _asleep: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
     # the survey jobs channels were chosen from, in order: part of the plan whatever the cache
     # holds, so every build of the same inputs computes, shows and counts the same ones
     surveyed: list[VisJob] = field(default_factory=list, repr=False)
@@ -130,8 +132,15 @@ class PlanContext:
         return VisJob(**spec)
 
     def channel_job(self, layer: str, channel: int) -> VisJob:
-        """The standard visualization of one channel (the explorer's, the gallery's)."""
-        return self.job([obj.channel(layer, channel)])
+        """The standard visualization of one channel (the explorer's, the gallery's). A channel
+        flat on the starting images (`measure.living.asleep_channels`) behind a ReLU whose
+        pre-activation a module makes (`models.preact`) is led by it until it moves: at the
+        floor no gradient would reach the image, and its picture would stay grey."""
+        via = None
+        if channel in self.asleep(layer):
+            at = negative_layer(self.model, layer)
+            via = at if at not in (None, layer) else None
+        return self.job([obj.channel(layer, channel, via=via)])
 
     def scaled(self, n: int) -> int:
         """`n` items scaled by the preset's figure_scale, at least one."""
@@ -178,6 +187,12 @@ class PlanContext:
         if chosen is None:
             return None
         return [c for c in chosen if c not in exclude][:n]
+
+    def asleep(self, layer: str) -> frozenset[int]:
+        """The layer's channels flat on the starting images (`measure.living`)."""
+        if layer not in self._asleep:
+            self._asleep[layer] = asleep_channels(self.model, self.config.cache_dir, layer)
+        return self._asleep[layer]
 
     def dead(self, layer: str) -> frozenset[int]:
         """The layer's dead channels (`measure.living`), never chosen while others live."""

@@ -8,7 +8,8 @@ the model, its weights, input size, normalization and layers), so it runs once p
 never while planning or rendering. `dead_channels(model, cache_dir, layer, dataset)` only reads:
 a channel is dead when it is constant on the starting images and, where the dataset scanned the
 layer, on every photo too (its highest peak equals its lowest value). Without the measurement in
-the cache no channel is called dead.
+the cache no channel is called dead. `asleep_channels` reads the channels flat on the optimizer's
+starting images alone (alive elsewhere or not), whose pictures need their pre-activation to move.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ def measure_living(
     measured now in small batches; None when missing and `compute` is False)."""
     store = MeasureStore(cache_dir)
     key = _key(model)
-    found = store.get(key)
-    if found is not None and isinstance(found.get("constant"), dict):
-        return {str(k): [int(c) for c in v] for k, v in found["constant"].items()}
+    found = store.get(key) or {}
+    constant = found.get("constant")
+    if isinstance(constant, dict) and (isinstance(found.get("asleep"), dict) or not compute):
+        return {str(k): [int(c) for c in v] for k, v in constant.items()}
     if not compute:
         return None
     names = [info.name for info in model.layers]
@@ -83,8 +85,24 @@ def measure_living(
                 high, low = out.flatten(2).amax(2), out.flatten(2).amin(2)  # (B, C)
                 acts[name].append(torch.stack([high, low], dim=2).cpu())
     constant = {name: constant_channels(acts[name]) if acts[name] else [] for name in names}
-    store.put(key, {"constant": constant})
+    # flat on the optimizer's starting images alone (the first START_IMAGES): no gradient there
+    asleep = {
+        name: constant_channels([torch.cat(acts[name])[:START_IMAGES]]) if acts[name] else []
+        for name in names
+    }
+    store.put(key, {"constant": constant, "asleep": asleep})
     return constant
+
+
+def asleep_channels(model: LoadedModel, cache_dir: Path, layer: str) -> frozenset[int]:
+    """The channels of `layer` flat at every position of the optimizer's starting images (cached
+    by `measure_living`; none without the measurement): a ReLU's floor, where no gradient reaches
+    the image, so their pictures are led by the pre-activation (`optvis.objectives.channel`)."""
+    found = MeasureStore(cache_dir).get(_key(model))
+    asleep = found.get("asleep") if found is not None else None
+    if not isinstance(asleep, dict) or layer not in asleep:
+        return frozenset()
+    return frozenset(int(c) for c in asleep[layer])
 
 
 def dead_channels(

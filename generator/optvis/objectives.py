@@ -41,6 +41,9 @@ class Term:
     cls: int | None = None
     vector: tuple[float, ...] | None = None
     decay: float | None = None
+    # a channel term's pre-activation (`models.preact`): while the channel is flat at every
+    # position of an image (a ReLU's floor: no gradient), the pre-activation's mean leads it
+    via: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in TERM_KINDS:
@@ -85,7 +88,7 @@ class Objective:
     # Introspection -------------------------------------------------------------------------
     @property
     def layers(self) -> frozenset[str]:
-        return frozenset(t.layer for _, t in self.terms if t.layer is not None)
+        return frozenset(name for _, t in self.terms for name in (t.layer, t.via) if name)
 
     @property
     def needs_logits(self) -> bool:
@@ -118,9 +121,12 @@ def _one(term: Term) -> Objective:
     return Objective(((1.0, term),))
 
 
-def channel(layer: str, ch: int) -> Objective:
-    """Mean activation of one channel over all positions."""
-    return _one(Term("channel", layer=layer, channel=int(ch)))
+def channel(layer: str, ch: int, via: str | None = None) -> Objective:
+    """Mean activation of one channel over all positions. With `via` (the layer's pre-activation,
+    `models.preact`), an image on which the channel is flat everywhere (at a ReLU's floor, where
+    no gradient reaches the image) is led by the pre-activation's mean until the channel moves;
+    the value is the channel's alone, and an image on which it moves is optimized as without."""
+    return _one(Term("channel", layer=layer, channel=int(ch), via=via))
 
 
 def neuron(layer: str, ch: int, x: int | None = None, y: int | None = None) -> Objective:
@@ -227,7 +233,7 @@ class CompiledObjectives:
         for i, obj in enumerate(objectives):
             for w, t in obj.terms:
                 self.by_key[(t.kind, t.layer)].append((i, w, t))
-        self.layers = frozenset(t.layer for o in objectives for _, t in o.terms if t.layer)
+        self.layers = frozenset(name for o in objectives for name in o.layers)
         self.needs_logits = any(o.needs_logits for o in objectives)
         # Index tensors are built once per device, not once per step (on a GPU each would be a
         # host-to-device copy in every step).
@@ -290,6 +296,8 @@ class CompiledObjectives:
                 values = self._plain(
                     key, items, rows, acts.get(layer) if layer else None, logits, images
                 )
+                if kind == "channel" and any(t.via for _, _, t in items):
+                    values = values + self._wake(key, items, acts)
             total = total.index_add(0, rows, weights * values)
         return total
 
@@ -327,6 +335,29 @@ class CompiledObjectives:
             ("xs", w), key, device, [w // 2 if t.x is None else t.x for *_, t in items]
         )
         return act[rows, chans, ys, xs]
+
+    def _wake(
+        self, key: tuple[str, str | None], items: list[tuple[int, float, Term]],
+        acts: Mapping[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """Zero in value, per item: for a term with `via` whose channel is flat at every position
+        of its image, the gradient of its pre-activation's mean (see `channel`)."""
+        act = acts[key[1]]  # type: ignore[index]
+        out = act.new_zeros(len(items))
+        by_via: dict[str, list[int]] = defaultdict(list)
+        for k, (_, _, t) in enumerate(items):
+            if t.via:
+                by_via[t.via].append(k)
+        for via, ks in by_via.items():
+            dev = act.device
+            rows = self._const(("wake-rows", via), key, dev, [items[k][0] for k in ks])
+            chans = self._const(("wake-chans", via), key, dev, [items[k][2].channel for k in ks])
+            maps = act[rows, chans].detach().flatten(1)
+            flat = (maps.amax(dim=1) == maps.amin(dim=1)).to(act.dtype)
+            pre = acts[via][rows, chans].mean(dim=(1, 2))
+            at = self._const(("wake-at", via), key, dev, ks)
+            out = out.index_put((at,), (pre - pre.detach()) * flat)
+        return out
 
     def _grouped(
         self, key: tuple[str, str | None], items: list[tuple[int, float, Term]], act: torch.Tensor

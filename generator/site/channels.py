@@ -30,7 +30,7 @@ from generator.core.images import grey, to_pil
 from generator.core.urls import channel_url, layer_file
 from generator.dataset.folder import load_view
 from generator.figures.channel import top_photo
-from generator.figures.channels import single_channel
+from generator.figures.channels import led_by, single_channel
 from generator.figures.circuit import layout
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
@@ -317,6 +317,7 @@ class ChannelPagesPart(RenderState):
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),
             negative_at=negative_layer(state.model, layer),
+            led_by=led_by(ch["job"]),
             filter=self._filter_view(state, layer, ch.get("filter")),
             no_negative=NO_PRE_ACTIVATION,
             dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,
