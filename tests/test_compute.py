@@ -160,6 +160,11 @@ def test_status_and_clean_unused_follow_the_settings_the_site_was_built_with(
     cleaned = featvis(site, "clean", "--unused").stdout
     assert f"keeping what the site in {site / 'site_output'} reads, built with {built}" in cleaned
     assert complete(cache) == before and len(before) == N_JOBS, cleaned
+    rendered = featvis(site, "render").stderr  # draws what that build computed, and says so
+    assert (
+        f"rendering with the settings the site in {site / 'site_output'} was built with "
+        f"({built}); a plain `featvis build` uses --preset standard"
+    ) in rendered, rendered
 
 
 def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):

@@ -12,8 +12,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from generator.commands.common import config_from_args, preset_from_args
-from generator.config.presets import Preset
+from generator.commands.common import (
+    built_preset,
+    config_from_args,
+    preset_from_args,
+    preset_given,
+)
+from generator.config.presets import Preset, preset_flags
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.lock import CACHE_LOCK, cache_lock, site_lock
@@ -49,12 +54,30 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
+    """What `render` draws: the flags' settings where the command line gives any, else those the
+    site in the output folder was built with (a render computes nothing, so it draws what that
+    build computed), else a plain build's."""
+    from generator.core.device import resolve_device
+
+    device_type = resolve_device(config.device).type
+    plain = preset_from_args(config, args, device_type)
+    built = None if preset_given(args) else built_preset(config, device_type)
+    if built is None or built == plain:
+        return plain
+    if not args.quiet:
+        print(f"featvis: rendering with the settings the site in {config.output_dir} was built "
+              f"with ({' '.join(preset_flags(built))}); a plain `featvis build` uses "
+              f"{' '.join(preset_flags(plain))}", file=sys.stderr)
+    return built
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     config = _site_config(args)
     from generator.build import build_site
 
     result = build_site(
-        config, compute=False, preset=_preset(config, args), quiet=args.quiet
+        config, compute=False, preset=_render_preset(config, args), quiet=args.quiet
     )
     print(f"featvis: rendered {result.line()}")
     return 0
