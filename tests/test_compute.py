@@ -131,25 +131,33 @@ def test_a_second_compute_does_no_optimization(computed: Path):
 
 
 def test_status_and_clean_unused_follow_the_settings_the_site_was_built_with(
-    computed: Path, tmp_path: Path
+    computed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     """After a build with flags (here a render from the cache, which publishes the same way), a
     plain `featvis status` counts that build's jobs, not those of the site.toml preset a plain
     build would use, and its first line says which settings it counts and what a plain build
     uses; given flags, it counts theirs and names the built site's. A plain `clean --unused`
-    keeps what that site reads, where it once kept what a plain build would read: nothing."""
+    keeps what that site reads, where it once kept what a plain build would read: nothing; a
+    plain `render` draws that site again, where it once refused for want of the plain build's.
+    The commands run in this process (what they print is the same as in a subprocess)."""
     site = tmp_path / "site"
     shutil.copytree(computed, site)
+
+    def featvis(site: Path, *args: str) -> pytest.CaptureResult[str]:  # in this process
+        capsys.readouterr()
+        assert main([*args, "--config", str(site / "site.toml")]) == 0, capsys.readouterr().err
+        return capsys.readouterr()
+
     featvis(site, "render", *TINY)
     built = "--preset standard --size 32 --steps 6 --channels 3 --closure 0"
-    plain = featvis(site, "status").stdout.splitlines()
+    plain = featvis(site, "status").out.splitlines()
     assert plain[0] == (
         f"status of the site in {site / 'site_output'}, built with {built}; a plain `featvis "
         "build` uses --preset standard (`featvis status --preset standard` counts what it "
         "would compute)"
     ), plain[0]
     assert f"{N_JOBS} of {N_JOBS} jobs cached, 0 missing" in plain[1], plain
-    given = featvis(site, "status", "--preset", "quick", "--size", "48").stdout.splitlines()
+    given = featvis(site, "status", "--preset", "quick", "--size", "48").out.splitlines()
     assert given[0] == (
         f"status of the settings given (--preset quick --size 48); the site in "
         f"{site / 'site_output'} was built with {built}"
@@ -157,10 +165,10 @@ def test_status_and_clean_unused_follow_the_settings_the_site_was_built_with(
     assert re.search(r": 0 of \d+ jobs cached", given[1]), given
     cache = site / ".featvis-cache"
     before = complete(cache)
-    cleaned = featvis(site, "clean", "--unused").stdout
+    cleaned = featvis(site, "clean", "--unused").out
     assert f"keeping what the site in {site / 'site_output'} reads, built with {built}" in cleaned
     assert complete(cache) == before and len(before) == N_JOBS, cleaned
-    rendered = featvis(site, "render").stderr  # draws what that build computed, and says so
+    rendered = featvis(site, "render").err  # draws what that build computed, and says so
     assert (
         f"rendering with the settings the site in {site / 'site_output'} was built with "
         f"({built}); a plain `featvis build` uses --preset standard"
