@@ -235,6 +235,8 @@ class CompiledObjectives:
                 self.by_key[(t.kind, t.layer)].append((i, w, t))
         self.layers = frozenset(name for o in objectives for name in o.layers)
         self.needs_logits = any(o.needs_logits for o in objectives)
+        # a term between a group's images (diversity, alignment) somewhere in the batch
+        self.grouped = any(kind in GROUP_KINDS for kind, _ in self.by_key)
         # Index tensors are built once per device, not once per step (on a GPU each would be a
         # host-to-device copy in every step).
         self._consts: dict[tuple[Any, ...], torch.Tensor] = {}

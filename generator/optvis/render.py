@@ -219,7 +219,8 @@ def render(
                 snapshots[step] = images
             logits = run(resize_for_model(images, settings.model_input))
             final = compiled.evaluate(acts, logits, images).cpu()
-            unit = compiled.evaluate(acts, logits, images, group_terms=False).cpu()
+            unit = (compiled.evaluate(acts, logits, images, group_terms=False).cpu()
+                    if compiled.grouped else final)  # without such terms it is `final`
     if 0 in wanted:
         snapshots[0] = (
             ImageParam(settings.param, settings.size, seeds, groups, device,
