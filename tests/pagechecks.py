@@ -46,9 +46,9 @@ def overflow_at_phone_width(browser: Any, path: Path) -> int:
 
 def edge_shade(page: Any, selector: str, side: str) -> float:
     """How far the painted pixels along the `side` ("left" or "right") edge of the first element
-    matching `selector` lie from the background it sits on (its nearest painted ancestor's): the
-    median over the edge's 4 px wide strip of the largest difference in one of R, G, B (0: nothing
-    drawn there)."""
+    matching `selector` lie from its background colour (its own, or where it has none its
+    nearest painted ancestor's): the median over the edge's 4 px wide strip of the largest
+    difference in one of R, G, B (0: nothing drawn there)."""
     import io
 
     import numpy as np
@@ -67,7 +67,7 @@ def edge_shade(page: Any, selector: str, side: str) -> float:
 
 
 _BACKGROUND = """sel => {
-    let e = document.querySelector(sel).parentElement;
+    let e = document.querySelector(sel);
     while (e && getComputedStyle(e).backgroundColor === 'rgba(0, 0, 0, 0)') e = e.parentElement;
     const colour = getComputedStyle(e || document.body).backgroundColor;
     return (colour.match(/\\d+/g) || []).slice(0, 3).map(Number);

@@ -526,6 +526,14 @@ def test_the_model_table_shows_a_phone_it_scrolls_sideways(flagship: Path, brows
     page.add_style_tag(content=UNSEEN)
     assert edge_shade(page, "[data-scroller]", "left") <= 3, "the start painted as the appendix"
     assert edge_shade(page, "[data-scroller]", "right") >= 12
+    # a code block (the home page's commands), on its own tinted page: shaded as a table
+    page.goto((flagship / "site_output" / "index.html").as_uri())
+    widths = page.evaluate(MARK_SCROLLER, "#rebuild + pre code")
+    assert widths and widths[0] > widths[1] + 40, f"the commands scroll on a phone: {widths}"
+    page.add_style_tag(content=UNSEEN)
+    assert edge_shade(page, "[data-scroller]", "right") >= 12, "a shadow where more lies beyond"
+    assert edge_shade(page, "[data-scroller]", "left") <= 3, "none at the start"
+    assert page.evaluate("document.querySelector('[data-scroller]').tabIndex") == 0
     page.close()
 
 

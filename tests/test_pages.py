@@ -381,3 +381,17 @@ def test_the_shipped_articles_speak_of_any_network_truly() -> None:
             assert not named or "ImageNet" in paragraph, (page, named, paragraph[:200])
     home = (content / "index.md").read_text(encoding="utf-8")
     assert "The model is {{ model.name }}" in home
+
+
+def test_the_home_page_takes_the_sites_title_when_it_has_none(tmp_path: Path) -> None:
+    """`featvis init` writes the site's title into site.toml alone: a user who renames the site
+    there sees the new name on the home page; a home page with a title of its own keeps it, and
+    any other page without one is still an error."""
+    root = site(tmp_path, {"index.md": "---\ndescription: Home\n---\n\nHello.\n", "other.md": OTHER})
+    (root / "site.toml").write_text('title = "My notes"\n', encoding="utf-8")
+    home = next(p for p in pages(root) if p.is_home)
+    assert home.title == "My notes"
+    (root / "content" / "index.md").write_text("---\ntitle: Welcome\n---\n", encoding="utf-8")
+    assert next(p for p in pages(root) if p.is_home).title == "Welcome"
+    (root / "content" / "other.md").write_text("---\ndescription: x\n---\n", encoding="utf-8")
+    assert error(root) == "content/other.md:1: front matter needs a 'title'"

@@ -46,3 +46,25 @@ def test_a_picture_that_excites_its_unit_less_than_its_start_says_so() -> None:
     assert "obj 3" in rose and "start" not in rose and "fell" not in rose, rose
     act = macro.render(v=ImageView("a.png", "alt", objective=2.26, measure="act"))
     assert ">act 2.26<" in act and ">obj " not in act, act
+
+
+def test_a_negative_shows_its_channel_lowered_not_its_negated_objective() -> None:
+    """A negative minimizes its channel through the objective -channel: beside it a reader sees
+    the channel's own mean activation (not the objective, whose sign is flipped), and where the
+    channel ended above its value on the starting image, that it was not lowered."""
+    from generator.figures.channels import minimized, shown_value
+    from generator.figures.context import ImageView
+    from generator.jobs import VisJob
+    from generator.optvis import objectives as obj
+
+    job = VisJob(model="m", weights_digest="d", objectives=(obj.channel("a", 3), -obj.channel("a_pre", 3)))
+    assert minimized(job, 0) is None and minimized(job, 1) == -1.0
+    sidecar = SimpleNamespace(final=(2.5, 1.75), unit=None)  # what shown_value reads of one
+    assert shown_value(job, sidecar, 0) == (2.5, "obj")
+    assert shown_value(job, sidecar, 1) == (-1.75, "low")
+    env = make_env(SiteConfig(root=Path(".")))
+    macro = env.from_string('{% import "macros.html" as m %}{{ m.stats(v) }}')
+    low = macro.render(v=ImageView("a.png", "alt", objective=-1.75, measure="low"))
+    assert ">act -1.75<" in low and "minimizes" in low and "obj" not in low, low
+    up = macro.render(v=ImageView("a.png", "alt", objective=0.4, measure="low", fell=0.1))
+    assert "act 0.4 &gt; start 0.1" in up and "did not lower" in up and "raise" not in up, up

@@ -56,14 +56,27 @@ def set_channel(job: VisJob) -> tuple[str, int] | None:
     return None if layer is None or channel is None else (layer, channel)
 
 
+def minimized(job: VisJob, index: int) -> float | None:
+    """The weight of image `index`'s one channel term when the image minimizes that channel (a
+    negative: the channel with a weight below 0), else None."""
+    terms = job.objectives[index].terms
+    if len(terms) != 1 or terms[0][1].kind != "channel" or terms[0][0] >= 0:
+        return None
+    return terms[0][0]
+
+
 def shown_value(job: VisJob, sidecar: Sidecar, index: int) -> tuple[float | None, str]:
     """The number shown beside image `index` of a job, and its kind: a diversity set's image
     its channel's mean activation (`act`; None from a sidecar that predates it), not its
-    objective, whose diversity term is no measure of the channel; any other its final
-    objective (`obj`)."""
-    if set_channel(job) is None:
-        return sidecar.final[index], "obj"
-    return (None if sidecar.unit is None else sidecar.unit[index]), "act"
+    objective, whose diversity term is no measure of the channel; a negative its channel's mean
+    activation too (`low`: the objective is the channel times a weight below 0, and a reader
+    wants the channel's own value, lowered); any other its final objective (`obj`)."""
+    if set_channel(job) is not None:
+        return (None if sidecar.unit is None else sidecar.unit[index]), "act"
+    weight = minimized(job, index)
+    if weight is not None:
+        return sidecar.final[index] / weight, "low"
+    return sidecar.final[index], "obj"
 
 
 def led_by(job: VisJob) -> str | None:

@@ -32,6 +32,7 @@ from generator.figures.channels import (
     _image_vector,
     pick_distinct,
     set_channel,
+    minimized,
     shown_value,
     single_channel,
 )
@@ -69,11 +70,12 @@ class ImageView:
     relative: float | None = None
     key: str = ""
     # what `objective` is: "obj", the final objective; "act", the channel's mean activation (a
-    # diversity image's, whose objective adds the diversity term)
+    # diversity image's, whose objective adds the diversity term); "low", the channel's mean
+    # activation where the image minimizes it (a negative)
     measure: str = "obj"
-    # the objective at the optimizer's first step where the final one is below it (the picture
-    # excites the unit less than the noise it started from: an untrained network's flat
-    # channels); None: it rose
+    # the shown value at the optimizer's first step where the objective ended below it (the
+    # picture excites the unit less than the noise it started from, or for a negative lowers it
+    # less: an untrained network's flat channels); None: the objective rose
     fell: float | None = None
 
 
@@ -300,9 +302,13 @@ class DrawContext(PlanContext):
         alt = f"{job.objectives[index].describe()}" + (
             f" after {counted(snapshot, 'step')}" if snapshot is not None else ""
         )
+        fell = None
+        if snapshot is None and measure != "act":  # a diversity term has no start to compare
+            fell = _fell(art.sidecar.history[index], art.sidecar.final[index])
+            weight = minimized(job, index)
+            fell = fell / weight if fell is not None and weight is not None else fell
         return ImageView(
-            self.image_url(path), alt, label, objective, hf, relative, job.key, measure,
-            _fell(art.sidecar.history[index], objective) if snapshot is None else None,
+            self.image_url(path), alt, label, objective, hf, relative, job.key, measure, fell
         )
 
     def url(self, path: str) -> str:

@@ -197,6 +197,8 @@ def read_page(
         raise FeatvisError(f"{shown}:1: not UTF-8 text ({exc.reason})") from None
     lines = text.splitlines()
     meta, key_lines, body_start = front_matter(lines, shown)
+    if slugify(path.stem) == "index" and meta.get("title") is None:
+        meta = {**meta, "title": config.title}  # the home page is titled as the site by default
     fields = front_fields(meta, key_lines, shown, config, strict_model)
     for key in ("title", "description"):  # one line of Markdown each, without citations
         cites = cited_keys(mask_code([str(fields[key] or "")]))

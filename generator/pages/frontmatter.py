@@ -1,7 +1,8 @@
 """An article's front matter: YAML between '---' lines, each key typed and placed by its line.
 
-Keys: title (required), description, authors, date and updated (YYYY-MM-DD), model, order,
-bibliography and nocite (read by `generator.pages.citations`).
+Keys: title (required; the home page's, index.md's, defaults to the site's title), description,
+authors, date and updated (YYYY-MM-DD), model, order, bibliography and nocite (read by
+`generator.pages.citations`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import markdown
 from markdown.blockprocessors import BlockProcessor
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
+from markdown.postprocessors import Postprocessor
 from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
@@ -188,6 +189,17 @@ class _ScrollTables(Treeprocessor):
                 region.append(child)
 
 
+class _FocusableCode(Postprocessor):
+    """Each code block focusable, so that one wider than a phone's screen scrolls from the
+    keyboard too (the stylesheet shades the edge it scrolls toward, as a table's)."""
+
+    def run(self, text: str) -> str:
+        return _CODE_BLOCK.sub('<pre tabindex="0">', text)
+
+
+_CODE_BLOCK = re.compile(r"<pre>(?=<code[ >])")
+
+
 # The ids the article and home page templates give their own parts (tests/test_pages.py checks
 # the list against templates/): a heading of the text never takes one of them.
 PAGE_IDS = (
@@ -262,6 +274,7 @@ def markdown_converter(
         output_format="html",
     )
     md.treeprocessors.register(_ScrollTables(md), "featvis_scroll_tables", -110)
+    md.postprocessors.register(_FocusableCode(md), "featvis_focusable_code", 10)
     md.treeprocessors.register(_ReserveIds(md, figure_ids), "featvis_reserve_ids", 6)
     md.treeprocessors.register(_FigureRefs(md, figure_ids), "featvis_figure_refs", -120)
     return md
