@@ -173,6 +173,22 @@ def test_status_and_clean_unused_follow_the_settings_the_site_was_built_with(
         f"rendering with the settings the site in {site / 'site_output'} was built with "
         f"({built}); a plain `featvis build` uses --preset standard"
     ) in rendered, rendered
+    # `serve` previews that site, and its background compute is given the same settings
+    from generator.cli import build_parser, check_flags
+    from generator.commands.build import _config
+    from generator.commands.serve import following_the_built_site
+    from generator.serve.computer import child_flags
+
+    def serve_flags(*flags: str) -> str:
+        args = check_flags(build_parser().parse_args(
+            ["serve", "--config", str(site / "site.toml"), *flags]
+        ))
+        return " ".join(child_flags(following_the_built_site(args, _config(args))))
+
+    shown = serve_flags()
+    assert built.replace("--closure 0", "--closure 0.0") in shown, shown
+    assert "previewing with the settings the site" in capsys.readouterr().err
+    assert "--steps 6" not in serve_flags("--steps", "4")  # flags given: theirs alone
 
 
 def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):

@@ -57,7 +57,8 @@ def test_a_negative_shows_its_channel_lowered_not_its_negated_objective() -> Non
     from generator.jobs import VisJob
     from generator.optvis import objectives as obj
 
-    job = VisJob(model="m", weights_digest="d", objectives=(obj.channel("a", 3), -obj.channel("a_pre", 3)))
+    pair = (obj.channel("a", 3), -obj.channel("a_pre", 3))
+    job = VisJob(model="m", weights_digest="d", objectives=pair)
     assert minimized(job, 0) is None and minimized(job, 1) == -1.0
     sidecar = SimpleNamespace(final=(2.5, 1.75), unit=None)  # what shown_value reads of one
     assert shown_value(job, sidecar, 0) == (2.5, "obj")

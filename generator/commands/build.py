@@ -12,13 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from generator.commands.common import (
-    built_preset,
-    config_from_args,
-    preset_from_args,
-    preset_given,
-)
-from generator.config.presets import Preset, preset_flags
+from generator.commands.common import config_from_args, followed_preset, preset_from_args
+from generator.config.presets import Preset
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.lock import CACHE_LOCK, cache_lock, site_lock
@@ -55,21 +50,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _render_preset(config: SiteConfig, args: argparse.Namespace) -> Preset:
-    """What `render` draws: the flags' settings where the command line gives any, else those the
-    site in the output folder was built with (a render computes nothing, so it draws what that
-    build computed), else a plain build's."""
+    """What `render` draws (`followed_preset`: a render computes nothing, so it draws what the
+    last build computed unless the flags say otherwise)."""
     from generator.core.device import resolve_device
 
-    device_type = resolve_device(config.device).type
-    plain = preset_from_args(config, args, device_type)
-    built = None if preset_given(args) else built_preset(config, device_type)
-    if built is None or built == plain:
-        return plain
-    if not args.quiet:
-        print(f"featvis: rendering with the settings the site in {config.output_dir} was built "
-              f"with ({' '.join(preset_flags(built))}); a plain `featvis build` uses "
-              f"{' '.join(preset_flags(plain))}", file=sys.stderr)
-    return built
+    preset, followed = followed_preset(config, args, resolve_device(config.device).type)
+    if followed and not args.quiet:
+        print(f"featvis: rendering with {followed}", file=sys.stderr)
+    return preset
 
 
 def cmd_render(args: argparse.Namespace) -> int:

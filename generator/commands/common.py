@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from generator.config.model_ids import check_model_id
-from generator.config.presets import PRESETS, Preset
+from generator.config.presets import PRESETS, Preset, preset_flags
 from generator.config.schema import CHANNELS, CLOSURE, SIZE, STEPS
 from generator.config.site import SiteConfig, load_config
 from generator.core.errors import FeatvisError
@@ -112,3 +112,22 @@ def built_preset(config: SiteConfig, device_type: str) -> Preset | None:
     except (OSError, ValueError, KeyError, TypeError):  # Invalid is a ValueError
         return None
     return dataclasses.replace(base, **changes)
+
+
+def followed_preset(
+    config: SiteConfig, args: argparse.Namespace, device_type: str
+) -> tuple[Preset, str | None]:
+    """The settings a command that draws the built site follows (`render`, `serve`'s preview):
+    the flags' where the command line gives any, else those the site in the output folder was
+    built with (`build --preset quick` then `render`: the quick site again, from the cache), else
+    a plain build's. With them, a line saying so where they are the built site's and differ from
+    a plain build's (None otherwise)."""
+    plain = preset_from_args(config, args, device_type)
+    built = None if preset_given(args) else built_preset(config, device_type)
+    if built is None or built == plain:
+        return plain, None
+    return built, (
+        f"the settings the site in {config.output_dir} was built with "
+        f"({' '.join(preset_flags(built))}); a plain `featvis build` uses "
+        f"{' '.join(preset_flags(plain))}"
+    )

@@ -20,7 +20,8 @@ from pathlib import Path
 from types import FrameType
 
 from generator.commands.build import _config, _preset
-from generator.commands.common import preset_from_args
+from generator.commands.common import followed_preset, preset_from_args
+from generator.config.site import SiteConfig
 from generator.serve.jail import check_port, jailed_handler, open_server, url_of
 from generator.serve.live import EVENTS
 from generator.serve.watch import Watched, Watcher
@@ -75,8 +76,25 @@ def _serve_built(args: argparse.Namespace) -> int:
     return 0
 
 
+def following_the_built_site(args: argparse.Namespace, config: SiteConfig) -> argparse.Namespace:
+    """The flags the preview runs with: without preset flags, the settings the site in the output
+    folder was built with (`followed_preset`, as `render` follows them), so that the preview
+    shows that site and its background compute computes what it lacks, not a plain build's."""
+    from generator.core.device import resolve_device
+
+    preset, note = followed_preset(config, args, resolve_device(config.device).type)
+    if note is None:
+        return args
+    _say(f"previewing with {note}")
+    return argparse.Namespace(**{
+        **vars(args), "preset": preset.name, "size": preset.size, "steps": preset.steps,
+        "channels": preset.explorer_channels, "closure": preset.closure,
+    })
+
+
 def _serve_preview(args: argparse.Namespace) -> int:
     config = _config(args)  # a bad site.toml or flag stops here, before binding
+    args = following_the_built_site(args, config)
     from generator.serve.preview import Preview  # torch: after the config is read
 
     preview = Preview(

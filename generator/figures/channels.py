@@ -73,10 +73,10 @@ def shown_value(job: VisJob, sidecar: Sidecar, index: int) -> tuple[float | None
     wants the channel's own value, lowered); any other its final objective (`obj`)."""
     if set_channel(job) is not None:
         return (None if sidecar.unit is None else sidecar.unit[index]), "act"
-    weight = minimized(job, index)
+    weight, final = minimized(job, index), sidecar.final[index]
     if weight is not None:
-        return sidecar.final[index] / weight, "low"
-    return sidecar.final[index], "obj"
+        return (None if final is None else final / weight), "low"
+    return final, "obj"
 
 
 def led_by(job: VisJob) -> str | None:

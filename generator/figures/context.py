@@ -30,9 +30,9 @@ from generator.core.words import counted
 from generator.dataset.index import DatasetIndex
 from generator.figures.channels import (
     _image_vector,
+    minimized,
     pick_distinct,
     set_channel,
-    minimized,
     shown_value,
     single_channel,
 )
