@@ -177,8 +177,9 @@ def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
 
 
 def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
-    """A post-ReLU channel is minimized at its pre-activation (there it can go below 0); a
-    residual block whose ReLU takes a sum computed in `forward` has none, and says why."""
+    """A post-ReLU channel is minimized at its pre-activation (there it can go below 0); in a
+    residual block whose ReLU module takes a sum computed in `forward` (and is called twice),
+    the pre-activation is that module's input at its last call; a floor without one says why."""
     from generator.cache.store import ArtifactStore
     from generator.compute import compute_jobs
     from generator.models import load_model
@@ -203,9 +204,33 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     example = REPO / "examples" / "own-model" / "tiny_cnn.py"
     own = load_model(f"python:{example}:build", layers=["stem", "stage1.0"], input_size=32)
     assert negative_layer(own, "stem") == "stem.0"
-    assert negative_layer(own, "stage1.0") is None
-    assert "negative" not in channel_page_jobs(TINY, ctx.job, "stage1.0", 0, own)
+    assert negative_layer(own, "stage1.0") == "stage1.0.relu@input"
+    own_ctx = PlanContext(config=config, model=own, preset=preset)
+    summed = channel_page_jobs(preset, own_ctx.job, "stage1.0", 0, own)["negative"]
+    compute_jobs([summed], own, store, batch_size=1, quiet=True)
+    sidecar = store.get(summed).sidecar  # type: ignore[union-attr]
+    assert sidecar.final[0] > sidecar.history[0][0]  # the sum lowered: its gradient reaches
     assert "ReLU" in NO_PRE_ACTIVATION
+
+
+def test_a_modules_input_is_captured_before_an_in_place_module_changes_it() -> None:
+    """The input of a ReLU that a block calls twice, in place, as its last call saw it: the
+    block's output is exactly that clamped at 0, whether or not the block itself is captured
+    (a forward that stops at the deepest layer would stop at the module's first call)."""
+    import torch
+
+    from generator.models import load_model
+    from generator.optvis.render import truncated_forward
+
+    model = load_model("torchvision:resnet18", random_weights=True, input_size=32)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with truncated_forward(model, ["layer1.0.relu@input", "layer1.0"]) as (acts, run):
+        run(x)
+        pre, out = acts["layer1.0.relu@input"], acts["layer1.0"]
+    with truncated_forward(model, ["layer1.0.relu@input"]) as (acts, run):
+        run(x)
+        alone = acts["layer1.0.relu@input"]
+    assert float(pre.min()) < 0 and torch.equal(out, pre.clamp(min=0)) and torch.equal(alone, pre)
 
 
 INPLACE = '''\
@@ -237,7 +262,7 @@ def test_a_sum_made_in_place_is_not_the_module_before_it(tmp_path: Path) -> None
     model = load_model(f"python:{tmp_path / 'inplace.py'}:build", layers=["0", "1"],
                        input_size=32)
     assert negative_layer(model, "0") == "0"  # no ReLU after it: minimized where it is
-    assert negative_layer(model, "1") is None  # not conv's output: nothing to hook
+    assert negative_layer(model, "1") == "1.relu@input"  # not conv's output: the ReLU's input
 
 
 ACTIVATIONS = '''\

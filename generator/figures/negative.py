@@ -8,6 +8,7 @@ from typing import Any
 from generator.figures.base import ChannelsFigure
 from generator.figures.context import DrawContext, PlanContext
 from generator.jobs import VisJob
+from generator.models.hooks import shown_path
 from generator.models.preact import negative_layer
 from generator.optvis import objectives as obj
 
@@ -29,7 +30,8 @@ class Negative(ChannelsFigure):
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)
         at = self._at(ctx)
-        label = "negative" if at == self.options["layer"] else f"negative (before the ReLU, {at})"
+        layer = self.options["layer"]
+        label = "negative" if at == layer else f"negative (before the ReLU, {shown_path(at)})"
         return {
             "positive": ctx.view(job, 0, label="positive"),
             "negative": ctx.view(job, 1, label=label),

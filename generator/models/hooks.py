@@ -1,9 +1,10 @@
 """Forward hooks, and the one layout adapter that hands every activation on as (B, C, H, W).
 
-`capture(net, paths)` records the outputs of the modules at `paths` for as long as the context is
-open; the hooks are removed on exit, on success and on error. Outputs reach the rest of featvis in
-one shape, (B, C, H, W), through the `Layout` the catalog found for the path (recorded on its
-`LayerInfo` and registered for `capture` by `set_layouts`):
+`capture(net, paths)` records the outputs of the modules at `paths` (or a module's input, for a
+path ending in `INPUT`) for as long as the context is open; the hooks are removed on exit, on
+success and on error. Outputs reach the rest of featvis in one shape, (B, C, H, W), through the
+`Layout` the catalog found for the path (recorded on its `LayerInfo` and registered for `capture`
+by `set_layouts`):
 
 - a feature map (B, C, H, W): no layout, as is;
 - channels last (B, H, W, C) (Swin, timm stages that keep channels last): `ChannelsLast`;
@@ -63,6 +64,22 @@ class ChannelsLast:
 Layout = TokenGrid | ChannelsLast
 
 
+# A path that names a module's input, not its output: `layer1.0.relu@input`, what the module took
+# at its last call (a ReLU's pre-activation where that is a sum computed in `forward`)
+INPUT = "@input"
+
+
+def module_of(path: str) -> tuple[str, bool]:
+    """The module path of a captured `path`, and whether it is that module's input."""
+    return (path[: -len(INPUT)], True) if path.endswith(INPUT) else (path, False)
+
+
+def shown_path(path: str) -> str:
+    """`path` as a reader reads it: `the input of layer1.0.relu` for a module's input."""
+    module, of_input = module_of(path)
+    return f"the input of {module}" if of_input else path
+
+
 def lay_out(raw: torch.Tensor, layout: Layout | None) -> torch.Tensor:
     """`raw` (a layer's output, or a gradient of that shape) as (B, C, H, W)."""
     return raw if layout is None else layout(raw)
@@ -86,8 +103,9 @@ def layouts_of(net: nn.Module) -> Mapping[str, Layout]:
 def capture(
     net: nn.Module, paths: list[str], layouts: Mapping[str, Layout] | None = None
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Forward hooks that record the outputs of `paths`, each laid out as (B, C, H, W) by
-    `layouts` (by default the ones registered for `net`); always removed on exit."""
+    """Forward hooks that record the outputs of `paths` (or, for a path ending in `INPUT`, the
+    input of its module's last call), each laid out as (B, C, H, W) by `layouts` (by default the
+    ones registered for `net`); always removed on exit."""
     modules = dict(net.named_modules())
     grids = layouts_of(net) if layouts is None else layouts
     store: dict[str, torch.Tensor] = {}
@@ -95,6 +113,7 @@ def capture(
     try:
         for path in paths:
             layout = grids.get(path)
+            module, of_input = module_of(path)
 
             def hook(
                 _m: nn.Module, _i: object, out: object, path: str = path,
@@ -103,7 +122,17 @@ def capture(
                 if isinstance(out, torch.Tensor):
                     store[path] = lay_out(out, layout)
 
-            handles.append(modules[path].register_forward_hook(hook))
+            def before(
+                _m: nn.Module, args: tuple, path: str = path,  # type: ignore[type-arg]
+                layout: Layout | None = layout,
+            ) -> None:
+                if args and isinstance(args[0], torch.Tensor):  # a copy: an in-place module
+                    store[path] = lay_out(args[0].clone(), layout)  # overwrites its input
+
+            handles.append(
+                modules[module].register_forward_pre_hook(before) if of_input
+                else modules[module].register_forward_hook(hook)
+            )
         yield store
     finally:
         for h in handles:

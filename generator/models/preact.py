@@ -6,11 +6,13 @@ its floor, so minimizing one of its channels stops there on the first step and t
 nothing. `negative_layer(model, layer)` names the layer to minimize instead: the layer itself when
 its output has no floor; the first module whose output, clamped to the layer's range, is the
 layer's output (the convolution or norm before the activation: its *pre-activation*), registered
-in the model under its module path so objectives can reach it; or None when the output is floored
-but no module's output is its input (a sum computed in `forward`, a concatenation of activations,
-a pooling after the ReLU), with `NO_PRE_ACTIVATION` saying why. Smooth activations (GELU, SiLU,
-Hardswish, Mish) go below 0, so their layers are minimized where they are. Found by one probing
-forward of a single image when the model is loaded (`find_pre_activations`).
+in the model under its module path so objectives can reach it; else the input of the floor module
+that makes the layer's output at its last call (a residual block's ReLU taking a sum computed in
+`forward`), registered as `PATH@input` (`models.hooks.INPUT`); or None when the output is floored
+but no module makes or takes its input (a concatenation of activations, a pooling after the ReLU,
+a ReLU called in `forward` on a sum), with `NO_PRE_ACTIVATION` saying why. Smooth activations
+(GELU, SiLU, Hardswish, Mish) go below 0, so their layers are minimized where they are. Found by
+one probing forward of a single image when the model is loaded (`find_pre_activations`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from generator.models.base import LoadedModel
+from generator.models.hooks import INPUT
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
@@ -96,10 +99,14 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
                 low, high = (float(v) for v in torch.aminmax(output))
                 calls.append(_Call(path, module, output.detach().clone(), low, high))
 
+    def record_input(path: str, module: nn.Module, args: tuple) -> None:  # type: ignore[type-arg]
+        if isinstance(module, FLOORED) and args:
+            record(f"{path}{INPUT}", module, (), args[0])
+
     try:
         with _hooked(model.net, paths, shape):
             _forward(model)
-        with _hooked(model.net, None, record):
+        with _hooked(model.net, None, record), _inputs_hooked(model.net, record_input):
             _forward(model)
     except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
         return {}
@@ -110,6 +117,11 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
             continue
         made = calls[at[-1]]
         makers = [c.path for c in calls[: at[-1]] if _clamps_to(made, c)]
+        # else the input of a floor module (a ReLU taking a sum made in `forward`), where that
+        # was its last call: what `capture` records of it
+        makers = [p for p in makers if not p.endswith(INPUT)] or [
+            p for p in makers if _last_call(calls, p) < at[-1]
+        ]
         if makers:
             out[info.name] = makers[0]
         elif _floored(made) or any(
@@ -118,6 +130,28 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
         ):
             out[info.name] = None
     return out
+
+
+def _last_call(calls: list[_Call], path: str) -> int:
+    return max(k for k, c in enumerate(calls) if c.path == path)
+
+
+@contextmanager
+def _inputs_hooked(
+    net: nn.Module, record: Callable[[str, nn.Module, tuple], None]  # type: ignore[type-arg]
+) -> Iterator[None]:
+    """`record(path, module, inputs)` before every named module runs (an in-place module then
+    has not yet overwritten its input)."""
+    handles = [
+        module.register_forward_pre_hook(lambda m, i, p=path: record(p, m, i))  # type: ignore[misc]
+        for path, module in net.named_modules()
+        if path
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _floored(made: _Call) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from generator.models.base import LoadedModel, capture
+from generator.models.hooks import module_of
 from generator.optvis.objectives import CompiledObjectives, Objective
 from generator.optvis.param import ImageParam, ParamSpec
 from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe, make_optimizer
@@ -85,7 +86,9 @@ def truncated_forward(
     modules = dict(model.net.named_modules())
     with capture(model.net, paths) as store:
         handle = None
-        if infos and not full:
+        # stopped after the deepest layer's module; a module's input may be taken at a later call
+        # of the same module (a ReLU that a block calls twice), so the forward then runs on
+        if infos and not full and not module_of(paths[-1])[1]:
 
             def stop(_m: object, _i: object, _o: object) -> None:
                 raise _StopForward
