@@ -116,11 +116,11 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
         if not at:
             continue
         made = calls[at[-1]]
-        makers = [c.path for c in calls[: at[-1]] if _clamps_to(made, c)]
-        # else the input of a floor module (a ReLU taking a sum made in `forward`), where that
-        # was its last call: what `capture` records of it
-        makers = [p for p in makers if not p.endswith(INPUT)] or [
-            p for p in makers if _last_call(calls, p) < at[-1]
+        found = [(k, c.path) for k, c in enumerate(calls[: at[-1]]) if _clamps_to(made, c)]
+        # else the input of a floor module (a ReLU taking a sum made in `forward`) at its last
+        # call, the one `capture` records
+        makers = [p for _, p in found if not p.endswith(INPUT)] or [
+            p for k, p in found if k == _last_call(calls, p)
         ]
         if makers:
             out[info.name] = makers[0]
