@@ -1,5 +1,7 @@
-"""featvis compute / status end to end, in real processes: resume after kill -9, corrupt entries,
-torchrun with two CPU processes, a warm second run, and bad input.
+"""featvis compute / status end to end: resume after kill -9, corrupt entries, torchrun with two
+CPU processes, a warm second run, and bad input. What needs a process of its own (a kill, the
+launcher, the exit code of a real process) starts one; the other commands run in this process
+(tests/inprocess.py), one thread as each process has.
 
 Everything runs at toy sizes (32-48 px, a few steps, three channels of four shallow layers of the
 embedded model) with one thread per process, so the whole file stays well under two minutes.
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from inprocess import Ran, featvis_here
 
 from generator.cache.store import FORMAT_FILE, TMP_DIR, ArtifactStore
 from generator.cache.temp import temp_host
@@ -72,6 +75,14 @@ def featvis(
     return proc
 
 
+def here(
+    site: Path, *args: str, capture: pytest.CaptureFixture[str] | None = None, ok: bool = True
+) -> Ran:
+    """`featvis` as `featvis` runs it, in this process with one thread."""
+    return featvis_here(*args, "--config", str(site / "site.toml"), capture=capture, cwd=site,
+                        threads=1, ok=ok)
+
+
 SUMMARY = re.compile(r"computed (\d+), cached (\d+), failed (\d+) in ([\d.]+) s on (\S+)")
 
 
@@ -98,27 +109,27 @@ def problems(cache: Path) -> dict[str, str | None]:
 def computed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site whose cache holds the whole tiny plan, computed one job per batch."""
     site = make_site(tmp_path_factory.mktemp("computed"))
-    proc = featvis(site, "compute", *TINY, "--batch-size", "1")
+    proc = here(site, "compute", *TINY, "--batch-size", "1")
     assert summary(proc.stdout)[:3] == (N_JOBS, 0, 0)
     return site
 
 
-def test_a_second_compute_does_no_optimization(computed: Path):
+def test_a_second_compute_does_no_optimization(computed: Path, capsys):
     cache = computed / ".featvis-cache"
     before = complete(cache)
     assert len(before) == N_JOBS and all(p is None for p in problems(cache).values())
-    proc = featvis(computed, "compute", *TINY)
+    proc = here(computed, "compute", *TINY, capture=capsys)
     n, cached, failed, seconds = summary(proc.stdout)
     assert (n, cached, failed) == (0, N_JOBS, 0)
     assert seconds < 5.0
     assert complete(cache) == before
-    status = featvis(computed, "status", *TINY).stdout
+    status = here(computed, "status", *TINY, capture=capsys).stdout
     assert f"{N_JOBS} of {N_JOBS} jobs cached, 0 missing" in status
     assert re.search(r"^blocks\.1\.1\s+6\s+0$", status, re.M), status
 
     images = {k: (cache / k[:2] / k / "image-0.png").read_bytes() for k in before}
-    forced = featvis(computed, "compute", *TINY, "--force", "--only", "conv_stem",
-                     "--batch-size", "1")
+    forced = here(computed, "compute", *TINY, "--force", "--only", "conv_stem",
+                  "--batch-size", "1", capture=capsys)
     assert summary(forced.stdout)[:3] == (6, 0, 0)
     after = complete(cache)
     changed = {k for k in before if after[k] != before[k]}
@@ -191,12 +202,12 @@ def test_status_and_clean_unused_follow_the_settings_the_site_was_built_with(
     assert "--steps 6" not in serve_flags("--steps", "4")  # flags given: theirs alone
 
 
-def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path):
+def test_status_on_an_empty_cache_computes_and_writes_nothing(tmp_path: Path, capsys):
     site = make_site(tmp_path)
-    out = featvis(site, "status", *TINY, "--only", "blocks.0.0").stdout
+    out = here(site, "status", *TINY, "--only", "blocks.0.0", capture=capsys).stdout
     assert "0 of 6 jobs cached, 6 missing" in out
     assert out.splitlines()[0].startswith("status of the settings given (--preset standard")
-    bare = featvis(site, "status", "--only", "blocks.0.0").stdout.splitlines()[0]
+    bare = here(site, "status", "--only", "blocks.0.0", capture=capsys).stdout.splitlines()[0]
     assert bare == (
         "status of the settings a plain `featvis build` uses (--preset standard); no site "
         f"built in {site / 'site_output'} yet"
@@ -211,7 +222,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_corrupt_entries_are_reported_and_recomputed(computed: Path, tmp_path: Path):
+def test_corrupt_entries_are_reported_and_recomputed(computed: Path, tmp_path: Path, capsys):
     cache = tmp_path / "cache"
     shutil.copytree(computed / ".featvis-cache", cache)
     site = make_site(tmp_path / "site")
@@ -228,7 +239,7 @@ def test_corrupt_entries_are_reported_and_recomputed(computed: Path, tmp_path: P
     originals = {k: (computed / ".featvis-cache" / k[:2] / k / "image-0.png").read_bytes()
                  for k in keys[:3]}
 
-    proc = featvis(site, "compute", *TINY, "--batch-size", "1", "--cache", str(cache))
+    proc = here(site, "compute", *TINY, "--batch-size", "1", "--cache", str(cache), capture=capsys)
     assert summary(proc.stdout)[:3] == (3, N_JOBS - 3, 0)
     for key in (truncated, garbage, partial):
         assert re.search(rf"warning: cache entry {key} is unusable", proc.stderr), proc.stderr
@@ -268,7 +279,7 @@ def _writing(cache: Path) -> bool:
         return False
 
 
-def test_kill_9_at_several_points_then_resume(tmp_path: Path):
+def test_kill_9_at_several_points_then_resume(tmp_path: Path, capsys):
     site = make_site(tmp_path / "site")
     cache = tmp_path / "cache"
     seen: dict[str, tuple[int, int]] = {}
@@ -285,8 +296,9 @@ def test_kill_9_at_several_points_then_resume(tmp_path: Path):
         assert {k: now[k] for k in seen} == seen
         seen = now
     assert 1 <= len(seen) < N_JOBS  # the resume below starts from some, not all
-    proc = featvis(site, "compute", "--size", "48", "--steps", "40", "--channels", "3",
-                   "--closure", "0", "--quiet", "--batch-size", "1", "--cache", str(cache))
+    proc = here(site, "compute", "--size", "48", "--steps", "40", "--channels", "3",
+                "--closure", "0", "--quiet", "--batch-size", "1", "--cache", str(cache),
+                capture=capsys)
     assert summary(proc.stdout)[:3] == (N_JOBS - len(seen), len(seen), 0)
     final = complete(cache)
     assert len(final) == N_JOBS and {k: final[k] for k in seen} == seen
@@ -306,7 +318,7 @@ def _numbers(cache: Path) -> dict[str, tuple]:
     return out
 
 
-def test_torchrun_two_cpu_processes_share_the_plan(tmp_path: Path):
+def test_torchrun_two_cpu_processes_share_the_plan(tmp_path: Path, capsys):
     site = make_site(tmp_path / "site")
     multi, single = tmp_path / "multi", tmp_path / "single"
     args = ["compute", *TINY, "--batch-size", "2", "--device", "cpu"]
@@ -320,7 +332,7 @@ def test_torchrun_two_cpu_processes_share_the_plan(tmp_path: Path):
     assert "2 processes" in proc.stdout and proc.stdout.count("computed") == 1  # rank 0 reports
     # Every job computed exactly once: the shares are disjoint and cover the plan.
     assert summary(proc.stdout)[:3] == (N_JOBS, 0, 0)
-    featvis(site, *args, "--cache", str(single))
+    here(site, *args, "--cache", str(single), capture=capsys)
 
     ranks = [rank for _, _, rank in _numbers(multi).values()]
     assert sorted(set(ranks)) == [0, 1] and len(ranks) == N_JOBS

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 import torchvision.transforms.functional as TF
+from inprocess import Ran, featvis_here
 from PIL import Image
 
 from generator.core.errors import FeatvisError
@@ -16,10 +14,10 @@ from generator.models.families.lite import convert_state_dict, package_weights_p
 from generator.models.weights import read_state_dict
 
 
-def featvis(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "generator", *args], capture_output=True, text=True
-    )
+def featvis(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
+    """The command in this process (tests/test_compute.py starts a real one that fails in one
+    line on an unknown layer)."""
+    return featvis_here(*args, capture=capsys, ok=False)
 
 
 @pytest.mark.slow
@@ -122,26 +120,26 @@ def test_offline_without_weights_names_the_ways_out(monkeypatch, tmp_path):
         (["layers", "--device", "tpu"], "unknown device 'tpu' (valid: auto, cpu, cuda, cuda:N)"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, message):
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    proc = featvis(*args)
+    proc = featvis(capsys, *args)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
 
 
-def test_unreadable_weights_file(tmp_path):
+def test_unreadable_weights_file(tmp_path, capsys):
     bad = tmp_path / "weights.pth"
     bad.write_bytes(b"not a checkpoint")
-    proc = featvis("layers", "--weights", str(bad))
+    proc = featvis(capsys, "layers", "--weights", str(bad))
     assert proc.returncode == 2
     assert str(bad) in proc.stderr and "cannot read weights" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_layers_command_prints_the_catalog():
-    proc = featvis("layers")
+def test_layers_command_prints_the_catalog(capsys):
+    proc = featvis(capsys, "layers")
     assert proc.returncode == 0
     rows = [line.split() for line in proc.stdout.splitlines()[2:]]
     assert [r[0] for r in rows][:2] == ["conv_stem", "blocks.0.0"]

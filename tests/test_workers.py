@@ -2,7 +2,9 @@
 same site one process does (same jobs, same pictures up to float rounding), that a build goes on
 from their cache, and that a failed process fails the command in one line.
 
-Real processes at toy sizes (32 px, a few steps, shallow layers), one thread each."""
+Real processes at toy sizes (32 px, a few steps, shallow layers), one thread each. The command
+that starts them runs in this process (tests/inprocess.py) where no signal reaches it; the
+processes it starts are real, and what they print is read from the file descriptors."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from inprocess import Ran, featvis_here
 from PIL import Image
 
 from generator.compute import wait_for_others
@@ -32,7 +35,7 @@ from generator.stages.workers import (
     processes_for,
     usable_cores,
 )
-from tests.test_compute import complete, env, featvis, featvis_args, make_site, summary
+from tests.test_compute import complete, env, featvis_args, make_site, summary
 
 LAYERS = ("conv_stem", "blocks.0.0")
 # 2 layers x 3 channels x (channel + its negative) = 12 images, in batches of one
@@ -74,6 +77,13 @@ def test_workers_option_is_checked(tmp_path: Path) -> None:
         load_config(path)
 
 
+def here(site: Path, capfd: pytest.CaptureFixture[str], *args: str, threads: int = 1) -> Ran:
+    """`featvis ARGS` in this process with `threads` threads, as `featvis` runs it in a process
+    of its own; the processes it starts print into `capfd`."""
+    return featvis_here(*args, "--config", str(site / "site.toml"), capture=capfd, cwd=site,
+                        threads=threads)
+
+
 def _images(cache: Path) -> dict[str, np.ndarray]:
     out = {}
     for png in sorted(cache.glob("??/*/*.png")):
@@ -82,16 +92,18 @@ def _images(cache: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def test_two_processes_compute_what_one_does(tmp_path: Path) -> None:
+def test_two_processes_compute_what_one_does(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     site = make_site(tmp_path / "site", LAYERS)
     args = TOY
-    two = featvis(site, "compute", *args, "--workers", "2", "--cache", str(tmp_path / "two"))
+    two = here(site, capfd, "compute", *args, "--workers", "2", "--cache", str(tmp_path / "two"))
     assert "in 12 batches, 2 processes" in two.stdout, two.stdout
     assert summary(two.stdout)[:3] == (12, 0, 0)
     # one process of as many threads as each of the two has: the same kernels on the same batches
     threads = max(1, usable_cores() // 2)
-    one = featvis(site, "compute", *args, "--workers", "1", "--cache", str(tmp_path / "one"),
-                  threads=threads)
+    one = here(site, capfd, "compute", *args, "--workers", "1", "--cache", str(tmp_path / "one"),
+               threads=threads)
     assert "processes" not in one.stdout
     assert set(complete(tmp_path / "two")) == set(complete(tmp_path / "one"))
     a, b = _images(tmp_path / "two"), _images(tmp_path / "one")
@@ -104,7 +116,7 @@ def test_two_processes_compute_what_one_does(tmp_path: Path) -> None:
         assert np.abs(a[name] - b[name]).mean() < 0.5, name
     assert min(np.abs(a[n] - b[m]).mean() for n in a for m in b if n != m) > 2 * 0.5
     # a build starts them too, and goes on from their cache
-    built = featvis(site, "build", *args[:-3], "--workers", "2", "--cache", str(tmp_path / "b"))
+    built = here(site, capfd, "build", *args[:-3], "--workers", "2", "--cache", str(tmp_path / "b"))
     assert "compute: preset standard on cpu in 2 processes" in built.stderr, built.stderr
     # rank 0 counts the whole run, its own share and the other process's, to the end
     assert "compute (2 processes): 12/12 (100%)" in built.stderr, built.stderr
@@ -140,7 +152,9 @@ def _python_children(pid: int) -> list[int]:
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_a_stop_stops_every_process_and_the_next_run_resumes(tmp_path: Path, how: str) -> None:
+def test_a_stop_stops_every_process_and_the_next_run_resumes(
+    tmp_path: Path, how: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Ctrl-C (SIGINT to the process group): exit 130, one line. SIGTERM to the command alone
     (what `featvis serve` sends its background compute): it ends as SIGTERM ends a process."""
     site = make_site(tmp_path / "site", LAYERS)
@@ -168,7 +182,7 @@ def test_a_stop_stops_every_process_and_the_next_run_resumes(tmp_path: Path, how
              and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
     assert not alive, alive
     done = len(complete(cache))
-    again = featvis(site, "compute", *TOY, "--workers", "1", "--cache", str(cache))
+    again = here(site, capfd, "compute", *TOY, "--workers", "1", "--cache", str(cache))
     assert summary(again.stdout)[:3] == (12 - done, done, 0)
 
 
@@ -183,7 +197,7 @@ def test_a_failed_process_fails_in_one_line(tmp_path: Path) -> None:
 
 
 def test_a_grown_folder_computed_in_two_processes_is_merged_once_and_equals_a_full_scan(
-    tmp_path: Path,
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """`compute --workers 2` after photos joined the folder: the starting process scans the new
     photos alone and merges them into the earlier scan, both processes read that scan (no
@@ -203,10 +217,10 @@ def test_a_grown_folder_computed_in_two_processes_is_merged_once_and_equals_a_fu
     args = ("--size", "32", "--steps", "2", "--channels", "1", "--closure", "0",
             "--batch-size", "1", "--workers", "2")
     _add(site / "photos", OLD)
-    first = featvis(site, "compute", *args)
+    first = here(site, capfd, "compute", *args)
     assert "2 processes" in first.stdout and "a full scan" in first.stderr, first.stderr
     _add(site / "photos", NEW)
-    grown = featvis(site, "compute", *args, "--force")  # forced: two processes start again
+    grown = here(site, capfd, "compute", *args, "--force")  # forced: two processes start again
     assert "2 processes" in grown.stdout, grown.stdout
     scans = [line for line in grown.stderr.splitlines()
              if line.startswith("featvis: dataset scan: ") and "%" not in line]
