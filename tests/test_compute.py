@@ -119,9 +119,8 @@ def test_a_second_compute_does_no_optimization(computed: Path, capsys):
     before = complete(cache)
     assert len(before) == N_JOBS and all(p is None for p in problems(cache).values())
     proc = here(computed, "compute", *TINY, capture=capsys)
-    n, cached, failed, seconds = summary(proc.stdout)
-    assert (n, cached, failed) == (0, N_JOBS, 0)
-    assert seconds < 5.0
+    n, cached, failed, _seconds = summary(proc.stdout)
+    assert (n, cached, failed) == (0, N_JOBS, 0)  # nothing optimized: no timing needed to say so
     assert complete(cache) == before
     status = here(computed, "status", *TINY, capture=capsys).stdout
     assert f"{N_JOBS} of {N_JOBS} jobs cached, 0 missing" in status
