@@ -68,15 +68,16 @@ class ChannelsLastNet(nn.Module):
 class Sized(nn.Module):
     """A CNN whose forward asserts its input size, as a vision transformer does."""
 
-    def __init__(self):
+    def __init__(self, side=48):
         super().__init__()
+        self.side = side
         self.body = nn.Sequential(*(m for w in (8, 8, 16, 16, 16) for m in
                                     (nn.LazyConv2d(w, 3, padding=1), nn.ReLU())))
         self.body(torch.zeros(1, 3, 8, 8))
         self.head = nn.Linear(16, 4)
 
     def forward(self, x):
-        assert x.shape[-1] == 48, f"Input width ({x.shape[-1]}) doesn't match model (48)."
+        assert x.shape[-1] == self.side, f"Input width ({x.shape[-1]}) doesn't match model."
         return self.head(self.body(x).mean((2, 3)))
 
 
@@ -175,6 +176,10 @@ def channels_last():
 
 def sized():
     return Sized()
+
+
+def sized_224():
+    return Sized(224)
 
 
 def four_blocks():
@@ -549,6 +554,16 @@ def test_pictures_under_a_networks_smallest_input_are_enlarged(nets: Path) -> No
     settings = RenderSettings(size=16, steps=3, lr=0.05, transforms=TransformSpec.none())
     result = render(model, [obj.channel("4", 1)], settings, seeds=0)
     assert torch.isfinite(result.final).all() and result.images.shape[-1] == 16
+    # an input_size under its smallest (Inception v3 at 64 px) names that smallest, and a network
+    # of one size only (one that asserts it) that size: neither claims the other
+    with pytest.raises(FeatvisError) as small:
+        load_model(_spec(nets, "late_kernel"), input_size=16)
+    assert str(small.value).endswith(
+        "takes pictures of 32 px and more, not 16 px (input_size 16 px asked for): set "
+        "input_size to 32 or more, or leave it out"), small.value
+    with pytest.raises(FeatvisError, match=r"takes 224 px input only \(input_size 16 px asked "
+                                           r"for\): set input_size to 224, or leave it out$"):
+        load_model(_spec(nets, "sized_224"), input_size=16)
 
 
 def test_overflowing_activations_leave_the_distribution_drawable() -> None:
