@@ -284,6 +284,14 @@ def test_channels_last_maps_reach_everything_as_nchw(nets: Path) -> None:
     assert block.residual and block.parts[0].layer == first.name
     inputs = input_attribution_matrix(model, laid[1].name, images)
     assert inputs.shape == (laid[1].channels, 6) and inputs.abs().sum() > 0
+    # at a non-square size (Swin at [32, 48]) the maps are told by the picture's proportions:
+    # (B, 8, 12, 6) is 6 channels of 8 x 12, not 8 channels of 12 x 6
+    wide = load_model(_spec(nets, "channels_last"), input_size=(32, 48))
+    shapes = [(i.channels, i.height, i.width) for i in wide.layers]
+    assert shapes == [(6, 8, 12)] * 2 + [(12, 4, 6)] * 3 + [(16, 2, 3)] * 2, shapes
+    assert all(isinstance(i.layout, ChannelsLast) for i in wide.layers)
+    small = load_model(_spec(nets, "channels_last"), input_size=16)  # its last stage: 1 x 1
+    assert [(i.channels, i.height) for i in small.layers][-1] == (12, 2), small.layers
 
 
 def test_transformer_circuits_anchor_and_position() -> None:

@@ -113,14 +113,15 @@ def _probe(
 _Shape = tuple[int, int, int, Layout | None]
 
 
-def _shape_of(raw: torch.Tensor, prefix_tokens: int | None) -> _Shape | None:
+def _shape_of(raw: torch.Tensor, prefix_tokens: int | None, size: Size) -> _Shape | None:
     """(channels, height, width, layout) of a feature map, a channels-last map or patch tokens,
-    else None. The probe's input is square, so a map whose two middle sizes agree and differ
-    from the last is channels last (one as wide as it has channels reads as (B, C, H, W))."""
+    else None. A map is told by the probe picture's proportions (`size`): channels last when its
+    two middle sizes keep them more closely than its last two do (at a square size: the two
+    middle agree, the last differs; one as wide as it has channels reads as (B, C, H, W))."""
     if raw.dim() == 4:
         _, a, b, c = (int(n) for n in raw.shape)
-        if a == b != c and a > 1:
-            return c, a, b, ChannelsLast()
+        if _off(a, b, size) < _off(b, c, size):  # a 1 x 1 map is pooled: none, either way
+            return (c, a, b, ChannelsLast()) if a * b > 1 else None
         if c > 1:
             return a, b, c, None
     if raw.dim() == 3:
@@ -128,6 +129,12 @@ def _shape_of(raw: torch.Tensor, prefix_tokens: int | None) -> _Shape | None:
         if grid is not None:
             return int(raw.shape[2]), grid.height, grid.width, grid
     return None
+
+
+def _off(height: int, width: int, size: Size) -> float:
+    """How far a height x width map is from the proportions of a `size` picture (0: the same)."""
+    tall, wide = sides(size)
+    return abs(height * wide - width * tall) / (width * tall)
 
 
 def probe_catalog(
@@ -152,7 +159,10 @@ def probe_catalog(
     if paths is None or distinct:
         main = _distinct(main, raw)
     if paths is None:
-        few = [p for p in main if p in raw and _shape_of(raw[p], prefix_tokens) is not None]
+        few = [
+            p for p in main
+            if p in raw and _shape_of(raw[p], prefix_tokens, input_size) is not None
+        ]
         convs = [n for n, m in net.named_modules() if n and isinstance(m, nn.Conv2d)]
         if not few and convs:  # no blocks, no activation modules (a forward that calls F.relu)
             return probe_catalog(
@@ -167,7 +177,7 @@ def probe_catalog(
             )
     shapes: dict[str, _Shape] = {}
     for path in main + extra:
-        shape = _shape_of(raw[path], prefix_tokens) if path in raw else None
+        shape = _shape_of(raw[path], prefix_tokens, input_size) if path in raw else None
         if shape is not None:
             shapes[path] = shape
         elif strict and path in main:
