@@ -125,7 +125,7 @@ def _shape_of(raw: torch.Tensor, prefix_tokens: int | None, size: Size) -> _Shap
         if c > 1:
             return a, b, c, None
     if raw.dim() == 3:
-        grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens)
+        grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens, sides(size))
         if grid is not None:
             return int(raw.shape[2]), grid.height, grid.width, grid
     return None

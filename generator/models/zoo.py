@@ -142,6 +142,7 @@ def load_model(
         weights=str(weights) if weights else None,
         random_weights=random_weights,
         input_size=asked[0] if asked[0] == asked[1] and asked[0] else None,
+        input_shape=asked if asked[0] != asked[1] else None,  # timm's transformers take it
         root=base,
     )
     family = family_of(spec)
