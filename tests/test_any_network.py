@@ -583,3 +583,22 @@ def test_overflowing_activations_leave_the_distribution_drawable() -> None:
     assert drawn is not None and drawn["n"] == 3 and (drawn["min"], drawn["max"]) == (1.0, 3.0)
     assert histogram([float("nan"), 1.0]) is None
     assert histogram([-1e308, 1e308]) is None
+
+
+def test_a_stem_of_convolutions_and_activation_modules_shows_each_activation() -> None:
+    """LeViT's stem, a Sequential of (convolution + norm) modules each followed by its activation
+    module: the activation shows those channels after the nonlinearity, so the module before it
+    is not a layer of its own (it was: half of LeViT's edges and textures bands repeated)."""
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths
+
+    class ConvNorm(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(cin, cout, 3, 2, 1), nn.BatchNorm2d(cout)
+
+    stem = nn.Sequential(ConvNorm(3, 8), nn.Hardswish(), ConvNorm(8, 16), nn.Hardswish(),
+                         ConvNorm(16, 32))
+    net = nn.Sequential(stem, nn.Sequential(ConvNorm(32, 32), ConvNorm(32, 32)))
+    assert candidate_paths(net) == ["0.1", "0.3", "0.4", "1.0", "1.1"]

@@ -37,7 +37,8 @@ def candidate_paths(root: nn.Module) -> list[str]:
     paths: list[str] = []
 
     def visit(container: nn.Module, prefix: str) -> None:
-        for name, child in container.named_children():
+        children = list(container.named_children())
+        for place, (name, child) in enumerate(children):
             path = f"{prefix}{name}"
             kids = list(child.children())
             if isinstance(child, (nn.Sequential, nn.ModuleList)):
@@ -51,13 +52,20 @@ def candidate_paths(root: nn.Module) -> list[str]:
                     visit(child, path + ".")
             elif kids and _block_list(child) is not None:
                 visit(child, f"{path}.")  # a stage: its blocks, and its other composite parts
-            elif kids:
+            elif kids and not _activated(container, children, place):
                 paths.append(path)
             elif isinstance(child, _ACTIVATIONS):
                 paths.append(path)
 
     visit(root, "")
     return paths
+
+
+def _activated(container: nn.Module, children: list[tuple[str, nn.Module]], place: int) -> bool:
+    """Whether a Sequential runs an activation module right after its child at `place` (LeViT's
+    stem: convolution + norm, then Hardswish): that activation shows the child's channels."""
+    after = children[place + 1][1] if place + 1 < len(children) else None
+    return isinstance(container, nn.Sequential) and isinstance(after, _ACTIVATIONS)
 
 
 def _block_list(module: nn.Module) -> nn.Module | None:
