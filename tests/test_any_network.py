@@ -19,6 +19,7 @@ from generator.models import BANDS, capture, load_model, resolve_layer_ref
 from generator.models.hooks import ChannelsLast, TokenGrid
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
+from generator.optvis.render import truncated_forward
 from generator.optvis.transforms import TransformSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -602,3 +603,22 @@ def test_a_stem_of_convolutions_and_activation_modules_shows_each_activation() -
                          ConvNorm(16, 32))
     net = nn.Sequential(stem, nn.Sequential(ConvNorm(32, 32), ConvNorm(32, 32)))
     assert candidate_paths(net) == ["0.1", "0.3", "0.4", "1.0", "1.1"]
+
+
+def test_a_layer_and_the_next_ones_pre_activation_are_read_in_one_pass(nets: Path) -> None:
+    """A batch of a layer's channel and the next layer's negative (AlexNet's `features.9` and
+    `features.10`, the convolution before `features.11`'s ReLU): the pre-activation shares the
+    layer's depth, and the forward goes on until both are read (it stopped after the layer: a
+    traceback from the build); and a pass inside that one reads its own layer (AlexNet's
+    accentuations: a KeyError)."""
+    from generator.models.preact import negative_layer
+
+    model = load_model(_spec(nets, "five"), input_size=32)
+    assert negative_layer(model, "5") == "4" and model.layer("4").depth == model.layer("3").depth
+    with torch.no_grad(), truncated_forward(model, ["4", "3"]) as (acts, run):
+        assert run(torch.rand(1, 3, 32, 32)) is None  # stopped before the head
+        assert acts.get("3") is not None and acts.get("4") is not None
+        # a pass of its own inside (accentuation's anchor): the outer context does not stop it
+        with truncated_forward(model, ["3"]) as (inner, again):
+            again(torch.rand(1, 3, 32, 32))
+            assert inner.get("3") is not None
