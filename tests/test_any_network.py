@@ -568,7 +568,7 @@ def test_pictures_under_a_networks_smallest_input_are_enlarged(nets: Path) -> No
     with pytest.raises(FeatvisError) as small:
         load_model(_spec(nets, "late_kernel"), input_size=16)
     assert str(small.value).endswith(
-        "takes pictures of 32 px and more, not 16 px (input_size 16 px asked for): set "
+        "takes pictures of 32 px and more (input_size 16 px asked for): set "
         "input_size to 32 or more, or leave it out"), small.value
     with pytest.raises(FeatvisError, match=r"takes 224 px input only \(input_size 16 px asked "
                                            r"for\): set input_size to 224, or leave it out$"):

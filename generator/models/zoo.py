@@ -211,7 +211,7 @@ def _refused_size(spec: str, net: nn.Module, asked: tuple[int, int], own: int) -
                 "leave it out")
     smallest = smallest_input(net, own)
     if smallest > min(asked):
-        return (f"model '{spec}' takes pictures of {smallest} px and more, not {px(asked)} {why}: "
+        return (f"model '{spec}' takes pictures of {smallest} px and more {why}: "
                 f"set input_size to {smallest} or more, or leave it out")
     return (f"model '{spec}': a forward pass at {px(asked)} failed, at its own {own} px it runs "
             f"{why}: set input_size to a size it takes, or leave it out")
