@@ -622,3 +622,38 @@ def test_a_layer_and_the_next_ones_pre_activation_are_read_in_one_pass(nets: Pat
         with truncated_forward(model, ["3"]) as (inner, again):
             again(torch.rand(1, 3, 32, 32))
             assert inner.get("3") is not None
+
+
+def test_a_block_made_of_named_parts_is_one_layer() -> None:
+    """MaxViT's layer holds `layers`, a pipeline of named parts of two kinds (`MBconv`,
+    `window_attention`, `grid_attention`): the layer is the block, where the catalog went into
+    it (five layers of 60-character names per block, of the SE module and the attentions)."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths
+
+    def part() -> nn.Module:
+        return nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU())
+
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv, self.norm = nn.Linear(8, 24), nn.LayerNorm(8)
+
+    class Layer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(OrderedDict(
+                conv=nn.Sequential(OrderedDict(a=part(), b=part(), se=Attention())),
+                window_attention=Attention(), grid_attention=Attention()))
+
+    class Stage(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([Layer(), Layer()])
+
+    net = nn.Module()
+    net.blocks = nn.ModuleList([Stage(), Stage()])
+    assert candidate_paths(net) == [f"blocks.{s}.layers.{i}" for s in (0, 1) for i in (0, 1)]

@@ -68,11 +68,20 @@ def _activated(container: nn.Module, children: list[tuple[str, nn.Module]], plac
     return isinstance(container, nn.Sequential) and isinstance(after, _ACTIVATIONS)
 
 
+def _pipeline(blocks: nn.Module) -> bool:
+    """Whether a container's parts are named (not numbered) and of more than one kind."""
+    named = list(blocks.named_children())
+    kinds = {type(child) for _, child in named}
+    return len(kinds) > 1 and not all(name.isdigit() for name, _ in named)
+
+
 def _block_list(module: nn.Module) -> nn.Module | None:
-    """The Sequential/ModuleList of at least two composite blocks a stage module holds."""
+    """The Sequential/ModuleList of at least two composite blocks a stage module holds: a list
+    (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's layer:
+    `MBconv`, `window_attention`, `grid_attention`, a block of its own)."""
     for attr in _BLOCK_LISTS:
         blocks = getattr(module, attr, None)
-        if isinstance(blocks, (nn.Sequential, nn.ModuleList)):
+        if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
             composite = [b for b in blocks.children() if not _is_leaf(b)]
             if len(composite) >= 2:
                 return blocks
