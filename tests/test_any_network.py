@@ -657,3 +657,24 @@ def test_a_block_made_of_named_parts_is_one_layer() -> None:
     net = nn.Module()
     net.blocks = nn.ModuleList([Stage(), Stage()])
     assert candidate_paths(net) == [f"blocks.{s}.layers.{i}" for s in (0, 1) for i in (0, 1)]
+
+
+def test_blocks_of_parts_and_plain_modules_are_shown_whole() -> None:
+    """ConvMixer's blocks, each a Sequential of a residual part, a convolution, GELU and a norm:
+    each block is one layer (`blocks.3`), where the catalog showed two of its insides apiece
+    (65 layers of `blocks.N.0` and `blocks.N.2`)."""
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths
+
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fn = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.GELU())
+
+    def block() -> nn.Module:
+        return nn.Sequential(Residual(), nn.Conv2d(8, 8, 1), nn.GELU(), nn.BatchNorm2d(8))
+
+    net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 4, 4), nn.GELU()),
+                        nn.Sequential(*(block() for _ in range(4))))
+    assert candidate_paths(net) == ["0.1", "1.0", "1.1", "1.2", "1.3"]

@@ -48,6 +48,8 @@ def candidate_paths(root: nn.Module) -> list[str]:
                         for n, k in child.named_children()
                         if isinstance(k, _ACTIVATIONS)
                     )
+                elif _repeated_block(container, child):
+                    paths.append(path)
                 else:
                     visit(child, path + ".")
             elif kids and _block_list(child) is not None:
@@ -59,6 +61,19 @@ def candidate_paths(root: nn.Module) -> list[str]:
 
     visit(root, "")
     return paths
+
+
+def _repeated_block(container: nn.Module, child: nn.Module) -> bool:
+    """Whether `child`, a Sequential of parts and plain modules both, is one of several alike
+    in `container` (ConvMixer's blocks: a residual part, a convolution, GELU, a norm): a block,
+    shown whole rather than by its parts."""
+    def parts(module: nn.Module) -> tuple[type, ...]:
+        return tuple(type(k) for k in module.children())
+
+    kids = list(child.children())
+    mixed = any(_is_leaf(k) for k in kids) and not all(_is_leaf(k) for k in kids)
+    alike = [c for c in container.children() if parts(c) == parts(child)]
+    return isinstance(child, nn.Sequential) and mixed and len(alike) >= 2
 
 
 def _activated(container: nn.Module, children: list[tuple[str, nn.Module]], place: int) -> bool:
