@@ -19,6 +19,7 @@ from generator.models import BANDS, capture, load_model, resolve_layer_ref
 from generator.models.hooks import ChannelsLast, TokenGrid
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
+from generator.optvis.render import truncated_forward
 from generator.optvis.transforms import TransformSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,15 +69,16 @@ class ChannelsLastNet(nn.Module):
 class Sized(nn.Module):
     """A CNN whose forward asserts its input size, as a vision transformer does."""
 
-    def __init__(self):
+    def __init__(self, side=48):
         super().__init__()
+        self.side = side
         self.body = nn.Sequential(*(m for w in (8, 8, 16, 16, 16) for m in
                                     (nn.LazyConv2d(w, 3, padding=1), nn.ReLU())))
         self.body(torch.zeros(1, 3, 8, 8))
         self.head = nn.Linear(16, 4)
 
     def forward(self, x):
-        assert x.shape[-1] == 48, f"Input width ({x.shape[-1]}) doesn't match model (48)."
+        assert x.shape[-1] == self.side, f"Input width ({x.shape[-1]}) doesn't match model."
         return self.head(self.body(x).mean((2, 3)))
 
 
@@ -175,6 +177,10 @@ def channels_last():
 
 def sized():
     return Sized()
+
+
+def sized_224():
+    return Sized(224)
 
 
 def four_blocks():
@@ -279,6 +285,14 @@ def test_channels_last_maps_reach_everything_as_nchw(nets: Path) -> None:
     assert block.residual and block.parts[0].layer == first.name
     inputs = input_attribution_matrix(model, laid[1].name, images)
     assert inputs.shape == (laid[1].channels, 6) and inputs.abs().sum() > 0
+    # at a non-square size (Swin at [32, 48]) the maps are told by the picture's proportions:
+    # (B, 8, 12, 6) is 6 channels of 8 x 12, not 8 channels of 12 x 6
+    wide = load_model(_spec(nets, "channels_last"), input_size=(32, 48))
+    shapes = [(i.channels, i.height, i.width) for i in wide.layers]
+    assert shapes == [(6, 8, 12)] * 2 + [(12, 4, 6)] * 3 + [(16, 2, 3)] * 2, shapes
+    assert all(isinstance(i.layout, ChannelsLast) for i in wide.layers)
+    small = load_model(_spec(nets, "channels_last"), input_size=16)  # its last stage: 1 x 1
+    assert [(i.channels, i.height) for i in small.layers][-1] == (12, 2), small.layers
 
 
 def test_transformer_circuits_anchor_and_position() -> None:
@@ -549,6 +563,16 @@ def test_pictures_under_a_networks_smallest_input_are_enlarged(nets: Path) -> No
     settings = RenderSettings(size=16, steps=3, lr=0.05, transforms=TransformSpec.none())
     result = render(model, [obj.channel("4", 1)], settings, seeds=0)
     assert torch.isfinite(result.final).all() and result.images.shape[-1] == 16
+    # an input_size under its smallest (Inception v3 at 64 px) names that smallest, and a network
+    # of one size only (one that asserts it) that size: neither claims the other
+    with pytest.raises(FeatvisError) as small:
+        load_model(_spec(nets, "late_kernel"), input_size=16)
+    assert str(small.value).endswith(
+        "takes pictures of 32 px and more (input_size 16 px asked for): set "
+        "input_size to 32 or more, or leave it out"), small.value
+    with pytest.raises(FeatvisError, match=r"takes 224 px input only \(input_size 16 px asked "
+                                           r"for\): set input_size to 224, or leave it out$"):
+        load_model(_spec(nets, "sized_224"), input_size=16)
 
 
 def test_overflowing_activations_leave_the_distribution_drawable() -> None:
@@ -560,3 +584,97 @@ def test_overflowing_activations_leave_the_distribution_drawable() -> None:
     assert drawn is not None and drawn["n"] == 3 and (drawn["min"], drawn["max"]) == (1.0, 3.0)
     assert histogram([float("nan"), 1.0]) is None
     assert histogram([-1e308, 1e308]) is None
+
+
+def test_a_stem_of_convolutions_and_activation_modules_shows_each_activation() -> None:
+    """LeViT's stem, a Sequential of (convolution + norm) modules each followed by its activation
+    module: the activation shows those channels after the nonlinearity, so the module before it
+    is not a layer of its own (it was: half of LeViT's edges and textures bands repeated)."""
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths
+
+    class ConvNorm(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(cin, cout, 3, 2, 1), nn.BatchNorm2d(cout)
+
+    stem = nn.Sequential(ConvNorm(3, 8), nn.Hardswish(), ConvNorm(8, 16), nn.Hardswish(),
+                         ConvNorm(16, 32))
+    net = nn.Sequential(stem, nn.Sequential(ConvNorm(32, 32), ConvNorm(32, 32)))
+    assert candidate_paths(net) == ["0.1", "0.3", "0.4", "1.0", "1.1"]
+
+
+def test_a_layer_and_the_next_ones_pre_activation_are_read_in_one_pass(nets: Path) -> None:
+    """A batch of a layer's channel and the next layer's negative (AlexNet's `features.9` and
+    `features.10`, the convolution before `features.11`'s ReLU): the pre-activation shares the
+    layer's depth, and the forward goes on until both are read (it stopped after the layer: a
+    traceback from the build); and a pass inside that one reads its own layer (AlexNet's
+    accentuations: a KeyError)."""
+    from generator.models.preact import negative_layer
+
+    model = load_model(_spec(nets, "five"), input_size=32)
+    assert negative_layer(model, "5") == "4" and model.layer("4").depth == model.layer("3").depth
+    with torch.no_grad(), truncated_forward(model, ["4", "3"]) as (acts, run):
+        assert run(torch.rand(1, 3, 32, 32)) is None  # stopped before the head
+        assert acts.get("3") is not None and acts.get("4") is not None
+        # a pass of its own inside (accentuation's anchor): the outer context does not stop it
+        with truncated_forward(model, ["3"]) as (inner, again):
+            again(torch.rand(1, 3, 32, 32))
+            assert inner.get("3") is not None
+
+
+def test_a_block_made_of_named_parts_is_one_layer() -> None:
+    """MaxViT's layer holds `layers`, a pipeline of named parts of two kinds (`MBconv`,
+    `window_attention`, `grid_attention`): the layer is the block, where the catalog went into
+    it (five layers of 60-character names per block, of the SE module and the attentions)."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths
+
+    def part() -> nn.Module:
+        return nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU())
+
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv, self.norm = nn.Linear(8, 24), nn.LayerNorm(8)
+
+    class Layer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(OrderedDict(
+                conv=nn.Sequential(OrderedDict(a=part(), b=part(), se=Attention())),
+                window_attention=Attention(), grid_attention=Attention()))
+
+    class Stage(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([Layer(), Layer()])
+
+    net = nn.Module()
+    net.blocks = nn.ModuleList([Stage(), Stage()])
+    assert candidate_paths(net) == [f"blocks.{s}.layers.{i}" for s in (0, 1) for i in (0, 1)]
+
+
+def test_blocks_of_parts_and_plain_modules_are_shown_whole() -> None:
+    """ConvMixer's blocks, each a Sequential of a residual part, a convolution, GELU and a norm:
+    each block is one layer (`blocks.3`), where the catalog showed two of its insides apiece
+    (65 layers of `blocks.N.0` and `blocks.N.2`)."""
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths
+
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fn = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.GELU())
+
+    def block() -> nn.Module:
+        return nn.Sequential(Residual(), nn.Conv2d(8, 8, 1), nn.GELU(), nn.BatchNorm2d(8))
+
+    net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 4, 4), nn.GELU()),
+                        nn.Sequential(*(block() for _ in range(4))))
+    assert candidate_paths(net) == ["0.1", "1.0", "1.1", "1.2", "1.3"]

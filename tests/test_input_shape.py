@@ -155,3 +155,19 @@ def test_a_site_of_the_network_builds_with_photos(tmp_path: Path, sample_dir: Pa
     assert "is stretched to 16 x 32 px" in article and "fv-placeholder" not in article
     assert re.search(r"Its grid shrinks from 16 × 32 pixels to \d+ by \d+\.", article)
     assert list((out / "images").rglob("*.jpg")), "the photos of the dataset examples"
+
+
+def test_a_timm_transformer_runs_at_a_height_and_a_width() -> None:
+    """timm builds a ViT for [32, 48]: 2 x 3 patches, laid out as the picture is; torchvision's
+    ViT, whose image_size is one number, is refused in one line that says what to set."""
+    model = load_model("timm:deit_tiny_patch16_224", random_weights=True, input_size=(32, 48))
+    assert model.fixed_input and model.input_shape == (32, 48)
+    assert [(i.height, i.width) for i in model.layers] == [(2, 3)] * 12
+    with truncated_forward(model, ["blocks.5"], full=True) as (acts, run):
+        assert run(torch.rand(2, 3, 48, 48)).shape == (2, 1000)
+        assert acts["blocks.5"].shape == (2, 192, 2, 3)
+    with pytest.raises(FeatvisError) as caught:
+        load_model("torchvision:vit_b_16", random_weights=True, input_size=(32, 48))
+    assert str(caught.value) == (
+        "model 'torchvision:vit_b_16' takes square pictures only (its image_size is one number), "
+        "not 32 x 48 px (height x width): set input_size to one number, such as 48")

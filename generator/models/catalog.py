@@ -37,7 +37,8 @@ def candidate_paths(root: nn.Module) -> list[str]:
     paths: list[str] = []
 
     def visit(container: nn.Module, prefix: str) -> None:
-        for name, child in container.named_children():
+        children = list(container.named_children())
+        for place, (name, child) in enumerate(children):
             path = f"{prefix}{name}"
             kids = list(child.children())
             if isinstance(child, (nn.Sequential, nn.ModuleList)):
@@ -47,11 +48,13 @@ def candidate_paths(root: nn.Module) -> list[str]:
                         for n, k in child.named_children()
                         if isinstance(k, _ACTIVATIONS)
                     )
+                elif _repeated_block(container, child):
+                    paths.append(path)
                 else:
                     visit(child, path + ".")
             elif kids and _block_list(child) is not None:
                 visit(child, f"{path}.")  # a stage: its blocks, and its other composite parts
-            elif kids:
+            elif kids and not _activated(container, children, place):
                 paths.append(path)
             elif isinstance(child, _ACTIVATIONS):
                 paths.append(path)
@@ -60,11 +63,40 @@ def candidate_paths(root: nn.Module) -> list[str]:
     return paths
 
 
+def _repeated_block(container: nn.Module, child: nn.Module) -> bool:
+    """Whether `child`, a Sequential of parts and plain modules both, is one of several alike
+    in `container` (ConvMixer's blocks: a residual part, a convolution, GELU, a norm): a block,
+    shown whole rather than by its parts."""
+    def parts(module: nn.Module) -> tuple[type, ...]:
+        return tuple(type(k) for k in module.children())
+
+    kids = list(child.children())
+    mixed = any(_is_leaf(k) for k in kids) and not all(_is_leaf(k) for k in kids)
+    alike = [c for c in container.children() if parts(c) == parts(child)]
+    return isinstance(child, nn.Sequential) and mixed and len(alike) >= 2
+
+
+def _activated(container: nn.Module, children: list[tuple[str, nn.Module]], place: int) -> bool:
+    """Whether a Sequential runs an activation module right after its child at `place` (LeViT's
+    stem: convolution + norm, then Hardswish): that activation shows the child's channels."""
+    after = children[place + 1][1] if place + 1 < len(children) else None
+    return isinstance(container, nn.Sequential) and isinstance(after, _ACTIVATIONS)
+
+
+def _pipeline(blocks: nn.Module) -> bool:
+    """Whether a container's parts are named (not numbered) and of more than one kind."""
+    named = list(blocks.named_children())
+    kinds = {type(child) for _, child in named}
+    return len(kinds) > 1 and not all(name.isdigit() for name, _ in named)
+
+
 def _block_list(module: nn.Module) -> nn.Module | None:
-    """The Sequential/ModuleList of at least two composite blocks a stage module holds."""
+    """The Sequential/ModuleList of at least two composite blocks a stage module holds: a list
+    (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's layer:
+    `MBconv`, `window_attention`, `grid_attention`, a block of its own)."""
     for attr in _BLOCK_LISTS:
         blocks = getattr(module, attr, None)
-        if isinstance(blocks, (nn.Sequential, nn.ModuleList)):
+        if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
             composite = [b for b in blocks.children() if not _is_leaf(b)]
             if len(composite) >= 2:
                 return blocks
@@ -113,21 +145,28 @@ def _probe(
 _Shape = tuple[int, int, int, Layout | None]
 
 
-def _shape_of(raw: torch.Tensor, prefix_tokens: int | None) -> _Shape | None:
+def _shape_of(raw: torch.Tensor, prefix_tokens: int | None, size: Size) -> _Shape | None:
     """(channels, height, width, layout) of a feature map, a channels-last map or patch tokens,
-    else None. The probe's input is square, so a map whose two middle sizes agree and differ
-    from the last is channels last (one as wide as it has channels reads as (B, C, H, W))."""
+    else None. A map is told by the probe picture's proportions (`size`): channels last when its
+    two middle sizes keep them more closely than its last two do (at a square size: the two
+    middle agree, the last differs; one as wide as it has channels reads as (B, C, H, W))."""
     if raw.dim() == 4:
         _, a, b, c = (int(n) for n in raw.shape)
-        if a == b != c and a > 1:
-            return c, a, b, ChannelsLast()
+        if _off(a, b, size) < _off(b, c, size):  # a 1 x 1 map is pooled: none, either way
+            return (c, a, b, ChannelsLast()) if a * b > 1 else None
         if c > 1:
             return a, b, c, None
     if raw.dim() == 3:
-        grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens)
+        grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens, sides(size))
         if grid is not None:
             return int(raw.shape[2]), grid.height, grid.width, grid
     return None
+
+
+def _off(height: int, width: int, size: Size) -> float:
+    """How far a height x width map is from the proportions of a `size` picture (0: the same)."""
+    tall, wide = sides(size)
+    return abs(height * wide - width * tall) / (width * tall)
 
 
 def probe_catalog(
@@ -152,7 +191,10 @@ def probe_catalog(
     if paths is None or distinct:
         main = _distinct(main, raw)
     if paths is None:
-        few = [p for p in main if p in raw and _shape_of(raw[p], prefix_tokens) is not None]
+        few = [
+            p for p in main
+            if p in raw and _shape_of(raw[p], prefix_tokens, input_size) is not None
+        ]
         convs = [n for n, m in net.named_modules() if n and isinstance(m, nn.Conv2d)]
         if not few and convs:  # no blocks, no activation modules (a forward that calls F.relu)
             return probe_catalog(
@@ -167,7 +209,7 @@ def probe_catalog(
             )
     shapes: dict[str, _Shape] = {}
     for path in main + extra:
-        shape = _shape_of(raw[path], prefix_tokens) if path in raw else None
+        shape = _shape_of(raw[path], prefix_tokens, input_size) if path in raw else None
         if shape is not None:
             shapes[path] = shape
         elif strict and path in main:

@@ -44,12 +44,27 @@ class TokenGrid:
         return patches.transpose(1, 2).reshape(b, d, self.height, self.width)
 
     @classmethod
-    def guess(cls, tokens: int, prefix: int | None = None) -> TokenGrid | None:
-        """The square grid `tokens` hold after `prefix` tokens (tried 0..2 when not given)."""
+    def guess(
+        cls, tokens: int, prefix: int | None = None, picture: tuple[int, int] = (1, 1)
+    ) -> TokenGrid | None:
+        """The grid `tokens` hold after `prefix` tokens (tried 0..2 when not given), in the
+        proportions of the `picture` (height, width) they came from: a square one's square grid,
+        a 32 x 48 px one's 2 x 3 (of the grids whose sides multiply to the count, the nearest to
+        its proportions, within a quarter)."""
+        tall, wide = picture
         for p in (prefix,) if prefix is not None else (0, 1, 2):
-            side = math.isqrt(max(tokens - p, 0))
-            if side > 1 and side * side == tokens - p:
-                return cls(p, side, side)
+            count = tokens - p
+            if tall == wide:
+                side = math.isqrt(max(count, 0))
+                if side > 1 and side * side == count:
+                    return cls(p, side, side)
+                continue
+            grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
+            if count < 2 or not grids:
+                continue
+            h, w = min(grids, key=lambda g: abs(g[0] * wide - g[1] * tall))
+            if abs(h * wide - w * tall) <= 0.25 * w * tall:
+                return cls(p, h, w)
         return None
 
 

@@ -142,6 +142,7 @@ def load_model(
         weights=str(weights) if weights else None,
         random_weights=random_weights,
         input_size=asked[0] if asked[0] == asked[1] and asked[0] else None,
+        input_shape=asked if asked[0] != asked[1] else None,  # timm's transformers take it
         root=base,
     )
     family = family_of(spec)
@@ -162,10 +163,7 @@ def load_model(
     placed = _place(built.net, dev)
     asked_fails = shape != sides(built.input_size) and not runs_at(placed, shape)
     if asked_fails and runs_at(placed, built.input_size):
-        raise FeatvisError(
-            f"model '{spec}' takes {built.input_size} px input only with these weights "
-            f"(input_size {px(shape)} asked for)"
-        )
+        raise FeatvisError(_refused_size(spec, placed, shape, built.input_size))
     net, catalog = probe_network(placed, spec, shape, built, layers, dev)
     # a non-square size is one the network was trained at: it takes that one only
     fixed = shape[0] != shape[1] or not runs_at(net, other_size(size))
@@ -202,6 +200,21 @@ def load_model(
         min_input=smallest,
         input_channels=1 if channels == 1 else 3,
     ))
+
+
+def _refused_size(spec: str, net: nn.Module, asked: tuple[int, int], own: int) -> str:
+    """Why the network does not run at the asked size, which it does not at its own: it takes
+    its own size only, or (Inception v3 at 64 px) pictures from its smallest size up."""
+    why = f"(input_size {px(asked)} asked for)"
+    if not runs_at(net, other_size(own)):
+        return (f"model '{spec}' takes {own} px input only {why}: set input_size to {own}, or "
+                "leave it out")
+    smallest = smallest_input(net, own)
+    if smallest > min(asked):
+        return (f"model '{spec}' takes pictures of {smallest} px and more {why}: "
+                f"set input_size to {smallest} or more, or leave it out")
+    return (f"model '{spec}': a forward pass at {px(asked)} failed, at its own {own} px it runs "
+            f"{why}: set input_size to a size it takes, or leave it out")
 
 
 def _seen_settings(

@@ -80,20 +80,28 @@ class _StopForward(Exception):
 def truncated_forward(
     model: LoadedModel, layers: Sequence[str], full: bool = False
 ) -> Iterator[tuple[dict[str, torch.Tensor], callable]]:  # type: ignore[valid-type]
-    """Capture `layers`; `run(x)` returns the logits when `full`, else stops after the deepest."""
+    """Capture `layers`; `run(x)` returns the logits when `full`, else stops once every one of
+    them is read (a pre-activation shares the depth of the layer before it, and runs after it:
+    the deepest by depth is not always the last to run). Contexts nest: one opened inside
+    another (accentuation's anchor pass) runs its own pass to its own layers."""
     infos = sorted((model.layer(name) for name in layers), key=lambda info: info.depth)
     paths = [info.module_path for info in infos]
     modules = dict(model.net.named_modules())
     with capture(model.net, paths) as store:
-        handle = None
-        # stopped after the deepest layer's module; a module's input may be taken at a later call
-        # of the same module (a ReLU that a block calls twice), so the forward then runs on
-        if infos and not full and not module_of(paths[-1])[1]:
+        handles = []
+        running = [False]  # this context's own pass (not one of a context opened inside it)
+        # a module's input may be taken at a later call of the same module (a ReLU that a block
+        # calls twice): the pass stops at a module whose output it reads, never at one whose
+        # input it reads, and runs on to the end where it reads inputs alone
+        outputs = [path for path in paths if not module_of(path)[1]]
+        if outputs and not full:
+            wanted = set(paths)
 
             def stop(_m: object, _i: object, _o: object) -> None:
-                raise _StopForward
+                if running[0] and wanted.issubset(store):  # capture's hook has run before
+                    raise _StopForward
 
-            handle = modules[paths[-1]].register_forward_hook(stop)
+            handles = [modules[path].register_forward_hook(stop) for path in set(outputs)]
         try:
 
             norm: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -109,15 +117,18 @@ def truncated_forward(
                 mean, std = norm[key]
                 # resized inside the differentiable pipeline where the network takes no other
                 x = model.resized(x)
+                running[0] = True
                 try:
                     return model.net((x - mean) / std)
                 except _StopForward:
                     return None
+                finally:
+                    running[0] = False
 
             by_name = _NamedView(store, {info.name: info.module_path for info in infos})
             yield by_name, run
         finally:
-            if handle is not None:
+            for handle in handles:
                 handle.remove()
 
 

@@ -29,6 +29,7 @@ class LoadOptions:
     weights: str | None = None
     random_weights: bool = False
     input_size: int | None = None  # a transformer is built for it (its patch grid follows)
+    input_shape: tuple[int, int] | None = None  # a non-square (height, width) asked for
     root: Path = field(default_factory=Path.cwd)  # relative `python:` files are read from here
 
 

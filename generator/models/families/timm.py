@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from generator.config.model_ids import TIMM, check_listed
+from generator.models.base import Size, sides
 from generator.models.catalog import candidate_paths
 from generator.models.families import IMAGENET_MEAN, IMAGENET_STD, Built, Family, LoadOptions, vit
 from generator.models.families.descriptions import describe
@@ -64,7 +65,7 @@ def _norm(net: nn.Module) -> tuple[tuple[float, float, float], tuple[float, floa
     return mean, std, size  # type: ignore[return-value]
 
 
-def stage_paths(net: nn.Module, input_size: int) -> tuple[str, ...]:
+def stage_paths(net: nn.Module, input_size: Size) -> tuple[str, ...]:
     """The generic candidates, with every stage timm names that runs two or more blocks of one
     kind one after the other (a RegNet's `s1`: `b1`, `b2`, ...) replaced by its blocks. A stage
     counts as a sequence when its last block's output is the stage's output (an Inception block's
@@ -83,7 +84,7 @@ def stage_paths(net: nn.Module, input_size: int) -> tuple[str, ...]:
     probed = [p for path, kids in blocks.items() for p in (path, kids[-1])]
     net.eval()  # a probe in training mode would move the norms' statistics (and fail at 1x1)
     with torch.no_grad(), capture(net, probed, layouts={}) as out:
-        net(torch.zeros(1, 3, input_size, input_size))
+        net(torch.zeros(1, 3, *sides(input_size)))
     expanded: list[str] = []
     for path in paths:
         kids = blocks.get(path)
@@ -108,7 +109,8 @@ def build(spec: str, options: LoadOptions) -> Built:
     name = spec[len(PREFIX) :]
     check_listed(name, TIMM)
     try:  # a transformer is built for the asked input size (timm resamples its position embedding)
-        sized: dict[str, Any] = {"img_size": options.input_size} if options.input_size else {}
+        asked = options.input_shape or options.input_size
+        sized: dict[str, Any] = {"img_size": asked} if asked else {}
         net, source = _create(name, options, **sized)
     except TypeError:  # a model without the argument
         net, source = _create(name, options)
@@ -118,7 +120,8 @@ def build(spec: str, options: LoadOptions) -> Built:
     if not vit.is_timm_vit(net):
         return Built(
             net=net, source=source, input_size=size, mean=mean, std=std,
-            paths=stage_paths(net, options.input_size or size), imagenet=imagenet,
+            paths=stage_paths(net, options.input_shape or options.input_size or size),
+            imagenet=imagenet,
             description=description,
         )
     size = int(net.patch_embed.img_size[0])  # type: ignore[index, union-attr, arg-type]

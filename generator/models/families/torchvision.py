@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from generator.config.model_ids import TORCHVISION, check_listed
+from generator.core.errors import FeatvisError
 from generator.models.families import Built, Family, LoadOptions, vit
 from generator.models.families.descriptions import describe
 from generator.models.weights import load_into, no_weights, reachable, read_state_dict
@@ -52,6 +53,13 @@ def build(spec: str, options: LoadOptions) -> Built:
     name = spec[len(PREFIX) :]
     net = _create(name)
     pretrained = not (options.random_weights or options.weights)
+    if vit.is_torchvision_vit(net) and options.input_shape:
+        height, width = options.input_shape
+        raise FeatvisError(
+            f"model '{spec}' takes square pictures only (its image_size is one number), not "
+            f"{height} x {width} px (height x width): set input_size to one number, such as "
+            f"{max(height, width)}"
+        )
     if vit.is_torchvision_vit(net) and options.input_size and not pretrained:
         net = _create(name, image_size=options.input_size)  # the patch grid follows the input
     if options.random_weights:
