@@ -69,3 +69,26 @@ def test_a_negative_shows_its_channel_lowered_not_its_negated_objective() -> Non
     assert ">act -1.75<" in low and "minimizes" in low and "obj" not in low, low
     up = macro.render(v=ImageView("a.png", "alt", objective=0.4, measure="low", fell=0.1))
     assert "act 0.4 &gt; start 0.1" in up and "did not lower" in up and "raise" not in up, up
+
+
+def test_only_a_unit_left_at_0_shows_nothing() -> None:
+    """A channel or neuron at 0 after the optimization (a ReLU's floor, as at the start) shows
+    nothing of it, and says so; a class probability's log at 0 is a saturated probability of 1
+    (Inception v3's class 998 at 80 px), which says no such thing."""
+    from generator.figures.channels import shows_nothing
+    from generator.figures.context import ImageView
+    from generator.jobs import VisJob
+    from generator.optvis import objectives as obj
+
+    def job(*objectives: obj.Objective) -> VisJob:
+        return VisJob(model="m", weights_digest="d", objectives=objectives)
+
+    assert shows_nothing(job(obj.channel("a", 3)), 0, 0.0)
+    assert shows_nothing(job(obj.neuron("a", 3)), 0, 0.0)
+    assert not shows_nothing(job(obj.channel("a", 3)), 0, 0.2)
+    assert not shows_nothing(job(obj.class_prob(998)), 0, 0.0)
+    assert not shows_nothing(job(obj.class_logit(998)), 0, None)
+    env = make_env(SiteConfig(root=Path(".")))
+    macro = env.from_string('{% import "macros.html" as m %}{{ m.unmoved(v) }}')
+    assert "left at 0" in macro.render(v=ImageView("a.png", "alt", objective=0.0, unmoved=True))
+    assert "left at 0" not in macro.render(v=ImageView("a.png", "alt", objective=0.0))

@@ -79,6 +79,14 @@ def shown_value(job: VisJob, sidecar: Sidecar, index: int) -> tuple[float | None
     return final, "obj"
 
 
+def shows_nothing(job: VisJob, index: int, shown: float | None) -> bool:
+    """Whether image `index`, whose shown value is `shown`, leaves its channel (or neuron) at 0,
+    as the starting image did (a ReLU's floor): it shows nothing of it. A class objective at 0
+    (a log-probability saturated at 1) is no such thing."""
+    kinds = {t.kind for _, t in job.objectives[index].terms if t.kind not in GROUP_KINDS}
+    return shown == 0 and bool(kinds) and kinds <= {"channel", "neuron"}
+
+
 def led_by(job: VisJob) -> str | None:
     """The pre-activation that led a channel picture's optimization while the channel was flat
     (`optvis.objectives.channel`'s `via`), or None."""

@@ -34,6 +34,7 @@ from generator.figures.channels import (
     pick_distinct,
     set_channel,
     shown_value,
+    shows_nothing,
     single_channel,
 )
 from generator.jobs import VisJob
@@ -77,6 +78,9 @@ class ImageView:
     # picture excites the unit less than the noise it started from, or for a negative lowers it
     # less: an untrained network's flat channels); None: the objective rose
     fell: float | None = None
+    # the image leaves its channel (or neuron) at 0, as the starting image did: it shows nothing
+    # of it (a class objective at 0, a saturated log-probability, is no such thing)
+    unmoved: bool = False
 
 
 @dataclass
@@ -308,7 +312,8 @@ class DrawContext(PlanContext):
             weight = minimized(job, index)
             fell = fell / weight if fell is not None and weight is not None else fell
         return ImageView(
-            self.image_url(path), alt, label, objective, hf, relative, job.key, measure, fell
+            self.image_url(path), alt, label, objective, hf, relative, job.key, measure, fell,
+            shows_nothing(job, index, objective),
         )
 
     def url(self, path: str) -> str:

@@ -126,7 +126,7 @@ class ExplorerPart(ChannelPagesPart):
         unmoved: list[ImageView] = []
         for job in jobs:
             view = state.ctx.view(job, label=f"{single_channel(job)[1]}")  # type: ignore[index]
-            (unmoved if view.objective == 0 else moved).append(view)
+            (unmoved if view.unmoved else moved).append(view)
             if len(moved) == STRIP:
                 break
         return (moved + unmoved)[:STRIP]
