@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
+from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
 from generator.config.presets import Preset
@@ -55,6 +57,14 @@ def build():  # layer "1": the Floored block, whose ReLU's input no module makes
 
 def build_relu():  # layer "1": the ReLU after the convolution "0", its pre-activation
     return _net([nn.Conv2d(3, 2, 1), nn.ReLU()])
+
+
+def build_weak():  # as build, but channel 1 moves weakly: channel 0 is the strongest on photos
+    net = build()
+    with torch.no_grad():
+        net[1].conv.weight[1] = 0.05
+        net[1].conv.bias[1] = 1.2
+    return net
 """
 ARTICLE = """\
 ---
@@ -91,12 +101,12 @@ def test_a_picture_left_at_zero_says_it_shows_nothing(tmp_path: Path) -> None:
     assert gallery.count("left at 0: shows nothing") == 1, gallery
 
 
-def _site(root: Path, function: str, steps: int) -> Path:
+def _site(root: Path, function: str, steps: int, article: str = ARTICLE, extra: str = "") -> Path:
     (root / "content").mkdir()
-    (root / "content" / "both.md").write_text(ARTICLE, encoding="utf-8")
+    (root / "content" / "both.md").write_text(article, encoding="utf-8")
     (root / "stuck.py").write_text(NET, encoding="utf-8")
     (root / "site.toml").write_text(
-        f'model = "python:stuck.py:{function}"\ninput_size = 32\ndevice = "cpu"\n',
+        f'model = "python:stuck.py:{function}"\ninput_size = 32\ndevice = "cpu"\n{extra}',
         encoding="utf-8")
     build_site(load_config(root / "site.toml"), quiet=True, preset=Preset(
         "tiny", size=32, steps=steps, explorer_channels=2, figure_scale=1.0, diversity=False))
@@ -122,3 +132,16 @@ def test_the_pre_activation_leads_only_while_the_channel_is_flat(tmp_path: Path)
     assert alone.final[0] == 0 and led.final[0] > 0  # flat at the start: only the lead moves it
     assert torch.equal(alone.images[1], led.images[1])  # moving from the start: the same pixels
     assert torch.equal(alone.history[:, 1], led.history[:, 1])
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason="needs the ImageNet sample")
+def test_a_figure_chooses_a_channel_nothing_can_lead_last(tmp_path: Path) -> None:
+    """Channel 0 is the strongest on the photos but 0 on the starting image behind a floor no
+    module makes or takes: its picture would show nothing, so a one-channel gallery chooses the
+    weaker channel 1, whose picture moves."""
+    sample_photos(tmp_path / "photos", every=50)
+    _site(tmp_path, "build_weak", 8, ARTICLE.replace("channels: 2", "channels: 1"),
+          'dataset = "photos"\n')
+    gallery = (tmp_path / "site_output" / "both.html").read_text(encoding="utf-8")
+    assert re.findall(r'alt="channel 1:(\d)"', gallery) == ["1"], gallery
+    assert "left at 0" not in gallery

@@ -200,6 +200,13 @@ class PlanContext:
             self._asleep[layer] = asleep_channels(self.model, self.config.cache_dir, layer)
         return self._asleep[layer]
 
+    def unled(self, layer: str) -> frozenset[int]:
+        """The layer's channels flat on the starting images that no pre-activation can lead
+        (`channel_job`): their pictures stay at the start and show nothing, so figures choose
+        them only where nothing else is left."""
+        at = negative_layer(self.model, layer)
+        return self.asleep(layer) if at in (None, layer) else frozenset()
+
     def dead(self, layer: str) -> frozenset[int]:
         """The layer's dead channels (`measure.living`), never chosen while others live."""
         if layer not in self._dead:
@@ -232,6 +239,7 @@ class PlanContext:
         channels = self.model.layer(layer).channels
         strongest = ds.strongest_mean
         scores = _living({c: strongest(layer, c) for c in range(channels)}, self.dead(layer))
+        scores = _living(scores, self.unled(layer))  # their pictures would show nothing
         patterns = {
             c: torch.nn.functional.normalize(ds.pattern(layer, c).double(), dim=0)
             for c in range(channels)
