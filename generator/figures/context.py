@@ -317,8 +317,8 @@ class DrawContext(PlanContext):
         fell = None
         if snapshot is None and measure != "act":  # a diversity term has no start to compare
             fell = _fell(art.sidecar.history[index], art.sidecar.final[index])
-            weight = minimized(job, index)
-            fell = fell / weight if fell is not None and weight is not None else fell
+            if fell is not None and measure == "low":  # in the channel's own value, as shown
+                fell /= minimized(job, index) or 1.0
         return ImageView(
             self.image_url(path), alt, label, objective, hf, relative, job.key, measure, fell,
             shows_nothing(job, index, objective),

@@ -40,10 +40,16 @@ Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
 
 
 @contextmanager
-def _hooked(net: nn.Module, paths: set[str] | None, record: Hook) -> Iterator[None]:
-    """`record(path, module, inputs, output)` after every named module (or those of `paths`)."""
+def _hooked(
+    net: nn.Module, paths: set[str] | None, record: Hook, *, before: bool = False
+) -> Iterator[None]:
+    """`record(path, module, inputs, output)` after every named module (or those of `paths`);
+    with `before`, `record(path, module, inputs, None)` before it runs (an in-place module has
+    not yet overwritten its input)."""
     handles = [
-        module.register_forward_hook(
+        module.register_forward_pre_hook(
+            lambda m, i, p=path: record(p, m, i, None)  # type: ignore[misc]
+        ) if before else module.register_forward_hook(
             lambda m, i, o, p=path: record(p, m, i, o)  # type: ignore[misc]
         )
         for path, module in net.named_modules()
@@ -99,14 +105,14 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
                 low, high = (float(v) for v in torch.aminmax(output))
                 calls.append(_Call(path, module, output.detach().clone(), low, high))
 
-    def record_input(path: str, module: nn.Module, args: tuple) -> None:  # type: ignore[type-arg]
+    def record_input(path: str, module: nn.Module, args: tuple, _o: object) -> None:  # type: ignore[type-arg]
         if isinstance(module, FLOORED) and args:
             record(f"{path}{INPUT}", module, (), args[0])
 
     try:
         with _hooked(model.net, paths, shape):
             _forward(model)
-        with _hooked(model.net, None, record), _inputs_hooked(model.net, record_input):
+        with _hooked(model.net, None, record), _hooked(model.net, None, record_input, before=True):
             _forward(model)
     except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
         return {}
@@ -134,24 +140,6 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
 
 def _last_call(calls: list[_Call], path: str) -> int:
     return max(k for k, c in enumerate(calls) if c.path == path)
-
-
-@contextmanager
-def _inputs_hooked(
-    net: nn.Module, record: Callable[[str, nn.Module, tuple], None]  # type: ignore[type-arg]
-) -> Iterator[None]:
-    """`record(path, module, inputs)` before every named module runs (an in-place module then
-    has not yet overwritten its input)."""
-    handles = [
-        module.register_forward_pre_hook(lambda m, i, p=path: record(p, m, i))  # type: ignore[misc]
-        for path, module in net.named_modules()
-        if path
-    ]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def _floored(made: _Call) -> bool:

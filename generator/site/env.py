@@ -20,6 +20,7 @@ from generator.core.words import counted
 from generator.figures.checks import (
     LOW_AGREEMENT,
 )
+from generator.models.hooks import module_of
 from generator.pages.markdown import format_probability, format_value, render_inline
 
 TEMPLATES_DIR = shipped("templates", "templates")
@@ -130,6 +131,7 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     # {{ a.title | inline | unlinked }}: inside a link of its own (a card), a link's text alone
     env.filters["unlinked"] = lambda html: Markup(_ANCHOR.sub("", str(html)))
     env.filters["weights"] = lambda source: shown_weights(source, config.root)
+    env.filters["module_of"] = module_of  # (module path, whether `path` names its input)
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root
     return env
