@@ -180,6 +180,31 @@ def test_a_models_own_explorer_layers_replace_the_sites_for_it(site: dict[str, A
     assert pages(LITE0) == {resolve_layer_ref(ref, lite0.layers, LITE0) for ref in site_refs}
 
 
+def page_text(path: Path) -> str:
+    """A page's text: tags dropped, narrow spaces as spaces, runs of white space as one."""
+    html = re.sub(r"<[^>]+>", "", path.read_text()).replace("&#8239;", " ")
+    return re.sub(r"\s+", " ", html)
+
+
+def test_model_pages_count_the_layers_they_show_name_the_input_and_link_the_others(site: dict[str, Any]) -> None:
+    """With `explorer_layers`, a model page and the explorer's index say how many of the
+    network's layers they show (not the network's count, above a table of fewer rows); they
+    name the input size the grids are given at (the model's own, not the pictures'), and a
+    model page links to the site's other models and to the compare page."""
+    explorer = site["out"] / "explorer"
+    lite0 = page_text(explorer / model_slug(LITE0) / "index.html")
+    assert "2 of its 18 layers" in lite0
+    assert "Its input is 224 px" in lite0 and "optimized at 32 px" in lite0
+    assert "Grid at 224 px" in lite0
+    assert "2 of its 18 layers, input 224 px" in page_text(explorer / "index.html")
+    resnet = page_text(explorer / model_slug(RESNET) / "index.html")
+    assert "Its input is 64 px" in resnet and "Grid at 64 px" in resnet
+    assert "grid (at the network's 64 px input)" in page_text(explorer / model_slug(RESNET) / "layer1.0.html")
+    html = (explorer / model_slug(LITE0) / "index.html").read_text()
+    assert '<a href="../torchvision-resnet18/index.html">ResNet-18</a>' in html
+    assert 'href="../compare.html"' in html
+
+
 def test_search_and_manifest_cover_every_model(site: dict[str, Any]) -> None:
     out = site["out"]
     text = (out / "explorer" / "search-index.js").read_text()
