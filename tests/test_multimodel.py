@@ -205,6 +205,16 @@ def test_model_pages_count_the_layers_they_show_name_the_input_and_link_the_othe
     assert 'href="../compare.html"' in html
 
 
+def test_a_channel_page_without_its_negative_says_why(site: dict[str, Any]) -> None:
+    """A channel a figure surveyed or chose, outside the explorer's sample, has a page with its
+    picture but no negative: the page says so and why, where a sampled channel's shows it."""
+    folder = site["out"] / "explorer" / model_slug(LITE0) / "blocks.1.1"
+    sampled, surveyed = (folder / "0.html").read_text(), (folder / "3.html").read_text()
+    assert "<h3>Negative</h3>" in sampled and "not computed" not in page_text(folder / "0.html")
+    assert "<h3>Negative</h3>" not in surveyed
+    assert "Its negative is not computed: the build makes them for the channels the explorer samples from each layer (2 with the tiny preset)" in page_text(folder / "3.html")
+
+
 def test_search_and_manifest_cover_every_model(site: dict[str, Any]) -> None:
     out = site["out"]
     text = (out / "explorer" / "search-index.js").read_text()
