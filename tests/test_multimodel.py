@@ -284,6 +284,10 @@ def test_an_article_names_its_own_model_and_every_model_it_shows(site: dict[str,
     two = (site["out"] / "two.html").read_text()
     made = re.search(r"optimized by the build from the models?(.*?)\. Each row", two, re.S).group(1)  # type: ignore[union-attr]
     assert f"<code>{LITE0}</code>" in made and f"<code>{RESNET}</code>" in made
+    # a page that shows several models' pictures names each in its byline, its own model first
+    byline = two.split('<div class="d-byline">')[1].split('<div class="d-article"')[0]
+    assert "<h2>Models</h2>" in byline
+    assert byline.index('href="explorer/efficientnet_lite0/index.html"') < byline.index('href="explorer/torchvision-resnet18/index.html"')
 
 
 def test_labels_name_the_second_models_channels(site: dict[str, Any]) -> None:
