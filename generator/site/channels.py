@@ -246,7 +246,7 @@ class ChannelPagesPart(RenderState):
             if art is None:
                 if job.key in state.planned:  # the preview draws the page again when it lands
                     state.extras_waiting.setdefault(layer, {}).setdefault(where, []).append(job)
-                elif not self.pending:  # a build computes everything it plans
+                else:  # not planned (a build computes everything it plans)
                     unmade.append(name)
                 continue
             self._use(job, where)
