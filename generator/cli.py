@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
             _config(p)
             p.add_argument("--output", default=None, help="the site folder (default site_output)")
             p.add_argument(
-                "path", nargs="?", default=None, help="site folder (default site_output)"
+                "path", nargs="?", default=None,
+                help="the built site's folder, or a project's (its site.toml names the site; "
+                "default site_output)",
             )
             continue
         _common(p)

@@ -236,6 +236,10 @@ def test_results_name_each_model_by_its_display_name(tmp_path: Path) -> None:
         assert [a.split(" \u00b7 ")[0] for a in abouts("blocks.4.2:70")] == ["EfficientNet-Lite0", "ShapeNet"]
         assert abouts("python:shapes.py:build/blocks.4.2:70") == ["ShapeNet \u00b7 parts"]
         assert abouts("ShapeNet/blocks.4.2:70") == ["ShapeNet \u00b7 parts"], "by the name results show"
+        # a model's layer, without a channel: its channels, of that model alone
+        assert abouts("ShapeNet/blocks.4.2") == ["ShapeNet \u00b7 parts"] * 2
+        assert abouts("python:shapes.py:build/blocks.4.2") == ["ShapeNet \u00b7 parts"] * 2
+        assert abouts("efficientnet_lite0/conv_stem") == ["EfficientNet-Lite0 \u00b7 edges"]
         assert len(abouts("shapenet parts")) == 2 == len(abouts("shapes.py parts"))
         assert not any("python:" in a or "efficientnet_lite0" in a for a in abouts("3"))
         browser.close()

@@ -98,3 +98,10 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert "no element with id 'intro'" in err and "featvis: error:" in err and "1 problem" in err
     assert main(["check", str(tmp_path / "nothing")]) == 2
+    # a project's folder (its site.toml beside the built site) checks the site its output_dir names
+    project = tmp_path / "project"
+    make_site(project / "public")
+    (project / "site.toml").write_text('output_dir = "public"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", str(project)]) == 0
+    assert f"{project / 'public'}: ok" in capsys.readouterr().out

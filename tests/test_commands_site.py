@@ -76,6 +76,15 @@ def test_layers_columns_align_past_long_layer_names(
     assert len(lines) == 6 and len(lines[1].split()[0]) > 24, lines
     ends = {re.search(r"\s(channels|\d+)\s", line).end(1) for line in lines}  # type: ignore[union-attr]
     assert len(ends) == 1, lines
+    # with explorer_layers, the rows the explorer shows are marked, band references resolved
+    with (tmp_path / "site.toml").open("a", encoding="utf-8") as toml:
+        toml.write('explorer_layers = ["parts", "a_stage_with_a_rather_long_name.0.1"]\n')
+    assert main(["layers", "--config", str(tmp_path / "site.toml")]) == 0
+    out = capsys.readouterr().out
+    marked = [line.split()[0] for line in out.splitlines() if line.endswith(" explorer")]
+    stage = "a_stage_with_a_rather_long_name"
+    assert marked == [f"{stage}.0.1", f"{stage}.3.1"], out
+    assert "explorer: 2 of its 5 layers" in out, out
 
 
 def test_a_model_is_named_by_site_toml_or_its_class(tmp_path: Path) -> None:

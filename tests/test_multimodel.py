@@ -180,6 +180,41 @@ def test_a_models_own_explorer_layers_replace_the_sites_for_it(site: dict[str, A
     assert pages(LITE0) == {resolve_layer_ref(ref, lite0.layers, LITE0) for ref in site_refs}
 
 
+def page_text(path: Path) -> str:
+    """A page's text: tags dropped, narrow spaces as spaces, runs of white space as one."""
+    html = re.sub(r"<[^>]+>", "", path.read_text()).replace("&#8239;", " ")
+    return re.sub(r"\s+", " ", html)
+
+
+def test_model_pages_count_the_layers_they_show_name_the_input_and_link_the_others(site: dict[str, Any]) -> None:
+    """With `explorer_layers`, a model page and the explorer's index say how many of the
+    network's layers they show (not the network's count, above a table of fewer rows); they
+    name the input size the grids are given at (the model's own, not the pictures'), and a
+    model page links to the site's other models and to the compare page."""
+    explorer = site["out"] / "explorer"
+    lite0 = page_text(explorer / model_slug(LITE0) / "index.html")
+    assert "2 of its 18 layers" in lite0
+    assert "Its input is 224 px" in lite0 and "optimized at 32 px" in lite0
+    assert "Grid at 224 px" in lite0
+    assert "2 of its 18 layers, input 224 px" in page_text(explorer / "index.html")
+    resnet = page_text(explorer / model_slug(RESNET) / "index.html")
+    assert "Its input is 64 px" in resnet and "Grid at 64 px" in resnet
+    assert "grid (at the network's 64 px input)" in page_text(explorer / model_slug(RESNET) / "layer1.0.html")
+    html = (explorer / model_slug(LITE0) / "index.html").read_text()
+    assert '<a href="../torchvision-resnet18/index.html">ResNet-18</a>' in html
+    assert 'href="../compare.html"' in html
+
+
+def test_a_channel_page_without_its_negative_says_why(site: dict[str, Any]) -> None:
+    """A channel a figure surveyed or chose, outside the explorer's sample, has a page with its
+    picture but no negative: the page says so and why, where a sampled channel's shows it."""
+    folder = site["out"] / "explorer" / model_slug(LITE0) / "blocks.1.1"
+    sampled, surveyed = (folder / "0.html").read_text(), (folder / "3.html").read_text()
+    assert "<h3>Negative</h3>" in sampled and "not computed" not in page_text(folder / "0.html")
+    assert "<h3>Negative</h3>" not in surveyed
+    assert "Its negative is not computed: the build makes them for the channels the explorer samples from each layer (2 with the tiny preset)" in page_text(folder / "3.html")
+
+
 def test_search_and_manifest_cover_every_model(site: dict[str, Any]) -> None:
     out = site["out"]
     text = (out / "explorer" / "search-index.js").read_text()
@@ -249,6 +284,10 @@ def test_an_article_names_its_own_model_and_every_model_it_shows(site: dict[str,
     two = (site["out"] / "two.html").read_text()
     made = re.search(r"optimized by the build from the models?(.*?)\. Each row", two, re.S).group(1)  # type: ignore[union-attr]
     assert f"<code>{LITE0}</code>" in made and f"<code>{RESNET}</code>" in made
+    # a page that shows several models' pictures names each in its byline, its own model first
+    byline = two.split('<div class="d-byline">')[1].split('<div class="d-article"')[0]
+    assert "<h2>Models</h2>" in byline
+    assert byline.index('href="explorer/efficientnet_lite0/index.html"') < byline.index('href="explorer/torchvision-resnet18/index.html"')
 
 
 def test_labels_name_the_second_models_channels(site: dict[str, Any]) -> None:

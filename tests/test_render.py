@@ -7,8 +7,10 @@ published."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from collections import Counter
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,19 @@ def test_compute_then_render_is_the_build(sites: tuple[Path, Path]) -> None:
     cache = split.parent / "cache-split"
     for kind in ("circuits", "accentuation", "measures", "dataset"):
         assert any(p.is_file() for p in (cache / kind).rglob("*")), f"compute measured {kind}"
+
+
+def test_the_class_cells_name_what_their_objective_is(sites: tuple[Path, Path]) -> None:
+    """Under a class picture of the objectives figure, what was optimized names the class (its
+    index and name, not `class_logit 11`), and the probability cell says its objective is the
+    log-probability (a number below 0, not a probability)."""
+    html = (sites[0] / "site_output" / "small.html").read_text()
+    name = unescape(re.search(r"The model reads class (.+?) in the channel", html)[1])  # type: ignore[index]
+    whats = [unescape(w) for w in re.findall(r'class="muted cell-what">([^<]*)<', html)]
+    assert len(whats) == 5 and whats[0].startswith("neuron conv_stem:1"), whats
+    index = re.search(r"class (\d+) \(", whats[3])
+    assert index and whats[3] == f"logit of class {index[1]} ({name})", whats
+    assert whats[4] == f"log-probability of class {index[1]} ({name})", whats
 
 
 def test_render_computes_nothing(

@@ -13,11 +13,12 @@ from generator.core.words import counted
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """featvis check [PATH]: check a built site (default: the configured output folder)."""
-    if getattr(args, "path", None):
-        root = Path(args.path)
-    else:
-
+    """featvis check [PATH]: check a built site (default: the configured output folder); a
+    project's folder, its site.toml beside and no index.html, stands for the site it builds."""
+    root = Path(args.path) if getattr(args, "path", None) else None
+    if root is not None and (root / "site.toml").is_file() and not (root / "index.html").exists():
+        args.config, root = str(root), None
+    if root is None:
         root = config_from_args(args, models=False).output_dir
     problems = check_site(root)
     if problems:

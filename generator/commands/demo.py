@@ -50,7 +50,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.input_size is not None:  # an error about it names the flag
         config = dataclasses.replace(config, flags=(*config.flags, "input_size"))
-    from generator.models.site import load_spec
+    from generator.models.site import explorer_layers, load_spec
 
     for spec in config.model_specs:
         if args.input_size is not None:
@@ -60,14 +60,19 @@ def cmd_layers(args: argparse.Namespace) -> int:
         seen = (f"{height}px" if height == width else f"{height}x{width}px only") + (
             " grey" if model.grey else "")
         print(f"# {model.id}  weights: {model.weights_source}  input: {seen}")
+        # explorer_layers (band references resolved against this model): its rows marked
+        shown = set(explorer_layers(config, model))
+        marks = config.explorer_layers_of(model.id)[0] is not None
+        if marks:
+            count = sum(layer.name in shown for layer in model.layers)
+            print(f"# explorer: {count} of its {len(model.layers)} layers (explorer_layers)")
         wide = max([24, *(len(layer.name) for layer in model.layers)])  # the columns align
-        print(f"{'layer':<{wide}} {'channels':>8} {'size':>9} {'depth':>5}  band")
+        print(f"{'layer':<{wide}} {'channels':>8} {'size':>9} {'depth':>5}  band"
+              + ("      shown in" if marks else ""))
         for layer in model.layers:
             size = f"{layer.height}x{layer.width}"
-            print(
-                f"{layer.name:<{wide}} {layer.channels:>8} {size:>9} {layer.depth:>5}  "
-                f"{layer.band}"
-            )
+            mark = f"{layer.band:<8}  explorer" if marks and layer.name in shown else layer.band
+            print(f"{layer.name:<{wide}} {layer.channels:>8} {size:>9} {layer.depth:>5}  {mark}")
     return 0
 
 

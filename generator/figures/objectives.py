@@ -85,11 +85,14 @@ class Objectives(OneChannelFigure):
         numbered = not ctx.model.class_names and ctx.model.untrained  # "Output logit"
         labels = {k: v.replace("Class", "Output") if numbered else v
                   for k, v in self.LABELS.items()}
+        # what a class cell optimized: "logit of class 11 (goldfinch)", "class 12", "output 207"
+        of = f"class {cls} ({name})" if ctx.model.class_names else name
+        whats = {"class_logit": f"logit of {of}", "class_prob": f"log-probability of {of}"}
         cells = [
             {
                 "kind": k,
                 "label": labels[k],
-                "what": jobs[k].objectives[0].describe(),
+                "what": whats.get(k) or jobs[k].objectives[0].describe(),
                 "image": ctx.view(jobs[k], label=labels[k]),
             }
             for k in self.KINDS

@@ -11,6 +11,7 @@ from typing import Any
 from markupsafe import Markup
 
 from generator.config.presets import preset_flags
+from generator.core.urls import model_url
 from generator.core.words import counted, verb
 from generator.figures.channels import single_channel
 from generator.figures.checks import LOW_AGREEMENT
@@ -167,6 +168,7 @@ class ArticlesPart(RenderState):
         # appendix names every model whose pictures the page shows
         state = next((s for s in self.states if s.model.id == page.model), self.states[0])
         used = {m for entry in item.provenance for m in entry["figure"].models_used()}
+        shown = [s.model for s in self.states if s.model.id in used]
         text = self.env.get_template("article.html").render(
             **self._common(state, ""),
             page=page,
@@ -174,7 +176,11 @@ class ArticlesPart(RenderState):
             notes=Markup(notes),
             toc=body.toc,
             provenance=item.provenance,
-            made_by=[s.model for s in self.states if s.model.id in used] or [state.model],
+            made_by=shown or [state.model],
+            # the byline: the page's model, then every other whose pictures the page shows
+            byline_models=[
+                {"id": m.id, "name": m.name or m.id, "href": model_url(m.slug)} for m in shown
+            ],
             build_flags=" ".join(preset_flags(self.preset)),
             output_name=self._output_name(),
         )

@@ -234,22 +234,27 @@ class ChannelPagesPart(RenderState):
 
     def _extras(
         self, state: ModelState, layer: str, channel: int, where: str
-    ) -> dict[str, list[ImageView]]:
-        """The negative and diversity images the cache holds for the channel."""
+    ) -> tuple[dict[str, list[ImageView]], list[str]]:
+        """The negative and diversity images the cache holds for the channel, and the names of
+        those the site does not make (a channel a figure chose or surveyed, outside the
+        explorer's sample and the pages articles link to: `plan.explorer`)."""
         out: dict[str, list[ImageView]] = {}
+        unmade: list[str] = []
         jobs = channel_page_jobs(self.preset, state.ctx.job, layer, channel, state.model)
         for name, job in jobs.items():
             art = state.ctx.artifact(job)
             if art is None:
                 if job.key in state.planned:  # the preview draws the page again when it lands
                     state.extras_waiting.setdefault(layer, {}).setdefault(where, []).append(job)
+                else:  # not planned (a build computes everything it plans)
+                    unmade.append(name)
                 continue
             self._use(job, where)
             out[name] = [
                 state.ctx.view(job, i, label=name if job.n_images == 1 else f"{name} {i + 1}")
                 for i in range(job.n_images)
             ]
-        return out
+        return out, unmade
 
     def _distribution(self, state: ModelState, layer: str, channel: int) -> dict[str, Any] | None:
         ds = state.ctx.dataset
@@ -287,7 +292,7 @@ class ChannelPagesPart(RenderState):
         layer, channel = info.name, ch["channel"]
         url = channel_url(state.model.slug, layer, channel)
         circuit = self.circuit_of(state, layer, channel)
-        extras = self._extras(state, layer, channel, url)
+        extras, unmade = self._extras(state, layer, channel, url)
         label = state.labels.get((layer, channel))
         accented = self._accented(state, layer, channel)
         state.channel_info[(layer, channel)] = {
@@ -313,6 +318,7 @@ class ChannelPagesPart(RenderState):
             label=label,
             image=deeper(ch["image"]),
             extras=extras,
+            unmade=unmade,
             top=[deeper(v) for v in ch["top"]],
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),

@@ -93,6 +93,8 @@ class ComparePage:
 class ExplorerPart(ChannelPagesPart):
     """Chooses the explorer's channels and writes its pages."""
 
+    compare_drawn = False  # the compare page is drawn (a site of several models, all computed)
+
     def explorer_infos(self, state: ModelState) -> list[LayerInfo]:
         """The layers with an explorer page (`explorer_layers`), in the model's order."""
         return [info for info in state.model.layers if info.name in state.layers]
@@ -149,6 +151,14 @@ class ExplorerPart(ChannelPagesPart):
             **self._common(state, "../../"),
             strips=self._strips(state, summaries),
             has_summaries=any(summaries.values()),
+            others=[
+                {"name": other.model.name or other.model.id,
+                 "href": "../" + model_url(other.model.slug).removeprefix("explorer/")}
+                for other in self.states if other is not state
+            ],
+            compare_href=(
+                "../" + COMPARE_PAGE.removeprefix("explorer/") if self.compare_drawn else None
+            ),
         )
         self.writer.text(model_url(state.model.slug), text, f"explorer model {state.model.id}")
         for i, info in enumerate(infos):
@@ -274,6 +284,7 @@ class ExplorerPart(ChannelPagesPart):
             return ComparePage(figure, None, exc.jobs)
         finally:
             self._set_prefix("")
+        self.compare_drawn = True
         return ComparePage(figure, html, [])
 
     def _write_models(self, compare: ComparePage | None = None) -> None:

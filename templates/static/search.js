@@ -7,7 +7,8 @@
  * data-root is the relative URL of the site root from the page (the index's URLs are relative
  * to the root).
  *
- * Queries: "blocks.4.2:70" (a channel), "blocks.4.2:" or "blocks.4.2" (a layer), "4.2:70"
+ * Queries: "blocks.4.2:70" (a channel), "blocks.4.2:" or "blocks.4.2" (a layer), either after
+ * "MODEL/" (one model's, by its id or its name: "efficientnet_lite1/blocks.4.2"), "4.2:70"
  * (any layer ending so), "70" or ":70" (channel 70 of every layer that has it; "70" also every
  * channel of a layer named "70", as nn.Sequential names its layers), a band ("textures"), and words, each of which must occur in the
  * channel's labels, the names of the classes that drive it or their kinds in the ImageNet
@@ -88,7 +89,8 @@
       var channel = matcher(":" + q, index);  // name (nn.Sequential's "7"), after exact channels
       return function (item) { return channel(item) === 3 ? 3 : item.layerLower === q ? 2 : channel(item); };
     }
-    var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q);  // [MODEL/]LAYER:CHANNEL, MODEL its id or its name
+    var m = /^(?:(\S+)\/)?([^\s:\/]*):(\d*)$/.exec(q) ||  // [MODEL/]LAYER:CHANNEL, or
+      /^(\S+)\/([^\s:\/]+)()$/.exec(q);  // MODEL/LAYER (every channel); MODEL its id or its name
     if (m) {
       var model = m[1] || "", layer = m[2], channel = m[3];
       return function (item) {
