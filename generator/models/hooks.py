@@ -15,14 +15,21 @@ by `set_layouts`):
 
 So every objective, scan, receptive field, circuit and check reads one shape. The adapters are
 views, not copies, and gradients flow back through them (`lay_out` applies one to any tensor of
-the layer's raw shape, a gradient as well as an activation).
+the layer's raw shape, a gradient as well as an activation). What `capture` records is a copy of
+the module's output as the module made it: a network may change that tensor in place afterwards
+(`F.relu(x, inplace=True)` in a `forward`, `out += identity`), and the copy keeps the value and
+the gradient path of the module's own output.
+
+A captured path may also join several module paths with `JOIN` (`a.conv+b.conv`): their outputs
+side by side on the channel axis, recorded once all of them have run (the activation before the
+ReLUs of branches that a `forward` concatenates, an Inception block's, `models.preact`).
 """
 
 from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -84,15 +91,29 @@ Layout = TokenGrid | ChannelsLast
 INPUT = "@input"
 
 
+# Joins the paths of modules whose outputs a captured path concatenates on the channel axis
+JOIN = "+"
+
+
 def module_of(path: str) -> tuple[str, bool]:
-    """The module path of a captured `path`, and whether it is that module's input."""
+    """The module path of a captured `path` (one of its parts: `parts_of`), and whether it is
+    that module's input."""
     return (path[: -len(INPUT)], True) if path.endswith(INPUT) else (path, False)
 
 
+def parts_of(path: str) -> list[tuple[str, bool]]:
+    """Each module a captured `path` reads, with whether it reads the module's input: one, or
+    the parts a `JOIN` concatenates in that order."""
+    return [module_of(part) for part in path.split(JOIN)]
+
+
 def shown_path(path: str) -> str:
-    """`path` as a reader reads it: `the input of layer1.0.relu` for a module's input."""
-    module, of_input = module_of(path)
-    return f"the input of {module}" if of_input else path
+    """`path` as a reader reads it: `the input of layer1.0.relu` for a module's input, `a and b
+    side by side` for a concatenation."""
+    shown = [f"the input of {m}" if of_input else m for m, of_input in parts_of(path)]
+    if len(shown) == 1:
+        return shown[0]
+    return f"{', '.join(shown[:-1])} and {shown[-1]} side by side"
 
 
 def lay_out(raw: torch.Tensor, layout: Layout | None) -> torch.Tensor:
@@ -119,36 +140,46 @@ def capture(
     net: nn.Module, paths: list[str], layouts: Mapping[str, Layout] | None = None
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Forward hooks that record the outputs of `paths` (or, for a path ending in `INPUT`, the
-    input of its module's last call), each laid out as (B, C, H, W) by `layouts` (by default the
-    ones registered for `net`); always removed on exit."""
+    input of its module's last call; for a `JOIN` of paths, their outputs concatenated), each a
+    copy laid out as (B, C, H, W) by `layouts` (by default the ones registered for `net`); always
+    removed on exit."""
     modules = dict(net.named_modules())
     grids = layouts_of(net) if layouts is None else layouts
     store: dict[str, torch.Tensor] = {}
     handles = []
     try:
         for path in paths:
-            layout = grids.get(path)
-            module, of_input = module_of(path)
-
-            def hook(
-                _m: nn.Module, _i: object, out: object, path: str = path,
-                layout: Layout | None = layout,
-            ) -> None:
-                if isinstance(out, torch.Tensor):
-                    store[path] = lay_out(out, layout)
-
-            def before(
-                _m: nn.Module, args: tuple, path: str = path,  # type: ignore[type-arg]
-                layout: Layout | None = layout,
-            ) -> None:
-                if args and isinstance(args[0], torch.Tensor):  # a copy: an in-place module
-                    store[path] = lay_out(args[0].clone(), layout)  # overwrites its input
-
-            handles.append(
-                modules[module].register_forward_pre_hook(before) if of_input
-                else modules[module].register_forward_hook(hook)
-            )
+            parts = parts_of(path)
+            keep = _keeper(store, path, len(parts), grids.get(path))
+            for k, (module, of_input) in enumerate(parts):
+                handles.append(
+                    modules[module].register_forward_pre_hook(
+                        lambda _m, args, k=k, keep=keep: keep(k, args[0] if args else None)
+                    ) if of_input else modules[module].register_forward_hook(
+                        lambda _m, _i, out, k=k, keep=keep: keep(k, out)
+                    )
+                )
         yield store
     finally:
         for h in handles:
             h.remove()
+
+
+def _keeper(
+    store: dict[str, torch.Tensor], path: str, count: int, layout: Layout | None
+) -> Callable[[int, object], None]:
+    """What records part `k` of `path`'s `count` parts as it is made; once every part of the
+    pass has run, `store[path]` holds them side by side (the one part, laid out, for a plain
+    path)."""
+    made: dict[int, torch.Tensor] = {}
+
+    def keep(k: int, value: object) -> None:
+        if not isinstance(value, torch.Tensor):
+            return
+        made[k] = value.clone()  # as made: the network may change it in place later
+        if count == 1:
+            store[path] = lay_out(made.pop(k), layout)
+        elif len(made) == count:
+            store[path] = torch.cat([made.pop(j) for j in range(count)], dim=1)
+
+    return keep
