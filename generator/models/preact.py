@@ -8,12 +8,13 @@ its output has no floor; the first module whose output, clamped to the layer's r
 layer's output (the convolution or norm before the activation: its *pre-activation*), registered
 in the model under its module path so objectives can reach it; else the input of the floor module
 that makes the layer's output at its last call (a residual block's ReLU taking a sum computed in
-`forward`), registered as `PATH@input` (`models.hooks.INPUT`); else the outputs of the branches
-inside the layer that its `forward` concatenates after each branch's own ReLU (an Inception block,
-a SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
-channel); or None when the output is floored but no module makes or takes its input (a pooling
-after the ReLU, a ReLU called in `forward` on a sum, a concatenation with a pooled branch), with
-`NO_PRE_ACTIVATION` saying why. Smooth activations
+`forward`), registered as `PATH@input` (`models.hooks.INPUT`); else the input of the floor
+function (`F.relu`, a clamp) whose result the layer's `forward` returns (`F.relu(out + identity)`),
+registered as `PATH@floor` (`models.hooks.FLOOR`); else the outputs of the branches inside the
+layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
+SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
+channel); or None when the output is floored but none of these reaches it (a pooling after the
+ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why. Smooth activations
 (GELU, SiLU, Hardswish, Mish) go below 0, so their layers are minimized where they are. Found by
 one probing forward of a single image when the model is loaded (`find_pre_activations`).
 """
@@ -28,14 +29,14 @@ import torch
 from torch import nn
 
 from generator.models.base import LoadedModel
-from generator.models.hooks import INPUT, JOIN
+from generator.models.hooks import FLOOR, INPUT, JOIN, floor_hooks
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
     "its layer's output never goes below a floor (a ReLU's 0, or a clamp's), which no image can "
     "push it under, and the activation before the floor is not the output of any module the "
-    "network names (it is computed in its forward: a sum, a pooling, a concatenation of "
-    "branches of which one is a pooling)"
+    "network names, nor the input of a ReLU or clamp that makes the layer's output (a pooling "
+    "after the floor, a concatenation of branches of which one is a pooling)"
 )
 FLOOR_SHARE = 0.25  # at least this share of a nonnegative output at exactly 0: a ReLU's output
 _PROBED = "_featvis_pre_activations"
@@ -116,6 +117,12 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
         if isinstance(module, FLOORED) and args:
             record(f"{path}{INPUT}", module, (), args[0])
 
+    modules = dict(model.net.named_modules())
+    floors = [  # before `record`'s hooks: a layer's floor input is recorded before its output
+        handle for path in sorted(paths) for handle in floor_hooks(
+            modules[path], lambda v, p=path: record(f"{p}{FLOOR}", modules[p], (), v)  # type: ignore[misc]
+        )
+    ]
     try:
         with _hooked(model.net, paths, shape):
             _forward(model)
@@ -123,6 +130,9 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
             _forward(model)
     except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
         return {}, {}
+    finally:
+        for handle in floors:
+            handle.remove()
     out: dict[str, str | None] = {}
     widths: dict[str, tuple[int, ...]] = {}
     for info in model.layers:
@@ -132,10 +142,11 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
         made = calls[at[-1]]
         found = [(k, c.path) for k, c in enumerate(calls[: at[-1]]) if _clamps_to(made, c)]
         # else the input of a floor module (a ReLU taking a sum made in `forward`) at its last
-        # call, the one `capture` records
-        makers = [p for _, p in found if not p.endswith(INPUT)] or [
-            p for k, p in found if k == _last_call(calls, p)
-        ]
+        # call, the one `capture` records; else the input of the floor function that made the
+        # layer's output (`F.relu(out + identity)` in its `forward`)
+        makers = [p for _, p in found if not p.endswith((INPUT, FLOOR))] or [
+            p for k, p in found if p.endswith(INPUT) and k == _last_call(calls, p)
+        ] or [p for _, p in found if p == f"{info.module_path}{FLOOR}"]
         if makers:
             out[info.name] = makers[0]
         elif parts := _side_by_side(made, calls[: at[-1]], f"{info.module_path}."):
