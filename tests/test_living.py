@@ -319,25 +319,51 @@ class Smooth(nn.Module):  # GELU goes below 0: minimized where it is
         return F.gelu(self.conv(x))
 
 
+class Residual(nn.Module):  # a sum floored in forward by F.relu, no ReLU module
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, 1, 1)
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += x
+        return F.relu(out)
+
+
 def build():
-    return nn.Sequential(Functional(), Clamped(), Hard(), Concat(), Smooth(),
+    return nn.Sequential(Functional(), Clamped(), Hard(), Concat(), Smooth(), Residual(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
 '''
 
 
 def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -> None:
     """ReLUs called in `forward` (in place or not), clamps and Hardtanh modules floor a layer as
-    an `nn.ReLU` does: its negative is made at the module before them; a concatenation of
-    floored branches has none; a GELU layer is minimized where it is."""
+    an `nn.ReLU` does: its negative is made at the module before them, read as that module made
+    it (an in-place ReLU overwrites it afterwards); a concatenation of floored branches has its
+    branches' outputs side by side; a sum floored by `F.relu` in `forward` at that function's
+    input; a GELU layer is minimized where it is."""
+    import torch
+
     from generator.models import load_model
-    from generator.models.preact import negative_layer
+    from generator.models.preact import branch_of, negative_layer
+    from generator.optvis.render import truncated_forward
 
     (tmp_path / "acts.py").write_text(ACTIVATIONS, encoding="utf-8")
-    model = load_model(f"python:{tmp_path / 'acts.py'}:build", layers=["0", "1", "2", "3", "4"],
+    model = load_model(f"python:{tmp_path / 'acts.py'}:build", layers=list("012345"),
                        input_size=32, random_weights=True)
     assert negative_layer(model, "0") == "0.conv"  # its norm folded into it
     assert negative_layer(model, "1") == "1.conv"
     assert negative_layer(model, "2") == "2.conv"
-    assert negative_layer(model, "3") is None
+    assert negative_layer(model, "3") == "3.a+3.b"
+    assert branch_of(model, "3.a+3.b", 5) == ("3.b", 1)
+    assert branch_of(model, "0.conv", 5) == ("0.conv", 5)
     assert negative_layer(model, "4") == "4"
+    assert negative_layer(model, "5") == "5@floor"  # the input of the F.relu that made it
     assert model.layer("1.conv").depth < model.layer("1").depth
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for layer in ("0", "3", "5"):
+        at = negative_layer(model, layer)
+        with truncated_forward(model, [at, layer]) as (acts, run):
+            run(x)
+            pre, out = acts[at], acts[layer]
+        assert float(pre.min()) < 0 and torch.equal(out, pre.clamp(min=0))

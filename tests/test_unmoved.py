@@ -23,19 +23,23 @@ from generator.optvis import objectives as O
 
 NET = """\
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class Floored(nn.Module):
-    \"\"\"A 1x1 convolution shifted, then a ReLU, all in forward: no module makes or takes
-    its input.\"\"\"
+    \"\"\"A 1x1 convolution shifted, then a ReLU, all in forward (its input is the layer's
+    pre-activation); with `pool`, a max pooling after the ReLU: then nothing before the layer's
+    floor can be reached.\"\"\"
 
-    def __init__(self):
+    def __init__(self, pool):
         super().__init__()
         self.conv = nn.Conv2d(3, 2, 1)
+        self.pool = pool
 
     def forward(self, x):
-        return torch.relu(self.conv(x) - 1.0)
+        out = torch.relu(self.conv(x) - 1.0)
+        return F.max_pool2d(out, 3, 1, 1) if self.pool else out
 
 
 def _net(first):
@@ -51,8 +55,12 @@ def _net(first):
     return net
 
 
-def build():  # layer "1": the Floored block, whose ReLU's input no module makes or takes
-    return _net([nn.Identity(), Floored()])
+def build():  # layer "1": the Floored block with its pooling: no pre-activation to reach
+    return _net([nn.Identity(), Floored(pool=True)])
+
+
+def build_shifted():  # layer "1": the Floored block, its ReLU's input its pre-activation
+    return _net([nn.Identity(), Floored(pool=False)])
 
 
 def build_relu():  # layer "1": the ReLU after the convolution "0", its pre-activation
@@ -113,10 +121,16 @@ def _site(root: Path, function: str, steps: int, article: str = ARTICLE, extra: 
     return root / "site_output" / "explorer" / "stuck" / "1"
 
 
-def test_a_channel_flat_at_the_start_is_led_by_its_pre_activation(tmp_path: Path) -> None:
-    layer = _site(tmp_path, "build_relu", 48)
+@pytest.mark.parametrize(("function", "at"), [
+    ("build_relu", "at 0 ,"),  # the ReLU module's input: the convolution "0" makes it
+    ("build_shifted", "at the input of the last ReLU (or clamp) that 1 's forward calls,"),
+])
+def test_a_channel_flat_at_the_start_is_led_by_its_pre_activation(
+    function: str, at: str, tmp_path: Path
+) -> None:
+    layer = _site(tmp_path, function, 48)
     led, moved = _text(layer / "0.html"), _text(layer / "1.html")
-    assert "led by its pre-activation, at 0 , until the channel rose above 0" in led, led
+    assert f"led by its pre-activation, {at} until the channel rose above 0" in led, led
     assert "shows nothing" not in led and "obj 0 " not in led, led
     assert "led by its pre-activation" not in moved, moved
     assert "left at 0" not in (layer.parent / "1.html").read_text(encoding="utf-8")

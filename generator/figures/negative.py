@@ -9,7 +9,7 @@ from generator.figures.base import ChannelsFigure
 from generator.figures.context import DrawContext, PlanContext
 from generator.jobs import VisJob
 from generator.models.hooks import shown_path
-from generator.models.preact import negative_layer
+from generator.models.preact import branch_of, negative_layer
 from generator.optvis import objectives as obj
 
 
@@ -31,7 +31,8 @@ class Negative(ChannelsFigure):
         job = self.job(ctx, channel)
         at = self._at(ctx)
         layer = self.options["layer"]
-        label = "negative" if at == layer else f"negative (before the ReLU, {shown_path(at)})"
+        before = shown_path(branch_of(ctx.model, at, channel)[0])
+        label = "negative" if at == layer else f"negative (before the ReLU, {before})"
         return {
             "positive": ctx.view(job, 0, label="positive"),
             "negative": ctx.view(job, 1, label=label),

@@ -134,7 +134,7 @@ def _probe(
 
         handles.append(modules[path].register_forward_hook(first))
     try:
-        with torch.no_grad(), capture(net, list(paths), layouts={}) as store:
+        with torch.no_grad(), capture(net, list(paths), layouts={}, copies=False) as store:
             out = net(torch.zeros(1, 3, *sides(input_size), device=device))
             return dict(store), order, out
     finally:

@@ -15,19 +15,29 @@ by `set_layouts`):
 
 So every objective, scan, receptive field, circuit and check reads one shape. The adapters are
 views, not copies, and gradients flow back through them (`lay_out` applies one to any tensor of
-the layer's raw shape, a gradient as well as an activation).
+the layer's raw shape, a gradient as well as an activation). What `capture` records is a copy of
+the module's output as the module made it: a network may change that tensor in place afterwards
+(`F.relu(x, inplace=True)` in a `forward`, `out += identity`), and the copy keeps the value and
+the gradient path of the module's own output.
+
+A captured path may also join several module paths with `JOIN` (`a.conv+b.conv`): their outputs
+side by side on the channel axis, recorded once all of them have run (the activation before the
+ReLUs of branches that a `forward` concatenates, an Inception block's, `models.preact`).
 """
 
 from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
 
 
 @dataclass(frozen=True)
@@ -82,17 +92,86 @@ Layout = TokenGrid | ChannelsLast
 # A path that names a module's input, not its output: `layer1.0.relu@input`, what the module took
 # at its last call (a ReLU's pre-activation where that is a sum computed in `forward`)
 INPUT = "@input"
+# A path that names what a module's `forward` floored last: `layer1.0@floor`, the input of the last
+# floor function (`F.relu`, `torch.relu`, `x.clamp(...)`, `F.hardtanh`, in place or not) whose
+# result is the module's output (a block's `F.relu(out + identity)`)
+FLOOR = "@floor"
+# Joins the paths of modules whose outputs a captured path concatenates on the channel axis
+JOIN = "+"
+_READS = (INPUT, FLOOR)
+_FLOOR_FUNCTIONS = frozenset({
+    F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6,
+    F.hardtanh, F.hardtanh_, torch.clamp, torch.clamp_, torch.Tensor.clamp, torch.Tensor.clamp_,
+    torch.clip, torch.clip_, torch.Tensor.clip, torch.Tensor.clip_, torch.clamp_min,
+    torch.clamp_min_, torch.Tensor.clamp_min, torch.Tensor.clamp_min_, F.threshold,
+})
 
 
-def module_of(path: str) -> tuple[str, bool]:
-    """The module path of a captured `path`, and whether it is that module's input."""
-    return (path[: -len(INPUT)], True) if path.endswith(INPUT) else (path, False)
+def module_of(path: str) -> tuple[str, str]:
+    """The module path of a captured `path` (one of its parts: `parts_of`), and what it reads
+    there: "" (its output), `INPUT` or `FLOOR`."""
+    for reads in _READS:
+        if path.endswith(reads):
+            return path[: -len(reads)], reads
+    return path, ""
 
 
-def shown_path(path: str) -> str:
-    """`path` as a reader reads it: `the input of layer1.0.relu` for a module's input."""
-    module, of_input = module_of(path)
-    return f"the input of {module}" if of_input else path
+def parts_of(path: str) -> list[tuple[str, str]]:
+    """Each module a captured `path` reads, with what it reads there (`module_of`): one, or the
+    parts a `JOIN` concatenates in that order."""
+    return [module_of(part) for part in path.split(JOIN)]
+
+
+def shown_path(path: str, name: Callable[[str], str] = str) -> str:
+    """`path` as a reader reads it, each module path written by `name`: `the input of
+    layer1.0.relu` for a module's input, `a and b side by side` for a concatenation."""
+    words = {"": "{}", INPUT: "the input of {}",
+             FLOOR: "the input of the last ReLU (or clamp) that {}'s forward calls"}
+    shown = [words[reads].format(name(m)) for m, reads in parts_of(path)]
+    if len(shown) == 1:
+        return shown[0]
+    return f"{', '.join(shown[:-1])} and {shown[-1]} side by side"
+
+
+class _LastFloor(TorchFunctionMode):
+    """While a module runs: the last floor function called and a copy of its input as it was."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: object = None
+        self.before: torch.Tensor | None = None
+
+    def __torch_function__(  # type: ignore[override]
+        self, func: Callable[..., object], types: object, args: tuple = (),  # type: ignore[type-arg]
+        kwargs: dict | None = None,  # type: ignore[type-arg]
+    ) -> object:
+        floor = func in _FLOOR_FUNCTIONS and bool(args) and isinstance(args[0], torch.Tensor)
+        before = args[0].clone() if floor else None  # before an in-place floor overwrites it
+        result = func(*args, **(kwargs or {}))
+        if floor:
+            self.result, self.before = result, before
+        return result
+
+
+def floor_hooks(module: nn.Module, keep: Callable[[torch.Tensor], None]) -> list[RemovableHandle]:
+    """Hooks on `module` that hand `keep` the input of the last floor function its `forward`
+    calls, when that function's result is what the module returns (else nothing)."""
+    modes: list[_LastFloor] = []
+
+    def enter(_m: nn.Module, _args: object) -> None:
+        modes.append(_LastFloor())
+        modes[-1].__enter__()
+
+    def leave(_m: nn.Module, _args: object, out: object) -> None:
+        if not modes:
+            return
+        mode = modes.pop()
+        mode.__exit__(None, None, None)
+        if mode.before is not None and mode.result is out:
+            keep(mode.before)
+
+    return [module.register_forward_pre_hook(enter),
+            module.register_forward_hook(leave, always_call=True)]
 
 
 def lay_out(raw: torch.Tensor, layout: Layout | None) -> torch.Tensor:
@@ -116,39 +195,58 @@ def layouts_of(net: nn.Module) -> Mapping[str, Layout]:
 
 @contextmanager
 def capture(
-    net: nn.Module, paths: list[str], layouts: Mapping[str, Layout] | None = None
+    net: nn.Module, paths: list[str], layouts: Mapping[str, Layout] | None = None,
+    *, copies: bool = True,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Forward hooks that record the outputs of `paths` (or, for a path ending in `INPUT`, the
-    input of its module's last call), each laid out as (B, C, H, W) by `layouts` (by default the
-    ones registered for `net`); always removed on exit."""
+    input of its module's last call; in `FLOOR`, the input of the floor function that made its
+    module's output; for a `JOIN` of paths, their outputs concatenated), each a
+    copy laid out as (B, C, H, W) by `layouts` (by default the ones registered for `net`); always
+    removed on exit. Without `copies`, the plain outputs themselves (which tensor a module
+    returned: the catalog tells a block ending in its activation by that)."""
     modules = dict(net.named_modules())
     grids = layouts_of(net) if layouts is None else layouts
     store: dict[str, torch.Tensor] = {}
     handles = []
     try:
         for path in paths:
-            layout = grids.get(path)
-            module, of_input = module_of(path)
-
-            def hook(
-                _m: nn.Module, _i: object, out: object, path: str = path,
-                layout: Layout | None = layout,
-            ) -> None:
-                if isinstance(out, torch.Tensor):
-                    store[path] = lay_out(out, layout)
-
-            def before(
-                _m: nn.Module, args: tuple, path: str = path,  # type: ignore[type-arg]
-                layout: Layout | None = layout,
-            ) -> None:
-                if args and isinstance(args[0], torch.Tensor):  # a copy: an in-place module
-                    store[path] = lay_out(args[0].clone(), layout)  # overwrites its input
-
-            handles.append(
-                modules[module].register_forward_pre_hook(before) if of_input
-                else modules[module].register_forward_hook(hook)
-            )
+            parts = parts_of(path)
+            keep = _keeper(store, path, len(parts), grids.get(path), copies)
+            for k, (module, reads) in enumerate(parts):
+                if reads == FLOOR:
+                    handles += floor_hooks(
+                        modules[module], lambda v, k=k, keep=keep: keep(k, v)  # type: ignore[misc]
+                    )
+                elif reads == INPUT:
+                    handles.append(modules[module].register_forward_pre_hook(
+                        lambda _m, args, k=k, keep=keep: keep(k, args[0] if args else None)
+                    ))
+                else:
+                    handles.append(modules[module].register_forward_hook(
+                        lambda _m, _i, out, k=k, keep=keep: keep(k, out)
+                    ))
         yield store
     finally:
         for h in handles:
             h.remove()
+
+
+def _keeper(
+    store: dict[str, torch.Tensor], path: str, count: int, layout: Layout | None, copies: bool
+) -> Callable[[int, object], None]:
+    """What records part `k` of `path`'s `count` parts as it is made; once every part of the
+    pass has run, `store[path]` holds them side by side (the one part, laid out, for a plain
+    path)."""
+    made: dict[int, torch.Tensor] = {}
+
+    def keep(k: int, value: object) -> None:
+        if not isinstance(value, torch.Tensor):
+            return
+        # as made: the network may change it in place later
+        made[k] = value.clone() if copies or count > 1 else value
+        if count == 1:
+            store[path] = lay_out(made.pop(k), layout)
+        elif len(made) == count:
+            store[path] = torch.cat([made.pop(j) for j in range(count)], dim=1)
+
+    return keep

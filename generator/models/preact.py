@@ -8,9 +8,13 @@ its output has no floor; the first module whose output, clamped to the layer's r
 layer's output (the convolution or norm before the activation: its *pre-activation*), registered
 in the model under its module path so objectives can reach it; else the input of the floor module
 that makes the layer's output at its last call (a residual block's ReLU taking a sum computed in
-`forward`), registered as `PATH@input` (`models.hooks.INPUT`); or None when the output is floored
-but no module makes or takes its input (a concatenation of activations, a pooling after the ReLU,
-a ReLU called in `forward` on a sum), with `NO_PRE_ACTIVATION` saying why. Smooth activations
+`forward`), registered as `PATH@input` (`models.hooks.INPUT`); else the input of the floor
+function (`F.relu`, a clamp) whose result the layer's `forward` returns (`F.relu(out + identity)`),
+registered as `PATH@floor` (`models.hooks.FLOOR`); else the outputs of the branches inside the
+layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
+SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
+channel); or None when the output is floored but none of these reaches it (a pooling after the
+ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why. Smooth activations
 (GELU, SiLU, Hardswish, Mish) go below 0, so their layers are minimized where they are. Found by
 one probing forward of a single image when the model is loaded (`find_pre_activations`).
 """
@@ -25,16 +29,18 @@ import torch
 from torch import nn
 
 from generator.models.base import LoadedModel
-from generator.models.hooks import INPUT
+from generator.models.hooks import FLOOR, INPUT, JOIN, floor_hooks
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
     "its layer's output never goes below a floor (a ReLU's 0, or a clamp's), which no image can "
     "push it under, and the activation before the floor is not the output of any module the "
-    "network names (it is computed in its forward: a sum, a concatenation, a pooling)"
+    "network names, nor the input of a ReLU or clamp that makes the layer's output (a pooling "
+    "after the floor, a concatenation of branches of which one is a pooling)"
 )
 FLOOR_SHARE = 0.25  # at least this share of a nonnegative output at exactly 0: a ReLU's output
 _PROBED = "_featvis_pre_activations"
+_WIDTHS = "_featvis_branch_widths"  # a JOINed pre-activation's parts' channel counts
 
 Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
 
@@ -88,9 +94,9 @@ def _clamps_to(made: _Call, before: _Call) -> bool:
     return torch.equal(made.output, before.output.clamp(min=made.low, max=made.high))
 
 
-def _probe(model: LoadedModel) -> dict[str, str | None]:
+def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[int, ...]]]:
     """Per catalog layer whose output is floored: the module path of its pre-activation, or None
-    when there is none to hook."""
+    when there is none to hook; and the channel counts of the parts of each `JOIN`ed path."""
     paths = {info.module_path for info in model.layers}
     shapes: set[torch.Size] = set()
     calls: list[_Call] = []
@@ -98,9 +104,11 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
     def shape(_p: str, _m: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
         if isinstance(output, torch.Tensor):
             shapes.add(output.shape)
+            if output.dim() == 4:  # a branch of a concatenation: fewer channels, same positions
+                shapes.add(torch.Size((output.shape[0], 0, *output.shape[2:])))
 
     def record(path: str, module: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
-        if isinstance(output, torch.Tensor) and output.shape in shapes and output.numel():
+        if isinstance(output, torch.Tensor) and _kept(output.shape, shapes) and output.numel():
             if output.is_floating_point():
                 low, high = (float(v) for v in torch.aminmax(output))
                 calls.append(_Call(path, module, output.detach().clone(), low, high))
@@ -109,14 +117,24 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
         if isinstance(module, FLOORED) and args:
             record(f"{path}{INPUT}", module, (), args[0])
 
+    modules = dict(model.net.named_modules())
+    floors = [  # before `record`'s hooks: a layer's floor input is recorded before its output
+        handle for path in sorted(paths) for handle in floor_hooks(
+            modules[path], lambda v, p=path: record(f"{p}{FLOOR}", modules[p], (), v)  # type: ignore[misc]
+        )
+    ]
     try:
         with _hooked(model.net, paths, shape):
             _forward(model)
         with _hooked(model.net, None, record), _hooked(model.net, None, record_input, before=True):
             _forward(model)
     except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
-        return {}
+        return {}, {}
+    finally:
+        for handle in floors:
+            handle.remove()
     out: dict[str, str | None] = {}
+    widths: dict[str, tuple[int, ...]] = {}
     for info in model.layers:
         at = [k for k, c in enumerate(calls) if c.path == info.module_path]
         if not at:
@@ -124,18 +142,61 @@ def _probe(model: LoadedModel) -> dict[str, str | None]:
         made = calls[at[-1]]
         found = [(k, c.path) for k, c in enumerate(calls[: at[-1]]) if _clamps_to(made, c)]
         # else the input of a floor module (a ReLU taking a sum made in `forward`) at its last
-        # call, the one `capture` records
-        makers = [p for _, p in found if not p.endswith(INPUT)] or [
-            p for k, p in found if k == _last_call(calls, p)
-        ]
+        # call, the one `capture` records; else the input of the floor function that made the
+        # layer's output (`F.relu(out + identity)` in its `forward`)
+        makers = [p for _, p in found if not p.endswith((INPUT, FLOOR))] or [
+            p for k, p in found if p.endswith(INPUT) and k == _last_call(calls, p)
+        ] or [p for _, p in found if p == f"{info.module_path}{FLOOR}"]
         if makers:
             out[info.name] = makers[0]
+        elif parts := _side_by_side(made, calls[: at[-1]], f"{info.module_path}."):
+            joined = out[info.name] = JOIN.join(c.path for c in parts)
+            widths[joined] = tuple(c.output.shape[1] for c in parts)
         elif _floored(made) or any(
             isinstance(c.module, FLOORED) and torch.equal(c.output, made.output)
             for c in calls[: at[-1] + 1]
         ):
             out[info.name] = None
-    return out
+    return out, widths
+
+
+def _kept(shape: torch.Size, shapes: set[torch.Size]) -> bool:
+    return shape in shapes or (
+        len(shape) == 4 and torch.Size((shape[0], 0, *shape[2:])) in shapes
+    )
+
+
+def _side_by_side(made: _Call, calls: list[_Call], within: str) -> list[_Call] | None:
+    """The modules inside the layer (paths under `within`) whose outputs, clamped to the layer's
+    range, are its channels side by side, called in that order (the branches of an Inception
+    block or a SqueezeNet Fire module, each floored by its own ReLU before `forward`
+    concatenates them); None where no such modules make every channel."""
+    if made.output.dim() != 4:
+        return None
+    width, start = made.output.shape[1], 0
+    found: list[_Call] = []
+    while (off := sum(c.output.shape[1] for c in found)) < width:
+        part = next((
+            k for k in range(start, len(calls))
+            if calls[k].path.startswith(within) and _makes_part(made, calls[k], off)
+        ), None)
+        if part is None:
+            return None
+        found.append(calls[part])
+        start = part + 1
+    cut = any(c.low < made.low for c in found)  # something below the floor
+    return found if len(found) > 1 and cut else None
+
+
+def _makes_part(made: _Call, before: _Call, off: int) -> bool:
+    out = before.output
+    n = out.shape[1] if out.dim() == 4 else 0
+    if not n or off + n > made.output.shape[1] or before.low > made.low:
+        return False
+    if out.shape[0] != made.output.shape[0] or out.shape[2:] != made.output.shape[2:]:
+        return False
+    piece = made.output[:, off : off + n]
+    return torch.equal(piece, out.clamp(min=made.low, max=made.high))
 
 
 def _last_call(calls: list[_Call], path: str) -> int:
@@ -152,8 +213,9 @@ def find_pre_activations(model: LoadedModel) -> LoadedModel:
     this, so planning and rendering never run the network); returns the model."""
     if getattr(model, _PROBED, None) is not None:
         return model
-    found = _probe(model)
+    found, widths = _probe(model)
     setattr(model, _PROBED, found)
+    setattr(model, _WIDTHS, widths)
     for name, path in found.items():
         if path is not None and path not in model._by_name:
             info = model.layer(name)  # depth: before its layer (a forward stops after it)
@@ -170,3 +232,16 @@ def negative_layer(model: LoadedModel, layer: str) -> str | None:
     if layer not in found:
         return layer
     return found[layer]
+
+
+def branch_of(model: LoadedModel, path: str, channel: int) -> tuple[str, int]:
+    """The part of a pre-activation `path` that makes the layer's `channel`, and its channel
+    there: for a `JOIN` of branches, the branch (an Inception block's channel 70 is channel 6 of
+    the branch after its first 64); else `path` and `channel` themselves."""
+    widths: tuple[int, ...] = getattr(find_pre_activations(model), _WIDTHS, {}).get(path, ())
+    start = 0
+    for part, width in zip(path.split(JOIN), widths, strict=False):
+        if channel < start + width:
+            return part, channel - start
+        start += width
+    return path, channel

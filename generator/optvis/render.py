@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from generator.models.base import LoadedModel, capture
-from generator.models.hooks import module_of
+from generator.models.hooks import INPUT, parts_of
 from generator.optvis.objectives import CompiledObjectives, Objective
 from generator.optvis.param import ImageParam, ParamSpec
 from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe, make_optimizer
@@ -93,7 +93,7 @@ def truncated_forward(
         # a module's input may be taken at a later call of the same module (a ReLU that a block
         # calls twice): the pass stops at a module whose output it reads, never at one whose
         # input it reads, and runs on to the end where it reads inputs alone
-        outputs = [path for path in paths if not module_of(path)[1]]
+        outputs = [m for path in paths for m, reads in parts_of(path) if reads != INPUT]
         if outputs and not full:
             wanted = set(paths)
 

@@ -34,7 +34,7 @@ from generator.figures.channels import led_by, single_channel
 from generator.figures.circuit import layout
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
-from generator.models.preact import NO_PRE_ACTIVATION, negative_layer
+from generator.models.preact import NO_PRE_ACTIVATION, branch_of, negative_layer
 from generator.plan.explorer import channel_page_jobs
 from generator.site.state import ModelState, RenderState
 
@@ -311,6 +311,7 @@ class ChannelPagesPart(RenderState):
             ],
             "legibility": self._legibility(state, layer, channel),
         }
+        before = negative_layer(state.model, layer)
         text = template.render(
             **common,
             layer=info,
@@ -322,8 +323,9 @@ class ChannelPagesPart(RenderState):
             top=[deeper(v) for v in ch["top"]],
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),
-            negative_at=negative_layer(state.model, layer),
+            negative_at=before,
             led_by=led_by(ch["job"]),
+            branch=None if before is None else branch_of(state.model, before, channel),
             filter=self._filter_view(state, layer, ch.get("filter")),
             no_negative=NO_PRE_ACTIVATION,
             dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import jinja2
 from jinja2 import nodes
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, one_line
@@ -20,7 +20,7 @@ from generator.core.words import counted
 from generator.figures.checks import (
     LOW_AGREEMENT,
 )
-from generator.models.hooks import module_of
+from generator.models.hooks import shown_path
 from generator.pages.markdown import format_probability, format_value, render_inline
 
 TEMPLATES_DIR = shipped("templates", "templates")
@@ -131,10 +131,15 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     # {{ a.title | inline | unlinked }}: inside a link of its own (a card), a link's text alone
     env.filters["unlinked"] = lambda html: Markup(_ANCHOR.sub("", str(html)))
     env.filters["weights"] = lambda source: shown_weights(source, config.root)
-    env.filters["module_of"] = module_of  # (module path, whether `path` names its input)
+    env.filters["shown_at"] = shown_at  # a captured path in words, its modules as code
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
     env.root = config.root
     return env
+
+
+def shown_at(path: str) -> Markup:
+    """A captured path (`models.hooks`) as a reader reads it, each module path as code."""
+    return Markup(shown_path(path, name=lambda module: f"<code>{escape(module)}</code>"))
 
 
 def shown_weights(source: str, root: Path) -> str:

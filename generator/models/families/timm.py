@@ -83,7 +83,7 @@ def stage_paths(net: nn.Module, input_size: Size) -> tuple[str, ...]:
         return tuple(paths)
     probed = [p for path, kids in blocks.items() for p in (path, kids[-1])]
     net.eval()  # a probe in training mode would move the norms' statistics (and fail at 1x1)
-    with torch.no_grad(), capture(net, probed, layouts={}) as out:
+    with torch.no_grad(), capture(net, probed, layouts={}, copies=False) as out:
         net(torch.zeros(1, 3, *sides(input_size)))
     expanded: list[str] = []
     for path in paths:
