@@ -170,7 +170,8 @@ def _side_by_side(made: _Call, calls: list[_Call], within: str) -> list[_Call] |
     """The modules inside the layer (paths under `within`) whose outputs, clamped to the layer's
     range, are its channels side by side, called in that order (the branches of an Inception
     block or a SqueezeNet Fire module, each floored by its own ReLU before `forward`
-    concatenates them); None where no such modules make every channel."""
+    concatenates them); None where no such modules make every channel, or where one of them
+    never goes below the floor (a pooled branch)."""
     if made.output.dim() != 4:
         return None
     width, start = made.output.shape[1], 0
@@ -184,7 +185,10 @@ def _side_by_side(made: _Call, calls: list[_Call], within: str) -> list[_Call] |
             return None
         found.append(calls[part])
         start = part + 1
-    cut = any(c.low < made.low for c in found)  # something below the floor
+    # every part below the floor somewhere: a part that is not (a pooling module after a
+    # branch's ReLU, or of the block's floored input) is floored itself, so its channels
+    # could not go below 0 there either
+    cut = all(c.low < made.low for c in found)
     return found if len(found) > 1 and cut else None
 
 
