@@ -355,6 +355,7 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     input; a GELU layer is minimized where it is."""
     import torch
 
+    from generator.figures.negative import negative_label
     from generator.models import load_model
     from generator.models.preact import branch_of, negative_layer
     from generator.optvis.render import truncated_forward
@@ -371,6 +372,11 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     assert negative_layer(model, "4") == "4"
     assert negative_layer(model, "5") == "5@floor"  # the input of the F.relu that made it
     assert negative_layer(model, "6") is None  # its pooled branch's channels stop at 0
+    # the negative figure's label names the branch's own channel, and a floor function plainly
+    assert negative_label(model, "3", 5) == "negative (before the ReLU, channel 1 of 3.b)"
+    assert negative_label(model, "5", 0) == "negative (before the ReLU that 5's forward calls last)"
+    assert negative_label(model, "0", 2) == "negative (before the ReLU, 0.conv)"
+    assert negative_label(model, "4", 2) == "negative"
     assert model.layer("1.conv").depth < model.layer("1").depth
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for layer in ("0", "3", "5"):
