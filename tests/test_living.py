@@ -341,9 +341,19 @@ class Pooled(nn.Module):  # a branch pooled after its ReLU by a module: it canno
         return torch.cat([F.relu(self.a(x)), self.pool(F.relu(self.b(x)))], 1)
 
 
+class FlooredCat(nn.Module):  # one ReLU over a concatenation of which a part is pooled
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return F.relu(torch.cat([self.a(x), F.max_pool2d(x[:, :4], 3, 1, 1)], 1))
+
+
 def build():
     return nn.Sequential(Functional(), Clamped(), Hard(), Concat(), Smooth(), Residual(),
-                         Pooled(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+                         Pooled(), FlooredCat(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 10))
 '''
 
 
@@ -361,7 +371,7 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     from generator.optvis.render import truncated_forward
 
     (tmp_path / "acts.py").write_text(ACTIVATIONS, encoding="utf-8")
-    model = load_model(f"python:{tmp_path / 'acts.py'}:build", layers=list("0123456"),
+    model = load_model(f"python:{tmp_path / 'acts.py'}:build", layers=list("01234567"),
                        input_size=32, random_weights=True)
     assert negative_layer(model, "0") == "0.conv"  # its norm folded into it
     assert negative_layer(model, "1") == "1.conv"
@@ -372,6 +382,7 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     assert negative_layer(model, "4") == "4"
     assert negative_layer(model, "5") == "5@floor"  # the input of the F.relu that made it
     assert negative_layer(model, "6") is None  # its pooled branch's channels stop at 0
+    assert negative_layer(model, "7") is None  # as do those of a pooled part that F.relu takes
     # the negative figure's label names the branch's own channel, and a floor function plainly
     assert negative_label(model, "3", 5) == "negative (before the ReLU, channel 1 of 3.b)"
     assert negative_label(model, "5", 0) == "negative (before the ReLU that 5's forward calls last)"
