@@ -159,3 +159,13 @@ def test_a_figure_chooses_a_channel_nothing_can_lead_last(tmp_path: Path) -> Non
     gallery = (tmp_path / "site_output" / "both.html").read_text(encoding="utf-8")
     assert re.findall(r'alt="channel 1:(\d)"', gallery) == ["1"], gallery
     assert "left at 0" not in gallery
+
+
+def test_the_negative_figures_positive_is_led_too(tmp_path: Path) -> None:
+    """The negative figure maximizes the channel beside its negative: a channel flat at the
+    start is led there as on its channel page, so its positive picture moves."""
+    article = ARTICLE.replace("layer-gallery", "negative").replace('layers: ["1"]', 'layer: "1"')
+    _site(tmp_path, "build_relu", 48, article.replace("channels: 2", "channels: [0]"))
+    figure = _text(tmp_path / "site_output" / "both.html")
+    assert "negative (before the ReLU, 0)" in figure and "positive obj" in figure, figure
+    assert "left at 0" not in figure and "positive obj 0 " not in figure, figure

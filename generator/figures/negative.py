@@ -42,7 +42,8 @@ class Negative(ChannelsFigure):
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]
-        return ctx.job([obj.channel(layer, channel), -obj.channel(self._at(ctx), channel)])
+        positive = obj.channel(layer, channel, via=ctx.lead(layer, channel))  # as its page's
+        return ctx.job([positive, -obj.channel(self._at(ctx), channel)])
 
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)
