@@ -665,3 +665,25 @@ def test_code_keeps_its_case_in_uppercase_headings(browser) -> None:  # type: ig
     for code in ("a", "b", "c"):
         assert page.evaluate(f"getComputedStyle(document.getElementById('{code}')).textTransform") == "none"
     page.close()
+
+
+def test_a_long_negative_label_leaves_both_pictures_whole_on_a_phone(  # type: ignore[no-untyped-def]
+    tmp_path: Path, browser
+) -> None:
+    """The negative figure's label names where the negative was minimized (a branch's channel,
+    a floor in a block's forward): on a 390 px screen it wraps, and neither picture shrinks."""
+    shutil.copy(REPO / "templates" / "static" / "featvis.css", tmp_path / "featvis.css")
+    label = "negative (before the ReLU that stage1.1's forward calls last)"
+    image = '<div class="fv-image{}"><img src="" alt=""><div class="fv-label">{}</div></div>'
+    (tmp_path / "pair.html").write_text(
+        '<!doctype html><html><head><meta name="viewport" content="width=device-width">'
+        '<link rel="stylesheet" href="featvis.css"></head><body><main><div class="d-article">'
+        '<figure class="fv-figure fv-negative l-page"><div class="pairs"><div class="pair">'
+        + image.format(" neg", label) + image.format("", "positive")
+        + "</div></div></figure></div></main></body></html>", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto((tmp_path / "pair.html").as_uri())
+    widths = page.eval_on_selector_all(".fv-image img", "els => els.map(e => e.clientWidth)")
+    right = page.eval_on_selector_all(".fv-image", "els => els.map(e => e.getBoundingClientRect().right)")
+    page.close()
+    assert widths[0] == widths[1] == 78 and max(right) <= 390, (widths, right)

@@ -35,3 +35,34 @@ def test_filter_image_maps_zero_to_grey_and_signs_to_light_and_dark():
     assert image.getpixel((0, 0)) == (255, 128, 128)
     assert image.getpixel((2, 2)) == (128, 128, 0)
     assert image.getpixel((1, 1)) == (128, 128, 128)
+
+
+FLOORED_AT_THE_CENTRE = '''\
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):  # a convolution floored by F.relu in forward: no ReLU module to see
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, 1, 1)
+        with torch.no_grad():
+            self.conv.bias[:2] = -1e4  # channels 0 and 1 at 0 on every image: no gradient
+
+    def forward(self, x):
+        return F.relu(self.conv(x))
+
+
+def build():
+    torch.manual_seed(0)
+    return nn.Sequential(Block(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10))
+'''
+
+
+def test_a_layer_floored_at_its_first_channels_is_not_affine(tmp_path):  # type: ignore[no-untyped-def]
+    """A ReLU layer whose first channels are 0 on the probing images gives them no gradient,
+    the same (zero) on every image: that does not make the layer affine in the pixels."""
+    (tmp_path / "floored.py").write_text(FLOORED_AT_THE_CENTRE, encoding="utf-8")
+    model = load_model(f"python:{tmp_path / 'floored.py'}:build", layers=["0"], input_size=16)
+    assert linear_filters(model, "0") is None

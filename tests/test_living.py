@@ -330,9 +330,30 @@ class Residual(nn.Module):  # a sum floored in forward by F.relu, no ReLU module
         return F.relu(out)
 
 
+class Pooled(nn.Module):  # a branch pooled after its ReLU by a module: it cannot go below 0
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 4, 1)
+        self.b = nn.Conv2d(8, 4, 1)
+        self.pool = nn.MaxPool2d(3, 1, 1)
+
+    def forward(self, x):
+        return torch.cat([F.relu(self.a(x)), self.pool(F.relu(self.b(x)))], 1)
+
+
+class FlooredCat(nn.Module):  # one ReLU over a concatenation of which a part is pooled
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return F.relu(torch.cat([self.a(x), F.max_pool2d(x[:, :4], 3, 1, 1)], 1))
+
+
 def build():
     return nn.Sequential(Functional(), Clamped(), Hard(), Concat(), Smooth(), Residual(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+                         Pooled(), FlooredCat(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 10))
 '''
 
 
@@ -344,12 +365,13 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     input; a GELU layer is minimized where it is."""
     import torch
 
+    from generator.figures.negative import negative_label
     from generator.models import load_model
     from generator.models.preact import branch_of, negative_layer
     from generator.optvis.render import truncated_forward
 
     (tmp_path / "acts.py").write_text(ACTIVATIONS, encoding="utf-8")
-    model = load_model(f"python:{tmp_path / 'acts.py'}:build", layers=list("012345"),
+    model = load_model(f"python:{tmp_path / 'acts.py'}:build", layers=list("01234567"),
                        input_size=32, random_weights=True)
     assert negative_layer(model, "0") == "0.conv"  # its norm folded into it
     assert negative_layer(model, "1") == "1.conv"
@@ -359,6 +381,13 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     assert branch_of(model, "0.conv", 5) == ("0.conv", 5)
     assert negative_layer(model, "4") == "4"
     assert negative_layer(model, "5") == "5@floor"  # the input of the F.relu that made it
+    assert negative_layer(model, "6") is None  # its pooled branch's channels stop at 0
+    assert negative_layer(model, "7") is None  # as do those of a pooled part that F.relu takes
+    # the negative figure's label names the branch's own channel, and a floor function plainly
+    assert negative_label(model, "3", 5) == "negative (before the ReLU, channel 1 of 3.b)"
+    assert negative_label(model, "5", 0) == "negative (before the ReLU that 5's forward calls last)"
+    assert negative_label(model, "0", 2) == "negative (before the ReLU, 0.conv)"
+    assert negative_label(model, "4", 2) == "negative"
     assert model.layer("1.conv").depth < model.layer("1").depth
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for layer in ("0", "3", "5"):

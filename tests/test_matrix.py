@@ -346,7 +346,8 @@ def test_a_site_builds_with_photos(
     assert "No top photos" not in article
     if name == "tv-googlenet":  # an Inception block: its branches' ReLUs, each at its own branch
         assert "the branch that makes this channel" in page and "No negative" not in page
-        assert re.search(r"negative \(before the ReLU, inception\w+\.branch\d", article)
+        label = r"negative \(before the ReLU, channel \d+ of inception\w+\.branch\d"
+        assert re.search(label, article)
     if name == "grey":  # what the pages show is what the network saw
         assert manifest["models"][0]["input_channels"] == 1
         _all_grey(out)

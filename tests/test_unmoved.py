@@ -159,3 +159,21 @@ def test_a_figure_chooses_a_channel_nothing_can_lead_last(tmp_path: Path) -> Non
     gallery = (tmp_path / "site_output" / "both.html").read_text(encoding="utf-8")
     assert re.findall(r'alt="channel 1:(\d)"', gallery) == ["1"], gallery
     assert "left at 0" not in gallery
+
+
+def test_figures_that_maximize_a_flat_channel_lead_it_too(tmp_path: Path) -> None:
+    """The negative figure maximizes the channel beside its negative, the diversity figure in a
+    set, the optimization figure step by step: a channel flat at the start is led there as on
+    its channel page, so their pictures move."""
+    figures = "".join(
+        f"```figure\ntype: {kind}\nlayer: \"1\"\n{key}\n```\n\n" for kind, key in (
+            ("negative", "channels: [0]"), ("diversity", "channels: [0]"),
+            ("optimization-progress", "channel: 0"),
+        )
+    )
+    _site(tmp_path, "build_relu", 48, "---\ntitle: Led\n---\n\n" + figures)
+    text = _text(tmp_path / "site_output" / "both.html")
+    figures_1_2 = text[: text.index("Figure 2.")]
+    assert "negative (before the ReLU, 0)" in text and "positive obj" in text, text
+    assert "left at 0" not in figures_1_2 and "mean activation 0 " not in figures_1_2, text
+    assert re.search(r"step 48 obj [1-9]", text), text  # at 0 while led, then it rises

@@ -142,11 +142,15 @@ class PlanContext:
         flat on the starting images (`measure.living.asleep_channels`) behind a ReLU whose
         pre-activation a module makes (`models.preact`) is led by it until it moves: at the
         floor no gradient would reach the image, and its picture would stay grey."""
-        via = None
-        if channel in self.asleep(layer):
-            at = negative_layer(self.model, layer)
-            via = at if at not in (None, layer) else None
-        return self.job([obj.channel(layer, channel, via=via)])
+        return self.job([obj.channel(layer, channel, via=self.lead(layer, channel))])
+
+    def lead(self, layer: str, channel: int) -> str | None:
+        """The pre-activation that leads `channel` of `layer` while it is flat (see
+        `channel_job`: every picture that maximizes the channel alone), or None."""
+        if channel not in self.asleep(layer):
+            return None
+        at = negative_layer(self.model, layer)
+        return at if at not in (None, layer) else None
 
     def scaled(self, n: int) -> int:
         """`n` items scaled by the preset's figure_scale, at least one."""

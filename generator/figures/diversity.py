@@ -26,7 +26,8 @@ class Diversity(ChannelsFigure):
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]
-        o = obj.channel(layer, channel) + self.options["weight"] * obj.diversity(layer)
+        led = obj.channel(layer, channel, via=ctx.lead(layer, channel))  # flat: led, as its page's
+        o = led + self.options["weight"] * obj.diversity(layer)
         return ctx.job([o] * self.options["images"])
 
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:

@@ -8,9 +8,26 @@ from typing import Any
 from generator.figures.base import ChannelsFigure
 from generator.figures.context import DrawContext, PlanContext
 from generator.jobs import VisJob
-from generator.models.hooks import shown_path
+from generator.models.base import LoadedModel
+from generator.models.hooks import FLOOR, module_of, shown_path
 from generator.models.preact import branch_of, negative_layer
 from generator.optvis import objectives as obj
+
+
+def negative_label(model: LoadedModel, layer: str, channel: int) -> str:
+    """The label of `layer`'s `channel` minimized: where it was minimized when not at the layer
+    (a branch's channel where the layer sets branches side by side, whose channel there is not
+    the layer's)."""
+    at = negative_layer(model, layer) or layer
+    if at == layer:
+        return "negative"
+    part, there = branch_of(model, at, channel)
+    module, reads = module_of(part)
+    if reads == FLOOR:
+        return f"negative (before the ReLU that {module}'s forward calls last)"
+    if part != at:
+        return f"negative (before the ReLU, channel {there} of {shown_path(part)})"
+    return f"negative (before the ReLU, {shown_path(part)})"
 
 
 class Negative(ChannelsFigure):
@@ -25,14 +42,12 @@ class Negative(ChannelsFigure):
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]
-        return ctx.job([obj.channel(layer, channel), -obj.channel(self._at(ctx), channel)])
+        positive = obj.channel(layer, channel, via=ctx.lead(layer, channel))  # as its page's
+        return ctx.job([positive, -obj.channel(self._at(ctx), channel)])
 
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)
-        at = self._at(ctx)
-        layer = self.options["layer"]
-        before = shown_path(branch_of(ctx.model, at, channel)[0])
-        label = "negative" if at == layer else f"negative (before the ReLU, {before})"
+        label = negative_label(ctx.model, self.options["layer"], channel)
         return {
             "positive": ctx.view(job, 0, label="positive"),
             "negative": ctx.view(job, 1, label=label),

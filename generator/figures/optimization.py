@@ -27,9 +27,9 @@ class OptimizationProgress(OneChannelFigure):
         return tuple(sorted(steps))
 
     def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
-        return [
-            ctx.job([obj.channel(self.options["layer"], channel)], snapshot_steps=self.steps(ctx))
-        ]
+        layer = self.options["layer"]  # a channel flat at the start led, as on its page
+        led = obj.channel(layer, channel, via=ctx.lead(layer, channel))
+        return [ctx.job([led], snapshot_steps=self.steps(ctx))]
 
     def number_keys(self) -> tuple[str, ...]:
         return (

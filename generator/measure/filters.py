@@ -3,8 +3,10 @@
 Such a layer computes `w * x + b` at every position, so maximizing a channel's mean activation
 drives the whole image toward one flat colour: the optimized image says little, and the filter `w`
 itself says everything. Whether a layer is affine is measured, not read from the architecture: the
-input gradient of its centre unit is the same for different images exactly when it is. The filter
-of channel c is that gradient for channel c, cut to where it is non-zero (the receptive field).
+input gradient of its centre unit is the same for different images exactly when it is, and its
+output at the midpoint of two images is the midpoint of its outputs (which a ReLU layer whose
+probed channels sit at 0, with no gradient on either image, fails). The filter of channel c is
+that gradient for channel c, cut to where it is non-zero (the receptive field).
 Only the first `MAX_DEPTH + 1` layers of the catalog are measured: past the first nonlinearity no
 layer is affine, and measuring a deep layer costs forward and backward passes of the network.
 """
@@ -17,6 +19,7 @@ from generator.models.base import LoadedModel
 from generator.optvis.render import truncated_forward
 
 MAX_DEPTH = 1
+FILTERS_VERSION = 2  # part of the cached filters' key: bumped when what is affine changes
 
 
 def _centre_gradients(model: LoadedModel, layer: str, probe: torch.Tensor) -> torch.Tensor:
@@ -32,6 +35,19 @@ def _centre_gradients(model: LoadedModel, layer: str, probe: torch.Tensor) -> to
     return grad
 
 
+def _keeps_midpoints(model: LoadedModel, layer: str, a: torch.Tensor, b: torch.Tensor,
+                     tol: float) -> bool:
+    """Whether the layer's output at the midpoint of images `a` and `b` is the midpoint of its
+    outputs, at every channel and position (as an affine map's is)."""
+    with torch.no_grad(), truncated_forward(model, [layer]) as (acts, run):
+        run(torch.cat([a, b, (a + b) / 2]))
+        out = acts[layer]
+    n = a.shape[0]
+    ends = (out[:n] + out[n : 2 * n]) / 2
+    scale = float(out.abs().max().clamp(min=1e-12))
+    return torch.allclose(out[2 * n :], ends, atol=tol * scale, rtol=0)
+
+
 def linear_filters(model: LoadedModel, layer: str, *, tol: float = 1e-4) -> torch.Tensor | None:
     """(C, 3, k, k) filters of `layer` if it is affine in the pixels, else None; a grey
     network's are grey (R = G = B: the weight on the luminance)."""
@@ -44,6 +60,8 @@ def linear_filters(model: LoadedModel, layer: str, *, tol: float = 1e-4) -> torc
     ga, gb = _centre_gradients(model, layer, a), _centre_gradients(model, layer, b)
     scale = ga.abs().max().clamp(min=1e-12)
     if not torch.allclose(ga, gb, atol=tol * float(scale), rtol=0):
+        return None
+    if not _keeps_midpoints(model, layer, a, b, tol):
         return None
     probe = torch.rand(info.channels, 3, size, size, generator=gen).to(model.device)
     grads = _centre_gradients(model, layer, probe).detach().cpu()  # probe i -> channel i

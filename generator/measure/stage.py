@@ -44,7 +44,7 @@ from generator.dataset.checks import (
 )
 from generator.dataset.index import DatasetIndex
 from generator.jobs import VisJob
-from generator.measure.filters import MAX_DEPTH, linear_filters
+from generator.measure.filters import FILTERS_VERSION, MAX_DEPTH, linear_filters
 from generator.measure.legibility import Verdict
 from generator.measure.store import MeasureStore, measure_key
 from generator.models.base import LoadedModel
@@ -183,7 +183,9 @@ def _filters(
         if model.layer(layer).depth > MAX_DEPTH:
             found.filters[layer] = None  # past the first nonlinearity: not affine, nothing to run
             continue
-        key = measure_key("filters", model.id, model.digest, layer, model.input_size)
+        key = measure_key(
+            "filters", FILTERS_VERSION, model.id, model.digest, layer, model.input_size
+        )
         if compute:
             # rank 0 measures what is missing; every rank waits at the same barriers whatever
             # it finds in the cache (one that is ahead may have written the filters already)

@@ -133,13 +133,21 @@ def shown_path(path: str, name: Callable[[str], str] = str) -> str:
     return f"{', '.join(shown[:-1])} and {shown[-1]} side by side"
 
 
-class _LastFloor(TorchFunctionMode):
-    """While a module runs: the last floor function called and a copy of its input as it was."""
+_CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
 
-    def __init__(self) -> None:
+
+class _LastFloor(TorchFunctionMode):
+    """While a module runs: the last floor function called and a copy of its input as it was;
+    with `parts`, also the lowest value of each part where that input is a concatenation made in
+    the module's `forward` (`F.relu(torch.cat([a, b], 1))`), else ()."""
+
+    def __init__(self, parts: bool = False) -> None:
         super().__init__()
         self.result: object = None
         self.before: torch.Tensor | None = None
+        self.parts = parts
+        self.lows: tuple[float, ...] = ()
+        self._cats: dict[int, tuple[float, ...]] = {}
 
     def __torch_function__(  # type: ignore[override]
         self, func: Callable[..., object], types: object, args: tuple = (),  # type: ignore[type-arg]
@@ -148,18 +156,28 @@ class _LastFloor(TorchFunctionMode):
         floor = func in _FLOOR_FUNCTIONS and bool(args) and isinstance(args[0], torch.Tensor)
         before = args[0].clone() if floor else None  # before an in-place floor overwrites it
         result = func(*args, **(kwargs or {}))
+        if self.parts and func in _CATS and args and isinstance(result, torch.Tensor):
+            self._cats[id(result)] = tuple(
+                float(t.min()) for t in args[0] if isinstance(t, torch.Tensor) and t.numel()
+            )
         if floor:
             self.result, self.before = result, before
+            self.lows = self._cats.get(id(args[0]), ()) if self.parts else ()
         return result
 
 
-def floor_hooks(module: nn.Module, keep: Callable[[torch.Tensor], None]) -> list[RemovableHandle]:
+def floor_hooks(
+    module: nn.Module, keep: Callable[[torch.Tensor], None],
+    parts: Callable[[tuple[float, ...]], None] | None = None,
+) -> list[RemovableHandle]:
     """Hooks on `module` that hand `keep` the input of the last floor function its `forward`
-    calls, when that function's result is what the module returns (else nothing)."""
+    calls, when that function's result is what the module returns (else nothing); and `parts`,
+    where given, the lowest value of each part of that input where `forward` concatenated it
+    (else ())."""
     modes: list[_LastFloor] = []
 
     def enter(_m: nn.Module, _args: object) -> None:
-        modes.append(_LastFloor())
+        modes.append(_LastFloor(parts is not None))
         modes[-1].__enter__()
 
     def leave(_m: nn.Module, _args: object, out: object) -> None:
@@ -169,6 +187,8 @@ def floor_hooks(module: nn.Module, keep: Callable[[torch.Tensor], None]) -> list
         mode.__exit__(None, None, None)
         if mode.before is not None and mode.result is out:
             keep(mode.before)
+            if parts is not None:
+                parts(mode.lows)
 
     return [module.register_forward_pre_hook(enter),
             module.register_forward_hook(leave, always_call=True)]

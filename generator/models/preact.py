@@ -10,7 +10,8 @@ in the model under its module path so objectives can reach it; else the input of
 that makes the layer's output at its last call (a residual block's ReLU taking a sum computed in
 `forward`), registered as `PATH@input` (`models.hooks.INPUT`); else the input of the floor
 function (`F.relu`, a clamp) whose result the layer's `forward` returns (`F.relu(out + identity)`),
-registered as `PATH@floor` (`models.hooks.FLOOR`); else the outputs of the branches inside the
+registered as `PATH@floor` (`models.hooks.FLOOR`), unless that input concatenates a part that
+never goes below the floor (a pooling of floored maps); else the outputs of the branches inside the
 layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
 SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
 channel); or None when the output is floored but none of these reaches it (a pooling after the
@@ -118,9 +119,11 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
             record(f"{path}{INPUT}", module, (), args[0])
 
     modules = dict(model.net.named_modules())
+    cat_lows: dict[str, tuple[float, ...]] = {}  # a floor's input concatenated: its parts' lows
     floors = [  # before `record`'s hooks: a layer's floor input is recorded before its output
         handle for path in sorted(paths) for handle in floor_hooks(
-            modules[path], lambda v, p=path: record(f"{p}{FLOOR}", modules[p], (), v)  # type: ignore[misc]
+            modules[path], lambda v, p=path: record(f"{p}{FLOOR}", modules[p], (), v),  # type: ignore[misc]
+            lambda lows, p=path: cat_lows.__setitem__(p, lows),  # type: ignore[misc]
         )
     ]
     try:
@@ -147,7 +150,12 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
         makers = [p for _, p in found if not p.endswith((INPUT, FLOOR))] or [
             p for k, p in found if p.endswith(INPUT) and k == _last_call(calls, p)
         ] or [p for _, p in found if p == f"{info.module_path}{FLOOR}"]
-        if makers:
+        # not where a part of the concatenation a floor function takes never goes below the
+        # floor (a pooling of floored maps): those channels could not go below it there either
+        pooled = any(low >= made.low for low in cat_lows.get(info.module_path, ()))
+        if pooled and makers[:1] == [f"{info.module_path}{FLOOR}"]:
+            out[info.name] = None
+        elif makers:
             out[info.name] = makers[0]
         elif parts := _side_by_side(made, calls[: at[-1]], f"{info.module_path}."):
             joined = out[info.name] = JOIN.join(c.path for c in parts)
@@ -170,7 +178,8 @@ def _side_by_side(made: _Call, calls: list[_Call], within: str) -> list[_Call] |
     """The modules inside the layer (paths under `within`) whose outputs, clamped to the layer's
     range, are its channels side by side, called in that order (the branches of an Inception
     block or a SqueezeNet Fire module, each floored by its own ReLU before `forward`
-    concatenates them); None where no such modules make every channel."""
+    concatenates them); None where no such modules make every channel, or where one of them
+    never goes below the floor (a pooled branch)."""
     if made.output.dim() != 4:
         return None
     width, start = made.output.shape[1], 0
@@ -184,7 +193,10 @@ def _side_by_side(made: _Call, calls: list[_Call], within: str) -> list[_Call] |
             return None
         found.append(calls[part])
         start = part + 1
-    cut = any(c.low < made.low for c in found)  # something below the floor
+    # every part below the floor somewhere: a part that is not (a pooling module after a
+    # branch's ReLU, or of the block's floored input) is floored itself, so its channels
+    # could not go below 0 there either
+    cut = all(c.low < made.low for c in found)
     return found if len(found) > 1 and cut else None
 
 
