@@ -147,8 +147,11 @@ class PlanContext:
     def lead(self, layer: str, channel: int) -> str | None:
         """The pre-activation that leads `channel` of `layer` while it is flat (see
         `channel_job`: every picture that maximizes the channel alone), or None."""
-        if channel not in self.asleep(layer):
-            return None
+        return self._leader(layer) if channel in self.asleep(layer) else None
+
+    def _leader(self, layer: str) -> str | None:
+        """`layer`'s pre-activation where it is not the layer itself (`models.preact`), else
+        None: nothing can lead its flat channels."""
         at = negative_layer(self.model, layer)
         return at if at not in (None, layer) else None
 
@@ -208,8 +211,7 @@ class PlanContext:
         """The layer's channels flat on the starting images that no pre-activation can lead
         (`channel_job`): their pictures stay at the start and show nothing, so figures choose
         them only where nothing else is left."""
-        at = negative_layer(self.model, layer)
-        return self.asleep(layer) if at in (None, layer) else frozenset()
+        return self.asleep(layer) if self._leader(layer) is None else frozenset()
 
     def dead(self, layer: str) -> frozenset[int]:
         """The layer's dead channels (`measure.living`), never chosen while others live."""
