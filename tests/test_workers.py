@@ -160,8 +160,11 @@ def test_a_stop_stops_every_process_and_the_next_run_resumes(
     site = make_site(tmp_path / "site", LAYERS)
     cache = tmp_path / "cache"
     args = featvis_args(site, "compute", *TOY, "--workers", "2", "--cache", str(cache))
-    proc = subprocess.Popen(args, cwd=site, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True, text=True)
+    temp = tmp_path / "tmp"  # the command's temp folder: the launcher's logs go, even on a stop
+    temp.mkdir()
+    proc = subprocess.Popen(args, cwd=site, env={**env(), "TMPDIR": str(temp)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, text=True)
     deadline = time.monotonic() + 120
     while len(complete(cache)) < 2:  # both processes at work
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -181,6 +184,7 @@ def test_a_stop_stops_every_process_and_the_next_run_resumes(
     alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
              and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
     assert not alive, alive
+    assert not list(temp.iterdir()), list(temp.iterdir())
     done = len(complete(cache))
     again = here(site, capfd, "compute", *TOY, "--workers", "1", "--cache", str(cache))
     assert summary(again.stdout)[:3] == (12 - done, done, 0)

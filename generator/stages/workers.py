@@ -22,8 +22,10 @@ import ctypes
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Mapping
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -189,10 +191,11 @@ def compute_in_processes(
     already (rank 0 would scan it alone). A process that fails stops the others: a
     `FeatvisError` naming its first line; what finished is cached."""
     threads = max(1, usable_cores() // workers)
+    logs = tempfile.mkdtemp(prefix="featvis-processes-")  # the launcher's; gone with the launch
     launch = LaunchConfig(
         min_nodes=1, max_nodes=1, nproc_per_node=workers, run_id=f"featvis-{uuid.uuid4().hex}",
         rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0, monitor_interval=0.2,
-        start_method="spawn",
+        start_method="spawn", logs_specs=DefaultLogsSpecs(log_dir=logs),
     )
     quiet_logs = [logging.getLogger(name) for name in _LAUNCH_LOGGERS]
     levels = [log.level for log in quiet_logs]
@@ -212,10 +215,12 @@ def compute_in_processes(
     except SignalException as exc:
         if exc.sigval == signal.SIGINT:
             raise KeyboardInterrupt from None
+        shutil.rmtree(logs, ignore_errors=True)  # the signal below ends this process at once
         signal.signal(exc.sigval, signal.SIG_DFL)  # end as the signal ends a process
         os.kill(os.getpid(), exc.sigval)
         raise SystemExit(128 + int(exc.sigval)) from None
     finally:
+        shutil.rmtree(logs, ignore_errors=True)
         for log, level in zip(quiet_logs, levels, strict=True):
             log.setLevel(level)
         for sig, handler in handlers.items():
