@@ -68,3 +68,43 @@ def test_mean_in_site_toml_changes_the_jobs_key(tmp_path: Path, factory: Path) -
         assert job.weights_digest == model.digest
         keys.append(job.key)
     assert keys[0] != keys[1]
+
+
+TWO_WAYS = '''\
+import torch.nn.functional as F
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, overwrite):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 2, 1)
+        self.bn = nn.BatchNorm2d(8)
+        self.overwrite = overwrite
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)), inplace=self.overwrite)
+
+
+def in_place():
+    return nn.Sequential(Block(True), nn.Conv2d(8, 8, 3, 1, 1))
+
+
+def copied():
+    return nn.Sequential(Block(False), nn.Conv2d(8, 8, 3, 1, 1))
+'''
+
+
+def test_a_network_that_changes_outputs_in_place_has_keys_of_its_own(tmp_path: Path) -> None:
+    """A hook reads each module's output as the module made it (a copy). A network whose forward
+    changes one later (GoogLeNet's `F.relu(x, inplace=True)` after each norm) gave other pictures
+    of that module when the changed tensor was read, so its keys are its own; the same network
+    computing out of place keeps its digest."""
+    (tmp_path / "two.py").write_text(TWO_WAYS, encoding="utf-8")
+    changes, keeps = (load_model(f"python:{tmp_path / 'two.py'}:{name}", seed=3, input_size=32,
+                                 layers=["0.bn", "1"]) for name in ("in_place", "copied"))
+    assert changes.weights_digest == keeps.weights_digest
+    assert changes.digest != keeps.digest
+    again = load_model(f"python:{tmp_path / 'two.py'}:copied", seed=3, input_size=32,
+                       layers=["0.bn", "1"])
+    assert again.digest == keeps.digest

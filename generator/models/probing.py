@@ -210,6 +210,31 @@ def runs_at(net: nn.Module, size: Size) -> bool:
     return True
 
 
+def changes_outputs(net: nn.Module, size: Size) -> bool:
+    """Whether `net`'s forward changes a module's output in place after the module made it (an
+    `F.relu(x, inplace=True)` after a norm, `out += identity` after a convolution). What a hook
+    reads is a copy taken as the module made it (`models.hooks.capture`), which such a network
+    changes later: its pictures differ from what reading the changed tensor gave, so its job keys
+    must too (`zoo._seen_settings`). False when the forward fails."""
+    made: list[tuple[torch.Tensor, int]] = []
+
+    def keep(_m: nn.Module, _i: tuple, out: object) -> None:  # type: ignore[type-arg]
+        if isinstance(out, torch.Tensor):
+            made.append((out, out._version))
+
+    device = next(net.parameters()).device
+    handles = [m.register_forward_hook(keep) for name, m in net.named_modules() if name]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, *sides(size), device=device))
+    except Exception:  # noqa: BLE001 - as `runs_at`: the load reports a forward that fails
+        return False
+    finally:
+        for handle in handles:
+            handle.remove()
+    return any(out._version != version for out, version in made)
+
+
 def smallest_input(net: nn.Module, size: int, step: int = 16) -> int:
     """The smallest multiple of `step` px that a network running at `size` accepts (0: `step`
     itself goes through): a network without global pooling at the end, or with large kernels

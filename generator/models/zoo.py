@@ -42,6 +42,7 @@ from generator.models.fold import fold_batch_norms
 from generator.models.hooks import set_layouts
 from generator.models.preact import find_pre_activations
 from generator.models.probing import (
+    changes_outputs,
     input_channels,
     other_size,
     probe_network,
@@ -190,7 +191,9 @@ def load_model(
         class_names=names,
         classes=_logits(catalog),
         weights_digest=digest,
-        digest=network_digest(digest, _seen_settings(built, shape, *seen, catalog, layers)),
+        digest=network_digest(digest, _seen_settings(
+            built, shape, *seen, catalog, layers, changes_outputs(net, shape)
+        )),
         weights_source=f"random (seed {seed})" if random_weights else built.source,
         family=family.name,
         description=_described(built.description, shape, fixed, channels == 1),
@@ -224,10 +227,12 @@ def _seen_settings(
     std: tuple[float, ...],
     catalog: Catalog,
     layers: Sequence[str] | None,
+    changed: bool,
 ) -> dict[str, object]:
     """What the network sees and computes beyond its weights, where it differs from the family's
     own choice: the input normalization and size, the modules shown (hooks and folding follow
-    them), the factory's source."""
+    them), the factory's source; and whether its forward changes a module's output in place
+    (`probing.changes_outputs`: its objectives read copies)."""
     settings: dict[str, object] = {}
     if mean != built.mean:
         settings["mean"] = list(mean)
@@ -240,6 +245,8 @@ def _seen_settings(
         settings["layers"] = [[info.name, info.module_path] for info in shown]
     if built.code:
         settings["code"] = built.code
+    if changed:
+        settings["outputs"] = "copied"
     return settings
 
 
