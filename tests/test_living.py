@@ -192,7 +192,7 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     assert model.layer("stem.0").channels == model.layer("stem").channels
     preset = Preset("tiny", size=32, steps=32, explorer_channels=2, figure_scale=1.0)
     ctx = PlanContext(config=config, model=model, preset=preset)
-    floored = channel_page_jobs(preset, ctx.job, "stem", DEAD + 1, model)["negative"]
+    floored = channel_page_jobs(ctx, "stem", DEAD + 1)["negative"]
     at_layer = ctx.job([-ctx.channel_job("stem", DEAD + 1).objectives[0]])
     assert floored.key != at_layer.key
     store = ArtifactStore(config.cache_dir)
@@ -206,7 +206,7 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     assert negative_layer(own, "stem") == "stem.0"
     assert negative_layer(own, "stage1.0") == "stage1.0.relu@input"
     own_ctx = PlanContext(config=config, model=own, preset=preset)
-    summed = channel_page_jobs(preset, own_ctx.job, "stage1.0", 0, own)["negative"]
+    summed = channel_page_jobs(own_ctx, "stage1.0", 0)["negative"]
     compute_jobs([summed], own, store, batch_size=1, quiet=True)
     sidecar = store.get(summed).sidecar  # type: ignore[union-attr]
     assert sidecar.final[0] > sidecar.history[0][0]  # the sum lowered: its gradient reaches

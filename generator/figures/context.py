@@ -142,7 +142,16 @@ class PlanContext:
         flat on the starting images (`measure.living.asleep_channels`) behind a ReLU whose
         pre-activation a module makes (`models.preact`) is led by it until it moves: at the
         floor no gradient would reach the image, and its picture would stay grey."""
-        return self.job([obj.channel(layer, channel, via=self.lead(layer, channel))])
+        return self.job([self.led(layer, channel)])
+
+    def led(self, layer: str, channel: int) -> Objective:
+        """`channel` of `layer` as every picture that maximizes it optimizes it, alone or as a
+        term of a mix (a sum of channels, an interpolation's frames, a regularized or diversity
+        objective): led by its pre-activation while it is flat (`lead`), so a flat term moves as
+        its own picture does. A term led only while its channel is flat on the image, adding
+        nothing to the objective's value, leaves the other terms of a mix as they were: a
+        channel that moves from the start keeps its objective, its job and its cached picture."""
+        return obj.channel(layer, channel, via=self.lead(layer, channel))
 
     def lead(self, layer: str, channel: int) -> str | None:
         """The pre-activation that leads `channel` of `layer` while it is flat (see

@@ -42,8 +42,7 @@ class Negative(ChannelsFigure):
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]
-        positive = obj.channel(layer, channel, via=ctx.lead(layer, channel))  # as its page's
-        return ctx.job([positive, -obj.channel(self._at(ctx), channel)])
+        return ctx.job([ctx.led(layer, channel), -obj.channel(self._at(ctx), channel)])
 
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)

@@ -52,7 +52,7 @@ class Objectives(OneChannelFigure):
         layer = self.options["layer"]
         made = {
             "neuron": obj.neuron(layer, channel),
-            "channel": obj.channel(layer, channel),
+            "channel": ctx.led(layer, channel),  # flat at the start: led, as on its page
             "layer": obj.deepdream(layer),
             "class_logit": obj.class_logit(cls),
             "class_prob": obj.class_prob(cls),

@@ -49,12 +49,11 @@ def plan_site(
     if explorer is None:
         explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
     ctx.explorer = explorer
-    pages = explorer_page_jobs(preset, ctx.job, explorer, model)
+    pages = explorer_page_jobs(ctx, explorer)
     by_page, reads = {}, []
     for article in articles:  # a page's jobs, and the surveys its figures chose channels from
         start = len(ctx.surveyed)
-        linked = linked_jobs(config, model, preset, article.page.explorer_links, ctx.job,
-                             ctx.channel_job)  # the channel pages its links open
+        linked = linked_jobs(ctx, article.page.explorer_links)  # the channel pages it opens
         by_page[article.page.slug] = [*article.jobs(ctx), *ctx.surveyed[start:], *linked]
         reads += [j for fig in article.for_model(model.id) for j in fig.class_reads(ctx)]
     if len(config.model_ids) > 1 and model.id in config.model_ids:

@@ -240,7 +240,7 @@ class ChannelPagesPart(RenderState):
         explorer's sample and the pages articles link to: `plan.explorer`)."""
         out: dict[str, list[ImageView]] = {}
         unmade: list[str] = []
-        jobs = channel_page_jobs(self.preset, state.ctx.job, layer, channel, state.model)
+        jobs = channel_page_jobs(state.ctx, layer, channel)
         for name, job in jobs.items():
             art = state.ctx.artifact(job)
             if art is None:
