@@ -8,11 +8,13 @@ for a layer show the pictures that moved first."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
+from inprocess import featvis_here
 from samples import SAMPLE, sample_photos
 
 from generator.build import build_site
@@ -38,17 +40,19 @@ from torch import nn
 
 
 class Floored(nn.Module):
-    \"\"\"A 1x1 convolution shifted, then a ReLU, all in forward (its input is the layer's
-    pre-activation); with `pool`, a max pooling after the ReLU: then nothing before the layer's
-    floor can be reached.\"\"\"
+    \"\"\"A 1x1 convolution shifted, then a ReLU (with `clamp`, a clamp to [0, 6]), all in forward
+    (its input is the layer's pre-activation); with `pool`, a max pooling after the ReLU: then
+    nothing before the layer's floor can be reached.\"\"\"
 
-    def __init__(self, pool):
+    def __init__(self, pool, clamp=False):
         super().__init__()
         self.conv = nn.Conv2d(3, 2, 1)
         self.pool = pool
+        self.clamp = clamp
 
     def forward(self, x):
-        out = torch.relu(self.conv(x) - 1.0)
+        out = self.conv(x) - 1.0
+        out = out.clamp(0, 6) if self.clamp else torch.relu(out)
         return F.max_pool2d(out, 3, 1, 1) if self.pool else out
 
 
@@ -69,8 +73,8 @@ def build():  # layer "1": the Floored block with its pooling: no pre-activation
     return _net([nn.Identity(), Floored(pool=True)])
 
 
-def build_shifted():  # layer "1": the Floored block, its ReLU's input its pre-activation
-    return _net([nn.Identity(), Floored(pool=False)])
+def build_shifted():  # layer "1": the Floored block, its clamp's input its pre-activation
+    return _net([nn.Identity(), Floored(pool=False, clamp=True)])
 
 
 def build_relu():  # layer "1": the ReLU after the convolution "0", its pre-activation
@@ -95,6 +99,16 @@ layers: ["1"]
 channels: 2
 ```
 """
+
+
+def _shown_files(site: Path) -> list[str]:
+    """What a built site shows a reader: its pages and scripts (the search index), less the
+    versions in its footers ("torch 2.5.1+cpu"), and the words its manifest gives each
+    visualization's objectives (beside the job's own spec, which names what it computes)."""
+    pages = [re.sub(r"torch [\w.]+\+\w+", "torch", p.read_text(encoding="utf-8"))
+             for p in sorted(site.rglob("*")) if p.suffix in (".html", ".js")]
+    manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
+    return [*pages, json.dumps([entry["objectives"] for entry in manifest["visualizations"]])]
 
 
 def _text(path: Path) -> str:
@@ -135,19 +149,31 @@ def _site(
     return root / "site_output" / "explorer" / "stuck" / "1"
 
 
-@pytest.mark.parametrize(("function", "at"), [
-    ("build_relu", "at 0 ,"),  # the ReLU module's input: the convolution "0" makes it
-    ("build_shifted", "at the input of the last ReLU (or clamp) that 1 's forward calls,"),
+@pytest.mark.parametrize(("function", "floor", "at"), [
+    ("build_relu", "ReLU", "at 0 ,"),  # the ReLU module's input: the convolution "0" makes it
+    ("build_shifted", "clamp(0, 6)",  # its forward's clamp's input
+     "at the input of the clamp(0, 6) that 1 's forward calls last,"),
 ])
 def test_a_channel_flat_at_the_start_is_led_by_its_pre_activation(
-    function: str, at: str, tmp_path: Path
+    function: str, floor: str, at: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The page names the floor the network applies, and no page, alt text, table or data file
+    of the site, nor `featvis status`, shows a captured path as the network's code never
+    writes it (`1@floor`, `a+b`, `m@input`)."""
     layer = _site(tmp_path, function, 48)
     led, moved = _text(layer / "0.html"), _text(layer / "1.html")
     assert f"led by its pre-activation, {at} until the channel rose above 0" in led, led
+    assert f"the floor of its {floor}, where no gradient" in led, led
+    assert f"minimized before the layer's {floor}, at" in led, led
     assert "shows nothing" not in led and "obj 0 " not in led, led
     assert "led by its pre-activation" not in moved, moved
     assert "left at 0" not in (layer.parent / "1.html").read_text(encoding="utf-8")
+    if floor != "ReLU":
+        assert "ReLU" not in led, led
+    status = featvis_here("status", "--size", "32", "--steps", "48", "--channels", "2",
+                          cwd=tmp_path, capture=capsys).stdout
+    for shown in [*_shown_files(tmp_path / "site_output"), status]:
+        assert not re.search(r"@floor|@input|\w\+\w", shown), shown
 
 
 def test_the_pre_activation_leads_only_while_the_channel_is_flat(tmp_path: Path) -> None:

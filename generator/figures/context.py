@@ -42,7 +42,7 @@ from generator.measure.living import asleep_channels, dead_channels
 from generator.measure.stage import top_class
 from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
-from generator.models.preact import negative_layer
+from generator.models.preact import negative_layer, unit_in
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
@@ -163,6 +163,12 @@ class PlanContext:
         None: nothing can lead its flat channels."""
         at = negative_layer(self.model, layer)
         return at if at not in (None, layer) else None
+
+    def shown(self, path: str, channel: int | None = None) -> str:
+        """A captured path, or its channel, as a reader reads it, floors and branches named as
+        the model has them (`models.preact.unit_in`): how alt texts and tables name a
+        pre-activation (`Objective.describe`)."""
+        return unit_in(self.model, path, channel)
 
     def scaled(self, n: int) -> int:
         """`n` items scaled by the preset's figure_scale, at least one."""
@@ -326,7 +332,7 @@ class DrawContext(PlanContext):
             except FeatvisError:
                 relative = None  # the layer was not scanned
         assert self.image_url is not None, "drawing needs the site renderer's image_url"
-        alt = f"{job.objectives[index].describe()}" + (
+        alt = f"{job.objectives[index].describe(self.shown)}" + (
             f" after {counted(snapshot, 'step')}" if snapshot is not None else ""
         )
         fell = None

@@ -92,7 +92,7 @@ class Objectives(OneChannelFigure):
             {
                 "kind": k,
                 "label": labels[k],
-                "what": whats.get(k) or jobs[k].objectives[0].describe(),
+                "what": whats.get(k) or jobs[k].objectives[0].describe(ctx.shown),
                 "image": ctx.view(jobs[k], label=labels[k]),
             }
             for k in self.KINDS

@@ -122,15 +122,37 @@ def parts_of(path: str) -> list[tuple[str, str]]:
     return [module_of(part) for part in path.split(JOIN)]
 
 
-def shown_path(path: str, name: Callable[[str], str] = str) -> str:
+def shown_path(
+    path: str, name: Callable[[str], str] = str,
+    floor: Callable[[str], object | None] = lambda _module: None,
+) -> str:
     """`path` as a reader reads it, each module path written by `name`: `the input of
-    layer1.0.relu` for a module's input, `a and b side by side` for a concatenation."""
-    words = {"": "{}", INPUT: "the input of {}",
-             FLOOR: "the input of the last ReLU (or clamp) that {}'s forward calls"}
-    shown = [words[reads].format(name(m)) for m, reads in parts_of(path)]
+    layer1.0.relu` for a module's input, `a and b side by side` for a concatenation, `the input
+    of the clamp(0, 6) that block's forward calls last` for what a module's forward floored,
+    naming the floor function by `floor(module path)` where it is known (`models.preact`)."""
+    words = {"": "{}", INPUT: "the input of {}"}
+    shown = [
+        words[reads].format(name(m)) if reads != FLOOR
+        else f"the input of the {called} that {name(m)}'s forward calls last"
+        if (called := floor(m)) is not None
+        else f"the input of the last ReLU (or clamp) that {name(m)}'s forward calls"
+        for m, reads in parts_of(path)
+    ]
     if len(shown) == 1:
         return shown[0]
     return f"{', '.join(shown[:-1])} and {shown[-1]} side by side"
+
+
+def shown_unit(
+    path: str, channel: int | None = None,
+    floor: Callable[[str], object | None] = lambda _module: None,
+) -> str:
+    """`path` as a reader reads it (`shown_path`), or its `channel`: `layer:3`, or `3 of the
+    input of layer1.0.relu` at a path a reader would not read as a layer's name."""
+    words = shown_path(path, floor=floor)
+    if channel is None:
+        return words
+    return f"{path}:{channel}" if words == path else f"{channel} of {words}"
 
 
 _CATS = frozenset({torch.cat, torch.concat, torch.concatenate})

@@ -15,7 +15,7 @@ channels costs one indexing op, not 64 slices.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,8 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import FeatvisError
+from ..models.hooks import shown_unit
 
 LAYER_KINDS = ("channel", "neuron", "layer", "direction", "diversity", "alignment")
+# words a layer's path, or with a channel that channel of it (`models.hooks.shown_unit`)
+Shown = Callable[[str, int | None], str]
 LOGIT_KINDS = ("class_logit", "class_prob")
 IMAGE_KINDS = ("l1", "tv", "blur")
 TERM_KINDS = LAYER_KINDS + LOGIT_KINDS + IMAGE_KINDS
@@ -56,13 +59,16 @@ class Term:
             if v is not None
         }
 
-    def describe(self) -> str:
-        if self.kind in ("channel", "neuron"):
-            return f"{self.kind} {self.layer}:{self.channel}"
+    def describe(self, shown: Shown = shown_unit) -> str:
+        """The term in words, its layer (and channel) as `shown` words them: `channel
+        blocks.1.0:3`, and at a path a reader would not read as a layer's name (a module's
+        input, a floor's input, branches side by side: `models.hooks`) `channel 3 of the input
+        of layer1.0.relu`."""
         if self.kind in LOGIT_KINDS:
             return f"{self.kind} {self.cls}"
-        if self.kind in LAYER_KINDS:
-            return f"{self.kind} {self.layer}"
+        if self.kind in LAYER_KINDS and self.layer is not None:
+            channel = self.channel if self.kind in ("channel", "neuron") else None
+            return f"{self.kind} {shown(self.layer, channel)}"
         return self.kind
 
 
@@ -94,12 +100,13 @@ class Objective:
     def needs_logits(self) -> bool:
         return any(t.kind in LOGIT_KINDS for _, t in self.terms)
 
-    def describe(self) -> str:
+    def describe(self, shown: Shown = shown_unit) -> str:
+        """The objective in words (`Term.describe`, its paths worded by `shown`)."""
         parts = []
         for w, t in self.terms:
             sign = "-" if w < 0 else "+"
             mag = "" if abs(w) == 1 else f"{abs(w):g}·"
-            parts.append(f"{sign} {mag}{t.describe()}")
+            parts.append(f"{sign} {mag}{t.describe(shown)}")
         return " ".join(parts).lstrip("+ ").strip()
 
     def to_dict(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from generator.figures.context import PlanContext
 from generator.figures.registry import Article
 from generator.jobs import SitePlan, VisJob, check_jobs, unique_jobs
 from generator.models import LoadedModel
+from generator.models.preact import pre_activation_homes
 from generator.models.site import explorer_layers
 from generator.plan.explorer import explorer_jobs, explorer_page_jobs, linked_jobs
 
@@ -59,7 +60,7 @@ def plan_site(
     if len(config.model_ids) > 1 and model.id in config.model_ids:
         start = len(ctx.surveyed)
         by_page[COMPARE_PAGE] = [*compare_page(config.model_ids).jobs(ctx), *ctx.surveyed[start:]]
-    plan = SitePlan.of(explorer, pages, by_page)
+    plan = SitePlan.of(explorer, pages, by_page, pre_activation_homes(model))
     check_jobs(plan.jobs, model)
     return replace(plan, reads=unique_jobs(reads))
 
