@@ -186,6 +186,12 @@ def test_the_pre_activation_leads_only_while_the_channel_is_flat(tmp_path: Path)
     assert alone.final[0] == 0 and led.final[0] > 0  # flat at the start: only the lead moves it
     assert torch.equal(alone.images[1], led.images[1])  # moving from the start: the same pixels
     assert torch.equal(alone.history[:, 1], led.history[:, 1])
+    # a neuron of the flat channel, led by the pre-activation at its position (the centre)
+    neurons = [O.neuron("1", 0), O.neuron("1", 0, via="0"), O.neuron("1", 1, x=2, y=3),
+               O.neuron("1", 1, x=2, y=3, via="0")]
+    single = render(model, neurons, settings, seeds=[0, 0, 1, 1])
+    assert single.final[0] == 0 and single.final[1] > 0, single.final
+    assert torch.equal(single.images[2], single.images[3])
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason="needs the ImageNet sample")
@@ -259,22 +265,24 @@ frames: 3
 """
 
 
-def _channel_0(model: LoadedModel, picture: Path) -> float:
-    """Channel 0 of layer "1" on a picture of the site, as the network sees it."""
+def _channel_0(model: LoadedModel, picture: Path, *, centre: bool = False) -> float:
+    """Channel 0 of layer "1" on a picture of the site (or its neuron at the centre), as the
+    network sees it."""
     x = load_tensor(picture)[None]
     with torch.no_grad(), capture(model.net, ["1"]) as got:
         model.net(model.preprocess(x))
-    return float(got["1"][0, 0].mean())
+    maps = got["1"][0, 0]
+    return float(maps[maps.shape[0] // 2, maps.shape[1] // 2] if centre else maps.mean())
 
 
 def test_the_other_figures_and_the_explorers_diversity_set_lead_a_flat_channel(
     tmp_path: Path,
 ) -> None:
     """Every picture that maximizes a flat channel, alone or as a term of a mix (a regularized
-    objective, a parameterization's steps, the objectives figure's channel cell, a sum of two
-    channels, an interpolation's frames), is led as its channel page's is: channel 0 rises above
-    0 on each (behind `build_relu`'s ReLU, nothing else lifts it). The channel page finds its
-    diversity set, led too, under the one key the plan made."""
+    objective, a parameterization's steps, the objectives figure's channel and neuron cells, a
+    sum of two channels, an interpolation's frames), is led as its channel page's is: channel 0
+    rises above 0 on each (behind `build_relu`'s ReLU, nothing else lifts it). The channel page
+    finds its diversity set, led too, under the one key the plan made."""
     _site(tmp_path, "build_relu", 24, MIXES, 'explorer_layers = ["1"]\n', diversity=True)
     out = tmp_path / "site_output"
     model = load_model("python:stuck.py:build_relu", root=tmp_path, input_size=32)
@@ -283,8 +291,10 @@ def test_the_other_figures_and_the_explorers_diversity_set_lead_a_flat_channel(
     final = [(src, alt) for src, alt in shown if " after " not in alt or "after 24 steps" in alt]
     kinds = {"l1", "tv", "blur", "channel 1:1", "alignment"}
     assert {k for k in kinds for _, alt in final if k in alt} == kinds, shown
-    lifted = {alt: _channel_0(model, out / src) for src, alt in final}
-    assert min(lifted.values()) > 0, lifted
+    lifted = [(alt, _channel_0(model, out / src)) for src, alt in final]
+    (neuron,) = re.findall(r'<img[^>]*? src="([^"]+)"[^>]*? alt="neuron 1:0"', html)
+    lifted.append(("neuron 1:0", _channel_0(model, out / neuron, centre=True)))
+    assert min(value for _, value in lifted) > 0, lifted
     page = (out / "explorer" / "stuck" / "1" / "0.html").read_text(encoding="utf-8")
     diverse = re.findall(r'alt="diversity \d"|>diversity \d<', page)
     assert diverse and "not computed" not in page, page
@@ -336,7 +346,7 @@ def test_a_channel_that_moves_keeps_its_keys_and_a_flat_one_is_led_in_every_figu
             jobs = figure_for(spec).bind(model).jobs(ctx)
             jobs += channel_page_jobs(ctx, "1", c).values()
             terms = [t for j in jobs for o in j.objectives for _, t in o.terms
-                     if t.kind == "channel" and t.layer == "1"]
+                     if t.kind in ("channel", "neuron") and t.layer == "1"]
             assert terms and all((t.via == "0") is led for t in terms), (kind, c, terms)
             if not led:
                 assert [j.key for j in jobs] == [_plain(j).key for j in jobs], kind

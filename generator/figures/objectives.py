@@ -51,7 +51,7 @@ class Objectives(OneChannelFigure):
     def objective_jobs(self, ctx: PlanContext, channel: int, cls: int) -> dict[str, VisJob]:
         layer = self.options["layer"]
         made = {
-            "neuron": obj.neuron(layer, channel),
+            "neuron": obj.neuron(layer, channel, via=ctx.lead(layer, channel)),  # led there
             "channel": ctx.led(layer, channel),  # flat at the start: led, as on its page
             "layer": obj.deepdream(layer),
             "class_logit": obj.class_logit(cls),
