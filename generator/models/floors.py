@@ -46,6 +46,9 @@ _CLAMPS = frozenset({torch.clamp, torch.clamp_, torch.Tensor.clamp, torch.Tensor
                      torch.clip, torch.clip_, torch.Tensor.clip, torch.Tensor.clip_})
 _CLAMP_MINS = frozenset({torch.clamp_min, torch.clamp_min_, torch.Tensor.clamp_min,
                          torch.Tensor.clamp_min_})
+# every function that floors its input (`models.hooks` records the input of the last a module's
+# forward calls)
+FLOOR_FUNCTIONS = _RELUS | _CLAMPS | _CLAMP_MINS | {F.relu6, F.hardtanh, F.hardtanh_, F.threshold}
 
 
 def _bound(args: tuple, kwargs: dict, at: int, key: str) -> float | None:  # type: ignore[type-arg]

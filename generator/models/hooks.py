@@ -34,10 +34,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
+
+from generator.models.floors import FLOOR_FUNCTIONS
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,6 @@ FLOOR = "@floor"
 # Joins the paths of modules whose outputs a captured path concatenates on the channel axis
 JOIN = "+"
 _READS = (INPUT, FLOOR)
-_FLOOR_FUNCTIONS = frozenset({
-    F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6,
-    F.hardtanh, F.hardtanh_, torch.clamp, torch.clamp_, torch.Tensor.clamp, torch.Tensor.clamp_,
-    torch.clip, torch.clip_, torch.Tensor.clip, torch.Tensor.clip_, torch.clamp_min,
-    torch.clamp_min_, torch.Tensor.clamp_min, torch.Tensor.clamp_min_, F.threshold,
-})
 
 
 def module_of(path: str) -> tuple[str, str]:
@@ -175,7 +170,7 @@ class _LastFloor(TorchFunctionMode):
         self, func: Callable[..., object], types: object, args: tuple = (),  # type: ignore[type-arg]
         kwargs: dict | None = None,  # type: ignore[type-arg]
     ) -> object:
-        floor = func in _FLOOR_FUNCTIONS and bool(args) and isinstance(args[0], torch.Tensor)
+        floor = func in FLOOR_FUNCTIONS and bool(args) and isinstance(args[0], torch.Tensor)
         before = args[0].clone() if floor else None  # before an in-place floor overwrites it
         result = func(*args, **(kwargs or {}))
         if self.parts and func in _CATS and args and isinstance(result, torch.Tensor):
