@@ -59,8 +59,8 @@ def _site(cache: Path, layers: list[str], dataset: str | None) -> tuple[Any, ...
     store = ArtifactStore(config.cache_dir)
     ctx = DrawContext(config=config, model=model, preset=preset, store=store)
     explorer = explorer_jobs(config, model, preset, ctx.channel_job)
-    jobs = [j for js in explorer.values() for j in js]
-    jobs += explorer_page_jobs(preset, ctx.job, explorer)
+    jobs = [j for js in explorer.values() for j in js.values()]
+    jobs += explorer_page_jobs(ctx, explorer)
     return config, model, preset, store, explorer, jobs
 
 

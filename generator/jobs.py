@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -264,6 +264,9 @@ class SitePlan:
     # the circuit closure's jobs (also in `jobs` and `by_layer`): channels the sample's circuits
     # name, visualized too (`generator.plan.closure`)
     closure: list[VisJob] = field(default_factory=list)
+    # a pre-activation's path -> the layer it leads or minimizes for (`models.preact`): its jobs
+    # are the layer's in `by_layer`, which names only layers a reader knows
+    homes: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -271,19 +274,24 @@ class SitePlan:
         explorer: dict[str, dict[int, VisJob]],
         pages: list[VisJob],
         by_page: dict[str, list[VisJob]],
+        homes: dict[str, str] | None = None,
     ) -> SitePlan:
         """The explorer's jobs, its channel pages' (`pages`), then each page's, deduplicated and
-        indexed by page and layer."""
+        indexed by page and layer (a pre-activation's jobs by the layer `homes` names)."""
         own = (job for jobs in explorer.values() for job in jobs.values())
         jobs = unique_jobs([*own, *pages, *(job for js in by_page.values() for job in js)])
         by_page = {slug: unique_jobs(js) for slug, js in by_page.items()}
-        return cls(jobs=jobs, explorer=explorer, by_page=by_page, by_layer=_by_layer(jobs, {}))
+        homes = dict(homes or {})
+        by_layer = _by_layer(jobs, {}, homes)
+        return cls(jobs=jobs, explorer=explorer, by_page=by_page, by_layer=by_layer, homes=homes)
 
     def closed(self, closure: Sequence[VisJob]) -> SitePlan:
         """This plan with `closure`'s jobs added (after its own, indexed by layer)."""
         keys = {job.key for job in self.jobs}
         added = unique_jobs(job for job in closure if job.key not in keys)
-        by_layer = _by_layer(added, {layer: list(js) for layer, js in self.by_layer.items()})
+        by_layer = _by_layer(
+            added, {layer: list(js) for layer, js in self.by_layer.items()}, self.homes
+        )
         return replace(
             self, jobs=[*self.jobs, *added], by_layer=by_layer, closure=[*self.closure, *added]
         )
@@ -313,15 +321,17 @@ class SitePlan:
             by_layer=cut(self.by_layer),
             reads=[job for job in self.reads if job.key in keep],
             closure=[job for job in self.closure if job.key in keep],
+            homes=self.homes,
         )
 
 
 def _by_layer(
-    jobs: Iterable[VisJob], by_layer: dict[str, list[VisJob]]
+    jobs: Iterable[VisJob], by_layer: dict[str, list[VisJob]], homes: Mapping[str, str]
 ) -> dict[str, list[VisJob]]:
-    """`by_layer` with each of `jobs` added under every layer its objectives name."""
+    """`by_layer` with each of `jobs` added under every layer its objectives name (a
+    pre-activation's under the layer `homes` names)."""
     for job in jobs:
-        for layer in sorted({name for o in job.objectives for name in o.layers}):
+        for layer in sorted({homes.get(n, n) for o in job.objectives for n in o.layers}):
             by_layer.setdefault(layer, []).append(job)
     return by_layer
 

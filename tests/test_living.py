@@ -192,7 +192,7 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     assert model.layer("stem.0").channels == model.layer("stem").channels
     preset = Preset("tiny", size=32, steps=32, explorer_channels=2, figure_scale=1.0)
     ctx = PlanContext(config=config, model=model, preset=preset)
-    floored = channel_page_jobs(preset, ctx.job, "stem", DEAD + 1, model)["negative"]
+    floored = channel_page_jobs(ctx, "stem", DEAD + 1)["negative"]
     at_layer = ctx.job([-ctx.channel_job("stem", DEAD + 1).objectives[0]])
     assert floored.key != at_layer.key
     store = ArtifactStore(config.cache_dir)
@@ -206,7 +206,7 @@ def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:
     assert negative_layer(own, "stem") == "stem.0"
     assert negative_layer(own, "stage1.0") == "stage1.0.relu@input"
     own_ctx = PlanContext(config=config, model=own, preset=preset)
-    summed = channel_page_jobs(preset, own_ctx.job, "stage1.0", 0, own)["negative"]
+    summed = channel_page_jobs(own_ctx, "stage1.0", 0)["negative"]
     compute_jobs([summed], own, store, batch_size=1, quiet=True)
     sidecar = store.get(summed).sidecar  # type: ignore[union-attr]
     assert sidecar.final[0] > sidecar.history[0][0]  # the sum lowered: its gradient reaches
@@ -357,6 +357,45 @@ def build():
 '''
 
 
+SIXES = """\
+import torch.nn.functional as F
+from torch import nn
+
+
+class Conv(nn.Module):  # a convolution and what its forward floors it with
+    def __init__(self, floor):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.floor = floor
+
+    def forward(self, x):
+        return self.floor(self.conv(x))
+
+
+def build():
+    return nn.Sequential(
+        Conv(F.relu6), Conv(lambda x: x.clamp(min=0)), nn.Conv2d(3, 3, 1), nn.ReLU6(),
+        Conv(lambda x: F.hardtanh(x, 0.0, 6.0)), nn.Conv2d(3, 3, 1), nn.Hardtanh(0.0, 6.0),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+"""
+
+
+def test_each_floor_is_named_as_the_network_applies_it(tmp_path: Path) -> None:
+    """A ReLU6 module is a Hardtanh(0, 6), and `F.relu6` calls a hardtanh: each is named as the
+    network's code writes it, so its pages speak of "its ReLU6", not of a ReLU."""
+    from generator.figures.negative import negative_label
+    from generator.models import load_model
+    from generator.models.preact import floor_of
+
+    (tmp_path / "sixes.py").write_text(SIXES, encoding="utf-8")
+    layers = ["0", "1", "3", "4", "6"]
+    model = load_model(f"python:{tmp_path / 'sixes.py'}:build", layers=layers, input_size=16,
+                       random_weights=True)
+    assert [str(floor_of(model, layer)) for layer in layers] == [
+        "ReLU6", "clamp(min=0)", "ReLU6", "hardtanh(0, 6)", "Hardtanh(0, 6)"]
+    assert negative_label(model, "3", 1) == "negative (before the ReLU6, 2)"
+
+
 def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -> None:
     """ReLUs called in `forward` (in place or not), clamps and Hardtanh modules floor a layer as
     an `nn.ReLU` does: its negative is made at the module before them, read as that module made
@@ -367,7 +406,8 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
 
     from generator.figures.negative import negative_label
     from generator.models import load_model
-    from generator.models.preact import branch_of, negative_layer
+    from generator.models.preact import branch_of, floor_of, negative_layer, shown_in, unit_in
+    from generator.optvis.objectives import channel
     from generator.optvis.render import truncated_forward
 
     (tmp_path / "acts.py").write_text(ACTIVATIONS, encoding="utf-8")
@@ -388,6 +428,18 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     assert negative_label(model, "5", 0) == "negative (before the ReLU that 5's forward calls last)"
     assert negative_label(model, "0", 2) == "negative (before the ReLU, 0.conv)"
     assert negative_label(model, "4", 2) == "negative"
+    # the floor named as the network applies it, where it is not a ReLU
+    assert [str(floor_of(model, layer)) for layer in "01235"] == [
+        "ReLU", "clamp(0, 0.5)", "Hardtanh(-0.05, 0.05)", "ReLU", "ReLU"]
+    assert floor_of(model, "4") is None  # GELU: no floor
+    assert negative_label(model, "1", 0) == "negative (before the clamp(0, 0.5), 1.conv)"
+    assert negative_label(model, "2", 0) == "negative (before the Hardtanh(-0.05, 0.05), 2.conv)"
+    assert shown_in(model, "5@floor") == "the input of the ReLU that 5's forward calls last"
+    negative = -channel("3.a+3.b", 5)  # as a figure's alt text and its table name it
+    assert negative.describe() == "- channel 5 of 3.a and 3.b side by side"
+    assert negative.describe(lambda path, c: unit_in(model, path, c)) == "- channel 3.b:1"
+    assert channel("5@floor", 2).describe(lambda path, c: unit_in(model, path, c)) == (
+        "channel 2 of the input of the ReLU that 5's forward calls last")
     assert model.layer("1.conv").depth < model.layer("1").depth
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for layer in ("0", "3", "5"):

@@ -133,7 +133,7 @@ def test_a_landed_negative_draws_its_channel_page_again(site: Path) -> None:
         state = finder._renderer.states[0]
         job = state.layers["blocks.1.0"][0]
         layer, channel = single_channel(job)  # type: ignore[misc]
-        negative = channel_page_jobs(TINY, state.ctx.job, layer, channel, state.model)["negative"]
+        negative = channel_page_jobs(state.ctx, layer, channel)["negative"]
         folder = finder._renderer.store.path(negative.key)
     finally:
         finder.close()

@@ -202,7 +202,7 @@ class Figure:
             rows.append(
                 {
                     "key": job.key,
-                    "objectives": sorted({o.describe() for o in job.objectives}),
+                    "objectives": sorted({o.describe(ctx.shown) for o in job.objectives}),
                     "images": job.n_images,
                     "param": describe_param(job.param, grey=_grey(ctx, job)),
                     "transforms": describe_transforms(job.transforms),

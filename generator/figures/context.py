@@ -42,7 +42,7 @@ from generator.measure.living import asleep_channels, dead_channels
 from generator.measure.stage import top_class
 from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
-from generator.models.preact import negative_layer
+from generator.models.preact import negative_layer, unit_in
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
@@ -142,7 +142,16 @@ class PlanContext:
         flat on the starting images (`measure.living.asleep_channels`) behind a ReLU whose
         pre-activation a module makes (`models.preact`) is led by it until it moves: at the
         floor no gradient would reach the image, and its picture would stay grey."""
-        return self.job([obj.channel(layer, channel, via=self.lead(layer, channel))])
+        return self.job([self.led(layer, channel)])
+
+    def led(self, layer: str, channel: int) -> Objective:
+        """`channel` of `layer` as every picture that maximizes it optimizes it, alone or as a
+        term of a mix (a sum of channels, an interpolation's frames, a regularized or diversity
+        objective): led by its pre-activation while it is flat (`lead`), so a flat term moves as
+        its own picture does. A term led only while its channel is flat on the image, adding
+        nothing to the objective's value, leaves the other terms of a mix as they were: a
+        channel that moves from the start keeps its objective, its job and its cached picture."""
+        return obj.channel(layer, channel, via=self.lead(layer, channel))
 
     def lead(self, layer: str, channel: int) -> str | None:
         """The pre-activation that leads `channel` of `layer` while it is flat (see
@@ -154,6 +163,12 @@ class PlanContext:
         None: nothing can lead its flat channels."""
         at = negative_layer(self.model, layer)
         return at if at not in (None, layer) else None
+
+    def shown(self, path: str, channel: int | None = None) -> str:
+        """A captured path, or its channel, as a reader reads it, floors and branches named as
+        the model has them (`models.preact.unit_in`): how alt texts and tables name a
+        pre-activation (`Objective.describe`)."""
+        return unit_in(self.model, path, channel)
 
     def scaled(self, n: int) -> int:
         """`n` items scaled by the preset's figure_scale, at least one."""
@@ -317,7 +332,7 @@ class DrawContext(PlanContext):
             except FeatvisError:
                 relative = None  # the layer was not scanned
         assert self.image_url is not None, "drawing needs the site renderer's image_url"
-        alt = f"{job.objectives[index].describe()}" + (
+        alt = f"{job.objectives[index].describe(self.shown)}" + (
             f" after {counted(snapshot, 'step')}" if snapshot is not None else ""
         )
         fell = None

@@ -60,8 +60,12 @@ class Directions(ChannelsFigure):
         return [(a, b) for a, b in zip(chans[0::2], chans[1::2], strict=False)]
 
     def sum_job(self, ctx: PlanContext, a: int, b: int) -> VisJob:
+        """The picture of a + b. A channel flat at the start is led in the sum as in its own
+        picture (`PlanContext.led`), the other term left as it is: unled, a flat channel adds
+        nothing to the sum, whose picture would then be the other channel's alone and not their
+        combination; its lead adds no value, so the sum shown is the two channels' own."""
         layer = self.options["layer"]
-        return ctx.job([obj.channel(layer, a) + obj.channel(layer, b)])
+        return ctx.job([ctx.led(layer, a) + ctx.led(layer, b)])
 
     def random_jobs(self, ctx: PlanContext) -> list[VisJob]:
         layer = self.options["layer"]

@@ -26,8 +26,7 @@ class Diversity(ChannelsFigure):
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]
-        led = obj.channel(layer, channel, via=ctx.lead(layer, channel))  # flat: led, as its page's
-        o = led + self.options["weight"] * obj.diversity(layer)
+        o = ctx.led(layer, channel) + self.options["weight"] * obj.diversity(layer)
         return ctx.job([o] * self.options["images"])
 
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:

@@ -52,15 +52,20 @@ class InterpolationGrid(Figure):
         return [((layer, chans[2 * i]), (layer, chans[2 * i + 1])) for i in range(len(chans) // 2)]
 
     def row_job(self, ctx: PlanContext, a: tuple[str, int], b: tuple[str, int]) -> VisJob:
+        """One row's frames, each (1 - t) a + t b plus the alignment term. An endpoint flat at
+        the start is led wherever it has a weight, as in its own picture (`PlanContext.led`),
+        the other left as it is: unled, every frame would show the other endpoint alone, and
+        the row would interpolate from nothing; a lead adds no value, so each frame's objective
+        is the mix shown."""
         n = self.options["frames"]
         objectives = []
         for k in range(n):
             t = k / (n - 1)
             o = obj.alignment(a[0]) * self.options["alignment"]
             if t < 1:
-                o = (1 - t) * obj.channel(*a) + o
+                o = (1 - t) * ctx.led(*a) + o
             if t > 0:
-                o = o + t * obj.channel(*b)
+                o = o + t * ctx.led(*b)
             objectives.append(o)
         return ctx.job(objectives, param=ParamSpec(shared=True))
 

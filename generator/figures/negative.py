@@ -9,25 +9,26 @@ from generator.figures.base import ChannelsFigure
 from generator.figures.context import DrawContext, PlanContext
 from generator.jobs import VisJob
 from generator.models.base import LoadedModel
-from generator.models.hooks import FLOOR, module_of, shown_path
-from generator.models.preact import branch_of, negative_layer
+from generator.models.hooks import FLOOR, module_of
+from generator.models.preact import branch_of, floor_of, negative_layer, shown_in
 from generator.optvis import objectives as obj
 
 
 def negative_label(model: LoadedModel, layer: str, channel: int) -> str:
     """The label of `layer`'s `channel` minimized: where it was minimized when not at the layer
     (a branch's channel where the layer sets branches side by side, whose channel there is not
-    the layer's)."""
+    the layer's), naming the floor as the network applies it (`models.preact.Floor`)."""
     at = negative_layer(model, layer) or layer
     if at == layer:
         return "negative"
     part, there = branch_of(model, at, channel)
     module, reads = module_of(part)
+    floor = floor_of(model, layer) or "floor"
     if reads == FLOOR:
-        return f"negative (before the ReLU that {module}'s forward calls last)"
+        return f"negative (before the {floor} that {module}'s forward calls last)"
     if part != at:
-        return f"negative (before the ReLU, channel {there} of {shown_path(part)})"
-    return f"negative (before the ReLU, {shown_path(part)})"
+        return f"negative (before the {floor}, channel {there} of {shown_in(model, part)})"
+    return f"negative (before the {floor}, {shown_in(model, part)})"
 
 
 class Negative(ChannelsFigure):
@@ -42,8 +43,7 @@ class Negative(ChannelsFigure):
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]
-        positive = obj.channel(layer, channel, via=ctx.lead(layer, channel))  # as its page's
-        return ctx.job([positive, -obj.channel(self._at(ctx), channel)])
+        return ctx.job([ctx.led(layer, channel), -obj.channel(self._at(ctx), channel)])
 
     def row(self, ctx: DrawContext, channel: int) -> dict[str, Any]:
         job = self.job(ctx, channel)

@@ -51,8 +51,8 @@ class Objectives(OneChannelFigure):
     def objective_jobs(self, ctx: PlanContext, channel: int, cls: int) -> dict[str, VisJob]:
         layer = self.options["layer"]
         made = {
-            "neuron": obj.neuron(layer, channel),
-            "channel": obj.channel(layer, channel),
+            "neuron": obj.neuron(layer, channel, via=ctx.lead(layer, channel)),  # led there
+            "channel": ctx.led(layer, channel),  # flat at the start: led, as on its page
             "layer": obj.deepdream(layer),
             "class_logit": obj.class_logit(cls),
             "class_prob": obj.class_prob(cls),
@@ -92,7 +92,7 @@ class Objectives(OneChannelFigure):
             {
                 "kind": k,
                 "label": labels[k],
-                "what": whats.get(k) or jobs[k].objectives[0].describe(),
+                "what": whats.get(k) or jobs[k].objectives[0].describe(ctx.shown),
                 "image": ctx.view(jobs[k], label=labels[k]),
             }
             for k in self.KINDS

@@ -9,7 +9,6 @@ from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure, sparkline
 from generator.figures.context import DrawContext, PlanContext
 from generator.jobs import VisJob
-from generator.optvis import objectives as obj
 
 
 class OptimizationProgress(OneChannelFigure):
@@ -27,8 +26,7 @@ class OptimizationProgress(OneChannelFigure):
         return tuple(sorted(steps))
 
     def channel_jobs(self, ctx: PlanContext, channel: int) -> list[VisJob]:
-        layer = self.options["layer"]  # a channel flat at the start led, as on its page
-        led = obj.channel(layer, channel, via=ctx.lead(layer, channel))
+        led = ctx.led(self.options["layer"], channel)  # flat at the start: led, as on its page
         return [ctx.job([led], snapshot_steps=self.steps(ctx))]
 
     def number_keys(self) -> tuple[str, ...]:

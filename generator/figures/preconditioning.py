@@ -11,7 +11,6 @@ from generator.figures.base import OneChannelFigure, describe_transforms
 from generator.figures.channels import scaled_transforms
 from generator.figures.context import DrawContext, PlanContext
 from generator.jobs import VisJob
-from generator.optvis import objectives as obj
 from generator.optvis.param import ParamSpec
 from generator.optvis.transforms import TransformSpec
 
@@ -47,7 +46,7 @@ class Preconditioning(OneChannelFigure):
     def param_jobs(self, ctx: PlanContext, channel: int) -> dict[str, VisJob]:
         """One job a row; a grey network has no colour to decorrelate, so its last two rows are
         one optimization."""
-        c = obj.channel(self.options["layer"], channel)
+        c = ctx.led(self.options["layer"], channel)  # flat at the start: led, as on its page
         grey = ctx.model.grey
         return {
             k: ctx.job(

@@ -68,7 +68,7 @@ class Regularization(OneChannelFigure):
 
     def cells(self, ctx: PlanContext, channel: int) -> dict[str, list[tuple[str, VisJob]]]:
         layer, size = self.options["layer"], ctx.preset.size
-        c = obj.channel(layer, channel)
+        c = ctx.led(layer, channel)  # flat at the start: led, as on its page
         plain = {"param": self.BASE, "transforms": TransformSpec.none()}
         out: dict[str, list[tuple[str, VisJob]]] = {"unregularized": [("", ctx.job([c], **plain))]}
         penalty = {"l1": obj.l1, "tv": obj.total_variation, "blur": obj.blur}

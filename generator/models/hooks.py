@@ -34,10 +34,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
+
+from generator.models.floors import FLOOR_FUNCTIONS
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,6 @@ FLOOR = "@floor"
 # Joins the paths of modules whose outputs a captured path concatenates on the channel axis
 JOIN = "+"
 _READS = (INPUT, FLOOR)
-_FLOOR_FUNCTIONS = frozenset({
-    F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6,
-    F.hardtanh, F.hardtanh_, torch.clamp, torch.clamp_, torch.Tensor.clamp, torch.Tensor.clamp_,
-    torch.clip, torch.clip_, torch.Tensor.clip, torch.Tensor.clip_, torch.clamp_min,
-    torch.clamp_min_, torch.Tensor.clamp_min, torch.Tensor.clamp_min_, F.threshold,
-})
 
 
 def module_of(path: str) -> tuple[str, str]:
@@ -122,15 +117,37 @@ def parts_of(path: str) -> list[tuple[str, str]]:
     return [module_of(part) for part in path.split(JOIN)]
 
 
-def shown_path(path: str, name: Callable[[str], str] = str) -> str:
+def shown_path(
+    path: str, name: Callable[[str], str] = str,
+    floor: Callable[[str], object | None] = lambda _module: None,
+) -> str:
     """`path` as a reader reads it, each module path written by `name`: `the input of
-    layer1.0.relu` for a module's input, `a and b side by side` for a concatenation."""
-    words = {"": "{}", INPUT: "the input of {}",
-             FLOOR: "the input of the last ReLU (or clamp) that {}'s forward calls"}
-    shown = [words[reads].format(name(m)) for m, reads in parts_of(path)]
+    layer1.0.relu` for a module's input, `a and b side by side` for a concatenation, `the input
+    of the clamp(0, 6) that block's forward calls last` for what a module's forward floored,
+    naming the floor function by `floor(module path)` where it is known (`models.preact`)."""
+    words = {"": "{}", INPUT: "the input of {}"}
+    shown = [
+        words[reads].format(name(m)) if reads != FLOOR
+        else f"the input of the {called} that {name(m)}'s forward calls last"
+        if (called := floor(m)) is not None
+        else f"the input of the last ReLU (or clamp) that {name(m)}'s forward calls"
+        for m, reads in parts_of(path)
+    ]
     if len(shown) == 1:
         return shown[0]
     return f"{', '.join(shown[:-1])} and {shown[-1]} side by side"
+
+
+def shown_unit(
+    path: str, channel: int | None = None,
+    floor: Callable[[str], object | None] = lambda _module: None,
+) -> str:
+    """`path` as a reader reads it (`shown_path`), or its `channel`: `layer:3`, or `3 of the
+    input of layer1.0.relu` at a path a reader would not read as a layer's name."""
+    words = shown_path(path, floor=floor)
+    if channel is None:
+        return words
+    return f"{path}:{channel}" if words == path else f"{channel} of {words}"
 
 
 _CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
@@ -153,7 +170,7 @@ class _LastFloor(TorchFunctionMode):
         self, func: Callable[..., object], types: object, args: tuple = (),  # type: ignore[type-arg]
         kwargs: dict | None = None,  # type: ignore[type-arg]
     ) -> object:
-        floor = func in _FLOOR_FUNCTIONS and bool(args) and isinstance(args[0], torch.Tensor)
+        floor = func in FLOOR_FUNCTIONS and bool(args) and isinstance(args[0], torch.Tensor)
         before = args[0].clone() if floor else None  # before an in-place floor overwrites it
         result = func(*args, **(kwargs or {}))
         if self.parts and func in _CATS and args and isinstance(result, torch.Tensor):

@@ -15,9 +15,12 @@ never goes below the floor (a pooling of floored maps); else the outputs of the 
 layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
 SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
 channel); or None when the output is floored but none of these reaches it (a pooling after the
-ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why. Smooth activations
-(GELU, SiLU, Hardswish, Mish) go below 0, so their layers are minimized where they are. Found by
-one probing forward of a single image when the model is loaded (`find_pre_activations`).
+ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why. Smooth
+activations (GELU, SiLU, Hardswish, Mish) go below 0, so their layers are minimized where they
+are. `floor_of` names the floor that makes a layer's output as the network applies it
+(`models.floors.Floor`), and `shown_in` words a pre-activation's path with it, as pages, alt
+texts and tables show it. Found by one probing forward of a single image when the model is
+loaded (`find_pre_activations`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,16 @@ import torch
 from torch import nn
 
 from generator.models.base import LoadedModel
-from generator.models.hooks import FLOOR, INPUT, JOIN, floor_hooks
+from generator.models.floors import Floor, Floors, floor_module, made_by
+from generator.models.hooks import (
+    FLOOR,
+    INPUT,
+    JOIN,
+    floor_hooks,
+    module_of,
+    shown_path,
+    shown_unit,
+)
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
@@ -42,6 +54,8 @@ NO_PRE_ACTIVATION = (
 FLOOR_SHARE = 0.25  # at least this share of a nonnegative output at exactly 0: a ReLU's output
 _PROBED = "_featvis_pre_activations"
 _WIDTHS = "_featvis_branch_widths"  # a JOINed pre-activation's parts' channel counts
+_FLOORS = "_featvis_floors"  # per floored layer, the `Floor` that makes its output
+
 
 Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
 
@@ -86,6 +100,7 @@ class _Call:
     output: torch.Tensor
     low: float
     high: float
+    floors: int = 0  # how many floors (`floors.Floors`) were made when it was
 
 
 def _clamps_to(made: _Call, before: _Call) -> bool:
@@ -95,12 +110,18 @@ def _clamps_to(made: _Call, before: _Call) -> bool:
     return torch.equal(made.output, before.output.clamp(min=made.low, max=made.high))
 
 
-def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[int, ...]]]:
+_Probed = tuple[dict[str, str | None], dict[str, tuple[int, ...]], dict[str, Floor | None]]
+
+
+def _probe(model: LoadedModel) -> _Probed:
     """Per catalog layer whose output is floored: the module path of its pre-activation, or None
-    when there is none to hook; and the channel counts of the parts of each `JOIN`ed path."""
+    when there is none to hook; the channel counts of the parts of each `JOIN`ed path; and per
+    floored layer, the `Floor` that made its output (None where none is found: a pooling after
+    it, branches floored differently)."""
     paths = {info.module_path for info in model.layers}
     shapes: set[torch.Size] = set()
     calls: list[_Call] = []
+    applied: list[tuple[Floor, torch.Tensor]] = []  # every floor made, in order
 
     def shape(_p: str, _m: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
         if isinstance(output, torch.Tensor):
@@ -109,10 +130,13 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
                 shapes.add(torch.Size((output.shape[0], 0, *output.shape[2:])))
 
     def record(path: str, module: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
+        floor = floor_module(module)
+        if floor is not None and isinstance(output, torch.Tensor):  # after its own function's
+            applied.append((floor, output.detach().clone()))
         if isinstance(output, torch.Tensor) and _kept(output.shape, shapes) and output.numel():
             if output.is_floating_point():
                 low, high = (float(v) for v in torch.aminmax(output))
-                calls.append(_Call(path, module, output.detach().clone(), low, high))
+                calls.append(_Call(path, module, output.detach().clone(), low, high, len(applied)))
 
     def record_input(path: str, module: nn.Module, args: tuple, _o: object) -> None:  # type: ignore[type-arg]
         if isinstance(module, FLOORED) and args:
@@ -130,14 +154,16 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
         with _hooked(model.net, paths, shape):
             _forward(model)
         with _hooked(model.net, None, record), _hooked(model.net, None, record_input, before=True):
-            _forward(model)
+            with Floors(applied):
+                _forward(model)
     except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
-        return {}, {}
+        return {}, {}, {}
     finally:
         for handle in floors:
             handle.remove()
     out: dict[str, str | None] = {}
     widths: dict[str, tuple[int, ...]] = {}
+    named: dict[str, Floor | None] = {}
     for info in model.layers:
         at = [k for k, c in enumerate(calls) if c.path == info.module_path]
         if not at:
@@ -157,15 +183,20 @@ def _probe(model: LoadedModel) -> tuple[dict[str, str | None], dict[str, tuple[i
             out[info.name] = None
         elif makers:
             out[info.name] = makers[0]
+            named[info.name] = made_by(made.output, applied[: made.floors])
         elif parts := _side_by_side(made, calls[: at[-1]], f"{info.module_path}."):
             joined = out[info.name] = JOIN.join(c.path for c in parts)
             widths[joined] = tuple(c.output.shape[1] for c in parts)
+            starts = [sum(widths[joined][:k]) for k in range(len(parts))]
+            found_floors = {made_by(made.output[:, a : a + w], applied[: made.floors])
+                            for a, w in zip(starts, widths[joined], strict=True)}
+            named[info.name] = found_floors.pop() if len(found_floors) == 1 else None
         elif _floored(made) or any(
             isinstance(c.module, FLOORED) and torch.equal(c.output, made.output)
             for c in calls[: at[-1] + 1]
         ):
             out[info.name] = None
-    return out, widths
+    return out, widths, named
 
 
 def _kept(shape: torch.Size, shapes: set[torch.Size]) -> bool:
@@ -225,9 +256,10 @@ def find_pre_activations(model: LoadedModel) -> LoadedModel:
     this, so planning and rendering never run the network); returns the model."""
     if getattr(model, _PROBED, None) is not None:
         return model
-    found, widths = _probe(model)
+    found, widths, floors = _probe(model)
     setattr(model, _PROBED, found)
     setattr(model, _WIDTHS, widths)
+    setattr(model, _FLOORS, floors)
     for name, path in found.items():
         if path is not None and path not in model._by_name:
             info = model.layer(name)  # depth: before its layer (a forward stops after it)
@@ -257,3 +289,48 @@ def branch_of(model: LoadedModel, path: str, channel: int) -> tuple[str, int]:
             return part, channel - start
         start += width
     return path, channel
+
+
+def pre_activation_homes(model: LoadedModel) -> dict[str, str]:
+    """Each pre-activation path no catalog layer has (registered by `find_pre_activations`) ->
+    the layer whose pre-activation it is: what a count by layer counts its jobs under."""
+    found: dict[str, str | None] = getattr(find_pre_activations(model), _PROBED)
+    return {
+        path: layer for layer, path in found.items()
+        if path is not None and path != layer and model.layer(path).optional
+    }
+
+
+def floor_of(model: LoadedModel, layer: str) -> Floor | None:
+    """The `Floor` that makes `layer`'s output where it has a pre-activation (what its pages
+    name: "before the layer's ReLU6"); None where it has none, or none was found."""
+    floors: dict[str, Floor | None] = getattr(find_pre_activations(model), _FLOORS, {})
+    return floors.get(layer)
+
+
+def _called(model: LoadedModel) -> Callable[[str], Floor | None]:
+    """The floor function that a module's forward calls last, by module path, where a layer's
+    pre-activation is its input (`FLOOR`)."""
+    found: dict[str, str | None] = getattr(find_pre_activations(model), _PROBED)
+    floors = {
+        module_of(part)[0]: floor_of(model, layer)
+        for layer, at in found.items() if at is not None for part in at.split(JOIN)
+        if module_of(part)[1] == FLOOR
+    }
+    return floors.get
+
+
+def shown_in(model: LoadedModel, path: str, name: Callable[[str], str] = str) -> str:
+    """`path` as a reader reads it (`models.hooks.shown_path`), naming the floor function that
+    a `FLOOR` part reads the input of as `model` calls it ("the input of the clamp(0, 6) that
+    block's forward calls last")."""
+    return shown_path(path, name, floor=_called(model))
+
+
+def unit_in(model: LoadedModel, path: str, channel: int | None = None) -> str:
+    """`path`, or its `channel`, as a reader reads it (`models.hooks.shown_unit`, its floors
+    named by `shown_in`); a channel of branches side by side as its branch's own
+    (`branch_of`: `inception3a.branch2.1.conv:6`), as its channel page names it."""
+    if channel is not None:
+        path, channel = branch_of(model, path, channel)
+    return shown_unit(path, channel, floor=_called(model))

@@ -15,7 +15,7 @@ channels costs one indexing op, not 64 slices.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,8 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import FeatvisError
+from ..models.hooks import shown_unit
 
 LAYER_KINDS = ("channel", "neuron", "layer", "direction", "diversity", "alignment")
+# words a layer's path, or with a channel that channel of it (`models.hooks.shown_unit`)
+Shown = Callable[[str, int | None], str]
 LOGIT_KINDS = ("class_logit", "class_prob")
 IMAGE_KINDS = ("l1", "tv", "blur")
 TERM_KINDS = LAYER_KINDS + LOGIT_KINDS + IMAGE_KINDS
@@ -41,8 +44,9 @@ class Term:
     cls: int | None = None
     vector: tuple[float, ...] | None = None
     decay: float | None = None
-    # a channel term's pre-activation (`models.preact`): while the channel is flat at every
-    # position of an image (a ReLU's floor: no gradient), the pre-activation's mean leads it
+    # a channel (or neuron) term's pre-activation (`models.preact`): while the channel is flat
+    # at every position of an image (a ReLU's floor: no gradient), the pre-activation's mean
+    # leads it; a neuron, while it is at its channel's lowest value, the pre-activation there
     via: str | None = None
 
     def __post_init__(self) -> None:
@@ -56,13 +60,16 @@ class Term:
             if v is not None
         }
 
-    def describe(self) -> str:
-        if self.kind in ("channel", "neuron"):
-            return f"{self.kind} {self.layer}:{self.channel}"
+    def describe(self, shown: Shown = shown_unit) -> str:
+        """The term in words, its layer (and channel) as `shown` words them: `channel
+        blocks.1.0:3`, and at a path a reader would not read as a layer's name (a module's
+        input, a floor's input, branches side by side: `models.hooks`) `channel 3 of the input
+        of layer1.0.relu`."""
         if self.kind in LOGIT_KINDS:
             return f"{self.kind} {self.cls}"
-        if self.kind in LAYER_KINDS:
-            return f"{self.kind} {self.layer}"
+        if self.kind in LAYER_KINDS and self.layer is not None:
+            channel = self.channel if self.kind in ("channel", "neuron") else None
+            return f"{self.kind} {shown(self.layer, channel)}"
         return self.kind
 
 
@@ -94,12 +101,13 @@ class Objective:
     def needs_logits(self) -> bool:
         return any(t.kind in LOGIT_KINDS for _, t in self.terms)
 
-    def describe(self) -> str:
+    def describe(self, shown: Shown = shown_unit) -> str:
+        """The objective in words (`Term.describe`, its paths worded by `shown`)."""
         parts = []
         for w, t in self.terms:
             sign = "-" if w < 0 else "+"
             mag = "" if abs(w) == 1 else f"{abs(w):g}·"
-            parts.append(f"{sign} {mag}{t.describe()}")
+            parts.append(f"{sign} {mag}{t.describe(shown)}")
         return " ".join(parts).lstrip("+ ").strip()
 
     def to_dict(self) -> list[dict[str, Any]]:
@@ -129,9 +137,12 @@ def channel(layer: str, ch: int, via: str | None = None) -> Objective:
     return _one(Term("channel", layer=layer, channel=int(ch), via=via))
 
 
-def neuron(layer: str, ch: int, x: int | None = None, y: int | None = None) -> Objective:
-    """One channel at one position (the centre by default)."""
-    return _one(Term("neuron", layer=layer, channel=int(ch), x=x, y=y))
+def neuron(
+    layer: str, ch: int, x: int | None = None, y: int | None = None, via: str | None = None
+) -> Objective:
+    """One channel at one position (the centre by default); with `via`, led as `channel` is, by
+    the pre-activation at that position, while the neuron is at its channel's lowest value."""
+    return _one(Term("neuron", layer=layer, channel=int(ch), x=x, y=y, via=via))
 
 
 def deepdream(layer: str) -> Objective:
@@ -298,7 +309,7 @@ class CompiledObjectives:
                 values = self._plain(
                     key, items, rows, acts.get(layer) if layer else None, logits, images
                 )
-                if kind == "channel" and any(t.via for _, _, t in items):
+                if kind in ("channel", "neuron") and any(t.via for _, _, t in items):
                     values = values + self._wake(key, items, acts)
             total = total.index_add(0, rows, weights * values)
         return total
@@ -343,7 +354,9 @@ class CompiledObjectives:
         acts: Mapping[str, torch.Tensor],
     ) -> torch.Tensor:
         """Zero in value, per item: for a term with `via` whose channel is flat at every position
-        of its image, the gradient of its pre-activation's mean (see `channel`)."""
+        of its image, the gradient of its pre-activation's mean (see `channel`); for a neuron
+        whose value is its channel's lowest on the image (at the floor, where it may stay while
+        other positions rise), that of the pre-activation at its position."""
         act = acts[key[1]]  # type: ignore[index]
         out = act.new_zeros(len(items))
         by_via: dict[str, list[int]] = defaultdict(list)
@@ -354,9 +367,21 @@ class CompiledObjectives:
             dev = act.device
             rows = self._const(("wake-rows", via), key, dev, [items[k][0] for k in ks])
             chans = self._const(("wake-chans", via), key, dev, [items[k][2].channel for k in ks])
-            maps = act[rows, chans].detach().flatten(1)
-            flat = (maps.amax(dim=1) == maps.amin(dim=1)).to(act.dtype)
-            pre = acts[via][rows, chans].mean(dim=(1, 2))
+            maps = act[rows, chans].detach()
+            low = maps.flatten(1).amin(dim=1)
+            pre = acts[via][rows, chans]
+            if key[0] == "neuron":  # led while the neuron is at the channel's lowest value
+                h, w = pre.shape[-2:]
+                at_ys = [h // 2 if items[k][2].y is None else items[k][2].y for k in ks]
+                at_xs = [w // 2 if items[k][2].x is None else items[k][2].x for k in ks]
+                ys = self._const(("wake-ys", via, h), key, dev, at_ys)
+                xs = self._const(("wake-xs", via, w), key, dev, at_xs)
+                each = self._const(("wake-each", via), key, dev, list(range(len(ks))))
+                flat = (maps[each, ys, xs] == low).to(act.dtype)
+                pre = pre[each, ys, xs]
+            else:
+                flat = (maps.flatten(1).amax(dim=1) == low).to(act.dtype)
+                pre = pre.mean(dim=(1, 2))
             at = self._const(("wake-at", via), key, dev, ks)
             out = out.index_put((at,), (pre - pre.detach()) * flat)
         return out

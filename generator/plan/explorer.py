@@ -11,13 +11,13 @@ from generator.config.site import SiteConfig
 from generator.core.urls import layer_file
 from generator.dataset.index import DatasetIndex
 from generator.figures.channels import single_channel
+from generator.figures.context import PlanContext
 from generator.jobs import VisJob
 from generator.measure.living import dead_channels, living_first
 from generator.models import LoadedModel
 from generator.models.preact import negative_layer
 from generator.models.site import explorer_layers
 from generator.optvis import objectives as obj
-from generator.optvis.objectives import Objective
 from generator.pages.links import explorer_page
 
 
@@ -66,55 +66,43 @@ DIVERSITY_WEIGHT = 5.0  # the diversity figure's default weight
 DIVERSITY_BANDS = ("objects",)
 
 
-def channel_page_jobs(
-    preset: Preset,
-    make: Callable[[list[Objective]], VisJob],
-    layer: str,
-    channel: int,
-    model: LoadedModel | None = None,
-) -> dict[str, VisJob]:
-    """What a channel page shows beside its visualization: the negative (the channel minimized
-    where it can move: before the ReLU that floors `model`'s layer, `models.preact`; none when
-    nothing before it can be reached) and the diversity set (`DIVERSITY_IMAGES` images pushed
-    apart in the layer) in `model`'s `DIVERSITY_BANDS` where the preset affords it
-    (`Preset.diversity`) and, with a preset that computes every channel (`full`), everywhere."""
-    at = layer if model is None else negative_layer(model, layer)
-    jobs = {} if at is None else {"negative": make([-obj.channel(at, channel)])}
-    banded = (preset.diversity and model is not None
-              and model.layer(layer).band in DIVERSITY_BANDS)
+def channel_page_jobs(ctx: PlanContext, layer: str, channel: int) -> dict[str, VisJob]:
+    """What a channel page shows beside its visualization, made by `ctx.job`: the negative (the
+    channel minimized where it can move: before the floor of the model's layer, `models.preact`;
+    none when nothing before it can be reached) and the diversity set (`DIVERSITY_IMAGES` images
+    pushed apart in the layer, each led while the channel is flat as its picture is:
+    `PlanContext.led`) in the model's `DIVERSITY_BANDS` where the preset affords it
+    (`Preset.diversity`) and, with a preset that computes every channel (`full`), everywhere.
+    The plan, the measurements, the channel page and `featvis status` all make them here, so
+    they agree on every key."""
+    preset, model = ctx.preset, ctx.model
+    at = negative_layer(model, layer)
+    jobs = {} if at is None else {"negative": ctx.job([-obj.channel(at, channel)])}
+    banded = preset.diversity and model.layer(layer).band in DIVERSITY_BANDS
     if preset.explorer_channels is None or banded:
-        diverse = obj.channel(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)
-        jobs["diversity"] = make([diverse] * DIVERSITY_IMAGES)
+        diverse = ctx.led(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)
+        jobs["diversity"] = ctx.job([diverse] * DIVERSITY_IMAGES)
     return jobs
 
 
 def explorer_page_jobs(
-    preset: Preset,
-    make: Callable[[list[Objective]], VisJob],
-    explorer: Mapping[str, Mapping[int, VisJob]],
-    model: LoadedModel | None = None,
+    ctx: PlanContext, explorer: Mapping[str, Mapping[int, VisJob]]
 ) -> list[VisJob]:
     """`channel_page_jobs` for every channel of the explorer."""
     return [
         job
         for layer, channels in explorer.items()
         for channel in channels
-        for job in channel_page_jobs(preset, make, layer, channel, model).values()
+        for job in channel_page_jobs(ctx, layer, channel).values()
     ]
 
 
-def linked_jobs(
-    config: SiteConfig,
-    model: LoadedModel,
-    preset: Preset,
-    links: Sequence[tuple[str, str]],
-    make: Callable[[list[Objective]], VisJob],
-    channel_job: Callable[[str, int], VisJob],
-) -> list[VisJob]:
+def linked_jobs(ctx: PlanContext, links: Sequence[tuple[str, str]]) -> list[VisJob]:
     """What the channel pages of `model`'s explorer that `links` (an article's explorer links,
     checked by `pages.links.check_explorer_links`) open need: each channel's visualization and
     its page's other pictures (`channel_page_jobs`), so that a channel beyond the preset's
     explorer channels has its page, as a figure's channel has."""
+    config, model = ctx.config, ctx.model
     layers = {layer_file(n).removesuffix(".html"): n for n in explorer_layers(config, model)}
     jobs = []
     for target, _ in links:
@@ -122,6 +110,6 @@ def linked_jobs(
         if page is None or page[0] != model.slug or page[2] is None or page[1] not in layers:
             continue
         layer, channel = layers[page[1]], page[2]
-        jobs += [channel_job(layer, channel),
-                 *channel_page_jobs(preset, make, layer, channel, model).values()]
+        jobs += [ctx.channel_job(layer, channel),
+                 *channel_page_jobs(ctx, layer, channel).values()]
     return jobs

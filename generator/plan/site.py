@@ -24,6 +24,7 @@ from generator.figures.context import PlanContext
 from generator.figures.registry import Article
 from generator.jobs import SitePlan, VisJob, check_jobs, unique_jobs
 from generator.models import LoadedModel
+from generator.models.preact import pre_activation_homes
 from generator.models.site import explorer_layers
 from generator.plan.explorer import explorer_jobs, explorer_page_jobs, linked_jobs
 
@@ -49,18 +50,17 @@ def plan_site(
     if explorer is None:
         explorer = explorer_jobs(config, model, preset, ctx.channel_job, dataset)
     ctx.explorer = explorer
-    pages = explorer_page_jobs(preset, ctx.job, explorer, model)
+    pages = explorer_page_jobs(ctx, explorer)
     by_page, reads = {}, []
     for article in articles:  # a page's jobs, and the surveys its figures chose channels from
         start = len(ctx.surveyed)
-        linked = linked_jobs(config, model, preset, article.page.explorer_links, ctx.job,
-                             ctx.channel_job)  # the channel pages its links open
+        linked = linked_jobs(ctx, article.page.explorer_links)  # the channel pages it opens
         by_page[article.page.slug] = [*article.jobs(ctx), *ctx.surveyed[start:], *linked]
         reads += [j for fig in article.for_model(model.id) for j in fig.class_reads(ctx)]
     if len(config.model_ids) > 1 and model.id in config.model_ids:
         start = len(ctx.surveyed)
         by_page[COMPARE_PAGE] = [*compare_page(config.model_ids).jobs(ctx), *ctx.surveyed[start:]]
-    plan = SitePlan.of(explorer, pages, by_page)
+    plan = SitePlan.of(explorer, pages, by_page, pre_activation_homes(model))
     check_jobs(plan.jobs, model)
     return replace(plan, reads=unique_jobs(reads))
 

@@ -34,7 +34,7 @@ from generator.figures.channels import led_by, single_channel
 from generator.figures.circuit import layout
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
-from generator.models.preact import NO_PRE_ACTIVATION, branch_of, negative_layer
+from generator.models.preact import NO_PRE_ACTIVATION, branch_of, floor_of, negative_layer
 from generator.plan.explorer import channel_page_jobs
 from generator.site.state import ModelState, RenderState
 
@@ -240,7 +240,7 @@ class ChannelPagesPart(RenderState):
         explorer's sample and the pages articles link to: `plan.explorer`)."""
         out: dict[str, list[ImageView]] = {}
         unmade: list[str] = []
-        jobs = channel_page_jobs(self.preset, state.ctx.job, layer, channel, state.model)
+        jobs = channel_page_jobs(state.ctx, layer, channel)
         for name, job in jobs.items():
             art = state.ctx.artifact(job)
             if art is None:
@@ -324,6 +324,7 @@ class ChannelPagesPart(RenderState):
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),
             negative_at=before,
+            floored_by=floor_of(state.model, layer),  # what the network floors the layer with
             led_by=led_by(ch["job"]),
             branch=None if before is None else branch_of(state.model, before, channel),
             filter=self._filter_view(state, layer, ch.get("filter")),

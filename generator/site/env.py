@@ -137,9 +137,14 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     return env
 
 
-def shown_at(path: str) -> Markup:
-    """A captured path (`models.hooks`) as a reader reads it, each module path as code."""
-    return Markup(shown_path(path, name=lambda module: f"<code>{escape(module)}</code>"))
+def shown_at(path: str, floor: object | None = None) -> Markup:
+    """A captured path (`models.hooks`) as a reader reads it, each module path as code, and the
+    floor function a `FLOOR` part reads the input of named `floor` where it is known (a
+    `models.preact.Floor`: a channel page's layer's)."""
+    return Markup(shown_path(
+        path, name=lambda module: f"<code>{escape(module)}</code>",
+        floor=lambda _module: None if floor is None else escape(floor),
+    ))
 
 
 def shown_weights(source: str, root: Path) -> str:

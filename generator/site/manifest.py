@@ -47,14 +47,15 @@ class ManifestPart(RenderState):
         """Record a visualization for the manifest and place all of its images."""
         entry = self.used.get(job.key)
         if entry is None:
-            art = self._ctx_of(job.model).artifact(job)
+            ctx = self._ctx_of(job.model)
+            art = ctx.artifact(job)
             if art is None:
                 return
             meta = art.sidecar
             entry = {
                 "key": job.key,
                 "job": meta.job,  # the sidecar's spec, checked equal to the job's
-                "objectives": [o.describe() for o in job.objectives],
+                "objectives": [o.describe(ctx.shown) for o in job.objectives],  # as shown
                 "images": [self.images.artifact_image(p) for p in art.images],
                 "snapshots": {
                     str(step): [self.images.artifact_image(p) for p in paths]

@@ -17,11 +17,8 @@ names what is lacking.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from generator.atlas.site import Circuits, site_accentuations, site_circuits
 from generator.compute import World
-from generator.config.presets import Preset
 from generator.core.progress import QUIET, Progress
 from generator.core.tally import Lacking
 from generator.figures.channels import single_channel
@@ -34,25 +31,20 @@ from generator.measure.stage import (
     measure_top_classes,
     missing_top_classes,
 )
-from generator.models import LoadedModel
-from generator.optvis.objectives import Objective
 from generator.plan.closure import circuit_rows
 from generator.plan.explorer import channel_page_jobs, explorer_inventory
 from generator.stages.pipeline import ModelSite, Site, SiteData, plan
 
 
 def legible_units(
-    preset: Preset,
-    model: LoadedModel,
-    make: Callable[[list[Objective]], VisJob],
-    inventory: dict[str, dict[int, VisJob]],
+    ctx: PlanContext, inventory: dict[str, dict[int, VisJob]]
 ) -> list[LegibleUnit]:
     """Each explorer channel with its pictures: its visualization and diversity set as positive
-    references, its negative as the negative (`channel_page_jobs`, its jobs made by `make`)."""
+    references, its negative as the negative (`channel_page_jobs`, its jobs made by `ctx`)."""
     units = []
     for layer, channels in inventory.items():
         for channel, job in channels.items():
-            extras = channel_page_jobs(preset, make, layer, channel, model)
+            extras = channel_page_jobs(ctx, layer, channel)
             positives = (job, *([extras["diversity"]] if "diversity" in extras else []))
             negatives = (extras["negative"],) if "negative" in extras else ()
             units.append(LegibleUnit(layer, channel, positives, negatives))
@@ -79,7 +71,7 @@ def measure(
     inventory = explorer_inventory(model, explorer, planned.jobs, ctx.channel_job)
     units = [Unit(job, layer, c) for layer, jobs in inventory.items() for c, job in jobs.items()]
     units += [Unit(job, *unit) for job in planned.jobs if (unit := single_channel(job))]
-    legible = legible_units(site.preset, model, ctx.job, inventory)
+    legible = legible_units(ctx, inventory)
     rows = circuit_rows(planned)
     # measured now, or read from the caches
     measures = measure_site(
