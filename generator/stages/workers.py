@@ -161,7 +161,7 @@ def _worker(
     signal.signal(signal.SIGINT, _stop)
     _die_with_parent(parent)
     try:
-        return record(_compute)(config, preset, threads, batch_size, quiet, force, only)
+        return record(_compute)(config, preset, threads, batch_size, quiet, force, only) or []
     except Exception:  # recorded for the starting process by `record` just above
         # raised on, torch.multiprocessing would also pickle it into a temporary file of its
         # own that nothing removes (`pytorch-errorfile-*.pickle`): exit with the failure instead
