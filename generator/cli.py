@@ -212,6 +212,7 @@ TYPED_FLAGS = {
     "port": ("--port", PORT),
     "input_size": ("--input-size", SITE_OPTIONS["input_size"]),
     "preset": ("--preset", Option(choice(*PRESETS))),
+    "device": ("--device", SITE_OPTIONS["device"]),
 }
 
 
