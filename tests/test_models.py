@@ -242,3 +242,16 @@ def test_a_class_name_several_classes_share_is_refused_naming_them(lite0):  # ty
     with pytest.raises(FeatvisError, match=r"names 2 classes: 134 \(crane\), 517 \(crane\)"):
         twice.class_index("crane")
     assert twice.class_index(134) == 134 and twice.class_index("goldfish") == 1
+
+
+def test_a_transformer_checkpoint_of_another_input_size_says_to_set_input_size() -> None:
+    """A ViT saved at 224 px loaded at `input_size = 96`: its position embedding has another
+    number of patches; the line says which key to set, not only the shapes."""
+    from generator.models.weights import mismatch
+
+    expected = {"pos_embed": torch.zeros(1, 37, 192), "head.weight": torch.zeros(10, 192)}
+    state = {"pos_embed": torch.zeros(1, 197, 192), "head.weight": torch.zeros(10, 192)}
+    why = mismatch(expected, state)
+    assert why is not None and why.startswith("1 of another shape, e.g. pos_embed (1, 197, 192)")
+    assert "input_size" in why
+    assert "input_size" not in (mismatch({"fc": torch.zeros(2)}, {"fc": torch.zeros(3)}) or "")
