@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import UNITS, floor_seconds, measure  # noqa: E402
 
 from generator.atlas.accentuation import accent_job, accentuate  # noqa: E402
-from generator.atlas.site import ACCENT_LR, ACCENT_RECIPE, ACCENT_STEPS  # noqa: E402
+from generator.atlas.site import ACCENT_LR, ACCENT_RECIPE  # noqa: E402
+from generator.config.presets import PRESETS  # noqa: E402
 from generator.dataset.folder import load_view  # noqa: E402
 from generator.models import LoadedModel, load_model  # noqa: E402
 from generator.optvis import RenderSettings, render  # noqa: E402
@@ -79,7 +80,8 @@ def visualizations(model: LoadedModel, batch: int, size: int, steps: int) -> tup
 
 def accentuations(model: LoadedModel, photos: torch.Tensor, size: int) -> tuple[float, list]:
     seconds, values = 0.0, []
-    settings = {"steps": ACCENT_STEPS, "size": size, "lr": ACCENT_LR, "recipe": ACCENT_RECIPE}
+    settings = {"steps": PRESETS["standard"].accent_steps, "size": size, "lr": ACCENT_LR,
+                "recipe": ACCENT_RECIPE}
     for layer in ACCENT_LAYERS:
         jobs = [accent_job(model, layer, i, photos[i], **settings) for i in range(len(photos))]
         took, results = timed(lambda jobs=jobs: accentuate(model, jobs, photos))

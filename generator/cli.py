@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -212,6 +213,7 @@ TYPED_FLAGS = {
     "port": ("--port", PORT),
     "input_size": ("--input-size", SITE_OPTIONS["input_size"]),
     "preset": ("--preset", Option(choice(*PRESETS))),
+    "device": ("--device", SITE_OPTIONS["device"]),
 }
 
 
@@ -240,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = "featvis: error: "
         print(prefix + one_line(str(exc), MAX_LINE - len(prefix)), file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `featvis status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return BROKEN_PIPE
     except OSError as exc:
         if exc.errno not in OUT_OF_ROOM:
             raise
@@ -249,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("featvis: interrupted", file=sys.stderr)
         return 130
+
+
+BROKEN_PIPE = 128 + 13  # what a shell reports for a command that SIGPIPE ended (SIGPIPE is 13)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ equal a from-scratch build's, and only the accentuations whose photo changed are
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from test_measure_grow import LAYER, _photo, _scan
 
 from generator.atlas import accentstore
 from generator.atlas.site import site_accentuations
+from generator.config.presets import PRESETS, Preset
 
 CHANNELS = (0, 1, 2, 3)  # of LAYER's 16
 
@@ -40,7 +42,7 @@ def _accents(tiny, index, cache, monkeypatch):  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(accentstore, "accentuate", accentuate)
     config = SimpleNamespace(cache_dir=cache, seed=0)
-    preset = SimpleNamespace(steps=2, size=32)
+    preset = SimpleNamespace(steps=2, size=32, accent_steps=48)
     found = site_accentuations(config, tiny, preset, {LAYER: dict.fromkeys(CHANNELS)}, index)
     monkeypatch.setattr(accentstore, "accentuate", real)
     out = {(channel, item.photo.name): item for (_, channel), items in found.items()
@@ -82,3 +84,24 @@ def test_a_grown_folder_scores_cached_accentuations_against_the_new_scan(tiny, t
     for unit in kept:  # read back from the cache, not made again
         torch.testing.assert_close(after[unit].result.image, before[unit].result.image,
                                    atol=1 / 255, rtol=0)
+
+
+def test_the_quick_preset_accentuates_in_fewer_steps_the_standard_as_before(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A quick build's accentuations take the quick preset's 16 steps (its visualizations take
+    3/8 of the standard's); the standard and full presets keep 48, so their cache keys stay; a
+    `--steps` below either is the count."""
+    folder, cache = tmp_path / "photos", tmp_path / "cache"
+    folder.mkdir()
+    for i in range(8):
+        _photo(folder, f"p{i:02d}.png", i)
+    index = _scan(tiny, folder, cache)
+    config = SimpleNamespace(cache_dir=cache, seed=0)
+
+    def steps(preset: Preset) -> set[int]:
+        found = site_accentuations(config, tiny, replace(preset, size=32), {LAYER: {0: None}}, index)
+        assert found
+        return {item.job.steps for items in found.values() for item in items}
+
+    assert steps(PRESETS["quick"]) == {16}
+    assert steps(PRESETS["standard"]) == steps(PRESETS["full"]) == {48}
+    assert steps(replace(PRESETS["quick"], steps=8)) == {8}

@@ -103,3 +103,17 @@ def test_init_checks_the_model_id(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not target.exists()
+
+
+def test_init_writes_the_seed_and_device_it_is_given(tmp_path: Path) -> None:
+    """`featvis init --random-weights --seed 3 --device cpu`: the site draws its network from
+    seed 3 on the CPU (both flags were taken and then left out of site.toml)."""
+    target = tmp_path / "site"
+    assert main(["init", "--random-weights", "--seed", "3", "--device", "cpu", str(target)]) == 0
+    config = load_config(target / "site.toml")
+    assert (config.seed, config.device, config.random_weights) == (3, "cpu", True)
+    plain = tmp_path / "plain"
+    assert main(["init", str(plain)]) == 0
+    assert (load_config(plain / "site.toml").seed, load_config(plain / "site.toml").device) == (
+        0, "auto"
+    )

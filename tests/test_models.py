@@ -116,8 +116,8 @@ def test_offline_without_weights_names_the_ways_out(monkeypatch, tmp_path):
             ["demo", "--unit", "blocks.2.1:40"],
             "channel 40 out of range for layer 'blocks.2.1' (valid: 0..39)",
         ),
-        (["layers", "--device", "cuda"], "CUDA is not available"),
-        (["layers", "--device", "tpu"], "unknown device 'tpu' (valid: auto, cpu, cuda, cuda:N)"),
+        (["layers", "--device", "cuda"], "--device: device 'cuda' asked for, but CUDA is not"),
+        (["layers", "--device", "tpu"], "--device 'tpu' is not a device (valid: auto, cpu, cuda"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
@@ -127,6 +127,26 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("tpu", "'tpu' is not a device (valid: auto, cpu, cuda, cuda:N)"),
+     ("cuda:1", "device 'cuda:1' asked for, but CUDA is not available here")],
+)
+@pytest.mark.parametrize("command", ["layers", "build"])
+def test_a_bad_device_in_site_toml_names_its_line(tmp_path, capsys, device, message, command):
+    """site.toml's `device` is checked as the site is read: its line, whatever the command (a
+    build named neither the file nor the line; `layers` named the model's line)."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    toml = f'title = "t"\nmodel = "efficientnet_lite0"\ndevice = "{device}"\n'
+    (tmp_path / "site.toml").write_text(toml)
+    proc = featvis(capsys, command, "--config", str(tmp_path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "site.toml:3: " in lines[0] and message in lines[0], proc.stderr
+    assert not (tmp_path / "site_output").exists()
 
 
 def test_unreadable_weights_file(tmp_path, capsys):
@@ -222,3 +242,16 @@ def test_a_class_name_several_classes_share_is_refused_naming_them(lite0):  # ty
     with pytest.raises(FeatvisError, match=r"names 2 classes: 134 \(crane\), 517 \(crane\)"):
         twice.class_index("crane")
     assert twice.class_index(134) == 134 and twice.class_index("goldfish") == 1
+
+
+def test_a_transformer_checkpoint_of_another_input_size_says_to_set_input_size() -> None:
+    """A ViT saved at 224 px loaded at `input_size = 96`: its position embedding has another
+    number of patches; the line says which key to set, not only the shapes."""
+    from generator.models.weights import mismatch
+
+    expected = {"pos_embed": torch.zeros(1, 37, 192), "head.weight": torch.zeros(10, 192)}
+    state = {"pos_embed": torch.zeros(1, 197, 192), "head.weight": torch.zeros(10, 192)}
+    why = mismatch(expected, state)
+    assert why is not None and why.startswith("1 of another shape, e.g. pos_embed (1, 197, 192)")
+    assert "input_size" in why
+    assert "input_size" not in (mismatch({"fc": torch.zeros(2)}, {"fc": torch.zeros(3)}) or "")

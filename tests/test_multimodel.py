@@ -167,6 +167,52 @@ def test_the_compare_and_channel_pages_in_chromium(site: dict[str, Any]) -> None
         browser.close()
 
 
+# the header cells' lines that end inside a word: a line ends at a space, after a hyphen, an
+# underscore or a colon, or at a <wbr> (where the text node ends), and nowhere else
+MID_WORD_BREAKS = """() => {
+  const broken = [];
+  for (const th of document.querySelectorAll('table.compare-models thead th')) {
+    const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      let last = null;
+      for (let i = 0; i < node.length; i++) {
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const rect = range.getClientRects()[0];
+        if (!rect || node.data[i] === ' ') { last = null; continue; }
+        if (last && rect.top > last.top + 2 && !' -_:'.includes(last.ch)) {
+          broken.push(node.data.slice(0, i) + '|' + node.data.slice(i));
+        }
+        last = {top: rect.top, ch: node.data[i]};
+      }
+    }
+  }
+  const band = document.querySelector('table.compare-models tbody th .band').getBoundingClientRect();
+  const next = document.querySelector('table.compare-models tbody td').getBoundingClientRect();
+  return {broken, overlap: Math.max(0, band.right - next.left)};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_a_phone_wraps_the_compare_tables_model_names_between_words(site: dict[str, Any]) -> None:
+    """At 390 px the compare table's header breaks a model's name or id only between words
+    (`EfficientNet-|Lite0`, `efficientnet_|lite0`), never inside one (`efficientnet_lit|e0`), and a
+    band's badge stays inside its column; a table wider than that scrolls on its own."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    compare = site["out"] / "explorer" / "compare.html"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 390, "height": 800})
+        page.goto(compare.as_uri())
+        assert page.evaluate(MID_WORD_BREAKS) == {"broken": [], "overlap": 0}
+        scroller = page.evaluate("getComputedStyle(document.querySelector('table.compare-models')"
+                                 ".parentElement).overflowX")
+        assert scroller == "auto", "a table wider than the screen scrolls sideways"
+        browser.close()
+
+
 def test_a_models_own_explorer_layers_replace_the_sites_for_it(site: dict[str, Any]) -> None:
     """ResNet-18's table names its explorer layers; Lite0 keeps the site's band references."""
     explorer = site["out"] / "explorer"

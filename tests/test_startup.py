@@ -146,3 +146,19 @@ def test_the_id_forms_are_the_families() -> None:
 
     assert tuple(family.ids for family in FAMILIES) == ID_FORMS
     assert tuple(LITES) == LITE_NAMES
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly() -> None:
+    """`featvis layers | head -1`, `featvis status | head`: the reader closes the pipe before
+    featvis has written its table; featvis stops there, as `cat` would, with no traceback (it
+    printed a BrokenPipeError's, and another one at exit)."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the first line is written
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "generator", "layers"], stdout=write,
+                          stderr=subprocess.PIPE, text=True, env=env, timeout=300)
+    os.close(write)
+    assert done.returncode == 141, done.stderr  # 128 + SIGPIPE, as a shell reports `cat`'s
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

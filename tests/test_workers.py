@@ -13,7 +13,9 @@ import io
 import os
 import signal
 import subprocess
+import tempfile
 import time
+from getpass import getuser
 from pathlib import Path
 
 import numpy as np
@@ -190,7 +192,16 @@ def test_a_stop_stops_every_process_and_the_next_run_resumes(
     assert summary(again.stdout)[:3] == (12 - done, done, 0)
 
 
-def test_a_failed_process_fails_in_one_line(tmp_path: Path) -> None:
+def test_a_failed_process_fails_in_one_line_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line names the process's error; the launcher's log folder and torch.multiprocessing's
+    error file (a traceback pickled into the temporary folder) are gone afterwards: one of each
+    per failed compute used to stay in /tmp."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where this process makes its temp files
+    monkeypatch.setenv("TMPDIR", str(temp))  # and where the processes it starts make theirs
     site = make_site(tmp_path / "site", LAYERS)
     config = dataclasses.replace(
         load_config(site / "site.toml"), weights=tmp_path / "missing.pt", cache_dir=tmp_path / "c"
@@ -198,6 +209,8 @@ def test_a_failed_process_fails_in_one_line(tmp_path: Path) -> None:
     line = r"^compute process \d of 2: .*missing\.pt: no such weights file$"
     with pytest.raises(FeatvisError, match=line):
         compute_in_processes(config, PRESETS["quick"], 2, batch_size=1, quiet=True)
+    left = [path.name for path in temp.iterdir() if path.name != f"torchinductor_{getuser()}"]
+    assert sorted(left) == []  # (torch's compile cache is kept by design)
 
 
 def test_a_grown_folder_computed_in_two_processes_is_merged_once_and_equals_a_full_scan(

@@ -154,10 +154,9 @@ def site_circuits(
 
 ACCENT_PHOTOS = 3  # accentuated top photos per channel page
 # An accentuation starts from the photo, so it needs fewer steps than a visualization from noise:
-# the default recipe's NAdam (warm-up, cosine decay) at a peak of 0.05 for 48 steps
-# (`benchmarks/bench_atlas.py accent` compares step counts and optimizers). A preset with fewer
-# steps keeps its own count.
-ACCENT_STEPS = 48
+# the default recipe's NAdam (warm-up, cosine decay) at a peak of 0.05 for the preset's
+# `accent_steps` (48, the quick preset's 16; `benchmarks/bench_atlas.py accent` compares step
+# counts and optimizers), or its `steps` where those are fewer.
 ACCENT_LR = 0.05
 ACCENT_RECIPE = Recipe()
 
@@ -185,7 +184,7 @@ def site_accentuations(
     progress: Progress = QUIET,
 ) -> Accents:
     """For every explorer channel, its top `ACCENT_PHOTOS` photos accentuated at the preset's
-    size in `ACCENT_STEPS` steps at most (from `<cache>/accentuation/`, or computed now in
+    size in the preset's `accent_steps` at most (from `<cache>/accentuation/`, or computed now in
     batches), each scored against `dataset`; {} without photos. Given `missing`, nothing is
     computed: the cached ones are returned and the count of the others named there. Under a
     `world` of several processes every process calls this: each computes its share of the
@@ -204,8 +203,8 @@ def site_accentuations(
     photos = torch.stack(
         [load_view(path, model.input_size).float() / 255 for _, _, path in units]
     )
-    settings = {"steps": min(preset.steps, ACCENT_STEPS), "size": preset.size, "seed": config.seed,
-                "lr": ACCENT_LR, "recipe": ACCENT_RECIPE}
+    settings = {"steps": min(preset.steps, preset.accent_steps), "size": preset.size,
+                "seed": config.seed, "lr": ACCENT_LR, "recipe": ACCENT_RECIPE}
     accent_jobs = [
         accent_job(model, layer, channel, photos[i], **settings)
         for i, (layer, channel, _) in enumerate(units)

@@ -54,6 +54,13 @@ def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteCo
         workers=getattr(args, "workers", None),
         strict=True if getattr(args, "strict", False) else None,
     )
+    if config.device.strip().lower() not in ("auto", "cpu"):  # CUDA asked for: is it here?
+        from generator.core.device import resolve_device  # torch: only for a CUDA device
+
+        try:
+            resolve_device(config.device)
+        except FeatvisError as exc:
+            raise FeatvisError(f"{config.where('device')}: {exc}") from None
     if models:
         check_models(config, flag=model_flag(args) is not None)
     return config

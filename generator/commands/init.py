@@ -29,8 +29,8 @@ model = {model}  # or torchvision:NAME, timm:NAME, python:FILE.py:FUNCTION
 {weights}content_dir = "content"       # your articles, in Markdown
 output_dir = "site_output"    # the built site; open site_output/index.html
 cache_dir = ".featvis-cache"  # computed visualizations, reused by every build
-device = "auto"               # auto (CUDA when available), cpu, cuda, cuda:N
-seed = 0
+device = {device}               # auto (CUDA when available), cpu, cuda, cuda:N
+seed = {seed}
 # preset = "standard"         # quick, standard, full; default: full on a GPU, standard on a CPU
 # dataset = "photos"          # a folder of your own photos, for dataset examples
 # [recipe]                    # how every visualization is optimized (docs/performance.md):
@@ -66,11 +66,12 @@ def site_model(model: str, site: Path) -> str:
 
 
 def site_toml(
-    model: str, weights: str | None = None, site: Path = Path("."), random_weights: bool = False
+    model: str, weights: str | None = None, site: Path = Path("."), random_weights: bool = False,
+    seed: int = 0, device: str = "auto",
 ) -> str:
     """The site.toml `init` writes into `site`, for `model` (checked) and an optional local
-    checkpoint or random weights; file paths given relative to the current folder are written
-    relative to `site`."""
+    checkpoint or random weights, the `seed` and the `device`; file paths given relative to the
+    current folder are written relative to `site`."""
     if weights and random_weights:
         raise FeatvisError(FLAGS_BOTH)
     if weights:
@@ -79,15 +80,19 @@ def site_toml(
         line = "random_weights = true        # an untrained network, drawn from the seed\n"
     else:
         line = "# weights = \"model.pth\"    # a local checkpoint (default: the family's own)\n"
-    return SITE_TOML.format(model=json.dumps(site_model(model, site)), weights=line)
+    return SITE_TOML.format(
+        model=json.dumps(site_model(model, site)), weights=line, seed=seed,
+        device=json.dumps(device),
+    )
 
 
 def init_site(
-    target: Path, model: str, weights: str | None = None, random_weights: bool = False
+    target: Path, model: str, weights: str | None = None, random_weights: bool = False,
+    seed: int = 0, device: str = "auto",
 ) -> list[Path]:
-    """Write site.toml (for `model`) and content/ (articles, references.bib) into `target`;
-    returns the files written."""
-    toml = site_toml(model, weights, target, random_weights)
+    """Write site.toml (for `model`, with `seed` and `device`) and content/ (articles,
+    references.bib) into `target`; returns the files written."""
+    toml = site_toml(model, weights, target, random_weights, seed, device)
     plan: dict[Path, str | Path] = {target / "site.toml": toml}
     for article in articles():
         plan[target / "content" / article.name] = article
@@ -112,7 +117,10 @@ def init_site(
 def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.path)
     model = model_flag(args) or DEFAULT_MODEL
-    written = init_site(target, model, args.weights, args.random_weights)
+    written = init_site(
+        target, model, args.weights, args.random_weights,
+        0 if args.seed is None else args.seed, args.device or "auto",
+    )
     print(f"featvis: wrote {len(written)} files into {target}/")
     here = target.resolve() == Path.cwd().resolve()
     where = "" if here else f"cd {shlex.quote(str(target))} && "  # pasted into a shell

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from generator.commands.build import _config, _preset
 from generator.commands.common import followed_preset, preset_from_args
@@ -25,6 +26,9 @@ from generator.config.site import SiteConfig
 from generator.serve.jail import check_port, jailed_handler, open_server, url_of
 from generator.serve.live import EVENTS
 from generator.serve.watch import Watched, Watcher
+
+if TYPE_CHECKING:
+    from generator.serve.preview import Preview
 
 WAITING = b"""<!doctype html><html lang="en">
 <head><meta charset="utf-8"><title>featvis</title></head>
@@ -38,18 +42,24 @@ def _say(message: str) -> None:
     print(f"featvis: {message}", file=sys.stderr, flush=True)
 
 
+# the signals that end serving as Ctrl-C does: a `kill`, and the terminal it runs in closing
+_ENDING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextlib.contextmanager
 def _terminated_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends serving like Ctrl-C does, so the preview folder and the child are cleaned."""
+    """SIGTERM and SIGHUP end serving like Ctrl-C does, so the preview folder and the child are
+    cleaned."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in _ENDING}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -103,6 +113,14 @@ def _serve_preview(args: argparse.Namespace) -> int:
         read_preset=lambda config, device_type: preset_from_args(config, args, device_type),
         say=_say,
     )
+    try:  # every way out removes the preview's folder
+        return _serve(preview, args, config)
+    finally:
+        preview.close()
+
+
+def _serve(preview: Preview, args: argparse.Namespace, config: SiteConfig) -> int:
+    """Serve `preview`, rendering it again after every change, until interrupted."""
     waiting = preview.folder / "site-0"
     waiting.mkdir()
     (waiting / "index.html").write_bytes(WAITING)
@@ -117,17 +135,22 @@ def _serve_preview(args: argparse.Namespace) -> int:
         preview.current, inject=preview.hub.inject, routes={EVENTS: preview.hub.stream},
         fallback=before_rendering,
     )
-    try:
-        server = open_server(args.host, args.port, handler)
-    except BaseException:
-        preview.close()
-        raise
-    thread = threading.Thread(target=server.serve_forever, daemon=True, name="featvis-http")
-    thread.start()
+    server = open_server(args.host, args.port, handler)
+    with server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True, name="featvis-http")
+        thread.start()
+        try:
+            _watch(preview, config, url_of(server))
+        finally:
+            server.shutdown()
+    return 0
+
+
+def _watch(preview: Preview, config: SiteConfig, url: str) -> None:
+    """Render `preview` now and again after every change to what it watches."""
     watched = Watched.of(config)
     shown = ", ".join(str(_short(p, config.root)) for p in watched.shown())
-    _say(f"serving a preview of {config.root} at {url_of(server)} (watching {shown}; "
-         "Ctrl-C stops)")
+    _say(f"serving a preview of {config.root} at {url} (watching {shown}; Ctrl-C stops)")
     changes: set[Path] = set()
     arrived = threading.Condition()
 
@@ -150,9 +173,6 @@ def _serve_preview(args: argparse.Namespace) -> int:
             preview.refresh(batch, reason=f" after a change to {names}")
     finally:
         watcher.stop()
-        server.shutdown()
-        preview.close()
-        server.server_close()
 
 
 def _short(path: Path, root: Path) -> Path:

@@ -133,6 +133,15 @@ def texts(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+def device(v: Any) -> str:
+    """A device: `auto`, `cpu`, `cuda` or `cuda:N` (whether it runs here is checked as it is
+    used, `core.device.resolve_device`)."""
+    spec = text(v)
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", spec.strip().lower()):
+        raise Invalid(f"'{spec}' is not a device (valid: auto, cpu, cuda, cuda:N)")
+    return spec
+
+
 def choice(*valid: str) -> Kind:
     def parse(v: Any) -> str:
         if v not in valid:

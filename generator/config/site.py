@@ -24,6 +24,7 @@ from generator.config.schema import (
     Option,
     boolean,
     choice,
+    device,
     normalization,
     parse_options,
     side_or_sides,
@@ -107,7 +108,7 @@ class SiteConfig:
     output_dir: Path = _key(Option(text), Path("site_output"))
     cache_dir: Path = _key(Option(text), Path(".featvis-cache"))
     preset: str | None = _key(Option(choice(*PRESETS)))  # None: `full` on a GPU, else `standard`
-    device: str = _key(Option(text), "auto")
+    device: str = _key(Option(device), "auto")
     seed: int = _key(SEED, 0)
     batch_size: int | None = _key(BATCH_SIZE)
     workers: int | None = _key(WORKERS)  # CPU processes; None: one per usable core, at most 8

@@ -88,7 +88,14 @@ def mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) 
         k = shaped[0]
         example = f", e.g. {k} {tuple(state[k].shape)} for {tuple(expected[k].shape)}"
         parts.append(f"{len(shaped)} of another shape{'' if parts else example}")
+        if all(_POSITIONS.search(key) for key in shaped):  # a transformer's patch count
+            parts.append("a position embedding for another input size: set input_size to the "
+                         "size the checkpoint was trained at")
     return "; ".join(parts)
+
+
+# a transformer's position embeddings, sized by its input's patches (timm's, torchvision's, HF's)
+_POSITIONS = re.compile(r"(^|\.)(pos_embed|pos_embedding|position_embeddings?)(\.|$)")
 
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")

@@ -142,7 +142,8 @@ class Preview:
         self.current = self.folder / "current"
         self.strict = bool(getattr(args, "strict", False))
         self._warned: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one rendering at a time, and none once closed
+        self._closed = False
         self._loaded: _Loaded | None = None
         # model id -> (what its index was made of, the index)
         self._datasets: dict[str, tuple[tuple[Any, ...], DatasetIndex | None]] = {}
@@ -166,6 +167,8 @@ class Preview:
         """Render again after `changed` (None: everything; `landed`: the pages waiting for
         visualizations that are now in the cache); False when the edit failed."""
         with self._lock:
+            if self._closed:  # serving is ending: its folder is gone
+                return False
             start = time.perf_counter()
             try:
                 what = self._render(changed, landed)
@@ -371,7 +374,11 @@ class Preview:
         }
 
     def close(self) -> None:
+        """Stop the background compute and remove the preview's folder: after a rendering in
+        another thread (the background compute's) has finished, and none renders after it."""
         if self.computer is not None:
             self.computer.stop()
         self.hub.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        with self._lock:
+            self._closed = True
+            shutil.rmtree(self.folder, ignore_errors=True)

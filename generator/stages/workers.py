@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, SignalException
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, record
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from generator.cache.entries import one_line_warnings
@@ -160,6 +160,19 @@ def _worker(
     stops, as after a kill (every cache write is atomic, so the next run resumes)."""
     signal.signal(signal.SIGINT, _stop)
     _die_with_parent(parent)
+    try:
+        return record(_compute)(config, preset, threads, batch_size, quiet, force, only) or []
+    except Exception:  # recorded for the starting process by `record` just above
+        # raised on, torch.multiprocessing would also pickle it into a temporary file of its
+        # own that nothing removes (`pytorch-errorfile-*.pickle`): exit with the failure instead
+        raise SystemExit(1) from None
+
+
+def _compute(
+    config: SiteConfig, preset: Preset, threads: int, batch_size: int | None, quiet: bool,
+    force: bool, only: Mapping[str, list[str] | None] | None,
+) -> list[ModelSummary]:
+    """What a process of `compute_in_processes` computes, once its signals are set."""
     keep_freed_memory()
     torch.set_num_threads(threads)
     if batch_size is not None:
