@@ -313,8 +313,8 @@ def test_a_compare_models_figure_shows_each_model_per_band(site: dict[str, Any])
     page = (site["out"] / "two.html").read_text()
     figure = page.split('id="both"', 1)[1].split("</figure>", 1)[0]
     assert "band-edges" in figure and "band-parts" in figure and "band-objects" not in figure
-    for model in (LITE0, RESNET):  # a narrow column breaks an id after its family's colon
-        assert f"<code>{model.replace(':', ':<wbr>')}</code>" in figure
+    for model in (LITE0, RESNET):  # a narrow column breaks an id after a colon or underscore
+        assert f"<code>{model.replace(':', ':<wbr>').replace('_', '_<wbr>')}</code>" in figure
     assert len(re.findall(r"<img ", figure)) == 4  # one channel, two bands, two models
     assert "4 images of 2 models." in page
     appendix = page.split('id="both"', 1)[1]
