@@ -482,7 +482,8 @@ def test_every_page_type_passes_axe_has_alt_text_and_fits_a_phone(site: Path, fl
         assert axe_violations(page) == [], path
         assert images_without_alt(page) == [], path
         page.close()
-        assert overflow_at_phone_width(browser, path) == 0, f"{path} is wider than a 390 px screen"
+        if scheme == "light":  # the dark scheme changes colours, not the layout
+            assert overflow_at_phone_width(browser, path) == 0, f"{path} is wider than a 390 px screen"
     phone = browser.new_page(viewport={"width": 390, "height": 800}, color_scheme=scheme)
     phone.goto(pages[7].as_uri())  # the flagship article: on a phone its job tables scroll
     assert axe_violations(phone) == [], "a region that scrolls on a phone takes the keyboard focus"

@@ -22,21 +22,23 @@ def featvis(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
 
 @pytest.mark.slow
 def test_embedded_weights_are_real(lite0, sample_dir):
-    """Top-1 on the 1000-photo ImageNet sample (224 center crop) must reach 0.85."""
+    """Top-1 on every fourth photo of the 1000-photo ImageNet sample (224 center crop, the
+    photo of class k is file k) must reach 0.85: 0.872 on these 250, 0.868 on all 1000,
+    about 0.001 with random weights."""
     files = sorted(sample_dir.glob("*.jpg"))
     assert len(files) == 1000
+    classes = range(0, len(files), 4)
     correct = 0
-    for start in range(0, len(files), 50):
-        batch = torch.stack(
-            [
-                TF.to_tensor(TF.center_crop(TF.resize(Image.open(f).convert("RGB"), 256), 224))
-                for f in files[start : start + 50]
-            ]
-        )
+    for start in range(0, len(classes), 50):
+        batch_classes = classes[start : start + 50]
+        batch = torch.stack([
+            TF.to_tensor(TF.center_crop(TF.resize(Image.open(files[k]).convert("RGB"), 256), 224))
+            for k in batch_classes
+        ])
         with torch.inference_mode():
             pred = lite0.net(lite0.preprocess(batch)).argmax(1)
-        correct += int((pred == torch.arange(start, start + len(batch))).sum())
-    assert correct / len(files) >= 0.85
+        correct += int((pred == torch.tensor(list(batch_classes))).sum())
+    assert correct / len(classes) >= 0.85
 
 
 def test_catalog_covers_every_stage_in_order(lite0):
