@@ -322,7 +322,7 @@ def test_torchrun_two_cpu_processes_share_the_plan(tmp_path: Path, capsys):
     multi, single = tmp_path / "multi", tmp_path / "single"
     args = ["compute", *TINY, "--batch-size", "2", "--device", "cpu"]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                "--nproc-per-node=2", "-m", "generator"]
+                "--nproc-per-node=2", f"--log-dir={tmp_path / 'logs'}", "-m", "generator"]
     proc = subprocess.run(
         [*launcher, *args, "--cache", str(multi), "--config", str(site / "site.toml")],
         cwd=site, env=env(), capture_output=True, text=True, timeout=180,
