@@ -125,17 +125,22 @@ def shown_path(
     layer1.0.relu` for a module's input, `a and b side by side` for a concatenation, `the input
     of the clamp(0, 6) that block's forward calls last` for what a module's forward floored,
     naming the floor function by `floor(module path)` where it is known (`models.preact`)."""
-    words = {"": "{}", INPUT: "the input of {}"}
-    shown = [
-        words[reads].format(name(m)) if reads != FLOOR
-        else f"the input of the {called} that {name(m)}'s forward calls last"
-        if (called := floor(m)) is not None
-        else f"the input of the last ReLU (or clamp) that {name(m)}'s forward calls"
-        for m, reads in parts_of(path)
-    ]
+    shown = [_part_in_words(name(m), reads, floor(m)) for m, reads in parts_of(path)]
     if len(shown) == 1:
         return shown[0]
     return f"{', '.join(shown[:-1])} and {shown[-1]} side by side"
+
+
+def _part_in_words(module: str, reads: str, floor: object | None) -> str:
+    """One part of a captured path in words: the module, its input, or the input of the floor
+    function its forward calls last (`floor`, where it is known)."""
+    if reads == INPUT:
+        return f"the input of {module}"
+    if reads != FLOOR:
+        return module
+    if floor is None:
+        return f"the input of the last ReLU (or clamp) that {module}'s forward calls"
+    return f"the input of the {floor} that {module}'s forward calls last"
 
 
 def shown_unit(
