@@ -254,6 +254,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("featvis: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _forget_caught_interrupts()
+
+
+def _forget_caught_interrupts() -> None:
+    """The exit code `main` returns is the process's, even after a caught Ctrl-C or a signal
+    `serve` turns into one. CPython marks a KeyboardInterrupt raised inside `exec` of a string
+    as never caught, whoever catches it later, and then ends the process by SIGINT at exit.
+    `dataclasses` builds its methods that way, so a signal during an import (torch's, the
+    first seconds of every command) set that mark. Running any string clears it."""
+    exec("")  # noqa: S102
 
 
 BROKEN_PIPE = 128 + 13  # what a shell reports for a command that SIGPIPE ended (SIGPIPE is 13)

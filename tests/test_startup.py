@@ -8,6 +8,7 @@ Each check runs in a fresh interpreter (the test process has torch loaded alread
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,42 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly() -> None:
     os.close(write)
     assert done.returncode == 141, done.stderr  # 128 + SIGPIPE, as a shell reports `cat`'s
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+# A command whose work is interrupted inside `exec` of a string, where `dataclasses` builds its
+# methods (while torch imports, the first seconds of every command): by Ctrl-C, or by a signal
+# that `serve` turns into one and ends quietly. Run as `python -m`, as `python -m generator`
+# is: a script's `SystemExit` leaves at once, `-m`'s ends the interpreter first.
+INTERRUPTED_IN_EXEC = """
+import sys
+from generator import cli
+
+def interrupted(args):
+    exec("raise KeyboardInterrupt")
+
+def caught(args):
+    try:
+        exec("raise KeyboardInterrupt")
+    except KeyboardInterrupt:
+        return 0
+
+cli._handler = lambda name: {"interrupted": interrupted, "caught": caught}[sys.argv[1]]
+raise SystemExit(cli.main(["layers"]))
+"""
+
+
+def test_an_interrupt_inside_exec_of_a_string_keeps_the_exit_code_main_returns(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C exits 130 with one line, and a `kill` of `featvis serve` exits 0, wherever the
+    interrupt lands. CPython ended such a process by SIGINT at exit (-2), whatever `main`
+    returned, when the interrupt was raised inside `exec` of a string."""
+    (tmp_path / "interrupting.py").write_text(INTERRUPTED_IN_EXEC)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(tmp_path), str(repo)))}
+    for name, code in (("interrupted", 130), ("caught", 0)):
+        done = subprocess.run([sys.executable, "-m", "interrupting", name], env=env,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+        assert done.returncode == code, (name, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr == "" and name == "caught"
