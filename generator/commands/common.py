@@ -38,7 +38,8 @@ def check_model(model: str, root: Path, where: str = "--model") -> None:
 
 def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteConfig:
     """site.toml (or the defaults) with the command line's flags on top; with `models`, each of
-    its model ids checked (`check_models`) before anything loads."""
+    its path keys (`SiteConfig.check_inputs`) and model ids (`check_models`) checked before
+    anything loads."""
     config = load_config(getattr(args, "config", None))
     config = config.with_overrides(
         model=model_flag(args),
@@ -61,7 +62,8 @@ def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteCo
             resolve_device(config.device)
         except FeatvisError as exc:
             raise FeatvisError(f"{config.where('device')}: {exc}") from None
-    if models:
+    if models:  # a command that reads the site's inputs: each path and model id checked first
+        config.check_inputs()
         check_models(config, flag=model_flag(args) is not None)
     return config
 

@@ -126,6 +126,19 @@ def text(v: Any) -> str:
     return v
 
 
+def pathname(expected: str) -> Kind:
+    """A file's or folder's name: text, not empty (`"."` names site.toml's own folder);
+    `expected` says what it must name."""
+
+    def parse(v: Any) -> str:
+        name = text(v)
+        if not name.strip():
+            raise Invalid(f"is empty (valid: {expected}; \".\" is site.toml's own folder)")
+        return name
+
+    return parse
+
+
 def texts(v: Any) -> tuple[str, ...]:
     """A list of text items."""
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
