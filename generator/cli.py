@@ -58,8 +58,14 @@ def _config(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    _config(p)
+# the commands that show progress (`--quiet` silences it) and those that read no site.toml
+QUIET = ("compute", "scan", "build", "render", "serve")
+NO_CONFIG = ("init",)  # it writes one
+
+
+def _common(p: argparse.ArgumentParser, name: str) -> None:
+    if name not in NO_CONFIG:
+        _config(p)
     p.add_argument(
         "--model",
         default=None,
@@ -72,7 +78,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--seed", default=None, help="base random seed")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if name in QUIET:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _folders(p: argparse.ArgumentParser) -> None:
@@ -136,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "default site_output)",
             )
             continue
-        _common(p)
+        _common(p, name)
         if name in ("compute", "status", "scan", "build", "render", "serve"):
             _site(p)
         if name in ("compute", "status", "scan"):  # a build renders the whole site

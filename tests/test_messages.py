@@ -548,3 +548,16 @@ def test_demo_help_names_its_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     assert f"optimizer steps (default {DEFAULT_STEPS})" in out
     assert "image size in pixels (default 128)" in out
 
+
+@pytest.mark.parametrize("command, flag", [
+    ("init", "--config"), ("init", "--quiet"), ("layers", "--quiet"), ("demo", "--quiet"), ("status", "--quiet"),
+])
+def test_a_command_offers_no_flag_it_ignores(capsys: pytest.CaptureFixture[str], command: str, flag: str) -> None:
+    """`init` writes a site.toml and prints two lines: it read neither --config nor --quiet;
+    `layers`, `demo` and `status` show no progress for --quiet to silence. Each was in --help."""
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args([command, flag])
+    assert info.value.code == 2 and f"unrecognized arguments: {flag}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    assert flag not in capsys.readouterr().out

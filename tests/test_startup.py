@@ -65,6 +65,7 @@ def test_help_and_bad_input_answer_without_torch(tmp_path: Path) -> None:
         ["render", "--config", "no-content.toml"],
         ["build", "--config", "no-photos.toml"],
         ["scan", "--dataset", "photos"],
+        ["demo", "--unit", "blocks.2.1"],
         ["demo", "--out", "bad-key.toml"],
         ["check", str(site)],
     ]
@@ -83,6 +84,7 @@ def test_help_and_bad_input_answer_without_torch(tmp_path: Path) -> None:
     assert "no-content.toml:1: 'content_dir' " in content and "nowhere: no such folder" in content
     assert "no-photos.toml:2: 'dataset' " in messages["build --config no-photos.toml"]
     assert "photos: no such folder (valid: a folder of photos" in messages["scan --dataset photos"]
+    assert "--unit 'blocks.2.1': expected LAYER:CHANNEL" in messages["demo --unit blocks.2.1"]
 
 
 def test_the_pipeline_imports_no_model_family_package(tmp_path: Path) -> None:
