@@ -89,11 +89,17 @@ def _folders(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default=None, help="the site folder (default site_output)")
 
 
-def _site(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None, help="quick, standard, full")
+def _site(p: argparse.ArgumentParser, name: str) -> None:
+    if name != "scan":  # a scan reads photos at the model's input size into the cache alone
+        p.add_argument("--preset", default=None, help="quick, standard, full")
     p.add_argument("--dataset", default=None, help="a folder of images for dataset examples")
-    _folders(p)
-    p.add_argument("--batch-size", default=None, help="images per optimizer batch")
+    p.add_argument(
+        "--cache", default=None, help="the artifact cache folder (default .featvis-cache)"
+    )
+    if name != "scan":
+        p.add_argument("--output", default=None, help="the site folder (default site_output)")
+    if name not in ("render", "status"):  # they compute nothing
+        p.add_argument("--batch-size", default=None, help="images per optimizer batch")
 
 
 # What `featvis --help` tells a user (the module docstring is for the code's readers).
@@ -145,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         _common(p, name)
         if name in ("compute", "status", "scan", "build", "render", "serve"):
-            _site(p)
+            _site(p, name)
         if name in ("compute", "status", "scan"):  # a build renders the whole site
             p.add_argument(
                 "--only", action="append", default=None, help="a layer or page to restrict to"

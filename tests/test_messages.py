@@ -551,10 +551,13 @@ def test_demo_help_names_its_defaults(capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.parametrize("command, flag", [
     ("init", "--config"), ("init", "--quiet"), ("layers", "--quiet"), ("demo", "--quiet"), ("status", "--quiet"),
+    ("scan", "--preset"), ("scan", "--output"), ("render", "--batch-size"), ("status", "--batch-size"),
 ])
 def test_a_command_offers_no_flag_it_ignores(capsys: pytest.CaptureFixture[str], command: str, flag: str) -> None:
     """`init` writes a site.toml and prints two lines: it read neither --config nor --quiet;
-    `layers`, `demo` and `status` show no progress for --quiet to silence. Each was in --help."""
+    `layers`, `demo` and `status` show no progress for --quiet to silence; a scan writes the
+    cache alone at the model's input size (no preset, no site folder); render and status compute
+    nothing in batches. Each was in --help."""
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args([command, flag])
     assert info.value.code == 2 and f"unrecognized arguments: {flag}" in capsys.readouterr().err
