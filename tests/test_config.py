@@ -407,3 +407,16 @@ def test_init_writes_nothing_for_a_checkpoint_that_is_not_there(
     err = capsys.readouterr().err
     assert err == f"featvis: error: --weights {tmp_path}/gone.pth: no such file (valid: a checkpoint file, .pth, .pt or .safetensors)\n"
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('title = ""\n', "site.toml:3: 'title' is empty, not '' (valid: any text but blanks)"),
+    ('name = "  "\n', "site.toml:3: 'name' is empty, not '  ' (valid: any text but blanks)"),
+    ('models = [{model = "efficientnet_lite0", name = ""}]\n', "site.toml:3: models: 'name' is empty"),
+])
+def test_an_empty_title_or_name_is_refused_at_its_line(tmp_path: Path, body: str, expected: str) -> None:
+    """An empty title built a site whose pages had no title; an empty name a model named by nothing."""
+    path = _toml(tmp_path, body)
+    with pytest.raises(FeatvisError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path.parent}/{expected}"), info.value

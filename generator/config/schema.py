@@ -126,6 +126,14 @@ def text(v: Any) -> str:
     return v
 
 
+def words(v: Any) -> str:
+    """Text a page shows, not empty: a title or a name."""
+    shown = text(v)
+    if not shown.strip():
+        raise Invalid(f"is empty, not {v!r} (valid: any text but blanks)")
+    return shown
+
+
 def pathname(expected: str) -> Kind:
     """A file's or folder's name: text, not empty (`"."` names site.toml's own folder);
     `expected` says what it must name."""

@@ -39,6 +39,7 @@ from generator.config.schema import (
     side_or_sides,
     text,
     texts,
+    words,
 )
 from generator.core.errors import FeatvisError
 from generator.core.urls import model_folder
@@ -81,7 +82,7 @@ class SiteConfig:
     `flags` (the keys the command line gave) is a site.toml key (`SITE_OPTIONS`)."""
 
     root: Path
-    title: str = _key(Option(text), "featvis")
+    title: str = _key(Option(words), "featvis")
     description: str = _key(Option(text), "How a neural network sees, layer by layer.")
     model: str = _key(Option(text), "efficientnet_lite0")
     weights: Path | None = _key(Option(pathname(EXPECTED["weights"])))
@@ -105,7 +106,7 @@ class SiteConfig:
         Option(texts, doc="the module paths to show (default: the family's catalog)")
     )
     name: str | None = _key(  # None: `models.site.display_name`'s choice
-        Option(text, doc="the model's display name in titles and the explorer")
+        Option(words, doc="the model's display name in titles and the explorer")
     )
     models: tuple[ModelSpec, ...] = _key(  # () : `model` alone
         Option(lambda v: v, doc="several models: ids, or tables with their options"), ()
