@@ -564,3 +564,16 @@ def test_a_command_offers_no_flag_it_ignores(capsys: pytest.CaptureFixture[str],
     with pytest.raises(SystemExit):
         build_parser().parse_args([command, "--help"])
     assert flag not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("front, expected", [
+    ("title: 1", "content/a.md:2: front matter 'title' must be text, not 1"),
+    ("authors: {name: X}", "content/a.md:2: front matter 'authors' must be a list or text, not {'name': 'X'}"),
+    ("date: [2020]", "content/a.md:2: front matter 'date' must be text or a date (YYYY-MM-DD), not [2020]"),
+])
+def test_a_front_matter_value_of_the_wrong_kind_names_it_in_words(tmp_path: Path, front: str, expected: str) -> None:
+    """The kinds were Python's names: `'title' must be a str`, `must be a list or str`."""
+    root = _site(tmp_path, f"---\n{front}\n---\n")
+    with pytest.raises(FeatvisError) as info:
+        read_page(root / "content" / "a.md", load_config(root / "site.toml"))
+    assert str(info.value) == expected

@@ -172,13 +172,20 @@ def choice(*valid: str) -> Kind:
     return parse
 
 
+# the Python types `one_of` takes, as a person who writes YAML or TOML names them
+TYPE_WORDS = {
+    "str": "text", "list": "a list", "date": "a date (YYYY-MM-DD)", "int": "a whole number",
+    "float": "a number", "dict": "a table",
+}
+
+
 def one_of(*kinds: type) -> Kind:
     """A value of one of the Python types (TOML and YAML give these), booleans excluded."""
-    names = " or ".join(k.__name__ for k in kinds)
+    names = " or ".join(TYPE_WORDS.get(k.__name__, k.__name__) for k in kinds)
 
     def parse(v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, kinds):
-            raise Invalid(f"must be a {names}, not {v!r}")
+            raise Invalid(f"must be {names}, not {short(v)}")
         return v
 
     return parse
