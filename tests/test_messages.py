@@ -577,3 +577,16 @@ def test_a_front_matter_value_of_the_wrong_kind_names_it_in_words(tmp_path: Path
     with pytest.raises(FeatvisError) as info:
         read_page(root / "content" / "a.md", load_config(root / "site.toml"))
     assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["build", "--config", ""], "--config is empty (valid: a site.toml file, or the folder holding it)"),
+    (["check", "--config", " "], "--config is empty (valid: a site.toml file, or the folder holding it)"),
+    (["demo", "--out", ""], "--out is empty (valid: a folder for the PNGs, made when missing)"),
+])
+def test_an_empty_path_flag_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: str) -> None:
+    """`--config ""` read ./site.toml and built it; `demo --out ""` wrote its PNGs into the
+    current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert _one_error(capsys, main(argv)) == f"featvis: error: {expected}"
+    assert list(tmp_path.iterdir()) == []

@@ -40,7 +40,10 @@ def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteCo
     """site.toml (or the defaults) with the command line's flags on top; with `models`, each of
     its path keys (`SiteConfig.check_inputs`) and model ids (`check_models`) checked before
     anything loads."""
-    config = load_config(getattr(args, "config", None))
+    given = getattr(args, "config", None)
+    if given is not None and not given.strip():  # "" would read ./site.toml as if not given
+        raise FeatvisError("--config is empty (valid: a site.toml file, or the folder holding it)")
+    config = load_config(given)
     config = config.with_overrides(
         model=model_flag(args),
         weights=getattr(args, "weights", None),
