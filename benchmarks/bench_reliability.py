@@ -5,7 +5,7 @@ Builds a small site (one article, one explorer layer, six sample photos, 32 px, 
 real command line, then:
 
 - bad inputs: each mutation of the site (files, flags) is built once; it must end with exactly one
-  `featvis: error:` line (exit 2, at most 300 characters, naming its source: file:line or flag),
+  `featvis: error:` line (exit 2, at most 300 characters and a list of valid choices, naming its source: file:line or flag),
   no traceback, and the published site byte for byte unchanged with nothing left beside it;
 - recoverable inputs (a damaged cache sidecar, odd photos): the build must succeed, no traceback;
 - kill points (on a site of two explorer layers at an input size of 64 px, so it also has a
@@ -47,7 +47,12 @@ from sitecompare import VOLATILE, timeless_manifest  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "datasets" / "imagenet-sample"
 FAST = ["--size", "32", "--steps", "4", "--channels", "1", "--quiet"]
-MAX_LINE = 300
+MAX_LINE = 300  # beyond it, only the list of valid choices a line ends with (kept whole)
+
+
+def _head(line: str) -> str:
+    """An error line less the list of valid choices it ends with."""
+    return line.partition(" (did you mean")[0].partition(" (valid:")[0]
 
 ARTICLE = """\
 ---
@@ -418,7 +423,7 @@ def judge_error(site: Site, result: subprocess.CompletedProcess[str], source: st
         why.append("traceback: " + result.stderr.strip().splitlines()[-1][:150])
     if len(errors) != 1:
         why.append(f"{len(errors)} error lines")
-    elif len(errors[0]) > MAX_LINE or "\x1b" in errors[0]:
+    elif len(_head(errors[0])) > MAX_LINE or "\x1b" in errors[0]:
         why.append(f"error line of {len(errors[0])} chars or coloured")
     if source not in result.stderr:
         why.append(f"source '{source}' not named: {(errors or [result.stderr[-200:]])[0][:200]}")

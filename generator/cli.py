@@ -58,8 +58,14 @@ def _config(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    _config(p)
+# the commands that show progress (`--quiet` silences it) and those that read no site.toml
+QUIET = ("compute", "scan", "build", "render", "serve")
+NO_CONFIG = ("init",)  # it writes one
+
+
+def _common(p: argparse.ArgumentParser, name: str) -> None:
+    if name not in NO_CONFIG:
+        _config(p)
     p.add_argument(
         "--model",
         default=None,
@@ -72,7 +78,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--seed", default=None, help="base random seed")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    if name in QUIET:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _folders(p: argparse.ArgumentParser) -> None:
@@ -82,11 +89,17 @@ def _folders(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default=None, help="the site folder (default site_output)")
 
 
-def _site(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None, help="quick, standard, full")
+def _site(p: argparse.ArgumentParser, name: str) -> None:
+    if name != "scan":  # a scan reads photos at the model's input size into the cache alone
+        p.add_argument("--preset", default=None, help="quick, standard, full")
     p.add_argument("--dataset", default=None, help="a folder of images for dataset examples")
-    _folders(p)
-    p.add_argument("--batch-size", default=None, help="images per optimizer batch")
+    p.add_argument(
+        "--cache", default=None, help="the artifact cache folder (default .featvis-cache)"
+    )
+    if name != "scan":
+        p.add_argument("--output", default=None, help="the site folder (default site_output)")
+    if name not in ("render", "status"):  # they compute nothing
+        p.add_argument("--batch-size", default=None, help="images per optimizer batch")
 
 
 # What `featvis --help` tells a user (the module docstring is for the code's readers).
@@ -136,9 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "default site_output)",
             )
             continue
-        _common(p)
+        _common(p, name)
         if name in ("compute", "status", "scan", "build", "render", "serve"):
-            _site(p)
+            _site(p, name)
         if name in ("compute", "status", "scan"):  # a build renders the whole site
             p.add_argument(
                 "--only", action="append", default=None, help="a layer or page to restrict to"

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of inputs and expected messages read best one per line)
 """One validation path for every user input: site.toml keys and command-line flags go through the
 same typed schema (`generator.config.schema`); every mistake is one line naming the source (the
 file and line, or the flag), exit code 2, before anything is loaded or written."""
@@ -310,3 +311,112 @@ def test_preset_flags_reproduce_a_builds_overrides() -> None:
     assert preset_flags(tiny) == [
         "--preset", "quick", "--size", "32", "--steps", "4", "--closure", "0.2"
     ]
+
+
+# Path keys: what each must name, found as the config is read ---------------------------------
+
+
+def _inputs(tmp_path: Path) -> Path:
+    """A site folder holding a file, an empty folder, a folder without photos and articles."""
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "a.md").write_text("---\ntitle: A\n---\n", encoding="utf-8")
+    (tmp_path / "file.txt").write_text("x\n", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("x\n", encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('dataset = "photos"\n', "site.toml:3: 'dataset' {root}/photos: no such folder (valid: a folder of photos, .jpg,"),
+    ('dataset = "empty"\n', "site.toml:3: 'dataset' {root}/empty: is empty (valid: a folder of photos"),
+    ('dataset = "notes"\n', "site.toml:3: 'dataset' {root}/notes: holds no photos, only 1 other file (valid:"),
+    ('dataset = "file.txt"\n', "site.toml:3: 'dataset' {root}/file.txt: is a file, not a folder (valid:"),
+    ('dataset = ""\n', "site.toml:3: 'dataset' is empty (valid: a folder of photos"),
+    ('weights = "missing.pth"\n', "site.toml:3: 'weights' {root}/missing.pth: no such file (valid: a checkpoint file, .pth, .pt or .safetensors)"),
+    ('classes = "empty"\n', "site.toml:3: 'classes' {root}/empty: is a folder, not a file (valid: a text file of class names, one a line)"),
+    ('content_dir = "nowhere"\n', "site.toml:3: 'content_dir' {root}/nowhere: no such folder (valid: a folder of articles, *.md files)"),
+    ('templates_dir = "file.txt"\n', "site.toml:3: 'templates_dir' {root}/file.txt: is a file, not a folder (valid: a folder of templates)"),
+    ('output_dir = "file.txt"\n', "site.toml:3: 'output_dir' {root}/file.txt: is a file (valid: a folder for the built site, made when missing)"),
+    ('cache_dir = ""\n', "site.toml:3: 'cache_dir' is empty (valid: a folder for the cache"),
+    ('models = [{model = "efficientnet_lite0", classes = "gone.txt"}]\n', "site.toml:3: 'classes' {root}/gone.txt: no such file"),
+    ('[[models]]\nmodel = "efficientnet_lite0"\n\nweights = "gone.pth"\n', "site.toml:6: 'weights' {root}/gone.pth: no such file"),
+    ('[[models]]\nmodel = "efficientnet_lite0"\nweigths = "gone.pth"\n', "site.toml:5: models: unknown key 'weigths' (did you mean: weights"),
+])
+def test_a_path_key_that_names_nothing_fails_at_its_line_before_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, expected: str
+) -> None:
+    """A missing photo folder was found after the model loaded (about 15 s) and named no line;
+    a missing checkpoint or class file as the model loaded; a `[[models]]` table was a
+    traceback. Nothing is written: the output folder is not made."""
+    root = _inputs(tmp_path)
+    path = _toml(root, body)
+    assert main(["build", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"featvis: error: {path.parent}/{expected.format(root=root)}"), err
+    assert not (root / "site_output").exists()
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--dataset", "photos"], "--dataset {cwd}/photos: no such folder (valid: a folder of photos"),
+    (["--dataset", ""], "--dataset is empty (valid: a folder of photos"),
+    (["--weights", "gone.pth"], "--weights {cwd}/gone.pth: no such file (valid: a checkpoint file"),
+    (["--output", "file.txt"], "--output {cwd}/file.txt: is a file (valid: a folder for the built site"),
+])
+def test_a_path_flag_that_names_nothing_is_named_before_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    flags: list[str], expected: str,
+) -> None:
+    root = _inputs(tmp_path)
+    monkeypatch.chdir(root)
+    assert main(["build", "--config", str(_toml(root, "")), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"featvis: error: {expected.format(cwd=root)}") and err.count("\n") == 1, err
+
+
+def test_an_output_or_cache_folder_not_there_yet_is_made(tmp_path: Path) -> None:
+    root = _inputs(tmp_path)
+    path = _toml(root, 'output_dir = "out/site"\ncache_dir = "new/cache"\ndataset = "more"\n')
+    (root / "more" / "sub").mkdir(parents=True)
+    (root / "more" / "sub" / "a.JPG").write_bytes(b"")  # found in a subfolder, in any case
+    args = build_parser().parse_args(["build", "--config", str(path)])
+    config = config_from_args(args)
+    assert config.output_dir == root / "out" / "site" and config.dataset == root / "more"
+
+
+def test_an_unknown_key_names_every_valid_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one-line cap cut the list of valid keys short: `..., cache_dir ... (365 chars)`."""
+    (tmp_path / ("deep" * 20)).mkdir()  # a long path: the line is longer than the cap
+    path = _toml(tmp_path / ("deep" * 20), 'titel = "x"\n')
+    assert main(["build", "--config", str(path)]) == 2
+    line = capsys.readouterr().err.strip()
+    listed = line.partition(" valid: ")[2].rstrip(")").split(", ")
+    assert line.startswith(f"featvis: error: {path}:3: unknown key 'titel' (did you mean: title"), line
+    assert listed == list(SITE_OPTIONS), line
+
+
+def test_init_writes_nothing_for_a_checkpoint_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`init --weights` wrote a site.toml naming a missing file; the build failed on it later."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "site", "--weights", "gone.pth"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"featvis: error: --weights {tmp_path}/gone.pth: no such file (valid: a checkpoint file, .pth, .pt or .safetensors)\n"
+    assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('title = ""\n', "site.toml:3: 'title' is empty, not '' (valid: any text but blanks)"),
+    ('name = "  "\n', "site.toml:3: 'name' is empty, not '  ' (valid: any text but blanks)"),
+    ('models = [{model = "efficientnet_lite0", name = ""}]\n', "site.toml:3: models: 'name' is empty"),
+])
+def test_an_empty_title_or_name_is_refused_at_its_line(tmp_path: Path, body: str, expected: str) -> None:
+    """An empty title built a site whose pages had no title; an empty name a model named by nothing."""
+    path = _toml(tmp_path, body)
+    with pytest.raises(FeatvisError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path.parent}/{expected}"), info.value

@@ -50,6 +50,7 @@ def test_help_and_bad_input_answer_without_torch(tmp_path: Path) -> None:
     (tmp_path / "bad-key.toml").write_text('title = "x"\nbogus = 1\n', encoding="utf-8")
     (tmp_path / "bad-recipe.toml").write_text('[recipe]\noptimizer = "sgdx"\n', encoding="utf-8")
     (tmp_path / "no-content.toml").write_text('content_dir = "nowhere"\n', encoding="utf-8")
+    (tmp_path / "no-photos.toml").write_text('title = "x"\ndataset = "photos"\n', encoding="utf-8")
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text("<!doctype html><title>x</title><p>x</p>\n", encoding="utf-8")
@@ -62,6 +63,9 @@ def test_help_and_bad_input_answer_without_torch(tmp_path: Path) -> None:
         ["build", "--config", "bad-recipe.toml"],
         ["build", "--config", "no-content.toml"],
         ["render", "--config", "no-content.toml"],
+        ["build", "--config", "no-photos.toml"],
+        ["scan", "--dataset", "photos"],
+        ["demo", "--unit", "blocks.2.1"],
         ["demo", "--out", "bad-key.toml"],
         ["check", str(site)],
     ]
@@ -76,7 +80,11 @@ def test_help_and_bad_input_answer_without_torch(tmp_path: Path) -> None:
     messages = {" ".join(argv): err for argv, _, _, err in rows}
     assert "bad-key.toml:2: unknown key 'bogus'" in messages["build --config bad-key.toml"]
     assert "'optimizer' must be one of" in messages["build --config bad-recipe.toml"]
-    assert "nowhere: content folder not found" in messages["build --config no-content.toml"]
+    content = messages["build --config no-content.toml"]
+    assert "no-content.toml:1: 'content_dir' " in content and "nowhere: no such folder" in content
+    assert "no-photos.toml:2: 'dataset' " in messages["build --config no-photos.toml"]
+    assert "photos: no such folder (valid: a folder of photos" in messages["scan --dataset photos"]
+    assert "--unit 'blocks.2.1': expected LAYER:CHANNEL" in messages["demo --unit blocks.2.1"]
 
 
 def test_the_pipeline_imports_no_model_family_package(tmp_path: Path) -> None:

@@ -38,8 +38,12 @@ def check_model(model: str, root: Path, where: str = "--model") -> None:
 
 def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteConfig:
     """site.toml (or the defaults) with the command line's flags on top; with `models`, each of
-    its model ids checked (`check_models`) before anything loads."""
-    config = load_config(getattr(args, "config", None))
+    its path keys (`SiteConfig.check_inputs`) and model ids (`check_models`) checked before
+    anything loads."""
+    given = getattr(args, "config", None)
+    if given is not None and not given.strip():  # "" would read ./site.toml as if not given
+        raise FeatvisError("--config is empty (valid: a site.toml file, or the folder holding it)")
+    config = load_config(given)
     config = config.with_overrides(
         model=model_flag(args),
         weights=getattr(args, "weights", None),
@@ -61,7 +65,8 @@ def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteCo
             resolve_device(config.device)
         except FeatvisError as exc:
             raise FeatvisError(f"{config.where('device')}: {exc}") from None
-    if models:
+    if models:  # a command that reads the site's inputs: each path and model id checked first
+        config.check_inputs()
         check_models(config, flag=model_flag(args) is not None)
     return config
 

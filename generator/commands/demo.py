@@ -101,9 +101,13 @@ def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[st
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if not args.out.strip():  # "" would write the PNGs into the current folder
+        raise FeatvisError("--out is empty (valid: a folder for the PNGs, made when missing)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FeatvisError(f"--out {out}: a file, not a folder (name a folder for the PNGs)")
+    for unit in getattr(args, "unit", None) or ():  # its form, before the model loads
+        parse_unit(unit)
     model, seed = _site_model(args)  # each model id checked before torch is imported
     from PIL import Image
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from generator.commands.common import check_model, model_flag
 from generator.config.model_ids import DEFAULT_MODEL, PYTHON, is_file_target, split_python
+from generator.config.paths import EXPECTED, check_path
 from generator.config.site import FLAGS_BOTH
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
@@ -70,10 +71,14 @@ def site_toml(
     seed: int = 0, device: str = "auto",
 ) -> str:
     """The site.toml `init` writes into `site`, for `model` (checked) and an optional local
-    checkpoint or random weights, the `seed` and the `device`; file paths given relative to the
-    current folder are written relative to `site`."""
+    checkpoint (checked: a file) or random weights, the `seed` and the `device`; file paths
+    given relative to the current folder are written relative to `site`."""
     if weights and random_weights:
         raise FeatvisError(FLAGS_BOTH)
+    if weights is not None:  # a checkpoint that is not there: nothing written
+        if not weights.strip():
+            raise FeatvisError(f"--weights is empty (valid: {EXPECTED['weights']})")
+        check_path("weights", Path(weights).expanduser().resolve(), "--weights")
     if weights:
         line = f"weights = {json.dumps(from_site(weights, site))}  # a local checkpoint\n"
     elif random_weights:

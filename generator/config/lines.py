@@ -36,14 +36,48 @@ def recipe_where(path: Path, toml: str, key: str) -> str:
     return key_where(path, toml, "recipe")
 
 
-def entry_where(path: Path, toml: str, models: str, model: Any) -> str:
-    """`site.toml:LINE` of the `models` entry naming `model` (a list written over several lines),
-    else `models` (the line of `models =`)."""
+def _model_tables(lines: list[str]) -> list[int]:
+    """The line numbers of the `[[models]]` headers (a list of models written as tables)."""
+    return [n for n, line in enumerate(lines, 1) if re.match(r"\s*\[\[\s*models\s*\]\]", line)]
+
+
+def models_where(path: Path, toml: str) -> str:
+    """`site.toml:LINE` of `models = [...]`, else of its first `[[models]]` table, else the file."""
+    where = key_where(path, toml, "models")
+    tables = _model_tables(toml.splitlines())
+    return f"{path}:{tables[0]}" if where == str(path) and tables else where
+
+
+def entry_where(path: Path, toml: str, models: str, model: Any, index: int = 0) -> str:
+    """`site.toml:LINE` of the `models` entry naming `model`, the `index`-th: its `[[models]]`
+    table's header, or its line in a list written over several lines; else `models` (the line
+    of `models =`)."""
+    lines = toml.splitlines()
+    tables = _model_tables(lines)
+    if index < len(tables):
+        return f"{path}:{tables[index]}"
     start = models.rpartition(":")[2]
+    if not start.isdigit():
+        return models
     quoted = re.compile(rf"""["']{re.escape(str(model))}["']""")
-    lines = toml.splitlines()[int(start) - 1 :] if start.isdigit() else []
-    found = next((n for n, line in enumerate(lines, int(start or 0)) if quoted.search(line)), 0)
+    rest = lines[int(start) - 1 :]
+    found = next((n for n, line in enumerate(rest, int(start)) if quoted.search(line)), 0)
     return f"{path}:{found}" if found else models
+
+
+def entry_key_where(path: Path, toml: str, index: int, key: str, entry: str) -> str:
+    """`site.toml:LINE` of `key` inside the `index`-th `[[models]]` table, else `entry` (the
+    entry's own line: an inline table stands on one)."""
+    lines = toml.splitlines()
+    tables = _model_tables(lines)
+    if index >= len(tables):
+        return entry
+    for number, line in enumerate(lines[tables[index] :], tables[index] + 1):
+        if re.match(r"\s*\[", line):  # the next table
+            break
+        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+            return f"{path}:{number}"
+    return entry
 
 
 def toml_error(path: Path, toml: str, message: str) -> str:

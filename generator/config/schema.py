@@ -126,6 +126,27 @@ def text(v: Any) -> str:
     return v
 
 
+def words(v: Any) -> str:
+    """Text a page shows, not empty: a title or a name."""
+    shown = text(v)
+    if not shown.strip():
+        raise Invalid(f"is empty, not {v!r} (valid: any text but blanks)")
+    return shown
+
+
+def pathname(expected: str) -> Kind:
+    """A file's or folder's name: text, not empty (`"."` names site.toml's own folder);
+    `expected` says what it must name."""
+
+    def parse(v: Any) -> str:
+        name = text(v)
+        if not name.strip():
+            raise Invalid(f"is empty (valid: {expected}; \".\" is site.toml's own folder)")
+        return name
+
+    return parse
+
+
 def texts(v: Any) -> tuple[str, ...]:
     """A list of text items."""
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
@@ -151,13 +172,20 @@ def choice(*valid: str) -> Kind:
     return parse
 
 
+# the Python types `one_of` takes, as a person who writes YAML or TOML names them
+TYPE_WORDS = {
+    "str": "text", "list": "a list", "date": "a date (YYYY-MM-DD)", "int": "a whole number",
+    "float": "a number", "dict": "a table",
+}
+
+
 def one_of(*kinds: type) -> Kind:
     """A value of one of the Python types (TOML and YAML give these), booleans excluded."""
-    names = " or ".join(k.__name__ for k in kinds)
+    names = " or ".join(TYPE_WORDS.get(k.__name__, k.__name__) for k in kinds)
 
     def parse(v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, kinds):
-            raise Invalid(f"must be a {names}, not {v!r}")
+            raise Invalid(f"must be {names}, not {short(v)}")
         return v
 
     return parse

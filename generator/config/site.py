@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.config.lines import entry_where, key_where, recipe_where, toml_error
+from generator.config.lines import (
+    entry_key_where,
+    entry_where,
+    key_where,
+    models_where,
+    recipe_where,
+    toml_error,
+)
+from generator.config.paths import EXPECTED, FILE_KEYS, PATH_KEYS, check_path
 from generator.config.presets import PRESETS, Preset
 from generator.config.recipe import check_option
 from generator.config.schema import (
@@ -27,15 +35,14 @@ from generator.config.schema import (
     device,
     normalization,
     parse_options,
+    pathname,
     side_or_sides,
     text,
     texts,
+    words,
 )
 from generator.core.errors import FeatvisError
 from generator.core.urls import model_folder
-
-# the files of the photo folder (`dataset`) read as photos, in any case
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,10 @@ class SiteConfig:
     `flags` (the keys the command line gave) is a site.toml key (`SITE_OPTIONS`)."""
 
     root: Path
-    title: str = _key(Option(text), "featvis")
+    title: str = _key(Option(words), "featvis")
     description: str = _key(Option(text), "How a neural network sees, layer by layer.")
     model: str = _key(Option(text), "efficientnet_lite0")
-    weights: Path | None = _key(Option(text))
+    weights: Path | None = _key(Option(pathname(EXPECTED["weights"])))
     random_weights: bool = _key(
         Option(boolean, doc="an untrained network: weights drawn from `seed`, none loaded"), False
     )
@@ -92,21 +99,24 @@ class SiteConfig:
         Option(normalization(positive=True),
                doc="the model's input normalization std (R, G, B), or 1 (grey); > 0")
     )
-    classes: Path | None = _key(Option(text, doc="a text file of class names, one a line"))
+    classes: Path | None = _key(
+        Option(pathname(EXPECTED["classes"]), doc="a text file of class names, one a line")
+    )
     layers: tuple[str, ...] | None = _key(
         Option(texts, doc="the module paths to show (default: the family's catalog)")
     )
     name: str | None = _key(  # None: `models.site.display_name`'s choice
-        Option(text, doc="the model's display name in titles and the explorer")
+        Option(words, doc="the model's display name in titles and the explorer")
     )
     models: tuple[ModelSpec, ...] = _key(  # () : `model` alone
         Option(lambda v: v, doc="several models: ids, or tables with their options"), ()
     )
-    dataset: Path | None = _key(Option(text))
-    content_dir: Path = _key(Option(text), Path("content"))
-    templates_dir: Path | None = _key(Option(text))  # None: the templates featvis ships
-    output_dir: Path = _key(Option(text), Path("site_output"))
-    cache_dir: Path = _key(Option(text), Path(".featvis-cache"))
+    dataset: Path | None = _key(Option(pathname(EXPECTED["dataset"])))
+    content_dir: Path = _key(Option(pathname(EXPECTED["content_dir"])), Path("content"))
+    # None: the templates featvis ships
+    templates_dir: Path | None = _key(Option(pathname(EXPECTED["templates_dir"])))
+    output_dir: Path = _key(Option(pathname(EXPECTED["output_dir"])), Path("site_output"))
+    cache_dir: Path = _key(Option(pathname(EXPECTED["cache_dir"])), Path(".featvis-cache"))
     preset: str | None = _key(Option(choice(*PRESETS)))  # None: `full` on a GPU, else `standard`
     device: str = _key(Option(device), "auto")
     seed: int = _key(SEED, 0)
@@ -175,6 +185,22 @@ class SiteConfig:
         steps = options.pop("steps", preset.steps)
         return dataclasses.replace(preset, steps=steps, recipe=tuple(options.items()))
 
+    def check_inputs(self) -> None:
+        """Every path key, and each `models` table's files, checked against what it must name
+        (`paths.check_path`) at its site.toml line or flag: before torch or a model loads. The
+        content folder only where site.toml or a flag names it: its default's absence is named
+        by the commands that read articles (`featvis demo` needs none)."""
+        for key in PATH_KEYS:
+            where = self.where(key)
+            if key != "content_dir" or where not in ("config", str(self.source)):
+                check_path(key, getattr(self, key), where)
+        for index, spec in enumerate(self.models):
+            for key in FILE_KEYS:
+                at = spec.where
+                if self.source is not None:
+                    at = entry_key_where(self.source, self.toml, index, key, spec.where)
+                check_path(key, getattr(spec, key), at)
+
     def with_overrides(self, **changes: Any) -> SiteConfig:
         changes = {k: v for k, v in changes.items() if v is not None}
         given = tuple(changes)  # what the command line gave: errors name its flag
@@ -192,9 +218,11 @@ class SiteConfig:
                 dataclasses.replace(spec, weights=None, random_weights=True) for spec in models
             )
             changes["weights"] = None
-        for key in ("weights", "dataset", "content_dir", "output_dir", "cache_dir",
-                    "templates_dir"):
+        for key in PATH_KEYS:
             if changes.get(key) is not None:
+                if not str(changes[key]).strip():
+                    flag = _FLAGS.get(key, "--" + key.replace("_", "-"))
+                    raise FeatvisError(f"{flag} is empty (valid: {EXPECTED[key]})")
                 changes[key] = _resolve(Path.cwd(), changes[key])
         if "preset" in changes:  # flags are checked by the schema; a caller's value here too
             preset = {"preset": changes["preset"]}
@@ -206,9 +234,6 @@ class SiteConfig:
 SITE_OPTIONS: dict[str, Option] = {
     f.name: f.metadata["option"] for f in dataclasses.fields(SiteConfig) if "option" in f.metadata
 }
-_PATHS = (
-    "weights", "classes", "dataset", "content_dir", "templates_dir", "output_dir", "cache_dir"
-)
 
 
 def _resolve(base: Path, value: str | Path) -> Path:
@@ -230,20 +255,22 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
     """`models = ["efficientnet_lite0", "torchvision:resnet50"]`, or a list of tables
     `{model = "...", weights = "...", ...}` (each table the keys of one model, and its own
     `explorer_layers` in place of the site's)."""
-    where = key_where(path, toml, "models")
+    where = models_where(path, toml)
     if not isinstance(raw, list) or not raw:
         raise FeatvisError(f"{where}: 'models' must be a list of model ids or tables, not {raw!r}")
     table = {key: SITE_OPTIONS[key] for key in (*_MODEL_KEYS, "explorer_layers")}
     specs: list[ModelSpec] = []
-    for item in raw:
+    for index, item in enumerate(raw):
         entry = {"model": item} if isinstance(item, str) else item
         if not isinstance(entry, dict):
             raise FeatvisError(f"{where}: 'models' entries are ids or tables, not {item!r}")
-        at = entry_where(path, toml, where, entry.get("model"))
+        at = entry_where(path, toml, where, entry.get("model"), index)
         values = parse_options(
             {**table, "model": Option(text, required=True)},
             entry,
-            lambda _key: at,  # noqa: B023 (called at once, in this iteration)
+            lambda key: (  # called at once, in this iteration
+                entry_key_where(path, toml, index, key, at) if key else at  # noqa: B023
+            ),
             "models: ",
             defaults=False,
         )
@@ -319,14 +346,11 @@ def load_config(path: Path | None = None, root: Path | None = None) -> SiteConfi
     if values.get("random_weights") and "weights" in values:
         raise FeatvisError(f"{key_where(path, toml, 'random_weights')}: {_BOTH}")
     base = path.parent
-    for key in _PATHS:
+    for key in PATH_KEYS:
         if key in values:
             values[key] = _resolve(base, values[key])
     if "explorer_layers" in values:
         values["explorer_layers"] = tuple(str(v) for v in values["explorer_layers"])
-    templates = values.get("templates_dir")
-    if templates is not None and not templates.is_dir():
-        raise FeatvisError(f"{key_where(path, toml, 'templates_dir')}: {templates} is not a folder")
     if "recipe" in values:
         values["recipe"] = _recipe(values["recipe"], path, toml)
     if "models" in values:

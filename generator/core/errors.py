@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import re
 from collections.abc import Iterable
 
 
@@ -39,12 +40,21 @@ def named(exc: OSError, path: object) -> OSError:
     return exc
 
 
-MAX_LINE = 300  # the longest error line printed
+MAX_LINE = 300  # the longest error line printed, less the list of valid choices it ends with
+
+# the list of valid choices a message ends with (`choices_hint`'s, at most 40 names, or a
+# range's): featvis writes it, so its length is bounded, and a person needs all of it
+_CHOICES = re.compile(r"\((?:did you mean: [^?()]*\? )?valid: [^()]*\)$")
 
 
 def one_line(message: str, limit: int = MAX_LINE) -> str:
-    """`message` on one line of at most `limit` characters (the rest elided, its length named)."""
+    """`message` on one line of at most `limit` characters (the rest elided, its length named),
+    not counting the list of valid choices it ends with, which is kept whole."""
     text = " ".join(message.split())
     if len(text) <= limit:
         return text
-    return text[: limit - 24].rstrip() + f" ... ({len(text)} chars)"
+    listed = _CHOICES.search(text)
+    head, tail = (text[: listed.start()].rstrip(), listed.group()) if listed else (text, "")
+    if len(head) > limit:
+        head = head[: limit - 24].rstrip() + f" ... ({len(text)} chars)"
+    return f"{head} {tail}" if tail else head

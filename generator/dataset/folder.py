@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps
 
-from generator.config.site import PHOTO_SUFFIXES
+from generator.config.paths import PHOTO_SUFFIXES, walk_files
 from generator.core.errors import FeatvisError
 
 MAX_PHOTO_PIXELS = 64_000_000  # a bigger photo is skipped before it is decoded
@@ -32,21 +32,11 @@ def list_images(root: Path) -> list[str]:
         raise FeatvisError(f"{root}: dataset is not a folder")
     found: list[str] = []
     others = 0
-    seen: set[str] = set()  # folders walked, by real path: a linked folder once, a loop never
-    for folder, dirs, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in names:
-            if name.startswith("."):
-                continue
-            if name.lower().endswith(PHOTO_SUFFIXES):
-                found.append(Path(folder, name).relative_to(root).as_posix())
-            else:
-                others += 1
+    for path, photo in walk_files(root):
+        if photo:
+            found.append(Path(path).relative_to(root).as_posix())
+        else:
+            others += 1
     if not found and not others:
         raise FeatvisError(f"{root}: dataset folder is empty")
     if not found:

@@ -17,7 +17,8 @@ from pathlib import Path
 import watchfiles
 
 from generator.atlas.labels import LABELS_FILE
-from generator.config.site import PHOTO_SUFFIXES, SiteConfig
+from generator.config.paths import PHOTO_SUFFIXES
+from generator.config.site import SiteConfig
 
 
 @dataclass(frozen=True)
