@@ -678,3 +678,47 @@ def test_blocks_of_parts_and_plain_modules_are_shown_whole() -> None:
     net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 4, 4), nn.GELU()),
                         nn.Sequential(*(block() for _ in range(4))))
     assert candidate_paths(net) == ["0.1", "1.0", "1.1", "1.2", "1.3"]
+
+
+def test_tokens_before_the_class_token_joins_are_a_grid_and_attention_tensors_no_map() -> None:
+    """CaiT's and XCiT's blocks run on patch tokens alone (their class token joins after them,
+    though the model counts one prefix token): each block is a layer, where the network was
+    refused ("no layer gives a feature map"); and CoaT's relative position encodings, (B, heads,
+    tokens, D) tensors, are no layer (they were shown as maps of 8 x 3137 and 50 x 40 pixels)."""
+    from torch import nn
+
+    from generator.models.catalog import probe_catalog
+
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mix = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.mix(x)
+
+    class Heads(nn.Module):  # an attention's insides: (B, 2 heads, tokens, 4)
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.qkv(x).unflatten(2, (2, 4)).transpose(1, 2)
+
+    class CaiT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = nn.Conv2d(3, 8, 4, 4)
+            self.blocks = nn.Sequential(Tokens(), Tokens())
+            self.rel = Heads()
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            tokens = self.blocks(self.patch(x).flatten(2).transpose(1, 2))
+            return self.head(self.rel(tokens).mean((1, 2)).repeat(1, 2))
+
+    catalog = probe_catalog(CaiT(), 32, ["patch", "blocks.0", "blocks.1", "rel"],
+                            prefix_tokens=1)
+    assert [(i.name, i.channels, i.height, i.width) for i in catalog.layers] == [
+        ("patch", 8, 8, 8), ("blocks.0", 8, 8, 8), ("blocks.1", 8, 8, 8)]
+

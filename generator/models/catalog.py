@@ -153,14 +153,22 @@ def _shape_of(raw: torch.Tensor, prefix_tokens: int | None, size: Size) -> _Shap
     if raw.dim() == 4:
         _, a, b, c = (int(n) for n in raw.shape)
         if _off(a, b, size) < _off(b, c, size):  # a 1 x 1 map is pooled: none, either way
-            return (c, a, b, ChannelsLast()) if a * b > 1 else None
-        if c > 1:
+            return (c, a, b, ChannelsLast()) if a * b > 1 and _fits(a, b, size) else None
+        if c > 1 and _fits(b, c, size):
             return a, b, c, None
     if raw.dim() == 3:
         grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens, sides(size))
         if grid is not None:
             return int(raw.shape[2]), grid.height, grid.width, grid
     return None
+
+
+def _fits(height: int, width: int, size: Size) -> bool:
+    """Whether a height x width map keeps the proportions of a `size` picture to within the
+    rounding of its strides (two of its pixels): an attention's (B, heads, tokens, D) tensor
+    (CoaT's relative position encodings: 8 x 3137, 50 x 40 at 224 px) is no map."""
+    tall, wide = sides(size)
+    return abs(height * wide - width * tall) <= 2 * max(tall, wide)
 
 
 def _off(height: int, width: int, size: Size) -> float:
