@@ -722,3 +722,44 @@ def test_tokens_before_the_class_token_joins_are_a_grid_and_attention_tensors_no
     assert [(i.name, i.channels, i.height, i.width) for i in catalog.layers] == [
         ("patch", 8, 8, 8), ("blocks.0", 8, 8, 8), ("blocks.1", 8, 8, 8)]
 
+
+def test_a_block_that_returns_several_maps_is_shown_by_its_branches() -> None:
+    """HRNet's stages, each a module that runs its branches' blocks at several resolutions and
+    returns a list of maps: the blocks of every branch are layers (the stages were missing, and
+    the catalog held only the stem, the transitions and the head's modules)."""
+    from torch import nn
+
+    from generator.models.catalog import probe_catalog
+
+    class Block(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(width, width, 3, padding=1), nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(x + self.conv(x))
+
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.branches = nn.ModuleList(
+                nn.Sequential(Block(w), Block(w)) for w in (4, 8))
+
+        def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [branch(x) for branch, x in zip(self.branches, xs, strict=True)]
+
+    class HRNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU())
+            self.down = nn.Conv2d(4, 8, 3, 2, 1)
+            self.stage = Branches()
+            self.head = nn.Linear(12, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.stem(x)
+            high, low = self.stage([x, self.down(x)])
+            return self.head(torch.cat([high.mean((2, 3)), low.mean((2, 3))], 1))
+
+    names = [info.name for info in probe_catalog(HRNet(), 32).layers]
+    assert names == ["stem.1", *(f"stage.branches.{b}.{i}" for b in (0, 1) for i in (0, 1))]

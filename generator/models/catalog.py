@@ -196,6 +196,9 @@ def probe_catalog(
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
     raw, order, out = _probe(net, input_size, main + extra)
+    if paths is None and (split := _split(net, main, raw)) != main:
+        main = split
+        raw, order, out = _probe(net, input_size, main + extra)
     if paths is None or distinct:
         main = _distinct(main, raw)
     if paths is None:
@@ -269,6 +272,20 @@ def _distinct(paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
         if not same:
             kept.append(path)
     return kept
+
+
+def _split(net: nn.Module, paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
+    """`paths` with each block that returns no one tensor (HRNet's multi-resolution modules: a
+    list of maps, one per branch) replaced by the blocks inside it (each branch's blocks), or
+    by the candidates inside it where it holds no blocks."""
+    modules = dict(net.named_modules())
+    split: list[str] = []
+    for path in paths:
+        module = modules[path]
+        inner = [] if path in raw or _is_leaf(module) else candidate_paths(module)
+        blocks = [p for p in inner if not _is_leaf(module.get_submodule(p))]
+        split += [f"{path}.{p}" for p in blocks or inner] or [path]
+    return split
 
 
 def _opened(net: nn.Module, paths: list[str]) -> list[str]:
