@@ -310,3 +310,16 @@ def test_preset_flags_reproduce_a_builds_overrides() -> None:
     assert preset_flags(tiny) == [
         "--preset", "quick", "--size", "32", "--steps", "4", "--closure", "0.2"
     ]
+
+
+def test_models_written_as_an_array_of_tables_load_and_name_their_lines(tmp_path: Path) -> None:
+    """`[[models]]` tables, TOML's other way to write a list of tables: each is a model, and a
+    mistake in one names its line (a traceback: "invalid literal for int()")."""
+    body = ('preset = "quick"\n\n[[models]]\nmodel = "timm:resnet18"\nrandom_weights = true\n\n'
+            '[[models]]\nmodel = "torchvision:resnet18"\ninput_size = {}\n')
+    config = load_config(_toml(tmp_path, body.format(64)))
+    assert [(m.id, m.where) for m in config.model_specs] == [
+        ("timm:resnet18", f"{tmp_path / 'site.toml'}:6"),
+        ("torchvision:resnet18", f"{tmp_path / 'site.toml'}:10")]
+    with pytest.raises(FeatvisError, match=rf"^{re.escape(str(tmp_path / 'site.toml'))}:10: "):
+        load_config(_toml(tmp_path, body.format(0)))

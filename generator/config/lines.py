@@ -10,11 +10,15 @@ from typing import Any
 
 
 def line_of(toml: str, key: str) -> int | None:
-    """The line number of `key = ...` at the start of a line, or None."""
+    """The line number of `key = ...` at the start of a line, else of the first `[[key]]` header
+    (a list of tables written as TOML's array of tables), or None."""
+    header = None
     for number, line in enumerate(toml.splitlines(), start=1):
         if re.match(rf"\s*{re.escape(key)}\s*=", line):
             return number
-    return None
+        if header is None and re.match(rf"\s*\[\[\s*{re.escape(key)}\s*\]\]", line):
+            header = number
+    return header
 
 
 def key_where(source: Path | None, toml: str, key: str | None) -> str:
@@ -37,12 +41,13 @@ def recipe_where(path: Path, toml: str, key: str) -> str:
 
 
 def entry_where(path: Path, toml: str, models: str, model: Any) -> str:
-    """`site.toml:LINE` of the `models` entry naming `model` (a list written over several lines),
-    else `models` (the line of `models =`)."""
+    """`site.toml:LINE` of the `models` entry naming `model` (a list written over several lines,
+    or a `[[models]]` table), else `models` (the line of `models =` or the first `[[models]]`)."""
     start = models.rpartition(":")[2]
+    first = int(start) if start.isdigit() else 1
     quoted = re.compile(rf"""["']{re.escape(str(model))}["']""")
-    lines = toml.splitlines()[int(start) - 1 :] if start.isdigit() else []
-    found = next((n for n, line in enumerate(lines, int(start or 0)) if quoted.search(line)), 0)
+    lines = toml.splitlines()[first - 1 :]
+    found = next((n for n, line in enumerate(lines, first) if quoted.search(line)), 0)
     return f"{path}:{found}" if found else models
 
 
