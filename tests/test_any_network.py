@@ -239,6 +239,26 @@ def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10), nn.ReLU(), nn.Linear(10, 10))
 
 
+class Fusion(nn.Module):
+    """Two branches that meet again, as HRNet's do: the low one, at half the map's size, is
+    upsampled by 2 and added, so the network takes multiples of 4 px only."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU())
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + nn.functional.interpolate(self.down(x), scale_factor=2.0)
+        return self.head(x.mean((2, 3)))
+
+
+def fusion():
+    return Fusion()
+
+
 def late_kernel():
     """Two stride-2 convolutions, then a 5x5 one without padding: rejects pictures under 20 px."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(),
@@ -763,3 +783,17 @@ def test_a_block_that_returns_several_maps_is_shown_by_its_branches() -> None:
 
     names = [info.name for info in probe_catalog(HRNet(), 32).layers]
     assert names == ["stem.1", *(f"stage.branches.{b}.{i}" for b in (0, 1) for i in (0, 1))]
+
+
+def test_pictures_reach_a_network_of_fused_branches_at_a_size_it_takes(nets: Path) -> None:
+    """A network whose branches meet again after striding (HRNet's fusion) takes multiples of its
+    stride only: the optimizer's pictures and photos of another size reach it enlarged to the
+    next multiple (an HRNet site at 48 px failed every batch: "The size of tensor a (12) must
+    match the size of tensor b (16)")."""
+    model = load_model(_spec(nets, "fusion"), input_size=32)
+    assert model.input_multiple == 4
+    assert model.preprocess(torch.rand(1, 3, 30, 30)).shape[-2:] == (32, 32)
+    assert model.preprocess(torch.rand(1, 3, 28, 36)).shape[-2:] == (28, 36)
+    settings = RenderSettings(size=30, steps=3, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, [obj.channel("stem.1", 1)], settings, seeds=0)
+    assert torch.isfinite(result.final).all() and result.images.shape[-1] == 30
