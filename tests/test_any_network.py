@@ -749,7 +749,7 @@ def test_a_block_that_returns_several_maps_is_shown_by_its_branches() -> None:
     the catalog held only the stem, the transitions and the head's modules)."""
     from torch import nn
 
-    from generator.models.catalog import probe_catalog
+    from generator.models.catalog import candidate_paths, probe_catalog
 
     class Block(nn.Module):
         def __init__(self, width: int) -> None:
@@ -781,8 +781,11 @@ def test_a_block_that_returns_several_maps_is_shown_by_its_branches() -> None:
             high, low = self.stage([x, self.down(x)])
             return self.head(torch.cat([high.mean((2, 3)), low.mean((2, 3))], 1))
 
-    names = [info.name for info in probe_catalog(HRNet(), 32).layers]
-    assert names == ["stem.1", *(f"stage.branches.{b}.{i}" for b in (0, 1) for i in (0, 1))]
+    net = HRNet()
+    shown = ["stem.1", *(f"stage.branches.{b}.{i}" for b in (0, 1) for i in (0, 1))]
+    assert [info.name for info in probe_catalog(net, 32).layers] == shown
+    # a family's own candidates (timm's stages, opened): the same
+    assert [info.name for info in probe_catalog(net, 32, candidate_paths(net)).layers] == shown
 
 
 def test_pictures_reach_a_network_of_fused_branches_at_a_size_it_takes(nets: Path) -> None:

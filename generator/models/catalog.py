@@ -196,7 +196,7 @@ def probe_catalog(
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
     raw, order, out = _probe(net, input_size, main + extra)
-    if paths is None and (split := _split(net, main, raw)) != main:
+    if not strict and (split := _split(net, main, raw)) != main:  # a family's paths too
         main = split
         raw, order, out = _probe(net, input_size, main + extra)
     if paths is None or distinct:
