@@ -239,6 +239,26 @@ def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10), nn.ReLU(), nn.Linear(10, 10))
 
 
+class Fusion(nn.Module):
+    """Two branches that meet again, as HRNet's do: the low one, at half the map's size, is
+    upsampled by 2 and added, so the network takes multiples of 4 px only."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU())
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + nn.functional.interpolate(self.down(x), scale_factor=2.0)
+        return self.head(x.mean((2, 3)))
+
+
+def fusion():
+    return Fusion()
+
+
 def late_kernel():
     """Two stride-2 convolutions, then a 5x5 one without padding: rejects pictures under 20 px."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(),
@@ -678,3 +698,105 @@ def test_blocks_of_parts_and_plain_modules_are_shown_whole() -> None:
     net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 4, 4), nn.GELU()),
                         nn.Sequential(*(block() for _ in range(4))))
     assert candidate_paths(net) == ["0.1", "1.0", "1.1", "1.2", "1.3"]
+
+
+def test_tokens_before_the_class_token_joins_are_a_grid_and_attention_tensors_no_map() -> None:
+    """CaiT's and XCiT's blocks run on patch tokens alone (their class token joins after them,
+    though the model counts one prefix token): each block is a layer, where the network was
+    refused ("no layer gives a feature map"); and CoaT's relative position encodings, (B, heads,
+    tokens, D) tensors, are no layer (they were shown as maps of 8 x 3137 and 50 x 40 pixels)."""
+    from torch import nn
+
+    from generator.models.catalog import probe_catalog
+
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mix = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.mix(x)
+
+    class Heads(nn.Module):  # an attention's insides: (B, 2 heads, tokens, 4)
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.qkv(x).unflatten(2, (2, 4)).transpose(1, 2)
+
+    class CaiT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = nn.Conv2d(3, 8, 4, 4)
+            self.blocks = nn.Sequential(Tokens(), Tokens())
+            self.rel = Heads()
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            tokens = self.blocks(self.patch(x).flatten(2).transpose(1, 2))
+            return self.head(self.rel(tokens).mean((1, 2)).repeat(1, 2))
+
+    catalog = probe_catalog(CaiT(), 32, ["patch", "blocks.0", "blocks.1", "rel"],
+                            prefix_tokens=1)
+    assert [(i.name, i.channels, i.height, i.width) for i in catalog.layers] == [
+        ("patch", 8, 8, 8), ("blocks.0", 8, 8, 8), ("blocks.1", 8, 8, 8)]
+
+
+def test_a_block_that_returns_several_maps_is_shown_by_its_branches() -> None:
+    """HRNet's stages, each a module that runs its branches' blocks at several resolutions and
+    returns a list of maps: the blocks of every branch are layers (the stages were missing, and
+    the catalog held only the stem, the transitions and the head's modules)."""
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths, probe_catalog
+
+    class Block(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(width, width, 3, padding=1), nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(x + self.conv(x))
+
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.branches = nn.ModuleList(
+                nn.Sequential(Block(w), Block(w)) for w in (4, 8))
+
+        def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+            return [branch(x) for branch, x in zip(self.branches, xs, strict=True)]
+
+    class HRNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU())
+            self.down = nn.Conv2d(4, 8, 3, 2, 1)
+            self.stage = Branches()
+            self.head = nn.Linear(12, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.stem(x)
+            high, low = self.stage([x, self.down(x)])
+            return self.head(torch.cat([high.mean((2, 3)), low.mean((2, 3))], 1))
+
+    net = HRNet()
+    shown = ["stem.1", *(f"stage.branches.{b}.{i}" for b in (0, 1) for i in (0, 1))]
+    assert [info.name for info in probe_catalog(net, 32).layers] == shown
+    # a family's own candidates (timm's stages, opened): the same
+    assert [info.name for info in probe_catalog(net, 32, candidate_paths(net)).layers] == shown
+
+
+def test_pictures_reach_a_network_of_fused_branches_at_a_size_it_takes(nets: Path) -> None:
+    """A network whose branches meet again after striding (HRNet's fusion) takes multiples of its
+    stride only: the optimizer's pictures and photos of another size reach it enlarged to the
+    next multiple (an HRNet site at 48 px failed every batch: "The size of tensor a (12) must
+    match the size of tensor b (16)")."""
+    model = load_model(_spec(nets, "fusion"), input_size=32)
+    assert model.input_multiple == 4
+    assert model.preprocess(torch.rand(1, 3, 30, 30)).shape[-2:] == (32, 32)
+    assert model.preprocess(torch.rand(1, 3, 28, 36)).shape[-2:] == (28, 36)
+    settings = RenderSettings(size=30, steps=3, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, [obj.channel("stem.1", 1)], settings, seeds=0)
+    assert torch.isfinite(result.final).all() and result.images.shape[-1] == 30

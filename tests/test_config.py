@@ -420,3 +420,16 @@ def test_an_empty_title_or_name_is_refused_at_its_line(tmp_path: Path, body: str
     with pytest.raises(FeatvisError) as info:
         load_config(path)
     assert str(info.value).startswith(f"{path.parent}/{expected}"), info.value
+
+
+def test_models_written_as_an_array_of_tables_load_and_name_their_lines(tmp_path: Path) -> None:
+    """`[[models]]` tables, TOML's other way to write a list of tables: each is a model, and a
+    mistake in one names its line (a traceback: "invalid literal for int()")."""
+    body = ('preset = "quick"\n\n[[models]]\nmodel = "timm:resnet18"\nrandom_weights = true\n\n'
+            '[[models]]\nmodel = "torchvision:resnet18"\ninput_size = {}\n')
+    config = load_config(_toml(tmp_path, body.format(64)))
+    assert [(m.id, m.where) for m in config.model_specs] == [  # each table's header
+        ("timm:resnet18", f"{tmp_path / 'site.toml'}:5"),
+        ("torchvision:resnet18", f"{tmp_path / 'site.toml'}:9")]
+    with pytest.raises(FeatvisError, match=rf"^{re.escape(str(tmp_path / 'site.toml'))}:11: "):
+        load_config(_toml(tmp_path, body.format(0)))

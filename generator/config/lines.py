@@ -10,11 +10,19 @@ from typing import Any
 
 
 def line_of(toml: str, key: str) -> int | None:
-    """The line number of `key = ...` at the start of a line, or None."""
-    for number, line in enumerate(toml.splitlines(), start=1):
+    """The line number of `key = ...` at the start of a line, else of the first `[[key]]` header
+    (a list of tables written as TOML's array of tables), or None."""
+    lines = toml.splitlines()
+    for number, line in enumerate(lines, start=1):
         if re.match(rf"\s*{re.escape(key)}\s*=", line):
             return number
-    return None
+    return next(iter(_table_headers(lines, key)), None)
+
+
+def _table_headers(lines: list[str], key: str) -> list[int]:
+    """The line numbers of the `[[key]]` headers (a list of tables written as tables)."""
+    header = re.compile(rf"\s*\[\[\s*{re.escape(key)}\s*\]\]")
+    return [n for n, line in enumerate(lines, 1) if header.match(line)]
 
 
 def key_where(source: Path | None, toml: str, key: str | None) -> str:
@@ -36,24 +44,12 @@ def recipe_where(path: Path, toml: str, key: str) -> str:
     return key_where(path, toml, "recipe")
 
 
-def _model_tables(lines: list[str]) -> list[int]:
-    """The line numbers of the `[[models]]` headers (a list of models written as tables)."""
-    return [n for n, line in enumerate(lines, 1) if re.match(r"\s*\[\[\s*models\s*\]\]", line)]
-
-
-def models_where(path: Path, toml: str) -> str:
-    """`site.toml:LINE` of `models = [...]`, else of its first `[[models]]` table, else the file."""
-    where = key_where(path, toml, "models")
-    tables = _model_tables(toml.splitlines())
-    return f"{path}:{tables[0]}" if where == str(path) and tables else where
-
-
 def entry_where(path: Path, toml: str, models: str, model: Any, index: int = 0) -> str:
     """`site.toml:LINE` of the `models` entry naming `model`, the `index`-th: its `[[models]]`
     table's header, or its line in a list written over several lines; else `models` (the line
     of `models =`)."""
     lines = toml.splitlines()
-    tables = _model_tables(lines)
+    tables = _table_headers(lines, "models")
     if index < len(tables):
         return f"{path}:{tables[index]}"
     start = models.rpartition(":")[2]
@@ -69,7 +65,7 @@ def entry_key_where(path: Path, toml: str, index: int, key: str, entry: str) -> 
     """`site.toml:LINE` of `key` inside the `index`-th `[[models]]` table, else `entry` (the
     entry's own line: an inline table stands on one)."""
     lines = toml.splitlines()
-    tables = _model_tables(lines)
+    tables = _table_headers(lines, "models")
     if index >= len(tables):
         return entry
     for number, line in enumerate(lines[tables[index] :], tables[index] + 1):

@@ -17,7 +17,6 @@ from generator.config.lines import (
     entry_key_where,
     entry_where,
     key_where,
-    models_where,
     recipe_where,
     toml_error,
 )
@@ -255,7 +254,7 @@ def _model_list(raw: Any, path: Path, toml: str) -> tuple[ModelSpec, ...]:
     """`models = ["efficientnet_lite0", "torchvision:resnet50"]`, or a list of tables
     `{model = "...", weights = "...", ...}` (each table the keys of one model, and its own
     `explorer_layers` in place of the site's)."""
-    where = models_where(path, toml)
+    where = key_where(path, toml, "models")  # or its first [[models]]
     if not isinstance(raw, list) or not raw:
         raise FeatvisError(f"{where}: 'models' must be a list of model ids or tables, not {raw!r}")
     table = {key: SITE_OPTIONS[key] for key in (*_MODEL_KEYS, "explorer_layers")}

@@ -99,6 +99,7 @@ class LoadedModel:
     # square side photos and visualizations are made at. (0, 0): the square `input_size`.
     input_shape: tuple[int, int] = (0, 0)
     min_input: int = 0  # smaller pictures are enlarged to this size first (0: any size runs)
+    input_multiple: int = 1  # pictures are enlarged to a multiple of this (HRNet's: 32)
     name: str = ""  # how pages name it (site.toml's `name`; "": the id)
     slug: str = ""  # its explorer folder (`model_slug` of site.toml's `name`; "": of the id)
     # how many logits its head gives (0: not one logit per class; a head without class names
@@ -156,13 +157,17 @@ class LoadedModel:
     def resized(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B,C,H,W) at the size they reach the network at (differentiably): stretched to
         `input_shape` for a network that takes no other, enlarged to at least `min_input` for
-        one that rejects smaller pictures, else as they are."""
+        one that rejects smaller pictures and to the next multiple of `input_multiple` for one
+        that takes multiples only, else as they are."""
         height, width = x.shape[-2:]
         if self.fixed_input:
             height, width = self.input_shape
-        elif min(height, width) < self.min_input:
-            scale = self.min_input / min(height, width)
-            height, width = math.ceil(height * scale), math.ceil(width * scale)
+        else:
+            if min(height, width) < self.min_input:
+                scale = self.min_input / min(height, width)
+                height, width = math.ceil(height * scale), math.ceil(width * scale)
+            step = max(1, self.input_multiple)
+            height, width = -(-height // step) * step, -(-width // step) * step
         if x.shape[-2:] != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
         return x

@@ -153,14 +153,22 @@ def _shape_of(raw: torch.Tensor, prefix_tokens: int | None, size: Size) -> _Shap
     if raw.dim() == 4:
         _, a, b, c = (int(n) for n in raw.shape)
         if _off(a, b, size) < _off(b, c, size):  # a 1 x 1 map is pooled: none, either way
-            return (c, a, b, ChannelsLast()) if a * b > 1 else None
-        if c > 1:
+            return (c, a, b, ChannelsLast()) if a * b > 1 and _fits(a, b, size) else None
+        if c > 1 and _fits(b, c, size):
             return a, b, c, None
     if raw.dim() == 3:
         grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens, sides(size))
         if grid is not None:
             return int(raw.shape[2]), grid.height, grid.width, grid
     return None
+
+
+def _fits(height: int, width: int, size: Size) -> bool:
+    """Whether a height x width map keeps the proportions of a `size` picture to within the
+    rounding of its strides (two of its pixels): an attention's (B, heads, tokens, D) tensor
+    (CoaT's relative position encodings: 8 x 3137, 50 x 40 at 224 px) is no map."""
+    tall, wide = sides(size)
+    return abs(height * wide - width * tall) <= 2 * max(tall, wide)
 
 
 def _off(height: int, width: int, size: Size) -> float:
@@ -188,6 +196,9 @@ def probe_catalog(
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
     raw, order, out = _probe(net, input_size, main + extra)
+    if not strict and (split := _split(net, main, raw)) != main:  # a family's paths too
+        main = split
+        raw, order, out = _probe(net, input_size, main + extra)
     if paths is None or distinct:
         main = _distinct(main, raw)
     if paths is None:
@@ -261,6 +272,20 @@ def _distinct(paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
         if not same:
             kept.append(path)
     return kept
+
+
+def _split(net: nn.Module, paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
+    """`paths` with each block that returns no one tensor (HRNet's multi-resolution modules: a
+    list of maps, one per branch) replaced by the blocks inside it (each branch's blocks), or
+    by the candidates inside it where it holds no blocks."""
+    modules = dict(net.named_modules())
+    split: list[str] = []
+    for path in paths:
+        module = modules[path]
+        inner = [] if path in raw or _is_leaf(module) else candidate_paths(module)
+        blocks = [p for p in inner if not _is_leaf(module.get_submodule(p))]
+        split += [f"{path}.{p}" for p in blocks or inner] or [path]
+    return split
 
 
 def _opened(net: nn.Module, paths: list[str]) -> list[str]:

@@ -58,12 +58,13 @@ class TokenGrid:
     def guess(
         cls, tokens: int, prefix: int | None = None, picture: tuple[int, int] = (1, 1)
     ) -> TokenGrid | None:
-        """The grid `tokens` hold after `prefix` tokens (tried 0..2 when not given), in the
-        proportions of the `picture` (height, width) they came from: a square one's square grid,
-        a 32 x 48 px one's 2 x 3 (of the grids whose sides multiply to the count, the nearest to
-        its proportions, within a quarter)."""
+        """The grid `tokens` hold after `prefix` tokens (tried 0..2 when not given, and after
+        `prefix` when its count leaves no grid: CaiT's and XCiT's blocks run before their class
+        token joins), in the proportions of the `picture` (height, width) they came from: a
+        square one's square grid, a 32 x 48 px one's 2 x 3 (of the grids whose sides multiply to
+        the count, the nearest to its proportions, within a quarter)."""
         tall, wide = picture
-        for p in (prefix,) if prefix is not None else (0, 1, 2):
+        for p in dict.fromkeys((0, 1, 2) if prefix is None else (prefix, 0, 1, 2)):
             count = tokens - p
             if tall == wide:
                 side = math.isqrt(max(count, 0))

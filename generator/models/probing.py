@@ -248,6 +248,17 @@ def smallest_input(net: nn.Module, size: int, step: int = 16) -> int:
     return step * high
 
 
+def size_multiple(net: nn.Module, size: int) -> int:
+    """The multiple of which a network running at `size` px takes pictures (1: any size): one
+    whose branches meet again after striding (HRNet's fusion, which upsamples each branch back by
+    2, 4, 8) takes multiples of its largest stride only. Probed at an odd multiple of each
+    candidate above `size` (0: none of them runs)."""
+    for step in (1, 2, 4, 8, 16, 32, 64):
+        if runs_at(net, step * (2 * -(-size // (2 * step)) + 1)):
+            return step
+    return 0
+
+
 def other_size(size: int) -> int:
     """A second size to probe with: 32 px less (more for small inputs), a multiple of 16 apart
     so that a patch grid still divides it."""

@@ -48,6 +48,7 @@ from generator.models.probing import (
     probe_network,
     px,
     runs_at,
+    size_multiple,
     smallest_input,
     take_logits,
 )
@@ -169,6 +170,7 @@ def load_model(
     # a non-square size is one the network was trained at: it takes that one only
     fixed = shape[0] != shape[1] or not runs_at(net, other_size(size))
     smallest = 0 if fixed else smallest_input(net, size)
+    multiple = 1 if fixed else max(1, size_multiple(net, size))
     digest = state_digest(net)  # of the weights as loaded, before the norms are folded
     set_layouts(net, catalog.layouts)
     if fold_norms:
@@ -201,6 +203,7 @@ def load_model(
         fixed_input=fixed,
         input_shape=shape,
         min_input=smallest,
+        input_multiple=multiple,
         input_channels=1 if channels == 1 else 3,
     ))
 
