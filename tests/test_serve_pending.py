@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -252,3 +253,28 @@ def test_the_photo_folder_is_watched_for_photos_only(tmp_path: Path) -> None:
         assert set().union(*seen) == {photos / "sub" / "cat.JPG"}, seen
     finally:
         watcher.stop()
+
+
+def test_lines_said_from_two_threads_stay_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """The preview says what it rendered from the main thread while the background compute's
+    thread says what it computes: each line stays whole (two ran together, as in `... 2
+    visualizations to computefeatvis: computing the visualizations ...`)."""
+    from generator.commands.serve import _say
+
+    def say(n: int) -> None:
+        for i in range(3000):
+            _say(f"thread {n} line {i}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns as often as they can
+    try:
+        threads = [threading.Thread(target=say, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    said = capsys.readouterr().err.splitlines()
+    assert sorted(said) == sorted(f"featvis: thread {n} line {i}"
+                                  for n in range(2) for i in range(3000))

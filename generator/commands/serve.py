@@ -39,7 +39,10 @@ RENDERING = 503  # the status of a page asked for before the first rendering: no
 
 
 def _say(message: str) -> None:
-    print(f"featvis: {message}", file=sys.stderr, flush=True)
+    """One line on stderr, written whole: the background compute's thread says things too
+    (`print` writes a line's text and its end apart, so two threads' lines ran together)."""
+    sys.stderr.write(f"featvis: {message}\n")
+    sys.stderr.flush()
 
 
 # the signals that end serving as Ctrl-C does: a `kill`, and the terminal it runs in closing
