@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from generator.config.model_ids import check_model_id
+from generator.config.paths import refuse_empty
 from generator.config.presets import PRESETS, Preset, preset_flags
 from generator.config.schema import CHANNELS, CLOSURE, SIZE, STEPS
 from generator.config.site import SiteConfig, load_config
@@ -19,11 +20,8 @@ from generator.core.errors import FeatvisError
 def model_flag(args: argparse.Namespace) -> str | None:
     """--model's value (None when not given); an empty one is an error, not the default."""
     model = getattr(args, "model", None)
-    if model is not None and not model.strip():
-        raise FeatvisError(
-            "--model is empty (valid: a model id such as efficientnet_lite0, torchvision:NAME, "
-            "timm:NAME or python:FILE.py:FUNCTION; leave the flag out for the site's model)"
-        )
+    refuse_empty("--model", model, "a model id such as efficientnet_lite0, torchvision:NAME, "
+                 "timm:NAME or python:FILE.py:FUNCTION; leave the flag out for the site's model")
     return model
 
 
@@ -41,8 +39,7 @@ def config_from_args(args: argparse.Namespace, *, models: bool = True) -> SiteCo
     its path keys (`SiteConfig.check_inputs`) and model ids (`check_models`) checked before
     anything loads."""
     given = getattr(args, "config", None)
-    if given is not None and not given.strip():  # "" would read ./site.toml as if not given
-        raise FeatvisError("--config is empty (valid: a site.toml file, or the folder holding it)")
+    refuse_empty("--config", given, "a site.toml file, or the folder holding it")
     config = load_config(given)
     config = config.with_overrides(
         model=model_flag(args),

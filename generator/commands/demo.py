@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from generator.commands.common import config_from_args
+from generator.config.paths import refuse_empty
 from generator.core.errors import FeatvisError
 from generator.core.words import counted
 
@@ -101,8 +102,7 @@ def demo_units(model: LoadedModel, requested: list[str] | None) -> list[tuple[st
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    if not args.out.strip():  # "" would write the PNGs into the current folder
-        raise FeatvisError("--out is empty (valid: a folder for the PNGs, made when missing)")
+    refuse_empty("--out", args.out, "a folder for the PNGs, made when missing")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FeatvisError(f"--out {out}: a file, not a folder (name a folder for the PNGs)")

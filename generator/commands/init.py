@@ -16,7 +16,7 @@ from pathlib import Path
 
 from generator.commands.common import check_model, model_flag
 from generator.config.model_ids import DEFAULT_MODEL, PYTHON, is_file_target, split_python
-from generator.config.paths import EXPECTED, check_path
+from generator.config.paths import EXPECTED, check_path, refuse_empty
 from generator.config.site import FLAGS_BOTH
 from generator.core.errors import FeatvisError
 from generator.core.resources import shipped
@@ -76,8 +76,7 @@ def site_toml(
     if weights and random_weights:
         raise FeatvisError(FLAGS_BOTH)
     if weights is not None:  # a checkpoint that is not there: nothing written
-        if not weights.strip():
-            raise FeatvisError(f"--weights is empty (valid: {EXPECTED['weights']})")
+        refuse_empty("--weights", weights, EXPECTED["weights"])
         check_path("weights", Path(weights).expanduser().resolve(), "--weights")
     if weights:
         line = f"weights = {json.dumps(from_site(weights, site))}  # a local checkpoint\n"

@@ -83,6 +83,13 @@ def path_problem(key: str, path: Path) -> str | None:
     return None
 
 
+def refuse_empty(flag: str, value: str | None, expected: str) -> None:
+    """A flag given as an empty string is an error naming it and what it takes: "" would stand
+    for the current folder or the flag's default."""
+    if value is not None and not value.strip():
+        raise FeatvisError(f"{flag} is empty (valid: {expected})")
+
+
 def check_path(key: str, path: Path | None, where: str) -> None:
     """A `FeatvisError` naming `where` (`site.toml:LINE`, with the key, or the flag), the path
     and what it must name, when `path` does not name what `key` needs."""

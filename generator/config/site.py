@@ -20,7 +20,7 @@ from generator.config.lines import (
     recipe_where,
     toml_error,
 )
-from generator.config.paths import EXPECTED, FILE_KEYS, PATH_KEYS, check_path
+from generator.config.paths import EXPECTED, FILE_KEYS, PATH_KEYS, check_path, refuse_empty
 from generator.config.presets import PRESETS, Preset
 from generator.config.recipe import check_option
 from generator.config.schema import (
@@ -219,9 +219,8 @@ class SiteConfig:
             changes["weights"] = None
         for key in PATH_KEYS:
             if changes.get(key) is not None:
-                if not str(changes[key]).strip():
-                    flag = _FLAGS.get(key, "--" + key.replace("_", "-"))
-                    raise FeatvisError(f"{flag} is empty (valid: {EXPECTED[key]})")
+                flag = _FLAGS.get(key, "--" + key.replace("_", "-"))
+                refuse_empty(flag, str(changes[key]), EXPECTED[key])
                 changes[key] = _resolve(Path.cwd(), changes[key])
         if "preset" in changes:  # flags are checked by the schema; a caller's value here too
             preset = {"preset": changes["preset"]}
