@@ -15,7 +15,6 @@ command that computes it; nothing is published.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ from generator.core.device import device_label
 from generator.core.errors import OUT_OF_ROOM, FeatvisError
 from generator.core.lock import site_lock
 from generator.core.notices import Notices
-from generator.core.progress import Progress
+from generator.core.progress import Progress, say
 from generator.core.publish import OUTPUT_MARKER, publish, staging, sweep
 from generator.core.tally import Lacking
 from generator.core.words import counted
@@ -60,10 +59,6 @@ class BuildReport:
             f"on {self.device}, preset {self.preset}"
         )
 
-
-def _say(message: str, quiet: bool = False) -> None:
-    if not quiet:
-        print(f"featvis: {message}", file=sys.stderr)
 
 
 def _check_output_dir(config: SiteConfig) -> None:
@@ -131,15 +126,15 @@ def build_site(
     `notices` (printed as they come); a strict build (the config's `strict`, `--strict`) fails on
     any of them before anything is published.
     """
-    say = log or functools.partial(_say, quiet=quiet)
+    tell = log or ((lambda _m: None) if quiet else say)
     progress = progress or Progress(quiet=quiet)
-    notices = notices if notices is not None else Notices(report=say)
+    notices = notices if notices is not None else Notices(report=tell)
     notices.strict = notices.strict or config.strict
-    run = _Run(compute, force, quiet, say, progress, notices, time.perf_counter())
+    run = _Run(compute, force, quiet, tell, progress, notices, time.perf_counter())
     _check_output_dir(config)
     check_templates(config)  # the site's own templates, before anything is computed
-    with site_lock(config.output_dir, say=say):
-        sweep(config.output_dir, say=say)
+    with site_lock(config.output_dir, say=tell):
+        sweep(config.output_dir, say=tell)
         with cache_writing(config.cache_dir, create=compute) as store:
             return _build_locked(config, preset, store, run)
 

@@ -16,18 +16,16 @@ import datetime
 import itertools
 import os
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from generator.cache.store import ArtifactStore
 from generator.core.device import device_label, resolve_device
-from generator.core.progress import Counter, Progress
+from generator.core.progress import Counter, Progress, say
 from generator.jobs import Batch, VisJob, default_batch_size, plan_batches, unique_jobs
 from generator.models import LoadedModel
 from generator.optvis import render
@@ -37,9 +35,6 @@ from generator.optvis.render import not_finite
 DIST_TIMEOUT = datetime.timedelta(hours=1)
 WAIT_POLL_SECONDS = 0.5  # how often rank 0, its share done, reads the others' progress
 
-
-def _say(message: str) -> None:
-    tqdm.write(f"featvis: {message}", file=sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -236,7 +231,7 @@ def compute_jobs(
             done, ran, errors = _run_batch(batch, model, store, label, world)
             computed, runs = computed + done, runs + ran
             for error in errors:
-                _say(f"error: {error}")
+                say(f"error: {error}")
             counter.update(shared.add(len(batch.jobs)) - counter.done)
         if world.rank == 0 and counter.done < counter.total:
             others = "process" if world.size == 2 else f"{world.size - 1} processes"

@@ -258,12 +258,16 @@ def test_the_photo_folder_is_watched_for_photos_only(tmp_path: Path) -> None:
 def test_lines_said_from_two_threads_stay_whole(capsys: pytest.CaptureFixture[str]) -> None:
     """The preview says what it rendered from the main thread while the background compute's
     thread says what it computes: each line stays whole (two ran together, as in `... 2
-    visualizations to computefeatvis: computing the visualizations ...`)."""
-    from generator.commands.serve import _say
+    visualizations to computefeatvis: computing the visualizations ...`). One thread says through
+    `core.progress.say`, the other through a command's `Progress`, as the two do."""
+    from generator.core.progress import Progress
+    from generator.core.progress import say as say_line
+
+    sayers = (say_line, Progress(quiet=False, terminal=False).say)
 
     def say(n: int) -> None:
         for i in range(3000):
-            _say(f"thread {n} line {i}")
+            sayers[n](f"thread {n} line {i}")
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # the threads take turns as often as they can

@@ -17,6 +17,7 @@ from generator.config.presets import Preset
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.lock import CACHE_LOCK, cache_lock, site_lock
+from generator.core.progress import say
 from generator.core.publish import removable, remove_site, sweep
 from generator.pages.content import content_files
 
@@ -90,8 +91,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     wipe_cache = bool(getattr(args, "all", False)) and cache.is_dir()
     # a running compute holds the cache's lock: --all refuses rather than delete from under it
     guard = cache_lock(cache, exclusive=True) if wipe_cache else contextlib.nullcontext()
-    with site_lock(out, say=_say), guard:
-        sweep(out, say=_say)
+    with site_lock(out, say=say), guard:
+        sweep(out, say=say)
         site = removable(out)
         own = [p for p in cache.iterdir() if p.name != CACHE_LOCK] if wipe_cache else []
         if own and not _is_cache(cache):
@@ -101,7 +102,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
             kept = remove_site(site)
             removed.append(str(out))
             if kept:
-                _say(kept)
+                say(kept)
         if wipe_cache:
             shutil.rmtree(cache)
             removed.append(str(cache))
@@ -114,6 +115,3 @@ def _is_cache(folder: Path) -> bool:
 
     return (folder / FORMAT_FILE).exists()
 
-
-def _say(message: str) -> None:
-    print(f"featvis: {message}", file=sys.stderr)

@@ -7,11 +7,8 @@ read: a bad site.toml or flag answers at once.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-
-from tqdm import tqdm
 
 from generator.commands.common import (
     built_preset,
@@ -22,6 +19,7 @@ from generator.commands.common import (
 from generator.config.presets import Preset, preset_flags
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, choices_hint
+from generator.core.progress import say
 
 if TYPE_CHECKING:
     from generator.cache.store import ArtifactStore
@@ -31,15 +29,12 @@ if TYPE_CHECKING:
     from generator.stages.pipeline import ModelSite, Site
 
 
-def _say(message: str) -> None:
-    tqdm.write(f"featvis: {message}", file=sys.stderr)
-
 
 def _open_store(config: SiteConfig, *, report: bool = True) -> ArtifactStore:
     from generator.cache.store import ArtifactStore
 
     return ArtifactStore(
-        config.cache_dir, report=(lambda m: _say(f"warning: {m}")) if report else (lambda m: None)
+        config.cache_dir, report=(lambda m: say(f"warning: {m}")) if report else (lambda m: None)
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 from generator.commands.build import _config, _preset
 from generator.commands.common import followed_preset, preset_from_args
 from generator.config.site import SiteConfig
+from generator.core.progress import say
 from generator.serve.jail import check_port, jailed_handler, open_server, url_of
 from generator.serve.live import EVENTS
 from generator.serve.watch import Watched, Watcher
@@ -37,12 +37,6 @@ WAITING = b"""<!doctype html><html lang="en">
 </html>"""
 RENDERING = 503  # the status of a page asked for before the first rendering: not there yet
 
-
-def _say(message: str) -> None:
-    """One line on stderr, written whole: the background compute's thread says things too
-    (`print` writes a line's text and its end apart, so two threads' lines ran together)."""
-    sys.stderr.write(f"featvis: {message}\n")
-    sys.stderr.flush()
 
 
 # the signals that end serving as Ctrl-C does: a `kill`, and the terminal it runs in closing
@@ -82,9 +76,9 @@ def _serve_built(args: argparse.Namespace) -> int:
     server = open_server(args.host, args.port, jailed_handler(root))  # a busy port: no build
     with server:
         if not (root / "index.html").is_file():
-            _say(f"{root}: no built site yet; building it first")
+            say(f"{root}: no built site yet; building it first")
             build_site(config, preset=_preset(config, args), quiet=args.quiet)
-        _say(f"serving {root} at {url_of(server)} (Ctrl-C stops)")
+        say(f"serving {root} at {url_of(server)} (Ctrl-C stops)")
         server.serve_forever()
     return 0
 
@@ -98,7 +92,7 @@ def following_the_built_site(args: argparse.Namespace, config: SiteConfig) -> ar
     preset, note = followed_preset(config, args, resolve_device(config.device).type)
     if note is None:
         return args
-    _say(f"previewing with {note}")
+    say(f"previewing with {note}")
     return argparse.Namespace(**{
         **vars(args), "preset": preset.name, "size": preset.size, "steps": preset.steps,
         "channels": preset.explorer_channels, "closure": preset.closure,
@@ -114,7 +108,7 @@ def _serve_preview(args: argparse.Namespace) -> int:
         args,
         read_config=lambda: _config(args),
         read_preset=lambda config, device_type: preset_from_args(config, args, device_type),
-        say=_say,
+        say=say,
     )
     try:  # every way out removes the preview's folder
         return _serve(preview, args, config)
@@ -153,7 +147,7 @@ def _watch(preview: Preview, config: SiteConfig, url: str) -> None:
     """Render `preview` now and again after every change to what it watches."""
     watched = Watched.of(config)
     shown = ", ".join(str(_short(p, config.root)) for p in watched.shown())
-    _say(f"serving a preview of {config.root} at {url} (watching {shown}; Ctrl-C stops)")
+    say(f"serving a preview of {config.root} at {url} (watching {shown}; Ctrl-C stops)")
     changes: set[Path] = set()
     arrived = threading.Condition()
 

@@ -21,6 +21,17 @@ EVERY_SECONDS = 30.0
 EVERY_FRACTION = 0.10
 
 
+def say(message: str, stream: TextIO | None = None) -> None:
+    """`featvis: message` as one line on standard error (or `stream`), written whole and above
+    any progress bar: two threads saying things at once (the preview and its background compute)
+    never run their lines together, as `print`, which writes a line's text and its end apart,
+    did."""
+    out = stream if stream is not None else sys.stderr
+    with tqdm.external_write_mode(file=out):
+        out.write(f"featvis: {message}\n")
+        out.flush()
+
+
 class Counter:
     """Counts done items of a known total; `update(n)` after each piece of work."""
 
@@ -95,11 +106,10 @@ class Progress:
     def say(self, message: str) -> None:
         """One line, on a terminal too (above any bar), unless quiet."""
         if not self.quiet:
-            tqdm.write(f"featvis: {message}", file=self.stream)
-            self.stream.flush()
+            say(message, self.stream)
 
     def _log(self, message: str) -> None:
-        print(f"featvis: {message}", file=self.stream, flush=True)
+        say(message, self.stream)
 
     def stage(self, name: str, detail: str = "") -> None:
         """`featvis: stage compute: preset quick on cpu` in a log; nothing on a terminal."""

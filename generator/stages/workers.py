@@ -44,7 +44,7 @@ from generator.config.presets import Preset
 from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError
 from generator.core.memory import keep_freed_memory
-from generator.core.progress import Progress
+from generator.core.progress import Progress, say
 from generator.jobs import default_batch_size
 from generator.models.site import load_site_models
 from generator.stages.measured import measure
@@ -180,7 +180,7 @@ def _compute(
     with one_line_warnings(), distributed(config.device) as world:
         store = ArtifactStore(
             config.cache_dir,
-            report=(lambda m: _say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),
+            report=(lambda m: say(f"warning: {m}")) if world.rank == 0 else (lambda m: None),
         )
         site = read_site(
             config, preset, models=load_site_models(config, world.device, probe=False), store=store,
@@ -269,6 +269,3 @@ def _failure(rank: int, workers: int, data: Any, exitcode: int) -> FeatvisError:
     first = message.strip().splitlines()[0] if message.strip() else f"exit code {exitcode}"
     return FeatvisError(f"{where} failed: {first}")
 
-
-def _say(message: str) -> None:
-    print(f"featvis: {message}", file=sys.stderr)
