@@ -15,7 +15,10 @@ never goes below the floor (a pooling of floored maps); else the outputs of the 
 layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
 SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
 channel); or None when the output is floored but none of these reaches it (a pooling after the
-ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why. Smooth
+ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why; such a layer
+may still have one per channel (`models.perchannel`: a branch floored inside it beside a pooled
+or passed-through channel, in any order), and `negative_of(model, layer, channel)` names where
+each channel is minimized, or None with `no_negative_reason` saying why for it. Smooth
 activations (GELU, SiLU, Hardswish, Mish) go below 0, so their layers are minimized where they
 are. `floor_of` names the floor that makes a layer's output as the network applies it
 (`models.floors.Floor`), and `shown_in` words a pre-activation's path with it, as pages, alt
@@ -43,6 +46,7 @@ from generator.models.hooks import (
     shown_path,
     shown_unit,
 )
+from generator.models.perchannel import NO_CHANNEL_PRE_ACTIVATION, Target, Unit, match_channels
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
@@ -55,6 +59,8 @@ FLOOR_SHARE = 0.25  # at least this share of a nonnegative output at exactly 0: 
 _PROBED = "_featvis_pre_activations"
 _WIDTHS = "_featvis_branch_widths"  # a JOINed pre-activation's parts' channel counts
 _FLOORS = "_featvis_floors"  # per floored layer, the `Floor` that makes its output
+_UNITS = "_featvis_units"  # per layer with pre-activations per channel only: each channel's
+# (path, channel) or None (`models.perchannel`)
 
 
 Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
@@ -83,9 +89,10 @@ def _hooked(
             handle.remove()
 
 
-def _forward(model: LoadedModel) -> None:
+def _forward(model: LoadedModel, images: int = 1) -> None:
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(1, 3, model.input_size, model.input_size, generator=gen).to(model.device)
+    size = model.input_size
+    x = torch.rand(images, 3, size, size, generator=gen).to(model.device)
     with torch.no_grad():
         model.net(model.preprocess(x))
 
@@ -110,7 +117,18 @@ def _clamps_to(made: _Call, before: _Call) -> bool:
     return torch.equal(made.output, before.output.clamp(min=made.low, max=made.high))
 
 
-_Probed = tuple[dict[str, str | None], dict[str, tuple[int, ...]], dict[str, Floor | None]]
+@dataclasses.dataclass
+class _Probed:
+    """What `_probe` found: per floored catalog layer, the path of its pre-activation (None: none
+    for the layer as a whole); the channel counts of the parts of each `JOIN`ed path; per floored
+    layer, the `Floor` that made its output; per layer with a pre-activation per channel only
+    (`models.perchannel`), each channel's (path, channel) or None; and those paths' widths."""
+
+    found: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    widths: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    floors: dict[str, Floor | None] = dataclasses.field(default_factory=dict)
+    units: dict[str, tuple[Unit | None, ...]] = dataclasses.field(default_factory=dict)
+    unit_widths: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def _probe(model: LoadedModel) -> _Probed:
@@ -157,13 +175,15 @@ def _probe(model: LoadedModel) -> _Probed:
             with Floors(applied):
                 _forward(model)
     except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
-        return {}, {}, {}
+        return _Probed()
     finally:
         for handle in floors:
             handle.remove()
     out: dict[str, str | None] = {}
     widths: dict[str, tuple[int, ...]] = {}
     named: dict[str, Floor | None] = {}
+    last = {c.path: k for k, c in enumerate(calls)}  # the call `capture` records of each path
+    targets: list[Target] = []
     for info in model.layers:
         at = [k for k, c in enumerate(calls) if c.path == info.module_path]
         if not at:
@@ -174,7 +194,7 @@ def _probe(model: LoadedModel) -> _Probed:
         # call, the one `capture` records; else the input of the floor function that made the
         # layer's output (`F.relu(out + identity)` in its `forward`)
         makers = [p for _, p in found if not p.endswith((INPUT, FLOOR))] or [
-            p for k, p in found if p.endswith(INPUT) and k == _last_call(calls, p)
+            p for k, p in found if p.endswith(INPUT) and k == last[p]
         ] or [p for _, p in found if p == f"{info.module_path}{FLOOR}"]
         # not where a part of the concatenation a floor function takes never goes below the
         # floor (a pooling of floored maps): those channels could not go below it there either
@@ -196,7 +216,44 @@ def _probe(model: LoadedModel) -> _Probed:
             for c in calls[: at[-1] + 1]
         ):
             out[info.name] = None
-    return out, widths, named
+        if out.get(info.name, "") is None:  # none as a whole: per channel, where one is made
+            targets.append(_target(info.name, made, calls[: at[-1]], last))
+    probed = _Probed(out, widths, named)
+    probed.units = match_channels(model.net, targets, lambda n: _forward(model, n))
+    for target in targets:
+        if target.name in probed.units:
+            made = calls[last[target.module_path]]
+            _per_channel_floor(probed, target, made.output, applied[: made.floors])
+    return probed
+
+
+def _target(name: str, made: _Call, calls: list[_Call], last: dict[str, int]) -> Target:
+    """A floored layer with no pre-activation as a whole, for `match_channels`: the modules'
+    outputs made inside it (then the floor modules' inputs), at their last calls, of its
+    positions, that go below its floor."""
+    shape = made.output.shape
+    inside = sorted((
+        (c.path.endswith(INPUT), k) for k, c in enumerate(calls)
+        if c.path.startswith(f"{made.path}.") and not c.path.endswith(FLOOR)
+        and k == last[c.path] and c.low < made.low and c.output.dim() == 4
+        and c.output.shape[0] == shape[0] and c.output.shape[2:] == shape[2:]
+    ))
+    return Target(name, made.path, made.output, made.low, made.high,
+                  {calls[k].path: calls[k].output for _, k in inside})
+
+
+def _per_channel_floor(
+    probed: _Probed, target: Target, output: torch.Tensor, applied: list[tuple[Floor, torch.Tensor]]
+) -> None:
+    """The widths of a per-channel layer's pre-activations, and the one `Floor` that made every
+    channel they make (None where their floors differ, or one is not found)."""
+    floors: set[Floor | None] = set()
+    for path in dict.fromkeys(u[0] for u in probed.units[target.name] if u is not None):
+        probed.unit_widths[path] = target.candidates[path].shape[1]
+        made = sorted((u[1], c) for c, u in enumerate(probed.units[target.name])
+                      if u is not None and u[0] == path)
+        floors.add(made_by(output[:, [c for _, c in made]], applied))
+    probed.floors[target.name] = floors.pop() if len(floors) == 1 else None
 
 
 def _kept(shape: torch.Size, shapes: set[torch.Size]) -> bool:
@@ -242,10 +299,6 @@ def _makes_part(made: _Call, before: _Call, off: int) -> bool:
     return torch.equal(piece, out.clamp(min=made.low, max=made.high))
 
 
-def _last_call(calls: list[_Call], path: str) -> int:
-    return max(k for k, c in enumerate(calls) if c.path == path)
-
-
 def _floored(made: _Call) -> bool:
     """A nonnegative output with a good share exactly at 0: a ReLU's (or after one)."""
     return made.low == 0 and float((made.output == 0).float().mean()) >= FLOOR_SHARE
@@ -256,15 +309,20 @@ def find_pre_activations(model: LoadedModel) -> LoadedModel:
     this, so planning and rendering never run the network); returns the model."""
     if getattr(model, _PROBED, None) is not None:
         return model
-    found, widths, floors = _probe(model)
-    setattr(model, _PROBED, found)
-    setattr(model, _WIDTHS, widths)
-    setattr(model, _FLOORS, floors)
-    for name, path in found.items():
-        if path is not None and path not in model._by_name:
+    probed = _probe(model)
+    setattr(model, _PROBED, probed.found)
+    setattr(model, _WIDTHS, probed.widths)
+    setattr(model, _FLOORS, probed.floors)
+    setattr(model, _UNITS, probed.units)
+    homes = {path: name for name, path in probed.found.items() if path is not None} | {
+        unit[0]: name for name, units in probed.units.items() for unit in units if unit
+    }
+    for path, name in homes.items():
+        if path not in model._by_name:
             info = model.layer(name)  # depth: before its layer (a forward stops after it)
             model._by_name[path] = dataclasses.replace(
-                info, name=path, module_path=path, optional=True, depth=info.depth - 1
+                info, name=path, module_path=path, optional=True, depth=info.depth - 1,
+                channels=probed.unit_widths.get(path, info.channels),
             )
     return model
 
@@ -291,14 +349,41 @@ def branch_of(model: LoadedModel, path: str, channel: int) -> tuple[str, int]:
     return path, channel
 
 
+def negative_of(model: LoadedModel, layer: str, channel: int) -> Unit | None:
+    """Where `channel` of `layer` is minimized, and its channel there: the layer's pre-activation
+    (`negative_layer`) and the same channel; in a layer that has them per channel only
+    (`models.perchannel`: a pooled or passed-through channel beside branches floored inside
+    it), the channel's own; None where it has none (`no_negative_reason` says why)."""
+    units: dict[str, tuple[Unit | None, ...]] = getattr(find_pre_activations(model), _UNITS, {})
+    if layer in units:
+        return units[layer][channel] if 0 <= channel < len(units[layer]) else None
+    at = negative_layer(model, layer)
+    return None if at is None else (at, channel)
+
+
+def per_channel(model: LoadedModel, layer: str) -> tuple[Unit | None, ...] | None:
+    """Each channel's pre-activation (`negative_of`) where `layer` has them per channel only,
+    else None."""
+    units: dict[str, tuple[Unit | None, ...]] = getattr(find_pre_activations(model), _UNITS, {})
+    return units.get(layer)
+
+
+def no_negative_reason(model: LoadedModel, layer: str) -> str:
+    """Why a channel of `layer` that `negative_of` finds none for has none, in words true for
+    that channel."""
+    return NO_CHANNEL_PRE_ACTIVATION if per_channel(model, layer) else NO_PRE_ACTIVATION
+
+
 def pre_activation_homes(model: LoadedModel) -> dict[str, str]:
     """Each pre-activation path no catalog layer has (registered by `find_pre_activations`) ->
     the layer whose pre-activation it is: what a count by layer counts its jobs under."""
     found: dict[str, str | None] = getattr(find_pre_activations(model), _PROBED)
-    return {
-        path: layer for layer, path in found.items()
-        if path is not None and path != layer and model.layer(path).optional
+    units: dict[str, tuple[Unit | None, ...]] = getattr(model, _UNITS, {})
+    homes = {path: layer for layer, path in found.items() if path is not None} | {
+        unit[0]: layer for layer, channels in units.items() for unit in channels if unit
     }
+    return {path: layer for path, layer in homes.items()
+            if path != layer and model.layer(path).optional}
 
 
 def floor_of(model: LoadedModel, layer: str) -> Floor | None:

@@ -1,0 +1,157 @@
+"""Per channel, the activation before a floor, where a layer has none as a whole (`models.preact`).
+
+A layer may set channels that a floor inside it makes beside channels floored before it: an
+Inception v3 reduction block concatenates its convolution branches (each after its own ReLU) with
+a max pooling of its floored input; a ShuffleNet v2 block passes half its input's channels on
+untouched beside a branch that ends in a ReLU, then shuffles all of them. No one tensor, floored,
+is such a layer's output, yet most of its channels have a pre-activation. `match_channels` finds,
+per channel, the tensor made inside the layer, and its channel, whose value floored is that
+channel: it runs the network once more with every floor inside those layers letting its input
+through (`Unfloored`), where a channel that a floor inside the layer makes is then exactly the
+channel of the tensor the floor took, through whatever concatenation or permutation follows it;
+and it checks each match against the probe's own values (the tensor, clamped to the layer's
+range, is the channel, and goes below the floor somewhere). A pooled or passed-through channel
+equals nothing made inside the layer: it has no pre-activation (`NO_CHANNEL_PRE_ACTIVATION`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from generator.models.floors import FLOOR_FUNCTIONS
+from generator.models.hooks import INPUT, module_of
+
+NO_CHANNEL_PRE_ACTIVATION = (
+    "this channel comes from channels already floored before its layer (a pooling of the "
+    "layer's floored input, or a channel the layer passes on untouched), not from an activation "
+    "inside the layer that goes below the floor, so no image can push it under the floor"
+)
+PROBES = 2  # unfloored images: two values per position, so no two tensors' channels agree by chance
+
+Unit = tuple[str, int]  # a pre-activation's path and its channel there
+
+
+@dataclass(frozen=True)
+class Target:
+    """A floored layer with no pre-activation as a whole: its module path, its output as the
+    probe made it and that output's range, and the tensors made inside it that go below the
+    floor (`candidates`: path -> the probe's copy), in the order a match prefers them."""
+
+    name: str
+    module_path: str
+    output: torch.Tensor
+    low: float
+    high: float
+    candidates: dict[str, torch.Tensor]
+
+
+class Unfloored(TorchFunctionMode):
+    """While a layer runs: every floor function (`F.relu`, a clamp, `F.hardtanh`, the ReLU
+    modules' own) hands on a copy of its input unchanged."""
+
+    def __torch_function__(  # type: ignore[override]
+        self, func: Callable[..., object], types: object, args: tuple = (),  # type: ignore[type-arg]
+        kwargs: dict | None = None,  # type: ignore[type-arg]
+    ) -> object:
+        if func in FLOOR_FUNCTIONS and args and isinstance(args[0], torch.Tensor):
+            return args[0].clone()
+        return func(*args, **(kwargs or {}))
+
+
+@contextmanager
+def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, torch.Tensor]]:
+    """Hooks that let every floor inside `targets` through, recording (a copy at the last call)
+    each target's output by its module path and each candidate by its path."""
+    modules = dict(net.named_modules())
+    made: dict[str, torch.Tensor] = {}
+    modes: list[Unfloored] = []
+
+    def enter(_m: nn.Module, _args: object) -> None:
+        modes.append(Unfloored())
+        modes[-1].__enter__()
+
+    def leave(_m: nn.Module, _args: object, out: object, path: str) -> None:
+        if modes:
+            modes.pop().__exit__(None, None, None)
+        keep(path, out)
+
+    def keep(path: str, value: object) -> None:
+        if isinstance(value, torch.Tensor):
+            made[path] = value.detach().clone()
+
+    handles = []
+    for target in targets:
+        module = modules[target.module_path]
+        handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(
+            lambda m, a, o, p=target.module_path: leave(m, a, o, p), always_call=True)]
+        for path in target.candidates:
+            inner, reads = module_of(path)
+            if reads == INPUT:
+                handles.append(modules[inner].register_forward_pre_hook(
+                    lambda _m, a, p=path: keep(p, a[0] if a else None)))
+            else:
+                handles.append(modules[inner].register_forward_hook(
+                    lambda _m, _a, o, p=path: keep(p, o)))
+    try:
+        yield made
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def match_channels(
+    net: nn.Module, targets: Sequence[Target], run: Callable[[int], None]
+) -> dict[str, tuple[Unit | None, ...]]:
+    """Per target layer, per channel: the candidate path and its channel whose value is the
+    layer's channel with every floor inside the layer let through, and whose probe value clamped
+    to the layer's range is the channel's; None for a channel no candidate makes. `run(n)` runs
+    the network on `n` random images (the probe's first). A layer none of whose channels is
+    matched is left out."""
+    if not targets:
+        return {}
+    try:
+        with _unfloored(net, targets) as made:
+            run(PROBES)
+    except Exception:  # noqa: BLE001 - a network this cannot run keeps no negatives per channel
+        return {}
+    found: dict[str, tuple[Unit | None, ...]] = {}
+    for target in targets:
+        out = made.get(target.module_path)
+        if out is None or out.dim() != 4:
+            continue
+        units = _units(target, out, made)
+        if any(units):
+            found[target.name] = units
+    return found
+
+
+def _units(
+    target: Target, out: torch.Tensor, made: dict[str, torch.Tensor]
+) -> tuple[Unit | None, ...]:
+    """`match_channels` for one layer, `out` its unfloored output."""
+    units: list[Unit | None] = [None] * out.shape[1]
+    keys = [_key(out[:, c]) for c in range(out.shape[1])]
+    for path, probed in target.candidates.items():
+        there = made.get(path)
+        if there is None or there.dim() != 4 or there.shape[0] != out.shape[0]:
+            continue
+        index: dict[bytes, int] = {}
+        for j in range(there.shape[1]):
+            index.setdefault(_key(there[:, j]), j)
+        for c, key in enumerate(keys):
+            j = index.get(key, -1)
+            if units[c] is None and j >= 0 and torch.equal(
+                target.output[:, c], probed[:, j].clamp(min=target.low, max=target.high)
+            ):
+                units[c] = (path, j)
+    return tuple(units)
+
+
+def _key(channel: torch.Tensor) -> bytes:
+    return channel.contiguous().cpu().numpy().tobytes()

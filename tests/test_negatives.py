@@ -1,0 +1,104 @@
+"""Negatives per channel: a layer whose output sets channels a floor inside it makes beside
+channels floored before it (torchvision's Inception v3 reduction block, a ShuffleNet v2 block that
+passes half its channels on and shuffles them) has no pre-activation as a whole, yet each channel
+a floor inside it makes is minimized before that floor, and a pooled or passed-through channel
+has no negative and says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from generator.config.presets import Preset
+from generator.config.site import load_config
+from generator.figures.context import PlanContext
+from generator.models import LoadedModel, load_model
+from generator.models.preact import (
+    NO_PRE_ACTIVATION,
+    negative_layer,
+    negative_of,
+    no_negative_reason,
+    per_channel,
+)
+
+# real torchvision blocks, small: a ShuffleNet v2 block (its first 4 channels passed on, the
+# other 4 from a branch ending in a ReLU, shuffled: odd channels are the branch's) and an
+# Inception v3 reduction block (Mixed_6a's: 384 + 96 convolution channels beside 8 pooled)
+BLOCKS = """\
+from torch import nn
+from torchvision.models.inception import InceptionB
+from torchvision.models.shufflenetv2 import InvertedResidual
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), InvertedResidual(8, 8, 1),
+                         InceptionB(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(488, 10))
+"""
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    path = tmp_path_factory.mktemp("blocks") / "blocks.py"
+    path.write_text(BLOCKS, encoding="utf-8")
+    return load_model(f"python:{path}:build", layers=["1", "2", "3"], input_size=32,
+                      random_weights=True)
+
+
+def test_each_channel_made_inside_a_layer_is_minimized_before_its_own_floor(
+    blocks: LoadedModel,
+) -> None:
+    """The shuffled block's odd channels are its branch's, in order, its even ones passed on;
+    the reduction block's first 480 its convolution branches', its last 8 pooled; each match
+    holds on other images than the probe's, where the pre-activation goes below 0."""
+    assert negative_layer(blocks, "2") is None and negative_layer(blocks, "3") is None
+    shuffled = per_channel(blocks, "2")
+    assert shuffled == tuple(
+        None if c % 2 == 0 else ("2.branch2.5", c // 2) for c in range(8)
+    )
+    assert negative_of(blocks, "3", 5) == ("3.branch3x3.conv", 5)
+    assert negative_of(blocks, "3", 384 + 7) == ("3.branch3x3dbl_3.conv", 7)
+    assert [negative_of(blocks, "3", c) for c in range(480, 488)] == [None] * 8
+    assert negative_of(blocks, "1", 3) == ("0", 3)  # a whole layer's, as before
+    assert blocks.layer("3.branch3x3.conv").channels == 384
+    from generator.optvis.render import truncated_forward
+
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    units = [("2", 3), ("3", 5), ("3", 391)]
+    paths = sorted({p for layer, c in units for p in (layer, negative_of(blocks, layer, c)[0])})
+    with truncated_forward(blocks, paths) as (acts, run):
+        run(x)
+    for layer, c in units:
+        at, there = negative_of(blocks, layer, c)  # type: ignore[misc]
+        assert float(acts[at][:, there].min()) < 0
+        assert torch.equal(acts[layer][:, c], acts[at][:, there].clamp(min=0))
+
+
+def test_a_channel_page_has_a_negative_where_its_channel_has_one(
+    blocks: LoadedModel, tmp_path: Path
+) -> None:
+    """The channel page's jobs: a negative at the branch's own channel, none for a channel
+    passed on; its reason names that channel's case, not the whole layer's; the job lowers the
+    pre-activation."""
+    from generator.cache.store import ArtifactStore
+    from generator.compute import compute_jobs
+    from generator.figures.negative import negative_label
+    from generator.plan.explorer import channel_page_jobs
+
+    (tmp_path / "site.toml").write_text('[site]\ntitle = "t"\n', encoding="utf-8")
+    config = load_config(tmp_path / "site.toml")
+    preset = Preset("tiny", size=32, steps=8, explorer_channels=2, figure_scale=1.0)
+    ctx = PlanContext(config=config, model=blocks, preset=preset)
+    assert "negative" not in channel_page_jobs(ctx, "2", 0)
+    job = channel_page_jobs(ctx, "2", 3)["negative"]
+    assert [t.layer for _, t in job.objectives[0].terms] == ["2.branch2.5"]
+    assert [t.channel for _, t in job.objectives[0].terms] == [1]
+    assert negative_label(blocks, "2", 3) == "negative (before the ReLU, channel 1 of 2.branch2.5)"
+    assert "passes on untouched" in no_negative_reason(blocks, "2")
+    assert no_negative_reason(blocks, "1") == NO_PRE_ACTIVATION
+    store = ArtifactStore(config.cache_dir)
+    compute_jobs([job], blocks, store, batch_size=1, quiet=True)
+    sidecar = store.get(job).sidecar  # type: ignore[union-attr]
+    assert sidecar.final[0] > sidecar.history[0][0]  # -pre-activation rose: it went lower
