@@ -96,9 +96,46 @@ def test_a_channel_page_has_a_negative_where_its_channel_has_one(
     assert [t.layer for _, t in job.objectives[0].terms] == ["2.branch2.5"]
     assert [t.channel for _, t in job.objectives[0].terms] == [1]
     assert negative_label(blocks, "2", 3) == "negative (before the ReLU, channel 1 of 2.branch2.5)"
-    assert "passes on untouched" in no_negative_reason(blocks, "2")
-    assert no_negative_reason(blocks, "1") == NO_PRE_ACTIVATION
+    assert negative_label(blocks, "2", 2) == (
+        "negative (none below the floor: floored before the layer)")
+    assert "channel 1 of its layer's input, which the layer passes on untouched" in (
+        no_negative_reason(blocks, "2", 2))
+    assert "pooling" in no_negative_reason(blocks, "3", 480)
+    assert no_negative_reason(blocks, "1", 0) == NO_PRE_ACTIVATION
     store = ArtifactStore(config.cache_dir)
     compute_jobs([job], blocks, store, batch_size=1, quiet=True)
     sidecar = store.get(job).sidecar  # type: ignore[union-attr]
     assert sidecar.final[0] > sidecar.history[0][0]  # -pre-activation rose: it went lower
+
+
+def test_a_negative_figure_chooses_channels_that_have_a_negative(
+    blocks: LoadedModel, tmp_path: Path
+) -> None:
+    """Chosen from its survey, a negative figure's channels are those with a negative, though
+    the channels passed on score higher: their negatives could not go below the floor."""
+    from generator.cache.store import ArtifactStore
+    from generator.config.site import SiteConfig
+    from generator.figures.channels import single_channel
+    from generator.figures.registry import figure_for
+    from generator.optvis.render import RenderResult
+    from generator.pages.content import FigureSpec
+
+    config = SiteConfig(root=tmp_path, cache_dir=tmp_path / "cache", seed=3)
+    store = ArtifactStore(config.cache_dir)
+    preset = Preset("tiny", size=32, steps=8, explorer_channels=1, figure_scale=1.0)
+    ctx = PlanContext(config=config, model=blocks, preset=preset, store=store)
+    spec = FigureSpec("negative", {"layer": "2", "channels": 2}, Path("a.md"), 1,
+                      {"layer": 2, "channels": 3})
+    figure = figure_for(spec).bind(blocks)
+    survey = figure.jobs(ctx)
+    gen = torch.Generator().manual_seed(0)
+    for job in survey:  # the passed-on (even) channels the strongest
+        channel = single_channel(job)[1]  # type: ignore[index]
+        value = 10.0 if channel % 2 == 0 else 1.0 + channel / 10
+        store.put(job, RenderResult(images=torch.rand(1, 3, 32, 32, generator=gen), snapshots={},
+                                    history=torch.zeros(job.steps, 1),
+                                    final=torch.full((1,), value)), device="cpu")
+    ctx.forget_missing()  # the survey, now in the cache
+    chosen = figure.channels(ctx, "2")
+    assert chosen is not None and len(chosen) == 2
+    assert all(negative_of(blocks, "2", c) for c in chosen), chosen

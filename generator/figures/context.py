@@ -98,7 +98,9 @@ class PlanContext:
     dataset: DatasetIndex | None = None
     explorer: Mapping[str, Mapping[int, VisJob]] = field(default_factory=dict)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
-    _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
+    _choices: dict[tuple[str, int, frozenset[int]], list[int] | None] = field(
+        default_factory=dict, repr=False
+    )
     _dead: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
     _asleep: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
     # the survey jobs channels were chosen from, in order: part of the plan whatever the cache
@@ -205,12 +207,15 @@ class PlanContext:
         known = {j.key for j in jobs}
         return jobs + [j for j in self.explorer.get(layer, {}).values() if j.key not in known]
 
-    def choose_channels(self, layer: str, n: int, exclude: Sequence[int] = ()) -> list[int] | None:
-        """The `n` strongest, most distinct channels of `layer`; None while the survey is "
-        "missing."""
-        key = (layer, n)
+    def choose_channels(
+        self, layer: str, n: int, exclude: Sequence[int] = (), last: frozenset[int] = frozenset()
+    ) -> list[int] | None:
+        """The `n` strongest, most distinct channels of `layer`, those of `last` only where no
+        other is left (a negative figure's channels without a negative); None while the survey
+        is missing."""
+        key = (layer, n, last)
         if key not in self._choices:
-            self._choices[key] = self._choose(layer, n)
+            self._choices[key] = self._choose(layer, n, last)
         chosen = self._choices[key]
         if chosen is None:
             return None
@@ -236,10 +241,10 @@ class PlanContext:
             )
         return self._dead[layer]
 
-    def _choose(self, layer: str, n: int) -> list[int] | None:
+    def _choose(self, layer: str, n: int, last: frozenset[int] = frozenset()) -> list[int] | None:
         n = min(n, self.model.layer(layer).channels)
         if self.dataset is not None and layer in self.dataset.layer_names:
-            return self._choose_from_dataset(layer, n)
+            return self._choose_from_dataset(layer, n, last)
         jobs = self.survey_jobs(layer, n)
         self.surveyed.extend(jobs)
         found = [self.artifact(j) for j in jobs]
@@ -251,16 +256,19 @@ class PlanContext:
             channel = single_channel(job)[1]  # type: ignore[index]
             scores[channel] = float(art.sidecar.final[0] or 0.0)
             vectors[channel] = _image_vector(art.images[0])
-        scores = _living(scores, self.dead(layer))
+        scores = _living(_living(scores, self.dead(layer)), last)
         return pick_distinct(scores, lambda a, b: float(vectors[a] @ vectors[b]), n)
 
-    def _choose_from_dataset(self, layer: str, n: int) -> list[int]:
+    def _choose_from_dataset(
+        self, layer: str, n: int, last: frozenset[int] = frozenset()
+    ) -> list[int]:
         ds = self.dataset
         assert ds is not None
         channels = self.model.layer(layer).channels
         strongest = ds.strongest_mean
         scores = _living({c: strongest(layer, c) for c in range(channels)}, self.dead(layer))
         scores = _living(scores, self.unled(layer))  # their pictures would show nothing
+        scores = _living(scores, last)
         patterns = {
             c: torch.nn.functional.normalize(ds.pattern(layer, c).double(), dim=0)
             for c in range(channels)

@@ -20,6 +20,8 @@ def negative_label(model: LoadedModel, layer: str, channel: int) -> str:
     channel inside it, whose channel there is not the layer's), naming the floor as the network
     applies it (`models.preact.Floor`)."""
     at, there = negative_of(model, layer, channel) or (layer, channel)
+    if at == layer and per_channel(model, layer):  # a pooled or passed-on channel beside them
+        return "negative (none below the floor: floored before the layer)"
     if at == layer:
         return "negative"
     part, there = branch_of(model, at, there)
@@ -38,6 +40,16 @@ class Negative(ChannelsFigure):
     one can be reached: `models.preact.negative_of`; else at the layer itself)."""
 
     type = "negative"
+
+    def channels(self, ctx: PlanContext, layer: str, key: str = "channels") -> list[int] | None:
+        """The channels option: explicit, or chosen from measurements among those that have a
+        negative (a layer's pooled or passed-on channels only where no other is left)."""
+        value = self.options[key]
+        if isinstance(value, tuple) or per_channel(ctx.model, layer) is None:
+            return super().channels(ctx, layer, key)
+        units = per_channel(ctx.model, layer) or ()
+        none = frozenset(c for c, unit in enumerate(units) if unit is None)
+        return ctx.choose_channels(layer, ctx.scaled(value), last=none)
 
     def job(self, ctx: PlanContext, channel: int) -> VisJob:
         layer = self.options["layer"]

@@ -11,14 +11,15 @@ through (`Unfloored`), where a channel that a floor inside the layer makes is th
 channel of the tensor the floor took, through whatever concatenation or permutation follows it;
 and it checks each match against the probe's own values (the tensor, clamped to the layer's
 range, is the channel, and goes below the floor somewhere). A pooled or passed-through channel
-equals nothing made inside the layer: it has no pre-activation (`NO_CHANNEL_PRE_ACTIVATION`).
+equals nothing made inside the layer: it has no pre-activation (`NO_CHANNEL_PRE_ACTIVATION`, or
+`passed_on` for a channel of the layer's input).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -28,10 +29,22 @@ from generator.models.floors import FLOOR_FUNCTIONS
 from generator.models.hooks import INPUT, module_of
 
 NO_CHANNEL_PRE_ACTIVATION = (
-    "this channel comes from channels already floored before its layer (a pooling of the "
-    "layer's floored input, or a channel the layer passes on untouched), not from an activation "
-    "inside the layer that goes below the floor, so no image can push it under the floor"
+    "this channel is made inside its layer from channels already floored before it (a pooling "
+    "of the layer's floored input), not from an activation inside the layer that goes below the "
+    "floor, so no image can push it under the floor"
 )
+
+
+def passed_on(channel: int) -> str:
+    """Why a channel that is its layer's input's `channel`, passed on untouched, has no
+    negative."""
+    return (
+        f"this channel is channel {channel} of its layer's input, which the layer passes on "
+        "untouched: it was floored before the layer, and nothing inside the layer goes below the "
+        "floor for it, so no image can push it under the floor"
+    )
+
+
 PROBES = 2  # unfloored images: two values per position, so no two tensors' channels agree by chance
 
 Unit = tuple[str, int]  # a pre-activation's path and its channel there
@@ -67,12 +80,14 @@ class Unfloored(TorchFunctionMode):
 @contextmanager
 def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, torch.Tensor]]:
     """Hooks that let every floor inside `targets` through, recording (a copy at the last call)
-    each target's output by its module path and each candidate by its path."""
+    each target's output by its module path, its input as `PATH@input`, and each candidate by
+    its path."""
     modules = dict(net.named_modules())
     made: dict[str, torch.Tensor] = {}
     modes: list[Unfloored] = []
 
-    def enter(_m: nn.Module, _args: object) -> None:
+    def enter(_m: nn.Module, args: tuple, path: str) -> None:  # type: ignore[type-arg]
+        keep(f"{path}{INPUT}", args[0] if args else None)  # the layer's input, as it came
         modes.append(Unfloored())
         modes[-1].__enter__()
 
@@ -88,8 +103,11 @@ def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, 
     handles = []
     for target in targets:
         module = modules[target.module_path]
-        handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(
-            lambda m, a, o, p=target.module_path: leave(m, a, o, p), always_call=True)]
+        handles += [
+            module.register_forward_pre_hook(lambda m, a, p=target.module_path: enter(m, a, p)),
+            module.register_forward_hook(
+                lambda m, a, o, p=target.module_path: leave(m, a, o, p), always_call=True),
+        ]
         for path in target.candidates:
             inner, reads = module_of(path)
             if reads == INPUT:
@@ -105,30 +123,45 @@ def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, 
             handle.remove()
 
 
+@dataclass
+class Matched:
+    """What `match_channels` found: per layer, per channel, the (path, channel) of its
+    pre-activation or None; and per layer, its channels that are a channel of its input passed
+    on untouched (layer channel -> input channel)."""
+
+    units: dict[str, tuple[Unit | None, ...]] = field(default_factory=dict)
+    passed: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
 def match_channels(
     net: nn.Module, targets: Sequence[Target], run: Callable[[int], None]
-) -> dict[str, tuple[Unit | None, ...]]:
+) -> Matched:
     """Per target layer, per channel: the candidate path and its channel whose value is the
     layer's channel with every floor inside the layer let through, and whose probe value clamped
-    to the layer's range is the channel's; None for a channel no candidate makes. `run(n)` runs
-    the network on `n` random images (the probe's first). A layer none of whose channels is
-    matched is left out."""
+    to the layer's range is the channel's; None for a channel no candidate makes (and where it
+    is a channel of the layer's input, which one). `run(n)` runs the network on `n` random
+    images (the probe's first). A layer none of whose channels is matched is left out."""
+    matched = Matched()
     if not targets:
-        return {}
+        return matched
     try:
         with _unfloored(net, targets) as made:
             run(PROBES)
     except Exception:  # noqa: BLE001 - a network this cannot run keeps no negatives per channel
-        return {}
-    found: dict[str, tuple[Unit | None, ...]] = {}
+        return matched
     for target in targets:
         out = made.get(target.module_path)
         if out is None or out.dim() != 4:
             continue
         units = _units(target, out, made)
         if any(units):
-            found[target.name] = units
-    return found
+            matched.units[target.name] = units
+            keys = _keys(made.get(f"{target.module_path}{INPUT}"))
+            matched.passed[target.name] = {
+                c: keys[_key(out[:, c])] for c, unit in enumerate(units)
+                if unit is None and _key(out[:, c]) in keys
+            }
+    return matched
 
 
 def _units(
@@ -136,21 +169,24 @@ def _units(
 ) -> tuple[Unit | None, ...]:
     """`match_channels` for one layer, `out` its unfloored output."""
     units: list[Unit | None] = [None] * out.shape[1]
-    keys = [_key(out[:, c]) for c in range(out.shape[1])]
     for path, probed in target.candidates.items():
-        there = made.get(path)
-        if there is None or there.dim() != 4 or there.shape[0] != out.shape[0]:
-            continue
-        index: dict[bytes, int] = {}
-        for j in range(there.shape[1]):
-            index.setdefault(_key(there[:, j]), j)
-        for c, key in enumerate(keys):
-            j = index.get(key, -1)
+        index = _keys(made.get(path))
+        for c in range(out.shape[1]):
+            j = index.get(_key(out[:, c]), -1)
             if units[c] is None and j >= 0 and torch.equal(
                 target.output[:, c], probed[:, j].clamp(min=target.low, max=target.high)
             ):
                 units[c] = (path, j)
     return tuple(units)
+
+
+def _keys(maps: torch.Tensor | None) -> dict[bytes, int]:
+    """Each channel of `maps` (B, C, H, W) by its values, the first of equal ones."""
+    index: dict[bytes, int] = {}
+    if isinstance(maps, torch.Tensor) and maps.dim() == 4:
+        for j in range(maps.shape[1]):
+            index.setdefault(_key(maps[:, j]), j)
+    return index
 
 
 def _key(channel: torch.Tensor) -> bytes:

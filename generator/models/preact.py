@@ -46,7 +46,13 @@ from generator.models.hooks import (
     shown_path,
     shown_unit,
 )
-from generator.models.perchannel import NO_CHANNEL_PRE_ACTIVATION, Target, Unit, match_channels
+from generator.models.perchannel import (
+    NO_CHANNEL_PRE_ACTIVATION,
+    Target,
+    Unit,
+    match_channels,
+    passed_on,
+)
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
@@ -61,6 +67,7 @@ _WIDTHS = "_featvis_branch_widths"  # a JOINed pre-activation's parts' channel c
 _FLOORS = "_featvis_floors"  # per floored layer, the `Floor` that makes its output
 _UNITS = "_featvis_units"  # per layer with pre-activations per channel only: each channel's
 # (path, channel) or None (`models.perchannel`)
+_PASSED = "_featvis_passed"  # per such layer, its channels passed on from its input: -> input's
 
 
 Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
@@ -129,6 +136,7 @@ class _Probed:
     floors: dict[str, Floor | None] = dataclasses.field(default_factory=dict)
     units: dict[str, tuple[Unit | None, ...]] = dataclasses.field(default_factory=dict)
     unit_widths: dict[str, int] = dataclasses.field(default_factory=dict)
+    passed: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
 
 
 def _probe(model: LoadedModel) -> _Probed:
@@ -219,7 +227,8 @@ def _probe(model: LoadedModel) -> _Probed:
         if out.get(info.name, "") is None:  # none as a whole: per channel, where one is made
             targets.append(_target(info.name, made, calls[: at[-1]], last))
     probed = _Probed(out, widths, named)
-    probed.units = match_channels(model.net, targets, lambda n: _forward(model, n))
+    matched = match_channels(model.net, targets, lambda n: _forward(model, n))
+    probed.units, probed.passed = matched.units, matched.passed
     for target in targets:
         if target.name in probed.units:
             made = calls[last[target.module_path]]
@@ -314,6 +323,7 @@ def find_pre_activations(model: LoadedModel) -> LoadedModel:
     setattr(model, _WIDTHS, probed.widths)
     setattr(model, _FLOORS, probed.floors)
     setattr(model, _UNITS, probed.units)
+    setattr(model, _PASSED, probed.passed)
     homes = {path: name for name, path in probed.found.items() if path is not None} | {
         unit[0]: name for name, units in probed.units.items() for unit in units if unit
     }
@@ -368,10 +378,21 @@ def per_channel(model: LoadedModel, layer: str) -> tuple[Unit | None, ...] | Non
     return units.get(layer)
 
 
-def no_negative_reason(model: LoadedModel, layer: str) -> str:
-    """Why a channel of `layer` that `negative_of` finds none for has none, in words true for
-    that channel."""
-    return NO_CHANNEL_PRE_ACTIVATION if per_channel(model, layer) else NO_PRE_ACTIVATION
+def no_negative_reason(model: LoadedModel, layer: str, channel: int) -> str:
+    """Why `channel` of `layer`, which `negative_of` finds none for, has none, in words true for
+    that channel: a channel of the layer's input passed on untouched, one made inside it from
+    channels floored before it (a pooling), or a layer none of whose channels has one."""
+    if per_channel(model, layer) is None:
+        return NO_PRE_ACTIVATION
+    there = passed_channels(model, layer).get(channel)
+    return NO_CHANNEL_PRE_ACTIVATION if there is None else passed_on(there)
+
+
+def passed_channels(model: LoadedModel, layer: str) -> dict[int, int]:
+    """The channels of a layer with pre-activations per channel only that are channels of its
+    input passed on untouched (layer channel -> input channel): they have no negative."""
+    passed: dict[str, dict[int, int]] = getattr(find_pre_activations(model), _PASSED, {})
+    return passed.get(layer, {})
 
 
 def pre_activation_homes(model: LoadedModel) -> dict[str, str]:

@@ -335,7 +335,7 @@ class ChannelPagesPart(RenderState):
             branch=None if before is None else branch_of(state.model, *before),
             per_channel=per_channel(state.model, layer) is not None,
             filter=self._filter_view(state, layer, ch.get("filter")),
-            no_negative=no_negative_reason(state.model, layer),
+            no_negative=no_negative_reason(state.model, layer, channel),
             dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],

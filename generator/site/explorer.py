@@ -42,7 +42,7 @@ from generator.jobs import VisJob
 from generator.measure.legibility import Verdict
 from generator.models.base import LayerInfo
 from generator.models.preact import floor_of as floored_by
-from generator.models.preact import per_channel
+from generator.models.preact import passed_channels, per_channel
 from generator.site.channels import PAGE_PREFIX, ChannelPagesPart
 from generator.site.state import ModelState
 
@@ -353,10 +353,13 @@ class ExplorerPart(ChannelPagesPart):
 
 def _negatives(state: ModelState, layer: str) -> dict[str, Any] | None:
     """Where `layer` has pre-activations per channel only (`models.preact.per_channel`): how
-    many of its channels a floor inside it makes (each has a negative), the floor, and the
-    channels without one (made from channels floored before the layer); else None."""
+    many of its channels a floor inside it makes (each has a negative), the floor, the channels
+    without one (made from channels floored before the layer), and how many of those are its
+    input's channels passed on untouched; else None."""
     units = per_channel(state.model, layer)
     if units is None:
         return None
     none = frozenset(c for c, unit in enumerate(units) if unit is None)
-    return {"made": len(units) - len(none), "none": none, "floor": floored_by(state.model, layer)}
+    passed = len(passed_channels(state.model, layer))
+    return {"made": len(units) - len(none), "none": none, "passed": passed,
+            "pooled": len(none) - passed, "floor": floored_by(state.model, layer)}
