@@ -20,13 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from generator.models.floors import FLOOR_FUNCTIONS
-from generator.models.hooks import INPUT, module_of
+from generator.models.floors import FLOOR_FUNCTIONS, Floor, made_by
+from generator.models.hooks import FLOOR, INPUT, module_of
 
 NO_CHANNEL_PRE_ACTIVATION = (
     "this channel is made inside its layer from channels already floored before it (a pooling "
@@ -62,6 +63,48 @@ class Target:
     low: float
     high: float
     candidates: dict[str, torch.Tensor]
+
+
+class Probed(Protocol):
+    """One output the probe recorded (`models.preact`): where, its copy and its range."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def output(self) -> torch.Tensor: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+
+
+def target_of(name: str, made: Probed, calls: Sequence[Probed], last: dict[str, int]) -> Target:
+    """Layer `name`, whose output the probe recorded as `made`, as a `Target`: its candidates the
+    modules' outputs made inside it (then the floor modules' inputs) among `calls`, each at its
+    last call (`last`: path -> its index, the call `capture` records), at its positions, that go
+    below its floor."""
+    shape = made.output.shape
+    inside = sorted((
+        (c.path.endswith(INPUT), k) for k, c in enumerate(calls)
+        if c.path.startswith(f"{made.path}.") and not c.path.endswith(FLOOR)
+        and k == last[c.path] and c.low < made.low and c.output.dim() == 4
+        and c.output.shape[0] == shape[0] and c.output.shape[2:] == shape[2:]
+    ))
+    return Target(name, made.path, made.output, made.low, made.high,
+                  {calls[k].path: calls[k].output for _, k in inside})
+
+
+def common_floor(
+    units: Sequence[Unit | None], output: torch.Tensor, applied: list[tuple[Floor, torch.Tensor]]
+) -> Floor | None:
+    """The one `Floor` (of those the probe saw `applied`) that made every channel of `output`
+    that `units` match, from each pre-activation's channels in order; None where their floors
+    differ, or one is not found."""
+    floors: set[Floor | None] = set()
+    for path in dict.fromkeys(u[0] for u in units if u is not None):
+        made = sorted((u[1], c) for c, u in enumerate(units) if u is not None and u[0] == path)
+        floors.add(made_by(output[:, [c for _, c in made]], applied))
+    return floors.pop() if len(floors) == 1 else None
 
 
 class Unfloored(TorchFunctionMode):

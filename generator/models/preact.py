@@ -50,8 +50,10 @@ from generator.models.perchannel import (
     NO_CHANNEL_PRE_ACTIVATION,
     Target,
     Unit,
+    common_floor,
     match_channels,
     passed_on,
+    target_of,
 )
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
@@ -225,44 +227,17 @@ def _probe(model: LoadedModel) -> _Probed:
         ):
             out[info.name] = None
         if out.get(info.name, "") is None:  # none as a whole: per channel, where one is made
-            targets.append(_target(info.name, made, calls[: at[-1]], last))
+            targets.append(target_of(info.name, made, calls[: at[-1]], last))
     probed = _Probed(out, widths, named)
     matched = match_channels(model.net, targets, lambda n: _forward(model, n))
     probed.units, probed.passed = matched.units, matched.passed
     for target in targets:
         if target.name in probed.units:
             made = calls[last[target.module_path]]
-            _per_channel_floor(probed, target, made.output, applied[: made.floors])
+            units = probed.units[target.name]
+            probed.unit_widths |= {u[0]: target.candidates[u[0]].shape[1] for u in units if u}
+            probed.floors[target.name] = common_floor(units, made.output, applied[: made.floors])
     return probed
-
-
-def _target(name: str, made: _Call, calls: list[_Call], last: dict[str, int]) -> Target:
-    """A floored layer with no pre-activation as a whole, for `match_channels`: the modules'
-    outputs made inside it (then the floor modules' inputs), at their last calls, of its
-    positions, that go below its floor."""
-    shape = made.output.shape
-    inside = sorted((
-        (c.path.endswith(INPUT), k) for k, c in enumerate(calls)
-        if c.path.startswith(f"{made.path}.") and not c.path.endswith(FLOOR)
-        and k == last[c.path] and c.low < made.low and c.output.dim() == 4
-        and c.output.shape[0] == shape[0] and c.output.shape[2:] == shape[2:]
-    ))
-    return Target(name, made.path, made.output, made.low, made.high,
-                  {calls[k].path: calls[k].output for _, k in inside})
-
-
-def _per_channel_floor(
-    probed: _Probed, target: Target, output: torch.Tensor, applied: list[tuple[Floor, torch.Tensor]]
-) -> None:
-    """The widths of a per-channel layer's pre-activations, and the one `Floor` that made every
-    channel they make (None where their floors differ, or one is not found)."""
-    floors: set[Floor | None] = set()
-    for path in dict.fromkeys(u[0] for u in probed.units[target.name] if u is not None):
-        probed.unit_widths[path] = target.candidates[path].shape[1]
-        made = sorted((u[1], c) for c, u in enumerate(probed.units[target.name])
-                      if u is not None and u[0] == path)
-        floors.add(made_by(output[:, [c for _, c in made]], applied))
-    probed.floors[target.name] = floors.pop() if len(floors) == 1 else None
 
 
 def _kept(shape: torch.Size, shapes: set[torch.Size]) -> bool:
