@@ -141,7 +141,7 @@ def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, 
 
     def keep(path: str, value: object) -> None:
         if isinstance(value, torch.Tensor):
-            made[path] = value.detach().clone()
+            made[path] = value.detach().to("cpu", copy=True)  # read as bytes, channel by channel
 
     handles = []
     for target in targets:
@@ -199,10 +199,10 @@ def match_channels(
         units = _units(target, out, made)
         if any(units):
             matched.units[target.name] = units
-            keys = _keys(made.get(f"{target.module_path}{INPUT}"))
+            inputs = _keys(made.get(f"{target.module_path}{INPUT}"))
+            keys = {c: _key(out[:, c]) for c, unit in enumerate(units) if unit is None}
             matched.passed[target.name] = {
-                c: keys[_key(out[:, c])] for c, unit in enumerate(units)
-                if unit is None and _key(out[:, c]) in keys
+                c: inputs[key] for c, key in keys.items() if key in inputs
             }
     return matched
 
@@ -212,10 +212,11 @@ def _units(
 ) -> tuple[Unit | None, ...]:
     """`match_channels` for one layer, `out` its unfloored output."""
     units: list[Unit | None] = [None] * out.shape[1]
+    keys = [_key(out[:, c]) for c in range(out.shape[1])]
     for path, probed in target.candidates.items():
         index = _keys(made.get(path))
-        for c in range(out.shape[1]):
-            j = index.get(_key(out[:, c]), -1)
+        for c, key in enumerate(keys):
+            j = index.get(key, -1)
             if units[c] is None and j >= 0 and torch.equal(
                 target.output[:, c], probed[:, j].clamp(min=target.low, max=target.high)
             ):
