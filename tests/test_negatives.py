@@ -139,3 +139,58 @@ def test_a_negative_figure_chooses_channels_that_have_a_negative(
     chosen = figure.channels(ctx, "2")
     assert chosen is not None and len(chosen) == 2
     assert all(negative_of(blocks, "2", c) for c in chosen), chosen
+
+
+# a layer "1" whose channels alternate: a branch's (a 1x1 convolution and a ReLU) and the
+# floored input's, passed on; the branch's channel 1 (the layer's channel 2) is 0 on a grey image
+# and rises where red exceeds green
+LED = """\
+import torch
+from torch import nn
+
+
+class Interleaved(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        return torch.stack([torch.relu(self.conv(x)), x], 2).flatten(1, 2)
+
+
+def build():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU()), Interleaved(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    with torch.no_grad():
+        net[0][0].weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).view(2, 3, 1, 1))
+        net[0][0].bias.fill_(1.0)
+        net[1].conv.weight.copy_(torch.tensor([[1.0, 0], [20.0, -20.0]]).view(2, 2, 1, 1))
+        net[1].conv.bias.copy_(torch.tensor([0.5, -15.0]))
+    return net
+"""
+
+
+def test_a_flat_channel_is_led_by_its_own_pre_activation(tmp_path: Path) -> None:
+    """A channel at 0 on the starting images whose pre-activation is another channel of a
+    tensor inside its layer is led there (`via_channel`), and rises; a channel whose
+    pre-activation is the same channel of the layer's keeps its objective as before."""
+    from generator.measure.living import measure_living
+    from generator.optvis import RenderSettings, render
+    from generator.optvis import objectives as O
+
+    (tmp_path / "led.py").write_text(LED, encoding="utf-8")
+    model = load_model("python:led.py:build", root=tmp_path, input_size=32, layers=["0", "1"])
+    assert per_channel(model, "1") == (("1.conv", 0), None, ("1.conv", 1), None)
+    (tmp_path / "site.toml").write_text('[site]\ntitle = "t"\n', encoding="utf-8")
+    config = load_config(tmp_path / "site.toml")
+    measure_living(model, config.cache_dir)
+    preset = Preset("tiny", size=32, steps=8, explorer_channels=2, figure_scale=1.0)
+    ctx = PlanContext(config=config, model=model, preset=preset)
+    ((_, term),) = ctx.channel_job("1", 2).objectives[0].terms
+    assert (term.via, term.via_channel) == ("1.conv", 1)
+    assert O.channel("1", 2, via=("1.conv", 2)) == O.channel("1", 2, via="1.conv")
+    settings = RenderSettings(size=32, steps=24)
+    alone = render(model, [O.channel("1", 2)], settings, seeds=[0])
+    led = render(model, [O.channel("1", 2, via=("1.conv", 1))], settings, seeds=[0])
+    assert alone.final[0] == 0 and led.final[0] > 0  # flat at the start: only the lead moves it

@@ -42,7 +42,7 @@ from generator.measure.living import asleep_channels, dead_channels
 from generator.measure.stage import top_class
 from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
-from generator.models.preact import negative_layer, unit_in
+from generator.models.preact import negative_of, unit_in
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
@@ -155,16 +155,17 @@ class PlanContext:
         channel that moves from the start keeps its objective, its job and its cached picture."""
         return obj.channel(layer, channel, via=self.lead(layer, channel))
 
-    def lead(self, layer: str, channel: int) -> str | None:
-        """The pre-activation that leads `channel` of `layer` while it is flat (see
-        `channel_job`: every picture that maximizes the channel alone), or None."""
-        return self._leader(layer) if channel in self.asleep(layer) else None
+    def lead(self, layer: str, channel: int) -> tuple[str, int] | None:
+        """The pre-activation, and its channel there, that leads `channel` of `layer` while it
+        is flat (see `channel_job`: every picture that maximizes the channel alone), or None."""
+        return self._leader(layer, channel) if channel in self.asleep(layer) else None
 
-    def _leader(self, layer: str) -> str | None:
-        """`layer`'s pre-activation where it is not the layer itself (`models.preact`), else
-        None: nothing can lead its flat channels."""
-        at = negative_layer(self.model, layer)
-        return at if at not in (None, layer) else None
+    def _leader(self, layer: str, channel: int) -> tuple[str, int] | None:
+        """The channel's pre-activation where it is not the layer itself
+        (`models.preact.negative_of`: the layer's, or in a layer that has them per channel
+        only, the channel's own), else None: nothing can lead it while it is flat."""
+        at = negative_of(self.model, layer, channel)
+        return at if at is not None and at[0] != layer else None
 
     def shown(self, path: str, channel: int | None = None) -> str:
         """A captured path, or its channel, as a reader reads it, floors and branches named as
@@ -231,7 +232,7 @@ class PlanContext:
         """The layer's channels flat on the starting images that no pre-activation can lead
         (`channel_job`): their pictures stay at the start and show nothing, so figures choose
         them only where nothing else is left."""
-        return self.asleep(layer) if self._leader(layer) is None else frozenset()
+        return frozenset(c for c in self.asleep(layer) if self._leader(layer, c) is None)
 
     def dead(self, layer: str) -> frozenset[int]:
         """The layer's dead channels (`measure.living`), never chosen while others live."""
