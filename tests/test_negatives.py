@@ -194,3 +194,40 @@ def test_a_flat_channel_is_led_by_its_own_pre_activation(tmp_path: Path) -> None
     alone = render(model, [O.channel("1", 2)], settings, seeds=[0])
     led = render(model, [O.channel("1", 2, via=("1.conv", 1))], settings, seeds=[0])
     assert alone.final[0] == 0 and led.final[0] > 0  # flat at the start: only the lead moves it
+
+
+# one ReLU module over a concatenation of a convolution and a pooling of its floored input
+RELU_CAT = """\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ReluCat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(torch.cat([self.conv(x), F.max_pool2d(x, 3, 1, 1)], 1))
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, 1, 1), nn.ReLU(), ReluCat(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+"""
+
+
+def test_a_relu_module_over_a_pooled_part_minimizes_only_the_convolutions_channels(
+    tmp_path: Path,
+) -> None:
+    """The ReLU module's input is the layer's whole output before its floor, but half of it is a
+    pooling of floored maps: not minimized there (its pooled channels could not go below 0),
+    the convolution's channels at the convolution, the pooled ones not at all."""
+    (tmp_path / "relucat.py").write_text(RELU_CAT, encoding="utf-8")
+    model = load_model("python:relucat.py:build", root=tmp_path, input_size=32,
+                       layers=["1", "2"], random_weights=True)
+    assert negative_layer(model, "2") is None
+    assert per_channel(model, "2") == (*[("2.conv", c) for c in range(4)], *[None] * 4)
+    assert "a pooling" in no_negative_reason(model, "2", 5)

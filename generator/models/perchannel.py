@@ -82,16 +82,25 @@ def target_of(name: str, made: Probed, calls: Sequence[Probed], last: dict[str, 
     """Layer `name`, whose output the probe recorded as `made`, as a `Target`: its candidates the
     modules' outputs made inside it (then the floor modules' inputs) among `calls`, each at its
     last call (`last`: path -> its index, the call `capture` records), at its positions, that go
-    below its floor."""
+    below its floor, and are not the whole output before its floor (`_whole`)."""
     shape = made.output.shape
     inside = sorted((
         (c.path.endswith(INPUT), k) for k, c in enumerate(calls)
         if c.path.startswith(f"{made.path}.") and not c.path.endswith(FLOOR)
         and k == last[c.path] and c.low < made.low and c.output.dim() == 4
         and c.output.shape[0] == shape[0] and c.output.shape[2:] == shape[2:]
+        and not _whole(made, c)
     ))
     return Target(name, made.path, made.output, made.low, made.high,
                   {calls[k].path: calls[k].output for _, k in inside})
+
+
+def _whole(made: Probed, before: Probed) -> bool:
+    """Whether `before`, clamped to the layer's range, is the layer's whole output: an input of
+    its floor that the layer has no pre-activation as a whole for (a concatenation with a part
+    that never goes below the floor), whose channels of that part would match their own."""
+    return before.output.shape == made.output.shape and torch.equal(
+        made.output, before.output.clamp(min=made.low, max=made.high))
 
 
 def common_floor(

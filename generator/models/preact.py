@@ -10,8 +10,8 @@ in the model under its module path so objectives can reach it; else the input of
 that makes the layer's output at its last call (a residual block's ReLU taking a sum computed in
 `forward`), registered as `PATH@input` (`models.hooks.INPUT`); else the input of the floor
 function (`F.relu`, a clamp) whose result the layer's `forward` returns (`F.relu(out + identity)`),
-registered as `PATH@floor` (`models.hooks.FLOOR`), unless that input concatenates a part that
-never goes below the floor (a pooling of floored maps); else the outputs of the branches inside the
+registered as `PATH@floor` (`models.hooks.FLOOR`); either input unless it concatenates a part
+that never goes below the floor (a pooling of floored maps); else the outputs of the branches inside the
 layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
 SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
 channel); or None when the output is floored but none of these reaches it (a pooling after the
@@ -209,7 +209,7 @@ def _probe(model: LoadedModel) -> _Probed:
         # not where a part of the concatenation a floor function takes never goes below the
         # floor (a pooling of floored maps): those channels could not go below it there either
         pooled = any(low >= made.low for low in cat_lows.get(info.module_path, ()))
-        if pooled and makers[:1] == [f"{info.module_path}{FLOOR}"]:
+        if pooled and makers and makers[0].endswith((INPUT, FLOOR)):  # a ReLU module's too
             out[info.name] = None
         elif makers:
             out[info.name] = makers[0]
