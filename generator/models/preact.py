@@ -11,8 +11,8 @@ that makes the layer's output at its last call (a residual block's ReLU taking a
 `forward`), registered as `PATH@input` (`models.hooks.INPUT`); else the input of the floor
 function (`F.relu`, a clamp) whose result the layer's `forward` returns (`F.relu(out + identity)`),
 registered as `PATH@floor` (`models.hooks.FLOOR`); either input unless it concatenates a part
-that never goes below the floor (a pooling of floored maps); else the outputs of the branches inside the
-layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
+that never goes below the floor (a pooling of floored maps); else the outputs of the branches
+inside the layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
 SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
 channel); or None when the output is floored but none of these reaches it (a pooling after the
 ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why; such a layer
