@@ -69,7 +69,7 @@ _WIDTHS = "_featvis_branch_widths"  # a JOINed pre-activation's parts' channel c
 _FLOORS = "_featvis_floors"  # per floored layer, the `Floor` that makes its output
 _UNITS = "_featvis_units"  # per layer with pre-activations per channel only: each channel's
 # (path, channel) or None (`models.perchannel`)
-_PASSED = "_featvis_passed"  # per such layer, its channels passed on from its input: -> input's
+_PASSED = "_featvis_passed"  # per such layer, each channel passed on from its input -> its there
 
 
 Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
@@ -131,7 +131,8 @@ class _Probed:
     """What `_probe` found: per floored catalog layer, the path of its pre-activation (None: none
     for the layer as a whole); the channel counts of the parts of each `JOIN`ed path; per floored
     layer, the `Floor` that made its output; per layer with a pre-activation per channel only
-    (`models.perchannel`), each channel's (path, channel) or None; and those paths' widths."""
+    (`models.perchannel`), each channel's (path, channel) or None; those paths' widths; and per
+    such layer, its channels that are its input's passed on (-> the input's channel)."""
 
     found: dict[str, str | None] = dataclasses.field(default_factory=dict)
     widths: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
