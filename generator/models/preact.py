@@ -227,7 +227,8 @@ def _probe(model: LoadedModel) -> _Probed:
             for c in calls[: at[-1] + 1]
         ):
             out[info.name] = None
-        if out.get(info.name, "") is None:  # none as a whole: per channel, where one is made
+        # none as a whole: per channel, where one is made (in maps whose axis 1 is the channels)
+        if out.get(info.name, "") is None and info.layout is None:
             targets.append(target_of(info.name, made, calls[: at[-1]], last))
     probed = _Probed(out, widths, named)
     matched = match_channels(model.net, targets, lambda n: _forward(model, n))
