@@ -406,7 +406,14 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
 
     from generator.figures.negative import negative_label
     from generator.models import load_model
-    from generator.models.preact import branch_of, floor_of, negative_layer, shown_in, unit_in
+    from generator.models.preact import (
+        branch_of,
+        floor_of,
+        negative_layer,
+        negative_of,
+        shown_in,
+        unit_in,
+    )
     from generator.optvis.objectives import channel
     from generator.optvis.render import truncated_forward
 
@@ -423,6 +430,9 @@ def test_functional_relus_and_clamps_have_their_pre_activation(tmp_path: Path) -
     assert negative_layer(model, "5") == "5@floor"  # the input of the F.relu that made it
     assert negative_layer(model, "6") is None  # its pooled branch's channels stop at 0
     assert negative_layer(model, "7") is None  # as do those of a pooled part that F.relu takes
+    # the convolution's channels beside them have theirs, one by one (`models.perchannel`)
+    assert [negative_of(model, layer, c) for layer in "67" for c in (3, 4)] == [
+        ("6.a", 3), None, ("7.a", 3), None]
     # the negative figure's label names the branch's own channel, and a floor function plainly
     assert negative_label(model, "3", 5) == "negative (before the ReLU, channel 1 of 3.b)"
     assert negative_label(model, "5", 0) == "negative (before the ReLU that 5's forward calls last)"

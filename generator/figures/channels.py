@@ -75,7 +75,7 @@ def shown_value(job: VisJob, sidecar: Sidecar, index: int) -> tuple[float | None
         return (None if sidecar.unit is None else sidecar.unit[index]), "act"
     weight, final = minimized(job, index), sidecar.final[index]
     if weight is not None:
-        return (None if final is None else final / weight), "low"
+        return (None if final is None else final / weight + 0.0), "low"  # never -0
     return final, "obj"
 
 

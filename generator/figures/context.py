@@ -42,7 +42,7 @@ from generator.measure.living import asleep_channels, dead_channels
 from generator.measure.stage import top_class
 from generator.measure.store import MeasureStore
 from generator.models.base import LoadedModel
-from generator.models.preact import negative_layer, unit_in
+from generator.models.preact import negative_of, unit_in
 from generator.optvis import objectives as obj
 from generator.optvis.objectives import Objective
 from generator.optvis.param import ParamSpec
@@ -98,7 +98,9 @@ class PlanContext:
     dataset: DatasetIndex | None = None
     explorer: Mapping[str, Mapping[int, VisJob]] = field(default_factory=dict)
     _artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
-    _choices: dict[tuple[str, int], list[int] | None] = field(default_factory=dict, repr=False)
+    _choices: dict[tuple[str, int, frozenset[int]], list[int] | None] = field(
+        default_factory=dict, repr=False
+    )
     _dead: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
     _asleep: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
     # the survey jobs channels were chosen from, in order: part of the plan whatever the cache
@@ -153,16 +155,17 @@ class PlanContext:
         channel that moves from the start keeps its objective, its job and its cached picture."""
         return obj.channel(layer, channel, via=self.lead(layer, channel))
 
-    def lead(self, layer: str, channel: int) -> str | None:
-        """The pre-activation that leads `channel` of `layer` while it is flat (see
-        `channel_job`: every picture that maximizes the channel alone), or None."""
-        return self._leader(layer) if channel in self.asleep(layer) else None
+    def lead(self, layer: str, channel: int) -> tuple[str, int] | None:
+        """The pre-activation, and its channel there, that leads `channel` of `layer` while it
+        is flat (see `channel_job`: every picture that maximizes the channel alone), or None."""
+        return self._leader(layer, channel) if channel in self.asleep(layer) else None
 
-    def _leader(self, layer: str) -> str | None:
-        """`layer`'s pre-activation where it is not the layer itself (`models.preact`), else
-        None: nothing can lead its flat channels."""
-        at = negative_layer(self.model, layer)
-        return at if at not in (None, layer) else None
+    def _leader(self, layer: str, channel: int) -> tuple[str, int] | None:
+        """The channel's pre-activation where it is not the layer itself
+        (`models.preact.negative_of`: the layer's, or in a layer that has them per channel
+        only, the channel's own), else None: nothing can lead it while it is flat."""
+        at = negative_of(self.model, layer, channel)
+        return at if at is not None and at[0] != layer else None
 
     def shown(self, path: str, channel: int | None = None) -> str:
         """A captured path, or its channel, as a reader reads it, floors and branches named as
@@ -205,12 +208,15 @@ class PlanContext:
         known = {j.key for j in jobs}
         return jobs + [j for j in self.explorer.get(layer, {}).values() if j.key not in known]
 
-    def choose_channels(self, layer: str, n: int, exclude: Sequence[int] = ()) -> list[int] | None:
-        """The `n` strongest, most distinct channels of `layer`; None while the survey is "
-        "missing."""
-        key = (layer, n)
+    def choose_channels(
+        self, layer: str, n: int, exclude: Sequence[int] = (), last: frozenset[int] = frozenset()
+    ) -> list[int] | None:
+        """The `n` strongest, most distinct channels of `layer`, those of `last` only where no
+        other is left (a negative figure's channels without a negative); None while the survey
+        is missing."""
+        key = (layer, n, last)
         if key not in self._choices:
-            self._choices[key] = self._choose(layer, n)
+            self._choices[key] = self._choose(layer, n, last)
         chosen = self._choices[key]
         if chosen is None:
             return None
@@ -226,7 +232,7 @@ class PlanContext:
         """The layer's channels flat on the starting images that no pre-activation can lead
         (`channel_job`): their pictures stay at the start and show nothing, so figures choose
         them only where nothing else is left."""
-        return self.asleep(layer) if self._leader(layer) is None else frozenset()
+        return frozenset(c for c in self.asleep(layer) if self._leader(layer, c) is None)
 
     def dead(self, layer: str) -> frozenset[int]:
         """The layer's dead channels (`measure.living`), never chosen while others live."""
@@ -236,10 +242,10 @@ class PlanContext:
             )
         return self._dead[layer]
 
-    def _choose(self, layer: str, n: int) -> list[int] | None:
+    def _choose(self, layer: str, n: int, last: frozenset[int] = frozenset()) -> list[int] | None:
         n = min(n, self.model.layer(layer).channels)
         if self.dataset is not None and layer in self.dataset.layer_names:
-            return self._choose_from_dataset(layer, n)
+            return self._choose_from_dataset(layer, n, last)
         jobs = self.survey_jobs(layer, n)
         self.surveyed.extend(jobs)
         found = [self.artifact(j) for j in jobs]
@@ -251,16 +257,19 @@ class PlanContext:
             channel = single_channel(job)[1]  # type: ignore[index]
             scores[channel] = float(art.sidecar.final[0] or 0.0)
             vectors[channel] = _image_vector(art.images[0])
-        scores = _living(scores, self.dead(layer))
+        scores = _living(_living(scores, self.dead(layer)), last)
         return pick_distinct(scores, lambda a, b: float(vectors[a] @ vectors[b]), n)
 
-    def _choose_from_dataset(self, layer: str, n: int) -> list[int]:
+    def _choose_from_dataset(
+        self, layer: str, n: int, last: frozenset[int] = frozenset()
+    ) -> list[int]:
         ds = self.dataset
         assert ds is not None
         channels = self.model.layer(layer).channels
         strongest = ds.strongest_mean
         scores = _living({c: strongest(layer, c) for c in range(channels)}, self.dead(layer))
         scores = _living(scores, self.unled(layer))  # their pictures would show nothing
+        scores = _living(scores, last)
         patterns = {
             c: torch.nn.functional.normalize(ds.pattern(layer, c).double(), dim=0)
             for c in range(channels)

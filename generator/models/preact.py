@@ -10,12 +10,15 @@ in the model under its module path so objectives can reach it; else the input of
 that makes the layer's output at its last call (a residual block's ReLU taking a sum computed in
 `forward`), registered as `PATH@input` (`models.hooks.INPUT`); else the input of the floor
 function (`F.relu`, a clamp) whose result the layer's `forward` returns (`F.relu(out + identity)`),
-registered as `PATH@floor` (`models.hooks.FLOOR`), unless that input concatenates a part that
-never goes below the floor (a pooling of floored maps); else the outputs of the branches inside the
-layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
+registered as `PATH@floor` (`models.hooks.FLOOR`); either input unless it concatenates a part
+that never goes below the floor (a pooling of floored maps); else the outputs of the branches
+inside the layer that its `forward` concatenates after each branch's own ReLU (an Inception block, a
 SqueezeNet Fire module), side by side in one `JOIN`ed path (`branch_of` names the branch of a
 channel); or None when the output is floored but none of these reaches it (a pooling after the
-ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why. Smooth
+ReLU, a concatenation with a pooled branch), with `NO_PRE_ACTIVATION` saying why; such a layer
+may still have one per channel (`models.perchannel`: a branch floored inside it beside a pooled
+or passed-through channel, in any order), and `negative_of(model, layer, channel)` names where
+each channel is minimized, or None with `no_negative_reason` saying why for it. Smooth
 activations (GELU, SiLU, Hardswish, Mish) go below 0, so their layers are minimized where they
 are. `floor_of` names the floor that makes a layer's output as the network applies it
 (`models.floors.Floor`), and `shown_in` words a pre-activation's path with it, as pages, alt
@@ -43,6 +46,15 @@ from generator.models.hooks import (
     shown_path,
     shown_unit,
 )
+from generator.models.perchannel import (
+    NO_CHANNEL_PRE_ACTIVATION,
+    Target,
+    Unit,
+    common_floor,
+    match_channels,
+    passed_on,
+    target_of,
+)
 
 FLOORED = (nn.ReLU, nn.ReLU6, nn.Hardtanh)
 NO_PRE_ACTIVATION = (
@@ -55,6 +67,9 @@ FLOOR_SHARE = 0.25  # at least this share of a nonnegative output at exactly 0: 
 _PROBED = "_featvis_pre_activations"
 _WIDTHS = "_featvis_branch_widths"  # a JOINed pre-activation's parts' channel counts
 _FLOORS = "_featvis_floors"  # per floored layer, the `Floor` that makes its output
+_UNITS = "_featvis_units"  # per layer with pre-activations per channel only: each channel's
+# (path, channel) or None (`models.perchannel`)
+_PASSED = "_featvis_passed"  # per such layer, each channel passed on from its input -> its there
 
 
 Hook = Callable[[str, nn.Module, tuple, object], None]  # type: ignore[type-arg]
@@ -83,9 +98,10 @@ def _hooked(
             handle.remove()
 
 
-def _forward(model: LoadedModel) -> None:
+def _forward(model: LoadedModel, images: int = 1) -> None:
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(1, 3, model.input_size, model.input_size, generator=gen).to(model.device)
+    size = model.input_size
+    x = torch.rand(images, 3, size, size, generator=gen).to(model.device)
     with torch.no_grad():
         model.net(model.preprocess(x))
 
@@ -110,7 +126,20 @@ def _clamps_to(made: _Call, before: _Call) -> bool:
     return torch.equal(made.output, before.output.clamp(min=made.low, max=made.high))
 
 
-_Probed = tuple[dict[str, str | None], dict[str, tuple[int, ...]], dict[str, Floor | None]]
+@dataclasses.dataclass
+class _Probed:
+    """What `_probe` found: per floored catalog layer, the path of its pre-activation (None: none
+    for the layer as a whole); the channel counts of the parts of each `JOIN`ed path; per floored
+    layer, the `Floor` that made its output; per layer with a pre-activation per channel only
+    (`models.perchannel`), each channel's (path, channel) or None; those paths' widths; and per
+    such layer, its channels that are its input's passed on (-> the input's channel)."""
+
+    found: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    widths: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    floors: dict[str, Floor | None] = dataclasses.field(default_factory=dict)
+    units: dict[str, tuple[Unit | None, ...]] = dataclasses.field(default_factory=dict)
+    unit_widths: dict[str, int] = dataclasses.field(default_factory=dict)
+    passed: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
 
 
 def _probe(model: LoadedModel) -> _Probed:
@@ -157,13 +186,15 @@ def _probe(model: LoadedModel) -> _Probed:
             with Floors(applied):
                 _forward(model)
     except Exception:  # noqa: BLE001 - a network this probe cannot run has no pre-activations
-        return {}, {}, {}
+        return _Probed()
     finally:
         for handle in floors:
             handle.remove()
     out: dict[str, str | None] = {}
     widths: dict[str, tuple[int, ...]] = {}
     named: dict[str, Floor | None] = {}
+    last = {c.path: k for k, c in enumerate(calls)}  # the call `capture` records of each path
+    targets: list[Target] = []
     for info in model.layers:
         at = [k for k, c in enumerate(calls) if c.path == info.module_path]
         if not at:
@@ -174,12 +205,12 @@ def _probe(model: LoadedModel) -> _Probed:
         # call, the one `capture` records; else the input of the floor function that made the
         # layer's output (`F.relu(out + identity)` in its `forward`)
         makers = [p for _, p in found if not p.endswith((INPUT, FLOOR))] or [
-            p for k, p in found if p.endswith(INPUT) and k == _last_call(calls, p)
+            p for k, p in found if p.endswith(INPUT) and k == last[p]
         ] or [p for _, p in found if p == f"{info.module_path}{FLOOR}"]
         # not where a part of the concatenation a floor function takes never goes below the
         # floor (a pooling of floored maps): those channels could not go below it there either
         pooled = any(low >= made.low for low in cat_lows.get(info.module_path, ()))
-        if pooled and makers[:1] == [f"{info.module_path}{FLOOR}"]:
+        if pooled and makers and makers[0].endswith((INPUT, FLOOR)):  # a ReLU module's too
             out[info.name] = None
         elif makers:
             out[info.name] = makers[0]
@@ -196,7 +227,19 @@ def _probe(model: LoadedModel) -> _Probed:
             for c in calls[: at[-1] + 1]
         ):
             out[info.name] = None
-    return out, widths, named
+        # none as a whole: per channel, where one is made (in maps whose axis 1 is the channels)
+        if out.get(info.name, "") is None and info.layout is None:
+            targets.append(target_of(info.name, made, calls[: at[-1]], last))
+    probed = _Probed(out, widths, named)
+    matched = match_channels(model.net, targets, lambda n: _forward(model, n))
+    probed.units, probed.passed = matched.units, matched.passed
+    for target in targets:
+        if target.name in probed.units:
+            made = calls[last[target.module_path]]
+            units = probed.units[target.name]
+            probed.unit_widths |= {u[0]: target.candidates[u[0]].shape[1] for u in units if u}
+            probed.floors[target.name] = common_floor(units, made.output, applied[: made.floors])
+    return probed
 
 
 def _kept(shape: torch.Size, shapes: set[torch.Size]) -> bool:
@@ -242,10 +285,6 @@ def _makes_part(made: _Call, before: _Call, off: int) -> bool:
     return torch.equal(piece, out.clamp(min=made.low, max=made.high))
 
 
-def _last_call(calls: list[_Call], path: str) -> int:
-    return max(k for k, c in enumerate(calls) if c.path == path)
-
-
 def _floored(made: _Call) -> bool:
     """A nonnegative output with a good share exactly at 0: a ReLU's (or after one)."""
     return made.low == 0 and float((made.output == 0).float().mean()) >= FLOOR_SHARE
@@ -256,15 +295,21 @@ def find_pre_activations(model: LoadedModel) -> LoadedModel:
     this, so planning and rendering never run the network); returns the model."""
     if getattr(model, _PROBED, None) is not None:
         return model
-    found, widths, floors = _probe(model)
-    setattr(model, _PROBED, found)
-    setattr(model, _WIDTHS, widths)
-    setattr(model, _FLOORS, floors)
-    for name, path in found.items():
-        if path is not None and path not in model._by_name:
+    probed = _probe(model)
+    setattr(model, _PROBED, probed.found)
+    setattr(model, _WIDTHS, probed.widths)
+    setattr(model, _FLOORS, probed.floors)
+    setattr(model, _UNITS, probed.units)
+    setattr(model, _PASSED, probed.passed)
+    homes = {path: name for name, path in probed.found.items() if path is not None} | {
+        unit[0]: name for name, units in probed.units.items() for unit in units if unit
+    }
+    for path, name in homes.items():
+        if path not in model._by_name:
             info = model.layer(name)  # depth: before its layer (a forward stops after it)
             model._by_name[path] = dataclasses.replace(
-                info, name=path, module_path=path, optional=True, depth=info.depth - 1
+                info, name=path, module_path=path, optional=True, depth=info.depth - 1,
+                channels=probed.unit_widths.get(path, info.channels),
             )
     return model
 
@@ -291,14 +336,52 @@ def branch_of(model: LoadedModel, path: str, channel: int) -> tuple[str, int]:
     return path, channel
 
 
+def negative_of(model: LoadedModel, layer: str, channel: int) -> Unit | None:
+    """Where `channel` of `layer` is minimized, and its channel there: the layer's pre-activation
+    (`negative_layer`) and the same channel; in a layer that has them per channel only
+    (`models.perchannel`: a pooled or passed-through channel beside branches floored inside
+    it), the channel's own; None where it has none (`no_negative_reason` says why)."""
+    units: dict[str, tuple[Unit | None, ...]] = getattr(find_pre_activations(model), _UNITS, {})
+    if layer in units:
+        return units[layer][channel] if 0 <= channel < len(units[layer]) else None
+    at = negative_layer(model, layer)
+    return None if at is None else (at, channel)
+
+
+def per_channel(model: LoadedModel, layer: str) -> tuple[Unit | None, ...] | None:
+    """Each channel's pre-activation (`negative_of`) where `layer` has them per channel only,
+    else None."""
+    units: dict[str, tuple[Unit | None, ...]] = getattr(find_pre_activations(model), _UNITS, {})
+    return units.get(layer)
+
+
+def no_negative_reason(model: LoadedModel, layer: str, channel: int) -> str:
+    """Why `channel` of `layer`, which `negative_of` finds none for, has none, in words true for
+    that channel: a channel of the layer's input passed on untouched, one made inside it from
+    channels floored before it (a pooling), or a layer none of whose channels has one."""
+    if per_channel(model, layer) is None:
+        return NO_PRE_ACTIVATION
+    there = passed_channels(model, layer).get(channel)
+    return NO_CHANNEL_PRE_ACTIVATION if there is None else passed_on(there)
+
+
+def passed_channels(model: LoadedModel, layer: str) -> dict[int, int]:
+    """The channels of a layer with pre-activations per channel only that are channels of its
+    input passed on untouched (layer channel -> input channel): they have no negative."""
+    passed: dict[str, dict[int, int]] = getattr(find_pre_activations(model), _PASSED, {})
+    return passed.get(layer, {})
+
+
 def pre_activation_homes(model: LoadedModel) -> dict[str, str]:
     """Each pre-activation path no catalog layer has (registered by `find_pre_activations`) ->
     the layer whose pre-activation it is: what a count by layer counts its jobs under."""
     found: dict[str, str | None] = getattr(find_pre_activations(model), _PROBED)
-    return {
-        path: layer for layer, path in found.items()
-        if path is not None and path != layer and model.layer(path).optional
+    units: dict[str, tuple[Unit | None, ...]] = getattr(model, _UNITS, {})
+    homes = {path: layer for layer, path in found.items() if path is not None} | {
+        unit[0]: layer for layer, channels in units.items() for unit in channels if unit
     }
+    return {path: layer for path, layer in homes.items()
+            if path != layer and model.layer(path).optional}
 
 
 def floor_of(model: LoadedModel, layer: str) -> Floor | None:

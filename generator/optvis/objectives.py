@@ -48,6 +48,9 @@ class Term:
     # at every position of an image (a ReLU's floor: no gradient), the pre-activation's mean
     # leads it; a neuron, while it is at its channel's lowest value, the pre-activation there
     via: str | None = None
+    # the pre-activation's channel where it is not the term's own (a layer whose channels have
+    # their pre-activations one by one: `models.perchannel`); None: the term's channel
+    via_channel: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in TERM_KINDS:
@@ -129,20 +132,30 @@ def _one(term: Term) -> Objective:
     return Objective(((1.0, term),))
 
 
-def channel(layer: str, ch: int, via: str | None = None) -> Objective:
+def channel(layer: str, ch: int, via: str | tuple[str, int] | None = None) -> Objective:
     """Mean activation of one channel over all positions. With `via` (the layer's pre-activation,
-    `models.preact`), an image on which the channel is flat everywhere (at a ReLU's floor, where
-    no gradient reaches the image) is led by the pre-activation's mean until the channel moves;
-    the value is the channel's alone, and an image on which it moves is optimized as without."""
-    return _one(Term("channel", layer=layer, channel=int(ch), via=via))
+    `models.preact`, or a pre-activation and its channel there: `negative_of`), an image on
+    which the channel is flat everywhere (at a ReLU's floor, where no gradient reaches the
+    image) is led by the pre-activation's mean until the channel moves; the value is the
+    channel's alone, and an image on which it moves is optimized as without."""
+    return _one(Term("channel", layer=layer, channel=int(ch), **_via(ch, via)))
 
 
 def neuron(
-    layer: str, ch: int, x: int | None = None, y: int | None = None, via: str | None = None
+    layer: str, ch: int, x: int | None = None, y: int | None = None,
+    via: str | tuple[str, int] | None = None,
 ) -> Objective:
     """One channel at one position (the centre by default); with `via`, led as `channel` is, by
     the pre-activation at that position, while the neuron is at its channel's lowest value."""
-    return _one(Term("neuron", layer=layer, channel=int(ch), x=x, y=y, via=via))
+    return _one(Term("neuron", layer=layer, channel=int(ch), x=x, y=y, **_via(ch, via)))
+
+
+def _via(ch: int, via: str | tuple[str, int] | None) -> dict[str, Any]:
+    """A term's `via` and `via_channel` (None where it is the term's own channel)."""
+    if not isinstance(via, tuple):
+        return {"via": via}
+    path, there = via
+    return {"via": path, "via_channel": None if there == ch else int(there)}
 
 
 def deepdream(layer: str) -> Objective:
@@ -367,9 +380,13 @@ class CompiledObjectives:
             dev = act.device
             rows = self._const(("wake-rows", via), key, dev, [items[k][0] for k in ks])
             chans = self._const(("wake-chans", via), key, dev, [items[k][2].channel for k in ks])
+            there = self._const(("wake-there", via), key, dev, [
+                t.channel if t.via_channel is None else t.via_channel
+                for t in (items[k][2] for k in ks)
+            ])
             maps = act[rows, chans].detach()
             low = maps.flatten(1).amin(dim=1)
-            pre = acts[via][rows, chans]
+            pre = acts[via][rows, there]
             if key[0] == "neuron":  # led while the neuron is at the channel's lowest value
                 h, w = pre.shape[-2:]
                 at_ys = [h // 2 if items[k][2].y is None else items[k][2].y for k in ks]

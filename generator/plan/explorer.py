@@ -15,7 +15,7 @@ from generator.figures.context import PlanContext
 from generator.jobs import VisJob
 from generator.measure.living import dead_channels, living_first
 from generator.models import LoadedModel
-from generator.models.preact import negative_layer
+from generator.models.preact import negative_of
 from generator.models.site import explorer_layers
 from generator.optvis import objectives as obj
 from generator.pages.links import explorer_page
@@ -68,16 +68,17 @@ DIVERSITY_BANDS = ("objects",)
 
 def channel_page_jobs(ctx: PlanContext, layer: str, channel: int) -> dict[str, VisJob]:
     """What a channel page shows beside its visualization, made by `ctx.job`: the negative (the
-    channel minimized where it can move: before the floor of the model's layer, `models.preact`;
-    none when nothing before it can be reached) and the diversity set (`DIVERSITY_IMAGES` images
+    channel minimized where it can move: before the floor of the model's layer, or of the branch
+    inside it that makes the channel, `models.preact.negative_of`; none when nothing before it
+    can be reached) and the diversity set (`DIVERSITY_IMAGES` images
     pushed apart in the layer, each led while the channel is flat as its picture is:
     `PlanContext.led`) in the model's `DIVERSITY_BANDS` where the preset affords it
     (`Preset.diversity`) and, with a preset that computes every channel (`full`), everywhere.
     The plan, the measurements, the channel page and `featvis status` all make them here, so
     they agree on every key."""
     preset, model = ctx.preset, ctx.model
-    at = negative_layer(model, layer)
-    jobs = {} if at is None else {"negative": ctx.job([-obj.channel(at, channel)])}
+    at = negative_of(model, layer, channel)
+    jobs = {} if at is None else {"negative": ctx.job([-obj.channel(*at)])}
     banded = preset.diversity and model.layer(layer).band in DIVERSITY_BANDS
     if preset.explorer_channels is None or banded:
         diverse = ctx.led(layer, channel) + DIVERSITY_WEIGHT * obj.diversity(layer)

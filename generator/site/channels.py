@@ -34,7 +34,13 @@ from generator.figures.channels import led_by, single_channel
 from generator.figures.circuit import layout
 from generator.figures.context import ImageView
 from generator.jobs import VisJob
-from generator.models.preact import NO_PRE_ACTIVATION, branch_of, floor_of, negative_layer
+from generator.models.preact import (
+    branch_of,
+    floor_of,
+    negative_of,
+    no_negative_reason,
+    per_channel,
+)
 from generator.plan.explorer import channel_page_jobs
 from generator.site.state import ModelState, RenderState
 
@@ -311,7 +317,7 @@ class ChannelPagesPart(RenderState):
             ],
             "legibility": self._legibility(state, layer, channel),
         }
-        before = negative_layer(state.model, layer)
+        before = negative_of(state.model, layer, channel)  # where its negative is minimized
         text = template.render(
             **common,
             layer=info,
@@ -323,12 +329,13 @@ class ChannelPagesPart(RenderState):
             top=[deeper(v) for v in ch["top"]],
             bottom=[deeper(v) for v in ch["bottom"]],
             floor=ch.get("floor"),
-            negative_at=before,
+            negative_at=None if before is None else before[0],
             floored_by=floor_of(state.model, layer),  # what the network floors the layer with
             led_by=led_by(ch["job"]),
-            branch=None if before is None else branch_of(state.model, before, channel),
+            branch=None if before is None else branch_of(state.model, *before),
+            per_channel=per_channel(state.model, layer) is not None,
             filter=self._filter_view(state, layer, ch.get("filter")),
-            no_negative=NO_PRE_ACTIVATION,
+            no_negative=no_negative_reason(state.model, layer, channel),
             dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],

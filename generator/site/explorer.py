@@ -41,6 +41,8 @@ from generator.figures.context import ImageView, MissingArtifact
 from generator.jobs import VisJob
 from generator.measure.legibility import Verdict
 from generator.models.base import LayerInfo
+from generator.models.preact import floor_of as floored_by
+from generator.models.preact import passed_channels, per_channel
 from generator.site.channels import PAGE_PREFIX, ChannelPagesPart
 from generator.site.state import ModelState
 
@@ -183,6 +185,7 @@ class ExplorerPart(ChannelPagesPart):
                 next=next_layer,
                 layer_file=layer_file,
                 waiting=state.waiting.get(info.name, []),
+                negatives=_negatives(state, info.name),
             )
             self.writer.text(
                 layer_url(state.model.slug, info.name), text, f"explorer layer {info.name}"
@@ -346,3 +349,17 @@ class ExplorerPart(ChannelPagesPart):
                 "filters",
             ),
         }
+
+
+def _negatives(state: ModelState, layer: str) -> dict[str, Any] | None:
+    """Where `layer` has pre-activations per channel only (`models.preact.per_channel`): how
+    many of its channels a floor inside it makes (each has a negative), the floor, the channels
+    without one (made from channels floored before the layer), and how many of those are its
+    input's channels passed on untouched; else None."""
+    units = per_channel(state.model, layer)
+    if units is None:
+        return None
+    none = frozenset(c for c, unit in enumerate(units) if unit is None)
+    passed = len(passed_channels(state.model, layer))
+    return {"made": len(units) - len(none), "none": none, "passed": passed,
+            "pooled": len(none) - passed, "floor": floored_by(state.model, layer)}
