@@ -1,10 +1,11 @@
 """Forward hooks, and the one layout adapter that hands every activation on as (B, C, H, W).
 
 `capture(net, paths)` records the outputs of the modules at `paths` (or a module's input, for a
-path ending in `INPUT`) for as long as the context is open; the hooks are removed on exit, on
-success and on error. Outputs reach the rest of featvis in one shape, (B, C, H, W), through the
-`Layout` the catalog found for the path (recorded on its `LayerInfo` and registered for `capture`
-by `set_layouts`):
+path ending in `INPUT`) for as long as the context is open (of an output that is a tuple of one
+tensor and plain values, `(tokens, [height, width])`, its tensor: `tensor_of`); the hooks are
+removed on exit, on success and on error. Outputs reach the rest of featvis in one shape,
+(B, C, H, W), through the `Layout` the catalog found for the path (recorded on its `LayerInfo`
+and registered for `capture` by `set_layouts`):
 
 - a feature map (B, C, H, W): no layout, as is;
 - channels last (B, H, W, C) (Swin, timm stages that keep channels last): `ChannelsLast`;
@@ -217,6 +218,32 @@ def floor_hooks(
             module.register_forward_hook(leave, always_call=True)]
 
 
+def tensor_of(value: object) -> torch.Tensor | None:
+    """The activation a module's output carries: the output itself when it is a tensor, or the
+    one tensor of a tuple or list that holds it beside plain values (MViTv2's blocks and patch
+    embedding return `(tokens, [height, width])`); None for anything else (a list of maps, one
+    per branch: HRNet's multi-resolution modules). Every hook that reads a layer's output reads
+    it through this."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        tensors = [item for item in value if isinstance(item, torch.Tensor)]
+        if len(tensors) == 1:
+            return tensors[0]
+    return None
+
+
+def with_tensor(value: object, tensor: torch.Tensor) -> object:
+    """`value`, a module's output, with the tensor `tensor_of` reads in it replaced by `tensor`
+    (what a forward hook returns to put a leaf of its own in the network's path)."""
+    if isinstance(value, torch.Tensor) or not isinstance(value, (tuple, list)):
+        return tensor
+    items = [tensor if isinstance(item, torch.Tensor) else item for item in value]
+    if isinstance(value, list):
+        return items
+    return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+
+
 def lay_out(raw: torch.Tensor, layout: Layout | None) -> torch.Tensor:
     """`raw` (a layer's output, or a gradient of that shape) as (B, C, H, W)."""
     return raw if layout is None else layout(raw)
@@ -282,8 +309,9 @@ def _keeper(
     path)."""
     made: dict[int, torch.Tensor] = {}
 
-    def keep(k: int, value: object) -> None:
-        if not isinstance(value, torch.Tensor):
+    def keep(k: int, output: object) -> None:
+        value = tensor_of(output)
+        if value is None:
             return
         # as made: the network may change it in place later
         made[k] = value.clone() if copies or count > 1 else value

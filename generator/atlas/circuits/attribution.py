@@ -23,7 +23,7 @@ from torch import nn
 
 from generator.core.errors import FeatvisError
 from generator.models.base import LayerInfo, LoadedModel
-from generator.models.hooks import Layout, TokenGrid, lay_out
+from generator.models.hooks import Layout, TokenGrid, lay_out, tensor_of, with_tensor
 
 Strategy = Literal["loop", "batched"]
 IMAGE_BATCH = 8  # images per forward pass: bounds the memory of the retained graph
@@ -76,10 +76,13 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
     modules = dict(model.net.named_modules())
     box: dict[str, Any] = {}
 
-    def plant_output(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
-        leaf = out.detach().requires_grad_(True)
+    def plant_output(_m: nn.Module, _i: object, out: object) -> object:
+        made = tensor_of(out)
+        if made is None:
+            return None
+        leaf = made.detach().requires_grad_(True)
         box["leaves"] = [leaf]
-        return leaf
+        return with_tensor(out, leaf)
 
     def plant_inputs(_m: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
         leaves: list[torch.Tensor] = []
@@ -87,8 +90,8 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
         box["leaves"] = leaves
         return planted  # type: ignore[no-any-return]
 
-    def stop(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        box["target"] = out
+    def stop(_m: nn.Module, _i: object, out: object) -> None:
+        box["target"] = tensor_of(out)
         raise Stop
 
     module = modules[target.module_path]
@@ -107,7 +110,7 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
                 model.net(x)
         except Stop:
             pass
-        if not box.get("leaves") or "target" not in box:
+        if not box.get("leaves") or box.get("target") is None:
             what = f"does not follow '{source.name}'" if source else "receives no map or tokens"
             raise FeatvisError(f"model '{model.id}': layer '{target.name}' {what}")
         return box["leaves"], lay_out(box["target"], target.layout)
