@@ -129,3 +129,84 @@ def test_blocks_that_return_tokens_and_their_size_are_layers(sized: Path) -> Non
     result = render(model, [obj.channel("stages.1.blocks.1", 2)], settings, seeds=0)
     assert (result.history[-1] > result.history[0]).all(), result.history
 
+
+class _Mix(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc(x)
+
+
+class _Registers(torch.nn.Module):
+    """A person's ViT with a class token and four registers before its patch tokens (DINOv2's),
+    declaring them as timm does (`num_reg_tokens`) or not at all."""
+
+    def __init__(self, declare: bool) -> None:
+        super().__init__()
+        self.patch_embed = torch.nn.Conv2d(3, 8, 8, 8)
+        self.cls_token = torch.nn.Parameter(torch.zeros(1, 1, 8))
+        self.reg_token = torch.nn.Parameter(torch.zeros(1, 4, 8))
+        self.blocks = torch.nn.Sequential(*(_Mix() for _ in range(5)))
+        self.head = torch.nn.Linear(8, 3)
+        if declare:
+            self.num_reg_tokens = 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
+        prefix = [t.expand(len(x), -1, -1) for t in (self.cls_token, self.reg_token)]
+        return self.head(self.blocks(torch.cat([*prefix, tokens], 1))[:, 0])
+
+
+def test_register_tokens_are_left_out_of_the_patch_grid() -> None:
+    """A class token and four registers (five prefix tokens): the blocks are laid out on the
+    patch grid after them, as the network declares them, else as guessed (the guess tried 0 to 2
+    prefix tokens, so such a network's blocks were no layers). At 16 px, a 2 x 2 grid and five
+    prefix tokens are nine tokens, which only the declared count tells from a 3 x 3 grid."""
+    from generator.models.catalog import probe_catalog
+
+    torch.manual_seed(0)
+    for declare, size, side in [(False, 32, 4), (True, 32, 4), (True, 16, 2)]:
+        layers = probe_catalog(_Registers(declare).eval(), size).layers
+        grids = [(i.name, i.channels, i.height, i.width, i.layout) for i in layers]
+        assert grids == [
+            (f"blocks.{k}", 8, side, side, TokenGrid(5, side, side)) for k in range(5)], grids
+    # a timm ViT with registers: what timm says it has, at a size where a guess would not tell
+    model = load_model("timm:vit_small_patch14_reg4_dinov2", random_weights=True, input_size=28)
+    assert model.layers[-1].layout == TokenGrid(5, 2, 2), model.layers[-1]
+
+
+def test_a_batch_per_patch_is_no_layer() -> None:
+    """TNT's inner blocks run on a batch of (patches x images) of pixel tokens: shown as maps of
+    one image they were the pixel tokens of 16 images; an attention's (B x heads, tokens,
+    tokens) weights the same: none is a layer."""
+    from generator.models.catalog import probe_catalog
+
+    class Inner(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 4, 2, 2)
+            self.pixels = _Mix2(4)
+            self.outer = torch.nn.Conv2d(3, 8, 8, 8)
+            self.blocks = torch.nn.Sequential(_Mix(), _Mix())
+            self.head = torch.nn.Linear(12, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            pixels = self.embed(x).unfold(2, 4, 4).unfold(3, 4, 4)  # (B, 4, 4, 4, 4, 4)
+            pixels = pixels.permute(0, 2, 3, 4, 5, 1).reshape(-1, 16, 4)  # (B * 16, 16, 4)
+            tokens = self.blocks(self.outer(x).flatten(2).transpose(1, 2))
+            inner = self.pixels(pixels).reshape(len(x), 16, 16, 4).mean((1, 2))
+            return self.head(torch.cat([tokens.mean(1), inner], 1))
+
+    names = [i.name for i in probe_catalog(Inner().eval(), 32).layers]
+    assert names == ["blocks.0", "blocks.1"], names
+
+
+class _Mix2(torch.nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc(x)

@@ -42,6 +42,10 @@ from torch.utils.hooks import RemovableHandle
 from generator.models.floors import FLOOR_FUNCTIONS
 
 
+# The most register tokens a network without a declared count is guessed to have
+REGISTERS = 16
+
+
 @dataclass(frozen=True)
 class TokenGrid:
     """(B, prefix + height*width, D) tokens -> (B, D, height, width) patch maps."""
@@ -59,16 +63,22 @@ class TokenGrid:
     def guess(
         cls, tokens: int, prefix: int | None = None, picture: tuple[int, int] = (1, 1)
     ) -> TokenGrid | None:
-        """The grid `tokens` hold after `prefix` tokens (tried 0..2 when not given, and after
-        `prefix` when its count leaves no grid: CaiT's and XCiT's blocks run before their class
-        token joins), in the proportions of the `picture` (height, width) they came from: a
-        square one's square grid, a 32 x 48 px one's 2 x 3 (of the grids whose sides multiply to
-        the count, the nearest to its proportions, within a quarter)."""
+        """The grid `tokens` hold after `prefix` tokens, in the proportions of the `picture`
+        (height, width) they came from: a square one's square grid, a 32 x 48 px one's 2 x 3 (of
+        the grids whose sides multiply to the count, the nearest to its proportions, within a
+        quarter). `prefix` is tried first; then, or when not given, the fewest prefix tokens that
+        leave such a grid, up to a class token, a distillation token and `REGISTERS` registers,
+        and fewer than the grid's patches (a guess: at 16 px, five prefix tokens and a 2 x 2
+        grid are nine tokens, as a 3 x 3 grid is; CaiT's and XCiT's blocks run before their class token
+        joins; a ViT with a class token and four registers has five)."""
         tall, wide = picture
-        for p in dict.fromkeys((0, 1, 2) if prefix is None else (prefix, 0, 1, 2)):
+        tried = (() if prefix is None else (prefix,)) + tuple(range(3 + REGISTERS))
+        for p in dict.fromkeys(tried):
             count = tokens - p
+            if count <= p and p != prefix:  # a guess: fewer prefix tokens than patches
+                continue
             if tall == wide:
-                side = math.isqrt(max(count, 0))
+                side = math.isqrt(count)
                 if side > 1 and side * side == count:
                     return cls(p, side, side)
                 continue
@@ -79,6 +89,22 @@ class TokenGrid:
             if abs(h * wide - w * tall) <= 0.25 * w * tall:
                 return cls(p, h, w)
         return None
+
+
+def declared_prefix(net: nn.Module) -> int | None:
+    """The tokens before the patch grid that a network says it has: timm's `num_prefix_tokens`
+    (a class token, a distillation token, registers), else its register count
+    (`num_reg_tokens`, `num_register_tokens`) and a class token (`cls_token`, `class_token`)
+    and distillation token (`dist_token`) where it holds one; None where it says nothing."""
+    count = getattr(net, "num_prefix_tokens", None)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    registers = [getattr(net, name, None) for name in ("num_reg_tokens", "num_register_tokens")]
+    declared = [n for n in registers if isinstance(n, int) and not isinstance(n, bool)]
+    if not declared:
+        return None
+    extra = ("cls_token", "class_token", "dist_token")
+    return declared[0] + sum(isinstance(getattr(net, name, None), torch.Tensor) for name in extra)
 
 
 @dataclass(frozen=True)
