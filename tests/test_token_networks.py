@@ -83,6 +83,36 @@ class MViT(nn.Module):
 
 def build():
     return MViT()
+
+
+class Floored(nn.Module):
+    """A residual block floored in its forward, returning its map and the map's size."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x, size):
+        return torch.relu(self.conv(x) + x), size
+
+
+class FlooredNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 4, 4)
+        self.blocks = nn.ModuleList(Floored() for _ in range(5))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        size = x.shape[-2:]
+        for block in self.blocks:
+            x, size = block(x, size)
+        return self.head(x.mean((2, 3)))
+
+
+def floored():
+    return FlooredNet()
 '''
 
 
@@ -210,3 +240,22 @@ class _Mix2(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.fc(x)
+
+
+def test_a_block_that_floors_its_output_beside_its_size_is_minimized_before_the_floor(
+    sized: Path,
+) -> None:
+    """A block whose forward returns `(relu(conv(x) + x), size)`: its negative is minimized at
+    the input of that ReLU, as a block returning the map alone is (its output was never
+    recorded, so it was minimized where no picture can go below 0)."""
+    from generator.models.hooks import FLOOR
+    from generator.models.preact import negative_layer
+
+    model = load_model(f"python:{sized}:floored", random_weights=True, input_size=32)
+    assert [i.name for i in model.layers] == [f"blocks.{k}" for k in range(5)]
+    assert negative_layer(model, "blocks.2") == f"blocks.2{FLOOR}"
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), capture(model.net, [f"blocks.2{FLOOR}", "blocks.2"]) as out:
+        model.net(images)
+    assert float(out[f"blocks.2{FLOOR}"].min()) < 0 <= float(out["blocks.2"].min())
+    assert torch.equal(out[f"blocks.2{FLOOR}"].clamp(min=0), out["blocks.2"])

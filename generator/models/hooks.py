@@ -221,7 +221,7 @@ def floor_hooks(
     parts: Callable[[tuple[float, ...]], None] | None = None,
 ) -> list[RemovableHandle]:
     """Hooks on `module` that hand `keep` the input of the last floor function its `forward`
-    calls, when that function's result is what the module returns (else nothing); and `parts`,
+    calls, when that function's result is what the module returns (`tensor_of`; else nothing); and `parts`,
     where given, the lowest value of each part of that input where `forward` concatenated it
     (else ())."""
     modes: list[_LastFloor] = []
@@ -235,7 +235,7 @@ def floor_hooks(
             return
         mode = modes.pop()
         mode.__exit__(None, None, None)
-        if mode.before is not None and mode.result is out:
+        if mode.before is not None and mode.result is tensor_of(out):
             keep(mode.before)
             if parts is not None:
                 parts(mode.lows)
