@@ -55,9 +55,8 @@ class Block(nn.Module):
 class Stage(nn.Module):
     def __init__(self, cin, cout, depth):
         super().__init__()
-        self.blocks = nn.ModuleList(
-            [Block(cin, cout, 1 if cin == cout else 2)] + [Block(cout, cout) for _ in range(depth - 1)]
-        )
+        first = Block(cin, cout, 1 if cin == cout else 2)
+        self.blocks = nn.ModuleList([first] + [Block(cout, cout) for _ in range(depth - 1)])
 
     def forward(self, x, size):
         for block in self.blocks:

@@ -221,10 +221,11 @@ def probe_catalog(
 ) -> Catalog:
     """Probe one forward pass; keep the paths with a spatial or token-grid output, in forward
     order (`prefix_tokens`: the tokens before the patch grid, by default as the network
-    declares them, `hooks.declared_prefix`, else guessed per layer). `strict`: a path without one is an error (the user named it), not skipped. Without
-    `paths`, the candidates, less those that repeat a block's output (`distinct`); a network
-    of fewer than five such blocks shows the activations inside them too, and one of neither blocks
-    nor activation modules its convolutions."""
+    declares them, `hooks.declared_prefix`, else guessed per layer). `strict`: a path without
+    one is an error (the user named it), not skipped. Without `paths`, the candidates, less
+    those that repeat a block's output (`distinct`); a network of fewer than five such blocks
+    shows the activations inside them too, and one of neither blocks nor activation modules
+    its convolutions."""
     if prefix_tokens is None:
         prefix_tokens = declared_prefix(net)
     main = list(candidate_paths(net) if paths is None else paths)

@@ -41,7 +41,6 @@ from torch.utils.hooks import RemovableHandle
 
 from generator.models.floors import FLOOR_FUNCTIONS
 
-
 # The most register tokens a network without a declared count is guessed to have
 REGISTERS = 16
 
@@ -69,8 +68,8 @@ class TokenGrid:
         quarter). `prefix` is tried first; then, or when not given, the fewest prefix tokens that
         leave such a grid, up to a class token, a distillation token and `REGISTERS` registers,
         and fewer than the grid's patches (a guess: at 16 px, five prefix tokens and a 2 x 2
-        grid are nine tokens, as a 3 x 3 grid is; CaiT's and XCiT's blocks run before their class token
-        joins; a ViT with a class token and four registers has five)."""
+        grid are nine tokens, as a 3 x 3 grid is; CaiT's and XCiT's blocks run before their
+        class token joins; a ViT with a class token and four registers has five)."""
         tall, wide = picture
         tried = (() if prefix is None else (prefix,)) + tuple(range(3 + REGISTERS))
         for p in dict.fromkeys(tried):
@@ -221,9 +220,9 @@ def floor_hooks(
     parts: Callable[[tuple[float, ...]], None] | None = None,
 ) -> list[RemovableHandle]:
     """Hooks on `module` that hand `keep` the input of the last floor function its `forward`
-    calls, when that function's result is what the module returns (`tensor_of`; else nothing); and `parts`,
-    where given, the lowest value of each part of that input where `forward` concatenated it
-    (else ())."""
+    calls, when that function's result is what the module returns (`tensor_of`; else
+    nothing); and `parts`, where given, the lowest value of each part of that input where
+    `forward` concatenated it (else ())."""
     modes: list[_LastFloor] = []
 
     def enter(_m: nn.Module, _args: object) -> None:
