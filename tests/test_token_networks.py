@@ -258,3 +258,21 @@ def test_a_block_that_floors_its_output_beside_its_size_is_minimized_before_the_
         model.net(images)
     assert float(out[f"blocks.2{FLOOR}"].min()) < 0 <= float(out["blocks.2"].min())
     assert torch.equal(out[f"blocks.2{FLOOR}"].clamp(min=0), out["blocks.2"])
+
+
+def test_tokens_of_a_network_that_takes_any_size_are_laid_out_at_any_size(sized: Path) -> None:
+    """A token network without a fixed size (PVTv2's, Twins': no position embedding of one
+    grid) run at another size than its catalog's probe: its tokens lie on the grid of that size
+    (every picture of a Twins site at the quick preset's size failed: "shape '[1, 64, 16, 16]'
+    is invalid for input of size 4096")."""
+    model = load_model(f"python:{sized}:build", random_weights=True, input_size=32)
+    assert not model.fixed_input and model.layer("stages.0").layout == TokenGrid(0, 8, 8)
+    with torch.no_grad(), capture(model.net, ["stages.0", "stages.2.blocks.1"]) as out:
+        model.net(torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(0)))
+    assert tuple(out["stages.0"].shape) == (2, 8, 12, 12)
+    assert tuple(out["stages.2.blocks.1"].shape) == (2, 16, 6, 6)
+    wide = TokenGrid(1, 2, 3)(torch.arange(1 + 24.0).view(1, 25, 1))  # 4 x 6, as 2 x 3 is
+    assert tuple(wide.shape) == (1, 1, 4, 6) and float(wide[0, 0, 1, 0]) == 7.0
+    settings = RenderSettings(size=48, steps=2, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, [obj.channel("stages.2.blocks.1", 3)], settings, seeds=0)
+    assert result.images.shape[-1] == 48 and torch.isfinite(result.final).all()

@@ -47,16 +47,29 @@ REGISTERS = 16
 
 @dataclass(frozen=True)
 class TokenGrid:
-    """(B, prefix + height*width, D) tokens -> (B, D, height, width) patch maps."""
+    """(B, prefix + height*width, D) tokens -> (B, D, height, width) patch maps; tokens of
+    another count (a network that takes pictures of any size, PVTv2's and Twins', run at
+    another size than the catalog's probe) on the grid of that count in the same proportions."""
 
     prefix: int
     height: int
     width: int
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
-        b, _, d = tokens.shape
+        b, n, d = tokens.shape
         patches = tokens[:, self.prefix :, :]
-        return patches.transpose(1, 2).reshape(b, d, self.height, self.width)
+        height, width = self.height, self.width
+        if height * width != n - self.prefix:
+            height, width = self.grid_of(n - self.prefix)
+        return patches.transpose(1, 2).reshape(b, d, height, width)
+
+    def grid_of(self, count: int) -> tuple[int, int]:
+        """(height, width) of `count` patches in this grid's proportions (of the grids whose
+        sides multiply to `count`, the nearest)."""
+        grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
+        if not grids:
+            return self.height, self.width  # no patches: the reshape says what it got
+        return min(grids, key=lambda g: abs(g[0] * self.width - g[1] * self.height))
 
     @classmethod
     def guess(
