@@ -112,6 +112,28 @@ class FlooredNet(nn.Module):
 
 def floored():
     return FlooredNet()
+
+
+class Branches(nn.Module):
+    """CrossViT's shape: two branches of blocks side by side from the picture, met at the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.small = nn.Sequential(nn.Conv2d(3, 8, 4, 4), *(Floored() for _ in range(2)))
+        self.large = nn.Sequential(nn.Conv2d(3, 8, 8, 8), *(Floored() for _ in range(3)))
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        for block in self.small:
+            x_small = block(x) if isinstance(block, nn.Conv2d) else block(x_small, size)[0]
+        for block in self.large:
+            x_large = block(x) if isinstance(block, nn.Conv2d) else block(x_large, size)[0]
+        return self.head(torch.cat([x_small.mean((2, 3)), x_large.mean((2, 3))], 1))
+
+
+def branches():
+    return Branches()
 '''
 
 
@@ -276,3 +298,19 @@ def test_tokens_of_a_network_that_takes_any_size_are_laid_out_at_any_size(sized:
     settings = RenderSettings(size=48, steps=2, lr=0.05, transforms=TransformSpec.none())
     result = render(model, [obj.channel("stages.2.blocks.1", 3)], settings, seeds=0)
     assert result.images.shape[-1] == 48 and torch.isfinite(result.final).all()
+
+
+def test_a_circuit_between_branches_side_by_side_is_zero(sized: Path) -> None:
+    """CrossViT's two branches: the catalog orders their blocks one after the other, and the
+    circuit from the small branch's last block into the large branch's first, which takes
+    nothing from it, stopped the build ("element 0 of tensors does not require grad"): it is
+    zero, by either strategy; a circuit within a branch is not."""
+    model = load_model(f"python:{sized}:branches", random_weights=True, input_size=32)
+    assert [i.name for i in model.layers] == [
+        "small.1", "small.2", "large.1", "large.2", "large.3"]
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for strategy in ("loop", "batched"):
+        across = attribution_matrix(model, "small.2", "large.1", images, strategy=strategy)
+        assert across.shape == (8, 8) and not across.any()
+        within = attribution_matrix(model, "large.1", "large.2", images, strategy=strategy)
+        assert within.abs().sum() > 0

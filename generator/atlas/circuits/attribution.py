@@ -136,9 +136,12 @@ def _attribute_loop(
     sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
 ) -> torch.Tensor:
     """Sum over images of grad x activation, one backward per target channel."""
+    if not means.requires_grad:
+        return _unreached(sources, means, layout)
     rows = []
     for t in range(means.shape[1]):
-        grads = torch.autograd.grad(means[:, t].sum(), sources, retain_graph=True)
+        grads = _grads(torch.autograd.grad(
+            means[:, t].sum(), sources, retain_graph=True, allow_unused=True), sources)
         rows.append(
             torch.cat([_channel_sums(g * s.detach(), layout, False)
                        for g, s in zip(grads, sources, strict=True)])
@@ -146,10 +149,33 @@ def _attribute_loop(
     return torch.stack(rows)
 
 
+def _grads(
+    grads: Sequence[torch.Tensor | None], sources: list[torch.Tensor], batch: int = 0
+) -> list[torch.Tensor]:
+    """`grads`, a source the target does not depend on given zeros (with a leading `batch`
+    dimension of targets where the backward was batched)."""
+    return [
+        g if g is not None else torch.zeros((batch, *s.shape) if batch else s.shape,
+                                            dtype=s.dtype, device=s.device)
+        for g, s in zip(grads, sources, strict=True)
+    ]
+
+
+def _unreached(
+    sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
+) -> torch.Tensor:
+    """The attribution to sources the target does not depend on at all (CrossViT's branches,
+    side by side: the large branch's blocks take nothing from the small one's): zeros."""
+    width = sum(int(lay_out(s.detach(), layout).shape[1]) for s in sources)
+    return torch.zeros(means.shape[1], width, dtype=means.dtype, device=means.device)
+
+
 def _attribute_batched(
     sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
 ) -> torch.Tensor:
     """The same, chunks of target channels per vectorized backward (`is_grads_batched`)."""
+    if not means.requires_grad:
+        return _unreached(sources, means, layout)
     n, targets = means.shape
     size = sum(s.numel() * s.element_size() for s in sources)
     chunk = max(1, min(targets, BATCHED_BYTES // max(1, size)))
@@ -158,9 +184,10 @@ def _attribute_batched(
         stop = min(targets, start + chunk)
         eye = torch.zeros(stop - start, n, targets, dtype=means.dtype, device=means.device)
         eye[torch.arange(stop - start), :, torch.arange(start, stop)] = 1.0
-        grads = torch.autograd.grad(
-            means, sources, grad_outputs=eye, retain_graph=True, is_grads_batched=True
-        )
+        grads = _grads(torch.autograd.grad(
+            means, sources, grad_outputs=eye, retain_graph=True, is_grads_batched=True,
+            allow_unused=True,
+        ), sources, stop - start)
         rows.append(
             torch.cat([_channel_sums(g * s.detach(), layout, True)
                        for g, s in zip(grads, sources, strict=True)], dim=1)
