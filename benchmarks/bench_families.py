@@ -78,6 +78,16 @@ FAMILIES: dict[str, tuple[str, int | None]] = {
     "timm-coatnet_nano": ("timm:coatnet_nano_rw_224", None),
     "timm-vit_little_reg4": ("timm:vit_little_patch16_reg4_gap_256", None),
     "convmixer": ("python:convmixer.py:build", 64),
+    "tv-vit_b_16": ("torchvision:vit_b_16", 32),
+    "tv-swin_v2_t": ("torchvision:swin_v2_t", 64),
+    "timm-mvitv2_tiny": ("timm:mvitv2_tiny", 64),
+    "timm-twins_svt_small": ("timm:twins_svt_small", 64),
+    "timm-crossvit_tiny": ("timm:crossvit_tiny_240", None),
+    "timm-tnt_s": ("timm:tnt_s_patch16_224", 64),
+    "timm-nest_tiny": ("timm:nest_tiny", 64),
+    "timm-vit_small_reg4_dinov2": ("timm:vit_small_patch14_reg4_dinov2", 56),
+    "timm-efficientvit_m0": ("timm:efficientvit_m0", 96),
+    "timm-resnet18": ("timm:resnet18", 64),
 }
 
 
@@ -93,6 +103,7 @@ def write_site(root: Path, name: str, photos: Path, bands: list[str], article: b
     layers = ", ".join(f'"{band}[-1]"' for band in bands)
     lines = [
         f'model = "{spec}"',
+        "random_weights = true",
         f"input_size = {size}" if size else "",
         f"explorer_layers = [{layers}]",
         f'dataset = "{photos}"',
@@ -103,17 +114,12 @@ def write_site(root: Path, name: str, photos: Path, bands: list[str], article: b
 
 
 def build_one(root: Path, size: int, steps: int) -> None:
-    """In the child process: the site's build with seeded random weights (no download)."""
-    import generator.models.site as site_models
+    """In the child process: the site's build (its site.toml asks for seeded random weights: no
+    download)."""
     from generator.build import build_site
     from generator.config.presets import Preset
     from generator.config.site import load_config
-    from generator.models import load_model
 
-    def random_weights(spec: str, *, weights: object = None, **options: Any) -> Any:
-        return load_model(spec, weights=weights, random_weights=weights is None, **options)
-
-    site_models.load_model = random_weights  # type: ignore[assignment]
     preset = Preset("tiny", size=size, steps=steps, explorer_channels=1, figure_scale=0.5)
     build_site(load_config(root / "site.toml"), preset=preset, quiet=True)
 

@@ -328,8 +328,8 @@ def test_transformer_circuits_anchor_and_position() -> None:
     assert block_probe(model, "blocks.2").residual
     anchors = {default_anchor(model, name) for name in model.layer_names}
     assert anchors <= {PIXELS, *model.layer_names} and len(anchors) > 1
-    assert [layer.position for layer in model.layers] == list(range(12))
-    assert model.layer("blocks.3.mlp.act").position == 3
+    assert [layer.position for layer in model.layers] == list(range(13))  # patch_embed.proj first
+    assert model.layer("blocks.3.mlp.act").position == 4
 
 
 def test_a_fixed_input_size_is_found_by_probing(nets: Path) -> None:

@@ -15,6 +15,7 @@ from generator.config.model_ids import check_model_id
 from generator.core.errors import FeatvisError
 from generator.models import BANDS, LoadedModel, capture, load_model, resolve_layer_ref
 from generator.models.families.descriptions import describe
+from generator.models.hooks import TokenGrid
 from generator.optvis import RenderSettings, render
 from generator.optvis import objectives as obj
 from generator.optvis.render import truncated_forward
@@ -107,6 +108,9 @@ def _checkpoint(model: LoadedModel, tmp_path: Path) -> Path:
 def test_vit_tokens_reach_the_rest_as_patch_maps():
     model = load_model("timm:vit_tiny_patch16_224", random_weights=True, input_size=64)
     assert model.fixed_input and model.layer("blocks.3").height == 4
+    first = model.layers[0]  # the patch embedding's convolution: a map of the patch grid
+    assert (first.name, first.channels, first.height, first.layout) == (
+        "patch_embed.proj", 192, 4, None)
     assert [i.name for i in model.optional_layers][:2] == ["blocks.0.mlp.act", "blocks.1.mlp.act"]
     assert model.layer("blocks.3.mlp.act").channels == 4 * model.layer("blocks.3").channels
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -148,10 +152,14 @@ def test_vit_channel_and_neuron_differ_and_both_rise():
 
 
 def test_torchvision_vit_catalog():
+    """The patch embedding, the layer that sees the pixels, then the 12 blocks (the catalog
+    started at the first block, as timm's ViTs did, where a ConvNeXt's or Swin's starts at its
+    patch embedding)."""
     model = load_model("torchvision:vit_b_16", random_weights=True, input_size=32)
-    assert len(model.layers) == 12 and {i.band for i in model.layers} == set(BANDS)
-    assert model.layers[0].name == "encoder.layers.encoder_layer_0"
-    assert (model.layers[0].channels, model.layers[0].height) == (768, 2)
+    assert len(model.layers) == 13 and {i.band for i in model.layers} == set(BANDS)
+    assert [i.name for i in model.layers[:2]] == ["conv_proj", "encoder.layers.encoder_layer_0"]
+    assert [(i.channels, i.height, i.layout) for i in model.layers[:2]] == [
+        (768, 2, None), (768, 2, TokenGrid(1, 2, 2))]
     assert model.layer("encoder.layers.encoder_layer_4.mlp.1").channels == 3072
 
 

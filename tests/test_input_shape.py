@@ -162,7 +162,7 @@ def test_a_timm_transformer_runs_at_a_height_and_a_width() -> None:
     ViT, whose image_size is one number, is refused in one line that says what to set."""
     model = load_model("timm:deit_tiny_patch16_224", random_weights=True, input_size=(32, 48))
     assert model.fixed_input and model.input_shape == (32, 48)
-    assert [(i.height, i.width) for i in model.layers] == [(2, 3)] * 12
+    assert [(i.height, i.width) for i in model.layers] == [(2, 3)] * 13  # patch_embed.proj too
     with truncated_forward(model, ["blocks.5"], full=True) as (acts, run):
         assert run(torch.rand(2, 3, 48, 48)).shape == (2, 1000)
         assert acts["blocks.5"].shape == (2, 192, 2, 3)

@@ -167,3 +167,34 @@ def test_an_untrained_sites_class_pictures_name_outputs(tmp_path: Path, sample_d
                      .read_text(encoding="utf-8").split())
     assert "the outputs the model reads in the image beside the output it reads" in layer
     assert "classes the model reads" not in layer
+
+
+def test_an_untrained_block_whose_branch_starts_switched_off_is_no_copy_of_its_input() -> None:
+    """timm's ResNets start the norm that ends each residual branch at 0 and ConvNeXt its layer
+    scale at 1e-6, NFNet its skip-init gain at 0: untrained, each such block passed its input
+    on (all but) unchanged, and the explorer showed one layer's pictures block after block
+    (timm's resnet18: 4 of its 8 pairs of neighbours alike; convnext_atto: 9 of 12). Random
+    weights switch those branches on; a gain that starts elsewhere is left as it is."""
+    import torch
+    from torch import nn
+
+    from generator.models import capture, load_model
+    from generator.models.base import redraw_zero_weights
+
+    for spec in ("timm:resnet18", "timm:convnext_atto"):
+        model = load_model(spec, random_weights=True, input_size=32)
+        paths = [info.module_path for info in model.layers]
+        with torch.no_grad(), capture(model.net, paths) as out:
+            model.net(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+        alike = [(a, b) for a, b in zip(paths, paths[1:], strict=False)
+                 if out[a].shape == out[b].shape and torch.allclose(out[a], out[b], atol=1e-4)]
+        assert not alike, (spec, alike)
+
+    block = nn.Module()
+    block.skipinit_gain = nn.Parameter(torch.tensor(0.0))
+    block.layer_scale = nn.Parameter(torch.full((4, 1, 1), 1e-6))
+    block.gamma = nn.Parameter(torch.tensor([0.0, 0.5]))  # trained, or drawn: left alone
+    block.logit_scale = nn.Parameter(torch.full((2, 1, 1), 2.3))
+    redraw_zero_weights(block)
+    assert block.skipinit_gain.item() == 1.0 and bool((block.layer_scale == 1).all())
+    assert block.gamma.tolist() == [0.0, 0.5] and bool((block.logit_scale == 2.3).all())

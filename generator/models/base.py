@@ -283,17 +283,43 @@ def freeze(net: nn.Module) -> nn.Module:
     return net
 
 
+# What a block multiplies its residual branch by, where an architecture starts it at zero
+# (NFNet's `skipinit_gain`, ReZero's `alpha`, a layer scale's `gamma`)
+_GAINS = ("gain", "gamma", "alpha", "scale")
+OFF = 1e-3  # a gain under this, the same for every channel, starts its branch switched off
+
+
 def redraw_zero_weights(net: nn.Module) -> nn.Module:
-    """`net` with each layer whose weight matrix its architecture starts at zero (torchvision's
-    ViT head) drawn again by PyTorch's default initialization, from the global generator: an
-    untrained network whose output would not depend on its input gets one that does."""
+    """`net` with each weight its architecture starts at zero drawn again by PyTorch's default
+    initialization, from the global generator: a layer's weight matrix (torchvision's ViT
+    head: an untrained network whose output would not depend on its input gets one that does),
+    a norm's gain (timm's ResNets, LeViT, EfficientViT: the norm that ends each residual branch)
+    back to ones, and a block's own gain on its branch started at 0 or about 0 (NFNet's
+    `skipinit_gain`, ConvNeXt's and DeiT III's layer scale) set to one: an untrained block
+    whose branch starts switched off is the identity, and its pictures were its input's, layer
+    after layer."""
     for module in net.modules():
         weight = getattr(module, "weight", None)
         reset = getattr(module, "reset_parameters", None)
-        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and callable(reset):
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 1 and callable(reset):
             if not bool(weight.detach().any()):
                 reset()
+        for name, param in module.named_parameters(recurse=False):
+            gain = name != "weight" and any(word in name.lower() for word in _GAINS)
+            if gain and _switched_off(param):
+                with torch.no_grad():
+                    param.fill_(1.0)
     return net
+
+
+def _switched_off(param: torch.Tensor) -> bool:
+    """Whether `param`, a scalar or a vector (however shaped: torchvision's (C, 1, 1) layer
+    scale), holds one value of magnitude under `OFF` throughout: 0 (a skip-init gain) or a
+    layer scale's 1e-6 (ConvNeXt's, DeiT III's), which leaves the block all but the identity."""
+    values = param.detach().reshape(-1)
+    if not values.numel() or values.numel() != max(param.shape, default=1):
+        return False
+    return bool((values == values[0]).all()) and float(values[0].abs()) < OFF
 
 
 BLIND = 1e-4  # two noise images' outputs closer than this: the network does not tell them apart

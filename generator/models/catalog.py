@@ -23,7 +23,14 @@ from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
 from generator.models.base import _ACTIVATIONS, BANDS, LayerInfo, Size, band_for, sides
-from generator.models.hooks import ChannelsLast, Layout, TokenGrid, capture, set_layouts
+from generator.models.hooks import (
+    ChannelsLast,
+    Layout,
+    TokenGrid,
+    capture,
+    declared_prefix,
+    set_layouts,
+)
 
 # Attributes that hold a stage's repeated blocks (timm's stages, many research models).
 _BLOCK_LISTS = ("blocks", "layers")
@@ -167,9 +174,13 @@ _Shape = tuple[int, int, int, Layout | None]
 
 def _shape_of(raw: torch.Tensor, prefix_tokens: int | None, size: Size) -> _Shape | None:
     """(channels, height, width, layout) of a feature map, a channels-last map or patch tokens,
-    else None. A map is told by the probe picture's proportions (`size`): channels last when its
-    two middle sizes keep them more closely than its last two do (at a square size: the two
-    middle agree, the last differs; one as wide as it has channels reads as (B, C, H, W))."""
+    else None; one whose first dimension is not the probe's batch of one (TNT's pixel tokens,
+    a batch per patch; an attention's heads) is none. A map is told by the probe picture's
+    proportions (`size`): channels last when its two middle sizes keep them more closely than
+    its last two do (at a square size: the two middle agree, the last differs; one as wide as
+    it has channels reads as (B, C, H, W))."""
+    if raw.dim() < 3 or raw.shape[0] != 1:
+        return None
     if raw.dim() == 4:
         _, a, b, c = (int(n) for n in raw.shape)
         if _off(a, b, size) < _off(b, c, size):  # a 1 x 1 map is pooled: none, either way
@@ -209,10 +220,14 @@ def probe_catalog(
     distinct: bool = False,
 ) -> Catalog:
     """Probe one forward pass; keep the paths with a spatial or token-grid output, in forward
-    order. `strict`: a path without one is an error (the user named it), not skipped. Without
-    `paths`, the candidates, less those that repeat a block's output (`distinct`); a network
-    of fewer than five such blocks shows the activations inside them too, and one of neither blocks
-    nor activation modules its convolutions."""
+    order (`prefix_tokens`: the tokens before the patch grid, by default as the network
+    declares them, `hooks.declared_prefix`, else guessed per layer). `strict`: a path without
+    one is an error (the user named it), not skipped. Without `paths`, the candidates, less
+    those that repeat a block's output (`distinct`); a network of fewer than five such blocks
+    shows the activations inside them too, and one of neither blocks nor activation modules
+    its convolutions."""
+    if prefix_tokens is None:
+        prefix_tokens = declared_prefix(net)
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
     raw, order, out = _probe(net, input_size, main + extra)

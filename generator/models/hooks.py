@@ -1,10 +1,11 @@
 """Forward hooks, and the one layout adapter that hands every activation on as (B, C, H, W).
 
 `capture(net, paths)` records the outputs of the modules at `paths` (or a module's input, for a
-path ending in `INPUT`) for as long as the context is open; the hooks are removed on exit, on
-success and on error. Outputs reach the rest of featvis in one shape, (B, C, H, W), through the
-`Layout` the catalog found for the path (recorded on its `LayerInfo` and registered for `capture`
-by `set_layouts`):
+path ending in `INPUT`) for as long as the context is open (of an output that is a tuple of one
+tensor and plain values, `(tokens, [height, width])`, its tensor: `tensor_of`); the hooks are
+removed on exit, on success and on error. Outputs reach the rest of featvis in one shape,
+(B, C, H, W), through the `Layout` the catalog found for the path (recorded on its `LayerInfo`
+and registered for `capture` by `set_layouts`):
 
 - a feature map (B, C, H, W): no layout, as is;
 - channels last (B, H, W, C) (Swin, timm stages that keep channels last): `ChannelsLast`;
@@ -40,34 +41,56 @@ from torch.utils.hooks import RemovableHandle
 
 from generator.models.floors import FLOOR_FUNCTIONS
 
+# The most register tokens a network without a declared count is guessed to have
+REGISTERS = 16
+
 
 @dataclass(frozen=True)
 class TokenGrid:
-    """(B, prefix + height*width, D) tokens -> (B, D, height, width) patch maps."""
+    """(B, prefix + height*width, D) tokens -> (B, D, height, width) patch maps; tokens of
+    another count (a network that takes pictures of any size, PVTv2's and Twins', run at
+    another size than the catalog's probe) on the grid of that count in the same proportions."""
 
     prefix: int
     height: int
     width: int
 
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
-        b, _, d = tokens.shape
+        b, n, d = tokens.shape
         patches = tokens[:, self.prefix :, :]
-        return patches.transpose(1, 2).reshape(b, d, self.height, self.width)
+        height, width = self.height, self.width
+        if height * width != n - self.prefix:
+            height, width = self.grid_of(n - self.prefix)
+        return patches.transpose(1, 2).reshape(b, d, height, width)
+
+    def grid_of(self, count: int) -> tuple[int, int]:
+        """(height, width) of `count` patches in this grid's proportions (of the grids whose
+        sides multiply to `count`, the nearest)."""
+        grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
+        if not grids:
+            return self.height, self.width  # no patches: the reshape says what it got
+        return min(grids, key=lambda g: abs(g[0] * self.width - g[1] * self.height))
 
     @classmethod
     def guess(
         cls, tokens: int, prefix: int | None = None, picture: tuple[int, int] = (1, 1)
     ) -> TokenGrid | None:
-        """The grid `tokens` hold after `prefix` tokens (tried 0..2 when not given, and after
-        `prefix` when its count leaves no grid: CaiT's and XCiT's blocks run before their class
-        token joins), in the proportions of the `picture` (height, width) they came from: a
-        square one's square grid, a 32 x 48 px one's 2 x 3 (of the grids whose sides multiply to
-        the count, the nearest to its proportions, within a quarter)."""
+        """The grid `tokens` hold after `prefix` tokens, in the proportions of the `picture`
+        (height, width) they came from: a square one's square grid, a 32 x 48 px one's 2 x 3 (of
+        the grids whose sides multiply to the count, the nearest to its proportions, within a
+        quarter). `prefix` is tried first; then, or when not given, the fewest prefix tokens that
+        leave such a grid, up to a class token, a distillation token and `REGISTERS` registers,
+        and fewer than the grid's patches (a guess: at 16 px, five prefix tokens and a 2 x 2
+        grid are nine tokens, as a 3 x 3 grid is; CaiT's and XCiT's blocks run before their
+        class token joins; a ViT with a class token and four registers has five)."""
         tall, wide = picture
-        for p in dict.fromkeys((0, 1, 2) if prefix is None else (prefix, 0, 1, 2)):
+        tried = (() if prefix is None else (prefix,)) + tuple(range(3 + REGISTERS))
+        for p in dict.fromkeys(tried):
             count = tokens - p
+            if count <= p and p != prefix:  # a guess: fewer prefix tokens than patches
+                continue
             if tall == wide:
-                side = math.isqrt(max(count, 0))
+                side = math.isqrt(count)
                 if side > 1 and side * side == count:
                     return cls(p, side, side)
                 continue
@@ -78,6 +101,22 @@ class TokenGrid:
             if abs(h * wide - w * tall) <= 0.25 * w * tall:
                 return cls(p, h, w)
         return None
+
+
+def declared_prefix(net: nn.Module) -> int | None:
+    """The tokens before the patch grid that a network says it has: timm's `num_prefix_tokens`
+    (a class token, a distillation token, registers), else its register count
+    (`num_reg_tokens`, `num_register_tokens`) and a class token (`cls_token`, `class_token`)
+    and distillation token (`dist_token`) where it holds one; None where it says nothing."""
+    count = getattr(net, "num_prefix_tokens", None)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    registers = [getattr(net, name, None) for name in ("num_reg_tokens", "num_register_tokens")]
+    declared = [n for n in registers if isinstance(n, int) and not isinstance(n, bool)]
+    if not declared:
+        return None
+    extra = ("cls_token", "class_token", "dist_token")
+    return declared[0] + sum(isinstance(getattr(net, name, None), torch.Tensor) for name in extra)
 
 
 @dataclass(frozen=True)
@@ -194,9 +233,9 @@ def floor_hooks(
     parts: Callable[[tuple[float, ...]], None] | None = None,
 ) -> list[RemovableHandle]:
     """Hooks on `module` that hand `keep` the input of the last floor function its `forward`
-    calls, when that function's result is what the module returns (else nothing); and `parts`,
-    where given, the lowest value of each part of that input where `forward` concatenated it
-    (else ())."""
+    calls, when that function's result is what the module returns (`tensor_of`; else
+    nothing); and `parts`, where given, the lowest value of each part of that input where
+    `forward` concatenated it (else ())."""
     modes: list[_LastFloor] = []
 
     def enter(_m: nn.Module, _args: object) -> None:
@@ -208,13 +247,39 @@ def floor_hooks(
             return
         mode = modes.pop()
         mode.__exit__(None, None, None)
-        if mode.before is not None and mode.result is out:
+        if mode.before is not None and mode.result is tensor_of(out):
             keep(mode.before)
             if parts is not None:
                 parts(mode.lows)
 
     return [module.register_forward_pre_hook(enter),
             module.register_forward_hook(leave, always_call=True)]
+
+
+def tensor_of(value: object) -> torch.Tensor | None:
+    """The activation a module's output carries: the output itself when it is a tensor, or the
+    one tensor of a tuple or list that holds it beside plain values (MViTv2's blocks and patch
+    embedding return `(tokens, [height, width])`); None for anything else (a list of maps, one
+    per branch: HRNet's multi-resolution modules). Every hook that reads a layer's output reads
+    it through this."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        tensors = [item for item in value if isinstance(item, torch.Tensor)]
+        if len(tensors) == 1:
+            return tensors[0]
+    return None
+
+
+def with_tensor(value: object, tensor: torch.Tensor) -> object:
+    """`value`, a module's output, with the tensor `tensor_of` reads in it replaced by `tensor`
+    (what a forward hook returns to put a leaf of its own in the network's path)."""
+    if isinstance(value, torch.Tensor) or not isinstance(value, (tuple, list)):
+        return tensor
+    items = [tensor if isinstance(item, torch.Tensor) else item for item in value]
+    if isinstance(value, list):
+        return items
+    return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
 
 
 def lay_out(raw: torch.Tensor, layout: Layout | None) -> torch.Tensor:
@@ -282,8 +347,9 @@ def _keeper(
     path)."""
     made: dict[int, torch.Tensor] = {}
 
-    def keep(k: int, value: object) -> None:
-        if not isinstance(value, torch.Tensor):
+    def keep(k: int, output: object) -> None:
+        value = tensor_of(output)
+        if value is None:
             return
         # as made: the network may change it in place later
         made[k] = value.clone() if copies or count > 1 else value

@@ -45,6 +45,7 @@ from generator.models.hooks import (
     module_of,
     shown_path,
     shown_unit,
+    tensor_of,
 )
 from generator.models.perchannel import (
     NO_CHANNEL_PRE_ACTIVATION,
@@ -152,14 +153,15 @@ def _probe(model: LoadedModel) -> _Probed:
     calls: list[_Call] = []
     applied: list[tuple[Floor, torch.Tensor]] = []  # every floor made, in order
 
-    def shape(_p: str, _m: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
-        if isinstance(output, torch.Tensor):
+    def shape(_p: str, _m: nn.Module, _i: tuple, made: object) -> None:  # type: ignore[type-arg]
+        output = tensor_of(made)
+        if output is not None:
             shapes.add(output.shape)
             if output.dim() == 4:  # a branch of a concatenation: fewer channels, same positions
                 shapes.add(torch.Size((output.shape[0], 0, *output.shape[2:])))
 
-    def record(path: str, module: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
-        floor = floor_module(module)
+    def record(path: str, module: nn.Module, _i: tuple, made: object) -> None:  # type: ignore[type-arg]
+        output, floor = tensor_of(made), floor_module(module)
         if floor is not None and isinstance(output, torch.Tensor):  # after its own function's
             applied.append((floor, output.detach().clone()))
         if isinstance(output, torch.Tensor) and _kept(output.shape, shapes) and output.numel():

@@ -19,6 +19,7 @@ from generator.models import catalog as catalog_module
 from generator.models.base import Size, sides
 from generator.models.catalog import Catalog, LayerShapeError
 from generator.models.families import Built
+from generator.models.hooks import tensor_of
 
 
 def _layer_paths(
@@ -218,8 +219,9 @@ def changes_outputs(net: nn.Module, size: Size) -> bool:
     must too (`zoo._seen_settings`). False when the forward fails."""
     made: list[tuple[torch.Tensor, int]] = []
 
-    def keep(_m: nn.Module, _i: tuple, out: object) -> None:  # type: ignore[type-arg]
-        if isinstance(out, torch.Tensor):
+    def keep(_m: nn.Module, _i: tuple, output: object) -> None:  # type: ignore[type-arg]
+        out = tensor_of(output)
+        if out is not None:
             made.append((out, out._version))
 
     device = next(net.parameters()).device

@@ -23,7 +23,7 @@ from torch import nn
 
 from generator.core.errors import FeatvisError
 from generator.models.base import LayerInfo, LoadedModel
-from generator.models.hooks import Layout, TokenGrid, lay_out
+from generator.models.hooks import Layout, TokenGrid, lay_out, tensor_of, with_tensor
 
 Strategy = Literal["loop", "batched"]
 IMAGE_BATCH = 8  # images per forward pass: bounds the memory of the retained graph
@@ -76,10 +76,13 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
     modules = dict(model.net.named_modules())
     box: dict[str, Any] = {}
 
-    def plant_output(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
-        leaf = out.detach().requires_grad_(True)
+    def plant_output(_m: nn.Module, _i: object, out: object) -> object:
+        made = tensor_of(out)
+        if made is None:
+            return None
+        leaf = made.detach().requires_grad_(True)
         box["leaves"] = [leaf]
-        return leaf
+        return with_tensor(out, leaf)
 
     def plant_inputs(_m: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
         leaves: list[torch.Tensor] = []
@@ -87,8 +90,8 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
         box["leaves"] = leaves
         return planted  # type: ignore[no-any-return]
 
-    def stop(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        box["target"] = out
+    def stop(_m: nn.Module, _i: object, out: object) -> None:
+        box["target"] = tensor_of(out)
         raise Stop
 
     module = modules[target.module_path]
@@ -107,7 +110,7 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
                 model.net(x)
         except Stop:
             pass
-        if not box.get("leaves") or "target" not in box:
+        if not box.get("leaves") or box.get("target") is None:
             what = f"does not follow '{source.name}'" if source else "receives no map or tokens"
             raise FeatvisError(f"model '{model.id}': layer '{target.name}' {what}")
         return box["leaves"], lay_out(box["target"], target.layout)
@@ -133,9 +136,12 @@ def _attribute_loop(
     sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
 ) -> torch.Tensor:
     """Sum over images of grad x activation, one backward per target channel."""
+    if not means.requires_grad:
+        return _unreached(sources, means, layout)
     rows = []
     for t in range(means.shape[1]):
-        grads = torch.autograd.grad(means[:, t].sum(), sources, retain_graph=True)
+        grads = _grads(torch.autograd.grad(
+            means[:, t].sum(), sources, retain_graph=True, allow_unused=True), sources)
         rows.append(
             torch.cat([_channel_sums(g * s.detach(), layout, False)
                        for g, s in zip(grads, sources, strict=True)])
@@ -143,10 +149,33 @@ def _attribute_loop(
     return torch.stack(rows)
 
 
+def _grads(
+    grads: Sequence[torch.Tensor | None], sources: list[torch.Tensor], batch: int = 0
+) -> list[torch.Tensor]:
+    """`grads`, a source the target does not depend on given zeros (with a leading `batch`
+    dimension of targets where the backward was batched)."""
+    return [
+        g if g is not None else torch.zeros((batch, *s.shape) if batch else s.shape,
+                                            dtype=s.dtype, device=s.device)
+        for g, s in zip(grads, sources, strict=True)
+    ]
+
+
+def _unreached(
+    sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
+) -> torch.Tensor:
+    """The attribution to sources the target does not depend on at all (CrossViT's branches,
+    side by side: the large branch's blocks take nothing from the small one's): zeros."""
+    width = sum(int(lay_out(s.detach(), layout).shape[1]) for s in sources)
+    return torch.zeros(means.shape[1], width, dtype=means.dtype, device=means.device)
+
+
 def _attribute_batched(
     sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
 ) -> torch.Tensor:
     """The same, chunks of target channels per vectorized backward (`is_grads_batched`)."""
+    if not means.requires_grad:
+        return _unreached(sources, means, layout)
     n, targets = means.shape
     size = sum(s.numel() * s.element_size() for s in sources)
     chunk = max(1, min(targets, BATCHED_BYTES // max(1, size)))
@@ -155,9 +184,10 @@ def _attribute_batched(
         stop = min(targets, start + chunk)
         eye = torch.zeros(stop - start, n, targets, dtype=means.dtype, device=means.device)
         eye[torch.arange(stop - start), :, torch.arange(start, stop)] = 1.0
-        grads = torch.autograd.grad(
-            means, sources, grad_outputs=eye, retain_graph=True, is_grads_batched=True
-        )
+        grads = _grads(torch.autograd.grad(
+            means, sources, grad_outputs=eye, retain_graph=True, is_grads_batched=True,
+            allow_unused=True,
+        ), sources, stop - start)
         rows.append(
             torch.cat([_channel_sums(g * s.detach(), layout, True)
                        for g, s in zip(grads, sources, strict=True)], dim=1)

@@ -24,7 +24,7 @@ from torch import nn
 from generator.atlas.circuits.attribution import Stop, laid_out, tensors_in
 from generator.atlas.circuits.spec import InputPart
 from generator.models.base import LoadedModel
-from generator.models.hooks import Layout, lay_out
+from generator.models.hooks import Layout, lay_out, tensor_of
 
 PROBE_SEED = 0
 
@@ -59,7 +59,8 @@ def _record(model: LoadedModel, path: str, layout: Layout | None) -> _Seen:
 
     def output(name: str) -> Any:
         def hook(_m: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-            mine = maps([out]) if isinstance(out, torch.Tensor) else []
+            made = tensor_of(out)
+            mine = maps([made]) if made is not None else []
             if mine:
                 seen.outputs.append((name, mine[0]))
                 if name.startswith(inside):  # the block's own: kept as they are now
@@ -71,8 +72,10 @@ def _record(model: LoadedModel, path: str, layout: Layout | None) -> _Seen:
         seen.inputs = maps(tensors_in(args))
         seen.before = len(seen.outputs)
 
-    def stop(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        seen.out = lay_out(out, layout).detach().clone()
+    def stop(_m: nn.Module, _i: object, out: object) -> None:
+        made = tensor_of(out)
+        if made is not None:
+            seen.out = lay_out(made, layout).detach().clone()
         raise Stop
 
     modules = dict(model.net.named_modules())

@@ -17,6 +17,7 @@ from generator.atlas.circuits.attribution import Stop
 from generator.core.errors import FeatvisError
 from generator.models.base import LayerInfo, LoadedModel
 from generator.models.fold import FoldedNorm
+from generator.models.hooks import tensor_of
 
 _ELEMENTWISE = (
     nn.BatchNorm2d,
@@ -39,7 +40,7 @@ _ELEMENTWISE = (
 
 def _modules_between(
     model: LoadedModel, src: LayerInfo, tgt: LayerInfo
-) -> tuple[list[tuple[str, nn.Module, tuple[Any, ...]]], torch.Tensor]:
+) -> tuple[list[tuple[str, nn.Module, tuple[Any, ...]]], torch.Tensor | None]:
     """The modules entered after the source layer's output and up to the target's output, with
     their inputs, on one probe image; and the source's output tensor."""
     modules = dict(model.net.named_modules())
@@ -53,8 +54,10 @@ def _modules_between(
 
         return hook
 
-    def seen(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        box["source"] = out
+    def seen(_m: nn.Module, _i: object, out: object) -> None:
+        made = tensor_of(out)
+        if made is not None:
+            box["source"] = made
 
     def stop(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
         raise Stop
@@ -70,7 +73,7 @@ def _modules_between(
     finally:
         for handle in handles:
             handle.remove()
-    return entered, box["source"]
+    return entered, box.get("source")
 
 
 def adjacent_conv(model: LoadedModel, source: str, target: str) -> tuple[nn.Conv2d, Any] | None:
