@@ -612,7 +612,7 @@ def test_a_stem_of_convolutions_and_activation_modules_shows_each_activation() -
     is not a layer of its own (it was: half of LeViT's edges and textures bands repeated)."""
     from torch import nn
 
-    from generator.models.catalog import candidate_paths
+    from generator.models.candidates import candidate_paths
 
     class ConvNorm(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
@@ -652,7 +652,7 @@ def test_a_block_made_of_named_parts_is_one_layer() -> None:
 
     from torch import nn
 
-    from generator.models.catalog import candidate_paths
+    from generator.models.candidates import candidate_paths
 
     def part() -> nn.Module:
         return nn.Sequential(nn.Conv2d(8, 8, 1), nn.ReLU())
@@ -685,7 +685,7 @@ def test_blocks_of_parts_and_plain_modules_are_shown_whole() -> None:
     (65 layers of `blocks.N.0` and `blocks.N.2`)."""
     from torch import nn
 
-    from generator.models.catalog import candidate_paths
+    from generator.models.candidates import candidate_paths
 
     class Residual(nn.Module):
         def __init__(self) -> None:
@@ -708,7 +708,8 @@ def test_a_stem_of_a_convolution_and_a_norm_is_a_layer() -> None:
     candidate (its forward calls F.relu) still shows its convolutions, the stem's among them."""
     from torch import nn
 
-    from generator.models.catalog import candidate_paths, probe_catalog
+    from generator.models.candidates import candidate_paths
+    from generator.models.catalog import probe_catalog
 
     class Block(nn.Module):
         def __init__(self) -> None:
@@ -788,7 +789,8 @@ def test_a_block_that_returns_several_maps_is_shown_by_its_branches() -> None:
     the catalog held only the stem, the transitions and the head's modules)."""
     from torch import nn
 
-    from generator.models.catalog import candidate_paths, probe_catalog
+    from generator.models.candidates import candidate_paths
+    from generator.models.catalog import probe_catalog
 
     class Block(nn.Module):
         def __init__(self, width: int) -> None:

@@ -1,9 +1,8 @@
 """Layer catalogs: which layers of a network are worth showing, and band references to them.
 
 `probe_catalog` runs one forward pass at the model's input size and keeps the asked-for module
-paths (or, by default, `candidate_paths`: stems, among them a patch embedding of a convolution and
-a norm, blocks, Inception's mixed blocks, the blocks inside a stage, and activations of plain
-convolution stacks such as VGG's) whose output is a spatial
+paths (or, by default, `models.candidates.candidate_paths`: stems, blocks, the blocks inside a
+stage, activations of plain convolution stacks) whose output is a spatial
 feature map (B, C, H, W) or tokens on a square patch grid (B, prefix + H*W, D), the latter with the
 `TokenGrid` that lays them out. Layers are ordered as the forward pass reaches them; `depth` is
 that order (optional layers, such as a transformer's MLP hidden units, interleave with the main
@@ -22,7 +21,8 @@ import torch
 from torch import nn
 
 from generator.core.errors import FeatvisError, choices_hint
-from generator.models.base import _ACTIVATIONS, BANDS, LayerInfo, Size, band_for, sides
+from generator.models.base import BANDS, LayerInfo, Size, band_for, sides
+from generator.models.candidates import candidate_paths, conv_unit, is_leaf
 from generator.models.hooks import (
     ChannelsLast,
     Layout,
@@ -31,103 +31,6 @@ from generator.models.hooks import (
     declared_prefix,
     set_layouts,
 )
-
-# Attributes that hold a stage's repeated blocks (timm's stages, many research models).
-_BLOCK_LISTS = ("blocks", "layers")
-
-
-def _is_leaf(module: nn.Module) -> bool:
-    return not list(module.children())
-
-
-def candidate_paths(root: nn.Module, *, whole: bool = True) -> list[str]:
-    """Module paths worth visualizing: blocks, composite stems and post-activation leaves.
-    `whole`: `root` is the network, and a convolution unit it reaches before any other candidate
-    is its stem, shown whole (ConvNeXt's and Swin's patch embedding, a Sequential of a strided
-    convolution and a norm: no activation shows its channels); not so inside a block."""
-    paths: list[str] = []
-
-    def visit(container: nn.Module, prefix: str) -> None:
-        children = list(container.named_children())
-        for place, (name, child) in enumerate(children):
-            path = f"{prefix}{name}"
-            kids = list(child.children())
-            if isinstance(child, (nn.Sequential, nn.ModuleList)):
-                stem = whole and not paths and not _activated(container, children, place)
-                if stem and conv_unit(child):
-                    paths.append(path)
-                elif kids and all(_is_leaf(k) for k in kids):
-                    paths.extend(
-                        f"{path}.{n}"
-                        for n, k in child.named_children()
-                        if isinstance(k, _ACTIVATIONS)
-                    )
-                elif _repeated_block(container, child):
-                    paths.append(path)
-                else:
-                    visit(child, path + ".")
-            elif kids and _block_list(child) is not None:
-                visit(child, f"{path}.")  # a stage: its blocks, and its other composite parts
-            elif kids and not _activated(container, children, place):
-                paths.append(path)
-            elif isinstance(child, _ACTIVATIONS):
-                paths.append(path)
-
-    visit(root, "")
-    return paths
-
-
-def conv_unit(module: nn.Module) -> bool:
-    """Whether `module` is a Sequential of plain modules that runs a convolution and no
-    activation module (a patch embedding: a strided convolution and a norm)."""
-    kids = list(module.children())
-    return (
-        isinstance(module, nn.Sequential)
-        and bool(kids)
-        and all(_is_leaf(k) for k in kids)
-        and any(isinstance(k, nn.Conv2d) for k in kids)
-        and not any(isinstance(k, _ACTIVATIONS) for k in kids)
-    )
-
-
-def _repeated_block(container: nn.Module, child: nn.Module) -> bool:
-    """Whether `child`, a Sequential of parts and plain modules both, is one of several alike
-    in `container` (ConvMixer's blocks: a residual part, a convolution, GELU, a norm): a block,
-    shown whole rather than by its parts."""
-    def parts(module: nn.Module) -> tuple[type, ...]:
-        return tuple(type(k) for k in module.children())
-
-    kids = list(child.children())
-    mixed = any(_is_leaf(k) for k in kids) and not all(_is_leaf(k) for k in kids)
-    alike = [c for c in container.children() if parts(c) == parts(child)]
-    return isinstance(child, nn.Sequential) and mixed and len(alike) >= 2
-
-
-def _activated(container: nn.Module, children: list[tuple[str, nn.Module]], place: int) -> bool:
-    """Whether a Sequential runs an activation module right after its child at `place` (LeViT's
-    stem: convolution + norm, then Hardswish): that activation shows the child's channels."""
-    after = children[place + 1][1] if place + 1 < len(children) else None
-    return isinstance(container, nn.Sequential) and isinstance(after, _ACTIVATIONS)
-
-
-def _pipeline(blocks: nn.Module) -> bool:
-    """Whether a container's parts are named (not numbered) and of more than one kind."""
-    named = list(blocks.named_children())
-    kinds = {type(child) for _, child in named}
-    return len(kinds) > 1 and not all(name.isdigit() for name, _ in named)
-
-
-def _block_list(module: nn.Module) -> nn.Module | None:
-    """The Sequential/ModuleList of at least two composite blocks a stage module holds: a list
-    (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's layer:
-    `MBconv`, `window_attention`, `grid_attention`, a block of its own)."""
-    for attr in _BLOCK_LISTS:
-        blocks = getattr(module, attr, None)
-        if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
-            composite = [b for b in blocks.children() if not _is_leaf(b)]
-            if len(composite) >= 2:
-                return blocks
-    return None
 
 
 @dataclass(frozen=True)
@@ -319,8 +222,8 @@ def _split(net: nn.Module, paths: list[str], raw: dict[str, torch.Tensor]) -> li
     split: list[str] = []
     for path in paths:
         module = modules[path]
-        inner = [] if path in raw or _is_leaf(module) else candidate_paths(module, whole=False)
-        blocks = [p for p in inner if not _is_leaf(module.get_submodule(p))]
+        inner = [] if path in raw or is_leaf(module) else candidate_paths(module, whole=False)
+        blocks = [p for p in inner if not is_leaf(module.get_submodule(p))]
         split += [f"{path}.{p}" for p in blocks or inner] or [path]
     return split
 

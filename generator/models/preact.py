@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from generator.models.base import LoadedModel
+from generator.models.branches import Call, clamps_to, side_by_side
 from generator.models.floors import Floor, Floors, floor_module, made_by
 from generator.models.hooks import (
     FLOOR,
@@ -107,26 +108,6 @@ def _forward(model: LoadedModel, images: int = 1) -> None:
         model.net(model.preprocess(x))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Call:
-    """One module's output as it was made (a copy: a tensor changed in place after a module
-    made it, `out += identity` or an in-place ReLU, is no longer that module's output)."""
-
-    path: str
-    module: nn.Module
-    output: torch.Tensor
-    low: float
-    high: float
-    floors: int = 0  # how many floors (`floors.Floors`) were made when it was
-
-
-def _clamps_to(made: _Call, before: _Call) -> bool:
-    """Whether `made` is `before` clamped to `made`'s range, with something cut off below."""
-    if before.output.shape != made.output.shape or not before.low < made.low:
-        return False
-    return torch.equal(made.output, before.output.clamp(min=made.low, max=made.high))
-
-
 @dataclasses.dataclass
 class _Probed:
     """What `_probe` found: per floored catalog layer, the path of its pre-activation (None: none
@@ -150,7 +131,7 @@ def _probe(model: LoadedModel) -> _Probed:
     it, branches floored differently)."""
     paths = {info.module_path for info in model.layers}
     shapes: set[torch.Size] = set()
-    calls: list[_Call] = []
+    calls: list[Call] = []
     applied: list[tuple[Floor, torch.Tensor]] = []  # every floor made, in order
 
     def shape(_p: str, _m: nn.Module, _i: tuple, made: object) -> None:  # type: ignore[type-arg]
@@ -167,7 +148,7 @@ def _probe(model: LoadedModel) -> _Probed:
         if isinstance(output, torch.Tensor) and _kept(output.shape, shapes) and output.numel():
             if output.is_floating_point():
                 low, high = (float(v) for v in torch.aminmax(output))
-                calls.append(_Call(path, module, output.detach().clone(), low, high, len(applied)))
+                calls.append(Call(path, module, output.detach().clone(), low, high, len(applied)))
 
     def record_input(path: str, module: nn.Module, args: tuple, _o: object) -> None:  # type: ignore[type-arg]
         if isinstance(module, FLOORED) and args:
@@ -202,7 +183,7 @@ def _probe(model: LoadedModel) -> _Probed:
         if not at:
             continue
         made = calls[at[-1]]
-        found = [(k, c.path) for k, c in enumerate(calls[: at[-1]]) if _clamps_to(made, c)]
+        found = [(k, c.path) for k, c in enumerate(calls[: at[-1]]) if clamps_to(made, c)]
         # else the input of a floor module (a ReLU taking a sum made in `forward`) at its last
         # call, the one `capture` records; else the input of the floor function that made the
         # layer's output (`F.relu(out + identity)` in its `forward`)
@@ -217,7 +198,7 @@ def _probe(model: LoadedModel) -> _Probed:
         elif makers:
             out[info.name] = makers[0]
             named[info.name] = made_by(made.output, applied[: made.floors])
-        elif parts := _side_by_side(made, calls[: at[-1]], f"{info.module_path}."):
+        elif parts := side_by_side(made, calls[: at[-1]], f"{info.module_path}."):
             joined = out[info.name] = JOIN.join(c.path for c in parts)
             widths[joined] = tuple(c.output.shape[1] for c in parts)
             starts = [sum(widths[joined][:k]) for k in range(len(parts))]
@@ -250,44 +231,7 @@ def _kept(shape: torch.Size, shapes: set[torch.Size]) -> bool:
     )
 
 
-def _side_by_side(made: _Call, calls: list[_Call], within: str) -> list[_Call] | None:
-    """The modules inside the layer (paths under `within`) whose outputs, clamped to the layer's
-    range, are its channels side by side, called in that order (the branches of an Inception
-    block or a SqueezeNet Fire module, each floored by its own ReLU before `forward`
-    concatenates them); None where no such modules make every channel, or where one of them
-    never goes below the floor (a pooled branch)."""
-    if made.output.dim() != 4:
-        return None
-    width, start = made.output.shape[1], 0
-    found: list[_Call] = []
-    while (off := sum(c.output.shape[1] for c in found)) < width:
-        part = next((
-            k for k in range(start, len(calls))
-            if calls[k].path.startswith(within) and _makes_part(made, calls[k], off)
-        ), None)
-        if part is None:
-            return None
-        found.append(calls[part])
-        start = part + 1
-    # every part below the floor somewhere: a part that is not (a pooling module after a
-    # branch's ReLU, or of the block's floored input) is floored itself, so its channels
-    # could not go below 0 there either
-    cut = all(c.low < made.low for c in found)
-    return found if len(found) > 1 and cut else None
-
-
-def _makes_part(made: _Call, before: _Call, off: int) -> bool:
-    out = before.output
-    n = out.shape[1] if out.dim() == 4 else 0
-    if not n or off + n > made.output.shape[1] or before.low > made.low:
-        return False
-    if out.shape[0] != made.output.shape[0] or out.shape[2:] != made.output.shape[2:]:
-        return False
-    piece = made.output[:, off : off + n]
-    return torch.equal(piece, out.clamp(min=made.low, max=made.high))
-
-
-def _floored(made: _Call) -> bool:
+def _floored(made: Call) -> bool:
     """A nonnegative output with a good share exactly at 0: a ReLU's (or after one)."""
     return made.low == 0 and float((made.output == 0).float().mean()) >= FLOOR_SHARE
 

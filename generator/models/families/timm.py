@@ -17,7 +17,7 @@ from torch import nn
 
 from generator.config.model_ids import TIMM, check_listed
 from generator.models.base import Size, sides
-from generator.models.catalog import candidate_paths
+from generator.models.candidates import candidate_paths
 from generator.models.families import IMAGENET_MEAN, IMAGENET_STD, Built, Family, LoadOptions, vit
 from generator.models.families.descriptions import describe
 from generator.models.hooks import capture
