@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from generator.core.errors import FeatvisError
 from generator.optvis import ParamSpec, RenderSettings, TransformSpec, render
 from generator.optvis import objectives as O
-from generator.optvis.objectives import CompiledObjectives, Objective
+from generator.optvis.evaluate import CompiledObjectives
+from generator.optvis.objectives import Objective
 from generator.optvis.param import ImageParam
 from generator.optvis.recipe import DEFAULT_LR, LEGACY_DECAY, Recipe
 from generator.optvis.render import truncated_forward

@@ -49,7 +49,7 @@ from generator.jobs import canonical_json
 from generator.metrics import cosine_similarity
 from generator.models.base import LoadedModel
 from generator.optvis import objectives as obj
-from generator.optvis.objectives import CompiledObjectives
+from generator.optvis.evaluate import CompiledObjectives
 from generator.optvis.param import ImageParam, ParamSpec
 from generator.optvis.recipe import LEGACY_DECAY, Recipe, make_optimizer
 from generator.optvis.render import truncated_forward

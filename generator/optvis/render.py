@@ -18,7 +18,8 @@ import torch
 
 from generator.models.base import LoadedModel, capture
 from generator.models.hooks import INPUT, parts_of
-from generator.optvis.objectives import CompiledObjectives, Objective
+from generator.optvis.evaluate import CompiledObjectives
+from generator.optvis.objectives import Objective
 from generator.optvis.param import ImageParam, ParamSpec
 from generator.optvis.recipe import DEFAULT_LR, DEFAULT_STEPS, Recipe, make_optimizer
 from generator.optvis.steps import PRECISIONS, StepParts, resolve_accel, run_steps

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from generator.optvis.objectives import CompiledObjectives
+from generator.optvis.evaluate import CompiledObjectives
 from generator.optvis.param import ImageParam
 from generator.optvis.recipe import Phase, Recipe
 from generator.optvis.transforms import RandomTransform
