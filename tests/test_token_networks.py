@@ -314,3 +314,61 @@ def test_a_circuit_between_branches_side_by_side_is_zero(sized: Path) -> None:
         assert across.shape == (8, 8) and not across.any()
         within = attribution_matrix(model, "large.1", "large.2", images, strategy=strategy)
         assert within.abs().sum() > 0
+
+
+class _Mixer(torch.nn.Module):
+    """A block of a channels-last map (B, H, W, C), as VOLO's outlookers are."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(x)
+
+
+class _ClassBlock(torch.nn.Module):
+    """VOLO's class attention: the class token reads the patch tokens, which pass on copied."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cls = x[:, :1] + self.mlp(x).mean(1, keepdim=True)
+        return torch.cat([cls, x[:, 1:]], dim=1)
+
+
+class _Volo(torch.nn.Module):
+    def __init__(self, dim: int = 12) -> None:
+        super().__init__()
+        self.patch_embed = torch.nn.Conv2d(3, dim, 4, 4)
+        self.network = torch.nn.ModuleList(_Mixer(dim) for _ in range(6))
+        self.cls_token = torch.nn.Parameter(torch.ones(1, 1, dim))
+        self.post_network = torch.nn.ModuleList(_ClassBlock(dim) for _ in range(2))
+        self.head = torch.nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x).permute(0, 2, 3, 1)
+        for block in self.network:
+            x = block(x)
+        x = torch.cat([self.cls_token, x.flatten(1, 2)], dim=1)
+        for block in self.post_network:
+            x = block(x)
+        return self.head(x[:, 0])
+
+
+def test_a_block_that_passes_the_map_on_unchanged_is_no_new_layer() -> None:
+    """timm's volo_d1_224 ends in two class-attention blocks that change the class token only: their
+    patch tokens were the last block's map to the bit, shown as two more layers of the same
+    pictures. A layer whose map is its predecessor's is left out of the catalog; one the user
+    names is shown."""
+    from generator.models.catalog import probe_catalog
+
+    net = _Volo().eval()
+    paths = [f"network.{i}" for i in range(6)] + ["post_network.0", "post_network.1"]
+    shown = [info.module_path for info in probe_catalog(net, 32, paths).layers]
+    assert shown == paths[:6]
+    assert [info.module_path for info in probe_catalog(net, 32).layers] == paths[:6]
+    named = probe_catalog(net, 32, paths, strict=True).layers
+    assert [info.module_path for info in named] == paths
