@@ -161,7 +161,7 @@ def test_blocks_that_return_tokens_and_their_size_are_layers(sized: Path) -> Non
     model = load_model(f"python:{sized}:build", random_weights=True, input_size=32)
     shown = [(i.name, i.channels, i.height) for i in model.layers]
     assert shown == [
-        ("patch_embed", 8, 8), ("stages.0", 8, 8), ("stages.1.blocks.0", 16, 4),
+        ("patch_embed", 8, 8), ("stages.0.blocks.0", 8, 8), ("stages.1.blocks.0", 16, 4),
         ("stages.1.blocks.1", 16, 4), ("stages.2.blocks.0", 16, 4), ("stages.2.blocks.1", 16, 4),
     ], shown
     assert all(isinstance(i.layout, TokenGrid) for i in model.layers)
@@ -170,7 +170,7 @@ def test_blocks_that_return_tokens_and_their_size_are_layers(sized: Path) -> Non
     with torch.no_grad(), capture(model.net, ["stages.1.blocks.1"]) as out:
         model.net(images)
     assert tuple(out["stages.1.blocks.1"].shape) == (2, 16, 4, 4)
-    matrix = attribution_matrix(model, "stages.0", "stages.2.blocks.1", images)
+    matrix = attribution_matrix(model, "stages.0.blocks.0", "stages.2.blocks.1", images)
     assert matrix.shape == (16, 8) and torch.isfinite(matrix).all() and matrix.abs().sum() > 0
     inputs = input_attribution_matrix(model, "stages.1.blocks.1", images, targets=[0, 3])
     assert inputs.shape == (2, 16) and inputs.abs().sum() > 0
@@ -288,10 +288,10 @@ def test_tokens_of_a_network_that_takes_any_size_are_laid_out_at_any_size(sized:
     (every picture of a Twins site at the quick preset's size failed: "shape '[1, 64, 16, 16]'
     is invalid for input of size 4096")."""
     model = load_model(f"python:{sized}:build", random_weights=True, input_size=32)
-    assert not model.fixed_input and model.layer("stages.0").layout == TokenGrid(0, 8, 8)
-    with torch.no_grad(), capture(model.net, ["stages.0", "stages.2.blocks.1"]) as out:
+    assert not model.fixed_input and model.layer("stages.0.blocks.0").layout == TokenGrid(0, 8, 8)
+    with torch.no_grad(), capture(model.net, ["stages.0.blocks.0", "stages.2.blocks.1"]) as out:
         model.net(torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(0)))
-    assert tuple(out["stages.0"].shape) == (2, 8, 12, 12)
+    assert tuple(out["stages.0.blocks.0"].shape) == (2, 8, 12, 12)
     assert tuple(out["stages.2.blocks.1"].shape) == (2, 16, 6, 6)
     wide = TokenGrid(1, 2, 3)(torch.arange(1 + 24.0).view(1, 25, 1))  # 4 x 6, as 2 x 3 is
     assert tuple(wide.shape) == (1, 1, 4, 6) and float(wide[0, 0, 1, 0]) == 7.0
