@@ -372,3 +372,68 @@ def test_a_block_that_passes_the_map_on_unchanged_is_no_new_layer() -> None:
     assert [info.module_path for info in probe_catalog(net, 32).layers] == paths[:6]
     named = probe_catalog(net, 32, paths, strict=True).layers
     assert [info.module_path for info in named] == paths
+
+
+class _Context(torch.nn.Module):
+    """GC ViT's `global_block`: a global query made from the stage's map, beside it."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Sequential(torch.nn.Conv2d(dim, dim, 3, padding=1), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class _Attend(torch.nn.Module):
+    """A block of a channels-last map that reads the global query as its second argument."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(x) * query.mean((1, 2), keepdim=True)
+
+
+class _GcStage(torch.nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.downsample = torch.nn.Sequential(torch.nn.Conv2d(dim, dim, 3, 2, 1), torch.nn.ReLU())
+        self.global_block = _Context(dim)
+        self.blocks = torch.nn.ModuleList(_Attend(dim) for _ in range(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.downsample(x)
+        query = self.global_block(x).permute(0, 2, 3, 1)
+        x = x.permute(0, 2, 3, 1)
+        for block in self.blocks:
+            x = block(x, query)
+        return x.permute(0, 3, 1, 2)
+
+
+class _GcVit(torch.nn.Module):
+    def __init__(self, dim: int = 12) -> None:
+        super().__init__()
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, dim, 3, 2, 1), torch.nn.ReLU())
+        self.stages = torch.nn.Sequential(_GcStage(dim), _GcStage(dim))
+        self.head = torch.nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)).mean((2, 3)))
+
+
+def test_a_side_path_beside_the_blocks_is_no_layer() -> None:
+    """timm's gcvit_xxtiny: each stage's `global_block` makes a global query from the stage's map,
+    which the blocks read beside that map; it showed as a layer between the downsampling and
+    the blocks. A layer whose map no later layer reads, where the next reads its own input, is
+    left out; one the user names is shown."""
+    from generator.models.catalog import probe_catalog
+
+    net = _GcVit().eval()
+    shown = [info.module_path for info in probe_catalog(net, 32).layers]
+    stage = ["downsample.1", "blocks.0", "blocks.1"]
+    assert shown == ["stem.1", *[f"stages.{i}.{p}" for i in range(2) for p in stage]], shown
+    named = probe_catalog(net, 32, ["stages.0.global_block", "stages.0.blocks.0"], strict=True)
+    assert [info.module_path for info in named.layers] == [
+        "stages.0.global_block", "stages.0.blocks.0"]
