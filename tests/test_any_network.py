@@ -841,3 +841,29 @@ def test_pictures_reach_a_network_of_fused_branches_at_a_size_it_takes(nets: Pat
     settings = RenderSettings(size=30, steps=3, lr=0.05, transforms=TransformSpec.none())
     result = render(model, [obj.channel("stem.1", 1)], settings, seeds=0)
     assert torch.isfinite(result.final).all() and result.images.shape[-1] == 30
+
+
+def test_stages_of_one_block_open_like_their_siblings() -> None:
+    """timm's davit_tiny has stages of 1, 1, 3 and 1 blocks: the stage of three showed its
+    downsampling and its blocks, the others were one layer each. A stage of one block beside
+    stages of its kind that open is opened too; stages of one block alone stay whole."""
+    from torch import nn
+
+    from generator.models.candidates import candidate_paths
+
+    class Stage(nn.Module):
+        def __init__(self, depth: int) -> None:
+            super().__init__()
+            self.blocks = nn.Sequential(*[
+                nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()) for _ in range(depth)
+            ])
+
+    class Net(nn.Module):
+        def __init__(self, depths: tuple[int, ...]) -> None:
+            super().__init__()
+            self.stages = nn.Sequential(*[Stage(d) for d in depths])
+
+    paths = candidate_paths(Net((1, 3, 1)))
+    assert paths == ["stages.0.blocks.0.1", *[f"stages.1.blocks.{i}.1" for i in range(3)],
+                     "stages.2.blocks.0.1"], paths
+    assert candidate_paths(Net((1, 1))) == ["stages.0", "stages.1"]

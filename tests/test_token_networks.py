@@ -161,7 +161,7 @@ def test_blocks_that_return_tokens_and_their_size_are_layers(sized: Path) -> Non
     model = load_model(f"python:{sized}:build", random_weights=True, input_size=32)
     shown = [(i.name, i.channels, i.height) for i in model.layers]
     assert shown == [
-        ("patch_embed", 8, 8), ("stages.0", 8, 8), ("stages.1.blocks.0", 16, 4),
+        ("patch_embed", 8, 8), ("stages.0.blocks.0", 8, 8), ("stages.1.blocks.0", 16, 4),
         ("stages.1.blocks.1", 16, 4), ("stages.2.blocks.0", 16, 4), ("stages.2.blocks.1", 16, 4),
     ], shown
     assert all(isinstance(i.layout, TokenGrid) for i in model.layers)
@@ -170,7 +170,7 @@ def test_blocks_that_return_tokens_and_their_size_are_layers(sized: Path) -> Non
     with torch.no_grad(), capture(model.net, ["stages.1.blocks.1"]) as out:
         model.net(images)
     assert tuple(out["stages.1.blocks.1"].shape) == (2, 16, 4, 4)
-    matrix = attribution_matrix(model, "stages.0", "stages.2.blocks.1", images)
+    matrix = attribution_matrix(model, "stages.0.blocks.0", "stages.2.blocks.1", images)
     assert matrix.shape == (16, 8) and torch.isfinite(matrix).all() and matrix.abs().sum() > 0
     inputs = input_attribution_matrix(model, "stages.1.blocks.1", images, targets=[0, 3])
     assert inputs.shape == (2, 16) and inputs.abs().sum() > 0
@@ -288,10 +288,10 @@ def test_tokens_of_a_network_that_takes_any_size_are_laid_out_at_any_size(sized:
     (every picture of a Twins site at the quick preset's size failed: "shape '[1, 64, 16, 16]'
     is invalid for input of size 4096")."""
     model = load_model(f"python:{sized}:build", random_weights=True, input_size=32)
-    assert not model.fixed_input and model.layer("stages.0").layout == TokenGrid(0, 8, 8)
-    with torch.no_grad(), capture(model.net, ["stages.0", "stages.2.blocks.1"]) as out:
+    assert not model.fixed_input and model.layer("stages.0.blocks.0").layout == TokenGrid(0, 8, 8)
+    with torch.no_grad(), capture(model.net, ["stages.0.blocks.0", "stages.2.blocks.1"]) as out:
         model.net(torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(0)))
-    assert tuple(out["stages.0"].shape) == (2, 8, 12, 12)
+    assert tuple(out["stages.0.blocks.0"].shape) == (2, 8, 12, 12)
     assert tuple(out["stages.2.blocks.1"].shape) == (2, 16, 6, 6)
     wide = TokenGrid(1, 2, 3)(torch.arange(1 + 24.0).view(1, 25, 1))  # 4 x 6, as 2 x 3 is
     assert tuple(wide.shape) == (1, 1, 4, 6) and float(wide[0, 0, 1, 0]) == 7.0
@@ -314,3 +314,126 @@ def test_a_circuit_between_branches_side_by_side_is_zero(sized: Path) -> None:
         assert across.shape == (8, 8) and not across.any()
         within = attribution_matrix(model, "large.1", "large.2", images, strategy=strategy)
         assert within.abs().sum() > 0
+
+
+class _Mixer(torch.nn.Module):
+    """A block of a channels-last map (B, H, W, C), as VOLO's outlookers are."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(x)
+
+
+class _ClassBlock(torch.nn.Module):
+    """VOLO's class attention: the class token reads the patch tokens, which pass on copied."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cls = x[:, :1] + self.mlp(x).mean(1, keepdim=True)
+        return torch.cat([cls, x[:, 1:]], dim=1)
+
+
+class _Volo(torch.nn.Module):
+    def __init__(self, dim: int = 12) -> None:
+        super().__init__()
+        self.patch_embed = torch.nn.Conv2d(3, dim, 4, 4)
+        self.network = torch.nn.ModuleList(_Mixer(dim) for _ in range(6))
+        self.cls_token = torch.nn.Parameter(torch.ones(1, 1, dim))
+        self.post_network = torch.nn.ModuleList(_ClassBlock(dim) for _ in range(2))
+        self.head = torch.nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x).permute(0, 2, 3, 1)
+        for block in self.network:
+            x = block(x)
+        x = torch.cat([self.cls_token, x.flatten(1, 2)], dim=1)
+        for block in self.post_network:
+            x = block(x)
+        return self.head(x[:, 0])
+
+
+def test_a_block_that_passes_the_map_on_unchanged_is_no_new_layer() -> None:
+    """timm's volo_d1_224 ends in two class-attention blocks that change the class token only: their
+    patch tokens were the last block's map to the bit, shown as two more layers of the same
+    pictures. A layer whose map is its predecessor's is left out of the catalog; one the user
+    names is shown."""
+    from generator.models.catalog import probe_catalog
+
+    net = _Volo().eval()
+    paths = [f"network.{i}" for i in range(6)] + ["post_network.0", "post_network.1"]
+    shown = [info.module_path for info in probe_catalog(net, 32, paths).layers]
+    assert shown == paths[:6]
+    assert [info.module_path for info in probe_catalog(net, 32).layers] == paths[:6]
+    named = probe_catalog(net, 32, paths, strict=True).layers
+    assert [info.module_path for info in named] == paths
+
+
+class _Context(torch.nn.Module):
+    """GC ViT's `global_block`: a global query made from the stage's map, beside it."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Sequential(torch.nn.Conv2d(dim, dim, 3, padding=1), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class _Attend(torch.nn.Module):
+    """A block of a channels-last map that reads the global query as its second argument."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(x) * query.mean((1, 2), keepdim=True)
+
+
+class _GcStage(torch.nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.downsample = torch.nn.Sequential(torch.nn.Conv2d(dim, dim, 3, 2, 1), torch.nn.ReLU())
+        self.global_block = _Context(dim)
+        self.blocks = torch.nn.ModuleList(_Attend(dim) for _ in range(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.downsample(x)
+        query = self.global_block(x).permute(0, 2, 3, 1)
+        x = x.permute(0, 2, 3, 1)
+        for block in self.blocks:
+            x = block(x, query)
+        return x.permute(0, 3, 1, 2)
+
+
+class _GcVit(torch.nn.Module):
+    def __init__(self, dim: int = 12) -> None:
+        super().__init__()
+        self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, dim, 3, 2, 1), torch.nn.ReLU())
+        self.stages = torch.nn.Sequential(_GcStage(dim), _GcStage(dim))
+        self.head = torch.nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)).mean((2, 3)))
+
+
+def test_a_side_path_beside_the_blocks_is_no_layer() -> None:
+    """timm's gcvit_xxtiny: each stage's `global_block` makes a global query from the stage's map,
+    which the blocks read beside that map; it showed as a layer between the downsampling and
+    the blocks. A layer whose map no later layer reads, where the next reads its own input, is
+    left out; one the user names is shown."""
+    from generator.models.catalog import probe_catalog
+
+    net = _GcVit().eval()
+    shown = [info.module_path for info in probe_catalog(net, 32).layers]
+    stage = ["downsample.1", "blocks.0", "blocks.1"]
+    assert shown == ["stem.1", *[f"stages.{i}.{p}" for i in range(2) for p in stage]], shown
+    named = probe_catalog(net, 32, ["stages.0.global_block", "stages.0.blocks.0"], strict=True)
+    assert [info.module_path for info in named.layers] == [
+        "stages.0.global_block", "stages.0.blocks.0"]

@@ -44,7 +44,7 @@ def candidate_paths(root: nn.Module, *, whole: bool = True) -> list[str]:
                     paths.append(path)
                 else:
                     visit(child, path + ".")
-            elif kids and _block_list(child) is not None:
+            elif kids and _block_list(child, _least(child, children)) is not None:
                 visit(child, f"{path}.")  # a stage: its blocks, and its other composite parts
             elif kids and not _activated(container, children, place):
                 paths.append(path)
@@ -95,14 +95,22 @@ def _pipeline(blocks: nn.Module) -> bool:
     return len(kinds) > 1 and not all(name.isdigit() for name, _ in named)
 
 
-def _block_list(module: nn.Module) -> nn.Module | None:
-    """The Sequential/ModuleList of at least two composite blocks a stage module holds: a list
-    (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's layer:
-    `MBconv`, `window_attention`, `grid_attention`, a block of its own)."""
+def _least(child: nn.Module, siblings: list[tuple[str, nn.Module]]) -> int:
+    """How many composite blocks make `child` a stage: two, or one where a sibling of its kind
+    is a stage of two or more (DaViT's stages of one block beside its stage of three: each
+    stage is opened into its blocks, not the one alone)."""
+    alike = (m for _, m in siblings if m is not child and type(m) is type(child))
+    return 1 if any(_block_list(m) is not None for m in alike) else 2
+
+
+def _block_list(module: nn.Module, least: int = 2) -> nn.Module | None:
+    """The Sequential/ModuleList of at least `least` composite blocks a stage module holds: a
+    list (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's
+    layer: `MBconv`, `window_attention`, `grid_attention`, a block of its own)."""
     for attr in _BLOCK_LISTS:
         blocks = getattr(module, attr, None)
         if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
             composite = [b for b in blocks.children() if not is_leaf(b)]
-            if len(composite) >= 2:
+            if len(composite) >= least:
                 return blocks
     return None

@@ -29,7 +29,9 @@ from generator.models.hooks import (
     TokenGrid,
     capture,
     declared_prefix,
+    lay_out,
     set_layouts,
+    tensor_of,
 )
 
 
@@ -49,23 +51,36 @@ class LayerShapeError(FeatvisError):
 
 
 def _probe(
-    net: nn.Module, input_size: Size, paths: Sequence[str]
+    net: nn.Module,
+    input_size: Size,
+    paths: Sequence[str],
+    *,
+    noise: bool = False,
+    inputs: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, int], object]:
-    """Raw outputs of `paths` on one grey image, the order the forward pass reached them in,
-    and the network's output."""
+    """Raw outputs of `paths` on one grey image (`noise`: one of seeded uniform noise), the
+    order the forward pass reached them in, and the network's output; `inputs` gets the tensor
+    each path's module was first called with (its first argument), held so no later tensor
+    takes its storage."""
     device = next(net.parameters()).device
     order: dict[str, int] = {}
     modules = dict(net.named_modules())
     handles = []
     for path in paths:
 
-        def first(_m: nn.Module, _i: object, _o: object, path: str = path) -> None:
+        def first(_m: nn.Module, args: object, _o: object, path: str = path) -> None:
+            if inputs is not None and path not in order and isinstance(args, tuple) and args:
+                if isinstance(read := tensor_of(args[0]), torch.Tensor):
+                    inputs[path] = read
             order.setdefault(path, len(order))
 
         handles.append(modules[path].register_forward_hook(first))
     try:
         with torch.no_grad(), capture(net, list(paths), layouts={}, copies=False) as store:
-            out = net(torch.zeros(1, 3, *sides(input_size), device=device))
+            picture = torch.zeros(1, 3, *sides(input_size))
+            if noise:
+                picture.uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
+            out = net(picture.to(device))
             return dict(store), order, out
     finally:
         for h in handles:
@@ -133,10 +148,11 @@ def probe_catalog(
         prefix_tokens = declared_prefix(net)
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
-    raw, order, out = _probe(net, input_size, main + extra)
+    inputs: dict[str, torch.Tensor] = {}
+    raw, order, out = _probe(net, input_size, main + extra, inputs=inputs)
     if not strict and (split := _split(net, main, raw)) != main:  # a family's paths too
-        main = split
-        raw, order, out = _probe(net, input_size, main + extra)
+        main, inputs = split, {}
+        raw, order, out = _probe(net, input_size, main + extra, inputs=inputs)
     if paths is None or distinct:
         main = _distinct(main, raw)
     if paths is None:
@@ -169,6 +185,14 @@ def probe_catalog(
                 f"layer '{path}' gives {got}, not a (B, C, H, W) map or (B, tokens, D) patch tokens"
             )
     kept = sorted(shapes, key=lambda p: order[p])
+    if not strict:  # a layer the user named is shown, whatever it repeats
+        main_kept = [p for p in kept if p in main]
+        if repeats := _repeats(main_kept, raw, shapes):  # alike on grey: alike on noise too?
+            noisy = _probe(net, input_size, main_kept, noise=True)[0]
+            repeats &= _repeats(main_kept, noisy, shapes)
+        kept = [p for p in kept if p not in repeats]
+        side = _side_paths([p for p in kept if p in main], raw, inputs)
+        kept = [p for p in kept if p not in side]
     main_kept = [p for p in kept if p in main]
     band_of = {p: band_for(i, len(main_kept)) for i, p in enumerate(main_kept)}
     place = {p: i for i, p in enumerate(main_kept)}
@@ -212,6 +236,49 @@ def _distinct(paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
         if not same:
             kept.append(path)
     return kept
+
+
+def _repeats(
+    paths: list[str], raw: dict[str, torch.Tensor], shapes: dict[str, _Shape]
+) -> set[str]:
+    """The layers of `paths` (in forward order) whose map, laid out, is their predecessor's to
+    the bit in a tensor of its own: a module that passes the map on and changes other tokens only
+    (VOLO's class-attention blocks, which update the class token beside the patch tokens they
+    copy) shows no new layer. A tensor that shares its predecessor's storage (changed in place
+    after it was made) is no such copy, nor is a map of one value throughout (all 0 past a
+    ReLU): the caller asks a second picture, of noise, before it leaves a layer out."""
+    repeats: set[str] = set()
+    for before, path in zip(paths, paths[1:], strict=False):
+        a, b = raw[before], raw[path]
+        if a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr():
+            continue
+        map_a, map_b = lay_out(a, shapes[before][3]), lay_out(b, shapes[path][3])
+        flat = bool(map_b.amin() == map_b.amax()) if map_b.numel() else True
+        if not flat and map_a.shape == map_b.shape and torch.equal(map_a, map_b):
+            repeats.add(path)
+    return repeats
+
+
+def _side_paths(
+    paths: list[str], raw: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor]
+) -> set[str]:
+    """The layers of `paths` (in forward order) on a side path: the next layer reads the very map
+    this one read, and no later layer reads this one's map (GC ViT's `global_block`, whose
+    global query the stage's blocks take beside the map as a second argument). A layer that
+    changed its input in place (an in-place ReLU) is on the main path."""
+
+    def storage(tensor: torch.Tensor | None) -> int | None:
+        return None if tensor is None else tensor.untyped_storage().data_ptr()
+
+    reads = [storage(inputs.get(p)) for p in paths]
+    side: set[str] = set()
+    for i, path in enumerate(paths[:-1]):
+        made = storage(raw.get(path))
+        if reads[i] is None or made == reads[i] or made in reads[i + 1 :]:
+            continue
+        if reads[i + 1] == reads[i]:
+            side.add(path)
+    return side
 
 
 def _split(net: nn.Module, paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
