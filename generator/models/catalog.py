@@ -31,7 +31,6 @@ from generator.models.hooks import (
     declared_prefix,
     lay_out,
     set_layouts,
-    tensor_of,
 )
 
 
@@ -51,27 +50,17 @@ class LayerShapeError(FeatvisError):
 
 
 def _probe(
-    net: nn.Module,
-    input_size: Size,
-    paths: Sequence[str],
-    *,
-    noise: bool = False,
-    inputs: dict[str, torch.Tensor] | None = None,
+    net: nn.Module, input_size: Size, paths: Sequence[str], *, noise: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, int], object]:
     """Raw outputs of `paths` on one grey image (`noise`: one of seeded uniform noise), the
-    order the forward pass reached them in, and the network's output; `inputs` gets the tensor
-    each path's module was first called with (its first argument), held so no later tensor
-    takes its storage."""
+    order the forward pass reached them in, and the network's output."""
     device = next(net.parameters()).device
     order: dict[str, int] = {}
     modules = dict(net.named_modules())
     handles = []
     for path in paths:
 
-        def first(_m: nn.Module, args: object, _o: object, path: str = path) -> None:
-            if inputs is not None and path not in order and isinstance(args, tuple) and args:
-                if isinstance(read := tensor_of(args[0]), torch.Tensor):
-                    inputs[path] = read
+        def first(_m: nn.Module, _i: object, _o: object, path: str = path) -> None:
             order.setdefault(path, len(order))
 
         handles.append(modules[path].register_forward_hook(first))
@@ -148,11 +137,10 @@ def probe_catalog(
         prefix_tokens = declared_prefix(net)
     main = list(candidate_paths(net) if paths is None else paths)
     extra = [p for p in optional if p not in main]
-    inputs: dict[str, torch.Tensor] = {}
-    raw, order, out = _probe(net, input_size, main + extra, inputs=inputs)
+    raw, order, out = _probe(net, input_size, main + extra)
     if not strict and (split := _split(net, main, raw)) != main:  # a family's paths too
-        main, inputs = split, {}
-        raw, order, out = _probe(net, input_size, main + extra, inputs=inputs)
+        main = split
+        raw, order, out = _probe(net, input_size, main + extra)
     if paths is None or distinct:
         main = _distinct(main, raw)
     if paths is None:
@@ -191,8 +179,6 @@ def probe_catalog(
             noisy = _probe(net, input_size, main_kept, noise=True)[0]
             repeats &= _repeats(main_kept, noisy, shapes)
         kept = [p for p in kept if p not in repeats]
-        side = _side_paths([p for p in kept if p in main], raw, inputs)
-        kept = [p for p in kept if p not in side]
     main_kept = [p for p in kept if p in main]
     band_of = {p: band_for(i, len(main_kept)) for i, p in enumerate(main_kept)}
     place = {p: i for i, p in enumerate(main_kept)}
@@ -257,28 +243,6 @@ def _repeats(
         if not flat and map_a.shape == map_b.shape and torch.equal(map_a, map_b):
             repeats.add(path)
     return repeats
-
-
-def _side_paths(
-    paths: list[str], raw: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor]
-) -> set[str]:
-    """The layers of `paths` (in forward order) on a side path: the next layer reads the very map
-    this one read, and no later layer reads this one's map (GC ViT's `global_block`, whose
-    global query the stage's blocks take beside the map as a second argument). A layer that
-    changed its input in place (an in-place ReLU) is on the main path."""
-
-    def storage(tensor: torch.Tensor | None) -> int | None:
-        return None if tensor is None else tensor.untyped_storage().data_ptr()
-
-    reads = [storage(inputs.get(p)) for p in paths]
-    side: set[str] = set()
-    for i, path in enumerate(paths[:-1]):
-        made = storage(raw.get(path))
-        if reads[i] is None or made == reads[i] or made in reads[i + 1 :]:
-            continue
-        if reads[i + 1] == reads[i]:
-            side.add(path)
-    return side
 
 
 def _split(net: nn.Module, paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
