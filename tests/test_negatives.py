@@ -20,6 +20,7 @@ from generator.models.preact import (
     negative_layer,
     negative_of,
     no_negative_reason,
+    passed_from,
     per_channel,
 )
 
@@ -98,8 +99,10 @@ def test_a_channel_page_has_a_negative_where_its_channel_has_one(
     assert negative_label(blocks, "2", 3) == "negative (before the ReLU, channel 1 of 2.branch2.5)"
     assert negative_label(blocks, "2", 2) == (
         "negative (none below the floor: floored before the layer)")
-    assert "channel 1 of its layer's input, which the layer passes on untouched" in (
+    assert "channel 1 of 1, its layer's input, which the layer passes on untouched" in (
         no_negative_reason(blocks, "2", 2))
+    assert passed_from(blocks, "2") == "1"  # the layer whose output is its input, by identity
+    assert passed_from(blocks, "3") is None  # it passes nothing on untouched
     assert "pooling" in no_negative_reason(blocks, "3", 480)
     assert no_negative_reason(blocks, "1", 0) == NO_PRE_ACTIVATION
     store = ArtifactStore(config.cache_dir)

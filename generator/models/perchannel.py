@@ -17,7 +17,7 @@ equals nothing made inside the layer: it has no pre-activation (`NO_CHANNEL_PRE_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,7 +27,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from generator.models.floors import FLOOR_FUNCTIONS, Floor, made_by
-from generator.models.hooks import FLOOR, INPUT, module_of
+from generator.models.hooks import FLOOR, INPUT, module_of, tensor_of
 
 NO_CHANNEL_PRE_ACTIVATION = (
     "this channel is made inside its layer from channels already floored before it (a pooling "
@@ -36,11 +36,12 @@ NO_CHANNEL_PRE_ACTIVATION = (
 )
 
 
-def passed_on(channel: int) -> str:
+def passed_on(channel: int, source: str | None = None) -> str:
     """Why a channel that is its layer's input's `channel`, passed on untouched, has no
-    negative."""
+    negative (`source`: the layer whose output that input is, where the catalog has one)."""
+    made = f"{source}, its layer's input," if source else "its layer's input"
     return (
-        f"this channel is channel {channel} of its layer's input, which the layer passes on "
+        f"this channel is channel {channel} of {made} which the layer passes on "
         "untouched: it was floored before the layer, and nothing inside the layer goes below the "
         "floor for it, so no image can push it under the floor"
     )
@@ -130,16 +131,24 @@ class Unfloored(TorchFunctionMode):
 
 
 @contextmanager
-def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, torch.Tensor]]:
+def _unfloored(
+    net: nn.Module, targets: Sequence[Target], layers: Mapping[str, str], sources: dict[str, str]
+) -> Iterator[dict[str, torch.Tensor]]:
     """Hooks that let every floor inside `targets` through, recording (a copy at the last call)
     each target's output by its module path, its input as `PATH@input`, and each candidate by
-    its path."""
+    its path; and in `sources`, each target whose input is the very output of one of `layers`
+    (module path -> layer name), that layer's name."""
     modules = dict(net.named_modules())
     made: dict[str, torch.Tensor] = {}
     modes: list[Unfloored] = []
+    outputs: list[tuple[torch.Tensor, str]] = []  # each layer's output as made, the object itself
 
     def enter(_m: nn.Module, args: tuple, path: str) -> None:  # type: ignore[type-arg]
-        keep(f"{path}{INPUT}", args[0] if args else None)  # the layer's input, as it came
+        given = args[0] if args else None
+        keep(f"{path}{INPUT}", given)  # the layer's input, as it came
+        named = next((name for out, name in reversed(outputs) if out is given), None)
+        if named is not None:
+            sources[path] = named
         modes.append(Unfloored())
         modes[-1].__enter__()
 
@@ -152,7 +161,14 @@ def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, 
         if isinstance(value, torch.Tensor):
             made[path] = value.detach().to("cpu", copy=True)  # read as bytes, channel by channel
 
-    handles = []
+    def output(out: object, name: str) -> None:
+        if isinstance(tensor := tensor_of(out), torch.Tensor):
+            outputs.append((tensor, name))
+
+    handles = [
+        modules[path].register_forward_hook(lambda _m, _a, o, n=name: output(o, n))
+        for path, name in layers.items() if path in modules
+    ]
     for target in targets:
         module = modules[target.module_path]
         handles += [
@@ -178,26 +194,33 @@ def _unfloored(net: nn.Module, targets: Sequence[Target]) -> Iterator[dict[str, 
 @dataclass
 class Matched:
     """What `match_channels` found: per layer, per channel, the (path, channel) of its
-    pre-activation or None; and per layer, its channels that are a channel of its input passed
-    on untouched (layer channel -> input channel)."""
+    pre-activation or None; per layer, its channels that are a channel of its input passed on
+    untouched (layer channel -> input channel); and per such layer, the layer whose output its
+    input is, where one is."""
 
     units: dict[str, tuple[Unit | None, ...]] = field(default_factory=dict)
     passed: dict[str, dict[int, int]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def match_channels(
-    net: nn.Module, targets: Sequence[Target], run: Callable[[int], None]
+    net: nn.Module,
+    targets: Sequence[Target],
+    run: Callable[[int], None],
+    layers: Mapping[str, str] | None = None,
 ) -> Matched:
     """Per target layer, per channel: the candidate path and its channel whose value is the
     layer's channel with every floor inside the layer let through, and whose probe value clamped
     to the layer's range is the channel's; None for a channel no candidate makes (and where it
     is a channel of the layer's input, which one). `run(n)` runs the network on `n` random
-    images (the probe's first). A layer none of whose channels is matched is left out."""
+    images (the probe's first). A layer none of whose channels is matched is left out. `layers`
+    (module path -> name): the layers whose output a target's input may be."""
     matched = Matched()
     if not targets:
         return matched
+    sources: dict[str, str] = {}
     try:
-        with _unfloored(net, targets) as made:
+        with _unfloored(net, targets, layers or {}, sources) as made:
             run(PROBES)
     except Exception:  # noqa: BLE001 - a network this cannot run keeps no negatives per channel
         return matched
@@ -213,6 +236,8 @@ def match_channels(
             matched.passed[target.name] = {
                 c: inputs[key] for c, key in keys.items() if key in inputs
             }
+            if matched.passed[target.name] and target.module_path in sources:
+                matched.sources[target.name] = sources[target.module_path]
     return matched
 
 

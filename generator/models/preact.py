@@ -71,6 +71,7 @@ _WIDTHS = "_featvis_branch_widths"  # a JOINed pre-activation's parts' channel c
 _FLOORS = "_featvis_floors"  # per floored layer, the `Floor` that makes its output
 _UNITS = "_featvis_units"  # per layer with pre-activations per channel only: each channel's
 # (path, channel) or None (`models.perchannel`)
+_SOURCES = "_featvis_passed_from"  # per such layer, the layer whose output its input is
 _PASSED = "_featvis_passed"  # per such layer, each channel passed on from its input -> its there
 
 
@@ -114,7 +115,8 @@ class _Probed:
     for the layer as a whole); the channel counts of the parts of each `JOIN`ed path; per floored
     layer, the `Floor` that made its output; per layer with a pre-activation per channel only
     (`models.perchannel`), each channel's (path, channel) or None; those paths' widths; and per
-    such layer, its channels that are its input's passed on (-> the input's channel)."""
+    such layer, its channels that are its input's passed on (-> the input's channel) and the
+    layer whose output that input is."""
 
     found: dict[str, str | None] = dataclasses.field(default_factory=dict)
     widths: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
@@ -122,6 +124,7 @@ class _Probed:
     units: dict[str, tuple[Unit | None, ...]] = dataclasses.field(default_factory=dict)
     unit_widths: dict[str, int] = dataclasses.field(default_factory=dict)
     passed: dict[str, dict[int, int]] = dataclasses.field(default_factory=dict)
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _probe(model: LoadedModel) -> _Probed:
@@ -214,8 +217,9 @@ def _probe(model: LoadedModel) -> _Probed:
         if out.get(info.name, "") is None and info.layout is None:
             targets.append(target_of(info.name, made, calls[: at[-1]], last))
     probed = _Probed(out, widths, named)
-    matched = match_channels(model.net, targets, lambda n: _forward(model, n))
-    probed.units, probed.passed = matched.units, matched.passed
+    shown = {info.module_path: info.name for info in model.layers if not info.optional}
+    matched = match_channels(model.net, targets, lambda n: _forward(model, n), shown)
+    probed.units, probed.passed, probed.sources = matched.units, matched.passed, matched.sources
     for target in targets:
         if target.name in probed.units:
             made = calls[last[target.module_path]]
@@ -247,6 +251,7 @@ def find_pre_activations(model: LoadedModel) -> LoadedModel:
     setattr(model, _FLOORS, probed.floors)
     setattr(model, _UNITS, probed.units)
     setattr(model, _PASSED, probed.passed)
+    setattr(model, _SOURCES, probed.sources)
     homes = {path: name for name, path in probed.found.items() if path is not None} | {
         unit[0]: name for name, units in probed.units.items() for unit in units if unit
     }
@@ -308,7 +313,9 @@ def no_negative_reason(model: LoadedModel, layer: str, channel: int) -> str:
     if per_channel(model, layer) is None:
         return NO_PRE_ACTIVATION
     there = passed_channels(model, layer).get(channel)
-    return NO_CHANNEL_PRE_ACTIVATION if there is None else passed_on(there)
+    if there is None:
+        return NO_CHANNEL_PRE_ACTIVATION
+    return passed_on(there, passed_from(model, layer))
 
 
 def passed_channels(model: LoadedModel, layer: str) -> dict[int, int]:
@@ -316,6 +323,13 @@ def passed_channels(model: LoadedModel, layer: str) -> dict[int, int]:
     input passed on untouched (layer channel -> input channel): they have no negative."""
     passed: dict[str, dict[int, int]] = getattr(find_pre_activations(model), _PASSED, {})
     return passed.get(layer, {})
+
+
+def passed_from(model: LoadedModel, layer: str) -> str | None:
+    """The catalog layer whose output is the input of `layer`, a layer some of whose channels
+    that input passes on untouched (`passed_channels`); None where no shown layer's is."""
+    sources: dict[str, str] = getattr(find_pre_activations(model), _SOURCES, {})
+    return sources.get(layer)
 
 
 def pre_activation_homes(model: LoadedModel) -> dict[str, str]:

@@ -39,6 +39,8 @@ from generator.models.preact import (
     floor_of,
     negative_of,
     no_negative_reason,
+    passed_channels,
+    passed_from,
     per_channel,
 )
 from generator.plan.explorer import channel_page_jobs
@@ -318,6 +320,8 @@ class ChannelPagesPart(RenderState):
             "legibility": self._legibility(state, layer, channel),
         }
         before = negative_of(state.model, layer, channel)  # where its negative is minimized
+        source = passed_from(state.model, layer)  # the layer whose channel it may be, untouched
+        there = passed_channels(state.model, layer).get(channel) if source else None
         text = template.render(
             **common,
             layer=info,
@@ -336,6 +340,7 @@ class ChannelPagesPart(RenderState):
             per_channel=per_channel(state.model, layer) is not None,
             filter=self._filter_view(state, layer, ch.get("filter")),
             no_negative=no_negative_reason(state.model, layer, channel),
+            passed=None if there is None else self._links(state, source, [Link(there, 0.0)])[0],
             dead=self._dead_view(state, layer, channel) if ch.get("dead") else None,
             agreement=ch["agreement"],
             reading=ch["reading"],
