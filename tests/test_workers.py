@@ -39,22 +39,12 @@ from generator.stages.workers import (
     processes_for,
     usable_cores,
 )
-from tests.test_compute import complete, env, featvis_args, make_site, summary
+from tests.test_compute import complete, env, featvis_args, own_site, summary
 
-NET = Path(__file__).resolve().parents[1] / "examples" / "own-model" / "tiny_cnn.py"
 LAYERS = ("stem.2", "stage1.0")
 # 2 layers x 3 channels x (channel + its negative) = 12 images, in batches of one
 TOY = ("--size", "32", "--steps", "64", "--channels", "3", "--closure", "0", "--batch-size", "1",
        "--quiet")
-
-
-def tiny_site(root: Path) -> Path:
-    """A site of the own-model example's network (seeded, 32 px) with `LAYERS` in its
-    explorer."""
-    make_site(root, LAYERS)
-    with (root / "site.toml").open("a", encoding="utf-8") as toml:
-        toml.write(f'model = "python:{NET}:build"\nseed = 3\ninput_size = 32\n')
-    return root
 
 
 def test_how_many_processes() -> None:
@@ -109,7 +99,7 @@ def _images(cache: Path) -> dict[str, np.ndarray]:
 def test_two_processes_compute_what_one_does(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    site = tiny_site(tmp_path / "site")
+    site = own_site(tmp_path / "site", LAYERS)
     args = TOY
     two = here(site, capfd, "compute", *args, "--workers", "2", "--cache", str(tmp_path / "two"))
     assert "in 12 batches, 2 processes" in two.stdout, two.stdout
@@ -171,7 +161,7 @@ def test_a_stop_stops_every_process_and_the_next_run_resumes(
 ) -> None:
     """Ctrl-C (SIGINT to the process group): exit 130, one line. SIGTERM to the command alone
     (what `featvis serve` sends its background compute): it ends as SIGTERM ends a process."""
-    site = tiny_site(tmp_path / "site")
+    site = own_site(tmp_path / "site", LAYERS)
     cache = tmp_path / "cache"
     args = featvis_args(site, "compute", *TOY, "--workers", "2", "--cache", str(cache))
     temp = tmp_path / "tmp"  # the command's temp folder: the launcher's logs go, even on a stop
@@ -214,7 +204,7 @@ def test_a_failed_process_fails_in_one_line_and_leaves_no_temporary_file(
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where this process makes its temp files
     monkeypatch.setenv("TMPDIR", str(temp))  # and where the processes it starts make theirs
-    site = tiny_site(tmp_path / "site")
+    site = own_site(tmp_path / "site", LAYERS)
     config = dataclasses.replace(
         load_config(site / "site.toml"), weights=tmp_path / "missing.pt", cache_dir=tmp_path / "c"
     )
