@@ -2,7 +2,7 @@
 channels floored before it (torchvision's Inception v3 reduction block, a ShuffleNet v2 block that
 passes half its channels on and shuffles them) has no pre-activation as a whole, yet each channel
 a floor inside it makes is minimized before that floor, and a pooled or passed-through channel
-has no negative and says why."""
+has no negative and says why, on a built site's layer and channel pages too."""
 
 from __future__ import annotations
 
