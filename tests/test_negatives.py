@@ -255,7 +255,8 @@ def test_a_built_sites_pages_say_which_channels_have_a_negative(tmp_path: Path) 
     """A site whose explorer shows the shuffled block, every channel: the layer page says how
     many channels a floor inside it makes and marks the passed-on ones "no negative"; the page of
     a branch channel shows its Negative set and names the branch's channel it was minimized at;
-    the page of a passed-on channel shows none and names the input's channel it is."""
+    the page of a passed-on channel shows none, names the channel of the layer before it that it
+    is and links to that channel's page. The layer before, floored as a whole, says none of it."""
     from generator.build import build_site
     from generator.check import check_site
 
@@ -263,7 +264,7 @@ def test_a_built_sites_pages_say_which_channels_have_a_negative(tmp_path: Path) 
     (tmp_path / "shuffle.py").write_text(SHUFFLE, encoding="utf-8")
     (tmp_path / "site.toml").write_text(
         'model = "python:shuffle.py:build"\ninput_size = 32\nlayers = ["1", "2"]\n'
-        'explorer_layers = ["2"]\ndevice = "cpu"\nworkers = 1\n', encoding="utf-8"
+        'explorer_layers = ["1", "2"]\ndevice = "cpu"\nworkers = 1\n', encoding="utf-8"
     )
     preset = Preset("tiny", size=32, steps=2, explorer_channels=None, figure_scale=1.0)
     build_site(load_config(tmp_path / "site.toml"), preset=preset, quiet=True)
@@ -291,5 +292,11 @@ def test_a_built_sites_pages_say_which_channels_have_a_negative(tmp_path: Path) 
             assert "<code>2.branch2.5</code>" in said[3], said[3]
         else:
             assert "<h3>Negative</h3>" not in page and "minimized" not in page, channel
-            assert (f"No negative: this channel is channel {channel // 2} of its layer's input, "
-                    "which the layer passes on untouched") in page, channel
+            assert (f"No negative: this channel is channel {channel // 2} of 1, its layer's "
+                    "input, which the layer passes on untouched") in page, channel
+            link = re.search(r"That channel's page: <a href=\"([^\"]+)\">(.*?)</a>", page)
+            assert link and link[2] == f"1:{channel // 2}", channel
+            assert (layer_page.parent / "2" / link[1]).resolve() == (
+                layer_page.parent / "1" / f"{channel // 2}.html").resolve(), link[1]
+    before = text(layer_page.parent / "1.html")
+    assert "no-negative-mark" not in before and "layer-negatives" not in before
