@@ -4,7 +4,9 @@ launcher, the exit code of a real process) starts one; the other commands run in
 (tests/inprocess.py), one thread as each process has.
 
 Everything runs at toy sizes (32-48 px, a few steps, three channels of four shallow layers of the
-embedded model) with one thread per process, so the whole file stays well under two minutes.
+embedded model) with one thread per process, so the whole file stays well under two minutes. The
+kill -9 runs and torchrun's processes compute the own-model example's network (`own_site`), which
+a process loads without timm: what they test is the cache's and the launcher's, not a network's.
 """
 
 from __future__ import annotations
@@ -47,6 +49,19 @@ def make_site(root: Path, layers: tuple[str, ...] = LAYERS) -> Path:
     (root / "content").mkdir(exist_ok=True)
     names = ", ".join(f'"{name}"' for name in layers)
     (root / "site.toml").write_text(f"explorer_layers = [{names}]\n")
+    return root
+
+
+OWN_NET = Path(__file__).resolve().parents[1] / "examples" / "own-model" / "tiny_cnn.py"
+OWN_LAYERS = ("stem.2", "stage1.0", "stage2.0", "stage3.0")  # as many as `LAYERS`: `N_JOBS` jobs
+
+
+def own_site(root: Path, layers: tuple[str, ...] = OWN_LAYERS) -> Path:
+    """`make_site` of the own-model example's network (seeded, 32 px) with `layers` in its
+    explorer."""
+    make_site(root, layers)
+    with (root / "site.toml").open("a", encoding="utf-8") as toml:
+        toml.write(f'model = "python:{OWN_NET}:build"\nseed = 3\ninput_size = 32\n')
     return root
 
 
@@ -280,7 +295,7 @@ def _writing(cache: Path) -> bool:
 
 
 def test_kill_9_at_several_points_then_resume(tmp_path: Path, capsys):
-    site = make_site(tmp_path / "site")
+    site = own_site(tmp_path / "site")
     cache = tmp_path / "cache"
     seen: dict[str, tuple[int, int]] = {}
     points = [
@@ -319,7 +334,7 @@ def _numbers(cache: Path) -> dict[str, tuple]:
 
 
 def test_torchrun_two_cpu_processes_share_the_plan(tmp_path: Path, capsys):
-    site = make_site(tmp_path / "site")
+    site = own_site(tmp_path / "site")
     multi, single = tmp_path / "multi", tmp_path / "single"
     args = ["compute", *TINY, "--batch-size", "2", "--device", "cpu"]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",

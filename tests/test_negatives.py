@@ -2,10 +2,12 @@
 channels floored before it (torchvision's Inception v3 reduction block, a ShuffleNet v2 block that
 passes half its channels on and shuffles them) has no pre-activation as a whole, yet each channel
 a floor inside it makes is minimized before that floor, and a pooled or passed-through channel
-has no negative and says why."""
+has no negative and says why, on a built site's layer and channel pages too."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pytest
@@ -234,3 +236,67 @@ def test_a_relu_module_over_a_pooled_part_minimizes_only_the_convolutions_channe
     assert negative_layer(model, "2") is None
     assert per_channel(model, "2") == (*[("2.conv", c) for c in range(4)], *[None] * 4)
     assert "a pooling" in no_negative_reason(model, "2", 5)
+
+
+# a ShuffleNet v2 block alone: of its 8 channels the odd ones its branch's (a ReLU inside it), the
+# even ones its input's first 4, passed on untouched and shuffled in between
+SHUFFLE = """\
+from torch import nn
+from torchvision.models.shufflenetv2 import InvertedResidual
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(), InvertedResidual(8, 8, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+"""
+
+
+def test_a_built_sites_pages_say_which_channels_have_a_negative(tmp_path: Path) -> None:
+    """A site whose explorer shows the shuffled block, every channel: the layer page says how
+    many channels a floor inside it makes and marks the passed-on ones "no negative"; the page of
+    a branch channel shows its Negative set and names the branch's channel it was minimized at;
+    the page of a passed-on channel shows none, names the channel of the layer before it that it
+    is and links to that channel's page. The layer before, floored as a whole, says none of it."""
+    from generator.build import build_site
+    from generator.check import check_site
+
+    (tmp_path / "content").mkdir()
+    (tmp_path / "shuffle.py").write_text(SHUFFLE, encoding="utf-8")
+    (tmp_path / "site.toml").write_text(
+        'model = "python:shuffle.py:build"\ninput_size = 32\nlayers = ["1", "2"]\n'
+        'explorer_layers = ["1", "2"]\ndevice = "cpu"\nworkers = 1\n', encoding="utf-8"
+    )
+    preset = Preset("tiny", size=32, steps=2, explorer_channels=None, figure_scale=1.0)
+    build_site(load_config(tmp_path / "site.toml"), preset=preset, quiet=True)
+    out = tmp_path / "site_output"
+    assert check_site(out) == []
+    (layer_page,) = (out / "explorer").glob("*/2.html")
+
+    def text(path: Path) -> str:  # its lines joined, its entities (&#39;) as the reader sees them
+        return html.unescape(" ".join(path.read_text(encoding="utf-8").split()))
+
+    layer = text(layer_page)
+    headings = re.findall(r'<h2><a href="2/\d+\.html">2:(\d+)</a>(.*?)</h2>', layer)
+    assert [int(c) for c, _ in headings] == list(range(8)), headings
+    assert {int(c) for c, mark in headings if "no negative" in mark} == {0, 2, 4, 6}
+    assert ("4 channels of its 8 are made by a ReLU inside it, and each of those has a negative, "
+            "minimized before that floor; the other 4 are channels of its input passed on "
+            "untouched") in layer, layer[layer.index("layer-negatives"):][:800]
+    for channel in range(8):
+        page = text(layer_page.parent / "2" / f"{channel}.html")
+        if channel % 2:  # the branch's channel channel // 2, before its ReLU
+            assert "<h3>Negative</h3>" in page and "No negative" not in page, channel
+            said = re.search(r"The negative is minimized before the (\w+) inside the layer that "
+                             r"makes this channel, at channel (\d+) of (.*?), where", page)
+            assert said and said[1] == "ReLU" and int(said[2]) == channel // 2, channel
+            assert "<code>2.branch2.5</code>" in said[3], said[3]
+        else:
+            assert "<h3>Negative</h3>" not in page and "minimized" not in page, channel
+            assert (f"No negative: this channel is channel {channel // 2} of 1, its layer's "
+                    "input, which the layer passes on untouched") in page, channel
+            link = re.search(r"That channel's page: <a href=\"([^\"]+)\">(.*?)</a>", page)
+            assert link and link[2] == f"1:{channel // 2}", channel
+            assert (layer_page.parent / "2" / link[1]).resolve() == (
+                layer_page.parent / "1" / f"{channel // 2}.html").resolve(), link[1]
+    before = text(layer_page.parent / "1.html")
+    assert "no-negative-mark" not in before and "layer-negatives" not in before

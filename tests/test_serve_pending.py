@@ -1,6 +1,8 @@
 """`featvis serve` before its visualizations exist: an explorer page is there at once.
 
-Starts the real command over a tiny site (the stem layer in the explorer, an empty cache) and
+Starts the real command over a tiny site (the own-model example's network at 32 px, its stem in
+the explorer, an empty cache: what is tested is the preview's, not a network's, and this network
+loads in a fraction of the embedded one's time, in `serve` and in its background compute) and
 reads its pages over HTTP as a reader would: before the first rendering any page answers the
 waiting page (503, it reloads itself); after it, a channel being computed answers 200 with a page
 that says so, its layer page lists it as being computed, and a channel the site will never show
@@ -26,7 +28,10 @@ import pytest
 from generator.serve.computer import child_flags
 
 SECONDS = 300  # a cold start and a tiny compute on a busy 2-core machine (never a timing)
-CHANNEL = re.compile(r'href="conv_stem/(\d+)\.html"')
+REPO = Path(__file__).resolve().parents[1]
+NET = REPO / "examples" / "own-model" / "tiny_cnn.py"
+LAYER, WIDTH = "stem.2", 16  # the network's stem and its channels
+CHANNEL = re.compile(r'href="stem\.2/(\d+)\.html"')
 
 
 def fetch(url: str) -> tuple[int, str]:
@@ -53,7 +58,8 @@ def test_explorer_pages_wait_for_the_background_compute(tmp_path: Path) -> None:
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "note.md").write_text("---\ntitle: A note\n---\n\nText.\n")
     (tmp_path / "site.toml").write_text(
-        f'explorer_layers = ["conv_stem"]\ncache_dir = "{tmp_path / "cache"}"\ndevice = "cpu"\n'
+        f'model = "python:{NET}:build"\nseed = 3\ninput_size = 32\n'
+        f'explorer_layers = ["{LAYER}"]\ncache_dir = "{tmp_path / "cache"}"\ndevice = "cpu"\n'
     )
     log = tmp_path / "serve.log"
     argv = [sys.executable, "-m", "generator", "serve", "--port", "0", "--preset", "quick",
@@ -63,7 +69,8 @@ def test_explorer_pages_wait_for_the_background_compute(tmp_path: Path) -> None:
                                    env={**os.environ})
     try:
         url = wait_for(log, r"at (http://127\.0\.0\.1:\d+/) \(watching", process).group(1)
-        layer = url + "explorer/efficientnet_lite0/conv_stem.html"
+        explorer = url + "explorer/tiny_cnn/"
+        layer = f"{explorer}{LAYER}.html"
         status, text = fetch(layer)
         if "rendered the site" not in log.read_text():  # bound, not rendered yet
             assert status == 503 and "reloads when it is ready" in text, (status, text[:300])
@@ -75,13 +82,13 @@ def test_explorer_pages_wait_for_the_background_compute(tmp_path: Path) -> None:
         assert status == 200 and "visualized here, 2 more being computed (the" in text, text[:2000]
         channels = CHANNEL.findall(text)
         assert len(channels) == 2 and "<img class=\"channel-vis\"" not in text
-        page = f"{url}explorer/efficientnet_lite0/conv_stem/{channels[0]}.html"
+        page = f"{explorer}{LAYER}/{channels[0]}.html"
         status, text = fetch(page)
         assert status == 200 and "Computing this channel's visualization" in text, text[:2000]
         assert "0 of the 2 channels" in text and "featvis-live" in text
-        never = next(str(c) for c in range(32) if str(c) not in channels)
-        assert fetch(f"{url}explorer/efficientnet_lite0/conv_stem/{never}.html")[0] == 404
-        assert fetch(f"{url}explorer/efficientnet_lite0/conv_stem/999.html")[0] == 404
+        never = next(str(c) for c in range(WIDTH) if str(c) not in channels)
+        assert fetch(f"{explorer}{LAYER}/{never}.html")[0] == 404
+        assert fetch(f"{explorer}{LAYER}/999.html")[0] == 404
 
         wait_for(log, r"computing done", process)
         status, text = fetch(page)

@@ -2,9 +2,11 @@
 same site one process does (same jobs, same pictures up to float rounding), that a build goes on
 from their cache, and that a failed process fails the command in one line.
 
-Real processes at toy sizes (32 px, a few steps, shallow layers), one thread each. The command
-that starts them runs in this process (tests/inprocess.py) where no signal reaches it; the
-processes it starts are real, and what they print is read from the file descriptors."""
+Real processes at toy sizes (32 px, a few steps, shallow layers), one thread each; the processes
+that compute run the own-model example's network (`python:`), which loads without timm, where a
+test is of the processes and not of a network. The command that starts them runs in this process
+(tests/inprocess.py) where no signal reaches it; the processes it starts are real, and what they
+print is read from the file descriptors."""
 
 from __future__ import annotations
 
@@ -37,11 +39,11 @@ from generator.stages.workers import (
     processes_for,
     usable_cores,
 )
-from tests.test_compute import complete, env, featvis_args, make_site, summary
+from tests.test_compute import complete, env, featvis_args, own_site, summary
 
-LAYERS = ("conv_stem", "blocks.0.0")
+LAYERS = ("stem.2", "stage1.0")
 # 2 layers x 3 channels x (channel + its negative) = 12 images, in batches of one
-TOY = ("--size", "64", "--steps", "64", "--channels", "3", "--closure", "0", "--batch-size", "1",
+TOY = ("--size", "32", "--steps", "64", "--channels", "3", "--closure", "0", "--batch-size", "1",
        "--quiet")
 
 
@@ -97,7 +99,7 @@ def _images(cache: Path) -> dict[str, np.ndarray]:
 def test_two_processes_compute_what_one_does(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    site = make_site(tmp_path / "site", LAYERS)
+    site = own_site(tmp_path / "site", LAYERS)
     args = TOY
     two = here(site, capfd, "compute", *args, "--workers", "2", "--cache", str(tmp_path / "two"))
     assert "in 12 batches, 2 processes" in two.stdout, two.stdout
@@ -113,7 +115,7 @@ def test_two_processes_compute_what_one_does(
     # The same batches at the same thread count; only which process ran each differs: measured
     # 0.0 levels mean on an AMD EPYC (2 cores). Across thread counts or kernel paths an image
     # drifts by up to 2.4 levels mean (benchmarks/results/tolerances.md), which is why the thread
-    # counts are matched. Two different jobs' pictures here differ by 2.7 levels mean at least.
+    # counts are matched. Two different jobs' pictures here differ by 25 levels mean at least.
     for name in a:
         assert np.abs(a[name] - b[name]).mean() < 0.5, name
     assert min(np.abs(a[n] - b[m]).mean() for n in a for m in b if n != m) > 2 * 0.5
@@ -159,7 +161,7 @@ def test_a_stop_stops_every_process_and_the_next_run_resumes(
 ) -> None:
     """Ctrl-C (SIGINT to the process group): exit 130, one line. SIGTERM to the command alone
     (what `featvis serve` sends its background compute): it ends as SIGTERM ends a process."""
-    site = make_site(tmp_path / "site", LAYERS)
+    site = own_site(tmp_path / "site", LAYERS)
     cache = tmp_path / "cache"
     args = featvis_args(site, "compute", *TOY, "--workers", "2", "--cache", str(cache))
     temp = tmp_path / "tmp"  # the command's temp folder: the launcher's logs go, even on a stop
@@ -202,7 +204,7 @@ def test_a_failed_process_fails_in_one_line_and_leaves_no_temporary_file(
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where this process makes its temp files
     monkeypatch.setenv("TMPDIR", str(temp))  # and where the processes it starts make theirs
-    site = make_site(tmp_path / "site", LAYERS)
+    site = own_site(tmp_path / "site", LAYERS)
     config = dataclasses.replace(
         load_config(site / "site.toml"), weights=tmp_path / "missing.pt", cache_dir=tmp_path / "c"
     )

@@ -51,8 +51,12 @@ def _pretrained(net: nn.Module, name: str) -> str:
 
 def build(spec: str, options: LoadOptions) -> Built:
     name = spec[len(PREFIX) :]
-    net = _create(name)
     pretrained = not (options.random_weights or options.weights)
+    own_grid = options.input_size and not options.input_shape and not pretrained
+    if name.startswith("vit_") and own_grid:  # a ViT at its own size: made once, at that size
+        net = _create(name, image_size=options.input_size)
+    else:
+        net = _create(name)
     if vit.is_torchvision_vit(net) and options.input_shape:
         height, width = options.input_shape
         raise FeatvisError(
@@ -60,7 +64,8 @@ def build(spec: str, options: LoadOptions) -> Built:
             f"{height} x {width} px (height x width): set input_size to one number, such as "
             f"{max(height, width)}"
         )
-    if vit.is_torchvision_vit(net) and options.input_size and not pretrained:
+    own_size = options.input_size and getattr(net, "image_size", None) != options.input_size
+    if vit.is_torchvision_vit(net) and own_size and not pretrained:
         net = _create(name, image_size=options.input_size)  # the patch grid follows the input
     if options.random_weights:
         source = "random"
