@@ -134,6 +134,7 @@ class Branches(nn.Module):
 
 def branches():
     return Branches()
+
 '''
 
 
@@ -372,3 +373,73 @@ def test_a_block_that_passes_the_map_on_unchanged_is_no_new_layer() -> None:
     assert [info.module_path for info in probe_catalog(net, 32).layers] == paths[:6]
     named = probe_catalog(net, 32, paths, strict=True).layers
     assert [info.module_path for info in named] == paths
+
+
+class _InBlock(torch.nn.Module):
+    """A block over tokens in blocks (B, blocks, tokens, D): each token mixed with its block's."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(x + x.mean(2, keepdim=True))
+
+
+class _Level(torch.nn.Module):
+    """NesT's level: its map cut into `block` x `block` blocks of tokens, blocks over them, the
+    map put back together (timm's `blockify`, `deblockify`)."""
+
+    def __init__(self, cin: int, dim: int, block: int, stride: int) -> None:
+        super().__init__()
+        self.block = block
+        self.pool = torch.nn.Conv2d(cin, dim, 3, stride, 1)
+        self.transformer_encoder = torch.nn.Sequential(*[_InBlock(dim) for _ in range(3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x).permute(0, 2, 3, 1)
+        b, h, w, c = x.shape
+        s = self.block
+        x = x.reshape(b, h // s, s, w // s, s, c).transpose(2, 3).reshape(b, -1, s * s, c)
+        x = self.transformer_encoder(x)
+        x = x.reshape(b, h // s, w // s, s, s, c).transpose(2, 3).reshape(b, h, w, c)
+        return x.permute(0, 3, 1, 2)
+
+
+class _Nest(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch_embed = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 4, 4), torch.nn.BatchNorm2d(8))
+        self.levels = torch.nn.Sequential(_Level(8, 8, 2, 1), _Level(8, 16, 2, 2))
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.levels(self.patch_embed(x)).mean((2, 3)))
+
+
+def test_tokens_in_blocks_are_laid_out_as_the_picture_they_tile() -> None:
+    """timm's nest_tiny showed 4 layers, its levels whole: each level's blocks run on tokens
+    cut into blocks of the picture, (B, blocks, tokens per block, D). They are layers, laid out
+    as the map they tile; at 32 px the second level's 4 blocks of 4 tokens read as a 4 x 4
+    channels-last map too, and are told apart from one (VOLO's, at 64 px) by where a change in
+    the picture's corner lands."""
+    from generator.models.catalog import probe_catalog
+    from generator.models.hooks import ChannelsLast, TokenBlocks
+
+    net = _Nest().eval()
+    catalog = probe_catalog(net, 32)
+    assert [(i.module_path, i.height, i.layout) for i in catalog.layers] == [
+        ("patch_embed", 8, None),
+        *[(f"levels.0.transformer_encoder.{k}", 8, TokenBlocks(4, 4, 2, 2)) for k in range(3)],
+        *[(f"levels.1.transformer_encoder.{k}", 4, TokenBlocks(2, 2, 2, 2)) for k in range(3)],
+    ], catalog.layers
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    paths = ["levels.0.transformer_encoder.2", "levels.0", "levels.1.transformer_encoder.2",
+             "levels.1"]
+    with torch.no_grad(), capture(net, paths, catalog.layouts) as out:
+        net(images)
+    assert torch.equal(out[paths[0]], out[paths[1]]) and torch.equal(out[paths[2]], out[paths[3]])
+    volo = probe_catalog(_Volo().eval(), 64).layers  # 16 x 16 tokens, channels last
+    assert {i.layout for i in volo} == {ChannelsLast()}, volo
+

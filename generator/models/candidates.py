@@ -106,11 +106,22 @@ def _least(child: nn.Module, siblings: list[tuple[str, nn.Module]]) -> int:
 def _block_list(module: nn.Module, least: int = 2) -> nn.Module | None:
     """The Sequential/ModuleList of at least `least` composite blocks a stage module holds: a
     list (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's
-    layer: `MBconv`, `window_attention`, `grid_attention`, a block of its own)."""
+    layer: `MBconv`, `window_attention`, `grid_attention`, a block of its own); under another
+    name than `_BLOCK_LISTS`, a list of blocks of one class, none a container itself (NesT's
+    `transformer_encoder`; not HRNet's `branches`, a list of Sequentials)."""
     for attr in _BLOCK_LISTS:
         blocks = getattr(module, attr, None)
         if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
             composite = [b for b in blocks.children() if not is_leaf(b)]
             if len(composite) >= least:
                 return blocks
+    for name, blocks in module.named_children():
+        if name in _BLOCK_LISTS or not isinstance(blocks, (nn.Sequential, nn.ModuleList)):
+            continue
+        kids = list(blocks.children())
+        kinds = {type(k) for k in kids}
+        if len(kids) >= least and len(kinds) == 1 and not is_leaf(kids[0]) and not isinstance(
+            kids[0], (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+        ):
+            return blocks
     return None
