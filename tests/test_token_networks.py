@@ -135,6 +135,46 @@ class Branches(nn.Module):
 def branches():
     return Branches()
 
+
+class Nested(nn.Module):
+    """TNT's block: pixel tokens, a batch per patch, and the patch tokens beside them."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+        self.outer = nn.Linear(8, 8)
+        self.proj = nn.Linear(16, 8)
+
+    def forward(self, pixels, patches):
+        pixels = pixels + self.inner(pixels)
+        b, n, _ = patches.shape
+        fed = patches[:, 1:] + self.proj(pixels.reshape(b, n - 1, -1))
+        fed = torch.cat([patches[:, :1], fed], 1)
+        return pixels, fed + self.outer(fed)
+
+
+class Tnt(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pixel_embed = nn.Conv2d(3, 4, 2, 2)
+        self.patch_embed = nn.Conv2d(3, 8, 4, 4)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.blocks = nn.ModuleList(Nested() for _ in range(5))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        b = len(x)
+        pixels = self.pixel_embed(x).unfold(2, 2, 2).unfold(3, 2, 2)  # (B, 4, h, w, 2, 2)
+        pixels = pixels.permute(0, 2, 3, 4, 5, 1).reshape(-1, 4, 4)  # (B * patches, 4, 4)
+        patches = self.patch_embed(x).flatten(2).transpose(1, 2)
+        patches = torch.cat([self.cls_token.expand(b, -1, -1), patches], 1)
+        for block in self.blocks:
+            pixels, patches = block(pixels, patches)
+        return self.head(patches[:, 0])
+
+
+def tnt():
+    return Tnt()
 '''
 
 
@@ -443,3 +483,23 @@ def test_tokens_in_blocks_are_laid_out_as_the_picture_they_tile() -> None:
     volo = probe_catalog(_Volo().eval(), 64).layers  # 16 x 16 tokens, channels last
     assert {i.layout for i in volo} == {ChannelsLast()}, volo
 
+
+def test_blocks_that_return_pixel_and_patch_tokens_are_layers(sized: Path) -> None:
+    """TNT's blocks return the pixel tokens (a batch per patch) beside the patch tokens: the
+    catalog showed each block by its parts (timm's tnt_s_patch16_224: `attn_out` and `mlp`, 24
+    layers). A block is read by its patch tokens, the tensor of the batch of images, for the
+    catalog, the optimizer and the circuits alike (the circuit's leaf replaces the patch tokens
+    only)."""
+    model = load_model(f"python:{sized}:tnt", random_weights=True, input_size=32)
+    assert [(i.name, i.layout) for i in model.layers] == [
+        (f"blocks.{k}", TokenGrid(1, 8, 8)) for k in range(5)], model.layers
+    pixels, patches = torch.zeros(64, 4, 4), torch.zeros(1, 65, 8)
+    assert tensor_of((pixels, patches)) is patches and tensor_of((patches, patches)) is None
+    leaf = torch.ones(1, 65, 8)
+    assert with_tensor((pixels, patches), leaf) == (pixels, leaf)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    circuit = attribution_matrix(model, "blocks.1", "blocks.2", images)
+    assert circuit.shape == (8, 8) and circuit.abs().sum() > 0
+    settings = RenderSettings(size=32, steps=2, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, [obj.channel("blocks.3", 1)], settings, seeds=0)
+    assert torch.isfinite(result.final).all()

@@ -2,7 +2,8 @@
 
 `capture(net, paths)` records the outputs of the modules at `paths` (or a module's input, for a
 path ending in `INPUT`) for as long as the context is open (of an output that is a tuple of one
-tensor and plain values, `(tokens, [height, width])`, its tensor: `tensor_of`); the hooks are
+tensor and plain values, `(tokens, [height, width])`, its tensor, and of one that holds a batch
+per patch beside the batch of images, the latter: `tensor_of`); the hooks are
 removed on exit, on success and on error. Outputs reach the rest of featvis in one shape,
 (B, C, H, W), through the `Layout` the catalog found for the path (recorded on its `LayerInfo`
 and registered for `capture` by `set_layouts`):
@@ -194,15 +195,23 @@ def floor_hooks(
 def tensor_of(value: object) -> torch.Tensor | None:
     """The activation a module's output carries: the output itself when it is a tensor, or the
     one tensor of a tuple or list that holds it beside plain values (MViTv2's blocks and patch
-    embedding return `(tokens, [height, width])`); None for anything else (a list of maps, one
-    per branch: HRNet's multi-resolution modules). Every hook that reads a layer's output reads
-    it through this."""
+    embedding return `(tokens, [height, width])`), or, of several tensors, the one of the
+    batch of images where the others are batches per part of each image (their first
+    dimension a multiple of its: TNT's blocks return their pixel tokens, a batch per patch,
+    beside their patch tokens); None for anything else (a list of maps, one per branch:
+    HRNet's multi-resolution modules). Every hook that reads a layer's output reads it
+    through this."""
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (tuple, list)):
         tensors = [item for item in value if isinstance(item, torch.Tensor)]
         if len(tensors) == 1:
             return tensors[0]
+        batches = [int(t.shape[0]) if t.dim() else 0 for t in tensors]
+        least = min(batches, default=0)
+        others = [n for n in batches if n != least]
+        if least and len(others) == len(batches) - 1 and all(n % least == 0 for n in others):
+            return tensors[batches.index(least)]
     return None
 
 
@@ -211,7 +220,8 @@ def with_tensor(value: object, tensor: torch.Tensor) -> object:
     (what a forward hook returns to put a leaf of its own in the network's path)."""
     if isinstance(value, torch.Tensor) or not isinstance(value, (tuple, list)):
         return tensor
-    items = [tensor if isinstance(item, torch.Tensor) else item for item in value]
+    read = tensor_of(value)
+    items = [tensor if item is read else item for item in value]
     if isinstance(value, list):
         return items
     return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
