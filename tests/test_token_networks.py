@@ -464,6 +464,7 @@ def test_tokens_in_blocks_are_laid_out_as_the_picture_they_tile() -> None:
     as the map they tile; at 32 px the second level's 4 blocks of 4 tokens read as a 4 x 4
     channels-last map too, and are told apart from one (VOLO's, at 64 px) by where a change in
     the picture's corner lands."""
+    from generator.models.candidates import candidate_paths
     from generator.models.catalog import probe_catalog
     from generator.models.hooks import ChannelsLast, TokenBlocks
 
@@ -482,6 +483,24 @@ def test_tokens_in_blocks_are_laid_out_as_the_picture_they_tile() -> None:
     assert torch.equal(out[paths[0]], out[paths[1]]) and torch.equal(out[paths[2]], out[paths[3]])
     volo = probe_catalog(_Volo().eval(), 64).layers  # 16 x 16 tokens, channels last
     assert {i.layout for i in volo} == {ChannelsLast()}, volo
+    # LCNetV2's and VoVNet's blocks hold lists of convolution units, parallel or not: no stage
+    assert candidate_paths(torch.nn.Sequential(*(_Rep() for _ in range(3)))) == ["0", "1", "2"]
+
+
+class _Unit(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+
+
+class _Rep(torch.nn.Module):
+    """LCNetV2's block: convolutions side by side (`dw_conv_list`), then a Sequential of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dw_conv_list = torch.nn.ModuleList(_Unit() for _ in range(2))
+        self.pw_conv = torch.nn.Sequential(_Unit(), _Unit())
 
 
 def test_blocks_that_return_pixel_and_patch_tokens_are_layers(sized: Path) -> None:

@@ -107,8 +107,10 @@ def _block_list(module: nn.Module, least: int = 2) -> nn.Module | None:
     """The Sequential/ModuleList of at least `least` composite blocks a stage module holds: a
     list (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's
     layer: `MBconv`, `window_attention`, `grid_attention`, a block of its own); under another
-    name than `_BLOCK_LISTS`, a list of blocks of one class, none a container itself (NesT's
-    `transformer_encoder`; not HRNet's `branches`, a list of Sequentials)."""
+    name than `_BLOCK_LISTS`, a Sequential (its blocks run one after the other) of blocks of one
+    class, none a container or a convolution unit (NesT's `transformer_encoder`; not HRNet's
+    `branches`, a list of Sequentials, nor LCNetV2's parallel `dw_conv_list` or VoVNet's
+    `conv_mid`, convolutions and their norms)."""
     for attr in _BLOCK_LISTS:
         blocks = getattr(module, attr, None)
         if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
@@ -116,12 +118,19 @@ def _block_list(module: nn.Module, least: int = 2) -> nn.Module | None:
             if len(composite) >= least:
                 return blocks
     for name, blocks in module.named_children():
-        if name in _BLOCK_LISTS or not isinstance(blocks, (nn.Sequential, nn.ModuleList)):
+        if name in _BLOCK_LISTS or not isinstance(blocks, nn.Sequential):
             continue
         kids = list(blocks.children())
-        kinds = {type(k) for k in kids}
-        if len(kids) >= least and len(kinds) == 1 and not is_leaf(kids[0]) and not isinstance(
-            kids[0], (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-        ):
+        if len(kids) >= least and len({type(k) for k in kids}) == 1 and _block(kids[0]):
             return blocks
     return None
+
+
+def _block(module: nn.Module) -> bool:
+    """Whether `module` is a block of parts: composite, no container, and holding no
+    convolution of its own (a convolution, its norm and activation are a unit, not a block)."""
+    return (
+        not is_leaf(module)
+        and not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+        and not any(isinstance(k, nn.Conv2d) for k in module.children())
+    )
