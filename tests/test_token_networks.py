@@ -515,10 +515,54 @@ def test_blocks_that_return_pixel_and_patch_tokens_are_layers(sized: Path) -> No
     pixels, patches = torch.zeros(64, 4, 4), torch.zeros(1, 65, 8)
     assert tensor_of((pixels, patches)) is patches and tensor_of((patches, patches)) is None
     leaf = torch.ones(1, 65, 8)
-    assert with_tensor((pixels, patches), leaf) == (pixels, leaf)
+    laid = with_tensor((pixels, patches), leaf)
+    assert isinstance(laid, tuple) and laid[0] is pixels and laid[1] is leaf
     images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     circuit = attribution_matrix(model, "blocks.1", "blocks.2", images)
     assert circuit.shape == (8, 8) and circuit.abs().sum() > 0
     settings = RenderSettings(size=32, steps=2, lr=0.05, transforms=TransformSpec.none())
     result = render(model, [obj.channel("blocks.3", 1)], settings, seeds=0)
     assert torch.isfinite(result.final).all()
+
+
+class _Stateful(torch.nn.Module):
+    """EfficientViM's block: its map, and its state space's hidden state (B, C, state)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.state = torch.nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x + self.conv(x)
+        return x, self.state(x.flatten(2)[..., :16])
+
+
+class _Vim(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch_embed = torch.nn.Conv2d(3, 8, 4, 4)
+        self.blocks = torch.nn.ModuleList(_Stateful() for _ in range(5))
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x)
+        for block in self.blocks:
+            x, _ = block(x)
+        return self.head(x.mean((2, 3)))
+
+
+def test_blocks_that_return_their_map_and_a_state_are_layers() -> None:
+    """timm's efficientvim_m1 showed the parts of its blocks (`dwconv1`, `dwconv2`, `ffn`: 17
+    layers at 64 px), which return their map beside their hidden state: a block is read by its
+    map, the one (B, C, H, W) tensor of the batch beside tensors of fewer dimensions."""
+    from generator.models.catalog import probe_catalog
+
+    names = [i.name for i in probe_catalog(_Vim().eval(), 32).layers]
+    assert names == [f"blocks.{k}" for k in range(5)], names
+    maps, state = torch.zeros(2, 8, 4, 4), torch.zeros(2, 8, 4)
+    assert tensor_of((maps, state)) is maps and tensor_of((maps, maps)) is None
+    assert tensor_of((maps, torch.zeros(3, 8, 4))) is None  # not of one batch
+    leaf = torch.ones(2, 8, 4, 4)
+    laid = with_tensor((maps, state), leaf)
+    assert isinstance(laid, tuple) and laid[0] is leaf and laid[1] is state

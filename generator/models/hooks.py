@@ -198,9 +198,10 @@ def tensor_of(value: object) -> torch.Tensor | None:
     embedding return `(tokens, [height, width])`), or, of several tensors, the one of the
     batch of images where the others are batches per part of each image (their first
     dimension a multiple of its: TNT's blocks return their pixel tokens, a batch per patch,
-    beside their patch tokens); None for anything else (a list of maps, one per branch:
-    HRNet's multi-resolution modules). Every hook that reads a layer's output reads it
-    through this."""
+    beside their patch tokens), or the one map (B, C, H, W) beside tensors of fewer dimensions
+    of the same batch (EfficientViM's blocks return their map and their state space's hidden
+    state); None for anything else (a list of maps, one per branch: HRNet's multi-resolution
+    modules). Every hook that reads a layer's output reads it through this."""
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (tuple, list)):
@@ -212,6 +213,9 @@ def tensor_of(value: object) -> torch.Tensor | None:
         others = [n for n in batches if n != least]
         if least and len(others) == len(batches) - 1 and all(n % least == 0 for n in others):
             return tensors[batches.index(least)]
+        maps = [t for t in tensors if t.dim() == 4]
+        if len(maps) == 1 and all(t.shape[:1] == maps[0].shape[:1] for t in tensors):
+            return maps[0]
     return None
 
 
