@@ -128,8 +128,11 @@ class TokenBlocks:
 
 def _proportioned(count: int, picture: tuple[int, int]) -> tuple[int, int] | None:
     """The (height, width) grid of `count` cells nearest to `picture`'s proportions, within a
-    quarter; None where none is (1 x 1 for one cell)."""
+    quarter (a square picture's: a square); None where none is (1 x 1 for one cell)."""
     tall, wide = picture
+    if tall == wide:
+        side = math.isqrt(count)
+        return (side, side) if side * side == count else None
     grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
     if not grids:
         return None
