@@ -485,6 +485,9 @@ def test_tokens_in_blocks_are_laid_out_as_the_picture_they_tile() -> None:
     assert {i.layout for i in volo} == {ChannelsLast()}, volo
     # LCNetV2's and VoVNet's blocks hold lists of convolution units, parallel or not: no stage
     assert candidate_paths(torch.nn.Sequential(*(_Rep() for _ in range(3)))) == ["0", "1", "2"]
+    # nor MobileViT's, a block among blocks of other kinds, with a `transformer` inside
+    stages = torch.nn.Sequential(*(torch.nn.Sequential(_Rep(), _VitBlock()) for _ in range(2)))
+    assert candidate_paths(stages) == ["0.0", "0.1", "1.0", "1.1"], candidate_paths(stages)
 
 
 class _Unit(torch.nn.Module):
@@ -492,6 +495,16 @@ class _Unit(torch.nn.Module):
         super().__init__()
         self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
         self.bn = torch.nn.BatchNorm2d(4)
+
+
+class _VitBlock(torch.nn.Module):
+    """MobileViT's block: convolutions around a `transformer` of blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_kxk = _Unit()
+        self.transformer = torch.nn.Sequential(_InBlock(4), _InBlock(4))
+        self.conv_proj = _Unit()
 
 
 class _Rep(torch.nn.Module):

@@ -44,7 +44,7 @@ def candidate_paths(root: nn.Module, *, whole: bool = True) -> list[str]:
                     paths.append(path)
                 else:
                     visit(child, path + ".")
-            elif kids and _block_list(child, _least(child, children)) is not None:
+            elif kids and _block_list(child, _least(child, children), _staged(child, children)):
                 visit(child, f"{path}.")  # a stage: its blocks, and its other composite parts
             elif kids and not _activated(container, children, place):
                 paths.append(path)
@@ -103,14 +103,21 @@ def _least(child: nn.Module, siblings: list[tuple[str, nn.Module]]) -> int:
     return 1 if any(_block_list(m) is not None for m in alike) else 2
 
 
-def _block_list(module: nn.Module, least: int = 2) -> nn.Module | None:
+def _staged(child: nn.Module, siblings: list[tuple[str, nn.Module]]) -> bool:
+    """Whether `child` is one of several modules of its class side by side (stages, levels)."""
+    return any(m is not child and type(m) is type(child) for _, m in siblings)
+
+
+def _block_list(module: nn.Module, least: int = 2, staged: bool = True) -> nn.Module | None:
     """The Sequential/ModuleList of at least `least` composite blocks a stage module holds: a
     list (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's
     layer: `MBconv`, `window_attention`, `grid_attention`, a block of its own); under another
-    name than `_BLOCK_LISTS`, a Sequential (its blocks run one after the other) of blocks of one
-    class, none a container or a convolution unit (NesT's `transformer_encoder`; not HRNet's
-    `branches`, a list of Sequentials, nor LCNetV2's parallel `dw_conv_list` or VoVNet's
-    `conv_mid`, convolutions and their norms)."""
+    name than `_BLOCK_LISTS`, of a module `staged` (one of several of its class side by side),
+    a Sequential (its blocks run one after the other) of blocks of one class, none a container
+    or a convolution unit (NesT's levels' `transformer_encoder`; not HRNet's `branches`, a list
+    of Sequentials, nor LCNetV2's parallel `dw_conv_list` or VoVNet's `conv_mid`, convolutions
+    and their norms, nor MobileViT's block, one among blocks of other kinds, whose
+    `transformer` runs between its convolutions)."""
     for attr in _BLOCK_LISTS:
         blocks = getattr(module, attr, None)
         if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
@@ -118,7 +125,7 @@ def _block_list(module: nn.Module, least: int = 2) -> nn.Module | None:
             if len(composite) >= least:
                 return blocks
     for name, blocks in module.named_children():
-        if name in _BLOCK_LISTS or not isinstance(blocks, nn.Sequential):
+        if not staged or name in _BLOCK_LISTS or not isinstance(blocks, nn.Sequential):
             continue
         kids = list(blocks.children())
         if len(kids) >= least and len({type(k) for k in kids}) == 1 and _block(kids[0]):
