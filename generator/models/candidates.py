@@ -71,14 +71,20 @@ def conv_unit(module: nn.Module) -> bool:
 def _repeated_block(container: nn.Module, child: nn.Module) -> bool:
     """Whether `child`, a Sequential of parts and plain modules both, is one of several alike
     in `container` (ConvMixer's blocks: a residual part, a convolution, GELU, a norm): a block,
-    shown whole rather than by its parts."""
+    shown whole rather than by its parts; not where a part is a Sequential of blocks itself
+    (RDNet's stages: a norm, a convolution and the stage's blocks, opened as its first stage,
+    the blocks alone, is)."""
     def parts(module: nn.Module) -> tuple[type, ...]:
         return tuple(type(k) for k in module.children())
 
     kids = list(child.children())
     mixed = any(is_leaf(k) for k in kids) and not all(is_leaf(k) for k in kids)
+    staged = any(
+        isinstance(k, nn.Sequential) and sum(not is_leaf(b) for b in k.children()) >= 2
+        for k in kids
+    )
     alike = [c for c in container.children() if parts(c) == parts(child)]
-    return isinstance(child, nn.Sequential) and mixed and len(alike) >= 2
+    return isinstance(child, nn.Sequential) and mixed and not staged and len(alike) >= 2
 
 
 def _activated(container: nn.Module, children: list[tuple[str, nn.Module]], place: int) -> bool:
