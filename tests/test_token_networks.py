@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from generator.atlas.circuits.attribution import attribution_matrix, input_attribution_matrix
+from generator.atlas.circuits.attribution import (
+    attribution_matrix,
+    input_attribution_matrix,
+    laid_out,
+)
 from generator.atlas.circuits.inputs import block_probe
 from generator.models import BANDS, capture, load_model
 from generator.models.hooks import TokenGrid, tensor_of, with_tensor
@@ -481,6 +485,10 @@ def test_tokens_in_blocks_are_laid_out_as_the_picture_they_tile() -> None:
     with torch.no_grad(), capture(net, paths, catalog.layouts) as out:
         net(images)
     assert torch.equal(out[paths[0]], out[paths[1]]) and torch.equal(out[paths[2]], out[paths[3]])
+    # a block's inputs of its layout are laid out for its circuit; a 4-D tensor of another not
+    blocks = TokenBlocks(2, 2, 2, 2)
+    assert laid_out(torch.zeros(1, 3, 5, 8), blocks) is None
+    assert tuple(laid_out(torch.zeros(1, 4, 4, 16), blocks).shape) == (1, 16, 4, 4)
     volo = probe_catalog(_Volo().eval(), 64).layers  # 16 x 16 tokens, channels last
     assert {i.layout for i in volo} == {ChannelsLast()}, volo
     # LCNetV2's and VoVNet's blocks hold lists of convolution units, parallel or not: no stage
