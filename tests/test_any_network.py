@@ -867,3 +867,23 @@ def test_stages_of_one_block_open_like_their_siblings() -> None:
     assert paths == ["stages.0.blocks.0.1", *[f"stages.1.blocks.{i}.1" for i in range(3)],
                      "stages.2.blocks.0.1"], paths
     assert candidate_paths(Net((1, 1))) == ["stages.0", "stages.1"]
+
+
+def test_stages_of_a_norm_a_convolution_and_blocks_open_like_the_first() -> None:
+    """timm's rdnet_tiny: its first stage (its blocks alone) showed its blocks, the six after it
+    (a norm, a convolution, then the blocks) were one layer each, read as a block of parts
+    repeated (ConvMixer's way). A stage whose part is a Sequential of blocks opens as the first."""
+    from torch import nn
+
+    from generator.models.candidates import candidate_paths
+
+    def dense() -> nn.Sequential:
+        return nn.Sequential(*[nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+                               for _ in range(2)])
+
+    net = nn.Module()
+    net.stages = nn.Sequential(nn.Sequential(dense()), *[
+        nn.Sequential(nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), dense()) for _ in range(2)])
+    assert candidate_paths(net) == [
+        f"stages.{s}.{p}.{b}.1" for s, p in ((0, 0), (1, 2), (2, 2)) for b in (0, 1)
+    ], candidate_paths(net)

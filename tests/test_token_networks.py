@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from generator.atlas.circuits.attribution import attribution_matrix, input_attribution_matrix
+from generator.atlas.circuits.attribution import (
+    attribution_matrix,
+    input_attribution_matrix,
+    laid_out,
+)
 from generator.atlas.circuits.inputs import block_probe
 from generator.models import BANDS, capture, load_model
 from generator.models.hooks import TokenGrid, tensor_of, with_tensor
@@ -134,6 +138,47 @@ class Branches(nn.Module):
 
 def branches():
     return Branches()
+
+
+class Nested(nn.Module):
+    """TNT's block: pixel tokens, a batch per patch, and the patch tokens beside them."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+        self.outer = nn.Linear(8, 8)
+        self.proj = nn.Linear(16, 8)
+
+    def forward(self, pixels, patches):
+        pixels = pixels + self.inner(pixels)
+        b, n, _ = patches.shape
+        fed = patches[:, 1:] + self.proj(pixels.reshape(b, n - 1, -1))
+        fed = torch.cat([patches[:, :1], fed], 1)
+        return pixels, fed + self.outer(fed)
+
+
+class Tnt(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pixel_embed = nn.Conv2d(3, 4, 2, 2)
+        self.patch_embed = nn.Conv2d(3, 8, 4, 4)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.blocks = nn.ModuleList(Nested() for _ in range(5))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        b = len(x)
+        pixels = self.pixel_embed(x).unfold(2, 2, 2).unfold(3, 2, 2)  # (B, 4, h, w, 2, 2)
+        pixels = pixels.permute(0, 2, 3, 4, 5, 1).reshape(-1, 4, 4)  # (B * patches, 4, 4)
+        patches = self.patch_embed(x).flatten(2).transpose(1, 2)
+        patches = torch.cat([self.cls_token.expand(b, -1, -1), patches], 1)
+        for block in self.blocks:
+            pixels, patches = block(pixels, patches)
+        return self.head(patches[:, 0])
+
+
+def tnt():
+    return Tnt()
 '''
 
 
@@ -372,3 +417,173 @@ def test_a_block_that_passes_the_map_on_unchanged_is_no_new_layer() -> None:
     assert [info.module_path for info in probe_catalog(net, 32).layers] == paths[:6]
     named = probe_catalog(net, 32, paths, strict=True).layers
     assert [info.module_path for info in named] == paths
+
+
+class _InBlock(torch.nn.Module):
+    """A block over tokens in blocks (B, blocks, tokens, D): each token mixed with its block's."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.GELU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(x + x.mean(2, keepdim=True))
+
+
+class _Level(torch.nn.Module):
+    """NesT's level: its map cut into `block` x `block` blocks of tokens, blocks over them, the
+    map put back together (timm's `blockify`, `deblockify`)."""
+
+    def __init__(self, cin: int, dim: int, block: int, stride: int) -> None:
+        super().__init__()
+        self.block = block
+        self.pool = torch.nn.Conv2d(cin, dim, 3, stride, 1)
+        self.transformer_encoder = torch.nn.Sequential(*[_InBlock(dim) for _ in range(3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x).permute(0, 2, 3, 1)
+        b, h, w, c = x.shape
+        s = self.block
+        x = x.reshape(b, h // s, s, w // s, s, c).transpose(2, 3).reshape(b, -1, s * s, c)
+        x = self.transformer_encoder(x)
+        x = x.reshape(b, h // s, w // s, s, s, c).transpose(2, 3).reshape(b, h, w, c)
+        return x.permute(0, 3, 1, 2)
+
+
+class _Nest(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch_embed = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 4, 4), torch.nn.BatchNorm2d(8))
+        self.levels = torch.nn.Sequential(_Level(8, 8, 2, 1), _Level(8, 16, 2, 2))
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.levels(self.patch_embed(x)).mean((2, 3)))
+
+
+def test_tokens_in_blocks_are_laid_out_as_the_picture_they_tile() -> None:
+    """timm's nest_tiny showed 4 layers, its levels whole: each level's blocks run on tokens
+    cut into blocks of the picture, (B, blocks, tokens per block, D). They are layers, laid out
+    as the map they tile; at 32 px the second level's 4 blocks of 4 tokens read as a 4 x 4
+    channels-last map too, and are told apart from one (VOLO's, at 64 px) by where a change in
+    the picture's corner lands."""
+    from generator.models.candidates import candidate_paths
+    from generator.models.catalog import probe_catalog
+    from generator.models.hooks import ChannelsLast, TokenBlocks
+
+    net = _Nest().eval()
+    catalog = probe_catalog(net, 32)
+    assert [(i.module_path, i.height, i.layout) for i in catalog.layers] == [
+        ("patch_embed", 8, None),
+        *[(f"levels.0.transformer_encoder.{k}", 8, TokenBlocks(4, 4, 2, 2)) for k in range(3)],
+        *[(f"levels.1.transformer_encoder.{k}", 4, TokenBlocks(2, 2, 2, 2)) for k in range(3)],
+    ], catalog.layers
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    paths = ["levels.0.transformer_encoder.2", "levels.0", "levels.1.transformer_encoder.2",
+             "levels.1"]
+    with torch.no_grad(), capture(net, paths, catalog.layouts) as out:
+        net(images)
+    assert torch.equal(out[paths[0]], out[paths[1]]) and torch.equal(out[paths[2]], out[paths[3]])
+    # a block's inputs of its layout are laid out for its circuit; a 4-D tensor of another not
+    blocks = TokenBlocks(2, 2, 2, 2)
+    assert laid_out(torch.zeros(1, 3, 5, 8), blocks) is None
+    assert tuple(laid_out(torch.zeros(1, 4, 4, 16), blocks).shape) == (1, 16, 4, 4)
+    volo = probe_catalog(_Volo().eval(), 64).layers  # 16 x 16 tokens, channels last
+    assert {i.layout for i in volo} == {ChannelsLast()}, volo
+    # LCNetV2's and VoVNet's blocks hold lists of convolution units, parallel or not: no stage
+    assert candidate_paths(torch.nn.Sequential(*(_Rep() for _ in range(3)))) == ["0", "1", "2"]
+    # nor MobileViT's, a block among blocks of other kinds, with a `transformer` inside
+    stages = torch.nn.Sequential(*(torch.nn.Sequential(_Rep(), _VitBlock()) for _ in range(2)))
+    assert candidate_paths(stages) == ["0.0", "0.1", "1.0", "1.1"], candidate_paths(stages)
+
+
+class _Unit(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+
+
+class _VitBlock(torch.nn.Module):
+    """MobileViT's block: convolutions around a `transformer` of blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_kxk = _Unit()
+        self.transformer = torch.nn.Sequential(_InBlock(4), _InBlock(4))
+        self.conv_proj = _Unit()
+
+
+class _Rep(torch.nn.Module):
+    """LCNetV2's block: convolutions side by side (`dw_conv_list`), then a Sequential of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dw_conv_list = torch.nn.ModuleList(_Unit() for _ in range(2))
+        self.pw_conv = torch.nn.Sequential(_Unit(), _Unit())
+
+
+def test_blocks_that_return_pixel_and_patch_tokens_are_layers(sized: Path) -> None:
+    """TNT's blocks return the pixel tokens (a batch per patch) beside the patch tokens: the
+    catalog showed each block by its parts (timm's tnt_s_patch16_224: `attn_out` and `mlp`, 24
+    layers). A block is read by its patch tokens, the tensor of the batch of images, for the
+    catalog, the optimizer and the circuits alike (the circuit's leaf replaces the patch tokens
+    only)."""
+    model = load_model(f"python:{sized}:tnt", random_weights=True, input_size=32)
+    assert [(i.name, i.layout) for i in model.layers] == [
+        (f"blocks.{k}", TokenGrid(1, 8, 8)) for k in range(5)], model.layers
+    pixels, patches = torch.zeros(64, 4, 4), torch.zeros(1, 65, 8)
+    assert tensor_of((pixels, patches)) is patches and tensor_of((patches, patches)) is None
+    leaf = torch.ones(1, 65, 8)
+    laid = with_tensor((pixels, patches), leaf)
+    assert isinstance(laid, tuple) and laid[0] is pixels and laid[1] is leaf
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    circuit = attribution_matrix(model, "blocks.1", "blocks.2", images)
+    assert circuit.shape == (8, 8) and circuit.abs().sum() > 0
+    settings = RenderSettings(size=32, steps=2, lr=0.05, transforms=TransformSpec.none())
+    result = render(model, [obj.channel("blocks.3", 1)], settings, seeds=0)
+    assert torch.isfinite(result.final).all()
+
+
+class _Stateful(torch.nn.Module):
+    """EfficientViM's block: its map, and its state space's hidden state (B, C, state)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.state = torch.nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x + self.conv(x)
+        return x, self.state(x.flatten(2)[..., :16])
+
+
+class _Vim(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch_embed = torch.nn.Conv2d(3, 8, 4, 4)
+        self.blocks = torch.nn.ModuleList(_Stateful() for _ in range(5))
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x)
+        for block in self.blocks:
+            x, _ = block(x)
+        return self.head(x.mean((2, 3)))
+
+
+def test_blocks_that_return_their_map_and_a_state_are_layers() -> None:
+    """timm's efficientvim_m1 showed the parts of its blocks (`dwconv1`, `dwconv2`, `ffn`: 17
+    layers at 64 px), which return their map beside their hidden state: a block is read by its
+    map, the one (B, C, H, W) tensor of the batch beside tensors of fewer dimensions."""
+    from generator.models.catalog import probe_catalog
+
+    names = [i.name for i in probe_catalog(_Vim().eval(), 32).layers]
+    assert names == [f"blocks.{k}" for k in range(5)], names
+    maps, state = torch.zeros(2, 8, 4, 4), torch.zeros(2, 8, 4)
+    assert tensor_of((maps, state)) is maps and tensor_of((maps, maps)) is None
+    assert tensor_of((maps, torch.zeros(3, 8, 4))) is None  # not of one batch
+    leaf = torch.ones(2, 8, 4, 4)
+    laid = with_tensor((maps, state), leaf)
+    assert isinstance(laid, tuple) and laid[0] is leaf and laid[1] is state

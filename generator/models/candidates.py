@@ -44,7 +44,7 @@ def candidate_paths(root: nn.Module, *, whole: bool = True) -> list[str]:
                     paths.append(path)
                 else:
                     visit(child, path + ".")
-            elif kids and _block_list(child, _least(child, children)) is not None:
+            elif kids and _block_list(child, _least(child, children), _staged(child, children)):
                 visit(child, f"{path}.")  # a stage: its blocks, and its other composite parts
             elif kids and not _activated(container, children, place):
                 paths.append(path)
@@ -71,14 +71,20 @@ def conv_unit(module: nn.Module) -> bool:
 def _repeated_block(container: nn.Module, child: nn.Module) -> bool:
     """Whether `child`, a Sequential of parts and plain modules both, is one of several alike
     in `container` (ConvMixer's blocks: a residual part, a convolution, GELU, a norm): a block,
-    shown whole rather than by its parts."""
+    shown whole rather than by its parts; not where a part is a Sequential of blocks itself
+    (RDNet's stages: a norm, a convolution and the stage's blocks, opened as its first stage,
+    the blocks alone, is)."""
     def parts(module: nn.Module) -> tuple[type, ...]:
         return tuple(type(k) for k in module.children())
 
     kids = list(child.children())
     mixed = any(is_leaf(k) for k in kids) and not all(is_leaf(k) for k in kids)
+    staged = any(
+        isinstance(k, nn.Sequential) and sum(not is_leaf(b) for b in k.children()) >= 2
+        for k in kids
+    )
     alike = [c for c in container.children() if parts(c) == parts(child)]
-    return isinstance(child, nn.Sequential) and mixed and len(alike) >= 2
+    return isinstance(child, nn.Sequential) and mixed and not staged and len(alike) >= 2
 
 
 def _activated(container: nn.Module, children: list[tuple[str, nn.Module]], place: int) -> bool:
@@ -103,14 +109,41 @@ def _least(child: nn.Module, siblings: list[tuple[str, nn.Module]]) -> int:
     return 1 if any(_block_list(m) is not None for m in alike) else 2
 
 
-def _block_list(module: nn.Module, least: int = 2) -> nn.Module | None:
+def _staged(child: nn.Module, siblings: list[tuple[str, nn.Module]]) -> bool:
+    """Whether `child` is one of several modules of its class side by side (stages, levels)."""
+    return any(m is not child and type(m) is type(child) for _, m in siblings)
+
+
+def _block_list(module: nn.Module, least: int = 2, staged: bool = True) -> nn.Module | None:
     """The Sequential/ModuleList of at least `least` composite blocks a stage module holds: a
     list (numbered, or of one kind), not a pipeline of named parts of several kinds (MaxViT's
-    layer: `MBconv`, `window_attention`, `grid_attention`, a block of its own)."""
+    layer: `MBconv`, `window_attention`, `grid_attention`, a block of its own); under another
+    name than `_BLOCK_LISTS`, of a module `staged` (one of several of its class side by side),
+    a Sequential (its blocks run one after the other) of blocks of one class, none a container
+    or a convolution unit (NesT's levels' `transformer_encoder`; not HRNet's `branches`, a list
+    of Sequentials, nor LCNetV2's parallel `dw_conv_list` or VoVNet's `conv_mid`, convolutions
+    and their norms, nor MobileViT's block, one among blocks of other kinds, whose
+    `transformer` runs between its convolutions)."""
     for attr in _BLOCK_LISTS:
         blocks = getattr(module, attr, None)
         if isinstance(blocks, (nn.Sequential, nn.ModuleList)) and not _pipeline(blocks):
             composite = [b for b in blocks.children() if not is_leaf(b)]
             if len(composite) >= least:
                 return blocks
+    for name, blocks in module.named_children():
+        if not staged or name in _BLOCK_LISTS or not isinstance(blocks, nn.Sequential):
+            continue
+        kids = list(blocks.children())
+        if len(kids) >= least and len({type(k) for k in kids}) == 1 and _block(kids[0]):
+            return blocks
     return None
+
+
+def _block(module: nn.Module) -> bool:
+    """Whether `module` is a block of parts: composite, no container, and holding no
+    convolution of its own (a convolution, its norm and activation are a unit, not a block)."""
+    return (
+        not is_leaf(module)
+        and not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+        and not any(isinstance(k, nn.Conv2d) for k in module.children())
+    )

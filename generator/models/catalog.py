@@ -3,8 +3,9 @@
 `probe_catalog` runs one forward pass at the model's input size and keeps the asked-for module
 paths (or, by default, `models.candidates.candidate_paths`: stems, blocks, the blocks inside a
 stage, activations of plain convolution stacks) whose output is a spatial
-feature map (B, C, H, W) or tokens on a square patch grid (B, prefix + H*W, D), the latter with the
-`TokenGrid` that lays them out. Layers are ordered as the forward pass reaches them; `depth` is
+feature map (B, C, H, W), a channels-last map, tokens on a patch grid (B, prefix + H*W, D) or
+tokens in blocks of the picture (B, blocks, tokens per block, D), with the layout that lays them
+out (`models.shapes`). Layers are ordered as the forward pass reaches them; `depth` is
 that order (optional layers, such as a transformer's MLP hidden units, interleave with the main
 ones) and the five bands split the main catalog evenly.
 
@@ -26,12 +27,12 @@ from generator.models.candidates import candidate_paths, conv_unit, is_leaf
 from generator.models.hooks import (
     ChannelsLast,
     Layout,
-    TokenGrid,
     capture,
     declared_prefix,
     lay_out,
     set_layouts,
 )
+from generator.models.shapes import Shape, blocked, from_corner, shape_of
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,11 @@ class LayerShapeError(FeatvisError):
 
 
 def _probe(
-    net: nn.Module, input_size: Size, paths: Sequence[str], *, noise: bool = False
+    net: nn.Module, input_size: Size, paths: Sequence[str], *, picture: str = "grey"
 ) -> tuple[dict[str, torch.Tensor], dict[str, int], object]:
-    """Raw outputs of `paths` on one grey image (`noise`: one of seeded uniform noise), the
-    order the forward pass reached them in, and the network's output."""
+    """Raw outputs of `paths` on one `picture`: grey, seeded uniform `noise`, or grey with
+    such noise in its top-left `corner` (a quarter of each side); the order the forward pass
+    reached them in, and the network's output."""
     device = next(net.parameters()).device
     order: dict[str, int] = {}
     modules = dict(net.named_modules())
@@ -66,53 +68,46 @@ def _probe(
         handles.append(modules[path].register_forward_hook(first))
     try:
         with torch.no_grad(), capture(net, list(paths), layouts={}, copies=False) as store:
-            picture = torch.zeros(1, 3, *sides(input_size))
-            if noise:
-                picture.uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
-            out = net(picture.to(device))
+            tall, wide = sides(input_size)
+            image = torch.zeros(1, 3, tall, wide)
+            part = image[..., : max(1, tall // 4), : max(1, wide // 4)]
+            if picture != "grey":
+                part = image if picture == "noise" else part
+                part.uniform_(-1, 1, generator=torch.Generator().manual_seed(0))
+            out = net(image.to(device))
             return dict(store), order, out
     finally:
         for h in handles:
             h.remove()
 
 
-_Shape = tuple[int, int, int, Layout | None]
+# How much nearer the corner a change must lie read as blocks than as rows: a tenth
+_NEARER = 0.9
 
 
-def _shape_of(raw: torch.Tensor, prefix_tokens: int | None, size: Size) -> _Shape | None:
-    """(channels, height, width, layout) of a feature map, a channels-last map or patch tokens,
-    else None; one whose first dimension is not the probe's batch of one (TNT's pixel tokens,
-    a batch per patch; an attention's heads) is none. A map is told by the probe picture's
-    proportions (`size`): channels last when its two middle sizes keep them more closely than
-    its last two do (at a square size: the two middle agree, the last differs; one as wide as
-    it has channels reads as (B, C, H, W))."""
-    if raw.dim() < 3 or raw.shape[0] != 1:
-        return None
-    if raw.dim() == 4:
-        _, a, b, c = (int(n) for n in raw.shape)
-        if _off(a, b, size) < _off(b, c, size):  # a 1 x 1 map is pooled: none, either way
-            return (c, a, b, ChannelsLast()) if a * b > 1 and _fits(a, b, size) else None
-        if c > 1 and _fits(b, c, size):
-            return a, b, c, None
-    if raw.dim() == 3:
-        grid = TokenGrid.guess(int(raw.shape[1]), prefix_tokens, sides(size))
-        if grid is not None:
-            return int(raw.shape[2]), grid.height, grid.width, grid
-    return None
-
-
-def _fits(height: int, width: int, size: Size) -> bool:
-    """Whether a height x width map keeps the proportions of a `size` picture to within the
-    rounding of its strides (two of its pixels): an attention's (B, heads, tokens, D) tensor
-    (CoaT's relative position encodings: 8 x 3137, 50 x 40 at 224 px) is no map."""
-    tall, wide = sides(size)
-    return abs(height * wide - width * tall) <= 2 * max(tall, wide)
-
-
-def _off(height: int, width: int, size: Size) -> float:
-    """How far a height x width map is from the proportions of a `size` picture (0: the same)."""
-    tall, wide = sides(size)
-    return abs(height * wide - width * tall) / (width * tall)
+def _tiled(
+    net: nn.Module, input_size: Size, raw: dict[str, torch.Tensor], shapes: dict[str, Shape]
+) -> dict[str, Shape]:
+    """The channels-last maps of `shapes` that are blocks of tokens: those whose shape reads both
+    ways (16 blocks of 16 tokens, a 16 x 16 map) and whose change, where noise lies in the
+    picture's top-left corner, lies clearly nearer the map's top-left corner read as blocks
+    than as rows (`_NEARER`: a block's tokens read as a row spread along the top edge, as a
+    row's tokens read as blocks do; where a network mixes the whole map, Swin's last stages,
+    both readings spread alike, and the map stays channels last)."""
+    both = {
+        p: tiled for p, s in shapes.items()
+        if isinstance(s[3], ChannelsLast) and (tiled := blocked(raw[p], input_size)) is not None
+    }
+    if not both:
+        return {}
+    corner = _probe(net, input_size, list(both), picture="corner")[0]
+    found = {}
+    for path, tiled in both.items():
+        change = (corner[path] - raw[path]).abs()
+        as_rows, as_blocks = (lay_out(change, s[3]).sum(dim=(0, 1)) for s in (shapes[path], tiled))
+        if from_corner(as_blocks) < _NEARER * from_corner(as_rows):
+            found[path] = tiled
+    return found
 
 
 def probe_catalog(
@@ -146,7 +141,7 @@ def probe_catalog(
     if paths is None:
         few = [
             p for p in main
-            if p in raw and _shape_of(raw[p], prefix_tokens, input_size) is not None
+            if p in raw and shape_of(raw[p], prefix_tokens, input_size) is not None
         ]
         modules = dict(net.named_modules())
         convs = [n for n, m in modules.items() if n and isinstance(m, nn.Conv2d)]
@@ -162,9 +157,9 @@ def probe_catalog(
                 net, input_size, opened, optional=optional, rename=rename,
                 prefix_tokens=prefix_tokens, distinct=True,
             )
-    shapes: dict[str, _Shape] = {}
+    shapes: dict[str, Shape] = {}
     for path in main + extra:
-        shape = _shape_of(raw[path], prefix_tokens, input_size) if path in raw else None
+        shape = shape_of(raw[path], prefix_tokens, input_size) if path in raw else None
         if shape is not None:
             shapes[path] = shape
         elif strict and path in main:
@@ -172,11 +167,12 @@ def probe_catalog(
             raise LayerShapeError(
                 f"layer '{path}' gives {got}, not a (B, C, H, W) map or (B, tokens, D) patch tokens"
             )
+    shapes.update(_tiled(net, input_size, raw, shapes))
     kept = sorted(shapes, key=lambda p: order[p])
     if not strict:  # a layer the user named is shown, whatever it repeats
         main_kept = [p for p in kept if p in main]
         if repeats := _repeats(main_kept, raw, shapes):  # alike on grey: alike on noise too?
-            noisy = _probe(net, input_size, main_kept, noise=True)[0]
+            noisy = _probe(net, input_size, main_kept, picture="noise")[0]
             repeats &= _repeats(main_kept, noisy, shapes)
         kept = [p for p in kept if p not in repeats]
     main_kept = [p for p in kept if p in main]
@@ -225,7 +221,7 @@ def _distinct(paths: list[str], raw: dict[str, torch.Tensor]) -> list[str]:
 
 
 def _repeats(
-    paths: list[str], raw: dict[str, torch.Tensor], shapes: dict[str, _Shape]
+    paths: list[str], raw: dict[str, torch.Tensor], shapes: dict[str, Shape]
 ) -> set[str]:
     """The layers of `paths` (in forward order) whose map, laid out, is their predecessor's to
     the bit in a tensor of its own: a module that passes the map on and changes other tokens only

@@ -2,7 +2,8 @@
 
 `capture(net, paths)` records the outputs of the modules at `paths` (or a module's input, for a
 path ending in `INPUT`) for as long as the context is open (of an output that is a tuple of one
-tensor and plain values, `(tokens, [height, width])`, its tensor: `tensor_of`); the hooks are
+tensor and plain values, `(tokens, [height, width])`, its tensor, and of one that holds a batch
+per patch beside the batch of images, the latter: `tensor_of`); the hooks are
 removed on exit, on success and on error. Outputs reach the rest of featvis in one shape,
 (B, C, H, W), through the `Layout` the catalog found for the path (recorded on its `LayerInfo`
 and registered for `capture` by `set_layouts`):
@@ -12,7 +13,11 @@ and registered for `capture` by `set_layouts`):
 - tokens (B, prefix + H*W, D) (a vision transformer's block): `TokenGrid`, which drops the prefix
   tokens (the class token, a distillation token, registers) and lays the patch tokens out on the
   patch grid. So a "channel" of a transformer layer is one dimension averaged over the patches and
-  a "neuron" is that dimension at one patch.
+  a "neuron" is that dimension at one patch;
+- tokens in blocks of the picture (B, blocks, tokens per block, D) (NesT's levels):
+  `TokenBlocks`, which lays each block's tokens out where the block lies in the picture.
+
+The layouts live in `models.layouts`.
 
 So every objective, scan, receptive field, circuit and check reads one shape. The adapters are
 views, not copies, and gradients flow back through them (`lay_out` applies one to any tensor of
@@ -28,11 +33,9 @@ ReLUs of branches that a `forward` concatenates, an Inception block's, `models.p
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -40,67 +43,11 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from generator.models.floors import FLOOR_FUNCTIONS
-
-# The most register tokens a network without a declared count is guessed to have
-REGISTERS = 16
-
-
-@dataclass(frozen=True)
-class TokenGrid:
-    """(B, prefix + height*width, D) tokens -> (B, D, height, width) patch maps; tokens of
-    another count (a network that takes pictures of any size, PVTv2's and Twins', run at
-    another size than the catalog's probe) on the grid of that count in the same proportions."""
-
-    prefix: int
-    height: int
-    width: int
-
-    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
-        b, n, d = tokens.shape
-        patches = tokens[:, self.prefix :, :]
-        height, width = self.height, self.width
-        if height * width != n - self.prefix:
-            height, width = self.grid_of(n - self.prefix)
-        return patches.transpose(1, 2).reshape(b, d, height, width)
-
-    def grid_of(self, count: int) -> tuple[int, int]:
-        """(height, width) of `count` patches in this grid's proportions (of the grids whose
-        sides multiply to `count`, the nearest)."""
-        grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
-        if not grids:
-            return self.height, self.width  # no patches: the reshape says what it got
-        return min(grids, key=lambda g: abs(g[0] * self.width - g[1] * self.height))
-
-    @classmethod
-    def guess(
-        cls, tokens: int, prefix: int | None = None, picture: tuple[int, int] = (1, 1)
-    ) -> TokenGrid | None:
-        """The grid `tokens` hold after `prefix` tokens, in the proportions of the `picture`
-        (height, width) they came from: a square one's square grid, a 32 x 48 px one's 2 x 3 (of
-        the grids whose sides multiply to the count, the nearest to its proportions, within a
-        quarter). `prefix` is tried first; then, or when not given, the fewest prefix tokens that
-        leave such a grid, up to a class token, a distillation token and `REGISTERS` registers,
-        and fewer than the grid's patches (a guess: at 16 px, five prefix tokens and a 2 x 2
-        grid are nine tokens, as a 3 x 3 grid is; CaiT's and XCiT's blocks run before their
-        class token joins; a ViT with a class token and four registers has five)."""
-        tall, wide = picture
-        tried = (() if prefix is None else (prefix,)) + tuple(range(3 + REGISTERS))
-        for p in dict.fromkeys(tried):
-            count = tokens - p
-            if count <= p and p != prefix:  # a guess: fewer prefix tokens than patches
-                continue
-            if tall == wide:
-                side = math.isqrt(count)
-                if side > 1 and side * side == count:
-                    return cls(p, side, side)
-                continue
-            grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
-            if count < 2 or not grids:
-                continue
-            h, w = min(grids, key=lambda g: abs(g[0] * wide - g[1] * tall))
-            if abs(h * wide - w * tall) <= 0.25 * w * tall:
-                return cls(p, h, w)
-        return None
+from generator.models.layouts import ChannelsLast as ChannelsLast
+from generator.models.layouts import Layout as Layout
+from generator.models.layouts import TokenBlocks as TokenBlocks
+from generator.models.layouts import TokenGrid as TokenGrid
+from generator.models.layouts import lay_out as lay_out
 
 
 def declared_prefix(net: nn.Module) -> int | None:
@@ -117,17 +64,6 @@ def declared_prefix(net: nn.Module) -> int | None:
         return None
     extra = ("cls_token", "class_token", "dist_token")
     return declared[0] + sum(isinstance(getattr(net, name, None), torch.Tensor) for name in extra)
-
-
-@dataclass(frozen=True)
-class ChannelsLast:
-    """(B, H, W, C) -> (B, C, H, W)."""
-
-    def __call__(self, maps: torch.Tensor) -> torch.Tensor:
-        return maps.permute(0, 3, 1, 2)
-
-
-Layout = TokenGrid | ChannelsLast
 
 
 # A path that names a module's input, not its output: `layer1.0.relu@input`, what the module took
@@ -259,15 +195,27 @@ def floor_hooks(
 def tensor_of(value: object) -> torch.Tensor | None:
     """The activation a module's output carries: the output itself when it is a tensor, or the
     one tensor of a tuple or list that holds it beside plain values (MViTv2's blocks and patch
-    embedding return `(tokens, [height, width])`); None for anything else (a list of maps, one
-    per branch: HRNet's multi-resolution modules). Every hook that reads a layer's output reads
-    it through this."""
+    embedding return `(tokens, [height, width])`), or, of several tensors, the one of the
+    batch of images where the others are batches per part of each image (their first
+    dimension a multiple of its: TNT's blocks return their pixel tokens, a batch per patch,
+    beside their patch tokens), or the one map (B, C, H, W) beside tensors of fewer dimensions
+    of the same batch (EfficientViM's blocks return their map and their state space's hidden
+    state); None for anything else (a list of maps, one per branch: HRNet's multi-resolution
+    modules). Every hook that reads a layer's output reads it through this."""
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (tuple, list)):
         tensors = [item for item in value if isinstance(item, torch.Tensor)]
         if len(tensors) == 1:
             return tensors[0]
+        batches = [int(t.shape[0]) if t.dim() else 0 for t in tensors]
+        least = min(batches, default=0)
+        others = [n for n in batches if n != least]
+        if least and len(others) == len(batches) - 1 and all(n % least == 0 for n in others):
+            return tensors[batches.index(least)]
+        maps = [t for t in tensors if t.dim() == 4]
+        if len(maps) == 1 and all(t.shape[:1] == maps[0].shape[:1] for t in tensors):
+            return maps[0]
     return None
 
 
@@ -276,15 +224,11 @@ def with_tensor(value: object, tensor: torch.Tensor) -> object:
     (what a forward hook returns to put a leaf of its own in the network's path)."""
     if isinstance(value, torch.Tensor) or not isinstance(value, (tuple, list)):
         return tensor
-    items = [tensor if isinstance(item, torch.Tensor) else item for item in value]
+    read = tensor_of(value)
+    items = [tensor if item is read else item for item in value]
     if isinstance(value, list):
         return items
     return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
-
-
-def lay_out(raw: torch.Tensor, layout: Layout | None) -> torch.Tensor:
-    """`raw` (a layer's output, or a gradient of that shape) as (B, C, H, W)."""
-    return raw if layout is None else layout(raw)
 
 
 # The layouts of each network, by module path; kept beside (not inside) the network.

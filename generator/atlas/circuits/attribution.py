@@ -23,7 +23,14 @@ from torch import nn
 
 from generator.core.errors import FeatvisError
 from generator.models.base import LayerInfo, LoadedModel
-from generator.models.hooks import Layout, TokenGrid, lay_out, tensor_of, with_tensor
+from generator.models.hooks import (
+    Layout,
+    TokenBlocks,
+    TokenGrid,
+    lay_out,
+    tensor_of,
+    with_tensor,
+)
 
 Strategy = Literal["loop", "batched"]
 IMAGE_BATCH = 8  # images per forward pass: bounds the memory of the retained graph
@@ -52,6 +59,8 @@ def laid_out(tensor: torch.Tensor, layout: Layout | None) -> torch.Tensor | None
         tokens = layout.prefix + layout.height * layout.width
         fits = tensor.dim() == 3 and tensor.shape[1] == tokens
         return layout(tensor) if fits else None
+    if isinstance(layout, TokenBlocks):
+        return layout(tensor) if layout.fits(tensor) else None
     return lay_out(tensor, layout) if tensor.dim() == 4 else None
 
 
