@@ -344,8 +344,28 @@ def test_a_circuit_graph_names_each_columns_layer_once() -> None:
     assert [n["label"] for n in graph["nodes"]] == ["3", "12", "7"]
     assert [(h["text"], h["anchor"]) for h in graph["headers"]] == [
         ("a.1", "start"), ("b", "end"), ("a.2:5", "middle")]
-    assert min(n["y"] for n in [*graph["nodes"], graph["target"]]) > graph["header"]
+    assert {h["y"] for h in graph["headers"]} == {graph["headers"][0]["y"]}  # one line
+    assert min(n["y"] for n in [*graph["nodes"], graph["target"]]) > graph["headers"][0]["y"]
     mixed = layout([{"unit": "a:1", "weight": 1.0}, {"unit": "b:2", "weight": 1.0}],
                    {"unit": "c:0"})
     assert [n["label"] for n in mixed["nodes"]] == ["a:1", "b:2"]
-    assert mixed["headers"] == [{"x": WIDTH, "anchor": "end", "text": "c:0"}]
+    assert [(h["x"], h["anchor"], h["text"]) for h in mixed["headers"]] == [(WIDTH, "end", "c:0")]
+
+
+def test_long_layer_names_above_a_circuit_graph_take_lines_of_their_own() -> None:
+    """Names too long to stand side by side above the graph (a NesT block's) are drawn on
+    further lines, the nodes below them all, rather than over one another."""
+    from generator.figures.circuit import CHAR, layout
+
+    long = "levels.0.transformer_encoder.0"
+    graph = layout([{"unit": f"{long}:3", "weight": 1.0}], {"unit": "levels.0.transformer_encoder.1:5"},
+                   [{"unit": "levels.1.transformer_encoder.0:7", "weight": 0.2}])
+    spans = [(h["y"], h["x"] - {"start": 0, "middle": 0.5, "end": 1}[h["anchor"]] * len(h["text"]) * CHAR,
+              len(h["text"]) * CHAR) for h in graph["headers"]]
+    for k, (y, left, width) in enumerate(spans):
+        for y2, left2, width2 in spans[k + 1 :]:
+            assert y != y2 or left + width <= left2 or left2 + width2 <= left, graph["headers"]
+    assert len({y for y, _, _ in spans}) > 1
+    assert min(n["y"] for n in [*graph["nodes"], graph["target"]]) > max(y for y, _, _ in spans)
+    short = layout([{"unit": "a.1:3", "weight": 1.0}], {"unit": "a.2:5"}, [{"unit": "b:7", "weight": 1.0}])
+    assert graph["height"] > short["height"]

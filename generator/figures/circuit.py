@@ -16,19 +16,22 @@ from generator.figures.context import DrawContext
 
 NODE = 64  # px, a thumbnail node
 GAP = 14  # px between input nodes
-HEADER = 22  # px above the columns for their layers' names
+HEADER = 22  # px above the columns for their layers' names, one line of them
+LINE = 14  # px, each further line of names where they would overlap on one
+CHAR = 6.7  # px, the width of a character of the names (11 px monospace)
 WIDTH = 420  # px, the drawing
 MAX_EDGE = 10.0  # px, the strongest edge
 
 
 def _column(
-    nodes: list[dict[str, Any]], x: float, height: float, strongest: float,
+    nodes: list[dict[str, Any]], x: float, box: tuple[float, float], strongest: float,
     edge: Callable[[float], tuple[float, float, float, float]],
 ) -> list[dict[str, Any]]:
-    """`nodes` in a column at `x`, centred in `height` below the header, each with its edge to
-    the channel (`edge`: a node's top y -> the line's ends) as wide as its weight relative to
-    `strongest`."""
-    top = HEADER + (height - HEADER - (len(nodes) * NODE + (len(nodes) - 1) * GAP)) / 2
+    """`nodes` in a column at `x`, centred in `box` (the header's height, the drawing's), each
+    with its edge to the channel (`edge`: a node's top y -> the line's ends) as wide as its
+    weight relative to `strongest`."""
+    header, height = box
+    top = header + (height - header - (len(nodes) * NODE + (len(nodes) - 1) * GAP)) / 2
     out = []
     for k, node in enumerate(nodes):
         y = top + k * (NODE + GAP)
@@ -52,26 +55,42 @@ def layout(
     there are `outputs`, a column on the right), an edge between each node and the channel as
     wide as its weight relative to the strongest of its side."""
     n = max(len(inputs), len(outputs), 1)
-    height = HEADER + n * NODE + (n - 1) * GAP
     tx = (WIDTH - NODE) / 2 if outputs else WIDTH - NODE
-    ty = HEADER + (height - HEADER - NODE) / 2
+    headers = _lines([  # above each column its layer when all its nodes share one, the channel
+        {"x": x, "anchor": anchor, "text": text}
+        for x, anchor, column in ((0.0, "start", inputs), (WIDTH, "end", outputs))
+        if (text := _layer_of(column))
+    ] + [{"x": tx + NODE / 2, "anchor": "middle", "text": target["unit"]} if outputs
+         else {"x": WIDTH, "anchor": "end", "text": target["unit"]}])
+    header = HEADER + LINE * max((h["line"] for h in headers), default=0)
+    height = header + n * NODE + (n - 1) * GAP
+    ty = header + (height - header - NODE) / 2
     mid = ty + NODE / 2
 
     def strongest(nodes: Sequence[dict[str, Any]]) -> float:
         return max((abs(i["weight"]) for i in nodes), default=1.0) or 1.0
 
-    left = _column(_labelled(inputs), 0, height, strongest(inputs),
+    left = _column(_labelled(inputs), 0, (header, height), strongest(inputs),
                    lambda y: (NODE, y + NODE / 2, tx, mid))
-    right = _column(_labelled(outputs), WIDTH - NODE, height, strongest(outputs),
+    right = _column(_labelled(outputs), WIDTH - NODE, (header, height), strongest(outputs),
                     lambda y: (tx + NODE, mid, WIDTH - NODE, y + NODE / 2))
-    headers = [  # above each column its layer when all its nodes share one, and the channel
-        {"x": x, "anchor": anchor, "text": text}
-        for x, anchor, column in ((0.0, "start", inputs), (WIDTH, "end", outputs))
-        if (text := _layer_of(column))
-    ] + [{"x": tx + NODE / 2, "anchor": "middle", "text": target["unit"]} if outputs
-         else {"x": WIDTH, "anchor": "end", "text": target["unit"]}]
+    for h in headers:
+        h["y"] = HEADER - 6 + LINE * h["line"]
     return {"nodes": left + right, "target": {**target, "x": tx, "y": ty}, "width": WIDTH,
-            "height": height, "size": NODE, "headers": headers, "header": HEADER - 6}
+            "height": height, "size": NODE, "headers": headers}
+
+
+def _lines(headers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each header with the first line (from 0) on which it overlaps no other header there, its
+    width estimated from its characters."""
+    placed: list[tuple[int, float, float]] = []  # (line, left, right)
+    for h in headers:
+        width = len(h["text"]) * CHAR
+        left = h["x"] - {"start": 0.0, "middle": width / 2, "end": width}[h["anchor"]]
+        h["line"] = next(line for line in range(len(headers)) if not any(
+            at == line and left < b + CHAR and a < left + width + CHAR for at, a, b in placed))
+        placed.append((h["line"], left, left + width))
+    return headers
 
 
 def _layer_of(nodes: Sequence[dict[str, Any]]) -> str | None:
