@@ -418,3 +418,20 @@ def test_a_circuit_without_inputs_says_why_for_its_layer(ctx: DrawContext) -> No
         fig=card, image=ImageView("a.png", "alt", "blocks.4.2:3", 1.0, 0.1), href=None, unit="blocks.4.2:3", top=[], circuit=None, inputs=[],
         inhibitors=[], no_photos=False, no_inputs=True, no_inputs_why=off)
     assert "blocks.4.2 is not one of them" in html, html
+
+
+def test_a_figure_of_another_model_than_its_articles_names_it(ctx: DrawContext) -> None:
+    """On a site of several models, a figure whose `model:` is not its article's says whose
+    channels it shows under its caption (a Lite1 figure in a Lite0 article read
+    "blocks.2.2:34" with nothing naming Lite1); its own article's model's figures say nothing."""
+    from generator.site.env import make_env
+
+    env = make_env(SiteConfig(root=Path(".")))
+    macro = env.from_string('{% import "macros.html" as m with context %}{{ m.figure_close(fig) }}')
+    f = fig("negative", layer="blocks.2.1", channels=2, model=ctx.model.id).bind(ctx.model)
+    ctx.others = {"other": ctx}
+    named = macro.render(fig=f, ctx=ctx, page_model="other")
+    assert f"Of <code>{ctx.model.id}</code>." in named, named
+    assert "Of " not in macro.render(fig=f, ctx=ctx, page_model=ctx.model.id)
+    ctx.others = {}
+    assert "Of " not in macro.render(fig=f, ctx=ctx, page_model="other")  # a site of one model
