@@ -157,6 +157,11 @@ def test_figure_scale_keeps_fewer_strengths(tmp_path: Path, model) -> None:  # t
     f = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"blur": [1, 2, 3, 4]})
     blur = [j for j in f.jobs(ctx) if any(t.kind == "blur" for _, t in j.objectives[0].terms)]
     assert [w for j in blur for w, t in j.objectives[0].terms if t.kind == "blur"] == [-1.0, -4.0]
+    # two strengths stay two: half of them kept the weakest alone, which `hf.tv.strongest` quoted
+    f = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"tv": [5, 40]})
+    assert f.strengths(ctx, "tv") == (5.0, 40.0) and f.strengths(ctx, "l1") == (2.0, 50.0)
+    one = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"tv": [7]})
+    assert one.strengths(ctx, "tv") == (7.0,)
 
 
 def test_preconditioning_and_progress_snapshots(ctx, model) -> None:  # type: ignore[no-untyped-def]
