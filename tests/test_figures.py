@@ -440,3 +440,20 @@ def test_a_figure_of_another_model_than_its_articles_names_it(ctx: DrawContext) 
     assert "Of " not in macro.render(fig=f, ctx=ctx, page_model=ctx.model.id)
     ctx.others = {}
     assert "Of " not in macro.render(fig=f, ctx=ctx, page_model="other")  # a site of one model
+
+
+def test_a_directions_sign_wraps_with_the_image_after_it(model) -> None:  # type: ignore[no-untyped-def]
+    """On a phone the sum of two channels wrapped to a line of its own, leaving the line above
+    ending in "="; each sign is now held with the image it joins."""
+    from generator.figures.context import ImageView
+    from generator.site.env import make_env
+
+    f = bound(model, "directions", layer="blocks.2.1", channels=[1, 2], random=0)
+    view = ImageView("a.png", "alt", "blocks.2.1:1", 1.0, 0.1)
+    row = {"units": ["blocks.2.1:1", "blocks.2.1:2"], "hrefs": [None, None], "a": view, "b": view,
+           "sum": view}
+    html = make_env(SiteConfig(root=Path("."))).get_template("figures/directions.html").render(
+        fig=f, rows=[row], randoms=[], layer="blocks.2.1")
+    terms = re.findall(r'<span class="dir-term"><span class="op" aria-hidden="true">([+=])</span>'
+                       r'\s*<div class="fv-image', html)
+    assert terms == ["+", "="], html
