@@ -157,6 +157,11 @@ def test_figure_scale_keeps_fewer_strengths(tmp_path: Path, model) -> None:  # t
     f = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"blur": [1, 2, 3, 4]})
     blur = [j for j in f.jobs(ctx) if any(t.kind == "blur" for _, t in j.objectives[0].terms)]
     assert [w for j in blur for w, t in j.objectives[0].terms if t.kind == "blur"] == [-1.0, -4.0]
+    # two strengths stay two: half of them kept the weakest alone, which `hf.tv.strongest` quoted
+    f = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"tv": [5, 40]})
+    assert f.strengths(ctx, "tv") == (5.0, 40.0) and f.strengths(ctx, "l1") == (2.0, 50.0)
+    one = bound(model, "regularization", layer="conv_stem", channel=1, strengths={"tv": [7]})
+    assert one.strengths(ctx, "tv") == (7.0,)
 
 
 def test_preconditioning_and_progress_snapshots(ctx, model) -> None:  # type: ignore[no-untyped-def]
@@ -369,3 +374,86 @@ def test_long_layer_names_above_a_circuit_graph_take_lines_of_their_own() -> Non
     assert min(n["y"] for n in [*graph["nodes"], graph["target"]]) > max(y for y, _, _ in spans)
     short = layout([{"unit": "a.1:3", "weight": 1.0}], {"unit": "a.2:5"}, [{"unit": "b:7", "weight": 1.0}])
     assert graph["height"] > short["height"]
+
+
+def test_a_cards_inputs_are_the_strongest_by_weight_as_a_circuits_are() -> None:
+    """`inputs: 3` on a channel card shows the 3 inputs of largest weight, excitatory or
+    inhibitory, as the circuit figure and a channel page's graph choose them (the card showed 3
+    that excite and 3 that inhibit: 6 for 3, a weak inhibitor beside a stronger exciter left out)."""
+    from generator.atlas.circuits import ChannelCircuit, Link
+    from generator.figures.channel import strongest_inputs
+
+    circuit = ChannelCircuit(
+        layer="b", channel=0, method="attribution", inputs_layer="a",
+        positive=tuple(Link(c, w) for c, w in [(1, 1.0), (2, 0.9), (3, 0.8)]),
+        negative=tuple(Link(c, w) for c, w in [(4, -0.95), (5, -0.3), (6, -0.2)]),
+        outputs_layer=None, outputs_method=None, outputs=(), outputs_negative=(),
+    )
+    excite, inhibit = strongest_inputs(circuit, 3)
+    assert [link.channel for link in excite] == [1, 2] and [link.channel for link in inhibit] == [4]
+    assert strongest_inputs(circuit, 0) == ([], [])
+    first = ChannelCircuit(layer="a", channel=0, method=None, inputs_layer=None, positive=(),
+                           negative=(), outputs_layer="b", outputs_method="attribution",
+                           outputs=(), outputs_negative=())
+    assert strongest_inputs(first, 3) == ([], [])
+
+
+def test_a_circuit_without_inputs_says_why_for_its_layer(ctx: DrawContext) -> None:
+    """A circuit or card of a layer the explorer does not show says that circuits are measured
+    between the explorer's layers and names them (it said the layer "needs a visualized layer
+    before it among the explorer's layers" with one there); the explorer's first says so."""
+    from generator.figures.channel import no_circuit_reason
+    from generator.site.env import make_env
+
+    ctx.explorer_channels = {"blocks.1.0": {0}, "blocks.4.1": {1}, "conv_head": {2}}
+    off = no_circuit_reason(ctx, "blocks.4.2")
+    assert "blocks.1.0, blocks.4.1, conv_head" in off and "blocks.4.2 is not one of them" in off
+    assert "before it" not in off
+    assert "first" in no_circuit_reason(ctx, "blocks.1.0")
+    env = make_env(SiteConfig(root=Path(".")))
+    f = bound(ctx.model, "circuit", layer="blocks.4.2", channel=3)
+    graph = {"nodes": [], "target": None, "headers": [], "edges": []}
+    html = env.get_template("figures/circuit.html").render(
+        fig=f, graph=graph, unit="blocks.4.2:3", method=None, inputs_layer=None, why=off)
+    assert "blocks.4.2 is not one of them" in html, html
+    card = bound(ctx.model, "channel", layer="blocks.4.2", channel=3)
+    from generator.figures.context import ImageView
+
+    html = env.get_template("figures/channel.html").render(
+        fig=card, image=ImageView("a.png", "alt", "blocks.4.2:3", 1.0, 0.1), href=None, unit="blocks.4.2:3", top=[], circuit=None, inputs=[],
+        inhibitors=[], no_photos=False, no_inputs=True, no_inputs_why=off)
+    assert "blocks.4.2 is not one of them" in html, html
+
+
+def test_a_figure_of_another_model_than_its_articles_names_it(ctx: DrawContext) -> None:
+    """On a site of several models, a figure whose `model:` is not its article's says whose
+    channels it shows under its caption (a Lite1 figure in a Lite0 article read
+    "blocks.2.2:34" with nothing naming Lite1); its own article's model's figures say nothing."""
+    from generator.site.env import make_env
+
+    env = make_env(SiteConfig(root=Path(".")))
+    macro = env.from_string('{% import "macros.html" as m with context %}{{ m.figure_close(fig) }}')
+    f = fig("negative", layer="blocks.2.1", channels=2, model=ctx.model.id).bind(ctx.model)
+    ctx.others = {"other": ctx}
+    named = macro.render(fig=f, ctx=ctx, page_model="other")
+    assert f"Of <code>{ctx.model.id}</code>." in named, named
+    assert "Of " not in macro.render(fig=f, ctx=ctx, page_model=ctx.model.id)
+    ctx.others = {}
+    assert "Of " not in macro.render(fig=f, ctx=ctx, page_model="other")  # a site of one model
+
+
+def test_a_directions_sign_wraps_with_the_image_after_it(model) -> None:  # type: ignore[no-untyped-def]
+    """On a phone the sum of two channels wrapped to a line of its own, leaving the line above
+    ending in "="; each sign is now held with the image it joins."""
+    from generator.figures.context import ImageView
+    from generator.site.env import make_env
+
+    f = bound(model, "directions", layer="blocks.2.1", channels=[1, 2], random=0)
+    view = ImageView("a.png", "alt", "blocks.2.1:1", 1.0, 0.1)
+    row = {"units": ["blocks.2.1:1", "blocks.2.1:2"], "hrefs": [None, None], "a": view, "b": view,
+           "sum": view}
+    html = make_env(SiteConfig(root=Path("."))).get_template("figures/directions.html").render(
+        fig=f, rows=[row], randoms=[], layer="blocks.2.1")
+    terms = re.findall(r'<span class="dir-term"><span class="op" aria-hidden="true">([+=])</span>'
+                       r'\s*<div class="fv-image', html)
+    assert terms == ["+", "="], html

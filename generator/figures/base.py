@@ -189,9 +189,11 @@ class Figure:
     def view(self, ctx: DrawContext) -> dict[str, Any]:
         raise NotImplementedError
 
-    def render(self, ctx: DrawContext) -> Markup:
+    def render(self, ctx: DrawContext, page_model: str | None = None) -> Markup:
+        """The figure's HTML; `page_model`, the model of the article it is drawn in, lets a figure
+        of another of the site's models name its own under it."""
         template = ctx.env.get_template(f"figures/{self.type}.html")
-        return Markup(template.render(fig=self, ctx=ctx, **self.view(ctx)))
+        return Markup(template.render(fig=self, ctx=ctx, page_model=page_model, **self.view(ctx)))
 
     def provenance(self, ctx: DrawContext) -> list[dict[str, Any]]:
         """How every image of the figure was made, from the artifact sidecars."""

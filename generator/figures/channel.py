@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.atlas.circuits import ChannelCircuit, Link
 from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure
 from generator.figures.checks import dataset_examples
@@ -18,6 +19,36 @@ def top_photo(ctx: DrawContext, layer: str | None, channel: int) -> ImageView | 
     (None without photos of `layer`)."""
     shown = dataset_examples(ctx, layer, channel, "top", 1) if layer else []
     return shown[0] if shown else None
+
+
+def strongest_inputs(circuit: ChannelCircuit | None, k: int) -> tuple[list[Link], list[Link]]:
+    """The `k` inputs that drive `circuit`'s channel most, by the size of their weight, as those
+    that excite it and those that inhibit it: what the `inputs` of a card and of a circuit
+    figure count, and what a channel page's graph draws."""
+    if circuit is None or not circuit.inputs_layer:
+        return [], []
+    links = sorted([*circuit.positive, *circuit.negative], key=lambda link: -abs(link.weight))
+    chosen = links[:k]
+    excite = [link for link in chosen if link.weight >= 0]
+    return excite, [link for link in chosen if link.weight < 0]
+
+
+def no_circuit_reason(ctx: DrawContext, layer: str) -> str:
+    """Why `layer` has no measured inputs, as a figure says under itself: circuits are measured
+    from each explorer layer to the next, so a layer the explorer does not show has none, and
+    neither has the explorer's first."""
+    shown = list(ctx.explorer_channels)
+    if layer not in ctx.explorer_channels:
+        return (
+            f"circuits are measured between the explorer's layers ({', '.join(shown)}), "
+            f"and {layer} is not one of them"
+            if shown
+            else "circuits are measured between the explorer's layers, and it has none"
+        )
+    return (
+        f"{layer} is the explorer's first layer: its inputs would need a visualized layer "
+        "before it"
+    )
 
 
 def circuit_nodes(ctx: DrawContext, layer: str | None, links: Any) -> list[dict[str, Any]]:
@@ -57,19 +88,17 @@ class ChannelCard(OneChannelFigure):
         channel = self.ready_channel(ctx)
         job = self.channel_jobs(ctx, channel)[0]
         circuit = ctx.circuit_of(layer, channel, self.options["inputs"])
+        excite, inhibit = strongest_inputs(circuit, self.options["inputs"])
         return {
             "unit": self.unit(channel),
             "href": ctx.channel_link(layer, channel) or ctx.layer_link(layer),
             "image": ctx.view(job, label=self.unit(channel)),
             "top": dataset_examples(ctx, layer, channel, "top", self.options["photos"]),
             "circuit": circuit,
-            "inputs": circuit_nodes(ctx, circuit.inputs_layer, circuit.positive)
-            if circuit
-            else [],
-            "inhibitors": circuit_nodes(ctx, circuit.inputs_layer, circuit.negative)
-            if circuit
-            else [],
+            "inputs": circuit_nodes(ctx, circuit.inputs_layer, excite) if circuit else [],
+            "inhibitors": circuit_nodes(ctx, circuit.inputs_layer, inhibit) if circuit else [],
             # what the card was asked to show and cannot: said under it, not left out silently
             "no_photos": self.options["photos"] > 0 and ctx.dataset is None,
             "no_inputs": self.options["inputs"] > 0 and not (circuit and circuit.inputs_layer),
+            "no_inputs_why": no_circuit_reason(ctx, layer),
         }

@@ -11,7 +11,7 @@ from typing import Any
 
 from generator.config.schema import Option, whole
 from generator.figures.base import OneChannelFigure
-from generator.figures.channel import circuit_nodes
+from generator.figures.channel import circuit_nodes, no_circuit_reason, strongest_inputs
 from generator.figures.context import DrawContext
 
 NODE = 64  # px, a thumbnail node
@@ -122,9 +122,8 @@ class CircuitFigure(OneChannelFigure):
         circuit = ctx.circuit_of(layer, channel, k)
         inputs: list[dict[str, Any]] = []
         if circuit is not None and circuit.inputs_layer:
-            links = sorted(
-                [*circuit.positive, *circuit.negative], key=lambda link: -abs(link.weight)
-            )[:k]
+            excite, inhibit = strongest_inputs(circuit, k)
+            links = sorted([*excite, *inhibit], key=lambda link: -abs(link.weight))
             inputs = circuit_nodes(ctx, circuit.inputs_layer, links)
         target = {
             "unit": self.unit(channel),
@@ -136,4 +135,5 @@ class CircuitFigure(OneChannelFigure):
             "method": circuit.method if circuit else None,
             "inputs_layer": circuit.inputs_layer if circuit else None,
             "graph": layout(inputs, target),
+            "why": no_circuit_reason(ctx, layer),
         }

@@ -61,7 +61,9 @@ class Regularization(OneChannelFigure):
 
     def strengths(self, ctx: PlanContext, kind: str) -> tuple[float, ...]:
         values = self.options["strengths"].get(kind, DEFAULT_STRENGTHS[kind])
-        keep = ctx.scaled(len(values))
+        # a preset's figure scale keeps fewer, but never less than the weakest and the strongest:
+        # the column's point, and what `hf.KIND.weakest` and `.strongest` quote
+        keep = max(min(2, len(values)), ctx.scaled(len(values)))
         if keep >= len(values):
             return values
         return tuple(values[round(i * (len(values) - 1) / max(keep - 1, 1))] for i in range(keep))

@@ -51,7 +51,7 @@ class ArticlesPart(RenderState):
             try:
                 if ctx.model.id not in (used or (ctx.model.id,)):
                     raise MissingArtifact([])  # a renderer given only some of the site's models
-                figures.append(fig.render(ctx))
+                figures.append(fig.render(ctx, page.model or self.states[0].model.id))
                 numbers[fig.id] = fig.numbers(ctx)
                 rows = fig.provenance(ctx)
             except MissingArtifact as exc:
