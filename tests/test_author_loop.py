@@ -117,6 +117,21 @@ def test_notices_fail_a_strict_build_in_one_line() -> None:
         notices.warn("nonsense", "no such kind")
 
 
+def test_a_note_is_printed_as_one_and_fails_no_strict_build() -> None:
+    """Photo folders named as their author likes (`dogs/`, not an ImageNet class) are no
+    mistake: the search's note says so as a note, and a strict build passes; beside a warning,
+    only the warning is counted."""
+    lines: list[str] = []
+    notices = Notices(strict=True, report=lines.append)
+    notices.warn("classes", "2 class names are not in the ImageNet hierarchy (dogs, food)")
+    notices.check_strict("site_output")
+    assert lines == ["note: 2 class names are not in the ImageNet hierarchy (dogs, food)"]
+    notices.warn("fallback", "content/a.md:3: figure drawn without photos")
+    with pytest.raises(StrictFailure) as failure:
+        notices.check_strict("site_output")
+    assert str(failure.value).startswith("strict build: 1 warning (content/a.md:3")
+
+
 def test_strict_failure_publishes_nothing(tmp_path: Path, cache: Path) -> None:
     toml = _site(tmp_path / "site", cache)
     out = tmp_path / "site" / "site_output"

@@ -4,7 +4,8 @@ Every part of a build that meets something a reader should know about but that d
 build (a figure drawn without what it needs, photos that could not be read, a channel whose
 picture disagrees with its photos, a label with no target) calls `Notices.warn(kind, message)`
 instead of printing. The build prints them once, in order; a strict build (`--strict`,
-`strict = true`) turns them into one `StrictFailure` before anything is published.
+`strict = true`) turns them into one `StrictFailure` before anything is published. A few kinds
+only inform (`NOTES`): printed as notes, they never fail a strict build.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ KINDS = {
     "content": "Markdown files in content/ that are not read as articles (in a subfolder)",
     "classes": "class names the search matches by their own words (not in the class hierarchy)",
 }
+# Kinds that inform rather than warn: printed as notes, never failing a strict build (a photo
+# folder named as its author likes, `dogs/`, is no mistake)
+NOTES = frozenset({"classes"})
 SHOWN = 5  # warnings named in a strict failure's line
 
 
@@ -34,7 +38,7 @@ class Notice:
     message: str
 
     def line(self) -> str:
-        return f"warning: {self.message}"
+        return f"{'note' if self.kind in NOTES else 'warning'}: {self.message}"
 
 
 class StrictFailure(FeatvisError):
@@ -64,9 +68,10 @@ class Notices:
 
     def check_strict(self, target: str) -> None:
         """Raise `StrictFailure` (one line: the count and the first few) in a strict build."""
-        if not self.strict or not self.items:
+        warned = [n for n in self.items if n.kind not in NOTES]
+        if not self.strict or not warned:
             return
-        shown = "; ".join(n.message for n in self.items[:SHOWN])
-        more = f"; and {len(self.items) - SHOWN} more" if len(self.items) > SHOWN else ""
-        count = counted(len(self.items), "warning")
+        shown = "; ".join(n.message for n in warned[:SHOWN])
+        more = f"; and {len(warned) - SHOWN} more" if len(warned) > SHOWN else ""
+        count = counted(len(warned), "warning")
         raise StrictFailure(f"strict build: {count} ({shown}{more}); {target} unchanged")
