@@ -237,6 +237,10 @@ def test_a_class_name_several_classes_share_is_refused_naming_them(lite0):  # ty
     with pytest.raises(FeatvisError, match=r"class 'CARDIGAN' names 2 classes: 264 \(Cardigan\), "
                        r"474 \(cardigan\); give its index instead$"):
         lite0.class_index("CARDIGAN")
+    # a photo folder's name is no class: the line says what a class is and offers near names
+    with pytest.raises(FeatvisError, match=r"unknown class 'dogs': not one of the model's 1000 "
+                       r"output classes \(did you mean: dogsled"):
+        lite0.class_index("dogs")
     # a label file listing crane twice (the bird and the machine)
     names = list(lite0.class_names)
     names[134] = "crane"

@@ -242,8 +242,9 @@ class LoadedModel:
                 "give its index instead"
             )
         lowered = [c.lower() for c in self.class_names]
-        raise FeatvisError(
-            f"model '{self.id}': unknown class '{name}' ({choices_hint(name.lower(), lowered)})"
+        raise FeatvisError(  # a class of the network's output, not a folder of the photos
+            f"model '{self.id}': unknown class '{name}': not one of the model's "
+            f"{self.classes} output classes ({choices_hint(name.lower(), lowered)})"
         )
 
     def class_name(self, index: int) -> str:
