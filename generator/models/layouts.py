@@ -35,7 +35,7 @@ class TokenGrid:
     def grid_of(self, count: int) -> tuple[int, int]:
         """(height, width) of `count` patches in this grid's proportions (of the grids whose
         sides multiply to `count`, the nearest)."""
-        grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
+        grids = _grids(count)
         if not grids:
             return self.height, self.width  # no patches: the reshape says what it got
         return min(grids, key=lambda g: abs(g[0] * self.width - g[1] * self.height))
@@ -52,23 +52,14 @@ class TokenGrid:
         and fewer than the grid's patches (a guess: at 16 px, five prefix tokens and a 2 x 2
         grid are nine tokens, as a 3 x 3 grid is; CaiT's and XCiT's blocks run before their
         class token joins; a ViT with a class token and four registers has five)."""
-        tall, wide = picture
         tried = (() if prefix is None else (prefix,)) + tuple(range(3 + REGISTERS))
         for p in dict.fromkeys(tried):
             count = tokens - p
-            if count <= p and p != prefix:  # a guess: fewer prefix tokens than patches
+            if count < 2 or (count <= p and p != prefix):  # a guess: fewer prefix than patches
                 continue
-            if tall == wide:
-                side = math.isqrt(count)
-                if side > 1 and side * side == count:
-                    return cls(p, side, side)
-                continue
-            grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
-            if count < 2 or not grids:
-                continue
-            h, w = min(grids, key=lambda g: abs(g[0] * wide - g[1] * tall))
-            if abs(h * wide - w * tall) <= 0.25 * w * tall:
-                return cls(p, h, w)
+            grid = _proportioned(count, picture)
+            if grid is not None and grid != (1, 1):
+                return cls(p, *grid)
         return None
 
 
@@ -118,8 +109,7 @@ class TokenBlocks:
         if grid is None or tokens < 2:
             return None
         rows, cols = grid
-        cells = [(h, tokens // h) for h in range(1, tokens + 1) if tokens % h == 0]
-        tall, wide = min(cells, key=lambda c: (
+        tall, wide = min(_grids(tokens), key=lambda c: (
             abs(rows * c[0] * wide_p - cols * c[1] * tall_p), abs(c[0] - c[1])))
         if abs(rows * tall * wide_p - cols * wide * tall_p) > 0.25 * cols * wide * tall_p:
             return None
@@ -133,11 +123,16 @@ def _proportioned(count: int, picture: tuple[int, int]) -> tuple[int, int] | Non
     if tall == wide:
         side = math.isqrt(count)
         return (side, side) if side * side == count else None
-    grids = [(h, count // h) for h in range(1, count + 1) if count % h == 0]
+    grids = _grids(count)
     if not grids:
         return None
     h, w = min(grids, key=lambda g: abs(g[0] * wide - g[1] * tall))
     return (h, w) if abs(h * wide - w * tall) <= 0.25 * w * tall else None
+
+
+def _grids(count: int) -> list[tuple[int, int]]:
+    """Every (height, width) whose sides multiply to `count`, shortest height first."""
+    return [(h, count // h) for h in range(1, count + 1) if count % h == 0]
 
 
 Layout = TokenGrid | ChannelsLast | TokenBlocks
