@@ -389,13 +389,16 @@ def test_a_cards_inputs_are_the_strongest_by_weight_as_a_circuits_are() -> None:
         negative=tuple(Link(c, w) for c, w in [(4, -0.95), (5, -0.3), (6, -0.2)]),
         outputs_layer=None, outputs_method=None, outputs=(), outputs_negative=(),
     )
-    excite, inhibit = strongest_inputs(circuit, 3)
+    chosen = strongest_inputs(circuit, 3)
+    excite = [link for link in chosen if link.weight >= 0]
+    inhibit = [link for link in chosen if link.weight < 0]
     assert [link.channel for link in excite] == [1, 2] and [link.channel for link in inhibit] == [4]
-    assert strongest_inputs(circuit, 0) == ([], [])
+    assert [link.channel for link in chosen] == [1, 4, 2]  # strongest first, as a graph draws
+    assert strongest_inputs(circuit, 0) == []
     first = ChannelCircuit(layer="a", channel=0, method=None, inputs_layer=None, positive=(),
                            negative=(), outputs_layer="b", outputs_method="attribution",
                            outputs=(), outputs_negative=())
-    assert strongest_inputs(first, 3) == ([], [])
+    assert strongest_inputs(first, 3) == []
 
 
 def test_a_circuit_without_inputs_says_why_for_its_layer(ctx: DrawContext) -> None:

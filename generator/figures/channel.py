@@ -21,16 +21,12 @@ def top_photo(ctx: DrawContext, layer: str | None, channel: int) -> ImageView | 
     return shown[0] if shown else None
 
 
-def strongest_inputs(circuit: ChannelCircuit | None, k: int) -> tuple[list[Link], list[Link]]:
-    """The `k` inputs that drive `circuit`'s channel most, by the size of their weight, as those
-    that excite it and those that inhibit it: what the `inputs` of a card and of a circuit
-    figure count, and what a channel page's graph draws."""
+def strongest_inputs(circuit: ChannelCircuit | None, k: int) -> list[Link]:
+    """The `k` inputs that drive `circuit`'s channel most, by the size of their weight,
+    strongest first: what the `inputs` of a card and of a circuit figure count."""
     if circuit is None or not circuit.inputs_layer:
-        return [], []
-    links = sorted([*circuit.positive, *circuit.negative], key=lambda link: -abs(link.weight))
-    chosen = links[:k]
-    excite = [link for link in chosen if link.weight >= 0]
-    return excite, [link for link in chosen if link.weight < 0]
+        return []
+    return sorted([*circuit.positive, *circuit.negative], key=lambda link: -abs(link.weight))[:k]
 
 
 def no_circuit_reason(ctx: DrawContext, layer: str) -> str:
@@ -88,7 +84,9 @@ class ChannelCard(OneChannelFigure):
         channel = self.ready_channel(ctx)
         job = self.channel_jobs(ctx, channel)[0]
         circuit = ctx.circuit_of(layer, channel, self.options["inputs"])
-        excite, inhibit = strongest_inputs(circuit, self.options["inputs"])
+        chosen = strongest_inputs(circuit, self.options["inputs"])
+        excite = [link for link in chosen if link.weight >= 0]
+        inhibit = [link for link in chosen if link.weight < 0]
         return {
             "unit": self.unit(channel),
             "href": ctx.channel_link(layer, channel) or ctx.layer_link(layer),

@@ -122,9 +122,7 @@ class CircuitFigure(OneChannelFigure):
         circuit = ctx.circuit_of(layer, channel, k)
         inputs: list[dict[str, Any]] = []
         if circuit is not None and circuit.inputs_layer:
-            excite, inhibit = strongest_inputs(circuit, k)
-            links = sorted([*excite, *inhibit], key=lambda link: -abs(link.weight))
-            inputs = circuit_nodes(ctx, circuit.inputs_layer, links)
+            inputs = circuit_nodes(ctx, circuit.inputs_layer, strongest_inputs(circuit, k))
         target = {
             "unit": self.unit(channel),
             "thumb": ctx.view(job, label=self.unit(channel)),
