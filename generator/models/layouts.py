@@ -32,6 +32,10 @@ class TokenGrid:
             height, width = self.grid_of(n - self.prefix)
         return patches.transpose(1, 2).reshape(b, d, height, width)
 
+    def fits(self, tensor: torch.Tensor) -> bool:
+        """Whether `tensor` has this layout's raw shape (B, prefix + height*width, D)."""
+        return tensor.dim() == 3 and tensor.shape[1] == self.prefix + self.height * self.width
+
     def grid_of(self, count: int) -> tuple[int, int]:
         """(height, width) of `count` patches in this grid's proportions (of the grids whose
         sides multiply to `count`, the nearest)."""

@@ -54,12 +54,9 @@ def tensors_in(value: Any) -> list[torch.Tensor]:
 
 def laid_out(tensor: torch.Tensor, layout: Layout | None) -> torch.Tensor | None:
     """`tensor` as (B, C, H, W) when it has the raw shape of a layer with `layout` (a block's
-    inputs share its output's layout): a 4-D map, channels-last map or patch tokens; else None."""
-    if isinstance(layout, TokenGrid):
-        tokens = layout.prefix + layout.height * layout.width
-        fits = tensor.dim() == 3 and tensor.shape[1] == tokens
-        return layout(tensor) if fits else None
-    if isinstance(layout, TokenBlocks):
+    inputs share its output's layout): a 4-D map, channels-last map, patch tokens or tokens in
+    blocks; else None."""
+    if isinstance(layout, (TokenGrid, TokenBlocks)):
         return layout(tensor) if layout.fits(tensor) else None
     return lay_out(tensor, layout) if tensor.dim() == 4 else None
 
