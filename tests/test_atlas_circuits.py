@@ -62,7 +62,7 @@ def test_attribution_finds_the_known_inputs(strategy: str) -> None:
     model = toy_model()
     x = images()
     matrix = attribution_matrix(model, "relu1", "relu2", x, strategy=strategy)  # type: ignore[arg-type]
-    # grad x activation of a linear map: weight times the mean source activation
+    # grad x |activation| of a linear map: weight times the mean size of the source activation
     expected = W2 * (x + 1.0).mean(dim=(0, 2, 3))[None, :]
     assert torch.allclose(matrix, expected, atol=1e-5)
     circuit = compute_circuit(model, CircuitJob("toy", model.weights_digest, "relu1", "relu2"), x)
@@ -72,6 +72,35 @@ def test_attribution_finds_the_known_inputs(strategy: str) -> None:
     assert pos[0].channel == 2 and neg[0].channel == 0
     out_pos, out_neg = circuit.outputs_of(0, k=2)
     assert out_pos[0].channel == 0 and out_neg[0].channel == 1
+
+
+@pytest.mark.parametrize("strategy", ["loop", "batched"])
+def test_a_source_of_negative_activations_excites_where_it_raises_the_target(
+    strategy: str,
+) -> None:
+    """No floor after the source and its activations all below 0 (a linear bottleneck's): the
+    sign of each link is its weight's, what more of the source does to the target; the size
+    of the activation scales it."""
+    conv1, conv2 = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 2, 1)
+    with torch.no_grad():
+        conv1.weight.copy_(torch.eye(3)[:, :, None, None])
+        conv1.bias.fill_(-5.0)  # every source channel between -4.5 and -4
+        conv2.weight.copy_(W2[:, :, None, None])
+        conv2.bias.copy_(torch.tensor([30.0, 30.0]))  # both targets stay above zero
+    net = freeze(nn.Sequential(conv1, conv2, nn.ReLU()))
+    names = {"0": "linear", "2": "relu"}
+    model = LoadedModel(
+        id="signed", net=net, input_size=8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+        layers=build_catalog(net, 8, ["0", "2"], rename=lambda p: names[p]), class_names=(),
+        weights_digest=state_digest(net), weights_source="test",
+    )
+    x = images()
+    matrix = attribution_matrix(model, "linear", "relu", x, strategy=strategy)  # type: ignore[arg-type]
+    assert torch.allclose(matrix, W2 * (x - 5.0).abs().mean(dim=(0, 2, 3))[None, :], atol=1e-4)
+    pos, neg = compute_circuit(
+        model, CircuitJob("signed", model.weights_digest, "linear", "relu"), x
+    ).inputs_of(0, k=3)
+    assert [link.channel for link in pos] == [0, 1] and [link.channel for link in neg] == [2]
 
 
 @pytest.mark.parametrize("kernel", [1, 3])

@@ -50,7 +50,7 @@ HISTOGRAM_BINS = 24
 GRAPH_NODES = 6  # the strongest inputs and outputs the circuit's graph draws (each side)
 METHOD_TEXT = {
     "attribution": "attribution: the gradient of this channel's mean activation with respect to "
-    "each input channel, times that channel's activation, averaged over the input images",
+    "each input channel, times the size of that activation, averaged over the input images",
     "weights": "weights: the summed kernel of the convolution between the two layers",
 }
 PAGE_PREFIX = "../../../"

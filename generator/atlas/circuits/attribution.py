@@ -1,6 +1,12 @@
 """The measured attribution, for any architecture: the gradient of a target channel's
-spatial-mean activation with respect to each source channel's activation, times that
-activation, summed over positions and averaged over the input images.
+spatial-mean activation with respect to each source channel's activation, times the size of
+that activation (its absolute value), summed over positions and averaged over the input images.
+Its sign is the gradient's: positive where more of the source raises the target (excites), as
+the circuit's colours say, also where a source's activations are signed (a linear bottleneck's
+block outputs), where gradient times activation would call a channel that raises the target
+"inhibiting" wherever it is negative; on sources that are never negative (after a ReLU) the two
+are the same. `benchmarks/bench_circuit_signs.py` holds both against the sources' pictures and
+photos.
 
 The network runs once per batch of images up to the target layer, from a grad-requiring leaf
 planted either at a source layer's output (`attribution_matrix`, a `layers` circuit) or at the
@@ -129,7 +135,7 @@ def _planted(model: LoadedModel, target: LayerInfo, source: LayerInfo | None) ->
 
 
 def _channel_sums(product: torch.Tensor, layout: Layout | None, batched: bool) -> torch.Tensor:
-    """grad x activation in a layer's raw shape -> per channel, summed over images and
+    """grad x |activation| in a layer's raw shape -> per channel, summed over images and
     positions ((C,), or (T, C) for `batched` gradients with a leading target dimension)."""
     if not batched:
         return lay_out(product, layout).sum(dim=(0, 2, 3))
@@ -141,7 +147,7 @@ def _channel_sums(product: torch.Tensor, layout: Layout | None, batched: bool) -
 def _attribute_loop(
     sources: list[torch.Tensor], means: torch.Tensor, layout: Layout | None
 ) -> torch.Tensor:
-    """Sum over images of grad x activation, one backward per target channel."""
+    """Sum over images of grad x |activation|, one backward per target channel."""
     if not means.requires_grad:
         return _unreached(sources, means, layout)
     rows = []
@@ -149,7 +155,7 @@ def _attribute_loop(
         grads = _grads(torch.autograd.grad(
             means[:, t].sum(), sources, retain_graph=True, allow_unused=True), sources)
         rows.append(
-            torch.cat([_channel_sums(g * s.detach(), layout, False)
+            torch.cat([_channel_sums(g * s.detach().abs(), layout, False)
                        for g, s in zip(grads, sources, strict=True)])
         )
     return torch.stack(rows)
@@ -195,7 +201,7 @@ def _attribute_batched(
             allow_unused=True,
         ), sources, stop - start)
         rows.append(
-            torch.cat([_channel_sums(g * s.detach(), layout, True)
+            torch.cat([_channel_sums(g * s.detach().abs(), layout, True)
                        for g, s in zip(grads, sources, strict=True)], dim=1)
         )
     return torch.cat(rows)
@@ -243,7 +249,7 @@ def attribution_matrix(
     image_batch: int = IMAGE_BATCH,
     targets: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """(target channels, source channels): grad x activation, averaged over `images` ([0,1]
+    """(target channels, source channels): grad x |activation|, averaged over `images` ([0,1]
     RGB, n x 3 x H x W, at the size the model should see them). With `targets`, only those
     target channels' rows, in that order."""
     src, tgt = model.layer(source), model.layer(target)

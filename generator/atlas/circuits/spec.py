@@ -30,7 +30,7 @@ import torch
 from generator.core.errors import FeatvisError
 from generator.jobs import canonical_json
 
-CIRCUITS_VERSION = 1
+CIRCUITS_VERSION = 2
 METHODS = ("attribution", "weights")
 KINDS = ("layers", "inputs")
 Method = Literal["attribution", "weights"]
