@@ -66,7 +66,8 @@ channels: 1
 
 {{ numbers.both.images }} images of {{ numbers.both.models }} models.
 """
-NET_ARTICLE = f"---\ntitle: The second network\nmodel: {RESNET}\n---\n\nIts {{{{ model.layers }}}} layers.\n"
+NET_ARTICLE = (f"---\ntitle: The second network\nmodel: {RESNET}\n---\n\nIts {{{{ model.layers }}}} layers. "
+               "The site: {{ site.models }}, {{ site.layers }} layers, {{ site.channels }} channels.\n")
 LABELS = '"blocks.1.1:0" = "lite0 stripes"\n"torchvision:resnet18/layer1.0:1" = "resnet grid"\n'
 ONE = 'explorer_layers = ["edges[-1]", "textures[0]"]\ndevice = "cpu"\n'
 TWO = ONE + (f'models = ["{LITE0}", {{model = "{RESNET}", weights = "r18.pth", input_size = 64, '
@@ -126,6 +127,18 @@ def test_both_explorers_and_the_compare_page_exist_and_every_link_resolves(site:
     # each model's images, those of explorer layers linking to their channel pages
     assert re.search(r'href="\.\./explorer/efficientnet_lite0/[\w.]+/\d+\.html"', compare)
     assert re.search(r'href="\.\./explorer/torchvision-resnet18/[\w.]+/\d+\.html"', compare)
+
+
+def test_a_page_quotes_the_whole_site_beside_its_own_model(site: dict[str, Any]) -> None:
+    """`site.models`, `site.layers` and `site.channels` speak of every model (the home page
+    `featvis init` writes says what the site shows with them); `model.layers` of the page's."""
+    manifest = json.loads((site["out"] / "manifest.json").read_text())
+    layers = [layer for model in manifest["models"] for layer in model["layers"]]
+    resnet = next(model for model in manifest["models"] if model["id"] == RESNET)
+    text = re.sub(r"<[^>]+>", "", (site["out"] / "net.html").read_text())
+    assert f"Its {len(resnet['layers'])} layers." in text
+    channels = sum(layer["channels"] for layer in layers)
+    assert f"The site: EfficientNet-Lite0 and ResNet-18, {len(layers)} layers, {channels} channels." in text
 
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

@@ -380,7 +380,7 @@ def test_the_shipped_articles_speak_of_any_network_truly() -> None:
             named = [word for word in imagenet_only if word in paragraph]
             assert not named or "ImageNet" in paragraph, (page, named, paragraph[:200])
     home = (content / "index.md").read_text(encoding="utf-8")
-    assert "The model is {{ model.name }}" in home
+    assert "It shows {{ site.models }}" in home
 
 
 def test_the_home_page_takes_the_sites_title_when_it_has_none(tmp_path: Path) -> None:

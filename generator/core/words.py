@@ -1,4 +1,5 @@
-"""Counts in messages: `counted(1, "channel")` is "1 channel", `counted(3, "channel")` "3 channels".
+"""Counts and lists in messages: `counted(1, "channel")` is "1 channel", `counted(3, "channel")`
+"3 channels"; `listed(["a", "b", "c"])` is "a, b and c".
 """
 
 from __future__ import annotations
@@ -17,3 +18,8 @@ def ending(count: int, plural: str = "s") -> str:
 def verb(count: int, one: str, many: str) -> str:
     """The verb form agreeing with `count` things: `verb(1, "has", "have")` is "has"."""
     return one if count == 1 else many
+
+
+def listed(items: list[str]) -> str:
+    """`items` as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return " and ".join(filter(None, [", ".join(items[:-1]), *items[-1:]]))

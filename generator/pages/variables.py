@@ -20,6 +20,9 @@ from generator.pages.text import Lines
 # Names every page may quote; `numbers.FIGURE.KEY` come from the page's figures.
 VARIABLES = (
     "site.title",
+    "site.models",
+    "site.layers",
+    "site.channels",
     "model.id",
     "model.name",
     "model.description",

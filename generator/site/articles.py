@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from generator.config.presets import preset_flags
 from generator.core.urls import model_url
-from generator.core.words import counted, verb
+from generator.core.words import counted, listed, verb
 from generator.figures.channels import single_channel
 from generator.figures.checks import LOW_AGREEMENT
 from generator.figures.context import MissingArtifact
@@ -116,6 +116,10 @@ class ArticlesPart(RenderState):
         summary = None if ds is None else ds.summary
         fixed = {
             "site.title": self.config.title,
+            "site.models": listed([display_name(state.model) for state in self.states]),
+            "site.layers": sum(len(state.model.layers) for state in self.states),
+            "site.channels": sum(info.channels for state in self.states
+                                 for info in state.model.layers),
             "model.id": model.id,
             "model.name": display_name(model),
             "model.description": model.description,
