@@ -261,32 +261,6 @@ def test_a_channel_page_without_its_negative_says_why(site: dict[str, Any]) -> N
     assert "Its negative is not computed: the build makes them for the channels the explorer samples from each layer (2 with the tiny preset)" in page_text(folder / "3.html")
 
 
-def test_a_channel_page_without_its_negative_names_only_what_it_lacks() -> None:
-    """A channel a figure chose on a site with photos may still have its two-alternative score
-    and accentuated photos (the measure stage scores every channel with a page): the note on
-    what is not computed names only what the page lacks, never a score it shows below."""
-    from types import SimpleNamespace
-
-    from generator.config.site import SiteConfig
-    from generator.site.env import make_env
-
-    env = make_env(SiteConfig(root=Path(".")))
-    macro = env.from_string(
-        '{% import "macros.html" as m %}{{ m.unmade(unmade, True, accented, legibility, p) }}'
-    )
-    preset = SimpleNamespace(explorer_channels=2, name="quick")
-
-    def note(accented: list[str], legibility: object) -> str:
-        html = macro.render(unmade=["negative"], accented=accented, legibility=legibility, p=preset)
-        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)).strip()
-
-    scored = note([], SimpleNamespace(pictures=1.0))
-    assert scored.startswith("Its negative is not computed, nor its accentuated photos:"), scored
-    assert "two-alternative" not in scored
-    assert "nor" not in note(["a.png"], SimpleNamespace(pictures=1.0))
-    assert ", nor its accentuated photos and two-alternative score:" in note([], None)
-
-
 def test_search_and_manifest_cover_every_model(site: dict[str, Any]) -> None:
     out = site["out"]
     text = (out / "explorer" / "search-index.js").read_text()
