@@ -209,3 +209,46 @@ def test_a_bad_label_stops_the_build(tmp_path: Path) -> None:
     with pytest.raises(FeatvisError, match=r"labels\.toml:2: channel 999 out of range for layer 'blocks\.1\.0' \(valid: 0\.\.\d+\)"):
         build_site(load_config(root / "site.toml"), preset=TINY, quiet=True)
     assert not (root / "site_output").exists()
+
+
+def test_a_channel_page_without_its_negative_names_only_what_it_lacks() -> None:
+    """A channel a figure chose on a site with photos may still have its two-alternative score
+    and accentuated photos (the measure stage scores every channel with a page): the note on
+    what is not computed names only what the page lacks, never a score it shows below."""
+    from types import SimpleNamespace
+
+    from generator.config.site import SiteConfig
+    from generator.site.env import make_env
+
+    env = make_env(SiteConfig(root=Path(".")))
+    macro = env.from_string(
+        '{% import "macros.html" as m %}{{ m.unmade(unmade, True, accented, legibility, p) }}'
+    )
+    preset = SimpleNamespace(explorer_channels=2, name="quick")
+
+    def note(accented: list[str], legibility: object) -> str:
+        html = macro.render(unmade=["negative"], accented=accented, legibility=legibility, p=preset)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)).strip()
+
+    scored = note([], SimpleNamespace(pictures=1.0))
+    assert scored.startswith("Its negative is not computed, nor its accentuated photos:"), scored
+    assert "two-alternative" not in scored
+    assert "nor" not in note(["a.png"], SimpleNamespace(pictures=1.0))
+    assert ", nor its accentuated photos and two-alternative score:" in note([], None)
+
+
+def test_a_circuit_side_without_channels_says_none_not_a_numbered_none() -> None:
+    """A channel that inhibits none of the next layer's channels with pages shows "none" under
+    Inhibits as a sentence, not as item 1 of a numbered list ("1. none")."""
+    from generator.config.site import SiteConfig
+    from generator.site.env import make_env
+
+    env = make_env(SiteConfig(root=Path(".")))
+    macro = env.from_string('{% import "macros.html" as m %}{{ m.circuit_links(items) }}')
+    empty = macro.render(items=[])
+    assert "<li" not in empty and "<ol" not in empty and ">none</p>" in empty, empty
+    one = macro.render(items=[{
+        "href": "a/3.html", "thumb": None, "layer": "a", "channel": 3, "weight": 0.5,
+        "label": None, "photo": False,
+    }])
+    assert one.count("<li>") == 1 and "none" not in one and "<code>a:3</code>" in one, one

@@ -460,3 +460,26 @@ def test_a_directions_sign_wraps_with_the_image_after_it(model) -> None:  # type
     terms = re.findall(r'<span class="dir-term"><span class="op" aria-hidden="true">([+=])</span>'
                        r'\s*<div class="fv-image', html)
     assert terms == ["+", "="], html
+
+
+def test_a_band_reference_past_the_bands_counts_the_layers_a_figure_takes() -> None:
+    """A transformer's MLP hidden units (`blocks.N.mlp.act`) are optional layers, which no
+    figure takes (`unknown layer`): a band reference a figure cannot resolve names the main
+    layers' count, 13 of a 12-block ViT, not 25 with the optional ones."""
+    from torch import nn
+
+    from generator.core.errors import FeatvisError
+    from generator.models.base import BANDS, LayerInfo, LoadedModel
+
+    def info(name: str, depth: int, band: str, optional: bool = False) -> LayerInfo:
+        return LayerInfo(name, name, 8, 4, 4, depth, band, optional=optional)
+
+    main = tuple(info(f"blocks.{i}", 2 * i, BANDS[i * 5 // 13]) for i in range(13))
+    hidden = tuple(info(f"blocks.{i}.mlp.act", 2 * i + 1, BANDS[i * 5 // 13], True) for i in range(12))
+    model = LoadedModel(
+        id="vit", net=nn.Identity(), input_size=32, mean=(0.0,) * 3, std=(1.0,) * 3, layers=main,
+        optional_layers=hidden, class_names=(), weights_digest="d", weights_source="test",
+    )
+    with pytest.raises(FeatvisError) as err:
+        fig("negative", layer="objects[5]").resolve(model)
+    assert "one of 13 layer names" in str(err.value), err.value

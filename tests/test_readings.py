@@ -22,7 +22,7 @@ def test_reading_of_a_random_network_is_not_zero() -> None:
     macro = env.from_string('{% import "macros.html" as m %}{{ m.reading(r) }}')
     reading = SimpleNamespace(
         meets=False, photo_file="a.jpg", picture=[("goldfish", 0.001), ("tench", 0.0004)],
-        photo=("tench", 0.0011),
+        photo=("tench", 0.0011), among=5,
     )
     html = macro.render(r=reading)
     assert "goldfish 0.1%" in html and "tench &lt;0.1%" in html and "top photo: tench 0.1%" in html
@@ -92,3 +92,32 @@ def test_only_a_unit_left_at_0_shows_nothing() -> None:
     macro = env.from_string('{% import "macros.html" as m %}{{ m.unmoved(v) }}')
     assert "left at 0" in macro.render(v=ImageView("a.png", "alt", objective=0.0, unmoved=True))
     assert "left at 0" not in macro.render(v=ImageView("a.png", "alt", objective=0.0))
+
+
+def test_a_reading_among_few_classes_counts_only_the_likeliest_fifth() -> None:
+    """Among 5 classes every class is in a picture's five likeliest, so a count of channels whose
+    top photo's class is among them says nothing ("named 6/6" on every layer): a network of
+    fewer than 25 classes counts its likeliest fifth (at least the one likeliest), and the pages
+    say how many; a network of many classes keeps the five."""
+    from torch import nn
+
+    from generator.dataset.checks import class_reading, likeliest, reading_top
+    from generator.models.base import LoadedModel
+
+    def model(names: tuple[str, ...]) -> LoadedModel:
+        return LoadedModel(
+            id="m", net=nn.Identity(), input_size=8, mean=(0.0,) * 3, std=(1.0,) * 3,
+            layers=(), class_names=names, weights_digest="d", weights_source="test",
+        )
+
+    picture = [(0, 0.5), (3, 0.2), (1, 0.1), (2, 0.1), (4, 0.1)]  # every class of five
+    few = class_reading(model(("dog", "bird", "car", "fish", "food")), picture, (3, 0.9), "a.jpg")
+    assert few is not None and few.among == 1 and not few.meets  # fish is second, not first
+    many = class_reading(model(tuple(f"c{i}" for i in range(1000))), picture, (3, 0.9), "a.jpg")
+    assert many is not None and many.among == 5 and many.meets
+    assert [reading_top(n) for n in (2, 5, 10, 24, 25, 1000)] == [1, 1, 2, 4, 5, 5]
+    assert likeliest(5) == "five likeliest" and likeliest(1) == "single likeliest"
+    env = make_env(SiteConfig(root=Path(".")))
+    macro = env.from_string('{% import "macros.html" as m %}{{ m.reading(r) }}')
+    html = macro.render(r=few)
+    assert "not among the image's single likeliest" in html and "five" not in html, html

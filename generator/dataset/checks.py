@@ -84,7 +84,7 @@ def compare_pattern(
     )
 
 
-READING_TOP = 5  # the picture's classes that count as meeting the photo's class
+READING_TOP = 5  # the picture's classes read, and at most those that count as meeting
 # Bands whose channels the model's class names can speak for; an edge detector's picture read as
 # "plastic bag 3%" says nothing.
 READING_BANDS = ("parts", "objects")
@@ -93,12 +93,28 @@ READING_BANDS = ("parts", "objects")
 @dataclass(frozen=True)
 class ClassReading:
     """What the model names: the optimized picture's most likely classes and the channel's top
-    photo's most likely class. `meets`: the photo's class is among the picture's top 5."""
+    photo's most likely class. `meets`: the photo's class is among the picture's `among`
+    likeliest (`reading_top`)."""
 
     picture: tuple[tuple[str, float], ...]
     photo: tuple[str, float]
     photo_file: str
     meets: bool
+    among: int = READING_TOP
+
+
+def reading_top(outputs: int) -> int:
+    """How many of a picture's likeliest classes may hold its top photo's class for a reading to
+    meet it: five among many classes, a fifth of them among fewer than 25 (at least one), so
+    that a chance match stays at most about one in five (among 5 classes every class is in
+    the five likeliest, and the count would say nothing)."""
+    return max(1, min(READING_TOP, outputs // READING_TOP))
+
+
+def likeliest(among: int) -> str:
+    """`among` likeliest classes in words: "five likeliest", "single likeliest" for one."""
+    words = {1: "single", 2: "two", 3: "three", 4: "four", 5: "five"}
+    return f"{words.get(among, among)} likeliest"
 
 
 def reads_classes(model: LoadedModel, layer: str) -> bool:
@@ -123,16 +139,18 @@ def class_reading(
     model: LoadedModel, picture: Sequence[tuple[int, float]],
     photo: tuple[int, float] | None, shown: str,
 ) -> ClassReading | None:
-    """The reading of a picture (its `READING_TOP` classes, `LoadedModel.read`) beside the class
-    of the top photo `shown` (its path in the folder, `DatasetIndex.shown_name`; None where either
-    is not one logit per named class)."""
+    """The reading of a picture (its `READING_TOP` classes, `LoadedModel.read`, likeliest first)
+    beside the class of the top photo `shown` (its path in the folder, `DatasetIndex.shown_name`;
+    None where either is not one logit per named class)."""
     if not picture or photo is None:
         return None
+    among = reading_top(model.read_outputs)
     return ClassReading(
         picture=tuple((model.class_name(k), p) for k, p in picture),
         photo=(model.class_name(photo[0]), photo[1]),
         photo_file=shown,
-        meets=photo[0] in {k for k, _ in picture},
+        meets=photo[0] in {k for k, _ in picture[:among]},
+        among=among,
     )
 
 

@@ -96,7 +96,7 @@ class Figure:
             if not band(ref):
                 return ref  # a layer name: `bind` checks it
             try:
-                return resolve_layer_ref(ref, model.layers + model.optional_layers, model.id)
+                return resolve_layer_ref(ref, model.layers, model.id)  # the layers figures take
             except FeatvisError as exc:
                 raise self.fail(key, str(exc)) from None
 

@@ -17,6 +17,7 @@ from generator.config.site import SiteConfig
 from generator.core.errors import FeatvisError, one_line
 from generator.core.resources import shipped
 from generator.core.words import counted
+from generator.dataset.checks import likeliest, reading_top
 from generator.figures.checks import (
     LOW_AGREEMENT,
 )
@@ -133,6 +134,10 @@ def make_env(config: SiteConfig) -> SiteEnvironment:
     env.filters["weights"] = lambda source: shown_weights(source, config.root)
     env.filters["shown_at"] = shown_at  # a captured path in words, its modules as code
     env.globals["LOW_AGREEMENT"] = LOW_AGREEMENT
+    # {{ reading_top(model.read_outputs) | likeliest }}: "five likeliest", or fewer on a
+    # network of few classes, where a class reading meets its photo's class
+    env.globals["reading_top"] = reading_top
+    env.filters["likeliest"] = likeliest
     env.root = config.root
     return env
 

@@ -98,6 +98,7 @@ class ManifestPart(RenderState):
                 "picture": [list(c) for c in reading.picture],
                 "top_photo": [*reading.photo, reading.photo_file],
                 "meets": reading.meets,
+                "among": reading.among,
             },
         }
 
