@@ -4,6 +4,10 @@
   frequency, i.e. at radial frequencies above 0.25 cycles per pixel. Photos sit near 0.04 at
   128 px; noisy, checkerboarded visualizations much higher.
 - `clipped_fraction`: share of pixel values at 0 or 255 once quantized to 8 bits.
+- `contrast_levels`: the 8-bit levels an image's values span in its most varied colour channel
+  (the 1 % at either end left out); at most `FLAT_LEVELS` it is flat, a picture of no pattern,
+  whose `high_freq_share` is the share of its faint residue (about three quarters for noise)
+  and no measure of what a reader sees: pages show "flat" in its place.
 - `mean_pairwise_similarity`: mean cosine similarity between images of a set (diversity).
 - `relative_activation`: a visualization's activation as a multiple of the strongest photo's.
 - `cosine_similarity`, `rank_correlation`: agreement of two activation patterns (the sanity check
@@ -17,6 +21,7 @@ again (the cache checks it on read), so a page never shows a stale number.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +50,27 @@ def clipped_fraction(images: torch.Tensor) -> torch.Tensor:
     """Per image: share of 8-bit values equal to 0 or 255."""
     q = (_as_batch(images).clamp(0, 1) * 255).round()
     return ((q == 0) | (q == 255)).float().mean(dim=(1, 2, 3))
+
+
+FLAT_LEVELS = 6  # at most this spread of 8-bit levels (2.4 % contrast) is a flat image
+
+
+def contrast_levels(histogram: Sequence[int]) -> int:
+    """The 8-bit levels between the 1st and the 99th percentile of an image's values, in the
+    colour channel where they span the most (a uniform colour spans none), from its histogram
+    as PIL's `Image.histogram` gives it: 256 counts per channel, one channel after the other."""
+    spread = 0
+    for start in range(0, len(histogram), 256):
+        counts = histogram[start:start + 256]
+        total, seen, low = sum(counts), 0, None
+        for level, count in enumerate(counts):
+            seen += count
+            if low is None and seen > 0.01 * total:
+                low = level
+            if seen >= 0.99 * total:
+                spread = max(spread, level - (low if low is not None else level))
+                break
+    return spread
 
 
 def mean_pairwise_similarity(images: torch.Tensor) -> float:

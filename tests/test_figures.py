@@ -54,6 +54,28 @@ def put(store: ArtifactStore, job, value: float, image: torch.Tensor) -> None:  
               device="cpu")
 
 
+def test_a_flat_picture_shows_flat_not_its_residues_high_frequencies(ctx) -> None:  # type: ignore[no-untyped-def]
+    """A picture a strong penalty left grey (a level or two of residue) is drawn "flat" with no
+    HF share, and a figure's `hf` number of it is None (the article's default); a picture of a
+    faint pattern keeps its share."""
+    gen = torch.Generator().manual_seed(0)
+    flat = 0.5 + (torch.rand(3, 32, 32, generator=gen) - 0.5) * 3 / 255
+    faint = 0.5 + 0.1 * torch.sin(torch.linspace(0, 25, 32)).view(1, 1, 32).expand(3, 32, 32)
+    ctx.image_url = str
+    views = []
+    for channel, image in ((1, flat), (2, faint)):
+        job = ctx.channel_job("conv_stem", channel)
+        put(ctx.store, job, 1.0, image)
+        views.append(ctx.view(job))
+    assert views[0].flat and views[0].high_freq is None
+    assert not views[1].flat and views[1].high_freq is not None
+    from generator.site.env import make_env
+
+    stats = make_env(ctx.config).get_template("macros.html").module.stats  # type: ignore[attr-defined]
+    assert ">flat</span>" in str(stats(views[0])) and "HF" not in str(stats(views[0]))
+    assert "HF " in str(stats(views[1]))
+
+
 @pytest.mark.parametrize(
     ("kind", "options", "expected"),
     [

@@ -7,7 +7,10 @@ import math
 import pytest
 import torch
 
+from generator.core.images import to_pil
 from generator.metrics import (
+    FLAT_LEVELS,
+    contrast_levels,
     cosine_similarity,
     high_freq_share,
     rank_correlation,
@@ -39,6 +42,23 @@ def test_high_freq_share_separates_smooth_from_noise():
     noise = torch.rand(1, 3, 64, 64, generator=gen)
     ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64)
     assert float(high_freq_share(noise)) > 0.6 > 0.05 > float(high_freq_share(ramp))
+
+
+def test_a_flat_image_is_told_from_a_faint_pattern():
+    """A grey image with a residue of a level or two (what a strong L1 or blur penalty leaves)
+    is flat, though most of its faint energy is at high frequencies; a pattern of a tenth of
+    the range is not; a uniform colour is."""
+    gen = torch.Generator().manual_seed(0)
+    residue = 0.5 + (torch.rand(2, 3, 64, 64, generator=gen) - 0.5) * 3 / 255
+    assert float(high_freq_share(residue[:1])) > 0.6
+    x = torch.linspace(0, 6.28 * 4, 64)
+    stripes = (0.5 + 0.05 * torch.sin(x)).view(1, 1, 1, 64).expand(1, 3, 64, 64)
+    colour = torch.tensor([0.8, 0.2, 0.4]).view(1, 3, 1, 1).expand(1, 3, 64, 64)
+    spread = [contrast_levels(to_pil(image).histogram())
+              for image in torch.cat([residue, stripes, colour])]
+    assert spread[:2] == [3, 3] and spread[2] > 20 and spread[3] == 0
+    assert max(spread[:2]) <= FLAT_LEVELS < spread[2]
+    assert contrast_levels(to_pil(residue[0]).convert("L").histogram()) <= FLAT_LEVELS
 
 
 def test_relative_activation():

@@ -81,6 +81,8 @@ class ImageView:
     # the image leaves its channel (or neuron) at 0, as the starting image did: it shows nothing
     # of it (a class objective at 0, a saturated log-probability, is no such thing)
     unmoved: bool = False
+    # the image is flat (`metrics.contrast_levels`): no pattern, and no `high_freq` shown
+    flat: bool = False
 
 
 @dataclass
@@ -312,6 +314,7 @@ class DrawContext(PlanContext):
     # circuits measured before rendering: (source layer, target layer) -> LayerCircuit
     circuits: dict[tuple[str, str], LayerCircuit] = field(default_factory=dict, repr=False)
     others: dict[str, DrawContext] = field(default_factory=dict, repr=False)
+    _flat: dict[Path, bool] = field(default_factory=dict, repr=False)  # by image file
 
     def of(self, model_id: str) -> DrawContext | None:
         """The draw context of the site's model `model_id` (self for its own; None when the
@@ -332,6 +335,10 @@ class DrawContext(PlanContext):
             history = art.sidecar.history[index]
             objective = history[min(snapshot, len(history)) - 1] if snapshot > 0 else None
             hf = float(metrics.high_freq_share(load_tensor(path))[0])
+        if path not in self._flat:
+            with Image.open(path) as img:
+                self._flat[path] = metrics.contrast_levels(img.histogram()) <= metrics.FLAT_LEVELS
+        flat = self._flat[path]
         relative = None
         unit = single_channel(job) or (set_channel(job) if measure == "act" else None)
         if unit and self.dataset is not None and snapshot is None and objective is not None:
@@ -350,8 +357,8 @@ class DrawContext(PlanContext):
             if fell is not None and measure == "low":  # in the channel's own value, as shown
                 fell /= minimized(job, index) or 1.0
         return ImageView(
-            self.image_url(path), alt, label, objective, hf, relative, job.key, measure, fell,
-            shows_nothing(job, index, objective),
+            self.image_url(path), alt, label, objective, None if flat else hf, relative, job.key,
+            measure, fell, shows_nothing(job, index, objective), flat,
         )
 
     def url(self, path: str) -> str:
