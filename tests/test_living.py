@@ -172,8 +172,15 @@ def test_a_build_shows_living_channels(tmp_path: Path, photos: int) -> None:
     if photos:
         assert re.search(r"featvis: accentuations: (\d+)/\1 \(100%\), [\d.]+ photos/s", lines)
         assert re.search(r"featvis: pattern checks: (\d+)/\1 \(100%\)", lines)
-        assert re.search(r"\d+ photos at the floor", dead)
-        assert "Bottom" in dead and 'class="channel-row photos negative"' not in dead
+        assert re.search(r"\d+ photos at the floor", live)
+        assert "Bottom" in live and 'class="channel-row photos negative"' not in live
+        # every photo gives a dead channel one value: no top, bottom or floor photos to show
+        # (which would be the folder's order), no pattern check or class reading against them
+        assert "photo-grid" not in dead and "fv-agree" not in dead
+        every = r"Every photo of the folder \(\d+\) gives this channel one value, 0,"
+        assert re.search(every, dead)
+        assert "photo-grid" in live and "Every photo of the folder" not in live
+        assert "every photo: 0, one value" in layer
 
 
 def test_the_negative_is_made_before_the_relu(tmp_path: Path) -> None:

@@ -114,10 +114,14 @@ class DatasetIndex:
         return data
 
     def examples(self, layer: str, channel: int, kind: Kind = "top") -> list[Example]:
-        """Strongest (`top`, by spatial maximum) or most negative (`bottom`, by minimum) first."""
+        """Strongest (`top`, by spatial maximum) or most negative (`bottom`, by minimum) first;
+        none for a channel that every photo gives one value (`constant_channels`): all tie, and
+        which showed would be the folder's order."""
         if kind not in ("top", "bottom"):
             raise FeatvisError(f"dataset index: unknown kind '{kind}' (valid: top, bottom)")
         data = self._layer(layer, channel)
+        if self._constant(data, channel):
+            return []
         table, width = data[kind], data["layer"]["width"]
         out = []
         rows = (table[key][channel].tolist() for key in ("values", "ids", "pos"))
@@ -139,7 +143,7 @@ class DatasetIndex:
         them."""
         data = self._layer(layer, channel)
         ids, values = data["sample_ids"], data["sample_means"][:, channel].float()
-        if n < 1 or ids.numel() == 0:
+        if n < 1 or ids.numel() == 0 or self._constant(data, channel):
             return []
         order = values.argsort()
         picks = torch.linspace(0, len(order) - 1, min(n, len(order))).round().long()
@@ -196,6 +200,11 @@ class DatasetIndex:
         data = self._layer(layer)
         high, low = data["top"]["values"][:, 0], data["bottom"]["values"][:, 0]
         return frozenset(int(c) for c in torch.nonzero(high <= low).flatten())
+
+    @staticmethod
+    def _constant(data: dict[str, Any], channel: int) -> bool:
+        """Whether every photo gives `channel` of a layer's tables one value everywhere."""
+        return bool(data["top"]["values"][channel, 0] <= data["bottom"]["values"][channel, 0])
 
     def at_floor(self, layer: str, channel: int) -> int:
         """How many photos reach the channel's lowest value somewhere (a floor, such as a ReLU's

@@ -41,9 +41,14 @@ def class_reading(
 
 def floor_of(ds: Any, layer: str, channel: int) -> dict[str, Any] | None:
     """`{"photos": n, "value": v}` when at least two photos, and every bottom example, reach the
-    channel's lowest value `v` (a floor such as a ReLU's 0); None otherwise or without a scan."""
+    channel's lowest value `v` (a floor such as a ReLU's 0), with `"every": True` where every
+    photo gives the channel that one value everywhere (it has no top photos either); None
+    otherwise or without a scan."""
     if ds is None or layer not in ds.layer_names:
         return None
+    if channel in ds.constant_channels(layer):
+        return {"photos": ds.at_floor(layer, channel), "value": ds.min_activation(layer, channel),
+                "every": True}
     n = ds.at_floor(layer, channel)
     if n < max(2, len(ds.examples(layer, channel, "bottom"))):
         return None
