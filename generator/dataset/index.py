@@ -119,9 +119,9 @@ class DatasetIndex:
         which showed would be the folder's order."""
         if kind not in ("top", "bottom"):
             raise FeatvisError(f"dataset index: unknown kind '{kind}' (valid: top, bottom)")
-        data = self._layer(layer, channel)
-        if self._constant(data, channel):
+        if self.is_constant(layer, channel):
             return []
+        data = self._layer(layer, channel)
         table, width = data[kind], data["layer"]["width"]
         out = []
         rows = (table[key][channel].tolist() for key in ("values", "ids", "pos"))
@@ -143,7 +143,7 @@ class DatasetIndex:
         them."""
         data = self._layer(layer, channel)
         ids, values = data["sample_ids"], data["sample_means"][:, channel].float()
-        if n < 1 or ids.numel() == 0 or self._constant(data, channel):
+        if n < 1 or ids.numel() == 0 or self.is_constant(layer, channel):
             return []
         order = values.argsort()
         picks = torch.linspace(0, len(order) - 1, min(n, len(order))).round().long()
@@ -201,9 +201,9 @@ class DatasetIndex:
         high, low = data["top"]["values"][:, 0], data["bottom"]["values"][:, 0]
         return frozenset(int(c) for c in torch.nonzero(high <= low).flatten())
 
-    @staticmethod
-    def _constant(data: dict[str, Any], channel: int) -> bool:
-        """Whether every photo gives `channel` of a layer's tables one value everywhere."""
+    def is_constant(self, layer: str, channel: int) -> bool:
+        """Whether `channel` is one of the layer's `constant_channels`."""
+        data = self._layer(layer, channel)
         return bool(data["top"]["values"][channel, 0] <= data["bottom"]["values"][channel, 0])
 
     def at_floor(self, layer: str, channel: int) -> int:

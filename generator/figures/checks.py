@@ -46,7 +46,7 @@ def floor_of(ds: Any, layer: str, channel: int) -> dict[str, Any] | None:
     otherwise or without a scan."""
     if ds is None or layer not in ds.layer_names:
         return None
-    if channel in ds.constant_channels(layer):
+    if ds.is_constant(layer, channel):
         return {"photos": ds.at_floor(layer, channel), "value": ds.min_activation(layer, channel),
                 "every": True}
     n = ds.at_floor(layer, channel)

@@ -144,7 +144,7 @@ def _checks(
         return found
     # a channel every photo gives one value has no top photos to compare with
     scanned = [u for u in units if u.layer in index.layer_names
-               and u.channel not in index.constant_channels(u.layer)]
+               and not index.is_constant(u.layer, u.channel)]
     tops = {u: index.examples(u.layer, u.channel)[0].path for u in scanned
             if readable(model, index, u.layer, u.channel)}
     lacking = [u for u in scanned if store.get(_vector_key(model, u), _vector) is None]
